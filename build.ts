@@ -1,0 +1,53 @@
+// Builds the standalone executable: bun build.ts [--target linux-x64|linux-arm64] [--outfile PATH]
+
+import { mkdirSync } from "node:fs";
+import { parseArgs } from "node:util";
+import pkg from "./package.json";
+
+const { values } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    target: { type: "string" },
+    outfile: { type: "string" },
+  },
+});
+
+const hostTarget = process.arch === "arm64" ? "linux-arm64" : "linux-x64";
+const target = values.target ?? hostTarget;
+if (target !== "linux-x64" && target !== "linux-arm64") {
+  console.error(`build: unknown target "${target}": use linux-x64 or linux-arm64`);
+  process.exit(2);
+}
+const outfile = values.outfile ?? (target === hostTarget ? "dist/bunker" : `dist/bunker-${target}`);
+
+function commit(): string {
+  const r = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { stderr: "ignore" });
+  const hash = r.success ? r.stdout.toString().trim() : "unknown";
+  const dirty = Bun.spawnSync(["git", "status", "--porcelain", "--untracked-files=no"], { stderr: "ignore" });
+  return dirty.success && dirty.stdout.toString().trim() !== "" ? `${hash}-dirty` : hash;
+}
+
+mkdirSync("dist", { recursive: true });
+const started = performance.now();
+const result = await Bun.build({
+  entrypoints: ["src/main.ts"],
+  format: "esm",
+  minify: true,
+  bytecode: true,
+  define: {
+    BUNKER_VERSION: JSON.stringify(pkg.version),
+    BUNKER_COMMIT: JSON.stringify(commit()),
+  },
+  compile: {
+    target: `bun-${target}`,
+    outfile,
+    // A .env or bunfig.toml in the caller's directory must not change what bunker does.
+    autoloadDotenv: false,
+    autoloadBunfig: false,
+  },
+});
+if (!result.success) {
+  for (const m of result.logs) console.error(m);
+  process.exit(1);
+}
+console.error(`built ${outfile} for ${target} in ${Math.round(performance.now() - started)} ms`);

@@ -1,0 +1,143 @@
+/*
+ * bunker child program interpreter.
+ *
+ * Runs in the process created by clone(2), between clone and execve, where no
+ * JavaScript can run. It walks a flat array of steps, each a raw system call,
+ * prepared by TypeScript. No headers and no libc symbols are linked: the
+ * program header carries the addresses of libc's syscall() and
+ * __errno_location(), so this file compiles with -nostdlib on any host.
+ *
+ * On the first failing step it writes (step index, errno) to the error pipe
+ * (close-on-exec) and exits; a successful execve closes the pipe, which the
+ * parent reads as EOF.
+ */
+
+typedef long (*sys_fn)(long, ...);
+typedef int *(*errno_fn)(void);
+
+#define F_CONTINUE 1L /* on failure remember the error and go on */
+#define F_EXPECT 2L   /* the result must equal `expect`, else fail with `experr` */
+#define F_SAVE 4L     /* store the result in slots[save] */
+
+#define NSLOTS 16
+#define ENOENT_ 2
+#define ENOTDIR_ 20
+#define EINVAL_ 22
+
+struct step {
+  long nr;       /* system call number */
+  long arg[6];
+  long flags;
+  long save;     /* slot index for F_SAVE */
+  long slotargs; /* 4 bits per argument: 0 literal, k takes slots[k-1] */
+  long ignore;   /* up to four errno values (16 bits each) counted as success */
+  long expect;
+  long experr;
+  long pad;
+};
+
+struct program {
+  sys_fn sys;
+  errno_fn err;
+  long nsteps;
+  struct step *steps;
+  long errfd;
+  long sys_write;
+  long sys_exit_group;
+  long slots[NSLOTS];
+};
+
+static void report(struct program *p, long index, long e) {
+  int msg[2];
+  msg[0] = (int)index;
+  msg[1] = (int)e;
+  p->sys(p->sys_write, p->errfd, msg, 8L);
+  p->sys(p->sys_exit_group, 125L);
+}
+
+static int ignored(long list, long e) {
+  int i;
+  for (i = 0; i < 4; i++) {
+    long v = (list >> (16 * i)) & 0xffff;
+    if (v != 0 && v == e) return 1;
+  }
+  return 0;
+}
+
+int bunker_child(void *arg) {
+  struct program *p = (struct program *)arg;
+  long pend_index = -1, pend_errno = 0;
+  long i;
+  for (i = 0; i < p->nsteps; i++) {
+    struct step *s = &p->steps[i];
+    long a[6];
+    long r, e = 0;
+    int k;
+    for (k = 0; k < 6; k++) {
+      long slot = (s->slotargs >> (4 * k)) & 0xf;
+      a[k] = slot ? p->slots[(slot - 1) % NSLOTS] : s->arg[k];
+    }
+    if (s->nr < 0) {
+      report(p, i, EINVAL_);
+      return 125;
+    }
+    r = p->sys(s->nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (r == -1) {
+      e = *p->err();
+      if (ignored(s->ignore, e)) e = 0;
+    } else if ((s->flags & F_EXPECT) && r != s->expect) {
+      e = s->experr;
+    }
+    if (e == 0) {
+      if ((s->flags & F_SAVE) && r != -1) p->slots[s->save % NSLOTS] = r;
+      continue;
+    }
+    if (s->flags & F_CONTINUE) {
+      /* execvp's rule: a later "not found" never hides an earlier real error */
+      if (pend_index < 0 || ((pend_errno == ENOENT_ || pend_errno == ENOTDIR_) && e != ENOENT_ && e != ENOTDIR_)) {
+        pend_index = i;
+        pend_errno = e;
+      }
+      continue;
+    }
+    report(p, i, e);
+    return 125;
+  }
+  if (pend_index >= 0) report(p, pend_index, pend_errno);
+  else report(p, p->nsteps, EINVAL_);
+  return 125;
+}
+
+/*
+ * Signal forwarding for the supervising parent. The handler runs on whichever
+ * thread the kernel picks, so it only touches these globals and makes one
+ * system call. Signals that arrive before the container's pid is known are
+ * remembered and sent once it is.
+ */
+static sys_fn fwd_sys;
+static long fwd_kill_nr;
+static volatile long fwd_pid;
+static volatile unsigned long fwd_pending;
+
+void bunker_forward(int sig) {
+  if (fwd_pid > 0) fwd_sys(fwd_kill_nr, fwd_pid, (long)sig);
+  else if (sig > 0 && sig < 64) fwd_pending |= 1UL << sig;
+}
+
+void bunker_forward_init(void *sys, long kill_nr) {
+  fwd_sys = (sys_fn)sys;
+  fwd_kill_nr = kill_nr;
+  fwd_pid = 0;
+  fwd_pending = 0;
+}
+
+void bunker_forward_to(int pid) {
+  int sig;
+  fwd_pid = pid;
+  for (sig = 1; sig < 64; sig++)
+    if (fwd_pending & (1UL << sig)) fwd_sys(fwd_kill_nr, (long)pid, (long)sig);
+  fwd_pending = 0;
+}
+
+void *bunker_child_entry(void) { return (void *)bunker_child; }
+void *bunker_forward_entry(void) { return (void *)bunker_forward; }

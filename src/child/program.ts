@@ -1,0 +1,138 @@
+// The child program: a flat list of raw system calls that native/child.c
+// walks between clone and execve. Every step carries a human description;
+// when the child reports (step index, errno) the parent turns it into
+// "bunker: <description>: <reason>".
+
+import { Arena } from "../sys/mem";
+import { hostArch, syscallName, syscallNumber, type Arch, type SyscallName } from "../sys/syscalls";
+
+export const NSLOTS = 16;
+export const STEP_WORDS = 14;
+export const HEADER_WORDS = 7 + NSLOTS;
+
+export const F_CONTINUE = 1;
+export const F_EXPECT = 2;
+export const F_SAVE = 4;
+
+/** A place in the child where one step's result (a file descriptor) is kept for later steps. */
+export interface Slot {
+  readonly slot: number;
+}
+
+export type Arg = number | bigint | Slot;
+
+export interface StepOptions {
+  /** errno values that count as success (EEXIST for mkdir...). At most four. */
+  ignore?: readonly number[];
+  /** On failure, remember the error and go on (execve along PATH). */
+  continueOnFail?: boolean;
+  /** Keep the result for later steps. */
+  save?: Slot;
+  /** The result must be exactly `value`, or the step fails with `errno`. */
+  expect?: { value: number; errno: number };
+  /** Marks an execve attempt, so a failure maps to exit status 126 or 127. */
+  exec?: { command: string; searched: boolean };
+}
+
+export interface Step {
+  readonly call: SyscallName;
+  readonly args: readonly Arg[];
+  readonly desc: string;
+  readonly opts: StepOptions;
+}
+
+export interface Encoded {
+  /** Address of the program header, the argument to the clone entry point. */
+  addr: number;
+  words: BigInt64Array;
+}
+
+function isSlot(a: Arg): a is Slot {
+  return typeof a === "object";
+}
+
+export class ChildProgram {
+  readonly arena = new Arena();
+  readonly steps: Step[] = [];
+  private slots = 0;
+  private keep: unknown[] = [];
+
+  newSlot(): Slot {
+    if (this.slots >= NSLOTS) throw new Error(`child program needs more than ${NSLOTS} slots`);
+    return { slot: this.slots++ };
+  }
+
+  /** Appends one system call. Pointer arguments are arena addresses. */
+  call(desc: string, call: SyscallName, args: readonly Arg[], opts: StepOptions = {}): this {
+    if (args.length > 6) throw new Error(`${call}: more than six arguments`);
+    if ((opts.ignore?.length ?? 0) > 4) throw new Error(`${desc}: more than four ignored errno values`);
+    this.steps.push({ call, args, desc, opts });
+    return this;
+  }
+
+  str(s: string): number {
+    return this.arena.cstr(s);
+  }
+
+  /** Keeps an object alive as long as the program (a buffer a step points into). */
+  retain(o: unknown): void {
+    this.keep.push(o);
+  }
+
+  describe(index: number): string {
+    return this.steps[index]?.desc ?? "start the container process";
+  }
+
+  /** Lays the program out in memory for native/child.c. */
+  encode(env: { sys: number; errnoLocation: number; errfd: number; arch?: Arch }): Encoded {
+    const arch = env.arch ?? hostArch();
+    const steps = new BigInt64Array(Math.max(1, this.steps.length) * STEP_WORDS);
+    this.steps.forEach((s, i) => {
+      const o = i * STEP_WORDS;
+      steps[o] = BigInt(syscallNumber(s.call, arch));
+      let slotargs = 0n;
+      s.args.forEach((a, k) => {
+        if (isSlot(a)) slotargs |= BigInt(a.slot + 1) << BigInt(4 * k);
+        else steps[o + 1 + k] = BigInt.asIntN(64, BigInt(a));
+      });
+      let flags = 0;
+      if (s.opts.continueOnFail) flags |= F_CONTINUE;
+      if (s.opts.expect) flags |= F_EXPECT;
+      if (s.opts.save) flags |= F_SAVE;
+      steps[o + 7] = BigInt(flags);
+      steps[o + 8] = BigInt(s.opts.save?.slot ?? 0);
+      steps[o + 9] = slotargs;
+      let ignore = 0n;
+      (s.opts.ignore ?? []).forEach((e, k) => (ignore |= BigInt(e & 0xffff) << BigInt(16 * k)));
+      steps[o + 10] = ignore;
+      steps[o + 11] = BigInt(s.opts.expect?.value ?? 0);
+      steps[o + 12] = BigInt(s.opts.expect?.errno ?? 0);
+    });
+    const stepsAddr = this.arena.bytes(new Uint8Array(steps.buffer));
+    const header = [
+      env.sys,
+      env.errnoLocation,
+      this.steps.length,
+      stepsAddr,
+      env.errfd,
+      syscallNumber("write", arch),
+      syscallNumber("exit_group", arch),
+      ...new Array<number>(NSLOTS).fill(0),
+    ];
+    const addr = this.arena.words(header);
+    return { addr, words: steps };
+  }
+
+  /** One line per step, for --log-level debug. */
+  listing(arch: Arch = hostArch()): string[] {
+    return this.steps.map((s, i) => {
+      const args = s.args.map((a) => (isSlot(a) ? `slot${a.slot}` : typeof a === "bigint" ? `0x${a.toString(16)}` : String(a)));
+      const extra = [
+        s.opts.save ? `-> slot${s.opts.save.slot}` : "",
+        s.opts.ignore?.length ? `ignore ${s.opts.ignore.join(",")}` : "",
+        s.opts.continueOnFail ? "continue" : "",
+      ].filter(Boolean);
+      return `${String(i).padStart(3)} ${syscallName(syscallNumber(s.call, arch), arch)}(${args.join(", ")}) ${extra.join(" ")}  # ${s.desc}`;
+    });
+  }
+}

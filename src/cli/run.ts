@@ -1,0 +1,93 @@
+// bunker run [OPTIONS] [--] COMMAND [ARG...]
+
+import { lstatSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { mark } from "../log";
+import { createSpec } from "../spec/defaults";
+import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
+import { BunkerError } from "../runtime/errors";
+import { runContainer } from "../runtime/run";
+import { parseOptions, UsageError, type OptionDefs } from "./options";
+import { printUsage } from "./usage";
+
+export const runOptions: OptionDefs = {
+  rootfs: {
+    type: "string",
+    alias: ["root"],
+    valueHint: "DIR",
+    description: "Root filesystem to run in (default: the host's /, read-only, with private /tmp, /run, /dev, /proc)",
+  },
+  hostname: { type: "string", valueHint: "NAME", description: "Container hostname (default: the container id)" },
+  network: { type: "string", alias: ["net"], valueHint: "MODE", description: "none (own namespace, lo up; default) or host" },
+};
+
+const EXAMPLES = [
+  "bunker run --rootfs ./alpine -- sh -c 'hostname; ps'",
+  "bunker run --hostname box --rootfs ./alpine sh",
+  "bunker run -- ls /      # the host's files, read-only, in a sandbox",
+];
+
+function checkRootfs(dir: string): { path: string; hasEtc: boolean } {
+  const path = resolve(dir);
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new BunkerError(`rootfs ${dir}: ${code === "ENOENT" ? "no such file or directory" : (e as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new BunkerError(`rootfs ${dir}: not a directory`);
+  let hasEtc = false;
+  try {
+    hasEtc = lstatSync(`${path}/etc`).isDirectory();
+  } catch {
+    hasEtc = false;
+  }
+  return { path, hasEtc };
+}
+
+/** A short random id (12 hex digits, as docker shows them). */
+export function newId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(6));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseOptions(argv, runOptions, "run");
+  if (parsed.help) {
+    await printUsage("run", "Run a command in a new container", runOptions, "[--] COMMAND [ARG...]", EXAMPLES);
+    return 0;
+  }
+  const v = parsed.values;
+  if (parsed.rest.length === 0) throw new UsageError("run: no command given: bunker run [OPTIONS] [--] COMMAND [ARG...]");
+  const network = (v.network as string | undefined) ?? "none";
+  try {
+    validateNetworkMode(network);
+    if (v.hostname !== undefined) validateHostname(v.hostname as string);
+  } catch (e) {
+    if (e instanceof SpecError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (process.geteuid?.() !== 0) {
+    throw new BunkerError("rootless mode is not available yet: run bunker as root (for example with sudo)");
+  }
+  const rootfs = v.rootfs !== undefined ? checkRootfs(v.rootfs as string) : undefined;
+  const spec = createSpec({
+    id: newId(),
+    args: parsed.rest,
+    rootfs: rootfs?.path,
+    rootfsHasEtc: rootfs?.hasEtc,
+    hostname: v.hostname as string | undefined,
+    network,
+    callerEnv: process.env,
+    cwd: rootfs ? "/" : process.cwd(),
+  });
+  try {
+    validateSpec(spec);
+  } catch (e) {
+    if (e instanceof SpecError) throw new UsageError(e.message);
+    throw e;
+  }
+  mark("spec");
+  return runContainer(spec);
+}

@@ -1,0 +1,79 @@
+// bunker's entry point. Sub-commands are loaded on demand: start-up time
+// counts, and `run` should not pay for code it does not use.
+
+import { LOG_LEVELS, mark, setLogLevel, type LogLevel } from "./log";
+
+mark("main");
+import { BunkerError, EXIT_BUNKER } from "./runtime/errors";
+import { UsageError, type OptionDefs } from "./cli/options";
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, { describe: string; load: () => Promise<Command> }> = {
+  run: { describe: "Run a command in a new container", load: async () => (await import("./cli/run")).run },
+  version: {
+    describe: "Print the version and commit",
+    load: async () => async () => {
+      const { versionString } = await import("./version");
+      process.stdout.write(`${versionString()}\n`);
+      return 0;
+    },
+  },
+};
+
+const globalOptions: OptionDefs = {
+  "log-level": { type: "string", valueHint: "LEVEL", description: `Logging to stderr: ${LOG_LEVELS.join(", ")} (default warn)` },
+  version: { type: "boolean", alias: ["v"], description: "Print the version and commit" },
+};
+
+async function mainUsage(): Promise<void> {
+  const { printUsage } = await import("./cli/usage");
+  await printUsage("", "Linux containers and sandboxes in one executable", globalOptions, "COMMAND [OPTIONS]", []);
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.describe}`);
+  process.stdout.write(`COMMANDS\n\n${lines.join("\n")}\n\nRun bunker COMMAND --help for a command's options.\n`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { parseOptions } = await import("./cli/options");
+  const parsed = parseOptions(argv, globalOptions, "bunker");
+  const level = parsed.values["log-level"] as string | undefined;
+  if (level !== undefined) {
+    if (!LOG_LEVELS.includes(level as LogLevel)) throw new UsageError(`unknown log level "${level}": use one of ${LOG_LEVELS.join(", ")}`);
+    setLogLevel(level as LogLevel);
+  }
+  if (parsed.values.version) return commands.version!.load().then((c) => c([]));
+  const [name, ...rest] = parsed.rest;
+  if (parsed.help || name === undefined || name === "help") {
+    await mainUsage();
+    return name === undefined && !parsed.help ? EXIT_BUNKER : 0;
+  }
+  const command = commands[name];
+  if (!command) throw new UsageError(`unknown command "${name}": see bunker --help`);
+  const load = await command.load();
+  mark(`load ${name}`);
+  return load(rest);
+}
+
+function report(err: unknown): number {
+  if (err instanceof BunkerError) {
+    process.stderr.write(`bunker: ${err.message}\n`);
+    return err.exitCode;
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`bunker: ${err.message}\n`);
+    return EXIT_BUNKER;
+  }
+  const e = err as Error;
+  if (e && typeof e === "object" && e.name === "SysError") {
+    process.stderr.write(`bunker: ${e.message}\n`);
+    return EXIT_BUNKER;
+  }
+  process.stderr.write(`bunker: internal error: ${e?.stack ?? String(err)}\n`);
+  return EXIT_BUNKER;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => process.exit(report(err)),
+);

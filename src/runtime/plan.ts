@@ -1,0 +1,111 @@
+// Assembles the whole child program: the handshake with the parent, the
+// planners' steps, and the execve along PATH that ends it.
+
+import { ChildProgram } from "../child/program";
+import { planLoopbackUp } from "../net/loopback";
+import { planRootfs, type RootfsFacts } from "../rootfs/plan";
+import { envValue, DEFAULT_PATH } from "../spec/defaults";
+import type { ContainerSpec } from "../spec/types";
+import { CLONE, CLOSE_RANGE_CLOEXEC, PR_SET_PDEATHSIG, SIGNALS, SIG_SETMASK } from "../sys/constants";
+import { Errno } from "../sys/errno";
+
+export interface Handshake {
+  syncRead: number;
+  syncWrite: number;
+}
+
+const NS_FLAGS: Record<string, number> = {
+  pid: CLONE.NEWPID,
+  network: CLONE.NEWNET,
+  mount: CLONE.NEWNS,
+  ipc: CLONE.NEWIPC,
+  uts: CLONE.NEWUTS,
+  user: CLONE.NEWUSER,
+  cgroup: CLONE.NEWCGROUP,
+  time: CLONE.NEWTIME,
+};
+
+export function cloneFlags(spec: ContainerSpec): number {
+  let flags = 0;
+  for (const ns of spec.oci.linux.namespaces) if (!ns.path) flags |= NS_FLAGS[ns.type] ?? 0;
+  return flags;
+}
+
+export function hasNamespace(spec: ContainerSpec, type: string): boolean {
+  return spec.oci.linux.namespaces.some((n) => n.type === type && !n.path);
+}
+
+/** The first steps: die with the parent, then wait until it has done its part. */
+function planHandshake(p: ChildProgram, h: Handshake): void {
+  p.call("ask to be killed when bunker dies", "prctl", [PR_SET_PDEATHSIG, SIGNALS.SIGKILL, 0, 0, 0]);
+  p.call("close the parent's end of the sync pipe", "close", [h.syncWrite]);
+  const buf = p.arena.alloc(8).addr;
+  // EOF here means bunker went away (or gave up) before the container started.
+  p.call("wait for bunker to finish setting up", "read", [h.syncRead, buf, 1], { expect: { value: 1, errno: Errno.ECANCELED } });
+}
+
+/** Handlers copied from bunker (and ignored signals, which survive execve) go back to default. */
+function planSignalReset(p: ChildProgram): void {
+  const dfl = p.arena.alloc(32).addr; // SIG_DFL, no flags, empty mask: all zero on every arch
+  for (let sig = 1; sig <= 64; sig++) {
+    if (sig === SIGNALS.SIGKILL || sig === SIGNALS.SIGSTOP) continue;
+    p.call(`reset the handler of signal ${sig}`, "rt_sigaction", [sig, dfl, 0, 8]);
+  }
+}
+
+function planUts(p: ChildProgram, spec: ContainerSpec): void {
+  const name = spec.oci.hostname;
+  if (name !== undefined) {
+    const bytes = new TextEncoder().encode(name);
+    p.call(`set hostname to ${name}`, "sethostname", [p.arena.bytes(bytes), bytes.length]);
+  }
+  const domain = spec.oci.domainname ?? "";
+  const dbytes = new TextEncoder().encode(domain);
+  p.call(`set domain name to "${domain}"`, "setdomainname", [p.arena.bytes(dbytes), dbytes.length]);
+}
+
+export interface ExecTarget {
+  command: string;
+  /** Whether the command was looked up along PATH (no slash in it). */
+  searched: boolean;
+}
+
+/** Candidate paths for the command, as execvp would try them. */
+export function execCandidates(command: string, pathVar: string | undefined): string[] {
+  if (command.includes("/")) return [command];
+  const dirs = (pathVar ?? DEFAULT_PATH).split(":");
+  return dirs.map((d) => `${d === "" ? "." : d.replace(/\/+$/, "")}/${command}`);
+}
+
+function planExec(p: ChildProgram, spec: ContainerSpec): void {
+  const proc = spec.oci.process;
+  p.call("set the umask to 022", "umask", [proc.user.umask ?? 0o022]);
+  p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
+  const empty = p.arena.alloc(8).addr;
+  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, empty, 0, 8]);
+  const argv = p.arena.strv(proc.args);
+  const envp = p.arena.strv(proc.env);
+  const command = proc.args[0]!;
+  const candidates = execCandidates(command, envValue(proc.env, "PATH"));
+  for (const path of candidates) {
+    p.call(`exec "${command}"`, "execve", [p.str(path), argv, envp], { continueOnFail: true, exec: { command, searched: !command.includes("/") } });
+  }
+}
+
+export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFacts): ChildProgram {
+  const p = new ChildProgram();
+  planHandshake(p, h);
+  planSignalReset(p);
+  if (hasNamespace(spec, "uts")) planUts(p, spec);
+  if (hasNamespace(spec, "network")) planLoopbackUp(p);
+  planRootfs(p, spec, facts);
+  if (spec.oci.process.cwd !== "/") {
+    const fallback = spec.bunker.rootMode === "host";
+    p.call(`change directory to ${spec.oci.process.cwd}`, "chdir", [p.str(spec.oci.process.cwd)], {
+      // With the host's root, the caller's directory may be under a private tmpfs: stay at /.
+      ignore: fallback ? [Errno.ENOENT, Errno.ENOTDIR, Errno.EACCES] : [],
+    });
+  }
+  planExec(p, spec);
+  return p;
+}

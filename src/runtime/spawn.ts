@@ -1,0 +1,131 @@
+// clone(2) from TypeScript into native code, the sync-pipe handshake, and
+// turning the child's (step, errno) report into a named error.
+
+import { ptr } from "bun:ffi";
+import type { ChildProgram } from "../child/program";
+import { SIGNALS, SIG_BLOCK, SIG_UNBLOCK, O } from "../sys/constants";
+import { Errno, errnoMessage, SysError } from "../sys/errno";
+import { blockSignals, closeFd, errno, libc, libcAddress, pipe, readUpTo, setSignalHandler, waitFor, writeAll } from "../sys/libc";
+import { loadNative } from "../sys/native";
+import { syscallNumber } from "../sys/syscalls";
+import { mark } from "../log";
+import { BunkerError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from "./errors";
+
+/** Signals that reach bunker and are passed on to the container's first process. */
+export const FORWARDED_SIGNALS = [
+  SIGNALS.SIGINT,
+  SIGNALS.SIGTERM,
+  SIGNALS.SIGHUP,
+  SIGNALS.SIGQUIT,
+  SIGNALS.SIGUSR1,
+  SIGNALS.SIGUSR2,
+  SIGNALS.SIGWINCH,
+];
+
+const STACK_SIZE = 256 * 1024;
+
+export interface Pipes {
+  syncRead: number;
+  syncWrite: number;
+  errRead: number;
+  errWrite: number;
+}
+
+export function openPipes(): Pipes {
+  const [syncRead, syncWrite] = pipe("create the sync pipe", O.CLOEXEC);
+  const [errRead, errWrite] = pipe("create the error pipe", O.CLOEXEC);
+  return { syncRead, syncWrite, errRead, errWrite };
+}
+
+export function closePipes(p: Pipes): void {
+  for (const fd of [p.syncRead, p.syncWrite, p.errRead, p.errWrite]) closeFd(fd);
+}
+
+/** Turns the child's report into the error the user sees. */
+export function childFailure(program: ChildProgram, index: number, e: number): BunkerError {
+  const step = program.steps[index];
+  const exec = step?.opts.exec;
+  if (exec) {
+    if (e === Errno.ENOENT || e === Errno.ENOTDIR) {
+      const why = exec.searched ? "not found in PATH" : "no such file or directory";
+      return new BunkerError(`exec "${exec.command}": ${why}`, EXIT_NOT_FOUND);
+    }
+    return new BunkerError(`exec "${exec.command}": ${errnoMessage(e).toLowerCase()}`, EXIT_NOT_EXECUTABLE);
+  }
+  return new BunkerError(`${program.describe(index)}: ${errnoMessage(e)}`);
+}
+
+export interface Started {
+  pid: number;
+}
+
+/**
+ * Clones the child into `program` with the given namespace flags and waits
+ * until it has exec'd the container's command (or reported why it could not).
+ * `beforeStart` runs while the child waits on the sync pipe.
+ */
+export function spawnChild(
+  program: ChildProgram,
+  pipes: Pipes,
+  cloneFlags: number,
+  beforeStart: (pid: number) => void,
+): Started {
+  const native = loadNative();
+  mark("compile");
+
+  const encoded = program.encode({
+    sys: libcAddress.syscall,
+    errnoLocation: libcAddress.errnoLocation,
+    errfd: pipes.errWrite,
+  });
+  const stack = new Uint8Array(STACK_SIZE);
+  program.retain(stack);
+  // Pointers exceed 32 bits: align with arithmetic, not bitwise operators.
+  const top = ptr(stack) + STACK_SIZE - 64;
+  const stackTop = top - (top % 16);
+
+  native.forwardInit(libcAddress.syscall, syscallNumber("kill"));
+  for (const s of FORWARDED_SIGNALS) setSignalHandler(s, native.forwardHandler);
+
+  mark("encode");
+  blockSignals(SIG_BLOCK, FORWARDED_SIGNALS);
+  const pid = libc.clone(native.childEntry, stackTop, cloneFlags | SIGNALS.SIGCHLD, encoded.addr);
+  const cloneErrno = pid === -1 ? errno() : 0;
+  if (pid > 0) native.forwardTo(pid);
+  blockSignals(SIG_UNBLOCK, FORWARDED_SIGNALS);
+  mark("clone");
+  if (pid === -1) {
+    closePipes(pipes);
+    throw new BunkerError(`clone the container process: ${errnoMessage(cloneErrno)}`);
+  }
+
+  closeFd(pipes.syncRead);
+  closeFd(pipes.errWrite);
+  pipes.syncRead = pipes.errWrite = -1;
+  try {
+    beforeStart(pid);
+    writeAll("release the container process", pipes.syncWrite, new Uint8Array([1]));
+  } catch (err) {
+    closeFd(pipes.syncWrite);
+    closeFd(pipes.errRead);
+    waitFor(pid);
+    throw err;
+  }
+  closeFd(pipes.syncWrite);
+  pipes.syncWrite = -1;
+
+  const report = readUpTo("read the container's start-up report", pipes.errRead, 8);
+  closeFd(pipes.errRead);
+  pipes.errRead = -1;
+  mark("exec");
+  if (report.length === 8) {
+    const dv = new DataView(report.buffer, report.byteOffset, 8);
+    waitFor(pid);
+    throw childFailure(program, dv.getInt32(0, true), dv.getInt32(4, true));
+  }
+  if (report.length !== 0) {
+    waitFor(pid);
+    throw new SysError("read the container's start-up report", Errno.EPROTO);
+  }
+  return { pid };
+}

@@ -1,0 +1,135 @@
+// The libc binding. Everything the parent asks of the kernel goes through here.
+
+import { dlopen, ptr, read } from "bun:ffi";
+import { SysError } from "./errno";
+import { syscallNumber, type SyscallName } from "./syscalls";
+
+const lib = dlopen("libc.so.6", {
+  syscall: { args: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], returns: "i64" },
+  __errno_location: { args: [], returns: "ptr" },
+  clone: { args: ["ptr", "ptr", "i32", "ptr"], returns: "i32" },
+  waitpid: { args: ["i32", "ptr", "i32"], returns: "i32" },
+  sigaction: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  pthread_sigmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+});
+
+export const libc = lib.symbols;
+
+/** Addresses handed to native code, which links no libc symbols of its own. */
+export const libcAddress = {
+  syscall: Number((lib.symbols.syscall as unknown as { ptr: number }).ptr),
+  errnoLocation: Number((lib.symbols.__errno_location as unknown as { ptr: number }).ptr),
+};
+
+export function errno(): number {
+  const p = libc.__errno_location();
+  return p === null ? 0 : read.i32(p, 0);
+}
+
+type Arg = number | bigint | NodeJS.TypedArray | null;
+
+function toArg(a: Arg | undefined): number | bigint {
+  if (a === undefined || a === null) return 0;
+  if (typeof a === "number" || typeof a === "bigint") return a;
+  return ptr(a);
+}
+
+/** A raw system call; throws SysError naming `op` on failure. */
+export function sys(op: string, name: SyscallName, ...args: Arg[]): number {
+  const r = libc.syscall(
+    syscallNumber(name),
+    toArg(args[0]),
+    toArg(args[1]),
+    toArg(args[2]),
+    toArg(args[3]),
+    toArg(args[4]),
+    toArg(args[5]),
+  );
+  const n = Number(r);
+  if (n === -1) throw new SysError(op, errno());
+  return n;
+}
+
+/** Like sys(), but returns -errno instead of throwing. */
+export function trySys(name: SyscallName, ...args: Arg[]): number {
+  const r = Number(
+    libc.syscall(syscallNumber(name), toArg(args[0]), toArg(args[1]), toArg(args[2]), toArg(args[3]), toArg(args[4]), toArg(args[5])),
+  );
+  return r === -1 ? -errno() : r;
+}
+
+export function pipe(op: string, flags: number): [number, number] {
+  const fds = new Int32Array(2);
+  sys(op, "pipe2", fds, flags);
+  return [fds[0]!, fds[1]!];
+}
+
+export function closeFd(fd: number): void {
+  if (fd >= 0) trySys("close", fd);
+}
+
+export function writeAll(op: string, fd: number, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) {
+    const chunk = data.subarray(off);
+    const n = trySys("write", fd, chunk, chunk.length);
+    if (n === -4) continue;
+    if (n < 0) throw new SysError(op, -n);
+    off += n;
+  }
+}
+
+/** Reads until EOF or `max` bytes, retrying on EINTR. */
+export function readUpTo(op: string, fd: number, max: number): Uint8Array {
+  const buf = new Uint8Array(max);
+  let off = 0;
+  while (off < max) {
+    const n = trySys("read", fd, buf.subarray(off), max - off);
+    if (n === -4) continue;
+    if (n < 0) throw new SysError(op, -n);
+    if (n === 0) break;
+    off += n;
+  }
+  return buf.subarray(0, off);
+}
+
+/** glibc's sigset_t is 1024 bits. */
+export function sigset(signals: readonly number[]): Uint8Array {
+  const set = new Uint8Array(128);
+  for (const s of signals) set[(s - 1) >> 3]! |= 1 << ((s - 1) & 7);
+  return set;
+}
+
+const SA_RESTART = 0x10000000;
+
+/** Installs a native handler (a function address) with SA_RESTART, via glibc's struct sigaction. */
+export function setSignalHandler(signal: number, handler: number): void {
+  const act = new BigUint64Array(19); // handler, sa_mask[16], flags, restorer
+  act[0] = BigInt(handler);
+  new DataView(act.buffer).setInt32(136, SA_RESTART, true);
+  if (libc.sigaction(signal, act, null) !== 0) throw new SysError(`sigaction ${signal}`, errno());
+}
+
+export function blockSignals(how: number, signals: readonly number[]): void {
+  const r = libc.pthread_sigmask(how, sigset(signals), null);
+  if (r !== 0) throw new SysError("pthread_sigmask", r);
+}
+
+/** waitpid, retrying on EINTR; returns the raw status. */
+export function waitFor(pid: number): number {
+  const status = new Int32Array(1);
+  for (;;) {
+    const r = libc.waitpid(pid, status, 0x40000000 /* __WALL */);
+    if (r === pid) return status[0]!;
+    const e = errno();
+    if (r === -1 && e === 4) continue;
+    throw new SysError(`wait for container process ${pid}`, e);
+  }
+}
+
+/** Exit status the docker way: the code, or 128+N for death by signal N. */
+export function exitCodeOf(status: number): number {
+  const sig = status & 0x7f;
+  if (sig === 0) return (status >> 8) & 0xff;
+  return 128 + sig;
+}

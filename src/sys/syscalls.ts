@@ -1,0 +1,87 @@
+// System call numbers by architecture. x86_64 has its own table; aarch64 uses
+// the generic table from asm-generic/unistd.h.
+
+export type Arch = "x86_64" | "aarch64";
+
+const table = {
+  read: [0, 63],
+  write: [1, 64],
+  close: [3, 57],
+  ioctl: [16, 29],
+  socket: [41, 198],
+  execve: [59, 221],
+  kill: [62, 129],
+  chdir: [80, 49],
+  fchdir: [81, 50],
+  umask: [95, 166],
+  getuid: [102, 174],
+  getgid: [104, 176],
+  geteuid: [107, 175],
+  setgroups: [116, 159],
+  setresuid: [117, 147],
+  setresgid: [119, 149],
+  capget: [125, 90],
+  capset: [126, 91],
+  personality: [135, 92],
+  pivot_root: [155, 41],
+  prctl: [157, 167],
+  mount: [165, 40],
+  umount2: [166, 39],
+  sethostname: [170, 161],
+  setdomainname: [171, 162],
+  exit_group: [231, 94],
+  rt_sigaction: [13, 134],
+  rt_sigprocmask: [14, 135],
+  getpid: [39, 172],
+  getppid: [110, 173],
+  waitid: [247, 95],
+  openat: [257, 56],
+  mkdirat: [258, 34],
+  mknodat: [259, 33],
+  fchownat: [260, 54],
+  unlinkat: [263, 35],
+  symlinkat: [266, 36],
+  unshare: [272, 97],
+  dup3: [292, 24],
+  pipe2: [293, 59],
+  prlimit64: [302, 261],
+  setns: [308, 268],
+  seccomp: [317, 277],
+  memfd_create: [319, 279],
+  open_tree: [428, 428],
+  move_mount: [429, 429],
+  fsopen: [430, 430],
+  fsconfig: [431, 431],
+  fsmount: [432, 432],
+  pidfd_open: [434, 434],
+  clone3: [435, 435],
+  close_range: [436, 436],
+  openat2: [437, 437],
+  mount_setattr: [442, 442],
+} as const satisfies Record<string, readonly [number, number]>;
+
+export type SyscallName = keyof typeof table;
+
+export const syscallNames = Object.keys(table) as SyscallName[];
+
+export function hostArch(): Arch {
+  switch (process.arch) {
+    case "x64":
+      return "x86_64";
+    case "arm64":
+      return "aarch64";
+    default:
+      throw new Error(`unsupported architecture ${process.arch}: bunker runs on x86_64 and aarch64`);
+  }
+}
+
+export function syscallNumber(name: SyscallName, arch: Arch = hostArch()): number {
+  return table[name][arch === "x86_64" ? 0 : 1];
+}
+
+/** Reverse lookup, for describing a program in debug output. */
+export function syscallName(nr: number, arch: Arch = hostArch()): string {
+  const i = arch === "x86_64" ? 0 : 1;
+  for (const name of syscallNames) if (table[name][i] === nr) return name;
+  return `syscall ${nr}`;
+}

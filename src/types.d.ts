@@ -1,0 +1,4 @@
+declare module "*.c" {
+  const source: string;
+  export default source;
+}
