@@ -36,7 +36,7 @@ export function hasNamespace(spec: ContainerSpec, type: string): boolean {
 }
 
 /** The first steps: die with the parent, then wait until it has done its part. */
-function planHandshake(p: ChildProgram, h: Handshake): void {
+export function planHandshake(p: ChildProgram, h: Handshake): void {
   p.call("ask to be killed when bunker dies", "prctl", [PR_SET_PDEATHSIG, SIGNALS.SIGKILL, 0, 0, 0]);
   p.call("close the parent's end of the sync pipe", "close", [h.syncWrite]);
   const buf = p.arena.alloc(8).addr;

@@ -1,0 +1,45 @@
+// Running the built executable the way a user does.
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dir, "..", "..");
+export const BUNKER = process.env.BUNKER_BIN ?? join(ROOT, "dist", "bunker");
+
+export function requireBinary(): void {
+  if (!existsSync(BUNKER)) throw new Error(`${BUNKER} is missing: build it first with \`bun run build\``);
+}
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function bunker(args: string[], opts: { env?: Record<string, string>; cwd?: string; stdin?: string } = {}): Result {
+  const r = Bun.spawnSync([BUNKER, ...args], {
+    env: opts.env ?? { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    cwd: opts.cwd,
+    stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+export const isRoot = process.geteuid?.() === 0;
+
+/** Skips with a printed reason rather than passing silently. */
+export function skipUnlessRoot(what: string): boolean {
+  if (!isRoot) console.warn(`skipping ${what}: needs root (running as uid ${process.geteuid?.()})`);
+  return !isRoot;
+}
+
+/** Waits until `pred` holds, polling; fails after `ms`. */
+export async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}

@@ -1,0 +1,49 @@
+// What an integration test must leave as it found it: the host's mount table
+// and the set of processes living in other PID namespaces.
+
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+
+function mounts(): Set<string> {
+  return new Set(
+    readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.split(" ").slice(0, 5).join(" ")),
+  );
+}
+
+function foreignPidnsProcesses(): Set<string> {
+  const own = readlinkSync("/proc/self/ns/pid");
+  const out = new Set<string>();
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readlinkSync(`/proc/${e}/ns/pid`) !== own) {
+        const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+        if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z") continue;
+        out.add(`${e} ${readFileSync(`/proc/${e}/cmdline`, "utf8").replaceAll("\0", " ").trim()}`);
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+export interface Snapshot {
+  mounts: Set<string>;
+  procs: Set<string>;
+}
+
+export function snapshot(): Snapshot {
+  return { mounts: mounts(), procs: foreignPidnsProcesses() };
+}
+
+/** Lists what appeared since `before`: new mounts, new processes in other PID namespaces. */
+export function leaksSince(before: Snapshot): string[] {
+  const now = snapshot();
+  const out: string[] = [];
+  for (const m of now.mounts) if (!before.mounts.has(m)) out.push(`mount: ${m}`);
+  for (const p of now.procs) if (!before.procs.has(p)) out.push(`process: ${p}`);
+  return out;
+}

@@ -1,0 +1,375 @@
+// `bunker run` as root, through the built executable, against a busybox rootfs.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { bunker, BUNKER, isRoot, requireBinary, ROOT, until } from "../helpers/bunker";
+import { leaksSince, snapshot, type Snapshot } from "../helpers/leaks";
+import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+
+const ready = isRoot && busyboxAvailable();
+if (!ready) console.warn(`skipping run integration tests: ${isRoot ? "busybox-static is not installed" : "they need root"}`);
+
+let fs: Rootfs;
+let before: Snapshot;
+
+beforeAll(() => {
+  if (!ready) return;
+  requireBinary();
+  before = snapshot();
+  fs = makeRootfs();
+});
+
+afterAll(async () => {
+  if (!ready) return;
+  fs.remove();
+  // The kernel tears namespaces down asynchronously after the last process exits.
+  let leaks: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    leaks = leaksSince(before);
+    if (leaks.length === 0) break;
+    await Bun.sleep(20);
+  }
+  expect(leaks).toEqual([]);
+});
+
+const inBox = (cmd: string, extra: string[] = []) => bunker(["run", ...extra, "--rootfs", fs.path, "--", "sh", "-c", cmd]);
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Starts bunker in the background and waits until the container prints "ready". */
+async function startBackground(cmd: string) {
+  const proc = Bun.spawn([BUNKER, "run", "--rootfs", fs.path, "--", "sh", "-c", cmd], { stdout: "pipe", stderr: "pipe" });
+  const reader = proc.stdout.getReader();
+  let out = "";
+  const deadline = Date.now() + 10_000;
+  while (!out.includes("ready")) {
+    const { value, done } = await reader.read();
+    if (done || Date.now() > deadline) throw new Error(`container did not get ready: ${out}`);
+    out += new TextDecoder().decode(value);
+  }
+  const rest = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return out;
+      out += new TextDecoder().decode(value);
+    }
+  })();
+  return { proc, output: rest };
+}
+
+describe.skipIf(!ready)("bunker run --rootfs", () => {
+  test("sets the hostname inside and leaves the host's alone", () => {
+    const host = hostname();
+    const r = inBox("hostname; cat /etc/hostname", ["--hostname", "box"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("box\nbox\n");
+    expect(hostname()).toBe(host);
+  });
+
+  test("defaults the hostname to a 12-digit container id and leaves the domain name empty", () => {
+    const r = inBox("hostname; cat /proc/sys/kernel/domainname");
+    const [name, domain] = r.stdout.split("\n");
+    expect(name).toMatch(/^[0-9a-f]{12}$/);
+    expect(domain).toBe("");
+  });
+
+  test("writes /etc/hosts for the container's name without touching the rootfs file", () => {
+    writeFileSync(join(fs.path, "etc/hosts"), "# rootfs copy\n");
+    const r = inBox("cat /etc/hosts", ["--hostname", "box"]);
+    expect(r.stdout).toContain("127.0.0.1\tlocalhost");
+    expect(r.stdout).toContain("127.0.1.1\tbox");
+    expect(readFileSync(join(fs.path, "etc/hosts"), "utf8")).toBe("# rootfs copy\n");
+  });
+
+  test("the command is PID 1 and ps sees only the container", () => {
+    const r = inBox("echo $$; ps -o pid,comm; true");
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toBe("1");
+    const procs = lines.slice(2).map((l) => l.trim().split(/\s+/)[1]);
+    expect(lines[1]).toMatch(/PID\s+COMMAND/);
+    expect(procs).toEqual(["sh", "ps"]);
+  });
+
+  test("after pivot_root no host mount is visible", () => {
+    const r = inBox("cat /proc/self/mountinfo");
+    const points = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split(" ")[4]);
+    expect(points.sort()).toEqual(["/", "/dev", "/dev/mqueue", "/dev/pts", "/dev/shm", "/etc/hostname", "/etc/hosts", "/proc", "/sys"].sort());
+  });
+
+  test("the old root is unreachable", () => {
+    const marker = join(ROOT, `.bunker-old-root-${process.pid}`);
+    writeFileSync(marker, "host");
+    try {
+      const r = inBox(`test -e ${marker} && echo reachable; ls /; readlink /proc/1/root; ls /proc/1/root/`);
+      expect(r.stdout).not.toContain("reachable");
+      const [top, , link, viaProc] = r.stdout.split(/\n(?=\/)|\n\n/);
+      expect(top).toBeDefined();
+      expect(r.stdout).toContain("\n/\n");
+      expect(link ?? viaProc ?? "").not.toContain("work");
+      expect(r.stdout.split("\n")).toContain("busybox" === "" ? "" : "bin");
+    } finally {
+      rmSync(marker);
+    }
+  });
+
+  test("/dev holds exactly the expected nodes and links", () => {
+    const r = inBox("ls -1a /dev; for d in null zero full random urandom tty; do stat -c '%n %F %t:%T %a' /dev/$d; done; for l in ptmx fd stdin stdout stderr; do readlink /dev/$l; done");
+    const lines = r.stdout.trim().split("\n");
+    const listing = lines.slice(0, lines.findIndex((l) => l.startsWith("/dev/")));
+    expect(listing.sort()).toEqual(
+      [".", "..", "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"].sort(),
+    );
+    expect(r.stdout).toContain("/dev/null character special file 1:3 666");
+    expect(r.stdout).toContain("/dev/zero character special file 1:5 666");
+    expect(r.stdout).toContain("/dev/full character special file 1:7 666");
+    expect(r.stdout).toContain("/dev/random character special file 1:8 666");
+    expect(r.stdout).toContain("/dev/urandom character special file 1:9 666");
+    expect(r.stdout).toContain("/dev/tty character special file 5:0 666");
+    expect(r.stdout).toContain("pts/ptmx\n/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\n");
+  });
+
+  test("devpts is a new instance and /dev/shm and /dev/null work", () => {
+    const r = inBox("grep -E ' /dev/(pts|shm) ' /proc/self/mountinfo; echo data > /dev/shm/x && cat /dev/shm/x; echo gone > /dev/null; head -c 4 /dev/zero | wc -c");
+    expect(r.stdout).toMatch(/ \/dev\/pts .* - devpts devpts rw,.*ptmxmode=666/);
+    expect(r.stdout).toMatch(/ \/dev\/shm .* - tmpfs shm /);
+    expect(r.stdout).toContain("data\n4\n");
+  });
+
+  test("/sys is read-only", () => {
+    const r = inBox("grep ' /sys ' /proc/self/mountinfo; touch /sys/x 2>&1; echo rc=$?");
+    expect(r.stdout).toMatch(/ \/sys ro,/);
+    expect(r.stdout).toContain("Read-only file system");
+    expect(r.stdout).toContain("rc=1");
+  });
+
+  test("the environment is clean: PATH, HOME, HOSTNAME and TERM only", () => {
+    const r = bunker(["run", "--hostname", "envbox", "--rootfs", fs.path, "--", "env"], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "xterm-test", SECRET: "leak" },
+    });
+    expect(r.stdout.trim().split("\n").sort()).toEqual(
+      ["HOME=/root", "HOSTNAME=envbox", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm-test"].sort(),
+    );
+  });
+
+  test("the container starts with only stdin, stdout and stderr open", () => {
+    const r = inBox("ls /proc/$$/fd; true");
+    expect(r.stdout.trim().split(/\s+/)).toEqual(["0", "1", "2"]);
+  });
+
+  test("stdin and stdout are the caller's", () => {
+    const r = bunker(["run", "--rootfs", fs.path, "--", "sh", "-c", "read line; echo got:$line"], { stdin: "hello\n" });
+    expect(r.stdout).toBe("got:hello\n");
+  });
+
+  test("a new network namespace has only lo, and it is up", () => {
+    const r = inBox("ls /sys/class/net; cat /sys/class/net/lo/flags; readlink /proc/self/ns/net");
+    const [ifs, flags, ns] = r.stdout.trim().split("\n");
+    expect(ifs).toBe("lo");
+    expect(Number(flags) & 1).toBe(1);
+    expect(ns).not.toBe(readlinkSync("/proc/self/ns/net"));
+  });
+
+  test("--network host keeps the host's network namespace", () => {
+    const r = inBox("readlink /proc/self/ns/net", ["--network", "host"]);
+    expect(r.stdout.trim()).toBe(readlinkSync("/proc/self/ns/net"));
+  });
+
+  test("every namespace but the network one with --network host is new", () => {
+    const r = inBox("for t in mnt uts ipc pid cgroup net; do readlink /proc/self/ns/$t; done");
+    const inside = r.stdout.trim().split("\n");
+    const host = ["mnt", "uts", "ipc", "pid", "cgroup", "net"].map((t) => readlinkSync(`/proc/self/ns/${t}`));
+    inside.forEach((ns, i) => expect(ns).not.toBe(host[i]));
+  });
+
+  test("a hostile rootfs whose /dev and /proc are symlinks out of it cannot make bunker mount on the host", () => {
+    const bad = makeRootfs();
+    try {
+      rmSync(join(bad.path, "dev"), { recursive: true });
+      rmSync(join(bad.path, "proc"), { recursive: true });
+      symlinkSync("/etc", join(bad.path, "dev"));
+      symlinkSync("../../../../../../", join(bad.path, "proc"));
+      const hostEtc = readFileSync("/proc/self/mountinfo", "utf8");
+      const r = bunker(["run", "--rootfs", bad.path, "--", "/bin/sh", "-c", "true"]);
+      expect([0, 125]).toContain(r.code);
+      expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(hostEtc);
+      expect(existsSync("/etc/null")).toBe(false);
+    } finally {
+      bad.remove();
+    }
+  });
+});
+
+describe.skipIf(!ready)("exit status", () => {
+  test.each([0, 1, 42, 255])("the command's own status %i", (n) => {
+    expect(inBox(`exit ${n}`).code).toBe(n);
+  });
+
+  test("127 when the command is not on PATH", () => {
+    const r = bunker(["run", "--rootfs", fs.path, "--", "nope"]);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toBe('bunker: exec "nope": not found in PATH\n');
+  });
+
+  test("127 for a missing absolute path", () => {
+    const r = bunker(["run", "--rootfs", fs.path, "--", "/no/such"]);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toBe('bunker: exec "/no/such": no such file or directory\n');
+  });
+
+  test("126 when the command is not executable", () => {
+    writeFileSync(join(fs.path, "bin/notexec"), "#!/bin/sh\necho hi\n", { mode: 0o644 });
+    const r = bunker(["run", "--rootfs", fs.path, "--", "notexec"]);
+    expect(r.code).toBe(126);
+    expect(r.stderr).toBe('bunker: exec "notexec": permission denied\n');
+  });
+
+  test("125 when the rootfs is missing or not a directory", () => {
+    let r = bunker(["run", "--rootfs", "/no/such/rootfs", "--", "true"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe("bunker: rootfs /no/such/rootfs: no such file or directory\n");
+    r = bunker(["run", "--rootfs", join(fs.path, "etc/passwd"), "--", "true"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe(`bunker: rootfs ${join(fs.path, "etc/passwd")}: not a directory\n`);
+  });
+
+  test("125 with the failing step named when setup fails", () => {
+    // A rootfs whose /proc is a file: the mount point cannot be used.
+    const bad = makeRootfs();
+    try {
+      rmSync(join(bad.path, "proc"), { recursive: true });
+      writeFileSync(join(bad.path, "proc"), "not a directory");
+      const r = bunker(["run", "--rootfs", bad.path, "--", "true"]);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toBe("bunker: mount proc on /proc: Not a directory\n");
+    } finally {
+      bad.remove();
+    }
+  });
+
+  test("128+9 when the container's process is killed", async () => {
+    const { proc } = await startBackground("echo ready; exec sleep 1000");
+    const [child] = childrenOf(proc.pid);
+    expect(child).toBeGreaterThan(0);
+    process.kill(child!, "SIGKILL");
+    expect(await proc.exited).toBe(137);
+  });
+});
+
+describe.skipIf(!ready)("signals", () => {
+  test.each(["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT"] as const)("%s reaching bunker is forwarded to the container", async (sig) => {
+    const name = sig.slice(3);
+    const { proc, output } = await startBackground(`trap 'echo got-${name}; exit 7' ${name}; echo ready; while :; do sleep 0.05; done`);
+    process.kill(proc.pid, sig);
+    expect(await proc.exited).toBe(7);
+    expect(await output).toContain(`got-${name}`);
+  });
+
+  test("SIGWINCH is forwarded", async () => {
+    const { proc, output } = await startBackground("trap 'echo got-WINCH; exit 9' WINCH; echo ready; while :; do sleep 0.05; done");
+    process.kill(proc.pid, "SIGWINCH");
+    expect(await proc.exited).toBe(9);
+    expect(await output).toContain("got-WINCH");
+  });
+
+  test("when bunker is killed with SIGKILL the container dies with it", async () => {
+    const { proc } = await startBackground("echo ready; exec sleep 1000");
+    const [child] = childrenOf(proc.pid);
+    expect(child).toBeGreaterThan(0);
+    process.kill(proc.pid, "SIGKILL");
+    await proc.exited;
+    await until(() => !existsSync(`/proc/${child}`) || readFileSync(`/proc/${child}/stat`, "utf8").includes(") Z "), 5000, "the container process to die");
+  });
+});
+
+describe.skipIf(!ready)("bunker run without --rootfs", () => {
+  test("sees the host's files read-only", () => {
+    const r = bunker(["run", "--", "sh", "-c", "test -e /etc/os-release && echo host-etc; touch /usr/bunker-ro-test 2>&1; echo rc=$?"]);
+    expect(r.stdout).toContain("host-etc");
+    expect(r.stdout).toContain("Read-only file system");
+    expect(r.stdout).toContain("rc=1");
+    expect(existsSync("/usr/bunker-ro-test")).toBe(false);
+  });
+
+  test("has a private /tmp and /run", () => {
+    const hostFile = `/tmp/bunker-host-only-${process.pid}`;
+    writeFileSync(hostFile, "x");
+    try {
+      const r = bunker(["run", "--", "sh", "-c", `test -e ${hostFile} && echo visible; echo box > /tmp/inside && cat /tmp/inside; ls -A /run | wc -l`]);
+      expect(r.stdout).toBe("box\n0\n");
+      expect(existsSync("/tmp/inside")).toBe(false);
+    } finally {
+      rmSync(hostFile);
+    }
+  });
+
+  test("has its own /proc, /dev and hostname, and keeps the caller's working directory", () => {
+    const dir = join(ROOT, "test");
+    const r = bunker(["run", "--hostname", "sandbox", "--", "sh", "-c", "echo $$; hostname; pwd; ls /dev | tr '\\n' ' '"], { cwd: dir });
+    const [pid, name, cwd, dev] = r.stdout.split("\n");
+    expect(pid).toBe("1");
+    expect(name).toBe("sandbox");
+    expect(cwd).toBe(dir);
+    expect(dev!.trim().split(" ")).toEqual(["fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"]);
+  });
+
+  test("no host mount below /proc, /dev, /tmp or /run remains", () => {
+    const r = bunker(["run", "--", "cat", "/proc/self/mountinfo"]);
+    const points = r.stdout.trim().split("\n").map((l) => l.split(" ")[4]!);
+    for (const p of points) {
+      if (/^\/(proc|dev|tmp|run|sys)(\/|$)/.test(p)) {
+        expect(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/tmp", "/run"]).toContain(p);
+      }
+    }
+    expect(points.filter((p) => p === "/").length).toBe(1);
+  });
+});
+
+describe.skipIf(!ready)("command line", () => {
+  test("unknown flags, a missing command and bad hostnames are 125 errors", () => {
+    const cases: [string[], string][] = [
+      [["run", "--bogus", "--", "true"], "bunker: run: unknown flag --bogus\n"],
+      [["run"], "bunker: run: no command given: bunker run [OPTIONS] [--] COMMAND [ARG...]\n"],
+      [["run", "--hostname", "", "true"], "bunker: invalid hostname: it is empty\n"],
+      [["run", "--hostname", "x".repeat(65), "true"], `bunker: invalid hostname "${"x".repeat(65)}": 65 bytes, the kernel allows at most 64\n`],
+      [["run", "--network", "bridge0", "true"], 'bunker: unknown network mode "bridge0": use one of none, host\n'],
+      [["frobnicate"], 'bunker: unknown command "frobnicate": see bunker --help\n'],
+    ];
+    for (const [args, err] of cases) {
+      const r = bunker(args);
+      expect(r.stderr).toBe(err);
+      expect(r.code).toBe(125);
+    }
+  });
+
+  test("options stop at the command, so its own flags reach it", () => {
+    const r = bunker(["run", "--rootfs", fs.path, "sh", "-c", "echo $0 $1", "a", "--help"]);
+    expect(r.stdout).toBe("a --help\n");
+  });
+
+  test("--version prints version and commit", () => {
+    const r = bunker(["--version"]);
+    expect(r.stdout).toMatch(/^bunker \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}(-dirty)?\)\n$/);
+  });
+
+  test("a caller who is not root is told rootless mode is not there yet", () => {
+    mkdirSync(join(fs.path, "..", "home"), { recursive: true });
+    const r = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BUNKER, "run", "--", "true"], {
+      stderr: "pipe",
+      stdout: "pipe",
+    });
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr.toString()).toBe("bunker: rootless mode is not available yet: run bunker as root (for example with sudo)\n");
+  });
+});

@@ -1,0 +1,132 @@
+// The interpreter in native/child.c, run for real in a cloned child (no namespaces).
+
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ChildProgram } from "../../src/child/program";
+import { planHandshake } from "../../src/runtime/plan";
+import { BunkerError } from "../../src/runtime/errors";
+import { openPipes, spawnChild } from "../../src/runtime/spawn";
+import { AT, O } from "../../src/sys/constants";
+import { Errno } from "../../src/sys/errno";
+import { exitCodeOf, waitFor } from "../../src/sys/libc";
+
+const dir = mkdtempSync(join(tmpdir(), "bunker-native-"));
+
+function program(build: (p: ChildProgram) => void): { p: ChildProgram; pipes: ReturnType<typeof openPipes> } {
+  const pipes = openPipes();
+  const p = new ChildProgram();
+  planHandshake(p, pipes);
+  build(p);
+  return { p, pipes };
+}
+
+function exec(p: ChildProgram, path: string, args: string[] = [path]) {
+  p.call(`exec "${path}"`, "execve", [p.str(path), p.arena.strv(args), p.arena.strv([])], {
+    continueOnFail: true,
+    exec: { command: path, searched: false },
+  });
+}
+
+function runIt(build: (p: ChildProgram) => void): number {
+  const { p, pipes } = program(build);
+  const { pid } = spawnChild(p, pipes, 0, () => {});
+  return exitCodeOf(waitFor(pid));
+}
+
+function failure(build: (p: ChildProgram) => void): BunkerError {
+  try {
+    runIt(build);
+  } catch (e) {
+    if (e instanceof BunkerError) return e;
+    throw e;
+  }
+  throw new Error("the program did not fail");
+}
+
+describe("native child program", () => {
+  test("a clean run ends in execve and the command's status", () => {
+    expect(runIt((p) => exec(p, "/bin/sh", ["sh", "-c", "exit 3"]))).toBe(3);
+  });
+
+  test("the first failing step is reported by its description and errno", () => {
+    const e = failure((p) => {
+      p.call("open /no/such/file", "openat", [AT.FDCWD, p.str("/no/such/file"), O.RDONLY, 0]);
+      exec(p, "/bin/true");
+    });
+    expect(e.message).toBe("open /no/such/file: No such file or directory");
+    expect(e.exitCode).toBe(125);
+  });
+
+  test("ignored errno values count as success", () => {
+    const e = failure((p) => {
+      p.call("mkdir existing", "mkdirat", [AT.FDCWD, p.str(dir), 0o755], { ignore: [Errno.EEXIST] });
+      p.call("mkdir existing again", "mkdirat", [AT.FDCWD, p.str(dir), 0o755]);
+      exec(p, "/bin/true");
+    });
+    expect(e.message).toBe("mkdir existing again: File exists");
+  });
+
+  test("a saved descriptor feeds later steps, and a short write fails its expectation", () => {
+    const file = join(dir, "slot");
+    const data = new TextEncoder().encode("hello");
+    expect(
+      runIt((p) => {
+        const fd = p.newSlot();
+        p.call("create file", "openat", [AT.FDCWD, p.str(file), O.WRONLY | O.CREAT | O.TRUNC | O.CLOEXEC, 0o644], { save: fd });
+        p.call("write file", "write", [fd, p.arena.bytes(data), data.length], { expect: { value: data.length, errno: Errno.EIO } });
+        p.call("close file", "close", [fd]);
+        exec(p, "/bin/true");
+      }),
+    ).toBe(0);
+    expect(readFileSync(file, "utf8")).toBe("hello");
+    const e = failure((p) => {
+      const fd = p.newSlot();
+      p.call("open file", "openat", [AT.FDCWD, p.str(file), O.WRONLY | O.CLOEXEC, 0], { save: fd });
+      p.call("write file", "write", [fd, p.arena.bytes(data), 2], { expect: { value: 5, errno: Errno.EIO } });
+      exec(p, "/bin/true");
+    });
+    expect(e.message).toBe("write file: Input/output error");
+  });
+
+  test("execve along a path list: a later candidate runs after misses", () => {
+    expect(
+      runIt((p) => {
+        exec(p, "/no/such/true");
+        exec(p, "/bin/sh", ["sh", "-c", "exit 4"]);
+      }),
+    ).toBe(4);
+  });
+
+  test("a real error beats a later not-found, as with execvp", () => {
+    const notExec = join(dir, "script");
+    writeFileSync(notExec, "#!/bin/sh\n", { mode: 0o644 });
+    const e = failure((p) => {
+      exec(p, "/no/such/a");
+      exec(p, notExec);
+      exec(p, "/no/such/b");
+    });
+    expect(e.message).toBe(`exec "${notExec}": permission denied`);
+    expect(e.exitCode).toBe(126);
+  });
+
+  test("only not-found errors give 127", () => {
+    const e = failure((p) => {
+      exec(p, "/no/such/a");
+      exec(p, "/no/such/b");
+    });
+    expect(e.exitCode).toBe(127);
+  });
+
+  test("the child stops at once when bunker gives up before releasing it", () => {
+    const { p, pipes } = program((prog) => exec(prog, "/bin/true"));
+    expect(() =>
+      spawnChild(p, pipes, 0, () => {
+        throw new Error("set-up failed");
+      }),
+    ).toThrow("set-up failed");
+  });
+});
+
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }));

@@ -1,0 +1,116 @@
+import { describe, expect, test } from "bun:test";
+import type { ChildProgram } from "../../src/child/program";
+import { cloneFlags, execCandidates, planContainer } from "../../src/runtime/plan";
+import { hostsFile } from "../../src/runtime/run";
+import { createSpec } from "../../src/spec/defaults";
+import { CLONE } from "../../src/sys/constants";
+
+const facts = { etcFiles: new Map([["hostname", "box\n"], ["hosts", "127.0.0.1\tlocalhost\n"]]), etcTargetExists: () => true };
+const handshake = { syncRead: 5, syncWrite: 6 };
+
+function plan(o: Partial<Parameters<typeof createSpec>[0]> = {}): { p: ChildProgram; descs: string[]; calls: string[] } {
+  const spec = createSpec({ id: "abcdef012345", args: ["sh"], network: "none", callerEnv: {}, rootfs: "/srv/rootfs", rootfsHasEtc: true, ...o });
+  const p = planContainer(spec, handshake, facts);
+  return { p, descs: p.steps.map((s) => s.desc), calls: p.steps.map((s) => s.call) };
+}
+
+describe("the child program plan", () => {
+  test("starts with parent-death signal, closing the parent's pipe end and waiting for the go-ahead", () => {
+    const { p } = plan();
+    expect(p.steps.slice(0, 3).map((s) => [s.call, s.args.slice(0, 2)])).toEqual([
+      ["prctl", [1, 9]],
+      ["close", [6]],
+      ["read", [5, expect.any(Number)]],
+    ]);
+    expect(p.steps[2]!.opts.expect).toEqual({ value: 1, errno: 125 });
+  });
+
+  test("makes mounts private before anything is mounted, and mounts inside only after pivot_root", () => {
+    const { calls, descs } = plan();
+    const priv = descs.indexOf("make / a private mount tree");
+    const firstMount = calls.indexOf("mount");
+    expect(priv).toBe(firstMount);
+    const pivot = calls.indexOf("pivot_root");
+    expect(descs[pivot + 1]).toBe("detach the old root");
+    for (const d of ["mount proc on /proc", "mount tmpfs on /dev", "mount sysfs on /sys", "bind-mount /etc/hostname"]) {
+      expect(descs.indexOf(d)).toBeGreaterThan(pivot);
+    }
+  });
+
+  test("creates the six device nodes and the /dev links", () => {
+    const { descs } = plan();
+    for (const d of ["null", "zero", "full", "random", "urandom", "tty"]) expect(descs).toContain(`create device /dev/${d}`);
+    expect(descs).toContain("link /dev/ptmx to pts/ptmx");
+    expect(descs).toContain("link /dev/fd to /proc/self/fd");
+  });
+
+  test("ends with the execve attempts along PATH, after fds are marked close-on-exec and signals unblocked", () => {
+    const { p, calls } = plan({ args: ["ls", "-l"] });
+    const execs = p.steps.filter((s) => s.call === "execve");
+    expect(execs.length).toBe(6);
+    expect(execs.every((s) => s.opts.continueOnFail && s.opts.exec?.command === "ls")).toBe(true);
+    expect(calls.slice(-9, -6)).toEqual(["umask", "close_range", "rt_sigprocmask"]);
+  });
+
+  test("resets every catchable signal's handler", () => {
+    const { p } = plan();
+    const sigs = p.steps.filter((s) => s.call === "rt_sigaction").map((s) => s.args[0]);
+    expect(sigs.length).toBe(62);
+    expect(sigs).not.toContain(9);
+    expect(sigs).not.toContain(19);
+  });
+
+  test("without a rootfs: the host's tree copied, made read-only, pivoted into; its /proc, /dev, /tmp, /run replaced", () => {
+    const { descs, calls } = plan({ rootfs: undefined, cwd: "/home/me" });
+    const pivot = calls.indexOf("pivot_root");
+    expect(descs.indexOf("copy the host's mount tree")).toBeLessThan(pivot);
+    expect(descs).toContain("make the host's tree read-only");
+    for (const d of ["/proc", "/dev", "/sys", "/tmp", "/run"]) {
+      const unmount = descs.indexOf(`unmount the host's ${d}`);
+      expect(unmount).toBeGreaterThan(pivot);
+      expect(unmount).toBeLessThan(descs.findIndex((x, i) => i > pivot && x.endsWith(` on ${d}`)));
+    }
+    expect(descs).toContain("change directory to /home/me");
+  });
+
+  test("--network host: no network namespace and no lo set-up; otherwise lo comes up", () => {
+    const host = plan({ network: "host" });
+    expect(host.descs).not.toContain("bring lo up");
+    const spec = createSpec({ id: "x", args: ["sh"], network: "host", callerEnv: {} });
+    expect(cloneFlags(spec) & CLONE.NEWNET).toBe(0);
+    expect(plan().descs).toContain("bring lo up");
+    const none = createSpec({ id: "x", args: ["sh"], network: "none", callerEnv: {} });
+    const want = CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWPID | CLONE.NEWNET | CLONE.NEWCGROUP;
+    expect(cloneFlags(none)).toBe(want);
+  });
+
+  test("sets the hostname and an empty domain name", () => {
+    const { descs } = plan({ hostname: "box" });
+    expect(descs).toContain("set hostname to box");
+    expect(descs).toContain('set domain name to ""');
+  });
+
+  test("skips /etc files when the rootfs has no /etc", () => {
+    const { descs } = plan({ rootfsHasEtc: false });
+    expect(descs.some((d) => d.includes("/etc/"))).toBe(false);
+  });
+});
+
+describe("execCandidates", () => {
+  test("tries each PATH entry in order; a slash means no search", () => {
+    expect(execCandidates("ls", "/a:/b/:")).toEqual(["/a/ls", "/b/ls", "./ls"]);
+    expect(execCandidates("./x", "/a")).toEqual(["./x"]);
+    expect(execCandidates("/bin/sh", undefined)).toEqual(["/bin/sh"]);
+    expect(execCandidates("sh", undefined)[0]).toBe("/usr/local/sbin/sh");
+  });
+});
+
+describe("hostsFile", () => {
+  test("a minimal file naming the container", () => {
+    expect(hostsFile("box")).toContain("127.0.0.1\tlocalhost\n");
+    expect(hostsFile("box")).toEndWith("127.0.1.1\tbox\n");
+  });
+  test("with the host's network, the host's entries plus the container's name", () => {
+    expect(hostsFile("box", "10.0.0.1 db")).toBe("10.0.0.1 db\n127.0.1.1\tbox\n");
+  });
+});

@@ -1,0 +1,68 @@
+import { describe, expect, test } from "bun:test";
+import { read } from "bun:ffi";
+import { ChildProgram, F_CONTINUE, F_EXPECT, F_SAVE, HEADER_WORDS, NSLOTS, STEP_WORDS } from "../../src/child/program";
+import { syscallNumber } from "../../src/sys/syscalls";
+
+describe("child program encoding", () => {
+  test("lays out each step as number, six arguments, flags, slot, slot map, ignored errnos, expectation", () => {
+    const p = new ChildProgram();
+    const slot = p.newSlot();
+    const other = p.newSlot();
+    p.call("open", "openat", [-100, 1234, 0, 0], { save: other });
+    p.call("write", "write", [other, 5678, 5], { expect: { value: 5, errno: 5 }, ignore: [4, 11] });
+    p.call("exec", "execve", [1, 2, 3], { continueOnFail: true });
+    p.call("use slot 0 as arg 3", "close", [0, 0, 0, slot]);
+    const enc = p.encode({ sys: 0x1111, errnoLocation: 0x2222, errfd: 9, arch: "aarch64" });
+    const w = enc.words;
+    expect(w.length).toBe(4 * STEP_WORDS);
+    expect(w[0]).toBe(BigInt(syscallNumber("openat", "aarch64")));
+    expect(w[1]).toBe(-100n);
+    expect(w[2]).toBe(1234n);
+    expect(w[7]).toBe(BigInt(F_SAVE));
+    expect(w[8]).toBe(1n);
+    const s1 = STEP_WORDS;
+    expect(w[s1 + 7]).toBe(BigInt(F_EXPECT));
+    expect(w[s1 + 9]).toBe(2n); // argument 0 from slot 1 (stored as slot+1)
+    expect(w[s1 + 10]).toBe(4n | (11n << 16n));
+    expect(w[s1 + 11]).toBe(5n);
+    expect(w[s1 + 12]).toBe(5n);
+    expect(w[2 * STEP_WORDS + 7]).toBe(BigInt(F_CONTINUE));
+    expect(w[3 * STEP_WORDS + 9]).toBe(1n << 12n); // argument 3 from slot 0
+    // Header: sys, errno location, count, steps address, error fd, write and exit_group numbers, slots.
+    expect(read.u64(enc.addr, 0)).toBe(0x1111n);
+    expect(read.u64(enc.addr, 8)).toBe(0x2222n);
+    expect(read.u64(enc.addr, 16)).toBe(4n);
+    expect(read.u64(enc.addr, 32)).toBe(9n);
+    expect(read.u64(enc.addr, 40)).toBe(BigInt(syscallNumber("write", "aarch64")));
+    expect(read.u64(enc.addr, 48)).toBe(BigInt(syscallNumber("exit_group", "aarch64")));
+    const stepsAddr = Number(read.u64(enc.addr, 24));
+    expect(read.i64(stepsAddr, 8)).toBe(-100n);
+    expect(HEADER_WORDS).toBe(7 + NSLOTS);
+  });
+
+  test("refuses more slots than the interpreter has, more than six arguments, more than four ignored errnos", () => {
+    const p = new ChildProgram();
+    for (let i = 0; i < NSLOTS; i++) p.newSlot();
+    expect(() => p.newSlot()).toThrow(/more than 16 slots/);
+    expect(() => p.call("x", "close", [1, 2, 3, 4, 5, 6, 7])).toThrow(/more than six/);
+    expect(() => p.call("x", "close", [1], { ignore: [1, 2, 3, 4, 5] })).toThrow(/more than four/);
+  });
+
+  test("strings go into the arena NUL-terminated; NUL inside is refused", () => {
+    const p = new ChildProgram();
+    const a = p.str("héllo");
+    expect(read.u8(a, 0)).toBe(0x68);
+    expect(read.u8(a, 6)).toBe(0);
+    expect(() => p.str("a\0b")).toThrow(/NUL/);
+    const v = p.arena.strv(["a", "bc"]);
+    expect(read.u8(Number(read.u64(v, 8)), 1)).toBe(0x63);
+    expect(read.u64(v, 16)).toBe(0n);
+  });
+
+  test("describes steps by index, and the end of the program as the start", () => {
+    const p = new ChildProgram().call("mount proc on /proc", "mount", []);
+    expect(p.describe(0)).toBe("mount proc on /proc");
+    expect(p.describe(1)).toBe("start the container process");
+    expect(p.listing("x86_64")[0]).toContain("mount()");
+  });
+});
