@@ -139,5 +139,25 @@ void bunker_forward_to(int pid) {
   fwd_pending = 0;
 }
 
+/*
+ * For the parent: a mask (bit sig-1) of the signals whose disposition is not
+ * the default, read through libc's sigaction (whose address is `fn`). Their
+ * handlers, and ignored signals, would otherwise reach the container.
+ */
+typedef int (*sigaction_fn)(int, const void *, void *);
+
+unsigned long bunker_nondefault_signals(void *fn) {
+  sigaction_fn sa = (sigaction_fn)fn;
+  unsigned long mask = 0;
+  long old[19]; /* glibc's struct sigaction; the handler comes first */
+  int sig;
+  for (sig = 1; sig <= 64; sig++) {
+    if (sig == 9 || sig == 19 || sig == 32 || sig == 33) continue; /* fixed, or glibc's own */
+    old[0] = 0;
+    if (sa(sig, 0, old) == 0 && old[0] != 0) mask |= 1UL << (sig - 1);
+  }
+  return mask;
+}
+
 void *bunker_child_entry(void) { return (void *)bunker_child; }
 void *bunker_forward_entry(void) { return (void *)bunker_forward; }

@@ -1,9 +1,11 @@
+import { writeErr } from "./output";
+
 // Logging goes to stderr through consola, loaded only when something is
 // actually logged at the chosen level, so a quiet run pays nothing for it.
 
-export type LogLevel = "error" | "warn" | "info" | "debug";
-export const LOG_LEVELS: readonly LogLevel[] = ["error", "warn", "info", "debug"];
-const rank: Record<LogLevel, number> = { error: 0, warn: 1, info: 3, debug: 4 };
+export type LogLevel = "error" | "warn" | "info" | "debug" | "trace";
+export const LOG_LEVELS: readonly LogLevel[] = ["error", "warn", "info", "debug", "trace"];
+const rank: Record<LogLevel, number> = { error: 0, warn: 1, info: 3, debug: 4, trace: 5 };
 
 let level: LogLevel = "warn";
 
@@ -24,7 +26,7 @@ async function emit(l: LogLevel, msg: string): Promise<void> {
       {
         log: (obj) => {
           const text = obj.args.map((a) => (typeof a === "string" ? a : Bun.inspect(a))).join(" ");
-          process.stderr.write(`bunker ${obj.type}: ${text}\n`);
+          void writeErr(`bunker ${obj.type}: ${text}\n`);
         },
       },
     ],
@@ -33,6 +35,9 @@ async function emit(l: LogLevel, msg: string): Promise<void> {
 }
 
 export const log = {
+  trace(msg: string | (() => string)): Promise<void> | void {
+    if (enabled("trace")) return emit("trace", typeof msg === "string" ? msg : msg());
+  },
   debug(msg: string | (() => string)): Promise<void> | void {
     if (enabled("debug")) return emit("debug", typeof msg === "string" ? msg : msg());
   },

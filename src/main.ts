@@ -6,6 +6,7 @@ import { LOG_LEVELS, mark, setLogLevel, type LogLevel } from "./log";
 mark("main");
 import { BunkerError, EXIT_BUNKER } from "./runtime/errors";
 import { UsageError, type OptionDefs } from "./cli/options";
+import { writeErr, writeOut } from "./output";
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -15,7 +16,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
     describe: "Print the version and commit",
     load: async () => async () => {
       const { versionString } = await import("./version");
-      process.stdout.write(`${versionString()}\n`);
+      await writeOut(`${versionString()}\n`);
       return 0;
     },
   },
@@ -31,7 +32,7 @@ async function mainUsage(): Promise<void> {
   await printUsage("", "Linux containers and sandboxes in one executable", globalOptions, "COMMAND [OPTIONS]", []);
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.describe}`);
-  process.stdout.write(`COMMANDS\n\n${lines.join("\n")}\n\nRun bunker COMMAND --help for a command's options.\n`);
+  await writeOut(`COMMANDS\n\n${lines.join("\n")}\n\nRun bunker COMMAND --help for a command's options.\n`);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -55,25 +56,17 @@ async function main(argv: string[]): Promise<number> {
   return load(rest);
 }
 
-function report(err: unknown): number {
-  if (err instanceof BunkerError) {
-    process.stderr.write(`bunker: ${err.message}\n`);
-    return err.exitCode;
-  }
-  if (err instanceof UsageError) {
-    process.stderr.write(`bunker: ${err.message}\n`);
-    return EXIT_BUNKER;
-  }
+async function report(err: unknown): Promise<number> {
   const e = err as Error;
-  if (e && typeof e === "object" && e.name === "SysError") {
-    process.stderr.write(`bunker: ${e.message}\n`);
-    return EXIT_BUNKER;
+  if (err instanceof BunkerError || err instanceof UsageError || (e && typeof e === "object" && e.name === "SysError")) {
+    await writeErr(`bunker: ${e.message}\n`);
+    return err instanceof BunkerError ? err.exitCode : EXIT_BUNKER;
   }
-  process.stderr.write(`bunker: internal error: ${e?.stack ?? String(err)}\n`);
+  await writeErr(`bunker: internal error: ${e?.stack ?? String(err)}\n`);
   return EXIT_BUNKER;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err) => process.exit(report(err)),
+  async (err) => process.exit(await report(err)),
 );

@@ -1,9 +1,8 @@
 // bunker run [OPTIONS] [--] COMMAND [ARG...]
 
-import { lstatSync, statSync } from "node:fs";
-import { resolve } from "node:path";
-import { mark } from "../log";
+import { log, mark } from "../log";
 import { createSpec } from "../spec/defaults";
+import { absolute, fileType } from "../sys/fs";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { BunkerError } from "../runtime/errors";
 import { runContainer } from "../runtime/run";
@@ -28,22 +27,25 @@ const EXAMPLES = [
 ];
 
 function checkRootfs(dir: string): { path: string; hasEtc: boolean } {
-  const path = resolve(dir);
-  let st;
+  const path = absolute(dir);
+  let type;
   try {
-    st = statSync(path);
+    type = fileType(path, true);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new BunkerError(`rootfs ${dir}: ${code === "ENOENT" ? "no such file or directory" : (e as Error).message}`);
+    throw new BunkerError(`rootfs ${dir}: ${(e as Error).message.replace(/^[^:]*: /, "").toLowerCase()}`);
   }
-  if (!st.isDirectory()) throw new BunkerError(`rootfs ${dir}: not a directory`);
-  let hasEtc = false;
-  try {
-    hasEtc = lstatSync(`${path}/etc`).isDirectory();
-  } catch {
-    hasEtc = false;
-  }
-  return { path, hasEtc };
+  if (type === null) throw new BunkerError(`rootfs ${dir}: no such file or directory`);
+  if (type !== "dir") throw new BunkerError(`rootfs ${dir}: not a directory`);
+  return { path, hasEtc: fileType(`${path}/etc`) === "dir" };
+}
+
+/** The caller's directory, unless the sandbox's private mounts hide it. */
+async function sandboxCwd(): Promise<string> {
+  const cwd = process.cwd();
+  const hidden = ["/tmp", "/run", "/dev", "/proc", "/sys"].find((d) => cwd === d || cwd.startsWith(`${d}/`));
+  if (!hidden) return cwd;
+  await log.warn(`working directory ${cwd} is under the sandbox's private ${hidden}: starting in /`);
+  return "/";
 }
 
 /** A short random id (12 hex digits, as docker shows them). */
@@ -80,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
     hostname: v.hostname as string | undefined,
     network,
     callerEnv: process.env,
-    cwd: rootfs ? "/" : process.cwd(),
+    cwd: rootfs ? "/" : await sandboxCwd(),
   });
   try {
     validateSpec(spec);

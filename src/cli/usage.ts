@@ -1,5 +1,6 @@
 // Help text, rendered by citty from the same option definitions the parser uses.
 
+import { writeOut } from "../output";
 import { toCittyArgs, type OptionDefs } from "./options";
 
 export async function printUsage(
@@ -15,5 +16,5 @@ export async function printUsage(
   text = text.replace(/^(.*USAGE.*bunker \S+.*?)$/m, (line) => `${line.replace(/\s+$/, "")} ${positional}`);
   const lines = [text];
   if (examples.length) lines.push("", "EXAMPLES", "", ...examples.map((e) => `  ${e}`));
-  process.stdout.write(`${lines.join("\n")}\n`);
+  await writeOut(`${lines.join("\n")}\n`);
 }

@@ -44,10 +44,13 @@ export function planHandshake(p: ChildProgram, h: Handshake): void {
   p.call("wait for bunker to finish setting up", "read", [h.syncRead, buf, 1], { expect: { value: 1, errno: Errno.ECANCELED } });
 }
 
-/** Handlers copied from bunker (and ignored signals, which survive execve) go back to default. */
-function planSignalReset(p: ChildProgram): void {
+/**
+ * Handlers copied from bunker, and ignored signals (which survive execve), go
+ * back to the default. `signals` lists those not at their default in bunker.
+ */
+export function planSignalReset(p: ChildProgram, signals: readonly number[]): void {
   const dfl = p.arena.alloc(32).addr; // SIG_DFL, no flags, empty mask: all zero on every arch
-  for (let sig = 1; sig <= 64; sig++) {
+  for (const sig of new Set(signals)) {
     if (sig === SIGNALS.SIGKILL || sig === SIGNALS.SIGSTOP) continue;
     p.call(`reset the handler of signal ${sig}`, "rt_sigaction", [sig, dfl, 0, 8]);
   }
@@ -92,10 +95,10 @@ function planExec(p: ChildProgram, spec: ContainerSpec): void {
   }
 }
 
-export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFacts): ChildProgram {
+export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFacts, signals: readonly number[]): ChildProgram {
   const p = new ChildProgram();
   planHandshake(p, h);
-  planSignalReset(p);
+  planSignalReset(p, signals);
   if (hasNamespace(spec, "uts")) planUts(p, spec);
   if (hasNamespace(spec, "network")) planLoopbackUp(p);
   planRootfs(p, spec, facts);

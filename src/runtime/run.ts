@@ -1,13 +1,15 @@
 // `bunker run` end to end: facts about the rootfs, the child program, clone,
 // and supervision until the container's first process exits.
 
-import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { enabled, log, mark, markReport } from "../log";
 import type { RootfsFacts } from "../rootfs/plan";
 import type { ContainerSpec } from "../spec/types";
+import { fileType, readText } from "../sys/fs";
 import { exitCodeOf, waitFor } from "../sys/libc";
+import { loadNative } from "../sys/native";
 import { cloneFlags, planContainer } from "./plan";
-import { closePipes, openPipes, spawnChild } from "./spawn";
+import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
+import { scratchDir } from "./state";
 
 export function hostsFile(hostname: string, base?: string): string {
   if (base !== undefined) {
@@ -28,7 +30,7 @@ export function hostsFile(hostname: string, base?: string): string {
 
 function isRegularFile(path: string): boolean {
   try {
-    return lstatSync(path).isFile();
+    return fileType(path) === "file";
   } catch {
     return false;
   }
@@ -39,9 +41,9 @@ export function rootfsFacts(spec: ContainerSpec): RootfsFacts {
   const hostname = spec.oci.hostname ?? spec.bunker.id;
   etcFiles.set("hostname", `${hostname}\n`);
   let base: string | undefined;
-  if (spec.bunker.network === "host" && existsSync("/etc/hosts")) {
+  if (spec.bunker.network === "host") {
     try {
-      base = readFileSync("/etc/hosts", "utf8");
+      base = readText("/etc/hosts");
     } catch {
       base = undefined;
     }
@@ -55,9 +57,14 @@ export async function runContainer(spec: ContainerSpec): Promise<number> {
   const pipes = openPipes();
   let started;
   try {
-    const program = planContainer(spec, pipes, rootfsFacts(spec));
+    const native = loadNative(scratchDir());
+    mark("compile");
+    const program = planContainer(spec, pipes, rootfsFacts(spec), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS]);
     mark("plan");
-    if (enabled("debug")) await log.debug(() => `child program:\n${program.listing().join("\n")}`);
+    if (enabled("debug")) {
+      await log.debug(() => `child program:\n${program.listing().join("\n")}`);
+      mark("log");
+    }
     started = spawnChild(program, pipes, cloneFlags(spec), () => {});
   } catch (err) {
     closePipes(pipes);

@@ -23,6 +23,7 @@ export const FORWARDED_SIGNALS = [
 ];
 
 const STACK_SIZE = 256 * 1024;
+const CLONE_VM = 0x100;
 
 export interface Pipes {
   syncRead: number;
@@ -71,7 +72,6 @@ export function spawnChild(
   beforeStart: (pid: number) => void,
 ): Started {
   const native = loadNative();
-  mark("compile");
 
   const encoded = program.encode({
     sys: libcAddress.syscall,
@@ -89,7 +89,7 @@ export function spawnChild(
 
   mark("encode");
   blockSignals(SIG_BLOCK, FORWARDED_SIGNALS);
-  const pid = libc.clone(native.childEntry, stackTop, cloneFlags | SIGNALS.SIGCHLD, encoded.addr);
+  const pid = libc.clone(native.childEntry, stackTop, cloneFlags | CLONE_VM | SIGNALS.SIGCHLD, encoded.addr);
   const cloneErrno = pid === -1 ? errno() : 0;
   if (pid > 0) native.forwardTo(pid);
   blockSignals(SIG_UNBLOCK, FORWARDED_SIGNALS);

@@ -11,6 +11,9 @@ const lib = dlopen("libc.so.6", {
   waitpid: { args: ["i32", "ptr", "i32"], returns: "i32" },
   sigaction: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   pthread_sigmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  setenv: { args: ["cstring", "cstring", "i32"], returns: "i32" },
+  unsetenv: { args: ["cstring"], returns: "i32" },
+  getenv: { args: ["cstring"], returns: "cstring" },
 });
 
 export const libc = lib.symbols;
@@ -19,6 +22,7 @@ export const libc = lib.symbols;
 export const libcAddress = {
   syscall: Number((lib.symbols.syscall as unknown as { ptr: number }).ptr),
   errnoLocation: Number((lib.symbols.__errno_location as unknown as { ptr: number }).ptr),
+  sigaction: Number((lib.symbols.sigaction as unknown as { ptr: number }).ptr),
 };
 
 export function errno(): number {

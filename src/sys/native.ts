@@ -2,9 +2,9 @@
 // embedded in the executable and handed to the compiler through a memfd, so
 // no file another user could swap is ever read.
 
-import { cc } from "bun:ffi";
+import { cc, type Pointer } from "bun:ffi";
 import source from "../../native/child.c" with { type: "text" };
-import { closeFd, sys, writeAll } from "./libc";
+import { closeFd, libc, libcAddress, sys, writeAll } from "./libc";
 
 const MFD_CLOEXEC = 1;
 
@@ -15,12 +15,20 @@ export interface Native {
   forwardHandler: number;
   forwardInit(sys: number, killNr: number): void;
   forwardTo(pid: number): void;
+  /** Signals this process handles or ignores (the container must not inherit them). */
+  nonDefaultSignals(): number[];
 }
 
 let loaded: Native | null = null;
 
-export function loadNative(): Native {
+/**
+ * `scratch`: a private directory on a tmpfs where Bun may stage the compiler's
+ * runtime headers; without it they go to $TMPDIR, often on disk and slower.
+ */
+export function loadNative(scratch?: string): Native {
   if (loaded) return loaded;
+  const previous = libc.getenv("BUN_TMPDIR");
+  if (scratch) libc.setenv("BUN_TMPDIR", scratch, 1);
   const fd = sys("create memfd for the child program source", "memfd_create", Buffer.from("bunker-child.c\0"), MFD_CLOEXEC);
   try {
     writeAll("write child program source", fd, new TextEncoder().encode(source));
@@ -32,6 +40,7 @@ export function loadNative(): Native {
         bunker_forward_entry: { args: [], returns: "ptr" },
         bunker_forward_init: { args: ["ptr", "i64"], returns: "void" },
         bunker_forward_to: { args: ["i32"], returns: "void" },
+        bunker_nondefault_signals: { args: ["ptr"], returns: "u64" },
       },
     });
     const s = lib.symbols;
@@ -40,9 +49,19 @@ export function loadNative(): Native {
       forwardHandler: Number(s.bunker_forward_entry()),
       forwardInit: (sysAddr, killNr) => s.bunker_forward_init(sysAddr, killNr),
       forwardTo: (pid) => s.bunker_forward_to(pid),
+      nonDefaultSignals: () => {
+        const mask = BigInt(s.bunker_nondefault_signals(libcAddress.sigaction as unknown as Pointer));
+        const out: number[] = [];
+        for (let sig = 1; sig <= 64; sig++) if ((mask >> BigInt(sig - 1)) & 1n) out.push(sig);
+        return out;
+      },
     };
     return loaded;
   } finally {
     closeFd(fd);
+    if (scratch) {
+      if (previous === null) libc.unsetenv("BUN_TMPDIR");
+      else libc.setenv("BUN_TMPDIR", String(previous), 1);
+    }
   }
 }

@@ -57,6 +57,8 @@ const table = {
   clone3: [435, 435],
   close_range: [436, 436],
   openat2: [437, 437],
+  statx: [332, 291],
+  statfs: [137, 43],
   mount_setattr: [442, 442],
 } as const satisfies Record<string, readonly [number, number]>;
 

@@ -1,7 +1,7 @@
 // `bunker run` as root, through the built executable, against a busybox rootfs.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { bunker, BUNKER, isRoot, requireBinary, ROOT, until } from "../helpers/bunker";
@@ -312,13 +312,24 @@ describe.skipIf(!ready)("bunker run without --rootfs", () => {
   });
 
   test("has its own /proc, /dev and hostname, and keeps the caller's working directory", () => {
-    const dir = join(ROOT, "test");
+    const dir = "/usr/share";
     const r = bunker(["run", "--hostname", "sandbox", "--", "sh", "-c", "echo $$; hostname; pwd; ls /dev | tr '\\n' ' '"], { cwd: dir });
     const [pid, name, cwd, dev] = r.stdout.split("\n");
     expect(pid).toBe("1");
     expect(name).toBe("sandbox");
     expect(cwd).toBe(dir);
     expect(dev!.trim().split(" ")).toEqual(["fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"]);
+  });
+
+  test("a working directory hidden by the private /tmp falls back to / with a warning", () => {
+    const dir = mkdtempSync("/tmp/bunker-cwd-");
+    try {
+      const r = bunker(["run", "--", "pwd"], { cwd: dir });
+      expect(r.stdout).toBe("/\n");
+      expect(r.stderr).toContain(`working directory ${dir} is under the sandbox's private /tmp: starting in /`);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 
   test("no host mount below /proc, /dev, /tmp or /run remains", () => {

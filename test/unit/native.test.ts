@@ -130,3 +130,14 @@ describe("native child program", () => {
 });
 
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+
+describe("signal dispositions", () => {
+  test("nonDefaultSignals sees what this process handles or ignores", () => {
+    const { loadNative } = require("../../src/sys/native") as typeof import("../../src/sys/native");
+    const n = loadNative();
+    const before = n.nonDefaultSignals();
+    process.on("SIGUSR2", () => {});
+    expect(n.nonDefaultSignals()).toContain(12);
+    expect(before.every((s) => s !== 9 && s !== 19)).toBe(true);
+  });
+});

@@ -1,0 +1,213 @@
+// Start-to-exit time and peak RSS of `/bin/true` in a busybox rootfs, bunker
+// beside crun, runc, bubblewrap and unshare with the same namespaces, on this
+// machine, in one run. Needs root.
+//
+//   bun bench/startup.ts [--runs N] [--warmup N] [--breakdown]
+
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { makeRootfs } from "../test/helpers/rootfs";
+
+const { values } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    runs: { type: "string", default: "60" },
+    warmup: { type: "string", default: "5" },
+    breakdown: { type: "boolean", default: false },
+    bunker: { type: "string", default: join(import.meta.dir, "..", "dist", "bunker") },
+  },
+});
+const RUNS = Number(values.runs);
+const WARMUP = Number(values.warmup);
+
+if (process.geteuid?.() !== 0) {
+  console.error("bench/startup: run as root (the runtimes compared create every namespace)");
+  process.exit(2);
+}
+
+function which(cmd: string): string | null {
+  for (const dir of (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
+    if (existsSync(join(dir, cmd))) return join(dir, cmd);
+  }
+  return null;
+}
+
+const fs = makeRootfs();
+const bundle = mkdtempSync(join(tmpdir(), "bunker-bench-bundle-"));
+const NAMESPACES = ["pid", "network", "ipc", "uts", "mount", "cgroup"];
+
+/** An OCI config matching bunker's default isolation: same namespaces, same mounts, no cgroup limits. */
+function ociConfig(rootfs: string) {
+  return {
+    ociVersion: "1.0.2",
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: ["/bin/true"],
+      env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
+      cwd: "/",
+      noNewPrivileges: false,
+    },
+    root: { path: rootfs, readonly: false },
+    hostname: "bench",
+    mounts: [
+      { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+      { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+      { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+      { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+      { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+    ],
+    linux: { namespaces: NAMESPACES.map((type) => ({ type })) },
+  };
+}
+writeFileSync(join(bundle, "config.json"), JSON.stringify(ociConfig(fs.path), null, 1));
+
+let seq = 0;
+interface Tool {
+  name: string;
+  cmd: () => string[];
+  note: string;
+}
+
+const tools: Tool[] = [
+  { name: "bunker", cmd: () => [values.bunker!, "run", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rootfs R -- /bin/true" },
+];
+const crun = which("crun");
+if (crun) tools.push({ name: "crun", cmd: () => [crun, "--cgroup-manager=disabled", "run", "-b", bundle, `bench-crun-${process.pid}-${seq++}`], note: "crun --cgroup-manager=disabled run" });
+const runc = which("runc");
+if (runc) tools.push({ name: "runc", cmd: () => [runc, "run", "-b", bundle, `bench-runc-${process.pid}-${seq++}`], note: "runc run" });
+const bwrap = which("bwrap");
+if (bwrap) {
+  tools.push({
+    name: "bwrap",
+    cmd: () => [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup", "--bind", fs.path, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"],
+    note: "bwrap --unshare-{pid,net,ipc,uts,cgroup} --bind R / --proc --dev",
+  });
+}
+const unshare = which("unshare");
+if (unshare) tools.push({ name: "unshare", cmd: () => [unshare, "-m", "-u", "-i", "-p", "-n", "-C", "-f", `--root=${fs.path}`, "--mount-proc", "/bin/true"], note: "unshare -muipnC -f --root=R --mount-proc" });
+for (const t of ["crun", "runc", "bwrap", "unshare"]) if (!tools.some((x) => x.name === t)) console.error(`bench/startup: ${t} not installed, left out`);
+
+function once(t: Tool): number {
+  const cmd = t.cmd();
+  const start = performance.now();
+  const r = Bun.spawnSync(cmd, { stdout: "ignore", stderr: "pipe" });
+  const ms = performance.now() - start;
+  if (r.exitCode !== 0) throw new Error(`${t.name} failed (${r.exitCode}): ${r.stderr.toString().trim()}`);
+  return ms;
+}
+
+/**
+ * Peak RSS through GNU time: a process spawned straight from this one would
+ * report this benchmark's own RSS, which the kernel carries over at execve.
+ */
+const TIME = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
+function peakRss(t: Tool): number {
+  if (!TIME) return NaN;
+  const r = Bun.spawnSync([TIME, "-f", "%M", ...t.cmd()], { stdout: "ignore", stderr: "pipe" });
+  const lines = r.stderr.toString().trim().split("\n");
+  return Number(lines[lines.length - 1]) / 1024;
+}
+
+/** crun 1.8 refuses a hybrid host whose hugetlb controller sits on the v2 side; a v1 hugetlb hierarchy satisfies it. */
+function prepareCrun(t: Tool): boolean {
+  try {
+    once(t);
+    return true;
+  } catch (e) {
+    if (!String(e).includes("hybrid")) throw e;
+    mkdirSync("/sys/fs/cgroup/hugetlb", { recursive: true });
+    const m = Bun.spawnSync(["mount", "-t", "cgroup", "-o", "hugetlb", "hugetlb", "/sys/fs/cgroup/hugetlb"]);
+    console.error(`bench/startup: crun refused the hybrid cgroup layout; mounted a v1 hugetlb hierarchy (${m.exitCode === 0 ? "ok" : "failed"})`);
+    once(t);
+    return true;
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+interface Row {
+  name: string;
+  note: string;
+  ms: number;
+  p10: number;
+  p90: number;
+  rssMiB: number;
+}
+
+const results: Row[] = [];
+let breakdown: string[] = [];
+
+/** Where bunker's milliseconds go: its own --log-level debug milestones, medians over the runs. */
+function phases(): string[] {
+  const rows: Map<string, number>[] = [];
+  const totals: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const start = performance.now();
+    const r = Bun.spawnSync([values.bunker!, "--log-level", "debug", "run", "--rootfs", fs.path, "--", "/bin/true"], { stderr: "pipe", stdout: "ignore" });
+    totals.push(performance.now() - start);
+    const line = r.stderr.toString().split("\n").find((l) => l.includes("timings:")) ?? "";
+    rows.push(new Map([...line.matchAll(/(\w[\w ]*?) \+([\d.]+)ms/g)].map((m) => [m[1]!, Number(m[2])])));
+  }
+  const labels = [...rows[0]!.keys()];
+  const med = labels.map((l) => [l, median(rows.map((r) => r.get(l) ?? 0))] as const);
+  const accounted = med.reduce((n, [, v]) => n + v, 0);
+  return [
+    "",
+    `bunker phases (--log-level debug, median of ${RUNS}; "log" is the debug output itself):`,
+    "",
+    "| phase | ms |",
+    "| --- | ---: |",
+    ...med.map(([l, v]) => `| ${l} | ${v.toFixed(2)} |`),
+    `| process exit and the rest | ${(median(totals) - accounted).toFixed(2)} |`,
+    `| total | ${median(totals).toFixed(2)} |`,
+  ];
+}
+try {
+  const crunTool = tools.find((t) => t.name === "crun");
+  if (crunTool) prepareCrun(crunTool);
+  const samples = new Map<string, { ms: number[] }>(tools.map((t) => [t.name, { ms: [] }]));
+  for (const t of tools) for (let i = 0; i < WARMUP; i++) once(t);
+  // Interleave the tools so drift in machine load hits all of them alike.
+  for (let i = 0; i < RUNS; i++) {
+    for (const t of tools) {
+      samples.get(t.name)!.ms.push(once(t));
+    }
+  }
+  for (const t of tools) {
+    const s = samples.get(t.name)!;
+    const sorted = [...s.ms].sort((a, b) => a - b);
+    results.push({
+      name: t.name,
+      note: t.note,
+      ms: median(s.ms),
+      p10: sorted[Math.floor(sorted.length * 0.1)]!,
+      p90: sorted[Math.floor(sorted.length * 0.9)]!,
+      rssMiB: Math.max(...[1, 2, 3].map(() => peakRss(t))),
+    });
+  }
+  if (values.breakdown) breakdown = phases();
+} finally {
+  fs.remove();
+  rmSync(bundle, { recursive: true, force: true });
+}
+
+const bunkerRow = results.find((r) => r.name === "bunker")!;
+const lines = [
+  `${RUNS} runs each after ${WARMUP} warm-up runs, interleaved; wall time from spawn to exit; peak RSS of the largest process, through GNU time`,
+  "",
+  "| runtime | median ms | p10–p90 ms | bunker ÷ this (time) | peak RSS MiB | command |",
+  "| --- | ---: | ---: | ---: | ---: | --- |",
+  ...results.map(
+    (r) =>
+      `| ${r.name} | ${r.ms.toFixed(1)} | ${r.p10.toFixed(1)}–${r.p90.toFixed(1)} | ${(bunkerRow.ms / r.ms).toFixed(2)} | ${r.rssMiB.toFixed(1)} | \`${r.note}\` |`,
+  ),
+];
+console.log([...lines, ...breakdown].join("\n"));

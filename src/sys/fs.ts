@@ -1,0 +1,97 @@
+// The few file-system look-ups bunker makes on the host, as system calls.
+// (node:fs costs milliseconds of start-up to load, more than the calls themselves.)
+
+import { AT, O } from "./constants";
+import { Errno, SysError } from "./errno";
+import { closeFd, readUpTo, sys, trySys } from "./libc";
+
+const STATX_TYPE = 1;
+const STATX_MODE = 2;
+const STATX_UID = 8;
+const S_IFMT = 0o170000;
+
+export type FileType = "file" | "dir" | "symlink" | "char" | "block" | "fifo" | "socket";
+
+const TYPES: Record<number, FileType> = {
+  0o100000: "file",
+  0o040000: "dir",
+  0o120000: "symlink",
+  0o020000: "char",
+  0o060000: "block",
+  0o010000: "fifo",
+  0o140000: "socket",
+};
+
+const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
+
+/** The type of what is at `path` (not following a final symlink unless `follow`), or null if nothing is. */
+export function fileType(path: string, follow = false): FileType | null {
+  const buf = new Uint8Array(256);
+  const r = trySys("statx", AT.FDCWD, cstr(path), follow ? 0 : AT.SYMLINK_NOFOLLOW, STATX_TYPE, buf);
+  if (r === -Errno.ENOENT || r === -Errno.ENOTDIR) return null;
+  if (r < 0) throw new SysError(`stat ${path}`, -r);
+  const mode = new DataView(buf.buffer).getUint16(28, true);
+  return TYPES[mode & S_IFMT] ?? null;
+}
+
+export interface Owner {
+  uid: number;
+  mode: number;
+}
+
+/** Owner and permission bits of `path` (not following a final symlink). */
+export function ownerOf(path: string): (Owner & { type: FileType | null }) | null {
+  const buf = new Uint8Array(256);
+  const r = trySys("statx", AT.FDCWD, cstr(path), AT.SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MODE | STATX_UID, buf);
+  if (r === -Errno.ENOENT) return null;
+  if (r < 0) throw new SysError(`stat ${path}`, -r);
+  const dv = new DataView(buf.buffer);
+  const mode = dv.getUint16(28, true);
+  return { uid: dv.getUint32(20, true), mode: mode & 0o7777, type: TYPES[mode & S_IFMT] ?? null };
+}
+
+/**
+ * A directory only `uid` can write to: created 0700 if missing; refused if it
+ * is a symlink, not a directory, someone else's, or writable by others.
+ */
+export function privateDir(path: string, uid: number): string {
+  const r = trySys("mkdirat", AT.FDCWD, cstr(path), 0o700);
+  if (r < 0 && r !== -Errno.EEXIST) throw new SysError(`create ${path}`, -r);
+  const o = ownerOf(path);
+  if (!o || o.type !== "dir") throw new Error(`${path} is not a directory`);
+  if (o.uid !== uid) throw new Error(`${path} belongs to uid ${o.uid}, not ${uid}`);
+  if (o.mode & 0o022) throw new Error(`${path} is writable by other users (mode ${o.mode.toString(8)})`);
+  return path;
+}
+
+const TMPFS_MAGIC = 0x01021994;
+const RAMFS_MAGIC = 0x858458f6;
+
+/** Whether `path` lives in memory (tmpfs or ramfs). */
+export function inMemory(path: string): boolean {
+  const buf = new BigInt64Array(15); // struct statfs: f_type first
+  if (trySys("statfs", cstr(path), buf) < 0) return false;
+  const t = Number(buf[0]!);
+  return t === TMPFS_MAGIC || t === RAMFS_MAGIC;
+}
+
+/** The whole of a small file, as UTF-8. */
+export function readText(path: string, max = 1 << 20): string {
+  const fd = sys(`open ${path}`, "openat", AT.FDCWD, cstr(path), O.RDONLY | O.CLOEXEC, 0);
+  try {
+    return new TextDecoder().decode(readUpTo(`read ${path}`, fd, max));
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/** An absolute, normalised path (no "." or ".." parts); symlinks are left alone. */
+export function absolute(path: string, cwd = process.cwd()): string {
+  const parts: string[] = [];
+  for (const part of (path.startsWith("/") ? path : `${cwd}/${path}`).split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join("/")}`;
+}
