@@ -75,6 +75,19 @@ interface Tool {
 const tools: Tool[] = [
   { name: "bunker", cmd: () => [values.bunker!, "run", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rootfs R -- /bin/true" },
 ];
+// Bun's own floor: an empty program compiled the way build.ts compiles bunker.
+const emptySrc = join(bundle, "empty.ts");
+writeFileSync(emptySrc, "export {};\n");
+const emptyExe = join(bundle, "empty");
+const built = await Bun.build({
+  entrypoints: [emptySrc],
+  format: "esm",
+  minify: true,
+  bytecode: true,
+  compile: { outfile: emptyExe, autoloadDotenv: false, autoloadBunfig: false },
+});
+if (built.success) tools.push({ name: "bun floor", cmd: () => [emptyExe], note: "an empty program built like dist/bunker (not a runtime)" });
+
 const crun = which("crun");
 if (crun) tools.push({ name: "crun", cmd: () => [crun, "--cgroup-manager=disabled", "run", "-b", bundle, `bench-crun-${process.pid}-${seq++}`], note: "crun --cgroup-manager=disabled run" });
 const runc = which("runc");
