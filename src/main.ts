@@ -45,9 +45,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (parsed.values.version) return commands.version!.load().then((c) => c([]));
   const [name, ...rest] = parsed.rest;
-  if (parsed.help || name === undefined || name === "help") {
+  if (parsed.help || name === "help") {
     await mainUsage();
-    return name === undefined && !parsed.help ? EXIT_BUNKER : 0;
+    return 0;
+  }
+  if (name === undefined) {
+    await mainUsage();
+    throw new UsageError("no command given: see bunker --help");
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command "${name}": see bunker --help`);

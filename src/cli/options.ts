@@ -98,10 +98,14 @@ export function parseOptions(argv: readonly string[], defs: OptionDefs, command:
 export function toCittyArgs(defs: OptionDefs): ArgsDef {
   const out: ArgsDef = {};
   for (const [name, d] of Object.entries(defs)) {
+    // citty renders every alias with one dash: pass it the short ones, name the long ones.
+    const short = d.alias?.filter((a) => a.length === 1);
+    const long = d.alias?.filter((a) => a.length > 1).map((a) => `--${a}`) ?? [];
+    const description = long.length ? `${d.description} (also ${long.join(", ")})` : d.description;
     out[name] =
       d.type === "boolean"
-        ? { type: "boolean", description: d.description, alias: d.alias }
-        : { type: "string", description: d.description, alias: d.alias, valueHint: d.valueHint };
+        ? { type: "boolean", description, alias: short }
+        : { type: "string", description, alias: short, valueHint: d.valueHint };
   }
   return out;
 }

@@ -1,6 +1,6 @@
 // bunker run [OPTIONS] [--] COMMAND [ARG...]
 
-import { log, mark } from "../log";
+import { LOG_LEVELS, log, mark, setLogLevel, type LogLevel } from "../log";
 import { createSpec } from "../spec/defaults";
 import { absolute, fileType } from "../sys/fs";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
@@ -18,6 +18,7 @@ export const runOptions: OptionDefs = {
   },
   hostname: { type: "string", valueHint: "NAME", description: "Container hostname (default: the container id)" },
   network: { type: "string", alias: ["net"], valueHint: "MODE", description: "none (own namespace, lo up; default) or host" },
+  "log-level": { type: "string", valueHint: "LEVEL", description: `Logging to stderr: ${LOG_LEVELS.join(", ")} (default warn)` },
 };
 
 const EXAMPLES = [
@@ -62,6 +63,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   const v = parsed.values;
   if (parsed.rest.length === 0) throw new UsageError("run: no command given: bunker run [OPTIONS] [--] COMMAND [ARG...]");
+  const level = v["log-level"] as string | undefined;
+  if (level !== undefined) {
+    if (!LOG_LEVELS.includes(level as LogLevel)) throw new UsageError(`unknown log level "${level}": use one of ${LOG_LEVELS.join(", ")}`);
+    setLogLevel(level as LogLevel);
+  }
   const network = (v.network as string | undefined) ?? "none";
   try {
     validateNetworkMode(network);

@@ -25,25 +25,27 @@ function pivotInto(p: ChildProgram, dir: string): void {
   p.call("change directory to /", "chdir", [p.str("/")]);
 }
 
-function enterRootDir(p: ChildProgram, rootfs: string): void {
-  p.call("make / a private mount tree", "mount", [0, p.str("/"), 0, MS.REC | MS.PRIVATE, 0]);
-  p.call(`bind-mount ${rootfs} on itself`, "mount", [p.str(rootfs), p.str(rootfs), 0, MS.BIND | MS.REC, 0]);
-  pivotInto(p, rootfs);
-}
-
-function enterHostRoot(p: ChildProgram): void {
+/**
+ * Copies the mount tree at `source` (the rootfs, or the host's /) into a
+ * detached mount, attaches it at a staging point and pivots into it. A copy
+ * rather than a bind of `source` onto itself, so that `--rootfs /` works too.
+ */
+function enterTree(p: ChildProgram, source: string, readonly: boolean): void {
   p.call("make / a private mount tree", "mount", [0, p.str("/"), 0, MS.REC | MS.PRIVATE, 0]);
   const tree = p.newSlot();
-  p.call("copy the host's mount tree", "open_tree", [AT.FDCWD, p.str("/"), OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC | AT.RECURSIVE], {
+  p.call(`copy the mount tree at ${source}`, "open_tree", [AT.FDCWD, p.str(source), OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC | AT.RECURSIVE], {
     save: tree,
   });
-  // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }
-  const attr = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);
-  p.call("make the host's tree read-only", "mount_setattr", [tree, p.str(""), AT.EMPTY_PATH | AT.RECURSIVE, attr, 32]);
+  if (readonly) {
+    // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }
+    const attr = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);
+    p.call(`make the tree at ${source} read-only`, "mount_setattr", [tree, p.str(""), AT.EMPTY_PATH | AT.RECURSIVE, attr, 32]);
+  }
+  // The staging tmpfs lives only in the new mount namespace and goes away with the old root.
   p.call(`mount a staging tmpfs on ${STAGING}`, "mount", [p.str("tmpfs"), p.str(STAGING), p.str("tmpfs"), MS.NOSUID | MS.NODEV, p.str("mode=700")]);
   const newRoot = `${STAGING}/root`;
   p.call(`create ${newRoot}`, "mkdirat", [AT.FDCWD, p.str(newRoot), 0o700]);
-  p.call(`attach the read-only tree at ${newRoot}`, "move_mount", [tree, p.str(""), AT.FDCWD, p.str(newRoot), MOVE_MOUNT.F_EMPTY_PATH]);
+  p.call(`attach the root at ${newRoot}`, "move_mount", [tree, p.str(""), AT.FDCWD, p.str(newRoot), MOVE_MOUNT.F_EMPTY_PATH]);
   p.call("close the tree descriptor", "close", [tree]);
   pivotInto(p, newRoot);
 }
@@ -114,8 +116,8 @@ function bindEtcFiles(p: ChildProgram, spec: ContainerSpec, facts: RootfsFacts):
 
 /** Steps that build the container's filesystem view, ending with / as cwd. */
 export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFacts): void {
-  if (spec.bunker.rootMode === "host") enterHostRoot(p);
-  else enterRootDir(p, spec.oci.root.path);
+  const hostRoot = spec.bunker.rootMode === "host";
+  enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);
   p.call("clear the umask", "umask", [0]);
   mountAll(p, spec);
   makeDevices(p, spec);

@@ -165,6 +165,25 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
     expect(r.stdout.trim().split(/\s+/)).toEqual(["0", "1", "2"]);
   });
 
+  test("starts with no signal ignored, blocked or caught, even when bunker's caller ignored some", () => {
+    const r = Bun.spawnSync(["sh", "-c", `trap '' PIPE USR1 HUP; exec ${BUNKER} run --rootfs ${fs.path} -- grep -E '^Sig(Ign|Blk|Cgt)' /proc/self/status`]);
+    expect(r.stdout.toString()).toBe("SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n");
+  });
+
+  test("--rootfs / pivots into a copy of the host's tree, writable", () => {
+    const r = bunker(["run", "--rootfs", "/", "--hostname", "hostroot", "--", "sh", "-c", "hostname; test -e /etc/os-release && echo host-files; cut -d' ' -f5 /proc/self/mountinfo | grep -cx /"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("hostroot\nhost-files\n1\n");
+  });
+
+  test("--log-level debug shows the child program and the timings", () => {
+    const r = bunker(["run", "--log-level", "debug", "--rootfs", fs.path, "--", "true"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("pivot_root(");
+    expect(r.stderr).toContain("# mount proc on /proc");
+    expect(r.stderr).toMatch(/timings: main \+[\d.]+ms .* exited \+/);
+  });
+
   test("stdin and stdout are the caller's", () => {
     const r = bunker(["run", "--rootfs", fs.path, "--", "sh", "-c", "read line; echo got:$line"], { stdin: "hello\n" });
     expect(r.stdout).toBe("got:hello\n");

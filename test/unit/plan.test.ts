@@ -32,6 +32,8 @@ describe("the child program plan", () => {
     expect(priv).toBe(firstMount);
     const pivot = calls.indexOf("pivot_root");
     expect(descs[pivot + 1]).toBe("detach the old root");
+    expect(descs.indexOf("copy the mount tree at /srv/rootfs")).toBeLessThan(pivot);
+    expect(descs).not.toContain("make the tree at /srv/rootfs read-only");
     for (const d of ["mount proc on /proc", "mount tmpfs on /dev", "mount sysfs on /sys", "bind-mount /etc/hostname"]) {
       expect(descs.indexOf(d)).toBeGreaterThan(pivot);
     }
@@ -61,8 +63,8 @@ describe("the child program plan", () => {
   test("without a rootfs: the host's tree copied, made read-only, pivoted into; its /proc, /dev, /tmp, /run replaced", () => {
     const { descs, calls } = plan({ rootfs: undefined, cwd: "/home/me" });
     const pivot = calls.indexOf("pivot_root");
-    expect(descs.indexOf("copy the host's mount tree")).toBeLessThan(pivot);
-    expect(descs).toContain("make the host's tree read-only");
+    expect(descs.indexOf("copy the mount tree at /")).toBeLessThan(pivot);
+    expect(descs).toContain("make the tree at / read-only");
     for (const d of ["/proc", "/dev", "/sys", "/tmp", "/run"]) {
       const unmount = descs.indexOf(`unmount the host's ${d}`);
       expect(unmount).toBeGreaterThan(pivot);
