@@ -120,8 +120,10 @@ static volatile long fwd_pid;
 static volatile unsigned long fwd_pending;
 
 void bunker_forward(int sig) {
-  if (fwd_pid > 0) fwd_sys(fwd_kill_nr, fwd_pid, (long)sig);
-  else if (sig > 0 && sig < 64) fwd_pending |= 1UL << sig;
+  long pid = fwd_pid;
+  if (pid > 0) fwd_sys(fwd_kill_nr, pid, (long)sig);
+  else if (pid == 0 && sig > 0 && sig < 64) fwd_pending |= 1UL << sig;
+  /* pid < 0: the container is gone and its pid may be reused; drop the signal */
 }
 
 void bunker_forward_init(void *sys, long kill_nr) {
@@ -134,6 +136,7 @@ void bunker_forward_init(void *sys, long kill_nr) {
 void bunker_forward_to(int pid) {
   int sig;
   fwd_pid = pid;
+  if (pid <= 0) return;
   for (sig = 1; sig < 64; sig++)
     if (fwd_pending & (1UL << sig)) fwd_sys(fwd_kill_nr, (long)pid, (long)sig);
   fwd_pending = 0;

@@ -71,6 +71,8 @@ export async function runContainer(spec: ContainerSpec): Promise<number> {
     throw err;
   }
   const status = waitFor(started.pid);
+  // Once reaped, the pid can be reused: nothing more is sent to it.
+  loadNative().forwardTo(-1);
   mark("exited");
   if (enabled("debug")) await log.debug(`timings: ${markReport()}`);
   return exitCodeOf(status);

@@ -38,8 +38,14 @@ export function openPipes(): Pipes {
   return { syncRead, syncWrite, errRead, errWrite };
 }
 
+/** Closes one end and forgets it, so nothing closes the same number twice. */
+function release(p: Pipes, end: keyof Pipes): void {
+  closeFd(p[end]);
+  p[end] = -1;
+}
+
 export function closePipes(p: Pipes): void {
-  for (const fd of [p.syncRead, p.syncWrite, p.errRead, p.errWrite]) closeFd(fd);
+  for (const end of ["syncRead", "syncWrite", "errRead", "errWrite"] as const) release(p, end);
 }
 
 /** Turns the child's report into the error the user sees. */
@@ -88,6 +94,13 @@ export function spawnChild(
   for (const s of FORWARDED_SIGNALS) setSignalHandler(s, native.forwardHandler);
 
   mark("encode");
+  // CLONE_VM: the child runs on `stack` inside this process's memory until
+  // execve, which spares copying and tearing down Bun's page tables (about
+  // 10 ms). It only reads the program, writes its own stack and, through
+  // libc's syscall(), this thread's errno. Until released it sits in read()
+  // on the sync pipe; once released, this thread is blocked reading the error
+  // pipe until execve, so the two never use errno at once. `program` keeps
+  // every buffer the child reads alive.
   blockSignals(SIG_BLOCK, FORWARDED_SIGNALS);
   const pid = libc.clone(native.childEntry, stackTop, cloneFlags | CLONE_VM | SIGNALS.SIGCHLD, encoded.addr);
   const cloneErrno = pid === -1 ? errno() : 0;
@@ -99,33 +112,29 @@ export function spawnChild(
     throw new BunkerError(`clone the container process: ${errnoMessage(cloneErrno)}`);
   }
 
-  closeFd(pipes.syncRead);
-  closeFd(pipes.errWrite);
-  pipes.syncRead = pipes.errWrite = -1;
+  release(pipes, "syncRead");
+  release(pipes, "errWrite");
   try {
     beforeStart(pid);
     writeAll("release the container process", pipes.syncWrite, new Uint8Array([1]));
   } catch (err) {
-    closeFd(pipes.syncWrite);
-    closeFd(pipes.errRead);
+    // EOF on the sync pipe makes the child exit before it runs anything.
+    closePipes(pipes);
+    native.forwardTo(-1);
     waitFor(pid);
     throw err;
   }
-  closeFd(pipes.syncWrite);
-  pipes.syncWrite = -1;
+  release(pipes, "syncWrite");
 
   const report = readUpTo("read the container's start-up report", pipes.errRead, 8);
-  closeFd(pipes.errRead);
-  pipes.errRead = -1;
+  release(pipes, "errRead");
   mark("exec");
-  if (report.length === 8) {
-    const dv = new DataView(report.buffer, report.byteOffset, 8);
-    waitFor(pid);
-    throw childFailure(program, dv.getInt32(0, true), dv.getInt32(4, true));
-  }
   if (report.length !== 0) {
+    native.forwardTo(-1);
     waitFor(pid);
-    throw new SysError("read the container's start-up report", Errno.EPROTO);
+    if (report.length !== 8) throw new SysError("read the container's start-up report", Errno.EPROTO);
+    const dv = new DataView(report.buffer, report.byteOffset, 8);
+    throw childFailure(program, dv.getInt32(0, true), dv.getInt32(4, true));
   }
   return { pid };
 }

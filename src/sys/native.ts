@@ -11,7 +11,7 @@ const MFD_CLOEXEC = 1;
 export interface Native {
   /** Address of `int bunker_child(void *program)`, the clone entry point. */
   childEntry: number;
-  /** Address of the signal-forwarding handler. */
+  /** Address of the signal-forwarding handler; forwardTo(-1) stops forwarding. */
   forwardHandler: number;
   forwardInit(sys: number, killNr: number): void;
   forwardTo(pid: number): void;

@@ -141,3 +141,27 @@ describe("signal dispositions", () => {
     expect(before.every((s) => s !== 9 && s !== 19)).toBe(true);
   });
 });
+
+describe("signal forwarding", () => {
+  test("a signal to bunker reaches the target pid; after forwardTo(-1) nothing is sent", async () => {
+    const { loadNative } = require("../../src/sys/native") as typeof import("../../src/sys/native");
+    const { libcAddress, setSignalHandler } = require("../../src/sys/libc") as typeof import("../../src/sys/libc");
+    const { syscallNumber } = require("../../src/sys/syscalls") as typeof import("../../src/sys/syscalls");
+    const n = loadNative();
+    n.forwardInit(libcAddress.syscall, syscallNumber("kill"));
+    setSignalHandler(10, n.forwardHandler);
+    // Pending until a target is known, then delivered.
+    process.kill(process.pid, "SIGUSR1");
+    const target = Bun.spawn(["sleep", "30"]);
+    n.forwardTo(target.pid);
+    expect(await target.exited).toBe(128 + 10);
+    expect(target.signalCode).toBe("SIGUSR1");
+    const other = Bun.spawn(["sleep", "30"]);
+    n.forwardTo(-1);
+    process.kill(process.pid, "SIGUSR1");
+    await Bun.sleep(50);
+    expect(other.exitCode).toBeNull();
+    other.kill();
+    await other.exited;
+  });
+});
