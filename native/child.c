@@ -19,7 +19,7 @@ typedef int *(*errno_fn)(void);
 #define F_EXPECT 2L   /* the result must equal `expect`, else fail with `experr` */
 #define F_SAVE 4L     /* store the result in slots[save] */
 
-#define NSLOTS 16
+#define NSLOTS 64
 #define ENOENT_ 2
 #define ENOTDIR_ 20
 #define EINVAL_ 22
@@ -29,7 +29,7 @@ struct step {
   long arg[6];
   long flags;
   long save;     /* slot index for F_SAVE */
-  long slotargs; /* 4 bits per argument: 0 literal, k takes slots[k-1] */
+  long slotargs; /* 8 bits per argument: 0 literal, k takes slots[k-1] */
   long ignore;   /* up to four errno values (16 bits each) counted as success */
   long expect;
   long experr;
@@ -74,7 +74,7 @@ int bunker_child(void *arg) {
     long r, e = 0;
     int k;
     for (k = 0; k < 6; k++) {
-      long slot = (s->slotargs >> (4 * k)) & 0xf;
+      long slot = (s->slotargs >> (8 * k)) & 0xff;
       a[k] = slot ? p->slots[(slot - 1) % NSLOTS] : s->arg[k];
     }
     if (s->nr < 0) {
@@ -85,9 +85,9 @@ int bunker_child(void *arg) {
     if (r == -1) {
       e = *p->err();
       if (ignored(s->ignore, e)) e = 0;
-    } else if ((s->flags & F_EXPECT) && r != s->expect) {
-      e = s->experr;
     }
+    /* An ignored failure leaves r == -1, which an expectation may ask for. */
+    if (e == 0 && (s->flags & F_EXPECT) && r != s->expect) e = s->experr;
     if (e == 0) {
       if ((s->flags & F_SAVE) && r != -1) p->slots[s->save % NSLOTS] = r;
       continue;

@@ -6,7 +6,7 @@
 import { Arena } from "../sys/mem";
 import { hostArch, syscallName, syscallNumber, type Arch, type SyscallName } from "../sys/syscalls";
 
-export const NSLOTS = 16;
+export const NSLOTS = 64;
 export const STEP_WORDS = 14;
 export const HEADER_WORDS = 7 + NSLOTS;
 
@@ -92,7 +92,7 @@ export class ChildProgram {
       steps[o] = BigInt(syscallNumber(s.call, arch));
       let slotargs = 0n;
       s.args.forEach((a, k) => {
-        if (isSlot(a)) slotargs |= BigInt(a.slot + 1) << BigInt(4 * k);
+        if (isSlot(a)) slotargs |= BigInt(a.slot + 1) << BigInt(8 * k);
         else steps[o + 1 + k] = BigInt.asIntN(64, BigInt(a));
       });
       let flags = 0;

@@ -1,11 +1,15 @@
 // bunker run [OPTIONS] [--] COMMAND [ARG...]
 
+import { resolveIdentity, type UsernsMode } from "../identity/resolve";
 import { LOG_LEVELS, log, mark, setLogLevel, type LogLevel } from "../log";
-import { createSpec } from "../spec/defaults";
-import { absolute, fileType } from "../sys/fs";
-import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { BunkerError } from "../runtime/errors";
 import { runContainer } from "../runtime/run";
+import { createSpec } from "../spec/defaults";
+import { buildEnvironment } from "../spec/env";
+import type { Mount } from "../spec/types";
+import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
+import { parseTmpfs, parseVolume, volumeMount } from "../spec/volumes";
+import { absolute, fileType, readText } from "../sys/fs";
 import { parseOptions, UsageError, type OptionDefs } from "./options";
 import { printUsage } from "./usage";
 
@@ -16,16 +20,38 @@ export const runOptions: OptionDefs = {
     valueHint: "DIR",
     description: "Root filesystem to run in (default: the host's /, read-only, with private /tmp, /run, /dev, /proc)",
   },
+  user: { type: "string", alias: ["u"], valueHint: "USER[:GROUP]", description: "Run as this user (name or ID, looked up in the container's /etc/passwd)" },
+  workdir: { type: "string", alias: ["w"], valueHint: "DIR", description: "Working directory inside the container, created if missing" },
+  env: { type: "string", alias: ["e"], multiple: true, valueHint: "KEY[=VALUE]", description: "Set a variable; KEY alone takes yours (repeatable)" },
+  "env-file": { type: "string", multiple: true, valueHint: "FILE", description: "Read KEY=VALUE lines from a file (repeatable; -e wins)" },
+  volume: {
+    type: "string",
+    alias: ["v"],
+    multiple: true,
+    valueHint: "HOST:CONTAINER[:OPTS]",
+    description: "Bind-mount a host path; READ-ONLY unless OPTS has rw (ro, rw, bind, nosuid, nodev, noexec; repeatable)",
+  },
+  tmpfs: { type: "string", multiple: true, valueHint: "PATH[:OPTS]", description: "Mount a tmpfs (size=, mode=; repeatable)" },
   hostname: { type: "string", valueHint: "NAME", description: "Container hostname (default: the container id)" },
   network: { type: "string", alias: ["net"], valueHint: "MODE", description: "none (own namespace, lo up; default) or host" },
+  userns: {
+    type: "string",
+    valueHint: "MODE",
+    description: "User namespace: private (the default without root), keep-id (keep your IDs inside), host (root's default)",
+  },
+  "map-uid": { type: "string", valueHint: "ID", description: "Container user ID you become (default 0)" },
+  "map-gid": { type: "string", valueHint: "ID", description: "Container group ID you become (default 0)" },
   "log-level": { type: "string", valueHint: "LEVEL", description: `Logging to stderr: ${LOG_LEVELS.join(", ")} (default warn)` },
 };
 
 const EXAMPLES = [
   "bunker run --rootfs ./alpine -- sh -c 'hostname; ps'",
-  "bunker run --hostname box --rootfs ./alpine sh",
+  "bunker run --rootfs ./alpine --user alpine -v ./src:/src:rw -w /src -e CI=1 -- make test",
+  "bunker run --map-uid 1100 --map-gid 1100 --rootfs ./alpine -- id",
   "bunker run -- ls /      # the host's files, read-only, in a sandbox",
 ];
+
+const USERNS_MODES: UsernsMode[] = ["private", "keep-id", "host"];
 
 function checkRootfs(dir: string): { path: string; hasEtc: boolean } {
   const path = absolute(dir);
@@ -55,6 +81,40 @@ export function newId(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+function idOption(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) > 0xfffffffe) throw new UsageError(`${flag} ${value}: not a user or group ID`);
+  return Number(value);
+}
+
+function hostMounts(v: Record<string, unknown>): Mount[] {
+  const mounts: Mount[] = [];
+  for (const value of (v.volume as string[] | undefined) ?? []) {
+    const vol = parseVolume(value);
+    const source = absolute(vol.source);
+    let type;
+    try {
+      type = fileType(source, true);
+    } catch (e) {
+      throw new BunkerError(`volume ${value}: ${(e as Error).message}`);
+    }
+    if (type === null) throw new BunkerError(`volume ${value}: ${vol.source}: no such file or directory`);
+    mounts.push(volumeMount({ ...vol, source }));
+  }
+  for (const value of (v.tmpfs as string[] | undefined) ?? []) mounts.push(parseTmpfs(value));
+  return mounts;
+}
+
+function envFiles(paths: string[]): { path: string; text: string }[] {
+  return paths.map((path) => {
+    try {
+      return { path, text: readText(absolute(path)) };
+    } catch (e) {
+      throw new BunkerError(`env file ${path}: ${(e as Error).message.replace(/^[^:]*: /, "").toLowerCase()}`);
+    }
+  });
+}
+
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseOptions(argv, runOptions, "run");
   if (parsed.help) {
@@ -62,33 +122,87 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const v = parsed.values;
-  if (parsed.rest.length === 0) throw new UsageError("run: no command given: bunker run [OPTIONS] [--] COMMAND [ARG...]");
   const level = v["log-level"] as string | undefined;
   if (level !== undefined) {
     if (!LOG_LEVELS.includes(level as LogLevel)) throw new UsageError(`unknown log level "${level}": use one of ${LOG_LEVELS.join(", ")}`);
     setLogLevel(level as LogLevel);
   }
+  if (parsed.rest.length === 0) throw new UsageError("run: no command given: bunker run [OPTIONS] [--] COMMAND [ARG...]");
+  const userns = ((v.userns as string | undefined) ?? "auto") as UsernsMode;
+  if (userns !== "auto" && !USERNS_MODES.includes(userns)) throw new UsageError(`unknown --userns mode "${userns}": use one of ${USERNS_MODES.join(", ")}`);
   const network = (v.network as string | undefined) ?? "none";
+  const workdir = v.workdir as string | undefined;
+  let extraMounts: Mount[];
   try {
     validateNetworkMode(network);
     if (v.hostname !== undefined) validateHostname(v.hostname as string);
+    if (workdir !== undefined && !workdir.startsWith("/")) throw new SpecError(`working directory "${workdir}" must be absolute`);
+    extraMounts = hostMounts(v);
   } catch (e) {
     if (e instanceof SpecError) throw new UsageError(e.message);
     throw e;
   }
-  if (process.geteuid?.() !== 0) {
-    throw new BunkerError("rootless mode is not available yet: run bunker as root (for example with sudo)");
-  }
+
   const rootfs = v.rootfs !== undefined ? checkRootfs(v.rootfs as string) : undefined;
+  const uid = process.geteuid?.() ?? 0;
+  const identity = resolveIdentity({
+    uid,
+    gid: process.getegid?.() ?? 0,
+    userns,
+    mapUid: idOption(v["map-uid"] as string | undefined, "--map-uid"),
+    mapGid: idOption(v["map-gid"] as string | undefined, "--map-gid"),
+    user: v.user as string | undefined,
+    rootfs: rootfs?.path,
+    path: process.env.PATH ?? "",
+  });
+  if (identity.notice) await log.warn(identity.notice);
+
+  const id = newId();
+  const hostname = (v.hostname as string | undefined) ?? id;
+  let env: string[];
+  try {
+    env = buildEnvironment({
+      hostname,
+      callerEnv: process.env,
+      ...(identity.account ? { user: identity.account } : {}),
+      files: envFiles((v["env-file"] as string[] | undefined) ?? []),
+      flags: (v.env as string[] | undefined) ?? [],
+    });
+  } catch (e) {
+    if (e instanceof SpecError) throw new UsageError(e.message);
+    throw e;
+  }
+
+  // Working directory: -w (created if missing); else the user's home with a
+  // rootfs (if it exists); else / with a rootfs, or the caller's with the host's root.
+  let cwd: string;
+  let cwdOptional = false;
+  if (workdir !== undefined) cwd = workdir;
+  else if (rootfs && identity.account) {
+    cwd = identity.account.home;
+    cwdOptional = true;
+  } else if (rootfs) cwd = "/";
+  else {
+    cwd = await sandboxCwd();
+    cwdOptional = true;
+  }
+
   const spec = createSpec({
-    id: newId(),
+    id,
     args: parsed.rest,
     rootfs: rootfs?.path,
     rootfsHasEtc: rootfs?.hasEtc,
-    hostname: v.hostname as string | undefined,
+    hostname,
     network,
     callerEnv: process.env,
-    cwd: rootfs ? "/" : await sandboxCwd(),
+    env,
+    cwd,
+    createCwd: workdir !== undefined,
+    cwdOptional,
+    ...(identity.user ? { user: identity.user } : {}),
+    extraMounts,
+    ...(identity.userns ? { userns: identity.userns } : {}),
+    hostResolvConf: fileType("/etc/resolv.conf", true) === "file",
   });
   try {
     validateSpec(spec);

@@ -1,77 +1,142 @@
-// The mount layout, as child steps. Everything inside the container is
-// mounted after pivot_root, once the host's tree is detached, so a symlink in
-// a hostile rootfs can only ever point at something inside the container.
+// The mount layout, as child steps.
+//
+// The root (the rootfs, or the host's /) is copied as a detached mount tree,
+// attached at a staging point and entered with pivot_root. Everything inside
+// the container is then mounted by absolute path from the new root, so a
+// symlink in a hostile rootfs can only ever point at something inside it.
+// The old root stays stacked (unreachable by path) until the end, because a
+// user namespace may mount proc and sysfs only while a full view of them is
+// still in its mount namespace. Host files bound into the container (volumes,
+// device nodes without CAP_MKNOD, resolv.conf) are opened as mount trees
+// before the pivot and attached after it.
 
-import type { ChildProgram } from "../child/program";
-import type { ContainerSpec } from "../spec/types";
+import type { ChildProgram, Slot } from "../child/program";
+import type { ContainerSpec, Mount } from "../spec/types";
 import { AT, MNT_DETACH, MOUNT_ATTR, MOVE_MOUNT, MS, O, OPEN_TREE, S, makedev } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { parseMountOptions } from "./options";
 
-/** What the host side learned about the rootfs before clone. */
+/** What the host side learned before clone. */
 export interface RootfsFacts {
   /** Contents for files bound over /etc/NAME; a file missing from the map is left alone. */
   etcFiles: Map<string, string>;
-  /** Whether each /etc target already exists (a read-only root cannot get new files). */
+  /** Whether each /etc target already exists on the host (a read-only host root cannot get new files). */
   etcTargetExists: (name: string) => boolean;
+  /** Whether a bind source is a directory or something else (a file, a device). */
+  sourceIsDir: (path: string) => boolean;
 }
 
 const STAGING = "/tmp";
 
-function pivotInto(p: ChildProgram, dir: string): void {
-  p.call(`change directory to ${dir}`, "chdir", [p.str(dir)]);
-  p.call(`pivot_root into ${dir}`, "pivot_root", [p.str("."), p.str(".")]);
+/** A host path opened as a detached mount tree before pivot_root. */
+interface Opened {
+  slot: Slot;
+  isDir: boolean;
+}
+
+const ATTRS: Record<string, number> = {
+  ro: MOUNT_ATTR.RDONLY,
+  nosuid: MOUNT_ATTR.NOSUID,
+  nodev: MOUNT_ATTR.NODEV,
+  noexec: MOUNT_ATTR.NOEXEC,
+};
+
+function setAttrs(p: ChildProgram, slot: Slot, attrs: number, recursive: boolean, what: string): void {
+  if (attrs === 0) return;
+  // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }. Only
+  // setting flags, never clearing, so flags the kernel locks stay as they are.
+  const attr = p.arena.words([attrs, 0, 0, 0]);
+  p.call(`set mount flags on ${what}`, "mount_setattr", [slot, p.str(""), AT.EMPTY_PATH | (recursive ? AT.RECURSIVE : 0), attr, 32]);
+}
+
+function openTree(p: ChildProgram, source: string, recursive: boolean, attrs: number, isDir: boolean): Opened {
+  const slot = p.newSlot();
+  const flags = OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC | (recursive ? AT.RECURSIVE : 0);
+  p.call(`open ${source} for binding`, "open_tree", [AT.FDCWD, p.str(source), flags], { save: slot });
+  setAttrs(p, slot, attrs, recursive, source);
+  return { slot, isDir };
+}
+
+function bindAttrs(m: Mount): { recursive: boolean; attrs: number } {
+  const opts = m.options ?? [];
+  let attrs = 0;
+  for (const o of opts) attrs |= ATTRS[o] ?? 0;
+  if (opts.includes("rw")) attrs &= ~MOUNT_ATTR.RDONLY;
+  return { recursive: !opts.includes("bind"), attrs };
+}
+
+function enterTree(p: ChildProgram, source: string, readonly: boolean): void {
+  const root = openTree(p, source, true, readonly ? MOUNT_ATTR.RDONLY : 0, true);
+  // The staging tmpfs exists only in the new mount namespace and leaves with the old root.
+  p.call(`mount a staging tmpfs on ${STAGING}`, "mount", [p.str("tmpfs"), p.str(STAGING), p.str("tmpfs"), MS.NOSUID | MS.NODEV, p.str("mode=700")]);
+  const newRoot = `${STAGING}/root`;
+  p.call(`create ${newRoot}`, "mkdirat", [AT.FDCWD, p.str(newRoot), 0o700]);
+  p.call(`attach the root at ${newRoot}`, "move_mount", [root.slot, p.str(""), AT.FDCWD, p.str(newRoot), MOVE_MOUNT.F_EMPTY_PATH]);
+  p.call("close the root's tree descriptor", "close", [root.slot]);
+  p.call(`change directory to ${newRoot}`, "chdir", [p.str(newRoot)]);
+  p.call(`pivot_root into ${newRoot}`, "pivot_root", [p.str("."), p.str(".")]);
+}
+
+function leaveOldRoot(p: ChildProgram): void {
+  // After pivot_root(".", ".") the old root sits on top of "."; "/" still resolves to the new root.
   p.call("detach the old root", "umount2", [p.str("."), MNT_DETACH]);
   p.call("change directory to /", "chdir", [p.str("/")]);
 }
 
-/**
- * Copies the mount tree at `source` (the rootfs, or the host's /) into a
- * detached mount, attaches it at a staging point and pivots into it. A copy
- * rather than a bind of `source` onto itself, so that `--rootfs /` works too.
- */
-function enterTree(p: ChildProgram, source: string, readonly: boolean): void {
-  p.call("make / a private mount tree", "mount", [0, p.str("/"), 0, MS.REC | MS.PRIVATE, 0]);
-  const tree = p.newSlot();
-  p.call(`copy the mount tree at ${source}`, "open_tree", [AT.FDCWD, p.str(source), OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC | AT.RECURSIVE], {
-    save: tree,
-  });
-  if (readonly) {
-    // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }
-    const attr = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);
-    p.call(`make the tree at ${source} read-only`, "mount_setattr", [tree, p.str(""), AT.EMPTY_PATH | AT.RECURSIVE, attr, 32]);
-  }
-  // The staging tmpfs lives only in the new mount namespace and goes away with the old root.
-  p.call(`mount a staging tmpfs on ${STAGING}`, "mount", [p.str("tmpfs"), p.str(STAGING), p.str("tmpfs"), MS.NOSUID | MS.NODEV, p.str("mode=700")]);
-  const newRoot = `${STAGING}/root`;
-  p.call(`create ${newRoot}`, "mkdirat", [AT.FDCWD, p.str(newRoot), 0o700]);
-  p.call(`attach the root at ${newRoot}`, "move_mount", [tree, p.str(""), AT.FDCWD, p.str(newRoot), MOVE_MOUNT.F_EMPTY_PATH]);
-  p.call("close the tree descriptor", "close", [tree]);
-  pivotInto(p, newRoot);
-}
-
-function mountAll(p: ChildProgram, spec: ContainerSpec): void {
-  const hostRoot = spec.bunker.rootMode === "host";
-  for (const m of spec.oci.mounts) {
-    const dest = m.destination;
-    if (hostRoot) {
-      // Drop what the host had there (and below it) before covering it.
-      p.call(`unmount the host's ${dest}`, "umount2", [p.str(dest), MNT_DETACH], { ignore: [Errno.EINVAL, Errno.ENOENT] });
-    } else {
-      p.call(`create mount point ${dest}`, "mkdirat", [AT.FDCWD, p.str(dest), 0o755], { ignore: [Errno.EEXIST] });
-    }
-    if (hostRoot && dest.startsWith("/dev/")) {
-      p.call(`create mount point ${dest}`, "mkdirat", [AT.FDCWD, p.str(dest), 0o755], { ignore: [Errno.EEXIST] });
-    }
-    const { flags, data } = parseMountOptions(m.options);
-    const type = m.type ?? "none";
-    p.call(`mount ${type} on ${dest}`, "mount", [p.str(m.source ?? type), p.str(dest), p.str(type), flags, data ? p.str(data) : 0]);
+/** mkdir -p, component by component, from the new root. */
+function makeParents(p: ChildProgram, path: string): void {
+  const parts = path.split("/").filter(Boolean);
+  for (let i = 1; i < parts.length; i++) {
+    const dir = `/${parts.slice(0, i).join("/")}`;
+    p.call(`create directory ${dir}`, "mkdirat", [AT.FDCWD, p.str(dir), 0o755], { ignore: [Errno.EEXIST] });
   }
 }
 
-function makeDevices(p: ChildProgram, spec: ContainerSpec): void {
+function makeTarget(p: ChildProgram, path: string, isDir: boolean, parents: boolean): void {
+  if (parents) makeParents(p, path);
+  if (isDir) {
+    p.call(`create mount point ${path}`, "mkdirat", [AT.FDCWD, p.str(path), 0o755], { ignore: [Errno.EEXIST] });
+    return;
+  }
+  const fd = p.newSlot();
+  p.call(`create mount point ${path}`, "openat", [AT.FDCWD, p.str(path), O.RDONLY | O.CREAT | O.CLOEXEC | O.NOCTTY, 0o644], { save: fd });
+  p.call(`close ${path}`, "close", [fd]);
+}
+
+function attach(p: ChildProgram, opened: Opened, dest: string): void {
+  // Following symlinks is safe here: "/" is the container's root.
+  p.call(`bind-mount onto ${dest}`, "move_mount", [opened.slot, p.str(""), AT.FDCWD, p.str(dest), MOVE_MOUNT.F_EMPTY_PATH | MOVE_MOUNT.T_SYMLINKS]);
+  p.call(`close the tree descriptor of ${dest}`, "close", [opened.slot]);
+}
+
+function mountOne(p: ChildProgram, m: Mount, hostRoot: boolean, opened: Opened | undefined): void {
+  const dest = m.destination;
+  const underDev = dest.startsWith("/dev/");
+  if (hostRoot && !underDev) {
+    // Drop what the host had there (and below it) before covering it. In a
+    // user namespace the host's mounts are locked together and stay, covered.
+    p.call(`unmount the host's ${dest}`, "umount2", [p.str(dest), MNT_DETACH], { ignore: [Errno.EINVAL, Errno.ENOENT, Errno.EPERM] });
+  }
+  if (opened) {
+    if (!hostRoot || underDev) makeTarget(p, dest, opened.isDir, true);
+    attach(p, opened, dest);
+    return;
+  }
+  if (!hostRoot || underDev) makeTarget(p, dest, true, !underDev && dest.split("/").length > 2);
+  const { flags, data } = parseMountOptions(m.options);
+  const type = m.type ?? "none";
+  p.call(`mount ${type} on ${dest}`, "mount", [p.str(m.source ?? type), p.str(dest), p.str(type), flags, data ? p.str(data) : 0]);
+}
+
+function makeDevices(p: ChildProgram, spec: ContainerSpec, bound: Map<string, Opened>): void {
   for (const d of spec.oci.linux.devices ?? []) {
     if (d.type !== "c") continue;
+    const host = bound.get(d.path);
+    if (host) {
+      makeTarget(p, d.path, false, false);
+      attach(p, host, d.path);
+      continue;
+    }
     const mode = S.IFCHR | ((d.fileMode ?? 0o666) & 0o7777);
     p.call(`create device ${d.path}`, "mknodat", [AT.FDCWD, p.str(d.path), mode, makedev(d.major, d.minor)]);
   }
@@ -104,25 +169,44 @@ function bindEtcFiles(p: ChildProgram, spec: ContainerSpec, facts: RootfsFacts):
     p.call(`create ${staged}`, "openat", [AT.FDCWD, p.str(staged), O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC, 0o644], { save: fd });
     p.call(`write ${staged}`, "write", [fd, p.arena.bytes(bytes), bytes.length], { expect: { value: bytes.length, errno: Errno.EIO } });
     p.call(`close ${staged}`, "close", [fd]);
-    if (!hostRoot) {
-      const t = p.newSlot();
-      p.call(`create ${target}`, "openat", [AT.FDCWD, p.str(target), O.RDONLY | O.CREAT | O.CLOEXEC | O.NOCTTY, 0o644], { save: t });
-      p.call(`close ${target}`, "close", [t]);
-    }
+    if (!hostRoot) makeTarget(p, target, false, false);
     p.call(`bind-mount ${target}`, "mount", [p.str(staged), p.str(target), 0, MS.BIND, 0]);
     p.call(`remove ${staged}`, "unlinkat", [AT.FDCWD, p.str(staged), 0]);
   }
 }
 
-/** Steps that build the container's filesystem view, ending with / as cwd. */
+/** Whether device nodes must be bound from the host (no CAP_MKNOD over real devices in a user namespace). */
+export function bindsDevices(spec: ContainerSpec): boolean {
+  return spec.oci.linux.namespaces.some((n) => n.type === "user");
+}
+
+/** Steps that build the container's filesystem view, ending with / as cwd and the old root gone. */
 export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFacts): void {
   const hostRoot = spec.bunker.rootMode === "host";
+  p.call("make / a private mount tree", "mount", [0, p.str("/"), 0, MS.REC | MS.PRIVATE, 0]);
+
+  // Everything taken from the host is opened now, while its paths still resolve.
+  const opened = new Map<Mount, Opened>();
+  for (const m of spec.oci.mounts) {
+    if (m.type !== "bind") continue;
+    const { recursive, attrs } = bindAttrs(m);
+    opened.set(m, openTree(p, m.source!, recursive, attrs, facts.sourceIsDir(m.source!)));
+  }
+  const devices = new Map<string, Opened>();
+  if (bindsDevices(spec)) {
+    for (const d of spec.oci.linux.devices ?? []) {
+      if (d.type === "c") devices.set(d.path, openTree(p, d.path, false, MOUNT_ATTR.NOEXEC | MOUNT_ATTR.NOSUID, false));
+    }
+  }
+
   enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);
   p.call("clear the umask", "umask", [0]);
-  mountAll(p, spec);
-  makeDevices(p, spec);
+  for (const m of spec.oci.mounts) mountOne(p, m, hostRoot, opened.get(m));
+  makeDevices(p, spec, devices);
   bindEtcFiles(p, spec, facts);
-  if (spec.bunker.rootMode === "dir" && spec.oci.root.readonly) {
-    p.call("make / read-only", "mount", [0, p.str("/"), 0, MS.REMOUNT | MS.BIND | MS.RDONLY, 0]);
+  if (!hostRoot && spec.oci.root.readonly) {
+    const attr = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);
+    p.call("make / read-only", "mount_setattr", [AT.FDCWD, p.str("/"), 0, attr, 32]);
   }
+  leaveOldRoot(p);
 }

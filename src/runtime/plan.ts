@@ -2,11 +2,12 @@
 // planners' steps, and the execve along PATH that ends it.
 
 import { ChildProgram } from "../child/program";
+import { planSetUser, planUsernsEntry } from "../identity/plan";
 import { planLoopbackUp } from "../net/loopback";
 import { planRootfs, type RootfsFacts } from "../rootfs/plan";
 import { envValue, DEFAULT_PATH } from "../spec/defaults";
 import type { ContainerSpec } from "../spec/types";
-import { CLONE, CLOSE_RANGE_CLOEXEC, PR_SET_PDEATHSIG, SIGNALS, SIG_SETMASK } from "../sys/constants";
+import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, O, PR_SET_PDEATHSIG, SIGNALS, SIG_SETMASK } from "../sys/constants";
 import { Errno } from "../sys/errno";
 
 export interface Handshake {
@@ -37,11 +38,14 @@ export function hasNamespace(spec: ContainerSpec, type: string): boolean {
 
 /** The first steps: die with the parent, then wait until it has done its part. */
 export function planHandshake(p: ChildProgram, h: Handshake): void {
+  // Should bunker die before this step, the blocking read below sees EOF.
   p.call("ask to be killed when bunker dies", "prctl", [PR_SET_PDEATHSIG, SIGNALS.SIGKILL, 0, 0, 0]);
   p.call("close the parent's end of the sync pipe", "close", [h.syncWrite]);
   const buf = p.arena.alloc(8).addr;
   // EOF here means bunker went away (or gave up) before the container started.
   p.call("wait for bunker to finish setting up", "read", [h.syncRead, buf, 1], { expect: { value: 1, errno: Errno.ECANCELED } });
+  // From now on the pipe only tells whether bunker is alive (see child/liveness.ts).
+  p.call("make the sync pipe non-blocking", "fcntl", [h.syncRead, F_SETFL, O.NONBLOCK]);
 }
 
 /**
@@ -67,17 +71,29 @@ function planUts(p: ChildProgram, spec: ContainerSpec): void {
   p.call(`set domain name to "${domain}"`, "setdomainname", [p.arena.bytes(dbytes), dbytes.length]);
 }
 
-export interface ExecTarget {
-  command: string;
-  /** Whether the command was looked up along PATH (no slash in it). */
-  searched: boolean;
-}
-
 /** Candidate paths for the command, as execvp would try them. */
 export function execCandidates(command: string, pathVar: string | undefined): string[] {
   if (command.includes("/")) return [command];
   const dirs = (pathVar ?? DEFAULT_PATH).split(":");
   return dirs.map((d) => `${d === "" ? "." : d.replace(/\/+$/, "")}/${command}`);
+}
+
+function planWorkdirCreate(p: ChildProgram, spec: ContainerSpec): void {
+  const cwd = spec.oci.process.cwd;
+  if (cwd === "/" || !spec.bunker.cwd.create) return;
+  const parts = cwd.split("/").filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const dir = `/${parts.slice(0, i).join("/")}`;
+    p.call(`create working directory ${dir}`, "mkdirat", [AT.FDCWD, p.str(dir), 0o755], { ignore: [Errno.EEXIST] });
+  }
+}
+
+function planWorkdirEnter(p: ChildProgram, spec: ContainerSpec): void {
+  const cwd = spec.oci.process.cwd;
+  if (cwd === "/") return;
+  p.call(`change directory to ${cwd}`, "chdir", [p.str(cwd)], {
+    ignore: spec.bunker.cwd.optional ? [Errno.ENOENT, Errno.ENOTDIR, Errno.EACCES] : [],
+  });
 }
 
 function planExec(p: ChildProgram, spec: ContainerSpec): void {
@@ -98,17 +114,14 @@ function planExec(p: ChildProgram, spec: ContainerSpec): void {
 export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFacts, signals: readonly number[]): ChildProgram {
   const p = new ChildProgram();
   planHandshake(p, h);
+  planUsernsEntry(p, spec, h.syncRead);
   planSignalReset(p, signals);
   if (hasNamespace(spec, "uts")) planUts(p, spec);
   if (hasNamespace(spec, "network")) planLoopbackUp(p);
   planRootfs(p, spec, facts);
-  if (spec.oci.process.cwd !== "/") {
-    const fallback = spec.bunker.rootMode === "host";
-    p.call(`change directory to ${spec.oci.process.cwd}`, "chdir", [p.str(spec.oci.process.cwd)], {
-      // With the host's root, the caller's directory may be under a private tmpfs: stay at /.
-      ignore: fallback ? [Errno.ENOENT, Errno.ENOTDIR, Errno.EACCES] : [],
-    });
-  }
+  planWorkdirCreate(p, spec);
+  planSetUser(p, spec, h.syncRead);
+  planWorkdirEnter(p, spec);
   planExec(p, spec);
   return p;
 }

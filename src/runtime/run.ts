@@ -2,6 +2,7 @@
 // and supervision until the container's first process exits.
 
 import { enabled, log, mark, markReport } from "../log";
+import { writeIdMaps } from "../identity/maps";
 import type { RootfsFacts } from "../rootfs/plan";
 import type { ContainerSpec } from "../spec/types";
 import { fileType, readText } from "../sys/fs";
@@ -49,7 +50,17 @@ export function rootfsFacts(spec: ContainerSpec): RootfsFacts {
     }
   }
   etcFiles.set("hosts", hostsFile(hostname, base));
-  return { etcFiles, etcTargetExists: (name) => isRegularFile(`/etc/${name}`) };
+  return {
+    etcFiles,
+    etcTargetExists: (name) => isRegularFile(`/etc/${name}`),
+    sourceIsDir: (path) => {
+      try {
+        return fileType(path, true) === "dir";
+      } catch {
+        return false;
+      }
+    },
+  };
 }
 
 /** Runs the container in the foreground; resolves to its exit status. */
@@ -65,7 +76,8 @@ export async function runContainer(spec: ContainerSpec): Promise<number> {
       await log.debug(() => `child program:\n${program.listing().join("\n")}`);
       mark("log");
     }
-    started = spawnChild(program, pipes, cloneFlags(spec), () => {});
+    // The child waits on the sync pipe while its ID maps are written.
+    started = await spawnChild(program, pipes, cloneFlags(spec), (pid) => writeIdMaps(pid, spec));
   } catch (err) {
     closePipes(pipes);
     throw err;

@@ -71,12 +71,12 @@ export interface Started {
  * until it has exec'd the container's command (or reported why it could not).
  * `beforeStart` runs while the child waits on the sync pipe.
  */
-export function spawnChild(
+export async function spawnChild(
   program: ChildProgram,
   pipes: Pipes,
   cloneFlags: number,
-  beforeStart: (pid: number) => void,
-): Started {
+  beforeStart: (pid: number) => Promise<void> | void,
+): Promise<Started> {
   const native = loadNative();
 
   const encoded = program.encode({
@@ -115,7 +115,7 @@ export function spawnChild(
   release(pipes, "syncRead");
   release(pipes, "errWrite");
   try {
-    beforeStart(pid);
+    await beforeStart(pid);
     writeAll("release the container process", pipes.syncWrite, new Uint8Array([1]));
   } catch (err) {
     // EOF on the sync pipe makes the child exit before it runs anything.
@@ -124,10 +124,10 @@ export function spawnChild(
     waitFor(pid);
     throw err;
   }
-  release(pipes, "syncWrite");
-
+  // The write end stays open until execve: the child checks it to know bunker is alive.
   const report = readUpTo("read the container's start-up report", pipes.errRead, 8);
   release(pipes, "errRead");
+  release(pipes, "syncWrite");
   mark("exec");
   if (report.length !== 0) {
     native.forwardTo(-1);

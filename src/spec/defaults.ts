@@ -1,6 +1,7 @@
 // Building a container spec with the defaults runc, crun and podman users expect.
 
-import type { ContainerSpec, LinuxDevice, Mount, NamespaceType, NetworkMode } from "./types";
+import type { ContainerSpec, LinuxDevice, LinuxIDMapping, Mount, NamespaceType, NetworkMode, User, UsernsSetup } from "./types";
+import { orderMounts } from "./volumes";
 
 export const OCI_VERSION = "1.2.0";
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -13,10 +14,23 @@ export interface RunOptions {
   network: NetworkMode;
   /** The caller's environment, for TERM. */
   callerEnv: Record<string, string | undefined>;
+  /** The environment, when already built (see env.ts); otherwise the clean default. */
+  env?: string[];
   /** Working directory inside the container; defaults to / (or the caller's cwd with the host root). */
   cwd?: string;
+  /** Create the working directory if it is missing (an explicit -w, like runc)... */
+  createCwd?: boolean;
+  /** ...or start in / when it is missing (a home directory, the caller's directory). */
+  cwdOptional?: boolean;
   /** Whether the rootfs has an /etc directory bunker may place hostname and hosts files in. */
   rootfsHasEtc?: boolean;
+  user?: User;
+  /** -v and --tmpfs mounts. */
+  extraMounts?: Mount[];
+  /** A user namespace with these maps. */
+  userns?: { uid: LinuxIDMapping[]; gid: LinuxIDMapping[]; setup: UsernsSetup; setgroups: boolean };
+  /** Whether the host has an /etc/resolv.conf to share with --network host. */
+  hostResolvConf?: boolean;
 }
 
 export function defaultDevices(): LinuxDevice[] {
@@ -32,25 +46,39 @@ export function defaultDevices(): LinuxDevice[] {
   return [dev("null", 1, 3), dev("zero", 1, 5), dev("full", 1, 7), dev("random", 1, 8), dev("urandom", 1, 9), dev("tty", 5, 0)];
 }
 
-export function defaultMounts(hostRoot: boolean): Mount[] {
+export interface MountContext {
+  hostRoot: boolean;
+  /** In a user namespace: what it can mount differs. */
+  userns: boolean;
+  /** Whether container GID 5 (tty) is mapped, for devpts' gid= option. */
+  ttyGroupMapped: boolean;
+  network: NetworkMode;
+  hostResolvConf: boolean;
+}
+
+export function defaultMounts(c: MountContext): Mount[] {
+  const devptsOpts = ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"];
+  if (c.ttyGroupMapped) devptsOpts.push("gid=5");
   const mounts: Mount[] = [
     { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-    {
-      destination: "/dev/pts",
-      type: "devpts",
-      source: "devpts",
-      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-    },
+    { destination: "/dev/pts", type: "devpts", source: "devpts", options: devptsOpts },
     { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
   ];
-  if (hostRoot) {
+  // sysfs may only be mounted by a user namespace that owns the network namespace.
+  if (c.userns && c.network === "host") {
+    mounts.push({ destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] });
+  } else {
+    mounts.push({ destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] });
+  }
+  if (c.hostRoot) {
     mounts.push(
       { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
       { destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755"] },
     );
+  } else if (c.network === "host" && c.hostResolvConf) {
+    mounts.push({ destination: "/etc/resolv.conf", type: "bind", source: "/etc/resolv.conf", options: ["bind", "ro", "nosuid", "nodev", "noexec"] });
   }
   return mounts;
 }
@@ -61,28 +89,44 @@ export function buildEnv(hostname: string, callerEnv: Record<string, string | un
   return env;
 }
 
+function mapped(maps: readonly LinuxIDMapping[] | undefined, id: number): boolean {
+  return maps === undefined || maps.some((m) => id >= m.containerID && id < m.containerID + m.size);
+}
+
 export function createSpec(o: RunOptions): ContainerSpec {
   const hostRoot = o.rootfs === undefined;
   const hostname = o.hostname ?? o.id;
   const namespaces: NamespaceType[] = ["pid", "mount", "ipc", "uts", "cgroup"];
   if (o.network !== "host") namespaces.push("network");
+  if (o.userns) namespaces.push("user");
+  const mounts = [
+    ...defaultMounts({
+      hostRoot,
+      userns: o.userns !== undefined,
+      ttyGroupMapped: mapped(o.userns?.gid, 5),
+      network: o.network,
+      hostResolvConf: o.hostResolvConf ?? false,
+    }),
+    ...orderMounts(o.extraMounts ?? []),
+  ];
   return {
     oci: {
       ociVersion: OCI_VERSION,
       process: {
         terminal: false,
-        user: { uid: 0, gid: 0 },
+        user: o.user ?? { uid: 0, gid: 0 },
         args: o.args,
-        env: buildEnv(hostname, o.callerEnv),
+        env: o.env ?? buildEnv(hostname, o.callerEnv),
         cwd: o.cwd ?? "/",
       },
       root: hostRoot ? { path: "/", readonly: true } : { path: o.rootfs!, readonly: false },
       hostname,
       domainname: "",
-      mounts: defaultMounts(hostRoot),
+      mounts,
       linux: {
         namespaces: namespaces.map((type) => ({ type })),
         devices: defaultDevices(),
+        ...(o.userns ? { uidMappings: o.userns.uid, gidMappings: o.userns.gid } : {}),
       },
     },
     bunker: {
@@ -90,10 +134,12 @@ export function createSpec(o: RunOptions): ContainerSpec {
       rootMode: hostRoot ? "host" : "dir",
       network: o.network,
       etcFiles: hostRoot ? true : (o.rootfsHasEtc ?? false),
+      ...(o.userns ? { userns: o.userns.setup } : {}),
+      setgroups: o.userns ? o.userns.setgroups : true,
+      cwd: { create: o.createCwd ?? false, optional: o.cwdOptional ?? false },
     },
   };
 }
-
 export function envValue(env: readonly string[], key: string): string | undefined {
   for (let i = env.length - 1; i >= 0; i--) {
     const e = env[i]!;

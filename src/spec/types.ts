@@ -45,8 +45,16 @@ export interface Root {
   readonly?: boolean;
 }
 
+export interface LinuxIDMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
 export interface Linux {
   namespaces: LinuxNamespace[];
+  uidMappings?: LinuxIDMapping[];
+  gidMappings?: LinuxIDMapping[];
   devices?: LinuxDevice[];
   maskedPaths?: string[];
   readonlyPaths?: string[];
@@ -73,6 +81,20 @@ export interface Sidecar {
   network: NetworkMode;
   /** Files bunker writes into the container: /etc/hostname, /etc/hosts. */
   etcFiles: boolean;
+  /** With a user namespace: how the ID maps get written. */
+  userns?: UsernsSetup;
+  /** Whether the --user process may call setgroups (false after writing "deny"). */
+  setgroups: boolean;
+  /** The working directory: created (as root, before --user applies) if missing; or left at / if missing. */
+  cwd: { create: boolean; optional: boolean };
+}
+
+export interface UsernsSetup {
+  /** "helpers": newuidmap/newgidmap with subordinate ranges; "direct": bunker writes the maps itself. */
+  writer: "helpers" | "direct";
+  /** Paths of newuidmap and newgidmap when writer is "helpers". */
+  newuidmap?: string;
+  newgidmap?: string;
 }
 
 export type NetworkMode = "none" | "host";

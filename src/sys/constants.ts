@@ -100,6 +100,7 @@ export const O = {
 export const S = { IFCHR: 0o020000, IFDIR: 0o040000, IFREG: 0o100000 } as const;
 
 export const PR_SET_PDEATHSIG = 1;
+export const F_SETFL = 4;
 export const CLOSE_RANGE_CLOEXEC = 4;
 export const SIG_SETMASK = 2;
 export const SIG_BLOCK = 0;

@@ -85,6 +85,40 @@ export function readText(path: string, max = 1 << 20): string {
   }
 }
 
+const RESOLVE_NO_MAGICLINKS = 0x02;
+const RESOLVE_IN_ROOT = 0x10;
+
+/**
+ * A small file inside `root`, resolved as if `root` were / (symlinks, "..",
+ * absolute paths all stay inside it); null when it does not exist.
+ */
+export function readInRoot(root: string, path: string, max = 1 << 20): string | null {
+  const dir = sys(`open ${root}`, "openat", AT.FDCWD, cstr(root), O.PATH | O.DIRECTORY | O.CLOEXEC, 0);
+  try {
+    const how = new BigUint64Array([BigInt(O.RDONLY | O.CLOEXEC | O.NOCTTY), 0n, BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)]);
+    const fd = trySys("openat2", dir, cstr(path), how, 24);
+    if (fd === -Errno.ENOENT || fd === -Errno.ENOTDIR) return null;
+    if (fd < 0) throw new SysError(`open ${path} in ${root}`, -fd);
+    try {
+      return new TextDecoder().decode(readUpTo(`read ${path} in ${root}`, fd, max));
+    } finally {
+      closeFd(fd);
+    }
+  } finally {
+    closeFd(dir);
+  }
+}
+
+/** The first of `dirs` holding an executable `name`. */
+export function findExecutable(name: string, dirs: readonly string[]): string | undefined {
+  for (const d of dirs) {
+    if (d === "") continue;
+    const path = `${d.replace(/\/+$/, "")}/${name}`;
+    if (trySys("faccessat", AT.FDCWD, cstr(path), 1 /* X_OK */, 0) === 0 && fileType(path, true) === "file") return path;
+  }
+  return undefined;
+}
+
 /** An absolute, normalised path (no "." or ".." parts); symlinks are left alone. */
 export function absolute(path: string, cwd = process.cwd()): string {
   const parts: string[] = [];

@@ -8,6 +8,7 @@ const table = {
   write: [1, 64],
   close: [3, 57],
   ioctl: [16, 29],
+  fcntl: [72, 25],
   socket: [41, 198],
   execve: [59, 221],
   kill: [62, 129],
@@ -59,6 +60,7 @@ const table = {
   openat2: [437, 437],
   statx: [332, 291],
   statfs: [137, 43],
+  faccessat: [269, 48],
   mount_setattr: [442, 442],
 } as const satisfies Record<string, readonly [number, number]>;
 

@@ -389,14 +389,4 @@ describe.skipIf(!ready)("command line", () => {
     const r = bunker(["--version"]);
     expect(r.stdout).toMatch(/^bunker \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}(-dirty)?\)\n$/);
   });
-
-  test("a caller who is not root is told rootless mode is not there yet", () => {
-    mkdirSync(join(fs.path, "..", "home"), { recursive: true });
-    const r = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BUNKER, "run", "--", "true"], {
-      stderr: "pipe",
-      stdout: "pipe",
-    });
-    expect(r.exitCode).toBe(125);
-    expect(r.stderr.toString()).toBe("bunker: rootless mode is not available yet: run bunker as root (for example with sudo)\n");
-  });
 });

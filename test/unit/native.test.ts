@@ -29,15 +29,15 @@ function exec(p: ChildProgram, path: string, args: string[] = [path]) {
   });
 }
 
-function runIt(build: (p: ChildProgram) => void): number {
+async function runIt(build: (p: ChildProgram) => void): Promise<number> {
   const { p, pipes } = program(build);
-  const { pid } = spawnChild(p, pipes, 0, () => {});
+  const { pid } = await spawnChild(p, pipes, 0, () => {});
   return exitCodeOf(waitFor(pid));
 }
 
-function failure(build: (p: ChildProgram) => void): BunkerError {
+async function failure(build: (p: ChildProgram) => void): Promise<BunkerError> {
   try {
-    runIt(build);
+    await runIt(build);
   } catch (e) {
     if (e instanceof BunkerError) return e;
     throw e;
@@ -46,12 +46,12 @@ function failure(build: (p: ChildProgram) => void): BunkerError {
 }
 
 describe("native child program", () => {
-  test("a clean run ends in execve and the command's status", () => {
-    expect(runIt((p) => exec(p, "/bin/sh", ["sh", "-c", "exit 3"]))).toBe(3);
+  test("a clean run ends in execve and the command's status", async () => {
+    expect(await runIt((p) => exec(p, "/bin/sh", ["sh", "-c", "exit 3"]))).toBe(3);
   });
 
-  test("the first failing step is reported by its description and errno", () => {
-    const e = failure((p) => {
+  test("the first failing step is reported by its description and errno", async () => {
+    const e = await failure((p) => {
       p.call("open /no/such/file", "openat", [AT.FDCWD, p.str("/no/such/file"), O.RDONLY, 0]);
       exec(p, "/bin/true");
     });
@@ -59,8 +59,8 @@ describe("native child program", () => {
     expect(e.exitCode).toBe(125);
   });
 
-  test("ignored errno values count as success", () => {
-    const e = failure((p) => {
+  test("ignored errno values count as success", async () => {
+    const e = await failure((p) => {
       p.call("mkdir existing", "mkdirat", [AT.FDCWD, p.str(dir), 0o755], { ignore: [Errno.EEXIST] });
       p.call("mkdir existing again", "mkdirat", [AT.FDCWD, p.str(dir), 0o755]);
       exec(p, "/bin/true");
@@ -68,11 +68,11 @@ describe("native child program", () => {
     expect(e.message).toBe("mkdir existing again: File exists");
   });
 
-  test("a saved descriptor feeds later steps, and a short write fails its expectation", () => {
+  test("a saved descriptor feeds later steps, and a short write fails its expectation", async () => {
     const file = join(dir, "slot");
     const data = new TextEncoder().encode("hello");
     expect(
-      runIt((p) => {
+      await runIt((p) => {
         const fd = p.newSlot();
         p.call("create file", "openat", [AT.FDCWD, p.str(file), O.WRONLY | O.CREAT | O.TRUNC | O.CLOEXEC, 0o644], { save: fd });
         p.call("write file", "write", [fd, p.arena.bytes(data), data.length], { expect: { value: data.length, errno: Errno.EIO } });
@@ -81,7 +81,7 @@ describe("native child program", () => {
       }),
     ).toBe(0);
     expect(readFileSync(file, "utf8")).toBe("hello");
-    const e = failure((p) => {
+    const e = await failure((p) => {
       const fd = p.newSlot();
       p.call("open file", "openat", [AT.FDCWD, p.str(file), O.WRONLY | O.CLOEXEC, 0], { save: fd });
       p.call("write file", "write", [fd, p.arena.bytes(data), 2], { expect: { value: 5, errno: Errno.EIO } });
@@ -90,19 +90,19 @@ describe("native child program", () => {
     expect(e.message).toBe("write file: Input/output error");
   });
 
-  test("execve along a path list: a later candidate runs after misses", () => {
+  test("execve along a path list: a later candidate runs after misses", async () => {
     expect(
-      runIt((p) => {
+      await runIt((p) => {
         exec(p, "/no/such/true");
         exec(p, "/bin/sh", ["sh", "-c", "exit 4"]);
       }),
     ).toBe(4);
   });
 
-  test("a real error beats a later not-found, as with execvp", () => {
+  test("a real error beats a later not-found, as with execvp", async () => {
     const notExec = join(dir, "script");
     writeFileSync(notExec, "#!/bin/sh\n", { mode: 0o644 });
-    const e = failure((p) => {
+    const e = await failure((p) => {
       exec(p, "/no/such/a");
       exec(p, notExec);
       exec(p, "/no/such/b");
@@ -111,21 +111,32 @@ describe("native child program", () => {
     expect(e.exitCode).toBe(126);
   });
 
-  test("only not-found errors give 127", () => {
-    const e = failure((p) => {
+  test("only not-found errors give 127", async () => {
+    const e = await failure((p) => {
       exec(p, "/no/such/a");
       exec(p, "/no/such/b");
     });
     expect(e.exitCode).toBe(127);
   });
 
-  test("the child stops at once when bunker gives up before releasing it", () => {
+  test("the child stops at once when bunker gives up before releasing it", async () => {
     const { p, pipes } = program((prog) => exec(prog, "/bin/true"));
-    expect(() =>
+    expect(
       spawnChild(p, pipes, 0, () => {
         throw new Error("set-up failed");
       }),
-    ).toThrow("set-up failed");
+    ).rejects.toThrow("set-up failed");
+  });
+
+  test("a step can check that bunker still holds the sync pipe", async () => {
+    const { planParentCheck } = require("../../src/child/liveness") as typeof import("../../src/child/liveness");
+    const pipes = openPipes();
+    const p = new ChildProgram();
+    planHandshake(p, pipes);
+    planParentCheck(p, pipes.syncRead);
+    exec(p, "/bin/sh", ["sh", "-c", "exit 5"]);
+    const { pid } = await spawnChild(p, pipes, 0, () => {});
+    expect(exitCodeOf(waitFor(pid))).toBe(5);
   });
 });
 

@@ -5,7 +5,11 @@ import { hostsFile } from "../../src/runtime/run";
 import { createSpec } from "../../src/spec/defaults";
 import { CLONE } from "../../src/sys/constants";
 
-const facts = { etcFiles: new Map([["hostname", "box\n"], ["hosts", "127.0.0.1\tlocalhost\n"]]), etcTargetExists: () => true };
+const facts = {
+  etcFiles: new Map([["hostname", "box\n"], ["hosts", "127.0.0.1\tlocalhost\n"]]),
+  etcTargetExists: () => true,
+  sourceIsDir: (p: string) => !p.includes("."),
+};
 const handshake = { syncRead: 5, syncWrite: 6 };
 
 function plan(o: Partial<Parameters<typeof createSpec>[0]> = {}): { p: ChildProgram; descs: string[]; calls: string[] } {
@@ -25,18 +29,16 @@ describe("the child program plan", () => {
     expect(p.steps[2]!.opts.expect).toEqual({ value: 1, errno: 125 });
   });
 
-  test("makes mounts private before anything is mounted, and mounts inside only after pivot_root", () => {
+  test("makes mounts private first, mounts inside only after pivot_root, and detaches the old root last", () => {
     const { calls, descs } = plan();
-    const priv = descs.indexOf("make / a private mount tree");
-    const firstMount = calls.indexOf("mount");
-    expect(priv).toBe(firstMount);
+    expect(descs.indexOf("make / a private mount tree")).toBe(calls.indexOf("mount"));
     const pivot = calls.indexOf("pivot_root");
-    expect(descs[pivot + 1]).toBe("detach the old root");
-    expect(descs.indexOf("copy the mount tree at /srv/rootfs")).toBeLessThan(pivot);
-    expect(descs).not.toContain("make the tree at /srv/rootfs read-only");
+    expect(descs.indexOf("open /srv/rootfs for binding")).toBeLessThan(pivot);
     for (const d of ["mount proc on /proc", "mount tmpfs on /dev", "mount sysfs on /sys", "bind-mount /etc/hostname"]) {
       expect(descs.indexOf(d)).toBeGreaterThan(pivot);
+      expect(descs.indexOf(d)).toBeLessThan(descs.indexOf("detach the old root"));
     }
+    expect(descs.indexOf("change directory to /")).toBe(descs.indexOf("detach the old root") + 1);
   });
 
   test("creates the six device nodes and the /dev links", () => {
@@ -61,16 +63,60 @@ describe("the child program plan", () => {
   });
 
   test("without a rootfs: the host's tree copied, made read-only, pivoted into; its /proc, /dev, /tmp, /run replaced", () => {
-    const { descs, calls } = plan({ rootfs: undefined, cwd: "/home/me" });
+    const { descs, calls, p } = plan({ rootfs: undefined, cwd: "/home/me", cwdOptional: true });
     const pivot = calls.indexOf("pivot_root");
-    expect(descs.indexOf("copy the mount tree at /")).toBeLessThan(pivot);
-    expect(descs).toContain("make the tree at / read-only");
-    for (const d of ["/proc", "/dev", "/sys", "/tmp", "/run"]) {
+    const open = descs.indexOf("open / for binding");
+    expect(open).toBeLessThan(pivot);
+    expect(descs[open + 1]).toBe("set mount flags on /");
+    for (const d of ["/proc", "/sys", "/tmp", "/run"]) {
       const unmount = descs.indexOf(`unmount the host's ${d}`);
       expect(unmount).toBeGreaterThan(pivot);
       expect(unmount).toBeLessThan(descs.findIndex((x, i) => i > pivot && x.endsWith(` on ${d}`)));
     }
-    expect(descs).toContain("change directory to /home/me");
+    const cd = p.steps.find((s) => s.desc === "change directory to /home/me")!;
+    expect(cd.opts.ignore).toEqual([2, 20, 13]);
+  });
+
+  test("a user namespace: binds the host's device nodes instead of mknod, and becomes root inside after the maps", () => {
+    const maps = { uid: [{ containerID: 0, hostID: 1000, size: 1 }], gid: [{ containerID: 0, hostID: 1000, size: 1 }] };
+    const { descs, calls } = plan({ userns: { ...maps, setup: { writer: "direct" }, setgroups: false } });
+    expect(descs).toContain("open /dev/null for binding");
+    expect(descs).toContain("bind-mount onto /dev/null");
+    expect(descs.some((d) => d.startsWith("create device"))).toBe(false);
+    expect(descs).not.toContain("drop the host's supplementary groups");
+    const read = descs.indexOf("wait for bunker to finish setting up");
+    expect(calls.indexOf("setresuid")).toBeGreaterThan(read);
+    expect(calls.indexOf("setresuid")).toBeLessThan(calls.indexOf("mount"));
+  });
+
+  test("--user switches groups, then group, then user, after the mounts; the parent check follows", () => {
+    const { calls, p } = plan({ user: { uid: 1000, gid: 100, additionalGids: [100, 27] } });
+    const i = calls.lastIndexOf("setgroups");
+    expect(calls.slice(i, i + 5)).toEqual(["setgroups", "setresgid", "setresuid", "prctl", "read"]);
+    expect(p.steps[i]!.args[0]).toBe(2);
+    expect(i).toBeGreaterThan(calls.indexOf("pivot_root"));
+  });
+
+  test("-w creates the working directory before switching user, and enters it after", () => {
+    const { descs } = plan({ cwd: "/src/app", createCwd: true, user: { uid: 5, gid: 5 } });
+    expect(descs.indexOf("create working directory /src/app")).toBeLessThan(descs.indexOf("set user ID to 5"));
+    expect(descs.indexOf("change directory to /src/app")).toBeGreaterThan(descs.indexOf("set user ID to 5"));
+  });
+
+  test("volumes are opened before pivot_root and attached after it, read-only unless rw", () => {
+    const { descs, p } = plan({
+      extraMounts: [
+        { destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "ro"] },
+        { destination: "/out", type: "bind", source: "/srv/out", options: ["rbind", "rw"] },
+      ],
+    });
+    const pivot = descs.indexOf("pivot_root into /tmp/root");
+    expect(descs.indexOf("open /srv/data for binding")).toBeLessThan(pivot);
+    expect(descs[descs.indexOf("open /srv/data for binding") + 1]).toBe("set mount flags on /srv/data");
+    expect(descs[descs.indexOf("open /srv/out for binding") + 1]).not.toBe("set mount flags on /srv/out");
+    expect(descs.indexOf("bind-mount onto /data")).toBeGreaterThan(pivot);
+    const open = p.steps.find((s) => s.desc === "open /srv/data for binding")!;
+    expect(Number(open.args[2]) & 0x8000).toBe(0x8000);
   });
 
   test("--network host: no network namespace and no lo set-up; otherwise lo comes up", () => {

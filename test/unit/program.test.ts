@@ -27,7 +27,7 @@ describe("child program encoding", () => {
     expect(w[s1 + 11]).toBe(5n);
     expect(w[s1 + 12]).toBe(5n);
     expect(w[2 * STEP_WORDS + 7]).toBe(BigInt(F_CONTINUE));
-    expect(w[3 * STEP_WORDS + 9]).toBe(1n << 12n); // argument 3 from slot 0
+    expect(w[3 * STEP_WORDS + 9]).toBe(1n << 24n); // argument 3 from slot 0
     // Header: sys, errno location, count, steps address, error fd, write and exit_group numbers, slots.
     expect(read.u64(enc.addr, 0)).toBe(0x1111n);
     expect(read.u64(enc.addr, 8)).toBe(0x2222n);
@@ -43,7 +43,7 @@ describe("child program encoding", () => {
   test("refuses more slots than the interpreter has, more than six arguments, more than four ignored errnos", () => {
     const p = new ChildProgram();
     for (let i = 0; i < NSLOTS; i++) p.newSlot();
-    expect(() => p.newSlot()).toThrow(/more than 16 slots/);
+    expect(() => p.newSlot()).toThrow(/more than 64 slots/);
     expect(() => p.call("x", "close", [1, 2, 3, 4, 5, 6, 7])).toThrow(/more than six/);
     expect(() => p.call("x", "close", [1], { ignore: [1, 2, 3, 4, 5] })).toThrow(/more than four/);
   });

@@ -20,7 +20,7 @@ describe("createSpec", () => {
       "HOSTNAME=0123456789ab",
       "TERM=xterm",
     ]);
-    expect(s.bunker).toEqual({ id: "0123456789ab", rootMode: "dir", network: "none", etcFiles: true });
+    expect(s.bunker).toEqual({ id: "0123456789ab", rootMode: "dir", network: "none", etcFiles: true, setgroups: true, cwd: { create: false, optional: false } });
   });
 
   test("without a rootfs: the host's root read-only, private /tmp and /run", () => {

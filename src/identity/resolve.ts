@@ -1,0 +1,159 @@
+// Deciding the container's identity on the host side, before clone: whether
+// there is a user namespace, its ID maps and who writes them, and the --user
+// the command runs as (looked up in the container's own passwd and group).
+
+import type { LinuxIDMapping, User, UsernsSetup } from "../spec/types";
+import { BunkerError } from "../runtime/errors";
+import { findExecutable, readInRoot, readText } from "../sys/fs";
+import { buildMappings, isMapped, rangesOnly, singleMapping } from "./idmap";
+import { parsePasswd, resolveUser, UserError } from "./passwd";
+import { parseSubids, SubidError, type IdRange } from "./subid";
+
+export type UsernsMode = "auto" | "private" | "keep-id" | "host";
+
+export interface IdentityRequest {
+  uid: number;
+  gid: number;
+  userns: UsernsMode;
+  mapUid?: number;
+  mapGid?: number;
+  /** --user, as given. */
+  user?: string;
+  /** The rootfs, or undefined for the host's root. */
+  rootfs?: string;
+  /** Where to look for newuidmap and newgidmap (the caller's PATH, then the usual places). */
+  path: string;
+  helperDirs?: readonly string[];
+  /** The caller's subordinate ranges, when already known; otherwise read from /etc/subuid and /etc/subgid. */
+  subids?: { uid: IdRange[]; gid: IdRange[] };
+  /** The caller's name, when already known; otherwise looked up in the host's /etc/passwd. */
+  name?: string;
+}
+
+export interface Identity {
+  userns?: { uid: LinuxIDMapping[]; gid: LinuxIDMapping[]; setup: UsernsSetup; setgroups: boolean };
+  user?: User;
+  /** The user's name and home, for HOME, USER, LOGNAME and the default working directory. */
+  account?: { name?: string; home: string };
+  /** A line to print on stderr: something works less well than it could, and how to fix it. */
+  notice?: string;
+}
+
+const HELPER_DIRS = ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"];
+
+function readSubids(file: string, name: string | undefined, id: number): IdRange[] {
+  let text: string;
+  try {
+    text = readText(file);
+  } catch {
+    return [];
+  }
+  try {
+    return parseSubids(text, name, id, file);
+  } catch (e) {
+    if (e instanceof SubidError) throw new BunkerError(e.message);
+    throw e;
+  }
+}
+
+function callerName(uid: number): string | undefined {
+  try {
+    return parsePasswd(readText("/etc/passwd")).find((u) => u.uid === uid)?.name;
+  } catch {
+    return undefined;
+  }
+}
+
+function mappings(req: IdentityRequest): { identity: Identity["userns"]; notice?: string } | undefined {
+  const mode = req.userns === "auto" ? (req.uid === 0 ? "host" : "private") : req.userns;
+  if (mode === "host") {
+    if (req.uid !== 0) throw new BunkerError("--userns host needs root: an unprivileged caller always gets a user namespace");
+    if (req.mapUid !== undefined || req.mapGid !== undefined) {
+      throw new BunkerError("--map-uid and --map-gid need a user namespace: run rootless, or add --userns private");
+    }
+    return undefined;
+  }
+  const name = req.name ?? callerName(req.uid);
+  // Both files list users (by name or UID), not groups.
+  const subuid = req.subids?.uid ?? readSubids("/etc/subuid", name, req.uid);
+  const subgid = req.subids?.gid ?? readSubids("/etc/subgid", name, req.uid);
+
+  if (req.uid === 0) {
+    // Root maps only subordinate IDs: container root must not be host root.
+    if (mode === "keep-id") throw new BunkerError("--userns keep-id is for unprivileged callers");
+    if (subuid.length === 0 || subgid.length === 0) {
+      throw new BunkerError("--userns private as root needs ranges for root in /etc/subuid and /etc/subgid (for example root:100000:65536)");
+    }
+    if (req.mapUid !== undefined || req.mapGid !== undefined) throw new BunkerError("--map-uid and --map-gid are for unprivileged callers");
+    return { identity: { uid: rangesOnly(subuid), gid: rangesOnly(subgid), setup: { writer: "direct" }, setgroups: true } };
+  }
+
+  const targetUid = mode === "keep-id" ? req.uid : (req.mapUid ?? 0);
+  const targetGid = mode === "keep-id" ? req.gid : (req.mapGid ?? 0);
+  const dirs = [...req.path.split(":"), ...(req.helperDirs ?? HELPER_DIRS)];
+  const newuidmap = findExecutable("newuidmap", dirs);
+  const newgidmap = findExecutable("newgidmap", dirs);
+  const who = name ?? String(req.uid);
+  if (subuid.length > 0 && subgid.length > 0 && newuidmap && newgidmap) {
+    return {
+      identity: {
+        uid: buildMappings(req.uid, targetUid, subuid),
+        gid: buildMappings(req.gid, targetGid, subgid),
+        setup: { writer: "helpers", newuidmap, newgidmap },
+        setgroups: true,
+      },
+    };
+  }
+  const why =
+    subuid.length === 0 || subgid.length === 0
+      ? `add ranges for ${who} to /etc/subuid and /etc/subgid (for example ${who}:100000:65536)${newuidmap && newgidmap ? "" : " and install the uidmap package"}`
+      : "newuidmap and newgidmap were not found: install the uidmap package";
+  return {
+    identity: { uid: singleMapping(req.uid, targetUid), gid: singleMapping(req.gid, targetGid), setup: { writer: "direct" }, setgroups: false },
+    notice: `only one user and one group ID are mapped into the container; for more, ${why}`,
+  };
+}
+
+function containerFile(rootfs: string | undefined, path: string): string | undefined {
+  try {
+    return rootfs === undefined ? readText(path) : (readInRoot(rootfs, path) ?? undefined);
+  } catch {
+    return undefined;
+  }
+}
+
+export function resolveIdentity(req: IdentityRequest): Identity {
+  const m = mappings(req);
+  const out: Identity = {};
+  if (m?.identity) out.userns = m.identity;
+  if (m?.notice) out.notice = m.notice;
+
+  // Without --user, the command runs as whatever the caller became: its own
+  // IDs with keep-id, the --map-uid/--map-gid targets, else container root.
+  let spec = req.user;
+  if (spec === undefined && req.userns === "keep-id") spec = `${req.uid}:${req.gid}`;
+  else if (spec === undefined && (req.mapUid !== undefined || req.mapGid !== undefined)) spec = `${req.mapUid ?? 0}:${req.mapGid ?? 0}`;
+  if (spec === undefined) return out;
+
+  const where = req.rootfs === undefined ? "" : req.rootfs.replace(/\/+$/, "");
+  let resolved;
+  try {
+    resolved = resolveUser(spec, containerFile(req.rootfs, "/etc/passwd"), containerFile(req.rootfs, "/etc/group"), {
+      passwd: `${where}/etc/passwd`,
+      group: `${where}/etc/group`,
+    });
+  } catch (e) {
+    if (e instanceof UserError) throw new BunkerError(e.message);
+    throw e;
+  }
+  if (out.userns) {
+    const { uid, gid } = out.userns;
+    const hint = out.notice ? " (only one ID is mapped: see the notice above)" : "";
+    if (!isMapped(uid, resolved.uid)) throw new BunkerError(`user ID ${resolved.uid} is not mapped in the container's user namespace${hint}`);
+    if (!isMapped(gid, resolved.gid)) throw new BunkerError(`group ID ${resolved.gid} is not mapped in the container's user namespace${hint}`);
+    resolved.additionalGids = resolved.additionalGids.filter((g) => isMapped(gid, g));
+  }
+  out.user = { uid: resolved.uid, gid: resolved.gid, additionalGids: resolved.additionalGids };
+  out.account = { home: resolved.home, ...(resolved.name ? { name: resolved.name } : {}) };
+  return out;
+}

@@ -1,0 +1,71 @@
+// -v HOST:CONTAINER[:OPTS] and --tmpfs PATH[:OPTS], as OCI mounts.
+
+import type { Mount } from "./types";
+import { SpecError } from "./validate";
+
+export interface Volume {
+  source: string;
+  destination: string;
+  readonly: boolean;
+  recursive: boolean;
+  flags: string[];
+}
+
+const VOLUME_FLAGS = ["nosuid", "nodev", "noexec"];
+
+function checkDestination(dest: string, what: string): string {
+  if (!dest.startsWith("/")) throw new SpecError(`${what}: container path "${dest}" must be absolute`);
+  const clean = `/${dest.split("/").filter((p) => p !== "" && p !== ".").join("/")}`;
+  if (clean.split("/").includes("..")) throw new SpecError(`${what}: container path "${dest}" must not contain ".."`);
+  if (clean === "/") throw new SpecError(`${what}: cannot mount over the container's /`);
+  return clean;
+}
+
+/** Parses one -v value. Volumes are read-only unless "rw" is given. */
+export function parseVolume(value: string): Volume {
+  const parts = value.split(":");
+  if (parts.length < 2 || parts.length > 3 || parts[0] === "" || parts[1] === "") {
+    throw new SpecError(`invalid volume "${value}": use HOST:CONTAINER[:OPTIONS]`);
+  }
+  const destination = checkDestination(parts[1]!, `volume ${value}`);
+  const v: Volume = { source: parts[0]!, destination, readonly: true, recursive: true, flags: [] };
+  for (const opt of parts[2] !== undefined ? parts[2].split(",") : []) {
+    if (opt === "ro") v.readonly = true;
+    else if (opt === "rw") v.readonly = false;
+    else if (opt === "rbind") v.recursive = true;
+    else if (opt === "bind") v.recursive = false;
+    else if (VOLUME_FLAGS.includes(opt)) v.flags.push(opt);
+    else throw new SpecError(`volume ${value}: unknown option "${opt}" (use ro, rw, bind, rbind, nosuid, nodev, noexec)`);
+  }
+  return v;
+}
+
+export function volumeMount(v: Volume): Mount {
+  return {
+    destination: v.destination,
+    type: "bind",
+    source: v.source,
+    options: [v.recursive ? "rbind" : "bind", v.readonly ? "ro" : "rw", ...v.flags],
+  };
+}
+
+const TMPFS_DATA = /^(size=\d+[kKmMgG%]?|mode=[0-7]{3,4}|uid=\d+|gid=\d+|nr_inodes=\d+[kKmMgG]?)$/;
+const TMPFS_FLAGS = ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "noatime", "relatime", "strictatime"];
+
+/** Parses one --tmpfs value: PATH[:size=..,mode=..,...]. */
+export function parseTmpfs(value: string): Mount {
+  const colon = value.indexOf(":");
+  const path = colon >= 0 ? value.slice(0, colon) : value;
+  const destination = checkDestination(path, `tmpfs ${value}`);
+  const opts = colon >= 0 ? value.slice(colon + 1).split(",").filter(Boolean) : [];
+  for (const o of opts) {
+    if (!TMPFS_DATA.test(o) && !TMPFS_FLAGS.includes(o)) throw new SpecError(`tmpfs ${value}: unknown option "${o}"`);
+  }
+  return { destination, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", ...opts] };
+}
+
+/** Parents before children, so a mount inside another lands in it; otherwise command-line order. */
+export function orderMounts(mounts: Mount[]): Mount[] {
+  const depth = (m: Mount) => m.destination.split("/").length;
+  return mounts.map((m, i) => [m, i] as const).sort((a, b) => depth(a[0]) - depth(b[0]) || a[1] - b[1]).map(([m]) => m);
+}
