@@ -32,7 +32,7 @@ export function planSetUser(p: ChildProgram, spec: ContainerSpec, syncRead: numb
   const u = spec.oci.process.user;
   const userns = hasUserns(spec);
   const current = userns && !mapped(spec.oci.linux.uidMappings, 0) ? undefined : 0;
-  if (u.uid === current && u.gid === 0 && (u.additionalGids ?? []).every((g) => g === 0)) return;
+  if (u.uid === current && u.gid === 0 && !spec.bunker.setgroups) return;
   if (spec.bunker.setgroups) {
     const gids = u.additionalGids ?? [u.gid];
     const list = new Uint32Array(Math.max(1, gids.length));

@@ -133,15 +133,21 @@ export function resolveIdentity(req: IdentityRequest): Identity {
   let spec = req.user;
   if (spec === undefined && req.userns === "keep-id") spec = `${req.uid}:${req.gid}`;
   else if (spec === undefined && (req.mapUid !== undefined || req.mapGid !== undefined)) spec = `${req.mapUid ?? 0}:${req.mapGid ?? 0}`;
-  if (spec === undefined) return out;
-
   const where = req.rootfs === undefined ? "" : req.rootfs.replace(/\/+$/, "");
+  const files = { passwd: `${where}/etc/passwd`, group: `${where}/etc/group` };
+  const passwd = containerFile(req.rootfs, "/etc/passwd");
+  const group = containerFile(req.rootfs, "/etc/group");
+  if (spec === undefined) {
+    // Container root, with the groups the container's /etc/group gives root
+    // (never bunker's own supplementary groups).
+    const root = resolveUser("0:0", passwd, group, files);
+    const gids = out.userns ? root.additionalGids.filter((g) => isMapped(out.userns!.gid, g)) : root.additionalGids;
+    out.user = { uid: 0, gid: 0, additionalGids: gids };
+    return out;
+  }
   let resolved;
   try {
-    resolved = resolveUser(spec, containerFile(req.rootfs, "/etc/passwd"), containerFile(req.rootfs, "/etc/group"), {
-      passwd: `${where}/etc/passwd`,
-      group: `${where}/etc/group`,
-    });
+    resolved = resolveUser(spec, passwd, group, files);
   } catch (e) {
     if (e instanceof UserError) throw new BunkerError(e.message);
     throw e;

@@ -95,8 +95,9 @@ describe("--user lookup", () => {
 describe("identity decisions", () => {
   const base = { uid: 1000, gid: 1000, path: "", name: "alice" };
   const subids = { uid: [{ start: 100000, count: 65536 }], gid: [{ start: 100000, count: 65536 }] };
-  test("root without --userns: no user namespace", () => {
-    expect(resolveIdentity({ ...base, uid: 0, gid: 0, userns: "auto" })).toEqual({});
+  test("root without --userns: no user namespace; container root with its groups, never the caller's", () => {
+    const id = resolveIdentity({ ...base, uid: 0, gid: 0, userns: "auto", rootfs: "/nonexistent-rootfs" });
+    expect(id).toEqual({ user: { uid: 0, gid: 0, additionalGids: [0] } });
   });
   test("ranges and helpers: newuidmap and newgidmap write podman-style maps", () => {
     const id = resolveIdentity({ ...base, userns: "auto", subids, helperDirs: ["/usr/bin", "/bin"] });
