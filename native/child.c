@@ -162,5 +162,17 @@ unsigned long bunker_nondefault_signals(void *fn) {
   return mask;
 }
 
-void *bunker_child_entry(void) { return (void *)bunker_child; }
-void *bunker_forward_entry(void) { return (void *)bunker_forward; }
+/*
+ * The one symbol handed to bun:ffi (each symbol costs it a generated
+ * trampoline): the addresses of everything above, in a fixed order.
+ */
+static void *table[5];
+
+void **bunker_table(void) {
+  table[0] = (void *)bunker_child;
+  table[1] = (void *)bunker_forward;
+  table[2] = (void *)bunker_forward_init;
+  table[3] = (void *)bunker_forward_to;
+  table[4] = (void *)bunker_nondefault_signals;
+  return table;
+}

@@ -2,7 +2,7 @@
 // embedded in the executable and handed to the compiler through a memfd, so
 // no file another user could swap is ever read.
 
-import { cc, type Pointer } from "bun:ffi";
+import { cc, linkSymbols, read, type Pointer } from "bun:ffi";
 import source from "../../native/child.c" with { type: "text" };
 import { closeFd, libc, libcAddress, sys, writeAll } from "./libc";
 
@@ -20,6 +20,8 @@ export interface Native {
 }
 
 let loaded: Native | null = null;
+/** The compiled module stays referenced: its code must outlive every call into it. */
+let keep: unknown = null;
 
 /**
  * `scratch`: a private directory on a tmpfs where Bun may stage the compiler's
@@ -35,22 +37,24 @@ export function loadNative(scratch?: string): Native {
     const lib = cc({
       source: `/proc/self/fd/${fd}`,
       flags: ["-nostdlib", "-std=c11", "-O2"],
-      symbols: {
-        bunker_child_entry: { args: [], returns: "ptr" },
-        bunker_forward_entry: { args: [], returns: "ptr" },
-        bunker_forward_init: { args: ["ptr", "i64"], returns: "void" },
-        bunker_forward_to: { args: ["i32"], returns: "void" },
-        bunker_nondefault_signals: { args: ["ptr"], returns: "u64" },
-      },
+      symbols: { bunker_table: { args: [], returns: "ptr" } },
     });
-    const s = lib.symbols;
+    const table = lib.symbols.bunker_table()!;
+    const entry = (i: number) => read.ptr(table, i * 8) as Pointer;
+    // Calls through plain function pointers: no per-symbol code generation.
+    const fns = linkSymbols({
+      init: { ptr: entry(2), args: ["ptr", "i64"], returns: "void" },
+      to: { ptr: entry(3), args: ["i32"], returns: "void" },
+      nondefault: { ptr: entry(4), args: ["ptr"], returns: "u64" },
+    }).symbols;
+    keep = lib;
     loaded = {
-      childEntry: Number(s.bunker_child_entry()),
-      forwardHandler: Number(s.bunker_forward_entry()),
-      forwardInit: (sysAddr, killNr) => s.bunker_forward_init(sysAddr, killNr),
-      forwardTo: (pid) => s.bunker_forward_to(pid),
+      childEntry: Number(entry(0)),
+      forwardHandler: Number(entry(1)),
+      forwardInit: (sysAddr, killNr) => fns.init(sysAddr as unknown as Pointer, killNr),
+      forwardTo: (pid) => fns.to(pid),
       nonDefaultSignals: () => {
-        const mask = BigInt(s.bunker_nondefault_signals(libcAddress.sigaction as unknown as Pointer));
+        const mask = BigInt(fns.nondefault(libcAddress.sigaction as unknown as Pointer));
         const out: number[] = [];
         for (let sig = 1; sig <= 64; sig++) if ((mask >> BigInt(sig - 1)) & 1n) out.push(sig);
         return out;
