@@ -4,11 +4,12 @@
 //
 //   bun bench/startup.ts [--runs N] [--warmup N] [--breakdown]
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeRootfs } from "../test/helpers/rootfs";
+import { createUser, removeUser, type TestUser } from "../test/helpers/users";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "5" },
     breakdown: { type: "boolean", default: false },
     bunker: { type: "string", default: join(import.meta.dir, "..", "dist", "bunker") },
+    rootless: { type: "boolean", default: true },
   },
 });
 const RUNS = Number(values.runs);
@@ -35,7 +37,11 @@ function which(cmd: string): string | null {
 }
 
 const fs = makeRootfs();
+// Mount targets that an unprivileged container root could not create in a root-owned rootfs.
+writeFileSync(join(fs.path, "etc/hostname"), "");
+writeFileSync(join(fs.path, "etc/hosts"), "");
 const bundle = mkdtempSync(join(tmpdir(), "bunker-bench-bundle-"));
+chmodSync(bundle, 0o755);
 const NAMESPACES = ["pid", "network", "ipc", "uts", "mount", "cgroup"];
 
 /** An OCI config matching bunker's default isolation: same namespaces, same mounts, no cgroup limits. */
@@ -103,6 +109,34 @@ if (bwrap) {
 const unshare = which("unshare");
 if (unshare) tools.push({ name: "unshare", cmd: () => [unshare, "-m", "-u", "-i", "-p", "-n", "-C", "-f", `--root=${fs.path}`, "--mount-proc", "/bin/true"], note: "unshare -muipnC -f --root=R --mount-proc" });
 for (const t of ["crun", "runc", "bwrap", "unshare"]) if (!tools.some((x) => x.name === t)) console.error(`bench/startup: ${t} not installed, left out`);
+
+// Rootless: the same runs as unprivileged users, one with subordinate ranges
+// (bunker maps them through newuidmap/newgidmap) and one without (one ID).
+const users: TestUser[] = [];
+const setpriv = which("setpriv");
+if (values.rootless && setpriv) {
+  const sub = createUser("bunker-bench-sub", true);
+  const one = createUser("bunker-bench-one", false);
+  users.push(sub, one);
+  const exe = join(bundle, "bunker");
+  copyFileSync(values.bunker!, exe);
+  chmodSync(exe, 0o755);
+  const as = (u: TestUser, cmd: string[]) => [setpriv, `--reuid=${u.uid}`, `--regid=${u.gid}`, "--init-groups", ...cmd];
+  tools.push(
+    { name: "bunker rootless, one ID", cmd: () => as(one, [exe, "run", "--rootfs", fs.path, "--", "/bin/true"]), note: "as a user without subuid ranges (setpriv)" },
+    { name: "bunker rootless, newuidmap", cmd: () => as(sub, [exe, "run", "--rootfs", fs.path, "--", "/bin/true"]), note: "as a user with subuid ranges (setpriv)" },
+  );
+  if (bwrap) {
+    tools.push({
+      name: "bwrap rootless",
+      cmd: () => as(one, [bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup", "--bind", fs.path, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"]),
+      note: "bwrap --unshare-user ... (setpriv)",
+    });
+  }
+  if (unshare) {
+    tools.push({ name: "unshare -r", cmd: () => as(one, [unshare, "-r", "-m", "-u", "-i", "-p", "-n", "-C", "-f", `--root=${fs.path}`, "--mount-proc", "/bin/true"]), note: "unshare -r -muipnC -f --root=R --mount-proc (setpriv)" });
+  }
+}
 
 function once(t: Tool): number {
   const cmd = t.cmd();
@@ -210,9 +244,11 @@ try {
 } finally {
   fs.remove();
   rmSync(bundle, { recursive: true, force: true });
+  for (const u of users) removeUser(u);
 }
 
 const bunkerRow = results.find((r) => r.name === "bunker")!;
+const oneId = results.find((r) => r.name === "bunker rootless, one ID");
 const lines = [
   `${RUNS} runs each after ${WARMUP} warm-up runs, interleaved; wall time from spawn to exit; peak RSS of the largest process, through GNU time`,
   "",
@@ -223,4 +259,5 @@ const lines = [
       `| ${r.name} | ${r.ms.toFixed(1)} | ${r.p10.toFixed(1)}–${r.p90.toFixed(1)} | ${(bunkerRow.ms / r.ms).toFixed(2)} | ${r.rssMiB.toFixed(1)} | \`${r.note}\` |`,
   ),
 ];
+if (oneId) lines.push("", `bunker rootless (one ID) ÷ bunker as root: ${(oneId.ms / bunkerRow.ms).toFixed(2)}`);
 console.log([...lines, ...breakdown].join("\n"));
