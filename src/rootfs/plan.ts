@@ -1,14 +1,15 @@
 // The mount layout, as child steps.
 //
 // The root (the rootfs, or the host's /) is copied as a detached mount tree,
-// attached at a staging point and entered with pivot_root. Everything inside
-// the container is then mounted by absolute path from the new root, so a
-// symlink in a hostile rootfs can only ever point at something inside it.
-// The old root stays stacked (unreachable by path) until the end, because a
-// user namespace may mount proc and sysfs only while a full view of them is
-// still in its mount namespace. Host files bound into the container (volumes,
-// device nodes without CAP_MKNOD, resolv.conf) are opened as mount trees
-// before the pivot and attached after it.
+// attached at a staging point and entered with pivot_root, and the old root
+// is detached at once: from then on no path, however a hostile rootfs's
+// symlinks and ".." parts lead it, reaches a host file. Everything inside the
+// container is mounted after that. Host files bound into the container
+// (volumes, device nodes without CAP_MKNOD, resolv.conf) are opened as mount
+// trees before the pivot and attached after it. proc and sysfs are created as
+// detached mounts between the pivot and the detach, because a user namespace
+// may create them only while a full view of the host's is still in its mount
+// namespace, and attached in their place later.
 
 import type { ChildProgram, Slot } from "../child/program";
 import type { ContainerSpec, Mount } from "../spec/types";
@@ -28,10 +29,12 @@ export interface RootfsFacts {
 
 const STAGING = "/tmp";
 
-/** A host path opened as a detached mount tree before pivot_root. */
+/** A detached mount (a host path's tree, or a new filesystem) waiting to be attached. */
 interface Opened {
   slot: Slot;
   isDir: boolean;
+  /** "proc" for a new filesystem; undefined for a bind. */
+  fsType?: string;
 }
 
 const ATTRS: Record<string, number> = {
@@ -65,6 +68,24 @@ function bindAttrs(m: Mount): { recursive: boolean; attrs: number } {
   return { recursive: !opts.includes("bind"), attrs };
 }
 
+/** Filesystems the kernel lets a user namespace create only next to a full view of the host's. */
+const REVEALING = new Set(["proc", "sysfs"]);
+
+/** fsopen/fsmount: a new filesystem as a detached mount, with per-mount flags. */
+function createDetached(p: ChildProgram, m: Mount): Opened {
+  const type = m.type!;
+  const ctx = p.newSlot();
+  p.call(`create a ${type} filesystem`, "fsopen", [p.str(type), 1 /* FSOPEN_CLOEXEC */], { save: ctx });
+  p.call(`name the ${type} filesystem`, "fsconfig", [ctx, 1 /* FSCONFIG_SET_STRING */, p.str("source"), p.str(m.source ?? type), 0]);
+  p.call(`set up the ${type} filesystem`, "fsconfig", [ctx, 6 /* FSCONFIG_CMD_CREATE */, 0, 0, 0]);
+  let attrs = 0;
+  for (const o of m.options ?? []) attrs |= ATTRS[o] ?? 0;
+  const slot = p.newSlot();
+  p.call(`mount the ${type} filesystem`, "fsmount", [ctx, 1 /* FSMOUNT_CLOEXEC */, attrs], { save: slot });
+  p.call(`close the ${type} context`, "close", [ctx]);
+  return { slot, isDir: true, fsType: type };
+}
+
 function enterTree(p: ChildProgram, source: string, readonly: boolean): void {
   const root = openTree(p, source, true, readonly ? MOUNT_ATTR.RDONLY : 0, true);
   // The staging tmpfs exists only in the new mount namespace and leaves with the old root.
@@ -78,7 +99,7 @@ function enterTree(p: ChildProgram, source: string, readonly: boolean): void {
 }
 
 function leaveOldRoot(p: ChildProgram): void {
-  // After pivot_root(".", ".") the old root sits on top of "."; "/" still resolves to the new root.
+  // After pivot_root(".", ".") the old root sits on top of ".", the new root.
   p.call("detach the old root", "umount2", [p.str("."), MNT_DETACH]);
   p.call("change directory to /", "chdir", [p.str("/")]);
 }
@@ -104,9 +125,16 @@ function makeTarget(p: ChildProgram, path: string, isDir: boolean, parents: bool
 }
 
 function attach(p: ChildProgram, opened: Opened, dest: string): void {
-  // Following symlinks is safe here: "/" is the container's root.
-  p.call(`bind-mount onto ${dest}`, "move_mount", [opened.slot, p.str(""), AT.FDCWD, p.str(dest), MOVE_MOUNT.F_EMPTY_PATH | MOVE_MOUNT.T_SYMLINKS]);
-  p.call(`close the tree descriptor of ${dest}`, "close", [opened.slot]);
+  const what = opened.fsType ? `mount ${opened.fsType} on ${dest}` : `bind-mount onto ${dest}`;
+  if (opened.isDir) {
+    // move_mount says only EINVAL when a directory meets a file; name the real problem.
+    const fd = p.newSlot();
+    p.call(what, "openat", [AT.FDCWD, p.str(dest), O.PATH | O.DIRECTORY | O.CLOEXEC, 0], { save: fd });
+    p.call(`close ${dest}`, "close", [fd]);
+  }
+  // Following symlinks is safe here: "/" is the container's root and nothing else is reachable.
+  p.call(what, "move_mount", [opened.slot, p.str(""), AT.FDCWD, p.str(dest), MOVE_MOUNT.F_EMPTY_PATH | MOVE_MOUNT.T_SYMLINKS]);
+  p.call(`close the descriptor of the mount for ${dest}`, "close", [opened.slot]);
 }
 
 function mountOne(p: ChildProgram, m: Mount, hostRoot: boolean, opened: Opened | undefined): void {
@@ -200,6 +228,9 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   }
 
   enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);
+  for (const m of spec.oci.mounts) if (m.type && REVEALING.has(m.type)) opened.set(m, createDetached(p, m));
+  leaveOldRoot(p);
+
   p.call("clear the umask", "umask", [0]);
   for (const m of spec.oci.mounts) mountOne(p, m, hostRoot, opened.get(m));
   makeDevices(p, spec, devices);
@@ -208,5 +239,4 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
     const attr = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);
     p.call("make / read-only", "mount_setattr", [AT.FDCWD, p.str("/"), 0, attr, 32]);
   }
-  leaveOldRoot(p);
 }

@@ -227,6 +227,84 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
   });
 });
 
+describe.skipIf(!ready)("volumes, environment and working directory as root", () => {
+  test("a volume whose container path is a symlink out of the rootfs lands inside the container", () => {
+    const bad = makeRootfs();
+    const src = mkdtempSync("/tmp/bunker-vol-");
+    try {
+      writeFileSync(join(src, "marker"), "from host");
+      symlinkSync("../../../../../../etc/bunker-escape", join(bad.path, "data"));
+      mkdirSync(join(bad.path, "etc/bunker-escape"));
+      const before = readFileSync("/proc/self/mountinfo", "utf8");
+      const r = bunker(["run", "-v", `${src}:/data`, "--rootfs", bad.path, "--", "cat", "/etc/bunker-escape/marker"]);
+      expect(r.stdout).toBe("from host");
+      expect(existsSync("/etc/bunker-escape")).toBe(false);
+      expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(before);
+    } finally {
+      bad.remove();
+      rmSync(src, { recursive: true });
+    }
+  });
+
+  test("symlinks through .. in a hostile rootfs never make bunker create or mount anything on the host", () => {
+    const bad = makeRootfs();
+    const src = mkdtempSync("/tmp/bunker-vol-");
+    const probe = `bunker-escape-${process.pid}`;
+    try {
+      writeFileSync(join(src, "file"), "x");
+      // A file volume, the hostname file and a directory volume, each a symlink climbing out.
+      symlinkSync(`../../../../../../tmp/${probe}-file`, join(bad.path, "vol-file"));
+      symlinkSync(`../../../../../../tmp/${probe}-hostname`, join(bad.path, "etc/hostname"));
+      symlinkSync(`../../../../../../tmp/${probe}-dir`, join(bad.path, "vol-dir"));
+      mkdirSync(join(bad.path, `tmp/${probe}-dir`), { recursive: true });
+      const before = readFileSync("/proc/self/mountinfo", "utf8");
+      const r = bunker(["run", "-v", `${join(src, "file")}:/vol-file`, "-v", `${src}:/vol-dir`, "--rootfs", bad.path, "--", "ls", `/tmp`]);
+      expect(r.stderr).toBe("");
+      for (const suffix of ["file", "hostname", "dir"]) {
+        expect(existsSync(`/tmp/${probe}-${suffix}`)).toBe(false);
+        expect(r.stdout).toContain(`${probe}-${suffix}`);
+      }
+      expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(before);
+    } finally {
+      bad.remove();
+      rmSync(src, { recursive: true });
+      for (const suffix of ["file", "hostname", "dir"]) rmSync(`/tmp/${probe}-${suffix}`, { recursive: true, force: true });
+    }
+  });
+
+  test("volumes are read-only by default and writable with rw; targets are created", () => {
+    const src = mkdtempSync("/tmp/bunker-vol-");
+    try {
+      const r = bunker(["run", "-v", `${src}:/a/b/ro`, "-v", `${src}:/rw:rw`, "--rootfs", fs.path, "--", "sh", "-c", "touch /a/b/ro/x 2>&1; touch /rw/y && echo ok"]);
+      expect(r.stdout).toContain("Read-only file system");
+      expect(r.stdout).toContain("ok");
+      expect(existsSync(join(src, "y"))).toBe(true);
+      expect(existsSync(join(src, "x"))).toBe(false);
+    } finally {
+      rmSync(src, { recursive: true });
+    }
+  });
+
+  test("a missing env file is a 125 error naming it; -e wins over it", () => {
+    let r = bunker(["run", "--env-file", "/no/such.env", "--rootfs", fs.path, "--", "true"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe("bunker: env file /no/such.env: no such file or directory\n");
+    const f = join(fs.path, "..", "vars.env");
+    writeFileSync(f, "A=file\nB=file\n");
+    r = bunker(["run", "--env-file", f, "-e", "B=flag", "--rootfs", fs.path, "--", "sh", "-c", "echo $A $B"]);
+    expect(r.stdout).toBe("file flag\n");
+  });
+
+  test("bad volume and tmpfs values are 125 errors", () => {
+    let r = bunker(["run", "-v", "/tmp", "--rootfs", fs.path, "--", "true"]);
+    expect([r.code, r.stderr]).toEqual([125, 'bunker: invalid volume "/tmp": use HOST:CONTAINER[:OPTIONS]\n']);
+    r = bunker(["run", "--tmpfs", "/t:bogus", "--rootfs", fs.path, "--", "true"]);
+    expect([r.code, r.stderr]).toEqual([125, 'bunker: tmpfs /t:bogus: unknown option "bogus"\n']);
+    r = bunker(["run", "-w", "relative", "--rootfs", fs.path, "--", "true"]);
+    expect([r.code, r.stderr]).toEqual([125, 'bunker: working directory "relative" must be absolute\n']);
+  });
+});
+
 describe.skipIf(!ready)("exit status", () => {
   test.each([0, 1, 42, 255])("the command's own status %i", (n) => {
     expect(inBox(`exit ${n}`).code).toBe(n);

@@ -29,16 +29,19 @@ describe("the child program plan", () => {
     expect(p.steps[2]!.opts.expect).toEqual({ value: 1, errno: 125 });
   });
 
-  test("makes mounts private first, mounts inside only after pivot_root, and detaches the old root last", () => {
+  test("makes mounts private first; detaches the old root right after pivot_root; mounts inside only then", () => {
     const { calls, descs } = plan();
     expect(descs.indexOf("make / a private mount tree")).toBe(calls.indexOf("mount"));
     const pivot = calls.indexOf("pivot_root");
+    const detach = descs.indexOf("detach the old root");
     expect(descs.indexOf("open /srv/rootfs for binding")).toBeLessThan(pivot);
+    // proc and sysfs are created (detached) between the two, attached after.
+    expect(calls.slice(pivot + 1, detach).filter((c) => c === "fsopen").length).toBe(2);
+    expect(calls.slice(pivot + 1, detach).every((c) => ["fsopen", "fsconfig", "fsmount", "close"].includes(c))).toBe(true);
     for (const d of ["mount proc on /proc", "mount tmpfs on /dev", "mount sysfs on /sys", "bind-mount /etc/hostname"]) {
-      expect(descs.indexOf(d)).toBeGreaterThan(pivot);
-      expect(descs.indexOf(d)).toBeLessThan(descs.indexOf("detach the old root"));
+      expect(descs.indexOf(d)).toBeGreaterThan(detach);
     }
-    expect(descs.indexOf("change directory to /")).toBe(descs.indexOf("detach the old root") + 1);
+    expect(descs[detach + 1]).toBe("change directory to /");
   });
 
   test("creates the six device nodes and the /dev links", () => {
@@ -71,7 +74,7 @@ describe("the child program plan", () => {
     for (const d of ["/proc", "/sys", "/tmp", "/run"]) {
       const unmount = descs.indexOf(`unmount the host's ${d}`);
       expect(unmount).toBeGreaterThan(pivot);
-      expect(unmount).toBeLessThan(descs.findIndex((x, i) => i > pivot && x.endsWith(` on ${d}`)));
+      expect(unmount).toBeLessThan(descs.findIndex((x, i) => i > unmount && x.endsWith(` on ${d}`)));
     }
     const cd = p.steps.find((s) => s.desc === "change directory to /home/me")!;
     expect(cd.opts.ignore).toEqual([2, 20, 13]);
