@@ -2,7 +2,7 @@
 // beside crun, runc, bubblewrap and unshare with the same namespaces, on this
 // machine, in one run. Needs root.
 //
-//   bun bench/startup.ts [--runs N] [--warmup N] [--breakdown]
+//   bun bench/startup.ts [--runs N] [--warmup N] [--breakdown] [--skip-rootless]
 
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,7 +18,7 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "5" },
     breakdown: { type: "boolean", default: false },
     bunker: { type: "string", default: join(import.meta.dir, "..", "dist", "bunker") },
-    rootless: { type: "boolean", default: true },
+    "skip-rootless": { type: "boolean", default: false },
   },
 });
 const RUNS = Number(values.runs);
@@ -114,7 +114,7 @@ for (const t of ["crun", "runc", "bwrap", "unshare"]) if (!tools.some((x) => x.n
 // (bunker maps them through newuidmap/newgidmap) and one without (one ID).
 const users: TestUser[] = [];
 const setpriv = which("setpriv");
-if (values.rootless && setpriv) {
+if (!values["skip-rootless"] && setpriv) {
   const sub = createUser("bunker-bench-sub", true);
   const one = createUser("bunker-bench-one", false);
   users.push(sub, one);
