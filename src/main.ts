@@ -12,6 +12,17 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { describe: string; load: () => Promise<Command> }> = {
   run: { describe: "Run a command in a new container", load: async () => (await import("./cli/run")).run },
+  ps: { describe: "List containers (alias: list)", load: async () => (await import("./cli/ps")).ps },
+  list: { describe: "", load: async () => (await import("./cli/ps")).ps },
+  inspect: { describe: "Show a container's state as JSON", load: async () => (await import("./cli/inspect")).inspect },
+  stop: { describe: "Stop containers: SIGTERM, then SIGKILL after a grace time", load: async () => (await import("./cli/stop")).stop },
+  kill: { describe: "Send a signal to containers", load: async () => (await import("./cli/kill")).kill },
+  rm: { describe: "Remove stopped containers (-f: running ones too)", load: async () => (await import("./cli/rm")).rm },
+  wait: { describe: "Wait for a container to stop; print and exit with its status", load: async () => (await import("./cli/wait")).wait },
+  __supervise: {
+    describe: "",
+    load: async () => async (argv: string[]) => (await import("./runtime/detach")).supervise(argv[0] ?? ""),
+  },
   version: {
     describe: "Print the version and commit",
     load: async () => async () => {
@@ -31,7 +42,9 @@ async function mainUsage(): Promise<void> {
   const { printUsage } = await import("./cli/usage");
   await printUsage("", "Linux containers and sandboxes in one executable", globalOptions, "COMMAND [OPTIONS]", []);
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
-  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.describe}`);
+  const lines = Object.entries(commands)
+    .filter(([, c]) => c.describe !== "")
+    .map(([name, c]) => `  ${name.padEnd(width)}  ${c.describe}`);
   await writeOut(`COMMANDS\n\n${lines.join("\n")}\n\nRun bunker COMMAND --help for a command's options.\n`);
 }
 

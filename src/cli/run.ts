@@ -3,7 +3,9 @@
 import { resolveIdentity, type UsernsMode } from "../identity/resolve";
 import { LOG_LEVELS, log, mark, setLogLevel, type LogLevel } from "../log";
 import { BunkerError } from "../runtime/errors";
+import { detach } from "../runtime/detach";
 import { runContainer } from "../runtime/run";
+import { validateName } from "../runtime/store";
 import { createSpec } from "../spec/defaults";
 import { buildEnvironment } from "../spec/env";
 import type { Mount } from "../spec/types";
@@ -32,6 +34,9 @@ export const runOptions: OptionDefs = {
     description: "Bind-mount a host path; READ-ONLY unless OPTS has rw (ro, rw, bind, nosuid, nodev, noexec; repeatable)",
   },
   tmpfs: { type: "string", multiple: true, valueHint: "PATH[:OPTS]", description: "Mount a tmpfs (size=, mode=; repeatable)" },
+  name: { type: "string", valueHint: "NAME", description: "A unique name for the container" },
+  detach: { type: "boolean", alias: ["d"], description: "Run in the background and print the container id" },
+  rm: { type: "boolean", description: "Remove the container's state when it exits" },
   hostname: { type: "string", valueHint: "NAME", description: "Container hostname (default: the container id)" },
   network: { type: "string", alias: ["net"], valueHint: "MODE", description: "none (own namespace, lo up; default) or host" },
   userns: {
@@ -211,5 +216,9 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
   mark("spec");
-  return runContainer(spec);
+  const name = v.name as string | undefined;
+  if (name !== undefined) validateName(name);
+  const record = { autoRemove: v.rm === true, detached: v.detach === true, ...(name !== undefined ? { name } : {}) };
+  if (record.detached) return detach(spec, record);
+  return runContainer(spec, record);
 }

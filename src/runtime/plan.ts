@@ -96,8 +96,12 @@ function planWorkdirEnter(p: ChildProgram, spec: ContainerSpec): void {
   });
 }
 
-function planExec(p: ChildProgram, spec: ContainerSpec): void {
+function planExec(p: ChildProgram, spec: ContainerSpec, output?: number): void {
   const proc = spec.oci.process;
+  if (output !== undefined) {
+    p.call("send stdout to the container log", "dup3", [output, 1, 0]);
+    p.call("send stderr to the container log", "dup3", [output, 2, 0]);
+  }
   p.call("set the umask to 022", "umask", [proc.user.umask ?? 0o022]);
   p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
   const empty = p.arena.alloc(8).addr;
@@ -111,7 +115,7 @@ function planExec(p: ChildProgram, spec: ContainerSpec): void {
   }
 }
 
-export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFacts, signals: readonly number[]): ChildProgram {
+export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFacts, signals: readonly number[], output?: number): ChildProgram {
   const p = new ChildProgram();
   planHandshake(p, h);
   planUsernsEntry(p, spec, h.syncRead);
@@ -122,6 +126,6 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
   planWorkdirCreate(p, spec);
   planSetUser(p, spec, h.syncRead);
   planWorkdirEnter(p, spec);
-  planExec(p, spec);
+  planExec(p, spec, output);
   return p;
 }

@@ -11,6 +11,9 @@ import { loadNative } from "../sys/native";
 import { cloneFlags, planContainer } from "./plan";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
+import { BunkerError } from "./errors";
+import { createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
+import { startTime } from "../sys/proc";
 
 export function hostsFile(hostname: string, base?: string): string {
   if (base !== undefined) {
@@ -63,14 +66,55 @@ export function rootfsFacts(spec: ContainerSpec): RootfsFacts {
   };
 }
 
-/** Runs the container in the foreground; resolves to its exit status. */
-export async function runContainer(spec: ContainerSpec): Promise<number> {
+export interface RunRecord {
+  name?: string;
+  autoRemove: boolean;
+  detached: boolean;
+  /** The state was already created (by the `run -d` that started this supervisor). */
+  existing?: boolean;
+  /** A descriptor to give the container as stdout and stderr (a detached container's log). */
+  output?: number;
+  /** Called once the command runs (or with the error that stopped it). */
+  onStarted?: (err?: Error) => void;
+}
+
+const NS_TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
+
+export function initialState(spec: ContainerSpec, r: RunRecord): ContainerState {
+  return {
+    id: spec.bunker.id,
+    ...(r.name !== undefined ? { name: r.name } : {}),
+    status: "created",
+    rootfs: spec.bunker.rootMode === "host" ? null : spec.oci.root.path,
+    command: spec.oci.process.args,
+    created: new Date().toISOString(),
+    autoRemove: r.autoRemove,
+    detached: r.detached,
+    supervisor: process.pid,
+    supervisorStart: startTime(process.pid) ?? undefined,
+    spec,
+  };
+}
+
+/**
+ * Runs the container and waits for it; resolves to its exit status. Its state
+ * is recorded for ps, inspect, exec and the rest while it runs and, unless
+ * autoRemove, after it ends.
+ */
+export async function runContainer(spec: ContainerSpec, record: RunRecord = { autoRemove: true, detached: false }): Promise<number> {
+  let state = initialState(spec, record);
+  if (record.existing) {
+    const saved = readState(spec.bunker.id);
+    if (!saved) throw new BunkerError(`container ${spec.bunker.id} has no state`);
+    state = { ...saved, supervisor: state.supervisor, supervisorStart: state.supervisorStart };
+  } else createState(state);
+  mark("state");
   const pipes = openPipes();
   let started;
   try {
     const native = loadNative(scratchDir());
     mark("compile");
-    const program = planContainer(spec, pipes, rootfsFacts(spec), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS]);
+    const program = planContainer(spec, pipes, rootfsFacts(spec), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], record.output);
     mark("plan");
     if (enabled("debug")) {
       await log.debug(() => `child program:\n${program.listing().join("\n")}`);
@@ -80,12 +124,33 @@ export async function runContainer(spec: ContainerSpec): Promise<number> {
     started = await spawnChild(program, pipes, cloneFlags(spec), (pid) => writeIdMaps(pid, spec));
   } catch (err) {
     closePipes(pipes);
+    removeState(state);
+    record.onStarted?.(err as Error);
     throw err;
   }
-  const status = waitFor(started.pid);
+  const pid = started.pid;
+  withLock(state.id, () => {
+    state.status = "running";
+    state.pid = pid;
+    state.pidStart = startTime(pid) ?? undefined;
+    state.started = new Date().toISOString();
+    state.namespaces = Object.fromEntries(NS_TYPES.map((t) => [t, `/proc/${pid}/ns/${t}`]));
+    writeState(state);
+  });
+  record.onStarted?.();
+  const status = waitFor(pid);
   // Once reaped, the pid can be reused: nothing more is sent to it.
   loadNative().forwardTo(-1);
   mark("exited");
+  const code = exitCodeOf(status);
+  withLock(state.id, () => {
+    if (record.autoRemove) return removeState(state);
+    state.status = "stopped";
+    state.exitCode = code;
+    state.finished = new Date().toISOString();
+    delete state.namespaces;
+    writeState(state);
+  });
   if (enabled("debug")) await log.debug(`timings: ${markReport()}`);
-  return exitCodeOf(status);
+  return code;
 }

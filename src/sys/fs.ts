@@ -129,3 +129,96 @@ export function absolute(path: string, cwd = process.cwd()): string {
   }
   return `/${parts.join("/")}`;
 }
+
+/** Writes `text` to `path` through a temporary file and a rename, so readers see all or nothing. */
+export function writeAtomic(path: string, text: string, mode = 0o600): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = sys(`create ${tmp}`, "openat", AT.FDCWD, cstr(tmp), O.WRONLY | O.CREAT | O.TRUNC | O.CLOEXEC, mode);
+  try {
+    const data = new TextEncoder().encode(text);
+    let off = 0;
+    while (off < data.length) {
+      const n = trySys("write", fd, data.subarray(off), data.length - off);
+      if (n < 0) throw new SysError(`write ${tmp}`, -n);
+      off += n;
+    }
+  } finally {
+    closeFd(fd);
+  }
+  sys(`rename ${tmp} to ${path}`, "renameat2", AT.FDCWD, cstr(tmp), AT.FDCWD, cstr(path), 0);
+}
+
+/** mkdir; false when it already existed. */
+export function makeDir(path: string, mode = 0o700): boolean {
+  const r = trySys("mkdirat", AT.FDCWD, cstr(path), mode);
+  if (r === -Errno.EEXIST) return false;
+  if (r < 0) throw new SysError(`create ${path}`, -r);
+  return true;
+}
+
+/** unlink (or rmdir with `dir`); a missing path is fine. */
+export function removePath(path: string, dir = false): void {
+  const r = trySys("unlinkat", AT.FDCWD, cstr(path), dir ? AT.REMOVEDIR : 0);
+  if (r < 0 && r !== -Errno.ENOENT) throw new SysError(`remove ${path}`, -r);
+}
+
+/** Names in a directory (not . and ..); empty when it does not exist. */
+export function listDir(path: string): string[] {
+  const fd = trySys("openat", AT.FDCWD, cstr(path), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
+  if (fd === -Errno.ENOENT) return [];
+  if (fd < 0) throw new SysError(`open ${path}`, -fd);
+  const names: string[] = [];
+  const buf = new Uint8Array(32768);
+  const dv = new DataView(buf.buffer);
+  const dec = new TextDecoder();
+  try {
+    for (;;) {
+      const n = trySys("getdents64", fd, buf, buf.length);
+      if (n < 0) throw new SysError(`read ${path}`, -n);
+      if (n === 0) break;
+      for (let off = 0; off < n; ) {
+        const reclen = dv.getUint16(off + 16, true);
+        let end = off + 19;
+        while (buf[end] !== 0) end++;
+        const name = dec.decode(buf.subarray(off + 19, end));
+        if (name !== "." && name !== "..") names.push(name);
+        off += reclen;
+      }
+    }
+  } finally {
+    closeFd(fd);
+  }
+  return names;
+}
+
+/** The target of a symlink, or null if `path` is not one. */
+export function readLink(path: string): string | null {
+  const buf = new Uint8Array(4096);
+  const n = trySys("readlinkat", AT.FDCWD, cstr(path), buf, buf.length);
+  if (n < 0) return null;
+  return new TextDecoder().decode(buf.subarray(0, n));
+}
+
+/** symlink; false when `path` already exists. */
+export function makeLink(target: string, path: string): boolean {
+  const r = trySys("symlinkat", cstr(target), AT.FDCWD, cstr(path));
+  if (r === -Errno.EEXIST) return false;
+  if (r < 0) throw new SysError(`create ${path}`, -r);
+  return true;
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/** An exclusive flock on `path` (created if missing); released by closing. */
+export function lockFile(path: string, wait = true): { release(): void } | null {
+  const fd = sys(`open ${path}`, "openat", AT.FDCWD, cstr(path), O.RDONLY | O.CREAT | O.CLOEXEC, 0o600);
+  for (;;) {
+    const r = trySys("flock", fd, LOCK_EX | (wait ? 0 : LOCK_NB));
+    if (r === 0) return { release: () => closeFd(fd) };
+    if (r === -Errno.EINTR) continue;
+    closeFd(fd);
+    if (r === -Errno.EAGAIN) return null;
+    throw new SysError(`lock ${path}`, -r);
+  }
+}

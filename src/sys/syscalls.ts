@@ -61,6 +61,10 @@ const table = {
   statx: [332, 291],
   statfs: [137, 43],
   faccessat: [269, 48],
+  flock: [73, 32],
+  renameat2: [316, 276],
+  getdents64: [217, 61],
+  readlinkat: [267, 78],
   mount_setattr: [442, 442],
 } as const satisfies Record<string, readonly [number, number]>;
 

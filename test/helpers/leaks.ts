@@ -30,13 +30,28 @@ function foreignPidnsProcesses(): Set<string> {
   return out;
 }
 
+/** Containers' state directories (root's). */
+function states(): Set<string> {
+  try {
+    return new Set(readdirSync("/run/bunker").filter((e) => /^[0-9a-f]{12}$/.test(e)));
+  } catch {
+    return new Set();
+  }
+}
+
 export interface Snapshot {
   mounts: Set<string>;
   procs: Set<string>;
+  states: Set<string>;
 }
 
 export function snapshot(): Snapshot {
-  return { mounts: mounts(), procs: foreignPidnsProcesses() };
+  return { mounts: mounts(), procs: foreignPidnsProcesses(), states: states() };
+}
+
+/** Containers a test left on purpose (runs without --rm): removed, as a user would with bunker rm. */
+export function newContainers(before: Snapshot): string[] {
+  return [...states()].filter((s) => !before.states.has(s));
 }
 
 /** Lists what appeared since `before`: new mounts, new processes in other PID namespaces. */
@@ -45,5 +60,6 @@ export function leaksSince(before: Snapshot): string[] {
   const out: string[] = [];
   for (const m of now.mounts) if (!before.mounts.has(m)) out.push(`mount: ${m}`);
   for (const p of now.procs) if (!before.procs.has(p)) out.push(`process: ${p}`);
+  for (const s of now.states) if (!before.states.has(s)) out.push(`state: /run/bunker/${s}`);
   return out;
 }

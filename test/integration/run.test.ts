@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { bunker, BUNKER, isRoot, requireBinary, ROOT, until } from "../helpers/bunker";
-import { leaksSince, snapshot, type Snapshot } from "../helpers/leaks";
+import { leaksSince, newContainers, snapshot, type Snapshot } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
 
 const ready = isRoot && busyboxAvailable();
@@ -24,6 +24,8 @@ beforeAll(() => {
 afterAll(async () => {
   if (!ready) return;
   fs.remove();
+  const left = newContainers(before);
+  if (left.length) bunker(["rm", "-f", ...left]);
   // The kernel tears namespaces down asynchronously after the last process exits.
   let leaks: string[] = [];
   for (let i = 0; i < 100; i++) {

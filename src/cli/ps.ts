@@ -1,0 +1,67 @@
+// bunker ps [-a] [-q] [--json]
+
+import { writeOut } from "../output";
+import { currentStatus, listStates, type ContainerState } from "../runtime/store";
+import { parseOptions, UsageError, type OptionDefs } from "./options";
+import { printUsage } from "./usage";
+
+const options: OptionDefs = {
+  all: { type: "boolean", alias: ["a"], description: "Include stopped containers" },
+  quiet: { type: "boolean", alias: ["q"], description: "Only ids" },
+  json: { type: "boolean", description: "JSON, one array" },
+};
+
+function duration(iso: string | undefined): string {
+  if (!iso) return "";
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  const [n, unit] = s < 60 ? [s, "second"] : s < 3600 ? [Math.round(s / 60), "minute"] : s < 86400 ? [Math.round(s / 3600), "hour"] : [Math.round(s / 86400), "day"];
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
+}
+
+export function describeStatus(s: ContainerState): string {
+  const status = currentStatus(s);
+  if (status === "running") return `Up ${duration(s.started ?? s.created)}`;
+  if (status === "created") return "Created";
+  return s.exitCode !== undefined ? `Exited (${s.exitCode}) ${duration(s.finished)} ago` : "Exited (unknown)";
+}
+
+export async function ps(argv: string[]): Promise<number> {
+  const parsed = parseOptions(argv, options, "ps");
+  if (parsed.help) {
+    await printUsage("ps", "List containers (running ones unless -a)", options, "");
+    return 0;
+  }
+  if (parsed.rest.length) throw new UsageError(`ps: unexpected argument "${parsed.rest[0]}"`);
+  const v = parsed.values;
+  const states = listStates().filter((s) => v.all || currentStatus(s) !== "stopped");
+  if (v.json) {
+    await writeOut(`${JSON.stringify(states.map((s) => ({ ...summary(s) })), null, 2)}\n`);
+    return 0;
+  }
+  if (v.quiet) {
+    await writeOut(states.map((s) => `${s.id}\n`).join(""));
+    return 0;
+  }
+  const rows = [["CONTAINER ID", "NAME", "STATUS", "PID", "COMMAND"]];
+  for (const s of states) {
+    rows.push([s.id, s.name ?? "", describeStatus(s), currentStatus(s) === "running" ? String(s.pid) : "", s.command.join(" ").slice(0, 40)]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  await writeOut(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("   ").trimEnd() + "\n").join(""));
+  return 0;
+}
+
+export function summary(s: ContainerState) {
+  return {
+    id: s.id,
+    name: s.name ?? null,
+    status: currentStatus(s),
+    pid: currentStatus(s) === "running" ? (s.pid ?? null) : null,
+    command: s.command,
+    rootfs: s.rootfs,
+    created: s.created,
+    started: s.started ?? null,
+    finished: s.finished ?? null,
+    exitCode: s.exitCode ?? null,
+  };
+}

@@ -1,0 +1,34 @@
+// bunker stop [-t SECONDS] ID...
+
+import { writeOut } from "../output";
+import { signalContainer, waitStopped } from "../runtime/lifecycle";
+import { resolveContainer } from "../runtime/store";
+import { parseOptions, UsageError, type OptionDefs } from "./options";
+import { printUsage } from "./usage";
+
+const options: OptionDefs = {
+  time: { type: "string", alias: ["t"], valueHint: "SECONDS", description: "Grace time before SIGKILL (default 10)" },
+};
+
+export async function stop(argv: string[]): Promise<number> {
+  const parsed = parseOptions(argv, options, "stop");
+  if (parsed.help) {
+    await printUsage("stop", "Stop containers: SIGTERM, then SIGKILL after the grace time", options, "ID|NAME...");
+    return 0;
+  }
+  if (parsed.rest.length === 0) throw new UsageError("stop: no container given");
+  const t = (parsed.values.time as string | undefined) ?? "10";
+  if (!/^\d+(\.\d+)?$/.test(t)) throw new UsageError(`stop: -t ${t}: not a number of seconds`);
+  const states = parsed.rest.map(resolveContainer);
+  await Promise.all(
+    states.map(async (s) => {
+      if (signalContainer(s, 15)) {
+        const after = await waitStopped(s.id, Number(t) * 1000);
+        if (after && after.status !== "stopped" && signalContainer(after, 9)) await waitStopped(s.id);
+        else if (after) await waitStopped(s.id, 5000);
+      }
+    }),
+  );
+  await writeOut(parsed.rest.map((r) => `${r}\n`).join(""));
+  return 0;
+}

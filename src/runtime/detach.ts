@@ -1,0 +1,82 @@
+// run -d: the container is run by a supervising bunker process in its own
+// session, which records the exit status when the container ends. The
+// caller waits only until the command has started (or failed to), prints
+// the id and returns.
+
+import { writeOut } from "../output";
+import type { ContainerSpec } from "../spec/types";
+import { AT, O } from "../sys/constants";
+import { closeFd, pipe, readUpTo, sys, writeAll } from "../sys/libc";
+import { BunkerError } from "./errors";
+import { initialState, runContainer, type RunRecord } from "./run";
+import { containerDir, createState, readState, removeState } from "./store";
+
+/** The command line that runs bunker itself (the executable, or bun with the source entry). */
+function selfCommand(): string[] {
+  const compiled = Bun.main.startsWith("/$bunfs/");
+  return compiled ? [process.execPath] : [process.execPath, Bun.main];
+}
+
+export async function detach(spec: ContainerSpec, record: RunRecord): Promise<number> {
+  const state = initialState(spec, record);
+  createState(state);
+  const [readEnd, writeEnd] = pipe("create the start-up pipe", O.CLOEXEC);
+  let proc;
+  try {
+    proc = Bun.spawn([...selfCommand(), "__supervise", spec.bunker.id], {
+      stdio: ["ignore", "ignore", "ignore", writeEnd],
+      detached: true,
+      env: process.env,
+    });
+  } catch (e) {
+    closeFd(readEnd);
+    removeState(state);
+    throw new BunkerError(`start the container's supervisor: ${(e as Error).message}`);
+  } finally {
+    closeFd(writeEnd);
+  }
+  proc.unref();
+  const report = new TextDecoder().decode(readUpTo("read the supervisor's start-up report", readEnd, 65536));
+  closeFd(readEnd);
+  if (report === "ok\n") {
+    await writeOut(`${spec.bunker.id}\n`);
+    return 0;
+  }
+  // The supervisor removes the state of a container that did not start; make sure.
+  const left = readState(spec.bunker.id);
+  if (left && left.status === "created") removeState(left);
+  const m = report.match(/^error (\d+) (.*)\n?$/s);
+  if (m) throw new BunkerError(m[2]!.trimEnd(), Number(m[1]));
+  throw new BunkerError(`the container's supervisor ended before starting it${report ? `: ${report.trim()}` : ""}`);
+}
+
+/** `bunker __supervise ID`: the detached side. fd 3 carries the start-up report. */
+export async function supervise(id: string): Promise<number> {
+  const state = readState(id);
+  if (!state) return 125;
+  const logPath = `${containerDir(id)}/output.log`;
+  const log = sys("open the container log", "openat", AT.FDCWD, new TextEncoder().encode(`${logPath}\0`), O.WRONLY | O.CREAT | O.APPEND | O.CLOEXEC, 0o600);
+  const report = (text: string) => {
+    try {
+      writeAll("write the start-up report", 3, new TextEncoder().encode(text));
+    } catch {
+      // the caller went away: nothing to tell
+    }
+    closeFd(3);
+  };
+  try {
+    return await runContainer(state.spec, {
+      autoRemove: state.autoRemove,
+      detached: true,
+      existing: true,
+      output: log,
+      ...(state.name !== undefined ? { name: state.name } : {}),
+      onStarted: (err) => {
+        if (!err) return report("ok\n");
+        report(`error ${err instanceof BunkerError ? err.exitCode : 125} ${err.message}\n`);
+      },
+    });
+  } catch {
+    return 125;
+  }
+}

@@ -1,0 +1,49 @@
+// Signals to running containers and waiting for them to stop.
+
+import { SysError } from "../sys/errno";
+import { trySys } from "../sys/libc";
+import { isAlive } from "../sys/proc";
+import { BunkerError } from "./errors";
+import { currentStatus, readState, supervisorAlive, type ContainerState } from "./store";
+
+const NAMES: Record<string, number> = {
+  HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12,
+  PIPE: 13, ALRM: 14, TERM: 15, STKFLT: 16, CHLD: 17, CONT: 18, STOP: 19, TSTP: 20, TTIN: 21, TTOU: 22,
+  URG: 23, XCPU: 24, XFSZ: 25, VTALRM: 26, PROF: 27, WINCH: 28, IO: 29, PWR: 30, SYS: 31,
+};
+
+/** A signal by name (KILL, SIGKILL, kill) or number. */
+export function parseSignal(s: string): number {
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    if (n >= 1 && n <= 64) return n;
+  } else {
+    const name = s.toUpperCase().replace(/^SIG/, "");
+    const m = name.match(/^RTMIN(?:\+(\d+))?$/);
+    if (m) return 34 + Number(m[1] ?? 0);
+    if (NAMES[name] !== undefined) return NAMES[name]!;
+  }
+  throw new BunkerError(`unknown signal "${s}"`);
+}
+
+/** Sends `sig` to the container's first process, if it is still that process. */
+export function signalContainer(s: ContainerState, sig: number): boolean {
+  if (currentStatus(s) !== "running" || s.pid === undefined) return false;
+  const r = trySys("kill", s.pid, sig);
+  if (r === -3 /* ESRCH */) return false;
+  if (r < 0) throw new SysError(`signal container ${s.id}`, -r);
+  return true;
+}
+
+/** Waits until the container's process is gone and its final state recorded (or its recorder gone). */
+export async function waitStopped(id: string, timeoutMs = Infinity): Promise<ContainerState | null> {
+  const end = Date.now() + timeoutMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    const s = readState(id);
+    if (!s) return null;
+    const procGone = s.pid === undefined || s.pidStart === undefined || !isAlive(s.pid, s.pidStart);
+    if (s.status === "stopped" || (procGone && !supervisorAlive(s) && s.status !== "created")) return s;
+    if (Date.now() > end) return s;
+    await Bun.sleep(delay);
+  }
+}
