@@ -14,12 +14,14 @@
 
 typedef long (*sys_fn)(long, ...);
 typedef int *(*errno_fn)(void);
+typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
 
 #define F_CONTINUE 1L /* on failure remember the error and go on */
 #define F_EXPECT 2L   /* the result must equal `expect`, else fail with `experr` */
 #define F_SAVE 4L     /* store the result in slots[save] */
 
 #define NSLOTS 64
+#define OP_FORK (-1L) /* a[0]: child stack top, a[1]: clone flags; the child goes on, the caller exits */
 #define ENOENT_ 2
 #define ENOTDIR_ 20
 #define EINVAL_ 22
@@ -44,6 +46,8 @@ struct program {
   long errfd;
   long sys_write;
   long sys_exit_group;
+  clone_fn clone; /* libc's clone(), for OP_FORK */
+  long resume;    /* the step a forked child starts at */
   long slots[NSLOTS];
 };
 
@@ -64,11 +68,40 @@ static int ignored(long list, long e) {
   return 0;
 }
 
-int bunker_child(void *arg) {
+static int run(struct program *p, long start);
+
+static int resume_child(void *arg) {
   struct program *p = (struct program *)arg;
+  return run(p, p->resume);
+}
+
+/*
+ * OP_FORK, for joining a PID namespace (setns only moves future children):
+ * a child continues the program from the next step, sharing memory and, with
+ * CLONE_VFORK, keeping the caller suspended until it has exec'd or died.
+ * The caller then saves the child's pid and exits.
+ */
+static int fork_step(struct program *p, long i, long *a, struct step *s) {
+  long r;
+  p->resume = i + 1;
+  r = p->clone(resume_child, (void *)a[0], (int)a[1], p);
+  if (r == -1) {
+    report(p, i, *p->err());
+    return 125;
+  }
+  if (s->flags & F_SAVE) p->slots[s->save % NSLOTS] = r;
+  p->sys(p->sys_exit_group, 0L);
+  return 0;
+}
+
+int bunker_child(void *arg) {
+  return run((struct program *)arg, 0);
+}
+
+static int run(struct program *p, long start) {
   long pend_index = -1, pend_errno = 0;
   long i;
-  for (i = 0; i < p->nsteps; i++) {
+  for (i = start; i < p->nsteps; i++) {
     struct step *s = &p->steps[i];
     long a[6];
     long r, e = 0;
@@ -77,6 +110,7 @@ int bunker_child(void *arg) {
       long slot = (s->slotargs >> (8 * k)) & 0xff;
       a[k] = slot ? p->slots[(slot - 1) % NSLOTS] : s->arg[k];
     }
+    if (s->nr == OP_FORK) return fork_step(p, i, a, s);
     if (s->nr < 0) {
       report(p, i, EINVAL_);
       return 125;

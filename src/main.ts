@@ -7,11 +7,14 @@ mark("main");
 import { BunkerError, EXIT_BUNKER } from "./runtime/errors";
 import { UsageError, type OptionDefs } from "./cli/options";
 import { writeErr, writeOut } from "./output";
+import { SysError } from "./sys/errno";
 
 type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { describe: string; load: () => Promise<Command> }> = {
   run: { describe: "Run a command in a new container", load: async () => (await import("./cli/run")).run },
+  exec: { describe: "Run a command inside a running container", load: async () => (await import("./cli/exec")).exec },
+  ns: { describe: "Show a container's namespaces; pin and unpin them", load: async () => (await import("./cli/ns")).ns },
   ps: { describe: "List containers (alias: list)", load: async () => (await import("./cli/ps")).ps },
   list: { describe: "", load: async () => (await import("./cli/ps")).ps },
   inspect: { describe: "Show a container's state as JSON", load: async () => (await import("./cli/inspect")).inspect },
@@ -21,7 +24,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   wait: { describe: "Wait for a container to stop; print and exit with its status", load: async () => (await import("./cli/wait")).wait },
   __supervise: {
     describe: "",
-    load: async () => async (argv: string[]) => (await import("./runtime/detach")).supervise(argv[0] ?? ""),
+    load: async () => async (argv: string[]) => (await import("./runtime/detach")).supervise(argv[0] ?? "", argv[1]),
   },
   version: {
     describe: "Print the version and commit",
@@ -75,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function report(err: unknown): Promise<number> {
   const e = err as Error;
-  if (err instanceof BunkerError || err instanceof UsageError || (e && typeof e === "object" && e.name === "SysError")) {
+  if (err instanceof BunkerError || err instanceof UsageError || err instanceof SysError) {
     await writeErr(`bunker: ${e.message}\n`);
     return err instanceof BunkerError ? err.exitCode : EXIT_BUNKER;
   }

@@ -3,12 +3,17 @@
 // when the child reports (step index, errno) the parent turns it into
 // "bunker: <description>: <reason>".
 
+import { ptr } from "bun:ffi";
 import { Arena } from "../sys/mem";
 import { hostArch, syscallName, syscallNumber, type Arch, type SyscallName } from "../sys/syscalls";
 
 export const NSLOTS = 64;
 export const STEP_WORDS = 14;
-export const HEADER_WORDS = 7 + NSLOTS;
+export const HEADER_WORDS = 9 + NSLOTS;
+/** Word index of slot 0 in the header. */
+export const SLOT_BASE = 9;
+/** Pseudo system call: fork a child that goes on with the program (native/child.c OP_FORK). */
+export const OP_FORK = -1;
 
 export const F_CONTINUE = 1;
 export const F_EXPECT = 2;
@@ -34,8 +39,10 @@ export interface StepOptions {
   exec?: { command: string; searched: boolean };
 }
 
+export type Call = SyscallName | "fork";
+
 export interface Step {
-  readonly call: SyscallName;
+  readonly call: Call;
   readonly args: readonly Arg[];
   readonly desc: string;
   readonly opts: StepOptions;
@@ -63,7 +70,7 @@ export class ChildProgram {
   }
 
   /** Appends one system call. Pointer arguments are arena addresses. */
-  call(desc: string, call: SyscallName, args: readonly Arg[], opts: StepOptions = {}): this {
+  call(desc: string, call: Call, args: readonly Arg[], opts: StepOptions = {}): this {
     if (args.length > 6) throw new Error(`${call}: more than six arguments`);
     if ((opts.ignore?.length ?? 0) > 4) throw new Error(`${desc}: more than four ignored errno values`);
     this.steps.push({ call, args, desc, opts });
@@ -72,6 +79,14 @@ export class ChildProgram {
 
   str(s: string): number {
     return this.arena.cstr(s);
+  }
+
+  /** The top of a stack for a process that OP_FORK starts (kept alive with the program). */
+  forkStack(size = 128 * 1024): number {
+    const stack = new Uint8Array(size);
+    this.retain(stack);
+    const top = ptr(stack) + size - 64;
+    return top - (top % 16);
   }
 
   /** Keeps an object alive as long as the program (a buffer a step points into). */
@@ -84,12 +99,12 @@ export class ChildProgram {
   }
 
   /** Lays the program out in memory for native/child.c. */
-  encode(env: { sys: number; errnoLocation: number; errfd: number; arch?: Arch }): Encoded {
+  encode(env: { sys: number; errnoLocation: number; errfd: number; clone?: number; arch?: Arch }): Encoded {
     const arch = env.arch ?? hostArch();
     const steps = new BigInt64Array(Math.max(1, this.steps.length) * STEP_WORDS);
     this.steps.forEach((s, i) => {
       const o = i * STEP_WORDS;
-      steps[o] = BigInt(syscallNumber(s.call, arch));
+      steps[o] = BigInt(s.call === "fork" ? OP_FORK : syscallNumber(s.call, arch));
       let slotargs = 0n;
       s.args.forEach((a, k) => {
         if (isSlot(a)) slotargs |= BigInt(a.slot + 1) << BigInt(8 * k);
@@ -117,6 +132,8 @@ export class ChildProgram {
       env.errfd,
       syscallNumber("write", arch),
       syscallNumber("exit_group", arch),
+      env.clone ?? 0,
+      0,
       ...new Array<number>(NSLOTS).fill(0),
     ];
     const addr = this.arena.words(header);
@@ -132,7 +149,8 @@ export class ChildProgram {
         s.opts.ignore?.length ? `ignore ${s.opts.ignore.join(",")}` : "",
         s.opts.continueOnFail ? "continue" : "",
       ].filter(Boolean);
-      return `${String(i).padStart(3)} ${syscallName(syscallNumber(s.call, arch), arch)}(${args.join(", ")}) ${extra.join(" ")}  # ${s.desc}`;
+      const name = s.call === "fork" ? "fork" : syscallName(syscallNumber(s.call, arch), arch);
+      return `${String(i).padStart(3)} ${name}(${args.join(", ")}) ${extra.join(" ")}  # ${s.desc}`;
     });
   }
 }

@@ -37,6 +37,8 @@ export const runOptions: OptionDefs = {
   name: { type: "string", valueHint: "NAME", description: "A unique name for the container" },
   detach: { type: "boolean", alias: ["d"], description: "Run in the background and print the container id" },
   rm: { type: "boolean", description: "Remove the container's state when it exits" },
+  pin: { type: "string", valueHint: "DIR", description: "Pin the container's namespaces into DIR (bunker ns unpin DIR frees them)" },
+  "join-ns": { type: "string", valueHint: "DIR", description: "Join the network, IPC and UTS namespaces pinned in DIR" },
   hostname: { type: "string", valueHint: "NAME", description: "Container hostname (default: the container id)" },
   network: { type: "string", alias: ["net"], valueHint: "MODE", description: "none (own namespace, lo up; default) or host" },
   userns: {
@@ -218,7 +220,26 @@ export async function run(argv: string[]): Promise<number> {
   mark("spec");
   const name = v.name as string | undefined;
   if (name !== undefined) validateName(name);
-  const record = { autoRemove: v.rm === true, detached: v.detach === true, ...(name !== undefined ? { name } : {}) };
+  const joinDir = v["join-ns"] as string | undefined;
+  if (joinDir !== undefined) {
+    const dir = absolute(joinDir);
+    const present = (["net", "ipc", "uts"] as const).filter((t) => fileType(`${dir}/${t}`) === "file");
+    if (present.length === 0) throw new BunkerError(`--join-ns ${joinDir}: no pinned net, ipc or uts namespace there`);
+    if (present.includes("net") && network === "host") throw new UsageError("--join-ns with a pinned network namespace and --network host contradict each other");
+    const typeOf = { net: "network", ipc: "ipc", uts: "uts" } as const;
+    for (const t of present) {
+      const entry = spec.oci.linux.namespaces.find((n) => n.type === typeOf[t]);
+      if (entry) entry.path = `${dir}/${t}`;
+      else spec.oci.linux.namespaces.push({ type: typeOf[t], path: `${dir}/${t}` });
+    }
+  }
+  const pin = v.pin !== undefined ? absolute(v.pin as string) : undefined;
+  const record = {
+    autoRemove: v.rm === true,
+    detached: v.detach === true,
+    ...(name !== undefined ? { name } : {}),
+    ...(pin !== undefined ? { pin } : {}),
+  };
   if (record.detached) return detach(spec, record);
   return runContainer(spec, record);
 }

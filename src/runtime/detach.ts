@@ -23,7 +23,7 @@ export async function detach(spec: ContainerSpec, record: RunRecord): Promise<nu
   const [readEnd, writeEnd] = pipe("create the start-up pipe", O.CLOEXEC);
   let proc;
   try {
-    proc = Bun.spawn([...selfCommand(), "__supervise", spec.bunker.id], {
+    proc = Bun.spawn([...selfCommand(), "__supervise", spec.bunker.id, ...(record.pin !== undefined ? [record.pin] : [])], {
       stdio: ["ignore", "ignore", "ignore", writeEnd],
       detached: true,
       env: process.env,
@@ -51,7 +51,7 @@ export async function detach(spec: ContainerSpec, record: RunRecord): Promise<nu
 }
 
 /** `bunker __supervise ID`: the detached side. fd 3 carries the start-up report. */
-export async function supervise(id: string): Promise<number> {
+export async function supervise(id: string, pinDir?: string): Promise<number> {
   const state = readState(id);
   if (!state) return 125;
   const logPath = `${containerDir(id)}/output.log`;
@@ -71,6 +71,7 @@ export async function supervise(id: string): Promise<number> {
       existing: true,
       output: log,
       ...(state.name !== undefined ? { name: state.name } : {}),
+      ...(pinDir !== undefined ? { pin: pinDir } : {}),
       onStarted: (err) => {
         if (!err) return report("ok\n");
         report(`error ${err instanceof BunkerError ? err.exitCode : 125} ${err.message}\n`);

@@ -115,10 +115,25 @@ function planExec(p: ChildProgram, spec: ContainerSpec, output?: number): void {
   }
 }
 
-export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFacts, signals: readonly number[], output?: number): ChildProgram {
+/** A namespace to join by an open file (--join-ns), instead of creating one. */
+export interface JoinedNamespace {
+  type: string;
+  fd: number;
+  flag: number;
+}
+
+export function planContainer(
+  spec: ContainerSpec,
+  h: Handshake,
+  facts: RootfsFacts,
+  signals: readonly number[],
+  output?: number,
+  joined: readonly JoinedNamespace[] = [],
+): ChildProgram {
   const p = new ChildProgram();
   planHandshake(p, h);
   planUsernsEntry(p, spec, h.syncRead);
+  for (const j of joined) p.call(`join the ${j.type} namespace pinned at ${spec.oci.linux.namespaces.find((n) => n.type === j.type)?.path}`, "setns", [j.fd, j.flag]);
   planSignalReset(p, signals);
   if (hasNamespace(spec, "uts")) planUts(p, spec);
   if (hasNamespace(spec, "network")) planLoopbackUp(p);

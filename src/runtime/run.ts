@@ -8,12 +8,16 @@ import type { ContainerSpec } from "../spec/types";
 import { fileType, readText } from "../sys/fs";
 import { exitCodeOf, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
-import { cloneFlags, planContainer } from "./plan";
+import { cloneFlags, planContainer, type JoinedNamespace } from "./plan";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { BunkerError } from "./errors";
 import { createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
 import { startTime } from "../sys/proc";
+import { AT, CLONE, O } from "../sys/constants";
+import { errnoMessage } from "../sys/errno";
+import { closeFd, trySys } from "../sys/libc";
+import { pinNamespaces } from "./pin";
 
 export function hostsFile(hostname: string, base?: string): string {
   if (base !== undefined) {
@@ -74,8 +78,29 @@ export interface RunRecord {
   existing?: boolean;
   /** A descriptor to give the container as stdout and stderr (a detached container's log). */
   output?: number;
+  /** Pin the new namespaces into this directory once the container runs. */
+  pin?: string;
   /** Called once the command runs (or with the error that stopped it). */
   onStarted?: (err?: Error) => void;
+}
+
+const JOINABLE: Record<string, number> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS };
+
+/** Opens the namespace files a spec joins (--join-ns); closed again once the child has them. */
+function openJoined(spec: ContainerSpec): JoinedNamespace[] {
+  const out: JoinedNamespace[] = [];
+  for (const ns of spec.oci.linux.namespaces) {
+    if (!ns.path) continue;
+    const flag = JOINABLE[ns.type];
+    if (flag === undefined) throw new BunkerError(`a new container cannot join a ${ns.type} namespace (only network, ipc and uts)`);
+    const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${ns.path}\0`), O.RDONLY | O.CLOEXEC, 0);
+    if (fd < 0) {
+      for (const j of out) closeFd(j.fd);
+      throw new BunkerError(`open the ${ns.type} namespace ${ns.path}: ${errnoMessage(-fd)}`);
+    }
+    out.push({ type: ns.type, fd, flag });
+  }
+  return out;
 }
 
 const NS_TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
@@ -111,22 +136,33 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   mark("state");
   const pipes = openPipes();
   let started;
+  let joined: JoinedNamespace[] = [];
   try {
+    joined = openJoined(spec);
     const native = loadNative(scratchDir());
     mark("compile");
-    const program = planContainer(spec, pipes, rootfsFacts(spec), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], record.output);
+    const program = planContainer(spec, pipes, rootfsFacts(spec), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], record.output, joined);
     mark("plan");
     if (enabled("debug")) {
       await log.debug(() => `child program:\n${program.listing().join("\n")}`);
       mark("log");
     }
-    // The child waits on the sync pipe while its ID maps are written.
-    started = await spawnChild(program, pipes, cloneFlags(spec), (pid) => writeIdMaps(pid, spec));
+    // The child waits on the sync pipe while its ID maps are written (and
+    // its namespaces pinned: they exist, and nothing in them has run yet).
+    started = await spawnChild(program, pipes, cloneFlags(spec), async (pid) => {
+      await writeIdMaps(pid, spec);
+      if (record.pin !== undefined) {
+        pinNamespaces(pid, record.pin);
+        state.pinned = [record.pin];
+      }
+    });
   } catch (err) {
     closePipes(pipes);
     removeState(state);
     record.onStarted?.(err as Error);
     throw err;
+  } finally {
+    for (const j of joined) closeFd(j.fd);
   }
   const pid = started.pid;
   withLock(state.id, () => {

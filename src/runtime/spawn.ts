@@ -1,8 +1,8 @@
 // clone(2) from TypeScript into native code, the sync-pipe handshake, and
 // turning the child's (step, errno) report into a named error.
 
-import { ptr } from "bun:ffi";
-import type { ChildProgram } from "../child/program";
+import { ptr, read } from "bun:ffi";
+import { SLOT_BASE, type ChildProgram, type Slot } from "../child/program";
 import { SIGNALS, SIG_BLOCK, SIG_UNBLOCK, O } from "../sys/constants";
 import { Errno, errnoMessage, SysError } from "../sys/errno";
 import { blockSignals, closeFd, errno, libc, libcAddress, pipe, readUpTo, setSignalHandler, waitFor, writeAll } from "../sys/libc";
@@ -66,6 +66,11 @@ export interface Started {
   pid: number;
 }
 
+/** Where a program that forks (to enter a PID namespace) leaves the new process's pid. */
+export interface ForkResult {
+  slot: Slot;
+}
+
 /**
  * Clones the child into `program` with the given namespace flags and waits
  * until it has exec'd the container's command (or reported why it could not).
@@ -76,6 +81,7 @@ export async function spawnChild(
   pipes: Pipes,
   cloneFlags: number,
   beforeStart: (pid: number) => Promise<void> | void,
+  fork?: ForkResult,
 ): Promise<Started> {
   const native = loadNative();
 
@@ -83,6 +89,7 @@ export async function spawnChild(
     sys: libcAddress.syscall,
     errnoLocation: libcAddress.errnoLocation,
     errfd: pipes.errWrite,
+    clone: libcAddress.clone,
   });
   const stack = new Uint8Array(STACK_SIZE);
   program.retain(stack);
@@ -129,12 +136,20 @@ export async function spawnChild(
   release(pipes, "errRead");
   release(pipes, "syncWrite");
   mark("exec");
+  let target = pid;
+  if (fork) {
+    // The first child exits once its own child (ours, by CLONE_PARENT) has exec'd or failed.
+    waitFor(pid);
+    target = Number(read.i64(encoded.addr, (SLOT_BASE + fork.slot.slot) * 8));
+    native.forwardTo(target > 0 ? target : -1);
+  }
   if (report.length !== 0) {
     native.forwardTo(-1);
-    waitFor(pid);
+    if (target > 0) waitFor(target);
     if (report.length !== 8) throw new SysError("read the container's start-up report", Errno.EPROTO);
     const dv = new DataView(report.buffer, report.byteOffset, 8);
     throw childFailure(program, dv.getInt32(0, true), dv.getInt32(4, true));
   }
-  return { pid };
+  if (target <= 0) throw new BunkerError("start the command: the forked process did not report its pid");
+  return { pid: target };
 }

@@ -222,3 +222,17 @@ export function lockFile(path: string, wait = true): { release(): void } | null 
     throw new SysError(`lock ${path}`, -r);
   }
 }
+
+const STATX_INO = 0x100;
+
+/** Device and inode of `path` (following links), as "dev:ino"; null if it does not exist. */
+export function inodeOf(path: string): string | null {
+  const buf = new Uint8Array(256);
+  const r = trySys("statx", AT.FDCWD, cstr(path), 0, STATX_INO, buf);
+  if (r < 0) return null;
+  const dv = new DataView(buf.buffer);
+  const ino = dv.getBigUint64(32, true);
+  const devMajor = dv.getUint32(136, true);
+  const devMinor = dv.getUint32(140, true);
+  return `${devMajor}:${devMinor}:${ino}`;
+}

@@ -23,6 +23,7 @@ export const libcAddress = {
   syscall: Number((lib.symbols.syscall as unknown as { ptr: number }).ptr),
   errnoLocation: Number((lib.symbols.__errno_location as unknown as { ptr: number }).ptr),
   sigaction: Number((lib.symbols.sigaction as unknown as { ptr: number }).ptr),
+  clone: Number((lib.symbols.clone as unknown as { ptr: number }).ptr),
 };
 
 export function errno(): number {

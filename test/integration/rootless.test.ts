@@ -193,6 +193,34 @@ describe.skipIf(!ready)("rootless, with subordinate ranges", () => {
   });
 });
 
+describe.skipIf(!ready)("rootless containers that live on", () => {
+  const b = (u: TestUser, args: string[]) => runAs(u, [bin.path, ...args], {}, bin.dir);
+
+  test("run -d, ps, inspect, exec, stop, wait, rm round trip; state under the user's own directory", () => {
+    const r = b(sub, ["run", "-d", "--name", "rl", "--rootfs", fsSub.path, "--", "sh", "-c", "exec sleep 1000"]);
+    expect(r.stderr).toBe("");
+    const id = r.stdout.trim();
+    expect(existsSync(`/tmp/bunker-${sub.uid}/${id}/state.json`)).toBe(true);
+    const ps = JSON.parse(b(sub, ["ps", "--json"]).stdout);
+    expect(ps).toMatchObject([{ id, name: "rl", status: "running" }]);
+    const ex = b(sub, ["exec", "rl", "sh", "-c", "id -u; ps -o pid,comm | sed -n 2p | tr -s ' '"]);
+    expect(ex.stdout).toBe("0\n 1 sleep\n");
+    expect(b(sub, ["stop", "-t", "0", "rl"]).code).toBe(0);
+    expect(b(sub, ["wait", "rl"])).toMatchObject({ stdout: "137\n", code: 137 });
+    expect(b(sub, ["rm", "rl"]).code).toBe(0);
+    expect(existsSync(`/tmp/bunker-${sub.uid}/${id}`)).toBe(false);
+    // Root's list does not show users' containers.
+    expect(JSON.parse(runAs({ ...sub, uid: 0, gid: 0 }, [bin.path, "ps", "-a", "--json"]).stdout).some((e: { id: string }) => e.id === id)).toBe(false);
+  });
+
+  test("pinning needs root: the error says so", () => {
+    const r = b(sub, ["run", "--rm", "--pin", `${volDir}/pins`, "--rootfs", fsSub.path, "--", "true"]);
+    expect(r.code).toBe(125);
+    expect(existsSync(`${volDir}/pins`)).toBe(false);
+    expect(r.stderr).toMatch(/^bunker: bind-mount \/proc\/\d+\/ns\/\w+ onto .*: Operation not permitted: pinning bind-mounts in the host's mount namespace, which needs root\n$/);
+  });
+});
+
 describe.skipIf(!ready)("rootless, without subordinate ranges", () => {
   test("one ID mapped directly, setgroups denied, and a notice on how to get more", () => {
     const r = run(nosub, fsNosub, [], `${MAPS}; cat /proc/self/setgroups; id -u; id -g`);

@@ -49,7 +49,7 @@ describe.skipIf(!ready)("--userns private as root", () => {
   test("container IDs map onto root's subordinate range; host root is not mapped", () => {
     const { start, count } = rootRange();
     Bun.spawnSync(["chown", "-R", `${start}:${start}`, fs.path]);
-    const r = bunker(["run", "--userns", "private", "--rootfs", fs.path, "--", "sh", "-c", "cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //'; id -u; touch /made"]);
+    const r = bunker(["run", "--rm", "--userns", "private", "--rootfs", fs.path, "--", "sh", "-c", "cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //'; id -u; touch /made"]);
     expect(r.stderr).toBe("");
     expect(r.stdout).toBe(`0 ${start} ${count}\n0\n`);
     expect(statSync(join(fs.path, "made")).uid).toBe(start);

@@ -37,7 +37,7 @@ describe("child program encoding", () => {
     expect(read.u64(enc.addr, 48)).toBe(BigInt(syscallNumber("exit_group", "aarch64")));
     const stepsAddr = Number(read.u64(enc.addr, 24));
     expect(read.i64(stepsAddr, 8)).toBe(-100n);
-    expect(HEADER_WORDS).toBe(7 + NSLOTS);
+    expect(HEADER_WORDS).toBe(9 + NSLOTS);
   });
 
   test("refuses more slots than the interpreter has, more than six arguments, more than four ignored errnos", () => {

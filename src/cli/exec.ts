@@ -1,0 +1,96 @@
+// bunker exec [-i] [-u USER] [-e K=V] [-w DIR] ID COMMAND...
+// bunker exec --ns DIR [...] COMMAND...
+
+import { resolveUser, UserError } from "../identity/passwd";
+import { isMapped } from "../identity/idmap";
+import { BunkerError } from "../runtime/errors";
+import { execIn, openPinned, openTarget } from "../runtime/exec";
+import { currentStatus, resolveContainer } from "../runtime/store";
+import { buildEnvironment } from "../spec/env";
+import { DEFAULT_PATH } from "../spec/defaults";
+import { SpecError } from "../spec/validate";
+import type { User } from "../spec/types";
+import { readInRoot } from "../sys/fs";
+import { parseOptions, UsageError, type OptionDefs } from "./options";
+import { printUsage } from "./usage";
+
+const options: OptionDefs = {
+  interactive: { type: "boolean", alias: ["i"], description: "Keep stdin attached (it always is without -t)" },
+  user: { type: "string", alias: ["u"], valueHint: "USER[:GROUP]", description: "Run as this user (default: the container's)" },
+  env: { type: "string", alias: ["e"], multiple: true, valueHint: "KEY[=VALUE]", description: "Set a variable on top of the container's (repeatable)" },
+  workdir: { type: "string", alias: ["w"], valueHint: "DIR", description: "Working directory (default: the container's)" },
+  ns: { type: "string", valueHint: "DIR", description: "Enter namespaces pinned in DIR instead of a container's" },
+};
+
+function envMerge(base: string[], flags: string[], caller: Record<string, string | undefined>): string[] {
+  const extra = buildEnvironment({ hostname: "", callerEnv: caller, files: [], flags }).slice(3);
+  const out = new Map(base.map((e) => [e.slice(0, e.indexOf("=")), e] as const));
+  for (const e of extra) {
+    const k = e.slice(0, e.indexOf("="));
+    if (k === "TERM" && !flags.some((f) => f === "TERM" || f.startsWith("TERM="))) continue;
+    out.set(k, e);
+  }
+  return [...out.values()];
+}
+
+export async function exec(argv: string[]): Promise<number> {
+  const parsed = parseOptions(argv, options, "exec");
+  if (parsed.help) {
+    await printUsage("exec", "Run a command inside a running container", options, "ID|NAME COMMAND [ARG...]");
+    return 0;
+  }
+  const v = parsed.values;
+  const flags = (v.env as string[] | undefined) ?? [];
+  const workdir = v.workdir as string | undefined;
+  if (workdir !== undefined && !workdir.startsWith("/")) throw new UsageError(`working directory "${workdir}" must be absolute`);
+  const pinned = v.ns as string | undefined;
+  const rest = parsed.rest;
+
+  if (pinned !== undefined) {
+    if (rest.length === 0) throw new UsageError("exec: no command given: bunker exec --ns DIR COMMAND [ARG...]");
+    if (v.user !== undefined && !/^\d+(:\d+)?$/.test(v.user as string)) throw new UsageError("exec --ns: --user takes numeric IDs (there is no container passwd to look names up in)");
+    const [u, g] = ((v.user as string | undefined) ?? "0:0").split(":");
+    const user: User = { uid: Number(u), gid: Number(g ?? 0), additionalGids: [Number(g ?? 0)] };
+    let env: string[];
+    try {
+      env = envMerge([`PATH=${DEFAULT_PATH}`, "HOME=/root"], flags, process.env);
+    } catch (e) {
+      if (e instanceof SpecError) throw new UsageError(e.message);
+      throw e;
+    }
+    return execIn({ target: openPinned(pinned), args: rest, env, cwd: workdir ?? "/", user });
+  }
+
+  if (rest.length < 2) throw new UsageError("exec: give a container and a command: bunker exec ID|NAME COMMAND [ARG...]");
+  const [ref, ...args] = rest as [string, ...string[]];
+  const s = resolveContainer(ref);
+  const name = s.name ?? s.id;
+  if (currentStatus(s) !== "running" || s.pid === undefined || s.pidStart === undefined) throw new BunkerError(`container ${name} is not running`);
+  const target = openTarget(s.pid, s.pidStart, name);
+  let user: User = s.spec.oci.process.user;
+  if (v.user !== undefined) {
+    const root = `/proc/${s.pid}/root`;
+    try {
+      const r = resolveUser(v.user as string, readInRoot(root, "/etc/passwd") ?? undefined, readInRoot(root, "/etc/group") ?? undefined, {
+        passwd: "the container's /etc/passwd",
+        group: "the container's /etc/group",
+      });
+      const maps = s.spec.oci.linux;
+      if (maps.uidMappings && !isMapped(maps.uidMappings, r.uid)) throw new BunkerError(`user ID ${r.uid} is not mapped in container ${name}`);
+      if (maps.gidMappings && !isMapped(maps.gidMappings, r.gid)) throw new BunkerError(`group ID ${r.gid} is not mapped in container ${name}`);
+      const gids = maps.gidMappings ? r.additionalGids.filter((g) => isMapped(maps.gidMappings!, g)) : r.additionalGids;
+      user = { uid: r.uid, gid: r.gid, additionalGids: gids };
+    } catch (e) {
+      if (e instanceof UserError) throw new BunkerError(e.message);
+      throw e;
+    }
+  }
+  let env: string[];
+  try {
+    env = envMerge(s.spec.oci.process.env, flags, process.env);
+  } catch (e) {
+    if (e instanceof SpecError) throw new UsageError(e.message);
+    throw e;
+  }
+  return execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec });
+}

@@ -1,0 +1,96 @@
+// bunker ns ID|NAME|PID [--json]; bunker ns pin ID|NAME DIR; bunker ns unpin DIR
+
+import { writeOut } from "../output";
+import { BunkerError } from "../runtime/errors";
+import { pinNamespaces, unpinNamespaces } from "../runtime/pin";
+import { currentStatus, resolveContainer, withLock, writeState } from "../runtime/store";
+import { absolute, listDir, readLink, readText } from "../sys/fs";
+import { parseOptions, UsageError, type OptionDefs } from "./options";
+import { printUsage } from "./usage";
+
+const options: OptionDefs = { json: { type: "boolean", description: "JSON output" } };
+const TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
+
+function inode(link: string | null): number | null {
+  const m = link?.match(/\[(\d+)\]$/);
+  return m ? Number(m[1]) : null;
+}
+
+/** A running container's first pid, or a plain pid. */
+function targetPid(ref: string): { pid: number; container?: string } {
+  try {
+    const s = resolveContainer(ref);
+    if (currentStatus(s) !== "running" || s.pid === undefined) throw new BunkerError(`container ${s.name ?? s.id} is not running`);
+    return { pid: s.pid, container: s.id };
+  } catch (e) {
+    if (/^\d+$/.test(ref) && readLink(`/proc/${ref}/ns/pid`) !== null) return { pid: Number(ref) };
+    throw e;
+  }
+}
+
+/** Processes in the PID namespace `nsLink`, with their pid inside it (NSpid's last field). */
+function processesIn(nsLink: string): { hostPid: number; pid: number; command: string }[] {
+  const out: { hostPid: number; pid: number; command: string }[] = [];
+  for (const e of listDir("/proc")) {
+    if (!/^\d+$/.test(e) || readLink(`/proc/${e}/ns/pid`) !== nsLink) continue;
+    try {
+      const status = readText(`/proc/${e}/status`);
+      const nspid = status.match(/^NSpid:\s*(.*)$/m)?.[1]?.trim().split(/\s+/) ?? [];
+      const command = readText(`/proc/${e}/cmdline`).split("\0").filter(Boolean).join(" ");
+      out.push({ hostPid: Number(e), pid: Number(nspid[nspid.length - 1] ?? e), command });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out.sort((a, b) => a.pid - b.pid);
+}
+
+async function show(ref: string, json: boolean): Promise<number> {
+  const { pid, container } = targetPid(ref);
+  const rows = TYPES.map((type) => {
+    const theirs = readLink(`/proc/${pid}/ns/${type}`);
+    const ours = readLink(`/proc/self/ns/${type}`);
+    return { type, inode: inode(theirs), host: inode(ours), own: theirs !== null && theirs !== ours };
+  }).filter((r) => r.inode !== null);
+  const procs = processesIn(readLink(`/proc/${pid}/ns/pid`) ?? "");
+  if (json) {
+    await writeOut(`${JSON.stringify({ container: container ?? null, pid, namespaces: rows, processes: procs }, null, 2)}\n`);
+    return 0;
+  }
+  const lines = [`namespaces of ${container ? `container ${container} (pid ${pid})` : `pid ${pid}`}, beside bunker's own:`, ""];
+  lines.push(`${"TYPE".padEnd(8)}${"CONTAINER".padEnd(14)}${"HOST".padEnd(14)}`);
+  for (const r of rows) lines.push(`${r.type.padEnd(8)}${String(r.inode).padEnd(14)}${String(r.host).padEnd(14)}${r.own ? "own" : "shared"}`);
+  lines.push("", `${"HOST PID".padEnd(10)}${"PID".padEnd(6)}COMMAND`);
+  for (const p of procs) lines.push(`${String(p.hostPid).padEnd(10)}${String(p.pid).padEnd(6)}${p.command}`);
+  await writeOut(`${lines.join("\n")}\n`);
+  return 0;
+}
+
+export async function ns(argv: string[]): Promise<number> {
+  const parsed = parseOptions(argv, options, "ns");
+  if (parsed.help || parsed.rest.length === 0) {
+    await printUsage("ns", "Show, pin and unpin a container's namespaces", options, "ID|NAME|PID  |  pin ID|NAME DIR  |  unpin DIR");
+    if (!parsed.help) throw new UsageError("ns: give a container, a pid, or pin/unpin");
+    return 0;
+  }
+  const [first, ...rest] = parsed.rest as [string, ...string[]];
+  if (first === "pin") {
+    if (rest.length !== 2) throw new UsageError("ns pin: give a container and a directory");
+    const s = resolveContainer(rest[0]!);
+    if (currentStatus(s) !== "running" || s.pid === undefined) throw new BunkerError(`container ${s.name ?? s.id} is not running`);
+    const dir = absolute(rest[1]!);
+    const pinned = pinNamespaces(s.pid, dir);
+    withLock(s.id, () => writeState({ ...s, pinned: [...new Set([...(s.pinned ?? []), dir])] }));
+    await writeOut(pinned.map((t) => `${dir}/${t}\n`).join(""));
+    return 0;
+  }
+  if (first === "unpin") {
+    if (rest.length !== 1) throw new UsageError("ns unpin: give the directory");
+    const dir = absolute(rest[0]!);
+    const types = unpinNamespaces(dir);
+    await writeOut(types.map((t) => `${dir}/${t}\n`).join(""));
+    return 0;
+  }
+  if (rest.length) throw new UsageError(`ns: unexpected argument "${rest[0]}"`);
+  return show(first, parsed.values.json === true);
+}
