@@ -1,7 +1,7 @@
 // bunker ps [-a] [-q] [--json]
 
 import { writeOut } from "../output";
-import { currentStatus, listStates, type ContainerState } from "../runtime/store";
+import { currentStatus, reconcile, type ContainerState } from "../runtime/store";
 import { parseOptions, UsageError, type OptionDefs } from "./options";
 import { printUsage } from "./usage";
 
@@ -33,7 +33,7 @@ export async function ps(argv: string[]): Promise<number> {
   }
   if (parsed.rest.length) throw new UsageError(`ps: unexpected argument "${parsed.rest[0]}"`);
   const v = parsed.values;
-  const states = listStates().filter((s) => v.all || currentStatus(s) !== "stopped");
+  const states = reconcile().filter((s) => v.all || currentStatus(s) !== "stopped");
   if (v.json) {
     await writeOut(`${JSON.stringify(states.map((s) => ({ ...summary(s) })), null, 2)}\n`);
     return 0;

@@ -2,7 +2,6 @@
 
 import { SysError } from "../sys/errno";
 import { trySys } from "../sys/libc";
-import { isAlive } from "../sys/proc";
 import { BunkerError } from "./errors";
 import { currentStatus, readState, supervisorAlive, type ContainerState } from "./store";
 
@@ -41,8 +40,8 @@ export async function waitStopped(id: string, timeoutMs = Infinity): Promise<Con
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     const s = readState(id);
     if (!s) return null;
-    const procGone = s.pid === undefined || s.pidStart === undefined || !isAlive(s.pid, s.pidStart);
-    if (s.status === "stopped" || (procGone && !supervisorAlive(s) && s.status !== "created")) return s;
+    // Stopped for good: recorded so, or nobody is left to record it.
+    if (s.status === "stopped" || (currentStatus(s) === "stopped" && !supervisorAlive(s))) return s;
     if (Date.now() > end) return s;
     await Bun.sleep(delay);
   }

@@ -112,6 +112,8 @@ export function resolveContainer(ref: string): ContainerState {
  * (pid and start time both) is alive. A vanished process reads as stopped.
  */
 export function currentStatus(s: ContainerState): Status {
+  // A container whose bunker died while starting it never finished starting.
+  if (s.status === "created") return supervisorAlive(s) ? "created" : "stopped";
   if (s.status !== "running") return s.status;
   if (s.pid === undefined || s.pidStart === undefined) return "stopped";
   return isAlive(s.pid, s.pidStart) ? "running" : "stopped";
@@ -138,4 +140,21 @@ export function removeState(s: ContainerState): void {
   if (s.name !== undefined && readLink(`${namesDir()}/${s.name}`) === s.id) removePath(`${namesDir()}/${s.name}`);
   for (const f of listDir(dir)) removePath(`${dir}/${f}`);
   removePath(dir, true);
+}
+
+/**
+ * Clears what a killed bunker could not: containers meant to be removed when
+ * they stop (--rm), once they have stopped and no bunker looks after them.
+ */
+export function reconcile(states: ContainerState[] = listStates()): ContainerState[] {
+  const kept: ContainerState[] = [];
+  for (const s of states) {
+    const orphaned = !supervisorAlive(s) && currentStatus(s) !== "running";
+    if (orphaned && s.autoRemove) {
+      withLock(s.id, () => removeState(s));
+      continue;
+    }
+    kept.push(s);
+  }
+  return kept;
 }

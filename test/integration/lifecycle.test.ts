@@ -179,3 +179,20 @@ describe.skipIf(!ready)("detached containers", () => {
     expect(bunker(["rm", ...names]).code).toBe(0);
   });
 });
+
+describe.skipIf(!ready)("after bunker is killed", () => {
+  test("a --rm container whose bunker was SIGKILLed is cleaned up by the next ps; without --rm it shows as exited", async () => {
+    for (const [name, rm] of [["gone1", true], ["kept1", false]] as const) {
+      const proc = Bun.spawn([BUNKER, "run", ...(rm ? ["--rm"] : []), "--name", name, "--rootfs", fs.path, "--", "sh", "-c", "echo ready; exec sleep 1000"], { stdout: "pipe" });
+      await proc.stdout.getReader().read();
+      proc.kill("SIGKILL");
+      await proc.exited;
+    }
+    await Bun.sleep(100);
+    const listed = psJson();
+    expect(listed.some((e) => e.name === "gone1")).toBe(false);
+    expect(listed.find((e) => e.name === "kept1")).toMatchObject({ status: "stopped", exitCode: null });
+    expect(bunker(["wait", "kept1"])).toMatchObject({ code: 125, stderr: "bunker: container kept1 ended without a recorded status (its bunker process was killed)\n" });
+    bunker(["rm", "kept1"]);
+  });
+});
