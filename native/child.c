@@ -22,6 +22,7 @@ typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
 
 #define NSLOTS 64
 #define OP_FORK (-1L) /* a[0]: child stack top, a[1]: clone flags; the child goes on, the caller exits */
+#define OP_INIT (-2L) /* as OP_FORK, but the caller stays as the container's init: a[2] -> struct init_args */
 #define ENOENT_ 2
 #define ENOTDIR_ 20
 #define EINVAL_ 22
@@ -94,6 +95,44 @@ static int fork_step(struct program *p, long i, long *a, struct step *s) {
   return 0;
 }
 
+/*
+ * OP_INIT (--init): the caller becomes a minimal PID 1. It starts the command
+ * as OP_FORK does, lets go of every descriptor, then waits for signals (all
+ * blocked beforehand, so none is lost): SIGCHLD reaps every child, orphans
+ * included, and the command's end ends init with the command's status; any
+ * other signal is passed on to the command.
+ */
+struct init_args {
+  long nr_close_range, nr_sigtimedwait, nr_wait4, nr_kill;
+  long *all_signals; /* 8-byte sigset with every signal */
+};
+
+static int init_step(struct program *p, long i, long *a) {
+  struct init_args *ia = (struct init_args *)a[2];
+  long child, pid, sig;
+  int status;
+  long info[16]; /* siginfo_t */
+  p->resume = i + 1;
+  child = p->clone(resume_child, (void *)a[0], (int)a[1], p);
+  if (child == -1) {
+    report(p, i, *p->err());
+    return 125;
+  }
+  /* bunker waits for EOF on the error pipe: init never execs, so it lets go of everything. */
+  p->sys(ia->nr_close_range, 0L, -1L, 0L);
+  for (;;) {
+    sig = p->sys(ia->nr_sigtimedwait, ia->all_signals, info, 0L, 8L);
+    if (sig == 17 /* SIGCHLD */) {
+      while ((pid = p->sys(ia->nr_wait4, -1L, &status, 1L /* WNOHANG */, 0L)) > 0) {
+        if (pid == child) p->sys(p->sys_exit_group, (long)((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)));
+      }
+    } else if (sig > 0) {
+      p->sys(ia->nr_kill, child, sig);
+    }
+  }
+  return 0;
+}
+
 int bunker_child(void *arg) {
   return run((struct program *)arg, 0);
 }
@@ -111,6 +150,7 @@ static int run(struct program *p, long start) {
       a[k] = slot ? p->slots[(slot - 1) % NSLOTS] : s->arg[k];
     }
     if (s->nr == OP_FORK) return fork_step(p, i, a, s);
+    if (s->nr == OP_INIT) return init_step(p, i, a);
     if (s->nr < 0) {
       report(p, i, EINVAL_);
       return 125;

@@ -14,6 +14,8 @@ export const HEADER_WORDS = 9 + NSLOTS;
 export const SLOT_BASE = 9;
 /** Pseudo system call: fork a child that goes on with the program (native/child.c OP_FORK). */
 export const OP_FORK = -1;
+/** Pseudo system call: like fork, but the caller stays as a reaping, signal-passing init (OP_INIT). */
+export const OP_INIT = -2;
 
 export const F_CONTINUE = 1;
 export const F_EXPECT = 2;
@@ -39,7 +41,7 @@ export interface StepOptions {
   exec?: { command: string; searched: boolean };
 }
 
-export type Call = SyscallName | "fork";
+export type Call = SyscallName | "fork" | "init";
 
 export interface Step {
   readonly call: Call;
@@ -104,7 +106,7 @@ export class ChildProgram {
     const steps = new BigInt64Array(Math.max(1, this.steps.length) * STEP_WORDS);
     this.steps.forEach((s, i) => {
       const o = i * STEP_WORDS;
-      steps[o] = BigInt(s.call === "fork" ? OP_FORK : syscallNumber(s.call, arch));
+      steps[o] = BigInt(s.call === "fork" ? OP_FORK : s.call === "init" ? OP_INIT : syscallNumber(s.call, arch));
       let slotargs = 0n;
       s.args.forEach((a, k) => {
         if (isSlot(a)) slotargs |= BigInt(a.slot + 1) << BigInt(8 * k);
@@ -149,7 +151,7 @@ export class ChildProgram {
         s.opts.ignore?.length ? `ignore ${s.opts.ignore.join(",")}` : "",
         s.opts.continueOnFail ? "continue" : "",
       ].filter(Boolean);
-      const name = s.call === "fork" ? "fork" : syscallName(syscallNumber(s.call, arch), arch);
+      const name = s.call === "fork" || s.call === "init" ? s.call : syscallName(syscallNumber(s.call, arch), arch);
       return `${String(i).padStart(3)} ${name}(${args.join(", ")}) ${extra.join(" ")}  # ${s.desc}`;
     });
   }

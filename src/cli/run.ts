@@ -37,6 +37,7 @@ export const runOptions: OptionDefs = {
   name: { type: "string", valueHint: "NAME", description: "A unique name for the container" },
   detach: { type: "boolean", alias: ["d"], description: "Run in the background and print the container id" },
   rm: { type: "boolean", description: "Remove the container's state when it exits" },
+  init: { type: "boolean", description: "Run a minimal init as PID 1: it reaps orphans and passes signals to the command" },
   pin: { type: "string", valueHint: "DIR", description: "Pin the container's namespaces into DIR (bunker ns unpin DIR frees them)" },
   "join-ns": { type: "string", valueHint: "DIR", description: "Join the network, IPC and UTS namespaces pinned in DIR" },
   hostname: { type: "string", valueHint: "NAME", description: "Container hostname (default: the container id)" },
@@ -210,6 +211,7 @@ export async function run(argv: string[]): Promise<number> {
     extraMounts,
     ...(identity.userns ? { userns: identity.userns } : {}),
     hostResolvConf: fileType("/etc/resolv.conf", true) === "file",
+    init: v.init === true,
   });
   try {
     validateSpec(spec);

@@ -7,7 +7,8 @@ import { planLoopbackUp } from "../net/loopback";
 import { planRootfs, type RootfsFacts } from "../rootfs/plan";
 import { envValue, DEFAULT_PATH } from "../spec/defaults";
 import type { ContainerSpec } from "../spec/types";
-import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, O, PR_SET_PDEATHSIG, SIGNALS, SIG_SETMASK } from "../sys/constants";
+import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, O, PR_SET_PDEATHSIG, SIGNALS, SIG_BLOCK, SIG_SETMASK } from "../sys/constants";
+import { syscallNumber } from "../sys/syscalls";
 import { Errno } from "../sys/errno";
 
 export interface Handshake {
@@ -96,6 +97,21 @@ function planWorkdirEnter(p: ChildProgram, spec: ContainerSpec): void {
   });
 }
 
+/** --init: this process stays as PID 1, reaping and passing signals on; the command runs as its child. */
+function planInit(p: ChildProgram): void {
+  const all = p.arena.words([0xffffffffffffffffn]);
+  p.call("block all signals for init", "rt_sigprocmask", [SIG_BLOCK, all, 0, 8]);
+  const args = p.arena.words([
+    syscallNumber("close_range"),
+    syscallNumber("rt_sigtimedwait"),
+    syscallNumber("wait4"),
+    syscallNumber("kill"),
+    all,
+  ]);
+  const flags = 0x100 /* CLONE_VM */ | 0x4000 /* CLONE_VFORK */ | SIGNALS.SIGCHLD;
+  p.call("start the command under init", "init", [p.forkStack(), flags, args]);
+}
+
 function planExec(p: ChildProgram, spec: ContainerSpec, output?: number): void {
   const proc = spec.oci.process;
   if (output !== undefined) {
@@ -141,6 +157,7 @@ export function planContainer(
   planWorkdirCreate(p, spec);
   planSetUser(p, spec, h.syncRead);
   planWorkdirEnter(p, spec);
+  if (spec.bunker.init) planInit(p);
   planExec(p, spec, output);
   return p;
 }

@@ -8,6 +8,7 @@ import type { ContainerSpec } from "../spec/types";
 import { fileType, readText } from "../sys/fs";
 import { exitCodeOf, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
+import type { ChildProgram } from "../child/program";
 import { cloneFlags, planContainer, type JoinedNamespace } from "./plan";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
@@ -136,15 +137,16 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   mark("state");
   const pipes = openPipes();
   let started;
+  let program: ChildProgram | undefined;
   let joined: JoinedNamespace[] = [];
   try {
     joined = openJoined(spec);
     const native = loadNative(scratchDir());
     mark("compile");
-    const program = planContainer(spec, pipes, rootfsFacts(spec), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], record.output, joined);
+    program = planContainer(spec, pipes, rootfsFacts(spec), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], record.output, joined);
     mark("plan");
     if (enabled("debug")) {
-      await log.debug(() => `child program:\n${program.listing().join("\n")}`);
+      await log.debug(() => `child program:\n${program!.listing().join("\n")}`);
       mark("log");
     }
     // The child waits on the sync pipe while its ID maps are written (and
@@ -175,6 +177,10 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   });
   record.onStarted?.();
   const status = waitFor(pid);
+  // With --init the container's PID 1 never execs: it keeps running on this
+  // process's memory (its stack and program are in `program`), so that must
+  // stay alive until it is gone.
+  program!.retain(null);
   // Once reaped, the pid can be reused: nothing more is sent to it.
   loadNative().forwardTo(-1);
   mark("exited");

@@ -31,6 +31,7 @@ export interface RunOptions {
   userns?: { uid: LinuxIDMapping[]; gid: LinuxIDMapping[]; setup: UsernsSetup; setgroups: boolean };
   /** Whether the host has an /etc/resolv.conf to share with --network host. */
   hostResolvConf?: boolean;
+  init?: boolean;
 }
 
 export function defaultDevices(): LinuxDevice[] {
@@ -137,6 +138,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
       ...(o.userns ? { userns: o.userns.setup } : {}),
       setgroups: o.userns ? o.userns.setgroups : true,
       cwd: { create: o.createCwd ?? false, optional: o.cwdOptional ?? false },
+      ...(o.init ? { init: true } : {}),
     },
   };
 }

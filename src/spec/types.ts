@@ -87,6 +87,8 @@ export interface Sidecar {
   setgroups: boolean;
   /** The working directory: created (as root, before --user applies) if missing; or left at / if missing. */
   cwd: { create: boolean; optional: boolean };
+  /** --init: a native PID 1 that reaps orphans and passes signals to the command. */
+  init?: boolean;
 }
 
 export interface UsernsSetup {

@@ -65,6 +65,8 @@ const table = {
   renameat2: [316, 276],
   getdents64: [217, 61],
   readlinkat: [267, 78],
+  wait4: [61, 260],
+  rt_sigtimedwait: [128, 137],
   mount_setattr: [442, 442],
 } as const satisfies Record<string, readonly [number, number]>;
 

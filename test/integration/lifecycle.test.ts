@@ -196,3 +196,27 @@ describe.skipIf(!ready)("after bunker is killed", () => {
     bunker(["rm", "kept1"]);
   });
 });
+
+describe.skipIf(!ready)("--init", () => {
+  const zombies = (id: string) =>
+    bunker(["exec", id, "ps", "-o", "stat"]).stdout.split("\n").filter((l) => l.trim().startsWith("Z")).length;
+
+  test("reaps orphans that a plain PID 1 would leave as zombies", async () => {
+    const cmd = "(sleep 0.05 &); (sleep 0.05 &); exec sleep 100";
+    const plain = detached([], cmd);
+    const withInit = detached(["--init"], cmd);
+    await Bun.sleep(400);
+    expect(zombies(plain)).toBe(2);
+    expect(zombies(withInit)).toBe(0);
+    bunker(["rm", "-f", plain, withInit]);
+  });
+
+  test("the exit status is the command's; signals reach a command that has no handler", async () => {
+    expect(bunker(["run", "--rm", "--init", "--rootfs", fs.path, "--", "sh", "-c", "exit 3"]).code).toBe(3);
+    const proc = Bun.spawn([BUNKER, "run", "--rm", "--init", "--rootfs", fs.path, "--", "sh", "-c", "echo ready; exec sleep 100"], { stdout: "pipe" });
+    await proc.stdout.getReader().read();
+    proc.kill("SIGTERM");
+    // Without init, sleep as PID 1 would ignore SIGTERM.
+    expect(await proc.exited).toBe(143);
+  });
+});
