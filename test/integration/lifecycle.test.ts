@@ -148,11 +148,13 @@ describe.skipIf(!ready)("detached containers", () => {
   });
 
   test("a state whose process vanished reads as stopped, and a reused pid is never taken for it", async () => {
+    // An unrelated process, started a few clock ticks before the container.
+    const other = Bun.spawn(["sleep", "30"]);
+    await Bun.sleep(50);
     const id = detached([], "exec sleep 100");
     const statePath = `/run/bunker/${id}/state.json`;
     const state = JSON.parse(readFileSync(statePath, "utf8"));
-    // Point the state at a live, unrelated process with another start time: still not running.
-    const other = Bun.spawn(["sleep", "30"]);
+    // Point the state at the live, unrelated process: its start time differs, so not running.
     const forged = { ...state, pid: other.pid, supervisor: other.pid };
     await Bun.write(statePath, JSON.stringify(forged));
     expect(psJson().find((e) => e.id === id)!.status).toBe("stopped");
