@@ -190,19 +190,28 @@ static int run(struct program *p, long start) {
  */
 static sys_fn fwd_sys;
 static long fwd_kill_nr;
+static long fwd_write_nr;
 static volatile long fwd_pid;
 static volatile unsigned long fwd_pending;
+static volatile long fwd_winch_fd = -1; /* with a terminal: SIGWINCH wakes the relay instead */
 
 void bunker_forward(int sig) {
   long pid = fwd_pid;
+  char c = 'w';
+  if (sig == 28 /* SIGWINCH */ && fwd_winch_fd >= 0) {
+    fwd_sys(fwd_write_nr, fwd_winch_fd, &c, 1L);
+    return;
+  }
   if (pid > 0) fwd_sys(fwd_kill_nr, pid, (long)sig);
   else if (pid == 0 && sig > 0 && sig < 64) fwd_pending |= 1UL << sig;
   /* pid < 0: the container is gone and its pid may be reused; drop the signal */
 }
 
-void bunker_forward_init(void *sys, long kill_nr) {
+void bunker_forward_init(void *sys, long kill_nr, long write_nr, long winch_fd) {
   fwd_sys = (sys_fn)sys;
   fwd_kill_nr = kill_nr;
+  fwd_write_nr = write_nr;
+  fwd_winch_fd = winch_fd;
   fwd_pid = 0;
   fwd_pending = 0;
 }
@@ -237,10 +246,90 @@ unsigned long bunker_nondefault_signals(void *fn) {
 }
 
 /*
+ * The terminal relay for -t, run by bunker (not the child) once the container
+ * has its pseudo-terminal: input to the pty master, master output to the
+ * caller, and the caller's window size onto the pty whenever SIGWINCH wakes
+ * the winch pipe. Returns when the master reports end or error (every holder
+ * of the terminal in the container is gone). Only system calls, through `sys`.
+ */
+struct relay_args {
+  long in, out, master, winch; /* in < 0: nothing to read */
+  long nr_ppoll, nr_read, nr_write, nr_ioctl;
+  char *buf;
+  long bufsize;
+};
+
+struct pollfd_ {
+  int fd;
+  short events, revents;
+};
+
+static errno_fn relay_errno_fn;
+static int *relay_errno(void) { return relay_errno_fn(); }
+
+void bunker_relay_init(void *errno_location) { relay_errno_fn = (errno_fn)errno_location; }
+
+static long write_all(struct relay_args *r, long fd, char *b, long n) {
+  while (n > 0) {
+    long w = fwd_sys(r->nr_write, fd, b, n);
+    if (w < 0) {
+      if (*relay_errno() == 4) continue;
+      return -1;
+    }
+    b += w;
+    n -= w;
+  }
+  return 0;
+}
+
+long bunker_relay(struct relay_args *r) {
+  struct pollfd_ fds[3];
+  long winsize[1];
+  int in_open = r->in >= 0;
+  for (;;) {
+    long n, k = 0;
+    int im = -1, ii = -1, iw = -1;
+    fds[k].fd = (int)r->master; fds[k].events = 1; fds[k].revents = 0; im = (int)k++;
+    if (in_open) { fds[k].fd = (int)r->in; fds[k].events = 1; fds[k].revents = 0; ii = (int)k++; }
+    if (r->winch >= 0) { fds[k].fd = (int)r->winch; fds[k].events = 1; fds[k].revents = 0; iw = (int)k++; }
+    n = fwd_sys(r->nr_ppoll, fds, k, 0L, 0L, 8L);
+    if (n < 0) {
+      if (*relay_errno() == 4) continue;
+      return -*relay_errno();
+    }
+    if (fds[im].revents) {
+      n = fwd_sys(r->nr_read, r->master, r->buf, r->bufsize);
+      if (n <= 0) {
+        if (n < 0 && *relay_errno() == 4) continue;
+        return 0; /* EIO: the container side closed the terminal */
+      }
+      if (write_all(r, r->out, r->buf, n) < 0) return -*relay_errno();
+    }
+    if (ii >= 0 && fds[ii].revents) {
+      n = fwd_sys(r->nr_read, r->in, r->buf, r->bufsize);
+      if (n < 0 && *relay_errno() == 4) continue;
+      if (n <= 0) {
+        /* Input ended: hand the terminal an end-of-file (^D) and stop reading. */
+        char eof = 4;
+        write_all(r, r->master, &eof, 1L);
+        in_open = 0;
+      } else if (write_all(r, r->master, r->buf, n) < 0) {
+        return -*relay_errno();
+      }
+    }
+    if (iw >= 0 && fds[iw].revents) {
+      fwd_sys(r->nr_read, r->winch, r->buf, r->bufsize);
+      if (fwd_sys(r->nr_ioctl, r->in >= 0 ? r->in : 0L, 0x5413L /* TIOCGWINSZ */, winsize) == 0)
+        fwd_sys(r->nr_ioctl, r->master, 0x5414L /* TIOCSWINSZ */, winsize);
+    }
+  }
+}
+
+/*
  * The one symbol handed to bun:ffi (each symbol costs it a generated
  * trampoline): the addresses of everything above, in a fixed order.
  */
-static void *table[5];
+static void *table[7];
 
 void **bunker_table(void) {
   table[0] = (void *)bunker_child;
@@ -248,5 +337,7 @@ void **bunker_table(void) {
   table[2] = (void *)bunker_forward_init;
   table[3] = (void *)bunker_forward_to;
   table[4] = (void *)bunker_nondefault_signals;
+  table[5] = (void *)bunker_relay;
+  table[6] = (void *)bunker_relay_init;
   return table;
 }

@@ -16,6 +16,7 @@ import { printUsage } from "./usage";
 
 const options: OptionDefs = {
   interactive: { type: "boolean", alias: ["i"], description: "Keep stdin attached (it always is without -t)" },
+  tty: { type: "boolean", alias: ["t"], description: "Give the command a terminal (from the container's devpts)" },
   user: { type: "string", alias: ["u"], valueHint: "USER[:GROUP]", description: "Run as this user (default: the container's)" },
   env: { type: "string", alias: ["e"], multiple: true, valueHint: "KEY[=VALUE]", description: "Set a variable on top of the container's (repeatable)" },
   workdir: { type: "string", alias: ["w"], valueHint: "DIR", description: "Working directory (default: the container's)" },
@@ -40,7 +41,8 @@ export async function exec(argv: string[]): Promise<number> {
     return 0;
   }
   const v = parsed.values;
-  const flags = (v.env as string[] | undefined) ?? [];
+  const flags = [...(v.tty && !process.env.TERM ? ["TERM=xterm"] : []), ...((v.env as string[] | undefined) ?? [])];
+  const tty = v.tty ? { tty: { interactive: v.interactive === true } } : {};
   const workdir = v.workdir as string | undefined;
   if (workdir !== undefined && !workdir.startsWith("/")) throw new UsageError(`working directory "${workdir}" must be absolute`);
   const pinned = v.ns as string | undefined;
@@ -58,7 +60,7 @@ export async function exec(argv: string[]): Promise<number> {
       if (e instanceof SpecError) throw new UsageError(e.message);
       throw e;
     }
-    return execIn({ target: openPinned(pinned), args: rest, env, cwd: workdir ?? "/", user });
+    return execIn({ target: openPinned(pinned), args: rest, env, cwd: workdir ?? "/", user, ...tty });
   }
 
   if (rest.length < 2) throw new UsageError("exec: give a container and a command: bunker exec ID|NAME COMMAND [ARG...]");
@@ -92,5 +94,5 @@ export async function exec(argv: string[]): Promise<number> {
     if (e instanceof SpecError) throw new UsageError(e.message);
     throw e;
   }
-  return execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec });
+  return execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...tty });
 }

@@ -3,7 +3,7 @@
 import { writeOut } from "../output";
 import { BunkerError } from "../runtime/errors";
 import { signalContainer, waitStopped } from "../runtime/lifecycle";
-import { currentStatus, removeState, resolveContainer, supervisorAlive, withLock } from "../runtime/store";
+import { currentStatus, readState, removeState, resolveContainer, supervisorAlive, withLock } from "../runtime/store";
 import { parseOptions, UsageError, type OptionDefs } from "./options";
 import { printUsage } from "./usage";
 
@@ -26,7 +26,11 @@ export async function rm(argv: string[]): Promise<number> {
       await waitStopped(s.id, 10_000);
     }
   }
-  for (const s of states) withLock(s.id, () => removeState(s));
+  for (const s of states) {
+    // A --rm container's own bunker may have removed it meanwhile.
+    if (readState(s.id) === null) continue;
+    withLock(s.id, () => removeState(s));
+  }
   await writeOut(parsed.rest.map((r) => `${r}\n`).join(""));
   return 0;
 }

@@ -36,6 +36,8 @@ export const runOptions: OptionDefs = {
   tmpfs: { type: "string", multiple: true, valueHint: "PATH[:OPTS]", description: "Mount a tmpfs (size=, mode=; repeatable)" },
   name: { type: "string", valueHint: "NAME", description: "A unique name for the container" },
   detach: { type: "boolean", alias: ["d"], description: "Run in the background and print the container id" },
+  tty: { type: "boolean", alias: ["t"], description: "Give the command a terminal (from the container's devpts)" },
+  interactive: { type: "boolean", alias: ["i"], description: "Keep stdin attached (it always is without -t)" },
   rm: { type: "boolean", description: "Remove the container's state when it exits" },
   init: { type: "boolean", description: "Run a minimal init as PID 1: it reaps orphans and passes signals to the command" },
   pin: { type: "string", valueHint: "DIR", description: "Pin the container's namespaces into DIR (bunker ns unpin DIR frees them)" },
@@ -174,7 +176,7 @@ export async function run(argv: string[]): Promise<number> {
       callerEnv: process.env,
       ...(identity.account ? { user: identity.account } : {}),
       files: envFiles((v["env-file"] as string[] | undefined) ?? []),
-      flags: (v.env as string[] | undefined) ?? [],
+      flags: [...(v.tty && !process.env.TERM ? ["TERM=xterm"] : []), ...((v.env as string[] | undefined) ?? [])],
     });
   } catch (e) {
     if (e instanceof SpecError) throw new UsageError(e.message);
@@ -236,11 +238,13 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   const pin = v.pin !== undefined ? absolute(v.pin as string) : undefined;
+  if (v.tty && v.detach) throw new UsageError("run: -t with -d: a detached container has no terminal to attach to; leave out -t");
   const record = {
     autoRemove: v.rm === true,
     detached: v.detach === true,
     ...(name !== undefined ? { name } : {}),
     ...(pin !== undefined ? { pin } : {}),
+    ...(v.tty ? { tty: { interactive: v.interactive === true } } : {}),
   };
   if (record.detached) return detach(spec, record);
   return runContainer(spec, record);

@@ -19,6 +19,7 @@ import { execCandidates, planHandshake, planSignalReset } from "./plan";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { envValue } from "../spec/defaults";
+import { closeTerminal, planTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 import { CLOSE_RANGE_CLOEXEC, SIG_SETMASK } from "../sys/constants";
 import { Errno } from "../sys/errno";
 
@@ -68,13 +69,15 @@ export interface ExecRequest {
   user: User;
   /** The container's spec, for its ID maps and whether setgroups is allowed; absent for pinned namespaces. */
   spec?: ContainerSpec;
+  /** -t: a terminal from the container's devpts; `interactive` (-i) relays input. */
+  tty?: { interactive: boolean };
 }
 
 function joinsPid(t: Target): boolean {
   return t.kind === "pid" ? (t.flags & CLONE.NEWPID) !== 0 : t.fds.some((f) => f.type === "pid");
 }
 
-export function planExecProgram(req: ExecRequest, pipes: { syncRead: number; syncWrite: number }, signals: readonly number[]) {
+export function planExecProgram(req: ExecRequest, pipes: { syncRead: number; syncWrite: number }, signals: readonly number[], terminal?: TerminalSetup) {
   const p = new ChildProgram();
   planHandshake(p, pipes);
   const t = req.target;
@@ -100,6 +103,7 @@ export function planExecProgram(req: ExecRequest, pipes: { syncRead: number; syn
   planSetUser(p, spec, pipes.syncRead);
   if (req.cwd !== "/") p.call(`change directory to ${req.cwd}`, "chdir", [p.str(req.cwd)]);
   else p.call("change directory to /", "chdir", [p.str("/")]);
+  if (terminal) planTerminal(p, terminal);
   p.call("set the umask to 022", "umask", [0o022]);
   p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
   p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(8).addr, 0, 8]);
@@ -115,19 +119,32 @@ export function planExecProgram(req: ExecRequest, pipes: { syncRead: number; syn
 export async function execIn(req: ExecRequest): Promise<number> {
   const pipes = openPipes();
   let pid: number;
+  let program: ChildProgram | undefined;
+  const terminal = req.tty ? prepareTerminal() : undefined;
   try {
     const native = loadNative(scratchDir());
-    const { program, fork } = planExecProgram(req, pipes, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS]);
-    await log.debug(() => `exec program:\n${program.listing().join("\n")}`);
-    ({ pid } = await spawnChild(program, pipes, 0, () => {}, fork ? { slot: fork } : undefined));
+    const planned = planExecProgram(req, pipes, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], terminal);
+    program = planned.program;
+    await log.debug(() => `exec program:\n${planned.program.listing().join("\n")}`);
+    ({ pid } = await spawnChild(planned.program, pipes, 0, () => {}, planned.fork ? { slot: planned.fork } : undefined, terminal?.winchWrite ?? -1));
   } catch (err) {
     closePipes(pipes);
+    if (terminal) closeTerminal(terminal);
     throw err;
   } finally {
     if (req.target.kind === "pid") closeFd(req.target.pidfd);
     else for (const f of req.target.fds) closeFd(f.fd);
   }
+  if (terminal) {
+    const master = receiveMaster(terminal);
+    try {
+      relayTerminal(loadNative(), terminal, master, req.tty!.interactive);
+    } finally {
+      closeTerminal(terminal);
+    }
+  }
   const status = waitFor(pid);
+  program.retain(null);
   loadNative().forwardTo(-1);
   return exitCodeOf(status);
 }

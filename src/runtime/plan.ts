@@ -9,6 +9,7 @@ import { envValue, DEFAULT_PATH } from "../spec/defaults";
 import type { ContainerSpec } from "../spec/types";
 import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, O, PR_SET_PDEATHSIG, SIGNALS, SIG_BLOCK, SIG_SETMASK } from "../sys/constants";
 import { syscallNumber } from "../sys/syscalls";
+import { planTerminal, type TerminalSetup } from "./tty";
 import { Errno } from "../sys/errno";
 
 export interface Handshake {
@@ -138,14 +139,16 @@ export interface JoinedNamespace {
   flag: number;
 }
 
-export function planContainer(
-  spec: ContainerSpec,
-  h: Handshake,
-  facts: RootfsFacts,
-  signals: readonly number[],
-  output?: number,
-  joined: readonly JoinedNamespace[] = [],
-): ChildProgram {
+export interface PlanExtras {
+  /** A descriptor for the container's stdout and stderr (a detached container's log). */
+  output?: number;
+  joined?: readonly JoinedNamespace[];
+  /** -t: the pseudo-terminal's set-up. */
+  terminal?: TerminalSetup;
+}
+
+export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFacts, signals: readonly number[], extras: PlanExtras = {}): ChildProgram {
+  const joined = extras.joined ?? [];
   const p = new ChildProgram();
   planHandshake(p, h);
   planUsernsEntry(p, spec, h.syncRead);
@@ -158,6 +161,7 @@ export function planContainer(
   planSetUser(p, spec, h.syncRead);
   planWorkdirEnter(p, spec);
   if (spec.bunker.init) planInit(p);
-  planExec(p, spec, output);
+  if (extras.terminal) planTerminal(p, extras.terminal);
+  planExec(p, spec, extras.output);
   return p;
 }

@@ -19,6 +19,7 @@ import { AT, CLONE, O } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import { pinNamespaces } from "./pin";
+import { closeTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 
 export function hostsFile(hostname: string, base?: string): string {
   if (base !== undefined) {
@@ -81,6 +82,8 @@ export interface RunRecord {
   output?: number;
   /** Pin the new namespaces into this directory once the container runs. */
   pin?: string;
+  /** -t: a pseudo-terminal; `interactive` (-i) relays the caller's input to it. */
+  tty?: { interactive: boolean };
   /** Called once the command runs (or with the error that stopped it). */
   onStarted?: (err?: Error) => void;
 }
@@ -138,12 +141,18 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   const pipes = openPipes();
   let started;
   let program: ChildProgram | undefined;
+  let terminal: TerminalSetup | undefined;
   let joined: JoinedNamespace[] = [];
   try {
     joined = openJoined(spec);
     const native = loadNative(scratchDir());
     mark("compile");
-    program = planContainer(spec, pipes, rootfsFacts(spec), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], record.output, joined);
+    if (record.tty) terminal = prepareTerminal();
+    program = planContainer(spec, pipes, rootfsFacts(spec), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
+      ...(record.output !== undefined ? { output: record.output } : {}),
+      joined,
+      ...(terminal ? { terminal } : {}),
+    });
     mark("plan");
     if (enabled("debug")) {
       await log.debug(() => `child program:\n${program!.listing().join("\n")}`);
@@ -151,15 +160,23 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     }
     // The child waits on the sync pipe while its ID maps are written (and
     // its namespaces pinned: they exist, and nothing in them has run yet).
-    started = await spawnChild(program, pipes, cloneFlags(spec), async (pid) => {
-      await writeIdMaps(pid, spec);
-      if (record.pin !== undefined) {
-        pinNamespaces(pid, record.pin);
-        state.pinned = [record.pin];
-      }
-    });
+    started = await spawnChild(
+      program,
+      pipes,
+      cloneFlags(spec),
+      async (pid) => {
+        await writeIdMaps(pid, spec);
+        if (record.pin !== undefined) {
+          pinNamespaces(pid, record.pin);
+          state.pinned = [record.pin];
+        }
+      },
+      undefined,
+      terminal?.winchWrite ?? -1,
+    );
   } catch (err) {
     closePipes(pipes);
+    if (terminal) closeTerminal(terminal);
     removeState(state);
     record.onStarted?.(err as Error);
     throw err;
@@ -176,6 +193,18 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     writeState(state);
   });
   record.onStarted?.();
+  if (terminal) {
+    const master = receiveMaster(terminal);
+    closeFd(terminal.childSock);
+    closeFd(terminal.slot);
+    try {
+      relayTerminal(loadNative(), terminal, master, record.tty!.interactive);
+    } finally {
+      closeFd(terminal.parentSock);
+      closeFd(terminal.winchRead);
+      closeFd(terminal.winchWrite);
+    }
+  }
   const status = waitFor(pid);
   // With --init the container's PID 1 never execs: it keeps running on this
   // process's memory (its stack and program are in `program`), so that must

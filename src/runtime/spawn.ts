@@ -82,6 +82,7 @@ export async function spawnChild(
   cloneFlags: number,
   beforeStart: (pid: number) => Promise<void> | void,
   fork?: ForkResult,
+  winchFd = -1,
 ): Promise<Started> {
   const native = loadNative();
 
@@ -97,7 +98,7 @@ export async function spawnChild(
   const top = ptr(stack) + STACK_SIZE - 64;
   const stackTop = top - (top % 16);
 
-  native.forwardInit(libcAddress.syscall, syscallNumber("kill"));
+  native.forwardInit(libcAddress.syscall, syscallNumber("kill"), syscallNumber("write"), winchFd);
   for (const s of FORWARDED_SIGNALS) setSignalHandler(s, native.forwardHandler);
 
   mark("encode");

@@ -2,7 +2,8 @@
 // embedded in the executable and handed to the compiler through a memfd, so
 // no file another user could swap is ever read.
 
-import { cc, linkSymbols, read, type Pointer } from "bun:ffi";
+import { cc, linkSymbols, ptr, read, type Pointer } from "bun:ffi";
+import { syscallNumber } from "./syscalls";
 import source from "../../native/child.c" with { type: "text" };
 import { closeFd, libc, libcAddress, sys, writeAll } from "./libc";
 
@@ -13,10 +14,13 @@ export interface Native {
   childEntry: number;
   /** Address of the signal-forwarding handler; forwardTo(-1) stops forwarding. */
   forwardHandler: number;
-  forwardInit(sys: number, killNr: number): void;
+  /** winchFd >= 0: SIGWINCH writes a byte there (for the terminal relay) instead of being forwarded. */
+  forwardInit(sys: number, killNr: number, writeNr: number, winchFd: number): void;
   forwardTo(pid: number): void;
   /** Signals this process handles or ignores (the container must not inherit them). */
   nonDefaultSignals(): number[];
+  /** Runs the terminal relay until the pty master ends; returns 0 or -errno. */
+  relay(r: { in: number; out: number; master: number; winch: number }): number;
 }
 
 let loaded: Native | null = null;
@@ -43,7 +47,9 @@ export function loadNative(scratch?: string): Native {
     const entry = (i: number) => read.ptr(table, i * 8) as Pointer;
     // Calls through plain function pointers: no per-symbol code generation.
     const fns = linkSymbols({
-      init: { ptr: entry(2), args: ["ptr", "i64"], returns: "void" },
+      init: { ptr: entry(2), args: ["ptr", "i64", "i64", "i64"], returns: "void" },
+      relay: { ptr: entry(5), args: ["ptr"], returns: "i64" },
+      relayInit: { ptr: entry(6), args: ["ptr"], returns: "void" },
       to: { ptr: entry(3), args: ["i32"], returns: "void" },
       nondefault: { ptr: entry(4), args: ["ptr"], returns: "u64" },
     }).symbols;
@@ -51,7 +57,28 @@ export function loadNative(scratch?: string): Native {
     loaded = {
       childEntry: Number(entry(0)),
       forwardHandler: Number(entry(1)),
-      forwardInit: (sysAddr, killNr) => fns.init(sysAddr as unknown as Pointer, killNr),
+      forwardInit: (sysAddr, killNr, writeNr, winchFd) => fns.init(sysAddr as unknown as Pointer, killNr, writeNr, winchFd),
+      relay: (r) => {
+        fns.relayInit(libcAddress.errnoLocation as unknown as Pointer);
+        const buf = new Uint8Array(16384);
+        const args = new BigInt64Array([
+          BigInt(r.in),
+          BigInt(r.out),
+          BigInt(r.master),
+          BigInt(r.winch),
+          BigInt(syscallNumber("ppoll")),
+          BigInt(syscallNumber("read")),
+          BigInt(syscallNumber("write")),
+          BigInt(syscallNumber("ioctl")),
+          BigInt(ptr(buf)),
+          BigInt(buf.length),
+        ]);
+        const result = Number(fns.relay(args as unknown as Pointer));
+        // `buf` and `args` must live until the call returns.
+        void buf.length;
+        void args.length;
+        return result;
+      },
       forwardTo: (pid) => fns.to(pid),
       nonDefaultSignals: () => {
         const mask = BigInt(fns.nondefault(libcAddress.sigaction as unknown as Pointer));

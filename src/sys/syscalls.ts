@@ -66,6 +66,11 @@ const table = {
   getdents64: [217, 61],
   readlinkat: [267, 78],
   wait4: [61, 260],
+  ppoll: [271, 73],
+  socketpair: [53, 199],
+  sendmsg: [46, 211],
+  recvmsg: [47, 212],
+  setsid: [112, 157],
   rt_sigtimedwait: [128, 137],
   mount_setattr: [442, 442],
 } as const satisfies Record<string, readonly [number, number]>;

@@ -159,7 +159,7 @@ describe("signal forwarding", () => {
     const { libcAddress, setSignalHandler } = require("../../src/sys/libc") as typeof import("../../src/sys/libc");
     const { syscallNumber } = require("../../src/sys/syscalls") as typeof import("../../src/sys/syscalls");
     const n = loadNative();
-    n.forwardInit(libcAddress.syscall, syscallNumber("kill"));
+    n.forwardInit(libcAddress.syscall, syscallNumber("kill"), syscallNumber("write"), -1);
     setSignalHandler(10, n.forwardHandler);
     // Pending until a target is known, then delivered.
     process.kill(process.pid, "SIGUSR1");

@@ -1,0 +1,116 @@
+// -t through a real terminal: tmux runs bunker, keys are typed, the screen is read.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { bunker, BUNKER, isRoot, requireBinary } from "../helpers/bunker";
+import { leaksSince, newContainers, snapshot, type Snapshot } from "../helpers/leaks";
+import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+
+const tmux = ["/usr/bin/tmux", "/bin/tmux"].find(existsSync);
+const ready = isRoot && busyboxAvailable() && tmux !== undefined;
+if (!ready) console.warn(`skipping terminal tests: ${!isRoot ? "they need root" : !tmux ? "tmux is not installed" : "busybox-static is missing"}`);
+
+const SOCK = `bunker-test-${process.pid}`;
+let fs: Rootfs;
+let before: Snapshot;
+
+const t = (...args: string[]) => Bun.spawnSync([tmux!, "-L", SOCK, ...args], { stdout: "pipe", stderr: "pipe" });
+const screen = () => t("capture-pane", "-p", "-t", "w").stdout.toString();
+
+async function until(pred: (s: string) => boolean, what: string, ms = 8000): Promise<string> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const s = screen();
+    if (pred(s)) return s;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; screen:\n${s}`);
+    await Bun.sleep(50);
+  }
+}
+
+const keys = (...k: string[]) => t("send-keys", "-t", "w", ...k);
+
+beforeAll(() => {
+  if (!ready) return;
+  requireBinary();
+  before = snapshot();
+  fs = makeRootfs();
+});
+
+afterAll(async () => {
+  if (!ready) return;
+  t("kill-server");
+  const left = newContainers(before);
+  if (left.length) bunker(["rm", "-f", ...left]);
+  fs.remove();
+  let leaks: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    leaks = leaksSince(before);
+    if (leaks.length === 0) break;
+    await Bun.sleep(20);
+  }
+  expect(leaks).toEqual([]);
+});
+
+describe.skipIf(!ready)("bunker run -it", () => {
+  test("a pty, its size following the window, Ctrl-C to the foreground job, the status, the caller's terminal restored", async () => {
+    const marks = `${fs.path}/../stty`;
+    t("new-session", "-d", "-s", "w", "-x", "120", "-y", "40", "sh");
+    keys(`stty -g > ${marks}.before; ${BUNKER} run -it --rm --rootfs ${fs.path} -- sh; echo outer=$?; stty -g > ${marks}.after`, "Enter");
+    await until((s) => s.includes("/ #"), "the container's prompt");
+    keys("tty; stty size", "Enter");
+    await until((s) => /\/dev\/pts\/\d+\n40 120/.test(s), "tty and size");
+    t("resize-window", "-t", "w", "-x", "100", "-y", "30");
+    await Bun.sleep(200);
+    keys("stty size", "Enter");
+    await until((s) => s.includes("30 100"), "the new size");
+    keys("sleep 100", "Enter");
+    await Bun.sleep(300);
+    keys("C-c");
+    keys("echo job=$?", "Enter");
+    await until((s) => s.includes("job=130"), "Ctrl-C to reach the job, not bunker");
+    keys("sleep 100", "Enter");
+    await Bun.sleep(300);
+    keys("C-z");
+    await until((s) => /Stopped/.test(s), "Ctrl-Z to suspend the job");
+    keys("kill -9 %1; wait; echo reaped", "Enter");
+    await until((s) => /^reaped$/m.test(s), "the stopped job to be gone");
+    // ash reports the killed job at the next prompt: let it, so exit is not refused.
+    keys("jobs; echo listed", "Enter");
+    await until((s) => /^listed$/m.test(s), "the job list");
+    keys("exit 7", "Enter");
+    await until((s) => s.includes("outer=7"), "the container's status");
+    await Bun.sleep(200);
+    expect(readFileSync(`${marks}.after`, "utf8")).toBe(readFileSync(`${marks}.before`, "utf8"));
+    rmSync(`${marks}.before`);
+    rmSync(`${marks}.after`);
+    t("kill-session", "-t", "w");
+  }, 30_000);
+
+  test("exec -it into a running container gets its own pty", async () => {
+    const id = bunker(["run", "-d", "--rootfs", fs.path, "--", "sleep", "100"]).stdout.trim();
+    t("new-session", "-d", "-s", "w", "-x", "90", "-y", "20", "sh");
+    keys(`${BUNKER} exec -it ${id} sh; echo outer=$?`, "Enter");
+    await until((s) => s.includes("/ #"), "the prompt");
+    keys("tty; stty size; exit 4", "Enter");
+    const s = await until((x) => x.includes("outer=4"), "exit");
+    expect(s).toMatch(/\/dev\/pts\/\d+\n20 90/);
+    t("kill-session", "-t", "w");
+    bunker(["rm", "-f", id]);
+  }, 30_000);
+});
+
+describe.skipIf(!ready)("without a terminal", () => {
+  test("piped input reaches the container and so does its end", () => {
+    const r = bunker(["run", "--rm", "-i", "--rootfs", fs.path, "--", "sh", "-c", "cat; echo after-eof"], { stdin: "piped line\n" });
+    expect(r.stdout).toBe("piped line\nafter-eof\n");
+  });
+
+  test("-t with -d is refused", () => {
+    expect(bunker(["run", "-d", "-t", "--rootfs", fs.path, "--", "true"])).toMatchObject({ code: 125 });
+  });
+
+  test("-t with piped input: the terminal gets the input and an end-of-file", () => {
+    const r = bunker(["run", "--rm", "-t", "-i", "--rootfs", fs.path, "--", "sh", "-c", "cat >/dev/null; echo got-eof"], { stdin: "x\n" });
+    expect(r.stdout).toContain("got-eof");
+  });
+});
