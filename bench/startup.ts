@@ -79,7 +79,7 @@ interface Tool {
 }
 
 const tools: Tool[] = [
-  { name: "bunker", cmd: () => [values.bunker!, "run", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rootfs R -- /bin/true" },
+  { name: "bunker", cmd: () => [values.bunker!, "run", "--rm", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --rootfs R -- /bin/true" },
 ];
 // Bun's own floor: an empty program compiled the way build.ts compiles bunker.
 const emptySrc = join(bundle, "empty.ts");
@@ -123,8 +123,8 @@ if (!values["skip-rootless"] && setpriv) {
   chmodSync(exe, 0o755);
   const as = (u: TestUser, cmd: string[]) => [setpriv, `--reuid=${u.uid}`, `--regid=${u.gid}`, "--init-groups", ...cmd];
   tools.push(
-    { name: "bunker rootless, one ID", cmd: () => as(one, [exe, "run", "--rootfs", fs.path, "--", "/bin/true"]), note: "as a user without subuid ranges (setpriv)" },
-    { name: "bunker rootless, newuidmap", cmd: () => as(sub, [exe, "run", "--rootfs", fs.path, "--", "/bin/true"]), note: "as a user with subuid ranges (setpriv)" },
+    { name: "bunker rootless, one ID", cmd: () => as(one, [exe, "run", "--rm", "--rootfs", fs.path, "--", "/bin/true"]), note: "as a user without subuid ranges (setpriv)" },
+    { name: "bunker rootless, newuidmap", cmd: () => as(sub, [exe, "run", "--rm", "--rootfs", fs.path, "--", "/bin/true"]), note: "as a user with subuid ranges (setpriv)" },
   );
   if (bwrap) {
     tools.push({
@@ -198,7 +198,7 @@ function phases(): string[] {
   const totals: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const start = performance.now();
-    const r = Bun.spawnSync([values.bunker!, "--log-level", "debug", "run", "--rootfs", fs.path, "--", "/bin/true"], { stderr: "pipe", stdout: "ignore" });
+    const r = Bun.spawnSync([values.bunker!, "--log-level", "debug", "run", "--rm", "--rootfs", fs.path, "--", "/bin/true"], { stderr: "pipe", stdout: "ignore" });
     totals.push(performance.now() - start);
     const line = r.stderr.toString().split("\n").find((l) => l.includes("timings:")) ?? "";
     rows.push(new Map([...line.matchAll(/(\w[\w ]*?) \+([\d.]+)ms/g)].map((m) => [m[1]!, Number(m[2])])));

@@ -153,7 +153,9 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
 
+  mark("opts");
   const rootfs = v.rootfs !== undefined ? checkRootfs(v.rootfs as string) : undefined;
+  mark("rootfs");
   const uid = process.geteuid?.() ?? 0;
   const identity = resolveIdentity({
     uid,
@@ -165,6 +167,7 @@ export async function run(argv: string[]): Promise<number> {
     rootfs: rootfs?.path,
     path: process.env.PATH ?? "",
   });
+  mark("identity");
   if (identity.notice) await log.warn(identity.notice);
 
   const id = newId();
@@ -197,6 +200,7 @@ export async function run(argv: string[]): Promise<number> {
     cwdOptional = true;
   }
 
+  mark("env");
   const spec = createSpec({
     id,
     args: parsed.rest,

@@ -136,7 +136,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     const saved = readState(spec.bunker.id);
     if (!saved) throw new BunkerError(`container ${spec.bunker.id} has no state`);
     state = { ...saved, supervisor: state.supervisor, supervisorStart: state.supervisorStart };
-  } else createState(state);
+  } else createState(state, false);
   mark("state");
   const pipes = openPipes();
   let started;
@@ -184,14 +184,18 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     for (const j of joined) closeFd(j.fd);
   }
   const pid = started.pid;
-  withLock(state.id, () => {
+  const running = () => {
     state.status = "running";
     state.pid = pid;
     state.pidStart = startTime(pid) ?? undefined;
     state.started = new Date().toISOString();
     state.namespaces = Object.fromEntries(NS_TYPES.map((t) => [t, `/proc/${pid}/ns/${t}`]));
     writeState(state);
-  });
+  };
+  // The first state a foreground run writes: nothing else can know the container yet.
+  if (record.existing) withLock(state.id, running);
+  else running();
+  mark("running");
   record.onStarted?.();
   if (terminal) {
     const master = receiveMaster(terminal);
@@ -222,6 +226,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     delete state.namespaces;
     writeState(state);
   });
+  mark("recorded");
   if (enabled("debug")) await log.debug(`timings: ${markReport()}`);
   return code;
 }

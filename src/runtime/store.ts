@@ -45,8 +45,12 @@ export function validateName(name: string): void {
 const dirOf = (id: string) => `${stateDir()}/${id}`;
 const namesDir = () => `${stateDir()}/names`;
 
-/** Makes the container's directory and claims its name; fails if either is taken. */
-export function createState(state: ContainerState): void {
+/**
+ * Makes the container's directory and claims its name; fails if either is
+ * taken. With `write` false the state file comes later (a foreground run
+ * writes it once, when the container is running).
+ */
+export function createState(state: ContainerState, write = true): void {
   if (!makeDir(dirOf(state.id))) throw new BunkerError(`container id ${state.id} is already in use`);
   if (state.name !== undefined) {
     makeDir(namesDir());
@@ -56,7 +60,7 @@ export function createState(state: ContainerState): void {
       throw new BunkerError(`the name "${state.name}" is already in use by container ${other ?? "?"}: remove it first (bunker rm ${state.name})`);
     }
   }
-  writeState(state);
+  if (write) writeState(state);
 }
 
 export function writeState(state: ContainerState): void {

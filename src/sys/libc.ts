@@ -84,12 +84,17 @@ export function writeAll(op: string, fd: number, data: Uint8Array): void {
   }
 }
 
-/** Reads until EOF or `max` bytes, retrying on EINTR. */
+/** Reads until EOF or `max` bytes, retrying on EINTR; the buffer grows as data comes. */
 export function readUpTo(op: string, fd: number, max: number): Uint8Array {
-  const buf = new Uint8Array(max);
+  let buf = new Uint8Array(Math.min(max, 4096));
   let off = 0;
   while (off < max) {
-    const n = trySys("read", fd, buf.subarray(off), max - off);
+    if (off === buf.length) {
+      const bigger = new Uint8Array(Math.min(max, buf.length * 4));
+      bigger.set(buf);
+      buf = bigger;
+    }
+    const n = trySys("read", fd, buf.subarray(off), buf.length - off);
     if (n === -4) continue;
     if (n < 0) throw new SysError(op, -n);
     if (n === 0) break;
