@@ -11,8 +11,8 @@ import { DEFAULT_PATH } from "../spec/defaults";
 import { SpecError } from "../spec/validate";
 import type { User } from "../spec/types";
 import { readInRoot } from "../sys/fs";
-import { parseOptions, UsageError, type OptionDefs } from "./options";
-import { printUsage } from "./usage";
+import { UsageError, type OptionDefs } from "./options";
+import { parseCommand } from "./usage";
 
 const options: OptionDefs = {
   interactive: { type: "boolean", alias: ["i"], description: "Keep stdin attached (it always is without -t)" },
@@ -35,11 +35,8 @@ function envMerge(base: string[], flags: string[], caller: Record<string, string
 }
 
 export async function exec(argv: string[]): Promise<number> {
-  const parsed = parseOptions(argv, options, "exec");
-  if (parsed.help) {
-    await printUsage("exec", "Run a command inside a running container", options, "ID|NAME COMMAND [ARG...]");
-    return 0;
-  }
+  const parsed = await parseCommand(argv, options, { name: "exec", description: "Run a command inside a running container", positional: "ID|NAME COMMAND [ARG...]" });
+  if (!parsed) return 0;
   const v = parsed.values;
   const flags = [...(v.tty && !process.env.TERM ? ["TERM=xterm"] : []), ...((v.env as string[] | undefined) ?? [])];
   const tty = v.tty ? { tty: { interactive: v.interactive === true } } : {};

@@ -2,17 +2,14 @@
 
 import { writeOut } from "../output";
 import { currentStatus, resolveContainer } from "../runtime/store";
-import { parseOptions, UsageError, type OptionDefs } from "./options";
-import { printUsage } from "./usage";
+import { UsageError, type OptionDefs } from "./options";
+import { parseCommand } from "./usage";
 
 const options: OptionDefs = {};
 
 export async function inspect(argv: string[]): Promise<number> {
-  const parsed = parseOptions(argv, options, "inspect");
-  if (parsed.help) {
-    await printUsage("inspect", "Show containers' state as JSON", options, "ID|NAME...");
-    return 0;
-  }
+  const parsed = await parseCommand(argv, options, { name: "inspect", description: "Show containers' state as JSON", positional: "ID|NAME..." });
+  if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("inspect: no container given");
   const out = parsed.rest.map((ref) => {
     const s = resolveContainer(ref);

@@ -2,8 +2,8 @@
 
 import { writeOut } from "../output";
 import { currentStatus, reconcile, type ContainerState } from "../runtime/store";
-import { parseOptions, UsageError, type OptionDefs } from "./options";
-import { printUsage } from "./usage";
+import { UsageError, type OptionDefs } from "./options";
+import { parseCommand } from "./usage";
 
 const options: OptionDefs = {
   all: { type: "boolean", alias: ["a"], description: "Include stopped containers" },
@@ -26,11 +26,8 @@ export function describeStatus(s: ContainerState): string {
 }
 
 export async function ps(argv: string[]): Promise<number> {
-  const parsed = parseOptions(argv, options, "ps");
-  if (parsed.help) {
-    await printUsage("ps", "List containers (running ones unless -a)", options, "");
-    return 0;
-  }
+  const parsed = await parseCommand(argv, options, { name: "ps", description: "List containers (running ones unless -a)", positional: "" });
+  if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`ps: unexpected argument "${parsed.rest[0]}"`);
   const v = parsed.values;
   const states = reconcile().filter((s) => v.all || currentStatus(s) !== "stopped");

@@ -4,19 +4,16 @@ import { writeOut } from "../output";
 import { BunkerError } from "../runtime/errors";
 import { signalContainer, waitStopped } from "../runtime/lifecycle";
 import { currentStatus, readState, removeState, resolveContainer, supervisorAlive, withLock } from "../runtime/store";
-import { parseOptions, UsageError, type OptionDefs } from "./options";
-import { printUsage } from "./usage";
+import { UsageError, type OptionDefs } from "./options";
+import { parseCommand } from "./usage";
 
 const options: OptionDefs = {
   force: { type: "boolean", alias: ["f"], description: "Kill running containers first" },
 };
 
 export async function rm(argv: string[]): Promise<number> {
-  const parsed = parseOptions(argv, options, "rm");
-  if (parsed.help) {
-    await printUsage("rm", "Remove containers' state", options, "ID|NAME...");
-    return 0;
-  }
+  const parsed = await parseCommand(argv, options, { name: "rm", description: "Remove containers' state", positional: "ID|NAME..." });
+  if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("rm: no container given");
   const states = parsed.rest.map(resolveContainer);
   for (const s of states) {

@@ -12,8 +12,8 @@ import type { Mount } from "../spec/types";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { parseTmpfs, parseVolume, volumeMount } from "../spec/volumes";
 import { absolute, fileType, readText } from "../sys/fs";
-import { parseOptions, UsageError, type OptionDefs } from "./options";
-import { printUsage } from "./usage";
+import { UsageError, type OptionDefs } from "./options";
+import { parseCommand } from "./usage";
 
 export const runOptions: OptionDefs = {
   rootfs: {
@@ -126,11 +126,13 @@ function envFiles(paths: string[]): { path: string; text: string }[] {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = parseOptions(argv, runOptions, "run");
-  if (parsed.help) {
-    await printUsage("run", "Run a command in a new container", runOptions, "[--] COMMAND [ARG...]", EXAMPLES);
-    return 0;
-  }
+  const parsed = await parseCommand(argv, runOptions, {
+    name: "run",
+    description: "Run a command in a new container",
+    positional: "[--] COMMAND [ARG...]",
+    examples: EXAMPLES,
+  });
+  if (!parsed) return 0;
   const v = parsed.values;
   const level = v["log-level"] as string | undefined;
   if (level !== undefined) {

@@ -3,19 +3,16 @@
 import { writeOut } from "../output";
 import { signalContainer, waitStopped } from "../runtime/lifecycle";
 import { resolveContainer } from "../runtime/store";
-import { parseOptions, UsageError, type OptionDefs } from "./options";
-import { printUsage } from "./usage";
+import { UsageError, type OptionDefs } from "./options";
+import { parseCommand } from "./usage";
 
 const options: OptionDefs = {
   time: { type: "string", alias: ["t"], valueHint: "SECONDS", description: "Grace time before SIGKILL (default 10)" },
 };
 
 export async function stop(argv: string[]): Promise<number> {
-  const parsed = parseOptions(argv, options, "stop");
-  if (parsed.help) {
-    await printUsage("stop", "Stop containers: SIGTERM, then SIGKILL after the grace time", options, "ID|NAME...");
-    return 0;
-  }
+  const parsed = await parseCommand(argv, options, { name: "stop", description: "Stop containers: SIGTERM, then SIGKILL after the grace time", positional: "ID|NAME..." });
+  if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("stop: no container given");
   const t = (parsed.values.time as string | undefined) ?? "10";
   if (!/^\d+(\.\d+)?$/.test(t)) throw new UsageError(`stop: -t ${t}: not a number of seconds`);

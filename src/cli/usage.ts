@@ -1,7 +1,7 @@
 // Help text, rendered by citty from the same option definitions the parser uses.
 
 import { writeOut } from "../output";
-import { toCittyArgs, type OptionDefs } from "./options";
+import { parseOptions, toCittyArgs, type OptionDefs, type Parsed } from "./options";
 
 export async function printUsage(
   name: string,
@@ -21,4 +21,22 @@ export async function printUsage(
   const lines = [text];
   if (examples.length) lines.push("", "EXAMPLES", "", ...examples.map((e) => `  ${e}`));
   await writeOut(`${lines.join("\n")}\n`);
+}
+
+export interface CommandHelp {
+  name: string;
+  description: string;
+  positional: string;
+  examples?: readonly string[];
+}
+
+/**
+ * The start of every command: parse its options, and answer --help. Returns
+ * null when help was printed (the command is done).
+ */
+export async function parseCommand(argv: readonly string[], options: OptionDefs, help: CommandHelp): Promise<Parsed | null> {
+  const parsed = parseOptions(argv, options, help.name);
+  if (!parsed.help) return parsed;
+  await printUsage(help.name, help.description, options, help.positional, help.examples ?? []);
+  return null;
 }

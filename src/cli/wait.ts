@@ -4,17 +4,14 @@ import { writeOut } from "../output";
 import { BunkerError } from "../runtime/errors";
 import { waitStopped } from "../runtime/lifecycle";
 import { resolveContainer } from "../runtime/store";
-import { parseOptions, UsageError, type OptionDefs } from "./options";
-import { printUsage } from "./usage";
+import { UsageError, type OptionDefs } from "./options";
+import { parseCommand } from "./usage";
 
 const options: OptionDefs = {};
 
 export async function wait(argv: string[]): Promise<number> {
-  const parsed = parseOptions(argv, options, "wait");
-  if (parsed.help) {
-    await printUsage("wait", "Wait for a container to stop; print and exit with its status", options, "ID|NAME");
-    return 0;
-  }
+  const parsed = await parseCommand(argv, options, { name: "wait", description: "Wait for a container to stop; print and exit with its status", positional: "ID|NAME" });
+  if (!parsed) return 0;
   if (parsed.rest.length !== 1) throw new UsageError("wait: give exactly one container");
   const s = resolveContainer(parsed.rest[0]!);
   const done = await waitStopped(s.id);

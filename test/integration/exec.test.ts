@@ -1,43 +1,27 @@
 // exec into running containers, the ns view, and pinned namespaces.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readlinkSync } from "node:fs";
-import { bunker, isRoot, requireBinary } from "../helpers/bunker";
-import { leaksSince, newContainers, snapshot, type Snapshot } from "../helpers/leaks";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { bunker, isRoot } from "../helpers/bunker";
+import { busyboxAvailable } from "../helpers/rootfs";
+import { containerSuite } from "../helpers/suite";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn(`skipping exec tests: ${isRoot ? "busybox-static is not installed" : "they need root"}`);
 
-let fs: Rootfs;
-let before: Snapshot;
+const suite = containerSuite(ready);
 let id: string;
 let pid: number;
 
 beforeAll(async () => {
   if (!ready) return;
-  requireBinary();
-  before = snapshot();
-  fs = makeRootfs();
-  const r = bunker(["run", "-d", "--name", "target", "--hostname", "exbox", "-e", "FROM_RUN=1", "-w", "/tmp", "--rootfs", fs.path, "--", "sh", "-c", "echo 64 > /proc/sys/net/ipv4/ip_default_ttl; touch /tmp/ready; exec sleep 1000"]);
+  const fs = suite.fs;
+  const r = bunker(["run", "-d", "--name", "target", "--hostname", "exbox", "-e", "FROM_RUN=1", "-w", "/tmp", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo 64 > /proc/sys/net/ipv4/ip_default_ttl; touch /tmp/ready; exec sleep 1000"]);
   id = r.stdout.trim();
   pid = JSON.parse(bunker(["inspect", id]).stdout)[0].pid;
   for (let i = 0; i < 100 && !existsSync(`/proc/${pid}/root/tmp/ready`); i++) await Bun.sleep(20);
 });
 
-afterAll(async () => {
-  if (!ready) return;
-  const left = newContainers(before);
-  if (left.length) bunker(["rm", "-f", ...left]);
-  fs.remove();
-  let leaks: string[] = [];
-  for (let i = 0; i < 100; i++) {
-    leaks = leaksSince(before);
-    if (leaks.length === 0) break;
-    await Bun.sleep(20);
-  }
-  expect(leaks).toEqual([]);
-});
 
 const TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "uts"];
 
@@ -73,7 +57,7 @@ describe.skipIf(!ready)("bunker exec", () => {
   });
 
   test("the exec'd process goes away with its container", async () => {
-    const c = bunker(["run", "-d", "--rootfs", fs.path, "--", "sleep", "1000"]).stdout.trim();
+    const c = bunker(["run", "-d", "--rootfs", suite.fs.path, "--", "sleep", "1000"]).stdout.trim();
     const proc = Bun.spawn(["/bin/sh", "-c", `exec ${process.env.BUNKER_BIN ?? `${import.meta.dir}/../../dist/bunker`} exec ${c} sleep 1000`]);
     await Bun.sleep(300);
     bunker(["stop", "-t", "0", c]);
@@ -104,8 +88,8 @@ describe.skipIf(!ready)("bunker ns", () => {
 
 describe.skipIf(!ready)("pinned namespaces", () => {
   test("pin, let the container exit, exec into the pinned namespaces, unpin leaves no mount", () => {
-    const dir = `${fs.path}/../pins`;
-    const c = bunker(["run", "-d", "--rm", "--hostname", "pinbox", "--rootfs", fs.path, "--", "sh", "-c", "echo 99 > /proc/sys/net/ipv4/ip_default_ttl; exec sleep 1000"]).stdout.trim();
+    const dir = `${suite.fs.path}/../pins`;
+    const c = bunker(["run", "-d", "--rm", "--hostname", "pinbox", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo 99 > /proc/sys/net/ipv4/ip_default_ttl; exec sleep 1000"]).stdout.trim();
     Bun.sleepSync(200);
     const pinned = bunker(["ns", "pin", c, dir]);
     expect(pinned.code).toBe(0);
@@ -120,12 +104,12 @@ describe.skipIf(!ready)("pinned namespaces", () => {
   });
 
   test("run --pin pins before the command runs; run --join-ns starts a new container in them", () => {
-    const dir = `${fs.path}/../pins2`;
-    let r = bunker(["run", "--rm", "--pin", dir, "--hostname", "first", "--rootfs", fs.path, "--", "sh", "-c", "echo 77 > /proc/sys/net/ipv4/ip_default_ttl"]);
+    const dir = `${suite.fs.path}/../pins2`;
+    let r = bunker(["run", "--rm", "--pin", dir, "--hostname", "first", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo 77 > /proc/sys/net/ipv4/ip_default_ttl"]);
     expect(r.code).toBe(0);
-    r = bunker(["run", "--rm", "--join-ns", dir, "--rootfs", fs.path, "--", "sh", "-c", "hostname; cat /proc/sys/net/ipv4/ip_default_ttl; ls /sys/class/net"]);
+    r = bunker(["run", "--rm", "--join-ns", dir, "--rootfs", suite.fs.path, "--", "sh", "-c", "hostname; cat /proc/sys/net/ipv4/ip_default_ttl; ls /sys/class/net"]);
     expect(r.stdout).toBe("first\n77\nlo\n");
-    expect(bunker(["run", "--rm", "--join-ns", dir, "--network", "host", "--rootfs", fs.path, "--", "true"]).code).toBe(125);
+    expect(bunker(["run", "--rm", "--join-ns", dir, "--network", "host", "--rootfs", suite.fs.path, "--", "true"]).code).toBe(125);
     expect(bunker(["ns", "unpin", dir]).code).toBe(0);
     expect(bunker(["ns", "unpin", dir])).toMatchObject({ code: 125, stderr: `bunker: no pinned namespaces in ${dir.replace("/rootfs/..", "")}\n` });
   });

@@ -1,40 +1,18 @@
 // Containers that live on: run -d, ps, inspect, wait, stop, kill, rm, names, --rm.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { bunker, BUNKER, isRoot, requireBinary } from "../helpers/bunker";
-import { leaksSince, newContainers, snapshot, type Snapshot } from "../helpers/leaks";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { bunker, BUNKER, isRoot } from "../helpers/bunker";
+import { busyboxAvailable } from "../helpers/rootfs";
+import { containerSuite } from "../helpers/suite";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn(`skipping lifecycle tests: ${isRoot ? "busybox-static is not installed" : "they need root"}`);
 
-let fs: Rootfs;
-let before: Snapshot;
-
-beforeAll(() => {
-  if (!ready) return;
-  requireBinary();
-  before = snapshot();
-  fs = makeRootfs();
-});
-
-afterAll(async () => {
-  if (!ready) return;
-  const left = newContainers(before);
-  if (left.length) bunker(["rm", "-f", ...left]);
-  fs.remove();
-  let leaks: string[] = [];
-  for (let i = 0; i < 100; i++) {
-    leaks = leaksSince(before);
-    if (leaks.length === 0) break;
-    await Bun.sleep(20);
-  }
-  expect(leaks).toEqual([]);
-});
+const suite = containerSuite(ready);
 
 const detached = (args: string[], cmd: string) => {
-  const r = bunker(["run", "-d", ...args, "--rootfs", fs.path, "--", "sh", "-c", cmd]);
+  const r = bunker(["run", "-d", ...args, "--rootfs", suite.fs.path, "--", "sh", "-c", cmd]);
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^[0-9a-f]{12}\n$/);
@@ -66,7 +44,7 @@ describe.skipIf(!ready)("detached containers", () => {
     expect(entry).toMatchObject({ name: "rt1", status: "running" });
     expect(existsSync(`/proc/${entry.pid}`)).toBe(true);
     const inspect = JSON.parse(bunker(["inspect", "rt1"]).stdout)[0];
-    expect(inspect).toMatchObject({ id, name: "rt1", status: "running", rootfs: fs.path, command: ["sh", "-c", "echo started; exec sleep 0.3"] });
+    expect(inspect).toMatchObject({ id, name: "rt1", status: "running", rootfs: suite.fs.path, command: ["sh", "-c", "echo started; exec sleep 0.3"] });
     expect(inspect.namespaces.pid).toBe(`/proc/${entry.pid}/ns/pid`);
     const w = bunker(["wait", id]);
     expect([w.stdout, w.code]).toEqual(["0\n", 0]);
@@ -113,9 +91,9 @@ describe.skipIf(!ready)("detached containers", () => {
 
   test("names are unique and validated; ids resolve by prefix", () => {
     const id = detached(["--name", "uniq"], "exec sleep 100");
-    const again = bunker(["run", "-d", "--name", "uniq", "--rootfs", fs.path, "--", "true"]);
+    const again = bunker(["run", "-d", "--name", "uniq", "--rootfs", suite.fs.path, "--", "true"]);
     expect(again).toMatchObject({ code: 125, stderr: `bunker: the name "uniq" is already in use by container ${id}: remove it first (bunker rm uniq)\n` });
-    expect(bunker(["run", "--name", "bad name", "--rootfs", fs.path, "--", "true"]).code).toBe(125);
+    expect(bunker(["run", "--name", "bad name", "--rootfs", suite.fs.path, "--", "true"]).code).toBe(125);
     expect(JSON.parse(bunker(["inspect", id.slice(0, 5)]).stdout)[0].id).toBe(id);
     expect(bunker(["rm", "-f", "uniq"]).code).toBe(0);
   });
@@ -125,14 +103,14 @@ describe.skipIf(!ready)("detached containers", () => {
     expect(existsSync(`/run/bunker/${id}`)).toBe(true);
     for (let i = 0; i < 100 && existsSync(`/run/bunker/${id}`); i++) await Bun.sleep(20);
     expect(existsSync(`/run/bunker/${id}`)).toBe(false);
-    const fg = bunker(["run", "--name", "fg", "--rootfs", fs.path, "--", "sh", "-c", "exit 5"]);
+    const fg = bunker(["run", "--name", "fg", "--rootfs", suite.fs.path, "--", "sh", "-c", "exit 5"]);
     expect(fg.code).toBe(5);
     expect(psJson().find((e) => e.name === "fg")).toMatchObject({ status: "stopped", exitCode: 5 });
     bunker(["rm", "fg"]);
   });
 
   test("a foreground run is listed while it runs", async () => {
-    const proc = Bun.spawn([BUNKER, "run", "--rm", "--name", "fgrun", "--rootfs", fs.path, "--", "sh", "-c", "echo ready; exec sleep 100"], { stdout: "pipe" });
+    const proc = Bun.spawn([BUNKER, "run", "--rm", "--name", "fgrun", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo ready; exec sleep 100"], { stdout: "pipe" });
     const reader = proc.stdout.getReader();
     await reader.read();
     expect(psJson(false).find((e) => e.name === "fgrun")).toMatchObject({ status: "running" });
@@ -142,7 +120,7 @@ describe.skipIf(!ready)("detached containers", () => {
   });
 
   test("a failing start leaves no state, and says why with the usual status", () => {
-    const r = bunker(["run", "-d", "--name", "broken", "--rootfs", fs.path, "--", "/no/such/cmd"]);
+    const r = bunker(["run", "-d", "--name", "broken", "--rootfs", suite.fs.path, "--", "/no/such/cmd"]);
     expect(r).toMatchObject({ code: 127, stderr: 'bunker: exec "/no/such/cmd": no such file or directory\n' });
     expect(psJson().some((e) => e.name === "broken")).toBe(false);
   });
@@ -167,7 +145,7 @@ describe.skipIf(!ready)("detached containers", () => {
 
   test("twenty detached containers at once: all listed running, all stopped cleanly", async () => {
     const procs = Array.from({ length: 20 }, (_, i) =>
-      Bun.spawn([BUNKER, "run", "-d", "--name", `many${i}`, "--rootfs", fs.path, "--", "sh", "-c", "exec sleep 100"], { stdout: "pipe", stderr: "pipe" }),
+      Bun.spawn([BUNKER, "run", "-d", "--name", `many${i}`, "--rootfs", suite.fs.path, "--", "sh", "-c", "exec sleep 100"], { stdout: "pipe", stderr: "pipe" }),
     );
     const codes = await Promise.all(procs.map((p) => p.exited));
     expect(codes.every((c) => c === 0)).toBe(true);
@@ -185,7 +163,7 @@ describe.skipIf(!ready)("detached containers", () => {
 describe.skipIf(!ready)("after bunker is killed", () => {
   test("a --rm container whose bunker was SIGKILLed is cleaned up by the next ps; without --rm it shows as exited", async () => {
     for (const [name, rm] of [["gone1", true], ["kept1", false]] as const) {
-      const proc = Bun.spawn([BUNKER, "run", ...(rm ? ["--rm"] : []), "--name", name, "--rootfs", fs.path, "--", "sh", "-c", "echo ready; exec sleep 1000"], { stdout: "pipe" });
+      const proc = Bun.spawn([BUNKER, "run", ...(rm ? ["--rm"] : []), "--name", name, "--rootfs", suite.fs.path, "--", "sh", "-c", "echo ready; exec sleep 1000"], { stdout: "pipe" });
       await proc.stdout.getReader().read();
       proc.kill("SIGKILL");
       await proc.exited;
@@ -214,8 +192,8 @@ describe.skipIf(!ready)("--init", () => {
   });
 
   test("the exit status is the command's; signals reach a command that has no handler", async () => {
-    expect(bunker(["run", "--rm", "--init", "--rootfs", fs.path, "--", "sh", "-c", "exit 3"]).code).toBe(3);
-    const proc = Bun.spawn([BUNKER, "run", "--rm", "--init", "--rootfs", fs.path, "--", "sh", "-c", "echo ready; exec sleep 100"], { stdout: "pipe" });
+    expect(bunker(["run", "--rm", "--init", "--rootfs", suite.fs.path, "--", "sh", "-c", "exit 3"]).code).toBe(3);
+    const proc = Bun.spawn([BUNKER, "run", "--rm", "--init", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo ready; exec sleep 100"], { stdout: "pipe" });
     await proc.stdout.getReader().read();
     proc.kill("SIGTERM");
     // Without init, sleep as PID 1 would ignore SIGTERM.

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
-import { leaksSince, snapshot, type Snapshot } from "../helpers/leaks";
+import { snapshot, type Snapshot } from "../helpers/leaks";
+import { expectNoLeaks } from "../helpers/suite";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -63,13 +64,7 @@ afterAll(async () => {
   rmSync(bin.dir, { recursive: true, force: true });
   removeUser(sub);
   removeUser(nosub);
-  let leaks: string[] = [];
-  for (let i = 0; i < 100; i++) {
-    leaks = leaksSince(before);
-    if (leaks.length === 0) break;
-    await Bun.sleep(20);
-  }
-  expect(leaks).toEqual([]);
+  await expectNoLeaks(before);
 });
 
 const run = (u: TestUser, fs: Rootfs | null, args: string[], cmd: string, env: Record<string, string> = {}) =>

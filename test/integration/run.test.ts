@@ -1,42 +1,19 @@
 // `bunker run` as root, through the built executable, against a busybox rootfs.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { bunker, BUNKER, isRoot, requireBinary, ROOT, until } from "../helpers/bunker";
-import { leaksSince, newContainers, snapshot, type Snapshot } from "../helpers/leaks";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { bunker, BUNKER, isRoot, ROOT, until } from "../helpers/bunker";
+import { busyboxAvailable, makeRootfs } from "../helpers/rootfs";
+import { containerSuite } from "../helpers/suite";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn(`skipping run integration tests: ${isRoot ? "busybox-static is not installed" : "they need root"}`);
 
-let fs: Rootfs;
-let before: Snapshot;
+const suite = containerSuite(ready);
 
-beforeAll(() => {
-  if (!ready) return;
-  requireBinary();
-  before = snapshot();
-  fs = makeRootfs();
-});
-
-afterAll(async () => {
-  if (!ready) return;
-  fs.remove();
-  const left = newContainers(before);
-  if (left.length) bunker(["rm", "-f", ...left]);
-  // The kernel tears namespaces down asynchronously after the last process exits.
-  let leaks: string[] = [];
-  for (let i = 0; i < 100; i++) {
-    leaks = leaksSince(before);
-    if (leaks.length === 0) break;
-    await Bun.sleep(20);
-  }
-  expect(leaks).toEqual([]);
-});
-
-const inBox = (cmd: string, extra: string[] = []) => bunker(["run", ...extra, "--rootfs", fs.path, "--", "sh", "-c", cmd]);
+const inBox = (cmd: string, extra: string[] = []) => bunker(["run", ...extra, "--rootfs", suite.fs.path, "--", "sh", "-c", cmd]);
 
 function childrenOf(pid: number): number[] {
   try {
@@ -48,7 +25,7 @@ function childrenOf(pid: number): number[] {
 
 /** Starts bunker in the background and waits until the container prints "ready". */
 async function startBackground(cmd: string) {
-  const proc = Bun.spawn([BUNKER, "run", "--rootfs", fs.path, "--", "sh", "-c", cmd], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([BUNKER, "run", "--rootfs", suite.fs.path, "--", "sh", "-c", cmd], { stdout: "pipe", stderr: "pipe" });
   const reader = proc.stdout.getReader();
   let out = "";
   const deadline = Date.now() + 10_000;
@@ -85,11 +62,11 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
   });
 
   test("writes /etc/hosts for the container's name without touching the rootfs file", () => {
-    writeFileSync(join(fs.path, "etc/hosts"), "# rootfs copy\n");
+    writeFileSync(join(suite.fs.path, "etc/hosts"), "# rootfs copy\n");
     const r = inBox("cat /etc/hosts", ["--hostname", "box"]);
     expect(r.stdout).toContain("127.0.0.1\tlocalhost");
     expect(r.stdout).toContain("127.0.1.1\tbox");
-    expect(readFileSync(join(fs.path, "etc/hosts"), "utf8")).toBe("# rootfs copy\n");
+    expect(readFileSync(join(suite.fs.path, "etc/hosts"), "utf8")).toBe("# rootfs copy\n");
   });
 
   test("the command is PID 1 and ps sees only the container", () => {
@@ -116,7 +93,7 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
     try {
       const r = inBox(`test -e ${marker} && echo reachable; ls -1 /; echo ---; ls -1 /proc/1/root/; echo ---; ls -1 /..`);
       expect(r.stdout).not.toContain("reachable");
-      const rootfsTop = readdirSync(fs.path).sort();
+      const rootfsTop = readdirSync(suite.fs.path).sort();
       for (const listing of r.stdout.split("---\n")) expect(listing.trim().split("\n").sort()).toEqual(rootfsTop);
     } finally {
       rmSync(marker);
@@ -154,7 +131,7 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
   });
 
   test("the environment is clean: PATH, HOME, HOSTNAME and TERM only", () => {
-    const r = bunker(["run", "--hostname", "envbox", "--rootfs", fs.path, "--", "env"], {
+    const r = bunker(["run", "--hostname", "envbox", "--rootfs", suite.fs.path, "--", "env"], {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "xterm-test", SECRET: "leak" },
     });
     expect(r.stdout.trim().split("\n").sort()).toEqual(
@@ -168,7 +145,7 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
   });
 
   test("starts with no signal ignored, blocked or caught, even when bunker's caller ignored some", () => {
-    const r = Bun.spawnSync(["sh", "-c", `trap '' PIPE USR1 HUP; exec ${BUNKER} run --rootfs ${fs.path} -- grep -E '^Sig(Ign|Blk|Cgt)' /proc/self/status`]);
+    const r = Bun.spawnSync(["sh", "-c", `trap '' PIPE USR1 HUP; exec ${BUNKER} run --rootfs ${suite.fs.path} -- grep -E '^Sig(Ign|Blk|Cgt)' /proc/self/status`]);
     expect(r.stdout.toString()).toBe("SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n");
   });
 
@@ -179,7 +156,7 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
   });
 
   test("--log-level debug shows the child program and the timings", () => {
-    const r = bunker(["run", "--log-level", "debug", "--rootfs", fs.path, "--", "true"]);
+    const r = bunker(["run", "--log-level", "debug", "--rootfs", suite.fs.path, "--", "true"]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("pivot_root(");
     expect(r.stderr).toContain("# mount proc on /proc");
@@ -187,7 +164,7 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
   });
 
   test("stdin and stdout are the caller's", () => {
-    const r = bunker(["run", "--rootfs", fs.path, "--", "sh", "-c", "read line; echo got:$line"], { stdin: "hello\n" });
+    const r = bunker(["run", "--rootfs", suite.fs.path, "--", "sh", "-c", "read line; echo got:$line"], { stdin: "hello\n" });
     expect(r.stdout).toBe("got:hello\n");
   });
 
@@ -277,7 +254,7 @@ describe.skipIf(!ready)("volumes, environment and working directory as root", ()
   test("volumes are read-only by default and writable with rw; targets are created", () => {
     const src = mkdtempSync("/tmp/bunker-vol-");
     try {
-      const r = bunker(["run", "-v", `${src}:/a/b/ro`, "-v", `${src}:/rw:rw`, "--rootfs", fs.path, "--", "sh", "-c", "touch /a/b/ro/x 2>&1; touch /rw/y && echo ok"]);
+      const r = bunker(["run", "-v", `${src}:/a/b/ro`, "-v", `${src}:/rw:rw`, "--rootfs", suite.fs.path, "--", "sh", "-c", "touch /a/b/ro/x 2>&1; touch /rw/y && echo ok"]);
       expect(r.stdout).toContain("Read-only file system");
       expect(r.stdout).toContain("ok");
       expect(existsSync(join(src, "y"))).toBe(true);
@@ -288,21 +265,21 @@ describe.skipIf(!ready)("volumes, environment and working directory as root", ()
   });
 
   test("a missing env file is a 125 error naming it; -e wins over it", () => {
-    let r = bunker(["run", "--env-file", "/no/such.env", "--rootfs", fs.path, "--", "true"]);
+    let r = bunker(["run", "--env-file", "/no/such.env", "--rootfs", suite.fs.path, "--", "true"]);
     expect(r.code).toBe(125);
     expect(r.stderr).toBe("bunker: env file /no/such.env: no such file or directory\n");
-    const f = join(fs.path, "..", "vars.env");
+    const f = join(suite.fs.path, "..", "vars.env");
     writeFileSync(f, "A=file\nB=file\n");
-    r = bunker(["run", "--env-file", f, "-e", "B=flag", "--rootfs", fs.path, "--", "sh", "-c", "echo $A $B"]);
+    r = bunker(["run", "--env-file", f, "-e", "B=flag", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo $A $B"]);
     expect(r.stdout).toBe("file flag\n");
   });
 
   test("bad volume and tmpfs values are 125 errors", () => {
-    let r = bunker(["run", "-v", "/tmp", "--rootfs", fs.path, "--", "true"]);
+    let r = bunker(["run", "-v", "/tmp", "--rootfs", suite.fs.path, "--", "true"]);
     expect([r.code, r.stderr]).toEqual([125, 'bunker: invalid volume "/tmp": use HOST:CONTAINER[:OPTIONS]\n']);
-    r = bunker(["run", "--tmpfs", "/t:bogus", "--rootfs", fs.path, "--", "true"]);
+    r = bunker(["run", "--tmpfs", "/t:bogus", "--rootfs", suite.fs.path, "--", "true"]);
     expect([r.code, r.stderr]).toEqual([125, 'bunker: tmpfs /t:bogus: unknown option "bogus"\n']);
-    r = bunker(["run", "-w", "relative", "--rootfs", fs.path, "--", "true"]);
+    r = bunker(["run", "-w", "relative", "--rootfs", suite.fs.path, "--", "true"]);
     expect([r.code, r.stderr]).toEqual([125, 'bunker: working directory "relative" must be absolute\n']);
   });
 });
@@ -313,20 +290,20 @@ describe.skipIf(!ready)("exit status", () => {
   });
 
   test("127 when the command is not on PATH", () => {
-    const r = bunker(["run", "--rootfs", fs.path, "--", "nope"]);
+    const r = bunker(["run", "--rootfs", suite.fs.path, "--", "nope"]);
     expect(r.code).toBe(127);
     expect(r.stderr).toBe('bunker: exec "nope": not found in PATH\n');
   });
 
   test("127 for a missing absolute path", () => {
-    const r = bunker(["run", "--rootfs", fs.path, "--", "/no/such"]);
+    const r = bunker(["run", "--rootfs", suite.fs.path, "--", "/no/such"]);
     expect(r.code).toBe(127);
     expect(r.stderr).toBe('bunker: exec "/no/such": no such file or directory\n');
   });
 
   test("126 when the command is not executable", () => {
-    writeFileSync(join(fs.path, "bin/notexec"), "#!/bin/sh\necho hi\n", { mode: 0o644 });
-    const r = bunker(["run", "--rootfs", fs.path, "--", "notexec"]);
+    writeFileSync(join(suite.fs.path, "bin/notexec"), "#!/bin/sh\necho hi\n", { mode: 0o644 });
+    const r = bunker(["run", "--rootfs", suite.fs.path, "--", "notexec"]);
     expect(r.code).toBe(126);
     expect(r.stderr).toBe('bunker: exec "notexec": permission denied\n');
   });
@@ -335,9 +312,9 @@ describe.skipIf(!ready)("exit status", () => {
     let r = bunker(["run", "--rootfs", "/no/such/rootfs", "--", "true"]);
     expect(r.code).toBe(125);
     expect(r.stderr).toBe("bunker: rootfs /no/such/rootfs: no such file or directory\n");
-    r = bunker(["run", "--rootfs", join(fs.path, "etc/passwd"), "--", "true"]);
+    r = bunker(["run", "--rootfs", join(suite.fs.path, "etc/passwd"), "--", "true"]);
     expect(r.code).toBe(125);
-    expect(r.stderr).toBe(`bunker: rootfs ${join(fs.path, "etc/passwd")}: not a directory\n`);
+    expect(r.stderr).toBe(`bunker: rootfs ${join(suite.fs.path, "etc/passwd")}: not a directory\n`);
   });
 
   test("125 with the failing step named when setup fails", () => {
@@ -461,7 +438,7 @@ describe.skipIf(!ready)("command line", () => {
   });
 
   test("options stop at the command, so its own flags reach it", () => {
-    const r = bunker(["run", "--rootfs", fs.path, "sh", "-c", "echo $0 $1", "a", "--help"]);
+    const r = bunker(["run", "--rootfs", suite.fs.path, "sh", "-c", "echo $0 $1", "a", "--help"]);
     expect(r.stdout).toBe("a --help\n");
   });
 

@@ -1,18 +1,16 @@
 // -t through a real terminal: tmux runs bunker, keys are typed, the screen is read.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { bunker, BUNKER, isRoot, requireBinary } from "../helpers/bunker";
-import { leaksSince, newContainers, snapshot, type Snapshot } from "../helpers/leaks";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { bunker, BUNKER, isRoot } from "../helpers/bunker";
+import { busyboxAvailable } from "../helpers/rootfs";
+import { containerSuite } from "../helpers/suite";
 
 const tmux = ["/usr/bin/tmux", "/bin/tmux"].find(existsSync);
 const ready = isRoot && busyboxAvailable() && tmux !== undefined;
 if (!ready) console.warn(`skipping terminal tests: ${!isRoot ? "they need root" : !tmux ? "tmux is not installed" : "busybox-static is missing"}`);
 
 const SOCK = `bunker-test-${process.pid}`;
-let fs: Rootfs;
-let before: Snapshot;
 
 const t = (...args: string[]) => Bun.spawnSync([tmux!, "-L", SOCK, ...args], { stdout: "pipe", stderr: "pipe" });
 const screen = () => t("capture-pane", "-p", "-t", "w").stdout.toString();
@@ -29,33 +27,13 @@ async function until(pred: (s: string) => boolean, what: string, ms = 8000): Pro
 
 const keys = (...k: string[]) => t("send-keys", "-t", "w", ...k);
 
-beforeAll(() => {
-  if (!ready) return;
-  requireBinary();
-  before = snapshot();
-  fs = makeRootfs();
-});
-
-afterAll(async () => {
-  if (!ready) return;
-  t("kill-server");
-  const left = newContainers(before);
-  if (left.length) bunker(["rm", "-f", ...left]);
-  fs.remove();
-  let leaks: string[] = [];
-  for (let i = 0; i < 100; i++) {
-    leaks = leaksSince(before);
-    if (leaks.length === 0) break;
-    await Bun.sleep(20);
-  }
-  expect(leaks).toEqual([]);
-});
+const suite = containerSuite(ready, () => t("kill-server"));
 
 describe.skipIf(!ready)("bunker run -it", () => {
   test("a pty, its size following the window, Ctrl-C to the foreground job, the status, the caller's terminal restored", async () => {
-    const marks = `${fs.path}/../stty`;
+    const marks = `${suite.fs.path}/../stty`;
     t("new-session", "-d", "-s", "w", "-x", "120", "-y", "40", "sh");
-    keys(`stty -g > ${marks}.before; ${BUNKER} run -it --rm --rootfs ${fs.path} -- sh; echo outer=$?; stty -g > ${marks}.after`, "Enter");
+    keys(`stty -g > ${marks}.before; ${BUNKER} run -it --rm --rootfs ${suite.fs.path} -- sh; echo outer=$?; stty -g > ${marks}.after`, "Enter");
     await until((s) => s.includes("/ #"), "the container's prompt");
     keys("tty; stty size", "Enter");
     await until((s) => /\/dev\/pts\/\d+\n40 120/.test(s), "tty and size");
@@ -87,7 +65,7 @@ describe.skipIf(!ready)("bunker run -it", () => {
   }, 30_000);
 
   test("exec -it into a running container gets its own pty", async () => {
-    const id = bunker(["run", "-d", "--rootfs", fs.path, "--", "sleep", "100"]).stdout.trim();
+    const id = bunker(["run", "-d", "--rootfs", suite.fs.path, "--", "sleep", "100"]).stdout.trim();
     t("new-session", "-d", "-s", "w", "-x", "90", "-y", "20", "sh");
     keys(`${BUNKER} exec -it ${id} sh; echo outer=$?`, "Enter");
     await until((s) => s.includes("/ #"), "the prompt");
@@ -101,16 +79,16 @@ describe.skipIf(!ready)("bunker run -it", () => {
 
 describe.skipIf(!ready)("without a terminal", () => {
   test("piped input reaches the container and so does its end", () => {
-    const r = bunker(["run", "--rm", "-i", "--rootfs", fs.path, "--", "sh", "-c", "cat; echo after-eof"], { stdin: "piped line\n" });
+    const r = bunker(["run", "--rm", "-i", "--rootfs", suite.fs.path, "--", "sh", "-c", "cat; echo after-eof"], { stdin: "piped line\n" });
     expect(r.stdout).toBe("piped line\nafter-eof\n");
   });
 
   test("-t with -d is refused", () => {
-    expect(bunker(["run", "-d", "-t", "--rootfs", fs.path, "--", "true"])).toMatchObject({ code: 125 });
+    expect(bunker(["run", "-d", "-t", "--rootfs", suite.fs.path, "--", "true"])).toMatchObject({ code: 125 });
   });
 
   test("-t with piped input: the terminal gets the input and an end-of-file", () => {
-    const r = bunker(["run", "--rm", "-t", "-i", "--rootfs", fs.path, "--", "sh", "-c", "cat >/dev/null; echo got-eof"], { stdin: "x\n" });
+    const r = bunker(["run", "--rm", "-t", "-i", "--rootfs", suite.fs.path, "--", "sh", "-c", "cat >/dev/null; echo got-eof"], { stdin: "x\n" });
     expect(r.stdout).toContain("got-eof");
   });
 });
