@@ -18,7 +18,7 @@ import { startTime } from "../sys/proc";
 import { AT, CLONE, O } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
-import { pinNamespaces } from "./pin";
+import { pinNamespaces, unpinNamespaces } from "./pin";
 import { closeTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 
 export function hostsFile(hostname: string, base?: string): string {
@@ -136,7 +136,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     const saved = readState(spec.bunker.id);
     if (!saved) throw new BunkerError(`container ${spec.bunker.id} has no state`);
     state = { ...saved, supervisor: state.supervisor, supervisorStart: state.supervisorStart };
-  } else createState(state, false);
+  } else createState(state);
   mark("state");
   const pipes = openPipes();
   let started;
@@ -177,6 +177,13 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   } catch (err) {
     closePipes(pipes);
     if (terminal) closeTerminal(terminal);
+    if (state.pinned) {
+      try {
+        unpinNamespaces(record.pin!);
+      } catch {
+        // pinned by the failed start; anything left is named by the error below
+      }
+    }
     removeState(state);
     record.onStarted?.(err as Error);
     throw err;
@@ -192,9 +199,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     state.namespaces = Object.fromEntries(NS_TYPES.map((t) => [t, `/proc/${pid}/ns/${t}`]));
     writeState(state);
   };
-  // The first state a foreground run writes: nothing else can know the container yet.
-  if (record.existing) withLock(state.id, running);
-  else running();
+  withLock(state.id, running);
   mark("running");
   record.onStarted?.();
   if (terminal) {
@@ -218,14 +223,19 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   loadNative().forwardTo(-1);
   mark("exited");
   const code = exitCodeOf(status);
-  withLock(state.id, () => {
-    if (record.autoRemove) return removeState(state);
-    state.status = "stopped";
-    state.exitCode = code;
-    state.finished = new Date().toISOString();
-    delete state.namespaces;
-    writeState(state);
-  });
+  try {
+    withLock(state.id, () => {
+      if (record.autoRemove) return removeState(state);
+      state.status = "stopped";
+      state.exitCode = code;
+      state.finished = new Date().toISOString();
+      delete state.namespaces;
+      writeState(state);
+    });
+  } catch (err) {
+    // `bunker rm -f` may have removed the container meanwhile: then there is nothing to record.
+    if (readState(state.id) !== null) throw err;
+  }
   mark("recorded");
   if (enabled("debug")) await log.debug(`timings: ${markReport()}`);
   return code;

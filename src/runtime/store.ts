@@ -46,21 +46,21 @@ const dirOf = (id: string) => `${stateDir()}/${id}`;
 const namesDir = () => `${stateDir()}/names`;
 
 /**
- * Makes the container's directory and claims its name; fails if either is
- * taken. With `write` false the state file comes later (a foreground run
- * writes it once, when the container is running).
+ * Makes the container's directory, writes its first state, then claims its
+ * name; fails if the id or the name is taken. Writing the state first means a
+ * bunker killed at any point leaves a container `ps` can show and `rm` can remove.
  */
-export function createState(state: ContainerState, write = true): void {
+export function createState(state: ContainerState): void {
   if (!makeDir(dirOf(state.id))) throw new BunkerError(`container id ${state.id} is already in use`);
+  writeState(state);
   if (state.name !== undefined) {
     makeDir(namesDir());
     if (!makeLink(state.id, `${namesDir()}/${state.name}`)) {
-      removePath(dirOf(state.id), true);
       const other = readLink(`${namesDir()}/${state.name}`);
+      removeState({ ...state, name: undefined });
       throw new BunkerError(`the name "${state.name}" is already in use by container ${other ?? "?"}: remove it first (bunker rm ${state.name})`);
     }
   }
-  if (write) writeState(state);
 }
 
 export function writeState(state: ContainerState): void {

@@ -119,6 +119,15 @@ describe.skipIf(!ready)("detached containers", () => {
     expect(psJson().some((e) => e.name === "fgrun")).toBe(false);
   });
 
+  test("rm -f of a foreground container: its bunker reports the kill, with nothing left to record", async () => {
+    const proc = Bun.spawn([BUNKER, "run", "--name", "fgrm", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo ready; exec sleep 100"], { stdout: "pipe", stderr: "pipe" });
+    await proc.stdout.getReader().read();
+    expect(bunker(["rm", "-f", "fgrm"]).code).toBe(0);
+    expect(await proc.exited).toBe(137);
+    expect(await new Response(proc.stderr).text()).toBe("");
+    expect(psJson().some((e) => e.name === "fgrm")).toBe(false);
+  });
+
   test("a failing start leaves no state, and says why with the usual status", () => {
     const r = bunker(["run", "-d", "--name", "broken", "--rootfs", suite.fs.path, "--", "/no/such/cmd"]);
     expect(r).toMatchObject({ code: 127, stderr: 'bunker: exec "/no/such/cmd": no such file or directory\n' });
