@@ -6,9 +6,11 @@ import { BunkerError } from "../runtime/errors";
 import { detach } from "../runtime/detach";
 import { runContainer } from "../runtime/run";
 import { validateName } from "../runtime/store";
-import { createSpec } from "../spec/defaults";
+import { createSpec, type SecurityOptions } from "../spec/defaults";
+import { capName, CapError, resolveCaps } from "../security/caps";
+import { RLIMITS } from "../security/plan";
 import { buildEnvironment } from "../spec/env";
-import type { Mount } from "../spec/types";
+import type { Mount, POSIXRlimit } from "../spec/types";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { parseTmpfs, parseVolume, volumeMount } from "../spec/volumes";
 import { absolute, fileType, readText } from "../sys/fs";
@@ -49,6 +51,15 @@ export const runOptions: OptionDefs = {
     valueHint: "MODE",
     description: "User namespace: private (the default without root), keep-id (keep your IDs inside), host (root's default)",
   },
+  "cap-add": { type: "string", multiple: true, valueHint: "CAP", description: "Add a capability (NET_ADMIN, CAP_SYS_TIME, ALL; repeatable)" },
+  "cap-drop": { type: "string", multiple: true, valueHint: "CAP", description: "Drop a capability from the default set (or ALL; repeatable)" },
+  privileged: {
+    type: "boolean",
+    description: "Every capability, and no masked or read-only /proc and /sys paths: gives up most of the isolation from the host",
+  },
+  "security-opt": { type: "string", multiple: true, valueHint: "OPT", description: "no-new-privileges[=true|false] (default true)" },
+  "read-only": { type: "boolean", description: "Mount the rootfs read-only (with tmpfs /tmp and /run)" },
+  ulimit: { type: "string", multiple: true, valueHint: "NAME=SOFT[:HARD]", description: "Set a resource limit (nofile=1024:2048, core=0, ...; repeatable)" },
   "map-uid": { type: "string", valueHint: "ID", description: "Container user ID you become (default 0)" },
   "map-gid": { type: "string", valueHint: "ID", description: "Container group ID you become (default 0)" },
   "log-level": { type: "string", valueHint: "LEVEL", description: `Logging to stderr: ${LOG_LEVELS.join(", ")} (default warn)` },
@@ -83,6 +94,45 @@ async function sandboxCwd(): Promise<string> {
   if (!hidden) return cwd;
   await log.warn(`working directory ${cwd} is under the sandbox's private ${hidden}: starting in /`);
   return "/";
+}
+
+const UNLIMITED = 18446744073709551615;
+
+function limitValue(s: string, what: string): number {
+  if (s === "unlimited" || s === "-1") return UNLIMITED;
+  if (!/^\d+$/.test(s)) throw new SpecError(`--ulimit ${what}: "${s}" is not a number or unlimited`);
+  return Number(s);
+}
+
+/** --ulimit NAME=SOFT[:HARD] (docker's syntax; HARD defaults to SOFT). */
+export function parseUlimit(value: string): POSIXRlimit {
+  const m = value.match(/^([a-z]+)=([^:]+)(?::(.+))?$/);
+  if (!m || RLIMITS[m[1]!] === undefined) {
+    throw new SpecError(`invalid --ulimit "${value}": use NAME=SOFT[:HARD] with NAME one of ${Object.keys(RLIMITS).join(", ")}`);
+  }
+  const soft = limitValue(m[2]!, value);
+  const hard = m[3] !== undefined ? limitValue(m[3], value) : soft;
+  if (soft > hard) throw new SpecError(`--ulimit ${value}: the soft limit is above the hard one`);
+  return { type: `RLIMIT_${m[1]!.toUpperCase()}`, soft, hard };
+}
+
+function securityOptions(v: Record<string, unknown>): SecurityOptions {
+  const privileged = v.privileged === true;
+  const add = (v["cap-add"] as string[] | undefined) ?? [];
+  let noNewPrivileges = true;
+  for (const opt of (v["security-opt"] as string[] | undefined) ?? []) {
+    const m = opt.match(/^no-new-privileges(?:[=:](true|false))?$/);
+    if (!m) throw new SpecError(`unknown --security-opt "${opt}": bunker knows no-new-privileges[=true|false]`);
+    noNewPrivileges = m[1] !== "false";
+  }
+  return {
+    caps: resolveCaps(add, (v["cap-drop"] as string[] | undefined) ?? [], privileged),
+    added: privileged ? resolveCaps([], [], true) : add.flatMap((a) => (capName(a) === "ALL" ? resolveCaps(["ALL"], [], false) : [capName(a) as string])),
+    privileged,
+    noNewPrivileges,
+    rlimits: ((v.ulimit as string[] | undefined) ?? []).map(parseUlimit),
+    readonlyRoot: v["read-only"] === true,
+  };
 }
 
 /** A short random id (12 hex digits, as docker shows them). */
@@ -203,6 +253,13 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   mark("env");
+  let security;
+  try {
+    security = securityOptions(v);
+  } catch (e) {
+    if (e instanceof SpecError || e instanceof CapError) throw new UsageError(e.message);
+    throw e;
+  }
   const spec = createSpec({
     id,
     args: parsed.rest,
@@ -220,6 +277,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(identity.userns ? { userns: identity.userns } : {}),
     hostResolvConf: fileType("/etc/resolv.conf", true) === "file",
     init: v.init === true,
+    security,
   });
   try {
     validateSpec(spec);

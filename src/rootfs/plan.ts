@@ -15,6 +15,7 @@ import type { ChildProgram, Slot } from "../child/program";
 import type { ContainerSpec, Mount } from "../spec/types";
 import { AT, MNT_DETACH, MOUNT_ATTR, MOVE_MOUNT, MS, O, OPEN_TREE, S, makedev } from "../sys/constants";
 import { Errno } from "../sys/errno";
+import { planMaskedPaths } from "./masked";
 import { parseMountOptions } from "./options";
 
 /** What the host side learned before clone. */
@@ -234,6 +235,7 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   p.call("clear the umask", "umask", [0]);
   for (const m of spec.oci.mounts) mountOne(p, m, hostRoot, opened.get(m));
   makeDevices(p, spec, devices);
+  planMaskedPaths(p, spec.oci.linux.maskedPaths ?? [], spec.oci.linux.readonlyPaths ?? []);
   bindEtcFiles(p, spec, facts);
   if (!hostRoot && spec.oci.root.readonly) {
     const attr = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);

@@ -5,7 +5,8 @@
 
 import { planParentCheck } from "../child/liveness";
 import { ChildProgram } from "../child/program";
-import { planSetUser } from "../identity/plan";
+import { planNoNewPrivs } from "../security/plan";
+import { capLimits } from "./run";
 import { log } from "../log";
 import type { ContainerSpec, User } from "../spec/types";
 import { AT, CLONE, O, SIGNALS } from "../sys/constants";
@@ -15,7 +16,7 @@ import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { isAlive } from "../sys/proc";
 import { BunkerError } from "./errors";
-import { execCandidates, planHandshake, planSignalReset } from "./plan";
+import { execCandidates, planCredentials, planHandshake, planSignalReset } from "./plan";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { envValue } from "../spec/defaults";
@@ -77,6 +78,18 @@ function joinsPid(t: Target): boolean {
   return t.kind === "pid" ? (t.flags & CLONE.NEWPID) !== 0 : t.fds.some((f) => f.type === "pid");
 }
 
+/**
+ * The exec'd process's capabilities: the container's bounding set; all of it
+ * for root, otherwise what the container's own non-root user was given (the
+ * caps added for it), or nothing.
+ */
+function execCapabilities(spec: ContainerSpec, uid: number): { capabilities?: ContainerSpec["oci"]["process"]["capabilities"] } {
+  const caps = spec.oci.process.capabilities;
+  if (!caps) return {};
+  const sets = uid === 0 ? (caps.bounding ?? []) : spec.oci.process.user.uid !== 0 ? (caps.effective ?? []) : [];
+  return { capabilities: { bounding: caps.bounding ?? [], effective: sets, permitted: sets, inheritable: sets, ambient: uid === 0 ? [] : sets } };
+}
+
 export function planExecProgram(req: ExecRequest, pipes: { syncRead: number; syncWrite: number }, signals: readonly number[], terminal?: TerminalSetup) {
   const p = new ChildProgram();
   planHandshake(p, pipes);
@@ -95,15 +108,16 @@ export function planExecProgram(req: ExecRequest, pipes: { syncRead: number; syn
   }
   planSignalReset(p, signals);
   const spec: ContainerSpec = req.spec
-    ? { ...req.spec, oci: { ...req.spec.oci, process: { ...req.spec.oci.process, user: req.user } } }
+    ? { ...req.spec, oci: { ...req.spec.oci, process: { ...req.spec.oci.process, user: req.user, ...execCapabilities(req.spec, req.user.uid) } } }
     : ({
         oci: { process: { user: req.user }, linux: { namespaces: [] } },
         bunker: { setgroups: true },
       } as unknown as ContainerSpec);
-  planSetUser(p, spec, pipes.syncRead);
+  planCredentials(p, spec, pipes.syncRead, capLimits());
   if (req.cwd !== "/") p.call(`change directory to ${req.cwd}`, "chdir", [p.str(req.cwd)]);
   else p.call("change directory to /", "chdir", [p.str("/")]);
   if (terminal) planTerminal(p, terminal);
+  if (spec.oci.process.noNewPrivileges) planNoNewPrivs(p);
   p.call("set the umask to 022", "umask", [0o022]);
   p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
   p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(8).addr, 0, 8]);

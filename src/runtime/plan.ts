@@ -3,6 +3,7 @@
 
 import { ChildProgram } from "../child/program";
 import { planSetUser, planUsernsEntry } from "../identity/plan";
+import { capPlan, planBoundingSet, planCapabilities, planNoNewPrivs, planRlimits, type CapLimits, type Rlimit } from "../security/plan";
 import { planLoopbackUp } from "../net/loopback";
 import { planRootfs, type RootfsFacts } from "../rootfs/plan";
 import { envValue, DEFAULT_PATH } from "../spec/defaults";
@@ -145,6 +146,25 @@ export interface PlanExtras {
   joined?: readonly JoinedNamespace[];
   /** -t: the pseudo-terminal's set-up. */
   terminal?: TerminalSetup;
+  /** The kernel's highest capability number, and bunker's own bounding set. */
+  capLimits?: CapLimits;
+}
+
+/** Limits, the bounding set, the user switch and the final capabilities, in the order the kernel needs. */
+export function planCredentials(p: ChildProgram, spec: ContainerSpec, syncRead: number, limits: CapLimits): void {
+  const proc = spec.oci.process;
+  if (proc.rlimits?.length) planRlimits(p, proc.rlimits.map(toRlimit));
+  const caps = proc.capabilities ? capPlan(proc.capabilities, limits) : undefined;
+  const switches = proc.user.uid !== 0;
+  if (caps) planBoundingSet(p, caps, switches);
+  planSetUser(p, spec, syncRead);
+  if (caps) planCapabilities(p, caps, switches);
+}
+
+const INFINITY = 0xffffffffffffffffn;
+function toRlimit(r: { type: string; soft: number; hard: number }): Rlimit {
+  const v = (n: number) => (n >= 2 ** 63 ? INFINITY : BigInt(n));
+  return { name: r.type.replace(/^RLIMIT_/, "").toLowerCase(), soft: v(r.soft), hard: v(r.hard) };
 }
 
 export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFacts, signals: readonly number[], extras: PlanExtras = {}): ChildProgram {
@@ -158,10 +178,11 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
   if (hasNamespace(spec, "network")) planLoopbackUp(p);
   planRootfs(p, spec, facts);
   planWorkdirCreate(p, spec);
-  planSetUser(p, spec, h.syncRead);
+  planCredentials(p, spec, h.syncRead, extras.capLimits ?? { lastCap: 40, bounding: (1n << 41n) - 1n });
   planWorkdirEnter(p, spec);
   if (spec.bunker.init) planInit(p);
   if (extras.terminal) planTerminal(p, extras.terminal);
+  if (spec.oci.process.noNewPrivileges) planNoNewPrivs(p);
   planExec(p, spec, extras.output);
   return p;
 }

@@ -19,6 +19,7 @@ import { AT, CLONE, O } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import { pinNamespaces, unpinNamespaces } from "./pin";
+import type { CapLimits } from "../security/plan";
 import { closeTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 
 export function hostsFile(hostname: string, base?: string): string {
@@ -109,6 +110,21 @@ function openJoined(spec: ContainerSpec): JoinedNamespace[] {
 
 const NS_TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
 
+/** The kernel's highest capability number and bunker's own bounding set: what a container can be given. */
+export function capLimits(): CapLimits {
+  let lastCap = 40;
+  let bounding = (1n << 41n) - 1n;
+  try {
+    const n = Number(readText("/proc/sys/kernel/cap_last_cap").trim());
+    if (Number.isInteger(n)) lastCap = n;
+    const m = readText("/proc/self/status").match(/^CapBnd:\s*([0-9a-f]+)$/m);
+    if (m) bounding = BigInt(`0x${m[1]}`);
+  } catch {
+    // keep the defaults
+  }
+  return { lastCap, bounding };
+}
+
 export function initialState(spec: ContainerSpec, r: RunRecord): ContainerState {
   return {
     id: spec.bunker.id,
@@ -152,6 +168,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       ...(record.output !== undefined ? { output: record.output } : {}),
       joined,
       ...(terminal ? { terminal } : {}),
+      capLimits: capLimits(),
     });
     mark("plan");
     if (enabled("debug")) {

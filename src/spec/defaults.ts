@@ -1,6 +1,8 @@
 // Building a container spec with the defaults runc, crun and podman users expect.
 
-import type { ContainerSpec, LinuxDevice, LinuxIDMapping, Mount, NamespaceType, NetworkMode, User, UsernsSetup } from "./types";
+import type { ContainerSpec, LinuxCapabilities, LinuxDevice, LinuxIDMapping, Mount, NamespaceType, NetworkMode, POSIXRlimit, User, UsernsSetup } from "./types";
+import { DEFAULT_CAPS } from "../security/caps";
+
 import { orderMounts } from "./volumes";
 
 export const OCI_VERSION = "1.2.0";
@@ -32,6 +34,58 @@ export interface RunOptions {
   /** Whether the host has an /etc/resolv.conf to share with --network host. */
   hostResolvConf?: boolean;
   init?: boolean;
+  security?: SecurityOptions;
+}
+
+export interface SecurityOptions {
+  /** The bounding set (and root's capabilities). */
+  caps: string[];
+  /** Capabilities given on the command line: what a non-root user keeps. */
+  added: string[];
+  privileged: boolean;
+  noNewPrivileges: boolean;
+  rlimits: POSIXRlimit[];
+  /** --read-only: the rootfs mounted read-only, with tmpfs /tmp and /run. */
+  readonlyRoot: boolean;
+}
+
+/** The OCI defaults: hidden from the container, and read-only in it. */
+export const MASKED_PATHS = [
+  "/proc/acpi",
+  "/proc/asound",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+export const DEFAULT_SECURITY: SecurityOptions = {
+  caps: [...DEFAULT_CAPS],
+  added: [],
+  privileged: false,
+  noNewPrivileges: true,
+  rlimits: [],
+  readonlyRoot: false,
+};
+
+function capabilities(sec: SecurityOptions, uid: number): LinuxCapabilities {
+  const oci = (list: readonly string[]) => list.map((c) => `CAP_${c}`);
+  // docker's rule: a non-root user keeps only the capabilities added for it.
+  const sets = uid === 0 ? sec.caps : sec.added.filter((c) => sec.caps.includes(c));
+  return {
+    bounding: oci(sec.caps),
+    effective: oci(sets),
+    permitted: oci(sets),
+    inheritable: oci(sets),
+    ambient: uid === 0 ? [] : oci(sets),
+  };
 }
 
 export function defaultDevices(): LinuxDevice[] {
@@ -100,6 +154,16 @@ export function createSpec(o: RunOptions): ContainerSpec {
   const namespaces: NamespaceType[] = ["pid", "mount", "ipc", "uts", "cgroup"];
   if (o.network !== "host") namespaces.push("network");
   if (o.userns) namespaces.push("user");
+  const sec = o.security ?? DEFAULT_SECURITY;
+  const user = o.user ?? { uid: 0, gid: 0 };
+  const extra = o.extraMounts ?? [];
+  // --read-only keeps the usual scratch places writable, unless the caller mounted something there.
+  const scratch: Mount[] =
+    sec.readonlyRoot && !hostRoot
+      ? ["/tmp", "/run"]
+          .filter((d) => !extra.some((m) => m.destination === d))
+          .map((d) => ({ destination: d, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", d === "/tmp" ? "mode=1777" : "mode=755"] }))
+      : [];
   const mounts = [
     ...defaultMounts({
       hostRoot,
@@ -108,25 +172,29 @@ export function createSpec(o: RunOptions): ContainerSpec {
       network: o.network,
       hostResolvConf: o.hostResolvConf ?? false,
     }),
-    ...orderMounts(o.extraMounts ?? []),
+    ...orderMounts([...scratch, ...extra]),
   ];
   return {
     oci: {
       ociVersion: OCI_VERSION,
       process: {
         terminal: false,
-        user: o.user ?? { uid: 0, gid: 0 },
+        user,
         args: o.args,
         env: o.env ?? buildEnv(hostname, o.callerEnv),
         cwd: o.cwd ?? "/",
+        capabilities: capabilities(sec, user.uid),
+        noNewPrivileges: sec.noNewPrivileges,
+        ...(sec.rlimits.length ? { rlimits: sec.rlimits } : {}),
       },
-      root: hostRoot ? { path: "/", readonly: true } : { path: o.rootfs!, readonly: false },
+      root: hostRoot ? { path: "/", readonly: true } : { path: o.rootfs!, readonly: sec.readonlyRoot },
       hostname,
       domainname: "",
       mounts,
       linux: {
         namespaces: namespaces.map((type) => ({ type })),
         devices: defaultDevices(),
+        ...(sec.privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
         ...(o.userns ? { uidMappings: o.userns.uid, gidMappings: o.userns.gid } : {}),
       },
     },

@@ -32,12 +32,29 @@ export interface User {
   additionalGids?: number[];
 }
 
+export interface LinuxCapabilities {
+  bounding?: string[];
+  effective?: string[];
+  inheritable?: string[];
+  permitted?: string[];
+  ambient?: string[];
+}
+
+export interface POSIXRlimit {
+  type: string;
+  hard: number;
+  soft: number;
+}
+
 export interface Process {
   terminal?: boolean;
   user: User;
   args: string[];
   env: string[];
   cwd: string;
+  capabilities?: LinuxCapabilities;
+  noNewPrivileges?: boolean;
+  rlimits?: POSIXRlimit[];
 }
 
 export interface Root {

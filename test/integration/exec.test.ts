@@ -15,8 +15,7 @@ let pid: number;
 
 beforeAll(async () => {
   if (!ready) return;
-  const fs = suite.fs;
-  const r = bunker(["run", "-d", "--name", "target", "--hostname", "exbox", "-e", "FROM_RUN=1", "-w", "/tmp", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo 64 > /proc/sys/net/ipv4/ip_default_ttl; touch /tmp/ready; exec sleep 1000"]);
+  const r = bunker(["run", "-d", "--name", "target", "--hostname", "exbox", "-e", "FROM_RUN=1", "-w", "/tmp", "--rootfs", suite.fs.path, "--", "sh", "-c", "touch /tmp/ready; exec sleep 1000"]);
   id = r.stdout.trim();
   pid = JSON.parse(bunker(["inspect", id]).stdout)[0].pid;
   for (let i = 0; i < 100 && !existsSync(`/proc/${pid}/root/tmp/ready`); i++) await Bun.sleep(20);
@@ -89,13 +88,21 @@ describe.skipIf(!ready)("bunker ns", () => {
 describe.skipIf(!ready)("pinned namespaces", () => {
   test("pin, let the container exit, exec into the pinned namespaces, unpin leaves no mount", () => {
     const dir = `${suite.fs.path}/../pins`;
-    const c = bunker(["run", "-d", "--rm", "--hostname", "pinbox", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo 99 > /proc/sys/net/ipv4/ip_default_ttl; exec sleep 1000"]).stdout.trim();
+    // Writing a network sysctl as a marker needs /proc/sys writable: --privileged.
+    const c = bunker(["run", "-d", "--rm", "--privileged", "--hostname", "pinbox", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo 99 > /proc/sys/net/ipv4/ip_default_ttl; exec sleep 1000"]).stdout.trim();
     Bun.sleepSync(200);
     const pinned = bunker(["ns", "pin", c, dir]);
     expect(pinned.code).toBe(0);
     expect(pinned.stdout.trim().split("\n").map((l) => l.split("/").pop()).sort()).toEqual(["cgroup", "ipc", "mnt", "net", "pid", "uts"]);
     bunker(["stop", "-t", "0", c]);
-    const r = bunker(["exec", "--ns", dir, "sh", "-c", "hostname; cat /proc/sys/net/ipv4/ip_default_ttl"]);
+    let r;
+    try {
+      r = bunker(["exec", "--ns", dir, "sh", "-c", "hostname; cat /proc/sys/net/ipv4/ip_default_ttl"]);
+    } catch (e) {
+      bunker(["ns", "unpin", dir]);
+      throw e;
+    }
+    if (r.stdout !== "pinbox\n99\n") bunker(["ns", "unpin", dir]);
     expect(r.stdout).toBe("pinbox\n99\n");
     expect(readFileSync("/proc/sys/net/ipv4/ip_default_ttl", "utf8")).not.toBe("99\n");
     expect(bunker(["ns", "unpin", dir]).code).toBe(0);
@@ -105,9 +112,10 @@ describe.skipIf(!ready)("pinned namespaces", () => {
 
   test("run --pin pins before the command runs; run --join-ns starts a new container in them", () => {
     const dir = `${suite.fs.path}/../pins2`;
-    let r = bunker(["run", "--rm", "--pin", dir, "--hostname", "first", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo 77 > /proc/sys/net/ipv4/ip_default_ttl"]);
+    let r = bunker(["run", "--rm", "--privileged", "--pin", dir, "--hostname", "first", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo 77 > /proc/sys/net/ipv4/ip_default_ttl"]);
     expect(r.code).toBe(0);
     r = bunker(["run", "--rm", "--join-ns", dir, "--rootfs", suite.fs.path, "--", "sh", "-c", "hostname; cat /proc/sys/net/ipv4/ip_default_ttl; ls /sys/class/net"]);
+    if (r.stdout !== "first\n77\nlo\n") bunker(["ns", "unpin", dir]);
     expect(r.stdout).toBe("first\n77\nlo\n");
     expect(bunker(["run", "--rm", "--join-ns", dir, "--network", "host", "--rootfs", suite.fs.path, "--", "true"]).code).toBe(125);
     expect(bunker(["ns", "unpin", dir]).code).toBe(0);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { bunker, BUNKER, isRoot, ROOT, until } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
+import { MASKED_PATHS, READONLY_PATHS } from "../../src/spec/defaults";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn(`skipping run integration tests: ${isRoot ? "busybox-static is not installed" : "they need root"}`);
@@ -84,7 +85,10 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
       .trim()
       .split("\n")
       .map((l) => l.split(" ")[4]);
-    expect(points.sort()).toEqual(["/", "/dev", "/dev/mqueue", "/dev/pts", "/dev/shm", "/etc/hostname", "/etc/hosts", "/proc", "/sys"].sort());
+    const base = ["/", "/dev", "/dev/mqueue", "/dev/pts", "/dev/shm", "/etc/hostname", "/etc/hosts", "/proc", "/sys"];
+    for (const p of base) expect(points).toContain(p);
+    // Everything else is a masked or read-only path laid over the container's own /proc and /sys.
+    for (const p of points) expect([...base, ...MASKED_PATHS, ...READONLY_PATHS]).toContain(p!);
   });
 
   test("the old root is unreachable", () => {
@@ -413,7 +417,7 @@ describe.skipIf(!ready)("bunker run without --rootfs", () => {
     const points = r.stdout.trim().split("\n").map((l) => l.split(" ")[4]!);
     for (const p of points) {
       if (/^\/(proc|dev|tmp|run|sys)(\/|$)/.test(p)) {
-        expect(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/tmp", "/run"]).toContain(p);
+        expect(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/tmp", "/run", ...MASKED_PATHS, ...READONLY_PATHS]).toContain(p);
       }
     }
     expect(points.filter((p) => p === "/").length).toBe(1);

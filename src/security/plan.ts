@@ -1,0 +1,92 @@
+// Security steps in the child: the capability bounding set, capabilities
+// across the --user switch, resource limits and no_new_privs.
+
+import type { ChildProgram } from "../child/program";
+import { CAPABILITIES, capNumber, capWords, type CapName } from "./caps";
+
+const PR_SET_KEEPCAPS = 8;
+const PR_CAPBSET_DROP = 24;
+const PR_SET_NO_NEW_PRIVS = 38;
+const PR_CAP_AMBIENT = 47;
+const PR_CAP_AMBIENT_RAISE = 2;
+const PR_CAP_AMBIENT_CLEAR_ALL = 4;
+const CAP_V3 = 0x20080522;
+
+export interface CapPlan {
+  bounding: readonly CapName[];
+  /** Effective, permitted and inheritable after the user switch. */
+  sets: readonly CapName[];
+  ambient: readonly CapName[];
+  /** The kernel's highest capability number (/proc/sys/kernel/cap_last_cap). */
+  lastCap: number;
+}
+
+/** What bunker itself may hand on: its own bounding set (a capability outside it cannot be given). */
+export interface CapLimits {
+  lastCap: number;
+  bounding: bigint;
+}
+
+/** The plan from an OCI process.capabilities, within what bunker has. */
+export function capPlan(c: { bounding?: string[]; effective?: string[]; ambient?: string[] }, limits: CapLimits): CapPlan {
+  const have = (name: CapName) => capNumber(name) <= limits.lastCap && ((limits.bounding >> BigInt(capNumber(name))) & 1n) === 1n;
+  const bare = (caps: readonly string[] | undefined): CapName[] => (caps ?? []).map((x) => x.replace(/^CAP_/, "") as CapName).filter(have);
+  return { bounding: bare(c.bounding), sets: bare(c.effective), ambient: bare(c.ambient), lastCap: limits.lastCap };
+}
+
+/** Before the user switch, while still root in the container: drop from the bounding set, keep caps across setuid. */
+export function planBoundingSet(p: ChildProgram, c: CapPlan, switchesUser: boolean): void {
+  for (let n = 0; n <= c.lastCap; n++) {
+    const name = CAPABILITIES[n];
+    if (name && c.bounding.includes(name)) continue;
+    p.call(`drop ${name ? `CAP_${name}` : `capability ${n}`} from the bounding set`, "prctl", [PR_CAPBSET_DROP, n, 0, 0, 0]);
+  }
+  if (switchesUser) p.call("keep capabilities across the user switch", "prctl", [PR_SET_KEEPCAPS, 1, 0, 0, 0]);
+}
+
+/** After the user switch: the final sets, and ambient capabilities (a non-root user's added ones). */
+export function planCapabilities(p: ChildProgram, c: CapPlan, switchedUser: boolean): void {
+  const keep = c.sets;
+  const [lo, hi] = capWords(keep);
+  const header = p.arena.alloc(8, 8);
+  const dv = new DataView(header.view.buffer, header.view.byteOffset, 8);
+  dv.setUint32(0, CAP_V3, true);
+  const data = p.arena.alloc(24, 8);
+  const d = new DataView(data.view.buffer, data.view.byteOffset, 24);
+  // struct __user_cap_data_struct[2] { effective, permitted, inheritable }
+  d.setUint32(0, lo, true);
+  d.setUint32(4, lo, true);
+  d.setUint32(8, lo, true);
+  d.setUint32(12, hi, true);
+  d.setUint32(16, hi, true);
+  d.setUint32(20, hi, true);
+  p.call(`set capabilities to ${keep.length ? keep.join(",") : "none"}`, "capset", [header.addr, data.addr]);
+  p.call("clear ambient capabilities", "prctl", [PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0]);
+  // Without ambient capabilities a non-root program loses them all at execve.
+  for (const cap of c.ambient) p.call(`keep CAP_${cap} across execve`, "prctl", [PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capNumber(cap), 0, 0]);
+  if (switchedUser) p.call("stop keeping capabilities across user switches", "prctl", [PR_SET_KEEPCAPS, 0, 0, 0, 0]);
+}
+
+export const RLIMITS: Record<string, number> = {
+  cpu: 0, fsize: 1, data: 2, stack: 3, core: 4, rss: 5, nproc: 6, nofile: 7, memlock: 8, as: 9,
+  locks: 10, sigpending: 11, msgqueue: 12, nice: 13, rtprio: 14, rttime: 15,
+};
+
+export interface Rlimit {
+  name: string;
+  soft: bigint;
+  hard: bigint;
+}
+
+export function planRlimits(p: ChildProgram, limits: readonly Rlimit[]): void {
+  for (const l of limits) {
+    const res = RLIMITS[l.name]!;
+    const addr = p.arena.words([l.soft, l.hard]);
+    const show = (v: bigint) => (v === 0xffffffffffffffffn ? "unlimited" : String(v));
+    p.call(`set the ${l.name} limit to ${show(l.soft)}:${show(l.hard)}`, "prlimit64", [0, res, addr, 0]);
+  }
+}
+
+export function planNoNewPrivs(p: ChildProgram): void {
+  p.call("set no_new_privs", "prctl", [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0]);
+}

@@ -1,0 +1,92 @@
+// Capabilities, no_new_privs, masked and read-only paths, --read-only, --ulimit.
+
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { bunker, isRoot } from "../helpers/bunker";
+import { busyboxAvailable } from "../helpers/rootfs";
+import { containerSuite } from "../helpers/suite";
+
+const ready = isRoot && busyboxAvailable();
+if (!ready) console.warn(`skipping security tests: ${isRoot ? "busybox-static is not installed" : "they need root"}`);
+const suite = containerSuite(ready);
+
+const status = (args: string[], user?: string) => {
+  const r = bunker(["run", "--rm", ...args, ...(user ? ["-u", user] : []), "--rootfs", suite.fs.path, "--", "cat", "/proc/self/status"]);
+  expect(r.stderr).toBe("");
+  const field = (name: string) => r.stdout.match(new RegExp(`^${name}:\\s*(\\S+)$`, "m"))?.[1];
+  return { eff: BigInt(`0x${field("CapEff")}`), prm: BigInt(`0x${field("CapPrm")}`), inh: BigInt(`0x${field("CapInh")}`), bnd: BigInt(`0x${field("CapBnd")}`), amb: BigInt(`0x${field("CapAmb")}`), nnp: field("NoNewPrivs") };
+};
+
+// CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+const DEFAULT = 0xa80425fbn;
+const hostBounding = () => BigInt(`0x${readFileSync("/proc/self/status", "utf8").match(/^CapBnd:\s*(\S+)$/m)![1]}`);
+
+describe.skipIf(!ready)("capabilities", () => {
+  test("the docker default set in every set but ambient; no_new_privs on", () => {
+    const s = status([]);
+    expect([s.eff, s.prm, s.inh, s.bnd, s.amb]).toEqual([DEFAULT, DEFAULT, DEFAULT, DEFAULT, 0n]);
+    expect(s.nnp).toBe("1");
+  });
+
+  test("--cap-add and --cap-drop, names with or without CAP_, any case, and ALL", () => {
+    expect(status(["--cap-add", "net_admin"]).eff).toBe(DEFAULT | (1n << 12n));
+    expect(status(["--cap-drop", "CAP_KILL"]).eff).toBe(DEFAULT & ~(1n << 5n));
+    const only = status(["--cap-drop", "ALL", "--cap-add", "CHOWN"]);
+    expect([only.eff, only.bnd]).toEqual([1n, 1n]);
+    expect(status(["--cap-add", "ALL"]).eff).toBe(hostBounding());
+  });
+
+  test("a non-root user has no effective or permitted capabilities unless some were added", () => {
+    const plain = status([], "1000");
+    expect([plain.eff, plain.prm, plain.amb, plain.bnd]).toEqual([0n, 0n, 0n, DEFAULT]);
+    const added = status(["--cap-add", "NET_BIND_SERVICE"], "1000");
+    expect([added.eff, added.prm, added.amb]).toEqual([1n << 10n, 1n << 10n, 1n << 10n]);
+  });
+
+  test("--privileged: every capability bunker has, and no masked or read-only paths", () => {
+    const s = status(["--privileged"]);
+    expect([s.eff, s.bnd]).toEqual([hostBounding(), hostBounding()]);
+    const r = bunker(["run", "--rm", "--privileged", "--rootfs", suite.fs.path, "--", "sh", "-c", "grep -cE ' /proc/(sys|keys) ' /proc/self/mountinfo"]);
+    expect(r.stdout).toBe("0\n");
+  });
+
+  test("no-new-privileges can be turned off; unknown capabilities and options are errors", () => {
+    expect(status(["--security-opt", "no-new-privileges=false"]).nnp).toBe("0");
+    expect(bunker(["run", "--cap-add", "FLY", "--rootfs", suite.fs.path, "--", "true"])).toMatchObject({ code: 125, stderr: 'bunker: unknown capability "FLY"\n' });
+    expect(bunker(["run", "--security-opt", "apparmor=x", "--rootfs", suite.fs.path, "--", "true"]).code).toBe(125);
+  });
+
+  test("exec: root gets the container's bounding set, another user nothing", () => {
+    const id = bunker(["run", "-d", "--cap-drop", "NET_RAW", "--rootfs", suite.fs.path, "--", "sleep", "100"]).stdout.trim();
+    const eff = (u: string[]) => bunker(["exec", ...u, id, "grep", "CapEff", "/proc/self/status"]).stdout.trim().split(/\s+/)[1];
+    expect(BigInt(`0x${eff([])}`)).toBe(DEFAULT & ~(1n << 13n));
+    expect(BigInt(`0x${eff(["-u", "1000"])}`)).toBe(0n);
+    bunker(["rm", "-f", id]);
+  });
+});
+
+describe.skipIf(!ready)("masked and read-only paths", () => {
+  test("masked paths are empty; /proc/sys and friends are read-only", () => {
+    const r = bunker(["run", "--rm", "--rootfs", suite.fs.path, "--", "sh", "-c",
+      "cat /proc/keys | wc -c; ls -A /sys/firmware | wc -l; (echo x > /proc/sys/kernel/hostname) 2>/dev/null || echo refused; grep -E ' /proc/(sys|bus|fs|irq) ' /proc/self/mountinfo | cut -d' ' -f5,6 | cut -d, -f1"]);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.slice(0, 3)).toEqual(["0", "0", "refused"]);
+    // Each read-only path the kernel has is mounted read-only.
+    expect(lines).toContain("/proc/sys ro");
+    for (const l of lines.slice(3)) expect(l).toMatch(/^\/proc\/(sys|bus|fs|irq) ro$/);
+  });
+});
+
+describe.skipIf(!ready)("--read-only and --ulimit", () => {
+  test("--read-only: / refuses writes; /tmp, /run and /dev/shm take them", () => {
+    const r = bunker(["run", "--rm", "--read-only", "--rootfs", suite.fs.path, "--", "sh", "-c", "touch /x 2>&1; touch /tmp/a /run/b /dev/shm/c && echo writable"]);
+    expect(r.stdout).toBe("touch: /x: Read-only file system\nwritable\n");
+  });
+
+  test("--ulimit sets soft and hard limits, visible with ulimit", () => {
+    const r = bunker(["run", "--rm", "--ulimit", "nofile=100:200", "--ulimit", "core=0", "--ulimit", "nproc=50", "--rootfs", suite.fs.path, "--", "sh", "-c", "ulimit -Sn; ulimit -Hn; ulimit -c; ulimit -u"]);
+    expect(r.stdout).toBe("100\n200\n0\n50\n");
+    expect(bunker(["run", "--ulimit", "nofile=3:2", "--rootfs", suite.fs.path, "--", "true"])).toMatchObject({ code: 125, stderr: "bunker: --ulimit nofile=3:2: the soft limit is above the hard one\n" });
+    expect(bunker(["run", "--ulimit", "bogus=1", "--rootfs", suite.fs.path, "--", "true"]).code).toBe(125);
+  });
+});
