@@ -80,6 +80,8 @@ interface Tool {
 
 const tools: Tool[] = [
   { name: "bunker", cmd: () => [values.bunker!, "run", "--rm", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --rootfs R -- /bin/true" },
+  // The same run without the seccomp filter, dropped capabilities and masked paths.
+  { name: "bunker --privileged", cmd: () => [values.bunker!, "run", "--rm", "--privileged", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --privileged ..." },
 ];
 // Bun's own floor: an empty program compiled the way build.ts compiles bunker.
 const emptySrc = join(bundle, "empty.ts");
@@ -249,6 +251,7 @@ try {
 
 const bunkerRow = results.find((r) => r.name === "bunker")!;
 const oneId = results.find((r) => r.name === "bunker rootless, one ID");
+const privileged = results.find((r) => r.name === "bunker --privileged");
 const lines = [
   `${RUNS} runs each after ${WARMUP} warm-up runs, interleaved; wall time from spawn to exit; peak RSS of the largest process, through GNU time`,
   "",
@@ -260,4 +263,5 @@ const lines = [
   ),
 ];
 if (oneId) lines.push("", `bunker rootless (one ID) ÷ bunker as root: ${(oneId.ms / bunkerRow.ms).toFixed(2)}`);
+if (privileged) lines.push(`bunker (default security) ÷ bunker --privileged: ${(bunkerRow.ms / privileged.ms).toFixed(2)}`);
 console.log([...lines, ...breakdown].join("\n"));

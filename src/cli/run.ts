@@ -9,6 +9,7 @@ import { validateName } from "../runtime/store";
 import { createSpec, type SecurityOptions } from "../spec/defaults";
 import { capName, CapError, resolveCaps } from "../security/caps";
 import { RLIMITS } from "../security/plan";
+import { parseProfile, ProfileError } from "../security/seccomp/profile";
 import { buildEnvironment } from "../spec/env";
 import type { Mount, POSIXRlimit } from "../spec/types";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
@@ -55,9 +56,14 @@ export const runOptions: OptionDefs = {
   "cap-drop": { type: "string", multiple: true, valueHint: "CAP", description: "Drop a capability from the default set (or ALL; repeatable)" },
   privileged: {
     type: "boolean",
-    description: "Every capability, and no masked or read-only /proc and /sys paths: gives up most of the isolation from the host",
+    description: "Every capability, no seccomp filter, no masked or read-only /proc and /sys paths: gives up most of the isolation from the host",
   },
-  "security-opt": { type: "string", multiple: true, valueHint: "OPT", description: "no-new-privileges[=true|false] (default true)" },
+  "security-opt": {
+    type: "string",
+    multiple: true,
+    valueHint: "OPT",
+    description: "no-new-privileges[=true|false] (default true); seccomp=unconfined or seccomp=FILE (a docker/OCI profile)",
+  },
   "read-only": { type: "boolean", description: "Mount the rootfs read-only (with tmpfs /tmp and /run)" },
   ulimit: { type: "string", multiple: true, valueHint: "NAME=SOFT[:HARD]", description: "Set a resource limit (nofile=1024:2048, core=0, ...; repeatable)" },
   "map-uid": { type: "string", valueHint: "ID", description: "Container user ID you become (default 0)" },
@@ -120,10 +126,26 @@ function securityOptions(v: Record<string, unknown>): SecurityOptions {
   const privileged = v.privileged === true;
   const add = (v["cap-add"] as string[] | undefined) ?? [];
   let noNewPrivileges = true;
+  let seccomp: SecurityOptions["seccomp"] = "default";
   for (const opt of (v["security-opt"] as string[] | undefined) ?? []) {
-    const m = opt.match(/^no-new-privileges(?:[=:](true|false))?$/);
-    if (!m) throw new SpecError(`unknown --security-opt "${opt}": bunker knows no-new-privileges[=true|false]`);
-    noNewPrivileges = m[1] !== "false";
+    const nnp = opt.match(/^no-new-privileges(?:[=:](true|false))?$/);
+    const sc = opt.match(/^seccomp[=:](.+)$/);
+    if (nnp) noNewPrivileges = nnp[1] !== "false";
+    else if (sc && sc[1] === "unconfined") seccomp = "unconfined";
+    else if (sc) {
+      let text: string;
+      try {
+        text = readText(absolute(sc[1]!));
+      } catch (e) {
+        throw new SpecError(`seccomp profile ${sc[1]}: ${(e as Error).message.replace(/^[^:]*: /, "").toLowerCase()}`);
+      }
+      try {
+        seccomp = { profile: parseProfile(text, `seccomp profile ${sc[1]}`) };
+      } catch (e) {
+        if (e instanceof ProfileError) throw new SpecError(e.message);
+        throw e;
+      }
+    } else throw new SpecError(`unknown --security-opt "${opt}": bunker knows no-new-privileges[=true|false], seccomp=unconfined|FILE`);
   }
   return {
     caps: resolveCaps(add, (v["cap-drop"] as string[] | undefined) ?? [], privileged),
@@ -132,6 +154,7 @@ function securityOptions(v: Record<string, unknown>): SecurityOptions {
     noNewPrivileges,
     rlimits: ((v.ulimit as string[] | undefined) ?? []).map(parseUlimit),
     readonlyRoot: v["read-only"] === true,
+    seccomp,
   };
 }
 

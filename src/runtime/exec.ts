@@ -5,7 +5,6 @@
 
 import { planParentCheck } from "../child/liveness";
 import { ChildProgram } from "../child/program";
-import { planNoNewPrivs } from "../security/plan";
 import { capLimits } from "./run";
 import { log } from "../log";
 import type { ContainerSpec, User } from "../spec/types";
@@ -16,7 +15,7 @@ import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { isAlive } from "../sys/proc";
 import { BunkerError } from "./errors";
-import { execCandidates, planCredentials, planHandshake, planSignalReset } from "./plan";
+import { execCandidates, planCredentials, planHandshake, planLockdown, planSignalReset } from "./plan";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { envValue } from "../spec/defaults";
@@ -111,16 +110,16 @@ export function planExecProgram(req: ExecRequest, pipes: { syncRead: number; syn
     ? { ...req.spec, oci: { ...req.spec.oci, process: { ...req.spec.oci.process, user: req.user, ...execCapabilities(req.spec, req.user.uid) } } }
     : ({
         oci: { process: { user: req.user }, linux: { namespaces: [] } },
-        bunker: { setgroups: true },
+        bunker: { setgroups: true, seccomp: "unconfined" },
       } as unknown as ContainerSpec);
   planCredentials(p, spec, pipes.syncRead, capLimits());
   if (req.cwd !== "/") p.call(`change directory to ${req.cwd}`, "chdir", [p.str(req.cwd)]);
   else p.call("change directory to /", "chdir", [p.str("/")]);
   if (terminal) planTerminal(p, terminal);
-  if (spec.oci.process.noNewPrivileges) planNoNewPrivs(p);
   p.call("set the umask to 022", "umask", [0o022]);
   p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
   p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(8).addr, 0, 8]);
+  if (req.spec) planLockdown(p, spec);
   const argv = p.arena.strv(req.args);
   const envp = p.arena.strv(req.env);
   const command = req.args[0]!;

@@ -40,8 +40,11 @@ export async function waitStopped(id: string, timeoutMs = Infinity): Promise<Con
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     const s = readState(id);
     if (!s) return null;
-    // Stopped for good: recorded so, or nobody is left to record it.
-    if (s.status === "stopped" || (currentStatus(s) === "stopped" && !supervisorAlive(s))) return s;
+    if (s.status === "stopped") return s;
+    if (currentStatus(s) === "stopped" && !supervisorAlive(s)) {
+      // The supervisor may have recorded the end and exited since `s` was read: read once more.
+      return readState(id) ?? s;
+    }
     if (Date.now() > end) return s;
     await Bun.sleep(delay);
   }

@@ -3,7 +3,8 @@
 
 import { ChildProgram } from "../child/program";
 import { planSetUser, planUsernsEntry } from "../identity/plan";
-import { capPlan, planBoundingSet, planCapabilities, planNoNewPrivs, planRlimits, type CapLimits, type Rlimit } from "../security/plan";
+import { capPlan, planBoundingSet, planCapabilities, planNoNewPrivs, planRlimits, planSeccomp, type CapLimits, type Rlimit } from "../security/plan";
+import { containerFilter } from "../security/seccomp";
 import { planLoopbackUp } from "../net/loopback";
 import { planRootfs, type RootfsFacts } from "../rootfs/plan";
 import { envValue, DEFAULT_PATH } from "../spec/defaults";
@@ -124,6 +125,7 @@ function planExec(p: ChildProgram, spec: ContainerSpec, output?: number): void {
   p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
   const empty = p.arena.alloc(8).addr;
   p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, empty, 0, 8]);
+  planLockdown(p, spec);
   const argv = p.arena.strv(proc.args);
   const envp = p.arena.strv(proc.env);
   const command = proc.args[0]!;
@@ -157,8 +159,22 @@ export function planCredentials(p: ChildProgram, spec: ContainerSpec, syncRead: 
   const caps = proc.capabilities ? capPlan(proc.capabilities, limits) : undefined;
   const switches = proc.user.uid !== 0;
   if (caps) planBoundingSet(p, caps, switches);
+  // Without no_new_privs only CAP_SYS_ADMIN may install a filter: do it while it is still held.
+  if (!proc.noNewPrivileges) planFilter(p, spec);
   planSetUser(p, spec, syncRead);
   if (caps) planCapabilities(p, caps, switches);
+}
+
+/** no_new_privs and then the seccomp filter, the last steps before execve. */
+export function planLockdown(p: ChildProgram, spec: ContainerSpec): void {
+  if (!spec.oci.process.noNewPrivileges) return;
+  planNoNewPrivs(p);
+  planFilter(p, spec);
+}
+
+function planFilter(p: ChildProgram, spec: ContainerSpec): void {
+  const filter = containerFilter(spec);
+  if (filter) planSeccomp(p, filter.bytes, filter.what);
 }
 
 const INFINITY = 0xffffffffffffffffn;
@@ -182,7 +198,6 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
   planWorkdirEnter(p, spec);
   if (spec.bunker.init) planInit(p);
   if (extras.terminal) planTerminal(p, extras.terminal);
-  if (spec.oci.process.noNewPrivileges) planNoNewPrivs(p);
   planExec(p, spec, extras.output);
   return p;
 }

@@ -90,3 +90,10 @@ export function planRlimits(p: ChildProgram, limits: readonly Rlimit[]): void {
 export function planNoNewPrivs(p: ChildProgram): void {
   p.call("set no_new_privs", "prctl", [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0]);
 }
+
+/** Installs a compiled filter: struct sock_fprog { u16 len; struct sock_filter *filter; }. */
+export function planSeccomp(p: ChildProgram, filter: Uint8Array, what: string): void {
+  const prog = p.arena.bytes(filter);
+  const fprog = p.arena.words([filter.length / 8, prog]);
+  p.call(`install the ${what} seccomp filter`, "seccomp", [1 /* SECCOMP_SET_MODE_FILTER */, 0, fprog]);
+}

@@ -47,6 +47,8 @@ export interface SecurityOptions {
   rlimits: POSIXRlimit[];
   /** --read-only: the rootfs mounted read-only, with tmpfs /tmp and /run. */
   readonlyRoot: boolean;
+  /** The seccomp filter: bunker's default, none, or a profile (docker/OCI JSON, already checked). */
+  seccomp: "default" | "unconfined" | { profile: unknown };
 }
 
 /** The OCI defaults: hidden from the container, and read-only in it. */
@@ -73,6 +75,7 @@ export const DEFAULT_SECURITY: SecurityOptions = {
   noNewPrivileges: true,
   rlimits: [],
   readonlyRoot: false,
+  seccomp: "default",
 };
 
 function capabilities(sec: SecurityOptions, uid: number): LinuxCapabilities {
@@ -195,6 +198,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
         namespaces: namespaces.map((type) => ({ type })),
         devices: defaultDevices(),
         ...(sec.privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
+        ...(typeof sec.seccomp === "object" ? { seccomp: sec.seccomp.profile } : {}),
         ...(o.userns ? { uidMappings: o.userns.uid, gidMappings: o.userns.gid } : {}),
       },
     },
@@ -207,6 +211,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
       setgroups: o.userns ? o.userns.setgroups : true,
       cwd: { create: o.createCwd ?? false, optional: o.cwdOptional ?? false },
       ...(o.init ? { init: true } : {}),
+      seccomp: sec.privileged ? "unconfined" : typeof sec.seccomp === "object" ? "custom" : sec.seccomp,
     },
   };
 }

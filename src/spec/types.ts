@@ -70,6 +70,8 @@ export interface LinuxIDMapping {
 
 export interface Linux {
   namespaces: LinuxNamespace[];
+  /** A custom seccomp profile (docker/OCI format); bunker's default is named in the sidecar instead. */
+  seccomp?: unknown;
   uidMappings?: LinuxIDMapping[];
   gidMappings?: LinuxIDMapping[];
   devices?: LinuxDevice[];
@@ -106,6 +108,8 @@ export interface Sidecar {
   cwd: { create: boolean; optional: boolean };
   /** --init: a native PID 1 that reaps orphans and passes signals to the command. */
   init?: boolean;
+  /** Which seccomp filter: bunker's default, none, or linux.seccomp. */
+  seccomp?: "default" | "unconfined" | "custom";
 }
 
 export interface UsernsSetup {

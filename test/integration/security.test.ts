@@ -90,3 +90,36 @@ describe.skipIf(!ready)("--read-only and --ulimit", () => {
     expect(bunker(["run", "--ulimit", "bogus=1", "--rootfs", suite.fs.path, "--", "true"]).code).toBe(125);
   });
 });
+
+describe.skipIf(!ready)("seccomp", () => {
+  const sh = (args: string[], cmd: string) => bunker(["run", "--rm", ...args, "--rootfs", suite.fs.path, "--", "sh", "-c", cmd]);
+
+  test("the default filter is on; a shell works; unshare and mount are refused", () => {
+    const r = sh([], "grep '^Seccomp:' /proc/self/status; ls / > /dev/null && echo works; unshare -n true 2>/dev/null; echo unshare=$?; mount -t tmpfs t /mnt 2>/dev/null; echo mount=$?");
+    expect(r.stdout).toBe("Seccomp:\t2\nworks\nunshare=1\nmount=1\n");
+  });
+
+  test("unconfined, --privileged and CAP_SYS_ADMIN each lift it as they should", () => {
+    expect(sh(["--security-opt", "seccomp=unconfined"], "grep '^Seccomp:' /proc/self/status").stdout).toBe("Seccomp:\t0\n");
+    expect(sh(["--privileged"], "grep '^Seccomp:' /proc/self/status").stdout).toBe("Seccomp:\t0\n");
+    expect(sh(["--cap-add", "SYS_ADMIN"], "unshare -n true; echo unshare=$?").stdout).toBe("unshare=0\n");
+  });
+
+  test("a JSON profile from a file", () => {
+    const file = `${suite.fs.path}/../profile.json`;
+    Bun.write(file, JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 13 }] }));
+    Bun.sleepSync(50);
+    const r = sh(["--security-opt", `seccomp=${file}`], "mkdir /tmp/x 2>&1; echo rc=$?");
+    expect(r.stdout).toBe("mkdir: can't create directory '/tmp/x': Permission denied\nrc=1\n");
+    expect(bunker(["run", "--security-opt", "seccomp=/no/such.json", "--rootfs", suite.fs.path, "--", "true"])).toMatchObject({
+      code: 125,
+      stderr: "bunker: seccomp profile /no/such.json: no such file or directory\n",
+    });
+  });
+
+  test("exec'd processes get the container's filter", () => {
+    const id = bunker(["run", "-d", "--rootfs", suite.fs.path, "--", "sleep", "100"]).stdout.trim();
+    expect(bunker(["exec", id, "grep", "^Seccomp:", "/proc/self/status"]).stdout).toBe("Seccomp:\t2\n");
+    bunker(["rm", "-f", id]);
+  });
+});

@@ -56,7 +56,8 @@ describe("the child program plan", () => {
     const execs = p.steps.filter((s) => s.call === "execve");
     expect(execs.length).toBe(6);
     expect(execs.every((s) => s.opts.continueOnFail && s.opts.exec?.command === "ls")).toBe(true);
-    expect(calls.slice(-9, -6)).toEqual(["umask", "close_range", "rt_sigprocmask"]);
+    // Then no_new_privs and the seccomp filter, the last steps before execve.
+    expect(calls.slice(-11, -6)).toEqual(["umask", "close_range", "rt_sigprocmask", "prctl", "seccomp"]);
   });
 
   test("resets each signal bunker handles or ignores, once; SIGKILL cannot be", () => {

@@ -20,7 +20,15 @@ describe("createSpec", () => {
       "HOSTNAME=0123456789ab",
       "TERM=xterm",
     ]);
-    expect(s.bunker).toEqual({ id: "0123456789ab", rootMode: "dir", network: "none", etcFiles: true, setgroups: true, cwd: { create: false, optional: false } });
+    expect(s.bunker).toEqual({
+      id: "0123456789ab",
+      rootMode: "dir",
+      network: "none",
+      etcFiles: true,
+      setgroups: true,
+      cwd: { create: false, optional: false },
+      seccomp: "default",
+    });
   });
 
   test("without a rootfs: the host's root read-only, private /tmp and /run", () => {

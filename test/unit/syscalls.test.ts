@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { syscallName, syscallNames, syscallNumber } from "../../src/sys/syscalls";
+import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
 
 function parseHeader(path: string, prefix: RegExp): Map<string, number> {
   const out = new Map<string, number>();
@@ -24,6 +25,16 @@ describe("syscall tables", () => {
     // The generic table names some calls __NR3264_x or __NR_x; aarch64 uses the 64-bit variants.
     const kernel = parseHeader(GENERIC, /^#define __NR(?:3264)?_(\w+) (\d+)$/);
     for (const name of syscallNames) expect([name, syscallNumber(name, "aarch64")]).toEqual([name, kernel.get(name)!]);
+  });
+
+  test.skipIf(!existsSync(X86) || !existsSync(GENERIC))("the full table for seccomp profiles matches both headers", () => {
+    const x86 = parseHeader(X86, /^#define __NR_(\w+) (\d+)$/);
+    const generic = parseHeader(GENERIC, /^#define __NR(?:3264)?_(\w+) (\d+)$/);
+    for (const [name, [a, b]] of Object.entries(SYSCALL_TABLE)) {
+      expect([name, a]).toEqual([name, x86.get(name) ?? -1]);
+      expect([name, b]).toEqual([name, generic.get(name) ?? -1]);
+    }
+    for (const name of x86.keys()) expect(SYSCALL_TABLE[name]).toBeDefined();
   });
 
   if (!existsSync(X86) || !existsSync(GENERIC)) console.warn("skipping a header comparison: install linux-libc-dev to check the tables");
