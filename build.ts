@@ -28,6 +28,10 @@ function commit(): string {
 }
 
 mkdirSync("dist", { recursive: true });
+// The default seccomp filter for docker's default capabilities, compiled now rather than on every run.
+const { compileDefault } = await import("./src/security/seccomp");
+const seccompDefault: Record<string, string> = {};
+for (const arch of ["x86_64", "aarch64"] as const) seccompDefault[arch] = Buffer.from(await compileDefault(arch)).toString("base64");
 const started = performance.now();
 const result = await Bun.build({
   entrypoints: ["src/main.ts"],
@@ -37,6 +41,7 @@ const result = await Bun.build({
   define: {
     BUNKER_VERSION: JSON.stringify(pkg.version),
     BUNKER_COMMIT: JSON.stringify(commit()),
+    BUNKER_SECCOMP_DEFAULT: JSON.stringify(seccompDefault),
   },
   compile: {
     target: `bun-${target}`,

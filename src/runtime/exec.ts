@@ -15,7 +15,8 @@ import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { isAlive } from "../sys/proc";
 import { BunkerError } from "./errors";
-import { execCandidates, planCredentials, planHandshake, planLockdown, planSignalReset } from "./plan";
+import { execCandidates, planCredentials, planHandshake, planLockdown, planSignalReset, type SeccompFilter } from "./plan";
+import { containerFilter } from "../security/seccomp";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { envValue } from "../spec/defaults";
@@ -89,7 +90,13 @@ function execCapabilities(spec: ContainerSpec, uid: number): { capabilities?: Co
   return { capabilities: { bounding: caps.bounding ?? [], effective: sets, permitted: sets, inheritable: sets, ambient: uid === 0 ? [] : sets } };
 }
 
-export function planExecProgram(req: ExecRequest, pipes: { syncRead: number; syncWrite: number }, signals: readonly number[], terminal?: TerminalSetup) {
+export function planExecProgram(
+  req: ExecRequest,
+  pipes: { syncRead: number; syncWrite: number },
+  signals: readonly number[],
+  terminal?: TerminalSetup,
+  filter: SeccompFilter | null = null,
+) {
   const p = new ChildProgram();
   planHandshake(p, pipes);
   const t = req.target;
@@ -112,14 +119,14 @@ export function planExecProgram(req: ExecRequest, pipes: { syncRead: number; syn
         oci: { process: { user: req.user }, linux: { namespaces: [] } },
         bunker: { setgroups: true, seccomp: "unconfined" },
       } as unknown as ContainerSpec);
-  planCredentials(p, spec, pipes.syncRead, capLimits());
+  planCredentials(p, spec, pipes.syncRead, capLimits(), filter);
   if (req.cwd !== "/") p.call(`change directory to ${req.cwd}`, "chdir", [p.str(req.cwd)]);
   else p.call("change directory to /", "chdir", [p.str("/")]);
   if (terminal) planTerminal(p, terminal);
   p.call("set the umask to 022", "umask", [0o022]);
   p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
   p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(8).addr, 0, 8]);
-  if (req.spec) planLockdown(p, spec);
+  if (req.spec) planLockdown(p, spec, filter);
   const argv = p.arena.strv(req.args);
   const envp = p.arena.strv(req.env);
   const command = req.args[0]!;
@@ -129,6 +136,12 @@ export function planExecProgram(req: ExecRequest, pipes: { syncRead: number; syn
   return { program: p, fork };
 }
 
+/** The spec an exec'd process runs under, for its filter: the container's, with the exec's capabilities. */
+function spec0(req: ExecRequest): ContainerSpec {
+  const s = req.spec!;
+  return { ...s, oci: { ...s.oci, process: { ...s.oci.process, user: req.user, ...execCapabilities(s, req.user.uid) } } };
+}
+
 export async function execIn(req: ExecRequest): Promise<number> {
   const pipes = openPipes();
   let pid: number;
@@ -136,7 +149,8 @@ export async function execIn(req: ExecRequest): Promise<number> {
   const terminal = req.tty ? prepareTerminal() : undefined;
   try {
     const native = loadNative(scratchDir());
-    const planned = planExecProgram(req, pipes, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], terminal);
+    const filter = req.spec ? await containerFilter(spec0(req)) : null;
+    const planned = planExecProgram(req, pipes, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], terminal, filter);
     program = planned.program;
     await log.debug(() => `exec program:\n${planned.program.listing().join("\n")}`);
     ({ pid } = await spawnChild(planned.program, pipes, 0, () => {}, planned.fork ? { slot: planned.fork } : undefined, terminal?.winchWrite ?? -1));

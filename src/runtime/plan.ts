@@ -4,7 +4,6 @@
 import { ChildProgram } from "../child/program";
 import { planSetUser, planUsernsEntry } from "../identity/plan";
 import { capPlan, planBoundingSet, planCapabilities, planNoNewPrivs, planRlimits, planSeccomp, type CapLimits, type Rlimit } from "../security/plan";
-import { containerFilter } from "../security/seccomp";
 import { planLoopbackUp } from "../net/loopback";
 import { planRootfs, type RootfsFacts } from "../rootfs/plan";
 import { envValue, DEFAULT_PATH } from "../spec/defaults";
@@ -115,7 +114,7 @@ function planInit(p: ChildProgram): void {
   p.call("start the command under init", "init", [p.forkStack(), flags, args]);
 }
 
-function planExec(p: ChildProgram, spec: ContainerSpec, output?: number): void {
+function planExec(p: ChildProgram, spec: ContainerSpec, output: number | undefined, filter: SeccompFilter | null): void {
   const proc = spec.oci.process;
   if (output !== undefined) {
     p.call("send stdout to the container log", "dup3", [output, 1, 0]);
@@ -125,7 +124,7 @@ function planExec(p: ChildProgram, spec: ContainerSpec, output?: number): void {
   p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
   const empty = p.arena.alloc(8).addr;
   p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, empty, 0, 8]);
-  planLockdown(p, spec);
+  planLockdown(p, spec, filter);
   const argv = p.arena.strv(proc.args);
   const envp = p.arena.strv(proc.env);
   const command = proc.args[0]!;
@@ -150,30 +149,32 @@ export interface PlanExtras {
   terminal?: TerminalSetup;
   /** The kernel's highest capability number, and bunker's own bounding set. */
   capLimits?: CapLimits;
+  /** The compiled seccomp filter (see security/seccomp), or null for none. */
+  filter?: SeccompFilter | null;
+}
+
+export interface SeccompFilter {
+  bytes: Uint8Array;
+  what: string;
 }
 
 /** Limits, the bounding set, the user switch and the final capabilities, in the order the kernel needs. */
-export function planCredentials(p: ChildProgram, spec: ContainerSpec, syncRead: number, limits: CapLimits): void {
+export function planCredentials(p: ChildProgram, spec: ContainerSpec, syncRead: number, limits: CapLimits, filter: SeccompFilter | null = null): void {
   const proc = spec.oci.process;
   if (proc.rlimits?.length) planRlimits(p, proc.rlimits.map(toRlimit));
   const caps = proc.capabilities ? capPlan(proc.capabilities, limits) : undefined;
   const switches = proc.user.uid !== 0;
   if (caps) planBoundingSet(p, caps, switches);
   // Without no_new_privs only CAP_SYS_ADMIN may install a filter: do it while it is still held.
-  if (!proc.noNewPrivileges) planFilter(p, spec);
+  if (!proc.noNewPrivileges && filter) planSeccomp(p, filter.bytes, filter.what);
   planSetUser(p, spec, syncRead);
   if (caps) planCapabilities(p, caps, switches);
 }
 
 /** no_new_privs and then the seccomp filter, the last steps before execve. */
-export function planLockdown(p: ChildProgram, spec: ContainerSpec): void {
+export function planLockdown(p: ChildProgram, spec: ContainerSpec, filter: SeccompFilter | null): void {
   if (!spec.oci.process.noNewPrivileges) return;
   planNoNewPrivs(p);
-  planFilter(p, spec);
-}
-
-function planFilter(p: ChildProgram, spec: ContainerSpec): void {
-  const filter = containerFilter(spec);
   if (filter) planSeccomp(p, filter.bytes, filter.what);
 }
 
@@ -194,10 +195,10 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
   if (hasNamespace(spec, "network")) planLoopbackUp(p);
   planRootfs(p, spec, facts);
   planWorkdirCreate(p, spec);
-  planCredentials(p, spec, h.syncRead, extras.capLimits ?? { lastCap: 40, bounding: (1n << 41n) - 1n });
+  planCredentials(p, spec, h.syncRead, extras.capLimits ?? { lastCap: 40, bounding: (1n << 41n) - 1n }, extras.filter ?? null);
   planWorkdirEnter(p, spec);
   if (spec.bunker.init) planInit(p);
   if (extras.terminal) planTerminal(p, extras.terminal);
-  planExec(p, spec, extras.output);
+  planExec(p, spec, extras.output, extras.filter ?? null);
   return p;
 }

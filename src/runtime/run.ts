@@ -20,6 +20,7 @@ import { errnoMessage } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import { pinNamespaces, unpinNamespaces } from "./pin";
 import type { CapLimits } from "../security/plan";
+import { containerFilter } from "../security/seccomp";
 import { closeTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 
 export function hostsFile(hostname: string, base?: string): string {
@@ -163,12 +164,14 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     joined = openJoined(spec);
     const native = loadNative(scratchDir());
     mark("compile");
+    const filter = await containerFilter(spec);
     if (record.tty) terminal = prepareTerminal();
     program = planContainer(spec, pipes, rootfsFacts(spec), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
       ...(record.output !== undefined ? { output: record.output } : {}),
       joined,
       ...(terminal ? { terminal } : {}),
       capLimits: capLimits(),
+      filter,
     });
     mark("plan");
     if (enabled("debug")) {

@@ -52,7 +52,9 @@ describe("the child program plan", () => {
   });
 
   test("ends with the execve attempts along PATH, after fds are marked close-on-exec and signals unblocked", () => {
-    const { p, calls } = plan({ args: ["ls", "-l"] });
+    const spec = createSpec({ id: "abcdef012345", args: ["ls", "-l"], network: "none", callerEnv: {}, rootfs: "/srv/rootfs", rootfsHasEtc: true });
+    const p = planContainer(spec, handshake, facts, [2], { filter: { bytes: new Uint8Array(8), what: "test" } });
+    const calls = p.steps.map((s) => s.call);
     const execs = p.steps.filter((s) => s.call === "execve");
     expect(execs.length).toBe(6);
     expect(execs.every((s) => s.opts.continueOnFail && s.opts.exec?.command === "ls")).toBe(true);

@@ -1,16 +1,35 @@
-// The filter a container gets, as bytes for the child program.
+// The filter a container gets, as bytes for the child program. The default
+// profile with the default capabilities is compiled when bunker is built
+// (build.ts bakes it in), so a usual run loads neither the compiler nor the
+// system call table; anything else is compiled here.
 
 import type { ContainerSpec } from "../../spec/types";
-import { hostArch } from "../../sys/syscalls";
-import { encode } from "./bpf";
-import { compile } from "./compile";
-import { defaultProfile, type Profile } from "./profile";
+import { hostArch, type Arch } from "../../sys/syscalls";
+import { DEFAULT_CAPS } from "../caps";
+
+declare const BUNKER_SECCOMP_DEFAULT: Record<string, string> | undefined;
+
+/** The compiled default filter for `arch` with docker's default capabilities. */
+export async function compileDefault(arch: Arch): Promise<Uint8Array> {
+  const [{ encode }, { compile }, { defaultProfile }] = await Promise.all([import("./bpf"), import("./compile"), import("./profile")]);
+  return encode(compile(defaultProfile(), { arch, caps: DEFAULT_CAPS.map((c) => `CAP_${c}`) }));
+}
+
+function sameCaps(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join() === [...b].sort().join();
+}
 
 /** The compiled filter and what to call it, or null for none. */
-export function containerFilter(spec: ContainerSpec): { bytes: Uint8Array; what: string } | null {
+export async function containerFilter(spec: ContainerSpec): Promise<{ bytes: Uint8Array; what: string } | null> {
   const mode = spec.bunker.seccomp ?? "default";
   if (mode === "unconfined") return null;
-  const profile = mode === "custom" ? (spec.oci.linux.seccomp as Profile) : defaultProfile();
+  const arch = hostArch();
   const caps = spec.oci.process.capabilities?.bounding ?? [];
-  return { bytes: encode(compile(profile, { arch: hostArch(), caps })), what: mode === "custom" ? "custom" : "default" };
+  if (mode === "default" && typeof BUNKER_SECCOMP_DEFAULT === "object" && sameCaps(caps, DEFAULT_CAPS.map((c) => `CAP_${c}`))) {
+    const baked = BUNKER_SECCOMP_DEFAULT[arch];
+    if (baked) return { bytes: Uint8Array.from(atob(baked), (c) => c.charCodeAt(0)), what: "default" };
+  }
+  const [{ encode }, { compile }, { defaultProfile }] = await Promise.all([import("./bpf"), import("./compile"), import("./profile")]);
+  const profile = mode === "custom" ? (spec.oci.linux.seccomp as Parameters<typeof compile>[0]) : defaultProfile();
+  return { bytes: encode(compile(profile, { arch, caps })), what: mode === "custom" ? "custom" : "default" };
 }
