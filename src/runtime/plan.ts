@@ -49,6 +49,11 @@ export function planHandshake(p: ChildProgram, h: Handshake): void {
   p.call("wait for bunker to finish setting up", "read", [h.syncRead, buf, 1], { expect: { value: 1, errno: Errno.ECANCELED } });
   // From now on the pipe only tells whether bunker is alive (see child/liveness.ts).
   p.call("make the sync pipe non-blocking", "fcntl", [h.syncRead, F_SETFL, O.NONBLOCK]);
+  // Until execve this process is a copy of bunker: its /proc/PID/exe leads to bunker's executable
+  // on the host. Not dumpable, nothing in a container it joins may open that (execve resets it).
+  // Only now: a non-dumpable process's /proc files belong to the host's root, and bunker, rootless,
+  // had to write this one's uid_map and open its namespaces first.
+  p.call("make this process not dumpable", "prctl", [4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0]);
 }
 
 /**

@@ -19,12 +19,15 @@ function plan(o: Partial<Parameters<typeof createSpec>[0]> = {}): { p: ChildProg
 }
 
 describe("the child program plan", () => {
-  test("starts with parent-death signal, closing the parent's pipe end and waiting for the go-ahead", () => {
+  test("starts with parent-death signal, closing the parent's pipe end, waiting for the go-ahead, then not dumpable", () => {
     const { p } = plan();
-    expect(p.steps.slice(0, 3).map((s) => [s.call, s.args.slice(0, 2)])).toEqual([
+    expect(p.steps.slice(0, 5).map((s) => [s.call, s.args.slice(0, 2)])).toEqual([
       ["prctl", [1, 9]],
       ["close", [6]],
       ["read", [5, expect.any(Number)]],
+      ["fcntl", [5, expect.any(Number)]],
+      // not dumpable: /proc/PID/exe would lead to bunker's executable; only after bunker wrote the ID maps
+      ["prctl", [4, 0]],
     ]);
     expect(p.steps[2]!.opts.expect).toEqual({ value: 1, errno: 125 });
   });

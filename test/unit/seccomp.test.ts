@@ -113,3 +113,13 @@ describe("JSON profiles", () => {
     expect(() => parseProfile('{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","args":[{"index":7,"value":1,"op":"SCMP_CMP_EQ"}]}]}', "p.json")).toThrow("argument index 7");
   });
 });
+
+test("mknod makes FIFOs, sockets and files, never device nodes", () => {
+  const prog = compile(defaultProfile(), { arch: "x86_64", caps: ["CAP_MKNOD"] });
+  const mknodat = (mode: number) => run(prog, { nr: SYSCALL_TABLE.mknodat![0], arch: ARCH.x86_64, args: [0n, 0n, BigInt(mode), 0n] });
+  expect(mknodat(0o010644)).toBe(RET.ALLOW);
+  expect(mknodat(0o140644)).toBe(RET.ALLOW);
+  expect(mknodat(0o100644)).toBe(RET.ALLOW);
+  expect(mknodat(0o060644)).toBe(EPERM);
+  expect(mknodat(0o020644)).toBe(EPERM);
+});

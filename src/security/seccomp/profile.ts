@@ -83,7 +83,7 @@ gettimeofday getuid getxattr inotify_add_watch inotify_init inotify_init1 inotif
 io_destroy io_getevents io_pgetevents ioprio_get ioprio_set io_setup io_submit kill landlock_add_rule
 landlock_create_ruleset landlock_restrict_self lchown lgetxattr link linkat listen listxattr llistxattr
 lremovexattr lseek lsetxattr lstat madvise map_shadow_stack membarrier memfd_create memfd_secret mincore mkdir
-mkdirat mknod mknodat mlock mlock2 mlockall mmap mprotect mq_getsetattr mq_notify mq_open mq_timedreceive
+mkdirat mlock mlock2 mlockall mmap mprotect mq_getsetattr mq_notify mq_open mq_timedreceive
 mq_timedsend mq_unlink mremap msgctl msgget msgrcv msgsnd msync munlock munlockall munmap name_to_handle_at
 nanosleep newfstatat open openat openat2 pause pidfd_open pidfd_send_signal pipe pipe2 pkey_alloc pkey_free
 pkey_mprotect poll ppoll prctl pread64 preadv preadv2 prlimit64 process_mrelease pselect6 pwrite64 pwritev
@@ -133,6 +133,15 @@ export function defaultProfile(): Profile {
   // personality: only the harmless personas (Linux, with or without 32-bit addressing or ASLR off; and the query).
   for (const v of [0x0, 0x8, 0x20000, 0x20008, 0xffffffff]) {
     rules.push({ names: ["personality"], action: "SCMP_ACT_ALLOW", args: [{ index: 0, value: v, op: "SCMP_CMP_EQ" }] });
+  }
+  // mknod: FIFOs, sockets and regular files only. Without a device cgroup a
+  // container able to make /dev/sda could read the host's disk.
+  const S_IFMT = 0o170000;
+  for (const type of [0, 0o010000, 0o100000, 0o140000]) {
+    rules.push(
+      { names: ["mknodat"], action: "SCMP_ACT_ALLOW", args: [{ index: 2, value: S_IFMT, valueTwo: type, op: "SCMP_CMP_MASKED_EQ" }] },
+      { names: ["mknod"], action: "SCMP_ACT_ALLOW", args: [{ index: 1, value: S_IFMT, valueTwo: type, op: "SCMP_CMP_MASKED_EQ" }] },
+    );
   }
   // socket: everything but AF_VSOCK (40), a way to the host.
   rules.push({ names: ["socket"], action: "SCMP_ACT_ALLOW", args: [{ index: 0, value: 40, op: "SCMP_CMP_NE" }] });

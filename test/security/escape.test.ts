@@ -1,0 +1,160 @@
+// Container escapes found in runc, crun and docker over the years, one test
+// per class, each run as root and rootless. Each would fail if the protection
+// it names were removed.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
+import { snapshot, type Snapshot } from "../helpers/leaks";
+import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { expectNoLeaks } from "../helpers/suite";
+import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
+
+const ready = isRoot && busyboxAvailable() && existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/setpriv");
+if (!ready) console.warn("skipping the escape suite: it needs root (to make a test user), busybox-static, uidmap and setpriv");
+
+interface Mode {
+  name: string;
+  run(args: string[]): { code: number; stdout: string; stderr: string };
+  fs: Rootfs;
+}
+
+let user: TestUser;
+let bin: { path: string; dir: string };
+let before: Snapshot;
+const modes: Mode[] = [];
+
+beforeAll(() => {
+  if (!ready) return;
+  requireBinary();
+  before = snapshot();
+  user = createUser("bunker-ci-escape", true);
+  bin = publicBinary(BUNKER);
+  const rootFs = makeRootfs();
+  const userFs = makeRootfs();
+  Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, userFs.path]);
+  modes.push(
+    { name: "root", fs: rootFs, run: (args) => runAs({ ...user, uid: 0, gid: 0 }, [bin.path, ...args], {}, bin.dir) },
+    { name: "rootless", fs: userFs, run: (args) => runAs(user, [bin.path, ...args], {}, bin.dir) },
+  );
+});
+
+afterAll(async () => {
+  if (!ready) return;
+  for (const m of modes) m.fs.remove();
+  rmSync(bin.dir, { recursive: true, force: true });
+  removeUser(user);
+  await expectNoLeaks(before);
+});
+
+const each = (name: string, fn: (m: Mode) => void | Promise<void>) => {
+  for (const mode of ["root", "rootless"]) {
+    test.skipIf(!ready)(`${name} (${mode})`, () => fn(modes.find((m) => m.name === mode)!));
+  }
+};
+
+const sh = (m: Mode, cmd: string, args: string[] = []) => m.run(["run", "--rm", ...args, "--rootfs", m.fs.path, "--", "sh", "-c", cmd]);
+
+describe("escapes", () => {
+  // CVE-2019-5736 (runc): a process in the container opened /proc/PID/exe of
+  // the runtime as it entered the container and overwrote the runtime binary on
+  // the host. Here every process that is still a copy of bunker (the child
+  // before execve, the --init PID 1, exec's helper) is made non-dumpable.
+  each("the runtime's executable cannot be reached through /proc/PID/exe", (m) => {
+    const r = sh(m, "readlink /proc/1/exe || echo no-link; cat /proc/1/exe > /dev/null 2>&1 || echo no-read", ["--init"]);
+    expect(r.stdout).toBe("no-link\nno-read\n");
+  });
+
+  // CVE-2024-21626 (runc "Leaky Vessels"): a descriptor of the host's cgroup
+  // directory leaked into the container and, used as the working directory
+  // through /proc/self/fd/N, opened the host filesystem. Here the container
+  // starts with fds 0-2 only, and in its own root.
+  each("no host descriptor leaks into the container, and its working directory is its own", (m) => {
+    // PID 1 is the shell; ls and readlink are its children, no pipe is open.
+    const r = sh(m, "ls /proc/1/fd; readlink /proc/1/cwd; true");
+    expect(r.stdout).toBe("0\n1\n2\n/\n");
+  });
+
+  // CVE-2021-30465 (runc) and the older symlinked-volume escapes: a mount
+  // target that is a symlink out of the rootfs made the runtime mount onto a
+  // host path. Here mounts happen after pivot_root, with the host detached.
+  each("a volume target that is a symlink out of the rootfs stays inside", (m) => {
+    const src = join(m.fs.path, "..", "volsrc");
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, "marker"), "x");
+    Bun.spawnSync(["chown", "-R", `${m.name === "root" ? 0 : user.uid}`, src]);
+    rmSync(join(m.fs.path, "escape"), { force: true });
+    symlinkSync("../../../../../../../etc/bunker-escape-target", join(m.fs.path, "escape"));
+    mkdirSync(join(m.fs.path, "etc/bunker-escape-target"), { recursive: true });
+    const mounts = readFileSync("/proc/self/mountinfo", "utf8");
+    const r = m.run(["run", "--rm", "-v", `${src}:/escape`, "--rootfs", m.fs.path, "--", "ls", "/etc/bunker-escape-target"]);
+    expect(r.stdout).toBe("marker\n");
+    expect(existsSync("/etc/bunker-escape-target")).toBe(false);
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(mounts);
+    rmSync(join(m.fs.path, "escape"));
+  });
+
+  // CVE-2019-16884 / CVE-2019-19921 (runc): a malicious image's /proc was a
+  // symlink, so the runtime mounted procfs (or wrote to proc files) somewhere
+  // it did not mean to. Here /proc -> / resolves inside the container.
+  each("a rootfs whose /proc is a symlink cannot redirect the proc mount onto the host", (m) => {
+    const bad = makeRootfs();
+    try {
+      rmSync(join(bad.path, "proc"), { recursive: true });
+      symlinkSync("/", join(bad.path, "proc"));
+      if (m.name === "rootless") Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, bad.path]);
+      const mounts = readFileSync("/proc/self/mountinfo", "utf8");
+      m.run(["run", "--rm", "--rootfs", bad.path, "--", "true"]);
+      expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(mounts);
+    } finally {
+      bad.remove();
+    }
+  });
+
+  // Kernel information leaks (kcore, keys, timer_list, ...) and knobs (sysrq,
+  // /proc/sys): the OCI masked and read-only paths.
+  each("masked paths are empty, /proc/sys and sysrq-trigger cannot be written", (m) => {
+    const r = sh(m, "cat /proc/keys /proc/timer_list 2>/dev/null | wc -c; ls -A /sys/firmware | wc -l; (echo 1 > /proc/sys/kernel/hostname) 2>/dev/null || echo sys-ro; (echo h > /proc/sysrq-trigger) 2>/dev/null || echo sysrq-refused");
+    expect(r.stdout).toBe("0\n0\nsys-ro\nsysrq-refused\n");
+  });
+
+  // Namespace and mount escapes by system call (unshare/setns/mount to undo
+  // the isolation; keyctl, bpf and ptrace are refused likewise, see
+  // test/unit/seccomp.test.ts): the default seccomp filter.
+  each("unshare, nsenter and mount are refused", (m) => {
+    const r = sh(m, "unshare -m true 2>/dev/null || echo unshare-refused; nsenter -t 1 -m true 2>/dev/null || echo setns-refused; mount -t tmpfs t /mnt 2>/dev/null || echo mount-refused");
+    expect(r.stdout).toBe("unshare-refused\nsetns-refused\nmount-refused\n");
+  });
+
+  // Privilege regained through a binary with file capabilities (or setuid):
+  // no_new_privs makes execve grant nothing.
+  test.skipIf(!ready)("a file-capability binary cannot give back a dropped capability (root)", () => {
+    const m = modes.find((x) => x.name === "root")!;
+    const box = join(m.fs.path, "bin/busyboxcap");
+    Bun.spawnSync(["cp", "/bin/busybox", box]);
+    const capData = "import os,struct,sys; os.setxattr(sys.argv[1],'security.capability',struct.pack('<IIIII',0x02000001,1<<13,0,0,0))";
+    expect(Bun.spawnSync(["python3", "-c", capData, box]).exitCode).toBe(0);
+    const eff = (args: string[]) => m.run(["run", "--rm", "-u", "1000", ...args, "--rootfs", m.fs.path, "--", "/bin/busyboxcap", "grep", "CapEff", "/proc/self/status"]).stdout;
+    expect(eff([])).toBe("CapEff:\t0000000000000000\n");
+    // The check works: without no_new_privs the file capability does take effect.
+    expect(eff(["--security-opt", "no-new-privileges=false"])).toBe("CapEff:\t0000000000002000\n");
+    rmSync(box);
+  });
+
+  // Device nodes: a container that can make /dev/sda reads the host's disk.
+  each("block and character device nodes cannot be made", (m) => {
+    const r = sh(m, "mknod /tmp/sda b 8 0 2>/dev/null || echo block-refused; mknod /tmp/mem c 1 1 2>/dev/null || echo char-refused; mknod /tmp/fifo p && echo fifo-ok");
+    expect(r.stdout).toBe("block-refused\nchar-refused\nfifo-ok\n");
+  });
+
+  // Rootless: writing to host files the caller does not own, through a volume.
+  test.skipIf(!ready)("rootless: a rw volume of a host directory still cannot change files the caller does not own", () => {
+    const m = modes.find((x) => x.name === "rootless")!;
+    const shadow = readFileSync("/etc/shadow", "utf8");
+    const r = m.run(["run", "--rm", "-v", "/etc:/hostetc:rw", "--rootfs", m.fs.path, "--", "sh", "-c", "echo x >> /hostetc/shadow 2>/dev/null || echo refused; touch /hostetc/bunker-escape 2>/dev/null || echo refused"]);
+    expect(r.stdout).toBe("refused\nrefused\n");
+    expect(readFileSync("/etc/shadow", "utf8")).toBe(shadow);
+    expect(existsSync("/etc/bunker-escape")).toBe(false);
+  });
+});
