@@ -3,12 +3,14 @@
 // it names were removed.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { dlopen, FFIType as T, ptr } from "bun:ffi";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
 import { snapshot, type Snapshot } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
 import { expectNoLeaks } from "../helpers/suite";
+import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
 const ready = isRoot && busyboxAvailable() && existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/setpriv");
@@ -97,20 +99,23 @@ describe("escapes", () => {
 
   // CVE-2019-16884 / CVE-2019-19921 (runc): a malicious image's /proc was a
   // symlink, so the runtime mounted procfs (or wrote to proc files) somewhere
-  // it did not mean to. Here /proc -> / resolves inside the container.
-  each("a rootfs whose /proc is a symlink cannot redirect the proc mount onto the host", (m) => {
-    const bad = makeRootfs();
-    try {
-      rmSync(join(bad.path, "proc"), { recursive: true });
-      symlinkSync("/", join(bad.path, "proc"));
-      if (m.name === "rootless") Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, bad.path]);
-      const mounts = readFileSync("/proc/self/mountinfo", "utf8");
-      m.run(["run", "--rm", "--rootfs", bad.path, "--", "true"]);
-      expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(mounts);
-    } finally {
-      bad.remove();
-    }
-  });
+  // it did not mean to. /dev and /sys are the same trap. Here every mount point
+  // resolves inside the container, after pivot_root: the host sees no mount.
+  for (const [dir, target] of [["proc", "/"], ["dev", "/etc"], ["sys", "../../../../.."]] as const) {
+    each(`a rootfs whose /${dir} is a symlink to ${target} cannot redirect a mount onto the host`, (m) => {
+      const bad = makeRootfs();
+      try {
+        rmSync(join(bad.path, dir), { recursive: true });
+        symlinkSync(target, join(bad.path, dir));
+        if (m.name === "rootless") Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, bad.path]);
+        const mounts = readFileSync("/proc/self/mountinfo", "utf8");
+        m.run(["run", "--rm", "--rootfs", bad.path, "--", "true"]);
+        expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(mounts);
+      } finally {
+        bad.remove();
+      }
+    });
+  }
 
   // Kernel information leaks (kcore, keys, timer_list, ...) and knobs (sysrq,
   // /proc/sys): the OCI masked and read-only paths.
@@ -119,26 +124,86 @@ describe("escapes", () => {
     expect(r.stdout).toBe("0\n0\nsys-ro\nsysrq-refused\n");
   });
 
-  // Namespace and mount escapes by system call (unshare/setns/mount to undo
-  // the isolation; keyctl, bpf and ptrace are refused likewise, see
-  // test/unit/seccomp.test.ts): the default seccomp filter.
+  // Namespace and mount escapes by system call: unshare, setns and mount to
+  // undo the isolation (refused by the filter and by the missing CAP_SYS_ADMIN).
   each("unshare, nsenter and mount are refused", (m) => {
     const r = sh(m, "unshare -m true 2>/dev/null || echo unshare-refused; nsenter -t 1 -m true 2>/dev/null || echo setns-refused; mount -t tmpfs t /mnt 2>/dev/null || echo mount-refused");
     expect(r.stdout).toBe("unshare-refused\nsetns-refused\nmount-refused\n");
   });
 
-  // Privilege regained through a binary with file capabilities (or setuid):
-  // no_new_privs makes execve grant nothing.
+  // The kernel attack surface behind many escapes (keyring bugs such as
+  // CVE-2016-0728, eBPF verifier bugs, ptrace of a process entering the
+  // container, nested user namespaces reaching unprivileged-root code): the
+  // default filter answers EPERM before the kernel looks at the arguments. The
+  // same calls with seccomp=unconfined get the kernel's own answers, so it is
+  // the filter that refuses. Bun calls them raw, with the host's view
+  // (no --rootfs) so that its libc is there.
+  each("keyctl, add_key, bpf, ptrace and user-namespace unshare are refused by the filter itself", (m) => {
+    const nr = (name: string) => SYSCALL_TABLE[name]![process.arch === "arm64" ? 1 : 0];
+    const probe = `
+      const { dlopen, FFIType: T, read } = require("bun:ffi");
+      const c = dlopen("libc.so.6", { syscall: { args: [T.i64, T.i64, T.i64, T.i64], returns: T.i64 }, __errno_location: { args: [], returns: T.ptr } }).symbols;
+      const calls = { keyctl: [${nr("keyctl")}, 0, 0], add_key: [${nr("add_key")}, 0, 0], bpf: [${nr("bpf")}, 0, 0], ptrace: [${nr("ptrace")}, 16, 999999], unshare: [${nr("unshare")}, 0x10000000, 0] };
+      const out = [];
+      for (const [name, [nr, a, b]] of Object.entries(calls)) {
+        const r = Number(c.syscall(nr, a, b, 0));
+        out.push(name + "=" + (r < 0 ? read.i32(c.__errno_location(), 0) : "ok"));
+      }
+      console.log(out.join(" "));`;
+    const bun = (args: string[]) => m.run(["run", "--rm", ...args, "--", process.execPath, "-e", probe]);
+    const confined = bun([]);
+    expect(confined.stdout).toBe("keyctl=1 add_key=1 bpf=1 ptrace=1 unshare=1\n");
+    // EINVAL or EFAULT for the bad arguments, ESRCH, success: each reached the kernel.
+    const open = bun(["--security-opt", "seccomp=unconfined"]).stdout;
+    expect(open).toMatch(/^keyctl=\d+ add_key=\d+ bpf=\d+ ptrace=3 unshare=ok\n$/);
+    expect(open).not.toMatch(/=1\b/);
+  });
+
+  // Privilege regained through a setuid-root binary in the image after the
+  // runtime dropped to a user (or dropped capabilities): no_new_privs makes
+  // execve ignore the setuid bit. Bun, copied and made setuid, reports what it
+  // got; it runs with the host's view (no --rootfs) from a directory outside
+  // /tmp, owned by the container's root in either mode.
+  each("a setuid-root binary cannot regain root or capabilities", (m) => {
+    const dir = mkdtempSync("/var/tmp/bunker-suid-");
+    try {
+      chmodSync(dir, 0o755);
+      const suid = join(dir, "bun");
+      copyFileSync(process.execPath, suid);
+      if (m.name === "rootless") chownSync(suid, user.uid, user.gid);
+      chmodSync(suid, 0o4755);
+      const probe = `const s = require("fs").readFileSync("/proc/self/status", "utf8"); console.log(process.geteuid(), /CapEff:\\s*(\\w+)/.exec(s)[1])`;
+      const report = (args: string[]) => m.run(["run", "--rm", "-u", "1000", ...args, "--", suid, "-e", probe]).stdout;
+      expect(report([])).toBe("1000 0000000000000000\n");
+      // The check works: without no_new_privs the setuid bit does take effect.
+      expect(report(["--security-opt", "no-new-privileges=false"])).toMatch(/^0 0*[1-9a-f][0-9a-f]*\n$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // The same with file capabilities (security.capability, CAP_NET_BIND_SERVICE)
+  // instead of the setuid bit. Root only: a rootless user namespace honours
+  // only capabilities written inside it.
   test.skipIf(!ready)("a file-capability binary cannot give back a dropped capability (root)", () => {
     const m = modes.find((x) => x.name === "root")!;
     const box = join(m.fs.path, "bin/busyboxcap");
-    Bun.spawnSync(["cp", "/bin/busybox", box]);
-    const capData = "import os,struct,sys; os.setxattr(sys.argv[1],'security.capability',struct.pack('<IIIII',0x02000001,1<<13,0,0,0))";
-    expect(Bun.spawnSync(["python3", "-c", capData, box]).exitCode).toBe(0);
+    copyFileSync("/bin/busybox", box);
+    chmodSync(box, 0o755);
+    // VFS_CAP_REVISION_2 with CAP_NET_BIND_SERVICE (bit 10) permitted, effective bit set.
+    const cap = new Uint32Array([0x02000001, 1 << 10, 0, 0, 0]);
+    const libc = dlopen("libc.so.6", { setxattr: { args: [T.cstring, T.cstring, T.ptr, T.u64, T.i32], returns: T.i32 } });
+    try {
+      const path = Buffer.from(`${box}\0`);
+      const name = Buffer.from("security.capability\0");
+      expect(libc.symbols.setxattr(ptr(path), ptr(name), ptr(cap), cap.byteLength, 0)).toBe(0);
+    } finally {
+      libc.close();
+    }
     const eff = (args: string[]) => m.run(["run", "--rm", "-u", "1000", ...args, "--rootfs", m.fs.path, "--", "/bin/busyboxcap", "grep", "CapEff", "/proc/self/status"]).stdout;
     expect(eff([])).toBe("CapEff:\t0000000000000000\n");
     // The check works: without no_new_privs the file capability does take effect.
-    expect(eff(["--security-opt", "no-new-privileges=false"])).toBe("CapEff:\t0000000000002000\n");
+    expect(eff(["--security-opt", "no-new-privileges=false"])).toBe("CapEff:\t0000000000000400\n");
     rmSync(box);
   });
 
