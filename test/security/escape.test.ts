@@ -25,6 +25,10 @@ interface Mode {
 let user: TestUser;
 let bin: { path: string; dir: string };
 let before: Snapshot;
+// Outside /tmp, which a run without --rootfs replaces with its own: a copy of
+// Bun that containers with the host's view can run.
+let hostDir: string;
+let hostBun: string;
 const modes: Mode[] = [];
 
 beforeAll(() => {
@@ -33,6 +37,11 @@ beforeAll(() => {
   before = snapshot();
   user = createUser("bunker-ci-escape", true);
   bin = publicBinary(BUNKER);
+  hostDir = mkdtempSync("/var/tmp/bunker-escape-");
+  chmodSync(hostDir, 0o755);
+  hostBun = join(hostDir, "bun");
+  copyFileSync(process.execPath, hostBun);
+  chmodSync(hostBun, 0o755);
   const rootFs = makeRootfs();
   const userFs = makeRootfs();
   Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, userFs.path]);
@@ -46,6 +55,7 @@ afterAll(async () => {
   if (!ready) return;
   for (const m of modes) m.fs.remove();
   rmSync(bin.dir, { recursive: true, force: true });
+  rmSync(hostDir, { recursive: true, force: true });
   removeUser(user);
   await expectNoLeaks(before);
 });
@@ -150,7 +160,7 @@ describe("escapes", () => {
         out.push(name + "=" + (r < 0 ? read.i32(c.__errno_location(), 0) : "ok"));
       }
       console.log(out.join(" "));`;
-    const bun = (args: string[]) => m.run(["run", "--rm", ...args, "--", process.execPath, "-e", probe]);
+    const bun = (args: string[]) => m.run(["run", "--rm", ...args, "--", hostBun, "-e", probe]);
     const confined = bun([]);
     expect(confined.stdout).toBe("keyctl=1 add_key=1 bpf=1 ptrace=1 unshare=1\n");
     // EINVAL or EFAULT for the bad arguments, ESRCH, success: each reached the kernel.
@@ -162,14 +172,12 @@ describe("escapes", () => {
   // Privilege regained through a setuid-root binary in the image after the
   // runtime dropped to a user (or dropped capabilities): no_new_privs makes
   // execve ignore the setuid bit. Bun, copied and made setuid, reports what it
-  // got; it runs with the host's view (no --rootfs) from a directory outside
-  // /tmp, owned by the container's root in either mode.
+  // got; it runs with the host's view (no --rootfs), owned by the container's
+  // root in either mode.
   each("a setuid-root binary cannot regain root or capabilities", (m) => {
-    const dir = mkdtempSync("/var/tmp/bunker-suid-");
+    const suid = join(hostDir, "bun-suid");
     try {
-      chmodSync(dir, 0o755);
-      const suid = join(dir, "bun");
-      copyFileSync(process.execPath, suid);
+      copyFileSync(hostBun, suid);
       if (m.name === "rootless") chownSync(suid, user.uid, user.gid);
       chmodSync(suid, 0o4755);
       const probe = `const s = require("fs").readFileSync("/proc/self/status", "utf8"); console.log(process.geteuid(), /CapEff:\\s*(\\w+)/.exec(s)[1])`;
@@ -178,7 +186,7 @@ describe("escapes", () => {
       // The check works: without no_new_privs the setuid bit does take effect.
       expect(report(["--security-opt", "no-new-privileges=false"])).toMatch(/^0 0*[1-9a-f][0-9a-f]*\n$/);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(suid, { force: true });
     }
   });
 
