@@ -27,7 +27,8 @@ export async function containerFilter(spec: ContainerSpec): Promise<{ bytes: Uin
   const caps = spec.oci.process.capabilities?.bounding ?? [];
   if (mode === "default" && typeof BUNKER_SECCOMP_DEFAULT === "object" && sameCaps(caps, DEFAULT_CAPS.map((c) => `CAP_${c}`))) {
     const baked = BUNKER_SECCOMP_DEFAULT[arch];
-    if (baked) return { bytes: Uint8Array.from(atob(baked), (c) => c.charCodeAt(0)), what: "default" };
+    // Native base64 decoding: a per-character callback over the ~5 KiB filter costs milliseconds.
+    if (baked) return { bytes: new Uint8Array(Buffer.from(baked, "base64")), what: "default" };
   }
   const [{ encode }, { compile }, { defaultProfile }] = await Promise.all([import("./bpf"), import("./compile"), import("./profile")]);
   const profile = mode === "custom" ? (spec.oci.linux.seccomp as Parameters<typeof compile>[0]) : defaultProfile();
