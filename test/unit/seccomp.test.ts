@@ -44,6 +44,9 @@ for (const arch of ["x86_64", "aarch64"] as const) {
       expect(call("personality", 0x0040000n)).toBe(EPERM); // ADDR_COMPAT_LAYOUT
       expect(call("socket", 2n)).toBe(RET.ALLOW);
       expect(call("socket", 40n)).toBe(EPERM);
+      // An int argument: the kernel ignores the upper half, so the filter must too.
+      expect(call("socket", (1n << 32n) | 40n)).toBe(EPERM);
+      expect(call("socket", (1n << 32n) | 2n)).toBe(RET.ALLOW);
     });
 
     test("a foreign architecture is refused before anything else", () => {
@@ -122,4 +125,44 @@ test("mknod makes FIFOs, sockets and files, never device nodes", () => {
   expect(mknodat(0o100644)).toBe(RET.ALLOW);
   expect(mknodat(0o060644)).toBe(EPERM);
   expect(mknodat(0o020644)).toBe(EPERM);
+});
+
+test("argument values keep all 64 bits, even past 2^53", () => {
+  const p = parseProfile(
+    '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["kill"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":18446744073709551615,"op":"SCMP_CMP_EQ"}]},' +
+      '{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":2,"value":18446744073709551615,"valueTwo":9007199254740993,"op":"SCMP_CMP_MASKED_EQ"}]}]}',
+    "p.json",
+  );
+  const prog = compile(p, { arch: "x86_64", caps: [] });
+  const kill = (pid: bigint) => run(prog, { nr: SYSCALL_TABLE.kill![0], arch: ARCH.x86_64, args: [pid] });
+  expect(kill(BigInt.asUintN(64, -1n))).toBe(EPERM);
+  expect(kill(0n)).toBe(RET.ALLOW);
+  // 2^53 + 1, which a JSON number would round to 2^53.
+  const read = (n: bigint) => run(prog, { nr: SYSCALL_TABLE.read![0], arch: ARCH.x86_64, args: [0n, 0n, n] });
+  expect(read(0x20000000000001n)).toBe(EPERM);
+  expect(read(0x20000000000000n)).toBe(RET.ALLOW);
+});
+
+test("a system call with more argument rules than a conditional jump reaches is skipped with JA", () => {
+  const many = Array.from({ length: 80 }, (_, i) => ({ index: 0, value: i * 2, op: "SCMP_CMP_EQ" }));
+  const rules = many.map((a) => ({ names: ["personality"], action: "SCMP_ACT_ALLOW", args: [a] }));
+  const p = parseProfile(JSON.stringify({ defaultAction: "SCMP_ACT_ERRNO", syscalls: [...rules, { names: ["getpid"], action: "SCMP_ACT_ALLOW" }] }), "p.json");
+  const prog = compile(p, { arch: "x86_64", caps: [] });
+  expect(prog.some((i) => i.code === 0x05)).toBe(true);
+  const personality = (v: bigint) => run(prog, { nr: SYSCALL_TABLE.personality![0], arch: ARCH.x86_64, args: [v] });
+  expect(personality(158n)).toBe(RET.ALLOW);
+  expect(personality(159n)).toBe(EPERM);
+  expect(run(prog, { nr: SYSCALL_TABLE.getpid![0], arch: ARCH.x86_64, args: [] })).toBe(RET.ALLOW);
+  expect(run(prog, { nr: SYSCALL_TABLE.getppid![0], arch: ARCH.x86_64, args: [] })).toBe(EPERM);
+});
+
+test("malformed values in a profile are one-line errors", () => {
+  const bad = (rule: string) => () => parseProfile(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[${rule}]}`, "p.json");
+  expect(bad('{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1.5,"op":"SCMP_CMP_EQ"}]}')).toThrow("p.json: syscalls[0]: value 1.5 is not a 64-bit integer");
+  expect(bad('{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":"x","op":"SCMP_CMP_EQ"}]}')).toThrow('value "x" is not a 64-bit integer');
+  expect(bad('{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":null,"op":"SCMP_CMP_EQ"}]}')).toThrow("value null is not");
+  expect(bad('{"names":["read"],"action":"SCMP_ACT_ERRNO","args":{}}')).toThrow("args must be a list");
+  expect(bad("null")).toThrow("syscalls[0]: not an object");
+  expect(bad('{"names":["read"],"action":"SCMP_ACT_ERRNO","includes":{"caps":"CAP_X"}}')).toThrow("includes must be an object with lists");
+  expect(bad('{"names":["read"],"action":"SCMP_ACT_ERRNO","errnoRet":-3}')).toThrow("errnoRet -3 is not an errno number");
 });

@@ -38,6 +38,13 @@ interface Pending {
   k: number;
   jt?: Target;
   jf?: Target;
+  /** JA's target: its 32-bit offset goes in k. */
+  to?: string;
+}
+
+/** A program the kernel would not take: a conditional jump over 255 instructions, or over 4096 in all. */
+export class FilterSizeError extends Error {
+  override name = "FilterSizeError";
 }
 
 /** Builds a program with symbolic jump targets; `label()` marks the next instruction. */
@@ -68,6 +75,11 @@ export class Assembler {
     this.items.push({ code, k: k >>> 0, jt, jf });
   }
 
+  /** An unconditional jump, any distance forward. */
+  ja(to: string): void {
+    this.items.push({ code: BPF.JMP_JA, k: 0, to });
+  }
+
   ret(k: number): void {
     this.items.push({ code: BPF.RET_K, k: k >>> 0 });
   }
@@ -76,18 +88,24 @@ export class Assembler {
     return this.items.length;
   }
 
+  private distance(from: number, t: string): number {
+    const at = this.labels.get(t);
+    if (at === undefined) throw new Error(`unknown label ${t}`);
+    const d = at - from - 1;
+    if (d < 0) throw new Error(`jump to ${t} goes backwards`);
+    return d;
+  }
+
   assemble(): Insn[] {
     const off = (from: number, t: Target | undefined): number => {
       if (t === undefined || t === 0) return 0;
       if (typeof t === "number") return t;
-      const at = this.labels.get(t);
-      if (at === undefined) throw new Error(`unknown label ${t}`);
-      const d = at - from - 1;
-      if (d < 0 || d > 255) throw new Error(`jump to ${t} out of range (${d})`);
+      const d = this.distance(from, t);
+      if (d > 255) throw new FilterSizeError(`a conditional jump spans ${d} instructions; classic BPF allows 255`);
       return d;
     };
-    const out = this.items.map((it, i) => ({ code: it.code, k: it.k, jt: off(i, it.jt), jf: off(i, it.jf) }));
-    if (out.length > 4096) throw new Error(`the filter has ${out.length} instructions; the kernel takes 4096`);
+    const out = this.items.map((it, i) => ({ code: it.code, k: it.to === undefined ? it.k : this.distance(i, it.to), jt: off(i, it.jt), jf: off(i, it.jf) }));
+    if (out.length > 4096) throw new FilterSizeError(`the filter has ${out.length} instructions; the kernel takes 4096`);
     return out;
   }
 }

@@ -4,7 +4,7 @@
 
 import { SYSCALL_TABLE } from "../../sys/syscall-table";
 import type { Arch } from "../../sys/syscalls";
-import { Assembler, BPF, DATA, RET, type Insn } from "./bpf";
+import { Assembler, BPF, DATA, FilterSizeError, RET, type Insn } from "./bpf";
 import type { Action, ArgRule, Profile, SyscallRule } from "./profile";
 
 const AUDIT_ARCH: Record<Arch, number> = { x86_64: 0xc000003e, aarch64: 0xc00000b7 };
@@ -97,6 +97,16 @@ export interface CompileOptions {
 }
 
 export function compile(profile: Profile, o: CompileOptions): Insn[] {
+  try {
+    return build(profile, o, false);
+  } catch (e) {
+    if (!(e instanceof FilterSizeError)) throw e;
+    // A system call with many argument rules: skip its group with JA, which reaches any distance.
+    return build(profile, o, true);
+  }
+}
+
+function build(profile: Profile, o: CompileOptions, far: boolean): Insn[] {
   const caps = new Set(o.caps);
   const archIndex = o.arch === "x86_64" ? 0 : 1;
   const def = actionWord(profile.defaultAction, profile.defaultErrnoRet, EPERM);
@@ -124,7 +134,10 @@ export function compile(profile: Profile, o: CompileOptions): Insn[] {
   }
   for (const [nr, rules] of byNr) {
     const end = asm.fresh("end");
-    asm.jump(BPF.JEQ_K, nr, 0, end);
+    if (far) {
+      asm.jump(BPF.JEQ_K, nr, 1, 0);
+      asm.ja(end);
+    } else asm.jump(BPF.JEQ_K, nr, 0, end);
     let decided = false;
     for (const r of rules) {
       const word = actionWord(r.action, r.errnoRet, EPERM);

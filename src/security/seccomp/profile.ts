@@ -48,7 +48,9 @@ const OPS: Op[] = ["SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "
 export function parseProfile(text: string, where: string): Profile {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    // Argument values are 64-bit: literals beyond 2^53 would lose precision as
+    // JSON numbers (18446744073709551615 would become 0), so they are read as text.
+    raw = JSON.parse(text.replace(/("value(?:Two)?"\s*:\s*)(-?\d{16,})(?=\s*[,}\]])/g, '$1"$2"'));
   } catch (e) {
     throw new ProfileError(`${where}: not JSON: ${(e as Error).message}`);
   }
@@ -58,16 +60,45 @@ export function parseProfile(text: string, where: string): Profile {
   }
   const rules = (p.syscalls ?? []) as SyscallRule[];
   if (!Array.isArray(rules)) throw new ProfileError(`${where}: syscalls must be a list`);
+  errnoValue(p.defaultErrnoRet, `${where}: defaultErrnoRet`);
   rules.forEach((r, i) => {
     const at = `${where}: syscalls[${i}]`;
+    if (typeof r !== "object" || r === null) throw new ProfileError(`${at}: not an object`);
     if (!Array.isArray(r.names) || r.names.some((n) => typeof n !== "string")) throw new ProfileError(`${at}: names must be a list of system call names`);
     if (!ACTIONS.includes(r.action)) throw new ProfileError(`${at}: unsupported action ${JSON.stringify(r.action)}`);
+    errnoValue(r.errnoRet, `${at}: errnoRet`);
+    for (const key of ["includes", "excludes"] as const) {
+      const c = r[key];
+      if (c === undefined) continue;
+      const lists = typeof c === "object" && c !== null ? [c.caps, c.arches] : [null];
+      if (lists.some((l) => l !== undefined && !(Array.isArray(l) && l.every((x) => typeof x === "string")))) {
+        throw new ProfileError(`${at}: ${key} must be an object with lists of caps and arches`);
+      }
+    }
+    if (r.args !== undefined && !Array.isArray(r.args)) throw new ProfileError(`${at}: args must be a list`);
     for (const a of r.args ?? []) {
+      if (typeof a !== "object" || a === null) throw new ProfileError(`${at}: each argument check must be an object`);
       if (!OPS.includes(a.op)) throw new ProfileError(`${at}: unsupported comparison ${JSON.stringify(a.op)}`);
       if (!(Number.isInteger(a.index) && a.index >= 0 && a.index < 6)) throw new ProfileError(`${at}: argument index ${a.index} is not 0..5`);
+      a.value = argValue(a.value, `${at}: value`);
+      if (a.valueTwo !== undefined) a.valueTwo = argValue(a.valueTwo, `${at}: valueTwo`);
     }
   });
   return { defaultAction: p.defaultAction as Action, ...(p.defaultErrnoRet !== undefined ? { defaultErrnoRet: p.defaultErrnoRet } : {}), syscalls: rules };
+}
+
+function errnoValue(v: unknown, what: string): void {
+  if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 4095)) throw new ProfileError(`${what} ${JSON.stringify(v)} is not an errno number (0..4095)`);
+}
+
+/** A 64-bit argument value: an integer, negative ones taken as two's complement. */
+function argValue(v: unknown, what: string): number | bigint {
+  if (typeof v === "number" && Number.isSafeInteger(v)) return v;
+  if (typeof v === "string" && /^-?\d+$/.test(v)) {
+    const b = BigInt(v);
+    if (b >= -(1n << 63n) && b < 1n << 64n) return b;
+  }
+  throw new ProfileError(`${what} ${JSON.stringify(v)} is not a 64-bit integer`);
 }
 
 const ALLOWED = `
@@ -143,8 +174,13 @@ export function defaultProfile(): Profile {
       { names: ["mknod"], action: "SCMP_ACT_ALLOW", args: [{ index: 1, value: S_IFMT, valueTwo: type, op: "SCMP_CMP_MASKED_EQ" }] },
     );
   }
-  // socket: everything but AF_VSOCK (40), a way to the host.
-  rules.push({ names: ["socket"], action: "SCMP_ACT_ALLOW", args: [{ index: 0, value: 40, op: "SCMP_CMP_NE" }] });
+  // socket: everything but AF_VSOCK (40), a way to the host. The family is an
+  // int: the kernel ignores the upper 32 bits, so only the lower ones are
+  // compared (a 64-bit "!= 40" would let (1 << 32) | 40 through).
+  rules.push(
+    { names: ["socket"], action: "SCMP_ACT_ERRNO", args: [{ index: 0, value: 0xffffffff, valueTwo: 40, op: "SCMP_CMP_MASKED_EQ" }] },
+    { names: ["socket"], action: "SCMP_ACT_ALLOW" },
+  );
   for (const [cap, names] of Object.entries(BY_CAP)) rules.push({ names: words(names), action: "SCMP_ACT_ALLOW", includes: { caps: [cap] } });
   return { defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1, syscalls: rules };
 }
