@@ -9,7 +9,7 @@ import { validateName } from "../runtime/store";
 import { createSpec, type SecurityOptions } from "../spec/defaults";
 import { capName, CapError, resolveCaps } from "../security/caps";
 import { RLIMITS } from "../security/plan";
-import { parseProfile, ProfileError } from "../security/seccomp/profile";
+import { loadProfile, ProfileError } from "../security/seccomp/profile";
 import { buildEnvironment } from "../spec/env";
 import type { Mount, POSIXRlimit } from "../spec/types";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
@@ -133,14 +133,8 @@ function securityOptions(v: Record<string, unknown>): SecurityOptions {
     if (nnp) noNewPrivileges = nnp[1] !== "false";
     else if (sc && sc[1] === "unconfined") seccomp = "unconfined";
     else if (sc) {
-      let text: string;
       try {
-        text = readText(absolute(sc[1]!));
-      } catch (e) {
-        throw new SpecError(`seccomp profile ${sc[1]}: ${(e as Error).message.replace(/^[^:]*: /, "").toLowerCase()}`);
-      }
-      try {
-        seccomp = { profile: parseProfile(text, `seccomp profile ${sc[1]}`) };
+        seccomp = { profile: loadProfile(absolute(sc[1]!), `seccomp profile ${sc[1]}`) };
       } catch (e) {
         if (e instanceof ProfileError) throw new SpecError(e.message);
         throw e;

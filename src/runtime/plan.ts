@@ -3,7 +3,7 @@
 
 import { ChildProgram } from "../child/program";
 import { planSetUser, planUsernsEntry } from "../identity/plan";
-import { capPlan, planBoundingSet, planCapabilities, planNoNewPrivs, planRlimits, planSeccomp, type CapLimits, type Rlimit } from "../security/plan";
+import { ALL_CAP_LIMITS, capPlan, planBoundingSet, planCapabilities, planNoNewPrivs, planRlimits, planSeccomp, type CapLimits, type Rlimit } from "../security/plan";
 import { planLoopbackUp } from "../net/loopback";
 import { planRootfs, type RootfsFacts } from "../rootfs/plan";
 import { envValue, DEFAULT_PATH } from "../spec/defaults";
@@ -200,7 +200,7 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
   if (hasNamespace(spec, "network")) planLoopbackUp(p);
   planRootfs(p, spec, facts);
   planWorkdirCreate(p, spec);
-  planCredentials(p, spec, h.syncRead, extras.capLimits ?? { lastCap: 40, bounding: (1n << 41n) - 1n }, extras.filter ?? null);
+  planCredentials(p, spec, h.syncRead, extras.capLimits ?? ALL_CAP_LIMITS, extras.filter ?? null);
   planWorkdirEnter(p, spec);
   if (spec.bunker.init) planInit(p);
   if (extras.terminal) planTerminal(p, extras.terminal);

@@ -19,7 +19,7 @@ import { AT, CLONE, O } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import { pinNamespaces, unpinNamespaces } from "./pin";
-import type { CapLimits } from "../security/plan";
+import { ALL_CAP_LIMITS, type CapLimits } from "../security/plan";
 import { containerFilter } from "../security/seccomp";
 import { closeTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 
@@ -113,8 +113,7 @@ const NS_TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
 
 /** The kernel's highest capability number and bunker's own bounding set: what a container can be given. */
 export function capLimits(): CapLimits {
-  let lastCap = 40;
-  let bounding = (1n << 41n) - 1n;
+  let { lastCap, bounding } = ALL_CAP_LIMITS;
   try {
     const n = Number(readText("/proc/sys/kernel/cap_last_cap").trim());
     if (Number.isInteger(n)) lastCap = n;

@@ -27,6 +27,9 @@ export interface CapLimits {
   bounding: bigint;
 }
 
+/** Every capability up to CAP_CHECKPOINT_RESTORE (40): the limits when the kernel cannot be asked. */
+export const ALL_CAP_LIMITS: CapLimits = { lastCap: 40, bounding: (1n << 41n) - 1n };
+
 /** The plan from an OCI process.capabilities, within what bunker has. */
 export function capPlan(c: { bounding?: string[]; effective?: string[]; ambient?: string[] }, limits: CapLimits): CapPlan {
   const have = (name: CapName) => capNumber(name) <= limits.lastCap && ((limits.bounding >> BigInt(capNumber(name))) & 1n) === 1n;

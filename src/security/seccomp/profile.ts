@@ -3,6 +3,8 @@
 // default (namespace-creating clone flags, mount, keyctl, bpf, ptrace and the
 // like refused unless the container holds the capability that guards them).
 
+import { readText } from "../../sys/fs";
+
 export type Action =
   | "SCMP_ACT_ALLOW"
   | "SCMP_ACT_ERRNO"
@@ -44,7 +46,18 @@ export class ProfileError extends Error {
 const ACTIONS: Action[] = ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP", "SCMP_ACT_LOG"];
 const OPS: Op[] = ["SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_GT", "SCMP_CMP_GE", "SCMP_CMP_MASKED_EQ"];
 
-/** Reads and checks a docker/OCI seccomp profile; `where` names it in errors. */
+/** Reads a profile file and checks it; `where` names it in errors. */
+export function loadProfile(path: string, where: string): Profile {
+  let text: string;
+  try {
+    text = readText(path);
+  } catch (e) {
+    throw new ProfileError(`${where}: ${(e as Error).message.replace(/^[^:]*: /, "").toLowerCase()}`);
+  }
+  return parseProfile(text, where);
+}
+
+/** Checks the text of a docker/OCI seccomp profile; `where` names it in errors. */
 export function parseProfile(text: string, where: string): Profile {
   let raw: unknown;
   try {
