@@ -2,6 +2,8 @@
 
 import { writeOut } from "../output";
 import { currentStatus, reconcile, type ContainerState } from "../runtime/store";
+import { reconcileNetwork } from "../runtime/network";
+import { formatPort } from "../spec/ports";
 import { UsageError, type OptionDefs } from "./options";
 import { parseCommand } from "./usage";
 
@@ -30,7 +32,9 @@ export async function ps(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`ps: unexpected argument "${parsed.rest[0]}"`);
   const v = parsed.values;
-  const states = reconcile().filter((s) => v.all || currentStatus(s) !== "stopped");
+  const all = reconcile();
+  reconcileNetwork(all);
+  const states = all.filter((s) => v.all || currentStatus(s) !== "stopped");
   if (v.json) {
     await writeOut(`${JSON.stringify(states.map((s) => ({ ...summary(s) })), null, 2)}\n`);
     return 0;
@@ -39,9 +43,11 @@ export async function ps(argv: string[]): Promise<number> {
     await writeOut(states.map((s) => `${s.id}\n`).join(""));
     return 0;
   }
-  const rows = [["CONTAINER ID", "NAME", "STATUS", "PID", "COMMAND"]];
+  const rows = [["CONTAINER ID", "NAME", "STATUS", "PID", "PORTS", "COMMAND"]];
   for (const s of states) {
-    rows.push([s.id, s.name ?? "", describeStatus(s), currentStatus(s) === "running" ? String(s.pid) : "", s.command.join(" ").slice(0, 40)]);
+    const running = currentStatus(s) === "running";
+    const ports = running ? (s.network?.ports ?? []).map(formatPort).join(", ") : "";
+    rows.push([s.id, s.name ?? "", describeStatus(s), running ? String(s.pid) : "", ports, s.command.join(" ").slice(0, 40)]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   await writeOut(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("   ").trimEnd() + "\n").join(""));
@@ -60,5 +66,7 @@ export function summary(s: ContainerState) {
     started: s.started ?? null,
     finished: s.finished ?? null,
     exitCode: s.exitCode ?? null,
+    network: s.network?.mode ?? s.spec.bunker.network,
+    ports: currentStatus(s) === "running" ? (s.network?.ports ?? []).map(formatPort) : [],
   };
 }

@@ -5,15 +5,17 @@ import { LOG_LEVELS, log, mark, setLogLevel, type LogLevel } from "../log";
 import { BunkerError } from "../runtime/errors";
 import { detach } from "../runtime/detach";
 import { runContainer } from "../runtime/run";
-import { validateName } from "../runtime/store";
 import { createSpec, type SecurityOptions } from "../spec/defaults";
 import { capName, CapError, resolveCaps } from "../security/caps";
 import { RLIMITS } from "../security/plan";
 import { loadProfile, ProfileError } from "../security/seccomp/profile";
 import { buildEnvironment } from "../spec/env";
-import type { Mount, POSIXRlimit } from "../spec/types";
+import type { Mount, NetworkMode, PortMapping, POSIXRlimit } from "../spec/types";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { parseTmpfs, parseVolume, volumeMount } from "../spec/volumes";
+import { checkPublished, parsePublish } from "../spec/ports";
+import { privateMode } from "../runtime/network";
+import { currentStatus, resolveContainer, validateName } from "../runtime/store";
 import { absolute, fileType, readText } from "../sys/fs";
 import { UsageError, type OptionDefs } from "./options";
 import { parseCommand } from "./usage";
@@ -46,7 +48,20 @@ export const runOptions: OptionDefs = {
   pin: { type: "string", valueHint: "DIR", description: "Pin the container's namespaces into DIR (bunker ns unpin DIR frees them)" },
   "join-ns": { type: "string", valueHint: "DIR", description: "Join the network, IPC and UTS namespaces pinned in DIR" },
   hostname: { type: "string", valueHint: "NAME", description: "Container hostname (default: the container id)" },
-  network: { type: "string", alias: ["net"], valueHint: "MODE", description: "none (own namespace, lo up; default) or host" },
+  network: {
+    type: "string",
+    alias: ["net"],
+    valueHint: "MODE",
+    description: "private (default: bridge as root, pasta or slirp4netns rootless), bridge, pasta, slirp4netns, none (lo only), host, container:ID, ns:PATH",
+  },
+  publish: {
+    type: "string",
+    alias: ["p"],
+    multiple: true,
+    valueHint: "[IP:][HOSTPORT:]PORT[/PROTO]",
+    description: "Publish a container port on the host (8080:80, 127.0.0.1:5353:53/udp, 8000-8001:80-81; repeatable)",
+  },
+  subnet: { type: "string", valueHint: "CIDR", description: "Subnet for the bunker0 bridge when it is created (default: a free /16 in 10.89-10.127)" },
   userns: {
     type: "string",
     valueHint: "MODE",
@@ -76,6 +91,7 @@ const EXAMPLES = [
   "bunker run --rootfs ./alpine --user alpine -v ./src:/src:rw -w /src -e CI=1 -- make test",
   "bunker run --map-uid 1100 --map-gid 1100 --rootfs ./alpine -- id",
   "bunker run -- ls /      # the host's files, read-only, in a sandbox",
+  "bunker run -d --name web -p 8080:80 --rootfs ./alpine -- httpd -f -p 80",
 ];
 
 const USERNS_MODES: UsernsMode[] = ["private", "keep-id", "host"];
@@ -192,6 +208,44 @@ function envFiles(paths: string[]): { path: string; text: string }[] {
   });
 }
 
+interface NetworkChoice {
+  mode: NetworkMode;
+  /** A network namespace to join. */
+  path?: string;
+  joined?: string;
+}
+
+/** --network (with --join-ns, -p and --subnet) to a concrete mode. */
+async function networkChoice(arg: string, uid: number, joinDir: string | undefined, ports: PortMapping[], subnet: string | undefined): Promise<NetworkChoice> {
+  let choice: NetworkChoice;
+  const pinnedNet = joinDir !== undefined && fileType(`${joinDir}/net`) === "file";
+  if (joinDir !== undefined && !pinnedNet && !["ipc", "uts"].some((t) => fileType(`${joinDir}/${t}`) === "file")) {
+    throw new BunkerError(`--join-ns ${joinDir}: no pinned net, ipc or uts namespace there`);
+  }
+  if (pinnedNet) {
+    if (arg !== "private" && arg !== "none") throw new UsageError(`--join-ns with a pinned network namespace and --network ${arg} contradict each other`);
+    choice = { mode: "joined", path: `${joinDir}/net`, joined: `ns:${joinDir}/net` };
+  } else if (arg === "private") {
+    const r = privateMode(uid === 0, process.env.PATH ?? "");
+    if (r.notice) await log.warn(r.notice);
+    choice = { mode: r.mode };
+  } else if (arg.startsWith("container:")) {
+    const other = resolveContainer(arg.slice("container:".length));
+    if (currentStatus(other) !== "running" || other.pid === undefined) throw new BunkerError(`--network ${arg}: container ${other.name ?? other.id} is not running`);
+    if (uid !== 0) throw new BunkerError(`--network ${arg}: joining another container's network namespace needs root (each rootless container has its own user namespace)`);
+    choice = { mode: "joined", path: `/proc/${other.pid}/ns/net`, joined: `container:${other.id}` };
+  } else if (arg.startsWith("ns:")) {
+    const path = absolute(arg.slice(3));
+    if (fileType(path, true) === null) throw new BunkerError(`--network ${arg}: ${path}: no such file or directory`);
+    choice = { mode: "joined", path, joined: `ns:${path}` };
+  } else choice = { mode: arg as NetworkMode };
+  if (ports.length && !["bridge", "pasta", "slirp4netns"].includes(choice.mode)) {
+    throw new UsageError(`-p/--publish needs --network bridge, pasta or slirp4netns, not ${choice.mode === "joined" ? choice.joined : choice.mode}`);
+  }
+  if (subnet !== undefined && choice.mode !== "bridge") throw new UsageError(`--subnet is for --network bridge, not ${choice.mode}`);
+  return choice;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const parsed = await parseCommand(argv, runOptions, {
     name: "run",
@@ -209,11 +263,14 @@ export async function run(argv: string[]): Promise<number> {
   if (parsed.rest.length === 0) throw new UsageError("run: no command given: bunker run [OPTIONS] [--] COMMAND [ARG...]");
   const userns = ((v.userns as string | undefined) ?? "auto") as UsernsMode;
   if (userns !== "auto" && !USERNS_MODES.includes(userns)) throw new UsageError(`unknown --userns mode "${userns}": use one of ${USERNS_MODES.join(", ")}`);
-  const network = (v.network as string | undefined) ?? "none";
+  const networkArg = (v.network as string | undefined) ?? "private";
   const workdir = v.workdir as string | undefined;
   let extraMounts: Mount[];
+  let ports: PortMapping[] = [];
   try {
-    validateNetworkMode(network);
+    validateNetworkMode(networkArg);
+    for (const p of (v.publish as string[] | undefined) ?? []) ports.push(...parsePublish(p));
+    checkPublished(ports);
     if (v.hostname !== undefined) validateHostname(v.hostname as string);
     if (workdir !== undefined && !workdir.startsWith("/")) throw new SpecError(`working directory "${workdir}" must be absolute`);
     extraMounts = hostMounts(v);
@@ -238,6 +295,9 @@ export async function run(argv: string[]): Promise<number> {
   });
   mark("identity");
   if (identity.notice) await log.warn(identity.notice);
+  const joinDir = v["join-ns"] !== undefined ? absolute(v["join-ns"] as string) : undefined;
+  const net = await networkChoice(networkArg, uid, joinDir, ports, v.subnet as string | undefined);
+  const network = net.mode;
 
   const id = newId();
   const hostname = (v.hostname as string | undefined) ?? id;
@@ -284,6 +344,8 @@ export async function run(argv: string[]): Promise<number> {
     rootfsHasEtc: rootfs?.hasEtc,
     hostname,
     network,
+    ...(net.path !== undefined ? { networkPath: net.path } : {}),
+    net: { ports, ...(v.subnet !== undefined ? { subnet: v.subnet as string } : {}), ...(net.joined !== undefined ? { joined: net.joined } : {}) },
     callerEnv: process.env,
     env,
     cwd,
@@ -305,13 +367,10 @@ export async function run(argv: string[]): Promise<number> {
   mark("spec");
   const name = v.name as string | undefined;
   if (name !== undefined) validateName(name);
-  const joinDir = v["join-ns"] as string | undefined;
   if (joinDir !== undefined) {
-    const dir = absolute(joinDir);
-    const present = (["net", "ipc", "uts"] as const).filter((t) => fileType(`${dir}/${t}`) === "file");
-    if (present.length === 0) throw new BunkerError(`--join-ns ${joinDir}: no pinned net, ipc or uts namespace there`);
-    if (present.includes("net") && network === "host") throw new UsageError("--join-ns with a pinned network namespace and --network host contradict each other");
-    const typeOf = { net: "network", ipc: "ipc", uts: "uts" } as const;
+    const dir = joinDir;
+    const present = (["ipc", "uts"] as const).filter((t) => fileType(`${dir}/${t}`) === "file");
+    const typeOf = { ipc: "ipc", uts: "uts" } as const;
     for (const t of present) {
       const entry = spec.oci.linux.namespaces.find((n) => n.type === typeOf[t]);
       if (entry) entry.path = `${dir}/${t}`;

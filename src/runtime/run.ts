@@ -21,12 +21,23 @@ import { closeFd, trySys } from "../sys/libc";
 import { pinNamespaces, unpinNamespaces } from "./pin";
 import { ALL_CAP_LIMITS, type CapLimits } from "../security/plan";
 import { containerFilter } from "../security/seccomp";
+import { prepareNetwork, type PreparedNetwork } from "./network";
 import { closeTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 
-export function hostsFile(hostname: string, base?: string): string {
+export interface HostsEntry {
+  /** The container's address, and other names' lines to add. */
+  ip: string;
+  extra: string[];
+  /** The container's name besides its hostname. */
+  name?: string;
+}
+
+export function hostsFile(hostname: string, base?: string, entry?: HostsEntry): string {
+  const names = entry?.name && entry.name !== hostname ? `${hostname} ${entry.name}` : hostname;
+  const own = entry ? [`${entry.ip}\t${names}`, ...entry.extra] : [`127.0.1.1\t${names}`];
   if (base !== undefined) {
     const lines = base.endsWith("\n") || base === "" ? base : `${base}\n`;
-    return `${lines}127.0.1.1\t${hostname}\n`;
+    return `${lines}${own.join("\n")}\n`;
   }
   return [
     "127.0.0.1\tlocalhost",
@@ -35,7 +46,7 @@ export function hostsFile(hostname: string, base?: string): string {
     "ff00::0\tip6-mcastprefix",
     "ff02::1\tip6-allnodes",
     "ff02::2\tip6-allrouters",
-    `127.0.1.1\t${hostname}`,
+    ...own,
     "",
   ].join("\n");
 }
@@ -48,7 +59,7 @@ function isRegularFile(path: string): boolean {
   }
 }
 
-export function rootfsFacts(spec: ContainerSpec): RootfsFacts {
+export function rootfsFacts(spec: ContainerSpec, net?: { hostsEntry?: HostsEntry; resolvConf?: string }, name?: string): RootfsFacts {
   const etcFiles = new Map<string, string>();
   const hostname = spec.oci.hostname ?? spec.bunker.id;
   etcFiles.set("hostname", `${hostname}\n`);
@@ -60,7 +71,8 @@ export function rootfsFacts(spec: ContainerSpec): RootfsFacts {
       base = undefined;
     }
   }
-  etcFiles.set("hosts", hostsFile(hostname, base));
+  etcFiles.set("hosts", hostsFile(hostname, base, net?.hostsEntry ? { ...net.hostsEntry, ...(name !== undefined ? { name } : {}) } : undefined));
+  if (net?.resolvConf !== undefined) etcFiles.set("resolv.conf", net.resolvConf);
   return {
     etcFiles,
     etcTargetExists: (name) => isRegularFile(`/etc/${name}`),
@@ -159,13 +171,16 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   let program: ChildProgram | undefined;
   let terminal: TerminalSetup | undefined;
   let joined: JoinedNamespace[] = [];
+  let net: PreparedNetwork | undefined;
   try {
     joined = openJoined(spec);
+    net = prepareNetwork(spec);
+    mark("network");
     const native = loadNative(scratchDir());
     mark("compile");
     const filter = await containerFilter(spec);
     if (record.tty) terminal = prepareTerminal();
-    program = planContainer(spec, pipes, rootfsFacts(spec), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
+    program = planContainer(spec, pipes, rootfsFacts(spec, net, record.name ?? state.name), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
       ...(record.output !== undefined ? { output: record.output } : {}),
       joined,
       ...(terminal ? { terminal } : {}),
@@ -185,6 +200,12 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       cloneFlags(spec),
       async (pid) => {
         await writeIdMaps(pid, spec);
+        await net!.attach(pid);
+        // Recorded now, so a helper is found and stopped even if bunker is killed before the command runs.
+        withLock(state.id, () => {
+          state.network = net!.state;
+          writeState(state);
+        });
         if (record.pin !== undefined) {
           pinNamespaces(pid, record.pin);
           state.pinned = [record.pin];
@@ -195,6 +216,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     );
   } catch (err) {
     closePipes(pipes);
+    net?.release();
     if (terminal) closeTerminal(terminal);
     if (state.pinned) {
       try {
@@ -216,6 +238,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     state.pidStart = startTime(pid) ?? undefined;
     state.started = new Date().toISOString();
     state.namespaces = Object.fromEntries(NS_TYPES.map((t) => [t, `/proc/${pid}/ns/${t}`]));
+    state.network = net!.state;
     writeState(state);
   };
   withLock(state.id, running);
@@ -241,6 +264,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   // Once reaped, the pid can be reused: nothing more is sent to it.
   loadNative().forwardTo(-1);
   mark("exited");
+  net!.release();
   const code = exitCodeOf(status);
   try {
     withLock(state.id, () => {

@@ -3,6 +3,7 @@
 // race on one container, and names/NAME -> id links that make names unique.
 
 import type { ContainerSpec } from "../spec/types";
+import type { NetworkState } from "./network";
 import { listDir, lockFile, makeDir, makeLink, readLink, readText, removePath, writeAtomic } from "../sys/fs";
 import { isAlive } from "../sys/proc";
 import { BunkerError } from "./errors";
@@ -30,6 +31,8 @@ export interface ContainerState {
   namespaces?: Record<string, string>;
   autoRemove: boolean;
   detached: boolean;
+  /** Its network: mode, addresses, published ports, helper. */
+  network?: NetworkState;
   /** Directories its namespaces were pinned into with --pin. */
   pinned?: string[];
   spec: ContainerSpec;

@@ -1,6 +1,6 @@
 // Building a container spec with the defaults runc, crun and podman users expect.
 
-import type { ContainerSpec, LinuxCapabilities, LinuxDevice, LinuxIDMapping, Mount, NamespaceType, NetworkMode, POSIXRlimit, User, UsernsSetup } from "./types";
+import type { ContainerSpec, LinuxCapabilities, LinuxDevice, LinuxIDMapping, LinuxNamespace, Mount, NamespaceType, NetworkMode, NetworkSettings, POSIXRlimit, User, UsernsSetup } from "./types";
 import { DEFAULT_CAPS } from "../security/caps";
 
 import { orderMounts } from "./volumes";
@@ -14,6 +14,9 @@ export interface RunOptions {
   rootfs?: string;
   hostname?: string;
   network: NetworkMode;
+  /** With network "joined": the namespace to join. */
+  networkPath?: string;
+  net?: NetworkSettings;
   /** The caller's environment, for TERM. */
   callerEnv: Record<string, string | undefined>;
   /** The environment, when already built (see env.ts); otherwise the clean default. */
@@ -125,7 +128,7 @@ export function defaultMounts(c: MountContext): Mount[] {
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
   ];
   // sysfs may only be mounted by a user namespace that owns the network namespace.
-  if (c.userns && c.network === "host") {
+  if (c.userns && (c.network === "host" || c.network === "joined")) {
     mounts.push({ destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] });
   } else {
     mounts.push({ destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] });
@@ -195,7 +198,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
       domainname: "",
       mounts,
       linux: {
-        namespaces: namespaces.map((type) => ({ type })),
+        namespaces: namespaces.map((type): LinuxNamespace => (type === "network" && o.networkPath !== undefined ? { type, path: o.networkPath } : { type })),
         devices: defaultDevices(),
         ...(sec.privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
         ...(typeof sec.seccomp === "object" ? { seccomp: sec.seccomp.profile } : {}),
@@ -206,6 +209,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
       id: o.id,
       rootMode: hostRoot ? "host" : "dir",
       network: o.network,
+      ...(o.net && (o.net.ports.length || o.net.subnet !== undefined || o.net.joined !== undefined) ? { net: o.net } : {}),
       etcFiles: hostRoot ? true : (o.rootfsHasEtc ?? false),
       ...(o.userns ? { userns: o.userns.setup } : {}),
       setgroups: o.userns ? o.userns.setgroups : true,

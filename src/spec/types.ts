@@ -98,6 +98,8 @@ export interface Sidecar {
    */
   rootMode: "dir" | "host";
   network: NetworkMode;
+  /** Published ports, the bridge's subnet, a joined namespace's owner. */
+  net?: NetworkSettings;
   /** Files bunker writes into the container: /etc/hostname, /etc/hosts. */
   etcFiles: boolean;
   /** With a user namespace: how the ID maps get written. */
@@ -120,7 +122,29 @@ export interface UsernsSetup {
   newgidmap?: string;
 }
 
-export type NetworkMode = "none" | "host";
+/**
+ * none: own namespace with lo only; host: the host's; bridge: a veth on bunker0;
+ * slirp4netns, pasta: a user-mode helper; joined: another container's or a pinned namespace.
+ */
+export type NetworkMode = "none" | "host" | "bridge" | "slirp4netns" | "pasta" | "joined";
+
+export interface PortMapping {
+  /** 0.0.0.0 for every host address. */
+  hostIp: string;
+  /** 0 until the container starts: any free port. */
+  hostPort: number;
+  containerPort: number;
+  protocol: "tcp" | "udp";
+}
+
+export interface NetworkSettings {
+  /** -p/--publish. */
+  ports: PortMapping[];
+  /** --subnet for the bridge (used when bunker0 is created). */
+  subnet?: string;
+  /** What a joined namespace belongs to: "container:ID" or "ns:PATH". */
+  joined?: string;
+}
 
 export interface ContainerSpec {
   oci: OciSpec;

@@ -6,7 +6,8 @@ export class SpecError extends Error {
   override name = "SpecError";
 }
 
-const NETWORK_MODES = ["none", "host"];
+/** What --network accepts besides container:ID and ns:PATH; "private" is resolved before the spec. */
+export const NETWORK_MODES = ["private", "none", "host", "bridge", "slirp4netns", "pasta"];
 
 export function validateHostname(name: string): void {
   if (name.length === 0) throw new SpecError("invalid hostname: it is empty");
@@ -15,10 +16,11 @@ export function validateHostname(name: string): void {
   if (/[\s/\0-\x1f\x7f]/.test(name)) throw new SpecError(`invalid hostname ${JSON.stringify(name)}: no spaces, slashes or control characters`);
 }
 
-export function validateNetworkMode(mode: string): asserts mode is "none" | "host" {
-  if (!NETWORK_MODES.includes(mode)) {
-    throw new SpecError(`unknown network mode "${mode}": use one of ${NETWORK_MODES.join(", ")}`);
-  }
+export function validateNetworkMode(mode: string): void {
+  if (NETWORK_MODES.includes(mode)) return;
+  if (/^container:.+/.test(mode) || /^ns:\/.+/.test(mode)) return;
+  if (mode.startsWith("ns:")) throw new SpecError(`network mode "${mode}": the namespace path must be absolute`);
+  throw new SpecError(`unknown network mode "${mode}": use one of ${NETWORK_MODES.join(", ")}, container:ID or ns:PATH`);
 }
 
 export function validateSpec(spec: ContainerSpec): void {

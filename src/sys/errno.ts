@@ -41,6 +41,10 @@ const errors: Record<number, [string, string]> = {
   75: ["EOVERFLOW", "Value too large for defined data type"],
   95: ["EOPNOTSUPP", "Operation not supported"],
   97: ["EAFNOSUPPORT", "Address family not supported by protocol"],
+  98: ["EADDRINUSE", "Address already in use"],
+  99: ["EADDRNOTAVAIL", "Cannot assign requested address"],
+  101: ["ENETUNREACH", "Network is unreachable"],
+  105: ["ENOBUFS", "No buffer space available"],
   125: ["ECANCELED", "Operation canceled"],
 };
 
@@ -65,6 +69,9 @@ export const Errno = {
   ENOSYS: 38,
   ELOOP: 40,
   EPROTO: 71,
+  ENODEV: 19,
+  EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
   ECANCELED: 125,
 } as const;
 

@@ -39,14 +39,38 @@ function states(): Set<string> {
   }
 }
 
+/** Containers' veths, bridge leases, and user-mode network helpers still running. */
+function network(): Set<string> {
+  const out = new Set<string>();
+  for (const l of readdirSync("/sys/class/net")) if (/^bk[0-9a-f]+$/.test(l)) out.add(`link ${l}`);
+  try {
+    for (const l of readdirSync("/run/bunker/networks/bunker0/leases")) out.add(`lease ${l}`);
+  } catch {
+    // no bridge yet
+  }
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const comm = readFileSync(`/proc/${e}/comm`, "utf8").trim();
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z") continue;
+      if (/^(slirp4netns|passt|pasta)/.test(comm)) out.add(`helper ${e} ${comm}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
 export interface Snapshot {
   mounts: Set<string>;
   procs: Set<string>;
   states: Set<string>;
+  network: Set<string>;
 }
 
 export function snapshot(): Snapshot {
-  return { mounts: mounts(), procs: foreignPidnsProcesses(), states: states() };
+  return { mounts: mounts(), procs: foreignPidnsProcesses(), states: states(), network: network() };
 }
 
 /** Containers a test left on purpose (runs without --rm): removed, as a user would with bunker rm. */
@@ -61,5 +85,6 @@ export function leaksSince(before: Snapshot): string[] {
   for (const m of now.mounts) if (!before.mounts.has(m)) out.push(`mount: ${m}`);
   for (const p of now.procs) if (!before.procs.has(p)) out.push(`process: ${p}`);
   for (const s of now.states) if (!before.states.has(s)) out.push(`state: /run/bunker/${s}`);
+  for (const n of now.network) if (!before.network.has(n)) out.push(`network: ${n}`);
   return out;
 }

@@ -64,7 +64,7 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
 
   test("writes /etc/hosts for the container's name without touching the rootfs file", () => {
     writeFileSync(join(suite.fs.path, "etc/hosts"), "# rootfs copy\n");
-    const r = inBox("cat /etc/hosts", ["--hostname", "box"]);
+    const r = inBox("cat /etc/hosts", ["--hostname", "box", "--network", "none"]);
     expect(r.stdout).toContain("127.0.0.1\tlocalhost");
     expect(r.stdout).toContain("127.0.1.1\tbox");
     expect(readFileSync(join(suite.fs.path, "etc/hosts"), "utf8")).toBe("# rootfs copy\n");
@@ -85,7 +85,7 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
       .trim()
       .split("\n")
       .map((l) => l.split(" ")[4]);
-    const base = ["/", "/dev", "/dev/mqueue", "/dev/pts", "/dev/shm", "/etc/hostname", "/etc/hosts", "/proc", "/sys"];
+    const base = ["/", "/dev", "/dev/mqueue", "/dev/pts", "/dev/shm", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys"];
     for (const p of base) expect(points).toContain(p);
     // Everything else is a masked or read-only path laid over the container's own /proc and /sys.
     for (const p of points) expect([...base, ...MASKED_PATHS, ...READONLY_PATHS]).toContain(p!);
@@ -173,7 +173,7 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
   });
 
   test("a new network namespace has only lo, and it is up", () => {
-    const r = inBox("ls /sys/class/net; cat /sys/class/net/lo/flags; readlink /proc/self/ns/net");
+    const r = inBox("ls /sys/class/net; cat /sys/class/net/lo/flags; readlink /proc/self/ns/net", ["--network", "none"]);
     const [ifs, flags, ns] = r.stdout.trim().split("\n");
     expect(ifs).toBe("lo");
     expect(Number(flags) & 1).toBe(1);
@@ -431,7 +431,7 @@ describe.skipIf(!ready)("command line", () => {
       [["run"], "bunker: run: no command given: bunker run [OPTIONS] [--] COMMAND [ARG...]\n"],
       [["run", "--hostname", "", "true"], "bunker: invalid hostname: it is empty\n"],
       [["run", "--hostname", "x".repeat(65), "true"], `bunker: invalid hostname "${"x".repeat(65)}": 65 bytes, the kernel allows at most 64\n`],
-      [["run", "--network", "bridge0", "true"], 'bunker: unknown network mode "bridge0": use one of none, host\n'],
+      [["run", "--network", "bridge0", "true"], 'bunker: unknown network mode "bridge0": use one of private, none, host, bridge, slirp4netns, pasta, container:ID or ns:PATH\n'],
       [["frobnicate"], 'bunker: unknown command "frobnicate": see bunker --help\n'],
     ];
     for (const [args, err] of cases) {

@@ -58,7 +58,10 @@ describe("validation", () => {
 
   test("network modes", () => {
     expect(() => validateNetworkMode("host")).not.toThrow();
-    expect(() => validateNetworkMode("bridge")).toThrow('unknown network mode "bridge"');
+    expect(() => validateNetworkMode("bridge")).not.toThrow();
+    expect(() => validateNetworkMode("container:web")).not.toThrow();
+    expect(() => validateNetworkMode("ns:relative")).toThrow("must be absolute");
+    expect(() => validateNetworkMode("wifi")).toThrow('unknown network mode "wifi"');
   });
 
   test("a spec needs a command", () => {

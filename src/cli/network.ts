@@ -1,0 +1,48 @@
+// bunker network ls | prune
+
+import { writeOut } from "../output";
+import { networkOverview, pruneNetwork, reconcileNetwork } from "../runtime/network";
+import { UsageError, type OptionDefs } from "./options";
+import { parseCommand } from "./usage";
+
+const options: OptionDefs = {
+  json: { type: "boolean", description: "ls: JSON" },
+};
+
+export async function network(argv: string[]): Promise<number> {
+  const parsed = await parseCommand(argv, options, {
+    name: "network",
+    description: "ls: the bridge, its subnet and its leases; prune: remove the bridge and its NAT rules once no container uses them",
+    positional: "ls|prune",
+    examples: ["bunker network ls", "bunker network prune"],
+  });
+  if (!parsed) return 0;
+  const [sub, ...rest] = parsed.rest;
+  if (rest.length) throw new UsageError(`network: unexpected argument "${rest[0]}"`);
+  if (sub === "prune") {
+    const r = pruneNetwork();
+    if (r.leases) {
+      await writeOut(`bunker0 kept: ${r.leases} container${r.leases === 1 ? "" : "s"} still use${r.leases === 1 ? "s" : ""} it\n`);
+    } else await writeOut(r.removed ? "bunker0 removed\n" : "no bridge to remove\n");
+    return 0;
+  }
+  if (sub === "ls" || sub === undefined) {
+    reconcileNetwork();
+    const o = networkOverview();
+    if (parsed.values.json) {
+      await writeOut(`${JSON.stringify(o, null, 2)}\n`);
+      return 0;
+    }
+    if (!o.bridge) {
+      await writeOut("no bridge: bunker0 is created by the first --network bridge container\n");
+      return 0;
+    }
+    const rows = [["BRIDGE", "SUBNET", "GATEWAY", "NAT", "CONTAINERS"], [o.bridge.name, o.bridge.subnet, o.bridge.gateway, o.bridge.nat ? "yes" : "no", String(o.leases.length)]];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    let text = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("   ").trimEnd() + "\n").join("");
+    for (const l of o.leases) text += `  ${l.ip}  ${l.id}\n`;
+    await writeOut(text);
+    return 0;
+  }
+  throw new UsageError(`network: unknown sub-command "${sub}": use ls or prune`);
+}

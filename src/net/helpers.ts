@@ -1,0 +1,194 @@
+// User-mode networking: slirp4netns or pasta, started against the container's
+// network namespace while the container waits, and stopped with it.
+//
+// slirp4netns says when it is ready on a pipe (--ready-fd) and exits when
+// another pipe closes (--exit-fd), which happens when bunker exits however it
+// exits. pasta becomes ready when its first process returns (it forks into the
+// background then) and writes its pid to a file; it does not end by itself,
+// so bunker stops it, and the next bunker clears one a killed bunker left.
+
+import type { PortMapping } from "../spec/types";
+import { AT, O } from "../sys/constants";
+import { errnoMessage } from "../sys/errno";
+import { findExecutable, readText } from "../sys/fs";
+import { closeFd, pipe, readUpTo, trySys } from "../sys/libc";
+import { isAlive, startTime } from "../sys/proc";
+
+export type HelperName = "slirp4netns" | "pasta";
+
+export class HelperError extends Error {
+  override name = "HelperError";
+}
+
+const DIRS = ["/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin"];
+
+export function helperPath(name: HelperName, pathVar = ""): string | undefined {
+  return findExecutable(name, [...pathVar.split(":").filter((d) => d.startsWith("/")), ...DIRS]);
+}
+
+export const PACKAGE: Record<HelperName, string> = { slirp4netns: "slirp4netns", pasta: "passt" };
+
+/** Why this user cannot use a tap device (both helpers need /dev/net/tun), or undefined if they can. */
+export function tunProblem(): string | undefined {
+  const r = trySys("faccessat", AT.FDCWD, new TextEncoder().encode("/dev/net/tun\0"), 6 /* R_OK|W_OK */, 0);
+  if (r === 0) return undefined;
+  return `/dev/net/tun: ${errnoMessage(-r).toLowerCase()} (user-mode networking needs it readable and writable, mode 0666 as on a standard system)`;
+}
+
+export interface RunningHelper {
+  name: HelperName;
+  pid: number;
+  pidStart?: number;
+  /** The address inside the container that leads to the host's loopback. */
+  hostLoopback: string;
+  /** The container's own address. */
+  ip: string;
+  /** Nameserver inside the container, when the helper provides one. */
+  dns?: string;
+  stop(): void;
+}
+
+function logTail(path: string): string {
+  try {
+    const lines = readText(path).split("\n").map((l) => l.trim()).filter((l) => l && !/syslog/.test(l));
+    return lines.slice(-1)[0] ?? "";
+  } catch {
+    return "";
+  }
+}
+
+function openLog(path: string): number {
+  const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${path}\0`), O.WRONLY | O.CREAT | O.TRUNC | O.CLOEXEC, 0o600);
+  if (fd < 0) throw new HelperError(`create ${path}: ${errnoMessage(-fd)}`);
+  return fd;
+}
+
+/** Stops a helper by pid, if that pid is still the helper (same start time), and waits a little for it to go. */
+export function stopHelper(pid: number, pidStart: number | undefined): void {
+  if (pidStart === undefined || !isAlive(pid, pidStart)) return;
+  trySys("kill", pid, 15);
+  for (let i = 0; i < 400 && isAlive(pid, pidStart); i++) Bun.sleepSync(5);
+  if (isAlive(pid, pidStart)) trySys("kill", pid, 9);
+}
+
+export async function startSlirp(binary: string, pid: number, ports: readonly PortMapping[], logPath: string, apiSocket: string): Promise<RunningHelper> {
+  const [readyR, readyW] = pipe("create slirp4netns's ready pipe", O.CLOEXEC);
+  const [exitR, exitW] = pipe("create slirp4netns's exit pipe", O.CLOEXEC);
+  const log = openLog(logPath);
+  let proc;
+  try {
+    const args = [binary, "--configure", "--mtu=65520", "--ready-fd=3", "--exit-fd=4", ...(ports.length ? [`--api-socket=${apiSocket}`] : []), String(pid), "tap0"];
+    proc = Bun.spawn(args, { stdio: ["ignore", log, log, readyW, exitR], env: {} });
+  } catch (e) {
+    for (const fd of [readyR, readyW, exitR, exitW]) closeFd(fd);
+    throw new HelperError(`start slirp4netns: ${(e as Error).message}`);
+  } finally {
+    closeFd(log);
+  }
+  closeFd(readyW);
+  closeFd(exitR);
+  const pidStart = startTime(proc.pid) ?? undefined;
+  const stop = () => {
+    closeFd(exitW);
+    stopHelper(proc.pid, pidStart);
+  };
+  const ready = readUpTo("wait for slirp4netns", readyR, 1);
+  closeFd(readyR);
+  if (ready.length !== 1) {
+    stop();
+    const why = logTail(logPath);
+    throw new HelperError(`slirp4netns failed to set up the network${why ? `: ${why}` : ""}`);
+  }
+  try {
+    for (const p of ports) addHostfwd(apiSocket, p);
+  } catch (e) {
+    stop();
+    throw e;
+  }
+  return {
+    name: "slirp4netns",
+    pid: proc.pid,
+    ...(pidStart !== undefined ? { pidStart } : {}),
+    hostLoopback: "10.0.2.2",
+    ip: "10.0.2.100",
+    dns: "10.0.2.3",
+    stop,
+  };
+}
+
+/** One port forward through slirp4netns's API socket (JSON over a unix socket). */
+function addHostfwd(socketPath: string, p: PortMapping): void {
+  const what = `publish ${p.hostPort}/${p.protocol} through slirp4netns`;
+  const fd = trySys("socket", 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | 0o2000000, 0);
+  if (fd < 0) throw new HelperError(`${what}: ${errnoMessage(-fd)}`);
+  try {
+    const sa = new Uint8Array(110);
+    new DataView(sa.buffer).setUint16(0, 1, true);
+    const path = new TextEncoder().encode(socketPath);
+    if (path.length > 107) throw new HelperError(`${what}: the socket path ${socketPath} is too long`);
+    sa.set(path, 2);
+    const c = trySys("connect", fd, sa, 2 + path.length + 1);
+    if (c < 0) throw new HelperError(`${what}: connect to ${socketPath}: ${errnoMessage(-c)}`);
+    const req = JSON.stringify({
+      execute: "add_hostfwd",
+      arguments: { proto: p.protocol, host_addr: p.hostIp, host_port: p.hostPort, guest_port: p.containerPort },
+    });
+    const data = new TextEncoder().encode(req);
+    const w = trySys("write", fd, data, data.length);
+    if (w !== data.length) throw new HelperError(`${what}: write the request: ${errnoMessage(-w)}`);
+    trySys("shutdown", fd, 1);
+    const answer = new TextDecoder().decode(readUpTo(what, fd, 65536));
+    let parsed: { error?: { desc?: string } };
+    try {
+      parsed = JSON.parse(answer);
+    } catch {
+      throw new HelperError(`${what}: unexpected answer ${JSON.stringify(answer.slice(0, 80))}`);
+    }
+    if (parsed.error) {
+      const desc = parsed.error.desc ?? "refused";
+      throw new HelperError(/in use|bind/i.test(desc) ? `${what}: port ${p.hostPort} is already in use on the host` : `${what}: ${desc}`);
+    }
+  } finally {
+    closeFd(fd);
+  }
+}
+
+function pastaPorts(ports: readonly PortMapping[], proto: "tcp" | "udp"): string {
+  const list = ports.filter((p) => p.protocol === proto).map((p) => `${p.hostIp === "0.0.0.0" ? "" : `${p.hostIp}/`}${p.hostPort}:${p.containerPort}`);
+  return list.length ? list.join(",") : "none";
+}
+
+export async function startPasta(binary: string, pid: number, ports: readonly PortMapping[], logPath: string, pidFile: string, hostGateway: string | undefined): Promise<RunningHelper> {
+  const log = openLog(logPath);
+  let proc;
+  try {
+    const args = [binary, "--config-net", "--quiet", "-I", "eth0", "-t", pastaPorts(ports, "tcp"), "-u", pastaPorts(ports, "udp"), "-T", "none", "-U", "none", "--pid", pidFile, String(pid)];
+    proc = Bun.spawn(args, { stdio: ["ignore", log, log], env: {} });
+  } catch (e) {
+    throw new HelperError(`start pasta: ${(e as Error).message}`);
+  } finally {
+    closeFd(log);
+  }
+  const code = await proc.exited;
+  let daemon = NaN;
+  try {
+    daemon = Number(readText(pidFile).trim());
+  } catch {
+    // no pid file: it failed before forking
+  }
+  if (code !== 0 || !Number.isInteger(daemon) || daemon <= 0) {
+    if (Number.isInteger(daemon) && daemon > 0) trySys("kill", daemon, 15);
+    const why = logTail(logPath);
+    throw new HelperError(`pasta failed to set up the network${why ? `: ${why}` : ` (status ${code})`}`);
+  }
+  const pidStart = startTime(daemon) ?? undefined;
+  return {
+    name: "pasta",
+    pid: daemon,
+    ...(pidStart !== undefined ? { pidStart } : {}),
+    // pasta copies the host's addresses and routes; its gateway address leads to the host's loopback.
+    hostLoopback: hostGateway ?? "",
+    ip: "",
+    stop: () => stopHelper(daemon, pidStart),
+  };
+}

@@ -1,0 +1,155 @@
+// rtnetlink requests bunker makes: links (bridge, veth), addresses, routes.
+// Each names what it does and to which object, so a refusal reads
+// `create veth bk1a2b3c: File exists`.
+
+import { attr, attrString, attrU32, concat, nested, NLM_F, parseAttrs, type NetlinkSocket } from "../sys/netlink";
+import { AF_INET } from "../sys/constants";
+import { Errno } from "../sys/errno";
+import { formatIp, type Ipv4 } from "./addr";
+
+const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, GETADDR: 22, NEWROUTE: 24, GETROUTE: 26 } as const;
+const IFLA = { IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18, NET_NS_PID: 19, NET_NS_FD: 28 } as const;
+const IFLA_INFO = { KIND: 1, DATA: 2 } as const;
+const VETH_INFO_PEER = 1;
+const IFA = { ADDRESS: 1, LOCAL: 2, BROADCAST: 4 } as const;
+const RTA = { DST: 1, OIF: 4, GATEWAY: 5, TABLE: 15 } as const;
+const IFF_UP = 1;
+const RT_TABLE_MAIN = 254;
+const RTPROT_BOOT = 3;
+const RT_SCOPE_UNIVERSE = 0;
+const RTN_UNICAST = 1;
+
+/** struct ifinfomsg */
+function ifinfo(index = 0, flags = 0, change = 0): Uint8Array {
+  const b = new Uint8Array(16);
+  const dv = new DataView(b.buffer);
+  dv.setInt32(4, index, true);
+  dv.setUint32(8, flags, true);
+  dv.setUint32(12, change, true);
+  return b;
+}
+
+/** struct ifaddrmsg */
+function ifaddr(prefix: number, index: number): Uint8Array {
+  const b = new Uint8Array(8);
+  b[0] = AF_INET;
+  b[1] = prefix;
+  new DataView(b.buffer).setUint32(4, index, true);
+  return b;
+}
+
+/** struct rtmsg */
+function rtmsg(dstLen: number): Uint8Array {
+  const b = new Uint8Array(12);
+  b[0] = AF_INET;
+  b[1] = dstLen;
+  b[4] = RT_TABLE_MAIN;
+  b[5] = RTPROT_BOOT;
+  b[6] = RT_SCOPE_UNIVERSE;
+  b[7] = RTN_UNICAST;
+  return b;
+}
+
+const ipBytes = (ip: Ipv4) => Uint8Array.of(ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255);
+
+/** The index of the link called `name`, or null if there is none. */
+export function linkIndex(nl: NetlinkSocket, name: string): number | null {
+  try {
+    const [m] = nl.request(`look up link ${name}`, RTM.GETLINK, 0, concat([ifinfo(), attrString(IFLA.IFNAME, name)]));
+    return m ? new DataView(m.payload.buffer, m.payload.byteOffset).getInt32(4, true) : null;
+  } catch (e) {
+    if ((e as { errno?: number }).errno === Errno.ENODEV) return null;
+    throw e;
+  }
+}
+
+export function createBridge(nl: NetlinkSocket, name: string): void {
+  const info = nested(IFLA.LINKINFO, attrString(IFLA_INFO.KIND, "bridge"));
+  nl.request(`create bridge ${name}`, RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, concat([ifinfo(), attrString(IFLA.IFNAME, name), info]));
+}
+
+/**
+ * A veth pair: `host` stays here, attached to the bridge `master`; its peer
+ * is born in the network namespace of `pid` with the name `peer`.
+ */
+export function createVeth(nl: NetlinkSocket, host: string, peer: string, pid: number, master: number): void {
+  const peerInfo = attr(VETH_INFO_PEER, concat([ifinfo(), attrString(IFLA.IFNAME, peer), attrU32(IFLA.NET_NS_PID, pid)]));
+  const info = nested(IFLA.LINKINFO, attrString(IFLA_INFO.KIND, "veth"), nested(IFLA_INFO.DATA, peerInfo));
+  nl.request(
+    `create veth ${host}`,
+    RTM.NEWLINK,
+    NLM_F.CREATE | NLM_F.EXCL,
+    concat([ifinfo(), attrString(IFLA.IFNAME, host), attrU32(IFLA.MASTER, master), info]),
+  );
+}
+
+export function setUp(nl: NetlinkSocket, index: number, name: string): void {
+  nl.request(`bring up ${name}`, RTM.NEWLINK, 0, ifinfo(index, IFF_UP, IFF_UP));
+}
+
+export function deleteLink(nl: NetlinkSocket, name: string): void {
+  nl.request(`delete link ${name}`, RTM.DELLINK, 0, concat([ifinfo(), attrString(IFLA.IFNAME, name)]));
+}
+
+export function addAddress(nl: NetlinkSocket, index: number, name: string, ip: Ipv4, prefix: number): void {
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const broadcast = (ip | ~mask) >>> 0;
+  nl.request(
+    `add address ${formatIp(ip)}/${prefix} to ${name}`,
+    RTM.NEWADDR,
+    NLM_F.CREATE | NLM_F.EXCL,
+    concat([ifaddr(prefix, index), attr(IFA.LOCAL, ipBytes(ip)), attr(IFA.ADDRESS, ipBytes(ip)), attr(IFA.BROADCAST, ipBytes(broadcast))]),
+  );
+}
+
+export function addDefaultRoute(nl: NetlinkSocket, gateway: Ipv4, index: number): void {
+  nl.request(
+    `add default route via ${formatIp(gateway)}`,
+    RTM.NEWROUTE,
+    NLM_F.CREATE | NLM_F.EXCL,
+    concat([rtmsg(0), attr(RTA.GATEWAY, ipBytes(gateway)), attrU32(RTA.OIF, index)]),
+  );
+}
+
+export interface Route {
+  dst: Ipv4;
+  prefix: number;
+  gateway?: Ipv4;
+  oif?: number;
+}
+
+const readIp = (b: Uint8Array) => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+
+/** IPv4 routes of the main table. */
+export function routes(nl: NetlinkSocket): Route[] {
+  const out: Route[] = [];
+  for (const m of nl.dump("list routes", RTM.GETROUTE, rtmsg(0))) {
+    if (m.payload[0] !== AF_INET) continue;
+    const a = parseAttrs(m.payload.subarray(12));
+    const table = a.get(RTA.TABLE);
+    const t = table ? new DataView(table.buffer, table.byteOffset).getUint32(0, true) : m.payload[4]!;
+    if (t !== RT_TABLE_MAIN) continue;
+    const dst = a.get(RTA.DST);
+    const gw = a.get(RTA.GATEWAY);
+    const oif = a.get(RTA.OIF);
+    out.push({
+      dst: dst ? readIp(dst) : 0,
+      prefix: m.payload[1]!,
+      ...(gw ? { gateway: readIp(gw) } : {}),
+      ...(oif ? { oif: new DataView(oif.buffer, oif.byteOffset).getUint32(0, true) } : {}),
+    });
+  }
+  return out;
+}
+
+/** IPv4 addresses on the host's links, with their prefix lengths. */
+export function addresses(nl: NetlinkSocket): { ip: Ipv4; prefix: number; index: number }[] {
+  const out: { ip: Ipv4; prefix: number; index: number }[] = [];
+  for (const m of nl.dump("list addresses", RTM.GETADDR, ifaddr(0, 0))) {
+    if (m.payload[0] !== AF_INET) continue;
+    const a = parseAttrs(m.payload.subarray(8));
+    const local = a.get(IFA.LOCAL) ?? a.get(IFA.ADDRESS);
+    if (local) out.push({ ip: readIp(local), prefix: m.payload[1]!, index: new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(4, true) });
+  }
+  return out;
+}

@@ -1,0 +1,330 @@
+// A container's network from start to end: what is set up before clone
+// (bridge, lease, host ports), what is plumbed while the child waits (veth,
+// helper), and what is undone when it ends, or later when a killed bunker
+// could not (stale leases, NAT elements, helpers).
+
+import { log } from "../log";
+import { BRIDGE, attachVeth, detachVeth, ensureBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
+import { HelperError, PACKAGE, helperPath, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
+import { allocate, freeLease, listLeases, PoolExhausted, withNetworkLock, writeLease, type Lease } from "../net/ipam";
+import { addPortsScript, deletePortsScript, deleteTableScript, NatError, nftPath, runNft } from "../net/nat";
+import { PortError, reservePorts, type Reservation } from "../net/ports";
+import { AddressError, formatIp, parseSubnet } from "../net/addr";
+import { routes, addresses } from "../net/rtnl";
+import type { ContainerSpec, NetworkMode, PortMapping } from "../spec/types";
+import { NetlinkSocket } from "../sys/netlink";
+import { SysError } from "../sys/errno";
+import { listDir, readText, removePath } from "../sys/fs";
+import { BunkerError } from "./errors";
+import { stateDir } from "./state";
+import { containerDir, currentStatus, readState, supervisorAlive, type ContainerState } from "./store";
+
+/** What `inspect` shows, and what a later bunker needs to undo. */
+export interface NetworkState {
+  mode: NetworkMode;
+  ip?: string;
+  gateway?: string;
+  subnet?: string;
+  bridge?: string;
+  /** The address inside the container that reaches the host's loopback (user-mode helpers). */
+  hostLoopback?: string;
+  ports: PortMapping[];
+  helper?: { name: HelperName; pid: number; pidStart?: number };
+  joined?: string;
+}
+
+export interface PreparedNetwork {
+  state: NetworkState;
+  /** The container's own line for /etc/hosts, and its resolv.conf. */
+  hostsEntry?: { ip: string; extra: string[] };
+  resolvConf?: string;
+  /** While the child waits: devices and helpers. */
+  attach(pid: number): Promise<void>;
+  /** Undoes everything; safe to call more than once. */
+  release(): void;
+}
+
+export const networkDir = () => `${stateDir()}/networks/${BRIDGE}`;
+
+/** Turns the net planners' own errors into one-line bunker errors. */
+function asBunkerError(e: unknown): unknown {
+  if (e instanceof PortError || e instanceof PoolExhausted || e instanceof NatError || e instanceof HelperError || e instanceof AddressError) return new BunkerError(e.message);
+  if (e instanceof SysError) return new BunkerError(e.message);
+  if (e instanceof Error && e.name === "BridgeError") return new BunkerError(e.message);
+  return e;
+}
+
+async function guarded<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw asBunkerError(e);
+  }
+}
+
+/** Nameservers the container can use: the host's, without loopback ones; else `fallback`. */
+export function resolvConf(hostText: string | null, fallback: readonly string[]): string {
+  const lines = (hostText ?? "").split("\n");
+  const servers = lines.filter((l) => /^\s*nameserver\s+/.test(l)).map((l) => l.trim().split(/\s+/)[1]!).filter((ip) => !/^127\.|^::1$/.test(ip));
+  const other = lines.filter((l) => /^\s*(search|options|domain)\s/.test(l)).map((l) => l.trim());
+  const use = servers.length ? servers : [...fallback];
+  return [...other, ...use.map((s) => `nameserver ${s}`), ""].join("\n");
+}
+
+function hostResolv(): string | null {
+  try {
+    return readText("/etc/resolv.conf");
+  } catch {
+    return null;
+  }
+}
+
+/** docker's fallback when the host has only loopback nameservers. */
+const PUBLIC_DNS = ["8.8.8.8", "8.8.4.4"];
+
+/** The rootless default: pasta, else slirp4netns, else none with the reason. */
+export function privateMode(root: boolean, pathVar: string): { mode: NetworkMode; notice?: string } {
+  if (root) return { mode: "bridge" };
+  const tun = tunProblem();
+  for (const name of ["pasta", "slirp4netns"] as const) if (helperPath(name, pathVar) && !tun) return { mode: name };
+  if (tun) return { mode: "none", notice: `no network for the container (only lo): ${tun}` };
+  return { mode: "none", notice: "no network for the container (only lo): neither pasta nor slirp4netns is installed: install the passt or slirp4netns package" };
+}
+
+function defaultRoute(): { gateway?: string; ip?: string } {
+  const nl = NetlinkSocket.open(0);
+  try {
+    const def = routes(nl).find((r) => r.prefix === 0 && r.gateway !== undefined);
+    if (!def) return {};
+    const addr = addresses(nl).find((a) => a.index === def.oif);
+    return { gateway: formatIp(def.gateway!), ...(addr ? { ip: formatIp(addr.ip) } : {}) };
+  } finally {
+    nl.close();
+  }
+}
+
+function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
+  if ((process.geteuid?.() ?? 0) !== 0) throw new BunkerError("--network bridge needs root: rootless containers use --network pasta or slirp4netns");
+  const wanted = spec.bunker.net?.ports ?? [];
+  const dir = networkDir();
+  const nl = NetlinkSocket.open(0);
+  let reservation: Reservation | undefined;
+  let lease: Lease | undefined;
+  let bridge: EnsuredBridge | undefined;
+  let attached = false;
+  const release = () => {
+    if (attached) {
+      attached = false;
+      try {
+        detachVeth(nl, id);
+      } catch (e) {
+        void log.warn(`remove the veth of ${id}: ${(e as Error).message}`);
+      }
+    }
+    if (lease) {
+      const l = lease;
+      lease = undefined;
+      withNetworkLock(dir, () => undoLease(dir, l));
+    }
+    reservation?.release();
+    reservation = undefined;
+    nl.close();
+  };
+  try {
+    reservation = reservePorts(wanted, true);
+    withNetworkLock(dir, () => {
+      reconcileLeases(dir);
+      bridge = ensureBridge(nl, dir, spec.bunker.net?.subnet);
+      if (reservation!.ports.length && !bridge.config.nat) throw new BunkerError("-p needs NAT rules, and nft is not installed: install the nftables package");
+      lease = allocate(dir, parseSubnet(bridge.config.subnet), id);
+      if (reservation!.ports.length) {
+        lease.ports = reservation!.ports;
+        writeLease(dir, lease);
+        runNft(addPortsScript(lease.ports, lease.ip), `publish ports of ${id}`);
+        lease.nat = true;
+        writeLease(dir, lease);
+      }
+    });
+  } catch (e) {
+    release();
+    throw asBunkerError(e);
+  }
+  if (bridge!.notice) void log.warn(bridge!.notice);
+  const b = bridge!;
+  const l = lease!;
+  return {
+    state: { mode: "bridge", bridge: BRIDGE, ip: l.ip, gateway: b.config.gateway, subnet: b.config.subnet, ports: l.ports },
+    hostsEntry: { ip: l.ip, extra: [`${b.config.gateway}\thost.bunker.internal`] },
+    resolvConf: resolvConf(hostResolv(), PUBLIC_DNS),
+    attach: (pid) =>
+      guarded(() => {
+        attached = true;
+        attachVeth(nl, b, id, pid, l.ip);
+      }),
+    release,
+  };
+}
+
+function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): PreparedNetwork {
+  const binary = helperPath(name, process.env.PATH ?? "");
+  if (!binary) throw new BunkerError(`--network ${name}: ${name} not found: install the ${PACKAGE[name]} package`);
+  const tun = tunProblem();
+  if (tun) throw new BunkerError(`--network ${name}: ${tun}`);
+  const wanted = spec.bunker.net?.ports ?? [];
+  // The helper binds the host ports itself: find conflicts (and pick free ports) now, for a clear error.
+  let ports: PortMapping[];
+  try {
+    ports = reservePorts(wanted, false).ports;
+  } catch (e) {
+    throw asBunkerError(e);
+  }
+  const route = name === "pasta" ? defaultRoute() : {};
+  if (name === "pasta" && !route.gateway) throw new BunkerError("--network pasta: the host has no default route for pasta to copy; use --network slirp4netns");
+  let helper: RunningHelper | undefined;
+  const dir = containerDir(id);
+  const state: NetworkState = {
+    mode: name,
+    ports,
+    ...(name === "slirp4netns" ? { ip: "10.0.2.100", gateway: "10.0.2.2", subnet: "10.0.2.0/24", hostLoopback: "10.0.2.2" } : {}),
+    ...(name === "pasta" ? { ip: route.ip!, gateway: route.gateway!, hostLoopback: route.gateway! } : {}),
+  };
+  return {
+    state,
+    ...(state.ip ? { hostsEntry: { ip: state.ip, extra: [`${state.hostLoopback}\thost.bunker.internal`] } } : {}),
+    resolvConf: resolvConf(hostResolv(), name === "slirp4netns" ? ["10.0.2.3"] : PUBLIC_DNS),
+    attach: async (pid) => {
+      helper = await guarded(() =>
+        name === "slirp4netns"
+          ? startSlirp(binary, pid, ports, `${dir}/network.log`, `${dir}/slirp.sock`)
+          : startPasta(binary, pid, ports, `${dir}/network.log`, `${dir}/pasta.pid`, route.gateway),
+      );
+      state.helper = { name, pid: helper.pid, ...(helper.pidStart !== undefined ? { pidStart: helper.pidStart } : {}) };
+    },
+    release: () => {
+      helper?.stop();
+      helper = undefined;
+    },
+  };
+}
+
+/** Sets up what the container's network needs before clone. */
+export function prepareNetwork(spec: ContainerSpec): PreparedNetwork {
+  const id = spec.bunker.id;
+  const mode = spec.bunker.network;
+  if (mode === "bridge") return prepareBridge(spec, id);
+  if (mode === "slirp4netns" || mode === "pasta") {
+    reconcileHelpers();
+    return prepareHelper(spec, id, mode);
+  }
+  return {
+    state: { mode, ports: [], ...(spec.bunker.net?.joined ? { joined: spec.bunker.net.joined } : {}) },
+    attach: async () => {},
+    release: () => {},
+  };
+}
+
+/** Removes a lease with its NAT elements. Call with the network's lock held. */
+function undoLease(dir: string, l: Lease): void {
+  if (l.nat && l.ports.length) {
+    try {
+      runNft(deletePortsScript(l.ports, l.ip), `unpublish ports of ${l.id}`);
+    } catch (e) {
+      void log.warn((e as Error).message);
+    }
+  }
+  freeLease(dir, l.ip);
+}
+
+/** Whether a container no longer needs what it was given: gone, or stopped with nobody looking after it. */
+function abandoned(id: string): boolean {
+  const s = readState(id);
+  if (!s) return true;
+  const status = currentStatus(s);
+  return status === "stopped" && !supervisorAlive(s);
+}
+
+/** Frees leases (and their NAT elements and veths) of containers that are gone. Call with the lock held. */
+function reconcileLeases(dir: string): void {
+  for (const l of listLeases(dir)) {
+    if (!abandoned(l.id)) continue;
+    undoLease(dir, l);
+    try {
+      const nl = NetlinkSocket.open(0);
+      try {
+        detachVeth(nl, l.id);
+      } finally {
+        nl.close();
+      }
+    } catch {
+      // the veth went with its namespace
+    }
+  }
+}
+
+/** Stops helpers that killed bunkers left running. */
+function reconcileHelpers(states?: ContainerState[]): void {
+  for (const s of states ?? allStates()) {
+    const h = s.network?.helper;
+    if (!h || currentStatus(s) === "running" || supervisorAlive(s)) continue;
+    stopHelper(h.pid, h.pidStart);
+  }
+}
+
+function allStates(): ContainerState[] {
+  const out: ContainerState[] = [];
+  for (const e of listDir(stateDir())) {
+    if (!/^[0-9a-f]{12}$/.test(e)) continue;
+    const s = readState(e);
+    if (s) out.push(s);
+  }
+  return out;
+}
+
+/** Everything a killed bunker left: leases, NAT elements, veths, helpers. */
+export function reconcileNetwork(states?: ContainerState[]): void {
+  reconcileHelpers(states);
+  if ((process.geteuid?.() ?? 0) !== 0) return;
+  const dir = networkDir();
+  if (listDir(dir).length === 0) return;
+  withNetworkLock(dir, () => reconcileLeases(dir));
+}
+
+/** bunker network prune: the bridge and its NAT table, once no container uses them. */
+export function pruneNetwork(): { removed: boolean; leases: number } {
+  if ((process.geteuid?.() ?? 0) !== 0) throw new BunkerError("network prune: only root has a bridge to remove");
+  const dir = networkDir();
+  return withNetworkLock(dir, () => {
+    reconcileLeases(dir);
+    const left = listLeases(dir);
+    if (left.length) return { removed: false, leases: left.length };
+    const nl = NetlinkSocket.open(0);
+    let removed;
+    try {
+      removed = removeBridge(nl);
+    } finally {
+      nl.close();
+    }
+    if (nftPath()) {
+      try {
+        runNft(deleteTableScript(), "remove the NAT table");
+      } catch (e) {
+        throw asBunkerError(e);
+      }
+    }
+    for (const f of listDir(dir)) if (f !== "lock" && f !== "leases") removePath(`${dir}/${f}`);
+    return { removed, leases: 0 };
+  });
+}
+
+/** bunker network ls: the bridge as recorded, and its leases. */
+export function networkOverview(): { bridge: BridgeConfig | null; leases: Lease[] } {
+  if ((process.geteuid?.() ?? 0) !== 0) return { bridge: null, leases: [] };
+  const dir = networkDir();
+  let bridge: BridgeConfig | null = null;
+  try {
+    bridge = JSON.parse(readText(`${dir}/network.json`)) as BridgeConfig;
+  } catch {
+    bridge = null;
+  }
+  return { bridge, leases: listLeases(dir) };
+}

@@ -1,0 +1,404 @@
+// Networking: none, the bunker0 bridge with leases, NAT and published ports,
+// joined namespaces, cleanup after stop and after bunker is killed, and
+// rootless pasta and slirp4netns. All traffic stays on this machine: between
+// containers on bunker0, and between the test and loopback or the bridge.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants } from "node:fs";
+import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
+import { busyboxAvailable } from "../helpers/rootfs";
+import { containerSuite } from "../helpers/suite";
+import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
+
+const ready = isRoot && busyboxAvailable();
+if (!ready) console.warn(`skipping network tests: ${isRoot ? "busybox-static is not installed" : "they need root"}`);
+const nft = ["/usr/sbin/nft", "/sbin/nft"].find((p) => existsSync(p));
+if (ready && !nft) console.warn("skipping published-port tests: nft is not installed (nftables package)");
+
+const suite = containerSuite(ready, () => {
+  // The bridge outlives its containers by design; the suite removes it like a user would.
+  bunker(["network", "prune"]);
+});
+
+const LEASES = "/run/bunker/networks/bunker0/leases";
+
+function detached(args: string[], cmd: string): string {
+  const r = bunker(["run", "-d", ...args, "--rootfs", suite.fs.path, "--", "sh", "-c", cmd]);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  return r.stdout.trim();
+}
+
+const inspect = (id: string) => JSON.parse(bunker(["inspect", id]).stdout)[0];
+
+/** A TCP request to the host side; resolves with what the server sent before closing. */
+async function fetchTcp(host: string, port: number): Promise<string> {
+  let got = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer from ${host}:${port}`)), 5000);
+    Bun.connect({
+      hostname: host,
+      port,
+      socket: {
+        data(_s, d) {
+          got += new TextDecoder().decode(d);
+        },
+        close() {
+          clearTimeout(timer);
+          resolve(got);
+        },
+        error(_s, e) {
+          clearTimeout(timer);
+          reject(e);
+        },
+        connectError(_s, e) {
+          clearTimeout(timer);
+          reject(e);
+        },
+      },
+    });
+  });
+}
+
+/** Retries until a server in a just-started container answers. */
+async function fetchWhenUp(host: string, port: number, expected: string): Promise<string> {
+  let last = "";
+  for (let i = 0; i < 100; i++) {
+    try {
+      last = await fetchTcp(host, port);
+      if (last.includes(expected)) return last;
+    } catch (e) {
+      last = String(e);
+    }
+    await Bun.sleep(30);
+  }
+  return last;
+}
+
+const serve = (text: string, port = 80) => `while true; do echo ${text} | nc -l -p ${port}; done`;
+
+function natElements(): string {
+  if (!nft) return "";
+  return Bun.spawnSync([nft, "list", "table", "ip", "bunker"]).stdout.toString();
+}
+
+function freePort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+describe.skipIf(!ready)("network modes", () => {
+  test("none: only lo, up", () => {
+    const r = bunker(["run", "--network", "none", "--rootfs", suite.fs.path, "--", "sh", "-c", "ls /sys/class/net"]);
+    expect(r.stdout).toBe("lo\n");
+  });
+
+  test("bridge (the root default): eth0 with a leased address, a default route via bunker0, hosts and resolv.conf", () => {
+    const r = bunker(["run", "--name", "netbox", "--rm", "--rootfs", suite.fs.path, "--", "sh", "-c", "ip -o -4 addr show eth0; ip route; cat /etc/hosts; cat /etc/resolv.conf"]);
+    expect(r.code).toBe(0);
+    const ip = r.stdout.match(/inet (\d+\.\d+\.\d+\.\d+)\/(\d+)/);
+    expect(ip).not.toBeNull();
+    const net = JSON.parse(readFileSync("/run/bunker/networks/bunker0/network.json", "utf8"));
+    expect(r.stdout).toContain(`default via ${net.gateway} dev eth0`);
+    expect(r.stdout).toContain(`${ip![1]}\t`);
+    expect(r.stdout).toMatch(new RegExp(`${ip![1]!.replaceAll(".", "\\.")}\\t\\S+ netbox\\n`));
+    expect(r.stdout).toContain(`${net.gateway}\thost.bunker.internal`);
+    expect(r.stdout).toMatch(/nameserver \S+/);
+    expect(r.stdout).not.toMatch(/nameserver 127\./);
+    // The host side: the bridge carries the gateway address.
+    const host = Bun.spawnSync(["cat", `/sys/class/net/bunker0/operstate`]);
+    expect(host.exitCode).toBe(0);
+  });
+
+  test("two containers on the bridge reach each other by address; the container reaches the host's bridge address", async () => {
+    const srv = detached([], serve("hello-from-a"));
+    const ip = inspect(srv).network.ip as string;
+    expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    const gw = inspect(srv).network.gateway as string;
+    const r = bunker(["run", "--rm", "--rootfs", suite.fs.path, "--", "sh", "-c", `for i in $(seq 50); do echo | nc ${ip} 80 && exit 0; sleep 0.05; done; exit 1`]);
+    expect(r.stdout).toContain("hello-from-a");
+    expect(r.code).toBe(0);
+    // And the test (on the host) reaches the container directly.
+    expect(await fetchWhenUp(ip, 80, "hello-from-a")).toContain("hello-from-a");
+    const ping = bunker(["run", "--rm", "--rootfs", suite.fs.path, "--", "ping", "-c", "1", "-W", "2", gw]);
+    expect(ping.code).toBe(0);
+    bunker(["rm", "-f", srv]);
+  });
+
+  test("container:ID shares the other container's network namespace", () => {
+    const a = detached([], "sleep 30");
+    const inode = Bun.spawnSync(["readlink", `/proc/${inspect(a).pid}/ns/net`]).stdout.toString().trim();
+    const r = bunker(["run", "--rm", "--network", `container:${a}`, "--rootfs", suite.fs.path, "--", "sh", "-c", "readlink /proc/self/ns/net; ip -o -4 addr show eth0"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n")[0]).toBe(inode);
+    expect(r.stdout).toContain(`inet ${inspect(a).network.ip}/`);
+    const missing = bunker(["run", "--rm", "--network", "container:nosuchbox", "--rootfs", suite.fs.path, "--", "true"]);
+    expect(missing).toMatchObject({ code: 125, stderr: "bunker: no such container: nosuchbox\n" });
+    bunker(["rm", "-f", a]);
+    const stopped = bunker(["run", "--rm", "--network", `container:${a}`, "--rootfs", suite.fs.path, "--", "true"]);
+    expect(stopped.code).toBe(125);
+  });
+
+  test("bad --network, -p and --subnet values are 125 errors", () => {
+    const cases: [string[], RegExp][] = [
+      [["--network", "none", "-p", "8080:80"], /-p\/--publish needs --network bridge, pasta or slirp4netns, not none/],
+      [["-p", "80:80:80:80"], /invalid --publish "80:80:80:80"/],
+      [["-p", "99999:80"], /port 99999 is out of range/],
+      [["-p", "8080:80/sctp"], /the protocol must be tcp or udp/],
+      [["-p", "8080:80", "-p", "8080:81"], /host port 8080\/tcp is published twice/],
+      [["--network", "none", "--subnet", "10.200.0.0/16"], /--subnet is for --network bridge/],
+      [["--subnet", "10.200.0.1/16"], /host bits set/],
+    ];
+    for (const [args, err] of cases) {
+      const r = bunker(["run", "--rm", ...args, "--rootfs", suite.fs.path, "--", "true"]);
+      expect(r.stderr).toMatch(err);
+      expect(r.stderr.split("\n").length).toBe(2);
+      expect(r.code).toBe(125);
+    }
+    // The bridge exists by now with its own subnet: another one is refused, naming both.
+    const net = JSON.parse(readFileSync("/run/bunker/networks/bunker0/network.json", "utf8"));
+    const other = net.subnet === "10.200.0.0/16" ? "10.201.0.0/16" : "10.200.0.0/16";
+    const r = bunker(["run", "--rm", "--subnet", other, "--rootfs", suite.fs.path, "--", "true"]);
+    expect(r.stderr).toBe(`bunker: bridge bunker0 already uses ${net.subnet}, not ${other}: stop its containers and run bunker network prune to change it\n`);
+    expect(r.code).toBe(125);
+  });
+
+  test("20 containers started in parallel on the bridge get distinct addresses", async () => {
+    const procs = Array.from({ length: 20 }, () =>
+      Bun.spawn([BUNKER, "run", "-d", "--rootfs", suite.fs.path, "--", "sleep", "30"], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } }),
+    );
+    const ids = await Promise.all(procs.map(async (p) => (await new Response(p.stdout).text()).trim()));
+    expect(await Promise.all(procs.map((p) => p.exited))).toEqual(Array(20).fill(0));
+    const ips = ids.map((id) => inspect(id).network.ip as string);
+    expect(new Set(ips).size).toBe(20);
+    expect(readdirSync(LEASES).length).toBeGreaterThanOrEqual(20);
+    bunker(["rm", "-f", ...ids]);
+    for (const ip of ips) expect(existsSync(`${LEASES}/${ip}.json`)).toBe(false);
+  }, 30_000);
+});
+
+describe.skipIf(!ready || !nft)("published ports", () => {
+  test("a TCP port serves the host via 127.0.0.1 and via the bridge address; ps and inspect show it; stop removes it", async () => {
+    const port = freePort();
+    const id = detached(["--name", "web", "-p", `${port}:80`], serve("hello-web"));
+    const net = inspect(id).network;
+    expect(net).toMatchObject({ mode: "bridge", ports: [{ hostIp: "0.0.0.0", hostPort: port, containerPort: 80, protocol: "tcp" }] });
+    expect(await fetchWhenUp("127.0.0.1", port, "hello-web")).toContain("hello-web");
+    expect(await fetchWhenUp(net.gateway, port, "hello-web")).toContain("hello-web");
+    expect(bunker(["ps"]).stdout).toContain(`0.0.0.0:${port}->80/tcp`);
+    expect(natElements()).toContain(`${port} : ${net.ip} . 80`);
+    // The port is held: a second container cannot have it, nor can another program.
+    const again = bunker(["run", "--rm", "-p", `${port}:80`, "--rootfs", suite.fs.path, "--", "true"]);
+    expect(again).toMatchObject({ code: 125, stderr: `bunker: publish ${port}/tcp: port ${port} is already in use on the host\n` });
+    expect(() => Bun.listen({ hostname: "0.0.0.0", port, socket: { data() {} } })).toThrow();
+    expect(bunker(["stop", "-t", "1", id]).code).toBe(0);
+    expect(natElements()).not.toContain(`${port} : `);
+    expect(existsSync(`${LEASES}/${net.ip}.json`)).toBe(false);
+    expect(existsSync(`/sys/class/net/bk${id}`)).toBe(false);
+    bunker(["rm", id]);
+  }, 15_000);
+
+  test("a port already in use on the host is a 125 error", () => {
+    const held = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const r = bunker(["run", "--rm", "-p", `127.0.0.1:${held.port}:80`, "--rootfs", suite.fs.path, "--", "true"]);
+      expect(r).toMatchObject({ code: 125, stderr: `bunker: publish 127.0.0.1:${held.port}/tcp: port ${held.port} is already in use on the host\n` });
+    } finally {
+      held.stop(true);
+    }
+  });
+
+  test("UDP publishing on a given host address", async () => {
+    // busybox's nc has no UDP: the server is a Bun script, run in a sandbox of the host's tree.
+    const dir = mkdtempSync("/var/tmp/bunker-test-udp-");
+    try {
+      chmodSync(dir, 0o755);
+      copyFileSync(process.execPath, `${dir}/bun`);
+      chmodSync(`${dir}/bun`, 0o755);
+      writeFileSync(
+        `${dir}/echo.ts`,
+        "await Bun.udpSocket({ port: 5353, socket: { data(s, buf, port, addr) { s.send(`pong:${buf.toString()}`, port, addr); } } });\n",
+      );
+      const port = freePort();
+      const r = bunker(["run", "-d", "-p", `127.0.0.1:${port}:5353/udp`, "--", `${dir}/bun`, `${dir}/echo.ts`]);
+      expect(r.stderr).toBe("");
+      const id = r.stdout.trim();
+      expect(inspect(id).network.ports).toEqual([{ hostIp: "127.0.0.1", hostPort: port, containerPort: 5353, protocol: "udp" }]);
+      expect(natElements()).toContain(`127.0.0.1 . ${port} : ${inspect(id).network.ip} . 5353`);
+      let answer = "";
+      const client = await Bun.udpSocket({
+        socket: {
+          data(_s, buf) {
+            answer = buf.toString();
+          },
+        },
+      });
+      try {
+        for (let i = 0; i < 200 && !answer; i++) {
+          client.send("ping-udp", port, "127.0.0.1");
+          await Bun.sleep(25);
+        }
+      } finally {
+        client.close();
+      }
+      expect(answer).toBe("pong:ping-udp");
+      bunker(["rm", "-f", id]);
+      expect(natElements()).not.toContain(`127.0.0.1 . ${port}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
+
+  test("after kill -9 of bunker the lease, the NAT elements and the veth are cleared at the next bunker start", async () => {
+    for (const detach of [true, false]) {
+      const port = freePort();
+      let id: string;
+      let supervisor: number;
+      if (detach) {
+        id = detached(["-p", `${port}:80`], serve("x"));
+        supervisor = inspect(id).supervisor;
+      } else {
+        const p = Bun.spawn([BUNKER, "run", "--name", "fg-net", "-p", `${port}:80`, "--rootfs", suite.fs.path, "--", "sleep", "30"], { stdout: "ignore", stderr: "ignore" });
+        await until(() => bunker(["inspect", "fg-net"]).code === 0 && inspect("fg-net").status === "running", 5000, "the foreground container");
+        id = inspect("fg-net").id;
+        supervisor = p.pid;
+      }
+      const ip = inspect(id).network.ip as string;
+      expect(existsSync(`${LEASES}/${ip}.json`)).toBe(true);
+      expect(natElements()).toContain(`${port} : ${ip} . 80`);
+      process.kill(supervisor, "SIGKILL");
+      await until(() => inspect(id).status === "stopped", 5000, "the container to die with its bunker");
+      // The next bunker command reconciles.
+      bunker(["ps", "-a"]);
+      expect(existsSync(`${LEASES}/${ip}.json`)).toBe(false);
+      expect(natElements()).not.toContain(`${port} : `);
+      await until(() => !existsSync(`/sys/class/net/bk${id}`), 5000, "the veth to go");
+      bunker(["rm", id]);
+    }
+  }, 20_000);
+});
+
+describe.skipIf(!ready)("bunker network", () => {
+  test("ls shows the bridge; prune keeps it while a container uses it and removes it and its NAT table after", () => {
+    const id = detached([], "sleep 30");
+    const ls = bunker(["network", "ls"]);
+    expect(ls.stdout).toMatch(/^BRIDGE\s+SUBNET\s+GATEWAY\s+NAT\s+CONTAINERS\nbunker0\s+\S+\/16/);
+    expect(ls.stdout).toContain(`${inspect(id).network.ip}  ${id}`);
+    expect(bunker(["network", "prune"]).stdout).toBe("bunker0 kept: 1 container still uses it\n");
+    bunker(["rm", "-f", id]);
+    expect(bunker(["network", "prune"]).stdout).toBe("bunker0 removed\n");
+    expect(existsSync("/sys/class/net/bunker0")).toBe(false);
+    if (nft) expect(Bun.spawnSync([nft, "list", "table", "ip", "bunker"]).exitCode).not.toBe(0);
+    expect(bunker(["network", "prune"]).stdout).toBe("no bridge to remove\n");
+  });
+
+  test("--subnet chooses the subnet of a new bridge", () => {
+    bunker(["network", "prune"]);
+    const r = bunker(["run", "--rm", "--subnet", "10.123.0.0/24", "--rootfs", suite.fs.path, "--", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    expect(r.stdout).toContain("inet 10.123.0.2/24");
+    expect(bunker(["network", "prune"]).stdout).toBe("bunker0 removed\n");
+  });
+});
+
+// Rootless: the helpers need /dev/net/tun readable and writable by the user (0666, as udev makes it).
+let tunOpen = false;
+try {
+  accessSync("/dev/net/tun", constants.R_OK | constants.W_OK);
+  const mode = Bun.spawnSync(["stat", "-c", "%a", "/dev/net/tun"]).stdout.toString().trim();
+  tunOpen = mode === "666";
+} catch {
+  tunOpen = false;
+}
+const helpers = (["pasta", "slirp4netns"] as const).filter((h) => ["/usr/bin", "/bin", "/usr/sbin"].some((d) => existsSync(`${d}/${h}`)));
+const rootlessReady = ready && tunOpen && helpers.length > 0;
+if (ready && !rootlessReady) {
+  console.warn(`skipping rootless network tests: ${!tunOpen ? "/dev/net/tun is not mode 0666" : "neither pasta (passt) nor slirp4netns is installed"}`);
+}
+
+/** runAs without blocking this process's event loop (the test serves the container from it). */
+async function runAsAsync(u: TestUser, cmd: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const p = Bun.spawn(["setpriv", `--reuid=${u.uid}`, `--regid=${u.gid}`, "--init-groups", ...cmd], {
+    env: { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, stdout, stderr };
+}
+
+describe.skipIf(!rootlessReady)("rootless user-mode networking", () => {
+  let user: TestUser;
+  let bin: { path: string; dir: string };
+  beforeAll(() => {
+    user = createUser("bunker-net", true);
+    bin = publicBinary(BUNKER);
+  });
+  afterAll(() => {
+    removeUser(user);
+    rmSync(bin.dir, { recursive: true, force: true });
+  });
+
+  for (const helper of ["pasta", "slirp4netns"] as const) {
+    test(`${helper}: the container reaches a service on the host's loopback, and a published port reaches the container`, async () => {
+      if (!helpers.includes(helper)) {
+        console.warn(`skipping ${helper}: not installed`);
+        return;
+      }
+      const server = Bun.listen({
+        hostname: "127.0.0.1",
+        port: 0,
+        socket: {
+          open(s) {
+            s.write(`hello-host-${helper}\n`);
+            s.end();
+          },
+          data() {},
+        },
+      });
+      try {
+        const r = await runAsAsync(user, [bin.path, "run", "--rm", "--network", helper, "--rootfs", suite.fs.path, "--", "sh", "-c", `H=$(grep host.bunker.internal /etc/hosts | cut -f1); echo | nc $H ${server.port}`]);
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe(`hello-host-${helper}\n`);
+      } finally {
+        server.stop(true);
+      }
+      const port = freePort();
+      const d = runAs(user, [bin.path, "run", "-d", "--network", helper, "-p", `${port}:80`, "--rootfs", suite.fs.path, "--", "sh", "-c", serve(`hi-${helper}`)]);
+      expect(d.stderr).toBe("");
+      const id = d.stdout.trim();
+      try {
+        expect(await fetchWhenUp("127.0.0.1", port, `hi-${helper}`)).toContain(`hi-${helper}`);
+        const st = JSON.parse(runAs(user, [bin.path, "inspect", id]).stdout)[0];
+        expect(st.network).toMatchObject({ mode: helper, ports: [{ hostPort: port, containerPort: 80, protocol: "tcp" }] });
+        expect(st.network.helper.pid).toBeGreaterThan(0);
+      } finally {
+        runAs(user, [bin.path, "rm", "-f", id]);
+      }
+    }, 30_000);
+  }
+
+  test("the default for a user is a helper, and bridge is refused with a one-line error", () => {
+    const r = runAs(user, [bin.path, "run", "--rm", "--rootfs", suite.fs.path, "--", "sh", "-c", "ls /sys/class/net"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.split("\n").filter(Boolean).length).toBe(2);
+    const b = runAs(user, [bin.path, "run", "--rm", "--network", "bridge", "--rootfs", suite.fs.path, "--", "true"]);
+    expect(b).toMatchObject({ code: 125, stderr: "bunker: --network bridge needs root: rootless containers use --network pasta or slirp4netns\n" });
+  });
+
+  test("a helper killed bunker left running is stopped by the next bunker command", async () => {
+    const helper = helpers[0]!;
+    const d = runAs(user, [bin.path, "run", "-d", "--network", helper, "--rootfs", suite.fs.path, "--", "sleep", "30"]);
+    const id = d.stdout.trim();
+    const st = JSON.parse(runAs(user, [bin.path, "inspect", id]).stdout)[0];
+    const helperPid = st.network.helper.pid as number;
+    expect(existsSync(`/proc/${helperPid}`)).toBe(true);
+    process.kill(st.supervisor, "SIGKILL");
+    await until(() => JSON.parse(runAs(user, [bin.path, "inspect", id]).stdout)[0].status === "stopped", 5000, "the container to die");
+    runAs(user, [bin.path, "ps", "-a"]);
+    await until(() => !existsSync(`/proc/${helperPid}`) || readFileSync(`/proc/${helperPid}/stat`, "utf8").includes(") Z "), 5000, "the helper to stop");
+    runAs(user, [bin.path, "rm", id]);
+  }, 20_000);
+});
