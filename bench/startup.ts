@@ -79,9 +79,12 @@ interface Tool {
 }
 
 const tools: Tool[] = [
-  { name: "bunker", cmd: () => [values.bunker!, "run", "--rm", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --rootfs R -- /bin/true" },
+  // --network none: a network namespace with lo only, as the OCI config below gives crun and runc.
+  { name: "bunker", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --network none --rootfs R -- /bin/true" },
   // The same run without the seccomp filter, dropped capabilities and masked paths.
-  { name: "bunker --privileged", cmd: () => [values.bunker!, "run", "--rm", "--privileged", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --privileged ..." },
+  { name: "bunker --privileged", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", "--privileged", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --network none --privileged ..." },
+  // The root default: a veth on bunker0 with a leased address (the bridge itself exists after the warm-up).
+  { name: "bunker --network bridge", cmd: () => [values.bunker!, "run", "--rm", "--network", "bridge", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --network bridge ..." },
 ];
 // Bun's own floor: an empty program compiled the way build.ts compiles bunker.
 const emptySrc = join(bundle, "empty.ts");
@@ -125,9 +128,16 @@ if (!values["skip-rootless"] && setpriv) {
   chmodSync(exe, 0o755);
   const as = (u: TestUser, cmd: string[]) => [setpriv, `--reuid=${u.uid}`, `--regid=${u.gid}`, "--init-groups", ...cmd];
   tools.push(
-    { name: "bunker rootless, one ID", cmd: () => as(one, [exe, "run", "--rm", "--rootfs", fs.path, "--", "/bin/true"]), note: "as a user without subuid ranges (setpriv)" },
-    { name: "bunker rootless, newuidmap", cmd: () => as(sub, [exe, "run", "--rm", "--rootfs", fs.path, "--", "/bin/true"]), note: "as a user with subuid ranges (setpriv)" },
+    { name: "bunker rootless, one ID", cmd: () => as(one, [exe, "run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "/bin/true"]), note: "as a user without subuid ranges (setpriv), --network none" },
+    { name: "bunker rootless, newuidmap", cmd: () => as(sub, [exe, "run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "/bin/true"]), note: "as a user with subuid ranges (setpriv), --network none" },
   );
+  for (const helper of ["pasta", "slirp4netns"]) {
+    if (!which(helper)) {
+      console.error(`bench/startup: ${helper} not installed, left out`);
+      continue;
+    }
+    tools.push({ name: `bunker rootless, ${helper}`, cmd: () => as(one, [exe, "run", "--rm", "--network", helper, "--rootfs", fs.path, "--", "/bin/true"]), note: `as a user without subuid ranges, --network ${helper}` });
+  }
   if (bwrap) {
     tools.push({
       name: "bwrap rootless",
@@ -200,7 +210,7 @@ function phases(): string[] {
   const totals: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const start = performance.now();
-    const r = Bun.spawnSync([values.bunker!, "--log-level", "debug", "run", "--rm", "--rootfs", fs.path, "--", "/bin/true"], { stderr: "pipe", stdout: "ignore" });
+    const r = Bun.spawnSync([values.bunker!, "--log-level", "debug", "run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "/bin/true"], { stderr: "pipe", stdout: "ignore" });
     totals.push(performance.now() - start);
     const line = r.stderr.toString().split("\n").find((l) => l.includes("timings:")) ?? "";
     rows.push(new Map([...line.matchAll(/(\w[\w ]*?) \+([\d.]+)ms/g)].map((m) => [m[1]!, Number(m[2])])));
@@ -247,6 +257,7 @@ try {
   fs.remove();
   rmSync(bundle, { recursive: true, force: true });
   for (const u of users) removeUser(u);
+  Bun.spawnSync([values.bunker!, "network", "prune"], { stdout: "ignore", stderr: "ignore" });
 }
 
 const bunkerRow = results.find((r) => r.name === "bunker")!;
@@ -264,4 +275,6 @@ const lines = [
 ];
 if (oneId) lines.push("", `bunker rootless (one ID) ÷ bunker as root: ${(oneId.ms / bunkerRow.ms).toFixed(2)}`);
 if (privileged) lines.push(`bunker (default security) ÷ bunker --privileged: ${(bunkerRow.ms / privileged.ms).toFixed(2)}`);
+const bridged = results.find((r) => r.name === "bunker --network bridge");
+if (bridged) lines.push(`bunker --network bridge ÷ bunker --network none: ${(bridged.ms / bunkerRow.ms).toFixed(2)}`);
 console.log([...lines, ...breakdown].join("\n"));

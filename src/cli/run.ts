@@ -52,7 +52,7 @@ export const runOptions: OptionDefs = {
     type: "string",
     alias: ["net"],
     valueHint: "MODE",
-    description: "private (default: bridge as root, pasta or slirp4netns rootless), bridge, pasta, slirp4netns, none (lo only), host, container:ID, ns:PATH",
+    description: "private (default: bridge as root, slirp4netns or pasta rootless), bridge, slirp4netns, pasta, none (lo only), host, container:ID, ns:PATH",
   },
   publish: {
     type: "string",

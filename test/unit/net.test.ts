@@ -1,0 +1,122 @@
+// Pure parts of networking: -p parsing, addresses and subnets, the subnet
+// choice, nft scripts, resolv.conf and hosts files, netlink attributes.
+
+import { describe, expect, test } from "bun:test";
+import { contains, formatIp, formatSubnet, gatewayOf, hostRange, overlaps, parseIp, parseSubnet } from "../../src/net/addr";
+import { defaultSubnets, pickSubnet } from "../../src/net/bridge";
+import { addPortsScript, deletePortsScript, tableScript } from "../../src/net/nat";
+import { hostsFile } from "../../src/runtime/run";
+import { resolvConf } from "../../src/runtime/network";
+import { checkPublished, formatPort, parsePublish } from "../../src/spec/ports";
+import { attr, attrString, attrU32, concat, nested, parseAttrs } from "../../src/sys/netlink";
+
+describe("-p/--publish", () => {
+  test("docker's forms", () => {
+    expect(parsePublish("8080:80")).toEqual([{ hostIp: "0.0.0.0", hostPort: 8080, containerPort: 80, protocol: "tcp" }]);
+    expect(parsePublish("127.0.0.1:5353:53/udp")).toEqual([{ hostIp: "127.0.0.1", hostPort: 5353, containerPort: 53, protocol: "udp" }]);
+    expect(parsePublish("80")).toEqual([{ hostIp: "0.0.0.0", hostPort: 0, containerPort: 80, protocol: "tcp" }]);
+    expect(parsePublish("127.0.0.1::80")).toEqual([{ hostIp: "127.0.0.1", hostPort: 0, containerPort: 80, protocol: "tcp" }]);
+    expect(parsePublish("8000-8002:80-82").map((p) => [p.hostPort, p.containerPort])).toEqual([
+      [8000, 80],
+      [8001, 81],
+      [8002, 82],
+    ]);
+  });
+
+  test("bad values name what is wrong", () => {
+    expect(() => parsePublish("")).toThrow("use [HOSTIP:][HOSTPORT:]CONTAINERPORT");
+    expect(() => parsePublish("a:b")).toThrow('"b" is not a port or a range');
+    expect(() => parsePublish("0:80")).toThrow("port 0 is out of range");
+    expect(() => parsePublish("65536:80")).toThrow("port 65536 is out of range");
+    expect(() => parsePublish("8080:80/icmp")).toThrow("the protocol must be tcp or udp");
+    expect(() => parsePublish("300.1.1.1:80:80")).toThrow('"300.1.1.1" is not an IPv4 address');
+    expect(() => parsePublish("8000-8001:80")).toThrow("the host and container ranges differ in length");
+    expect(() => parsePublish("90-80:90-80")).toThrow("runs backwards");
+    expect(() => parsePublish("1:2:3:4")).toThrow("use [HOSTIP:]");
+  });
+
+  test("the same host port twice is refused; tcp and udp may share a number", () => {
+    expect(() => checkPublished([...parsePublish("8080:80"), ...parsePublish("8080:81")])).toThrow("host port 8080/tcp is published twice");
+    expect(() => checkPublished([...parsePublish("127.0.0.1:8080:80"), ...parsePublish("8080:81")])).toThrow("published twice");
+    expect(() => checkPublished([...parsePublish("8080:80"), ...parsePublish("127.0.0.1:8080:81")])).toThrow("published twice");
+    expect(() => checkPublished([...parsePublish("8080:80"), ...parsePublish("8080:80/udp")])).not.toThrow();
+    expect(() => checkPublished([...parsePublish("80"), ...parsePublish("81")])).not.toThrow();
+    expect(formatPort(parsePublish("127.0.0.1:5353:53/udp")[0]!)).toBe("127.0.0.1:5353->53/udp");
+  });
+});
+
+describe("addresses and subnets", () => {
+  test("parse and print", () => {
+    expect(parseIp("10.89.0.1")).toBe(0x0a590001);
+    expect(formatIp(0xc0a80101)).toBe("192.168.1.1");
+    expect(() => parseIp("10.0.0")).toThrow("not an IPv4 address");
+    expect(() => parseIp("10.0.0.256")).toThrow("not an IPv4 address");
+    const s = parseSubnet("10.89.0.0/16");
+    expect(formatSubnet(s)).toBe("10.89.0.0/16");
+    expect(formatIp(gatewayOf(s))).toBe("10.89.0.1");
+    const r = hostRange(s);
+    expect([formatIp(r.first), formatIp(r.last)]).toEqual(["10.89.0.2", "10.89.255.254"]);
+    expect(contains(s, parseIp("10.89.3.4"))).toBe(true);
+    expect(contains(s, parseIp("10.90.0.1"))).toBe(false);
+    expect(() => parseSubnet("10.89.0.1/16")).toThrow("host bits set (did you mean 10.89.0.0/16?)");
+    expect(() => parseSubnet("10.0.0.0/30")).toThrow("between /8 and /29");
+    expect(() => parseSubnet("10.0.0.0")).toThrow("is not a subnet");
+  });
+
+  test("the default subnet avoids every route and address of the host", () => {
+    const used = [parseSubnet("10.89.0.0/16"), { base: parseIp("10.90.4.5"), prefix: 32 }, parseSubnet("10.88.0.0/14")];
+    expect(overlaps(parseSubnet("10.88.0.0/14"), parseSubnet("10.91.0.0/16"))).toBe(true);
+    expect(formatSubnet(pickSubnet(defaultSubnets(), used)!)).toBe("10.92.0.0/16");
+    expect(formatSubnet(pickSubnet(defaultSubnets(), [])!)).toBe("10.89.0.0/16");
+    expect(pickSubnet(defaultSubnets(), [parseSubnet("10.0.0.0/8")])).toBeUndefined();
+  });
+});
+
+describe("nft scripts", () => {
+  test("the table masquerades the subnet leaving the host, and loopback and hairpin traffic into the bridge", () => {
+    const t = tableScript("bunker0", parseSubnet("10.89.0.0/16"));
+    expect(t.startsWith("add table ip bunker\ndelete table ip bunker\ntable ip bunker {")).toBe(true);
+    expect(t).toContain('ip saddr 10.89.0.0/16 oifname != "bunker0" masquerade');
+    expect(t).toContain('oifname "bunker0" ip saddr 127.0.0.0/8 masquerade');
+    expect(t).toContain("type nat hook output priority -100");
+    expect(t).toContain("dnat ip to tcp dport map @tcp_ports");
+  });
+
+  test("ports are map elements, keyed by port or by address and port", () => {
+    const ports = [...parsePublish("8080:80"), ...parsePublish("127.0.0.1:5353:53/udp")];
+    expect(addPortsScript(ports, "10.89.0.2")).toBe(
+      "add element ip bunker tcp_ports { 8080 : 10.89.0.2 . 80 }\nadd element ip bunker udp_addr_ports { 127.0.0.1 . 5353 : 10.89.0.2 . 53 }\n",
+    );
+    expect(deletePortsScript(ports, "10.89.0.2")).toBe("delete element ip bunker tcp_ports { 8080 }\ndelete element ip bunker udp_addr_ports { 127.0.0.1 . 5353 }\n");
+  });
+});
+
+describe("files the container gets", () => {
+  test("resolv.conf keeps the host's nameservers except loopback ones, with a fallback", () => {
+    const host = "# comment\nnameserver 127.0.0.53\nnameserver 10.1.1.1\nsearch example.test\noptions ndots:2\n";
+    expect(resolvConf(host, ["8.8.8.8"])).toBe("search example.test\noptions ndots:2\nnameserver 10.1.1.1\n");
+    expect(resolvConf("nameserver 127.0.0.53\n", ["10.0.2.3"])).toBe("nameserver 10.0.2.3\n");
+    expect(resolvConf(null, ["8.8.8.8", "8.8.4.4"])).toBe("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+  });
+
+  test("hosts names the container by its address and its name", () => {
+    const h = hostsFile("abc", undefined, { ip: "10.89.0.7", extra: ["10.89.0.1\thost.bunker.internal"], name: "web" });
+    expect(h).toContain("10.89.0.7\tabc web\n10.89.0.1\thost.bunker.internal\n");
+    expect(h).not.toContain("127.0.1.1");
+    expect(hostsFile("abc")).toContain("127.0.1.1\tabc\n");
+  });
+});
+
+describe("netlink attributes", () => {
+  test("lengths, padding and nesting, and back", () => {
+    const a = attrString(3, "eth0");
+    expect(Array.from(a)).toEqual([9, 0, 3, 0, 101, 116, 104, 48, 0, 0, 0, 0]);
+    const n = nested(18, attrString(1, "veth"), attrU32(10, 7));
+    const outer = parseAttrs(concat([a, n, attr(4, Uint8Array.of(1, 2))]));
+    expect(new TextDecoder().decode(outer.get(3)!)).toBe("eth0\0");
+    const inner = parseAttrs(outer.get(18)!);
+    expect(new TextDecoder().decode(inner.get(1)!)).toBe("veth\0");
+    expect(new DataView(inner.get(10)!.buffer, inner.get(10)!.byteOffset).getUint32(0, true)).toBe(7);
+    expect(Array.from(outer.get(4)!)).toEqual([1, 2]);
+  });
+});
