@@ -1,6 +1,6 @@
 // The interpreter in native/child.c, run for real in a cloned child (no namespaces).
 
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -140,7 +140,7 @@ describe("native child program", () => {
   });
 });
 
-process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("signal dispositions", () => {
   test("nonDefaultSignals sees what this process handles or ignores", () => {
