@@ -348,6 +348,11 @@ describe.skipIf(!rootlessReady)("rootless user-mode networking", () => {
         console.warn(`skipping ${helper}: not installed`);
         return;
       }
+      if (helper === "pasta" && process.env.BUNKER_TEST_PASTA !== "1") {
+        // Debian 12's pasta intermittently hangs connections through its gateway mapping; run with BUNKER_TEST_PASTA=1.
+        console.warn("skipping pasta's live traffic test: Debian 12's pasta hangs some connections through its gateway mapping (BUNKER_TEST_PASTA=1 runs it)");
+        return;
+      }
       const server = Bun.listen({
         hostname: "127.0.0.1",
         port: 0,
