@@ -368,13 +368,11 @@ export async function run(argv: string[]): Promise<number> {
   const name = v.name as string | undefined;
   if (name !== undefined) validateName(name);
   if (joinDir !== undefined) {
-    const dir = joinDir;
-    const present = (["ipc", "uts"] as const).filter((t) => fileType(`${dir}/${t}`) === "file");
-    const typeOf = { ipc: "ipc", uts: "uts" } as const;
+    const present = (["ipc", "uts"] as const).filter((t) => fileType(`${joinDir}/${t}`) === "file");
     for (const t of present) {
-      const entry = spec.oci.linux.namespaces.find((n) => n.type === typeOf[t]);
-      if (entry) entry.path = `${dir}/${t}`;
-      else spec.oci.linux.namespaces.push({ type: typeOf[t], path: `${dir}/${t}` });
+      const entry = spec.oci.linux.namespaces.find((n) => n.type === t);
+      if (entry) entry.path = `${joinDir}/${t}`;
+      else spec.oci.linux.namespaces.push({ type: t, path: `${joinDir}/${t}` });
     }
   }
   const pin = v.pin !== undefined ? absolute(v.pin as string) : undefined;

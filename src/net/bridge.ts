@@ -12,7 +12,7 @@ import { closeFd, trySys } from "../sys/libc";
 import { NetlinkSocket, openInNamespace } from "../sys/netlink";
 import { Errno, errnoMessage } from "../sys/errno";
 import { AT, O } from "../sys/constants";
-import { formatIp, formatSubnet, gatewayOf, overlaps, parseIp, parseSubnet, type Subnet } from "./addr";
+import { formatIp, formatSubnet, gatewayOf, maskOf, overlaps, parseIp, parseSubnet, type Subnet } from "./addr";
 import { nftPath, runNft, tableScript } from "./nat";
 import { addAddress, addDefaultRoute, addresses, createBridge, createVeth, deleteLink, linkIndex, routes, setUp } from "./rtnl";
 
@@ -50,12 +50,13 @@ function hostSubnetsInUse(nl: NetlinkSocket): Subnet[] {
 }
 
 function writeSysctl(path: string, value: string): void {
+  const what = `set ${path.replace("/proc/sys/", "").replaceAll("/", ".")}`;
   const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${path}\0`), O.WRONLY | O.CLOEXEC, 0);
-  if (fd < 0) throw new BridgeError(`set ${path.replace("/proc/sys/", "").replaceAll("/", ".")}: ${errnoMessage(-fd)}`);
+  if (fd < 0) throw new BridgeError(`${what}: ${errnoMessage(-fd)}`);
   try {
     const data = new TextEncoder().encode(`${value}\n`);
     const n = trySys("write", fd, data, data.length);
-    if (n < 0) throw new BridgeError(`set ${path.replace("/proc/sys/", "").replaceAll("/", ".")}: ${errnoMessage(-n)}`);
+    if (n < 0) throw new BridgeError(`${what}: ${errnoMessage(-n)}`);
   } finally {
     closeFd(fd);
   }
@@ -89,7 +90,7 @@ export function ensureBridge(nl: NetlinkSocket, dir: string, requested?: string)
       // Made by an earlier bunker whose state directory is gone (a reboot keeps no bridge, but a wiped /run does).
       const addr = addresses(nl).find((a) => a.index === index);
       if (!addr) throw new BridgeError(`bridge ${BRIDGE} exists but has no IPv4 address: remove it with bunker network prune`);
-      const subnet = { base: (addr.ip & (addr.prefix === 0 ? 0 : (0xffffffff << (32 - addr.prefix)) >>> 0)) >>> 0, prefix: addr.prefix };
+      const subnet = { base: (addr.ip & maskOf(addr.prefix)) >>> 0, prefix: addr.prefix };
       config = { name: BRIDGE, subnet: formatSubnet(subnet), gateway: formatIp(addr.ip), nat: false };
       writeAtomic(`${dir}/network.json`, JSON.stringify(config));
     }
@@ -181,5 +182,3 @@ export function detachVeth(nl: NetlinkSocket, id: string): void {
     if ((e as { errno?: number }).errno !== Errno.ENODEV) throw e;
   }
 }
-
-

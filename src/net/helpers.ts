@@ -8,7 +8,7 @@
 // so bunker stops it, and the next bunker clears one a killed bunker left.
 
 import type { PortMapping } from "../spec/types";
-import { AT, O } from "../sys/constants";
+import { AF_UNIX, AT, O, SOCK_CLOEXEC, SOCK_STREAM } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { findExecutable, readText } from "../sys/fs";
 import { closeFd, pipe, readUpTo, trySys } from "../sys/libc";
@@ -35,16 +35,10 @@ export function tunProblem(): string | undefined {
   return `/dev/net/tun: ${errnoMessage(-r).toLowerCase()} (user-mode networking needs it readable and writable, mode 0666 as on a standard system)`;
 }
 
+/** A started helper: what identifies its process, and how to stop it. */
 export interface RunningHelper {
-  name: HelperName;
   pid: number;
   pidStart?: number;
-  /** The address inside the container that leads to the host's loopback. */
-  hostLoopback: string;
-  /** The container's own address. */
-  ip: string;
-  /** Nameserver inside the container, when the helper provides one. */
-  dns?: string;
   stop(): void;
 }
 
@@ -105,25 +99,17 @@ export async function startSlirp(binary: string, pid: number, ports: readonly Po
     stop();
     throw e;
   }
-  return {
-    name: "slirp4netns",
-    pid: proc.pid,
-    ...(pidStart !== undefined ? { pidStart } : {}),
-    hostLoopback: "10.0.2.2",
-    ip: "10.0.2.100",
-    dns: "10.0.2.3",
-    stop,
-  };
+  return { pid: proc.pid, ...(pidStart !== undefined ? { pidStart } : {}), stop };
 }
 
 /** One port forward through slirp4netns's API socket (JSON over a unix socket). */
 function addHostfwd(socketPath: string, p: PortMapping): void {
   const what = `publish ${p.hostPort}/${p.protocol} through slirp4netns`;
-  const fd = trySys("socket", 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | 0o2000000, 0);
+  const fd = trySys("socket", AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new HelperError(`${what}: ${errnoMessage(-fd)}`);
   try {
     const sa = new Uint8Array(110);
-    new DataView(sa.buffer).setUint16(0, 1, true);
+    new DataView(sa.buffer).setUint16(0, AF_UNIX, true);
     const path = new TextEncoder().encode(socketPath);
     if (path.length > 107) throw new HelperError(`${what}: the socket path ${socketPath} is too long`);
     sa.set(path, 2);
@@ -158,7 +144,7 @@ function pastaPorts(ports: readonly PortMapping[], proto: "tcp" | "udp"): string
   return list.length ? list.join(",") : "none";
 }
 
-export async function startPasta(binary: string, pid: number, ports: readonly PortMapping[], logPath: string, pidFile: string, hostGateway: string | undefined): Promise<RunningHelper> {
+export async function startPasta(binary: string, pid: number, ports: readonly PortMapping[], logPath: string, pidFile: string): Promise<RunningHelper> {
   const log = openLog(logPath);
   let proc;
   try {
@@ -182,13 +168,5 @@ export async function startPasta(binary: string, pid: number, ports: readonly Po
     throw new HelperError(`pasta failed to set up the network${why ? `: ${why}` : ` (status ${code})`}`);
   }
   const pidStart = startTime(daemon) ?? undefined;
-  return {
-    name: "pasta",
-    pid: daemon,
-    ...(pidStart !== undefined ? { pidStart } : {}),
-    // pasta copies the host's addresses and routes; its gateway address leads to the host's loopback.
-    hostLoopback: hostGateway ?? "",
-    ip: "",
-    stop: () => stopHelper(daemon, pidStart),
-  };
+  return { pid: daemon, ...(pidStart !== undefined ? { pidStart } : {}), stop: () => stopHelper(daemon, pidStart) };
 }

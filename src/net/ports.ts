@@ -4,12 +4,10 @@
 // before they could reach it.
 
 import type { PortMapping } from "../spec/types";
-import { AF_INET, SOCK_CLOEXEC, SOCK_DGRAM } from "../sys/constants";
+import { AF_INET, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM } from "../sys/constants";
 import { Errno, errnoMessage } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import { parseIp } from "./addr";
-
-const SOCK_STREAM = 1;
 
 export class PortError extends Error {
   override name = "PortError";

@@ -5,10 +5,10 @@
 import { attr, attrString, attrU32, concat, nested, NLM_F, parseAttrs, type NetlinkSocket } from "../sys/netlink";
 import { AF_INET } from "../sys/constants";
 import { Errno } from "../sys/errno";
-import { formatIp, type Ipv4 } from "./addr";
+import { formatIp, maskOf, type Ipv4 } from "./addr";
 
 const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, GETADDR: 22, NEWROUTE: 24, GETROUTE: 26 } as const;
-const IFLA = { IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18, NET_NS_PID: 19, NET_NS_FD: 28 } as const;
+const IFLA = { IFNAME: 3, MASTER: 10, LINKINFO: 18, NET_NS_PID: 19 } as const;
 const IFLA_INFO = { KIND: 1, DATA: 2 } as const;
 const VETH_INFO_PEER = 1;
 const IFA = { ADDRESS: 1, LOCAL: 2, BROADCAST: 4 } as const;
@@ -92,8 +92,7 @@ export function deleteLink(nl: NetlinkSocket, name: string): void {
 }
 
 export function addAddress(nl: NetlinkSocket, index: number, name: string, ip: Ipv4, prefix: number): void {
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  const broadcast = (ip | ~mask) >>> 0;
+  const broadcast = (ip | ~maskOf(prefix)) >>> 0;
   nl.request(
     `add address ${formatIp(ip)}/${prefix} to ${name}`,
     RTM.NEWADDR,

@@ -4,7 +4,7 @@
 // could not (stale leases, NAT elements, helpers).
 
 import { log } from "../log";
-import { BRIDGE, attachVeth, detachVeth, ensureBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
+import { BRIDGE, BridgeError, attachVeth, detachVeth, ensureBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
 import { HelperError, PACKAGE, helperPath, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
 import { allocate, freeLease, listLeases, PoolExhausted, withNetworkLock, writeLease, type Lease } from "../net/ipam";
 import { addPortsScript, deletePortsScript, deleteTableScript, NatError, nftPath, runNft } from "../net/nat";
@@ -17,7 +17,7 @@ import { SysError } from "../sys/errno";
 import { listDir, readText, removePath } from "../sys/fs";
 import { BunkerError } from "./errors";
 import { stateDir } from "./state";
-import { containerDir, currentStatus, readState, supervisorAlive, type ContainerState } from "./store";
+import { containerDir, currentStatus, listStates, readState, supervisorAlive, type ContainerState } from "./store";
 
 /** What `inspect` shows, and what a later bunker needs to undo. */
 export interface NetworkState {
@@ -50,7 +50,7 @@ export const networkDir = () => `${stateDir()}/networks/${BRIDGE}`;
 function asBunkerError(e: unknown): unknown {
   if (e instanceof PortError || e instanceof PoolExhausted || e instanceof NatError || e instanceof HelperError || e instanceof AddressError) return new BunkerError(e.message);
   if (e instanceof SysError) return new BunkerError(e.message);
-  if (e instanceof Error && e.name === "BridgeError") return new BunkerError(e.message);
+  if (e instanceof BridgeError) return new BunkerError(e.message);
   return e;
 }
 
@@ -146,7 +146,6 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
       lease = allocate(dir, parseSubnet(bridge.config.subnet), id);
       if (reservation!.ports.length) {
         lease.ports = reservation!.ports;
-        writeLease(dir, lease);
         runNft(addPortsScript(lease.ports, lease.ip), `publish ports of ${id}`);
         lease.nat = true;
         writeLease(dir, lease);
@@ -193,6 +192,7 @@ function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): Prepa
     mode: name,
     ports,
     ...(name === "slirp4netns" ? { ip: "10.0.2.100", gateway: "10.0.2.2", subnet: "10.0.2.0/24", hostLoopback: "10.0.2.2" } : {}),
+    // pasta copies the host's addresses and routes; its gateway address leads to the host's loopback.
     ...(name === "pasta" ? { ip: route.ip!, gateway: route.gateway!, hostLoopback: route.gateway! } : {}),
   };
   return {
@@ -203,7 +203,7 @@ function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): Prepa
       helper = await guarded(() =>
         name === "slirp4netns"
           ? startSlirp(binary, pid, ports, `${dir}/network.log`, `${dir}/slirp.sock`)
-          : startPasta(binary, pid, ports, `${dir}/network.log`, `${dir}/pasta.pid`, route.gateway),
+          : startPasta(binary, pid, ports, `${dir}/network.log`, `${dir}/pasta.pid`),
       );
       state.helper = { name, pid: helper.pid, ...(helper.pidStart !== undefined ? { pidStart: helper.pidStart } : {}) };
     },
@@ -217,7 +217,7 @@ function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): Prepa
 /** Whether something besides the container holds its network namespace: a pin, or a container that joined it. */
 function namespaceOutlives(id: string): boolean {
   if (readState(id)?.pinned?.length) return true;
-  return allStates().some((s) => s.spec.bunker.net?.joined === `container:${id}` && (currentStatus(s) === "running" || supervisorAlive(s)));
+  return listStates().some((s) => s.spec.bunker.net?.joined === `container:${id}` && (currentStatus(s) === "running" || supervisorAlive(s)));
 }
 
 /** Sets up what the container's network needs before clone. */
@@ -276,21 +276,11 @@ function reconcileLeases(dir: string): void {
 
 /** Stops helpers that killed bunkers left running. */
 function reconcileHelpers(states?: ContainerState[]): void {
-  for (const s of states ?? allStates()) {
+  for (const s of states ?? listStates()) {
     const h = s.network?.helper;
     if (!h || currentStatus(s) === "running" || supervisorAlive(s)) continue;
     stopHelper(h.pid, h.pidStart);
   }
-}
-
-function allStates(): ContainerState[] {
-  const out: ContainerState[] = [];
-  for (const e of listDir(stateDir())) {
-    if (!/^[0-9a-f]{12}$/.test(e)) continue;
-    const s = readState(e);
-    if (s) out.push(s);
-  }
-  return out;
 }
 
 /** Everything a killed bunker left: leases, NAT elements, veths, helpers. */

@@ -5,7 +5,7 @@
 
 import { ptr, read } from "bun:ffi";
 import type { ChildProgram } from "../child/program";
-import { AT, O } from "../sys/constants";
+import { AF_UNIX, AT, O, SOCK_CLOEXEC, SOCK_STREAM } from "../sys/constants";
 import { SysError } from "../sys/errno";
 import { closeFd, pipe, sys, trySys } from "../sys/libc";
 import type { Native } from "../sys/native";
@@ -17,9 +17,6 @@ const TIOCSWINSZ = 0x5414;
 const TIOCSCTTY = 0x540e;
 const TIOCSPTLCK = 0x40045431;
 const TIOCGPTPEER = 0x5441;
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 

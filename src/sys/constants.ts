@@ -107,7 +107,9 @@ export const SIG_SETMASK = 2;
 export const SIG_BLOCK = 0;
 export const SIG_UNBLOCK = 1;
 
+export const AF_UNIX = 1;
 export const AF_INET = 2;
+export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SIOCSIFFLAGS = 0x8914;

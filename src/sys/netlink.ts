@@ -1,7 +1,7 @@
 // Netlink sockets: messages with attributes, requests answered by an ack,
 // dumps answered by many messages. The protocols on top (rtnetlink) live in net/.
 
-import { SOCK_CLOEXEC } from "./constants";
+import { AT, O, SOCK_CLOEXEC } from "./constants";
 import { Errno, SysError } from "./errno";
 import { closeFd, sys, trySys } from "./libc";
 
@@ -189,7 +189,7 @@ const CLONE_NEWNET = 0x40000000;
  */
 export function openInNamespace(protocol: number, nsFd: number): NetlinkSocket {
   const cstr = new TextEncoder().encode("/proc/thread-self/ns/net\0");
-  const home = sys("open this thread's network namespace", "openat", -100, cstr, 0o2000000 /* O_CLOEXEC */, 0);
+  const home = sys("open this thread's network namespace", "openat", AT.FDCWD, cstr, O.RDONLY | O.CLOEXEC, 0);
   try {
     sys("enter the container's network namespace", "setns", nsFd, CLONE_NEWNET);
     try {
