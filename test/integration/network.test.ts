@@ -142,6 +142,24 @@ describe.skipIf(!ready)("network modes", () => {
     expect(stopped.code).toBe(125);
   });
 
+  test("ns:PATH joins a pinned network namespace", () => {
+    const pins = mkdtempSync("/tmp/bunker-test-pins-");
+    try {
+      const a = detached(["--pin", pins], "sleep 30");
+      const inode = Bun.spawnSync(["readlink", `/proc/${inspect(a).pid}/ns/net`]).stdout.toString().trim();
+      const r = bunker(["run", "--rm", "--network", `ns:${pins}/net`, "--rootfs", suite.fs.path, "--", "sh", "-c", "readlink /proc/self/ns/net; ip -o -4 addr show eth0"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout.split("\n")[0]).toBe(inode);
+      expect(r.stdout).toContain(`inet ${inspect(a).network.ip}/`);
+      bunker(["rm", "-f", a]);
+      expect(bunker(["ns", "unpin", pins]).code).toBe(0);
+      const missing = bunker(["run", "--rm", "--network", `ns:${pins}/net`, "--rootfs", suite.fs.path, "--", "true"]);
+      expect(missing).toMatchObject({ code: 125, stderr: `bunker: --network ns:${pins}/net: ${pins}/net: no such file or directory\n` });
+    } finally {
+      rmSync(pins, { recursive: true, force: true });
+    }
+  });
+
   test("bad --network, -p and --subnet values are 125 errors", () => {
     const cases: [string[], RegExp][] = [
       [["--network", "none", "-p", "8080:80"], /-p\/--publish needs --network bridge, pasta or slirp4netns, not none/],
@@ -302,6 +320,20 @@ describe.skipIf(!ready)("bunker network", () => {
     expect(r.stdout).toContain("inet 10.123.0.2/24");
     expect(bunker(["network", "prune"]).stdout).toBe("bunker0 removed\n");
   });
+
+  test("an exhausted address pool is named as such and leaves nothing behind", () => {
+    bunker(["network", "prune"]);
+    // A /29 leaves five addresses for containers (.2 to .6).
+    const ids = [detached(["--subnet", "10.124.0.0/29"], "sleep 30")];
+    for (let i = 0; i < 4; i++) ids.push(detached([], "sleep 30"));
+    expect(ids.map((id) => inspect(id).network.ip).sort()).toEqual(["10.124.0.2", "10.124.0.3", "10.124.0.4", "10.124.0.5", "10.124.0.6"]);
+    const r = bunker(["run", "--rm", "--rootfs", suite.fs.path, "--", "true"]);
+    expect(r).toMatchObject({ code: 125, stderr: "bunker: address pool 10.124.0.0/29 of the bridge is exhausted: all 5 addresses are leased\n" });
+    expect(readdirSync(LEASES).length).toBe(5);
+    bunker(["rm", "-f", ...ids]);
+    expect(readdirSync(LEASES).length).toBe(0);
+    expect(bunker(["network", "prune"]).stdout).toBe("bunker0 removed\n");
+  }, 20_000);
 });
 
 // Rootless: the helpers need /dev/net/tun readable and writable by the user (0666, as udev makes it).
