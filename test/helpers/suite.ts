@@ -3,6 +3,7 @@
 // namespaces, containers' state) after removing containers left on purpose.
 
 import { afterAll, beforeAll, expect } from "bun:test";
+import { existsSync } from "node:fs";
 import { bunker, requireBinary } from "./bunker";
 import { leaksSince, newContainers, snapshot, type Snapshot } from "./leaks";
 import { makeRootfs, type Rootfs } from "./rootfs";
@@ -29,15 +30,19 @@ export interface Suite {
 export function containerSuite(ready: boolean, teardown: () => void = () => {}): Suite {
   let fs: Rootfs | undefined;
   let before: Snapshot | undefined;
+  let bridgeBefore = false;
   beforeAll(() => {
     if (!ready) return;
     requireBinary();
+    bridgeBefore = existsSync("/sys/class/net/bunker0");
     before = snapshot();
     fs = makeRootfs();
   });
   afterAll(async () => {
     if (!ready) return;
     teardown();
+    // Root containers use the bunker0 bridge by default; it outlives them by design, so a file that made it removes it.
+    if (!bridgeBefore && existsSync("/sys/class/net/bunker0")) bunker(["network", "prune"]);
     fs?.remove();
     await expectNoLeaks(before!);
   });
