@@ -21,6 +21,18 @@ export async function expectNoLeaks(before: Snapshot): Promise<void> {
   expect(leaks).toEqual([]);
 }
 
+/**
+ * Root containers use the bunker0 bridge by default, and it outlives them by
+ * design: a test file that made it removes it. Call before the file's first
+ * container; the function returned prunes at the end.
+ */
+export function bridgePruner(): () => void {
+  const existed = existsSync("/sys/class/net/bunker0");
+  return () => {
+    if (!existed && existsSync("/sys/class/net/bunker0")) bunker(["network", "prune"]);
+  };
+}
+
 export interface Suite {
   /** The busybox rootfs made for this file. */
   readonly fs: Rootfs;
@@ -30,19 +42,18 @@ export interface Suite {
 export function containerSuite(ready: boolean, teardown: () => void = () => {}): Suite {
   let fs: Rootfs | undefined;
   let before: Snapshot | undefined;
-  let bridgeBefore = false;
+  let pruneBridge = () => {};
   beforeAll(() => {
     if (!ready) return;
     requireBinary();
-    bridgeBefore = existsSync("/sys/class/net/bunker0");
+    pruneBridge = bridgePruner();
     before = snapshot();
     fs = makeRootfs();
   });
   afterAll(async () => {
     if (!ready) return;
     teardown();
-    // Root containers use the bunker0 bridge by default; it outlives them by design, so a file that made it removes it.
-    if (!bridgeBefore && existsSync("/sys/class/net/bunker0")) bunker(["network", "prune"]);
+    pruneBridge();
     fs?.remove();
     await expectNoLeaks(before!);
   });

@@ -68,7 +68,11 @@ export function createUser(name: string, withRanges: boolean): TestUser {
 
 export function removeUser(u: TestUser): void {
   dropLines(u.name);
-  Bun.spawnSync(["userdel", u.name], { stderr: "ignore" });
+  // userdel refuses (status 8) while a process of the user exists, a helper's exited child not yet reaped included.
+  for (let i = 0; i < 100; i++) {
+    if (Bun.spawnSync(["userdel", u.name], { stderr: "ignore" }).exitCode !== 8) break;
+    Bun.sleepSync(20);
+  }
   rmSync(`/tmp/bunker-${u.uid}`, { recursive: true, force: true });
   rmSync(`/dev/shm/bunker-${u.uid}`, { recursive: true, force: true });
   rmSync(`/tmp/bun-cc-${u.uid}`, { recursive: true, force: true });
