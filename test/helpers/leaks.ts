@@ -1,7 +1,7 @@
 // What an integration test must leave as it found it: the host's mount table
 // and the set of processes living in other PID namespaces.
 
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 function mounts(): Set<string> {
   return new Set(
@@ -62,15 +62,19 @@ function network(): Set<string> {
   return out;
 }
 
+export const bridgeExists = () => existsSync("/sys/class/net/bunker0");
+
 export interface Snapshot {
   mounts: Set<string>;
   procs: Set<string>;
   states: Set<string>;
   network: Set<string>;
+  /** Whether the bunker0 bridge was there. */
+  bridge: boolean;
 }
 
 export function snapshot(): Snapshot {
-  return { mounts: mounts(), procs: foreignPidnsProcesses(), states: states(), network: network() };
+  return { mounts: mounts(), procs: foreignPidnsProcesses(), states: states(), network: network(), bridge: bridgeExists() };
 }
 
 /** Containers a test left on purpose (runs without --rm): removed, as a user would with bunker rm. */

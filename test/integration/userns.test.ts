@@ -8,6 +8,8 @@ import { writeIdMaps } from "../../src/identity/maps";
 import { createSpec } from "../../src/spec/defaults";
 import { bunker, isRoot, requireBinary } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { snapshot, type Snapshot } from "../helpers/leaks";
+import { expectNoLeaks } from "../helpers/suite";
 
 const helpers = existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/newgidmap");
 const ready = isRoot && busyboxAvailable();
@@ -24,19 +26,23 @@ function addLine(file: string): void {
   added.push(file);
 }
 
+let before: Snapshot;
+
 beforeAll(() => {
   if (!ready) return;
   requireBinary();
+  before = snapshot();
   addLine("/etc/subuid");
   addLine("/etc/subgid");
   fs = makeRootfs();
 });
 
-afterAll(() => {
+afterAll(async () => {
   if (!ready) return;
   for (const f of added) writeFileSync(f, readFileSync(f, "utf8").split("\n").filter((l) => l !== ROOT_LINE).join("\n"));
   added = [];
   fs.remove();
+  await expectNoLeaks(before);
 });
 
 function rootRange(): { start: number; count: number } {

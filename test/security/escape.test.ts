@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
 import { snapshot, type Snapshot } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
-import { bridgePruner, expectNoLeaks } from "../helpers/suite";
+import { expectNoLeaks } from "../helpers/suite";
 import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -25,7 +25,6 @@ interface Mode {
 let user: TestUser;
 let bin: { path: string; dir: string };
 let before: Snapshot;
-let pruneBridge: () => void = () => {};
 // Outside /tmp, which a run without --rootfs replaces with its own: a copy of
 // Bun that containers with the host's view can run.
 let hostDir: string;
@@ -36,7 +35,6 @@ beforeAll(() => {
   if (!ready) return;
   requireBinary();
   before = snapshot();
-  pruneBridge = bridgePruner();
   user = createUser("bunker-ci-escape", true);
   bin = publicBinary(BUNKER);
   hostDir = mkdtempSync("/var/tmp/bunker-escape-");
@@ -59,7 +57,6 @@ afterAll(async () => {
   rmSync(bin.dir, { recursive: true, force: true });
   rmSync(hostDir, { recursive: true, force: true });
   removeUser(user);
-  pruneBridge();
   await expectNoLeaks(before);
 });
 
