@@ -21,6 +21,9 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   stop: { describe: "Stop containers: SIGTERM, then SIGKILL after a grace time", load: async () => (await import("./cli/stop")).stop },
   kill: { describe: "Send a signal to containers", load: async () => (await import("./cli/kill")).kill },
   rm: { describe: "Remove stopped containers (-f: running ones too)", load: async () => (await import("./cli/rm")).rm },
+  pause: { describe: "Freeze every process of containers", load: async () => (await import("./cli/pause")).pause },
+  unpause: { describe: "Let paused containers run again", load: async () => (await import("./cli/pause")).unpause },
+  stats: { describe: "Show containers' CPU, memory and process use, live", load: async () => (await import("./cli/stats")).stats },
   network: { describe: "Show or remove the bunker0 bridge (ls, prune)", load: async () => (await import("./cli/network")).network },
   wait: { describe: "Wait for a container to stop; print and exit with its status", load: async () => (await import("./cli/wait")).wait },
   __supervise: {

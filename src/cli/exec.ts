@@ -65,6 +65,7 @@ export async function exec(argv: string[]): Promise<number> {
   const s = resolveContainer(ref);
   const name = s.name ?? s.id;
   if (currentStatus(s) !== "running" || s.pid === undefined || s.pidStart === undefined) throw new BunkerError(`container ${name} is not running`);
+  if (s.paused) throw new BunkerError(`container ${name} is paused: unpause it first (bunker unpause ${name})`);
   const target = openTarget(s.pid, s.pidStart, name);
   let user: User = s.spec.oci.process.user;
   if (v.user !== undefined) {
@@ -91,5 +92,5 @@ export async function exec(argv: string[]): Promise<number> {
     if (e instanceof SpecError) throw new UsageError(e.message);
     throw e;
   }
-  return execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...tty });
+  return execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...tty });
 }

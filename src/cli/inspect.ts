@@ -14,7 +14,14 @@ export async function inspect(argv: string[]): Promise<number> {
   const out = parsed.rest.map((ref) => {
     const s = resolveContainer(ref);
     const status = currentStatus(s);
-    return { ...s, status, ...(status !== "running" ? { pid: undefined, pidStart: undefined, namespaces: undefined } : {}) };
+    const running = status === "running";
+    return {
+      ...s,
+      status: running && s.paused ? "paused" : status,
+      paused: running && s.paused === true,
+      oomKilled: s.oomKilled === true,
+      ...(!running ? { pid: undefined, pidStart: undefined, namespaces: undefined } : {}),
+    };
   });
   await writeOut(`${JSON.stringify(out, null, 2)}\n`);
   return 0;

@@ -3,6 +3,7 @@
 import { writeOut } from "../output";
 import { currentStatus, reconcile, type ContainerState } from "../runtime/store";
 import { reconcileNetwork } from "../runtime/network";
+import { reconcileCgroups } from "../runtime/cgroup";
 import { formatPort } from "../spec/ports";
 import { UsageError, type OptionDefs } from "./options";
 import { parseCommand } from "./usage";
@@ -22,9 +23,10 @@ function duration(iso: string | undefined): string {
 
 export function describeStatus(s: ContainerState): string {
   const status = currentStatus(s);
-  if (status === "running") return `Up ${duration(s.started ?? s.created)}`;
+  if (status === "running") return `Up ${duration(s.started ?? s.created)}${s.paused ? " (Paused)" : ""}`;
   if (status === "created") return "Created";
-  return s.exitCode !== undefined ? `Exited (${s.exitCode}) ${duration(s.finished)} ago` : "Exited (unknown)";
+  if (s.exitCode === undefined) return "Exited (unknown)";
+  return `Exited (${s.exitCode}${s.oomKilled ? ", out of memory" : ""}) ${duration(s.finished)} ago`;
 }
 
 export async function ps(argv: string[]): Promise<number> {
@@ -34,6 +36,7 @@ export async function ps(argv: string[]): Promise<number> {
   const v = parsed.values;
   const all = reconcile();
   reconcileNetwork(all);
+  reconcileCgroups();
   const states = all.filter((s) => v.all || currentStatus(s) !== "stopped");
   if (v.json) {
     await writeOut(`${JSON.stringify(states.map((s) => ({ ...summary(s) })), null, 2)}\n`);
@@ -54,11 +57,17 @@ export async function ps(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** The status with "paused" for a frozen running container. */
+export function displayStatus(s: ContainerState): string {
+  const status = currentStatus(s);
+  return status === "running" && s.paused ? "paused" : status;
+}
+
 export function summary(s: ContainerState) {
   return {
     id: s.id,
     name: s.name ?? null,
-    status: currentStatus(s),
+    status: displayStatus(s),
     pid: currentStatus(s) === "running" ? (s.pid ?? null) : null,
     command: s.command,
     rootfs: s.rootfs,

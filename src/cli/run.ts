@@ -10,7 +10,9 @@ import { capName, CapError, resolveCaps } from "../security/caps";
 import { RLIMITS } from "../security/plan";
 import { loadProfile, ProfileError } from "../security/seccomp/profile";
 import { buildEnvironment } from "../spec/env";
-import type { Mount, NetworkMode, PortMapping, POSIXRlimit } from "../spec/types";
+import type { LinuxResources, Mount, NetworkMode, PortMapping, POSIXRlimit } from "../spec/types";
+import { parseResources } from "../spec/resources";
+import { cgroupsPath, chooseCgroups, type CgroupsMode } from "../runtime/cgroup";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { parseTmpfs, parseVolume, volumeMount } from "../spec/volumes";
 import { checkPublished, parsePublish } from "../spec/ports";
@@ -81,6 +83,15 @@ export const runOptions: OptionDefs = {
   },
   "read-only": { type: "boolean", description: "Mount the rootfs read-only (with tmpfs /tmp and /run)" },
   ulimit: { type: "string", multiple: true, valueHint: "NAME=SOFT[:HARD]", description: "Set a resource limit (nofile=1024:2048, core=0, ...; repeatable)" },
+  memory: { type: "string", alias: ["m"], valueHint: "SIZE", description: "Memory limit (512m, 1g; at least 6m); the container is killed with 137 past it" },
+  "memory-swap": { type: "string", valueHint: "SIZE", description: "Memory plus swap limit (-1: unlimited swap; default: twice --memory)" },
+  cpus: { type: "string", valueHint: "N", description: "CPU time limit, in CPUs (1.5: one and a half CPUs' worth per period)" },
+  "cpu-shares": { type: "string", valueHint: "N", description: "Relative CPU weight, 2-262144 (1024 is the default share)" },
+  "cpu-weight": { type: "string", valueHint: "N", description: "Relative CPU weight on cgroup v2's scale, 1-10000 (100 is the default)" },
+  "cpuset-cpus": { type: "string", valueHint: "LIST", description: "CPUs the container may run on (0-2,4)" },
+  "pids-limit": { type: "string", valueHint: "N", description: "Most processes and threads at once (0 or -1: no limit)" },
+  "blkio-weight": { type: "string", valueHint: "N", description: "Relative block I/O weight, 10-1000 (needs the BFQ scheduler or io cost model)" },
+  cgroups: { type: "string", valueHint: "MODE", description: "enabled (default: a cgroup per container where allowed) or disabled" },
   "map-uid": { type: "string", valueHint: "ID", description: "Container user ID you become (default 0)" },
   "map-gid": { type: "string", valueHint: "ID", description: "Container group ID you become (default 0)" },
   "log-level": { type: "string", valueHint: "LEVEL", description: `Logging to stderr: ${LOG_LEVELS.join(", ")} (default warn)` },
@@ -92,6 +103,7 @@ const EXAMPLES = [
   "bunker run --map-uid 1100 --map-gid 1100 --rootfs ./alpine -- id",
   "bunker run -- ls /      # the host's files, read-only, in a sandbox",
   "bunker run -d --name web -p 8080:80 --rootfs ./alpine -- httpd -f -p 80",
+  "bunker run -m 512m --cpus 1.5 --pids-limit 200 --rootfs ./alpine -- make -j4",
 ];
 
 const USERNS_MODES: UsernsMode[] = ["private", "keep-id", "host"];
@@ -267,7 +279,20 @@ export async function run(argv: string[]): Promise<number> {
   const workdir = v.workdir as string | undefined;
   let extraMounts: Mount[];
   let ports: PortMapping[] = [];
+  let resources: LinuxResources | undefined;
+  const cgroupsMode = ((v.cgroups as string | undefined) ?? "enabled") as CgroupsMode;
   try {
+    if (cgroupsMode !== "enabled" && cgroupsMode !== "disabled") throw new SpecError(`unknown --cgroups mode "${cgroupsMode}": use enabled or disabled`);
+    resources = parseResources({
+      memory: v.memory as string | undefined,
+      memorySwap: v["memory-swap"] as string | undefined,
+      cpus: v.cpus as string | undefined,
+      cpuShares: v["cpu-shares"] as string | undefined,
+      cpuWeight: v["cpu-weight"] as string | undefined,
+      cpusetCpus: v["cpuset-cpus"] as string | undefined,
+      pidsLimit: v["pids-limit"] as string | undefined,
+      blkioWeight: v["blkio-weight"] as string | undefined,
+    });
     validateNetworkMode(networkArg);
     for (const p of (v.publish as string[] | undefined) ?? []) ports.push(...parsePublish(p));
     checkPublished(ports);
@@ -295,6 +320,8 @@ export async function run(argv: string[]): Promise<number> {
   });
   mark("identity");
   if (identity.notice) await log.warn(identity.notice);
+  const cgroups = await chooseCgroups(cgroupsMode, uid, resources);
+  mark("cgroups");
   const joinDir = v["join-ns"] !== undefined ? absolute(v["join-ns"] as string) : undefined;
   const net = await networkChoice(networkArg, uid, joinDir, ports, v.subnet as string | undefined);
   const network = net.mode;
@@ -357,6 +384,8 @@ export async function run(argv: string[]): Promise<number> {
     hostResolvConf: fileType("/etc/resolv.conf", true) === "file",
     init: v.init === true,
     security,
+    ...(resources ? { resources } : {}),
+    ...(cgroups ? { cgroupsPath: cgroupsPath(id) } : {}),
   });
   try {
     validateSpec(spec);

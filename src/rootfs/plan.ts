@@ -16,6 +16,7 @@ import type { ContainerSpec, Mount } from "../spec/types";
 import { AT, MNT_DETACH, MOUNT_ATTR, MOVE_MOUNT, MS, O, OPEN_TREE, S, makedev } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { planMaskedPaths } from "./masked";
+import { planCgroupfs, type CgroupfsView } from "./cgroupfs";
 import { parseMountOptions } from "./options";
 
 /** What the host side learned before clone. */
@@ -26,6 +27,8 @@ export interface RootfsFacts {
   etcTargetExists: (name: string) => boolean;
   /** Whether a bind source is a directory or something else (a file, a device). */
   sourceIsDir: (path: string) => boolean;
+  /** The host's cgroup hierarchies, for a "cgroup" mount; none: the mount is left out. */
+  cgroupfs?: CgroupfsView;
 }
 
 const STAGING = "/tmp";
@@ -138,8 +141,13 @@ function attach(p: ChildProgram, opened: Opened, dest: string): void {
   p.call(`close the descriptor of the mount for ${dest}`, "close", [opened.slot]);
 }
 
-function mountOne(p: ChildProgram, m: Mount, hostRoot: boolean, opened: Opened | undefined): void {
+function mountOne(p: ChildProgram, m: Mount, hostRoot: boolean, opened: Opened | undefined, facts: RootfsFacts): void {
   const dest = m.destination;
+  if (m.type === "cgroup") {
+    // Mounted over whatever the new /sys has there: an empty sysfs directory, or the host's tree in a bound /sys.
+    if (facts.cgroupfs) planCgroupfs(p, facts.cgroupfs);
+    return;
+  }
   const underDev = dest.startsWith("/dev/");
   if (hostRoot && !underDev) {
     // Drop what the host had there (and below it) before covering it. In a
@@ -233,7 +241,7 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   leaveOldRoot(p);
 
   p.call("clear the umask", "umask", [0]);
-  for (const m of spec.oci.mounts) mountOne(p, m, hostRoot, opened.get(m));
+  for (const m of spec.oci.mounts) mountOne(p, m, hostRoot, opened.get(m), facts);
   makeDevices(p, spec, devices);
   planMaskedPaths(p, spec.oci.linux.maskedPaths ?? [], spec.oci.linux.readonlyPaths ?? []);
   bindEtcFiles(p, spec, facts);

@@ -23,6 +23,8 @@ import { envValue } from "../spec/defaults";
 import { closeTerminal, planTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 import { CLOSE_RANGE_CLOEXEC, SIG_SETMASK } from "../sys/constants";
 import { Errno } from "../sys/errno";
+import type { CgroupState } from "../cgroups/tree";
+import { joinCgroups } from "./cgroup";
 
 /** Namespace files, in the order setns must take them one by one (the user namespace first). */
 export const NS_ORDER: [string, number][] = [
@@ -72,6 +74,8 @@ export interface ExecRequest {
   spec?: ContainerSpec;
   /** -t: a terminal from the container's devpts; `interactive` (-i) relays input. */
   tty?: { interactive: boolean };
+  /** The container's cgroups, joined before the command runs. */
+  cgroup?: CgroupState;
 }
 
 function joinsPid(t: Target): boolean {
@@ -153,7 +157,7 @@ export async function execIn(req: ExecRequest): Promise<number> {
     const planned = planExecProgram(req, pipes, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], terminal, filter);
     program = planned.program;
     await log.debug(() => `exec program:\n${planned.program.listing().join("\n")}`);
-    ({ pid } = await spawnChild(planned.program, pipes, 0, () => {}, planned.fork ? { slot: planned.fork } : undefined, terminal?.winchWrite ?? -1));
+    ({ pid } = await spawnChild(planned.program, pipes, 0, (child) => joinCgroups(req.cgroup, child), planned.fork ? { slot: planned.fork } : undefined, terminal?.winchWrite ?? -1));
   } catch (err) {
     closePipes(pipes);
     if (terminal) closeTerminal(terminal);

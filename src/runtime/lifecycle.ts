@@ -3,6 +3,7 @@
 import { SysError } from "../sys/errno";
 import { trySys } from "../sys/libc";
 import { BunkerError } from "./errors";
+import { thaw } from "../cgroups/tree";
 import { currentStatus, readState, supervisorAlive, type ContainerState } from "./store";
 
 const NAMES: Record<string, number> = {
@@ -31,6 +32,8 @@ export function signalContainer(s: ContainerState, sig: number): boolean {
   const r = trySys("kill", s.pid, sig);
   if (r === -3 /* ESRCH */) return false;
   if (r < 0) throw new SysError(`signal container ${s.id}`, -r);
+  // Frozen processes act on no signal, as docker does a paused container is thawed to be killed.
+  if (sig === 9 && s.paused && s.cgroup) thaw(s.cgroup);
   return true;
 }
 

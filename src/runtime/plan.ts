@@ -29,10 +29,20 @@ const NS_FLAGS: Record<string, number> = {
   time: CLONE.NEWTIME,
 };
 
+/** Namespaces made by clone; the cgroup namespace comes later (see planCgroupNamespace). */
 export function cloneFlags(spec: ContainerSpec): number {
   let flags = 0;
-  for (const ns of spec.oci.linux.namespaces) if (!ns.path) flags |= NS_FLAGS[ns.type] ?? 0;
+  for (const ns of spec.oci.linux.namespaces) if (!ns.path && ns.type !== "cgroup") flags |= NS_FLAGS[ns.type] ?? 0;
   return flags;
+}
+
+/**
+ * A cgroup namespace is rooted at the cgroups its creator is in when it is
+ * made: so it is made only after bunker has placed the child in the
+ * container's own, and the container sees itself at /.
+ */
+function planCgroupNamespace(p: ChildProgram, spec: ContainerSpec): void {
+  if (hasNamespace(spec, "cgroup")) p.call("create the cgroup namespace", "unshare", [CLONE.NEWCGROUP]);
 }
 
 export function hasNamespace(spec: ContainerSpec, type: string): boolean {
@@ -194,6 +204,7 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
   const p = new ChildProgram();
   planHandshake(p, h);
   planUsernsEntry(p, spec, h.syncRead);
+  planCgroupNamespace(p, spec);
   for (const j of joined) p.call(`join the ${j.type} namespace pinned at ${spec.oci.linux.namespaces.find((n) => n.type === j.type)?.path}`, "setns", [j.fd, j.flag]);
   planSignalReset(p, signals);
   if (hasNamespace(spec, "uts")) planUts(p, spec);

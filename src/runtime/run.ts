@@ -15,13 +15,18 @@ import { scratchDir } from "./state";
 import { BunkerError } from "./errors";
 import { createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
 import { startTime } from "../sys/proc";
-import { AT, CLONE, O } from "../sys/constants";
+import { AT, CLONE, O, SIGNALS } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import { pinNamespaces, unpinNamespaces } from "./pin";
 import { ALL_CAP_LIMITS, type CapLimits } from "../security/plan";
 import { containerFilter } from "../security/seccomp";
 import { prepareNetwork, type PreparedNetwork } from "./network";
+import { cgroupfsView } from "../cgroups/view";
+import { detectLayout } from "../cgroups/detect";
+import { createContainerCgroups, joinCgroups, oomReport, releaseCgroups } from "./cgroup";
+import { formatBytes } from "../spec/resources";
+import { writeErr } from "../output";
 import { closeTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 
 export interface HostsEntry {
@@ -73,7 +78,9 @@ export function rootfsFacts(spec: ContainerSpec, net?: { hostsEntry?: HostsEntry
   }
   etcFiles.set("hosts", hostsFile(hostname, base, net?.hostsEntry ? { ...net.hostsEntry, ...(name !== undefined ? { name } : {}) } : undefined));
   if (net?.resolvConf !== undefined) etcFiles.set("resolv.conf", net.resolvConf);
+  const cgroupfs = spec.oci.mounts.some((m) => m.type === "cgroup") ? cgroupfsView(detectLayout()) : undefined;
   return {
+    ...(cgroupfs ? { cgroupfs } : {}),
     etcFiles,
     etcTargetExists: (name) => isRegularFile(`/etc/${name}`),
     sourceIsDir: (path) => {
@@ -174,6 +181,12 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   let net: PreparedNetwork | undefined;
   try {
     joined = openJoined(spec);
+    state.cgroup = createContainerCgroups(spec, process.geteuid?.() ?? 0);
+    if (state.cgroup) {
+      // Recorded at once: a bunker killed from here on leaves cgroups the next one can find.
+      withLock(state.id, () => writeState(state));
+      mark("cgroups");
+    }
     net = prepareNetwork(spec);
     mark("network");
     const native = loadNative(scratchDir());
@@ -199,6 +212,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       pipes,
       cloneFlags(spec),
       async (pid) => {
+        joinCgroups(state.cgroup, pid);
         await writeIdMaps(pid, spec);
         await net!.attach(pid);
         // Recorded now, so a helper is found and stopped even if bunker is killed before the command runs.
@@ -225,6 +239,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
         // pinned by the failed start; anything left is named by the error below
       }
     }
+    await releaseCgroups(state.cgroup);
     removeState(state);
     record.onStarted?.(err as Error);
     throw err;
@@ -266,11 +281,23 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   mark("exited");
   net!.release();
   const code = exitCodeOf(status);
+  const oom = oomReport(state.cgroup);
+  await releaseCgroups(state.cgroup);
+  mark("cgroups released");
+  if (oom.killed && code === 128 + SIGNALS.SIGKILL) {
+    const limit = oom.limit !== undefined ? ` (limit ${formatBytes(oom.limit)})` : "";
+    await writeErr(`bunker: container ${state.id} was killed: out of memory${limit}\n`);
+  }
   try {
     withLock(state.id, () => {
       if (record.autoRemove) return removeState(state);
       state.status = "stopped";
       state.exitCode = code;
+      delete state.paused;
+      if (oom.killed) {
+        state.oomKilled = true;
+        if (oom.limit !== undefined) state.memoryLimit = oom.limit;
+      }
       state.finished = new Date().toISOString();
       delete state.namespaces;
       writeState(state);

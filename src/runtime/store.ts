@@ -4,6 +4,7 @@
 
 import type { ContainerSpec } from "../spec/types";
 import type { NetworkState } from "./network";
+import type { CgroupState } from "../cgroups/tree";
 import { listDir, lockFile, makeDir, makeLink, readLink, readText, removePath, writeAtomic } from "../sys/fs";
 import { isAlive } from "../sys/proc";
 import { BunkerError } from "./errors";
@@ -33,6 +34,13 @@ export interface ContainerState {
   detached: boolean;
   /** Its network: mode, addresses, published ports, helper. */
   network?: NetworkState;
+  /** Its cgroups, one directory per hierarchy. */
+  cgroup?: CgroupState;
+  /** Frozen by `bunker pause`. */
+  paused?: boolean;
+  /** The kernel killed a process of it for lack of memory; and the limit it had. */
+  oomKilled?: boolean;
+  memoryLimit?: number;
   /** Directories its namespaces were pinned into with --pin. */
   pinned?: string[];
   spec: ContainerSpec;

@@ -1,6 +1,6 @@
 // Building a container spec with the defaults runc, crun and podman users expect.
 
-import type { ContainerSpec, LinuxCapabilities, LinuxDevice, LinuxIDMapping, LinuxNamespace, Mount, NamespaceType, NetworkMode, NetworkSettings, POSIXRlimit, User, UsernsSetup } from "./types";
+import type { ContainerSpec, LinuxCapabilities, LinuxDevice, LinuxIDMapping, LinuxResources, LinuxNamespace, Mount, NamespaceType, NetworkMode, NetworkSettings, POSIXRlimit, User, UsernsSetup } from "./types";
 import { DEFAULT_CAPS } from "../security/caps";
 
 import { orderMounts } from "./volumes";
@@ -38,6 +38,9 @@ export interface RunOptions {
   hostResolvConf?: boolean;
   init?: boolean;
   security?: SecurityOptions;
+  /** Cgroup limits, and the container's cgroup (none: no cgroup of its own). */
+  resources?: LinuxResources;
+  cgroupsPath?: string;
 }
 
 export interface SecurityOptions {
@@ -133,6 +136,7 @@ export function defaultMounts(c: MountContext): Mount[] {
   } else {
     mounts.push({ destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] });
   }
+  mounts.push({ destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] });
   if (c.hostRoot) {
     mounts.push(
       { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
@@ -203,6 +207,8 @@ export function createSpec(o: RunOptions): ContainerSpec {
         ...(sec.privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
         ...(typeof sec.seccomp === "object" ? { seccomp: sec.seccomp.profile } : {}),
         ...(o.userns ? { uidMappings: o.userns.uid, gidMappings: o.userns.gid } : {}),
+        ...(o.resources ? { resources: o.resources } : {}),
+        ...(o.cgroupsPath !== undefined ? { cgroupsPath: o.cgroupsPath } : {}),
       },
     },
     bunker: {

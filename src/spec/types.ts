@@ -68,8 +68,21 @@ export interface LinuxIDMapping {
   size: number;
 }
 
+/** linux.resources: cgroup limits, in OCI's units (v1 semantics: swap is memory + swap). */
+export interface LinuxResources {
+  memory?: { limit?: number; swap?: number };
+  /** shares 2-262144; quota and period in microseconds; cpus a cpuset list ("0-2,4"). */
+  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string };
+  pids?: { limit: number };
+  /** weight 10-1000. */
+  blockIO?: { weight?: number };
+}
+
 export interface Linux {
   namespaces: LinuxNamespace[];
+  resources?: LinuxResources;
+  /** The container's cgroup, relative to each hierarchy's root ("/bunker/ID"); absent: no cgroup of its own. */
+  cgroupsPath?: string;
   /** A custom seccomp profile (docker/OCI format); bunker's default is named in the sidecar instead. */
   seccomp?: unknown;
   uidMappings?: LinuxIDMapping[];

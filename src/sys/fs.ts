@@ -148,6 +148,21 @@ export function writeAtomic(path: string, text: string, mode = 0o600): void {
   sys(`rename ${tmp} to ${path}`, "renameat2", AT.FDCWD, cstr(tmp), AT.FDCWD, cstr(path), 0);
 }
 
+/**
+ * Writes `text` to an existing file in a single write: cgroup and /proc
+ * files take one value per write and report a bad one as that write's error.
+ */
+export function writeValue(path: string, text: string): void {
+  const fd = sys(`open ${path}`, "openat", AT.FDCWD, cstr(path), O.WRONLY | O.CLOEXEC, 0);
+  try {
+    const data = new TextEncoder().encode(text);
+    const n = trySys("write", fd, data, data.length);
+    if (n < 0) throw new SysError(`write ${path}`, -n);
+  } finally {
+    closeFd(fd);
+  }
+}
+
 /** mkdir; false when it already existed. */
 export function makeDir(path: string, mode = 0o700): boolean {
   const r = trySys("mkdirat", AT.FDCWD, cstr(path), mode);

@@ -62,6 +62,25 @@ function network(): Set<string> {
   return out;
 }
 
+/** Containers' cgroups: directories under bunker's parent in every hierarchy. */
+export function cgroups(): Set<string> {
+  const out = new Set<string>();
+  const parents = ["/sys/fs/cgroup/bunker"];
+  try {
+    for (const h of readdirSync("/sys/fs/cgroup")) parents.push(`/sys/fs/cgroup/${h}/bunker`);
+  } catch {
+    // no cgroups mounted
+  }
+  for (const p of parents) {
+    try {
+      for (const e of readdirSync(p)) if (/^[0-9a-f]{12}$/.test(e)) out.add(`${p}/${e}`);
+    } catch {
+      // not a hierarchy, or no bunker parent in it
+    }
+  }
+  return out;
+}
+
 export const bridgeExists = () => existsSync("/sys/class/net/bunker0");
 
 export interface Snapshot {
@@ -69,12 +88,13 @@ export interface Snapshot {
   procs: Set<string>;
   states: Set<string>;
   network: Set<string>;
+  cgroups: Set<string>;
   /** Whether the bunker0 bridge was there. */
   bridge: boolean;
 }
 
 export function snapshot(): Snapshot {
-  return { mounts: mounts(), procs: foreignPidnsProcesses(), states: states(), network: network(), bridge: bridgeExists() };
+  return { mounts: mounts(), procs: foreignPidnsProcesses(), states: states(), network: network(), cgroups: cgroups(), bridge: bridgeExists() };
 }
 
 /** Containers a test left on purpose (runs without --rm): removed, as a user would with bunker rm. */
@@ -90,5 +110,6 @@ export function leaksSince(before: Snapshot): string[] {
   for (const p of now.procs) if (!before.procs.has(p)) out.push(`process: ${p}`);
   for (const s of now.states) if (!before.states.has(s)) out.push(`state: /run/bunker/${s}`);
   for (const n of now.network) if (!before.network.has(n)) out.push(`network: ${n}`);
+  for (const c of now.cgroups) if (!before.cgroups.has(c)) out.push(`cgroup: ${c}`);
   return out;
 }

@@ -81,14 +81,19 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
 
   test("after pivot_root no host mount is visible", () => {
     const r = inBox("cat /proc/self/mountinfo");
-    const points = r.stdout
-      .trim()
-      .split("\n")
-      .map((l) => l.split(" ")[4]);
-    const base = ["/", "/dev", "/dev/mqueue", "/dev/pts", "/dev/shm", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys"];
+    const lines = r.stdout.trim().split("\n");
+    const points = lines.map((l) => l.split(" ")[4]);
+    const base = ["/", "/dev", "/dev/mqueue", "/dev/pts", "/dev/shm", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys", "/sys/fs/cgroup"];
     for (const p of base) expect(points).toContain(p);
-    // Everything else is a masked or read-only path laid over the container's own /proc and /sys.
-    for (const p of points) expect([...base, ...MASKED_PATHS, ...READONLY_PATHS]).toContain(p!);
+    // Everything else is a masked or read-only path laid over the container's own /proc and /sys,
+    // or one of its own cgroup filesystems, rooted in its cgroup namespace.
+    for (const l of lines) {
+      const [, , , root, p] = l.split(" ");
+      if (p!.startsWith("/sys/fs/cgroup/")) {
+        expect(l).toMatch(/ - cgroup2? /);
+        expect(root).toBe("/");
+      } else expect([...base, ...MASKED_PATHS, ...READONLY_PATHS]).toContain(p!);
+    }
   });
 
   test("the old root is unreachable", () => {
@@ -416,8 +421,8 @@ describe.skipIf(!ready)("bunker run without --rootfs", () => {
     const r = bunker(["run", "--", "cat", "/proc/self/mountinfo"]);
     const points = r.stdout.trim().split("\n").map((l) => l.split(" ")[4]!);
     for (const p of points) {
-      if (/^\/(proc|dev|tmp|run|sys)(\/|$)/.test(p)) {
-        expect(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/tmp", "/run", ...MASKED_PATHS, ...READONLY_PATHS]).toContain(p);
+      if (/^\/(proc|dev|tmp|run|sys)(\/|$)/.test(p) && !p.startsWith("/sys/fs/cgroup/")) {
+        expect(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup", "/tmp", "/run", ...MASKED_PATHS, ...READONLY_PATHS]).toContain(p);
       }
     }
     expect(points.filter((p) => p === "/").length).toBe(1);

@@ -135,8 +135,18 @@ describe("the child program plan", () => {
     expect(cloneFlags(spec) & CLONE.NEWNET).toBe(0);
     expect(plan().descs).toContain("bring lo up");
     const none = createSpec({ id: "x", args: ["sh"], network: "none", callerEnv: {} });
-    const want = CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWPID | CLONE.NEWNET | CLONE.NEWCGROUP;
+    // The cgroup namespace is not among them: it is made after the child is placed in its cgroups.
+    const want = CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWPID | CLONE.NEWNET;
     expect(cloneFlags(none)).toBe(want);
+  });
+
+  test("the cgroup namespace is made after bunker releases the child, before any mount", () => {
+    const { descs } = plan();
+    const released = descs.indexOf("wait for bunker to finish setting up");
+    const cgroupns = descs.indexOf("create the cgroup namespace");
+    expect(released).toBeGreaterThanOrEqual(0);
+    expect(cgroupns).toBeGreaterThan(released);
+    expect(cgroupns).toBeLessThan(descs.findIndex((d) => d.startsWith("mount ")));
   });
 
   test("sets the hostname and an empty domain name", () => {

@@ -12,7 +12,10 @@ describe("createSpec", () => {
     expect(s.oci.root).toEqual({ path: "/r", readonly: false });
     expect(s.oci.hostname).toBe("0123456789ab");
     expect(s.oci.linux.namespaces.map((n) => n.type).sort()).toEqual(["cgroup", "ipc", "mount", "network", "pid", "uts"]);
-    expect(s.oci.mounts.map((m) => m.destination)).toEqual(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"]);
+    expect(s.oci.mounts.map((m) => m.destination)).toEqual(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"]);
+    expect(s.oci.mounts.at(-1)).toEqual({ destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] });
+    expect(s.oci.linux.resources).toBeUndefined();
+    expect(s.oci.linux.cgroupsPath).toBeUndefined();
     expect(s.oci.linux.devices!.map((d) => d.path)).toEqual(["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]);
     expect(s.oci.process.env).toEqual([
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

@@ -1,0 +1,97 @@
+// OCI resources as the files each cgroup version takes them in, in the order
+// they must be written.
+
+import { sharesToWeight } from "../spec/resources";
+import type { LinuxResources } from "../spec/types";
+
+export interface LimitWrite {
+  controller: string;
+  /** Candidate files and their values: the first file that exists is written; none existing is an error (unless optional). */
+  choices: { file: string; value: string }[];
+  /** The flag it comes from, for error messages. */
+  flag: string;
+  /** docker's implicit defaults (swap equal to memory): skipped where the host cannot do them. */
+  optional?: boolean;
+}
+
+/** The controllers `r` needs, named as cgroup v2 names them. */
+export function neededControllers(r: LinuxResources | undefined): string[] {
+  if (!r) return [];
+  const out = new Set<string>();
+  if (r.memory) out.add("memory");
+  if (r.cpu?.quota !== undefined || r.cpu?.shares !== undefined) out.add("cpu");
+  if (r.cpu?.cpus !== undefined) out.add("cpuset");
+  if (r.pids) out.add("pids");
+  if (r.blockIO) out.add("io");
+  return [...out];
+}
+
+/** The flags that need each controller, for messages. */
+export const CONTROLLER_FLAGS: Record<string, string> = {
+  memory: "--memory",
+  cpu: "--cpus/--cpu-shares",
+  cpuset: "--cpuset-cpus",
+  pids: "--pids-limit",
+  io: "--blkio-weight",
+};
+
+/** The v1 name of a controller. */
+export const V1_NAME: Record<string, string> = { io: "blkio" };
+
+/** blkio weight (10-1000) on io.weight's scale (1-10000), as runc and crun convert it. */
+export const ioWeight = (w: number) => 1 + Math.floor(((w - 10) * 9999) / 990);
+
+export function v2Writes(r: LinuxResources): LimitWrite[] {
+  const out: LimitWrite[] = [];
+  const mem = r.memory;
+  if (mem?.limit !== undefined) {
+    out.push({ controller: "memory", choices: [{ file: "memory.max", value: String(mem.limit) }], flag: "--memory" });
+    // OCI's swap is memory plus swap; v2 limits swap alone. docker's default is as much swap as memory.
+    if (mem.swap === -1) out.push({ controller: "memory", choices: [{ file: "memory.swap.max", value: "max" }], flag: "--memory-swap" });
+    else if (mem.swap !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.swap.max", value: String(mem.swap - mem.limit) }], flag: "--memory-swap" });
+    else out.push({ controller: "memory", choices: [{ file: "memory.swap.max", value: String(mem.limit) }], flag: "--memory", optional: true });
+  }
+  const cpu = r.cpu;
+  if (cpu?.quota !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.max", value: `${cpu.quota} ${cpu.period ?? 100000}` }], flag: "--cpus" });
+  if (cpu?.shares !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.weight", value: String(sharesToWeight(cpu.shares)) }], flag: "--cpu-shares" });
+  if (cpu?.cpus !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.cpus", value: cpu.cpus }], flag: "--cpuset-cpus" });
+  if (r.pids) out.push({ controller: "pids", choices: [{ file: "pids.max", value: String(r.pids.limit) }], flag: "--pids-limit" });
+  if (r.blockIO?.weight !== undefined) {
+    const w = r.blockIO.weight;
+    // BFQ takes the 10-1000 scale itself; the io cost model uses io.weight's.
+    const choices = [
+      { file: "io.bfq.weight", value: String(w) },
+      { file: "io.weight", value: `default ${ioWeight(w)}` },
+    ];
+    out.push({ controller: "io", choices, flag: "--blkio-weight" });
+  }
+  return out;
+}
+
+export function v1Writes(r: LinuxResources): LimitWrite[] {
+  const out: LimitWrite[] = [];
+  const mem = r.memory;
+  if (mem?.limit !== undefined) {
+    // The memory limit first: memsw may never be below it.
+    out.push({ controller: "memory", choices: [{ file: "memory.limit_in_bytes", value: String(mem.limit) }], flag: "--memory" });
+    if (mem.swap !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.memsw.limit_in_bytes", value: String(mem.swap) }], flag: "--memory-swap" });
+    else out.push({ controller: "memory", choices: [{ file: "memory.memsw.limit_in_bytes", value: String(mem.limit * 2) }], flag: "--memory", optional: true });
+  }
+  const cpu = r.cpu;
+  if (cpu?.quota !== undefined) {
+    out.push({ controller: "cpu", choices: [{ file: "cpu.cfs_period_us", value: String(cpu.period ?? 100000) }], flag: "--cpus" });
+    out.push({ controller: "cpu", choices: [{ file: "cpu.cfs_quota_us", value: String(cpu.quota) }], flag: "--cpus" });
+  }
+  if (cpu?.shares !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.shares", value: String(cpu.shares) }], flag: "--cpu-shares" });
+  if (cpu?.cpus !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.cpus", value: cpu.cpus }], flag: "--cpuset-cpus" });
+  if (r.pids) out.push({ controller: "pids", choices: [{ file: "pids.max", value: String(r.pids.limit) }], flag: "--pids-limit" });
+  if (r.blockIO?.weight !== undefined) {
+    const value = String(r.blockIO.weight);
+    const choices = [
+      { file: "blkio.weight", value },
+      { file: "blkio.bfq.weight", value },
+    ];
+    out.push({ controller: "io", choices, flag: "--blkio-weight" });
+  }
+  return out;
+}

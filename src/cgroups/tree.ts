@@ -1,0 +1,246 @@
+// A container's cgroups: one directory per hierarchy under a bunker parent
+// (/sys/fs/cgroup/bunker/ID on v2; MOUNT/bunker/ID under each v1 hierarchy),
+// made with its limits before the container runs and removed once it is empty.
+
+import type { LinuxResources } from "../spec/types";
+import { Errno, SysError } from "../sys/errno";
+import { fileType, makeDir, ownerOf, readText, removePath, writeValue } from "../sys/fs";
+import type { Hierarchy, Layout } from "./detect";
+import { neededControllers, V1_NAME, v1Writes, v2Writes, type LimitWrite } from "./limits";
+
+export class CgroupError extends Error {
+  override name = "CgroupError";
+}
+
+export interface CgroupDir {
+  path: string;
+  version: 1 | 2;
+  /** The controllers it has (v2: those enabled for it). */
+  controllers: string[];
+}
+
+/** What state.json keeps of a container's cgroups. */
+export interface CgroupState {
+  dirs: CgroupDir[];
+}
+
+/** Where a container's cgroup goes in one hierarchy. */
+export interface Placement {
+  hierarchy: Hierarchy;
+  /** The bunker parent directory. */
+  parent: string;
+  /** v2: the directory the caller may write below (the root, or a delegated cgroup), whose controllers can be enabled. */
+  top?: string;
+}
+
+export const PARENT = "bunker";
+
+/** v2 controllers bunker enables for its containers when the host offers them. */
+const V2_WANTED = ["cpu", "cpuset", "io", "memory", "pids", "hugetlb"];
+
+/**
+ * The highest ancestor of `own` (itself included) that belongs to `uid` with
+ * a writable cgroup.procs: the subtree delegated to it, as systemd's
+ * Delegate=yes makes one. Null when there is none.
+ */
+export function delegatedRoot(mount: string, own: string, uid: number): string | null {
+  const parts = own.split("/").filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const rel = `/${parts.slice(0, i).join("/")}`;
+    const dir = ownerOf(`${mount}${rel}`);
+    const procs = ownerOf(`${mount}${rel}/cgroup.procs`);
+    if (dir?.uid === uid && procs?.uid === uid && (procs.mode & 0o200) !== 0) return rel;
+  }
+  return null;
+}
+
+/** Where the caller may put container cgroups; a string says why nowhere. */
+export function placements(layout: Layout, uid: number): Placement[] | string {
+  if (layout.mode === "none") return "no cgroup filesystem is mounted on this host";
+  if (uid === 0) {
+    const out: Placement[] = layout.v1.map((h) => ({ hierarchy: h, parent: `${h.mount}/${PARENT}` }));
+    if (layout.v2) out.push({ hierarchy: layout.v2, parent: `${layout.v2.mount}/${PARENT}`, top: layout.v2.mount });
+    return out;
+  }
+  if (layout.mode === "legacy") return "this host has only cgroup v1, which only root may use";
+  if (layout.mode === "hybrid") return "this host's controllers are on cgroup v1 (a hybrid layout), which only root may use";
+  const v2 = layout.v2!;
+  const root = delegatedRoot(v2.mount, v2.own, uid);
+  if (root === null) return `your cgroup ${v2.own} is not delegated to you (it is not yours to write)`;
+  return [{ hierarchy: v2, parent: `${v2.mount}${root}/${PARENT}`, top: `${v2.mount}${root}` }];
+}
+
+function readWords(path: string): string[] {
+  try {
+    return readText(path).trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** Which placement carries `controller`: a v1 hierarchy first, else v2 if it offers it. */
+function carrier(ps: Placement[], controller: string): Placement | undefined {
+  const v1 = V1_NAME[controller] ?? controller;
+  return ps.find((p) => p.hierarchy.version === 1 && p.hierarchy.controllers.includes(v1)) ?? ps.find((p) => p.hierarchy.version === 2 && readWords(`${p.top}/cgroup.controllers`).includes(controller));
+}
+
+/** The first controller the limits need that no placement carries, and where it was looked for. */
+export function missingController(ps: Placement[], r: LinuxResources | undefined): { controller: string; where: string } | null {
+  for (const c of neededControllers(r)) {
+    if (carrier(ps, c)) continue;
+    const v2 = ps.find((p) => p.hierarchy.version === 2);
+    const where = ps.length === 1 && v2 && v2.top !== v2.hierarchy.mount ? `the cgroup delegated to you (${v2.top})` : "this host's cgroups";
+    return { controller: c, where };
+  }
+  return null;
+}
+
+/** Makes `dir` if missing; true when this call made it. */
+function ensureDir(dir: string): boolean {
+  try {
+    return makeDir(dir, 0o755);
+  } catch (e) {
+    throw new CgroupError((e as Error).message);
+  }
+}
+
+function write(path: string, value: string, flag?: string): void {
+  try {
+    writeValue(path, value);
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    const hint = (e.errno === Errno.EINVAL || e.errno === Errno.ERANGE) && path.endsWith("cpuset.cpus") ? ` (the CPUs available are ${readText(path.replace(/[^/]+\/cpuset\.cpus$/, "cpuset.effective_cpus")).trim()})` : "";
+    throw new CgroupError(`${flag ? `${flag} ${value}: ` : ""}${e.message}${hint}`);
+  }
+}
+
+/** A new v1 cpuset cgroup starts with no CPUs and no memory nodes: it takes its parent's. */
+function inheritCpuset(dir: string): void {
+  for (const f of ["cpuset.cpus", "cpuset.mems"]) {
+    if (readText(`${dir}/${f}`).trim() !== "") continue;
+    write(`${dir}/${f}`, readText(`${dir}/../${f}`).trim() || "0");
+  }
+}
+
+/** Enables `wanted` (those offered) in subtree_control from `top` down to `parent`; returns what `parent`'s children get. */
+function enableControllers(top: string, parent: string, wanted: string[]): string[] {
+  const offered = readWords(`${top}/cgroup.controllers`);
+  const want = wanted.filter((c) => offered.includes(c));
+  for (let dir = top; ; dir = `${dir}/${parent.slice(dir.length + 1).split("/")[0]}`) {
+    const enabled = readWords(`${dir}/cgroup.subtree_control`);
+    const missing = want.filter((c) => !enabled.includes(c));
+    if (missing.length) write(`${dir}/cgroup.subtree_control`, missing.map((c) => `+${c}`).join(" "));
+    if (dir === parent) break;
+  }
+  return want;
+}
+
+function applyWrites(dirs: CgroupDir[], writes: LimitWrite[], version: 1 | 2): void {
+  for (const w of writes) {
+    const name = version === 1 ? (V1_NAME[w.controller] ?? w.controller) : w.controller;
+    const dir = dirs.find((d) => d.version === version && d.controllers.includes(name));
+    if (!dir) continue;
+    const choice = w.choices.find((c) => fileType(`${dir.path}/${c.file}`) !== null);
+    if (!choice) {
+      if (w.optional) continue;
+      throw new CgroupError(`${w.flag}: this host's ${name} controller has no ${w.choices.map((c) => c.file).join(" or ")}`);
+    }
+    write(`${dir.path}/${choice.file}`, choice.value, w.flag);
+  }
+}
+
+/** Makes the container's cgroups with their limits; on failure removes what it made. */
+export function createCgroups(ps: Placement[], id: string, r: LinuxResources | undefined): CgroupState {
+  const made: string[] = [];
+  const dirs: CgroupDir[] = [];
+  try {
+    for (const p of ps) {
+      const h = p.hierarchy;
+      const path = `${p.parent}/${id}`;
+      if (h.version === 2) {
+        ensureDir(p.parent);
+        const controllers = enableControllers(p.top!, p.parent, [...new Set([...V2_WANTED, ...neededControllers(r)])]);
+        if (!ensureDir(path)) throw new CgroupError(`${path} already exists`);
+        made.push(path);
+        dirs.push({ path, version: 2, controllers });
+        continue;
+      }
+      ensureDir(p.parent);
+      if (h.controllers.includes("cpuset")) inheritCpuset(p.parent);
+      if (!ensureDir(path)) throw new CgroupError(`${path} already exists`);
+      made.push(path);
+      if (h.controllers.includes("cpuset")) inheritCpuset(path);
+      dirs.push({ path, version: 1, controllers: h.controllers });
+    }
+    if (r) {
+      // On a hybrid host a controller lives on one side only; each side writes what it carries.
+      applyWrites(dirs, v1Writes(r), 1);
+      applyWrites(dirs, v2Writes(r), 2);
+    }
+  } catch (e) {
+    for (const dir of made.reverse()) {
+      try {
+        removePath(dir, true);
+      } catch {
+        // left for the next reconcile
+      }
+    }
+    throw e;
+  }
+  return { dirs };
+}
+
+/** Moves process `pid` (and its threads) into every one of the container's cgroups. */
+export function placeProcess(state: CgroupState, pid: number): void {
+  for (const d of state.dirs) write(`${d.path}/cgroup.procs`, String(pid));
+}
+
+/** Pids in the container's cgroups. */
+export function cgroupPids(state: CgroupState): number[] {
+  const pids = new Set<number>();
+  for (const d of state.dirs) {
+    for (const w of readWords(`${d.path}/cgroup.procs`)) pids.add(Number(w));
+  }
+  return [...pids];
+}
+
+/**
+ * Removes the container's cgroups, retrying while the kernel finishes the
+ * processes that were in them; what still has processes after `timeoutMs`
+ * is killed first. Returns the directories it could not remove.
+ */
+export async function removeCgroups(state: CgroupState, timeoutMs = 5000, kill: (pid: number) => void = () => {}): Promise<string[]> {
+  const end = Date.now() + timeoutMs;
+  let left = [...state.dirs];
+  let killed = false;
+  for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+    left = left.filter((d) => {
+      try {
+        removePath(d.path, true);
+        return false;
+      } catch (e) {
+        return !(e instanceof SysError && e.errno === Errno.ENOENT);
+      }
+    });
+    if (left.length === 0) return [];
+    if (Date.now() > end) {
+      if (killed) return left.map((d) => d.path);
+      killed = true;
+      thaw({ dirs: left });
+      for (const pid of cgroupPids({ dirs: left })) kill(pid);
+    }
+    await Bun.sleep(delay);
+  }
+}
+
+/** Lets frozen processes run again (and so die of a signal they were sent). */
+export function thaw(state: CgroupState): void {
+  for (const d of state.dirs) {
+    try {
+      if (d.version === 1 && d.controllers.includes("freezer")) writeValue(`${d.path}/freezer.state`, "THAWED");
+      if (d.version === 2 && fileType(`${d.path}/cgroup.freeze`) !== null) writeValue(`${d.path}/cgroup.freeze`, "0");
+    } catch {
+      // gone already
+    }
+  }
+}

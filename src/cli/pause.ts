@@ -1,0 +1,28 @@
+// bunker pause ID... / bunker unpause ID...
+
+import { writeOut } from "../output";
+import { setPaused } from "../runtime/cgroup";
+import { resolveContainer } from "../runtime/store";
+import { UsageError, type OptionDefs } from "./options";
+import { parseCommand } from "./usage";
+
+const options: OptionDefs = {};
+
+async function freeze(argv: string[], paused: boolean): Promise<number> {
+  const name = paused ? "pause" : "unpause";
+  const parsed = await parseCommand(argv, options, {
+    name,
+    description: paused ? "Freeze every process of containers (cgroup freezer)" : "Let paused containers run again",
+    positional: "ID|NAME...",
+  });
+  if (!parsed) return 0;
+  if (parsed.rest.length === 0) throw new UsageError(`${name}: no container given`);
+  for (const ref of parsed.rest) {
+    await setPaused(resolveContainer(ref), paused);
+    await writeOut(`${ref}\n`);
+  }
+  return 0;
+}
+
+export const pause = (argv: string[]) => freeze(argv, true);
+export const unpause = (argv: string[]) => freeze(argv, false);

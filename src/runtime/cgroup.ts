@@ -1,0 +1,172 @@
+// A container's cgroups from start to end: whether it gets them (and the
+// limits can be had), made before clone, the child placed while it waits,
+// OOM kills read once it ends, removed after; and what a killed bunker left.
+
+import { detectLayout } from "../cgroups/detect";
+import { oomKills, memoryLimit, setFrozen, usage, type Usage } from "../cgroups/control";
+import { CONTROLLER_FLAGS } from "../cgroups/limits";
+import { CgroupError, createCgroups, missingController, PARENT, placements, placeProcess, removeCgroups, type CgroupState } from "../cgroups/tree";
+import { log } from "../log";
+import type { ContainerSpec, LinuxResources } from "../spec/types";
+import { listDir, readText, removePath } from "../sys/fs";
+import { trySys } from "../sys/libc";
+import { SIGNALS } from "../sys/constants";
+import { BunkerError } from "./errors";
+import { currentStatus, readState, supervisorAlive, withLock, writeState, type ContainerState } from "./store";
+
+export type CgroupsMode = "enabled" | "disabled";
+
+const DELEGATION_HINT = "a rootless user needs a cgroup v2 subtree delegated to it (systemd: systemd-run --user --scope -p Delegate=yes bunker run ...)";
+
+/**
+ * Whether a new container gets cgroups of its own. Root always does, unless
+ * disabled; a rootless user where a delegated v2 subtree allows it. Limits
+ * that cannot be enforced are an error, never ignored.
+ */
+export async function chooseCgroups(mode: CgroupsMode, uid: number, resources: LinuxResources | undefined): Promise<boolean> {
+  if (mode === "disabled") {
+    if (resources) throw new BunkerError("resource limits need cgroups: leave out --cgroups=disabled or the limits");
+    return false;
+  }
+  const ps = placements(detectLayout(), uid);
+  if (typeof ps === "string") {
+    if (resources) throw new BunkerError(`resource limits need cgroups: ${ps}; ${DELEGATION_HINT}, or run without limits`);
+    await log.debug(`no cgroups for this container: ${ps}`);
+    return false;
+  }
+  const missing = missingController(ps, resources);
+  if (missing) throw new BunkerError(`${CONTROLLER_FLAGS[missing.controller]} needs the ${missing.controller} controller, which ${missing.where} ${missing.where.startsWith("the cgroup") ? "does" : "do"} not offer`);
+  return true;
+}
+
+export function cgroupsPath(id: string): string {
+  return `/${PARENT}/${id}`;
+}
+
+/** Makes the cgroups a spec asks for (none without linux.cgroupsPath). */
+export function createContainerCgroups(spec: ContainerSpec, uid: number): CgroupState | undefined {
+  if (spec.oci.linux.cgroupsPath === undefined) return undefined;
+  const ps = placements(detectLayout(), uid);
+  if (typeof ps === "string") throw new BunkerError(`create the container's cgroups: ${ps}`);
+  reconcileCgroups(uid);
+  try {
+    return createCgroups(ps, spec.bunker.id, spec.oci.linux.resources);
+  } catch (e) {
+    if (e instanceof CgroupError) throw new BunkerError(e.message);
+    throw e;
+  }
+}
+
+/** Puts `pid` into the container's cgroups before it runs anything of its own. */
+export function joinCgroups(state: CgroupState | undefined, pid: number): void {
+  if (!state) return;
+  try {
+    placeProcess(state, pid);
+  } catch (e) {
+    if (e instanceof CgroupError) throw new BunkerError(`place the process in the container's cgroup: ${e.message}`);
+    throw e;
+  }
+}
+
+export interface OomReport {
+  killed: boolean;
+  limit?: number;
+}
+
+/** Whether the kernel killed anything for memory, read before the cgroups go. */
+export function oomReport(state: CgroupState | undefined): OomReport {
+  if (!state) return { killed: false };
+  const limit = memoryLimit(state);
+  return { killed: oomKills(state) > 0, ...(limit !== undefined ? { limit } : {}) };
+}
+
+const killPid = (pid: number) => void trySys("kill", pid, SIGNALS.SIGKILL);
+
+/** Removes the container's cgroups once its processes are gone. */
+export async function releaseCgroups(state: CgroupState | undefined): Promise<void> {
+  if (!state) return;
+  const left = await removeCgroups(state, 5000, killPid);
+  if (left.length) await log.warn(`could not remove cgroups ${left.join(", ")}: processes are still in them`);
+}
+
+/**
+ * Removes cgroups under bunker's parents that no live container owns: those a
+ * bunker killed before it could clean up left behind. Busy ones stay.
+ */
+export function reconcileCgroups(uid = process.geteuid?.() ?? 0): void {
+  const ps = placements(detectLayout(), uid);
+  if (typeof ps === "string") return;
+  const live = new Map<string, boolean>();
+  const isLive = (id: string) => {
+    if (!live.has(id)) {
+      const s = readState(id);
+      live.set(id, s !== null && (currentStatus(s) !== "stopped" || supervisorAlive(s)));
+    }
+    return live.get(id)!;
+  };
+  for (const p of ps) {
+    for (const id of listDir(p.parent)) {
+      if (!/^[0-9a-f]{12}$/.test(id) || isLive(id)) continue;
+      try {
+        removePath(`${p.parent}/${id}`, true);
+      } catch {
+        // still has processes, or already gone
+      }
+    }
+  }
+}
+
+/** The running container's cgroups; an error says why there are none to act on. */
+export function cgroupOf(s: ContainerState, what: string): CgroupState {
+  const name = s.name ?? s.id;
+  if (currentStatus(s) !== "running") throw new BunkerError(`container ${name} is not running`);
+  if (!s.cgroup) throw new BunkerError(`container ${name} has no cgroup to ${what} (it runs with --cgroups=disabled, or rootless without a delegated cgroup)`);
+  return s.cgroup;
+}
+
+/** bunker pause / unpause: freezes or thaws every process of the container. */
+export async function setPaused(s: ContainerState, paused: boolean): Promise<void> {
+  const name = s.name ?? s.id;
+  const cg = cgroupOf(s, paused ? "freeze" : "thaw");
+  if (paused && s.paused) throw new BunkerError(`container ${name} is already paused`);
+  if (!paused && !s.paused) throw new BunkerError(`container ${name} is not paused`);
+  try {
+    await setFrozen(cg, paused);
+  } catch (e) {
+    if (e instanceof CgroupError) throw new BunkerError(`${paused ? "pause" : "unpause"} container ${name}: ${e.message}`);
+    throw e;
+  }
+  withLock(s.id, () => {
+    const now = readState(s.id);
+    if (!now) return;
+    if (paused) now.paused = true;
+    else delete now.paused;
+    writeState(now);
+  });
+}
+
+export interface Sample {
+  state: ContainerState;
+  /** Monotonic time of the sample, in microseconds. */
+  at: number;
+  usage: Usage | null;
+}
+
+/** Usage figures of each container (null for one without cgroups, or no longer running). */
+export function sampleUsage(states: ContainerState[]): Sample[] {
+  return states.map((state) => {
+    const at = Math.round(performance.now() * 1000);
+    if (!state.cgroup || currentStatus(state) !== "running") return { state, at, usage: null };
+    return { state, at, usage: usage(state.cgroup) };
+  });
+}
+
+/** The host's memory, what docker shows as the limit of a container without one. */
+export function hostMemory(): number {
+  try {
+    const m = readText("/proc/meminfo").match(/^MemTotal:\s+(\d+) kB$/m);
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,118 @@
+// Resource-limit flags in docker's names and units, turned into OCI linux.resources.
+
+import type { LinuxResources } from "./types";
+import { SpecError } from "./validate";
+
+const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** docker's sizes: 512m, 1g, 1.5G, 65536k, 1048576 (bytes); binary units. */
+export function parseBytes(value: string, flag: string): number {
+  const m = value.trim().match(/^(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?$/i);
+  if (!m) throw new SpecError(`${flag} "${value}": not a size (use a number with an optional unit: b, k, m, g, e.g. 512m)`);
+  const bytes = Math.floor(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
+  if (!Number.isSafeInteger(bytes)) throw new SpecError(`${flag} "${value}": too large`);
+  return bytes;
+}
+
+/** 64 MiB, 1.5 GiB, 4097 bytes: how limits are shown. */
+export function formatBytes(n: number): string {
+  for (const [unit, size] of [["TiB", 1024 ** 4], ["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+    if (n >= size) {
+      const v = n / size;
+      return `${Number.isInteger(v) ? v : v.toFixed(v < 10 ? 2 : 1).replace(/\.?0+$/, "")} ${unit}`;
+    }
+  }
+  return `${n} B`;
+}
+
+/** The smallest memory limit docker accepts; below it a container cannot even start its command reliably. */
+export const MIN_MEMORY = 6 * 1024 ** 2;
+export const CPU_PERIOD = 100_000;
+
+function integer(value: string, flag: string, min: number, max: number): number {
+  if (!/^-?\d+$/.test(value.trim())) throw new SpecError(`${flag} "${value}": not a whole number`);
+  const n = Number(value);
+  if (n < min || n > max) throw new SpecError(`${flag} ${value}: out of range (${min}-${max})`);
+  return n;
+}
+
+/** A cpuset list: 0-3,6; ascending ranges of CPU numbers. */
+export function parseCpuList(value: string, flag: string): number[] {
+  const cpus: number[] = [];
+  if (value.trim() === "") throw new SpecError(`${flag}: empty CPU list`);
+  for (const part of value.split(",")) {
+    const m = part.trim().match(/^(\d+)(?:-(\d+))?$/);
+    if (!m) throw new SpecError(`${flag} "${value}": "${part}" is not a CPU number or a range like 0-3`);
+    const a = Number(m[1]);
+    const b = m[2] !== undefined ? Number(m[2]) : a;
+    if (b < a) throw new SpecError(`${flag} "${value}": the range ${part} runs backwards`);
+    if (b > 8191) throw new SpecError(`${flag} "${value}": CPU ${b} is out of range`);
+    for (let c = a; c <= b; c++) cpus.push(c);
+  }
+  return [...new Set(cpus)].sort((x, y) => x - y);
+}
+
+/** cpu.weight (cgroup v2, 1-10000) as the shares that map back onto exactly it. */
+export function weightToShares(weight: number): number {
+  return 2 + Math.ceil(((weight - 1) * 262142) / 9999);
+}
+
+/** The v2 weight for v1 shares (the conversion runc and crun use). */
+export function sharesToWeight(shares: number): number {
+  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+}
+
+export interface ResourceFlags {
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  cpuShares?: string;
+  cpuWeight?: string;
+  cpusetCpus?: string;
+  pidsLimit?: string;
+  blkioWeight?: string;
+}
+
+/** The flags as OCI resources; undefined when none limits anything. */
+export function parseResources(f: ResourceFlags): LinuxResources | undefined {
+  const r: LinuxResources = {};
+  if (f.memory !== undefined) {
+    const limit = parseBytes(f.memory, "--memory");
+    if (limit < MIN_MEMORY) throw new SpecError(`--memory ${f.memory}: the minimum is 6 MiB (6m)`);
+    r.memory = { limit };
+  }
+  if (f.memorySwap !== undefined) {
+    if (!r.memory) throw new SpecError("--memory-swap needs --memory (it is memory plus swap)");
+    const swap = f.memorySwap.trim() === "-1" ? -1 : parseBytes(f.memorySwap, "--memory-swap");
+    if (swap !== -1 && swap < r.memory.limit!) {
+      throw new SpecError(`--memory-swap ${f.memorySwap} is below --memory ${f.memory}: it is the total of memory and swap`);
+    }
+    r.memory.swap = swap;
+  }
+  if (f.cpus !== undefined) {
+    const m = f.cpus.trim().match(/^\d+(?:\.\d+)?$|^\.\d+$/);
+    const n = m ? Number(f.cpus) : NaN;
+    if (!(n > 0)) throw new SpecError(`--cpus "${f.cpus}": not a positive number of CPUs (e.g. 1.5)`);
+    const quota = Math.round(n * CPU_PERIOD);
+    if (quota < 1000) throw new SpecError(`--cpus ${f.cpus}: the minimum is 0.01`);
+    r.cpu = { ...r.cpu, quota, period: CPU_PERIOD };
+  }
+  if (f.cpuShares !== undefined && f.cpuWeight !== undefined) throw new SpecError("--cpu-shares and --cpu-weight set the same thing: give one");
+  if (f.cpuShares !== undefined) r.cpu = { ...r.cpu, shares: integer(f.cpuShares, "--cpu-shares", 2, 262144) };
+  if (f.cpuWeight !== undefined) r.cpu = { ...r.cpu, shares: weightToShares(integer(f.cpuWeight, "--cpu-weight", 1, 10000)) };
+  if (f.cpusetCpus !== undefined) {
+    parseCpuList(f.cpusetCpus, "--cpuset-cpus");
+    r.cpu = { ...r.cpu, cpus: f.cpusetCpus.replace(/\s+/g, "") };
+  }
+  if (f.pidsLimit !== undefined) {
+    const n = integer(f.pidsLimit, "--pids-limit", -1, 2 ** 31);
+    // docker's convention: 0 and -1 mean no limit.
+    if (n > 0) r.pids = { limit: n };
+  }
+  if (f.blkioWeight !== undefined) {
+    const w = integer(f.blkioWeight, "--blkio-weight", 0, 1000);
+    if (w !== 0 && w < 10) throw new SpecError(`--blkio-weight ${f.blkioWeight}: out of range (10-1000, or 0 for none)`);
+    if (w !== 0) r.blockIO = { weight: w };
+  }
+  return Object.keys(r).length ? r : undefined;
+}
