@@ -70,6 +70,15 @@ function ociConfig(rootfs: string) {
   };
 }
 writeFileSync(join(bundle, "config.json"), JSON.stringify(ociConfig(fs.path), null, 1));
+// The same container with -m 256m --pids-limit 100: each runtime makes and removes cgroups.
+const LIMITS = ["-m", "256m", "--pids-limit", "100"];
+const limitsBundle = join(bundle, "limits");
+mkdirSync(limitsBundle);
+const limited = ociConfig(fs.path);
+writeFileSync(
+  join(limitsBundle, "config.json"),
+  JSON.stringify({ ...limited, linux: { ...limited.linux, cgroupsPath: "/bunker-bench", resources: { memory: { limit: 256 * 1024 * 1024 }, pids: { limit: 100 } } } }, null, 1),
+);
 
 let seq = 0;
 interface Tool {
@@ -85,6 +94,9 @@ const tools: Tool[] = [
   { name: "bunker --privileged", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", "--privileged", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --network none --privileged ..." },
   // The root default: a veth on bunker0 with a leased address (the bridge itself exists after the warm-up).
   { name: "bunker --network bridge", cmd: () => [values.bunker!, "run", "--rm", "--network", "bridge", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --network bridge ..." },
+  // Without a cgroup of its own: the match for crun --cgroup-manager=disabled below.
+  { name: "bunker --cgroups=disabled", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", "--cgroups=disabled", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --network none --cgroups=disabled ..." },
+  { name: "bunker -m 256m --pids-limit 100", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", ...LIMITS, "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --network none -m 256m --pids-limit 100 ..." },
 ];
 // Bun's own floor: an empty program compiled the way build.ts compiles bunker.
 const emptySrc = join(bundle, "empty.ts");
@@ -101,8 +113,16 @@ if (built.success) tools.push({ name: "bun floor", cmd: () => [emptyExe], note: 
 
 const crun = which("crun");
 if (crun) tools.push({ name: "crun", cmd: () => [crun, "--cgroup-manager=disabled", "run", "-b", bundle, `bench-crun-${process.pid}-${seq++}`], note: "crun --cgroup-manager=disabled run" });
+if (crun) {
+  tools.push({
+    name: "crun -m 256m --pids-limit 100",
+    cmd: () => [crun, "--cgroup-manager=cgroupfs", "run", "-b", limitsBundle, `bench-crun-${process.pid}-${seq++}`],
+    note: "crun --cgroup-manager=cgroupfs run, memory and pids limits in config.json",
+  });
+}
 const runc = which("runc");
 if (runc) tools.push({ name: "runc", cmd: () => [runc, "run", "-b", bundle, `bench-runc-${process.pid}-${seq++}`], note: "runc run" });
+if (runc) tools.push({ name: "runc -m 256m --pids-limit 100", cmd: () => [runc, "run", "-b", limitsBundle, `bench-runc-${process.pid}-${seq++}`], note: "runc run, memory and pids limits in config.json" });
 const bwrap = which("bwrap");
 if (bwrap) {
   tools.push({
@@ -230,8 +250,7 @@ function phases(): string[] {
   ];
 }
 try {
-  const crunTool = tools.find((t) => t.name === "crun");
-  if (crunTool) prepareCrun(crunTool);
+  for (const t of tools.filter((x) => x.name.startsWith("crun"))) prepareCrun(t);
   const samples = new Map<string, { ms: number[] }>(tools.map((t) => [t.name, { ms: [] }]));
   for (const t of tools) for (let i = 0; i < WARMUP; i++) once(t);
   // Interleave the tools so drift in machine load hits all of them alike.
@@ -275,6 +294,11 @@ const lines = [
 ];
 if (oneId) lines.push("", `bunker rootless (one ID) ÷ bunker as root: ${(oneId.ms / bunkerRow.ms).toFixed(2)}`);
 if (privileged) lines.push(`bunker (default security) ÷ bunker --privileged: ${(bunkerRow.ms / privileged.ms).toFixed(2)}`);
+const withLimits = results.find((r) => r.name === "bunker -m 256m --pids-limit 100");
+const crunLimits = results.find((r) => r.name === "crun -m 256m --pids-limit 100");
+if (withLimits && crunLimits) lines.push(`bunker ÷ crun, both with -m 256m --pids-limit 100: ${(withLimits.ms / crunLimits.ms).toFixed(2)}`);
+const noCgroups = results.find((r) => r.name === "bunker --cgroups=disabled");
+if (noCgroups) lines.push(`bunker (a cgroup of its own) ÷ bunker --cgroups=disabled: ${(bunkerRow.ms / noCgroups.ms).toFixed(2)}`);
 const bridged = results.find((r) => r.name === "bunker --network bridge");
 if (bridged) lines.push(`bunker --network bridge ÷ bunker --network none: ${(bridged.ms / bunkerRow.ms).toFixed(2)}`);
 console.log([...lines, ...breakdown].join("\n"));

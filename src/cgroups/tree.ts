@@ -211,17 +211,18 @@ export function cgroupPids(state: CgroupState): number[] {
  */
 export async function removeCgroups(state: CgroupState, timeoutMs = 5000, kill: (pid: number) => void = () => {}): Promise<string[]> {
   const end = Date.now() + timeoutMs;
-  let left = [...state.dirs];
+  // The first directory goes last: while it exists, a later bunker knows there is something to clean up.
+  let left = [...state.dirs].reverse();
   let killed = false;
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-    left = left.filter((d) => {
+    while (left.length) {
       try {
-        removePath(d.path, true);
-        return false;
+        removePath(left[0]!.path, true);
       } catch (e) {
-        return !(e instanceof SysError && e.errno === Errno.ENOENT);
+        if (!(e instanceof SysError && e.errno === Errno.ENOENT)) break;
       }
-    });
+      left.shift();
+    }
     if (left.length === 0) return [];
     if (Date.now() > end) {
       if (killed) return left.map((d) => d.path);

@@ -91,22 +91,18 @@ export async function releaseCgroups(state: CgroupState | undefined): Promise<vo
 
 /**
  * Removes cgroups under bunker's parents that no live container owns: those a
- * bunker killed before it could clean up left behind. Busy ones stay.
+ * bunker killed before it could clean up left behind. Busy ones stay. Every
+ * container's first cgroup is made first and removed last, so the first
+ * hierarchy's parent lists every container that has any.
  */
 export function reconcileCgroups(uid = process.geteuid?.() ?? 0): void {
   const ps = placements(detectLayout(), uid);
-  if (typeof ps === "string") return;
-  const live = new Map<string, boolean>();
-  const isLive = (id: string) => {
-    if (!live.has(id)) {
-      const s = readState(id);
-      live.set(id, s !== null && (currentStatus(s) !== "stopped" || supervisorAlive(s)));
-    }
-    return live.get(id)!;
-  };
-  for (const p of ps) {
-    for (const id of listDir(p.parent)) {
-      if (!/^[0-9a-f]{12}$/.test(id) || isLive(id)) continue;
+  if (typeof ps === "string" || ps.length === 0) return;
+  for (const id of listDir(ps[0]!.parent)) {
+    if (!/^[0-9a-f]{12}$/.test(id)) continue;
+    const s = readState(id);
+    if (s !== null && (currentStatus(s) !== "stopped" || supervisorAlive(s))) continue;
+    for (const p of [...ps].reverse()) {
       try {
         removePath(`${p.parent}/${id}`, true);
       } catch {
