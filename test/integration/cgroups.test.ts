@@ -210,7 +210,7 @@ describe.skipIf(!ready)("lifecycle", () => {
     expect(hostDirs(id)).toEqual([]);
   });
 
-  test("stats prints sane numbers for a busy, limited container", () => {
+  test("stats prints sane numbers for a busy, limited container, once or refreshed", async () => {
     const id = detached(["--name", "busy", "--cpus", "0.5", "-m", "64m"], "while :; do :; done");
     try {
       const json = bunker(["stats", "--no-stream", "--json", "busy"]);
@@ -226,6 +226,21 @@ describe.skipIf(!ready)("lifecycle", () => {
       const table = bunker(["stats", "--no-stream"]);
       expect(table.stdout.split("\n")[0]).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+PIDS$/);
       expect(table.stdout).toMatch(new RegExp(`${id}\\s+busy\\s+\\d+\\.\\d\\d%\\s+[\\d.]+ [KM]iB / 64 MiB\\s+[\\d.]+%\\s+1\\n`));
+      // Without --no-stream a new reading comes every second until interrupted.
+      const stream = Bun.spawn([BUNKER, "stats", "--json", "busy"], { stdout: "pipe", stderr: "pipe" });
+      const readings: string[] = [];
+      const reader = stream.stdout.getReader();
+      let text = "";
+      while (readings.length < 2) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+        readings.push(...text.split("\n").slice(readings.length, -1));
+      }
+      stream.kill("SIGINT");
+      await stream.exited;
+      expect(readings).toHaveLength(2);
+      for (const r of readings) expect(JSON.parse(r)[0]).toMatchObject({ id, memoryLimit: 64 * 1024 * 1024 });
     } finally {
       bunker(["rm", "-f", id]);
     }
