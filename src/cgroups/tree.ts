@@ -104,12 +104,22 @@ function ensureDir(dir: string): boolean {
   }
 }
 
+/** " (the CPUs available are 0-3)": the parent's effective CPUs (v1 and v2 name the file differently). */
+function availableCpus(dir: string): string {
+  const parent = dir.slice(0, dir.lastIndexOf("/"));
+  for (const f of ["cpuset.cpus.effective", "cpuset.effective_cpus"]) {
+    const cpus = readWords(`${parent}/${f}`).join("");
+    if (cpus) return ` (the CPUs available are ${cpus})`;
+  }
+  return "";
+}
+
 function write(path: string, value: string, flag?: string): void {
   try {
     writeValue(path, value);
   } catch (e) {
     if (!(e instanceof SysError)) throw e;
-    const hint = (e.errno === Errno.EINVAL || e.errno === Errno.ERANGE) && path.endsWith("cpuset.cpus") ? ` (the CPUs available are ${readText(path.replace(/[^/]+\/cpuset\.cpus$/, "cpuset.effective_cpus")).trim()})` : "";
+    const hint = (e.errno === Errno.EINVAL || e.errno === Errno.ERANGE) && path.endsWith("/cpuset.cpus") ? availableCpus(path.slice(0, path.lastIndexOf("/"))) : "";
     throw new CgroupError(`${flag ? `${flag} ${value}: ` : ""}${e.message}${hint}`);
   }
 }
