@@ -58,6 +58,14 @@ export async function setFrozen(s: CgroupState, frozen: boolean, timeoutMs = 500
   }
 }
 
+/** Whether the container's freezer holds it frozen (or freezing). */
+export function isFrozen(s: CgroupState): boolean {
+  const f = freezer(s);
+  if (!f) return false;
+  const t = (read(`${f.path}/${f.file}`) ?? "").trim();
+  return f.file === "freezer.state" ? t !== "THAWED" : t === "1";
+}
+
 /** How many processes the kernel's OOM killer has killed in the container. */
 export function oomKills(s: CgroupState): number {
   const v1 = s.dirs.find((d) => d.version === 1 && d.controllers.includes("memory"));

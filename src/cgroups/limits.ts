@@ -10,7 +10,7 @@ export interface LimitWrite {
   choices: { file: string; value: string }[];
   /** The flag it comes from, for error messages. */
   flag: string;
-  /** docker's implicit defaults (swap equal to memory): skipped where the host cannot do them. */
+  /** docker's implicit swap default, and unlimited swap: skipped where the host has no swap accounting. */
   optional?: boolean;
 }
 
@@ -29,7 +29,7 @@ export function neededControllers(r: LinuxResources | undefined): string[] {
 /** The flags that need each controller, for messages. */
 export const CONTROLLER_FLAGS: Record<string, string> = {
   memory: "--memory",
-  cpu: "--cpus/--cpu-shares",
+  cpu: "--cpus/--cpu-shares/--cpu-weight",
   cpuset: "--cpuset-cpus",
   pids: "--pids-limit",
   io: "--blkio-weight",
@@ -47,13 +47,14 @@ export function v2Writes(r: LinuxResources): LimitWrite[] {
   if (mem?.limit !== undefined) {
     out.push({ controller: "memory", choices: [{ file: "memory.max", value: String(mem.limit) }], flag: "--memory" });
     // OCI's swap is memory plus swap; v2 limits swap alone. docker's default is as much swap as memory.
-    if (mem.swap === -1) out.push({ controller: "memory", choices: [{ file: "memory.swap.max", value: "max" }], flag: "--memory-swap" });
+    // Unlimited swap is what a host without swap accounting has anyway.
+    if (mem.swap === -1) out.push({ controller: "memory", choices: [{ file: "memory.swap.max", value: "max" }], flag: "--memory-swap", optional: true });
     else if (mem.swap !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.swap.max", value: String(mem.swap - mem.limit) }], flag: "--memory-swap" });
     else out.push({ controller: "memory", choices: [{ file: "memory.swap.max", value: String(mem.limit) }], flag: "--memory", optional: true });
   }
   const cpu = r.cpu;
   if (cpu?.quota !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.max", value: `${cpu.quota} ${cpu.period ?? 100000}` }], flag: "--cpus" });
-  if (cpu?.shares !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.weight", value: String(sharesToWeight(cpu.shares)) }], flag: "--cpu-shares" });
+  if (cpu?.shares !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.weight", value: String(sharesToWeight(cpu.shares)) }], flag: "--cpu-shares/--cpu-weight" });
   if (cpu?.cpus !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.cpus", value: cpu.cpus }], flag: "--cpuset-cpus" });
   if (r.pids) out.push({ controller: "pids", choices: [{ file: "pids.max", value: String(r.pids.limit) }], flag: "--pids-limit" });
   if (r.blockIO?.weight !== undefined) {
@@ -74,7 +75,8 @@ export function v1Writes(r: LinuxResources): LimitWrite[] {
   if (mem?.limit !== undefined) {
     // The memory limit first: memsw may never be below it.
     out.push({ controller: "memory", choices: [{ file: "memory.limit_in_bytes", value: String(mem.limit) }], flag: "--memory" });
-    if (mem.swap !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.memsw.limit_in_bytes", value: String(mem.swap) }], flag: "--memory-swap" });
+    if (mem.swap === -1) out.push({ controller: "memory", choices: [{ file: "memory.memsw.limit_in_bytes", value: "-1" }], flag: "--memory-swap", optional: true });
+    else if (mem.swap !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.memsw.limit_in_bytes", value: String(mem.swap) }], flag: "--memory-swap" });
     else out.push({ controller: "memory", choices: [{ file: "memory.memsw.limit_in_bytes", value: String(mem.limit * 2) }], flag: "--memory", optional: true });
   }
   const cpu = r.cpu;
@@ -82,7 +84,7 @@ export function v1Writes(r: LinuxResources): LimitWrite[] {
     out.push({ controller: "cpu", choices: [{ file: "cpu.cfs_period_us", value: String(cpu.period ?? 100000) }], flag: "--cpus" });
     out.push({ controller: "cpu", choices: [{ file: "cpu.cfs_quota_us", value: String(cpu.quota) }], flag: "--cpus" });
   }
-  if (cpu?.shares !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.shares", value: String(cpu.shares) }], flag: "--cpu-shares" });
+  if (cpu?.shares !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.shares", value: String(cpu.shares) }], flag: "--cpu-shares/--cpu-weight" });
   if (cpu?.cpus !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.cpus", value: cpu.cpus }], flag: "--cpuset-cpus" });
   if (r.pids) out.push({ controller: "pids", choices: [{ file: "pids.max", value: String(r.pids.limit) }], flag: "--pids-limit" });
   if (r.blockIO?.weight !== undefined) {

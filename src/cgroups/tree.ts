@@ -35,8 +35,8 @@ export interface Placement {
 
 export const PARENT = "bunker";
 
-/** v2 controllers bunker enables for its containers when the host offers them. */
-const V2_WANTED = ["cpu", "cpuset", "io", "memory", "pids", "hugetlb"];
+/** v2 controllers bunker enables for every container when offered (what stats reads); others only for a limit. */
+const V2_WANTED = ["cpu", "memory", "pids"];
 
 /**
  * The highest ancestor of `own` (itself included) that belongs to `uid` with
@@ -62,10 +62,11 @@ export function placements(layout: Layout, uid: number): Placement[] | string {
     if (layout.v2) out.push({ hierarchy: layout.v2, parent: `${layout.v2.mount}/${PARENT}`, top: layout.v2.mount });
     return out;
   }
-  if (layout.mode === "legacy") return "this host has only cgroup v1, which only root may use";
-  if (layout.mode === "hybrid") return "this host's controllers are on cgroup v1 (a hybrid layout), which only root may use";
-  const v2 = layout.v2!;
+  const v2 = layout.v2;
+  if (!v2) return "this host has only cgroup v1, which only root may use";
+  // Decided on the v2 side alone: a stray v1 hierarchy next to a delegated v2 tree changes nothing.
   const root = delegatedRoot(v2.mount, v2.own, uid);
+  if (root === null && layout.mode === "hybrid") return "this host's controllers are on cgroup v1 (a hybrid layout), which only root may use";
   if (root === null) return `your cgroup ${v2.own} is not delegated to you (it is not yours to write)`;
   return [{ hierarchy: v2, parent: `${v2.mount}${root}/${PARENT}`, top: `${v2.mount}${root}` }];
 }
@@ -119,7 +120,9 @@ function write(path: string, value: string, flag?: string): void {
     writeValue(path, value);
   } catch (e) {
     if (!(e instanceof SysError)) throw e;
-    const hint = (e.errno === Errno.EINVAL || e.errno === Errno.ERANGE) && path.endsWith("/cpuset.cpus") ? availableCpus(path.slice(0, path.lastIndexOf("/"))) : "";
+    let hint = "";
+    if ((e.errno === Errno.EINVAL || e.errno === Errno.ERANGE) && path.endsWith("/cpuset.cpus")) hint = availableCpus(path.slice(0, path.lastIndexOf("/")));
+    if (e.errno === Errno.EBUSY && path.endsWith("/cgroup.subtree_control")) hint = " (cgroup v2 gives controllers only to the children of a cgroup without processes of its own)";
     throw new CgroupError(`${flag ? `${flag} ${value}: ` : ""}${e.message}${hint}`);
   }
 }
@@ -170,14 +173,14 @@ export function createCgroups(ps: Placement[], id: string, r: LinuxResources | u
       if (h.version === 2) {
         ensureDir(p.parent);
         const controllers = enableControllers(p.top!, p.parent, [...new Set([...V2_WANTED, ...neededControllers(r)])]);
-        if (!ensureDir(path)) throw new CgroupError(`${path} already exists`);
+        if (!ensureDir(path)) throw new CgroupError(`create ${path}: it already exists`);
         made.push(path);
         dirs.push({ path, version: 2, controllers });
         continue;
       }
       ensureDir(p.parent);
       if (h.controllers.includes("cpuset")) inheritCpuset(p.parent);
-      if (!ensureDir(path)) throw new CgroupError(`${path} already exists`);
+      if (!ensureDir(path)) throw new CgroupError(`create ${path}: it already exists`);
       made.push(path);
       if (h.controllers.includes("cpuset")) inheritCpuset(path);
       dirs.push({ path, version: 1, controllers: h.controllers });
@@ -217,28 +220,33 @@ export function cgroupPids(state: CgroupState): number[] {
 /**
  * Removes the container's cgroups, retrying while the kernel finishes the
  * processes that were in them; what still has processes after `timeoutMs`
- * is killed first. Returns the directories it could not remove.
+ * is killed first. Returns the directories it could not remove, each with why.
  */
 export async function removeCgroups(state: CgroupState, timeoutMs = 5000, kill: (pid: number) => void = () => {}): Promise<string[]> {
-  const end = Date.now() + timeoutMs;
+  let end = Date.now() + timeoutMs;
   // The first directory goes last: while it exists, a later bunker knows there is something to clean up.
   let left = [...state.dirs].reverse();
   let killed = false;
+  let why = "";
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
     while (left.length) {
       try {
         removePath(left[0]!.path, true);
       } catch (e) {
-        if (!(e instanceof SysError && e.errno === Errno.ENOENT)) break;
+        if (!(e instanceof SysError && e.errno === Errno.ENOENT)) {
+          why = e instanceof SysError && e.errno === Errno.EBUSY ? "processes are still in it" : (e as Error).message;
+          break;
+        }
       }
       left.shift();
     }
     if (left.length === 0) return [];
     if (Date.now() > end) {
-      if (killed) return left.map((d) => d.path);
+      if (killed) return left.map((d) => `${d.path} (${why})`);
       killed = true;
       thaw({ dirs: left });
       for (const pid of cgroupPids({ dirs: left })) kill(pid);
+      end = Date.now() + timeoutMs;
     }
     await Bun.sleep(delay);
   }

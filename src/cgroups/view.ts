@@ -13,7 +13,8 @@ const HOST_ROOT = "/sys/fs/cgroup/";
 
 export function cgroupfsView(layout: Layout): CgroupfsMounts | undefined {
   if (layout.mode === "none") return undefined;
-  if (layout.mode === "unified" && layout.v1.length === 0 && layout.v2!.mount === "/sys/fs/cgroup") return { unified: true, hierarchies: [], links: [] };
+  // cgroup2 on /sys/fs/cgroup itself is the whole view; a stray v1 hierarchy would sit below it, unseen.
+  if (layout.v2?.mount === "/sys/fs/cgroup") return { unified: true, hierarchies: [], links: [] };
   const hierarchies: CgroupfsMounts["hierarchies"] = [];
   const links: CgroupfsMounts["links"] = [];
   const taken = new Set<string>();

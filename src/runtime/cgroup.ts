@@ -3,15 +3,16 @@
 // OOM kills read once it ends, removed after; and what a killed bunker left.
 
 import { detectLayout } from "../cgroups/detect";
-import { oomKills, memoryLimit, setFrozen, usage, type Usage } from "../cgroups/control";
+import { isFrozen, oomKills, memoryLimit, setFrozen, usage, type Usage } from "../cgroups/control";
 import { CONTROLLER_FLAGS } from "../cgroups/limits";
-import { CgroupError, createCgroups, missingController, PARENT, placements, placeProcess, removeCgroups, type CgroupState } from "../cgroups/tree";
+import { CgroupError, createCgroups, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupState } from "../cgroups/tree";
 import { log } from "../log";
 import type { ContainerSpec, LinuxResources } from "../spec/types";
 import { listDir, readText, removePath } from "../sys/fs";
 import { trySys } from "../sys/libc";
 import { SIGNALS } from "../sys/constants";
 import { BunkerError } from "./errors";
+import { SysError } from "../sys/errno";
 import { currentStatus, readState, supervisorAlive, withLock, writeState, type ContainerState } from "./store";
 
 export type CgroupsMode = "enabled" | "disabled";
@@ -30,7 +31,7 @@ export async function chooseCgroups(mode: CgroupsMode, uid: number, resources: L
   }
   const ps = placements(detectLayout(), uid);
   if (typeof ps === "string") {
-    if (resources) throw new BunkerError(`resource limits need cgroups: ${ps}; ${DELEGATION_HINT}, or run without limits`);
+    if (resources) throw new BunkerError(`resource limits need cgroups: ${ps}${uid === 0 ? "" : `; ${DELEGATION_HINT}`}, or run without limits`);
     await log.debug(`no cgroups for this container: ${ps}`);
     return false;
   }
@@ -43,18 +44,29 @@ export function cgroupsPath(id: string): string {
   return `/${PARENT}/${id}`;
 }
 
-/** Makes the cgroups a spec asks for (none without linux.cgroupsPath). */
-export function createContainerCgroups(spec: ContainerSpec, uid: number): CgroupState | undefined {
+/**
+ * Makes the cgroups a spec asks for (none without linux.cgroupsPath). Without
+ * limits a cgroup is only a convenience (stats, pause): where the host will not
+ * give one, the container runs without, and its spec says so.
+ */
+export async function createContainerCgroups(spec: ContainerSpec, uid: number): Promise<CgroupState | undefined> {
   if (spec.oci.linux.cgroupsPath === undefined) return undefined;
   const ps = placements(detectLayout(), uid);
-  if (typeof ps === "string") throw new BunkerError(`create the container's cgroups: ${ps}`);
-  reconcileCgroups(uid);
-  try {
-    return createCgroups(ps, spec.bunker.id, spec.oci.linux.resources);
-  } catch (e) {
-    if (e instanceof CgroupError) throw new BunkerError(e.message);
-    throw e;
+  let why: string;
+  if (typeof ps === "string") why = ps;
+  else {
+    reconcileCgroups(uid);
+    try {
+      return createCgroups(ps, spec.bunker.id, spec.oci.linux.resources);
+    } catch (e) {
+      if (!(e instanceof CgroupError || e instanceof SysError)) throw e;
+      why = e.message;
+    }
   }
+  if (spec.oci.linux.resources) throw new BunkerError(why);
+  await log.debug(`no cgroup for this container: ${why}`);
+  delete spec.oci.linux.cgroupsPath;
+  return undefined;
 }
 
 /** Puts `pid` into the container's cgroups before it runs anything of its own. */
@@ -86,7 +98,7 @@ const killPid = (pid: number) => void trySys("kill", pid, SIGNALS.SIGKILL);
 export async function releaseCgroups(state: CgroupState | undefined): Promise<void> {
   if (!state) return;
   const left = await removeCgroups(state, 5000, killPid);
-  if (left.length) await log.warn(`could not remove cgroups ${left.join(", ")}: processes are still in them`);
+  if (left.length) await log.warn(`could not remove cgroups ${left.join(", ")}`);
 }
 
 /**
@@ -120,25 +132,36 @@ export function cgroupOf(s: ContainerState, what: string): CgroupState {
   return s.cgroup;
 }
 
-/** bunker pause / unpause: freezes or thaws every process of the container. */
+/**
+ * bunker pause / unpause: freezes or thaws every process of the container.
+ * The flag is recorded before freezing, so an interrupted pause still leaves
+ * a container that unpause, stop and rm know to thaw.
+ */
 export async function setPaused(s: ContainerState, paused: boolean): Promise<void> {
   const name = s.name ?? s.id;
   const cg = cgroupOf(s, paused ? "freeze" : "thaw");
   if (paused && s.paused) throw new BunkerError(`container ${name} is already paused`);
-  if (!paused && !s.paused) throw new BunkerError(`container ${name} is not paused`);
+  if (!paused && !s.paused && !isFrozen(cg)) throw new BunkerError(`container ${name} is not paused`);
+  const record = (value: boolean) =>
+    withLock(s.id, () => {
+      const now = readState(s.id);
+      if (!now) return;
+      if (value) now.paused = true;
+      else delete now.paused;
+      writeState(now);
+    });
+  if (paused) record(true);
   try {
     await setFrozen(cg, paused);
   } catch (e) {
+    if (paused) {
+      thaw(cg);
+      record(false);
+    }
     if (e instanceof CgroupError) throw new BunkerError(`${paused ? "pause" : "unpause"} container ${name}: ${e.message}`);
     throw e;
   }
-  withLock(s.id, () => {
-    const now = readState(s.id);
-    if (!now) return;
-    if (paused) now.paused = true;
-    else delete now.paused;
-    writeState(now);
-  });
+  if (!paused) record(false);
 }
 
 export interface Sample {

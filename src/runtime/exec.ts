@@ -146,6 +146,20 @@ function spec0(req: ExecRequest): ContainerSpec {
   return { ...s, oci: { ...s.oci, process: { ...s.oci.process, user: req.user, ...execCapabilities(s, req.user.uid) } } };
 }
 
+/**
+ * Puts the exec'd process into the container's cgroups. A rootless caller may
+ * lack the right to move a process there from its own cgroup (another
+ * session's, say): then it runs outside them, with a warning, as runc does.
+ */
+async function joinContainerCgroups(cgroup: CgroupState | undefined, pid: number): Promise<void> {
+  try {
+    joinCgroups(cgroup, pid);
+  } catch (e) {
+    if (process.geteuid?.() === 0 || !(e instanceof BunkerError)) throw e;
+    await log.warn(`${e.message}: the command runs outside the container's cgroups`);
+  }
+}
+
 export async function execIn(req: ExecRequest): Promise<number> {
   const pipes = openPipes();
   let pid: number;
@@ -157,7 +171,10 @@ export async function execIn(req: ExecRequest): Promise<number> {
     const planned = planExecProgram(req, pipes, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], terminal, filter);
     program = planned.program;
     await log.debug(() => `exec program:\n${planned.program.listing().join("\n")}`);
-    ({ pid } = await spawnChild(planned.program, pipes, 0, (child) => joinCgroups(req.cgroup, child), planned.fork ? { slot: planned.fork } : undefined, terminal?.winchWrite ?? -1));
+    ({ pid } = await spawnChild(planned.program, pipes, 0, (child) => joinContainerCgroups(req.cgroup, child), {
+      ...(planned.fork ? { fork: { slot: planned.fork } } : {}),
+      winchFd: terminal?.winchWrite ?? -1,
+    }));
   } catch (err) {
     closePipes(pipes);
     if (terminal) closeTerminal(terminal);

@@ -32,8 +32,9 @@ export function signalContainer(s: ContainerState, sig: number): boolean {
   const r = trySys("kill", s.pid, sig);
   if (r === -3 /* ESRCH */) return false;
   if (r < 0) throw new SysError(`signal container ${s.id}`, -r);
-  // Frozen processes act on no signal, as docker does a paused container is thawed to be killed.
-  if (sig === 9 && s.paused && s.cgroup) thaw(s.cgroup);
+  // Frozen processes act on no signal: as docker does, a paused container is thawed to be killed
+  // (also one whose pause was interrupted before it was recorded).
+  if (sig === 9 && s.cgroup) thaw(s.cgroup);
   return true;
 }
 

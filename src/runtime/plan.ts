@@ -16,6 +16,18 @@ import { Errno } from "../sys/errno";
 export interface Handshake {
   syncRead: number;
   syncWrite: number;
+  /** The error pipe's write end, for a child that reports its namespaces made (see planHandshake). */
+  errWrite?: number;
+}
+
+/** What a child that reports its namespaces made writes where a failure report would go: step -1. */
+export const NAMESPACES_MADE = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+
+export interface HandshakeOptions {
+  /** Make the cgroup namespace once released: bunker has placed the child in its cgroups by then. */
+  cgroupns?: boolean;
+  /** Then say so on the error pipe and wait to be released once more (for --pin, which needs every namespace). */
+  reportNamespaces?: boolean;
 }
 
 const NS_FLAGS: Record<string, number> = {
@@ -36,27 +48,25 @@ export function cloneFlags(spec: ContainerSpec): number {
   return flags;
 }
 
-/**
- * A cgroup namespace is rooted at the cgroups its creator is in when it is
- * made: so it is made only after bunker has placed the child in the
- * container's own, and the container sees itself at /.
- */
-function planCgroupNamespace(p: ChildProgram, spec: ContainerSpec): void {
-  if (hasNamespace(spec, "cgroup")) p.call("create the cgroup namespace", "unshare", [CLONE.NEWCGROUP]);
-}
-
 export function hasNamespace(spec: ContainerSpec, type: string): boolean {
   return spec.oci.linux.namespaces.some((n) => n.type === type && !n.path);
 }
 
 /** The first steps: die with the parent, then wait until it has done its part. */
-export function planHandshake(p: ChildProgram, h: Handshake): void {
+export function planHandshake(p: ChildProgram, h: Handshake, o: HandshakeOptions = {}): void {
   // Should bunker die before this step, the blocking read below sees EOF.
   p.call("ask to be killed when bunker dies", "prctl", [PR_SET_PDEATHSIG, SIGNALS.SIGKILL, 0, 0, 0]);
   p.call("close the parent's end of the sync pipe", "close", [h.syncWrite]);
   const buf = p.arena.alloc(8).addr;
   // EOF here means bunker went away (or gave up) before the container started.
   p.call("wait for bunker to finish setting up", "read", [h.syncRead, buf, 1], { expect: { value: 1, errno: Errno.ECANCELED } });
+  // A cgroup namespace is rooted at the cgroups its creator is in when it is made: made only now, the
+  // container sees its own cgroup at /.
+  if (o.cgroupns) p.call("create the cgroup namespace", "unshare", [CLONE.NEWCGROUP]);
+  if (o.reportNamespaces && h.errWrite !== undefined) {
+    p.call("tell bunker the namespaces are made", "write", [h.errWrite, p.arena.bytes(NAMESPACES_MADE), 8], { expect: { value: 8, errno: Errno.EIO } });
+    p.call("wait for bunker to pin the namespaces", "read", [h.syncRead, buf, 1], { expect: { value: 1, errno: Errno.ECANCELED } });
+  }
   // From now on the pipe only tells whether bunker is alive (see child/liveness.ts).
   p.call("make the sync pipe non-blocking", "fcntl", [h.syncRead, F_SETFL, O.NONBLOCK]);
   // Until execve this process is a copy of bunker: its /proc/PID/exe leads to bunker's executable
@@ -166,6 +176,8 @@ export interface PlanExtras {
   capLimits?: CapLimits;
   /** The compiled seccomp filter (see security/seccomp), or null for none. */
   filter?: SeccompFilter | null;
+  /** --pin: stop once every namespace exists, for bunker to pin them (see planHandshake). */
+  pin?: boolean;
 }
 
 export interface SeccompFilter {
@@ -202,9 +214,8 @@ function toRlimit(r: { type: string; soft: number; hard: number }): Rlimit {
 export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFacts, signals: readonly number[], extras: PlanExtras = {}): ChildProgram {
   const joined = extras.joined ?? [];
   const p = new ChildProgram();
-  planHandshake(p, h);
+  planHandshake(p, h, { cgroupns: hasNamespace(spec, "cgroup"), reportNamespaces: extras.pin === true });
   planUsernsEntry(p, spec, h.syncRead);
-  planCgroupNamespace(p, spec);
   for (const j of joined) p.call(`join the ${j.type} namespace pinned at ${spec.oci.linux.namespaces.find((n) => n.type === j.type)?.path}`, "setns", [j.fd, j.flag]);
   planSignalReset(p, signals);
   if (hasNamespace(spec, "uts")) planUts(p, spec);

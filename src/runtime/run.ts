@@ -181,7 +181,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   let net: PreparedNetwork | undefined;
   try {
     joined = openJoined(spec);
-    state.cgroup = createContainerCgroups(spec, process.geteuid?.() ?? 0);
+    state.cgroup = await createContainerCgroups(spec, process.geteuid?.() ?? 0);
     if (state.cgroup) {
       // Recorded at once: a bunker killed from here on leaves cgroups the next one can find.
       withLock(state.id, () => writeState(state));
@@ -199,14 +199,17 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       ...(terminal ? { terminal } : {}),
       capLimits: capLimits(),
       filter,
+      pin: record.pin !== undefined,
     });
     mark("plan");
     if (enabled("debug")) {
       await log.debug(() => `child program:\n${program!.listing().join("\n")}`);
       mark("log");
     }
-    // The child waits on the sync pipe while its ID maps are written (and
-    // its namespaces pinned: they exist, and nothing in them has run yet).
+    // The child waits on the sync pipe while it is placed in its cgroups, its
+    // ID maps are written and its network plumbed; with --pin it waits once
+    // more, after making its cgroup namespace, for all its namespaces to be
+    // pinned: they exist then, and nothing in them has run yet.
     started = await spawnChild(
       program,
       pipes,
@@ -220,13 +223,19 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
           state.network = net!.state;
           writeState(state);
         });
-        if (record.pin !== undefined) {
-          pinNamespaces(pid, record.pin);
-          state.pinned = [record.pin];
-        }
       },
-      undefined,
-      terminal?.winchWrite ?? -1,
+      {
+        winchFd: terminal?.winchWrite ?? -1,
+        shareMemory: !spec.bunker.init,
+        ...(record.pin !== undefined
+          ? {
+              namespacesMade: (pid: number) => {
+                pinNamespaces(pid, record.pin!);
+                state.pinned = [record.pin!];
+              },
+            }
+          : {}),
+      },
     );
   } catch (err) {
     closePipes(pipes);
@@ -272,9 +281,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     }
   }
   const status = waitFor(pid);
-  // With --init the container's PID 1 never execs: it keeps running on this
-  // process's memory (its stack and program are in `program`), so that must
-  // stay alive until it is gone.
+  // The child ran on `program`'s memory until it exec'd (or, with --init, on its own copy).
   program!.retain(null);
   // Once reaped, the pid can be reused: nothing more is sent to it.
   loadNative().forwardTo(-1);

@@ -9,6 +9,7 @@ import { blockSignals, closeFd, errno, libc, libcAddress, pipe, readUpTo, setSig
 import { loadNative } from "../sys/native";
 import { syscallNumber } from "../sys/syscalls";
 import { mark } from "../log";
+import { NAMESPACES_MADE } from "./plan";
 import { BunkerError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from "./errors";
 
 /** Signals that reach bunker and are passed on to the container's first process. */
@@ -76,14 +77,28 @@ export interface ForkResult {
  * until it has exec'd the container's command (or reported why it could not).
  * `beforeStart` runs while the child waits on the sync pipe.
  */
+export interface SpawnOptions {
+  /** Where a program that forks leaves the new process's pid. */
+  fork?: ForkResult;
+  /** The terminal's SIGWINCH pipe, for the signal forwarder. */
+  winchFd?: number;
+  /** Clone with CLONE_VM (the default; see below). */
+  shareMemory?: boolean;
+  /**
+   * For a program whose handshake reports that its namespaces are all made
+   * (see planHandshake): runs then, before the child goes on.
+   */
+  namespacesMade?: (pid: number) => Promise<void> | void;
+}
+
 export async function spawnChild(
   program: ChildProgram,
   pipes: Pipes,
   cloneFlags: number,
   beforeStart: (pid: number) => Promise<void> | void,
-  fork?: ForkResult,
-  winchFd = -1,
+  opts: SpawnOptions = {},
 ): Promise<Started> {
+  const { fork, winchFd = -1, shareMemory = true, namespacesMade } = opts;
   const native = loadNative();
 
   const encoded = program.encode({
@@ -108,9 +123,12 @@ export async function spawnChild(
   // libc's syscall(), this thread's errno. Until released it sits in read()
   // on the sync pipe; once released, this thread is blocked reading the error
   // pipe until execve, so the two never use errno at once. `program` keeps
-  // every buffer the child reads alive.
+  // every buffer the child reads alive. A child that never execs (--init's
+  // PID 1) gets a copy instead: sharing would make it a second user of this
+  // thread's errno, and a process in the container's memory cgroup whose
+  // size, to the OOM killer, is bunker's, and whose killing would kill bunker.
   blockSignals(SIG_BLOCK, FORWARDED_SIGNALS);
-  const pid = libc.clone(native.childEntry, stackTop, cloneFlags | CLONE_VM | SIGNALS.SIGCHLD, encoded.addr);
+  const pid = libc.clone(native.childEntry, stackTop, cloneFlags | (shareMemory ? CLONE_VM : 0) | SIGNALS.SIGCHLD, encoded.addr);
   const cloneErrno = pid === -1 ? errno() : 0;
   if (pid > 0) native.forwardTo(pid);
   blockSignals(SIG_UNBLOCK, FORWARDED_SIGNALS);
@@ -133,7 +151,19 @@ export async function spawnChild(
     throw err;
   }
   // The write end stays open until execve: the child checks it to know bunker is alive.
-  const report = readUpTo("read the container's start-up report", pipes.errRead, 8);
+  let report = readUpTo("read the container's start-up report", pipes.errRead, 8);
+  if (namespacesMade && report.length === 8 && report.every((b, i) => b === NAMESPACES_MADE[i])) {
+    try {
+      await namespacesMade(pid);
+      writeAll("release the container process again", pipes.syncWrite, new Uint8Array([1]));
+    } catch (err) {
+      closePipes(pipes);
+      native.forwardTo(-1);
+      waitFor(pid);
+      throw err;
+    }
+    report = readUpTo("read the container's start-up report", pipes.errRead, 8);
+  }
   release(pipes, "errRead");
   release(pipes, "syncWrite");
   mark("exec");

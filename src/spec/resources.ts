@@ -52,14 +52,28 @@ export function parseCpuList(value: string, flag: string): number[] {
   return [...new Set(cpus)].sort((x, y) => x - y);
 }
 
-/** cpu.weight (cgroup v2, 1-10000) as the shares that map back onto exactly it. */
-export function weightToShares(weight: number): number {
-  return 2 + Math.ceil(((weight - 1) * 262142) / 9999);
+/**
+ * The v2 weight for v1 shares: the curve runc and crun use, which maps the
+ * defaults onto each other (1024 shares to weight 100) and the ends onto the
+ * ends (2 to 1, 262144 to 10000).
+ */
+export function sharesToWeight(shares: number): number {
+  if (shares <= 2) return 1;
+  if (shares >= 262144) return 10000;
+  const l = Math.log2(shares);
+  return Math.ceil(10 ** ((l * l + 125 * l) / 612 - 7 / 34));
 }
 
-/** The v2 weight for v1 shares (the conversion runc and crun use). */
-export function sharesToWeight(shares: number): number {
-  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+/** cpu.weight (1-10000) as shares that map back onto exactly it (every weight has some): 100 is 1024. */
+export function weightToShares(weight: number): number {
+  if (weight <= 1) return 2;
+  if (weight >= 10000) return 262144;
+  // The curve inverted, then nudged past the rounding up in sharesToWeight.
+  const e = Math.log10(weight) + 7 / 34;
+  let shares = Math.round(2 ** ((-125 + Math.sqrt(125 * 125 + 4 * 612 * e)) / 2));
+  while (sharesToWeight(shares) > weight) shares--;
+  while (sharesToWeight(shares) < weight) shares++;
+  return shares;
 }
 
 export interface ResourceFlags {
@@ -81,7 +95,8 @@ export function parseResources(f: ResourceFlags): LinuxResources | undefined {
     if (limit < MIN_MEMORY) throw new SpecError(`--memory ${f.memory}: the minimum is 6 MiB (6m)`);
     r.memory = { limit };
   }
-  if (f.memorySwap !== undefined) {
+  // docker's convention: 0 leaves swap as the default.
+  if (f.memorySwap !== undefined && f.memorySwap.trim() !== "0") {
     if (!r.memory) throw new SpecError("--memory-swap needs --memory (it is memory plus swap)");
     const swap = f.memorySwap.trim() === "-1" ? -1 : parseBytes(f.memorySwap, "--memory-swap");
     if (swap !== -1 && swap < r.memory.limit!) {
@@ -97,8 +112,9 @@ export function parseResources(f: ResourceFlags): LinuxResources | undefined {
     if (quota < 1000) throw new SpecError(`--cpus ${f.cpus}: the minimum is 0.01`);
     r.cpu = { ...r.cpu, quota, period: CPU_PERIOD };
   }
-  if (f.cpuShares !== undefined && f.cpuWeight !== undefined) throw new SpecError("--cpu-shares and --cpu-weight set the same thing: give one");
-  if (f.cpuShares !== undefined) r.cpu = { ...r.cpu, shares: integer(f.cpuShares, "--cpu-shares", 2, 262144) };
+  if (f.cpuShares !== undefined && f.cpuShares.trim() !== "0" && f.cpuWeight !== undefined) throw new SpecError("--cpu-shares and --cpu-weight set the same thing: give one");
+  // 0 means unset, as in docker.
+  if (f.cpuShares !== undefined && f.cpuShares.trim() !== "0") r.cpu = { ...r.cpu, shares: integer(f.cpuShares, "--cpu-shares", 2, 262144) };
   if (f.cpuWeight !== undefined) r.cpu = { ...r.cpu, shares: weightToShares(integer(f.cpuWeight, "--cpu-weight", 1, 10000)) };
   if (f.cpusetCpus !== undefined) {
     parseCpuList(f.cpusetCpus, "--cpuset-cpus");

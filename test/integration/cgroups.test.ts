@@ -58,6 +58,13 @@ describe.skipIf(!ready)("limits", () => {
     bunker(["rm", "hog"]);
   });
 
+  test("with --init the command is killed for memory, not bunker: 137 and the message", () => {
+    // --init's PID 1 lives on; had it shared bunker's memory, the OOM killer would take bunker too.
+    const r = run(["--init", "-m", "16m"], MEMORY_HOG);
+    expect(r.code).toBe(137);
+    expect(r.stderr).toMatch(/bunker: container [0-9a-f]{12} was killed: out of memory \(limit 16 MiB\)\n$/);
+  });
+
   test("a container killed by a signal without OOM gets no OOM message", () => {
     // PID 1 cannot be killed from inside its own namespace: a child is, and its status passed on.
     const r = run(["-m", "64m"], "sleep 30 & kill -9 $!; wait $!");
@@ -80,7 +87,7 @@ describe.skipIf(!ready)("limits", () => {
     expect(r.stderr).toBe("");
     const got = Object.fromEntries(files.map((f, i) => [f, r.stdout.trim().split("\n")[i]]));
     if (v2) {
-      expect(got).toMatchObject({ "memory.max": "104857600", "memory.swap.max": "209715200", "cpu.max": "150000 100000", "cpu.weight": "20", "pids.max": "50" });
+      expect(got).toMatchObject({ "memory.max": "104857600", "memory.swap.max": "209715200", "cpu.max": "150000 100000", "cpu.weight": "59", "pids.max": "50" });
       if (got["cpuset.cpus"] !== undefined) expect(got["cpuset.cpus"]).toBe("0");
     } else {
       expect(got).toEqual({
@@ -208,6 +215,22 @@ describe.skipIf(!ready)("lifecycle", () => {
     expect(hostDirs(id)).toEqual([]);
   });
 
+  test("a freeze bunker did not record (an interrupted pause) is still undone by unpause and by rm -f", async () => {
+    const freeze = (id: string) =>
+      v2 ? writeFileSync(`/sys/fs/cgroup/bunker/${id}/cgroup.freeze`, "1") : writeFileSync(`/sys/fs/cgroup/freezer/bunker/${id}/freezer.state`, "FROZEN");
+    const a = detached([], "sleep 30");
+    const b = detached([], "sleep 30");
+    try {
+      freeze(a);
+      freeze(b);
+      expect(bunker(["unpause", a])).toMatchObject({ code: 0, stdout: `${a}\n` });
+      expect(bunker(["exec", a, "true"]).code).toBe(0);
+    } finally {
+      expect(bunker(["rm", "-f", a, b]).code).toBe(0);
+    }
+    expect([...hostDirs(a), ...hostDirs(b)]).toEqual([]);
+  });
+
   test("stats prints sane numbers for a busy, limited container, once or refreshed", async () => {
     const id = detached(["--name", "busy", "--cpus", "0.5", "-m", "64m"], "while :; do :; done");
     try {
@@ -296,8 +319,8 @@ describe.skipIf(!rootlessReady)("rootless", () => {
   afterAll(async () => {
     fs?.remove();
     Bun.spawnSync(["rm", "-rf", bin.dir]);
-    if (deleg) {
-      for (const d of [`${deleg}/bunker`, `${deleg}/session`, deleg]) {
+    try {
+      for (const d of deleg ? [`${deleg}/bunker`, `${deleg}/session`, deleg] : []) {
         await until(() => {
           try {
             if (existsSync(d)) rmdirSync(d);
@@ -307,8 +330,9 @@ describe.skipIf(!rootlessReady)("rootless", () => {
           }
         }, 5000, `${d} to empty`);
       }
+    } finally {
+      removeUser(user);
     }
-    removeUser(user);
   });
 
   /** bunker run as the user, from inside its delegated cgroup when there is one. */

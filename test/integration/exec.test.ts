@@ -1,7 +1,7 @@
 // exec into running containers, the ns view, and pinned namespaces.
 
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { bunker, isRoot } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
@@ -114,6 +114,9 @@ describe.skipIf(!ready)("pinned namespaces", () => {
     const dir = `${suite.fs.path}/../pins2`;
     let r = bunker(["run", "--rm", "--privileged", "--pin", dir, "--hostname", "first", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo 77 > /proc/sys/net/ipv4/ip_default_ttl"]);
     expect(r.code).toBe(0);
+    // Every namespace, the cgroup namespace (made after the container is placed in its cgroups) included.
+    expect(readdirSync(dir).sort()).toEqual(["cgroup", "ipc", "mnt", "net", "pid", "uts"]);
+    expect(statSync(`${dir}/cgroup`).ino).not.toBe(statSync("/proc/self/ns/cgroup").ino);
     r = bunker(["run", "--rm", "--join-ns", dir, "--rootfs", suite.fs.path, "--", "sh", "-c", "hostname; cat /proc/sys/net/ipv4/ip_default_ttl; ls /sys/class/net"]);
     if (r.stdout !== "first\n77\nlo\n") bunker(["ns", "unpin", dir]);
     expect(r.stdout).toBe("first\n77\nlo\n");

@@ -33,11 +33,13 @@ describe("docker's units", () => {
     for (const bad of ["", "a", "3-1", "1,,2", "-1"]) expect(() => parseCpuList(bad, "--cpuset-cpus")).toThrow(SpecError);
   });
 
-  test("cpu.weight and shares convert both ways onto the same weight", () => {
-    for (const w of [1, 2, 50, 100, 101, 1000, 5000, 9999, 10000]) expect(sharesToWeight(weightToShares(w))).toBe(w);
+  test("cpu.weight and shares convert both ways onto the same weight; the defaults meet", () => {
+    for (let w = 1; w <= 10000; w++) expect(sharesToWeight(weightToShares(w))).toBe(w);
     expect(sharesToWeight(2)).toBe(1);
     expect(sharesToWeight(262144)).toBe(10000);
-    expect(sharesToWeight(1024)).toBe(39);
+    expect(sharesToWeight(1024)).toBe(100);
+    expect(weightToShares(100)).toBe(1024);
+    expect(sharesToWeight(512)).toBe(59);
     expect(ioWeight(10)).toBe(1);
     expect(ioWeight(1000)).toBe(10000);
   });
@@ -47,7 +49,8 @@ describe("limit flags", () => {
   test("no flags: no resources", () => {
     expect(parseResources({})).toBeUndefined();
     expect(parseResources({ pidsLimit: "0" })).toBeUndefined();
-    expect(parseResources({ pidsLimit: "-1", blkioWeight: "0" })).toBeUndefined();
+    expect(parseResources({ pidsLimit: "-1", blkioWeight: "0", cpuShares: "0" })).toBeUndefined();
+    expect(parseResources({ memory: "64m", memorySwap: "0" })).toEqual({ memory: { limit: 64 * 1024 ** 2 } });
   });
 
   test("each flag in OCI's terms", () => {
@@ -93,13 +96,13 @@ describe("limits as cgroup files", () => {
       "memory:memory.max=104857600",
       "memory:memory.swap.max=104857600?",
       "cpu:cpu.max=150000 100000",
-      "cpu:cpu.weight=20",
+      "cpu:cpu.weight=59",
       "cpuset:cpuset.cpus=0",
       "pids:pids.max=50",
       `io:io.bfq.weight=500|io.weight=default ${ioWeight(500)}`,
     ]);
     expect(flat(v2Writes({ memory: { limit: 1000, swap: 3000 } }))).toEqual(["memory:memory.max=1000", "memory:memory.swap.max=2000"]);
-    expect(flat(v2Writes({ memory: { limit: 1000, swap: -1 } }))).toEqual(["memory:memory.max=1000", "memory:memory.swap.max=max"]);
+    expect(flat(v2Writes({ memory: { limit: 1000, swap: -1 } }))).toEqual(["memory:memory.max=1000", "memory:memory.swap.max=max?"]);
   });
 
   test("v1: the memory limit before memsw, the period before the quota", () => {

@@ -21,10 +21,12 @@ function plan(o: Partial<Parameters<typeof createSpec>[0]> = {}): { p: ChildProg
 describe("the child program plan", () => {
   test("starts with parent-death signal, closing the parent's pipe end, waiting for the go-ahead, then not dumpable", () => {
     const { p } = plan();
-    expect(p.steps.slice(0, 5).map((s) => [s.call, s.args.slice(0, 2)])).toEqual([
+    expect(p.steps.slice(0, 6).map((s) => [s.call, s.args.slice(0, 2)])).toEqual([
       ["prctl", [1, 9]],
       ["close", [6]],
       ["read", [5, expect.any(Number)]],
+      // the cgroup namespace, once bunker has placed the child in its cgroups
+      ["unshare", [0x02000000]],
       ["fcntl", [5, expect.any(Number)]],
       // not dumpable: /proc/PID/exe would lead to bunker's executable; only after bunker wrote the ID maps
       ["prctl", [4, 0]],
@@ -147,6 +149,18 @@ describe("the child program plan", () => {
     expect(released).toBeGreaterThanOrEqual(0);
     expect(cgroupns).toBeGreaterThan(released);
     expect(cgroupns).toBeLessThan(descs.findIndex((d) => d.startsWith("mount ")));
+  });
+
+  test("--pin: once every namespace exists the child says so and waits to be released again", () => {
+    const { descs } = plan();
+    expect(descs).not.toContain("tell bunker the namespaces are made");
+    const spec = createSpec({ id: "x", args: ["sh"], network: "none", callerEnv: {}, rootfs: "/srv/rootfs" });
+    const pinned = planContainer(spec, { ...handshake, errWrite: 8 }, facts, [], { pin: true });
+    const d = pinned.steps.map((s) => s.desc);
+    const made = d.indexOf("tell bunker the namespaces are made");
+    expect(made).toBe(d.indexOf("create the cgroup namespace") + 1);
+    expect(d[made + 1]).toBe("wait for bunker to pin the namespaces");
+    expect(pinned.steps[made]!.args[0]).toBe(8);
   });
 
   test("sets the hostname and an empty domain name", () => {
