@@ -1,7 +1,7 @@
 // Runs a command in a throwaway VM booted with Debian's kernel and a pure cgroup v2 hierarchy,
 // for behaviour the host's own kernel cannot show. See USAGE in args.ts.
 //
-//   node_modules/.bin/bun test/vm/run.ts -- node_modules/.bin/bun test test/integration/cgroups.test.ts
+//   node_modules/.bin/bun test/vm/run.ts -- node_modules/.bin/bun test --timeout 120000 test/integration/cgroups.test.ts
 
 import { mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
