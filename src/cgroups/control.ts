@@ -1,16 +1,9 @@
 // Reading and steering a running container's cgroups: freezing, OOM kills,
 // and the usage figures `bunker stats` shows.
 
-import { fileType, readText, writeValue } from "../sys/fs";
+import { fileType, writeValue } from "../sys/fs";
+import { readOptional } from "./files";
 import { CgroupError, type CgroupDir, type CgroupState } from "./tree";
-
-function read(path: string): string | null {
-  try {
-    return readText(path);
-  } catch {
-    return null;
-  }
-}
 
 /** A "key value" line of a flat-keyed cgroup file (memory.events, cpu.stat, memory.stat). */
 export function keyed(text: string | null, key: string): number | undefined {
@@ -30,7 +23,7 @@ function freezer(s: CgroupState): { path: string; on: string; off: string; done:
   const v1 = s.dirs.find((d) => d.version === 1 && d.controllers.includes("freezer"));
   if (v1) return { path: v1.path, file: "freezer.state", on: "FROZEN", off: "THAWED", done: (t) => t.trim() === "FROZEN" };
   const v2 = v2Dir(s);
-  if (v2 && fileType(`${v2.path}/cgroup.freeze`) !== null) return { path: v2.path, file: "cgroup.freeze", on: "1", off: "0", done: () => keyed(read(`${v2.path}/cgroup.events`), "frozen") === 1 };
+  if (v2 && fileType(`${v2.path}/cgroup.freeze`) !== null) return { path: v2.path, file: "cgroup.freeze", on: "1", off: "0", done: () => keyed(readOptional(`${v2.path}/cgroup.events`), "frozen") === 1 };
   return null;
 }
 
@@ -47,7 +40,7 @@ export async function setFrozen(s: CgroupState, frozen: boolean, timeoutMs = 500
   const end = Date.now() + timeoutMs;
   const state = f.file === "freezer.state" ? `${f.path}/freezer.state` : `${f.path}/cgroup.events`;
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-    if (f.done(read(state) ?? "")) return;
+    if (f.done(readOptional(state) ?? "")) return;
     if (Date.now() > end) {
       writeValue(`${f.path}/${f.file}`, f.off);
       throw new CgroupError(`the processes did not freeze within ${timeoutMs / 1000} s`);
@@ -62,7 +55,7 @@ export async function setFrozen(s: CgroupState, frozen: boolean, timeoutMs = 500
 export function isFrozen(s: CgroupState): boolean {
   const f = freezer(s);
   if (!f) return false;
-  const t = (read(`${f.path}/${f.file}`) ?? "").trim();
+  const t = (readOptional(`${f.path}/${f.file}`) ?? "").trim();
   return f.file === "freezer.state" ? t !== "THAWED" : t === "1";
 }
 
@@ -70,13 +63,13 @@ export function isFrozen(s: CgroupState): boolean {
 export function oomKills(s: CgroupState): number {
   const v1 = s.dirs.find((d) => d.version === 1 && d.controllers.includes("memory"));
   if (v1) {
-    const n = keyed(read(`${v1.path}/memory.oom_control`), "oom_kill");
+    const n = keyed(readOptional(`${v1.path}/memory.oom_control`), "oom_kill");
     if (n !== undefined) return n;
     // Kernels before 4.13 do not count kills: hitting the limit is the best sign.
-    return Number(read(`${v1.path}/memory.failcnt`)?.trim() ?? 0) > 0 ? 1 : 0;
+    return Number(readOptional(`${v1.path}/memory.failcnt`)?.trim() ?? 0) > 0 ? 1 : 0;
   }
   const v2 = s.dirs.find((d) => d.version === 2 && d.controllers.includes("memory"));
-  return v2 ? (keyed(read(`${v2.path}/memory.events`), "oom_kill") ?? 0) : 0;
+  return v2 ? (keyed(readOptional(`${v2.path}/memory.events`), "oom_kill") ?? 0) : 0;
 }
 
 export interface Usage {
@@ -108,23 +101,23 @@ export function usage(s: CgroupState): Usage {
   const u: Usage = {};
   const acct = dirWith(s, "cpuacct");
   const v2 = v2Dir(s);
-  if (acct) u.cpuUsec = Math.round(Number(read(`${acct.path}/cpuacct.usage`) ?? 0) / 1000);
-  else if (v2) u.cpuUsec = keyed(read(`${v2.path}/cpu.stat`), "usage_usec");
+  if (acct) u.cpuUsec = Math.round(Number(readOptional(`${acct.path}/cpuacct.usage`) ?? 0) / 1000);
+  else if (v2) u.cpuUsec = keyed(readOptional(`${v2.path}/cpu.stat`), "usage_usec");
   const mem = dirWith(s, "memory");
   if (mem?.version === 1) {
-    const used = Number(read(`${mem.path}/memory.usage_in_bytes`) ?? 0);
-    u.memory = Math.max(0, used - (keyed(read(`${mem.path}/memory.stat`), "total_inactive_file") ?? 0));
-    u.memoryLimit = limitValue(read(`${mem.path}/memory.limit_in_bytes`));
+    const used = Number(readOptional(`${mem.path}/memory.usage_in_bytes`) ?? 0);
+    u.memory = Math.max(0, used - (keyed(readOptional(`${mem.path}/memory.stat`), "total_inactive_file") ?? 0));
+    u.memoryLimit = limitValue(readOptional(`${mem.path}/memory.limit_in_bytes`));
   } else if (mem) {
-    const used = Number(read(`${mem.path}/memory.current`) ?? 0);
-    u.memory = Math.max(0, used - (keyed(read(`${mem.path}/memory.stat`), "inactive_file") ?? 0));
-    u.memoryLimit = limitValue(read(`${mem.path}/memory.max`));
+    const used = Number(readOptional(`${mem.path}/memory.current`) ?? 0);
+    u.memory = Math.max(0, used - (keyed(readOptional(`${mem.path}/memory.stat`), "inactive_file") ?? 0));
+    u.memoryLimit = limitValue(readOptional(`${mem.path}/memory.max`));
   }
   const pids = dirWith(s, "pids");
   if (pids) {
-    u.pids = Number(read(`${pids.path}/pids.current`)?.trim() ?? 0);
-    u.pidsLimit = limitValue(read(`${pids.path}/pids.max`));
-  } else if (v2) u.pids = count(read(`${v2.path}/cgroup.threads`));
+    u.pids = Number(readOptional(`${pids.path}/pids.current`)?.trim() ?? 0);
+    u.pidsLimit = limitValue(readOptional(`${pids.path}/pids.max`));
+  } else if (v2) u.pids = count(readOptional(`${v2.path}/cgroup.threads`));
   return u;
 }
 
@@ -132,5 +125,5 @@ export function usage(s: CgroupState): Usage {
 export function memoryLimit(s: CgroupState): number | undefined {
   const mem = dirWith(s, "memory");
   if (!mem) return undefined;
-  return limitValue(read(`${mem.path}/${mem.version === 1 ? "memory.limit_in_bytes" : "memory.max"}`));
+  return limitValue(readOptional(`${mem.path}/${mem.version === 1 ? "memory.limit_in_bytes" : "memory.max"}`));
 }

@@ -2,6 +2,7 @@
 // are mounted, and where this process sits in each.
 
 import { readText } from "../sys/fs";
+import { readWords } from "./files";
 
 export interface Hierarchy {
   version: 1 | 2;
@@ -95,14 +96,6 @@ export function layoutFrom(mountinfo: string, procCgroup: string, v2Controllers:
   return { mode, ...(v2 ? { v2 } : {}), v1 };
 }
 
-function readControllers(mount: string): string[] {
-  try {
-    return readText(`${mount}/cgroup.controllers`).trim().split(/\s+/).filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
 let cached: Layout | undefined;
 
 /** The host's cgroup layout as this process sees it. */
@@ -116,7 +109,7 @@ export function detectLayout(): Layout {
     } catch {
       // no /proc: no cgroups bunker can find
     }
-    cached = layoutFrom(mountinfo, proc, readControllers);
+    cached = layoutFrom(mountinfo, proc, (mount) => readWords(`${mount}/cgroup.controllers`));
   }
   return cached;
 }

@@ -6,6 +6,7 @@ import type { LinuxResources } from "../spec/types";
 import { Errno, SysError } from "../sys/errno";
 import { fileType, makeDir, ownerOf, readText, removePath, writeValue } from "../sys/fs";
 import type { Hierarchy, Layout } from "./detect";
+import { readWords } from "./files";
 import { neededControllers, V1_NAME, v1Writes, v2Writes, type LimitWrite } from "./limits";
 
 export class CgroupError extends Error {
@@ -69,14 +70,6 @@ export function placements(layout: Layout, uid: number): Placement[] | string {
   if (root === null && layout.mode === "hybrid") return "this host's controllers are on cgroup v1 (a hybrid layout), which only root may use";
   if (root === null) return `your cgroup ${v2.own} is not delegated to you (it is not yours to write)`;
   return [{ hierarchy: v2, parent: `${v2.mount}${root}/${PARENT}`, top: `${v2.mount}${root}` }];
-}
-
-function readWords(path: string): string[] {
-  try {
-    return readText(path).trim().split(/\s+/).filter(Boolean);
-  } catch {
-    return [];
-  }
 }
 
 /** Which placement carries `controller`: a v1 hierarchy first, else v2 if it offers it. */

@@ -5,7 +5,7 @@
 import { detectLayout } from "../cgroups/detect";
 import { isFrozen, oomKills, memoryLimit, setFrozen, usage, type Usage } from "../cgroups/control";
 import { CONTROLLER_FLAGS } from "../cgroups/limits";
-import { CgroupError, createCgroups, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupState } from "../cgroups/tree";
+import { CgroupError, createCgroups, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupState, type Placement } from "../cgroups/tree";
 import { log } from "../log";
 import type { ContainerSpec, LinuxResources } from "../spec/types";
 import { listDir, readText, removePath } from "../sys/fs";
@@ -55,7 +55,7 @@ export async function createContainerCgroups(spec: ContainerSpec, uid: number): 
   let why: string;
   if (typeof ps === "string") why = ps;
   else {
-    reconcileCgroups(uid);
+    removeStale(ps);
     try {
       return createCgroups(ps, spec.bunker.id, spec.oci.linux.resources);
     } catch (e) {
@@ -109,7 +109,11 @@ export async function releaseCgroups(state: CgroupState | undefined): Promise<vo
  */
 export function reconcileCgroups(uid = process.geteuid?.() ?? 0): void {
   const ps = placements(detectLayout(), uid);
-  if (typeof ps === "string" || ps.length === 0) return;
+  if (typeof ps !== "string") removeStale(ps);
+}
+
+function removeStale(ps: Placement[]): void {
+  if (ps.length === 0) return;
   for (const id of listDir(ps[0]!.parent)) {
     if (!/^[0-9a-f]{12}$/.test(id)) continue;
     const s = readState(id);

@@ -140,28 +140,24 @@ export async function spawnChild(
 
   release(pipes, "syncRead");
   release(pipes, "errWrite");
-  try {
-    await beforeStart(pid);
-    writeAll("release the container process", pipes.syncWrite, new Uint8Array([1]));
-  } catch (err) {
-    // EOF on the sync pipe makes the child exit before it runs anything.
-    closePipes(pipes);
-    native.forwardTo(-1);
-    waitFor(pid);
-    throw err;
-  }
-  // The write end stays open until execve: the child checks it to know bunker is alive.
-  let report = readUpTo("read the container's start-up report", pipes.errRead, 8);
-  if (namespacesMade && report.length === 8 && report.every((b, i) => b === NAMESPACES_MADE[i])) {
+  /** Does `work` while the child waits on the sync pipe, then lets it go on. */
+  const thenRelease = async (work: (pid: number) => Promise<void> | void, what: string) => {
     try {
-      await namespacesMade(pid);
-      writeAll("release the container process again", pipes.syncWrite, new Uint8Array([1]));
+      await work(pid);
+      writeAll(what, pipes.syncWrite, new Uint8Array([1]));
     } catch (err) {
+      // EOF on the sync pipe makes the child exit before it runs anything.
       closePipes(pipes);
       native.forwardTo(-1);
       waitFor(pid);
       throw err;
     }
+  };
+  await thenRelease(beforeStart, "release the container process");
+  // The write end stays open until execve: the child checks it to know bunker is alive.
+  let report = readUpTo("read the container's start-up report", pipes.errRead, 8);
+  if (namespacesMade && report.length === 8 && report.every((b, i) => b === NAMESPACES_MADE[i])) {
+    await thenRelease(namespacesMade, "release the container process again");
     report = readUpTo("read the container's start-up report", pipes.errRead, 8);
   }
   release(pipes, "errRead");
