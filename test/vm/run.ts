@@ -81,20 +81,32 @@ async function main(): Promise<number> {
   try {
     const initrd = join(runDir, "initramfs.cpio");
     writeFileSync(initrd, initramfs);
-    const r = await runVm({
-      qemu,
-      kernel,
-      initrd,
-      memory: parsed.memory,
-      cpus: parsed.cpus,
-      append: parsed.append,
-      kvm: canUseKvm(),
-      verbose: parsed.verbose,
-      timeoutMs: parsed.timeoutMs,
-      runDir,
-      mark,
-      signal: controller.signal,
-    });
+    const boot = (kvm: boolean) =>
+      runVm({
+        qemu,
+        kernel,
+        initrd,
+        memory: parsed.memory,
+        cpus: parsed.cpus,
+        append: parsed.append,
+        kvm,
+        verbose: parsed.verbose,
+        timeoutMs: parsed.timeoutMs,
+        runDir,
+        mark,
+        signal: controller.signal,
+      });
+    const kvm = canUseKvm();
+    let r;
+    try {
+      r = await boot(kvm);
+    } catch (e) {
+      // An accessible /dev/kvm does not mean KVM works: nested KVM may abort qemu before the guest
+      // boots (kvm_buf_set_msrs). Nothing ran yet, so software emulation can take over.
+      if (!kvm || !(e instanceof VmError) || !["qemu", "boot"].includes(e.what) || controller.signal.aborted) throw e;
+      report(`vm: KVM could not start the guest (${e.why.split("\n").at(-1)}): using software emulation`);
+      r = await boot(false);
+    }
     report(`vm: kernel ${kernel.release}, boot ${seconds(r.bootMs)}, command ${seconds(r.commandMs)}`);
     return r.status;
   } finally {
