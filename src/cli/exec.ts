@@ -20,7 +20,8 @@ const options: OptionDefs = {
   user: { type: "string", alias: ["u"], valueHint: "USER[:GROUP]", description: "Run as this user (default: the container's)" },
   env: { type: "string", alias: ["e"], multiple: true, valueHint: "KEY[=VALUE]", description: "Set a variable on top of the container's (repeatable)" },
   workdir: { type: "string", alias: ["w"], valueHint: "DIR", description: "Working directory (default: the container's)" },
-  ns: { type: "string", valueHint: "DIR", description: "Enter namespaces pinned in DIR instead of a container's" },
+  ns: { type: "string", valueHint: "DIR", description: "Enter namespaces pinned in DIR instead of a container's (with docker's default capabilities, no_new_privs and seccomp filter)" },
+  privileged: { type: "boolean", description: "With --ns: every capability and no seccomp filter" },
 };
 
 function envMerge(base: string[], flags: string[], caller: Record<string, string | undefined>): string[] {
@@ -57,8 +58,9 @@ export async function exec(argv: string[]): Promise<number> {
       if (e instanceof SpecError) throw new UsageError(e.message);
       throw e;
     }
-    return execIn({ target: openPinned(pinned), args: rest, env, cwd: workdir ?? "/", user, ...tty });
+    return execIn({ target: openPinned(pinned), args: rest, env, cwd: workdir ?? "/", user, privileged: v.privileged === true, ...tty });
   }
+  if (v.privileged) throw new UsageError("exec: --privileged is for --ns: a command run in a container gets the container's own privileges");
 
   if (rest.length < 2) throw new UsageError("exec: give a container and a command: bunker exec ID|NAME COMMAND [ARG...]");
   const [ref, ...args] = rest as [string, ...string[]];

@@ -15,11 +15,12 @@ import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { isAlive } from "../sys/proc";
 import { BunkerError } from "./errors";
-import { execCandidates, planCredentials, planHandshake, planLockdown, planSignalReset, type SeccompFilter } from "./plan";
+import { execCandidates, planCredentials, planHandshake, planLockdown, planSession, planSignalReset, type SeccompFilter } from "./plan";
 import { containerFilter } from "../security/seccomp";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
-import { envValue } from "../spec/defaults";
+import { capabilitiesFor, DEFAULT_SECURITY, envValue, type SecurityOptions } from "../spec/defaults";
+import { resolveCaps } from "../security/caps";
 import { closeTerminal, planTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 import { CLOSE_RANGE_CLOEXEC, SIG_SETMASK } from "../sys/constants";
 import { Errno } from "../sys/errno";
@@ -76,6 +77,8 @@ export interface ExecRequest {
   tty?: { interactive: boolean };
   /** The container's cgroups, joined before the command runs. */
   cgroup?: CgroupState;
+  /** Pinned namespaces only: every capability and no seccomp filter instead of docker's defaults. */
+  privileged?: boolean;
 }
 
 function joinsPid(t: Target): boolean {
@@ -94,6 +97,17 @@ function execCapabilities(spec: ContainerSpec, uid: number): { capabilities?: Co
   return { capabilities: { bounding: caps.bounding ?? [], effective: sets, permitted: sets, inheritable: sets, ambient: uid === 0 ? [] : sets } };
 }
 
+/**
+ * The exec'd command's program. Every process that enters a container's PID
+ * namespace is visible to it, and a container holding CAP_SYS_PTRACE (or one
+ * sharing its user) could seize such a process before it execs. So the first
+ * process, outside the container's PID namespace and sharing bunker's memory,
+ * joins the namespaces and drops to the container's privileges (capabilities,
+ * user, no_new_privs, seccomp) first; only then is the process that enters the
+ * PID namespace made, with a copy of memory of its own (no CLONE_VM): seizing
+ * it gives nothing the container does not already hold, and no way into
+ * bunker's memory.
+ */
 export function planExecProgram(
   req: ExecRequest,
   pipes: { syncRead: number; syncWrite: number },
@@ -109,28 +123,22 @@ export function planExecProgram(
   } else {
     for (const f of t.fds) p.call(`join the pinned ${f.type} namespace`, "setns", [f.fd, f.flag]);
   }
+  planSignalReset(p, signals);
+  const spec = execSpec(req);
+  planCredentials(p, spec, pipes.syncRead, capLimits(), filter);
+  p.call(`change directory to ${req.cwd}`, "chdir", [p.str(req.cwd)]);
+  planLockdown(p, spec, filter);
   const fork = joinsPid(t) ? p.newSlot() : undefined;
   if (fork) {
-    const flags = 0x100 /* CLONE_VM */ | 0x4000 /* CLONE_VFORK */ | 0x8000 /* CLONE_PARENT */ | SIGNALS.SIGCHLD;
+    const flags = 0x8000 /* CLONE_PARENT */ | SIGNALS.SIGCHLD;
     p.call("start a process inside the PID namespace", "fork", [p.forkStack(), flags], { save: fork });
     // A new process: the parent-death signal is not inherited across fork.
     planParentCheck(p, pipes.syncRead);
   }
-  planSignalReset(p, signals);
-  const spec: ContainerSpec = req.spec
-    ? { ...req.spec, oci: { ...req.spec.oci, process: { ...req.spec.oci.process, user: req.user, ...execCapabilities(req.spec, req.user.uid) } } }
-    : ({
-        oci: { process: { user: req.user }, linux: { namespaces: [] } },
-        bunker: { setgroups: true, seccomp: "unconfined" },
-      } as unknown as ContainerSpec);
-  planCredentials(p, spec, pipes.syncRead, capLimits(), filter);
-  if (req.cwd !== "/") p.call(`change directory to ${req.cwd}`, "chdir", [p.str(req.cwd)]);
-  else p.call("change directory to /", "chdir", [p.str("/")]);
   if (terminal) planTerminal(p, terminal);
+  else planSession(p);
   p.call("set the umask to 022", "umask", [0o022]);
   p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
-  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(8).addr, 0, 8]);
-  if (req.spec) planLockdown(p, spec, filter);
   const argv = p.arena.strv(req.args);
   const envp = p.arena.strv(req.env);
   const command = req.args[0]!;
@@ -140,10 +148,20 @@ export function planExecProgram(
   return { program: p, fork };
 }
 
-/** The spec an exec'd process runs under, for its filter: the container's, with the exec's capabilities. */
-function spec0(req: ExecRequest): ContainerSpec {
-  const s = req.spec!;
-  return { ...s, oci: { ...s.oci, process: { ...s.oci.process, user: req.user, ...execCapabilities(s, req.user.uid) } } };
+/**
+ * The spec an exec'd process runs under: the container's, with the exec's
+ * user and capabilities. Pinned namespaces carry no spec: the command gets
+ * docker's default confinement (capabilities, no_new_privs, the default
+ * seccomp filter), or with `privileged` every capability and no filter.
+ */
+export function execSpec(req: ExecRequest): ContainerSpec {
+  const s = req.spec;
+  if (s) return { ...s, oci: { ...s.oci, process: { ...s.oci.process, user: req.user, ...execCapabilities(s, req.user.uid) } } };
+  const sec: SecurityOptions = req.privileged ? { ...DEFAULT_SECURITY, caps: resolveCaps([], [], true), privileged: true } : DEFAULT_SECURITY;
+  return {
+    oci: { process: { user: req.user, capabilities: capabilitiesFor(sec, req.user.uid), noNewPrivileges: true }, linux: { namespaces: [] } },
+    bunker: { setgroups: true, seccomp: req.privileged ? "unconfined" : "default" },
+  } as unknown as ContainerSpec;
 }
 
 /**
@@ -167,7 +185,7 @@ export async function execIn(req: ExecRequest): Promise<number> {
   const terminal = req.tty ? prepareTerminal() : undefined;
   try {
     const native = loadNative(scratchDir());
-    const filter = req.spec ? await containerFilter(spec0(req)) : null;
+    const filter = await containerFilter(execSpec(req));
     const planned = planExecProgram(req, pipes, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], terminal, filter);
     program = planned.program;
     await log.debug(() => `exec program:\n${planned.program.listing().join("\n")}`);

@@ -79,6 +79,10 @@ export function planHandshake(p: ChildProgram, h: Handshake, o: HandshakeOptions
 /**
  * Handlers copied from bunker, and ignored signals (which survive execve), go
  * back to the default. `signals` lists those not at their default in bunker.
+ * Then the signals bunker forwards are unblocked (spawnChild blocks them
+ * across clone, while the child still has bunker's handlers): a Ctrl-C or
+ * SIGTERM passed on during the rest of the set-up ends it at once, even if a
+ * step blocks, instead of waiting, pending, for an execve that may never come.
  */
 export function planSignalReset(p: ChildProgram, signals: readonly number[]): void {
   const dfl = p.arena.alloc(32).addr; // SIG_DFL, no flags, empty mask: all zero on every arch
@@ -86,6 +90,16 @@ export function planSignalReset(p: ChildProgram, signals: readonly number[]): vo
     if (sig === SIGNALS.SIGKILL || sig === SIGNALS.SIGSTOP) continue;
     p.call(`reset the handler of signal ${sig}`, "rt_sigaction", [sig, dfl, 0, 8]);
   }
+  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(8).addr, 0, 8]);
+}
+
+/**
+ * A session of its own: the container must not share the caller's, whose
+ * controlling terminal it could otherwise push input into (TIOCSTI) or hang
+ * up, and whose foreground process group it would be part of.
+ */
+export function planSession(p: ChildProgram): void {
+  p.call("start a session", "setsid", []);
 }
 
 function planUts(p: ChildProgram, spec: ContainerSpec): void {
@@ -124,6 +138,43 @@ function planWorkdirEnter(p: ChildProgram, spec: ContainerSpec): void {
   });
 }
 
+/** Where bunker's own command line and environment lie in its memory (see planInitIdentity). */
+export interface ArgsArea {
+  argStart: bigint;
+  argEnd: bigint;
+  envStart: bigint;
+  envEnd: bigint;
+}
+
+const INIT_NAME = "init";
+
+/**
+ * --init's PID 1 is a copy of bunker that never execs: its /proc/1/cmdline
+ * and environ would show bunker's own command line (host paths) and the
+ * caller's environment to the container. It overwrites both areas of its own
+ * memory (process_vm_writev on itself: no capability is needed for one's own
+ * memory) and renames itself.
+ */
+function planInitIdentity(p: ChildProgram, area: ArgsArea): void {
+  const argLen = Number(area.argEnd - area.argStart);
+  const envLen = Number(area.envEnd - area.envStart);
+  const name = new TextEncoder().encode(INIT_NAME);
+  p.call(`name this process ${INIT_NAME}`, "prctl", [15 /* PR_SET_NAME */, p.arena.bytes(new Uint8Array([...name, 0])), 0, 0, 0]);
+  if (argLen <= name.length || envLen < 0) return;
+  const data = new Uint8Array(argLen + envLen);
+  data.set(name);
+  // A last byte that is not NUL tells the kernel the title was rewritten (setproctitle's rule):
+  // /proc/PID/cmdline then ends at the first NUL instead of listing the whole zeroed area.
+  data[argLen - 1] = 0x20;
+  const local = p.arena.words([p.arena.bytes(data), data.length]);
+  const remote = p.arena.words([area.argStart, argLen, area.envStart, envLen]);
+  const self = p.newSlot();
+  p.call("find this process's pid", "getpid", [], { save: self });
+  p.call("replace bunker's command line and environment in init's memory", "process_vm_writev", [self, local, 1, remote, envLen > 0 ? 2 : 1, 0], {
+    expect: { value: data.length, errno: Errno.EIO },
+  });
+}
+
 /** --init: this process stays as PID 1, reaping and passing signals on; the command runs as its child. */
 function planInit(p: ChildProgram): void {
   const all = p.arena.words([0xffffffffffffffffn]);
@@ -139,7 +190,7 @@ function planInit(p: ChildProgram): void {
   p.call("start the command under init", "init", [p.forkStack(), flags, args]);
 }
 
-function planExec(p: ChildProgram, spec: ContainerSpec, output: number | undefined, filter: SeccompFilter | null): void {
+function planExec(p: ChildProgram, spec: ContainerSpec, output: number | undefined, filter: SeccompFilter | null, lockedDown: boolean): void {
   const proc = spec.oci.process;
   if (output !== undefined) {
     p.call("send stdout to the container log", "dup3", [output, 1, 0]);
@@ -149,7 +200,7 @@ function planExec(p: ChildProgram, spec: ContainerSpec, output: number | undefin
   p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
   const empty = p.arena.alloc(8).addr;
   p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, empty, 0, 8]);
-  planLockdown(p, spec, filter);
+  if (!lockedDown) planLockdown(p, spec, filter);
   const argv = p.arena.strv(proc.args);
   const envp = p.arena.strv(proc.env);
   const command = proc.args[0]!;
@@ -178,6 +229,8 @@ export interface PlanExtras {
   filter?: SeccompFilter | null;
   /** --pin: stop once every namespace exists, for bunker to pin them (see planHandshake). */
   pin?: boolean;
+  /** --init: where bunker's command line and environment lie, for init to overwrite its copy. */
+  argsArea?: ArgsArea;
 }
 
 export interface SeccompFilter {
@@ -224,8 +277,17 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
   planWorkdirCreate(p, spec);
   planCredentials(p, spec, h.syncRead, extras.capLimits ?? ALL_CAP_LIMITS, extras.filter ?? null);
   planWorkdirEnter(p, spec);
-  if (spec.bunker.init) planInit(p);
+  const filter = extras.filter ?? null;
+  if (spec.bunker.init) {
+    // init lives as long as the container, inside it: it holds no more than the container does,
+    // and it is the session leader, so the command (its child) has no controlling terminal either.
+    planSession(p);
+    if (extras.argsArea) planInitIdentity(p, extras.argsArea);
+    planLockdown(p, spec, filter);
+    planInit(p);
+  }
   if (extras.terminal) planTerminal(p, extras.terminal);
-  planExec(p, spec, extras.output, extras.filter ?? null);
+  else if (!spec.bunker.init) planSession(p);
+  planExec(p, spec, extras.output, filter, spec.bunker.init === true);
   return p;
 }

@@ -14,7 +14,7 @@ import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { BunkerError } from "./errors";
 import { createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
-import { startTime } from "../sys/proc";
+import { ownArgsArea, startTime } from "../sys/proc";
 import { AT, CLONE, O, SIGNALS } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
@@ -200,6 +200,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       capLimits: capLimits(),
       filter,
       pin: record.pin !== undefined,
+      ...(spec.bunker.init ? { argsArea: ownArgsArea() ?? undefined } : {}),
     });
     mark("plan");
     if (enabled("debug")) {

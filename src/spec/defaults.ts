@@ -84,7 +84,7 @@ export const DEFAULT_SECURITY: SecurityOptions = {
   seccomp: "default",
 };
 
-function capabilities(sec: SecurityOptions, uid: number): LinuxCapabilities {
+export function capabilitiesFor(sec: SecurityOptions, uid: number): LinuxCapabilities {
   const oci = (list: readonly string[]) => list.map((c) => `CAP_${c}`);
   // docker's rule: a non-root user keeps only the capabilities added for it.
   const sets = uid === 0 ? sec.caps : sec.added.filter((c) => sec.caps.includes(c));
@@ -193,7 +193,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
         args: o.args,
         env: o.env ?? buildEnv(hostname, o.callerEnv),
         cwd: o.cwd ?? "/",
-        capabilities: capabilities(sec, user.uid),
+        capabilities: capabilitiesFor(sec, user.uid),
         noNewPrivileges: sec.noNewPrivileges,
         ...(sec.rlimits.length ? { rlimits: sec.rlimits } : {}),
       },

@@ -28,3 +28,13 @@ export function isAlive(pid: number, start: number): boolean {
   const f = statFields(pid);
   return f !== null && f[0] !== "Z" && f[0] !== "X" && Number(f[19]) === start;
 }
+
+/** Where this process's command line and environment strings lie in its memory (stat fields 48-51). */
+export function ownArgsArea(): { argStart: bigint; argEnd: bigint; envStart: bigint; envEnd: bigint } | null {
+  const f = statFields(process.pid);
+  const v = f?.slice(45, 49).map((x) => (/^\d+$/.test(x) ? BigInt(x) : null));
+  if (!v || v.length !== 4 || v.some((x) => x === null)) return null;
+  const [argStart, argEnd, envStart, envEnd] = v as bigint[];
+  if (argEnd! <= argStart! || envEnd! < envStart!) return null;
+  return { argStart: argStart!, argEnd: argEnd!, envStart: envStart!, envEnd: envEnd! };
+}

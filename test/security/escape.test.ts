@@ -19,6 +19,8 @@ if (!ready) console.warn("skipping the escape suite: it needs root (to make a te
 interface Mode {
   name: string;
   run(args: string[]): { code: number; stdout: string; stderr: string };
+  /** Runs any command as this mode's user, in the directory bunker is run from. */
+  runCommand(cmd: string[]): { code: number; stdout: string; stderr: string };
   fs: Rootfs;
 }
 
@@ -45,9 +47,10 @@ beforeAll(() => {
   const rootFs = makeRootfs();
   const userFs = makeRootfs();
   Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, userFs.path]);
+  const root = { ...user, uid: 0, gid: 0 };
   modes.push(
-    { name: "root", fs: rootFs, run: (args) => runAs({ ...user, uid: 0, gid: 0 }, [bin.path, ...args], {}, bin.dir) },
-    { name: "rootless", fs: userFs, run: (args) => runAs(user, [bin.path, ...args], {}, bin.dir) },
+    { name: "root", fs: rootFs, run: (args) => runAs(root, [bin.path, ...args], {}, bin.dir), runCommand: (cmd) => runAs(root, cmd, {}, bin.dir) },
+    { name: "rootless", fs: userFs, run: (args) => runAs(user, [bin.path, ...args], {}, bin.dir), runCommand: (cmd) => runAs(user, cmd, {}, bin.dir) },
   );
 });
 
@@ -219,6 +222,65 @@ describe("escapes", () => {
   each("block and character device nodes cannot be made", (m) => {
     const r = sh(m, "mknod /tmp/sda b 8 0 2>/dev/null || echo block-refused; mknod /tmp/mem c 1 1 2>/dev/null || echo char-refused; mknod /tmp/fifo p && echo fifo-ok");
     expect(r.stdout).toBe("block-refused\nchar-refused\nfifo-ok\n");
+  });
+
+  // Terminal input injection (CVE-2017-5226 in bubblewrap, CVE-2016-9016 and
+  // friends in other sandboxes): a process that shares the caller's session
+  // can push characters into the caller's terminal with TIOCSTI, and the shell
+  // runs them on the host once the container exits. The container gets a
+  // session of its own, without a controlling terminal, for run, run --init
+  // and exec; the caller's terminal stays its stdin (isatty=1), but TIOCSTI on
+  // it is refused. bunker runs under script(1), so it has a real terminal.
+  const TIOCSTI_PROBE = `
+    const { dlopen, FFIType: T, read, ptr } = require("bun:ffi");
+    const c = dlopen("libc.so.6", { ioctl: { args: [T.i32, T.u64, T.ptr], returns: T.i32 }, isatty: { args: [T.i32], returns: T.i32 }, __errno_location: { args: [], returns: T.ptr } }).symbols;
+    const stat = require("fs").readFileSync("/proc/self/stat", "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const r = c.ioctl(0, 0x5412, ptr(new Uint8Array([0x23])));
+    console.log("isatty=" + c.isatty(0) + " session=" + (f[3] === "0" ? "caller" : "own") + " tty=" + f[4] + " sti=" + (r < 0 ? read.i32(c.__errno_location(), 0) : 0));`;
+  const underTerminal = (m: Mode, args: string[]) => {
+    const quoted = [bin.path, ...args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
+    return m.runCommand(["script", "-qec", quoted, "/dev/null"]).stdout.replaceAll("\r", "");
+  };
+  each("run and run --init: the container has a session of its own and cannot type into the caller's terminal", (m) => {
+    for (const extra of [[], ["--init"], ["--security-opt", "seccomp=unconfined"]]) {
+      const out = underTerminal(m, ["run", "--rm", "--network", "none", "-w", "/", ...extra, "--", hostBun, "-e", TIOCSTI_PROBE]);
+      // EPERM from the terminal layer (not the caller's session, no CAP_SYS_ADMIN), with or without the filter.
+      expect([extra, out]).toEqual([extra, "isatty=1 session=own tty=0 sti=1\n"]);
+    }
+  });
+  each("exec: the command has a session of its own and cannot type into the caller's terminal", (m) => {
+    const id = m.run(["run", "-d", "--network", "none", "--", "sleep", "1000"]).stdout.trim();
+    try {
+      expect(id).toMatch(/^[0-9a-f]{12}$/);
+      const out = underTerminal(m, ["exec", id, hostBun, "-e", TIOCSTI_PROBE]);
+      expect(out).toBe("isatty=1 session=own tty=0 sti=1\n");
+    } finally {
+      m.run(["rm", "-f", id]);
+    }
+  });
+
+  // TIOCSTI and TIOCLINUX are refused by the default filter, as in docker's
+  // profile: on a terminal the container made and owns (its controlling
+  // terminal), where the kernel would allow TIOCSTI, the filter answers EPERM;
+  // unconfined, the kernel's own answers come back (TIOCSTI works, or EIO where
+  // dev.tty.legacy_tiocsti=0; TIOCLINUX is ENOTTY on a pseudo-terminal).
+  each("the default filter refuses TIOCSTI and TIOCLINUX even on the container's own terminal", (m) => {
+    const probe = `
+      const { dlopen, FFIType: T, read, ptr } = require("bun:ffi");
+      const c = dlopen("libc.so.6", { open: { args: [T.cstring, T.i32], returns: T.i32 }, ioctl: { args: [T.i32, T.u64, T.ptr], returns: T.i32 }, setsid: { args: [], returns: T.i32 }, __errno_location: { args: [], returns: T.ptr } }).symbols;
+      const res = (r) => (r < 0 ? read.i32(c.__errno_location(), 0) : 0);
+      c.setsid();
+      const master = c.open(Buffer.from("/dev/ptmx\\0"), 0x102);
+      c.ioctl(master, 0x40045431, ptr(new Int32Array([0])));
+      const peer = c.ioctl(master, 0x5441, 0x102);
+      const ctty = res(c.ioctl(peer, 0x540e, null));
+      const sti = res(c.ioctl(peer, 0x5412, ptr(new Uint8Array([0x23]))));
+      const linux = res(c.ioctl(peer, 0x541c, ptr(new Uint8Array([6]))));
+      console.log("ctty=" + ctty + " sti=" + sti + " linux=" + linux);`;
+    const run = (args: string[]) => m.run(["run", "--rm", "--network", "none", ...args, "--", hostBun, "-e", probe]).stdout;
+    expect(run([])).toBe("ctty=0 sti=1 linux=1\n");
+    expect(run(["--security-opt", "seccomp=unconfined"])).toMatch(/^ctty=0 sti=(0|5) linux=25\n$/);
   });
 
   // Rootless: writing to host files the caller does not own, through a volume.

@@ -10,7 +10,7 @@ import { BunkerError } from "../../src/runtime/errors";
 import { openPipes, spawnChild } from "../../src/runtime/spawn";
 import { AT, O } from "../../src/sys/constants";
 import { Errno } from "../../src/sys/errno";
-import { exitCodeOf, waitFor } from "../../src/sys/libc";
+import { closeFd, exitCodeOf, waitFor } from "../../src/sys/libc";
 
 const dir = mkdtempSync(join(tmpdir(), "bunker-native-"));
 
@@ -137,6 +137,45 @@ describe("native child program", () => {
     exec(p, "/bin/sh", ["sh", "-c", "exit 5"]);
     const { pid } = await spawnChild(p, pipes, 0, () => {});
     expect(exitCodeOf(waitFor(pid))).toBe(5);
+  });
+
+  test("a signal passed on while a set-up step blocks ends the child, though it was blocked across clone", async () => {
+    const { planSignalReset } = require("../../src/runtime/plan") as typeof import("../../src/runtime/plan");
+    const { FORWARDED_SIGNALS } = require("../../src/runtime/spawn") as typeof import("../../src/runtime/spawn");
+    const { pipe } = require("../../src/sys/libc") as typeof import("../../src/sys/libc");
+    // A step that never returns on its own: a read from a pipe nobody writes to.
+    const [stuck, keepOpen] = pipe("stuck pipe", 0);
+    const { p, pipes } = program((prog) => {
+      planSignalReset(prog, FORWARDED_SIGNALS);
+      prog.call("read from a pipe nobody writes", "read", [stuck, prog.arena.alloc(8).addr, 1]);
+      exec(prog, "/bin/true");
+    });
+    // Once the child exists (and bunker's forwarding handlers are in place), Ctrl-C reaches this process.
+    const self = process.pid;
+    const interrupter = Bun.spawn([
+      process.execPath,
+      "-e",
+      `const fs = require("fs");
+       const children = () => fs.readdirSync("/proc/${self}/task").flatMap((t) => fs.readFileSync("/proc/${self}/task/" + t + "/children", "utf8").split(" ").filter(Boolean));
+       const child = () => children().find((c) => c !== String(process.pid));
+       let end = Date.now() + 10000;
+       while (!child() && Date.now() < end) Bun.sleepSync(2);
+       const pid = child();
+       process.kill(${self}, "SIGINT");
+       // A child that ignores it would leave the test blocked in a read: end it so the test fails instead.
+       const alive = () => { try { return fs.readFileSync("/proc/" + pid + "/stat", "utf8").split(") ")[1][0] !== "Z"; } catch { return false; } };
+       end = Date.now() + 5000;
+       while (pid && alive() && Date.now() < end) Bun.sleepSync(2);
+       if (pid && alive()) process.kill(Number(pid), "SIGKILL");`,
+    ]);
+    try {
+      const { pid } = await spawnChild(p, pipes, 0, () => {});
+      expect(exitCodeOf(waitFor(pid))).toBe(128 + 2);
+    } finally {
+      closeFd(stuck);
+      closeFd(keepOpen);
+      await interrupter.exited;
+    }
   });
 });
 

@@ -49,6 +49,19 @@ for (const arch of ["x86_64", "aarch64"] as const) {
       expect(call("socket", (1n << 32n) | 2n)).toBe(RET.ALLOW);
     });
 
+    test("ioctl except TIOCSTI and TIOCLINUX, which type into a terminal", () => {
+      const TIOCSTI = 0x5412n;
+      const TIOCLINUX = 0x541cn;
+      expect(call("ioctl", 0n, TIOCSTI)).toBe(EPERM);
+      expect(call("ioctl", 0n, TIOCLINUX)).toBe(EPERM);
+      // The request is an unsigned int: garbage in the upper half does not get past the filter.
+      expect(call("ioctl", 0n, (1n << 32n) | TIOCSTI)).toBe(EPERM);
+      expect(call("ioctl", 0n, (0xffffffffn << 32n) | TIOCLINUX)).toBe(EPERM);
+      for (const req of [0x5401n /* TCGETS */, 0x5413n /* TIOCGWINSZ */, 0x540en /* TIOCSCTTY */, 0x5411n, 0x5413n]) {
+        expect([req, call("ioctl", 0n, req)]).toEqual([req, RET.ALLOW]);
+      }
+    });
+
     test("a foreign architecture is refused before anything else", () => {
       const other = arch === "x86_64" ? ARCH.aarch64 : ARCH.x86_64;
       expect(run(prog, { nr: nr("read"), arch: other })).toBe(EPERM);

@@ -123,7 +123,7 @@ fchown fchownat fcntl fdatasync fgetxattr flistxattr flock fork fremovexattr fse
 ftruncate futex futex_requeue futex_wait futex_waitv futex_wake futimesat getcpu getcwd getdents getdents64
 getegid geteuid getgid getgroups getitimer getpeername getpgid getpgrp getpid getppid getpriority getrandom
 getresgid getresuid getrlimit get_robust_list getrusage getsid getsockname getsockopt get_thread_area gettid
-gettimeofday getuid getxattr inotify_add_watch inotify_init inotify_init1 inotify_rm_watch io_cancel ioctl
+gettimeofday getuid getxattr inotify_add_watch inotify_init inotify_init1 inotify_rm_watch io_cancel
 io_destroy io_getevents io_pgetevents ioprio_get ioprio_set io_setup io_submit kill landlock_add_rule
 landlock_create_ruleset landlock_restrict_self lchown lgetxattr link linkat listen listxattr llistxattr
 lremovexattr lseek lsetxattr lstat madvise map_shadow_stack membarrier memfd_create memfd_secret mincore mkdir
@@ -166,6 +166,9 @@ const BY_CAP: Record<string, string> = {
 const words = (s: string) => s.split(/\s+/).filter(Boolean);
 /** Namespace-creating clone flags: CLONE_NEWNS | CLONE_NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME. */
 export const CLONE_NAMESPACE_FLAGS = 0x7e020080;
+/** The generic terminal ioctl numbers, the same on x86_64 and aarch64. */
+const TIOCSTI = 0x5412;
+const TIOCLINUX = 0x541c;
 
 export function defaultProfile(): Profile {
   const rules: SyscallRule[] = [{ names: words(ALLOWED), action: "SCMP_ACT_ALLOW" }];
@@ -193,6 +196,14 @@ export function defaultProfile(): Profile {
   rules.push(
     { names: ["socket"], action: "SCMP_ACT_ERRNO", args: [{ index: 0, value: 0xffffffff, valueTwo: 40, op: "SCMP_CMP_MASKED_EQ" }] },
     { names: ["socket"], action: "SCMP_ACT_ALLOW" },
+  );
+  // ioctl: everything but TIOCSTI and TIOCLINUX, which push input into a terminal (a terminal the
+  // container was handed could type commands into a shell outside it). The request is an unsigned
+  // int: only the lower 32 bits are compared, as the kernel reads them.
+  rules.push(
+    { names: ["ioctl"], action: "SCMP_ACT_ERRNO", args: [{ index: 1, value: 0xffffffff, valueTwo: TIOCSTI, op: "SCMP_CMP_MASKED_EQ" }] },
+    { names: ["ioctl"], action: "SCMP_ACT_ERRNO", args: [{ index: 1, value: 0xffffffff, valueTwo: TIOCLINUX, op: "SCMP_CMP_MASKED_EQ" }] },
+    { names: ["ioctl"], action: "SCMP_ACT_ALLOW" },
   );
   for (const [cap, names] of Object.entries(BY_CAP)) rules.push({ names: words(names), action: "SCMP_ACT_ALLOW", includes: { caps: [cap] } });
   return { defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1, syscalls: rules };
