@@ -17,6 +17,7 @@ import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "
 import { parseTmpfs, parseVolume, volumeMount } from "../spec/volumes";
 import { checkPublished, parsePublish } from "../spec/ports";
 import { privateMode } from "../runtime/network";
+import { pinnedTypes } from "../runtime/pin";
 import { currentStatus, resolveContainer, validateName } from "../runtime/store";
 import { absolute, fileType, readText } from "../sys/fs";
 import { UsageError, type OptionDefs } from "./options";
@@ -230,8 +231,9 @@ interface NetworkChoice {
 /** --network (with --join-ns, -p and --subnet) to a concrete mode. */
 async function networkChoice(arg: string, uid: number, joinDir: string | undefined, ports: PortMapping[], subnet: string | undefined): Promise<NetworkChoice> {
   let choice: NetworkChoice;
-  const pinnedNet = joinDir !== undefined && fileType(`${joinDir}/net`) === "file";
-  if (joinDir !== undefined && !pinnedNet && !["ipc", "uts"].some((t) => fileType(`${joinDir}/${t}`) === "file")) {
+  const pinned = joinDir !== undefined ? pinnedTypes(joinDir) : [];
+  const pinnedNet = pinned.includes("net");
+  if (joinDir !== undefined && !pinnedNet && !["ipc", "uts"].some((t) => pinned.includes(t))) {
     throw new BunkerError(`--join-ns ${joinDir}: no pinned net, ipc or uts namespace there`);
   }
   if (pinnedNet) {
@@ -397,7 +399,7 @@ export async function run(argv: string[]): Promise<number> {
   const name = v.name as string | undefined;
   if (name !== undefined) validateName(name);
   if (joinDir !== undefined) {
-    const present = (["ipc", "uts"] as const).filter((t) => fileType(`${joinDir}/${t}`) === "file");
+    const present = (["ipc", "uts"] as const).filter((t) => pinnedTypes(joinDir).includes(t));
     for (const t of present) {
       const entry = spec.oci.linux.namespaces.find((n) => n.type === t);
       if (entry) entry.path = `${joinDir}/${t}`;

@@ -8,13 +8,14 @@ import { ChildProgram } from "../child/program";
 import { capLimits } from "./run";
 import { log } from "../log";
 import type { ContainerSpec, User } from "../spec/types";
-import { AT, CLONE, O, SIGNALS } from "../sys/constants";
-import { SysError } from "../sys/errno";
+import { AT, CLONE, CLOSE_RANGE_CLOEXEC, SIGNALS } from "../sys/constants";
 import { inodeOf, listDir, readLink } from "../sys/fs";
 import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { isAlive } from "../sys/proc";
 import { BunkerError } from "./errors";
+import { NS_ORDER, ownNamespaces } from "./namespaces";
+import { openNamespaceFile, openPinDir, pinnedTypesAt } from "./pin";
 import { execCandidates, planCredentials, planHandshake, planLockdown, planSession, planSignalReset, type SeccompFilter } from "./plan";
 import { containerFilter } from "../security/seccomp";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
@@ -22,38 +23,14 @@ import { scratchDir } from "./state";
 import { capabilitiesFor, DEFAULT_SECURITY, envValue, type SecurityOptions } from "../spec/defaults";
 import { resolveCaps } from "../security/caps";
 import { closeTerminal, planTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
-import { CLOSE_RANGE_CLOEXEC, SIG_SETMASK } from "../sys/constants";
-import { Errno } from "../sys/errno";
 import type { CgroupState } from "../cgroups/tree";
 import { joinCgroups } from "./cgroup";
-
-/** Namespace files, in the order setns must take them one by one (the user namespace first). */
-export const NS_ORDER: [string, number][] = [
-  ["user", CLONE.NEWUSER],
-  ["mnt", CLONE.NEWNS],
-  ["net", CLONE.NEWNET],
-  ["ipc", CLONE.NEWIPC],
-  ["uts", CLONE.NEWUTS],
-  ["cgroup", CLONE.NEWCGROUP],
-  ["time", CLONE.NEWTIME],
-  ["pid", CLONE.NEWPID],
-];
 
 export type Target =
   /** A running container's first process, held by a pidfd. */
   | { kind: "pid"; pid: number; pidfd: number; flags: number }
   /** Namespace files (pinned): one descriptor per type. */
   | { kind: "files"; fds: { type: string; fd: number; flag: number }[] };
-
-/** The namespaces of `pid` that differ from ours: joining one's own would fail (and mean nothing). */
-export function ownNamespaces(pid: number): number {
-  let flags = 0;
-  for (const [type, flag] of NS_ORDER) {
-    const theirs = readLink(`/proc/${pid}/ns/${type}`);
-    if (theirs !== null && theirs !== readLink(`/proc/self/ns/${type}`)) flags |= flag;
-  }
-  return flags;
-}
 
 /** A pidfd for the container's process, checked to still be that process. */
 export function openTarget(pid: number, start: number, name: string): Target {
@@ -215,28 +192,42 @@ export async function execIn(req: ExecRequest): Promise<number> {
   return exitCodeOf(status);
 }
 
-/** Whether any process still lives in the PID namespace behind the file `path`. */
-function pidNamespaceAlive(path: string): boolean {
-  const ino = inodeOf(path)?.split(":")[2];
-  if (!ino) return false;
+/** Whether any process still lives in the PID namespace whose inode is `ino`. */
+function pidNamespaceAlive(ino: bigint): boolean {
   return listDir("/proc").some((e) => /^\d+$/.test(e) && readLink(`/proc/${e}/ns/pid`) === `pid:[${ino}]`);
 }
 
-/** Opens DIR/TYPE namespace files pinned earlier; at least one must exist. */
+/** Device and inode of an open file, as "dev:ino". */
+function identity(fd: number): { key: string; ino: bigint } {
+  const buf = new Uint8Array(256);
+  trySys("statx", fd, new TextEncoder().encode("\0"), AT.EMPTY_PATH, 0x100 /* STATX_INO */, buf);
+  const dv = new DataView(buf.buffer);
+  const ino = dv.getBigUint64(32, true);
+  return { key: `${dv.getUint32(136, true)}:${dv.getUint32(140, true)}:${ino}`, ino };
+}
+
+/** Opens DIR/TYPE namespace files pinned earlier (DIR checked as pinning checks it); at least one must exist. */
 export function openPinned(dir: string): Target {
   const fds: { type: string; fd: number; flag: number }[] = [];
-  for (const [type, flag] of NS_ORDER) {
-    // Joining the namespace one is already in is refused for user namespaces and pointless for the rest.
-    if (inodeOf(`${dir}/${type}`) === inodeOf(`/proc/self/ns/${type}`)) continue;
-    // A PID namespace whose first process has exited takes no new ones: leave it out.
-    if (type === "pid" && !pidNamespaceAlive(`${dir}/pid`)) continue;
-    const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${dir}/${type}\0`), O.RDONLY | O.CLOEXEC, 0);
-    if (fd === -Errno.ENOENT) continue;
-    if (fd < 0) {
-      for (const f of fds) closeFd(f.fd);
-      throw new SysError(`open ${dir}/${type}`, -fd);
+  const { fd: dirfd } = openPinDir(dir, false);
+  try {
+    for (const [type, flag] of NS_ORDER) {
+      if (!pinnedTypesAt(dirfd).includes(type)) continue;
+      const fd = openNamespaceFile(`/proc/self/fd/${dirfd}/${type}`, `the pinned ${type} namespace in`);
+      const id = identity(fd);
+      // Joining the namespace one is already in is refused for user namespaces and pointless for the rest;
+      // a PID namespace whose first process has exited takes no new ones: leave both out.
+      if (id.key === inodeOf(`/proc/self/ns/${type}`) || (type === "pid" && !pidNamespaceAlive(id.ino))) {
+        closeFd(fd);
+        continue;
+      }
+      fds.push({ type, fd, flag });
     }
-    fds.push({ type, fd, flag });
+  } catch (e) {
+    for (const f of fds) closeFd(f.fd);
+    throw e;
+  } finally {
+    closeFd(dirfd);
   }
   if (fds.length === 0) throw new BunkerError(`no pinned namespaces in ${dir}`);
   return { kind: "files", fds };

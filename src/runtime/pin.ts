@@ -1,52 +1,193 @@
 // Keeping a container's namespaces alive: each /proc/PID/ns/TYPE file is
 // bind-mounted onto DIR/TYPE (the walkthrough's trick), so the namespace
 // outlives every process in it until unpinned.
+//
+// DIR is a path someone named, and bunker mounts and unmounts in it as root:
+// it is opened once, without following a symlink in its last part, refused
+// when other users could change what is in it, and everything after works on
+// that descriptor. Files are created exclusively and never through a symlink,
+// and only nsfs mounts are unmounted or joined, so another user's symlink or
+// file in DIR can neither redirect a mount nor be removed.
 
-import { AT, MNT_DETACH, MS, O } from "../sys/constants";
+import { AT, MNT_DETACH, MOVE_MOUNT, O, OPEN_TREE } from "../sys/constants";
 import { errnoMessage, Errno } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
-import { listDir, makeDir, removePath } from "../sys/fs";
 import { BunkerError } from "./errors";
-import { NS_ORDER, ownNamespaces } from "./exec";
+import { NS_ORDER, ownNamespaces } from "./namespaces";
 
 const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
+const NSFS_MAGIC = 0x6e736673;
+const S_ISVTX = 0o1000;
+const STATX_TYPE = 1;
+const STATX_MODE = 2;
+const STATX_UID = 8;
+const STATX_ATTR_MOUNT_ROOT = 0x2000n;
+const UMOUNT_NOFOLLOW = 8;
+
+interface Stat {
+  uid: number;
+  mode: number;
+  isDir: boolean;
+  mountRoot: boolean;
+}
+
+function statAt(dirfd: number, path: string): Stat | number {
+  const buf = new Uint8Array(256);
+  const r = trySys("statx", dirfd, cstr(path), AT.SYMLINK_NOFOLLOW | (path === "" ? AT.EMPTY_PATH : 0), STATX_TYPE | STATX_MODE | STATX_UID, buf);
+  if (r < 0) return -r;
+  const dv = new DataView(buf.buffer);
+  const mode = dv.getUint16(28, true);
+  return { uid: dv.getUint32(20, true), mode: mode & 0o7777, isDir: (mode & 0o170000) === 0o040000, mountRoot: (dv.getBigUint64(8, true) & STATX_ATTR_MOUNT_ROOT) !== 0n };
+}
+
+/** Whether `fd` is a file of the namespace filesystem (what /proc/PID/ns/TYPE files are). */
+function isNsfs(fd: number): boolean {
+  const buf = new BigInt64Array(15); // struct statfs: f_type first
+  return trySys("fstatfs", fd, buf) === 0 && Number(buf[0]!) === NSFS_MAGIC;
+}
+
+function realPath(fd: number): string {
+  const buf = new Uint8Array(4096);
+  const n = trySys("readlinkat", AT.FDCWD, cstr(`/proc/self/fd/${fd}`), buf, buf.length);
+  if (n < 0) throw new BunkerError(`find where ${fd} leads: ${errnoMessage(-n)}`);
+  return new TextDecoder().decode(buf.subarray(0, n));
+}
+
+/**
+ * Opens DIR (creating it with `create`) for pinning, unpinning or joining:
+ * refused if it is a symlink, not a directory, not owned by root or the
+ * caller, writable by other users, or below a directory other users may
+ * write to that is not sticky (they could swap DIR itself).
+ */
+export function openPinDir(dir: string, create: boolean): { fd: number; created: boolean } {
+  let created = false;
+  if (create) {
+    const r = trySys("mkdirat", AT.FDCWD, cstr(dir), 0o755);
+    if (r < 0 && r !== -Errno.EEXIST) throw new BunkerError(`create ${dir}: ${errnoMessage(-r)}`);
+    created = r === 0;
+  }
+  const fd = trySys("openat", AT.FDCWD, cstr(dir), O.PATH | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC, 0);
+  if (fd === -Errno.ENOENT) throw new BunkerError(`no pinned namespaces in ${dir}`);
+  if (fd === -Errno.ENOTDIR || fd === -Errno.ELOOP) throw new BunkerError(`${dir}: not a directory (a symlink is not followed here)`);
+  if (fd < 0) throw new BunkerError(`open ${dir}: ${errnoMessage(-fd)}`);
+  try {
+    const uid = process.geteuid?.() ?? 0;
+    const st = statAt(fd, "");
+    if (typeof st === "number") throw new BunkerError(`stat ${dir}: ${errnoMessage(st)}`);
+    if (st.uid !== 0 && st.uid !== uid) throw new BunkerError(`${dir} belongs to uid ${st.uid}: namespaces are pinned only in directories of root or your own`);
+    if (st.mode & 0o022) throw new BunkerError(`${dir} is writable by other users (mode ${st.mode.toString(8)}): they could plant files where namespaces are pinned; use a directory only you can write to`);
+    const parts = realPath(fd).split("/").filter(Boolean);
+    for (let i = parts.length - 1; i >= 0; i--) {
+      const above = `/${parts.slice(0, i).join("/")}`;
+      const a = statAt(AT.FDCWD, above);
+      if (typeof a === "number") throw new BunkerError(`stat ${above}: ${errnoMessage(a)}`);
+      if (a.mode & 0o002 && !(a.mode & S_ISVTX)) throw new BunkerError(`${above}, above ${dir}, is writable by every user and not sticky: they could replace ${dir}; use another directory`);
+    }
+    return { fd, created };
+  } catch (e) {
+    closeFd(fd);
+    if (created) trySys("unlinkat", AT.FDCWD, cstr(dir), AT.REMOVEDIR);
+    throw e;
+  }
+}
+
+/** Whether DIR/TYPE (by the directory's descriptor) is a namespace bind-mounted there. */
+function isPinned(dirfd: number, type: string): boolean {
+  const st = statAt(dirfd, type);
+  if (typeof st === "number" || !st.mountRoot) return false;
+  const fd = trySys("openat", dirfd, cstr(type), O.PATH | O.NOFOLLOW | O.CLOEXEC, 0);
+  if (fd < 0) return false;
+  try {
+    return isNsfs(fd);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+function unpinOne(dirfd: number, dir: string, type: string): void {
+  // The descriptor's /proc link names the very directory checked; the last part is not followed.
+  const r = trySys("umount2", cstr(`/proc/self/fd/${dirfd}/${type}`), MNT_DETACH | UMOUNT_NOFOLLOW);
+  if (r < 0 && r !== -Errno.EINVAL && r !== -Errno.ENOENT) throw new BunkerError(`unmount ${dir}/${type}: ${errnoMessage(-r)}`);
+  const u = trySys("unlinkat", dirfd, cstr(type), 0);
+  if (u < 0 && u !== -Errno.ENOENT) throw new BunkerError(`remove ${dir}/${type}: ${errnoMessage(-u)}`);
+}
 
 /** Pins the namespaces `pid` has of its own into `dir`; returns the types pinned. */
 export function pinNamespaces(pid: number, dir: string): string[] {
   const own = ownNamespaces(pid);
-  const created = makeDir(dir, 0o755);
+  const { fd: dirfd, created } = openPinDir(dir, true);
   const pinned: string[] = [];
-  for (const [type, flag] of NS_ORDER) {
-    if ((own & flag) === 0) continue;
-    const target = `${dir}/${type}`;
-    const fd = trySys("openat", AT.FDCWD, cstr(target), O.RDONLY | O.CREAT | O.CLOEXEC, 0o444);
-    if (fd < 0) throw new BunkerError(`create ${target}: ${errnoMessage(-fd)}`);
-    closeFd(fd);
-    const r = trySys("mount", cstr(`/proc/${pid}/ns/${type}`), cstr(target), 0, MS.BIND, 0);
-    if (r < 0) {
-      removePath(target);
-      for (const t of pinned) unpinOne(`${dir}/${t}`);
-      if (created) removePath(dir, true);
-      const hint = -r === Errno.EPERM ? ": pinning bind-mounts in the host's mount namespace, which needs root" : "";
-      throw new BunkerError(`bind-mount /proc/${pid}/ns/${type} onto ${target}: ${errnoMessage(-r)}${hint}`);
+  try {
+    for (const [type, flag] of NS_ORDER) {
+      if ((own & flag) === 0) continue;
+      const target = `${dir}/${type}`;
+      const f = trySys("openat", dirfd, cstr(type), O.RDONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o444);
+      if (f === -Errno.EEXIST) throw new BunkerError(`${target} already exists${isPinned(dirfd, type) ? " and holds a pinned namespace: unpin it first (bunker ns unpin " + dir + ")" : ""}`);
+      if (f < 0) throw new BunkerError(`create ${target}: ${errnoMessage(-f)}`);
+      closeFd(f);
+      const tree = trySys("open_tree", AT.FDCWD, cstr(`/proc/${pid}/ns/${type}`), OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC);
+      const r = tree < 0 ? tree : trySys("move_mount", tree, cstr(""), dirfd, cstr(type), MOVE_MOUNT.F_EMPTY_PATH);
+      if (tree >= 0) closeFd(tree);
+      if (r < 0) {
+        trySys("unlinkat", dirfd, cstr(type), 0);
+        const hint = -r === Errno.EPERM ? ": pinning bind-mounts in the host's mount namespace, which needs root" : "";
+        throw new BunkerError(`bind-mount /proc/${pid}/ns/${type} onto ${target}: ${errnoMessage(-r)}${hint}`);
+      }
+      pinned.push(type);
     }
-    pinned.push(type);
+    return pinned;
+  } catch (e) {
+    for (const t of pinned) unpinOne(dirfd, dir, t);
+    if (created) trySys("unlinkat", AT.FDCWD, cstr(dir), AT.REMOVEDIR);
+    throw e;
+  } finally {
+    closeFd(dirfd);
   }
-  return pinned;
 }
 
-function unpinOne(path: string): void {
-  const r = trySys("umount2", cstr(path), MNT_DETACH);
-  if (r < 0 && r !== -Errno.EINVAL && r !== -Errno.ENOENT) throw new BunkerError(`unmount ${path}: ${errnoMessage(-r)}`);
-  removePath(path);
-}
-
-/** Unmounts and removes DIR's namespace files, then DIR if that leaves it empty. */
+/** Unmounts and removes DIR's pinned namespaces (nothing else in it), then DIR if that leaves it empty. */
 export function unpinNamespaces(dir: string): string[] {
-  const types = NS_ORDER.map(([t]) => t);
-  const found = listDir(dir).filter((n) => types.includes(n));
-  if (found.length === 0) throw new BunkerError(`no pinned namespaces in ${dir}`);
-  for (const t of found) unpinOne(`${dir}/${t}`);
-  if (listDir(dir).length === 0) removePath(dir, true);
+  const { fd: dirfd } = openPinDir(dir, false);
+  let found: string[];
+  try {
+    found = pinnedTypesAt(dirfd);
+    if (found.length === 0) throw new BunkerError(`no pinned namespaces in ${dir}`);
+    for (const t of found) unpinOne(dirfd, dir, t);
+  } finally {
+    closeFd(dirfd);
+  }
+  // rmdir removes only an empty directory: whatever else is in DIR keeps it.
+  trySys("unlinkat", AT.FDCWD, cstr(dir), AT.REMOVEDIR);
   return found;
+}
+
+/** The namespace types pinned in the directory open as `dirfd`. */
+export function pinnedTypesAt(dirfd: number): string[] {
+  return NS_ORDER.map(([t]) => t).filter((t) => isPinned(dirfd, t));
+}
+
+/** The namespace types pinned in DIR (checked as openPinDir does). */
+export function pinnedTypes(dir: string): string[] {
+  const { fd } = openPinDir(dir, false);
+  try {
+    return pinnedTypesAt(fd);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * Opens a namespace file to join (a pinned one, /proc/PID/ns/TYPE, or a
+ * user-named path): without blocking (a FIFO would hang an open), and only if
+ * it is a namespace. Symlinks are followed: /proc/PID/ns/TYPE is one, and a
+ * link can only lead to a namespace the caller could have named directly.
+ */
+export function openNamespaceFile(path: string, what: string): number {
+  const fd = trySys("openat", AT.FDCWD, cstr(path), O.RDONLY | O.NONBLOCK | O.CLOEXEC | O.NOCTTY, 0);
+  if (fd < 0) throw new BunkerError(`open ${what} ${path}: ${errnoMessage(-fd)}`);
+  if (!isNsfs(fd)) {
+    closeFd(fd);
+    throw new BunkerError(`${what} ${path}: not a namespace file (pin one with bunker ns pin, or use /proc/PID/ns/TYPE)`);
+  }
+  return fd;
 }

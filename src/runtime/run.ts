@@ -15,10 +15,9 @@ import { scratchDir } from "./state";
 import { BunkerError } from "./errors";
 import { createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
 import { ownArgsArea, startTime } from "../sys/proc";
-import { AT, CLONE, O, SIGNALS } from "../sys/constants";
-import { errnoMessage } from "../sys/errno";
-import { closeFd, trySys } from "../sys/libc";
-import { pinNamespaces, unpinNamespaces } from "./pin";
+import { CLONE, SIGNALS } from "../sys/constants";
+import { closeFd } from "../sys/libc";
+import { openNamespaceFile, pinNamespaces, unpinNamespaces } from "./pin";
 import { ALL_CAP_LIMITS, type CapLimits } from "../security/plan";
 import { containerFilter } from "../security/seccomp";
 import { prepareNetwork, type PreparedNetwork } from "./network";
@@ -118,10 +117,12 @@ function openJoined(spec: ContainerSpec): JoinedNamespace[] {
     if (!ns.path) continue;
     const flag = JOINABLE[ns.type];
     if (flag === undefined) throw new BunkerError(`a new container cannot join a ${ns.type} namespace (only network, ipc and uts)`);
-    const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${ns.path}\0`), O.RDONLY | O.CLOEXEC, 0);
-    if (fd < 0) {
+    let fd: number;
+    try {
+      fd = openNamespaceFile(ns.path, `the ${ns.type} namespace`);
+    } catch (e) {
       for (const j of out) closeFd(j.fd);
-      throw new BunkerError(`open the ${ns.type} namespace ${ns.path}: ${errnoMessage(-fd)}`);
+      throw e;
     }
     out.push({ type: ns.type, fd, flag });
   }

@@ -81,6 +81,7 @@ const table = {
   rt_sigtimedwait: [128, 137],
   mount_setattr: [442, 442],
   process_vm_writev: [311, 271],
+  fstatfs: [138, 44],
 } as const satisfies Record<string, readonly [number, number]>;
 
 export type SyscallName = keyof typeof table;
