@@ -9,10 +9,11 @@ import { CgroupError, createCgroups, missingController, PARENT, placements, plac
 import { log } from "../log";
 import type { ContainerSpec, LinuxResources } from "../spec/types";
 import { listDir, readText, removePath } from "../sys/fs";
-import { trySys } from "../sys/libc";
+import { closeFd, trySys } from "../sys/libc";
+import { AT, O } from "../sys/constants";
 import { SIGNALS } from "../sys/constants";
 import { BunkerError } from "./errors";
-import { SysError } from "../sys/errno";
+import { errnoMessage, SysError } from "../sys/errno";
 import { currentStatus, readState, supervisorAlive, withLock, writeState, type ContainerState } from "./store";
 
 export type CgroupsMode = "enabled" | "disabled";
@@ -78,6 +79,61 @@ export function joinCgroups(state: CgroupState | undefined, pid: number): void {
     if (e instanceof CgroupError) throw new BunkerError(`place the process in the container's cgroup: ${e.message}`);
     throw e;
   }
+}
+
+export interface CgroupJoin {
+  /** Each cgroup.procs of the container, open for writing (close-on-exec): a process writes "0" to it to move itself in. */
+  files: { fd: number; dir: string }[];
+  close(): void;
+}
+
+/** Whether a rootless caller may move its own processes into `dir`: it needs write access to their common ancestor. */
+function mayMoveInto(dir: string): boolean {
+  const v2 = detectLayout().v2;
+  if (!v2) return false;
+  const from = `${v2.mount}${v2.own === "/" ? "" : v2.own}`.split("/");
+  const to = dir.split("/");
+  let n = 0;
+  while (n < from.length && n < to.length && from[n] === to[n]) n++;
+  const ancestor = to.slice(0, n).join("/");
+  return trySys("faccessat", AT.FDCWD, new TextEncoder().encode(`${ancestor}/cgroup.procs\0`), 2 /* W_OK */, 0) === 0;
+}
+
+/**
+ * What a process started in a running container (bunker exec) needs to move
+ * itself into its cgroups after it has entered the PID namespace and before
+ * it runs anything: moved from here instead, it would have to be the process
+ * that enters the namespaces, which lives on beside the command until it is
+ * reaped and meanwhile counts against the container's pids.max. A rootless
+ * caller may lack the right to move a process there from its own cgroup
+ * (another session's, say): then it runs outside them, with a warning, as
+ * runc does.
+ */
+export async function cgroupJoin(state: CgroupState | undefined): Promise<CgroupJoin> {
+  const files: CgroupJoin["files"] = [];
+  const close = () => {
+    for (const f of files.splice(0)) closeFd(f.fd);
+  };
+  if (!state) return { files, close };
+  const root = process.geteuid?.() === 0;
+  for (const d of state.dirs) {
+    const path = `${d.path}/cgroup.procs`;
+    let why: string;
+    if (!root && !mayMoveInto(d.path)) why = `${d.path}: moving processes there from your own cgroup is not yours to do`;
+    else {
+      const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${path}\0`), O.WRONLY | O.CLOEXEC, 0);
+      if (fd >= 0) {
+        files.push({ fd, dir: d.path });
+        continue;
+      }
+      why = `open ${path}: ${errnoMessage(-fd)}`;
+    }
+    close();
+    if (root) throw new BunkerError(`place the process in the container's cgroup: ${why}`);
+    await log.warn(`place the process in the container's cgroup: ${why}: the command runs outside the container's cgroups`);
+    break;
+  }
+  return { files, close };
 }
 
 export interface OomReport {

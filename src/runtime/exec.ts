@@ -24,7 +24,7 @@ import { closeTerminal, planTerminal, prepareTerminal, receiveMaster, relayTermi
 import { CLOSE_RANGE_CLOEXEC, SIG_SETMASK } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import type { CgroupState } from "../cgroups/tree";
-import { joinCgroups } from "./cgroup";
+import { cgroupJoin, type CgroupJoin } from "./cgroup";
 
 /** Namespace files, in the order setns must take them one by one (the user namespace first). */
 export const NS_ORDER: [string, number][] = [
@@ -100,6 +100,7 @@ export function planExecProgram(
   signals: readonly number[],
   terminal?: TerminalSetup,
   filter: SeccompFilter | null = null,
+  cgroups: CgroupJoin["files"] = [],
 ) {
   const p = new ChildProgram();
   planHandshake(p, pipes);
@@ -116,6 +117,8 @@ export function planExecProgram(
     // A new process: the parent-death signal is not inherited across fork.
     planParentCheck(p, pipes.syncRead);
   }
+  // The command's own process moves itself in (see cgroupJoin); the one that forked it never enters.
+  for (const c of cgroups) p.call(`move into the container's cgroup ${c.dir}`, "write", [c.fd, p.str("0"), 1], { expect: { value: 1, errno: Errno.EIO } });
   planSignalReset(p, signals);
   const spec: ContainerSpec = req.spec
     ? { ...req.spec, oci: { ...req.spec.oci, process: { ...req.spec.oci.process, user: req.user, ...execCapabilities(req.spec, req.user.uid) } } }
@@ -146,32 +149,20 @@ function spec0(req: ExecRequest): ContainerSpec {
   return { ...s, oci: { ...s.oci, process: { ...s.oci.process, user: req.user, ...execCapabilities(s, req.user.uid) } } };
 }
 
-/**
- * Puts the exec'd process into the container's cgroups. A rootless caller may
- * lack the right to move a process there from its own cgroup (another
- * session's, say): then it runs outside them, with a warning, as runc does.
- */
-async function joinContainerCgroups(cgroup: CgroupState | undefined, pid: number): Promise<void> {
-  try {
-    joinCgroups(cgroup, pid);
-  } catch (e) {
-    if (process.geteuid?.() === 0 || !(e instanceof BunkerError)) throw e;
-    await log.warn(`${e.message}: the command runs outside the container's cgroups`);
-  }
-}
-
 export async function execIn(req: ExecRequest): Promise<number> {
   const pipes = openPipes();
   let pid: number;
   let program: ChildProgram | undefined;
   const terminal = req.tty ? prepareTerminal() : undefined;
+  let cgroups: CgroupJoin | undefined;
   try {
     const native = loadNative(scratchDir());
     const filter = req.spec ? await containerFilter(spec0(req)) : null;
-    const planned = planExecProgram(req, pipes, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], terminal, filter);
+    cgroups = await cgroupJoin(req.cgroup);
+    const planned = planExecProgram(req, pipes, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], terminal, filter, cgroups.files);
     program = planned.program;
     await log.debug(() => `exec program:\n${planned.program.listing().join("\n")}`);
-    ({ pid } = await spawnChild(planned.program, pipes, 0, (child) => joinContainerCgroups(req.cgroup, child), {
+    ({ pid } = await spawnChild(planned.program, pipes, 0, () => {}, {
       ...(planned.fork ? { fork: { slot: planned.fork } } : {}),
       winchFd: terminal?.winchWrite ?? -1,
     }));
@@ -180,6 +171,7 @@ export async function execIn(req: ExecRequest): Promise<number> {
     if (terminal) closeTerminal(terminal);
     throw err;
   } finally {
+    cgroups?.close();
     if (req.target.kind === "pid") closeFd(req.target.pidfd);
     else for (const f of req.target.fds) closeFd(f.fd);
   }

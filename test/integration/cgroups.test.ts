@@ -178,6 +178,17 @@ describe.skipIf(!ready)("the container's view", () => {
       bunker(["rm", "-f", id]);
     }
   });
+
+  test("bunker exec needs room for its command only: it works in a container one process short of its limit", () => {
+    // Were the process that enters the namespaces placed in the cgroup, it would take the last slot, and the command's fork would fail.
+    const id = detached(["--pids-limit", "2"], "sleep 30");
+    try {
+      const r = bunker(["exec", id, "sh", "-c", `cat ${inside("pids", "pids.current", "pids.current")}`]);
+      expect(r).toMatchObject({ code: 0, stdout: "2\n", stderr: "" });
+    } finally {
+      bunker(["rm", "-f", id]);
+    }
+  });
 });
 
 describe.skipIf(!ready)("lifecycle", () => {
