@@ -10,8 +10,7 @@ import { log } from "../log";
 import type { ContainerSpec, LinuxResources } from "../spec/types";
 import { listDir, readText, removePath } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
-import { AT, O } from "../sys/constants";
-import { SIGNALS } from "../sys/constants";
+import { AT, O, SIGNALS } from "../sys/constants";
 import { BunkerError } from "./errors";
 import { errnoMessage, SysError } from "../sys/errno";
 import { currentStatus, readState, supervisorAlive, withLock, writeState, type ContainerState } from "./store";
@@ -45,10 +44,29 @@ export function cgroupsPath(id: string): string {
   return `/${PARENT}/${id}`;
 }
 
+/** The limits a spec asks for, leaving out the defaults that come with a cgroup (a default PID limit). */
+function requestedLimits(spec: ContainerSpec): string[] {
+  const r = spec.oci.linux.resources ?? {};
+  return Object.keys(r).filter((k) => !(k === "pids" && spec.bunker.pidsDefault));
+}
+
+/** Takes out of the spec the defaults the placements cannot carry (all of them without a cgroup). */
+async function dropDefaults(spec: ContainerSpec, ps: Placement[]): Promise<void> {
+  const r = spec.oci.linux.resources;
+  if (!r) return;
+  if (spec.bunker.pidsDefault && r.pids && missingController(ps, { pids: r.pids })) {
+    delete r.pids;
+    delete spec.bunker.pidsDefault;
+    await log.debug("no default PID limit: no pids controller for this container's cgroup");
+  }
+  if (Object.keys(r).length === 0) delete spec.oci.linux.resources;
+}
+
 /**
  * Makes the cgroups a spec asks for (none without linux.cgroupsPath). Without
- * limits a cgroup is only a convenience (stats, pause): where the host will not
- * give one, the container runs without, and its spec says so.
+ * limits a cgroup is only a convenience (stats, pause, the default PID limit):
+ * where the host will not give one, the container runs without, and its spec
+ * says so.
  */
 export async function createContainerCgroups(spec: ContainerSpec, uid: number): Promise<CgroupState | undefined> {
   if (spec.oci.linux.cgroupsPath === undefined) return undefined;
@@ -57,6 +75,7 @@ export async function createContainerCgroups(spec: ContainerSpec, uid: number): 
   if (typeof ps === "string") why = ps;
   else {
     removeStale(ps);
+    await dropDefaults(spec, ps);
     try {
       return createCgroups(ps, spec.bunker.id, spec.oci.linux.resources);
     } catch (e) {
@@ -64,9 +83,10 @@ export async function createContainerCgroups(spec: ContainerSpec, uid: number): 
       why = e.message;
     }
   }
-  if (spec.oci.linux.resources) throw new BunkerError(why);
+  if (requestedLimits(spec).length) throw new BunkerError(why);
   await log.debug(`no cgroup for this container: ${why}`);
   delete spec.oci.linux.cgroupsPath;
+  await dropDefaults(spec, []);
   return undefined;
 }
 

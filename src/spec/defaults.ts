@@ -38,9 +38,11 @@ export interface RunOptions {
   hostResolvConf?: boolean;
   init?: boolean;
   security?: SecurityOptions;
-  /** Cgroup limits, and the container's cgroup (none: no cgroup of its own). */
+  /** Cgroup limits asked for, and the container's cgroup (none: no cgroup of its own). */
   resources?: LinuxResources;
   cgroupsPath?: string;
+  /** The defaults a container with a cgroup of its own gets: a PID limit (unless one was given). */
+  defaultLimits?: { pids: boolean };
 }
 
 export interface SecurityOptions {
@@ -71,6 +73,9 @@ export const MASKED_PATHS = [
   "/sys/firmware",
   "/sys/devices/virtual/powercap",
 ];
+
+/** podman's default: far above what ordinary workloads start, far below what exhausts a host's PIDs. */
+export const DEFAULT_PIDS_LIMIT = 2048;
 
 export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
@@ -158,6 +163,14 @@ function mapped(maps: readonly LinuxIDMapping[] | undefined, id: number): boolea
   return maps === undefined || maps.some((m) => id >= m.containerID && id < m.containerID + m.size);
 }
 
+/** The limits asked for, plus the defaults that come with a cgroup of its own. */
+function containerResources(o: RunOptions): LinuxResources | undefined {
+  const r: LinuxResources = { ...o.resources };
+  const d = o.cgroupsPath !== undefined ? o.defaultLimits : undefined;
+  if (d?.pids && !r.pids) r.pids = { limit: DEFAULT_PIDS_LIMIT };
+  return Object.keys(r).length ? r : undefined;
+}
+
 export function createSpec(o: RunOptions): ContainerSpec {
   const hostRoot = o.rootfs === undefined;
   const hostname = o.hostname ?? o.id;
@@ -166,6 +179,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
   if (o.userns) namespaces.push("user");
   const sec = o.security ?? DEFAULT_SECURITY;
   const user = o.user ?? { uid: 0, gid: 0 };
+  const resources = containerResources(o);
   const extra = o.extraMounts ?? [];
   // --read-only keeps the usual scratch places writable, unless the caller mounted something there.
   const scratch: Mount[] =
@@ -207,7 +221,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
         ...(sec.privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
         ...(typeof sec.seccomp === "object" ? { seccomp: sec.seccomp.profile } : {}),
         ...(o.userns ? { uidMappings: o.userns.uid, gidMappings: o.userns.gid } : {}),
-        ...(o.resources ? { resources: o.resources } : {}),
+        ...(resources ? { resources } : {}),
         ...(o.cgroupsPath !== undefined ? { cgroupsPath: o.cgroupsPath } : {}),
       },
     },
@@ -222,6 +236,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
       cwd: { create: o.createCwd ?? false, optional: o.cwdOptional ?? false },
       ...(o.init ? { init: true } : {}),
       seccomp: sec.privileged ? "unconfined" : typeof sec.seccomp === "object" ? "custom" : sec.seccomp,
+      ...(resources?.pids && !o.resources?.pids ? { pidsDefault: true } : {}),
     },
   };
 }

@@ -125,6 +125,8 @@ export interface Sidecar {
   init?: boolean;
   /** Which seccomp filter: bunker's default, none, or linux.seccomp. */
   seccomp?: "default" | "unconfined" | "custom";
+  /** linux.resources.pids is bunker's default, not asked for: dropped, not an error, where it cannot apply. */
+  pidsDefault?: boolean;
 }
 
 export interface UsernsSetup {

@@ -101,6 +101,24 @@ describe.skipIf(!ready)("limits", () => {
     }
   });
 
+  test("a PID limit of 2048 by default; --pids-limit N sets N, 0 and -1 none", () => {
+    const pidsMax = `cat ${inside("pids", "pids.max", "pids.max")}`;
+    const cases: [string[], string][] = [
+      [[], "2048"],
+      [["--pids-limit", "100"], "100"],
+      [["--pids-limit", "0"], "max"],
+      [["--pids-limit", "-1"], "max"],
+    ];
+    for (const [flags, want] of cases) {
+      const r = run(flags, pidsMax);
+      expect(r.stderr).toBe("");
+      expect([flags, r.stdout.trim()]).toEqual([flags, want]);
+    }
+    // The default is not a limit asked for: without a cgroup there is none, and no error.
+    const none = run(["--cgroups=disabled"], "echo ran");
+    expect(none).toMatchObject({ code: 0, stdout: "ran\n", stderr: "" });
+  });
+
   test("--pids-limit stops a fork loop at the limit", () => {
     // The inner shell gives up at the first fork that fails; the sleeps it started stay until the container ends.
     const r = run(["--pids-limit", "20"], `sh -c 'i=0; while [ $i -lt 60 ]; do sleep 30 & i=$((i+1)); done'; cat ${inside("pids", "pids.current", "pids.current")}`);
@@ -367,6 +385,19 @@ describe.skipIf(!rootlessReady)("rootless", () => {
     expect(ok.stderr).toBe("");
     expect(ok.code).toBe(0);
     expect(ok.stdout.split("\n")[0]).toMatch(/:\/$/);
+  });
+
+  test("without a delegated subtree the default PID limit is no reason to fail: the container runs, without a cgroup", () => {
+    // Straight from the test's own (root's) cgroup: nothing there is the user's to write.
+    const r = runAs(user, [bin.path, "run", "--network", "none", "--rootfs", fs.path, "--", "sh", "-c", "cat /proc/self/cgroup"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/:\/\n$/);
+  });
+
+  test.skipIf(!v2)("with a delegated subtree the default PID limit applies, and --pids-limit 0 lifts it", () => {
+    expect(asUser([], "cat /sys/fs/cgroup/pids.max")).toMatchObject({ code: 0, stdout: "2048\n", stderr: "" });
+    expect(asUser(["--pids-limit", "0"], "cat /sys/fs/cgroup/pids.max")).toMatchObject({ code: 0, stdout: "max\n", stderr: "" });
   });
 
   test.skipIf(!v2)("with a delegated subtree: the cgroup goes below it, limits hold, OOM is reported", () => {
