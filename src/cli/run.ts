@@ -386,7 +386,8 @@ export async function run(argv: string[]): Promise<number> {
     security,
     ...(resources ? { resources } : {}),
     ...(cgroups ? { cgroupsPath: cgroupsPath(id) } : {}),
-    defaultLimits: { pids: v["pids-limit"] === undefined },
+    // A rootless container cannot reach a device the user could not open on the host: no device rules for it.
+    defaultLimits: { pids: v["pids-limit"] === undefined, devices: uid === 0 },
   });
   try {
     validateSpec(spec);

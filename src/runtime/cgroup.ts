@@ -5,7 +5,8 @@
 import { detectLayout } from "../cgroups/detect";
 import { isFrozen, oomKills, memoryLimit, setFrozen, usage, type Usage } from "../cgroups/control";
 import { CONTROLLER_FLAGS } from "../cgroups/limits";
-import { CgroupError, createCgroups, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupState, type Placement } from "../cgroups/tree";
+import { CgroupError, createCgroups, enforcesDevices, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupState, type Placement } from "../cgroups/tree";
+import { DeviceRulesError } from "../cgroups/devices";
 import { log } from "../log";
 import type { ContainerSpec, LinuxResources } from "../spec/types";
 import { listDir, readText, removePath } from "../sys/fs";
@@ -44,10 +45,10 @@ export function cgroupsPath(id: string): string {
   return `/${PARENT}/${id}`;
 }
 
-/** The limits a spec asks for, leaving out the defaults that come with a cgroup (a default PID limit). */
+/** The limits a spec asks for, leaving out the defaults that come with a cgroup (devices, a default PID limit). */
 function requestedLimits(spec: ContainerSpec): string[] {
   const r = spec.oci.linux.resources ?? {};
-  return Object.keys(r).filter((k) => !(k === "pids" && spec.bunker.pidsDefault));
+  return Object.keys(r).filter((k) => k !== "devices" && !(k === "pids" && spec.bunker.pidsDefault));
 }
 
 /** Takes out of the spec the defaults the placements cannot carry (all of them without a cgroup). */
@@ -59,14 +60,19 @@ async function dropDefaults(spec: ContainerSpec, ps: Placement[]): Promise<void>
     delete spec.bunker.pidsDefault;
     await log.debug("no default PID limit: no pids controller for this container's cgroup");
   }
+  if (r.devices && !enforcesDevices(ps)) {
+    delete r.devices;
+    await log.debug("no device rules: this host has neither a v1 devices controller nor cgroup v2");
+  }
   if (Object.keys(r).length === 0) delete spec.oci.linux.resources;
 }
 
 /**
  * Makes the cgroups a spec asks for (none without linux.cgroupsPath). Without
- * limits a cgroup is only a convenience (stats, pause, the default PID limit):
- * where the host will not give one, the container runs without, and its spec
- * says so.
+ * limits a cgroup is only a convenience (stats, pause, the default PID limit,
+ * device rules): where the host will not give one, the container runs
+ * without, and its spec says so. Device rules that cannot be put in force in
+ * a cgroup that was made are an error.
  */
 export async function createContainerCgroups(spec: ContainerSpec, uid: number): Promise<CgroupState | undefined> {
   if (spec.oci.linux.cgroupsPath === undefined) return undefined;
@@ -79,6 +85,7 @@ export async function createContainerCgroups(spec: ContainerSpec, uid: number): 
     try {
       return createCgroups(ps, spec.bunker.id, spec.oci.linux.resources);
     } catch (e) {
+      if (e instanceof DeviceRulesError) throw new BunkerError(`device rules for container ${spec.bunker.id}: ${e.message} (--cgroups=disabled runs it without a cgroup, and so without device rules)`);
       if (!(e instanceof CgroupError || e instanceof SysError)) throw e;
       why = e.message;
     }

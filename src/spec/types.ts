@@ -76,6 +76,17 @@ export interface LinuxResources {
   pids?: { limit: number };
   /** weight 10-1000. */
   blockIO?: { weight?: number };
+  /** The device cgroup: rules applied in order on top of "deny everything". */
+  devices?: LinuxDeviceCgroup[];
+}
+
+/** One device cgroup rule; a missing type, major or minor matches any. access: some of r, w, m (default all). */
+export interface LinuxDeviceCgroup {
+  allow: boolean;
+  type?: "a" | "c" | "b";
+  major?: number;
+  minor?: number;
+  access?: string;
 }
 
 export interface Linux {

@@ -80,6 +80,7 @@ const table = {
   setsid: [112, 157],
   rt_sigtimedwait: [128, 137],
   mount_setattr: [442, 442],
+  bpf: [321, 280],
 } as const satisfies Record<string, readonly [number, number]>;
 
 export type SyscallName = keyof typeof table;
