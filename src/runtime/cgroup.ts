@@ -114,16 +114,18 @@ export interface CgroupJoin {
   close(): void;
 }
 
-/** Whether a rootless caller may move its own processes into `dir`: it needs write access to their common ancestor. */
-function mayMoveInto(dir: string): boolean {
+/** Why a rootless caller may not move its own processes into `dir` (it needs write access to their common ancestor); null if it may. */
+function cannotMoveInto(dir: string): string | null {
   const v2 = detectLayout().v2;
-  if (!v2) return false;
-  const from = `${v2.mount}${v2.own === "/" ? "" : v2.own}`.split("/");
+  if (!v2) return "this host's cgroups are v1";
+  const own = `${v2.mount}${v2.own === "/" ? "" : v2.own}`;
+  const from = own.split("/");
   const to = dir.split("/");
   let n = 0;
   while (n < from.length && n < to.length && from[n] === to[n]) n++;
   const ancestor = to.slice(0, n).join("/");
-  return trySys("faccessat", AT.FDCWD, new TextEncoder().encode(`${ancestor}/cgroup.procs\0`), 2 /* W_OK */, 0) === 0;
+  if (trySys("faccessat", AT.FDCWD, new TextEncoder().encode(`${ancestor}/cgroup.procs\0`), 2 /* W_OK */, 0) === 0) return null;
+  return `moving processes there from your cgroup ${own} needs write access to ${ancestor}/cgroup.procs`;
 }
 
 /**
@@ -146,7 +148,8 @@ export async function cgroupJoin(state: CgroupState | undefined): Promise<Cgroup
   for (const d of state.dirs) {
     const path = `${d.path}/cgroup.procs`;
     let why: string;
-    if (!root && !mayMoveInto(d.path)) why = `${d.path}: moving processes there from your own cgroup is not yours to do`;
+    const denied = root ? null : cannotMoveInto(d.path);
+    if (denied) why = `${d.path}: ${denied}`;
     else {
       const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${path}\0`), O.WRONLY | O.CLOEXEC, 0);
       if (fd >= 0) {

@@ -365,8 +365,10 @@ describe.skipIf(!rootlessReady)("rootless", () => {
   });
 
   /** bunker run as the user, from inside its delegated cgroup when there is one. */
-  const asUser = (args: string[], cmd: string) => {
-    const line = [bin.path, "run", "--network", "none", ...args, "--rootfs", fs.path, "--", "sh", "-c", cmd];
+  const asUser = (args: string[], cmd: string) => inDeleg([bin.path, "run", "--network", "none", ...args, "--rootfs", fs.path, "--", "sh", "-c", cmd]);
+
+  /** A command as the user, from inside its delegated cgroup when there is one. */
+  const inDeleg = (line: string[]) => {
     if (!deleg) return runAs(user, line);
     const quoted = line.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
     const r = Bun.spawnSync(["sh", "-c", `echo $$ > ${deleg}/session/cgroup.procs && exec setpriv --reuid=${user.uid} --regid=${user.gid} --init-groups ${quoted}`], {
@@ -398,6 +400,23 @@ describe.skipIf(!rootlessReady)("rootless", () => {
   test.skipIf(!v2)("with a delegated subtree the default PID limit applies, and --pids-limit 0 lifts it", () => {
     expect(asUser([], "cat /sys/fs/cgroup/pids.max")).toMatchObject({ code: 0, stdout: "2048\n", stderr: "" });
     expect(asUser(["--pids-limit", "0"], "cat /sys/fs/cgroup/pids.max")).toMatchObject({ code: 0, stdout: "max\n", stderr: "" });
+  });
+
+  test.skipIf(!v2)("bunker exec as the user joins the container's cgroup from inside the delegated subtree, and from outside runs beside it with a warning", () => {
+    const d = inDeleg([bin.path, "run", "-d", "--network", "none", "--pids-limit", "2", "--rootfs", fs.path, "--", "sleep", "30"]);
+    expect(d.code).toBe(0);
+    const id = d.stdout.trim();
+    try {
+      // sleep and cat, at the limit: the process that entered the namespaces took no place.
+      expect(inDeleg([bin.path, "exec", id, "cat", "/sys/fs/cgroup/pids.current"])).toMatchObject({ code: 0, stdout: "2\n", stderr: "" });
+      // From the test's own cgroup, the root's: moving a process from there is not the user's to do.
+      const out = runAs(user, [bin.path, "exec", id, "cat", "/proc/self/cgroup"]);
+      expect(out.code).toBe(0);
+      expect(out.stdout).not.toBe("0::/\n");
+      expect(out.stderr).toMatch(/^bunker warn: place the process in the container's cgroup: .*: the command runs outside the container's cgroups\n$/);
+    } finally {
+      inDeleg([bin.path, "rm", "-f", id]);
+    }
   });
 
   test.skipIf(!v2)("with a delegated subtree: the cgroup goes below it, limits hold, OOM is reported", () => {
