@@ -2,10 +2,11 @@
 // (/sys/fs/cgroup/bunker/ID on v2; MOUNT/bunker/ID under each v1 hierarchy),
 // made with its limits before the container runs and removed once it is empty.
 
-import type { LinuxResources } from "../spec/types";
+import type { LinuxDeviceCgroup, LinuxResources } from "../spec/types";
 import { Errno, SysError } from "../sys/errno";
 import { fileType, makeDir, ownerOf, readText, removePath, writeValue } from "../sys/fs";
 import type { Hierarchy, Layout } from "./detect";
+import { applyV1DeviceRules, attachDeviceProgram } from "./devices";
 import { readWords } from "./files";
 import { neededControllers, V1_NAME, v1Writes, v2Writes, type LimitWrite } from "./limits";
 
@@ -89,6 +90,11 @@ export function missingController(ps: Placement[], r: LinuxResources | undefined
   return null;
 }
 
+/** Whether the placements can enforce device rules: a v1 devices controller, or cgroup v2 (an eBPF program). */
+export function enforcesDevices(ps: Placement[]): boolean {
+  return ps.some((p) => p.hierarchy.version === 2 || p.hierarchy.controllers.includes("devices"));
+}
+
 /** Makes `dir` if missing; true when this call made it. */
 function ensureDir(dir: string): boolean {
   try {
@@ -155,7 +161,15 @@ function applyWrites(dirs: CgroupDir[], writes: LimitWrite[], version: 1 | 2): v
   }
 }
 
-/** Makes the container's cgroups with their limits; on failure removes what it made. */
+/** The v1 devices controller where the host has one (cheaper, and what a hybrid host's tools read), else cgroup v2's program. */
+function applyDeviceRules(dirs: CgroupDir[], rules: readonly LinuxDeviceCgroup[]): void {
+  const v1 = dirs.find((d) => d.version === 1 && d.controllers.includes("devices"));
+  if (v1) return applyV1DeviceRules(v1.path, rules);
+  const v2 = dirs.find((d) => d.version === 2);
+  if (v2) attachDeviceProgram(v2.path, rules);
+}
+
+/** Makes the container's cgroups with their limits and device rules; on failure removes what it made. */
 export function createCgroups(ps: Placement[], id: string, r: LinuxResources | undefined): CgroupState {
   const made: string[] = [];
   const dirs: CgroupDir[] = [];
@@ -182,6 +196,7 @@ export function createCgroups(ps: Placement[], id: string, r: LinuxResources | u
       // On a hybrid host a controller lives on one side only; each side writes what it carries.
       applyWrites(dirs, v1Writes(r), 1);
       applyWrites(dirs, v2Writes(r), 2);
+      if (r.devices) applyDeviceRules(dirs, r.devices);
     }
   } catch (e) {
     for (const dir of made.reverse()) {

@@ -90,7 +90,7 @@ export const runOptions: OptionDefs = {
   "cpu-shares": { type: "string", valueHint: "N", description: "Relative CPU weight, 2-262144 (1024 is the default; 0: unset)" },
   "cpu-weight": { type: "string", valueHint: "N", description: "Relative CPU weight on cgroup v2's scale, 1-10000 (100 is the default)" },
   "cpuset-cpus": { type: "string", valueHint: "LIST", description: "CPUs the container may run on (0-2,4)" },
-  "pids-limit": { type: "string", valueHint: "N", description: "Most processes and threads at once (0 or -1: no limit)" },
+  "pids-limit": { type: "string", valueHint: "N", description: "Most processes and threads at once (default 2048 with a cgroup; 0 or -1: no limit)" },
   "blkio-weight": { type: "string", valueHint: "N", description: "Relative block I/O weight, 10-1000 (needs the BFQ scheduler or io cost model)" },
   cgroups: { type: "string", valueHint: "MODE", description: "enabled (default: a cgroup per container where allowed) or disabled" },
   "map-uid": { type: "string", valueHint: "ID", description: "Container user ID you become (default 0)" },
@@ -388,6 +388,8 @@ export async function run(argv: string[]): Promise<number> {
     security,
     ...(resources ? { resources } : {}),
     ...(cgroups ? { cgroupsPath: cgroupsPath(id) } : {}),
+    // A rootless container cannot reach a device the user could not open on the host: no device rules for it.
+    defaultLimits: { pids: v["pids-limit"] === undefined, devices: uid === 0 },
   });
   try {
     validateSpec(spec);

@@ -91,7 +91,8 @@ function createDetached(p: ChildProgram, m: Mount): Opened {
 }
 
 function enterTree(p: ChildProgram, source: string, readonly: boolean): void {
-  const root = openTree(p, source, true, readonly ? MOUNT_ATTR.RDONLY : 0, true);
+  // nodev: a device node in an image or a host directory opens only in the container's own /dev.
+  const root = openTree(p, source, true, MOUNT_ATTR.NODEV | (readonly ? MOUNT_ATTR.RDONLY : 0), true);
   // The staging tmpfs exists only in the new mount namespace and leaves with the old root.
   p.call(`mount a staging tmpfs on ${STAGING}`, "mount", [p.str("tmpfs"), p.str(STAGING), p.str("tmpfs"), MS.NOSUID | MS.NODEV, p.str("mode=700")]);
   const newRoot = `${STAGING}/root`;

@@ -5,14 +5,15 @@
 import { detectLayout } from "../cgroups/detect";
 import { isFrozen, oomKills, memoryLimit, setFrozen, usage, type Usage } from "../cgroups/control";
 import { CONTROLLER_FLAGS } from "../cgroups/limits";
-import { CgroupError, createCgroups, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupState, type Placement } from "../cgroups/tree";
+import { CgroupError, createCgroups, enforcesDevices, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupState, type Placement } from "../cgroups/tree";
+import { DeviceRulesError } from "../cgroups/devices";
 import { log } from "../log";
 import type { ContainerSpec, LinuxResources } from "../spec/types";
 import { listDir, readText, removePath } from "../sys/fs";
-import { trySys } from "../sys/libc";
-import { SIGNALS } from "../sys/constants";
+import { closeFd, trySys } from "../sys/libc";
+import { AT, O, SIGNALS } from "../sys/constants";
 import { BunkerError } from "./errors";
-import { SysError } from "../sys/errno";
+import { errnoMessage, SysError } from "../sys/errno";
 import { currentStatus, readState, supervisorAlive, withLock, writeState, type ContainerState } from "./store";
 
 export type CgroupsMode = "enabled" | "disabled";
@@ -44,10 +45,34 @@ export function cgroupsPath(id: string): string {
   return `/${PARENT}/${id}`;
 }
 
+/** The limits a spec asks for, leaving out the defaults that come with a cgroup (devices, a default PID limit). */
+function requestedLimits(spec: ContainerSpec): string[] {
+  const r = spec.oci.linux.resources ?? {};
+  return Object.keys(r).filter((k) => k !== "devices" && !(k === "pids" && spec.bunker.pidsDefault));
+}
+
+/** Takes out of the spec the defaults the placements cannot carry (all of them without a cgroup). */
+async function dropDefaults(spec: ContainerSpec, ps: Placement[]): Promise<void> {
+  const r = spec.oci.linux.resources;
+  if (!r) return;
+  if (spec.bunker.pidsDefault && r.pids && missingController(ps, { pids: r.pids })) {
+    delete r.pids;
+    delete spec.bunker.pidsDefault;
+    await log.debug("no default PID limit: no pids controller for this container's cgroup");
+  }
+  if (r.devices && !enforcesDevices(ps)) {
+    delete r.devices;
+    await log.debug("no device rules: this host has neither a v1 devices controller nor cgroup v2");
+  }
+  if (Object.keys(r).length === 0) delete spec.oci.linux.resources;
+}
+
 /**
  * Makes the cgroups a spec asks for (none without linux.cgroupsPath). Without
- * limits a cgroup is only a convenience (stats, pause): where the host will not
- * give one, the container runs without, and its spec says so.
+ * limits a cgroup is only a convenience (stats, pause, the default PID limit,
+ * device rules): where the host will not give one, the container runs
+ * without, and its spec says so. Device rules that cannot be put in force in
+ * a cgroup that was made are an error.
  */
 export async function createContainerCgroups(spec: ContainerSpec, uid: number): Promise<CgroupState | undefined> {
   if (spec.oci.linux.cgroupsPath === undefined) return undefined;
@@ -56,16 +81,19 @@ export async function createContainerCgroups(spec: ContainerSpec, uid: number): 
   if (typeof ps === "string") why = ps;
   else {
     removeStale(ps);
+    await dropDefaults(spec, ps);
     try {
       return createCgroups(ps, spec.bunker.id, spec.oci.linux.resources);
     } catch (e) {
+      if (e instanceof DeviceRulesError) throw new BunkerError(`device rules for container ${spec.bunker.id}: ${e.message} (--cgroups=disabled runs it without a cgroup, and so without device rules)`);
       if (!(e instanceof CgroupError || e instanceof SysError)) throw e;
       why = e.message;
     }
   }
-  if (spec.oci.linux.resources) throw new BunkerError(why);
+  if (requestedLimits(spec).length) throw new BunkerError(why);
   await log.debug(`no cgroup for this container: ${why}`);
   delete spec.oci.linux.cgroupsPath;
+  await dropDefaults(spec, []);
   return undefined;
 }
 
@@ -78,6 +106,64 @@ export function joinCgroups(state: CgroupState | undefined, pid: number): void {
     if (e instanceof CgroupError) throw new BunkerError(`place the process in the container's cgroup: ${e.message}`);
     throw e;
   }
+}
+
+export interface CgroupJoin {
+  /** Each cgroup.procs of the container, open for writing (close-on-exec): a process writes "0" to it to move itself in. */
+  files: { fd: number; dir: string }[];
+  close(): void;
+}
+
+/** Why a rootless caller may not move its own processes into `dir` (it needs write access to their common ancestor); null if it may. */
+function cannotMoveInto(dir: string): string | null {
+  const v2 = detectLayout().v2;
+  if (!v2) return "this host's cgroups are v1";
+  const own = `${v2.mount}${v2.own === "/" ? "" : v2.own}`;
+  const from = own.split("/");
+  const to = dir.split("/");
+  let n = 0;
+  while (n < from.length && n < to.length && from[n] === to[n]) n++;
+  const ancestor = to.slice(0, n).join("/");
+  if (trySys("faccessat", AT.FDCWD, new TextEncoder().encode(`${ancestor}/cgroup.procs\0`), 2 /* W_OK */, 0) === 0) return null;
+  return `moving processes there from your cgroup ${own} needs write access to ${ancestor}/cgroup.procs`;
+}
+
+/**
+ * What a process started in a running container (bunker exec) needs to move
+ * itself into its cgroups after it has entered the PID namespace and before
+ * it runs anything: moved from here instead, it would have to be the process
+ * that enters the namespaces, which lives on beside the command until it is
+ * reaped and meanwhile counts against the container's pids.max. A rootless
+ * caller may lack the right to move a process there from its own cgroup
+ * (another session's, say): then it runs outside them, with a warning, as
+ * runc does.
+ */
+export async function cgroupJoin(state: CgroupState | undefined): Promise<CgroupJoin> {
+  const files: CgroupJoin["files"] = [];
+  const close = () => {
+    for (const f of files.splice(0)) closeFd(f.fd);
+  };
+  if (!state) return { files, close };
+  const root = process.geteuid?.() === 0;
+  for (const d of state.dirs) {
+    const path = `${d.path}/cgroup.procs`;
+    let why: string;
+    const denied = root ? null : cannotMoveInto(d.path);
+    if (denied) why = `${d.path}: ${denied}`;
+    else {
+      const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${path}\0`), O.WRONLY | O.CLOEXEC, 0);
+      if (fd >= 0) {
+        files.push({ fd, dir: d.path });
+        continue;
+      }
+      why = `open ${path}: ${errnoMessage(-fd)}`;
+    }
+    close();
+    if (root) throw new BunkerError(`place the process in the container's cgroup: ${why}`);
+    await log.warn(`place the process in the container's cgroup: ${why}: the command runs outside the container's cgroups`);
+    break;
+  }
+  return { files, close };
 }
 
 export interface OomReport {

@@ -9,6 +9,7 @@ import { capLimits } from "./run";
 import { log } from "../log";
 import type { ContainerSpec, User } from "../spec/types";
 import { AT, CLONE, CLOSE_RANGE_CLOEXEC, SIGNALS } from "../sys/constants";
+import { Errno } from "../sys/errno";
 import { inodeOf, listDir, readLink } from "../sys/fs";
 import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
@@ -24,7 +25,7 @@ import { capabilitiesFor, DEFAULT_SECURITY, envValue, type SecurityOptions } fro
 import { resolveCaps } from "../security/caps";
 import { closeTerminal, planTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 import type { CgroupState } from "../cgroups/tree";
-import { joinCgroups } from "./cgroup";
+import { cgroupJoin, type CgroupJoin } from "./cgroup";
 
 export type Target =
   /** A running container's first process, held by a pidfd. */
@@ -91,6 +92,7 @@ export function planExecProgram(
   signals: readonly number[],
   terminal?: TerminalSetup,
   filter: SeccompFilter | null = null,
+  cgroups: CgroupJoin["files"] = [],
 ) {
   const p = new ChildProgram();
   planHandshake(p, pipes);
@@ -112,6 +114,9 @@ export function planExecProgram(
     // A new process: the parent-death signal is not inherited across fork.
     planParentCheck(p, pipes.syncRead);
   }
+  // The command's own process moves itself in (see cgroupJoin); the one that forked it never enters.
+  // The descriptors were opened by bunker, whose credentials the kernel checks, not this process's.
+  for (const c of cgroups) p.call(`move into the container's cgroup ${c.dir}`, "write", [c.fd, p.str("0"), 1], { expect: { value: 1, errno: Errno.EIO } });
   if (terminal) planTerminal(p, terminal);
   else planSession(p);
   p.call("set the umask to 022", "umask", [0o022]);
@@ -141,32 +146,20 @@ export function execSpec(req: ExecRequest): ContainerSpec {
   } as unknown as ContainerSpec;
 }
 
-/**
- * Puts the exec'd process into the container's cgroups. A rootless caller may
- * lack the right to move a process there from its own cgroup (another
- * session's, say): then it runs outside them, with a warning, as runc does.
- */
-async function joinContainerCgroups(cgroup: CgroupState | undefined, pid: number): Promise<void> {
-  try {
-    joinCgroups(cgroup, pid);
-  } catch (e) {
-    if (process.geteuid?.() === 0 || !(e instanceof BunkerError)) throw e;
-    await log.warn(`${e.message}: the command runs outside the container's cgroups`);
-  }
-}
-
 export async function execIn(req: ExecRequest): Promise<number> {
   const pipes = openPipes();
   let pid: number;
   let program: ChildProgram | undefined;
   const terminal = req.tty ? prepareTerminal() : undefined;
+  let cgroups: CgroupJoin | undefined;
   try {
     const native = loadNative(scratchDir());
     const filter = await containerFilter(execSpec(req));
-    const planned = planExecProgram(req, pipes, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], terminal, filter);
+    cgroups = await cgroupJoin(req.cgroup);
+    const planned = planExecProgram(req, pipes, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], terminal, filter, cgroups.files);
     program = planned.program;
     await log.debug(() => `exec program:\n${planned.program.listing().join("\n")}`);
-    ({ pid } = await spawnChild(planned.program, pipes, 0, (child) => joinContainerCgroups(req.cgroup, child), {
+    ({ pid } = await spawnChild(planned.program, pipes, 0, () => {}, {
       ...(planned.fork ? { fork: { slot: planned.fork } } : {}),
       winchFd: terminal?.winchWrite ?? -1,
     }));
@@ -175,6 +168,7 @@ export async function execIn(req: ExecRequest): Promise<number> {
     if (terminal) closeTerminal(terminal);
     throw err;
   } finally {
+    cgroups?.close();
     if (req.target.kind === "pid") closeFd(req.target.pidfd);
     else for (const f of req.target.fds) closeFd(f.fd);
   }

@@ -1,6 +1,6 @@
 // Building a container spec with the defaults runc, crun and podman users expect.
 
-import type { ContainerSpec, LinuxCapabilities, LinuxDevice, LinuxIDMapping, LinuxResources, LinuxNamespace, Mount, NamespaceType, NetworkMode, NetworkSettings, POSIXRlimit, User, UsernsSetup } from "./types";
+import type { ContainerSpec, LinuxCapabilities, LinuxDevice, LinuxDeviceCgroup, LinuxIDMapping, LinuxResources, LinuxNamespace, Mount, NamespaceType, NetworkMode, NetworkSettings, POSIXRlimit, User, UsernsSetup } from "./types";
 import { DEFAULT_CAPS } from "../security/caps";
 
 import { orderMounts } from "./volumes";
@@ -38,9 +38,11 @@ export interface RunOptions {
   hostResolvConf?: boolean;
   init?: boolean;
   security?: SecurityOptions;
-  /** Cgroup limits, and the container's cgroup (none: no cgroup of its own). */
+  /** Cgroup limits asked for, and the container's cgroup (none: no cgroup of its own). */
   resources?: LinuxResources;
   cgroupsPath?: string;
+  /** The defaults a container with a cgroup of its own gets: a PID limit (unless one was given), the device allow-list (root). */
+  defaultLimits?: { pids: boolean; devices: boolean };
 }
 
 export interface SecurityOptions {
@@ -71,6 +73,41 @@ export const MASKED_PATHS = [
   "/sys/firmware",
   "/sys/devices/virtual/powercap",
 ];
+
+/** podman's default: far above what ordinary workloads start, far below what exhausts a host's PIDs. */
+export const DEFAULT_PIDS_LIMIT = 2048;
+
+const allow = (type: "c" | "b", major?: number, minor?: number, access = "rwm"): LinuxDeviceCgroup => ({
+  allow: true,
+  type,
+  ...(major !== undefined ? { major } : {}),
+  ...(minor !== undefined ? { minor } : {}),
+  access,
+});
+
+/**
+ * runc's and docker's default device allow-list: every other device node,
+ * wherever it lies (an image, a volume, one made with mknod), cannot be
+ * opened; nodes of any kind may still be made (CAP_MKNOD and seccomp decide).
+ */
+export const DEFAULT_DEVICE_RULES: readonly LinuxDeviceCgroup[] = [
+  { allow: false, access: "rwm" },
+  allow("c", undefined, undefined, "m"),
+  allow("b", undefined, undefined, "m"),
+  allow("c", 1, 3), // null
+  allow("c", 1, 5), // zero
+  allow("c", 1, 7), // full
+  allow("c", 1, 8), // random
+  allow("c", 1, 9), // urandom
+  allow("c", 5, 0), // tty
+  allow("c", 5, 1), // console
+  allow("c", 5, 2), // ptmx
+  allow("c", 136), // pts/*
+  allow("c", 10, 200), // net/tun
+];
+
+/** --privileged, as docker: every device. */
+export const ALL_DEVICES: readonly LinuxDeviceCgroup[] = [{ allow: true, access: "rwm" }];
 
 export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
@@ -158,6 +195,15 @@ function mapped(maps: readonly LinuxIDMapping[] | undefined, id: number): boolea
   return maps === undefined || maps.some((m) => id >= m.containerID && id < m.containerID + m.size);
 }
 
+/** The limits asked for, plus the defaults that come with a cgroup of its own. */
+function containerResources(o: RunOptions, privileged: boolean): LinuxResources | undefined {
+  const r: LinuxResources = { ...o.resources };
+  const d = o.cgroupsPath !== undefined ? o.defaultLimits : undefined;
+  if (d?.pids && !r.pids) r.pids = { limit: DEFAULT_PIDS_LIMIT };
+  if (d?.devices) r.devices = (privileged ? ALL_DEVICES : DEFAULT_DEVICE_RULES).map((rule) => ({ ...rule }));
+  return Object.keys(r).length ? r : undefined;
+}
+
 export function createSpec(o: RunOptions): ContainerSpec {
   const hostRoot = o.rootfs === undefined;
   const hostname = o.hostname ?? o.id;
@@ -166,6 +212,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
   if (o.userns) namespaces.push("user");
   const sec = o.security ?? DEFAULT_SECURITY;
   const user = o.user ?? { uid: 0, gid: 0 };
+  const resources = containerResources(o, sec.privileged);
   const extra = o.extraMounts ?? [];
   // --read-only keeps the usual scratch places writable, unless the caller mounted something there.
   const scratch: Mount[] =
@@ -207,7 +254,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
         ...(sec.privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
         ...(typeof sec.seccomp === "object" ? { seccomp: sec.seccomp.profile } : {}),
         ...(o.userns ? { uidMappings: o.userns.uid, gidMappings: o.userns.gid } : {}),
-        ...(o.resources ? { resources: o.resources } : {}),
+        ...(resources ? { resources } : {}),
         ...(o.cgroupsPath !== undefined ? { cgroupsPath: o.cgroupsPath } : {}),
       },
     },
@@ -222,6 +269,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
       cwd: { create: o.createCwd ?? false, optional: o.cwdOptional ?? false },
       ...(o.init ? { init: true } : {}),
       seccomp: sec.privileged ? "unconfined" : typeof sec.seccomp === "object" ? "custom" : sec.seccomp,
+      ...(resources?.pids && !o.resources?.pids ? { pidsDefault: true } : {}),
     },
   };
 }

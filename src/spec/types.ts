@@ -76,6 +76,17 @@ export interface LinuxResources {
   pids?: { limit: number };
   /** weight 10-1000. */
   blockIO?: { weight?: number };
+  /** The device cgroup: rules applied in order on top of "deny everything". */
+  devices?: LinuxDeviceCgroup[];
+}
+
+/** One device cgroup rule; a missing type, major or minor matches any. access: some of r, w, m (default all). */
+export interface LinuxDeviceCgroup {
+  allow: boolean;
+  type?: "a" | "c" | "b";
+  major?: number;
+  minor?: number;
+  access?: string;
 }
 
 export interface Linux {
@@ -125,6 +136,8 @@ export interface Sidecar {
   init?: boolean;
   /** Which seccomp filter: bunker's default, none, or linux.seccomp. */
   seccomp?: "default" | "unconfined" | "custom";
+  /** linux.resources.pids is bunker's default, not asked for: dropped, not an error, where it cannot apply. */
+  pidsDefault?: boolean;
 }
 
 export interface UsernsSetup {

@@ -82,6 +82,7 @@ const table = {
   mount_setattr: [442, 442],
   process_vm_writev: [311, 271],
   fstatfs: [138, 44],
+  bpf: [321, 280],
 } as const satisfies Record<string, readonly [number, number]>;
 
 export type SyscallName = keyof typeof table;

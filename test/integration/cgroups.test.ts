@@ -101,6 +101,24 @@ describe.skipIf(!ready)("limits", () => {
     }
   });
 
+  test("a PID limit of 2048 by default; --pids-limit N sets N, 0 and -1 none", () => {
+    const pidsMax = `cat ${inside("pids", "pids.max", "pids.max")}`;
+    const cases: [string[], string][] = [
+      [[], "2048"],
+      [["--pids-limit", "100"], "100"],
+      [["--pids-limit", "0"], "max"],
+      [["--pids-limit", "-1"], "max"],
+    ];
+    for (const [flags, want] of cases) {
+      const r = run(flags, pidsMax);
+      expect(r.stderr).toBe("");
+      expect([flags, r.stdout.trim()]).toEqual([flags, want]);
+    }
+    // The default is not a limit asked for: without a cgroup there is none, and no error.
+    const none = run(["--cgroups=disabled"], "echo ran");
+    expect(none).toMatchObject({ code: 0, stdout: "ran\n", stderr: "" });
+  });
+
   test("--pids-limit stops a fork loop at the limit", () => {
     // The inner shell gives up at the first fork that fails; the sleeps it started stay until the container ends.
     const r = run(["--pids-limit", "20"], `sh -c 'i=0; while [ $i -lt 60 ]; do sleep 30 & i=$((i+1)); done'; cat ${inside("pids", "pids.current", "pids.current")}`);
@@ -174,6 +192,17 @@ describe.skipIf(!ready)("the container's view", () => {
       for (const line of lines.slice(0, -1)) expect(line).toMatch(/:\/$/);
       // sleep, and exec's cat (sh execs its last command): without joining only sleep would count.
       expect(Number(lines.at(-1))).toBe(2);
+    } finally {
+      bunker(["rm", "-f", id]);
+    }
+  });
+
+  test("bunker exec needs room for its command only: it works in a container one process short of its limit", () => {
+    // Were the process that enters the namespaces placed in the cgroup, it would take the last slot, and the command's fork would fail.
+    const id = detached(["--pids-limit", "2"], "sleep 30");
+    try {
+      const r = bunker(["exec", id, "sh", "-c", `cat ${inside("pids", "pids.current", "pids.current")}`]);
+      expect(r).toMatchObject({ code: 0, stdout: "2\n", stderr: "" });
     } finally {
       bunker(["rm", "-f", id]);
     }
@@ -336,8 +365,10 @@ describe.skipIf(!rootlessReady)("rootless", () => {
   });
 
   /** bunker run as the user, from inside its delegated cgroup when there is one. */
-  const asUser = (args: string[], cmd: string) => {
-    const line = [bin.path, "run", "--network", "none", ...args, "--rootfs", fs.path, "--", "sh", "-c", cmd];
+  const asUser = (args: string[], cmd: string) => inDeleg([bin.path, "run", "--network", "none", ...args, "--rootfs", fs.path, "--", "sh", "-c", cmd]);
+
+  /** A command as the user, from inside its delegated cgroup when there is one. */
+  const inDeleg = (line: string[]) => {
     if (!deleg) return runAs(user, line);
     const quoted = line.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
     const r = Bun.spawnSync(["sh", "-c", `echo $$ > ${deleg}/session/cgroup.procs && exec setpriv --reuid=${user.uid} --regid=${user.gid} --init-groups ${quoted}`], {
@@ -356,6 +387,36 @@ describe.skipIf(!rootlessReady)("rootless", () => {
     expect(ok.stderr).toBe("");
     expect(ok.code).toBe(0);
     expect(ok.stdout.split("\n")[0]).toMatch(/:\/$/);
+  });
+
+  test("without a delegated subtree the default PID limit is no reason to fail: the container runs, without a cgroup", () => {
+    // Straight from the test's own (root's) cgroup: nothing there is the user's to write.
+    const r = runAs(user, [bin.path, "run", "--network", "none", "--rootfs", fs.path, "--", "sh", "-c", "cat /proc/self/cgroup"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/:\/\n$/);
+  });
+
+  test.skipIf(!v2)("with a delegated subtree the default PID limit applies, and --pids-limit 0 lifts it", () => {
+    expect(asUser([], "cat /sys/fs/cgroup/pids.max")).toMatchObject({ code: 0, stdout: "2048\n", stderr: "" });
+    expect(asUser(["--pids-limit", "0"], "cat /sys/fs/cgroup/pids.max")).toMatchObject({ code: 0, stdout: "max\n", stderr: "" });
+  });
+
+  test.skipIf(!v2)("bunker exec as the user joins the container's cgroup from inside the delegated subtree, and from outside runs beside it with a warning", () => {
+    const d = inDeleg([bin.path, "run", "-d", "--network", "none", "--pids-limit", "2", "--rootfs", fs.path, "--", "sleep", "30"]);
+    expect(d.code).toBe(0);
+    const id = d.stdout.trim();
+    try {
+      // sleep and cat, at the limit: the process that entered the namespaces took no place.
+      expect(inDeleg([bin.path, "exec", id, "cat", "/sys/fs/cgroup/pids.current"])).toMatchObject({ code: 0, stdout: "2\n", stderr: "" });
+      // From the test's own cgroup, the root's: moving a process from there is not the user's to do.
+      const out = runAs(user, [bin.path, "exec", id, "cat", "/proc/self/cgroup"]);
+      expect(out.code).toBe(0);
+      expect(out.stdout).not.toBe("0::/\n");
+      expect(out.stderr).toMatch(/^bunker warn: place the process in the container's cgroup: .*: the command runs outside the container's cgroups\n$/);
+    } finally {
+      inDeleg([bin.path, "rm", "-f", id]);
+    }
   });
 
   test.skipIf(!v2)("with a delegated subtree: the cgroup goes below it, limits hold, OOM is reported", () => {

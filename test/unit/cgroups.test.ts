@@ -6,6 +6,10 @@ import { layoutFrom } from "../../src/cgroups/detect";
 import { cgroupfsView } from "../../src/cgroups/view";
 import { statsRows, statsTable } from "../../src/cli/stats";
 import type { ContainerState } from "../../src/runtime/store";
+import { allowsEverything, deviceProgram } from "../../src/cgroups/devicefilter";
+import { v1DeviceWrites } from "../../src/cgroups/devices";
+import { createSpec } from "../../src/spec/defaults";
+import type { LinuxDeviceCgroup } from "../../src/spec/types";
 
 describe("docker's units", () => {
   test("sizes: bytes, k, m, g, t, fractions, upper case and a trailing b", () => {
@@ -203,5 +207,184 @@ describe("stats", () => {
   test("a container without cgroups shows dashes", () => {
     const rows = statsRows([], [{ state, at: 1, usage: null }], 1024);
     expect(statsTable(rows)).toContain("0123456789ab   web    --      --                  --      --");
+  });
+});
+
+/**
+ * Runs a BPF_PROG_TYPE_CGROUP_DEVICE program the way the kernel would for one
+ * request (only the instructions such a program needs); reading a register
+ * never written, or any other instruction, fails as the verifier would.
+ */
+function runDeviceProgram(prog: Uint8Array, type: "c" | "b", major: number, minor: number, access: string): boolean {
+  const dv = new DataView(prog.buffer, prog.byteOffset, prog.byteLength);
+  const bits = [...access].reduce((a, c) => a | ({ m: 1, r: 2, w: 4 } as Record<string, number>)[c]!, 0);
+  const ctx = [((bits << 16) | (type === "b" ? 1 : 2)) >>> 0, major, minor];
+  const r: (number | "ctx" | undefined)[] = new Array(11).fill(undefined);
+  r[1] = "ctx";
+  const num = (i: number) => {
+    const v = r[i];
+    if (typeof v !== "number") throw new Error(`r${i} read before it was written`);
+    return v;
+  };
+  for (let pc = 0, steps = 0; steps < 10000; steps++) {
+    if (pc < 0 || pc * 8 >= prog.length) throw new Error(`jump out of the program to ${pc}`);
+    const [code, regs, off, imm] = [dv.getUint8(pc * 8), dv.getUint8(pc * 8 + 1), dv.getInt16(pc * 8 + 2, true), dv.getInt32(pc * 8 + 4, true)];
+    const [dst, src] = [regs & 15, regs >> 4];
+    pc++;
+    switch (code) {
+      case 0x61:
+        if (r[src] !== "ctx" || off % 4 !== 0 || off > 8) throw new Error(`bad context load at ${pc - 1}`);
+        r[dst] = ctx[off / 4]!;
+        break;
+      case 0x54:
+        r[dst] = (num(dst) & imm) >>> 0;
+        break;
+      case 0x74:
+        r[dst] = num(dst) >>> imm;
+        break;
+      case 0xb4:
+        r[dst] = imm >>> 0;
+        break;
+      case 0xbc:
+        r[dst] = num(src);
+        break;
+      case 0x15:
+        if (num(dst) === imm >>> 0) pc += off;
+        break;
+      case 0x55:
+        if (num(dst) !== imm >>> 0) pc += off;
+        break;
+      case 0x45:
+        if ((num(dst) & imm) !== 0) pc += off;
+        break;
+      case 0x95:
+        return num(0) === 1;
+      default:
+        throw new Error(`unexpected instruction 0x${code.toString(16)} at ${pc - 1}`);
+    }
+  }
+  throw new Error("the program does not end");
+}
+
+/** The verifier refuses a program with an instruction no path reaches. */
+function unreachable(prog: Uint8Array): number[] {
+  const dv = new DataView(prog.buffer, prog.byteOffset, prog.byteLength);
+  const n = prog.length / 8;
+  const seen = new Set<number>();
+  const todo = [0];
+  while (todo.length) {
+    const pc = todo.pop()!;
+    if (seen.has(pc) || pc >= n) continue;
+    seen.add(pc);
+    const code = dv.getUint8(pc * 8);
+    if (code === 0x95) continue;
+    if ([0x15, 0x55, 0x45].includes(code)) todo.push(pc + 1 + dv.getInt16(pc * 8 + 2, true));
+    todo.push(pc + 1);
+  }
+  return [...Array(n).keys()].filter((i) => !seen.has(i));
+}
+
+type Req = [type: "c" | "b", major: number, minor: number, access: string];
+
+function verdicts(rules: LinuxDeviceCgroup[], reqs: Req[]): string[] {
+  const prog = deviceProgram(rules);
+  expect(unreachable(prog)).toEqual([]);
+  return reqs.map(([t, ma, mi, a]) => `${t} ${ma}:${mi} ${a} ${runDeviceProgram(prog, t, ma, mi, a) ? "allowed" : "denied"}`);
+}
+
+describe("device rules", () => {
+  const defaults = () => createSpec({ id: "0123456789ab", args: ["sh"], network: "none", callerEnv: {}, cgroupsPath: "/bunker/0123456789ab", defaultLimits: { pids: true, devices: true } });
+
+  test("a container with a cgroup gets docker's allow-list (root) and a PID limit of 2048; --privileged every device", () => {
+    const s = defaults();
+    expect(s.oci.linux.resources).toEqual({
+      pids: { limit: 2048 },
+      devices: [
+        { allow: false, access: "rwm" },
+        { allow: true, type: "c", access: "m" },
+        { allow: true, type: "b", access: "m" },
+        { allow: true, type: "c", major: 1, minor: 3, access: "rwm" },
+        { allow: true, type: "c", major: 1, minor: 5, access: "rwm" },
+        { allow: true, type: "c", major: 1, minor: 7, access: "rwm" },
+        { allow: true, type: "c", major: 1, minor: 8, access: "rwm" },
+        { allow: true, type: "c", major: 1, minor: 9, access: "rwm" },
+        { allow: true, type: "c", major: 5, minor: 0, access: "rwm" },
+        { allow: true, type: "c", major: 5, minor: 1, access: "rwm" },
+        { allow: true, type: "c", major: 5, minor: 2, access: "rwm" },
+        { allow: true, type: "c", major: 136, access: "rwm" },
+        { allow: true, type: "c", major: 10, minor: 200, access: "rwm" },
+      ],
+    });
+    expect(s.bunker.pidsDefault).toBe(true);
+    const base = { id: "0123456789ab", args: ["sh"], network: "none" as const, callerEnv: {} };
+    const privileged = createSpec({ ...base, cgroupsPath: "/bunker/x", defaultLimits: { pids: true, devices: true }, security: { caps: [], added: [], privileged: true, noNewPrivileges: true, rlimits: [], readonlyRoot: false, seccomp: "default" } });
+    expect(privileged.oci.linux.resources!.devices).toEqual([{ allow: true, access: "rwm" }]);
+    // A --pids-limit given is not the default; rootless gets no device rules; no cgroup, no defaults.
+    const given = createSpec({ ...base, cgroupsPath: "/bunker/x", resources: { pids: { limit: 5 } }, defaultLimits: { pids: false, devices: false } });
+    expect(given.oci.linux.resources).toEqual({ pids: { limit: 5 } });
+    expect(given.bunker.pidsDefault).toBeUndefined();
+    expect(createSpec({ ...base, defaultLimits: { pids: true, devices: true } }).oci.linux.resources).toBeUndefined();
+  });
+
+  test("the eBPF program of the default list allows what the list names and mknod of anything, nothing else", () => {
+    const rules = defaults().oci.linux.resources!.devices!;
+    expect(allowsEverything(rules)).toBe(false);
+    const reqs: Req[] = [
+      ["c", 1, 3, "r"], ["c", 1, 3, "w"], ["c", 1, 3, "rw"], ["c", 1, 5, "rw"], ["c", 1, 7, "rw"], ["c", 1, 8, "r"], ["c", 1, 9, "r"],
+      ["c", 5, 0, "rw"], ["c", 5, 1, "rw"], ["c", 5, 2, "rw"], ["c", 136, 0, "rw"], ["c", 136, 4095, "rw"], ["c", 10, 200, "rw"],
+      ["c", 10, 229, "m"], ["b", 8, 0, "m"],
+      ["c", 10, 229, "r"], ["c", 10, 229, "rw"], ["c", 1, 11, "r"], ["c", 1, 1, "r"], ["c", 4, 0, "rw"], ["c", 10, 232, "rw"],
+      ["b", 7, 0, "r"], ["b", 8, 0, "rw"], ["b", 1, 3, "r"], ["b", 136, 0, "rw"], ["c", 137, 0, "rw"], ["c", 1, 4, "w"],
+    ];
+    expect(verdicts(rules, reqs)).toEqual([
+      "c 1:3 r allowed", "c 1:3 w allowed", "c 1:3 rw allowed", "c 1:5 rw allowed", "c 1:7 rw allowed", "c 1:8 r allowed", "c 1:9 r allowed",
+      "c 5:0 rw allowed", "c 5:1 rw allowed", "c 5:2 rw allowed", "c 136:0 rw allowed", "c 136:4095 rw allowed", "c 10:200 rw allowed",
+      "c 10:229 m allowed", "b 8:0 m allowed",
+      "c 10:229 r denied", "c 10:229 rw denied", "c 1:11 r denied", "c 1:1 r denied", "c 4:0 rw denied", "c 10:232 rw denied",
+      "b 7:0 r denied", "b 8:0 rw denied", "b 1:3 r denied", "b 136:0 rw denied", "c 137:0 rw denied", "c 1:4 w denied",
+    ]);
+  });
+
+  test("later rules win, partial access counts as v1 counts it, and no rule leaves dead code behind", () => {
+    // Read only: writing, or reading and writing at once, is refused.
+    expect(verdicts([{ allow: false }, { allow: true, type: "c", major: 1, minor: 3, access: "r" }], [["c", 1, 3, "r"], ["c", 1, 3, "w"], ["c", 1, 3, "rw"], ["c", 1, 3, "m"]])).toEqual([
+      "c 1:3 r allowed", "c 1:3 w denied", "c 1:3 rw denied", "c 1:3 m denied",
+    ]);
+    // Everything but writing one device: a deny takes away what it names, from any request that asks for it.
+    expect(verdicts([{ allow: true }, { allow: false, type: "c", major: 1, minor: 3, access: "w" }], [["c", 1, 3, "r"], ["c", 1, 3, "w"], ["c", 1, 3, "rw"], ["c", 1, 5, "rw"], ["b", 1, 3, "w"]])).toEqual([
+      "c 1:3 r allowed", "c 1:3 w denied", "c 1:3 rw denied", "c 1:5 rw allowed", "b 1:3 w allowed",
+    ]);
+    // A rule for every device without a type is about both kinds.
+    expect(verdicts([{ allow: false }, { allow: true, major: 1, minor: 3 }], [["c", 1, 3, "rw"], ["b", 1, 3, "rw"], ["c", 1, 5, "r"]])).toEqual(["c 1:3 rw allowed", "b 1:3 rw allowed", "c 1:5 r denied"]);
+    // A later "deny everything" clears what came before; no rules at all allow nothing.
+    expect(verdicts([{ allow: true, type: "c", major: 1, minor: 3 }, { allow: false }], [["c", 1, 3, "r"]])).toEqual(["c 1:3 r denied"]);
+    expect(verdicts([], [["c", 1, 3, "r"]])).toEqual(["c 1:3 r denied"]);
+    expect(allowsEverything([{ allow: true, access: "rwm" }])).toBe(true);
+    expect(allowsEverything([{ allow: true, access: "rw" }])).toBe(false);
+    expect(() => deviceProgram([{ allow: true, access: "rwx" }])).toThrow(/device rule access "rwx"/);
+  });
+
+  test("v1: the same rules as devices.allow and devices.deny writes, from a clean deny", () => {
+    const lines = (rules: LinuxDeviceCgroup[]) => v1DeviceWrites(rules).map((w) => `${w.file} ${w.value}`);
+    expect(lines(defaults().oci.linux.resources!.devices!)).toEqual([
+      "devices.deny a",
+      "devices.allow c *:* m",
+      "devices.allow b *:* m",
+      "devices.allow c 1:3 rwm",
+      "devices.allow c 1:5 rwm",
+      "devices.allow c 1:7 rwm",
+      "devices.allow c 1:8 rwm",
+      "devices.allow c 1:9 rwm",
+      "devices.allow c 5:0 rwm",
+      "devices.allow c 5:1 rwm",
+      "devices.allow c 5:2 rwm",
+      "devices.allow c 136:* rwm",
+      "devices.allow c 10:200 rwm",
+    ]);
+    expect(lines([{ allow: true, access: "rwm" }])).toEqual(["devices.allow a"]);
+    // Rules that do not start from a state of their own start from "deny everything", as on cgroup v2.
+    expect(lines([{ allow: true, type: "c", major: 1, minor: 3, access: "r" }])).toEqual(["devices.deny a", "devices.allow c 1:3 r"]);
+    expect(lines([{ allow: false }, { allow: true, access: "m" }])).toEqual(["devices.deny a", "devices.allow c *:* m", "devices.allow b *:* m"]);
+    expect(() => lines([{ allow: true, type: "c", access: "rx" }])).toThrow(/device rule access "rx"/);
   });
 });
