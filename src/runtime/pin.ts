@@ -9,7 +9,8 @@
 // and only nsfs mounts are unmounted or joined, so another user's symlink or
 // file in DIR can neither redirect a mount nor be removed.
 
-import { AT, MNT_DETACH, MOVE_MOUNT, O, OPEN_TREE } from "../sys/constants";
+import { AT, CLONE, MNT_DETACH, MS, O } from "../sys/constants";
+import { listDir, readText } from "../sys/fs";
 import { errnoMessage, Errno } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import { BunkerError } from "./errors";
@@ -112,12 +113,82 @@ function unpinOne(dirfd: number, dir: string, type: string): void {
   if (u < 0 && u !== -Errno.ENOENT) throw new BunkerError(`remove ${dir}/${type}: ${errnoMessage(-u)}`);
 }
 
+/** The mount id of the mount an open file lies on (statx's STATX_MNT_ID). */
+function mountId(fd: number): number | null {
+  const buf = new Uint8Array(256);
+  if (trySys("statx", fd, cstr(""), AT.EMPTY_PATH, 0x1000 /* STATX_MNT_ID */, buf) < 0) return null;
+  const dv = new DataView(buf.buffer);
+  return dv.getUint32(0, true) & 0x1000 ? Number(dv.getBigUint64(144, true)) : null;
+}
+
+interface MountEntry {
+  parent: number;
+  dev: string;
+  root: string;
+  point: string;
+  shared: boolean;
+}
+
+function mountEntries(): Map<number, MountEntry> {
+  const out = new Map<number, MountEntry>();
+  for (const line of readText("/proc/self/mountinfo").split("\n")) {
+    const f = line.split(" - ")[0]!.split(" ");
+    if (f.length < 6) continue;
+    out.set(Number(f[0]), { parent: Number(f[1]), dev: f[2]!, root: f[3]!, point: f[4]!, shared: f.slice(6).some((t) => /^shared:\d+$/.test(t)) });
+  }
+  return out;
+}
+
+/** Whether the mount with `id` propagates to peers (mountinfo's "shared:N" tag). */
+function isShared(id: number): boolean {
+  return mountEntries().get(id)?.shared === true;
+}
+
+/** Whether the mount with `id` is a directory bound onto itself (what privateMount makes). */
+function isSelfBind(id: number): boolean {
+  const all = mountEntries();
+  const m = all.get(id);
+  const parent = m && all.get(m.parent);
+  if (!m || !parent || m.dev !== parent.dev || !m.point.startsWith(parent.point)) return false;
+  const below = m.point.slice(parent.point === "/" ? 0 : parent.point.length);
+  return `${parent.root === "/" ? "" : parent.root}${below}` === m.root;
+}
+
+/**
+ * The kernel refuses to bind a mount namespace's file onto a mount that
+ * propagates to other namespaces (a copy there could keep the namespace alive
+ * through itself), and systemd makes every mount shared. As `ip netns` and
+ * unshare's documentation do, DIR then becomes a private mount of its own
+ * (a bind of itself); unpin removes it again. Returns DIR's descriptor, the
+ * new mount's when one was made.
+ */
+function privateMount(dirfd: number, dir: string): { fd: number; made: boolean } {
+  const id = mountId(dirfd);
+  if (id === null || !isShared(id)) return { fd: dirfd, made: false };
+  const self = cstr(`/proc/self/fd/${dirfd}`);
+  const r = trySys("mount", self, self, 0, MS.BIND, 0);
+  if (r < 0) throw new BunkerError(`bind-mount ${dir} onto itself (it is on a shared mount): ${errnoMessage(-r)}`);
+  const { fd } = openPinDir(dir, false);
+  const p = trySys("mount", 0, cstr(`/proc/self/fd/${fd}`), 0, MS.PRIVATE, 0);
+  if (p < 0) {
+    closeFd(fd);
+    trySys("umount2", self, MNT_DETACH);
+    throw new BunkerError(`make ${dir} a private mount: ${errnoMessage(-p)}`);
+  }
+  closeFd(dirfd);
+  return { fd, made: true };
+}
+
 /** Pins the namespaces `pid` has of its own into `dir`; returns the types pinned. */
 export function pinNamespaces(pid: number, dir: string): string[] {
   const own = ownNamespaces(pid);
-  const { fd: dirfd, created } = openPinDir(dir, true);
+  const opened = openPinDir(dir, true);
+  const created = opened.created;
+  let dirfd = opened.fd;
   const pinned: string[] = [];
+  let ownMount = false;
   try {
+    if (own & CLONE.NEWNS) ({ fd: dirfd, made: ownMount } = privateMount(dirfd, dir));
     for (const [type, flag] of NS_ORDER) {
       if ((own & flag) === 0) continue;
       const target = `${dir}/${type}`;
@@ -125,9 +196,10 @@ export function pinNamespaces(pid: number, dir: string): string[] {
       if (f === -Errno.EEXIST) throw new BunkerError(`${target} already exists${isPinned(dirfd, type) ? " and holds a pinned namespace: unpin it first (bunker ns unpin " + dir + ")" : ""}`);
       if (f < 0) throw new BunkerError(`create ${target}: ${errnoMessage(-f)}`);
       closeFd(f);
-      const tree = trySys("open_tree", AT.FDCWD, cstr(`/proc/${pid}/ns/${type}`), OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC);
-      const r = tree < 0 ? tree : trySys("move_mount", tree, cstr(""), dirfd, cstr(type), MOVE_MOUNT.F_EMPTY_PATH);
-      if (tree >= 0) closeFd(tree);
+      // The target is reached through the directory's descriptor, and the file was just made there,
+      // exclusively, in a directory no one else may write to. (move_mount from an open_tree copy
+      // would spare the path, but kernels before 6.x refuse a mount namespace's file that way.)
+      const r = trySys("mount", cstr(`/proc/${pid}/ns/${type}`), cstr(`/proc/self/fd/${dirfd}/${type}`), 0, MS.BIND, 0);
       if (r < 0) {
         trySys("unlinkat", dirfd, cstr(type), 0);
         const hint = -r === Errno.EPERM ? ": pinning bind-mounts in the host's mount namespace, which needs root" : "";
@@ -138,6 +210,7 @@ export function pinNamespaces(pid: number, dir: string): string[] {
     return pinned;
   } catch (e) {
     for (const t of pinned) unpinOne(dirfd, dir, t);
+    if (ownMount) trySys("umount2", cstr(`/proc/self/fd/${dirfd}`), MNT_DETACH);
     if (created) trySys("unlinkat", AT.FDCWD, cstr(dir), AT.REMOVEDIR);
     throw e;
   } finally {
@@ -153,6 +226,11 @@ export function unpinNamespaces(dir: string): string[] {
     found = pinnedTypesAt(dirfd);
     if (found.length === 0) throw new BunkerError(`no pinned namespaces in ${dir}`);
     for (const t of found) unpinOne(dirfd, dir, t);
+    // DIR made a private mount of its own for pinning (see privateMount), now empty: that mount goes too.
+    const id = mountId(dirfd);
+    if (id !== null && isSelfBind(id) && listDir(`/proc/self/fd/${dirfd}`).length === 0) {
+      trySys("umount2", cstr(`/proc/self/fd/${dirfd}`), MNT_DETACH);
+    }
   } finally {
     closeFd(dirfd);
   }

@@ -132,6 +132,29 @@ describe("pin directories", () => {
   });
 });
 
+describe("pins on a shared mount", () => {
+  // systemd makes every mount shared, and the kernel will not bind a mount namespace's file onto
+  // a mount that propagates: the directory becomes a private mount of its own, and unpin removes it.
+  test.skipIf(!ready)("the mount namespace is pinned below a shared mount too, and unpin leaves no mount", () => {
+    const shared = dir("shared");
+    const m = mounts();
+    expect(Bun.spawnSync(["mount", "--bind", shared, shared]).success).toBe(true);
+    try {
+      expect(Bun.spawnSync(["mount", "--make-shared", shared]).success).toBe(true);
+      const d = join(shared, "pins");
+      const r = bunker(["ns", "pin", id, d]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`${d}/mnt\n`);
+      expect(bunker(["exec", "--ns", d, "/bin/busybox", "hostname"]).stdout).toBe("pinned\n");
+      expect(bunker(["ns", "unpin", d]).code).toBe(0);
+      expect(existsSync(d)).toBe(false);
+    } finally {
+      Bun.spawnSync(["umount", shared]);
+    }
+    expect(mounts()).toBe(m);
+  });
+});
+
 describe("exec --ns", () => {
   test.skipIf(!ready)("runs with docker's default capabilities, no_new_privs and the seccomp filter; --privileged lifts them", () => {
     const d = dir("confined");
