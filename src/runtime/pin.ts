@@ -10,7 +10,7 @@
 // file in DIR can neither redirect a mount nor be removed.
 
 import { AT, CLONE, MNT_DETACH, MS, O } from "../sys/constants";
-import { listDir, readText } from "../sys/fs";
+import { readText } from "../sys/fs";
 import { errnoMessage, Errno } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import { BunkerError } from "./errors";
@@ -222,18 +222,19 @@ export function pinNamespaces(pid: number, dir: string): string[] {
 export function unpinNamespaces(dir: string): string[] {
   const { fd: dirfd } = openPinDir(dir, false);
   let found: string[];
+  let selfBind = false;
   try {
     found = pinnedTypesAt(dirfd);
-    if (found.length === 0) throw new BunkerError(`no pinned namespaces in ${dir}`);
     for (const t of found) unpinOne(dirfd, dir, t);
-    // DIR made a private mount of its own for pinning (see privateMount), now empty: that mount goes too.
     const id = mountId(dirfd);
-    if (id !== null && isSelfBind(id) && listDir(`/proc/self/fd/${dirfd}`).length === 0) {
-      trySys("umount2", cstr(`/proc/self/fd/${dirfd}`), MNT_DETACH);
-    }
+    selfBind = id !== null && isSelfBind(id);
   } finally {
     closeFd(dirfd);
   }
+  // DIR made a private mount of its own for pinning (see privateMount) goes too: it shows the same
+  // directory, so nothing is lost, and a mount someone made inside it keeps it busy (and in place).
+  if (selfBind && pinnedTypes(dir).length === 0) trySys("umount2", cstr(dir), UMOUNT_NOFOLLOW);
+  if (found.length === 0) throw new BunkerError(`no pinned namespaces in ${dir}`);
   // rmdir removes only an empty directory: whatever else is in DIR keeps it.
   trySys("unlinkat", AT.FDCWD, cstr(dir), AT.REMOVEDIR);
   return found;
