@@ -8,9 +8,9 @@ import { ChildProgram } from "../child/program";
 import { capLimits } from "./run";
 import { log } from "../log";
 import type { ContainerSpec, User } from "../spec/types";
-import { AT, CLONE, O, SIGNALS } from "../sys/constants";
+import { CLONE, SIGNALS } from "../sys/constants";
 import { SysError } from "../sys/errno";
-import { inodeOf, listDir, readLink } from "../sys/fs";
+import { inodeOf, listDir, openNamespace, readLink } from "../sys/fs";
 import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { isAlive } from "../sys/proc";
@@ -212,11 +212,13 @@ export function openPinned(dir: string): Target {
     if (inodeOf(`${dir}/${type}`) === inodeOf(`/proc/self/ns/${type}`)) continue;
     // A PID namespace whose first process has exited takes no new ones: leave it out.
     if (type === "pid" && !pidNamespaceAlive(`${dir}/pid`)) continue;
-    const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${dir}/${type}\0`), O.RDONLY | O.CLOEXEC, 0);
-    if (fd === -Errno.ENOENT) continue;
-    if (fd < 0) {
+    let fd: number;
+    try {
+      fd = openNamespace(`${dir}/${type}`);
+    } catch (e) {
+      if (e instanceof SysError && e.errno === Errno.ENOENT) continue;
       for (const f of fds) closeFd(f.fd);
-      throw new SysError(`open ${dir}/${type}`, -fd);
+      throw e;
     }
     fds.push({ type, fd, flag });
   }

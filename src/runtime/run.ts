@@ -5,7 +5,7 @@ import { enabled, log, mark, markReport } from "../log";
 import { writeIdMaps } from "../identity/maps";
 import type { RootfsFacts } from "../rootfs/plan";
 import type { ContainerSpec } from "../spec/types";
-import { fileType, readText } from "../sys/fs";
+import { FileError, fileType, openNamespace, readText } from "../sys/fs";
 import { exitCodeOf, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import type { ChildProgram } from "../child/program";
@@ -15,9 +15,8 @@ import { scratchDir } from "./state";
 import { BunkerError } from "./errors";
 import { createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
 import { startTime } from "../sys/proc";
-import { AT, CLONE, O, SIGNALS } from "../sys/constants";
-import { errnoMessage } from "../sys/errno";
-import { closeFd, trySys } from "../sys/libc";
+import { CLONE, SIGNALS } from "../sys/constants";
+import { closeFd } from "../sys/libc";
 import { pinNamespaces, unpinNamespaces } from "./pin";
 import { ALL_CAP_LIMITS, type CapLimits } from "../security/plan";
 import { containerFilter } from "../security/seccomp";
@@ -118,10 +117,13 @@ function openJoined(spec: ContainerSpec): JoinedNamespace[] {
     if (!ns.path) continue;
     const flag = JOINABLE[ns.type];
     if (flag === undefined) throw new BunkerError(`a new container cannot join a ${ns.type} namespace (only network, ipc and uts)`);
-    const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${ns.path}\0`), O.RDONLY | O.CLOEXEC, 0);
-    if (fd < 0) {
+    let fd: number;
+    try {
+      fd = openNamespace(ns.path);
+    } catch (e) {
       for (const j of out) closeFd(j.fd);
-      throw new BunkerError(`open the ${ns.type} namespace ${ns.path}: ${errnoMessage(-fd)}`);
+      if (e instanceof FileError) throw new BunkerError(`open the ${ns.type} namespace ${ns.path}: ${e.reason}`);
+      throw e;
     }
     out.push({ type: ns.type, fd, flag });
   }

@@ -67,6 +67,7 @@ const table = {
   openat2: [437, 437],
   statx: [332, 291],
   statfs: [137, 43],
+  fstatfs: [138, 44],
   faccessat: [269, 48],
   flock: [73, 32],
   renameat2: [316, 276],
