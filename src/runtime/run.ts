@@ -21,6 +21,8 @@ import { pinNamespaces, unpinNamespaces } from "./pin";
 import { ALL_CAP_LIMITS, type CapLimits } from "../security/plan";
 import { containerFilter } from "../security/seccomp";
 import { prepareNetwork, type PreparedNetwork } from "./network";
+import { claimMountPoints, releaseMountPoints } from "./mountpoints";
+import type { RootfsClaim } from "../rootfs/claims";
 import { cgroupfsView } from "../cgroups/view";
 import { detectLayout } from "../cgroups/detect";
 import { createContainerCgroups, joinCgroups, oomReport, releaseCgroups } from "./cgroup";
@@ -181,6 +183,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   let terminal: TerminalSetup | undefined;
   let joined: JoinedNamespace[] = [];
   let net: PreparedNetwork | undefined;
+  let mountPoints: RootfsClaim | undefined;
   try {
     joined = openJoined(spec);
     state.cgroup = await createContainerCgroups(spec, process.geteuid?.() ?? 0);
@@ -195,7 +198,9 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     mark("compile");
     const filter = await containerFilter(spec);
     if (record.tty) terminal = prepareTerminal();
-    program = planContainer(spec, pipes, rootfsFacts(spec, net, record.name ?? state.name), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
+    const facts = rootfsFacts(spec, net, record.name ?? state.name);
+    mountPoints = claimMountPoints(spec, facts, { pid: process.pid, start: state.supervisorStart ?? 0 }, record.pin);
+    program = planContainer(spec, pipes, facts, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
       ...(record.output !== undefined ? { output: record.output } : {}),
       joined,
       ...(terminal ? { terminal } : {}),
@@ -251,6 +256,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       }
     }
     await releaseCgroups(state.cgroup);
+    releaseMountPoints(mountPoints, state.pinned);
     removeState(state);
     record.onStarted?.(err as Error);
     throw err;
@@ -289,6 +295,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   loadNative().forwardTo(-1);
   mark("exited");
   net!.release();
+  releaseMountPoints(mountPoints, readState(state.id)?.pinned ?? state.pinned);
   const code = exitCodeOf(status);
   const oom = oomReport(state.cgroup);
   await releaseCgroups(state.cgroup);

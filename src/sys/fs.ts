@@ -392,6 +392,21 @@ export function lockFile(path: string, wait = true): { release(): void } | null 
 }
 
 const STATX_INO = 0x100;
+const STATX_BTIME = 0x800;
+
+/**
+ * What names a file across time (following links): its device and inode as
+ * `key`, and in `id` its birth time as well where the filesystem keeps one,
+ * since a deleted file's inode number is soon given to a new one.
+ */
+export function identityOf(path: string): { key: string; id: string } | null {
+  const buf = new Uint8Array(256);
+  if (trySys("statx", AT.FDCWD, cstr(path), 0, STATX_INO | STATX_BTIME, buf) < 0) return null;
+  const dv = new DataView(buf.buffer);
+  const key = `${dv.getUint32(136, true)}-${dv.getUint32(140, true)}-${dv.getBigUint64(32, true)}`;
+  const born = (dv.getUint32(0, true) & STATX_BTIME) !== 0 ? `@${dv.getBigInt64(80, true)}.${dv.getUint32(88, true)}` : "";
+  return { key, id: `${key}${born}` };
+}
 
 /** Device and inode of `path` (following links), as "dev:ino"; null if it does not exist. */
 export function inodeOf(path: string): string | null {

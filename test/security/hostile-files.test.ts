@@ -124,6 +124,20 @@ describe("hostile files", () => {
     expect([r.code, r.stderr]).toEqual([0, ""]);
   });
 
+  each("a FIFO as the rootfs's /etc/hostname, /etc/hosts or /etc/resolv.conf is mounted over, and left as it was", (m) => {
+    const names = ["hostname", "hosts", "resolv.conf"];
+    const undos = names.map((n) => replace(m, join(m.fs.path, "etc", n), "fifo"));
+    try {
+      // --network host: the host's resolv.conf is bound in too, besides the generated hostname and hosts.
+      const r = run(m, ["run", "--rm", "--network", "host", "--hostname", "box", "--rootfs", m.fs.path, "--", "sh", "-c", "cat /etc/hostname; grep -c box /etc/hosts; cat /etc/resolv.conf"]);
+      expect([r.hung, r.code, r.stderr]).toEqual([false, 0, ""]);
+      expect(r.stdout).toBe(`box\n1\n${readFileSync("/etc/resolv.conf", "utf8")}`);
+      for (const n of names) expect(lstatSync(join(m.fs.path, "etc", n)).isFIFO()).toBe(true);
+    } finally {
+      for (const undo of undos) undo();
+    }
+  });
+
   each("a container that makes its own /etc/passwd a FIFO cannot hang exec -u", (m) => {
     const passwd = join(m.fs.path, "etc/passwd");
     const saved = readFileSync(passwd);
