@@ -138,13 +138,18 @@ export function releaseRootfs(claim: RootfsClaim, pins: readonly string[] = []):
 
 /** What killed bunkers left: records whose containers are all gone are undone. */
 export function pruneRootfsRecords(dir: string): void {
-  const names = listDir(dir).filter((n) => n.endsWith(".json"));
+  const names = listDir(dir).filter((n) => n.endsWith(".json") || n.endsWith(".tmp"));
   if (names.length === 0) return;
   withRecords(dir, () => {
     for (const name of names) {
       const path = `${dir}/${name}`;
-      const r = readRecord(path);
-      if (!r) continue;
+      const r = name.endsWith(".json") ? readRecord(path) : null;
+      // Every write happens under the lock: a temporary file now is one a killed bunker left, and a
+      // record that cannot be read (written atomically, so not a torn one) names nothing to undo.
+      if (!r) {
+        removePath(path);
+        continue;
+      }
       const users = r.users.filter(inUse);
       if (users.length > 0) {
         if (users.length !== r.users.length) writeAtomic(path, JSON.stringify({ ...r, users }));
