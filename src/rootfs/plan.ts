@@ -17,6 +17,7 @@ import { AT, MNT_DETACH, MOUNT_ATTR, MOVE_MOUNT, MS, O, OPEN_TREE, S, makedev } 
 import { Errno } from "../sys/errno";
 import { planMaskedPaths } from "./masked";
 import { planCgroupfs, type CgroupfsView } from "./cgroupfs";
+import { planDetachHostMounts } from "./hostmounts";
 import type { Target } from "./mountpoints";
 import { parseMountOptions } from "./options";
 
@@ -35,6 +36,8 @@ export interface RootfsFacts {
    * mount point is created and mounted on. One not listed is used as given.
    */
   mountPoints?: ReadonlyMap<string, string>;
+  /** With the host's root: its mount points, so that host mounts below a replaced directory are detached. */
+  hostMounts?: readonly string[];
 }
 
 /** Where a mount on `dest` goes. */
@@ -166,6 +169,7 @@ function mountOne(p: ChildProgram, m: Mount, hostRoot: boolean, opened: Opened |
     // Drop what the host had there (and below it) before covering it. In a
     // user namespace the host's mounts are locked together and stay, covered.
     p.call(`unmount the host's ${dest}`, "umount2", [p.str(dest), MNT_DETACH], { ignore: [Errno.EINVAL, Errno.ENOENT, Errno.EPERM] });
+    planDetachHostMounts(p, dest, facts.hostMounts ?? []);
   }
   if (opened) {
     if (!hostRoot || underDev) makeTarget(p, dest, opened.isDir, true);

@@ -23,6 +23,7 @@ import { containerFilter } from "../security/seccomp";
 import { prepareNetwork, type PreparedNetwork } from "./network";
 import { claimMountPoints, releaseMountPoints } from "./mountpoints";
 import type { RootfsClaim } from "../rootfs/claims";
+import { mountPointsOf } from "../rootfs/hostmounts";
 import { cgroupfsView } from "../cgroups/view";
 import { detectLayout } from "../cgroups/detect";
 import { createContainerCgroups, joinCgroups, oomReport, releaseCgroups } from "./cgroup";
@@ -82,6 +83,7 @@ export function rootfsFacts(spec: ContainerSpec, net?: { hostsEntry?: HostsEntry
   const cgroupfs = spec.oci.mounts.some((m) => m.type === "cgroup") ? cgroupfsView(detectLayout()) : undefined;
   return {
     ...(cgroupfs ? { cgroupfs } : {}),
+    ...(spec.bunker.rootMode === "host" ? { hostMounts: mountPointsOf(readText("/proc/self/mountinfo", 4 << 20)) } : {}),
     etcFiles,
     etcTargetExists: (name) => isRegularFile(`/etc/${name}`),
     sourceIsDir: (path) => {

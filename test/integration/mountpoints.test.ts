@@ -1,8 +1,9 @@
 // Mount points bunker creates in a user's rootfs directory (etc/hostname,
 // etc/hosts, volume and tmpfs targets and their parents, a missing /proc,
 // /dev or /sys) are gone again when the container ends, also after bunker
-// is killed, and never while another container still mounts on them. As
-// root and rootless.
+// is killed, and never while another container still mounts on them; and
+// the sandbox without a rootfs keeps nothing of the host's mounts below its
+// own /run, /tmp and /dev. As root and rootless.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
@@ -233,3 +234,39 @@ describe("mount points bunker creates in a rootfs directory", () => {
   });
 });
 
+describe("the sandbox without a rootfs", () => {
+  each("keeps no host mount below its own /run, /tmp and /dev (rootless: the kernel keeps them, locked and covered)", (m) => {
+    const made = [`/run/bunker-hostmount-${process.pid}`, `/run/bunker-hostmount-${process.pid}/inner`, `/tmp/bunker-hostmount-${process.pid}`, `/dev/bunker-hostmount-${process.pid}`];
+    const mounted: string[] = [];
+    try {
+      for (const dir of made) {
+        mkdirSync(dir);
+        expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir]).exitCode).toBe(0);
+        mounted.unshift(dir);
+        writeFileSync(join(dir, "host-file"), "host\n");
+      }
+      const r = Bun.spawnSync(argvAs(m, ["run", "--rm", "--network", "none", "--", "sh", "-c", "cat /proc/self/mountinfo; echo ---; ls -A /run /tmp; ls /dev"]), {
+        env: ENV,
+        cwd: "/",
+        stdout: "pipe",
+        stderr: "pipe",
+        timeout: 20_000,
+        killSignal: "SIGKILL",
+      });
+      expect([r.exitCode, r.stderr.toString()]).toEqual([0, ""]);
+      const [mountinfo, listings] = r.stdout.toString().split("---\n") as [string, string];
+      const points = mountinfo.trim().split("\n").map((l) => l.split(" ")[4]!);
+      const below = points.filter((p) => /^\/(run|tmp|dev)\//.test(p) && !["/dev/pts", "/dev/shm", "/dev/mqueue"].includes(p));
+      if (m.name === "root") expect(below).toEqual([]);
+      // Rootless, the kernel refuses to detach them: mounts copied into a user namespace stay locked to their
+      // parents. (The device nodes there are the host's, bound in.)
+      else expect(below.filter((p) => p.includes("bunker-hostmount")).sort()).toEqual([...made].sort());
+      // Either way nothing of them is reachable: the container's own tmpfs covers them.
+      expect(listings).not.toContain("bunker-hostmount");
+      expect(listings).not.toContain("host-file");
+    } finally {
+      for (const dir of mounted) Bun.spawnSync(["umount", "-l", dir]);
+      for (const dir of [...made].reverse()) rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,9 +1,12 @@
-// Resolving mount targets inside a rootfs directory before clone.
+// Resolving mount targets inside a rootfs directory before clone, and which
+// host mounts the sandbox without a rootfs detaches.
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ChildProgram } from "../../src/child/program";
+import { mountPointsOf, planDetachHostMounts } from "../../src/rootfs/hostmounts";
 import { hostLookup, resolveMountPoints, type Target } from "../../src/rootfs/mountpoints";
 
 const root = mkdtempSync(join(tmpdir(), "bunker-mp-"));
@@ -57,3 +60,24 @@ describe("mount targets resolved inside the rootfs", () => {
   });
 });
 
+describe("host mounts below the sandbox's own /tmp, /run and /dev", () => {
+  test("mountinfo's mount points, with its octal escapes undone", () => {
+    const text = [
+      "22 1 0:21 / / rw - ext4 /dev/vda rw",
+      "30 22 0:25 / /run rw - tmpfs tmpfs rw",
+      "41 30 0:4 net:[4026532] /run/netns/a\\040b rw - nsfs nsfs rw",
+      "",
+    ].join("\n");
+    expect(mountPointsOf(text)).toEqual(["/", "/run", "/run/netns/a b"]);
+  });
+
+  test("only the topmost mount of each subtree below the directory is detached, once per stacked mount", () => {
+    const p = new ChildProgram();
+    planDetachHostMounts(p, "/run", ["/", "/run", "/run/netns", "/run/netns/x", "/run/user/0", "/run/user/0", "/run/user/0/gvfs", "/runner", "/tmp/x"]);
+    expect(p.steps.map((s) => [s.call, s.desc])).toEqual([
+      ["umount2", "detach the host's /run/netns"],
+      ["umount2", "detach the host's /run/user/0"],
+      ["umount2", "detach the host's /run/user/0"],
+    ]);
+  });
+});
