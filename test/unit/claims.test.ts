@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { claimRootfs, pruneRootfsRecords, releaseRootfs } from "../../src/rootfs/claims";
+import { identityOf } from "../../src/sys/fs";
 import { startTime } from "../../src/sys/proc";
 
 const base = mkdtempSync(join(tmpdir(), "bunker-claims-"));
@@ -85,8 +86,15 @@ describe("rootfs records", () => {
   test("a record of a directory that was replaced since is dropped without touching the new one", () => {
     const { dir, root } = setup();
     claimRootfs(dir, root, { id: "killed", ...gone }, () => make(root));
-    rmSync(root, { recursive: true });
-    mkdirSync(join(root, "etc"), { recursive: true });
+    const old = identityOf(root)!.id;
+    // Filesystems stamp birth times at the kernel's clock tick: a directory made again at once, on
+    // the inode just freed, can look like the one before. Replaced means told apart.
+    const deadline = Date.now() + 5000;
+    do {
+      rmSync(root, { recursive: true });
+      mkdirSync(join(root, "etc"), { recursive: true });
+    } while (identityOf(root)!.id === old && Date.now() < deadline);
+    expect(identityOf(root)!.id).not.toBe(old);
     writeFileSync(join(root, "etc/hostname"), "");
     pruneRootfsRecords(dir);
     expect(existsSync(join(root, "etc/hostname"))).toBe(true);
