@@ -10,7 +10,7 @@
 // use while the bunker process responsible for it lives (the container dies
 // with it), or while its mount namespace stays pinned (--pin).
 
-import { identityOf, isNamespaceFile, listDir, lockFile, makeDir, readText, removeEmptyBeneath, removePath, writeAtomic } from "../sys/fs";
+import { fileType, identityOf, isNamespaceFile, listDir, lockFile, makeDir, readText, removeEmptyBeneath, removePath, writeAtomic } from "../sys/fs";
 import { isAlive } from "../sys/proc";
 
 export interface RootfsUser {
@@ -69,7 +69,7 @@ function undo(root: string, created: readonly string[]): void {
 
 /**
  * Registers `user` as using the rootfs at `root` and records what `plan`
- * (called under the lock) says the child will create. What a record lists
+ * (called again under the lock) says the child will create. What a record lists
  * for containers that are all gone is undone first. No record is kept for a
  * container that creates nothing in a rootfs nobody else has created
  * anything in: then nothing can be removed from under it.
@@ -81,6 +81,10 @@ export function claimRootfs(dir: string, root: string, user: RootfsUser, plan: (
     return undefined;
   }
   const record = `${dir}/${identity.key}.json`;
+  // The common case needs no lock: a rootfs that has every mount point, and no record of anyone
+  // else's. Whatever a container mounts on existed before its creator's record was written, so with
+  // no record after resolving (looked for again), nothing this container uses can be taken away.
+  if (fileType(record) === null && plan().length === 0 && fileType(record) === null) return undefined;
   return withRecords(dir, () => {
     let r = readRecord(record);
     if (r && r.identity !== identity.id) r = null;

@@ -297,7 +297,8 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   loadNative().forwardTo(-1);
   mark("exited");
   net!.release();
-  releaseMountPoints(mountPoints, readState(state.id)?.pinned ?? state.pinned);
+  // `bunker ns pin` may have pinned its mount namespace since: the state on disk says.
+  if (mountPoints) releaseMountPoints(mountPoints, readState(state.id)?.pinned ?? state.pinned);
   const code = exitCodeOf(status);
   const oom = oomReport(state.cgroup);
   await releaseCgroups(state.cgroup);
