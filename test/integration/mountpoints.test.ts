@@ -234,6 +234,32 @@ describe("mount points bunker creates in a rootfs directory", () => {
   });
 });
 
+describe("mount points of a container whose mount namespace is pinned", () => {
+  test.skipIf(!ready)("stay until it is unpinned: the pinned namespace still mounts on them (root; pinning needs root)", () => {
+    const m = modes.find((x) => x.name === "root")!;
+    const fs = bareRootfs(m);
+    const pins = mkdtempSync("/tmp/bunker-mp-pins-");
+    try {
+      const was = listing(fs.path);
+      let r = run(m, ["run", "--rm", "--network", "none", "--hostname", "pinned", "--pin", `${pins}/ns`, "--rootfs", fs.path, "--", "true"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      // The container is gone; its mount namespace is not, and its /etc/hostname is still mounted there.
+      r = run(m, ["exec", "--ns", `${pins}/ns`, "cat", "/etc/hostname"]);
+      expect([r.code, r.stdout]).toEqual([0, "pinned\n"]);
+      expect(run(m, ["ps"]).code).toBe(0);
+      expect(listing(fs.path)).not.toEqual(was);
+      expect(run(m, ["ns", "unpin", `${pins}/ns`]).code).toBe(0);
+      expect(run(m, ["ps"]).code).toBe(0);
+      expect(listing(fs.path)).toEqual(was);
+      expect(records(m, fs.path)).toEqual([]);
+    } finally {
+      run(m, ["ns", "unpin", `${pins}/ns`]);
+      rmSync(pins, { recursive: true, force: true });
+      fs.remove();
+    }
+  });
+});
+
 describe("the sandbox without a rootfs", () => {
   each("keeps no host mount below its own /run, /tmp and /dev (rootless: the kernel keeps them, locked and covered)", (m) => {
     const made = [`/run/bunker-hostmount-${process.pid}`, `/run/bunker-hostmount-${process.pid}/inner`, `/tmp/bunker-hostmount-${process.pid}`, `/dev/bunker-hostmount-${process.pid}`];
