@@ -8,13 +8,6 @@
 
 import { fileType, readLink, type FileType } from "../sys/fs";
 
-export interface Target {
-  /** The mount's destination, absolute, as the spec gives it. */
-  dest: string;
-  /** A directory mount point (anything but a bind of a non-directory). */
-  dir: boolean;
-}
-
 export interface MountPoint {
   /** The path to create and mount on, inside the container. */
   path: string;
@@ -22,8 +15,11 @@ export interface MountPoint {
   created: string[];
 }
 
-/** What is at a path of the rootfs, without following a final symlink; null if nothing. */
-export type Lookup = (path: string) => { type: FileType | null; link?: string };
+/**
+ * What is at a path of the rootfs, without following a final symlink (type
+ * null: nothing); undefined when that cannot be told (no permission).
+ */
+export type Lookup = (path: string) => { type: FileType | null; link?: string } | undefined;
 
 const MAX_LINKS = 40;
 
@@ -33,7 +29,7 @@ export function hostLookup(root: string): Lookup {
     try {
       type = fileType(`${root}${path}`);
     } catch {
-      type = null;
+      return undefined;
     }
     if (type !== "symlink") return { type };
     const link = readLink(`${root}${path}`);
@@ -48,14 +44,13 @@ const join = (parts: readonly string[]) => `/${parts.join("/")}`;
  * them the host cannot see what the child will (a tmpfs, a volume's own
  * directory), so the target is left as given and nothing is recorded.
  */
-function resolveOne(t: Target, covered: ReadonlySet<string>, lookup: Lookup): MountPoint {
-  const asGiven: MountPoint = { path: t.dest, created: [] };
-  const todo = t.dest.split("/").filter((p) => p !== "" && p !== ".");
+function resolveOne(dest: string, covered: ReadonlySet<string>, lookup: Lookup): MountPoint {
+  const asGiven: MountPoint = { path: dest, created: [] };
+  const todo = dest.split("/").filter((p) => p !== "" && p !== ".");
   const done: string[] = [];
   let links = 0;
   while (todo.length > 0) {
     const part = todo.shift()!;
-    if (part === ".") continue;
     if (part === "..") {
       done.pop();
       continue;
@@ -64,6 +59,8 @@ function resolveOne(t: Target, covered: ReadonlySet<string>, lookup: Lookup): Mo
     const path = join(here);
     if (covered.has(path)) return asGiven;
     const found = lookup(path);
+    // What the host cannot see, it cannot claim to have made.
+    if (found === undefined) return asGiven;
     if (found.type === "symlink") {
       if (found.link === undefined || ++links > MAX_LINKS) return asGiven;
       if (found.link.startsWith("/")) done.length = 0;
@@ -90,18 +87,17 @@ function resolveOne(t: Target, covered: ReadonlySet<string>, lookup: Lookup): Mo
 }
 
 /**
- * Targets in the order the child mounts them; the result maps each
- * destination to where it lands (the first target wins for a destination
- * given twice: the second one is stacked on the same place).
+ * Destinations (absolute, as the spec gives them) in the order the child
+ * mounts on them; the result maps each to where it lands. A destination
+ * given twice keeps its first place: the second mount is stacked on it.
  */
-export function resolveMountPoints(targets: readonly Target[], lookup: Lookup): Map<string, MountPoint> {
+export function resolveMountPoints(dests: readonly string[], lookup: Lookup): Map<string, MountPoint> {
   const out = new Map<string, MountPoint>();
   const covered = new Set<string>();
-  for (const t of targets) {
-    const known = out.get(t.dest);
-    if (known) continue;
-    const mp = resolveOne(t, covered, lookup);
-    out.set(t.dest, mp);
+  for (const dest of dests) {
+    if (out.has(dest)) continue;
+    const mp = resolveOne(dest, covered, lookup);
+    out.set(dest, mp);
     covered.add(mp.path);
   }
   return out;

@@ -18,7 +18,6 @@ import { Errno } from "../sys/errno";
 import { planMaskedPaths } from "./masked";
 import { planCgroupfs, type CgroupfsView } from "./cgroupfs";
 import { planDetachHostMounts } from "./hostmounts";
-import type { Target } from "./mountpoints";
 import { parseMountOptions } from "./options";
 
 /** What the host side learned before clone. */
@@ -235,13 +234,9 @@ function bindEtcFiles(p: ChildProgram, spec: ContainerSpec, facts: RootfsFacts):
  * and masked paths are left out: they lie in the container's own /dev,
  * /proc and /sys.
  */
-export function mountTargets(spec: ContainerSpec, facts: RootfsFacts): Target[] {
-  const out: Target[] = [];
-  for (const m of spec.oci.mounts) {
-    if (m.type === "cgroup") continue;
-    out.push({ dest: m.destination, dir: m.type !== "bind" || facts.sourceIsDir(m.source!) });
-  }
-  if (spec.bunker.etcFiles) for (const name of facts.etcFiles.keys()) out.push({ dest: `/etc/${name}`, dir: false });
+export function mountTargets(spec: ContainerSpec, facts: RootfsFacts): string[] {
+  const out = spec.oci.mounts.filter((m) => m.type !== "cgroup").map((m) => m.destination);
+  if (spec.bunker.etcFiles) for (const name of facts.etcFiles.keys()) out.push(`/etc/${name}`);
   return out;
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ChildProgram } from "../../src/child/program";
 import { mountPointsOf, planDetachHostMounts } from "../../src/rootfs/hostmounts";
-import { hostLookup, resolveMountPoints, type Target } from "../../src/rootfs/mountpoints";
+import { hostLookup, resolveMountPoints } from "../../src/rootfs/mountpoints";
 
 const root = mkdtempSync(join(tmpdir(), "bunker-mp-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -20,13 +20,11 @@ symlinkSync("loop-b", join(root, "loop-a"));
 symlinkSync("loop-a", join(root, "loop-b"));
 symlinkSync("/scratch/inside", join(root, "into-scratch"));
 
-const resolve = (targets: Target[]) => Object.fromEntries(resolveMountPoints(targets, hostLookup(root)));
-const dir = (dest: string): Target => ({ dest, dir: true });
-const file = (dest: string): Target => ({ dest, dir: false });
+const resolve = (dests: string[]) => Object.fromEntries(resolveMountPoints(dests, hostLookup(root)));
 
 describe("mount targets resolved inside the rootfs", () => {
   test("what exists is used as it is; what is missing is created, parents first", () => {
-    expect(resolve([dir("/proc"), dir("/data/x/y"), file("/etc/hostname")])).toEqual({
+    expect(resolve(["/proc", "/data/x/y", "/etc/hostname"])).toEqual({
       "/proc": { path: "/proc", created: [] },
       "/data/x/y": { path: "/data/x/y", created: ["/data", "/data/x", "/data/x/y"] },
       "/etc/hostname": { path: "/etc/hostname", created: ["/etc/hostname"] },
@@ -34,14 +32,14 @@ describe("mount targets resolved inside the rootfs", () => {
   });
 
   test("symlinks are followed inside the rootfs only: absolute ones from its root, .. never above it", () => {
-    expect(resolve([file("/var/run/docker.sock"), file("/etc/hosts")])).toEqual({
+    expect(resolve(["/var/run/docker.sock", "/etc/hosts"])).toEqual({
       "/var/run/docker.sock": { path: "/run/docker.sock", created: ["/run/docker.sock"] },
       "/etc/hosts": { path: "/tmp/elsewhere", created: ["/tmp/elsewhere"] },
     });
   });
 
   test("below an earlier mount (even through a symlink) the host cannot see: left as given, nothing recorded", () => {
-    expect(resolve([dir("/scratch"), dir("/scratch/a"), dir("/into-scratch")])).toEqual({
+    expect(resolve(["/scratch", "/scratch/a", "/into-scratch"])).toEqual({
       "/scratch": { path: "/scratch", created: ["/scratch"] },
       "/scratch/a": { path: "/scratch/a", created: [] },
       "/into-scratch": { path: "/into-scratch", created: [] },
@@ -49,14 +47,14 @@ describe("mount targets resolved inside the rootfs", () => {
   });
 
   test("a symlink loop or a file in the way is left to the child, which fails there and says so", () => {
-    expect(resolve([dir("/loop-a/x"), dir("/etc/passwd/x")])).toEqual({
+    expect(resolve(["/loop-a/x", "/etc/passwd/x"])).toEqual({
       "/loop-a/x": { path: "/loop-a/x", created: [] },
       "/etc/passwd/x": { path: "/etc/passwd/x", created: [] },
     });
   });
 
   test("a destination given twice keeps the first resolution", () => {
-    expect(resolve([dir("/data"), dir("/data")])).toEqual({ "/data": { path: "/data", created: ["/data"] } });
+    expect(resolve(["/data", "/data"])).toEqual({ "/data": { path: "/data", created: ["/data"] } });
   });
 });
 
