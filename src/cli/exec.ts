@@ -11,7 +11,7 @@ import { DEFAULT_PATH } from "../spec/defaults";
 import { SpecError } from "../spec/validate";
 import type { User } from "../spec/types";
 import { readInRoot } from "../sys/fs";
-import { UsageError, type OptionDefs } from "./options";
+import { requirePaths, UsageError, type OptionDefs } from "./options";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {
@@ -39,6 +39,7 @@ export async function exec(argv: string[]): Promise<number> {
   const parsed = await parseCommand(argv, options, { name: "exec", description: "Run a command inside a running container", positional: "ID|NAME COMMAND [ARG...]" });
   if (!parsed) return 0;
   const v = parsed.values;
+  requirePaths(v, { workdir: "-w/--workdir", ns: "--ns" });
   const flags = [...(v.tty && !process.env.TERM ? ["TERM=xterm"] : []), ...((v.env as string[] | undefined) ?? [])];
   const tty = v.tty ? { tty: { interactive: v.interactive === true } } : {};
   const workdir = v.workdir as string | undefined;

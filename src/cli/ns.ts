@@ -76,6 +76,7 @@ export async function ns(argv: string[]): Promise<number> {
   const [first, ...rest] = parsed.rest as [string, ...string[]];
   if (first === "pin") {
     if (rest.length !== 2) throw new UsageError("ns pin: give a container and a directory");
+    if (rest[1] === "") throw new UsageError("ns pin: the directory path is empty");
     const s = resolveContainer(rest[0]!);
     if (currentStatus(s) !== "running" || s.pid === undefined) throw new BunkerError(`container ${s.name ?? s.id} is not running`);
     const dir = absolute(rest[1]!);
@@ -86,6 +87,7 @@ export async function ns(argv: string[]): Promise<number> {
   }
   if (first === "unpin") {
     if (rest.length !== 1) throw new UsageError("ns unpin: give the directory");
+    if (rest[0] === "") throw new UsageError("ns unpin: the directory path is empty");
     const dir = absolute(rest[0]!);
     const types = unpinNamespaces(dir);
     await writeOut(types.map((t) => `${dir}/${t}\n`).join(""));

@@ -94,6 +94,14 @@ export function parseOptions(argv: readonly string[], defs: OptionDefs, command:
   return { values, rest: argv.slice(i), help };
 }
 
+/** Refuses an empty value of an option naming a file or directory: "" would quietly mean the current directory. */
+export function requirePaths(values: Parsed["values"], flags: Record<string, string>): void {
+  for (const [key, flag] of Object.entries(flags)) {
+    const v = values[key];
+    if (v === "" || (Array.isArray(v) && v.includes(""))) throw new UsageError(`${flag}: the path is empty`);
+  }
+}
+
 /** The same definitions in citty's shape, for its usage renderer. */
 export function toCittyArgs(defs: OptionDefs): ArgsDef {
   const out: ArgsDef = {};

@@ -19,8 +19,8 @@ import { checkPublished, parsePublish } from "../spec/ports";
 import { privateMode } from "../runtime/network";
 import { pinnedTypes } from "../runtime/pin";
 import { currentStatus, resolveContainer, validateName } from "../runtime/store";
-import { absolute, fileType, readText } from "../sys/fs";
-import { UsageError, type OptionDefs } from "./options";
+import { absolute, FileError, fileType, readRegularFile } from "../sys/fs";
+import { requirePaths, UsageError, type OptionDefs } from "./options";
 import { parseCommand } from "./usage";
 
 export const runOptions: OptionDefs = {
@@ -158,8 +158,9 @@ function securityOptions(v: Record<string, unknown>): SecurityOptions {
   let seccomp: SecurityOptions["seccomp"] = "default";
   for (const opt of (v["security-opt"] as string[] | undefined) ?? []) {
     const nnp = opt.match(/^no-new-privileges(?:[=:](true|false))?$/);
-    const sc = opt.match(/^seccomp[=:](.+)$/);
+    const sc = opt.match(/^seccomp[=:](.*)$/);
     if (nnp) noNewPrivileges = nnp[1] !== "false";
+    else if (sc && sc[1] === "") throw new SpecError(`--security-opt ${opt}: the profile path is empty (give a file, or seccomp=unconfined)`);
     else if (sc && sc[1] === "unconfined") seccomp = "unconfined";
     else if (sc) {
       try {
@@ -214,9 +215,10 @@ function hostMounts(v: Record<string, unknown>): Mount[] {
 function envFiles(paths: string[]): { path: string; text: string }[] {
   return paths.map((path) => {
     try {
-      return { path, text: readText(absolute(path)) };
+      return { path, text: readRegularFile(absolute(path)) };
     } catch (e) {
-      throw new BunkerError(`env file ${path}: ${(e as Error).message.replace(/^[^:]*: /, "").toLowerCase()}`);
+      if (e instanceof FileError) throw new BunkerError(`env file ${path}: ${e.reason}`);
+      throw e;
     }
   });
 }
@@ -275,6 +277,7 @@ export async function run(argv: string[]): Promise<number> {
     setLogLevel(level as LogLevel);
   }
   if (parsed.rest.length === 0) throw new UsageError("run: no command given: bunker run [OPTIONS] [--] COMMAND [ARG...]");
+  requirePaths(v, { rootfs: "--rootfs", workdir: "-w/--workdir", "env-file": "--env-file", pin: "--pin", "join-ns": "--join-ns" });
   const userns = ((v.userns as string | undefined) ?? "auto") as UsernsMode;
   if (userns !== "auto" && !USERNS_MODES.includes(userns)) throw new UsageError(`unknown --userns mode "${userns}": use one of ${USERNS_MODES.join(", ")}`);
   const networkArg = (v.network as string | undefined) ?? "private";

@@ -4,7 +4,8 @@
 
 import type { LinuxIDMapping, User, UsernsSetup } from "../spec/types";
 import { BunkerError } from "../runtime/errors";
-import { findExecutable, readInRoot, readText } from "../sys/fs";
+import { FileError, findExecutable, readInRoot, readRegularFile, readText } from "../sys/fs";
+import { Errno } from "../sys/errno";
 import { buildMappings, isMapped, rangesOnly, singleMapping } from "./idmap";
 import { parsePasswd, resolveUser, UserError } from "./passwd";
 import { parseSubids, SubidError, type IdRange } from "./subid";
@@ -116,8 +117,10 @@ function mappings(req: IdentityRequest): { identity: Identity["userns"]; notice?
 
 function containerFile(rootfs: string | undefined, path: string): string | undefined {
   try {
-    return rootfs === undefined ? readText(path) : (readInRoot(rootfs, path) ?? undefined);
-  } catch {
+    return rootfs === undefined ? readRegularFile(path) : (readInRoot(rootfs, path) ?? undefined);
+  } catch (e) {
+    // A FIFO or a device there would have hung the read, a huge file been cut short: say so.
+    if (e instanceof FileError && e.errno !== Errno.ENOENT) throw new BunkerError(`${rootfs ?? ""}${path}: ${e.reason}`);
     return undefined;
   }
 }

@@ -17,6 +17,7 @@ import { AT, MNT_DETACH, MOUNT_ATTR, MOVE_MOUNT, MS, O, OPEN_TREE, S, makedev } 
 import { Errno } from "../sys/errno";
 import { planMaskedPaths } from "./masked";
 import { planCgroupfs, type CgroupfsView } from "./cgroupfs";
+import { planDetachHostMounts } from "./hostmounts";
 import { parseMountOptions } from "./options";
 
 /** What the host side learned before clone. */
@@ -29,7 +30,17 @@ export interface RootfsFacts {
   sourceIsDir: (path: string) => boolean;
   /** The host's cgroup hierarchies, for a "cgroup" mount; none: the mount is left out. */
   cgroupfs?: CgroupfsView;
+  /**
+   * Destinations resolved inside the rootfs (see mountpoints.ts): where each
+   * mount point is created and mounted on. One not listed is used as given.
+   */
+  mountPoints?: ReadonlyMap<string, string>;
+  /** With the host's root: its mount points, so that host mounts below a replaced directory are detached. */
+  hostMounts?: readonly string[];
 }
+
+/** Where a mount on `dest` goes. */
+const placeOf = (facts: RootfsFacts, dest: string) => facts.mountPoints?.get(dest) ?? dest;
 
 const STAGING = "/tmp";
 
@@ -118,15 +129,19 @@ function makeParents(p: ChildProgram, path: string): void {
   }
 }
 
+/**
+ * Creates the mount point unless something is there already. Neither mkdirat
+ * nor mknodat opens what it finds or follows a final symlink: a FIFO in the
+ * rootfs cannot block the set-up, and whatever non-directory is there is
+ * simply mounted over, as a file would be.
+ */
 function makeTarget(p: ChildProgram, path: string, isDir: boolean, parents: boolean): void {
   if (parents) makeParents(p, path);
   if (isDir) {
     p.call(`create mount point ${path}`, "mkdirat", [AT.FDCWD, p.str(path), 0o755], { ignore: [Errno.EEXIST] });
     return;
   }
-  const fd = p.newSlot();
-  p.call(`create mount point ${path}`, "openat", [AT.FDCWD, p.str(path), O.RDONLY | O.CREAT | O.CLOEXEC | O.NOCTTY, 0o644], { save: fd });
-  p.call(`close ${path}`, "close", [fd]);
+  p.call(`create mount point ${path}`, "mknodat", [AT.FDCWD, p.str(path), S.IFREG | 0o644, 0], { ignore: [Errno.EEXIST] });
 }
 
 function attach(p: ChildProgram, opened: Opened, dest: string): void {
@@ -143,17 +158,18 @@ function attach(p: ChildProgram, opened: Opened, dest: string): void {
 }
 
 function mountOne(p: ChildProgram, m: Mount, hostRoot: boolean, opened: Opened | undefined, facts: RootfsFacts): void {
-  const dest = m.destination;
   if (m.type === "cgroup") {
     // Mounted over whatever the new /sys has there: an empty sysfs directory, or the host's tree in a bound /sys.
     if (facts.cgroupfs) planCgroupfs(p, facts.cgroupfs);
     return;
   }
+  const dest = placeOf(facts, m.destination);
   const underDev = dest.startsWith("/dev/");
   if (hostRoot && !underDev) {
     // Drop what the host had there (and below it) before covering it. In a
     // user namespace the host's mounts are locked together and stay, covered.
     p.call(`unmount the host's ${dest}`, "umount2", [p.str(dest), MNT_DETACH], { ignore: [Errno.EINVAL, Errno.ENOENT, Errno.EPERM] });
+    planDetachHostMounts(p, dest, facts.hostMounts ?? []);
   }
   if (opened) {
     if (!hostRoot || underDev) makeTarget(p, dest, opened.isDir, true);
@@ -199,7 +215,7 @@ function bindEtcFiles(p: ChildProgram, spec: ContainerSpec, facts: RootfsFacts):
   if (!spec.bunker.etcFiles) return;
   const hostRoot = spec.bunker.rootMode === "host";
   for (const [name, content] of facts.etcFiles) {
-    const target = `/etc/${name}`;
+    const target = placeOf(facts, `/etc/${name}`);
     if (hostRoot && !facts.etcTargetExists(name)) continue;
     const staged = `/dev/.bunker-${name}`;
     const fd = p.newSlot();
@@ -207,10 +223,22 @@ function bindEtcFiles(p: ChildProgram, spec: ContainerSpec, facts: RootfsFacts):
     p.call(`create ${staged}`, "openat", [AT.FDCWD, p.str(staged), O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC, 0o644], { save: fd });
     p.call(`write ${staged}`, "write", [fd, p.arena.bytes(bytes), bytes.length], { expect: { value: bytes.length, errno: Errno.EIO } });
     p.call(`close ${staged}`, "close", [fd]);
-    if (!hostRoot) makeTarget(p, target, false, false);
+    if (!hostRoot) makeTarget(p, target, false, target !== `/etc/${name}`);
     p.call(`bind-mount ${target}`, "mount", [p.str(staged), p.str(target), 0, MS.BIND, 0]);
     p.call(`remove ${staged}`, "unlinkat", [AT.FDCWD, p.str(staged), 0]);
   }
+}
+
+/**
+ * The mount points planRootfs creates and mounts on, in its order, for
+ * resolving them inside the rootfs first (see mountpoints.ts). Device nodes
+ * and masked paths are left out: they lie in the container's own /dev,
+ * /proc and /sys.
+ */
+export function mountTargets(spec: ContainerSpec, facts: RootfsFacts): string[] {
+  const out = spec.oci.mounts.filter((m) => m.type !== "cgroup").map((m) => m.destination);
+  if (spec.bunker.etcFiles) for (const name of facts.etcFiles.keys()) out.push(`/etc/${name}`);
+  return out;
 }
 
 /** Whether device nodes must be bound from the host (no CAP_MKNOD over real devices in a user namespace). */

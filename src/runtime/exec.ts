@@ -10,13 +10,13 @@ import { log } from "../log";
 import type { ContainerSpec, User } from "../spec/types";
 import { AT, CLONE, CLOSE_RANGE_CLOEXEC, SIGNALS } from "../sys/constants";
 import { Errno } from "../sys/errno";
-import { inodeOf, listDir, readLink } from "../sys/fs";
+import { FileError, inodeOf, listDir, openNamespace, readLink } from "../sys/fs";
 import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { isAlive } from "../sys/proc";
 import { BunkerError } from "./errors";
 import { NS_ORDER, ownNamespaces } from "./namespaces";
-import { openNamespaceFile, openPinDir, pinnedTypesAt } from "./pin";
+import { openPinDir, pinnedTypesAt } from "./pin";
 import { execCandidates, planCredentials, planHandshake, planLockdown, planSession, planSignalReset, type SeccompFilter } from "./plan";
 import { containerFilter } from "../security/seccomp";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
@@ -207,7 +207,13 @@ export function openPinned(dir: string): Target {
   try {
     for (const [type, flag] of NS_ORDER) {
       if (!pinnedTypesAt(dirfd).includes(type)) continue;
-      const fd = openNamespaceFile(`/proc/self/fd/${dirfd}/${type}`, `the pinned ${type} namespace in`);
+      let fd: number;
+      try {
+        fd = openNamespace(`/proc/self/fd/${dirfd}/${type}`);
+      } catch (e) {
+        if (e instanceof FileError) throw new BunkerError(`open the pinned ${type} namespace in ${dir}: ${e.reason}`);
+        throw e;
+      }
       const id = identity(fd);
       // Joining the namespace one is already in is refused for user namespaces and pointless for the rest;
       // a PID namespace whose first process has exited takes no new ones: leave both out.

@@ -254,19 +254,3 @@ export function pinnedTypes(dir: string): string[] {
     closeFd(fd);
   }
 }
-
-/**
- * Opens a namespace file to join (a pinned one, /proc/PID/ns/TYPE, or a
- * user-named path): without blocking (a FIFO would hang an open), and only if
- * it is a namespace. Symlinks are followed: /proc/PID/ns/TYPE is one, and a
- * link can only lead to a namespace the caller could have named directly.
- */
-export function openNamespaceFile(path: string, what: string): number {
-  const fd = trySys("openat", AT.FDCWD, cstr(path), O.RDONLY | O.NONBLOCK | O.CLOEXEC | O.NOCTTY, 0);
-  if (fd < 0) throw new BunkerError(`open ${what} ${path}: ${errnoMessage(-fd)}`);
-  if (!isNsfs(fd)) {
-    closeFd(fd);
-    throw new BunkerError(`${what} ${path}: not a namespace file (pin one with bunker ns pin, or use /proc/PID/ns/TYPE)`);
-  }
-  return fd;
-}

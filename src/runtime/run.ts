@@ -5,7 +5,7 @@ import { enabled, log, mark, markReport } from "../log";
 import { writeIdMaps } from "../identity/maps";
 import type { RootfsFacts } from "../rootfs/plan";
 import type { ContainerSpec } from "../spec/types";
-import { fileType, readText } from "../sys/fs";
+import { FileError, fileType, openNamespace, readText } from "../sys/fs";
 import { exitCodeOf, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import type { ChildProgram } from "../child/program";
@@ -17,10 +17,13 @@ import { createState, readState, removeState, withLock, writeState, type Contain
 import { ownArgsArea, startTime } from "../sys/proc";
 import { CLONE, SIGNALS } from "../sys/constants";
 import { closeFd } from "../sys/libc";
-import { openNamespaceFile, pinNamespaces, unpinNamespaces } from "./pin";
+import { pinNamespaces, unpinNamespaces } from "./pin";
 import { ALL_CAP_LIMITS, type CapLimits } from "../security/plan";
 import { containerFilter } from "../security/seccomp";
 import { prepareNetwork, type PreparedNetwork } from "./network";
+import { claimMountPoints, releaseMountPoints } from "./mountpoints";
+import type { RootfsClaim } from "../rootfs/claims";
+import { mountPointsOf } from "../rootfs/hostmounts";
 import { cgroupfsView } from "../cgroups/view";
 import { detectLayout } from "../cgroups/detect";
 import { createContainerCgroups, joinCgroups, oomReport, releaseCgroups } from "./cgroup";
@@ -80,6 +83,7 @@ export function rootfsFacts(spec: ContainerSpec, net?: { hostsEntry?: HostsEntry
   const cgroupfs = spec.oci.mounts.some((m) => m.type === "cgroup") ? cgroupfsView(detectLayout()) : undefined;
   return {
     ...(cgroupfs ? { cgroupfs } : {}),
+    ...(spec.bunker.rootMode === "host" ? { hostMounts: mountPointsOf(readText("/proc/self/mountinfo", 4 << 20)) } : {}),
     etcFiles,
     etcTargetExists: (name) => isRegularFile(`/etc/${name}`),
     sourceIsDir: (path) => {
@@ -119,9 +123,10 @@ function openJoined(spec: ContainerSpec): JoinedNamespace[] {
     if (flag === undefined) throw new BunkerError(`a new container cannot join a ${ns.type} namespace (only network, ipc and uts)`);
     let fd: number;
     try {
-      fd = openNamespaceFile(ns.path, `the ${ns.type} namespace`);
+      fd = openNamespace(ns.path);
     } catch (e) {
       for (const j of out) closeFd(j.fd);
+      if (e instanceof FileError) throw new BunkerError(`open the ${ns.type} namespace ${ns.path}: ${e.reason}`);
       throw e;
     }
     out.push({ type: ns.type, fd, flag });
@@ -180,6 +185,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   let terminal: TerminalSetup | undefined;
   let joined: JoinedNamespace[] = [];
   let net: PreparedNetwork | undefined;
+  let mountPoints: RootfsClaim | undefined;
   try {
     joined = openJoined(spec);
     state.cgroup = await createContainerCgroups(spec, process.geteuid?.() ?? 0);
@@ -194,7 +200,9 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     mark("compile");
     const filter = await containerFilter(spec);
     if (record.tty) terminal = prepareTerminal();
-    program = planContainer(spec, pipes, rootfsFacts(spec, net, record.name ?? state.name), [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
+    const facts = rootfsFacts(spec, net, record.name ?? state.name);
+    mountPoints = claimMountPoints(spec, facts, { pid: process.pid, start: state.supervisorStart ?? 0 }, record.pin);
+    program = planContainer(spec, pipes, facts, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
       ...(record.output !== undefined ? { output: record.output } : {}),
       joined,
       ...(terminal ? { terminal } : {}),
@@ -251,6 +259,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       }
     }
     await releaseCgroups(state.cgroup);
+    releaseMountPoints(mountPoints, state.pinned);
     removeState(state);
     record.onStarted?.(err as Error);
     throw err;
@@ -289,6 +298,8 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   loadNative().forwardTo(-1);
   mark("exited");
   net!.release();
+  // `bunker ns pin` may have pinned its mount namespace since: the state on disk says.
+  if (mountPoints) releaseMountPoints(mountPoints, readState(state.id)?.pinned ?? state.pinned);
   const code = exitCodeOf(status);
   const oom = oomReport(state.cgroup);
   await releaseCgroups(state.cgroup);

@@ -8,6 +8,7 @@ import type { CgroupState } from "../cgroups/tree";
 import { listDir, lockFile, makeDir, makeLink, readLink, readText, removePath, writeAtomic } from "../sys/fs";
 import { isAlive } from "../sys/proc";
 import { BunkerError } from "./errors";
+import { pruneMountPoints } from "./mountpoints";
 import { stateDir } from "./state";
 
 export type Status = "created" | "running" | "stopped";
@@ -162,6 +163,7 @@ export function removeState(s: ContainerState): void {
  * they stop (--rm), once they have stopped and no bunker looks after them.
  */
 export function reconcile(states: ContainerState[] = listStates()): ContainerState[] {
+  pruneMountPoints();
   const kept: ContainerState[] = [];
   for (const s of states) {
     const orphaned = !supervisorAlive(s) && currentStatus(s) !== "running";

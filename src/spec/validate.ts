@@ -19,6 +19,7 @@ export function validateHostname(name: string): void {
 export function validateNetworkMode(mode: string): void {
   if (NETWORK_MODES.includes(mode)) return;
   if (/^container:.+/.test(mode) || /^ns:\/.+/.test(mode)) return;
+  if (mode === "ns:") throw new SpecError(`network mode "${mode}": the namespace path is empty`);
   if (mode.startsWith("ns:")) throw new SpecError(`network mode "${mode}": the namespace path must be absolute`);
   throw new SpecError(`unknown network mode "${mode}": use one of ${NETWORK_MODES.join(", ")}, container:ID or ns:PATH`);
 }

@@ -14,6 +14,7 @@ export interface Volume {
 const VOLUME_FLAGS = ["nosuid", "nodev", "noexec"];
 
 function checkDestination(dest: string, what: string): string {
+  if (dest === "") throw new SpecError(`${what}: the container path is empty`);
   if (!dest.startsWith("/")) throw new SpecError(`${what}: container path "${dest}" must be absolute`);
   const clean = `/${dest.split("/").filter((p) => p !== "" && p !== ".").join("/")}`;
   if (clean.split("/").includes("..")) throw new SpecError(`${what}: container path "${dest}" must not contain ".."`);
@@ -24,9 +25,11 @@ function checkDestination(dest: string, what: string): string {
 /** Parses one -v value. Volumes are read-only unless "rw" is given. */
 export function parseVolume(value: string): Volume {
   const parts = value.split(":");
-  if (parts.length < 2 || parts.length > 3 || parts[0] === "" || parts[1] === "") {
-    throw new SpecError(`invalid volume "${value}": use HOST:CONTAINER[:OPTIONS]`);
-  }
+  if (value === "") throw new SpecError(`invalid volume "": it is empty: use HOST:CONTAINER[:OPTIONS]`);
+  if (parts.length < 2 || parts.length > 3) throw new SpecError(`invalid volume "${value}": use HOST:CONTAINER[:OPTIONS]`);
+  // An empty host path would quietly mean the current directory.
+  if (parts[0] === "") throw new SpecError(`volume "${value}": the host path is empty`);
+  if (parts[1] === "") throw new SpecError(`volume "${value}": the container path is empty`);
   const destination = checkDestination(parts[1]!, `volume ${value}`);
   const v: Volume = { source: parts[0]!, destination, readonly: true, recursive: true, flags: [] };
   for (const opt of parts[2] !== undefined ? parts[2].split(",") : []) {
@@ -56,6 +59,7 @@ const TMPFS_FLAGS = ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "ex
 export function parseTmpfs(value: string): Mount {
   const colon = value.indexOf(":");
   const path = colon >= 0 ? value.slice(0, colon) : value;
+  if (path === "") throw new SpecError(`tmpfs "${value}": the container path is empty`);
   const destination = checkDestination(path, `tmpfs ${value}`);
   const opts = colon >= 0 ? value.slice(colon + 1).split(",").filter(Boolean) : [];
   for (const o of opts) {

@@ -65,6 +65,7 @@ export const Errno = {
   EEXIST: 17,
   ENOTDIR: 20,
   EISDIR: 21,
+  EFBIG: 27,
   EINVAL: 22,
   EROFS: 30,
   EPIPE: 32,

@@ -2,7 +2,7 @@
 // (node:fs costs milliseconds of start-up to load, more than the calls themselves.)
 
 import { AT, O } from "./constants";
-import { Errno, SysError } from "./errno";
+import { Errno, errnoMessage, SysError } from "./errno";
 import { closeFd, readUpTo, sys, trySys } from "./libc";
 
 const STATX_TYPE = 1;
@@ -75,11 +75,93 @@ export function inMemory(path: string): boolean {
   return t === TMPFS_MAGIC || t === RAMFS_MAGIC;
 }
 
-/** The whole of a small file, as UTF-8. */
+/** The whole of a small file bunker keeps or the kernel provides (its state, /proc, /sys), as UTF-8. */
 export function readText(path: string, max = 1 << 20): string {
   const fd = sys(`open ${path}`, "openat", AT.FDCWD, cstr(path), O.RDONLY | O.CLOEXEC, 0);
   try {
     return new TextDecoder().decode(readUpTo(`read ${path}`, fd, max));
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * A file bunker was asked to read cannot be used: `reason` says why, in words
+ * that complete "bunker: <what the file is> <path>: ...".
+ */
+export class FileError extends SysError {
+  constructor(
+    op: string,
+    errno: number,
+    readonly reason: string = errnoMessage(errno).toLowerCase(),
+  ) {
+    super(op, errno);
+    this.message = `${op}: ${reason}`;
+  }
+}
+
+const KINDS: Record<FileType, string> = {
+  file: "a regular file",
+  dir: "a directory",
+  symlink: "a symbolic link",
+  char: "a character device",
+  block: "a block device",
+  fifo: "a FIFO",
+  socket: "a socket",
+};
+
+/** "1 MiB", "64 KiB", "512 bytes". */
+function sizeWords(n: number): string {
+  if (n >= 1 << 20 && n % (1 << 20) === 0) return `${n / (1 << 20)} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+const STATX_SIZE = 0x200;
+
+/** Type and size of what an open descriptor (an O_PATH one too) refers to. */
+function statFd(fd: number, op: string): { type: FileType | null; size: number } {
+  const buf = new Uint8Array(256);
+  const r = trySys("statx", fd, cstr(""), AT.EMPTY_PATH, STATX_TYPE | STATX_SIZE, buf);
+  if (r < 0) throw new FileError(op, -r);
+  const dv = new DataView(buf.buffer);
+  return { type: TYPES[dv.getUint16(28, true) & S_IFMT] ?? null, size: Number(dv.getBigUint64(40, true)) };
+}
+
+const tooLarge = (op: string, max: number) => new FileError(op, Errno.EFBIG, `too large (over ${sizeWords(max)})`);
+
+/**
+ * Reads the file an O_PATH descriptor names: only a regular file, at most
+ * `max` bytes. It is opened for reading only once known to be one (through
+ * /proc/self/fd, which reopens that very inode): a FIFO or a device is never
+ * opened, so it can neither block nor wake a driver.
+ */
+function readPathFd(pathFd: number, op: string, max: number): string {
+  const { type, size } = statFd(pathFd, op);
+  if (type !== "file") throw new FileError(op, Errno.EINVAL, `not a regular file${type ? ` (${KINDS[type]})` : ""}`);
+  if (size > max) throw tooLarge(op, max);
+  const fd = trySys("openat", AT.FDCWD, cstr(`/proc/self/fd/${pathFd}`), O.RDONLY | O.NONBLOCK | O.NOCTTY | O.CLOEXEC, 0);
+  if (fd < 0) throw new FileError(op, -fd);
+  try {
+    // One byte more than allowed tells a file that grew since the check from one that fits.
+    const data = readUpTo(op, fd, max + 1);
+    if (data.length > max) throw tooLarge(op, max);
+    return new TextDecoder().decode(data);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * A file a user named (an env file, a seccomp profile): a regular file of at
+ * most `max` bytes, read without ever blocking; anything else is a FileError.
+ */
+export function readRegularFile(path: string, max = 1 << 20): string {
+  const op = `read ${path}`;
+  const fd = trySys("openat", AT.FDCWD, cstr(path), O.PATH | O.CLOEXEC, 0);
+  if (fd < 0) throw new FileError(op, -fd);
+  try {
+    return readPathFd(fd, op, max);
   } finally {
     closeFd(fd);
   }
@@ -90,22 +172,93 @@ const RESOLVE_IN_ROOT = 0x10;
 
 /**
  * A small file inside `root`, resolved as if `root` were / (symlinks, "..",
- * absolute paths all stay inside it); null when it does not exist.
+ * absolute paths all stay inside it); null when it does not exist. Like
+ * readRegularFile, only a regular file of at most `max` bytes.
  */
 export function readInRoot(root: string, path: string, max = 1 << 20): string | null {
+  const op = `read ${path} in ${root}`;
   const dir = sys(`open ${root}`, "openat", AT.FDCWD, cstr(root), O.PATH | O.DIRECTORY | O.CLOEXEC, 0);
   try {
-    const how = new BigUint64Array([BigInt(O.RDONLY | O.CLOEXEC | O.NOCTTY), 0n, BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)]);
+    const how = new BigUint64Array([BigInt(O.PATH | O.CLOEXEC), 0n, BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)]);
     const fd = trySys("openat2", dir, cstr(path), how, 24);
     if (fd === -Errno.ENOENT || fd === -Errno.ENOTDIR) return null;
-    if (fd < 0) throw new SysError(`open ${path} in ${root}`, -fd);
+    if (fd < 0) throw new FileError(op, -fd);
     try {
-      return new TextDecoder().decode(readUpTo(`read ${path} in ${root}`, fd, max));
+      return readPathFd(fd, op, max);
     } finally {
       closeFd(fd);
     }
   } finally {
     closeFd(dir);
+  }
+}
+
+const NSFS_MAGIC = 0x6e736673;
+
+/**
+ * Opens a namespace file (/proc/PID/ns/TYPE, or a bind mount of one) for
+ * setns. Checked to be on nsfs before it is opened for real, so that a FIFO
+ * or a device in its place is refused, never opened.
+ */
+export function openNamespace(path: string): number {
+  const op = `open ${path}`;
+  const pathFd = trySys("openat", AT.FDCWD, cstr(path), O.PATH | O.CLOEXEC, 0);
+  if (pathFd < 0) throw new FileError(op, -pathFd);
+  try {
+    const buf = new BigInt64Array(15); // struct statfs: f_type first
+    const r = trySys("fstatfs", pathFd, buf);
+    if (r < 0) throw new FileError(op, -r);
+    if (Number(buf[0]!) !== NSFS_MAGIC) {
+      const { type } = statFd(pathFd, op);
+      throw new FileError(op, Errno.EINVAL, `not a namespace file${type ? ` (${KINDS[type]})` : ""}`);
+    }
+    const fd = trySys("openat", AT.FDCWD, cstr(`/proc/self/fd/${pathFd}`), O.RDONLY | O.CLOEXEC, 0);
+    if (fd < 0) throw new FileError(op, -fd);
+    return fd;
+  } finally {
+    closeFd(pathFd);
+  }
+}
+
+/** Whether `path` (following symlinks) is a namespace file: a pin's file, or /proc/PID/ns/TYPE. */
+export function isNamespaceFile(path: string): boolean {
+  const buf = new BigInt64Array(15);
+  return trySys("statfs", cstr(path), buf) === 0 && Number(buf[0]!) === NSFS_MAGIC;
+}
+
+const RESOLVE_NO_SYMLINKS = 0x04;
+const RESOLVE_BENEATH = 0x08;
+
+/**
+ * Removes `path` inside `root` if it is an empty regular file or an empty
+ * directory. No symlink is followed on the way (a rootfs is not to be
+ * trusted), and a mount point of this mount namespace is busy and stays.
+ * Returns whether it was removed.
+ */
+export function removeEmptyBeneath(root: string, path: string): boolean {
+  const parts = path.split("/").filter(Boolean);
+  const name = parts.pop();
+  if (name === undefined || name === "..") return false;
+  const rootFd = trySys("openat", AT.FDCWD, cstr(root), O.PATH | O.DIRECTORY | O.CLOEXEC, 0);
+  if (rootFd < 0) return false;
+  let dir = rootFd;
+  try {
+    if (parts.length > 0) {
+      const how = new BigUint64Array([BigInt(O.PATH | O.DIRECTORY | O.CLOEXEC), 0n, BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)]);
+      dir = trySys("openat2", rootFd, cstr(parts.join("/")), how, 24);
+      if (dir < 0) return false;
+    }
+    const buf = new Uint8Array(256);
+    if (trySys("statx", dir, cstr(name), AT.SYMLINK_NOFOLLOW, STATX_TYPE | STATX_SIZE, buf) < 0) return false;
+    const dv = new DataView(buf.buffer);
+    const type = TYPES[dv.getUint16(28, true) & S_IFMT];
+    // rmdir refuses a directory with anything in it: the emptiness check and the removal are one step.
+    if (type === "dir") return trySys("unlinkat", dir, cstr(name), AT.REMOVEDIR) === 0;
+    if (type === "file" && dv.getBigUint64(40, true) === 0n) return trySys("unlinkat", dir, cstr(name), 0) === 0;
+    return false;
+  } finally {
+    if (dir !== rootFd) closeFd(dir);
+    closeFd(rootFd);
   }
 }
 
@@ -239,6 +392,21 @@ export function lockFile(path: string, wait = true): { release(): void } | null 
 }
 
 const STATX_INO = 0x100;
+const STATX_BTIME = 0x800;
+
+/**
+ * What names a file across time (following links): its device and inode as
+ * `key`, and in `id` its birth time as well where the filesystem keeps one,
+ * since a deleted file's inode number is soon given to a new one.
+ */
+export function identityOf(path: string): { key: string; id: string } | null {
+  const buf = new Uint8Array(256);
+  if (trySys("statx", AT.FDCWD, cstr(path), 0, STATX_INO | STATX_BTIME, buf) < 0) return null;
+  const dv = new DataView(buf.buffer);
+  const key = `${dv.getUint32(136, true)}-${dv.getUint32(140, true)}-${dv.getBigUint64(32, true)}`;
+  const born = (dv.getUint32(0, true) & STATX_BTIME) !== 0 ? `@${dv.getBigInt64(80, true)}.${dv.getUint32(88, true)}` : "";
+  return { key, id: `${key}${born}` };
+}
 
 /** Device and inode of `path` (following links), as "dev:ino"; null if it does not exist. */
 export function inodeOf(path: string): string | null {

@@ -67,6 +67,7 @@ const table = {
   openat2: [437, 437],
   statx: [332, 291],
   statfs: [137, 43],
+  fstatfs: [138, 44],
   faccessat: [269, 48],
   flock: [73, 32],
   renameat2: [316, 276],
@@ -81,7 +82,6 @@ const table = {
   rt_sigtimedwait: [128, 137],
   mount_setattr: [442, 442],
   process_vm_writev: [311, 271],
-  fstatfs: [138, 44],
   bpf: [321, 280],
 } as const satisfies Record<string, readonly [number, number]>;
 

@@ -368,6 +368,9 @@ describe.skipIf(!rootlessReady)("rootless user-mode networking", () => {
   beforeAll(() => {
     user = createUser("bunker-net", true);
     bin = publicBinary(BUNKER);
+    // The suite's rootfs is root's, so the user cannot create the files bunker mounts over: give it
+    // them, as distribution images have them (root's runs no longer leave theirs behind).
+    for (const f of ["hostname", "hosts", "resolv.conf"]) writeFileSync(`${suite.fs.path}/etc/${f}`, "", { flag: "a" });
   });
   afterAll(() => {
     removeUser(user);

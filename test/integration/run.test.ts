@@ -283,6 +283,81 @@ describe.skipIf(!ready)("volumes, environment and working directory as root", ()
     expect(r.stdout).toBe("file flag\n");
   });
 
+  test("an empty path option is a 125 error saying so, never the current directory", () => {
+    // Run from an empty directory: were "" taken as the current directory, nothing of value is there.
+    const cwd = mkdtempSync("/tmp/bunker-empty-");
+    try {
+      const cases: [string[], string][] = [
+        [["--rootfs", ""], "bunker: --rootfs: the path is empty\n"],
+        [["--rootfs", suite.fs.path, "-w", ""], "bunker: -w/--workdir: the path is empty\n"],
+        [["--rootfs", suite.fs.path, "--env-file", ""], "bunker: --env-file: the path is empty\n"],
+        [["--rootfs", suite.fs.path, "--pin", ""], "bunker: --pin: the path is empty\n"],
+        [["--rootfs", suite.fs.path, "--join-ns", ""], "bunker: --join-ns: the path is empty\n"],
+        [["--rootfs", suite.fs.path, "-v", ":/data"], 'bunker: volume ":/data": the host path is empty\n'],
+        [["--rootfs", suite.fs.path, "-v", `${cwd}:`], `bunker: volume "${cwd}:": the container path is empty\n`],
+        [["--rootfs", suite.fs.path, "-v", ""], 'bunker: invalid volume "": it is empty: use HOST:CONTAINER[:OPTIONS]\n'],
+        [["--rootfs", suite.fs.path, "--tmpfs", ""], 'bunker: tmpfs "": the container path is empty\n'],
+        [["--rootfs", suite.fs.path, "--security-opt", "seccomp="], "bunker: --security-opt seccomp=: the profile path is empty (give a file, or seccomp=unconfined)\n"],
+        [["--rootfs", suite.fs.path, "--network", "ns:"], 'bunker: network mode "ns:": the namespace path is empty\n'],
+      ];
+      for (const [flags, err] of cases) {
+        const r = bunker(["run", "--rm", ...flags, "--", "true"], { cwd });
+        expect([flags, r.code, r.stderr]).toEqual([flags, 125, err]);
+      }
+      expect(readdirSync(cwd)).toEqual([]);
+      for (const [args, err] of [
+        [["exec", "--ns", "", "true"], "bunker: --ns: the path is empty\n"],
+        [["exec", "-w", "", "x", "true"], "bunker: -w/--workdir: the path is empty\n"],
+        [["ns", "pin", "x", ""], "bunker: ns pin: the directory path is empty\n"],
+        [["ns", "unpin", ""], "bunker: ns unpin: the directory path is empty\n"],
+      ] as [string[], string][]) {
+        const r = bunker(args, { cwd });
+        expect([args, r.code, r.stderr]).toEqual([args, 125, err]);
+      }
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  test("an env file or seccomp profile that is not a regular file, or too large, is a 125 error naming it", () => {
+    const dir = mkdtempSync("/tmp/bunker-files-");
+    try {
+      const big = join(dir, "big");
+      // Valid JSON and a valid env file, had they been read whole: only the size is wrong.
+      writeFileSync(big, `{"defaultAction":"SCMP_ACT_ALLOW"${" ".repeat(1 << 20)}}`);
+      const cases: [string[], string][] = [
+        [["--env-file", dir], `bunker: env file ${dir}: not a regular file (a directory)\n`],
+        [["--env-file", "/dev/null"], "bunker: env file /dev/null: not a regular file (a character device)\n"],
+        [["--security-opt", `seccomp=${dir}`], `bunker: seccomp profile ${dir}: not a regular file (a directory)\n`],
+        [["--security-opt", `seccomp=${big}`], `bunker: seccomp profile ${big}: too large (over 1 MiB)\n`],
+      ];
+      for (const [flags, err] of cases) {
+        const r = bunker(["run", "--rm", "--network", "none", ...flags, "--rootfs", suite.fs.path, "--", "true"]);
+        expect([flags, r.code, r.stderr]).toEqual([flags, 125, err]);
+      }
+      // Control: the same profile within the limit is read and applied.
+      writeFileSync(big, `{"defaultAction":"SCMP_ACT_ALLOW"${" ".repeat(1000)}}`);
+      const r = bunker(["run", "--rm", "--network", "none", "--security-opt", `seccomp=${big}`, "--rootfs", suite.fs.path, "--", "true"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a namespace path that is not a namespace file is refused before the container starts", () => {
+    const dir = mkdtempSync("/tmp/bunker-ns-");
+    try {
+      writeFileSync(join(dir, "net"), "");
+      // A pin directory's files count only when a namespace is mounted on them.
+      let r = bunker(["run", "--rm", "--join-ns", dir, "--rootfs", suite.fs.path, "--", "true"]);
+      expect([r.code, r.stderr]).toEqual([125, `bunker: --join-ns ${dir}: no pinned net, ipc or uts namespace there\n`]);
+      r = bunker(["run", "--rm", "--network", `ns:${dir}`, "--rootfs", suite.fs.path, "--", "true"]);
+      expect([r.code, r.stderr]).toEqual([125, `bunker: open the network namespace ${dir}: not a namespace file (a directory)\n`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("bad volume and tmpfs values are 125 errors", () => {
     let r = bunker(["run", "-v", "/tmp", "--rootfs", suite.fs.path, "--", "true"]);
     expect([r.code, r.stderr]).toEqual([125, 'bunker: invalid volume "/tmp": use HOST:CONTAINER[:OPTIONS]\n']);

@@ -3,7 +3,10 @@
 // default (namespace-creating clone flags, mount, keyctl, bpf, ptrace and the
 // like refused unless the container holds the capability that guards them).
 
-import { readText } from "../../sys/fs";
+import { FileError, readRegularFile } from "../../sys/fs";
+
+/** docker's own default profile is well under 100 KiB: a profile ten times that is a mistake, not a policy. */
+const PROFILE_MAX = 1 << 20;
 
 export type Action =
   | "SCMP_ACT_ALLOW"
@@ -50,9 +53,10 @@ const OPS: Op[] = ["SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "
 export function loadProfile(path: string, where: string): Profile {
   let text: string;
   try {
-    text = readText(path);
+    text = readRegularFile(path, PROFILE_MAX);
   } catch (e) {
-    throw new ProfileError(`${where}: ${(e as Error).message.replace(/^[^:]*: /, "").toLowerCase()}`);
+    if (e instanceof FileError) throw new ProfileError(`${where}: ${e.reason}`);
+    throw e;
   }
   return parseProfile(text, where);
 }

@@ -1,0 +1,52 @@
+// Whether a root container's files can be run by other users of the host.
+//
+// A container run as root without a user namespace writes its rootfs as the
+// host's root: a setuid-root or file-capability program it leaves there runs
+// with root's privileges for any local user who can reach the file. bunker
+// cannot refuse to make such files (package managers make them on every
+// install, and nosuid inside the container would not stop a user outside
+// from running one), so it says when the rootfs lies where other users can
+// reach it. Container runtimes keep their own storage in directories only
+// root may enter for the same reason.
+
+import type { ContainerSpec } from "../spec/types";
+import { AT, O } from "../sys/constants";
+import { closeFd, trySys } from "../sys/libc";
+
+const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
+
+/** The directory's path with every symlink resolved, or null if it cannot be opened. */
+function realPath(path: string): string | null {
+  const fd = trySys("openat", AT.FDCWD, cstr(path), O.PATH | O.DIRECTORY | O.CLOEXEC, 0);
+  if (fd < 0) return null;
+  try {
+    const buf = new Uint8Array(4096);
+    const n = trySys("readlinkat", AT.FDCWD, cstr(`/proc/self/fd/${fd}`), buf, buf.length);
+    return n < 0 ? null : new TextDecoder().decode(buf.subarray(0, n));
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/** Whether users other than the owner and group may search every directory from / down to `path`. */
+export function reachableByOthers(path: string): boolean {
+  const real = realPath(path);
+  if (real === null) return false;
+  const parts = real.split("/").filter(Boolean);
+  for (let i = 0; i <= parts.length; i++) {
+    const dir = `/${parts.slice(0, i).join("/")}`;
+    const buf = new Uint8Array(256);
+    if (trySys("statx", AT.FDCWD, cstr(dir), AT.SYMLINK_NOFOLLOW, 2 /* STATX_MODE */, buf) < 0) return false;
+    if ((new DataView(buf.buffer).getUint16(28, true) & 0o001) === 0) return false;
+  }
+  return true;
+}
+
+/** A warning for a writable rootfs that root's container shares with every user of the host; undefined when there is none. */
+export function rootfsExposure(spec: ContainerSpec, euid: number): string | undefined {
+  if (euid !== 0 || spec.bunker.rootMode === "host" || spec.oci.root.readonly) return undefined;
+  if (spec.oci.linux.namespaces.some((n) => n.type === "user")) return undefined;
+  const path = spec.oci.root.path;
+  if (!reachableByOthers(path)) return undefined;
+  return `rootfs ${path} can be reached by every user of this host: a setuid or file-capability program the container writes there would give them root's privileges (keep the rootfs below a directory only root may enter, e.g. chmod 700 on a parent, or use --read-only)`;
+}
