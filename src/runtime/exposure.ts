@@ -28,7 +28,12 @@ function realPath(path: string): string | null {
   }
 }
 
-/** Whether users other than the owner and group may search every directory from / down to `path`. */
+/**
+ * Whether some user other than root may search every directory from / down
+ * to `path`: each is searchable by everyone, or by a user or group other than
+ * root's that owns it. (Different users at different levels are counted as
+ * one: a warning may err on the side of caution.)
+ */
 export function reachableByOthers(path: string): boolean {
   const real = realPath(path);
   if (real === null) return false;
@@ -36,17 +41,21 @@ export function reachableByOthers(path: string): boolean {
   for (let i = 0; i <= parts.length; i++) {
     const dir = `/${parts.slice(0, i).join("/")}`;
     const buf = new Uint8Array(256);
-    if (trySys("statx", AT.FDCWD, cstr(dir), AT.SYMLINK_NOFOLLOW, 2 /* STATX_MODE */, buf) < 0) return false;
-    if ((new DataView(buf.buffer).getUint16(28, true) & 0o001) === 0) return false;
+    if (trySys("statx", AT.FDCWD, cstr(dir), AT.SYMLINK_NOFOLLOW, 2 | 8 | 16 /* STATX_MODE | UID | GID */, buf) < 0) return false;
+    const dv = new DataView(buf.buffer);
+    const mode = dv.getUint16(28, true);
+    const uid = dv.getUint32(20, true);
+    const gid = dv.getUint32(24, true);
+    if (!(mode & 0o001) && !(uid !== 0 && mode & 0o100) && !(gid !== 0 && mode & 0o010)) return false;
   }
   return true;
 }
 
-/** A warning for a writable rootfs that root's container shares with every user of the host; undefined when there is none. */
+/** A warning for a writable rootfs that root's container shares with other users of the host; undefined when there is none. */
 export function rootfsExposure(spec: ContainerSpec, euid: number): string | undefined {
   if (euid !== 0 || spec.bunker.rootMode === "host" || spec.oci.root.readonly) return undefined;
   if (spec.oci.linux.namespaces.some((n) => n.type === "user")) return undefined;
   const path = spec.oci.root.path;
   if (!reachableByOthers(path)) return undefined;
-  return `rootfs ${path} can be reached by every user of this host: a setuid or file-capability program the container writes there would give them root's privileges (keep the rootfs below a directory only root may enter, e.g. chmod 700 on a parent, or use --read-only)`;
+  return `rootfs ${path} can be reached by other users of this host: a setuid or file-capability program the container writes there would give them root's privileges (keep the rootfs below a directory only root may enter, e.g. chmod 700 on a parent, or use --read-only)`;
 }
