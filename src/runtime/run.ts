@@ -215,6 +215,12 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       pipes,
       cloneFlags(spec),
       async (pid) => {
+        // Recorded first: from here on stop, kill and rm -f reach the starting container.
+        withLock(state.id, () => {
+          state.pid = pid;
+          state.pidStart = startTime(pid) ?? undefined;
+          writeState(state);
+        });
         joinCgroups(state.cgroup, pid);
         await writeIdMaps(pid, spec);
         await net!.attach(pid);
@@ -230,8 +236,10 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
         ...(record.pin !== undefined
           ? {
               namespacesMade: (pid: number) => {
-                pinNamespaces(pid, record.pin!);
+                // Recorded before pinning, so that pins of a start cut short are found and undone.
                 state.pinned = [record.pin!];
+                withLock(state.id, () => writeState(state));
+                pinNamespaces(pid, record.pin!);
               },
             }
           : {}),
