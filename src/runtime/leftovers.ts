@@ -5,7 +5,7 @@
 // the next command removes once their maker (pid and start time) is gone.
 
 import { SysError } from "../sys/errno";
-import { listDir, removePath } from "../sys/fs";
+import { fileType, listDir, removePath } from "../sys/fs";
 import { isAlive, startTime } from "../sys/proc";
 
 const ENOTEMPTY = 39;
@@ -40,13 +40,18 @@ export function parseTempName(name: string): TempEntry | null {
 /** Whether the process that made `t` has gone, so nobody will finish (or still use) it. */
 export const abandonedTemp = (t: TempEntry) => !isAlive(t.pid, t.start);
 
-/** Removes a directory of plain files and the directory; what cannot be removed stays for a later try. */
-export function removeTree(dir: string): void {
+/**
+ * Removes a directory and what is in it, never following a symlink (only
+ * the link goes); what cannot be removed stays for a later try.
+ */
+export function removeTree(dir: string, depth = 0): void {
   for (const f of listDir(dir)) {
+    const path = `${dir}/${f}`;
     try {
-      removePath(`${dir}/${f}`);
+      if (depth < 16 && fileType(path) === "dir") removeTree(path, depth + 1);
+      else removePath(path);
     } catch {
-      // not a plain file: the rmdir below fails and leaves the directory to report
+      // the rmdir below fails and leaves the directory for a later try
     }
   }
   try {

@@ -3,29 +3,29 @@
 // removed and signalled: a damaged or foreign file is reported as such,
 // never half-used.
 
-/** Why `value` is not a container state for `id`, or null if it is one. */
+/** Why `value` is not a container state for `id` (said of state.json: "is ...", "has ..."), or null if it is one. */
 export function stateProblem(value: unknown, id: string): string | null {
-  if (!isObject(value)) return "not a JSON object";
+  if (!isObject(value)) return "is not a JSON object";
   const s = value;
-  if (s.id !== id) return `its id is ${JSON.stringify(s.id)}, not ${id}`;
-  if (s.status !== "created" && s.status !== "running" && s.status !== "stopped") return "no valid status";
-  if (!optional(s.name, (v) => typeof v === "string" && NAME.test(v))) return "an invalid name";
+  if (s.id !== id) return typeof s.id === "string" ? `is the state of container ${JSON.stringify(s.id)}` : "has no id";
+  if (s.status !== "created" && s.status !== "running" && s.status !== "stopped") return "has no valid status";
+  if (!optional(s.name, (v) => typeof v === "string" && NAME.test(v))) return "has an invalid name";
   for (const k of ["pid", "pidStart", "supervisor", "supervisorStart", "memoryLimit"] as const) {
-    if (!optional(s[k], (v) => Number.isSafeInteger(v) && (v as number) >= 0)) return `an invalid ${k}`;
+    if (!optional(s[k], (v) => Number.isSafeInteger(v) && (v as number) >= 0)) return `has an invalid ${k}`;
   }
-  if (!optional(s.exitCode, (v) => Number.isSafeInteger(v))) return "an invalid exitCode";
-  if (s.rootfs !== null && typeof s.rootfs !== "string") return "an invalid rootfs";
-  if (!strings(s.command)) return "no command";
-  if (typeof s.created !== "string") return "no creation time";
-  for (const k of ["started", "finished"] as const) if (!optional(s[k], (v) => typeof v === "string")) return `an invalid ${k} time`;
-  for (const k of ["autoRemove", "detached"] as const) if (typeof s[k] !== "boolean") return `no ${k} flag`;
-  for (const k of ["paused", "oomKilled", "killedWithSupervisor"] as const) if (!optional(s[k], (v) => typeof v === "boolean")) return `an invalid ${k} flag`;
-  if (!optional(s.namespaces, (v) => isObject(v) && Object.values(v).every((p) => typeof p === "string"))) return "invalid namespaces";
-  if (!optional(s.pinned, (v) => strings(v) && v.every((p) => p.startsWith("/")))) return "invalid pinned directories";
-  if (!optional(s.network, validNetwork)) return "an invalid network";
+  if (!optional(s.exitCode, (v) => Number.isSafeInteger(v))) return "has an invalid exitCode";
+  if (s.rootfs !== null && typeof s.rootfs !== "string") return "has an invalid rootfs";
+  if (!strings(s.command)) return "has no command";
+  if (typeof s.created !== "string") return "has no creation time";
+  for (const k of ["started", "finished"] as const) if (!optional(s[k], (v) => typeof v === "string")) return `has an invalid ${k} time`;
+  for (const k of ["autoRemove", "detached"] as const) if (typeof s[k] !== "boolean") return `has no ${k} flag`;
+  for (const k of ["paused", "oomKilled", "killedWithSupervisor"] as const) if (!optional(s[k], (v) => typeof v === "boolean")) return `has an invalid ${k} flag`;
+  if (!optional(s.namespaces, (v) => isObject(v) && Object.values(v).every((p) => typeof p === "string"))) return "has invalid namespaces";
+  if (!optional(s.pinned, (v) => strings(v) && v.every((p) => p.startsWith("/")))) return "has invalid pinned directories";
+  if (!optional(s.network, validNetwork)) return "has an invalid network";
   // Its cgroups are removed and their processes killed: only directories named after this container.
-  if (!optional(s.cgroup, (v) => isObject(v) && Array.isArray(v.dirs) && v.dirs.every((d) => validCgroupDir(d, id)))) return "invalid cgroups";
-  if (!isObject(s.spec) || !isObject(s.spec.bunker) || !isObject(s.spec.oci) || typeof s.spec.bunker.network !== "string") return "no container spec";
+  if (!optional(s.cgroup, (v) => isObject(v) && Array.isArray(v.dirs) && v.dirs.every((d) => validCgroupDir(d, id)))) return "has invalid cgroups";
+  if (!isObject(s.spec) || !isObject(s.spec.bunker) || !isObject(s.spec.oci) || typeof s.spec.bunker.network !== "string") return "has no container spec";
   return null;
 }
 

@@ -203,7 +203,7 @@ export function readEntry(id: string): Entry | null {
         const value = parseJson(text);
         const why = value === undefined ? (text.trim() === "" ? "is empty" : "is not valid JSON") : stateProblem(value, id);
         if (why === null) return value as ContainerState;
-        problem = `state.json ${value === undefined ? why : `has ${why}`}`;
+        problem = `state.json ${why}`;
       }
     } else if (type === null) {
       if (fileType(dirOf(id)) === null) return null;
