@@ -54,9 +54,11 @@ export async function ps(argv: string[]): Promise<number> {
   }
   const rows = [["CONTAINER ID", "NAME", "STATUS", "PID", "PORTS", "COMMAND"]];
   for (const s of states) {
-    const running = currentStatus(s) === "running";
-    const ports = running ? (s.network?.ports ?? []).map(formatPort).join(", ") : "";
-    rows.push([s.id, s.name ?? "", describeStatus(s), running ? String(s.pid) : "", ports, s.command.join(" ").slice(0, 40)].map(shown));
+    const status = currentStatus(s);
+    const ports = status === "running" ? (s.network?.ports ?? []).map(formatPort).join(", ") : "";
+    // A starting container has its process already (bunker records it at clone).
+    const pid = status !== "stopped" && s.pid !== undefined ? String(s.pid) : "";
+    rows.push([s.id, s.name ?? "", describeStatus(s), pid, ports, s.command.join(" ").slice(0, 40)].map(shown));
   }
   for (const d of damaged) rows.push([d.id, d.names.join(","), `Damaged: ${d.problem}`, "", "", ""].map(shown));
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -75,7 +77,7 @@ export function summary(s: ContainerState) {
     id: s.id,
     name: s.name ?? null,
     status: displayStatus(s),
-    pid: currentStatus(s) === "running" ? (s.pid ?? null) : null,
+    pid: currentStatus(s) !== "stopped" ? (s.pid ?? null) : null,
     command: s.command,
     rootfs: s.rootfs,
     created: s.created,

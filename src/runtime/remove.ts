@@ -188,7 +188,7 @@ export async function removeDamaged(d: Damaged): Promise<void> {
         const left = await removeCgroups(cg, REMOVE_DEADLINE_MS, killPid);
         if (left.length) throw new BunkerError(`remove container ${d.id}: processes are still in its cgroup ${left[0]}; its state is kept`);
       }
-      removeState({ id: d.id });
+      removeState(now);
     });
   } catch (e) {
     if (!(e instanceof ContainerGone)) throw e;

@@ -371,11 +371,11 @@ export async function withLockAsync<T>(id: string, fn: () => Promise<T>): Promis
  * (or is its only user). Renamed away first: readers never see it half gone,
  * and a removal cut short leaves a temporary name the next command clears.
  */
-export function removeState(s: { id: string; name?: string }): void {
+export function removeState(s: { id: string; name?: string } | Damaged): void {
   const trash = `${stateDir()}/${tempName("gone", s.id)}`;
   const r = rename(dirOf(s.id), trash);
   if (r < 0 && r !== -Errno.ENOENT) throw new BunkerError(`remove container ${s.id}: ${new SysError(`rename ${dirOf(s.id)} to ${trash}`, -r).message}`);
-  for (const name of s.name !== undefined ? [s.name] : namesOf(s.id)) unclaimName(name, s.id);
+  for (const name of "names" in s ? s.names : s.name !== undefined ? [s.name] : []) unclaimName(name, s.id);
   if (r === 0) removeTree(trash);
 }
 

@@ -551,9 +551,12 @@ describe.skipIf(!rootless)("rootless: a container that is still starting", () =>
       expect(state.status).toBe("created");
       expect(alive(state.pid)).toBe(true);
       const cmd = spawnAs([...how, id]);
-      await until(() => !alive(state.pid), 10_000, "the starting container to die");
-      // The bunker that starts it finds out once the helper answers, and cleans up.
-      writeFileSync(go(), "");
+      try {
+        await until(() => !alive(state.pid), 10_000, "the starting container to die");
+      } finally {
+        // The bunker that starts it finds out once the helper answers, and cleans up.
+        writeFileSync(go(), "");
+      }
       expect(await cmd.exited).toBe(0);
       expect(await new Response(cmd.stdout).text()).toBe(`${id}\n`);
       await run.exited;
