@@ -110,6 +110,8 @@ function plantLeftovers(dir: string, by: { pid: number; start: number }, owner?:
 describe.skipIf(!ready)("what a killed bunker leaves", () => {
   for (const next of ["ps", "run", "rm"]) {
     test(`the next ${next} clears half-made and half-removed containers, and frees the names they held`, async () => {
+      // The state directory, as bunker makes it.
+      expect(bunker(["ps"]).code).toBe(0);
       const paths = plantLeftovers(STATE, await deadProcess());
       // Control: the same, by a live process, is a container being made right now and stays.
       const maker = Bun.spawn(["sleep", "60"]);
