@@ -304,6 +304,27 @@ describe.skipIf(!rootless)("rootless", () => {
     expect(as(["run", "--rm", "--name", "halfmade", "--network", "none", "--rootfs", fs.path, "--", "true"]).code).toBe(0);
   });
 
+  test("a full state directory: run fails with one line and leaves no trace; the next run works once there is room", () => {
+    const mnt = `${bin.dir}/full`;
+    mkdirSync(mnt);
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=4m,mode=0700,uid=${user.uid},gid=${user.gid}`, "tmpfs", mnt]).exitCode).toBe(0);
+    try {
+      const env = { XDG_RUNTIME_DIR: mnt };
+      expect(runAs(user, ["dd", "if=/dev/zero", `of=${mnt}/fill`, "bs=64k", "count=100"]).code).not.toBe(0);
+      const r = runAs(user, [bin.path, "run", "--name", "nospace", "--network", "none", "--rootfs", fs.path, "--", "true"], env, bin.dir);
+      expect(r.code).toBe(125);
+      // (A user without subordinate ranges is also warned that one ID is mapped.)
+      expect(r.stderr.split("\n").filter((l) => l.startsWith("bunker: "))).toEqual([expect.stringMatching(new RegExp(`^bunker: record container [0-9a-f]{12} in ${mnt}/bunker: .*: No space left on device$`))]);
+      // Nothing half-made: no directory, no temporary file, the name not taken.
+      expect(readdirSync(`${mnt}/bunker`).filter((e) => e !== "names")).toEqual([]);
+      expect(linkOf(`${mnt}/bunker`, "nospace")).toBeNull();
+      rmSync(`${mnt}/fill`);
+      expect(runAs(user, [bin.path, "run", "--rm", "--name", "nospace", "--network", "none", "--rootfs", fs.path, "--", "true"], env, bin.dir).code).toBe(0);
+    } finally {
+      Bun.spawnSync(["umount", mnt]);
+    }
+  });
+
   test("a damaged state: listed as such, nothing crashes, rm -f removes it", () => {
     expect(as(["run", "--name", "udamaged", "--network", "none", "--rootfs", fs.path, "--", "true"]).code).toBe(0);
     const id = readlinkSync(`${dir()}/names/udamaged`);
