@@ -37,9 +37,9 @@ export const START_DEADLINE_MS = 10_000;
 /**
  * Sends `sig` to the container's first process, if it is still that process.
  * A container still starting is signalled too: its process exists from clone
- * on (the set-up blocks every signal but SIGKILL until just before execve,
- * then receives them); before clone, this waits for its start to record the
- * process or to fail. False when there is no process to signal.
+ * on (its set-up holds back the signals bunker forwards until just before
+ * execve, and SIGKILL always works); before clone, this waits for its start
+ * to record the process or to fail. False when there is no process to signal.
  */
 export async function signalContainer(s: ContainerState, sig: number): Promise<boolean> {
   const end = Date.now() + START_DEADLINE_MS;
