@@ -219,16 +219,14 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
         withLock(state.id, () => {
           state.pid = pid;
           state.pidStart = startTime(pid) ?? undefined;
+          state.network = net!.state;
           writeState(state);
         });
         joinCgroups(state.cgroup, pid);
         await writeIdMaps(pid, spec);
         await net!.attach(pid);
         // Recorded now, so a helper is found and stopped even if bunker is killed before the command runs.
-        withLock(state.id, () => {
-          state.network = net!.state;
-          writeState(state);
-        });
+        if (net!.state.helper) withLock(state.id, () => writeState(state));
       },
       {
         winchFd: terminal?.winchWrite ?? -1,

@@ -102,6 +102,26 @@ function freezer(id: string): { path: string; on: string; off: string } | null {
   return null;
 }
 
+/** Whether the container's cgroup is frozen through (every process in it stopped). */
+function frozenNow(id: string): boolean {
+  if (existsSync(`/sys/fs/cgroup/freezer/bunker/${id}/freezer.state`)) return readFileSync(`/sys/fs/cgroup/freezer/bunker/${id}/freezer.state`, "utf8").trim() === "FROZEN";
+  return /^frozen 1$/m.test(readFileSync(`/sys/fs/cgroup/bunker/${id}/cgroup.events`, "utf8"));
+}
+
+const cgroupProcs = (id: string): number[] => {
+  const path = existsSync(`/sys/fs/cgroup/freezer/bunker/${id}`) ? `/sys/fs/cgroup/freezer/bunker/${id}/cgroup.procs` : `/sys/fs/cgroup/bunker/${id}/cgroup.procs`;
+  return readFileSync(path, "utf8").split("\n").filter(Boolean).map(Number);
+};
+
+/** Whether the process is blocked reading a pipe (its kernel wait channel). */
+const readingPipe = (pid: number) => {
+  try {
+    return /pipe_read/.test(readFileSync(`/proc/${pid}/wchan`, "utf8"));
+  } catch {
+    return false;
+  }
+};
+
 interface Starting {
   id: string;
   pid: number;
@@ -134,12 +154,14 @@ async function frozenMidStart(name: string, args: string[]): Promise<Starting> {
       await Bun.sleep(1);
     }
     if (!id || !frozen) throw new Error(`container ${name} never got a freezer cgroup: ${await new Response(proc.stderr).text()}`);
+    // Caught once its process is frozen before execve (its command line is still bunker's) and
+    // its bunker, done with the set-up, waits on the pipe that execve closes; or missed.
     await until(() => {
       const s = stateOf(id!);
-      return (s.status === "created" && s.pid !== undefined && s.network !== undefined) || s.status !== "created";
+      return s.status !== "created" || (s.pid !== undefined && frozenNow(id!) && cgroupProcs(id!).includes(s.pid) && readingPipe(s.supervisor));
     }, 10_000, `container ${name} to record its process`);
     const state = stateOf(id);
-    if (state.status === "created") return { id, pid: state.pid, proc, state };
+    if (state.status === "created" && !readFileSync(`/proc/${state.pid}/cmdline`, "utf8").startsWith("sleep")) return { id, pid: state.pid, proc, state };
     writeFileSync(frozen.path, frozen.off);
     expect(bunker(["rm", "-f", name]).code).toBe(0);
     await proc.exited;
