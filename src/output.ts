@@ -1,11 +1,64 @@
-// Writing bunker's own messages. Bun.write on the standard descriptors is
-// native; touching process.stdout/stderr builds Node stream objects, which
-// costs milliseconds at start-up.
+// Writing bunker's own messages, and strings a container controls (command
+// lines, names from its state, anything read from it) made harmless for the
+// operator's terminal, which acts on control characters: ESC and CSI start
+// sequences that retitle windows, rewrite the screen, or worse.
+//
+// Bun.write on the standard descriptors is native; touching
+// process.stdout/stderr builds Node stream objects, which costs milliseconds
+// at start-up.
+
+import { trySys } from "./sys/libc";
 
 export function writeOut(text: string): Promise<number> {
   return Bun.write(Bun.stdout, text);
 }
 
+/** bunker's messages: one line each, so newlines and tabs are the only control characters they keep on a terminal. */
 export function writeErr(text: string): Promise<number> {
-  return Bun.write(Bun.stderr, text);
+  return Bun.write(Bun.stderr, CONTROL.test(text) && isTerminal(2) ? escapeControls(text, "\n\t") : text);
+}
+
+const TCGETS = 0x5401;
+const terminals = new Map<number, boolean>();
+
+/** Whether descriptor `fd` is a terminal (asked once). */
+export function isTerminal(fd: number): boolean {
+  let t = terminals.get(fd);
+  if (t === undefined) {
+    t = trySys("ioctl", fd, TCGETS, new Uint8Array(64)) === 0;
+    terminals.set(fd, t);
+  }
+  return t;
+}
+
+/** C0 controls, DEL, and the C1 range U+0080–U+009F (terminals take U+009B as CSI, U+009D as OSC). */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+const NAMED: Record<string, string> = { "\n": "\\n", "\t": "\\t", "\r": "\\r" };
+
+/** `text` with its control characters written as visible escapes (\x1b, \u009b), except those in `keep`. */
+export function escapeControls(text: string, keep = ""): string {
+  if (!CONTROL.test(text)) return text;
+  return text.replace(CONTROLS, (c) => {
+    if (keep.includes(c)) return c;
+    const code = c.charCodeAt(0);
+    return NAMED[c] ?? (code < 0x80 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u00${code.toString(16)}`);
+  });
+}
+
+/**
+ * A string the container controls, as it is to be printed on standard
+ * output: escaped when that is a terminal, as it is for a pipe or a file
+ * (which keep the data).
+ */
+export function shown(text: string): string {
+  return CONTROL.test(text) && isTerminal(1) ? escapeControls(text) : text;
+}
+
+/**
+ * JSON for standard output. JSON.stringify escapes C0 but leaves DEL and C1
+ * raw; as \u00XX they are the same JSON, and harmless on a terminal.
+ */
+export function jsonText(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
 }

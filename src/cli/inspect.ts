@@ -1,7 +1,7 @@
 // bunker inspect ID|NAME...
 
-import { writeOut } from "../output";
-import { currentStatus, resolveContainer } from "../runtime/store";
+import { jsonText, writeOut } from "../output";
+import { currentStatus, isDamaged, killedWithSupervisor, resolveEntry } from "../runtime/store";
 import { UsageError, type OptionDefs } from "./options";
 import { parseCommand } from "./usage";
 
@@ -12,7 +12,9 @@ export async function inspect(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("inspect: no container given");
   const out = parsed.rest.map((ref) => {
-    const s = resolveContainer(ref);
+    const s = resolveEntry(ref);
+    // All that is known of a damaged one: its id, its names, and what is wrong with its state.
+    if (isDamaged(s)) return { id: s.id, name: s.names[0] ?? null, status: "damaged", damaged: true, problem: s.problem };
     const status = currentStatus(s);
     const running = status === "running";
     return {
@@ -20,9 +22,10 @@ export async function inspect(argv: string[]): Promise<number> {
       status: running && s.paused ? "paused" : status,
       paused: running && s.paused === true,
       oomKilled: s.oomKilled === true,
-      ...(!running ? { pid: undefined, pidStart: undefined, namespaces: undefined } : {}),
+      killedWithSupervisor: killedWithSupervisor(s),
+      ...(status === "stopped" ? { pid: undefined, pidStart: undefined, namespaces: undefined } : {}),
     };
   });
-  await writeOut(`${JSON.stringify(out, null, 2)}\n`);
+  await writeOut(`${jsonText(out, 2)}\n`);
   return 0;
 }

@@ -17,7 +17,7 @@ export async function kill(argv: string[]): Promise<number> {
   if (parsed.rest.length === 0) throw new UsageError("kill: no container given");
   const sig = parseSignal((parsed.values.signal as string | undefined) ?? "KILL");
   const states = parsed.rest.map(resolveContainer);
-  for (const s of states) if (!signalContainer(s, sig)) throw new BunkerError(`container ${s.name ?? s.id} is not running`);
+  for (const s of states) if (!(await signalContainer(s, sig))) throw new BunkerError(`container ${s.name ?? s.id} is not running`);
   await writeOut(parsed.rest.map((r) => `${r}\n`).join(""));
   return 0;
 }

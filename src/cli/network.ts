@@ -1,6 +1,6 @@
 // bunker network ls | prune
 
-import { writeOut } from "../output";
+import { jsonText, shown, writeOut } from "../output";
 import { networkOverview, pruneNetwork, reconcileNetwork } from "../runtime/network";
 import { UsageError, type OptionDefs } from "./options";
 import { parseCommand } from "./usage";
@@ -30,17 +30,17 @@ export async function network(argv: string[]): Promise<number> {
     reconcileNetwork();
     const o = networkOverview();
     if (parsed.values.json) {
-      await writeOut(`${JSON.stringify(o, null, 2)}\n`);
+      await writeOut(`${jsonText(o, 2)}\n`);
       return 0;
     }
     if (!o.bridge) {
       await writeOut("no bridge: bunker0 is created by the first --network bridge container\n");
       return 0;
     }
-    const rows = [["BRIDGE", "SUBNET", "GATEWAY", "NAT", "CONTAINERS"], [o.bridge.name, o.bridge.subnet, o.bridge.gateway, o.bridge.nat ? "yes" : "no", String(o.leases.length)]];
+    const rows = [["BRIDGE", "SUBNET", "GATEWAY", "NAT", "CONTAINERS"], [o.bridge.name, o.bridge.subnet, o.bridge.gateway, o.bridge.nat ? "yes" : "no", String(o.leases.length)].map((c) => shown(String(c)))];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     let text = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("   ").trimEnd() + "\n").join("");
-    for (const l of o.leases) text += `  ${l.ip}  ${l.id}\n`;
+    for (const l of o.leases) text += `  ${shown(String(l.ip))}  ${shown(String(l.id))}\n`;
     await writeOut(text);
     return 0;
   }

@@ -1,6 +1,6 @@
 // bunker ns ID|NAME|PID [--json]; bunker ns pin ID|NAME DIR; bunker ns unpin DIR
 
-import { writeOut } from "../output";
+import { jsonText, shown, writeOut } from "../output";
 import { BunkerError } from "../runtime/errors";
 import { pinNamespaces, unpinNamespaces } from "../runtime/pin";
 import { currentStatus, resolveContainer, withLock, writeState } from "../runtime/store";
@@ -54,14 +54,15 @@ async function show(ref: string, json: boolean): Promise<number> {
   }).filter((r) => r.inode !== null);
   const procs = processesIn(readLink(`/proc/${pid}/ns/pid`) ?? "");
   if (json) {
-    await writeOut(`${JSON.stringify({ container: container ?? null, pid, namespaces: rows, processes: procs }, null, 2)}\n`);
+    await writeOut(`${jsonText({ container: container ?? null, pid, namespaces: rows, processes: procs }, 2)}\n`);
     return 0;
   }
   const lines = [`namespaces of ${container ? `container ${container} (pid ${pid})` : `pid ${pid}`}, beside bunker's own:`, ""];
   lines.push(`${"TYPE".padEnd(8)}${"CONTAINER".padEnd(14)}${"HOST".padEnd(14)}`);
   for (const r of rows) lines.push(`${r.type.padEnd(8)}${String(r.inode).padEnd(14)}${String(r.host).padEnd(14)}${r.own ? "own" : "shared"}`);
   lines.push("", `${"HOST PID".padEnd(10)}${"PID".padEnd(6)}COMMAND`);
-  for (const p of procs) lines.push(`${String(p.hostPid).padEnd(10)}${String(p.pid).padEnd(6)}${p.command}`);
+  // Command lines are the container's to write: on a terminal, their control characters show as escapes.
+  for (const p of procs) lines.push(`${String(p.hostPid).padEnd(10)}${String(p.pid).padEnd(6)}${shown(p.command)}`);
   await writeOut(`${lines.join("\n")}\n`);
   return 0;
 }

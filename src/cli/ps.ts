@@ -1,7 +1,8 @@
 // bunker ps [-a] [-q] [--json]
 
-import { writeOut } from "../output";
-import { currentStatus, reconcile, type ContainerState } from "../runtime/store";
+import { jsonText, shown, writeOut } from "../output";
+import { clearLeftovers, currentStatus, isDamaged, killedWithSupervisor, listEntries, type ContainerState, type Damaged } from "../runtime/store";
+import { reconcile } from "../runtime/remove";
 import { reconcileNetwork } from "../runtime/network";
 import { reconcileCgroups } from "../runtime/cgroup";
 import { formatPort } from "../spec/ports";
@@ -9,7 +10,7 @@ import { UsageError, type OptionDefs } from "./options";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {
-  all: { type: "boolean", alias: ["a"], description: "Include stopped containers" },
+  all: { type: "boolean", alias: ["a"], description: "Include stopped and damaged containers" },
   quiet: { type: "boolean", alias: ["q"], description: "Only ids" },
   json: { type: "boolean", description: "JSON, one array" },
 };
@@ -25,6 +26,7 @@ export function describeStatus(s: ContainerState): string {
   const status = currentStatus(s);
   if (status === "running") return `Up ${duration(s.started ?? s.created)}${s.paused ? " (Paused)" : ""}`;
   if (status === "created") return "Created";
+  if (killedWithSupervisor(s)) return "Exited (killed with its bunker process)";
   if (s.exitCode === undefined) return "Exited (unknown)";
   return `Exited (${s.exitCode}${s.oomKilled ? ", out of memory" : ""}) ${duration(s.finished)} ago`;
 }
@@ -34,24 +36,31 @@ export async function ps(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`ps: unexpected argument "${parsed.rest[0]}"`);
   const v = parsed.values;
-  const all = reconcile();
+  clearLeftovers();
+  const entries = listEntries();
+  const all = await reconcile(entries.filter((e): e is ContainerState => !isDamaged(e)));
   reconcileNetwork(all);
   reconcileCgroups();
   const states = all.filter((s) => v.all || currentStatus(s) !== "stopped");
+  // A damaged state says nothing of the container's processes: only -a shows it.
+  const damaged = v.all ? entries.filter(isDamaged) : [];
   if (v.json) {
-    await writeOut(`${JSON.stringify(states.map((s) => ({ ...summary(s) })), null, 2)}\n`);
+    await writeOut(`${jsonText([...states.map(summary), ...damaged.map(damagedSummary)], 2)}\n`);
     return 0;
   }
   if (v.quiet) {
-    await writeOut(states.map((s) => `${s.id}\n`).join(""));
+    await writeOut([...states, ...damaged].map((s) => `${s.id}\n`).join(""));
     return 0;
   }
   const rows = [["CONTAINER ID", "NAME", "STATUS", "PID", "PORTS", "COMMAND"]];
   for (const s of states) {
-    const running = currentStatus(s) === "running";
-    const ports = running ? (s.network?.ports ?? []).map(formatPort).join(", ") : "";
-    rows.push([s.id, s.name ?? "", describeStatus(s), running ? String(s.pid) : "", ports, s.command.join(" ").slice(0, 40)]);
+    const status = currentStatus(s);
+    const ports = status === "running" ? (s.network?.ports ?? []).map(formatPort).join(", ") : "";
+    // A starting container has its process already (bunker records it at clone).
+    const pid = status !== "stopped" && s.pid !== undefined ? String(s.pid) : "";
+    rows.push([s.id, s.name ?? "", describeStatus(s), pid, ports, s.command.join(" ").slice(0, 40)].map(shown));
   }
+  for (const d of damaged) rows.push([d.id, d.names.join(","), `Damaged: ${d.problem}`, "", "", ""].map(shown));
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   await writeOut(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("   ").trimEnd() + "\n").join(""));
   return 0;
@@ -68,14 +77,35 @@ export function summary(s: ContainerState) {
     id: s.id,
     name: s.name ?? null,
     status: displayStatus(s),
-    pid: currentStatus(s) === "running" ? (s.pid ?? null) : null,
+    pid: currentStatus(s) !== "stopped" ? (s.pid ?? null) : null,
     command: s.command,
     rootfs: s.rootfs,
     created: s.created,
     started: s.started ?? null,
     finished: s.finished ?? null,
     exitCode: s.exitCode ?? null,
+    killedWithSupervisor: killedWithSupervisor(s),
     network: s.network?.mode ?? s.spec.bunker.network,
     ports: currentStatus(s) === "running" ? (s.network?.ports ?? []).map(formatPort) : [],
+  };
+}
+
+/** A damaged container in the same shape, with what is known: its id, names, and what is wrong. */
+export function damagedSummary(d: Damaged) {
+  return {
+    id: d.id,
+    name: d.names[0] ?? null,
+    status: "damaged",
+    problem: d.problem,
+    pid: null,
+    command: [],
+    rootfs: null,
+    created: null,
+    started: null,
+    finished: null,
+    exitCode: null,
+    killedWithSupervisor: false,
+    network: null,
+    ports: [],
   };
 }

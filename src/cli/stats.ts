@@ -1,8 +1,9 @@
 // bunker stats [--no-stream] [--json] [ID...]
 
-import { writeOut } from "../output";
+import { isTerminal, jsonText, shown, writeOut } from "../output";
 import { hostMemory, reconcileCgroups, sampleUsage, type Sample } from "../runtime/cgroup";
-import { currentStatus, listStates, readState, reconcile, resolveContainer, type ContainerState } from "../runtime/store";
+import { reconcile } from "../runtime/remove";
+import { clearLeftovers, currentStatus, listStates, readState, resolveContainer, type ContainerState } from "../runtime/store";
 import { formatBytes } from "../spec/resources";
 import type { OptionDefs } from "./options";
 import { parseCommand } from "./usage";
@@ -51,8 +52,8 @@ export function statsTable(rows: StatsRow[]): string {
   const table = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]];
   for (const r of rows) {
     table.push([
-      r.id,
-      r.name ?? "",
+      shown(r.id),
+      shown(r.name ?? ""),
       r.cpuPercent === null ? dash : `${r.cpuPercent.toFixed(2)}%`,
       r.memoryUsage === null ? dash : `${formatBytes(r.memoryUsage)} / ${r.memoryLimit === null ? dash : formatBytes(r.memoryLimit)}`,
       r.memoryPercent === null ? dash : `${r.memoryPercent.toFixed(2)}%`,
@@ -71,19 +72,21 @@ export async function stats(argv: string[]): Promise<number> {
   });
   if (!parsed) return 0;
   const v = parsed.values;
+  clearLeftovers();
   reconcileCgroups();
   const named = parsed.rest.map(resolveContainer);
-  const targets = (): ContainerState[] =>
-    named.length ? named.map((s) => readState(s.id) ?? s) : reconcile(listStates()).filter((s) => currentStatus(s) === "running");
-  const tty = process.stdout.isTTY === true && !v.json;
+  // Containers come and go between readings: one removed meanwhile is simply no longer listed.
+  const targets = async (): Promise<ContainerState[]> =>
+    named.length ? named.map((s) => readState(s.id) ?? s) : (await reconcile(listStates())).filter((s) => currentStatus(s) === "running");
+  const tty = isTerminal(1) && !v.json;
   const hostMem = hostMemory();
-  let before = sampleUsage(targets());
+  let before = sampleUsage(await targets());
   for (;;) {
     await Bun.sleep(v["no-stream"] ? INTERVAL_MS / 2 : INTERVAL_MS);
-    const after = sampleUsage(targets());
+    const after = sampleUsage(await targets());
     const rows = statsRows(before, after, hostMem);
     before = after;
-    const text = v.json ? `${JSON.stringify(rows)}\n` : statsTable(rows);
+    const text = v.json ? `${jsonText(rows)}\n` : statsTable(rows);
     await writeOut(tty && !v["no-stream"] ? `\x1b[2J\x1b[H${text}` : text);
     if (v["no-stream"]) return 0;
   }

@@ -19,9 +19,10 @@ export async function stop(argv: string[]): Promise<number> {
   const states = parsed.rest.map(resolveContainer);
   await Promise.all(
     states.map(async (s) => {
-      if (signalContainer(s, 15)) {
+      if (await signalContainer(s, 15)) {
         const after = await waitStopped(s.id, Number(t) * 1000);
-        if (after && after.status !== "stopped" && signalContainer(after, 9)) await waitStopped(s.id);
+        // A starting container receives SIGTERM only when its set-up ends: the grace time covers that too.
+        if (after && after.status !== "stopped" && (await signalContainer(after, 9))) await waitStopped(s.id);
         else if (after) await waitStopped(s.id, 5000);
       }
     }),

@@ -9,7 +9,8 @@ import { AT, O } from "../sys/constants";
 import { closeFd, pipe, readUpTo, sys, writeAll } from "../sys/libc";
 import { BunkerError } from "./errors";
 import { initialState, runContainer, type RunRecord } from "./run";
-import { containerDir, createState, readState, removeState } from "./store";
+import { containerDir, createState, readState, removeState, withLock, writeState } from "./store";
+import { startTime } from "../sys/proc";
 
 /** The command line that runs bunker itself (the executable, or bun with the source entry). */
 function selfCommand(): string[] {
@@ -42,9 +43,14 @@ export async function detach(spec: ContainerSpec, record: RunRecord): Promise<nu
     await writeOut(`${spec.bunker.id}\n`);
     return 0;
   }
-  // The supervisor removes the state of a container that did not start; make sure.
+  // The supervisor removes the state of a container that did not start. One that died
+  // before it could is finished for here, once it has gone: undone, then removed.
+  await Promise.race([proc.exited, Bun.sleep(10_000)]);
   const left = readState(spec.bunker.id);
-  if (left && left.status === "created") removeState(left);
+  if (left && left.status === "created") {
+    if (left.supervisor === process.pid) withLock(left.id, () => removeState(left));
+    else await (await import("./remove")).removeContainer(left, true);
+  }
   const m = report.match(/^error (\d+) (.*)\n?$/s);
   if (m) throw new BunkerError(m[2]!.trimEnd(), Number(m[1]));
   throw new BunkerError(`the container's supervisor ended before starting it${report ? `: ${report.trim()}` : ""}`);
@@ -54,6 +60,10 @@ export async function detach(spec: ContainerSpec, record: RunRecord): Promise<nu
 export async function supervise(id: string, pinDir?: string): Promise<number> {
   const state = readState(id);
   if (!state) return 125;
+  // This process answers for the container from now on, not the `run -d` that started it.
+  state.supervisor = process.pid;
+  state.supervisorStart = startTime(process.pid) ?? undefined;
+  withLock(id, () => writeState(state));
   const logPath = `${containerDir(id)}/output.log`;
   const log = sys("open the container log", "openat", AT.FDCWD, new TextEncoder().encode(`${logPath}\0`), O.WRONLY | O.CREAT | O.APPEND | O.CLOEXEC, 0o600);
   const report = (text: string) => {

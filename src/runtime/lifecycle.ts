@@ -1,10 +1,11 @@
-// Signals to running containers and waiting for them to stop.
+// Signals to running and starting containers, and waiting for them to stop.
 
 import { SysError } from "../sys/errno";
 import { trySys } from "../sys/libc";
 import { BunkerError } from "./errors";
+import { log } from "../log";
 import { thaw } from "../cgroups/tree";
-import { currentStatus, readState, supervisorAlive, type ContainerState } from "./store";
+import { currentStatus, processAlive, readState, supervisorAlive, type ContainerState } from "./store";
 
 const NAMES: Record<string, number> = {
   HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12,
@@ -26,16 +27,41 @@ export function parseSignal(s: string): number {
   throw new BunkerError(`unknown signal "${s}"`);
 }
 
-/** Sends `sig` to the container's first process, if it is still that process. */
-export function signalContainer(s: ContainerState, sig: number): boolean {
-  if (currentStatus(s) !== "running" || s.pid === undefined) return false;
-  const r = trySys("kill", s.pid, sig);
-  if (r === -3 /* ESRCH */) return false;
-  if (r < 0) throw new SysError(`signal container ${s.id}`, -r);
-  // Frozen processes act on no signal: as docker does, a paused container is thawed to be killed
-  // (also one whose pause was interrupted before it was recorded).
-  if (sig === 9 && s.cgroup) thaw(s.cgroup);
-  return true;
+/**
+ * How long a start may take to clone the container's process: until then
+ * there is nothing to signal (cgroups, network and the child program are
+ * prepared before clone).
+ */
+export const START_DEADLINE_MS = 10_000;
+
+/**
+ * Sends `sig` to the container's first process, if it is still that process.
+ * A container still starting is signalled too: its process exists from clone
+ * on (its set-up holds back the signals bunker forwards until just before
+ * execve, and SIGKILL always works); before clone, this waits for its start
+ * to record the process or to fail. False when there is no process to signal.
+ */
+export async function signalContainer(s: ContainerState, sig: number): Promise<boolean> {
+  const end = Date.now() + START_DEADLINE_MS;
+  let cur: ContainerState | null = s;
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    if (currentStatus(cur) === "stopped") return false;
+    if (cur.pid !== undefined) {
+      if (!processAlive(cur)) return false;
+      const r = trySys("kill", cur.pid, sig);
+      if (r === -3 /* ESRCH */) return false;
+      if (r < 0) throw new SysError(`signal container ${cur.id}`, -r);
+      // Frozen processes act on no signal: as docker does, a paused container is thawed to be killed
+      // (also one whose pause was interrupted before it was recorded).
+      if (sig === 9 && cur.cgroup) thaw(cur.cgroup);
+      return true;
+    }
+    if (Date.now() > end) throw new BunkerError(`container ${cur.name ?? cur.id} is still starting: its process was not created within ${START_DEADLINE_MS / 1000} s`);
+    if (delay === 2) await log.debug(`container ${cur.name ?? cur.id} is starting: waiting for its process to be created`);
+    await Bun.sleep(delay);
+    cur = readState(s.id);
+    if (!cur) return false;
+  }
 }
 
 /** Waits until the container's process is gone and its final state recorded (or its recorder gone). */

@@ -17,7 +17,8 @@ import { SysError } from "../sys/errno";
 import { listDir, readText, removePath } from "../sys/fs";
 import { BunkerError } from "./errors";
 import { stateDir } from "./state";
-import { containerDir, currentStatus, listStates, readState, supervisorAlive, type ContainerState } from "./store";
+import { containerDir, containerExists, currentStatus, listStates, readState, supervisorAlive, type ContainerState } from "./store";
+import { clearTempFiles } from "./leftovers";
 
 /** What `inspect` shows, and what a later bunker needs to undo. */
 export interface NetworkState {
@@ -251,13 +252,16 @@ function undoLease(dir: string, l: Lease): void {
 /** Whether a container no longer needs what it was given: gone, or stopped with nobody looking after it. */
 function abandoned(id: string): boolean {
   const s = readState(id);
-  if (!s) return true;
+  // A damaged state may belong to a live container: its lease goes with `rm -f`, not before.
+  if (!s) return !containerExists(id);
   const status = currentStatus(s);
   return status === "stopped" && !supervisorAlive(s);
 }
 
 /** Frees leases (and their NAT elements and veths) of containers that are gone. Call with the lock held. */
 function reconcileLeases(dir: string): void {
+  clearTempFiles(dir);
+  clearTempFiles(`${dir}/leases`);
   for (const l of listLeases(dir)) {
     if (!abandoned(l.id)) continue;
     undoLease(dir, l);

@@ -225,14 +225,18 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       pipes,
       cloneFlags(spec),
       async (pid) => {
+        // Recorded first: from here on stop, kill and rm -f reach the starting container.
+        withLock(state.id, () => {
+          state.pid = pid;
+          state.pidStart = startTime(pid) ?? undefined;
+          state.network = net!.state;
+          writeState(state);
+        });
         joinCgroups(state.cgroup, pid);
         await writeIdMaps(pid, spec);
         await net!.attach(pid);
         // Recorded now, so a helper is found and stopped even if bunker is killed before the command runs.
-        withLock(state.id, () => {
-          state.network = net!.state;
-          writeState(state);
-        });
+        if (net!.state.helper) withLock(state.id, () => writeState(state));
       },
       {
         winchFd: terminal?.winchWrite ?? -1,
@@ -240,8 +244,10 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
         ...(record.pin !== undefined
           ? {
               namespacesMade: (pid: number) => {
-                pinNamespaces(pid, record.pin!);
+                // Recorded before pinning, so that pins of a start cut short are found and undone.
                 state.pinned = [record.pin!];
+                withLock(state.id, () => writeState(state));
+                pinNamespaces(pid, record.pin!);
               },
             }
           : {}),

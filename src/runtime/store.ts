@@ -1,15 +1,24 @@
 // Containers' state on disk: one directory per container under the state
 // directory, state.json written atomically, a lock file for commands that
 // race on one container, and names/NAME -> id links that make names unique.
+//
+// A directory appears and disappears whole: it is built under a temporary
+// name and renamed into place, and renamed away before it is emptied. So a
+// reader sees a container with its state or no container, and a bunker
+// killed mid-way leaves a temporary name the next command clears.
 
 import type { ContainerSpec } from "../spec/types";
 import type { NetworkState } from "./network";
 import type { CgroupState } from "../cgroups/tree";
-import { listDir, lockFile, makeDir, makeLink, readLink, readText, removePath, writeAtomic } from "../sys/fs";
+import { AT } from "../sys/constants";
+import { Errno, SysError } from "../sys/errno";
+import { fileType, listDir, lockFile, makeDir, makeLink, readLink, readText, removePath, writeAtomic } from "../sys/fs";
+import { trySys } from "../sys/libc";
 import { isAlive } from "../sys/proc";
 import { BunkerError } from "./errors";
-import { pruneMountPoints } from "./mountpoints";
+import { abandonedTemp, clearTempFiles, isTempFile, parseTempName, removeTree, tempName } from "./leftovers";
 import { stateDir } from "./state";
+import { NAME, stateProblem } from "./state-shape";
 
 export type Status = "created" | "running" | "stopped";
 
@@ -17,7 +26,10 @@ export interface ContainerState {
   id: string;
   name?: string;
   status: Status;
-  /** The container's first process, as the host sees it, and its start time. */
+  /**
+   * The container's first process, as the host sees it, and its start time:
+   * recorded as soon as it is cloned, while it still waits to be set up.
+   */
   pid?: number;
   pidStart?: number;
   /** The bunker process waiting on it (the foreground run, or a detached run's supervisor). */
@@ -29,6 +41,11 @@ export interface ContainerState {
   started?: string;
   finished?: string;
   exitCode?: number;
+  /**
+   * Its bunker process was killed before recording the end: the container,
+   * whose first process dies with it (PR_SET_PDEATHSIG), went with it.
+   */
+  killedWithSupervisor?: boolean;
   /** /proc/PID/ns/TYPE paths of the running container, by type. */
   namespaces?: Record<string, string>;
   autoRemove: boolean;
@@ -42,107 +59,43 @@ export interface ContainerState {
   /** The kernel killed a process of it for lack of memory; and the limit it had. */
   oomKilled?: boolean;
   memoryLimit?: number;
-  /** Directories its namespaces were pinned into with --pin. */
+  /** Directories its namespaces were pinned into with --pin (recorded before pinning). */
   pinned?: string[];
   spec: ContainerSpec;
 }
 
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+/** A container directory whose state cannot be used, and why. */
+export interface Damaged {
+  id: string;
+  problem: string;
+  /** Names linked to it. */
+  names: string[];
+}
+
+export type Entry = ContainerState | Damaged;
+
+export const isDamaged = (e: Entry): e is Damaged => "problem" in e;
+
+const ID = /^[0-9a-f]{12}$/;
 
 export function validateName(name: string): void {
   if (!NAME.test(name)) throw new BunkerError(`invalid container name "${name}": letters, digits, _ . - (starting with a letter or digit), at most 128`);
-  if (/^[0-9a-f]{12}$/.test(name)) throw new BunkerError(`invalid container name "${name}": it looks like a container id`);
+  if (ID.test(name)) throw new BunkerError(`invalid container name "${name}": it looks like a container id`);
 }
 
 const dirOf = (id: string) => `${stateDir()}/${id}`;
 const namesDir = () => `${stateDir()}/names`;
+const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
+const RENAME_NOREPLACE = 1;
 
-/**
- * Makes the container's directory, writes its first state, then claims its
- * name; fails if the id or the name is taken. Writing the state first means a
- * bunker killed at any point leaves a container `ps` can show and `rm` can remove.
- */
-export function createState(state: ContainerState): void {
-  if (!makeDir(dirOf(state.id))) throw new BunkerError(`container id ${state.id} is already in use`);
-  writeState(state);
-  if (state.name !== undefined) {
-    makeDir(namesDir());
-    if (!makeLink(state.id, `${namesDir()}/${state.name}`)) {
-      const other = readLink(`${namesDir()}/${state.name}`);
-      removeState({ ...state, name: undefined });
-      throw new BunkerError(`the name "${state.name}" is already in use by container ${other ?? "?"}: remove it first (bunker rm ${state.name})`);
-    }
-  }
+function rename(from: string, to: string, flags = 0): number {
+  return trySys("renameat2", AT.FDCWD, cstr(from), AT.FDCWD, cstr(to), flags);
 }
 
-export function writeState(state: ContainerState): void {
-  writeAtomic(`${dirOf(state.id)}/state.json`, JSON.stringify(state));
-}
-
-export function readState(id: string): ContainerState | null {
-  try {
-    return JSON.parse(readText(`${dirOf(id)}/state.json`)) as ContainerState;
-  } catch {
-    return null;
-  }
-}
-
-export function containerDir(id: string): string {
-  return dirOf(id);
-}
-
-/** Every container with a state directory. */
-export function listStates(): ContainerState[] {
-  const out: ContainerState[] = [];
-  for (const entry of listDir(stateDir())) {
-    if (!/^[0-9a-f]{12}$/.test(entry)) continue;
-    const s = readState(entry);
-    if (s) out.push(s);
-  }
-  return out.sort((a, b) => a.created.localeCompare(b.created));
-}
-
-/** A container by id, unique id prefix, or name; unknown references are errors naming them. */
-export function resolveContainer(ref: string): ContainerState {
-  if (ref === "") throw new BunkerError("empty container reference");
-  if (NAME.test(ref)) {
-    const id = readLink(`${namesDir()}/${ref}`);
-    if (id) {
-      const s = readState(id);
-      if (s) return s;
-    }
-  }
-  if (/^[0-9a-f]+$/.test(ref)) {
-    const matches = listDir(stateDir()).filter((e) => /^[0-9a-f]{12}$/.test(e) && e.startsWith(ref));
-    if (matches.length > 1) throw new BunkerError(`container id prefix "${ref}" is ambiguous: ${matches.join(", ")}`);
-    if (matches.length === 1) {
-      const s = readState(matches[0]!);
-      if (s) return s;
-    }
-  }
-  throw new BunkerError(`no such container: ${ref}`);
-}
-
-/**
- * The state as it really is: "running" only while the recorded process
- * (pid and start time both) is alive. A vanished process reads as stopped.
- */
-export function currentStatus(s: ContainerState): Status {
-  // A container whose bunker died while starting it never finished starting.
-  if (s.status === "created") return supervisorAlive(s) ? "created" : "stopped";
-  if (s.status !== "running") return s.status;
-  if (s.pid === undefined || s.pidStart === undefined) return "stopped";
-  return isAlive(s.pid, s.pidStart) ? "running" : "stopped";
-}
-
-/** Whether the bunker process responsible for the container is still there. */
-export function supervisorAlive(s: ContainerState): boolean {
-  return s.supervisor !== undefined && s.supervisorStart !== undefined && isAlive(s.supervisor, s.supervisorStart);
-}
-
-/** Runs `fn` holding the container's lock. */
-export function withLock<T>(id: string, fn: () => T): T {
-  const lock = lockFile(`${dirOf(id)}/lock`);
+/** Holds the names lock: taken to remove a name link, so a check and the removal are one step. */
+function withNamesLock<T>(fn: () => T): T {
+  makeDir(namesDir());
+  const lock = lockFile(`${namesDir()}/.lock`);
   try {
     return fn();
   } finally {
@@ -150,28 +103,288 @@ export function withLock<T>(id: string, fn: () => T): T {
   }
 }
 
-/** Removes the container's directory and its name. */
-export function removeState(s: ContainerState): void {
-  const dir = dirOf(s.id);
-  if (s.name !== undefined && readLink(`${namesDir()}/${s.name}`) === s.id) removePath(`${namesDir()}/${s.name}`);
-  for (const f of listDir(dir)) removePath(`${dir}/${f}`);
-  removePath(dir, true);
+/** Removes names/NAME if it still points to `id`. */
+function unclaimName(name: string, id: string): void {
+  withNamesLock(() => {
+    if (readLink(`${namesDir()}/${name}`) === id) removePath(`${namesDir()}/${name}`);
+  });
+}
+
+/** Whether a container `id` exists or is being built by a live process. */
+function idInUse(id: string): boolean {
+  if (fileType(dirOf(id)) !== null) return true;
+  for (const e of listDir(stateDir())) {
+    const t = parseTempName(e);
+    if (t && t.kind === "new" && t.id === id && !abandonedTemp(t)) return true;
+  }
+  // It may have been renamed into place since the first look.
+  return fileType(dirOf(id)) !== null;
+}
+
+/** Claims names/NAME for `id`, taking over a link whose container never came to be or is gone. */
+function claimName(name: string, id: string): void {
+  const link = `${namesDir()}/${name}`;
+  makeDir(namesDir());
+  for (let attempt = 0; ; attempt++) {
+    if (makeLink(id, link)) return;
+    const other = readLink(link);
+    const stale = attempt === 0 && withNamesLock(() => {
+      const now = readLink(link);
+      if (now === null || (ID.test(now) && idInUse(now))) return now === null;
+      removePath(link);
+      return true;
+    });
+    if (!stale) throw new BunkerError(`the name "${name}" is already in use by container ${other ?? "?"}: remove it first (bunker rm ${name})`);
+  }
 }
 
 /**
- * Clears what a killed bunker could not: containers meant to be removed when
- * they stop (--rm), once they have stopped and no bunker looks after them.
+ * Records a new container: its directory, built under a temporary name with
+ * its first state, its name claimed, then renamed into place. Fails if the id
+ * or the name is taken. Clears first what killed bunkers left.
  */
-export function reconcile(states: ContainerState[] = listStates()): ContainerState[] {
-  pruneMountPoints();
-  const kept: ContainerState[] = [];
-  for (const s of states) {
-    const orphaned = !supervisorAlive(s) && currentStatus(s) !== "running";
-    if (orphaned && s.autoRemove) {
-      withLock(s.id, () => removeState(s));
-      continue;
-    }
-    kept.push(s);
+export function createState(state: ContainerState): void {
+  clearLeftovers();
+  const staging = `${stateDir()}/${tempName("new", state.id)}`;
+  const fail = (what: string, e: unknown): never => {
+    removeTree(staging);
+    if (e instanceof BunkerError) throw e;
+    throw new BunkerError(`${what}: ${e instanceof SysError ? e.message : String(e)}`);
+  };
+  try {
+    makeDir(staging);
+    writeAtomic(`${staging}/state.json`, JSON.stringify(state));
+  } catch (e) {
+    fail(`record container ${state.id} in ${stateDir()}`, e);
   }
-  return kept;
+  if (state.name !== undefined) {
+    try {
+      claimName(state.name, state.id);
+    } catch (e) {
+      fail(`claim the name ${state.name}`, e);
+    }
+  }
+  const r = rename(staging, dirOf(state.id), RENAME_NOREPLACE);
+  if (r < 0) {
+    if (state.name !== undefined) unclaimName(state.name, state.id);
+    fail(`record container ${state.id}`, r === -Errno.EEXIST ? new BunkerError(`container id ${state.id} is already in use`) : new SysError(`rename ${staging} to ${dirOf(state.id)}`, -r));
+  }
+}
+
+/** Clears what killed bunkers left in the state directory: half-built and half-removed container directories. */
+export function clearLeftovers(): void {
+  for (const e of listDir(stateDir())) {
+    const t = parseTempName(e);
+    if (!t || !abandonedTemp(t)) continue;
+    // A half-built container may have claimed its name already; a half-removed one may keep it still.
+    if (fileType(dirOf(t.id)) === null) for (const name of namesOf(t.id)) unclaimName(name, t.id);
+    removeTree(`${stateDir()}/${e}`);
+  }
+}
+
+export function writeState(state: ContainerState): void {
+  writeAtomic(`${dirOf(state.id)}/state.json`, JSON.stringify(state));
+}
+
+/** State files are small; a bigger one is damaged, not read whole. */
+const MAX_STATE = 1 << 20;
+
+/** The container `id` as its directory holds it: its state, why it is damaged, or null if there is none. */
+export function readEntry(id: string): Entry | null {
+  if (!ID.test(id)) return null;
+  const path = `${dirOf(id)}/state.json`;
+  let problem: string;
+  try {
+    const type = fileType(path);
+    if (type === "file") {
+      const text = readText(path, MAX_STATE + 1);
+      if (text.length > MAX_STATE) problem = "state.json is too large";
+      else {
+        const value = parseJson(text);
+        const why = value === undefined ? (text.trim() === "" ? "is empty" : "is not valid JSON") : stateProblem(value, id);
+        if (why === null) return value as ContainerState;
+        problem = `state.json ${why}`;
+      }
+    } else if (type === null) {
+      if (fileType(dirOf(id)) === null) return null;
+      problem = "it has no state.json";
+    } else problem = `state.json is a ${type}, not a file`;
+  } catch (e) {
+    if (fileType(dirOf(id)) === null) return null;
+    problem = `state.json cannot be read: ${(e as Error).message}`;
+  }
+  return { id, problem, names: namesOf(id) };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function namesOf(id: string): string[] {
+  return listDir(namesDir()).filter((n) => NAME.test(n) && readLink(`${namesDir()}/${n}`) === id);
+}
+
+/** The container's usable state; null if it has none (no such container, or damaged state). */
+export function readState(id: string): ContainerState | null {
+  const e = readEntry(id);
+  return e && !isDamaged(e) ? e : null;
+}
+
+/** Whether the container's directory exists (damaged or not). */
+export function containerExists(id: string): boolean {
+  return ID.test(id) && fileType(dirOf(id)) !== null;
+}
+
+export function containerDir(id: string): string {
+  return dirOf(id);
+}
+
+const ids = () => listDir(stateDir()).filter((e) => ID.test(e));
+
+/** Every container with a state directory, damaged ones included; one removed meanwhile is left out. */
+export function listEntries(): Entry[] {
+  const out: Entry[] = [];
+  for (const id of ids()) {
+    const e = readEntry(id);
+    if (e) out.push(e);
+  }
+  const created = (e: Entry) => (isDamaged(e) ? "" : e.created);
+  return out.sort((a, b) => created(a).localeCompare(created(b)));
+}
+
+/** Every container with a usable state. */
+export function listStates(): ContainerState[] {
+  return listEntries().filter((e): e is ContainerState => !isDamaged(e));
+}
+
+/** A container by id, unique id prefix, or name, damaged or not; unknown references are errors naming them. */
+export function resolveEntry(ref: string): Entry {
+  if (ref === "") throw new BunkerError("empty container reference");
+  if (NAME.test(ref)) {
+    const id = readLink(`${namesDir()}/${ref}`);
+    if (id !== null) {
+      const e = readEntry(id);
+      if (e) return e;
+    }
+  }
+  if (/^[0-9a-f]+$/.test(ref)) {
+    const matches = ids().filter((e) => e.startsWith(ref));
+    if (matches.length > 1) throw new BunkerError(`container id prefix "${ref}" is ambiguous: ${matches.join(", ")}`);
+    if (matches.length === 1) {
+      const e = readEntry(matches[0]!);
+      if (e) return e;
+    }
+  }
+  throw new BunkerError(`no such container: ${ref}`);
+}
+
+/** A container with a usable state; a damaged one is an error saying how to remove it. */
+export function resolveContainer(ref: string): ContainerState {
+  const e = resolveEntry(ref);
+  if (isDamaged(e)) throw damagedError(e, ref);
+  return e;
+}
+
+export function damagedError(d: Damaged, ref = d.names[0] ?? d.id): BunkerError {
+  return new BunkerError(`container ${ref} is damaged (${d.problem}): remove it with bunker rm -f ${ref}`);
+}
+
+/** Whether the container's first process (pid and start time both) is alive. */
+export function processAlive(s: ContainerState): boolean {
+  return s.pid !== undefined && s.pidStart !== undefined && isAlive(s.pid, s.pidStart);
+}
+
+/**
+ * The state as it really is: "running" only while the recorded process is
+ * alive, "created" while the start goes on (its bunker or its process alive);
+ * a vanished process reads as stopped.
+ */
+export function currentStatus(s: ContainerState): Status {
+  if (s.status === "created") return supervisorAlive(s) || processAlive(s) ? "created" : "stopped";
+  if (s.status !== "running") return s.status;
+  return processAlive(s) ? "running" : "stopped";
+}
+
+/**
+ * Whether the container ended with its bunker process: recorded so by the
+ * command that found it, or not yet recorded (its bunker and its process gone,
+ * and no end written).
+ */
+export function killedWithSupervisor(s: ContainerState): boolean {
+  return s.killedWithSupervisor === true || (s.status !== "stopped" && currentStatus(s) === "stopped" && !supervisorAlive(s));
+}
+
+/** Whether the bunker process responsible for the container is still there. */
+export function supervisorAlive(s: ContainerState): boolean {
+  return s.supervisor !== undefined && s.supervisorStart !== undefined && isAlive(s.supervisor, s.supervisorStart);
+}
+
+/** The container was removed (by another command) while this one waited for it. */
+export class ContainerGone extends BunkerError {
+  constructor(readonly id: string) {
+    super(`no such container: ${id}`);
+  }
+}
+
+function lock(id: string): { release(): void } {
+  const dir = dirOf(id);
+  let held;
+  try {
+    held = lockFile(`${dir}/lock`);
+  } catch (e) {
+    if (e instanceof SysError && (e.errno === Errno.ENOENT || e.errno === Errno.ENOTDIR)) throw new ContainerGone(id);
+    throw e;
+  }
+  // Removal renames the directory away while holding the lock: a waiter then holds the lock of nothing.
+  if (fileType(dir) !== "dir") {
+    held?.release();
+    throw new ContainerGone(id);
+  }
+  return held ?? { release: () => {} };
+}
+
+/** Runs `fn` holding the container's lock; ContainerGone if the container is (or goes) away first. */
+export function withLock<T>(id: string, fn: () => T): T {
+  const held = lock(id);
+  try {
+    return fn();
+  } finally {
+    held.release();
+  }
+}
+
+export async function withLockAsync<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  const held = lock(id);
+  try {
+    return await fn();
+  } finally {
+    held.release();
+  }
+}
+
+/**
+ * Removes the container's directory and its names. The caller holds its lock
+ * (or is its only user). Renamed away first: readers never see it half gone,
+ * and a removal cut short leaves a temporary name the next command clears.
+ */
+export function removeState(s: { id: string; name?: string } | Damaged): void {
+  const trash = `${stateDir()}/${tempName("gone", s.id)}`;
+  const r = rename(dirOf(s.id), trash);
+  if (r < 0 && r !== -Errno.ENOENT) throw new BunkerError(`remove container ${s.id}: ${new SysError(`rename ${dirOf(s.id)} to ${trash}`, -r).message}`);
+  for (const name of "names" in s ? s.names : s.name !== undefined ? [s.name] : []) unclaimName(name, s.id);
+  if (r === 0) removeTree(trash);
+}
+
+/** Removes temporary files a writer of the container's state left when killed. */
+export function clearStateTemps(id: string): void {
+  if (!listDir(dirOf(id)).some(isTempFile)) return;
+  try {
+    withLock(id, () => clearTempFiles(dirOf(id)));
+  } catch (e) {
+    if (!(e instanceof ContainerGone)) throw e;
+  }
 }
