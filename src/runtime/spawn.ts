@@ -5,7 +5,7 @@ import { ptr, read } from "bun:ffi";
 import { SLOT_BASE, type ChildProgram, type Slot } from "../child/program";
 import { SIGNALS, SIG_BLOCK, SIG_UNBLOCK, O } from "../sys/constants";
 import { Errno, errnoMessage, SysError } from "../sys/errno";
-import { blockSignals, closeFd, errno, libc, libcAddress, pipe, readUpTo, setSignalHandler, waitFor, writeAll } from "../sys/libc";
+import { blockSignals, closeFd, errno, exitCodeOf, libc, libcAddress, pipe, readUpTo, setSignalHandler, waitFor, writeAll } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { syscallNumber } from "../sys/syscalls";
 import { mark } from "../log";
@@ -47,6 +47,11 @@ function release(p: Pipes, end: keyof Pipes): void {
 
 export function closePipes(p: Pipes): void {
   for (const end of ["syncRead", "syncWrite", "errRead", "errWrite"] as const) release(p, end);
+}
+
+/** "killed by signal 9", "exit status 1": a raw wait status in words. */
+function describeStatus(status: number): string {
+  return (status & 0x7f) === 0 ? `exit status ${(status >> 8) & 0xff}` : `killed by signal ${status & 0x7f}`;
 }
 
 /** Turns the child's report into the error the user sees. */
@@ -149,7 +154,11 @@ export async function spawnChild(
       // EOF on the sync pipe makes the child exit before it runs anything.
       closePipes(pipes);
       native.forwardTo(-1);
-      waitFor(pid);
+      const status = waitFor(pid);
+      // The child is gone already (stop, kill or rm -f while it was being set up): say that, not EPIPE.
+      if (err instanceof SysError && err.errno === Errno.EPIPE) {
+        throw new BunkerError(`the container process ended while it was being set up (${describeStatus(status)})`, exitCodeOf(status));
+      }
       throw err;
     }
   };
