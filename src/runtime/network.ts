@@ -4,10 +4,11 @@
 // could not (stale leases, NAT elements, helpers).
 
 import { log } from "../log";
-import { BRIDGE, BridgeError, attachVeth, detachVeth, ensureBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
 import { HelperError, PACKAGE, helperPath, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
+import { BRIDGE, BridgeError, attachVeth, detachVeth, ensureBridge, hardenBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
 import { allocate, freeLease, listLeases, PoolExhausted, withNetworkLock, writeLease, type Lease } from "../net/ipam";
-import { addPortsScript, deletePortsScript, deleteTableScript, NatError, nftPath, runNft } from "../net/nat";
+import { addPortsScript, deletePresentScript, deleteTableScript, listElements, NatError, nftPath, repairScript, runNft, undoPortsScript } from "../net/nat";
+import { guardIntact } from "../net/guard";
 import { PortError, reservePorts, type Reservation } from "../net/ports";
 import { AddressError, formatIp, parseSubnet } from "../net/addr";
 import { routes, addresses } from "../net/rtnl";
@@ -131,7 +132,7 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
     if (lease) {
       const l = lease;
       lease = undefined;
-      withNetworkLock(dir, () => undoLease(dir, l));
+      withNetworkLock(dir, (lockFd) => undoLease(dir, l, lockFd));
     }
     reservation?.release();
     reservation = undefined;
@@ -139,17 +140,16 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
   };
   try {
     reservation = reservePorts(wanted, true);
-    withNetworkLock(dir, () => {
-      reconcileLeases(dir);
-      bridge = ensureBridge(nl, dir, spec.bunker.net?.subnet);
+    withNetworkLock(dir, (lockFd) => {
+      reconcileLeases(dir, lockFd);
+      bridge = ensureBridge(nl, dir, spec.bunker.net?.subnet, lockFd);
       if (reservation!.ports.length && !bridge.config.nat) throw new BunkerError("-p needs NAT rules, and nft is not installed: install the nftables package");
-      lease = allocate(dir, parseSubnet(bridge.config.subnet), id);
-      if (reservation!.ports.length) {
-        lease.ports = reservation!.ports;
-        runNft(addPortsScript(lease.ports, lease.ip), `publish ports of ${id}`);
-        lease.nat = true;
-        writeLease(dir, lease);
-      }
+      guardBridge(dir, bridge.config, lockFd);
+      // Recorded with its ports before nft runs: a bunker killed from here on leaves a lease that says what to undo.
+      lease = allocate(dir, parseSubnet(bridge.config.subnet), id, reservation!.ports);
+      if (lease.ports.length) publish(lease, lockFd);
+      delete lease.pending;
+      writeLease(dir, lease);
     });
   } catch (e) {
     release();
@@ -170,6 +170,47 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
     release,
   };
 }
+
+/**
+ * Checks the loopback guard (guard.ts) and restores the table if it is
+ * damaged, with the elements of the containers running, before
+ * route_localnet goes on. Call with the network's lock held.
+ */
+function guardBridge(dir: string, config: BridgeConfig, lockFd: number): void {
+  if (!config.nat || !nftPath()) return hardenBridge(false);
+  if (!guardIntact()) {
+    runNft(repairScript(BRIDGE, parseSubnet(config.subnet)), `restore the NAT table of ${BRIDGE}`, lockFd);
+    // A flushed table lost the running containers' published ports (their leases are all live: reconciled just before).
+    const script = listLeases(dir)
+      .filter((l) => l.nat && l.ports.length)
+      .map((l) => addPortsScript(l.ports, l.ip))
+      .join("");
+    if (script) {
+      try {
+        runNft(script, "publish the ports of running containers again", lockFd);
+      } catch (e) {
+        void log.warn((e as Error).message);
+      }
+    }
+  }
+  hardenBridge(true);
+}
+
+/** Adds the lease's NAT elements. Call with the network's lock held. */
+function publish(lease: Lease, lockFd: number): void {
+  const what = `publish ports of ${lease.id}`;
+  try {
+    runNft(addPortsScript(lease.ports, lease.ip), what, lockFd);
+  } catch (e) {
+    if (!(e instanceof NatError) || !/File exists/.test(e.message)) throw e;
+    // Elements for these host ports with another address: left by a bunker that died before it
+    // could record them. This start holds the ports (ports.ts), so no running container owns them.
+    runNft(deletePresentScript(lease.ports, lease.ip, listElements(lockFd), false), `${what}: remove stale elements`, lockFd);
+    runNft(addPortsScript(lease.ports, lease.ip), what, lockFd);
+  }
+}
+
+const helpersDir = () => `${stateDir()}/helpers`;
 
 function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): PreparedNetwork {
   const binary = helperPath(name, process.env.PATH ?? "");
@@ -236,13 +277,25 @@ export function prepareNetwork(spec: ContainerSpec): PreparedNetwork {
   };
 }
 
-/** Removes a lease with its NAT elements. Call with the network's lock held. */
-function undoLease(dir: string, l: Lease): void {
+/**
+ * Removes a lease with the NAT elements it may have: whether they were
+ * added is not known for a lease a killed bunker left, so the removal
+ * succeeds either way (undoPortsScript), and removes only this container's.
+ * Call with the network's lock held.
+ */
+function undoLease(dir: string, l: Lease, lockFd: number): void {
   if (l.nat && l.ports.length) {
+    const what = `unpublish ports of ${l.id}`;
     try {
-      runNft(deletePortsScript(l.ports, l.ip), `unpublish ports of ${l.id}`);
-    } catch (e) {
-      void log.warn((e as Error).message);
+      runNft(undoPortsScript(l.ports, l.ip), what, lockFd);
+    } catch {
+      // Some host port of the lease is another container's now: remove, one by one, only what is this one's.
+      try {
+        const script = deletePresentScript(l.ports, l.ip, listElements(lockFd), true);
+        if (script) runNft(script, what, lockFd);
+      } catch (e) {
+        void log.warn((e as Error).message);
+      }
     }
   }
   freeLease(dir, l.ip);
@@ -257,10 +310,10 @@ function abandoned(id: string): boolean {
 }
 
 /** Frees leases (and their NAT elements and veths) of containers that are gone. Call with the lock held. */
-function reconcileLeases(dir: string): void {
+function reconcileLeases(dir: string, lockFd: number): void {
   for (const l of listLeases(dir)) {
     if (!abandoned(l.id)) continue;
-    undoLease(dir, l);
+    undoLease(dir, l, lockFd);
     try {
       const nl = NetlinkSocket.open(0);
       try {
@@ -289,15 +342,15 @@ export function reconcileNetwork(states?: ContainerState[]): void {
   if ((process.geteuid?.() ?? 0) !== 0) return;
   const dir = networkDir();
   if (listDir(dir).length === 0) return;
-  withNetworkLock(dir, () => reconcileLeases(dir));
+  withNetworkLock(dir, (lockFd) => reconcileLeases(dir, lockFd));
 }
 
 /** bunker network prune: the bridge and its NAT table, once no container uses them. */
 export function pruneNetwork(): { removed: boolean; leases: number } {
   if ((process.geteuid?.() ?? 0) !== 0) throw new BunkerError("network prune: only root has a bridge to remove");
   const dir = networkDir();
-  return withNetworkLock(dir, () => {
-    reconcileLeases(dir);
+  return withNetworkLock(dir, (lockFd) => {
+    reconcileLeases(dir, lockFd);
     const left = listLeases(dir);
     if (left.length) return { removed: false, leases: left.length };
     const nl = NetlinkSocket.open(0);
@@ -309,7 +362,7 @@ export function pruneNetwork(): { removed: boolean; leases: number } {
     }
     if (nftPath()) {
       try {
-        runNft(deleteTableScript(), "remove the NAT table");
+        runNft(deleteTableScript(), "remove the NAT table", lockFd);
       } catch (e) {
         throw asBunkerError(e);
       }

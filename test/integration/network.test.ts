@@ -300,6 +300,155 @@ describe.skipIf(!ready || !nft)("published ports", () => {
   }, 20_000);
 });
 
+/** Children of `pid` (of any of its threads: Bun spawns from more than one), with their command lines. */
+function children(pid: number): { pid: number; cmd: string }[] {
+  const out: { pid: number; cmd: string }[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tasks) {
+    let list: string[] = [];
+    try {
+      list = readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+    } catch {
+      continue;
+    }
+    for (const c of list) {
+      let cmd = "";
+      try {
+        cmd = readFileSync(`/proc/${c}/cmdline`, "utf8").replaceAll("\0", " ");
+      } catch {
+        // gone meanwhile
+      }
+      out.push({ pid: Number(c), cmd });
+    }
+  }
+  return out;
+}
+
+/** `n` consecutive TCP ports free on every address of the host, from a random start. */
+function freeRange(n: number): number {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 20000);
+    const held: { stop(force?: boolean): void }[] = [];
+    let ok = true;
+    for (let p = base; p < base + n && ok; p++) {
+      try {
+        held.push(Bun.listen({ hostname: "0.0.0.0", port: p, socket: { data() {} } }));
+      } catch {
+        ok = false;
+      }
+    }
+    for (const h of held) h.stop(true);
+    if (ok) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports found`);
+}
+
+/** Every element of bunker's port maps, one string each. */
+function elementSet(): Set<string> {
+  if (!nft) return new Set();
+  const out = new Set<string>();
+  const r = Bun.spawnSync([nft, "-j", "list", "table", "ip", "bunker"]);
+  if (r.exitCode !== 0) return out;
+  for (const o of JSON.parse(r.stdout.toString()).nftables) {
+    for (const e of o.map?.elem ?? []) out.add(`${o.map.name} ${JSON.stringify(e)}`);
+  }
+  return out;
+}
+
+const vethSet = () => new Set(readdirSync("/sys/class/net").filter((l) => /^bk[0-9a-f]+$/.test(l)));
+const leaseSet = () => new Set(existsSync(LEASES) ? readdirSync(LEASES).filter((f) => f.endsWith(".json")) : []);
+
+describe.skipIf(!ready || !nft)("SIGKILL during a start with -p", () => {
+  test("30 kills at random moments (foreground bunker and -d's supervisor, half of them while nft runs) leave no NAT element, lease or veth once bunker ps has run, and the ports can be published again", async () => {
+    // A port of its own for each start: a forward a kill left could not then be undone by
+    // chance, by a later container that gets the same address and publishes the same port.
+    const base = freeRange(30);
+    // The bridge exists already: the kills land on the starts' own steps (the next test kills its creation).
+    expect(bunker(["run", "--rm", "--rootfs", suite.fs.path, "--", "true"]).code).toBe(0);
+    const elements = elementSet();
+    const leases = leaseSet();
+    const veths = vethSet();
+    let duringNft = 0;
+    for (let i = 0; i < 30; i++) {
+      const detach = i % 2 === 1;
+      const front = Bun.spawn([BUNKER, "run", ...(detach ? ["-d"] : []), "--rm", "-p", `${base + i}:80`, "--rootfs", suite.fs.path, "--", "sleep", "30"], {
+        stdout: "ignore",
+        stderr: "ignore",
+        env: { PATH: process.env.PATH ?? "" },
+      });
+      // The process that does the start: the foreground bunker itself, or the supervisor -d starts.
+      let target = front.pid;
+      if (detach) {
+        const end = Date.now() + 5000;
+        let sup: number | undefined;
+        while (sup === undefined && Date.now() < end && front.exitCode === null) {
+          sup = children(front.pid).find((c) => c.cmd.includes("__supervise"))?.pid;
+          if (sup === undefined) await Bun.sleep(1);
+        }
+        if (sup === undefined) throw new Error("the supervisor of run -d never appeared");
+        target = sup;
+      }
+      if (i % 4 < 2) {
+        // The moment nft runs: kill while it is committing, or just after.
+        const end = Date.now() + 3000;
+        while (Date.now() < end && !children(target).some((c) => c.cmd.includes("nft"))) await Bun.sleep(0);
+        if (children(target).some((c) => c.cmd.includes("nft"))) duringNft++;
+        await Bun.sleep(Math.random() * 3);
+      } else await Bun.sleep(Math.random() * 150);
+      try {
+        process.kill(target, "SIGKILL");
+      } catch {
+        // it finished first
+      }
+      await front.exited;
+      await until(() => !existsSync(`/proc/${target}`) || readFileSync(`/proc/${target}/stat`, "utf8").includes(") Z "), 5000, "the killed bunker to go");
+    }
+    bunker(["ps", "-a"]);
+    expect([...elementSet()].filter((e) => !elements.has(e))).toEqual([]);
+    expect([...leaseSet()].filter((l) => !leases.has(l))).toEqual([]);
+    // The containers died with their bunkers; their veths go with their namespaces.
+    await until(() => [...vethSet()].every((v) => veths.has(v)), 10_000, "the veths of the killed containers to go");
+    // Kills must have landed while nft ran, or the test proves little.
+    expect(duringNft).toBeGreaterThan(10);
+    const again = bunker(["run", "--rm", "-p", `${base}-${base + 29}:1000-1029`, "--rootfs", suite.fs.path, "--", "true"]);
+    expect(again).toMatchObject({ code: 0, stderr: "" });
+    expect([...elementSet()].filter((e) => !elements.has(e))).toEqual([]);
+  }, 90_000);
+
+  test("kills while the first start creates the bridge: the next start finishes it, with NAT and the loopback guard", async () => {
+    const port = freePort();
+    let hit = 0;
+    for (let i = 0; i < 12; i++) {
+      if (bunker(["network", "prune"]).stdout.startsWith("bunker0 kept")) {
+        console.warn("skipping the rest of the bridge-creation kills: other containers on this host use bunker0");
+        break;
+      }
+      const p = Bun.spawn([BUNKER, "run", "--rm", "-p", `${port}:80`, "--rootfs", suite.fs.path, "--", "true"], { stdout: "ignore", stderr: "ignore" });
+      // From the moment the bridge exists until its creation is complete (NAT table, network.json): a few ms.
+      const end = Date.now() + 3000;
+      while (Date.now() < end && !existsSync("/sys/class/net/bunker0") && p.exitCode === null) await Bun.sleep(0);
+      await Bun.sleep(Math.random() * (i % 2 ? 4 : 15));
+      try {
+        process.kill(p.pid, "SIGKILL");
+      } catch {
+        // it finished first
+      }
+      if ((await p.exited) !== 0) hit++;
+      const next = bunker(["run", "--rm", "-p", `${port}:80`, "--rootfs", suite.fs.path, "--", "true"]);
+      expect(next).toMatchObject({ code: 0, stderr: "" });
+      expect(Bun.spawnSync([nft!, "list", "chain", "ip", "bunker", "localnet"]).stdout.toString()).toContain('iifname "bunker0" ip daddr 127.0.0.0/8 drop');
+      expect(readFileSync("/proc/sys/net/ipv4/conf/bunker0/route_localnet", "utf8").trim()).toBe("1");
+    }
+    bunker(["ps", "-a"]);
+    expect(hit).toBeGreaterThan(0);
+  }, 60_000);
+});
+
 describe.skipIf(!ready)("bunker network", () => {
   test("ls shows the bridge; prune keeps it while a container uses it and removes it and its NAT table after", () => {
     const id = detached([], "sleep 30");
@@ -312,6 +461,21 @@ describe.skipIf(!ready)("bunker network", () => {
     expect(existsSync("/sys/class/net/bunker0")).toBe(false);
     if (nft) expect(Bun.spawnSync([nft, "list", "table", "ip", "bunker"]).exitCode).not.toBe(0);
     expect(bunker(["network", "prune"]).stdout).toBe("no bridge to remove\n");
+  });
+
+  test("the bridge keeps its MAC address as containers come and go (the gateway address in containers' ARP caches stays valid)", () => {
+    bunker(["network", "prune"]);
+    const mac = () => readFileSync("/sys/class/net/bunker0/address", "utf8").trim();
+    const a = detached([], "sleep 30");
+    const first = mac();
+    const others = [detached([], "sleep 30"), detached([], "sleep 30")];
+    expect(mac()).toBe(first);
+    // A bridge left to itself takes the lowest address of its ports: the first container's veth until it goes.
+    bunker(["rm", "-f", a]);
+    expect(mac()).toBe(first);
+    expect(first).not.toBe("00:00:00:00:00:00");
+    bunker(["rm", "-f", ...others]);
+    expect(mac()).toBe(first);
   });
 
   test("--subnet chooses the subnet of a new bridge", () => {
