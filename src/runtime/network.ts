@@ -4,8 +4,9 @@
 // could not (stale leases, NAT elements, helpers).
 
 import { log } from "../log";
-import { HelperError, PACKAGE, helperPath, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
 import { BRIDGE, BridgeError, attachVeth, detachVeth, ensureBridge, hardenBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
+import { HelperError, PACKAGE, helperPath, helperStart, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
+import { listHelperRecords, removeHelperRecord, writeHelperRecord, type HelperRecord } from "../net/records";
 import { allocate, freeLease, listLeases, PoolExhausted, withNetworkLock, writeLease, type Lease } from "../net/ipam";
 import { addPortsScript, deletePresentScript, deleteTableScript, listElements, NatError, nftPath, repairScript, runNft, undoPortsScript } from "../net/nat";
 import { guardIntact } from "../net/guard";
@@ -27,8 +28,10 @@ export interface NetworkState {
   gateway?: string;
   subnet?: string;
   bridge?: string;
-  /** The address inside the container that reaches the host's loopback (user-mode helpers). */
+  /** The address inside the container that reaches the host's loopback (a helper with allow_host_loopback). */
   hostLoopback?: string;
+  /** What host.bunker.internal names: an address of the host as the container reaches it. */
+  hostAddress?: string;
   ports: PortMapping[];
   helper?: { name: HelperName; pid: number; pidStart?: number };
   joined?: string;
@@ -96,16 +99,44 @@ export function privateMode(root: boolean, pathVar: string): { mode: NetworkMode
   return { mode: "none", notice: "no network for the container (only lo): neither pasta nor slirp4netns is installed: install the passt or slirp4netns package" };
 }
 
-function defaultRoute(): { gateway?: string; ip?: string } {
+interface HostRoutes {
+  /** The default route's gateway, the address of its interface, and that interface. */
+  gateway?: string;
+  ip?: string;
+  oif?: number;
+  /** Every IPv4 address of the host but loopback and link-local ones. */
+  addresses: { ip: string; index: number }[];
+}
+
+function hostRoutes(): HostRoutes {
   const nl = NetlinkSocket.open(0);
   try {
+    const all = addresses(nl)
+      .filter((a) => a.ip >>> 24 !== 127 && a.ip >>> 16 !== 0xa9fe)
+      .map((a) => ({ ip: formatIp(a.ip), index: a.index }));
     const def = routes(nl).find((r) => r.prefix === 0 && r.gateway !== undefined);
-    if (!def) return {};
-    const addr = addresses(nl).find((a) => a.index === def.oif);
-    return { gateway: formatIp(def.gateway!), ...(addr ? { ip: formatIp(addr.ip) } : {}) };
+    if (!def) return { addresses: all };
+    const addr = all.find((a) => a.index === def.oif);
+    return { gateway: formatIp(def.gateway!), oif: def.oif, ...(addr ? { ip: addr.ip } : {}), addresses: all };
   } finally {
     nl.close();
   }
+}
+
+/**
+ * What host.bunker.internal names with a helper: the address that leads to
+ * the host's loopback when the user allowed that; otherwise an address of
+ * the host itself, which reaches its services bound to all addresses (or to
+ * that one) but not those bound to loopback only, as podman does for
+ * host.containers.internal. slirp4netns connects from the host, so any
+ * address of it works: the default route's. pasta gives the container a
+ * copy of the default route's address, which inside means the container
+ * itself: only an address of another interface works, if the host has one.
+ */
+export function helperHostAddress(name: HelperName, allowHostLoopback: boolean, r: HostRoutes): string | undefined {
+  if (name === "slirp4netns") return allowHostLoopback ? "10.0.2.2" : (r.ip ?? r.addresses[0]?.ip);
+  if (allowHostLoopback) return r.gateway;
+  return r.addresses.find((a) => a.index !== r.oif)?.ip;
 }
 
 function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
@@ -225,32 +256,48 @@ function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): Prepa
   } catch (e) {
     throw asBunkerError(e);
   }
-  const route = name === "pasta" ? defaultRoute() : {};
+  const route = hostRoutes();
   if (name === "pasta" && !route.gateway) throw new BunkerError("--network pasta: the host has no default route for pasta to copy; use --network slirp4netns");
+  const allow = spec.bunker.net?.allowHostLoopback === true;
+  const hostAddress = helperHostAddress(name, allow, route);
   let helper: RunningHelper | undefined;
   const dir = containerDir(id);
+  const records = helpersDir();
+  const record: HelperRecord = { id, name, ...(name === "pasta" ? { pidFile: `${records}/${id}.pasta.pid` } : {}) };
   const state: NetworkState = {
     mode: name,
     ports,
-    ...(name === "slirp4netns" ? { ip: "10.0.2.100", gateway: "10.0.2.2", subnet: "10.0.2.0/24", hostLoopback: "10.0.2.2" } : {}),
-    // pasta copies the host's addresses and routes; its gateway address leads to the host's loopback.
-    ...(name === "pasta" ? { ip: route.ip!, gateway: route.gateway!, hostLoopback: route.gateway! } : {}),
+    ...(name === "slirp4netns" ? { ip: "10.0.2.100", gateway: "10.0.2.2", subnet: "10.0.2.0/24" } : {}),
+    // pasta copies the host's addresses and routes.
+    ...(name === "pasta" ? { ip: route.ip!, gateway: route.gateway! } : {}),
+    ...(allow ? { hostLoopback: name === "slirp4netns" ? "10.0.2.2" : route.gateway! } : {}),
+    ...(hostAddress !== undefined ? { hostAddress } : {}),
   };
   return {
     state,
-    ...(state.ip ? { hostsEntry: { ip: state.ip, extra: [`${state.hostLoopback}\thost.bunker.internal`] } } : {}),
+    ...(state.ip ? { hostsEntry: { ip: state.ip, extra: hostAddress !== undefined ? [`${hostAddress}\thost.bunker.internal`] : [] } } : {}),
     resolvConf: resolvConf(hostResolv(), name === "slirp4netns" ? ["10.0.2.3"] : PUBLIC_DNS),
     attach: async (pid) => {
+      // Recorded before it starts: a bunker killed from here on leaves a record the next one finds the helper by.
+      await guarded(() => writeHelperRecord(records, record));
       helper = await guarded(() =>
         name === "slirp4netns"
-          ? startSlirp(binary, pid, ports, `${dir}/network.log`, `${dir}/slirp.sock`)
-          : startPasta(binary, pid, ports, `${dir}/network.log`, `${dir}/pasta.pid`),
+          ? startSlirp(binary, pid, ports, `${dir}/network.log`, `${dir}/slirp.sock`, allow)
+          : startPasta(binary, pid, ports, `${dir}/network.log`, record.pidFile!, allow),
       );
+      record.pid = helper.pid;
+      if (helper.pidStart !== undefined) record.pidStart = helper.pidStart;
+      writeHelperRecord(records, record);
       state.helper = { name, pid: helper.pid, ...(helper.pidStart !== undefined ? { pidStart: helper.pidStart } : {}) };
     },
     release: () => {
       helper?.stop();
       helper = undefined;
+      try {
+        removeHelperRecord(records, record);
+      } catch (e) {
+        void log.warn((e as Error).message);
+      }
     },
   };
 }
@@ -333,6 +380,20 @@ function reconcileHelpers(states?: ContainerState[]): void {
     const h = s.network?.helper;
     if (!h || currentStatus(s) === "running" || supervisorAlive(s)) continue;
     stopHelper(h.pid, h.pidStart);
+  }
+  const dir = helpersDir();
+  for (const r of listHelperRecords(dir)) {
+    if (!abandoned(r.id)) continue;
+    let pid = r.pid;
+    if (pid === undefined && r.pidFile) {
+      try {
+        pid = Number(readText(r.pidFile, 64).trim());
+      } catch {
+        // pasta never got as far as writing it
+      }
+    }
+    if (pid !== undefined && Number.isInteger(pid) && pid > 0) stopHelper(pid, r.pidStart ?? helperStart(pid));
+    removeHelperRecord(dir, r);
   }
 }
 

@@ -157,6 +157,8 @@ export interface NetworkSettings {
   subnet?: string;
   /** What a joined namespace belongs to: "container:ID" or "ns:PATH". */
   joined?: string;
+  /** slirp4netns, pasta: the container may reach the host's loopback (allow_host_loopback). */
+  allowHostLoopback?: boolean;
 }
 
 export interface ContainerSpec {

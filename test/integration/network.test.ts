@@ -169,6 +169,10 @@ describe.skipIf(!ready)("network modes", () => {
       [["-p", "8080:80", "-p", "8080:81"], /host port 8080\/tcp is published twice/],
       [["--network", "none", "--subnet", "10.200.0.0/16"], /--subnet is for --network bridge/],
       [["--subnet", "10.200.0.1/16"], /host bits set/],
+      [["--network", "slirp4netns:mtu=1500"], /--network slirp4netns:mtu=1500: unknown option "mtu=1500"/],
+      [["--network", "bridge:allow_host_loopback=true"], /--network bridge takes no options/],
+      // As root the default is the bridge, which never reaches the host's loopback.
+      [["--network", "private:allow_host_loopback=true"], /allow_host_loopback is for slirp4netns and pasta, not bridge/],
     ];
     for (const [args, err] of cases) {
       const r = bunker(["run", "--rm", ...args, "--rootfs", suite.fs.path, "--", "true"]);
@@ -546,7 +550,7 @@ describe.skipIf(!rootlessReady)("rootless user-mode networking", () => {
         ? "Debian 12's pasta hangs some connections through its gateway mapping (BUNKER_TEST_PASTA=1 runs it)"
         : undefined;
     if (why) console.warn(`skipping ${helper}'s live traffic test: ${why}`);
-    test.skipIf(why !== undefined)(`${helper}: the container reaches a service on the host's loopback, and a published port reaches the container`, async () => {
+    test.skipIf(why !== undefined)(`${helper}: with allow_host_loopback=true the container reaches a service on the host's loopback, and a published port reaches the container`, async () => {
       const server = Bun.listen({
         hostname: "127.0.0.1",
         port: 0,
@@ -559,7 +563,8 @@ describe.skipIf(!rootlessReady)("rootless user-mode networking", () => {
         },
       });
       try {
-        const r = await runAsAsync(user, [bin.path, "run", "--rm", "--network", helper, "--rootfs", suite.fs.path, "--", "sh", "-c", `H=$(grep host.bunker.internal /etc/hosts | cut -f1); for i in $(seq 25); do echo | nc -w 5 $H ${server.port} && exit 0; sleep 0.2; done; exit 1`]);
+        // Reaching the host's loopback is opt-in (test/security/network.test.ts shows it closed by default).
+        const r = await runAsAsync(user, [bin.path, "run", "--rm", "--network", `${helper}:allow_host_loopback=true`, "--rootfs", suite.fs.path, "--", "sh", "-c", `H=$(grep host.bunker.internal /etc/hosts | cut -f1); for i in $(seq 25); do echo | nc -w 5 $H ${server.port} && exit 0; sleep 0.2; done; exit 1`]);
         expect(r.stderr).toBe("");
         // Debian 12's pasta may refuse the first connections through its gateway mapping right
         // after it reports ready, and may deliver the greeting more than once.
@@ -590,6 +595,44 @@ describe.skipIf(!rootlessReady)("rootless user-mode networking", () => {
     const b = runAs(user, [bin.path, "run", "--rm", "--network", "bridge", "--rootfs", suite.fs.path, "--", "true"]);
     expect(b).toMatchObject({ code: 125, stderr: "bunker: --network bridge needs root: rootless containers use --network pasta or slirp4netns\n" });
   });
+
+  for (const helper of helpers) {
+    test(`${helper}: a --rm container's helper is stopped by the next bunker command after bunker is killed (its state is gone by then)`, async () => {
+      const helperPids = () =>
+        readdirSync("/proc")
+          .filter((e) => /^\d+$/.test(e))
+          .filter((e) => {
+            try {
+              const status = readFileSync(`/proc/${e}/status`, "utf8");
+              return new RegExp(`^Uid:\\s+${user.uid}\\s`, "m").test(status) && (helper === "pasta" ? /^pas(ta|st)/ : /^slirp4netns/).test(readFileSync(`/proc/${e}/comm`, "utf8")) && !/^State:\s+Z/m.test(status);
+            } catch {
+              return false;
+            }
+          });
+      expect(helperPids()).toEqual([]);
+      const p = Bun.spawn(["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", bin.path, "run", "--rm", "--network", helper, "--rootfs", suite.fs.path, "--", "sleep", "30"], {
+        env: { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" },
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+      await until(() => helperPids().length > 0, 10_000, `${helper} to start`);
+      const sleepers = () =>
+        readdirSync("/proc").filter((e) => {
+          try {
+            return /^\d+$/.test(e) && readFileSync(`/proc/${e}/comm`, "utf8").trim() === "sleep" && new RegExp(`^Uid:\\s+${user.uid}\\s`, "m").test(readFileSync(`/proc/${e}/status`, "utf8"));
+          } catch {
+            return false;
+          }
+        });
+      await until(() => sleepers().length > 0, 10_000, "the container's command to run");
+      // setpriv execs bunker: the process is bunker itself. The container dies with it.
+      p.kill(9);
+      await p.exited;
+      await until(() => sleepers().length === 0, 5000, "the container to die with its bunker");
+      runAs(user, [bin.path, "ps", "-a"]);
+      await until(() => helperPids().length === 0, 5000, `${helper} to be stopped`);
+    }, 20_000);
+  }
 
   test("a helper killed bunker left running is stopped by the next bunker command", async () => {
     const helper = helpers[0]!;

@@ -1,5 +1,12 @@
 // Reaching the host through bunker's networking, as a hostile container would.
 //
+// Rootless: slirp4netns and pasta can map an address inside the container to
+// the host's loopback; bunker asks them not to unless the user opts in
+// (allow_host_loopback=true). Those tests run bunker, its helper and the
+// host's services in a network namespace the test makes, whose default
+// route leads to a veth whose peer answers nothing: what the container
+// sends "out" never leaves the machine.
+//
 // CVE-2020-8558: route_localnet on a bridge (bunker sets it so the host's
 // 127.0.0.1:PORT reaches published ports) makes the host accept packets a
 // container addresses to 127.0.0.1, so a service the host binds to loopback
@@ -12,9 +19,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bunker, isRoot, until } from "../helpers/bunker";
-import { busyboxAvailable } from "../helpers/rootfs";
+import { BUNKER, bunker, isRoot, until } from "../helpers/bunker";
+import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
+import { createUser, publicBinary, removeUser, type TestUser } from "../helpers/users";
 
 const nft = ["/usr/sbin/nft", "/sbin/nft"].find((p) => existsSync(p));
 const ready = isRoot && busyboxAvailable() && nft !== undefined;
@@ -284,3 +292,145 @@ async function fetchWhenUp(host: string, port: number, expected: string): Promis
   }
   return last;
 }
+
+// Rootless: the helpers need /dev/net/tun open to everyone, and the test its own network namespace.
+const tunOpen = (() => {
+  try {
+    return (Bun.spawnSync(["stat", "-c", "%a", "/dev/net/tun"]).stdout.toString().trim() === "666");
+  } catch {
+    return false;
+  }
+})();
+const installed = (["slirp4netns", "pasta"] as const).filter((h) => ["/usr/bin", "/bin", "/usr/sbin"].some((d) => existsSync(`${d}/${h}`)));
+const tools = ["/usr/bin/unshare", "/usr/sbin/ip", "/usr/bin/setpriv"].every((t) => existsSync(t));
+const rootlessReady = isRoot && busyboxAvailable() && tunOpen && installed.length > 0 && tools;
+if (isRoot && !rootlessReady) {
+  console.warn(`skipping the rootless host-loopback tests: ${!tunOpen ? "/dev/net/tun is not mode 0666" : !tools ? "unshare, ip or setpriv is missing" : "neither slirp4netns nor passt is installed"}`);
+}
+
+// Runs inside the test's network namespace: services on the namespace's
+// loopback and on its two other addresses, all on one port and each saying
+// which it is; then each --network mode as the test user, with a container
+// that tries the address that leads to the host's loopback when allowed
+// (slirp4netns 10.0.2.2, pasta the gateway), and host.bunker.internal.
+const RUNNER = `
+const [bunkerPath, uid, gid, rootfs, modesJson] = process.argv.slice(2);
+const seen = {};
+const serve = (hostname, name) => Bun.listen({ hostname, port, socket: { open(s) { seen[name] = (seen[name] ?? 0) + 1; s.write("hello-" + name + "\\n"); s.end(); }, data() {} } });
+let port = 0;
+const lo = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open(s) { seen.lo = (seen.lo ?? 0) + 1; s.write("hello-lo\\n"); s.end(); }, data() {} } });
+port = lo.port;
+serve("10.200.0.2", "a");
+serve("10.201.0.1", "b");
+const results = [];
+for (const mode of JSON.parse(modesJson)) {
+  for (const k of Object.keys(seen)) delete seen[k];
+  const loop = mode.startsWith("pasta") ? "$(ip route | awk '/^default/ {print $3}')" : "10.0.2.2";
+  const probe = [
+    // Each attempt bounded: Debian 12's pasta may accept a connection through its gateway mapping and then relay nothing.
+    'try() { for i in 1 2 3 4 5; do r=$(echo | timeout 2 nc -w 2 $1 ' + port + ' 2>/dev/null); [ -n "$r" ] && { echo "$2=$r"; return; }; sleep 0.2; done; echo "$2=none"; }',
+    'H=$(grep -w host.bunker.internal /etc/hosts | cut -f1); echo "hbi=$H"',
+    "try " + loop + " loopback",
+    '[ -n "$H" ] && try $H host',
+    "true",
+  ].join("; ");
+  const p = Bun.spawn(["setpriv", "--reuid=" + uid, "--regid=" + gid, "--init-groups", bunkerPath, "run", "--rm", "--network", mode, "--rootfs", rootfs, "--", "sh", "-c", probe], { env: { PATH: "/usr/bin:/bin:/usr/sbin:/sbin" }, stdout: "pipe", stderr: "pipe" });
+  // A start that never ends is a failure the test reports, not a hang: its container dies with bunker.
+  const watchdog = setTimeout(() => p.kill(9), 40000);
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  clearTimeout(watchdog);
+  results.push({ mode, out, err, code, seen: { ...seen } });
+}
+console.log(JSON.stringify(results));
+process.exit(0);
+`;
+
+// The namespace: vout 10.200.0.2/24 with the default route via 10.200.0.1 (nothing
+// answers there: the peer of the veth has no address), vside 10.201.0.1/24, lo up.
+const NETNS_SETUP = [
+  "ip link set lo up",
+  "ip link add vout type veth peer name voutp",
+  "ip addr add 10.200.0.2/24 dev vout",
+  "ip link set vout up",
+  "ip link set voutp up",
+  "ip route add default via 10.200.0.1 dev vout",
+  "ip link add vside type veth peer name vsidep",
+  "ip addr add 10.201.0.1/24 dev vside",
+  "ip link set vside up",
+  "ip link set vsidep up",
+].join(" && ");
+
+interface ModeResult {
+  mode: string;
+  out: string;
+  err: string;
+  code: number;
+  seen: Record<string, number>;
+}
+
+describe.skipIf(!rootlessReady)("the host's loopback through slirp4netns and pasta (rootless)", () => {
+  let user: TestUser;
+  let bin: { path: string; dir: string };
+  let userFs: Rootfs;
+  let dir: string;
+  beforeAll(() => {
+    user = createUser("bunker-netsec", false);
+    bin = publicBinary(BUNKER);
+    userFs = makeRootfs();
+    Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, userFs.path]);
+    dir = mkdtempSync("/var/tmp/bunker-netns-");
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, "runner.js"), RUNNER);
+  });
+  afterAll(() => {
+    userFs.remove();
+    rmSync(bin.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+    removeUser(user);
+  });
+
+  /** Each mode's run, in a fresh network namespace of the test's making. */
+  function runModes(modes: string[]): ModeResult[] {
+    const r = Bun.spawnSync(
+      ["unshare", "--net", "--", "sh", "-c", `${NETNS_SETUP} && exec "$0" "$@"`, process.execPath, join(dir, "runner.js"), bin.path, String(user.uid), String(user.gid), userFs.path, JSON.stringify(modes)],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    const text = r.stdout.toString();
+    if (r.exitCode !== 0 || !text.trim()) throw new Error(`the test's network namespace failed: ${r.stderr.toString()}`);
+    return JSON.parse(text) as ModeResult[];
+  }
+
+  const line = (out: string, key: string) => out.split("\n").find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1);
+
+  for (const helper of installed) {
+    test(`${helper}: a service the host binds to loopback only is out of reach by default, reached with allow_host_loopback=true; host.bunker.internal is a non-loopback address of the host`, () => {
+      const [closed, open] = runModes([helper, `${helper}:allow_host_loopback=true`]);
+      expect(closed!.err).not.toContain("bunker:");
+      expect(closed!.code).toBe(0);
+      // Default: the address that would lead to the host's loopback leads nowhere.
+      expect(line(closed!.out, "loopback")).toBe("none");
+      expect(closed!.seen.lo ?? 0).toBe(0);
+      // host.bunker.internal names an address of the host that is not loopback, and reaches what listens there:
+      // slirp4netns the default route's address (vout), pasta another interface's (vside; vout's it copies).
+      const expected = helper === "slirp4netns" ? ["10.200.0.2", "hello-a"] : ["10.201.0.1", "hello-b"];
+      expect(line(closed!.out, "hbi")).toBe(expected[0]);
+      expect(line(closed!.out, "host")).toBe(expected[1]);
+      // Control, the same probe with the opt-in: the host's loopback is reached, and host.bunker.internal leads there.
+      expect(open!.err).not.toContain("bunker:");
+      expect(open!.code).toBe(0);
+      expect(line(open!.out, "loopback")).toBe("hello-lo");
+      expect(line(open!.out, "hbi")).toBe(helper === "slirp4netns" ? "10.0.2.2" : "10.200.0.1");
+      expect(line(open!.out, "host")).toBe("hello-lo");
+      expect(open!.seen.lo).toBeGreaterThan(0);
+    }, 60_000);
+  }
+
+  test("the rootless default (private) keeps the host's loopback closed too, and takes the same opt-in", () => {
+    const [closed, open] = runModes(["private", "private:allow_host_loopback=true"]);
+    expect(closed!.code).toBe(0);
+    expect(line(closed!.out, "loopback")).toBe("none");
+    expect(closed!.seen.lo ?? 0).toBe(0);
+    expect(open!.code).toBe(0);
+    expect(line(open!.out, "loopback")).toBe("hello-lo");
+  }, 60_000);
+});

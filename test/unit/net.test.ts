@@ -4,7 +4,9 @@
 import { describe, expect, test } from "bun:test";
 import { contains, formatIp, formatSubnet, gatewayOf, hostRange, overlaps, parseIp, parseSubnet } from "../../src/net/addr";
 import { defaultSubnets, pickSubnet } from "../../src/net/bridge";
-import { addPortsScript, deletePortsScript, tableScript } from "../../src/net/nat";
+import { addPortsScript, deletePortsScript, repairScript, tableScript, undoPortsScript } from "../../src/net/nat";
+import { parseNetworkArg } from "../../src/spec/network";
+import { helperHostAddress } from "../../src/runtime/network";
 import { hostsFile } from "../../src/runtime/run";
 import { resolvConf } from "../../src/runtime/network";
 import { checkPublished, formatPort, parsePublish } from "../../src/spec/ports";
@@ -82,12 +84,37 @@ describe("nft scripts", () => {
     expect(t).toContain("dnat ip to tcp dport map @tcp_ports");
   });
 
+  test("the table drops what arrives from the bridge to or from 127.0.0.0/8, before conntrack and NAT", () => {
+    const t = tableScript("bunker0", parseSubnet("10.89.0.0/16"));
+    expect(t).toContain("chain localnet { type filter hook prerouting priority raw; policy accept;");
+    expect(t).toContain('iifname "bunker0" ip daddr 127.0.0.0/8 drop');
+    expect(t).toContain('iifname "bunker0" ip saddr 127.0.0.0/8 drop');
+  });
+
+  test("the repair completes the table without emptying its maps", () => {
+    const r = repairScript("bunker0", parseSubnet("10.89.0.0/16"));
+    expect(r).not.toContain("delete table");
+    expect(r).not.toContain("flush map");
+    expect(r).toContain("add map ip bunker tcp_ports { type inet_service : ipv4_addr . inet_service ; }");
+    expect(r).toContain("flush chain ip bunker localnet\nadd rule ip bunker localnet iifname \"bunker0\" ip daddr 127.0.0.0/8 drop\n");
+    // Every chain exists before the first rule, which may jump to one.
+    expect(r.lastIndexOf("add chain")).toBeLessThan(r.indexOf("add rule"));
+  });
+
   test("ports are map elements, keyed by port or by address and port", () => {
     const ports = [...parsePublish("8080:80"), ...parsePublish("127.0.0.1:5353:53/udp")];
     expect(addPortsScript(ports, "10.89.0.2")).toBe(
       "add element ip bunker tcp_ports { 8080 : 10.89.0.2 . 80 }\nadd element ip bunker udp_addr_ports { 127.0.0.1 . 5353 : 10.89.0.2 . 53 }\n",
     );
     expect(deletePortsScript(ports, "10.89.0.2")).toBe("delete element ip bunker tcp_ports { 8080 }\ndelete element ip bunker udp_addr_ports { 127.0.0.1 . 5353 }\n");
+  });
+
+  test("a container's elements go in one statement per map, and are removed whether or not they were added", () => {
+    const ports = [...parsePublish("8080:80"), ...parsePublish("8081:81")];
+    expect(addPortsScript(ports, "10.89.0.2")).toBe("add element ip bunker tcp_ports { 8080 : 10.89.0.2 . 80, 8081 : 10.89.0.2 . 81 }\n");
+    expect(undoPortsScript(ports, "10.89.0.2")).toBe(
+      "add element ip bunker tcp_ports { 8080 : 10.89.0.2 . 80, 8081 : 10.89.0.2 . 81 }\ndelete element ip bunker tcp_ports { 8080, 8081 }\n",
+    );
   });
 });
 
@@ -118,5 +145,45 @@ describe("netlink attributes", () => {
     expect(new TextDecoder().decode(inner.get(1)!)).toBe("veth\0");
     expect(new DataView(inner.get(10)!.buffer, inner.get(10)!.byteOffset).getUint32(0, true)).toBe(7);
     expect(Array.from(outer.get(4)!)).toEqual([1, 2]);
+  });
+});
+
+describe("--network options", () => {
+  test("allow_host_loopback for the user-mode helpers and the default, podman's spellings", () => {
+    expect(parseNetworkArg("slirp4netns")).toEqual({ mode: "slirp4netns" });
+    expect(parseNetworkArg("slirp4netns:allow_host_loopback=true")).toEqual({ mode: "slirp4netns", allowHostLoopback: true });
+    expect(parseNetworkArg("slirp4netns:allow_host_loopback=false")).toEqual({ mode: "slirp4netns", allowHostLoopback: false });
+    expect(parseNetworkArg("pasta:allow_host_loopback=true")).toEqual({ mode: "pasta", allowHostLoopback: true });
+    expect(parseNetworkArg("pasta:--map-gw")).toEqual({ mode: "pasta", allowHostLoopback: true });
+    expect(parseNetworkArg("private:allow_host_loopback=true")).toEqual({ mode: "private", allowHostLoopback: true });
+    expect(parseNetworkArg("container:web")).toEqual({ mode: "container:web" });
+    expect(parseNetworkArg("ns:/run/netns/x:y")).toEqual({ mode: "ns:/run/netns/x:y" });
+  });
+
+  test("bad options name what is wrong", () => {
+    expect(() => parseNetworkArg("slirp4netns:mtu=1500")).toThrow('--network slirp4netns:mtu=1500: unknown option "mtu=1500": slirp4netns takes allow_host_loopback=true|false');
+    expect(() => parseNetworkArg("slirp4netns:allow_host_loopback=yes")).toThrow('"yes" is not true or false');
+    expect(() => parseNetworkArg("slirp4netns:--map-gw")).toThrow('unknown option "--map-gw"');
+    expect(() => parseNetworkArg("bridge:allow_host_loopback=true")).toThrow("--network bridge takes no options");
+  });
+});
+
+describe("host.bunker.internal with a helper", () => {
+  const routes = {
+    gateway: "192.0.2.1",
+    ip: "192.0.2.10",
+    oif: 2,
+    addresses: [
+      { ip: "192.0.2.10", index: 2 },
+      { ip: "10.89.0.1", index: 5 },
+    ],
+  };
+  test("the address leading to the host's loopback only when allowed; else an address of the host the container can reach", () => {
+    expect(helperHostAddress("slirp4netns", true, routes)).toBe("10.0.2.2");
+    expect(helperHostAddress("slirp4netns", false, routes)).toBe("192.0.2.10");
+    expect(helperHostAddress("pasta", true, routes)).toBe("192.0.2.1");
+    // pasta copies the default route's address into the container: another interface's is needed.
+    expect(helperHostAddress("pasta", false, routes)).toBe("10.89.0.1");
+    expect(helperHostAddress("pasta", false, { ...routes, addresses: [{ ip: "192.0.2.10", index: 2 }] })).toBeUndefined();
   });
 });
