@@ -8,6 +8,7 @@
 // so bunker stops it, and the next bunker clears one a killed bunker left.
 
 import type { PortMapping } from "../spec/types";
+import { countOf, expandPorts } from "../spec/ports";
 import { AF_UNIX, AT, O, SOCK_CLOEXEC, SOCK_STREAM } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { findExecutable, readText } from "../sys/fs";
@@ -125,7 +126,7 @@ export async function startSlirp(binary: string, pid: number, ports: readonly Po
     throw new HelperError(`slirp4netns failed to set up the network${why ? `: ${why}` : ""}`);
   }
   try {
-    for (const p of ports) addHostfwd(apiSocket, p);
+    for (const p of expandPorts(ports)) addHostfwd(apiSocket, p);
   } catch (e) {
     stop();
     throw e;
@@ -170,8 +171,12 @@ function addHostfwd(socketPath: string, p: PortMapping): void {
   }
 }
 
-function pastaPorts(ports: readonly PortMapping[], proto: "tcp" | "udp"): string {
-  const list = ports.filter((p) => p.protocol === proto).map((p) => `${p.hostIp === "0.0.0.0" ? "" : `${p.hostIp}/`}${p.hostPort}:${p.containerPort}`);
+/** pasta's -t/-u list: ADDR/FIRST-LAST:FIRST-LAST for a range, as -p gave it. */
+export function pastaPorts(ports: readonly PortMapping[], proto: "tcp" | "udp"): string {
+  const span = (first: number, n: number) => (n > 1 ? `${first}-${first + n - 1}` : `${first}`);
+  const list = ports
+    .filter((p) => p.protocol === proto)
+    .map((p) => `${p.hostIp === "0.0.0.0" ? "" : `${p.hostIp}/`}${span(p.hostPort, countOf(p))}:${span(p.containerPort, countOf(p))}`);
   return list.length ? list.join(",") : "none";
 }
 

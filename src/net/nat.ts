@@ -27,6 +27,7 @@
 
 import { findExecutable } from "../sys/fs";
 import type { PortMapping } from "../spec/types";
+import { expandPorts } from "../spec/ports";
 import { formatSubnet, type Subnet } from "./addr";
 
 export const TABLE = "bunker";
@@ -130,7 +131,7 @@ function element(p: PortMapping, containerIp: string): Element {
 
 function byMap(ports: readonly PortMapping[], containerIp: string): Map<string, Element[]> {
   const out = new Map<string, Element[]>();
-  for (const p of ports) {
+  for (const p of expandPorts(ports)) {
     const e = element(p, containerIp);
     const list = out.get(e.map) ?? [];
     list.push(e);
@@ -207,7 +208,7 @@ export function listElements(holdFd?: number): Map<string, Map<string, string>> 
 
 /** Deletes, of the container's keys, those present in `present` (and, with `onlyOwn`, only where the value is the container's). */
 export function deletePresentScript(ports: readonly PortMapping[], containerIp: string, present: Map<string, Map<string, string>>, onlyOwn: boolean): string {
-  const keep = ports.filter((p) => {
+  const keep = expandPorts(ports).filter((p) => {
     const e = element(p, containerIp);
     const value = present.get(e.map)?.get(e.key);
     return value !== undefined && (!onlyOwn || value === e.value);

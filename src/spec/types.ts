@@ -148,6 +148,8 @@ export interface PortMapping {
   hostPort: number;
   containerPort: number;
   protocol: "tcp" | "udp";
+  /** A range: this many consecutive ports from hostPort and containerPort (absent: one). */
+  range?: number;
 }
 
 export interface NetworkSettings {

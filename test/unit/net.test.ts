@@ -9,7 +9,8 @@ import { parseNetworkArg } from "../../src/spec/network";
 import { helperHostAddress } from "../../src/runtime/network";
 import { hostsFile } from "../../src/runtime/run";
 import { resolvConf } from "../../src/runtime/network";
-import { checkPublished, formatPort, parsePublish } from "../../src/spec/ports";
+import { checkPublished, expandPorts, formatPort, parsePublish } from "../../src/spec/ports";
+import { pastaPorts } from "../../src/net/helpers";
 import { attr, attrString, attrU32, concat, nested, parseAttrs } from "../../src/sys/netlink";
 
 describe("-p/--publish", () => {
@@ -18,7 +19,9 @@ describe("-p/--publish", () => {
     expect(parsePublish("127.0.0.1:5353:53/udp")).toEqual([{ hostIp: "127.0.0.1", hostPort: 5353, containerPort: 53, protocol: "udp" }]);
     expect(parsePublish("80")).toEqual([{ hostIp: "0.0.0.0", hostPort: 0, containerPort: 80, protocol: "tcp" }]);
     expect(parsePublish("127.0.0.1::80")).toEqual([{ hostIp: "127.0.0.1", hostPort: 0, containerPort: 80, protocol: "tcp" }]);
-    expect(parsePublish("8000-8002:80-82").map((p) => [p.hostPort, p.containerPort])).toEqual([
+    // A range is one mapping (its length in `range`), one per port once expanded.
+    expect(parsePublish("8000-8002:80-82")).toEqual([{ hostIp: "0.0.0.0", hostPort: 8000, containerPort: 80, protocol: "tcp", range: 3 }]);
+    expect(expandPorts(parsePublish("8000-8002:80-82")).map((p) => [p.hostPort, p.containerPort])).toEqual([
       [8000, 80],
       [8001, 81],
       [8002, 82],
@@ -44,6 +47,33 @@ describe("-p/--publish", () => {
     expect(() => checkPublished([...parsePublish("8080:80"), ...parsePublish("8080:80/udp")])).not.toThrow();
     expect(() => checkPublished([...parsePublish("80"), ...parsePublish("81")])).not.toThrow();
     expect(formatPort(parsePublish("127.0.0.1:5353:53/udp")[0]!)).toBe("127.0.0.1:5353->53/udp");
+  });
+
+  test("ranges: overlaps are found however long the ranges, and each port is printed once as a range", () => {
+    expect(() => checkPublished([...parsePublish("8000-8010:80-90"), ...parsePublish("8005:99")])).toThrow("host port 8005/tcp is published twice");
+    expect(() => checkPublished([...parsePublish("8005:99"), ...parsePublish("127.0.0.1:8000-8010:80-90")])).toThrow("host port 8005/tcp is published twice");
+    expect(() => checkPublished([...parsePublish("8000-8010:80-90"), ...parsePublish("8011-8020:80-89")])).not.toThrow();
+    expect(() => checkPublished([...parsePublish("127.0.0.1:8000-8010:80-90"), ...parsePublish("127.0.0.2:8000-8010:80-90")])).not.toThrow();
+    expect(() => checkPublished([...parsePublish("1-65535:1-65535"), ...parsePublish("1-65535:1-65535/udp")])).not.toThrow();
+    expect(() => checkPublished([...parsePublish("1-65535:1-65535"), ...parsePublish("65535:1")])).toThrow("host port 65535/tcp is published twice");
+    expect(formatPort(parsePublish("8000-8002:80-82")[0]!)).toBe("0.0.0.0:8000-8002->80-82/tcp");
+    // Without host ports each container port gets its own free one when the container starts.
+    expect(parsePublish("80-82")).toEqual([{ hostIp: "0.0.0.0", hostPort: 0, containerPort: 80, protocol: "tcp", range: 3 }]);
+    expect(expandPorts(parsePublish("80-82")).map((p) => [p.hostPort, p.containerPort, p.range])).toEqual([
+      [0, 80, undefined],
+      [0, 81, undefined],
+      [0, 82, undefined],
+    ]);
+    const all = parsePublish("1-65535:1-65535");
+    expect(all.length).toBe(1);
+    expect(expandPorts(all).length).toBe(65535);
+  });
+
+  test("pasta gets ranges as ranges", () => {
+    const ports = [...parsePublish("8000-8002:80-82"), ...parsePublish("127.0.0.1:9000:90"), ...parsePublish("53:53/udp")];
+    expect(pastaPorts(ports, "tcp")).toBe("8000-8002:80-82,127.0.0.1/9000:90");
+    expect(pastaPorts(ports, "udp")).toBe("53:53");
+    expect(pastaPorts([], "udp")).toBe("none");
   });
 });
 
@@ -107,6 +137,14 @@ describe("nft scripts", () => {
       "add element ip bunker tcp_ports { 8080 : 10.89.0.2 . 80 }\nadd element ip bunker udp_addr_ports { 127.0.0.1 . 5353 : 10.89.0.2 . 53 }\n",
     );
     expect(deletePortsScript(ports, "10.89.0.2")).toBe("delete element ip bunker tcp_ports { 8080 }\ndelete element ip bunker udp_addr_ports { 127.0.0.1 . 5353 }\n");
+  });
+
+  test("a range becomes one element per port, in one statement", () => {
+    const script = addPortsScript(parsePublish("1-65535:1-65535"), "10.89.0.2");
+    expect(script.split("\n").filter(Boolean).length).toBe(1);
+    expect(script.split(",").length).toBe(65535);
+    expect(script).toContain("{ 1 : 10.89.0.2 . 1, 2 : 10.89.0.2 . 2,");
+    expect(script).toContain(", 65535 : 10.89.0.2 . 65535 }");
   });
 
   test("a container's elements go in one statement per map, and are removed whether or not they were added", () => {
