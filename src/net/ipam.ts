@@ -74,3 +74,10 @@ export function freeLease(dir: string, ip: string): void {
   removePath(`${leasesDir(dir)}/${ip}.json`);
 }
 
+/**
+ * Half-written lease files (NAME.PID.tmp) of bunkers killed while writing one.
+ * Call with the lock held: every lease is written under it, so none is being written now.
+ */
+export function removeStaleTemporaries(dir: string): void {
+  for (const f of listDir(leasesDir(dir))) if (f.endsWith(".tmp")) removePath(`${leasesDir(dir)}/${f}`);
+}

@@ -7,7 +7,7 @@ import { log } from "../log";
 import { BRIDGE, BridgeError, attachVeth, detachVeth, ensureBridge, hardenBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
 import { HelperError, PACKAGE, helperPath, helperStart, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
 import { listHelperRecords, removeHelperRecord, writeHelperRecord, type HelperRecord } from "../net/records";
-import { allocate, freeLease, listLeases, PoolExhausted, withNetworkLock, writeLease, type Lease } from "../net/ipam";
+import { allocate, freeLease, listLeases, PoolExhausted, removeStaleTemporaries, withNetworkLock, writeLease, type Lease } from "../net/ipam";
 import { addPortsScript, deletePresentScript, deleteTableScript, listElements, NatError, nftPath, repairScript, runNft, undoPortsScript } from "../net/nat";
 import { guardIntact } from "../net/guard";
 import { PortError, reservePorts, type Reservation } from "../net/ports";
@@ -358,6 +358,7 @@ function abandoned(id: string): boolean {
 
 /** Frees leases (and their NAT elements and veths) of containers that are gone. Call with the lock held. */
 function reconcileLeases(dir: string, lockFd: number): void {
+  removeStaleTemporaries(dir);
   for (const l of listLeases(dir)) {
     if (!abandoned(l.id)) continue;
     undoLease(dir, l, lockFd);
