@@ -181,12 +181,10 @@ export function runNft(script: string, what: string, holdFd?: number): void {
 }
 
 /** The elements of the table's port maps: map name to key to value, in nft's notation as the scripts write it. */
-export function listElements(holdFd?: number): Map<string, Map<string, string>> {
+export function listElements(): Map<string, Map<string, string>> {
   const nft = nftPath();
   if (!nft) throw new NatError("list the NAT table: nft not found: install the nftables package");
-  const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "pipe", "pipe"];
-  if (holdFd !== undefined) stdio.push(holdFd);
-  const r = Bun.spawnSync([nft, "-j", "list", "table", "ip", TABLE], { stdio: stdio as never, env: {} });
+  const r = Bun.spawnSync([nft, "-j", "list", "table", "ip", TABLE], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: {} });
   const out = new Map<string, Map<string, string>>();
   if (r.exitCode !== 0) return out;
   const text = (v: unknown): string => {

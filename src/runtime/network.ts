@@ -236,7 +236,7 @@ function publish(lease: Lease, lockFd: number): void {
     if (!(e instanceof NatError) || !/File exists/.test(e.message)) throw e;
     // Elements for these host ports with another address: left by a bunker that died before it
     // could record them. This start holds the ports (ports.ts), so no running container owns them.
-    runNft(deletePresentScript(lease.ports, lease.ip, listElements(lockFd), false), `${what}: remove stale elements`, lockFd);
+    runNft(deletePresentScript(lease.ports, lease.ip, listElements(), false), `${what}: remove stale elements`, lockFd);
     runNft(addPortsScript(lease.ports, lease.ip), what, lockFd);
   }
 }
@@ -336,9 +336,9 @@ function undoLease(dir: string, l: Lease, lockFd: number): void {
     try {
       runNft(undoPortsScript(l.ports, l.ip), what, lockFd);
     } catch {
-      // Some host port of the lease is another container's now: remove, one by one, only what is this one's.
+      // Some host port of the lease maps to another container now: remove only the elements that still map to this one.
       try {
-        const script = deletePresentScript(l.ports, l.ip, listElements(lockFd), true);
+        const script = deletePresentScript(l.ports, l.ip, listElements(), true);
         if (script) runNft(script, what, lockFd);
       } catch (e) {
         void log.warn((e as Error).message);

@@ -399,6 +399,26 @@ function elementSet(): Set<string> {
 const vethSet = () => new Set(readdirSync("/sys/class/net").filter((l) => /^bk[0-9a-f]+$/.test(l)));
 const leaseSet = () => new Set(existsSync(LEASES) ? readdirSync(LEASES).filter((f) => f.endsWith(".json")) : []);
 
+describe.skipIf(!ready || !nft)("forwards no lease records", () => {
+  test("an element for a host port that no lease records (an older bunker's, killed) is replaced when the port is published again", async () => {
+    const port = freePort();
+    expect(bunker(["run", "--rm", "--rootfs", suite.fs.path, "--", "true"]).code).toBe(0);
+    const stale = `${port} : 10.255.255.254 . 80`;
+    expect(Bun.spawnSync([nft!, "add", "element", "ip", "bunker", "tcp_ports", `{ ${stale} }`]).exitCode).toBe(0);
+    try {
+      const id = detached(["-p", `${port}:80`], serve("fresh"));
+      const ip = inspect(id).network.ip as string;
+      expect(natElements()).toContain(`${port} : ${ip} . 80`);
+      expect(natElements()).not.toContain(stale);
+      expect(await fetchWhenUp("127.0.0.1", port, "fresh")).toContain("fresh");
+      bunker(["rm", "-f", id]);
+      expect(natElements()).not.toContain(`${port} : `);
+    } finally {
+      Bun.spawnSync([nft!, "delete", "element", "ip", "bunker", "tcp_ports", `{ ${port} }`], { stderr: "ignore" });
+    }
+  }, 15_000);
+});
+
 describe.skipIf(!ready || !nft)("large port ranges", () => {
   test("-p 1-65535:1-65535 beyond the open-file limit is refused at once with the reason", () => {
     // Under the test's own limit, so the answer does not depend on the host's.

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { contains, formatIp, formatSubnet, gatewayOf, hostRange, overlaps, parseIp, parseSubnet } from "../../src/net/addr";
 import { defaultSubnets, pickSubnet } from "../../src/net/bridge";
-import { addPortsScript, deletePortsScript, repairScript, tableScript, undoPortsScript } from "../../src/net/nat";
+import { addPortsScript, deletePortsScript, deletePresentScript, repairScript, tableScript, undoPortsScript } from "../../src/net/nat";
 import { parseNetworkArg } from "../../src/spec/network";
 import { helperHostAddress } from "../../src/runtime/network";
 import { hostsFile } from "../../src/runtime/run";
@@ -145,6 +145,14 @@ describe("nft scripts", () => {
     expect(script.split(",").length).toBe(65535);
     expect(script).toContain("{ 1 : 10.89.0.2 . 1, 2 : 10.89.0.2 . 2,");
     expect(script).toContain(", 65535 : 10.89.0.2 . 65535 }");
+  });
+
+  test("what is left of a container's elements: present ones only, and with onlyOwn only those still mapping to it", () => {
+    const ports = parsePublish("8080-8082:80-82");
+    const present = new Map([["tcp_ports", new Map([["8080", "10.89.0.2 . 80"], ["8081", "10.89.0.9 . 81"]])]]);
+    expect(deletePresentScript(ports, "10.89.0.2", present, true)).toBe("delete element ip bunker tcp_ports { 8080 }\n");
+    expect(deletePresentScript(ports, "10.89.0.2", present, false)).toBe("delete element ip bunker tcp_ports { 8080, 8081 }\n");
+    expect(deletePresentScript(ports, "10.89.0.2", new Map(), false)).toBe("");
   });
 
   test("a container's elements go in one statement per map, and are removed whether or not they were added", () => {
