@@ -509,20 +509,21 @@ describe.skipIf(!ready || !nft)("SIGKILL during a start with -p", () => {
   test.skipIf(othersOnBridge)("kills while the first start creates the bridge: the next start finishes it, with NAT and the loopback guard", async () => {
     const port = freePort();
     let hit = 0;
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 20; i++) {
       expect(bunker(["network", "prune"]).stdout).not.toStartWith("bunker0 kept");
       const p = Bun.spawn([BUNKER, "run", "--rm", "-p", `${port}:80`, "--rootfs", suite.fs.path, "--", "true"], { stdout: "ignore", stderr: "ignore" });
       // From the moment the bridge exists until its creation is complete (NAT table, network.json): a few ms.
       const end = Date.now() + 3000;
       while (Date.now() < end && !existsSync("/sys/class/net/bunker0") && p.exitCode === null) await Bun.sleep(0);
-      await Bun.sleep(Math.random() * (i % 2 ? 4 : 15));
+      await Bun.sleep(Math.random() * (i % 2 ? 2 : 10));
       try {
         process.kill(p.pid, "SIGKILL");
       } catch {
         // it finished first
       }
       if ((await p.exited) !== 0) hit++;
-      const next = bunker(["run", "--rm", "-p", `${port}:80`, "--rootfs", suite.fs.path, "--", "true"]);
+      // A complete bridge: its address, up, reachable from a container.
+      const next = bunker(["run", "--rm", "-p", `${port}:80`, "--rootfs", suite.fs.path, "--", "sh", "-c", 'ping -c 1 -W 2 $(ip route | awk "/^default/ {print \\$3}") >/dev/null']);
       expect(next).toMatchObject({ code: 0, stderr: "" });
       expect(Bun.spawnSync([nft!, "list", "chain", "ip", "bunker", "localnet"]).stdout.toString()).toContain('iifname "bunker0" ip daddr 127.0.0.0/8 drop');
       expect(readFileSync("/proc/sys/net/ipv4/conf/bunker0/route_localnet", "utf8").trim()).toBe("1");
