@@ -538,7 +538,7 @@ describe.skipIf(!ready)("bunker network", () => {
   test.skipIf(othersOnBridge)("ls shows the bridge; prune keeps it while a container uses it and removes it and its NAT table after", () => {
     const id = detached([], "sleep 30");
     const ls = bunker(["network", "ls"]);
-    expect(ls.stdout).toMatch(/^BRIDGE\s+SUBNET\s+GATEWAY\s+NAT\s+CONTAINERS\nbunker0\s+\S+\/16/);
+    expect(ls.stdout).toMatch(/^BRIDGE\s+SUBNET\s+GATEWAY\s+NAT\s+CONTAINERS\nbunker0\s+\S+\/\d+/);
     expect(ls.stdout).toContain(`${inspect(id).network.ip}  ${id}`);
     expect(bunker(["network", "prune"]).stdout).toBe("bunker0 kept: 1 container still uses it\n");
     bunker(["rm", "-f", id]);
