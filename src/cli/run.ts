@@ -16,6 +16,7 @@ import { cgroupsPath, chooseCgroups, type CgroupsMode } from "../runtime/cgroup"
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { parseTmpfs, parseVolume, volumeMount } from "../spec/volumes";
 import { checkPublished, parsePublish } from "../spec/ports";
+import { parseNetworkArg, type NetworkArg } from "../spec/network";
 import { privateMode } from "../runtime/network";
 import { pinnedTypes } from "../runtime/pin";
 import { currentStatus, resolveContainer, validateName } from "../runtime/store";
@@ -55,7 +56,8 @@ export const runOptions: OptionDefs = {
     type: "string",
     alias: ["net"],
     valueHint: "MODE",
-    description: "private (default: bridge as root, slirp4netns or pasta rootless), bridge, slirp4netns, pasta, none (lo only), host, container:ID, ns:PATH",
+    description:
+      "private (default: bridge as root, slirp4netns or pasta rootless), bridge, slirp4netns, pasta, none (lo only), host, container:ID, ns:PATH; slirp4netns, pasta and private take :allow_host_loopback=true",
   },
   publish: {
     type: "string",
@@ -231,7 +233,8 @@ interface NetworkChoice {
 }
 
 /** --network (with --join-ns, -p and --subnet) to a concrete mode. */
-async function networkChoice(arg: string, uid: number, joinDir: string | undefined, ports: PortMapping[], subnet: string | undefined): Promise<NetworkChoice> {
+async function networkChoice(netArg: NetworkArg, uid: number, joinDir: string | undefined, ports: PortMapping[], subnet: string | undefined): Promise<NetworkChoice> {
+  const arg = netArg.mode;
   let choice: NetworkChoice;
   const pinned = joinDir !== undefined ? pinnedTypes(joinDir) : [];
   const pinnedNet = pinned.includes("net");
@@ -259,6 +262,9 @@ async function networkChoice(arg: string, uid: number, joinDir: string | undefin
     throw new UsageError(`-p/--publish needs --network bridge, pasta or slirp4netns, not ${choice.mode === "joined" ? choice.joined : choice.mode}`);
   }
   if (subnet !== undefined && choice.mode !== "bridge") throw new UsageError(`--subnet is for --network bridge, not ${choice.mode}`);
+  if (netArg.allowHostLoopback && choice.mode !== "slirp4netns" && choice.mode !== "pasta") {
+    throw new UsageError(`allow_host_loopback is for slirp4netns and pasta, not ${choice.mode}: containers on the bridge never reach the host's loopback`);
+  }
   return choice;
 }
 
@@ -281,6 +287,7 @@ export async function run(argv: string[]): Promise<number> {
   const userns = ((v.userns as string | undefined) ?? "auto") as UsernsMode;
   if (userns !== "auto" && !USERNS_MODES.includes(userns)) throw new UsageError(`unknown --userns mode "${userns}": use one of ${USERNS_MODES.join(", ")}`);
   const networkArg = (v.network as string | undefined) ?? "private";
+  let netArg: NetworkArg = { mode: networkArg };
   const workdir = v.workdir as string | undefined;
   let extraMounts: Mount[];
   let ports: PortMapping[] = [];
@@ -298,7 +305,8 @@ export async function run(argv: string[]): Promise<number> {
       pidsLimit: v["pids-limit"] as string | undefined,
       blkioWeight: v["blkio-weight"] as string | undefined,
     });
-    validateNetworkMode(networkArg);
+    netArg = parseNetworkArg(networkArg);
+    validateNetworkMode(netArg.mode);
     for (const p of (v.publish as string[] | undefined) ?? []) ports.push(...parsePublish(p));
     checkPublished(ports);
     if (v.hostname !== undefined) validateHostname(v.hostname as string);
@@ -328,7 +336,7 @@ export async function run(argv: string[]): Promise<number> {
   const cgroups = await chooseCgroups(cgroupsMode, uid, resources);
   mark("cgroups");
   const joinDir = v["join-ns"] !== undefined ? absolute(v["join-ns"] as string) : undefined;
-  const net = await networkChoice(networkArg, uid, joinDir, ports, v.subnet as string | undefined);
+  const net = await networkChoice(netArg, uid, joinDir, ports, v.subnet as string | undefined);
   const network = net.mode;
 
   const id = newId();
@@ -377,7 +385,12 @@ export async function run(argv: string[]): Promise<number> {
     hostname,
     network,
     ...(net.path !== undefined ? { networkPath: net.path } : {}),
-    net: { ports, ...(v.subnet !== undefined ? { subnet: v.subnet as string } : {}), ...(net.joined !== undefined ? { joined: net.joined } : {}) },
+    net: {
+      ports,
+      ...(v.subnet !== undefined ? { subnet: v.subnet as string } : {}),
+      ...(net.joined !== undefined ? { joined: net.joined } : {}),
+      ...(netArg.allowHostLoopback ? { allowHostLoopback: true } : {}),
+    },
     callerEnv: process.env,
     env,
     cwd,

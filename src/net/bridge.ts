@@ -2,21 +2,31 @@
 //
 // The bridge is made on first use: a subnet that collides with no route or
 // address of the host (or the one --subnet names), the first address of it on
-// the bridge, IPv4 forwarding, route_localnet (see nat.ts), and the NAT table.
+// the bridge, a fixed MAC address, IPv4 forwarding, and the NAT table with
+// its loopback guard (see nat.ts). route_localnet is turned on by the caller
+// once it has checked the guard is there (hardenBridge).
 // A container gets a veth pair: bk<id> on the host, attached to the bridge;
 // its peer born in the container's network namespace as eth0, given the
 // leased address and a default route through the bridge.
+//
+// network.json is written before the bridge is made, marked pending, and
+// again without the mark once it is complete: a bridge whose creation a
+// killed bunker left unfinished is removed and made again (no container can
+// be on it: they attach only to a finished one).
 
-import { readText, writeAtomic } from "../sys/fs";
+import { readText, removePath, writeAtomic } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
 import { NetlinkSocket, openInNamespace } from "../sys/netlink";
 import { Errno, errnoMessage } from "../sys/errno";
 import { AT, O } from "../sys/constants";
 import { formatIp, formatSubnet, gatewayOf, maskOf, overlaps, parseIp, parseSubnet, type Subnet } from "./addr";
 import { nftPath, runNft, tableScript } from "./nat";
-import { addAddress, addDefaultRoute, addresses, createBridge, createVeth, deleteLink, linkIndex, routes, setUp } from "./rtnl";
+import { addAddress, addDefaultRoute, addresses, createBridge, createVeth, deleteLink, linkIndex, randomMac, routes, setMac, setUp } from "./rtnl";
 
 export const BRIDGE = "bunker0";
+
+/** 2: a fixed MAC address and the loopback guard. Absent: made by an older bunker. */
+export const BRIDGE_VERSION = 2;
 
 export interface BridgeConfig {
   name: string;
@@ -24,6 +34,9 @@ export interface BridgeConfig {
   gateway: string;
   /** Whether the NAT table was set up (nft was there). */
   nat: boolean;
+  version?: number;
+  /** Written before the bridge is made: set while its creation is unfinished. */
+  pending?: boolean;
 }
 
 export class BridgeError extends Error {
@@ -62,9 +75,20 @@ function writeSysctl(path: string, value: string): void {
   }
 }
 
+/**
+ * route_localnet on only where the loopback guard stands: hairpin from the
+ * host's 127.0.0.1 to published ports needs it, and without the guard it
+ * opens the host's loopback to every container on the bridge.
+ */
+export function hardenBridge(guarded: boolean): void {
+  writeSysctl(`/proc/sys/net/ipv4/conf/${BRIDGE}/route_localnet`, guarded ? "1" : "0");
+}
+
+const configPath = (dir: string) => `${dir}/network.json`;
+
 function readConfig(dir: string): BridgeConfig | null {
   try {
-    return JSON.parse(readText(`${dir}/network.json`)) as BridgeConfig;
+    return JSON.parse(readText(configPath(dir))) as BridgeConfig;
   } catch {
     return null;
   }
@@ -77,23 +101,44 @@ export interface EnsuredBridge {
   notice?: string;
 }
 
+/** A bridge made by an older bunker, or whose network.json is gone: recorded as it is, with a fixed MAC address. */
+function adopt(nl: NetlinkSocket, dir: string, index: number, config: BridgeConfig | null): BridgeConfig {
+  if (!config) {
+    // Made by an earlier bunker whose state directory is gone (a reboot keeps no bridge, but a wiped /run does).
+    const addr = addresses(nl).find((a) => a.index === index);
+    if (!addr) throw new BridgeError(`bridge ${BRIDGE} exists but has no IPv4 address: remove it with bunker network prune`);
+    const subnet = { base: (addr.ip & maskOf(addr.prefix)) >>> 0, prefix: addr.prefix };
+    config = { name: BRIDGE, subnet: formatSubnet(subnet), gateway: formatIp(addr.ip), nat: false };
+  }
+  let assigned = "";
+  try {
+    assigned = readText(`/sys/class/net/${BRIDGE}/addr_assign_type`).trim();
+  } catch {
+    // unknown: set it
+  }
+  // 3: NET_ADDR_SET, an address someone chose, which the bridge keeps.
+  if (assigned !== "3") setMac(nl, index, BRIDGE, randomMac());
+  // The NAT table is checked and completed by the caller (guard.ts, nat.ts's repairScript).
+  const adopted: BridgeConfig = { name: BRIDGE, subnet: config.subnet, gateway: config.gateway, nat: nftPath() !== undefined, version: BRIDGE_VERSION };
+  writeAtomic(configPath(dir), JSON.stringify(adopted));
+  return adopted;
+}
+
 /**
- * The bridge as it is, or made now. Call with the network's lock held.
+ * The bridge as it is, or made now. Call with the network's lock held;
+ * `lockFd` is that lock, held by nft too while it runs.
  * `requested` is --subnet: it must match an existing bridge.
  */
-export function ensureBridge(nl: NetlinkSocket, dir: string, requested?: string): EnsuredBridge {
+export function ensureBridge(nl: NetlinkSocket, dir: string, requested: string | undefined, lockFd: number): EnsuredBridge {
   const want = requested !== undefined ? parseSubnet(requested) : undefined;
-  const index = linkIndex(nl, BRIDGE);
+  let index = linkIndex(nl, BRIDGE);
+  let config = readConfig(dir);
+  if (index !== null && config?.pending) {
+    deleteLink(nl, BRIDGE);
+    index = null;
+  }
   if (index !== null) {
-    let config = readConfig(dir);
-    if (!config) {
-      // Made by an earlier bunker whose state directory is gone (a reboot keeps no bridge, but a wiped /run does).
-      const addr = addresses(nl).find((a) => a.index === index);
-      if (!addr) throw new BridgeError(`bridge ${BRIDGE} exists but has no IPv4 address: remove it with bunker network prune`);
-      const subnet = { base: (addr.ip & maskOf(addr.prefix)) >>> 0, prefix: addr.prefix };
-      config = { name: BRIDGE, subnet: formatSubnet(subnet), gateway: formatIp(addr.ip), nat: false };
-      writeAtomic(`${dir}/network.json`, JSON.stringify(config));
-    }
+    if (!config || config.version !== BRIDGE_VERSION) config = adopt(nl, dir, index, config);
     if (want && formatSubnet(want) !== config.subnet) {
       throw new BridgeError(`bridge ${BRIDGE} already uses ${config.subnet}, not ${formatSubnet(want)}: stop its containers and run bunker network prune to change it`);
     }
@@ -105,29 +150,29 @@ export function ensureBridge(nl: NetlinkSocket, dir: string, requested?: string)
     throw new BridgeError(`subnet ${formatSubnet(want)} overlaps a route or address of this host`);
   }
   const gateway = gatewayOf(subnet);
-  createBridge(nl, BRIDGE);
-  let made: number | null = null;
+  const nat = nftPath() !== undefined;
+  const made: BridgeConfig = { name: BRIDGE, subnet: formatSubnet(subnet), gateway: formatIp(gateway), nat, version: BRIDGE_VERSION };
+  writeAtomic(configPath(dir), JSON.stringify({ ...made, pending: true }));
   try {
-    made = linkIndex(nl, BRIDGE);
-    if (made === null) throw new BridgeError(`bridge ${BRIDGE} vanished right after it was created`);
-    addAddress(nl, made, BRIDGE, gateway, subnet.prefix);
-    writeSysctl(`/proc/sys/net/ipv4/conf/${BRIDGE}/route_localnet`, "1");
-    setUp(nl, made, BRIDGE);
+    createBridge(nl, BRIDGE, randomMac());
+    const madeIndex = linkIndex(nl, BRIDGE);
+    if (madeIndex === null) throw new BridgeError(`bridge ${BRIDGE} vanished right after it was created`);
+    addAddress(nl, madeIndex, BRIDGE, gateway, subnet.prefix);
+    setUp(nl, madeIndex, BRIDGE);
     writeSysctl("/proc/sys/net/ipv4/ip_forward", "1");
-    const nat = nftPath() !== undefined;
-    if (nat) runNft(tableScript(BRIDGE, subnet), "set up NAT for the bridge");
-    const config: BridgeConfig = { name: BRIDGE, subnet: formatSubnet(subnet), gateway: formatIp(gateway), nat };
-    writeAtomic(`${dir}/network.json`, JSON.stringify(config));
+    if (nat) runNft(tableScript(BRIDGE, subnet), "set up NAT for the bridge", lockFd);
+    writeAtomic(configPath(dir), JSON.stringify(made));
     return {
-      config,
-      index: made,
+      config: made,
+      index: madeIndex,
       ...(nat ? {} : { notice: `nft not found: containers on ${BRIDGE} reach only the host and each other, and -p cannot publish ports; install the nftables package` }),
     };
   } catch (e) {
     try {
-      deleteLink(nl, BRIDGE);
+      if (linkIndex(nl, BRIDGE) !== null) deleteLink(nl, BRIDGE);
+      removePath(configPath(dir));
     } catch {
-      // the error below says what failed
+      // the pending mark stays: the next bunker finishes the removal
     }
     throw e;
   }

@@ -8,6 +8,7 @@
 // so bunker stops it, and the next bunker clears one a killed bunker left.
 
 import type { PortMapping } from "../spec/types";
+import { countOf, expandPorts } from "../spec/ports";
 import { AF_UNIX, AT, O, SOCK_CLOEXEC, SOCK_STREAM } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { findExecutable, readText } from "../sys/fs";
@@ -57,6 +58,21 @@ function openLog(path: string): number {
   return fd;
 }
 
+/**
+ * The start time of `pid` if it is a helper (by its command name), for a pid
+ * read from pasta's pid file, which says nothing of which process wrote it.
+ */
+export function helperStart(pid: number): number | undefined {
+  let comm = "";
+  try {
+    comm = readText(`/proc/${pid}/comm`, 64).trim();
+  } catch {
+    return undefined;
+  }
+  if (!/^(pasta|passt|slirp4netns)/.test(comm)) return undefined;
+  return startTime(pid) ?? undefined;
+}
+
 /** Stops a helper by pid, if that pid is still the helper (same start time), and waits a little for it to go. */
 export function stopHelper(pid: number, pidStart: number | undefined): void {
   if (pidStart === undefined || !isAlive(pid, pidStart)) return;
@@ -65,13 +81,29 @@ export function stopHelper(pid: number, pidStart: number | undefined): void {
   if (isAlive(pid, pidStart)) trySys("kill", pid, 9);
 }
 
-export async function startSlirp(binary: string, pid: number, ports: readonly PortMapping[], logPath: string, apiSocket: string): Promise<RunningHelper> {
+/**
+ * The helpers map an address inside to the host's loopback (slirp4netns
+ * 10.0.2.2, pasta the gateway's address) unless told not to: that opens
+ * every service the host binds to 127.0.0.1 only, so it is off unless
+ * `allowHostLoopback` (podman's allow_host_loopback, off by default too).
+ */
+export async function startSlirp(binary: string, pid: number, ports: readonly PortMapping[], logPath: string, apiSocket: string, allowHostLoopback: boolean): Promise<RunningHelper> {
   const [readyR, readyW] = pipe("create slirp4netns's ready pipe", O.CLOEXEC);
   const [exitR, exitW] = pipe("create slirp4netns's exit pipe", O.CLOEXEC);
   const log = openLog(logPath);
   let proc;
   try {
-    const args = [binary, "--configure", "--mtu=65520", "--ready-fd=3", "--exit-fd=4", ...(ports.length ? [`--api-socket=${apiSocket}`] : []), String(pid), "tap0"];
+    const args = [
+      binary,
+      "--configure",
+      "--mtu=65520",
+      ...(allowHostLoopback ? [] : ["--disable-host-loopback"]),
+      "--ready-fd=3",
+      "--exit-fd=4",
+      ...(ports.length ? [`--api-socket=${apiSocket}`] : []),
+      String(pid),
+      "tap0",
+    ];
     proc = Bun.spawn(args, { stdio: ["ignore", log, log, readyW, exitR], env: {} });
   } catch (e) {
     for (const fd of [readyR, readyW, exitR, exitW]) closeFd(fd);
@@ -94,7 +126,7 @@ export async function startSlirp(binary: string, pid: number, ports: readonly Po
     throw new HelperError(`slirp4netns failed to set up the network${why ? `: ${why}` : ""}`);
   }
   try {
-    for (const p of ports) addHostfwd(apiSocket, p);
+    for (const p of expandPorts(ports)) addHostfwd(apiSocket, p);
   } catch (e) {
     stop();
     throw e;
@@ -139,16 +171,38 @@ function addHostfwd(socketPath: string, p: PortMapping): void {
   }
 }
 
-function pastaPorts(ports: readonly PortMapping[], proto: "tcp" | "udp"): string {
-  const list = ports.filter((p) => p.protocol === proto).map((p) => `${p.hostIp === "0.0.0.0" ? "" : `${p.hostIp}/`}${p.hostPort}:${p.containerPort}`);
+/** pasta's -t/-u list: ADDR/FIRST-LAST:FIRST-LAST for a range, as -p gave it. */
+export function pastaPorts(ports: readonly PortMapping[], proto: "tcp" | "udp"): string {
+  const span = (first: number, n: number) => (n > 1 ? `${first}-${first + n - 1}` : `${first}`);
+  const list = ports
+    .filter((p) => p.protocol === proto)
+    .map((p) => `${p.hostIp === "0.0.0.0" ? "" : `${p.hostIp}/`}${span(p.hostPort, countOf(p))}:${span(p.containerPort, countOf(p))}`);
   return list.length ? list.join(",") : "none";
 }
 
-export async function startPasta(binary: string, pid: number, ports: readonly PortMapping[], logPath: string, pidFile: string): Promise<RunningHelper> {
+export async function startPasta(binary: string, pid: number, ports: readonly PortMapping[], logPath: string, pidFile: string, allowHostLoopback: boolean): Promise<RunningHelper> {
   const log = openLog(logPath);
   let proc;
   try {
-    const args = [binary, "--config-net", "--quiet", "-I", "eth0", "-t", pastaPorts(ports, "tcp"), "-u", pastaPorts(ports, "udp"), "-T", "none", "-U", "none", "--pid", pidFile, String(pid)];
+    const args = [
+      binary,
+      "--config-net",
+      "--quiet",
+      ...(allowHostLoopback ? [] : ["--no-map-gw"]),
+      "-I",
+      "eth0",
+      "-t",
+      pastaPorts(ports, "tcp"),
+      "-u",
+      pastaPorts(ports, "udp"),
+      "-T",
+      "none",
+      "-U",
+      "none",
+      "--pid",
+      pidFile,
+      String(pid),
+    ];
     proc = Bun.spawn(args, { stdio: ["ignore", log, log], env: {} });
   } catch (e) {
     throw new HelperError(`start pasta: ${(e as Error).message}`);

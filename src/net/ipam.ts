@@ -1,7 +1,8 @@
 // Addresses on the bridge: one lease file per address under the network's
 // state directory (leases/<ip>.json), taken and freed under the network's lock.
-// A lease names its container and the host ports it published, so what a
-// killed bunker left behind can be found and undone later.
+// A lease names its container and the host ports it publishes, and is written
+// before anything is done on the host in its name: what a killed bunker left
+// behind can then always be found and undone later.
 
 import type { PortMapping } from "../spec/types";
 import { listDir, lockFile, makeDir, readText, removePath, writeAtomic } from "../sys/fs";
@@ -11,8 +12,10 @@ export interface Lease {
   ip: string;
   id: string;
   ports: PortMapping[];
-  /** Whether NAT rules were added for the ports. */
+  /** Whether NAT elements may exist for the ports (set before nft runs). */
   nat: boolean;
+  /** Set until the container's start has done everything in the lease's name. */
+  pending?: boolean;
 }
 
 export class PoolExhausted extends Error {
@@ -21,14 +24,15 @@ export class PoolExhausted extends Error {
 
 const leasesDir = (dir: string) => `${dir}/leases`;
 
-export function withNetworkLock<T>(dir: string, fn: () => T): T {
+/** Runs `fn` holding the network's lock; `fn` gets the lock's descriptor, for nft to hold too. */
+export function withNetworkLock<T>(dir: string, fn: (lockFd: number) => T): T {
   makeDir(dir.slice(0, dir.lastIndexOf("/")));
   makeDir(dir);
-  const lock = lockFile(`${dir}/lock`);
+  const lock = lockFile(`${dir}/lock`)!;
   try {
-    return fn();
+    return fn(lock.fd);
   } finally {
-    lock?.release();
+    lock.release();
   }
 }
 
@@ -45,14 +49,17 @@ export function listLeases(dir: string): Lease[] {
   return out;
 }
 
-/** The lowest free address of the subnet, leased to `id`. Call with the network's lock held. */
-export function allocate(dir: string, subnet: Subnet, id: string): Lease {
+/**
+ * The lowest free address of the subnet, leased to `id` with the ports it
+ * will publish. Call with the network's lock held.
+ */
+export function allocate(dir: string, subnet: Subnet, id: string, ports: readonly PortMapping[]): Lease {
   makeDir(leasesDir(dir));
   const taken = new Set<Ipv4>(listLeases(dir).map((l) => parseIp(l.ip)));
   const { first, last } = hostRange(subnet);
   for (let ip = first; ip <= last; ip++) {
     if (taken.has(ip)) continue;
-    const lease: Lease = { ip: formatIp(ip), id, ports: [], nat: false };
+    const lease: Lease = { ip: formatIp(ip), id, ports: [...ports], nat: ports.length > 0, pending: true };
     writeLease(dir, lease);
     return lease;
   }
@@ -66,3 +73,4 @@ export function writeLease(dir: string, lease: Lease): void {
 export function freeLease(dir: string, ip: string): void {
   removePath(`${leasesDir(dir)}/${ip}.json`);
 }
+

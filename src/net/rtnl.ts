@@ -8,7 +8,7 @@ import { Errno } from "../sys/errno";
 import { formatIp, maskOf, type Ipv4 } from "./addr";
 
 const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, GETADDR: 22, NEWROUTE: 24, GETROUTE: 26 } as const;
-const IFLA = { IFNAME: 3, MASTER: 10, LINKINFO: 18, NET_NS_PID: 19 } as const;
+const IFLA = { ADDRESS: 1, IFNAME: 3, MASTER: 10, LINKINFO: 18, NET_NS_PID: 19 } as const;
 const IFLA_INFO = { KIND: 1, DATA: 2 } as const;
 const VETH_INFO_PEER = 1;
 const IFA = { ADDRESS: 1, LOCAL: 2, BROADCAST: 4 } as const;
@@ -63,9 +63,26 @@ export function linkIndex(nl: NetlinkSocket, name: string): number | null {
   }
 }
 
-export function createBridge(nl: NetlinkSocket, name: string): void {
+/**
+ * A bridge with the MAC address `mac`. Given one, a bridge keeps it; left to
+ * itself it takes the lowest of its ports' addresses, which changes as
+ * containers come and go and strands the gateway address other containers
+ * have in their ARP caches.
+ */
+export function createBridge(nl: NetlinkSocket, name: string, mac: Uint8Array): void {
   const info = nested(IFLA.LINKINFO, attrString(IFLA_INFO.KIND, "bridge"));
-  nl.request(`create bridge ${name}`, RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, concat([ifinfo(), attrString(IFLA.IFNAME, name), info]));
+  nl.request(`create bridge ${name}`, RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, concat([ifinfo(), attrString(IFLA.IFNAME, name), attr(IFLA.ADDRESS, mac), info]));
+}
+
+export function setMac(nl: NetlinkSocket, index: number, name: string, mac: Uint8Array): void {
+  nl.request(`set the MAC address of ${name}`, RTM.NEWLINK, 0, concat([ifinfo(index), attr(IFLA.ADDRESS, mac)]));
+}
+
+/** A random locally administered unicast MAC address. */
+export function randomMac(): Uint8Array {
+  const mac = crypto.getRandomValues(new Uint8Array(6));
+  mac[0] = (mac[0]! & 0xfe) | 0x02;
+  return mac;
 }
 
 /**

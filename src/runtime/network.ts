@@ -4,10 +4,12 @@
 // could not (stale leases, NAT elements, helpers).
 
 import { log } from "../log";
-import { BRIDGE, BridgeError, attachVeth, detachVeth, ensureBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
-import { HelperError, PACKAGE, helperPath, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
+import { BRIDGE, BridgeError, attachVeth, detachVeth, ensureBridge, hardenBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
+import { HelperError, PACKAGE, helperPath, helperStart, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
+import { listHelperRecords, removeHelperRecord, writeHelperRecord, type HelperRecord } from "../net/records";
 import { allocate, freeLease, listLeases, PoolExhausted, withNetworkLock, writeLease, type Lease } from "../net/ipam";
-import { addPortsScript, deletePortsScript, deleteTableScript, NatError, nftPath, runNft } from "../net/nat";
+import { addPortsScript, deletePresentScript, deleteTableScript, listElements, NatError, nftPath, repairScript, runNft, undoPortsScript } from "../net/nat";
+import { guardIntact } from "../net/guard";
 import { PortError, reservePorts, type Reservation } from "../net/ports";
 import { AddressError, formatIp, parseSubnet } from "../net/addr";
 import { routes, addresses } from "../net/rtnl";
@@ -27,8 +29,10 @@ export interface NetworkState {
   gateway?: string;
   subnet?: string;
   bridge?: string;
-  /** The address inside the container that reaches the host's loopback (user-mode helpers). */
+  /** The address inside the container that reaches the host's loopback (a helper with allow_host_loopback). */
   hostLoopback?: string;
+  /** What host.bunker.internal names: an address of the host as the container reaches it. */
+  hostAddress?: string;
   ports: PortMapping[];
   helper?: { name: HelperName; pid: number; pidStart?: number };
   joined?: string;
@@ -96,16 +100,44 @@ export function privateMode(root: boolean, pathVar: string): { mode: NetworkMode
   return { mode: "none", notice: "no network for the container (only lo): neither pasta nor slirp4netns is installed: install the passt or slirp4netns package" };
 }
 
-function defaultRoute(): { gateway?: string; ip?: string } {
+interface HostRoutes {
+  /** The default route's gateway, the address of its interface, and that interface. */
+  gateway?: string;
+  ip?: string;
+  oif?: number;
+  /** Every IPv4 address of the host but loopback and link-local ones. */
+  addresses: { ip: string; index: number }[];
+}
+
+function hostRoutes(): HostRoutes {
   const nl = NetlinkSocket.open(0);
   try {
+    const all = addresses(nl)
+      .filter((a) => a.ip >>> 24 !== 127 && a.ip >>> 16 !== 0xa9fe)
+      .map((a) => ({ ip: formatIp(a.ip), index: a.index }));
     const def = routes(nl).find((r) => r.prefix === 0 && r.gateway !== undefined);
-    if (!def) return {};
-    const addr = addresses(nl).find((a) => a.index === def.oif);
-    return { gateway: formatIp(def.gateway!), ...(addr ? { ip: formatIp(addr.ip) } : {}) };
+    if (!def) return { addresses: all };
+    const addr = all.find((a) => a.index === def.oif);
+    return { gateway: formatIp(def.gateway!), oif: def.oif, ...(addr ? { ip: addr.ip } : {}), addresses: all };
   } finally {
     nl.close();
   }
+}
+
+/**
+ * What host.bunker.internal names with a helper: the address that leads to
+ * the host's loopback when the user allowed that; otherwise an address of
+ * the host itself, which reaches its services bound to all addresses (or to
+ * that one) but not those bound to loopback only, as podman does for
+ * host.containers.internal. slirp4netns connects from the host, so any
+ * address of it works: the default route's. pasta gives the container a
+ * copy of the default route's address, which inside means the container
+ * itself: only an address of another interface works, if the host has one.
+ */
+export function helperHostAddress(name: HelperName, allowHostLoopback: boolean, r: HostRoutes): string | undefined {
+  if (name === "slirp4netns") return allowHostLoopback ? "10.0.2.2" : (r.ip ?? r.addresses[0]?.ip);
+  if (allowHostLoopback) return r.gateway;
+  return r.addresses.find((a) => a.index !== r.oif)?.ip;
 }
 
 function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
@@ -132,7 +164,7 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
     if (lease) {
       const l = lease;
       lease = undefined;
-      withNetworkLock(dir, () => undoLease(dir, l));
+      withNetworkLock(dir, (lockFd) => undoLease(dir, l, lockFd));
     }
     reservation?.release();
     reservation = undefined;
@@ -140,17 +172,16 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
   };
   try {
     reservation = reservePorts(wanted, true);
-    withNetworkLock(dir, () => {
-      reconcileLeases(dir);
-      bridge = ensureBridge(nl, dir, spec.bunker.net?.subnet);
+    withNetworkLock(dir, (lockFd) => {
+      reconcileLeases(dir, lockFd);
+      bridge = ensureBridge(nl, dir, spec.bunker.net?.subnet, lockFd);
       if (reservation!.ports.length && !bridge.config.nat) throw new BunkerError("-p needs NAT rules, and nft is not installed: install the nftables package");
-      lease = allocate(dir, parseSubnet(bridge.config.subnet), id);
-      if (reservation!.ports.length) {
-        lease.ports = reservation!.ports;
-        runNft(addPortsScript(lease.ports, lease.ip), `publish ports of ${id}`);
-        lease.nat = true;
-        writeLease(dir, lease);
-      }
+      guardBridge(dir, bridge.config, lockFd);
+      // Recorded with its ports before nft runs: a bunker killed from here on leaves a lease that says what to undo.
+      lease = allocate(dir, parseSubnet(bridge.config.subnet), id, reservation!.ports);
+      if (lease.ports.length) publish(lease, lockFd);
+      delete lease.pending;
+      writeLease(dir, lease);
     });
   } catch (e) {
     release();
@@ -172,6 +203,47 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
   };
 }
 
+/**
+ * Checks the loopback guard (guard.ts) and restores the table if it is
+ * damaged, with the elements of the containers running, before
+ * route_localnet goes on. Call with the network's lock held.
+ */
+function guardBridge(dir: string, config: BridgeConfig, lockFd: number): void {
+  if (!config.nat || !nftPath()) return hardenBridge(false);
+  if (!guardIntact()) {
+    runNft(repairScript(BRIDGE, parseSubnet(config.subnet)), `restore the NAT table of ${BRIDGE}`, lockFd);
+    // A flushed table lost the running containers' published ports (their leases are all live: reconciled just before).
+    const script = listLeases(dir)
+      .filter((l) => l.nat && l.ports.length)
+      .map((l) => addPortsScript(l.ports, l.ip))
+      .join("");
+    if (script) {
+      try {
+        runNft(script, "publish the ports of running containers again", lockFd);
+      } catch (e) {
+        void log.warn((e as Error).message);
+      }
+    }
+  }
+  hardenBridge(true);
+}
+
+/** Adds the lease's NAT elements. Call with the network's lock held. */
+function publish(lease: Lease, lockFd: number): void {
+  const what = `publish ports of ${lease.id}`;
+  try {
+    runNft(addPortsScript(lease.ports, lease.ip), what, lockFd);
+  } catch (e) {
+    if (!(e instanceof NatError) || !/File exists/.test(e.message)) throw e;
+    // Elements for these host ports with another address: left by a bunker that died before it
+    // could record them. This start holds the ports (ports.ts), so no running container owns them.
+    runNft(deletePresentScript(lease.ports, lease.ip, listElements(), false), `${what}: remove stale elements`, lockFd);
+    runNft(addPortsScript(lease.ports, lease.ip), what, lockFd);
+  }
+}
+
+const helpersDir = () => `${stateDir()}/helpers`;
+
 function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): PreparedNetwork {
   const binary = helperPath(name, process.env.PATH ?? "");
   if (!binary) throw new BunkerError(`--network ${name}: ${name} not found: install the ${PACKAGE[name]} package`);
@@ -185,32 +257,48 @@ function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): Prepa
   } catch (e) {
     throw asBunkerError(e);
   }
-  const route = name === "pasta" ? defaultRoute() : {};
+  const route = hostRoutes();
   if (name === "pasta" && !route.gateway) throw new BunkerError("--network pasta: the host has no default route for pasta to copy; use --network slirp4netns");
+  const allow = spec.bunker.net?.allowHostLoopback === true;
+  const hostAddress = helperHostAddress(name, allow, route);
   let helper: RunningHelper | undefined;
   const dir = containerDir(id);
+  const records = helpersDir();
+  const record: HelperRecord = { id, name, ...(name === "pasta" ? { pidFile: `${records}/${id}.pasta.pid` } : {}) };
   const state: NetworkState = {
     mode: name,
     ports,
-    ...(name === "slirp4netns" ? { ip: "10.0.2.100", gateway: "10.0.2.2", subnet: "10.0.2.0/24", hostLoopback: "10.0.2.2" } : {}),
-    // pasta copies the host's addresses and routes; its gateway address leads to the host's loopback.
-    ...(name === "pasta" ? { ip: route.ip!, gateway: route.gateway!, hostLoopback: route.gateway! } : {}),
+    ...(name === "slirp4netns" ? { ip: "10.0.2.100", gateway: "10.0.2.2", subnet: "10.0.2.0/24" } : {}),
+    // pasta copies the host's addresses and routes.
+    ...(name === "pasta" ? { ip: route.ip!, gateway: route.gateway! } : {}),
+    ...(allow ? { hostLoopback: name === "slirp4netns" ? "10.0.2.2" : route.gateway! } : {}),
+    ...(hostAddress !== undefined ? { hostAddress } : {}),
   };
   return {
     state,
-    ...(state.ip ? { hostsEntry: { ip: state.ip, extra: [`${state.hostLoopback}\thost.bunker.internal`] } } : {}),
+    ...(state.ip ? { hostsEntry: { ip: state.ip, extra: hostAddress !== undefined ? [`${hostAddress}\thost.bunker.internal`] : [] } } : {}),
     resolvConf: resolvConf(hostResolv(), name === "slirp4netns" ? ["10.0.2.3"] : PUBLIC_DNS),
     attach: async (pid) => {
+      // Recorded before it starts: a bunker killed from here on leaves a record the next one finds the helper by.
+      await guarded(() => writeHelperRecord(records, record));
       helper = await guarded(() =>
         name === "slirp4netns"
-          ? startSlirp(binary, pid, ports, `${dir}/network.log`, `${dir}/slirp.sock`)
-          : startPasta(binary, pid, ports, `${dir}/network.log`, `${dir}/pasta.pid`),
+          ? startSlirp(binary, pid, ports, `${dir}/network.log`, `${dir}/slirp.sock`, allow)
+          : startPasta(binary, pid, ports, `${dir}/network.log`, record.pidFile!, allow),
       );
+      record.pid = helper.pid;
+      if (helper.pidStart !== undefined) record.pidStart = helper.pidStart;
+      writeHelperRecord(records, record);
       state.helper = { name, pid: helper.pid, ...(helper.pidStart !== undefined ? { pidStart: helper.pidStart } : {}) };
     },
     release: () => {
       helper?.stop();
       helper = undefined;
+      try {
+        removeHelperRecord(records, record);
+      } catch (e) {
+        void log.warn((e as Error).message);
+      }
     },
   };
 }
@@ -237,13 +325,25 @@ export function prepareNetwork(spec: ContainerSpec): PreparedNetwork {
   };
 }
 
-/** Removes a lease with its NAT elements. Call with the network's lock held. */
-function undoLease(dir: string, l: Lease): void {
+/**
+ * Removes a lease with the NAT elements it may have: whether they were
+ * added is not known for a lease a killed bunker left, so the removal
+ * succeeds either way (undoPortsScript), and removes only this container's.
+ * Call with the network's lock held.
+ */
+function undoLease(dir: string, l: Lease, lockFd: number): void {
   if (l.nat && l.ports.length) {
+    const what = `unpublish ports of ${l.id}`;
     try {
-      runNft(deletePortsScript(l.ports, l.ip), `unpublish ports of ${l.id}`);
-    } catch (e) {
-      void log.warn((e as Error).message);
+      runNft(undoPortsScript(l.ports, l.ip), what, lockFd);
+    } catch {
+      // Some host port of the lease maps to another container now: remove only the elements that still map to this one.
+      try {
+        const script = deletePresentScript(l.ports, l.ip, listElements(), true);
+        if (script) runNft(script, what, lockFd);
+      } catch (e) {
+        void log.warn((e as Error).message);
+      }
     }
   }
   freeLease(dir, l.ip);
@@ -259,12 +359,13 @@ function abandoned(id: string): boolean {
 }
 
 /** Frees leases (and their NAT elements and veths) of containers that are gone. Call with the lock held. */
-function reconcileLeases(dir: string): void {
+function reconcileLeases(dir: string, lockFd: number): void {
+  // Under the lock every writer of these holds: a temporary file here is a killed writer's.
   clearTempFiles(dir);
   clearTempFiles(`${dir}/leases`);
   for (const l of listLeases(dir)) {
     if (!abandoned(l.id)) continue;
-    undoLease(dir, l);
+    undoLease(dir, l, lockFd);
     try {
       const nl = NetlinkSocket.open(0);
       try {
@@ -285,6 +386,20 @@ function reconcileHelpers(states?: ContainerState[]): void {
     if (!h || currentStatus(s) === "running" || supervisorAlive(s)) continue;
     stopHelper(h.pid, h.pidStart);
   }
+  const dir = helpersDir();
+  for (const r of listHelperRecords(dir)) {
+    if (!abandoned(r.id)) continue;
+    let pid = r.pid;
+    if (pid === undefined && r.pidFile) {
+      try {
+        pid = Number(readText(r.pidFile, 64).trim());
+      } catch {
+        // pasta never got as far as writing it
+      }
+    }
+    if (pid !== undefined && Number.isInteger(pid) && pid > 0) stopHelper(pid, r.pidStart ?? helperStart(pid));
+    removeHelperRecord(dir, r);
+  }
 }
 
 /** Everything a killed bunker left: leases, NAT elements, veths, helpers. */
@@ -293,15 +408,15 @@ export function reconcileNetwork(states?: ContainerState[]): void {
   if ((process.geteuid?.() ?? 0) !== 0) return;
   const dir = networkDir();
   if (listDir(dir).length === 0) return;
-  withNetworkLock(dir, () => reconcileLeases(dir));
+  withNetworkLock(dir, (lockFd) => reconcileLeases(dir, lockFd));
 }
 
 /** bunker network prune: the bridge and its NAT table, once no container uses them. */
 export function pruneNetwork(): { removed: boolean; leases: number } {
   if ((process.geteuid?.() ?? 0) !== 0) throw new BunkerError("network prune: only root has a bridge to remove");
   const dir = networkDir();
-  return withNetworkLock(dir, () => {
-    reconcileLeases(dir);
+  return withNetworkLock(dir, (lockFd) => {
+    reconcileLeases(dir, lockFd);
     const left = listLeases(dir);
     if (left.length) return { removed: false, leases: left.length };
     const nl = NetlinkSocket.open(0);
@@ -313,7 +428,7 @@ export function pruneNetwork(): { removed: boolean; leases: number } {
     }
     if (nftPath()) {
       try {
-        runNft(deleteTableScript(), "remove the NAT table");
+        runNft(deleteTableScript(), "remove the NAT table", lockFd);
       } catch (e) {
         throw asBunkerError(e);
       }

@@ -1,4 +1,6 @@
 // -p/--publish: [HOSTIP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], ports or equal-length ranges.
+// A range stays one mapping (`range` ports long), however long: `-p
+// 1-65535:1-65535` is one entry in the state, not 65535.
 
 import type { PortMapping } from "./types";
 import { SpecError } from "./validate";
@@ -20,6 +22,9 @@ function range(s: string, what: string): [number, number] {
 }
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** How many ports a mapping covers. */
+export const countOf = (p: PortMapping) => p.range ?? 1;
 
 export function parsePublish(value: string): PortMapping[] {
   const what = `invalid --publish "${value}"`;
@@ -50,29 +55,38 @@ export function parsePublish(value: string): PortMapping[] {
     if (b - a !== cLast - cFirst) throw new SpecError(`${what}: the host and container ranges differ in length`);
     hFirst = a;
   }
+  const n = cLast - cFirst + 1;
+  // Host port 0: any free port for each container port, chosen when the container starts.
+  return [{ hostIp, hostPort: hFirst, containerPort: cFirst, protocol: proto, ...(n > 1 ? { range: n } : {}) }];
+}
+
+/** Rejects the same host address, port and protocol given twice (0.0.0.0 overlaps every address). */
+export function checkPublished(ports: readonly PortMapping[]): void {
+  // One entry per -p: a handful, whatever the ranges' lengths.
+  const fixed = ports.filter((p) => p.hostPort !== 0);
+  for (let i = 0; i < fixed.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const a = fixed[i]!;
+      const b = fixed[j]!;
+      if (a.protocol !== b.protocol || (a.hostIp !== b.hostIp && a.hostIp !== "0.0.0.0" && b.hostIp !== "0.0.0.0")) continue;
+      const first = Math.max(a.hostPort, b.hostPort);
+      if (first <= Math.min(a.hostPort + countOf(a), b.hostPort + countOf(b)) - 1) throw new SpecError(`host port ${first}/${a.protocol} is published twice`);
+    }
+  }
+}
+
+/** One mapping per port. */
+export function expandPorts(ports: readonly PortMapping[]): PortMapping[] {
   const out: PortMapping[] = [];
-  for (let i = 0; i <= cLast - cFirst; i++) {
-    // Host port 0: any free port, chosen when the container starts.
-    out.push({ hostIp, hostPort: hostPart === "" ? 0 : hFirst + i, containerPort: cFirst + i, protocol: proto });
+  for (const p of ports) {
+    const { range: n = 1, ...one } = p;
+    for (let i = 0; i < n; i++) out.push({ ...one, hostPort: p.hostPort === 0 ? 0 : p.hostPort + i, containerPort: p.containerPort + i });
   }
   return out;
 }
 
-/** Rejects the same host address, port and protocol given twice. */
-export function checkPublished(ports: readonly PortMapping[]): void {
-  const seen = new Set<string>();
-  for (const p of ports) {
-    if (p.hostPort === 0) continue;
-    const wildcard = `0.0.0.0:${p.hostPort}/${p.protocol}`;
-    const key = `${p.hostIp}:${p.hostPort}/${p.protocol}`;
-    if (seen.has(key) || seen.has(wildcard) || (p.hostIp === "0.0.0.0" && [...seen].some((k) => k.endsWith(`:${p.hostPort}/${p.protocol}`)))) {
-      throw new SpecError(`host port ${p.hostPort}/${p.protocol} is published twice`);
-    }
-    seen.add(key);
-  }
-}
+const span = (first: number, n: number) => (n > 1 ? `${first}-${first + n - 1}` : `${first}`);
 
 export function formatPort(p: PortMapping): string {
-  const host = p.hostIp === "0.0.0.0" ? "0.0.0.0" : p.hostIp;
-  return `${host}:${p.hostPort}->${p.containerPort}/${p.protocol}`;
+  return `${p.hostIp}:${span(p.hostPort, countOf(p))}->${span(p.containerPort, countOf(p))}/${p.protocol}`;
 }

@@ -161,6 +161,8 @@ export interface PortMapping {
   hostPort: number;
   containerPort: number;
   protocol: "tcp" | "udp";
+  /** A range: this many consecutive ports from hostPort and containerPort (absent: one). */
+  range?: number;
 }
 
 export interface NetworkSettings {
@@ -170,6 +172,8 @@ export interface NetworkSettings {
   subnet?: string;
   /** What a joined namespace belongs to: "container:ID" or "ns:PATH". */
   joined?: string;
+  /** slirp4netns, pasta: the container may reach the host's loopback (allow_host_loopback). */
+  allowHostLoopback?: boolean;
 }
 
 export interface ContainerSpec {

@@ -379,11 +379,11 @@ const LOCK_EX = 2;
 const LOCK_NB = 4;
 
 /** An exclusive flock on `path` (created if missing); released by closing. */
-export function lockFile(path: string, wait = true): { release(): void } | null {
+export function lockFile(path: string, wait = true): { fd: number; release(): void } | null {
   const fd = sys(`open ${path}`, "openat", AT.FDCWD, cstr(path), O.RDONLY | O.CREAT | O.CLOEXEC, 0o600);
   for (;;) {
     const r = trySys("flock", fd, LOCK_EX | (wait ? 0 : LOCK_NB));
-    if (r === 0) return { release: () => closeFd(fd) };
+    if (r === 0) return { fd, release: () => closeFd(fd) };
     if (r === -Errno.EINTR) continue;
     closeFd(fd);
     if (r === -Errno.EAGAIN) return null;

@@ -39,9 +39,19 @@ function states(): Set<string> {
   }
 }
 
-/** Containers' veths, bridge leases, and user-mode network helpers still running. */
+const NFT = ["/usr/sbin/nft", "/sbin/nft"].find((p) => existsSync(p));
+
+/** Containers' veths, bridge leases, NAT elements of published ports, and user-mode network helpers still running. */
 function network(): Set<string> {
   const out = new Set<string>();
+  if (NFT) {
+    const r = Bun.spawnSync([NFT, "-j", "list", "table", "ip", "bunker"], { stderr: "ignore" });
+    if (r.exitCode === 0) {
+      for (const o of JSON.parse(r.stdout.toString()).nftables as { map?: { name: string; elem?: unknown[] } }[]) {
+        for (const e of o.map?.elem ?? []) out.add(`nat ${o.map!.name} ${JSON.stringify(e)}`);
+      }
+    }
+  }
   for (const l of readdirSync("/sys/class/net")) if (/^bk[0-9a-f]+$/.test(l)) out.add(`link ${l}`);
   try {
     for (const l of readdirSync("/run/bunker/networks/bunker0/leases")) out.add(`lease ${l}`);

@@ -4,10 +4,13 @@
 import { describe, expect, test } from "bun:test";
 import { contains, formatIp, formatSubnet, gatewayOf, hostRange, overlaps, parseIp, parseSubnet } from "../../src/net/addr";
 import { defaultSubnets, pickSubnet } from "../../src/net/bridge";
-import { addPortsScript, deletePortsScript, tableScript } from "../../src/net/nat";
+import { addPortsScript, deletePortsScript, deletePresentScript, repairScript, tableScript, undoPortsScript } from "../../src/net/nat";
+import { parseNetworkArg } from "../../src/spec/network";
+import { helperHostAddress } from "../../src/runtime/network";
 import { hostsFile } from "../../src/runtime/run";
 import { resolvConf } from "../../src/runtime/network";
-import { checkPublished, formatPort, parsePublish } from "../../src/spec/ports";
+import { checkPublished, expandPorts, formatPort, parsePublish } from "../../src/spec/ports";
+import { pastaPorts } from "../../src/net/helpers";
 import { attr, attrString, attrU32, concat, nested, parseAttrs } from "../../src/sys/netlink";
 
 describe("-p/--publish", () => {
@@ -16,7 +19,9 @@ describe("-p/--publish", () => {
     expect(parsePublish("127.0.0.1:5353:53/udp")).toEqual([{ hostIp: "127.0.0.1", hostPort: 5353, containerPort: 53, protocol: "udp" }]);
     expect(parsePublish("80")).toEqual([{ hostIp: "0.0.0.0", hostPort: 0, containerPort: 80, protocol: "tcp" }]);
     expect(parsePublish("127.0.0.1::80")).toEqual([{ hostIp: "127.0.0.1", hostPort: 0, containerPort: 80, protocol: "tcp" }]);
-    expect(parsePublish("8000-8002:80-82").map((p) => [p.hostPort, p.containerPort])).toEqual([
+    // A range is one mapping (its length in `range`), one per port once expanded.
+    expect(parsePublish("8000-8002:80-82")).toEqual([{ hostIp: "0.0.0.0", hostPort: 8000, containerPort: 80, protocol: "tcp", range: 3 }]);
+    expect(expandPorts(parsePublish("8000-8002:80-82")).map((p) => [p.hostPort, p.containerPort])).toEqual([
       [8000, 80],
       [8001, 81],
       [8002, 82],
@@ -42,6 +47,33 @@ describe("-p/--publish", () => {
     expect(() => checkPublished([...parsePublish("8080:80"), ...parsePublish("8080:80/udp")])).not.toThrow();
     expect(() => checkPublished([...parsePublish("80"), ...parsePublish("81")])).not.toThrow();
     expect(formatPort(parsePublish("127.0.0.1:5353:53/udp")[0]!)).toBe("127.0.0.1:5353->53/udp");
+  });
+
+  test("ranges: overlaps are found however long the ranges, and each port is printed once as a range", () => {
+    expect(() => checkPublished([...parsePublish("8000-8010:80-90"), ...parsePublish("8005:99")])).toThrow("host port 8005/tcp is published twice");
+    expect(() => checkPublished([...parsePublish("8005:99"), ...parsePublish("127.0.0.1:8000-8010:80-90")])).toThrow("host port 8005/tcp is published twice");
+    expect(() => checkPublished([...parsePublish("8000-8010:80-90"), ...parsePublish("8011-8020:80-89")])).not.toThrow();
+    expect(() => checkPublished([...parsePublish("127.0.0.1:8000-8010:80-90"), ...parsePublish("127.0.0.2:8000-8010:80-90")])).not.toThrow();
+    expect(() => checkPublished([...parsePublish("1-65535:1-65535"), ...parsePublish("1-65535:1-65535/udp")])).not.toThrow();
+    expect(() => checkPublished([...parsePublish("1-65535:1-65535"), ...parsePublish("65535:1")])).toThrow("host port 65535/tcp is published twice");
+    expect(formatPort(parsePublish("8000-8002:80-82")[0]!)).toBe("0.0.0.0:8000-8002->80-82/tcp");
+    // Without host ports each container port gets its own free one when the container starts.
+    expect(parsePublish("80-82")).toEqual([{ hostIp: "0.0.0.0", hostPort: 0, containerPort: 80, protocol: "tcp", range: 3 }]);
+    expect(expandPorts(parsePublish("80-82")).map((p) => [p.hostPort, p.containerPort, p.range])).toEqual([
+      [0, 80, undefined],
+      [0, 81, undefined],
+      [0, 82, undefined],
+    ]);
+    const all = parsePublish("1-65535:1-65535");
+    expect(all.length).toBe(1);
+    expect(expandPorts(all).length).toBe(65535);
+  });
+
+  test("pasta gets ranges as ranges", () => {
+    const ports = [...parsePublish("8000-8002:80-82"), ...parsePublish("127.0.0.1:9000:90"), ...parsePublish("53:53/udp")];
+    expect(pastaPorts(ports, "tcp")).toBe("8000-8002:80-82,127.0.0.1/9000:90");
+    expect(pastaPorts(ports, "udp")).toBe("53:53");
+    expect(pastaPorts([], "udp")).toBe("none");
   });
 });
 
@@ -82,12 +114,53 @@ describe("nft scripts", () => {
     expect(t).toContain("dnat ip to tcp dport map @tcp_ports");
   });
 
+  test("the table drops what arrives from the bridge to or from 127.0.0.0/8, before conntrack and NAT", () => {
+    const t = tableScript("bunker0", parseSubnet("10.89.0.0/16"));
+    expect(t).toContain("chain localnet { type filter hook prerouting priority raw; policy accept;");
+    expect(t).toContain('iifname "bunker0" ip daddr 127.0.0.0/8 drop');
+    expect(t).toContain('iifname "bunker0" ip saddr 127.0.0.0/8 drop');
+  });
+
+  test("the repair completes the table without emptying its maps", () => {
+    const r = repairScript("bunker0", parseSubnet("10.89.0.0/16"));
+    expect(r).not.toContain("delete table");
+    expect(r).not.toContain("flush map");
+    expect(r).toContain("add map ip bunker tcp_ports { type inet_service : ipv4_addr . inet_service ; }");
+    expect(r).toContain("flush chain ip bunker localnet\nadd rule ip bunker localnet iifname \"bunker0\" ip daddr 127.0.0.0/8 drop\n");
+    // Every chain exists before the first rule, which may jump to one.
+    expect(r.lastIndexOf("add chain")).toBeLessThan(r.indexOf("add rule"));
+  });
+
   test("ports are map elements, keyed by port or by address and port", () => {
     const ports = [...parsePublish("8080:80"), ...parsePublish("127.0.0.1:5353:53/udp")];
     expect(addPortsScript(ports, "10.89.0.2")).toBe(
       "add element ip bunker tcp_ports { 8080 : 10.89.0.2 . 80 }\nadd element ip bunker udp_addr_ports { 127.0.0.1 . 5353 : 10.89.0.2 . 53 }\n",
     );
     expect(deletePortsScript(ports, "10.89.0.2")).toBe("delete element ip bunker tcp_ports { 8080 }\ndelete element ip bunker udp_addr_ports { 127.0.0.1 . 5353 }\n");
+  });
+
+  test("a range becomes one element per port, in one statement", () => {
+    const script = addPortsScript(parsePublish("1-65535:1-65535"), "10.89.0.2");
+    expect(script.split("\n").filter(Boolean).length).toBe(1);
+    expect(script.split(",").length).toBe(65535);
+    expect(script).toContain("{ 1 : 10.89.0.2 . 1, 2 : 10.89.0.2 . 2,");
+    expect(script).toContain(", 65535 : 10.89.0.2 . 65535 }");
+  });
+
+  test("what is left of a container's elements: present ones only, and with onlyOwn only those still mapping to it", () => {
+    const ports = parsePublish("8080-8082:80-82");
+    const present = new Map([["tcp_ports", new Map([["8080", "10.89.0.2 . 80"], ["8081", "10.89.0.9 . 81"]])]]);
+    expect(deletePresentScript(ports, "10.89.0.2", present, true)).toBe("delete element ip bunker tcp_ports { 8080 }\n");
+    expect(deletePresentScript(ports, "10.89.0.2", present, false)).toBe("delete element ip bunker tcp_ports { 8080, 8081 }\n");
+    expect(deletePresentScript(ports, "10.89.0.2", new Map(), false)).toBe("");
+  });
+
+  test("a container's elements go in one statement per map, and are removed whether or not they were added", () => {
+    const ports = [...parsePublish("8080:80"), ...parsePublish("8081:81")];
+    expect(addPortsScript(ports, "10.89.0.2")).toBe("add element ip bunker tcp_ports { 8080 : 10.89.0.2 . 80, 8081 : 10.89.0.2 . 81 }\n");
+    expect(undoPortsScript(ports, "10.89.0.2")).toBe(
+      "add element ip bunker tcp_ports { 8080 : 10.89.0.2 . 80, 8081 : 10.89.0.2 . 81 }\ndelete element ip bunker tcp_ports { 8080, 8081 }\n",
+    );
   });
 });
 
@@ -118,5 +191,45 @@ describe("netlink attributes", () => {
     expect(new TextDecoder().decode(inner.get(1)!)).toBe("veth\0");
     expect(new DataView(inner.get(10)!.buffer, inner.get(10)!.byteOffset).getUint32(0, true)).toBe(7);
     expect(Array.from(outer.get(4)!)).toEqual([1, 2]);
+  });
+});
+
+describe("--network options", () => {
+  test("allow_host_loopback for the user-mode helpers and the default, podman's spellings", () => {
+    expect(parseNetworkArg("slirp4netns")).toEqual({ mode: "slirp4netns" });
+    expect(parseNetworkArg("slirp4netns:allow_host_loopback=true")).toEqual({ mode: "slirp4netns", allowHostLoopback: true });
+    expect(parseNetworkArg("slirp4netns:allow_host_loopback=false")).toEqual({ mode: "slirp4netns", allowHostLoopback: false });
+    expect(parseNetworkArg("pasta:allow_host_loopback=true")).toEqual({ mode: "pasta", allowHostLoopback: true });
+    expect(parseNetworkArg("pasta:--map-gw")).toEqual({ mode: "pasta", allowHostLoopback: true });
+    expect(parseNetworkArg("private:allow_host_loopback=true")).toEqual({ mode: "private", allowHostLoopback: true });
+    expect(parseNetworkArg("container:web")).toEqual({ mode: "container:web" });
+    expect(parseNetworkArg("ns:/run/netns/x:y")).toEqual({ mode: "ns:/run/netns/x:y" });
+  });
+
+  test("bad options name what is wrong", () => {
+    expect(() => parseNetworkArg("slirp4netns:mtu=1500")).toThrow('--network slirp4netns:mtu=1500: unknown option "mtu=1500": slirp4netns takes allow_host_loopback=true|false');
+    expect(() => parseNetworkArg("slirp4netns:allow_host_loopback=yes")).toThrow('"yes" is not true or false');
+    expect(() => parseNetworkArg("slirp4netns:--map-gw")).toThrow('unknown option "--map-gw"');
+    expect(() => parseNetworkArg("bridge:allow_host_loopback=true")).toThrow("--network bridge takes no options");
+  });
+});
+
+describe("host.bunker.internal with a helper", () => {
+  const routes = {
+    gateway: "192.0.2.1",
+    ip: "192.0.2.10",
+    oif: 2,
+    addresses: [
+      { ip: "192.0.2.10", index: 2 },
+      { ip: "10.89.0.1", index: 5 },
+    ],
+  };
+  test("the address leading to the host's loopback only when allowed; else an address of the host the container can reach", () => {
+    expect(helperHostAddress("slirp4netns", true, routes)).toBe("10.0.2.2");
+    expect(helperHostAddress("slirp4netns", false, routes)).toBe("192.0.2.10");
+    expect(helperHostAddress("pasta", true, routes)).toBe("192.0.2.1");
+    // pasta copies the default route's address into the container: another interface's is needed.
+    expect(helperHostAddress("pasta", false, routes)).toBe("10.89.0.1");
+    expect(helperHostAddress("pasta", false, { ...routes, addresses: [{ ip: "192.0.2.10", index: 2 }] })).toBeUndefined();
   });
 });
