@@ -34,6 +34,8 @@ const exe = join(dir, "bunker");
 copyFileSync(values.bunker!, exe);
 chmodSync(exe, 0o755);
 const user = createUser("bunker-bench-net", false);
+// The user's own rootfs: root's is out of other users' reach.
+const userFs = makeRootfs({ owner: user });
 
 /** A sink on `host`; resolves with the seconds from the first byte to the end and the bytes seen. */
 function sink(host: string): { port: number; done: Promise<{ s: number; bytes: number }>; stop(): void } {
@@ -59,7 +61,7 @@ function sink(host: string): { port: number; done: Promise<{ s: number; bytes: n
 
 async function transfer(mode: string, as: string[] | null, listenOn: string, target: string): Promise<number> {
   const s = sink(listenOn);
-  const cmd = [...(as ?? []), exe, "run", "--rm", "--network", mode, "--rootfs", fs.path, "--", "sh", "-c", `dd if=/dev/zero bs=1048576 count=${MIB} 2>/dev/null | nc ${target} ${s.port}`];
+  const cmd = [...(as ?? []), exe, "run", "--rm", "--network", mode, "--rootfs", as ? userFs.path : fs.path, "--", "sh", "-c", `dd if=/dev/zero bs=1048576 count=${MIB} 2>/dev/null | nc ${target} ${s.port}`];
   const p = Bun.spawn(cmd, { stdout: "ignore", stderr: "pipe" });
   const [code, stderr] = await Promise.all([p.exited, new Response(p.stderr).text()]);
   if (code !== 0) throw new Error(`${mode}: status ${code}: ${stderr.trim()}`);
@@ -78,8 +80,9 @@ try {
   const as = ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups"];
   const cases: [string, string, string[] | null, string, string][] = [
     ["bridge (root)", "bridge", null, gw, gw],
-    ["pasta (rootless)", "pasta", as, "127.0.0.1", "host.bunker.internal"],
-    ["slirp4netns (rootless)", "slirp4netns", as, "127.0.0.1", "host.bunker.internal"],
+    // The sink listens on the host's loopback, which a rootless container reaches only when allowed to.
+    ["pasta (rootless)", "pasta:allow_host_loopback=true", as, "127.0.0.1", "host.bunker.internal"],
+    ["slirp4netns (rootless)", "slirp4netns:allow_host_loopback=true", as, "127.0.0.1", "host.bunker.internal"],
   ];
   for (const [name, mode, who, listenOn, target] of cases) {
     const got: number[] = [];
@@ -92,6 +95,7 @@ try {
   }
 } finally {
   fs.remove();
+  userFs.remove();
   rmSync(dir, { recursive: true, force: true });
   removeUser(user);
   Bun.spawnSync([values.bunker!, "network", "prune"], { stdout: "ignore", stderr: "ignore" });

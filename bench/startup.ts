@@ -8,7 +8,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { makeRootfs } from "../test/helpers/rootfs";
+import { makeRootfs, type Rootfs } from "../test/helpers/rootfs";
 import { createUser, removeUser, type TestUser } from "../test/helpers/users";
 
 const { values } = parseArgs({
@@ -138,35 +138,41 @@ for (const t of ["crun", "runc", "bwrap", "unshare"]) if (!tools.some((x) => x.n
 // Rootless: the same runs as unprivileged users, one with subordinate ranges
 // (bunker maps them through newuidmap/newgidmap) and one without (one ID).
 const users: TestUser[] = [];
+const userRootfs: Rootfs[] = [];
 const setpriv = which("setpriv");
 if (!values["skip-rootless"] && setpriv) {
   const sub = createUser("bunker-bench-sub", true);
   const one = createUser("bunker-bench-one", false);
   users.push(sub, one);
+  // Each user's own copy of the rootfs: root's is out of other users' reach.
+  const subFs = makeRootfs({ owner: sub });
+  const oneFs = makeRootfs({ owner: one });
+  for (const f of [subFs, oneFs]) for (const e of ["hostname", "hosts"]) writeFileSync(join(f.path, "etc", e), "");
+  userRootfs.push(subFs, oneFs);
   const exe = join(bundle, "bunker");
   copyFileSync(values.bunker!, exe);
   chmodSync(exe, 0o755);
   const as = (u: TestUser, cmd: string[]) => [setpriv, `--reuid=${u.uid}`, `--regid=${u.gid}`, "--init-groups", ...cmd];
   tools.push(
-    { name: "bunker rootless, one ID", cmd: () => as(one, [exe, "run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "/bin/true"]), note: "as a user without subuid ranges (setpriv), --network none" },
-    { name: "bunker rootless, newuidmap", cmd: () => as(sub, [exe, "run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "/bin/true"]), note: "as a user with subuid ranges (setpriv), --network none" },
+    { name: "bunker rootless, one ID", cmd: () => as(one, [exe, "run", "--rm", "--network", "none", "--rootfs", oneFs.path, "--", "/bin/true"]), note: "as a user without subuid ranges (setpriv), --network none" },
+    { name: "bunker rootless, newuidmap", cmd: () => as(sub, [exe, "run", "--rm", "--network", "none", "--rootfs", subFs.path, "--", "/bin/true"]), note: "as a user with subuid ranges (setpriv), --network none" },
   );
   for (const helper of ["pasta", "slirp4netns"]) {
     if (!which(helper)) {
       console.error(`bench/startup: ${helper} not installed, left out`);
       continue;
     }
-    tools.push({ name: `bunker rootless, ${helper}`, cmd: () => as(one, [exe, "run", "--rm", "--network", helper, "--rootfs", fs.path, "--", "/bin/true"]), note: `as a user without subuid ranges, --network ${helper}` });
+    tools.push({ name: `bunker rootless, ${helper}`, cmd: () => as(one, [exe, "run", "--rm", "--network", helper, "--rootfs", oneFs.path, "--", "/bin/true"]), note: `as a user without subuid ranges, --network ${helper}` });
   }
   if (bwrap) {
     tools.push({
       name: "bwrap rootless",
-      cmd: () => as(one, [bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup", "--bind", fs.path, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"]),
+      cmd: () => as(one, [bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup", "--bind", oneFs.path, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"]),
       note: "bwrap --unshare-user ... (setpriv)",
     });
   }
   if (unshare) {
-    tools.push({ name: "unshare -r", cmd: () => as(one, [unshare, "-r", "-m", "-u", "-i", "-p", "-n", "-C", "-f", `--root=${fs.path}`, "--mount-proc", "/bin/true"]), note: "unshare -r -muipnC -f --root=R --mount-proc (setpriv)" });
+    tools.push({ name: "unshare -r", cmd: () => as(one, [unshare, "-r", "-m", "-u", "-i", "-p", "-n", "-C", "-f", `--root=${oneFs.path}`, "--mount-proc", "/bin/true"]), note: "unshare -r -muipnC -f --root=R --mount-proc (setpriv)" });
   }
 }
 
@@ -274,6 +280,7 @@ try {
   if (values.breakdown) breakdown = phases();
 } finally {
   fs.remove();
+  for (const f of userRootfs) f.remove();
   rmSync(bundle, { recursive: true, force: true });
   for (const u of users) removeUser(u);
   Bun.spawnSync([values.bunker!, "network", "prune"], { stdout: "ignore", stderr: "ignore" });

@@ -19,6 +19,7 @@ import { checkPublished, parsePublish } from "../spec/ports";
 import { parseNetworkArg, type NetworkArg } from "../spec/network";
 import { privateMode } from "../runtime/network";
 import { pinnedTypes } from "../runtime/pin";
+import { rootfsExposure } from "../runtime/exposure";
 import { currentStatus, resolveContainer, validateName } from "../runtime/store";
 import { absolute, FileError, fileType, readRegularFile } from "../sys/fs";
 import { requirePaths, UsageError, type OptionDefs } from "./options";
@@ -414,6 +415,8 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
   mark("spec");
+  const exposure = rootfsExposure(spec, uid);
+  if (exposure) await log.warn(exposure);
   const name = v.name as string | undefined;
   if (name !== undefined) validateName(name);
   if (joinDir !== undefined) {

@@ -56,6 +56,7 @@ export function rootfsExposure(spec: ContainerSpec, euid: number): string | unde
   if (euid !== 0 || spec.bunker.rootMode === "host" || spec.oci.root.readonly) return undefined;
   if (spec.oci.linux.namespaces.some((n) => n.type === "user")) return undefined;
   const path = spec.oci.root.path;
-  if (!reachableByOthers(path)) return undefined;
+  // --rootfs /: the host's own tree, writable, is what was asked for; setuid files are the least of it.
+  if (realPath(path) === "/" || !reachableByOthers(path)) return undefined;
   return `rootfs ${path} can be reached by other users of this host: a setuid or file-capability program the container writes there would give them root's privileges (keep the rootfs below a directory only root may enter, e.g. chmod 700 on a parent, or use --read-only)`;
 }

@@ -18,9 +18,14 @@ export interface Rootfs {
   remove(): void;
 }
 
-export function makeRootfs(opts: { etc?: boolean } = {}): Rootfs {
+/**
+ * A busybox rootfs in a directory of its own. Only root, or `owner` when
+ * given (the whole tree becomes theirs), can reach it: a root container's
+ * rootfs that other users can reach is one bunker warns about.
+ */
+export function makeRootfs(opts: { etc?: boolean; owner?: { uid: number; gid: number } } = {}): Rootfs {
   const base = mkdtempSync(join(tmpdir(), "bunker-test-"));
-  chmodSync(base, 0o755);
+  chmodSync(base, 0o700);
   const root = join(base, "rootfs");
   for (const d of ["bin", "proc", "dev", "sys", "tmp", "root", "usr/bin"]) mkdirSync(join(root, d), { recursive: true });
   chmodSync(join(root, "tmp"), 0o1777);
@@ -40,5 +45,12 @@ export function makeRootfs(opts: { etc?: boolean } = {}): Rootfs {
     writeFileSync(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n");
     writeFileSync(join(root, "etc/group"), "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n");
   }
-  return { path: root, remove: () => rmSync(base, { recursive: true, force: true }) };
+  const fs = { path: root, remove: () => rmSync(base, { recursive: true, force: true }) };
+  if (opts.owner) giveRootfs(fs, opts.owner);
+  return fs;
+}
+
+/** Makes a rootfs (and the directory it lies in) `owner`'s, for a rootless user to run. */
+export function giveRootfs(fs: Rootfs, owner: { uid: number; gid: number }): void {
+  Bun.spawnSync(["chown", "-R", `${owner.uid}:${owner.gid}`, join(fs.path, "..")]);
 }

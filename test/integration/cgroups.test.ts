@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -333,7 +333,7 @@ describe.skipIf(!rootlessReady)("rootless", () => {
     user = createUser("bunker-ci-cg", true);
     bin = publicBinary(BUNKER);
     fs = makeRootfs();
-    Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, fs.path]);
+    giveRootfs(fs, user);
     if (v2) {
       // What systemd's Delegate=yes gives a user: a cgroup of its own, with controllers, holding its session below.
       deleg = `/sys/fs/cgroup/bunker-test-${user.uid}`;

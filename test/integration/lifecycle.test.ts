@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { join } from "node:path";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { cgroups } from "../helpers/leaks";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -572,7 +572,7 @@ describe.skipIf(!rootless)("rootless: a container that is still starting", () =>
     user = createUser("bunker-ci-starting", false);
     bin = publicBinary(BUNKER);
     fs = makeRootfs();
-    Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, fs.path]);
+    giveRootfs(fs, user);
     fake = mkdtempSync(join(bin.dir, "fake-"));
     chmodSync(fake, 0o755);
     // Stands in for slirp4netns: reports ready (fd 3) only once the test allows, then lives until

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary, until } from "../helpers/bunker";
 import { snapshot, type Snapshot } from "../helpers/leaks";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { expectNoLeaks } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, type TestUser } from "../helpers/users";
 
@@ -67,7 +67,7 @@ function run(m: Mode, args: string[]): { code: number | null; stdout: string; st
 function bareRootfs(m: Mode): Rootfs {
   const fs = makeRootfs();
   for (const d of ["proc", "dev", "sys"]) rmSync(join(fs.path, d), { recursive: true });
-  Bun.spawnSync(["chown", "-R", `${m.uid}:${m.gid}`, fs.path]);
+  giveRootfs(fs, m);
   return fs;
 }
 

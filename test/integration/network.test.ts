@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { accessSync, constants } from "node:fs";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
-import { busyboxAvailable } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -624,14 +624,15 @@ async function runAsAsync(u: TestUser, cmd: string[]): Promise<{ code: number; s
 describe.skipIf(!rootlessReady)("rootless user-mode networking", () => {
   let user: TestUser;
   let bin: { path: string; dir: string };
+  // The user's own rootfs: root's is out of other users' reach.
+  let userFs: Rootfs;
   beforeAll(() => {
     user = createUser("bunker-net", true);
     bin = publicBinary(BUNKER);
-    // The suite's rootfs is root's, so the user cannot create the files bunker mounts over: give it
-    // them, as distribution images have them (root's runs no longer leave theirs behind).
-    for (const f of ["hostname", "hosts", "resolv.conf"]) writeFileSync(`${suite.fs.path}/etc/${f}`, "", { flag: "a" });
+    userFs = makeRootfs({ owner: user });
   });
   afterAll(() => {
+    userFs.remove();
     removeUser(user);
     rmSync(bin.dir, { recursive: true, force: true });
   });
@@ -660,7 +661,7 @@ describe.skipIf(!rootlessReady)("rootless user-mode networking", () => {
       });
       try {
         // Reaching the host's loopback is opt-in (test/security/network.test.ts shows it closed by default).
-        const r = await runAsAsync(user, [bin.path, "run", "--rm", "--network", `${helper}:allow_host_loopback=true`, "--rootfs", suite.fs.path, "--", "sh", "-c", `H=$(grep host.bunker.internal /etc/hosts | cut -f1); for i in $(seq 25); do echo | nc -w 5 $H ${server.port} && exit 0; sleep 0.2; done; exit 1`]);
+        const r = await runAsAsync(user, [bin.path, "run", "--rm", "--network", `${helper}:allow_host_loopback=true`, "--rootfs", userFs.path, "--", "sh", "-c", `H=$(grep host.bunker.internal /etc/hosts | cut -f1); for i in $(seq 25); do echo | nc -w 5 $H ${server.port} && exit 0; sleep 0.2; done; exit 1`]);
         expect(r.stderr).toBe("");
         // Debian 12's pasta may refuse the first connections through its gateway mapping right
         // after it reports ready, and may deliver the greeting more than once.
@@ -670,7 +671,7 @@ describe.skipIf(!rootlessReady)("rootless user-mode networking", () => {
         server.stop(true);
       }
       const port = freePort();
-      const d = runAs(user, [bin.path, "run", "-d", "--network", helper, "-p", `${port}:80`, "--rootfs", suite.fs.path, "--", "sh", "-c", serve(`hi-${helper}`)]);
+      const d = runAs(user, [bin.path, "run", "-d", "--network", helper, "-p", `${port}:80`, "--rootfs", userFs.path, "--", "sh", "-c", serve(`hi-${helper}`)]);
       expect(d.stderr).toBe("");
       const id = d.stdout.trim();
       try {
@@ -685,10 +686,10 @@ describe.skipIf(!rootlessReady)("rootless user-mode networking", () => {
   }
 
   test("the default for a user is a helper, and bridge is refused with a one-line error", () => {
-    const r = runAs(user, [bin.path, "run", "--rm", "--rootfs", suite.fs.path, "--", "sh", "-c", "ls /sys/class/net"]);
+    const r = runAs(user, [bin.path, "run", "--rm", "--rootfs", userFs.path, "--", "sh", "-c", "ls /sys/class/net"]);
     expect(r.stderr).toBe("");
     expect(r.stdout.split("\n").filter(Boolean).length).toBe(2);
-    const b = runAs(user, [bin.path, "run", "--rm", "--network", "bridge", "--rootfs", suite.fs.path, "--", "true"]);
+    const b = runAs(user, [bin.path, "run", "--rm", "--network", "bridge", "--rootfs", userFs.path, "--", "true"]);
     expect(b).toMatchObject({ code: 125, stderr: "bunker: --network bridge needs root: rootless containers use --network pasta or slirp4netns\n" });
   });
 
@@ -706,7 +707,7 @@ describe.skipIf(!rootlessReady)("rootless user-mode networking", () => {
             }
           });
       expect(helperPids()).toEqual([]);
-      const p = Bun.spawn(["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", bin.path, "run", "--rm", "--network", helper, "--rootfs", suite.fs.path, "--", "sleep", "30"], {
+      const p = Bun.spawn(["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", bin.path, "run", "--rm", "--network", helper, "--rootfs", userFs.path, "--", "sleep", "30"], {
         env: { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" },
         stdout: "ignore",
         stderr: "ignore",
@@ -732,7 +733,7 @@ describe.skipIf(!rootlessReady)("rootless user-mode networking", () => {
 
   test("a helper killed bunker left running is stopped by the next bunker command", async () => {
     const helper = helpers[0]!;
-    const d = runAs(user, [bin.path, "run", "-d", "--network", helper, "--rootfs", suite.fs.path, "--", "sleep", "30"]);
+    const d = runAs(user, [bin.path, "run", "-d", "--network", helper, "--rootfs", userFs.path, "--", "sleep", "30"]);
     const id = d.stdout.trim();
     const st = JSON.parse(runAs(user, [bin.path, "inspect", id]).stdout)[0];
     const helperPid = st.network.helper.pid as number;

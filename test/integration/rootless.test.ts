@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
 import { snapshot, type Snapshot } from "../helpers/leaks";
 import { expectNoLeaks } from "../helpers/suite";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
 const helpers = existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/newgidmap");
@@ -35,7 +35,7 @@ function rootfsFor(u: TestUser): Rootfs {
   writeFileSync(join(fs.path, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n");
   writeFileSync(join(fs.path, "etc/group"), "root:x:0:\nalice:x:1000:\nwheel:x:10:alice\naudio:x:29:alice\ntty:x:5:\n");
   mkdirSync(join(fs.path, "home/alice"), { recursive: true });
-  chownTree(fs.path, u.uid, u.gid);
+  giveRootfs(fs, u);
   // alice (container 1000) owns her home: host ID subStart+999 with ranges.
   if (u.subStart !== undefined) chownSync(join(fs.path, "home/alice"), u.subStart + 999, u.subStart + 999);
   return fs;

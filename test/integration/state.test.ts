@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { bunker, BUNKER, isRoot, until, type Result } from "../helpers/bunker";
 import { cgroups } from "../helpers/leaks";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -286,7 +286,7 @@ describe.skipIf(!rootless)("rootless", () => {
     user = createUser("bunker-ci-state", false);
     bin = publicBinary(BUNKER);
     fs = makeRootfs();
-    Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, fs.path]);
+    giveRootfs(fs, user);
   });
   afterAll(() => {
     fs.remove();

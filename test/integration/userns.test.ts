@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { writeIdMaps } from "../../src/identity/maps";
 import { createSpec } from "../../src/spec/defaults";
 import { bunker, isRoot, requireBinary } from "../helpers/bunker";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { snapshot, type Snapshot } from "../helpers/leaks";
 import { expectNoLeaks } from "../helpers/suite";
 
@@ -54,7 +54,7 @@ function rootRange(): { start: number; count: number } {
 describe.skipIf(!ready)("--userns private as root", () => {
   test("container IDs map onto root's subordinate range; host root is not mapped", () => {
     const { start, count } = rootRange();
-    Bun.spawnSync(["chown", "-R", `${start}:${start}`, fs.path]);
+    giveRootfs(fs, { uid: start, gid: start });
     const r = bunker(["run", "--rm", "--userns", "private", "--rootfs", fs.path, "--", "sh", "-c", "cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //'; id -u; touch /made"]);
     expect(r.stderr).toBe("");
     expect(r.stdout).toBe(`0 ${start} ${count}\n0\n`);

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { bunker, BUNKER, isRoot, type Result } from "../helpers/bunker";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -162,7 +162,7 @@ describe.skipIf(!rootlessReady)("device nodes, rootless", () => {
     bin = publicBinary(BUNKER);
     fs = makeRootfs();
     mknod(join(fs.path, "fuse"));
-    Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, fs.path]);
+    giveRootfs(fs, user);
     dir = mkdtempSync("/var/tmp/bunker-devuser-");
     chmodSync(dir, 0o755);
     mkdirSync(join(dir, "d"));

@@ -8,7 +8,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync,
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
 import { snapshot, type Snapshot } from "../helpers/leaks";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { expectNoLeaks } from "../helpers/suite";
 import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
@@ -46,7 +46,7 @@ beforeAll(() => {
   chmodSync(hostBun, 0o755);
   const rootFs = makeRootfs();
   const userFs = makeRootfs();
-  Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, userFs.path]);
+  giveRootfs(userFs, user);
   const root = { ...user, uid: 0, gid: 0 };
   modes.push(
     { name: "root", fs: rootFs, run: (args) => runAs(root, [bin.path, ...args], {}, bin.dir), runCommand: (cmd) => runAs(root, cmd, {}, bin.dir) },
@@ -120,7 +120,7 @@ describe("escapes", () => {
       try {
         rmSync(join(bad.path, dir), { recursive: true });
         symlinkSync(target, join(bad.path, dir));
-        if (m.name === "rootless") Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, bad.path]);
+        if (m.name === "rootless") giveRootfs(bad, user);
         const mounts = readFileSync("/proc/self/mountinfo", "utf8");
         m.run(["run", "--rm", "--rootfs", bad.path, "--", "true"]);
         expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(mounts);

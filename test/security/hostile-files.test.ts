@@ -9,7 +9,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, re
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
 import { snapshot, type Snapshot } from "../helpers/leaks";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { expectNoLeaks } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, type TestUser } from "../helpers/users";
 
@@ -51,7 +51,7 @@ beforeAll(() => {
   chmodSync(shared, 0o755);
   const rootFs = makeRootfs();
   const userFs = makeRootfs();
-  Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, userFs.path]);
+  giveRootfs(userFs, user);
   modes.push({ name: "root", uid: 0, gid: 0, fs: rootFs }, { name: "rootless", uid: user.uid, gid: user.gid, fs: userFs });
 });
 

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, bunker, isRoot, until } from "../helpers/bunker";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, type TestUser } from "../helpers/users";
 
@@ -377,7 +377,7 @@ describe.skipIf(!rootlessReady)("the host's loopback through slirp4netns and pas
     user = createUser("bunker-netsec", false);
     bin = publicBinary(BUNKER);
     userFs = makeRootfs();
-    Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, userFs.path]);
+    giveRootfs(userFs, user);
     dir = mkdtempSync("/var/tmp/bunker-netns-");
     chmodSync(dir, 0o755);
     writeFileSync(join(dir, "runner.js"), RUNNER);

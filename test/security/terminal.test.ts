@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { bunker, BUNKER, isRoot, requireBinary, until } from "../helpers/bunker";
 import { snapshot, type Snapshot } from "../helpers/leaks";
-import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { expectNoLeaks } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -44,7 +44,7 @@ beforeAll(() => {
   bin = publicBinary(BUNKER);
   rootFs = makeRootfs();
   userFs = makeRootfs();
-  Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, userFs.path]);
+  giveRootfs(userFs, user);
 });
 
 afterAll(async () => {
