@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { leaseIds, linkOf, STATE } from "../helpers/hoststate";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { cgroups } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
@@ -16,8 +17,6 @@ if (!ready) console.warn(`skipping lifecycle tests: ${isRoot ? "busybox-static i
 
 const suite = containerSuite(ready);
 
-const STATE = "/run/bunker";
-const LEASES = `${STATE}/networks/bunker0/leases`;
 
 const detached = (args: string[], cmd: string) => {
   const r = bunker(["run", "-d", ...args, "--rootfs", suite.fs.path, "--", "sh", "-c", cmd]);
@@ -69,21 +68,6 @@ function writeStateFile(id: string, state: unknown, dir = STATE): void {
   renameSync(`${dir}/${id}/state.json.test`, `${dir}/${id}/state.json`);
 }
 
-const linkOf = (name: string) => {
-  try {
-    return readlinkSync(`${STATE}/names/${name}`);
-  } catch {
-    return null;
-  }
-};
-
-const leaseIds = (): string[] => {
-  try {
-    return readdirSync(LEASES).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(readFileSync(`${LEASES}/${f}`, "utf8")).id);
-  } catch {
-    return [];
-  }
-};
 
 const nft = ["/usr/sbin/nft", "/sbin/nft"].find((p) => existsSync(p));
 const natElements = () => (nft ? Bun.spawnSync([nft, "list", "table", "ip", "bunker"]).stdout.toString() : "");

@@ -4,6 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { LEASES, leaseIds, linkOf, STATE } from "../helpers/hoststate";
 import { bunker, BUNKER, isRoot, until, type Result } from "../helpers/bunker";
 import { cgroups } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
@@ -15,8 +16,6 @@ if (!ready) console.warn(`skipping state tests: ${isRoot ? "busybox-static is no
 
 const suite = containerSuite(ready);
 
-const STATE = "/run/bunker";
-const LEASES = `${STATE}/networks/bunker0/leases`;
 
 function startOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -53,21 +52,6 @@ const present = (path: string) => {
   }
 };
 
-const linkOf = (dir: string, name: string) => {
-  try {
-    return readlinkSync(`${dir}/names/${name}`);
-  } catch {
-    return null;
-  }
-};
-
-const leaseIds = (): string[] => {
-  try {
-    return readdirSync(LEASES).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(readFileSync(`${LEASES}/${f}`, "utf8")).id);
-  } catch {
-    return [];
-  }
-};
 
 /** Every command that lists or resolves containers, against a state directory with a damaged entry: none may fail. */
 function listings(run: (args: string[]) => Result) {
@@ -216,7 +200,7 @@ describe.skipIf(!ready)("damaged state", () => {
       expect(bunker(["rm", "-f", "damaged1"])).toMatchObject({ code: 0, stdout: "damaged1\n", stderr: "" });
       expect(existsSync(`${STATE}/${id}`)).toBe(false);
       expect(readdirSync(STATE).filter((e) => e.includes(id))).toEqual([]);
-      expect(linkOf(STATE, "damaged1")).toBeNull();
+      expect(linkOf("damaged1", STATE)).toBeNull();
     });
   }
 
@@ -238,7 +222,7 @@ describe.skipIf(!ready)("damaged state", () => {
     expect(leaseIds()).not.toContain(id);
     await until(() => !existsSync(`/sys/class/net/bk${id}`), 5000, "the veth to go");
     expect(existsSync(`${STATE}/${id}`)).toBe(false);
-    expect(linkOf(STATE, "damagedrun")).toBeNull();
+    expect(linkOf("damagedrun", STATE)).toBeNull();
     expect(bunker(["rm", "-f", other]).code).toBe(0);
   });
 });
@@ -317,7 +301,7 @@ describe.skipIf(!rootless)("rootless", () => {
       expect(r.stderr.split("\n").filter((l) => l.startsWith("bunker: "))).toEqual([expect.stringMatching(new RegExp(`^bunker: record container [0-9a-f]{12} in ${mnt}/bunker: .*: No space left on device$`))]);
       // Nothing half-made: no directory, no temporary file, the name not taken.
       expect(readdirSync(`${mnt}/bunker`).filter((e) => e !== "names")).toEqual([]);
-      expect(linkOf(`${mnt}/bunker`, "nospace")).toBeNull();
+      expect(linkOf("nospace", `${mnt}/bunker`)).toBeNull();
       rmSync(`${mnt}/fill`);
       expect(runAs(user, [bin.path, "run", "--rm", "--name", "nospace", "--network", "none", "--rootfs", fs.path, "--", "true"], env, bin.dir).code).toBe(0);
     } finally {
@@ -336,6 +320,6 @@ describe.skipIf(!rootless)("rootless", () => {
     expect(as(["rm", "udamaged"]).code).toBe(125);
     expect(as(["rm", "-f", "udamaged"])).toMatchObject({ code: 0, stdout: "udamaged\n" });
     expect(existsSync(`${dir()}/${id}`)).toBe(false);
-    expect(linkOf(dir(), "udamaged")).toBeNull();
+    expect(linkOf("udamaged", dir())).toBeNull();
   });
 });

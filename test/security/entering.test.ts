@@ -8,10 +8,11 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dlopen, FFIType as T } from "bun:ffi";
-import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
 import { snapshot, type Snapshot } from "../helpers/leaks";
+import { hostBunCopy } from "../helpers/hostbun";
 import { expectNoLeaks } from "../helpers/suite";
 import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
 
@@ -27,11 +28,7 @@ beforeAll(() => {
   if (!ready) return;
   requireBinary();
   before = snapshot();
-  hostDir = mkdtempSync("/var/tmp/bunker-entering-");
-  chmodSync(hostDir, 0o755);
-  hostBun = join(hostDir, "bun");
-  copyFileSync(process.execPath, hostBun);
-  chmodSync(hostBun, 0o755);
+  ({ dir: hostDir, bun: hostBun } = hostBunCopy("bunker-entering"));
 });
 
 afterAll(async () => {

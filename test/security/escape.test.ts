@@ -4,11 +4,12 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dlopen, FFIType as T, ptr } from "bun:ffi";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
 import { snapshot, type Snapshot } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
+import { hostBunCopy } from "../helpers/hostbun";
 import { expectNoLeaks } from "../helpers/suite";
 import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
@@ -39,11 +40,7 @@ beforeAll(() => {
   before = snapshot();
   user = createUser("bunker-ci-escape", true);
   bin = publicBinary(BUNKER);
-  hostDir = mkdtempSync("/var/tmp/bunker-escape-");
-  chmodSync(hostDir, 0o755);
-  hostBun = join(hostDir, "bun");
-  copyFileSync(process.execPath, hostBun);
-  chmodSync(hostBun, 0o755);
+  ({ dir: hostDir, bun: hostBun } = hostBunCopy("bunker-escape"));
   const rootFs = makeRootfs();
   const userFs = makeRootfs();
   giveRootfs(userFs, user);

@@ -17,9 +17,10 @@
 // loopback for it.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, bunker, isRoot, until } from "../helpers/bunker";
+import { hostBunCopy } from "../helpers/hostbun";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, type TestUser } from "../helpers/users";
@@ -119,11 +120,7 @@ let hostBun: string;
 beforeAll(() => {
   if (!ready) return;
   // Outside /tmp, which a run without --rootfs replaces with its own.
-  hostDir = mkdtempSync("/var/tmp/bunker-netescape-");
-  chmodSync(hostDir, 0o755);
-  hostBun = join(hostDir, "bun");
-  copyFileSync(process.execPath, hostBun);
-  chmodSync(hostBun, 0o755);
+  ({ dir: hostDir, bun: hostBun } = hostBunCopy("bunker-netescape"));
   writeFileSync(join(hostDir, "probe.ts"), PROBE);
 });
 
