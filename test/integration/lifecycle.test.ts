@@ -9,6 +9,7 @@ import { leaseIds, linkOf, STATE } from "../helpers/hoststate";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { cgroups } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
+import { freePort } from "../helpers/ports";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -71,13 +72,6 @@ function writeStateFile(id: string, state: unknown, dir = STATE): void {
 
 const nft = ["/usr/sbin/nft", "/sbin/nft"].find((p) => existsSync(p));
 const natElements = () => (nft ? Bun.spawnSync([nft, "list", "table", "ip", "bunker"]).stdout.toString() : "");
-
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
 
 /** The file that freezes a container's cgroup: the v1 freezer's, or cgroup.freeze on v2. */
 function freezer(id: string): { path: string; on: string; off: string } | null {

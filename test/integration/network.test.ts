@@ -8,6 +8,7 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFile
 import { accessSync, constants } from "node:fs";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { freePort, freeRange } from "../helpers/ports";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -113,12 +114,6 @@ function natElements(): string {
   return Bun.spawnSync([nft, "list", "table", "ip", "bunker"]).stdout.toString();
 }
 
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
 
 describe.skipIf(!ready)("network modes", () => {
   test("none: only lo, up", () => {
@@ -366,23 +361,6 @@ function children(pid: number): { pid: number; cmd: string }[] {
 }
 
 /** `n` consecutive TCP ports free on every address of the host, from a random start. */
-function freeRange(n: number): number {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 20000);
-    const held: { stop(force?: boolean): void }[] = [];
-    let ok = true;
-    for (let p = base; p < base + n && ok; p++) {
-      try {
-        held.push(Bun.listen({ hostname: "0.0.0.0", port: p, socket: { data() {} } }));
-      } catch {
-        ok = false;
-      }
-    }
-    for (const h of held) h.stop(true);
-    if (ok) return base;
-  }
-  throw new Error(`no ${n} consecutive free ports found`);
-}
 
 /** Every element of bunker's port maps, one string each. */
 function elementSet(): Set<string> {

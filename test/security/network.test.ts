@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { BUNKER, bunker, isRoot, until } from "../helpers/bunker";
 import { hostBunCopy } from "../helpers/hostbun";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
+import { freePort } from "../helpers/ports";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, type TestUser } from "../helpers/users";
 
@@ -225,7 +226,7 @@ describe.skipIf(!ready)("the host's loopback from the bridge", () => {
   }, 60_000);
 
   test("a firewall reload that removes bunker's table does not leave the bridge open: the next start restores the guard and the published ports", async () => {
-    const port = await freePort();
+    const port = freePort();
     const id = bunker(["run", "-d", "-p", `127.0.0.1:${port}:80`, "--rootfs", suite.fs.path, "--", "sh", "-c", "while true; do echo hairpin | nc -l -p 80; done"]).stdout.trim();
     try {
       // The host's 127.0.0.1 reaches a port published on 127.0.0.1 (route_localnet at work).
@@ -244,13 +245,6 @@ describe.skipIf(!ready)("the host's loopback from the bridge", () => {
     }
   }, 30_000);
 });
-
-async function freePort(): Promise<number> {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
 
 /** What a TCP server sends before closing, retried until it says `expected` or the deadline passes. */
 async function fetchWhenUp(host: string, port: number, expected: string): Promise<string> {

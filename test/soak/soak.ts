@@ -14,6 +14,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { BUNKER } from "../helpers/bunker";
 import { leaksSince, snapshot, type Snapshot } from "../helpers/leaks";
+import { freePort } from "../helpers/ports";
 import { makeRootfs, type Rootfs } from "../helpers/rootfs";
 
 export interface SoakOptions {
@@ -66,14 +67,6 @@ export function natElements(): string[] {
     }
   }
   return out.sort();
-}
-
-/** Host ports free for publishing: picked by the kernel, then released. */
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = s.port;
-  s.stop(true);
-  return p;
 }
 
 async function sequential(fs: Rootfs, n: number, rnd: () => number): Promise<SoakReport["sequential"]> {
