@@ -194,6 +194,22 @@ static long fwd_write_nr;
 static volatile long fwd_pid;
 static volatile unsigned long fwd_pending;
 static volatile long fwd_winch_fd = -1; /* with a terminal: SIGWINCH wakes the relay instead */
+/*
+ * Until the container's command runs, its process is bunker's set-up, which
+ * as PID 1 of a new PID namespace drops every signal left at its default
+ * action (only SIGKILL gets through). A signal meant to end it (any but
+ * SIGWINCH) kills it then, and is remembered for bunker to report.
+ */
+static volatile long fwd_starting;
+static volatile long fwd_interrupted;
+
+static void fwd_send(long pid, long sig) {
+  if (fwd_starting && sig != 28 /* SIGWINCH */) {
+    if (!fwd_interrupted) fwd_interrupted = sig;
+    sig = 9;
+  }
+  fwd_sys(fwd_kill_nr, pid, sig);
+}
 
 void bunker_forward(int sig) {
   long pid = fwd_pid;
@@ -202,7 +218,7 @@ void bunker_forward(int sig) {
     fwd_sys(fwd_write_nr, fwd_winch_fd, &c, 1L);
     return;
   }
-  if (pid > 0) fwd_sys(fwd_kill_nr, pid, (long)sig);
+  if (pid > 0) fwd_send(pid, (long)sig);
   else if (pid == 0 && sig > 0 && sig < 64) fwd_pending |= 1UL << sig;
   /* pid < 0: the container is gone and its pid may be reused; drop the signal */
 }
@@ -214,6 +230,8 @@ void bunker_forward_init(void *sys, long kill_nr, long write_nr, long winch_fd) 
   fwd_winch_fd = winch_fd;
   fwd_pid = 0;
   fwd_pending = 0;
+  fwd_starting = 1;
+  fwd_interrupted = 0;
 }
 
 void bunker_forward_to(int pid) {
@@ -221,8 +239,14 @@ void bunker_forward_to(int pid) {
   fwd_pid = pid;
   if (pid <= 0) return;
   for (sig = 1; sig < 64; sig++)
-    if (fwd_pending & (1UL << sig)) fwd_sys(fwd_kill_nr, (long)pid, (long)sig);
+    if (fwd_pending & (1UL << sig)) fwd_send((long)pid, (long)sig);
   fwd_pending = 0;
+}
+
+/* The command runs: signals are passed on as they are. Returns the one that ended the set-up, or 0. */
+long bunker_forward_started(void) {
+  fwd_starting = 0;
+  return fwd_interrupted;
 }
 
 /*
@@ -329,7 +353,7 @@ long bunker_relay(struct relay_args *r) {
  * The one symbol handed to bun:ffi (each symbol costs it a generated
  * trampoline): the addresses of everything above, in a fixed order.
  */
-static void *table[7];
+static void *table[8];
 
 void **bunker_table(void) {
   table[0] = (void *)bunker_child;
@@ -339,5 +363,6 @@ void **bunker_table(void) {
   table[4] = (void *)bunker_nondefault_signals;
   table[5] = (void *)bunker_relay;
   table[6] = (void *)bunker_relay_init;
+  table[7] = (void *)bunker_forward_started;
   return table;
 }

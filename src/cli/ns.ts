@@ -2,8 +2,8 @@
 
 import { jsonText, shown, writeOut } from "../output";
 import { BunkerError } from "../runtime/errors";
-import { pinNamespaces, unpinNamespaces } from "../runtime/pin";
-import { currentStatus, resolveContainer, withLock, writeState } from "../runtime/store";
+import { pinContainer, unpinNamespaces } from "../runtime/pin";
+import { currentStatus, resolveContainer } from "../runtime/store";
 import { absolute, listDir, readLink, readText } from "../sys/fs";
 import { parseOptions, UsageError, type OptionDefs } from "./options";
 import { printUsage } from "./usage";
@@ -81,8 +81,7 @@ export async function ns(argv: string[]): Promise<number> {
     const s = resolveContainer(rest[0]!);
     if (currentStatus(s) !== "running" || s.pid === undefined) throw new BunkerError(`container ${s.name ?? s.id} is not running`);
     const dir = absolute(rest[1]!);
-    const pinned = pinNamespaces(s.pid, dir);
-    withLock(s.id, () => writeState({ ...s, pinned: [...new Set([...(s.pinned ?? []), dir])] }));
+    const pinned = pinContainer(s.id, dir);
     await writeOut(pinned.map((t) => `${dir}/${t}\n`).join(""));
     return 0;
   }

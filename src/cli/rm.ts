@@ -24,8 +24,19 @@ export async function rm(argv: string[]): Promise<number> {
       if (currentStatus(entry) !== "stopped") throw new BunkerError(`container ${entry.name ?? entry.id} is running: stop it first, or use rm -f`);
     }
   }
-  const results = await Promise.allSettled(entries.map(({ entry }) => (isDamaged(entry) ? removeDamaged(entry) : removeContainer(entry, force))));
-  await writeOut(entries.filter((_, i) => results[i]!.status === "fulfilled").map(({ ref }) => `${ref}\n`).join(""));
+  // One removal per container, however many references name it: a second would wait for the lock
+  // the first holds, in this same process, for ever.
+  const byId = new Map<string, (typeof entries)[number]["entry"]>();
+  for (const { entry } of entries) byId.set(entry.id, entry);
+  const ids = [...byId.keys()];
+  const results = await Promise.allSettled(
+    ids.map((id) => {
+      const entry = byId.get(id)!;
+      return isDamaged(entry) ? removeDamaged(entry) : removeContainer(entry, force);
+    }),
+  );
+  const removed = new Set(ids.filter((_, i) => results[i]!.status === "fulfilled"));
+  await writeOut(entries.filter(({ entry }) => removed.has(entry.id)).map(({ ref }) => `${ref}\n`).join(""));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) throw failed.reason;
   return 0;

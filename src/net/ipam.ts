@@ -14,8 +14,6 @@ export interface Lease {
   ports: PortMapping[];
   /** Whether NAT elements may exist for the ports (set before nft runs). */
   nat: boolean;
-  /** Set until the container's start has done everything in the lease's name. */
-  pending?: boolean;
 }
 
 export class PoolExhausted extends Error {
@@ -59,14 +57,14 @@ export function allocate(dir: string, subnet: Subnet, id: string, ports: readonl
   const { first, last } = hostRange(subnet);
   for (let ip = first; ip <= last; ip++) {
     if (taken.has(ip)) continue;
-    const lease: Lease = { ip: formatIp(ip), id, ports: [...ports], nat: ports.length > 0, pending: true };
+    const lease: Lease = { ip: formatIp(ip), id, ports: [...ports], nat: ports.length > 0 };
     writeLease(dir, lease);
     return lease;
   }
   throw new PoolExhausted(`address pool ${formatSubnet(subnet)} of the bridge is exhausted: all ${last - first + 1} addresses are leased`);
 }
 
-export function writeLease(dir: string, lease: Lease): void {
+function writeLease(dir: string, lease: Lease): void {
   writeAtomic(`${leasesDir(dir)}/${lease.ip}.json`, JSON.stringify(lease));
 }
 

@@ -62,9 +62,9 @@ function readRecord(path: string): RootfsRecord | null {
 }
 
 /** Removes what was made, deepest first, where it is still what bunker made (see removeEmptyBeneath). */
-function undo(root: string, created: readonly string[]): void {
+function undo(root: string, identity: string, created: readonly string[]): void {
   const depth = (p: string) => p.split("/").length;
-  for (const path of [...created].sort((a, b) => depth(b) - depth(a))) removeEmptyBeneath(root, path);
+  for (const path of [...created].sort((a, b) => depth(b) - depth(a))) removeEmptyBeneath(root, path, identity);
 }
 
 /**
@@ -91,7 +91,7 @@ export function claimRootfs(dir: string, root: string, user: RootfsUser, plan: (
     if (r) {
       r.users = r.users.filter(inUse);
       if (r.users.length === 0) {
-        undo(root, r.created);
+        undo(root, r.identity, r.created);
         r = null;
       }
     }
@@ -132,7 +132,7 @@ export function releaseRootfs(claim: RootfsClaim, pins: readonly string[] = []):
         if (users.length !== r.users.length) writeAtomic(claim.record, JSON.stringify({ ...r, users }));
         return;
       }
-      undo(claim.root, r.created);
+      undo(claim.root, r.identity, r.created);
       removePath(claim.record);
     });
   } catch {
@@ -159,8 +159,8 @@ export function pruneRootfsRecords(dir: string): void {
         if (users.length !== r.users.length) writeAtomic(path, JSON.stringify({ ...r, users }));
         continue;
       }
-      // A rootfs directory that was moved or deleted since: there is nothing of ours left to find.
-      if (identityOf(r.root)?.id === r.identity) undo(r.root, r.created);
+      // undo acts on the recorded directory only: one moved, deleted or replaced since is left alone.
+      undo(r.root, r.identity, r.created);
       removePath(path);
     }
   });

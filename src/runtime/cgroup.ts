@@ -2,6 +2,7 @@
 // limits can be had), made before clone, the child placed while it waits,
 // OOM kills read once it ends, removed after; and what a killed bunker left.
 
+import { allowsEverything } from "../cgroups/devicefilter";
 import { detectLayout } from "../cgroups/detect";
 import { isFrozen, oomKills, memoryLimit, setFrozen, usage, type Usage } from "../cgroups/control";
 import { CONTROLLER_FLAGS } from "../cgroups/limits";
@@ -91,7 +92,10 @@ export async function createContainerCgroups(spec: ContainerSpec, uid: number): 
     }
   }
   if (requestedLimits(spec).length) throw new BunkerError(why);
-  await log.debug(`no cgroup for this container: ${why}`);
+  // As root the cgroup also carries the device allow-list: say that it is missing (nodev still covers the rootfs).
+  const devices = spec.oci.linux.resources?.devices ?? [];
+  if (devices.length > 0 && !allowsEverything(devices)) await log.warn(`no cgroup for container ${spec.bunker.id} (${why}): it runs without device rules; only nodev on its root filesystem keeps device nodes closed`);
+  else await log.debug(`no cgroup for this container: ${why}`);
   delete spec.oci.linux.cgroupsPath;
   await dropDefaults(spec, []);
   return undefined;

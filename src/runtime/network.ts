@@ -7,7 +7,7 @@ import { log } from "../log";
 import { BRIDGE, BridgeError, attachVeth, detachVeth, ensureBridge, hardenBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
 import { HelperError, PACKAGE, helperPath, helperStart, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
 import { listHelperRecords, removeHelperRecord, writeHelperRecord, type HelperRecord } from "../net/records";
-import { allocate, freeLease, listLeases, PoolExhausted, withNetworkLock, writeLease, type Lease } from "../net/ipam";
+import { allocate, freeLease, listLeases, PoolExhausted, withNetworkLock, type Lease } from "../net/ipam";
 import { addPortsScript, deletePresentScript, deleteTableScript, listElements, NatError, nftPath, repairScript, runNft, undoPortsScript } from "../net/nat";
 import { guardIntact } from "../net/guard";
 import { PortError, reservePorts, type Reservation } from "../net/ports";
@@ -180,8 +180,6 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
       // Recorded with its ports before nft runs: a bunker killed from here on leaves a lease that says what to undo.
       lease = allocate(dir, parseSubnet(bridge.config.subnet), id, reservation!.ports);
       if (lease.ports.length) publish(lease, lockFd);
-      delete lease.pending;
-      writeLease(dir, lease);
     });
   } catch (e) {
     release();
@@ -211,6 +209,8 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
 function guardBridge(dir: string, config: BridgeConfig, lockFd: number): void {
   if (!config.nat || !nftPath()) return hardenBridge(false);
   if (!guardIntact()) {
+    // Closed until the guard is back: should the repair fail, the loopback stays out of reach.
+    hardenBridge(false);
     runNft(repairScript(BRIDGE, parseSubnet(config.subnet)), `restore the NAT table of ${BRIDGE}`, lockFd);
     // A flushed table lost the running containers' published ports (their leases are all live: reconciled just before).
     const script = listLeases(dir)

@@ -10,11 +10,12 @@
 // file in DIR can neither redirect a mount nor be removed.
 
 import { AT, CLONE, MNT_DETACH, MS, O } from "../sys/constants";
-import { readText } from "../sys/fs";
+import { readLink, readText } from "../sys/fs";
 import { errnoMessage, Errno } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import { BunkerError } from "./errors";
 import { NS_ORDER, ownNamespaces } from "./namespaces";
+import { currentStatus, readState, withLock, writeState } from "./store";
 
 const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
 const NSFS_MAGIC = 0x6e736673;
@@ -57,8 +58,8 @@ function realPath(fd: number): string {
 /**
  * Opens DIR (creating it with `create`) for pinning, unpinning or joining:
  * refused if it is a symlink, not a directory, not owned by root or the
- * caller, writable by other users, or below a directory other users may
- * write to that is not sticky (they could swap DIR itself).
+ * caller, writable by other users, or below a directory another user owns or
+ * every user may write to without the sticky bit (they could swap DIR itself).
  */
 export function openPinDir(dir: string, create: boolean): { fd: number; created: boolean } {
   let created = false;
@@ -83,6 +84,7 @@ export function openPinDir(dir: string, create: boolean): { fd: number; created:
       const a = statAt(AT.FDCWD, above);
       if (typeof a === "number") throw new BunkerError(`stat ${above}: ${errnoMessage(a)}`);
       if (a.mode & 0o002 && !(a.mode & S_ISVTX)) throw new BunkerError(`${above}, above ${dir}, is writable by every user and not sticky: they could replace ${dir}; use another directory`);
+      if (a.uid !== 0 && a.uid !== uid) throw new BunkerError(`${above}, above ${dir}, belongs to uid ${a.uid}, who could replace ${dir}: use a directory only root or you own the way to`);
     }
     return { fd, created };
   } catch (e) {
@@ -103,6 +105,25 @@ function isPinned(dirfd: number, type: string): boolean {
   } finally {
     closeFd(fd);
   }
+}
+
+/** The identity ("net:[4026531840]", as /proc/PID/ns/net reads) of the namespace pinned at DIR/TYPE, or null. */
+function pinnedId(dirfd: number, type: string): string | null {
+  if (!isPinned(dirfd, type)) return null;
+  const buf = new Uint8Array(256);
+  if (trySys("statx", dirfd, cstr(type), AT.SYMLINK_NOFOLLOW, 0x100 /* STATX_INO */, buf) < 0) return null;
+  return `${type}:[${new DataView(buf.buffer).getBigUint64(32, true)}]`;
+}
+
+/** The identities of the namespaces `pid` has of its own, by type: what its pins hold. */
+export function namespaceIds(pid: number): Record<string, string> {
+  const own = ownNamespaces(pid);
+  const out: Record<string, string> = {};
+  for (const [type, flag] of NS_ORDER) {
+    const id = own & flag ? readLink(`/proc/${pid}/ns/${type}`) : null;
+    if (id !== null) out[type] = id;
+  }
+  return out;
 }
 
 function unpinOne(dirfd: number, dir: string, type: string): void {
@@ -218,13 +239,17 @@ export function pinNamespaces(pid: number, dir: string): string[] {
   }
 }
 
-/** Unmounts and removes DIR's pinned namespaces (nothing else in it), then DIR if that leaves it empty. */
-export function unpinNamespaces(dir: string): string[] {
+/**
+ * Unmounts and removes DIR's pinned namespaces (nothing else in it), then DIR
+ * if that leaves it empty. With `only` (a container's namespaceIds), only the
+ * pins of those namespaces: DIR may hold another container's too.
+ */
+export function unpinNamespaces(dir: string, only?: Record<string, string>): string[] {
   const { fd: dirfd } = openPinDir(dir, false);
   let found: string[];
   let selfBind = false;
   try {
-    found = pinnedTypesAt(dirfd);
+    found = pinnedTypesAt(dirfd).filter((t) => only === undefined || (only[t] !== undefined && pinnedId(dirfd, t) === only[t]));
     for (const t of found) unpinOne(dirfd, dir, t);
     const id = mountId(dirfd);
     selfBind = id !== null && isSelfBind(id);
@@ -252,5 +277,32 @@ export function pinnedTypes(dir: string): string[] {
     return pinnedTypesAt(fd);
   } finally {
     closeFd(fd);
+  }
+}
+
+/**
+ * bunker ns pin: the pin is recorded in the container's state (read afresh
+ * under its lock) before it is made, so a bunker killed in between leaves a
+ * record the container's end and the next commands see; a pin that fails
+ * takes its record back.
+ */
+export function pinContainer(id: string, dir: string): string[] {
+  const before = withLock(id, () => {
+    const s = readState(id);
+    if (!s || currentStatus(s) !== "running" || s.pid === undefined) throw new BunkerError(`container ${s?.name ?? id} is not running`);
+    const had = (s.pinned ?? []).includes(dir);
+    writeState({ ...s, pinned: had ? s.pinned : [...(s.pinned ?? []), dir], namespaceIds: s.namespaceIds ?? namespaceIds(s.pid) });
+    return { pid: s.pid, had };
+  });
+  try {
+    return pinNamespaces(before.pid, dir);
+  } catch (e) {
+    if (!before.had) {
+      withLock(id, () => {
+        const s = readState(id);
+        if (s) writeState({ ...s, pinned: (s.pinned ?? []).filter((d) => d !== dir) });
+      });
+    }
+    throw e;
   }
 }

@@ -65,7 +65,8 @@ async function undoSetUp(s: ContainerState, force: boolean): Promise<void> {
   if (s.status === "created") {
     for (const dir of s.pinned ?? []) {
       try {
-        unpinNamespaces(dir);
+        // Only its own: the directory may hold another container's pins.
+        unpinNamespaces(dir, s.namespaceIds ?? {});
       } catch {
         // nothing was pinned there yet
       }

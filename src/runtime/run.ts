@@ -17,7 +17,7 @@ import { createState, readState, removeState, withLock, writeState, type Contain
 import { ownArgsArea, startTime } from "../sys/proc";
 import { CLONE, SIGNALS } from "../sys/constants";
 import { closeFd } from "../sys/libc";
-import { pinNamespaces, unpinNamespaces } from "./pin";
+import { namespaceIds, pinNamespaces, unpinNamespaces } from "./pin";
 import { ALL_CAP_LIMITS, type CapLimits } from "../security/plan";
 import { containerFilter } from "../security/seccomp";
 import { prepareNetwork, type PreparedNetwork } from "./network";
@@ -246,6 +246,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
               namespacesMade: (pid: number) => {
                 // Recorded before pinning, so that pins of a start cut short are found and undone.
                 state.pinned = [record.pin!];
+                state.namespaceIds = namespaceIds(pid);
                 withLock(state.id, () => writeState(state));
                 pinNamespaces(pid, record.pin!);
               },
@@ -259,7 +260,8 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     if (terminal) closeTerminal(terminal);
     if (state.pinned) {
       try {
-        unpinNamespaces(record.pin!);
+        // Only its own: the directory may hold another container's pins.
+        unpinNamespaces(record.pin!, state.namespaceIds ?? {});
       } catch {
         // pinned by the failed start; anything left is named by the error below
       }

@@ -5,7 +5,7 @@ import { ptr, read } from "bun:ffi";
 import { SLOT_BASE, type ChildProgram, type Slot } from "../child/program";
 import { SIGNALS, SIG_BLOCK, SIG_UNBLOCK, O } from "../sys/constants";
 import { Errno, errnoMessage, SysError } from "../sys/errno";
-import { blockSignals, closeFd, errno, exitCodeOf, libc, libcAddress, pipe, readUpTo, setSignalHandler, waitFor, writeAll } from "../sys/libc";
+import { blockSignals, closeFd, errno, exitCodeOf, libc, libcAddress, pipe, readUpTo, setSignalHandler, trySys, waitFor, writeAll } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { syscallNumber } from "../sys/syscalls";
 import { mark } from "../log";
@@ -171,6 +171,7 @@ export async function spawnChild(
   }
   release(pipes, "errRead");
   release(pipes, "syncWrite");
+  const interrupted = native.forwardStarted();
   mark("exec");
   let target = pid;
   if (fork) {
@@ -187,5 +188,14 @@ export async function spawnChild(
     throw childFailure(program, dv.getInt32(0, true), dv.getInt32(4, true));
   }
   if (target <= 0) throw new BunkerError("start the command: the forked process did not report its pid");
+  if (interrupted) {
+    // A Ctrl-C (or SIGTERM, SIGHUP, ...) during the set-up ended it (see native/child.c).
+    native.forwardTo(-1);
+    // The process a fork made (exec's) was not the one signalled: it goes too.
+    trySys("kill", target, SIGNALS.SIGKILL);
+    waitFor(target);
+    const name = Object.entries(SIGNALS).find(([, n]) => n === interrupted)?.[0] ?? `signal ${interrupted}`;
+    throw new BunkerError(`interrupted by ${name} while the container was being set up`, 128 + interrupted);
+  }
   return { pid: target };
 }

@@ -22,6 +22,7 @@ export function stateProblem(value: unknown, id: string): string | null {
   for (const k of ["paused", "oomKilled", "killedWithSupervisor"] as const) if (!optional(s[k], (v) => typeof v === "boolean")) return `has an invalid ${k} flag`;
   if (!optional(s.namespaces, (v) => isObject(v) && Object.values(v).every((p) => typeof p === "string"))) return "has invalid namespaces";
   if (!optional(s.pinned, (v) => strings(v) && v.every((p) => p.startsWith("/")))) return "has invalid pinned directories";
+  if (!optional(s.namespaceIds, (v) => isObject(v) && Object.values(v).every((p) => typeof p === "string"))) return "has invalid namespace identities";
   if (!optional(s.network, validNetwork)) return "has an invalid network";
   // Its cgroups are removed and their processes killed: only directories named after this container.
   if (!optional(s.cgroup, (v) => isObject(v) && Array.isArray(v.dirs) && v.dirs.every((d) => validCgroupDir(d, id)))) return "has invalid cgroups";

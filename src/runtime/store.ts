@@ -61,6 +61,8 @@ export interface ContainerState {
   memoryLimit?: number;
   /** Directories its namespaces were pinned into with --pin (recorded before pinning). */
   pinned?: string[];
+  /** Its namespaces' identities ("net:[4026531840]"), recorded with its first pin: which pins are its own. */
+  namespaceIds?: Record<string, string>;
   spec: ContainerSpec;
 }
 

@@ -235,7 +235,7 @@ const RESOLVE_BENEATH = 0x08;
  * trusted), and a mount point of this mount namespace is busy and stays.
  * Returns whether it was removed.
  */
-export function removeEmptyBeneath(root: string, path: string): boolean {
+export function removeEmptyBeneath(root: string, path: string, identity: string): boolean {
   const parts = path.split("/").filter(Boolean);
   const name = parts.pop();
   if (name === undefined || name === "..") return false;
@@ -243,6 +243,8 @@ export function removeEmptyBeneath(root: string, path: string): boolean {
   if (rootFd < 0) return false;
   let dir = rootFd;
   try {
+    // The very directory the record is about: its path may lead elsewhere by now (a symlink put in its place).
+    if (identityOf("", rootFd)?.id !== identity) return false;
     if (parts.length > 0) {
       const how = new BigUint64Array([BigInt(O.PATH | O.DIRECTORY | O.CLOEXEC), 0n, BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)]);
       dir = trySys("openat2", rootFd, cstr(parts.join("/")), how, 24);
@@ -399,9 +401,9 @@ const STATX_BTIME = 0x800;
  * `key`, and in `id` its birth time as well where the filesystem keeps one,
  * since a deleted file's inode number is soon given to a new one.
  */
-export function identityOf(path: string): { key: string; id: string } | null {
+export function identityOf(path: string, fd: number = AT.FDCWD): { key: string; id: string } | null {
   const buf = new Uint8Array(256);
-  if (trySys("statx", AT.FDCWD, cstr(path), 0, STATX_INO | STATX_BTIME, buf) < 0) return null;
+  if (trySys("statx", fd, cstr(path), path === "" ? AT.EMPTY_PATH : 0, STATX_INO | STATX_BTIME, buf) < 0) return null;
   const dv = new DataView(buf.buffer);
   const key = `${dv.getUint32(136, true)}-${dv.getUint32(140, true)}-${dv.getBigUint64(32, true)}`;
   const born = (dv.getUint32(0, true) & STATX_BTIME) !== 0 ? `@${dv.getBigInt64(80, true)}.${dv.getUint32(88, true)}` : "";

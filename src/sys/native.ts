@@ -17,6 +17,12 @@ export interface Native {
   /** winchFd >= 0: SIGWINCH writes a byte there (for the terminal relay) instead of being forwarded. */
   forwardInit(sys: number, killNr: number, writeNr: number, winchFd: number): void;
   forwardTo(pid: number): void;
+  /**
+   * The command runs: from now on signals are passed on as they are (until
+   * then they kill the set-up, see native/child.c). Returns the signal that
+   * ended the set-up, or 0.
+   */
+  forwardStarted(): number;
   /** Signals this process handles or ignores (the container must not inherit them). */
   nonDefaultSignals(): number[];
   /** Runs the terminal relay until the pty master ends; returns 0 or -errno. */
@@ -52,6 +58,7 @@ export function loadNative(scratch?: string): Native {
       relayInit: { ptr: entry(6), args: ["ptr"], returns: "void" },
       to: { ptr: entry(3), args: ["i32"], returns: "void" },
       nondefault: { ptr: entry(4), args: ["ptr"], returns: "u64" },
+      started: { ptr: entry(7), args: [], returns: "i64" },
     }).symbols;
     keep = lib;
     loaded = {
@@ -80,6 +87,7 @@ export function loadNative(scratch?: string): Native {
         return result;
       },
       forwardTo: (pid) => fns.to(pid),
+      forwardStarted: () => Number(fns.started()),
       nonDefaultSignals: () => {
         const mask = BigInt(fns.nondefault(libcAddress.sigaction as unknown as Pointer));
         const out: number[] = [];

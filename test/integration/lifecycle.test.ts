@@ -233,6 +233,17 @@ describe.skipIf(!ready)("detached containers", () => {
     expect(existsSync(`${STATE}/${id}`)).toBe(false);
   });
 
+  test("rm -f naming one container twice (name and id) removes it once and names both, also when its bunker was killed", async () => {
+    const id = detached(["--name", "twice"], "exec sleep 100");
+    // Its supervisor killed: rm then finishes for it, holding the container's lock.
+    const st = JSON.parse(readFileSync(`${STATE}/${id}/state.json`, "utf8"));
+    process.kill(st.supervisor, "SIGKILL");
+    await until(() => !existsSync(`/proc/${st.pid}`) || readFileSync(`/proc/${st.pid}/stat`, "utf8").includes(") Z "), 5000, "the container to die with its bunker");
+    const r = Bun.spawnSync([BUNKER, "rm", "-f", "twice", id], { stdout: "pipe", stderr: "pipe", timeout: 20_000 });
+    expect([r.exitCode, r.stdout.toString(), r.stderr.toString()]).toEqual([0, `twice\n${id}\n`, ""]);
+    expect(existsSync(`${STATE}/${id}`)).toBe(false);
+  });
+
   test("names are unique and validated; ids resolve by prefix", () => {
     const id = detached(["--name", "uniq"], "exec sleep 100");
     const again = bunker(["run", "-d", "--name", "uniq", "--rootfs", suite.fs.path, "--", "true"]);
@@ -407,7 +418,9 @@ describe.skipIf(!ready)("a container that is still starting", () => {
         dead.kill("SIGKILL");
         await dead.exited;
         // Its bunker was killed after pinning: the process lives on, nobody finishes the start.
-        const id = plantState({ status, supervisor: dead.pid, supervisorStart: deadStart, pid: target.pid, pidStart: startOf(target.pid), pinned: [dir] });
+        // As --pin records them before pinning: the directory and the namespaces that are its own there.
+        const namespaceIds = Object.fromEntries(["net", "uts"].map((t) => [t, readlinkSync(`/proc/${target.pid}/ns/${t}`)]));
+        const id = plantState({ status, supervisor: dead.pid, supervisorStart: deadStart, pid: target.pid, pidStart: startOf(target.pid), pinned: [dir], namespaceIds });
         expect(pinned(dir).length).toBe(2);
         expect(bunker(["rm", "-f", id])).toMatchObject({ code: 0, stdout: `${id}\n`, stderr: "" });
         await target.exited;

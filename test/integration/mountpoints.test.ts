@@ -189,6 +189,35 @@ describe("mount points bunker creates in a rootfs directory", () => {
     }
   });
 
+  // Whoever can change the path to the rootfs (its owner, rootless) puts a symlink to another
+  // directory in its place while the container runs: the clean-up at its end, done with the
+  // caller's rights, must not reach through it.
+  each("a rootfs path replaced by a symlink meanwhile: nothing is removed where it leads now", (m) => {
+    const fs = bareRootfs(m);
+    const parent = join(fs.path, "..");
+    const victim = join(parent, "victim");
+    let id = "";
+    try {
+      const r = run(m, ["run", "-d", "--network", "none", "--rootfs", fs.path, "--", "sleep", "1000"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      id = r.stdout.trim();
+      // Empty files where the container's mount points are: what the clean-up would take for its own.
+      mkdirSync(join(victim, "etc"), { recursive: true });
+      for (const f of ["etc/hostname", "etc/hosts"]) writeFileSync(join(victim, f), "");
+      mkdirSync(join(victim, "proc"));
+      Bun.spawnSync(["mv", fs.path, join(parent, "moved")]);
+      Bun.spawnSync(["ln", "-s", victim, fs.path]);
+      expect(run(m, ["kill", id]).code).toBe(0);
+      expect(run(m, ["wait", id]).stdout).toBe("137\n");
+      expect([existsSync(join(victim, "etc/hostname")), existsSync(join(victim, "etc/hosts")), existsSync(join(victim, "proc"))]).toEqual([true, true, true]);
+    } finally {
+      if (id) run(m, ["rm", "-f", id]);
+      rmSync(fs.path, { force: true });
+      Bun.spawnSync(["mv", join(parent, "moved"), fs.path]);
+      fs.remove();
+    }
+  });
+
   each("after bunker is killed with SIGKILL, the next bunker ps removes them", async (m) => {
     const fs = bareRootfs(m);
     try {

@@ -60,6 +60,13 @@ describe("pin directories", () => {
       const r = bunker(args);
       expect([args, r.code, r.stderr]).toEqual([args, 125, expect.stringContaining("is writable by other users")]);
     }
+    // Below a directory another user owns, who could rename it and put something else in its place.
+    const theirs = dir("theirs", 0o755);
+    Bun.spawnSync(["chown", "12345:12345", theirs]);
+    const below = join(theirs, "pins");
+    const r = bunker(["ns", "pin", id, below]);
+    expect([r.code, r.stderr]).toEqual([125, `bunker: ${theirs}, above ${below}, belongs to uid 12345, who could replace ${below}: use a directory only root or you own the way to\n`]);
+    expect(mounts()).toBe(m);
   });
 
   test.skipIf(!ready)("a symlink planted where a namespace file goes is not followed; a symlinked directory is not entered", () => {
@@ -126,6 +133,30 @@ describe("pin directories", () => {
       const r = bunker(["run", "--rm", "--network", "ns:" + join(d, "uts"), "--rootfs", fs.path, "--", "true"]);
       expect(r.code).toBe(125);
       expect(r.stderr).toContain("not a namespace file");
+    } finally {
+      bunker(["ns", "unpin", d]);
+    }
+  });
+});
+
+describe("pins of two containers in one directory", () => {
+  test.skipIf(!ready)("a start whose pin fails there leaves the other container's pins alone; ns pin records only pins it made", () => {
+    const d = dir("two");
+    expect(bunker(["ns", "pin", id, d]).code).toBe(0);
+    const pinnedOf = () => JSON.parse(bunker(["inspect", id]).stdout)[0].pinned as string[];
+    expect(pinnedOf()).toContain(d);
+    try {
+      const r = bunker(["run", "--rm", "--network", "none", "--pin", d, "--rootfs", fs.path, "--", "true"]);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/already exists and holds a pinned namespace/);
+      // The first container's namespaces are still pinned there.
+      expect(bunker(["exec", "--ns", d, "/bin/busybox", "hostname"]).stdout).toBe("pinned\n");
+      // A second pin into the same place fails, and the record keeps the first one only once.
+      expect(bunker(["ns", "pin", id, d]).code).toBe(125);
+      expect(pinnedOf().filter((p) => p === d)).toEqual([d]);
+      const open = dir("two-open", 0o777);
+      expect(bunker(["ns", "pin", id, open]).code).toBe(125);
+      expect(pinnedOf()).not.toContain(open);
     } finally {
       bunker(["ns", "unpin", d]);
     }
