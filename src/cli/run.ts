@@ -420,7 +420,8 @@ export async function run(argv: string[]): Promise<number> {
   const name = v.name as string | undefined;
   if (name !== undefined) validateName(name);
   if (joinDir !== undefined) {
-    const present = (["ipc", "uts"] as const).filter((t) => pinnedTypes(joinDir).includes(t));
+    const pinned = pinnedTypes(joinDir);
+    const present = (["ipc", "uts"] as const).filter((t) => pinned.includes(t));
     for (const t of present) {
       const entry = spec.oci.linux.namespaces.find((n) => n.type === t);
       if (entry) entry.path = `${joinDir}/${t}`;

@@ -8,7 +8,7 @@ import { ChildProgram } from "../child/program";
 import { capLimits } from "./run";
 import { log } from "../log";
 import type { ContainerSpec, User } from "../spec/types";
-import { AT, CLONE, CLOSE_RANGE_CLOEXEC, SIGNALS } from "../sys/constants";
+import { CLONE, CLOSE_RANGE_CLOEXEC, SIGNALS } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { FileError, inodeOf, listDir, openNamespace, readLink } from "../sys/fs";
 import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
@@ -187,17 +187,8 @@ export async function execIn(req: ExecRequest): Promise<number> {
 }
 
 /** Whether any process still lives in the PID namespace whose inode is `ino`. */
-function pidNamespaceAlive(ino: bigint): boolean {
+function pidNamespaceAlive(ino: string): boolean {
   return listDir("/proc").some((e) => /^\d+$/.test(e) && readLink(`/proc/${e}/ns/pid`) === `pid:[${ino}]`);
-}
-
-/** Device and inode of an open file, as "dev:ino". */
-function identity(fd: number): { key: string; ino: bigint } {
-  const buf = new Uint8Array(256);
-  trySys("statx", fd, new TextEncoder().encode("\0"), AT.EMPTY_PATH, 0x100 /* STATX_INO */, buf);
-  const dv = new DataView(buf.buffer);
-  const ino = dv.getBigUint64(32, true);
-  return { key: `${dv.getUint32(136, true)}:${dv.getUint32(140, true)}:${ino}`, ino };
 }
 
 /** Opens DIR/TYPE namespace files pinned earlier (DIR checked as pinning checks it); at least one must exist. */
@@ -205,8 +196,9 @@ export function openPinned(dir: string): Target {
   const fds: { type: string; fd: number; flag: number }[] = [];
   const { fd: dirfd } = openPinDir(dir, false);
   try {
+    const pinned = pinnedTypesAt(dirfd);
     for (const [type, flag] of NS_ORDER) {
-      if (!pinnedTypesAt(dirfd).includes(type)) continue;
+      if (!pinned.includes(type)) continue;
       let fd: number;
       try {
         fd = openNamespace(`/proc/self/fd/${dirfd}/${type}`);
@@ -214,10 +206,10 @@ export function openPinned(dir: string): Target {
         if (e instanceof FileError) throw new BunkerError(`open the pinned ${type} namespace in ${dir}: ${e.reason}`);
         throw e;
       }
-      const id = identity(fd);
+      const id = inodeOf("", fd);
       // Joining the namespace one is already in is refused for user namespaces and pointless for the rest;
       // a PID namespace whose first process has exited takes no new ones: leave both out.
-      if (id.key === inodeOf(`/proc/self/ns/${type}`) || (type === "pid" && !pidNamespaceAlive(id.ino))) {
+      if (id === inodeOf(`/proc/self/ns/${type}`) || (type === "pid" && !pidNamespaceAlive(id?.split(":")[2] ?? ""))) {
         closeFd(fd);
         continue;
       }

@@ -12,6 +12,7 @@
 import type { ContainerSpec } from "../spec/types";
 import { AT, O } from "../sys/constants";
 import { closeFd, trySys } from "../sys/libc";
+import { pathOfFd } from "../sys/fs";
 
 const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
 
@@ -20,9 +21,7 @@ function realPath(path: string): string | null {
   const fd = trySys("openat", AT.FDCWD, cstr(path), O.PATH | O.DIRECTORY | O.CLOEXEC, 0);
   if (fd < 0) return null;
   try {
-    const buf = new Uint8Array(4096);
-    const n = trySys("readlinkat", AT.FDCWD, cstr(`/proc/self/fd/${fd}`), buf, buf.length);
-    return n < 0 ? null : new TextDecoder().decode(buf.subarray(0, n));
+    return pathOfFd(fd);
   } finally {
     closeFd(fd);
   }

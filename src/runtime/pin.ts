@@ -10,7 +10,7 @@
 // file in DIR can neither redirect a mount nor be removed.
 
 import { AT, CLONE, MNT_DETACH, MS, O } from "../sys/constants";
-import { readLink, readText } from "../sys/fs";
+import { isNamespaceFd, pathOfFd, readLink, readText } from "../sys/fs";
 import { errnoMessage, Errno } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import { BunkerError } from "./errors";
@@ -18,7 +18,6 @@ import { NS_ORDER, ownNamespaces } from "./namespaces";
 import { currentStatus, readState, withLock, writeState } from "./store";
 
 const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
-const NSFS_MAGIC = 0x6e736673;
 const S_ISVTX = 0o1000;
 const STATX_TYPE = 1;
 const STATX_MODE = 2;
@@ -42,18 +41,6 @@ function statAt(dirfd: number, path: string): Stat | number {
   return { uid: dv.getUint32(20, true), mode: mode & 0o7777, isDir: (mode & 0o170000) === 0o040000, mountRoot: (dv.getBigUint64(8, true) & STATX_ATTR_MOUNT_ROOT) !== 0n };
 }
 
-/** Whether `fd` is a file of the namespace filesystem (what /proc/PID/ns/TYPE files are). */
-function isNsfs(fd: number): boolean {
-  const buf = new BigInt64Array(15); // struct statfs: f_type first
-  return trySys("fstatfs", fd, buf) === 0 && Number(buf[0]!) === NSFS_MAGIC;
-}
-
-function realPath(fd: number): string {
-  const buf = new Uint8Array(4096);
-  const n = trySys("readlinkat", AT.FDCWD, cstr(`/proc/self/fd/${fd}`), buf, buf.length);
-  if (n < 0) throw new BunkerError(`find where ${fd} leads: ${errnoMessage(-n)}`);
-  return new TextDecoder().decode(buf.subarray(0, n));
-}
 
 /**
  * Opens DIR (creating it with `create`) for pinning, unpinning or joining:
@@ -78,7 +65,9 @@ export function openPinDir(dir: string, create: boolean): { fd: number; created:
     if (typeof st === "number") throw new BunkerError(`stat ${dir}: ${errnoMessage(st)}`);
     if (st.uid !== 0 && st.uid !== uid) throw new BunkerError(`${dir} belongs to uid ${st.uid}: namespaces are pinned only in directories of root or your own`);
     if (st.mode & 0o022) throw new BunkerError(`${dir} is writable by other users (mode ${st.mode.toString(8)}): they could plant files where namespaces are pinned; use a directory only you can write to`);
-    const parts = realPath(fd).split("/").filter(Boolean);
+    const real = pathOfFd(fd);
+    if (real === null) throw new BunkerError(`find where ${dir} leads: /proc is not mounted`);
+    const parts = real.split("/").filter(Boolean);
     for (let i = parts.length - 1; i >= 0; i--) {
       const above = `/${parts.slice(0, i).join("/")}`;
       const a = statAt(AT.FDCWD, above);
@@ -101,7 +90,7 @@ function isPinned(dirfd: number, type: string): boolean {
   const fd = trySys("openat", dirfd, cstr(type), O.PATH | O.NOFOLLOW | O.CLOEXEC, 0);
   if (fd < 0) return false;
   try {
-    return isNsfs(fd);
+    return isNamespaceFd(fd);
   } finally {
     closeFd(fd);
   }

@@ -226,6 +226,19 @@ export function isNamespaceFile(path: string): boolean {
   return trySys("statfs", cstr(path), buf) === 0 && Number(buf[0]!) === NSFS_MAGIC;
 }
 
+/** Whether an open descriptor (an O_PATH one too) is a namespace file. */
+export function isNamespaceFd(fd: number): boolean {
+  const buf = new BigInt64Array(15);
+  return trySys("fstatfs", fd, buf) === 0 && Number(buf[0]!) === NSFS_MAGIC;
+}
+
+/** The path an open descriptor leads to now, every symlink resolved (its /proc/self/fd link); null if unknown. */
+export function pathOfFd(fd: number): string | null {
+  const buf = new Uint8Array(4096);
+  const n = trySys("readlinkat", AT.FDCWD, cstr(`/proc/self/fd/${fd}`), buf, buf.length);
+  return n < 0 ? null : new TextDecoder().decode(buf.subarray(0, n));
+}
+
 const RESOLVE_NO_SYMLINKS = 0x04;
 const RESOLVE_BENEATH = 0x08;
 
@@ -410,10 +423,10 @@ export function identityOf(path: string, fd: number = AT.FDCWD): { key: string; 
   return { key, id: `${key}${born}` };
 }
 
-/** Device and inode of `path` (following links), as "dev:ino"; null if it does not exist. */
-export function inodeOf(path: string): string | null {
+/** Device and inode of `path` (following links; "" with `fd`: the open file), as "major:minor:ino"; null if it does not exist. */
+export function inodeOf(path: string, fd: number = AT.FDCWD): string | null {
   const buf = new Uint8Array(256);
-  const r = trySys("statx", AT.FDCWD, cstr(path), 0, STATX_INO, buf);
+  const r = trySys("statx", fd, cstr(path), path === "" ? AT.EMPTY_PATH : 0, STATX_INO, buf);
   if (r < 0) return null;
   const dv = new DataView(buf.buffer);
   const ino = dv.getBigUint64(32, true);
