@@ -9,6 +9,7 @@ import { accessSync, constants } from "node:fs";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
 import { freePort, freeRange } from "../helpers/ports";
+import { fetchWhenUp } from "../helpers/tcp";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -62,50 +63,6 @@ function detached(args: string[], cmd: string): string {
 }
 
 const inspect = (id: string) => JSON.parse(bunker(["inspect", id]).stdout)[0];
-
-/** A TCP request to the host side; resolves with what the server sent before closing. */
-async function fetchTcp(host: string, port: number): Promise<string> {
-  let got = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer from ${host}:${port}`)), 5000);
-    Bun.connect({
-      hostname: host,
-      port,
-      socket: {
-        data(_s, d) {
-          got += new TextDecoder().decode(d);
-        },
-        close() {
-          clearTimeout(timer);
-          resolve(got);
-        },
-        error(_s, e) {
-          clearTimeout(timer);
-          reject(e);
-        },
-        connectError(_s, e) {
-          clearTimeout(timer);
-          reject(e);
-        },
-      },
-    });
-  });
-}
-
-/** Retries until a server in a just-started container answers. */
-async function fetchWhenUp(host: string, port: number, expected: string): Promise<string> {
-  let last = "";
-  for (let i = 0; i < 100; i++) {
-    try {
-      last = await fetchTcp(host, port);
-      if (last.includes(expected)) return last;
-    } catch (e) {
-      last = String(e);
-    }
-    await Bun.sleep(30);
-  }
-  return last;
-}
 
 const serve = (text: string, port = 80) => `while true; do echo ${text} | nc -l -p ${port}; done`;
 

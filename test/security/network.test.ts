@@ -23,6 +23,7 @@ import { BUNKER, bunker, isRoot, until } from "../helpers/bunker";
 import { hostBunCopy } from "../helpers/hostbun";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { freePort } from "../helpers/ports";
+import { fetchWhenUp } from "../helpers/tcp";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, type TestUser } from "../helpers/users";
 
@@ -245,44 +246,6 @@ describe.skipIf(!ready)("the host's loopback from the bridge", () => {
     }
   }, 30_000);
 });
-
-/** What a TCP server sends before closing, retried until it says `expected` or the deadline passes. */
-async function fetchWhenUp(host: string, port: number, expected: string): Promise<string> {
-  const once = () =>
-    new Promise<string>((resolve) => {
-      let got = "";
-      const timer = setTimeout(() => resolve(got), 2000);
-      Bun.connect({
-        hostname: host,
-        port,
-        socket: {
-          data(_s, d) {
-            got += new TextDecoder().decode(d);
-          },
-          close() {
-            clearTimeout(timer);
-            resolve(got);
-          },
-          error() {
-            clearTimeout(timer);
-            resolve(got);
-          },
-          connectError() {
-            clearTimeout(timer);
-            resolve(got);
-          },
-        },
-      }).catch(() => resolve(got));
-    });
-  const end = Date.now() + 10_000;
-  let last = "";
-  while (Date.now() < end) {
-    last = await once();
-    if (last.includes(expected)) return last;
-    await Bun.sleep(30);
-  }
-  return last;
-}
 
 // Rootless: the helpers need /dev/net/tun open to everyone, and the test its own network namespace.
 const tunOpen = (() => {
