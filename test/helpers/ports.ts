@@ -10,16 +10,15 @@ export function freeRange(n: number): number {
   const top = Math.min(ephemeral ?? 32768, 65536) - n;
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 10000 + Math.floor(Math.random() * Math.max(1, top - 10000));
-    const held: { stop(force?: boolean): void }[] = [];
     let ok = true;
+    // One at a time: a range of thousands must not need thousands of open files here.
     for (let p = base; p < base + n && ok; p++) {
       try {
-        held.push(Bun.listen({ hostname: "0.0.0.0", port: p, socket: { data() {} } }));
+        Bun.listen({ hostname: "0.0.0.0", port: p, socket: { data() {} } }).stop(true);
       } catch {
         ok = false;
       }
     }
-    for (const h of held) h.stop(true);
     if (ok) return base;
   }
   throw new Error(`no ${n} consecutive free ports found`);

@@ -357,26 +357,28 @@ describe.skipIf(!ready || !nft)("forwards no lease records", () => {
 describe.skipIf(!ready || !nft)("large port ranges", () => {
   test("-p 1-65535:1-65535 beyond the open-file limit is refused at once with the reason", () => {
     // Under the test's own limit, so the answer does not depend on the host's.
-    const r = Bun.spawnSync(["sh", "-c", 'ulimit -n 4096 && exec "$0" "$@"', BUNKER, "run", "--rm", "-p", "1-65535:1-65535", "--rootfs", suite.fs.path, "--", "true"], {
+    const r = Bun.spawnSync(["sh", "-c", 'ulimit -n 1000 && exec "$0" "$@"', BUNKER, "run", "--rm", "-p", "1-65535:1-65535", "--rootfs", suite.fs.path, "--", "true"], {
       stdout: "pipe",
       stderr: "pipe",
       env: { PATH: process.env.PATH ?? "" },
     });
     expect(r.stderr.toString()).toBe(
-      "bunker: publish 65535 ports: each is held open while the container runs, and 65535 open files exceed the limit of 4096 (ulimit -n): publish fewer ports or raise the limit\n",
+      "bunker: publish 65535 ports: each is held open while the container runs, and 65535 open files exceed the limit of 1000 (ulimit -n): publish fewer ports or raise the limit\n",
     );
     expect(r.exitCode).toBe(125);
   });
 
-  test("2,000 ports publish as one range: one line in ps, one entry in inspect, one element per port, each port to its own", async () => {
-    const base = freeRange(2000);
+  // 900: a range far larger than any other test's, that still fits the common default of
+  // 1024 open files (bunker holds one socket per port), so it runs on any host as it is.
+  test("900 ports publish as one range: one line in ps, one entry in inspect, one element per port, each port to its own", async () => {
+    const base = freeRange(900);
     const elements = elementSet();
-    const id = detached(["-p", `${base}-${base + 1999}:1000-2999`], serve("port-2234", 2234));
+    const id = detached(["-p", `${base}-${base + 899}:1000-1899`], serve("port-1234", 1234));
     try {
-      expect(inspect(id).network.ports).toEqual([{ hostIp: "0.0.0.0", hostPort: base, containerPort: 1000, protocol: "tcp", range: 2000 }]);
-      expect(bunker(["ps"]).stdout).toContain(`0.0.0.0:${base}-${base + 1999}->1000-2999/tcp`);
-      expect([...elementSet()].filter((e) => !elements.has(e)).length).toBe(2000);
-      expect(await fetchWhenUp("127.0.0.1", base + 1234, "port-2234")).toContain("port-2234");
+      expect(inspect(id).network.ports).toEqual([{ hostIp: "0.0.0.0", hostPort: base, containerPort: 1000, protocol: "tcp", range: 900 }]);
+      expect(bunker(["ps"]).stdout).toContain(`0.0.0.0:${base}-${base + 899}->1000-1899/tcp`);
+      expect([...elementSet()].filter((e) => !elements.has(e)).length).toBe(900);
+      expect(await fetchWhenUp("127.0.0.1", base + 234, "port-1234")).toContain("port-1234");
     } finally {
       bunker(["rm", "-f", id]);
     }
