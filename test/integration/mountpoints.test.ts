@@ -239,6 +239,28 @@ describe("mount points bunker creates in a rootfs directory", () => {
     }
   });
 
+  each("after a detached container's bunker is killed, bunker rm -f removes them", async (m) => {
+    const fs = bareRootfs(m);
+    try {
+      const was = listing(fs.path);
+      const d = run(m, ["run", "-d", "--network", "none", ...VOLUMES(), "--rootfs", fs.path, "--", "sleep", "1000"]);
+      expect([d.code, d.stderr]).toEqual([0, ""]);
+      const id = d.stdout.trim();
+      const st = JSON.parse(readFileSync(join(m.state, id, "state.json"), "utf8"));
+      process.kill(st.supervisor, "SIGKILL");
+      await until(() => !existsSync(`/proc/${st.pid}`) || readFileSync(`/proc/${st.pid}/stat`, "utf8").includes(") Z "), 10_000, "the container to die with its bunker");
+      // Control: nothing removed them yet.
+      expect(listing(fs.path)).not.toEqual(was);
+      expect(records(m, fs.path).length).toBe(1);
+      const r = run(m, ["rm", "-f", id]);
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, `${id}\n`, ""]);
+      expect(listing(fs.path)).toEqual(was);
+      expect(records(m, fs.path)).toEqual([]);
+    } finally {
+      fs.remove();
+    }
+  });
+
   each("a directory volume on a former file volume's target works, also right after a killed run", async (m) => {
     const fs = bareRootfs(m);
     try {
@@ -278,6 +300,9 @@ describe("mount points of a container whose mount namespace is pinned", () => {
       expect(run(m, ["ps"]).code).toBe(0);
       expect(listing(fs.path)).not.toEqual(was);
       expect(run(m, ["ns", "unpin", `${pins}/ns`]).code).toBe(0);
+      // unpin itself, the namespace's last user going, removes them; a later command finds nothing to do.
+      expect(listing(fs.path)).toEqual(was);
+      expect(records(m, fs.path)).toEqual([]);
       expect(run(m, ["ps"]).code).toBe(0);
       expect(listing(fs.path)).toEqual(was);
       expect(records(m, fs.path)).toEqual([]);
