@@ -9,9 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary, until } from "../helpers/bunker";
-import { snapshot, type Snapshot } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
-import { expectNoLeaks } from "../helpers/suite";
+import { guardLeaks } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, type TestUser } from "../helpers/users";
 
 const ready = isRoot && busyboxAvailable() && existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/setpriv");
@@ -27,15 +26,16 @@ interface Mode {
 
 let user: TestUser;
 let bin: { path: string; dir: string };
-let before: Snapshot;
 /** Volume sources both modes can read: a file and a directory. */
 let src: { dir: string; file: string; sub: string };
 const modes: Mode[] = [];
 
+// Before the file's own hooks: its snapshot comes first, its check before the users and files go.
+const guard = guardLeaks(ready);
+
 beforeAll(() => {
   if (!ready) return;
   requireBinary();
-  before = snapshot();
   user = createUser("bunker-ci-mounts", true);
   bin = publicBinary(BUNKER);
   const dir = mkdtempSync("/tmp/bunker-mp-src-");
@@ -49,10 +49,11 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (!ready) return;
-  rmSync(bin.dir, { recursive: true, force: true });
-  rmSync(src.dir, { recursive: true, force: true });
-  removeUser(user);
-  await expectNoLeaks(before);
+  await guard.check(() => {
+    rmSync(bin.dir, { recursive: true, force: true });
+    rmSync(src.dir, { recursive: true, force: true });
+    removeUser(user);
+  });
 });
 
 const argvAs = (m: Mode, args: string[]) => ["setpriv", `--reuid=${m.uid}`, `--regid=${m.gid}`, "--init-groups", bin.path, ...args];

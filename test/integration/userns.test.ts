@@ -8,8 +8,7 @@ import { writeIdMaps } from "../../src/identity/maps";
 import { createSpec } from "../../src/spec/defaults";
 import { bunker, isRoot, requireBinary } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
-import { snapshot, type Snapshot } from "../helpers/leaks";
-import { expectNoLeaks } from "../helpers/suite";
+import { guardLeaks } from "../helpers/suite";
 
 const helpers = existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/newgidmap");
 const ready = isRoot && busyboxAvailable();
@@ -26,12 +25,12 @@ function addLine(file: string): void {
   added.push(file);
 }
 
-let before: Snapshot;
+// Before the file's own hooks: its snapshot comes first, its check before the users and files go.
+const guard = guardLeaks(ready);
 
 beforeAll(() => {
   if (!ready) return;
   requireBinary();
-  before = snapshot();
   addLine("/etc/subuid");
   addLine("/etc/subgid");
   fs = makeRootfs();
@@ -39,10 +38,11 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (!ready) return;
-  for (const f of added) writeFileSync(f, readFileSync(f, "utf8").split("\n").filter((l) => l !== ROOT_LINE).join("\n"));
-  added = [];
-  fs.remove();
-  await expectNoLeaks(before);
+  await guard.check(() => {
+    for (const f of added) writeFileSync(f, readFileSync(f, "utf8").split("\n").filter((l) => l !== ROOT_LINE).join("\n"));
+    added = [];
+    fs.remove();
+  });
 });
 
 function rootRange(): { start: number; count: number } {
