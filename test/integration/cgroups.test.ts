@@ -218,14 +218,26 @@ describe.skipIf(!ready)("lifecycle", () => {
   });
 
   test("pause stops progress and unpause resumes it; ps and inspect say paused; exec is refused meanwhile", async () => {
-    const id = detached(["--name", "ticker"], "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.02; done");
+    // Each counts in a file of its own: the two share the rootfs.
+    const tick = (file: string) => `i=0; while :; do i=$((i+1)); echo $i > /tmp/${file}; sleep 0.02; done`;
+    const id = detached(["--name", "ticker"], tick("n"));
+    // A second ticker, never paused: while it moves on, the paused one would have too.
+    const control = detached([], tick("control"));
     try {
-      const info = JSON.parse(bunker(["inspect", id]).stdout)[0];
-      const counter = () => Number(readFileSync(`/proc/${info.pid}/root/tmp/n`, "utf8").trim() || 0);
-      await until(() => existsSync(`/proc/${info.pid}/root/tmp/n`) && counter() > 2, 5000, "the counter to start");
+      const counterOf = (pid: number, file: string) => () => Number(readFileSync(`/proc/${pid}/root/tmp/${file}`, "utf8").trim() || 0);
+      const counter = counterOf(JSON.parse(bunker(["inspect", id]).stdout)[0].pid, "n");
+      const controlCounter = counterOf(JSON.parse(bunker(["inspect", control]).stdout)[0].pid, "control");
+      await until(() => {
+        try {
+          return counter() > 2 && controlCounter() > 2;
+        } catch {
+          return false;
+        }
+      }, 5000, "the counters to start");
       expect(bunker(["pause", "ticker"])).toMatchObject({ code: 0, stdout: "ticker\n" });
       const frozenAt = counter();
-      await Bun.sleep(300);
+      const controlAt = controlCounter();
+      await until(() => controlCounter() > controlAt + 5, 5000, "the control counter to move on");
       expect(counter()).toBe(frozenAt);
       expect(JSON.parse(bunker(["ps", "--json"]).stdout).find((e: { id: string }) => e.id === id).status).toBe("paused");
       expect(JSON.parse(bunker(["inspect", id]).stdout)[0]).toMatchObject({ status: "paused", paused: true });
@@ -238,7 +250,7 @@ describe.skipIf(!ready)("lifecycle", () => {
       // A paused container can still be removed: it is thawed to die.
       expect(bunker(["pause", "ticker"]).code).toBe(0);
     } finally {
-      expect(bunker(["rm", "-f", id]).code).toBe(0);
+      expect(bunker(["rm", "-f", id, control]).code).toBe(0);
     }
     expect(hostDirs(id)).toEqual([]);
   });

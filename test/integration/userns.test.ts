@@ -2,11 +2,11 @@
 // the map writers report.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeIdMaps } from "../../src/identity/maps";
 import { createSpec } from "../../src/spec/defaults";
-import { bunker, isRoot, requireBinary } from "../helpers/bunker";
+import { bunker, isRoot, requireBinary, until } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { guardLeaks } from "../helpers/suite";
 
@@ -80,7 +80,15 @@ describe.skipIf(!ready)("map writer errors", () => {
 
   test.skipIf(!helpers)("newuidmap refusing a range is reported with the command and its reason", async () => {
     const target = Bun.spawn(["unshare", "--user", "sleep", "30"]);
-    await Bun.sleep(100);
+    // Maps can be written once unshare has made the namespace and exec'd sleep in it.
+    const own = readlinkSync("/proc/self/ns/user");
+    await until(() => {
+      try {
+        return readlinkSync(`/proc/${target.pid}/ns/user`) !== own && readFileSync(`/proc/${target.pid}/cmdline`, "utf8").startsWith("sleep");
+      } catch {
+        return false;
+      }
+    }, 5000, "unshare to make its user namespace");
     try {
       // Both helpers run at once; whichever refuses first is reported.
       await expect(writeIdMaps(target.pid, spec("helpers"))).rejects.toThrow(
