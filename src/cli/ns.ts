@@ -2,6 +2,7 @@
 
 import { jsonText, shown, writeOut } from "../output";
 import { BunkerError } from "../runtime/errors";
+import { pruneMountPoints } from "../runtime/mountpoints";
 import { pinContainer, unpinNamespaces } from "../runtime/pin";
 import { currentStatus, resolveContainer } from "../runtime/store";
 import { absolute, listDir, readLink, readText } from "../sys/fs";
@@ -90,6 +91,8 @@ export async function ns(argv: string[]): Promise<number> {
     if (rest[0] === "") throw new UsageError("ns unpin: the directory path is empty");
     const dir = absolute(rest[0]!);
     const types = unpinNamespaces(dir);
+    // A mount namespace pinned after its container ended was the last user of the mount points made in its rootfs.
+    pruneMountPoints();
     await writeOut(types.map((t) => `${dir}/${t}\n`).join(""));
     return 0;
   }

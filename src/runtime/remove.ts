@@ -48,7 +48,8 @@ const abandoned = (s: ContainerState) => s.status !== "stopped" && !supervisorAl
 /**
  * Undoes what a killed bunker had set up for its container, whose processes
  * must be gone: the cgroups (which also proves that), the network (lease, NAT
- * elements, veth, helper), and the pins of a start that never finished.
+ * elements, veth, helper), the pins of a start that never finished, and the
+ * mount points it made in its rootfs (once no other container uses them).
  */
 async function undoSetUp(s: ContainerState, force: boolean): Promise<void> {
   if (s.cgroup) {
@@ -72,6 +73,8 @@ async function undoSetUp(s: ContainerState, force: boolean): Promise<void> {
       }
     }
   }
+  // Its record names a bunker that is dead now: unless a pin keeps its mount namespace, nothing uses what it made.
+  pruneMountPoints();
 }
 
 /**
@@ -197,4 +200,5 @@ export async function removeDamaged(d: Damaged): Promise<void> {
     if (!(e instanceof ContainerGone)) throw e;
   }
   reconcileNetwork();
+  pruneMountPoints();
 }

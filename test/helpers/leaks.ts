@@ -1,125 +1,302 @@
-// What an integration test must leave as it found it: the host's mount table
-// and the set of processes living in other PID namespaces.
+// What an integration test must leave as it found it: every piece of host
+// state bunker can make. Each entry of a snapshot is one thing, keyed so that
+// the same thing before and after compares equal and a changed one does not,
+// and labelled with its kind and where it is, for the report.
+//
+// By design, and so never counted: the bunker0 bridge itself (with its NAT
+// table, its network.json and route_localnet on it) outlives its containers,
+// as docker0 does; IPv4 forwarding, which the bridge turns on, stays on
+// (bunker never turns it off again: other software may rely on it by then);
+// the state directory's skeleton (names/, rootfs/, helpers/, networks/ and
+// their lock files) and the cgroup parent directories named bunker.
 
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, type Dirent } from "node:fs";
 
-function mounts(): Set<string> {
-  return new Set(
-    readFileSync("/proc/self/mountinfo", "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => l.split(" ").slice(0, 5).join(" ")),
-  );
+/** One piece of host state: `key` is what is compared, `label` what is reported. */
+type Entries = Map<string, string>;
+
+const ID = /^[0-9a-f]{12}$/;
+
+function isZombie(pid: string): boolean {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
 }
 
-function foreignPidnsProcesses(): Set<string> {
+/** The process's start time in clock ticks: with the pid, it names one process for good. */
+function startTime(pid: string): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "?";
+}
+
+const cmdline = (pid: string) => readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();
+
+function mounts(out: Entries): void {
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    if (!line) continue;
+    const f = line.split(" ");
+    const dash = f.indexOf("-");
+    out.set(`mount ${f.slice(0, 5).join(" ")}`, `mount: ${f[4]} (${f[dash + 1]} from ${f[dash + 2]}, mount ${f[0]})`);
+  }
+}
+
+/** Programs bunker runs beside a container, which must end with it. */
+const HELPERS = /^(slirp4netns|passt|pasta|newuidmap|newgidmap|nft)(\.avx2)?$/;
+
+/**
+ * Processes in other PID namespaces (containers' processes), and in this
+ * one those that are bunker's: a bunker executable still running (a stuck
+ * supervisor, a `run` nobody waited for) and its helpers.
+ */
+function processes(out: Entries): void {
   const own = readlinkSync("/proc/self/ns/pid");
-  const out = new Set<string>();
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
     try {
+      if (isZombie(e)) continue;
+      const key = `process ${e} ${startTime(e)}`;
       if (readlinkSync(`/proc/${e}/ns/pid`) !== own) {
-        const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-        if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z") continue;
-        out.add(`${e} ${readFileSync(`/proc/${e}/cmdline`, "utf8").replaceAll("\0", " ").trim()}`);
+        out.set(key, `process in another PID namespace: ${e} ${cmdline(e)}`);
+        continue;
       }
+      const comm = readFileSync(`/proc/${e}/comm`, "utf8").trim();
+      if (HELPERS.test(comm)) {
+        out.set(key, `helper process: ${e} ${cmdline(e)}`);
+        continue;
+      }
+      let exe = "";
+      try {
+        exe = readlinkSync(`/proc/${e}/exe`);
+      } catch {
+        // a kernel thread
+      }
+      const args = cmdline(e);
+      if (/\/bunker( \(deleted\))?$/.test(exe) || args.split(" ").includes("__supervise")) out.set(key, `bunker process: ${e} ${args}`);
     } catch {
       // gone meanwhile
     }
   }
-  return out;
 }
 
-/** Containers' state directories (root's). */
-function states(): Set<string> {
+/** Where root and each user keep bunker's state (see src/runtime/state.ts). */
+export function stateRoots(): string[] {
+  const roots = ["/run/bunker"];
+  for (const dir of ["/tmp"]) {
+    try {
+      for (const e of readdirSync(dir)) if (/^bunker-\d+$/.test(e)) roots.push(`${dir}/${e}`);
+    } catch {
+      // no such directory
+    }
+  }
   try {
-    return new Set(readdirSync("/run/bunker").filter((e) => /^[0-9a-f]{12}$/.test(e)));
+    for (const uid of readdirSync("/run/user")) roots.push(`/run/user/${uid}/bunker`);
   } catch {
-    return new Set();
+    // no per-user runtime directories
+  }
+  return roots.filter((r) => existsSync(r));
+}
+
+/** The state directory's skeleton, which stays once made. */
+const SKELETON = new Set(["names", "names/.lock", "rootfs", "rootfs/lock", "helpers", "networks", "networks/bunker0", "networks/bunker0/lock", "networks/bunker0/network.json", "networks/bunker0/leases"]);
+
+/** A stopped container's state and names are kept until `bunker rm`, by design: its id, else null. */
+function keptId(root: string, rel: string, d: Dirent): string | null {
+  const id = rel.startsWith("names/") && d.isSymbolicLink() ? readlinkSync(`${root}/${rel}`) : rel;
+  if (!ID.test(id)) return null;
+  try {
+    return JSON.parse(readFileSync(`${root}/${id}/state.json`, "utf8")).status === "stopped" ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+function stateLabel(rel: string, path: string, d: Dirent): string {
+  if (ID.test(rel)) return `container state: ${path}`;
+  if (rel.startsWith("names/")) return `name: ${path} -> ${d.isSymbolicLink() ? readlinkSync(path) : "(not a link)"}`;
+  if (rel.startsWith("rootfs/")) return `rootfs record: ${path}`;
+  if (rel.startsWith("helpers/")) return `helper record: ${path}`;
+  if (rel.startsWith("networks/bunker0/leases/")) return `lease: ${path}`;
+  return `state: ${path}`;
+}
+
+/** Small records whose content matters, not only their name: a user added to a rootfs record, ports to a lease. */
+const WITH_CONTENT = /^(names\/|rootfs\/|helpers\/|networks\/bunker0\/leases\/)/;
+
+function content(path: string, d: Dirent): string {
+  if (d.isSymbolicLink()) return readlinkSync(path);
+  if (!d.isFile()) return "";
+  return String(Bun.hash(readFileSync(path)));
+}
+
+/** Everything under the state directories but their skeleton; below a new directory, only the directory. */
+function state(out: Entries): void {
+  for (const root of stateRoots()) {
+    const walk = (rel: string) => {
+      let list: Dirent[];
+      try {
+        list = readdirSync(rel ? `${root}/${rel}` : root, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const d of list) {
+        const r = rel ? `${rel}/${d.name}` : d.name;
+        const path = `${root}/${r}`;
+        try {
+          if (!SKELETON.has(r)) {
+            const kept = keptId(root, r, d);
+            // Kept entries are told apart by their key, and leaksSince passes over them.
+            out.set(`${kept ? "kept" : "state"} ${path} ${WITH_CONTENT.test(r) ? content(path, d) : ""}`, `${kept ? "stopped container's " : ""}${stateLabel(r, path, d)}`);
+          }
+          if (SKELETON.has(r) && d.isDirectory()) walk(r);
+        } catch {
+          // removed meanwhile
+        }
+      }
+    };
+    walk("");
   }
 }
 
 const NFT = ["/usr/sbin/nft", "/sbin/nft"].find((p) => existsSync(p));
 
-/** Containers' veths, bridge leases, NAT elements of published ports, and user-mode network helpers still running. */
-function network(): Set<string> {
-  const out = new Set<string>();
+interface NftObject {
+  table?: { name: string };
+  map?: { name: string; elem?: unknown[] };
+  rule?: { chain: string };
+}
+
+/** Elements of the NAT maps (published ports), and whether the loopback guard stands while route_localnet is on. */
+function nat(out: Entries, bridge: boolean): void {
+  let objects: NftObject[] = [];
   if (NFT) {
     const r = Bun.spawnSync([NFT, "-j", "list", "table", "ip", "bunker"], { stderr: "ignore" });
-    if (r.exitCode === 0) {
-      for (const o of JSON.parse(r.stdout.toString()).nftables as { map?: { name: string; elem?: unknown[] } }[]) {
-        for (const e of o.map?.elem ?? []) out.add(`nat ${o.map!.name} ${JSON.stringify(e)}`);
-      }
-    }
+    if (r.exitCode === 0) objects = JSON.parse(r.stdout.toString()).nftables;
   }
-  for (const l of readdirSync("/sys/class/net")) if (/^bk[0-9a-f]+$/.test(l)) out.add(`link ${l}`);
+  const table = objects.some((o) => o.table);
+  // The table belongs to the bridge; without one it is what a removal left.
+  if (table && !bridge) out.set("nat table", "nat: table ip bunker, with no bridge bunker0");
+  for (const o of objects) for (const e of o.map?.elem ?? []) out.set(`nat ${o.map!.name} ${JSON.stringify(e)}`, `nat element: ${o.map!.name} ${JSON.stringify(e)}`);
+  const guard = objects.filter((o) => o.rule?.chain === "localnet").length;
+  if (bridge && sysctl("net/ipv4/conf/bunker0/route_localnet") === "1" && guard < 2) {
+    out.set("guard", "sysctl: net.ipv4.conf.bunker0.route_localnet=1 without the loopback guard (chain localnet of table ip bunker)");
+  }
+}
+
+function sysctl(name: string): string {
   try {
-    for (const l of readdirSync("/run/bunker/networks/bunker0/leases")) out.add(`lease ${l}`);
+    return readFileSync(`/proc/sys/${name}`, "utf8").trim();
   } catch {
-    // no bridge yet
+    return "";
   }
-  for (const e of readdirSync("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const comm = readFileSync(`/proc/${e}/comm`, "utf8").trim();
-      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z") continue;
-      if (/^(slirp4netns|passt|pasta)/.test(comm)) out.add(`helper ${e} ${comm}`);
-    } catch {
-      // gone meanwhile
-    }
+}
+
+/**
+ * route_localnet turned on anywhere but on bunker0 (see nat): bunker must
+ * never open another interface to the host's loopback; ip_forward turned
+ * off (turning it on is by design).
+ */
+function sysctls(out: Entries): void {
+  for (const i of readdirSync("/proc/sys/net/ipv4/conf")) {
+    if (i === "bunker0") continue;
+    if (sysctl(`net/ipv4/conf/${i}/route_localnet`) === "1") out.set(`sysctl route_localnet ${i}`, `sysctl: net.ipv4.conf.${i}.route_localnet=1`);
+  }
+  if (sysctl("net/ipv4/ip_forward") === "0") out.set("sysctl ip_forward 0", "sysctl: net.ipv4.ip_forward=0");
+}
+
+/** Containers' veths. */
+function links(out: Entries): void {
+  for (const l of readdirSync("/sys/class/net")) if (/^bk[0-9a-f]+$/.test(l)) out.set(`link ${l}`, `link: ${l}`);
+}
+
+/** The mount points of every cgroup hierarchy. */
+function cgroupMounts(): string[] {
+  const out: string[] = [];
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const f = line.split(" ");
+    const type = f[f.indexOf("-") + 1];
+    if (type === "cgroup" || type === "cgroup2") out.push(f[4]!);
   }
   return out;
 }
 
-/** Containers' cgroups: directories under bunker's parent in every hierarchy. */
+/** Containers' cgroups: a directory with a container's id below a directory named bunker, at any depth of any hierarchy (a user's delegated subtree too). */
 export function cgroups(): Set<string> {
   const out = new Set<string>();
-  const parents = ["/sys/fs/cgroup/bunker"];
-  try {
-    for (const h of readdirSync("/sys/fs/cgroup")) parents.push(`/sys/fs/cgroup/${h}/bunker`);
-  } catch {
-    // no cgroups mounted
-  }
-  for (const p of parents) {
+  const walk = (dir: string, depth: number) => {
+    let list: Dirent[];
     try {
-      for (const e of readdirSync(p)) if (/^[0-9a-f]{12}$/.test(e)) out.add(`${p}/${e}`);
+      list = readdirSync(dir, { withFileTypes: true });
     } catch {
-      // not a hierarchy, or no bunker parent in it
+      return;
     }
-  }
+    for (const d of list) {
+      if (!d.isDirectory()) continue;
+      const path = `${dir}/${d.name}`;
+      if (ID.test(d.name) && dir.endsWith("/bunker")) out.add(path);
+      else if (depth < 8) walk(path, depth + 1);
+    }
+  };
+  for (const m of cgroupMounts()) walk(m, 0);
   return out;
 }
 
 export const bridgeExists = () => existsSync("/sys/class/net/bunker0");
 
 export interface Snapshot {
-  mounts: Set<string>;
-  procs: Set<string>;
+  entries: Entries;
+  /** Root's containers (ids of their state directories). */
   states: Set<string>;
-  network: Set<string>;
-  cgroups: Set<string>;
   /** Whether the bunker0 bridge was there. */
   bridge: boolean;
+  /** net.ipv4.ip_forward. */
+  forward: string;
+}
+
+function rootContainers(): Set<string> {
+  try {
+    return new Set(readdirSync("/run/bunker").filter((e) => ID.test(e)));
+  } catch {
+    return new Set();
+  }
 }
 
 export function snapshot(): Snapshot {
-  return { mounts: mounts(), procs: foreignPidnsProcesses(), states: states(), network: network(), cgroups: cgroups(), bridge: bridgeExists() };
+  const entries: Entries = new Map();
+  const bridge = bridgeExists();
+  mounts(entries);
+  processes(entries);
+  state(entries);
+  nat(entries, bridge);
+  sysctls(entries);
+  links(entries);
+  for (const c of cgroups()) entries.set(`cgroup ${c}`, `cgroup: ${c}`);
+  return { entries, states: rootContainers(), bridge, forward: sysctl("net/ipv4/ip_forward") };
 }
 
-/** Containers a test left on purpose (runs without --rm): removed, as a user would with bunker rm. */
+/** Root's containers made since `before`. */
 export function newContainers(before: Snapshot): string[] {
-  return [...states()].filter((s) => !before.states.has(s));
+  return [...rootContainers()].filter((s) => !before.states.has(s));
 }
 
-/** Lists what appeared since `before`: new mounts, new processes in other PID namespaces. */
-export function leaksSince(before: Snapshot): string[] {
-  const now = snapshot();
+/** What appeared or changed since `before`, one line each; a stopped container's state and names (kept by design until rm) excepted. */
+export function leaksSince(before: Snapshot, now: Snapshot = snapshot()): string[] {
   const out: string[] = [];
-  for (const m of now.mounts) if (!before.mounts.has(m)) out.push(`mount: ${m}`);
-  for (const p of now.procs) if (!before.procs.has(p)) out.push(`process: ${p}`);
-  for (const s of now.states) if (!before.states.has(s)) out.push(`state: /run/bunker/${s}`);
-  for (const n of now.network) if (!before.network.has(n)) out.push(`network: ${n}`);
-  for (const c of now.cgroups) if (!before.cgroups.has(c)) out.push(`cgroup: ${c}`);
+  for (const [key, label] of now.entries) if (!before.entries.has(key) && !key.startsWith("kept ")) out.push(label);
+  return out;
+}
+
+/** Root's stopped containers made since `before`: a test may keep them (run without --rm), and bunker rm must then leave nothing. */
+export function keptContainers(before: Snapshot, now: Snapshot = snapshot()): string[] {
+  const out: string[] = [];
+  for (const key of now.entries.keys()) {
+    const m = /^kept \/run\/bunker\/([0-9a-f]{12}) $/.exec(key);
+    if (m && !before.entries.has(key)) out.push(m[1]!);
+  }
+  return out;
+}
+
+/** Processes leaksSince reports: the pids of bunker's own and its helpers, and of those in other PID namespaces. */
+export function leakedPids(before: Snapshot, now: Snapshot = snapshot()): number[] {
+  const out: number[] = [];
+  for (const key of now.entries.keys()) if (key.startsWith("process ") && !before.entries.has(key)) out.push(Number(key.split(" ")[1]));
   return out;
 }

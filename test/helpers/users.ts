@@ -69,8 +69,9 @@ export function createUser(name: string, withRanges: boolean): TestUser {
 export function removeUser(u: TestUser): void {
   dropLines(u.name);
   // userdel refuses (status 8) while a process of the user exists, a helper's exited child not yet reaped included.
-  for (let i = 0; i < 100; i++) {
-    if (Bun.spawnSync(["userdel", u.name], { stderr: "ignore" }).exitCode !== 8) break;
+  const end = Date.now() + 5000;
+  while (Bun.spawnSync(["userdel", u.name], { stderr: "ignore" }).exitCode === 8) {
+    if (Date.now() > end) throw new Error(`userdel ${u.name}: a process of the user still runs after 5 s`);
     Bun.sleepSync(20);
   }
   rmSync(`/tmp/bunker-${u.uid}`, { recursive: true, force: true });

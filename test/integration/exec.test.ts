@@ -2,14 +2,14 @@
 
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
-import { bunker, isRoot } from "../helpers/bunker";
+import { bunker, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn(`skipping exec tests: ${isRoot ? "busybox-static is not installed" : "they need root"}`);
 
-const suite = containerSuite(ready);
+const suite = containerSuite(ready, () => bunker(["rm", "-f", id]));
 let id: string;
 let pid: number;
 
@@ -18,9 +18,20 @@ beforeAll(async () => {
   const r = bunker(["run", "-d", "--name", "target", "--hostname", "exbox", "-e", "FROM_RUN=1", "-w", "/tmp", "--rootfs", suite.fs.path, "--", "sh", "-c", "touch /tmp/ready; exec sleep 1000"]);
   id = r.stdout.trim();
   pid = JSON.parse(bunker(["inspect", id]).stdout)[0].pid;
-  for (let i = 0; i < 100 && !existsSync(`/proc/${pid}/root/tmp/ready`); i++) await Bun.sleep(20);
+  await until(() => existsSync(`/proc/${pid}/root/tmp/ready`), 10_000, "the target container to start");
 });
 
+/** Host pids of the processes in the PID namespace of host pid `pid` whose command line is `cmd`. */
+function inPidnsOf(pid: number, cmd: string): number[] {
+  const ns = readlinkSync(`/proc/${pid}/ns/pid`);
+  return readdirSync("/proc").filter((e) => {
+    try {
+      return /^\d+$/.test(e) && readlinkSync(`/proc/${e}/ns/pid`) === ns && readFileSync(`/proc/${e}/cmdline`, "utf8").replaceAll("\0", " ").trim() === cmd;
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
 
 const TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "uts"];
 
@@ -58,7 +69,8 @@ describe.skipIf(!ready)("bunker exec", () => {
   test("the exec'd process goes away with its container", async () => {
     const c = bunker(["run", "-d", "--rootfs", suite.fs.path, "--", "sleep", "1000"]).stdout.trim();
     const proc = Bun.spawn(["/bin/sh", "-c", `exec ${process.env.BUNKER_BIN ?? `${import.meta.dir}/../../dist/bunker`} exec ${c} sleep 1000`]);
-    await Bun.sleep(300);
+    const first = JSON.parse(bunker(["inspect", c]).stdout)[0].pid;
+    await until(() => inPidnsOf(first, "sleep 1000").length === 2, 10_000, "the exec'd sleep to run in the container");
     bunker(["stop", "-t", "0", c]);
     expect(await proc.exited).toBe(137);
     bunker(["rm", c]);
@@ -86,11 +98,12 @@ describe.skipIf(!ready)("bunker ns", () => {
 });
 
 describe.skipIf(!ready)("pinned namespaces", () => {
-  test("pin, let the container exit, exec into the pinned namespaces, unpin leaves no mount", () => {
+  test("pin, let the container exit, exec into the pinned namespaces, unpin leaves no mount", async () => {
     const dir = `${suite.fs.path}/../pins`;
     // Writing a network sysctl as a marker needs /proc/sys writable: --privileged.
     const c = bunker(["run", "-d", "--rm", "--privileged", "--hostname", "pinbox", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo 99 > /proc/sys/net/ipv4/ip_default_ttl; exec sleep 1000"]).stdout.trim();
-    Bun.sleepSync(200);
+    const first = JSON.parse(bunker(["inspect", c]).stdout)[0].pid;
+    await until(() => inPidnsOf(first, "sleep 1000").length === 1, 10_000, "the container to set its marker and run sleep");
     const pinned = bunker(["ns", "pin", c, dir]);
     expect(pinned.code).toBe(0);
     expect(pinned.stdout.trim().split("\n").map((l) => l.split("/").pop()).sort()).toEqual(["cgroup", "ipc", "mnt", "net", "pid", "uts"]);

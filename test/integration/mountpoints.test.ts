@@ -9,9 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary, until } from "../helpers/bunker";
-import { snapshot, type Snapshot } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
-import { expectNoLeaks } from "../helpers/suite";
+import { guardLeaks } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, type TestUser } from "../helpers/users";
 
 const ready = isRoot && busyboxAvailable() && existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/setpriv");
@@ -27,15 +26,16 @@ interface Mode {
 
 let user: TestUser;
 let bin: { path: string; dir: string };
-let before: Snapshot;
 /** Volume sources both modes can read: a file and a directory. */
 let src: { dir: string; file: string; sub: string };
 const modes: Mode[] = [];
 
+// Before the file's own hooks: its snapshot comes first, its check before the users and files go.
+const guard = guardLeaks(ready);
+
 beforeAll(() => {
   if (!ready) return;
   requireBinary();
-  before = snapshot();
   user = createUser("bunker-ci-mounts", true);
   bin = publicBinary(BUNKER);
   const dir = mkdtempSync("/tmp/bunker-mp-src-");
@@ -49,10 +49,11 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (!ready) return;
-  rmSync(bin.dir, { recursive: true, force: true });
-  rmSync(src.dir, { recursive: true, force: true });
-  removeUser(user);
-  await expectNoLeaks(before);
+  await guard.check(() => {
+    rmSync(bin.dir, { recursive: true, force: true });
+    rmSync(src.dir, { recursive: true, force: true });
+    removeUser(user);
+  });
 });
 
 const argvAs = (m: Mode, args: string[]) => ["setpriv", `--reuid=${m.uid}`, `--regid=${m.gid}`, "--init-groups", bin.path, ...args];
@@ -239,6 +240,28 @@ describe("mount points bunker creates in a rootfs directory", () => {
     }
   });
 
+  each("after a detached container's bunker is killed, bunker rm -f removes them", async (m) => {
+    const fs = bareRootfs(m);
+    try {
+      const was = listing(fs.path);
+      const d = run(m, ["run", "-d", "--network", "none", ...VOLUMES(), "--rootfs", fs.path, "--", "sleep", "1000"]);
+      expect([d.code, d.stderr]).toEqual([0, ""]);
+      const id = d.stdout.trim();
+      const st = JSON.parse(readFileSync(join(m.state, id, "state.json"), "utf8"));
+      process.kill(st.supervisor, "SIGKILL");
+      await until(() => !existsSync(`/proc/${st.pid}`) || readFileSync(`/proc/${st.pid}/stat`, "utf8").includes(") Z "), 10_000, "the container to die with its bunker");
+      // Control: nothing removed them yet.
+      expect(listing(fs.path)).not.toEqual(was);
+      expect(records(m, fs.path).length).toBe(1);
+      const r = run(m, ["rm", "-f", id]);
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, `${id}\n`, ""]);
+      expect(listing(fs.path)).toEqual(was);
+      expect(records(m, fs.path)).toEqual([]);
+    } finally {
+      fs.remove();
+    }
+  });
+
   each("a directory volume on a former file volume's target works, also right after a killed run", async (m) => {
     const fs = bareRootfs(m);
     try {
@@ -278,6 +301,9 @@ describe("mount points of a container whose mount namespace is pinned", () => {
       expect(run(m, ["ps"]).code).toBe(0);
       expect(listing(fs.path)).not.toEqual(was);
       expect(run(m, ["ns", "unpin", `${pins}/ns`]).code).toBe(0);
+      // unpin itself, the namespace's last user going, removes them; a later command finds nothing to do.
+      expect(listing(fs.path)).toEqual(was);
+      expect(records(m, fs.path)).toEqual([]);
       expect(run(m, ["ps"]).code).toBe(0);
       expect(listing(fs.path)).toEqual(was);
       expect(records(m, fs.path)).toEqual([]);

@@ -5,8 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
-import { snapshot, type Snapshot } from "../helpers/leaks";
-import { expectNoLeaks } from "../helpers/suite";
+import { guardLeaks } from "../helpers/suite";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -23,7 +22,6 @@ let nosub: TestUser;
 let bin: { path: string; dir: string };
 let fsSub: Rootfs;
 let fsNosub: Rootfs;
-let before: Snapshot;
 let volDir: string;
 
 function chownTree(path: string, uid: number, gid: number): void {
@@ -41,10 +39,12 @@ function rootfsFor(u: TestUser): Rootfs {
   return fs;
 }
 
+// Before the file's own hooks: its snapshot comes first, its check before the users and files go.
+const guard = guardLeaks(ready);
+
 beforeAll(() => {
   if (!ready) return;
   requireBinary();
-  before = snapshot();
   sub = createUser("bunker-ci-sub", true);
   nosub = createUser("bunker-ci-nosub", false);
   bin = publicBinary(BUNKER);
@@ -59,12 +59,13 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (!ready) return;
-  fsSub.remove();
-  fsNosub.remove();
-  rmSync(bin.dir, { recursive: true, force: true });
-  removeUser(sub);
-  removeUser(nosub);
-  await expectNoLeaks(before);
+  await guard.check(() => {
+    fsSub.remove();
+    fsNosub.remove();
+    rmSync(bin.dir, { recursive: true, force: true });
+    removeUser(sub);
+    removeUser(nosub);
+  });
 });
 
 const run = (u: TestUser, fs: Rootfs | null, args: string[], cmd: string, env: Record<string, string> = {}) =>

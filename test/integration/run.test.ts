@@ -447,6 +447,8 @@ describe.skipIf(!ready)("signals", () => {
     process.kill(proc.pid, "SIGKILL");
     await proc.exited;
     await until(() => !existsSync(`/proc/${child}`) || readFileSync(`/proc/${child}/stat`, "utf8").includes(") Z "), 5000, "the container process to die");
+    // What the killed bunker had set up (cgroups, lease, veth) is undone by the next command, as a user would run one.
+    expect(bunker(["ps", "-a"]).code).toBe(0);
   });
 });
 

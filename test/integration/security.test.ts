@@ -1,7 +1,7 @@
 // Capabilities, no_new_privs, masked and read-only paths, --read-only, --ulimit.
 
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { bunker, isRoot } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
@@ -107,8 +107,7 @@ describe.skipIf(!ready)("seccomp", () => {
 
   test("a JSON profile from a file", () => {
     const file = `${suite.fs.path}/../profile.json`;
-    Bun.write(file, JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 13 }] }));
-    Bun.sleepSync(50);
+    writeFileSync(file, JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 13 }] }));
     const r = sh(["--security-opt", `seccomp=${file}`], "mkdir /tmp/x 2>&1; echo rc=$?");
     expect(r.stdout).toBe("mkdir: can't create directory '/tmp/x': Permission denied\nrc=1\n");
     expect(bunker(["run", "--security-opt", "seccomp=/no/such.json", "--rootfs", suite.fs.path, "--", "true"])).toMatchObject({

@@ -1,7 +1,7 @@
 // -t through a real terminal: tmux runs bunker, keys are typed, the screen is read.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { bunker, BUNKER, isRoot } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
@@ -27,6 +27,43 @@ async function until(pred: (s: string) => boolean, what: string, ms = 8000): Pro
 
 const keys = (...k: string[]) => t("send-keys", "-t", "w", ...k);
 
+/** Types `line` until the screen shows what `pred` wants: for what the shell tells only when asked. */
+async function askUntil(line: string, pred: (s: string) => boolean, what: string, ms = 8000): Promise<string> {
+  const end = Date.now() + ms;
+  for (;;) {
+    keys(line, "Enter");
+    try {
+      return await until(pred, what, 500);
+    } catch (e) {
+      if (Date.now() > end) throw e;
+    }
+  }
+}
+
+/** Whether a process running `cmd` is in the foreground of its terminal: its group is the one the terminal signals. */
+function inForeground(cmd: string): boolean {
+  for (const e of readdirSync("/proc")) {
+    try {
+      if (!/^\d+$/.test(e) || readFileSync(`/proc/${e}/cmdline`, "utf8").replaceAll("\0", " ").trim() !== cmd) continue;
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // state ppid pgrp session tty_nr tpgid: the terminal's foreground group is this process's.
+      if (f[2] === f[5]) return true;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return false;
+}
+
+const foreground = async (cmd: string) => {
+  const end = Date.now() + 8000;
+  while (!inForeground(cmd)) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${cmd} to run in the foreground`);
+    await Bun.sleep(10);
+  }
+};
+
 const suite = containerSuite(ready, () => t("kill-server"));
 
 describe.skipIf(!ready)("bunker run -it", () => {
@@ -38,16 +75,14 @@ describe.skipIf(!ready)("bunker run -it", () => {
     keys("tty; stty size", "Enter");
     await until((s) => /\/dev\/pts\/\d+\n40 120/.test(s), "tty and size");
     t("resize-window", "-t", "w", "-x", "100", "-y", "30");
-    await Bun.sleep(200);
-    keys("stty size", "Enter");
-    await until((s) => s.includes("30 100"), "the new size");
-    keys("sleep 100", "Enter");
-    await Bun.sleep(300);
+    await askUntil("stty size", (s) => s.includes("30 100"), "the new size");
+    keys("sleep 4801", "Enter");
+    await foreground("sleep 4801");
     keys("C-c");
     keys("echo job=$?", "Enter");
     await until((s) => s.includes("job=130"), "Ctrl-C to reach the job, not bunker");
-    keys("sleep 100", "Enter");
-    await Bun.sleep(300);
+    keys("sleep 4802", "Enter");
+    await foreground("sleep 4802");
     keys("C-z");
     await until((s) => /Stopped/.test(s), "Ctrl-Z to suspend the job");
     keys("kill -9 %1; wait; echo reaped", "Enter");
@@ -57,7 +92,8 @@ describe.skipIf(!ready)("bunker run -it", () => {
     await until((s) => /^listed$/m.test(s), "the job list");
     keys("exit 7", "Enter");
     await until((s) => s.includes("outer=7"), "the container's status");
-    await Bun.sleep(200);
+    // The outer shell writes the terminal's settings next: once they are there, whole.
+    await until(() => existsSync(`${marks}.after`) && readFileSync(`${marks}.after`, "utf8").endsWith("\n"), "the caller's terminal settings");
     expect(readFileSync(`${marks}.after`, "utf8")).toBe(readFileSync(`${marks}.before`, "utf8"));
     rmSync(`${marks}.before`);
     rmSync(`${marks}.after`);

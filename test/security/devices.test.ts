@@ -30,6 +30,7 @@ if (!ready) console.warn(`skipping device tests: ${!isRoot ? "they need root" : 
 const deviceCgroup = v2 || v1Devices;
 if (ready && !deviceCgroup) console.warn("skipping the device cgroup tests: this host has neither a v1 devices controller nor cgroup v2");
 console.info(`device tests on a ${v2 ? "pure cgroup v2" : "cgroup v1 (or hybrid)"} host`);
+if (ready && !v1Devices) console.warn("skipping the v1 devices.list test: this host has no v1 devices controller");
 
 const mknod = (path: string) => {
   const r = Bun.spawnSync(["mknod", "-m", "0600", path, "c", "10", "229"], { stderr: "pipe" });
@@ -151,6 +152,7 @@ describe.skipIf(!ready)("the container's own devices, as root", () => {
 
 /** Rootless: no device cgroup (a user reaches no device it could not open on the host anyway), but nodev holds. */
 const rootlessReady = nodeReady && have("setpriv");
+if (nodeReady && !rootlessReady) console.warn("skipping rootless device tests: setpriv is missing");
 describe.skipIf(!rootlessReady)("device nodes, rootless", () => {
   let user: TestUser;
   let bin: { path: string; dir: string };

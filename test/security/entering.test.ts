@@ -11,30 +11,31 @@ import { dlopen, FFIType as T } from "bun:ffi";
 import { readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
-import { snapshot, type Snapshot } from "../helpers/leaks";
 import { hostBunCopy } from "../helpers/hostbun";
-import { expectNoLeaks } from "../helpers/suite";
+import { guardLeaks } from "../helpers/suite";
 import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
 
 const ready = isRoot;
 if (!ready) console.warn("skipping the entering suite: it needs root (a container holding CAP_SYS_PTRACE)");
 
-let before: Snapshot;
 // Outside /tmp, which a run without --rootfs replaces: a copy of Bun the container can run.
 let hostDir: string;
 let hostBun: string;
 
+// Before the file's own hooks: its snapshot comes first, its check before the users and files go.
+const guard = guardLeaks(ready);
+
 beforeAll(() => {
   if (!ready) return;
   requireBinary();
-  before = snapshot();
   ({ dir: hostDir, bun: hostBun } = hostBunCopy("bunker-entering"));
 });
 
 afterAll(async () => {
   if (!ready) return;
-  rmSync(hostDir, { recursive: true, force: true });
-  await expectNoLeaks(before);
+  await guard.check(() => {
+    rmSync(hostDir, { recursive: true, force: true });
+  });
 });
 
 /**

@@ -7,10 +7,9 @@ import { dlopen, FFIType as T, ptr } from "bun:ffi";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
-import { snapshot, type Snapshot } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { hostBunCopy } from "../helpers/hostbun";
-import { expectNoLeaks } from "../helpers/suite";
+import { guardLeaks } from "../helpers/suite";
 import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -27,17 +26,18 @@ interface Mode {
 
 let user: TestUser;
 let bin: { path: string; dir: string };
-let before: Snapshot;
 // Outside /tmp, which a run without --rootfs replaces with its own: a copy of
 // Bun that containers with the host's view can run.
 let hostDir: string;
 let hostBun: string;
 const modes: Mode[] = [];
 
+// Before the file's own hooks: its snapshot comes first, its check before the users and files go.
+const guard = guardLeaks(ready);
+
 beforeAll(() => {
   if (!ready) return;
   requireBinary();
-  before = snapshot();
   user = createUser("bunker-ci-escape", true);
   bin = publicBinary(BUNKER);
   ({ dir: hostDir, bun: hostBun } = hostBunCopy("bunker-escape"));
@@ -53,11 +53,12 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (!ready) return;
-  for (const m of modes) m.fs.remove();
-  rmSync(bin.dir, { recursive: true, force: true });
-  rmSync(hostDir, { recursive: true, force: true });
-  removeUser(user);
-  await expectNoLeaks(before);
+  await guard.check(() => {
+    for (const m of modes) m.fs.remove();
+    rmSync(bin.dir, { recursive: true, force: true });
+    rmSync(hostDir, { recursive: true, force: true });
+    removeUser(user);
+  });
 });
 
 const each = (name: string, fn: (m: Mode) => void | Promise<void>) => {

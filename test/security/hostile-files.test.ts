@@ -8,9 +8,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
-import { snapshot, type Snapshot } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
-import { expectNoLeaks } from "../helpers/suite";
+import { guardLeaks } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, type TestUser } from "../helpers/users";
 
 const ready = isRoot && busyboxAvailable() && existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/setpriv") && existsSync("/usr/bin/mkfifo");
@@ -36,15 +35,16 @@ interface Outcome {
 
 let user: TestUser;
 let bin: { path: string; dir: string };
-let before: Snapshot;
 /** Files named on the command line, where both modes can reach them. */
 let shared: string;
 const modes: Mode[] = [];
 
+// Before the file's own hooks: its snapshot comes first, its check before the users and files go.
+const guard = guardLeaks(ready);
+
 beforeAll(() => {
   if (!ready) return;
   requireBinary();
-  before = snapshot();
   user = createUser("bunker-ci-files", true);
   bin = publicBinary(BUNKER);
   shared = mkdtempSync("/tmp/bunker-hostile-");
@@ -57,11 +57,12 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (!ready) return;
-  for (const m of modes) m.fs.remove();
-  rmSync(bin.dir, { recursive: true, force: true });
-  rmSync(shared, { recursive: true, force: true });
-  removeUser(user);
-  await expectNoLeaks(before);
+  await guard.check(() => {
+    for (const m of modes) m.fs.remove();
+    rmSync(bin.dir, { recursive: true, force: true });
+    rmSync(shared, { recursive: true, force: true });
+    removeUser(user);
+  });
 });
 
 /** bunker as the mode's user, killed (SIGKILL: the set-up child blocks the others) if it outlives the deadline. */

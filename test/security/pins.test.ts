@@ -7,22 +7,22 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bunker, isRoot, requireBinary } from "../helpers/bunker";
-import { snapshot, type Snapshot } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
-import { expectNoLeaks } from "../helpers/suite";
+import { guardLeaks } from "../helpers/suite";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn("skipping the pinned-namespace suite: it needs root (pinning mounts in the host's namespace) and busybox-static");
 
-let before: Snapshot;
 let fs: Rootfs;
 let base: string;
 let id: string;
 
+// Before the file's own hooks: its snapshot comes first, its check before the users and files go.
+const guard = guardLeaks(ready);
+
 beforeAll(() => {
   if (!ready) return;
   requireBinary();
-  before = snapshot();
   fs = makeRootfs();
   base = mkdtempSync("/var/tmp/bunker-pins-");
   chmodSync(base, 0o755);
@@ -34,9 +34,10 @@ beforeAll(() => {
 afterAll(async () => {
   if (!ready) return;
   bunker(["rm", "-f", id]);
-  rmSync(base, { recursive: true, force: true });
-  fs.remove();
-  await expectNoLeaks(before);
+  await guard.check(() => {
+    rmSync(base, { recursive: true, force: true });
+    fs.remove();
+  });
 });
 
 const mounts = () => readFileSync("/proc/self/mountinfo", "utf8");

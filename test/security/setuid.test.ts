@@ -7,21 +7,21 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { bunker, isRoot, requireBinary } from "../helpers/bunker";
-import { snapshot, type Snapshot } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
-import { expectNoLeaks } from "../helpers/suite";
+import { guardLeaks } from "../helpers/suite";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn("skipping the setuid exposure suite: it needs root and busybox-static");
 
-let before: Snapshot;
 let fs: Rootfs;
 let open: string;
+
+// Before the file's own hooks: its snapshot comes first, its check before the users and files go.
+const guard = guardLeaks(ready);
 
 beforeAll(() => {
   if (!ready) return;
   requireBinary();
-  before = snapshot();
   fs = makeRootfs();
   // A copy of the rootfs where every user can reach it, as under /tmp or a 0755 home.
   open = mkdtempSync("/var/tmp/bunker-open-");
@@ -31,9 +31,10 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (!ready) return;
-  rmSync(open, { recursive: true, force: true });
-  fs.remove();
-  await expectNoLeaks(before);
+  await guard.check(() => {
+    rmSync(open, { recursive: true, force: true });
+    fs.remove();
+  });
 });
 
 const warning = (path: string) =>

@@ -8,9 +8,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { bunker, BUNKER, isRoot, requireBinary, until } from "../helpers/bunker";
-import { snapshot, type Snapshot } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
-import { expectNoLeaks } from "../helpers/suite";
+import { guardLeaks } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
 const script = ["/usr/bin/script", "/bin/script"].find((p) => existsSync(p));
@@ -32,14 +31,15 @@ const TITLE = "title\x1b]0;OWNED\x07\u009b2J\x7f";
 
 let user: TestUser;
 let bin: { path: string; dir: string };
-let before: Snapshot;
 let rootFs: Rootfs;
 let userFs: Rootfs;
+
+// Before the file's own hooks: its snapshot comes first, its check before the users and files go.
+const guard = guardLeaks(ready);
 
 beforeAll(() => {
   if (!ready) return;
   requireBinary();
-  before = snapshot();
   user = createUser("bunker-ci-terminal", false);
   bin = publicBinary(BUNKER);
   rootFs = makeRootfs();
@@ -49,11 +49,12 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (!ready) return;
-  rootFs.remove();
-  userFs.remove();
-  rmSync(bin.dir, { recursive: true, force: true });
-  removeUser(user);
-  await expectNoLeaks(before);
+  await guard.check(() => {
+    rootFs.remove();
+    userFs.remove();
+    rmSync(bin.dir, { recursive: true, force: true });
+    removeUser(user);
+  });
 });
 
 const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;

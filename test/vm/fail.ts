@@ -4,6 +4,13 @@
 export const EXIT_SETUP = 125;
 /** The command ran past --timeout (timeout(1)'s status). */
 export const EXIT_TIMEOUT = 124;
+/**
+ * The kernel package cannot be had from the package mirror (sysexits' EX_UNAVAILABLE): the one
+ * failure that says nothing about bunker or the harness, which CI may count as a skip.
+ */
+export const EXIT_UNAVAILABLE = 69;
+/** VmError's `what` for that failure, as the harness prints it: `vm: kernel unavailable: ...`. */
+export const UNAVAILABLE = "kernel unavailable";
 
 export class VmError extends Error {
   constructor(

@@ -1,8 +1,13 @@
 // The VM harness's pure parts: the cpio writer, the end-mark filter, module ordering, options.
 
 import { describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "./args";
 import { cpio } from "./cpio";
+import { EXIT_SETUP, EXIT_UNAVAILABLE, VmError } from "./fail";
+import { ensureKernel } from "./kernel";
 import { keepVisible, shellQuote } from "./initramfs";
 import { loadOrder, parseBuiltin, parseModulesDep } from "./modules";
 import { UntilMark } from "./stream";
@@ -119,6 +124,38 @@ describe("options", () => {
     expect(() => parseArgs(["--timeout", "soon", "true"], {})).toThrow("vm: --timeout:");
     expect(() => parseArgs(["--env", "1X=2", "true"], {})).toThrow("not a variable name");
     expect(() => parseArgs(["--verbose"], {})).toThrow("vm: command: missing");
+  });
+});
+
+const apt = existsSync("/usr/bin/apt-get");
+if (!apt) console.warn("skipping the kernel download failure test: apt-get is not installed");
+
+describe("kernel failures", () => {
+  /** ensureKernel's error for `pkg` in an empty cache made by `prepare`. */
+  const failure = (pkg: string, prepare: (cache: string) => void = () => {}): VmError => {
+    const cache = mkdtempSync(join(tmpdir(), "bunker-vm-kernel-"));
+    try {
+      prepare(cache);
+      ensureKernel(cache, "/bin/busybox", pkg);
+    } catch (e) {
+      if (e instanceof VmError) return e;
+      throw e;
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+    throw new Error(`ensureKernel(${pkg}) did not fail`);
+  };
+
+  test.skipIf(!apt)("a package the mirror does not have: kernel unavailable, status 69 (the one failure CI may skip)", () => {
+    const e = failure("linux-image-0.0.0-nonexistent-amd64");
+    expect([e.what, e.status]).toEqual(["kernel unavailable", EXIT_UNAVAILABLE]);
+    expect(e.message).toStartWith("vm: kernel unavailable: apt-get download linux-image-0.0.0-nonexistent-amd64: E: ");
+  });
+
+  test("a kernel in the cache that is incomplete is the harness's failure: status 125", () => {
+    const e = failure("linux-image-0.0.0-broken-amd64", (cache) => mkdirSync(join(cache, "linux-image-0.0.0-broken-amd64")));
+    expect([e.what, e.status]).toEqual(["kernel", EXIT_SETUP]);
+    expect(e.message).toContain("is incomplete");
   });
 });
 

@@ -3,7 +3,7 @@
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { VmError, run } from "./fail";
+import { EXIT_UNAVAILABLE, UNAVAILABLE, VmError, run } from "./fail";
 
 export interface Kernel {
   /** e.g. linux-image-6.1.0-56-amd64 */
@@ -72,7 +72,12 @@ function unpack(cache: string, pkg: string, busybox: string): void {
   mkdirSync(work);
   try {
     process.stderr.write(`vm: downloading ${pkg} (once; kept in ${cache})\n`);
-    run(["apt-get", "download", pkg], "kernel", { cwd: work, hint: "the package lists may be out of date: run apt-get update" });
+    try {
+      run(["apt-get", "download", pkg], UNAVAILABLE, { cwd: work, hint: "the package lists may be out of date: run apt-get update" });
+    } catch (e) {
+      // Only the download is the mirror's doing; every later step failing is the harness's (or the host's) fault.
+      throw e instanceof VmError ? new VmError(e.what, e.why, EXIT_UNAVAILABLE) : e;
+    }
     const deb = readdirSync(work).find((n) => n.endsWith(".deb"));
     if (!deb) throw new VmError("kernel", `apt-get download ${pkg} left no .deb in ${work}`);
     const root = join(work, "root");
@@ -101,7 +106,13 @@ function unpack(cache: string, pkg: string, busybox: string): void {
  */
 export function ensureKernel(cache: string, busybox: string, pkg?: string): Kernel {
   let name = pkg ?? currentPackage() ?? cached(cache)[0];
-  if (!name) throw new VmError("kernel", "cannot tell which Debian kernel to use: `apt-cache depends linux-image-amd64` found none (run apt-get update, or pass --kernel linux-image-<version>-amd64)");
+  if (!name) {
+    throw new VmError(
+      UNAVAILABLE,
+      "cannot tell which Debian kernel to use: `apt-cache depends linux-image-amd64` found none (run apt-get update, or pass --kernel linux-image-<version>-amd64)",
+      EXIT_UNAVAILABLE,
+    );
+  }
   if (!name.startsWith(PREFIX)) name = PREFIX + name;
   if (!existsSync(join(cache, name))) {
     unpack(cache, name, busybox);
