@@ -226,23 +226,32 @@ describe.skipIf(!ready || !tunOpen || !pasta || !defaultRoute)("after bunker is 
         stdout: "ignore",
         stderr: "ignore",
       });
-      await until(() => pastas().length > 0 && sleepers().length > 0, 10_000, "pasta and the container's command to run");
-      const ids = userContainers();
-      expect(ids.length).toBe(1);
-      // setpriv execs bunker: this is bunker itself. The container dies with it.
-      p.kill(9);
-      await p.exited;
-      await until(() => sleepers().length === 0, 5000, "the container to die with its bunker");
-      // Control: pasta outlives the killed bunker, and so does the state.
-      expect(pastas().length).toBeGreaterThan(0);
-      expect(userContainers()).toEqual(ids);
-      const r = next === "run" ? run([], "true") : as(["stats", "--no-stream"]);
-      expect([r.code, r.stderr]).toEqual([0, ""]);
-      await until(() => pastas().length === 0, 5000, "pasta to be stopped");
-      if (next === "stats") expect(userContainers()).toEqual([]);
-      // run leaves the record of how it ended to ps; rm takes it.
-      else expect(as(["rm", ids[0]!]).code).toBe(0);
-      expect(userContainers()).toEqual([]);
+      try {
+        await until(() => pastas().length > 0 && sleepers().length > 0, 10_000, "pasta and the container's command to run");
+        const ids = userContainers();
+        expect(ids.length).toBe(1);
+        // setpriv execs bunker: this is bunker itself. The container dies with it.
+        p.kill(9);
+        await p.exited;
+        await until(() => sleepers().length === 0, 5000, "the container to die with its bunker");
+        // Control: pasta outlives the killed bunker, and so does the state.
+        expect(pastas().length).toBeGreaterThan(0);
+        expect(userContainers()).toEqual(ids);
+        const r = next === "run" ? run([], "true") : as(["stats", "--no-stream"]);
+        expect([r.code, r.stderr]).toEqual([0, ""]);
+        await until(() => pastas().length === 0, 5000, "pasta to be stopped");
+        if (next === "stats") expect(userContainers()).toEqual([]);
+        // run leaves the record of how it ended to ps; rm takes it.
+        else expect(as(["rm", ids[0]!]).code).toBe(0);
+        expect(userContainers()).toEqual([]);
+      } finally {
+        if (p.exitCode === null && p.signalCode === null) p.kill(9);
+        await p.exited;
+        // What a failure above left: ps stops the helpers of containers that are gone, rm -f takes the rest.
+        as(["ps", "-a"]);
+        const left = userContainers();
+        if (left.length) as(["rm", "-f", ...left]);
+      }
     }, 30_000);
   }
 });

@@ -370,35 +370,40 @@ describe.skipIf(!ready || !nft)("after bunker is killed with SIGKILL", () => {
         stdout: "pipe",
         stderr: "pipe",
       });
-      const reader = proc.stdout.getReader();
-      expect(new TextDecoder().decode((await reader.read()).value)).toBe("ready\n");
-      const s = inspect(name);
-      const { id, pid } = s as { id: string; pid: number };
-      const ip = s.network.ip as string;
-      proc.kill("SIGKILL");
-      await proc.exited;
-      await until(() => !alive(pid), 5000, "the container to die with its bunker");
-      // Control: all of it is still there, left by the kill.
-      expect(existsSync(`${LEASES}/${ip}.json`)).toBe(true);
-      expect(natElements()).toContain(`${port} : ${ip} . 80`);
-      expect(hostDirs(id).length).toBeGreaterThan(0);
-      expect(existsSync(`${STATE}/${id}`)).toBe(true);
-      if (next === "stats") {
-        const r = bunker(["stats", "--no-stream"]);
-        expect([r.code, r.stderr]).toEqual([0, ""]);
-        expect(r.stdout).not.toContain(id);
-        expect(existsSync(`${STATE}/${id}`)).toBe(false);
-        expect(linkOf(name)).toBeNull();
-      } else {
-        // The same port again: nothing of the killed start stands in the way.
-        const r = bunker(["run", "--rm", "-m", "64m", "-p", `${port}:80`, "--rootfs", suite.fs.path, "--", "true"]);
-        expect(r).toMatchObject({ code: 0, stderr: "" });
+      try {
+        const reader = proc.stdout.getReader();
+        expect(new TextDecoder().decode((await reader.read()).value)).toBe("ready\n");
+        const s = inspect(name);
+        const { id, pid } = s as { id: string; pid: number };
+        const ip = s.network.ip as string;
+        proc.kill("SIGKILL");
+        await proc.exited;
+        await until(() => !alive(pid), 5000, "the container to die with its bunker");
+        // Control: all of it is still there, left by the kill.
+        expect(existsSync(`${LEASES}/${ip}.json`)).toBe(true);
+        expect(natElements()).toContain(`${port} : ${ip} . 80`);
+        expect(hostDirs(id).length).toBeGreaterThan(0);
+        expect(existsSync(`${STATE}/${id}`)).toBe(true);
+        if (next === "stats") {
+          const r = bunker(["stats", "--no-stream"]);
+          expect([r.code, r.stderr]).toEqual([0, ""]);
+          expect(r.stdout).not.toContain(id);
+          expect(existsSync(`${STATE}/${id}`)).toBe(false);
+          expect(linkOf(name)).toBeNull();
+        } else {
+          // The same port again: nothing of the killed start stands in the way.
+          const r = bunker(["run", "--rm", "-m", "64m", "-p", `${port}:80`, "--rootfs", suite.fs.path, "--", "true"]);
+          expect(r).toMatchObject({ code: 0, stderr: "" });
+        }
+        expect(existsSync(`${LEASES}/${ip}.json`)).toBe(false);
+        expect(natElements()).not.toContain(`${port} : `);
+        await until(() => hostDirs(id).length === 0, 5000, "the killed container's cgroups to be removed");
+        // run leaves the record of how it ended to ps (README: Containers that live on).
+        if (next === "run") expect(bunker(["rm", id]).code).toBe(0);
+      } finally {
+        if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+        await proc.exited;
       }
-      expect(existsSync(`${LEASES}/${ip}.json`)).toBe(false);
-      expect(natElements()).not.toContain(`${port} : `);
-      await until(() => hostDirs(id).length === 0, 5000, "the killed container's cgroups to be removed");
-      // run leaves the record of how it ended to ps (README: Containers that live on).
-      if (next === "run") expect(bunker(["rm", id]).code).toBe(0);
     });
   }
 });
