@@ -32,7 +32,11 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   },
   version: {
     describe: "Print the version and commit",
-    load: async () => async () => {
+    load: async () => async (argv: string[]) => {
+      const { parseCommand } = await import("./cli/usage");
+      const parsed = await parseCommand(argv, {}, { name: "version", description: "Print the version and commit", positional: "" });
+      if (!parsed) return 0;
+      if (parsed.rest.length) throw new UsageError(`version: unexpected argument "${parsed.rest[0]}"`);
       const { versionString } = await import("./version");
       await writeOut(`${versionString()}\n`);
       return 0;

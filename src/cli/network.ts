@@ -10,15 +10,20 @@ const options: OptionDefs = {
 };
 
 export async function network(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, options, {
+  const help = {
     name: "network",
     description: "ls: the bridge, its subnet and its leases; prune: remove the bridge and its NAT rules once no container uses them",
     positional: "ls|prune",
-    examples: ["bunker network ls", "bunker network prune"],
-  });
+    examples: ["bunker network ls", "bunker network ls --json", "bunker network prune"],
+  };
+  const parsed = await parseCommand(argv, options, help);
   if (!parsed) return 0;
-  const [sub, ...rest] = parsed.rest;
-  if (rest.length) throw new UsageError(`network: unexpected argument "${rest[0]}"`);
+  const [sub, ...after] = parsed.rest;
+  // Options may follow the sub-command too, as the usage writes them: `network ls --json`.
+  const more = await parseCommand(after, options, help);
+  if (!more) return 0;
+  if (more.rest.length) throw new UsageError(`network: unexpected argument "${more.rest[0]}"`);
+  const json = parsed.values.json === true || more.values.json === true;
   if (sub === "prune") {
     const r = pruneNetwork();
     if (r.leases) {
@@ -29,7 +34,7 @@ export async function network(argv: string[]): Promise<number> {
   if (sub === "ls" || sub === undefined) {
     reconcileNetwork();
     const o = networkOverview();
-    if (parsed.values.json) {
+    if (json) {
       await writeOut(`${jsonText(o, 2)}\n`);
       return 0;
     }

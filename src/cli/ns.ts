@@ -68,14 +68,24 @@ async function show(ref: string, json: boolean): Promise<number> {
   return 0;
 }
 
+const usage = () => printUsage("ns", "Show, pin and unpin a container's namespaces", options, "ID|NAME|PID  |  pin ID|NAME DIR  |  unpin DIR");
+
 export async function ns(argv: string[]): Promise<number> {
   const parsed = parseOptions(argv, options, "ns");
   if (parsed.help || parsed.rest.length === 0) {
-    await printUsage("ns", "Show, pin and unpin a container's namespaces", options, "ID|NAME|PID  |  pin ID|NAME DIR  |  unpin DIR");
+    await usage();
     if (!parsed.help) throw new UsageError("ns: give a container, a pid, or pin/unpin");
     return 0;
   }
-  const [first, ...rest] = parsed.rest as [string, ...string[]];
+  const [first, ...after] = parsed.rest as [string, ...string[]];
+  // Options may follow the first word too, as the usage writes them: `ns ID --json`, `ns pin --help`.
+  const more = parseOptions(after, options, first === "pin" || first === "unpin" ? `ns ${first}` : "ns");
+  if (more.help) {
+    await usage();
+    return 0;
+  }
+  const rest = more.rest;
+  const json = parsed.values.json === true || more.values.json === true;
   if (first === "pin") {
     if (rest.length !== 2) throw new UsageError("ns pin: give a container and a directory");
     if (rest[1] === "") throw new UsageError("ns pin: the directory path is empty");
@@ -97,5 +107,5 @@ export async function ns(argv: string[]): Promise<number> {
     return 0;
   }
   if (rest.length) throw new UsageError(`ns: unexpected argument "${rest[0]}"`);
-  return show(first, parsed.values.json === true);
+  return show(first, json);
 }

@@ -21,7 +21,7 @@ import { Errno, errnoMessage } from "../sys/errno";
 import { AT, O } from "../sys/constants";
 import { formatIp, formatSubnet, gatewayOf, maskOf, overlaps, parseIp, parseSubnet, type Subnet } from "./addr";
 import { nftPath, runNft, tableScript } from "./nat";
-import { addAddress, addDefaultRoute, addresses, createBridge, createVeth, deleteLink, linkIndex, randomMac, routes, setMac, setUp } from "./rtnl";
+import { addAddress, addDefaultRoute, addresses, createBridge, createVeth, deleteLink, linkIndex, randomMac, routes, setHairpin, setMac, setUp } from "./rtnl";
 
 export const BRIDGE = "bunker0";
 
@@ -194,6 +194,7 @@ export function attachVeth(nl: NetlinkSocket, bridge: EnsuredBridge, id: string,
   try {
     const index = linkIndex(nl, host);
     if (index === null) throw new BridgeError(`veth ${host} vanished right after it was created`);
+    setHairpin(nl, index, host);
     setUp(nl, index, host);
     const nsFd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`/proc/${pid}/ns/net\0`), O.RDONLY | O.CLOEXEC, 0);
     if (nsFd < 0) throw new BridgeError(`open the network namespace of process ${pid}: ${errnoMessage(-nsFd)}`);

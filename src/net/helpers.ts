@@ -219,7 +219,9 @@ export async function startPasta(binary: string, pid: number, ports: readonly Po
   if (code !== 0 || !Number.isInteger(daemon) || daemon <= 0) {
     if (Number.isInteger(daemon) && daemon > 0) trySys("kill", daemon, 15);
     const why = logTail(logPath);
-    throw new HelperError(`pasta failed to set up the network${why ? `: ${why}` : ` (status ${code})`}`);
+    // Started as root, pasta switches to nobody before it opens the container's namespaces, which nobody may not open.
+    const hint = process.geteuid?.() === 0 && /open .*namespace/i.test(why) ? ": pasta gives up root's privileges before it joins the container; as root, use --network bridge or slirp4netns" : "";
+    throw new HelperError(`pasta failed to set up the network${why ? `: ${why}` : ` (status ${code})`}${hint}`);
   }
   const pidStart = startTime(daemon) ?? undefined;
   return { pid: daemon, ...(pidStart !== undefined ? { pidStart } : {}), stop: () => stopHelper(daemon, pidStart) };

@@ -2,13 +2,15 @@
 // Each names what it does and to which object, so a refusal reads
 // `create veth bk1a2b3c: File exists`.
 
-import { attr, attrString, attrU32, concat, nested, NLM_F, parseAttrs, type NetlinkSocket } from "../sys/netlink";
+import { attr, attrString, attrU8, attrU32, concat, nested, NLM_F, parseAttrs, type NetlinkSocket } from "../sys/netlink";
 import { AF_INET } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { formatIp, maskOf, type Ipv4 } from "./addr";
 
-const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, GETADDR: 22, NEWROUTE: 24, GETROUTE: 26 } as const;
-const IFLA = { ADDRESS: 1, IFNAME: 3, MASTER: 10, LINKINFO: 18, NET_NS_PID: 19 } as const;
+const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, SETLINK: 19, NEWADDR: 20, GETADDR: 22, NEWROUTE: 24, GETROUTE: 26 } as const;
+const IFLA = { ADDRESS: 1, IFNAME: 3, MASTER: 10, PROTINFO: 12, LINKINFO: 18, NET_NS_PID: 19 } as const;
+const IFLA_BRPORT_MODE = 4;
+const AF_BRIDGE = 7;
 const IFLA_INFO = { KIND: 1, DATA: 2 } as const;
 const VETH_INFO_PEER = 1;
 const IFA = { ADDRESS: 1, LOCAL: 2, BROADCAST: 4 } as const;
@@ -98,6 +100,18 @@ export function createVeth(nl: NetlinkSocket, host: string, peer: string, pid: n
     NLM_F.CREATE | NLM_F.EXCL,
     concat([ifinfo(), attrString(IFLA.IFNAME, host), attrU32(IFLA.MASTER, master), info]),
   );
+}
+
+/**
+ * Lets the bridge send a frame back out of the port it came in by. Where
+ * br_netfilter is loaded, a packet a container sends to its own published
+ * port through a host address is DNATed back to it while still in the
+ * bridge, which then drops it as a frame for the port it came from.
+ */
+export function setHairpin(nl: NetlinkSocket, index: number, name: string): void {
+  const msg = ifinfo(index);
+  msg[0] = AF_BRIDGE;
+  nl.request(`turn on hairpin mode of bridge port ${name}`, RTM.SETLINK, 0, concat([msg, nested(IFLA.PROTINFO, attrU8(IFLA_BRPORT_MODE, 1))]));
 }
 
 export function setUp(nl: NetlinkSocket, index: number, name: string): void {

@@ -1,0 +1,347 @@
+// The command line as a user types it: --help of every command, the list
+// alias, ps -q, network ls --json, ns ID --json, and every flag alias (--root,
+// --net and the short ones) doing what its long form does.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bunker, isRoot, requireBinary } from "../helpers/bunker";
+import { busyboxAvailable } from "../helpers/rootfs";
+import { freePort } from "../helpers/ports";
+import { fetchWhenUp } from "../helpers/tcp";
+import { containerSuite } from "../helpers/suite";
+
+const ready = isRoot && busyboxAvailable();
+if (!ready) console.warn(`skipping the command-line tests that run containers: ${isRoot ? "busybox-static is not installed" : "they need root"}`);
+const nft = ["/usr/sbin/nft", "/sbin/nft"].find((p) => existsSync(p));
+if (ready && !nft) console.warn("skipping the -p alias test: nft is not installed (nftables package)");
+
+const suite = containerSuite(ready);
+
+const mountinfo = readFileSync("/proc/self/mountinfo", "utf8");
+const v2 = / \/sys\/fs\/cgroup [^ ]+ .* - cgroup2 /.test(mountinfo);
+/** The container's memory limit as it sees it at the root of its own cgroup. */
+const MEMORY_LIMIT_FILE = v2 ? "/sys/fs/cgroup/memory.max" : "/sys/fs/cgroup/memory/memory.limit_in_bytes";
+
+/**
+ * Each command's options as its --help must list them: written out here from
+ * the usage in README, not taken from the code.
+ */
+const HELP: [string[], string, string[]][] = [
+  [
+    ["run"],
+    "bunker run [OPTIONS] [--] COMMAND [ARG...]",
+    [
+      "--rootfs=<DIR>",
+      "(also --root)",
+      "-u, --user=<USER[:GROUP]>",
+      "-w, --workdir=<DIR>",
+      "-e, --env=<KEY[=VALUE]>",
+      "--env-file=<FILE>",
+      "-v, --volume=<HOST:CONTAINER[:OPTS]>",
+      "--tmpfs=<PATH[:OPTS]>",
+      "--name=<NAME>",
+      "-d, --detach",
+      "-t, --tty",
+      "-i, --interactive",
+      "--rm",
+      "--init",
+      "--pin=<DIR>",
+      "--join-ns=<DIR>",
+      "--hostname=<NAME>",
+      "--network=<MODE>",
+      "(also --net)",
+      "-p, --publish=<[IP:][HOSTPORT:]PORT[/PROTO]>",
+      "--subnet=<CIDR>",
+      "--userns=<MODE>",
+      "--cap-add=<CAP>",
+      "--cap-drop=<CAP>",
+      "--privileged",
+      "--security-opt=<OPT>",
+      "--read-only",
+      "--ulimit=<NAME=SOFT[:HARD]>",
+      "-m, --memory=<SIZE>",
+      "--memory-swap=<SIZE>",
+      "--cpus=<N>",
+      "--cpu-shares=<N>",
+      "--cpu-weight=<N>",
+      "--cpuset-cpus=<LIST>",
+      "--pids-limit=<N>",
+      "--blkio-weight=<N>",
+      "--cgroups=<MODE>",
+      "--map-uid=<ID>",
+      "--map-gid=<ID>",
+      "--log-level=<LEVEL>",
+    ],
+  ],
+  [["exec"], "bunker exec [OPTIONS] ID|NAME COMMAND [ARG...]", ["-i, --interactive", "-t, --tty", "-u, --user=<USER[:GROUP]>", "-e, --env=<KEY[=VALUE]>", "-w, --workdir=<DIR>", "--ns=<DIR>", "--privileged"]],
+  [["ns"], "bunker ns [OPTIONS] ID|NAME|PID  |  pin ID|NAME DIR  |  unpin DIR", ["--json"]],
+  [["ns", "pin"], "bunker ns [OPTIONS] ID|NAME|PID  |  pin ID|NAME DIR  |  unpin DIR", ["--json"]],
+  [["ns", "unpin"], "bunker ns [OPTIONS] ID|NAME|PID  |  pin ID|NAME DIR  |  unpin DIR", ["--json"]],
+  [["ps"], "bunker ps [OPTIONS]", ["-a, --all", "-q, --quiet", "--json"]],
+  [["list"], "bunker ps [OPTIONS]", ["-a, --all", "-q, --quiet", "--json"]],
+  [["inspect"], "bunker inspect ID|NAME...", []],
+  [["stop"], "bunker stop [OPTIONS] ID|NAME...", ["-t, --time=<SECONDS>"]],
+  [["kill"], "bunker kill [OPTIONS] ID|NAME...", ["-s, --signal=<SIGNAL>"]],
+  [["rm"], "bunker rm [OPTIONS] ID|NAME...", ["-f, --force"]],
+  [["pause"], "bunker pause ID|NAME...", []],
+  [["unpause"], "bunker unpause ID|NAME...", []],
+  [["stats"], "bunker stats [OPTIONS] [ID|NAME...]", ["--no-stream", "--json"]],
+  [["network"], "bunker network [OPTIONS] ls|prune", ["--json"]],
+  [["network", "ls"], "bunker network [OPTIONS] ls|prune", ["--json"]],
+  [["network", "prune"], "bunker network [OPTIONS] ls|prune", ["--json"]],
+  [["wait"], "bunker wait ID|NAME", []],
+  [["version"], "bunker version", []],
+];
+
+const COMMANDS = ["run", "exec", "ns", "ps", "inspect", "stop", "kill", "rm", "pause", "unpause", "stats", "network", "wait", "version"];
+
+describe("--help", () => {
+  beforeAll(requireBinary);
+
+  for (const [words, usage, flags] of HELP) {
+    test(`bunker ${words.join(" ")} --help (and -h) prints its usage and options, exits 0, and does nothing else`, () => {
+      for (const h of ["--help", "-h"]) {
+        // No container named, none running: a command that acted instead of helping would fail.
+        const r = bunker([...words, h]);
+        expect([words, h, r.stderr, r.code]).toEqual([words, h, "", 0]);
+        const lines = r.stdout.split("\n");
+        expect(lines.find((l) => l.startsWith("USAGE "))?.trimEnd()).toBe(`USAGE ${usage}`);
+        for (const f of flags) expect([words, f, lines.some((l) => l.includes(f))]).toEqual([words, f, true]);
+      }
+    });
+  }
+
+  test("bunker --help, -h and help list every command and exit 0", () => {
+    for (const args of [["--help"], ["-h"], ["help"]]) {
+      const r = bunker(args);
+      expect([args, r.stderr, r.code]).toEqual([args, "", 0]);
+      expect(r.stdout).toContain("USAGE bunker [OPTIONS] COMMAND [OPTIONS]");
+      const listed = r.stdout.slice(r.stdout.indexOf("COMMANDS")).split("\n").map((l) => l.trim().split(/\s+/)[0]);
+      for (const c of COMMANDS) expect([c, listed.includes(c)]).toEqual([c, true]);
+      expect(r.stdout).toMatch(/^ {2}ps +List containers \(alias: list\)$/m);
+      // The supervisor's internal entry point is not for users.
+      expect(r.stdout).not.toContain("__supervise");
+    }
+  });
+
+  test("-v and --version print the version; version with an argument is a usage error", () => {
+    const want = /^bunker \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}(-dirty)?\)\n$/;
+    for (const args of [["-v"], ["--version"], ["version"]]) {
+      const r = bunker(args);
+      expect([args, r.code, r.stderr]).toEqual([args, 0, ""]);
+      expect(r.stdout).toMatch(want);
+    }
+    expect(bunker(["version", "x"])).toMatchObject({ code: 125, stderr: 'bunker: version: unexpected argument "x"\n' });
+  });
+});
+
+const detached = (args: string[], cmd: string) => {
+  const r = bunker(["run", "-d", "--network", "none", ...args, "--rootfs", suite.fs.path, "--", "sh", "-c", cmd]);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  return r.stdout.trim();
+};
+
+describe.skipIf(!ready)("listing", () => {
+  test("ps -q prints the ids of running containers only, one a line; -a -q (and -aq) adds stopped ones", () => {
+    const running = detached([], "exec sleep 100");
+    const stopped = detached([], "true");
+    expect(bunker(["wait", stopped]).code).toBe(0);
+    try {
+      const q = bunker(["ps", "-q"]);
+      expect(q.code).toBe(0);
+      const ids = q.stdout.split("\n");
+      expect(ids.at(-1)).toBe("");
+      expect(ids.slice(0, -1).every((l) => /^[0-9a-f]{12}$/.test(l))).toBe(true);
+      expect(ids).toContain(running);
+      expect(ids).not.toContain(stopped);
+      for (const all of [["-a", "-q"], ["-aq"], ["--all", "--quiet"]]) {
+        const a = bunker(["ps", ...all]).stdout.split("\n");
+        expect([all, a.includes(running), a.includes(stopped)]).toEqual([all, true, true]);
+      }
+    } finally {
+      bunker(["rm", "-f", running, stopped]);
+    }
+  });
+
+  test("list is ps: the same rows, the same flags", () => {
+    const running = detached(["--name", "listed"], "exec sleep 100");
+    const stopped = detached([], "exit 4");
+    expect(bunker(["wait", stopped]).code).toBe(4);
+    try {
+      for (const flags of [["--json"], ["-a", "--json"], ["-q"], ["-a", "-q"]]) {
+        const ps = bunker(["ps", ...flags]);
+        const list = bunker(["list", ...flags]);
+        expect([flags, list.code, list.stderr]).toEqual([flags, 0, ""]);
+        expect([flags, list.stdout]).toEqual([flags, ps.stdout]);
+      }
+      const rows = JSON.parse(bunker(["list", "-a", "--json"]).stdout) as { id: string; name: string | null; status: string; exitCode: number | null }[];
+      expect(rows.find((r) => r.id === running)).toMatchObject({ name: "listed", status: "running" });
+      expect(rows.find((r) => r.id === stopped)).toMatchObject({ status: "stopped", exitCode: 4 });
+      expect(bunker(["list"]).stdout).toMatch(new RegExp(`^${running} +listed +Up `, "m"));
+    } finally {
+      bunker(["rm", "-f", running, stopped]);
+    }
+  });
+
+  test("network ls --json: the bridge and each container's lease, as the text form shows them; --json before ls too", () => {
+    const r = bunker(["run", "-d", "--rootfs", suite.fs.path, "--", "sleep", "100"]);
+    expect(r.code).toBe(0);
+    const id = r.stdout.trim();
+    try {
+      const net = JSON.parse(bunker(["inspect", id]).stdout)[0].network;
+      const ls = bunker(["network", "ls", "--json"]);
+      expect([ls.code, ls.stderr]).toEqual([0, ""]);
+      const o = JSON.parse(ls.stdout);
+      expect(o.bridge).toMatchObject({ name: "bunker0", subnet: net.subnet, gateway: net.gateway, nat: nft !== undefined });
+      expect(o.bridge.subnet).toMatch(/^\d+\.\d+\.\d+\.0\/\d+$/);
+      expect(o.leases).toContainEqual(expect.objectContaining({ ip: net.ip, id }));
+      expect(JSON.parse(bunker(["network", "--json", "ls"]).stdout)).toEqual(o);
+      const text = bunker(["network", "ls"]).stdout;
+      expect(text).toContain(`bunker0   ${o.bridge.subnet}`);
+      expect(text).toContain(`  ${net.ip}  ${id}\n`);
+      expect(bunker(["network", "ls", "--bogus"])).toMatchObject({ code: 125, stderr: "bunker: network: unknown flag --bogus\n" });
+    } finally {
+      bunker(["rm", "-f", id]);
+    }
+    // Its lease is gone from the listing with it.
+    expect(JSON.parse(bunker(["network", "ls", "--json"]).stdout).leases.map((l: { id: string }) => l.id)).not.toContain(id);
+  });
+
+  test("ns ID --json, as the usage writes it, gives what ns --json ID gives", () => {
+    const id = detached([], "exec sleep 100");
+    try {
+      const after = bunker(["ns", id, "--json"]);
+      expect([after.code, after.stderr]).toEqual([0, ""]);
+      const o = JSON.parse(after.stdout);
+      expect(o.container).toBe(id);
+      expect(o.namespaces.find((n: { type: string }) => n.type === "pid")).toMatchObject({ own: true });
+      expect(o).toEqual(JSON.parse(bunker(["ns", "--json", id]).stdout));
+    } finally {
+      bunker(["rm", "-f", id]);
+    }
+  });
+});
+
+describe.skipIf(!ready)("flag aliases", () => {
+  let vol: string;
+  beforeAll(() => {
+    vol = mkdtempSync("/tmp/bunker-test-alias-");
+    // The -u 65534 run reads it too.
+    chmodSync(vol, 0o755);
+    writeFileSync(join(vol, "f"), "from the volume\n");
+    writeFileSync(join(suite.fs.path, "marker"), "in the rootfs\n");
+  });
+  afterAll(() => rmSync(vol, { recursive: true, force: true }));
+
+  const run = (args: string[], cmd: string, stdin?: string) => bunker(["run", "--rm", ...args, "--", "sh", "-c", cmd], stdin !== undefined ? { stdin } : {});
+
+  test("--root is --rootfs", () => {
+    for (const flag of ["--root", "--rootfs"]) expect([flag, run([flag, suite.fs.path, "--network", "none"], "cat /marker").stdout]).toEqual([flag, "in the rootfs\n"]);
+    // Control: without either, the host's tree, which has no /marker.
+    expect(run(["--network", "none"], "cat /marker 2>/dev/null || echo absent").stdout).toBe("absent\n");
+  });
+
+  test("--net is --network", () => {
+    const fs = ["--rootfs", suite.fs.path];
+    for (const flag of ["--net", "--network"]) expect([flag, run([...fs, flag, "none"], "ls /sys/class/net").stdout]).toEqual([flag, "lo\n"]);
+    // Control: the default (the bridge, as root) has eth0 too.
+    expect(run(fs, "ls /sys/class/net").stdout).toBe("eth0\nlo\n");
+  });
+
+  test("-u, -w, -e and -v are --user, --workdir, --env and --volume", () => {
+    const cmd = "id -u; pwd; echo ${A:-unset}; cat /vol/f 2>/dev/null || echo no-volume";
+    const base = ["--network", "none", "--rootfs", suite.fs.path];
+    expect(run(base, cmd).stdout).toBe("0\n/\nunset\nno-volume\n");
+    const want = "65534\n/made/here\nset\nfrom the volume\n";
+    expect(run([...base, "-u", "65534", "-w", "/made/here", "-e", "A=set", "-v", `${vol}:/vol`], cmd)).toMatchObject({ code: 0, stdout: want });
+    expect(run([...base, "--user", "65534", "--workdir", "/made/here", "--env", "A=set", "--volume", `${vol}:/vol`], cmd).stdout).toBe(want);
+    // Values glued to the short flag, as getopt allows.
+    expect(run([...base, "-u65534", "-w/made/here", "-eA=set", `-v${vol}:/vol`], cmd).stdout).toBe(want);
+  });
+
+  test("-t and -i are --tty and --interactive, clustered or not", () => {
+    const base = ["--network", "none", "--rootfs", suite.fs.path];
+    const cmd = (wait: number) => `tty; read -t ${wait} x && echo got=$x || echo nothing`;
+    // Control: neither: no terminal, and stdin (always attached without -t) is read.
+    expect(run(base, cmd(5), "hello\n").stdout).toBe("not a tty\ngot=hello\n");
+    // A terminal without -i: the input does not reach it.
+    expect(run([...base, "-t"], cmd(1), "hello\n").stdout.replaceAll("\r", "")).toMatch(/^\/dev\/pts\/\d+\nnothing\n$/);
+    expect(run([...base, "--tty"], "tty", "").stdout.replaceAll("\r", "")).toMatch(/^\/dev\/pts\/\d+\n$/);
+    for (const flags of [["-t", "-i"], ["-it"], ["--tty", "--interactive"]]) {
+      const out = run([...base, ...flags], cmd(5), "hello\n").stdout.replaceAll("\r", "");
+      // The terminal echoes the input line, before or after tty's answer.
+      expect([flags, /^\/dev\/pts\/\d+$/m.test(out), out.endsWith("got=hello\n")]).toEqual([flags, true, true]);
+    }
+  });
+
+  test("-d is --detach: the id at once, the container running on", () => {
+    for (const flag of ["-d", "--detach"]) {
+      const r = bunker(["run", flag, "--network", "none", "--rootfs", suite.fs.path, "--", "sleep", "100"]);
+      expect([flag, r.code, r.stderr]).toEqual([flag, 0, ""]);
+      expect(r.stdout).toMatch(/^[0-9a-f]{12}\n$/);
+      const id = r.stdout.trim();
+      expect(JSON.parse(bunker(["inspect", id]).stdout)[0].status).toBe("running");
+      bunker(["rm", "-f", id]);
+    }
+  });
+
+  test("-m is --memory: the limit the container sees in its cgroup", () => {
+    const base = ["--network", "none", "--rootfs", suite.fs.path];
+    for (const flag of ["-m", "--memory"]) expect([flag, run([...base, flag, "64m"], `cat ${MEMORY_LIMIT_FILE}`).stdout]).toEqual([flag, "67108864\n"]);
+    // Control: no limit.
+    expect(run(base, `cat ${MEMORY_LIMIT_FILE}`).stdout).not.toBe("67108864\n");
+  });
+
+  test.skipIf(!nft)("-p is --publish: the port answers from the host", async () => {
+    for (const flag of ["-p", "--publish"]) {
+      const port = freePort();
+      const r = bunker(["run", "-d", flag, `${port}:80`, "--rootfs", suite.fs.path, "--", "sh", "-c", `while true; do echo alias${flag} | nc -l -p 80; done`]);
+      expect(r.code).toBe(0);
+      const id = r.stdout.trim();
+      try {
+        expect(JSON.parse(bunker(["inspect", id]).stdout)[0].network.ports).toEqual([{ hostIp: "0.0.0.0", hostPort: port, containerPort: 80, protocol: "tcp" }]);
+        expect(await fetchWhenUp("127.0.0.1", port, `alias${flag}`)).toContain(`alias${flag}`);
+      } finally {
+        bunker(["rm", "-f", id]);
+      }
+    }
+  });
+
+  test("exec's -u, -w, -e, -t and -i are its --user, --workdir, --env, --tty and --interactive", () => {
+    const id = detached([], "exec sleep 100");
+    try {
+      const cmd = ["sh", "-c", "id -u; pwd; echo ${A:-unset}"];
+      expect(bunker(["exec", id, ...cmd]).stdout).toBe("0\n/\nunset\n");
+      expect(bunker(["exec", "-u", "65534", "-w", "/tmp", "-e", "A=set", id, ...cmd]).stdout).toBe("65534\n/tmp\nset\n");
+      expect(bunker(["exec", "--user", "65534", "--workdir", "/tmp", "--env", "A=set", id, ...cmd]).stdout).toBe("65534\n/tmp\nset\n");
+      expect(bunker(["exec", id, "tty"]).stdout).toBe("not a tty\n");
+      for (const flag of ["-t", "--tty"]) expect([flag, bunker(["exec", flag, id, "tty"]).stdout.replaceAll("\r", "")]).toEqual([flag, expect.stringMatching(/^\/dev\/pts\/\d+\n$/)]);
+      const read = (wait: number) => ["sh", "-c", `read -t ${wait} x && echo got=$x || echo nothing`];
+      expect(bunker(["exec", "-t", id, ...read(1)], { stdin: "hello\n" }).stdout.replaceAll("\r", "")).toBe("nothing\n");
+      for (const flags of [["-it"], ["-t", "--interactive"]]) {
+        expect([flags, bunker(["exec", ...flags, id, ...read(5)], { stdin: "hello\n" }).stdout.replaceAll("\r", "").endsWith("got=hello\n")]).toEqual([flags, true]);
+      }
+    } finally {
+      bunker(["rm", "-f", id]);
+    }
+  });
+
+  test("the long forms of ps -a, rm -f, stop -t and kill -s", () => {
+    const id = detached([], "trap 'exit 7' USR1; while :; do sleep 0.05; done");
+    expect(bunker(["kill", "--signal", "USR1", id]).code).toBe(0);
+    expect(bunker(["wait", id]).code).toBe(7);
+    expect(bunker(["ps", "--all", "-q"]).stdout.split("\n")).toContain(id);
+    const other = detached([], "exec sleep 100");
+    const t0 = Date.now();
+    expect(bunker(["stop", "--time", "0", other]).code).toBe(0);
+    // Not the 10 s default.
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(bunker(["wait", other]).code).toBe(137);
+    const running = detached([], "exec sleep 100");
+    expect(bunker(["rm", running]).code).toBe(125);
+    expect(bunker(["rm", "--force", running, id, other]).code).toBe(0);
+    expect(bunker(["ps", "-a", "-q"]).stdout.split("\n").filter((l) => [id, other, running].includes(l))).toEqual([]);
+  });
+});
