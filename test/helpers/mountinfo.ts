@@ -1,0 +1,28 @@
+// /proc/PID/mountinfo as a test reads it: in a container, or from the host
+// for a container's process (which sees its table even when the container's
+// own /proc is not where it should be).
+
+export interface MountLine {
+  /** The path within its filesystem that is mounted (field 4). */
+  root: string;
+  /** Where it is mounted (field 5). */
+  point: string;
+  /** Per-mount flags (field 6). */
+  flags: string[];
+  fstype: string;
+  source: string;
+  /** The filesystem's own options. */
+  superOptions: string[];
+}
+
+export function parseMountinfo(text: string): MountLine[] {
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [head, tail] = line.split(" - ");
+      const f = head!.split(" ");
+      const [fstype, source, opts] = tail!.split(" ");
+      return { root: f[3]!, point: f[4]!, flags: f[5]!.split(","), fstype: fstype!, source: source!, superOptions: (opts ?? "").split(",") };
+    });
+}
