@@ -1,8 +1,9 @@
 // exec into running containers, the ns view, and pinned namespaces.
 
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
-import { bunker, isRoot } from "../helpers/bunker";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 
@@ -18,8 +19,26 @@ beforeAll(async () => {
   const r = bunker(["run", "-d", "--name", "target", "--hostname", "exbox", "-e", "FROM_RUN=1", "-w", "/tmp", "--rootfs", suite.fs.path, "--", "sh", "-c", "touch /tmp/ready; exec sleep 1000"]);
   id = r.stdout.trim();
   pid = JSON.parse(bunker(["inspect", id]).stdout)[0].pid;
-  for (let i = 0; i < 100 && !existsSync(`/proc/${pid}/root/tmp/ready`); i++) await Bun.sleep(20);
+  await until(() => existsSync(`/proc/${pid}/root/tmp/ready`), 5000, "the target container to be ready");
 });
+
+/** Host pids of processes running `cmdline` (NULs as spaces) in the PID namespace of `nsOf`. */
+function inPidNamespaceOf(nsOf: number, cmdline: string): number[] {
+  let ns: string;
+  try {
+    ns = readlinkSync(`/proc/${nsOf}/ns/pid`);
+  } catch {
+    return [];
+  }
+  return readdirSync("/proc").filter((e) => {
+    if (!/^\d+$/.test(e)) return false;
+    try {
+      return readlinkSync(`/proc/${e}/ns/pid`) === ns && readFileSync(`/proc/${e}/cmdline`, "utf8").replaceAll("\0", " ").trim() === cmdline;
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
 
 
 const TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "uts"];
@@ -52,16 +71,39 @@ describe.skipIf(!ready)("bunker exec", () => {
     expect(bunker(["exec", "target", "sh", "-c", "exit 9"]).code).toBe(9);
     expect(bunker(["exec", "target", "nope"])).toMatchObject({ code: 127, stderr: 'bunker: exec "nope": not found in PATH\n' });
     expect(bunker(["exec", "nosuch", "true"])).toMatchObject({ code: 125, stderr: "bunker: no such container: nosuch\n" });
-    expect(bunker(["exec", "target"]).code).toBe(125);
+    expect(bunker(["exec", "target"])).toMatchObject({ code: 125, stdout: "", stderr: "bunker: exec: give a container and a command: bunker exec ID|NAME COMMAND [ARG...]\n" });
   });
 
   test("the exec'd process goes away with its container", async () => {
-    const c = bunker(["run", "-d", "--rootfs", suite.fs.path, "--", "sleep", "1000"]).stdout.trim();
-    const proc = Bun.spawn(["/bin/sh", "-c", `exec ${process.env.BUNKER_BIN ?? `${import.meta.dir}/../../dist/bunker`} exec ${c} sleep 1000`]);
-    await Bun.sleep(300);
-    bunker(["stop", "-t", "0", c]);
-    expect(await proc.exited).toBe(137);
-    bunker(["rm", c]);
+    const r = bunker(["run", "-d", "--network", "none", "--rootfs", suite.fs.path, "--", "sleep", "1000"]);
+    expect(r.code).toBe(0);
+    const c = r.stdout.trim();
+    const first = JSON.parse(bunker(["inspect", c]).stdout)[0].pid as number;
+    const proc = Bun.spawn([BUNKER, "exec", c, "sleep", "999"], { stdout: "ignore", stderr: "ignore" });
+    let execd: number[] = [];
+    try {
+      await until(() => (execd = inPidNamespaceOf(first, "sleep 999")).length === 1, 5000, "the exec'd process to run in the container");
+      expect(bunker(["stop", "-t", "0", c]).code).toBe(0);
+      expect(await proc.exited).toBe(137);
+      // Gone from the host, not only no longer waited for.
+      await until(() => !existsSync(`/proc/${execd[0]}`), 5000, "the exec'd process to be gone");
+    } finally {
+      proc.kill(9);
+      for (const p of execd) if (existsSync(`/proc/${p}`)) process.kill(p, "SIGKILL");
+      bunker(["rm", "-f", c]);
+    }
+  });
+
+  test("a descriptor exec's caller left open (not close-on-exec) does not reach the command", () => {
+    const file = join(suite.fs.path, "..", "exec-inherited");
+    writeFileSync(file, "host data\n");
+    const fd = openSync(file, "r");
+    try {
+      const r = Bun.spawnSync([BUNKER, "exec", "target", "sh", "-c", "ls /proc/$$/fd; (cat <&3) 2>/dev/null || echo no-fd-3"], { stdio: ["ignore", "pipe", "pipe", fd] });
+      expect([r.exitCode, r.stdout.toString(), r.stderr.toString()]).toEqual([0, "0\n1\n2\nno-fd-3\n", ""]);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
 
@@ -90,7 +132,13 @@ describe.skipIf(!ready)("pinned namespaces", () => {
     const dir = `${suite.fs.path}/../pins`;
     // Writing a network sysctl as a marker needs /proc/sys writable: --privileged.
     const c = bunker(["run", "-d", "--rm", "--privileged", "--hostname", "pinbox", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo 99 > /proc/sys/net/ipv4/ip_default_ttl; exec sleep 1000"]).stdout.trim();
-    Bun.sleepSync(200);
+    // The marker is written once the shell has become sleep.
+    const first = JSON.parse(bunker(["inspect", c]).stdout)[0].pid as number;
+    const end = Date.now() + 5000;
+    while (readFileSync(`/proc/${first}/cmdline`, "utf8") !== "sleep\x001000\x00") {
+      if (Date.now() > end) throw new Error("timed out waiting for the container to write its marker");
+      Bun.sleepSync(10);
+    }
     const pinned = bunker(["ns", "pin", c, dir]);
     expect(pinned.code).toBe(0);
     expect(pinned.stdout.trim().split("\n").map((l) => l.split("/").pop()).sort()).toEqual(["cgroup", "ipc", "mnt", "net", "pid", "uts"]);
