@@ -202,9 +202,34 @@ static volatile long fwd_winch_fd = -1; /* with a terminal: SIGWINCH wakes the r
  */
 static volatile long fwd_starting;
 static volatile long fwd_interrupted;
+/*
+ * The error pipe's read end while bunker waits for the start-up report. A
+ * signal can arrive after the command's execve and before bunker has read
+ * the end of file that execve gave: the pipe already says the command runs,
+ * and the signal is then passed on as it is.
+ */
+static volatile long fwd_report_fd = -1;
+static long fwd_ppoll_nr;
+
+struct pollfd_ {
+  int fd;
+  short events, revents;
+};
+
+static int fwd_command_runs(void) {
+  struct pollfd_ p;
+  long zero[2] = {0, 0};
+  if (fwd_report_fd < 0) return 0;
+  p.fd = (int)fwd_report_fd;
+  p.events = 1; /* POLLIN */
+  p.revents = 0;
+  if (fwd_sys(fwd_ppoll_nr, &p, 1L, zero, 0L, 8L) != 1) return 0;
+  /* Every write end closed (POLLHUP) and no report written: execve happened. */
+  return (p.revents & 0x10) && !(p.revents & 1);
+}
 
 static void fwd_send(long pid, long sig) {
-  if (fwd_starting && sig != 28 /* SIGWINCH */) {
+  if (fwd_starting && sig != 28 /* SIGWINCH */ && !fwd_command_runs()) {
     if (!fwd_interrupted) fwd_interrupted = sig;
     sig = 9;
   }
@@ -223,11 +248,13 @@ void bunker_forward(int sig) {
   /* pid < 0: the container is gone and its pid may be reused; drop the signal */
 }
 
-void bunker_forward_init(void *sys, long kill_nr, long write_nr, long winch_fd) {
+void bunker_forward_init(void *sys, long kill_nr, long write_nr, long winch_fd, long report_fd, long ppoll_nr) {
   fwd_sys = (sys_fn)sys;
   fwd_kill_nr = kill_nr;
   fwd_write_nr = write_nr;
   fwd_winch_fd = winch_fd;
+  fwd_report_fd = report_fd;
+  fwd_ppoll_nr = ppoll_nr;
   fwd_pid = 0;
   fwd_pending = 0;
   fwd_starting = 1;
@@ -246,6 +273,7 @@ void bunker_forward_to(int pid) {
 /* The command runs: signals are passed on as they are. Returns the one that ended the set-up, or 0. */
 long bunker_forward_started(void) {
   fwd_starting = 0;
+  fwd_report_fd = -1;
   return fwd_interrupted;
 }
 
@@ -281,11 +309,6 @@ struct relay_args {
   long nr_ppoll, nr_read, nr_write, nr_ioctl;
   char *buf;
   long bufsize;
-};
-
-struct pollfd_ {
-  int fd;
-  short events, revents;
 };
 
 static errno_fn relay_errno_fn;

@@ -118,7 +118,8 @@ export async function spawnChild(
   const top = ptr(stack) + STACK_SIZE - 64;
   const stackTop = top - (top % 16);
 
-  native.forwardInit(libcAddress.syscall, syscallNumber("kill"), syscallNumber("write"), winchFd);
+  // A fork's first process exits once the second has exec'd, before bunker knows the second's pid: no early forwarding there.
+  native.forwardInit(libcAddress.syscall, syscallNumber("kill"), syscallNumber("write"), winchFd, fork ? -1 : pipes.errRead);
   for (const s of FORWARDED_SIGNALS) setSignalHandler(s, native.forwardHandler);
 
   mark("encode");
@@ -169,9 +170,10 @@ export async function spawnChild(
     await thenRelease(namespacesMade, "release the container process again");
     report = readUpTo("read the container's start-up report", pipes.errRead, 8);
   }
+  // Before the report's descriptor is closed: the signal handler may be reading it.
+  const interrupted = native.forwardStarted();
   release(pipes, "errRead");
   release(pipes, "syncWrite");
-  const interrupted = native.forwardStarted();
   mark("exec");
   let target = pid;
   if (fork) {

@@ -14,8 +14,11 @@ export interface Native {
   childEntry: number;
   /** Address of the signal-forwarding handler; forwardTo(-1) stops forwarding. */
   forwardHandler: number;
-  /** winchFd >= 0: SIGWINCH writes a byte there (for the terminal relay) instead of being forwarded. */
-  forwardInit(sys: number, killNr: number, writeNr: number, winchFd: number): void;
+  /**
+   * winchFd >= 0: SIGWINCH writes a byte there (for the terminal relay) instead of being forwarded.
+   * reportFd >= 0: the error pipe's read end, whose end of file says the command runs (see native/child.c).
+   */
+  forwardInit(sys: number, killNr: number, writeNr: number, winchFd: number, reportFd?: number): void;
   forwardTo(pid: number): void;
   /**
    * The command runs: from now on signals are passed on as they are (until
@@ -53,7 +56,7 @@ export function loadNative(scratch?: string): Native {
     const entry = (i: number) => read.ptr(table, i * 8) as Pointer;
     // Calls through plain function pointers: no per-symbol code generation.
     const fns = linkSymbols({
-      init: { ptr: entry(2), args: ["ptr", "i64", "i64", "i64"], returns: "void" },
+      init: { ptr: entry(2), args: ["ptr", "i64", "i64", "i64", "i64", "i64"], returns: "void" },
       relay: { ptr: entry(5), args: ["ptr"], returns: "i64" },
       relayInit: { ptr: entry(6), args: ["ptr"], returns: "void" },
       to: { ptr: entry(3), args: ["i32"], returns: "void" },
@@ -64,7 +67,7 @@ export function loadNative(scratch?: string): Native {
     loaded = {
       childEntry: Number(entry(0)),
       forwardHandler: Number(entry(1)),
-      forwardInit: (sysAddr, killNr, writeNr, winchFd) => fns.init(sysAddr as unknown as Pointer, killNr, writeNr, winchFd),
+      forwardInit: (sysAddr, killNr, writeNr, winchFd, reportFd = -1) => fns.init(sysAddr as unknown as Pointer, killNr, writeNr, winchFd, reportFd, syscallNumber("ppoll")),
       relay: (r) => {
         fns.relayInit(libcAddress.errnoLocation as unknown as Pointer);
         const buf = new Uint8Array(16384);

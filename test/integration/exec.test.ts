@@ -1,8 +1,9 @@
 // exec into running containers, the ns view, and pinned namespaces.
 
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
-import { bunker, isRoot, until } from "../helpers/bunker";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 
@@ -21,12 +22,18 @@ beforeAll(async () => {
   await until(() => existsSync(`/proc/${pid}/root/tmp/ready`), 10_000, "the target container to start");
 });
 
-/** Host pids of the processes in the PID namespace of host pid `pid` whose command line is `cmd`. */
-function inPidnsOf(pid: number, cmd: string): number[] {
-  const ns = readlinkSync(`/proc/${pid}/ns/pid`);
+/** Host pids of processes running `cmdline` (NULs as spaces) in the PID namespace of `nsOf`. */
+function inPidNamespaceOf(nsOf: number, cmdline: string): number[] {
+  let ns: string;
+  try {
+    ns = readlinkSync(`/proc/${nsOf}/ns/pid`);
+  } catch {
+    return [];
+  }
   return readdirSync("/proc").filter((e) => {
+    if (!/^\d+$/.test(e)) return false;
     try {
-      return /^\d+$/.test(e) && readlinkSync(`/proc/${e}/ns/pid`) === ns && readFileSync(`/proc/${e}/cmdline`, "utf8").replaceAll("\0", " ").trim() === cmd;
+      return readlinkSync(`/proc/${e}/ns/pid`) === ns && readFileSync(`/proc/${e}/cmdline`, "utf8").replaceAll("\0", " ").trim() === cmdline;
     } catch {
       return false;
     }
@@ -63,17 +70,39 @@ describe.skipIf(!ready)("bunker exec", () => {
     expect(bunker(["exec", "target", "sh", "-c", "exit 9"]).code).toBe(9);
     expect(bunker(["exec", "target", "nope"])).toMatchObject({ code: 127, stderr: 'bunker: exec "nope": not found in PATH\n' });
     expect(bunker(["exec", "nosuch", "true"])).toMatchObject({ code: 125, stderr: "bunker: no such container: nosuch\n" });
-    expect(bunker(["exec", "target"]).code).toBe(125);
+    expect(bunker(["exec", "target"])).toMatchObject({ code: 125, stdout: "", stderr: "bunker: exec: give a container and a command: bunker exec ID|NAME COMMAND [ARG...]\n" });
   });
 
   test("the exec'd process goes away with its container", async () => {
-    const c = bunker(["run", "-d", "--rootfs", suite.fs.path, "--", "sleep", "1000"]).stdout.trim();
-    const proc = Bun.spawn(["/bin/sh", "-c", `exec ${process.env.BUNKER_BIN ?? `${import.meta.dir}/../../dist/bunker`} exec ${c} sleep 1000`]);
-    const first = JSON.parse(bunker(["inspect", c]).stdout)[0].pid;
-    await until(() => inPidnsOf(first, "sleep 1000").length === 2, 10_000, "the exec'd sleep to run in the container");
-    bunker(["stop", "-t", "0", c]);
-    expect(await proc.exited).toBe(137);
-    bunker(["rm", c]);
+    const r = bunker(["run", "-d", "--network", "none", "--rootfs", suite.fs.path, "--", "sleep", "1000"]);
+    expect(r.code).toBe(0);
+    const c = r.stdout.trim();
+    const first = JSON.parse(bunker(["inspect", c]).stdout)[0].pid as number;
+    const proc = Bun.spawn([BUNKER, "exec", c, "sleep", "999"], { stdout: "ignore", stderr: "ignore" });
+    let execd: number[] = [];
+    try {
+      await until(() => (execd = inPidNamespaceOf(first, "sleep 999")).length === 1, 5000, "the exec'd process to run in the container");
+      expect(bunker(["stop", "-t", "0", c]).code).toBe(0);
+      expect(await proc.exited).toBe(137);
+      // Gone from the host, not only no longer waited for.
+      await until(() => !existsSync(`/proc/${execd[0]}`), 5000, "the exec'd process to be gone");
+    } finally {
+      proc.kill(9);
+      for (const p of execd) if (existsSync(`/proc/${p}`)) process.kill(p, "SIGKILL");
+      bunker(["rm", "-f", c]);
+    }
+  });
+
+  test("a descriptor exec's caller left open (not close-on-exec) does not reach the command", () => {
+    const file = join(suite.fs.path, "..", "exec-inherited");
+    writeFileSync(file, "host data\n");
+    const fd = openSync(file, "r");
+    try {
+      const r = Bun.spawnSync([BUNKER, "exec", "target", "sh", "-c", "ls /proc/$$/fd; (cat <&3) 2>/dev/null || echo no-fd-3"], { stdio: ["ignore", "pipe", "pipe", fd] });
+      expect([r.exitCode, r.stdout.toString(), r.stderr.toString()]).toEqual([0, "0\n1\n2\nno-fd-3\n", ""]);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
 
@@ -102,8 +131,8 @@ describe.skipIf(!ready)("pinned namespaces", () => {
     const dir = `${suite.fs.path}/../pins`;
     // Writing a network sysctl as a marker needs /proc/sys writable: --privileged.
     const c = bunker(["run", "-d", "--rm", "--privileged", "--hostname", "pinbox", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo 99 > /proc/sys/net/ipv4/ip_default_ttl; exec sleep 1000"]).stdout.trim();
-    const first = JSON.parse(bunker(["inspect", c]).stdout)[0].pid;
-    await until(() => inPidnsOf(first, "sleep 1000").length === 1, 10_000, "the container to set its marker and run sleep");
+    const first = JSON.parse(bunker(["inspect", c]).stdout)[0].pid as number;
+    await until(() => inPidNamespaceOf(first, "sleep 1000").length === 1, 10_000, "the container to set its marker and run sleep");
     const pinned = bunker(["ns", "pin", c, dir]);
     expect(pinned.code).toBe(0);
     expect(pinned.stdout.trim().split("\n").map((l) => l.split("/").pop()).sort()).toEqual(["cgroup", "ipc", "mnt", "net", "pid", "uts"]);

@@ -1,13 +1,14 @@
 // `bunker run` as root, through the built executable, against a busybox rootfs.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { bunker, BUNKER, isRoot, ROOT, until } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
-import { MASKED_PATHS, READONLY_PATHS } from "../../src/spec/defaults";
+import { parseMountinfo } from "../helpers/mountinfo";
+import { OCI_MASKED_PATHS, OCI_MOUNT_FLAGS, OCI_READONLY_PATHS } from "../helpers/oci";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn(`skipping run integration tests: ${isRoot ? "busybox-static is not installed" : "they need root"}`);
@@ -15,6 +16,23 @@ if (!ready) console.warn(`skipping run integration tests: ${isRoot ? "busybox-st
 const suite = containerSuite(ready);
 
 const inBox = (cmd: string, extra: string[] = []) => bunker(["run", ...extra, "--rootfs", suite.fs.path, "--", "sh", "-c", cmd]);
+
+/** The masked and read-only paths this kernel has: the container's /proc and /sys are of the same kernel. */
+const maskedHere = () => OCI_MASKED_PATHS.filter((p) => existsSync(p));
+const readonlyHere = () => OCI_READONLY_PATHS.filter((p) => existsSync(p));
+
+/** The mount table of a detached container's process, read from the host: it does not depend on the container's /proc. */
+function containerMounts(args: string[]) {
+  const r = bunker(["run", "-d", "--network", "none", ...args, "--", "sleep", "1000"]);
+  expect([r.code, r.stderr]).toEqual([0, ""]);
+  const id = r.stdout.trim();
+  try {
+    const pid = JSON.parse(bunker(["inspect", id]).stdout)[0].pid as number;
+    return parseMountinfo(readFileSync(`/proc/${pid}/mountinfo`, "utf8"));
+  } finally {
+    bunker(["rm", "-f", id]);
+  }
+}
 
 function childrenOf(pid: number): number[] {
   try {
@@ -25,8 +43,8 @@ function childrenOf(pid: number): number[] {
 }
 
 /** Starts bunker in the background and waits until the container prints "ready". */
-async function startBackground(cmd: string) {
-  const proc = Bun.spawn([BUNKER, "run", "--rootfs", suite.fs.path, "--", "sh", "-c", cmd], { stdout: "pipe", stderr: "pipe" });
+async function startBackground(cmd: string, extra: string[] = []) {
+  const proc = Bun.spawn([BUNKER, "run", ...extra, "--rootfs", suite.fs.path, "--", "sh", "-c", cmd], { stdout: "pipe", stderr: "pipe" });
   const reader = proc.stdout.getReader();
   let out = "";
   const deadline = Date.now() + 10_000;
@@ -79,21 +97,49 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
     expect(procs).toEqual(["sh", "ps"]);
   });
 
-  test("after pivot_root no host mount is visible", () => {
+  test("after pivot_root no host mount is visible: the container's table is its own, each mount once", () => {
     const r = inBox("cat /proc/self/mountinfo");
-    const lines = r.stdout.trim().split("\n");
-    const points = lines.map((l) => l.split(" ")[4]);
-    const base = ["/", "/dev", "/dev/mqueue", "/dev/pts", "/dev/shm", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys", "/sys/fs/cgroup"];
-    for (const p of base) expect(points).toContain(p);
-    // Everything else is a masked or read-only path laid over the container's own /proc and /sys,
-    // or one of its own cgroup filesystems, rooted in its cgroup namespace.
-    for (const l of lines) {
-      const [, , , root, p] = l.split(" ");
-      if (p!.startsWith("/sys/fs/cgroup/")) {
-        expect(l).toMatch(/ - cgroup2? /);
-        expect(root).toBe("/");
-      } else expect([...base, ...MASKED_PATHS, ...READONLY_PATHS]).toContain(p!);
-    }
+    expect(r.code).toBe(0);
+    const lines = parseMountinfo(r.stdout);
+    // The root comes first, bound from the rootfs directory; the cgroup hierarchies depend on the host's, each rooted in the container's cgroup namespace.
+    expect([lines[0]!.point, lines[0]!.root]).toEqual(["/", suite.fs.path]);
+    for (const l of lines.filter((x) => x.point.startsWith("/sys/fs/cgroup/"))) expect([l.point, l.fstype, l.root]).toEqual([l.point, l.fstype === "cgroup2" ? "cgroup2" : "cgroup", "/"]);
+    const points = lines.filter((l) => !l.point.startsWith("/sys/fs/cgroup/")).map((l) => `${l.point} ${l.fstype}`);
+    const expected = [
+      "/ " + lines[0]!.fstype,
+      "/proc proc",
+      "/sys sysfs",
+      "/dev tmpfs",
+      "/dev/pts devpts",
+      "/dev/shm tmpfs",
+      "/dev/mqueue mqueue",
+      "/sys/fs/cgroup tmpfs",
+      // Masked directories get a tmpfs, masked files the container's /dev/null (on its /dev tmpfs); read-only paths are binds of its /proc.
+      ...maskedHere().map((p) => `${p} tmpfs`),
+      ...readonlyHere().map((p) => `${p} proc`),
+      "/etc/hostname tmpfs",
+      "/etc/hosts tmpfs",
+      "/etc/resolv.conf tmpfs",
+    ];
+    expect(points.sort()).toEqual(expected.sort());
+  });
+
+  test("each mount carries the flags docker gives it; noexec and read-only hold", () => {
+    const r = inBox("cat /proc/self/mountinfo; echo ---; cp /bin/busybox /dev/shm/bb && /dev/shm/bb true; echo shm-exec=$?; echo box > /proc/sys/kernel/domainname; echo proc-sys=$?", ["--network", "none"]);
+    const [table, effects] = r.stdout.split("---\n");
+    const lines = parseMountinfo(table!);
+    const flags = (point: string) => lines.find((l) => l.point === point)?.flags ?? [`nothing mounted at ${point}`];
+    for (const [point, want] of Object.entries(OCI_MOUNT_FLAGS)) expect([point, want.filter((f) => !flags(point).includes(f))]).toEqual([point, []]);
+    // The rootfs is nodev (a device node shipped in it never opens: see test/security/devices.test.ts), and writable.
+    expect(flags("/")).toEqual(expect.arrayContaining(["rw", "nodev"]));
+    // A masked directory is a read-only tmpfs; a masked file, the container's /dev/null.
+    for (const p of maskedHere()) expect([p, lines.some((l) => l.point === p && (l.flags.includes("ro") || l.root === "/null"))]).toEqual([p, true]);
+    for (const p of readonlyHere()) expect([p, flags(p).includes("ro")]).toEqual([p, true]);
+    // The effects: a program copied into /dev/shm does not run (126 from the shell); /proc/sys refuses a
+    // write that root could otherwise make (the domain name of the container's own UTS namespace).
+    expect(effects).toBe("shm-exec=126\nproc-sys=1\n");
+    expect(r.stderr).toContain("/dev/shm/bb: Permission denied");
+    expect(r.stderr).toContain("Read-only file system");
   });
 
   test("the old root is unreachable", () => {
@@ -153,15 +199,34 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
     expect(r.stdout.trim().split(/\s+/)).toEqual(["0", "1", "2"]);
   });
 
+  test("a descriptor bunker's caller left open (not close-on-exec) does not reach the container", () => {
+    const file = join(suite.fs.path, "..", "inherited");
+    writeFileSync(file, "host data\n");
+    const fd = openSync(file, "r");
+    try {
+      const r = Bun.spawnSync([BUNKER, "run", "--rm", "--network", "none", "--rootfs", suite.fs.path, "--", "sh", "-c", "ls /proc/$$/fd; (cat <&3) 2>/dev/null || echo no-fd-3"], { stdio: ["ignore", "pipe", "pipe", fd] });
+      expect([r.exitCode, r.stdout.toString(), r.stderr.toString()]).toEqual([0, "0\n1\n2\nno-fd-3\n", ""]);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
   test("starts with no signal ignored, blocked or caught, even when bunker's caller ignored some", () => {
     const r = Bun.spawnSync(["sh", "-c", `trap '' PIPE USR1 HUP; exec ${BUNKER} run --rootfs ${suite.fs.path} -- grep -E '^Sig(Ign|Blk|Cgt)' /proc/self/status`]);
     expect(r.stdout.toString()).toBe("SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n");
   });
 
   test("--rootfs / pivots into a copy of the host's tree, writable", () => {
-    const r = bunker(["run", "--rootfs", "/", "--hostname", "hostroot", "--", "sh", "-c", "hostname; test -e /etc/os-release && echo host-files; cut -d' ' -f5 /proc/self/mountinfo | grep -cx /"]);
-    expect(r.stderr).toBe("");
-    expect(r.stdout).toBe("hostroot\nhost-files\n1\n");
+    // A directory of this test's own on the host: written from inside, read back outside.
+    const dir = mkdtempSync("/var/tmp/bunker-rootfs-slash-");
+    try {
+      const r = bunker(["run", "--rootfs", "/", "--hostname", "hostroot", "--", "sh", "-c", `hostname; test -e /etc/os-release && echo host-files; cut -d' ' -f5 /proc/self/mountinfo | grep -cx /; echo inside > ${dir}/written && echo wrote`]);
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toBe("hostroot\nhost-files\n1\nwrote\n");
+      expect(readFileSync(join(dir, "written"), "utf8")).toBe("inside\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("--log-level debug shows the child program and the timings", () => {
@@ -190,11 +255,20 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
     expect(r.stdout.trim()).toBe(readlinkSync("/proc/self/ns/net"));
   });
 
-  test("every namespace but the network one with --network host is new", () => {
-    const r = inBox("for t in mnt uts ipc pid cgroup net; do readlink /proc/self/ns/$t; done");
-    const inside = r.stdout.trim().split("\n");
-    const host = ["mnt", "uts", "ipc", "pid", "cgroup", "net"].map((t) => readlinkSync(`/proc/self/ns/${t}`));
-    inside.forEach((ns, i) => expect(ns).not.toBe(host[i]));
+  test("every namespace is new; with --network host every one but the network namespace", () => {
+    const types = ["mnt", "uts", "ipc", "pid", "cgroup", "net"];
+    const host = types.map((t) => `${t} ${readlinkSync(`/proc/self/ns/${t}`)}`);
+    const inside = (extra: string[]) => {
+      const r = inBox(`for t in ${types.join(" ")}; do echo $t $(readlink /proc/self/ns/$t); done`, extra);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      const lines = r.stdout.trim().split("\n");
+      expect(lines.map((l) => l.split(" ")[0])).toEqual(types);
+      return lines;
+    };
+    const own = inside(["--network", "none"]);
+    expect(own.filter((l) => host.includes(l))).toEqual([]);
+    const shared = inside(["--network", "host"]);
+    expect(shared.filter((l) => host.includes(l))).toEqual([host[5]!]);
   });
 
   test("a hostile rootfs whose /dev and /proc are symlinks out of it cannot make bunker mount on the host", () => {
@@ -204,10 +278,18 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
       rmSync(join(bad.path, "proc"), { recursive: true });
       symlinkSync("/etc", join(bad.path, "dev"));
       symlinkSync("../../../../../../", join(bad.path, "proc"));
-      const hostEtc = readFileSync("/proc/self/mountinfo", "utf8");
-      const r = bunker(["run", "--rootfs", bad.path, "--", "/bin/sh", "-c", "true"]);
-      expect([0, 125]).toContain(r.code);
-      expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(hostEtc);
+      const hostMounts = readFileSync("/proc/self/mountinfo", "utf8");
+      const r = bunker(["run", "--rm", "--network", "none", "--rootfs", bad.path, "--", "/bin/sh", "-c", "ls /etc"]);
+      // It runs, and the links lead where they lead inside: the container's devices are in its own /etc.
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      expect(r.stdout.split("\n")).toEqual(expect.arrayContaining(["null", "pts", "shm", "tty", "zero"]));
+      // The whole table, read from the host (the container's /proc leads to its root): proc lies over
+      // the root, where /proc leads; /dev's tmpfs and devpts on /etc; sysfs on /sys, and over it the
+      // read-only /proc/sys, which leads there too; nothing else at those places.
+      const table = containerMounts(["--rootfs", bad.path]);
+      const places = table.slice(1).filter((l) => ["/", "/proc", "/dev", "/sys", "/etc", "/dev/pts", "/etc/pts"].includes(l.point)).map((l) => `${l.point} ${l.fstype}`);
+      expect(places.sort()).toEqual(["/ proc", "/etc tmpfs", "/etc/pts devpts", "/sys proc", "/sys sysfs"]);
+      expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(hostMounts);
       expect(existsSync("/etc/null")).toBe(false);
     } finally {
       bad.remove();
@@ -440,13 +522,19 @@ describe.skipIf(!ready)("signals", () => {
     expect(await output).toContain("got-WINCH");
   });
 
-  test("when bunker is killed with SIGKILL the container dies with it", async () => {
-    const { proc } = await startBackground("echo ready; exec sleep 1000");
+  test.each([[[]], [["-u", "1000"]]])("when bunker is killed with SIGKILL the container dies with it %p", async (extra: string[]) => {
+    // As another user: the kernel forgets the parent-death signal at each change of user, and it is asked for again.
+    const { proc } = await startBackground("echo ready; exec sleep 1000", extra);
     const [child] = childrenOf(proc.pid);
     expect(child).toBeGreaterThan(0);
-    process.kill(proc.pid, "SIGKILL");
-    await proc.exited;
-    await until(() => !existsSync(`/proc/${child}`) || readFileSync(`/proc/${child}/stat`, "utf8").includes(") Z "), 5000, "the container process to die");
+    const gone = () => !existsSync(`/proc/${child}`) || readFileSync(`/proc/${child}/stat`, "utf8").includes(") Z ");
+    try {
+      process.kill(proc.pid, "SIGKILL");
+      await proc.exited;
+      await until(gone, 5000, "the container process to die");
+    } finally {
+      if (!gone()) process.kill(child!, "SIGKILL");
+    }
     // What the killed bunker had set up (cgroups, lease, veth) is undone by the next command, as a user would run one.
     expect(bunker(["ps", "-a"]).code).toBe(0);
   });
@@ -454,11 +542,16 @@ describe.skipIf(!ready)("signals", () => {
 
 describe.skipIf(!ready)("bunker run without --rootfs", () => {
   test("sees the host's files read-only", () => {
-    const r = bunker(["run", "--", "sh", "-c", "test -e /etc/os-release && echo host-etc; touch /usr/bunker-ro-test 2>&1; echo rc=$?"]);
-    expect(r.stdout).toContain("host-etc");
-    expect(r.stdout).toContain("Read-only file system");
-    expect(r.stdout).toContain("rc=1");
-    expect(existsSync("/usr/bunker-ro-test")).toBe(false);
+    const probe = `/usr/bunker-ro-test-${process.pid}`;
+    try {
+      const r = bunker(["run", "--", "sh", "-c", `test -e /etc/os-release && echo host-etc; touch ${probe} 2>&1; echo rc=$?`]);
+      expect(r.stdout).toContain("host-etc");
+      expect(r.stdout).toContain("Read-only file system");
+      expect(r.stdout).toContain("rc=1");
+      expect(existsSync(probe)).toBe(false);
+    } finally {
+      rmSync(probe, { force: true });
+    }
   });
 
   test("has a private /tmp and /run", () => {
@@ -495,14 +588,27 @@ describe.skipIf(!ready)("bunker run without --rootfs", () => {
   });
 
   test("no host mount below /proc, /dev, /tmp or /run remains", () => {
-    const r = bunker(["run", "--", "cat", "/proc/self/mountinfo"]);
-    const points = r.stdout.trim().split("\n").map((l) => l.split(" ")[4]!);
-    for (const p of points) {
-      if (/^\/(proc|dev|tmp|run|sys)(\/|$)/.test(p) && !p.startsWith("/sys/fs/cgroup/")) {
-        expect(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup", "/tmp", "/run", ...MASKED_PATHS, ...READONLY_PATHS]).toContain(p);
+    // Host mounts below /run and /tmp, where neither need be a mount point itself (then unmounting it would not take them along).
+    const below = [`/run/bunker-test-below-${process.pid}`, `/tmp/bunker-test-below-${process.pid}`];
+    try {
+      for (const d of below) {
+        mkdirSync(d);
+        const m = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "bunker-test", d], { stderr: "pipe" });
+        expect([d, m.exitCode, m.stderr.toString()]).toEqual([d, 0, ""]);
+      }
+      const r = bunker(["run", "--network", "none", "--", "cat", "/proc/self/mountinfo"]);
+      expect(r.code).toBe(0);
+      const points = parseMountinfo(r.stdout).map((l) => l.point);
+      const replaced = points.filter((p) => /^\/(proc|dev|tmp|run|sys)(\/|$)/.test(p) && !p.startsWith("/sys/fs/cgroup"));
+      const expected = ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/tmp", "/run", ...maskedHere(), ...readonlyHere()];
+      expect(replaced.sort()).toEqual(expected.sort());
+      expect(points.filter((p) => p === "/").length).toBe(1);
+    } finally {
+      for (const d of below) {
+        Bun.spawnSync(["umount", d], { stderr: "ignore" });
+        rmSync(d, { recursive: true, force: true });
       }
     }
-    expect(points.filter((p) => p === "/").length).toBe(1);
   });
 });
 

@@ -1,10 +1,12 @@
 // Capabilities, no_new_privs, masked and read-only paths, --read-only, --ulimit.
 
 import { describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { bunker, isRoot } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
+import { parseMountinfo } from "../helpers/mountinfo";
+import { OCI_MASKED_PATHS, OCI_READONLY_PATHS } from "../helpers/oci";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn(`skipping security tests: ${isRoot ? "busybox-static is not installed" : "they need root"}`);
@@ -75,6 +77,24 @@ describe.skipIf(!ready)("masked and read-only paths", () => {
     expect(lines).toContain("/proc/sys ro");
     for (const l of lines.slice(3)) expect(l).toMatch(/^\/proc\/(sys|bus|fs|irq) ro$/);
   });
+
+  test("every OCI masked path this kernel has is masked, every read-only one read-only, and a root write there is refused", () => {
+    // The container's /proc and /sys are this kernel's: what the host has, it has.
+    const masked = OCI_MASKED_PATHS.filter((p) => existsSync(p));
+    const readonly = OCI_READONLY_PATHS.filter((p) => existsSync(p));
+    const r = bunker(["run", "--rm", "--network", "none", "--rootfs", suite.fs.path, "--", "sh", "-c", "cat /proc/self/mountinfo; echo ---; echo x > /proc/sys/kernel/domainname; echo domainname=$?"]);
+    const [table, effect] = r.stdout.split("---\n");
+    const lines = parseMountinfo(table!);
+    for (const p of masked) {
+      const m = lines.find((l) => l.point === p);
+      const kind = !m ? "not masked" : m.root === "/null" ? "file mask" : m.fstype === "tmpfs" && m.flags.includes("ro") ? "directory mask" : `${m.fstype} ${m.flags.join(",")}`;
+      expect([p, kind]).toEqual([p, lstatSync(p).isDirectory() ? "directory mask" : "file mask"]);
+    }
+    for (const p of readonly) expect([p, lines.find((l) => l.point === p)?.flags.includes("ro")]).toEqual([p, true]);
+    // Root could write the domain name of its own UTS namespace: the read-only mount is what refuses it.
+    expect(effect).toBe("domainname=1\n");
+    expect(r.stderr).toContain("Read-only file system");
+  });
 });
 
 describe.skipIf(!ready)("--read-only and --ulimit", () => {
@@ -99,6 +119,20 @@ describe.skipIf(!ready)("seccomp", () => {
     expect(r.stdout).toBe("Seccomp:\t2\nworks\nunshare=1\nmount=1\n");
   });
 
+  // The missing CAP_SYS_ADMIN refuses most of what the filter refuses: each call here is one the
+  // kernel lets this container make (a user namespace needs no capability; a mount on a path that
+  // does not exist fails on the path first), so the control run without the filter gets through
+  // or fails otherwise, and only the filter answers EPERM.
+  const probe = "unshare -U true; echo unshare=$?; mount -t tmpfs t /no/such/dir; echo mount=$?";
+  test("it is the filter that refuses: the same calls unconfined get the kernel's own answers", () => {
+    const filtered = sh([], probe);
+    expect(filtered.stdout).toBe("unshare=1\nmount=1\n");
+    expect(filtered.stderr).toBe("unshare: unshare(0x10000000): Operation not permitted\nmount: permission denied (are you root?)\n");
+    const open = sh(["--security-opt", "seccomp=unconfined"], probe);
+    expect(open.stdout).toBe("unshare=0\nmount=255\n");
+    expect(open.stderr).toBe("mount: mounting t on /no/such/dir failed: No such file or directory\n");
+  });
+
   test("unconfined, --privileged and CAP_SYS_ADMIN each lift it as they should", () => {
     expect(sh(["--security-opt", "seccomp=unconfined"], "grep '^Seccomp:' /proc/self/status").stdout).toBe("Seccomp:\t0\n");
     expect(sh(["--privileged"], "grep '^Seccomp:' /proc/self/status").stdout).toBe("Seccomp:\t0\n");
@@ -110,6 +144,8 @@ describe.skipIf(!ready)("seccomp", () => {
     writeFileSync(file, JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 13 }] }));
     const r = sh(["--security-opt", `seccomp=${file}`], "mkdir /tmp/x 2>&1; echo rc=$?");
     expect(r.stdout).toBe("mkdir: can't create directory '/tmp/x': Permission denied\nrc=1\n");
+    // Control: root may make it without the profile.
+    expect(sh([], "mkdir /tmp/x && rmdir /tmp/x && echo made").stdout).toBe("made\n");
     expect(bunker(["run", "--security-opt", "seccomp=/no/such.json", "--rootfs", suite.fs.path, "--", "true"])).toMatchObject({
       code: 125,
       stderr: "bunker: seccomp profile /no/such.json: no such file or directory\n",
@@ -120,5 +156,26 @@ describe.skipIf(!ready)("seccomp", () => {
     const id = bunker(["run", "-d", "--rootfs", suite.fs.path, "--", "sleep", "100"]).stdout.trim();
     expect(bunker(["exec", id, "grep", "^Seccomp:", "/proc/self/status"]).stdout).toBe("Seccomp:\t2\n");
     bunker(["rm", "-f", id]);
+  });
+
+  test("an exec'd process is refused what the container's filter refuses: the default one, or its custom profile", () => {
+    const file = `${suite.fs.path}/../exec-profile.json`;
+    writeFileSync(file, JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 13 }] }));
+    const start = (args: string[]) => {
+      const r = bunker(["run", "-d", "--network", "none", ...args, "--rootfs", suite.fs.path, "--", "sleep", "100"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      return r.stdout.trim();
+    };
+    const ids = [start([]), start(["--security-opt", `seccomp=${file}`]), start(["--security-opt", "seccomp=unconfined"])];
+    try {
+      // The three share the suite's rootfs: each makes and removes a directory of its own.
+      const [plain, custom, open] = ids.map((id, i) => bunker(["exec", id, "sh", "-c", `${probe}; mkdir /tmp/exec-${i} && rmdir /tmp/exec-${i}; echo mkdir=$?`]));
+      expect([plain!.stdout, plain!.stderr]).toEqual(["unshare=1\nmount=1\nmkdir=0\n", "unshare: unshare(0x10000000): Operation not permitted\nmount: permission denied (are you root?)\n"]);
+      expect(custom!.stdout).toBe("unshare=0\nmount=255\nmkdir=1\n");
+      expect(custom!.stderr).toMatch(/mkdir: can't create directory '\/tmp\/exec-1': Permission denied\n$/);
+      expect(open!.stdout).toBe("unshare=0\nmount=255\nmkdir=0\n");
+    } finally {
+      bunker(["rm", "-f", ...ids]);
+    }
   });
 });

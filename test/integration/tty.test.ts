@@ -40,21 +40,27 @@ async function askUntil(line: string, pred: (s: string) => boolean, what: string
   }
 }
 
-/** Whether a process running `cmd` is in the foreground of its terminal: its group is the one the terminal signals. */
-function inForeground(cmd: string): boolean {
+/** Processes running `cmd` (NULs as spaces), each with the fields of its stat after the name. */
+function processesOf(cmd: string): string[][] {
+  const found: string[][] = [];
   for (const e of readdirSync("/proc")) {
     try {
       if (!/^\d+$/.test(e) || readFileSync(`/proc/${e}/cmdline`, "utf8").replaceAll("\0", " ").trim() !== cmd) continue;
       const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      // state ppid pgrp session tty_nr tpgid: the terminal's foreground group is this process's.
-      if (f[2] === f[5]) return true;
+      found.push(stat.slice(stat.lastIndexOf(")") + 2).split(" "));
     } catch {
       // gone meanwhile
     }
   }
-  return false;
+  return found;
 }
+
+/** Whether a process running `cmd` is in the foreground of its terminal: its group is the one the terminal signals. */
+// state ppid pgrp session tty_nr tpgid: the terminal's foreground group is this process's.
+const inForeground = (cmd: string) => processesOf(cmd).some((f) => f[2] === f[5]);
+
+/** Whether a process running `cmd` is still there (a zombie counts as gone). */
+const alive = (cmd: string) => processesOf(cmd).some((f) => f[0] !== "Z");
 
 const foreground = async (cmd: string) => {
   const end = Date.now() + 8000;
@@ -81,6 +87,7 @@ describe.skipIf(!ready)("bunker run -it", () => {
     keys("C-c");
     keys("echo job=$?", "Enter");
     await until((s) => s.includes("job=130"), "Ctrl-C to reach the job, not bunker");
+    expect(alive("sleep 4801")).toBe(false);
     keys("sleep 4802", "Enter");
     await foreground("sleep 4802");
     keys("C-z");
@@ -120,11 +127,16 @@ describe.skipIf(!ready)("without a terminal", () => {
   });
 
   test("-t with -d is refused", () => {
-    expect(bunker(["run", "-d", "-t", "--rootfs", suite.fs.path, "--", "true"])).toMatchObject({ code: 125 });
+    expect(bunker(["run", "-d", "-t", "--rootfs", suite.fs.path, "--", "true"])).toMatchObject({
+      code: 125,
+      stdout: "",
+      stderr: "bunker: run: -t with -d: a detached container has no terminal to attach to; leave out -t\n",
+    });
   });
 
   test("-t with piped input: the terminal gets the input and an end-of-file", () => {
-    const r = bunker(["run", "--rm", "-t", "-i", "--rootfs", suite.fs.path, "--", "sh", "-c", "cat >/dev/null; echo got-eof"], { stdin: "x\n" });
-    expect(r.stdout).toContain("got-eof");
+    const r = bunker(["run", "--rm", "-t", "-i", "--rootfs", suite.fs.path, "--", "sh", "-c", "read line; echo got:$line; cat; echo got-eof"], { stdin: "x\nmore\n" });
+    // The terminal echoes what it is given (with its line endings), then the command's own lines.
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, "x\r\nmore\r\ngot:x\r\nmore\r\ngot-eof\r\n", ""]);
   });
 });

@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dlopen, FFIType as T, ptr } from "bun:ffi";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
@@ -12,6 +12,8 @@ import { hostBunCopy } from "../helpers/hostbun";
 import { guardLeaks } from "../helpers/suite";
 import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
+import { parseMountinfo, rootMount } from "../helpers/mountinfo";
+import { OCI_MASKED_PATHS, OCI_READONLY_PATHS } from "../helpers/oci";
 
 const ready = isRoot && busyboxAvailable() && existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/setpriv");
 if (!ready) console.warn("skipping the escape suite: it needs root (to make a test user), busybox-static, uidmap and setpriv");
@@ -69,6 +71,23 @@ const each = (name: string, fn: (m: Mode) => void | Promise<void>) => {
 
 const sh = (m: Mode, cmd: string, args: string[] = []) => m.run(["run", "--rm", ...args, "--rootfs", m.fs.path, "--", "sh", "-c", cmd]);
 
+/**
+ * The mount table of a container started detached in this mode, read from
+ * the host through its process: it shows where mounts went even when the
+ * container's own /proc is not where it should be.
+ */
+function containerTable(m: Mode, args: string[]) {
+  const r = m.run(["run", "-d", "--network", "none", ...args, "--", "sleep", "1000"]);
+  expect([r.code, r.stderr]).toEqual([0, ""]);
+  const id = r.stdout.trim();
+  try {
+    const pid = JSON.parse(m.run(["inspect", id]).stdout)[0].pid as number;
+    return parseMountinfo(readFileSync(`/proc/${pid}/mountinfo`, "utf8"));
+  } finally {
+    m.run(["rm", "-f", id]);
+  }
+}
+
 describe("escapes", () => {
   // CVE-2019-5736 (runc): a process in the container opened /proc/PID/exe of
   // the runtime as it entered the container and overwrote the runtime binary on
@@ -102,7 +121,7 @@ describe("escapes", () => {
     mkdirSync(join(m.fs.path, "etc/bunker-escape-target"), { recursive: true });
     const mounts = readFileSync("/proc/self/mountinfo", "utf8");
     const r = m.run(["run", "--rm", "-v", `${src}:/escape`, "--rootfs", m.fs.path, "--", "ls", "/etc/bunker-escape-target"]);
-    expect(r.stdout).toBe("marker\n");
+    expect([r.code, r.stdout]).toEqual([0, "marker\n"]);
     expect(existsSync("/etc/bunker-escape-target")).toBe(false);
     expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(mounts);
     rmSync(join(m.fs.path, "escape"));
@@ -111,8 +130,18 @@ describe("escapes", () => {
   // CVE-2019-16884 / CVE-2019-19921 (runc): a malicious image's /proc was a
   // symlink, so the runtime mounted procfs (or wrote to proc files) somewhere
   // it did not mean to. /dev and /sys are the same trap. Here every mount point
-  // resolves inside the container, after pivot_root: the host sees no mount.
-  for (const [dir, target] of [["proc", "/"], ["dev", "/etc"], ["sys", "../../../../.."]] as const) {
+  // resolves inside the container, after pivot_root: the host sees no mount,
+  // the container starts, and its table (read from the host) has each of its
+  // own filesystems once, where the link leads inside it, and nothing else at
+  // those places. A mount made through the rootfs's path before pivot_root
+  // would stay in the host's tree or add a mount to the container's.
+  const LINKED: [string, string, string[]][] = [
+    // proc lies over the root, where /proc leads; sysfs on /sys, and, through the read-only /proc/sys, once more.
+    ["proc", "/", ["/ proc", "/dev tmpfs", "/dev/pts devpts", "/sys sysfs", "/sys sysfs"]],
+    ["dev", "/etc", ["/etc tmpfs", "/etc/pts devpts", "/proc proc", "/sys sysfs"]],
+    ["sys", "../../../../..", ["/ sysfs", "/dev tmpfs", "/dev/pts devpts", "/proc proc"]],
+  ];
+  for (const [dir, target, places] of LINKED) {
     each(`a rootfs whose /${dir} is a symlink to ${target} cannot redirect a mount onto the host`, (m) => {
       const bad = makeRootfs();
       try {
@@ -120,7 +149,13 @@ describe("escapes", () => {
         symlinkSync(target, join(bad.path, dir));
         if (m.name === "rootless") giveRootfs(bad, user);
         const mounts = readFileSync("/proc/self/mountinfo", "utf8");
-        m.run(["run", "--rm", "--rootfs", bad.path, "--", "true"]);
+        const r = m.run(["run", "--rm", "--network", "none", "--rootfs", bad.path, "--", "true"]);
+        expect([r.code, r.stderr]).toEqual([0, ""]);
+        const table = containerTable(m, ["--rootfs", bad.path]);
+        const root = rootMount(table);
+        expect(root?.root).toBe(bad.path);
+        const own = table.filter((l) => l !== root).filter((l) => ["/", "/proc", "/dev", "/sys", "/etc", "/dev/pts", "/etc/pts"].includes(l.point)).map((l) => `${l.point} ${l.fstype}`);
+        expect(own.sort()).toEqual(places);
         expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(mounts);
       } finally {
         bad.remove();
@@ -131,8 +166,18 @@ describe("escapes", () => {
   // Kernel information leaks (kcore, keys, timer_list, ...) and knobs (sysrq,
   // /proc/sys): the OCI masked and read-only paths.
   each("masked paths are empty, /proc/sys and sysrq-trigger cannot be written", (m) => {
-    const r = sh(m, "cat /proc/keys /proc/timer_list 2>/dev/null | wc -c; ls -A /sys/firmware | wc -l; (echo 1 > /proc/sys/kernel/hostname) 2>/dev/null || echo sys-ro; (echo h > /proc/sysrq-trigger) 2>/dev/null || echo sysrq-refused");
-    expect(r.stdout).toBe("0\n0\nsys-ro\nsysrq-refused\n");
+    const r = sh(m, "cat /proc/keys /proc/timer_list 2>/dev/null | wc -c; ls -A /sys/firmware | wc -l; (echo 1 > /proc/sys/kernel/hostname) 2>/dev/null || echo sys-ro; (echo h > /proc/sysrq-trigger) 2>/dev/null || echo sysrq-refused; echo ---; cat /proc/self/mountinfo");
+    const [effects, table] = r.stdout.split("---\n");
+    expect(effects).toBe("0\n0\nsys-ro\nsysrq-refused\n");
+    // An empty file or directory and a refused write may be the kernel's own answer (no keys, no
+    // firmware, no permission): the mounts say whether they are masked and read-only. The
+    // container's /proc and /sys are of this kernel: what the host has, it has.
+    const lines = parseMountinfo(table!);
+    for (const p of OCI_MASKED_PATHS.filter((x) => existsSync(x))) {
+      const mask = lines.find((l) => l.point === p);
+      expect([p, mask && (mask.root === "/null" ? "a file mask" : mask.fstype === "tmpfs" && mask.flags.includes("ro") ? "a directory mask" : "something else")]).toEqual([p, lstatSync(p).isDirectory() ? "a directory mask" : "a file mask"]);
+    }
+    for (const p of OCI_READONLY_PATHS.filter((x) => existsSync(x))) expect([p, lines.find((l) => l.point === p)?.flags.includes("ro")]).toEqual([p, true]);
   });
 
   // Namespace and mount escapes by system call: unshare, setns and mount to
@@ -144,30 +189,112 @@ describe("escapes", () => {
 
   // The kernel attack surface behind many escapes (keyring bugs such as
   // CVE-2016-0728, eBPF verifier bugs, ptrace of a process entering the
-  // container, nested user namespaces reaching unprivileged-root code): the
-  // default filter answers EPERM before the kernel looks at the arguments. The
-  // same calls with seccomp=unconfined get the kernel's own answers, so it is
-  // the filter that refuses. Bun calls them raw, with the host's view
-  // (no --rootfs) so that its libc is there.
-  each("keyctl, add_key, bpf, ptrace and user-namespace unshare are refused by the filter itself", (m) => {
+  // container, nested user namespaces reaching unprivileged-root code, new
+  // mounts and namespaces, vsock to the host): the default filter answers
+  // EPERM before the kernel looks at the arguments. The same calls with
+  // seccomp=unconfined get the kernel's own answers (a mount on a path that
+  // does not exist, a setns on no descriptor, a clone with flags that do not
+  // go together: each an error other than EPERM), so it is the filter that
+  // refuses, not a missing capability. Bun calls them raw, with the host's
+  // view (no --rootfs) so that its libc is there.
+  each("keyctl, add_key, bpf, ptrace, mount, setns, vsock and namespace-making unshare and clone are refused by the filter itself", (m) => {
     const nr = (name: string) => SYSCALL_TABLE[name]![process.arch === "arm64" ? 1 : 0];
     const probe = `
-      const { dlopen, FFIType: T, read } = require("bun:ffi");
-      const c = dlopen("libc.so.6", { syscall: { args: [T.i64, T.i64, T.i64, T.i64], returns: T.i64 }, __errno_location: { args: [], returns: T.ptr } }).symbols;
-      const calls = { keyctl: [${nr("keyctl")}, 0, 0], add_key: [${nr("add_key")}, 0, 0], bpf: [${nr("bpf")}, 0, 0], ptrace: [${nr("ptrace")}, 16, 999999], unshare: [${nr("unshare")}, 0x10000000, 0] };
+      const { dlopen, FFIType: T, read, ptr } = require("bun:ffi");
+      const c = dlopen("libc.so.6", { syscall: { args: [T.i64, T.i64, T.i64, T.i64, T.i64, T.i64], returns: T.i64 }, __errno_location: { args: [], returns: T.ptr } }).symbols;
+      const str = (s) => ptr(Buffer.from(s + "\\0"));
+      const calls = {
+        keyctl: [${nr("keyctl")}, 0, 0], add_key: [${nr("add_key")}, 0, 0], bpf: [${nr("bpf")}, 0, 0], ptrace: [${nr("ptrace")}, 16, 999999],
+        unshare: [${nr("unshare")}, 0x10000000, 0],
+        mount: [${nr("mount")}, str("none"), str("/no/such/dir"), str("tmpfs"), 0, 0],
+        setns: [${nr("setns")}, -1, 0],
+        // CLONE_NEWUSER with CLONE_FS: refused by the kernel as a pair, after the filter has looked.
+        clone: [${nr("clone")}, 0x10000200, 0, 0, 0, 0],
+        vsock: [${nr("socket")}, 40, 1, 0],
+      };
       const out = [];
-      for (const [name, [nr, a, b]] of Object.entries(calls)) {
-        const r = Number(c.syscall(nr, a, b, 0));
+      for (const [name, [nr, ...args]] of Object.entries(calls)) {
+        const a = [...args, 0, 0, 0, 0, 0, 0].slice(0, 5);
+        const r = Number(c.syscall(nr, ...a));
         out.push(name + "=" + (r < 0 ? read.i32(c.__errno_location(), 0) : "ok"));
       }
       console.log(out.join(" "));`;
     const bun = (args: string[]) => m.run(["run", "--rm", ...args, "--", hostBun, "-e", probe]);
     const confined = bun([]);
-    expect(confined.stdout).toBe("keyctl=1 add_key=1 bpf=1 ptrace=1 unshare=1\n");
-    // EINVAL or EFAULT for the bad arguments, ESRCH, success: each reached the kernel.
+    expect(confined.stdout).toBe("keyctl=1 add_key=1 bpf=1 ptrace=1 unshare=1 mount=1 setns=1 clone=1 vsock=1\n");
+    // EINVAL or EFAULT for the bad arguments, ESRCH, ENOENT, EBADF, success: each reached the kernel.
     const open = bun(["--security-opt", "seccomp=unconfined"]).stdout;
-    expect(open).toMatch(/^keyctl=\d+ add_key=\d+ bpf=\d+ ptrace=3 unshare=ok\n$/);
+    expect(open).toMatch(/^keyctl=\d+ add_key=\d+ bpf=\d+ ptrace=3 unshare=ok mount=2 setns=9 clone=22 vsock=(ok|\d+)\n$/);
     expect(open).not.toMatch(/=1\b/);
+  });
+
+  // A system call made through another architecture's entry (i386's int 0x80 on
+  // x86_64) has other numbers: i386's ptrace (26) is x86_64's msync, which the
+  // filter allows. The filter refuses every call that is not of the container's
+  // architecture first. The probe is compiled in the container by Bun's TinyCC.
+  each("a system call through another architecture's entry (i386) is refused by the filter", (m) => {
+    if (process.arch !== "x64") {
+      console.warn(`skipping the i386 entry check: it is an x86_64 one (this is ${process.arch})`);
+      return;
+    }
+    const src = join(hostDir, "i386.c");
+    writeFileSync(src, 'long i386_call(long nr, long a, long b) { long r; __asm__ volatile("int $0x80" : "=a"(r) : "a"(nr), "b"(a), "c"(b) : "memory"); return r; }\n');
+    chmodSync(src, 0o644);
+    const probe = `
+      const { cc } = require("bun:ffi");
+      const lib = cc({ source: ${JSON.stringify(src)}, flags: ["-nostdlib"], symbols: { i386_call: { args: ["i64", "i64", "i64"], returns: "i64" } } });
+      console.log("i386-ptrace=" + -Number(lib.symbols.i386_call(26, 16, 999999)));`;
+    const bun = (args: string[]) => m.run(["run", "--rm", "--network", "none", "-w", "/", ...args, "--", hostBun, "-e", probe]);
+    const open = bun(["--security-opt", "seccomp=unconfined"]);
+    // ENOSYS: a kernel without i386 emulation, where the check cannot be made.
+    if (open.stdout === "i386-ptrace=38\n") {
+      console.warn("skipping the i386 entry check: this kernel has no i386 emulation");
+      return;
+    }
+    expect(open.stdout).toBe("i386-ptrace=3\n");
+    expect(bun([]).stdout).toBe("i386-ptrace=1\n");
+  });
+
+  // x32 system calls (the x86_64 entry with bit 30 set) are another way around
+  // a filter written for x86_64 numbers: refused too, even under a profile
+  // whose default is to allow.
+  each("an x32 system call is refused, even under a profile that allows everything else", (m) => {
+    if (process.arch !== "x64") {
+      console.warn(`skipping the x32 check: it is an x86_64 one (this is ${process.arch})`);
+      return;
+    }
+    const profile = join(hostDir, "allow-all.json");
+    writeFileSync(profile, JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_ERRNO", errnoRet: 13 }] }));
+    chmodSync(profile, 0o644);
+    const probe = `
+      const { dlopen, FFIType: T, read } = require("bun:ffi");
+      const c = dlopen("libc.so.6", { syscall: { args: [T.i64], returns: T.i64 }, __errno_location: { args: [], returns: T.ptr } }).symbols;
+      const r = Number(c.syscall(${0x40000000 + 39}));
+      console.log("x32-getpid=" + (r < 0 ? read.i32(c.__errno_location(), 0) : "ok"));`;
+    const bun = (args: string[]) => m.run(["run", "--rm", "--network", "none", "-w", "/", ...args, "--", hostBun, "-e", probe]);
+    // The kernel's own answer: ENOSYS where x32 is off, else the pid.
+    expect(bun(["--security-opt", "seccomp=unconfined"]).stdout).toMatch(/^x32-getpid=(38|ok)\n$/);
+    expect(bun(["--security-opt", `seccomp=${profile}`]).stdout).toBe("x32-getpid=1\n");
+  });
+
+  // The rootfs's /etc/passwd is read by bunker on the host (for --user); an
+  // absolute symlink there must lead into the rootfs, never to the host's file.
+  each("a rootfs's /etc/passwd that is an absolute symlink is read inside the rootfs, not on the host", (m) => {
+    const name = `bunker-passwd-${process.pid}`;
+    const bad = makeRootfs();
+    try {
+      writeFileSync(`/tmp/${name}`, "someone:x:4321:4321::/:/bin/sh\n");
+      chmodSync(`/tmp/${name}`, 0o644);
+      writeFileSync(join(bad.path, "tmp", name), "someone:x:1234:1234::/:/bin/sh\n");
+      rmSync(join(bad.path, "etc/passwd"));
+      symlinkSync(`/tmp/${name}`, join(bad.path, "etc/passwd"));
+      if (m.name === "rootless") giveRootfs(bad, user);
+      const r = m.run(["run", "--rm", "--network", "none", "-u", "someone", "--rootfs", bad.path, "--", "id", "-u"]);
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, "1234\n", ""]);
+    } finally {
+      bad.remove();
+      rmSync(`/tmp/${name}`, { force: true });
+    }
   });
 
   // Privilege regained through a setuid-root binary in the image after the

@@ -2,7 +2,7 @@
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { dlopen, FFIType } from "bun:ffi";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ChildProgram } from "../../src/child/program";
@@ -12,7 +12,7 @@ import { openPipes, spawnChild } from "../../src/runtime/spawn";
 import { AT, O } from "../../src/sys/constants";
 import { Errno } from "../../src/sys/errno";
 import { until } from "../helpers/bunker";
-import { closeFd, exitCodeOf, waitFor } from "../../src/sys/libc";
+import { closeFd, exitCodeOf, pipe, waitFor } from "../../src/sys/libc";
 
 const dir = mkdtempSync(join(tmpdir(), "bunker-native-"));
 
@@ -35,6 +35,11 @@ async function runIt(build: (p: ChildProgram) => void): Promise<number> {
   const { p, pipes } = program(build);
   const { pid } = await spawnChild(p, pipes, 0, () => {});
   return exitCodeOf(waitFor(pid));
+}
+
+/** This process's children, zombies included (a child not reaped stays listed). */
+function children(): string[] {
+  return readdirSync("/proc/self/task").flatMap((t) => readFileSync(`/proc/self/task/${t}/children`, "utf8").split(" ").filter(Boolean));
 }
 
 async function failure(build: (p: ChildProgram) => void): Promise<BunkerError> {
@@ -121,13 +126,42 @@ describe("native child program", () => {
     expect(e.exitCode).toBe(127);
   });
 
-  test("the child stops at once when bunker gives up before releasing it", async () => {
-    const { p, pipes } = program((prog) => exec(prog, "/bin/true"));
-    expect(
+  test("the child stops at once when bunker gives up before releasing it: it runs nothing and is reaped", async () => {
+    const marker = join(dir, "ran-after-give-up");
+    const { p, pipes } = program((prog) => exec(prog, "/bin/sh", ["sh", "-c", `echo > ${marker}`]));
+    const before = children();
+    let child = "";
+    await expect(
       spawnChild(p, pipes, 0, () => {
+        child = children().find((c) => !before.includes(c)) ?? "";
         throw new Error("set-up failed");
       }),
     ).rejects.toThrow("set-up failed");
+    // It was there while bunker set up, and is gone now: not left blocked, nor a zombie.
+    expect(child).toMatch(/^\d+$/);
+    expect(children()).toEqual(before);
+    expect(existsSync(`/proc/${child}`)).toBe(false);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  test("bunker closing the sync pipe without releasing the child: it reports ECANCELED at that step and runs nothing after", async () => {
+    const marker = join(dir, "ran-after-cancel");
+    const { p, pipes } = program((prog) => exec(prog, "/bin/sh", ["sh", "-c", `echo > ${marker}`]));
+    // The release is written into a spare pipe instead: all the child sees is the end of its sync pipe.
+    let spare = -1;
+    const e = await spawnChild(p, pipes, 0, () => {
+      const [r, w] = pipe("create a spare pipe", O.CLOEXEC);
+      closeFd(pipes.syncWrite);
+      pipes.syncWrite = w;
+      spare = r;
+    }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    closeFd(spare);
+    expect(e).toBeInstanceOf(BunkerError);
+    expect([(e as BunkerError).message, (e as BunkerError).exitCode]).toEqual(["wait for bunker to finish setting up: Operation canceled", 125]);
+    expect(existsSync(marker)).toBe(false);
   });
 
   test("a step can check that bunker still holds the sync pipe", async () => {
@@ -250,5 +284,34 @@ describe("signal forwarding", () => {
     expect(signalled(other.pid)).toBe(false);
     other.kill();
     await other.exited;
+  });
+
+  test("a signal during the set-up ends it; once the command runs (its report pipe at end of file), it is passed on as it is", async () => {
+    const { loadNative } = require("../../src/sys/native") as typeof import("../../src/sys/native");
+    const { libcAddress, setSignalHandler } = require("../../src/sys/libc") as typeof import("../../src/sys/libc");
+    const { syscallNumber } = require("../../src/sys/syscalls") as typeof import("../../src/sys/syscalls");
+    const n = loadNative();
+    // The error pipe as spawnChild has it: execve closes the last write end, which bunker reads a moment later.
+    const [report, writeEnd] = pipe("create a report pipe", O.CLOEXEC);
+    try {
+      n.forwardInit(libcAddress.syscall, syscallNumber("kill"), syscallNumber("write"), -1, report);
+      setSignalHandler(10, n.forwardHandler);
+      const settingUp = Bun.spawn(["sleep", "30"]);
+      n.forwardTo(settingUp.pid);
+      process.kill(process.pid, "SIGUSR1");
+      await settingUp.exited;
+      expect(settingUp.signalCode).toBe("SIGKILL");
+      closeFd(writeEnd);
+      const running = Bun.spawn(["sleep", "30"]);
+      n.forwardTo(running.pid);
+      process.kill(process.pid, "SIGUSR1");
+      await running.exited;
+      expect(running.signalCode).toBe("SIGUSR1");
+      // Only the first counts as an interrupted set-up.
+      expect(n.forwardStarted()).toBe(10);
+      n.forwardTo(-1);
+    } finally {
+      closeFd(report);
+    }
   });
 });

@@ -1,0 +1,566 @@
+// The breakages test/mutate.ts applies, one at a time, to a copy of the
+// repository: each removes one protection or feature with a small, exact
+// text replacement in one source file, and names the test files that must
+// then fail. A replacement whose text is no longer in the file is an error
+// of the list, which has to follow the source as it changes.
+
+export interface Edit {
+  /** Text that occurs exactly once in the file. */
+  from: string;
+  to: string;
+}
+
+export interface Breakage {
+  /** Short name for --only. */
+  name: string;
+  /** The protection or feature it removes, in words. */
+  removes: string;
+  /** The source file, from the repository's root. */
+  file: string;
+  edits: Edit[];
+  /** Test files that must notice (some test in them fails). */
+  tests: string[];
+  /** Runs the tests under the pure cgroup v2 kernel of test/vm (what only cgroup v2 shows). */
+  vm?: boolean;
+}
+
+const ESCAPE = "test/security/escape.test.ts";
+const RUN = "test/integration/run.test.ts";
+const SECURITY = "test/integration/security.test.ts";
+const EXEC = "test/integration/exec.test.ts";
+const TTY = "test/integration/tty.test.ts";
+const NATIVE = "test/unit/native.test.ts";
+const ENTERING = "test/security/entering.test.ts";
+const DEVICES = "test/security/devices.test.ts";
+const PINS = "test/security/pins.test.ts";
+const HOSTILE = "test/security/hostile-files.test.ts";
+const NET_SECURITY = "test/security/network.test.ts";
+const SETUID = "test/security/setuid.test.ts";
+const TERMINAL = "test/security/terminal.test.ts";
+const CGROUPS = "test/integration/cgroups.test.ts";
+const ROOTLESS = "test/integration/rootless.test.ts";
+const RECORDS = "test/integration/records.test.ts";
+
+const one = (from: string, to: string): Edit[] => [{ from, to }];
+
+export const BREAKAGES: Breakage[] = [
+  // The mount layout.
+  {
+    name: "noexec-attr",
+    removes: "noexec on the mounts bunker makes with mount attributes (proc, sysfs, binds)",
+    file: "src/rootfs/plan.ts",
+    edits: one("  noexec: MOUNT_ATTR.NOEXEC,\n", ""),
+    tests: [RUN],
+  },
+  {
+    name: "noexec-option",
+    removes: "noexec on the mounts made with mount(2) options (/dev/shm, /dev/mqueue, /dev/pts)",
+    file: "src/rootfs/options.ts",
+    edits: one("noexec: [true, MS.NOEXEC],", "noexec: [false, 0],"),
+    tests: [RUN],
+  },
+  {
+    name: "nosuid-option",
+    removes: "nosuid on the mounts made with mount(2) options (/dev, /dev/shm, /dev/pts, /dev/mqueue)",
+    file: "src/rootfs/options.ts",
+    edits: one("nosuid: [true, MS.NOSUID],", "nosuid: [false, 0],"),
+    tests: [RUN],
+  },
+  {
+    name: "nodev-option",
+    removes: "nodev on the mounts made with mount(2) options (/dev/shm, /dev/mqueue)",
+    file: "src/rootfs/options.ts",
+    edits: one("nodev: [true, MS.NODEV],", "nodev: [false, 0],"),
+    tests: [RUN],
+  },
+  {
+    name: "nodev-rootfs",
+    removes: "nodev on the root filesystem and the no-rootfs view of the host",
+    file: "src/rootfs/plan.ts",
+    edits: one("openTree(p, source, true, MOUNT_ATTR.NODEV | (readonly ? MOUNT_ATTR.RDONLY : 0), true)", "openTree(p, source, true, readonly ? MOUNT_ATTR.RDONLY : 0, true)"),
+    tests: [DEVICES],
+  },
+  {
+    name: "rootfs-slash-readonly",
+    removes: "a writable --rootfs / (it becomes read-only)",
+    file: "src/rootfs/plan.ts",
+    edits: one('enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);', 'enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot || spec.oci.root.path === "/");'),
+    tests: [RUN],
+  },
+  {
+    name: "host-view-writable",
+    removes: "the read-only view of the host without --rootfs",
+    file: "src/rootfs/plan.ts",
+    edits: one('enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);', 'enterTree(p, hostRoot ? "/" : spec.oci.root.path, false);'),
+    tests: [RUN],
+  },
+  {
+    name: "mount-before-pivot",
+    removes: "every mount made after pivot_root: tmpfs is mounted through the rootfs's /proc, /dev and /sys before it",
+    file: "src/rootfs/plan.ts",
+    edits: one(
+      '  enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);',
+      '  if (!hostRoot) for (const d of ["proc", "dev", "sys"]) p.call(`mount tmpfs on ${d}`, "mount", [p.str("tmpfs"), p.str(`${spec.oci.root.path}/${d}`), p.str("tmpfs"), 0, 0], { ignore: [Errno.ENOENT, Errno.ENOTDIR] });\n  enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);',
+    ),
+    tests: [ESCAPE, RUN],
+  },
+  {
+    name: "old-root-attached",
+    removes: "detaching the host's root after pivot_root",
+    file: "src/rootfs/plan.ts",
+    edits: one('p.call("detach the old root", "umount2", [p.str("."), MNT_DETACH]);', 'p.call("detach the old root", "getpid", []);'),
+    tests: [RUN],
+  },
+  {
+    name: "read-only-flag",
+    removes: "--read-only",
+    file: "src/rootfs/plan.ts",
+    edits: one("if (!hostRoot && spec.oci.root.readonly) {", "if (!hostRoot && spec.oci.root.readonly && false) {"),
+    tests: [SECURITY],
+  },
+  {
+    name: "sys-writable",
+    removes: "the read-only /sys",
+    file: "src/spec/defaults.ts",
+    edits: one('{ destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] }', '{ destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev"] }'),
+    tests: [RUN],
+  },
+  {
+    name: "unmask-acpi",
+    removes: "the mask over /proc/acpi",
+    file: "src/spec/defaults.ts",
+    edits: one('  "/proc/acpi",\n', ""),
+    tests: [RUN, ESCAPE],
+  },
+  {
+    name: "unmask-files",
+    removes: "the masks over masked paths that are files (/proc/keys, /proc/timer_list, /proc/kcore, ...)",
+    file: "src/rootfs/masked.ts",
+    edits: one('p.call(`mask ${path} (a file)`, "mount", [p.str("/dev/null"), p.str(path), 0, MS.BIND, 0], { ignore: MISSING });', ""),
+    tests: [ESCAPE, SECURITY],
+  },
+  {
+    name: "unmask-dirs",
+    removes: "the masks over masked paths that are directories (/sys/firmware, /proc/acpi, ...)",
+    file: "src/rootfs/masked.ts",
+    edits: one('p.call(`mask ${path} (a directory)`, "mount", [p.str("tmpfs"), p.str(path), p.str("tmpfs"), MS.RDONLY, 0], { ignore: MISSING });', ""),
+    tests: [ESCAPE, SECURITY],
+  },
+  {
+    name: "readonly-paths-writable",
+    removes: "the read-only flag on /proc/sys, /proc/sysrq-trigger, /proc/bus, /proc/fs, /proc/irq",
+    file: "src/rootfs/masked.ts",
+    edits: one("const attr = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);", "const attr = p.arena.words([0, 0, 0, 0]);"),
+    tests: [ESCAPE, SECURITY],
+  },
+  {
+    name: "sysrq-writable",
+    removes: "the read-only /proc/sysrq-trigger",
+    file: "src/spec/defaults.ts",
+    edits: one('"/proc/sys", "/proc/sysrq-trigger"]', '"/proc/sys"]'),
+    tests: [ESCAPE, SECURITY],
+  },
+  {
+    name: "host-mounts-kept",
+    removes: "detaching the host's mounts below the no-rootfs view's /tmp, /run and /dev",
+    file: "src/rootfs/hostmounts.ts",
+    edits: one("  for (const m of below) {", "  for (const m of below.slice(below.length)) {"),
+    tests: [RUN],
+  },
+
+  // Capabilities, no_new_privs, seccomp.
+  {
+    name: "bounding-keeps-sys-admin",
+    removes: "dropping CAP_SYS_ADMIN from the bounding set",
+    file: "src/security/plan.ts",
+    edits: one("if (name && c.bounding.includes(name)) continue;", 'if (name && (c.bounding.includes(name) || name === "SYS_ADMIN")) continue;'),
+    tests: [SECURITY],
+  },
+  {
+    name: "default-caps-net-admin",
+    removes: "docker's default capability set (CAP_NET_ADMIN is kept)",
+    file: "src/security/caps.ts",
+    edits: one('"NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",', '"NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE", "NET_ADMIN",'),
+    tests: [SECURITY],
+  },
+  {
+    name: "non-root-keeps-caps",
+    removes: "dropping capabilities for a non-root --user",
+    file: "src/spec/defaults.ts",
+    edits: one("const sets = uid === 0 ? sec.caps : sec.added.filter((c) => sec.caps.includes(c));", "const sets = sec.caps;"),
+    tests: [SECURITY],
+  },
+  {
+    name: "no-new-privs",
+    removes: "no_new_privs (the filter is then installed while CAP_SYS_ADMIN... is still held)",
+    file: "src/runtime/plan.ts",
+    edits: [
+      { from: "if (!proc.noNewPrivileges && filter) planSeccomp(p, filter.bytes, filter.what);", to: "if (filter) planSeccomp(p, filter.bytes, filter.what);" },
+      { from: "  if (!spec.oci.process.noNewPrivileges) return;\n  planNoNewPrivs(p);\n  if (filter) planSeccomp(p, filter.bytes, filter.what);", to: "  return;" },
+    ],
+    tests: [ESCAPE, SECURITY],
+  },
+  {
+    name: "seccomp-not-loaded",
+    removes: "installing the seccomp filter",
+    file: "src/security/plan.ts",
+    edits: one('p.call(`install the ${what} seccomp filter`, "seccomp", [1 /* SECCOMP_SET_MODE_FILTER */, 0, fprog]);', 'p.call(`install the ${what} seccomp filter`, "getpid", []);'),
+    tests: [SECURITY],
+  },
+  {
+    name: "seccomp-allows-mount",
+    removes: "the filter's refusal of mount",
+    file: "src/security/seccomp/profile.ts",
+    edits: one("mkdirat mlock mlock2", "mkdirat mlock mlock2 mount"),
+    tests: [SECURITY, ESCAPE],
+  },
+  {
+    name: "seccomp-allows-setns",
+    removes: "the filter's refusal of setns",
+    file: "src/security/seccomp/profile.ts",
+    edits: one("mkdirat mlock mlock2", "mkdirat mlock mlock2 setns"),
+    tests: [SECURITY, ESCAPE],
+  },
+  {
+    name: "seccomp-allows-unshare",
+    removes: "the filter's refusal of unshare",
+    file: "src/security/seccomp/profile.ts",
+    edits: one("mkdirat mlock mlock2", "mkdirat mlock mlock2 unshare"),
+    tests: [SECURITY],
+  },
+  {
+    name: "seccomp-clone-namespaces",
+    removes: "the filter's refusal of clone with namespace flags",
+    file: "src/security/seccomp/profile.ts",
+    edits: one("export const CLONE_NAMESPACE_FLAGS = 0x7e020080;", "export const CLONE_NAMESPACE_FLAGS = 0x0;"),
+    tests: [ESCAPE],
+  },
+  {
+    name: "seccomp-allows-tiocsti",
+    removes: "the filter's refusal of TIOCSTI",
+    file: "src/security/seccomp/profile.ts",
+    edits: one('{ names: ["ioctl"], action: "SCMP_ACT_ERRNO", args: [{ index: 1, value: 0xffffffff, valueTwo: TIOCSTI, op: "SCMP_CMP_MASKED_EQ" }] },\n', ""),
+    tests: [ESCAPE],
+  },
+  {
+    name: "seccomp-allows-block-mknod",
+    removes: "the filter's refusal of mknod for block devices",
+    file: "src/security/seccomp/profile.ts",
+    edits: one("for (const type of [0, 0o010000, 0o100000, 0o140000]) {", "for (const type of [0, 0o010000, 0o100000, 0o140000, 0o060000]) {"),
+    tests: [ESCAPE],
+  },
+  {
+    name: "seccomp-allows-vsock",
+    removes: "the filter's refusal of AF_VSOCK sockets",
+    file: "src/security/seccomp/profile.ts",
+    edits: one('{ names: ["socket"], action: "SCMP_ACT_ERRNO", args: [{ index: 0, value: 0xffffffff, valueTwo: 40, op: "SCMP_CMP_MASKED_EQ" }] },\n', ""),
+    tests: [ESCAPE],
+  },
+  {
+    name: "seccomp-x32",
+    removes: "the filter's refusal of x32 system calls",
+    file: "src/security/seccomp/compile.ts",
+    edits: one("    asm.jump(BPF.JGE_K, X32_BIT, 0, 1);\n    asm.ret(refuse);\n", ""),
+    tests: [ESCAPE],
+  },
+  {
+    name: "seccomp-foreign-arch",
+    removes: "the filter's refusal of system calls of another architecture (i386 through int 0x80)",
+    file: "src/security/seccomp/compile.ts",
+    edits: one("  asm.jump(BPF.JEQ_K, AUDIT_ARCH[o.arch], 1, 0);\n  asm.ret(refuse);\n", ""),
+    tests: [ESCAPE],
+  },
+  {
+    name: "custom-profile-ignored",
+    removes: "a custom seccomp profile (the default filter is used instead)",
+    file: "src/security/seccomp/index.ts",
+    edits: one('const profile = mode === "custom" ? (spec.oci.linux.seccomp as Parameters<typeof compile>[0]) : defaultProfile();', "const profile = defaultProfile();"),
+    tests: [SECURITY],
+  },
+  {
+    name: "rlimits-ignored",
+    removes: "--ulimit",
+    file: "src/security/plan.ts",
+    edits: one('p.call(`set the ${l.name} limit to ${show(l.soft)}:${show(l.hard)}`, "prlimit64", [0, res, addr, 0]);', 'p.call(`set the ${l.name} limit to ${show(l.soft)}:${show(l.hard)}`, "getpid", []);'),
+    tests: [SECURITY],
+  },
+
+  // The process that runs the command, and the handshake before it.
+  {
+    name: "no-session",
+    removes: "the container's own session (setsid)",
+    file: "src/runtime/plan.ts",
+    edits: one('p.call("start a session", "setsid", []);', 'p.call("start a session", "getpid", []);'),
+    tests: [ESCAPE],
+  },
+  {
+    name: "exec-no-session",
+    removes: "exec's own session (setsid)",
+    file: "src/runtime/exec.ts",
+    edits: one("  else planSession(p);\n", ""),
+    tests: [ESCAPE],
+  },
+  {
+    name: "dumpable",
+    removes: "making the set-up process not dumpable",
+    file: "src/runtime/plan.ts",
+    edits: one('p.call("make this process not dumpable", "prctl", [4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0]);', 'p.call("make this process not dumpable", "getpid", []);'),
+    tests: [ESCAPE],
+  },
+  {
+    name: "inherited-fds",
+    removes: "closing inherited descriptors at execve (close_range)",
+    file: "src/runtime/plan.ts",
+    edits: one('p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);', ""),
+    tests: [ESCAPE, RUN],
+  },
+  {
+    name: "exec-inherited-fds",
+    removes: "closing inherited descriptors at exec's execve (close_range)",
+    file: "src/runtime/exec.ts",
+    edits: one('p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);', ""),
+    tests: [EXEC, ESCAPE],
+  },
+  {
+    name: "signal-reset",
+    removes: "resetting the signal handlers and mask bunker had",
+    file: "src/runtime/plan.ts",
+    edits: one("  for (const sig of new Set(signals)) {", "  for (const sig of new Set(signals.slice(signals.length))) {"),
+    tests: [RUN],
+  },
+  {
+    name: "pdeathsig-after-user-switch",
+    removes: "asking again to die with bunker after a change of user (the kernel clears it)",
+    file: "src/child/liveness.ts",
+    edits: one('p.call("ask to be killed when bunker dies", "prctl", [PR_SET_PDEATHSIG, SIGNALS.SIGKILL, 0, 0, 0]);', 'p.call("ask to be killed when bunker dies", "getpid", []);'),
+    tests: [RUN],
+  },
+  {
+    name: "sync-eof-goes-on",
+    removes: "stopping when bunker closes the sync pipe without releasing the child (ECANCELED)",
+    file: "src/runtime/plan.ts",
+    edits: one('p.call("wait for bunker to finish setting up", "read", [h.syncRead, buf, 1], { expect: { value: 1, errno: Errno.ECANCELED } });', 'p.call("wait for bunker to finish setting up", "read", [h.syncRead, buf, 1]);'),
+    tests: [NATIVE],
+  },
+  {
+    name: "spawn-no-close-wait",
+    removes: "closing the sync pipe and reaping the child when the set-up fails before its release",
+    file: "src/runtime/spawn.ts",
+    edits: one("      closePipes(pipes);\n      native.forwardTo(-1);\n      const status = waitFor(pid);", "      native.forwardTo(-1);\n      const status = 0;"),
+    tests: [NATIVE],
+  },
+  {
+    name: "signal-after-exec-kills",
+    removes: "passing on a signal that arrives once the command runs but before bunker has read so (it was taken for an interrupted set-up)",
+    file: "native/child.c",
+    edits: one("if (fwd_starting && sig != 28 /* SIGWINCH */ && !fwd_command_runs()) {", "if (fwd_starting && sig != 28 /* SIGWINCH */) {"),
+    tests: [NATIVE],
+  },
+  {
+    name: "init-lockdown",
+    removes: "--init's own lockdown: its PID 1 keeps no_new_privs off and no filter (only the command gets them)",
+    file: "src/runtime/plan.ts",
+    edits: one("    planLockdown(p, spec, filter);\n    planInit(p);", "    planInit(p);\n    planLockdown(p, spec, filter);"),
+    tests: [ENTERING],
+  },
+  {
+    name: "init-identity",
+    removes: "--init's neutral command line (it shows bunker's)",
+    file: "src/runtime/plan.ts",
+    edits: one("    if (extras.argsArea) planInitIdentity(p, extras.argsArea);\n", ""),
+    tests: [ENTERING],
+  },
+  {
+    name: "exec-clone-vm",
+    removes: "exec's own memory: the process that enters the PID namespace shares bunker's (CLONE_VM)",
+    file: "src/runtime/exec.ts",
+    edits: one("const flags = 0x8000 /* CLONE_PARENT */ | SIGNALS.SIGCHLD;", "const flags = 0x8000 /* CLONE_PARENT */ | 0x100 /* CLONE_VM */ | 0x4000 /* CLONE_VFORK */ | SIGNALS.SIGCHLD;"),
+    tests: [ENTERING],
+  },
+  {
+    name: "exec-lockdown-late",
+    removes: "exec dropping privileges before it enters the PID namespace (it drops them after the fork)",
+    file: "src/runtime/exec.ts",
+    edits: [
+      { from: '  p.call(`change directory to ${req.cwd}`, "chdir", [p.str(req.cwd)]);\n  planLockdown(p, spec, filter);\n', to: '  p.call(`change directory to ${req.cwd}`, "chdir", [p.str(req.cwd)]);\n' },
+      // A slow moment between the fork and the drop (a loaded machine) makes the window easy to see.
+      { from: "    planParentCheck(p, pipes.syncRead);\n  }\n", to: '    planParentCheck(p, pipes.syncRead);\n  }\n  p.call("pause", "nanosleep", [p.arena.words([0, 300_000_000]), 0]);\n  planLockdown(p, spec, filter);\n' },
+    ],
+    tests: [ENTERING],
+  },
+  {
+    name: "exec-full-caps",
+    removes: "exec's capabilities held to the container's (a non-root exec user keeps root's)",
+    file: "src/runtime/exec.ts",
+    edits: one("const sets = uid === 0 ? (caps.bounding ?? []) : spec.oci.process.user.uid !== 0 ? (caps.effective ?? []) : [];", "const sets = caps.bounding ?? [];"),
+    tests: [SECURITY],
+  },
+  {
+    name: "exec-no-filter",
+    removes: "exec's seccomp filter",
+    file: "src/runtime/exec.ts",
+    edits: one("const filter = await containerFilter(execSpec(req));", "const filter = null;"),
+    tests: [SECURITY],
+  },
+  {
+    name: "exec-custom-filter",
+    removes: "the container's custom profile for exec'd processes (they get the default one)",
+    file: "src/runtime/exec.ts",
+    edits: one("const filter = await containerFilter(execSpec(req));", 'const filter = await containerFilter({ ...execSpec(req), bunker: { ...execSpec(req).bunker, seccomp: "default" } });'),
+    tests: [SECURITY],
+  },
+  {
+    name: "exec-ns-unconfined",
+    removes: "docker's default confinement for exec --ns",
+    file: "src/runtime/exec.ts",
+    edits: one('bunker: { setgroups: true, seccomp: req.privileged ? "unconfined" : "default" },', 'bunker: { setgroups: true, seccomp: "unconfined" },'),
+    tests: [PINS],
+  },
+  {
+    name: "exec-outside-pid-ns",
+    removes: "exec's process entering the container's PID namespace (no fork after setns)",
+    file: "src/runtime/exec.ts",
+    edits: one('return t.kind === "pid" ? (t.flags & CLONE.NEWPID) !== 0 : t.fds.some((f) => f.type === "pid");', "return false;"),
+    tests: [EXEC],
+  },
+  {
+    name: "setgroups-allowed",
+    removes: "denying setgroups before a rootless gid_map is written",
+    file: "src/identity/maps.ts",
+    edits: one('  if (!spec.bunker.setgroups) writeProcFile(pid, "setgroups", "deny");\n', ""),
+    tests: [ROOTLESS],
+  },
+
+  // Devices and cgroups.
+  {
+    name: "device-allowlist-off",
+    removes: "the device allow-list in the container's cgroup",
+    file: "src/spec/defaults.ts",
+    edits: one("if (d?.devices) r.devices = (privileged ? ALL_DEVICES : DEFAULT_DEVICE_RULES).map((rule) => ({ ...rule }));", ""),
+    tests: [DEVICES],
+  },
+  {
+    name: "device-program-off",
+    removes: "the eBPF device program on cgroup v2",
+    file: "src/cgroups/devices.ts",
+    edits: one("    if (allowsEverything(rules)) return;", "    return;"),
+    tests: [DEVICES],
+    vm: true,
+  },
+  {
+    name: "pids-default-off",
+    removes: "the default PID limit",
+    file: "src/spec/defaults.ts",
+    edits: one("if (d?.pids && !r.pids) r.pids = { limit: DEFAULT_PIDS_LIMIT };", ""),
+    tests: [CGROUPS],
+  },
+  {
+    name: "no-cgroup-namespace",
+    removes: "the container's own cgroup namespace",
+    file: "src/runtime/plan.ts",
+    edits: one('if (o.cgroupns) p.call("create the cgroup namespace", "unshare", [CLONE.NEWCGROUP]);', ""),
+    tests: [RUN],
+  },
+
+  // Files bunker reads, pins, state, network.
+  {
+    name: "read-any-file-type",
+    removes: "reading only regular files from a rootfs or a user-named path",
+    file: "src/sys/fs.ts",
+    edits: one('if (type !== "file") throw new FileError(op, Errno.EINVAL, `not a regular file${type ? ` (${KINDS[type]})` : ""}`);', ""),
+    tests: [HOSTILE],
+  },
+  {
+    name: "read-blocking",
+    removes: "reading only regular files, without blocking: a FIFO is opened and waited on",
+    file: "src/sys/fs.ts",
+    edits: [
+      { from: 'if (type !== "file") throw new FileError(op, Errno.EINVAL, `not a regular file${type ? ` (${KINDS[type]})` : ""}`);', to: "" },
+      { from: "O.RDONLY | O.NONBLOCK | O.NOCTTY | O.CLOEXEC, 0);\n  if (fd < 0) throw new FileError(op, -fd);\n  try {\n    // One byte", to: "O.RDONLY | O.NOCTTY | O.CLOEXEC, 0);\n  if (fd < 0) throw new FileError(op, -fd);\n  try {\n    // One byte" },
+    ],
+    tests: [HOSTILE],
+  },
+  {
+    name: "read-no-size-cap",
+    removes: "the size cap on files bunker reads (a longer file is cut short)",
+    file: "src/sys/fs.ts",
+    edits: [
+      { from: "  if (size > max) throw tooLarge(op, max);\n", to: "" },
+      { from: "    if (data.length > max) throw tooLarge(op, max);\n", to: "" },
+    ],
+    tests: [HOSTILE, RUN],
+  },
+  {
+    name: "read-outside-root",
+    removes: "resolving a rootfs's /etc files inside it (an absolute symlink reads the host's)",
+    file: "src/sys/fs.ts",
+    edits: one("BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)", "BigInt(RESOLVE_NO_MAGICLINKS)"),
+    tests: [ESCAPE],
+  },
+  {
+    name: "state-without-rename",
+    removes: "writing state files whole (temporary file and rename)",
+    file: "src/sys/fs.ts",
+    edits: one("const tmp = `${path}.${process.pid}.tmp`;", "const tmp = path;"),
+    tests: [RECORDS],
+  },
+  {
+    name: "pin-dir-trusted",
+    removes: "refusing pin directories other users can write to",
+    file: "src/runtime/pin.ts",
+    edits: one("if (st.mode & 0o022) throw", "if (st.mode & 0) throw"),
+    tests: [PINS],
+  },
+  {
+    name: "pin-dir-symlink",
+    removes: "refusing a pin directory that is a symlink",
+    file: "src/runtime/pin.ts",
+    edits: one("O.PATH | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC, 0);", "O.PATH | O.DIRECTORY | O.CLOEXEC, 0);"),
+    tests: [PINS],
+  },
+  {
+    name: "unpin-anything",
+    removes: "unpinning only namespace mounts",
+    file: "src/runtime/pin.ts",
+    edits: one('  if (typeof st === "number" || !st.mountRoot) return false;\n', '  if (typeof st !== "number") return true;\n'),
+    tests: [PINS],
+  },
+  {
+    name: "loopback-guard-off",
+    removes: "the bridge's drop of loopback-addressed packets from containers",
+    file: "src/net/nat.ts",
+    edits: one('[`iifname "${bridge}" ip daddr 127.0.0.0/8 drop`, `iifname "${bridge}" ip saddr 127.0.0.0/8 drop`],', '[`iifname "${bridge}" ip daddr 127.0.0.0/32 drop`, `iifname "${bridge}" ip saddr 127.0.0.0/32 drop`],'),
+    tests: [NET_SECURITY],
+  },
+  {
+    name: "slirp-host-loopback",
+    removes: "keeping rootless containers off the host's loopback (slirp4netns)",
+    file: "src/net/helpers.ts",
+    edits: one('...(allowHostLoopback ? [] : ["--disable-host-loopback"]),', ""),
+    tests: [NET_SECURITY],
+  },
+  {
+    name: "lease-after-nft",
+    removes: "recording a lease's ports before nft publishes them",
+    file: "src/runtime/network.ts",
+    edits: one(
+      "      lease = allocate(dir, parseSubnet(bridge.config.subnet), id, reservation!.ports);\n      if (lease.ports.length) publish(lease, lockFd);",
+      "      lease = allocate(dir, parseSubnet(bridge.config.subnet), id, []);\n      if (reservation!.ports.length) {\n        lease = { ...lease, ports: [...reservation!.ports], nat: true };\n        publish(lease, lockFd);\n      }",
+    ),
+    tests: [RECORDS],
+  },
+  {
+    name: "rootfs-exposure-warning",
+    removes: "the warning about a root container's rootfs other users can reach",
+    file: "src/runtime/exposure.ts",
+    edits: one("if (realPath(path) === \"/\" || !reachableByOthers(path)) return undefined;", "return undefined;"),
+    tests: [SETUID],
+  },
+  {
+    name: "controls-unescaped",
+    removes: "escaping control characters a container controls on the operator's terminal",
+    file: "src/output.ts",
+    edits: one("  return CONTROL.test(text) && isTerminal(1) ? escapeControls(text) : text;", "  return text;"),
+    tests: [TERMINAL],
+  },
+];
