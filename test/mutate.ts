@@ -3,7 +3,7 @@
 // runs the test files named for the breakage; some test must fail. A test
 // suite that stays green with a protection removed claims what nothing guards.
 //
-//   bun test/mutate.ts [--only NAME[,NAME...]] [--list] [--keep] [--no-baseline]
+//   bun test/mutate.ts [--only NAME[,NAME...]] [--list] [--keep] [--no-baseline] [--logs DIR]
 //
 // As root: the tests run containers, under the host lock every container
 // suite takes. The working tree is never edited: the copy lives in /tmp and
@@ -12,6 +12,7 @@
 // there would count every breakage as caught. Exit status: 0 when every
 // breakage was caught, 1 when one was missed, 2 when the list or the copy is
 // wrong (a replacement text not found, a build that fails, a failing baseline).
+// --logs DIR keeps each run's test output there, as NAME.log.
 
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -31,12 +32,13 @@ const { values } = parseArgs({
     list: { type: "boolean" },
     keep: { type: "boolean" },
     "no-baseline": { type: "boolean" },
+    logs: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
 
 if (values.help) {
-  console.log("usage: bun test/mutate.ts [--only NAME[,NAME...]] [--list] [--keep] [--no-baseline]");
+  console.log("usage: bun test/mutate.ts [--only NAME[,NAME...]] [--list] [--keep] [--no-baseline] [--logs DIR]");
   process.exit(0);
 }
 
@@ -91,6 +93,10 @@ if (values.list) {
 }
 
 if (process.geteuid?.() !== 0) fail("run it as root: the tests it runs start containers and make test users");
+if (values.logs) mkdirSync(values.logs, { recursive: true });
+const keepLog = (name: string, output: string) => {
+  if (values.logs) writeFileSync(join(values.logs, `${name}.log`), output);
+};
 const qemu = ["/usr/bin/qemu-system-x86_64"].find(existsSync);
 
 // A copy of the working tree as it is (tracked and untracked files, not what .gitignore leaves out).
@@ -179,6 +185,7 @@ if (!values["no-baseline"]) {
     if (testFiles.length === 0) continue;
     console.log(`baseline${vm ? " (cgroup v2 VM)" : ""}: ${testFiles.join(" ")}`);
     const r = await runTests(testFiles, vm);
+    keepLog(vm ? "baseline-vm" : "baseline", r.output);
     if (r.failed) {
       console.error(r.output.split("\n").slice(-40).join("\n"));
       fail(`the unbroken copy fails its tests (${r.failures.join("; ")}): nothing can be judged`);
@@ -204,6 +211,7 @@ for (const [i, b] of chosen.entries()) {
     const why = build();
     if (why) fail(`${b.name}: the broken copy does not build (the breakage must stay valid code):\n${why}`);
     const r = await runTests(b.tests, b.vm === true);
+    keepLog(b.name, r.output);
     const result: Result = r.failed ? "caught" : "missed";
     const note = r.failed ? r.failures[0]! + (r.failures.length > 1 ? ` (+${r.failures.length - 1})` : "") : "every test passed";
     rows.push({ b, result, note, seconds: r.seconds });

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { bunker, BUNKER, isRoot, ROOT, until } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
-import { parseMountinfo } from "../helpers/mountinfo";
+import { parseMountinfo, rootMount } from "../helpers/mountinfo";
 import { OCI_MASKED_PATHS, OCI_MOUNT_FLAGS, OCI_READONLY_PATHS } from "../helpers/oci";
 
 const ready = isRoot && busyboxAvailable();
@@ -101,12 +101,13 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
     const r = inBox("cat /proc/self/mountinfo");
     expect(r.code).toBe(0);
     const lines = parseMountinfo(r.stdout);
-    // The root comes first, bound from the rootfs directory; the cgroup hierarchies depend on the host's, each rooted in the container's cgroup namespace.
-    expect([lines[0]!.point, lines[0]!.root]).toEqual(["/", suite.fs.path]);
+    // The root, bound from the rootfs directory; the cgroup hierarchies depend on the host's, each rooted in the container's cgroup namespace.
+    const root = rootMount(lines);
+    expect(root?.root).toBe(suite.fs.path);
     for (const l of lines.filter((x) => x.point.startsWith("/sys/fs/cgroup/"))) expect([l.point, l.fstype, l.root]).toEqual([l.point, l.fstype === "cgroup2" ? "cgroup2" : "cgroup", "/"]);
     const points = lines.filter((l) => !l.point.startsWith("/sys/fs/cgroup/")).map((l) => `${l.point} ${l.fstype}`);
     const expected = [
-      "/ " + lines[0]!.fstype,
+      `/ ${root?.fstype}`,
       "/proc proc",
       "/sys sysfs",
       "/dev tmpfs",
@@ -287,7 +288,9 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
       // the root, where /proc leads; /dev's tmpfs and devpts on /etc; sysfs on /sys, and over it the
       // read-only /proc/sys, which leads there too; nothing else at those places.
       const table = containerMounts(["--rootfs", bad.path]);
-      const places = table.slice(1).filter((l) => ["/", "/proc", "/dev", "/sys", "/etc", "/dev/pts", "/etc/pts"].includes(l.point)).map((l) => `${l.point} ${l.fstype}`);
+      const root = rootMount(table);
+      expect(root?.root).toBe(bad.path);
+      const places = table.filter((l) => l !== root).filter((l) => ["/", "/proc", "/dev", "/sys", "/etc", "/dev/pts", "/etc/pts"].includes(l.point)).map((l) => `${l.point} ${l.fstype}`);
       expect(places.sort()).toEqual(["/ proc", "/etc tmpfs", "/etc/pts devpts", "/sys proc", "/sys sysfs"]);
       expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(hostMounts);
       expect(existsSync("/etc/null")).toBe(false);

@@ -40,6 +40,7 @@ const TERMINAL = "test/security/terminal.test.ts";
 const CGROUPS = "test/integration/cgroups.test.ts";
 const ROOTLESS = "test/integration/rootless.test.ts";
 const RECORDS = "test/integration/records.test.ts";
+const MOUNTPOINTS = "test/integration/mountpoints.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -154,11 +155,20 @@ export const BREAKAGES: Breakage[] = [
     tests: [ESCAPE, SECURITY],
   },
   {
+    name: "proc-sys-writable",
+    removes: "the read-only /proc/sys",
+    file: "src/spec/defaults.ts",
+    edits: one('"/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]', '"/proc/irq", "/proc/sysrq-trigger"]'),
+    tests: [ESCAPE, SECURITY],
+  },
+  {
+    // A kernel without magic SysRq (as on some build hosts) has no /proc/sysrq-trigger: Debian's has.
     name: "sysrq-writable",
     removes: "the read-only /proc/sysrq-trigger",
     file: "src/spec/defaults.ts",
     edits: one('"/proc/sys", "/proc/sysrq-trigger"]', '"/proc/sys"]'),
-    tests: [ESCAPE, SECURITY],
+    tests: [SECURITY],
+    vm: true,
   },
   {
     name: "host-mounts-kept",
@@ -498,6 +508,34 @@ export const BREAKAGES: Breakage[] = [
     tests: [ESCAPE],
   },
   {
+    name: "volumes-writable",
+    removes: "volumes read-only unless :rw is given",
+    file: "src/spec/volumes.ts",
+    edits: one("const v: Volume = { source: parts[0]!, destination, readonly: true,", "const v: Volume = { source: parts[0]!, destination, readonly: false,"),
+    tests: [RUN],
+  },
+  {
+    name: "state-dir-foreign",
+    removes: "refusing a state directory that is another user's",
+    file: "src/sys/fs.ts",
+    edits: one("  if (o.uid !== uid) throw new Error(`${path} belongs to uid ${o.uid}, not ${uid}`);\n", ""),
+    tests: [ESCAPE],
+  },
+  {
+    name: "state-dir-symlink",
+    removes: "refusing a state directory that is a symlink",
+    file: "src/sys/fs.ts",
+    edits: one("  const o = ownerOf(path);\n  if (!o || o.type !== \"dir\")", "  const o = ownerOf(path) && { ...ownerOf(path)!, type: fileType(path, true) };\n  if (!o || o.type !== \"dir\")"),
+    tests: [ESCAPE],
+  },
+  {
+    name: "cleanup-follows-symlinks",
+    removes: "removing what bunker created in a rootfs without following symlinks",
+    file: "src/sys/fs.ts",
+    edits: one("BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)", "BigInt(0)"),
+    tests: [MOUNTPOINTS],
+  },
+  {
     name: "state-without-rename",
     removes: "writing state files whole (temporary file and rename)",
     file: "src/sys/fs.ts",
@@ -537,6 +575,13 @@ export const BREAKAGES: Breakage[] = [
     removes: "keeping rootless containers off the host's loopback (slirp4netns)",
     file: "src/net/helpers.ts",
     edits: one('...(allowHostLoopback ? [] : ["--disable-host-loopback"]),', ""),
+    tests: [NET_SECURITY],
+  },
+  {
+    name: "pasta-host-loopback",
+    removes: "keeping rootless containers off the host's loopback (pasta)",
+    file: "src/net/helpers.ts",
+    edits: one('...(allowHostLoopback ? [] : ["--no-map-gw"]),', ""),
     tests: [NET_SECURITY],
   },
   {

@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dlopen, FFIType as T, ptr } from "bun:ffi";
-import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
@@ -406,6 +406,37 @@ describe("escapes", () => {
     const run = (args: string[]) => m.run(["run", "--rm", "--network", "none", ...args, "--", hostBun, "-e", probe]).stdout;
     expect(run([])).toBe("ctty=0 sti=1 linux=1\n");
     expect(run(["--security-opt", "seccomp=unconfined"])).toMatch(/^ctty=0 sti=(0|5) linux=25\n$/);
+  });
+
+  // Rootless without XDG_RUNTIME_DIR, the state lives in /tmp/bunker-UID, a name any user can take
+  // first in the shared /tmp: a directory there that is another user's, or a symlink (even to a
+  // directory of the caller's), is refused, never used.
+  test.skipIf(!ready)("rootless: a state directory another user made first in /tmp is refused, not used", () => {
+    const m = modes.find((x) => x.name === "rootless")!;
+    const path = `/tmp/bunker-${user.uid}`;
+    const aside = `${path}.aside-${process.pid}`;
+    const decoy = mkdtempSync("/tmp/bunker-decoy-");
+    chownSync(decoy, user.uid, user.gid);
+    // The user's own directory, from the tests before, waits aside.
+    const had = existsSync(path);
+    if (had) renameSync(path, aside);
+    try {
+      const planted: [string, () => void, string][] = [
+        ["another user's directory", () => { mkdirSync(path); chmodSync(path, 0o777); }, `${path} belongs to uid 0, not ${user.uid}`],
+        ["a symlink", () => symlinkSync(decoy, path), `${path} is not a directory`],
+      ];
+      for (const [what, plant, why] of planted) {
+        plant();
+        const r = m.run(["run", "--rm", "--network", "none", "--rootfs", m.fs.path, "--", "true"]);
+        expect([what, r.code, r.stderr]).toEqual([what, 125, `bunker: state directory ${path}: ${why}\n`]);
+        rmSync(path, { recursive: true, force: true });
+      }
+      expect(readdirSync(decoy)).toEqual([]);
+    } finally {
+      rmSync(path, { recursive: true, force: true });
+      if (had) renameSync(aside, path);
+      rmSync(decoy, { recursive: true, force: true });
+    }
   });
 
   // Rootless: writing to host files the caller does not own, through a volume.
