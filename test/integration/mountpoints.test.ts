@@ -6,7 +6,7 @@
 // own /run, /tmp and /dev. As root and rootless.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary, until } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
@@ -215,6 +215,37 @@ describe("mount points bunker creates in a rootfs directory", () => {
       if (id) run(m, ["rm", "-f", id]);
       rmSync(fs.path, { force: true });
       Bun.spawnSync(["mv", join(parent, "moved"), fs.path]);
+      fs.remove();
+    }
+  });
+
+  // The same inside the rootfs: a directory on the way to a mount point (data, of
+  // data/x/file) replaced by a symlink to another tree that holds an empty file and
+  // directory of the same names. The clean-up follows no symlink on the way.
+  each("a directory on the way to a mount point replaced by a symlink meanwhile: nothing is removed where it leads", (m) => {
+    const fs = bareRootfs(m);
+    const victim = mkdtempSync("/tmp/bunker-mp-victim-");
+    let id = "";
+    try {
+      mkdirSync(join(victim, "x"));
+      writeFileSync(join(victim, "x/file"), "");
+      for (const [p, mode] of [[victim, 0o755], [join(victim, "x"), 0o755], [join(victim, "x/file"), 0o644]] as const) {
+        chmodSync(p, mode);
+        chownSync(p, m.uid, m.gid);
+      }
+      const r = run(m, ["run", "-d", "--network", "none", "-v", `${src.file}:/data/x/file`, "--rootfs", fs.path, "--", "sleep", "1000"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      id = r.stdout.trim();
+      // Control: bunker made the mount point there, an empty file in an empty directory.
+      expect([lstatSync(join(fs.path, "data/x")).isDirectory(), lstatSync(join(fs.path, "data/x/file")).isFile(), lstatSync(join(fs.path, "data/x/file")).size]).toEqual([true, true, 0]);
+      renameSync(join(fs.path, "data"), join(fs.path, "data.moved"));
+      symlinkSync(victim, join(fs.path, "data"));
+      expect(run(m, ["kill", id]).code).toBe(0);
+      expect(run(m, ["wait", id]).stdout).toBe("137\n");
+      expect(listing(victim)).toEqual(["x dir 755", "x/file file 644 0"]);
+    } finally {
+      if (id) run(m, ["rm", "-f", id]);
+      rmSync(victim, { recursive: true, force: true });
       fs.remove();
     }
   });
