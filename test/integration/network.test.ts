@@ -74,8 +74,9 @@ function natElements(): string {
 
 describe.skipIf(!ready)("network modes", () => {
   test("none: only lo, up", () => {
-    const r = bunker(["run", "--network", "none", "--rootfs", suite.fs.path, "--", "sh", "-c", "ls /sys/class/net"]);
-    expect(r.stdout).toBe("lo\n");
+    const r = bunker(["run", "--rm", "--network", "none", "--rootfs", suite.fs.path, "--", "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/flags; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo lo-answers"]);
+    // IFF_UP | IFF_LOOPBACK, and it carries traffic.
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, "lo\n0x9\nlo-answers\n", ""]);
   });
 
   test("bridge (the root default): eth0 with a leased address, a default route via bunker0, hosts and resolv.conf", () => {
@@ -90,9 +91,10 @@ describe.skipIf(!ready)("network modes", () => {
     expect(r.stdout).toContain(`${net.gateway}\thost.bunker.internal`);
     expect(r.stdout).toMatch(/nameserver \S+/);
     expect(r.stdout).not.toMatch(/nameserver 127\./);
-    // The host side: the bridge carries the gateway address.
-    const host = Bun.spawnSync(["cat", `/sys/class/net/bunker0/operstate`]);
+    // The host side: the bridge carries the gateway address, with the container's prefix.
+    const host = Bun.spawnSync(["ip", "-o", "-4", "addr", "show", "dev", "bunker0"]);
     expect(host.exitCode).toBe(0);
+    expect(host.stdout.toString()).toContain(` inet ${net.gateway}/${ip![2]} `);
   });
 
   test("two containers on the bridge reach each other by address; the container reaches the host's bridge address", async () => {
