@@ -222,8 +222,7 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
     const dir = mkdtempSync("/var/tmp/bunker-rootfs-slash-");
     try {
       const r = bunker(["run", "--rootfs", "/", "--hostname", "hostroot", "--", "sh", "-c", `hostname; test -e /etc/os-release && echo host-files; cut -d' ' -f5 /proc/self/mountinfo | grep -cx /; echo inside > ${dir}/written && echo wrote`]);
-      expect(r.stderr).toBe("");
-      expect(r.stdout).toBe("hostroot\nhost-files\n1\nwrote\n");
+      expect([r.code, r.stderr, r.stdout]).toEqual([0, "", "hostroot\nhost-files\n1\nwrote\n"]);
       expect(readFileSync(join(dir, "written"), "utf8")).toBe("inside\n");
     } finally {
       rmSync(dir, { recursive: true, force: true });
