@@ -13,6 +13,7 @@ import { freeRange } from "../helpers/ports";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
 import { expectNoLeaks } from "../helpers/suite";
 import { fetchWhenUp } from "../helpers/tcp";
+import { hasDefaultRoute, helperInstalled, helperPaths, tunOpen } from "../helpers/netenv";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
 const uidmap = existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/newgidmap");
@@ -21,25 +22,14 @@ if (!ready) {
   console.warn(`skipping rootless feature tests: ${!isRoot ? "they need root to create test users" : !uidmap ? "uidmap (newuidmap/newgidmap) is not installed" : "busybox-static or setpriv is missing"}`);
 }
 
-/** Where bunker looks for the helpers besides PATH (src/net/helpers.ts: the usual places). */
-const HELPER_DIRS = ["/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin"];
-const installed = (name: string) => HELPER_DIRS.map((d) => `${d}/${name}`).filter((p) => existsSync(p));
-const slirp = installed("slirp4netns").length > 0;
-const pasta = installed("pasta").length > 0;
-let tunOpen = false;
-try {
-  tunOpen = Bun.spawnSync(["stat", "-c", "%a", "/dev/net/tun"]).stdout.toString().trim() === "666";
-} catch {
-  tunOpen = false;
-}
-const defaultRoute = readFileSync("/proc/net/route", "utf8")
-  .split("\n")
-  .slice(1)
-  .some((l) => l.split(/\s+/)[1] === "00000000");
+const slirp = helperInstalled("slirp4netns");
+const pasta = helperInstalled("pasta");
+const tunIsOpen = tunOpen();
+const defaultRoute = hasDefaultRoute();
 const unshare = ["/usr/bin/unshare", "/bin/unshare"].find((p) => existsSync(p));
-if (ready && !tunOpen) console.warn("skipping rootless network feature tests: /dev/net/tun is not mode 0666");
-if (ready && tunOpen && !slirp) console.warn("skipping rootless slirp4netns tests: slirp4netns is not installed");
-if (ready && tunOpen && !(pasta && defaultRoute)) console.warn(`skipping the killed-bunker helper tests: ${pasta ? "the host has no default route for pasta" : "pasta (passt) is not installed"}`);
+if (ready && !tunIsOpen) console.warn("skipping rootless network feature tests: /dev/net/tun is not mode 0666");
+if (ready && tunIsOpen && !slirp) console.warn("skipping rootless slirp4netns tests: slirp4netns is not installed");
+if (ready && tunIsOpen && !(pasta && defaultRoute)) console.warn(`skipping the killed-bunker helper tests: ${pasta ? "the host has no default route for pasta" : "pasta (passt) is not installed"}`);
 if (ready && !unshare) console.warn("skipping the no-helper fallback test: unshare (util-linux) is missing");
 
 let user: TestUser;
@@ -134,7 +124,7 @@ describe.skipIf(!ready)("user namespace, rootless", () => {
   });
 });
 
-describe.skipIf(!ready || !tunOpen || !slirp)("networks, rootless", () => {
+describe.skipIf(!ready || !tunIsOpen || !slirp)("networks, rootless", () => {
   const SLIRP = "lo\ntap0\n10.0.2.100/24\n";
   const probe = "ls /sys/class/net; ip -o -4 addr show tap0 | awk '{print $4}'";
 
@@ -161,7 +151,7 @@ describe.skipIf(!ready || !tunOpen || !slirp)("networks, rootless", () => {
       writeFileSync(blank, "");
       chmodSync(blank, 0o644);
       chmodSync(hide, 0o755);
-      const targets = [...new Set([...installed("slirp4netns"), ...installed("pasta")].map((p) => realpathSync(p)))];
+      const targets = [...new Set([...helperPaths("slirp4netns"), ...helperPaths("pasta")].map((p) => realpathSync(p)))];
       const asUser = (args: string[], hidden: boolean) => {
         const binds = hidden ? targets.map((t) => `mount --bind ${blank} ${t} && `).join("") : "";
         const line = ["/usr/bin/setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", bin.path, ...args].map((a) => `'${a}'`).join(" ");
@@ -213,7 +203,7 @@ describe.skipIf(!ready || !tunOpen || !slirp)("networks, rootless", () => {
   }, 20_000);
 });
 
-describe.skipIf(!ready || !tunOpen || !pasta || !defaultRoute)("after bunker is killed with SIGKILL, rootless", () => {
+describe.skipIf(!ready || !tunIsOpen || !pasta || !defaultRoute)("after bunker is killed with SIGKILL, rootless", () => {
   // pasta, since slirp4netns ends by itself when its bunker dies (its exit pipe closes).
   for (const next of ["run", "stats"] as const) {
     test(`the next ${next} stops the pasta it left${next === "stats" ? " and removes the --rm container's state" : ""}`, async () => {

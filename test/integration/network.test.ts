@@ -5,11 +5,11 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { accessSync, constants } from "node:fs";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
 import { freePort, freeRange } from "../helpers/ports";
 import { fetchWhenUp } from "../helpers/tcp";
+import { hasDefaultRoute, helperInstalled, tunOpen } from "../helpers/netenv";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -527,26 +527,15 @@ describe.skipIf(!ready)("bunker network", () => {
   }, 20_000);
 });
 
-// Rootless: the helpers need /dev/net/tun readable and writable by the user (0666, as udev makes it).
-let tunOpen = false;
-try {
-  accessSync("/dev/net/tun", constants.R_OK | constants.W_OK);
-  const mode = Bun.spawnSync(["stat", "-c", "%a", "/dev/net/tun"]).stdout.toString().trim();
-  tunOpen = mode === "666";
-} catch {
-  tunOpen = false;
-}
-// pasta copies the host's default route: without one (a VM with only lo) it cannot start.
-const defaultRoute = readFileSync("/proc/net/route", "utf8")
-  .split("\n")
-  .slice(1)
-  .some((l) => l.split(/\s+/)[1] === "00000000");
-const installedHelpers = (["pasta", "slirp4netns"] as const).filter((h) => ["/usr/bin", "/bin", "/usr/sbin"].some((d) => existsSync(`${d}/${h}`)));
+// Rootless: the helpers need /dev/net/tun readable and writable by the user; pasta needs a default route.
+const tunIsOpen = tunOpen();
+const defaultRoute = hasDefaultRoute();
+const installedHelpers = (["pasta", "slirp4netns"] as const).filter(helperInstalled);
 if (installedHelpers.includes("pasta") && !defaultRoute) console.warn("skipping pasta's rootless tests: the host has no default route for pasta to copy");
 const helpers = installedHelpers.filter((h) => h !== "pasta" || defaultRoute);
-const rootlessReady = ready && tunOpen && helpers.length > 0;
+const rootlessReady = ready && tunIsOpen && helpers.length > 0;
 if (ready && !rootlessReady) {
-  console.warn(`skipping rootless network tests: ${!tunOpen ? "/dev/net/tun is not mode 0666" : "neither pasta (passt) nor slirp4netns is installed"}`);
+  console.warn(`skipping rootless network tests: ${!tunIsOpen ? "/dev/net/tun is not mode 0666" : "neither pasta (passt) nor slirp4netns is installed"}`);
 }
 
 /** runAs without blocking this process's event loop (the test serves the container from it). */
