@@ -5,6 +5,7 @@
 import { cc, linkSymbols, ptr, read, type Pointer } from "bun:ffi";
 import { syscallNumber } from "./syscalls";
 import source from "../../native/child.c" with { type: "text" };
+import { mkdtempSync, rmSync } from "node:fs";
 import { closeFd, libc, libcAddress, sys, writeAll } from "./libc";
 
 const MFD_CLOEXEC = 1;
@@ -38,12 +39,16 @@ let keep: unknown = null;
 
 /**
  * `scratch`: a private directory on a tmpfs where Bun may stage the compiler's
- * runtime headers; without it they go to $TMPDIR, often on disk and slower.
+ * runtime headers (in a directory made and removed by this call); without it
+ * they go to $TMPDIR, often on disk and slower.
  */
 export function loadNative(scratch?: string): Native {
   if (loaded) return loaded;
   const previous = libc.getenv("BUN_TMPDIR");
-  if (scratch) libc.setenv("BUN_TMPDIR", scratch, 1);
+  // A directory of this call's own, removed once the compiler is done with it: nothing
+  // stays behind in the state directory, and concurrent runs never share the headers.
+  const staging = scratch ? mkdtempSync(`${scratch}/cc-`) : undefined;
+  if (staging) libc.setenv("BUN_TMPDIR", staging, 1);
   const fd = sys("create memfd for the child program source", "memfd_create", Buffer.from("bunker-child.c\0"), MFD_CLOEXEC);
   try {
     writeAll("write child program source", fd, new TextEncoder().encode(source));
@@ -101,9 +106,10 @@ export function loadNative(scratch?: string): Native {
     return loaded;
   } finally {
     closeFd(fd);
-    if (scratch) {
+    if (staging) {
       if (previous === null) libc.unsetenv("BUN_TMPDIR");
       else libc.setenv("BUN_TMPDIR", String(previous), 1);
+      rmSync(staging, { recursive: true, force: true });
     }
   }
 }
