@@ -18,6 +18,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync,
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { BREAKAGES, type Breakage } from "./mutants/breakages";
+import { failingTests } from "./mutants/results";
 
 const ROOT = join(import.meta.dir, "..");
 const BUN = process.execPath;
@@ -149,9 +150,13 @@ interface Outcome {
   failed: boolean;
   /** The failing tests' names, or why the run failed without one. */
   failures: string[];
+  /** Of those, the tests whose only error was the leak check's (something left behind). */
+  leakOnly: string[];
+  timedOut: boolean;
   seconds: number;
   output: string;
 }
+
 
 async function runTests(testFiles: string[], vm: boolean): Promise<Outcome> {
   const started = performance.now();
@@ -167,10 +172,13 @@ async function runTests(testFiles: string[], vm: boolean): Promise<Outcome> {
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(timer);
   const output = out + err;
-  const failures = [...output.matchAll(/^\(fail\) (.*?)(?: \[[\d.]+m?s\])?$/gm)].map((m) => m[1]!);
+  const failing = failingTests(output);
+  // A test the breakage made fail, before any the leak check failed.
+  const failures = [...failing.filter((f) => !f.leakOnly), ...failing.filter((f) => f.leakOnly)].map((f) => f.name);
+  const leakOnly = failing.filter((f) => f.leakOnly).map((f) => f.name);
   if (timedOut) failures.push(`no result within ${BREAKAGE_DEADLINE_MS / 60_000} min`);
   else if (code !== 0 && failures.length === 0) failures.push(`${vm ? "the VM run" : "bun test"} exited with status ${code}: ${output.trim().split("\n").slice(-3).join(" / ")}`);
-  return { failed: code !== 0 || timedOut, failures, seconds: (performance.now() - started) / 1000, output };
+  return { failed: code !== 0 || timedOut, failures, leakOnly, timedOut, seconds: (performance.now() - started) / 1000, output };
 }
 
 const started = performance.now();
@@ -212,8 +220,14 @@ for (const [i, b] of chosen.entries()) {
     if (why) fail(`${b.name}: the broken copy does not build (the breakage must stay valid code):\n${why}`);
     const r = await runTests(b.tests, b.vm === true);
     keepLog(b.name, r.output);
-    const result: Result = r.failed ? "caught" : "missed";
-    const note = r.failed ? r.failures[0]! + (r.failures.length > 1 ? ` (+${r.failures.length - 1})` : "") : "every test passed";
+    // Caught: a test failed for what it checks. A run whose only failures are the leak check's
+    // counts for the breakages that remove a clean-up (`leaks`), and for no other: a leak is
+    // not the effect the others remove.
+    const real = r.failures.length - r.leakOnly.length;
+    const byLeak = r.leakOnly.length > 0 && real === 0 && !r.timedOut;
+    const result: Result = !r.failed ? "missed" : byLeak && !b.leaks ? "missed" : "caught";
+    const first = r.failures[0]! + (r.failures.length > 1 ? ` (+${r.failures.length - 1})` : "");
+    const note = !r.failed ? "every test passed" : byLeak ? `only the leak check failed: ${first}` : first;
     rows.push({ b, result, note, seconds: r.seconds });
     console.log(`${label}: ${result} in ${r.seconds.toFixed(0)} s: ${note}`);
   } finally {

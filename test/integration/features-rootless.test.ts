@@ -8,10 +8,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary, until } from "../helpers/bunker";
-import { snapshot, type Snapshot } from "../helpers/leaks";
 import { freeRange } from "../helpers/ports";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
-import { expectNoLeaks } from "../helpers/suite";
+import { guardLeaks } from "../helpers/suite";
 import { fetchWhenUp } from "../helpers/tcp";
 import { hasDefaultRoute, helperInstalled, helperPaths, tunOpen } from "../helpers/netenv";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
@@ -35,12 +34,14 @@ if (ready && !unshare) console.warn("skipping the no-helper fallback test: unsha
 let user: TestUser;
 let bin: { path: string; dir: string };
 let fs: Rootfs;
-let before: Snapshot;
+
+// Before the file's own hooks: its snapshot comes first, each test is checked on its own, and
+// the file's check runs before the user (and the user's state directory) goes.
+const guard = guardLeaks(ready);
 
 beforeAll(() => {
   if (!ready) return;
   requireBinary();
-  before = snapshot();
   user = createUser("bunker-ci-feat", true);
   bin = publicBinary(BUNKER);
   fs = makeRootfs({ owner: user });
@@ -48,10 +49,11 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (!ready) return;
-  fs.remove();
-  rmSync(bin.dir, { recursive: true, force: true });
-  removeUser(user);
-  await expectNoLeaks(before);
+  await guard.check(() => {
+    fs.remove();
+    rmSync(bin.dir, { recursive: true, force: true });
+    removeUser(user);
+  });
 });
 
 const PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";

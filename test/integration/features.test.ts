@@ -6,7 +6,7 @@
 // bunker killed with SIGKILL. The rootless side is in features-rootless.test.ts.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { LEASES, linkOf, STATE } from "../helpers/hoststate";
@@ -87,10 +87,15 @@ const natElements = () => (nft ? Bun.spawnSync([nft, "list", "table", "ip", "bun
 const serve = (text: string, port = 80) => `while true; do echo ${text} | nc -l -p ${port}; done`;
 
 describe.skipIf(!ready)("volume options", () => {
+  let top: string;
   let dir: string;
   beforeAll(() => {
-    // Reachable by every user: the nosuid case runs its probe as nobody.
-    dir = mkdtempSync("/var/tmp/bunker-test-volopts-");
+    // Reachable by every user inside the container (the nosuid case runs its probe as nobody),
+    // and by no other user of the host: it sits in a directory only root may enter.
+    top = mkdtempSync("/var/tmp/bunker-test-volopts-");
+    chmodSync(top, 0o700);
+    dir = join(top, "vol");
+    mkdirSync(dir, { mode: 0o755 });
     chmodSync(dir, 0o755);
     copyFileSync("/bin/busybox", join(dir, "busybox"));
     chmodSync(join(dir, "busybox"), 0o755);
@@ -100,7 +105,7 @@ describe.skipIf(!ready)("volume options", () => {
     // /dev/null's numbers: the device cgroup lets it through, so only nodev can refuse it.
     expect(Bun.spawnSync(["mknod", "-m", "666", join(dir, "null"), "c", "1", "3"]).exitCode).toBe(0);
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => rmSync(top, { recursive: true, force: true }));
 
   test("noexec: a program in the volume does not run; without it, it does", () => {
     const cmd = "/vol/busybox echo ran";
@@ -361,7 +366,7 @@ describe.skipIf(!ready)("kill and stop defaults", () => {
   }, 30_000);
 });
 
-describe.skipIf(!ready || !nft)("after bunker is killed with SIGKILL", () => {
+describe.skipIf(!ready || !nft || !cgroupsReady)("after bunker is killed with SIGKILL", () => {
   for (const next of ["stats", "run"] as const) {
     test(`the next ${next} frees the lease and NAT elements and removes the cgroups it left${next === "stats" ? ", and the --rm container's state and name" : ""}`, async () => {
       const port = freePort();

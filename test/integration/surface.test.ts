@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bunker, isRoot, requireBinary } from "../helpers/bunker";
+import { bunker, isRoot, requireBinary, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { freePort } from "../helpers/ports";
 import { fetchWhenUp } from "../helpers/tcp";
@@ -328,8 +328,11 @@ describe.skipIf(!ready)("flag aliases", () => {
     }
   });
 
-  test("the long forms of ps -a, rm -f, stop -t and kill -s", () => {
-    const id = detached([], "trap 'exit 7' USR1; while :; do sleep 0.05; done");
+  test("the long forms of ps -a, rm -f, stop -t and kill -s", async () => {
+    const id = detached([], "trap 'exit 7' USR1; touch /tmp/armed; while :; do sleep 0.05; done");
+    // Once the trap is set: PID 1 drops a signal it has no handler for.
+    const pid = JSON.parse(bunker(["inspect", id]).stdout)[0].pid;
+    await until(() => existsSync(`/proc/${pid}/root/tmp/armed`), 5000, "the container to set its trap");
     expect(bunker(["kill", "--signal", "USR1", id]).code).toBe(0);
     expect(bunker(["wait", id]).code).toBe(7);
     expect(bunker(["ps", "--all", "-q"]).stdout.split("\n")).toContain(id);
