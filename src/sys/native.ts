@@ -78,17 +78,21 @@ function fromObject(bytes: Uint8Array): { table: Pointer; lib: unknown } {
  */
 function fromSource(scratch: string | undefined): { table: Pointer; lib: unknown } {
   const previous = libc.getenv("BUN_TMPDIR");
-  // A directory of this call's own, removed once the compiler is done with it: nothing
-  // stays behind in the state directory, and concurrent runs never share the headers.
-  const staging = scratch ? mkdtempSync(`${scratch}/cc-`) : undefined;
-  if (staging) libc.setenv("BUN_TMPDIR", staging, 1);
-  const fd = sys("create memfd for the child program source", "memfd_create", Buffer.from("bunker-child.c\0"), MFD_CLOEXEC);
+  let staging: string | undefined;
+  let fd = -1;
   try {
+    // A directory of this call's own, removed once the compiler is done with it: nothing
+    // stays behind in the state directory, and concurrent runs never share the headers.
+    if (scratch) {
+      staging = mkdtempSync(`${scratch}/cc-`);
+      libc.setenv("BUN_TMPDIR", staging, 1);
+    }
+    fd = sys("create memfd for the child program source", "memfd_create", Buffer.from("bunker-child.c\0"), MFD_CLOEXEC);
     writeAll("write child program source", fd, new TextEncoder().encode(source));
     const lib = cc({ source: `/proc/self/fd/${fd}`, flags: ["-nostdlib", "-std=c11", "-O2"], symbols: SYMBOLS });
     return { table: lib.symbols.bunker_table() as Pointer, lib };
   } finally {
-    closeFd(fd);
+    if (fd >= 0) closeFd(fd);
     if (staging) {
       if (previous === null) libc.unsetenv("BUN_TMPDIR");
       else libc.setenv("BUN_TMPDIR", String(previous), 1);
