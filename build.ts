@@ -32,6 +32,11 @@ mkdirSync("dist", { recursive: true });
 const { compileDefault } = await import("./src/security/seccomp");
 const seccompDefault: Record<string, string> = {};
 for (const arch of ["x86_64", "aarch64"] as const) seccompDefault[arch] = Buffer.from(await compileDefault(arch)).toString("base64");
+// The child interpreter as a shared object for the target, loaded from memory at run time;
+// without a compiler for it the executable compiles it on each run instead (slower to start).
+const { compileChildObject } = await import("./native/object");
+const child = compileChildObject(target === "linux-arm64" ? "aarch64" : "x86_64");
+if ("error" in child) console.error(`build: warning: ${child.error}: ${outfile} will compile it on every run, which is slower (install gcc, or gcc-aarch64-linux-gnu to build for arm64)`);
 const started = performance.now();
 const result = await Bun.build({
   entrypoints: ["src/main.ts"],
@@ -42,6 +47,7 @@ const result = await Bun.build({
     BUNKER_VERSION: JSON.stringify(pkg.version),
     BUNKER_COMMIT: JSON.stringify(commit()),
     BUNKER_SECCOMP_DEFAULT: JSON.stringify(seccompDefault),
+    BUNKER_CHILD_OBJECT: JSON.stringify("bytes" in child ? Buffer.from(child.bytes).toString("base64") : ""),
   },
   compile: {
     target: `bun-${target}`,
@@ -58,4 +64,5 @@ if (!result.success) {
   for (const m of result.logs) console.error(m);
   process.exit(1);
 }
-console.error(`built ${outfile} for ${target} in ${Math.round(performance.now() - started)} ms`);
+const interp = "bytes" in child ? `child interpreter ${child.bytes.length} bytes by ${child.compiler}` : "child interpreter compiled at run time";
+console.error(`built ${outfile} for ${target} in ${Math.round(performance.now() - started)} ms (${interp})`);

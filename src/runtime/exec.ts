@@ -153,12 +153,12 @@ export async function execIn(req: ExecRequest): Promise<number> {
   const terminal = req.tty ? prepareTerminal() : undefined;
   let cgroups: CgroupJoin | undefined;
   try {
-    const native = loadNative(scratchDir());
+    const native = loadNative(scratchDir);
     const filter = await containerFilter(execSpec(req));
     cgroups = await cgroupJoin(req.cgroup);
     const planned = planExecProgram(req, pipes, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], terminal, filter, cgroups.files);
     program = planned.program;
-    await log.debug(() => `exec program:\n${planned.program.listing().join("\n")}`);
+    await log.debug(() => `child interpreter: ${native.origin}\nexec program:\n${planned.program.listing().join("\n")}`);
     ({ pid } = await spawnChild(planned.program, pipes, 0, () => {}, {
       ...(planned.fork ? { fork: { slot: planned.fork } } : {}),
       winchFd: terminal?.winchWrite ?? -1,

@@ -196,8 +196,8 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     }
     net = prepareNetwork(spec);
     mark("network");
-    const native = loadNative(scratchDir());
-    mark("compile");
+    const native = loadNative(scratchDir);
+    mark("native");
     const filter = await containerFilter(spec);
     if (record.tty) terminal = prepareTerminal();
     const facts = rootfsFacts(spec, net, record.name ?? state.name);
@@ -213,7 +213,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     });
     mark("plan");
     if (enabled("debug")) {
-      await log.debug(() => `child program:\n${program!.listing().join("\n")}`);
+      await log.debug(() => `child interpreter: ${native.origin}\nchild program:\n${program!.listing().join("\n")}`);
       mark("log");
     }
     // The child waits on the sync pipe while it is placed in its cgroups, its

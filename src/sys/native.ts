@@ -1,16 +1,28 @@
-// Compiles native/child.c with bun:ffi's TinyCC at run time. The source is
-// embedded in the executable and handed to the compiler through a memfd, so
-// no file another user could swap is ever read.
+// The child interpreter (native/child.c). The build compiles it into a small
+// shared object for the target architecture (native/object.ts), carried in the
+// executable as BUNKER_CHILD_OBJECT: a run writes it to a memfd and dlopens it
+// from there, never from a path another user could swap. Without the object (a
+// build without a C compiler, `bun test` on the sources), or where it cannot be
+// loaded, or with BUNKER_NATIVE=compile, bun:ffi's TinyCC compiles the same
+// source at run time, handed over through a memfd too.
 
-import { cc, linkSymbols, ptr, read, type Pointer } from "bun:ffi";
+import { cc, dlopen, linkSymbols, ptr, read, type Pointer } from "bun:ffi";
+import { mkdtempSync, rmSync } from "node:fs";
 import { syscallNumber } from "./syscalls";
 import source from "../../native/child.c" with { type: "text" };
-import { mkdtempSync, rmSync } from "node:fs";
-import { closeFd, libc, libcAddress, sys, writeAll } from "./libc";
+import { Errno, errnoMessage } from "./errno";
+import { closeFd, libc, libcAddress, sys, trySys, writeAll } from "./libc";
+
+/** The build's object for this architecture, base64; absent or empty without one. */
+declare const BUNKER_CHILD_OBJECT: string | undefined;
 
 const MFD_CLOEXEC = 1;
+const MFD_NOEXEC_SEAL = 8;
+const MFD_EXEC = 0x10;
 
 export interface Native {
+  /** How the interpreter was had: "prebuilt object", or "compiled at run time" and why. */
+  origin: string;
   /** Address of `int bunker_child(void *program)`, the clone entry point. */
   childEntry: number;
   /** Address of the signal-forwarding handler; forwardTo(-1) stops forwarding. */
@@ -34,82 +46,136 @@ export interface Native {
 }
 
 let loaded: Native | null = null;
-/** The compiled module stays referenced: its code must outlive every call into it. */
+/** The loaded module stays referenced: its code must outlive every call into it. */
 let keep: unknown = null;
 
-/**
- * `scratch`: a private directory on a tmpfs where Bun may stage the compiler's
- * runtime headers (in a directory made and removed by this call); without it
- * they go to $TMPDIR, often on disk and slower.
- */
-export function loadNative(scratch?: string): Native {
-  if (loaded) return loaded;
-  const previous = libc.getenv("BUN_TMPDIR");
-  // A directory of this call's own, removed once the compiler is done with it: nothing
-  // stays behind in the state directory, and concurrent runs never share the headers.
-  const staging = scratch ? mkdtempSync(`${scratch}/cc-`) : undefined;
-  if (staging) libc.setenv("BUN_TMPDIR", staging, 1);
-  const fd = sys("create memfd for the child program source", "memfd_create", Buffer.from("bunker-child.c\0"), MFD_CLOEXEC);
+const SYMBOLS = { bunker_table: { args: [], returns: "ptr" } } as const;
+
+/** Loads a shared object from memory; throws with the reason when it cannot. */
+function fromObject(bytes: Uint8Array): { table: Pointer; lib: unknown } {
+  const name = Buffer.from("bunker-child\0");
+  // Executable, said so where the kernel asks (6.3 and later); where vm.memfd_noexec forbids
+  // that, a sealed non-executable one (its mapping may still be); before 6.3, neither flag.
+  let fd = -Errno.EINVAL;
+  for (const flags of [MFD_EXEC, MFD_NOEXEC_SEAL, 0]) {
+    fd = trySys("memfd_create", name, MFD_CLOEXEC | flags);
+    if (fd >= 0 || (fd !== -Errno.EINVAL && fd !== -Errno.EACCES)) break;
+  }
+  if (fd < 0) throw new Error(`memfd_create: ${errnoMessage(-fd)}`);
   try {
-    writeAll("write child program source", fd, new TextEncoder().encode(source));
-    const lib = cc({
-      source: `/proc/self/fd/${fd}`,
-      flags: ["-nostdlib", "-std=c11", "-O2"],
-      symbols: { bunker_table: { args: [], returns: "ptr" } },
-    });
-    const table = lib.symbols.bunker_table()!;
-    const entry = (i: number) => read.ptr(table, i * 8) as Pointer;
-    // Calls through plain function pointers: no per-symbol code generation.
-    const fns = linkSymbols({
-      init: { ptr: entry(2), args: ["ptr", "i64", "i64", "i64", "i64", "i64"], returns: "void" },
-      relay: { ptr: entry(5), args: ["ptr"], returns: "i64" },
-      relayInit: { ptr: entry(6), args: ["ptr"], returns: "void" },
-      to: { ptr: entry(3), args: ["i32"], returns: "void" },
-      nondefault: { ptr: entry(4), args: ["ptr"], returns: "u64" },
-      started: { ptr: entry(7), args: [], returns: "i64" },
-    }).symbols;
-    keep = lib;
-    loaded = {
-      childEntry: Number(entry(0)),
-      forwardHandler: Number(entry(1)),
-      forwardInit: (sysAddr, killNr, writeNr, winchFd, reportFd = -1) => fns.init(sysAddr as unknown as Pointer, killNr, writeNr, winchFd, reportFd, syscallNumber("ppoll")),
-      relay: (r) => {
-        fns.relayInit(libcAddress.errnoLocation as unknown as Pointer);
-        const buf = new Uint8Array(16384);
-        const args = new BigInt64Array([
-          BigInt(r.in),
-          BigInt(r.out),
-          BigInt(r.master),
-          BigInt(r.winch),
-          BigInt(syscallNumber("ppoll")),
-          BigInt(syscallNumber("read")),
-          BigInt(syscallNumber("write")),
-          BigInt(syscallNumber("ioctl")),
-          BigInt(ptr(buf)),
-          BigInt(buf.length),
-        ]);
-        const result = Number(fns.relay(args as unknown as Pointer));
-        // `buf` and `args` must live until the call returns.
-        void buf.length;
-        void args.length;
-        return result;
-      },
-      forwardTo: (pid) => fns.to(pid),
-      forwardStarted: () => Number(fns.started()),
-      nonDefaultSignals: () => {
-        const mask = BigInt(fns.nondefault(libcAddress.sigaction as unknown as Pointer));
-        const out: number[] = [];
-        for (let sig = 1; sig <= 64; sig++) if ((mask >> BigInt(sig - 1)) & 1n) out.push(sig);
-        return out;
-      },
-    };
-    return loaded;
+    writeAll("write the child interpreter", fd, bytes);
+    const lib = dlopen(`/proc/self/fd/${fd}`, SYMBOLS);
+    return { table: lib.symbols.bunker_table() as Pointer, lib };
   } finally {
     closeFd(fd);
+  }
+}
+
+/**
+ * Compiles the source with TinyCC. `scratch`: a private directory on a tmpfs
+ * where Bun may stage the compiler's runtime headers (in a directory made and
+ * removed by this call); without it they go to $TMPDIR, often on disk and slower.
+ */
+function fromSource(scratch: string | undefined): { table: Pointer; lib: unknown } {
+  const previous = libc.getenv("BUN_TMPDIR");
+  let staging: string | undefined;
+  let fd = -1;
+  try {
+    // A directory of this call's own, removed once the compiler is done with it: nothing
+    // stays behind in the state directory, and concurrent runs never share the headers.
+    if (scratch) {
+      staging = mkdtempSync(`${scratch}/cc-`);
+      libc.setenv("BUN_TMPDIR", staging, 1);
+    }
+    fd = sys("create memfd for the child program source", "memfd_create", Buffer.from("bunker-child.c\0"), MFD_CLOEXEC);
+    writeAll("write child program source", fd, new TextEncoder().encode(source));
+    const lib = cc({ source: `/proc/self/fd/${fd}`, flags: ["-nostdlib", "-std=c11", "-O2"], symbols: SYMBOLS });
+    return { table: lib.symbols.bunker_table() as Pointer, lib };
+  } finally {
+    if (fd >= 0) closeFd(fd);
     if (staging) {
       if (previous === null) libc.unsetenv("BUN_TMPDIR");
       else libc.setenv("BUN_TMPDIR", String(previous), 1);
       rmSync(staging, { recursive: true, force: true });
     }
   }
+}
+
+/** The build's object, decoded; null without one. */
+function builtObject(): Uint8Array | null {
+  const b64 = typeof BUNKER_CHILD_OBJECT === "string" ? BUNKER_CHILD_OBJECT : "";
+  return b64 === "" ? null : new Uint8Array(Buffer.from(b64, "base64"));
+}
+
+/**
+ * The interpreter, loaded once per process: the build's object if there is one
+ * and it loads, else compiled now. `scratch` is asked for only when compiling.
+ */
+export function loadNative(scratch: () => string | undefined = () => undefined): Native {
+  if (loaded) return loaded;
+  const forced = process.env.BUNKER_NATIVE === "compile";
+  loaded = openNative(forced ? null : builtObject(), scratch, forced ? "BUNKER_NATIVE=compile" : "this build carries no prebuilt object");
+  return loaded;
+}
+
+/** Loads `object` (or compiles, when it is null, saying `why`, or does not load); not cached. */
+export function openNative(object: Uint8Array | null, scratch: () => string | undefined = () => undefined, why = "no prebuilt object"): Native {
+  let got: { table: Pointer; lib: unknown } | undefined;
+  let origin = `compiled at run time (${why})`;
+  if (object) {
+    try {
+      got = fromObject(object);
+      origin = "prebuilt object";
+    } catch (e) {
+      origin = `compiled at run time (the prebuilt object did not load: ${e instanceof Error ? e.message : String(e)})`;
+    }
+  }
+  got ??= fromSource(scratch());
+  const { table, lib } = got;
+  const entry = (i: number) => read.ptr(table, i * 8) as Pointer;
+  // Calls through plain function pointers: no per-symbol code generation.
+  const fns = linkSymbols({
+    init: { ptr: entry(2), args: ["ptr", "i64", "i64", "i64", "i64", "i64"], returns: "void" },
+    relay: { ptr: entry(5), args: ["ptr"], returns: "i64" },
+    relayInit: { ptr: entry(6), args: ["ptr"], returns: "void" },
+    to: { ptr: entry(3), args: ["i32"], returns: "void" },
+    nondefault: { ptr: entry(4), args: ["ptr"], returns: "u64" },
+    started: { ptr: entry(7), args: [], returns: "i64" },
+  }).symbols;
+  keep = [keep, lib, fns];
+  return {
+    origin,
+    childEntry: Number(entry(0)),
+    forwardHandler: Number(entry(1)),
+    forwardInit: (sysAddr, killNr, writeNr, winchFd, reportFd = -1) => fns.init(sysAddr as unknown as Pointer, killNr, writeNr, winchFd, reportFd, syscallNumber("ppoll")),
+    relay: (r) => {
+      fns.relayInit(libcAddress.errnoLocation as unknown as Pointer);
+      const buf = new Uint8Array(16384);
+      const args = new BigInt64Array([
+        BigInt(r.in),
+        BigInt(r.out),
+        BigInt(r.master),
+        BigInt(r.winch),
+        BigInt(syscallNumber("ppoll")),
+        BigInt(syscallNumber("read")),
+        BigInt(syscallNumber("write")),
+        BigInt(syscallNumber("ioctl")),
+        BigInt(ptr(buf)),
+        BigInt(buf.length),
+      ]);
+      const result = Number(fns.relay(args as unknown as Pointer));
+      // `buf` and `args` must live until the call returns.
+      void buf.length;
+      void args.length;
+      return result;
+    },
+    forwardTo: (pid) => fns.to(pid),
+    forwardStarted: () => Number(fns.started()),
+    nonDefaultSignals: () => {
+      const mask = BigInt(fns.nondefault(libcAddress.sigaction as unknown as Pointer));
+      const out: number[] = [];
+      for (let sig = 1; sig <= 64; sig++) if ((mask >> BigInt(sig - 1)) & 1n) out.push(sig);
+      return out;
+    },
+  };
 }

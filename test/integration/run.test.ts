@@ -235,6 +235,26 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
     expect(r.stderr).toContain("pivot_root(");
     expect(r.stderr).toContain("# mount proc on /proc");
     expect(r.stderr).toMatch(/timings: main \+[\d.]+ms .* exited \+/);
+    // The build carries the interpreter compiled for this architecture: no compiler runs.
+    expect(r.stderr).toContain("bunker debug: child interpreter: prebuilt object\n");
+  });
+
+  test("run and exec work with the interpreter compiled at run time instead (BUNKER_NATIVE=compile)", () => {
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", BUNKER_NATIVE: "compile" };
+    const r = bunker(["run", "--rm", "--log-level", "debug", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo ran; exit 3"], { env });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe("ran\n");
+    expect(r.stderr).toContain("bunker debug: child interpreter: compiled at run time (BUNKER_NATIVE=compile)\n");
+    const d = bunker(["run", "-d", "--rootfs", suite.fs.path, "--", "sleep", "1000"]);
+    expect(d.code).toBe(0);
+    const id = d.stdout.trim();
+    try {
+      const e = bunker(["--log-level", "debug", "exec", id, "sh", "-c", "echo inside; exit 4"], { env });
+      expect([e.code, e.stdout]).toEqual([4, "inside\n"]);
+      expect(e.stderr).toContain("bunker debug: child interpreter: compiled at run time (BUNKER_NATIVE=compile)\n");
+    } finally {
+      bunker(["rm", "-f", id]);
+    }
   });
 
   test("stdin and stdout are the caller's", () => {

@@ -16,6 +16,17 @@ import { closeFd, exitCodeOf, pipe, waitFor } from "../../src/sys/libc";
 
 const dir = mkdtempSync(join(tmpdir(), "bunker-native-"));
 
+// Which build of the interpreter this file runs: the one TinyCC compiles from the source (the
+// default under bun test), or, with BUNKER_TEST_CHILD_OBJECT naming a file, that prebuilt object
+// as an executable carries it (test/unit/native-object.test.ts runs this file so).
+const objectFile = process.env.BUNKER_TEST_CHILD_OBJECT;
+if (objectFile) (globalThis as { BUNKER_CHILD_OBJECT?: string }).BUNKER_CHILD_OBJECT = readFileSync(objectFile).toString("base64");
+
+test(`the interpreter is ${objectFile ? "the prebuilt object" : "compiled at run time"}`, () => {
+  const { loadNative } = require("../../src/sys/native") as typeof import("../../src/sys/native");
+  expect(loadNative().origin).toBe(objectFile ? "prebuilt object" : "compiled at run time (this build carries no prebuilt object)");
+});
+
 function program(build: (p: ChildProgram) => void): { p: ChildProgram; pipes: ReturnType<typeof openPipes> } {
   const pipes = openPipes();
   const p = new ChildProgram();
