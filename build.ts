@@ -34,9 +34,13 @@ const seccompDefault: Record<string, string> = {};
 for (const arch of ["x86_64", "aarch64"] as const) seccompDefault[arch] = Buffer.from(await compileDefault(arch)).toString("base64");
 // The child interpreter as a shared object for the target, loaded from memory at run time;
 // without a compiler for it the executable compiles it on each run instead (slower to start).
-const { compileChildObject } = await import("./native/object");
-const child = compileChildObject(target === "linux-arm64" ? "aarch64" : "x86_64");
+const { compileChildObject, compileWaiter } = await import("./native/object");
+const arch = target === "linux-arm64" ? "aarch64" : "x86_64";
+const child = compileChildObject(arch);
 if ("error" in child) console.error(`build: warning: ${child.error}: ${outfile} will compile it on every run, which is slower (install gcc, or gcc-aarch64-linux-gnu to build for arm64)`);
+// The waiter a detached container's supervisor becomes (kilobytes instead of a Bun process).
+const waiter = compileWaiter(arch);
+if ("error" in waiter) console.error(`build: warning: ${waiter.error}: ${outfile}'s detached containers will keep a Bun process each`);
 const started = performance.now();
 const result = await Bun.build({
   entrypoints: ["src/main.ts"],
@@ -48,6 +52,7 @@ const result = await Bun.build({
     BUNKER_COMMIT: JSON.stringify(commit()),
     BUNKER_SECCOMP_DEFAULT: JSON.stringify(seccompDefault),
     BUNKER_CHILD_OBJECT: JSON.stringify("bytes" in child ? Buffer.from(child.bytes).toString("base64") : ""),
+    BUNKER_WAITER: JSON.stringify("bytes" in waiter ? Buffer.from(waiter.bytes).toString("base64") : ""),
   },
   compile: {
     target: `bun-${target}`,
@@ -64,5 +69,8 @@ if (!result.success) {
   for (const m of result.logs) console.error(m);
   process.exit(1);
 }
-const interp = "bytes" in child ? `child interpreter ${child.bytes.length} bytes by ${child.compiler}` : "child interpreter compiled at run time";
+const interp = [
+  "bytes" in child ? `child interpreter ${child.bytes.length} bytes by ${child.compiler}` : "child interpreter compiled at run time",
+  "bytes" in waiter ? `waiter ${waiter.bytes.length} bytes` : "no waiter",
+].join(", ");
 console.error(`built ${outfile} for ${target} in ${Math.round(performance.now() - started)} ms (${interp})`);

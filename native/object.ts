@@ -1,8 +1,10 @@
-// Compiles native/child.c into a small shared object for one architecture, at
-// build time: the executable carries it and loads it from memory, so a run
-// needs no compiler (src/sys/native.ts). The interpreter uses no headers and
-// no libc symbols, so any gcc or clang that can target the architecture will
-// do; the object exports one symbol, bunker_table, and needs nothing.
+// Compiles bunker's native code for one architecture, at build time: the
+// child interpreter (native/child.c) into a small shared object, loaded from
+// memory by src/sys/native.ts, and the waiter (native/waiter.c) into a static
+// executable that a detached container's supervisor execs from memory
+// (src/runtime/handoff.ts). Neither uses headers or libc, so any gcc or clang
+// that can target the architecture will do; the executable carries both, and
+// a run needs no compiler.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,29 +12,31 @@ import { join } from "node:path";
 
 export type Arch = "x86_64" | "aarch64";
 
-const SOURCE = join(import.meta.dir, "child.c");
+const CHILD = join(import.meta.dir, "child.c");
+const WAITER = join(import.meta.dir, "waiter.c");
 
 /** ELF e_machine of each architecture: what the object must say it is built for. */
 const MACHINE: Record<Arch, number> = { x86_64: 62, aarch64: 183 };
 
-const FLAGS = [
+const COMMON = [
   "-O2",
-  "-shared",
-  "-fPIC",
   "-nostdlib",
   "-ffreestanding",
-  // Code that runs between clone and execve, and in signal handlers: no canary, no unwind tables.
+  // Code that runs between clone and execve, in signal handlers, or with no libc at all: no canary, no unwind tables.
   "-fno-stack-protector",
   "-fno-asynchronous-unwind-tables",
   "-fno-ident",
   "-Wall",
   "-Werror",
-  "-Wl,-z,now",
   "-Wl,-z,noseparate-code",
-  "-Wl,--hash-style=gnu",
   "-Wl,--build-id=none",
   "-s",
 ];
+
+/** The interpreter: a shared object bun:ffi loads, exporting one table. */
+const CHILD_FLAGS = ["-shared", "-fPIC", "-Wl,-z,now", "-Wl,--hash-style=gnu"];
+/** The waiter: a static executable with its own entry point, no loader, no relocations. */
+const WAITER_FLAGS = ["-static", "-fno-pie", "-no-pie", "-Wl,-z,norelro"];
 
 /** The compilers to try for `arch` on this machine, first the native one where it is that machine. */
 function candidates(arch: Arch): string[][] {
@@ -49,19 +53,33 @@ function candidates(arch: Arch): string[][] {
 
 export type ObjectResult = { bytes: Uint8Array; compiler: string } | { error: string };
 
-/** Compiles the interpreter for `arch`; the first compiler that works wins. */
+/** Compiles the interpreter for `arch`: a shared object. */
 export function compileChildObject(arch: Arch): ObjectResult {
-  const dir = mkdtempSync(join(tmpdir(), "bunker-child-object-"));
+  return compile(arch, "the child interpreter", CHILD, CHILD_FLAGS, "shared", "{ global: bunker_table; local: *; };\n");
+}
+
+/** Compiles the detached containers' waiter for `arch`: a static executable. */
+export function compileWaiter(arch: Arch): ObjectResult {
+  return compile(arch, "the waiter", WAITER, WAITER_FLAGS, "executable");
+}
+
+/** The first compiler that builds `source` for `arch` into an ELF file of `kind` wins. */
+function compile(arch: Arch, what: string, source: string, flags: string[], kind: ElfKind, exports?: string): ObjectResult {
+  const dir = mkdtempSync(join(tmpdir(), "bunker-native-build-"));
   const tried: string[] = [];
   try {
-    const script = join(dir, "exports.map");
-    writeFileSync(script, "{ global: bunker_table; local: *; };\n");
+    const extra: string[] = [];
+    if (exports !== undefined) {
+      const script = join(dir, "exports.map");
+      writeFileSync(script, exports);
+      extra.push(`-Wl,--version-script=${script}`);
+    }
     for (const cmd of candidates(arch)) {
-      const out = join(dir, "child.so");
+      const out = join(dir, "out");
       rmSync(out, { force: true });
       let r: ReturnType<typeof Bun.spawnSync>;
       try {
-        r = Bun.spawnSync([...cmd, ...FLAGS, `-Wl,--version-script=${script}`, "-o", out, SOURCE], { stdout: "pipe", stderr: "pipe" });
+        r = Bun.spawnSync([...cmd, ...COMMON, ...flags, ...extra, "-o", out, source], { stdout: "pipe", stderr: "pipe" });
       } catch {
         continue; // not installed
       }
@@ -71,25 +89,28 @@ export function compileChildObject(arch: Arch): ObjectResult {
         continue;
       }
       const bytes = new Uint8Array(readFileSync(out));
-      const why = checkObject(bytes, arch);
+      const why = checkObject(bytes, arch, kind);
       if (why) {
         tried.push(`${name}: ${why}`);
         continue;
       }
       return { bytes, compiler: name };
     }
-    return { error: `no C compiler here builds the child interpreter for ${arch}${tried.length ? ` (${tried.join("; ")})` : " (none of gcc, clang or a cross gcc is installed)"}` };
+    return { error: `no C compiler here builds ${what} for ${arch}${tried.length ? ` (${tried.join("; ")})` : " (none of gcc, clang or a cross gcc is installed)"}` };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** Why `bytes` is not a 64-bit little-endian ELF shared object for `arch`, or null if it is. */
-export function checkObject(bytes: Uint8Array, arch: Arch): string | null {
+export type ElfKind = "shared" | "executable";
+const ELF_TYPE: Record<ElfKind, number> = { executable: 2, shared: 3 };
+
+/** Why `bytes` is not a 64-bit little-endian ELF file of `kind` for `arch`, or null if it is. */
+export function checkObject(bytes: Uint8Array, arch: Arch, kind: ElfKind = "shared"): string | null {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 64 || dv.getUint32(0, false) !== 0x7f454c46) return "not an ELF file";
   if (bytes[4] !== 2 || bytes[5] !== 1) return "not a 64-bit little-endian ELF file";
-  if (dv.getUint16(16, true) !== 3) return "not a shared object";
+  if (dv.getUint16(16, true) !== ELF_TYPE[kind]) return kind === "shared" ? "not a shared object" : "not a static executable";
   const machine = dv.getUint16(18, true);
   if (machine !== MACHINE[arch]) return `built for ELF machine ${machine}, not ${arch}`;
   return null;

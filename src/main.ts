@@ -30,6 +30,10 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
     describe: "",
     load: async () => async (argv: string[]) => (await import("./runtime/detach")).supervise(argv[0] ?? "", argv[1]),
   },
+  __finish: {
+    describe: "",
+    load: async () => async (argv: string[]) => (await import("./runtime/finish")).finishContainer(argv[0] ?? "", argv[1] ?? "", argv[2] ?? ""),
+  },
   version: {
     describe: "Print the version and commit",
     load: async () => async (argv: string[]) => {

@@ -40,6 +40,8 @@ export function tunProblem(): string | undefined {
 export interface RunningHelper {
   pid: number;
   pidStart?: number;
+  /** Descriptors the helper's life depends on (slirp4netns's exit pipe): kept open while the container runs. */
+  fds?: readonly number[];
   stop(): void;
 }
 
@@ -131,7 +133,7 @@ export async function startSlirp(binary: string, pid: number, ports: readonly Po
     stop();
     throw e;
   }
-  return { pid: proc.pid, ...(pidStart !== undefined ? { pidStart } : {}), stop };
+  return { pid: proc.pid, ...(pidStart !== undefined ? { pidStart } : {}), fds: [exitW], stop };
 }
 
 /** One port forward through slirp4netns's API socket (JSON over a unix socket). */

@@ -27,10 +27,14 @@ function sockaddr(ip: string, port: number): Uint8Array {
 
 export interface Reservation {
   ports: PortMapping[];
+  /** The sockets holding the ports (until release). */
+  fds(): readonly number[];
   release(): void;
 }
 
 const RLIMIT_NOFILE = 7;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
 /** Descriptors the rest of a start needs beside the ports' (pipes, netlink, the lock, nft's stdio...). */
 const SPARE = 64;
 
@@ -66,6 +70,9 @@ export function reservePorts(ports: readonly PortMapping[], keep: boolean): Rese
     const fd = trySys("socket", AF_INET, (p.protocol === "tcp" ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
     if (fd < 0) throw new PortError(`${what}: open a socket: ${errnoMessage(-fd)}`);
     fds.push(fd);
+    // Only a check for a helper that binds the port itself (as servers do, with SO_REUSEADDR):
+    // a connection the helper served that waits out TIME_WAIT there does not keep it from the port.
+    if (!keep && trySys("setsockopt", fd, SOL_SOCKET, SO_REUSEADDR, Int32Array.of(1), 4) < 0) throw new PortError(`${what}: set SO_REUSEADDR`);
     const r = trySys("bind", fd, sockaddr(p.hostIp, hostPort), 16);
     if (r === -Errno.EADDRINUSE) throw new PortError(`${what}: port ${hostPort} is already in use on the host`);
     if (r === -Errno.EADDRNOTAVAIL) throw new PortError(`${what}: ${p.hostIp} is not an address of this host`);
@@ -90,5 +97,5 @@ export function reservePorts(ports: readonly PortMapping[], keep: boolean): Rese
     throw e;
   }
   if (!keep) release();
-  return { ports: out, release };
+  return { ports: out, fds: () => [...fds], release };
 }

@@ -79,6 +79,7 @@ export async function supervise(id: string, pinDir?: string): Promise<number> {
       autoRemove: state.autoRemove,
       detached: true,
       existing: true,
+      handOff: true,
       output: log,
       ...(state.name !== undefined ? { name: state.name } : {}),
       ...(pinDir !== undefined ? { pin: pinDir } : {}),

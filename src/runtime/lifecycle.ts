@@ -5,7 +5,7 @@ import { trySys } from "../sys/libc";
 import { BunkerError } from "./errors";
 import { log } from "../log";
 import { thaw } from "../cgroups/tree";
-import { currentStatus, processAlive, readState, supervisorAlive, type ContainerState } from "./store";
+import { ContainerGone, currentStatus, processAlive, readState, supervisorAlive, withLock, type ContainerState } from "./store";
 
 const NAMES: Record<string, number> = {
   HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12,
@@ -72,8 +72,15 @@ export async function waitStopped(id: string, timeoutMs = Infinity): Promise<Con
     if (!s) return null;
     if (s.status === "stopped") return s;
     if (currentStatus(s) === "stopped" && !supervisorAlive(s)) {
-      // The supervisor may have recorded the end and exited since `s` was read: read once more.
-      return readState(id) ?? s;
+      // The supervisor may have recorded the end and exited since `s` was read, or handed the
+      // end to `bunker __finish`, which records it under the container's lock: read once more,
+      // under the lock.
+      try {
+        return withLock(id, () => readState(id)) ?? s;
+      } catch (e) {
+        if (e instanceof ContainerGone) return s;
+        throw e;
+      }
     }
     if (Date.now() > end) return s;
     await Bun.sleep(delay);

@@ -47,6 +47,8 @@ export interface PreparedNetwork {
   attach(pid: number): Promise<void>;
   /** Undoes everything; safe to call more than once. */
   release(): void;
+  /** Descriptors that must stay open while the container runs (published ports' sockets, a helper's exit pipe). */
+  held(): readonly number[];
 }
 
 export const networkDir = () => `${stateDir()}/networks/${BRIDGE}`;
@@ -198,6 +200,7 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
         attachVeth(nl, b, id, pid, l.ip);
       }),
     release,
+    held: () => reservation?.fds() ?? [],
   };
 }
 
@@ -291,6 +294,7 @@ function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): Prepa
       writeHelperRecord(records, record);
       state.helper = { name, pid: helper.pid, ...(helper.pidStart !== undefined ? { pidStart: helper.pidStart } : {}) };
     },
+    held: () => helper?.fds ?? [],
     release: () => {
       helper?.stop();
       helper = undefined;
@@ -322,6 +326,7 @@ export function prepareNetwork(spec: ContainerSpec): PreparedNetwork {
     state: { mode, ports: [], ...(spec.bunker.net?.joined ? { joined: spec.bunker.net.joined } : {}) },
     attach: async () => {},
     release: () => {},
+    held: () => [],
   };
 }
 

@@ -51,7 +51,7 @@ const abandoned = (s: ContainerState) => s.status !== "stopped" && !supervisorAl
  * elements, veth, helper), the pins of a start that never finished, and the
  * mount points it made in its rootfs (once no other container uses them).
  */
-async function undoSetUp(s: ContainerState, force: boolean): Promise<void> {
+export async function undoSetUp(s: ContainerState, force: boolean): Promise<void> {
   if (s.cgroup) {
     // Processes of it that outlived its first one (the state may be stale): only `rm -f` kills them.
     const pids = cgroupPids(s.cgroup);

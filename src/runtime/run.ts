@@ -12,6 +12,7 @@ import type { ChildProgram } from "../child/program";
 import { cloneFlags, planContainer, type JoinedNamespace } from "./plan";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
+import { handOff } from "./handoff";
 import { BunkerError } from "./errors";
 import { createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
 import { ownArgsArea, startTime } from "../sys/proc";
@@ -110,6 +111,8 @@ export interface RunRecord {
   tty?: { interactive: boolean };
   /** Called once the command runs (or with the error that stopped it). */
   onStarted?: (err?: Error) => void;
+  /** Once the command runs, become the native waiter (see handoff.ts) instead of waiting here. */
+  handOff?: boolean;
 }
 
 const JOINABLE: Record<string, number> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS };
@@ -287,6 +290,11 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   withLock(state.id, running);
   mark("running");
   record.onStarted?.();
+  if (record.handOff && !terminal) {
+    // Returns only if the exec fails: then this process waits, as it would without it.
+    const why = handOff(state.id, pid, net!.held());
+    await log.debug(`the supervisor stays a bunker process: ${why}`);
+  }
   if (terminal) {
     const master = receiveMaster(terminal);
     closeFd(terminal.childSock);

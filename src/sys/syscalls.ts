@@ -18,6 +18,7 @@ const table = {
   recvfrom: [45, 207],
   setsockopt: [54, 208],
   execve: [59, 221],
+  execveat: [322, 281],
   kill: [62, 129],
   chdir: [80, 49],
   fchdir: [81, 50],

@@ -70,7 +70,8 @@ function processes(out: Entries): void {
         // a kernel thread
       }
       const args = cmdline(e);
-      if (/\/bunker( \(deleted\))?$/.test(exe) || args.split(" ").includes("__supervise")) out.set(key, `bunker process: ${e} ${args}`);
+      // The waiter a detached container's supervisor becomes runs from a memory file, named by its comm.
+      if (/\/bunker( \(deleted\))?$/.test(exe) || args.split(" ").includes("__supervise") || comm === "bunker-wait") out.set(key, `bunker process: ${e} ${args}`);
     } catch {
       // gone meanwhile
     }

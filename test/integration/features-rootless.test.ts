@@ -126,6 +126,18 @@ describe.skipIf(!ready)("user namespace, rootless", () => {
   });
 });
 
+/** Whether a TCP connection in TIME_WAIT (state 06) has `port` as its local port on the host. */
+const timeWaitOn = (port: number) =>
+  ["/proc/net/tcp", "/proc/net/tcp6"].some((f) =>
+    readFileSync(f, "utf8")
+      .split("\n")
+      .slice(1)
+      .some((l) => {
+        const [, local, , st] = l.trim().split(/\s+/);
+        return st === "06" && local !== undefined && parseInt(local.slice(local.lastIndexOf(":") + 1), 16) === port;
+      }),
+  );
+
 describe.skipIf(!ready || !tunIsOpen || !slirp)("networks, rootless", () => {
   const SLIRP = "lo\ntap0\n10.0.2.100/24\n";
   const probe = "ls /sys/class/net; ip -o -4 addr show tap0 | awk '{print $4}'";
@@ -201,6 +213,22 @@ describe.skipIf(!ready || !tunIsOpen || !slirp)("networks, rootless", () => {
       expect(answers.map((a) => a.trim())).toEqual(["rl-80", "rl-81", "rl-82"]);
     } finally {
       as(["rm", "-f", id]);
+    }
+  }, 20_000);
+
+  test("a port published again at once, after the helper served a connection on it (TIME_WAIT on the host), is not refused as in use", async () => {
+    const [port] = [freeRange(1)];
+    for (const round of [1, 2]) {
+      const d = as(["run", "-d", "--network", "slirp4netns", "-p", `${port}:80`, "--rootfs", fs.path, "--", "sh", "-c", `while true; do echo round-${round} | nc -l -p 80; done`]);
+      expect([round, d.code, d.stderr]).toEqual([round, 0, ""]);
+      const id = d.stdout.trim();
+      try {
+        expect((await fetchWhenUp("127.0.0.1", port!, `round-${round}`)).trim()).toBe(`round-${round}`);
+      } finally {
+        as(["rm", "-f", id]);
+      }
+      // The connection slirp4netns ended on the host side waits out TIME_WAIT on the port.
+      if (round === 1) expect(timeWaitOn(port!)).toBe(true);
     }
   }, 20_000);
 });

@@ -44,6 +44,7 @@ const ROOTLESS = "test/integration/rootless.test.ts";
 const RECORDS = "test/integration/records.test.ts";
 const MOUNTPOINTS = "test/integration/mountpoints.test.ts";
 const FEATURES = "test/integration/features.test.ts";
+const FEATURES_ROOTLESS = "test/integration/features-rootless.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -593,6 +594,20 @@ export const BREAKAGES: Breakage[] = [
     file: "src/net/bridge.ts",
     edits: one("    setHairpin(nl, index, host);\n", ""),
     tests: [FEATURES],
+  },
+  {
+    name: "helper-port-probe-strict",
+    removes: "SO_REUSEADDR on the check of a port a helper binds (a TIME_WAIT connection reads as in use)",
+    file: "src/net/ports.ts",
+    edits: one("    if (!keep && trySys(\"setsockopt\", fd, SOL_SOCKET, SO_REUSEADDR, Int32Array.of(1), 4) < 0) throw new PortError(`${what}: set SO_REUSEADDR`);\n", ""),
+    tests: [FEATURES_ROOTLESS],
+  },
+  {
+    name: "waiter-off",
+    removes: "the hand-off of a detached container's supervisor to the native waiter",
+    file: "src/runtime/detach.ts",
+    edits: one("      handOff: true,\n", ""),
+    tests: ["test/integration/supervisor.test.ts"],
   },
   {
     name: "rm-keeps-mount-points",

@@ -1,0 +1,52 @@
+// `bunker __finish ID STATUS LOCKFD`: the end of a detached container whose
+// supervisor handed off to the waiter (handoff.ts, native/waiter.c). The
+// waiter reaped the container (STATUS is wait(2)'s), took the container's
+// lock on LOCKFD, started this process with it and exited: from here on the
+// container's bunker is gone, as after a kill, and what it set up is undone
+// the same way (remove.ts) — except that the exit status is known and is
+// recorded, with an out-of-memory kill, as the supervisor would have.
+
+import { fileType, inodeOf } from "../sys/fs";
+import { closeFd, exitCodeOf, trySys } from "../sys/libc";
+import { oomReport } from "./cgroup";
+import { undoSetUp } from "./remove";
+import { containerDir, processAlive, readState, removeState, supervisorAlive, writeState, type ContainerState } from "./store";
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/** How long the waiter may take to exit after starting this process: until then it counts as the container's bunker. */
+const WAITER_EXIT_MS = 2000;
+
+export async function finishContainer(id: string, statusArg: string, lockArg: string): Promise<number> {
+  if (!/^[0-9a-f]{12}$/.test(id) || !/^\d+$/.test(statusArg) || !/^\d+$/.test(lockArg)) return 2;
+  const lockFd = Number(lockArg);
+  try {
+    // Only with the container's own lock in hand, held already (a second flock of the same open file succeeds).
+    const lockPath = `${containerDir(id)}/lock`;
+    if (fileType(lockPath) !== "file" || inodeOf("", lockFd) !== inodeOf(lockPath)) return 2;
+    if (trySys("flock", lockFd, LOCK_EX | LOCK_NB) !== 0) return 2;
+    const s = readState(id);
+    if (!s) return 0;
+    if (s.status === "stopped" || processAlive(s)) return 2;
+    const end = Date.now() + WAITER_EXIT_MS;
+    while (supervisorAlive(s) && Date.now() < end) await Bun.sleep(2);
+    const oom = oomReport(s.cgroup);
+    await undoSetUp(s, true);
+    if (s.autoRemove) {
+      removeState(s);
+      return 0;
+    }
+    const ended: ContainerState = { ...s, status: "stopped", exitCode: exitCodeOf(Number(statusArg)), finished: new Date().toISOString() };
+    delete ended.paused;
+    delete ended.namespaces;
+    if (oom.killed) {
+      ended.oomKilled = true;
+      if (oom.limit !== undefined) ended.memoryLimit = oom.limit;
+    }
+    writeState(ended);
+    return 0;
+  } finally {
+    closeFd(lockFd);
+  }
+}

@@ -1,0 +1,76 @@
+// A detached container's supervisor, once the container runs, becomes the
+// waiter (native/waiter.c): a static program of a few kilobytes, exec'd from
+// a memory file in place of this Bun process. The pid stays, so the container
+// stays its child and still dies with it; what this process held for the
+// container (published ports' sockets, slirp4netns's exit pipe) is kept open
+// across the exec. When the container ends, the waiter takes its lock and
+// starts `bunker __finish`, which undoes the set-up and records the end
+// (src/runtime/finish.ts).
+
+import { Arena } from "../sys/mem";
+import { AT, O } from "../sys/constants";
+import { Errno, errnoMessage } from "../sys/errno";
+import { closeFd, trySys, writeAll } from "../sys/libc";
+import { containerDir } from "./store";
+
+/** The build's waiter for this architecture, base64; absent or empty without one. */
+declare const BUNKER_WAITER: string | undefined;
+
+const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
+
+const MFD_CLOEXEC = 1;
+const MFD_EXEC = 0x10;
+const F_GETFD = 1;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+
+/** Whether this bunker can hand off at all, and if not, why. */
+export function handOffUnavailable(): string | null {
+  if (process.env.BUNKER_NATIVE === "compile") return "BUNKER_NATIVE=compile";
+  if (typeof BUNKER_WAITER !== "string" || BUNKER_WAITER === "") return "this build carries no waiter";
+  // `bunker __finish` is run from this executable: bun running the sources would need its script too.
+  if (!Bun.main.startsWith("/$bunfs/")) return "not a compiled bunker";
+  return null;
+}
+
+/**
+ * Execs the waiter for container `id`, whose first process is `pid` (a child
+ * of this process), keeping `keep` open across the exec. Returns only when
+ * that fails, with the reason; nothing is changed then.
+ */
+export function handOff(id: string, pid: number, keep: readonly number[]): string {
+  const unavailable = handOffUnavailable();
+  if (unavailable) return unavailable;
+  const opened: number[] = [];
+  const cleared: number[] = [];
+  try {
+    // MFD_EXEC where the kernel knows it (6.3 and later); vm.memfd_noexec=2 refuses that: then no hand-off.
+    let memfd = trySys("memfd_create", cstr("bunker-wait"), MFD_CLOEXEC | MFD_EXEC);
+    if (memfd === -Errno.EINVAL) memfd = trySys("memfd_create", cstr("bunker-wait"), MFD_CLOEXEC);
+    if (memfd < 0) return `memfd_create: ${errnoMessage(-memfd)}`;
+    opened.push(memfd);
+    writeAll("write the waiter", memfd, new Uint8Array(Buffer.from(BUNKER_WAITER!, "base64")));
+    // Inherited by the waiter, and by the bunker it starts: this executable, and the container's lock file.
+    const exe = trySys("openat", AT.FDCWD, cstr("/proc/self/exe"), O.PATH, 0);
+    if (exe < 0) return `open /proc/self/exe: ${errnoMessage(-exe)}`;
+    opened.push(exe);
+    const lock = trySys("openat", AT.FDCWD, cstr(`${containerDir(id)}/lock`), O.RDWR | O.NOFOLLOW, 0);
+    if (lock < 0) return `open the container's lock: ${errnoMessage(-lock)}`;
+    opened.push(lock);
+    for (const fd of keep) {
+      const flags = trySys("fcntl", fd, F_GETFD, 0);
+      if (flags < 0 || (flags & FD_CLOEXEC) === 0) continue;
+      if (trySys("fcntl", fd, F_SETFD, flags & ~FD_CLOEXEC) === 0) cleared.push(fd);
+    }
+    const arena = new Arena();
+    const argv = arena.strv(["bunker-wait", String(pid), String(lock), String(exe), id]);
+    const envp = arena.strv(Object.entries(process.env).flatMap(([k, v]) => (v === undefined || k.includes("=") || `${k}${v}`.includes("\0") ? [] : [`${k}=${v}`])));
+    const r = trySys("execveat", memfd, cstr(""), argv, envp, AT.EMPTY_PATH);
+    // Only a failure comes back.
+    void arena.size;
+    return `execveat: ${errnoMessage(-r)}`;
+  } finally {
+    for (const fd of cleared) trySys("fcntl", fd, F_SETFD, FD_CLOEXEC);
+    for (const fd of opened) closeFd(fd);
+  }
+}
