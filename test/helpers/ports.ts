@@ -50,3 +50,13 @@ export function freeRange(n: number): number {
 
 /** One free port (see freeRange). */
 export const freePort = (): number => freeRange(1);
+
+/** Whether `port` is held on the host: a listener of the test's own cannot have it (one that can is closed again at once). */
+export function portHeld(port: number): boolean {
+  try {
+    Bun.listen({ hostname: "0.0.0.0", port, socket: { data() {} } }).stop(true);
+    return false;
+  } catch {
+    return true;
+  }
+}

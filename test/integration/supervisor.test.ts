@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { bunker, isRoot, until } from "../helpers/bunker";
 import { STATE } from "../helpers/hoststate";
-import { freePort } from "../helpers/ports";
+import { freePort, portHeld } from "../helpers/ports";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 
@@ -106,17 +106,9 @@ describe.skipIf(!ready)("a detached container's supervisor", () => {
     try {
       await supervisorOf(id, "bunker-wait");
       // Held by the waiter: the port cannot be bound on the host.
-      const probe = () => {
-        try {
-          Bun.listen({ hostname: "0.0.0.0", port, socket: { data() {} } }).stop(true);
-          return "free";
-        } catch {
-          return "held";
-        }
-      };
-      expect(probe()).toBe("held");
+      expect(portHeld(port)).toBe(true);
       expect(bunker(["stop", "-t", "0", id]).code).toBe(0);
-      expect(probe()).toBe("free");
+      expect(portHeld(port)).toBe(false);
       const nat = Bun.spawnSync([nft!, "list", "table", "ip", "bunker"]).stdout.toString();
       expect(nat).not.toContain(`${port} : `);
     } finally {
