@@ -8,14 +8,14 @@ import type { ContainerSpec } from "../spec/types";
 import { AT, O } from "../sys/constants";
 import { closeFd, pipe, readUpTo, sys, writeAll } from "../sys/libc";
 import { BunkerError } from "./errors";
+import { compiledBunker } from "./handoff";
 import { initialState, runContainer, type RunRecord } from "./run";
 import { containerDir, createState, readState, removeState, withLock, writeState } from "./store";
 import { startTime } from "../sys/proc";
 
 /** The command line that runs bunker itself (the executable, or bun with the source entry). */
 function selfCommand(): string[] {
-  const compiled = Bun.main.startsWith("/$bunfs/");
-  return compiled ? [process.execPath] : [process.execPath, Bun.main];
+  return compiledBunker() ? [process.execPath] : [process.execPath, Bun.main];
 }
 
 export async function detach(spec: ContainerSpec, record: RunRecord): Promise<number> {

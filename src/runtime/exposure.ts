@@ -12,9 +12,7 @@
 import type { ContainerSpec } from "../spec/types";
 import { AT, O } from "../sys/constants";
 import { closeFd, trySys } from "../sys/libc";
-import { pathOfFd } from "../sys/fs";
-
-const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
+import { cstr, pathOfFd } from "../sys/fs";
 
 /** The directory's path with every symlink resolved, or null if it cannot be opened. */
 function realPath(path: string): string | null {

@@ -9,27 +9,28 @@
 
 import { Arena } from "../sys/mem";
 import { AT, O } from "../sys/constants";
-import { Errno, errnoMessage } from "../sys/errno";
-import { closeFd, trySys, writeAll } from "../sys/libc";
+import { errnoMessage } from "../sys/errno";
+import { cstr } from "../sys/fs";
+import { closeFd, trySys } from "../sys/libc";
+import { memoryFile } from "../sys/memfd";
 import { containerDir } from "./store";
 
 /** The build's waiter for this architecture, base64; absent or empty without one. */
 declare const BUNKER_WAITER: string | undefined;
 
-const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
-
-const MFD_CLOEXEC = 1;
-const MFD_EXEC = 0x10;
 const F_GETFD = 1;
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
+
+/** Whether this is the compiled executable (its code in Bun's embedded file system), not bun running the sources. */
+export const compiledBunker = (): boolean => Bun.main.startsWith("/$bunfs/");
 
 /** Whether this bunker can hand off at all, and if not, why. */
 export function handOffUnavailable(): string | null {
   if (process.env.BUNKER_NATIVE === "compile") return "BUNKER_NATIVE=compile";
   if (typeof BUNKER_WAITER !== "string" || BUNKER_WAITER === "") return "this build carries no waiter";
   // `bunker __finish` is run from this executable: bun running the sources would need its script too.
-  if (!Bun.main.startsWith("/$bunfs/")) return "not a compiled bunker";
+  if (!compiledBunker()) return "not a compiled bunker";
   return null;
 }
 
@@ -44,12 +45,14 @@ export function handOff(id: string, pid: number, keep: readonly number[]): strin
   const opened: number[] = [];
   const cleared: number[] = [];
   try {
-    // MFD_EXEC where the kernel knows it (6.3 and later); vm.memfd_noexec=2 refuses that: then no hand-off.
-    let memfd = trySys("memfd_create", cstr("bunker-wait"), MFD_CLOEXEC | MFD_EXEC);
-    if (memfd === -Errno.EINVAL) memfd = trySys("memfd_create", cstr("bunker-wait"), MFD_CLOEXEC);
-    if (memfd < 0) return `memfd_create: ${errnoMessage(-memfd)}`;
+    // vm.memfd_noexec=2 refuses an executable memory file: then no hand-off.
+    let memfd: number;
+    try {
+      memfd = memoryFile("bunker-wait", "the waiter", new Uint8Array(Buffer.from(BUNKER_WAITER!, "base64")), "exec");
+    } catch (e) {
+      return (e as Error).message;
+    }
     opened.push(memfd);
-    writeAll("write the waiter", memfd, new Uint8Array(Buffer.from(BUNKER_WAITER!, "base64")));
     // Inherited by the waiter, and by the bunker it starts: this executable, and the container's lock file.
     const exe = trySys("openat", AT.FDCWD, cstr("/proc/self/exe"), O.PATH, 0);
     if (exe < 0) return `open /proc/self/exe: ${errnoMessage(-exe)}`;

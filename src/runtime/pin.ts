@@ -10,14 +10,13 @@
 // file in DIR can neither redirect a mount nor be removed.
 
 import { AT, CLONE, MNT_DETACH, MS, O } from "../sys/constants";
-import { isNamespaceFd, pathOfFd, readLink, readText } from "../sys/fs";
+import { cstr, isNamespaceFd, pathOfFd, readLink, readText } from "../sys/fs";
 import { errnoMessage, Errno } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import { BunkerError } from "./errors";
 import { NS_ORDER, ownNamespaces } from "./namespaces";
 import { currentStatus, readState, withLock, writeState } from "./store";
 
-const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
 const S_ISVTX = 0o1000;
 const STATX_TYPE = 1;
 const STATX_MODE = 2;
@@ -40,7 +39,6 @@ function statAt(dirfd: number, path: string): Stat | number {
   const mode = dv.getUint16(28, true);
   return { uid: dv.getUint32(20, true), mode: mode & 0o7777, isDir: (mode & 0o170000) === 0o040000, mountRoot: (dv.getBigUint64(8, true) & STATX_ATTR_MOUNT_ROOT) !== 0n };
 }
-
 
 /**
  * Opens DIR (creating it with `create`) for pinning, unpinning or joining:

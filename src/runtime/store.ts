@@ -12,7 +12,7 @@ import type { NetworkState } from "./network";
 import type { CgroupState } from "../cgroups/tree";
 import { AT } from "../sys/constants";
 import { Errno, SysError } from "../sys/errno";
-import { fileType, listDir, lockFile, makeDir, makeLink, readLink, readText, removePath, writeAtomic } from "../sys/fs";
+import { cstr, fileType, listDir, lockFile, makeDir, makeLink, readLink, readText, removePath, writeAtomic } from "../sys/fs";
 import { trySys } from "../sys/libc";
 import { isAlive } from "../sys/proc";
 import { BunkerError } from "./errors";
@@ -87,7 +87,6 @@ export function validateName(name: string): void {
 
 const dirOf = (id: string) => `${stateDir()}/${id}`;
 const namesDir = () => `${stateDir()}/names`;
-const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
 const RENAME_NOREPLACE = 1;
 
 function rename(from: string, to: string, flags = 0): number {

@@ -22,7 +22,8 @@ const TYPES: Record<number, FileType> = {
   0o140000: "socket",
 };
 
-const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
+/** A NUL-terminated UTF-8 copy of `s`, for a system call's path or name. */
+export const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
 
 /** The type of what is at `path` (not following a final symlink unless `follow`), or null if nothing is. */
 export function fileType(path: string, follow = false): FileType | null {

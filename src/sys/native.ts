@@ -10,15 +10,11 @@ import { cc, dlopen, linkSymbols, ptr, read, type Pointer } from "bun:ffi";
 import { mkdtempSync, rmSync } from "node:fs";
 import { syscallNumber } from "./syscalls";
 import source from "../../native/child.c" with { type: "text" };
-import { Errno, errnoMessage } from "./errno";
-import { closeFd, libc, libcAddress, sys, trySys, writeAll } from "./libc";
+import { closeFd, libc, libcAddress } from "./libc";
+import { memoryFile } from "./memfd";
 
 /** The build's object for this architecture, base64; absent or empty without one. */
 declare const BUNKER_CHILD_OBJECT: string | undefined;
-
-const MFD_CLOEXEC = 1;
-const MFD_NOEXEC_SEAL = 8;
-const MFD_EXEC = 0x10;
 
 export interface Native {
   /** How the interpreter was had: "prebuilt object", or "compiled at run time" and why. */
@@ -53,17 +49,8 @@ const SYMBOLS = { bunker_table: { args: [], returns: "ptr" } } as const;
 
 /** Loads a shared object from memory; throws with the reason when it cannot. */
 function fromObject(bytes: Uint8Array): { table: Pointer; lib: unknown } {
-  const name = Buffer.from("bunker-child\0");
-  // Executable, said so where the kernel asks (6.3 and later); where vm.memfd_noexec forbids
-  // that, a sealed non-executable one (its mapping may still be); before 6.3, neither flag.
-  let fd = -Errno.EINVAL;
-  for (const flags of [MFD_EXEC, MFD_NOEXEC_SEAL, 0]) {
-    fd = trySys("memfd_create", name, MFD_CLOEXEC | flags);
-    if (fd >= 0 || (fd !== -Errno.EINVAL && fd !== -Errno.EACCES)) break;
-  }
-  if (fd < 0) throw new Error(`memfd_create: ${errnoMessage(-fd)}`);
+  const fd = memoryFile("bunker-child", "the child interpreter", bytes, "map");
   try {
-    writeAll("write the child interpreter", fd, bytes);
     const lib = dlopen(`/proc/self/fd/${fd}`, SYMBOLS);
     return { table: lib.symbols.bunker_table() as Pointer, lib };
   } finally {
@@ -87,8 +74,7 @@ function fromSource(scratch: string | undefined): { table: Pointer; lib: unknown
       staging = mkdtempSync(`${scratch}/cc-`);
       libc.setenv("BUN_TMPDIR", staging, 1);
     }
-    fd = sys("create memfd for the child program source", "memfd_create", Buffer.from("bunker-child.c\0"), MFD_CLOEXEC);
-    writeAll("write child program source", fd, new TextEncoder().encode(source));
+    fd = memoryFile("bunker-child.c", "child program source", new TextEncoder().encode(source), "data", "create memfd for the child program source");
     const lib = cc({ source: `/proc/self/fd/${fd}`, flags: ["-nostdlib", "-std=c11", "-O2"], symbols: SYMBOLS });
     return { table: lib.symbols.bunker_table() as Pointer, lib };
   } finally {
