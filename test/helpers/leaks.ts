@@ -295,6 +295,18 @@ export function keptContainers(before: Snapshot, now: Snapshot = snapshot()): st
   return out;
 }
 
+/** Mount points leaksSince reports, the newest mount first (a mount made on top of another comes off before it). */
+export function leakedMounts(before: Snapshot, now: Snapshot = snapshot()): string[] {
+  const out: { id: number; point: string }[] = [];
+  for (const key of now.entries.keys()) {
+    if (!key.startsWith("mount ") || before.entries.has(key)) continue;
+    const f = key.split(" ");
+    // mountinfo writes a space, a tab, a newline and a backslash in a path as octal escapes.
+    out.push({ id: Number(f[1]), point: f[5]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) });
+  }
+  return out.sort((a, b) => b.id - a.id).map((m) => m.point);
+}
+
 /** Processes leaksSince reports: the pids of bunker's own and its helpers, and of those in other PID namespaces. */
 export function leakedPids(before: Snapshot, now: Snapshot = snapshot()): number[] {
   const out: number[] = [];

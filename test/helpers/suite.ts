@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { bunker, requireBinary } from "./bunker";
-import { bridgeExists, keptContainers, leakedPids, leaksSince, newContainers, snapshot, type Snapshot } from "./leaks";
+import { bridgeExists, keptContainers, leakedMounts, leakedPids, leaksSince, newContainers, snapshot, type Snapshot } from "./leaks";
 import { makeRootfs, type Rootfs } from "./rootfs";
 
 /** How long the kernel and exiting bunker processes may take to finish what a test ended. */
@@ -42,7 +42,8 @@ async function leaksOf(before: Snapshot): Promise<string[]> {
 /**
  * Undoes what can be undone of a leak, so that one test's leak does not fail
  * the next: new processes killed (containers die with their bunker), root's
- * new containers removed, and with `bridge` a bridge made since `before`
+ * new containers removed, new mounts detached (a namespace pinned where it
+ * should have been refused), and with `bridge` a bridge made since `before`
  * removed and IPv4 forwarding set back.
  */
 function cleanUp(before: Snapshot, bridge: boolean): void {
@@ -55,6 +56,7 @@ function cleanUp(before: Snapshot, bridge: boolean): void {
   }
   const left = newContainers(before);
   if (left.length) bunker(["rm", "-f", ...left]);
+  for (const point of leakedMounts(before)) Bun.spawnSync(["umount", "-l", point], { stdout: "ignore", stderr: "ignore" });
   if (bridge && !before.bridge && bridgeExists()) {
     bunker(["network", "prune"]);
     if (!bridgeExists() && before.forward === "0") writeFileSync("/proc/sys/net/ipv4/ip_forward", "0\n");

@@ -314,6 +314,39 @@ test("tidy too", () => {});
   });
 });
 
+describe.skipIf(!ready || !tools)("after a leak, the check undoes what it can", () => {
+  test("a mount a test left is detached once reported, so the next test starts clean", () => {
+    const dir = scratch();
+    const target = join(dir, "left mounted");
+    mkdirSync(target);
+    try {
+      writeFileSync(
+        join(dir, "leaky.test.ts"),
+        `import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { guardLeaks } from ${JSON.stringify(join(ROOT, "test/helpers/suite.ts"))};
+guardLeaks(true);
+test("leaves a mount behind", () => {
+  expect(Bun.spawnSync(["mount", "-t", "tmpfs", "leaked", ${JSON.stringify(target)}]).exitCode).toBe(0);
+});
+test("finds it gone", () => {
+  expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(" leaked ");
+});
+`,
+      );
+      const r = Bun.spawnSync([process.execPath, "test", "./leaky.test.ts"], { cwd: dir, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } });
+      const out = r.stdout.toString() + r.stderr.toString();
+      expect(out).toContain(`error: this test left behind:\n  mount: ${target.replaceAll(" ", "\\040")} (tmpfs from leaked`);
+      expect(out).toMatch(/\(fail\) leaves a mount behind/);
+      expect(out).toMatch(/\(pass\) finds it gone/);
+      expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(" leaked ");
+    } finally {
+      Bun.spawnSync(["umount", "-l", target], { stderr: "ignore" });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 test.skipIf(!ready)("nothing planted is left", () => {
   expect(readdirSync("/run/bunker").filter((e) => e.includes(FAKE_ID))).toEqual([]);
 });
