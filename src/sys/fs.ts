@@ -346,7 +346,7 @@ export function removePath(path: string, dir = false): void {
   if (r < 0 && r !== -Errno.ENOENT) throw new SysError(`remove ${path}`, -r);
 }
 
-/** Names in a directory (not . and ..); empty when it does not exist. */
+/** Names in a directory (not . and ..); empty when it does not exist, or is removed while it is read. */
 export function listDir(path: string): string[] {
   const fd = trySys("openat", AT.FDCWD, cstr(path), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
   if (fd === -Errno.ENOENT) return [];
@@ -358,6 +358,8 @@ export function listDir(path: string): string[] {
   try {
     for (;;) {
       const n = trySys("getdents64", fd, buf, buf.length);
+      // A directory removed after it was opened reads as ENOENT: it is gone, as if not found.
+      if (n === -Errno.ENOENT) return [];
       if (n < 0) throw new SysError(`read ${path}`, -n);
       if (n === 0) break;
       for (let off = 0; off < n; ) {
