@@ -34,13 +34,16 @@ const seccompDefault: Record<string, string> = {};
 for (const arch of ["x86_64", "aarch64"] as const) seccompDefault[arch] = Buffer.from(await compileDefault(arch)).toString("base64");
 // The child interpreter as a shared object for the target, loaded from memory at run time;
 // without a compiler for it the executable compiles it on each run instead (slower to start).
-const { compileChildObject, compileWaiter } = await import("./native/object");
+const { compileChildObject, compileInit, compileWaiter } = await import("./native/object");
 const arch = target === "linux-arm64" ? "aarch64" : "x86_64";
 const child = compileChildObject(arch);
 if ("error" in child) console.error(`build: warning: ${child.error}: ${outfile} will compile it on every run, which is slower (install gcc, or gcc-aarch64-linux-gnu to build for arm64)`);
 // The waiter a detached container's supervisor becomes (kilobytes instead of a Bun process).
 const waiter = compileWaiter(arch);
 if ("error" in waiter) console.error(`build: warning: ${waiter.error}: ${outfile}'s detached containers will keep a Bun process each`);
+// --init's PID 1 (kilobytes instead of a copy of bunker beside the command).
+const init = compileInit(arch);
+if ("error" in init) console.error(`build: warning: ${init.error}: ${outfile}'s --init will keep a copy of bunker as PID 1`);
 const started = performance.now();
 const result = await Bun.build({
   entrypoints: ["src/main.ts"],
@@ -53,6 +56,7 @@ const result = await Bun.build({
     BUNKER_SECCOMP_DEFAULT: JSON.stringify(seccompDefault),
     BUNKER_CHILD_OBJECT: JSON.stringify("bytes" in child ? Buffer.from(child.bytes).toString("base64") : ""),
     BUNKER_WAITER: JSON.stringify("bytes" in waiter ? Buffer.from(waiter.bytes).toString("base64") : ""),
+    BUNKER_INIT: JSON.stringify("bytes" in init ? Buffer.from(init.bytes).toString("base64") : ""),
   },
   compile: {
     target: `bun-${target}`,
@@ -72,5 +76,6 @@ if (!result.success) {
 const interp = [
   "bytes" in child ? `child interpreter ${child.bytes.length} bytes by ${child.compiler}` : "child interpreter compiled at run time",
   "bytes" in waiter ? `waiter ${waiter.bytes.length} bytes` : "no waiter",
+  "bytes" in init ? `init ${init.bytes.length} bytes` : "no init",
 ].join(", ");
 console.error(`built ${outfile} for ${target} in ${Math.round(performance.now() - started)} ms (${interp})`);

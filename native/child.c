@@ -101,11 +101,33 @@ static int fork_step(struct program *p, long i, long *a, struct step *s) {
  * blocked beforehand, so none is lost): SIGCHLD reaps every child, orphans
  * included, and the command's end ends init with the command's status; any
  * other signal is passed on to the command.
+ * Given the program native/init.c (init_fd), it execs that instead, with the
+ * command's pid as its argument: the same loop, without a copy of bunker's
+ * memory. Where the exec is refused, it runs the loop itself.
  */
 struct init_args {
   long nr_close_range, nr_sigtimedwait, nr_wait4, nr_kill;
   long *all_signals; /* 8-byte sigset with every signal */
+  long init_fd;      /* native/init.c in a memory file, or -1 */
+  long nr_execveat;
+  char **argv;       /* { "init", pid_text, 0 } */
+  char *pid_text;    /* 24 bytes, filled in with the command's pid */
+  char **envp;       /* { 0 } */
 };
+
+static void exec_init(struct program *p, struct init_args *ia, long child) {
+  char tmp[24];
+  long n = child, k = 0, j = 0;
+  do {
+    tmp[k++] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n > 0 && k < 23);
+  while (k > 0) ia->pid_text[j++] = tmp[--k];
+  ia->pid_text[j] = 0;
+  if (ia->init_fd > 0) p->sys(ia->nr_close_range, 0L, ia->init_fd - 1, 0L);
+  p->sys(ia->nr_close_range, ia->init_fd + 1, -1L, 0L);
+  p->sys(ia->nr_execveat, ia->init_fd, "", ia->argv, ia->envp, 0x1000L /* AT_EMPTY_PATH */);
+}
 
 static int init_step(struct program *p, long i, long *a) {
   struct init_args *ia = (struct init_args *)a[2];
@@ -118,7 +140,8 @@ static int init_step(struct program *p, long i, long *a) {
     report(p, i, *p->err());
     return 125;
   }
-  /* bunker waits for EOF on the error pipe: init never execs, so it lets go of everything. */
+  if (ia->init_fd >= 0) exec_init(p, ia, child);
+  /* bunker waits for EOF on the error pipe: this init never execs, so it lets go of everything. */
   p->sys(ia->nr_close_range, 0L, -1L, 0L);
   for (;;) {
     sig = p->sys(ia->nr_sigtimedwait, ia->all_signals, info, 0L, 8L);

@@ -1,8 +1,9 @@
 // Compiles bunker's native code for one architecture, at build time: the
 // child interpreter (native/child.c) into a small shared object, loaded from
-// memory by src/sys/native.ts, and the waiter (native/waiter.c) into a static
+// memory by src/sys/native.ts; the waiter (native/waiter.c) into a static
 // executable that a detached container's supervisor execs from memory
-// (src/runtime/handoff.ts). Neither uses headers or libc, so any gcc or clang
+// (src/runtime/handoff.ts); and --init's PID 1 (native/init.c), exec'd from
+// memory inside the container (src/runtime/initprog.ts). Neither uses headers or libc, so any gcc or clang
 // that can target the architecture will do; the executable carries both, and
 // a run needs no compiler.
 
@@ -14,6 +15,7 @@ export type Arch = "x86_64" | "aarch64";
 
 const CHILD = join(import.meta.dir, "child.c");
 const WAITER = join(import.meta.dir, "waiter.c");
+const INIT = join(import.meta.dir, "init.c");
 
 /** ELF e_machine of each architecture: what the object must say it is built for. */
 const MACHINE: Record<Arch, number> = { x86_64: 62, aarch64: 183 };
@@ -35,8 +37,8 @@ const COMMON = [
 
 /** The interpreter: a shared object bun:ffi loads, exporting one table. */
 const CHILD_FLAGS = ["-shared", "-fPIC", "-Wl,-z,now", "-Wl,--hash-style=gnu"];
-/** The waiter: a static executable with its own entry point, no loader, no relocations. */
-const WAITER_FLAGS = ["-static", "-fno-pie", "-no-pie", "-Wl,-z,norelro"];
+/** The waiter and init: static executables with its own entry point, no loader, no relocations. */
+const STATIC_FLAGS = ["-static", "-fno-pie", "-no-pie", "-Wl,-z,norelro"];
 
 /** The compilers to try for `arch` on this machine, first the native one where it is that machine. */
 function candidates(arch: Arch): string[][] {
@@ -60,7 +62,12 @@ export function compileChildObject(arch: Arch): ObjectResult {
 
 /** Compiles the detached containers' waiter for `arch`: a static executable. */
 export function compileWaiter(arch: Arch): ObjectResult {
-  return compile(arch, "the waiter", WAITER, WAITER_FLAGS, "executable");
+  return compile(arch, "the waiter", WAITER, STATIC_FLAGS, "executable");
+}
+
+/** Compiles --init's PID 1 for `arch`: a static executable. */
+export function compileInit(arch: Arch): ObjectResult {
+  return compile(arch, "the init", INIT, STATIC_FLAGS, "executable");
 }
 
 /** The first compiler that builds `source` for `arch` into an ELF file of `kind` wins. */

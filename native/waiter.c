@@ -15,99 +15,15 @@
  * under the lock this process took, so no other bunker command can mistake
  * the container for one whose bunker was killed. Then it exits.
  *
- * No libc and no headers: raw system calls, for x86_64 and aarch64. Built
- * static, without a dynamic loader, by native/object.ts.
+ * No libc: raw system calls through nolibc.h, for x86_64 and aarch64.
  */
 
-typedef unsigned long u64;
+#include "nolibc.h"
 
-#if defined(__x86_64__)
-#define NR_WAIT4 61
-#define NR_FLOCK 73
-#define NR_CLONE 56
-#define NR_EXECVEAT 322
-#define NR_EXECVE 59
-#define NR_EXIT_GROUP 231
-#define NR_PRCTL 157
-#define NR_CLOSE 3
-#define NR_NANOSLEEP 35
-
-static long sys6(long n, long a, long b, long c, long d, long e, long f) {
-  long r;
-  register long r10 __asm__("r10") = d;
-  register long r8 __asm__("r8") = e;
-  register long r9 __asm__("r9") = f;
-  __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
-  return r;
-}
-
-__asm__(".text\n.global _start\n_start:\n xor %rbp, %rbp\n mov %rsp, %rdi\n and $-16, %rsp\n call waiter_main\n hlt\n");
-#elif defined(__aarch64__)
-#define NR_WAIT4 260
-#define NR_FLOCK 32
-#define NR_CLONE 220
-#define NR_EXECVEAT 281
-#define NR_EXECVE 221
-#define NR_EXIT_GROUP 94
-#define NR_PRCTL 167
-#define NR_CLOSE 57
-#define NR_NANOSLEEP 101
-
-static long sys6(long n, long a, long b, long c, long d, long e, long f) {
-  register long x8 __asm__("x8") = n;
-  register long x0 __asm__("x0") = a;
-  register long x1 __asm__("x1") = b;
-  register long x2 __asm__("x2") = c;
-  register long x3 __asm__("x3") = d;
-  register long x4 __asm__("x4") = e;
-  register long x5 __asm__("x5") = f;
-  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
-  return x0;
-}
-
-__asm__(".text\n.global _start\n_start:\n mov x29, #0\n mov x30, #0\n mov x0, sp\n and sp, x0, #-16\n bl waiter_main\n brk #0\n");
-#else
-#error "bunker-wait is built for x86_64 and aarch64"
-#endif
-
-#define EINTR_ 4
-#define ECHILD_ 10
-#define WALL_ 0x40000000L
-#define WNOHANG_ 1L
 #define LOCK_EX_ 2
-#define SIGCHLD_ 17
 #define AT_EMPTY_PATH_ 0x1000
-#define PR_SET_NAME_ 15
 
-static void leave(long code) {
-  for (;;) sys6(NR_EXIT_GROUP, code, 0, 0, 0, 0, 0);
-}
-
-/* A non-negative decimal number, or -1. */
-static long number(const char *s) {
-  long n = 0;
-  if (!s || !*s) return -1;
-  for (; *s; s++) {
-    if (*s < '0' || *s > '9' || n > 100000000L) return -1;
-    n = n * 10 + (*s - '0');
-  }
-  return n;
-}
-
-/* Writes `n` (non-negative) in decimal into `buf` (room for 24). */
-static char *decimal(long n, char *buf) {
-  char tmp[24];
-  int i = 0, j = 0;
-  do {
-    tmp[i++] = (char)('0' + n % 10);
-    n /= 10;
-  } while (n > 0 && i < 23);
-  while (i > 0) buf[j++] = tmp[--i];
-  buf[j] = 0;
-  return buf;
-}
-
-__attribute__((used)) void waiter_main(long *sp) {
+__attribute__((used)) void program_main(long *sp) {
   long argc = sp[0];
   char **argv = (char **)(sp + 1);
   char **envp = argv + argc + 1;

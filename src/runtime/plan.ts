@@ -175,16 +175,26 @@ function planInitIdentity(p: ChildProgram, area: ArgsArea): void {
   });
 }
 
-/** --init: this process stays as PID 1, reaping and passing signals on; the command runs as its child. */
-function planInit(p: ChildProgram): void {
+/**
+ * --init: this process stays as PID 1, reaping and passing signals on; the
+ * command runs as its child. Given `program` (native/init.c in a memory
+ * file), init execs it once the command runs, and holds kilobytes from then on.
+ */
+function planInit(p: ChildProgram, program: number | undefined): void {
   const all = p.arena.words([0xffffffffffffffffn]);
   p.call("block all signals for init", "rt_sigprocmask", [SIG_BLOCK, all, 0, 8]);
+  const pidText = p.arena.alloc(24).addr;
   const args = p.arena.words([
     syscallNumber("close_range"),
     syscallNumber("rt_sigtimedwait"),
     syscallNumber("wait4"),
     syscallNumber("kill"),
     all,
+    program ?? -1,
+    syscallNumber("execveat"),
+    p.arena.words([p.str(INIT_NAME), pidText, 0]),
+    pidText,
+    p.arena.words([0]),
   ]);
   const flags = 0x100 /* CLONE_VM */ | 0x4000 /* CLONE_VFORK */ | SIGNALS.SIGCHLD;
   p.call("start the command under init", "init", [p.forkStack(), flags, args]);
@@ -231,6 +241,8 @@ export interface PlanExtras {
   pin?: boolean;
   /** --init: where bunker's command line and environment lie, for init to overwrite its copy. */
   argsArea?: ArgsArea;
+  /** --init: native/init.c in a memory file, for init to exec once the command runs. */
+  initProgram?: number;
 }
 
 export interface SeccompFilter {
@@ -284,7 +296,7 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
     planSession(p);
     if (extras.argsArea) planInitIdentity(p, extras.argsArea);
     planLockdown(p, spec, filter);
-    planInit(p);
+    planInit(p, extras.initProgram);
   }
   if (extras.terminal) planTerminal(p, extras.terminal);
   else if (!spec.bunker.init) planSession(p);

@@ -13,6 +13,7 @@ import { cloneFlags, planContainer, type JoinedNamespace } from "./plan";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { handOff } from "./handoff";
+import { initProgram } from "./initprog";
 import { BunkerError } from "./errors";
 import { createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
 import { ownArgsArea, startTime } from "../sys/proc";
@@ -189,6 +190,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   let joined: JoinedNamespace[] = [];
   let net: PreparedNetwork | undefined;
   let mountPoints: RootfsClaim | undefined;
+  let init: ReturnType<typeof initProgram> | undefined;
   try {
     joined = openJoined(spec);
     state.cgroup = await createContainerCgroups(spec, process.geteuid?.() ?? 0);
@@ -203,6 +205,10 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     mark("native");
     const filter = await containerFilter(spec);
     if (record.tty) terminal = prepareTerminal();
+    if (spec.bunker.init) {
+      init = initProgram();
+      if ("unavailable" in init) await log.debug(`--init stays a copy of bunker: ${init.unavailable}`);
+    }
     const facts = rootfsFacts(spec, net, record.name ?? state.name);
     mountPoints = claimMountPoints(spec, facts, { pid: process.pid, start: state.supervisorStart ?? 0 }, record.pin);
     program = planContainer(spec, pipes, facts, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
@@ -213,6 +219,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       filter,
       pin: record.pin !== undefined,
       ...(spec.bunker.init ? { argsArea: ownArgsArea() ?? undefined } : {}),
+      ...(init && "fd" in init ? { initProgram: init.fd } : {}),
     });
     mark("plan");
     if (enabled("debug")) {
@@ -276,6 +283,8 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     throw err;
   } finally {
     for (const j of joined) closeFd(j.fd);
+    // The child has exec'd, or has failed: its init has its own descriptor of the program.
+    if (init && "fd" in init) closeFd(init.fd);
   }
   const pid = started.pid;
   const running = () => {

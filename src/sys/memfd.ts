@@ -7,8 +7,14 @@ import { cstr } from "./fs";
 import { closeFd, trySys, writeAll } from "./libc";
 
 const MFD_CLOEXEC = 1;
+const MFD_ALLOW_SEALING = 2;
 const MFD_NOEXEC_SEAL = 8;
 const MFD_EXEC = 0x10;
+const F_ADD_SEALS = 1033;
+const F_SEAL_SEAL = 1;
+const F_SEAL_SHRINK = 2;
+const F_SEAL_GROW = 4;
+const F_SEAL_WRITE = 8;
 
 /** What the file is for: read as data, mapped as code (dlopen), or exec'd. */
 export type MemoryFileUse = "data" | "map" | "exec";
@@ -27,12 +33,16 @@ export function memoryFile(name: string, what: string, data: Uint8Array, use: Me
   const retry = (r: number) => r === -Errno.EINVAL || (use === "map" && r === -Errno.EACCES);
   let fd = -Errno.EINVAL;
   for (const flags of tries) {
-    fd = trySys("memfd_create", cstr(name), MFD_CLOEXEC | flags);
+    fd = trySys("memfd_create", cstr(name), MFD_CLOEXEC | MFD_ALLOW_SEALING | flags);
     if (fd >= 0 || !retry(fd)) break;
   }
   if (fd < 0) throw new SysError(createOp, -fd);
   try {
     writeAll(`write ${what}`, fd, data);
+    // Sealed: whoever reaches the file later (a container through its init's
+    // /proc/1/exe) can neither change nor resize it.
+    const sealed = trySys("fcntl", fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+    if (sealed < 0) throw new SysError(`seal ${what}`, -sealed);
   } catch (e) {
     closeFd(fd);
     throw e;

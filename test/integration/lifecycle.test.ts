@@ -527,38 +527,70 @@ describe.skipIf(!ready)("after bunker is killed", () => {
   });
 });
 
-describe.skipIf(!ready)("--init", () => {
-  /** The container's processes as its own ps shows them: state and command line. */
-  const procs = (id: string) =>
-    bunker(["exec", id, "ps", "-o", "stat,args"]).stdout.split("\n").slice(1).filter(Boolean).map((l) => l.trim().split(/\s+/));
-  const zombies = (id: string) => procs(id).filter(([stat]) => stat!.startsWith("Z")).length;
-  /** The orphans are made and have exited: the shell has exec'd its last command, and no orphan still runs. */
-  const orphansDone = (id: string) => {
-    const p = procs(id);
-    return p.some(([, ...args]) => args.join(" ") === "sleep 100") && !p.some(([stat, ...args]) => !stat!.startsWith("Z") && args.join(" ") === "sleep 0.05");
-  };
+// --init's PID 1 is native/init.c, exec'd from memory once the command runs;
+// with BUNKER_NATIVE=compile (as where the build had no compiler for it) it
+// stays a copy of bunker. Both must reap, pass signals on and end with the command.
+for (const [mode, extraEnv] of [
+  ["the native init", {}],
+  ["init as a copy of bunker", { BUNKER_NATIVE: "compile" }],
+] as const) {
+  describe.skipIf(!ready)(`--init (${mode})`, () => {
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", ...extraEnv };
+    const run = (args: string[]) => bunker(args, { env });
+    const start = (args: string[], cmd: string) => {
+      const r = run(["run", "-d", ...args, "--rootfs", suite.fs.path, "--", "sh", "-c", cmd]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      return r.stdout.trim();
+    };
+    /** The container's processes as its own ps shows them: state and command line. */
+    const procs = (id: string) =>
+      bunker(["exec", id, "ps", "-o", "stat,args"]).stdout.split("\n").slice(1).filter(Boolean).map((l) => l.trim().split(/\s+/));
+    const zombies = (id: string) => procs(id).filter(([stat]) => stat!.startsWith("Z")).length;
+    /** The orphans are made and have exited: the shell has exec'd its last command, and no orphan still runs. */
+    const orphansDone = (id: string) => {
+      const p = procs(id);
+      return p.some(([, ...args]) => args.join(" ") === "sleep 100") && !p.some(([stat, ...args]) => !stat!.startsWith("Z") && args.join(" ") === "sleep 0.05");
+    };
 
-  test("reaps orphans that a plain PID 1 would leave as zombies", async () => {
-    const cmd = "(sleep 0.05 &); (sleep 0.05 &); exec sleep 100";
-    const plain = detached([], cmd);
-    const withInit = detached(["--init"], cmd);
-    await until(() => zombies(plain) === 2, 5000, "the orphans to exit");
-    expect(zombies(plain)).toBe(2);
-    // Counted only once they have exited: before, none is a zombie with or without an init.
-    await until(() => orphansDone(withInit), 5000, "the orphans under --init to exit");
-    await until(() => zombies(withInit) === 0, 5000, "--init to reap them");
-    bunker(["rm", "-f", plain, withInit]);
-  });
+    test("reaps orphans that a plain PID 1 would leave as zombies", async () => {
+      const cmd = "(sleep 0.05 &); (sleep 0.05 &); exec sleep 100";
+      const plain = start([], cmd);
+      const withInit = start(["--init"], cmd);
+      await until(() => zombies(plain) === 2, 5000, "the orphans to exit");
+      expect(zombies(plain)).toBe(2);
+      // Counted only once they have exited: before, none is a zombie with or without an init.
+      await until(() => orphansDone(withInit), 5000, "the orphans under --init to exit");
+      await until(() => zombies(withInit) === 0, 5000, "--init to reap them");
+      bunker(["rm", "-f", plain, withInit]);
+    });
 
-  test("the exit status is the command's; signals reach a command that has no handler", async () => {
-    expect(bunker(["run", "--rm", "--init", "--rootfs", suite.fs.path, "--", "sh", "-c", "exit 3"]).code).toBe(3);
-    const proc = Bun.spawn([BUNKER, "run", "--rm", "--init", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo ready; exec sleep 100"], { stdout: "pipe" });
-    await proc.stdout.getReader().read();
-    proc.kill("SIGTERM");
-    // Without init, sleep as PID 1 would ignore SIGTERM.
-    expect(await proc.exited).toBe(143);
+    test("the exit status is the command's; signals reach a command that has no handler", async () => {
+      expect(run(["run", "--rm", "--init", "--rootfs", suite.fs.path, "--", "sh", "-c", "exit 3"]).code).toBe(3);
+      // A command that ends before init could exec its program still gives its status.
+      expect(run(["run", "--rm", "--init", "--rootfs", suite.fs.path, "--", "false"]).code).toBe(1);
+      const proc = Bun.spawn([BUNKER, "run", "--rm", "--init", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo ready; exec sleep 100"], { stdout: "pipe", env });
+      await proc.stdout.getReader().read();
+      proc.kill("SIGTERM");
+      // Without init, sleep as PID 1 would ignore SIGTERM.
+      expect(await proc.exited).toBe(143);
+    });
+
+    test("PID 1 is named init, holds no descriptor, and stays small only when it is the native program", () => {
+      // init execs its program just after the command has started: wait (2 s at most) until /proc/1/exe shows it.
+      const ready = "i=0; until readlink /proc/1/exe > /dev/null 2>&1 || [ $i -ge 200 ]; do sleep 0.01; i=$((i + 1)); done";
+      const probe = "cat /proc/1/comm; ls /proc/1/fd | wc -l; sed -n 's/^VmRSS:[[:space:]]*//p' /proc/1/status";
+      const r = run(["run", "--rm", "--init", "--rootfs", suite.fs.path, "--", "sh", "-c", mode === "the native init" ? `${ready}; ${probe}` : probe]);
+      expect(r.stderr).toBe("");
+      const [name, fds, rss] = r.stdout.trim().split("\n");
+      expect([name, fds]).toEqual(["init", "0"]);
+      const kib = Number(rss!.replace(/ kB$/, ""));
+      // native/init.c is about 1 KiB of code with one page of stack; a copy of bunker holds megabytes.
+      if (mode === "the native init") expect(kib).toBeLessThan(256);
+      else expect(kib).toBeGreaterThan(1024);
+    });
   });
-});
+}
 
 const rootless = ready && existsSync("/usr/bin/setpriv");
 if (ready && !rootless) console.warn("skipping rootless lifecycle tests: setpriv is missing");

@@ -374,8 +374,15 @@ export const BREAKAGES: Breakage[] = [
     name: "init-lockdown",
     removes: "--init's own lockdown: its PID 1 keeps no_new_privs off and no filter (only the command gets them)",
     file: "src/runtime/plan.ts",
-    edits: one("    planLockdown(p, spec, filter);\n    planInit(p);", "    planInit(p);\n    planLockdown(p, spec, filter);"),
+    edits: one("    planLockdown(p, spec, filter);\n    planInit(p, extras.initProgram);", "    planInit(p, extras.initProgram);\n    planLockdown(p, spec, filter);"),
     tests: [ENTERING],
+  },
+  {
+    name: "init-stays-copy",
+    removes: "--init's PID 1 becoming native/init.c (it stays a copy of bunker, megabytes beside every command)",
+    file: "src/runtime/run.ts",
+    edits: one('      ...(init && "fd" in init ? { initProgram: init.fd } : {}),\n', ""),
+    tests: ["test/integration/lifecycle.test.ts", ESCAPE],
   },
   {
     name: "init-identity",
