@@ -396,10 +396,77 @@ long bunker_relay(struct relay_args *r) {
 }
 
 /*
+ * clone3(2) with the child starting in bunker_child(p) on the stack that
+ * `args` names: what CLONE_INTO_CGROUP needs (a process born in its cgroup,
+ * so nobody has to move it there, which waits for an RCU grace period).
+ * libc exports no such wrapper, and a raw clone3 returns into the caller's
+ * frame on the new stack, so the child's first instructions are written
+ * here. Returns the child's pid, or -errno. Not in the run-time compile
+ * (TinyCC): there it says ENOSYS, and bunker uses libc's clone().
+ */
+long bunker_clone3(void *args, long size, long nr, struct program *p) {
+#if defined(__TINYC__)
+  (void)args;
+  (void)size;
+  (void)nr;
+  (void)p;
+  return -38; /* ENOSYS */
+#elif defined(__x86_64__)
+  long ret;
+  register long arg __asm__("r12") = (long)p;
+  register long fn __asm__("r13") = (long)bunker_child;
+  __asm__ volatile(
+      "syscall\n\t"
+      "test %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      "xor %%ebp, %%ebp\n\t"
+      "and $-16, %%rsp\n\t"
+      "mov %%r12, %%rdi\n\t"
+      "call *%%r13\n\t"
+      "mov %%eax, %%edi\n\t"
+      "mov $60, %%eax\n\t" /* exit */
+      "syscall\n\t"
+      "hlt\n\t"
+      "1:\n\t"
+      : "=a"(ret)
+      : "a"(nr), "D"(args), "S"(size), "r"(arg), "r"(fn)
+      : "rcx", "r11", "memory");
+  return ret;
+#elif defined(__aarch64__)
+  register long x8 __asm__("x8") = nr;
+  register long x0 __asm__("x0") = (long)args;
+  register long x1 __asm__("x1") = size;
+  register long x19 __asm__("x19") = (long)p;
+  register long x20 __asm__("x20") = (long)bunker_child;
+  __asm__ volatile(
+      "svc 0\n\t"
+      "cbnz x0, 1f\n\t"
+      "mov x29, xzr\n\t"
+      "mov x30, xzr\n\t"
+      "mov x0, x19\n\t"
+      "blr x20\n\t"
+      "mov x8, #93\n\t" /* exit */
+      "svc 0\n\t"
+      "brk #0\n\t"
+      "1:\n\t"
+      : "+r"(x0)
+      : "r"(x8), "r"(x1), "r"(x19), "r"(x20)
+      : "memory", "x30");
+  return x0;
+#else
+  (void)args;
+  (void)size;
+  (void)nr;
+  (void)p;
+  return -38;
+#endif
+}
+
+/*
  * The one symbol handed to bun:ffi (each symbol costs it a generated
  * trampoline): the addresses of everything above, in a fixed order.
  */
-static void *table[8];
+static void *table[9];
 
 void **bunker_table(void) {
   table[0] = (void *)bunker_child;
@@ -410,5 +477,6 @@ void **bunker_table(void) {
   table[5] = (void *)bunker_relay;
   table[6] = (void *)bunker_relay_init;
   table[7] = (void *)bunker_forward_started;
+  table[8] = (void *)bunker_clone3;
   return table;
 }

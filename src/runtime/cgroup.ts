@@ -14,6 +14,7 @@ import { listDir, readText, removePath } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
 import { AT, O, SIGNALS } from "../sys/constants";
 import { BunkerError } from "./errors";
+import type { CgroupEntry } from "./plan";
 import { errnoMessage, SysError } from "../sys/errno";
 import { currentStatus, readState, supervisorAlive, withLock, writeState, type ContainerState } from "./store";
 
@@ -101,11 +102,34 @@ export async function createContainerCgroups(spec: ContainerSpec, uid: number): 
   return undefined;
 }
 
-/** Puts `pid` into the container's cgroups before it runs anything of its own. */
-export function joinCgroups(state: CgroupState | undefined, pid: number): void {
+/**
+ * The container's cgroup v1 `tasks` files, open for its first process to
+ * move itself in (see HandshakeOptions in plan.ts); closed by the caller.
+ */
+export function openCgroupTasks(state: CgroupState | undefined): CgroupEntry[] {
+  const out: CgroupEntry[] = [];
+  for (const d of state?.dirs ?? []) {
+    if (d.version !== 1) continue;
+    const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${d.path}/tasks\0`), O.WRONLY | O.CLOEXEC, 0);
+    if (fd < 0) {
+      for (const c of out) closeFd(c.fd);
+      throw new BunkerError(`place the process in the container's cgroup: open ${d.path}/tasks: ${errnoMessage(-fd)}`);
+    }
+    out.push({ fd, dir: d.path });
+  }
+  return out;
+}
+
+/**
+ * Puts `pid` into the container's cgroups before it runs anything of its own,
+ * but for those it has entered or will enter itself: `inV2`, it was started in
+ * its cgroup v2 directory (clone3); `v1Itself`, it moves itself into the v1
+ * ones (openCgroupTasks).
+ */
+export function joinCgroups(state: CgroupState | undefined, pid: number, inV2 = false, v1Itself = false): void {
   if (!state) return;
   try {
-    placeProcess(state, pid);
+    placeProcess({ dirs: state.dirs.filter((d) => (d.version === 2 ? !inV2 : !v1Itself)) }, pid);
   } catch (e) {
     if (e instanceof CgroupError) throw new BunkerError(`place the process in the container's cgroup: ${e.message}`);
     throw e;
@@ -113,8 +137,13 @@ export function joinCgroups(state: CgroupState | undefined, pid: number): void {
 }
 
 export interface CgroupJoin {
-  /** Each cgroup.procs of the container, open for writing (close-on-exec): a process writes "0" to it to move itself in. */
-  files: { fd: number; dir: string }[];
+  /**
+   * A file per cgroup of the container, open for writing (close-on-exec): a
+   * single-threaded process writes "0" to it to move itself in. cgroup.procs
+   * on v2; on v1 `tasks`, whose move of the writing thread itself does not
+   * wait for an RCU grace period as cgroup.procs does.
+   */
+  files: CgroupEntry[];
   close(): void;
 }
 
@@ -150,7 +179,7 @@ export async function cgroupJoin(state: CgroupState | undefined): Promise<Cgroup
   if (!state) return { files, close };
   const root = process.geteuid?.() === 0;
   for (const d of state.dirs) {
-    const path = `${d.path}/cgroup.procs`;
+    const path = `${d.path}/${d.version === 1 ? "tasks" : "cgroup.procs"}`;
     let why: string;
     const denied = root ? null : cannotMoveInto(d.path);
     if (denied) why = `${d.path}: ${denied}`;

@@ -23,7 +23,21 @@ export interface Handshake {
 /** What a child that reports its namespaces made writes where a failure report would go: step -1. */
 export const NAMESPACES_MADE = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
 
+/** A cgroup's file that a process moves itself into by writing "0" (open for writing, close-on-exec). */
+export interface CgroupEntry {
+  fd: number;
+  dir: string;
+}
+
 export interface HandshakeOptions {
+  /**
+   * Once released, the child moves itself into these cgroup v1 directories
+   * through their `tasks` files: a thread that moves itself is the one move
+   * that does not take the kernel's lock on every thread group, whose
+   * release waits for an RCU grace period (8 to 30 ms for cgroup.procs).
+   * Single-threaded as it is, the child moves whole.
+   */
+  cgroupTasks?: readonly CgroupEntry[];
   /** Make the cgroup namespace once released: bunker has placed the child in its cgroups by then. */
   cgroupns?: boolean;
   /** Then say so on the error pipe and wait to be released once more (for --pin, which needs every namespace). */
@@ -60,6 +74,10 @@ export function planHandshake(p: ChildProgram, h: Handshake, o: HandshakeOptions
   const buf = p.arena.alloc(8).addr;
   // EOF here means bunker went away (or gave up) before the container started.
   p.call("wait for bunker to finish setting up", "read", [h.syncRead, buf, 1], { expect: { value: 1, errno: Errno.ECANCELED } });
+  for (const c of o.cgroupTasks ?? []) {
+    p.call(`move into the container's cgroup ${c.dir}`, "write", [c.fd, p.str("0"), 1], { expect: { value: 1, errno: Errno.EIO } });
+    p.call(`close ${c.dir}/tasks`, "close", [c.fd]);
+  }
   // A cgroup namespace is rooted at the cgroups its creator is in when it is made: made only now, the
   // container sees its own cgroup at /.
   if (o.cgroupns) p.call("create the cgroup namespace", "unshare", [CLONE.NEWCGROUP]);
@@ -243,6 +261,8 @@ export interface PlanExtras {
   argsArea?: ArgsArea;
   /** --init: native/init.c in a memory file, for init to exec once the command runs. */
   initProgram?: number;
+  /** The container's cgroup v1 `tasks` files, for the child to move itself in (see HandshakeOptions). */
+  cgroupTasks?: readonly CgroupEntry[];
 }
 
 export interface SeccompFilter {
@@ -279,7 +299,7 @@ function toRlimit(r: { type: string; soft: number; hard: number }): Rlimit {
 export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFacts, signals: readonly number[], extras: PlanExtras = {}): ChildProgram {
   const joined = extras.joined ?? [];
   const p = new ChildProgram();
-  planHandshake(p, h, { cgroupns: hasNamespace(spec, "cgroup"), reportNamespaces: extras.pin === true });
+  planHandshake(p, h, { cgroupns: hasNamespace(spec, "cgroup"), reportNamespaces: extras.pin === true, ...(extras.cgroupTasks ? { cgroupTasks: extras.cgroupTasks } : {}) });
   planUsernsEntry(p, spec, h.syncRead);
   for (const j of joined) p.call(`join the ${j.type} namespace pinned at ${spec.oci.linux.namespaces.find((n) => n.type === j.type)?.path}`, "setns", [j.fd, j.flag]);
   planSignalReset(p, signals);

@@ -28,7 +28,8 @@ import type { RootfsClaim } from "../rootfs/claims";
 import { mountPointsOf } from "../rootfs/hostmounts";
 import { cgroupfsView } from "../cgroups/view";
 import { detectLayout } from "../cgroups/detect";
-import { createContainerCgroups, joinCgroups, oomReport, releaseCgroups } from "./cgroup";
+import { createContainerCgroups, joinCgroups, oomReport, openCgroupTasks, releaseCgroups } from "./cgroup";
+import type { CgroupEntry } from "./plan";
 import { formatBytes } from "../spec/resources";
 import { writeErr } from "../output";
 import { closeTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
@@ -191,12 +192,14 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   let net: PreparedNetwork | undefined;
   let mountPoints: RootfsClaim | undefined;
   let init: ReturnType<typeof initProgram> | undefined;
+  let cgroupTasks: CgroupEntry[] = [];
   try {
     joined = openJoined(spec);
     state.cgroup = await createContainerCgroups(spec, process.geteuid?.() ?? 0);
     if (state.cgroup) {
       // Recorded at once: a bunker killed from here on leaves cgroups the next one can find.
       withLock(state.id, () => writeState(state));
+      cgroupTasks = openCgroupTasks(state.cgroup);
       mark("cgroups");
     }
     net = prepareNetwork(spec);
@@ -220,12 +223,14 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       pin: record.pin !== undefined,
       ...(spec.bunker.init ? { argsArea: ownArgsArea() ?? undefined } : {}),
       ...(init && "fd" in init ? { initProgram: init.fd } : {}),
+      cgroupTasks,
     });
     mark("plan");
     if (enabled("debug")) {
       await log.debug(() => `child interpreter: ${native.origin}\nchild program:\n${program!.listing().join("\n")}`);
       mark("log");
     }
+    const v2Cgroup = state.cgroup?.dirs.find((d) => d.version === 2)?.path;
     // The child waits on the sync pipe while it is placed in its cgroups, its
     // ID maps are written and its network plumbed; with --pin it waits once
     // more, after making its cgroup namespace, for all its namespaces to be
@@ -234,7 +239,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       program,
       pipes,
       cloneFlags(spec),
-      async (pid) => {
+      async (pid, bornInCgroup) => {
         // Recorded first: from here on stop, kill and rm -f reach the starting container.
         withLock(state.id, () => {
           state.pid = pid;
@@ -242,7 +247,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
           state.network = net!.state;
           writeState(state);
         });
-        joinCgroups(state.cgroup, pid);
+        joinCgroups(state.cgroup, pid, bornInCgroup, true);
         await writeIdMaps(pid, spec);
         await net!.attach(pid);
         // Recorded now, so a helper is found and stopped even if bunker is killed before the command runs.
@@ -251,6 +256,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       {
         winchFd: terminal?.winchWrite ?? -1,
         shareMemory: !spec.bunker.init,
+        ...(v2Cgroup !== undefined ? { intoCgroup: v2Cgroup } : {}),
         ...(record.pin !== undefined
           ? {
               namespacesMade: (pid: number) => {
@@ -285,6 +291,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     for (const j of joined) closeFd(j.fd);
     // The child has exec'd, or has failed: its init has its own descriptor of the program.
     if (init && "fd" in init) closeFd(init.fd);
+    for (const c of cgroupTasks) closeFd(c.fd);
   }
   const pid = started.pid;
   const running = () => {

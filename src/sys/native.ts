@@ -39,6 +39,12 @@ export interface Native {
   nonDefaultSignals(): number[];
   /** Runs the terminal relay until the pty master ends; returns 0 or -errno. */
   relay(r: { in: number; out: number; master: number; winch: number }): number;
+  /**
+   * clone3 with `args` (struct clone_args, `size` bytes, its stack set), the
+   * child running `program` as the childEntry would: the pid, or -errno
+   * (-ENOSYS where the interpreter was compiled at run time).
+   */
+  clone3(args: number, size: number, program: number): number;
 }
 
 let loaded: Native | null = null;
@@ -127,6 +133,7 @@ export function openNative(object: Uint8Array | null, scratch: () => string | un
     to: { ptr: entry(3), args: ["i32"], returns: "void" },
     nondefault: { ptr: entry(4), args: ["ptr"], returns: "u64" },
     started: { ptr: entry(7), args: [], returns: "i64" },
+    clone3: { ptr: entry(8), args: ["ptr", "i64", "i64", "ptr"], returns: "i64" },
   }).symbols;
   keep = [keep, lib, fns];
   return {
@@ -156,6 +163,7 @@ export function openNative(object: Uint8Array | null, scratch: () => string | un
       return result;
     },
     forwardTo: (pid) => fns.to(pid),
+    clone3: (args, size, program) => Number(fns.clone3(args as unknown as Pointer, size, syscallNumber("clone3"), program as unknown as Pointer)),
     forwardStarted: () => Number(fns.started()),
     nonDefaultSignals: () => {
       const mask = BigInt(fns.nondefault(libcAddress.sigaction as unknown as Pointer));

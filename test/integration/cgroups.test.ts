@@ -177,6 +177,29 @@ describe.skipIf(!ready)("the container's view", () => {
     expect(errors.split("\n").filter((l) => /Read-only/.test(l))).toHaveLength(2);
   });
 
+  // Moved into its cgroups from outside (cgroup.procs), a process waits for an RCU grace period
+  // (8 to 30 ms). The first process is born in its cgroup v2 directory (clone3) and moves itself
+  // into the v1 ones (their tasks files); where clone3 is missing (the interpreter compiled at run
+  // time) bunker moves it after clone. It must end up in every one of them either way.
+  for (const [how, env] of [
+    ["born in its v2 cgroup", {}],
+    ["moved there after clone (BUNKER_NATIVE=compile)", { BUNKER_NATIVE: "compile" }],
+  ] as const) {
+    test(`its first process is in every one of its cgroups before it runs: ${how}`, () => {
+      const r = bunker(["run", "--network", "none", "--log-level", "debug", "--pids-limit", "50", "--rootfs", suite.fs.path, "--", "sh", "-c", "cat /proc/self/cgroup"], {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+      });
+      expect(r.code).toBe(0);
+      const lines = r.stdout.trim().split("\n");
+      // Every hierarchy of the host, the v2 one ("0::") included, each at the root of the container's view.
+      expect(lines.length).toBe(readFileSync("/proc/self/cgroup", "utf8").trim().split("\n").length);
+      for (const line of lines) expect(line).toMatch(/:\/$/);
+      const movedAfter = /the container process is moved into its cgroup after clone: clone3 into \S+: (.+)$/m.exec(r.stderr);
+      if (how === "born in its v2 cgroup") expect(movedAfter).toBeNull();
+      else expect(movedAfter?.[1]).toBe("Function not implemented");
+    });
+  }
+
   test("the limit seen inside is the container's own (its cgroup is the root of its view)", () => {
     const r = run(["-m", "80m"], `cat ${inside("memory", "memory.limit_in_bytes", "memory.max")}`);
     expect(r.stdout.trim()).toBe(String(80 * 1024 * 1024));

@@ -378,6 +378,23 @@ export const BREAKAGES: Breakage[] = [
     tests: [ENTERING],
   },
   {
+    name: "cgroup-v1-no-self-move",
+    removes: "the container's first process moving itself into its cgroup v1 directories (nothing puts it there then)",
+    file: "src/runtime/plan.ts",
+    edits: one(
+      '    p.call(`move into the container\'s cgroup ${c.dir}`, "write", [c.fd, p.str("0"), 1], { expect: { value: 1, errno: Errno.EIO } });\n',
+      "",
+    ),
+    tests: [CGROUPS],
+  },
+  {
+    name: "cgroup-v2-not-at-clone",
+    removes: "starting the container's first process in its cgroup v2 directory (clone3): it is moved there afterwards",
+    file: "src/runtime/run.ts",
+    edits: one("        ...(v2Cgroup !== undefined ? { intoCgroup: v2Cgroup } : {}),\n", ""),
+    tests: [CGROUPS],
+  },
+  {
     name: "init-stays-copy",
     removes: "--init's PID 1 becoming native/init.c (it stays a copy of bunker, megabytes beside every command)",
     file: "src/runtime/run.ts",
