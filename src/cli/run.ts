@@ -22,6 +22,7 @@ import { pinnedTypes } from "../runtime/pin";
 import { rootfsExposure } from "../runtime/exposure";
 import { currentStatus, resolveContainer, validateName } from "../runtime/store";
 import { absolute, FileError, fileType, readRegularFile } from "../sys/fs";
+import { randomBytes } from "../sys/libc";
 import { requirePaths, UsageError, type OptionDefs } from "./options";
 import { parseCommand } from "./usage";
 
@@ -187,7 +188,7 @@ function securityOptions(v: Record<string, unknown>): SecurityOptions {
 
 /** A short random id (12 hex digits, as docker shows them). */
 export function newId(): string {
-  const b = crypto.getRandomValues(new Uint8Array(6));
+  const b = randomBytes(6);
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 

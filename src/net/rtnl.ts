@@ -5,6 +5,7 @@
 import { attr, attrString, attrU8, attrU32, concat, nested, NLM_F, parseAttrs, type NetlinkSocket } from "../sys/netlink";
 import { AF_INET } from "../sys/constants";
 import { Errno } from "../sys/errno";
+import { randomBytes } from "../sys/libc";
 import { formatIp, maskOf, type Ipv4 } from "./addr";
 
 const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, SETLINK: 19, NEWADDR: 20, GETADDR: 22, NEWROUTE: 24, GETROUTE: 26 } as const;
@@ -82,7 +83,7 @@ export function setMac(nl: NetlinkSocket, index: number, name: string, mac: Uint
 
 /** A random locally administered unicast MAC address. */
 export function randomMac(): Uint8Array {
-  const mac = crypto.getRandomValues(new Uint8Array(6));
+  const mac = randomBytes(6);
   mac[0] = (mac[0]! & 0xfe) | 0x02;
   return mac;
 }

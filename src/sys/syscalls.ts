@@ -30,6 +30,7 @@ const table = {
   setresuid: [117, 147],
   setresgid: [119, 149],
   capget: [125, 90],
+  getrandom: [318, 278],
   capset: [126, 91],
   personality: [135, 92],
   pivot_root: [155, 41],
