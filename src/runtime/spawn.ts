@@ -175,6 +175,7 @@ export async function spawnChild(
   blockSignals(SIG_UNBLOCK, FORWARDED_SIGNALS);
   mark("clone");
   if (typeof born === "string") await log.debug(`the container process is moved into its cgroup after clone: clone3 into ${intoCgroup}: ${born}`);
+  else if (born !== null) await log.debug(`the container process started in its cgroup ${intoCgroup} (clone3)`);
   if (pid === -1) {
     closePipes(pipes);
     throw new BunkerError(`clone the container process: ${errnoMessage(cloneErrno)}`);

@@ -185,7 +185,9 @@ describe.skipIf(!ready)("the container's view", () => {
     ["born in its v2 cgroup", {}],
     ["moved there after clone (BUNKER_NATIVE=compile)", { BUNKER_NATIVE: "compile" }],
   ] as const) {
-    test(`its first process is in every one of its cgroups before it runs: ${how}`, () => {
+    const noV2 = !/ - cgroup2 /.test(mountinfo);
+    if (ready && noV2) console.warn(`skipping "${how}": this host has no cgroup v2 hierarchy to start a process in`);
+    test.skipIf(noV2)(`its first process is in every one of its cgroups before it runs: ${how}`, () => {
       const r = bunker(["run", "--network", "none", "--log-level", "debug", "--pids-limit", "50", "--rootfs", suite.fs.path, "--", "sh", "-c", "cat /proc/self/cgroup"], {
         env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
       });
@@ -195,8 +197,9 @@ describe.skipIf(!ready)("the container's view", () => {
       expect(lines.length).toBe(readFileSync("/proc/self/cgroup", "utf8").trim().split("\n").length);
       for (const line of lines) expect(line).toMatch(/:\/$/);
       const movedAfter = /the container process is moved into its cgroup after clone: clone3 into \S+: (.+)$/m.exec(r.stderr);
-      if (how === "born in its v2 cgroup") expect(movedAfter).toBeNull();
-      else expect(movedAfter?.[1]).toBe("Function not implemented");
+      const bornIn = /the container process started in its cgroup \S+ \(clone3\)$/m.test(r.stderr);
+      if (how === "born in its v2 cgroup") expect([bornIn, movedAfter]).toEqual([true, null]);
+      else expect([bornIn, movedAfter?.[1]]).toEqual([false, "Function not implemented"]);
     });
   }
 
