@@ -97,6 +97,8 @@ const tools: Tool[] = [
   // Without a cgroup of its own: the match for crun --cgroup-manager=disabled below.
   { name: "bunker --cgroups=disabled", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", "--cgroups=disabled", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --network none --cgroups=disabled ..." },
   { name: "bunker -m 256m --pids-limit 100", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", ...LIMITS, "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --network none -m 256m --pids-limit 100 ..." },
+  // The sandbox with no rootfs (the host read-only, its own /proc, /dev, /tmp, /run): beside bwrap's equivalent below.
+  { name: "bunker sandbox", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", "--cgroups=disabled", "--", "/bin/true"], note: "dist/bunker run --rm --network none --cgroups=disabled -- /bin/true (no rootfs)" },
 ];
 // Bun's own floor: an empty program compiled the way build.ts compiles bunker.
 const emptySrc = join(bundle, "empty.ts");
@@ -129,6 +131,13 @@ if (bwrap) {
     name: "bwrap",
     cmd: () => [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup", "--bind", fs.path, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"],
     note: "bwrap --unshare-{pid,net,ipc,uts,cgroup} --bind R / --proc --dev",
+  });
+}
+if (bwrap) {
+  tools.push({
+    name: "bwrap sandbox",
+    cmd: () => [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/run", "--unshare-all", "--die-with-parent", "/bin/true"],
+    note: "bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --tmpfs /run --unshare-all --die-with-parent",
   });
 }
 const unshare = which("unshare");
@@ -308,4 +317,21 @@ const noCgroups = results.find((r) => r.name === "bunker --cgroups=disabled");
 if (noCgroups) lines.push(`bunker (a cgroup of its own) ÷ bunker --cgroups=disabled: ${(bunkerRow.ms / noCgroups.ms).toFixed(2)}`);
 const bridged = results.find((r) => r.name === "bunker --network bridge");
 if (bridged) lines.push(`bunker --network bridge ÷ bunker --network none: ${(bridged.ms / bunkerRow.ms).toFixed(2)}`);
+const ratio = (a: string, b: string) => {
+  const x = results.find((r) => r.name === a);
+  const y = results.find((r) => r.name === b);
+  return x && y ? (x.ms / y.ms).toFixed(2) : "n/a";
+};
+lines.push(
+  "",
+  "| target | ratio | goal |",
+  "| --- | ---: | ---: |",
+  `| bunker --cgroups=disabled ÷ crun --cgroup-manager=disabled | ${ratio("bunker --cgroups=disabled", "crun")} | 1.3 |`,
+  `| bunker -m 256m --pids-limit 100 ÷ crun with the same limits | ${ratio("bunker -m 256m --pids-limit 100", "crun -m 256m --pids-limit 100")} | 1.3 |`,
+  `| bunker --network bridge (the default run) ÷ crun --cgroup-manager=disabled | ${ratio("bunker --network bridge", "crun")} | 2.0 |`,
+  `| bunker --network bridge (the default run) ÷ crun with limits (a cgroup) | ${ratio("bunker --network bridge", "crun -m 256m --pids-limit 100")} | |`,
+  `| bunker sandbox ÷ bwrap sandbox | ${ratio("bunker sandbox", "bwrap sandbox")} | 2.5 |`,
+  `| bunker rootless, one ID ÷ bunker | ${ratio("bunker rootless, one ID", "bunker")} | 1.1 |`,
+  `| bunker rootless, newuidmap ÷ bunker | ${ratio("bunker rootless, newuidmap", "bunker")} | 1.3 |`,
+);
 console.log([...lines, ...breakdown].join("\n"));
