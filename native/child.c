@@ -405,13 +405,7 @@ long bunker_relay(struct relay_args *r) {
  * (TinyCC): there it says ENOSYS, and bunker uses libc's clone().
  */
 long bunker_clone3(void *args, long size, long nr, struct program *p) {
-#if defined(__TINYC__)
-  (void)args;
-  (void)size;
-  (void)nr;
-  (void)p;
-  return -38; /* ENOSYS */
-#elif defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__TINYC__)
   long ret;
   register long arg __asm__("r12") = (long)p;
   register long fn __asm__("r13") = (long)bunker_child;
@@ -432,7 +426,7 @@ long bunker_clone3(void *args, long size, long nr, struct program *p) {
       : "a"(nr), "D"(args), "S"(size), "r"(arg), "r"(fn)
       : "rcx", "r11", "memory");
   return ret;
-#elif defined(__aarch64__)
+#elif defined(__aarch64__) && !defined(__TINYC__)
   register long x8 __asm__("x8") = nr;
   register long x0 __asm__("x0") = (long)args;
   register long x1 __asm__("x1") = size;
@@ -458,7 +452,7 @@ long bunker_clone3(void *args, long size, long nr, struct program *p) {
   (void)size;
   (void)nr;
   (void)p;
-  return -38;
+  return -38; /* ENOSYS */
 #endif
 }
 
