@@ -4,7 +4,7 @@
 import { LOG_LEVELS, mark, setLogLevel, type LogLevel } from "./log";
 
 mark("main");
-import { BunkerError, EXIT_BUNKER } from "./runtime/errors";
+import { BunkerError, EXIT_BUNKER } from "./errors";
 import { UsageError, type OptionDefs } from "./cli/options";
 import { writeErr, writeOut } from "./output";
 import { SysError } from "./sys/errno";

@@ -3,7 +3,7 @@
 
 import { resolveUser, UserError } from "../identity/passwd";
 import { isMapped } from "../identity/idmap";
-import { BunkerError } from "../runtime/errors";
+import { BunkerError } from "../errors";
 import { execIn, openPinned, openTarget } from "../runtime/exec";
 import { currentStatus, resolveContainer } from "../runtime/store";
 import { buildEnvironment } from "../spec/env";

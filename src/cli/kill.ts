@@ -1,7 +1,7 @@
 // bunker kill [-s SIGNAL] ID...
 
 import { writeOut } from "../output";
-import { BunkerError } from "../runtime/errors";
+import { BunkerError } from "../errors";
 import { parseSignal, signalContainer } from "../runtime/lifecycle";
 import { resolveContainer } from "../runtime/store";
 import { UsageError, type OptionDefs } from "./options";

@@ -1,7 +1,7 @@
 // bunker ns ID|NAME|PID [--json]; bunker ns pin ID|NAME DIR; bunker ns unpin DIR
 
 import { jsonText, shown, writeOut } from "../output";
-import { BunkerError } from "../runtime/errors";
+import { BunkerError } from "../errors";
 import { pruneMountPoints } from "../runtime/mountpoints";
 import { pinContainer, unpinNamespaces } from "../runtime/pin";
 import { currentStatus, resolveContainer } from "../runtime/store";

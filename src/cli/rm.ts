@@ -1,7 +1,7 @@
 // bunker rm [-f] ID...
 
 import { writeOut } from "../output";
-import { BunkerError } from "../runtime/errors";
+import { BunkerError } from "../errors";
 import { removeContainer, removeDamaged } from "../runtime/remove";
 import { clearLeftovers, currentStatus, damagedError, isDamaged, resolveEntry } from "../runtime/store";
 import { UsageError, type OptionDefs } from "./options";

@@ -2,7 +2,7 @@
 
 import { resolveIdentity, type UsernsMode } from "../identity/resolve";
 import { LOG_LEVELS, log, mark, setLogLevel, type LogLevel } from "../log";
-import { BunkerError } from "../runtime/errors";
+import { BunkerError } from "../errors";
 import { detach } from "../runtime/detach";
 import { runContainer } from "../runtime/run";
 import { createSpec, type SecurityOptions } from "../spec/defaults";

@@ -1,6 +1,7 @@
 // bunker stop [-t SECONDS] ID...
 
 import { writeOut } from "../output";
+import { SIGNALS } from "../sys/constants";
 import { signalContainer, waitStopped } from "../runtime/lifecycle";
 import { resolveContainer } from "../runtime/store";
 import { UsageError, type OptionDefs } from "./options";
@@ -19,10 +20,10 @@ export async function stop(argv: string[]): Promise<number> {
   const states = parsed.rest.map(resolveContainer);
   await Promise.all(
     states.map(async (s) => {
-      if (await signalContainer(s, 15)) {
+      if (await signalContainer(s, SIGNALS.SIGTERM)) {
         const after = await waitStopped(s.id, Number(t) * 1000);
         // A starting container receives SIGTERM only when its set-up ends: the grace time covers that too.
-        if (after && after.status !== "stopped" && (await signalContainer(after, 9))) await waitStopped(s.id);
+        if (after && after.status !== "stopped" && (await signalContainer(after, SIGNALS.SIGKILL))) await waitStopped(s.id);
         else if (after) await waitStopped(s.id, 5000);
       }
     }),

@@ -1,7 +1,7 @@
 // bunker wait ID: prints the container's exit status and exits with it.
 
 import { writeOut } from "../output";
-import { BunkerError } from "../runtime/errors";
+import { BunkerError } from "../errors";
 import { waitStopped } from "../runtime/lifecycle";
 import { resolveContainer } from "../runtime/store";
 import { UsageError, type OptionDefs } from "./options";

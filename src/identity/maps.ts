@@ -3,7 +3,7 @@
 // through the setuid helpers newuidmap/newgidmap for subordinate ranges.
 
 import type { ContainerSpec, LinuxIDMapping } from "../spec/types";
-import { BunkerError } from "../runtime/errors";
+import { BunkerError } from "../errors";
 import { AT, O } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";

@@ -3,7 +3,7 @@
 // the command runs as (looked up in the container's own passwd and group).
 
 import type { LinuxIDMapping, User, UsernsSetup } from "../spec/types";
-import { BunkerError } from "../runtime/errors";
+import { BunkerError } from "../errors";
 import { FileError, findExecutable, readInRoot, readRegularFile, readText } from "../sys/fs";
 import { Errno } from "../sys/errno";
 import { buildMappings, isMapped, rangesOnly, singleMapping } from "./idmap";

@@ -9,7 +9,7 @@
 
 import type { PortMapping } from "../spec/types";
 import { countOf, expandPorts } from "../spec/ports";
-import { AF_UNIX, AT, O, SOCK_CLOEXEC, SOCK_STREAM } from "../sys/constants";
+import { AF_UNIX, AT, O, SIGNALS, SOCK_CLOEXEC, SOCK_STREAM } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { findExecutable, readText } from "../sys/fs";
 import { closeFd, pipe, readUpTo, trySys } from "../sys/libc";
@@ -78,9 +78,9 @@ export function helperStart(pid: number): number | undefined {
 /** Stops a helper by pid, if that pid is still the helper (same start time), and waits a little for it to go. */
 export function stopHelper(pid: number, pidStart: number | undefined): void {
   if (pidStart === undefined || !isAlive(pid, pidStart)) return;
-  trySys("kill", pid, 15);
+  trySys("kill", pid, SIGNALS.SIGTERM);
   for (let i = 0; i < 400 && isAlive(pid, pidStart); i++) Bun.sleepSync(5);
-  if (isAlive(pid, pidStart)) trySys("kill", pid, 9);
+  if (isAlive(pid, pidStart)) trySys("kill", pid, SIGNALS.SIGKILL);
 }
 
 /**
@@ -219,7 +219,7 @@ export async function startPasta(binary: string, pid: number, ports: readonly Po
     // no pid file: it failed before forking
   }
   if (code !== 0 || !Number.isInteger(daemon) || daemon <= 0) {
-    if (Number.isInteger(daemon) && daemon > 0) trySys("kill", daemon, 15);
+    if (Number.isInteger(daemon) && daemon > 0) trySys("kill", daemon, SIGNALS.SIGTERM);
     const why = logTail(logPath);
     // Started as root, pasta switches to nobody before it opens the container's namespaces, which nobody may not open.
     const hint = process.geteuid?.() === 0 && /open .*namespace/i.test(why) ? ": pasta gives up root's privileges before it joins the container; as root, use --network bridge or slirp4netns" : "";

@@ -13,7 +13,7 @@ import type { ContainerSpec, LinuxResources } from "../spec/types";
 import { listDir, readText, removePath } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
 import { AT, O, SIGNALS } from "../sys/constants";
-import { BunkerError } from "./errors";
+import { BunkerError } from "../errors";
 import type { CgroupEntry } from "./plan";
 import { errnoMessage, SysError } from "../sys/errno";
 import { currentStatus, readState, supervisorAlive, withLock, writeState, type ContainerState } from "./store";

@@ -7,7 +7,7 @@ import { writeOut } from "../output";
 import type { ContainerSpec } from "../spec/types";
 import { AT, O } from "../sys/constants";
 import { closeFd, pipe, readUpTo, sys, writeAll } from "../sys/libc";
-import { BunkerError } from "./errors";
+import { BunkerError } from "../errors";
 import { compiledBunker } from "./handoff";
 import { initialState, runContainer, type RunRecord } from "./run";
 import { containerDir, createState, readState, removeState, withLock, writeState } from "./store";

@@ -14,7 +14,7 @@ import { FileError, inodeOf, listDir, openNamespace, readLink } from "../sys/fs"
 import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { isAlive } from "../sys/proc";
-import { BunkerError } from "./errors";
+import { BunkerError } from "../errors";
 import { NS_ORDER, ownNamespaces } from "./namespaces";
 import { openPinDir, pinnedTypesAt } from "./pin";
 import { execCandidates, planCredentials, planHandshake, planLockdown, planSession, planSignalReset, type SeccompFilter } from "./plan";
@@ -109,7 +109,7 @@ export function planExecProgram(
   planLockdown(p, spec, filter);
   const fork = joinsPid(t) ? p.newSlot() : undefined;
   if (fork) {
-    const flags = 0x8000 /* CLONE_PARENT */ | SIGNALS.SIGCHLD;
+    const flags = CLONE.PARENT | SIGNALS.SIGCHLD;
     p.call("start a process inside the PID namespace", "fork", [p.forkStack(), flags], { save: fork });
     // A new process: the parent-death signal is not inherited across fork.
     planParentCheck(p, pipes.syncRead);

@@ -1,8 +1,9 @@
 // Signals to running and starting containers, and waiting for them to stop.
 
-import { SysError } from "../sys/errno";
+import { Errno, SysError } from "../sys/errno";
+import { SIGNALS } from "../sys/constants";
 import { trySys } from "../sys/libc";
-import { BunkerError } from "./errors";
+import { BunkerError } from "../errors";
 import { log } from "../log";
 import { thaw } from "../cgroups/tree";
 import { ContainerGone, currentStatus, processAlive, readState, supervisorAlive, withLock, type ContainerState } from "./store";
@@ -49,11 +50,11 @@ export async function signalContainer(s: ContainerState, sig: number): Promise<b
     if (cur.pid !== undefined) {
       if (!processAlive(cur)) return false;
       const r = trySys("kill", cur.pid, sig);
-      if (r === -3 /* ESRCH */) return false;
+      if (r === -Errno.ESRCH) return false;
       if (r < 0) throw new SysError(`signal container ${cur.id}`, -r);
       // Frozen processes act on no signal: as docker does, a paused container is thawed to be killed
       // (also one whose pause was interrupted before it was recorded).
-      if (sig === 9 && cur.cgroup) thaw(cur.cgroup);
+      if (sig === SIGNALS.SIGKILL && cur.cgroup) thaw(cur.cgroup);
       return true;
     }
     if (Date.now() > end) throw new BunkerError(`container ${cur.name ?? cur.id} is still starting: its process was not created within ${START_DEADLINE_MS / 1000} s`);

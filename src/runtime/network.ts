@@ -17,26 +17,11 @@ import type { ContainerSpec, NetworkMode, PortMapping } from "../spec/types";
 import { NetlinkSocket } from "../sys/netlink";
 import { SysError } from "../sys/errno";
 import { listDir, readText, removePath } from "../sys/fs";
-import { BunkerError } from "./errors";
+import { BunkerError } from "../errors";
 import { stateDir } from "./state";
-import { containerDir, containerExists, currentStatus, listStates, readState, supervisorAlive, type ContainerState } from "./store";
+import { containerDir, containerExists, currentStatus, listStates, readState, supervisorAlive, type ContainerState, type NetworkState } from "./store";
 import { clearTempFiles } from "./leftovers";
 
-/** What `inspect` shows, and what a later bunker needs to undo. */
-export interface NetworkState {
-  mode: NetworkMode;
-  ip?: string;
-  gateway?: string;
-  subnet?: string;
-  bridge?: string;
-  /** The address inside the container that reaches the host's loopback (a helper with allow_host_loopback). */
-  hostLoopback?: string;
-  /** What host.bunker.internal names: an address of the host as the container reaches it. */
-  hostAddress?: string;
-  ports: PortMapping[];
-  helper?: { name: HelperName; pid: number; pidStart?: number };
-  joined?: string;
-}
 
 export interface PreparedNetwork {
   state: NetworkState;

@@ -13,7 +13,7 @@ import { AT, CLONE, MNT_DETACH, MS, O } from "../sys/constants";
 import { cstr, isNamespaceFd, pathOfFd, readLink, readText } from "../sys/fs";
 import { errnoMessage, Errno } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
-import { BunkerError } from "./errors";
+import { BunkerError } from "../errors";
 import { NS_ORDER, ownNamespaces } from "./namespaces";
 import { currentStatus, readState, withLock, writeState } from "./store";
 

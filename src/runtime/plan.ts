@@ -8,7 +8,7 @@ import { planLoopbackUp } from "../net/loopback";
 import { planRootfs, type RootfsFacts } from "../rootfs/plan";
 import { envValue, DEFAULT_PATH } from "../spec/defaults";
 import type { ContainerSpec } from "../spec/types";
-import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, O, PR_SET_PDEATHSIG, SIGNALS, SIG_BLOCK, SIG_SETMASK } from "../sys/constants";
+import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, O, PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_PDEATHSIG, SIGNALS, SIG_BLOCK, SIG_SETMASK } from "../sys/constants";
 import { syscallNumber } from "../sys/syscalls";
 import { planTerminal, type TerminalSetup } from "./tty";
 import { Errno } from "../sys/errno";
@@ -91,7 +91,7 @@ export function planHandshake(p: ChildProgram, h: Handshake, o: HandshakeOptions
   // on the host. Not dumpable, nothing in a container it joins may open that (execve resets it).
   // Only now: a non-dumpable process's /proc files belong to the host's root, and bunker, rootless,
   // had to write this one's uid_map and open its namespaces first.
-  p.call("make this process not dumpable", "prctl", [4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0]);
+  p.call("make this process not dumpable", "prctl", [PR_SET_DUMPABLE, 0, 0, 0, 0]);
 }
 
 /**
@@ -177,7 +177,7 @@ function planInitIdentity(p: ChildProgram, area: ArgsArea): void {
   const argLen = Number(area.argEnd - area.argStart);
   const envLen = Number(area.envEnd - area.envStart);
   const name = new TextEncoder().encode(INIT_NAME);
-  p.call(`name this process ${INIT_NAME}`, "prctl", [15 /* PR_SET_NAME */, p.arena.bytes(new Uint8Array([...name, 0])), 0, 0, 0]);
+  p.call(`name this process ${INIT_NAME}`, "prctl", [PR_SET_NAME, p.arena.bytes(new Uint8Array([...name, 0])), 0, 0, 0]);
   if (argLen <= name.length || envLen < 0) return;
   const data = new Uint8Array(argLen + envLen);
   data.set(name);
@@ -214,7 +214,7 @@ function planInit(p: ChildProgram, program: number | undefined): void {
     pidText,
     p.arena.words([0]),
   ]);
-  const flags = 0x100 /* CLONE_VM */ | 0x4000 /* CLONE_VFORK */ | SIGNALS.SIGCHLD;
+  const flags = CLONE.VM | CLONE.VFORK | SIGNALS.SIGCHLD;
   p.call("start the command under init", "init", [p.forkStack(), flags, args]);
 }
 

@@ -13,7 +13,7 @@ import { SIGNALS } from "../sys/constants";
 import { fileType } from "../sys/fs";
 import { trySys } from "../sys/libc";
 import { log } from "../log";
-import { BunkerError } from "./errors";
+import { BunkerError } from "../errors";
 import { releaseCgroups } from "./cgroup";
 import { signalContainer } from "./lifecycle";
 import { reconcileNetwork } from "./network";

@@ -14,7 +14,7 @@ import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { handOff } from "./handoff";
 import { initProgram } from "./initprog";
-import { BunkerError } from "./errors";
+import { BunkerError } from "../errors";
 import { createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
 import { ownArgsArea, startTime } from "../sys/proc";
 import { CLONE, SIGNALS } from "../sys/constants";

@@ -3,7 +3,7 @@
 
 import { ptr, read } from "bun:ffi";
 import { SLOT_BASE, type ChildProgram, type Slot } from "../child/program";
-import { AT, SIGNALS, SIG_BLOCK, SIG_UNBLOCK, O } from "../sys/constants";
+import { AT, CLONE, SIGNALS, SIG_BLOCK, SIG_UNBLOCK, O } from "../sys/constants";
 import { cstr } from "../sys/fs";
 import { Errno, errnoMessage, SysError } from "../sys/errno";
 import { blockSignals, closeFd, errno, exitCodeOf, libc, libcAddress, pipe, readUpTo, setSignalHandler, trySys, waitFor, writeAll } from "../sys/libc";
@@ -11,7 +11,7 @@ import { loadNative } from "../sys/native";
 import { syscallNumber } from "../sys/syscalls";
 import { log, mark } from "../log";
 import { NAMESPACES_MADE } from "./plan";
-import { BunkerError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from "./errors";
+import { BunkerError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from "../errors";
 
 /** Signals that reach bunker and are passed on to the container's first process. */
 export const FORWARDED_SIGNALS = [
@@ -25,7 +25,6 @@ export const FORWARDED_SIGNALS = [
 ];
 
 const STACK_SIZE = 256 * 1024;
-const CLONE_VM = 0x100;
 
 export interface Pipes {
   syncRead: number;
@@ -166,7 +165,7 @@ export async function spawnChild(
   // PID 1) gets a copy instead: sharing would make it a second user of this
   // thread's errno, and a process in the container's memory cgroup whose
   // size, to the OOM killer, is bunker's, and whose killing would kill bunker.
-  const flags = cloneFlags | (shareMemory ? CLONE_VM : 0);
+  const flags = cloneFlags | (shareMemory ? CLONE.VM : 0);
   blockSignals(SIG_BLOCK, FORWARDED_SIGNALS);
   const born = intoCgroup !== undefined ? cloneIntoCgroup(intoCgroup, flags, stack, stackTop, encoded.addr) : null;
   const pid = typeof born === "number" ? born : libc.clone(native.childEntry, stackTop, flags | SIGNALS.SIGCHLD, encoded.addr);

@@ -2,7 +2,7 @@
 // $XDG_RUNTIME_DIR/bunker for a user (or /tmp/bunker-UID), private to the caller.
 
 import { inMemory, privateDir } from "../sys/fs";
-import { BunkerError } from "./errors";
+import { BunkerError } from "../errors";
 
 let cached: string | null = null;
 

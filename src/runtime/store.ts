@@ -7,20 +7,36 @@
 // reader sees a container with its state or no container, and a bunker
 // killed mid-way leaves a temporary name the next command clears.
 
-import type { ContainerSpec } from "../spec/types";
-import type { NetworkState } from "./network";
+import type { ContainerSpec, NetworkMode, PortMapping } from "../spec/types";
+import type { HelperName } from "../net/helpers";
 import type { CgroupState } from "../cgroups/tree";
 import { AT } from "../sys/constants";
 import { Errno, SysError } from "../sys/errno";
 import { cstr, fileType, listDir, lockFile, makeDir, makeLink, readLink, readText, removePath, writeAtomic } from "../sys/fs";
 import { trySys } from "../sys/libc";
 import { isAlive } from "../sys/proc";
-import { BunkerError } from "./errors";
+import { BunkerError } from "../errors";
 import { abandonedTemp, clearTempFiles, isTempFile, parseTempName, removeTree, tempName } from "./leftovers";
 import { stateDir } from "./state";
 import { NAME, stateProblem } from "./state-shape";
 
 export type Status = "created" | "running" | "stopped";
+
+/** A container's network, as `inspect` shows it and a later bunker needs it to undo it (see network.ts). */
+export interface NetworkState {
+  mode: NetworkMode;
+  ip?: string;
+  gateway?: string;
+  subnet?: string;
+  bridge?: string;
+  /** The address inside the container that reaches the host's loopback (a helper with allow_host_loopback). */
+  hostLoopback?: string;
+  /** What host.bunker.internal names: an address of the host as the container reaches it. */
+  hostAddress?: string;
+  ports: PortMapping[];
+  helper?: { name: HelperName; pid: number; pidStart?: number };
+  joined?: string;
+}
 
 export interface ContainerState {
   id: string;

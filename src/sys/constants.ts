@@ -2,6 +2,12 @@
 
 export const CLONE = {
   NEWTIME: 0x80,
+  /** Share the caller's memory (until execve). */
+  VM: 0x100,
+  /** Suspend the caller until the child has exec'd or exited. */
+  VFORK: 0x4000,
+  /** The child's parent is the caller's parent. */
+  PARENT: 0x8000,
   NEWNS: 0x00020000,
   NEWCGROUP: 0x02000000,
   NEWUTS: 0x04000000,
@@ -101,6 +107,8 @@ export const O = {
 export const S = { IFCHR: 0o020000, IFDIR: 0o040000, IFREG: 0o100000 } as const;
 
 export const PR_SET_PDEATHSIG = 1;
+export const PR_SET_DUMPABLE = 4;
+export const PR_SET_NAME = 15;
 export const F_SETFL = 4;
 export const CLOSE_RANGE_CLOEXEC = 4;
 export const SIG_SETMASK = 2;

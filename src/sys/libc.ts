@@ -1,7 +1,7 @@
 // The libc binding. Everything the parent asks of the kernel goes through here.
 
 import { dlopen, ptr, read } from "bun:ffi";
-import { SysError } from "./errno";
+import { Errno, SysError } from "./errno";
 import { syscallNumber, type SyscallName } from "./syscalls";
 
 const lib = dlopen("libc.so.6", {
@@ -78,7 +78,7 @@ export function writeAll(op: string, fd: number, data: Uint8Array): void {
   while (off < data.length) {
     const chunk = data.subarray(off);
     const n = trySys("write", fd, chunk, chunk.length);
-    if (n === -4) continue;
+    if (n === -Errno.EINTR) continue;
     if (n < 0) throw new SysError(op, -n);
     off += n;
   }
@@ -95,7 +95,7 @@ export function readUpTo(op: string, fd: number, max: number): Uint8Array {
       buf = bigger;
     }
     const n = trySys("read", fd, buf.subarray(off), buf.length - off);
-    if (n === -4) continue;
+    if (n === -Errno.EINTR) continue;
     if (n < 0) throw new SysError(op, -n);
     if (n === 0) break;
     off += n;
@@ -132,7 +132,7 @@ export function waitFor(pid: number): number {
     const r = libc.waitpid(pid, status, 0x40000000 /* __WALL */);
     if (r === pid) return status[0]!;
     const e = errno();
-    if (r === -1 && e === 4) continue;
+    if (r === -1 && e === Errno.EINTR) continue;
     throw new SysError(`wait for container process ${pid}`, e);
   }
 }

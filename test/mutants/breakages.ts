@@ -318,7 +318,7 @@ export const BREAKAGES: Breakage[] = [
     name: "dumpable",
     removes: "making the set-up process not dumpable",
     file: "src/runtime/plan.ts",
-    edits: one('p.call("make this process not dumpable", "prctl", [4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0]);', 'p.call("make this process not dumpable", "getpid", []);'),
+    edits: one('p.call("make this process not dumpable", "prctl", [PR_SET_DUMPABLE, 0, 0, 0, 0]);', 'p.call("make this process not dumpable", "getpid", []);'),
     tests: [ESCAPE],
   },
   {
@@ -412,7 +412,7 @@ export const BREAKAGES: Breakage[] = [
     name: "exec-clone-vm",
     removes: "exec's own memory: the process that enters the PID namespace shares bunker's (CLONE_VM)",
     file: "src/runtime/exec.ts",
-    edits: one("const flags = 0x8000 /* CLONE_PARENT */ | SIGNALS.SIGCHLD;", "const flags = 0x8000 /* CLONE_PARENT */ | 0x100 /* CLONE_VM */ | 0x4000 /* CLONE_VFORK */ | SIGNALS.SIGCHLD;"),
+    edits: one("const flags = CLONE.PARENT | SIGNALS.SIGCHLD;", "const flags = CLONE.PARENT | CLONE.VM | CLONE.VFORK | SIGNALS.SIGCHLD;"),
     tests: [ENTERING],
   },
   {

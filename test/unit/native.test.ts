@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ChildProgram } from "../../src/child/program";
 import { planHandshake } from "../../src/runtime/plan";
-import { BunkerError } from "../../src/runtime/errors";
+import { BunkerError } from "../../src/errors";
 import { openPipes, spawnChild } from "../../src/runtime/spawn";
 import { AT, O } from "../../src/sys/constants";
 import { Errno } from "../../src/sys/errno";

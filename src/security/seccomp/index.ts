@@ -3,7 +3,7 @@
 // (build.ts bakes it in), so a usual run loads neither the compiler nor the
 // system call table; anything else is compiled here.
 
-import { BunkerError } from "../../runtime/errors";
+import { BunkerError } from "../../errors";
 import type { ContainerSpec } from "../../spec/types";
 import { hostArch, type Arch } from "../../sys/syscalls";
 import { DEFAULT_CAPS } from "../caps";
