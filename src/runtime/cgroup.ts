@@ -6,11 +6,11 @@ import { allowsEverything } from "../cgroups/devicefilter";
 import { detectLayout } from "../cgroups/detect";
 import { isFrozen, oomKills, memoryLimit, setFrozen, usage, type Usage } from "../cgroups/control";
 import { CONTROLLER_FLAGS } from "../cgroups/limits";
-import { CgroupError, createCgroups, enforcesDevices, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupState, type Placement } from "../cgroups/tree";
+import { CgroupError, createCgroups, enforcesDevices, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupDir, type CgroupState, type Placement } from "../cgroups/tree";
 import { DeviceRulesError } from "../cgroups/devices";
 import { log } from "../log";
 import type { ContainerSpec, LinuxResources } from "../spec/types";
-import { listDir, readText, removePath } from "../sys/fs";
+import { cstr, listDir, readText, removePath } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
 import { AT, O, SIGNALS } from "../sys/constants";
 import { BunkerError } from "../errors";
@@ -103,17 +103,29 @@ export async function createContainerCgroups(spec: ContainerSpec, uid: number): 
 }
 
 /**
- * The container's cgroup v1 `tasks` files, open for its first process to
- * move itself in (see HandshakeOptions in plan.ts); closed by the caller.
+ * The file of cgroup `d` through which a single-threaded process moves itself
+ * in by writing "0": on v1 `tasks`, whose move of the writing thread itself
+ * does not wait for an RCU grace period as cgroup.procs does (a process that
+ * moves itself whole through cgroup.procs takes the lock on every thread
+ * group); on v2 cgroup.procs, as threads may not leave their domain there.
+ */
+const joinFile = (d: CgroupDir) => `${d.path}/${d.version === 1 ? "tasks" : "cgroup.procs"}`;
+
+/** joinFile(d), open for writing (close-on-exec): the descriptor, or -errno. */
+const openJoinFile = (d: CgroupDir) => trySys("openat", AT.FDCWD, cstr(joinFile(d)), O.WRONLY | O.CLOEXEC, 0);
+
+/**
+ * The join files of the container's cgroup v1 directories, open for its first
+ * process to move itself in (see HandshakeOptions in plan.ts); closed by the caller.
  */
 export function openCgroupTasks(state: CgroupState | undefined): CgroupEntry[] {
   const out: CgroupEntry[] = [];
   for (const d of state?.dirs ?? []) {
     if (d.version !== 1) continue;
-    const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${d.path}/tasks\0`), O.WRONLY | O.CLOEXEC, 0);
+    const fd = openJoinFile(d);
     if (fd < 0) {
       for (const c of out) closeFd(c.fd);
-      throw new BunkerError(`place the process in the container's cgroup: open ${d.path}/tasks: ${errnoMessage(-fd)}`);
+      throw new BunkerError(`place the process in the container's cgroup: open ${joinFile(d)}: ${errnoMessage(-fd)}`);
     }
     out.push({ fd, dir: d.path });
   }
@@ -121,15 +133,14 @@ export function openCgroupTasks(state: CgroupState | undefined): CgroupEntry[] {
 }
 
 /**
- * Puts `pid` into the container's cgroups before it runs anything of its own,
- * but for those it has entered or will enter itself: `inV2`, it was started in
- * its cgroup v2 directory (clone3); `v1Itself`, it moves itself into the v1
- * ones (openCgroupTasks).
+ * Puts `pid` into the container's cgroup v2 directory before it runs anything
+ * of its own, unless it was started there (`inV2`, by clone3). The v1 ones it
+ * enters itself (openCgroupTasks).
  */
-export function joinCgroups(state: CgroupState | undefined, pid: number, inV2 = false, v1Itself = false): void {
-  if (!state) return;
+export function joinCgroups(state: CgroupState | undefined, pid: number, inV2 = false): void {
+  if (!state || inV2) return;
   try {
-    placeProcess({ dirs: state.dirs.filter((d) => (d.version === 2 ? !inV2 : !v1Itself)) }, pid);
+    placeProcess({ dirs: state.dirs.filter((d) => d.version === 2) }, pid);
   } catch (e) {
     if (e instanceof CgroupError) throw new BunkerError(`place the process in the container's cgroup: ${e.message}`);
     throw e;
@@ -137,12 +148,7 @@ export function joinCgroups(state: CgroupState | undefined, pid: number, inV2 = 
 }
 
 export interface CgroupJoin {
-  /**
-   * A file per cgroup of the container, open for writing (close-on-exec): a
-   * single-threaded process writes "0" to it to move itself in. cgroup.procs
-   * on v2; on v1 `tasks`, whose move of the writing thread itself does not
-   * wait for an RCU grace period as cgroup.procs does.
-   */
+  /** The join file of each cgroup of the container (see joinFile), open for writing (close-on-exec). */
   files: CgroupEntry[];
   close(): void;
 }
@@ -157,7 +163,7 @@ function cannotMoveInto(dir: string): string | null {
   let n = 0;
   while (n < from.length && n < to.length && from[n] === to[n]) n++;
   const ancestor = to.slice(0, n).join("/");
-  if (trySys("faccessat", AT.FDCWD, new TextEncoder().encode(`${ancestor}/cgroup.procs\0`), 2 /* W_OK */, 0) === 0) return null;
+  if (trySys("faccessat", AT.FDCWD, cstr(`${ancestor}/cgroup.procs`), 2 /* W_OK */, 0) === 0) return null;
   return `moving processes there from your cgroup ${own} needs write access to ${ancestor}/cgroup.procs`;
 }
 
@@ -179,17 +185,16 @@ export async function cgroupJoin(state: CgroupState | undefined): Promise<Cgroup
   if (!state) return { files, close };
   const root = process.geteuid?.() === 0;
   for (const d of state.dirs) {
-    const path = `${d.path}/${d.version === 1 ? "tasks" : "cgroup.procs"}`;
     let why: string;
     const denied = root ? null : cannotMoveInto(d.path);
     if (denied) why = `${d.path}: ${denied}`;
     else {
-      const fd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`${path}\0`), O.WRONLY | O.CLOEXEC, 0);
+      const fd = openJoinFile(d);
       if (fd >= 0) {
         files.push({ fd, dir: d.path });
         continue;
       }
-      why = `open ${path}: ${errnoMessage(-fd)}`;
+      why = `open ${joinFile(d)}: ${errnoMessage(-fd)}`;
     }
     close();
     if (root) throw new BunkerError(`place the process in the container's cgroup: ${why}`);

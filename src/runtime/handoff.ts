@@ -13,6 +13,7 @@ import { errnoMessage } from "../sys/errno";
 import { cstr } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
 import { memoryFile } from "../sys/memfd";
+import { prebuiltNativeOff } from "../sys/native";
 import { containerDir } from "./store";
 
 /** The build's waiter for this architecture, base64; absent or empty without one. */
@@ -27,7 +28,7 @@ export const compiledBunker = (): boolean => Bun.main.startsWith("/$bunfs/");
 
 /** Whether this bunker can hand off at all, and if not, why. */
 export function handOffUnavailable(): string | null {
-  if (process.env.BUNKER_NATIVE === "compile") return "BUNKER_NATIVE=compile";
+  if (prebuiltNativeOff()) return "BUNKER_NATIVE=compile";
   if (typeof BUNKER_WAITER !== "string" || BUNKER_WAITER === "") return "this build carries no waiter";
   // `bunker __finish` is run from this executable: bun running the sources would need its script too.
   if (!compiledBunker()) return "not a compiled bunker";

@@ -247,7 +247,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
           state.network = net!.state;
           writeState(state);
         });
-        joinCgroups(state.cgroup, pid, bornInCgroup, true);
+        joinCgroups(state.cgroup, pid, bornInCgroup);
         await writeIdMaps(pid, spec);
         await net!.attach(pid);
         // Recorded now, so a helper is found and stopped even if bunker is killed before the command runs.

@@ -103,9 +103,16 @@ function builtObject(): Uint8Array | null {
  * The interpreter, loaded once per process: the build's object if there is one
  * and it loads, else compiled now. `scratch` is asked for only when compiling.
  */
+/**
+ * BUNKER_NATIVE=compile: none of the native code built with the executable
+ * is used (the interpreter is compiled at run time, detached supervisors and
+ * --init stay Bun processes), as on a build made without a C compiler.
+ */
+export const prebuiltNativeOff = (): boolean => process.env.BUNKER_NATIVE === "compile";
+
 export function loadNative(scratch: () => string | undefined = () => undefined): Native {
   if (loaded) return loaded;
-  const forced = process.env.BUNKER_NATIVE === "compile";
+  const forced = prebuiltNativeOff();
   loaded = openNative(forced ? null : builtObject(), scratch, forced ? "BUNKER_NATIVE=compile" : "this build carries no prebuilt object");
   return loaded;
 }
