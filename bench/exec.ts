@@ -3,11 +3,12 @@
 //
 //   bun bench/exec.ts [--runs N]
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeRootfs } from "../test/helpers/rootfs";
+import { kib, median, sh, which } from "./tools";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -21,19 +22,12 @@ if (process.geteuid?.() !== 0) {
   console.error("bench/exec: run as root");
   process.exit(2);
 }
-const which = (cmd: string) => (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":").map((d) => join(d, cmd)).find(existsSync) ?? null;
 
 const fs = makeRootfs();
 writeFileSync(join(fs.path, "etc/hostname"), "");
 writeFileSync(join(fs.path, "etc/hosts"), "");
 const bundle = mkdtempSync(join(tmpdir(), "bunker-bench-exec-"));
 const B = values.bunker!;
-
-function sh(cmd: string[]): string {
-  const r = Bun.spawnSync(cmd, { stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr.toString()}`);
-  return r.stdout.toString().trim();
-}
 
 function time(cmd: string[]): number[] {
   const out: number[] = [];
@@ -44,17 +38,6 @@ function time(cmd: string[]): number[] {
     if (i >= 3) out.push(performance.now() - t);
   }
   return out;
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-function kib(pid: number, field: string): number {
-  const text = readFileSync(`/proc/${pid}/${field === "Pss" ? "smaps_rollup" : "status"}`, "utf8");
-  const m = text.match(new RegExp(`^${field === "Pss" ? "Pss" : "VmRSS"}:\\s+(\\d+) kB`, "m"));
-  return m ? Number(m[1]) : NaN;
 }
 
 const rows: string[] = [];
@@ -94,7 +77,7 @@ try {
   rows.push(
     "",
     "Resident per detached container: its supervising bunker process",
-    `(pid ${sup}): RSS ${(kib(sup, "RSS") / 1024).toFixed(1)} MiB, PSS ${(kib(sup, "Pss") / 1024).toFixed(1)} MiB.`,
+    `(pid ${sup}): RSS ${(kib(sup, "VmRSS") / 1024).toFixed(1)} MiB, PSS ${(kib(sup, "Pss") / 1024).toFixed(1)} MiB.`,
   );
 } finally {
   if (id) Bun.spawnSync([B, "rm", "-f", id]);

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeRootfs } from "../test/helpers/rootfs";
 import { createUser, removeUser } from "../test/helpers/users";
+import { median } from "./tools";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -71,7 +72,6 @@ async function transfer(mode: string, as: string[] | null, listenOn: string, tar
   return (r.bytes * 8) / r.s / 1e9;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const rows: string[] = [];
 try {
   // The bridge's gateway address exists once bunker0 does.

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeRootfs } from "../test/helpers/rootfs";
+import { kib, sh, which } from "./tools";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -24,21 +25,6 @@ const COUNT = Number(values.count);
 if (process.geteuid?.() !== 0) {
   console.error("bench/resident: run as root");
   process.exit(2);
-}
-const which = (cmd: string) => (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":").map((d) => join(d, cmd)).find(existsSync) ?? null;
-
-function sh(cmd: string[]): string {
-  const r = Bun.spawnSync(cmd, { stdin: "ignore", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr.toString().trim()}`);
-  return r.stdout.toString().trim();
-}
-
-/** VmRSS (status) or Pss (smaps_rollup) of `pid`, in KiB. */
-function kib(pid: number, field: "VmRSS" | "Pss"): number {
-  const text = readFileSync(`/proc/${pid}/${field === "Pss" ? "smaps_rollup" : "status"}`, "utf8");
-  const m = text.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"));
-  if (!m) throw new Error(`no ${field} for pid ${pid}`);
-  return Number(m[1]);
 }
 
 interface Row {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeRootfs, type Rootfs } from "../test/helpers/rootfs";
 import { createUser, removeUser, type TestUser } from "../test/helpers/users";
+import { median, which } from "./tools";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -27,13 +28,6 @@ const WARMUP = Number(values.warmup);
 if (process.geteuid?.() !== 0) {
   console.error("bench/startup: run as root (the runtimes compared create every namespace)");
   process.exit(2);
-}
-
-function which(cmd: string): string | null {
-  for (const dir of (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
-    if (existsSync(join(dir, cmd))) return join(dir, cmd);
-  }
-  return null;
 }
 
 const fs = makeRootfs();
@@ -220,12 +214,6 @@ function prepareCrun(t: Tool): boolean {
     return true;
   }
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 interface Row {
   name: string;
