@@ -77,7 +77,7 @@ try {
   rows.push(
     "",
     "Resident per detached container: its supervising bunker process",
-    `(pid ${sup}): RSS ${(kib(sup, "VmRSS") / 1024).toFixed(1)} MiB, PSS ${(kib(sup, "Pss") / 1024).toFixed(1)} MiB.`,
+    `(pid ${sup}): RSS ${kib(sup, "VmRSS")} KiB, PSS ${kib(sup, "Pss")} KiB (bench/resident.ts compares it with podman's conmon).`,
   );
 } finally {
   if (id) Bun.spawnSync([B, "rm", "-f", id]);
