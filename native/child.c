@@ -16,41 +16,18 @@ typedef long (*sys_fn)(long, ...);
 typedef int *(*errno_fn)(void);
 typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
 
-#define F_CONTINUE 1L /* on failure remember the error and go on */
-#define F_EXPECT 2L   /* the result must equal `expect`, else fail with `experr` */
-#define F_SAVE 4L     /* store the result in slots[save] */
+/*
+ * The step and program layouts, the step flags (F_*), the pseudo calls
+ * (OP_FORK: a[0] child stack top, a[1] clone flags, the child goes on and the
+ * caller exits; OP_INIT: the same, the caller staying as the container's
+ * init, a[2] -> struct init_args) and the table's order: generated from
+ * native/layout.ts, which the encoder uses too.
+ */
+#include "child-layout.h"
 
-#define NSLOTS 64
-#define OP_FORK (-1L) /* a[0]: child stack top, a[1]: clone flags; the child goes on, the caller exits */
-#define OP_INIT (-2L) /* as OP_FORK, but the caller stays as the container's init: a[2] -> struct init_args */
 #define ENOENT_ 2
 #define ENOTDIR_ 20
 #define EINVAL_ 22
-
-struct step {
-  long nr;       /* system call number */
-  long arg[6];
-  long flags;
-  long save;     /* slot index for F_SAVE */
-  long slotargs; /* 8 bits per argument: 0 literal, k takes slots[k-1] */
-  long ignore;   /* up to four errno values (16 bits each) counted as success */
-  long expect;
-  long experr;
-  long pad;
-};
-
-struct program {
-  sys_fn sys;
-  errno_fn err;
-  long nsteps;
-  struct step *steps;
-  long errfd;
-  long sys_write;
-  long sys_exit_group;
-  clone_fn clone; /* libc's clone(), for OP_FORK */
-  long resume;    /* the step a forked child starts at */
-  long slots[NSLOTS];
-};
 
 static void report(struct program *p, long index, long e) {
   int msg[2];
@@ -105,16 +82,6 @@ static int fork_step(struct program *p, long i, long *a, struct step *s) {
  * command's pid as its argument: the same loop, without a copy of bunker's
  * memory. Where the exec is refused, it runs the loop itself.
  */
-struct init_args {
-  long nr_close_range, nr_sigtimedwait, nr_wait4, nr_kill;
-  long *all_signals; /* 8-byte sigset with every signal */
-  long init_fd;      /* native/init.c in a memory file, or -1 */
-  long nr_execveat;
-  char **argv;       /* { "init", pid_text, 0 } */
-  char *pid_text;    /* 24 bytes, filled in with the command's pid */
-  char **envp;       /* { 0 } */
-};
-
 static void exec_init(struct program *p, struct init_args *ia, long child) {
   char tmp[24];
   long n = child, k = 0, j = 0;
@@ -460,17 +427,11 @@ long bunker_clone3(void *args, long size, long nr, struct program *p) {
  * The one symbol handed to bun:ffi (each symbol costs it a generated
  * trampoline): the addresses of everything above, in a fixed order.
  */
-static void *table[9];
+static void *table[TABLE_SIZE];
 
 void **bunker_table(void) {
-  table[0] = (void *)bunker_child;
-  table[1] = (void *)bunker_forward;
-  table[2] = (void *)bunker_forward_init;
-  table[3] = (void *)bunker_forward_to;
-  table[4] = (void *)bunker_nondefault_signals;
-  table[5] = (void *)bunker_relay;
-  table[6] = (void *)bunker_relay_init;
-  table[7] = (void *)bunker_forward_started;
-  table[8] = (void *)bunker_clone3;
+#define ENTRY(i, f) table[i] = (void *)f;
+  BUNKER_TABLE(ENTRY)
+#undef ENTRY
   return table;
 }

@@ -8,6 +8,7 @@
 // a run needs no compiler.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { childLayoutHeader } from "./layout";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -75,7 +76,9 @@ function compile(arch: Arch, what: string, source: string, flags: string[], kind
   const dir = mkdtempSync(join(tmpdir(), "bunker-native-build-"));
   const tried: string[] = [];
   try {
-    const extra: string[] = [];
+    // The interpreter's side of native/layout.ts, generated where `#include "child-layout.h"` finds it.
+    writeFileSync(join(dir, "child-layout.h"), childLayoutHeader());
+    const extra: string[] = [`-I${dir}`];
     if (exports !== undefined) {
       const script = join(dir, "exports.map");
       writeFileSync(script, exports);

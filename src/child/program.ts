@@ -6,20 +6,13 @@
 import { ptr } from "bun:ffi";
 import { Arena } from "../sys/mem";
 import { hostArch, syscallName, syscallNumber, type Arch, type SyscallName } from "../sys/syscalls";
+import { FLAG, HEADER, HEADER_WORDS, NSLOTS, OP, STEP, STEP_WORDS } from "../../native/layout";
 
-export const NSLOTS = 64;
-export const STEP_WORDS = 14;
-export const HEADER_WORDS = 9 + NSLOTS;
-/** Word index of slot 0 in the header. */
-export const SLOT_BASE = 9;
-/** Pseudo system call: fork a child that goes on with the program (native/child.c OP_FORK). */
-export const OP_FORK = -1;
-/** Pseudo system call: like fork, but the caller stays as a reaping, signal-passing init (OP_INIT). */
-export const OP_INIT = -2;
-
-export const F_CONTINUE = 1;
-export const F_EXPECT = 2;
-export const F_SAVE = 4;
+// The layout is native/layout.ts's, which native/child.c's header is generated from.
+export { HEADER_WORDS, NSLOTS, SLOT_BASE, STEP_WORDS } from "../../native/layout";
+export const F_CONTINUE = FLAG.CONTINUE;
+export const F_EXPECT = FLAG.EXPECT;
+export const F_SAVE = FLAG.SAVE;
 
 /** A place in the child where one step's result (a file descriptor) is kept for later steps. */
 export interface Slot {
@@ -106,38 +99,35 @@ export class ChildProgram {
     const steps = new BigInt64Array(Math.max(1, this.steps.length) * STEP_WORDS);
     this.steps.forEach((s, i) => {
       const o = i * STEP_WORDS;
-      steps[o] = BigInt(s.call === "fork" ? OP_FORK : s.call === "init" ? OP_INIT : syscallNumber(s.call, arch));
+      steps[o + STEP.nr] = BigInt(s.call === "fork" ? OP.FORK : s.call === "init" ? OP.INIT : syscallNumber(s.call, arch));
       let slotargs = 0n;
       s.args.forEach((a, k) => {
         if (isSlot(a)) slotargs |= BigInt(a.slot + 1) << BigInt(8 * k);
-        else steps[o + 1 + k] = BigInt.asIntN(64, BigInt(a));
+        else steps[o + STEP.arg + k] = BigInt.asIntN(64, BigInt(a));
       });
       let flags = 0;
-      if (s.opts.continueOnFail) flags |= F_CONTINUE;
-      if (s.opts.expect) flags |= F_EXPECT;
-      if (s.opts.save) flags |= F_SAVE;
-      steps[o + 7] = BigInt(flags);
-      steps[o + 8] = BigInt(s.opts.save?.slot ?? 0);
-      steps[o + 9] = slotargs;
+      if (s.opts.continueOnFail) flags |= FLAG.CONTINUE;
+      if (s.opts.expect) flags |= FLAG.EXPECT;
+      if (s.opts.save) flags |= FLAG.SAVE;
+      steps[o + STEP.flags] = BigInt(flags);
+      steps[o + STEP.save] = BigInt(s.opts.save?.slot ?? 0);
+      steps[o + STEP.slotargs] = slotargs;
       let ignore = 0n;
       (s.opts.ignore ?? []).forEach((e, k) => (ignore |= BigInt(e & 0xffff) << BigInt(16 * k)));
-      steps[o + 10] = ignore;
-      steps[o + 11] = BigInt(s.opts.expect?.value ?? 0);
-      steps[o + 12] = BigInt(s.opts.expect?.errno ?? 0);
+      steps[o + STEP.ignore] = ignore;
+      steps[o + STEP.expect] = BigInt(s.opts.expect?.value ?? 0);
+      steps[o + STEP.experr] = BigInt(s.opts.expect?.errno ?? 0);
     });
     const stepsAddr = this.arena.bytes(new Uint8Array(steps.buffer));
-    const header = [
-      env.sys,
-      env.errnoLocation,
-      this.steps.length,
-      stepsAddr,
-      env.errfd,
-      syscallNumber("write", arch),
-      syscallNumber("exit_group", arch),
-      env.clone ?? 0,
-      0,
-      ...new Array<number>(NSLOTS).fill(0),
-    ];
+    const header = new Array<number>(HEADER_WORDS).fill(0);
+    header[HEADER.sys] = env.sys;
+    header[HEADER.err] = env.errnoLocation;
+    header[HEADER.nsteps] = this.steps.length;
+    header[HEADER.steps] = stepsAddr;
+    header[HEADER.errfd] = env.errfd;
+    header[HEADER.sys_write] = syscallNumber("write", arch);
+    header[HEADER.sys_exit_group] = syscallNumber("exit_group", arch);
+    header[HEADER.clone] = env.clone ?? 0;
     const addr = this.arena.words(header);
     return { addr, words: steps };
   }

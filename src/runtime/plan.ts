@@ -12,6 +12,7 @@ import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, O, PR_SET_DUMPABLE, PR_SET_NAM
 import { syscallNumber } from "../sys/syscalls";
 import { planTerminal, type TerminalSetup } from "./tty";
 import { Errno } from "../sys/errno";
+import { INIT_ARGS, type InitField } from "../../native/layout";
 
 export interface Handshake {
   syncRead: number;
@@ -202,18 +203,19 @@ function planInit(p: ChildProgram, program: number | undefined): void {
   const all = p.arena.words([0xffffffffffffffffn]);
   p.call("block all signals for init", "rt_sigprocmask", [SIG_BLOCK, all, 0, 8]);
   const pidText = p.arena.alloc(24).addr;
-  const args = p.arena.words([
-    syscallNumber("close_range"),
-    syscallNumber("rt_sigtimedwait"),
-    syscallNumber("wait4"),
-    syscallNumber("kill"),
-    all,
-    program ?? -1,
-    syscallNumber("execveat"),
-    p.arena.words([p.str(INIT_NAME), pidText, 0]),
-    pidText,
-    p.arena.words([0]),
-  ]);
+  const fields: Record<InitField, number> = {
+    nr_close_range: syscallNumber("close_range"),
+    nr_sigtimedwait: syscallNumber("rt_sigtimedwait"),
+    nr_wait4: syscallNumber("wait4"),
+    nr_kill: syscallNumber("kill"),
+    all_signals: all,
+    init_fd: program ?? -1,
+    nr_execveat: syscallNumber("execveat"),
+    argv: p.arena.words([p.str(INIT_NAME), pidText, 0]),
+    pid_text: pidText,
+    envp: p.arena.words([0]),
+  };
+  const args = p.arena.words(INIT_ARGS.map((f) => fields[f]));
   const flags = CLONE.VM | CLONE.VFORK | SIGNALS.SIGCHLD;
   p.call("start the command under init", "init", [p.forkStack(), flags, args]);
 }

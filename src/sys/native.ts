@@ -10,6 +10,7 @@ import { cc, dlopen, linkSymbols, ptr, read, type Pointer } from "bun:ffi";
 import { mkdtempSync, rmSync } from "node:fs";
 import { syscallNumber } from "./syscalls";
 import source from "../../native/child.c" with { type: "text" };
+import { childLayoutHeader, LAYOUT_INCLUDE, tableIndex } from "../../native/layout";
 import { closeFd, libc, libcAddress } from "./libc";
 import { memoryFile } from "./memfd";
 
@@ -80,7 +81,7 @@ function fromSource(scratch: string | undefined): { table: Pointer; lib: unknown
       staging = mkdtempSync(`${scratch}/cc-`);
       libc.setenv("BUN_TMPDIR", staging, 1);
     }
-    fd = memoryFile("bunker-child.c", "child program source", new TextEncoder().encode(source), "data", "create memfd for the child program source");
+    fd = memoryFile("bunker-child.c", "child program source", new TextEncoder().encode(source.replace(LAYOUT_INCLUDE, childLayoutHeader())), "data", "create memfd for the child program source");
     const lib = cc({ source: `/proc/self/fd/${fd}`, flags: ["-nostdlib", "-std=c11", "-O2"], symbols: SYMBOLS });
     return { table: lib.symbols.bunker_table() as Pointer, lib };
   } finally {
@@ -131,22 +132,22 @@ export function openNative(object: Uint8Array | null, scratch: () => string | un
   }
   got ??= fromSource(scratch());
   const { table, lib } = got;
-  const entry = (i: number) => read.ptr(table, i * 8) as Pointer;
+  const entry = (name: Parameters<typeof tableIndex>[0]) => read.ptr(table, tableIndex(name) * 8) as Pointer;
   // Calls through plain function pointers: no per-symbol code generation.
   const fns = linkSymbols({
-    init: { ptr: entry(2), args: ["ptr", "i64", "i64", "i64", "i64", "i64"], returns: "void" },
-    relay: { ptr: entry(5), args: ["ptr"], returns: "i64" },
-    relayInit: { ptr: entry(6), args: ["ptr"], returns: "void" },
-    to: { ptr: entry(3), args: ["i32"], returns: "void" },
-    nondefault: { ptr: entry(4), args: ["ptr"], returns: "u64" },
-    started: { ptr: entry(7), args: [], returns: "i64" },
-    clone3: { ptr: entry(8), args: ["ptr", "i64", "i64", "ptr"], returns: "i64" },
+    init: { ptr: entry("bunker_forward_init"), args: ["ptr", "i64", "i64", "i64", "i64", "i64"], returns: "void" },
+    relay: { ptr: entry("bunker_relay"), args: ["ptr"], returns: "i64" },
+    relayInit: { ptr: entry("bunker_relay_init"), args: ["ptr"], returns: "void" },
+    to: { ptr: entry("bunker_forward_to"), args: ["i32"], returns: "void" },
+    nondefault: { ptr: entry("bunker_nondefault_signals"), args: ["ptr"], returns: "u64" },
+    started: { ptr: entry("bunker_forward_started"), args: [], returns: "i64" },
+    clone3: { ptr: entry("bunker_clone3"), args: ["ptr", "i64", "i64", "ptr"], returns: "i64" },
   }).symbols;
   keep = [keep, lib, fns];
   return {
     origin,
-    childEntry: Number(entry(0)),
-    forwardHandler: Number(entry(1)),
+    childEntry: Number(entry("bunker_child")),
+    forwardHandler: Number(entry("bunker_forward")),
     forwardInit: (sysAddr, killNr, writeNr, winchFd, reportFd = -1) => fns.init(sysAddr as unknown as Pointer, killNr, writeNr, winchFd, reportFd, syscallNumber("ppoll")),
     relay: (r) => {
       fns.relayInit(libcAddress.errnoLocation as unknown as Pointer);

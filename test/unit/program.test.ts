@@ -2,6 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { read } from "bun:ffi";
 import { ChildProgram, F_CONTINUE, F_EXPECT, F_SAVE, HEADER_WORDS, NSLOTS, STEP_WORDS } from "../../src/child/program";
 import { syscallNumber } from "../../src/sys/syscalls";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { childLayoutHeader, LAYOUT_INCLUDE, SLOT_BASE, STEP, TABLE } from "../../native/layout";
 
 describe("child program encoding", () => {
   test("lays out each step as number, six arguments, flags, slot, slot map, ignored errnos, expectation", () => {
@@ -64,5 +67,35 @@ describe("child program encoding", () => {
     expect(p.describe(0)).toBe("mount proc on /proc");
     expect(p.describe(1)).toBe("start the container process");
     expect(p.listing("x86_64")[0]).toContain("mount()");
+  });
+});
+
+describe("the layout shared with native/child.c (native/layout.ts)", () => {
+  const cc = ["cc", "gcc", "clang"].find((c) => Bun.spawnSync(["sh", "-c", `command -v ${c}`]).exitCode === 0);
+  if (!cc) console.warn("skipping the generated header's compile check: no C compiler here");
+  const compiles = (header: string) => {
+    const src = `typedef long (*sys_fn)(long, ...);\ntypedef int *(*errno_fn)(void);\ntypedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);\n${header}`;
+    return Bun.spawnSync([cc!, "-std=c11", "-fsyntax-only", "-x", "c", "-"], { stdin: new TextEncoder().encode(src), stderr: "pipe" });
+  };
+
+  test.skipIf(!cc)("the generated header compiles, and its size checks stop a struct that is not the encoder's size", () => {
+    const header = childLayoutHeader();
+    expect(compiles(header).exitCode).toBe(0);
+    // A step one word longer than the encoder lays out.
+    const broken = compiles(header.replace("  long pad;", "  long pad;\n  long extra;"));
+    expect(broken.exitCode).not.toBe(0);
+    expect(broken.stderr.toString()).toContain("struct step is 14 words");
+  });
+
+  test("the encoder writes where the header's fields are: flags at word 7, slots after the 9 header words", () => {
+    expect(STEP.flags).toBe(7);
+    expect(STEP.slotargs).toBe(9);
+    expect(SLOT_BASE).toBe(9);
+    expect(TABLE.indexOf("bunker_child")).toBe(0);
+    // The C source takes the layout from the header, not from definitions of its own.
+    const source = readFileSync(join(import.meta.dir, "../../native/child.c"), "utf8");
+    expect(source).toContain(LAYOUT_INCLUDE);
+    expect(source).not.toMatch(/^struct (step|program|init_args) \{/m);
+    expect(source).not.toMatch(/^#define (NSLOTS|OP_FORK|OP_INIT|F_SAVE)\b/m);
   });
 });
