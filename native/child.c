@@ -3,7 +3,8 @@
  *
  * Runs in the process created by clone(2), between clone and execve, where no
  * JavaScript can run. It walks a flat array of steps, each a raw system call,
- * prepared by TypeScript. No headers and no libc symbols are linked: the
+ * prepared by TypeScript. No system headers (only its generated layout,
+ * child-layout.h) and no libc symbols are linked: the
  * program header carries the addresses of libc's syscall() and
  * __errno_location(), so this file compiles with -nostdlib on any host.
  *
