@@ -43,3 +43,10 @@ export async function until(pred: () => boolean, ms: number, what: string): Prom
     await Bun.sleep(10);
   }
 }
+
+/**
+ * Shell for inside a --init container: waits (2 s at most) until PID 1 has
+ * exec'd native/init.c, just after the command started; until then it is a
+ * non-dumpable copy of bunker, whose /proc/1/exe cannot be read.
+ */
+export const NATIVE_INIT_READY = "i=0; until readlink /proc/1/exe > /dev/null 2>&1 || [ $i -ge 200 ]; do sleep 0.01; i=$((i + 1)); done";

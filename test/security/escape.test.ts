@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dlopen, FFIType as T, ptr } from "bun:ffi";
 import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
+import { BUNKER, isRoot, NATIVE_INIT_READY, requireBinary } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { hostBunCopy } from "../helpers/hostbun";
 import { guardLeaks } from "../helpers/suite";
@@ -74,9 +74,6 @@ const each = (name: string, fn: (m: Mode) => void | Promise<void>, skip?: string
 // The x86_64-only escapes: i386's entry needs the kernel's i386 emulation (its sysctl is there with it).
 const x86Skip = process.arch !== "x64" ? `an x86_64 check (this is ${process.arch})` : undefined;
 const i386Skip = x86Skip ?? (existsSync("/proc/sys/abi/vsyscall32") ? undefined : "this kernel has no i386 emulation");
-
-/** Shell that waits (2 s at most) until --init's PID 1 has become native/init.c, whose /proc/1/exe is readable. */
-const NATIVE_INIT_READY = "i=0; until readlink /proc/1/exe > /dev/null 2>&1 || [ $i -ge 200 ]; do sleep 0.01; i=$((i + 1)); done";
 
 const sh = (m: Mode, cmd: string, args: string[] = []) => m.run(["run", "--rm", ...args, "--rootfs", m.fs.path, "--", "sh", "-c", cmd]);
 
