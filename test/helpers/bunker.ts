@@ -46,7 +46,10 @@ export async function until(pred: () => boolean, ms: number, what: string): Prom
 
 /**
  * Shell for inside a --init container: waits (2 s at most) until PID 1 has
- * exec'd native/init.c, just after the command started; until then it is a
- * non-dumpable copy of bunker, whose /proc/1/exe cannot be read.
+ * exec'd native/init.c, just after the command started, and has set itself up.
+ * Until the exec it is a non-dumpable copy of bunker, whose /proc/1/exe cannot
+ * be read; after it, init rewrites its command line and then names itself
+ * "init", so the name is the last step.
  */
-export const NATIVE_INIT_READY = "i=0; until readlink /proc/1/exe > /dev/null 2>&1 || [ $i -ge 200 ]; do sleep 0.01; i=$((i + 1)); done";
+export const NATIVE_INIT_READY =
+  'i=0; until { readlink /proc/1/exe && [ "$(cat /proc/1/comm)" = init ]; } > /dev/null 2>&1 || [ $i -ge 200 ]; do sleep 0.01; i=$((i + 1)); done';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dlopen, FFIType as T } from "bun:ffi";
 import { readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { BUNKER, isRoot, requireBinary } from "../helpers/bunker";
+import { BUNKER, isRoot, NATIVE_INIT_READY, requireBinary } from "../helpers/bunker";
 import { hostBunCopy } from "../helpers/hostbun";
 import { guardLeaks } from "../helpers/suite";
 import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
@@ -167,7 +167,7 @@ describe("a process entering a container", () => {
     test.skipIf(!ready)(`--init's PID 1 holds only the container's privileges, and shows neither bunker's command line nor the caller's environment (${kind})`, () => {
       const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", SECRET_TOKEN: "do-not-show", ...native };
       const r = Bun.spawnSync(
-        [BUNKER, "run", "--rm", "--init", "--network", "none", "-w", "/", "--", "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/comm; grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/1/status"],
+        [BUNKER, "run", "--rm", "--init", "--network", "none", "-w", "/", "--", "sh", "-c", `${kind === "the native init" ? `${NATIVE_INIT_READY}; ` : ""}tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/comm; grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/1/status`],
         { env, stdout: "pipe", stderr: "pipe" },
       );
       expect(r.stderr.toString()).toBe("");
