@@ -1,11 +1,15 @@
 // The libc binding. Everything the parent asks of the kernel goes through here.
 
-import { dlopen, ptr, read } from "bun:ffi";
+import { dlopen, FFIType, ptr, read } from "bun:ffi";
 import { Errno, SysError } from "./errno";
 import { syscallNumber, type SyscallName } from "./syscalls";
 
+// syscall() returns i64_fast, a plain number for every value a system call
+// returns here: an "i64" result is a BigInt, whose allocation may run the
+// garbage collector on this thread between the call and the read of errno,
+// and the collector's own system calls (futex: EAGAIN) overwrite errno.
 const lib = dlopen("libc.so.6", {
-  syscall: { args: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], returns: "i64" },
+  syscall: { args: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], returns: FFIType.i64_fast },
   __errno_location: { args: [], returns: "ptr" },
   clone: { args: ["ptr", "ptr", "i32", "ptr"], returns: "i32" },
   waitpid: { args: ["i32", "ptr", "i32"], returns: "i32" },
