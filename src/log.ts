@@ -17,8 +17,17 @@ export function enabled(l: LogLevel): boolean {
   return rank[l] <= rank[level];
 }
 
+/** Where log lines go instead of stderr (the OCI front end's --log file). */
+export type LogSink = (level: LogLevel, msg: string) => void;
+let sink: LogSink | null = null;
+
+export function setLogSink(s: LogSink): void {
+  sink = s;
+}
+
 // consola's core build: the default build pulls in readline and tty at start-up.
 async function emit(l: LogLevel, msg: string): Promise<void> {
+  if (sink) return sink(l, msg);
   const { createConsola } = await import("consola/core");
   const c = createConsola({
     level: rank[level],

@@ -8,6 +8,7 @@ import { BunkerError, EXIT_BUNKER } from "./errors";
 import { UsageError, type OptionDefs } from "./cli/options";
 import { writeErr, writeOut } from "./output";
 import { SysError } from "./sys/errno";
+import { OCI_GLOBAL_OPTIONS, ociGlobals, wantsOci } from "./oci/route";
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -51,6 +52,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
 const globalOptions: OptionDefs = {
   "log-level": { type: "string", valueHint: "LEVEL", description: `Logging to stderr: ${LOG_LEVELS.join(", ")} (default warn)` },
   version: { type: "boolean", alias: ["v"], description: "Print the version and commit" },
+  ...OCI_GLOBAL_OPTIONS,
 };
 
 async function mainUsage(): Promise<void> {
@@ -81,6 +83,12 @@ async function main(argv: string[]): Promise<number> {
     await mainUsage();
     throw new UsageError("no command given: see bunker --help");
   }
+  const ociGiven = Object.keys(OCI_GLOBAL_OPTIONS).some((k) => parsed.values[k] !== undefined);
+  if (wantsOci(name, rest, ociGiven)) {
+    const { oci } = await import("./oci/cli");
+    return oci(ociGlobals(parsed.values), name, rest);
+  }
+  if (ociGiven) throw new UsageError(`${name}: not an OCI runtime command bunker has (runc's global flags came before it)`);
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command "${name}": see bunker --help`);
   const load = await command.load();

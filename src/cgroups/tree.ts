@@ -169,24 +169,41 @@ function applyDeviceRules(dirs: CgroupDir[], rules: readonly LinuxDeviceCgroup[]
   if (v2) attachDeviceProgram(v2.path, rules);
 }
 
-/** Makes the container's cgroups with their limits and device rules; on failure removes what it made. */
-export function createCgroups(ps: Placement[], id: string, r: LinuxResources | undefined): CgroupState {
+/** Makes each missing directory from `base` down to `dir`, which lies below it; on v1 cpuset, each takes its parent's CPUs. */
+function ensureParents(base: string, dir: string, cpuset: boolean): void {
+  let at = base;
+  for (const part of dir.slice(base.length + 1).split("/")) {
+    at = `${at}/${part}`;
+    ensureDir(at);
+    if (cpuset) inheritCpuset(at);
+  }
+}
+
+/**
+ * Makes the container's cgroups at `cgroupsPath` ("/bunker/ID", or the path
+ * an OCI config names) below each placement's top, with their limits and
+ * device rules; on failure removes what it made (its parents stay).
+ */
+export function createCgroups(ps: Placement[], cgroupsPath: string, r: LinuxResources | undefined): CgroupState {
   const made: string[] = [];
   const dirs: CgroupDir[] = [];
+  const rel = cgroupsPath.split("/").filter(Boolean);
+  if (rel.length === 0 || rel.includes("..") || rel.includes(".")) throw new CgroupError(`cgroupsPath "${cgroupsPath}": not a cgroup below the root`);
   try {
     for (const p of ps) {
       const h = p.hierarchy;
-      const path = `${p.parent}/${id}`;
+      const base = h.version === 2 ? p.top! : h.mount;
+      const path = `${base}/${rel.join("/")}`;
+      const parent = path.slice(0, path.lastIndexOf("/"));
       if (h.version === 2) {
-        ensureDir(p.parent);
-        const controllers = enableControllers(p.top!, p.parent, [...new Set([...V2_WANTED, ...neededControllers(r)])]);
+        if (parent !== base) ensureParents(base, parent, false);
+        const controllers = enableControllers(base, parent, [...new Set([...V2_WANTED, ...neededControllers(r)])]);
         if (!ensureDir(path)) throw new CgroupError(`create ${path}: it already exists`);
         made.push(path);
         dirs.push({ path, version: 2, controllers });
         continue;
       }
-      ensureDir(p.parent);
-      if (h.controllers.includes("cpuset")) inheritCpuset(p.parent);
+      if (parent !== base) ensureParents(base, parent, h.controllers.includes("cpuset"));
       if (!ensureDir(path)) throw new CgroupError(`create ${path}: it already exists`);
       made.push(path);
       if (h.controllers.includes("cpuset")) inheritCpuset(path);

@@ -20,9 +20,8 @@ import { parseNetworkArg, type NetworkArg } from "../spec/network";
 import { privateMode } from "../runtime/network";
 import { pinnedTypes } from "../runtime/pin";
 import { rootfsExposure } from "../runtime/exposure";
-import { currentStatus, resolveContainer, validateName } from "../runtime/store";
+import { currentStatus, newId, resolveContainer, validateName } from "../runtime/store";
 import { absolute, FileError, fileType, readRegularFile } from "../sys/fs";
-import { randomBytes } from "../sys/libc";
 import { requirePaths, UsageError, type OptionDefs } from "./options";
 import { parseCommand } from "./usage";
 
@@ -187,11 +186,6 @@ function securityOptions(v: Record<string, unknown>): SecurityOptions {
 }
 
 /** A short random id (12 hex digits, as docker shows them). */
-export function newId(): string {
-  const b = randomBytes(6);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
 function idOption(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) > 0xfffffffe) throw new UsageError(`${flag} ${value}: not a user or group ID`);

@@ -241,6 +241,18 @@ export function mountTargets(spec: ContainerSpec, facts: RootfsFacts): string[] 
   return out;
 }
 
+/** linux.sysctl, through the container's own /proc/sys: before readonlyPaths make it read-only. */
+function planSysctl(p: ChildProgram, sysctl: Record<string, string>): void {
+  for (const [key, value] of Object.entries(sysctl)) {
+    const path = `/proc/sys/${key.replace(/\./g, "/")}`;
+    const fd = p.newSlot();
+    const bytes = new TextEncoder().encode(value);
+    p.call(`open ${path} (sysctl ${key})`, "openat", [AT.FDCWD, p.str(path), O.WRONLY | O.CLOEXEC | O.NOFOLLOW, 0], { save: fd });
+    p.call(`set sysctl ${key} to ${JSON.stringify(value)}`, "write", [fd, p.arena.bytes(bytes), bytes.length], { expect: { value: bytes.length, errno: Errno.EIO } });
+    p.call(`close ${path}`, "close", [fd]);
+  }
+}
+
 /** Whether device nodes must be bound from the host (no CAP_MKNOD over real devices in a user namespace). */
 export function bindsDevices(spec: ContainerSpec): boolean {
   return spec.oci.linux.namespaces.some((n) => n.type === "user");
@@ -272,6 +284,7 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   p.call("clear the umask", "umask", [0]);
   for (const m of spec.oci.mounts) mountOne(p, m, hostRoot, opened.get(m), facts);
   makeDevices(p, spec, devices);
+  planSysctl(p, spec.oci.linux.sysctl ?? {});
   planMaskedPaths(p, spec.oci.linux.maskedPaths ?? [], spec.oci.linux.readonlyPaths ?? []);
   bindEtcFiles(p, spec, facts);
   if (!hostRoot && spec.oci.root.readonly) {

@@ -85,7 +85,7 @@ export async function createContainerCgroups(spec: ContainerSpec, uid: number): 
     removeStale(ps);
     await dropDefaults(spec, ps);
     try {
-      return createCgroups(ps, spec.bunker.id, spec.oci.linux.resources);
+      return createCgroups(ps, spec.oci.linux.cgroupsPath, spec.oci.linux.resources);
     } catch (e) {
       if (e instanceof DeviceRulesError) throw new BunkerError(`device rules for container ${spec.bunker.id}: ${e.message} (--cgroups=disabled runs it without a cgroup, and so without device rules)`);
       if (!(e instanceof CgroupError || e instanceof SysError)) throw e;

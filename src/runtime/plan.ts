@@ -24,6 +24,19 @@ export interface Handshake {
 /** What a child that reports its namespaces made writes where a failure report would go: step -1. */
 export const NAMESPACES_MADE = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
 
+/** What a child created for `bunker start` writes once it waits at its start gate: step -2. */
+export const CREATED = new Uint8Array([0xfe, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+
+/**
+ * OCI create's gate: the child, all set up, waits here until `bunker start`
+ * writes a byte into the FIFO `fifo` (open read-write, close-on-exec; see
+ * oci/gate.ts). bunker exits before that: the child must outlive it.
+ */
+export interface StartGate {
+  fifo: number;
+  errWrite: number;
+}
+
 /** A cgroup's file that a process moves itself into by writing "0" (open for writing, close-on-exec). */
 export interface CgroupEntry {
   fd: number;
@@ -220,16 +233,34 @@ function planInit(p: ChildProgram, program: number | undefined): void {
   p.call("start the command under init", "init", [p.forkStack(), flags, args]);
 }
 
-function planExec(p: ChildProgram, spec: ContainerSpec, output: number | undefined, filter: SeccompFilter | null, lockedDown: boolean): void {
+/**
+ * The wait for `bunker start`. The child stops dying with bunker (which
+ * exits now; the caller, or its subreaper, is the parent from then on), says
+ * it is created, and blocks on the FIFO until start writes its byte. Before
+ * the seccomp filter, which may not allow the read.
+ */
+function planStartGate(p: ChildProgram, gate: StartGate): void {
+  p.call("stay when bunker exits", "prctl", [PR_SET_PDEATHSIG, 0, 0, 0, 0]);
+  p.call("tell bunker the container is created", "write", [gate.errWrite, p.arena.bytes(CREATED), 8], { expect: { value: 8, errno: Errno.EIO } });
+  const buf = p.arena.alloc(8).addr;
+  p.call("wait for bunker start", "read", [gate.fifo, buf, 1], { expect: { value: 1, errno: Errno.ECANCELED } });
+  p.call("close the start gate", "close", [gate.fifo]);
+}
+
+function planExec(p: ChildProgram, spec: ContainerSpec, extras: PlanExtras, filter: SeccompFilter | null, lockedDown: boolean): void {
   const proc = spec.oci.process;
+  const output = extras.output;
   if (output !== undefined) {
     p.call("send stdout to the container log", "dup3", [output, 1, 0]);
     p.call("send stderr to the container log", "dup3", [output, 2, 0]);
   }
-  p.call("set the umask to 022", "umask", [proc.user.umask ?? 0o022]);
-  p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
+  const umask = proc.user.umask ?? 0o022;
+  p.call(`set the umask to ${umask.toString(8).padStart(3, "0")}`, "umask", [umask]);
+  const keep = 3 + (extras.preserveFds ?? 0);
+  p.call("mark inherited descriptors close-on-exec", "close_range", [keep, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
   const empty = p.arena.alloc(8).addr;
   p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, empty, 0, 8]);
+  if (extras.startGate) planStartGate(p, extras.startGate);
   if (!lockedDown) planLockdown(p, spec, filter);
   const argv = p.arena.strv(proc.args);
   const envp = p.arena.strv(proc.env);
@@ -265,6 +296,10 @@ export interface PlanExtras {
   initProgram?: number;
   /** The container's cgroup v1 `tasks` files, for the child to move itself in (see HandshakeOptions). */
   cgroupTasks?: readonly CgroupEntry[];
+  /** OCI create: wait at this gate before execve (see planStartGate). */
+  startGate?: StartGate;
+  /** OCI --preserve-fds: descriptors 3 to 3+N-1 pass to the command. */
+  preserveFds?: number;
 }
 
 export interface SeccompFilter {
@@ -322,6 +357,6 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
   }
   if (extras.terminal) planTerminal(p, extras.terminal);
   else if (!spec.bunker.init) planSession(p);
-  planExec(p, spec, extras.output, filter, spec.bunker.init === true);
+  planExec(p, spec, extras, filter, spec.bunker.init === true);
   return p;
 }

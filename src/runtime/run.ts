@@ -5,7 +5,7 @@ import { enabled, log, mark, markReport } from "../log";
 import { writeIdMaps } from "../identity/maps";
 import type { RootfsFacts } from "../rootfs/plan";
 import type { ContainerSpec } from "../spec/types";
-import { FileError, fileType, openNamespace, readText } from "../sys/fs";
+import { FileError, fileType, openNamespace, readText, writeValue } from "../sys/fs";
 import { exitCodeOf, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import type { ChildProgram } from "../child/program";
@@ -15,10 +15,10 @@ import { scratchDir } from "./state";
 import { handOff } from "./handoff";
 import { initProgram } from "./initprog";
 import { BunkerError } from "../errors";
-import { createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
+import { containerDir, createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
 import { ownArgsArea, startTime } from "../sys/proc";
 import { CLONE, SIGNALS } from "../sys/constants";
-import { closeFd } from "../sys/libc";
+import { closeFd, trySys } from "../sys/libc";
 import { namespaceIds, pinNamespaces, unpinNamespaces } from "./pin";
 import { ALL_CAP_LIMITS, type CapLimits } from "../security/plan";
 import { containerFilter } from "../security/seccomp";
@@ -32,7 +32,9 @@ import { createContainerCgroups, joinCgroups, oomReport, openCgroupTasks, releas
 import type { CgroupEntry } from "./plan";
 import { formatBytes } from "../spec/resources";
 import { writeErr } from "../output";
-import { closeTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
+import { closeTerminal, consoleTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
+import { writePidFile } from "./pidfile";
+import { openGate } from "./gate";
 
 export interface HostsEntry {
   /** The container's address, and other names' lines to add. */
@@ -115,6 +117,28 @@ export interface RunRecord {
   onStarted?: (err?: Error) => void;
   /** Once the command runs, become the native waiter (see handoff.ts) instead of waiting here. */
   handOff?: boolean;
+  /** A container an OCI client asked for: its bundle; with `create`, OCI create's process model. */
+  oci?: OciRun;
+}
+
+export interface OciRun {
+  bundle: string;
+  annotations?: Record<string, string>;
+  create?: OciCreate;
+}
+
+/**
+ * What `bunker create` adds: the container's process waits at a start gate
+ * before execve and outlives bunker, its parent then being the caller (or the
+ * caller's subreaper), which collects its end; no bunker process stays.
+ */
+export interface OciCreate {
+  /** Where to write the process's host pid (digits, no newline). */
+  pidFile?: string;
+  /** process.terminal: a socket connected to --console-socket, where the pty's master goes. */
+  console?: number;
+  /** Descriptors 3 to 3+N-1 pass to the command. */
+  preserveFds?: number;
 }
 
 const JOINABLE: Record<string, number> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS };
@@ -140,6 +164,15 @@ function openJoined(spec: ContainerSpec): JoinedNamespace[] {
 }
 
 const NS_TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
+
+/** process.oomScoreAdj, set from outside before the process runs (inherited by what it starts). */
+function setOomScoreAdj(pid: number, value: number): void {
+  try {
+    writeValue(`/proc/${pid}/oom_score_adj`, String(value));
+  } catch (e) {
+    throw new BunkerError(`set oomScoreAdj ${value}: ${(e as Error).message}`);
+  }
+}
 
 /** The kernel's highest capability number and bunker's own bounding set: what a container can be given. */
 export function capLimits(): CapLimits {
@@ -167,8 +200,39 @@ export function initialState(spec: ContainerSpec, r: RunRecord): ContainerState 
     detached: r.detached,
     supervisor: process.pid,
     supervisorStart: startTime(process.pid) ?? undefined,
+    ...(r.oci ? { oci: { bundle: r.oci.bundle, ...(r.oci.annotations ? { annotations: r.oci.annotations } : {}) } } : {}),
     spec,
   };
+}
+
+
+
+/**
+ * OCI create's end: the state says created, the pid file names the process,
+ * and bunker lets go of everything. A pid file that cannot be written undoes
+ * the container: the client would not know its process.
+ */
+async function recordCreated(state: ContainerState, pid: number, net: PreparedNetwork, oci: OciCreate, terminal: TerminalSetup | undefined): Promise<number> {
+  if (terminal) closeTerminal(terminal);
+  withLock(state.id, () => {
+    state.pid = pid;
+    state.pidStart = startTime(pid) ?? undefined;
+    state.namespaces = Object.fromEntries(NS_TYPES.map((t) => [t, `/proc/${pid}/ns/${t}`]));
+    state.network = net.state;
+    writeState(state);
+  });
+  try {
+    if (oci.pidFile !== undefined) writePidFile(oci.pidFile, pid);
+  } catch (err) {
+    trySys("kill", pid, SIGNALS.SIGKILL);
+    waitFor(pid);
+    net.release();
+    await releaseCgroups(state.cgroup);
+    withLock(state.id, () => removeState(state));
+    throw err;
+  }
+  mark("created");
+  return 0;
 }
 
 /**
@@ -193,7 +257,9 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   let mountPoints: RootfsClaim | undefined;
   let init: ReturnType<typeof initProgram> | undefined;
   let cgroupTasks: CgroupEntry[] = [];
+  let gate = -1;
   try {
+    if (record.oci?.create) gate = openGate(containerDir(state.id));
     joined = openJoined(spec);
     state.cgroup = await createContainerCgroups(spec, process.geteuid?.() ?? 0);
     if (state.cgroup) {
@@ -207,13 +273,15 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     const native = loadNative(scratchDir);
     mark("native");
     const filter = await containerFilter(spec);
-    if (record.tty) terminal = prepareTerminal();
+    if (record.oci?.create?.console !== undefined) terminal = consoleTerminal(record.oci.create.console, spec.oci.process.consoleSize);
+    else if (record.tty) terminal = prepareTerminal();
     if (spec.bunker.init) {
       init = initProgram();
       if ("unavailable" in init) await log.debug(`--init stays a copy of bunker: ${init.unavailable}`);
     }
     const facts = rootfsFacts(spec, net, record.name ?? state.name);
-    mountPoints = claimMountPoints(spec, facts, { pid: process.pid, start: state.supervisorStart ?? 0 }, record.pin);
+    // An OCI bundle's mount points stay in its rootfs, as runc leaves them: the client owns that directory.
+    if (!record.oci) mountPoints = claimMountPoints(spec, facts, { pid: process.pid, start: state.supervisorStart ?? 0 }, record.pin);
     program = planContainer(spec, pipes, facts, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
       ...(record.output !== undefined ? { output: record.output } : {}),
       joined,
@@ -224,6 +292,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       ...(spec.bunker.init ? { argsArea: ownArgsArea() ?? undefined } : {}),
       ...(init && "fd" in init ? { initProgram: init.fd } : {}),
       cgroupTasks,
+      ...(record.oci?.create ? { startGate: { fifo: gate, errWrite: pipes.errWrite }, preserveFds: record.oci.create.preserveFds ?? 0 } : {}),
     });
     mark("plan");
     if (enabled("debug")) {
@@ -248,6 +317,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
           writeState(state);
         });
         joinCgroups(state.cgroup, pid, bornInCgroup);
+        if (spec.oci.process.oomScoreAdj !== undefined) setOomScoreAdj(pid, spec.oci.process.oomScoreAdj);
         await writeIdMaps(pid, spec);
         await net!.attach(pid);
         // Recorded now, so a helper is found and stopped even if bunker is killed before the command runs.
@@ -255,7 +325,9 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       },
       {
         winchFd: terminal?.winchWrite ?? -1,
-        shareMemory: !spec.bunker.init,
+        // A process that outlives bunker (--init's, OCI create's) cannot run on bunker's memory.
+        shareMemory: !spec.bunker.init && !record.oci?.create,
+        untilCreated: record.oci?.create !== undefined,
         ...(v2Cgroup !== undefined ? { intoCgroup: v2Cgroup } : {}),
         ...(record.pin !== undefined
           ? {
@@ -292,8 +364,10 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
     // The child has exec'd, or has failed: its init has its own descriptor of the program.
     if (init && "fd" in init) closeFd(init.fd);
     for (const c of cgroupTasks) closeFd(c.fd);
+    closeFd(gate);
   }
   const pid = started.pid;
+  if (record.oci?.create) return recordCreated(state, pid, net!, record.oci.create, terminal);
   const running = () => {
     state.status = "running";
     state.pid = pid;

@@ -10,7 +10,7 @@ import { blockSignals, closeFd, errno, exitCodeOf, libc, libcAddress, pipe, read
 import { loadNative } from "../sys/native";
 import { syscallNumber } from "../sys/syscalls";
 import { log, mark } from "../log";
-import { NAMESPACES_MADE } from "./plan";
+import { CREATED, NAMESPACES_MADE } from "./plan";
 import { BunkerError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from "../errors";
 
 /** Signals that reach bunker and are passed on to the container's first process. */
@@ -101,6 +101,11 @@ export interface SpawnOptions {
    * bunker is, and beforeStart is told so.
    */
   intoCgroup?: string;
+  /**
+   * OCI create: the program ends at a start gate (see planStartGate), where
+   * it reports that it is created; spawnChild returns then, the child waiting.
+   */
+  untilCreated?: boolean;
 }
 
 const CLONE_INTO_CGROUP = 0x200000000n;
@@ -135,7 +140,7 @@ export async function spawnChild(
   beforeStart: (pid: number, bornInCgroup: boolean) => Promise<void> | void,
   opts: SpawnOptions = {},
 ): Promise<Started> {
-  const { fork, winchFd = -1, shareMemory = true, namespacesMade, intoCgroup } = opts;
+  const { fork, winchFd = -1, shareMemory = true, namespacesMade, intoCgroup, untilCreated = false } = opts;
   const native = loadNative();
 
   const encoded = program.encode({
@@ -206,6 +211,7 @@ export async function spawnChild(
     await thenRelease(namespacesMade, "release the container process again");
     report = readUpTo("read the container's start-up report", pipes.errRead, 8);
   }
+  const created = untilCreated && report.length === 8 && report.every((b, i) => b === CREATED[i]);
   // Before the report's descriptor is closed: the signal handler may be reading it.
   const interrupted = native.forwardStarted();
   release(pipes, "errRead");
@@ -218,7 +224,7 @@ export async function spawnChild(
     target = Number(read.i64(encoded.addr, (SLOT_BASE + fork.slot.slot) * 8));
     native.forwardTo(target > 0 ? target : -1);
   }
-  if (report.length !== 0) {
+  if (report.length !== 0 && !created) {
     native.forwardTo(-1);
     if (target > 0) waitFor(target);
     if (report.length !== 8) throw new SysError("read the container's start-up report", Errno.EPROTO);
@@ -226,6 +232,11 @@ export async function spawnChild(
     throw childFailure(program, dv.getInt32(0, true), dv.getInt32(4, true));
   }
   if (target <= 0) throw new BunkerError("start the command: the forked process did not report its pid");
+  if (untilCreated && !created) {
+    native.forwardTo(-1);
+    trySys("kill", target, SIGNALS.SIGKILL);
+    throw new BunkerError(`the container process ended before it reached its start gate (${describeStatus(waitFor(target))})`);
+  }
   if (interrupted) {
     // A Ctrl-C (or SIGTERM, SIGHUP, ...) during the set-up ended it (see native/child.c).
     native.forwardTo(-1);

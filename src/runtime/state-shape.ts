@@ -24,14 +24,21 @@ export function stateProblem(value: unknown, id: string): string | null {
   if (!optional(s.pinned, (v) => strings(v) && v.every((p) => p.startsWith("/")))) return "has invalid pinned directories";
   if (!optional(s.namespaceIds, (v) => isObject(v) && Object.values(v).every((p) => typeof p === "string"))) return "has invalid namespace identities";
   if (!optional(s.network, validNetwork)) return "has an invalid network";
-  // Its cgroups are removed and their processes killed: only directories named after this container.
-  if (!optional(s.cgroup, (v) => isObject(v) && Array.isArray(v.dirs) && v.dirs.every((d) => validCgroupDir(d, id)))) return "has invalid cgroups";
   if (!isObject(s.spec) || !isObject(s.spec.bunker) || !isObject(s.spec.oci) || typeof s.spec.bunker.network !== "string") return "has no container spec";
+  if (!optional(s.oci, (v) => isObject(v) && typeof v.bundle === "string" && v.bundle.startsWith("/") && optional(v.annotations, (a) => isObject(a) && Object.values(a).every((x) => typeof x === "string")))) return "has an invalid OCI record";
+  // Its cgroups are removed and their processes killed: only directories named after this container,
+  // or, for one an OCI client created, at the cgroupsPath its config asked for.
+  const linux = isObject(s.spec.oci.linux) ? s.spec.oci.linux : {};
+  const asked = s.oci !== undefined && typeof linux.cgroupsPath === "string" ? linux.cgroupsPath : undefined;
+  if (!optional(s.cgroup, (v) => isObject(v) && Array.isArray(v.dirs) && v.dirs.every((d) => validCgroupDir(d, id, asked)))) return "has invalid cgroups";
   return null;
 }
 
-/** Names bunker accepts for a container (see validateName). */
-export const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+/**
+ * Names a container can have: those `--name` accepts (see validateName), and
+ * the ids OCI clients give (runc's characters, "+" included, up to 255).
+ */
+export const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,254}$/;
 
 type Obj = Record<string, unknown>;
 
@@ -53,6 +60,8 @@ function validNetwork(v: unknown): boolean {
   return optional(v.helper, (h) => isObject(h) && typeof h.name === "string" && Number.isSafeInteger(h.pid) && optional(h.pidStart, Number.isSafeInteger));
 }
 
-function validCgroupDir(d: unknown, id: string): boolean {
-  return isObject(d) && typeof d.path === "string" && d.path.endsWith(`/bunker/${id}`) && !d.path.includes("/../") && (d.version === 1 || d.version === 2) && strings(d.controllers);
+function validCgroupDir(d: unknown, id: string, asked: string | undefined): boolean {
+  if (!isObject(d) || typeof d.path !== "string" || d.path.includes("/..") || (d.version !== 1 && d.version !== 2) || !strings(d.controllers)) return false;
+  if (d.path.endsWith(`/bunker/${id}`)) return true;
+  return asked !== undefined && /^\/?[^/]/.test(asked) && !asked.split("/").includes("..") && d.path.endsWith(`/${asked.replace(/^\//, "")}`);
 }

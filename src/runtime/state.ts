@@ -5,12 +5,23 @@ import { inMemory, privateDir } from "../sys/fs";
 import { BunkerError } from "../errors";
 
 let cached: string | null = null;
+let chosen: string | null = null;
+
+/**
+ * Another state directory for this command (runc's --root): a client keeps
+ * its containers there, apart from bunker's own. Made if missing, and held to
+ * the same rules (the caller's own, private).
+ */
+export function useStateDir(path: string): void {
+  chosen = path;
+  cached = null;
+}
 
 export function stateDir(): string {
   if (cached) return cached;
   const uid = process.geteuid?.() ?? 0;
   const xdg = process.env.XDG_RUNTIME_DIR;
-  const path = uid === 0 ? "/run/bunker" : xdg ? `${xdg}/bunker` : `/tmp/bunker-${uid}`;
+  const path = chosen ?? (uid === 0 ? "/run/bunker" : xdg ? `${xdg}/bunker` : `/tmp/bunker-${uid}`);
   try {
     cached = privateDir(path, uid);
   } catch (e) {

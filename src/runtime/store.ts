@@ -13,7 +13,7 @@ import type { CgroupState } from "../cgroups/tree";
 import { AT } from "../sys/constants";
 import { Errno, SysError } from "../sys/errno";
 import { cstr, fileType, listDir, lockFile, makeDir, makeLink, readLink, readText, removePath, writeAtomic } from "../sys/fs";
-import { trySys } from "../sys/libc";
+import { randomBytes, trySys } from "../sys/libc";
 import { isAlive } from "../sys/proc";
 import { BunkerError } from "../errors";
 import { abandonedTemp, clearTempFiles, isTempFile, parseTempName, removeTree, tempName } from "./leftovers";
@@ -75,11 +75,18 @@ export interface ContainerState {
   /** The kernel killed a process of it for lack of memory; and the limit it had. */
   oomKilled?: boolean;
   memoryLimit?: number;
+  /** A container an OCI client created (bunker create): its id is the name, and its bundle. */
+  oci?: OciRecord;
   /** Directories its namespaces were pinned into with --pin (recorded before pinning). */
   pinned?: string[];
   /** Its namespaces' identities ("net:[4026531840]"), recorded with its first pin: which pins are its own. */
   namespaceIds?: Record<string, string>;
   spec: ContainerSpec;
+}
+
+export interface OciRecord {
+  bundle: string;
+  annotations?: Record<string, string>;
 }
 
 /** A container directory whose state cannot be used, and why. */
@@ -96,8 +103,19 @@ export const isDamaged = (e: Entry): e is Damaged => "problem" in e;
 
 const ID = /^[0-9a-f]{12}$/;
 
+/** A new container id: 12 random hex digits. */
+export function newId(): string {
+  return Array.from(randomBytes(6), (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** Whether `s` has the form of a bunker container id (12 hex digits). */
+export const isContainerId = (s: string) => ID.test(s);
+
+/** What --name accepts (docker's rule): a narrower set than the names OCI ids may be (see NAME). */
+const RUN_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
 export function validateName(name: string): void {
-  if (!NAME.test(name)) throw new BunkerError(`invalid container name "${name}": letters, digits, _ . - (starting with a letter or digit), at most 128`);
+  if (!RUN_NAME.test(name)) throw new BunkerError(`invalid container name "${name}": letters, digits, _ . - (starting with a letter or digit), at most 128`);
   if (ID.test(name)) throw new BunkerError(`invalid container name "${name}": it looks like a container id`);
 }
 
@@ -297,6 +315,17 @@ export function resolveEntry(ref: string): Entry {
     }
   }
   throw new BunkerError(`no such container: ${ref}`);
+}
+
+/**
+ * A container by its exact id or name, as OCI clients name them (no prefixes):
+ * a 12-digit hex id is bunker's id, anything else a name. Null if none.
+ */
+export function findExact(ref: string): Entry | null {
+  if (ID.test(ref)) return readEntry(ref);
+  if (!NAME.test(ref)) return null;
+  const id = readLink(`${namesDir()}/${ref}`);
+  return id !== null ? readEntry(id) : null;
 }
 
 /** A container with a usable state; a damaged one is an error saying how to remove it. */

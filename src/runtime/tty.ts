@@ -45,6 +45,23 @@ export function prepareTerminal(): TerminalSetup {
   return { parentSock: fds[0]!, childSock: fds[1]!, slot, winchRead, winchWrite, winsize };
 }
 
+/**
+ * OCI's --console-socket: the child sends the master to `sock` (connected to
+ * the client's socket) itself, and bunker relays nothing. The size is the
+ * config's consoleSize, if any.
+ */
+export function consoleTerminal(sock: number, size: { height: number; width: number } | undefined): TerminalSetup {
+  const slot = sys("open /dev/null", "openat", AT.FDCWD, new TextEncoder().encode("/dev/null\0"), O.RDONLY | O.CLOEXEC, 0);
+  let winsize: Uint8Array | null = null;
+  if (size) {
+    winsize = new Uint8Array(8);
+    const dv = new DataView(winsize.buffer);
+    dv.setUint16(0, size.height, true);
+    dv.setUint16(2, size.width, true);
+  }
+  return { parentSock: -1, childSock: sock, slot, winchRead: -1, winchWrite: -1, winsize };
+}
+
 export function closeTerminal(t: TerminalSetup): void {
   for (const fd of [t.parentSock, t.childSock, t.slot, t.winchRead, t.winchWrite]) closeFd(fd);
 }

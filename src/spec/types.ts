@@ -48,6 +48,8 @@ export interface POSIXRlimit {
 
 export interface Process {
   terminal?: boolean;
+  /** With terminal: its size in characters. */
+  consoleSize?: { height: number; width: number };
   user: User;
   args: string[];
   env: string[];
@@ -55,6 +57,8 @@ export interface Process {
   capabilities?: LinuxCapabilities;
   noNewPrivileges?: boolean;
   rlimits?: POSIXRlimit[];
+  /** Written to /proc/PID/oom_score_adj before the process runs (-1000 to 1000). */
+  oomScoreAdj?: number;
 }
 
 export interface Root {
@@ -101,6 +105,8 @@ export interface Linux {
   devices?: LinuxDevice[];
   maskedPaths?: string[];
   readonlyPaths?: string[];
+  /** Namespaced kernel parameters (net.*, the IPC ones), written once /proc is mounted. */
+  sysctl?: Record<string, string>;
 }
 
 export interface OciSpec {
@@ -111,6 +117,7 @@ export interface OciSpec {
   domainname?: string;
   mounts: Mount[];
   linux: Linux;
+  annotations?: Record<string, string>;
 }
 
 /** bunker's own settings that OCI does not cover. */

@@ -104,7 +104,7 @@ export const O = {
   PATH: 0o10000000,
 } as const;
 
-export const S = { IFCHR: 0o020000, IFDIR: 0o040000, IFREG: 0o100000 } as const;
+export const S = { IFIFO: 0o010000, IFCHR: 0o020000, IFDIR: 0o040000, IFREG: 0o100000 } as const;
 
 export const PR_SET_PDEATHSIG = 1;
 export const PR_SET_DUMPABLE = 4;

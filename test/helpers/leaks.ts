@@ -209,7 +209,7 @@ function links(out: Entries): void {
 }
 
 /** The mount points of every cgroup hierarchy. */
-function cgroupMounts(): string[] {
+export function cgroupMounts(): string[] {
   const out: string[] = [];
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
     const f = line.split(" ");
@@ -219,7 +219,12 @@ function cgroupMounts(): string[] {
   return out;
 }
 
-/** Containers' cgroups: a directory with a container's id below a directory named bunker, at any depth of any hierarchy (a user's delegated subtree too). */
+/**
+ * Containers' cgroups: a directory with a container's id below a directory
+ * named bunker, at any depth of any hierarchy (a user's delegated subtree
+ * too); and any directory below one named bunker-oci, where the OCI tests'
+ * configs put theirs (cgroupsPath).
+ */
 export function cgroups(): Set<string> {
   const out = new Set<string>();
   const walk = (dir: string, depth: number) => {
@@ -232,7 +237,7 @@ export function cgroups(): Set<string> {
     for (const d of list) {
       if (!d.isDirectory()) continue;
       const path = `${dir}/${d.name}`;
-      if (ID.test(d.name) && dir.endsWith("/bunker")) out.add(path);
+      if ((ID.test(d.name) && dir.endsWith("/bunker")) || dir.endsWith("/bunker-oci")) out.add(path);
       else if (depth < 8) walk(path, depth + 1);
     }
   };

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { parseOptions, UsageError, type OptionDefs } from "../../src/cli/options";
-import { newId } from "../../src/cli/run";
+import { newId } from "../../src/runtime/store";
 
 const defs: OptionDefs = {
   rootfs: { type: "string", alias: ["root"], description: "" },

@@ -1,0 +1,222 @@
+// A bundle (a directory with config.json and a root filesystem) as a
+// container spec: the config as the runtime-spec defines it, checked field by
+// field, plus the sidecar bunker derives from it. What the config asks for
+// and bunker cannot honour is an error naming the field.
+
+import type { ContainerSpec, LinuxDevice, NetworkMode, Process, Sidecar, UsernsSetup } from "../spec/types";
+import { DEFAULT_DEVICE_RULES, defaultDevices } from "../spec/defaults";
+import { validateHostname, SpecError } from "../spec/validate";
+import { capabilities, ConfigError, devices, idMappings, int, mounts, namespaces, obj, onlyKnown, optInt, optObj, optStr, optStrings, resources, rlimits, str, strings, bool, user } from "./config";
+
+export interface BundleContext {
+  /** The bundle directory, absolute. */
+  bundle: string;
+  /** bunker's id for the container (the OCI id is its name). */
+  id: string;
+  /** The caller's uid and gid. */
+  uid: number;
+  gid: number;
+  /** Whether the host has AppArmor or SELinux enforcing (a profile or label asked for then cannot be ignored). */
+  lsm: { apparmor: boolean; selinux: boolean };
+  /** newuidmap and newgidmap, where found: how an unprivileged caller writes maps beyond its own IDs. */
+  helpers?: { newuidmap: string; newgidmap: string };
+  /** Whether root.path names a directory (checked by the caller, which reads the file system). */
+  isDir: (path: string) => boolean;
+  /** Whether the namespace file `path` is the host's own namespace of its kind (that of PID 1). */
+  isHostNamespace: (path: string, type: string) => boolean;
+}
+
+const TOP = ["ociVersion", "process", "root", "hostname", "domainname", "mounts", "linux", "annotations", "hooks"];
+const NOT_YET_TOP: Record<string, string> = {
+  solaris: "is for Solaris",
+  windows: "is for Windows",
+  vm: "is for virtual-machine runtimes",
+  zos: "is for z/OS",
+};
+const PROCESS = ["terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges", "apparmorProfile", "selinuxLabel", "oomScoreAdj"];
+const PROCESS_NOT_YET: Record<string, string> = {
+  commandLine: "is for Windows",
+  ioPriority: "is not supported yet",
+  scheduler: "is not supported yet",
+  execCPUAffinity: "is not supported yet",
+};
+const LINUX = ["namespaces", "uidMappings", "gidMappings", "devices", "cgroupsPath", "resources", "seccomp", "maskedPaths", "readonlyPaths", "rootfsPropagation", "mountLabel", "sysctl"];
+const LINUX_NOT_YET: Record<string, string> = {
+  timeOffsets: "is not supported yet",
+  personality: "is not supported yet",
+  intelRdt: "is not supported yet",
+  memoryPolicy: "is not supported yet",
+  netDevices: "is not supported yet",
+};
+
+/** The runtime-spec versions this reads: any 1.x, as crun and runc accept those they predate. */
+function checkVersion(v: unknown): string {
+  const version = str(v, "ociVersion");
+  if (!/^1\.\d+\.\d+/.test(version)) throw new ConfigError(`ociVersion: "${version}" is not a runtime-spec 1.x version`);
+  return version;
+}
+
+function processOf(v: unknown, ctx: BundleContext): Process {
+  const o = obj(v, "process");
+  onlyKnown(o, "process", PROCESS, PROCESS_NOT_YET);
+  const args = strings(o.args, "process.args");
+  if (args.length === 0 || args[0] === "") throw new ConfigError("process.args: must name a command");
+  const cwd = str(o.cwd, "process.cwd");
+  if (!cwd.startsWith("/")) throw new ConfigError(`process.cwd: "${cwd}" must be absolute`);
+  const env = optStrings(o.env, "process.env") ?? [];
+  env.forEach((e, i) => {
+    if (!e.includes("=")) throw new ConfigError(`process.env[${i}]: "${e}" is not NAME=VALUE`);
+  });
+  const p: Process = { user: user(o.user, "process.user"), args, env, cwd };
+  const terminal = bool(o.terminal, "process.terminal");
+  if (terminal) p.terminal = true;
+  const size = optObj(o.consoleSize, "process.consoleSize");
+  if (size) p.consoleSize = { height: int(size.height, "process.consoleSize.height", 0, 65535), width: int(size.width, "process.consoleSize.width", 0, 65535) };
+  if (o.capabilities !== undefined && o.capabilities !== null) p.capabilities = capabilities(o.capabilities, "process.capabilities");
+  if (o.rlimits !== undefined && o.rlimits !== null) p.rlimits = rlimits(o.rlimits, "process.rlimits");
+  const nnp = bool(o.noNewPrivileges, "process.noNewPrivileges");
+  if (nnp) p.noNewPrivileges = true;
+  const oom = optInt(o.oomScoreAdj, "process.oomScoreAdj", -1000, 1000);
+  if (oom !== undefined) p.oomScoreAdj = oom;
+  // As crun: a profile or label is an error only where the host enforces one, which bunker does not apply.
+  if (optStr(o.apparmorProfile, "process.apparmorProfile") && ctx.lsm.apparmor) throw new ConfigError("process.apparmorProfile: AppArmor profiles are not supported, and this host has AppArmor enabled");
+  if (optStr(o.selinuxLabel, "process.selinuxLabel") && ctx.lsm.selinux) throw new ConfigError("process.selinuxLabel: SELinux labels are not supported, and this host has SELinux enabled");
+  return p;
+}
+
+/** Writes the maps: root directly; a user its own single ID directly, anything more through newuidmap/newgidmap. */
+function mapWriter(ctx: BundleContext, uidMaps: { hostID: number; size: number }[], gidMaps: { hostID: number; size: number }[]): { setup: UsernsSetup; setgroups: boolean } {
+  if (ctx.uid === 0) return { setup: { writer: "direct" }, setgroups: true };
+  const own = (maps: { hostID: number; size: number }[], id: number) => maps.length === 1 && maps[0]!.hostID === id && maps[0]!.size === 1;
+  if (own(uidMaps, ctx.uid) && own(gidMaps, ctx.gid)) return { setup: { writer: "direct" }, setgroups: false };
+  if (!ctx.helpers) throw new ConfigError("linux.uidMappings: mapping more than your own IDs needs newuidmap and newgidmap: install the uidmap package");
+  return { setup: { writer: "helpers", ...ctx.helpers }, setgroups: true };
+}
+
+/** Sysctls a container may set: those of namespaces that are not the host's (runc's rule). */
+function checkSysctl(v: unknown, own: (type: string) => boolean): Record<string, string> {
+  const o = obj(v, "linux.sysctl");
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(o)) {
+    const at = `linux.sysctl.${key}`;
+    out[key] = str(value, at);
+    if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/.test(key)) throw new ConfigError(`${at}: not a sysctl name`);
+    const ipc = key.startsWith("fs.mqueue.") || /^kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)$/.test(key);
+    const net = key.startsWith("net.");
+    const uts = key === "kernel.hostname" || key === "kernel.domainname";
+    if (!ipc && !net && !uts) throw new ConfigError(`${at}: not a namespaced sysctl; it would change the host`);
+    const ns = ipc ? "ipc" : net ? "network" : "uts";
+    if (!own(ns)) throw new ConfigError(`${at}: needs a ${ns} namespace that is not the host's`);
+  }
+  return out;
+}
+
+export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
+  const c = obj(config, "config.json");
+  onlyKnown(c, "", TOP, NOT_YET_TOP);
+  const ociVersion = checkVersion(c.ociVersion);
+  if (c.process === undefined || c.process === null) throw new ConfigError("process: missing (bunker runs the config's process)");
+  const process = processOf(c.process, ctx);
+  const root = obj(c.root, "root");
+  onlyKnown(root, "root", ["path", "readonly"]);
+  const rel = str(root.path, "root.path");
+  if (rel === "") throw new ConfigError("root.path: is empty");
+  const rootPath = rel.startsWith("/") ? rel : `${ctx.bundle}/${rel}`;
+  if (!ctx.isDir(rootPath)) throw new ConfigError(`root.path: ${rootPath} is not a directory`);
+  if (c.hooks !== undefined && c.hooks !== null) {
+    const hooks = obj(c.hooks, "hooks");
+    for (const [k, v] of Object.entries(hooks)) if (Array.isArray(v) && v.length > 0) throw new ConfigError(`hooks.${k}: hooks are not supported yet`);
+  }
+  const linux = optObj(c.linux, "linux") ?? {};
+  onlyKnown(linux, "linux", LINUX, LINUX_NOT_YET);
+  const ns = linux.namespaces !== undefined && linux.namespaces !== null ? namespaces(linux.namespaces, "linux.namespaces") : [];
+  const own = (type: string) => ns.some((n) => n.type === type && !n.path);
+  const notHosts = (type: string) => ns.some((n) => n.type === type && (!n.path || !ctx.isHostNamespace(n.path, type)));
+  const has = (type: string) => ns.some((n) => n.type === type);
+  const hostname = optStr(c.hostname, "hostname");
+  const domainname = optStr(c.domainname, "domainname");
+  if ((hostname || domainname) && !own("uts")) throw new ConfigError(`${hostname ? "hostname" : "domainname"}: needs a uts namespace of the container's own`);
+  if (hostname) {
+    try {
+      validateHostname(hostname);
+    } catch (e) {
+      if (e instanceof SpecError) throw new ConfigError(`hostname: ${e.message}`);
+      throw e;
+    }
+  }
+  if (!has("mount")) throw new ConfigError("linux.namespaces: bunker needs a mount namespace for the container's root filesystem");
+  for (const n of ns) {
+    if (n.path && !["network", "ipc", "uts"].includes(n.type)) throw new ConfigError(`linux.namespaces: joining a ${n.type} namespace by path is not supported yet (network, ipc and uts are)`);
+  }
+  const uidMappings = linux.uidMappings !== undefined && linux.uidMappings !== null ? idMappings(linux.uidMappings, "linux.uidMappings") : undefined;
+  const gidMappings = linux.gidMappings !== undefined && linux.gidMappings !== null ? idMappings(linux.gidMappings, "linux.gidMappings") : undefined;
+  const userns = own("user");
+  if ((uidMappings?.length || gidMappings?.length) && !userns) throw new ConfigError("linux.uidMappings: mappings need a user namespace of the container's own");
+  if (userns && (!uidMappings?.length || !gidMappings?.length)) throw new ConfigError("linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
+  if (!userns && ctx.uid !== 0) throw new ConfigError("linux.namespaces: an unprivileged caller needs a user namespace (bunker spec --rootless writes one)");
+  const writer = userns ? mapWriter(ctx, uidMappings!, gidMappings!) : undefined;
+
+  const netns = ns.find((n) => n.type === "network");
+  const network: NetworkMode = !netns ? "host" : netns.path ? "joined" : "none";
+  const configDevices = linux.devices !== undefined && linux.devices !== null ? devices(linux.devices, "linux.devices") : [];
+  // The devices every container has (runc's defaults), unless the config names the same path.
+  const allDevices: LinuxDevice[] = [...defaultDevices().filter((d) => !configDevices.some((x) => x.path === d.path)), ...configDevices];
+  const cgroupsPath = optStr(linux.cgroupsPath, "linux.cgroupsPath");
+  if (cgroupsPath !== undefined) {
+    if (/^[^/]*:[^/]*:/.test(cgroupsPath)) throw new ConfigError(`linux.cgroupsPath: "${cgroupsPath}" is a systemd slice:prefix:name, and bunker manages cgroups itself (leave out --systemd-cgroup, or give a path)`);
+    const parts = cgroupsPath.split("/").filter(Boolean);
+    if (parts.length === 0 || parts.includes("..") || parts.includes(".")) throw new ConfigError(`linux.cgroupsPath: "${cgroupsPath}" must name a cgroup below the root, without . or ..`);
+  }
+  const res = linux.resources !== undefined && linux.resources !== null ? resources(linux.resources, "linux.resources") : undefined;
+  // As runc: after the config's device rules, the devices every container needs, and its own devices.
+  if (res?.devices) {
+    res.devices.push(...DEFAULT_DEVICE_RULES.filter((r) => r.allow).map((r) => ({ ...r })));
+    for (const d of allDevices) res.devices.push({ allow: true, type: "c", major: d.major, minor: d.minor, access: "rwm" });
+  }
+  const propagation = optStr(linux.rootfsPropagation, "linux.rootfsPropagation");
+  if (propagation && !["private", "rprivate"].includes(propagation)) throw new ConfigError(`linux.rootfsPropagation: "${propagation}" is not supported yet (the root is private)`);
+  if (optStr(linux.mountLabel, "linux.mountLabel") && ctx.lsm.selinux) throw new ConfigError("linux.mountLabel: SELinux labels are not supported, and this host has SELinux enabled");
+  const sysctl = linux.sysctl !== undefined && linux.sysctl !== null ? checkSysctl(linux.sysctl, notHosts) : undefined;
+  const seccomp = linux.seccomp !== undefined && linux.seccomp !== null ? obj(linux.seccomp, "linux.seccomp") : undefined;
+  if (seccomp?.listenerPath) throw new ConfigError("linux.seccomp.listenerPath: seccomp notification is not supported yet");
+  if (seccomp?.flags !== undefined && seccomp.flags !== null && strings(seccomp.flags, "linux.seccomp.flags").length > 0) throw new ConfigError("linux.seccomp.flags: not supported yet");
+  const annotations = optObj(c.annotations, "annotations");
+  if (annotations) for (const [k, v] of Object.entries(annotations)) str(v, `annotations.${k}`);
+
+  const sidecar: Sidecar = {
+    id: ctx.id,
+    rootMode: "dir",
+    network,
+    ...(netns?.path ? { net: { ports: [], joined: `ns:${netns.path}` } } : {}),
+    etcFiles: false,
+    ...(writer ? { userns: writer.setup } : {}),
+    setgroups: writer ? writer.setgroups : true,
+    // runc makes a missing working directory.
+    cwd: { create: true, optional: false },
+    seccomp: seccomp ? "custom" : "unconfined",
+  };
+  return {
+    oci: {
+      ociVersion,
+      process,
+      root: { path: rootPath, ...(bool(root.readonly, "root.readonly") ? { readonly: true } : {}) },
+      ...(hostname !== undefined ? { hostname } : {}),
+      ...(domainname !== undefined ? { domainname } : {}),
+      mounts: c.mounts !== undefined && c.mounts !== null ? mounts(c.mounts, "mounts", ctx.bundle) : [],
+      linux: {
+        namespaces: ns,
+        devices: allDevices,
+        ...(uidMappings ? { uidMappings } : {}),
+        ...(gidMappings ? { gidMappings } : {}),
+        ...(cgroupsPath !== undefined ? { cgroupsPath } : {}),
+        ...(res ? { resources: res } : {}),
+        ...(seccomp ? { seccomp } : {}),
+        ...(sysctl ? { sysctl } : {}),
+        maskedPaths: optStrings(linux.maskedPaths, "linux.maskedPaths") ?? [],
+        readonlyPaths: optStrings(linux.readonlyPaths, "linux.readonlyPaths") ?? [],
+      },
+      ...(annotations ? { annotations: annotations as Record<string, string> } : {}),
+    },
+    bunker: sidecar,
+  };
+}

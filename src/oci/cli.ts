@@ -1,0 +1,69 @@
+// The OCI front end: runc's command line, as containerd's shim, conmon and
+// the other clients call it. Global flags come before the command; errors are
+// one line on stderr and in the --log file, with runc's exit status 1.
+
+import { setLogLevel, setLogSink, type LogLevel } from "../log";
+import { BunkerError } from "../errors";
+import { UsageError, parseOptions, type OptionDefs, type Parsed } from "../cli/options";
+import { SysError } from "../sys/errno";
+import { writeErr, writeOut } from "../output";
+import { ConfigError } from "./config";
+import { openLog } from "./log";
+import type { OciGlobals } from "./route";
+
+export type { OciGlobals };
+
+/** runc's status for every failure of its commands. */
+export const EXIT_OCI = 1;
+
+
+type OciCommand = (g: OciGlobals, argv: string[]) => Promise<number>;
+
+export const COMMANDS: Record<string, () => Promise<OciCommand>> = {
+  create: async () => (await import("./create")).create,
+  run: async () => (await import("./create")).run,
+  start: async () => (await import("./lifecycle")).start,
+  state: async () => (await import("./lifecycle")).state,
+  kill: async () => (await import("./lifecycle")).kill,
+  delete: async () => (await import("./lifecycle")).remove,
+  list: async () => (await import("./lifecycle")).list,
+  pause: async () => (await import("./lifecycle")).pause,
+  resume: async () => (await import("./lifecycle")).resume,
+  spec: async () => (await import("./spec")).spec,
+  features: async () => (await import("./features")).features,
+};
+
+export async function oci(g: OciGlobals, name: string, argv: string[]): Promise<number> {
+  let logLine: ((level: LogLevel, msg: string) => void) | undefined;
+  try {
+    if (g.debug) setLogLevel("debug");
+    if (g.log !== undefined) {
+      logLine = openLog(g.log, g.logFormat);
+      setLogSink(logLine);
+    }
+    if (g.root !== undefined) (await import("../runtime/state")).useStateDir(g.root);
+    if (g.systemdCgroup) throw new BunkerError("--systemd-cgroup: bunker manages cgroups itself (cgroupfs); give cgroupsPath as a path, without --systemd-cgroup");
+    const command = await COMMANDS[name]!();
+    return await command(g, argv);
+  } catch (err) {
+    if (err instanceof HelpRequest) {
+      await writeOut(err.message);
+      return 0;
+    }
+    const known = err instanceof BunkerError || err instanceof UsageError || err instanceof SysError || err instanceof ConfigError;
+    const msg = known ? (err as Error).message : `internal error: ${(err as Error)?.stack ?? String(err)}`;
+    logLine?.("error", msg);
+    await writeErr(`bunker: ${msg}\n`);
+    return EXIT_OCI;
+  }
+}
+
+/** --help of an OCI command: its usage line, on stdout, and status 0. */
+class HelpRequest extends Error {}
+
+/** A command's flags, runc style. */
+export function parseOci(argv: readonly string[], defs: OptionDefs, usage: string): Parsed {
+  const parsed = parseOptions(argv, defs, usage.split(" ")[0]!);
+  if (parsed.help) throw new HelpRequest(`usage: bunker ${usage}\n${Object.entries(defs).filter(([, d]) => d.description).map(([k, d]) => `  --${k}${d.valueHint ? ` ${d.valueHint}` : ""}  ${d.description}\n`).join("")}`);
+  return parsed;
+}

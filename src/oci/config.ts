@@ -1,0 +1,291 @@
+// Reading a bundle's config.json: each field checked for its type, and named
+// (process.args, mounts[2].options) when it is wrong or asks for something
+// bunker cannot honour. Nothing is dropped silently.
+
+import { CAPABILITIES } from "../security/caps";
+import type { LinuxCapabilities, LinuxDevice, LinuxDeviceCgroup, LinuxIDMapping, LinuxNamespace, LinuxResources, Mount, NamespaceType, POSIXRlimit, User } from "../spec/types";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function fail(path: string, what: string): never {
+  throw new ConfigError(`${path}: ${what}`);
+}
+
+export function obj(v: unknown, path: string): Obj {
+  if (!isObj(v)) fail(path, "must be an object");
+  return v;
+}
+
+export function optObj(v: unknown, path: string): Obj | undefined {
+  return v === undefined || v === null ? undefined : obj(v, path);
+}
+
+export function str(v: unknown, path: string): string {
+  if (typeof v !== "string") fail(path, "must be a string");
+  return v;
+}
+
+export function optStr(v: unknown, path: string): string | undefined {
+  return v === undefined ? undefined : str(v, path);
+}
+
+export function bool(v: unknown, path: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "boolean") fail(path, "must be true or false");
+  return v;
+}
+
+/** An integer in [min, max]. */
+export function int(v: unknown, path: string, min = -(2 ** 53), max = 2 ** 53): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) fail(path, `must be an integer${min > -(2 ** 53) ? ` from ${min}` : ""}${max < 2 ** 53 ? ` to ${max}` : ""}`);
+  return v;
+}
+
+export function optInt(v: unknown, path: string, min?: number, max?: number): number | undefined {
+  return v === undefined || v === null ? undefined : int(v, path, min, max);
+}
+
+export function strings(v: unknown, path: string): string[] {
+  if (!Array.isArray(v)) fail(path, "must be a list of strings");
+  v.forEach((x, i) => str(x, `${path}[${i}]`));
+  return v as string[];
+}
+
+export function optStrings(v: unknown, path: string): string[] | undefined {
+  return v === undefined || v === null ? undefined : strings(v, path);
+}
+
+function list(v: unknown, path: string): unknown[] {
+  if (!Array.isArray(v)) fail(path, "must be a list");
+  return v;
+}
+
+/** Refuses keys of `o` outside `known`: a field bunker does not read would otherwise be ignored. */
+export function onlyKnown(o: Obj, path: string, known: readonly string[], notYet: Record<string, string> = {}): void {
+  for (const [k, v] of Object.entries(o)) {
+    if (v === undefined || v === null) continue;
+    const at = path ? `${path}.${k}` : k;
+    if (k in notYet) fail(at, notYet[k]!);
+    if (!known.includes(k)) fail(at, "is not a field bunker knows");
+  }
+}
+
+export function user(v: unknown, path: string): User {
+  const o = obj(v, path);
+  onlyKnown(o, path, ["uid", "gid", "umask", "additionalGids"], { username: "is for Windows containers" });
+  const u: User = { uid: int(o.uid, `${path}.uid`, 0, 2 ** 32 - 2), gid: int(o.gid, `${path}.gid`, 0, 2 ** 32 - 2) };
+  const umask = optInt(o.umask, `${path}.umask`, 0, 0o777);
+  if (umask !== undefined) u.umask = umask;
+  if (o.additionalGids !== undefined && o.additionalGids !== null) {
+    u.additionalGids = list(o.additionalGids, `${path}.additionalGids`).map((g, i) => int(g, `${path}.additionalGids[${i}]`, 0, 2 ** 32 - 2));
+  }
+  return u;
+}
+
+const CAP_SETS = ["bounding", "effective", "inheritable", "permitted", "ambient"] as const;
+
+export function capabilities(v: unknown, path: string): LinuxCapabilities {
+  const o = obj(v, path);
+  onlyKnown(o, path, CAP_SETS);
+  const caps: LinuxCapabilities = {};
+  for (const set of CAP_SETS) {
+    const names = optStrings(o[set], `${path}.${set}`);
+    if (!names) continue;
+    names.forEach((n, i) => {
+      if (!n.startsWith("CAP_") || !(CAPABILITIES as readonly string[]).includes(n.slice(4))) fail(`${path}.${set}[${i}]`, `unknown capability "${n}"`);
+    });
+    caps[set] = names;
+  }
+  return caps;
+}
+
+const RLIMITS = ["RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_RSS", "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK"];
+
+export function rlimits(v: unknown, path: string): POSIXRlimit[] {
+  const seen = new Set<string>();
+  return list(v, path).map((r, i) => {
+    const at = `${path}[${i}]`;
+    const o = obj(r, at);
+    onlyKnown(o, at, ["type", "hard", "soft"]);
+    const type = str(o.type, `${at}.type`);
+    if (!RLIMITS.includes(type)) fail(`${at}.type`, `unknown limit "${type}"`);
+    if (seen.has(type)) fail(`${at}.type`, `${type} is given twice`);
+    seen.add(type);
+    const hard = int(o.hard, `${at}.hard`, 0, 2 ** 64);
+    const soft = int(o.soft, `${at}.soft`, 0, 2 ** 64);
+    if (soft > hard) fail(at, `the soft limit ${soft} is above the hard limit ${hard}`);
+    return { type, hard, soft };
+  });
+}
+
+const NS_TYPES: readonly NamespaceType[] = ["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"];
+
+export function namespaces(v: unknown, path: string): LinuxNamespace[] {
+  const seen = new Set<string>();
+  return list(v, path).map((n, i) => {
+    const at = `${path}[${i}]`;
+    const o = obj(n, at);
+    onlyKnown(o, at, ["type", "path"]);
+    const type = str(o.type, `${at}.type`);
+    if (!NS_TYPES.includes(type as NamespaceType)) fail(`${at}.type`, `unknown namespace type "${type}" (one of ${NS_TYPES.join(", ")})`);
+    if (seen.has(type)) fail(`${at}.type`, `the ${type} namespace is given twice`);
+    seen.add(type);
+    const p = optStr(o.path, `${at}.path`);
+    if (p !== undefined && !p.startsWith("/")) fail(`${at}.path`, `"${p}" must be absolute`);
+    return p ? { type: type as NamespaceType, path: p } : { type: type as NamespaceType };
+  });
+}
+
+export function idMappings(v: unknown, path: string): LinuxIDMapping[] {
+  return list(v, path).map((m, i) => {
+    const at = `${path}[${i}]`;
+    const o = obj(m, at);
+    onlyKnown(o, at, ["containerID", "hostID", "size"]);
+    return { containerID: int(o.containerID, `${at}.containerID`, 0, 2 ** 32 - 1), hostID: int(o.hostID, `${at}.hostID`, 0, 2 ** 32 - 1), size: int(o.size, `${at}.size`, 1, 2 ** 32 - 1) };
+  });
+}
+
+export function devices(v: unknown, path: string): LinuxDevice[] {
+  return list(v, path).map((d, i) => {
+    const at = `${path}[${i}]`;
+    const o = obj(d, at);
+    onlyKnown(o, at, ["path", "type", "major", "minor", "fileMode", "uid", "gid"]);
+    const p = str(o.path, `${at}.path`);
+    if (!p.startsWith("/dev/") || p.split("/").includes("..")) fail(`${at}.path`, `"${p}" must lie in /dev`);
+    const type = str(o.type, `${at}.type`);
+    // Block devices, FIFOs: runc makes them; bunker's containers so far know character devices only.
+    if (type !== "c" && type !== "u") fail(`${at}.type`, type === "b" || type === "p" ? `"${type}" devices are not supported yet (character devices only)` : `unknown device type "${type}"`);
+    const dev: LinuxDevice = { path: p, type: "c", major: int(o.major, `${at}.major`, 0, 4095), minor: int(o.minor, `${at}.minor`, 0, 2 ** 20 - 1) };
+    const mode = optInt(o.fileMode, `${at}.fileMode`, 0, 0o7777);
+    if (mode !== undefined) dev.fileMode = mode;
+    const uid = optInt(o.uid, `${at}.uid`, 0, 2 ** 32 - 2);
+    if (uid !== undefined) dev.uid = uid;
+    const gid = optInt(o.gid, `${at}.gid`, 0, 2 ** 32 - 2);
+    if (gid !== undefined) dev.gid = gid;
+    return dev;
+  });
+}
+
+/** Mount propagation options: what a private mount tree already is, and what bunker cannot give yet. */
+const PRIVATE = ["private", "rprivate"];
+const PROPAGATION = ["shared", "rshared", "slave", "rslave", "unbindable", "runbindable"];
+/** runc's recursive flags (rro, rnosuid, ...), id-mapped mounts and crun's extensions. */
+const NOT_YET = new Set([
+  "idmap", "ridmap", "tmpcopyup", "copy-symlink",
+  ...["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "atime", "noatime", "relatime", "norelatime", "strictatime", "nostrictatime", "nosymfollow", "symfollow"].map((f) => `r${f}`),
+]);
+
+export function mounts(v: unknown, path: string, bundle: string): Mount[] {
+  return list(v, path).map((m, i) => {
+    const at = `${path}[${i}]`;
+    const o = obj(m, at);
+    onlyKnown(o, at, ["destination", "type", "source", "options"], { uidMappings: "id-mapped mounts are not supported yet", gidMappings: "id-mapped mounts are not supported yet" });
+    const destination = str(o.destination, `${at}.destination`);
+    if (!destination.startsWith("/")) fail(`${at}.destination`, `"${destination}" must be absolute`);
+    const options = (optStrings(o.options, `${at}.options`) ?? []).filter((opt) => !PRIVATE.includes(opt));
+    for (const opt of options) {
+      if (PROPAGATION.includes(opt)) fail(`${at}.options`, `propagation "${opt}" is not supported yet (mounts are private)`);
+      if (NOT_YET.has(opt)) fail(`${at}.options`, `"${opt}" is not supported yet`);
+    }
+    let type = optStr(o.type, `${at}.type`);
+    let source = optStr(o.source, `${at}.source`);
+    const bind = type === "bind" || options.includes("bind") || options.includes("rbind");
+    if (bind) {
+      type = "bind";
+      if (source === undefined || source === "") fail(`${at}.source`, "a bind mount needs a source");
+      if (!source.startsWith("/")) source = `${bundle}/${source}`;
+      // A bind without "bind" or "rbind" is recursive, as runc's "bind" type is.
+      if (!options.includes("bind") && !options.includes("rbind")) options.push("rbind");
+    } else {
+      if (type === undefined || type === "") fail(`${at}.type`, "a mount that is not a bind needs a type");
+      // cgroup and cgroup2 both give the container its own cgroups, read-only, as bunker mounts them.
+      if (type === "cgroup2") type = "cgroup";
+    }
+    return { destination, type, ...(source !== undefined ? { source } : {}), options };
+  });
+}
+
+const RESOURCE_FIELDS = ["memory", "cpu", "pids", "blockIO", "devices", "hugepageLimits", "network", "rdma", "unified"];
+
+/** linux.resources: what bunker's cgroup drivers set; anything else asked for is an error naming it. */
+export function resources(v: unknown, path: string): LinuxResources | undefined {
+  const o = obj(v, path);
+  onlyKnown(o, path, RESOURCE_FIELDS);
+  const r: LinuxResources = {};
+  const none = (x: unknown) => x === undefined || x === null || x === 0 || x === false || (Array.isArray(x) && x.length === 0) || (isObj(x) && Object.keys(x).length === 0);
+  const refuse = (sub: Obj, at: string, keys: string[]) => {
+    for (const k of Object.keys(sub)) if (!keys.includes(k) && !none(sub[k])) fail(`${at}.${k}`, "is not supported yet");
+  };
+  const mem = optObj(o.memory, `${path}.memory`);
+  if (mem) {
+    refuse(mem, `${path}.memory`, ["limit", "swap", "disableOOMKiller"]);
+    if (mem.disableOOMKiller === true) fail(`${path}.memory.disableOOMKiller`, "is not supported");
+    const limit = optInt(mem.limit, `${path}.memory.limit`, -1);
+    const swap = optInt(mem.swap, `${path}.memory.swap`, -1);
+    const m: NonNullable<LinuxResources["memory"]> = {};
+    if (limit !== undefined && limit > 0) m.limit = limit;
+    if (swap !== undefined && swap !== 0) m.swap = swap;
+    if (Object.keys(m).length) r.memory = m;
+  }
+  const cpu = optObj(o.cpu, `${path}.cpu`);
+  if (cpu) {
+    refuse(cpu, `${path}.cpu`, ["shares", "quota", "period", "cpus"]);
+    const c: NonNullable<LinuxResources["cpu"]> = {};
+    const shares = optInt(cpu.shares, `${path}.cpu.shares`, 0);
+    if (shares) c.shares = shares;
+    const quota = optInt(cpu.quota, `${path}.cpu.quota`, -1);
+    if (quota !== undefined && quota > 0) c.quota = quota;
+    const period = optInt(cpu.period, `${path}.cpu.period`, 0);
+    if (period) c.period = period;
+    const cpus = optStr(cpu.cpus, `${path}.cpu.cpus`);
+    if (cpus) c.cpus = cpus;
+    if (Object.keys(c).length) r.cpu = c;
+  }
+  const pids = optObj(o.pids, `${path}.pids`);
+  if (pids) {
+    onlyKnown(pids, `${path}.pids`, ["limit"]);
+    const limit = optInt(pids.limit, `${path}.pids.limit`, -1);
+    if (limit !== undefined && limit > 0) r.pids = { limit };
+  }
+  const bio = optObj(o.blockIO, `${path}.blockIO`);
+  if (bio) {
+    refuse(bio, `${path}.blockIO`, ["weight"]);
+    const weight = optInt(bio.weight, `${path}.blockIO.weight`, 0, 1000);
+    if (weight) r.blockIO = { weight };
+  }
+  if (o.devices !== undefined && o.devices !== null) r.devices = deviceRules(o.devices, `${path}.devices`);
+  for (const k of ["hugepageLimits", "network", "rdma", "unified"]) if (!none(o[k])) fail(`${path}.${k}`, "is not supported yet");
+  return Object.keys(r).length ? r : undefined;
+}
+
+function deviceRules(v: unknown, path: string): LinuxDeviceCgroup[] {
+  return list(v, path).map((d, i) => {
+    const at = `${path}[${i}]`;
+    const o = obj(d, at);
+    onlyKnown(o, at, ["allow", "type", "major", "minor", "access"]);
+    const allow = bool(o.allow, `${at}.allow`);
+    if (allow === undefined) fail(`${at}.allow`, "must be true or false");
+    const rule: LinuxDeviceCgroup = { allow };
+    const type = optStr(o.type, `${at}.type`);
+    if (type !== undefined) {
+      if (type !== "a" && type !== "c" && type !== "b") fail(`${at}.type`, `"${type}" is not a, c or b`);
+      rule.type = type;
+    }
+    const major = optInt(o.major, `${at}.major`, -1);
+    if (major !== undefined && major >= 0) rule.major = major;
+    const minor = optInt(o.minor, `${at}.minor`, -1);
+    if (minor !== undefined && minor >= 0) rule.minor = minor;
+    const access = optStr(o.access, `${at}.access`);
+    if (access !== undefined) {
+      if (!/^[rwm]*$/.test(access)) fail(`${at}.access`, `"${access}" is not made of r, w and m`);
+      rule.access = access;
+    }
+    return rule;
+  });
+}

@@ -1,0 +1,71 @@
+// Which front end a command line is for. Kept apart from the OCI front end
+// itself, which bunker's own commands never load.
+
+import { UsageError, type OptionDefs, type Parsed } from "../cli/options";
+
+export type LogFormat = "text" | "json";
+
+export interface OciGlobals {
+  root?: string;
+  log?: string;
+  logFormat: LogFormat;
+  debug: boolean;
+  systemdCgroup: boolean;
+  rootless: "auto" | "true" | "false";
+}
+
+/** runc's global flags, taken before any command (bunker's own --log-level stays too). */
+export const OCI_GLOBAL_OPTIONS: OptionDefs = {
+  root: { type: "string", valueHint: "DIR", description: "OCI: the state directory (default bunker's own)" },
+  log: { type: "string", valueHint: "FILE", description: "OCI: write log lines to FILE" },
+  "log-format": { type: "string", valueHint: "text|json", description: "OCI: the log file's format (default text)" },
+  debug: { type: "boolean", description: "OCI: log at debug level" },
+  "systemd-cgroup": { type: "boolean", description: "OCI: cgroupsPath is a systemd slice:prefix:name" },
+  rootless: { type: "string", valueHint: "auto|true|false", description: "OCI: rootless mode (bunker decides by the caller and the config)" },
+  criu: { type: "string", valueHint: "PATH", description: "" },
+};
+
+export function ociGlobals(values: Parsed["values"]): OciGlobals {
+  const format = (values["log-format"] as string | undefined) ?? "text";
+  if (format !== "text" && format !== "json") throw new UsageError(`--log-format: "${format}" is not text or json`);
+  const rootless = (values.rootless as string | undefined) ?? "auto";
+  if (rootless !== "auto" && rootless !== "true" && rootless !== "false") throw new UsageError(`--rootless: "${rootless}" is not auto, true or false`);
+  const root = values.root as string | undefined;
+  if (root === "") throw new UsageError("--root: the path is empty");
+  return {
+    ...(root !== undefined ? { root } : {}),
+    ...(values.log !== undefined ? { log: values.log as string } : {}),
+    logFormat: format,
+    debug: values.debug === true,
+    systemdCgroup: values["systemd-cgroup"] === true,
+    rootless,
+  };
+}
+
+/** The commands of runc's command line that bunker has. */
+const OCI_NAMES = ["create", "run", "start", "state", "kill", "delete", "list", "pause", "resume", "spec", "features"];
+
+/** A signal as runc's kill takes it: a number, or a name with or without SIG. */
+const SIGNAL = /^(\d+|(SIG)?(HUP|INT|QUIT|ILL|TRAP|ABRT|BUS|FPE|KILL|USR1|SEGV|USR2|PIPE|ALRM|TERM|STKFLT|CHLD|CONT|STOP|TSTP|TTIN|TTOU|URG|XCPU|XFSZ|VTALRM|PROF|WINCH|IO|PWR|SYS|RTMIN(\+\d+)?))$/i;
+
+/** Commands only the OCI front end has: always theirs, with or without global flags. */
+export const OCI_ONLY = ["create", "start", "state", "delete", "resume", "spec", "features"];
+
+/**
+ * Whether a command bunker's own front end also has (run, kill, list, pause)
+ * is meant in runc's sense: global OCI flags came first, or its arguments
+ * take runc's shape (kill ID SIGNAL, kill --all, run --bundle).
+ */
+export function wantsOci(name: string, argv: readonly string[], globalsGiven: boolean): boolean {
+  if (OCI_ONLY.includes(name)) return true;
+  if (!OCI_NAMES.includes(name)) return false;
+  if (globalsGiven) return true;
+  if (name === "kill") {
+    if (argv.includes("--all") || argv.includes("-a")) return true;
+    const rest = argv.filter((a) => !a.startsWith("-"));
+    return rest.length === 2 && argv.length === 2 && SIGNAL.test(rest[1]!);
+  }
+  if (name === "run") return argv.some((a) => a === "--bundle" || a === "-b" || a.startsWith("--bundle="));
+  return false;
+}
+

@@ -1,0 +1,368 @@
+// The OCI front end as clients drive it: runc's command line on a bundle,
+// create leaving the process waiting before execve and no bunker behind,
+// start, state, kill, delete; the console socket; global flags; bad input.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { bunker, BUNKER, isRoot, until, type Result } from "../helpers/bunker";
+import { busyboxAvailable } from "../helpers/rootfs";
+import { containerSuite } from "../helpers/suite";
+import { ConsoleSocket, closeFd, ptyNumber, readUntil, writeFd } from "../helpers/console";
+import { cgroupMounts } from "../helpers/leaks";
+
+const ready = isRoot && busyboxAvailable();
+if (!ready) console.warn(`skipping OCI tests: ${isRoot ? "busybox-static is not installed" : "they need root"}`);
+
+const suite = containerSuite(ready);
+let dir = "";
+
+beforeAll(() => {
+  if (ready) dir = mkdtempSync(join(tmpdir(), "bunker-oci-"));
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+type Config = Record<string, any>;
+
+let bundles = 0;
+/** A bundle whose config is bunker spec's default, changed by `edit`, with the suite's rootfs. */
+function bundle(edit: (c: Config) => void = () => {}): string {
+  const b = join(dir, `b${bundles++}`);
+  mkdirSync(b);
+  const r = bunker(["spec", "--bundle", b]);
+  expect(r.code).toBe(0);
+  const c = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+  c.root = { path: suite.fs.path, readonly: false };
+  c.process.terminal = false;
+  edit(c);
+  writeFileSync(join(b, "config.json"), JSON.stringify(c));
+  return b;
+}
+
+let outputs = 0;
+/**
+ * A command whose container may keep its stdio (create, run --detach): its
+ * output goes through files, which a container holding them open does not
+ * keep from being read, as it would a pipe's end of file.
+ */
+function detached(args: string[]): Result {
+  const out = join(dir, `out${outputs++}`);
+  const p = Bun.spawnSync(["sh", "-c", 'exec "$@" > "$0.out" 2> "$0.err" < /dev/null', out, BUNKER, ...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  return { code: p.exitCode ?? -1, stdout: readFileSync(`${out}.out`, "utf8"), stderr: readFileSync(`${out}.err`, "utf8") };
+}
+
+const state = (id: string, root: string[] = []) => JSON.parse(bunker([...root, "state", id]).stdout);
+
+const alive = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !"ZX".includes(stat.slice(stat.lastIndexOf(")") + 2)[0]!);
+  } catch {
+    return false;
+  }
+};
+
+describe.skipIf(!ready)("spec", () => {
+  test("writes runc's default config.json, and refuses to overwrite one", () => {
+    const b = join(dir, "spec");
+    mkdirSync(b);
+    expect(bunker(["spec", "--bundle", b])).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    const c = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+    expect(c.ociVersion).toMatch(/^1\.\d+\.\d+$/);
+    expect(c.process).toMatchObject({ terminal: true, args: ["sh"], cwd: "/", user: { uid: 0, gid: 0 }, noNewPrivileges: true });
+    expect(c.root).toEqual({ path: "rootfs", readonly: true });
+    expect(c.linux.namespaces.map((n: { type: string }) => n.type).sort()).toEqual(["cgroup", "ipc", "mount", "network", "pid", "uts"]);
+    expect(c.mounts.map((m: { destination: string }) => m.destination)).toEqual(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"]);
+    const again = bunker(["spec", "--bundle", b]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe(`bunker: ${b}/config.json exists: remove it first\n`);
+  });
+
+  test("--rootless maps the caller to root in a user namespace of its own", () => {
+    const b = join(dir, "spec-rootless");
+    mkdirSync(b);
+    expect(bunker(["spec", "--rootless", "--bundle", b]).code).toBe(0);
+    const c = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+    expect(c.linux.namespaces.map((n: { type: string }) => n.type)).toContain("user");
+    expect(c.linux.uidMappings).toEqual([{ containerID: 0, hostID: 0, size: 1 }]);
+    expect(c.linux.gidMappings).toEqual([{ containerID: 0, hostID: 0, size: 1 }]);
+    // The tty group is not mapped: devpts must not ask for it.
+    expect(c.mounts.find((m: { destination: string }) => m.destination === "/dev/pts").options).not.toContain("gid=5");
+  });
+});
+
+describe.skipIf(!ready)("create, start, state, kill, delete", () => {
+  test("create leaves the process waiting before execve, and no bunker process; start runs the command", async () => {
+    const marker = `oci-marker-${bundles}`;
+    const b = bundle((c) => {
+      c.process.args = ["sh", "-c", `echo started > /tmp/${marker}; exec sleep 30`];
+      c.annotations = { "org.example.note": "kept" };
+    });
+    const pidFile = join(b, "init.pid");
+    const r = detached(["create", "--bundle", b, "--pid-file", pidFile, "oci-life"]);
+    expect(r).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    // The pid file holds the digits and nothing else (containerd reads it with Atoi).
+    const text = readFileSync(pidFile, "utf8");
+    expect(text).toMatch(/^[1-9]\d*$/);
+    const pid = Number(text);
+    try {
+      expect(alive(pid)).toBe(true);
+      // Its parent is not a bunker process: bunker create has exited.
+      const ppid = Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
+      expect(readFileSync(`/proc/${ppid}/comm`, "utf8")).not.toBe("bunker\n");
+      expect(existsSync(join(suite.fs.path, "tmp", marker))).toBe(false);
+      const s = state("oci-life");
+      expect(s).toEqual({
+        ociVersion: expect.stringMatching(/^1\./),
+        id: "oci-life",
+        pid,
+        status: "created",
+        bundle: b,
+        rootfs: suite.fs.path,
+        created: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        owner: "",
+        annotations: { "org.example.note": "kept" },
+      });
+      // bunker's own front end sees the same container, named by its OCI id.
+      expect(bunker(["ps", "-a"]).stdout).toContain("oci-life");
+      expect(bunker(["start", "oci-life"])).toMatchObject({ code: 0, stdout: "", stderr: "" });
+      await until(() => existsSync(join(suite.fs.path, "tmp", marker)), 5000, "the command to run");
+      expect(state("oci-life")).toMatchObject({ status: "running", pid });
+      // A second start has nothing to start.
+      const again = bunker(["start", "oci-life"]);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain("already running");
+      // runc's kill: the id, then the signal, by number or by name.
+      expect(bunker(["kill", "oci-life", "KILL"])).toMatchObject({ code: 0, stdout: "" });
+      await until(() => !alive(pid), 5000, "the container to die");
+      expect(state("oci-life")).toMatchObject({ status: "stopped", pid: 0 });
+      const killAgain = bunker(["kill", "oci-life", "9"]);
+      expect(killAgain.code).toBe(1);
+      expect(killAgain.stderr).toContain("container not running");
+      expect(bunker(["delete", "oci-life"])).toMatchObject({ code: 0, stdout: "", stderr: "" });
+      const gone = bunker(["state", "oci-life"]);
+      expect(gone.code).toBe(1);
+      expect(gone.stderr).toBe("bunker: container oci-life does not exist\n");
+    } finally {
+      rmSync(join(suite.fs.path, "tmp", marker), { force: true });
+      bunker(["delete", "--force", "oci-life"]);
+    }
+  });
+
+  test("without a terminal the container's stdio are the descriptors create was given; bunker keeps none", async () => {
+    const b = bundle((c) => {
+      c.process.args = ["sh", "-c", "echo out; echo err >&2"];
+    });
+    const proc = Bun.spawn([BUNKER, "create", "--bundle", b, "oci-stdio"], { stdout: "pipe", stderr: "pipe" });
+    expect(await proc.exited).toBe(0);
+    const pid = state("oci-stdio").pid as number;
+    try {
+      expect(bunker(["start", "oci-stdio"]).code).toBe(0);
+      // EOF comes once the container's process ends: nothing else holds the pipes.
+      expect(await new Response(proc.stdout).text()).toBe("out\n");
+      expect(await new Response(proc.stderr).text()).toBe("err\n");
+      await until(() => !alive(pid), 5000, "the container to end");
+      expect(state("oci-stdio").status).toBe("stopped");
+    } finally {
+      expect(bunker(["delete", "oci-stdio"]).code).toBe(0);
+    }
+  });
+
+  test("a created container that is never started is deleted whole: process, cgroup, state", () => {
+    const b = bundle((c) => {
+      c.linux.cgroupsPath = "/bunker-oci/never-started";
+      c.process.args = ["sh", "-c", "exit 3"];
+    });
+    expect(detached(["create", "--bundle", b, "oci-abort"]).code).toBe(0);
+    const pid = state("oci-abort").pid as number;
+    const dirs = cgroupMounts().map((m) => `${m}/bunker-oci/never-started`).filter(existsSync);
+    // The container is exactly where its config put it (containerd reads its metrics there).
+    expect(dirs.length).toBeGreaterThan(0);
+    for (const d of dirs) expect(readFileSync(`${d}/cgroup.procs`, "utf8").trim().split("\n")).toContain(String(pid));
+    expect(bunker(["delete", "oci-abort"])).toMatchObject({ code: 0, stderr: "" });
+    expect(alive(pid)).toBe(false);
+    for (const d of dirs) expect(existsSync(d)).toBe(false);
+    expect(bunker(["state", "oci-abort"]).code).toBe(1);
+  });
+
+  test("delete refuses a running container without --force; with it, the container is killed and removed", async () => {
+    const b = bundle((c) => {
+      c.process.args = ["sleep", "60"];
+    });
+    expect(detached(["create", "--bundle", b, "oci-force"]).code).toBe(0);
+    expect(bunker(["start", "oci-force"]).code).toBe(0);
+    const pid = state("oci-force").pid as number;
+    const r = bunker(["delete", "oci-force"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("bunker: cannot delete container oci-force that is not stopped: running\n");
+    expect(alive(pid)).toBe(true);
+    expect(bunker(["delete", "--force", "oci-force"])).toMatchObject({ code: 0, stderr: "" });
+    await until(() => !alive(pid), 5000, "the container to die");
+    expect(bunker(["state", "oci-force"]).code).toBe(1);
+  });
+
+  test("kill --all signals every process of the container; pause and resume freeze and thaw it", async () => {
+    const b = bundle((c) => {
+      c.process.args = ["sh", "-c", "sleep 60 & sleep 61 & wait"];
+    });
+    expect(detached(["create", "--bundle", b, "oci-all"]).code).toBe(0);
+    try {
+      expect(bunker(["start", "oci-all"]).code).toBe(0);
+      // In runc's form (global flags first) pause prints nothing; plain, it is bunker's own, which names the container.
+      expect(bunker(["--root", "/run/bunker", "pause", "oci-all"])).toMatchObject({ code: 0, stdout: "" });
+      expect(state("oci-all").status).toBe("paused");
+      expect(bunker(["resume", "oci-all"])).toMatchObject({ code: 0, stdout: "" });
+      expect(state("oci-all").status).toBe("running");
+      const [s] = JSON.parse(bunker(["inspect", "oci-all"]).stdout);
+      // Every hierarchy lists them (a hybrid host has several).
+      const procs = () => new Set((s.cgroup.dirs as { path: string }[]).flatMap((d) => readFileSync(`${d.path}/cgroup.procs`, "utf8").trim().split("\n").filter(Boolean)));
+      await until(() => procs().size === 3, 5000, "three processes");
+      expect(bunker(["kill", "--all", "oci-all", "KILL"]).code).toBe(0);
+      await until(() => procs().size === 0, 5000, "every process to die");
+    } finally {
+      bunker(["delete", "--force", "oci-all"]);
+    }
+  });
+
+  test("run starts the container in the foreground and exits with its status; run --detach returns", async () => {
+    const b = bundle((c) => {
+      c.process.args = ["sh", "-c", "echo in-run; exit 7"];
+    });
+    const r = bunker(["--root", "/run/bunker", "run", "--bundle", b, "oci-run"]);
+    expect(r).toMatchObject({ code: 7, stdout: "in-run\n", stderr: "" });
+    expect(bunker(["state", "oci-run"]).code).toBe(1);
+    const d = bundle((c) => {
+      c.process.args = ["sleep", "60"];
+    });
+    expect(detached(["run", "--detach", "--bundle", d, "oci-run-d"])).toMatchObject({ code: 0, stdout: "" });
+    expect(state("oci-run-d").status).toBe("running");
+    expect(bunker(["delete", "--force", "oci-run-d"]).code).toBe(0);
+  });
+});
+
+describe.skipIf(!ready)("the console socket", () => {
+  test("with process.terminal the pty master goes to --console-socket: one descriptor, SCM_RIGHTS, as go-runc reads it", async () => {
+    const b = bundle((c) => {
+      c.process.terminal = true;
+      c.process.consoleSize = { height: 33, width: 101 };
+      c.process.args = ["sh", "-c", "tty; stty size; read line; echo got $line"];
+    });
+    const sock = new ConsoleSocket(join(b, "console.sock"));
+    let master = -1;
+    try {
+      expect(detached(["create", "--bundle", b, "--console-socket", sock.path, "oci-tty"])).toMatchObject({ code: 0, stderr: "" });
+      const got = sock.receive();
+      expect(got.data).toBeGreaterThan(0);
+      expect(got.controlLength).toBe(24);
+      expect(got.fds.length).toBe(1);
+      master = got.fds[0]!;
+      expect(ptyNumber(master)).not.toBeNull();
+      expect(bunker(["start", "oci-tty"]).code).toBe(0);
+      const out = await readUntil(master, "33 101");
+      expect(out).toMatch(/^\/dev\/pts\/\d+\r\n33 101/);
+      writeFd(master, "hello\n");
+      expect(await readUntil(master, "got hello")).toContain("got hello");
+    } finally {
+      if (master >= 0) closeFd(master);
+      sock.close();
+      bunker(["delete", "--force", "oci-tty"]);
+    }
+  });
+
+  test("a terminal without a console socket, a console socket that is not a socket: errors, nothing created", () => {
+    const b = bundle((c) => {
+      c.process.terminal = true;
+    });
+    const none = detached(["create", "--bundle", b, "oci-tty-bad"]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toBe("bunker: process.terminal needs --console-socket: bunker does not stay to hold the terminal\n");
+    writeFileSync(join(b, "not-a-socket"), "");
+    const file = detached(["create", "--bundle", b, "--console-socket", join(b, "not-a-socket"), "oci-tty-bad"]);
+    expect(file.code).toBe(1);
+    expect(file.stderr).toBe(`bunker: --console-socket ${join(b, "not-a-socket")}: not a socket\n`);
+    expect(bunker(["state", "oci-tty-bad"]).code).toBe(1);
+  });
+});
+
+describe.skipIf(!ready)("global flags", () => {
+  test("--root keeps the client's containers apart from bunker's own; --log with --log-format json gets runc's error lines", () => {
+    const root = join(dir, "client-root");
+    const b = bundle((c) => {
+      c.process.args = ["true"];
+    });
+    const g = ["--root", root, "--log", join(dir, "log.json"), "--log-format", "json"];
+    expect(detached([...g, "create", "--bundle", b, "oci-rooted"]).code).toBe(0);
+    try {
+      expect(statSync(root).mode & 0o777).toBe(0o700);
+      expect(state("oci-rooted", ["--root", root]).status).toBe("created");
+      // Not in bunker's own state directory.
+      expect(bunker(["state", "oci-rooted"]).code).toBe(1);
+      const list = JSON.parse(bunker(["--root", root, "list", "--format", "json"]).stdout);
+      expect(list.map((s: { id: string }) => s.id)).toEqual(["oci-rooted"]);
+      const failed = bunker([...g, "start", "no-such-container"]);
+      expect(failed).toMatchObject({ code: 1, stderr: "bunker: container no-such-container does not exist\n" });
+      const lines = readFileSync(join(dir, "log.json"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+      expect(lines.at(-1)).toEqual({ level: "error", msg: "container no-such-container does not exist", time: expect.stringMatching(/^\d{4}-/) });
+    } finally {
+      expect(bunker([...g, "delete", "--force", "oci-rooted"]).code).toBe(0);
+    }
+  });
+});
+
+describe.skipIf(!ready)("bad input: one line naming the field or path, exit 1, nothing left", () => {
+  const cases: [string, (b: string) => string[], string | RegExp][] = [
+    ["a missing bundle", () => ["create", "--bundle", "/nonexistent/bundle", "oci-bad"], "bunker: bundle /nonexistent/bundle: no such directory\n"],
+    ["malformed JSON", (b) => (writeFileSync(join(b, "config.json"), "{ not json"), ["create", "--bundle", b, "oci-bad"]), /^bunker: \S+\/config\.json: not valid JSON: .*\n$/],
+    ["process.args of the wrong type", (b) => (edit(b, (c) => (c.process.args = "sh")), ["create", "--bundle", b, "oci-bad"]), /config\.json: process\.args: must be a list of strings\n$/],
+    ["an unknown namespace type", (b) => (edit(b, (c) => c.linux.namespaces.push({ type: "bogus" })), ["create", "--bundle", b, "oci-bad"]), /linux\.namespaces\[6\]\.type: unknown namespace type "bogus"/],
+    ["a root.path that does not exist", (b) => (edit(b, (c) => (c.root.path = "nowhere")), ["create", "--bundle", b, "oci-bad"]), /root\.path: \S+\/nowhere is not a directory\n$/],
+    ["an id with a slash", (b) => ["create", "--bundle", b, "a/b"], 'bunker: invalid container id "a/b": letters, digits, _ + - . (starting with a letter or digit), at most 255\n'],
+    ["an id of dots", (b) => ["create", "--bundle", b, ".."], /^bunker: invalid container id "\.\."/],
+    ["a field bunker does not honour", (b) => (edit(b, (c) => (c.linux.personality = { domain: "LINUX32" })), ["create", "--bundle", b, "oci-bad"]), /linux\.personality: is not supported yet\n$/],
+    ["a systemd cgroupsPath", (b) => (edit(b, (c) => (c.linux.cgroupsPath = "system.slice:bunker:x")), ["create", "--bundle", b, "oci-bad"]), /linux\.cgroupsPath: "system\.slice:bunker:x" is a systemd slice:prefix:name/],
+    ["a sysctl of the host", (b) => (edit(b, (c) => (c.linux.sysctl = { "kernel.panic": "1" })), ["create", "--bundle", b, "oci-bad"]), /linux\.sysctl\.kernel\.panic: not a namespaced sysctl/],
+  ];
+  const edit = (b: string, f: (c: Config) => void) => {
+    const c = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+    f(c);
+    writeFileSync(join(b, "config.json"), JSON.stringify(c));
+  };
+  for (const [what, args, message] of cases) {
+    test(what, () => {
+      const b = bundle();
+      const r = bunker(args(b));
+      expect(r.code).toBe(1);
+      if (typeof message === "string") expect(r.stderr).toBe(message);
+      else expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split("\n").length).toBe(1);
+    });
+  }
+
+  test("a duplicate id", () => {
+    const b = bundle((c) => (c.process.args = ["true"]));
+    expect(detached(["create", "--bundle", b, "oci-dup"]).code).toBe(0);
+    try {
+      const r = detached(["create", "--bundle", b, "oci-dup"]);
+      expect(r).toMatchObject({ code: 1, stderr: "bunker: container with id oci-dup already exists\n" });
+    } finally {
+      expect(bunker(["delete", "oci-dup"]).code).toBe(0);
+    }
+  });
+
+  test("a client that dies between create and start: delete --force removes the container completely", () => {
+    const b = bundle((c) => {
+      c.linux.cgroupsPath = "/bunker-oci/orphan";
+    });
+    // The client (this sh) exits at once: the process it created is orphaned, waiting at its gate.
+    const r = Bun.spawnSync(["sh", "-c", `${BUNKER} create --bundle ${b} oci-orphan > /dev/null 2>&1 < /dev/null`]);
+    expect(r.exitCode).toBe(0);
+    const pid = state("oci-orphan").pid as number;
+    expect(alive(pid)).toBe(true);
+    expect(bunker(["delete", "--force", "oci-orphan"]).code).toBe(0);
+    expect(alive(pid)).toBe(false);
+    expect(cgroupMounts().some((m) => existsSync(`${m}/bunker-oci/orphan`))).toBe(false);
+  });
+});
