@@ -45,6 +45,7 @@ const RECORDS = "test/integration/records.test.ts";
 const MOUNTPOINTS = "test/integration/mountpoints.test.ts";
 const FEATURES = "test/integration/features.test.ts";
 const FEATURES_ROOTLESS = "test/integration/features-rootless.test.ts";
+const OCI = "test/integration/oci.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -325,7 +326,7 @@ export const BREAKAGES: Breakage[] = [
     name: "inherited-fds",
     removes: "closing inherited descriptors at execve (close_range)",
     file: "src/runtime/plan.ts",
-    edits: one('p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);', ""),
+    edits: one('p.call("mark inherited descriptors close-on-exec", "close_range", [keep, 0xffffffff, CLOSE_RANGE_CLOEXEC]);', ""),
     tests: [ESCAPE, RUN],
   },
   {
@@ -663,5 +664,27 @@ export const BREAKAGES: Breakage[] = [
     file: "src/output.ts",
     edits: one("  return CONTROL.test(text) && isTerminal(1) ? escapeControls(text) : text;", "  return text;"),
     tests: [TERMINAL],
+  },
+  // The OCI front end.
+  {
+    name: "oci-no-start-gate",
+    removes: "OCI create's wait before execve (the command would run at create)",
+    file: "src/runtime/plan.ts",
+    edits: one("  if (extras.startGate) planStartGate(p, extras.startGate);\n", "  if (extras.startGate) p.call(\"tell bunker the container is created\", \"write\", [extras.startGate.errWrite, p.arena.bytes(CREATED), 8]);\n"),
+    tests: [OCI],
+  },
+  {
+    name: "oci-dies-with-create",
+    removes: "a created process outliving bunker create (PR_SET_PDEATHSIG cleared)",
+    file: "src/runtime/plan.ts",
+    edits: one('p.call("stay when bunker exits", "prctl", [PR_SET_PDEATHSIG, 0, 0, 0, 0]);', 'p.call("stay when bunker exits", "getpid", []);'),
+    tests: [OCI],
+  },
+  {
+    name: "oci-cgroups-path",
+    removes: "placing an OCI container's cgroup at its config's cgroupsPath",
+    file: "src/runtime/cgroup.ts",
+    edits: one("return createCgroups(ps, spec.oci.linux.cgroupsPath, spec.oci.linux.resources);", "return createCgroups(ps, cgroupsPath(spec.bunker.id), spec.oci.linux.resources);"),
+    tests: [OCI],
   },
 ];
