@@ -88,7 +88,6 @@ async function main(argv: string[]): Promise<number> {
     const { oci } = await import("./oci/cli");
     return oci(ociGlobals(parsed.values), name, rest);
   }
-  if (ociGiven) throw new UsageError(`${name}: not an OCI runtime command bunker has (runc's global flags came before it)`);
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command "${name}": see bunker --help`);
   const load = await command.load();

@@ -228,6 +228,19 @@ export function createCgroups(ps: Placement[], cgroupsPath: string, r: LinuxReso
   return { dirs };
 }
 
+/**
+ * Changes the limits of existing cgroups (`update`): each write where its
+ * controller is; a limit no directory of the container can carry is an error.
+ */
+export function updateCgroups(state: CgroupState, r: LinuxResources): void {
+  for (const c of neededControllers(r)) {
+    const v1 = V1_NAME[c] ?? c;
+    if (!state.dirs.some((d) => d.controllers.includes(d.version === 1 ? v1 : c))) throw new CgroupError(`the container's cgroups have no ${c} controller`);
+  }
+  applyWrites(state.dirs, v1Writes(r), 1);
+  applyWrites(state.dirs, v2Writes(r), 2);
+}
+
 /** Moves process `pid` (and its threads) into every one of the container's cgroups. */
 export function placeProcess(state: CgroupState, pid: number): void {
   for (const d of state.dirs) write(`${d.path}/cgroup.procs`, String(pid));

@@ -56,7 +56,7 @@ function checkVersion(v: unknown): string {
   return version;
 }
 
-function processOf(v: unknown, ctx: BundleContext): Process {
+export function processOf(v: unknown, ctx: Pick<BundleContext, "lsm">): Process {
   const o = obj(v, "process");
   onlyKnown(o, "process", PROCESS, PROCESS_NOT_YET);
   const args = strings(o.args, "process.args");

@@ -8,6 +8,7 @@ import { UsageError, parseOptions, type OptionDefs, type Parsed } from "../cli/o
 import { SysError } from "../sys/errno";
 import { writeErr, writeOut } from "../output";
 import { ConfigError } from "./config";
+import { absolute } from "../sys/fs";
 import { openLog } from "./log";
 import type { OciGlobals } from "./route";
 
@@ -23,6 +24,9 @@ export const COMMANDS: Record<string, () => Promise<OciCommand>> = {
   create: async () => (await import("./create")).create,
   run: async () => (await import("./create")).run,
   start: async () => (await import("./lifecycle")).start,
+  exec: async () => (await import("./exec")).exec,
+  ps: async () => (await import("./lifecycle")).ps,
+  update: async () => (await import("./update")).update,
   state: async () => (await import("./lifecycle")).state,
   kill: async () => (await import("./lifecycle")).kill,
   delete: async () => (await import("./lifecycle")).remove,
@@ -41,9 +45,11 @@ export async function oci(g: OciGlobals, name: string, argv: string[]): Promise<
       logLine = openLog(g.log, g.logFormat);
       setLogSink(logLine);
     }
-    if (g.root !== undefined) (await import("../runtime/state")).useStateDir(g.root);
+    if (g.root !== undefined) (await import("../runtime/state")).useStateDir(absolute(g.root));
     if (g.systemdCgroup) throw new BunkerError("--systemd-cgroup: bunker manages cgroups itself (cgroupfs); give cgroupsPath as a path, without --systemd-cgroup");
-    const command = await COMMANDS[name]!();
+    const load = COMMANDS[name];
+    if (!load) throw new BunkerError(`unknown command "${name}": runc's global flags came before it, and bunker's OCI commands are ${Object.keys(COMMANDS).join(", ")}`);
+    const command = await load();
     return await command(g, argv);
   } catch (err) {
     if (err instanceof HelpRequest) {

@@ -150,3 +150,36 @@ async function freeze(argv: string[], paused: boolean): Promise<number> {
 
 export const pause = (_g: OciGlobals, argv: string[]) => freeze(argv, true);
 export const resume = (_g: OciGlobals, argv: string[]) => freeze(argv, false);
+
+const PS_OPTIONS: OptionDefs = { format: { type: "string", alias: ["f"], valueHint: "table|json", description: "Output format" } };
+
+/** The container's processes as the host sees them: those in its cgroups, or its first process alone without one. */
+function containerPids(s: ContainerState): number[] {
+  if (s.cgroup) return cgroupPids(s.cgroup);
+  return s.pid !== undefined && processAlive(s) ? [s.pid] : [];
+}
+
+/** runc's ps: the host pids as JSON, or the host's `ps` (default -ef) cut to the container's lines. */
+export async function ps(_g: OciGlobals, argv: string[]): Promise<number> {
+  const usage = "ps [--format table|json] ID [PS_OPTIONS...]";
+  const parsed = parseOci(argv, PS_OPTIONS, usage);
+  const [id, ...psArgs] = parsed.rest;
+  if (id === undefined) throw new UsageError(`ps: no container given: bunker ${usage}`);
+  const format = (parsed.values.format as string | undefined) ?? "table";
+  if (format !== "table" && format !== "json") throw new UsageError(`ps: --format "${format}" is not table or json`);
+  const s = lookup(id);
+  const pids = containerPids(s);
+  if (format === "json") {
+    if (psArgs.length) throw new UsageError("ps: --format json takes no ps options");
+    await writeOut(`${JSON.stringify(pids)}\n`);
+    return 0;
+  }
+  const out = Bun.spawnSync(["ps", ...(psArgs.length ? psArgs : ["-ef"])], { stdout: "pipe", stderr: "pipe" });
+  if (out.exitCode !== 0) throw new BunkerError(`ps ${psArgs.join(" ")}: ${out.stderr.toString().trim() || `exit status ${out.exitCode}`}`);
+  const [header, ...lines] = out.stdout.toString().split("\n");
+  const column = (header ?? "").trim().split(/\s+/).indexOf("PID");
+  if (column < 0) throw new BunkerError("ps: its output has no PID column");
+  const wanted = new Set(pids.map(String));
+  await writeOut([header, ...lines.filter((l) => wanted.has(l.trim().split(/\s+/)[column] ?? ""))].join("\n") + "\n");
+  return 0;
+}

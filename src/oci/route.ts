@@ -43,13 +43,13 @@ export function ociGlobals(values: Parsed["values"]): OciGlobals {
 }
 
 /** The commands of runc's command line that bunker has. */
-const OCI_NAMES = ["create", "run", "start", "state", "kill", "delete", "list", "pause", "resume", "spec", "features"];
+const OCI_NAMES = ["create", "run", "start", "state", "kill", "delete", "list", "pause", "resume", "spec", "features", "exec", "ps", "update"];
 
 /** A signal as runc's kill takes it: a number, or a name with or without SIG. */
 const SIGNAL = /^(\d+|(SIG)?(HUP|INT|QUIT|ILL|TRAP|ABRT|BUS|FPE|KILL|USR1|SEGV|USR2|PIPE|ALRM|TERM|STKFLT|CHLD|CONT|STOP|TSTP|TTIN|TTOU|URG|XCPU|XFSZ|VTALRM|PROF|WINCH|IO|PWR|SYS|RTMIN(\+\d+)?))$/i;
 
 /** Commands only the OCI front end has: always theirs, with or without global flags. */
-export const OCI_ONLY = ["create", "start", "state", "delete", "resume", "spec", "features"];
+export const OCI_ONLY = ["create", "start", "state", "delete", "resume", "spec", "features", "update"];
 
 /**
  * Whether a command bunker's own front end also has (run, kill, list, pause)
@@ -57,15 +57,18 @@ export const OCI_ONLY = ["create", "start", "state", "delete", "resume", "spec",
  * take runc's shape (kill ID SIGNAL, kill --all, run --bundle).
  */
 export function wantsOci(name: string, argv: readonly string[], globalsGiven: boolean): boolean {
-  if (OCI_ONLY.includes(name)) return true;
+  if (OCI_ONLY.includes(name) || globalsGiven) return true;
   if (!OCI_NAMES.includes(name)) return false;
-  if (globalsGiven) return true;
   if (name === "kill") {
     if (argv.includes("--all") || argv.includes("-a")) return true;
     const rest = argv.filter((a) => !a.startsWith("-"));
     return rest.length === 2 && argv.length === 2 && SIGNAL.test(rest[1]!);
   }
   if (name === "run") return argv.some((a) => a === "--bundle" || a === "-b" || a.startsWith("--bundle="));
+  // runc's ps names one container (bunker's own lists them all, and takes no argument).
+  if (name === "ps") return argv.some((a) => !a.startsWith("-") && a !== "table" && a !== "json");
+  // runc's exec flags that bunker's own exec does not have: a process.json, a pid file, a console socket, --detach.
+  if (name === "exec") return argv.some((a) => /^(-p|-d|--process|--pid-file|--console-socket|--detach)(=|$)/.test(a));
   return false;
 }
 

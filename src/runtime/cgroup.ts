@@ -6,7 +6,7 @@ import { allowsEverything } from "../cgroups/devicefilter";
 import { detectLayout } from "../cgroups/detect";
 import { isFrozen, oomKills, memoryLimit, setFrozen, usage, type Usage } from "../cgroups/control";
 import { CONTROLLER_FLAGS } from "../cgroups/limits";
-import { CgroupError, createCgroups, enforcesDevices, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupDir, type CgroupState, type Placement } from "../cgroups/tree";
+import { CgroupError, createCgroups, updateCgroups, enforcesDevices, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupDir, type CgroupState, type Placement } from "../cgroups/tree";
 import { DeviceRulesError } from "../cgroups/devices";
 import { log } from "../log";
 import type { ContainerSpec, LinuxResources } from "../spec/types";
@@ -290,6 +290,27 @@ export async function setPaused(s: ContainerState, paused: boolean): Promise<voi
     throw e;
   }
   if (!paused) record(false);
+}
+
+/**
+ * Changes a running container's limits, then records them in its spec (each
+ * resource given replaces the one it had).
+ */
+export function updateResources(s: ContainerState, r: LinuxResources): void {
+  const name = s.name ?? s.id;
+  const cg = cgroupOf(s, "update");
+  withLock(s.id, () => {
+    const now = readState(s.id);
+    if (!now) throw new BunkerError(`container ${name} does not exist`);
+    try {
+      updateCgroups(cg, r);
+    } catch (e) {
+      if (e instanceof CgroupError || e instanceof SysError) throw new BunkerError(`update container ${name}: ${e.message}`);
+      throw e;
+    }
+    now.spec.oci.linux.resources = { ...now.spec.oci.linux.resources, ...r };
+    writeState(now);
+  });
 }
 
 export interface Sample {

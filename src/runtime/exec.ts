@@ -7,8 +7,8 @@ import { planParentCheck } from "../child/liveness";
 import { ChildProgram } from "../child/program";
 import { capLimits } from "./run";
 import { log } from "../log";
-import type { ContainerSpec, User } from "../spec/types";
-import { CLONE, CLOSE_RANGE_CLOEXEC, SIGNALS } from "../sys/constants";
+import type { ContainerSpec, Process, User } from "../spec/types";
+import { CLONE, CLOSE_RANGE_CLOEXEC, PR_SET_PDEATHSIG, SIGNALS } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { FileError, inodeOf, listDir, openNamespace, readLink } from "../sys/fs";
 import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
@@ -23,7 +23,8 @@ import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { capabilitiesFor, DEFAULT_SECURITY, envValue, type SecurityOptions } from "../spec/defaults";
 import { resolveCaps } from "../security/caps";
-import { closeTerminal, planTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
+import { closeTerminal, consoleTerminal, planTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
+import { writePidFile } from "./pidfile";
 import type { CgroupState } from "../cgroups/tree";
 import { cgroupJoin, type CgroupJoin } from "./cgroup";
 
@@ -57,6 +58,18 @@ export interface ExecRequest {
   cgroup?: CgroupState;
   /** Pinned namespaces only: every capability and no seccomp filter instead of docker's defaults. */
   privileged?: boolean;
+  /**
+   * OCI exec's process.json: the whole process (user with umask, its own
+   * capabilities, rlimits, no_new_privs) instead of the container's with the
+   * exec's user.
+   */
+  process?: Process;
+  /** OCI exec --detach: return once the command runs; it outlives bunker (its parent becomes the caller). */
+  detach?: { pidFile?: string };
+  /** OCI exec --console-socket: a socket connected to it, where the terminal's master goes. */
+  console?: number;
+  /** OCI --preserve-fds: descriptors 3 to 3+N-1 pass to the command. */
+  preserveFds?: number;
 }
 
 function joinsPid(t: Target): boolean {
@@ -119,8 +132,11 @@ export function planExecProgram(
   for (const c of cgroups) p.call(`move into the container's cgroup ${c.dir}`, "write", [c.fd, p.str("0"), 1], { expect: { value: 1, errno: Errno.EIO } });
   if (terminal) planTerminal(p, terminal);
   else planSession(p);
-  p.call("set the umask to 022", "umask", [0o022]);
-  p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
+  const umask = spec.oci.process.user.umask ?? 0o022;
+  p.call(`set the umask to ${umask.toString(8).padStart(3, "0")}`, "umask", [umask]);
+  p.call("mark inherited descriptors close-on-exec", "close_range", [3 + (req.preserveFds ?? 0), 0xffffffff, CLOSE_RANGE_CLOEXEC]);
+  // Detached, the command outlives bunker, which returns once it runs.
+  if (req.detach) p.call("stay when bunker exits", "prctl", [PR_SET_PDEATHSIG, 0, 0, 0, 0]);
   const argv = p.arena.strv(req.args);
   const envp = p.arena.strv(req.env);
   const command = req.args[0]!;
@@ -138,6 +154,7 @@ export function planExecProgram(
  */
 export function execSpec(req: ExecRequest): ContainerSpec {
   const s = req.spec;
+  if (s && req.process) return { ...s, oci: { ...s.oci, process: req.process } };
   if (s) return { ...s, oci: { ...s.oci, process: { ...s.oci.process, user: req.user, ...execCapabilities(s, req.user.uid) } } };
   const sec: SecurityOptions = req.privileged ? { ...DEFAULT_SECURITY, caps: resolveCaps([], [], true), privileged: true } : DEFAULT_SECURITY;
   return {
@@ -150,7 +167,7 @@ export async function execIn(req: ExecRequest): Promise<number> {
   const pipes = openPipes();
   let pid: number;
   let program: ChildProgram | undefined;
-  const terminal = req.tty ? prepareTerminal() : undefined;
+  const terminal = req.console !== undefined ? consoleTerminal(req.console, req.process?.consoleSize) : req.tty ? prepareTerminal() : undefined;
   let cgroups: CgroupJoin | undefined;
   try {
     const native = loadNative(scratchDir);
@@ -171,6 +188,19 @@ export async function execIn(req: ExecRequest): Promise<number> {
     cgroups?.close();
     if (req.target.kind === "pid") closeFd(req.target.pidfd);
     else for (const f of req.target.fds) closeFd(f.fd);
+  }
+  if (req.detach) {
+    if (terminal) closeTerminal(terminal);
+    // The command runs on its own memory: nothing more of bunker's is needed.
+    if (req.detach.pidFile !== undefined) {
+      try {
+        writePidFile(req.detach.pidFile, pid);
+      } catch (e) {
+        trySys("kill", pid, SIGNALS.SIGKILL);
+        throw e;
+      }
+    }
+    return 0;
   }
   if (terminal) {
     const master = receiveMaster(terminal);

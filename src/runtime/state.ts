@@ -1,7 +1,7 @@
 // Where bunker keeps per-container state: /run/bunker for root,
 // $XDG_RUNTIME_DIR/bunker for a user (or /tmp/bunker-UID), private to the caller.
 
-import { inMemory, privateDir } from "../sys/fs";
+import { inMemory, makeDir, privateDir } from "../sys/fs";
 import { BunkerError } from "../errors";
 
 let cached: string | null = null;
@@ -17,12 +17,20 @@ export function useStateDir(path: string): void {
   cached = null;
 }
 
+/** The missing parents of `path`, each made 0711 as runc makes them: passable, not listable. */
+function makeParents(path: string): void {
+  const parts = path.split("/").filter(Boolean);
+  for (let i = 1; i < parts.length; i++) makeDir(`/${parts.slice(0, i).join("/")}`, 0o711);
+}
+
 export function stateDir(): string {
   if (cached) return cached;
   const uid = process.geteuid?.() ?? 0;
   const xdg = process.env.XDG_RUNTIME_DIR;
   const path = chosen ?? (uid === 0 ? "/run/bunker" : xdg ? `${xdg}/bunker` : `/tmp/bunker-${uid}`);
   try {
+    // A client's --root may lie below directories not made yet (containerd's /run/containerd/runc/NAMESPACE).
+    if (chosen !== null) makeParents(path);
     cached = privateDir(path, uid);
   } catch (e) {
     throw new BunkerError(`state directory ${path}: ${(e as Error).message}`);

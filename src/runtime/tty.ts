@@ -19,6 +19,7 @@ const TIOCSPTLCK = 0x40045431;
 const TIOCGPTPEER = 0x5441;
 const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
+const F_DUPFD_CLOEXEC = 1030;
 
 export interface TerminalSetup {
   parentSock: number;
@@ -48,9 +49,11 @@ export function prepareTerminal(): TerminalSetup {
 /**
  * OCI's --console-socket: the child sends the master to `sock` (connected to
  * the client's socket) itself, and bunker relays nothing. The size is the
- * config's consoleSize, if any.
+ * config's consoleSize, if any. The setup holds a copy of `sock`, which
+ * closeTerminal closes; the caller keeps its own.
  */
 export function consoleTerminal(sock: number, size: { height: number; width: number } | undefined): TerminalSetup {
+  const copy = sys("copy the console socket", "fcntl", sock, F_DUPFD_CLOEXEC, 3);
   const slot = sys("open /dev/null", "openat", AT.FDCWD, new TextEncoder().encode("/dev/null\0"), O.RDONLY | O.CLOEXEC, 0);
   let winsize: Uint8Array | null = null;
   if (size) {
@@ -59,7 +62,7 @@ export function consoleTerminal(sock: number, size: { height: number; width: num
     dv.setUint16(0, size.height, true);
     dv.setUint16(2, size.width, true);
   }
-  return { parentSock: -1, childSock: sock, slot, winchRead: -1, winchWrite: -1, winsize };
+  return { parentSock: -1, childSock: copy, slot, winchRead: -1, winchWrite: -1, winsize };
 }
 
 export function closeTerminal(t: TerminalSetup): void {

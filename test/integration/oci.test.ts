@@ -243,6 +243,79 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
   });
 });
 
+describe.skipIf(!ready)("exec, ps, update", () => {
+  test("exec --process --detach runs process.json's process and returns; its pid in the pid file, its umask and user its own", async () => {
+    const b = bundle((c) => {
+      c.process.args = ["sleep", "60"];
+      c.linux.cgroupsPath = "/bunker-oci/exec";
+    });
+    expect(detached(["create", "--bundle", b, "oci-exec"]).code).toBe(0);
+    try {
+      expect(bunker(["start", "oci-exec"]).code).toBe(0);
+      const marker = `oci-exec-${bundles}`;
+      writeFileSync(
+        join(b, "process.json"),
+        JSON.stringify({ args: ["sh", "-c", `umask > /tmp/${marker}.tmp; id -u >> /tmp/${marker}.tmp; mv /tmp/${marker}.tmp /tmp/${marker}; exec sleep 60`], env: ["PATH=/bin"], cwd: "/", user: { uid: 1000, gid: 1000, umask: 0o27 } }),
+      );
+      const pidFile = join(b, "exec.pid");
+      const r = detached(["--root", "/run/bunker", "exec", "--process", join(b, "process.json"), "--detach", "--pid-file", pidFile, "oci-exec"]);
+      expect(r).toMatchObject({ code: 0, stdout: "", stderr: "" });
+      const pid = Number(readFileSync(pidFile, "utf8"));
+      await until(() => existsSync(join(suite.fs.path, "tmp", marker)), 5000, "the exec'd process to write its marker");
+      expect(readFileSync(join(suite.fs.path, "tmp", marker), "utf8")).toBe("0027\n1000\n");
+      rmSync(join(suite.fs.path, "tmp", marker));
+      expect(alive(pid)).toBe(true);
+      // It is in the container's cgroup, and runc's ps lists it by its host pid.
+      const listed = JSON.parse(bunker(["--root", "/run/bunker", "ps", "--format", "json", "oci-exec"]).stdout) as number[];
+      expect(listed).toContain(pid);
+      expect(listed).toContain(state("oci-exec").pid);
+      expect(listed.length).toBe(2);
+    } finally {
+      bunker(["delete", "--force", "oci-exec"]);
+    }
+  });
+
+  test("exec in the foreground with flags: the container's process with the changes; its exit status", () => {
+    const b = bundle((c) => {
+      c.process.args = ["sleep", "60"];
+      c.process.env.push("FROM_CONFIG=yes");
+    });
+    expect(detached(["create", "--bundle", b, "oci-exec-fg"]).code).toBe(0);
+    try {
+      expect(bunker(["start", "oci-exec-fg"]).code).toBe(0);
+      const r = bunker(["--root", "/run/bunker", "exec", "--env", "ADDED=1", "--cwd", "/tmp", "--user", "1000:1000", "oci-exec-fg", "sh", "-c", "echo $FROM_CONFIG $ADDED $(pwd) $(id -u):$(id -g); exit 3"]);
+      expect(r).toMatchObject({ code: 3, stdout: "yes 1 /tmp 1000:1000\n", stderr: "" });
+      const stopped = bunker(["--root", "/run/bunker", "exec", "no-such-container", "true"]);
+      expect(stopped).toMatchObject({ code: 1, stderr: "bunker: container no-such-container does not exist\n" });
+    } finally {
+      bunker(["delete", "--force", "oci-exec-fg"]);
+    }
+  });
+
+  test("update changes a running container's limits, from JSON on stdin or single flags", () => {
+    const b = bundle((c) => {
+      c.process.args = ["sleep", "60"];
+      c.linux.cgroupsPath = "/bunker-oci/update";
+      c.linux.resources = { pids: { limit: 100 } };
+    });
+    expect(detached(["create", "--bundle", b, "oci-update"]).code).toBe(0);
+    try {
+      expect(bunker(["start", "oci-update"]).code).toBe(0);
+      const pidsMax = () => cgroupMounts().map((m) => `${m}/bunker-oci/update/pids.max`).filter(existsSync).map((f) => readFileSync(f, "utf8").trim());
+      expect(pidsMax()).toEqual(["100"]);
+      expect(bunker(["update", "--resources", "-", "oci-update"], { stdin: JSON.stringify({ pids: { limit: 42 } }) })).toMatchObject({ code: 0, stderr: "" });
+      expect(pidsMax()).toEqual(["42"]);
+      expect(bunker(["update", "--pids-limit", "7", "oci-update"])).toMatchObject({ code: 0, stderr: "" });
+      expect(pidsMax()).toEqual(["7"]);
+      const bad = bunker(["update", "--resources", "-", "oci-update"], { stdin: JSON.stringify({ pids: { limit: "many" } }) });
+      expect(bad).toMatchObject({ code: 1, stderr: "bunker: --resources.pids.limit: must be an integer from -1\n" });
+      expect(pidsMax()).toEqual(["7"]);
+    } finally {
+      bunker(["delete", "--force", "oci-update"]);
+    }
+  });
+});
+
 describe.skipIf(!ready)("the console socket", () => {
   test("with process.terminal the pty master goes to --console-socket: one descriptor, SCM_RIGHTS, as go-runc reads it", async () => {
     const b = bundle((c) => {

@@ -1,0 +1,95 @@
+// bunker update (runc's): new limits for a running container, as JSON
+// (--resources FILE, or - for stdin, as containerd sends them) or runc's
+// single-value flags.
+
+import { BunkerError } from "../errors";
+import { UsageError, type OptionDefs } from "../cli/options";
+import { updateResources } from "../runtime/cgroup";
+import { findExact, isDamaged } from "../runtime/store";
+import { parseBytes } from "../spec/resources";
+import type { LinuxResources } from "../spec/types";
+import { absolute, FileError, readRegularFile } from "../sys/fs";
+import { ConfigError, resources } from "./config";
+import { parseOci, type OciGlobals } from "./cli";
+
+const OPTIONS: OptionDefs = {
+  resources: { type: "string", alias: ["r"], valueHint: "FILE|-", description: "linux.resources as JSON, from a file or stdin" },
+  memory: { type: "string", valueHint: "BYTES", description: "Memory limit (k, m, g suffixes)" },
+  "memory-swap": { type: "string", valueHint: "BYTES", description: "Memory plus swap limit; -1 for unlimited swap" },
+  "cpu-shares": { type: "string", valueHint: "N", description: "CPU shares" },
+  "cpu-quota": { type: "string", valueHint: "USEC", description: "CPU time per period" },
+  "cpu-period": { type: "string", valueHint: "USEC", description: "CPU period" },
+  "cpuset-cpus": { type: "string", valueHint: "LIST", description: "CPUs the container may use" },
+  "pids-limit": { type: "string", valueHint: "N", description: "Most processes at once" },
+  "blkio-weight": { type: "string", valueHint: "N", description: "Block I/O weight (10-1000)" },
+};
+
+const USAGE = "update [--resources FILE|-] [--memory BYTES] [--cpu-shares N] [--cpu-quota USEC] [--cpu-period USEC] [--cpuset-cpus LIST] [--pids-limit N] [--blkio-weight N] ID";
+
+async function readResources(from: string): Promise<unknown> {
+  let text: string;
+  if (from === "-") text = await new Response(Bun.stdin.stream()).text();
+  else {
+    try {
+      text = readRegularFile(absolute(from), 1 << 20);
+    } catch (e) {
+      if (e instanceof FileError) throw new BunkerError(`--resources ${from}: ${e.reason}`);
+      throw e;
+    }
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new BunkerError(`--resources ${from === "-" ? "(stdin)" : from}: not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function count(v: unknown, flag: string, min = 0): number {
+  if (typeof v !== "string" || !/^-?\d+$/.test(v) || Number(v) < min) throw new UsageError(`update: ${flag} "${v}" is not a whole number${min > 0 ? ` of at least ${min}` : ""}`);
+  return Number(v);
+}
+
+function fromFlags(v: Record<string, unknown>): LinuxResources {
+  const r: LinuxResources = {};
+  if (v.memory !== undefined || v["memory-swap"] !== undefined) {
+    r.memory = {};
+    if (v.memory !== undefined) r.memory.limit = parseBytes(v.memory as string, "--memory");
+    if (v["memory-swap"] !== undefined) r.memory.swap = v["memory-swap"] === "-1" ? -1 : parseBytes(v["memory-swap"] as string, "--memory-swap");
+  }
+  const cpu: NonNullable<LinuxResources["cpu"]> = {};
+  if (v["cpu-shares"] !== undefined) cpu.shares = count(v["cpu-shares"], "--cpu-shares", 2);
+  if (v["cpu-quota"] !== undefined) cpu.quota = count(v["cpu-quota"], "--cpu-quota", 1);
+  if (v["cpu-period"] !== undefined) cpu.period = count(v["cpu-period"], "--cpu-period", 1);
+  if (v["cpuset-cpus"] !== undefined) cpu.cpus = v["cpuset-cpus"] as string;
+  if (Object.keys(cpu).length) r.cpu = cpu;
+  if (v["pids-limit"] !== undefined) r.pids = { limit: count(v["pids-limit"], "--pids-limit", 1) };
+  if (v["blkio-weight"] !== undefined) r.blockIO = { weight: count(v["blkio-weight"], "--blkio-weight", 10) };
+  return r;
+}
+
+export async function update(_g: OciGlobals, argv: string[]): Promise<number> {
+  const parsed = parseOci(argv, OPTIONS, USAGE);
+  if (parsed.rest.length !== 1) throw new UsageError(`update: expects exactly one container id: bunker ${USAGE}`);
+  const id = parsed.rest[0]!;
+  const e = findExact(id);
+  if (!e) throw new BunkerError(`container ${id} does not exist`);
+  if (isDamaged(e)) throw new BunkerError(`container ${id} is damaged (${e.problem})`);
+  const v = parsed.values;
+  let r: LinuxResources;
+  if (v.resources !== undefined) {
+    try {
+      r = resources(await readResources(v.resources as string), "--resources") ?? {};
+    } catch (err) {
+      if (err instanceof ConfigError) throw new BunkerError(err.message);
+      throw err;
+    }
+    // Device rules are the container's for good: runc's update leaves them too.
+    delete r.devices;
+  } else r = fromFlags(v);
+  // A cpu period alone keeps the quota it had.
+  if (r.cpu?.period !== undefined && r.cpu.quota === undefined) r.cpu.quota = e.spec.oci.linux.resources?.cpu?.quota;
+  if (r.cpu && r.cpu.quota === undefined) delete r.cpu.quota;
+  if (Object.keys(r).length === 0) return 0;
+  updateResources(e, r);
+  return 0;
+}
