@@ -19,8 +19,9 @@ export function neededControllers(r: LinuxResources | undefined): string[] {
   if (!r) return [];
   const out = new Set<string>();
   if (r.memory) out.add("memory");
-  if (r.cpu?.quota !== undefined || r.cpu?.shares !== undefined) out.add("cpu");
-  if (r.cpu?.cpus !== undefined) out.add("cpuset");
+  const c = r.cpu;
+  if (c?.quota !== undefined || c?.shares !== undefined || c?.realtimeRuntime !== undefined || c?.realtimePeriod !== undefined || c?.idle !== undefined) out.add("cpu");
+  if (c?.cpus !== undefined || c?.mems !== undefined) out.add("cpuset");
   if (r.pids) out.add("pids");
   if (r.blockIO) out.add("io");
   return [...out];
@@ -52,8 +53,11 @@ export function v2Writes(r: LinuxResources): LimitWrite[] {
     else if (mem.swap !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.swap.max", value: String(mem.swap - mem.limit) }], flag: "--memory-swap" });
     else out.push({ controller: "memory", choices: [{ file: "memory.swap.max", value: String(mem.limit) }], flag: "--memory", optional: true });
   }
+  if (mem?.reservation !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.low", value: String(mem.reservation) }], flag: "linux.resources.memory.reservation" });
   const cpu = r.cpu;
   if (cpu?.quota !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.max", value: `${cpu.quota} ${cpu.period ?? 100000}` }], flag: "--cpus" });
+  if (cpu?.idle !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.idle", value: String(cpu.idle) }], flag: "linux.resources.cpu.idle" });
+  if (cpu?.mems !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.mems", value: cpu.mems }], flag: "linux.resources.cpu.mems" });
   if (cpu?.shares !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.weight", value: String(sharesToWeight(cpu.shares)) }], flag: "--cpu-shares/--cpu-weight" });
   if (cpu?.cpus !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.cpus", value: cpu.cpus }], flag: "--cpuset-cpus" });
   if (r.pids) out.push({ controller: "pids", choices: [{ file: "pids.max", value: String(r.pids.limit) }], flag: "--pids-limit" });
@@ -79,7 +83,14 @@ export function v1Writes(r: LinuxResources): LimitWrite[] {
     else if (mem.swap !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.memsw.limit_in_bytes", value: String(mem.swap) }], flag: "--memory-swap" });
     else out.push({ controller: "memory", choices: [{ file: "memory.memsw.limit_in_bytes", value: String(mem.limit * 2) }], flag: "--memory", optional: true });
   }
+  if (mem?.reservation !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.soft_limit_in_bytes", value: String(mem.reservation) }], flag: "linux.resources.memory.reservation" });
+  if (mem?.swappiness !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.swappiness", value: String(mem.swappiness) }], flag: "linux.resources.memory.swappiness" });
+  if (mem?.disableOOMKiller) out.push({ controller: "memory", choices: [{ file: "memory.oom_control", value: "1" }], flag: "linux.resources.memory.disableOOMKiller" });
   const cpu = r.cpu;
+  // The period before the runtime: a runtime may not exceed its period.
+  if (cpu?.realtimePeriod !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.rt_period_us", value: String(cpu.realtimePeriod) }], flag: "linux.resources.cpu.realtimePeriod" });
+  if (cpu?.realtimeRuntime !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.rt_runtime_us", value: String(cpu.realtimeRuntime) }], flag: "linux.resources.cpu.realtimeRuntime" });
+  if (cpu?.mems !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.mems", value: cpu.mems }], flag: "linux.resources.cpu.mems" });
   if (cpu?.quota !== undefined) {
     out.push({ controller: "cpu", choices: [{ file: "cpu.cfs_period_us", value: String(cpu.period ?? 100000) }], flag: "--cpus" });
     out.push({ controller: "cpu", choices: [{ file: "cpu.cfs_quota_us", value: String(cpu.quota) }], flag: "--cpus" });

@@ -147,6 +147,15 @@ function enableControllers(top: string, parent: string, wanted: string[]): strin
   return want;
 }
 
+/** Limits one cgroup version has and the other lacks: an error where the controller lives on the other side. */
+function versionOnly(dirs: CgroupDir[], r: LinuxResources): void {
+  const on = (version: 1 | 2, controller: string) => dirs.some((d) => d.version === version && d.controllers.includes(controller));
+  if (r.cpu?.idle !== undefined && !on(2, "cpu")) throw new CgroupError("linux.resources.cpu.idle needs the cpu controller on cgroup v2");
+  if ((r.cpu?.realtimeRuntime !== undefined || r.cpu?.realtimePeriod !== undefined) && !on(1, "cpu")) throw new CgroupError("linux.resources.cpu.realtime* needs the cpu controller on cgroup v1 (v2 has no real-time limits)");
+  if (r.memory?.swappiness !== undefined && !on(1, "memory")) throw new CgroupError("linux.resources.memory.swappiness needs the memory controller on cgroup v1 (v2 has none per cgroup)");
+  if (r.memory?.disableOOMKiller && !on(1, "memory")) throw new CgroupError("linux.resources.memory.disableOOMKiller needs the memory controller on cgroup v1 (v2 cannot turn the OOM killer off)");
+}
+
 function applyWrites(dirs: CgroupDir[], writes: LimitWrite[], version: 1 | 2): void {
   for (const w of writes) {
     const name = version === 1 ? (V1_NAME[w.controller] ?? w.controller) : w.controller;
@@ -210,6 +219,7 @@ export function createCgroups(ps: Placement[], cgroupsPath: string, r: LinuxReso
       dirs.push({ path, version: 1, controllers: h.controllers });
     }
     if (r) {
+      versionOnly(dirs, r);
       // On a hybrid host a controller lives on one side only; each side writes what it carries.
       applyWrites(dirs, v1Writes(r), 1);
       applyWrites(dirs, v2Writes(r), 2);
@@ -237,6 +247,7 @@ export function updateCgroups(state: CgroupState, r: LinuxResources): void {
     const v1 = V1_NAME[c] ?? c;
     if (!state.dirs.some((d) => d.controllers.includes(d.version === 1 ? v1 : c))) throw new CgroupError(`the container's cgroups have no ${c} controller`);
   }
+  versionOnly(state.dirs, r);
   applyWrites(state.dirs, v1Writes(r), 1);
   applyWrites(state.dirs, v2Writes(r), 2);
 }

@@ -171,10 +171,10 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
   // As runc: after the config's device rules, the devices every container needs, and its own devices.
   if (res?.devices) {
     res.devices.push(...DEFAULT_DEVICE_RULES.filter((r) => r.allow).map((r) => ({ ...r })));
-    for (const d of allDevices) res.devices.push({ allow: true, type: "c", major: d.major, minor: d.minor, access: "rwm" });
+    for (const d of allDevices) if (d.type !== "p") res.devices.push({ allow: true, type: d.type === "b" ? "b" : "c", major: d.major, minor: d.minor, access: "rwm" });
   }
   const propagation = optStr(linux.rootfsPropagation, "linux.rootfsPropagation");
-  if (propagation && !["private", "rprivate"].includes(propagation)) throw new ConfigError(`linux.rootfsPropagation: "${propagation}" is not supported yet (the root is private)`);
+  if (propagation && !/^r?(shared|slave|private|unbindable)$/.test(propagation)) throw new ConfigError(`linux.rootfsPropagation: "${propagation}" is not shared, slave, private or unbindable`);
   if (optStr(linux.mountLabel, "linux.mountLabel") && ctx.lsm.selinux) throw new ConfigError("linux.mountLabel: SELinux labels are not supported, and this host has SELinux enabled");
   const sysctl = linux.sysctl !== undefined && linux.sysctl !== null ? checkSysctl(linux.sysctl, notHosts) : undefined;
   const seccomp = linux.seccomp !== undefined && linux.seccomp !== null ? obj(linux.seccomp, "linux.seccomp") : undefined;
@@ -212,6 +212,7 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
         ...(res ? { resources: res } : {}),
         ...(seccomp ? { seccomp } : {}),
         ...(sysctl ? { sysctl } : {}),
+        ...(propagation ? { rootfsPropagation: propagation } : {}),
         maskedPaths: optStrings(linux.maskedPaths, "linux.maskedPaths") ?? [],
         readonlyPaths: optStrings(linux.readonlyPaths, "linux.readonlyPaths") ?? [],
       },

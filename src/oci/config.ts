@@ -66,13 +66,16 @@ function list(v: unknown, path: string): unknown[] {
   return v;
 }
 
-/** Refuses keys of `o` outside `known`: a field bunker does not read would otherwise be ignored. */
-export function onlyKnown(o: Obj, path: string, known: readonly string[], notYet: Record<string, string> = {}): void {
+/**
+ * Refuses the fields of `o` the runtime-spec defines and bunker does not
+ * honour (`notYet`, with why), when they are set. `known` lists what bunker
+ * reads. Any other property is ignored, as the spec's extensibility rule
+ * requires of runtimes (a newer spec's field, a client's own extension).
+ */
+export function onlyKnown(o: Obj, path: string, _known: readonly string[], notYet: Record<string, string> = {}): void {
   for (const [k, v] of Object.entries(o)) {
     if (v === undefined || v === null) continue;
-    const at = path ? `${path}.${k}` : k;
-    if (k in notYet) fail(at, notYet[k]!);
-    if (!known.includes(k)) fail(at, "is not a field bunker knows");
+    if (k in notYet) fail(path ? `${path}.${k}` : k, notYet[k]!);
   }
 }
 
@@ -159,9 +162,10 @@ export function devices(v: unknown, path: string): LinuxDevice[] {
     const p = str(o.path, `${at}.path`);
     if (!p.startsWith("/dev/") || p.split("/").includes("..")) fail(`${at}.path`, `"${p}" must lie in /dev`);
     const type = str(o.type, `${at}.type`);
-    // Block devices, FIFOs: runc makes them; bunker's containers so far know character devices only.
-    if (type !== "c" && type !== "u") fail(`${at}.type`, type === "b" || type === "p" ? `"${type}" devices are not supported yet (character devices only)` : `unknown device type "${type}"`);
-    const dev: LinuxDevice = { path: p, type: "c", major: int(o.major, `${at}.major`, 0, 4095), minor: int(o.minor, `${at}.minor`, 0, 2 ** 20 - 1) };
+    if (type !== "c" && type !== "u" && type !== "b" && type !== "p") fail(`${at}.type`, `unknown device type "${type}" (c, u, b or p)`);
+    // A FIFO has no device number.
+    const number = (v: unknown, what: string, max: number) => (type === "p" ? (optInt(v, `${at}.${what}`, 0, max) ?? 0) : int(v, `${at}.${what}`, 0, max));
+    const dev: LinuxDevice = { path: p, type, major: number(o.major, "major", 4095), minor: number(o.minor, "minor", 2 ** 20 - 1) };
     const mode = optInt(o.fileMode, `${at}.fileMode`, 0, 0o7777);
     if (mode !== undefined) dev.fileMode = mode;
     const uid = optInt(o.uid, `${at}.uid`, 0, 2 ** 32 - 2);
@@ -172,9 +176,6 @@ export function devices(v: unknown, path: string): LinuxDevice[] {
   });
 }
 
-/** Mount propagation options: what a private mount tree already is, and what bunker cannot give yet. */
-const PRIVATE = ["private", "rprivate"];
-const PROPAGATION = ["shared", "rshared", "slave", "rslave", "unbindable", "runbindable"];
 /** runc's recursive flags (rro, rnosuid, ...), id-mapped mounts and crun's extensions. */
 const NOT_YET = new Set([
   "idmap", "ridmap", "tmpcopyup", "copy-symlink",
@@ -188,11 +189,8 @@ export function mounts(v: unknown, path: string, bundle: string): Mount[] {
     onlyKnown(o, at, ["destination", "type", "source", "options"], { uidMappings: "id-mapped mounts are not supported yet", gidMappings: "id-mapped mounts are not supported yet" });
     const destination = str(o.destination, `${at}.destination`);
     if (!destination.startsWith("/")) fail(`${at}.destination`, `"${destination}" must be absolute`);
-    const options = (optStrings(o.options, `${at}.options`) ?? []).filter((opt) => !PRIVATE.includes(opt));
-    for (const opt of options) {
-      if (PROPAGATION.includes(opt)) fail(`${at}.options`, `propagation "${opt}" is not supported yet (mounts are private)`);
-      if (NOT_YET.has(opt)) fail(`${at}.options`, `"${opt}" is not supported yet`);
-    }
+    const options = optStrings(o.options, `${at}.options`) ?? [];
+    for (const opt of options) if (NOT_YET.has(opt)) fail(`${at}.options`, `"${opt}" is not supported yet`);
     let type = optStr(o.type, `${at}.type`);
     let source = optStr(o.source, `${at}.source`);
     const bind = type === "bind" || options.includes("bind") || options.includes("rbind");
@@ -224,18 +222,24 @@ export function resources(v: unknown, path: string): LinuxResources | undefined 
   };
   const mem = optObj(o.memory, `${path}.memory`);
   if (mem) {
-    refuse(mem, `${path}.memory`, ["limit", "swap", "disableOOMKiller"]);
-    if (mem.disableOOMKiller === true) fail(`${path}.memory.disableOOMKiller`, "is not supported");
+    // Kernel memory limits are gone from the kernel (5.16 ignores them, cgroup v2 never had them): ignored, as runc does.
+    refuse(mem, `${path}.memory`, ["limit", "swap", "reservation", "swappiness", "kernel", "kernelTCP", "disableOOMKiller", "useHierarchy", "checkBeforeUpdate"]);
     const limit = optInt(mem.limit, `${path}.memory.limit`, -1);
     const swap = optInt(mem.swap, `${path}.memory.swap`, -1);
+    const reservation = optInt(mem.reservation, `${path}.memory.reservation`, -1);
+    const swappiness = optInt(mem.swappiness, `${path}.memory.swappiness`, 0, 2 ** 64);
+    if (swappiness !== undefined && swappiness > 100) fail(`${path}.memory.swappiness`, `${swappiness} is above 100`);
     const m: NonNullable<LinuxResources["memory"]> = {};
     if (limit !== undefined && limit > 0) m.limit = limit;
     if (swap !== undefined && swap !== 0) m.swap = swap;
+    if (reservation !== undefined && reservation > 0) m.reservation = reservation;
+    if (swappiness !== undefined) m.swappiness = swappiness;
+    if (bool(mem.disableOOMKiller, `${path}.memory.disableOOMKiller`)) m.disableOOMKiller = true;
     if (Object.keys(m).length) r.memory = m;
   }
   const cpu = optObj(o.cpu, `${path}.cpu`);
   if (cpu) {
-    refuse(cpu, `${path}.cpu`, ["shares", "quota", "period", "cpus"]);
+    refuse(cpu, `${path}.cpu`, ["shares", "quota", "period", "cpus", "mems", "realtimeRuntime", "realtimePeriod", "idle"]);
     const c: NonNullable<LinuxResources["cpu"]> = {};
     const shares = optInt(cpu.shares, `${path}.cpu.shares`, 0);
     if (shares) c.shares = shares;
@@ -245,6 +249,14 @@ export function resources(v: unknown, path: string): LinuxResources | undefined 
     if (period) c.period = period;
     const cpus = optStr(cpu.cpus, `${path}.cpu.cpus`);
     if (cpus) c.cpus = cpus;
+    const mems = optStr(cpu.mems, `${path}.cpu.mems`);
+    if (mems) c.mems = mems;
+    const rtRuntime = optInt(cpu.realtimeRuntime, `${path}.cpu.realtimeRuntime`, -1);
+    if (rtRuntime) c.realtimeRuntime = rtRuntime;
+    const rtPeriod = optInt(cpu.realtimePeriod, `${path}.cpu.realtimePeriod`, 0);
+    if (rtPeriod) c.realtimePeriod = rtPeriod;
+    const idle = optInt(cpu.idle, `${path}.cpu.idle`, 0, 1);
+    if (idle !== undefined) c.idle = idle;
     if (Object.keys(c).length) r.cpu = c;
   }
   const pids = optObj(o.pids, `${path}.pids`);

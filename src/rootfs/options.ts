@@ -28,6 +28,25 @@ const FLAGS: Record<string, [set: boolean, flag: number]> = {
   rbind: [true, MS.BIND | MS.REC],
 };
 
+/** Propagation types, applied by a mount call of their own once the mount is in place. */
+const PROPAGATION: Record<string, number> = {
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
+
+/** The propagation a mount's options (or linux.rootfsPropagation) ask for, or undefined for none. */
+export function propagationOf(options: readonly string[] = []): number | undefined {
+  let out: number | undefined;
+  for (const o of options) if (PROPAGATION[o] !== undefined) out = PROPAGATION[o];
+  return out;
+}
+
 export interface ParsedOptions {
   flags: number;
   data: string;
@@ -38,6 +57,7 @@ export function parseMountOptions(options: readonly string[] = []): ParsedOption
   const data: string[] = [];
   for (const o of options) {
     const f = FLAGS[o];
+    if (PROPAGATION[o] !== undefined) continue;
     if (f) {
       if (f[0]) flags |= f[1];
       else flags &= ~f[1];

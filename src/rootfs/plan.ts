@@ -12,13 +12,13 @@
 // namespace, and attached in their place later.
 
 import type { ChildProgram, Slot } from "../child/program";
-import type { ContainerSpec, Mount } from "../spec/types";
+import type { ContainerSpec, LinuxDevice, Mount } from "../spec/types";
 import { AT, MNT_DETACH, MOUNT_ATTR, MOVE_MOUNT, MS, O, OPEN_TREE, S, makedev } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { planMaskedPaths } from "./masked";
 import { planCgroupfs, type CgroupfsView } from "./cgroupfs";
 import { planDetachHostMounts } from "./hostmounts";
-import { parseMountOptions } from "./options";
+import { parseMountOptions, propagationOf } from "./options";
 
 /** What the host side learned before clone. */
 export interface RootfsFacts {
@@ -157,7 +157,18 @@ function attach(p: ChildProgram, opened: Opened, dest: string): void {
   p.call(`close the descriptor of the mount for ${dest}`, "close", [opened.slot]);
 }
 
+/** A mount's propagation type, where its options ask for one (every mount is private until then). */
+function planPropagation(p: ChildProgram, dest: string, flags: number | undefined): void {
+  if (flags === undefined || (flags & MS.PRIVATE) !== 0) return;
+  p.call(`set the propagation of ${dest}`, "mount", [0, p.str(dest), 0, flags, 0]);
+}
+
 function mountOne(p: ChildProgram, m: Mount, hostRoot: boolean, opened: Opened | undefined, facts: RootfsFacts): void {
+  mountIt(p, m, hostRoot, opened, facts);
+  if (m.type !== "cgroup") planPropagation(p, placeOf(facts, m.destination), propagationOf(m.options));
+}
+
+function mountIt(p: ChildProgram, m: Mount, hostRoot: boolean, opened: Opened | undefined, facts: RootfsFacts): void {
   if (m.type === "cgroup") {
     // Mounted over whatever the new /sys has there: an empty sysfs directory, or the host's tree in a bound /sys.
     if (facts.cgroupfs) planCgroupfs(p, facts.cgroupfs);
@@ -182,17 +193,24 @@ function mountOne(p: ChildProgram, m: Mount, hostRoot: boolean, opened: Opened |
   p.call(`mount ${type} on ${dest}`, "mount", [p.str(m.source ?? type), p.str(dest), p.str(type), flags, data ? p.str(data) : 0]);
 }
 
+const NODE_TYPE: Record<LinuxDevice["type"], number> = { c: S.IFCHR, u: S.IFCHR, b: S.IFBLK, p: S.IFIFO };
+
 function makeDevices(p: ChildProgram, spec: ContainerSpec, bound: Map<string, Opened>): void {
   for (const d of spec.oci.linux.devices ?? []) {
-    if (d.type !== "c") continue;
+    const nested = d.path.split("/").length > 3;
     const host = bound.get(d.path);
     if (host) {
-      makeTarget(p, d.path, false, false);
+      makeTarget(p, d.path, false, nested);
       attach(p, host, d.path);
       continue;
     }
-    const mode = S.IFCHR | ((d.fileMode ?? 0o666) & 0o7777);
-    p.call(`create device ${d.path}`, "mknodat", [AT.FDCWD, p.str(d.path), mode, makedev(d.major, d.minor)]);
+    if (nested) makeParents(p, d.path);
+    const mode = NODE_TYPE[d.type] | ((d.fileMode ?? 0o666) & 0o7777);
+    p.call(`create device ${d.path}`, "mknodat", [AT.FDCWD, p.str(d.path), mode, d.type === "p" ? 0 : makedev(d.major, d.minor)]);
+    // mknod made it the container root's: only another owner needs a step.
+    if ((d.uid ?? 0) !== 0 || (d.gid ?? 0) !== 0) {
+      p.call(`give device ${d.path} to ${d.uid ?? -1}:${d.gid ?? -1}`, "fchownat", [AT.FDCWD, p.str(d.path), d.uid ?? -1, d.gid ?? -1, AT.SYMLINK_NOFOLLOW]);
+    }
   }
   const links: [string, string][] = [
     ["/dev/ptmx", "pts/ptmx"],
@@ -272,13 +290,16 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   }
   const devices = new Map<string, Opened>();
   if (bindsDevices(spec)) {
+    // A FIFO needs no privilege to make; device nodes come from the host.
     for (const d of spec.oci.linux.devices ?? []) {
-      if (d.type === "c") devices.set(d.path, openTree(p, d.path, false, MOUNT_ATTR.NOEXEC | MOUNT_ATTR.NOSUID, false));
+      if (d.type !== "p") devices.set(d.path, openTree(p, d.path, false, MOUNT_ATTR.NOEXEC | MOUNT_ATTR.NOSUID, false));
     }
   }
 
   enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);
-  for (const m of spec.oci.mounts) if (m.type && REVEALING.has(m.type)) opened.set(m, createDetached(p, m));
+  // Only a user namespace needs it: elsewhere each filesystem is made in its turn, so that the
+  // mount table lists the mounts in the config's order (since Linux 6.8 it lists them as made).
+  if (bindsDevices(spec)) for (const m of spec.oci.mounts) if (m.type && REVEALING.has(m.type)) opened.set(m, createDetached(p, m));
   leaveOldRoot(p);
 
   p.call("clear the umask", "umask", [0]);
@@ -287,6 +308,8 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   planSysctl(p, spec.oci.linux.sysctl ?? {});
   planMaskedPaths(p, spec.oci.linux.maskedPaths ?? [], spec.oci.linux.readonlyPaths ?? []);
   bindEtcFiles(p, spec, facts);
+  const rootPropagation = spec.oci.linux.rootfsPropagation;
+  if (rootPropagation !== undefined) planPropagation(p, "/", propagationOf([rootPropagation.startsWith("r") ? rootPropagation : `r${rootPropagation}`]));
   if (!hostRoot && spec.oci.root.readonly) {
     const attr = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);
     p.call("make / read-only", "mount_setattr", [AT.FDCWD, p.str("/"), 0, attr, 32]);

@@ -8,7 +8,7 @@ import { ChildProgram } from "../child/program";
 import { capLimits } from "./run";
 import { log } from "../log";
 import type { ContainerSpec, Process, User } from "../spec/types";
-import { CLONE, CLOSE_RANGE_CLOEXEC, PR_SET_PDEATHSIG, SIGNALS } from "../sys/constants";
+import { CLONE, PR_SET_PDEATHSIG, SIGNALS } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { FileError, inodeOf, listDir, openNamespace, readLink } from "../sys/fs";
 import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
@@ -17,7 +17,7 @@ import { isAlive } from "../sys/proc";
 import { BunkerError } from "../errors";
 import { NS_ORDER, ownNamespaces } from "./namespaces";
 import { openPinDir, pinnedTypesAt } from "./pin";
-import { execCandidates, planCredentials, planHandshake, planLockdown, planSession, planSignalReset, type SeccompFilter } from "./plan";
+import { execCandidates, planCredentials, planInheritedFds, planHandshake, planLockdown, planSession, planSignalReset, type SeccompFilter } from "./plan";
 import { containerFilter } from "../security/seccomp";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
@@ -116,6 +116,7 @@ export function planExecProgram(
     for (const f of t.fds) p.call(`join the pinned ${f.type} namespace`, "setns", [f.fd, f.flag]);
   }
   planSignalReset(p, signals);
+  planInheritedFds(p, req.preserveFds ?? 0);
   const spec = execSpec(req);
   planCredentials(p, spec, pipes.syncRead, capLimits(), filter);
   p.call(`change directory to ${req.cwd}`, "chdir", [p.str(req.cwd)]);
@@ -134,7 +135,6 @@ export function planExecProgram(
   else planSession(p);
   const umask = spec.oci.process.user.umask ?? 0o022;
   p.call(`set the umask to ${umask.toString(8).padStart(3, "0")}`, "umask", [umask]);
-  p.call("mark inherited descriptors close-on-exec", "close_range", [3 + (req.preserveFds ?? 0), 0xffffffff, CLOSE_RANGE_CLOEXEC]);
   // Detached, the command outlives bunker, which returns once it runs.
   if (req.detach) p.call("stay when bunker exits", "prctl", [PR_SET_PDEATHSIG, 0, 0, 0, 0]);
   const argv = p.arena.strv(req.args);

@@ -234,6 +234,16 @@ function planInit(p: ChildProgram, program: number | undefined): void {
 }
 
 /**
+ * Descriptors bunker's caller left open (not close-on-exec) go at execve,
+ * but for --preserve-fds's. Early: a seccomp profile installed before the
+ * user switch (without no_new_privs) may not allow close_range, which is
+ * newer than many profiles.
+ */
+export function planInheritedFds(p: ChildProgram, preserve: number): void {
+  p.call("mark inherited descriptors close-on-exec", "close_range", [3 + preserve, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
+}
+
+/**
  * The wait for `bunker start`. The child stops dying with bunker (which
  * exits now; the caller, or its subreaper, is the parent from then on), says
  * it is created, and blocks on the FIFO until start writes its byte. Before
@@ -256,8 +266,6 @@ function planExec(p: ChildProgram, spec: ContainerSpec, extras: PlanExtras, filt
   }
   const umask = proc.user.umask ?? 0o022;
   p.call(`set the umask to ${umask.toString(8).padStart(3, "0")}`, "umask", [umask]);
-  const keep = 3 + (extras.preserveFds ?? 0);
-  p.call("mark inherited descriptors close-on-exec", "close_range", [keep, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
   const empty = p.arena.alloc(8).addr;
   p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, empty, 0, 8]);
   if (extras.startGate) planStartGate(p, extras.startGate);
@@ -340,6 +348,7 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
   planUsernsEntry(p, spec, h.syncRead);
   for (const j of joined) p.call(`join the ${j.type} namespace pinned at ${spec.oci.linux.namespaces.find((n) => n.type === j.type)?.path}`, "setns", [j.fd, j.flag]);
   planSignalReset(p, signals);
+  planInheritedFds(p, extras.preserveFds ?? 0);
   if (hasNamespace(spec, "uts")) planUts(p, spec);
   if (hasNamespace(spec, "network")) planLoopbackUp(p);
   planRootfs(p, spec, facts);

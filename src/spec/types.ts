@@ -74,9 +74,14 @@ export interface LinuxIDMapping {
 
 /** linux.resources: cgroup limits, in OCI's units (v1 semantics: swap is memory + swap). */
 export interface LinuxResources {
-  memory?: { limit?: number; swap?: number };
-  /** shares 2-262144; quota and period in microseconds; cpus a cpuset list ("0-2,4"). */
-  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string };
+  /** reservation: a soft limit (v1 soft_limit_in_bytes, v2 memory.low); swappiness 0-100, v1 only. */
+  memory?: { limit?: number; swap?: number; reservation?: number; swappiness?: number; disableOOMKiller?: boolean };
+  /**
+   * shares 2-262144; quota and period in microseconds; cpus and mems cpuset
+   * lists ("0-2,4"); realtime runtime and period in microseconds (v1 only);
+   * idle 0 or 1 (v2 only).
+   */
+  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string; realtimeRuntime?: number; realtimePeriod?: number; idle?: number };
   pids?: { limit: number };
   /** weight 10-1000. */
   blockIO?: { weight?: number };
@@ -105,6 +110,8 @@ export interface Linux {
   devices?: LinuxDevice[];
   maskedPaths?: string[];
   readonlyPaths?: string[];
+  /** The root's propagation type (shared, slave, private, unbindable), for it and the mounts below it. */
+  rootfsPropagation?: string;
   /** Namespaced kernel parameters (net.*, the IPC ones), written once /proc is mounted. */
   sysctl?: Record<string, string>;
 }

@@ -70,6 +70,7 @@ export const MS = {
   PRIVATE: 1 << 18,
   SLAVE: 1 << 19,
   SHARED: 1 << 20,
+  UNBINDABLE: 1 << 17,
   RELATIME: 1 << 21,
   STRICTATIME: 1 << 24,
 } as const;
@@ -104,7 +105,7 @@ export const O = {
   PATH: 0o10000000,
 } as const;
 
-export const S = { IFIFO: 0o010000, IFCHR: 0o020000, IFDIR: 0o040000, IFREG: 0o100000 } as const;
+export const S = { IFIFO: 0o010000, IFCHR: 0o020000, IFDIR: 0o040000, IFBLK: 0o060000, IFREG: 0o100000 } as const;
 
 export const PR_SET_PDEATHSIG = 1;
 export const PR_SET_DUMPABLE = 4;

@@ -326,14 +326,14 @@ export const BREAKAGES: Breakage[] = [
     name: "inherited-fds",
     removes: "closing inherited descriptors at execve (close_range)",
     file: "src/runtime/plan.ts",
-    edits: one('p.call("mark inherited descriptors close-on-exec", "close_range", [keep, 0xffffffff, CLOSE_RANGE_CLOEXEC]);', ""),
+    edits: one("  planInheritedFds(p, extras.preserveFds ?? 0);\n", ""),
     tests: [ESCAPE, RUN],
   },
   {
     name: "exec-inherited-fds",
     removes: "closing inherited descriptors at exec's execve (close_range)",
     file: "src/runtime/exec.ts",
-    edits: one('p.call("mark inherited descriptors close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);', ""),
+    edits: one("  planInheritedFds(p, req.preserveFds ?? 0);\n", ""),
     tests: [EXEC, ESCAPE],
   },
   {
