@@ -40,9 +40,8 @@ describe("the child program plan", () => {
     const pivot = calls.indexOf("pivot_root");
     const detach = descs.indexOf("detach the old root");
     expect(descs.indexOf("open /srv/rootfs for binding")).toBeLessThan(pivot);
-    // proc and sysfs are created (detached) between the two, attached after.
-    expect(calls.slice(pivot + 1, detach).filter((c) => c === "fsopen").length).toBe(2);
-    expect(calls.slice(pivot + 1, detach).every((c) => ["fsopen", "fsconfig", "fsmount", "close"].includes(c))).toBe(true);
+    // Without a user namespace nothing happens between the two: proc and sysfs are mounted in their turn.
+    expect(detach).toBe(pivot + 1);
     for (const d of ["mount proc on /proc", "mount tmpfs on /dev", "mount sysfs on /sys", "bind-mount /etc/hostname"]) {
       expect(descs.indexOf(d)).toBeGreaterThan(detach);
     }
@@ -56,7 +55,26 @@ describe("the child program plan", () => {
     expect(descs).toContain("link /dev/fd to /proc/self/fd");
   });
 
-  test("ends with the execve attempts along PATH, after fds are marked close-on-exec and signals unblocked", () => {
+  test("a user namespace: proc and sysfs are made (detached) between pivot_root and the old root's detach, attached after", () => {
+    const { calls, descs } = plan({
+      userns: { uid: [{ containerID: 0, hostID: 1000, size: 1 }], gid: [{ containerID: 0, hostID: 1000, size: 1 }], setup: { writer: "direct" }, setgroups: false },
+    });
+    const pivot = calls.indexOf("pivot_root");
+    const detach = descs.indexOf("detach the old root");
+    expect(calls.slice(pivot + 1, detach).filter((c) => c === "fsopen").length).toBe(2);
+    expect(calls.slice(pivot + 1, detach).every((c) => ["fsopen", "fsconfig", "fsmount", "close"].includes(c))).toBe(true);
+  });
+
+  test("marks inherited descriptors close-on-exec before any seccomp filter, whose profile may not allow close_range", () => {
+    const spec = createSpec({ id: "abcdef012345", args: ["ls"], network: "none", callerEnv: {}, rootfs: "/srv/rootfs", rootfsHasEtc: true });
+    spec.oci.process.noNewPrivileges = false;
+    const p = planContainer(spec, handshake, facts, [2], { filter: { bytes: new Uint8Array(8), what: "test" } });
+    const calls = p.steps.map((s) => s.call);
+    expect(calls.indexOf("close_range")).toBeGreaterThan(-1);
+    expect(calls.indexOf("close_range")).toBeLessThan(calls.indexOf("seccomp"));
+  });
+
+  test("ends with the execve attempts along PATH, after signals are unblocked", () => {
     const spec = createSpec({ id: "abcdef012345", args: ["ls", "-l"], network: "none", callerEnv: {}, rootfs: "/srv/rootfs", rootfsHasEtc: true });
     const p = planContainer(spec, handshake, facts, [2], { filter: { bytes: new Uint8Array(8), what: "test" } });
     const calls = p.steps.map((s) => s.call);
@@ -64,7 +82,7 @@ describe("the child program plan", () => {
     expect(execs.length).toBe(6);
     expect(execs.every((s) => s.opts.continueOnFail && s.opts.exec?.command === "ls")).toBe(true);
     // Then no_new_privs and the seccomp filter, the last steps before execve.
-    expect(calls.slice(-11, -6)).toEqual(["umask", "close_range", "rt_sigprocmask", "prctl", "seccomp"]);
+    expect(calls.slice(-10, -6)).toEqual(["umask", "rt_sigprocmask", "prctl", "seccomp"]);
   });
 
   test("resets each signal bunker handles or ignores, once; SIGKILL cannot be", () => {
