@@ -94,7 +94,9 @@ async function finish(id: string, remove: boolean, force = false): Promise<Conta
       return null;
     }
     if (s.status === "stopped") return s;
-    const ended: ContainerState = { ...s, status: "stopped", killedWithSupervisor: true };
+    // A container an OCI client created has no bunker process to die with: its process ended, and its
+    // end (the exit status) is the client's, which reaped it.
+    const ended: ContainerState = { ...s, status: "stopped", ...(s.oci ? {} : { killedWithSupervisor: true }) };
     delete ended.paused;
     delete ended.namespaces;
     writeState(ended);

@@ -361,6 +361,7 @@ export function currentStatus(s: ContainerState): Status {
  * and no end written).
  */
 export function killedWithSupervisor(s: ContainerState): boolean {
+  if (s.oci) return false;
   return s.killedWithSupervisor === true || (s.status !== "stopped" && currentStatus(s) === "stopped" && !supervisorAlive(s));
 }
 

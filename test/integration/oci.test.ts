@@ -3,11 +3,12 @@
 // start, state, kill, delete; the console socket; global flags; bad input.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { bunker, BUNKER, isRoot, until, type Result } from "../helpers/bunker";
-import { busyboxAvailable } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 import { containerSuite } from "../helpers/suite";
 import { ConsoleSocket, closeFd, ptyNumber, readUntil, writeFd } from "../helpers/console";
 import { cgroupMounts } from "../helpers/leaks";
@@ -446,5 +447,57 @@ describe.skipIf(!ready)("bad input: one line naming the field or path, exit 1, n
     expect(bunker(["delete", "--force", "oci-orphan"]).code).toBe(0);
     expect(alive(pid)).toBe(false);
     expect(cgroupMounts().some((m) => existsSync(`${m}/bunker-oci/orphan`))).toBe(false);
+  });
+});
+
+describe.skipIf(!ready)("rootless", () => {
+  let u: TestUser | undefined;
+  let bin: { path: string; dir: string } | undefined;
+  let fs: Rootfs | undefined;
+  beforeAll(() => {
+    u = createUser("bunker-ci-oci", true);
+    // The user reaches its bundle through the file's directory.
+    chmodSync(dir, 0o755);
+    bin = publicBinary(BUNKER);
+    fs = makeRootfs({ owner: { uid: u.uid, gid: u.gid } });
+  });
+  afterAll(() => {
+    fs?.remove();
+    if (bin) rmSync(bin.dir, { recursive: true, force: true });
+    if (u) removeUser(u);
+  });
+
+  test("an unprivileged user creates, starts and deletes a container of bunker spec --rootless's kind, with its subordinate IDs mapped", async () => {
+    const user = u!;
+    const b = join(dir, "rootless");
+    mkdirSync(b);
+    chownSync(b, user.uid, user.gid);
+    const as = (args: string[]) => runAs(user, [bin!.path, ...args], {}, b);
+    expect(as(["spec", "--rootless", "--bundle", b]).code).toBe(0);
+    const c = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+    expect(c.linux.uidMappings).toEqual([{ containerID: 0, hostID: user.uid, size: 1 }]);
+    c.root = { path: fs!.path, readonly: false };
+    c.process.terminal = false;
+    c.process.args = ["sh", "-c", "id -u; cat /proc/self/uid_map"];
+    // Beyond its own ID, through newuidmap and newgidmap and the user's ranges.
+    c.linux.uidMappings = [{ containerID: 0, hostID: user.uid, size: 1 }, { containerID: 1, hostID: user.subStart, size: 1000 }];
+    c.linux.gidMappings = [{ containerID: 0, hostID: user.gid, size: 1 }, { containerID: 1, hostID: user.subStart, size: 1000 }];
+    writeFileSync(join(b, "config.json"), JSON.stringify(c));
+    const out = join(b, "out");
+    const created = runAs(user, ["sh", "-c", 'exec "$@" > "$0" 2>&1 < /dev/null', out, bin!.path, "create", "--bundle", b, "oci-rootless"], {}, b);
+    expect(created.code).toBe(0);
+    try {
+      expect(JSON.parse(as(["state", "oci-rootless"]).stdout).status).toBe("created");
+      expect(as(["start", "oci-rootless"]).code).toBe(0);
+      await until(() => readFileSync(out, "utf8").split("\n").length >= 4, 5000, "the container's output");
+      const [id, ...map] = readFileSync(out, "utf8").trim().split("\n");
+      expect(id).toBe("0");
+      expect(map.map((l) => l.trim().split(/\s+/).map(Number))).toEqual([
+        [0, user.uid, 1],
+        [1, user.subStart!, 1000],
+      ]);
+    } finally {
+      expect(as(["delete", "--force", "oci-rootless"]).code).toBe(0);
+    }
   });
 });
