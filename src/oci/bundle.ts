@@ -6,7 +6,7 @@
 import type { ContainerSpec, LinuxDevice, NetworkMode, Process, Sidecar, UsernsSetup } from "../spec/types";
 import { DEFAULT_DEVICE_RULES, defaultDevices } from "../spec/defaults";
 import { validateHostname, SpecError } from "../spec/validate";
-import { capabilities, ConfigError, devices, idMappings, int, mounts, namespaces, obj, onlyKnown, optInt, optObj, optStr, optStrings, resources, rlimits, str, strings, bool, user } from "./config";
+import { capabilities, ConfigError, devices, hooks, idMappings, int, mounts, namespaces, obj, onlyKnown, optInt, optObj, optStr, optStrings, resources, rlimits, str, strings, bool, user } from "./config";
 
 export interface BundleContext {
   /** The bundle directory, absolute. */
@@ -123,10 +123,7 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
   if (rel === "") throw new ConfigError("root.path: is empty");
   const rootPath = rel.startsWith("/") ? rel : `${ctx.bundle}/${rel}`;
   if (!ctx.isDir(rootPath)) throw new ConfigError(`root.path: ${rootPath} is not a directory`);
-  if (c.hooks !== undefined && c.hooks !== null) {
-    const hooks = obj(c.hooks, "hooks");
-    for (const [k, v] of Object.entries(hooks)) if (Array.isArray(v) && v.length > 0) throw new ConfigError(`hooks.${k}: hooks are not supported yet`);
-  }
+  const hookList = c.hooks !== undefined && c.hooks !== null ? hooks(c.hooks, "hooks") : undefined;
   const linux = optObj(c.linux, "linux") ?? {};
   onlyKnown(linux, "linux", LINUX, LINUX_NOT_YET);
   const ns = linux.namespaces !== undefined && linux.namespaces !== null ? namespaces(linux.namespaces, "linux.namespaces") : [];
@@ -217,6 +214,7 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
         readonlyPaths: optStrings(linux.readonlyPaths, "linux.readonlyPaths") ?? [],
       },
       ...(annotations ? { annotations: annotations as Record<string, string> } : {}),
+      ...(hookList ? { hooks: hookList } : {}),
     },
     bunker: sidecar,
   };

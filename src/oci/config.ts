@@ -3,7 +3,7 @@
 // bunker cannot honour. Nothing is dropped silently.
 
 import { CAPABILITIES } from "../security/caps";
-import type { LinuxCapabilities, LinuxDevice, LinuxDeviceCgroup, LinuxIDMapping, LinuxNamespace, LinuxResources, Mount, NamespaceType, POSIXRlimit, User } from "../spec/types";
+import type { Hook, Hooks, LinuxCapabilities, LinuxDevice, LinuxDeviceCgroup, LinuxIDMapping, LinuxNamespace, LinuxResources, Mount, NamespaceType, POSIXRlimit, User } from "../spec/types";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -300,4 +300,35 @@ function deviceRules(v: unknown, path: string): LinuxDeviceCgroup[] {
     }
     return rule;
   });
+}
+
+const HOOK_KINDS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"] as const;
+
+/** hooks: each kind a list of programs with an absolute path, their argv and environment, a time limit above 0. */
+export function hooks(v: unknown, path: string): Hooks | undefined {
+  const o = obj(v, path);
+  const out: Hooks = {};
+  for (const kind of HOOK_KINDS) {
+    if (o[kind] === undefined || o[kind] === null) continue;
+    out[kind] = list(o[kind], `${path}.${kind}`).map((h, i) => {
+      const at = `${path}.${kind}[${i}]`;
+      const x = obj(h, at);
+      const p = str(x.path, `${at}.path`);
+      if (!p.startsWith("/")) fail(`${at}.path`, `"${p}" must be absolute`);
+      const hook: Hook = { path: p };
+      const args = optStrings(x.args, `${at}.args`);
+      if (args) hook.args = args;
+      const env = optStrings(x.env, `${at}.env`);
+      if (env) {
+        env.forEach((e, j) => {
+          if (!e.includes("=")) fail(`${at}.env[${j}]`, `"${e}" is not NAME=VALUE`);
+        });
+        hook.env = env;
+      }
+      const timeout = optInt(x.timeout, `${at}.timeout`, 1);
+      if (timeout !== undefined) hook.timeout = timeout;
+      return hook;
+    });
+  }
+  return Object.keys(out).length ? out : undefined;
 }

@@ -121,6 +121,7 @@ export async function run(_g: OciGlobals, argv: string[]): Promise<number> {
     return 0;
   }
   if (v["console-socket"] !== undefined) throw new BunkerError("--console-socket is for run --detach (and create): in the foreground the terminal is bunker's own");
+  if (p.spec.oci.hooks) throw new BunkerError("hooks run with create and start: use bunker create and start, or run --detach");
   const pidFile = v["pid-file"] as string | undefined;
   return runContainer(p.spec, {
     ...(isContainerId(p.ociId) ? {} : { name: p.ociId }),

@@ -9,6 +9,8 @@ import { gateShut } from "../runtime/gate";
 import { parseSignal, signalContainer } from "../runtime/lifecycle";
 import { reconcile, removeContainer, removeDamaged } from "../runtime/remove";
 import { startContainer } from "../runtime/start";
+import { runHooks } from "../runtime/hooks";
+import { log } from "../log";
 import { containerDir, currentStatus, findExact, isDamaged, listStates, processAlive, type ContainerState } from "../runtime/store";
 import { cgroupPids, thaw } from "../cgroups/tree";
 import { SIGNALS } from "../sys/constants";
@@ -109,6 +111,12 @@ export async function remove(_g: OciGlobals, argv: string[]): Promise<number> {
   // A created container is deleted as runc does: its waiting process is killed (clients delete to abort).
   if (status !== "stopped" && status !== "created" && !parsed.values.force) throw new BunkerError(`cannot delete container ${id} that is not stopped: ${status}`);
   await removeContainer(e, true);
+  // After the removal, as the runtime spec orders it; a failure is reported, the container is gone either way.
+  try {
+    await runHooks("poststop", e, "stopped", 0);
+  } catch (err) {
+    await log.warn((err as Error).message);
+  }
   return 0;
 }
 

@@ -70,6 +70,10 @@ export interface ExecRequest {
   console?: number;
   /** OCI --preserve-fds: descriptors 3 to 3+N-1 pass to the command. */
   preserveFds?: number;
+  /** The command's stdin, and its stdout and stderr both (a hook's: the state on stdin, its output kept). */
+  stdio?: { stdin: number; output: number };
+  /** The program to exec as it is (a hook's path), instead of args[0] looked up along PATH. */
+  path?: string;
 }
 
 function joinsPid(t: Target): boolean {
@@ -117,6 +121,11 @@ export function planExecProgram(
   }
   planSignalReset(p, signals);
   planInheritedFds(p, req.preserveFds ?? 0);
+  if (req.stdio) {
+    p.call("take the state as stdin", "dup3", [req.stdio.stdin, 0, 0]);
+    p.call("send stdout to bunker", "dup3", [req.stdio.output, 1, 0]);
+    p.call("send stderr to bunker", "dup3", [req.stdio.output, 2, 0]);
+  }
   const spec = execSpec(req);
   planCredentials(p, spec, pipes.syncRead, capLimits(), filter);
   p.call(`change directory to ${req.cwd}`, "chdir", [p.str(req.cwd)]);
@@ -140,7 +149,7 @@ export function planExecProgram(
   const argv = p.arena.strv(req.args);
   const envp = p.arena.strv(req.env);
   const command = req.args[0]!;
-  for (const path of execCandidates(command, envValue(req.env, "PATH"))) {
+  for (const path of req.path !== undefined ? [req.path] : execCandidates(command, envValue(req.env, "PATH"))) {
     p.call(`exec "${command}"`, "execve", [p.str(path), argv, envp], { continueOnFail: true, exec: { command, searched: !command.includes("/") } });
   }
   return { program: p, fork };
@@ -163,7 +172,8 @@ export function execSpec(req: ExecRequest): ContainerSpec {
   } as unknown as ContainerSpec;
 }
 
-export async function execIn(req: ExecRequest): Promise<number> {
+/** Starts the command; returns once it runs (or with why it could not). */
+async function launch(req: ExecRequest): Promise<{ pid: number; program: ChildProgram; terminal: TerminalSetup | undefined }> {
   const pipes = openPipes();
   let pid: number;
   let program: ChildProgram | undefined;
@@ -189,6 +199,21 @@ export async function execIn(req: ExecRequest): Promise<number> {
     if (req.target.kind === "pid") closeFd(req.target.pidfd);
     else for (const f of req.target.fds) closeFd(f.fd);
   }
+  return { pid, program, terminal };
+}
+
+/**
+ * Starts the command and returns its pid, for a caller that waits for it
+ * itself (a hook, with its time limit). It dies with bunker.
+ */
+export async function spawnIn(req: ExecRequest): Promise<number> {
+  const { pid, terminal } = await launch(req);
+  if (terminal) closeTerminal(terminal);
+  return pid;
+}
+
+export async function execIn(req: ExecRequest): Promise<number> {
+  const { pid, program, terminal } = await launch(req);
   if (req.detach) {
     if (terminal) closeTerminal(terminal);
     // The command runs on its own memory: nothing more of bunker's is needed.

@@ -35,6 +35,7 @@ import { writeErr } from "../output";
 import { closeTerminal, consoleTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 import { writePidFile } from "./pidfile";
 import { openGate } from "./gate";
+import { runHooks } from "./hooks";
 
 export interface HostsEntry {
   /** The container's address, and other names' lines to add. */
@@ -322,6 +323,12 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
         await net!.attach(pid);
         // Recorded now, so a helper is found and stopped even if bunker is killed before the command runs.
         if (net!.state.helper) withLock(state.id, () => writeState(state));
+        // OCI's hooks of creation: its namespaces exist, and nothing in them has run yet.
+        if (spec.oci.hooks) {
+          await runHooks("prestart", state, "created");
+          await runHooks("createRuntime", state, "creating");
+          await runHooks("createContainer", state, "creating");
+        }
       },
       {
         winchFd: terminal?.winchWrite ?? -1,

@@ -116,6 +116,23 @@ export interface Linux {
   sysctl?: Record<string, string>;
 }
 
+/** An OCI hook: a program, its argv (args[0] included), its environment, a time limit in seconds. */
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+export interface Hooks {
+  prestart?: Hook[];
+  createRuntime?: Hook[];
+  createContainer?: Hook[];
+  startContainer?: Hook[];
+  poststart?: Hook[];
+  poststop?: Hook[];
+}
+
 export interface OciSpec {
   ociVersion: string;
   process: Process;
@@ -125,6 +142,7 @@ export interface OciSpec {
   mounts: Mount[];
   linux: Linux;
   annotations?: Record<string, string>;
+  hooks?: Hooks;
 }
 
 /** bunker's own settings that OCI does not cover. */

@@ -326,6 +326,63 @@ describe.skipIf(!ready)("exec, ps, update", () => {
   });
 });
 
+describe.skipIf(!ready)("hooks", () => {
+  test("each runs at its moment with the state on stdin: createRuntime and poststart on the host, createContainer and startContainer in the container's namespaces", async () => {
+    const b = bundle((c) => {
+      c.process.args = ["sleep", "60"];
+      c.annotations = { "org.example.hook": "yes" };
+    });
+    // Each hook saves its stdin and the PID namespace it runs in. startContainer's path is inside the container.
+    const save = (name: string, where: string) => ({ path: "/bin/sh", args: ["sh", "-c", `cat > ${where}/${name}.json; readlink /proc/self/ns/pid > ${where}/${name}.ns`], timeout: 10 });
+    const c = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+    c.hooks = {
+      createRuntime: [save("createRuntime", b)],
+      createContainer: [save("createContainer", b)],
+      startContainer: [save("startContainer", "/tmp")],
+      poststart: [save("poststart", b)],
+      poststop: [save("poststop", b)],
+    };
+    writeFileSync(join(b, "config.json"), JSON.stringify(c));
+    expect(detached(["create", "--bundle", b, "oci-hooks"])).toMatchObject({ code: 0, stderr: "" });
+    const pid = state("oci-hooks").pid as number;
+    const read = (path: string) => JSON.parse(readFileSync(path, "utf8"));
+    const expected = (status: string, p = pid) => ({ ociVersion: expect.stringMatching(/^1\./), id: "oci-hooks", status, pid: p, bundle: b, annotations: { "org.example.hook": "yes" } });
+    const containerNs = Bun.spawnSync(["readlink", `/proc/${pid}/ns/pid`]).stdout.toString();
+    const hostNs = Bun.spawnSync(["readlink", "/proc/self/ns/pid"]).stdout.toString();
+    try {
+      expect(read(join(b, "createRuntime.json"))).toEqual(expected("creating"));
+      expect(readFileSync(join(b, "createRuntime.ns"), "utf8")).toBe(hostNs);
+      expect(read(join(b, "createContainer.json"))).toEqual(expected("creating"));
+      expect(readFileSync(join(b, "createContainer.ns"), "utf8")).toBe(containerNs);
+      expect(existsSync(join(suite.fs.path, "tmp", "startContainer.json"))).toBe(false);
+      expect(bunker(["start", "oci-hooks"])).toMatchObject({ code: 0, stderr: "" });
+      expect(read(join(suite.fs.path, "tmp", "startContainer.json"))).toEqual(expected("created"));
+      expect(readFileSync(join(suite.fs.path, "tmp", "startContainer.ns"), "utf8")).toBe(containerNs);
+      expect(read(join(b, "poststart.json"))).toEqual(expected("running"));
+      expect(existsSync(join(b, "poststop.json"))).toBe(false);
+    } finally {
+      expect(bunker(["delete", "--force", "oci-hooks"]).code).toBe(0);
+      for (const f of ["startContainer.json", "startContainer.ns"]) rmSync(join(suite.fs.path, "tmp", f), { force: true });
+    }
+    expect(read(join(b, "poststop.json"))).toEqual(expected("stopped", 0));
+  });
+
+  test("a failing or slow hook of creation fails create, naming the hook; nothing is left", () => {
+    const failing = bundle((c) => {
+      c.hooks = { createRuntime: [{ path: "/bin/sh", args: ["sh", "-c", "echo refused by policy >&2; exit 3"] }] };
+    });
+    const r = detached(["create", "--bundle", failing, "oci-hook-fail"]);
+    expect(r).toMatchObject({ code: 1, stderr: "bunker: createRuntime hook 0 (/bin/sh) failed (exit status 3): refused by policy\n" });
+    expect(bunker(["state", "oci-hook-fail"]).code).toBe(1);
+    const slow = bundle((c) => {
+      c.hooks = { createContainer: [{ path: "/bin/sleep", args: ["sleep", "30"], timeout: 1 }] };
+    });
+    const t = detached(["create", "--bundle", slow, "oci-hook-slow"]);
+    expect(t).toMatchObject({ code: 1, stderr: "bunker: createContainer hook 0 (/bin/sleep) timed out after 1 s\n" });
+    expect(bunker(["state", "oci-hook-slow"]).code).toBe(1);
+  });
+});
+
 describe.skipIf(!ready)("the console socket", () => {
   test("with process.terminal the pty master goes to --console-socket: one descriptor, SCM_RIGHTS, as go-runc reads it", async () => {
     const b = bundle((c) => {
