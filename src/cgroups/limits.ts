@@ -24,6 +24,8 @@ export function neededControllers(r: LinuxResources | undefined): string[] {
   if (c?.cpus !== undefined || c?.mems !== undefined) out.add("cpuset");
   if (r.pids) out.add("pids");
   if (r.blockIO) out.add("io");
+  if (r.hugepageLimits?.length) out.add("hugetlb");
+  for (const key of Object.keys(r.unified ?? {})) if (!key.startsWith("cgroup.")) out.add(key.split(".")[0]!);
   return [...out];
 }
 
@@ -34,6 +36,7 @@ export const CONTROLLER_FLAGS: Record<string, string> = {
   cpuset: "--cpuset-cpus",
   pids: "--pids-limit",
   io: "--blkio-weight",
+  hugetlb: "linux.resources.hugepageLimits",
 };
 
 /** The v1 name of a controller. */
@@ -70,6 +73,19 @@ export function v2Writes(r: LinuxResources): LimitWrite[] {
     ];
     out.push({ controller: "io", choices, flag: "--blkio-weight" });
   }
+  const bio = r.blockIO;
+  for (const d of bio?.weightDevice ?? []) {
+    const dev = `${d.major}:${d.minor}`;
+    out.push({ controller: "io", choices: [{ file: "io.bfq.weight", value: `${dev} ${d.weight}` }, { file: "io.weight", value: `${dev} ${ioWeight(d.weight)}` }], flag: "linux.resources.blockIO.weightDevice" });
+  }
+  // io.max takes one device's limits per write; a key left out keeps what it was.
+  const keys = [["throttleReadBpsDevice", "rbps"], ["throttleWriteBpsDevice", "wbps"], ["throttleReadIOPSDevice", "riops"], ["throttleWriteIOPSDevice", "wiops"]] as const;
+  for (const [field, key] of keys) {
+    for (const d of bio?.[field] ?? []) out.push({ controller: "io", choices: [{ file: "io.max", value: `${d.major}:${d.minor} ${key}=${d.rate}` }], flag: `linux.resources.blockIO.${field}` });
+  }
+  for (const h of r.hugepageLimits ?? []) out.push({ controller: "hugetlb", choices: [{ file: `hugetlb.${h.pageSize}.max`, value: String(h.limit) }], flag: `linux.resources.hugepageLimits (${h.pageSize})` });
+  // Last: they are there to set what the fields above do not say.
+  for (const [key, value] of Object.entries(r.unified ?? {})) out.push({ controller: key.split(".")[0]!, choices: [{ file: key, value }], flag: `linux.resources.unified["${key}"]` });
   return out;
 }
 
@@ -106,5 +122,15 @@ export function v1Writes(r: LinuxResources): LimitWrite[] {
     ];
     out.push({ controller: "io", choices, flag: "--blkio-weight" });
   }
+  const bio = r.blockIO;
+  for (const d of bio?.weightDevice ?? []) {
+    const value = `${d.major}:${d.minor} ${d.weight}`;
+    out.push({ controller: "io", choices: [{ file: "blkio.weight_device", value }, { file: "blkio.bfq.weight_device", value }], flag: "linux.resources.blockIO.weightDevice" });
+  }
+  const files = [["throttleReadBpsDevice", "read_bps_device"], ["throttleWriteBpsDevice", "write_bps_device"], ["throttleReadIOPSDevice", "read_iops_device"], ["throttleWriteIOPSDevice", "write_iops_device"]] as const;
+  for (const [field, file] of files) {
+    for (const d of bio?.[field] ?? []) out.push({ controller: "io", choices: [{ file: `blkio.throttle.${file}`, value: `${d.major}:${d.minor} ${d.rate}` }], flag: `linux.resources.blockIO.${field}` });
+  }
+  for (const h of r.hugepageLimits ?? []) out.push({ controller: "hugetlb", choices: [{ file: `hugetlb.${h.pageSize}.limit_in_bytes`, value: String(h.limit) }], flag: `linux.resources.hugepageLimits (${h.pageSize})` });
   return out;
 }

@@ -153,13 +153,19 @@ function versionOnly(dirs: CgroupDir[], r: LinuxResources): void {
   if (r.cpu?.idle !== undefined && !on(2, "cpu")) throw new CgroupError("linux.resources.cpu.idle needs the cpu controller on cgroup v2");
   if ((r.cpu?.realtimeRuntime !== undefined || r.cpu?.realtimePeriod !== undefined) && !on(1, "cpu")) throw new CgroupError("linux.resources.cpu.realtime* needs the cpu controller on cgroup v1 (v2 has no real-time limits)");
   if (r.memory?.swappiness !== undefined && !on(1, "memory")) throw new CgroupError("linux.resources.memory.swappiness needs the memory controller on cgroup v1 (v2 has none per cgroup)");
+  if (r.unified && !dirs.some((d) => d.version === 2)) throw new CgroupError("linux.resources.unified needs cgroup v2, and the container's cgroups are all v1");
+  for (const key of Object.keys(r.unified ?? {})) {
+    const c = key.split(".")[0]!;
+    if (c !== "cgroup" && !on(2, c)) throw new CgroupError(`linux.resources.unified["${key}"] needs the ${c} controller on cgroup v2`);
+  }
   if (r.memory?.disableOOMKiller && !on(1, "memory")) throw new CgroupError("linux.resources.memory.disableOOMKiller needs the memory controller on cgroup v1 (v2 cannot turn the OOM killer off)");
 }
 
 function applyWrites(dirs: CgroupDir[], writes: LimitWrite[], version: 1 | 2): void {
   for (const w of writes) {
     const name = version === 1 ? (V1_NAME[w.controller] ?? w.controller) : w.controller;
-    const dir = dirs.find((d) => d.version === version && d.controllers.includes(name));
+    // cgroup.* files belong to every cgroup, whatever its controllers.
+    const dir = dirs.find((d) => d.version === version && (name === "cgroup" || d.controllers.includes(name)));
     if (!dir) continue;
     const choice = w.choices.find((c) => fileType(`${dir.path}/${c.file}`) !== null);
     if (!choice) {

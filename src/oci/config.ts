@@ -267,12 +267,53 @@ export function resources(v: unknown, path: string): LinuxResources | undefined 
   }
   const bio = optObj(o.blockIO, `${path}.blockIO`);
   if (bio) {
-    refuse(bio, `${path}.blockIO`, ["weight"]);
+    refuse(bio, `${path}.blockIO`, ["weight", "leafWeight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice"]);
+    if (!none(bio.leafWeight)) fail(`${path}.blockIO.leafWeight`, "is not supported (the kernel dropped it in 5.0)");
+    const b: NonNullable<LinuxResources["blockIO"]> = {};
     const weight = optInt(bio.weight, `${path}.blockIO.weight`, 0, 1000);
-    if (weight) r.blockIO = { weight };
+    if (weight) b.weight = weight;
+    const device = (d: unknown, at: string) => {
+      const x = obj(d, at);
+      return { major: int(x.major, `${at}.major`, 0, 4095), minor: int(x.minor, `${at}.minor`, 0, 2 ** 20 - 1), x };
+    };
+    if (!none(bio.weightDevice)) {
+      b.weightDevice = list(bio.weightDevice, `${path}.blockIO.weightDevice`).map((d, i) => {
+        const at = `${path}.blockIO.weightDevice[${i}]`;
+        const { major, minor, x } = device(d, at);
+        if (!none(x.leafWeight)) fail(`${at}.leafWeight`, "is not supported (the kernel dropped it in 5.0)");
+        return { major, minor, weight: int(x.weight, `${at}.weight`, 10, 1000) };
+      });
+    }
+    for (const field of ["throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice"] as const) {
+      if (none(bio[field])) continue;
+      b[field] = list(bio[field], `${path}.blockIO.${field}`).map((d, i) => {
+        const at = `${path}.blockIO.${field}[${i}]`;
+        const { major, minor, x } = device(d, at);
+        return { major, minor, rate: int(x.rate, `${at}.rate`, 0) };
+      });
+    }
+    if (Object.keys(b).length) r.blockIO = b;
   }
   if (o.devices !== undefined && o.devices !== null) r.devices = deviceRules(o.devices, `${path}.devices`);
-  for (const k of ["hugepageLimits", "network", "rdma", "unified"]) if (!none(o[k])) fail(`${path}.${k}`, "is not supported yet");
+  if (!none(o.hugepageLimits)) {
+    r.hugepageLimits = list(o.hugepageLimits, `${path}.hugepageLimits`).map((h, i) => {
+      const at = `${path}.hugepageLimits[${i}]`;
+      const x = obj(h, at);
+      const pageSize = str(x.pageSize, `${at}.pageSize`);
+      if (!/^\d+[KMG]B$/.test(pageSize)) fail(`${at}.pageSize`, `"${pageSize}" is not a page size as the kernel names them (2MB, 1GB, 64KB)`);
+      return { pageSize, limit: int(x.limit, `${at}.limit`, 0) };
+    });
+  }
+  if (!none(o.unified)) {
+    const u = obj(o.unified, `${path}.unified`);
+    r.unified = {};
+    for (const [key, value] of Object.entries(u)) {
+      // A file of the container's own cgroup directory, never a path out of it.
+      if (!/^[a-z_]+\.[a-z0-9_.]+$/.test(key) || key.includes("..")) fail(`${path}.unified`, `"${key}" is not a cgroup v2 file name`);
+      r.unified[key] = str(value, `${path}.unified["${key}"]`);
+    }
+  }
+  for (const k of ["network", "rdma"]) if (!none(o[k])) fail(`${path}.${k}`, "is not supported yet");
   return Object.keys(r).length ? r : undefined;
 }
 

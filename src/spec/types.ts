@@ -84,9 +84,27 @@ export interface LinuxResources {
   cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string; realtimeRuntime?: number; realtimePeriod?: number; idle?: number };
   pids?: { limit: number };
   /** weight 10-1000. */
-  blockIO?: { weight?: number };
+  blockIO?: {
+    weight?: number;
+    /** Per device: a weight (10-1000), and byte and operation rates (per second) for reads and writes. */
+    weightDevice?: { major: number; minor: number; weight: number }[];
+    throttleReadBpsDevice?: DeviceRate[];
+    throttleWriteBpsDevice?: DeviceRate[];
+    throttleReadIOPSDevice?: DeviceRate[];
+    throttleWriteIOPSDevice?: DeviceRate[];
+  };
+  /** Huge pages each size may use, in bytes ("2MB": the kernel's name of the size). */
+  hugepageLimits?: { pageSize: string; limit: number }[];
+  /** cgroup v2 files and the values to write to them (memory.high: "1G"), as they are. */
+  unified?: Record<string, string>;
   /** The device cgroup: rules applied in order on top of "deny everything". */
   devices?: LinuxDeviceCgroup[];
+}
+
+export interface DeviceRate {
+  major: number;
+  minor: number;
+  rate: number;
 }
 
 /** One device cgroup rule; a missing type, major or minor matches any. access: some of r, w, m (default all). */
