@@ -1,31 +1,18 @@
-// OCI mount options: the ones that are mount(2) flags, and the rest, which go
-// to the filesystem as its data string.
+// OCI mount options, as the new mount API takes them: per-mount flags
+// (fsmount's attributes), the filesystem's own parameters (one fsconfig
+// each), and propagation, applied once the mount is in place.
 
-import { MS } from "../sys/constants";
+import { MOUNT_ATTR, MS } from "../sys/constants";
 
-const FLAGS: Record<string, [set: boolean, flag: number]> = {
-  ro: [true, MS.RDONLY],
-  rw: [false, MS.RDONLY],
-  nosuid: [true, MS.NOSUID],
-  suid: [false, MS.NOSUID],
-  nodev: [true, MS.NODEV],
-  dev: [false, MS.NODEV],
-  noexec: [true, MS.NOEXEC],
-  exec: [false, MS.NOEXEC],
-  sync: [true, MS.SYNCHRONOUS],
-  async: [false, MS.SYNCHRONOUS],
-  dirsync: [true, MS.DIRSYNC],
-  noatime: [true, MS.NOATIME],
-  atime: [false, MS.NOATIME],
-  nodiratime: [true, MS.NODIRATIME],
-  diratime: [false, MS.NODIRATIME],
-  relatime: [true, MS.RELATIME],
-  norelatime: [false, MS.RELATIME],
-  strictatime: [true, MS.STRICTATIME],
-  nostrictatime: [false, MS.STRICTATIME],
-  nosymfollow: [true, MS.NOSYMFOLLOW],
-  bind: [true, MS.BIND],
-  rbind: [true, MS.BIND | MS.REC],
+const ATTRS: Record<string, number> = {
+  ro: MOUNT_ATTR.RDONLY,
+  nosuid: MOUNT_ATTR.NOSUID,
+  nodev: MOUNT_ATTR.NODEV,
+  noexec: MOUNT_ATTR.NOEXEC,
+  noatime: MOUNT_ATTR.NOATIME,
+  strictatime: MOUNT_ATTR.STRICTATIME,
+  nodiratime: MOUNT_ATTR.NODIRATIME,
+  nosymfollow: MOUNT_ATTR.NOSYMFOLLOW,
 };
 
 /** Propagation types, applied by a mount call of their own once the mount is in place. */
@@ -40,6 +27,9 @@ const PROPAGATION: Record<string, number> = {
   runbindable: MS.UNBINDABLE | MS.REC,
 };
 
+/** Options that ask for what a new mount is anyway (relatime is the default), or that bind mounts read. */
+const DEFAULTS = new Set(["rw", "suid", "dev", "exec", "atime", "diratime", "relatime", "norelatime", "nostrictatime", "symfollow", "async", "defaults", "bind", "rbind"]);
+
 /** The propagation a mount's options (or linux.rootfsPropagation) ask for, or undefined for none. */
 export function propagationOf(options: readonly string[] = []): number | undefined {
   let out: number | undefined;
@@ -47,23 +37,24 @@ export function propagationOf(options: readonly string[] = []): number | undefin
   return out;
 }
 
-export interface ParsedOptions {
-  flags: number;
-  data: string;
+export interface FsOptions {
+  /** MOUNT_ATTR_* flags for fsmount (a later "rw" clears an earlier "ro"). */
+  attrs: number;
+  /** The filesystem's parameters in order: [key, value] (size=64m), or [key, null] for a flag (newinstance). */
+  params: [string, string | null][];
 }
 
-export function parseMountOptions(options: readonly string[] = []): ParsedOptions {
-  let flags = 0;
-  const data: string[] = [];
+export function fsOptions(options: readonly string[] = []): FsOptions {
+  let attrs = 0;
+  const params: [string, string | null][] = [];
   for (const o of options) {
-    const f = FLAGS[o];
-    if (PROPAGATION[o] !== undefined) continue;
-    if (f) {
-      if (f[0]) flags |= f[1];
-      else flags &= ~f[1];
-    } else {
-      data.push(o);
+    if (ATTRS[o] !== undefined) attrs |= ATTRS[o];
+    else if (o === "rw") attrs &= ~MOUNT_ATTR.RDONLY;
+    else if (DEFAULTS.has(o) || PROPAGATION[o] !== undefined) continue;
+    else {
+      const eq = o.indexOf("=");
+      params.push(eq >= 0 ? [o.slice(0, eq), o.slice(eq + 1)] : [o, null]);
     }
   }
-  return { flags, data: data.join(",") };
+  return { attrs, params };
 }

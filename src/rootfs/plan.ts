@@ -18,7 +18,7 @@ import { Errno } from "../sys/errno";
 import { planMaskedPaths } from "./masked";
 import { planCgroupfs, type CgroupfsView } from "./cgroupfs";
 import { planDetachHostMounts } from "./hostmounts";
-import { parseMountOptions, propagationOf } from "./options";
+import { fsOptions, propagationOf } from "./options";
 
 /** What the host side learned before clone. */
 export interface RootfsFacts {
@@ -83,18 +83,23 @@ function bindAttrs(m: Mount): { recursive: boolean; attrs: number } {
   return { recursive: !opts.includes("bind"), attrs };
 }
 
-/** Filesystems the kernel lets a user namespace create only next to a full view of the host's. */
-const REVEALING = new Set(["proc", "sysfs"]);
-
-/** fsopen/fsmount: a new filesystem as a detached mount, with per-mount flags. */
+/**
+ * fsopen/fsmount: a new filesystem as a detached mount. Its options become
+ * per-mount flags, or the filesystem's parameters (size=64m, newinstance),
+ * one fsconfig each: a bad one fails naming itself.
+ */
 function createDetached(p: ChildProgram, m: Mount): Opened {
   const type = m.type!;
   const ctx = p.newSlot();
   p.call(`create a ${type} filesystem`, "fsopen", [p.str(type), 1 /* FSOPEN_CLOEXEC */], { save: ctx });
   p.call(`name the ${type} filesystem`, "fsconfig", [ctx, 1 /* FSCONFIG_SET_STRING */, p.str("source"), p.str(m.source ?? type), 0]);
-  p.call(`set up the ${type} filesystem`, "fsconfig", [ctx, 6 /* FSCONFIG_CMD_CREATE */, 0, 0, 0]);
-  let attrs = 0;
-  for (const o of m.options ?? []) attrs |= ATTRS[o] ?? 0;
+  const { attrs, params } = fsOptions(m.options);
+  for (const [key, value] of params) {
+    const what = `set ${value === null ? key : `${key}=${value}`} on the ${type} filesystem for ${m.destination}`;
+    if (value === null) p.call(what, "fsconfig", [ctx, 0 /* FSCONFIG_SET_FLAG */, p.str(key), 0, 0]);
+    else p.call(what, "fsconfig", [ctx, 1 /* FSCONFIG_SET_STRING */, p.str(key), p.str(value), 0]);
+  }
+  p.call(`set up the ${type} filesystem for ${m.destination}`, "fsconfig", [ctx, 6 /* FSCONFIG_CMD_CREATE */, 0, 0, 0]);
   const slot = p.newSlot();
   p.call(`mount the ${type} filesystem`, "fsmount", [ctx, 1 /* FSMOUNT_CLOEXEC */, attrs], { save: slot });
   p.call(`close the ${type} context`, "close", [ctx]);
@@ -182,15 +187,10 @@ function mountIt(p: ChildProgram, m: Mount, hostRoot: boolean, opened: Opened | 
     p.call(`unmount the host's ${dest}`, "umount2", [p.str(dest), MNT_DETACH], { ignore: [Errno.EINVAL, Errno.ENOENT, Errno.EPERM] });
     planDetachHostMounts(p, dest, facts.hostMounts ?? []);
   }
-  if (opened) {
-    if (!hostRoot || underDev) makeTarget(p, dest, opened.isDir, true);
-    attach(p, opened, dest);
-    return;
-  }
-  if (!hostRoot || underDev) makeTarget(p, dest, true, !underDev && dest.split("/").length > 2);
-  const { flags, data } = parseMountOptions(m.options);
-  const type = m.type ?? "none";
-  p.call(`mount ${type} on ${dest}`, "mount", [p.str(m.source ?? type), p.str(dest), p.str(type), flags, data ? p.str(data) : 0]);
+  // Every other mount was made before the root was entered (see planRootfs).
+  if (!opened) throw new Error(`the mount on ${m.destination} was not made before the root was entered`);
+  if (!hostRoot || underDev) makeTarget(p, dest, opened.isDir, true);
+  attach(p, opened, dest);
 }
 
 const NODE_TYPE: Record<LinuxDevice["type"], number> = { c: S.IFCHR, u: S.IFCHR, b: S.IFBLK, p: S.IFIFO };
@@ -281,12 +281,17 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   const hostRoot = spec.bunker.rootMode === "host";
   p.call("make / a private mount tree", "mount", [0, p.str("/"), 0, MS.REC | MS.PRIVATE, 0]);
 
-  // Everything taken from the host is opened now, while its paths still resolve.
+  // Every mount of the spec is made now, detached, in the spec's order: host paths still resolve,
+  // a user namespace may create proc and sysfs only next to a full view of the host's, and the
+  // mount table lists mounts in the order they were made (Linux 6.8 on), which OCI wants to be the
+  // config's. They are attached in the same order once the root is entered.
   const opened = new Map<Mount, Opened>();
   for (const m of spec.oci.mounts) {
-    if (m.type !== "bind") continue;
-    const { recursive, attrs } = bindAttrs(m);
-    opened.set(m, openTree(p, m.source!, recursive, attrs, facts.sourceIsDir(m.source!)));
+    if (m.type === "cgroup") continue;
+    if (m.type === "bind") {
+      const { recursive, attrs } = bindAttrs(m);
+      opened.set(m, openTree(p, m.source!, recursive, attrs, facts.sourceIsDir(m.source!)));
+    } else opened.set(m, createDetached(p, m));
   }
   const devices = new Map<string, Opened>();
   if (bindsDevices(spec)) {
@@ -297,9 +302,6 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   }
 
   enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);
-  // Only a user namespace needs it: elsewhere each filesystem is made in its turn, so that the
-  // mount table lists the mounts in the config's order (since Linux 6.8 it lists them as made).
-  if (bindsDevices(spec)) for (const m of spec.oci.mounts) if (m.type && REVEALING.has(m.type)) opened.set(m, createDetached(p, m));
   leaveOldRoot(p);
 
   p.call("clear the umask", "umask", [0]);

@@ -34,17 +34,22 @@ describe("the child program plan", () => {
     expect(p.steps[2]!.opts.expect).toEqual({ value: 1, errno: 125 });
   });
 
-  test("makes mounts private first; detaches the old root right after pivot_root; mounts inside only then", () => {
+  test("makes mounts private first; every mount made before pivot_root in the spec's order, attached after the old root's detach in that order", () => {
     const { calls, descs } = plan();
     expect(descs.indexOf("make / a private mount tree")).toBe(calls.indexOf("mount"));
     const pivot = calls.indexOf("pivot_root");
     const detach = descs.indexOf("detach the old root");
-    expect(descs.indexOf("open /srv/rootfs for binding")).toBeLessThan(pivot);
-    // Without a user namespace nothing happens between the two: proc and sysfs are mounted in their turn.
     expect(detach).toBe(pivot + 1);
-    for (const d of ["mount proc on /proc", "mount tmpfs on /dev", "mount sysfs on /sys", "bind-mount /etc/hostname"]) {
-      expect(descs.indexOf(d)).toBeGreaterThan(detach);
-    }
+    expect(descs.indexOf("open /srv/rootfs for binding")).toBeLessThan(pivot);
+    // proc, the /dev tmpfs, devpts, shm, mqueue, sysfs: each made (fsmount) before the pivot...
+    const made = descs.map((d, i) => [d, i] as const).filter(([d]) => /^mount the \w+ filesystem$/.test(d)).map(([d, i]) => [d.split(" ")[2], i] as const);
+    expect(made.map(([t]) => t)).toEqual(["proc", "tmpfs", "devpts", "tmpfs", "mqueue", "sysfs"]);
+    expect(made.every(([, i]) => i < pivot)).toBe(true);
+    // ...and attached, in the same order, only after the old root is gone.
+    const attached = descs.map((d, i) => [d, i] as const).filter(([d, i]) => /^mount \w+ on \/\S+$/.test(d) && calls[i] === "move_mount");
+    expect(attached.map(([d]) => d)).toEqual(["mount proc on /proc", "mount tmpfs on /dev", "mount devpts on /dev/pts", "mount tmpfs on /dev/shm", "mount mqueue on /dev/mqueue", "mount sysfs on /sys"]);
+    expect(attached.every(([, i]) => i > detach)).toBe(true);
+    expect(descs.indexOf("bind-mount /etc/hostname")).toBeGreaterThan(detach);
     expect(descs[detach + 1]).toBe("change directory to /");
   });
 
@@ -53,16 +58,6 @@ describe("the child program plan", () => {
     for (const d of ["null", "zero", "full", "random", "urandom", "tty"]) expect(descs).toContain(`create device /dev/${d}`);
     expect(descs).toContain("link /dev/ptmx to pts/ptmx");
     expect(descs).toContain("link /dev/fd to /proc/self/fd");
-  });
-
-  test("a user namespace: proc and sysfs are made (detached) between pivot_root and the old root's detach, attached after", () => {
-    const { calls, descs } = plan({
-      userns: { uid: [{ containerID: 0, hostID: 1000, size: 1 }], gid: [{ containerID: 0, hostID: 1000, size: 1 }], setup: { writer: "direct" }, setgroups: false },
-    });
-    const pivot = calls.indexOf("pivot_root");
-    const detach = descs.indexOf("detach the old root");
-    expect(calls.slice(pivot + 1, detach).filter((c) => c === "fsopen").length).toBe(2);
-    expect(calls.slice(pivot + 1, detach).every((c) => ["fsopen", "fsconfig", "fsmount", "close"].includes(c))).toBe(true);
   });
 
   test("marks inherited descriptors close-on-exec before any seccomp filter, whose profile may not allow close_range", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createSpec, envValue } from "../../src/spec/defaults";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../../src/spec/validate";
-import { parseMountOptions } from "../../src/rootfs/options";
+import { fsOptions, propagationOf } from "../../src/rootfs/options";
 import { MS } from "../../src/sys/constants";
 
 describe("createSpec", () => {
@@ -76,9 +76,20 @@ describe("validation", () => {
 });
 
 describe("mount options", () => {
-  test("flags are separated from filesystem data; later options win", () => {
-    expect(parseMountOptions(["nosuid", "ro", "mode=755", "size=1k"])).toEqual({ flags: MS.NOSUID | MS.RDONLY, data: "mode=755,size=1k" });
-    expect(parseMountOptions(["ro", "rw"]).flags).toBe(0);
-    expect(parseMountOptions(["rbind"]).flags).toBe(MS.BIND | MS.REC);
+  test("per-mount flags are separated from the filesystem's parameters; a later rw clears ro", () => {
+    // MOUNT_ATTR_RDONLY 1, NOSUID 2, NODEV 4, NOEXEC 8, NOATIME 0x10, STRICTATIME 0x20.
+    expect(fsOptions(["nosuid", "ro", "mode=755", "size=1k", "newinstance"])).toEqual({ attrs: 0x2 | 0x1, params: [["mode", "755"], ["size", "1k"], ["newinstance", null]] });
+    expect(fsOptions(["ro", "rw"]).attrs).toBe(0);
+    expect(fsOptions(["nodev", "noexec", "strictatime", "noatime"]).attrs).toBe(0x4 | 0x8 | 0x20 | 0x10);
+    // Defaults and propagation pass no parameter.
+    expect(fsOptions(["rbind", "relatime", "rprivate", "shared", "exec"])).toEqual({ attrs: 0, params: [] });
+  });
+
+  test("propagation: the last one given; r- forms are recursive", () => {
+    // MS_REC 0x4000, MS_PRIVATE 1<<18, MS_SLAVE 1<<19, MS_SHARED 1<<20, MS_UNBINDABLE 1<<17.
+    expect(propagationOf(["nosuid"])).toBeUndefined();
+    expect(propagationOf(["shared"])).toBe(1 << 20);
+    expect(propagationOf(["rslave"])).toBe((1 << 19) | 0x4000);
+    expect(propagationOf(["rshared", "runbindable"])).toBe((1 << 17) | 0x4000);
   });
 });
