@@ -141,6 +141,7 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
       throw e;
     }
   }
+  if (has("time")) throw new ConfigError("linux.namespaces: a time namespace is not supported yet");
   if (!has("mount")) throw new ConfigError("linux.namespaces: bunker needs a mount namespace for the container's root filesystem");
   for (const n of ns) {
     if (n.path && !["network", "ipc", "uts"].includes(n.type)) throw new ConfigError(`linux.namespaces: joining a ${n.type} namespace by path is not supported yet (network, ipc and uts are)`);

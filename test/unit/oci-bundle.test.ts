@@ -146,6 +146,7 @@ describe("bundle to spec", () => {
     expect(refusal((c) => (c.process.ioPriority = { class: "IOPRIO_CLASS_IDLE" }))).toBe("process.ioPriority: is not supported yet");
     expect(refusal((c) => (c.linux.resources = { rdma: { mlx5_0: { hcaHandles: 3 } } }))).toBe("linux.resources.rdma: is not supported yet");
     expect(refusal((c) => (c.linux.namespaces[0] = { type: "pid", path: "/proc/9/ns/pid" }))).toMatch(/^linux\.namespaces: joining a pid namespace by path is not supported yet/);
+    expect(refusal((c) => c.linux.namespaces.push({ type: "time" }))).toBe("linux.namespaces: a time namespace is not supported yet");
   });
 
   test("an AppArmor profile or SELinux label is refused only where the host enforces one", () => {
