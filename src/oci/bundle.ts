@@ -117,6 +117,8 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
   const ociVersion = checkVersion(c.ociVersion);
   if (c.process === undefined || c.process === null) throw new ConfigError("process: missing (bunker runs the config's process)");
   const process = processOf(c.process, ctx);
+  // No capabilities named: none held (runc's reading), never all of root's.
+  process.capabilities ??= {};
   const root = obj(c.root, "root");
   onlyKnown(root, "root", ["path", "readonly"]);
   const rel = str(root.path, "root.path");

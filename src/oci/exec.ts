@@ -109,6 +109,8 @@ export async function exec(_g: OciGlobals, argv: string[]): Promise<number> {
   if (v.process !== undefined) {
     if (args.length) throw new UsageError("exec: --process names the command; give no command after the id");
     proc = processFile(v.process as string);
+    // A process.json without capabilities gets the container's, as runc gives them.
+    if (!proc.capabilities) proc.capabilities = e.spec.oci.process.capabilities ?? {};
   } else proc = processFromFlags(e, v, args);
   const host = bundleHost();
   if (v["process-label"] && host.lsm.selinux) throw new BunkerError("--process-label: SELinux labels are not supported, and this host has SELinux enabled");

@@ -83,7 +83,14 @@ async function waitWithin(pid: number, ms: number, drain: () => void): Promise<n
   }
 }
 
-/** A hook inside the container's namespaces: started by bunker's exec, as root with every capability. */
+/**
+ * A hook inside the container's namespaces and cgroups, started by bunker's
+ * exec. createContainer's program comes from the host (the container's root
+ * is not entered yet), as the config's author named it: it runs as root with
+ * every capability, as runc's does. startContainer's comes from the
+ * container's root, which the image controls: it runs with the container's
+ * own privileges (its user, capabilities, no_new_privs and seccomp filter).
+ */
 async function runInContainer(kind: HookKind, i: number, h: Hook, state: string, s: ContainerState): Promise<void> {
   const what = describe(kind, i, h);
   if (s.pid === undefined || s.pidStart === undefined) throw new BunkerError(`${what}: the container has no process`);
@@ -94,14 +101,17 @@ async function runInContainer(kind: HookKind, i: number, h: Hook, state: string,
     // The state is small: it fits the pipe's buffer before the hook reads it.
     writeAll(`write ${what}'s stdin`, stdinWrite, new TextEncoder().encode(state));
     closeFd(stdinWrite);
+    const fromImage = kind === "startContainer";
     pid = await spawnIn({
       target: openTarget(s.pid, s.pidStart, s.name ?? s.id),
       args: h.args ?? [h.path],
       path: h.path,
       env: h.env ?? [],
       cwd: "/",
-      user: { uid: 0, gid: 0 },
-      privileged: true,
+      ...(fromImage
+        ? { user: s.spec.oci.process.user, spec: s.spec, process: { ...s.spec.oci.process, args: h.args ?? [h.path], env: h.env ?? [], cwd: "/", terminal: false } }
+        : { user: { uid: 0, gid: 0 }, privileged: true }),
+      ...(s.cgroup ? { cgroup: s.cgroup } : {}),
       stdio: { stdin: stdinRead, output: outWrite },
     });
   } catch (e) {

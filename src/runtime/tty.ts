@@ -75,7 +75,8 @@ export function planTerminal(p: ChildProgram, t: TerminalSetup): void {
   const peer = p.newSlot();
   p.call("open /dev/ptmx", "openat", [AT.FDCWD, p.str("/dev/ptmx"), O.RDWR | O.NOCTTY | O.CLOEXEC, 0], { save: master });
   p.call("unlock the terminal", "ioctl", [master, TIOCSPTLCK, p.arena.words([0])]);
-  p.call("open the terminal's peer", "ioctl", [master, TIOCGPTPEER, O.RDWR | O.NOCTTY], { save: peer });
+  // Close-on-exec: the command gets the peer as 0, 1 and 2 only.
+  p.call("open the terminal's peer", "ioctl", [master, TIOCGPTPEER, O.RDWR | O.NOCTTY | O.CLOEXEC], { save: peer });
   if (t.winsize) p.call("set the terminal's size", "ioctl", [peer, TIOCSWINSZ, p.arena.bytes(t.winsize)]);
   p.call("start a session", "setsid", []);
   p.call("make the terminal the controlling one", "ioctl", [peer, TIOCSCTTY, 0]);

@@ -14,8 +14,10 @@ const CAP_V3 = 0x20080522;
 
 export interface CapPlan {
   bounding: readonly CapName[];
-  /** Effective, permitted and inheritable after the user switch. */
-  sets: readonly CapName[];
+  /** The sets after the user switch, each as the spec gives it. */
+  effective: readonly CapName[];
+  permitted: readonly CapName[];
+  inheritable: readonly CapName[];
   ambient: readonly CapName[];
   /** The kernel's highest capability number (/proc/sys/kernel/cap_last_cap). */
   lastCap: number;
@@ -31,10 +33,17 @@ export interface CapLimits {
 export const ALL_CAP_LIMITS: CapLimits = { lastCap: 40, bounding: (1n << 41n) - 1n };
 
 /** The plan from an OCI process.capabilities, within what bunker has. */
-export function capPlan(c: { bounding?: string[]; effective?: string[]; ambient?: string[] }, limits: CapLimits): CapPlan {
+export function capPlan(c: { bounding?: string[]; effective?: string[]; permitted?: string[]; inheritable?: string[]; ambient?: string[] }, limits: CapLimits): CapPlan {
   const have = (name: CapName) => capNumber(name) <= limits.lastCap && ((limits.bounding >> BigInt(capNumber(name))) & 1n) === 1n;
   const bare = (caps: readonly string[] | undefined): CapName[] => (caps ?? []).map((x) => x.replace(/^CAP_/, "") as CapName).filter(have);
-  return { bounding: bare(c.bounding), sets: bare(c.effective), ambient: bare(c.ambient), lastCap: limits.lastCap };
+  return {
+    bounding: bare(c.bounding),
+    effective: bare(c.effective),
+    permitted: bare(c.permitted),
+    inheritable: bare(c.inheritable),
+    ambient: bare(c.ambient),
+    lastCap: limits.lastCap,
+  };
 }
 
 /** Before the user switch, while still root in the container: drop from the bounding set, keep caps across setuid. */
@@ -49,21 +58,21 @@ export function planBoundingSet(p: ChildProgram, c: CapPlan, switchesUser: boole
 
 /** After the user switch: the final sets, and ambient capabilities (a non-root user's added ones). */
 export function planCapabilities(p: ChildProgram, c: CapPlan, switchedUser: boolean): void {
-  const keep = c.sets;
-  const [lo, hi] = capWords(keep);
   const header = p.arena.alloc(8, 8);
   const dv = new DataView(header.view.buffer, header.view.byteOffset, 8);
   dv.setUint32(0, CAP_V3, true);
   const data = p.arena.alloc(24, 8);
   const d = new DataView(data.view.buffer, data.view.byteOffset, 24);
-  // struct __user_cap_data_struct[2] { effective, permitted, inheritable }
-  d.setUint32(0, lo, true);
-  d.setUint32(4, lo, true);
-  d.setUint32(8, lo, true);
-  d.setUint32(12, hi, true);
-  d.setUint32(16, hi, true);
-  d.setUint32(20, hi, true);
-  p.call(`set capabilities to ${keep.length ? keep.join(",") : "none"}`, "capset", [header.addr, data.addr]);
+  // struct __user_cap_data_struct[2] { effective, permitted, inheritable }: the low words, then the high ones.
+  [c.effective, c.permitted, c.inheritable].forEach((set, i) => {
+    const [lo, hi] = capWords(set);
+    d.setUint32(i * 4, lo, true);
+    d.setUint32(12 + i * 4, hi, true);
+  });
+  const same = c.permitted.join() === c.effective.join() && c.inheritable.join() === c.effective.join();
+  const show = (set: readonly CapName[]) => (set.length ? set.join(",") : "none");
+  const what = same ? show(c.effective) : `effective ${show(c.effective)}, permitted ${show(c.permitted)}, inheritable ${show(c.inheritable)}`;
+  p.call(`set capabilities to ${what}`, "capset", [header.addr, data.addr]);
   p.call("clear ambient capabilities", "prctl", [PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0]);
   // Without ambient capabilities a non-root program loses them all at execve.
   for (const cap of c.ambient) p.call(`keep CAP_${cap} across execve`, "prctl", [PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capNumber(cap), 0, 0]);

@@ -237,6 +237,23 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
     }
   });
 
+  test("process.capabilities: each of the five sets as the config gives it (an empty inheritable set stays empty)", () => {
+    const b = bundle((c) => {
+      const caps = ["CAP_CHOWN", "CAP_KILL"];
+      c.process.capabilities = { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] };
+      c.process.args = ["sh", "-c", "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status"];
+    });
+    const r = bunker(["--root", "/run/bunker", "run", "--bundle", b, "oci-caps"]);
+    // CAP_CHOWN is bit 0, CAP_KILL bit 5.
+    expect(r).toMatchObject({ code: 0, stdout: "CapInh:\t0000000000000000\nCapPrm:\t0000000000000021\nCapEff:\t0000000000000021\nCapBnd:\t0000000000000021\nCapAmb:\t0000000000000000\n" });
+    // None named: none held, not all of root's.
+    const none = bundle((c) => {
+      delete c.process.capabilities;
+      c.process.args = ["sh", "-c", "grep -E '^Cap(Eff|Bnd):' /proc/self/status"];
+    });
+    expect(bunker(["--root", "/run/bunker", "run", "--bundle", none, "oci-nocaps"])).toMatchObject({ code: 0, stdout: "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n" });
+  });
+
   test("run starts the container in the foreground and exits with its status; run --detach returns", async () => {
     const b = bundle((c) => {
       c.process.args = ["sh", "-c", "echo in-run; exit 7"];
@@ -338,7 +355,8 @@ describe.skipIf(!ready)("hooks", () => {
     c.hooks = {
       createRuntime: [save("createRuntime", b)],
       createContainer: [save("createContainer", b)],
-      startContainer: [save("startContainer", "/tmp")],
+      // From the image: it runs with the container's own privileges (spec's defaults: AUDIT_WRITE, KILL, NET_BIND_SERVICE).
+      startContainer: [{ path: "/bin/sh", args: ["sh", "-c", "cat > /tmp/startContainer.json; readlink /proc/self/ns/pid > /tmp/startContainer.ns; grep CapEff /proc/self/status > /tmp/startContainer.caps"], timeout: 10 }],
       poststart: [save("poststart", b)],
       poststop: [save("poststop", b)],
     };
@@ -358,11 +376,12 @@ describe.skipIf(!ready)("hooks", () => {
       expect(bunker(["start", "oci-hooks"])).toMatchObject({ code: 0, stderr: "" });
       expect(read(join(suite.fs.path, "tmp", "startContainer.json"))).toEqual(expected("created"));
       expect(readFileSync(join(suite.fs.path, "tmp", "startContainer.ns"), "utf8")).toBe(containerNs);
+      expect(readFileSync(join(suite.fs.path, "tmp", "startContainer.caps"), "utf8")).toBe("CapEff:\t0000000020000420\n");
       expect(read(join(b, "poststart.json"))).toEqual(expected("running"));
       expect(existsSync(join(b, "poststop.json"))).toBe(false);
     } finally {
       expect(bunker(["delete", "--force", "oci-hooks"]).code).toBe(0);
-      for (const f of ["startContainer.json", "startContainer.ns"]) rmSync(join(suite.fs.path, "tmp", f), { force: true });
+      for (const f of ["startContainer.json", "startContainer.ns", "startContainer.caps"]) rmSync(join(suite.fs.path, "tmp", f), { force: true });
     }
     expect(read(join(b, "poststop.json"))).toEqual(expected("stopped", 0));
   });
@@ -388,7 +407,7 @@ describe.skipIf(!ready)("the console socket", () => {
     const b = bundle((c) => {
       c.process.terminal = true;
       c.process.consoleSize = { height: 33, width: 101 };
-      c.process.args = ["sh", "-c", "tty; stty size; read line; echo got $line"];
+      c.process.args = ["sh", "-c", "tty; stty size; ls /proc/$$/fd > /tmp/oci-tty-fds; echo fds $(sort -n /tmp/oci-tty-fds | tr '\\n' ' '); rm /tmp/oci-tty-fds; read line; echo got $line"];
     });
     const sock = new ConsoleSocket(join(b, "console.sock"));
     let master = -1;
@@ -401,8 +420,9 @@ describe.skipIf(!ready)("the console socket", () => {
       master = got.fds[0]!;
       expect(ptyNumber(master)).not.toBeNull();
       expect(bunker(["start", "oci-tty"]).code).toBe(0);
-      const out = await readUntil(master, "33 101");
-      expect(out).toMatch(/^\/dev\/pts\/\d+\r\n33 101/);
+      const out = await readUntil(master, "fds");
+      // The terminal as 0, 1 and 2, and nothing else of bunker's (10: busybox sh's own copy of its terminal).
+      expect(await readUntil(master, "\n", 2000).then((rest) => out + rest)).toMatch(/^\/dev\/pts\/\d+\r\n33 101\r\nfds 0 1 2( 10)?\r\n/);
       writeFd(master, "hello\n");
       expect(await readUntil(master, "got hello")).toContain("got hello");
     } finally {

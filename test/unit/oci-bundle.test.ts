@@ -48,7 +48,8 @@ describe("bundle to spec", () => {
   test("root.path is taken relative to the bundle; the process as given; no files written into /etc", () => {
     const s = spec();
     expect(s.oci.root.path).toBe("/b/rootfs");
-    expect(s.oci.process).toEqual({ user: { uid: 0, gid: 0 }, args: ["sh"], cwd: "/", env: ["PATH=/bin"] });
+    // No capabilities named: none held.
+    expect(s.oci.process).toEqual({ user: { uid: 0, gid: 0 }, args: ["sh"], cwd: "/", env: ["PATH=/bin"], capabilities: {} });
     expect(s.bunker).toMatchObject({ id: "0123456789ab", rootMode: "dir", etcFiles: false, seccomp: "unconfined", cwd: { create: true, optional: false } });
     expect(spec((c) => (c.root.path = "/abs/root")).oci.root.path).toBe("/abs/root");
   });

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { capName, capWords, resolveCaps } from "../../src/security/caps";
-import { capPlan } from "../../src/security/plan";
+import { capPlan, planCapabilities } from "../../src/security/plan";
+import { ChildProgram } from "../../src/child/program";
 import { parseUlimit } from "../../src/cli/run";
 import { createSpec, DEFAULT_SECURITY } from "../../src/spec/defaults";
 
@@ -29,7 +30,15 @@ describe("capability sets", () => {
   test("a plan keeps only what bunker itself has", () => {
     const plan = capPlan({ bounding: ["CAP_CHOWN", "CAP_SYS_RESOURCE"], effective: ["CAP_SYS_RESOURCE"], ambient: [] }, { lastCap: 40, bounding: ~(1n << 24n) & ((1n << 41n) - 1n) });
     expect(plan.bounding).toEqual(["CHOWN"]);
-    expect(plan.sets).toEqual([]);
+    expect(plan.effective).toEqual([]);
+  });
+  test("each set is kept as given: OCI's inheritable set is usually empty where effective is not", () => {
+    const plan = capPlan({ bounding: ["CAP_CHOWN", "CAP_KILL"], effective: ["CAP_CHOWN", "CAP_KILL"], permitted: ["CAP_CHOWN", "CAP_KILL"], inheritable: [] }, { lastCap: 40, bounding: (1n << 41n) - 1n });
+    expect(plan).toMatchObject({ effective: ["CHOWN", "KILL"], permitted: ["CHOWN", "KILL"], inheritable: [], ambient: [] });
+    const p = new ChildProgram();
+    planCapabilities(p, plan, false);
+    const capset = p.steps.find((s) => s.call === "capset")!;
+    expect(capset.desc).toBe("set capabilities to effective CHOWN,KILL, permitted CHOWN,KILL, inheritable none");
   });
 });
 
