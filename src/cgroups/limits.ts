@@ -48,7 +48,11 @@ export const ioWeight = (w: number) => 1 + Math.floor(((w - 10) * 9999) / 990);
 export function v2Writes(r: LinuxResources): LimitWrite[] {
   const out: LimitWrite[] = [];
   const mem = r.memory;
-  if (mem?.limit !== undefined) {
+  if (mem?.limit !== undefined && mem.limit < 0) {
+    // OCI's -1: no limit (an update lifting one).
+    out.push({ controller: "memory", choices: [{ file: "memory.max", value: "max" }], flag: "--memory" });
+    if (mem.swap !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.swap.max", value: "max" }], flag: "--memory-swap", optional: true });
+  } else if (mem?.limit !== undefined) {
     out.push({ controller: "memory", choices: [{ file: "memory.max", value: String(mem.limit) }], flag: "--memory" });
     // OCI's swap is memory plus swap; v2 limits swap alone. docker's default is as much swap as memory.
     // Unlimited swap is what a host without swap accounting has anyway.
@@ -58,12 +62,12 @@ export function v2Writes(r: LinuxResources): LimitWrite[] {
   }
   if (mem?.reservation !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.low", value: String(mem.reservation) }], flag: "linux.resources.memory.reservation" });
   const cpu = r.cpu;
-  if (cpu?.quota !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.max", value: `${cpu.quota} ${cpu.period ?? 100000}` }], flag: "--cpus" });
+  if (cpu?.quota !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.max", value: `${cpu.quota < 0 ? "max" : cpu.quota} ${cpu.period ?? 100000}` }], flag: "--cpus" });
   if (cpu?.idle !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.idle", value: String(cpu.idle) }], flag: "linux.resources.cpu.idle" });
   if (cpu?.mems !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.mems", value: cpu.mems }], flag: "linux.resources.cpu.mems" });
   if (cpu?.shares !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.weight", value: String(sharesToWeight(cpu.shares)) }], flag: "--cpu-shares/--cpu-weight" });
   if (cpu?.cpus !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.cpus", value: cpu.cpus }], flag: "--cpuset-cpus" });
-  if (r.pids) out.push({ controller: "pids", choices: [{ file: "pids.max", value: String(r.pids.limit) }], flag: "--pids-limit" });
+  if (r.pids) out.push({ controller: "pids", choices: [{ file: "pids.max", value: r.pids.limit < 0 ? "max" : String(r.pids.limit) }], flag: "--pids-limit" });
   if (r.blockIO?.weight !== undefined) {
     const w = r.blockIO.weight;
     // BFQ takes the 10-1000 scale itself; the io cost model uses io.weight's.
@@ -92,7 +96,11 @@ export function v2Writes(r: LinuxResources): LimitWrite[] {
 export function v1Writes(r: LinuxResources): LimitWrite[] {
   const out: LimitWrite[] = [];
   const mem = r.memory;
-  if (mem?.limit !== undefined) {
+  if (mem?.limit !== undefined && mem.limit < 0) {
+    // No limit: memory plus swap first, which may never be below the memory limit.
+    out.push({ controller: "memory", choices: [{ file: "memory.memsw.limit_in_bytes", value: "-1" }], flag: "--memory-swap", optional: true });
+    out.push({ controller: "memory", choices: [{ file: "memory.limit_in_bytes", value: "-1" }], flag: "--memory" });
+  } else if (mem?.limit !== undefined) {
     // The memory limit first: memsw may never be below it.
     out.push({ controller: "memory", choices: [{ file: "memory.limit_in_bytes", value: String(mem.limit) }], flag: "--memory" });
     if (mem.swap === -1) out.push({ controller: "memory", choices: [{ file: "memory.memsw.limit_in_bytes", value: "-1" }], flag: "--memory-swap", optional: true });
@@ -113,7 +121,7 @@ export function v1Writes(r: LinuxResources): LimitWrite[] {
   }
   if (cpu?.shares !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.shares", value: String(cpu.shares) }], flag: "--cpu-shares/--cpu-weight" });
   if (cpu?.cpus !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.cpus", value: cpu.cpus }], flag: "--cpuset-cpus" });
-  if (r.pids) out.push({ controller: "pids", choices: [{ file: "pids.max", value: String(r.pids.limit) }], flag: "--pids-limit" });
+  if (r.pids) out.push({ controller: "pids", choices: [{ file: "pids.max", value: r.pids.limit < 0 ? "max" : String(r.pids.limit) }], flag: "--pids-limit" });
   if (r.blockIO?.weight !== undefined) {
     const value = String(r.blockIO.weight);
     const choices = [

@@ -194,6 +194,8 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
     // runc makes a missing working directory.
     cwd: { create: true, optional: false },
     seccomp: seccomp ? "custom" : "unconfined",
+    // As root the client reads the container's cgroup and relies on its device rules: made, or an error.
+    ...(ctx.uid === 0 ? { cgroupRequired: true } : {}),
   };
   return {
     oci: {

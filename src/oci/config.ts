@@ -230,7 +230,8 @@ export function resources(v: unknown, path: string): LinuxResources | undefined 
     const swappiness = optInt(mem.swappiness, `${path}.memory.swappiness`, 0, 2 ** 64);
     if (swappiness !== undefined && swappiness > 100) fail(`${path}.memory.swappiness`, `${swappiness} is above 100`);
     const m: NonNullable<LinuxResources["memory"]> = {};
-    if (limit !== undefined && limit > 0) m.limit = limit;
+    // -1: no limit (what an update that lifts one sends); 0: none given.
+    if (limit !== undefined && limit !== 0) m.limit = limit;
     if (swap !== undefined && swap !== 0) m.swap = swap;
     if (reservation !== undefined && reservation > 0) m.reservation = reservation;
     if (swappiness !== undefined) m.swappiness = swappiness;
@@ -244,7 +245,7 @@ export function resources(v: unknown, path: string): LinuxResources | undefined 
     const shares = optInt(cpu.shares, `${path}.cpu.shares`, 0);
     if (shares) c.shares = shares;
     const quota = optInt(cpu.quota, `${path}.cpu.quota`, -1);
-    if (quota !== undefined && quota > 0) c.quota = quota;
+    if (quota !== undefined && quota !== 0) c.quota = quota;
     const period = optInt(cpu.period, `${path}.cpu.period`, 0);
     if (period) c.period = period;
     const cpus = optStr(cpu.cpus, `${path}.cpu.cpus`);
@@ -263,7 +264,7 @@ export function resources(v: unknown, path: string): LinuxResources | undefined 
   if (pids) {
     onlyKnown(pids, `${path}.pids`, ["limit"]);
     const limit = optInt(pids.limit, `${path}.pids.limit`, -1);
-    if (limit !== undefined && limit > 0) r.pids = { limit };
+    if (limit !== undefined && limit !== 0) r.pids = { limit };
   }
   const bio = optObj(o.blockIO, `${path}.blockIO`);
   if (bio) {
@@ -310,6 +311,8 @@ export function resources(v: unknown, path: string): LinuxResources | undefined 
     for (const [key, value] of Object.entries(u)) {
       // A file of the container's own cgroup directory, never a path out of it.
       if (!/^[a-z_]+\.[a-z0-9_.]+$/.test(key) || key.includes("..")) fail(`${path}.unified`, `"${key}" is not a cgroup v2 file name`);
+      // cgroup.procs, cgroup.kill, cgroup.freeze, cgroup.subtree_control...: the container's own handling, not a limit.
+      if (key.startsWith("cgroup.") && !/^cgroup\.max\.(depth|descendants)$/.test(key)) fail(`${path}.unified`, `"${key}" is not a limit (of the cgroup.* files only cgroup.max.depth and cgroup.max.descendants are)`);
       r.unified[key] = str(value, `${path}.unified["${key}"]`);
     }
   }

@@ -8,6 +8,7 @@ import { runContainer, type OciCreate } from "../runtime/run";
 import { findExact, isContainerId, newId } from "../runtime/store";
 import { cgroupsPath } from "../runtime/cgroup";
 import { startContainer } from "../runtime/start";
+import { removeContainer } from "../runtime/remove";
 import { writePidFile } from "../runtime/pidfile";
 import { readState } from "../runtime/store";
 import { parseProfile, ProfileError } from "../security/seccomp/profile";
@@ -117,11 +118,18 @@ export async function run(_g: OciGlobals, argv: string[]): Promise<number> {
     await createPrepared(p, v);
     const s = readState(p.spec.bunker.id);
     if (!s) throw new BunkerError(`container ${p.ociId} does not exist`);
-    await startContainer(s);
+    try {
+      await startContainer(s);
+    } catch (e) {
+      // As runc: a run that could not start leaves no container.
+      await removeContainer(s, true);
+      throw e;
+    }
     return 0;
   }
   if (v["console-socket"] !== undefined) throw new BunkerError("--console-socket is for run --detach (and create): in the foreground the terminal is bunker's own");
   if (p.spec.oci.hooks) throw new BunkerError("hooks run with create and start: use bunker create and start, or run --detach");
+  if (v["preserve-fds"] !== undefined) throw new BunkerError("--preserve-fds is for create and run --detach");
   const pidFile = v["pid-file"] as string | undefined;
   return runContainer(p.spec, {
     ...(isContainerId(p.ociId) ? {} : { name: p.ociId }),

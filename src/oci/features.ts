@@ -16,7 +16,7 @@ export function featuresJson(): Record<string, unknown> {
   return {
     ociVersionMin: "1.0.0",
     ociVersionMax: OCI_VERSION,
-    hooks: [],
+    hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
     mountOptions: MOUNT_OPTIONS,
     linux: {
       namespaces: ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
@@ -35,7 +35,6 @@ export function featuresJson(): Record<string, unknown> {
       intelRdt: { enabled: false },
       mountExtensions: { idmap: { enabled: false } },
     },
-    annotations: { "org.opencontainers.runtime-spec.features": "bunker" },
   };
 }
 

@@ -112,11 +112,7 @@ export async function remove(_g: OciGlobals, argv: string[]): Promise<number> {
   if (status !== "stopped" && status !== "created" && !parsed.values.force) throw new BunkerError(`cannot delete container ${id} that is not stopped: ${status}`);
   await removeContainer(e, true);
   // After the removal, as the runtime spec orders it; a failure is reported, the container is gone either way.
-  try {
-    await runHooks("poststop", e, "stopped", 0);
-  } catch (err) {
-    await log.warn((err as Error).message);
-  }
+  for (const w of await runHooks("poststop", e, "stopped", 0)) await log.warn(w);
   return 0;
 }
 

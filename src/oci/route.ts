@@ -45,8 +45,27 @@ export function ociGlobals(values: Parsed["values"]): OciGlobals {
 /** The commands of runc's command line that bunker has. */
 const OCI_NAMES = ["create", "run", "start", "state", "kill", "delete", "list", "pause", "resume", "spec", "features", "exec", "ps", "update"];
 
-/** A signal as runc's kill takes it: a number, or a name with or without SIG. */
-const SIGNAL = /^(\d+|(SIG)?(HUP|INT|QUIT|ILL|TRAP|ABRT|BUS|FPE|KILL|USR1|SEGV|USR2|PIPE|ALRM|TERM|STKFLT|CHLD|CONT|STOP|TSTP|TTIN|TTOU|URG|XCPU|XFSZ|VTALRM|PROF|WINCH|IO|PWR|SYS|RTMIN(\+\d+)?))$/i;
+/** A signal as runc's clients pass it: a number, or a name in capitals with or without SIG. */
+const SIGNAL = /^(\d+|(SIG)?(HUP|INT|QUIT|ILL|TRAP|ABRT|BUS|FPE|KILL|USR1|SEGV|USR2|PIPE|ALRM|TERM|STKFLT|CHLD|CONT|STOP|TSTP|TTIN|TTOU|URG|XCPU|XFSZ|VTALRM|PROF|WINCH|IO|PWR|SYS|RTMIN(\+\d+)?))$/;
+
+/** Flags that take a value, in either front end's form of a command, so that the value is not taken for the first argument. */
+const VALUE_FLAGS: Record<string, string[]> = {
+  exec: ["-u", "--user", "-e", "--env", "-w", "--workdir", "--ns", "-p", "--process", "--console-socket", "--cwd", "-g", "--additional-gids", "-c", "--cap", "--preserve-fds", "--pid-file", "--process-label", "--apparmor"],
+  run: ["-b", "--bundle", "--pid-file", "--console-socket", "--preserve-fds"],
+  ps: ["-f", "--format"],
+};
+
+/** The flags before the first argument that is not one (where the container id or the command starts). */
+function leadingFlags(name: string, argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--" || !a.startsWith("-") || a === "-") break;
+    out.push(a);
+    if (!a.includes("=") && (VALUE_FLAGS[name] ?? []).includes(a)) i++;
+  }
+  return out;
+}
 
 /** Commands only the OCI front end has: always theirs, with or without global flags. */
 export const OCI_ONLY = ["create", "start", "state", "delete", "resume", "spec", "features", "update"];
@@ -59,16 +78,17 @@ export const OCI_ONLY = ["create", "start", "state", "delete", "resume", "spec",
 export function wantsOci(name: string, argv: readonly string[], globalsGiven: boolean): boolean {
   if (OCI_ONLY.includes(name) || globalsGiven) return true;
   if (!OCI_NAMES.includes(name)) return false;
+  const flags = leadingFlags(name, argv);
+  const has = (re: RegExp) => flags.some((f) => re.test(f));
   if (name === "kill") {
-    if (argv.includes("--all") || argv.includes("-a")) return true;
-    const rest = argv.filter((a) => !a.startsWith("-"));
-    return rest.length === 2 && argv.length === 2 && SIGNAL.test(rest[1]!);
+    if (has(/^(--all|-a)$/)) return true;
+    return argv.length === 2 && !argv[0]!.startsWith("-") && SIGNAL.test(argv[1]!);
   }
-  if (name === "run") return argv.some((a) => a === "--bundle" || a === "-b" || a.startsWith("--bundle="));
+  if (name === "run") return has(/^(-b|--bundle)(=|$)/);
   // runc's ps names one container (bunker's own lists them all, and takes no argument).
-  if (name === "ps") return argv.some((a) => !a.startsWith("-") && a !== "table" && a !== "json");
+  if (name === "ps") return argv.length > flags.length + (flags.some((f) => /^(-f|--format)$/.test(f)) ? 1 : 0);
   // runc's exec flags that bunker's own exec does not have: a process.json, a pid file, a console socket, --detach.
-  if (name === "exec") return argv.some((a) => /^(-p|-d|--process|--pid-file|--console-socket|--detach)(=|$)/.test(a));
+  if (name === "exec") return has(/^(-p|-d|--process|--pid-file|--console-socket|--detach)(=|$)/);
   return false;
 }
 

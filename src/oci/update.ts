@@ -44,8 +44,10 @@ async function readResources(from: string): Promise<unknown> {
   }
 }
 
-function count(v: unknown, flag: string, min = 0): number {
-  if (typeof v !== "string" || !/^-?\d+$/.test(v) || Number(v) < min) throw new UsageError(`update: ${flag} "${v}" is not a whole number${min > 0 ? ` of at least ${min}` : ""}`);
+/** A whole number of at least `min`; with `unlimited`, -1 too (no limit). */
+function count(v: unknown, flag: string, min = 0, unlimited = false): number {
+  if (unlimited && v === "-1") return -1;
+  if (typeof v !== "string" || !/^-?\d+$/.test(v) || Number(v) < min) throw new UsageError(`update: ${flag} "${v}" is not a whole number${min > 0 ? ` of at least ${min}` : ""}${unlimited ? " (or -1: no limit)" : ""}`);
   return Number(v);
 }
 
@@ -53,16 +55,16 @@ function fromFlags(v: Record<string, unknown>): LinuxResources {
   const r: LinuxResources = {};
   if (v.memory !== undefined || v["memory-swap"] !== undefined) {
     r.memory = {};
-    if (v.memory !== undefined) r.memory.limit = parseBytes(v.memory as string, "--memory");
+    if (v.memory !== undefined) r.memory.limit = v.memory === "-1" ? -1 : parseBytes(v.memory as string, "--memory");
     if (v["memory-swap"] !== undefined) r.memory.swap = v["memory-swap"] === "-1" ? -1 : parseBytes(v["memory-swap"] as string, "--memory-swap");
   }
   const cpu: NonNullable<LinuxResources["cpu"]> = {};
   if (v["cpu-shares"] !== undefined) cpu.shares = count(v["cpu-shares"], "--cpu-shares", 2);
-  if (v["cpu-quota"] !== undefined) cpu.quota = count(v["cpu-quota"], "--cpu-quota", 1);
+  if (v["cpu-quota"] !== undefined) cpu.quota = count(v["cpu-quota"], "--cpu-quota", 1, true);
   if (v["cpu-period"] !== undefined) cpu.period = count(v["cpu-period"], "--cpu-period", 1);
   if (v["cpuset-cpus"] !== undefined) cpu.cpus = v["cpuset-cpus"] as string;
   if (Object.keys(cpu).length) r.cpu = cpu;
-  if (v["pids-limit"] !== undefined) r.pids = { limit: count(v["pids-limit"], "--pids-limit", 1) };
+  if (v["pids-limit"] !== undefined) r.pids = { limit: count(v["pids-limit"], "--pids-limit", 1, true) };
   if (v["blkio-weight"] !== undefined) r.blockIO = { weight: count(v["blkio-weight"], "--blkio-weight", 10) };
   return r;
 }

@@ -52,12 +52,6 @@ interface Opened {
   fsType?: string;
 }
 
-const ATTRS: Record<string, number> = {
-  ro: MOUNT_ATTR.RDONLY,
-  nosuid: MOUNT_ATTR.NOSUID,
-  nodev: MOUNT_ATTR.NODEV,
-  noexec: MOUNT_ATTR.NOEXEC,
-};
 
 function setAttrs(p: ChildProgram, slot: Slot, attrs: number, recursive: boolean, what: string): void {
   if (attrs === 0) return;
@@ -75,12 +69,10 @@ function openTree(p: ChildProgram, source: string, recursive: boolean, attrs: nu
   return { slot, isDir };
 }
 
+/** A bind's flags (ro, nosuid, noatime, ...) from its options; recursive unless "bind" says otherwise. */
 function bindAttrs(m: Mount): { recursive: boolean; attrs: number } {
   const opts = m.options ?? [];
-  let attrs = 0;
-  for (const o of opts) attrs |= ATTRS[o] ?? 0;
-  if (opts.includes("rw")) attrs &= ~MOUNT_ATTR.RDONLY;
-  return { recursive: !opts.includes("bind"), attrs };
+  return { recursive: !opts.includes("bind"), attrs: fsOptions(opts).attrs };
 }
 
 /**

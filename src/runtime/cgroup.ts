@@ -93,6 +93,7 @@ export async function createContainerCgroups(spec: ContainerSpec, uid: number): 
     }
   }
   if (requestedLimits(spec).length) throw new BunkerError(why);
+  if (spec.bunker.cgroupRequired) throw new BunkerError(`the cgroup ${spec.oci.linux.cgroupsPath}: ${why}`);
   // As root the cgroup also carries the device allow-list: say that it is missing (nodev still covers the rootfs).
   const devices = spec.oci.linux.resources?.devices ?? [];
   if (devices.length > 0 && !allowsEverything(devices)) await log.warn(`no cgroup for container ${spec.bunker.id} (${why}): it runs without device rules; only nodev on its root filesystem keeps device nodes closed`);
@@ -298,7 +299,10 @@ export async function setPaused(s: ContainerState, paused: boolean): Promise<voi
  */
 export function updateResources(s: ContainerState, r: LinuxResources): void {
   const name = s.name ?? s.id;
-  const cg = cgroupOf(s, "update");
+  // A created container too: clients set limits between create and start (the kubelet's CPU manager does).
+  if (currentStatus(s) === "stopped") throw new BunkerError(`container ${name} is not running`);
+  if (!s.cgroup) throw new BunkerError(`container ${name} has no cgroup to update (it runs with --cgroups=disabled, or rootless without a delegated cgroup)`);
+  const cg = s.cgroup;
   withLock(s.id, () => {
     const now = readState(s.id);
     if (!now) throw new BunkerError(`container ${name} does not exist`);

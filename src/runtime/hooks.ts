@@ -141,12 +141,26 @@ async function runInContainer(kind: HookKind, i: number, h: Hook, state: string,
 
 const IN_CONTAINER: readonly HookKind[] = ["createContainer", "startContainer"];
 
-/** Runs the container's hooks of one kind, in order; the first failure is an error. */
-export async function runHooks(kind: HookKind, s: ContainerState, status: string, pid?: number): Promise<void> {
+/** Hooks after which the lifecycle goes on whatever they do: each failure is a warning, and the next hook runs. */
+const WARN_ONLY: readonly HookKind[] = ["poststart", "poststop"];
+
+/**
+ * Runs the container's hooks of one kind, in order. A failure is an error at
+ * once, except for poststart and poststop hooks, whose failures are returned
+ * (as the runtime spec has it, they only warn).
+ */
+export async function runHooks(kind: HookKind, s: ContainerState, status: string, pid?: number): Promise<string[]> {
   const hooks = s.spec.oci.hooks?.[kind] ?? [];
   const state = hookState(s, status, pid);
+  const warnings: string[] = [];
   for (const [i, h] of hooks.entries()) {
-    if (IN_CONTAINER.includes(kind)) await runInContainer(kind, i, h, state, s);
-    else await runOnHost(kind, i, h, state);
+    try {
+      if (IN_CONTAINER.includes(kind)) await runInContainer(kind, i, h, state, s);
+      else await runOnHost(kind, i, h, state);
+    } catch (e) {
+      if (!WARN_ONLY.includes(kind)) throw e;
+      warnings.push((e as Error).message);
+    }
   }
+  return warnings;
 }

@@ -38,9 +38,5 @@ export async function startContainer(s: ContainerState): Promise<void> {
     writeState(now);
     return now;
   });
-  try {
-    await runHooks("poststart", started, "running");
-  } catch (e) {
-    await log.warn((e as Error).message);
-  }
+  for (const w of await runHooks("poststart", started, "running")) await log.warn(w);
 }

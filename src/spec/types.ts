@@ -188,6 +188,8 @@ export interface Sidecar {
   seccomp?: "default" | "unconfined" | "custom";
   /** linux.resources.pids is bunker's default, not asked for: dropped, not an error, where it cannot apply. */
   pidsDefault?: boolean;
+  /** The cgroup at linux.cgroupsPath must be made (an OCI client's, as root): never run without it. */
+  cgroupRequired?: boolean;
 }
 
 export interface UsernsSetup {

@@ -327,13 +327,18 @@ describe.skipIf(!ready)("exec, ps, update", () => {
     });
     expect(detached(["create", "--bundle", b, "oci-update"]).code).toBe(0);
     try {
-      expect(bunker(["start", "oci-update"]).code).toBe(0);
       const pidsMax = () => cgroupMounts().map((m) => `${m}/bunker-oci/update/pids.max`).filter(existsSync).map((f) => readFileSync(f, "utf8").trim());
       expect(pidsMax()).toEqual(["100"]);
+      // Between create and start too, as the kubelet does.
       expect(bunker(["update", "--resources", "-", "oci-update"], { stdin: JSON.stringify({ pids: { limit: 42 } }) })).toMatchObject({ code: 0, stderr: "" });
       expect(pidsMax()).toEqual(["42"]);
+      expect(bunker(["start", "oci-update"]).code).toBe(0);
       expect(bunker(["update", "--pids-limit", "7", "oci-update"])).toMatchObject({ code: 0, stderr: "" });
       expect(pidsMax()).toEqual(["7"]);
+      // -1 lifts the limit.
+      expect(bunker(["update", "--resources", "-", "oci-update"], { stdin: JSON.stringify({ pids: { limit: -1 } }) })).toMatchObject({ code: 0, stderr: "" });
+      expect(pidsMax()).toEqual(["max"]);
+      expect(bunker(["update", "--pids-limit", "7", "oci-update"]).code).toBe(0);
       const bad = bunker(["update", "--resources", "-", "oci-update"], { stdin: JSON.stringify({ pids: { limit: "many" } }) });
       expect(bad).toMatchObject({ code: 1, stderr: "bunker: --resources.pids.limit: must be an integer from -1\n" });
       expect(pidsMax()).toEqual(["7"]);

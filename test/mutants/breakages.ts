@@ -52,29 +52,22 @@ const one = (from: string, to: string): Edit[] => [{ from, to }];
 export const BREAKAGES: Breakage[] = [
   // The mount layout.
   {
-    name: "noexec-attr",
-    removes: "noexec on the mounts bunker makes with mount attributes (proc, sysfs, binds)",
-    file: "src/rootfs/plan.ts",
-    edits: one("  noexec: MOUNT_ATTR.NOEXEC,\n", "  noexec: 0,\n"),
-    tests: [RUN],
-  },
-  {
     name: "noexec-option",
-    removes: "noexec on the new filesystems' mounts, from their options (/dev/shm, /dev/mqueue, /dev/pts)",
+    removes: "noexec on the mounts made from the spec's options (proc, sysfs, /dev/shm, /dev/mqueue, /dev/pts, binds)",
     file: "src/rootfs/options.ts",
     edits: one("  noexec: MOUNT_ATTR.NOEXEC,\n", "  noexec: 0,\n"),
     tests: [RUN],
   },
   {
     name: "nosuid-option",
-    removes: "nosuid on the new filesystems' mounts, from their options (/dev, /dev/shm, /dev/pts, /dev/mqueue)",
+    removes: "nosuid on the mounts made from the spec's options (/dev, /dev/shm, /dev/pts, /dev/mqueue, binds)",
     file: "src/rootfs/options.ts",
     edits: one("  nosuid: MOUNT_ATTR.NOSUID,\n", "  nosuid: 0,\n"),
     tests: [RUN],
   },
   {
     name: "nodev-option",
-    removes: "nodev on the new filesystems' mounts, from their options (/dev/shm, /dev/mqueue)",
+    removes: "nodev on the mounts made from the spec's options (/dev/shm, /dev/mqueue, binds)",
     file: "src/rootfs/options.ts",
     edits: one("  nodev: MOUNT_ATTR.NODEV,\n", "  nodev: 0,\n"),
     tests: [RUN],
