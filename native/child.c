@@ -155,13 +155,24 @@ static int run(struct program *p, long start) {
     if (e == 0 && (s->flags & F_EXPECT) && r != s->expect) e = s->experr;
     if (e == 0) {
       if ((s->flags & F_SAVE) && r != -1) p->slots[s->save % NSLOTS] = r;
+      if (s->flags & F_PROBE) {
+        /* found: skip the group's other alternatives */
+        while (i + 1 < p->nsteps && (p->steps[i + 1].flags & F_PROBE)) i++;
+        pend_index = -1;
+        pend_errno = 0;
+      }
       continue;
     }
-    if (s->flags & F_CONTINUE) {
+    if (s->flags & (F_CONTINUE | F_PROBE)) {
       /* execvp's rule: a later "not found" never hides an earlier real error */
       if (pend_index < 0 || ((pend_errno == ENOENT_ || pend_errno == ENOTDIR_) && e != ENOENT_ && e != ENOTDIR_)) {
         pend_index = i;
         pend_errno = e;
+      }
+      /* the group's last alternative failed too */
+      if ((s->flags & F_PROBE) && !(i + 1 < p->nsteps && (p->steps[i + 1].flags & F_PROBE))) {
+        report(p, pend_index, pend_errno);
+        return 125;
       }
       continue;
     }

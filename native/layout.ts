@@ -60,6 +60,12 @@ export const FLAG = {
   EXPECT: 2,
   /** Store the result in slots[save]. */
   SAVE: 4,
+  /**
+   * One of consecutive alternatives (the places a command may be): the first
+   * that succeeds ends the group, the rest are skipped; when all fail, the
+   * group fails at its last step with the error CONTINUE would keep.
+   */
+  PROBE: 8,
 } as const;
 
 /** --init's arguments (OP_INIT's a[2]), in order. */
@@ -135,6 +141,7 @@ export function childLayoutHeader(): string {
     `#define F_CONTINUE ${FLAG.CONTINUE}L`,
     `#define F_EXPECT ${FLAG.EXPECT}L`,
     `#define F_SAVE ${FLAG.SAVE}L`,
+    `#define F_PROBE ${FLAG.PROBE}L`,
     struct("step", STEP_FIELDS),
     struct("program", HEADER_FIELDS, (n) => (n === NSLOTS ? "NSLOTS" : String(n))),
     struct("init_args", INIT_FIELDS),

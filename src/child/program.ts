@@ -13,6 +13,7 @@ export { HEADER_WORDS, NSLOTS, SLOT_BASE, STEP_WORDS } from "../../native/layout
 export const F_CONTINUE = FLAG.CONTINUE;
 export const F_EXPECT = FLAG.EXPECT;
 export const F_SAVE = FLAG.SAVE;
+export const F_PROBE = FLAG.PROBE;
 
 /** A place in the child where one step's result (a file descriptor) is kept for later steps. */
 export interface Slot {
@@ -26,6 +27,8 @@ export interface StepOptions {
   ignore?: readonly number[];
   /** On failure, remember the error and go on (execve along PATH). */
   continueOnFail?: boolean;
+  /** One of consecutive alternatives: the first success ends the group; all failing fails it (see FLAG.PROBE). */
+  probe?: boolean;
   /** Keep the result for later steps. */
   save?: Slot;
   /** The result must be exactly `value`, or the step fails with `errno`. */
@@ -107,6 +110,7 @@ export class ChildProgram {
       });
       let flags = 0;
       if (s.opts.continueOnFail) flags |= FLAG.CONTINUE;
+      if (s.opts.probe) flags |= FLAG.PROBE;
       if (s.opts.expect) flags |= FLAG.EXPECT;
       if (s.opts.save) flags |= FLAG.SAVE;
       steps[o + STEP.flags] = BigInt(flags);
@@ -140,6 +144,7 @@ export class ChildProgram {
         s.opts.save ? `-> slot${s.opts.save.slot}` : "",
         s.opts.ignore?.length ? `ignore ${s.opts.ignore.join(",")}` : "",
         s.opts.continueOnFail ? "continue" : "",
+        s.opts.probe ? "probe" : "",
       ].filter(Boolean);
       const name = s.call === "fork" || s.call === "init" ? s.call : syscallName(syscallNumber(s.call, arch), arch);
       return `${String(i).padStart(3)} ${name}(${args.join(", ")}) ${extra.join(" ")}  # ${s.desc}`;

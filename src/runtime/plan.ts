@@ -249,7 +249,13 @@ export function planInheritedFds(p: ChildProgram, preserve: number): void {
  * it is created, and blocks on the FIFO until start writes its byte. Before
  * the seccomp filter, which may not allow the read.
  */
-function planStartGate(p: ChildProgram, gate: StartGate): void {
+function planStartGate(p: ChildProgram, gate: StartGate, spec: ContainerSpec): void {
+  // The command is looked up now, as runc does, so that one that is missing fails create (which the
+  // client hears) rather than start (once bunker is gone): the first place along PATH it may be run from.
+  const command = spec.oci.process.args[0]!;
+  for (const path of execCandidates(command, envValue(spec.oci.process.env, "PATH"))) {
+    p.call(`find "${command}"`, "faccessat", [AT.FDCWD, p.str(path), 1 /* X_OK */, 0], { probe: true, exec: { command, searched: !command.includes("/") } });
+  }
   p.call("stay when bunker exits", "prctl", [PR_SET_PDEATHSIG, 0, 0, 0, 0]);
   p.call("tell bunker the container is created", "write", [gate.errWrite, p.arena.bytes(CREATED), 8], { expect: { value: 8, errno: Errno.EIO } });
   const buf = p.arena.alloc(8).addr;
@@ -268,7 +274,7 @@ function planExec(p: ChildProgram, spec: ContainerSpec, extras: PlanExtras, filt
   p.call(`set the umask to ${umask.toString(8).padStart(3, "0")}`, "umask", [umask]);
   const empty = p.arena.alloc(8).addr;
   p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, empty, 0, 8]);
-  if (extras.startGate) planStartGate(p, extras.startGate);
+  if (extras.startGate) planStartGate(p, extras.startGate, spec);
   if (!lockedDown) planLockdown(p, spec, filter);
   const argv = p.arena.strv(proc.args);
   const envp = p.arena.strv(proc.env);

@@ -506,6 +506,17 @@ describe.skipIf(!ready)("bad input: one line naming the field or path, exit 1, n
     });
   }
 
+  test("a command that is not there fails create, as runc's does; nothing is left", () => {
+    for (const [args, message] of [
+      [["/no/such/program"], 'bunker: exec "/no/such/program": no such file or directory\n'],
+      [["no-such-program", "-x"], 'bunker: exec "no-such-program": not found in PATH\n'],
+    ] as const) {
+      const b = bundle((c) => (c.process.args = args));
+      expect(detached(["create", "--bundle", b, "oci-missing"])).toMatchObject({ code: 1, stderr: message });
+      expect(bunker(["state", "oci-missing"]).code).toBe(1);
+    }
+  });
+
   test("a duplicate id", () => {
     const b = bundle((c) => (c.process.args = ["true"]));
     expect(detached(["create", "--bundle", b, "oci-dup"]).code).toBe(0);

@@ -681,6 +681,13 @@ export const BREAKAGES: Breakage[] = [
     tests: [OCI],
   },
   {
+    name: "oci-command-lookup",
+    removes: "looking the command up at create, before the start gate (a missing one would fail only at start)",
+    file: "src/runtime/plan.ts",
+    edits: one('"faccessat", [AT.FDCWD, p.str(path), 1 /* X_OK */, 0], { probe: true,', '"getpid", [], { probe: true,'),
+    tests: [OCI],
+  },
+  {
     name: "oci-hook-state",
     removes: "the container's state on a hook's stdin",
     file: "src/runtime/hooks.ts",

@@ -137,6 +137,42 @@ describe("native child program", () => {
     expect(e.exitCode).toBe(127);
   });
 
+  test("probes: the first alternative found ends the group, the rest are skipped; all missing fail at the group's end", async () => {
+    const marker = join(dir, "probed");
+    const probe = (p: ChildProgram, path: string) =>
+      p.call(`find "${path}"`, "faccessat", [AT.FDCWD, p.str(path), 1, 0], { probe: true, exec: { command: path, searched: true } });
+    // Found at the second place: the third is skipped (it would fail with EACCES, a real error), and the program goes on.
+    const notExec = join(dir, "probe-not-exec");
+    writeFileSync(notExec, "", { mode: 0o644 });
+    expect(
+      await runIt((p) => {
+        probe(p, "/no/such/a");
+        probe(p, "/bin/sh");
+        probe(p, notExec);
+        p.call("create the marker", "openat", [AT.FDCWD, p.str(marker), O.WRONLY | O.CREAT | O.CLOEXEC, 0o644]);
+        exec(p, "/bin/true");
+      }),
+    ).toBe(0);
+    expect(existsSync(marker)).toBe(true);
+    rmSync(marker);
+    // None found: the group fails before the next step, with execvp's choice of error.
+    const e = await failure((p) => {
+      probe(p, "/no/such/a");
+      probe(p, notExec);
+      probe(p, "/no/such/b");
+      p.call("create the marker", "openat", [AT.FDCWD, p.str(marker), O.WRONLY | O.CREAT | O.CLOEXEC, 0o644]);
+      exec(p, "/bin/true");
+    });
+    expect(e.message).toBe(`exec "${notExec}": permission denied`);
+    expect(existsSync(marker)).toBe(false);
+    const missing = await failure((p) => {
+      probe(p, "/no/such/a");
+      probe(p, "/no/such/b");
+      exec(p, "/bin/true");
+    });
+    expect(missing).toMatchObject({ message: 'exec "/no/such/a": not found in PATH', exitCode: 127 });
+  });
+
   test("the child stops at once when bunker gives up before releasing it: it runs nothing and is reaped", async () => {
     const marker = join(dir, "ran-after-give-up");
     const { p, pipes } = program((prog) => exec(prog, "/bin/sh", ["sh", "-c", `echo > ${marker}`]));
