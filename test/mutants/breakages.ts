@@ -663,7 +663,7 @@ export const BREAKAGES: Breakage[] = [
     name: "oci-no-start-gate",
     removes: "OCI create's wait before execve (the command would run at create)",
     file: "src/runtime/plan.ts",
-    edits: one("  if (extras.startGate) planStartGate(p, extras.startGate);\n", "  if (extras.startGate) p.call(\"tell bunker the container is created\", \"write\", [extras.startGate.errWrite, p.arena.bytes(CREATED), 8]);\n"),
+    edits: one("  if (extras.startGate) planStartGate(p, extras.startGate, spec);\n", "  if (extras.startGate) p.call(\"tell bunker the container is created\", \"write\", [extras.startGate.errWrite, p.arena.bytes(CREATED), 8]);\n"),
     tests: [OCI],
   },
   {
