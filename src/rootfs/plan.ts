@@ -154,15 +154,19 @@ function attach(p: ChildProgram, opened: Opened, dest: string): void {
   p.call(`close the descriptor of the mount for ${dest}`, "close", [opened.slot]);
 }
 
-/** A mount's propagation type, where its options ask for one (every mount is private until then). */
-function planPropagation(p: ChildProgram, dest: string, flags: number | undefined): void {
-  if (flags === undefined || (flags & MS.PRIVATE) !== 0) return;
+/** A mount's propagation type, where asked for: a new filesystem is private already, unless `always`. */
+function planPropagation(p: ChildProgram, dest: string, flags: number | undefined, always = false): void {
+  if (flags === undefined || ((flags & MS.PRIVATE) !== 0 && !always)) return;
   p.call(`set the propagation of ${dest}`, "mount", [0, p.str(dest), 0, flags, 0]);
 }
 
 function mountOne(p: ChildProgram, m: Mount, hostRoot: boolean, opened: Opened | undefined, facts: RootfsFacts): void {
   mountIt(p, m, hostRoot, opened, facts);
-  if (m.type !== "cgroup") planPropagation(p, placeOf(facts, m.destination), propagationOf(m.options));
+  if (m.type === "cgroup") return;
+  const dest = placeOf(facts, m.destination);
+  // A bind was copied while tied to the host's mount (see planRootfs): private unless it asks otherwise.
+  if (m.type === "bind") planPropagation(p, dest, propagationOf(m.options) ?? MS.REC | MS.PRIVATE, true);
+  else planPropagation(p, dest, propagationOf(m.options));
 }
 
 function mountIt(p: ChildProgram, m: Mount, hostRoot: boolean, opened: Opened | undefined, facts: RootfsFacts): void {
@@ -271,12 +275,13 @@ export function bindsDevices(spec: ContainerSpec): boolean {
 /** Steps that build the container's filesystem view, ending with / as cwd and the old root gone. */
 export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFacts): void {
   const hostRoot = spec.bunker.rootMode === "host";
-  p.call("make / a private mount tree", "mount", [0, p.str("/"), 0, MS.REC | MS.PRIVATE, 0]);
 
   // Every mount of the spec is made now, detached, in the spec's order: host paths still resolve,
   // a user namespace may create proc and sysfs only next to a full view of the host's, and the
   // mount table lists mounts in the order they were made (Linux 6.8 on), which OCI wants to be the
-  // config's. They are attached in the same order once the root is entered.
+  // config's. They are attached in the same order once the root is entered. Binds are copied
+  // before the tree is made private, so that one asking for slave or shared propagation keeps
+  // its tie to the host's mount (see mountOne); every other is made private once attached.
   const opened = new Map<Mount, Opened>();
   for (const m of spec.oci.mounts) {
     if (m.type === "cgroup") continue;
@@ -292,6 +297,8 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
       if (d.type !== "p") devices.set(d.path, openTree(p, d.path, false, MOUNT_ATTR.NOEXEC | MOUNT_ATTR.NOSUID, false));
     }
   }
+  // From here on nothing of the host's mount table propagates into what is copied: the root.
+  p.call("make / a private mount tree", "mount", [0, p.str("/"), 0, MS.REC | MS.PRIVATE, 0]);
 
   enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);
   leaveOldRoot(p);

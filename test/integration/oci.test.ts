@@ -254,6 +254,32 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
     expect(bunker(["--root", "/run/bunker", "run", "--bundle", none, "oci-nocaps"])).toMatchObject({ code: 0, stdout: "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n" });
   });
 
+  test("mount propagation: an rslave bind sees what the host mounts below its source later; a bind without one does not", async () => {
+    // A shared mount point on the host, as systemd makes every mount.
+    const src = join(dir, "propagation");
+    mkdirSync(src);
+    const host = (...args: string[]) => expect(Bun.spawnSync(["mount", ...args]).exitCode).toBe(0);
+    host("-t", "tmpfs", "tmpfs", src);
+    host("--make-shared", src);
+    const b = bundle((c) => {
+      c.process.args = ["sleep", "60"];
+      c.mounts.push({ destination: "/mnt/slave", type: "bind", source: src, options: ["rbind", "rslave"] }, { destination: "/mnt/private", type: "bind", source: src, options: ["rbind"] });
+    });
+    try {
+      expect(detached(["create", "--bundle", b, "oci-propagation"]).code).toBe(0);
+      expect(bunker(["start", "oci-propagation"]).code).toBe(0);
+      mkdirSync(join(src, "later"));
+      host("-t", "tmpfs", "tmpfs", join(src, "later"));
+      writeFileSync(join(src, "later", "file"), "propagated\n");
+      const see = (path: string) => bunker(["--root", "/run/bunker", "exec", "oci-propagation", "sh", "-c", `cat ${path} 2>/dev/null || echo absent`]).stdout;
+      expect(see("/mnt/slave/later/file")).toBe("propagated\n");
+      expect(see("/mnt/private/later/file")).toBe("absent\n");
+    } finally {
+      bunker(["delete", "--force", "oci-propagation"]);
+      Bun.spawnSync(["umount", "-R", src]);
+    }
+  });
+
   test("run starts the container in the foreground and exits with its status; run --detach returns", async () => {
     const b = bundle((c) => {
       c.process.args = ["sh", "-c", "echo in-run; exit 7"];
