@@ -53,11 +53,15 @@ interface Opened {
 }
 
 
+/** The access-time mode bits of mount attributes: one mode is set by clearing them all first. */
+const ATIME_MODE = MOUNT_ATTR.NOATIME | MOUNT_ATTR.STRICTATIME | 0x40;
+
 function setAttrs(p: ChildProgram, slot: Slot, attrs: number, recursive: boolean, what: string): void {
   if (attrs === 0) return;
   // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }. Only
-  // setting flags, never clearing, so flags the kernel locks stay as they are.
-  const attr = p.arena.words([attrs, 0, 0, 0]);
+  // setting flags, never clearing, so flags the kernel locks stay as they are;
+  // but for the access-time mode, which the kernel takes only with its old one cleared.
+  const attr = p.arena.words([attrs, attrs & ATIME_MODE ? ATIME_MODE : 0, 0, 0]);
   p.call(`set mount flags on ${what}`, "mount_setattr", [slot, p.str(""), AT.EMPTY_PATH | (recursive ? AT.RECURSIVE : 0), attr, 32]);
 }
 

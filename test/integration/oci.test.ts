@@ -254,6 +254,16 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
     expect(bunker(["--root", "/run/bunker", "run", "--bundle", none, "oci-nocaps"])).toMatchObject({ code: 0, stdout: "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n" });
   });
 
+  test("a bind mount takes every per-mount flag its options name (noatime, nosymfollow, ro)", () => {
+    const b = bundle((c) => {
+      c.mounts.push({ destination: "/mnt/flags", type: "bind", source: suite.fs.path, options: ["rbind", "ro", "noatime", "nosymfollow"] });
+      c.process.args = ["sh", "-c", "grep ' /mnt/flags ' /proc/self/mountinfo | cut -d' ' -f6"];
+    });
+    const r = bunker(["--root", "/run/bunker", "run", "--bundle", b, "oci-bindflags"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split(",").sort()).toEqual(expect.arrayContaining(["noatime", "nosymfollow", "ro"]));
+  });
+
   test("mount propagation: an rslave bind sees what the host mounts below its source later; a bind without one does not", async () => {
     // A shared mount point on the host, as systemd makes every mount.
     const src = join(dir, "propagation");
