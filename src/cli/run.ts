@@ -422,6 +422,8 @@ export async function run(argv: string[]): Promise<number> {
       if (entry) entry.path = `${joinDir}/${t}`;
       else spec.oci.linux.namespaces.push({ type: t, path: `${joinDir}/${t}` });
     }
+    // The pinned UTS namespace keeps the names it has.
+    if (present.includes("uts") && v.hostname === undefined) delete spec.oci.hostname;
   }
   const pin = v.pin !== undefined ? absolute(v.pin as string) : undefined;
   if (v.tty && v.detach) throw new UsageError("run: -t with -d: a detached container has no terminal to attach to; leave out -t");

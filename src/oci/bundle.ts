@@ -134,7 +134,7 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
   const has = (type: string) => ns.some((n) => n.type === type);
   const hostname = optStr(c.hostname, "hostname");
   const domainname = optStr(c.domainname, "domainname");
-  if ((hostname || domainname) && !own("uts")) throw new ConfigError(`${hostname ? "hostname" : "domainname"}: needs a uts namespace of the container's own`);
+  if ((hostname || domainname) && !notHosts("uts")) throw new ConfigError(`${hostname ? "hostname" : "domainname"}: needs a uts namespace that is not the host's`);
   if (hostname) {
     try {
       validateHostname(hostname);
@@ -146,7 +146,7 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
   if (has("time")) throw new ConfigError("linux.namespaces: a time namespace is not supported yet");
   if (!has("mount")) throw new ConfigError("linux.namespaces: bunker needs a mount namespace for the container's root filesystem");
   for (const n of ns) {
-    if (n.path && !["network", "ipc", "uts"].includes(n.type)) throw new ConfigError(`linux.namespaces: joining a ${n.type} namespace by path is not supported yet (network, ipc and uts are)`);
+    if (n.path && !["network", "ipc", "uts", "mount", "pid"].includes(n.type)) throw new ConfigError(`linux.namespaces: joining a ${n.type} namespace by path is not supported yet (network, ipc, uts, mount and pid are)`);
   }
   const uidMappings = linux.uidMappings !== undefined && linux.uidMappings !== null ? idMappings(linux.uidMappings, "linux.uidMappings") : undefined;
   const gidMappings = linux.gidMappings !== undefined && linux.gidMappings !== null ? idMappings(linux.gidMappings, "linux.gidMappings") : undefined;

@@ -1,7 +1,8 @@
 // Assembles the whole child program: the handshake with the parent, the
 // planners' steps, and the execve along PATH that ends it.
 
-import { ChildProgram } from "../child/program";
+import { ChildProgram, type Slot } from "../child/program";
+import { planParentCheck } from "../child/liveness";
 import { planSetUser, planUsernsEntry } from "../identity/plan";
 import { ALL_CAP_LIMITS, capPlan, planBoundingSet, planCapabilities, planNoNewPrivs, planRlimits, planSeccomp, type CapLimits, type Rlimit } from "../security/plan";
 import { planLoopbackUp } from "../net/loopback";
@@ -134,13 +135,15 @@ export function planSession(p: ChildProgram): void {
   p.call("start a session", "setsid", []);
 }
 
-function planUts(p: ChildProgram, spec: ContainerSpec): void {
+/** The names in a UTS namespace of its own (the domain name cleared unless given); in a joined one, only those given. */
+function planUts(p: ChildProgram, spec: ContainerSpec, own: boolean): void {
   const name = spec.oci.hostname;
   if (name !== undefined) {
     const bytes = new TextEncoder().encode(name);
     p.call(`set hostname to ${name}`, "sethostname", [p.arena.bytes(bytes), bytes.length]);
   }
-  const domain = spec.oci.domainname ?? "";
+  const domain = spec.oci.domainname ?? (own ? "" : undefined);
+  if (domain === undefined) return;
   const dbytes = new TextEncoder().encode(domain);
   p.call(`set domain name to "${domain}"`, "setdomainname", [p.arena.bytes(dbytes), dbytes.length]);
 }
@@ -314,6 +317,8 @@ export interface PlanExtras {
   startGate?: StartGate;
   /** OCI --preserve-fds: descriptors 3 to 3+N-1 pass to the command. */
   preserveFds?: number;
+  /** Joining a PID namespace: set to where the forked process's pid is saved (see planContainer). */
+  forked?: { slot?: Slot };
 }
 
 export interface SeccompFilter {
@@ -353,9 +358,18 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
   planHandshake(p, h, { cgroupns: hasNamespace(spec, "cgroup"), reportNamespaces: extras.pin === true, ...(extras.cgroupTasks ? { cgroupTasks: extras.cgroupTasks } : {}) });
   planUsernsEntry(p, spec, h.syncRead);
   for (const j of joined) p.call(`join the ${j.type} namespace pinned at ${spec.oci.linux.namespaces.find((n) => n.type === j.type)?.path}`, "setns", [j.fd, j.flag]);
+  if (joined.some((j) => j.flag === CLONE.NEWPID)) {
+    // setns moves only future children into a PID namespace: the container's process is a child
+    // made now (bunker's, by CLONE_PARENT), which goes on; this one ends. Its pid comes back in `slot`.
+    const slot = p.newSlot();
+    p.call("start the container's process inside the joined PID namespace", "fork", [p.forkStack(), CLONE.PARENT | SIGNALS.SIGCHLD], { save: slot });
+    planParentCheck(p, h.syncRead);
+    if (extras.forked) extras.forked.slot = slot;
+  }
   planSignalReset(p, signals);
   planInheritedFds(p, extras.preserveFds ?? 0);
-  if (hasNamespace(spec, "uts")) planUts(p, spec);
+  // A joined UTS namespace (a pod's) takes the config's names too, as runc gives them.
+  if (spec.oci.linux.namespaces.some((n) => n.type === "uts")) planUts(p, spec, hasNamespace(spec, "uts"));
   if (hasNamespace(spec, "network")) planLoopbackUp(p);
   planRootfs(p, spec, facts);
   planWorkdirCreate(p, spec);

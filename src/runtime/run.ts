@@ -8,7 +8,7 @@ import type { ContainerSpec } from "../spec/types";
 import { FileError, fileType, openNamespace, readText, writeValue } from "../sys/fs";
 import { exitCodeOf, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
-import type { ChildProgram } from "../child/program";
+import type { ChildProgram, Slot } from "../child/program";
 import { cloneFlags, planContainer, type JoinedNamespace } from "./plan";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
@@ -142,7 +142,11 @@ export interface OciCreate {
   preserveFds?: number;
 }
 
-const JOINABLE: Record<string, number> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS };
+/**
+ * Namespaces a new container may join by path. A joined mount namespace is
+ * where its root is then set up (pivot_root included), as runc and crun do.
+ */
+const JOINABLE: Record<string, number> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS, mount: CLONE.NEWNS, pid: CLONE.NEWPID };
 
 /** Opens the namespace files a spec joins (--join-ns); closed again once the child has them. */
 function openJoined(spec: ContainerSpec): JoinedNamespace[] {
@@ -150,7 +154,7 @@ function openJoined(spec: ContainerSpec): JoinedNamespace[] {
   for (const ns of spec.oci.linux.namespaces) {
     if (!ns.path) continue;
     const flag = JOINABLE[ns.type];
-    if (flag === undefined) throw new BunkerError(`a new container cannot join a ${ns.type} namespace (only network, ipc and uts)`);
+    if (flag === undefined) throw new BunkerError(`a new container cannot join a ${ns.type} namespace (only network, ipc, uts, mount and pid)`);
     let fd: number;
     try {
       fd = openNamespace(ns.path);
@@ -259,6 +263,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   let init: ReturnType<typeof initProgram> | undefined;
   let cgroupTasks: CgroupEntry[] = [];
   let gate = -1;
+  const forked: { slot?: Slot } = {};
   try {
     if (record.oci?.create) gate = openGate(containerDir(state.id));
     joined = openJoined(spec);
@@ -294,6 +299,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       ...(init && "fd" in init ? { initProgram: init.fd } : {}),
       cgroupTasks,
       ...(record.oci?.create ? { startGate: { fifo: gate, errWrite: pipes.errWrite }, preserveFds: record.oci.create.preserveFds ?? 0 } : {}),
+      forked,
     });
     mark("plan");
     if (enabled("debug")) {
@@ -332,8 +338,10 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
       },
       {
         winchFd: terminal?.winchWrite ?? -1,
-        // A process that outlives bunker (--init's, OCI create's) cannot run on bunker's memory.
-        shareMemory: !spec.bunker.init && !record.oci?.create,
+        // A process that outlives bunker (--init's, OCI create's) cannot run on bunker's memory; one that
+        // forks into a joined PID namespace leaves that to its child, and must share it to report the pid.
+        shareMemory: forked.slot !== undefined || (!spec.bunker.init && !record.oci?.create),
+        ...(forked.slot !== undefined ? { fork: { slot: forked.slot } } : {}),
         untilCreated: record.oci?.create !== undefined,
         ...(v2Cgroup !== undefined ? { intoCgroup: v2Cgroup } : {}),
         ...(record.pin !== undefined

@@ -254,6 +254,36 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
     expect(bunker(["--root", "/run/bunker", "run", "--bundle", none, "oci-nocaps"])).toMatchObject({ code: 0, stdout: "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n" });
   });
 
+  test("namespaces joined by path: a PID namespace (the process forks into it) and a UTS namespace (it takes the hostname)", async () => {
+    // A pod of one: its own PID, UTS and mount namespaces, held by a sleep that is PID 1 there.
+    const pod = Bun.spawn(["unshare", "--pid", "--fork", "--kill-child", "--uts", "--mount", "sleep", "60"], { stdout: "ignore", stderr: "ignore" });
+    let inner = 0;
+    try {
+      await until(() => {
+        inner = Number(readFileSync(`/proc/${pod.pid}/task/${pod.pid}/children`, "utf8").trim().split(" ")[0] || 0);
+        return inner > 0;
+      }, 5000, "the pod's process");
+      const b = bundle((c) => {
+        c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => !["pid", "uts"].includes(n.type));
+        c.linux.namespaces.push({ type: "pid", path: `/proc/${inner}/ns/pid` }, { type: "uts", path: `/proc/${inner}/ns/uts` });
+        c.hostname = "in-the-pod";
+        c.process.args = ["sh", "-c", "hostname; echo $$; cat /proc/1/comm"];
+      });
+      const r = bunker(["--root", "/run/bunker", "run", "--bundle", b, "oci-joined"]);
+      // Not PID 1: the pod's sleep is, as its /proc (mounted in the joined namespace) shows.
+      expect(r).toMatchObject({ code: 0, stderr: "" });
+      const [name, pid, one] = r.stdout.trim().split("\n");
+      expect([name, one]).toEqual(["in-the-pod", "sleep"]);
+      expect(Number(pid)).toBeGreaterThan(1);
+      // The joined UTS namespace itself was renamed, as runc does.
+      expect(Bun.spawnSync(["nsenter", "--uts", "-t", String(inner), "hostname"]).stdout.toString()).toBe("in-the-pod\n");
+    } finally {
+      if (inner > 0) process.kill(inner, "SIGKILL");
+      pod.kill("SIGKILL");
+      await pod.exited;
+    }
+  });
+
   test("a bind mount takes every per-mount flag its options name (noatime, nosymfollow, ro)", () => {
     const b = bundle((c) => {
       c.mounts.push({ destination: "/mnt/flags", type: "bind", source: suite.fs.path, options: ["rbind", "ro", "noatime", "nosymfollow"] });

@@ -146,7 +146,7 @@ describe("bundle to spec", () => {
     expect(refusal((c) => (c.linux.personality = { domain: "LINUX32" }))).toBe("linux.personality: is not supported yet");
     expect(refusal((c) => (c.process.ioPriority = { class: "IOPRIO_CLASS_IDLE" }))).toBe("process.ioPriority: is not supported yet");
     expect(refusal((c) => (c.linux.resources = { rdma: { mlx5_0: { hcaHandles: 3 } } }))).toBe("linux.resources.rdma: is not supported yet");
-    expect(refusal((c) => (c.linux.namespaces[0] = { type: "pid", path: "/proc/9/ns/pid" }))).toMatch(/^linux\.namespaces: joining a pid namespace by path is not supported yet/);
+    expect(refusal((c) => c.linux.namespaces.push({ type: "user", path: "/proc/9/ns/user" }))).toMatch(/^linux\.namespaces: joining a user namespace by path is not supported yet/);
     expect(refusal((c) => c.linux.namespaces.push({ type: "time" }))).toBe("linux.namespaces: a time namespace is not supported yet");
   });
 
@@ -167,6 +167,6 @@ describe("bundle to spec", () => {
     expect(refusal((c) => {
       c.hostname = "h";
       c.linux.namespaces.pop();
-    })).toBe("hostname: needs a uts namespace of the container's own");
+    })).toBe("hostname: needs a uts namespace that is not the host's");
   });
 });
