@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeRootfs } from "../test/helpers/rootfs";
+import { alive } from "../test/helpers/bunker";
 import { kib, median, sh, which } from "./tools";
 
 const { values } = parseArgs({
@@ -59,15 +60,6 @@ function bundle(name: string, args: string[]): string {
   writeFileSync(join(b, "config.json"), JSON.stringify(c));
   return b;
 }
-
-const alive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !"ZX".includes(stat.slice(stat.lastIndexOf(")") + 2)[0]!);
-  } catch {
-    return false;
-  }
-};
 
 /**
  * Runs `cmd`; its stderr goes through a file: a created container keeps the
@@ -118,8 +110,33 @@ for (let i = 0; i < RUNS + 3; i++) {
   }
 }
 const table: string[][] = [["what", ...runtimes.map((r) => r.name)]];
-const base = median(results.bunker!);
-table.push([`create + start + delete of /bin/true (median of ${RUNS}, ms)`, ...runtimes.map((r) => `${median(results[r.name]!).toFixed(1)}${r.name === "bunker" ? "" : ` (bunker ${(base / median(results[r.name]!)).toFixed(2)}×)`}`)]);
+
+/** A row of medians, each beside bunker's ratio to it; a runtime with no times was refused here. */
+function timesRow(what: string, times: Record<string, number[]>): string[] {
+  const b = median(times.bunker!);
+  return [what, ...runtimes.map((r) => (times[r.name]!.length ? `${median(times[r.name]!).toFixed(1)}${r.name === "bunker" ? "" : ` (bunker ${(b / median(times[r.name]!)).toFixed(2)}×)`}` : "refused here"))];
+}
+
+/**
+ * Times `once` (given a runtime and the round) for each runtime that runs
+ * with its defaults here (a client takes no global flags for it), rounds
+ * alternating, the first two left out as warm-up.
+ */
+function timeClient(once: (rt: Runtime, i: number) => void): Record<string, number[]> {
+  const times: Record<string, number[]> = {};
+  for (const rt of runtimes) times[rt.name] = [];
+  for (let i = 0; i < CLIENT_RUNS + 2; i++) {
+    for (const rt of runtimes) {
+      if (rt.globals.length) continue;
+      const t0 = performance.now();
+      once(rt, i);
+      if (i >= 2) times[rt.name]!.push(performance.now() - t0);
+    }
+  }
+  return times;
+}
+
+table.push(timesRow(`create + start + delete of /bin/true (median of ${RUNS}, ms)`, results));
 
 // What stays of the runtime while containers run: bunker's create leaves no process of its own.
 const runtimeBytes = (rt: Runtime): string => {
@@ -167,19 +184,9 @@ else {
     ["tar", "-C", layout, "-cf", join(cdir, "image.tar"), "oci-layout", "index.json", "blobs"],
   ]) run(s);
   ctr(["image", "import", "--base-name", "localhost/bench/busybox", join(cdir, "image.tar")]);
-  const times: Record<string, number[]> = {};
-  for (const rt of runtimes) times[rt.name] = [];
-  for (let i = 0; i < CLIENT_RUNS + 2; i++) {
-    for (const rt of runtimes) {
-      // ctr's runc binary takes no extra global flags: crun runs with its defaults here.
-      if (rt.globals.length) continue;
-      const t0 = performance.now();
-      ctr(["run", "--rm", "--runc-binary", rt.path, "localhost/bench/busybox:latest", `bench-ctr-${rt.name}-${i}`, "/bin/true"]);
-      if (i >= 2) times[rt.name]!.push(performance.now() - t0);
-    }
-  }
-  const b = median(times.bunker!);
-  table.push([`ctr run --rm /bin/true (median of ${CLIENT_RUNS}, ms)`, ...runtimes.map((r) => (times[r.name]!.length ? `${median(times[r.name]!).toFixed(1)}${r.name === "bunker" ? "" : ` (bunker ${(b / median(times[r.name]!)).toFixed(2)}×)`}` : "refused here"))]);
+  // ctr's runc binary takes no global flags: a runtime that needs some here is left out.
+  const times = timeClient((rt, i) => ctr(["run", "--rm", "--runc-binary", rt.path, "localhost/bench/busybox:latest", `bench-ctr-${rt.name}-${i}`, "/bin/true"]));
+  table.push(timesRow(`ctr run --rm /bin/true (median of ${CLIENT_RUNS}, ms)`, times));
   Bun.spawnSync(["sh", "-c", `kill ${daemon}; while kill -0 ${daemon} 2>/dev/null; do sleep 0.05; done; grep -o ' ${cdir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]);
 }
 
@@ -189,18 +196,10 @@ if (!podman || !which("conmon")) console.log("(podman or conmon is not installed
 else {
   const store = join(dir, "podman");
   const base = [podman, "--root", join(store, "root"), "--runroot", join(store, "runroot"), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"];
-  const times: Record<string, number[]> = {};
-  for (const rt of runtimes) times[rt.name] = [];
-  for (let i = 0; i < CLIENT_RUNS + 2; i++) {
-    for (const rt of runtimes) {
-      if (rt.globals.length) continue;
-      const t0 = performance.now();
-      run([...base, "--runtime", rt.path, "run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096", "--rootfs", fs.path, "/bin/true"]);
-      if (i >= 2) times[rt.name]!.push(performance.now() - t0);
-    }
-  }
-  const b = median(times.bunker!);
-  table.push([`podman run --rm /bin/true (median of ${CLIENT_RUNS}, ms)`, ...runtimes.map((r) => (times[r.name]!.length ? `${median(times[r.name]!).toFixed(1)}${r.name === "bunker" ? "" : ` (bunker ${(b / median(times[r.name]!)).toFixed(2)}×)`}` : "refused here"))]);
+  const times = timeClient((rt) =>
+    run([...base, "--runtime", rt.path, "run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096", "--rootfs", fs.path, "/bin/true"]),
+  );
+  table.push(timesRow(`podman run --rm /bin/true (median of ${CLIENT_RUNS}, ms)`, times));
   // podman's own cgroups (conmon's) are left by every runtime.
   for (const m of ["/sys/fs/cgroup/unified", ...readdirSync("/sys/fs/cgroup").map((c) => `/sys/fs/cgroup/${c}`)]) {
     for (const d of ["libpod_parent/conmon", "libpod_parent"]) if (existsSync(`${m}/${d}`)) Bun.spawnSync(["rmdir", `${m}/${d}`], { stderr: "ignore" });

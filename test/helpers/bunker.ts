@@ -1,6 +1,6 @@
 // Running the built executable the way a user does.
 
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 export const ROOT = join(import.meta.dir, "..", "..");
@@ -53,3 +53,13 @@ export async function until(pred: () => boolean, ms: number, what: string): Prom
  */
 export const NATIVE_INIT_READY =
   'i=0; until { readlink /proc/1/exe && [ "$(cat /proc/1/comm)" = init ]; } > /dev/null 2>&1 || [ $i -ge 200 ]; do sleep 0.01; i=$((i + 1)); done';
+
+/** Whether process `pid` exists and has not exited (a zombie counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !"ZX".includes(stat.slice(stat.lastIndexOf(")") + 2)[0]!);
+  } catch {
+    return false;
+  }
+}

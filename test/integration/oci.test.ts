@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { bunker, BUNKER, isRoot, until, type Result } from "../helpers/bunker";
+import { alive, bunker, BUNKER, isRoot, until, type Result } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 import { containerSuite } from "../helpers/suite";
@@ -65,15 +65,6 @@ function detached(args: string[]): Result {
 }
 
 const state = (id: string, root: string[] = []) => JSON.parse(bunker([...root, "state", id]).stdout);
-
-const alive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !"ZX".includes(stat.slice(stat.lastIndexOf(")") + 2)[0]!);
-  } catch {
-    return false;
-  }
-};
 
 describe.skipIf(!ready)("spec", () => {
   test("writes runc's default config.json, and refuses to overwrite one", () => {

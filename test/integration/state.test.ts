@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { LEASES, leaseIds, linkOf, STATE } from "../helpers/hoststate";
-import { bunker, BUNKER, isRoot, until, type Result } from "../helpers/bunker";
+import { alive, bunker, BUNKER, isRoot, until, type Result } from "../helpers/bunker";
 import { cgroups } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
@@ -21,15 +21,6 @@ function startOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
 }
-
-const alive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !"ZX".includes(stat.slice(stat.lastIndexOf(")") + 2)[0]!);
-  } catch {
-    return false;
-  }
-};
 
 /** A process that has gone, as pid and start time: what a bunker killed mid-way is to the next one. */
 async function deadProcess(): Promise<{ pid: number; start: number }> {
