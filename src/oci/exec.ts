@@ -31,7 +31,6 @@ const OPTIONS: OptionDefs = {
   "pid-file": { type: "string", valueHint: "FILE", description: "Write the process's pid there" },
   "process-label": { type: "string", valueHint: "LABEL", description: "SELinux label (refused where SELinux is enforcing)" },
   apparmor: { type: "string", valueHint: "PROFILE", description: "AppArmor profile (refused where AppArmor is enabled)" },
-  "ignore-paused": { type: "boolean", description: "Accepted for runc's compatibility" },
 };
 
 const USAGE = "exec [--process FILE | OPTIONS] [--detach] [--pid-file FILE] [--tty --console-socket SOCK] ID [COMMAND [ARG...]]";
