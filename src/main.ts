@@ -5,7 +5,7 @@ import { LOG_LEVELS, mark, setLogLevel, type LogLevel } from "./log";
 
 mark("main");
 import { BunkerError, EXIT_BUNKER } from "./errors";
-import { UsageError, type OptionDefs } from "./cli/options";
+import { UsageError, type OptionDefs } from "./options";
 import { writeErr, writeOut } from "./output";
 import { SysError } from "./sys/errno";
 import { OCI_GLOBAL_OPTIONS, ociGlobals, wantsOci } from "./oci/route";
@@ -66,7 +66,7 @@ async function mainUsage(): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { parseOptions } = await import("./cli/options");
+  const { parseOptions } = await import("./options");
   const parsed = parseOptions(argv, globalOptions, "bunker");
   const level = parsed.values["log-level"] as string | undefined;
   if (level !== undefined) {

@@ -11,7 +11,7 @@ import { DEFAULT_PATH } from "../spec/defaults";
 import { SpecError } from "../spec/validate";
 import type { User } from "../spec/types";
 import { readInRoot } from "../sys/fs";
-import { requirePaths, UsageError, type OptionDefs } from "./options";
+import { requirePaths, UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {

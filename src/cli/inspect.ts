@@ -2,7 +2,7 @@
 
 import { jsonText, writeOut } from "../output";
 import { currentStatus, isDamaged, killedWithSupervisor, resolveEntry } from "../runtime/store";
-import { UsageError, type OptionDefs } from "./options";
+import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {};

@@ -2,7 +2,7 @@
 
 import { jsonText, shown, writeOut } from "../output";
 import { networkOverview, pruneNetwork, reconcileNetwork } from "../runtime/network";
-import { UsageError, type OptionDefs } from "./options";
+import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {

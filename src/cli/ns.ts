@@ -6,7 +6,7 @@ import { pruneMountPoints } from "../runtime/mountpoints";
 import { pinContainer, unpinNamespaces } from "../runtime/pin";
 import { currentStatus, resolveContainer } from "../runtime/store";
 import { absolute, listDir, readLink, readText } from "../sys/fs";
-import { parseOptions, UsageError, type OptionDefs } from "./options";
+import { parseOptions, UsageError, type OptionDefs } from "../options";
 import { printUsage } from "./usage";
 
 const options: OptionDefs = { json: { type: "boolean", description: "JSON output" } };

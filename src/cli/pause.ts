@@ -3,7 +3,7 @@
 import { writeOut } from "../output";
 import { setPaused } from "../runtime/cgroup";
 import { resolveContainer } from "../runtime/store";
-import { UsageError, type OptionDefs } from "./options";
+import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {};

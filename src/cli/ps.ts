@@ -6,7 +6,7 @@ import { reconcile } from "../runtime/remove";
 import { reconcileNetwork } from "../runtime/network";
 import { reconcileCgroups } from "../runtime/cgroup";
 import { formatPort } from "../spec/ports";
-import { UsageError, type OptionDefs } from "./options";
+import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {

@@ -22,7 +22,7 @@ import { pinnedTypes } from "../runtime/pin";
 import { rootfsExposure } from "../runtime/exposure";
 import { currentStatus, newId, resolveContainer, validateName } from "../runtime/store";
 import { absolute, FileError, fileType, readRegularFile } from "../sys/fs";
-import { requirePaths, UsageError, type OptionDefs } from "./options";
+import { requirePaths, UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
 export const runOptions: OptionDefs = {

@@ -5,7 +5,7 @@ import { hostMemory, reconcileCgroups, sampleUsage, type Sample } from "../runti
 import { reconcile } from "../runtime/remove";
 import { clearLeftovers, currentStatus, listStates, readState, resolveContainer, type ContainerState } from "../runtime/store";
 import { formatBytes } from "../spec/resources";
-import type { OptionDefs } from "./options";
+import type { OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {

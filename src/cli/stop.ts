@@ -4,7 +4,7 @@ import { writeOut } from "../output";
 import { SIGNALS } from "../sys/constants";
 import { signalContainer, waitStopped } from "../runtime/lifecycle";
 import { resolveContainer } from "../runtime/store";
-import { UsageError, type OptionDefs } from "./options";
+import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {

@@ -1,7 +1,7 @@
 // Help text, rendered by citty from the same option definitions the parser uses.
 
 import { writeOut } from "../output";
-import { parseOptions, toCittyArgs, type OptionDefs, type Parsed } from "./options";
+import { parseOptions, toCittyArgs, type OptionDefs, type Parsed } from "../options";
 
 export async function printUsage(
   name: string,

@@ -5,25 +5,15 @@
 
 import type { ContainerSpec, LinuxDevice, NetworkMode, Process, Sidecar, UsernsSetup } from "../spec/types";
 import { DEFAULT_DEVICE_RULES, defaultDevices } from "../spec/defaults";
+import type { HostFacts } from "../runtime/bundle-host";
 import { validateHostname, SpecError } from "../spec/validate";
 import { capabilities, ConfigError, devices, hooks, idMappings, int, mounts, namespaces, obj, onlyKnown, optInt, optObj, optStr, optStrings, resources, rlimits, str, strings, bool, user } from "./config";
 
-export interface BundleContext {
+export interface BundleContext extends HostFacts {
   /** The bundle directory, absolute. */
   bundle: string;
   /** bunker's id for the container (the OCI id is its name). */
   id: string;
-  /** The caller's uid and gid. */
-  uid: number;
-  gid: number;
-  /** Whether the host has AppArmor or SELinux enforcing (a profile or label asked for then cannot be ignored). */
-  lsm: { apparmor: boolean; selinux: boolean };
-  /** newuidmap and newgidmap, where found: how an unprivileged caller writes maps beyond its own IDs. */
-  helpers?: { newuidmap: string; newgidmap: string };
-  /** Whether root.path names a directory (checked by the caller, which reads the file system). */
-  isDir: (path: string) => boolean;
-  /** Whether the namespace file `path` is the host's own namespace of its kind (that of PID 1). */
-  isHostNamespace: (path: string, type: string) => boolean;
 }
 
 const TOP = ["ociVersion", "process", "root", "hostname", "domainname", "mounts", "linux", "annotations", "hooks"];

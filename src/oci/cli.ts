@@ -4,15 +4,15 @@
 
 import { setLogLevel, setLogSink, type LogLevel } from "../log";
 import { BunkerError } from "../errors";
-import { UsageError, parseOptions, type OptionDefs, type Parsed } from "../cli/options";
+import { UsageError } from "../options";
+import { HelpRequest } from "./parse";
 import { SysError } from "../sys/errno";
 import { writeErr, writeOut } from "../output";
 import { ConfigError } from "./config";
 import { absolute } from "../sys/fs";
-import { openLog } from "./log";
+import { openLog } from "../logfile";
 import type { OciGlobals } from "./route";
 
-export type { OciGlobals };
 
 /** runc's status for every failure of its commands. */
 export const EXIT_OCI = 1;
@@ -62,14 +62,4 @@ export async function oci(g: OciGlobals, name: string, argv: string[]): Promise<
     await writeErr(`bunker: ${msg}\n`);
     return EXIT_OCI;
   }
-}
-
-/** --help of an OCI command: its usage line, on stdout, and status 0. */
-class HelpRequest extends Error {}
-
-/** A command's flags, runc style. */
-export function parseOci(argv: readonly string[], defs: OptionDefs, usage: string): Parsed {
-  const parsed = parseOptions(argv, defs, usage.split(" ")[0]!);
-  if (parsed.help) throw new HelpRequest(`usage: bunker ${usage}\n${Object.entries(defs).filter(([, d]) => d.description).map(([k, d]) => `  --${k}${d.valueHint ? ` ${d.valueHint}` : ""}  ${d.description}\n`).join("")}`);
-  return parsed;
 }

@@ -3,7 +3,7 @@
 // unless --detach, waits for it and removes it.
 
 import { BunkerError } from "../errors";
-import { UsageError, type OptionDefs } from "../cli/options";
+import { UsageError, type OptionDefs } from "../options";
 import { runContainer, type OciCreate } from "../runtime/run";
 import { findExact, isContainerId, newId } from "../runtime/store";
 import { cgroupsPath } from "../runtime/cgroup";
@@ -13,12 +13,12 @@ import { writePidFile } from "../runtime/pidfile";
 import { readState } from "../runtime/store";
 import { parseProfile, ProfileError } from "../security/seccomp/profile";
 import { validateSpec, SpecError } from "../spec/validate";
-import { closeFd } from "../sys/libc";
 import { absolute } from "../sys/fs";
 import { bundleSpec } from "./bundle";
 import { ConfigError } from "./config";
-import { parseOci, type OciGlobals } from "./cli";
-import { bundleHost, connectConsole, readConfig } from "./host";
+import { parseOci } from "./parse";
+import type { OciGlobals } from "./route";
+import { bundleHost, connectConsole, readConfig } from "../runtime/bundle-host";
 
 const CREATE_OPTIONS: OptionDefs = {
   bundle: { type: "string", alias: ["b"], valueHint: "DIR", description: "The bundle directory (default: the current one)" },
@@ -87,7 +87,7 @@ async function createPrepared(p: Prepared, values: Record<string, unknown>): Pro
   const console = socket !== undefined ? connectConsole(socket) : undefined;
   const create: OciCreate = {
     ...(values["pid-file"] !== undefined ? { pidFile: values["pid-file"] as string } : {}),
-    ...(console !== undefined ? { console } : {}),
+    ...(console !== undefined ? { console: console.fd } : {}),
     preserveFds: preserveFds(values["preserve-fds"]),
   };
   try {
@@ -98,7 +98,7 @@ async function createPrepared(p: Prepared, values: Record<string, unknown>): Pro
       oci: { bundle: p.bundle, ...(p.annotations ? { annotations: p.annotations } : {}), create },
     });
   } finally {
-    if (console !== undefined) closeFd(console);
+    console?.close();
   }
 }
 

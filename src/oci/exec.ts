@@ -4,16 +4,15 @@
 // its subreaper) is its parent and collects its end.
 
 import { BunkerError } from "../errors";
-import { UsageError, type OptionDefs } from "../cli/options";
+import { UsageError, type OptionDefs } from "../options";
 import { execIn, openTarget } from "../runtime/exec";
 import { findExact, isDamaged, type ContainerState } from "../runtime/store";
 import type { Process } from "../spec/types";
-import { absolute, FileError, readRegularFile } from "../sys/fs";
-import { closeFd } from "../sys/libc";
 import { processOf } from "./bundle";
 import { capabilities, ConfigError } from "./config";
-import { parseOci, type OciGlobals } from "./cli";
-import { bundleHost, connectConsole } from "./host";
+import { parseOci } from "./parse";
+import type { OciGlobals } from "./route";
+import { bundleHost, connectConsole, readJson } from "../runtime/bundle-host";
 import { ociStatus } from "./lifecycle";
 
 const OPTIONS: OptionDefs = {
@@ -36,24 +35,11 @@ const OPTIONS: OptionDefs = {
 const USAGE = "exec [--process FILE | OPTIONS] [--detach] [--pid-file FILE] [--tty --console-socket SOCK] ID [COMMAND [ARG...]]";
 
 function processFile(path: string): Process {
-  const where = absolute(path);
-  let text: string;
-  try {
-    text = readRegularFile(where, 4 << 20);
-  } catch (e) {
-    if (e instanceof FileError) throw new BunkerError(`--process ${where}: ${e.reason}`);
-    throw e;
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new BunkerError(`--process ${where}: not valid JSON: ${(e as Error).message}`);
-  }
+  const value = readJson(path, "--process");
   try {
     return processOf(value, bundleHost());
   } catch (e) {
-    if (e instanceof ConfigError) throw new BunkerError(`--process ${where}: ${e.message}`);
+    if (e instanceof ConfigError) throw new BunkerError(`--process ${path}: ${e.message}`);
     throw e;
   }
 }
@@ -133,11 +119,11 @@ export async function exec(_g: OciGlobals, argv: string[]): Promise<number> {
       process: proc,
       ...(e.cgroup ? { cgroup: e.cgroup } : {}),
       ...(proc.terminal && console === undefined ? { tty: { interactive: true } } : {}),
-      ...(console !== undefined ? { console } : {}),
+      ...(console !== undefined ? { console: console.fd } : {}),
       ...(detach ? { detach: v["pid-file"] !== undefined ? { pidFile: v["pid-file"] as string } : {} } : {}),
       preserveFds: preserve !== undefined ? Number(preserve) : 0,
     });
   } finally {
-    if (console !== undefined) closeFd(console);
+    console?.close();
   }
 }

@@ -2,10 +2,11 @@
 // that ask before they build a config.
 
 import { writeOut } from "../output";
-import { UsageError } from "../cli/options";
+import { UsageError } from "../options";
 import { CAPABILITIES } from "../security/caps";
 import { OCI_VERSION } from "../spec/defaults";
-import { parseOci, type OciGlobals } from "./cli";
+import { parseOci } from "./parse";
+import type { OciGlobals } from "./route";
 
 const MOUNT_OPTIONS = [
   "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async", "dirsync", "noatime", "atime",

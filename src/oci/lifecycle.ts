@@ -2,21 +2,18 @@
 // state records: one engine behind both front ends.
 
 import { BunkerError } from "../errors";
-import { UsageError, type OptionDefs } from "../cli/options";
+import { UsageError, type OptionDefs } from "../options";
 import { writeOut } from "../output";
 import { setPaused } from "../runtime/cgroup";
 import { gateShut } from "../runtime/gate";
-import { parseSignal, signalContainer } from "../runtime/lifecycle";
+import { containerPids, parseSignal, signalAll, signalContainer } from "../runtime/lifecycle";
 import { reconcile, removeContainer, removeDamaged } from "../runtime/remove";
 import { startContainer } from "../runtime/start";
 import { runHooks } from "../runtime/hooks";
 import { log } from "../log";
 import { containerDir, currentStatus, findExact, isDamaged, listStates, processAlive, type ContainerState } from "../runtime/store";
-import { cgroupPids, thaw } from "../cgroups/tree";
-import { SIGNALS } from "../sys/constants";
-import { trySys } from "../sys/libc";
-import { Errno } from "../sys/errno";
-import { parseOci, type OciGlobals } from "./cli";
+import { parseOci } from "./parse";
+import type { OciGlobals } from "./route";
 
 /** runc's words, which clients match: "does not exist", "container not running". */
 function lookup(id: string): ContainerState {
@@ -79,18 +76,8 @@ export async function kill(_g: OciGlobals, argv: string[]): Promise<number> {
   if (parsed.rest.length < 1 || parsed.rest.length > 2) throw new UsageError(`kill: expects a container id and a signal: bunker ${usage}`);
   const s = lookup(parsed.rest[0]!);
   const sig = parseSignal(parsed.rest[1] ?? "TERM");
-  if (parsed.values.all && s.cgroup) {
-    // Frozen processes act on no signal: a paused container is thawed for a SIGKILL, as runc does.
-    if (sig === SIGNALS.SIGKILL) thaw(s.cgroup);
-    const pids = cgroupPids(s.cgroup);
-    if (pids.length === 0 && currentStatus(s) === "stopped") throw new BunkerError("container not running");
-    for (const pid of pids) {
-      const r = trySys("kill", pid, sig);
-      if (r < 0 && r !== -Errno.ESRCH) throw new BunkerError(`signal process ${pid}: ${Errno.EPERM === -r ? "operation not permitted" : `errno ${-r}`}`);
-    }
-    return 0;
-  }
-  if (!(await signalContainer(s, sig))) throw new BunkerError("container not running");
+  const signalled = parsed.values.all && s.cgroup ? signalAll(s.cgroup, sig) : await signalContainer(s, sig);
+  if (!signalled) throw new BunkerError("container not running");
   return 0;
 }
 
@@ -156,12 +143,6 @@ export const pause = (_g: OciGlobals, argv: string[]) => freeze(argv, true);
 export const resume = (_g: OciGlobals, argv: string[]) => freeze(argv, false);
 
 const PS_OPTIONS: OptionDefs = { format: { type: "string", alias: ["f"], valueHint: "table|json", description: "Output format" } };
-
-/** The container's processes as the host sees them: those in its cgroups, or its first process alone without one. */
-function containerPids(s: ContainerState): number[] {
-  if (s.cgroup) return cgroupPids(s.cgroup);
-  return s.pid !== undefined && processAlive(s) ? [s.pid] : [];
-}
 
 /** runc's ps: the host pids as JSON, or the host's `ps` (default -ef) cut to the container's lines. */
 export async function ps(_g: OciGlobals, argv: string[]): Promise<number> {

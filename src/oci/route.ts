@@ -1,9 +1,9 @@
 // Which front end a command line is for. Kept apart from the OCI front end
 // itself, which bunker's own commands never load.
 
-import { UsageError, type OptionDefs, type Parsed } from "../cli/options";
+import { UsageError, type OptionDefs, type Parsed } from "../options";
 
-export type LogFormat = "text" | "json";
+import type { LogFormat } from "../logfile";
 
 export interface OciGlobals {
   root?: string;

@@ -3,14 +3,12 @@
 // namespaces and hardening. --rootless maps the caller to root in a user
 // namespace of its own (a private network namespace stays: loopback only).
 
-import { BunkerError } from "../errors";
-import { UsageError, type OptionDefs } from "../cli/options";
+import { UsageError, type OptionDefs } from "../options";
 import { DEFAULT_PATH, MASKED_PATHS, OCI_VERSION, READONLY_PATHS } from "../spec/defaults";
-import { AT, O } from "../sys/constants";
-import { errnoMessage } from "../sys/errno";
-import { absolute, cstr } from "../sys/fs";
-import { closeFd, trySys } from "../sys/libc";
-import { parseOci, type OciGlobals } from "./cli";
+import { absolute } from "../sys/fs";
+import { createNewFile } from "../runtime/bundle-host";
+import { parseOci } from "./parse";
+import type { OciGlobals } from "./route";
 
 const OPTIONS: OptionDefs = {
   rootless: { type: "boolean", description: "For an unprivileged caller: a user namespace mapping you to root" },
@@ -63,15 +61,6 @@ export async function spec(_g: OciGlobals, argv: string[]): Promise<number> {
   const dir = absolute((parsed.values.bundle as string | undefined) ?? ".");
   const path = `${dir}/config.json`;
   const config = defaultConfig(parsed.values.rootless ? { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 } : null);
-  // Made new, never written through an existing file or symlink.
-  const fd = trySys("openat", AT.FDCWD, cstr(path), O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o644);
-  if (fd < 0) throw new BunkerError(fd === -17 ? `${path} exists: remove it first` : `create ${path}: ${errnoMessage(-fd)}`);
-  try {
-    const data = new TextEncoder().encode(`${JSON.stringify(config, null, "\t")}\n`);
-    const n = trySys("write", fd, data, data.length);
-    if (n !== data.length) throw new BunkerError(`write ${path}: ${n < 0 ? errnoMessage(-n) : "short write"}`);
-  } finally {
-    closeFd(fd);
-  }
+  createNewFile(path, `${JSON.stringify(config, null, "\t")}\n`);
   return 0;
 }

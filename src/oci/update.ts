@@ -3,14 +3,15 @@
 // single-value flags.
 
 import { BunkerError } from "../errors";
-import { UsageError, type OptionDefs } from "../cli/options";
+import { UsageError, type OptionDefs } from "../options";
 import { updateResources } from "../runtime/cgroup";
 import { findExact, isDamaged } from "../runtime/store";
 import { parseBytes } from "../spec/resources";
 import type { LinuxResources } from "../spec/types";
-import { absolute, FileError, readRegularFile } from "../sys/fs";
+import { readJson } from "../runtime/bundle-host";
 import { ConfigError, resources } from "./config";
-import { parseOci, type OciGlobals } from "./cli";
+import { parseOci } from "./parse";
+import type { OciGlobals } from "./route";
 
 const OPTIONS: OptionDefs = {
   resources: { type: "string", alias: ["r"], valueHint: "FILE|-", description: "linux.resources as JSON, from a file or stdin" },
@@ -27,20 +28,12 @@ const OPTIONS: OptionDefs = {
 const USAGE = "update [--resources FILE|-] [--memory BYTES] [--cpu-shares N] [--cpu-quota USEC] [--cpu-period USEC] [--cpuset-cpus LIST] [--pids-limit N] [--blkio-weight N] ID";
 
 async function readResources(from: string): Promise<unknown> {
-  let text: string;
-  if (from === "-") text = await new Response(Bun.stdin.stream()).text();
-  else {
-    try {
-      text = readRegularFile(absolute(from), 1 << 20);
-    } catch (e) {
-      if (e instanceof FileError) throw new BunkerError(`--resources ${from}: ${e.reason}`);
-      throw e;
-    }
-  }
+  if (from !== "-") return readJson(from, "--resources");
+  const text = await new Response(Bun.stdin.stream()).text();
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new BunkerError(`--resources ${from === "-" ? "(stdin)" : from}: not valid JSON: ${(e as Error).message}`);
+    throw new BunkerError(`--resources (stdin): not valid JSON: ${(e as Error).message}`);
   }
 }
 

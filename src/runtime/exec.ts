@@ -5,7 +5,7 @@
 
 import { planParentCheck } from "../child/liveness";
 import { ChildProgram } from "../child/program";
-import { capLimits } from "./run";
+import { capLimits } from "./caplimits";
 import { log } from "../log";
 import type { ContainerSpec, Process, User } from "../spec/types";
 import { CLONE, PR_SET_PDEATHSIG, SIGNALS } from "../sys/constants";

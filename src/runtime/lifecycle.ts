@@ -5,7 +5,7 @@ import { SIGNALS } from "../sys/constants";
 import { trySys } from "../sys/libc";
 import { BunkerError } from "../errors";
 import { log } from "../log";
-import { thaw } from "../cgroups/tree";
+import { cgroupPids, thaw, type CgroupState } from "../cgroups/tree";
 import { ContainerGone, currentStatus, processAlive, readState, supervisorAlive, withLock, type ContainerState } from "./store";
 
 const NAMES: Record<string, number> = {
@@ -63,6 +63,26 @@ export async function signalContainer(s: ContainerState, sig: number): Promise<b
     cur = readState(s.id);
     if (!cur) return false;
   }
+}
+
+/**
+ * Sends `sig` to every process in the container's cgroups `cg` (runc's kill
+ * --all); a paused container is thawed for a SIGKILL. False when none is left.
+ */
+export function signalAll(cg: CgroupState, sig: number): boolean {
+  if (sig === SIGNALS.SIGKILL) thaw(cg);
+  const pids = cgroupPids(cg);
+  for (const pid of pids) {
+    const r = trySys("kill", pid, sig);
+    if (r < 0 && r !== -Errno.ESRCH) throw new SysError(`signal process ${pid}`, -r);
+  }
+  return pids.length > 0;
+}
+
+/** The container's processes as the host sees them: those in its cgroups, or its first process alone without one. */
+export function containerPids(s: ContainerState): number[] {
+  if (s.cgroup) return cgroupPids(s.cgroup);
+  return s.pid !== undefined && processAlive(s) ? [s.pid] : [];
 }
 
 /** Waits until the container's process is gone and its final state recorded (or its recorder gone). */

@@ -32,6 +32,7 @@ import { createContainerCgroups, joinCgroups, oomReport, openCgroupTasks, releas
 import type { CgroupEntry } from "./plan";
 import { formatBytes } from "../spec/resources";
 import { writeErr } from "../output";
+import { capLimits } from "./caplimits";
 import { closeTerminal, consoleTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 import { writePidFile } from "./pidfile";
 import { openGate } from "./gate";
@@ -177,20 +178,6 @@ function setOomScoreAdj(pid: number, value: number): void {
   } catch (e) {
     throw new BunkerError(`set oomScoreAdj ${value}: ${(e as Error).message}`);
   }
-}
-
-/** The kernel's highest capability number and bunker's own bounding set: what a container can be given. */
-export function capLimits(): CapLimits {
-  let { lastCap, bounding } = ALL_CAP_LIMITS;
-  try {
-    const n = Number(readText("/proc/sys/kernel/cap_last_cap").trim());
-    if (Number.isInteger(n)) lastCap = n;
-    const m = readText("/proc/self/status").match(/^CapBnd:\s*([0-9a-f]+)$/m);
-    if (m) bounding = BigInt(`0x${m[1]}`);
-  } catch {
-    // keep the defaults
-  }
-  return { lastCap, bounding };
 }
 
 export function initialState(spec: ContainerSpec, r: RunRecord): ContainerState {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { parseOptions, UsageError, type OptionDefs } from "../../src/cli/options";
+import { parseOptions, UsageError, type OptionDefs } from "../../src/options";
 import { newId } from "../../src/runtime/store";
 
 const defs: OptionDefs = {

@@ -1,13 +1,27 @@
-// What creating from a bundle reads of the host: the bundle's config.json,
-// the security modules in force, the ID-map helpers, the client's console
-// socket.
+// What the OCI front end needs of the host, below it: the bundle's
+// config.json and the other JSON files a client names, the security modules
+// in force, the ID-map helpers, the client's console socket, a new file.
 
 import { BunkerError } from "../errors";
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM } from "../sys/constants";
+import { AF_UNIX, AT, O, SOCK_CLOEXEC, SOCK_STREAM } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
-import { fileType, FileError, findExecutable, inodeOf, readRegularFile, readText } from "../sys/fs";
+import { absolute, cstr, fileType, FileError, findExecutable, inodeOf, readRegularFile, readText } from "../sys/fs";
 import { closeFd, sys, trySys } from "../sys/libc";
-import type { BundleContext } from "./bundle";
+
+/** What a config is checked against on this host (see oci/bundle.ts). */
+export interface HostFacts {
+  /** The caller's uid and gid. */
+  uid: number;
+  gid: number;
+  /** Whether the host has AppArmor or SELinux enforcing (a profile or label asked for then cannot be ignored). */
+  lsm: { apparmor: boolean; selinux: boolean };
+  /** newuidmap and newgidmap, where found: how an unprivileged caller writes maps beyond its own IDs. */
+  helpers?: { newuidmap: string; newgidmap: string };
+  /** Whether a path names a directory. */
+  isDir: (path: string) => boolean;
+  /** Whether the namespace file `path` is the host's own namespace of its kind (that of PID 1). */
+  isHostNamespace: (path: string, type: string) => boolean;
+}
 
 /** config.json files are small; a bigger one is refused, not read whole. */
 const CONFIG_MAX = 4 << 20;
@@ -41,7 +55,7 @@ function flag(path: string): string | null {
 
 const HELPER_DIRS = ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"];
 
-export function bundleHost(): Omit<BundleContext, "bundle" | "id"> {
+export function bundleHost(): HostFacts {
   const dirs = [...(process.env.PATH ?? "").split(":").filter(Boolean), ...HELPER_DIRS];
   const newuidmap = findExecutable("newuidmap", dirs);
   const newgidmap = findExecutable("newgidmap", dirs);
@@ -59,8 +73,43 @@ export function bundleHost(): Omit<BundleContext, "bundle" | "id"> {
   };
 }
 
+/** A JSON file a client names (--process, --resources): a regular file of at most 4 MiB. */
+export function readJson(path: string, what: string): unknown {
+  const where = absolute(path);
+  let text: string;
+  try {
+    text = readRegularFile(where, CONFIG_MAX);
+  } catch (e) {
+    if (e instanceof FileError) throw new BunkerError(`${what} ${where}: ${e.reason}`);
+    throw e;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new BunkerError(`${what} ${where}: not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Writes `text` to `path`, which must not exist yet (never through a file or symlink already there). */
+export function createNewFile(path: string, text: string): void {
+  const fd = trySys("openat", AT.FDCWD, cstr(path), O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o644);
+  if (fd < 0) throw new BunkerError(fd === -17 ? `${path} exists: remove it first` : `create ${path}: ${errnoMessage(-fd)}`);
+  try {
+    const data = new TextEncoder().encode(text);
+    const n = trySys("write", fd, data, data.length);
+    if (n !== data.length) throw new BunkerError(`write ${path}: ${n < 0 ? errnoMessage(-n) : "short write"}`);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+export interface Console {
+  fd: number;
+  close(): void;
+}
+
 /** A socket connected to the client's --console-socket, close-on-exec. */
-export function connectConsole(path: string): number {
+export function connectConsole(path: string): Console {
   const type = fileType(path, true);
   if (type !== "socket") throw new BunkerError(`--console-socket ${path}: ${type === null ? "no such file" : "not a socket"}`);
   const bytes = new TextEncoder().encode(path);
@@ -75,5 +124,5 @@ export function connectConsole(path: string): number {
     closeFd(fd);
     throw new BunkerError(`connect to --console-socket ${path}: ${errnoMessage(-r)}`);
   }
-  return fd;
+  return { fd, close: () => closeFd(fd) };
 }

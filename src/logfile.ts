@@ -2,14 +2,14 @@
 // the client names (containerd passes BUNDLE/log.json and reports its last
 // error line). One line per message, written whole.
 
-import { AT, O } from "../sys/constants";
-import { absolute, cstr } from "../sys/fs";
-import { trySys } from "../sys/libc";
-import type { LogLevel } from "../log";
-import { BunkerError } from "../errors";
-import { errnoMessage } from "../sys/errno";
+import { AT, O } from "./sys/constants";
+import { absolute, cstr } from "./sys/fs";
+import { trySys } from "./sys/libc";
+import type { LogLevel } from "./log";
+import { BunkerError } from "./errors";
+import { errnoMessage } from "./sys/errno";
 
-import type { LogFormat } from "./route";
+export type LogFormat = "text" | "json";
 
 /** The JSON line runc writes (logrus's JSON formatter): level, msg, time. */
 export function jsonLine(level: LogLevel, msg: string, time = new Date()): string {
