@@ -62,7 +62,9 @@ async function mainUsage(): Promise<void> {
   const lines = Object.entries(commands)
     .filter(([, c]) => c.describe !== "")
     .map(([name, c]) => `  ${name.padEnd(width)}  ${c.describe}`);
-  await writeOut(`COMMANDS\n\n${lines.join("\n")}\n\nRun bunker COMMAND --help for a command's options.\n`);
+  await writeOut(
+    `COMMANDS\n\n${lines.join("\n")}\n\nOCI runtime (runc's command line, for podman, containerd, docker): create, start, run --bundle, state,\nkill ID SIGNAL, delete, exec --process, ps ID, pause, resume, update, list, spec, features\n\nRun bunker COMMAND --help for a command's options.\n`,
+  );
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -22,7 +22,7 @@ export const OCI_GLOBAL_OPTIONS: OptionDefs = {
   debug: { type: "boolean", description: "OCI: log at debug level" },
   "systemd-cgroup": { type: "boolean", description: "OCI: cgroupsPath is a systemd slice:prefix:name" },
   rootless: { type: "string", valueHint: "auto|true|false", description: "OCI: rootless mode (bunker decides by the caller and the config)" },
-  criu: { type: "string", valueHint: "PATH", description: "" },
+  criu: { type: "string", valueHint: "PATH", description: "OCI: accepted for runc's clients; checkpoints are not supported" },
 };
 
 export function ociGlobals(values: Parsed["values"]): OciGlobals {
