@@ -23,10 +23,9 @@ const NOT_YET_TOP: Record<string, string> = {
   vm: "is for virtual-machine runtimes",
   zos: "is for z/OS",
 };
-const PROCESS = ["terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges", "apparmorProfile", "selinuxLabel", "oomScoreAdj"];
+const PROCESS = ["terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges", "apparmorProfile", "selinuxLabel", "oomScoreAdj", "ioPriority"];
 const PROCESS_NOT_YET: Record<string, string> = {
   commandLine: "is for Windows",
-  ioPriority: "is not supported yet",
   scheduler: "is not supported yet",
   execCPUAffinity: "is not supported yet",
 };
@@ -68,6 +67,12 @@ export function processOf(v: unknown, ctx: Pick<BundleContext, "lsm">): Process 
   if (nnp) p.noNewPrivileges = true;
   const oom = optInt(o.oomScoreAdj, "process.oomScoreAdj", -1000, 1000);
   if (oom !== undefined) p.oomScoreAdj = oom;
+  const io = optObj(o.ioPriority, "process.ioPriority");
+  if (io) {
+    const cls = str(io.class, "process.ioPriority.class");
+    if (cls !== "IOPRIO_CLASS_RT" && cls !== "IOPRIO_CLASS_BE" && cls !== "IOPRIO_CLASS_IDLE") throw new ConfigError(`process.ioPriority.class: "${cls}" is not IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or IOPRIO_CLASS_IDLE`);
+    p.ioPriority = { class: cls, priority: int(io.priority, "process.ioPriority.priority", 0, 7) };
+  }
   // As crun: a profile or label is an error only where the host enforces one, which bunker does not apply.
   if (optStr(o.apparmorProfile, "process.apparmorProfile") && ctx.lsm.apparmor) throw new ConfigError("process.apparmorProfile: AppArmor profiles are not supported, and this host has AppArmor enabled");
   if (optStr(o.selinuxLabel, "process.selinuxLabel") && ctx.lsm.selinux) throw new ConfigError("process.selinuxLabel: SELinux labels are not supported, and this host has SELinux enabled");

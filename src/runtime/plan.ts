@@ -326,10 +326,19 @@ export interface SeccompFilter {
   what: string;
 }
 
+const IOPRIO_CLASS = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 } as const;
+
+/** ioprio_set(IOPRIO_WHO_PROCESS, 0: this process, class << 13 | priority); its children inherit it. */
+function planIoPriority(p: ChildProgram, io: NonNullable<ContainerSpec["oci"]["process"]["ioPriority"]>): void {
+  p.call(`set the I/O priority to ${io.class} ${io.priority}`, "ioprio_set", [1, 0, (IOPRIO_CLASS[io.class] << 13) | io.priority]);
+}
+
 /** Limits, the bounding set, the user switch and the final capabilities, in the order the kernel needs. */
 export function planCredentials(p: ChildProgram, spec: ContainerSpec, syncRead: number, limits: CapLimits, filter: SeccompFilter | null = null): void {
   const proc = spec.oci.process;
   if (proc.rlimits?.length) planRlimits(p, proc.rlimits.map(toRlimit));
+  // While capabilities are whole: the real-time class needs CAP_SYS_ADMIN.
+  if (proc.ioPriority) planIoPriority(p, proc.ioPriority);
   const caps = proc.capabilities ? capPlan(proc.capabilities, limits) : undefined;
   const switches = proc.user.uid !== 0;
   if (caps) planBoundingSet(p, caps, switches);

@@ -23,6 +23,7 @@ const table = {
   chdir: [80, 49],
   fchdir: [81, 50],
   umask: [95, 166],
+  ioprio_set: [251, 30],
   getuid: [102, 174],
   getgid: [104, 176],
   geteuid: [107, 175],

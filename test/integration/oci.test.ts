@@ -228,6 +228,21 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
     }
   });
 
+  test("process.ioPriority: the process runs in the class and at the priority given", async () => {
+    const b = bundle((c) => {
+      c.process.ioPriority = { class: "IOPRIO_CLASS_BE", priority: 6 };
+      c.process.args = ["sleep", "60"];
+    });
+    expect(detached(["create", "--bundle", b, "oci-ioprio"]).code).toBe(0);
+    try {
+      const pid = state("oci-ioprio").pid as number;
+      // util-linux's ionice reads it from the host.
+      expect(Bun.spawnSync(["ionice", "-p", String(pid)]).stdout.toString()).toBe("best-effort: prio 6\n");
+    } finally {
+      bunker(["delete", "--force", "oci-ioprio"]);
+    }
+  });
+
   test("process.capabilities: each of the five sets as the config gives it (an empty inheritable set stays empty)", () => {
     const b = bundle((c) => {
       const caps = ["CAP_CHOWN", "CAP_KILL"];
