@@ -5,6 +5,7 @@
 
 import type { ContainerSpec, LinuxDevice, NetworkMode, Process, Sidecar, UsernsSetup } from "../spec/types";
 import { DEFAULT_DEVICE_RULES, defaultDevices } from "../spec/defaults";
+import { SCHED_FLAG, SCHED_POLICY } from "../spec/sched";
 import type { HostFacts } from "../runtime/bundle-host";
 import { validateHostname, SpecError } from "../spec/validate";
 import { capabilities, ConfigError, devices, hooks, idMappings, int, mounts, namespaces, obj, onlyKnown, optInt, optObj, optStr, optStrings, resources, rlimits, str, strings, bool, user } from "./config";
@@ -23,10 +24,9 @@ const NOT_YET_TOP: Record<string, string> = {
   vm: "is for virtual-machine runtimes",
   zos: "is for z/OS",
 };
-const PROCESS = ["terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges", "apparmorProfile", "selinuxLabel", "oomScoreAdj", "ioPriority"];
+const PROCESS = ["terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges", "apparmorProfile", "selinuxLabel", "oomScoreAdj", "ioPriority", "scheduler"];
 const PROCESS_NOT_YET: Record<string, string> = {
   commandLine: "is for Windows",
-  scheduler: "is not supported yet",
   execCPUAffinity: "is not supported yet",
 };
 const LINUX = ["namespaces", "uidMappings", "gidMappings", "devices", "cgroupsPath", "resources", "seccomp", "maskedPaths", "readonlyPaths", "rootfsPropagation", "mountLabel", "sysctl"];
@@ -73,10 +73,32 @@ export function processOf(v: unknown, ctx: Pick<BundleContext, "lsm">): Process 
     if (cls !== "IOPRIO_CLASS_RT" && cls !== "IOPRIO_CLASS_BE" && cls !== "IOPRIO_CLASS_IDLE") throw new ConfigError(`process.ioPriority.class: "${cls}" is not IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or IOPRIO_CLASS_IDLE`);
     p.ioPriority = { class: cls, priority: int(io.priority, "process.ioPriority.priority", 0, 7) };
   }
+  const sched = optObj(o.scheduler, "process.scheduler");
+  if (sched) p.scheduler = scheduler(sched);
   // As crun: a profile or label is an error only where the host enforces one, which bunker does not apply.
   if (optStr(o.apparmorProfile, "process.apparmorProfile") && ctx.lsm.apparmor) throw new ConfigError("process.apparmorProfile: AppArmor profiles are not supported, and this host has AppArmor enabled");
   if (optStr(o.selinuxLabel, "process.selinuxLabel") && ctx.lsm.selinux) throw new ConfigError("process.selinuxLabel: SELinux labels are not supported, and this host has SELinux enabled");
   return p;
+}
+
+/** process.scheduler, each value in the range sched_setattr takes. */
+function scheduler(o: Record<string, unknown>): NonNullable<Process["scheduler"]> {
+  const policy = str(o.policy, "process.scheduler.policy");
+  if (SCHED_POLICY[policy] === undefined) throw new ConfigError(`process.scheduler.policy: "${policy}" is not one of ${Object.keys(SCHED_POLICY).join(", ")}`);
+  const flags = optStrings(o.flags, "process.scheduler.flags") ?? [];
+  flags.forEach((f, i) => {
+    if (SCHED_FLAG[f] === undefined) throw new ConfigError(`process.scheduler.flags[${i}]: unknown flag "${f}"`);
+  });
+  const out: NonNullable<Process["scheduler"]> = { policy, flags };
+  const nice = optInt(o.nice, "process.scheduler.nice", -20, 19);
+  if (nice !== undefined) out.nice = nice;
+  const priority = optInt(o.priority, "process.scheduler.priority", 0, 99);
+  if (priority !== undefined) out.priority = priority;
+  for (const k of ["runtime", "deadline", "period"] as const) {
+    const v = optInt(o[k], `process.scheduler.${k}`, 0);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
 }
 
 /** Writes the maps: root directly; a user its own single ID directly, anything more through newuidmap/newgidmap. */

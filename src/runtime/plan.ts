@@ -14,6 +14,7 @@ import { syscallNumber } from "../sys/syscalls";
 import { planTerminal, type TerminalSetup } from "./tty";
 import { Errno } from "../sys/errno";
 import { INIT_ARGS, type InitField } from "../../native/layout";
+import { SCHED_FLAG, SCHED_POLICY } from "../spec/sched";
 
 export interface Handshake {
   syncRead: number;
@@ -333,12 +334,28 @@ function planIoPriority(p: ChildProgram, io: NonNullable<ContainerSpec["oci"]["p
   p.call(`set the I/O priority to ${io.class} ${io.priority}`, "ioprio_set", [1, 0, (IOPRIO_CLASS[io.class] << 13) | io.priority]);
 }
 
+/** sched_setattr(0: this process, struct sched_attr (48 bytes, its first version), 0); children inherit it. */
+function planScheduler(p: ChildProgram, s: NonNullable<ContainerSpec["oci"]["process"]["scheduler"]>): void {
+  const attr = new Uint8Array(48);
+  const dv = new DataView(attr.buffer);
+  dv.setUint32(0, 48, true);
+  dv.setUint32(4, SCHED_POLICY[s.policy]!, true);
+  dv.setBigUint64(8, BigInt((s.flags ?? []).reduce((a, f) => a | SCHED_FLAG[f]!, 0)), true);
+  dv.setInt32(16, s.nice ?? 0, true);
+  dv.setUint32(20, s.priority ?? 0, true);
+  dv.setBigUint64(24, BigInt(s.runtime ?? 0), true);
+  dv.setBigUint64(32, BigInt(s.deadline ?? 0), true);
+  dv.setBigUint64(40, BigInt(s.period ?? 0), true);
+  p.call(`set the scheduling policy to ${s.policy}`, "sched_setattr", [0, p.arena.bytes(attr), 0]);
+}
+
 /** Limits, the bounding set, the user switch and the final capabilities, in the order the kernel needs. */
 export function planCredentials(p: ChildProgram, spec: ContainerSpec, syncRead: number, limits: CapLimits, filter: SeccompFilter | null = null): void {
   const proc = spec.oci.process;
   if (proc.rlimits?.length) planRlimits(p, proc.rlimits.map(toRlimit));
   // While capabilities are whole: the real-time class needs CAP_SYS_ADMIN.
   if (proc.ioPriority) planIoPriority(p, proc.ioPriority);
+  if (proc.scheduler) planScheduler(p, proc.scheduler);
   const caps = proc.capabilities ? capPlan(proc.capabilities, limits) : undefined;
   const switches = proc.user.uid !== 0;
   if (caps) planBoundingSet(p, caps, switches);

@@ -59,6 +59,8 @@ export interface Process {
   rlimits?: POSIXRlimit[];
   /** Written to /proc/PID/oom_score_adj before the process runs (-1000 to 1000). */
   oomScoreAdj?: number;
+  /** The CPU scheduling policy and its parameters (sched_setattr's), runtimes in nanoseconds. */
+  scheduler?: { policy: string; nice?: number; priority?: number; flags?: string[]; runtime?: number; deadline?: number; period?: number };
   /** The I/O scheduling class and its priority (0, highest, to 7). */
   ioPriority?: { class: "IOPRIO_CLASS_RT" | "IOPRIO_CLASS_BE" | "IOPRIO_CLASS_IDLE"; priority: number };
 }

@@ -24,6 +24,7 @@ const table = {
   fchdir: [81, 50],
   umask: [95, 166],
   ioprio_set: [251, 30],
+  sched_setattr: [314, 274],
   getuid: [102, 174],
   getgid: [104, 176],
   geteuid: [107, 175],

@@ -228,16 +228,20 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
     }
   });
 
-  test("process.ioPriority: the process runs in the class and at the priority given", async () => {
+  test("process.ioPriority and process.scheduler: the process runs in the class, policy and at the priorities given", async () => {
     const b = bundle((c) => {
       c.process.ioPriority = { class: "IOPRIO_CLASS_BE", priority: 6 };
+      c.process.scheduler = { policy: "SCHED_BATCH", nice: 5 };
       c.process.args = ["sleep", "60"];
     });
     expect(detached(["create", "--bundle", b, "oci-ioprio"]).code).toBe(0);
     try {
       const pid = state("oci-ioprio").pid as number;
-      // util-linux's ionice reads it from the host.
+      // util-linux's ionice and chrt read them from the host.
       expect(Bun.spawnSync(["ionice", "-p", String(pid)]).stdout.toString()).toBe("best-effort: prio 6\n");
+      expect(Bun.spawnSync(["chrt", "-p", String(pid)]).stdout.toString()).toMatch(/scheduling policy: SCHED_BATCH\n/);
+      // nice is field 19 of /proc/PID/stat.
+      expect(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]).toBe("5");
     } finally {
       bunker(["delete", "--force", "oci-ioprio"]);
     }
