@@ -29,10 +29,9 @@ const PROCESS_NOT_YET: Record<string, string> = {
   commandLine: "is for Windows",
   execCPUAffinity: "is not supported yet",
 };
-const LINUX = ["namespaces", "uidMappings", "gidMappings", "devices", "cgroupsPath", "resources", "seccomp", "maskedPaths", "readonlyPaths", "rootfsPropagation", "mountLabel", "sysctl"];
+const LINUX = ["personality", "namespaces", "uidMappings", "gidMappings", "devices", "cgroupsPath", "resources", "seccomp", "maskedPaths", "readonlyPaths", "rootfsPropagation", "mountLabel", "sysctl"];
 const LINUX_NOT_YET: Record<string, string> = {
   timeOffsets: "is not supported yet",
-  personality: "is not supported yet",
   intelRdt: "is not supported yet",
   memoryPolicy: "is not supported yet",
   netDevices: "is not supported yet",
@@ -197,6 +196,12 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
   const seccomp = linux.seccomp !== undefined && linux.seccomp !== null ? obj(linux.seccomp, "linux.seccomp") : undefined;
   if (seccomp?.listenerPath) throw new ConfigError("linux.seccomp.listenerPath: seccomp notification is not supported yet");
   if (seccomp?.flags !== undefined && seccomp.flags !== null && strings(seccomp.flags, "linux.seccomp.flags").length > 0) throw new ConfigError("linux.seccomp.flags: not supported yet");
+  const persona = optObj(linux.personality, "linux.personality");
+  if (persona) {
+    const domain = str(persona.domain, "linux.personality.domain");
+    if (domain !== "LINUX" && domain !== "LINUX32") throw new ConfigError(`linux.personality.domain: "${domain}" is not LINUX or LINUX32`);
+    if ((optStrings(persona.flags, "linux.personality.flags") ?? []).length) throw new ConfigError("linux.personality.flags: not supported yet");
+  }
   const annotations = optObj(c.annotations, "annotations");
   if (annotations) for (const [k, v] of Object.entries(annotations)) str(v, `annotations.${k}`);
 
@@ -232,6 +237,7 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
         ...(seccomp ? { seccomp } : {}),
         ...(sysctl ? { sysctl } : {}),
         ...(propagation ? { rootfsPropagation: propagation } : {}),
+        ...(persona ? { personality: { domain: persona.domain as "LINUX" | "LINUX32" } } : {}),
         maskedPaths: optStrings(linux.maskedPaths, "linux.maskedPaths") ?? [],
         readonlyPaths: optStrings(linux.readonlyPaths, "linux.readonlyPaths") ?? [],
       },

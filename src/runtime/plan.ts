@@ -356,6 +356,9 @@ export function planCredentials(p: ChildProgram, spec: ContainerSpec, syncRead: 
   // While capabilities are whole: the real-time class needs CAP_SYS_ADMIN.
   if (proc.ioPriority) planIoPriority(p, proc.ioPriority);
   if (proc.scheduler) planScheduler(p, proc.scheduler);
+  const persona = spec.oci.linux.personality;
+  // PER_LINUX 0, PER_LINUX32 8; it outlives execve.
+  if (persona) p.call(`set the execution domain to ${persona.domain}`, "personality", [persona.domain === "LINUX32" ? 0x0008 : 0]);
   const caps = proc.capabilities ? capPlan(proc.capabilities, limits) : undefined;
   const switches = proc.user.uid !== 0;
   if (caps) planBoundingSet(p, caps, switches);

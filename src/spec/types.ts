@@ -134,6 +134,8 @@ export interface Linux {
   readonlyPaths?: string[];
   /** The root's propagation type (shared, slave, private, unbindable), for it and the mounts below it. */
   rootfsPropagation?: string;
+  /** The execution domain: LINUX, or LINUX32 (uname reports a 32-bit machine). */
+  personality?: { domain: "LINUX" | "LINUX32" };
   /** Namespaced kernel parameters (net.*, the IPC ones), written once /proc is mounted. */
   sysctl?: Record<string, string>;
 }

@@ -247,6 +247,14 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
     }
   });
 
+  test.skipIf(process.arch !== "x64")("linux.personality LINUX32: uname reports a 32-bit machine", () => {
+    const b = bundle((c) => {
+      c.linux.personality = { domain: "LINUX32" };
+      c.process.args = ["uname", "-m"];
+    });
+    expect(bunker(["--root", "/run/bunker", "run", "--bundle", b, "oci-persona"])).toMatchObject({ code: 0, stdout: "i686\n" });
+  });
+
   test("process.capabilities: each of the five sets as the config gives it (an empty inheritable set stays empty)", () => {
     const b = bundle((c) => {
       const caps = ["CAP_CHOWN", "CAP_KILL"];
@@ -562,7 +570,7 @@ describe.skipIf(!ready)("bad input: one line naming the field or path, exit 1, n
     ["a root.path that does not exist", (b) => (edit(b, (c) => (c.root.path = "nowhere")), ["create", "--bundle", b, "oci-bad"]), /root\.path: \S+\/nowhere is not a directory\n$/],
     ["an id with a slash", (b) => ["create", "--bundle", b, "a/b"], 'bunker: invalid container id "a/b": letters, digits, _ + - . (starting with a letter or digit), at most 255\n'],
     ["an id of dots", (b) => ["create", "--bundle", b, ".."], /^bunker: invalid container id "\.\."/],
-    ["a field bunker does not honour", (b) => (edit(b, (c) => (c.linux.personality = { domain: "LINUX32" })), ["create", "--bundle", b, "oci-bad"]), /linux\.personality: is not supported yet\n$/],
+    ["a field bunker does not honour", (b) => (edit(b, (c) => (c.linux.intelRdt = { closID: "x" })), ["create", "--bundle", b, "oci-bad"]), /linux\.intelRdt: is not supported yet\n$/],
     ["a systemd cgroupsPath", (b) => (edit(b, (c) => (c.linux.cgroupsPath = "system.slice:bunker:x")), ["create", "--bundle", b, "oci-bad"]), /linux\.cgroupsPath: "system\.slice:bunker:x" is a systemd slice:prefix:name/],
     ["a sysctl of the host", (b) => (edit(b, (c) => (c.linux.sysctl = { "kernel.panic": "1" })), ["create", "--bundle", b, "oci-bad"]), /linux\.sysctl\.kernel\.panic: not a namespaced sysctl/],
   ];

@@ -143,7 +143,8 @@ describe("bundle to spec", () => {
       c.org_example_extension = { anything: true };
       c.process.newField = 1;
     })).not.toThrow();
-    expect(refusal((c) => (c.linux.personality = { domain: "LINUX32" }))).toBe("linux.personality: is not supported yet");
+    expect(refusal((c) => (c.linux.timeOffsets = { monotonic: { secs: 1 } }))).toBe("linux.timeOffsets: is not supported yet");
+    expect(refusal((c) => (c.linux.personality = { domain: "LINUX64" }))).toBe('linux.personality.domain: "LINUX64" is not LINUX or LINUX32');
     expect(refusal((c) => (c.process.scheduler = { policy: "SCHED_ISO" }))).toMatch(/^process\.scheduler\.policy: "SCHED_ISO" is not one of SCHED_OTHER, /);
     expect(refusal((c) => (c.process.ioPriority = { class: "IOPRIO_CLASS_NONE", priority: 0 }))).toBe('process.ioPriority.class: "IOPRIO_CLASS_NONE" is not IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or IOPRIO_CLASS_IDLE');
     expect(refusal((c) => (c.linux.resources = { rdma: { mlx5_0: { hcaHandles: 3 } } }))).toBe("linux.resources.rdma: is not supported yet");
