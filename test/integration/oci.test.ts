@@ -403,6 +403,22 @@ describe.skipIf(!ready)("exec, ps, update", () => {
     }
   });
 
+  test("resources beyond bunker run's flags: a memory reservation lands in the container's cgroup", () => {
+    const b = bundle((c) => {
+      c.process.args = ["sleep", "60"];
+      c.linux.cgroupsPath = "/bunker-oci/resources";
+      c.linux.resources = { memory: { limit: 256 * 1024 * 1024, reservation: 128 * 1024 * 1024 } };
+    });
+    expect(detached(["create", "--bundle", b, "oci-resources"])).toMatchObject({ code: 0, stderr: "" });
+    try {
+      const read = (file: string) => cgroupMounts().map((m) => `${m}/bunker-oci/resources/${file}`).filter(existsSync).map((f) => readFileSync(f, "utf8").trim());
+      // v1 names the reservation soft_limit_in_bytes, v2 memory.low: whichever hierarchy has the memory controller.
+      expect([...read("memory.soft_limit_in_bytes"), ...read("memory.low")]).toEqual([String(128 * 1024 * 1024)]);
+    } finally {
+      bunker(["delete", "--force", "oci-resources"]);
+    }
+  });
+
   test("update changes a running container's limits, from JSON on stdin or single flags", () => {
     const b = bundle((c) => {
       c.process.args = ["sleep", "60"];
