@@ -170,6 +170,10 @@ const ctrBins = ["containerd", "ctr", "umoci"].every((t) => which(t));
 if (!ctrBins) console.log("(containerd, ctr or umoci is not installed: no ctr figures)");
 else {
   const cdir = join(dir, "containerd");
+  // Where containerd's shim keeps runc's state, and the cgroups' parent it names: removed after, unless there before.
+  const hadRunc = existsSync("/run/containerd");
+  const cgroupRoots = ["/sys/fs/cgroup/unified", ...readdirSync("/sys/fs/cgroup").map((c) => `/sys/fs/cgroup/${c}`)];
+  const hadDefault = cgroupRoots.filter((m) => existsSync(`${m}/default`));
   Bun.spawnSync(["mkdir", "-p", cdir]);
   writeFileSync(join(cdir, "config.toml"), `version = 2\nroot = "${cdir}/root"\nstate = "${cdir}/state"\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\n  address = "${cdir}/sock"\n`);
   const daemon = Number(sh(["sh", "-c", 'containerd --config "$0" > /dev/null 2>&1 < /dev/null & echo $!', join(cdir, "config.toml")]));
@@ -188,6 +192,8 @@ else {
   const times = timeClient((rt, i) => ctr(["run", "--rm", "--runc-binary", rt.path, "localhost/bench/busybox:latest", `bench-ctr-${rt.name}-${i}`, "/bin/true"]));
   table.push(timesRow(`ctr run --rm /bin/true (median of ${CLIENT_RUNS}, ms)`, times));
   Bun.spawnSync(["sh", "-c", `kill ${daemon}; while kill -0 ${daemon} 2>/dev/null; do sleep 0.05; done; grep -o ' ${cdir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]);
+  if (!hadRunc) rmSync("/run/containerd", { recursive: true, force: true });
+  for (const m of cgroupRoots) if (!hadDefault.includes(m) && existsSync(`${m}/default`)) Bun.spawnSync(["rmdir", `${m}/default`], { stderr: "ignore" });
 }
 
 // podman with conmon, each runtime as --runtime.
