@@ -68,11 +68,11 @@ function list(v: unknown, path: string): unknown[] {
 
 /**
  * Refuses the fields of `o` the runtime-spec defines and bunker does not
- * honour (`notYet`, with why), when they are set. `known` lists what bunker
- * reads. Any other property is ignored, as the spec's extensibility rule
- * requires of runtimes (a newer spec's field, a client's own extension).
+ * honour (`notYet`, with why), when they are set. Any property the spec does
+ * not define is ignored, as its extensibility rule requires of runtimes (a
+ * newer spec's field, a client's own extension).
  */
-export function onlyKnown(o: Obj, path: string, _known: readonly string[], notYet: Record<string, string> = {}): void {
+export function refuseNotYet(o: Obj, path: string, notYet: Record<string, string>): void {
   for (const [k, v] of Object.entries(o)) {
     if (v === undefined || v === null) continue;
     if (k in notYet) fail(path ? `${path}.${k}` : k, notYet[k]!);
@@ -81,7 +81,7 @@ export function onlyKnown(o: Obj, path: string, _known: readonly string[], notYe
 
 export function user(v: unknown, path: string): User {
   const o = obj(v, path);
-  onlyKnown(o, path, ["uid", "gid", "umask", "additionalGids"], { username: "is for Windows containers" });
+  refuseNotYet(o, path, { username: "is for Windows containers" });
   const u: User = { uid: int(o.uid, `${path}.uid`, 0, 2 ** 32 - 2), gid: int(o.gid, `${path}.gid`, 0, 2 ** 32 - 2) };
   const umask = optInt(o.umask, `${path}.umask`, 0, 0o777);
   if (umask !== undefined) u.umask = umask;
@@ -95,7 +95,6 @@ const CAP_SETS = ["bounding", "effective", "inheritable", "permitted", "ambient"
 
 export function capabilities(v: unknown, path: string): LinuxCapabilities {
   const o = obj(v, path);
-  onlyKnown(o, path, CAP_SETS);
   const caps: LinuxCapabilities = {};
   for (const set of CAP_SETS) {
     const names = optStrings(o[set], `${path}.${set}`);
@@ -115,7 +114,6 @@ export function rlimits(v: unknown, path: string): POSIXRlimit[] {
   return list(v, path).map((r, i) => {
     const at = `${path}[${i}]`;
     const o = obj(r, at);
-    onlyKnown(o, at, ["type", "hard", "soft"]);
     const type = str(o.type, `${at}.type`);
     if (!RLIMITS.includes(type)) fail(`${at}.type`, `unknown limit "${type}"`);
     if (seen.has(type)) fail(`${at}.type`, `${type} is given twice`);
@@ -134,7 +132,6 @@ export function namespaces(v: unknown, path: string): LinuxNamespace[] {
   return list(v, path).map((n, i) => {
     const at = `${path}[${i}]`;
     const o = obj(n, at);
-    onlyKnown(o, at, ["type", "path"]);
     const type = str(o.type, `${at}.type`);
     if (!NS_TYPES.includes(type as NamespaceType)) fail(`${at}.type`, `unknown namespace type "${type}" (one of ${NS_TYPES.join(", ")})`);
     if (seen.has(type)) fail(`${at}.type`, `the ${type} namespace is given twice`);
@@ -149,7 +146,6 @@ export function idMappings(v: unknown, path: string): LinuxIDMapping[] {
   return list(v, path).map((m, i) => {
     const at = `${path}[${i}]`;
     const o = obj(m, at);
-    onlyKnown(o, at, ["containerID", "hostID", "size"]);
     return { containerID: int(o.containerID, `${at}.containerID`, 0, 2 ** 32 - 1), hostID: int(o.hostID, `${at}.hostID`, 0, 2 ** 32 - 1), size: int(o.size, `${at}.size`, 1, 2 ** 32 - 1) };
   });
 }
@@ -158,7 +154,6 @@ export function devices(v: unknown, path: string): LinuxDevice[] {
   return list(v, path).map((d, i) => {
     const at = `${path}[${i}]`;
     const o = obj(d, at);
-    onlyKnown(o, at, ["path", "type", "major", "minor", "fileMode", "uid", "gid"]);
     const p = str(o.path, `${at}.path`);
     if (!p.startsWith("/dev/") || p.split("/").includes("..")) fail(`${at}.path`, `"${p}" must lie in /dev`);
     const type = str(o.type, `${at}.type`);
@@ -186,7 +181,7 @@ export function mounts(v: unknown, path: string, bundle: string): Mount[] {
   return list(v, path).map((m, i) => {
     const at = `${path}[${i}]`;
     const o = obj(m, at);
-    onlyKnown(o, at, ["destination", "type", "source", "options"], { uidMappings: "id-mapped mounts are not supported yet", gidMappings: "id-mapped mounts are not supported yet" });
+    refuseNotYet(o, at, { uidMappings: "id-mapped mounts are not supported yet", gidMappings: "id-mapped mounts are not supported yet" });
     const destination = str(o.destination, `${at}.destination`);
     if (!destination.startsWith("/")) fail(`${at}.destination`, `"${destination}" must be absolute`);
     const options = optStrings(o.options, `${at}.options`) ?? [];
@@ -209,12 +204,9 @@ export function mounts(v: unknown, path: string, bundle: string): Mount[] {
   });
 }
 
-const RESOURCE_FIELDS = ["memory", "cpu", "pids", "blockIO", "devices", "hugepageLimits", "network", "rdma", "unified"];
-
 /** linux.resources: what bunker's cgroup drivers set; anything else asked for is an error naming it. */
 export function resources(v: unknown, path: string): LinuxResources | undefined {
   const o = obj(v, path);
-  onlyKnown(o, path, RESOURCE_FIELDS);
   const r: LinuxResources = {};
   const none = (x: unknown) => x === undefined || x === null || x === 0 || x === false || (Array.isArray(x) && x.length === 0) || (isObj(x) && Object.keys(x).length === 0);
   const refuse = (sub: Obj, at: string, keys: string[]) => {
@@ -262,7 +254,6 @@ export function resources(v: unknown, path: string): LinuxResources | undefined 
   }
   const pids = optObj(o.pids, `${path}.pids`);
   if (pids) {
-    onlyKnown(pids, `${path}.pids`, ["limit"]);
     const limit = optInt(pids.limit, `${path}.pids.limit`, -1);
     if (limit !== undefined && limit !== 0) r.pids = { limit };
   }
@@ -324,7 +315,6 @@ function deviceRules(v: unknown, path: string): LinuxDeviceCgroup[] {
   return list(v, path).map((d, i) => {
     const at = `${path}[${i}]`;
     const o = obj(d, at);
-    onlyKnown(o, at, ["allow", "type", "major", "minor", "access"]);
     const allow = bool(o.allow, `${at}.allow`);
     if (allow === undefined) fail(`${at}.allow`, "must be true or false");
     const rule: LinuxDeviceCgroup = { allow };
