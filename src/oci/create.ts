@@ -3,7 +3,7 @@
 // unless --detach, waits for it and removes it.
 
 import { BunkerError } from "../errors";
-import { UsageError, type OptionDefs } from "../options";
+import type { OptionDefs } from "../options";
 import { runContainer, type OciCreate } from "../runtime/run";
 import { findExact, isContainerId, newId } from "../runtime/store";
 import { cgroupsPath } from "../runtime/cgroup";
@@ -16,7 +16,7 @@ import { validateSpec, SpecError } from "../spec/validate";
 import { absolute } from "../sys/fs";
 import { bundleSpec } from "./bundle";
 import { ConfigError } from "./config";
-import { parseOci } from "./parse";
+import { oneId, parseOci, preserveFds } from "./parse";
 import type { OciGlobals } from "./route";
 import { bundleHost, connectConsole, readConfig } from "../runtime/bundle-host";
 
@@ -39,8 +39,7 @@ const RUN_OPTIONS: OptionDefs = {
 const OCI_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,254}$/;
 
 function containerId(rest: string[], usage: string): string {
-  if (rest.length !== 1) throw new UsageError(`${usage.split(" ")[0]}: expects exactly one container id: bunker ${usage}`);
-  const id = rest[0]!;
+  const id = oneId(rest, usage);
   if (!OCI_ID.test(id)) throw new BunkerError(`invalid container id "${id}": letters, digits, _ + - . (starting with a letter or digit), at most 255`, 1);
   return id;
 }
@@ -70,13 +69,6 @@ function prepare(values: Record<string, unknown>, ociId: string): Prepared {
     throw e;
   }
   return { ociId, spec, bundle, ...(spec.oci.annotations ? { annotations: spec.oci.annotations } : {}) };
-}
-
-function preserveFds(v: unknown): number {
-  if (v === undefined) return 0;
-  const n = Number(v);
-  if (!/^\d+$/.test(String(v)) || n > 1 << 20) throw new UsageError(`--preserve-fds: "${v}" is not a number of descriptors`);
-  return n;
 }
 
 async function createPrepared(p: Prepared, values: Record<string, unknown>): Promise<number> {

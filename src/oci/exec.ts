@@ -10,7 +10,7 @@ import { findExact, isDamaged, type ContainerState } from "../runtime/store";
 import type { Process } from "../spec/types";
 import { processOf } from "./bundle";
 import { capabilities, ConfigError } from "./config";
-import { parseOci } from "./parse";
+import { parseOci, preserveFds } from "./parse";
 import type { OciGlobals } from "./route";
 import { bundleHost, connectConsole, readJson } from "../runtime/bundle-host";
 import { ociStatus } from "./lifecycle";
@@ -104,8 +104,7 @@ export async function exec(_g: OciGlobals, argv: string[]): Promise<number> {
   const detach = v.detach === true;
   if (proc.terminal && detach && socket === undefined) throw new BunkerError("a detached exec with a terminal needs --console-socket");
   if (socket !== undefined && !proc.terminal) throw new BunkerError("--console-socket is given but the process has no terminal");
-  const preserve = v["preserve-fds"];
-  if (preserve !== undefined && !/^\d+$/.test(preserve as string)) throw new UsageError(`--preserve-fds: "${preserve}" is not a number of descriptors`);
+  const preserve = preserveFds(v["preserve-fds"]);
   const target = openTarget(e.pid, e.pidStart, id);
   const console = socket !== undefined ? connectConsole(socket) : undefined;
   try {
@@ -121,7 +120,7 @@ export async function exec(_g: OciGlobals, argv: string[]): Promise<number> {
       ...(proc.terminal && console === undefined ? { tty: { interactive: true } } : {}),
       ...(console !== undefined ? { console: console.fd } : {}),
       ...(detach ? { detach: v["pid-file"] !== undefined ? { pidFile: v["pid-file"] as string } : {} } : {}),
-      preserveFds: preserve !== undefined ? Number(preserve) : 0,
+      preserveFds: preserve,
     });
   } finally {
     console?.close();

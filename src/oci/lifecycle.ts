@@ -12,7 +12,7 @@ import { startContainer } from "../runtime/start";
 import { runHooks } from "../runtime/hooks";
 import { log } from "../log";
 import { containerDir, currentStatus, findExact, isDamaged, listStates, processAlive, type ContainerState } from "../runtime/store";
-import { parseOci } from "./parse";
+import { oneId, parseOci } from "./parse";
 import type { OciGlobals } from "./route";
 
 /** runc's words, which clients match: "does not exist", "container not running". */
@@ -21,11 +21,6 @@ function lookup(id: string): ContainerState {
   if (!e) throw new BunkerError(`container ${id} does not exist`);
   if (isDamaged(e)) throw new BunkerError(`container ${id} is damaged (${e.problem}): remove it with bunker delete --force ${id}`);
   return e;
-}
-
-function oneId(rest: string[], usage: string): string {
-  if (rest.length !== 1) throw new UsageError(`${usage.split(" ")[0]}: expects exactly one container id: bunker ${usage}`);
-  return rest[0]!;
 }
 
 export type OciStatus = "creating" | "created" | "running" | "paused" | "stopped";

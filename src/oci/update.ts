@@ -10,7 +10,7 @@ import { parseBytes } from "../spec/resources";
 import type { LinuxResources } from "../spec/types";
 import { readJson } from "../runtime/bundle-host";
 import { ConfigError, resources } from "./config";
-import { parseOci } from "./parse";
+import { oneId, parseOci } from "./parse";
 import type { OciGlobals } from "./route";
 
 const OPTIONS: OptionDefs = {
@@ -64,8 +64,7 @@ function fromFlags(v: Record<string, unknown>): LinuxResources {
 
 export async function update(_g: OciGlobals, argv: string[]): Promise<number> {
   const parsed = parseOci(argv, OPTIONS, USAGE);
-  if (parsed.rest.length !== 1) throw new UsageError(`update: expects exactly one container id: bunker ${USAGE}`);
-  const id = parsed.rest[0]!;
+  const id = oneId(parsed.rest, USAGE);
   const e = findExact(id);
   if (!e) throw new BunkerError(`container ${id} does not exist`);
   if (isDamaged(e)) throw new BunkerError(`container ${id} is damaged (${e.problem})`);
