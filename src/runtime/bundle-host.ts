@@ -7,6 +7,7 @@ import { AF_UNIX, AT, O, SOCK_CLOEXEC, SOCK_STREAM } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { absolute, cstr, fileType, FileError, findExecutable, inodeOf, readRegularFile, readText } from "../sys/fs";
 import { closeFd, sys, trySys } from "../sys/libc";
+import { quoteArgValues } from "../security/seccomp/profile";
 
 /** What a config is checked against on this host (see oci/bundle.ts). */
 export interface HostFacts {
@@ -30,19 +31,7 @@ const CONFIG_MAX = 4 << 20;
 export function readConfig(bundle: string): unknown {
   const type = fileType(bundle, true);
   if (type !== "dir") throw new BunkerError(`bundle ${bundle}: ${type === null ? "no such directory" : "not a directory"}`);
-  const path = `${bundle}/config.json`;
-  let text: string;
-  try {
-    text = readRegularFile(path, CONFIG_MAX);
-  } catch (e) {
-    if (e instanceof FileError) throw new BunkerError(`${path}: ${e.reason}`);
-    throw e;
-  }
-  try {
-    return JSON.parse(text.replace(/("value(?:Two)?"\s*:\s*)(-?\d{16,})(?=\s*[,}\]])/g, '$1"$2"'));
-  } catch (e) {
-    throw new BunkerError(`${path}: not valid JSON: ${(e as Error).message}`);
-  }
+  return readJson(`${bundle}/config.json`, "", quoteArgValues);
 }
 
 function flag(path: string): string | null {
@@ -73,20 +62,21 @@ export function bundleHost(): HostFacts {
   };
 }
 
-/** A JSON file a client names (--process, --resources): a regular file of at most 4 MiB. */
-export function readJson(path: string, what: string): unknown {
+/** A JSON file a client names (config.json, --process, --resources): a regular file of at most 4 MiB; `what` names it in errors. */
+export function readJson(path: string, what: string, prepare: (text: string) => string = (t) => t): unknown {
   const where = absolute(path);
+  const label = what ? `${what} ${where}` : where;
   let text: string;
   try {
     text = readRegularFile(where, CONFIG_MAX);
   } catch (e) {
-    if (e instanceof FileError) throw new BunkerError(`${what} ${where}: ${e.reason}`);
+    if (e instanceof FileError) throw new BunkerError(`${label}: ${e.reason}`);
     throw e;
   }
   try {
-    return JSON.parse(text);
+    return JSON.parse(prepare(text));
   } catch (e) {
-    throw new BunkerError(`${what} ${where}: not valid JSON: ${(e as Error).message}`);
+    throw new BunkerError(`${label}: not valid JSON: ${(e as Error).message}`);
   }
 }
 

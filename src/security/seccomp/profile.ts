@@ -61,13 +61,20 @@ export function loadProfile(path: string, where: string): Profile {
   return parseProfile(text, where);
 }
 
+/**
+ * JSON text with seccomp argument values quoted: they are 64-bit, and
+ * literals beyond 2^53 would lose precision as JSON numbers
+ * (18446744073709551615 would become 0), so they are read as text.
+ */
+export function quoteArgValues(text: string): string {
+  return text.replace(/("value(?:Two)?"\s*:\s*)(-?\d{16,})(?=\s*[,}\]])/g, '$1"$2"');
+}
+
 /** Checks the text of a docker/OCI seccomp profile; `where` names it in errors. */
 export function parseProfile(text: string, where: string): Profile {
   let raw: unknown;
   try {
-    // Argument values are 64-bit: literals beyond 2^53 would lose precision as
-    // JSON numbers (18446744073709551615 would become 0), so they are read as text.
-    raw = JSON.parse(text.replace(/("value(?:Two)?"\s*:\s*)(-?\d{16,})(?=\s*[,}\]])/g, '$1"$2"'));
+    raw = JSON.parse(quoteArgValues(text));
   } catch (e) {
     throw new ProfileError(`${where}: not JSON: ${(e as Error).message}`);
   }
