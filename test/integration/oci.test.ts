@@ -588,6 +588,7 @@ describe.skipIf(!ready)("bad input: one line naming the field or path, exit 1, n
     ["an id of dots", (b) => ["create", "--bundle", b, ".."], /^bunker: invalid container id "\.\."/],
     ["a field bunker does not honour", (b) => (edit(b, (c) => (c.linux.intelRdt = { closID: "x" })), ["create", "--bundle", b, "oci-bad"]), /linux\.intelRdt: is not supported yet\n$/],
     ["a systemd cgroupsPath", (b) => (edit(b, (c) => (c.linux.cgroupsPath = "system.slice:bunker:x")), ["create", "--bundle", b, "oci-bad"]), /linux\.cgroupsPath: "system\.slice:bunker:x" is a systemd slice:prefix:name/],
+    ["hooks in a foreground run", (b) => (edit(b, (c) => (c.hooks = { poststart: [{ path: "/bin/true" }] })), ["--root", "/run/bunker", "run", "--bundle", b, "oci-bad"]), "bunker: hooks run with create and start: use bunker create and start, or run --detach\n"],
     ["a sysctl of the host", (b) => (edit(b, (c) => (c.linux.sysctl = { "kernel.panic": "1" })), ["create", "--bundle", b, "oci-bad"]), /linux\.sysctl\.kernel\.panic: not a namespaced sysctl/],
   ];
   const edit = (b: string, f: (c: Config) => void) => {
