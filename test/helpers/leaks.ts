@@ -70,8 +70,10 @@ function processes(out: Entries): void {
         // a kernel thread
       }
       const args = cmdline(e);
-      // The waiter a detached container's supervisor becomes runs from a memory file, named by its comm.
-      if (/\/bunker( \(deleted\))?$/.test(exe) || args.split(" ").includes("__supervise") || comm === "bunker-wait") out.set(key, `bunker process: ${e} ${args}`);
+      // The waiter a detached container's supervisor becomes runs from a memory file. Its comm is
+      // the descriptor's number from execveat until it names itself, so its file and argv[0] count too.
+      const waiter = comm === "bunker-wait" || exe.startsWith("/memfd:bunker-wait") || args.split(" ")[0] === "bunker-wait";
+      if (/\/bunker( \(deleted\))?$/.test(exe) || args.split(" ").includes("__supervise") || waiter) out.set(key, `bunker process: ${e} ${args}`);
     } catch {
       // gone meanwhile
     }

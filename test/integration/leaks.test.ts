@@ -137,6 +137,14 @@ describe.skipIf(!ready)("the leak check names a planted leak of each kind", () =
           await p.exited;
         };
       }, [/^bunker process: \d+ \S+\/bunker-wait 4714$/]);
+      // And by its argv[0] between its execveat and naming itself, when its comm is a descriptor's number.
+      await expectCaught(() => {
+        const p = Bun.spawn(["bash", "-c", "exec -a bunker-wait sleep 4715"]);
+        return async () => {
+          p.kill("SIGKILL");
+          await p.exited;
+        };
+      }, [/^bunker process: \d+ bunker-wait 4715$/]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
