@@ -384,14 +384,14 @@ export const BREAKAGES: Breakage[] = [
   {
     name: "cgroup-v2-not-at-clone",
     removes: "starting the container's first process in its cgroup v2 directory (clone3): it is moved there afterwards",
-    file: "src/runtime/run.ts",
+    file: "src/runtime/create.ts",
     edits: one("        ...(v2Cgroup !== undefined ? { intoCgroup: v2Cgroup } : {}),\n", ""),
     tests: [CGROUPS],
   },
   {
     name: "init-stays-copy",
     removes: "--init's PID 1 becoming native/init.c (it stays a copy of bunker, megabytes beside every command)",
-    file: "src/runtime/run.ts",
+    file: "src/runtime/create.ts",
     edits: one('      ...(init && "fd" in init ? { initProgram: init.fd } : {}),\n', ""),
     tests: ["test/integration/lifecycle.test.ts", ESCAPE],
   },

@@ -7,7 +7,7 @@ import { defaultSubnets, pickSubnet } from "../../src/net/bridge";
 import { addPortsScript, deletePortsScript, deletePresentScript, repairScript, tableScript, undoPortsScript } from "../../src/net/nat";
 import { parseNetworkArg } from "../../src/spec/network";
 import { helperHostAddress } from "../../src/runtime/network";
-import { hostsFile } from "../../src/runtime/run";
+import { hostsFile } from "../../src/runtime/facts";
 import { resolvConf } from "../../src/runtime/network";
 import { checkPublished, expandPorts, formatPort, parsePublish } from "../../src/spec/ports";
 import { pastaPorts } from "../../src/net/helpers";

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { ChildProgram } from "../../src/child/program";
 import { cloneFlags, execCandidates, planContainer } from "../../src/runtime/plan";
-import { hostsFile } from "../../src/runtime/run";
+import { hostsFile } from "../../src/runtime/facts";
 import { createSpec } from "../../src/spec/defaults";
 import { CLONE } from "../../src/sys/constants";
 

@@ -2,7 +2,6 @@ import { describe, expect, test } from "bun:test";
 import { createSpec, envValue } from "../../src/spec/defaults";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../../src/spec/validate";
 import { fsOptions, propagationOf } from "../../src/rootfs/options";
-import { MS } from "../../src/sys/constants";
 
 describe("createSpec", () => {
   const base = { id: "0123456789ab", args: ["sh"], network: "none" as const, callerEnv: { TERM: "xterm", HOME: "/home/x" } };

@@ -1,0 +1,76 @@
+// What the rootfs planner is told about the host and the container before
+// clone: the /etc files bunker writes (hostname, hosts, resolv.conf), the
+// cgroup view, the host's mount points for the no-rootfs view, and which
+// sources of binds are directories.
+
+import type { RootfsFacts } from "../rootfs/plan";
+import { mountPointsOf } from "../rootfs/hostmounts";
+import { cgroupfsView } from "../cgroups/view";
+import { detectLayout } from "../cgroups/detect";
+import type { ContainerSpec } from "../spec/types";
+import { fileType, readText } from "../sys/fs";
+
+export interface HostsEntry {
+  /** The container's address, and other names' lines to add. */
+  ip: string;
+  extra: string[];
+  /** The container's name besides its hostname. */
+  name?: string;
+}
+
+export function hostsFile(hostname: string, base?: string, entry?: HostsEntry): string {
+  const names = entry?.name && entry.name !== hostname ? `${hostname} ${entry.name}` : hostname;
+  const own = entry ? [`${entry.ip}\t${names}`, ...entry.extra] : [`127.0.1.1\t${names}`];
+  if (base !== undefined) {
+    const lines = base.endsWith("\n") || base === "" ? base : `${base}\n`;
+    return `${lines}${own.join("\n")}\n`;
+  }
+  return [
+    "127.0.0.1\tlocalhost",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    "fe00::0\tip6-localnet",
+    "ff00::0\tip6-mcastprefix",
+    "ff02::1\tip6-allnodes",
+    "ff02::2\tip6-allrouters",
+    ...own,
+    "",
+  ].join("\n");
+}
+
+function isRegularFile(path: string): boolean {
+  try {
+    return fileType(path) === "file";
+  } catch {
+    return false;
+  }
+}
+
+export function rootfsFacts(spec: ContainerSpec, net?: { hostsEntry?: HostsEntry; resolvConf?: string }, name?: string): RootfsFacts {
+  const etcFiles = new Map<string, string>();
+  const hostname = spec.oci.hostname ?? spec.bunker.id;
+  etcFiles.set("hostname", `${hostname}\n`);
+  let base: string | undefined;
+  if (spec.bunker.network === "host") {
+    try {
+      base = readText("/etc/hosts");
+    } catch {
+      base = undefined;
+    }
+  }
+  etcFiles.set("hosts", hostsFile(hostname, base, net?.hostsEntry ? { ...net.hostsEntry, ...(name !== undefined ? { name } : {}) } : undefined));
+  if (net?.resolvConf !== undefined) etcFiles.set("resolv.conf", net.resolvConf);
+  const cgroupfs = spec.oci.mounts.some((m) => m.type === "cgroup") ? cgroupfsView(detectLayout()) : undefined;
+  return {
+    ...(cgroupfs ? { cgroupfs } : {}),
+    ...(spec.bunker.rootMode === "host" ? { hostMounts: mountPointsOf(readText("/proc/self/mountinfo", 4 << 20)) } : {}),
+    etcFiles,
+    etcTargetExists: (name) => isRegularFile(`/etc/${name}`),
+    sourceIsDir: (path) => {
+      try {
+        return fileType(path, true) === "dir";
+      } catch {
+        return false;
+      }
+    },
+  };
+}
