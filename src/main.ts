@@ -4,10 +4,9 @@
 import { LOG_LEVELS, mark, setLogLevel, type LogLevel } from "./log";
 
 mark("main");
-import { BunkerError, EXIT_BUNKER } from "./errors";
+import { BunkerError, EXIT_BUNKER, isFailure } from "./errors";
 import { UsageError, type OptionDefs } from "./options";
 import { writeErr, writeOut } from "./output";
-import { SysError } from "./sys/errno";
 import { OCI_GLOBAL_OPTIONS, ociGlobals, wantsOci } from "./oci/route";
 
 type Command = (argv: string[]) => Promise<number>;
@@ -99,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function report(err: unknown): Promise<number> {
   const e = err as Error;
-  if (err instanceof BunkerError || err instanceof UsageError || err instanceof SysError) {
+  if (isFailure(err)) {
     await writeErr(`bunker: ${e.message}\n`);
     return err instanceof BunkerError ? err.exitCode : EXIT_BUNKER;
   }

@@ -3,6 +3,7 @@
 // leaves "-c" to sh. Unknown options are errors, repeatable ones collect.
 
 import type { ArgsDef } from "citty";
+import { BunkerError } from "./errors";
 
 export interface OptionDef {
   type: "string" | "boolean";
@@ -14,7 +15,7 @@ export interface OptionDef {
 
 export type OptionDefs = Record<string, OptionDef>;
 
-export class UsageError extends Error {
+export class UsageError extends BunkerError {
   override name = "UsageError";
 }
 

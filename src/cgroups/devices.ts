@@ -9,6 +9,7 @@ import { SysError } from "../sys/errno";
 import { writeValue } from "../sys/fs";
 import { closeFd, sys } from "../sys/libc";
 import { accessBits, allowsEverything, coversEverything, deviceProgram, isWildcard } from "./devicefilter";
+import { BunkerError } from "../errors";
 
 const PROG_TYPE_CGROUP_DEVICE = 15;
 const ATTACH_CGROUP_DEVICE = 6;
@@ -16,7 +17,7 @@ const ATTACH_CGROUP_DEVICE = 6;
 const ALLOW_MULTI = 2;
 
 /** The rules could not be put in force: never a reason to run without them. */
-export class DeviceRulesError extends Error {
+export class DeviceRulesError extends BunkerError {
   override name = "DeviceRulesError";
 }
 

@@ -9,8 +9,9 @@ import type { Hierarchy, Layout } from "./detect";
 import { applyV1DeviceRules, attachDeviceProgram } from "./devices";
 import { readWords } from "./files";
 import { neededControllers, V1_NAME, v1Writes, v2Writes, type LimitWrite } from "./limits";
+import { BunkerError } from "../errors";
 
-export class CgroupError extends Error {
+export class CgroupError extends BunkerError {
   override name = "CgroupError";
 }
 

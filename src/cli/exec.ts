@@ -1,14 +1,13 @@
 // bunker exec [-i] [-u USER] [-e K=V] [-w DIR] ID COMMAND...
 // bunker exec --ns DIR [...] COMMAND...
 
-import { resolveUser, UserError } from "../identity/passwd";
+import { resolveUser } from "../identity/passwd";
 import { isMapped } from "../identity/idmap";
 import { BunkerError } from "../errors";
 import { execIn, openPinned, openTarget } from "../runtime/exec";
 import { currentStatus, resolveContainer } from "../runtime/store";
 import { buildEnvironment } from "../spec/env";
 import { DEFAULT_PATH } from "../spec/defaults";
-import { SpecError } from "../spec/validate";
 import type { User } from "../spec/types";
 import { readInRoot } from "../sys/fs";
 import { requirePaths, UsageError, type OptionDefs } from "../options";
@@ -52,13 +51,7 @@ export async function exec(argv: string[]): Promise<number> {
     if (v.user !== undefined && !/^\d+(:\d+)?$/.test(v.user as string)) throw new UsageError("exec --ns: --user takes numeric IDs (there is no container passwd to look names up in)");
     const [u, g] = ((v.user as string | undefined) ?? "0:0").split(":");
     const user: User = { uid: Number(u), gid: Number(g ?? 0), additionalGids: [Number(g ?? 0)] };
-    let env: string[];
-    try {
-      env = envMerge([`PATH=${DEFAULT_PATH}`, "HOME=/root"], flags, process.env);
-    } catch (e) {
-      if (e instanceof SpecError) throw new UsageError(e.message);
-      throw e;
-    }
+    const env = envMerge([`PATH=${DEFAULT_PATH}`, "HOME=/root"], flags, process.env);
     return execIn({ target: openPinned(pinned), args: rest, env, cwd: workdir ?? "/", user, privileged: v.privileged === true, ...tty });
   }
   if (v.privileged) throw new UsageError("exec: --privileged is for --ns: a command run in a container gets the container's own privileges");
@@ -73,27 +66,16 @@ export async function exec(argv: string[]): Promise<number> {
   let user: User = s.spec.oci.process.user;
   if (v.user !== undefined) {
     const root = `/proc/${s.pid}/root`;
-    try {
-      const r = resolveUser(v.user as string, readInRoot(root, "/etc/passwd") ?? undefined, readInRoot(root, "/etc/group") ?? undefined, {
-        passwd: "the container's /etc/passwd",
-        group: "the container's /etc/group",
-      });
-      const maps = s.spec.oci.linux;
-      if (maps.uidMappings && !isMapped(maps.uidMappings, r.uid)) throw new BunkerError(`user ID ${r.uid} is not mapped in container ${name}`);
-      if (maps.gidMappings && !isMapped(maps.gidMappings, r.gid)) throw new BunkerError(`group ID ${r.gid} is not mapped in container ${name}`);
-      const gids = maps.gidMappings ? r.additionalGids.filter((g) => isMapped(maps.gidMappings!, g)) : r.additionalGids;
-      user = { uid: r.uid, gid: r.gid, additionalGids: gids };
-    } catch (e) {
-      if (e instanceof UserError) throw new BunkerError(e.message);
-      throw e;
-    }
+    const r = resolveUser(v.user as string, readInRoot(root, "/etc/passwd") ?? undefined, readInRoot(root, "/etc/group") ?? undefined, {
+      passwd: "the container's /etc/passwd",
+      group: "the container's /etc/group",
+    });
+    const maps = s.spec.oci.linux;
+    if (maps.uidMappings && !isMapped(maps.uidMappings, r.uid)) throw new BunkerError(`user ID ${r.uid} is not mapped in container ${name}`);
+    if (maps.gidMappings && !isMapped(maps.gidMappings, r.gid)) throw new BunkerError(`group ID ${r.gid} is not mapped in container ${name}`);
+    const gids = maps.gidMappings ? r.additionalGids.filter((g) => isMapped(maps.gidMappings!, g)) : r.additionalGids;
+    user = { uid: r.uid, gid: r.gid, additionalGids: gids };
   }
-  let env: string[];
-  try {
-    env = envMerge(s.spec.oci.process.env, flags, process.env);
-  } catch (e) {
-    if (e instanceof SpecError) throw new UsageError(e.message);
-    throw e;
-  }
+  const env = envMerge(s.spec.oci.process.env, flags, process.env);
   return execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...tty });
 }

@@ -6,9 +6,9 @@ import { BunkerError } from "../errors";
 import { detach } from "../runtime/detach";
 import { runContainer } from "../runtime/run";
 import { createSpec, type SecurityOptions } from "../spec/defaults";
-import { capName, CapError, resolveCaps } from "../security/caps";
+import { capName, resolveCaps } from "../security/caps";
 import { RLIMITS } from "../security/plan";
-import { loadProfile, ProfileError } from "../security/seccomp/profile";
+import { loadProfile } from "../security/seccomp/profile";
 import { buildEnvironment } from "../spec/env";
 import type { LinuxResources, Mount, NetworkMode, PortMapping, POSIXRlimit } from "../spec/types";
 import { parseResources } from "../spec/resources";
@@ -166,12 +166,7 @@ function securityOptions(v: Record<string, unknown>): SecurityOptions {
     else if (sc && sc[1] === "") throw new SpecError(`--security-opt ${opt}: the profile path is empty (give a file, or seccomp=unconfined)`);
     else if (sc && sc[1] === "unconfined") seccomp = "unconfined";
     else if (sc) {
-      try {
-        seccomp = { profile: loadProfile(absolute(sc[1]!), `seccomp profile ${sc[1]}`) };
-      } catch (e) {
-        if (e instanceof ProfileError) throw new SpecError(e.message);
-        throw e;
-      }
+      seccomp = { profile: loadProfile(absolute(sc[1]!), `seccomp profile ${sc[1]}`) };
     } else throw new SpecError(`unknown --security-opt "${opt}": bunker knows no-new-privileges[=true|false], seccomp=unconfined|FILE`);
   }
   return {
@@ -289,29 +284,24 @@ export async function run(argv: string[]): Promise<number> {
   let ports: PortMapping[] = [];
   let resources: LinuxResources | undefined;
   const cgroupsMode = ((v.cgroups as string | undefined) ?? "enabled") as CgroupsMode;
-  try {
-    if (cgroupsMode !== "enabled" && cgroupsMode !== "disabled") throw new SpecError(`unknown --cgroups mode "${cgroupsMode}": use enabled or disabled`);
-    resources = parseResources({
-      memory: v.memory as string | undefined,
-      memorySwap: v["memory-swap"] as string | undefined,
-      cpus: v.cpus as string | undefined,
-      cpuShares: v["cpu-shares"] as string | undefined,
-      cpuWeight: v["cpu-weight"] as string | undefined,
-      cpusetCpus: v["cpuset-cpus"] as string | undefined,
-      pidsLimit: v["pids-limit"] as string | undefined,
-      blkioWeight: v["blkio-weight"] as string | undefined,
-    });
-    netArg = parseNetworkArg(networkArg);
-    validateNetworkMode(netArg.mode);
-    for (const p of (v.publish as string[] | undefined) ?? []) ports.push(...parsePublish(p));
-    checkPublished(ports);
-    if (v.hostname !== undefined) validateHostname(v.hostname as string);
-    if (workdir !== undefined && !workdir.startsWith("/")) throw new SpecError(`working directory "${workdir}" must be absolute`);
-    extraMounts = hostMounts(v);
-  } catch (e) {
-    if (e instanceof SpecError) throw new UsageError(e.message);
-    throw e;
-  }
+  if (cgroupsMode !== "enabled" && cgroupsMode !== "disabled") throw new SpecError(`unknown --cgroups mode "${cgroupsMode}": use enabled or disabled`);
+  resources = parseResources({
+    memory: v.memory as string | undefined,
+    memorySwap: v["memory-swap"] as string | undefined,
+    cpus: v.cpus as string | undefined,
+    cpuShares: v["cpu-shares"] as string | undefined,
+    cpuWeight: v["cpu-weight"] as string | undefined,
+    cpusetCpus: v["cpuset-cpus"] as string | undefined,
+    pidsLimit: v["pids-limit"] as string | undefined,
+    blkioWeight: v["blkio-weight"] as string | undefined,
+  });
+  netArg = parseNetworkArg(networkArg);
+  validateNetworkMode(netArg.mode);
+  for (const p of (v.publish as string[] | undefined) ?? []) ports.push(...parsePublish(p));
+  checkPublished(ports);
+  if (v.hostname !== undefined) validateHostname(v.hostname as string);
+  if (workdir !== undefined && !workdir.startsWith("/")) throw new SpecError(`working directory "${workdir}" must be absolute`);
+  extraMounts = hostMounts(v);
 
   mark("opts");
   const rootfs = v.rootfs !== undefined ? checkRootfs(v.rootfs as string) : undefined;
@@ -337,19 +327,13 @@ export async function run(argv: string[]): Promise<number> {
 
   const id = newId();
   const hostname = (v.hostname as string | undefined) ?? id;
-  let env: string[];
-  try {
-    env = buildEnvironment({
-      hostname,
-      callerEnv: process.env,
-      ...(identity.account ? { user: identity.account } : {}),
-      files: envFiles((v["env-file"] as string[] | undefined) ?? []),
-      flags: [...(v.tty && !process.env.TERM ? ["TERM=xterm"] : []), ...((v.env as string[] | undefined) ?? [])],
-    });
-  } catch (e) {
-    if (e instanceof SpecError) throw new UsageError(e.message);
-    throw e;
-  }
+  const env = buildEnvironment({
+    hostname,
+    callerEnv: process.env,
+    ...(identity.account ? { user: identity.account } : {}),
+    files: envFiles((v["env-file"] as string[] | undefined) ?? []),
+    flags: [...(v.tty && !process.env.TERM ? ["TERM=xterm"] : []), ...((v.env as string[] | undefined) ?? [])],
+  });
 
   // Working directory: -w (created if missing); else the user's home with a
   // rootfs (if it exists); else / with a rootfs, or the caller's with the host's root.
@@ -366,13 +350,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   mark("env");
-  let security;
-  try {
-    security = securityOptions(v);
-  } catch (e) {
-    if (e instanceof SpecError || e instanceof CapError) throw new UsageError(e.message);
-    throw e;
-  }
+  const security = securityOptions(v);
   const spec = createSpec({
     id,
     args: parsed.rest,
@@ -403,12 +381,7 @@ export async function run(argv: string[]): Promise<number> {
     // A rootless container cannot reach a device the user could not open on the host: no device rules for it.
     defaultLimits: { pids: v["pids-limit"] === undefined, devices: uid === 0 },
   });
-  try {
-    validateSpec(spec);
-  } catch (e) {
-    if (e instanceof SpecError) throw new UsageError(e.message);
-    throw e;
-  }
+  validateSpec(spec);
   mark("spec");
   const exposure = rootfsExposure(spec, uid);
   if (exposure) await log.warn(exposure);

@@ -1,6 +1,8 @@
 // --user NAME|UID[:GROUP|GID], looked up in the container's own /etc/passwd
 // and /etc/group, with initgroups semantics for supplementary groups.
 
+import { BunkerError } from "../errors";
+
 export interface PasswdEntry {
   name: string;
   uid: number;
@@ -46,7 +48,7 @@ export interface ResolvedUser {
   name?: string;
 }
 
-export class UserError extends Error {
+export class UserError extends BunkerError {
   override name = "UserError";
 }
 

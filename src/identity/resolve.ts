@@ -7,8 +7,8 @@ import { BunkerError } from "../errors";
 import { FileError, findExecutable, readInRoot, readRegularFile, readText } from "../sys/fs";
 import { Errno } from "../sys/errno";
 import { buildMappings, isMapped, rangesOnly, singleMapping } from "./idmap";
-import { parsePasswd, resolveUser, UserError } from "./passwd";
-import { parseSubids, SubidError, type IdRange } from "./subid";
+import { parsePasswd, resolveUser } from "./passwd";
+import { parseSubids, type IdRange } from "./subid";
 
 export type UsernsMode = "auto" | "private" | "keep-id" | "host";
 
@@ -49,12 +49,7 @@ function readSubids(file: string, name: string | undefined, id: number): IdRange
   } catch {
     return [];
   }
-  try {
-    return parseSubids(text, name, id, file);
-  } catch (e) {
-    if (e instanceof SubidError) throw new BunkerError(e.message);
-    throw e;
-  }
+  return parseSubids(text, name, id, file);
 }
 
 function callerName(uid: number): string | undefined {
@@ -148,13 +143,7 @@ export function resolveIdentity(req: IdentityRequest): Identity {
     out.user = { uid: 0, gid: 0, additionalGids: gids };
     return out;
   }
-  let resolved;
-  try {
-    resolved = resolveUser(spec, passwd, group, files);
-  } catch (e) {
-    if (e instanceof UserError) throw new BunkerError(e.message);
-    throw e;
-  }
+  const resolved = resolveUser(spec, passwd, group, files);
   if (out.userns) {
     const { uid, gid } = out.userns;
     const hint = out.notice ? " (only one ID is mapped: see the notice above)" : "";

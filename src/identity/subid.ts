@@ -1,12 +1,14 @@
 // /etc/subuid and /etc/subgid: the ID ranges a user may map into a user
 // namespace through the setuid helpers newuidmap and newgidmap.
 
+import { BunkerError } from "../errors";
+
 export interface IdRange {
   start: number;
   count: number;
 }
 
-export class SubidError extends Error {
+export class SubidError extends BunkerError {
   override name = "SubidError";
 }
 

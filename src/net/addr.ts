@@ -1,5 +1,7 @@
 // IPv4 addresses and subnets as numbers, parsed and printed.
 
+import { BunkerError } from "../errors";
+
 export type Ipv4 = number;
 
 export interface Subnet {
@@ -7,7 +9,7 @@ export interface Subnet {
   prefix: number;
 }
 
-export class AddressError extends Error {
+export class AddressError extends BunkerError {
   override name = "AddressError";
 }
 

@@ -22,6 +22,7 @@ import { AT, O } from "../sys/constants";
 import { formatIp, formatSubnet, gatewayOf, maskOf, overlaps, parseIp, parseSubnet, type Subnet } from "./addr";
 import { nftPath, runNft, tableScript } from "./nat";
 import { addAddress, addDefaultRoute, addresses, createBridge, createVeth, deleteLink, linkIndex, randomMac, routes, setHairpin, setMac, setUp } from "./rtnl";
+import { BunkerError } from "../errors";
 
 export const BRIDGE = "bunker0";
 
@@ -39,7 +40,7 @@ export interface BridgeConfig {
   pending?: boolean;
 }
 
-export class BridgeError extends Error {
+export class BridgeError extends BunkerError {
   override name = "BridgeError";
 }
 

@@ -14,10 +14,11 @@ import { errnoMessage } from "../sys/errno";
 import { findExecutable, readText } from "../sys/fs";
 import { closeFd, pipe, readUpTo, trySys } from "../sys/libc";
 import { isAlive, startTime } from "../sys/proc";
+import { BunkerError } from "../errors";
 
 export type HelperName = "slirp4netns" | "pasta";
 
-export class HelperError extends Error {
+export class HelperError extends BunkerError {
   override name = "HelperError";
 }
 

@@ -7,6 +7,7 @@
 import type { PortMapping } from "../spec/types";
 import { listDir, lockFile, makeDir, readText, removePath, writeAtomic } from "../sys/fs";
 import { formatIp, formatSubnet, hostRange, parseIp, type Ipv4, type Subnet } from "./addr";
+import { BunkerError } from "../errors";
 
 export interface Lease {
   ip: string;
@@ -16,7 +17,7 @@ export interface Lease {
   nat: boolean;
 }
 
-export class PoolExhausted extends Error {
+export class PoolExhausted extends BunkerError {
   override name = "PoolExhausted";
 }
 

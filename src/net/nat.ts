@@ -29,6 +29,7 @@ import { findExecutable } from "../sys/fs";
 import type { PortMapping } from "../spec/types";
 import { expandPorts } from "../spec/ports";
 import { formatSubnet, type Subnet } from "./addr";
+import { BunkerError } from "../errors";
 
 export const TABLE = "bunker";
 /** The chain that drops loopback-addressed packets from the bridge. */
@@ -36,7 +37,7 @@ export const GUARD_CHAIN = "localnet";
 /** How many rules GUARD_CHAIN holds when intact. */
 export const GUARD_RULES = 2;
 
-export class NatError extends Error {
+export class NatError extends BunkerError {
   override name = "NatError";
 }
 

@@ -11,8 +11,9 @@ import { Errno, errnoMessage } from "../sys/errno";
 import { listDir } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
 import { parseIp } from "./addr";
+import { BunkerError } from "../errors";
 
-export class PortError extends Error {
+export class PortError extends BunkerError {
   override name = "PortError";
 }
 

@@ -3,12 +3,9 @@
 // one line on stderr and in the --log file, with runc's exit status 1.
 
 import { setLogLevel, setLogSink, type LogLevel } from "../log";
-import { BunkerError } from "../errors";
-import { UsageError } from "../options";
+import { BunkerError, isFailure } from "../errors";
 import { HelpRequest } from "./parse";
-import { SysError } from "../sys/errno";
 import { writeErr, writeOut } from "../output";
-import { ConfigError } from "./config";
 import { absolute } from "../sys/fs";
 import { openLog } from "../logfile";
 import type { OciGlobals } from "./route";
@@ -56,7 +53,7 @@ export async function oci(g: OciGlobals, name: string, argv: string[]): Promise<
       await writeOut(err.message);
       return 0;
     }
-    const known = err instanceof BunkerError || err instanceof UsageError || err instanceof SysError || err instanceof ConfigError;
+    const known = isFailure(err);
     const msg = known ? (err as Error).message : `internal error: ${(err as Error)?.stack ?? String(err)}`;
     logLine?.("error", msg);
     await writeErr(`bunker: ${msg}\n`);

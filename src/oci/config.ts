@@ -4,8 +4,9 @@
 
 import { CAPABILITIES } from "../security/caps";
 import type { Hook, Hooks, LinuxCapabilities, LinuxDevice, LinuxDeviceCgroup, LinuxIDMapping, LinuxNamespace, LinuxResources, Mount, NamespaceType, POSIXRlimit, User } from "../spec/types";
+import { BunkerError } from "../errors";
 
-export class ConfigError extends Error {
+export class ConfigError extends BunkerError {
   override name = "ConfigError";
 }
 

@@ -9,7 +9,7 @@ import { findExact, isDamaged } from "../runtime/store";
 import { parseBytes } from "../spec/resources";
 import type { LinuxResources } from "../spec/types";
 import { readJson } from "../runtime/bundle-host";
-import { ConfigError, resources } from "./config";
+import { resources } from "./config";
 import { oneId, parseOci } from "./parse";
 import type { OciGlobals } from "./route";
 
@@ -71,12 +71,7 @@ export async function update(_g: OciGlobals, argv: string[]): Promise<number> {
   const v = parsed.values;
   let r: LinuxResources;
   if (v.resources !== undefined) {
-    try {
-      r = resources(await readResources(v.resources as string), "--resources") ?? {};
-    } catch (err) {
-      if (err instanceof ConfigError) throw new BunkerError(err.message);
-      throw err;
-    }
+    r = resources(await readResources(v.resources as string), "--resources") ?? {};
     // Device rules are the container's for good: runc's update leaves them too.
     delete r.devices;
   } else r = fromFlags(v);

@@ -6,16 +6,16 @@ import { allowsEverything } from "../cgroups/devicefilter";
 import { detectLayout } from "../cgroups/detect";
 import { isFrozen, oomKills, memoryLimit, setFrozen, usage, type Usage } from "../cgroups/control";
 import { CONTROLLER_FLAGS } from "../cgroups/limits";
-import { CgroupError, createCgroups, updateCgroups, enforcesDevices, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupDir, type CgroupState, type Placement } from "../cgroups/tree";
+import { createCgroups, updateCgroups, enforcesDevices, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupDir, type CgroupState, type Placement } from "../cgroups/tree";
 import { DeviceRulesError } from "../cgroups/devices";
 import { log } from "../log";
 import type { ContainerSpec, LinuxResources } from "../spec/types";
 import { cstr, listDir, readText, removePath } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
 import { AT, O, SIGNALS } from "../sys/constants";
-import { BunkerError } from "../errors";
+import { BunkerError, isFailure, within } from "../errors";
 import type { CgroupEntry } from "./plan";
-import { errnoMessage, SysError } from "../sys/errno";
+import { errnoMessage } from "../sys/errno";
 import { currentStatus, readState, supervisorAlive, withLock, writeState, type ContainerState } from "./store";
 
 export type CgroupsMode = "enabled" | "disabled";
@@ -88,7 +88,7 @@ export async function createContainerCgroups(spec: ContainerSpec, uid: number): 
       return createCgroups(ps, spec.oci.linux.cgroupsPath, spec.oci.linux.resources);
     } catch (e) {
       if (e instanceof DeviceRulesError) throw new BunkerError(`device rules for container ${spec.bunker.id}: ${e.message} (--cgroups=disabled runs it without a cgroup, and so without device rules)`);
-      if (!(e instanceof CgroupError || e instanceof SysError)) throw e;
+      if (!isFailure(e)) throw e;
       why = e.message;
     }
   }
@@ -143,8 +143,7 @@ export function joinCgroups(state: CgroupState | undefined, pid: number, inV2 = 
   try {
     placeProcess({ dirs: state.dirs.filter((d) => d.version === 2) }, pid);
   } catch (e) {
-    if (e instanceof CgroupError) throw new BunkerError(`place the process in the container's cgroup: ${e.message}`);
-    throw e;
+    throw within(e, "place the process in the container's cgroup");
   }
 }
 
@@ -287,8 +286,7 @@ export async function setPaused(s: ContainerState, paused: boolean): Promise<voi
       thaw(cg);
       record(false);
     }
-    if (e instanceof CgroupError) throw new BunkerError(`${paused ? "pause" : "unpause"} container ${name}: ${e.message}`);
-    throw e;
+    throw within(e, `${paused ? "pause" : "unpause"} container ${name}`);
   }
   if (!paused) record(false);
 }
@@ -309,8 +307,7 @@ export function updateResources(s: ContainerState, r: LinuxResources): void {
     try {
       updateCgroups(cg, r);
     } catch (e) {
-      if (e instanceof CgroupError || e instanceof SysError) throw new BunkerError(`update container ${name}: ${e.message}`);
-      throw e;
+      throw within(e, `update container ${name}`);
     }
     now.spec.oci.linux.resources = { ...now.spec.oci.linux.resources, ...r };
     writeState(now);

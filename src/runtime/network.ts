@@ -4,18 +4,17 @@
 // could not (stale leases, NAT elements, helpers).
 
 import { log } from "../log";
-import { BRIDGE, BridgeError, attachVeth, detachVeth, ensureBridge, hardenBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
-import { HelperError, PACKAGE, helperPath, helperStart, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
+import { BRIDGE, attachVeth, detachVeth, ensureBridge, hardenBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
+import { PACKAGE, helperPath, helperStart, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
 import { listHelperRecords, removeHelperRecord, writeHelperRecord, type HelperRecord } from "../net/records";
-import { allocate, freeLease, listLeases, PoolExhausted, withNetworkLock, type Lease } from "../net/ipam";
+import { allocate, freeLease, listLeases, withNetworkLock, type Lease } from "../net/ipam";
 import { addPortsScript, deletePresentScript, deleteTableScript, listElements, NatError, nftPath, repairScript, runNft, undoPortsScript } from "../net/nat";
 import { guardIntact } from "../net/guard";
-import { PortError, reservePorts, type Reservation } from "../net/ports";
-import { AddressError, formatIp, parseSubnet } from "../net/addr";
+import { reservePorts, type Reservation } from "../net/ports";
+import { formatIp, parseSubnet } from "../net/addr";
 import { routes, addresses } from "../net/rtnl";
 import type { ContainerSpec, NetworkMode, PortMapping } from "../spec/types";
 import { NetlinkSocket } from "../sys/netlink";
-import { SysError } from "../sys/errno";
 import { listDir, readText, removePath } from "../sys/fs";
 import { BunkerError } from "../errors";
 import { stateDir } from "./state";
@@ -37,22 +36,6 @@ export interface PreparedNetwork {
 }
 
 export const networkDir = () => `${stateDir()}/networks/${BRIDGE}`;
-
-/** Turns the net planners' own errors into one-line bunker errors. */
-function asBunkerError(e: unknown): unknown {
-  if (e instanceof PortError || e instanceof PoolExhausted || e instanceof NatError || e instanceof HelperError || e instanceof AddressError) return new BunkerError(e.message);
-  if (e instanceof SysError) return new BunkerError(e.message);
-  if (e instanceof BridgeError) return new BunkerError(e.message);
-  return e;
-}
-
-async function guarded<T>(fn: () => T | Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    throw asBunkerError(e);
-  }
-}
 
 /** Nameservers the container can use: the host's, without loopback ones; else `fallback`. */
 export function resolvConf(hostText: string | null, fallback: readonly string[]): string {
@@ -170,7 +153,7 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
     });
   } catch (e) {
     release();
-    throw asBunkerError(e);
+    throw e;
   }
   if (bridge!.notice) void log.warn(bridge!.notice);
   const b = bridge!;
@@ -179,11 +162,10 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
     state: { mode: "bridge", bridge: BRIDGE, ip: l.ip, gateway: b.config.gateway, subnet: b.config.subnet, ports: l.ports },
     hostsEntry: { ip: l.ip, extra: [`${b.config.gateway}\thost.bunker.internal`] },
     resolvConf: resolvConf(hostResolv(), PUBLIC_DNS),
-    attach: (pid) =>
-      guarded(() => {
-        attached = true;
-        attachVeth(nl, b, id, pid, l.ip);
-      }),
+    attach: async (pid) => {
+      attached = true;
+      attachVeth(nl, b, id, pid, l.ip);
+    },
     release,
     held: () => reservation?.fds() ?? [],
   };
@@ -239,12 +221,7 @@ function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): Prepa
   if (tun) throw new BunkerError(`--network ${name}: ${tun}`);
   const wanted = spec.bunker.net?.ports ?? [];
   // The helper binds the host ports itself: find conflicts (and pick free ports) now, for a clear error.
-  let ports: PortMapping[];
-  try {
-    ports = reservePorts(wanted, false).ports;
-  } catch (e) {
-    throw asBunkerError(e);
-  }
+  const ports: PortMapping[] = reservePorts(wanted, false).ports;
   const route = hostRoutes();
   if (name === "pasta" && !route.gateway) throw new BunkerError("--network pasta: the host has no default route for pasta to copy; use --network slirp4netns");
   const allow = spec.bunker.net?.allowHostLoopback === true;
@@ -268,12 +245,11 @@ function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): Prepa
     resolvConf: resolvConf(hostResolv(), name === "slirp4netns" ? ["10.0.2.3"] : PUBLIC_DNS),
     attach: async (pid) => {
       // Recorded before it starts: a bunker killed from here on leaves a record the next one finds the helper by.
-      await guarded(() => writeHelperRecord(records, record));
-      helper = await guarded(() =>
+      writeHelperRecord(records, record);
+      helper =
         name === "slirp4netns"
-          ? startSlirp(binary, pid, ports, `${dir}/network.log`, `${dir}/slirp.sock`, allow)
-          : startPasta(binary, pid, ports, `${dir}/network.log`, record.pidFile!, allow),
-      );
+          ? await startSlirp(binary, pid, ports, `${dir}/network.log`, `${dir}/slirp.sock`, allow)
+          : await startPasta(binary, pid, ports, `${dir}/network.log`, record.pidFile!, allow);
       record.pid = helper.pid;
       if (helper.pidStart !== undefined) record.pidStart = helper.pidStart;
       writeHelperRecord(records, record);
@@ -416,13 +392,7 @@ export function pruneNetwork(): { removed: boolean; leases: number } {
     } finally {
       nl.close();
     }
-    if (nftPath()) {
-      try {
-        runNft(deleteTableScript(), "remove the NAT table", lockFd);
-      } catch (e) {
-        throw asBunkerError(e);
-      }
-    }
+    if (nftPath()) runNft(deleteTableScript(), "remove the NAT table", lockFd);
     for (const f of listDir(dir)) if (f !== "lock" && f !== "leases") removePath(`${dir}/${f}`);
     return { removed, leases: 0 };
   });

@@ -13,7 +13,7 @@ import { SIGNALS } from "../sys/constants";
 import { fileType } from "../sys/fs";
 import { trySys } from "../sys/libc";
 import { log } from "../log";
-import { BunkerError } from "../errors";
+import { BunkerError, isFailure } from "../errors";
 import { releaseCgroups } from "./cgroup";
 import { signalContainer } from "./lifecycle";
 import { reconcileNetwork } from "./network";
@@ -123,7 +123,7 @@ export async function reconcile(states: ContainerState[] = listStates()): Promis
       if (after) kept.push(after);
     } catch (e) {
       if (e instanceof ContainerGone) continue;
-      if (!(e instanceof BunkerError)) throw e;
+      if (!isFailure(e)) throw e;
       await log.debug(`left for later: ${e.message}`);
       kept.push(s);
     }
@@ -153,7 +153,7 @@ export async function removeContainer(s: ContainerState, force: boolean): Promis
         if ((await finish(now.id, true, force)) === null) return;
       } catch (e) {
         if (e instanceof ContainerGone) return;
-        throw e instanceof BunkerError ? new BunkerError(`${e.message}; its state is kept`) : e;
+        throw isFailure(e) ? new BunkerError(`${e.message}; its state is kept`) : e;
       }
     }
     if (Date.now() > end) {

@@ -1,5 +1,7 @@
 // Capability names and sets. Pure: no system calls.
 
+import { BunkerError } from "../errors";
+
 export const CAPABILITIES = [
   "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
   "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
@@ -17,7 +19,7 @@ export const DEFAULT_CAPS: readonly CapName[] = [
   "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
 ];
 
-export class CapError extends Error {
+export class CapError extends BunkerError {
   override name = "CapError";
 }
 

@@ -1,8 +1,9 @@
 // Checks on a container spec that need no system calls.
 
 import type { ContainerSpec } from "./types";
+import { BunkerError } from "../errors";
 
-export class SpecError extends Error {
+export class SpecError extends BunkerError {
   override name = "SpecError";
 }
 

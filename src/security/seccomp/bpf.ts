@@ -1,6 +1,8 @@
 // Classic BPF as seccomp uses it: instruction encoding, a tiny assembler with
 // labels, and an interpreter so compiled filters can be tested without a kernel.
 
+import { BunkerError } from "../../errors";
+
 export interface Insn {
   code: number;
   jt: number;
@@ -43,7 +45,7 @@ interface Pending {
 }
 
 /** A program the kernel would not take: a conditional jump over 255 instructions, or over 4096 in all. */
-export class FilterSizeError extends Error {
+export class FilterSizeError extends BunkerError {
   override name = "FilterSizeError";
 }
 

@@ -3,7 +3,7 @@
 // (build.ts bakes it in), so a usual run loads neither the compiler nor the
 // system call table; anything else is compiled here.
 
-import { BunkerError } from "../../errors";
+import { within } from "../../errors";
 import type { ContainerSpec } from "../../spec/types";
 import { hostArch, type Arch } from "../../sys/syscalls";
 import { DEFAULT_CAPS } from "../caps";
@@ -31,12 +31,11 @@ export async function containerFilter(spec: ContainerSpec): Promise<{ bytes: Uin
     // Native base64 decoding: a per-character callback over the ~5 KiB filter costs milliseconds.
     if (baked) return { bytes: new Uint8Array(Buffer.from(baked, "base64")), what: "default" };
   }
-  const [{ encode, FilterSizeError }, { compile }, { defaultProfile }] = await Promise.all([import("./bpf"), import("./compile"), import("./profile")]);
+  const [{ encode }, { compile }, { defaultProfile }] = await Promise.all([import("./bpf"), import("./compile"), import("./profile")]);
   const profile = mode === "custom" ? (spec.oci.linux.seccomp as Parameters<typeof compile>[0]) : defaultProfile();
   try {
     return { bytes: encode(compile(profile, { arch, caps })), what: mode === "custom" ? "custom" : "default" };
   } catch (e) {
-    if (e instanceof FilterSizeError) throw new BunkerError(`seccomp profile: ${e.message}`);
-    throw e;
+    throw within(e, "seccomp profile");
   }
 }

@@ -4,6 +4,7 @@
 // like refused unless the container holds the capability that guards them).
 
 import { FileError, readRegularFile } from "../../sys/fs";
+import { BunkerError } from "../../errors";
 
 /** docker's own default profile is well under 100 KiB: a profile ten times that is a mistake, not a policy. */
 const PROFILE_MAX = 1 << 20;
@@ -42,7 +43,7 @@ export interface Profile {
   syscalls: SyscallRule[];
 }
 
-export class ProfileError extends Error {
+export class ProfileError extends BunkerError {
   override name = "ProfileError";
 }
 
