@@ -15,11 +15,13 @@ function sourceCommit(): string {
     try {
       return readText(`${git}/${ref}`).trim().slice(0, 12);
     } catch {
+      // a packed ref
       const packed = readText(`${git}/packed-refs`);
       const line = packed.split("\n").find((l) => l.endsWith(` ${ref}`));
       return line ? line.slice(0, 12) : "unknown";
     }
   } catch {
+    // not a git checkout
     return "unknown";
   }
 }

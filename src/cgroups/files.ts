@@ -8,6 +8,7 @@ export function readOptional(path: string): string | null {
   try {
     return readText(path);
   } catch {
+    // a controller's file the kernel does not have, or the cgroup gone meanwhile
     return null;
   }
 }

@@ -47,6 +47,7 @@ function readSubids(file: string, name: string | undefined, id: number): IdRange
   try {
     text = readText(file);
   } catch {
+    // missing or unreadable: the caller has no ranges there, as newuidmap would find
     return [];
   }
   return parseSubids(text, name, id, file);
@@ -56,6 +57,7 @@ function callerName(uid: number): string | undefined {
   try {
     return parsePasswd(readText("/etc/passwd")).find((u) => u.uid === uid)?.name;
   } catch {
+    // no readable passwd: ranges are then looked up by number only
     return undefined;
   }
 }

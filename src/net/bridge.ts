@@ -91,6 +91,7 @@ function readConfig(dir: string): BridgeConfig | null {
   try {
     return JSON.parse(readText(configPath(dir))) as BridgeConfig;
   } catch {
+    // none yet, or damaged: the bridge is then made (again) from the defaults
     return null;
   }
 }

@@ -51,6 +51,7 @@ function logTail(path: string): string {
     const lines = readText(path).split("\n").map((l) => l.trim()).filter((l) => l && !/syslog/.test(l));
     return lines.slice(-1)[0] ?? "";
   } catch {
+    // the helper left no log: the error says what it can without it
     return "";
   }
 }
@@ -70,6 +71,7 @@ export function helperStart(pid: number): number | undefined {
   try {
     comm = readText(`/proc/${pid}/comm`, 64).trim();
   } catch {
+    // gone
     return undefined;
   }
   if (!/^(pasta|passt|slirp4netns)/.test(comm)) return undefined;
@@ -163,6 +165,7 @@ function addHostfwd(socketPath: string, p: PortMapping): void {
     try {
       parsed = JSON.parse(answer);
     } catch {
+      // not JSON: said as it came
       throw new HelperError(`${what}: unexpected answer ${JSON.stringify(answer.slice(0, 80))}`);
     }
     if (parsed.error) {

@@ -196,6 +196,7 @@ export function listElements(): Map<string, Map<string, string>> {
   try {
     parsed = JSON.parse(new TextDecoder().decode(r.stdout));
   } catch {
+    // no table to list (nft printed nothing): no elements
     return out;
   }
   for (const o of parsed.nftables ?? []) {

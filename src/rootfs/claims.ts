@@ -57,6 +57,7 @@ function readRecord(path: string): RootfsRecord | null {
     const r = JSON.parse(readText(path)) as RootfsRecord;
     return Array.isArray(r.users) && Array.isArray(r.created) && typeof r.root === "string" && typeof r.identity === "string" ? r : null;
   } catch {
+    // missing or damaged: treated as no claim, which keeps mount points rather than removing them
     return null;
   }
 }

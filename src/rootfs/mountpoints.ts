@@ -29,6 +29,7 @@ export function hostLookup(root: string): Lookup {
     try {
       type = fileType(`${root}${path}`);
     } catch {
+      // unreachable: the mount step that needs it fails with the reason
       return undefined;
     }
     if (type !== "symlink") return { type };

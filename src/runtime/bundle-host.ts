@@ -38,6 +38,7 @@ function flag(path: string): string | null {
   try {
     return readText(path).trim();
   } catch {
+    // no such file: the host has no such module enabled
     return null;
   }
 }

@@ -336,6 +336,7 @@ export function hostMemory(): number {
     const m = readText("/proc/meminfo").match(/^MemTotal:\s+(\d+) kB$/m);
     return m ? Number(m[1]) * 1024 : 0;
   } catch {
+    // no /proc/meminfo to read: shown as no limit
     return 0;
   }
 }

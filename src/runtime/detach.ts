@@ -89,6 +89,7 @@ export async function supervise(id: string, pinDir?: string): Promise<number> {
       },
     });
   } catch {
+    // told through onStarted if the start failed; after it, this process has no one to tell
     return 125;
   }
 }

@@ -41,6 +41,7 @@ function isRegularFile(path: string): boolean {
   try {
     return fileType(path) === "file";
   } catch {
+    // unreachable counts as absent: bunker then writes its own file there
     return false;
   }
 }
@@ -54,6 +55,7 @@ export function rootfsFacts(spec: ContainerSpec, net?: { hostsEntry?: HostsEntry
     try {
       base = readText("/etc/hosts");
     } catch {
+      // no host file to start from: bunker's own lines only
       base = undefined;
     }
   }
@@ -69,6 +71,7 @@ export function rootfsFacts(spec: ContainerSpec, net?: { hostsEntry?: HostsEntry
       try {
         return fileType(path, true) === "dir";
       } catch {
+        // unreachable: the bind itself then fails with the reason
         return false;
       }
     },

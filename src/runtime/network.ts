@@ -50,6 +50,7 @@ function hostResolv(): string | null {
   try {
     return readText("/etc/resolv.conf");
   } catch {
+    // none on the host: the public resolvers are used
     return null;
   }
 }
@@ -406,6 +407,7 @@ export function networkOverview(): { bridge: BridgeConfig | null; leases: Lease[
   try {
     bridge = JSON.parse(readText(`${dir}/network.json`)) as BridgeConfig;
   } catch {
+    // no bridge made yet, or its record unreadable: shown as none
     bridge = null;
   }
   return { bridge, leases: listLeases(dir) };

@@ -51,6 +51,7 @@ export function scratchDir(): string | undefined {
   try {
     return privateDir(`/dev/shm/bunker-${uid}`, uid);
   } catch {
+    // someone else's, or not ours to make: the state directory is used instead
     return undefined;
   }
 }

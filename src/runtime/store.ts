@@ -255,6 +255,7 @@ function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
+    // not JSON: the caller reports the file as damaged
     return undefined;
   }
 }

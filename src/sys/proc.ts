@@ -8,6 +8,7 @@ function statFields(pid: number): string[] | null {
   try {
     stat = readText(`/proc/${pid}/stat`);
   } catch {
+    // the process is gone
     return null;
   }
   // The command name (field 2) may hold spaces and parentheses: count from the last ")".
