@@ -172,11 +172,8 @@ export function devices(v: unknown, path: string): LinuxDevice[] {
   });
 }
 
-/** runc's recursive flags (rro, rnosuid, ...), id-mapped mounts and crun's extensions. */
-const NOT_YET = new Set([
-  "idmap", "ridmap", "tmpcopyup", "copy-symlink",
-  ...["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "atime", "noatime", "relatime", "norelatime", "strictatime", "nostrictatime", "nosymfollow", "symfollow"].map((f) => `r${f}`),
-]);
+/** Id-mapped mounts and crun's extensions. */
+const NOT_YET = new Set(["idmap", "ridmap", "tmpcopyup", "copy-symlink"]);
 
 export function mounts(v: unknown, path: string, bundle: string): Mount[] {
   return list(v, path).map((m, i) => {

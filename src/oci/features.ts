@@ -11,6 +11,8 @@ import type { OciGlobals } from "./route";
 const MOUNT_OPTIONS = [
   "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async", "dirsync", "noatime", "atime",
   "nodiratime", "diratime", "relatime", "norelatime", "strictatime", "nostrictatime", "nosymfollow", "bind", "rbind", "private", "rprivate",
+  "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime", "rdiratime", "rnoatime", "ratime",
+  "rrelatime", "rnorelatime", "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow",
 ];
 
 export function featuresJson(): Record<string, unknown> {

@@ -18,7 +18,7 @@ import { Errno } from "../sys/errno";
 import { planMaskedPaths } from "./masked";
 import { planCgroupfs, type CgroupfsView } from "./cgroupfs";
 import { planDetachHostMounts } from "./hostmounts";
-import { fsOptions, propagationOf } from "./options";
+import { ATIME_MODE, fsOptions, propagationOf } from "./options";
 
 /** What the host side learned before clone. */
 export interface RootfsFacts {
@@ -53,30 +53,33 @@ interface Opened {
 }
 
 
-/** The access-time mode bits of mount attributes: one mode is set by clearing them all first. */
-const ATIME_MODE = MOUNT_ATTR.NOATIME | MOUNT_ATTR.STRICTATIME | 0x40;
-
-function setAttrs(p: ChildProgram, slot: Slot, attrs: number, recursive: boolean, what: string): void {
-  if (attrs === 0) return;
-  // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }. Only
-  // setting flags, never clearing, so flags the kernel locks stay as they are;
-  // but for the access-time mode, which the kernel takes only with its old one cleared.
-  const attr = p.arena.words([attrs, attrs & ATIME_MODE ? ATIME_MODE : 0, 0, 0]);
-  p.call(`set mount flags on ${what}`, "mount_setattr", [slot, p.str(""), AT.EMPTY_PATH | (recursive ? AT.RECURSIVE : 0), attr, 32]);
+function setAttrs(p: ChildProgram, slot: Slot, attrs: number, clear: number, recursive: boolean, what: string): void {
+  if (attrs === 0 && clear === 0) return;
+  // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }. Flags
+  // are cleared only where a recursive option asks (rrw, rsuid, ...), so flags
+  // the kernel locks stay as they are otherwise; the access-time mode is taken
+  // only with the old one cleared.
+  const attr = p.arena.words([attrs, clear | (attrs & ATIME_MODE ? ATIME_MODE : 0), 0, 0]);
+  p.call(`${clear ? "set and clear" : "set"} mount flags on ${what}`, "mount_setattr", [slot, p.str(""), AT.EMPTY_PATH | (recursive ? AT.RECURSIVE : 0), attr, 32]);
 }
 
-function openTree(p: ChildProgram, source: string, recursive: boolean, attrs: number, isDir: boolean): Opened {
+function openTree(p: ChildProgram, source: string, recursive: boolean, attrs: number, isDir: boolean, clear = 0): Opened {
   const slot = p.newSlot();
   const flags = OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC | (recursive ? AT.RECURSIVE : 0);
   p.call(`open ${source} for binding`, "open_tree", [AT.FDCWD, p.str(source), flags], { save: slot });
-  setAttrs(p, slot, attrs, recursive, source);
+  setAttrs(p, slot, attrs, clear, recursive, source);
   return { slot, isDir };
 }
 
-/** A bind's flags (ro, nosuid, noatime, ...) from its options; recursive unless "bind" says otherwise. */
-function bindAttrs(m: Mount): { recursive: boolean; attrs: number } {
+/**
+ * A bind's flags (ro, nosuid, noatime, ...) from its options, set on every
+ * mount of its tree; recursive unless "bind" says otherwise. The recursive
+ * options (rro, rrw, ...) add flags to set, or to clear.
+ */
+function bindAttrs(m: Mount): { recursive: boolean; attrs: number; clear: number } {
   const opts = m.options ?? [];
-  return { recursive: !opts.includes("bind"), attrs: fsOptions(opts).attrs };
+  const { attrs, clear } = fsOptions(opts);
+  return { recursive: !opts.includes("bind"), attrs, clear };
 }
 
 /**
@@ -290,8 +293,8 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   for (const m of spec.oci.mounts) {
     if (m.type === "cgroup") continue;
     if (m.type === "bind") {
-      const { recursive, attrs } = bindAttrs(m);
-      opened.set(m, openTree(p, m.source!, recursive, attrs, facts.sourceIsDir(m.source!)));
+      const { recursive, attrs, clear } = bindAttrs(m);
+      opened.set(m, openTree(p, m.source!, recursive, attrs, facts.sourceIsDir(m.source!), clear));
     } else opened.set(m, createDetached(p, m));
   }
   const devices = new Map<string, Opened>();

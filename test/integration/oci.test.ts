@@ -312,6 +312,33 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
     expect(r.stdout.trim().split(",").sort()).toEqual(expect.arrayContaining(["noatime", "nosymfollow", "ro"]));
   });
 
+  test("the recursive flags reach every mount of a bind's tree: rro makes a writable submount read-only, rrw clears the host's read-only one", () => {
+    const tree = join(dir, "recursive");
+    mkdirSync(join(tree, "rw"), { recursive: true });
+    mkdirSync(join(tree, "ro"));
+    const host = (...args: string[]) => expect(Bun.spawnSync(["mount", ...args]).exitCode).toBe(0);
+    host("-t", "tmpfs", "tmpfs", join(tree, "rw"));
+    host("-t", "tmpfs", "tmpfs", join(tree, "ro"));
+    host("-o", "remount,bind,ro", join(tree, "ro"));
+    try {
+      const b = bundle((c) => {
+        c.mounts.push({ destination: "/mnt/rro", type: "bind", source: tree, options: ["rbind", "rro", "rnoexec"] }, { destination: "/mnt/rrw", type: "bind", source: tree, options: ["rbind", "rrw"] });
+        const attempt = (path: string) => `touch ${path} 2>/dev/null && echo wrote || echo refused`;
+        c.process.args = ["sh", "-c", [attempt("/mnt/rro/rw/f"), attempt("/mnt/rrw/ro/f"), attempt("/mnt/rrw/rw/g"), "grep ' /mnt/rro/rw ' /proc/self/mountinfo | cut -d' ' -f6"].join("; ")];
+      });
+      const r = bunker(["--root", "/run/bunker", "run", "--bundle", b, "oci-recursive"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      const [rro, rrw, plain, flags] = r.stdout.trim().split("\n");
+      expect([rro, rrw, plain]).toEqual(["refused", "wrote", "wrote"]);
+      expect(flags!.split(",")).toEqual(expect.arrayContaining(["ro", "noexec"]));
+      // The host's own mounts keep their flags: only the container's copies changed.
+      expect(Bun.spawnSync(["sh", "-c", `grep ' ${join(tree, "ro")} ' /proc/self/mountinfo | cut -d' ' -f6`]).stdout.toString()).toMatch(/^ro,/);
+    } finally {
+      Bun.spawnSync(["umount", "-R", join(tree, "rw")]);
+      Bun.spawnSync(["umount", "-R", join(tree, "ro")]);
+    }
+  });
+
   test("mount propagation: an rslave bind sees what the host mounts below its source later; a bind without one does not", async () => {
     // A shared mount point on the host, as systemd makes every mount.
     const src = join(dir, "propagation");

@@ -681,6 +681,13 @@ export const BREAKAGES: Breakage[] = [
     tests: [OCI],
   },
   {
+    name: "oci-recursive-clear",
+    removes: "the recursive options that clear a flag (rrw, rsuid, ...): a bind's submounts would keep the host's read-only flag",
+    file: "src/rootfs/plan.ts",
+    edits: one("p.arena.words([attrs, clear | (attrs & ATIME_MODE", "p.arena.words([attrs, (attrs & ATIME_MODE"),
+    tests: [OCI],
+  },
+  {
     name: "oci-command-lookup",
     removes: "looking the command up at create, before the start gate (a missing one would fail only at start)",
     file: "src/runtime/plan.ts",

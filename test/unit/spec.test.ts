@@ -77,11 +77,24 @@ describe("validation", () => {
 describe("mount options", () => {
   test("per-mount flags are separated from the filesystem's parameters; a later rw clears ro", () => {
     // MOUNT_ATTR_RDONLY 1, NOSUID 2, NODEV 4, NOEXEC 8, NOATIME 0x10, STRICTATIME 0x20.
-    expect(fsOptions(["nosuid", "ro", "mode=755", "size=1k", "newinstance"])).toEqual({ attrs: 0x2 | 0x1, params: [["mode", "755"], ["size", "1k"], ["newinstance", null]] });
+    expect(fsOptions(["nosuid", "ro", "mode=755", "size=1k", "newinstance"])).toEqual({ attrs: 0x2 | 0x1, clear: 0, params: [["mode", "755"], ["size", "1k"], ["newinstance", null]] });
     expect(fsOptions(["ro", "rw"]).attrs).toBe(0);
     expect(fsOptions(["nodev", "noexec", "strictatime", "noatime"]).attrs).toBe(0x4 | 0x8 | 0x20 | 0x10);
     // Defaults and propagation pass no parameter.
-    expect(fsOptions(["rbind", "relatime", "rprivate", "shared", "exec"])).toEqual({ attrs: 0, params: [] });
+    expect(fsOptions(["rbind", "relatime", "rprivate", "shared", "exec"])).toEqual({ attrs: 0, clear: 0, params: [] });
+  });
+
+  test("the recursive flags set or clear, the later option winning; a cleared access-time mode clears all its bits", () => {
+    expect(fsOptions(["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnosymfollow"])).toEqual({ attrs: 0x1 | 0x2 | 0x4 | 0x8 | 0x200000, clear: 0, params: [] });
+    expect(fsOptions(["rrw", "rsuid", "rdev", "rexec", "rsymfollow", "rdiratime"])).toEqual({ attrs: 0, clear: 0x1 | 0x2 | 0x4 | 0x8 | 0x200000 | 0x80, params: [] });
+    expect(fsOptions(["rro", "rrw"])).toMatchObject({ attrs: 0, clear: 0x1 });
+    expect(fsOptions(["rrw", "rro"])).toMatchObject({ attrs: 0x1, clear: 0 });
+    // MOUNT_ATTR__ATIME is 0x70: noatime 0x10 and strictatime 0x20 are modes within it.
+    expect(fsOptions(["rnoatime"])).toMatchObject({ attrs: 0x10, clear: 0 });
+    expect(fsOptions(["rnoatime", "rrelatime"])).toMatchObject({ attrs: 0, clear: 0x70 });
+    expect(fsOptions(["ratime", "rstrictatime"])).toMatchObject({ attrs: 0x20, clear: 0 });
+    // None of them is passed to the filesystem as a parameter.
+    expect(fsOptions(["rnostrictatime", "rnorelatime", "rnodiratime"]).params).toEqual([]);
   });
 
   test("propagation: the last one given; r- forms are recursive", () => {
