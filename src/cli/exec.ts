@@ -1,15 +1,12 @@
 // bunker exec [-i] [-u USER] [-e K=V] [-w DIR] ID COMMAND...
 // bunker exec --ns DIR [...] COMMAND...
 
-import { resolveUser } from "../identity/passwd";
-import { isMapped } from "../identity/idmap";
 import { BunkerError } from "../errors";
-import { execIn, openPinned, openTarget } from "../runtime/exec";
+import { containerUser, execIn, openPinned, openTarget } from "../runtime/exec";
 import { currentStatus, resolveContainer } from "../runtime/store";
 import { buildEnvironment } from "../spec/env";
 import { DEFAULT_PATH } from "../spec/defaults";
 import type { User } from "../spec/types";
-import { readInRoot } from "../sys/fs";
 import { requirePaths, UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
@@ -63,19 +60,7 @@ export async function exec(argv: string[]): Promise<number> {
   if (currentStatus(s) !== "running" || s.pid === undefined || s.pidStart === undefined) throw new BunkerError(`container ${name} is not running`);
   if (s.paused) throw new BunkerError(`container ${name} is paused: unpause it first (bunker unpause ${name})`);
   const target = openTarget(s.pid, s.pidStart, name);
-  let user: User = s.spec.oci.process.user;
-  if (v.user !== undefined) {
-    const root = `/proc/${s.pid}/root`;
-    const r = resolveUser(v.user as string, readInRoot(root, "/etc/passwd") ?? undefined, readInRoot(root, "/etc/group") ?? undefined, {
-      passwd: "the container's /etc/passwd",
-      group: "the container's /etc/group",
-    });
-    const maps = s.spec.oci.linux;
-    if (maps.uidMappings && !isMapped(maps.uidMappings, r.uid)) throw new BunkerError(`user ID ${r.uid} is not mapped in container ${name}`);
-    if (maps.gidMappings && !isMapped(maps.gidMappings, r.gid)) throw new BunkerError(`group ID ${r.gid} is not mapped in container ${name}`);
-    const gids = maps.gidMappings ? r.additionalGids.filter((g) => isMapped(maps.gidMappings!, g)) : r.additionalGids;
-    user = { uid: r.uid, gid: r.gid, additionalGids: gids };
-  }
+  const user: User = v.user !== undefined ? containerUser(s, v.user as string) : s.spec.oci.process.user;
   const env = envMerge(s.spec.oci.process.env, flags, process.env);
   return execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...tty });
 }

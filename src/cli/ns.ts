@@ -1,21 +1,16 @@
 // bunker ns ID|NAME|PID [--json]; bunker ns pin ID|NAME DIR; bunker ns unpin DIR
 
+import { resolve } from "node:path";
 import { jsonText, shown, writeOut } from "../output";
 import { BunkerError } from "../errors";
 import { pruneMountPoints } from "../runtime/mountpoints";
 import { pinContainer, unpinNamespaces } from "../runtime/pin";
 import { currentStatus, resolveContainer } from "../runtime/store";
-import { absolute, listDir, readLink, readText } from "../sys/fs";
+import { namespaceRows, processesBeside, processExists } from "../runtime/namespaces";
 import { parseOptions, UsageError, type OptionDefs } from "../options";
 import { printUsage } from "./usage";
 
 const options: OptionDefs = { json: { type: "boolean", description: "JSON output" } };
-const TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
-
-function inode(link: string | null): number | null {
-  const m = link?.match(/\[(\d+)\]$/);
-  return m ? Number(m[1]) : null;
-}
 
 /** A running container's first pid, or a plain pid. */
 function targetPid(ref: string): { pid: number; container?: string } {
@@ -24,36 +19,15 @@ function targetPid(ref: string): { pid: number; container?: string } {
     if (currentStatus(s) !== "running" || s.pid === undefined) throw new BunkerError(`container ${s.name ?? s.id} is not running`);
     return { pid: s.pid, container: s.id };
   } catch (e) {
-    if (/^\d+$/.test(ref) && readLink(`/proc/${ref}/ns/pid`) !== null) return { pid: Number(ref) };
+    if (/^\d+$/.test(ref) && processExists(Number(ref))) return { pid: Number(ref) };
     throw e;
   }
 }
 
-/** Processes in the PID namespace `nsLink`, with their pid inside it (NSpid's last field). */
-function processesIn(nsLink: string): { hostPid: number; pid: number; command: string }[] {
-  const out: { hostPid: number; pid: number; command: string }[] = [];
-  for (const e of listDir("/proc")) {
-    if (!/^\d+$/.test(e) || readLink(`/proc/${e}/ns/pid`) !== nsLink) continue;
-    try {
-      const status = readText(`/proc/${e}/status`);
-      const nspid = status.match(/^NSpid:\s*(.*)$/m)?.[1]?.trim().split(/\s+/) ?? [];
-      const command = readText(`/proc/${e}/cmdline`).split("\0").filter(Boolean).join(" ");
-      out.push({ hostPid: Number(e), pid: Number(nspid[nspid.length - 1] ?? e), command });
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out.sort((a, b) => a.pid - b.pid);
-}
-
 async function show(ref: string, json: boolean): Promise<number> {
   const { pid, container } = targetPid(ref);
-  const rows = TYPES.map((type) => {
-    const theirs = readLink(`/proc/${pid}/ns/${type}`);
-    const ours = readLink(`/proc/self/ns/${type}`);
-    return { type, inode: inode(theirs), host: inode(ours), own: theirs !== null && theirs !== ours };
-  }).filter((r) => r.inode !== null);
-  const procs = processesIn(readLink(`/proc/${pid}/ns/pid`) ?? "");
+  const rows = namespaceRows(pid);
+  const procs = processesBeside(pid);
   if (json) {
     await writeOut(`${jsonText({ container: container ?? null, pid, namespaces: rows, processes: procs }, 2)}\n`);
     return 0;
@@ -91,7 +65,7 @@ export async function ns(argv: string[]): Promise<number> {
     if (rest[1] === "") throw new UsageError("ns pin: the directory path is empty");
     const s = resolveContainer(rest[0]!);
     if (currentStatus(s) !== "running" || s.pid === undefined) throw new BunkerError(`container ${s.name ?? s.id} is not running`);
-    const dir = absolute(rest[1]!);
+    const dir = resolve(rest[1]!);
     const pinned = pinContainer(s.id, dir);
     await writeOut(pinned.map((t) => `${dir}/${t}\n`).join(""));
     return 0;
@@ -99,7 +73,7 @@ export async function ns(argv: string[]): Promise<number> {
   if (first === "unpin") {
     if (rest.length !== 1) throw new UsageError("ns unpin: give the directory");
     if (rest[0] === "") throw new UsageError("ns unpin: the directory path is empty");
-    const dir = absolute(rest[0]!);
+    const dir = resolve(rest[0]!);
     const types = unpinNamespaces(dir);
     // A mount namespace pinned after its container ended was the last user of the mount points made in its rootfs.
     pruneMountPoints();

@@ -1,28 +1,16 @@
 // bunker run [OPTIONS] [--] COMMAND [ARG...]
 
-import { resolveIdentity, type UsernsMode } from "../identity/resolve";
+import { resolveIdentity } from "../identity/resolve";
 import { LOG_LEVELS, log, mark, setLogLevel, type LogLevel } from "../log";
-import { BunkerError } from "../errors";
 import { detach } from "../runtime/detach";
 import { runContainer } from "../runtime/run";
-import { createSpec, type SecurityOptions } from "../spec/defaults";
-import { capName, resolveCaps } from "../security/caps";
-import { RLIMITS } from "../security/plan";
-import { loadProfile } from "../security/seccomp/profile";
-import { buildEnvironment } from "../spec/env";
-import type { LinuxResources, Mount, NetworkMode, PortMapping, POSIXRlimit } from "../spec/types";
-import { parseResources } from "../spec/resources";
-import { cgroupsPath, chooseCgroups, type CgroupsMode } from "../runtime/cgroup";
-import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
-import { parseTmpfs, parseVolume, volumeMount } from "../spec/volumes";
-import { checkPublished, parsePublish } from "../spec/ports";
-import { parseNetworkArg, type NetworkArg } from "../spec/network";
-import { privateMode } from "../runtime/network";
+import { cgroupsPath, chooseCgroups } from "../runtime/cgroup";
 import { pinnedTypes } from "../runtime/pin";
 import { rootfsExposure } from "../runtime/exposure";
-import { currentStatus, newId, resolveContainer, validateName } from "../runtime/store";
-import { absolute, FileError, fileType, readRegularFile } from "../sys/fs";
-import { requirePaths, UsageError, type OptionDefs } from "../options";
+import { checkRootfs, hostHasResolvConf, networkChoice, readEnvFiles, sandboxCwd, seccompProfile, volumeSource } from "../runtime/runhost";
+import { newId, validateName } from "../runtime/store";
+import { UsageError, type OptionDefs } from "../options";
+import { runFlags, runSpec, type RunFlags, type RunHost } from "./runspec";
 import { parseCommand } from "./usage";
 
 export const runOptions: OptionDefs = {
@@ -110,153 +98,45 @@ const EXAMPLES = [
   "bunker run -m 512m --cpus 1.5 --pids-limit 200 --rootfs ./alpine -- make -j4",
 ];
 
-const USERNS_MODES: UsernsMode[] = ["private", "keep-id", "host"];
-
-function checkRootfs(dir: string): { path: string; hasEtc: boolean } {
-  const path = absolute(dir);
-  let type;
-  try {
-    type = fileType(path, true);
-  } catch (e) {
-    throw new BunkerError(`rootfs ${dir}: ${(e as Error).message.replace(/^[^:]*: /, "").toLowerCase()}`);
-  }
-  if (type === null) throw new BunkerError(`rootfs ${dir}: no such file or directory`);
-  if (type !== "dir") throw new BunkerError(`rootfs ${dir}: not a directory`);
-  return { path, hasEtc: fileType(`${path}/etc`) === "dir" };
-}
-
-/** The caller's directory, unless the sandbox's private mounts hide it. */
-async function sandboxCwd(): Promise<string> {
-  const cwd = process.cwd();
-  const hidden = ["/tmp", "/run", "/dev", "/proc", "/sys"].find((d) => cwd === d || cwd.startsWith(`${d}/`));
-  if (!hidden) return cwd;
-  await log.warn(`working directory ${cwd} is under the sandbox's private ${hidden}: starting in /`);
-  return "/";
-}
-
-const UNLIMITED = 18446744073709551615;
-
-function limitValue(s: string, what: string): number {
-  if (s === "unlimited" || s === "-1") return UNLIMITED;
-  if (!/^\d+$/.test(s)) throw new SpecError(`--ulimit ${what}: "${s}" is not a number or unlimited`);
-  return Number(s);
-}
-
-/** --ulimit NAME=SOFT[:HARD] (docker's syntax; HARD defaults to SOFT). */
-export function parseUlimit(value: string): POSIXRlimit {
-  const m = value.match(/^([a-z]+)=([^:]+)(?::(.+))?$/);
-  if (!m || RLIMITS[m[1]!] === undefined) {
-    throw new SpecError(`invalid --ulimit "${value}": use NAME=SOFT[:HARD] with NAME one of ${Object.keys(RLIMITS).join(", ")}`);
-  }
-  const soft = limitValue(m[2]!, value);
-  const hard = m[3] !== undefined ? limitValue(m[3], value) : soft;
-  if (soft > hard) throw new SpecError(`--ulimit ${value}: the soft limit is above the hard one`);
-  return { type: `RLIMIT_${m[1]!.toUpperCase()}`, soft, hard };
-}
-
-function securityOptions(v: Record<string, unknown>): SecurityOptions {
-  const privileged = v.privileged === true;
-  const add = (v["cap-add"] as string[] | undefined) ?? [];
-  let noNewPrivileges = true;
-  let seccomp: SecurityOptions["seccomp"] = "default";
-  for (const opt of (v["security-opt"] as string[] | undefined) ?? []) {
-    const nnp = opt.match(/^no-new-privileges(?:[=:](true|false))?$/);
-    const sc = opt.match(/^seccomp[=:](.*)$/);
-    if (nnp) noNewPrivileges = nnp[1] !== "false";
-    else if (sc && sc[1] === "") throw new SpecError(`--security-opt ${opt}: the profile path is empty (give a file, or seccomp=unconfined)`);
-    else if (sc && sc[1] === "unconfined") seccomp = "unconfined";
-    else if (sc) {
-      seccomp = { profile: loadProfile(absolute(sc[1]!), `seccomp profile ${sc[1]}`) };
-    } else throw new SpecError(`unknown --security-opt "${opt}": bunker knows no-new-privileges[=true|false], seccomp=unconfined|FILE`);
-  }
-  return {
-    caps: resolveCaps(add, (v["cap-drop"] as string[] | undefined) ?? [], privileged),
-    added: privileged ? resolveCaps([], [], true) : add.flatMap((a) => (capName(a) === "ALL" ? resolveCaps(["ALL"], [], false) : [capName(a) as string])),
-    privileged,
-    noNewPrivileges,
-    rlimits: ((v.ulimit as string[] | undefined) ?? []).map(parseUlimit),
-    readonlyRoot: v["read-only"] === true,
-    seccomp,
-  };
-}
-
-/** A short random id (12 hex digits, as docker shows them). */
-function idOption(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) > 0xfffffffe) throw new UsageError(`${flag} ${value}: not a user or group ID`);
-  return Number(value);
-}
-
-function hostMounts(v: Record<string, unknown>): Mount[] {
-  const mounts: Mount[] = [];
-  for (const value of (v.volume as string[] | undefined) ?? []) {
-    const vol = parseVolume(value);
-    const source = absolute(vol.source);
-    let type;
-    try {
-      type = fileType(source, true);
-    } catch (e) {
-      throw new BunkerError(`volume ${value}: ${(e as Error).message}`);
-    }
-    if (type === null) throw new BunkerError(`volume ${value}: ${vol.source}: no such file or directory`);
-    mounts.push(volumeMount({ ...vol, source }));
-  }
-  for (const value of (v.tmpfs as string[] | undefined) ?? []) mounts.push(parseTmpfs(value));
-  return mounts;
-}
-
-function envFiles(paths: string[]): { path: string; text: string }[] {
-  return paths.map((path) => {
-    try {
-      return { path, text: readRegularFile(absolute(path)) };
-    } catch (e) {
-      if (e instanceof FileError) throw new BunkerError(`env file ${path}: ${e.reason}`);
-      throw e;
-    }
+/** What the host says about the flags: the reads and checks runSpec needs, in the order their errors should come. */
+async function runHost(f: RunFlags): Promise<RunHost> {
+  const rootfs = f.rootfs !== undefined ? checkRootfs(f.rootfs) : undefined;
+  mark("rootfs");
+  const volumeSources = f.volumes.map(({ value, volume }) => volumeSource(value, volume.source));
+  const uid = process.geteuid?.() ?? 0;
+  const identity = resolveIdentity({
+    uid,
+    gid: process.getegid?.() ?? 0,
+    userns: f.userns,
+    ...(f.mapUid !== undefined ? { mapUid: f.mapUid } : {}),
+    ...(f.mapGid !== undefined ? { mapGid: f.mapGid } : {}),
+    ...(f.user !== undefined ? { user: f.user } : {}),
+    rootfs: rootfs?.path,
+    path: process.env.PATH ?? "",
   });
-}
-
-interface NetworkChoice {
-  mode: NetworkMode;
-  /** A network namespace to join. */
-  path?: string;
-  joined?: string;
-}
-
-/** --network (with --join-ns, -p and --subnet) to a concrete mode. */
-async function networkChoice(netArg: NetworkArg, uid: number, joinDir: string | undefined, ports: PortMapping[], subnet: string | undefined): Promise<NetworkChoice> {
-  const arg = netArg.mode;
-  let choice: NetworkChoice;
-  const pinned = joinDir !== undefined ? pinnedTypes(joinDir) : [];
-  const pinnedNet = pinned.includes("net");
-  if (joinDir !== undefined && !pinnedNet && !["ipc", "uts"].some((t) => pinned.includes(t))) {
-    throw new BunkerError(`--join-ns ${joinDir}: no pinned net, ipc or uts namespace there`);
-  }
-  if (pinnedNet) {
-    if (arg !== "private" && arg !== "none") throw new UsageError(`--join-ns with a pinned network namespace and --network ${arg} contradict each other`);
-    choice = { mode: "joined", path: `${joinDir}/net`, joined: `ns:${joinDir}/net` };
-  } else if (arg === "private") {
-    const r = privateMode(uid === 0, process.env.PATH ?? "");
-    if (r.notice) await log.warn(r.notice);
-    choice = { mode: r.mode };
-  } else if (arg.startsWith("container:")) {
-    const other = resolveContainer(arg.slice("container:".length));
-    if (currentStatus(other) !== "running" || other.pid === undefined) throw new BunkerError(`--network ${arg}: container ${other.name ?? other.id} is not running`);
-    if (uid !== 0) throw new BunkerError(`--network ${arg}: joining another container's network namespace needs root (each rootless container has its own user namespace)`);
-    choice = { mode: "joined", path: `/proc/${other.pid}/ns/net`, joined: `container:${other.id}` };
-  } else if (arg.startsWith("ns:")) {
-    const path = absolute(arg.slice(3));
-    if (fileType(path, true) === null) throw new BunkerError(`--network ${arg}: ${path}: no such file or directory`);
-    choice = { mode: "joined", path, joined: `ns:${path}` };
-  } else choice = { mode: arg as NetworkMode };
-  if (ports.length && !["bridge", "pasta", "slirp4netns"].includes(choice.mode)) {
-    throw new UsageError(`-p/--publish needs --network bridge, pasta or slirp4netns, not ${choice.mode === "joined" ? choice.joined : choice.mode}`);
-  }
-  if (subnet !== undefined && choice.mode !== "bridge") throw new UsageError(`--subnet is for --network bridge, not ${choice.mode}`);
-  if (netArg.allowHostLoopback && choice.mode !== "slirp4netns" && choice.mode !== "pasta") {
-    throw new UsageError(`allow_host_loopback is for slirp4netns and pasta, not ${choice.mode}: containers on the bridge never reach the host's loopback`);
-  }
-  return choice;
+  mark("identity");
+  if (identity.notice) await log.warn(identity.notice);
+  const cgroups = await chooseCgroups(f.cgroups, uid, f.resources);
+  mark("cgroups");
+  const net = await networkChoice(f.network, uid, f.joinNs, f.ports, f.subnet);
+  const envFiles = readEnvFiles(f.envFiles);
+  const cwd = rootfs === undefined && f.workdir === undefined ? await sandboxCwd() : undefined;
+  mark("env");
+  return {
+    id: newId(),
+    uid,
+    callerEnv: process.env,
+    ...(rootfs ? { rootfs } : {}),
+    identity,
+    cgroups,
+    net,
+    volumeSources,
+    envFiles,
+    ...(cwd !== undefined ? { sandboxCwd: cwd } : {}),
+    hostResolvConf: hostHasResolvConf(),
+    ...(typeof f.seccomp === "object" ? { seccompProfile: seccompProfile(f.seccomp.file) } : {}),
+    pinned: f.joinNs !== undefined ? pinnedTypes(f.joinNs) : [],
+  };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -273,139 +153,19 @@ export async function run(argv: string[]): Promise<number> {
     if (!LOG_LEVELS.includes(level as LogLevel)) throw new UsageError(`unknown log level "${level}": use one of ${LOG_LEVELS.join(", ")}`);
     setLogLevel(level as LogLevel);
   }
-  if (parsed.rest.length === 0) throw new UsageError("run: no command given: bunker run [OPTIONS] [--] COMMAND [ARG...]");
-  requirePaths(v, { rootfs: "--rootfs", workdir: "-w/--workdir", "env-file": "--env-file", pin: "--pin", "join-ns": "--join-ns" });
-  const userns = ((v.userns as string | undefined) ?? "auto") as UsernsMode;
-  if (userns !== "auto" && !USERNS_MODES.includes(userns)) throw new UsageError(`unknown --userns mode "${userns}": use one of ${USERNS_MODES.join(", ")}`);
-  const networkArg = (v.network as string | undefined) ?? "private";
-  let netArg: NetworkArg = { mode: networkArg };
-  const workdir = v.workdir as string | undefined;
-  let extraMounts: Mount[];
-  let ports: PortMapping[] = [];
-  let resources: LinuxResources | undefined;
-  const cgroupsMode = ((v.cgroups as string | undefined) ?? "enabled") as CgroupsMode;
-  if (cgroupsMode !== "enabled" && cgroupsMode !== "disabled") throw new SpecError(`unknown --cgroups mode "${cgroupsMode}": use enabled or disabled`);
-  resources = parseResources({
-    memory: v.memory as string | undefined,
-    memorySwap: v["memory-swap"] as string | undefined,
-    cpus: v.cpus as string | undefined,
-    cpuShares: v["cpu-shares"] as string | undefined,
-    cpuWeight: v["cpu-weight"] as string | undefined,
-    cpusetCpus: v["cpuset-cpus"] as string | undefined,
-    pidsLimit: v["pids-limit"] as string | undefined,
-    blkioWeight: v["blkio-weight"] as string | undefined,
-  });
-  netArg = parseNetworkArg(networkArg);
-  validateNetworkMode(netArg.mode);
-  for (const p of (v.publish as string[] | undefined) ?? []) ports.push(...parsePublish(p));
-  checkPublished(ports);
-  if (v.hostname !== undefined) validateHostname(v.hostname as string);
-  if (workdir !== undefined && !workdir.startsWith("/")) throw new SpecError(`working directory "${workdir}" must be absolute`);
-  extraMounts = hostMounts(v);
-
+  const flags = runFlags(v, parsed.rest, process.env);
+  if (flags.name !== undefined) validateName(flags.name);
   mark("opts");
-  const rootfs = v.rootfs !== undefined ? checkRootfs(v.rootfs as string) : undefined;
-  mark("rootfs");
-  const uid = process.geteuid?.() ?? 0;
-  const identity = resolveIdentity({
-    uid,
-    gid: process.getegid?.() ?? 0,
-    userns,
-    mapUid: idOption(v["map-uid"] as string | undefined, "--map-uid"),
-    mapGid: idOption(v["map-gid"] as string | undefined, "--map-gid"),
-    user: v.user as string | undefined,
-    rootfs: rootfs?.path,
-    path: process.env.PATH ?? "",
-  });
-  mark("identity");
-  if (identity.notice) await log.warn(identity.notice);
-  const cgroups = await chooseCgroups(cgroupsMode, uid, resources);
-  mark("cgroups");
-  const joinDir = v["join-ns"] !== undefined ? absolute(v["join-ns"] as string) : undefined;
-  const net = await networkChoice(netArg, uid, joinDir, ports, v.subnet as string | undefined);
-  const network = net.mode;
-
-  const id = newId();
-  const hostname = (v.hostname as string | undefined) ?? id;
-  const env = buildEnvironment({
-    hostname,
-    callerEnv: process.env,
-    ...(identity.account ? { user: identity.account } : {}),
-    files: envFiles((v["env-file"] as string[] | undefined) ?? []),
-    flags: [...(v.tty && !process.env.TERM ? ["TERM=xterm"] : []), ...((v.env as string[] | undefined) ?? [])],
-  });
-
-  // Working directory: -w (created if missing); else the user's home with a
-  // rootfs (if it exists); else / with a rootfs, or the caller's with the host's root.
-  let cwd: string;
-  let cwdOptional = false;
-  if (workdir !== undefined) cwd = workdir;
-  else if (rootfs && identity.account) {
-    cwd = identity.account.home;
-    cwdOptional = true;
-  } else if (rootfs) cwd = "/";
-  else {
-    cwd = await sandboxCwd();
-    cwdOptional = true;
-  }
-
-  mark("env");
-  const security = securityOptions(v);
-  const spec = createSpec({
-    id,
-    args: parsed.rest,
-    rootfs: rootfs?.path,
-    rootfsHasEtc: rootfs?.hasEtc,
-    hostname,
-    network,
-    ...(net.path !== undefined ? { networkPath: net.path } : {}),
-    net: {
-      ports,
-      ...(v.subnet !== undefined ? { subnet: v.subnet as string } : {}),
-      ...(net.joined !== undefined ? { joined: net.joined } : {}),
-      ...(netArg.allowHostLoopback ? { allowHostLoopback: true } : {}),
-    },
-    callerEnv: process.env,
-    env,
-    cwd,
-    createCwd: workdir !== undefined,
-    cwdOptional,
-    ...(identity.user ? { user: identity.user } : {}),
-    extraMounts,
-    ...(identity.userns ? { userns: identity.userns } : {}),
-    hostResolvConf: fileType("/etc/resolv.conf", true) === "file",
-    init: v.init === true,
-    security,
-    ...(resources ? { resources } : {}),
-    ...(cgroups ? { cgroupsPath: cgroupsPath(id) } : {}),
-    // A rootless container cannot reach a device the user could not open on the host: no device rules for it.
-    defaultLimits: { pids: v["pids-limit"] === undefined, devices: uid === 0 },
-  });
-  validateSpec(spec);
+  const spec = runSpec(flags, await runHost(flags), cgroupsPath);
   mark("spec");
-  const exposure = rootfsExposure(spec, uid);
+  const exposure = rootfsExposure(spec, process.geteuid?.() ?? 0);
   if (exposure) await log.warn(exposure);
-  const name = v.name as string | undefined;
-  if (name !== undefined) validateName(name);
-  if (joinDir !== undefined) {
-    const pinned = pinnedTypes(joinDir);
-    const present = (["ipc", "uts"] as const).filter((t) => pinned.includes(t));
-    for (const t of present) {
-      const entry = spec.oci.linux.namespaces.find((n) => n.type === t);
-      if (entry) entry.path = `${joinDir}/${t}`;
-      else spec.oci.linux.namespaces.push({ type: t, path: `${joinDir}/${t}` });
-    }
-    // The pinned UTS namespace keeps the names it has.
-    if (present.includes("uts") && v.hostname === undefined) delete spec.oci.hostname;
-  }
-  const pin = v.pin !== undefined ? absolute(v.pin as string) : undefined;
-  if (v.tty && v.detach) throw new UsageError("run: -t with -d: a detached container has no terminal to attach to; leave out -t");
   const record = {
-    autoRemove: v.rm === true,
-    detached: v.detach === true,
-    ...(name !== undefined ? { name } : {}),
-    ...(pin !== undefined ? { pin } : {}),
-    ...(v.tty ? { tty: { interactive: v.interactive === true } } : {}),
+    autoRemove: flags.rm,
+    detached: flags.detach,
+    ...(flags.name !== undefined ? { name: flags.name } : {}),
+    ...(flags.pin !== undefined ? { pin: flags.pin } : {}),
+    ...(flags.tty ? { tty: { interactive: flags.interactive } } : {}),
   };
   if (record.detached) return detach(spec, record);
   return runContainer(spec, record);

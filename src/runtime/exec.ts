@@ -10,7 +10,7 @@ import { log } from "../log";
 import type { ContainerSpec, Process, User } from "../spec/types";
 import { CLONE, PR_SET_PDEATHSIG, SIGNALS } from "../sys/constants";
 import { Errno } from "../sys/errno";
-import { FileError, inodeOf, listDir, openNamespace, readLink } from "../sys/fs";
+import { FileError, inodeOf, listDir, openNamespace, readInRoot, readLink } from "../sys/fs";
 import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { isAlive } from "../sys/proc";
@@ -27,6 +27,9 @@ import { closeTerminal, consoleTerminal, planTerminal, prepareTerminal, receiveM
 import { writePidFile } from "./pidfile";
 import type { CgroupState } from "../cgroups/tree";
 import { cgroupJoin, type CgroupJoin } from "./cgroup";
+import type { ContainerState } from "./store";
+import { resolveUser } from "../identity/passwd";
+import { isMapped } from "../identity/idmap";
 
 export type Target =
   /** A running container's first process, held by a pidfd. */
@@ -278,4 +281,23 @@ export function openPinned(dir: string): Target {
   }
   if (fds.length === 0) throw new BunkerError(`no pinned namespaces in ${dir}`);
   return { kind: "files", fds };
+}
+
+/**
+ * --user of an exec, looked up in the running container's own passwd and
+ * group files (through its root, so its symlinks stay inside it); the IDs
+ * must be mapped in its user namespace.
+ */
+export function containerUser(s: ContainerState, spec: string): User {
+  const name = s.name ?? s.id;
+  const root = `/proc/${s.pid}/root`;
+  const r = resolveUser(spec, readInRoot(root, "/etc/passwd") ?? undefined, readInRoot(root, "/etc/group") ?? undefined, {
+    passwd: "the container's /etc/passwd",
+    group: "the container's /etc/group",
+  });
+  const maps = s.spec.oci.linux;
+  if (maps.uidMappings && !isMapped(maps.uidMappings, r.uid)) throw new BunkerError(`user ID ${r.uid} is not mapped in container ${name}`);
+  if (maps.gidMappings && !isMapped(maps.gidMappings, r.gid)) throw new BunkerError(`group ID ${r.gid} is not mapped in container ${name}`);
+  const gids = maps.gidMappings ? r.additionalGids.filter((g) => isMapped(maps.gidMappings!, g)) : r.additionalGids;
+  return { uid: r.uid, gid: r.gid, additionalGids: gids };
 }

@@ -1,8 +1,8 @@
-// The namespace types a process can be in, and which of them a process has
-// of its own.
+// The namespace types a process can be in, which of them a process has of
+// its own, and what `bunker ns` shows of them.
 
 import { CLONE } from "../sys/constants";
-import { readLink } from "../sys/fs";
+import { listDir, readLink, readText } from "../sys/fs";
 
 /** Namespace files, in the order setns must take them one by one (the user namespace first). */
 export const NS_ORDER: [string, number][] = [
@@ -24,4 +24,51 @@ export function ownNamespaces(pid: number): number {
     if (theirs !== null && theirs !== readLink(`/proc/self/ns/${type}`)) flags |= flag;
   }
   return flags;
+}
+
+const TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
+
+function inode(link: string | null): number | null {
+  const m = link?.match(/\[(\d+)\]$/);
+  return m ? Number(m[1]) : null;
+}
+
+/** Whether `pid` names a process there is. */
+export function processExists(pid: number): boolean {
+  return readLink(`/proc/${pid}/ns/pid`) !== null;
+}
+
+export interface NamespaceRow {
+  type: string;
+  inode: number | null;
+  /** Bunker's own namespace of the type, beside it. */
+  host: number | null;
+  own: boolean;
+}
+
+/** The namespaces of `pid` beside this process's, by type. */
+export function namespaceRows(pid: number): NamespaceRow[] {
+  return TYPES.map((type) => {
+    const theirs = readLink(`/proc/${pid}/ns/${type}`);
+    const ours = readLink(`/proc/self/ns/${type}`);
+    return { type, inode: inode(theirs), host: inode(ours), own: theirs !== null && theirs !== ours };
+  }).filter((r) => r.inode !== null);
+}
+
+/** The processes in `pid`'s PID namespace, with their pid inside it (NSpid's last field). */
+export function processesBeside(pid: number): { hostPid: number; pid: number; command: string }[] {
+  const nsLink = readLink(`/proc/${pid}/ns/pid`) ?? "";
+  const out: { hostPid: number; pid: number; command: string }[] = [];
+  for (const e of listDir("/proc")) {
+    if (!/^\d+$/.test(e) || readLink(`/proc/${e}/ns/pid`) !== nsLink) continue;
+    try {
+      const status = readText(`/proc/${e}/status`);
+      const nspid = status.match(/^NSpid:\s*(.*)$/m)?.[1]?.trim().split(/\s+/) ?? [];
+      const command = readText(`/proc/${e}/cmdline`).split("\0").filter(Boolean).join(" ");
+      out.push({ hostPid: Number(e), pid: Number(nspid[nspid.length - 1] ?? e), command });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out.sort((a, b) => a.pid - b.pid);
 }

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { capName, capWords, resolveCaps } from "../../src/security/caps";
 import { capPlan, planCapabilities } from "../../src/security/plan";
 import { ChildProgram } from "../../src/child/program";
-import { parseUlimit } from "../../src/cli/run";
+import { parseUlimit } from "../../src/cli/runspec";
 import { createSpec, DEFAULT_SECURITY } from "../../src/spec/defaults";
 
 describe("capability sets", () => {

@@ -1,0 +1,272 @@
+// bunker run's flags as a container spec, without touching the host: first
+// the flags' own syntax (runFlags), then, with what the host said about them
+// (RunHost, read by runtime/runhost.ts), the spec (runSpec). The OCI front
+// end's counterpart is oci/bundle.ts.
+
+import { resolve } from "node:path";
+import type { Identity, UsernsMode } from "../identity/resolve";
+import { createSpec, type SecurityOptions } from "../spec/defaults";
+import { capName, resolveCaps } from "../security/caps";
+import { RLIMITS } from "../security/plan";
+import type { Profile } from "../security/seccomp/profile";
+import { buildEnvironment } from "../spec/env";
+import type { ContainerSpec, LinuxResources, Mount, PortMapping, POSIXRlimit } from "../spec/types";
+import { parseResources } from "../spec/resources";
+import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
+import { parseTmpfs, parseVolume, volumeMount, type Volume } from "../spec/volumes";
+import { checkPublished, parsePublish } from "../spec/ports";
+import { parseNetworkArg, type NetworkArg } from "../spec/network";
+import type { NetworkChoice } from "../runtime/runhost";
+import type { CgroupsMode } from "../runtime/cgroup";
+import { requirePaths, UsageError, type Parsed } from "../options";
+
+const USERNS_MODES: UsernsMode[] = ["private", "keep-id", "host"];
+
+/** What the flags say, checked for syntax; paths are absolute. */
+export interface RunFlags {
+  args: string[];
+  userns: UsernsMode;
+  network: NetworkArg;
+  ports: PortMapping[];
+  subnet?: string;
+  resources?: LinuxResources;
+  cgroups: CgroupsMode;
+  hostname?: string;
+  workdir?: string;
+  rootfs?: string;
+  volumes: { value: string; volume: Volume }[];
+  tmpfs: Mount[];
+  /** -e, with TERM=xterm first under -t when the caller has no TERM. */
+  env: string[];
+  envFiles: string[];
+  user?: string;
+  mapUid?: number;
+  mapGid?: number;
+  capAdd: string[];
+  capDrop: string[];
+  privileged: boolean;
+  noNewPrivileges: boolean;
+  /** The seccomp filter: docker's default, none, or a profile file. */
+  seccomp: "default" | "unconfined" | { file: string };
+  rlimits: POSIXRlimit[];
+  readOnly: boolean;
+  init: boolean;
+  pidsLimitGiven: boolean;
+  name?: string;
+  pin?: string;
+  joinNs?: string;
+  tty: boolean;
+  interactive: boolean;
+  detach: boolean;
+  rm: boolean;
+}
+
+const UNLIMITED = 18446744073709551615;
+
+function limitValue(s: string, what: string): number {
+  if (s === "unlimited" || s === "-1") return UNLIMITED;
+  if (!/^\d+$/.test(s)) throw new SpecError(`--ulimit ${what}: "${s}" is not a number or unlimited`);
+  return Number(s);
+}
+
+/** --ulimit NAME=SOFT[:HARD] (docker's syntax; HARD defaults to SOFT). */
+export function parseUlimit(value: string): POSIXRlimit {
+  const m = value.match(/^([a-z]+)=([^:]+)(?::(.+))?$/);
+  if (!m || RLIMITS[m[1]!] === undefined) {
+    throw new SpecError(`invalid --ulimit "${value}": use NAME=SOFT[:HARD] with NAME one of ${Object.keys(RLIMITS).join(", ")}`);
+  }
+  const soft = limitValue(m[2]!, value);
+  const hard = m[3] !== undefined ? limitValue(m[3], value) : soft;
+  if (soft > hard) throw new SpecError(`--ulimit ${value}: the soft limit is above the hard one`);
+  return { type: `RLIMIT_${m[1]!.toUpperCase()}`, soft, hard };
+}
+
+function idOption(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) > 0xfffffffe) throw new UsageError(`${flag} ${value}: not a user or group ID`);
+  return Number(value);
+}
+
+const strings = (v: unknown) => (v as string[] | undefined) ?? [];
+const optString = (v: unknown) => v as string | undefined;
+
+/** The parsed flags of bunker run, checked for syntax (nothing on the host is looked at). */
+export function runFlags(v: Record<string, unknown>, args: string[], callerEnv: Record<string, string | undefined>): RunFlags {
+  if (args.length === 0) throw new UsageError("run: no command given: bunker run [OPTIONS] [--] COMMAND [ARG...]");
+  requirePaths(v as Parsed["values"], { rootfs: "--rootfs", workdir: "-w/--workdir", "env-file": "--env-file", pin: "--pin", "join-ns": "--join-ns" });
+  const userns = ((v.userns as string | undefined) ?? "auto") as UsernsMode;
+  if (userns !== "auto" && !USERNS_MODES.includes(userns)) throw new UsageError(`unknown --userns mode "${userns}": use one of ${USERNS_MODES.join(", ")}`);
+  const cgroups = ((v.cgroups as string | undefined) ?? "enabled") as CgroupsMode;
+  if (cgroups !== "enabled" && cgroups !== "disabled") throw new SpecError(`unknown --cgroups mode "${cgroups}": use enabled or disabled`);
+  const resources = parseResources({
+    memory: optString(v.memory),
+    memorySwap: optString(v["memory-swap"]),
+    cpus: optString(v.cpus),
+    cpuShares: optString(v["cpu-shares"]),
+    cpuWeight: optString(v["cpu-weight"]),
+    cpusetCpus: optString(v["cpuset-cpus"]),
+    pidsLimit: optString(v["pids-limit"]),
+    blkioWeight: optString(v["blkio-weight"]),
+  });
+  const network = parseNetworkArg(optString(v.network) ?? "private");
+  validateNetworkMode(network.mode);
+  const ports = strings(v.publish).flatMap(parsePublish);
+  checkPublished(ports);
+  const hostname = optString(v.hostname);
+  if (hostname !== undefined) validateHostname(hostname);
+  const workdir = optString(v.workdir);
+  if (workdir !== undefined && !workdir.startsWith("/")) throw new SpecError(`working directory "${workdir}" must be absolute`);
+  const volumes = strings(v.volume).map((value) => ({ value, volume: parseVolume(value) }));
+  const tmpfs = strings(v.tmpfs).map(parseTmpfs);
+  let noNewPrivileges = true;
+  let seccomp: RunFlags["seccomp"] = "default";
+  for (const opt of strings(v["security-opt"])) {
+    const nnp = opt.match(/^no-new-privileges(?:[=:](true|false))?$/);
+    const sc = opt.match(/^seccomp[=:](.*)$/);
+    if (nnp) noNewPrivileges = nnp[1] !== "false";
+    else if (sc && sc[1] === "") throw new SpecError(`--security-opt ${opt}: the profile path is empty (give a file, or seccomp=unconfined)`);
+    else if (sc && sc[1] === "unconfined") seccomp = "unconfined";
+    else if (sc) seccomp = { file: sc[1]! };
+    else throw new SpecError(`unknown --security-opt "${opt}": bunker knows no-new-privileges[=true|false], seccomp=unconfined|FILE`);
+  }
+  const capAdd = strings(v["cap-add"]);
+  const capDrop = strings(v["cap-drop"]);
+  // Checked now: a name that is no capability is a flag's mistake.
+  resolveCaps(capAdd, capDrop, false);
+  if (v.tty && v.detach) throw new UsageError("run: -t with -d: a detached container has no terminal to attach to; leave out -t");
+  const opt = <T>(key: string, value: T | undefined) => (value !== undefined ? { [key]: value } : {});
+  return {
+    args,
+    userns,
+    network,
+    ports,
+    ...opt("subnet", optString(v.subnet)),
+    ...opt("resources", resources),
+    cgroups,
+    ...opt("hostname", hostname),
+    ...opt("workdir", workdir),
+    ...opt("rootfs", optString(v.rootfs)),
+    volumes,
+    tmpfs,
+    env: [...(v.tty && !callerEnv.TERM ? ["TERM=xterm"] : []), ...strings(v.env)],
+    envFiles: strings(v["env-file"]),
+    ...opt("user", optString(v.user)),
+    ...opt("mapUid", idOption(optString(v["map-uid"]), "--map-uid")),
+    ...opt("mapGid", idOption(optString(v["map-gid"]), "--map-gid")),
+    capAdd,
+    capDrop,
+    privileged: v.privileged === true,
+    noNewPrivileges,
+    seccomp,
+    rlimits: strings(v.ulimit).map(parseUlimit),
+    readOnly: v["read-only"] === true,
+    init: v.init === true,
+    pidsLimitGiven: v["pids-limit"] !== undefined,
+    ...opt("name", optString(v.name)),
+    ...opt("pin", optString(v.pin) !== undefined ? resolve(optString(v.pin)!) : undefined),
+    ...opt("joinNs", optString(v["join-ns"]) !== undefined ? resolve(optString(v["join-ns"])!) : undefined),
+    tty: v.tty === true,
+    interactive: v.interactive === true,
+    detach: v.detach === true,
+    rm: v.rm === true,
+  };
+}
+
+/** What the host said about the flags (runtime/runhost.ts). */
+export interface RunHost {
+  id: string;
+  uid: number;
+  callerEnv: Record<string, string | undefined>;
+  rootfs?: { path: string; hasEtc: boolean };
+  identity: Identity;
+  /** Whether the container gets a cgroup of its own. */
+  cgroups: boolean;
+  net: NetworkChoice;
+  /** Each volume's host path, absolute, in the order of the flags. */
+  volumeSources: string[];
+  envFiles: { path: string; text: string }[];
+  /** Without a rootfs: where the caller is, if the sandbox shows it. */
+  sandboxCwd?: string;
+  hostResolvConf: boolean;
+  /** The profile --security-opt seccomp=FILE named. */
+  seccompProfile?: Profile;
+  /** The namespaces pinned in the --join-ns directory. */
+  pinned: string[];
+}
+
+function security(f: RunFlags, h: RunHost): SecurityOptions {
+  return {
+    caps: resolveCaps(f.capAdd, f.capDrop, f.privileged),
+    added: f.privileged ? resolveCaps([], [], true) : f.capAdd.flatMap((a) => (capName(a) === "ALL" ? resolveCaps(["ALL"], [], false) : [capName(a) as string])),
+    privileged: f.privileged,
+    noNewPrivileges: f.noNewPrivileges,
+    rlimits: f.rlimits,
+    readonlyRoot: f.readOnly,
+    seccomp: typeof f.seccomp === "string" ? f.seccomp : { profile: h.seccompProfile! },
+  };
+}
+
+/**
+ * The working directory: -w (made if missing); else the user's home with a
+ * rootfs (if it exists); else / with a rootfs, or the caller's with the host's root.
+ */
+function workingDirectory(f: RunFlags, h: RunHost): { cwd: string; cwdOptional: boolean } {
+  if (f.workdir !== undefined) return { cwd: f.workdir, cwdOptional: false };
+  if (h.rootfs && h.identity.account) return { cwd: h.identity.account.home, cwdOptional: true };
+  if (h.rootfs) return { cwd: "/", cwdOptional: false };
+  return { cwd: h.sandboxCwd ?? "/", cwdOptional: true };
+}
+
+/** The spec of bunker run's flags, given what the host said about them; validated. */
+export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => string): ContainerSpec {
+  const hostname = f.hostname ?? h.id;
+  const env = buildEnvironment({
+    hostname,
+    callerEnv: h.callerEnv,
+    ...(h.identity.account ? { user: h.identity.account } : {}),
+    files: h.envFiles,
+    flags: f.env,
+  });
+  const extraMounts = [...f.volumes.map(({ volume }, i) => volumeMount({ ...volume, source: h.volumeSources[i]! })), ...f.tmpfs];
+  const spec = createSpec({
+    id: h.id,
+    args: f.args,
+    rootfs: h.rootfs?.path,
+    rootfsHasEtc: h.rootfs?.hasEtc,
+    hostname,
+    network: h.net.mode,
+    ...(h.net.path !== undefined ? { networkPath: h.net.path } : {}),
+    net: {
+      ports: f.ports,
+      ...(f.subnet !== undefined ? { subnet: f.subnet } : {}),
+      ...(h.net.joined !== undefined ? { joined: h.net.joined } : {}),
+      ...(f.network.allowHostLoopback ? { allowHostLoopback: true } : {}),
+    },
+    callerEnv: h.callerEnv,
+    env,
+    ...workingDirectory(f, h),
+    createCwd: f.workdir !== undefined,
+    ...(h.identity.user ? { user: h.identity.user } : {}),
+    extraMounts,
+    ...(h.identity.userns ? { userns: h.identity.userns } : {}),
+    hostResolvConf: h.hostResolvConf,
+    init: f.init,
+    security: security(f, h),
+    ...(f.resources ? { resources: f.resources } : {}),
+    ...(h.cgroups ? { cgroupsPath: cgroupsPath(h.id) } : {}),
+    // A rootless container cannot reach a device the user could not open on the host: no device rules for it.
+    defaultLimits: { pids: !f.pidsLimitGiven, devices: h.uid === 0 },
+  });
+  if (f.joinNs !== undefined) {
+    const present = (["ipc", "uts"] as const).filter((t) => h.pinned.includes(t));
+    for (const t of present) {
+      const entry = spec.oci.linux.namespaces.find((n) => n.type === t);
+      if (entry) entry.path = `${f.joinNs}/${t}`;
+      else spec.oci.linux.namespaces.push({ type: t, path: `${f.joinNs}/${t}` });
+    }
+    // The pinned UTS namespace keeps the names it has.
+    if (present.includes("uts") && f.hostname === undefined) delete spec.oci.hostname;
+  }
+  validateSpec(spec);
+  return spec;
+}
