@@ -17,11 +17,11 @@ import { isAlive } from "../sys/proc";
 import { BunkerError } from "../errors";
 import { NS_ORDER, ownNamespaces } from "./namespaces";
 import { openPinDir, pinnedTypesAt } from "./pin";
-import { execCandidates, planCredentials, planInheritedFds, planHandshake, planLockdown, planSession, planSignalReset, type SeccompFilter } from "./plan";
+import { planCommand, planCredentials, planProcessSettings, planInheritedFds, planHandshake, planLockdown, planSession, planSignalReset, type SeccompFilter } from "./plan";
 import { containerFilter } from "../security/seccomp";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
-import { capabilitiesFor, DEFAULT_SECURITY, envValue, type SecurityOptions } from "../spec/defaults";
+import { capabilitiesFor, DEFAULT_SECURITY, type SecurityOptions } from "../spec/defaults";
 import { resolveCaps } from "../security/caps";
 import { closeTerminal, consoleTerminal, planTerminal, prepareTerminal, receiveMaster, relayTerminal, type TerminalSetup } from "./tty";
 import { writePidFile } from "./pidfile";
@@ -145,16 +145,10 @@ export function planExecProgram(
   for (const c of cgroups) p.call(`move into the container's cgroup ${c.dir}`, "write", [c.fd, p.str("0"), 1], { expect: { value: 1, errno: Errno.EIO } });
   if (terminal) planTerminal(p, terminal);
   else planSession(p);
-  const umask = spec.oci.process.user.umask ?? 0o022;
-  p.call(`set the umask to ${umask.toString(8).padStart(3, "0")}`, "umask", [umask]);
+  planProcessSettings(p, spec.oci.process);
   // Detached, the command outlives bunker, which returns once it runs.
   if (req.detach) p.call("stay when bunker exits", "prctl", [PR_SET_PDEATHSIG, 0, 0, 0, 0]);
-  const argv = p.arena.strv(req.args);
-  const envp = p.arena.strv(req.env);
-  const command = req.args[0]!;
-  for (const path of req.path !== undefined ? [req.path] : execCandidates(command, envValue(req.env, "PATH"))) {
-    p.call(`exec "${command}"`, "execve", [p.str(path), argv, envp], { continueOnFail: true, exec: { command, searched: !command.includes("/") } });
-  }
+  planCommand(p, { args: req.args, env: req.env }, req.path);
   return { program: p, fork };
 }
 

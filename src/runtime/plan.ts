@@ -8,7 +8,7 @@ import { ALL_CAP_LIMITS, capPlan, planBoundingSet, planCapabilities, planNoNewPr
 import { planLoopbackUp } from "../net/loopback";
 import { planRootfs, type RootfsFacts } from "../rootfs/plan";
 import { envValue, DEFAULT_PATH } from "../spec/defaults";
-import type { ContainerSpec } from "../spec/types";
+import type { ContainerSpec, Process } from "../spec/types";
 import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, O, PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_PDEATHSIG, SIGNALS, SIG_BLOCK, SIG_SETMASK } from "../sys/constants";
 import { syscallNumber } from "../sys/syscalls";
 import { planTerminal, type TerminalSetup } from "./tty";
@@ -267,26 +267,38 @@ function planStartGate(p: ChildProgram, gate: StartGate, spec: ContainerSpec): v
   p.call("close the start gate", "close", [gate.fifo]);
 }
 
+/**
+ * The process's own settings, the same for a container's first process and
+ * for one exec'd into it: its umask (process.user.umask, else 022) and an
+ * empty signal mask (bunker's thread may have blocked some).
+ */
+export function planProcessSettings(p: ChildProgram, proc: Process): void {
+  const umask = proc.user.umask ?? 0o022;
+  p.call(`set the umask to ${umask.toString(8).padStart(3, "0")}`, "umask", [umask]);
+  const empty = p.arena.alloc(8).addr;
+  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, empty, 0, 8]);
+}
+
+/** execve of the process's command: `path` when given, else each candidate along its PATH until one runs. */
+export function planCommand(p: ChildProgram, proc: Pick<Process, "args" | "env">, path?: string): void {
+  const argv = p.arena.strv(proc.args);
+  const envp = p.arena.strv(proc.env);
+  const command = proc.args[0]!;
+  for (const candidate of path !== undefined ? [path] : execCandidates(command, envValue(proc.env, "PATH"))) {
+    p.call(`exec "${command}"`, "execve", [p.str(candidate), argv, envp], { continueOnFail: true, exec: { command, searched: !command.includes("/") } });
+  }
+}
+
 function planExec(p: ChildProgram, spec: ContainerSpec, extras: PlanExtras, filter: SeccompFilter | null, lockedDown: boolean): void {
-  const proc = spec.oci.process;
   const output = extras.output;
   if (output !== undefined) {
     p.call("send stdout to the container log", "dup3", [output, 1, 0]);
     p.call("send stderr to the container log", "dup3", [output, 2, 0]);
   }
-  const umask = proc.user.umask ?? 0o022;
-  p.call(`set the umask to ${umask.toString(8).padStart(3, "0")}`, "umask", [umask]);
-  const empty = p.arena.alloc(8).addr;
-  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, empty, 0, 8]);
+  planProcessSettings(p, spec.oci.process);
   if (extras.startGate) planStartGate(p, extras.startGate, spec);
   if (!lockedDown) planLockdown(p, spec, filter);
-  const argv = p.arena.strv(proc.args);
-  const envp = p.arena.strv(proc.env);
-  const command = proc.args[0]!;
-  const candidates = execCandidates(command, envValue(proc.env, "PATH"));
-  for (const path of candidates) {
-    p.call(`exec "${command}"`, "execve", [p.str(path), argv, envp], { continueOnFail: true, exec: { command, searched: !command.includes("/") } });
-  }
+  planCommand(p, spec.oci.process);
 }
 
 /** A namespace to join by an open file (--join-ns), instead of creating one. */
