@@ -8,7 +8,7 @@ import { DEFAULT_DEVICE_RULES, defaultDevices } from "../spec/defaults";
 import { SCHED_FLAG, SCHED_POLICY } from "../spec/sched";
 import type { HostFacts } from "../runtime/bundle-host";
 import { validateHostname, SpecError } from "../spec/validate";
-import { capabilities, ConfigError, devices, hooks, idMappings, int, mounts, namespaces, obj, refuseNotYet, optInt, optObj, optStr, optStrings, resources, rlimits, str, strings, bool, user } from "./config";
+import { capabilities, ConfigError, devices, hooks, idMappings, int, mounts, namespaces, obj, offsets, refuseNotYet, optInt, optObj, optStr, optStrings, resources, rlimits, str, strings, bool, user } from "./config";
 
 export interface BundleContext extends HostFacts {
   /** The bundle directory, absolute. */
@@ -28,7 +28,6 @@ const PROCESS_NOT_YET: Record<string, string> = {
   execCPUAffinity: "is not supported yet",
 };
 const LINUX_NOT_YET: Record<string, string> = {
-  timeOffsets: "is not supported yet",
   intelRdt: "is not supported yet",
   memoryPolicy: "is not supported yet",
   netDevices: "is not supported yet",
@@ -155,7 +154,6 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
       throw e;
     }
   }
-  if (has("time")) throw new ConfigError("linux.namespaces: a time namespace is not supported yet");
   if (!has("mount")) throw new ConfigError("linux.namespaces: bunker needs a mount namespace for the container's root filesystem");
   for (const n of ns) {
     if (n.path && !["network", "ipc", "uts", "mount", "pid"].includes(n.type)) throw new ConfigError(`linux.namespaces: joining a ${n.type} namespace by path is not supported yet (network, ipc, uts, mount and pid are)`);
@@ -192,6 +190,8 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
   const seccomp = linux.seccomp !== undefined && linux.seccomp !== null ? obj(linux.seccomp, "linux.seccomp") : undefined;
   if (seccomp?.listenerPath) throw new ConfigError("linux.seccomp.listenerPath: seccomp notification is not supported yet");
   if (seccomp?.flags !== undefined && seccomp.flags !== null && strings(seccomp.flags, "linux.seccomp.flags").length > 0) throw new ConfigError("linux.seccomp.flags: not supported yet");
+  const timeOffsets = linux.timeOffsets !== undefined && linux.timeOffsets !== null ? offsets(linux.timeOffsets, "linux.timeOffsets") : undefined;
+  if (timeOffsets && !own("time")) throw new ConfigError("linux.timeOffsets: needs a time namespace of the container's own");
   const persona = optObj(linux.personality, "linux.personality");
   if (persona) {
     const domain = str(persona.domain, "linux.personality.domain");
@@ -234,6 +234,7 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
         ...(sysctl ? { sysctl } : {}),
         ...(propagation ? { rootfsPropagation: propagation } : {}),
         ...(persona ? { personality: { domain: persona.domain as "LINUX" | "LINUX32" } } : {}),
+        ...(timeOffsets ? { timeOffsets } : {}),
         maskedPaths: optStrings(linux.maskedPaths, "linux.maskedPaths") ?? [],
         readonlyPaths: optStrings(linux.readonlyPaths, "linux.readonlyPaths") ?? [],
       },

@@ -3,7 +3,7 @@
 // bunker cannot honour. Nothing is dropped silently.
 
 import { CAPABILITIES } from "../security/caps";
-import type { Hook, Hooks, LinuxCapabilities, LinuxDevice, LinuxDeviceCgroup, LinuxIDMapping, LinuxNamespace, LinuxResources, Mount, NamespaceType, POSIXRlimit, User } from "../spec/types";
+import type { Hook, Hooks, LinuxCapabilities, LinuxDevice, LinuxDeviceCgroup, LinuxIDMapping, LinuxNamespace, LinuxResources, Linux, Mount, NamespaceType, POSIXRlimit, User } from "../spec/types";
 import { BunkerError } from "../errors";
 
 export class ConfigError extends BunkerError {
@@ -363,4 +363,15 @@ export function hooks(v: unknown, path: string): Hooks | undefined {
     });
   }
   return Object.keys(out).length ? out : undefined;
+}
+
+/** linux.timeOffsets: per clock (monotonic, boottime), whole seconds and nanoseconds below one second. */
+export function offsets(v: unknown, path: string): NonNullable<Linux["timeOffsets"]> {
+  const out: NonNullable<Linux["timeOffsets"]> = {};
+  for (const [clock, value] of Object.entries(obj(v, path))) {
+    if (clock !== "monotonic" && clock !== "boottime") fail(`${path}.${clock}`, "is not a clock a time namespace offsets (monotonic, boottime)");
+    const o = obj(value, `${path}.${clock}`);
+    out[clock] = { secs: optInt(o.secs, `${path}.${clock}.secs`) ?? 0, nanosecs: optInt(o.nanosecs, `${path}.${clock}.nanosecs`, 0, 999_999_999) ?? 0 };
+  }
+  return out;
 }

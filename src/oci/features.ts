@@ -22,7 +22,7 @@ export function featuresJson(): Record<string, unknown> {
     hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
     mountOptions: MOUNT_OPTIONS,
     linux: {
-      namespaces: ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
+      namespaces: ["cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time"],
       capabilities: CAPABILITIES.map((c) => `CAP_${c}`),
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
       seccomp: {

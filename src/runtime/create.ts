@@ -11,7 +11,7 @@ import { FileError, openNamespace, writeValue } from "../sys/fs";
 import { waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import type { ChildProgram, Slot } from "../child/program";
-import { cloneFlags, planContainer, type CgroupEntry, type JoinedNamespace } from "./plan";
+import { cloneFlags, hasNamespace, planContainer, type CgroupEntry, type JoinedNamespace } from "./plan";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { initProgram } from "./initprog";
@@ -242,9 +242,10 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
       },
       {
         winchFd: terminal?.winchWrite ?? -1,
-        // A process that outlives bunker (--init's, OCI create's) cannot run on bunker's memory; one that
-        // forks into a joined PID namespace leaves that to its child, and must share it to report the pid.
-        shareMemory: forked.slot !== undefined || (!spec.bunker.init && !record.oci?.create),
+        // A process that outlives bunker (--init's, OCI create's) cannot run on bunker's memory, nor one
+        // that enters a time namespace; one that forks into a joined PID namespace leaves that to its
+        // child, and must share it to report the pid.
+        shareMemory: forked.slot !== undefined || (!spec.bunker.init && !record.oci?.create && !hasNamespace(spec, "time")),
         ...(forked.slot !== undefined ? { fork: { slot: forked.slot } } : {}),
         untilCreated: record.oci?.create !== undefined,
         ...(v2Cgroup !== undefined ? { intoCgroup: v2Cgroup } : {}),

@@ -79,6 +79,10 @@ export interface ExecRequest {
   path?: string;
 }
 
+function entersTime(t: Target): boolean {
+  return t.kind === "pid" ? (t.flags & CLONE.NEWTIME) !== 0 : t.fds.some((f) => f.type === "time");
+}
+
 function joinsPid(t: Target): boolean {
   return t.kind === "pid" ? (t.flags & CLONE.NEWPID) !== 0 : t.fds.some((f) => f.type === "pid");
 }
@@ -185,6 +189,8 @@ async function launch(req: ExecRequest): Promise<{ pid: number; program: ChildPr
     await log.debug(() => `child interpreter: ${native.origin}\nexec program:\n${planned.program.listing().join("\n")}`);
     ({ pid } = await spawnChild(planned.program, pipes, 0, () => {}, {
       ...(planned.fork ? { fork: { slot: planned.fork } } : {}),
+      // Entering a time namespace takes a process whose memory no other shares (the kernel's EUSERS).
+      shareMemory: !entersTime(req.target),
       winchFd: terminal?.winchWrite ?? -1,
     }));
   } catch (err) {

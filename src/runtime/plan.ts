@@ -71,11 +71,47 @@ const NS_FLAGS: Record<string, number> = {
   time: CLONE.NEWTIME,
 };
 
-/** Namespaces made by clone; the cgroup namespace comes later (see planCgroupNamespace). */
+/**
+ * Namespaces made by clone. The cgroup namespace comes later (see
+ * planCgroupNamespace), and so does the time namespace (planTimeNamespace):
+ * its flag is the exit signal's bits to clone.
+ */
 export function cloneFlags(spec: ContainerSpec): number {
   let flags = 0;
-  for (const ns of spec.oci.linux.namespaces) if (!ns.path && ns.type !== "cgroup") flags |= NS_FLAGS[ns.type] ?? 0;
+  for (const ns of spec.oci.linux.namespaces) if (!ns.path && ns.type !== "cgroup" && ns.type !== "time") flags |= NS_FLAGS[ns.type] ?? 0;
   return flags;
+}
+
+/**
+ * A time namespace of the container's own, owned by its user namespace: made
+ * for this process's children by unshare, its clocks offset while nothing is
+ * in it yet (linux.timeOffsets), then entered. Entering takes a process that
+ * shares its memory with no other (the kernel's EUSERS otherwise): the
+ * container's process is given a copy (see createContainer).
+ */
+function planTimeNamespace(p: ChildProgram, spec: ContainerSpec): void {
+  p.call("make the time namespace", "unshare", [CLONE.NEWTIME]);
+  const offsets = spec.oci.linux.timeOffsets ?? {};
+  const lines = (["monotonic", "boottime"] as const).flatMap((clock) => {
+    const o = offsets[clock];
+    return o ? [`${clock} ${o.secs} ${o.nanosecs}\n`] : [];
+  });
+  if (lines.length) {
+    // Not dumpable, this process's /proc files are the host root's: in a user namespace of its
+    // own it could not open the file. Nothing else is in the container yet to reach it meanwhile.
+    const userns = hasNamespace(spec, "user");
+    if (userns) p.call("make this process dumpable while it offsets its clocks", "prctl", [PR_SET_DUMPABLE, 1, 0, 0, 0]);
+    const fd = p.newSlot();
+    p.call("open /proc/self/timens_offsets", "openat", [AT.FDCWD, p.str("/proc/self/timens_offsets"), O.WRONLY | O.CLOEXEC, 0], { save: fd });
+    const text = new TextEncoder().encode(lines.join(""));
+    p.call(`offset the time namespace's clocks (${lines.map((l) => l.trim()).join(", ")})`, "write", [fd, p.arena.bytes(text), text.length], { expect: { value: text.length, errno: Errno.EIO } });
+    p.call("close /proc/self/timens_offsets", "close", [fd]);
+    if (userns) p.call("make this process not dumpable again", "prctl", [PR_SET_DUMPABLE, 0, 0, 0, 0]);
+  }
+  const ns = p.newSlot();
+  p.call("open the new time namespace", "openat", [AT.FDCWD, p.str("/proc/self/ns/time_for_children"), O.RDONLY | O.CLOEXEC, 0], { save: ns });
+  p.call("enter the new time namespace", "setns", [ns, CLONE.NEWTIME]);
+  p.call("close the time namespace's file", "close", [ns]);
 }
 
 export function hasNamespace(spec: ContainerSpec, type: string): boolean {
@@ -407,6 +443,7 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
     planParentCheck(p, h.syncRead);
     if (extras.forked) extras.forked.slot = slot;
   }
+  if (hasNamespace(spec, "time")) planTimeNamespace(p, spec);
   planSignalReset(p, signals);
   planInheritedFds(p, extras.preserveFds ?? 0);
   // A joined UTS namespace (a pod's) takes the config's names too, as runc gives them.

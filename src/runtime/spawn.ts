@@ -1,12 +1,12 @@
 // clone(2) from TypeScript into native code, the sync-pipe handshake, and
 // turning the child's (step, errno) report into a named error.
 
-import { ptr, read } from "bun:ffi";
-import { SLOT_BASE, type ChildProgram, type Slot } from "../child/program";
+import { ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
+import { HEADER_WORDS, SLOT_BASE, type ChildProgram, type Slot } from "../child/program";
 import { AT, CLONE, SIGNALS, SIG_BLOCK, SIG_UNBLOCK, O } from "../sys/constants";
 import { cstr } from "../sys/fs";
 import { Errno, errnoMessage, SysError } from "../sys/errno";
-import { blockSignals, closeFd, errno, exitCodeOf, libc, libcAddress, pipe, readUpTo, setSignalHandler, trySys, waitFor, writeAll } from "../sys/libc";
+import { blockSignals, closeFd, errno, exitCodeOf, libc, libcAddress, pipe, readUpTo, setSignalHandler, sharedCopy, trySys, waitFor, writeAll } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { syscallNumber } from "../sys/syscalls";
 import { log, mark } from "../log";
@@ -171,80 +171,88 @@ export async function spawnChild(
   // thread's errno, and a process in the container's memory cgroup whose
   // size, to the OOM killer, is bunker's, and whose killing would kill bunker.
   const flags = cloneFlags | (shareMemory ? CLONE.VM : 0);
-  blockSignals(SIG_BLOCK, FORWARDED_SIGNALS);
-  const born = intoCgroup !== undefined ? cloneIntoCgroup(intoCgroup, flags, stack, stackTop, encoded.addr) : null;
-  const pid = typeof born === "number" ? born : libc.clone(native.childEntry, stackTop, flags | SIGNALS.SIGCHLD, encoded.addr);
-  const cloneErrno = pid === -1 ? errno() : 0;
-  if (pid > 0) native.forwardTo(pid);
-  blockSignals(SIG_UNBLOCK, FORWARDED_SIGNALS);
-  mark("clone");
-  if (typeof born === "string") await log.debug(`the container process is moved into its cgroup after clone: clone3 into ${intoCgroup}: ${born}`);
-  else if (born !== null) await log.debug(`the container process started in its cgroup ${intoCgroup} (clone3)`);
-  if (pid === -1) {
-    closePipes(pipes);
-    throw new BunkerError(`clone the container process: ${errnoMessage(cloneErrno)}`);
-  }
-
-  release(pipes, "syncRead");
-  release(pipes, "errWrite");
-  /** Does `work` while the child waits on the sync pipe, then lets it go on. */
-  const thenRelease = async (work: (pid: number) => Promise<void> | void, what: string) => {
-    try {
-      await work(pid);
-      writeAll(what, pipes.syncWrite, new Uint8Array([1]));
-    } catch (err) {
-      // EOF on the sync pipe makes the child exit before it runs anything.
+  // A child with a copy of memory that forks reports the new pid in its header's slot: the header
+  // then sits in a page both share (the steps it points to are only read).
+  const shared = fork && !shareMemory ? sharedCopy("share the child program's header", new Uint8Array(toArrayBuffer(encoded.addr as Pointer, 0, HEADER_WORDS * 8))) : undefined;
+  const header = shared?.addr ?? encoded.addr;
+  try {
+    blockSignals(SIG_BLOCK, FORWARDED_SIGNALS);
+    const born = intoCgroup !== undefined ? cloneIntoCgroup(intoCgroup, flags, stack, stackTop, header) : null;
+    const pid = typeof born === "number" ? born : libc.clone(native.childEntry, stackTop, flags | SIGNALS.SIGCHLD, header);
+    const cloneErrno = pid === -1 ? errno() : 0;
+    if (pid > 0) native.forwardTo(pid);
+    blockSignals(SIG_UNBLOCK, FORWARDED_SIGNALS);
+    mark("clone");
+    if (typeof born === "string") await log.debug(`the container process is moved into its cgroup after clone: clone3 into ${intoCgroup}: ${born}`);
+    else if (born !== null) await log.debug(`the container process started in its cgroup ${intoCgroup} (clone3)`);
+    if (pid === -1) {
       closePipes(pipes);
-      native.forwardTo(-1);
-      const status = waitFor(pid);
-      // The child is gone already (stop, kill or rm -f while it was being set up): say that, not EPIPE.
-      if (err instanceof SysError && err.errno === Errno.EPIPE) {
-        throw new BunkerError(`the container process ended while it was being set up (${describeStatus(status)})`, exitCodeOf(status));
-      }
-      throw err;
+      throw new BunkerError(`clone the container process: ${errnoMessage(cloneErrno)}`);
     }
-  };
-  await thenRelease((p) => beforeStart(p, typeof born === "number"), "release the container process");
-  // The write end stays open until execve: the child checks it to know bunker is alive.
-  let report = readUpTo("read the container's start-up report", pipes.errRead, 8);
-  if (namespacesMade && report.length === 8 && report.every((b, i) => b === NAMESPACES_MADE[i])) {
-    await thenRelease(namespacesMade, "release the container process again");
-    report = readUpTo("read the container's start-up report", pipes.errRead, 8);
+
+    release(pipes, "syncRead");
+    release(pipes, "errWrite");
+    /** Does `work` while the child waits on the sync pipe, then lets it go on. */
+    const thenRelease = async (work: (pid: number) => Promise<void> | void, what: string) => {
+      try {
+        await work(pid);
+        writeAll(what, pipes.syncWrite, new Uint8Array([1]));
+      } catch (err) {
+        // EOF on the sync pipe makes the child exit before it runs anything.
+        closePipes(pipes);
+        native.forwardTo(-1);
+        const status = waitFor(pid);
+        // The child is gone already (stop, kill or rm -f while it was being set up): say that, not EPIPE.
+        if (err instanceof SysError && err.errno === Errno.EPIPE) {
+          throw new BunkerError(`the container process ended while it was being set up (${describeStatus(status)})`, exitCodeOf(status));
+        }
+        throw err;
+      }
+    };
+    await thenRelease((p) => beforeStart(p, typeof born === "number"), "release the container process");
+    // The write end stays open until execve: the child checks it to know bunker is alive.
+    let report = readUpTo("read the container's start-up report", pipes.errRead, 8);
+    if (namespacesMade && report.length === 8 && report.every((b, i) => b === NAMESPACES_MADE[i])) {
+      await thenRelease(namespacesMade, "release the container process again");
+      report = readUpTo("read the container's start-up report", pipes.errRead, 8);
+    }
+    const created = untilCreated && report.length === 8 && report.every((b, i) => b === CREATED[i]);
+    // Before the report's descriptor is closed: the signal handler may be reading it.
+    const interrupted = native.forwardStarted();
+    release(pipes, "errRead");
+    release(pipes, "syncWrite");
+    mark("exec");
+    let target = pid;
+    if (fork) {
+      // The first child exits once its own child (ours, by CLONE_PARENT) has exec'd or failed.
+      waitFor(pid);
+      target = Number(read.i64(header as Pointer, (SLOT_BASE + fork.slot.slot) * 8));
+      native.forwardTo(target > 0 ? target : -1);
+    }
+    if (report.length !== 0 && !created) {
+      native.forwardTo(-1);
+      if (target > 0) waitFor(target);
+      if (report.length !== 8) throw new SysError("read the container's start-up report", Errno.EPROTO);
+      const dv = new DataView(report.buffer, report.byteOffset, 8);
+      throw childFailure(program, dv.getInt32(0, true), dv.getInt32(4, true));
+    }
+    if (target <= 0) throw new BunkerError("start the command: the forked process did not report its pid");
+    if (untilCreated && !created) {
+      native.forwardTo(-1);
+      trySys("kill", target, SIGNALS.SIGKILL);
+      throw new BunkerError(`the container process ended before it reached its start gate (${describeStatus(waitFor(target))})`);
+    }
+    if (interrupted) {
+      // A Ctrl-C (or SIGTERM, SIGHUP, ...) during the set-up ended it (see native/child.c).
+      native.forwardTo(-1);
+      // The process a fork made (exec's) was not the one signalled: it goes too.
+      trySys("kill", target, SIGNALS.SIGKILL);
+      waitFor(target);
+      const name = Object.entries(SIGNALS).find(([, n]) => n === interrupted)?.[0] ?? `signal ${interrupted}`;
+      throw new BunkerError(`interrupted by ${name} while the container was being set up`, 128 + interrupted);
+    }
+    return { pid: target };
+  } finally {
+    shared?.release();
   }
-  const created = untilCreated && report.length === 8 && report.every((b, i) => b === CREATED[i]);
-  // Before the report's descriptor is closed: the signal handler may be reading it.
-  const interrupted = native.forwardStarted();
-  release(pipes, "errRead");
-  release(pipes, "syncWrite");
-  mark("exec");
-  let target = pid;
-  if (fork) {
-    // The first child exits once its own child (ours, by CLONE_PARENT) has exec'd or failed.
-    waitFor(pid);
-    target = Number(read.i64(encoded.addr, (SLOT_BASE + fork.slot.slot) * 8));
-    native.forwardTo(target > 0 ? target : -1);
-  }
-  if (report.length !== 0 && !created) {
-    native.forwardTo(-1);
-    if (target > 0) waitFor(target);
-    if (report.length !== 8) throw new SysError("read the container's start-up report", Errno.EPROTO);
-    const dv = new DataView(report.buffer, report.byteOffset, 8);
-    throw childFailure(program, dv.getInt32(0, true), dv.getInt32(4, true));
-  }
-  if (target <= 0) throw new BunkerError("start the command: the forked process did not report its pid");
-  if (untilCreated && !created) {
-    native.forwardTo(-1);
-    trySys("kill", target, SIGNALS.SIGKILL);
-    throw new BunkerError(`the container process ended before it reached its start gate (${describeStatus(waitFor(target))})`);
-  }
-  if (interrupted) {
-    // A Ctrl-C (or SIGTERM, SIGHUP, ...) during the set-up ended it (see native/child.c).
-    native.forwardTo(-1);
-    // The process a fork made (exec's) was not the one signalled: it goes too.
-    trySys("kill", target, SIGNALS.SIGKILL);
-    waitFor(target);
-    const name = Object.entries(SIGNALS).find(([, n]) => n === interrupted)?.[0] ?? `signal ${interrupted}`;
-    throw new BunkerError(`interrupted by ${name} while the container was being set up`, 128 + interrupted);
-  }
-  return { pid: target };
 }

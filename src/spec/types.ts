@@ -120,6 +120,11 @@ export interface LinuxDeviceCgroup {
   access?: string;
 }
 
+export interface TimeOffset {
+  secs: number;
+  nanosecs: number;
+}
+
 export interface Linux {
   namespaces: LinuxNamespace[];
   resources?: LinuxResources;
@@ -136,6 +141,8 @@ export interface Linux {
   rootfsPropagation?: string;
   /** The execution domain: LINUX, or LINUX32 (uname reports a 32-bit machine). */
   personality?: { domain: "LINUX" | "LINUX32" };
+  /** With a new time namespace: how far its monotonic and boot-time clocks are set from the host's. */
+  timeOffsets?: { monotonic?: TimeOffset; boottime?: TimeOffset };
   /** Namespaced kernel parameters (net.*, the IPC ones), written once /proc is mounted. */
   sysctl?: Record<string, string>;
 }

@@ -1,6 +1,6 @@
 // The libc binding. Everything the parent asks of the kernel goes through here.
 
-import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { dlopen, FFIType, ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
 import { Errno, SysError } from "./errno";
 import { syscallNumber, type SyscallName } from "./syscalls";
 
@@ -153,4 +153,19 @@ export function randomBytes(n: number): Uint8Array {
   const b = new Uint8Array(n);
   if (trySys("getrandom", b, n, 0) !== n) crypto.getRandomValues(b);
   return b;
+}
+
+/**
+ * A copy of `bytes` in a page shared with the processes this one clones,
+ * even without CLONE_VM: what a child with a copy of memory writes there,
+ * this process reads. Unmapped by `release` (a child keeps its own mapping).
+ */
+export function sharedCopy(op: string, bytes: Uint8Array): { addr: number; view: Uint8Array; release(): void } {
+  const size = Math.ceil(bytes.length / 4096) * 4096 || 4096;
+  // PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS.
+  const addr = trySys("mmap", 0, size, 0x1 | 0x2, 0x01 | 0x20, -1, 0);
+  if (addr < 0 && addr > -4096) throw new SysError(op, -addr);
+  const view = new Uint8Array(toArrayBuffer(addr as Pointer, 0, size));
+  view.set(bytes);
+  return { addr, view, release: () => void trySys("munmap", addr, size) };
 }

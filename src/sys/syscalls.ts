@@ -54,6 +54,8 @@ const table = {
   unlinkat: [263, 35],
   symlinkat: [266, 36],
   unshare: [272, 97],
+  mmap: [9, 222],
+  munmap: [11, 215],
   dup3: [292, 24],
   pipe2: [293, 59],
   prlimit64: [302, 261],

@@ -3,7 +3,7 @@
 // start, state, kill, delete; the console socket; global flags; bad input.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { alive, bunker, BUNKER, isRoot, until, type Result } from "../helpers/bunker";
@@ -337,6 +337,34 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
       Bun.spawnSync(["umount", "-R", join(tree, "rw")]);
       Bun.spawnSync(["umount", "-R", join(tree, "ro")]);
     }
+  });
+
+  test("a time namespace of its own: its clocks offset as the config says, for its process and for one exec'd into it", () => {
+    const b = bundle((c) => {
+      c.process.args = ["sleep", "60"];
+      c.linux.namespaces.push({ type: "time" });
+      c.linux.timeOffsets = { boottime: { secs: 10 * 86400, nanosecs: 0 }, monotonic: { secs: 5 * 86400, nanosecs: 0 } };
+    });
+    const uptime = () => Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+    const timeNs = (pid: string | number) => readlinkSync(`/proc/${pid}/ns/time`);
+    try {
+      expect(detached(["create", "--bundle", b, "oci-time"]).code).toBe(0);
+      expect(bunker(["start", "oci-time"]).code).toBe(0);
+      const pid = state("oci-time").pid;
+      expect(timeNs(pid)).not.toBe(timeNs("self"));
+      const before = uptime();
+      const inside = bunker(["--root", "/run/bunker", "exec", "oci-time", "cat", "/proc/uptime"]);
+      expect(inside.code).toBe(0);
+      const seen = Number(inside.stdout.split(" ")[0]);
+      // Boot time, which /proc/uptime shows, is ten days ahead of the host's, give or take the exec.
+      expect(seen - before).toBeGreaterThan(10 * 86400 - 5);
+      expect(seen - before).toBeLessThan(10 * 86400 + 5);
+    } finally {
+      bunker(["delete", "--force", "oci-time"]);
+    }
+    // Without a time namespace, the host's clocks.
+    const plain = bunker(["--root", "/run/bunker", "run", "--bundle", bundle((c) => (c.process.args = ["cat", "/proc/uptime"])), "oci-notime"]);
+    expect(Math.abs(Number(plain.stdout.split(" ")[0]) - uptime())).toBeLessThan(5);
   });
 
   test("mount propagation: an rslave bind sees what the host mounts below its source later; a bind without one does not", async () => {
@@ -720,5 +748,25 @@ describe.skipIf(!ready)("rootless", () => {
     } finally {
       expect(as(["delete", "--force", "oci-rootless"]).code).toBe(0);
     }
+  });
+
+  test("rootless, a time namespace of its own is owned by the container's user namespace, its boot time offset", () => {
+    const user = u!;
+    const b = join(dir, "rootless-time");
+    mkdirSync(b);
+    chownSync(b, user.uid, user.gid);
+    const as = (args: string[]) => runAs(user, [bin!.path, ...args], {}, b);
+    expect(as(["spec", "--rootless", "--bundle", b]).code).toBe(0);
+    const c = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+    c.root = { path: fs!.path, readonly: false };
+    c.process.terminal = false;
+    c.process.args = ["cat", "/proc/uptime"];
+    c.linux.namespaces.push({ type: "time" });
+    c.linux.timeOffsets = { boottime: { secs: 3 * 86400, nanosecs: 0 } };
+    writeFileSync(join(b, "config.json"), JSON.stringify(c));
+    const host = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+    const r = as(["run", "--bundle", b, "oci-rootless-time"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(Number(r.stdout.split(" ")[0]) - host).toBeGreaterThan(3 * 86400 - 5);
   });
 });

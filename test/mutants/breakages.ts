@@ -354,7 +354,7 @@ export const BREAKAGES: Breakage[] = [
     name: "spawn-no-close-wait",
     removes: "closing the sync pipe and reaping the child when the set-up fails before its release",
     file: "src/runtime/spawn.ts",
-    edits: one("      closePipes(pipes);\n      native.forwardTo(-1);\n      const status = waitFor(pid);", "      native.forwardTo(-1);\n      const status = 0;"),
+    edits: one("        closePipes(pipes);\n        native.forwardTo(-1);\n        const status = waitFor(pid);", "        native.forwardTo(-1);\n        const status = 0;"),
     tests: [NATIVE],
   },
   {
@@ -685,6 +685,20 @@ export const BREAKAGES: Breakage[] = [
     removes: "the recursive options that clear a flag (rrw, rsuid, ...): a bind's submounts would keep the host's read-only flag",
     file: "src/rootfs/plan.ts",
     edits: one("p.arena.words([attrs, clear | (attrs & ATIME_MODE", "p.arena.words([attrs, (attrs & ATIME_MODE"),
+    tests: [OCI],
+  },
+  {
+    name: "oci-time-offsets",
+    removes: "writing linux.timeOffsets into the new time namespace before entering it (its clocks would be the host's)",
+    file: "src/runtime/plan.ts",
+    edits: one('"write", [fd, p.arena.bytes(text), text.length], { expect: { value: text.length, errno: Errno.EIO } });', '"getpid", []);'),
+    tests: [OCI],
+  },
+  {
+    name: "exec-time-shared-memory",
+    removes: "giving a process that enters a time namespace its own copy of memory (the kernel refuses one that shares bunker's: EUSERS)",
+    file: "src/runtime/exec.ts",
+    edits: one("      shareMemory: !entersTime(req.target),\n", ""),
     tests: [OCI],
   },
   {

@@ -143,13 +143,29 @@ describe("bundle to spec", () => {
       c.org_example_extension = { anything: true };
       c.process.newField = 1;
     })).not.toThrow();
-    expect(refusal((c) => (c.linux.timeOffsets = { monotonic: { secs: 1 } }))).toBe("linux.timeOffsets: is not supported yet");
+    expect(refusal((c) => (c.linux.intelRdt = { closID: "x" }))).toBe("linux.intelRdt: is not supported yet");
     expect(refusal((c) => (c.linux.personality = { domain: "LINUX64" }))).toBe('linux.personality.domain: "LINUX64" is not LINUX or LINUX32');
     expect(refusal((c) => (c.process.scheduler = { policy: "SCHED_ISO" }))).toMatch(/^process\.scheduler\.policy: "SCHED_ISO" is not one of SCHED_OTHER, /);
     expect(refusal((c) => (c.process.ioPriority = { class: "IOPRIO_CLASS_NONE", priority: 0 }))).toBe('process.ioPriority.class: "IOPRIO_CLASS_NONE" is not IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or IOPRIO_CLASS_IDLE');
     expect(refusal((c) => (c.linux.resources = { rdma: { mlx5_0: { hcaHandles: 3 } } }))).toBe("linux.resources.rdma: is not supported yet");
     expect(refusal((c) => c.linux.namespaces.push({ type: "user", path: "/proc/9/ns/user" }))).toMatch(/^linux\.namespaces: joining a user namespace by path is not supported yet/);
-    expect(refusal((c) => c.linux.namespaces.push({ type: "time" }))).toBe("linux.namespaces: a time namespace is not supported yet");
+    expect(refusal((c) => c.linux.namespaces.push({ type: "time", path: "/proc/9/ns/time" }))).toMatch(/^linux\.namespaces: joining a time namespace by path is not supported yet/);
+  });
+
+  test("a time namespace, with offsets per clock; offsets need the namespace, and name clocks it has", () => {
+    const s = spec((c) => {
+      c.linux.namespaces.push({ type: "time" });
+      c.linux.timeOffsets = { boottime: { secs: 86400, nanosecs: 5 }, monotonic: { secs: -60 } };
+    });
+    expect(s.oci.linux.namespaces).toContainEqual({ type: "time" });
+    expect(s.oci.linux.timeOffsets).toEqual({ boottime: { secs: 86400, nanosecs: 5 }, monotonic: { secs: -60, nanosecs: 0 } });
+    expect(refusal((c) => (c.linux.timeOffsets = { monotonic: { secs: 1 } }))).toBe("linux.timeOffsets: needs a time namespace of the container's own");
+    const withNs = (offsets: unknown) => (c: Config) => {
+      c.linux.namespaces.push({ type: "time" });
+      c.linux.timeOffsets = offsets;
+    };
+    expect(refusal(withNs({ realtime: { secs: 1 } }))).toBe("linux.timeOffsets.realtime: is not a clock a time namespace offsets (monotonic, boottime)");
+    expect(refusal(withNs({ boottime: { secs: 1, nanosecs: 1e9 } }))).toBe("linux.timeOffsets.boottime.nanosecs: must be an integer from 0 to 999999999");
   });
 
   test("an AppArmor profile or SELinux label is refused only where the host enforces one", () => {

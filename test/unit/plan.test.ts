@@ -155,6 +155,28 @@ describe("the child program plan", () => {
     expect(cloneFlags(none)).toBe(want);
   });
 
+  test("a time namespace is no clone flag (its bit is the exit signal's): made by unshare, offset, then entered, before any mount", () => {
+    const spec = createSpec({ id: "x", args: ["sh"], network: "none", callerEnv: {}, rootfs: "/srv/rootfs", rootfsHasEtc: true });
+    spec.oci.linux.namespaces.push({ type: "time" });
+    spec.oci.linux.timeOffsets = { boottime: { secs: 86400, nanosecs: 0 } };
+    expect(cloneFlags(spec) & 0xff).toBe(0);
+    const p = planContainer(spec, handshake, facts, [2]);
+    const descs = p.steps.map((s) => s.desc);
+    const made = descs.indexOf("make the time namespace");
+    expect(p.steps[made]!.args).toEqual([CLONE.NEWTIME]);
+    expect(descs.slice(made + 1, made + 6)).toEqual([
+      "open /proc/self/timens_offsets",
+      "offset the time namespace's clocks (boottime 86400 0)",
+      "close /proc/self/timens_offsets",
+      "open the new time namespace",
+      "enter the new time namespace",
+    ]);
+    expect(made).toBeLessThan(descs.indexOf("pivot_root into /tmp/root"));
+    // Without offsets, none are written.
+    delete spec.oci.linux.timeOffsets;
+    expect(planContainer(spec, handshake, facts, [2]).steps.map((s) => s.desc)).not.toContain("open /proc/self/timens_offsets");
+  });
+
   test("the cgroup namespace is made after bunker releases the child, before any mount", () => {
     const { descs } = plan();
     const released = descs.indexOf("wait for bunker to finish setting up");
