@@ -52,3 +52,9 @@ export async function writeIdMaps(pid: number, spec: ContainerSpec): Promise<voi
   writeProcFile(pid, "uid_map", mapText(uid));
   writeProcFile(pid, "gid_map", mapText(gid));
 }
+
+/** Writes `uid` and `gid` as `pid`'s maps directly: root's way, for a user namespace that only carries maps (an id-mapped mount's). */
+export function writeMapsAsRoot(pid: number, uid: readonly LinuxIDMapping[], gid: readonly LinuxIDMapping[]): void {
+  writeProcFile(pid, "uid_map", mapText(uid));
+  writeProcFile(pid, "gid_map", mapText(gid));
+}

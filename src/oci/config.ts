@@ -172,14 +172,13 @@ export function devices(v: unknown, path: string): LinuxDevice[] {
   });
 }
 
-/** Id-mapped mounts and crun's extensions. */
-const NOT_YET = new Set(["idmap", "ridmap", "tmpcopyup", "copy-symlink"]);
+/** crun's extensions. */
+const NOT_YET = new Set(["tmpcopyup", "copy-symlink"]);
 
 export function mounts(v: unknown, path: string, bundle: string): Mount[] {
   return list(v, path).map((m, i) => {
     const at = `${path}[${i}]`;
     const o = obj(m, at);
-    refuseNotYet(o, at, { uidMappings: "id-mapped mounts are not supported yet", gidMappings: "id-mapped mounts are not supported yet" });
     const destination = str(o.destination, `${at}.destination`);
     if (!destination.startsWith("/")) fail(`${at}.destination`, `"${destination}" must be absolute`);
     const options = optStrings(o.options, `${at}.options`) ?? [];
@@ -198,7 +197,12 @@ export function mounts(v: unknown, path: string, bundle: string): Mount[] {
       // cgroup and cgroup2 both give the container its own cgroups, read-only, as bunker mounts them.
       if (type === "cgroup2") type = "cgroup";
     }
-    return { destination, type, ...(source !== undefined ? { source } : {}), options };
+    const uidMappings = o.uidMappings !== undefined && o.uidMappings !== null ? idMappings(o.uidMappings, `${at}.uidMappings`) : undefined;
+    const gidMappings = o.gidMappings !== undefined && o.gidMappings !== null ? idMappings(o.gidMappings, `${at}.gidMappings`) : undefined;
+    if ((uidMappings === undefined) !== (gidMappings === undefined)) fail(`${at}.${uidMappings ? "gidMappings" : "uidMappings"}`, "an id-mapped mount needs both uidMappings and gidMappings");
+    const idmapped = uidMappings !== undefined || options.includes("idmap") || options.includes("ridmap");
+    if (idmapped && type !== "bind") fail(`${at}.options`, "only bind mounts can be id-mapped");
+    return { destination, type, ...(source !== undefined ? { source } : {}), options, ...(uidMappings ? { uidMappings, gidMappings: gidMappings! } : {}) };
   });
 }
 

@@ -12,7 +12,7 @@ const MOUNT_OPTIONS = [
   "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async", "dirsync", "noatime", "atime",
   "nodiratime", "diratime", "relatime", "norelatime", "strictatime", "nostrictatime", "nosymfollow", "bind", "rbind", "private", "rprivate",
   "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime", "rdiratime", "rnoatime", "ratime",
-  "rrelatime", "rnorelatime", "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow",
+  "rrelatime", "rnorelatime", "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow", "idmap", "ridmap",
 ];
 
 export function featuresJson(): Record<string, unknown> {
@@ -36,7 +36,7 @@ export function featuresJson(): Record<string, unknown> {
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
-      mountExtensions: { idmap: { enabled: false } },
+      mountExtensions: { idmap: { enabled: true } },
     },
   };
 }

@@ -37,6 +37,12 @@ export interface RootfsFacts {
   mountPoints?: ReadonlyMap<string, string>;
   /** With the host's root: its mount points, so that host mounts below a replaced directory are detached. */
   hostMounts?: readonly string[];
+  /**
+   * Id-mapped binds, made by bunker as detached trees with their maps and
+   * flags (only a process privileged over the source's filesystem may): a
+   * descriptor of each, which the child attaches.
+   */
+  idmapped?: ReadonlyMap<Mount, number>;
 }
 
 /** Where a mount on `dest` goes. */
@@ -46,7 +52,8 @@ const STAGING = "/tmp";
 
 /** A detached mount (a host path's tree, or a new filesystem) waiting to be attached. */
 interface Opened {
-  slot: Slot;
+  /** A slot the child saved the tree's descriptor in, or a descriptor bunker opened. */
+  slot: Slot | number;
   isDir: boolean;
   /** "proc" for a new filesystem; undefined for a bind. */
   fsType?: string;
@@ -76,7 +83,7 @@ function openTree(p: ChildProgram, source: string, recursive: boolean, attrs: nu
  * mount of its tree; recursive unless "bind" says otherwise. The recursive
  * options (rro, rrw, ...) add flags to set, or to clear.
  */
-function bindAttrs(m: Mount): { recursive: boolean; attrs: number; clear: number } {
+export function bindAttrs(m: Mount): { recursive: boolean; attrs: number; clear: number } {
   const opts = m.options ?? [];
   const { attrs, clear } = fsOptions(opts);
   return { recursive: !opts.includes("bind"), attrs, clear };
@@ -293,6 +300,11 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   for (const m of spec.oci.mounts) {
     if (m.type === "cgroup") continue;
     if (m.type === "bind") {
+      const prepared = facts.idmapped?.get(m);
+      if (prepared !== undefined) {
+        opened.set(m, { slot: prepared, isDir: facts.sourceIsDir(m.source!) });
+        continue;
+      }
       const { recursive, attrs, clear } = bindAttrs(m);
       opened.set(m, openTree(p, m.source!, recursive, attrs, facts.sourceIsDir(m.source!), clear));
     } else opened.set(m, createDetached(p, m));

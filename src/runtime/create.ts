@@ -32,6 +32,7 @@ import { writePidFile } from "./pidfile";
 import { openGate } from "./gate";
 import { runHooks } from "./hooks";
 import { rootfsFacts } from "./facts";
+import { idmappedMounts, type IdmappedMounts } from "./idmapped";
 
 export interface RunRecord {
   name?: string;
@@ -166,6 +167,7 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
   let mountPoints: RootfsClaim | undefined;
   let init: ReturnType<typeof initProgram> | undefined;
   let cgroupTasks: CgroupEntry[] = [];
+  let idmapped: IdmappedMounts | undefined;
   let gate = -1;
   const forked: { slot?: Slot } = {};
   try {
@@ -189,7 +191,8 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
       init = initProgram();
       if ("unavailable" in init) await log.debug(`--init stays a copy of bunker: ${init.unavailable}`);
     }
-    const facts = rootfsFacts(spec, net, record.name ?? state.name);
+    idmapped = await idmappedMounts(spec);
+    const facts = { ...rootfsFacts(spec, net, record.name ?? state.name), ...(idmapped.fds.size ? { idmapped: idmapped.fds } : {}) };
     // An OCI bundle's mount points stay in its rootfs, as runc leaves them: the client owns that directory.
     if (!record.oci) mountPoints = claimMountPoints(spec, facts, { pid: process.pid, start: state.supervisorStart ?? 0 }, record.pin);
     program = planContainer(spec, pipes, facts, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
@@ -285,6 +288,8 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
     // The child has exec'd, or has failed: its init has its own descriptor of the program.
     if (init && "fd" in init) closeFd(init.fd);
     for (const c of cgroupTasks) closeFd(c.fd);
+    // The child has its mounts, or has failed: the maps' user namespaces live on in them.
+    idmapped?.close();
     closeFd(gate);
   }
 }

@@ -13,6 +13,9 @@ export interface Mount {
   type?: string;
   source?: string;
   options?: string[];
+  /** An id-mapped bind: IDs of its source (containerID) and what they show as (hostID). */
+  uidMappings?: LinuxIDMapping[];
+  gidMappings?: LinuxIDMapping[];
 }
 
 export interface LinuxDevice {

@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { tmpdir } from "node:os";
 import { alive, bunker, BUNKER, isRoot, until, type Result } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
@@ -365,6 +365,52 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
     // Without a time namespace, the host's clocks.
     const plain = bunker(["--root", "/run/bunker", "run", "--bundle", bundle((c) => (c.process.args = ["cat", "/proc/uptime"])), "oci-notime"]);
     expect(Math.abs(Number(plain.stdout.split(" ")[0]) - uptime())).toBeLessThan(5);
+  });
+
+  test("id-mapped binds: a source's IDs show as the mount's maps say, and files made there are stored in the source's IDs", () => {
+    const src = join(dir, "idmapped");
+    mkdirSync(src);
+    writeFileSync(join(src, "theirs"), "x");
+    chownSync(src, 1000, 1000);
+    chownSync(join(src, "theirs"), 1000, 1000);
+    const owner = (path: string) => `stat -c '%u:%g' ${path}`;
+    const b = bundle((c) => {
+      c.mounts.push(
+        { destination: "/mnt/idmapped", type: "bind", source: src, options: ["rbind", "rw"], uidMappings: [{ containerID: 1000, hostID: 0, size: 1 }], gidMappings: [{ containerID: 1000, hostID: 0, size: 1 }] },
+        { destination: "/mnt/plain", type: "bind", source: src, options: ["rbind", "ro"] },
+      );
+      c.process.args = ["sh", "-c", [owner("/mnt/idmapped/theirs"), owner("/mnt/plain/theirs"), "touch /mnt/idmapped/mine"].join("; ")];
+    });
+    const r = bunker(["--root", "/run/bunker", "run", "--bundle", b, "oci-idmapped"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toBe("0:0\n1000:1000\n");
+    const made = statSync(join(src, "mine"));
+    expect([made.uid, made.gid]).toEqual([1000, 1000]);
+  });
+
+  test("idmap without maps of its own takes the container's user namespace's: the host's root files are its root's", () => {
+    const src = join(dir, "idmap-userns");
+    mkdirSync(src);
+    // The container's root is an unprivileged ID on the host: it reaches the source and the root
+    // filesystem through their directories.
+    chmodSync(dir, 0o755);
+    chmodSync(dirname(suite.fs.path), 0o755);
+    writeFileSync(join(src, "roots"), "x");
+    const maps = [{ containerID: 0, hostID: 300000, size: 65536 }];
+    const b = bundle((c) => {
+      c.linux.namespaces.push({ type: "user" });
+      c.linux.uidMappings = maps;
+      c.linux.gidMappings = maps;
+      c.mounts = c.mounts.filter((m: { destination: string }) => !["/sys", "/sys/fs/cgroup"].includes(m.destination));
+      // Below /tmp: the container's root may make mount points only where anyone may.
+      c.mounts.push({ destination: "/tmp/idmap", type: "bind", source: src, options: ["rbind", "rw", "idmap"] }, { destination: "/tmp/plain", type: "bind", source: src, options: ["rbind", "ro"] });
+      c.process.args = ["sh", "-c", "stat -c %u /tmp/idmap/roots; stat -c %u /tmp/plain/roots; touch /tmp/idmap/made"];
+    });
+    const r = bunker(["--root", "/run/bunker", "run", "--bundle", b, "oci-idmap-userns"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    // Unmapped in the container's namespace, the plain bind's root file is the overflow ID.
+    expect(r.stdout).toBe("0\n65534\n");
+    expect(statSync(join(src, "made")).uid).toBe(0);
   });
 
   test("mount propagation: an rslave bind sees what the host mounts below its source later; a bind without one does not", async () => {

@@ -702,6 +702,13 @@ export const BREAKAGES: Breakage[] = [
     tests: [OCI],
   },
   {
+    name: "oci-idmap",
+    removes: "giving an id-mapped bind its maps (its files would show with the source's IDs)",
+    file: "src/runtime/idmapped.ts",
+    edits: one("new BigUint64Array([BigInt(MOUNT_ATTR.IDMAP), 0n, 0n, BigInt(userns)])", "new BigUint64Array([0n, 0n, 0n, BigInt(userns)])"),
+    tests: [OCI],
+  },
+  {
     name: "oci-command-lookup",
     removes: "looking the command up at create, before the start gate (a missing one would fail only at start)",
     file: "src/runtime/plan.ts",

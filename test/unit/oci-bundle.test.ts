@@ -127,8 +127,14 @@ describe("bundle to spec", () => {
       { destination: "/src", type: "bind", source: "/srv/src", options: ["rbind"] },
       { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: [] },
     ]);
-    expect(refusal((c) => c.mounts.push({ destination: "/x", type: "bind", source: "/y", options: ["rbind", "idmap"] }))).toBe('mounts[1].options: "idmap" is not supported yet');
+    expect(refusal((c) => c.mounts.push({ destination: "/x", type: "tmpfs", options: ["tmpcopyup"] }))).toBe('mounts[1].options: "tmpcopyup" is not supported yet');
     expect(refusal((c) => c.mounts.push({ destination: "x", type: "tmpfs" }))).toBe('mounts[1].destination: "x" must be absolute');
+    // Id-mapped binds: both maps, or the idmap/ridmap options; only binds.
+    const m = [{ containerID: 1000, hostID: 0, size: 1 }];
+    const idm = spec((c) => c.mounts.push({ destination: "/x", type: "bind", source: "/y", options: ["ridmap"], uidMappings: m, gidMappings: m }));
+    expect(idm.oci.mounts.at(-1)).toEqual({ destination: "/x", type: "bind", source: "/y", options: ["ridmap", "rbind"], uidMappings: m, gidMappings: m });
+    expect(refusal((c) => c.mounts.push({ destination: "/x", type: "bind", source: "/y", uidMappings: m }))).toBe("mounts[1].gidMappings: an id-mapped mount needs both uidMappings and gidMappings");
+    expect(refusal((c) => c.mounts.push({ destination: "/x", type: "tmpfs", options: ["idmap"] }))).toBe("mounts[1].options: only bind mounts can be id-mapped");
   });
 
   test("hooks: absolute paths, argv, environment, a time limit of at least a second", () => {
