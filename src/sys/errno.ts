@@ -66,6 +66,8 @@ export const Errno = {
   EEXIST: 17,
   ENOTDIR: 20,
   EISDIR: 21,
+  EXDEV: 18,
+  ENOTEMPTY: 39,
   EFBIG: 27,
   EINVAL: 22,
   EROFS: 30,

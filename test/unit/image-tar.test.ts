@@ -83,7 +83,7 @@ describe("reading layer archives", () => {
     expect([n!.type, n!.devmajor, n!.devminor]).toEqual(["char", 1, 3]);
     const tar = gnuTar("gnu");
     const damaged = tar.slice();
-    damaged[10] ^= 0xff;
+    damaged[10] = damaged[10]! ^ 0xff;
     await expect(entries(damaged)).rejects.toThrow(/bad checksum/);
     await expect(entries(tar.subarray(0, 512 + 3))).rejects.toThrow(/ends in the middle of an entry/);
     // Two zero blocks end it; what follows is not read.
