@@ -26,6 +26,11 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   stats: { describe: "Show containers' CPU, memory and process use, live", load: async () => (await import("./cli/stats")).stats },
   network: { describe: "Show or remove the bunker0 bridge (ls, prune)", load: async () => (await import("./cli/network")).network },
   wait: { describe: "Wait for a container to stop; print and exit with its status", load: async () => (await import("./cli/wait")).wait },
+  images: { describe: "List images", load: async () => async (argv: string[]) => (await import("./cli/image")).images(argv) },
+  import: { describe: "Make an image from a root filesystem tarball", load: async () => (await import("./cli/image")).importCmd },
+  tag: { describe: "Give an image another name", load: async () => (await import("./cli/image")).tag },
+  rmi: { describe: "Remove images", load: async () => async (argv: string[]) => (await import("./cli/image")).rmi(argv) },
+  image: { describe: "Manage images (ls, rm, inspect, prune, import, tag)", load: async () => (await import("./cli/image")).image },
   __supervise: {
     describe: "",
     load: async () => async (argv: string[]) => (await import("./runtime/detach")).supervise(argv[0] ?? "", argv[1]),

@@ -12,14 +12,23 @@ import { newId, validateName } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
 import { runFlags, runSpec, type RunFlags, type RunHost } from "./runspec";
 import { parseCommand } from "./usage";
+import { BunkerError } from "../errors";
+import { findImage, openStore, storeRoot } from "../image/store";
+import { imageFile, imageHasDir } from "../image/files";
+import { imageRoot } from "../runtime/image-rootfs";
 
 export const runOptions: OptionDefs = {
   rootfs: {
     type: "string",
     alias: ["root"],
     valueHint: "DIR",
-    description: "Root filesystem to run in (default: the host's /, read-only, with private /tmp, /run, /dev, /proc)",
+    description: "A root filesystem directory to run in, instead of an image",
   },
+  "host-root": {
+    type: "boolean",
+    description: "Run on the host's own files, read-only, with private /tmp, /run, /dev and /proc, instead of an image",
+  },
+  entrypoint: { type: "string", valueHint: "CMD", description: "Run CMD instead of the image's entrypoint (\"\" for none; the image's Cmd goes too)" },
   user: { type: "string", alias: ["u"], valueHint: "USER[:GROUP]", description: "Run as this user (name or ID, looked up in the container's /etc/passwd)" },
   workdir: { type: "string", alias: ["w"], valueHint: "DIR", description: "Working directory inside the container, created if missing" },
   env: { type: "string", alias: ["e"], multiple: true, valueHint: "KEY[=VALUE]", description: "Set a variable; KEY alone takes yours (repeatable)" },
@@ -90,18 +99,32 @@ export const runOptions: OptionDefs = {
 };
 
 const EXAMPLES = [
+  "bunker import alpine-minirootfs.tar.gz alpine && bunker run --rm -it alpine sh",
   "bunker run --rootfs ./alpine -- sh -c 'hostname; ps'",
   "bunker run --rootfs ./alpine --user alpine -v ./src:/src:rw -w /src -e CI=1 -- make test",
   "bunker run --map-uid 1100 --map-gid 1100 --rootfs ./alpine -- id",
-  "bunker run -- ls /      # the host's files, read-only, in a sandbox",
+  "bunker run --host-root -- ls /      # the host's files, read-only, in a sandbox",
   "bunker run -d --name web -p 8080:80 --rootfs ./alpine -- httpd -f -p 80",
   "bunker run -m 512m --cpus 1.5 --pids-limit 200 --rootfs ./alpine -- make -j4",
 ];
 
 /** What the host says about the flags: the reads and checks runSpec needs, in the order their errors should come. */
+/** The image `ref` from the store, and the root filesystem container `id` of it gets. */
+function runImage(ref: string, id: string): NonNullable<RunHost["image"]> {
+  const record = findImage(openStore(), ref);
+  if (!record) {
+    throw new BunkerError(`run: no image "${ref}" in ${storeRoot()} (bunker import FILE ${ref} makes one; a command on the host's files: bunker run --host-root -- ${ref} ...; on a directory: --rootfs DIR)`);
+  }
+  const root = imageRoot(record, ref, id);
+  return { record, root, hasEtc: imageHasDir(root.lower, "/etc") };
+}
+
 async function runHost(f: RunFlags): Promise<RunHost> {
+  const id = newId();
+  const image = f.image !== undefined ? runImage(f.image, id) : undefined;
   const rootfs = f.rootfs !== undefined ? checkRootfs(f.rootfs) : undefined;
   mark("rootfs");
+  const user = f.user ?? (image?.record.config.config?.User || undefined);
   const volumeSources = f.volumes.map(({ value, volume }) => volumeSource(value, volume.source));
   const uid = process.geteuid?.() ?? 0;
   const identity = resolveIdentity({
@@ -110,8 +133,9 @@ async function runHost(f: RunFlags): Promise<RunHost> {
     userns: f.userns,
     ...(f.mapUid !== undefined ? { mapUid: f.mapUid } : {}),
     ...(f.mapGid !== undefined ? { mapGid: f.mapGid } : {}),
-    ...(f.user !== undefined ? { user: f.user } : {}),
+    ...(user !== undefined ? { user } : {}),
     rootfs: rootfs?.path,
+    ...(image ? { readFile: (path: string) => imageFile(image.root.lower, path) } : {}),
     path: process.env.PATH ?? "",
   });
   mark("identity");
@@ -120,10 +144,11 @@ async function runHost(f: RunFlags): Promise<RunHost> {
   mark("cgroups");
   const net = await networkChoice(f.network, uid, f.joinNs, f.ports, f.subnet);
   const envFiles = readEnvFiles(f.envFiles);
-  const cwd = rootfs === undefined && f.workdir === undefined ? await sandboxCwd() : undefined;
+  const cwd = f.hostRoot && f.workdir === undefined ? await sandboxCwd() : undefined;
   mark("env");
   return {
-    id: newId(),
+    id,
+    ...(image ? { image } : {}),
     uid,
     callerEnv: process.env,
     ...(rootfs ? { rootfs } : {}),
@@ -143,7 +168,7 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = await parseCommand(argv, runOptions, {
     name: "run",
     description: "Run a command in a new container",
-    positional: "[--] COMMAND [ARG...]",
+    positional: "IMAGE [COMMAND [ARG...]]  |  --rootfs DIR|--host-root [--] COMMAND [ARG...]",
     examples: EXAMPLES,
   });
   if (!parsed) return 0;

@@ -9,8 +9,9 @@ import { createSpec, type SecurityOptions } from "../spec/defaults";
 import { capName, resolveCaps } from "../security/caps";
 import { RLIMITS } from "../security/plan";
 import type { Profile } from "../security/seccomp/profile";
+import type { ImageConfig, ImageRecord } from "../image/store";
 import { buildEnvironment } from "../spec/env";
-import type { ContainerSpec, LinuxResources, Mount, PortMapping, POSIXRlimit } from "../spec/types";
+import type { ContainerSpec, ImageRoot, LinuxResources, Mount, PortMapping, POSIXRlimit } from "../spec/types";
 import { parseResources } from "../spec/resources";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { parseTmpfs, parseVolume, volumeMount, type Volume } from "../spec/volumes";
@@ -24,7 +25,14 @@ const USERNS_MODES: UsernsMode[] = ["private", "keep-id", "host"];
 
 /** What the flags say, checked for syntax; paths are absolute. */
 export interface RunFlags {
+  /** The command, as given after the image (or after --rootfs/--host-root's options); may be empty with an image. */
   args: string[];
+  /** The image to run, when neither --rootfs nor --host-root is given. */
+  image?: string;
+  /** --host-root: the host's own files, read-only. */
+  hostRoot: boolean;
+  /** --entrypoint: the image's entrypoint instead ("" for none). */
+  entrypoint?: string;
   userns: UsernsMode;
   network: NetworkArg;
   ports: PortMapping[];
@@ -91,8 +99,18 @@ const strings = (v: unknown) => (v as string[] | undefined) ?? [];
 const optString = (v: unknown) => v as string | undefined;
 
 /** The parsed flags of bunker run, checked for syntax (nothing on the host is looked at). */
-export function runFlags(v: Record<string, unknown>, args: string[], callerEnv: Record<string, string | undefined>): RunFlags {
-  if (args.length === 0) throw new UsageError("run: no command given: bunker run [OPTIONS] [--] COMMAND [ARG...]");
+export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: Record<string, string | undefined>): RunFlags {
+  const hostRoot = v["host-root"] === true;
+  const rootfs = optString(v.rootfs);
+  if (hostRoot && rootfs !== undefined) throw new UsageError("run: --host-root and --rootfs both name the root filesystem: give one");
+  const image = hostRoot || rootfs !== undefined ? undefined : rest[0];
+  const args = image !== undefined ? rest.slice(1) : rest;
+  if (rest.length === 0) {
+    throw new UsageError(hostRoot || rootfs !== undefined ? "run: no command given: bunker run [OPTIONS] --rootfs DIR|--host-root [--] COMMAND [ARG...]" : "run: give an image, or --rootfs DIR or --host-root and a command: bunker run [OPTIONS] IMAGE [COMMAND [ARG...]]");
+  }
+  if (image === undefined && args.length === 0) throw new UsageError("run: no command given");
+  const entrypoint = optString(v.entrypoint);
+  if (entrypoint !== undefined && image === undefined) throw new UsageError("run: --entrypoint is for images (with --rootfs or --host-root, the command is all there is)");
   requirePaths(v as Parsed["values"], { rootfs: "--rootfs", workdir: "-w/--workdir", "env-file": "--env-file", pin: "--pin", "join-ns": "--join-ns" });
   const userns = ((v.userns as string | undefined) ?? "auto") as UsernsMode;
   if (userns !== "auto" && !USERNS_MODES.includes(userns)) throw new UsageError(`unknown --userns mode "${userns}": use one of ${USERNS_MODES.join(", ")}`);
@@ -137,6 +155,9 @@ export function runFlags(v: Record<string, unknown>, args: string[], callerEnv: 
   const opt = <T>(key: string, value: T | undefined) => (value !== undefined ? { [key]: value } : {});
   return {
     args,
+    ...opt("image", image),
+    hostRoot,
+    ...opt("entrypoint", entrypoint),
     userns,
     network,
     ports,
@@ -145,7 +166,7 @@ export function runFlags(v: Record<string, unknown>, args: string[], callerEnv: 
     cgroups,
     ...opt("hostname", hostname),
     ...opt("workdir", workdir),
-    ...opt("rootfs", optString(v.rootfs)),
+    ...opt("rootfs", rootfs),
     volumes,
     tmpfs,
     env: [...(v.tty && !callerEnv.TERM ? ["TERM=xterm"] : []), ...strings(v.env)],
@@ -175,6 +196,8 @@ export function runFlags(v: Record<string, unknown>, args: string[], callerEnv: 
 /** What the host said about the flags (runtime/runhost.ts). */
 export interface RunHost {
   id: string;
+  /** The image to run, from the store, and its container's root filesystem. */
+  image?: { record: ImageRecord; root: ImageRoot; hasEtc: boolean };
   uid: number;
   callerEnv: Record<string, string | undefined>;
   rootfs?: { path: string; hasEtc: boolean };
@@ -207,32 +230,57 @@ function security(f: RunFlags, h: RunHost): SecurityOptions {
 }
 
 /**
- * The working directory: -w (made if missing); else the user's home with a
+ * The working directory: -w (made if missing); else an image's WorkingDir
+ * (made if missing, as docker makes it), or /; else the user's home with a
  * rootfs (if it exists); else / with a rootfs, or the caller's with the host's root.
  */
-function workingDirectory(f: RunFlags, h: RunHost): { cwd: string; cwdOptional: boolean } {
-  if (f.workdir !== undefined) return { cwd: f.workdir, cwdOptional: false };
+function workingDirectory(f: RunFlags, h: RunHost): { cwd: string; cwdOptional: boolean; createCwd: boolean } {
+  if (f.workdir !== undefined) return { cwd: f.workdir, cwdOptional: false, createCwd: true };
+  if (h.image) {
+    const dir = h.image.record.config.config?.WorkingDir;
+    return dir ? { cwd: dir, cwdOptional: false, createCwd: true } : { cwd: "/", cwdOptional: false, createCwd: false };
+  }
+  return { ...otherWorkingDirectory(h), createCwd: false };
+}
+
+function otherWorkingDirectory(h: RunHost): { cwd: string; cwdOptional: boolean } {
   if (h.rootfs && h.identity.account) return { cwd: h.identity.account.home, cwdOptional: true };
   if (h.rootfs) return { cwd: "/", cwdOptional: false };
   return { cwd: h.sandboxCwd ?? "/", cwdOptional: true };
 }
 
+/**
+ * The command of an image's container, by docker's rules: the entrypoint
+ * (the image's, or --entrypoint's, which also drops the image's Cmd) and then
+ * the command given, else the image's Cmd.
+ */
+export function imageCommand(f: RunFlags, config: ImageConfig["config"] = {}): string[] {
+  const entrypoint = f.entrypoint !== undefined ? (f.entrypoint === "" ? [] : [f.entrypoint]) : (config.Entrypoint ?? []);
+  const cmd = f.args.length ? f.args : f.entrypoint !== undefined ? [] : (config.Cmd ?? []);
+  const args = [...entrypoint, ...cmd];
+  if (args.length === 0) throw new UsageError(`run: image ${f.image} has no command (no Entrypoint or Cmd): give one after the image`);
+  return args;
+}
+
 /** The spec of bunker run's flags, given what the host said about them; validated. */
 export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => string): ContainerSpec {
   const hostname = f.hostname ?? h.id;
+  const imageConfig = h.image?.record.config.config;
   const env = buildEnvironment({
     hostname,
     callerEnv: h.callerEnv,
     ...(h.identity.account ? { user: h.identity.account } : {}),
+    ...(imageConfig?.Env ? { image: imageConfig.Env } : {}),
     files: h.envFiles,
     flags: f.env,
   });
   const extraMounts = [...f.volumes.map(({ volume }, i) => volumeMount({ ...volume, source: h.volumeSources[i]! })), ...f.tmpfs];
+  const rootfs = h.image ? { path: h.image.root.upper, hasEtc: h.image.hasEtc } : h.rootfs;
   const spec = createSpec({
     id: h.id,
-    args: f.args,
-    rootfs: h.rootfs?.path,
-    rootfsHasEtc: h.rootfs?.hasEtc,
+    args: h.image ? imageCommand(f, imageConfig) : f.args,
+    rootfs: rootfs?.path,
+    rootfsHasEtc: rootfs?.hasEtc,
     hostname,
     network: h.net.mode,
     ...(h.net.path !== undefined ? { networkPath: h.net.path } : {}),
@@ -245,7 +293,6 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
     callerEnv: h.callerEnv,
     env,
     ...workingDirectory(f, h),
-    createCwd: f.workdir !== undefined,
     ...(h.identity.user ? { user: h.identity.user } : {}),
     extraMounts,
     ...(h.identity.userns ? { userns: h.identity.userns } : {}),
@@ -257,6 +304,10 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
     // A rootless container cannot reach a device the user could not open on the host: no device rules for it.
     defaultLimits: { pids: !f.pidsLimitGiven, devices: h.uid === 0 },
   });
+  if (h.image) {
+    spec.bunker.rootMode = "image";
+    spec.bunker.image = h.image.root;
+  }
   if (f.joinNs !== undefined) {
     const present = (["ipc", "uts"] as const).filter((t) => h.pinned.includes(t));
     for (const t of present) {

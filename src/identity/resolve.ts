@@ -22,6 +22,8 @@ export interface IdentityRequest {
   user?: string;
   /** The rootfs, or undefined for the host's root. */
   rootfs?: string;
+  /** Reads the container's files instead of `rootfs` (an image's, through its layers). */
+  readFile?: (path: string) => string | undefined;
   /** Where to look for newuidmap and newgidmap (the caller's PATH, then the usual places). */
   path: string;
   helperDirs?: readonly string[];
@@ -135,8 +137,9 @@ export function resolveIdentity(req: IdentityRequest): Identity {
   else if (spec === undefined && (req.mapUid !== undefined || req.mapGid !== undefined)) spec = `${req.mapUid ?? 0}:${req.mapGid ?? 0}`;
   const where = req.rootfs === undefined ? "" : req.rootfs.replace(/\/+$/, "");
   const files = { passwd: `${where}/etc/passwd`, group: `${where}/etc/group` };
-  const passwd = containerFile(req.rootfs, "/etc/passwd");
-  const group = containerFile(req.rootfs, "/etc/group");
+  const read = req.readFile ?? ((path: string) => containerFile(req.rootfs, path));
+  const passwd = read("/etc/passwd");
+  const group = read("/etc/group");
   if (spec === undefined) {
     // Container root, with the groups the container's /etc/group gives root
     // (never bunker's own supplementary groups).

@@ -61,7 +61,13 @@ export function tarNumber(b: Uint8Array, off: number, len: number): number {
 }
 
 function checksumOk(h: Uint8Array): boolean {
-  const want = tarNumber(h, 148, 8);
+  let want: number;
+  try {
+    want = tarNumber(h, 148, 8);
+  } catch {
+    // not even a number where the checksum goes
+    return false;
+  }
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
   return sum === want;

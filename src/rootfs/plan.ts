@@ -12,7 +12,7 @@
 // namespace, and attached in their place later.
 
 import type { ChildProgram, Slot } from "../child/program";
-import type { ContainerSpec, LinuxDevice, Mount } from "../spec/types";
+import type { ContainerSpec, ImageRoot, LinuxDevice, Mount } from "../spec/types";
 import { AT, MNT_DETACH, MOUNT_ATTR, MOVE_MOUNT, MS, O, OPEN_TREE, S, makedev } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { planMaskedPaths } from "./masked";
@@ -112,9 +112,32 @@ function createDetached(p: ChildProgram, m: Mount): Opened {
   return { slot, isDir: true, fsType: type };
 }
 
-function enterTree(p: ChildProgram, source: string, readonly: boolean): void {
+/**
+ * An image's root filesystem: overlayfs of its layers (the top one first)
+ * over the container's upper directory, made detached. It lives in the
+ * container's mount namespace only: nothing of it is left on the host when
+ * the container ends, however bunker ends.
+ */
+function openOverlay(p: ChildProgram, image: ImageRoot): Opened {
+  const ctx = p.newSlot();
+  p.call("create the overlay filesystem of the image", "fsopen", [p.str("overlay"), 1 /* FSOPEN_CLOEXEC */], { save: ctx });
+  const set = (key: string, value: string, what: string) => p.call(what, "fsconfig", [ctx, 1 /* FSCONFIG_SET_STRING */, p.str(key), p.str(value), 0]);
+  set("source", "overlay", "name the overlay filesystem");
+  set("lowerdir", [...image.lower].reverse().join(":"), `stack the image's ${image.lower.length} layer${image.lower.length === 1 ? "" : "s"}`);
+  set("upperdir", image.upper, `take the container's changes in ${image.upper}`);
+  set("workdir", image.work, `give overlayfs its work directory ${image.work}`);
+  if (image.userxattr) p.call("keep whiteouts in user.* attributes (userxattr)", "fsconfig", [ctx, 0 /* FSCONFIG_SET_FLAG */, p.str("userxattr"), 0, 0]);
+  p.call("set up the overlay filesystem", "fsconfig", [ctx, 6 /* FSCONFIG_CMD_CREATE */, 0, 0, 0]);
+  const slot = p.newSlot();
+  // nodev: a device node in an image opens only in the container's own /dev.
+  p.call("mount the overlay filesystem", "fsmount", [ctx, 1 /* FSMOUNT_CLOEXEC */, MOUNT_ATTR.NODEV], { save: slot });
+  p.call("close the overlay context", "close", [ctx]);
+  return { slot, isDir: true, fsType: "overlay" };
+}
+
+function enterTree(p: ChildProgram, source: string | ImageRoot, readonly: boolean): void {
   // nodev: a device node in an image or a host directory opens only in the container's own /dev.
-  const root = openTree(p, source, true, MOUNT_ATTR.NODEV | (readonly ? MOUNT_ATTR.RDONLY : 0), true);
+  const root = typeof source === "string" ? openTree(p, source, true, MOUNT_ATTR.NODEV | (readonly ? MOUNT_ATTR.RDONLY : 0), true) : openOverlay(p, source);
   // The staging tmpfs exists only in the new mount namespace and leaves with the old root.
   p.call(`mount a staging tmpfs on ${STAGING}`, "mount", [p.str("tmpfs"), p.str(STAGING), p.str("tmpfs"), MS.NOSUID | MS.NODEV, p.str("mode=700")]);
   const newRoot = `${STAGING}/root`;
@@ -319,7 +342,7 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   // From here on nothing of the host's mount table propagates into what is copied: the root.
   p.call("make / a private mount tree", "mount", [0, p.str("/"), 0, MS.REC | MS.PRIVATE, 0]);
 
-  enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);
+  enterTree(p, hostRoot ? "/" : (spec.bunker.image ?? spec.oci.root.path), hostRoot);
   leaveOldRoot(p);
 
   p.call("clear the umask", "umask", [0]);

@@ -32,6 +32,7 @@ import { writePidFile } from "./pidfile";
 import { openGate } from "./gate";
 import { runHooks } from "./hooks";
 import { rootfsFacts } from "./facts";
+import { prepareImageRoot } from "./image-rootfs";
 import { idmappedMounts, type IdmappedMounts } from "./idmapped";
 
 export interface RunRecord {
@@ -172,6 +173,8 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
   const forked: { slot?: Slot } = {};
   try {
     if (record.oci?.create) gate = openGate(containerDir(state.id));
+    // The state records the image's directories: made now, they are removed with it whatever happens next.
+    prepareImageRoot(spec);
     joined = openJoined(spec);
     state.cgroup = await createContainerCgroups(spec, process.geteuid?.() ?? 0);
     if (state.cgroup) {

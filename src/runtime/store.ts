@@ -18,6 +18,8 @@ import { isAlive } from "../sys/proc";
 import { BunkerError } from "../errors";
 import { abandonedTemp, clearTempFiles, isTempFile, parseTempName, removeTree, tempName } from "./leftovers";
 import { stateDir } from "./state";
+import { removeImageRoot } from "../image/store";
+import { dirname } from "node:path";
 import { NAME, stateProblem } from "./state-shape";
 
 export type Status = "created" | "running" | "stopped";
@@ -425,6 +427,9 @@ export function removeState(s: { id: string; name?: string } | Damaged): void {
   if (r < 0 && r !== -Errno.ENOENT) throw new BunkerError(`remove container ${s.id}: ${new SysError(`rename ${dirOf(s.id)} to ${trash}`, -r).message}`);
   for (const name of "names" in s ? s.names : s.name !== undefined ? [s.name] : []) unclaimName(name, s.id);
   if (r === 0) removeTree(trash);
+  // An image container's changes, after its state: a bunker killed in between leaves them to reconcileImageRoots.
+  const upper = "spec" in s ? (s as ContainerState).spec?.bunker.image?.upper : undefined;
+  if (upper !== undefined) removeImageRoot(dirname(upper));
 }
 
 /** Removes temporary files a writer of the container's state left when killed. */

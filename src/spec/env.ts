@@ -9,6 +9,8 @@ export interface EnvSources {
   callerEnv: Record<string, string | undefined>;
   /** The --user, when given: HOME, USER and LOGNAME follow it. */
   user?: { name?: string; home: string };
+  /** An image's Env (KEY=VALUE): after bunker's defaults, before files and flags. */
+  image?: readonly string[];
   /** --env-file contents, in order, with their paths for errors. */
   files: { path: string; text: string }[];
   /** -e values, in order. */
@@ -53,6 +55,11 @@ export function buildEnvironment(s: EnvSources): string[] {
   env.set("HOME", s.user?.home ?? "/root");
   env.set("HOSTNAME", s.hostname);
   if (s.callerEnv.TERM) env.set("TERM", s.callerEnv.TERM);
+  // An image's Env comes next: it may set PATH, HOME, anything; files and flags win over it.
+  for (const e of s.image ?? []) {
+    const eq = e.indexOf("=");
+    if (eq > 0) env.set(e.slice(0, eq), e.slice(eq + 1));
+  }
   if (s.user?.name) {
     env.set("USER", s.user.name);
     env.set("LOGNAME", s.user.name);

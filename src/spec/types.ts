@@ -185,8 +185,12 @@ export interface Sidecar {
   /**
    * "dir": root.path is a root filesystem to pivot into.
    * "host": the host's / is the container's root, read-only (root.path is "/").
+   * "image": overlayfs of an image's layers under the container's own upper
+   * directory (see `image`; root.path is that directory).
    */
-  rootMode: "dir" | "host";
+  rootMode: "dir" | "host" | "image";
+  /** rootMode "image": the image and the directories its root filesystem is made of. */
+  image?: ImageRoot;
   network: NetworkMode;
   /** Published ports, the bridge's subnet, a joined namespace's owner. */
   net?: NetworkSettings;
@@ -206,6 +210,20 @@ export interface Sidecar {
   pidsDefault?: boolean;
   /** The cgroup at linux.cgroupsPath must be made (an OCI client's, as root): never run without it. */
   cgroupRequired?: boolean;
+}
+
+export interface ImageRoot {
+  /** sha256:... of the image's config. */
+  id: string;
+  /** The name it was run by, as given. */
+  ref: string;
+  /** Its layers' directories, bottom first. */
+  lower: string[];
+  /** The container's own: where its changes go, and overlayfs's work directory. */
+  upper: string;
+  work: string;
+  /** overlayfs's userxattr: whiteouts and opaque directories in user.* attributes (a user namespace's). */
+  userxattr: boolean;
 }
 
 export interface UsernsSetup {

@@ -63,3 +63,8 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** `args` for bunker run on the host's own files (--host-root), unless they name a root filesystem themselves. */
+export function onHostRoot(args: readonly string[]): string[] {
+  return args.some((a) => a === "--rootfs" || a === "--root" || a.startsWith("--rootfs=")) ? [...args] : ["--host-root", ...args];
+}

@@ -109,7 +109,7 @@ describe.skipIf(!ready)("volume options, rootless", () => {
   test("nosuid: the user's setuid program runs as container user 1000, not as container root; without it, as root", () => {
     // No rootfs: the host's view, where the host's cat finds its libraries; no_new_privs off in both.
     const probe = (opts: string) =>
-      as(["run", "--rm", "--network", "none", "-u", "1000", "-w", "/", "--security-opt", "no-new-privileges=false", "-v", `${dir}:/mnt${opts}`, "--", "/mnt/cat", "/proc/self/status"]);
+      as(["run", "--host-root", "--rm", "--network", "none", "-u", "1000", "-w", "/", "--security-opt", "no-new-privileges=false", "-v", `${dir}:/mnt${opts}`, "--", "/mnt/cat", "/proc/self/status"]);
     const uids = (r: { stdout: string; stderr: string }) => r.stdout.split("\n").find((l) => l.startsWith("Uid:")) ?? r.stderr;
     expect(uids(probe(""))).toBe("Uid:\t1000\t0\t0\t0");
     expect(uids(probe(":nosuid"))).toBe("Uid:\t1000\t1000\t1000\t1000");

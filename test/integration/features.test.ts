@@ -131,7 +131,7 @@ describe.skipIf(!ready)("volume options", () => {
     // No rootfs: the host's view, where the host's cat finds its libraries. no_new_privs is off in
     // both runs, since it alone would keep the setuid bit from working.
     const probe = (opts: string) =>
-      bunker(["run", "--rm", "--network", "none", "-u", "65534", "-w", "/", "--security-opt", "no-new-privileges=false", "-v", `${dir}:/mnt${opts}`, "--", "/mnt/cat", "/proc/self/status"]);
+      bunker(["run", "--host-root", "--rm", "--network", "none", "-u", "65534", "-w", "/", "--security-opt", "no-new-privileges=false", "-v", `${dir}:/mnt${opts}`, "--", "/mnt/cat", "/proc/self/status"]);
     const uids = (r: { stdout: string }) => r.stdout.split("\n").find((l) => l.startsWith("Uid:"));
     expect(uids(probe(""))).toBe("Uid:\t65534\t0\t0\t0");
     expect(uids(probe(":nosuid"))).toBe("Uid:\t65534\t65534\t65534\t65534");

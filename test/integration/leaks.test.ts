@@ -53,6 +53,9 @@ async function expectCaught(plant: () => Promise<() => void | Promise<void>> | (
   let remove: (() => void | Promise<void>) | undefined;
   try {
     remove = await plant();
+    // A planted process may not have exec'd yet: the check is given a moment to see it as it will be.
+    const matches = (l: string[]) => l.length === expected.length && expected.every((re) => l.some((x) => re.test(x)));
+    await until(() => matches(leaksSince(before)), 5000, "the planted leak to be seen").catch(() => {});
     const leaks = leaksSince(before);
     expect(leaks.length).toBe(expected.length);
     for (const re of expected) expect(leaks).toContainEqual(expect.stringMatching(re));

@@ -357,7 +357,7 @@ describe("the sandbox without a rootfs", () => {
         mounted.unshift(dir);
         writeFileSync(join(dir, "host-file"), "host\n");
       }
-      const r = Bun.spawnSync(argvAs(m, ["run", "--rm", "--network", "none", "--", "sh", "-c", "cat /proc/self/mountinfo; echo ---; ls -A /run /tmp; ls /dev"]), {
+      const r = Bun.spawnSync(argvAs(m, ["run", "--host-root", "--rm", "--network", "none", "--", "sh", "-c", "cat /proc/self/mountinfo; echo ---; ls -A /run /tmp; ls /dev"]), {
         env: ENV,
         cwd: "/",
         stdout: "pipe",

@@ -230,7 +230,7 @@ describe.skipIf(!ready || !nft)("published ports", () => {
         "await Bun.udpSocket({ port: 5353, socket: { data(s, buf, port, addr) { s.send(`pong:${buf.toString()}`, port, addr); } } });\n",
       );
       const port = freePort();
-      const r = bunker(["run", "-d", "-w", "/", "-p", `127.0.0.1:${port}:5353/udp`, "--", `${dir}/bun`, `${dir}/echo.ts`]);
+      const r = bunker(["run", "--host-root", "-d", "-w", "/", "-p", `127.0.0.1:${port}:5353/udp`, "--", `${dir}/bun`, `${dir}/echo.ts`]);
       expect(r.stderr).toBe("");
       const id = r.stdout.trim();
       expect(inspect(id).network.ports).toEqual([{ hostIp: "127.0.0.1", hostPort: port, containerPort: 5353, protocol: "udp" }]);

@@ -69,7 +69,7 @@ afterAll(async () => {
 });
 
 const run = (u: TestUser, fs: Rootfs | null, args: string[], cmd: string, env: Record<string, string> = {}) =>
-  runAs(u, [bin.path, "run", ...args, ...(fs ? ["--rootfs", fs.path] : []), "--", "sh", "-c", cmd], env, bin.dir);
+  runAs(u, [bin.path, "run", ...args, ...(fs ? ["--rootfs", fs.path] : ["--host-root"]), "--", "sh", "-c", cmd], env, bin.dir);
 
 const MAPS = "cat /proc/self/uid_map /proc/self/gid_map | tr -s ' ' | sed 's/^ //'";
 

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { bunker, BUNKER, isRoot, ROOT, until } from "../helpers/bunker";
+import { bunker, BUNKER, isRoot, onHostRoot, ROOT, until } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 import { parseMountinfo, rootMount } from "../helpers/mountinfo";
@@ -23,7 +23,7 @@ const readonlyHere = () => OCI_READONLY_PATHS.filter((p) => existsSync(p));
 
 /** The mount table of a detached container's process, read from the host: it does not depend on the container's /proc. */
 function containerMounts(args: string[]) {
-  const r = bunker(["run", "-d", "--network", "none", ...args, "--", "sleep", "1000"]);
+  const r = bunker(["run", "-d", "--network", "none", ...onHostRoot(args), "--", "sleep", "1000"]);
   expect([r.code, r.stderr]).toEqual([0, ""]);
   const id = r.stdout.trim();
   try {
@@ -405,7 +405,7 @@ describe.skipIf(!ready)("volumes, environment and working directory as root", ()
         [["--rootfs", suite.fs.path, "--network", "ns:"], 'bunker: network mode "ns:": the namespace path is empty\n'],
       ];
       for (const [flags, err] of cases) {
-        const r = bunker(["run", "--rm", ...flags, "--", "true"], { cwd });
+        const r = bunker(["run", "--rm", ...onHostRoot(flags), "--", "true"], { cwd });
         expect([flags, r.code, r.stderr]).toEqual([flags, 125, err]);
       }
       expect(readdirSync(cwd)).toEqual([]);
@@ -566,7 +566,7 @@ describe.skipIf(!ready)("bunker run without --rootfs", () => {
   test("sees the host's files read-only", () => {
     const probe = `/usr/bunker-ro-test-${process.pid}`;
     try {
-      const r = bunker(["run", "--", "sh", "-c", `test -e /etc/os-release && echo host-etc; touch ${probe} 2>&1; echo rc=$?`]);
+      const r = bunker(["run", "--host-root", "--", "sh", "-c", `test -e /etc/os-release && echo host-etc; touch ${probe} 2>&1; echo rc=$?`]);
       expect(r.stdout).toContain("host-etc");
       expect(r.stdout).toContain("Read-only file system");
       expect(r.stdout).toContain("rc=1");
@@ -580,7 +580,7 @@ describe.skipIf(!ready)("bunker run without --rootfs", () => {
     const hostFile = `/tmp/bunker-host-only-${process.pid}`;
     writeFileSync(hostFile, "x");
     try {
-      const r = bunker(["run", "--", "sh", "-c", `test -e ${hostFile} && echo visible; echo box > /tmp/inside && cat /tmp/inside; ls -A /run | wc -l`]);
+      const r = bunker(["run", "--host-root", "--", "sh", "-c", `test -e ${hostFile} && echo visible; echo box > /tmp/inside && cat /tmp/inside; ls -A /run | wc -l`]);
       expect(r.stdout).toBe("box\n0\n");
       expect(existsSync("/tmp/inside")).toBe(false);
     } finally {
@@ -590,7 +590,7 @@ describe.skipIf(!ready)("bunker run without --rootfs", () => {
 
   test("has its own /proc, /dev and hostname, and keeps the caller's working directory", () => {
     const dir = "/usr/share";
-    const r = bunker(["run", "--hostname", "sandbox", "--", "sh", "-c", "echo $$; hostname; pwd; ls /dev | tr '\\n' ' '"], { cwd: dir });
+    const r = bunker(["run", "--host-root", "--hostname", "sandbox", "--", "sh", "-c", "echo $$; hostname; pwd; ls /dev | tr '\\n' ' '"], { cwd: dir });
     const [pid, name, cwd, dev] = r.stdout.split("\n");
     expect(pid).toBe("1");
     expect(name).toBe("sandbox");
@@ -601,7 +601,7 @@ describe.skipIf(!ready)("bunker run without --rootfs", () => {
   test("a working directory hidden by the private /tmp falls back to / with a warning", () => {
     const dir = mkdtempSync("/tmp/bunker-cwd-");
     try {
-      const r = bunker(["run", "--", "pwd"], { cwd: dir });
+      const r = bunker(["run", "--host-root", "--", "pwd"], { cwd: dir });
       expect(r.stdout).toBe("/\n");
       expect(r.stderr).toContain(`working directory ${dir} is under the sandbox's private /tmp: starting in /`);
     } finally {
@@ -618,7 +618,7 @@ describe.skipIf(!ready)("bunker run without --rootfs", () => {
         const m = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "bunker-test", d], { stderr: "pipe" });
         expect([d, m.exitCode, m.stderr.toString()]).toEqual([d, 0, ""]);
       }
-      const r = bunker(["run", "--network", "none", "--", "cat", "/proc/self/mountinfo"]);
+      const r = bunker(["run", "--host-root", "--network", "none", "--", "cat", "/proc/self/mountinfo"]);
       expect(r.code).toBe(0);
       const points = parseMountinfo(r.stdout).map((l) => l.point);
       const replaced = points.filter((p) => /^\/(proc|dev|tmp|run|sys)(\/|$)/.test(p) && !p.startsWith("/sys/fs/cgroup"));
@@ -637,8 +637,8 @@ describe.skipIf(!ready)("bunker run without --rootfs", () => {
 describe.skipIf(!ready)("command line", () => {
   test("unknown flags, a missing command and bad hostnames are 125 errors", () => {
     const cases: [string[], string][] = [
-      [["run", "--bogus", "--", "true"], "bunker: run: unknown flag --bogus\n"],
-      [["run"], "bunker: run: no command given: bunker run [OPTIONS] [--] COMMAND [ARG...]\n"],
+      [["run", "--host-root", "--bogus", "--", "true"], "bunker: run: unknown flag --bogus\n"],
+      [["run"], "bunker: run: give an image, or --rootfs DIR or --host-root and a command: bunker run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"],
       [["run", "--hostname", "", "true"], "bunker: invalid hostname: it is empty\n"],
       [["run", "--hostname", "x".repeat(65), "true"], `bunker: invalid hostname "${"x".repeat(65)}": 65 bytes, the kernel allows at most 64\n`],
       [["run", "--network", "bridge0", "true"], 'bunker: unknown network mode "bridge0": use one of private, none, host, bridge, slirp4netns, pasta, container:ID or ns:PATH\n'],

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bunker, isRoot, requireBinary, until } from "../helpers/bunker";
+import { bunker, isRoot, onHostRoot, requireBinary, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { freePort } from "../helpers/ports";
 import { fetchWhenUp } from "../helpers/tcp";
@@ -30,10 +30,12 @@ const MEMORY_LIMIT_FILE = v2 ? "/sys/fs/cgroup/memory.max" : "/sys/fs/cgroup/mem
 const HELP: [string[], string, string[]][] = [
   [
     ["run"],
-    "bunker run [OPTIONS] [--] COMMAND [ARG...]",
+    "bunker run [OPTIONS] IMAGE [COMMAND [ARG...]]  |  --rootfs DIR|--host-root [--] COMMAND [ARG...]",
     [
       "--rootfs=<DIR>",
       "(also --root)",
+      "--host-root",
+      "--entrypoint=<CMD>",
       "-u, --user=<USER[:GROUP]>",
       "-w, --workdir=<DIR>",
       "-e, --env=<KEY[=VALUE]>",
@@ -235,7 +237,7 @@ describe.skipIf(!ready)("flag aliases", () => {
   });
   afterAll(() => rmSync(vol, { recursive: true, force: true }));
 
-  const run = (args: string[], cmd: string, stdin?: string) => bunker(["run", "--rm", ...args, "--", "sh", "-c", cmd], stdin !== undefined ? { stdin } : {});
+  const run = (args: string[], cmd: string, stdin?: string) => bunker(["run", "--rm", ...onHostRoot(args), "--", "sh", "-c", cmd], stdin !== undefined ? { stdin } : {});
 
   test("--root is --rootfs", () => {
     for (const flag of ["--root", "--rootfs"]) expect([flag, run([flag, suite.fs.path, "--network", "none"], "cat /marker").stdout]).toEqual([flag, "in the rootfs\n"]);

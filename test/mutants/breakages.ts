@@ -83,14 +83,14 @@ export const BREAKAGES: Breakage[] = [
     name: "rootfs-slash-readonly",
     removes: "a writable --rootfs / (it becomes read-only)",
     file: "src/rootfs/plan.ts",
-    edits: one('enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);', 'enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot || spec.oci.root.path === "/");'),
+    edits: one('enterTree(p, hostRoot ? "/" : (spec.bunker.image ?? spec.oci.root.path), hostRoot);', 'enterTree(p, hostRoot ? "/" : (spec.bunker.image ?? spec.oci.root.path), hostRoot || spec.oci.root.path === "/");'),
     tests: [RUN],
   },
   {
     name: "host-view-writable",
     removes: "the read-only view of the host without --rootfs",
     file: "src/rootfs/plan.ts",
-    edits: one('enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);', 'enterTree(p, hostRoot ? "/" : spec.oci.root.path, false);'),
+    edits: one('enterTree(p, hostRoot ? "/" : (spec.bunker.image ?? spec.oci.root.path), hostRoot);', 'enterTree(p, hostRoot ? "/" : (spec.bunker.image ?? spec.oci.root.path), false);'),
     tests: [RUN],
   },
   {
@@ -98,8 +98,8 @@ export const BREAKAGES: Breakage[] = [
     removes: "every mount made after pivot_root: tmpfs is mounted through the rootfs's /proc, /dev and /sys before it",
     file: "src/rootfs/plan.ts",
     edits: one(
-      '  enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);',
-      '  if (!hostRoot) for (const d of ["proc", "dev", "sys"]) p.call(`mount tmpfs on ${d}`, "mount", [p.str("tmpfs"), p.str(`${spec.oci.root.path}/${d}`), p.str("tmpfs"), 0, 0], { ignore: [Errno.ENOENT, Errno.ENOTDIR] });\n  enterTree(p, hostRoot ? "/" : spec.oci.root.path, hostRoot);',
+      '  enterTree(p, hostRoot ? "/" : (spec.bunker.image ?? spec.oci.root.path), hostRoot);',
+      '  if (!hostRoot) for (const d of ["proc", "dev", "sys"]) p.call(`mount tmpfs on ${d}`, "mount", [p.str("tmpfs"), p.str(`${spec.oci.root.path}/${d}`), p.str("tmpfs"), 0, 0], { ignore: [Errno.ENOENT, Errno.ENOTDIR] });\n  enterTree(p, hostRoot ? "/" : (spec.bunker.image ?? spec.oci.root.path), hostRoot);',
     ),
     tests: [ESCAPE, RUN],
   },

@@ -76,7 +76,7 @@ const suite = containerSuite(ready, () => {
 function probe(flags: string[], path: string, rw = false): string {
   const noRootfs = flags.includes("--no-rootfs");
   const rest = flags.filter((f) => f !== "--no-rootfs");
-  return outcome(bunker(["run", "--rm", "--network", "none", ...rest, ...(noRootfs ? [] : ["--rootfs", suite.fs.path]), "--", "sh", "-c", openCmd(path, rw)]));
+  return outcome(bunker(["run", "--rm", "--network", "none", ...rest, ...(noRootfs ? ["--host-root"] : ["--rootfs", suite.fs.path]), "--", "sh", "-c", openCmd(path, rw)]));
 }
 
 beforeAll(() => {
@@ -184,7 +184,7 @@ describe.skipIf(!rootlessReady)("device nodes, rootless", () => {
     expect(outcome(runAs(user, ["sh", "-c", openCmd(node, true)]))).toBe("opened");
     const inRoot = runAs(user, [bin.path, "run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "sh", "-c", openCmd("/fuse", true)], {}, bin.dir);
     expect(outcome(inRoot)).toBe("EACCES");
-    const inView = runAs(user, [bin.path, "run", "--rm", "--network", "none", "--", "sh", "-c", openCmd(node, true)], {}, bin.dir);
+    const inView = runAs(user, [bin.path, "run", "--host-root", "--rm", "--network", "none", "--", "sh", "-c", openCmd(node, true)], {}, bin.dir);
     expect(outcome(inView)).toBe("EACCES");
   });
 });

@@ -124,7 +124,7 @@ const CONTAINER_CAPS_WITH_PTRACE = "00000000a80c25fb";
 describe("a process entering a container", () => {
   test.skipIf(!ready)("exec's process, seized before it runs the command, holds only the container's privileges and its own memory (root)", async () => {
     const name = `entering-${process.pid}`;
-    const watcher = Bun.spawn([BUNKER, "run", "--rm", "--name", name, "--network", "none", "-w", "/", "--cap-add", "SYS_PTRACE", "--", hostBun, "-e", WATCHER], {
+    const watcher = Bun.spawn([BUNKER, "run", "--host-root", "--rm", "--name", name, "--network", "none", "-w", "/", "--cap-add", "SYS_PTRACE", "--", hostBun, "-e", WATCHER], {
       stdin: "pipe",
       stdout: "pipe",
       stderr: "pipe",
@@ -167,14 +167,14 @@ describe("a process entering a container", () => {
     test.skipIf(!ready)(`--init's PID 1 holds only the container's privileges, and shows neither bunker's command line nor the caller's environment (${kind})`, () => {
       const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", SECRET_TOKEN: "do-not-show", ...native };
       const r = Bun.spawnSync(
-        [BUNKER, "run", "--rm", "--init", "--network", "none", "-w", "/", "--", "sh", "-c", `${kind === "the native init" ? `${NATIVE_INIT_READY}; ` : ""}tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/comm; grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/1/status`],
+        [BUNKER, "run", "--host-root", "--rm", "--init", "--network", "none", "-w", "/", "--", "sh", "-c", `${kind === "the native init" ? `${NATIVE_INIT_READY}; ` : ""}tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/comm; grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/1/status`],
         { env, stdout: "pipe", stderr: "pipe" },
       );
       expect(r.stderr.toString()).toBe("");
       expect(r.stdout.toString()).toBe("init \ninit\nCapEff:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2\n");
       // A container that may read init's memory finds no trace of the caller's environment there
       // (the native init's is empty; the copy's is overwritten with NULs).
-      const traced = Bun.spawnSync([BUNKER, "run", "--rm", "--init", "--network", "none", "-w", "/", "--cap-add", "SYS_PTRACE", "--", "sh", "-c", "cat /proc/1/environ > /dev/null && echo readable; grep -c do-not-show /proc/1/environ"], {
+      const traced = Bun.spawnSync([BUNKER, "run", "--host-root", "--rm", "--init", "--network", "none", "-w", "/", "--cap-add", "SYS_PTRACE", "--", "sh", "-c", "cat /proc/1/environ > /dev/null && echo readable; grep -c do-not-show /proc/1/environ"], {
         env,
         stdout: "pipe",
         stderr: "pipe",

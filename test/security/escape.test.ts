@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dlopen, FFIType as T, ptr } from "bun:ffi";
 import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUNKER, isRoot, NATIVE_INIT_READY, requireBinary } from "../helpers/bunker";
+import { BUNKER, isRoot, NATIVE_INIT_READY, onHostRoot, requireBinary } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { hostBunCopy } from "../helpers/hostbun";
 import { guardLeaks } from "../helpers/suite";
@@ -83,7 +83,7 @@ const sh = (m: Mode, cmd: string, args: string[] = []) => m.run(["run", "--rm", 
  * container's own /proc is not where it should be.
  */
 function containerTable(m: Mode, args: string[]) {
-  const r = m.run(["run", "-d", "--network", "none", ...args, "--", "sleep", "1000"]);
+  const r = m.run(["run", "-d", "--network", "none", ...onHostRoot(args), "--", "sleep", "1000"]);
   expect([r.code, r.stderr]).toEqual([0, ""]);
   const id = r.stdout.trim();
   try {
@@ -232,7 +232,7 @@ describe("escapes", () => {
         out.push(name + "=" + (r < 0 ? read.i32(c.__errno_location(), 0) : "ok"));
       }
       console.log(out.join(" "));`;
-    const bun = (args: string[]) => m.run(["run", "--rm", ...args, "--", hostBun, "-e", probe]);
+    const bun = (args: string[]) => m.run(["run", "--rm", ...onHostRoot(args), "--", hostBun, "-e", probe]);
     const confined = bun([]);
     expect(confined.stdout).toBe("keyctl=1 add_key=1 bpf=1 ptrace=1 unshare=1 mount=1 setns=1 clone=1 vsock=1\n");
     // EINVAL or EFAULT for the bad arguments, ESRCH, ENOENT, EBADF, success: each reached the kernel.
@@ -253,7 +253,7 @@ describe("escapes", () => {
       const { cc } = require("bun:ffi");
       const lib = cc({ source: ${JSON.stringify(src)}, flags: ["-nostdlib"], symbols: { i386_call: { args: ["i64", "i64", "i64"], returns: "i64" } } });
       console.log("i386-ptrace=" + -Number(lib.symbols.i386_call(26, 16, 999999)));`;
-    const bun = (args: string[]) => m.run(["run", "--rm", "--network", "none", "-w", "/", ...args, "--", hostBun, "-e", probe]);
+    const bun = (args: string[]) => m.run(["run", "--rm", "--network", "none", "-w", "/", ...onHostRoot(args), "--", hostBun, "-e", probe]);
     const open = bun(["--security-opt", "seccomp=unconfined"]);
     expect(open.stdout).toBe("i386-ptrace=3\n");
     expect(bun([]).stdout).toBe("i386-ptrace=1\n");
@@ -271,7 +271,7 @@ describe("escapes", () => {
       const c = dlopen("libc.so.6", { syscall: { args: [T.i64], returns: T.i64 }, __errno_location: { args: [], returns: T.ptr } }).symbols;
       const r = Number(c.syscall(${0x40000000 + 39}));
       console.log("x32-getpid=" + (r < 0 ? read.i32(c.__errno_location(), 0) : "ok"));`;
-    const bun = (args: string[]) => m.run(["run", "--rm", "--network", "none", "-w", "/", ...args, "--", hostBun, "-e", probe]);
+    const bun = (args: string[]) => m.run(["run", "--rm", "--network", "none", "-w", "/", ...onHostRoot(args), "--", hostBun, "-e", probe]);
     // The kernel's own answer: ENOSYS where x32 is off, else the pid.
     expect(bun(["--security-opt", "seccomp=unconfined"]).stdout).toMatch(/^x32-getpid=(38|ok)\n$/);
     expect(bun(["--security-opt", `seccomp=${profile}`]).stdout).toBe("x32-getpid=1\n");
@@ -309,7 +309,7 @@ describe("escapes", () => {
       if (m.name === "rootless") chownSync(suid, user.uid, user.gid);
       chmodSync(suid, 0o4755);
       const probe = `const s = require("fs").readFileSync("/proc/self/status", "utf8"); console.log(process.geteuid(), /CapEff:\\s*(\\w+)/.exec(s)[1])`;
-      const report = (args: string[]) => m.run(["run", "--rm", "-u", "1000", ...args, "--", suid, "-e", probe]).stdout;
+      const report = (args: string[]) => m.run(["run", "--rm", "-u", "1000", ...onHostRoot(args), "--", suid, "-e", probe]).stdout;
       expect(report([])).toBe("1000 0000000000000000\n");
       // The check works: without no_new_privs the setuid bit does take effect.
       expect(report(["--security-opt", "no-new-privileges=false"])).toMatch(/^0 0*[1-9a-f][0-9a-f]*\n$/);
@@ -369,13 +369,13 @@ describe("escapes", () => {
   };
   each("run and run --init: the container has a session of its own and cannot type into the caller's terminal", (m) => {
     for (const extra of [[], ["--init"], ["--security-opt", "seccomp=unconfined"]]) {
-      const out = underTerminal(m, ["run", "--rm", "--network", "none", "-w", "/", ...extra, "--", hostBun, "-e", TIOCSTI_PROBE]);
+      const out = underTerminal(m, ["run", "--rm", "--network", "none", "-w", "/", ...onHostRoot(extra), "--", hostBun, "-e", TIOCSTI_PROBE]);
       // EPERM from the terminal layer (not the caller's session, no CAP_SYS_ADMIN), with or without the filter.
       expect([extra, out]).toEqual([extra, "isatty=1 session=own tty=0 sti=1\n"]);
     }
   });
   each("exec: the command has a session of its own and cannot type into the caller's terminal", (m) => {
-    const id = m.run(["run", "-d", "--network", "none", "--", "sleep", "1000"]).stdout.trim();
+    const id = m.run(["run", "--host-root", "-d", "--network", "none", "--", "sleep", "1000"]).stdout.trim();
     try {
       expect(id).toMatch(/^[0-9a-f]{12}$/);
       const out = underTerminal(m, ["exec", id, hostBun, "-e", TIOCSTI_PROBE]);
@@ -403,7 +403,7 @@ describe("escapes", () => {
       const sti = res(c.ioctl(peer, 0x5412, ptr(new Uint8Array([0x23]))));
       const linux = res(c.ioctl(peer, 0x541c, ptr(new Uint8Array([6]))));
       console.log("ctty=" + ctty + " sti=" + sti + " linux=" + linux);`;
-    const run = (args: string[]) => m.run(["run", "--rm", "--network", "none", ...args, "--", hostBun, "-e", probe]).stdout;
+    const run = (args: string[]) => m.run(["run", "--rm", "--network", "none", ...onHostRoot(args), "--", hostBun, "-e", probe]).stdout;
     expect(run([])).toBe("ctty=0 sti=1 linux=1\n");
     expect(run(["--security-opt", "seccomp=unconfined"])).toMatch(/^ctty=0 sti=(0|5) linux=25\n$/);
   });

@@ -191,7 +191,7 @@ describe.skipIf(!ready)("the host's loopback from the bridge", () => {
         mark6.got.length = 0;
         const frames = ["127.0.0.1", lo4.port, "hostile-v4", gateway, mark4.port, "marker-v4"];
         if (linkLocal) frames.push(LOOPBACK6, lo6.port, "hostile-v6", linkLocal, mark6.port, "marker-v6");
-        const r = bunker(["run", "--rm", "--", hostBun, join(hostDir, "probe.ts"), gateway, String(ready.port), ...frames.map(String)]);
+        const r = bunker(["run", "--rm", "--host-root", "--", hostBun, join(hostDir, "probe.ts"), gateway, String(ready.port), ...frames.map(String)]);
         expect(r.stdout).toContain("sent hostile-v4\nsent marker-v4\n");
         if (linkLocal) expect(r.stdout).toContain("sent hostile-v6\nsent marker-v6\n");
         expect(r.code).toBe(0);

@@ -4,7 +4,8 @@ import { describe, expect, test } from "bun:test";
 import { runFlags, runSpec, type RunHost } from "../../src/cli/runspec";
 import { BunkerError } from "../../src/errors";
 
-const flags = (v: Record<string, unknown>, args = ["sh"]) => runFlags(v, args, {});
+// With --host-root unless a root filesystem is named: the command is then the first word.
+const flags = (v: Record<string, unknown>, args = ["sh"]) => runFlags(v.rootfs !== undefined ? v : { "host-root": true, ...v }, args, {});
 const host = (over: Partial<RunHost> = {}): RunHost => ({
   id: "0123456789ab",
   uid: 0,
@@ -33,6 +34,7 @@ describe("runFlags: the flags' own syntax", () => {
       throw new Error("accepted");
     };
     expect(refused({}, [])).toMatch(/no command given/);
+    expect(refused({ "host-root": true, rootfs: "/r" })).toMatch(/--host-root and --rootfs both name the root filesystem/);
     expect(refused({ rootfs: "" })).toBe("--rootfs: the path is empty");
     expect(refused({ userns: "shared" })).toMatch(/unknown --userns mode "shared"/);
     expect(refused({ cgroups: "maybe" })).toMatch(/unknown --cgroups mode/);
@@ -45,11 +47,11 @@ describe("runFlags: the flags' own syntax", () => {
   });
 
   test("paths of --pin and --join-ns are made absolute; -t without TERM gets TERM=xterm before -e", () => {
-    const f = runFlags({ pin: "pins", "join-ns": "/var/../srv/ns", tty: true, env: ["A=1"] }, ["sh"], {});
+    const f = runFlags({ "host-root": true, pin: "pins", "join-ns": "/var/../srv/ns", tty: true, env: ["A=1"] }, ["sh"], {});
     expect(f.pin).toBe(`${process.cwd()}/pins`);
     expect(f.joinNs).toBe("/srv/ns");
     expect(f.env).toEqual(["TERM=xterm", "A=1"]);
-    expect(runFlags({ tty: true }, ["sh"], { TERM: "vt100" }).env).toEqual([]);
+    expect(runFlags({ "host-root": true, tty: true }, ["sh"], { TERM: "vt100" }).env).toEqual([]);
   });
 });
 

@@ -1,0 +1,188 @@
+// bunker import FILE|- [REF]; bunker images [-q] [--digests] [--json];
+// bunker tag SOURCE TARGET; bunker rmi [-f] REF...; bunker image ls|rm|inspect|prune
+
+import { BunkerError } from "../errors";
+import { jsonText, writeOut } from "../output";
+import { formatBytes } from "../spec/resources";
+import { familiarName, parseReference } from "../image/reference";
+import { hexOf, listImages, openStore, findImage, type ImageRecord } from "../image/store";
+import { importImage, pruneUnusedLayers, removeImage, tagImage } from "../image/images";
+import { imagesInUse, usersOfImage } from "../runtime/image-rootfs";
+import { UsageError, type OptionDefs } from "../options";
+import { parseCommand } from "./usage";
+
+function ago(iso: string | undefined): string {
+  if (!iso) return "";
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  const [n, unit] = s < 60 ? [s, "second"] : s < 3600 ? [Math.round(s / 60), "minute"] : s < 86400 ? [Math.round(s / 3600), "hour"] : [Math.round(s / 86400), "day"];
+  return `${n} ${unit}${n === 1 ? "" : "s"} ago`;
+}
+
+const shortId = (id: string) => hexOf(id).slice(0, 12);
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join("").trimEnd()).join("\n") + "\n";
+}
+
+const importOptions: OptionDefs = {
+  change: { type: "string", alias: ["c"], multiple: true, valueHint: "INSTRUCTION", description: "Set the image's config as a Dockerfile line does: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, VOLUME, LABEL, STOPSIGNAL (repeatable)" },
+  message: { type: "string", alias: ["m"], valueHint: "TEXT", description: "A comment for the image's history" },
+};
+
+export async function importCmd(argv: string[]): Promise<number> {
+  const parsed = await parseCommand(argv, importOptions, {
+    name: "import",
+    description: "Make an image of one layer from a root filesystem tarball (plain, gzip or zstd; - reads stdin)",
+    positional: "FILE|- [REPOSITORY[:TAG]]",
+  });
+  if (!parsed) return 0;
+  const [file, ref, extra] = parsed.rest;
+  if (file === undefined) throw new UsageError("import: give a tarball, or - for stdin");
+  if (extra !== undefined) throw new UsageError(`import: unexpected argument "${extra}"`);
+  if (ref !== undefined) parseReference(ref);
+  let stream: ReadableStream<Uint8Array>;
+  if (file === "-") stream = Bun.stdin.stream() as ReadableStream<Uint8Array>;
+  else {
+    const f = Bun.file(file);
+    if (!(await f.exists())) throw new BunkerError(`import ${file}: no such file`);
+    stream = f.stream() as ReadableStream<Uint8Array>;
+  }
+  const message = parsed.values.message as string | undefined;
+  const change = (parsed.values.change as string[] | undefined) ?? [];
+  const image = await importImage(stream, ref, { change, ...(message !== undefined ? { message } : {}) });
+  await writeOut(`${image.id}\n`);
+  return 0;
+}
+
+const listOptions: OptionDefs = {
+  quiet: { type: "boolean", alias: ["q"], description: "Only image ids" },
+  digests: { type: "boolean", description: "Show the digests images were pulled by" },
+  json: { type: "boolean", description: "JSON, one array" },
+};
+
+function rowsOf(images: ImageRecord[], digests: boolean): string[][] {
+  const rows = [["REPOSITORY", "TAG", ...(digests ? ["DIGEST"] : []), "IMAGE ID", "CREATED", "SIZE"]];
+  for (const i of images) {
+    const names = i.names.length ? i.names : [undefined];
+    for (const n of names) {
+      const r = n !== undefined ? parseReference(n) : undefined;
+      const repo = r ? familiarName({ domain: r.domain, path: r.path }) : "<none>";
+      const digest = i.digests.find((d) => r && d.startsWith(`${r.domain}/${r.path}@`))?.split("@")[1] ?? (i.digests[0]?.split("@")[1] ?? "<none>");
+      rows.push([repo, r?.tag ?? "<none>", ...(digests ? [digest] : []), shortId(i.id), ago(i.config.created ?? i.added), formatBytes(i.size)]);
+    }
+  }
+  return rows;
+}
+
+function summary(i: ImageRecord): Record<string, unknown> {
+  return { id: i.id, names: i.names, digests: i.digests, created: i.config.created ?? null, added: i.added, size: i.size, layers: i.layers.length, architecture: i.config.architecture, os: i.config.os };
+}
+
+export async function images(argv: string[], name = "images"): Promise<number> {
+  const parsed = await parseCommand(argv, listOptions, { name, description: "List images", positional: "[REPOSITORY[:TAG]]" });
+  if (!parsed) return 0;
+  if (parsed.rest.length > 1) throw new UsageError(`${name}: unexpected argument "${parsed.rest[1]}"`);
+  let list = listImages(openStore());
+  const filter = parsed.rest[0];
+  if (filter !== undefined) {
+    const r = parseReference(filter);
+    const repo = `${r.domain}/${r.path}`;
+    const tagged = filter.includes(":") && !filter.slice(filter.lastIndexOf("/")).startsWith("/:") ? `${repo}:${r.tag}` : undefined;
+    list = list.filter((i) => i.names.some((n) => (tagged ? n === tagged : n.startsWith(`${repo}:`))));
+  }
+  const v = parsed.values;
+  if (v.json) await writeOut(`${jsonText(list.map(summary), 2)}\n`);
+  else if (v.quiet) await writeOut([...new Set(list.map((i) => shortId(i.id)))].map((id) => `${id}\n`).join(""));
+  else await writeOut(table(rowsOf(list, v.digests === true)));
+  return 0;
+}
+
+export async function tag(argv: string[]): Promise<number> {
+  const parsed = await parseCommand(argv, {}, { name: "tag", description: "Give an image another name", positional: "SOURCE TARGET" });
+  if (!parsed) return 0;
+  if (parsed.rest.length !== 2) throw new UsageError("tag: give the image and its new name");
+  tagImage(parsed.rest[0]!, parsed.rest[1]!);
+  return 0;
+}
+
+const rmiOptions: OptionDefs = { force: { type: "boolean", alias: ["f"], description: "Remove an image containers use, or one with several names by id" } };
+
+export async function rmi(argv: string[], name = "rmi"): Promise<number> {
+  const parsed = await parseCommand(argv, rmiOptions, { name, description: "Remove images (by name: the name; the image goes with its last)", positional: "IMAGE..." });
+  if (!parsed) return 0;
+  if (parsed.rest.length === 0) throw new UsageError(`${name}: give at least one image`);
+  let failed: unknown;
+  for (const ref of parsed.rest) {
+    try {
+      const r = removeImage(ref, parsed.values.force === true, usersOfImage);
+      await writeOut(r.untagged.map((n) => `Untagged: ${familiarName(parseReference(n))}\n`).join("") + (r.deleted ? `Deleted: ${r.deleted}\n` : ""));
+    } catch (e) {
+      // As docker: every image is tried; the first failure is the command's.
+      failed ??= e;
+    }
+  }
+  if (failed) throw failed;
+  pruneUnusedLayers(imagesInUse());
+  return 0;
+}
+
+async function inspectImages(argv: string[]): Promise<number> {
+  const parsed = await parseCommand(argv, {}, { name: "image inspect", description: "Show images' records as JSON", positional: "IMAGE..." });
+  if (!parsed) return 0;
+  if (parsed.rest.length === 0) throw new UsageError("image inspect: give at least one image");
+  const root = openStore();
+  const out = parsed.rest.map((ref) => {
+    const i = findImage(root, ref);
+    if (!i) throw new BunkerError(`no such image: ${ref}`);
+    return i;
+  });
+  await writeOut(`${jsonText(out, 2)}\n`);
+  return 0;
+}
+
+async function pruneImages(argv: string[]): Promise<number> {
+  const parsed = await parseCommand(argv, { all: { type: "boolean", alias: ["a"], description: "Also images with names that no container uses" } }, { name: "image prune", description: "Remove images without names, and layers nothing uses", positional: "" });
+  if (!parsed) return 0;
+  if (parsed.rest.length) throw new UsageError(`image prune: unexpected argument "${parsed.rest[0]}"`);
+  const root = openStore();
+  const used = imagesInUse();
+  const deleted: string[] = [];
+  for (const i of listImages(root)) {
+    if (usersOfImage(i.id).length) continue;
+    if (i.names.length && !parsed.values.all) continue;
+    removeImage(i.id, true, () => []);
+    deleted.push(i.id);
+  }
+  const layers = pruneUnusedLayers(used);
+  await writeOut(`${deleted.map((d) => `Deleted: ${d}\n`).join("")}Removed ${layers} layer${layers === 1 ? "" : "s"}\n`);
+  return 0;
+}
+
+/** bunker image ls|rm|inspect|prune|import|tag. */
+export async function image(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case "ls":
+    case "list":
+      return images(rest, "image ls");
+    case "rm":
+      return rmi(rest, "image rm");
+    case "inspect":
+      return inspectImages(rest);
+    case "prune":
+      return pruneImages(rest);
+    case "import":
+      return importCmd(rest);
+    case "tag":
+      return tag(rest);
+    case undefined:
+    case "--help":
+    case "-h":
+      await writeOut("Usage: bunker image ls|rm|inspect|prune|import|tag ...\n\nRun bunker image COMMAND --help for a command's options.\n");
+      if (sub === undefined) throw new UsageError("image: give a command: ls, rm, inspect, prune, import or tag");
+      return 0;
+    default:
+      throw new UsageError(`image: unknown command "${sub}": use ls, rm, inspect, prune, import or tag`);
+  }
+}

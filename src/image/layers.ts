@@ -1,0 +1,115 @@
+// A layer's bytes on their way into the store: decompressed (gzip and zstd
+// known by their magic numbers, else a plain tar), hashed as they stream
+// (the DiffID is the uncompressed tar's digest), and unpacked into a staging
+// directory that becomes the layer's directory, by ChainID, once complete.
+
+import { CryptoHasher } from "bun";
+import { renameSync, rmSync } from "node:fs";
+import { fileType } from "../sys/fs";
+import { LayerError, unpackLayer, type UnpackOptions } from "./unpack";
+import { layerDir, stagingDir } from "./store";
+
+const GZIP = [0x1f, 0x8b];
+const ZSTD = [0x28, 0xb5, 0x2f, 0xfd];
+
+const startsWith = (b: Uint8Array, magic: number[]) => magic.every((m, i) => b[i] === m);
+
+/** The chunks of `stream`, uncompressed. */
+export async function* decompressed(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader();
+  // Enough of the start to tell the format.
+  const head: Uint8Array[] = [];
+  let have = 0;
+  let done = false;
+  while (have < 4 && !done) {
+    const r = await reader.read();
+    if (r.done) done = true;
+    else {
+      head.push(r.value);
+      have += r.value.length;
+    }
+  }
+  const first = new Uint8Array(have);
+  let off = 0;
+  for (const h of head) {
+    first.set(h, off);
+    off += h.length;
+  }
+  const rest = new ReadableStream<Uint8Array>({
+    start(c) {
+      if (first.length) c.enqueue(first);
+      if (done) c.close();
+    },
+    async pull(c) {
+      const r = await reader.read();
+      if (r.done) c.close();
+      else c.enqueue(r.value);
+    },
+    cancel(why) {
+      return reader.cancel(why);
+    },
+  });
+  const format = startsWith(first, GZIP) ? "gzip" : startsWith(first, ZSTD) ? "zstd" : undefined;
+  const out = format ? rest.pipeThrough(new DecompressionStream(format as "gzip") as unknown as TransformStream<Uint8Array, Uint8Array>) : rest;
+  try {
+    for await (const chunk of out) yield chunk;
+  } catch (e) {
+    throw new LayerError(`the layer is not a valid ${format ?? "tar"} stream: ${(e as Error).message}`);
+  }
+}
+
+/** Passes `source` through, adding every chunk to `hasher` and its length to `count`. */
+export async function* hashing(source: AsyncIterable<Uint8Array>, hasher: CryptoHasher, count: { bytes: number }): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    hasher.update(chunk);
+    count.bytes += chunk.length;
+    yield chunk;
+  }
+}
+
+/** The unpacking a user may do: root keeps owners and devices; a user gets overlayfs's user xattrs. */
+export function unpackOptions(): UnpackOptions {
+  const root = (process.geteuid?.() ?? 0) === 0;
+  return { chown: root, devices: root, opaqueXattr: root ? "trusted.overlay.opaque" : "user.overlay.opaque" };
+}
+
+export interface StoredLayer {
+  diffId: string;
+  chainId: string;
+  /** Bytes of the uncompressed tar. */
+  size: number;
+  warnings: string[];
+}
+
+/**
+ * Unpacks the layer `stream` on top of the chain `parent` (none for a base
+ * layer) into the store, and returns its DiffID and ChainID. When `expect`
+ * names the DiffID the image's config declares, a layer that does not match
+ * it is refused and nothing of it is kept.
+ */
+export async function storeLayer(root: string, stream: ReadableStream<Uint8Array>, parent: string | undefined, expect?: string): Promise<StoredLayer> {
+  const staging = stagingDir(root, "layer");
+  try {
+    const hasher = new CryptoHasher("sha256");
+    const count = { bytes: 0 };
+    const bytes = hashing(decompressed(stream), hasher, count);
+    const warnings = await unpackLayer(bytes, staging, unpackOptions());
+    // The tar's end leaves bytes unread (the padding after its two zero blocks): they count for the digest.
+    for await (const _ of bytes);
+    const diffId = `sha256:${hasher.digest("hex")}`;
+    if (expect !== undefined && expect !== diffId) throw new LayerError(`the layer's content is ${diffId}, and the image says ${expect}`);
+    const chainId = parent === undefined ? diffId : `sha256:${new CryptoHasher("sha256").update(`${parent} ${diffId}`).digest("hex")}`;
+    const dest = layerDir(root, chainId);
+    if (fileType(dest) !== "dir") {
+      try {
+        renameSync(staging, dest);
+      } catch (e) {
+        // Another pull made it meanwhile: that one stays.
+        if (fileType(dest) !== "dir") throw e;
+      }
+    }
+    return { diffId, chainId, size: count.bytes, warnings };
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,280 @@
+// The image store: content-addressed blobs, each layer unpacked once into a
+// directory named by its ChainID and shared by every image and container
+// that stacks it, and image records by config digest with their names.
+//
+//   ROOT/blobs/sha256/HEX     blobs (image configs; layers as pulled), verified
+//   ROOT/layers/HEX           an unpacked layer, by ChainID: complete once renamed in
+//   ROOT/images/HEX.json      an image record, by its config's digest
+//   ROOT/containers/ID        a container's upper and work directories
+//   ROOT/tmp                  staging: what a killed bunker left there is removed
+//   ROOT/lock                 held while records change
+//
+// ROOT is /var/lib/bunker for root and $XDG_DATA_HOME/bunker (or
+// ~/.local/share/bunker) for a user; BUNKER_STORAGE moves it.
+
+import { CryptoHasher } from "bun";
+import { chmodSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { BunkerError } from "../errors";
+import { fileType, lockFile, makeDir, privateDir, readText, writeAtomic } from "../sys/fs";
+import { formatReference, parseReference } from "./reference";
+
+/** The parts of an OCI image config bunker reads (image-spec config.md). */
+export interface ImageConfig {
+  created?: string;
+  architecture: string;
+  os: string;
+  variant?: string;
+  config?: {
+    User?: string;
+    Env?: string[];
+    Entrypoint?: string[] | null;
+    Cmd?: string[] | null;
+    WorkingDir?: string;
+    ExposedPorts?: Record<string, object>;
+    Volumes?: Record<string, object>;
+    StopSignal?: string;
+    Labels?: Record<string, string>;
+  };
+  rootfs: { type: "layers"; diff_ids: string[] };
+  history?: { created?: string; created_by?: string; empty_layer?: boolean; comment?: string }[];
+}
+
+export interface ImageRecord {
+  /** sha256:HEX of the config: the image's id. */
+  id: string;
+  /** Full references naming it: docker.io/library/alpine:latest. */
+  names: string[];
+  /** repository@sha256:... of the manifests it was pulled by. */
+  digests: string[];
+  /** Its layers' ChainIDs, bottom first. */
+  layers: string[];
+  /** Bytes of its unpacked layers. */
+  size: number;
+  /** When it came into the store. */
+  added: string;
+  config: ImageConfig;
+}
+
+let chosenRoot: string | undefined;
+
+/** Another store for this command (--storage). */
+export function useStore(path: string): void {
+  chosenRoot = path;
+}
+
+export function storeRoot(): string {
+  if (chosenRoot !== undefined) return chosenRoot;
+  const env = process.env.BUNKER_STORAGE;
+  if (env) return env;
+  const uid = process.geteuid?.() ?? 0;
+  if (uid === 0) return "/var/lib/bunker";
+  const data = process.env.XDG_DATA_HOME || `${process.env.HOME ?? `/tmp/bunker-home-${uid}`}/.local/share`;
+  return `${data}/bunker`;
+}
+
+/**
+ * The store's root, made if missing: the caller's own and no one else's to
+ * enter (0700). An image's setuid programs lie in its layers: another user
+ * of the host who reached them could run them.
+ */
+export function openStore(): string {
+  const root = storeRoot();
+  const uid = process.geteuid?.() ?? 0;
+  try {
+    const parts = root.split("/").filter(Boolean);
+    for (let i = 1; i < parts.length; i++) makeDir(`/${parts.slice(0, i).join("/")}`, 0o755);
+    privateDir(root, uid);
+    for (const d of ["blobs", "blobs/sha256", "layers", "images", "containers", "tmp"]) makeDir(`${root}/${d}`, 0o700);
+  } catch (e) {
+    throw new BunkerError(`image store ${root}: ${(e as Error).message}`);
+  }
+  return root;
+}
+
+export const hexOf = (digest: string) => digest.replace(/^sha256:/, "");
+export const layerDir = (root: string, chainId: string) => `${root}/layers/${hexOf(chainId)}`;
+export const blobPath = (root: string, digest: string) => `${root}/blobs/sha256/${hexOf(digest)}`;
+
+/** ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
+export function chainIds(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) {
+    const prev = out.at(-1);
+    out.push(prev === undefined ? d : `sha256:${new CryptoHasher("sha256").update(`${prev} ${d}`).digest("hex")}`);
+  }
+  return out;
+}
+
+export function digestOf(bytes: Uint8Array | string): string {
+  return `sha256:${new CryptoHasher("sha256").update(bytes).digest("hex")}`;
+}
+
+/** Runs `fn` holding the store's lock. */
+export function withStoreLock<T>(root: string, fn: () => T): T {
+  const held = lockFile(`${root}/lock`);
+  try {
+    return fn();
+  } finally {
+    held?.release();
+  }
+}
+
+/** A staging directory in the store's tmp; the caller renames it into place or removes it. */
+export function stagingDir(root: string, what: string): string {
+  return mkdtempSync(`${root}/tmp/${what}-`);
+}
+
+/**
+ * Makes the layer `chainId` with `unpack` into a staging directory and
+ * renames it into place: a layer directory exists only complete. One made
+ * meanwhile by another pull wins; ours goes.
+ */
+export async function ensureLayer(root: string, chainId: string, unpack: (dir: string) => Promise<void>): Promise<string> {
+  const dest = layerDir(root, chainId);
+  if (fileType(dest) === "dir") return dest;
+  const staging = stagingDir(root, "layer");
+  try {
+    await unpack(staging);
+    try {
+      renameSync(staging, dest);
+    } catch (e) {
+      if (fileType(dest) !== "dir") throw e;
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+  return dest;
+}
+
+/** Removes staging directories a killed bunker left: those a day old (a pull or an import in progress is younger). */
+export function clearStaging(root: string): void {
+  const day = Date.now() - 86400_000;
+  for (const e of readdirSync(`${root}/tmp`)) {
+    try {
+      const st = statSync(`${root}/tmp/${e}`);
+      if (st.mtimeMs < day) rmSync(`${root}/tmp/${e}`, { recursive: true, force: true });
+    } catch {
+      // removed meanwhile
+    }
+  }
+}
+
+const recordPath = (root: string, id: string) => `${root}/images/${hexOf(id)}.json`;
+
+export function readImage(root: string, id: string): ImageRecord | null {
+  try {
+    return JSON.parse(readText(recordPath(root, id), 16 << 20)) as ImageRecord;
+  } catch {
+    // no such image, or a record being replaced: none
+    return null;
+  }
+}
+
+export function listImages(root: string): ImageRecord[] {
+  const out: ImageRecord[] = [];
+  for (const e of readdirSync(`${root}/images`)) {
+    if (!/^[0-9a-f]{64}\.json$/.test(e)) continue;
+    const r = readImage(root, `sha256:${e.slice(0, 64)}`);
+    if (r) out.push(r);
+  }
+  return out.sort((a, b) => b.added.localeCompare(a.added));
+}
+
+/**
+ * Records `image` under its names: a name moves from any image that had it
+ * (docker's retagging), and an image left without names or digests stays,
+ * as docker's dangling <none>.
+ */
+export function saveImage(root: string, image: ImageRecord): void {
+  withStoreLock(root, () => {
+    const existing = readImage(root, image.id);
+    const merged: ImageRecord = existing
+      ? { ...existing, names: [...new Set([...existing.names, ...image.names])], digests: [...new Set([...existing.digests, ...image.digests])] }
+      : image;
+    for (const other of listImages(root)) {
+      if (other.id === image.id) continue;
+      const names = other.names.filter((n) => !image.names.includes(n));
+      if (names.length !== other.names.length) writeAtomic(recordPath(root, other.id), JSON.stringify({ ...other, names }), 0o600);
+    }
+    writeAtomic(recordPath(root, image.id), JSON.stringify(merged), 0o600);
+  });
+}
+
+/** The image `ref` names: a reference (alpine, ghcr.io/o/r:t, x@sha256:...), an id, or an id's prefix. */
+export function findImage(root: string, ref: string): ImageRecord | null {
+  const images = listImages(root);
+  const hex = ref.replace(/^sha256:/, "");
+  if (/^[0-9a-f]{12,64}$/.test(hex)) {
+    const byId = images.filter((i) => hexOf(i.id).startsWith(hex));
+    if (byId.length === 1) return byId[0]!;
+    if (byId.length > 1) throw new BunkerError(`image id prefix ${ref} names ${byId.length} images: give more of it`);
+  }
+  let parsed;
+  try {
+    parsed = parseReference(ref);
+  } catch {
+    // not a reference: no image by that name
+    return null;
+  }
+  if (parsed.digest !== undefined) {
+    const want = `${parsed.domain}/${parsed.path}@${parsed.digest}`;
+    return images.find((i) => i.digests.includes(want)) ?? null;
+  }
+  const name = formatReference(parsed);
+  return images.find((i) => i.names.includes(name)) ?? null;
+}
+
+/** Removes `name` from the image holding it; the record goes with its last name unless other names or digests keep it. Returns whether the record went. */
+export function untagImage(root: string, image: ImageRecord, name?: string): boolean {
+  return withStoreLock(root, () => {
+    const now = readImage(root, image.id);
+    if (!now) return true;
+    const names = name === undefined ? [] : now.names.filter((n) => n !== name);
+    if (names.length > 0) {
+      writeAtomic(recordPath(root, now.id), JSON.stringify({ ...now, names }), 0o600);
+      return false;
+    }
+    rmSync(recordPath(root, now.id), { force: true });
+    rmSync(blobPath(root, now.id), { force: true });
+    return true;
+  });
+}
+
+/** Layers no image stacks and no container uses, removed. Returns their count. */
+export function pruneLayers(root: string, inUse: ReadonlySet<string>): number {
+  return withStoreLock(root, () => {
+    const wanted = new Set<string>(inUse);
+    for (const i of listImages(root)) for (const l of i.layers) wanted.add(hexOf(l));
+    let n = 0;
+    for (const e of readdirSync(`${root}/layers`)) {
+      if (wanted.has(e)) continue;
+      // Renamed away first: a directory being removed is never taken for a complete layer.
+      const trash = `${root}/tmp/gone-${e}`;
+      try {
+        renameSync(`${root}/layers/${e}`, trash);
+      } catch {
+        // removed meanwhile
+        continue;
+      }
+      rmSync(trash, { recursive: true, force: true });
+      n++;
+    }
+    return n;
+  });
+}
+
+/** Removes a container's own directory of an image's root filesystem (its upper and work directories). */
+export function removeImageRoot(dir: string): void {
+  // overlayfs leaves work/work with no permissions, which a user could not descend into.
+  try {
+    chmodSync(`${dir}/work/work`, 0o700);
+  } catch {
+    // none there
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** A container's upper and work directories, by container id. */
+export function containerLayerDir(root: string, id: string): string {
+  return `${root}/containers/${id}`;
+}

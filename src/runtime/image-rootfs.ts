@@ -1,0 +1,62 @@
+// A container's root filesystem from an image: the image's layers from the
+// store, and the container's own upper and work directories beside them
+// (ROOT/containers/ID), made once its state records them and removed with
+// it. The overlay itself is mounted by the container's child, in the
+// container's mount namespace (rootfs/plan.ts).
+
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { BunkerError } from "../errors";
+import type { ContainerSpec, ImageRoot } from "../spec/types";
+import { containerLayerDir, layerDir, openStore, removeImageRoot, storeRoot, type ImageRecord } from "../image/store";
+import { listStates, type ContainerState } from "./store";
+
+/** The root filesystem of a container `id` of `image`. */
+export function imageRoot(image: ImageRecord, ref: string, id: string): ImageRoot {
+  const root = openStore();
+  const own = containerLayerDir(root, id);
+  return {
+    id: image.id,
+    ref,
+    lower: image.layers.map((l) => layerDir(root, l)),
+    upper: `${own}/upper`,
+    work: `${own}/work`,
+    userxattr: (process.geteuid?.() ?? 0) !== 0,
+  };
+}
+
+/** Makes the container's upper and work directories (its state records them first); its layers must all be there. */
+export function prepareImageRoot(spec: ContainerSpec): void {
+  const image = spec.bunker.image;
+  if (!image) return;
+  for (const l of image.lower) if (!existsSync(l)) throw new BunkerError(`image ${image.ref}: its layer ${l} is missing from the store: pull or import it again`);
+  try {
+    mkdirSync(dirname(image.upper), { mode: 0o700 });
+    mkdirSync(image.upper, { mode: 0o755 });
+    mkdirSync(image.work, { mode: 0o700 });
+  } catch (e) {
+    throw new BunkerError(`make the root filesystem of container ${spec.bunker.id}: ${(e as Error).message}`);
+  }
+}
+
+/** Containers (by name, else id) whose root filesystem is of image `id`. */
+export function usersOfImage(id: string): string[] {
+  return listStates()
+    .filter((s) => s.spec.bunker.image?.id === id)
+    .map((s) => s.name ?? s.id);
+}
+
+/** The layers (hex of their ChainIDs) containers stack. */
+export function imagesInUse(states: readonly ContainerState[] = listStates()): Set<string> {
+  const out = new Set<string>();
+  for (const s of states) for (const l of s.spec.bunker.image?.lower ?? []) out.add(l.slice(l.lastIndexOf("/") + 1));
+  return out;
+}
+
+/** Container directories in the store whose container is gone (its bunker was killed between removing the state and them). */
+export function reconcileImageRoots(states: readonly ContainerState[] = listStates()): void {
+  const dir = `${storeRoot()}/containers`;
+  if (!existsSync(dir)) return;
+  const known = new Set(states.map((s) => s.id));
+  for (const e of readdirSync(dir)) if (!known.has(e)) removeImageRoot(`${dir}/${e}`);
+}

@@ -1,0 +1,203 @@
+// Images from root filesystem tarballs: import, the store, and containers of
+// them, whose root filesystem is overlayfs of the image's layers over a
+// directory of their own. Each test file has a store of its own.
+
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
+import { busyboxAvailable } from "../helpers/rootfs";
+import { containerSuite } from "../helpers/suite";
+import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
+
+const ready = isRoot && busyboxAvailable();
+if (!ready) console.warn("skipping the image tests: they need root and busybox-static");
+
+let dir: string;
+let store: string;
+let tarball: string;
+
+const suite = containerSuite(ready);
+const env = () => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", BUNKER_STORAGE: store });
+const b = (args: string[], stdin?: string) => bunker(args, { env: env(), ...(stdin !== undefined ? { stdin } : {}) });
+const sha256 = (bytes: Uint8Array) => `sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`;
+
+beforeAll(() => {
+  if (!ready) return;
+  dir = mkdtempSync("/var/tmp/bunker-images-");
+  store = join(dir, "store");
+  tarball = join(dir, "busybox.tar");
+  expect(Bun.spawnSync(["tar", "-C", suite.fs.path, "--numeric-owner", "-cf", tarball, "."]).exitCode).toBe(0);
+});
+
+afterEach(() => {
+  if (!ready) return;
+  // No container's upper directory outlives it.
+  if (existsSync(join(store, "containers"))) expect(readdirSync(join(store, "containers"))).toEqual([]);
+});
+
+afterAll(() => {
+  if (ready) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!ready)("import and the store", () => {
+  test("a plain or compressed tarball, a file or stdin, becomes an image of one layer whose DiffID is the tar's digest", () => {
+    const tar = new Uint8Array(readFileSync(tarball));
+    const plain = b(["import", tarball, "busybox:plain"]);
+    expect([plain.code, plain.stderr]).toEqual([0, ""]);
+    expect(plain.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const gz = join(dir, "busybox.tar.gz");
+    writeFileSync(gz, Bun.gzipSync(tar));
+    expect(b(["import", gz, "busybox:gzip"]).code).toBe(0);
+    const zst = join(dir, "busybox.tar.zst");
+    writeFileSync(zst, Bun.zstdCompressSync(tar));
+    const viaStdin = Bun.spawnSync(["sh", "-c", `"$0" import - busybox:zstd < "$1"`, BUNKER, zst], { env: env() });
+    expect([viaStdin.exitCode, viaStdin.stderr.toString()]).toEqual([0, ""]);
+    const inspect = JSON.parse(b(["image", "inspect", "busybox:plain", "busybox:gzip", "busybox:zstd"]).stdout);
+    for (const i of inspect) expect(i.config.rootfs.diff_ids).toEqual([sha256(tar)]);
+    // One layer, unpacked once, for the three.
+    expect(readdirSync(join(store, "layers"))).toEqual([sha256(tar).slice(7)]);
+    const list = b(["images"]).stdout.split("\n");
+    expect(list[0]).toMatch(/^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
+    expect(list.filter((l) => /^busybox\s+(plain|gzip|zstd)\s+[0-9a-f]{12}\s/.test(l)).length).toBe(3);
+    expect(JSON.parse(b(["images", "--json"]).stdout).map((i: { names: string[] }) => i.names).flat().sort()).toEqual([
+      "docker.io/library/busybox:gzip",
+      "docker.io/library/busybox:plain",
+      "docker.io/library/busybox:zstd",
+    ]);
+    expect(b(["images", "-q", "busybox:gzip"]).stdout).toMatch(/^[0-9a-f]{12}\n$/);
+    for (const t of ["plain", "gzip", "zstd"]) expect(b(["rmi", `busybox:${t}`]).code).toBe(0);
+  });
+
+  test("--change sets the image's config as Dockerfile lines do; a bad one is refused before anything is stored", () => {
+    const r = b(["import", "-c", 'ENTRYPOINT ["/bin/sh", "-c"]', "-c", 'CMD ["echo from-cmd; pwd; id -u; echo $GREETING"]', "-c", "ENV GREETING=hello", "-c", "WORKDIR /srv/app", "-c", "USER 1000", tarball, "configured"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const [i] = JSON.parse(b(["image", "inspect", "configured"]).stdout);
+    expect(i.config.config).toMatchObject({ Entrypoint: ["/bin/sh", "-c"], Cmd: ["echo from-cmd; pwd; id -u; echo $GREETING"], WorkingDir: "/srv/app", User: "1000" });
+    expect(i.config.config.Env).toContain("GREETING=hello");
+    const bad = b(["import", "-c", "FROM scratch", tarball, "nope"]);
+    expect([bad.code, bad.stderr]).toEqual([125, "bunker: --change \"FROM scratch\": FROM is not an instruction import takes (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, VOLUME, LABEL, STOPSIGNAL)\n"]);
+    expect(b(["images", "-q", "nope"]).stdout).toBe("");
+    expect(b(["rmi", "configured"]).code).toBe(0);
+  });
+
+  test("a file that is not a tar archive, or one that leaves the layer, is refused in one line and leaves nothing in the store", () => {
+    const junk = join(dir, "junk");
+    writeFileSync(junk, "x".repeat(4096));
+    const r = b(["import", junk, "junk"]);
+    expect([r.code, r.stderr]).toEqual([125, "bunker: a tar header with a bad checksum (not a tar archive, or a damaged one)\n"]);
+    const evil = join(dir, "evil.tar");
+    const src = join(dir, "evil-src");
+    mkdirSync(join(src, "a"), { recursive: true });
+    writeFileSync(join(src, "a", "x"), "x");
+    // GNU tar writes a ../ path when told to with --transform.
+    expect(Bun.spawnSync(["tar", "-C", src, "--transform", "s,^a/x,../escaped,", "-cf", evil, "a/x"]).exitCode).toBe(0);
+    const e = b(["import", evil, "evil"]);
+    expect([e.code, e.stderr]).toEqual([125, 'bunker: layer entry "../escaped" leaves the layer (..)\n']);
+    expect(existsSync(join(store, "escaped"))).toBe(false);
+    expect(readdirSync(join(store, "tmp"))).toEqual([]);
+    expect(readdirSync(join(store, "images")).length).toBe(readdirSync(join(store, "images")).filter((f) => !f.includes("junk")).length);
+  });
+});
+
+describe.skipIf(!ready)("containers of an image", () => {
+  beforeAll(() => {
+    expect(b(["import", "-c", "ENV FROM_IMAGE=1", tarball, "box"]).code).toBe(0);
+    expect(b(["import", "-c", 'ENTRYPOINT ["/bin/sh", "-c"]', "-c", 'CMD ["echo from-cmd; pwd; id -u; echo $GREETING"]', "-c", "ENV GREETING=hello", "-c", "WORKDIR /srv/app", "-c", "USER 1000", tarball, "configured"]).code).toBe(0);
+  });
+
+  test("the root filesystem is the image's; what a container writes is its own, and goes with it", () => {
+    const layer = join(store, "layers", readdirSync(join(store, "layers"))[0]!);
+    const first = b(["run", "--rm", "--network", "none", "box", "sh", "-c", "echo mine > /etc/written; cat /etc/written; echo $FROM_IMAGE; grep -c overlay /proc/self/mountinfo"]);
+    expect([first.code, first.stderr]).toEqual([0, ""]);
+    expect(first.stdout).toMatch(/^mine\n1\n[1-9]\d*\n$/);
+    expect(existsSync(join(layer, "etc", "written"))).toBe(false);
+    const second = b(["run", "--rm", "--network", "none", "box", "sh", "-c", "cat /etc/written 2>&1 || echo absent"]);
+    expect(second.stdout).toMatch(/absent\n$/);
+  });
+
+  test("docker's rules for the command: Entrypoint then Cmd; a command replaces Cmd; --entrypoint replaces both; WorkingDir, User, Env apply; flags win", () => {
+    const asIs = b(["run", "--rm", "--network", "none", "configured"]);
+    expect([asIs.code, asIs.stderr, asIs.stdout]).toEqual([0, "", "from-cmd\n/srv/app\n1000\nhello\n"]);
+    const cmd = b(["run", "--rm", "--network", "none", "-e", "GREETING=flag", "-u", "0", "-w", "/tmp", "configured", "echo $GREETING; id -u; pwd"]);
+    expect(cmd.stdout).toBe("flag\n0\n/tmp\n");
+    const entry = b(["run", "--rm", "--network", "none", "--entrypoint", "echo", "configured", "plain", "words"]);
+    expect(entry.stdout).toBe("plain words\n");
+    const none = b(["run", "--rm", "--network", "none", "box"]);
+    expect([none.code, none.stderr]).toEqual([125, "bunker: run: image box has no command (no Entrypoint or Cmd): give one after the image\n"]);
+  });
+
+  test("a word that is no image says what to type; --host-root and --rootfs keep their meaning", () => {
+    const r = b(["run", "--rm", "ls", "/"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe(`bunker: run: no image "ls" in ${store} (bunker import FILE ls makes one; a command on the host's files: bunker run --host-root -- ls ...; on a directory: --rootfs DIR)\n`);
+    expect(b(["run", "--rm", "--network", "none", "--host-root", "--", "test", "-e", "/etc/os-release"]).code).toBe(0);
+    expect(b(["run", "--rm", "--network", "none", "--rootfs", suite.fs.path, "--", "true"]).code).toBe(0);
+    expect(b(["run", "--rm", "--host-root", "--rootfs", suite.fs.path, "--", "true"]).stderr).toBe("bunker: run: --host-root and --rootfs both name the root filesystem: give one\n");
+  });
+
+  test("a detached container keeps its changes until it is removed; rm -f after its bunker was killed removes them too", async () => {
+    const id = b(["run", "-d", "--network", "none", "box", "sh", "-c", "echo kept > /kept; sleep 100"]).stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{12}$/);
+    await until(() => existsSync(join(store, "containers", id, "upper", "kept")), 5000, "the container's write");
+    const ps = JSON.parse(b(["inspect", id]).stdout)[0];
+    expect(ps.spec.bunker.image.ref).toBe("box");
+    // Its bunker process killed outright: the next command finishes for it.
+    const sup = Number(ps.supervisor);
+    process.kill(sup, "SIGKILL");
+    expect(b(["rm", "-f", id]).code).toBe(0);
+    expect(existsSync(join(store, "containers", id))).toBe(false);
+  });
+
+  test("rmi: a name goes, the image with its last; an image a container uses stays unless -f; prune takes unused layers", () => {
+    expect(b(["tag", "box", "box:second"]).code).toBe(0);
+    expect(b(["rmi", "box:second"]).stdout).toBe("Untagged: box:second\n");
+    const id = b(["run", "-d", "--network", "none", "configured", "sleep 100"]).stdout.trim();
+    try {
+      const refused = b(["rmi", "configured"]);
+      expect([refused.code, refused.stderr]).toEqual([125, `bunker: image configured is used by container ${id}: remove it first, or use -f\n`]);
+    } finally {
+      expect(b(["rm", "-f", id]).code).toBe(0);
+    }
+    const gone = b(["rmi", "configured"]);
+    expect(gone.stdout).toMatch(/^Untagged: configured:latest\nDeleted: sha256:[0-9a-f]{64}\n$/);
+    expect(b(["rmi", "nothing-here"]).stderr).toBe("bunker: no such image: nothing-here\n");
+    // box still uses the one layer.
+    expect(readdirSync(join(store, "layers")).length).toBe(1);
+    expect(b(["rmi", "box"]).code).toBe(0);
+    expect(readdirSync(join(store, "layers"))).toEqual([]);
+  });
+});
+
+describe.skipIf(!ready)("rootless", () => {
+  let u: TestUser | undefined;
+  let bin: { path: string; dir: string } | undefined;
+  beforeAll(() => {
+    u = createUser("bunker-ci-img", true);
+    bin = publicBinary(BUNKER);
+  });
+  afterAll(() => {
+    if (bin) rmSync(bin.dir, { recursive: true, force: true });
+    if (u) {
+      rmSync(`/var/tmp/bunker-img-home-${u.uid}`, { recursive: true, force: true });
+      removeUser(u);
+    }
+  });
+
+  test("a user imports into a store of their own and runs it: overlayfs in the container's user namespace", () => {
+    const user = u!;
+    const home = `/var/tmp/bunker-img-home-${user.uid}`;
+    mkdirSync(home, { recursive: true });
+    Bun.spawnSync(["chown", `${user.uid}:${user.gid}`, home]);
+    chmodSync(tarball, 0o644);
+    chmodSync(dir, 0o755);
+    const as = (args: string[]) => runAs(user, [bin!.path, ...args], { HOME: home });
+    const imported = as(["import", tarball, "mine"]);
+    expect([imported.code, imported.stderr]).toEqual([0, ""]);
+    expect(existsSync(`${home}/.local/share/bunker/layers`)).toBe(true);
+    const r = as(["run", "--rm", "--network", "none", "mine", "sh", "-c", "id -u; echo x > /root/w && cat /root/w; ls -ld /bin | cut -c1-10"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toBe("0\nx\ndrwxr-xr-x\n");
+    expect(readdirSync(`${home}/.local/share/bunker/containers`)).toEqual([]);
+  });
+});
