@@ -28,6 +28,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   wait: { describe: "Wait for a container to stop; print and exit with its status", load: async () => (await import("./cli/wait")).wait },
   images: { describe: "List images", load: async () => async (argv: string[]) => (await import("./cli/image")).images(argv) },
   import: { describe: "Make an image from a root filesystem tarball", load: async () => (await import("./cli/image")).importCmd },
+  pull: { describe: "Download an image from a registry", load: async () => (await import("./cli/image")).pull },
   tag: { describe: "Give an image another name", load: async () => (await import("./cli/image")).tag },
   rmi: { describe: "Remove images", load: async () => async (argv: string[]) => (await import("./cli/image")).rmi(argv) },
   image: { describe: "Manage images (ls, rm, inspect, prune, import, tag)", load: async () => (await import("./cli/image")).image },

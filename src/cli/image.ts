@@ -2,7 +2,7 @@
 // bunker tag SOURCE TARGET; bunker rmi [-f] REF...; bunker image ls|rm|inspect|prune
 
 import { BunkerError } from "../errors";
-import { jsonText, writeOut } from "../output";
+import { jsonText, writeErr, writeOut } from "../output";
 import { formatBytes } from "../spec/resources";
 import { familiarName, parseReference } from "../image/reference";
 import { hexOf, listImages, openStore, findImage, type ImageRecord } from "../image/store";
@@ -159,7 +159,36 @@ async function pruneImages(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** bunker image ls|rm|inspect|prune|import|tag. */
+const pullOptions: OptionDefs = {
+  platform: { type: "string", valueHint: "OS/ARCH[/VARIANT]", description: "The image for another platform (linux/arm64/v8); default this machine's" },
+  quiet: { type: "boolean", alias: ["q"], description: "No progress, only the image's id" },
+  "tls-verify": { type: "string", valueHint: "true|false", description: "Check the registry's certificate (false also allows plain HTTP); loopback registries use HTTP" },
+};
+
+/** --tls-verify's value, as podman spells it. */
+export function tlsVerifyOption(v: unknown): boolean {
+  if (v === undefined || v === "true" || v === "") return true;
+  if (v === "false") return false;
+  throw new UsageError(`--tls-verify takes true or false, not "${v}"`);
+}
+
+export async function pull(argv: string[]): Promise<number> {
+  const parsed = await parseCommand(argv, pullOptions, { name: "pull", description: "Download an image from a registry into the store", positional: "NAME[:TAG|@DIGEST]" });
+  if (!parsed) return 0;
+  if (parsed.rest.length !== 1) throw new UsageError("pull: give one image reference");
+  const v = parsed.values;
+  const quiet = v.quiet === true;
+  const { pullImage } = await import("../image/pull");
+  const image = await pullImage(parsed.rest[0]!, {
+    ...(v.platform !== undefined ? { platform: v.platform as string } : {}),
+    tlsVerify: tlsVerifyOption(v["tls-verify"]),
+    ...(quiet ? {} : { progress: (line: string) => void writeErr(`${line}\n`) }),
+  });
+  await writeOut(quiet ? `${image.id}\n` : `${familiarName(parseReference(parsed.rest[0]!))}: ${image.id}\n`);
+  return 0;
+}
+
+/** bunker image ls|rm|inspect|prune|import|tag|pull. */
 export async function image(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -176,6 +205,8 @@ export async function image(argv: string[]): Promise<number> {
       return importCmd(rest);
     case "tag":
       return tag(rest);
+    case "pull":
+      return pull(rest);
     case undefined:
     case "--help":
     case "-h":

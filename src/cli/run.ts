@@ -14,6 +14,7 @@ import { runFlags, runSpec, type RunFlags, type RunHost } from "./runspec";
 import { parseCommand } from "./usage";
 import { BunkerError } from "../errors";
 import { findImage, openStore, storeRoot } from "../image/store";
+import { parseReference } from "../image/reference";
 import { imageFile, imageHasDir } from "../image/files";
 import { imageRoot } from "../runtime/image-rootfs";
 
@@ -28,6 +29,8 @@ export const runOptions: OptionDefs = {
     type: "boolean",
     description: "Run on the host's own files, read-only, with private /tmp, /run, /dev and /proc, instead of an image",
   },
+  pull: { type: "string", valueHint: "WHEN", description: "Pull the image: missing (default: when the store has none), always, never" },
+  platform: { type: "string", valueHint: "OS/ARCH[/VARIANT]", description: "The image's platform when it is pulled (default this machine's)" },
   entrypoint: { type: "string", valueHint: "CMD", description: "Run CMD instead of the image's entrypoint (\"\" for none; the image's Cmd goes too)" },
   user: { type: "string", alias: ["u"], valueHint: "USER[:GROUP]", description: "Run as this user (name or ID, looked up in the container's /etc/passwd)" },
   workdir: { type: "string", alias: ["w"], valueHint: "DIR", description: "Working directory inside the container, created if missing" },
@@ -109,11 +112,32 @@ const EXAMPLES = [
 ];
 
 /** What the host says about the flags: the reads and checks runSpec needs, in the order their errors should come. */
-/** The image `ref` from the store, and the root filesystem container `id` of it gets. */
-function runImage(ref: string, id: string): NonNullable<RunHost["image"]> {
-  const record = findImage(openStore(), ref);
+/** Whether `ref` could be pulled: a reference, not an image id. */
+function pullable(ref: string): boolean {
+  try {
+    parseReference(ref);
+    return !/^(sha256:)?[0-9a-f]{64}$/.test(ref);
+  } catch {
+    // not a reference at all
+    return false;
+  }
+}
+
+/** The image `ref` from the store (pulled first as --pull says), and the root filesystem container `id` of it gets. */
+async function runImage(f: RunFlags, ref: string, id: string): Promise<NonNullable<RunHost["image"]>> {
+  let record = f.pull === "always" ? null : findImage(openStore(), ref);
+  if (!record && f.pull !== "never" && pullable(ref)) {
+    const { pullImage } = await import("../image/pull");
+    try {
+      record = await pullImage(ref, { ...(f.platform !== undefined ? { platform: f.platform } : {}), progress: (line) => void log.info(line) });
+    } catch (e) {
+      // Not in the store, and the pull failed: say what else the word could have meant.
+      if (!(e instanceof BunkerError)) throw e;
+      throw new BunkerError(`run: no image "${ref}" in ${storeRoot()}, and ${e.message}; a command on the host's files: bunker run --host-root -- ${ref} ...; on a directory: --rootfs DIR`);
+    }
+  }
   if (!record) {
-    throw new BunkerError(`run: no image "${ref}" in ${storeRoot()} (bunker import FILE ${ref} makes one; a command on the host's files: bunker run --host-root -- ${ref} ...; on a directory: --rootfs DIR)`);
+    throw new BunkerError(`run: no image "${ref}" in ${storeRoot()} (bunker pull or bunker import FILE ${ref} makes one; a command on the host's files: bunker run --host-root -- ${ref} ...; on a directory: --rootfs DIR)`);
   }
   const root = imageRoot(record, ref, id);
   return { record, root, hasEtc: imageHasDir(root.lower, "/etc") };
@@ -121,7 +145,7 @@ function runImage(ref: string, id: string): NonNullable<RunHost["image"]> {
 
 async function runHost(f: RunFlags): Promise<RunHost> {
   const id = newId();
-  const image = f.image !== undefined ? runImage(f.image, id) : undefined;
+  const image = f.image !== undefined ? await runImage(f, f.image, id) : undefined;
   const rootfs = f.rootfs !== undefined ? checkRootfs(f.rootfs) : undefined;
   mark("rootfs");
   const user = f.user ?? (image?.record.config.config?.User || undefined);

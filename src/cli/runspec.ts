@@ -33,6 +33,10 @@ export interface RunFlags {
   hostRoot: boolean;
   /** --entrypoint: the image's entrypoint instead ("" for none). */
   entrypoint?: string;
+  /** --pull: when the image is pulled. */
+  pull: "missing" | "always" | "never";
+  /** --platform: the image's platform when it is pulled. */
+  platform?: string;
   userns: UsernsMode;
   network: NetworkArg;
   ports: PortMapping[];
@@ -110,6 +114,8 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
   }
   if (image === undefined && args.length === 0) throw new UsageError("run: no command given");
   const entrypoint = optString(v.entrypoint);
+  const pull = (optString(v.pull) ?? "missing") as RunFlags["pull"];
+  if (!["missing", "always", "never"].includes(pull)) throw new UsageError(`run: --pull takes missing, always or never, not "${pull}"`);
   if (entrypoint !== undefined && image === undefined) throw new UsageError("run: --entrypoint is for images (with --rootfs or --host-root, the command is all there is)");
   requirePaths(v as Parsed["values"], { rootfs: "--rootfs", workdir: "-w/--workdir", "env-file": "--env-file", pin: "--pin", "join-ns": "--join-ns" });
   const userns = ((v.userns as string | undefined) ?? "auto") as UsernsMode;
@@ -158,6 +164,8 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("image", image),
     hostRoot,
     ...opt("entrypoint", entrypoint),
+    pull,
+    ...opt("platform", optString(v.platform)),
     userns,
     network,
     ports,

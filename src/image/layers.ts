@@ -4,7 +4,7 @@
 // directory that becomes the layer's directory, by ChainID, once complete.
 
 import { CryptoHasher } from "bun";
-import { renameSync, rmSync } from "node:fs";
+import { renameSync } from "node:fs";
 import { fileType } from "../sys/fs";
 import { LayerError, unpackLayer, type UnpackOptions } from "./unpack";
 import { layerDir, stagingDir } from "./store";
@@ -87,22 +87,24 @@ export interface StoredLayer {
  * names the DiffID the image's config declares, a layer that does not match
  * it is refused and nothing of it is kept.
  */
-export async function storeLayer(root: string, stream: ReadableStream<Uint8Array>, parent: string | undefined, expect?: string): Promise<StoredLayer> {
+export async function storeLayer(root: string, stream: ReadableStream<Uint8Array>, parent: string | undefined, expect?: string, verify: () => void = () => {}): Promise<StoredLayer> {
   const staging = stagingDir(root, "layer");
   try {
     const hasher = new CryptoHasher("sha256");
     const count = { bytes: 0 };
     const bytes = hashing(decompressed(stream), hasher, count);
-    const warnings = await unpackLayer(bytes, staging, unpackOptions());
+    const warnings = await unpackLayer(bytes, staging.path, unpackOptions());
     // The tar's end leaves bytes unread (the padding after its two zero blocks): they count for the digest.
     for await (const _ of bytes);
     const diffId = `sha256:${hasher.digest("hex")}`;
     if (expect !== undefined && expect !== diffId) throw new LayerError(`the layer's content is ${diffId}, and the image says ${expect}`);
+    // The caller's own checks (the downloaded blob's digest and size) before the layer is kept.
+    verify();
     const chainId = parent === undefined ? diffId : `sha256:${new CryptoHasher("sha256").update(`${parent} ${diffId}`).digest("hex")}`;
     const dest = layerDir(root, chainId);
     if (fileType(dest) !== "dir") {
       try {
-        renameSync(staging, dest);
+        renameSync(staging.path, dest);
       } catch (e) {
         // Another pull made it meanwhile: that one stays.
         if (fileType(dest) !== "dir") throw e;
@@ -110,6 +112,6 @@ export async function storeLayer(root: string, stream: ReadableStream<Uint8Array
     }
     return { diffId, chainId, size: count.bytes, warnings };
   } finally {
-    rmSync(staging, { recursive: true, force: true });
+    staging.release();
   }
 }

@@ -13,7 +13,7 @@
 // ~/.local/share/bunker) for a user; BUNKER_STORAGE moves it.
 
 import { CryptoHasher } from "bun";
-import { chmodSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { fileType, lockFile, makeDir, privateDir, readText, writeAtomic } from "../sys/fs";
 import { formatReference, parseReference } from "./reference";
@@ -119,42 +119,45 @@ export function withStoreLock<T>(root: string, fn: () => T): T {
   }
 }
 
-/** A staging directory in the store's tmp; the caller renames it into place or removes it. */
-export function stagingDir(root: string, what: string): string {
-  return mkdtempSync(`${root}/tmp/${what}-`);
-}
-
 /**
- * Makes the layer `chainId` with `unpack` into a staging directory and
- * renames it into place: a layer directory exists only complete. One made
- * meanwhile by another pull wins; ours goes.
+ * A staging directory in the store's tmp, which the caller renames into
+ * place or removes, then releases. Its lock (tmp/NAME.lock) is held while it
+ * is in use: one whose lock is free was left by a killed bunker.
  */
-export async function ensureLayer(root: string, chainId: string, unpack: (dir: string) => Promise<void>): Promise<string> {
-  const dest = layerDir(root, chainId);
-  if (fileType(dest) === "dir") return dest;
-  const staging = stagingDir(root, "layer");
-  try {
-    await unpack(staging);
-    try {
-      renameSync(staging, dest);
-    } catch (e) {
-      if (fileType(dest) !== "dir") throw e;
-    }
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
-  }
-  return dest;
+export function stagingDir(root: string, what: string): { path: string; release(): void } {
+  const path = mkdtempSync(`${root}/tmp/${what}-`);
+  const held = lockFile(`${path}.lock`)!;
+  return {
+    path,
+    release: () => {
+      rmSync(path, { recursive: true, force: true });
+      rmSync(`${path}.lock`, { force: true });
+      held.release();
+    },
+  };
 }
 
-/** Removes staging directories a killed bunker left: those a day old (a pull or an import in progress is younger). */
+/** Removes what killed bunkers left in the store's tmp: staging directories whose lock nobody holds. */
 export function clearStaging(root: string): void {
-  const day = Date.now() - 86400_000;
   for (const e of readdirSync(`${root}/tmp`)) {
+    if (e.endsWith(".lock")) continue;
+    const path = `${root}/tmp/${e}`;
+    const held = lockFile(`${path}.lock`, false);
+    if (!held) continue;
     try {
-      const st = statSync(`${root}/tmp/${e}`);
-      if (st.mtimeMs < day) rmSync(`${root}/tmp/${e}`, { recursive: true, force: true });
-    } catch {
-      // removed meanwhile
+      rmSync(path, { recursive: true, force: true });
+      rmSync(`${path}.lock`, { force: true });
+    } finally {
+      held.release();
+    }
+  }
+  // A lock file whose directory is gone.
+  for (const e of readdirSync(`${root}/tmp`)) {
+    if (!e.endsWith(".lock") || fileType(`${root}/tmp/${e.slice(0, -5)}`) !== null) continue;
+    const held = lockFile(`${root}/tmp/${e}`, false);
+    if (held) {
+      rmSync(`${root}/tmp/${e}`, { force: true });
+      held.release();
     }
   }
 }

@@ -155,6 +155,11 @@ class ByteReader {
   async skip(n: number): Promise<void> {
     while (n > 0) n -= (await this.some(n)).length;
   }
+
+  /** Skips up to `n` bytes: the stream may end first (an archive whose writer left off its last padding). */
+  async skipPadding(n: number): Promise<void> {
+    while (n > 0 && (await this.fill(1))) n -= this.take(Math.min(n, this.chunks[0]!.length)).length;
+  }
 }
 
 const pad = (n: number) => (BLOCK - (n % BLOCK)) % BLOCK;
@@ -232,6 +237,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     }
     yield { entry, content };
     if (left > 0) await r.skip(left);
-    await r.skip(pad(stored));
+    // Padding carries nothing: some writers (umoci 0.4) end the stream without the last entry's.
+    await r.skipPadding(pad(stored));
   }
 }

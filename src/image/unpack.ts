@@ -1,8 +1,9 @@
 // Unpacking one layer into a directory of its own, which overlayfs later
 // stacks under the layers above it. An archive is not to be trusted: every
 // path is taken relative to the layer's directory, one that climbs out
-// (`..`) or starts at `/` is refused, and no entry is written through a
-// symlink (each parent is opened with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS).
+// (`..`) is refused, and no entry is written through a
+// symlink (each parent is opened with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+// an absolute path is taken inside the layer too.
 // Files are written through their own descriptor: content, then owner, then
 // mode (chown clears setuid), then extended attributes and times; directory
 // times last, once nothing more is added to them. Whiteouts become
@@ -41,12 +42,19 @@ export class LayerError extends BunkerError {
   override name = "LayerError";
 }
 
-/** An entry's path as components inside the layer; one that leaves it is refused. */
+/**
+ * An entry's path as components inside the layer; one that leaves it is
+ * refused. An absolute path is the layer's own (as docker and containerd
+ * read it: umoci writes its root as "/").
+ */
 export function layerPath(path: string): string[] {
-  if (path.startsWith("/")) throw new LayerError(`layer entry "${path}" is an absolute path`);
-  const parts = path.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) throw new LayerError(`layer entry "${path}" leaves the layer (..)`);
   if (path.includes("\0")) throw new LayerError(`layer entry "${path}" has a NUL byte`);
+  const parts: string[] = [];
+  for (const p of path.split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p !== "..") parts.push(p);
+    else if (parts.pop() === undefined) throw new LayerError(`layer entry "${path}" leaves the layer (..)`);
+  }
   return parts;
 }
 

@@ -123,7 +123,10 @@ function openOverlay(p: ChildProgram, image: ImageRoot): Opened {
   p.call("create the overlay filesystem of the image", "fsopen", [p.str("overlay"), 1 /* FSOPEN_CLOEXEC */], { save: ctx });
   const set = (key: string, value: string, what: string) => p.call(what, "fsconfig", [ctx, 1 /* FSCONFIG_SET_STRING */, p.str(key), p.str(value), 0]);
   set("source", "overlay", "name the overlay filesystem");
-  set("lowerdir", [...image.lower].reverse().join(":"), `stack the image's ${image.lower.length} layer${image.lower.length === 1 ? "" : "s"}`);
+  // fsconfig takes a string of at most 255 bytes: more layers than fit go one by one (lowerdir+, Linux 6.8).
+  const lower = [...image.lower].reverse();
+  if (lower.join(":").length <= 255) set("lowerdir", lower.join(":"), `stack the image's ${lower.length} layer${lower.length === 1 ? "" : "s"}`);
+  else lower.forEach((l, i) => set("lowerdir+", l, `stack the image's layer ${lower.length - i} of ${lower.length} (lowerdir+ needs Linux 6.8)`));
   set("upperdir", image.upper, `take the container's changes in ${image.upper}`);
   set("workdir", image.work, `give overlayfs its work directory ${image.work}`);
   if (image.userxattr) p.call("keep whiteouts in user.* attributes (userxattr)", "fsconfig", [ctx, 0 /* FSCONFIG_SET_FLAG */, p.str("userxattr"), 0, 0]);

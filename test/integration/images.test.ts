@@ -128,9 +128,10 @@ describe.skipIf(!ready)("containers of an image", () => {
   });
 
   test("a word that is no image says what to type; --host-root and --rootfs keep their meaning", () => {
-    const r = b(["run", "--rm", "ls", "/"]);
+    // --pull never: a test reaches no registry but its own.
+    const r = b(["run", "--rm", "--pull", "never", "ls", "/"]);
     expect(r.code).toBe(125);
-    expect(r.stderr).toBe(`bunker: run: no image "ls" in ${store} (bunker import FILE ls makes one; a command on the host's files: bunker run --host-root -- ls ...; on a directory: --rootfs DIR)\n`);
+    expect(r.stderr).toBe(`bunker: run: no image "ls" in ${store} (bunker pull or bunker import FILE ls makes one; a command on the host's files: bunker run --host-root -- ls ...; on a directory: --rootfs DIR)\n`);
     expect(b(["run", "--rm", "--network", "none", "--host-root", "--", "test", "-e", "/etc/os-release"]).code).toBe(0);
     expect(b(["run", "--rm", "--network", "none", "--rootfs", suite.fs.path, "--", "true"]).code).toBe(0);
     expect(b(["run", "--rm", "--host-root", "--rootfs", suite.fs.path, "--", "true"]).stderr).toBe("bunker: run: --host-root and --rootfs both name the root filesystem: give one\n");

@@ -86,6 +86,23 @@ describe("reading layer archives", () => {
     damaged[10] = damaged[10]! ^ 0xff;
     await expect(entries(damaged)).rejects.toThrow(/bad checksum/);
     await expect(entries(tar.subarray(0, 512 + 3))).rejects.toThrow(/ends in the middle of an entry/);
+    // A writer that left off the last entry's padding (and the end blocks): the entries are whole, the archive is read.
+    const one = new Uint8Array(512 + 5);
+    const h = new TextEncoder();
+    one.set(h.encode("f"), 0);
+    one.set(h.encode("0000644\0"), 100);
+    one.set(h.encode("0000000\0"), 108);
+    one.set(h.encode("0000000\0"), 116);
+    one.set(h.encode("00000000005\0"), 124);
+    one.set(h.encode("00000000000\0"), 136);
+    one.set(h.encode("        0"), 148);
+    one.set(h.encode("ustar\0" + "00"), 257);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += one[i]!;
+    one.set(h.encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+    one.set(h.encode("hello"), 512);
+    expect((await entries(one)).map((e) => [e.path, e.data])).toEqual([["f", "hello"]]);
+    await expect(entries(one.subarray(0, 512 + 3))).rejects.toThrow(/ends in the middle of an entry/);
     // Two zero blocks end it; what follows is not read.
     const ended = new Uint8Array(tar.length + 2048);
     ended.set(tar);

@@ -177,6 +177,20 @@ describe("the child program plan", () => {
     expect(planContainer(spec, handshake, facts, [2]).steps.map((s) => s.desc)).not.toContain("open /proc/self/timens_offsets");
   });
 
+  test("an image's root: overlayfs of its layers, top first, over the container's own; past fsconfig's 255 bytes, one layer at a time", () => {
+    const image = (lower: string[]) => {
+      const spec = createSpec({ id: "x", args: ["sh"], network: "none", callerEnv: {}, rootfs: "/store/containers/x/upper", rootfsHasEtc: true });
+      spec.bunker.rootMode = "image";
+      spec.bunker.image = { id: "sha256:1", ref: "i", lower, upper: "/store/containers/x/upper", work: "/store/containers/x/work", userxattr: false };
+      return planContainer(spec, handshake, facts, [2]).steps.map((s) => s.desc);
+    };
+    const two = image(["/store/layers/a", "/store/layers/b"]);
+    expect(two).toContain("stack the image's 2 layers");
+    expect(two.indexOf("mount the overlay filesystem")).toBeLessThan(two.indexOf("pivot_root into /tmp/root"));
+    const many = image(Array.from({ length: 5 }, (_, i) => `/store/layers/${String(i).repeat(64)}`));
+    expect(many.filter((d) => d.startsWith("stack the image's layer"))).toEqual([5, 4, 3, 2, 1].map((n) => `stack the image's layer ${n} of 5 (lowerdir+ needs Linux 6.8)`));
+  });
+
   test("the cgroup namespace is made after bunker releases the child, before any mount", () => {
     const { descs } = plan();
     const released = descs.indexOf("wait for bunker to finish setting up");
