@@ -46,6 +46,9 @@ const MOUNTPOINTS = "test/integration/mountpoints.test.ts";
 const FEATURES = "test/integration/features.test.ts";
 const FEATURES_ROOTLESS = "test/integration/features-rootless.test.ts";
 const OCI = "test/integration/oci.test.ts";
+const UNPACK = "test/integration/image-unpack.test.ts";
+const IMAGES = "test/integration/images.test.ts";
+const REGISTRY = "test/clients/registry.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -728,5 +731,40 @@ export const BREAKAGES: Breakage[] = [
     file: "src/runtime/cgroup.ts",
     edits: one("return createCgroups(ps, spec.oci.linux.cgroupsPath, spec.oci.linux.resources);", "return createCgroups(ps, cgroupsPath(spec.bunker.id), spec.oci.linux.resources);"),
     tests: [OCI],
+  },
+  {
+    name: "layer-through-symlink",
+    removes: "unpacking a layer's entries without following symlinks (one planted by an earlier entry would lead out of the layer)",
+    file: "src/image/unpack.ts",
+    edits: one("BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)]);\n    const path", "BigInt(0)]);\n    const path"),
+    tests: [UNPACK],
+  },
+  {
+    name: "layer-dotdot",
+    removes: "refusing layer entries whose .. climbs out of the layer",
+    file: "src/image/unpack.ts",
+    edits: one("    else if (parts.pop() === undefined) throw new LayerError(`layer entry \"${path}\" leaves the layer (..)`);\n", "    else parts.pop();\n"),
+    tests: [UNPACK, IMAGES],
+  },
+  {
+    name: "blob-digest-unchecked",
+    removes: "checking a downloaded layer against its digest before it is kept",
+    file: "src/image/pull.ts",
+    edits: one("      if (got !== d.digest) throw", "      if (got === d.digest + \"never\") throw"),
+    tests: [REGISTRY],
+  },
+  {
+    name: "image-upper-left",
+    removes: "removing an image container's own directory with its state",
+    file: "src/runtime/store.ts",
+    edits: one("  if (upper !== undefined) removeImageRoot(dirname(upper));\n", ""),
+    tests: [IMAGES],
+  },
+  {
+    name: "whiteout-ignored",
+    removes: "turning a layer's .wh. entries into overlayfs whiteouts (files a layer removed would show)",
+    file: "src/image/unpack.ts",
+    edits: one('        const r = trySys("mknodat", parent, name, S_IFCHR, 0);\n        if (r < 0) this.fail(e.path, "make its whiteout", r);\n', ""),
+    tests: [UNPACK, REGISTRY],
   },
 ];
