@@ -156,14 +156,14 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
   }
   if (!has("mount")) throw new ConfigError("linux.namespaces: bunker needs a mount namespace for the container's root filesystem");
   for (const n of ns) {
-    if (n.path && !["network", "ipc", "uts", "mount", "pid"].includes(n.type)) throw new ConfigError(`linux.namespaces: joining a ${n.type} namespace by path is not supported yet (network, ipc, uts, mount and pid are)`);
+    if (n.path && !["user", "network", "ipc", "uts", "mount", "pid"].includes(n.type)) throw new ConfigError(`linux.namespaces: joining a ${n.type} namespace by path is not supported yet (user, network, ipc, uts, mount and pid are)`);
   }
   const uidMappings = linux.uidMappings !== undefined && linux.uidMappings !== null ? idMappings(linux.uidMappings, "linux.uidMappings") : undefined;
   const gidMappings = linux.gidMappings !== undefined && linux.gidMappings !== null ? idMappings(linux.gidMappings, "linux.gidMappings") : undefined;
   const userns = own("user");
   if ((uidMappings?.length || gidMappings?.length) && !userns) throw new ConfigError("linux.uidMappings: mappings need a user namespace of the container's own");
   if (userns && (!uidMappings?.length || !gidMappings?.length)) throw new ConfigError("linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
-  if (!userns && ctx.uid !== 0) throw new ConfigError("linux.namespaces: an unprivileged caller needs a user namespace (bunker spec --rootless writes one)");
+  if (!has("user") && ctx.uid !== 0) throw new ConfigError("linux.namespaces: an unprivileged caller needs a user namespace (bunker spec --rootless writes one)");
   const writer = userns ? mapWriter(ctx, uidMappings!, gidMappings!) : undefined;
 
   const netns = ns.find((n) => n.type === "network");

@@ -79,7 +79,7 @@ export interface OciCreate {
  * Namespaces a new container may join by path. A joined mount namespace is
  * where its root is then set up (pivot_root included), as runc and crun do.
  */
-const JOINABLE: Record<string, number> = { network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS, mount: CLONE.NEWNS, pid: CLONE.NEWPID };
+const JOINABLE: Record<string, number> = { user: CLONE.NEWUSER, network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS, mount: CLONE.NEWNS, pid: CLONE.NEWPID };
 
 /** Opens the namespace files a spec joins (--join-ns); closed again once the child has them. */
 function openJoined(spec: ContainerSpec): JoinedNamespace[] {
@@ -87,7 +87,7 @@ function openJoined(spec: ContainerSpec): JoinedNamespace[] {
   for (const ns of spec.oci.linux.namespaces) {
     if (!ns.path) continue;
     const flag = JOINABLE[ns.type];
-    if (flag === undefined) throw new BunkerError(`a new container cannot join a ${ns.type} namespace (only network, ipc, uts, mount and pid)`);
+    if (flag === undefined) throw new BunkerError(`a new container cannot join a ${ns.type} namespace (only user, network, ipc, uts, mount and pid)`);
     let fd: number;
     try {
       fd = openNamespace(ns.path);
@@ -98,7 +98,8 @@ function openJoined(spec: ContainerSpec): JoinedNamespace[] {
     }
     out.push({ type: ns.type, fd, flag });
   }
-  return out;
+  // The user namespace first: the others are joined with the privileges it gives.
+  return out.sort((a, b) => Number(b.flag === CLONE.NEWUSER) - Number(a.flag === CLONE.NEWUSER));
 }
 
 /** process.oomScoreAdj, set from outside before the process runs (inherited by what it starts). */

@@ -77,9 +77,20 @@ const NS_FLAGS: Record<string, number> = {
  * its flag is the exit signal's bits to clone.
  */
 export function cloneFlags(spec: ContainerSpec): number {
+  // In a joined user namespace, the new ones are made after joining it, so that it owns them.
+  if (joinsUserns(spec)) return 0;
+  return ownNamespaceFlags(spec);
+}
+
+function ownNamespaceFlags(spec: ContainerSpec): number {
   let flags = 0;
   for (const ns of spec.oci.linux.namespaces) if (!ns.path && ns.type !== "cgroup" && ns.type !== "time") flags |= NS_FLAGS[ns.type] ?? 0;
   return flags;
+}
+
+/** Whether the spec joins a user namespace by path (a pod's) instead of making one. */
+export function joinsUserns(spec: ContainerSpec): boolean {
+  return spec.oci.linux.namespaces.some((n) => n.type === "user" && n.path !== undefined);
 }
 
 /**
@@ -432,14 +443,23 @@ function toRlimit(r: { type: string; soft: number; hard: number }): Rlimit {
 export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFacts, signals: readonly number[], extras: PlanExtras = {}): ChildProgram {
   const joined = extras.joined ?? [];
   const p = new ChildProgram();
-  planHandshake(p, h, { cgroupns: hasNamespace(spec, "cgroup"), reportNamespaces: extras.pin === true, ...(extras.cgroupTasks ? { cgroupTasks: extras.cgroupTasks } : {}) });
+  const joinsUser = joinsUserns(spec);
+  // In a joined user namespace the cgroup namespace is made with the others, after joining it.
+  planHandshake(p, h, { cgroupns: hasNamespace(spec, "cgroup") && !joinsUser, reportNamespaces: extras.pin === true, ...(extras.cgroupTasks ? { cgroupTasks: extras.cgroupTasks } : {}) });
   planUsernsEntry(p, spec, h.syncRead);
-  for (const j of joined) p.call(`join the ${j.type} namespace pinned at ${spec.oci.linux.namespaces.find((n) => n.type === j.type)?.path}`, "setns", [j.fd, j.flag]);
-  if (joined.some((j) => j.flag === CLONE.NEWPID)) {
-    // setns moves only future children into a PID namespace: the container's process is a child
-    // made now (bunker's, by CLONE_PARENT), which goes on; this one ends. Its pid comes back in `slot`.
+  for (const j of joined) p.call(`join the ${j.type} namespace at ${spec.oci.linux.namespaces.find((n) => n.type === j.type)?.path}`, "setns", [j.fd, j.flag]);
+  if (joinsUser) {
+    // Its root, where it maps one: what the container makes (mount points) is then its root's.
+    p.call("become group 0 in the joined user namespace", "setresgid", [0, 0, 0], { ignore: [Errno.EINVAL] });
+    p.call("become user 0 in the joined user namespace", "setresuid", [0, 0, 0], { ignore: [Errno.EINVAL] });
+    const own = ownNamespaceFlags(spec) | (hasNamespace(spec, "cgroup") ? CLONE.NEWCGROUP : 0);
+    if (own) p.call("make the container's namespaces, owned by the joined user namespace", "unshare", [own]);
+  }
+  if (joined.some((j) => j.flag === CLONE.NEWPID) || (joinsUser && hasNamespace(spec, "pid"))) {
+    // setns and unshare move only future children into a PID namespace: the container's process is
+    // a child made now (bunker's, by CLONE_PARENT), which goes on; this one ends. Its pid comes back in `slot`.
     const slot = p.newSlot();
-    p.call("start the container's process inside the joined PID namespace", "fork", [p.forkStack(), CLONE.PARENT | SIGNALS.SIGCHLD], { save: slot });
+    p.call("start the container's process inside its PID namespace", "fork", [p.forkStack(), CLONE.PARENT | SIGNALS.SIGCHLD], { save: slot });
     planParentCheck(p, h.syncRead);
     if (extras.forked) extras.forked.slot = slot;
   }

@@ -31,6 +31,8 @@ const suite = containerSuite(ready, () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** The store's layer directories (none before its first pull). */
+const layers = () => (existsSync(join(store, "layers")) ? readdirSync(join(store, "layers")).sort() : []);
 const env = () => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", BUNKER_STORAGE: store });
 const b = (args: string[]) => bunker(args, { env: env() });
 
@@ -199,14 +201,14 @@ describe.skipIf(!ready)("bunker pull", () => {
   });
 
   test("bad answers are one line, exit 125, and leave nothing in the store", () => {
-    const layersBefore = readdirSync(join(store, "layers")).sort();
+    const layersBefore = layers();
     const unknown = b(["pull", `127.0.0.1:${reg.port}/busybox:nope`]);
     expect([unknown.code, unknown.stderr]).toEqual([125, `bunker: pull 127.0.0.1:${reg.port}/busybox:nope: not found (404)\n`]);
     const closed = freePort();
     const unreachable = b(["pull", `127.0.0.1:${closed}/x`]);
     expect([unreachable.code, unreachable.stderr]).toEqual([125, `bunker: pull 127.0.0.1:${closed}/x:latest: cannot reach http://127.0.0.1:${closed}: connection refused\n`]);
     expect(b(["pull", "Bad/Name"]).stderr).toBe('bunker: invalid reference "Bad/Name": repository names must be lowercase\n');
-    expect(readdirSync(join(store, "layers")).sort()).toEqual(layersBefore);
+    expect(layers()).toEqual(layersBefore);
   });
 
   test("a blob whose content is not its digest is refused, and no layer of it is kept", () => {
@@ -221,13 +223,15 @@ describe.skipIf(!ready)("bunker pull", () => {
     const digest = (manifest.layers.at(-1).digest as string).slice(7);
     const data = join(blobs, digest.slice(0, 2), digest, "data");
     const bytes = new Uint8Array(readFileSync(data));
-    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0xff;
+    // The gzip header's time stamp: the stream still inflates to the very layer the image names,
+    // so only the blob's own digest tells.
+    bytes[4] = bytes[4]! ^ 0xff;
     writeFileSync(data, bytes);
-    const layersBefore = readdirSync(join(store, "layers")).sort();
+    const layersBefore = layers();
     const r = b(["pull", `127.0.0.1:${reg.port}/damaged`]);
     expect(r.code).toBe(125);
-    expect(r.stderr).toMatch(new RegExp(`^(.*\\n)*bunker: pull 127\\.0\\.0\\.1:${reg.port}/damaged:latest: layer ${digest.slice(0, 12)}: .*\\n$`));
-    expect(readdirSync(join(store, "layers")).sort()).toEqual(layersBefore);
+    expect(r.stderr).toMatch(new RegExp(`^(.*\\n)*bunker: pull 127\\.0\\.0\\.1:${reg.port}/damaged:latest: layer ${digest.slice(0, 12)}: the blob's digest is sha256:[0-9a-f]{64}, not sha256:${digest}: refused\\n$`));
+    expect(layers()).toEqual(layersBefore);
     expect(b(["images", "-q", `127.0.0.1:${reg.port}/damaged`]).stdout).toBe("");
   });
 

@@ -413,6 +413,42 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
     expect(statSync(join(src, "made")).uid).toBe(0);
   });
 
+  test("a joined user namespace (a pod's) owns the container's new namespaces; its root is the container's root", () => {
+    chmodSync(dir, 0o755);
+    chmodSync(dirname(suite.fs.path), 0o755);
+    const maps = [{ containerID: 0, hostID: 310000, size: 65536 }];
+    const userOnly = (c: Config) => {
+      c.mounts = c.mounts.filter((m: { destination: string }) => !["/sys", "/sys/fs/cgroup"].includes(m.destination));
+    };
+    const pod = bundle((c) => {
+      c.process.args = ["sleep", "60"];
+      c.linux.namespaces.push({ type: "user" });
+      c.linux.uidMappings = maps;
+      c.linux.gidMappings = maps;
+      userOnly(c);
+    });
+    try {
+      expect(detached(["create", "--bundle", pod, "oci-userns-pod"]).code).toBe(0);
+      expect(bunker(["start", "oci-userns-pod"]).code).toBe(0);
+      const podPid = state("oci-userns-pod").pid;
+      const member = bundle((c) => {
+        c.process.args = ["sh", "-c", "readlink /proc/self/ns/user; cat /proc/self/uid_map | tr -s ' '; id -u; echo $$; readlink /proc/self/ns/net"];
+        c.linux.namespaces.push({ type: "user", path: `/proc/${podPid}/ns/user` });
+        userOnly(c);
+      });
+      const r = bunker(["--root", "/run/bunker", "run", "--bundle", member, "oci-userns-member"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      const [userns, map, uid, pid, netns] = r.stdout.trim().split("\n");
+      expect(userns).toBe(readlinkSync(`/proc/${podPid}/ns/user`));
+      expect(map!.trim()).toBe("0 310000 65536");
+      expect([uid, pid]).toEqual(["0", "1"]);
+      // A network namespace of its own, not the pod's.
+      expect(netns).not.toBe(readlinkSync(`/proc/${podPid}/ns/net`));
+    } finally {
+      bunker(["delete", "--force", "oci-userns-pod"]);
+    }
+  });
+
   test("mount propagation: an rslave bind sees what the host mounts below its source later; a bind without one does not", async () => {
     // A shared mount point on the host, as systemd makes every mount.
     const src = join(dir, "propagation");

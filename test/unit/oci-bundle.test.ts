@@ -154,7 +154,7 @@ describe("bundle to spec", () => {
     expect(refusal((c) => (c.process.scheduler = { policy: "SCHED_ISO" }))).toMatch(/^process\.scheduler\.policy: "SCHED_ISO" is not one of SCHED_OTHER, /);
     expect(refusal((c) => (c.process.ioPriority = { class: "IOPRIO_CLASS_NONE", priority: 0 }))).toBe('process.ioPriority.class: "IOPRIO_CLASS_NONE" is not IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or IOPRIO_CLASS_IDLE');
     expect(refusal((c) => (c.linux.resources = { rdma: { mlx5_0: { hcaHandles: 3 } } }))).toBe("linux.resources.rdma: is not supported yet");
-    expect(refusal((c) => c.linux.namespaces.push({ type: "user", path: "/proc/9/ns/user" }))).toMatch(/^linux\.namespaces: joining a user namespace by path is not supported yet/);
+    expect(refusal((c) => c.linux.namespaces.push({ type: "cgroup", path: "/proc/9/ns/cgroup" }))).toMatch(/^linux\.namespaces: joining a cgroup namespace by path is not supported yet \(user, network/);
     expect(refusal((c) => c.linux.namespaces.push({ type: "time", path: "/proc/9/ns/time" }))).toMatch(/^linux\.namespaces: joining a time namespace by path is not supported yet/);
   });
 
