@@ -27,6 +27,13 @@ const PROCESS_NOT_YET: Record<string, string> = {
   commandLine: "is for Windows",
   execCPUAffinity: "is not supported yet",
 };
+/** linux.seccomp.flags: seccomp(2)'s filter flags (the notification ones go with listenerPath, which is refused). */
+const SECCOMP_FLAGS: Record<string, number> = {
+  SECCOMP_FILTER_FLAG_TSYNC: 1,
+  SECCOMP_FILTER_FLAG_LOG: 2,
+  SECCOMP_FILTER_FLAG_SPEC_ALLOW: 4,
+};
+
 const LINUX_NOT_YET: Record<string, string> = {
   intelRdt: "is not supported yet",
   memoryPolicy: "is not supported yet",
@@ -155,9 +162,6 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
     }
   }
   if (!has("mount")) throw new ConfigError("linux.namespaces: bunker needs a mount namespace for the container's root filesystem");
-  for (const n of ns) {
-    if (n.path && !["user", "network", "ipc", "uts", "mount", "pid"].includes(n.type)) throw new ConfigError(`linux.namespaces: joining a ${n.type} namespace by path is not supported yet (user, network, ipc, uts, mount and pid are)`);
-  }
   const uidMappings = linux.uidMappings !== undefined && linux.uidMappings !== null ? idMappings(linux.uidMappings, "linux.uidMappings") : undefined;
   const gidMappings = linux.gidMappings !== undefined && linux.gidMappings !== null ? idMappings(linux.gidMappings, "linux.gidMappings") : undefined;
   const userns = own("user");
@@ -189,7 +193,12 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
   const sysctl = linux.sysctl !== undefined && linux.sysctl !== null ? checkSysctl(linux.sysctl, notHosts) : undefined;
   const seccomp = linux.seccomp !== undefined && linux.seccomp !== null ? obj(linux.seccomp, "linux.seccomp") : undefined;
   if (seccomp?.listenerPath) throw new ConfigError("linux.seccomp.listenerPath: seccomp notification is not supported yet");
-  if (seccomp?.flags !== undefined && seccomp.flags !== null && strings(seccomp.flags, "linux.seccomp.flags").length > 0) throw new ConfigError("linux.seccomp.flags: not supported yet");
+  let seccompFlags = 0;
+  for (const [i, f] of (seccomp?.flags !== undefined && seccomp.flags !== null ? strings(seccomp.flags, "linux.seccomp.flags") : []).entries()) {
+    const bit = SECCOMP_FLAGS[f];
+    if (bit === undefined) throw new ConfigError(`linux.seccomp.flags[${i}]: "${f}" is not a flag bunker applies (${Object.keys(SECCOMP_FLAGS).join(", ")}; seccomp notification is not supported yet)`);
+    seccompFlags |= bit;
+  }
   const timeOffsets = linux.timeOffsets !== undefined && linux.timeOffsets !== null ? offsets(linux.timeOffsets, "linux.timeOffsets") : undefined;
   if (timeOffsets && !own("time")) throw new ConfigError("linux.timeOffsets: needs a time namespace of the container's own");
   const persona = optObj(linux.personality, "linux.personality");
@@ -212,6 +221,7 @@ export function bundleSpec(config: unknown, ctx: BundleContext): ContainerSpec {
     // runc makes a missing working directory.
     cwd: { create: true, optional: false },
     seccomp: seccomp ? "custom" : "unconfined",
+    ...(seccompFlags ? { seccompFlags } : {}),
     // As root the client reads the container's cgroup and relies on its device rules: made, or an error.
     ...(ctx.uid === 0 ? { cgroupRequired: true } : {}),
   };

@@ -79,7 +79,7 @@ export interface OciCreate {
  * Namespaces a new container may join by path. A joined mount namespace is
  * where its root is then set up (pivot_root included), as runc and crun do.
  */
-const JOINABLE: Record<string, number> = { user: CLONE.NEWUSER, network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS, mount: CLONE.NEWNS, pid: CLONE.NEWPID };
+const JOINABLE: Record<string, number> = { user: CLONE.NEWUSER, network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS, mount: CLONE.NEWNS, pid: CLONE.NEWPID, cgroup: CLONE.NEWCGROUP, time: CLONE.NEWTIME };
 
 /** Opens the namespace files a spec joins (--join-ns); closed again once the child has them. */
 function openJoined(spec: ContainerSpec): JoinedNamespace[] {
@@ -87,7 +87,7 @@ function openJoined(spec: ContainerSpec): JoinedNamespace[] {
   for (const ns of spec.oci.linux.namespaces) {
     if (!ns.path) continue;
     const flag = JOINABLE[ns.type];
-    if (flag === undefined) throw new BunkerError(`a new container cannot join a ${ns.type} namespace (only user, network, ipc, uts, mount and pid)`);
+    if (flag === undefined) throw new BunkerError(`a new container cannot join a ${ns.type} namespace`);
     let fd: number;
     try {
       fd = openNamespace(ns.path);
@@ -252,7 +252,7 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
         // A process that outlives bunker (--init's, OCI create's) cannot run on bunker's memory, nor one
         // that enters a time namespace; one that forks into a joined PID namespace leaves that to its
         // child, and must share it to report the pid.
-        shareMemory: forked.slot !== undefined || (!spec.bunker.init && !record.oci?.create && !hasNamespace(spec, "time")),
+        shareMemory: forked.slot !== undefined || (!spec.bunker.init && !record.oci?.create && !spec.oci.linux.namespaces.some((n) => n.type === "time")),
         ...(forked.slot !== undefined ? { fork: { slot: forked.slot } } : {}),
         untilCreated: record.oci?.create !== undefined,
         ...(v2Cgroup !== undefined ? { intoCgroup: v2Cgroup } : {}),

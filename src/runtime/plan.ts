@@ -384,6 +384,8 @@ export interface PlanExtras {
 export interface SeccompFilter {
   bytes: Uint8Array;
   what: string;
+  /** seccomp(2)'s filter flags. */
+  flags?: number;
 }
 
 const IOPRIO_CLASS = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 } as const;
@@ -422,7 +424,7 @@ export function planCredentials(p: ChildProgram, spec: ContainerSpec, syncRead: 
   const switches = proc.user.uid !== 0;
   if (caps) planBoundingSet(p, caps, switches);
   // Without no_new_privs only CAP_SYS_ADMIN may install a filter: do it while it is still held.
-  if (!proc.noNewPrivileges && filter) planSeccomp(p, filter.bytes, filter.what);
+  if (!proc.noNewPrivileges && filter) planSeccomp(p, filter.bytes, filter.what, filter.flags);
   planSetUser(p, spec, syncRead);
   if (caps) planCapabilities(p, caps, switches);
 }
@@ -431,7 +433,7 @@ export function planCredentials(p: ChildProgram, spec: ContainerSpec, syncRead: 
 export function planLockdown(p: ChildProgram, spec: ContainerSpec, filter: SeccompFilter | null): void {
   if (!spec.oci.process.noNewPrivileges) return;
   planNoNewPrivs(p);
-  if (filter) planSeccomp(p, filter.bytes, filter.what);
+  if (filter) planSeccomp(p, filter.bytes, filter.what, filter.flags);
 }
 
 const INFINITY = 0xffffffffffffffffn;
@@ -447,7 +449,9 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
   // In a joined user namespace the cgroup namespace is made with the others, after joining it.
   planHandshake(p, h, { cgroupns: hasNamespace(spec, "cgroup") && !joinsUser, reportNamespaces: extras.pin === true, ...(extras.cgroupTasks ? { cgroupTasks: extras.cgroupTasks } : {}) });
   planUsernsEntry(p, spec, h.syncRead);
-  for (const j of joined) p.call(`join the ${j.type} namespace at ${spec.oci.linux.namespaces.find((n) => n.type === j.type)?.path}`, "setns", [j.fd, j.flag]);
+  const at = (j: JoinedNamespace) => `join the ${j.type} namespace at ${spec.oci.linux.namespaces.find((n) => n.type === j.type)?.path}`;
+  // A time namespace is entered only by a process whose memory no other shares: after any fork below.
+  for (const j of joined) if (j.flag !== CLONE.NEWTIME) p.call(at(j), "setns", [j.fd, j.flag]);
   if (joinsUser) {
     // Its root, where it maps one: what the container makes (mount points) is then its root's.
     p.call("become group 0 in the joined user namespace", "setresgid", [0, 0, 0], { ignore: [Errno.EINVAL] });
@@ -464,6 +468,7 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
     if (extras.forked) extras.forked.slot = slot;
   }
   if (hasNamespace(spec, "time")) planTimeNamespace(p, spec);
+  for (const j of joined) if (j.flag === CLONE.NEWTIME) p.call(at(j), "setns", [j.fd, j.flag]);
   planSignalReset(p, signals);
   planInheritedFds(p, extras.preserveFds ?? 0);
   // A joined UTS namespace (a pod's) takes the config's names too, as runc gives them.

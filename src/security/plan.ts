@@ -104,8 +104,8 @@ export function planNoNewPrivs(p: ChildProgram): void {
 }
 
 /** Installs a compiled filter: struct sock_fprog { u16 len; struct sock_filter *filter; }. */
-export function planSeccomp(p: ChildProgram, filter: Uint8Array, what: string): void {
+export function planSeccomp(p: ChildProgram, filter: Uint8Array, what: string, flags = 0): void {
   const prog = p.arena.bytes(filter);
   const fprog = p.arena.words([filter.length / 8, prog]);
-  p.call(`install the ${what} seccomp filter`, "seccomp", [1 /* SECCOMP_SET_MODE_FILTER */, 0, fprog]);
+  p.call(`install the ${what} seccomp filter${flags ? ` (flags ${flags})` : ""}`, "seccomp", [1 /* SECCOMP_SET_MODE_FILTER */, flags, fprog]);
 }

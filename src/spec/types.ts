@@ -206,6 +206,8 @@ export interface Sidecar {
   init?: boolean;
   /** Which seccomp filter: bunker's default, none, or linux.seccomp. */
   seccomp?: "default" | "unconfined" | "custom";
+  /** seccomp(2)'s filter flags for the filter (linux.seccomp.flags: LOG, SPEC_ALLOW, TSYNC). */
+  seccompFlags?: number;
   /** linux.resources.pids is bunker's default, not asked for: dropped, not an error, where it cannot apply. */
   pidsDefault?: boolean;
   /** The cgroup at linux.cgroupsPath must be made (an OCI client's, as root): never run without it. */

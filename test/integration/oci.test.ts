@@ -449,6 +449,49 @@ describe.skipIf(!ready)("create, start, state, kill, delete", () => {
     }
   });
 
+  test("a time and a cgroup namespace joined by path: the other container's clocks and cgroup view", () => {
+    const first = bundle((c) => {
+      c.process.args = ["sleep", "60"];
+      c.linux.namespaces.push({ type: "time" });
+      c.linux.timeOffsets = { boottime: { secs: 20 * 86400, nanosecs: 0 } };
+    });
+    try {
+      expect(detached(["create", "--bundle", first, "oci-time-first"]).code).toBe(0);
+      expect(bunker(["start", "oci-time-first"]).code).toBe(0);
+      const pid = state("oci-time-first").pid;
+      const joiner = bundle((c) => {
+        c.process.args = ["sh", "-c", "readlink /proc/self/ns/time; readlink /proc/self/ns/cgroup; cut -d' ' -f1 /proc/uptime"];
+        c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "cgroup");
+        c.linux.namespaces.push({ type: "time", path: `/proc/${pid}/ns/time` }, { type: "cgroup", path: `/proc/${pid}/ns/cgroup` });
+      });
+      const host = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+      const r = bunker(["--root", "/run/bunker", "run", "--bundle", joiner, "oci-time-joiner"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      const [time, cgroup, uptime] = r.stdout.trim().split("\n");
+      expect([time, cgroup]).toEqual([readlinkSync(`/proc/${pid}/ns/time`), readlinkSync(`/proc/${pid}/ns/cgroup`)]);
+      expect(Number(uptime) - host).toBeGreaterThan(20 * 86400 - 5);
+    } finally {
+      bunker(["delete", "--force", "oci-time-first"]);
+    }
+  });
+
+  test("seccomp's LOG flag: a refused call is logged by the kernel, which it is not without the flag", () => {
+    const logged = () => Bun.spawnSync(["dmesg"], { stdout: "pipe", stderr: "ignore" }).stdout.toString().split("\n").filter((l) => l.includes("type=1326") && l.includes('comm="mkdir"')).length;
+    let n = 0;
+    const probe = (flags: string[]) => {
+      const b = bundle((c) => {
+        c.linux.seccomp = { defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"], flags, syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO" }] };
+        c.process.args = ["sh", "-c", "mkdir /tmp/x 2>/dev/null; echo $?"];
+      });
+      const before = logged();
+      const r = bunker(["--root", "/run/bunker", "run", "--bundle", b, `oci-seccomp-${n++}`]);
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, "1\n", ""]);
+      return logged() > before;
+    };
+    expect(probe(["SECCOMP_FILTER_FLAG_LOG"])).toBe(true);
+    expect(probe([])).toBe(false);
+  });
+
   test("mount propagation: an rslave bind sees what the host mounts below its source later; a bind without one does not", async () => {
     // A shared mount point on the host, as systemd makes every mount.
     const src = join(dir, "propagation");

@@ -154,8 +154,18 @@ describe("bundle to spec", () => {
     expect(refusal((c) => (c.process.scheduler = { policy: "SCHED_ISO" }))).toMatch(/^process\.scheduler\.policy: "SCHED_ISO" is not one of SCHED_OTHER, /);
     expect(refusal((c) => (c.process.ioPriority = { class: "IOPRIO_CLASS_NONE", priority: 0 }))).toBe('process.ioPriority.class: "IOPRIO_CLASS_NONE" is not IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or IOPRIO_CLASS_IDLE');
     expect(refusal((c) => (c.linux.resources = { rdma: { mlx5_0: { hcaHandles: 3 } } }))).toBe("linux.resources.rdma: is not supported yet");
-    expect(refusal((c) => c.linux.namespaces.push({ type: "cgroup", path: "/proc/9/ns/cgroup" }))).toMatch(/^linux\.namespaces: joining a cgroup namespace by path is not supported yet \(user, network/);
-    expect(refusal((c) => c.linux.namespaces.push({ type: "time", path: "/proc/9/ns/time" }))).toMatch(/^linux\.namespaces: joining a time namespace by path is not supported yet/);
+    // Every namespace type may be joined by path; offsets are for a time namespace of its own.
+    for (const type of ["user", "cgroup", "time"] as const) expect(spec((c) => c.linux.namespaces.push({ type, path: `/proc/9/ns/${type}` })).oci.linux.namespaces).toContainEqual({ type, path: `/proc/9/ns/${type}` });
+    expect(refusal((c) => {
+      c.linux.namespaces.push({ type: "time", path: "/proc/9/ns/time" });
+      c.linux.timeOffsets = { boottime: { secs: 1 } };
+    })).toBe("linux.timeOffsets: needs a time namespace of the container's own");
+  });
+
+  test("seccomp flags become seccomp(2)'s; the notification ones are refused by name", () => {
+    const s = spec((c) => (c.linux.seccomp = { defaultAction: "SCMP_ACT_ALLOW", flags: ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"] }));
+    expect(s.bunker.seccompFlags).toBe(2 | 4);
+    expect(refusal((c) => (c.linux.seccomp = { defaultAction: "SCMP_ACT_ALLOW", flags: ["SECCOMP_FILTER_FLAG_NEW_LISTENER"] }))).toMatch(/^linux\.seccomp\.flags\[0\]: "SECCOMP_FILTER_FLAG_NEW_LISTENER" is not a flag bunker applies/);
   });
 
   test("a time namespace, with offsets per clock; offsets need the namespace, and name clocks it has", () => {

@@ -21,7 +21,7 @@ function sameCaps(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** The compiled filter and what to call it, or null for none. */
-export async function containerFilter(spec: ContainerSpec): Promise<{ bytes: Uint8Array; what: string } | null> {
+export async function containerFilter(spec: ContainerSpec): Promise<{ bytes: Uint8Array; what: string; flags?: number } | null> {
   const mode = spec.bunker.seccomp ?? "default";
   if (mode === "unconfined") return null;
   const arch = hostArch();
@@ -34,7 +34,7 @@ export async function containerFilter(spec: ContainerSpec): Promise<{ bytes: Uin
   const [{ encode }, { compile }, { defaultProfile }] = await Promise.all([import("./bpf"), import("./compile"), import("./profile")]);
   const profile = mode === "custom" ? (spec.oci.linux.seccomp as Parameters<typeof compile>[0]) : defaultProfile();
   try {
-    return { bytes: encode(compile(profile, { arch, caps })), what: mode === "custom" ? "custom" : "default" };
+    return { bytes: encode(compile(profile, { arch, caps })), what: mode === "custom" ? "custom" : "default", ...(spec.bunker.seccompFlags ? { flags: spec.bunker.seccompFlags } : {}) };
   } catch (e) {
     throw within(e, "seccomp profile");
   }
