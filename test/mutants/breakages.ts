@@ -206,8 +206,8 @@ export const BREAKAGES: Breakage[] = [
     removes: "no_new_privs (the filter is then installed while CAP_SYS_ADMIN... is still held)",
     file: "src/runtime/plan.ts",
     edits: [
-      { from: "if (!proc.noNewPrivileges && filter) planSeccomp(p, filter.bytes, filter.what);", to: "if (filter) planSeccomp(p, filter.bytes, filter.what);" },
-      { from: "  if (!spec.oci.process.noNewPrivileges) return;\n  planNoNewPrivs(p);\n  if (filter) planSeccomp(p, filter.bytes, filter.what);", to: "  return;" },
+      { from: "if (!proc.noNewPrivileges && filter) planSeccomp(p, filter.bytes, filter.what, filter.flags);", to: "if (filter) planSeccomp(p, filter.bytes, filter.what, filter.flags);" },
+      { from: "  if (!spec.oci.process.noNewPrivileges) return;\n  planNoNewPrivs(p);\n  if (filter) planSeccomp(p, filter.bytes, filter.what, filter.flags);", to: "  return;" },
     ],
     tests: [ESCAPE, SECURITY],
   },
@@ -215,7 +215,7 @@ export const BREAKAGES: Breakage[] = [
     name: "seccomp-not-loaded",
     removes: "installing the seccomp filter",
     file: "src/security/plan.ts",
-    edits: one('p.call(`install the ${what} seccomp filter`, "seccomp", [1 /* SECCOMP_SET_MODE_FILTER */, 0, fprog]);', 'p.call(`install the ${what} seccomp filter`, "getpid", []);'),
+    edits: one('"seccomp", [1 /* SECCOMP_SET_MODE_FILTER */, flags, fprog]);', '"getpid", []);'),
     tests: [SECURITY],
   },
   {
