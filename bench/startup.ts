@@ -92,8 +92,18 @@ const tools: Tool[] = [
   { name: "bunker --cgroups=disabled", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", "--cgroups=disabled", "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --network none --cgroups=disabled ..." },
   { name: "bunker -m 256m --pids-limit 100", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", ...LIMITS, "--rootfs", fs.path, "--", "/bin/true"], note: "dist/bunker run --rm --network none -m 256m --pids-limit 100 ..." },
   // The sandbox with no rootfs (the host read-only, its own /proc, /dev, /tmp, /run): beside bwrap's equivalent below.
-  { name: "bunker sandbox", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", "--cgroups=disabled", "--", "/bin/true"], note: "dist/bunker run --rm --network none --cgroups=disabled -- /bin/true (no rootfs)" },
+  { name: "bunker sandbox", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", "--cgroups=disabled", "--host-root", "--", "/bin/true"], note: "dist/bunker run --rm --network none --cgroups=disabled --host-root -- /bin/true" },
+  // The same busybox tree as an image (imported once below): overlayfs of its layer over the container's own directory.
+  { name: "bunker image", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", "bench-busybox", "/bin/true"], note: "dist/bunker run --rm --network none IMAGE /bin/true (warm store)" },
 ];
+// A store of the bench's own, with the rootfs imported as an image.
+const benchStore = mkdtempSync(join(tmpdir(), "bunker-bench-store-"));
+process.env.BUNKER_STORAGE = benchStore;
+{
+  const tar = Bun.spawnSync(["tar", "-C", fs.path, "--numeric-owner", "-cf", "-", "."], { stdout: "pipe" });
+  const imported = Bun.spawnSync([values.bunker!, "import", "-", "bench-busybox"], { stdin: tar.stdout, env: { ...process.env, BUNKER_STORAGE: benchStore } });
+  if (imported.exitCode !== 0) throw new Error(`bunker import: ${imported.stderr.toString()}`);
+}
 // Bun's own floor: an empty program compiled the way build.ts compiles bunker.
 const emptySrc = join(bundle, "empty.ts");
 writeFileSync(emptySrc, "export {};\n");
@@ -279,6 +289,7 @@ try {
   fs.remove();
   for (const f of userRootfs) f.remove();
   rmSync(bundle, { recursive: true, force: true });
+  rmSync(benchStore, { recursive: true, force: true });
   for (const u of users) removeUser(u);
   Bun.spawnSync([values.bunker!, "network", "prune"], { stdout: "ignore", stderr: "ignore" });
 }

@@ -188,7 +188,31 @@ export async function pull(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** bunker image ls|rm|inspect|prune|import|tag|pull. */
+const loadOptions: OptionDefs = {
+  input: { type: "string", alias: ["i"], valueHint: "FILE", description: "Read the archive from FILE instead of stdin" },
+  quiet: { type: "boolean", alias: ["q"], description: "No progress" },
+};
+
+export async function load(argv: string[]): Promise<number> {
+  const parsed = await parseCommand(argv, loadOptions, { name: "load", description: "Load images from a docker save archive or an OCI layout in a tar (plain, gzip or zstd)", positional: "" });
+  if (!parsed) return 0;
+  if (parsed.rest.length) throw new UsageError(`load: unexpected argument "${parsed.rest[0]}" (the archive comes with -i FILE, or on stdin)`);
+  const file = parsed.values.input as string | undefined;
+  let stream: ReadableStream<Uint8Array>;
+  if (file === undefined) stream = Bun.stdin.stream() as ReadableStream<Uint8Array>;
+  else {
+    const f = Bun.file(file);
+    if (!(await f.exists())) throw new BunkerError(`load ${file}: no such file`);
+    stream = f.stream() as ReadableStream<Uint8Array>;
+  }
+  const { loadImages } = await import("../image/load");
+  const quiet = parsed.values.quiet === true;
+  const loaded = await loadImages(stream, quiet ? undefined : (line) => void writeErr(`${line}\n`));
+  await writeOut(loaded.map((i) => (i.names.length ? i.names.map((n) => `Loaded image: ${familiarName(parseReference(n))}\n`).join("") : `Loaded image ID: ${i.id}\n`)).join(""));
+  return 0;
+}
+
+/** bunker image ls|rm|inspect|prune|import|tag|pull|load. */
 export async function image(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -207,6 +231,8 @@ export async function image(argv: string[]): Promise<number> {
       return tag(rest);
     case "pull":
       return pull(rest);
+    case "load":
+      return load(rest);
     case undefined:
     case "--help":
     case "-h":

@@ -6,7 +6,7 @@
 // Nothing reaches beyond this machine.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
@@ -24,6 +24,8 @@ let store = "";
 const registries: { port: number; pid: number; data: string }[] = [];
 let tokens: ReturnType<typeof Bun.serve> | undefined;
 const tokenRequests: URL[] = [];
+/** The Authorization headers the token service was sent. */
+const tokenAuth: string[] = [];
 
 const suite = containerSuite(ready, () => {
   for (const r of registries) Bun.spawnSync(["sh", "-c", `kill ${r.pid} 2>/dev/null; true`]);
@@ -179,6 +181,8 @@ describe.skipIf(!ready)("bunker pull", () => {
       port: 0,
       fetch(req) {
         tokenRequests.push(new URL(req.url));
+        const auth = req.headers.get("authorization");
+        if (auth) tokenAuth.push(auth);
         return Response.json({ token: "a-token-for-the-test", expires_in: 300 });
       },
     });
@@ -193,11 +197,34 @@ describe.skipIf(!ready)("bunker pull", () => {
     const copied = await spawned(["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", "--dest-creds", "any:thing", `docker://127.0.0.1:${reg.port}/busybox:latest`, `docker://127.0.0.1:${guarded.port}/private/busybox:latest`]);
     expect([copied.code, copied.stderr]).toEqual([0, ""]);
     tokenRequests.length = 0;
+    tokenAuth.length = 0;
     const r = await spawned([BUNKER, "pull", "-q", `127.0.0.1:${guarded.port}/private/busybox`], env());
     expect([r.code, r.stderr]).toEqual([0, ""]);
     expect(tokenRequests.length).toBeGreaterThan(0);
     expect(tokenRequests[0]!.searchParams.get("scope")).toBe("repository:private/busybox:pull");
     expect(tokenRequests[0]!.searchParams.get("service")).toBe("test-registry");
+    // Anonymous: the token service saw no credentials.
+    expect(tokenAuth).toEqual([]);
+
+    // bunker login: checked against the registry, kept where REGISTRY_AUTH_FILE says, sent to the token service by pulls.
+    const authFile = join(dir, "auth.json");
+    const withAuth = { ...env(), REGISTRY_AUTH_FILE: authFile };
+    const p = Bun.spawn([BUNKER, "login", "-u", "tester", "--password-stdin", `127.0.0.1:${guarded.port}`], { env: withAuth, stdin: new TextEncoder().encode("s3cret\n"), stdout: "pipe", stderr: "pipe" });
+    const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
+    expect([code, out, err]).toEqual([0, "Login Succeeded\n", ""]);
+    const saved = JSON.parse(readFileSync(authFile, "utf8"));
+    expect(saved.auths[`127.0.0.1:${guarded.port}`].auth).toBe(btoa("tester:s3cret"));
+    expect(statSync(authFile).mode & 0o777).toBe(0o600);
+    tokenAuth.length = 0;
+    const pulled = await spawned([BUNKER, "pull", "-q", `127.0.0.1:${guarded.port}/private/busybox`], withAuth);
+    expect([pulled.code, pulled.stderr]).toEqual([0, ""]);
+    expect(tokenAuth).toContain(`Basic ${btoa("tester:s3cret")}`);
+    // Never shown: not in what the pull printed.
+    expect(pulled.stdout.includes("s3cret")).toBe(false);
+    const out2 = await spawned([BUNKER, "logout", `127.0.0.1:${guarded.port}`], withAuth);
+    expect([out2.code, out2.stdout]).toEqual([0, `Removed login credentials for 127.0.0.1:${guarded.port}\n`]);
+    expect(JSON.parse(readFileSync(authFile, "utf8")).auths).toEqual({});
+    expect((await spawned([BUNKER, "logout", `127.0.0.1:${guarded.port}`], withAuth)).stderr).toBe(`bunker: not logged in to 127.0.0.1:${guarded.port}\n`);
   });
 
   test("bad answers are one line, exit 125, and leave nothing in the store", () => {
@@ -257,6 +284,25 @@ describe.skipIf(!ready)("bunker pull", () => {
     expect([r.code, r.stderr]).toEqual([0, ""]);
     expect(readdirSync(join(store, "tmp"))).toEqual([]);
     expect(b(["run", "--rm", "--network", "none", `127.0.0.1:${reg.port}/big`, "sh", "-c", "test -s /big && echo whole"]).stdout).toBe("whole\n");
+  });
+
+  test("load: a docker save archive (skopeo's docker-archive) and an OCI layout in a tar, named as they say", () => {
+    const saved = join(dir, "saved.tar");
+    sh(["skopeo", "copy", "--quiet", `oci:${layout}:layered`, `docker-archive:${saved}:example.com/team/saved:v1`]);
+    const r = b(["load", "-q", "-i", saved]);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, "Loaded image: example.com/team/saved:v1\n", ""]);
+    expect(b(["run", "--rm", "--network", "none", "example.com/team/saved:v1"]).stdout).toBe("second layer\n2\nvi-gone\n");
+    // An OCI layout whose index names its image by tag alone: loaded unnamed, run by id.
+    const ociTar = join(dir, "layout.tar.gz");
+    sh(["sh", "-c", `tar -C "$0" -cf - oci-layout index.json blobs | gzip > "$1"`, layout, ociTar]);
+    const o = Bun.spawnSync(["sh", "-c", `"$0" load < "$1"`, BUNKER, ociTar], { env: env(), stdout: "pipe", stderr: "pipe" });
+    expect(o.exitCode).toBe(0);
+    const ids = o.stdout.toString().trim().split("\n");
+    expect(ids.length).toBeGreaterThan(1);
+    for (const l of ids) expect(l).toMatch(/^Loaded image ID: sha256:[0-9a-f]{64}$/);
+    const junk = join(dir, "not-an-archive.tar");
+    sh(["tar", "-C", dir, "-cf", junk, "saved.tar"]);
+    expect(b(["load", "-i", junk])).toMatchObject({ code: 125, stderr: "bunker: load: neither a docker save archive (manifest.json) nor an OCI layout (oci-layout, index.json)\n" });
   });
 
   test("run pulls an image the store does not have (--pull missing), and --pull never does not", () => {
