@@ -94,11 +94,10 @@ const tools: Tool[] = [
   // The sandbox with no rootfs (the host read-only, its own /proc, /dev, /tmp, /run): beside bwrap's equivalent below.
   { name: "bunker sandbox", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", "--cgroups=disabled", "--host-root", "--", "/bin/true"], note: "dist/bunker run --rm --network none --cgroups=disabled --host-root -- /bin/true" },
   // The same busybox tree as an image (imported once below): overlayfs of its layer over the container's own directory.
-  { name: "bunker image", cmd: () => [values.bunker!, "run", "--rm", "--network", "none", "bench-busybox", "/bin/true"], note: "dist/bunker run --rm --network none IMAGE /bin/true (warm store)" },
+  { name: "bunker image", cmd: () => [values.bunker!, "--storage", benchStore, "run", "--rm", "--network", "none", "bench-busybox", "/bin/true"], note: "dist/bunker run --rm --network none IMAGE /bin/true (warm store)" },
 ];
 // A store of the bench's own, with the rootfs imported as an image.
 const benchStore = mkdtempSync(join(tmpdir(), "bunker-bench-store-"));
-process.env.BUNKER_STORAGE = benchStore;
 {
   const tar = Bun.spawnSync(["tar", "-C", fs.path, "--numeric-owner", "-cf", "-", "."], { stdout: "pipe" });
   const imported = Bun.spawnSync([values.bunker!, "import", "-", "bench-busybox"], { stdin: tar.stdout, env: { ...process.env, BUNKER_STORAGE: benchStore } });
