@@ -29,6 +29,7 @@ export const runOptions: OptionDefs = {
     type: "boolean",
     description: "Run on the host's own files, read-only, with private /tmp, /run, /dev and /proc, instead of an image",
   },
+  "stop-signal": { type: "string", valueHint: "SIGNAL", description: "The signal bunker stop sends first (default SIGTERM, or the image's StopSignal)" },
   pull: { type: "string", valueHint: "WHEN", description: "Pull the image: missing (default: when the store has none), always, never" },
   platform: { type: "string", valueHint: "OS/ARCH[/VARIANT]", description: "The image's platform when it is pulled (default this machine's)" },
   entrypoint: { type: "string", valueHint: "CMD", description: "Run CMD instead of the image's entrypoint (\"\" for none; the image's Cmd goes too)" },

@@ -20,6 +20,7 @@ import { parseNetworkArg, type NetworkArg } from "../spec/network";
 import type { NetworkChoice } from "../runtime/runhost";
 import type { CgroupsMode } from "../runtime/cgroup";
 import { requirePaths, UsageError, type Parsed } from "../options";
+import { parseSignal } from "../spec/signals";
 
 const USERNS_MODES: UsernsMode[] = ["private", "keep-id", "host"];
 
@@ -37,6 +38,8 @@ export interface RunFlags {
   pull: "missing" | "always" | "never";
   /** --platform: the image's platform when it is pulled. */
   platform?: string;
+  /** --stop-signal, checked. */
+  stopSignal?: number;
   userns: UsernsMode;
   network: NetworkArg;
   ports: PortMapping[];
@@ -166,6 +169,7 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("entrypoint", entrypoint),
     pull,
     ...opt("platform", optString(v.platform)),
+    ...opt("stopSignal", optString(v["stop-signal"]) !== undefined ? parseSignal(optString(v["stop-signal"])!) : undefined),
     userns,
     network,
     ports,
@@ -316,6 +320,10 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
     spec.bunker.rootMode = "image";
     spec.bunker.image = h.image.root;
   }
+  // --stop-signal, else the image's StopSignal (docker's order).
+  const imageStop = imageConfig?.StopSignal;
+  const stopSignal = f.stopSignal ?? (imageStop ? parseSignal(imageStop) : undefined);
+  if (stopSignal !== undefined && stopSignal !== 15) spec.bunker.stopSignal = stopSignal;
   if (f.joinNs !== undefined) {
     const present = (["ipc", "uts"] as const).filter((t) => h.pinned.includes(t));
     for (const t of present) {

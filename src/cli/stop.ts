@@ -12,7 +12,7 @@ const options: OptionDefs = {
 };
 
 export async function stop(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, options, { name: "stop", description: "Stop containers: SIGTERM, then SIGKILL after the grace time", positional: "ID|NAME..." });
+  const parsed = await parseCommand(argv, options, { name: "stop", description: "Stop containers: SIGTERM (or their stop signal), then SIGKILL after the grace time", positional: "ID|NAME..." });
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("stop: no container given");
   const t = (parsed.values.time as string | undefined) ?? "10";
@@ -20,7 +20,7 @@ export async function stop(argv: string[]): Promise<number> {
   const states = parsed.rest.map(resolveContainer);
   await Promise.all(
     states.map(async (s) => {
-      if (await signalContainer(s, SIGNALS.SIGTERM)) {
+      if (await signalContainer(s, s.spec.bunker.stopSignal ?? SIGNALS.SIGTERM)) {
         const after = await waitStopped(s.id, Number(t) * 1000);
         // A starting container receives SIGTERM only when its set-up ends: the grace time covers that too.
         if (after && after.status !== "stopped" && (await signalContainer(after, SIGNALS.SIGKILL))) await waitStopped(s.id);

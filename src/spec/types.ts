@@ -206,6 +206,8 @@ export interface Sidecar {
   init?: boolean;
   /** Which seccomp filter: bunker's default, none, or linux.seccomp. */
   seccomp?: "default" | "unconfined" | "custom";
+  /** The signal `bunker stop` sends first (--stop-signal, an image's StopSignal); SIGTERM otherwise. */
+  stopSignal?: number;
   /** seccomp(2)'s filter flags for the filter (linux.seccomp.flags: LOG, SPEC_ALLOW, TSYNC). */
   seccompFlags?: number;
   /** linux.resources.pids is bunker's default, not asked for: dropped, not an error, where it cannot apply. */

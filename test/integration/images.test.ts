@@ -150,6 +150,25 @@ describe.skipIf(!ready)("containers of an image", () => {
     expect(existsSync(join(store, "containers", id))).toBe(false);
   });
 
+  test("stop sends the image's StopSignal first (or --stop-signal's), then SIGKILL after the grace time", async () => {
+    expect(b(["import", "-c", "STOPSIGNAL SIGUSR1", tarball, "stopper"]).code).toBe(0);
+    const loop = "trap 'echo $1 > /got; exit 0' USR1 USR2; while :; do sleep 0.1; done";
+    const start = (extra: string[], tag: string) => b(["run", "-d", "--network", "none", ...extra, "stopper", "sh", "-c", loop.replace("$1", tag)]).stdout.trim();
+    const viaImage = start([], "from-image");
+    const viaFlag = start(["--stop-signal", "USR2"], "from-flag");
+    await Bun.sleep(300);
+    const t0 = Date.now();
+    expect(b(["stop", "-t", "20", viaImage, viaFlag]).code).toBe(0);
+    // The command's own handler ended it: no 20 s wait for SIGKILL.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(readFileSync(join(store, "containers", viaImage, "upper", "got"), "utf8")).toBe("from-image\n");
+    expect(readFileSync(join(store, "containers", viaFlag, "upper", "got"), "utf8")).toBe("from-flag\n");
+    expect(JSON.parse(b(["inspect", viaImage]).stdout)[0].exitCode).toBe(0);
+    expect(b(["rm", viaImage, viaFlag]).code).toBe(0);
+    expect(b(["rmi", "stopper"]).code).toBe(0);
+    expect(b(["run", "--rm", "--stop-signal", "NOPE", "box", "true"]).stderr).toBe('bunker: unknown signal "NOPE"\n');
+  });
+
   test("rmi: a name goes, the image with its last; an image a container uses stays unless -f; prune takes unused layers", () => {
     expect(b(["tag", "box", "box:second"]).code).toBe(0);
     expect(b(["rmi", "box:second"]).stdout).toBe("Untagged: box:second\n");
