@@ -31,6 +31,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   pull: { describe: "Download an image from a registry", load: async () => (await import("./cli/image")).pull },
   load: { describe: "Load images from a docker save or OCI archive", load: async () => (await import("./cli/image")).load },
   login: { describe: "Log in to a registry", load: async () => (await import("./cli/login")).login },
+  system: { describe: "Disk use of images and containers (df); remove what nothing uses (prune)", load: async () => (await import("./cli/system")).system },
   logout: { describe: "Forget a registry's credentials", load: async () => (await import("./cli/login")).logout },
   tag: { describe: "Give an image another name", load: async () => (await import("./cli/image")).tag },
   rmi: { describe: "Remove images", load: async () => async (argv: string[]) => (await import("./cli/image")).rmi(argv) },

@@ -5,6 +5,7 @@ import { clearLeftovers, currentStatus, isDamaged, killedWithSupervisor, listEnt
 import { reconcile } from "../runtime/remove";
 import { reconcileNetwork } from "../runtime/network";
 import { reconcileCgroups } from "../runtime/cgroup";
+import { reconcileImageRoots } from "../runtime/image-rootfs";
 import { formatPort } from "../spec/ports";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
@@ -41,6 +42,8 @@ export async function ps(argv: string[]): Promise<number> {
   const all = await reconcile(entries.filter((e): e is ContainerState => !isDamaged(e)));
   reconcileNetwork(all);
   reconcileCgroups();
+  // Image containers' own directories whose state is gone (a bunker killed between the two).
+  reconcileImageRoots(all);
   const states = all.filter((s) => v.all || currentStatus(s) !== "stopped");
   // A damaged state says nothing of the container's processes: only -a shows it.
   const damaged = v.all ? entries.filter(isDamaged) : [];

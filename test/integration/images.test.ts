@@ -169,6 +169,24 @@ describe.skipIf(!ready)("containers of an image", () => {
     expect(b(["run", "--rm", "--stop-signal", "NOPE", "box", "true"]).stderr).toBe('bunker: unknown signal "NOPE"\n');
   });
 
+  test("system df counts layers once and containers' own directories; system prune removes stopped containers and what nothing uses", () => {
+    const kept = b(["run", "--network", "none", "box", "sh", "-c", "head -c 300000 /dev/zero > /blob"]);
+    expect(kept.code).toBe(0);
+    const df = JSON.parse(b(["system", "df", "--json"]).stdout);
+    expect(df.images.count).toBeGreaterThanOrEqual(2);
+    expect(df.images.bytes).toBeGreaterThan(1_000_000);
+    expect(df.containers).toMatchObject({ count: 1, active: 0 });
+    expect(df.containers.reclaimable).toBeGreaterThanOrEqual(300_000);
+    expect(b(["system", "df"]).stdout).toMatch(/^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE\nImages\s+\d+\s+1\s+[\d.]+ MiB\s+.*\nContainers\s+1\s+0\s+/);
+    expect(b(["system", "prune"]).stderr).toBe("bunker: system prune: removes stopped containers and unused images: add -f to do it without asking\n");
+    const pruned = b(["system", "prune", "-f"]);
+    expect(pruned.code).toBe(0);
+    expect(pruned.stdout).toMatch(/^Deleted container: [0-9a-f]{12}\n/);
+    expect(readdirSync(join(store, "containers"))).toEqual([]);
+    // Named images stay without -a.
+    expect(b(["images", "-q", "box"]).stdout).not.toBe("");
+  });
+
   test("rmi: a name goes, the image with its last; an image a container uses stays unless -f; prune takes unused layers", () => {
     expect(b(["tag", "box", "box:second"]).code).toBe(0);
     expect(b(["rmi", "box:second"]).stdout).toBe("Untagged: box:second\n");

@@ -1,0 +1,123 @@
+// bunker system df [--json]; bunker system prune [-a] [-f]
+
+import { readdirSync } from "node:fs";
+import { BunkerError } from "../errors";
+import { jsonText, writeOut } from "../output";
+import { formatBytes } from "../spec/resources";
+import { listImages, openStore, pruneLayers } from "../image/store";
+import { removeImage } from "../image/images";
+import { imagesInUse, reconcileImageRoots, usersOfImage } from "../runtime/image-rootfs";
+import { removeContainer } from "../runtime/remove";
+import { currentStatus, listStates } from "../runtime/store";
+import { UsageError, type OptionDefs } from "../options";
+import { parseCommand } from "./usage";
+
+/** Bytes below `path`, as du counts them (each inode once, links not followed). */
+function diskUse(path: string): number {
+  const r = Bun.spawnSync(["du", "-sb", "--", path], { stdout: "pipe", stderr: "ignore" });
+  return Number(r.stdout.toString().split("\t")[0]) || 0;
+}
+
+interface Usage {
+  images: { count: number; active: number; bytes: number; reclaimable: number };
+  containers: { count: number; active: number; bytes: number; reclaimable: number };
+}
+
+function usage(): Usage {
+  const root = openStore();
+  const states = listStates();
+  const images = listImages(root);
+  const used = imagesInUse(states);
+  const layerBytes = new Map<string, number>();
+  for (const l of readdirSync(`${root}/layers`)) layerBytes.set(l, diskUse(`${root}/layers/${l}`));
+  const all = [...layerBytes.values()].reduce((a, b) => a + b, 0);
+  const inUse = [...layerBytes].filter(([l]) => used.has(l)).reduce((a, [, b]) => a + b, 0);
+  const containers = states.filter((s) => s.spec.bunker.image);
+  const own = (id: string) => diskUse(`${root}/containers/${id}`);
+  const sizes = containers.map((s) => ({ s, bytes: own(s.id) }));
+  return {
+    images: { count: images.length, active: images.filter((i) => usersOfImage(i.id).length > 0).length, bytes: all, reclaimable: all - inUse },
+    containers: {
+      count: containers.length,
+      active: containers.filter((s) => currentStatus(s) !== "stopped").length,
+      bytes: sizes.reduce((a, c) => a + c.bytes, 0),
+      reclaimable: sizes.filter((c) => currentStatus(c.s) === "stopped").reduce((a, c) => a + c.bytes, 0),
+    },
+  };
+}
+
+async function df(argv: string[]): Promise<number> {
+  const parsed = await parseCommand(argv, { json: { type: "boolean", description: "JSON" } }, { name: "system df", description: "Disk the image store takes: images' layers, containers' own directories", positional: "" });
+  if (!parsed) return 0;
+  if (parsed.rest.length) throw new UsageError(`system df: unexpected argument "${parsed.rest[0]}"`);
+  const u = usage();
+  if (parsed.values.json) {
+    await writeOut(`${jsonText(u, 2)}\n`);
+    return 0;
+  }
+  const pct = (part: number, whole: number) => (whole ? ` (${Math.round((part / whole) * 100)}%)` : "");
+  const rows = [
+    ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+    ["Images", String(u.images.count), String(u.images.active), formatBytes(u.images.bytes), `${formatBytes(u.images.reclaimable)}${pct(u.images.reclaimable, u.images.bytes)}`],
+    ["Containers", String(u.containers.count), String(u.containers.active), formatBytes(u.containers.bytes), `${formatBytes(u.containers.reclaimable)}${pct(u.containers.reclaimable, u.containers.bytes)}`],
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  await writeOut(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join("")).join("\n") + "\n");
+  return 0;
+}
+
+async function prune(argv: string[]): Promise<number> {
+  const parsed = await parseCommand(
+    argv,
+    {
+      all: { type: "boolean", alias: ["a"], description: "Also images with names that no container uses" },
+      force: { type: "boolean", alias: ["f"], description: "Do not ask" },
+    },
+    { name: "system prune", description: "Remove stopped containers, images without names (-a: every unused one) and layers nothing uses", positional: "" },
+  );
+  if (!parsed) return 0;
+  if (parsed.rest.length) throw new UsageError(`system prune: unexpected argument "${parsed.rest[0]}"`);
+  if (!parsed.values.force) {
+    if (!process.stdin.isTTY) throw new UsageError("system prune: removes stopped containers and unused images: add -f to do it without asking");
+    process.stdout.write(`This removes every stopped container and ${parsed.values.all ? "every image no container uses" : "images without names"}. Are you sure? [y/N] `);
+    const answer = await new Promise<string>((resolve) => process.stdin.once("data", (d) => resolve(String(d))));
+    process.stdin.pause();
+    if (!/^y(es)?\s*$/i.test(answer)) return 0;
+  }
+  const lines: string[] = [];
+  let failed: unknown;
+  for (const s of listStates()) {
+    if (currentStatus(s) !== "stopped") continue;
+    try {
+      await removeContainer(s, false);
+      lines.push(`Deleted container: ${s.id}`);
+    } catch (e) {
+      failed ??= e;
+    }
+  }
+  const root = openStore();
+  for (const i of listImages(root)) {
+    if (usersOfImage(i.id).length) continue;
+    if (i.names.length && !parsed.values.all) continue;
+    removeImage(i.id, true, () => []);
+    lines.push(`Deleted image: ${i.id}`);
+  }
+  const layers = pruneLayers(root, imagesInUse());
+  reconcileImageRoots();
+  lines.push(`Deleted layers: ${layers}`);
+  await writeOut(`${lines.join("\n")}\n`);
+  if (failed) throw failed instanceof BunkerError ? failed : new BunkerError(String(failed));
+  return 0;
+}
+
+export async function system(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === "df") return df(rest);
+  if (sub === "prune") return prune(rest);
+  if (sub === undefined || sub === "--help" || sub === "-h") {
+    await writeOut("Usage: bunker system df|prune ...\n\nRun bunker system COMMAND --help for a command's options.\n");
+    if (sub === undefined) throw new UsageError("system: give a command: df or prune");
+    return 0;
+  }
+  throw new UsageError(`system: unknown command "${sub}": use df or prune`);
+}
