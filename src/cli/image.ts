@@ -7,6 +7,7 @@ import { formatBytes } from "../spec/resources";
 import { familiarName, parseReference } from "../image/reference";
 import { hexOf, listImages, openStore, findImage, type ImageRecord } from "../image/store";
 import { importImage, pruneUnusedLayers, removeImage, tagImage } from "../image/images";
+import { barProgress, lineProgress, type Progress } from "../image/progress";
 import { imagesInUse, usersOfImage } from "../runtime/image-rootfs";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
@@ -165,6 +166,12 @@ const pullOptions: OptionDefs = {
   "tls-verify": { type: "string", valueHint: "true|false", description: "Check the registry's certificate (false also allows plain HTTP); loopback registries use HTTP" },
 };
 
+/** Bars on a terminal, lines otherwise, on stderr. */
+export function pullProgress(): Progress {
+  const write = (text: string) => void writeErr(text);
+  return process.stderr.isTTY ? barProgress(write) : lineProgress((line) => write(`${line}\n`));
+}
+
 /** --tls-verify's value, as podman spells it. */
 export function tlsVerifyOption(v: unknown): boolean {
   if (v === undefined || v === "true" || v === "") return true;
@@ -182,7 +189,7 @@ export async function pull(argv: string[]): Promise<number> {
   const image = await pullImage(parsed.rest[0]!, {
     ...(v.platform !== undefined ? { platform: v.platform as string } : {}),
     tlsVerify: tlsVerifyOption(v["tls-verify"]),
-    ...(quiet ? {} : { progress: (line: string) => void writeErr(`${line}\n`) }),
+    ...(quiet ? {} : { progress: pullProgress() }),
   });
   await writeOut(quiet ? `${image.id}\n` : `${familiarName(parseReference(parsed.rest[0]!))}: ${image.id}\n`);
   return 0;

@@ -12,6 +12,7 @@ import { newId, validateName } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
 import { runFlags, runSpec, type RunFlags, type RunHost } from "./runspec";
 import { parseCommand } from "./usage";
+import { writeErr } from "../output";
 import { BunkerError } from "../errors";
 import { findImage, openStore, storeRoot } from "../image/store";
 import { parseReference } from "../image/reference";
@@ -129,8 +130,9 @@ async function runImage(f: RunFlags, ref: string, id: string): Promise<NonNullab
   let record = f.pull === "always" ? null : findImage(openStore(), ref);
   if (!record && f.pull !== "never" && pullable(ref)) {
     const { pullImage } = await import("../image/pull");
+    if (f.pull === "missing") await writeErr(`Unable to find image '${ref}' here: pulling it\n`);
     try {
-      record = await pullImage(ref, { ...(f.platform !== undefined ? { platform: f.platform } : {}), progress: (line) => void log.info(line) });
+      record = await pullImage(ref, { ...(f.platform !== undefined ? { platform: f.platform } : {}), progress: (await import("./image")).pullProgress() });
     } catch (e) {
       // Not in the store, and the pull failed: say what else the word could have meant.
       if (!(e instanceof BunkerError)) throw e;

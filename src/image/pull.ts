@@ -13,14 +13,15 @@ import { formatReference, isLoopbackRegistry, parseReference, registryHost, repo
 import { ACCEPT, failure, MANIFEST_TYPES, Registry, RegistryError } from "./registry";
 import { blobPath, chainIds, clearStaging, digestOf, findImage, layerDir, openStore, saveImage, type ImageConfig, type ImageRecord } from "./store";
 import { fileType } from "../sys/fs";
+import { silentProgress, type Progress } from "./progress";
 
 export interface PullOptions {
   /** os/arch[/variant]; this machine's by default. */
   platform?: string;
   /** Check TLS certificates (--tls-verify=false turns it off, and allows plain HTTP). */
   tlsVerify?: boolean;
-  /** Progress, one line at a time. */
-  progress?: (line: string) => void;
+  /** How progress shows (silent by default). */
+  progress?: Progress;
 }
 
 interface Descriptor {
@@ -141,7 +142,7 @@ export async function pullImage(refText: string, o: PullOptions = {}): Promise<I
     tlsVerify,
     ...(credentialsFor(ref.domain) ? { credentials: credentialsFor(ref.domain)! } : {}),
   });
-  const progress = o.progress ?? (() => {});
+  const progress = o.progress ?? silentProgress;
   let { manifest, digest } = await readManifest(reg, ref, ref.digest ?? ref.tag!, what);
   if (manifest.mediaType === MANIFEST_TYPES.ociIndex || manifest.mediaType === MANIFEST_TYPES.dockerList || (manifest.manifests && !manifest.layers)) {
     const entry = choosePlatform(manifest.manifests ?? [], want);
@@ -171,23 +172,27 @@ export async function pullImage(refText: string, o: PullOptions = {}): Promise<I
     const short = layer.digest.slice(7, 19);
     if (!LAYER_TYPES.test(layer.mediaType ?? "")) throw new RegistryError(`${what}: layer ${short} is ${layer.mediaType}, which bunker does not unpack`);
     if (fileType(layerDir(root, chains[i]!)) === "dir") {
-      progress(`${short}: already here`);
+      progress.finish(short, "already here");
       return;
     }
     const lwhat = `${what}: layer ${short}`;
     const res = await reg.get(`${ref.path}/blobs/${layer.digest}`, undefined, lwhat);
     if (!res.ok || !res.body) throw await failure(res, lwhat);
-    progress(`${short}: downloading ${layer.size} bytes`);
-    const { stream, check } = checkedStream(res.body, layer, lwhat, () => {});
+    progress.start(short, layer.size);
+    const { stream, check } = checkedStream(res.body, layer, lwhat, (n) => progress.advance(short, n));
     try {
       sizes[i] = (await storeLayer(root, stream, i === 0 ? undefined : chains[i - 1], diffIds[i], check)).size;
     } catch (e) {
       // The unpacker's own words, said of this layer.
       throw e instanceof RegistryError ? e : within(e, lwhat);
     }
-    progress(`${short}: done`);
+    progress.finish(short, "done");
   });
-  await limited(tasks, 3);
+  try {
+    await limited(tasks, 3);
+  } finally {
+    progress.close();
+  }
   const id = digestOf(configBytes);
   writeFileSync(blobPath(root, id), configBytes, { mode: 0o600 });
   const record: ImageRecord = {
@@ -200,6 +205,5 @@ export async function pullImage(refText: string, o: PullOptions = {}): Promise<I
     config,
   };
   saveImage(root, record);
-  progress(`${name}: ${digest}`);
   return findImage(root, id) ?? record;
 }
