@@ -40,6 +40,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
     describe: "",
     load: async () => async (argv: string[]) => (await import("./runtime/detach")).supervise(argv[0] ?? "", argv[1]),
   },
+  __userns: { describe: "", load: async () => (await import("./runtime/userns-helper")).usernsHelper },
   __finish: {
     describe: "",
     load: async () => async (argv: string[]) => (await import("./runtime/finish")).finishContainer(argv[0] ?? "", argv[1] ?? "", argv[2] ?? ""),

@@ -9,6 +9,7 @@ import { hexOf, listImages, openStore, findImage, type ImageRecord } from "../im
 import { importImage, pruneUnusedLayers, removeImage, tagImage } from "../image/images";
 import { barProgress, lineProgress, type Progress } from "../image/progress";
 import { imagesInUse, usersOfImage } from "../runtime/image-rootfs";
+import { sweepLeftovers, useRootlessStoreHelpers } from "../runtime/userns-helper";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
@@ -51,7 +52,9 @@ export async function importCmd(argv: string[]): Promise<number> {
   }
   const message = parsed.values.message as string | undefined;
   const change = (parsed.values.change as string[] | undefined) ?? [];
+  useRootlessStoreHelpers();
   const image = await importImage(stream, ref, { change, ...(message !== undefined ? { message } : {}) });
+  await sweepLeftovers();
   await writeOut(`${image.id}\n`);
   return 0;
 }
@@ -123,8 +126,9 @@ export async function rmi(argv: string[], name = "rmi"): Promise<number> {
       failed ??= e;
     }
   }
-  if (failed) throw failed;
   pruneUnusedLayers(imagesInUse());
+  await sweepLeftovers();
+  if (failed) throw failed;
   return 0;
 }
 
@@ -156,6 +160,7 @@ async function pruneImages(argv: string[]): Promise<number> {
     deleted.push(i.id);
   }
   const layers = pruneUnusedLayers(used);
+  await sweepLeftovers();
   await writeOut(`${deleted.map((d) => `Deleted: ${d}\n`).join("")}Removed ${layers} layer${layers === 1 ? "" : "s"}\n`);
   return 0;
 }
@@ -186,11 +191,13 @@ export async function pull(argv: string[]): Promise<number> {
   const v = parsed.values;
   const quiet = v.quiet === true;
   const { pullImage } = await import("../image/pull");
+  useRootlessStoreHelpers();
   const image = await pullImage(parsed.rest[0]!, {
     ...(v.platform !== undefined ? { platform: v.platform as string } : {}),
     tlsVerify: tlsVerifyOption(v["tls-verify"]),
     ...(quiet ? {} : { progress: pullProgress() }),
   });
+  await sweepLeftovers();
   await writeOut(quiet ? `${image.id}\n` : `${familiarName(parseReference(parsed.rest[0]!))}: ${image.id}\n`);
   return 0;
 }
@@ -214,7 +221,9 @@ export async function load(argv: string[]): Promise<number> {
   }
   const { loadImages } = await import("../image/load");
   const quiet = parsed.values.quiet === true;
+  useRootlessStoreHelpers();
   const loaded = await loadImages(stream, quiet ? undefined : (line) => void writeErr(`${line}\n`));
+  await sweepLeftovers();
   await writeOut(loaded.map((i) => (i.names.length ? i.names.map((n) => `Loaded image: ${familiarName(parseReference(n))}\n`).join("") : `Loaded image ID: ${i.id}\n`)).join(""));
   return 0;
 }

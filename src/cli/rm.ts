@@ -37,6 +37,8 @@ export async function rm(argv: string[]): Promise<number> {
   );
   const removed = new Set(ids.filter((_, i) => results[i]!.status === "fulfilled"));
   await writeOut(entries.filter(({ entry }) => removed.has(entry.id)).map(({ ref }) => `${ref}\n`).join(""));
+  // An image container's own directory may hold files of a user's other IDs: removed through the helper.
+  if ([...byId.values()].some((e) => !isDamaged(e) && e.spec.bunker.image)) await (await import("../runtime/userns-helper")).sweepLeftovers();
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) throw failed.reason;
   return 0;

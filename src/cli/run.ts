@@ -127,6 +127,8 @@ function pullable(ref: string): boolean {
 
 /** The image `ref` from the store (pulled first as --pull says), and the root filesystem container `id` of it gets. */
 async function runImage(f: RunFlags, ref: string, id: string): Promise<NonNullable<RunHost["image"]>> {
+  // A pull unpacks (and a user's store is kept) through the helper of userns-helper.ts.
+  if ((process.geteuid?.() ?? 0) !== 0) (await import("../runtime/userns-helper")).useRootlessStoreHelpers();
   let record = f.pull === "always" ? null : findImage(openStore(), ref);
   if (!record && f.pull !== "never" && pullable(ref)) {
     const { pullImage } = await import("../image/pull");

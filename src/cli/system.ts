@@ -104,6 +104,7 @@ async function prune(argv: string[]): Promise<number> {
   }
   const layers = pruneLayers(root, imagesInUse());
   reconcileImageRoots();
+  await (await import("../runtime/userns-helper")).sweepLeftovers();
   lines.push(`Deleted layers: ${layers}`);
   await writeOut(`${lines.join("\n")}\n`);
   if (failed) throw failed instanceof BunkerError ? failed : new BunkerError(String(failed));

@@ -67,6 +67,14 @@ export async function* hashing(source: AsyncIterable<Uint8Array>, hasher: Crypto
   }
 }
 
+type Unpacker = (source: AsyncIterable<Uint8Array>, dir: string) => Promise<string[]>;
+let unpacker: Unpacker = (source, dir) => unpackLayer(source, dir, unpackOptions());
+
+/** Another way to unpack layers (a user's, in a user namespace with their ranges: runtime/userns-helper.ts). */
+export function useUnpacker(u: Unpacker): void {
+  unpacker = u;
+}
+
 /** The unpacking a user may do: root keeps owners and devices; a user gets overlayfs's user xattrs. */
 export function unpackOptions(): UnpackOptions {
   const root = (process.geteuid?.() ?? 0) === 0;
@@ -93,7 +101,7 @@ export async function storeLayer(root: string, stream: ReadableStream<Uint8Array
     const hasher = new CryptoHasher("sha256");
     const count = { bytes: 0 };
     const bytes = hashing(decompressed(stream), hasher, count);
-    const warnings = await unpackLayer(bytes, staging.path, unpackOptions());
+    const warnings = await unpacker(bytes, staging.path);
     // The tar's end leaves bytes unread (the padding after its two zero blocks): they count for the digest.
     for await (const _ of bytes);
     const diffId = `sha256:${hasher.digest("hex")}`;

@@ -14,6 +14,7 @@
 
 import { CryptoHasher } from "bun";
 import { chmodSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
 import { BunkerError } from "../errors";
 import { fileType, lockFile, makeDir, privateDir, readText, writeAtomic } from "../sys/fs";
 import { formatReference, parseReference } from "./reference";
@@ -119,6 +120,56 @@ export function withStoreLock<T>(root: string, fn: () => T): T {
   }
 }
 
+type Remover = (path: string) => Promise<void>;
+let helperRemover: Remover | undefined;
+
+/** How trees the user cannot remove as themself are removed (files of their subordinate IDs): see runtime/userns-helper.ts. */
+export function useTreeRemover(r: Remover): void {
+  helperRemover = r;
+}
+
+/** Removes what can be removed of `path`; what the user may not remove stays for sweepStore. */
+function removeWhatCan(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    // files of other IDs (a user's subordinate ones) in it: the sweep's helper removes them
+  }
+}
+
+/**
+ * Moves `path` out of the way into the store's tmp (a rename, which needs no
+ * right over what is inside) and removes what the user can of it; the rest
+ * goes with the next sweepStore.
+ */
+export function discardTree(root: string, path: string): void {
+  const gone = `${root}/tmp/gone-${Math.random().toString(36).slice(2, 12)}`;
+  try {
+    renameSync(path, gone);
+  } catch {
+    // already gone
+    return;
+  }
+  removeWhatCan(gone);
+}
+
+/** Removes what discardTree left in the store's tmp, through the helper where the user alone cannot. */
+export async function sweepStore(root: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = readdirSync(`${root}/tmp`);
+  } catch {
+    // no store yet
+    return;
+  }
+  for (const e of entries) {
+    if (!e.startsWith("gone-")) continue;
+    const path = `${root}/tmp/${e}`;
+    removeWhatCan(path);
+    if (fileType(path) !== null && helperRemover) await helperRemover(path);
+  }
+}
+
 /**
  * A staging directory in the store's tmp, which the caller renames into
  * place or removes, then releases. Its lock (tmp/NAME.lock) is held while it
@@ -130,7 +181,7 @@ export function stagingDir(root: string, what: string): { path: string; release(
   return {
     path,
     release: () => {
-      rmSync(path, { recursive: true, force: true });
+      discardTree(root, path);
       rmSync(`${path}.lock`, { force: true });
       held.release();
     },
@@ -140,12 +191,12 @@ export function stagingDir(root: string, what: string): { path: string; release(
 /** Removes what killed bunkers left in the store's tmp: staging directories whose lock nobody holds. */
 export function clearStaging(root: string): void {
   for (const e of readdirSync(`${root}/tmp`)) {
-    if (e.endsWith(".lock")) continue;
+    if (e.endsWith(".lock") || e.startsWith("gone-")) continue;
     const path = `${root}/tmp/${e}`;
     const held = lockFile(`${path}.lock`, false);
     if (!held) continue;
     try {
-      rmSync(path, { recursive: true, force: true });
+      discardTree(root, path);
       rmSync(`${path}.lock`, { force: true });
     } finally {
       held.release();
@@ -252,14 +303,8 @@ export function pruneLayers(root: string, inUse: ReadonlySet<string>): number {
     for (const e of readdirSync(`${root}/layers`)) {
       if (wanted.has(e)) continue;
       // Renamed away first: a directory being removed is never taken for a complete layer.
-      const trash = `${root}/tmp/gone-${e}`;
-      try {
-        renameSync(`${root}/layers/${e}`, trash);
-      } catch {
-        // removed meanwhile
-        continue;
-      }
-      rmSync(trash, { recursive: true, force: true });
+      if (fileType(`${root}/layers/${e}`) === null) continue;
+      discardTree(root, `${root}/layers/${e}`);
       n++;
     }
     return n;
@@ -274,7 +319,8 @@ export function removeImageRoot(dir: string): void {
   } catch {
     // none there
   }
-  rmSync(dir, { recursive: true, force: true });
+  // ROOT/containers/ID: the store's root is two levels up.
+  discardTree(dirname(dirname(dir)), dir);
 }
 
 /** A container's upper and work directories, by container id. */

@@ -222,20 +222,39 @@ describe.skipIf(!ready)("rootless", () => {
     }
   });
 
-  test("a user imports into a store of their own and runs it: overlayfs in the container's user namespace", () => {
+  test("a user imports into a store of their own and runs it: overlayfs in the container's user namespace; files keep their IDs through the user's ranges", () => {
     const user = u!;
     const home = `/var/tmp/bunker-img-home-${user.uid}`;
     mkdirSync(home, { recursive: true });
     Bun.spawnSync(["chown", `${user.uid}:${user.gid}`, home]);
-    chmodSync(tarball, 0o644);
+    // The busybox tree with a file of user 1000 in a directory of theirs, and a setuid program.
+    const src = join(dir, "owned-src");
+    expect(Bun.spawnSync(["cp", "-a", `${suite.fs.path}/.`, src]).exitCode).toBe(0);
+    mkdirSync(join(src, "home", "u"), { recursive: true });
+    writeFileSync(join(src, "home", "u", "file"), "theirs\n");
+    Bun.spawnSync(["chown", "-R", "1000:1000", join(src, "home", "u")]);
+    Bun.spawnSync(["cp", join(src, "bin", "busybox"), join(src, "bin", "suid")]);
+    chmodSync(join(src, "bin", "suid"), 0o4755);
+    const owned = join(dir, "owned.tar");
+    expect(Bun.spawnSync(["tar", "-C", src, "--numeric-owner", "-cf", owned, "."]).exitCode).toBe(0);
+    chmodSync(owned, 0o644);
     chmodSync(dir, 0o755);
     const as = (args: string[]) => runAs(user, [bin!.path, ...args], { HOME: home });
-    const imported = as(["import", tarball, "mine"]);
+    const imported = as(["import", owned, "mine"]);
     expect([imported.code, imported.stderr]).toEqual([0, ""]);
-    expect(existsSync(`${home}/.local/share/bunker/layers`)).toBe(true);
-    const r = as(["run", "--rm", "--network", "none", "mine", "sh", "-c", "id -u; echo x > /root/w && cat /root/w; ls -ld /bin | cut -c1-10"]);
+    const store = `${home}/.local/share/bunker`;
+    const layer = join(store, "layers", readdirSync(join(store, "layers"))[0]!);
+    // On the host, through the ranges: container user 1000 is subStart + 999.
+    expect(Bun.spawnSync(["stat", "-c", "%u:%g", join(layer, "home/u/file")]).stdout.toString()).toBe(`${user.subStart! + 999}:${user.subStart! + 999}\n`);
+    const r = as(["run", "--network", "none", "--name", "mine-1", "mine", "sh", "-c", "id -u; stat -c '%u:%g %A' /home/u/file /bin/suid; mkdir /x && touch /x/f && chown -R 1000:1000 /x"]);
     expect([r.code, r.stderr]).toEqual([0, ""]);
-    expect(r.stdout).toBe("0\nx\ndrwxr-xr-x\n");
-    expect(readdirSync(`${home}/.local/share/bunker/containers`)).toEqual([]);
+    expect(r.stdout).toBe("0\n1000:1000 -rw-r--r--\n0:0 -rwsr-xr-x\n");
+    // Its own directory holds a directory of another ID: removed all the same.
+    expect(as(["rm", "mine-1"]).code).toBe(0);
+    expect(readdirSync(join(store, "containers"))).toEqual([]);
+    expect(readdirSync(join(store, "tmp"))).toEqual([]);
+    expect(as(["rmi", "mine"]).code).toBe(0);
+    expect(readdirSync(join(store, "layers"))).toEqual([]);
+    expect(readdirSync(join(store, "tmp"))).toEqual([]);
   });
 });

@@ -761,6 +761,13 @@ export const BREAKAGES: Breakage[] = [
     tests: [IMAGES],
   },
   {
+    name: "rootless-unpack-plain",
+    removes: "a user's layers unpacked in a user namespace with their ranges (files would all be the user's own, root's in the container)",
+    file: "src/runtime/userns-helper.ts",
+    edits: one("  useUnpacker(async (source, dir) => {", "  void (async (source: AsyncIterable<Uint8Array>, dir: string) => {"),
+    tests: [IMAGES],
+  },
+  {
     name: "whiteout-ignored",
     removes: "turning a layer's .wh. entries into overlayfs whiteouts (files a layer removed would show)",
     file: "src/image/unpack.ts",

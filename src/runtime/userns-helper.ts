@@ -1,0 +1,143 @@
+// For a user with subordinate ID ranges, the store's files belong to IDs of
+// those ranges, as a container sees them: a layer is unpacked, and what the
+// user cannot remove as themself is removed, by bunker itself run in a user
+// namespace mapped as the user's containers are (0 → the user, 1.. → their
+// ranges): `bunker __userns unpack DIR` reading the layer on stdin, `bunker
+// __userns rm PATH...`.
+
+import { rmSync } from "node:fs";
+import { BunkerError } from "../errors";
+import { resolveIdentity, type Identity } from "../identity/resolve";
+import { writeIdMaps } from "../identity/maps";
+import { ChildProgram } from "../child/program";
+import { storeRoot, sweepStore, useTreeRemover } from "../image/store";
+import { fileType } from "../sys/fs";
+import { useUnpacker } from "../image/layers";
+import { unpackLayer } from "../image/unpack";
+import type { ContainerSpec } from "../spec/types";
+import { O } from "../sys/constants";
+import { closeFd, exitCodeOf, pipe, readUpTo, waitFor, writeAll } from "../sys/libc";
+import { loadNative } from "../sys/native";
+import { compiledBunker } from "./handoff";
+import { planHandshake } from "./plan";
+import { closePipes, openPipes, spawnChild } from "./spawn";
+
+/** The mapping the user's containers get by default, when it spans more than their own ID. */
+function rangesMapping(): NonNullable<Identity["userns"]> | undefined {
+  const uid = process.geteuid?.() ?? 0;
+  if (uid === 0) return undefined;
+  try {
+    const identity = resolveIdentity({ uid, gid: process.getegid?.() ?? 0, userns: "private", path: process.env.PATH ?? "" });
+    return identity.userns?.setup.writer === "helpers" ? identity.userns : undefined;
+  } catch {
+    // no ranges to be had: the user's own ID only, no helper needed
+    return undefined;
+  }
+}
+
+/** The command line that runs bunker itself. */
+function self(): { path: string; argv0: string[] } {
+  return compiledBunker() ? { path: process.execPath, argv0: ["bunker"] } : { path: process.execPath, argv0: ["bun", Bun.main] };
+}
+
+/**
+ * Runs `bunker __userns ARGS` in the user namespace of `maps`, with `input`
+ * on its stdin; resolves to its exit status and what it wrote.
+ */
+async function inUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const pipes = openPipes();
+  const [inRead, inWrite] = pipe("create the helper's stdin", O.CLOEXEC);
+  const [outRead, outWrite] = pipe("create the helper's stdout", O.CLOEXEC);
+  const [errRead, errWrite] = pipe("create the helper's stderr", O.CLOEXEC);
+  const ends = [inRead, outWrite, errWrite];
+  const { path, argv0 } = self();
+  const p = new ChildProgram();
+  planHandshake(p, pipes);
+  // Root of the namespace, once bunker has written its maps.
+  p.call("become group 0 in the user namespace", "setresgid", [0, 0, 0]);
+  p.call("become user 0 in the user namespace", "setresuid", [0, 0, 0]);
+  p.call("take the helper's stdin", "dup3", [inRead, 0, 0]);
+  p.call("take the helper's stdout", "dup3", [outWrite, 1, 0]);
+  p.call("take the helper's stderr", "dup3", [errWrite, 2, 0]);
+  const argv = p.arena.strv([...argv0, "__userns", ...args]);
+  const envp = p.arena.strv(Object.entries(process.env).flatMap(([k, v]) => (v === undefined || `${k}${v}`.includes("\0") ? [] : [`${k}=${v}`])));
+  p.call(`exec bunker __userns ${args[0]}`, "execve", [p.str(path), argv, envp]);
+  const spec = { oci: { linux: { uidMappings: maps.uid, gidMappings: maps.gid } }, bunker: { userns: maps.setup, setgroups: maps.setgroups } } as unknown as ContainerSpec;
+  let pid: number;
+  try {
+    ({ pid } = await spawnChild(p, pipes, 0x10000000 /* CLONE_NEWUSER */, (child) => writeIdMaps(child, spec)));
+  } catch (e) {
+    closePipes(pipes);
+    for (const fd of [...ends, inWrite, outRead, errRead]) closeFd(fd);
+    throw e;
+  } finally {
+    loadNative().forwardTo(-1);
+  }
+  for (const fd of ends) closeFd(fd);
+  try {
+    if (input) for await (const chunk of input) writeAll("write to the helper", inWrite, chunk);
+  } catch (e) {
+    // The helper went away (it failed, and says why below): its status and words are what matter.
+    if (!(e instanceof BunkerError || (e as { errno?: number }).errno !== undefined)) throw e;
+  } finally {
+    closeFd(inWrite);
+  }
+  const stdout = new TextDecoder().decode(readUpTo("read the helper's output", outRead, 1 << 20));
+  const stderr = new TextDecoder().decode(readUpTo("read the helper's errors", errRead, 1 << 16));
+  closeFd(outRead);
+  closeFd(errRead);
+  const code = exitCodeOf(waitFor(pid));
+  p.retain(null);
+  return { code, stdout, stderr };
+}
+
+/** `bunker __userns ...`: the helper's side, run as root of the user's namespace. */
+export async function usernsHelper(argv: string[]): Promise<number> {
+  const [op, ...args] = argv;
+  if (op === "unpack" && args.length === 1) {
+    const warnings = await unpackLayer(Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>, args[0]!, { chown: true, devices: false, opaqueXattr: "user.overlay.opaque" });
+    // What is left of stdin (the tar's padding) is read by the caller's hashing, not here.
+    process.stdout.write(JSON.stringify(warnings));
+    return 0;
+  }
+  if (op === "rm") {
+    for (const path of args) rmSync(path, { recursive: true, force: true });
+    return 0;
+  }
+  throw new BunkerError(`__userns: unknown operation "${op}"`);
+}
+
+/**
+ * For a user with subordinate ranges: layers are unpacked, and store trees
+ * removed, through the helper. Nothing changes for root or a user without
+ * ranges.
+ */
+let installed = false;
+
+export function useRootlessStoreHelpers(): void {
+  if (installed) return;
+  installed = true;
+  const maps = rangesMapping();
+  if (!maps) return;
+  useUnpacker(async (source, dir) => {
+    const r = await inUserns(maps, ["unpack", dir], source);
+    if (r.code !== 0) throw new BunkerError(r.stderr.trim().replace(/^bunker: /, "") || `the unpacking helper ended with status ${r.code}`);
+    try {
+      return JSON.parse(r.stdout) as string[];
+    } catch {
+      return [];
+    }
+  });
+  useTreeRemover(async (path) => {
+    const r = await inUserns(maps, ["rm", path]);
+    if (r.code !== 0) throw new BunkerError(`remove ${path}: ${r.stderr.trim() || `status ${r.code}`}`);
+  });
+}
+
+/** What removals left in the store's tmp, removed (through the helper for a user with ranges). */
+export async function sweepLeftovers(): Promise<void> {
+  const root = storeRoot();
+  if (fileType(`${root}/tmp`) !== "dir") return;
+  useRootlessStoreHelpers();
+  await sweepStore(root);
+}
