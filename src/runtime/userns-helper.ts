@@ -40,11 +40,24 @@ function self(): { path: string; argv0: string[] } {
   return compiledBunker() ? { path: process.execPath, argv0: ["bunker"] } : { path: process.execPath, argv0: ["bun", Bun.main] };
 }
 
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * One helper at a time: a child cloned while another helper's pipes are
+ * open would hold their ends until it execs, and that helper would wait for
+ * an end of input that never comes.
+ */
+function inUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const run = queue.then(() => runInUserns(maps, args, input));
+  queue = run.catch(() => {});
+  return run;
+}
+
 /**
  * Runs `bunker __userns ARGS` in the user namespace of `maps`, with `input`
  * on its stdin; resolves to its exit status and what it wrote.
  */
-async function inUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runInUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>): Promise<{ code: number; stdout: string; stderr: string }> {
   const pipes = openPipes();
   const [inRead, inWrite] = pipe("create the helper's stdin", O.CLOEXEC);
   const [outRead, outWrite] = pipe("create the helper's stdout", O.CLOEXEC);

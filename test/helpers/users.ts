@@ -102,6 +102,9 @@ export function runAs(u: TestUser, cmd: string[], env: Record<string, string> = 
     cwd,
     stdout: "pipe",
     stderr: "pipe",
+    // A hang is a failure of its own, not a suite that never ends.
+    timeout: 120_000,
+    killSignal: "SIGKILL",
   });
   return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
