@@ -23,6 +23,9 @@ export function bunker(args: string[], opts: { env?: Record<string, string>; cwd
     stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
     stdout: "pipe",
     stderr: "pipe",
+    // A hang is a failure of its own, not a suite that never ends.
+    timeout: 180_000,
+    killSignal: "SIGKILL",
   });
   return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
