@@ -10,7 +10,7 @@ import { rootfsExposure } from "../runtime/exposure";
 import { checkRootfs, hostHasResolvConf, networkChoice, readEnvFiles, sandboxCwd, seccompProfile, volumeSource } from "../runtime/runhost";
 import { newId, validateName } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
-import { runFlags, runSpec, type RunFlags, type RunHost } from "./runspec";
+import { exposedPorts, runFlags, runSpec, type RunFlags, type RunHost } from "./runspec";
 import { parseCommand } from "./usage";
 import { writeErr } from "../output";
 import { BunkerError } from "../errors";
@@ -30,6 +30,7 @@ export const runOptions: OptionDefs = {
     type: "boolean",
     description: "Run on the host's own files, read-only, with private /tmp, /run, /dev and /proc, instead of an image",
   },
+  "publish-all": { type: "boolean", alias: ["P"], description: "Publish every port the image exposes, each on a free host port" },
   "stop-signal": { type: "string", valueHint: "SIGNAL", description: "The signal bunker stop sends first (default SIGTERM, or the image's StopSignal)" },
   pull: { type: "string", valueHint: "WHEN", description: "Pull the image: missing (default: when the store has none), always, never" },
   platform: { type: "string", valueHint: "OS/ARCH[/VARIANT]", description: "The image's platform when it is pulled (default this machine's)" },
@@ -171,13 +172,15 @@ async function runHost(f: RunFlags): Promise<RunHost> {
   if (identity.notice) await log.warn(identity.notice);
   const cgroups = await chooseCgroups(f.cgroups, uid, f.resources);
   mark("cgroups");
-  const net = await networkChoice(f.network, uid, f.joinNs, f.ports, f.subnet);
+  const exposed = image ? exposedPorts(f, image.record.config.config) : [];
+  const net = await networkChoice(f.network, uid, f.joinNs, [...f.ports, ...exposed], f.subnet);
   const envFiles = readEnvFiles(f.envFiles);
   const cwd = f.hostRoot && f.workdir === undefined ? await sandboxCwd() : undefined;
   mark("env");
   return {
     id,
     ...(image ? { image } : {}),
+    ...(exposed.length ? { exposed } : {}),
     uid,
     callerEnv: process.env,
     ...(rootfs ? { rootfs } : {}),

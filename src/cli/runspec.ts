@@ -40,6 +40,8 @@ export interface RunFlags {
   platform?: string;
   /** --stop-signal, checked. */
   stopSignal?: number;
+  /** -P: every port the image exposes, each on a free host port. */
+  publishAll: boolean;
   userns: UsernsMode;
   network: NetworkArg;
   ports: PortMapping[];
@@ -169,6 +171,7 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("entrypoint", entrypoint),
     pull,
     ...opt("platform", optString(v.platform)),
+    publishAll: v["publish-all"] === true,
     ...opt("stopSignal", optString(v["stop-signal"]) !== undefined ? parseSignal(optString(v["stop-signal"])!) : undefined),
     userns,
     network,
@@ -210,6 +213,8 @@ export interface RunHost {
   id: string;
   /** The image to run, from the store, and its container's root filesystem. */
   image?: { record: ImageRecord; root: ImageRoot; hasEtc: boolean };
+  /** -P's ports: the image's exposed ones not published by -p. */
+  exposed?: PortMapping[];
   uid: number;
   callerEnv: Record<string, string | undefined>;
   rootfs?: { path: string; hasEtc: boolean };
@@ -261,6 +266,21 @@ function otherWorkingDirectory(h: RunHost): { cwd: string; cwdOptional: boolean 
   return { cwd: h.sandboxCwd ?? "/", cwdOptional: true };
 }
 
+/** -P: the image's exposed ports ("80/tcp", "53/udp") that -p does not publish already, each on a free host port. */
+export function exposedPorts(f: RunFlags, config: ImageConfig["config"] = {}): PortMapping[] {
+  if (!f.publishAll) return [];
+  const out: PortMapping[] = [];
+  for (const key of Object.keys(config.ExposedPorts ?? {})) {
+    const m = /^(\d+)(?:\/(tcp|udp))?$/.exec(key);
+    if (!m) continue;
+    const port = Number(m[1]);
+    const protocol = (m[2] ?? "tcp") as "tcp" | "udp";
+    const taken = f.ports.some((p) => p.protocol === protocol && port >= p.containerPort && port < p.containerPort + (p.range ?? 1));
+    if (!taken && port >= 1 && port <= 65535) out.push({ hostIp: "0.0.0.0", hostPort: 0, containerPort: port, protocol });
+  }
+  return out;
+}
+
 /**
  * The command of an image's container, by docker's rules: the entrypoint
  * (the image's, or --entrypoint's, which also drops the image's Cmd) and then
@@ -297,7 +317,7 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
     network: h.net.mode,
     ...(h.net.path !== undefined ? { networkPath: h.net.path } : {}),
     net: {
-      ports: f.ports,
+      ports: [...f.ports, ...(h.exposed ?? [])],
       ...(f.subnet !== undefined ? { subnet: f.subnet } : {}),
       ...(h.net.joined !== undefined ? { joined: h.net.joined } : {}),
       ...(f.network.allowHostLoopback ? { allowHostLoopback: true } : {}),

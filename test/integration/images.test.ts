@@ -187,6 +187,29 @@ describe.skipIf(!ready)("containers of an image", () => {
     expect(b(["images", "-q", "box"]).stdout).not.toBe("");
   });
 
+  test("-P publishes every port the image exposes on a free host port; -p's own stay as given", async () => {
+    expect(b(["import", "-c", "EXPOSE 8080 9090/udp", tarball, "web"]).code).toBe(0);
+    const id = b(["run", "-d", "-P", "--network", "bridge", "web", "sh", "-c", "mkdir -p /www && echo served > /www/index.html && exec httpd -f -p 8080 -h /www"]).stdout.trim();
+    try {
+      expect(id).toMatch(/^[0-9a-f]{12}$/);
+      const ports = JSON.parse(b(["inspect", id]).stdout)[0].network.ports as { hostPort: number; containerPort: number; protocol: string }[];
+      expect(ports.map((p) => [p.containerPort, p.protocol]).sort()).toEqual([[8080, "tcp"], [9090, "udp"]]);
+      const web = ports.find((p) => p.containerPort === 8080)!;
+      expect(web.hostPort).toBeGreaterThan(0);
+      let body = "";
+      await until(() => {
+        const r = Bun.spawnSync(["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${web.hostPort} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3`], { stdout: "pipe", stderr: "ignore" });
+        body = r.stdout.toString();
+        return body.includes("served");
+      }, 5000, "the published port to answer").catch(() => {});
+      expect(body).toContain("served");
+    } finally {
+      b(["rm", "-f", id]);
+      b(["rmi", "web"]);
+      b(["network", "prune"]);
+    }
+  });
+
   test("rmi: a name goes, the image with its last; an image a container uses stays unless -f; prune takes unused layers", () => {
     expect(b(["tag", "box", "box:second"]).code).toBe(0);
     expect(b(["rmi", "box:second"]).stdout).toBe("Untagged: box:second\n");
