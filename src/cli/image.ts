@@ -2,7 +2,7 @@
 // bunker tag SOURCE TARGET; bunker rmi [-f] REF...; bunker image ls|rm|inspect|prune
 
 import { BunkerError } from "../errors";
-import { jsonText, writeErr, writeOut } from "../output";
+import { columns, duration, jsonText, writeErr, writeOut } from "../output";
 import { formatBytes } from "../spec/resources";
 import { familiarName, parseReference } from "../image/reference";
 import { hexOf, listImages, openStore, findImage, type ImageRecord } from "../image/store";
@@ -13,19 +13,7 @@ import { sweepLeftovers, useRootlessStoreHelpers } from "../runtime/userns-helpe
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
-function ago(iso: string | undefined): string {
-  if (!iso) return "";
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  const [n, unit] = s < 60 ? [s, "second"] : s < 3600 ? [Math.round(s / 60), "minute"] : s < 86400 ? [Math.round(s / 3600), "hour"] : [Math.round(s / 86400), "day"];
-  return `${n} ${unit}${n === 1 ? "" : "s"} ago`;
-}
-
 const shortId = (id: string) => hexOf(id).slice(0, 12);
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join("").trimEnd()).join("\n") + "\n";
-}
 
 const importOptions: OptionDefs = {
   change: { type: "string", alias: ["c"], multiple: true, valueHint: "INSTRUCTION", description: "Set the image's config as a Dockerfile line does: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, VOLUME, LABEL, STOPSIGNAL (repeatable)" },
@@ -73,7 +61,7 @@ function rowsOf(images: ImageRecord[], digests: boolean): string[][] {
       const r = n !== undefined ? parseReference(n) : undefined;
       const repo = r ? familiarName({ domain: r.domain, path: r.path }) : "<none>";
       const digest = i.digests.find((d) => r && d.startsWith(`${r.domain}/${r.path}@`))?.split("@")[1] ?? (i.digests[0]?.split("@")[1] ?? "<none>");
-      rows.push([repo, r?.tag ?? "<none>", ...(digests ? [digest] : []), shortId(i.id), ago(i.config.created ?? i.added), formatBytes(i.size)]);
+      rows.push([repo, r?.tag ?? "<none>", ...(digests ? [digest] : []), shortId(i.id), `${duration(i.config.created ?? i.added)} ago`, formatBytes(i.size)]);
     }
   }
   return rows;
@@ -98,7 +86,7 @@ export async function images(argv: string[], name = "images"): Promise<number> {
   const v = parsed.values;
   if (v.json) await writeOut(`${jsonText(list.map(summary), 2)}\n`);
   else if (v.quiet) await writeOut([...new Set(list.map((i) => shortId(i.id)))].map((id) => `${id}\n`).join(""));
-  else await writeOut(table(rowsOf(list, v.digests === true)));
+  else await writeOut(columns(rowsOf(list, v.digests === true)));
   return 0;
 }
 

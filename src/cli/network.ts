@@ -1,6 +1,6 @@
 // bunker network ls | prune
 
-import { jsonText, shown, writeOut } from "../output";
+import { columns, jsonText, shown, writeOut } from "../output";
 import { networkOverview, pruneNetwork, reconcileNetwork } from "../runtime/network";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
@@ -43,8 +43,7 @@ export async function network(argv: string[]): Promise<number> {
       return 0;
     }
     const rows = [["BRIDGE", "SUBNET", "GATEWAY", "NAT", "CONTAINERS"], [o.bridge.name, o.bridge.subnet, o.bridge.gateway, o.bridge.nat ? "yes" : "no", String(o.leases.length)].map((c) => shown(String(c)))];
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    let text = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("   ").trimEnd() + "\n").join("");
+    let text = columns(rows);
     for (const l of o.leases) text += `  ${shown(String(l.ip))}  ${shown(String(l.id))}\n`;
     await writeOut(text);
     return 0;

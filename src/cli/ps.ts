@@ -1,6 +1,6 @@
 // bunker ps [-a] [-q] [--json]
 
-import { jsonText, shown, writeOut } from "../output";
+import { columns, duration, jsonText, shown, writeOut } from "../output";
 import { clearLeftovers, currentStatus, isDamaged, killedWithSupervisor, listEntries, type ContainerState, type Damaged } from "../runtime/store";
 import { reconcile } from "../runtime/remove";
 import { reconcileNetwork } from "../runtime/network";
@@ -15,13 +15,6 @@ const options: OptionDefs = {
   quiet: { type: "boolean", alias: ["q"], description: "Only ids" },
   json: { type: "boolean", description: "JSON, one array" },
 };
-
-function duration(iso: string | undefined): string {
-  if (!iso) return "";
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  const [n, unit] = s < 60 ? [s, "second"] : s < 3600 ? [Math.round(s / 60), "minute"] : s < 86400 ? [Math.round(s / 3600), "hour"] : [Math.round(s / 86400), "day"];
-  return `${n} ${unit}${n === 1 ? "" : "s"}`;
-}
 
 export function describeStatus(s: ContainerState): string {
   const status = currentStatus(s);
@@ -64,8 +57,7 @@ export async function ps(argv: string[]): Promise<number> {
     rows.push([s.id, s.name ?? "", describeStatus(s), pid, ports, s.command.join(" ").slice(0, 40)].map(shown));
   }
   for (const d of damaged) rows.push([d.id, d.names.join(","), `Damaged: ${d.problem}`, "", "", ""].map(shown));
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  await writeOut(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("   ").trimEnd() + "\n").join(""));
+  await writeOut(columns(rows));
   return 0;
 }
 

@@ -1,6 +1,6 @@
 // bunker stats [--no-stream] [--json] [ID...]
 
-import { isTerminal, jsonText, shown, writeOut } from "../output";
+import { columns, isTerminal, jsonText, shown, writeOut } from "../output";
 import { hostMemory, reconcileCgroups, sampleUsage, type Sample } from "../runtime/cgroup";
 import { reconcile } from "../runtime/remove";
 import { clearLeftovers, currentStatus, listStates, readState, resolveContainer, type ContainerState } from "../runtime/store";
@@ -60,8 +60,7 @@ export function statsTable(rows: StatsRow[]): string {
       r.pids === null ? dash : String(r.pids),
     ]);
   }
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-  return table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("   ").trimEnd() + "\n").join("");
+  return columns(table);
 }
 
 export async function stats(argv: string[]): Promise<number> {

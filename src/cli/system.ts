@@ -2,14 +2,14 @@
 
 import { readdirSync } from "node:fs";
 import { BunkerError } from "../errors";
-import { jsonText, writeOut } from "../output";
+import { columns, jsonText, writeOut } from "../output";
 import { formatBytes } from "../spec/resources";
 import { listImages, openStore, pruneLayers } from "../image/store";
 import { removeImage } from "../image/images";
 import { imagesInUse, reconcileImageRoots, usersOfImage } from "../runtime/image-rootfs";
 import { removeContainer } from "../runtime/remove";
 import { currentStatus, listStates } from "../runtime/store";
-import { UsageError, type OptionDefs } from "../options";
+import { UsageError } from "../options";
 import { parseCommand } from "./usage";
 
 /** Bytes below `path`, as du counts them (each inode once, links not followed). */
@@ -61,8 +61,7 @@ async function df(argv: string[]): Promise<number> {
     ["Images", String(u.images.count), String(u.images.active), formatBytes(u.images.bytes), `${formatBytes(u.images.reclaimable)}${pct(u.images.reclaimable, u.images.bytes)}`],
     ["Containers", String(u.containers.count), String(u.containers.active), formatBytes(u.containers.bytes), `${formatBytes(u.containers.reclaimable)}${pct(u.containers.reclaimable, u.containers.bytes)}`],
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  await writeOut(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join("")).join("\n") + "\n");
+  await writeOut(columns(rows));
   return 0;
 }
 

@@ -5,7 +5,7 @@
 // the store (regular files only, at paths checked like any layer's), then
 // each image's layers go into the store as a pull's do.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { BunkerError } from "../errors";
 import { decompressed, storeLayer } from "./layers";
@@ -34,6 +34,13 @@ async function extract(stream: ReadableStream<Uint8Array>, dir: string): Promise
   }
 }
 
+/** A JSON file of the archive, read whole: one past 16 MiB is refused rather than read. */
+function readSmall(path: string, what: string): Uint8Array {
+  if (fileType(path) !== "file") throw new BunkerError(`load: the archive has no ${what}`);
+  if (statSync(path).size > 16 << 20) throw new BunkerError(`load: ${what} is larger than 16 MiB`);
+  return new Uint8Array(readFileSync(path));
+}
+
 interface LoadedImage {
   config: string;
   layers: string[];
@@ -44,7 +51,7 @@ interface LoadedImage {
 function dockerImages(dir: string): LoadedImage[] {
   let manifest: { Config?: string; RepoTags?: string[] | null; Layers?: string[] }[];
   try {
-    manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+    manifest = JSON.parse(new TextDecoder().decode(readSmall(join(dir, "manifest.json"), "manifest.json")));
   } catch {
     throw new BunkerError("load: manifest.json is not JSON");
   }
@@ -62,10 +69,11 @@ function ociImages(dir: string): LoadedImage[] {
     return `blobs/sha256/${digest.slice(7)}`;
   };
   const json = <T>(path: string): T => {
+    const bytes = readSmall(join(dir, path), path);
     try {
-      return JSON.parse(readFileSync(join(dir, path), "utf8")) as T;
+      return JSON.parse(new TextDecoder().decode(bytes)) as T;
     } catch {
-      throw new BunkerError(`load: ${path} is missing or not JSON`);
+      throw new BunkerError(`load: ${path} is not JSON`);
     }
   };
   type Index = { manifests?: { mediaType?: string; digest: string; annotations?: Record<string, string> }[] };
@@ -79,7 +87,7 @@ function ociImages(dir: string): LoadedImage[] {
       }
       const manifest = json<{ config?: { digest: string }; layers?: { digest: string }[] }>(blob(m.digest));
       if (!manifest.config || !manifest.layers) continue;
-      out.push({ config: blob(manifest.config.digest), layers: manifest.layers.map((l) => blob(l.digest)), names: name ? [name.includes("/") || name.includes(":") ? name : `${name}`] : [] });
+      out.push({ config: blob(manifest.config.digest), layers: manifest.layers.map((l) => blob(l.digest)), names: name ? [name] : [] });
     }
   };
   walk(json<Index>("index.json"), 0);
@@ -114,9 +122,7 @@ export async function loadImages(stream: ReadableStream<Uint8Array>, progress: (
     if (images.length === 0) throw new BunkerError("load: the archive holds no image");
     const out: ImageRecord[] = [];
     for (const img of images) {
-      const configPath = join(staging.path, ...layerPath(img.config));
-      if (fileType(configPath) !== "file") throw new BunkerError(`load: the archive has no ${img.config}`);
-      const configBytes = new Uint8Array(readFileSync(configPath));
+      const configBytes = readSmall(join(staging.path, ...layerPath(img.config)), img.config);
       let config: ImageConfig;
       try {
         config = JSON.parse(new TextDecoder().decode(configBytes)) as ImageConfig;

@@ -102,7 +102,11 @@ function checkedStream(body: ReadableStream<Uint8Array>, d: Descriptor, what: st
   };
 }
 
+/** A config is read whole: one past this size is refused before it is fetched. */
+const CONFIG_MAX = 16 << 20;
+
 async function fetchBlob(reg: Registry, ref: Reference, d: Descriptor, what: string): Promise<Uint8Array> {
+  if (!(d.size >= 0 && d.size <= CONFIG_MAX)) throw new RegistryError(`${what}: its manifest says ${d.size} bytes, more than a config may have`);
   const res = await reg.get(`${ref.path}/blobs/${d.digest}`, undefined, what);
   if (!res.ok) throw await failure(res, what);
   const bytes = new Uint8Array(await res.arrayBuffer());
