@@ -157,6 +157,8 @@ async function runHost(f: RunFlags): Promise<RunHost> {
   const user = f.user ?? (image?.record.config.config?.User || undefined);
   const volumeSources = f.volumes.map(({ value, volume }) => volumeSource(value, volume.source));
   const uid = process.geteuid?.() ?? 0;
+  // The store is root's alone: a container root of subordinate IDs could not reach its layers.
+  if (image && uid === 0 && f.userns === "private") throw new BunkerError("run: an image with --userns private as root is not supported yet: run it without --userns, or as a user");
   const identity = resolveIdentity({
     uid,
     gid: process.getegid?.() ?? 0,

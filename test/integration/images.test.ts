@@ -135,6 +135,8 @@ describe.skipIf(!ready)("containers of an image", () => {
     expect(b(["run", "--rm", "--network", "none", "--host-root", "--", "test", "-e", "/etc/os-release"]).code).toBe(0);
     expect(b(["run", "--rm", "--network", "none", "--rootfs", suite.fs.path, "--", "true"]).code).toBe(0);
     expect(b(["run", "--rm", "--host-root", "--rootfs", suite.fs.path, "--", "true"]).stderr).toBe("bunker: run: --host-root and --rootfs both name the root filesystem: give one\n");
+    const userns = b(["run", "--rm", "--userns", "private", "box", "true"]);
+    expect([userns.code, userns.stderr]).toEqual([125, "bunker: run: an image with --userns private as root is not supported yet: run it without --userns, or as a user\n"]);
   });
 
   test("a detached container keeps its changes until it is removed; rm -f after its bunker was killed removes them too", async () => {
