@@ -7,7 +7,7 @@ import { CryptoHasher } from "bun";
 import { renameSync } from "node:fs";
 import { fileType } from "../sys/fs";
 import { LayerError, unpackLayer, type UnpackOptions } from "./unpack";
-import { layerDir, stagingDir } from "./store";
+import { chainId, layerDir, stagingDir } from "./store";
 
 const GZIP = [0x1f, 0x8b];
 const ZSTD = [0x28, 0xb5, 0x2f, 0xfd];
@@ -108,8 +108,8 @@ export async function storeLayer(root: string, stream: ReadableStream<Uint8Array
     if (expect !== undefined && expect !== diffId) throw new LayerError(`the layer's content is ${diffId}, and the image says ${expect}`);
     // The caller's own checks (the downloaded blob's digest and size) before the layer is kept.
     verify();
-    const chainId = parent === undefined ? diffId : `sha256:${new CryptoHasher("sha256").update(`${parent} ${diffId}`).digest("hex")}`;
-    const dest = layerDir(root, chainId);
+    const chain = chainId(parent, diffId);
+    const dest = layerDir(root, chain);
     if (fileType(dest) !== "dir") {
       try {
         renameSync(staging.path, dest);
@@ -118,7 +118,7 @@ export async function storeLayer(root: string, stream: ReadableStream<Uint8Array
         if (fileType(dest) !== "dir") throw e;
       }
     }
-    return { diffId, chainId, size: count.bytes, warnings };
+    return { diffId, chainId: chain, size: count.bytes, warnings };
   } finally {
     staging.release();
   }

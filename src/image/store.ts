@@ -2,7 +2,7 @@
 // directory named by its ChainID and shared by every image and container
 // that stacks it, and image records by config digest with their names.
 //
-//   ROOT/blobs/sha256/HEX     blobs (image configs; layers as pulled), verified
+//   ROOT/blobs/sha256/HEX     image configs, by digest
 //   ROOT/layers/HEX           an unpacked layer, by ChainID: complete once renamed in
 //   ROOT/images/HEX.json      an image record, by its config's digest
 //   ROOT/containers/ID        a container's upper and work directories
@@ -97,12 +97,14 @@ export const layerDir = (root: string, chainId: string) => `${root}/layers/${hex
 export const blobPath = (root: string, digest: string) => `${root}/blobs/sha256/${hexOf(digest)}`;
 
 /** ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
+export function chainId(parent: string | undefined, diffId: string): string {
+  return parent === undefined ? diffId : `sha256:${new CryptoHasher("sha256").update(`${parent} ${diffId}`).digest("hex")}`;
+}
+
+/** The ChainIDs of a stack of layers, bottom first. */
 export function chainIds(diffIds: readonly string[]): string[] {
   const out: string[] = [];
-  for (const d of diffIds) {
-    const prev = out.at(-1);
-    out.push(prev === undefined ? d : `sha256:${new CryptoHasher("sha256").update(`${prev} ${d}`).digest("hex")}`);
-  }
+  for (const d of diffIds) out.push(chainId(out.at(-1), d));
   return out;
 }
 
