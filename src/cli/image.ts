@@ -80,7 +80,8 @@ export async function images(argv: string[], name = "images"): Promise<number> {
   if (filter !== undefined) {
     const r = parseReference(filter);
     const repo = `${r.domain}/${r.path}`;
-    const tagged = filter.includes(":") && !filter.slice(filter.lastIndexOf("/")).startsWith("/:") ? `${repo}:${r.tag}` : undefined;
+    // A tag is given when the last path component has one (a colon before it is a registry's port).
+    const tagged = /:[^/]*$/.test(filter) ? `${repo}:${r.tag}` : undefined;
     list = list.filter((i) => i.names.some((n) => (tagged ? n === tagged : n.startsWith(`${repo}:`))));
   }
   const v = parsed.values;
