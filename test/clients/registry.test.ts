@@ -133,6 +133,9 @@ describe.skipIf(!ready)("bunker pull", () => {
     // The uncompressed layer is the same: its ChainID, and so its directory, are too.
     expect(readdirSync(join(store, "layers")).length).toBe(before);
     expect(b(["run", "--rm", "--network", "none", `127.0.0.1:${reg.port}/busybox:zstd`]).stdout).toBe("from-the-registry\n");
+    // Listed by repository, whose registry has a port: every tag of it.
+    const tags = b(["images", `127.0.0.1:${reg.port}/busybox`]).stdout.split("\n").slice(1).filter(Boolean).map((l) => l.split(/\s+/)[1]).sort();
+    expect(tags).toEqual(["docker", "latest", "zstd"]);
   });
 
   test("a layer's whiteout hides the file below; its hard links are links", () => {
