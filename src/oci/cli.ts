@@ -6,7 +6,7 @@ import { setLogLevel, setLogSink, type LogLevel } from "../log";
 import { BunkerError, isFailure } from "../errors";
 import { HelpRequest } from "./parse";
 import { writeErr, writeOut } from "../output";
-import { absolute } from "../sys/fs";
+import { resolve as absolute } from "node:path";
 import { openLog } from "../logfile";
 import type { OciGlobals } from "./route";
 

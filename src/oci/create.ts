@@ -13,7 +13,7 @@ import { writePidFile } from "../runtime/pidfile";
 import { readState } from "../runtime/store";
 import { parseProfile, ProfileError } from "../security/seccomp/profile";
 import { validateSpec, SpecError } from "../spec/validate";
-import { absolute } from "../sys/fs";
+import { resolve as absolute } from "node:path";
 import { bundleSpec } from "./bundle";
 import { ConfigError } from "./config";
 import { oneId, parseOci, preserveFds } from "./parse";

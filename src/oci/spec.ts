@@ -5,7 +5,7 @@
 
 import { UsageError, type OptionDefs } from "../options";
 import { DEFAULT_PATH, MASKED_PATHS, OCI_VERSION, READONLY_PATHS } from "../spec/defaults";
-import { absolute } from "../sys/fs";
+import { resolve as absolute } from "node:path";
 import { createNewFile } from "../runtime/bundle-host";
 import { parseOci } from "./parse";
 import type { OciGlobals } from "./route";
