@@ -6,7 +6,7 @@ import { columns, duration, jsonText, writeErr, writeOut } from "../output";
 import { formatBytes } from "../spec/resources";
 import { familiarName, parseReference } from "../image/reference";
 import { hexOf, listImages, openStore, findImage, type ImageRecord } from "../image/store";
-import { importImage, pruneUnusedLayers, removeImage, tagImage } from "../image/images";
+import { archiveStream, importImage, pruneUnusedLayers, removeImage, tagImage } from "../image/images";
 import { barProgress, lineProgress, type Progress } from "../image/progress";
 import { imagesInUse, usersOfImage } from "../runtime/image-rootfs";
 import { sweepLeftovers, useRootlessStoreHelpers } from "../runtime/userns-helper";
@@ -31,13 +31,7 @@ export async function importCmd(argv: string[]): Promise<number> {
   if (file === undefined) throw new UsageError("import: give a tarball, or - for stdin");
   if (extra !== undefined) throw new UsageError(`import: unexpected argument "${extra}"`);
   if (ref !== undefined) parseReference(ref);
-  let stream: ReadableStream<Uint8Array>;
-  if (file === "-") stream = Bun.stdin.stream() as ReadableStream<Uint8Array>;
-  else {
-    const f = Bun.file(file);
-    if (!(await f.exists())) throw new BunkerError(`import ${file}: no such file`);
-    stream = f.stream() as ReadableStream<Uint8Array>;
-  }
+  const stream = archiveStream(file, "import");
   const message = parsed.values.message as string | undefined;
   const change = (parsed.values.change as string[] | undefined) ?? [];
   useRootlessStoreHelpers();
@@ -201,13 +195,7 @@ export async function load(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`load: unexpected argument "${parsed.rest[0]}" (the archive comes with -i FILE, or on stdin)`);
   const file = parsed.values.input as string | undefined;
-  let stream: ReadableStream<Uint8Array>;
-  if (file === undefined) stream = Bun.stdin.stream() as ReadableStream<Uint8Array>;
-  else {
-    const f = Bun.file(file);
-    if (!(await f.exists())) throw new BunkerError(`load ${file}: no such file`);
-    stream = f.stream() as ReadableStream<Uint8Array>;
-  }
+  const stream = archiveStream(file ?? "-", "load");
   const { loadImages } = await import("../image/load");
   const quiet = parsed.values.quiet === true;
   useRootlessStoreHelpers();

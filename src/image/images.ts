@@ -3,6 +3,7 @@
 
 import { writeFileSync } from "node:fs";
 import { BunkerError } from "../errors";
+import { fileType } from "../sys/fs";
 import { storeLayer } from "./layers";
 import { formatReference, parseReference } from "./reference";
 import { blobPath, clearStaging, digestOf, findImage, openStore, pruneLayers, saveImage, untagImage, type ImageConfig, type ImageRecord } from "./store";
@@ -89,6 +90,15 @@ export function applyChange(config: NonNullable<ImageConfig["config"]>, change: 
     default:
       throw new BunkerError(`--change "${change}": ${word} is not an instruction import takes (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, VOLUME, LABEL, STOPSIGNAL)`);
   }
+}
+
+/** An archive named on the command line, as a stream: a file, a pipe (<(...)), or stdin for "-". */
+export function archiveStream(path: string, what: string): ReadableStream<Uint8Array> {
+  if (path === "-") return Bun.stdin.stream() as ReadableStream<Uint8Array>;
+  const type = fileType(path, true);
+  if (type === null) throw new BunkerError(`${what} ${path}: no such file`);
+  if (type !== "file" && type !== "fifo" && type !== "char") throw new BunkerError(`${what} ${path}: not a file (${type === "dir" ? "a directory" : type})`);
+  return Bun.file(path).stream() as ReadableStream<Uint8Array>;
 }
 
 /**

@@ -174,8 +174,10 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
   let pax = new Map<string, Uint8Array>();
   let longName: string | undefined;
   let longLink: string | undefined;
-  for (;;) {
+  for (let first = true; ; first = false) {
     const h = await r.exactly(BLOCK);
+    // Not even an end of archive: nothing was given (an empty file is no layer).
+    if (h === null && first) throw new TarError("the archive is empty");
     // Two zero blocks end the archive; some writers stop after one, or at the stream's end.
     if (h === null || h.every((b) => b === 0)) return;
     if (!checksumOk(h)) throw new TarError("a tar header with a bad checksum (not a tar archive, or a damaged one)");

@@ -86,6 +86,11 @@ describe.skipIf(!ready)("import and the store", () => {
     writeFileSync(junk, "x".repeat(4096));
     const r = b(["import", junk, "junk"]);
     expect([r.code, r.stderr]).toEqual([125, "bunker: a tar header with a bad checksum (not a tar archive, or a damaged one)\n"]);
+    const empty = join(dir, "empty.tar");
+    writeFileSync(empty, "");
+    expect(b(["import", empty, "empty"])).toMatchObject({ code: 125, stderr: "bunker: the archive is empty\n" });
+    expect(b(["import", dir, "adir"])).toMatchObject({ code: 125, stderr: `bunker: import ${dir}: not a file (a directory)\n` });
+    expect(b(["load", "-i", join(dir, "nothing.tar")])).toMatchObject({ code: 125, stderr: `bunker: load ${join(dir, "nothing.tar")}: no such file\n` });
     const evil = join(dir, "evil.tar");
     const src = join(dir, "evil-src");
     mkdirSync(join(src, "a"), { recursive: true });

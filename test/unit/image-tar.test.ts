@@ -103,6 +103,9 @@ describe("reading layer archives", () => {
     one.set(h.encode("hello"), 512);
     expect((await entries(one)).map((e) => [e.path, e.data])).toEqual([["f", "hello"]]);
     await expect(entries(one.subarray(0, 512 + 3))).rejects.toThrow(/ends in the middle of an entry/);
+    // Nothing at all is no archive; two zero blocks alone are an empty one.
+    await expect(entries(new Uint8Array(0))).rejects.toThrow(/the archive is empty/);
+    expect(await entries(new Uint8Array(1024))).toEqual([]);
     // Two zero blocks end it; what follows is not read.
     const ended = new Uint8Array(tar.length + 2048);
     ended.set(tar);
