@@ -15,7 +15,7 @@ import { fileType } from "../sys/fs";
 import { useUnpacker } from "../image/layers";
 import { unpackLayer } from "../image/unpack";
 import type { ContainerSpec } from "../spec/types";
-import { O } from "../sys/constants";
+import { CLONE, O } from "../sys/constants";
 import { closeFd, exitCodeOf, pipe, readUpTo, waitFor, writeAll } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { compiledBunker } from "./handoff";
@@ -78,7 +78,7 @@ async function runInUserns(maps: NonNullable<Identity["userns"]>, args: string[]
   const spec = { oci: { linux: { uidMappings: maps.uid, gidMappings: maps.gid } }, bunker: { userns: maps.setup, setgroups: maps.setgroups } } as unknown as ContainerSpec;
   let pid: number;
   try {
-    ({ pid } = await spawnChild(p, pipes, 0x10000000 /* CLONE_NEWUSER */, (child) => writeIdMaps(child, spec)));
+    ({ pid } = await spawnChild(p, pipes, CLONE.NEWUSER, (child) => writeIdMaps(child, spec)));
   } catch (e) {
     closePipes(pipes);
     for (const fd of [...ends, inWrite, outRead, errRead]) closeFd(fd);

@@ -115,6 +115,10 @@ export function sigset(signals: readonly number[]): Uint8Array {
 }
 
 const SA_RESTART = 0x10000000;
+const PROT_READ = 0x1;
+const PROT_WRITE = 0x2;
+const MAP_SHARED = 0x01;
+const MAP_ANONYMOUS = 0x20;
 
 /** Installs a native handler (a function address) with SA_RESTART, via glibc's struct sigaction. */
 export function setSignalHandler(signal: number, handler: number): void {
@@ -162,8 +166,7 @@ export function randomBytes(n: number): Uint8Array {
  */
 export function sharedCopy(op: string, bytes: Uint8Array): { addr: number; view: Uint8Array; release(): void } {
   const size = Math.ceil(bytes.length / 4096) * 4096 || 4096;
-  // PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS.
-  const addr = trySys("mmap", 0, size, 0x1 | 0x2, 0x01 | 0x20, -1, 0);
+  const addr = trySys("mmap", 0, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (addr < 0 && addr > -4096) throw new SysError(op, -addr);
   const view = new Uint8Array(toArrayBuffer(addr as Pointer, 0, size));
   view.set(bytes);
