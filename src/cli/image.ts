@@ -205,7 +205,7 @@ export async function load(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** bunker image ls|rm|inspect|prune|import|tag|pull|load. */
+/** bunker image ls|rm|inspect|prune|import|tag|pull|load|save. */
 export async function image(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -226,13 +226,15 @@ export async function image(argv: string[]): Promise<number> {
       return pull(rest);
     case "load":
       return load(rest);
+    case "save":
+      return (await import("./save")).save(rest);
     case undefined:
     case "--help":
     case "-h":
-      await writeOut("Usage: bunker image ls|rm|inspect|prune|import|tag ...\n\nRun bunker image COMMAND --help for a command's options.\n");
-      if (sub === undefined) throw new UsageError("image: give a command: ls, rm, inspect, prune, import or tag");
+      await writeOut("Usage: bunker image ls|rm|inspect|prune|import|tag|pull|load|save ...\n\nRun bunker image COMMAND --help for a command's options.\n");
+      if (sub === undefined) throw new UsageError("image: give a command: ls, rm, inspect, prune, import, tag, pull, load or save");
       return 0;
     default:
-      throw new UsageError(`image: unknown command "${sub}": use ls, rm, inspect, prune, import or tag`);
+      throw new UsageError(`image: unknown command "${sub}": use ls, rm, inspect, prune, import, tag, pull, load or save`);
   }
 }

@@ -30,13 +30,18 @@ function usage(): Usage {
   const used = imagesInUse(states);
   const layerBytes = new Map<string, number>();
   for (const l of readdirSync(`${root}/layers`)) layerBytes.set(l, diskUse(`${root}/layers/${l}`));
-  const all = [...layerBytes.values()].reduce((a, b) => a + b, 0);
-  const inUse = [...layerBytes].filter(([l]) => used.has(l)).reduce((a, [, b]) => a + b, 0);
+  // The archives layers came as (kept for save) count with the images, in use while an image of theirs is.
+  const activeImages = images.filter((i) => usersOfImage(i.id).length > 0);
+  const activeBlobs = new Set(activeImages.flatMap((i) => (i.blobs ?? []).map((b) => b.digest.slice(7))));
+  const blobBytes = new Map<string, number>();
+  for (const f of readdirSync(`${root}/blobs/sha256`)) blobBytes.set(f, diskUse(`${root}/blobs/sha256/${f}`));
+  const all = [...layerBytes.values(), ...blobBytes.values()].reduce((a, b) => a + b, 0);
+  const inUse = [...layerBytes].filter(([l]) => used.has(l)).reduce((a, [, b]) => a + b, 0) + [...blobBytes].filter(([f]) => activeBlobs.has(f)).reduce((a, [, b]) => a + b, 0);
   const containers = states.filter((s) => s.spec.bunker.image);
   const own = (id: string) => diskUse(`${root}/containers/${id}`);
   const sizes = containers.map((s) => ({ s, bytes: own(s.id) }));
   return {
-    images: { count: images.length, active: images.filter((i) => usersOfImage(i.id).length > 0).length, bytes: all, reclaimable: all - inUse },
+    images: { count: images.length, active: activeImages.length, bytes: all, reclaimable: all - inUse },
     containers: {
       count: containers.length,
       active: containers.filter((s) => currentStatus(s) !== "stopped").length,
@@ -47,7 +52,7 @@ function usage(): Usage {
 }
 
 async function df(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, { json: { type: "boolean", description: "JSON" } }, { name: "system df", description: "Disk the image store takes: images' layers, containers' own directories", positional: "" });
+  const parsed = await parseCommand(argv, { json: { type: "boolean", description: "JSON" } }, { name: "system df", description: "Disk the image store takes: images' layers and the archives they came as, containers' own directories", positional: "" });
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`system df: unexpected argument "${parsed.rest[0]}"`);
   const u = usage();

@@ -4,15 +4,48 @@
 // directory that becomes the layer's directory, by ChainID, once complete.
 
 import { CryptoHasher } from "bun";
-import { renameSync } from "node:fs";
+import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { fileType } from "../sys/fs";
 import { LayerError, unpackLayer, type UnpackOptions } from "./unpack";
-import { chainId, layerDir, stagingDir } from "./store";
+import { blobPath, chainId, layerDir, stagingDir, type LayerBlob } from "./store";
 
 const GZIP = [0x1f, 0x8b];
 const ZSTD = [0x28, 0xb5, 0x2f, 0xfd];
 
 const startsWith = (b: Uint8Array, magic: number[]) => magic.every((m, i) => b[i] === m);
+
+const LAYER_TAR = "application/vnd.oci.image.layer.v1.tar";
+
+/** The OCI media type of a layer archive that starts with `head`. */
+export function layerMediaType(head: Uint8Array): string {
+  return startsWith(head, GZIP) ? `${LAYER_TAR}+gzip` : startsWith(head, ZSTD) ? `${LAYER_TAR}+zstd` : LAYER_TAR;
+}
+
+/**
+ * Passes `stream` through, writing its bytes to `path` and hashing them:
+ * the layer's archive, kept as it came. `blob()` describes it once read.
+ */
+function keeping(stream: ReadableStream<Uint8Array>, path: string): { stream: ReadableStream<Uint8Array>; blob: () => LayerBlob } {
+  const fd = openSync(path, "wx", 0o600);
+  const hasher = new CryptoHasher("sha256");
+  const head = new Uint8Array(4);
+  let size = 0;
+  const out = stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, c) {
+        if (size < head.length) head.set(chunk.subarray(0, head.length - size), size);
+        size += chunk.length;
+        hasher.update(chunk);
+        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+        c.enqueue(chunk);
+      },
+      flush() {
+        closeSync(fd);
+      },
+    }),
+  );
+  return { stream: out, blob: () => ({ digest: `sha256:${hasher.digest("hex")}`, size, mediaType: layerMediaType(head) }) };
+}
 
 /** The chunks of `stream`, uncompressed. */
 export async function* decompressed(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
@@ -86,6 +119,8 @@ export interface StoredLayer {
   chainId: string;
   /** Bytes of the uncompressed tar. */
   size: number;
+  /** The archive as it came, kept in the store's blobs. */
+  blob: LayerBlob;
   warnings: string[];
 }
 
@@ -98,9 +133,10 @@ export interface StoredLayer {
 export async function storeLayer(root: string, stream: ReadableStream<Uint8Array>, parent: string | undefined, expect?: string, verify: () => void = () => {}): Promise<StoredLayer> {
   const staging = stagingDir(root, "layer");
   try {
+    const kept = keeping(stream, `${staging.path}.blob`);
     const hasher = new CryptoHasher("sha256");
     const count = { bytes: 0 };
-    const bytes = hashing(decompressed(stream), hasher, count);
+    const bytes = hashing(decompressed(kept.stream), hasher, count);
     const warnings = await unpacker(bytes, staging.path);
     // The tar's end leaves bytes unread (the padding after its two zero blocks): they count for the digest.
     for await (const _ of bytes);
@@ -108,6 +144,8 @@ export async function storeLayer(root: string, stream: ReadableStream<Uint8Array
     if (expect !== undefined && expect !== diffId) throw new LayerError(`the layer's content is ${diffId}, and the image says ${expect}`);
     // The caller's own checks (the downloaded blob's digest and size) before the layer is kept.
     verify();
+    const blob = kept.blob();
+    renameSync(`${staging.path}.blob`, blobPath(root, blob.digest));
     const chain = chainId(parent, diffId);
     const dest = layerDir(root, chain);
     if (fileType(dest) !== "dir") {
@@ -118,8 +156,9 @@ export async function storeLayer(root: string, stream: ReadableStream<Uint8Array
         if (fileType(dest) !== "dir") throw e;
       }
     }
-    return { diffId, chainId: chain, size: count.bytes, warnings };
+    return { diffId, chainId: chain, size: count.bytes, blob, warnings };
   } finally {
+    rmSync(`${staging.path}.blob`, { force: true });
     staging.release();
   }
 }

@@ -5,14 +5,15 @@
 // the store (regular files only, at paths checked like any layer's), then
 // each image's layers go into the store as a pull's do.
 
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { BunkerError } from "../errors";
-import { decompressed, storeLayer } from "./layers";
+import { CryptoHasher } from "bun";
+import { decompressed, layerMediaType, storeLayer } from "./layers";
 import { readTar } from "./tar";
 import { layerPath } from "./unpack";
 import { formatReference, parseReference } from "./reference";
-import { blobPath, chainIds, clearStaging, digestOf, layerDir, openStore, saveImage, stagingDir, type ImageConfig, type ImageRecord } from "./store";
+import { blobPath, chainIds, clearStaging, digestOf, layerDir, openStore, saveImage, stagingDir, type ImageConfig, type ImageRecord, type LayerBlob } from "./store";
 import { fileType } from "../sys/fs";
 
 /** Writes the archive's regular files below `dir`; anything else in it is skipped. */
@@ -32,6 +33,19 @@ async function extract(stream: ReadableStream<Uint8Array>, dir: string): Promise
     for await (const chunk of content()) sink.write(chunk);
     await sink.end();
   }
+}
+
+/** A layer archive of the archive whose layer the store has: what it is, for the image's record. */
+async function describeBlob(path: string): Promise<LayerBlob> {
+  const hasher = new CryptoHasher("sha256");
+  let size = 0;
+  const head = new Uint8Array(4);
+  for await (const chunk of Bun.file(path).stream()) {
+    if (size < head.length) head.set(chunk.subarray(0, head.length - size), size);
+    size += chunk.length;
+    hasher.update(chunk);
+  }
+  return { digest: `sha256:${hasher.digest("hex")}`, size, mediaType: layerMediaType(head) };
 }
 
 /** A JSON file of the archive, read whole: one past 16 MiB is refused rather than read. */
@@ -133,19 +147,26 @@ export async function loadImages(stream: ReadableStream<Uint8Array>, progress: (
       if (diffIds.length !== img.layers.length) throw new BunkerError(`load: ${img.config} names ${diffIds.length} layers, and the archive ${img.layers.length}`);
       const chains = chainIds(diffIds);
       const sizes: number[] = [];
+      const blobs: LayerBlob[] = [];
       for (const [i, l] of img.layers.entries()) {
-        if (fileType(layerDir(root, chains[i]!)) === "dir") {
-          sizes.push(0);
-          continue;
-        }
         const path = join(staging.path, ...layerPath(l));
         if (fileType(path) !== "file") throw new BunkerError(`load: the archive has no ${l}`);
+        if (fileType(layerDir(root, chains[i]!)) === "dir") {
+          sizes.push(0);
+          const blob = await describeBlob(path);
+          // Kept for save as a stored layer's own archive is.
+          if (fileType(blobPath(root, blob.digest)) !== "file") renameSync(path, blobPath(root, blob.digest));
+          blobs.push(blob);
+          continue;
+        }
         progress(`${l}: loading`);
-        sizes.push((await storeLayer(root, Bun.file(path).stream() as ReadableStream<Uint8Array>, i === 0 ? undefined : chains[i - 1], diffIds[i])).size);
+        const stored = await storeLayer(root, Bun.file(path).stream() as ReadableStream<Uint8Array>, i === 0 ? undefined : chains[i - 1], diffIds[i]);
+        sizes.push(stored.size);
+        blobs.push(stored.blob);
       }
       const id = digestOf(configBytes);
       writeFileSync(blobPath(root, id), configBytes, { mode: 0o600 });
-      const record: ImageRecord = { id, names: namesOf(img.names), digests: [], layers: chains, size: sizes.reduce((a, b) => a + b, 0), added: new Date().toISOString(), config };
+      const record: ImageRecord = { id, names: namesOf(img.names), digests: [], layers: chains, size: sizes.reduce((a, b) => a + b, 0), blobs, added: new Date().toISOString(), config };
       saveImage(root, record);
       // As the archive named it (the store's record may have more names).
       out.push(record);

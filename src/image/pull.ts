@@ -11,7 +11,7 @@ import { imageArch } from "./images";
 import { storeLayer } from "./layers";
 import { formatReference, isLoopbackRegistry, parseReference, registryHost, repositoryName, type Reference } from "./reference";
 import { ACCEPT, failure, MANIFEST_TYPES, Registry, RegistryError } from "./registry";
-import { blobPath, chainIds, clearStaging, digestOf, findImage, layerDir, openStore, saveImage, type ImageConfig, type ImageRecord } from "./store";
+import { blobPath, chainIds, clearStaging, digestOf, findImage, layerDir, openStore, saveImage, type ImageConfig, type ImageRecord, type LayerBlob } from "./store";
 import { fileType } from "../sys/fs";
 import { silentProgress, type Progress } from "./progress";
 
@@ -134,6 +134,9 @@ async function limited(tasks: (() => Promise<void>)[], n: number): Promise<void>
 
 const LAYER_TYPES = /^application\/vnd\.(oci\.image\.layer\.v1\.tar(\+gzip|\+zstd)?|docker\.image\.rootfs\.diff\.tar\.gzip)$/;
 
+/** A layer's media type as OCI spells it (docker's gzip layer is OCI's tar+gzip). */
+const ociLayerType = (t: string) => (t === "application/vnd.docker.image.rootfs.diff.tar.gzip" ? "application/vnd.oci.image.layer.v1.tar+gzip" : t);
+
 export async function pullImage(refText: string, o: PullOptions = {}): Promise<ImageRecord> {
   const ref = parseReference(refText);
   const name = formatReference(ref);
@@ -172,6 +175,8 @@ export async function pullImage(refText: string, o: PullOptions = {}): Promise<I
   const chains = chainIds(diffIds);
   // Bytes of each layer as the store keeps it (uncompressed); one the store had is counted as downloaded.
   const sizes = manifest.layers.map((l) => l.size);
+  // Each layer as the archive it came as; one the store had already may have come as another (its blob then missing).
+  const blobs: LayerBlob[] = manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: ociLayerType(l.mediaType ?? "") }));
   const tasks = manifest.layers.map((layer, i) => async () => {
     const short = layer.digest.slice(7, 19);
     if (!LAYER_TYPES.test(layer.mediaType ?? "")) throw new RegistryError(`${what}: layer ${short} is ${layer.mediaType}, which bunker does not unpack`);
@@ -185,7 +190,9 @@ export async function pullImage(refText: string, o: PullOptions = {}): Promise<I
     progress.start(short, layer.size);
     const { stream, check } = checkedStream(res.body, layer, lwhat, (n) => progress.advance(short, n));
     try {
-      sizes[i] = (await storeLayer(root, stream, i === 0 ? undefined : chains[i - 1], diffIds[i], check)).size;
+      const stored = await storeLayer(root, stream, i === 0 ? undefined : chains[i - 1], diffIds[i], check);
+      sizes[i] = stored.size;
+      blobs[i] = stored.blob;
     } catch (e) {
       // The unpacker's own words, said of this layer.
       throw e instanceof RegistryError ? e : within(e, lwhat);
@@ -205,6 +212,7 @@ export async function pullImage(refText: string, o: PullOptions = {}): Promise<I
     digests: [`${repositoryName(ref)}@${digest}`],
     layers: chains,
     size: sizes.reduce((n, s) => n + s, 0),
+    blobs,
     added: new Date().toISOString(),
     config,
   };

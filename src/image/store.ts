@@ -2,7 +2,7 @@
 // directory named by its ChainID and shared by every image and container
 // that stacks it, and image records by config digest with their names.
 //
-//   ROOT/blobs/sha256/HEX     image configs, by digest
+//   ROOT/blobs/sha256/HEX     image configs, and layers as the archives they came as, by digest
 //   ROOT/layers/HEX           an unpacked layer, by ChainID: complete once renamed in
 //   ROOT/images/HEX.json      an image record, by its config's digest
 //   ROOT/containers/ID        a container's upper and work directories
@@ -40,6 +40,14 @@ export interface ImageConfig {
   history?: { created?: string; created_by?: string; empty_layer?: boolean; comment?: string }[];
 }
 
+/** A layer as an archive: the blob it came as (compressed or not), kept for save. */
+export interface LayerBlob {
+  digest: string;
+  size: number;
+  /** application/vnd.oci.image.layer.v1.tar, +gzip or +zstd. */
+  mediaType: string;
+}
+
 export interface ImageRecord {
   /** sha256:HEX of the config: the image's id. */
   id: string;
@@ -51,6 +59,8 @@ export interface ImageRecord {
   layers: string[];
   /** Bytes of its unpacked layers. */
   size: number;
+  /** Its layers as archives, bottom first (missing in a record made before blobs were kept). */
+  blobs?: LayerBlob[];
   /** When it came into the store. */
   added: string;
   config: ImageConfig;
@@ -190,16 +200,20 @@ export function stagingDir(root: string, what: string): { path: string; release(
   };
 }
 
-/** Removes what killed bunkers left in the store's tmp: staging directories whose lock nobody holds. */
+/**
+ * Removes what killed bunkers left in the store's tmp: staging directories
+ * whose lock nobody holds, and the files beside them (NAME.blob, a layer's
+ * archive on its way into blobs/) that their lock covers too.
+ */
 export function clearStaging(root: string): void {
   for (const e of readdirSync(`${root}/tmp`)) {
     if (e.endsWith(".lock") || e.startsWith("gone-")) continue;
     const path = `${root}/tmp/${e}`;
-    const held = lockFile(`${path}.lock`, false);
+    const held = lockFile(`${root}/tmp/${e.replace(/\.blob$/, "")}.lock`, false);
     if (!held) continue;
     try {
       discardTree(root, path);
-      rmSync(`${path}.lock`, { force: true });
+      if (!e.endsWith(".blob")) rmSync(`${path}.lock`, { force: true });
     } finally {
       held.release();
     }
@@ -309,6 +323,13 @@ export function pruneLayers(root: string, inUse: ReadonlySet<string>): number {
       discardTree(root, `${root}/layers/${e}`);
       n++;
     }
+    // Blobs no image names: configs of removed images, layer archives of images gone.
+    const blobs = new Set<string>();
+    for (const i of listImages(root)) {
+      blobs.add(hexOf(i.id));
+      for (const b of i.blobs ?? []) blobs.add(hexOf(b.digest));
+    }
+    for (const e of readdirSync(`${root}/blobs/sha256`)) if (!blobs.has(e)) rmSync(`${root}/blobs/sha256/${e}`, { force: true });
     return n;
   });
 }

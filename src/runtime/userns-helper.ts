@@ -14,6 +14,7 @@ import { storeRoot, sweepStore, useTreeRemover } from "../image/store";
 import { fileType } from "../sys/fs";
 import { useUnpacker } from "../image/layers";
 import { unpackLayer } from "../image/unpack";
+import { writeArchive } from "../image/archive";
 import type { ContainerSpec } from "../spec/types";
 import { CLONE, O } from "../sys/constants";
 import { closeFd, exitCodeOf, pipe, readUpTo, waitFor, writeAll } from "../sys/libc";
@@ -47,22 +48,23 @@ let queue: Promise<unknown> = Promise.resolve();
  * open would hold their ends until it execs, and that helper would wait for
  * an end of input that never comes.
  */
-function inUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const run = queue.then(() => runInUserns(maps, args, input));
+function inUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>, out?: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  const run = queue.then(() => runInUserns(maps, args, input, out));
   queue = run.catch(() => {});
   return run;
 }
 
 /**
  * Runs `bunker __userns ARGS` in the user namespace of `maps`, with `input`
- * on its stdin; resolves to its exit status and what it wrote.
+ * on its stdin; resolves to its exit status and what it wrote (its stdout
+ * goes to the descriptor `out` instead when given).
  */
-async function runInUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runInUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>, out?: number): Promise<{ code: number; stdout: string; stderr: string }> {
   const pipes = openPipes();
   const [inRead, inWrite] = pipe("create the helper's stdin", O.CLOEXEC);
-  const [outRead, outWrite] = pipe("create the helper's stdout", O.CLOEXEC);
+  const [outRead, outWrite] = out === undefined ? pipe("create the helper's stdout", O.CLOEXEC) : [-1, out];
   const [errRead, errWrite] = pipe("create the helper's stderr", O.CLOEXEC);
-  const ends = [inRead, outWrite, errWrite];
+  const ends = out === undefined ? [inRead, outWrite, errWrite] : [inRead, errWrite];
   const { path, argv0 } = self();
   const p = new ChildProgram();
   planHandshake(p, pipes);
@@ -81,7 +83,7 @@ async function runInUserns(maps: NonNullable<Identity["userns"]>, args: string[]
     ({ pid } = await spawnChild(p, pipes, CLONE.NEWUSER, (child) => writeIdMaps(child, spec)));
   } catch (e) {
     closePipes(pipes);
-    for (const fd of [...ends, inWrite, outRead, errRead]) closeFd(fd);
+    for (const fd of [...ends, inWrite, outRead, errRead]) if (fd >= 0) closeFd(fd);
     throw e;
   } finally {
     loadNative().forwardTo(-1);
@@ -95,9 +97,9 @@ async function runInUserns(maps: NonNullable<Identity["userns"]>, args: string[]
   } finally {
     closeFd(inWrite);
   }
-  const stdout = new TextDecoder().decode(readUpTo("read the helper's output", outRead, 1 << 20));
+  const stdout = outRead < 0 ? "" : new TextDecoder().decode(readUpTo("read the helper's output", outRead, 1 << 20));
   const stderr = new TextDecoder().decode(readUpTo("read the helper's errors", errRead, 1 << 16));
-  closeFd(outRead);
+  if (outRead >= 0) closeFd(outRead);
   closeFd(errRead);
   const code = exitCodeOf(waitFor(pid));
   p.retain(null);
@@ -111,6 +113,10 @@ export async function usernsHelper(argv: string[]): Promise<number> {
     const warnings = await unpackLayer(Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>, args[0]!, { chown: true, devices: false, opaqueXattr: "user.overlay.opaque" });
     // What is left of stdin (the tar's padding) is read by the caller's hashing, not here.
     process.stdout.write(JSON.stringify(warnings));
+    return 0;
+  }
+  if (op === "archive" && (args[0] === "merged" || args[0] === "layer") && args.length > 1) {
+    writeArchive({ layers: args.slice(1), view: args[0], write: (b) => writeAll("write the archive", 1, b) });
     return 0;
   }
   if (op === "rm") {
@@ -145,6 +151,22 @@ export function useRootlessStoreHelpers(): void {
     const r = await inUserns(maps, ["rm", path]);
     if (r.code !== 0) throw new BunkerError(`remove ${path}: ${r.stderr.trim() || `status ${r.code}`}`);
   });
+}
+
+/**
+ * Writes the trees `layers` (bottom first) as a tar archive to the
+ * descriptor `out`: through the helper for a user with ranges, whose files
+ * only root of their user namespace may read, with the owners their
+ * containers see; else by bunker itself, `owner` giving an entry's owner.
+ */
+export async function archiveTrees(layers: readonly string[], view: "merged" | "layer", out: number, owner?: (id: number, kind: "uid" | "gid") => number): Promise<void> {
+  const maps = rangesMapping();
+  if (!maps) {
+    writeArchive({ layers, view, write: (b) => writeAll("write the archive", out, b), ...(owner ? { owner } : {}) });
+    return;
+  }
+  const r = await inUserns(maps, ["archive", view, ...layers], undefined, out);
+  if (r.code !== 0) throw new BunkerError(r.stderr.trim().replace(/^bunker: /, "") || `the archiving helper ended with status ${r.code}`);
 }
 
 /** What removals left in the store's tmp, removed (through the helper for a user with ranges). */

@@ -77,6 +77,7 @@ export const Errno = {
   ELOOP: 40,
   EPROTO: 71,
   ENODEV: 19,
+  EOPNOTSUPP: 95,
   EADDRINUSE: 98,
   EADDRNOTAVAIL: 99,
   ECANCELED: 125,

@@ -56,6 +56,8 @@ const table = {
   unshare: [272, 97],
   mmap: [9, 222],
   fsetxattr: [190, 7],
+  lgetxattr: [192, 9],
+  llistxattr: [195, 12],
   linkat: [265, 37],
   fchown: [93, 55],
   fchmod: [91, 52],

@@ -308,6 +308,25 @@ describe.skipIf(!ready)("bunker pull", () => {
     expect(b(["load", "-i", junk])).toMatchObject({ code: 125, stderr: "bunker: load: neither a docker save archive (manifest.json) nor an OCI layout (oci-layout, index.json)\n" });
   });
 
+  test("save: skopeo reads bunker's archive as a docker-archive and as an OCI archive; pushed back and pulled, it is the same image", () => {
+    expect(b(["pull", "-q", `127.0.0.1:${reg.port}/layered`]).code).toBe(0);
+    const [pulled] = JSON.parse(b(["image", "inspect", `127.0.0.1:${reg.port}/layered`]).stdout);
+    const saved = join(dir, "bunker-saved.tar");
+    const r = b(["save", "-o", saved, `127.0.0.1:${reg.port}/layered`]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    sh(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", `docker-archive:${saved}`, `docker://127.0.0.1:${reg.port}/resaved:docker`]);
+    sh(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", `oci-archive:${saved}:latest`, `docker://127.0.0.1:${reg.port}/resaved:oci`]);
+    for (const tag of ["docker", "oci"]) {
+      expect(b(["pull", "-q", `127.0.0.1:${reg.port}/resaved:${tag}`]).code).toBe(0);
+      const [again] = JSON.parse(b(["image", "inspect", `127.0.0.1:${reg.port}/resaved:${tag}`]).stdout);
+      expect(again.id).toBe(pulled.id);
+    }
+    // The layers went out as they came in (compressed as the registry served them).
+    const manifest = JSON.parse(sh(["skopeo", "inspect", "--raw", "--tls-verify=false", `docker://127.0.0.1:${reg.port}/resaved:oci`]));
+    expect(manifest.layers.map((l: { digest: string }) => l.digest)).toEqual(pulled.blobs.map((l: { digest: string }) => l.digest));
+    expect(b(["run", "--rm", "--network", "none", `127.0.0.1:${reg.port}/resaved:docker`]).stdout).toBe("second layer\n2\nvi-gone\n");
+  });
+
   test("run pulls an image the store does not have (--pull missing), and --pull never does not", () => {
     expect(b(["rmi", "-f", `127.0.0.1:${reg.port}/busybox:latest`]).code).toBe(0);
     const never = b(["run", "--rm", "--pull", "never", "--network", "none", `127.0.0.1:${reg.port}/busybox`]);

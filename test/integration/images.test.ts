@@ -230,10 +230,12 @@ describe.skipIf(!ready)("containers of an image", () => {
     const gone = b(["rmi", "configured"]);
     expect(gone.stdout).toMatch(/^Untagged: configured:latest\nDeleted: sha256:[0-9a-f]{64}\n$/);
     expect(b(["rmi", "nothing-here"]).stderr).toBe("bunker: no such image: nothing-here\n");
-    // box still uses the one layer.
+    // box still uses the one layer, and its archive and config.
     expect(readdirSync(join(store, "layers")).length).toBe(1);
+    expect(readdirSync(join(store, "blobs", "sha256")).length).toBe(2);
     expect(b(["rmi", "box"]).code).toBe(0);
     expect(readdirSync(join(store, "layers"))).toEqual([]);
+    expect(readdirSync(join(store, "blobs", "sha256"))).toEqual([]);
   });
 });
 

@@ -1,0 +1,27 @@
+// bunker export: a container's root filesystem as the container sees it
+// (an image's layers merged with its own changes, or its --rootfs
+// directory), as a tar archive; volumes and bunker's own mounts are not in it.
+
+import type { LinuxIDMapping } from "../spec/types";
+import { BunkerError } from "../errors";
+import { resolveContainer } from "./store";
+import { archiveTrees } from "./userns-helper";
+
+/** The ID a container sees for host ID `id` under `maps`; 65534 (nobody), as the kernel shows it, when none maps to it. */
+export function containerId(maps: readonly LinuxIDMapping[], id: number): number {
+  for (const m of maps) if (id >= m.hostID && id < m.hostID + m.size) return m.containerID + (id - m.hostID);
+  return 65534;
+}
+
+/** Writes the root filesystem of container `ref` to the descriptor `out`. */
+export async function exportContainer(ref: string, out: number): Promise<void> {
+  const s = resolveContainer(ref);
+  const spec = s.spec;
+  const name = s.name ?? s.id;
+  if (spec.bunker.rootMode === "host") throw new BunkerError(`export ${name}: it runs on the host's root (--host-root) and has no root filesystem of its own`);
+  const layers = spec.bunker.rootMode === "image" && spec.bunker.image ? [...spec.bunker.image.lower, spec.bunker.image.upper] : [spec.oci.root.path];
+  const uids = spec.oci.linux?.uidMappings;
+  const gids = spec.oci.linux?.gidMappings;
+  const owner = uids?.length || gids?.length ? (id: number, kind: "uid" | "gid") => containerId((kind === "uid" ? uids : gids) ?? [], id) : undefined;
+  await archiveTrees(layers, "merged", out, owner);
+}
