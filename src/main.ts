@@ -65,6 +65,7 @@ const globalOptions: OptionDefs = {
   "log-level": { type: "string", valueHint: "LEVEL", description: `Logging to stderr: ${LOG_LEVELS.join(", ")} (default warn)` },
   version: { type: "boolean", alias: ["v"], description: "Print the version and commit" },
   storage: { type: "string", valueHint: "DIR", description: "The image store (default /var/lib/bunker, or ~/.local/share/bunker for a user; also $BUNKER_STORAGE)" },
+  "storage-driver": { type: "string", valueHint: "DRIVER", description: "How an image's container gets its root: overlay, fuse-overlayfs or copy (default: the first that works here; also $BUNKER_STORAGE_DRIVER)" },
   ...OCI_GLOBAL_OPTIONS,
 };
 
@@ -82,12 +83,14 @@ async function mainUsage(): Promise<void> {
 
 async function main(argv: string[]): Promise<number> {
   const { parseOptions } = await import("./options");
-  const parsed = parseOptions(argv, globalOptions, "bunker");
+  const parsed = parseOptions(argv, globalOptions, "");
   const storage = parsed.values.storage as string | undefined;
   if (storage !== undefined) {
     if (storage === "") throw new UsageError("--storage: the path is empty");
     (await import("./image/store")).useStore((await import("node:path")).resolve(storage));
   }
+  const driver = parsed.values["storage-driver"] as string | undefined;
+  if (driver !== undefined) (await import("./runtime/rootfs-driver")).useDriver(driver);
   const level = parsed.values["log-level"] as string | undefined;
   if (level !== undefined) {
     if (!LOG_LEVELS.includes(level as LogLevel)) throw new UsageError(`unknown log level "${level}": use one of ${LOG_LEVELS.join(", ")}`);

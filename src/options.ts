@@ -31,6 +31,9 @@ function lookup(defs: OptionDefs, name: string): [string, OptionDef] | undefined
   return undefined;
 }
 
+/** A message's opening for `command`: the global options (command "") have none but bunker's own. */
+const said = (command: string) => (command ? `${command}: ` : "");
+
 export function parseOptions(argv: readonly string[], defs: OptionDefs, command: string): Parsed {
   const values: Parsed["values"] = {};
   let help = false;
@@ -54,12 +57,12 @@ export function parseOptions(argv: readonly string[], defs: OptionDefs, command:
       const eq = arg.indexOf("=");
       const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
       const found = lookup(defs, name);
-      if (!found) throw new UsageError(`${command}: unknown flag --${name}`);
+      if (!found) throw new UsageError(`${said(command)}unknown flag --${name}`);
       const [key, def] = found;
       if (def.type === "boolean") {
         if (eq >= 0) {
           const v = arg.slice(eq + 1);
-          if (v !== "true" && v !== "false") throw new UsageError(`${command}: --${name} takes true or false, not "${v}"`);
+          if (v !== "true" && v !== "false") throw new UsageError(`${said(command)}--${name} takes true or false, not "${v}"`);
           set(key, def, v === "true");
         } else set(key, def, true);
         continue;
@@ -67,7 +70,7 @@ export function parseOptions(argv: readonly string[], defs: OptionDefs, command:
       let v: string;
       if (eq >= 0) v = arg.slice(eq + 1);
       else {
-        if (i + 1 >= argv.length) throw new UsageError(`${command}: flag --${name} needs a value`);
+        if (i + 1 >= argv.length) throw new UsageError(`${said(command)}flag --${name} needs a value`);
         v = argv[++i]!;
       }
       set(key, def, v);
@@ -77,7 +80,7 @@ export function parseOptions(argv: readonly string[], defs: OptionDefs, command:
     for (let j = 1; j < arg.length; j++) {
       const name = arg[j]!;
       const found = lookup(defs, name);
-      if (!found) throw new UsageError(`${command}: unknown flag -${name}`);
+      if (!found) throw new UsageError(`${said(command)}unknown flag -${name}`);
       const [key, def] = found;
       if (def.type === "boolean") {
         set(key, def, true);
@@ -85,7 +88,7 @@ export function parseOptions(argv: readonly string[], defs: OptionDefs, command:
       }
       let v = arg.slice(j + 1);
       if (v === "") {
-        if (i + 1 >= argv.length) throw new UsageError(`${command}: flag -${name} needs a value`);
+        if (i + 1 >= argv.length) throw new UsageError(`${said(command)}flag -${name} needs a value`);
         v = argv[++i]!;
       }
       set(key, def, v);

@@ -28,15 +28,13 @@ export interface ArchiveOptions {
    * a layer, its whiteouts and opaque directories as .wh. entries.
    */
   view: "merged" | "layer";
-  /** Where the bytes go. */
-  write: (bytes: Uint8Array) => void;
   /** The owner an archive entry gets for a file's owner on the host: the ID a container sees (a user's own ID is their container's 0). */
   owner?: (id: number, kind: "uid" | "gid") => number;
 }
 
-const OPAQUE_XATTRS = ["trusted.overlay.opaque", "user.overlay.opaque"];
+const OPAQUE_XATTRS = ["trusted.overlay.opaque", "user.overlay.opaque", "user.fuseoverlayfs.opaque"];
 /** Extended attributes an archive keeps: file capabilities and a user's own; overlayfs's are its bookkeeping. */
-const keptXattr = (name: string) => name === "security.capability" || (name.startsWith("user.") && !name.startsWith("user.overlay."));
+const keptXattr = (name: string) => name === "security.capability" || (name.startsWith("user.") && !name.startsWith("user.overlay.") && !name.startsWith("user.fuseoverlayfs."));
 
 class ArchiveError extends BunkerError {
   override name = "ArchiveError";
@@ -79,19 +77,35 @@ function xattrValue(path: string, name: string): Uint8Array | null {
   return n >= 0 ? buf.slice(0, n) : null;
 }
 
-function isOpaque(dir: number, name: string): boolean {
-  return OPAQUE_XATTRS.some((x) => {
-    const v = xattrValue(at(dir, name), x);
-    return v !== null && v.length === 1 && v[0] === 0x79;
+/** Whether the open directory `fd` is opaque: an attribute says so, or fuse-overlayfs's marker file in it. */
+function isOpaque(fd: number): boolean {
+  const marked = OPAQUE_XATTRS.some((x) => {
+    const buf = new Uint8Array(8);
+    const n = trySys("fgetxattr", fd, cstr(x), buf, buf.length);
+    return n === 1 && buf[0] === 0x79;
   });
+  return marked || statAt(fd, OPAQUE_MARKER) !== null;
 }
 
-function names(dir: number): string[] {
-  return readdirSync(`/proc/self/fd/${dir}`).sort();
+/** A directory's names, and those .wh.NAME files mark as removed (the markers themselves are not entries). */
+function listing(dir: number): { names: string[]; whiteouts: Set<string> } {
+  const names: string[] = [];
+  const whiteouts = new Set<string>();
+  for (const n of readdirSync(`/proc/self/fd/${dir}`)) {
+    if (n === OPAQUE_MARKER) continue;
+    if (n.startsWith(WHITEOUT_PREFIX)) whiteouts.add(n.slice(WHITEOUT_PREFIX.length));
+    else names.push(n);
+  }
+  return { names: names.sort(), whiteouts };
 }
 
-/** Writes the trees of `o` as one tar archive. */
-export function writeArchive(o: ArchiveOptions): void {
+/** Writes the trees of `o` as one tar archive with `write`. */
+export function writeArchive(o: ArchiveOptions, write: (bytes: Uint8Array) => void): void {
+  for (const chunk of archiveOf(o)) write(chunk);
+}
+
+/** The trees of `o` as one tar archive, chunk by chunk (each chunk the caller's to keep). */
+export function* archiveOf(o: ArchiveOptions): Generator<Uint8Array> {
   const owner = o.owner ?? ((id: number) => id);
   // Hard links: the first path of each (tree, device, inode) with several links.
   const linked = new Map<string, string>();
@@ -131,9 +145,9 @@ export function writeArchive(o: ArchiveOptions): void {
     return null;
   };
 
-  const emit = (e: TarEntry, dir: number, name: string) => {
+  const emit = function* (e: TarEntry, dir: number, name: string): Generator<Uint8Array> {
     if (e.type !== "file") {
-      o.write(tarHeader(e));
+      yield tarHeader(e);
       return;
     }
     // Read through its own descriptor, checked to be a regular file: a name swapped for a FIFO or a link is not followed.
@@ -144,80 +158,88 @@ export function writeArchive(o: ArchiveOptions): void {
     }
     try {
       if (!fstatSync(fd).isFile()) return;
-      o.write(tarHeader(e));
+      yield tarHeader(e);
       // Exactly the size the header says: a file that grew is cut there, one that shrank is filled with zeros.
       let left = e.size;
       while (left > 0) {
         const n = readSync(fd, buf, 0, Math.min(buf.length, left), null);
         if (n <= 0) break;
-        o.write(buf.slice(0, n));
+        yield buf.slice(0, n);
         left -= n;
       }
-      if (left > 0) o.write(new Uint8Array(left));
-      o.write(tarPadding(e.size));
+      if (left > 0) yield new Uint8Array(left);
+      yield tarPadding(e.size);
     } finally {
       closeFd(fd);
     }
   };
 
-  /** A merged directory: `dirs` are its directories in the layers that have it, top first. */
-  const merged = (prefix: string, dirs: { fd: number; layer: number }[]) => {
+  /**
+   * A merged directory: `dirs` are its directories in the layers that have
+   * it, top first. A name's topmost layer decides; a whiteout (overlayfs's
+   * 0:0 device, or fuse-overlayfs's .wh.NAME where it cannot make one) hides
+   * it below; a directory merges with the lower ones down to an opaque one.
+   */
+  const merged = function* (prefix: string, dirs: { fd: number; layer: number }[]): Generator<Uint8Array> {
+    const listed = dirs.map((d) => ({ ...d, ...listing(d.fd) }));
     const all = new Set<string>();
-    for (const d of dirs) for (const n of names(d.fd)) all.add(n);
+    for (const d of listed) for (const n of d.names) all.add(n);
     for (const name of [...all].sort()) {
       const path = `${prefix}${name}`;
       const below: { fd: number; layer: number; st: Stats }[] = [];
       let top: { fd: number; layer: number; st: Stats } | undefined;
-      for (const d of dirs) {
-        const st = statAt(d.fd, name);
-        if (!st) continue;
-        if (isWhiteout(st)) break;
-        if (!st.isDirectory()) {
-          if (below.length === 0) top = { ...d, st };
-          break;
-        }
-        below.push({ ...d, st });
-        if (isOpaque(d.fd, name)) break;
-      }
-      if (top) {
-        const e = entryOf(path, top.st, top.layer, top.fd, name);
-        if (e) emit(e, top.fd, name);
-        continue;
-      }
-      if (below.length === 0) continue;
-      const e = entryOf(path, below[0]!.st, below[0]!.layer, below[0]!.fd, name);
-      if (e) o.write(tarHeader(e));
-      const opened: { fd: number; layer: number }[] = [];
       try {
-        for (const b of below) opened.push({ fd: openDir(b.fd, name, path), layer: b.layer });
-        merged(`${path}/`, opened);
+        for (const d of listed) {
+          const st = d.names.includes(name) ? statAt(d.fd, name) : null;
+          if (!st) {
+            if (d.whiteouts.has(name)) break;
+            continue;
+          }
+          if (isWhiteout(st)) break;
+          if (!st.isDirectory()) {
+            if (below.length === 0) top = { fd: d.fd, layer: d.layer, st };
+            break;
+          }
+          const fd = openDir(d.fd, name, path);
+          below.push({ fd, layer: d.layer, st });
+          if (isOpaque(fd)) break;
+        }
+        if (top) {
+          const e = entryOf(path, top.st, top.layer, top.fd, name);
+          if (e) yield* emit(e, top.fd, name);
+          continue;
+        }
+        if (below.length === 0) continue;
+        const e = entryOf(path, below[0]!.st, below[0]!.layer, listed.find((d) => d.layer === below[0]!.layer)!.fd, name);
+        if (e) yield tarHeader(e);
+        yield* merged(`${path}/`, below);
       } finally {
-        for (const d of opened) closeFd(d.fd);
+        for (const d of below) closeFd(d.fd);
       }
     }
   };
 
   /** One layer's directory, its whiteouts written as .wh. entries. */
-  const layer = (prefix: string, dir: number) => {
-    for (const name of names(dir)) {
+  const layer = function* (prefix: string, dir: number): Generator<Uint8Array> {
+    for (const name of readdirSync(`/proc/self/fd/${dir}`).sort()) {
       const path = `${prefix}${name}`;
       const st = statAt(dir, name);
       if (!st) continue;
       if (isWhiteout(st)) {
-        o.write(tarHeader({ path: `${prefix}${WHITEOUT_PREFIX}${name}`, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, mtime: Math.floor(st.mtimeMs / 1000), linkname: "", devmajor: 0, devminor: 0, xattrs: new Map() }));
+        yield tarHeader({ path: `${prefix}${WHITEOUT_PREFIX}${name}`, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, mtime: Math.floor(st.mtimeMs / 1000), linkname: "", devmajor: 0, devminor: 0, xattrs: new Map() });
         continue;
       }
       const e = entryOf(path, st, 0, dir, name);
       if (!e) continue;
       if (e.type !== "dir") {
-        emit(e, dir, name);
+        yield* emit(e, dir, name);
         continue;
       }
-      o.write(tarHeader(e));
-      if (isOpaque(dir, name)) o.write(tarHeader({ ...e, path: `${path}/${OPAQUE_MARKER}`, type: "file", mode: 0o644, size: 0, xattrs: new Map() }));
+      yield tarHeader(e);
       const fd = openDir(dir, name, path);
       try {
-        layer(`${path}/`, fd);
+        if (isOpaque(fd)) yield tarHeader({ ...e, path: `${path}/${OPAQUE_MARKER}`, type: "file", mode: 0o644, size: 0, xattrs: new Map() });
+        yield* layer(`${path}/`, fd);
       } finally {
         closeFd(fd);
       }
@@ -229,14 +251,14 @@ export function writeArchive(o: ArchiveOptions): void {
     for (const l of o.layers) roots.push(openDir(AT.FDCWD, l, l));
     if (o.view === "layer") {
       if (roots.length !== 1) throw new ArchiveError("a layer archive is made of one tree");
-      layer("", roots[0]!);
+      yield* layer("", roots[0]!);
     } else {
-      merged(
+      yield* merged(
         "",
         roots.map((fd, layer) => ({ fd, layer })).reverse(),
       );
     }
-    o.write(TAR_END);
+    yield TAR_END;
   } finally {
     for (const fd of roots) closeFd(fd);
   }

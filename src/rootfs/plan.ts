@@ -140,7 +140,9 @@ function openOverlay(p: ChildProgram, image: ImageRoot): Opened {
 
 function enterTree(p: ChildProgram, source: string | ImageRoot, readonly: boolean): void {
   // nodev: a device node in an image or a host directory opens only in the container's own /dev.
-  const root = typeof source === "string" ? openTree(p, source, true, MOUNT_ATTR.NODEV | (readonly ? MOUNT_ATTR.RDONLY : 0), true) : openOverlay(p, source);
+  // An image's root made otherwise than by the kernel's overlayfs (fuse-overlayfs's mount, or a copy) is bound as a directory is.
+  const dir = typeof source === "string" ? source : source.driver === "overlay" ? undefined : source.merged;
+  const root = dir !== undefined ? openTree(p, dir, true, MOUNT_ATTR.NODEV | (readonly ? MOUNT_ATTR.RDONLY : 0), true) : openOverlay(p, source as ImageRoot);
   // The staging tmpfs exists only in the new mount namespace and leaves with the old root.
   p.call(`mount a staging tmpfs on ${STAGING}`, "mount", [p.str("tmpfs"), p.str(STAGING), p.str("tmpfs"), MS.NOSUID | MS.NODEV, p.str("mode=700")]);
   const newRoot = `${STAGING}/root`;

@@ -33,6 +33,7 @@ import { openGate } from "./gate";
 import { runHooks } from "./hooks";
 import { rootfsFacts } from "./facts";
 import { prepareImageRoot } from "./image-rootfs";
+import { mountFuseOverlay, type FuseOverlay } from "./fuse-overlay";
 import { idmappedMounts, type IdmappedMounts } from "./idmapped";
 
 export interface RunRecord {
@@ -139,6 +140,8 @@ export interface Created {
   terminal?: TerminalSetup;
   /** Mount points bunker made in the root filesystem, removed when the container ends. */
   mountPoints?: RootfsClaim;
+  /** fuse-overlayfs serving its root filesystem: stopped when it ends. */
+  fuse?: FuseOverlay;
 }
 
 const NS_TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
@@ -170,12 +173,13 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
   let init: ReturnType<typeof initProgram> | undefined;
   let cgroupTasks: CgroupEntry[] = [];
   let idmapped: IdmappedMounts | undefined;
+  let fuse: FuseOverlay | undefined;
   let gate = -1;
   const forked: { slot?: Slot } = {};
   try {
     if (record.oci?.create) gate = openGate(containerDir(state.id));
     // The state records the image's directories: made now, they are removed with it whatever happens next.
-    prepareImageRoot(spec);
+    await prepareImageRoot(spec);
     joined = openJoined(spec);
     state.cgroup = await createContainerCgroups(spec, process.geteuid?.() ?? 0);
     if (state.cgroup) {
@@ -237,6 +241,12 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
         joinCgroups(state.cgroup, pid, bornInCgroup);
         if (spec.oci.process.oomScoreAdj !== undefined) setOomScoreAdj(pid, spec.oci.process.oomScoreAdj);
         await writeIdMaps(pid, spec);
+        // In the namespaces just made, with the container's IDs: the child binds the mount as its root.
+        if (spec.bunker.image?.driver === "fuse-overlayfs") {
+          fuse = await mountFuseOverlay(pid, spec.bunker.image, `${containerDir(state.id)}/fuse-overlayfs.log`);
+          state.rootfsHelper = { pid: fuse.pid, ...(fuse.pidStart !== undefined ? { pidStart: fuse.pidStart } : {}) };
+          withLock(state.id, () => writeState(state));
+        }
         await net!.attach(pid);
         // Recorded now, so a helper is found and stopped even if bunker is killed before the command runs.
         if (net!.state.helper) withLock(state.id, () => writeState(state));
@@ -269,10 +279,11 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
           : {}),
       },
     );
-    return { state, pid: started.pid, net, program, ...(terminal ? { terminal } : {}), ...(mountPoints ? { mountPoints } : {}) };
+    return { state, pid: started.pid, net, program, ...(terminal ? { terminal } : {}), ...(mountPoints ? { mountPoints } : {}), ...(fuse ? { fuse } : {}) };
   } catch (err) {
     closePipes(pipes);
     net?.release();
+    fuse?.stop();
     if (terminal) closeTerminal(terminal);
     if (state.pinned) {
       try {

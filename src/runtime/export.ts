@@ -4,6 +4,7 @@
 
 import type { LinuxIDMapping } from "../spec/types";
 import { BunkerError } from "../errors";
+import { imageTrees } from "./image-rootfs";
 import { resolveContainer } from "./store";
 import { archiveTrees } from "./userns-helper";
 
@@ -19,7 +20,7 @@ export async function exportContainer(ref: string, out: number): Promise<void> {
   const spec = s.spec;
   const name = s.name ?? s.id;
   if (spec.bunker.rootMode === "host") throw new BunkerError(`export ${name}: it runs on the host's root (--host-root) and has no root filesystem of its own`);
-  const layers = spec.bunker.rootMode === "image" && spec.bunker.image ? [...spec.bunker.image.lower, spec.bunker.image.upper] : [spec.oci.root.path];
+  const layers = spec.bunker.rootMode === "image" && spec.bunker.image ? imageTrees(spec.bunker.image) : [spec.oci.root.path];
   const uids = spec.oci.linux?.uidMappings;
   const gids = spec.oci.linux?.gidMappings;
   const owner = uids?.length || gids?.length ? (id: number, kind: "uid" | "gid") => containerId((kind === "uid" ? uids : gids) ?? [], id) : undefined;

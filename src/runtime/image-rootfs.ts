@@ -2,7 +2,8 @@
 // store, and the container's own upper and work directories beside them
 // (ROOT/containers/ID), made once its state records them and removed with
 // it. The overlay itself is mounted by the container's child, in the
-// container's mount namespace (rootfs/plan.ts).
+// container's mount namespace (rootfs/plan.ts); fuse-overlayfs by that
+// program in the same namespaces (fuse-overlay.ts); a copy is made here.
 
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -10,6 +11,8 @@ import { BunkerError } from "../errors";
 import type { ContainerSpec, ImageRoot } from "../spec/types";
 import { containerLayerDir, layerDir, openStore, removeImageRoot, storeRoot, type ImageRecord } from "../image/store";
 import { listStates, type ContainerState } from "./store";
+import { chooseDriver } from "./rootfs-driver";
+import { copyTrees, useRootlessStoreHelpers } from "./userns-helper";
 
 /** The root filesystem of a container `id` of `image`. */
 export function imageRoot(image: ImageRecord, ref: string, id: string): ImageRoot {
@@ -22,21 +25,39 @@ export function imageRoot(image: ImageRecord, ref: string, id: string): ImageRoo
     upper: `${own}/upper`,
     work: `${own}/work`,
     userxattr: (process.geteuid?.() ?? 0) !== 0,
+    driver: chooseDriver(),
+    merged: `${own}/merged`,
   };
 }
 
-/** Makes the container's upper and work directories (its state records them first); its layers must all be there. */
-export function prepareImageRoot(spec: ContainerSpec): void {
+/**
+ * Makes the container's own directories (its state records them first):
+ * upper and work for an overlay, the mount point for fuse-overlayfs, the
+ * copy itself for copy. Its layers must all be there.
+ */
+export async function prepareImageRoot(spec: ContainerSpec): Promise<void> {
   const image = spec.bunker.image;
   if (!image) return;
   for (const l of image.lower) if (!existsSync(l)) throw new BunkerError(`image ${image.ref}: its layer ${l} is missing from the store: pull or import it again`);
   try {
     mkdirSync(dirname(image.upper), { mode: 0o700 });
-    mkdirSync(image.upper, { mode: 0o755 });
-    mkdirSync(image.work, { mode: 0o700 });
+    if (image.driver !== "copy") {
+      mkdirSync(image.upper, { mode: 0o755 });
+      mkdirSync(image.work, { mode: 0o700 });
+    }
+    if (image.driver !== "overlay") mkdirSync(image.merged, { mode: 0o755 });
   } catch (e) {
     throw new BunkerError(`make the root filesystem of container ${spec.bunker.id}: ${(e as Error).message}`);
   }
+  if (image.driver === "copy") {
+    useRootlessStoreHelpers();
+    await copyTrees(image.lower, image.merged);
+  }
+}
+
+/** The trees a container's root filesystem is made of, as `export` merges them: its layers and its changes, or its copy. */
+export function imageTrees(image: ImageRoot): string[] {
+  return image.driver === "copy" ? [image.merged] : [...image.lower, image.upper];
 }
 
 /** Containers (by name, else id) whose root filesystem is of image `id`. */

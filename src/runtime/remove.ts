@@ -7,6 +7,7 @@
 // a process that still lives keeps it.
 
 import { pruneMountPoints } from "./mountpoints";
+import { stopFuseOverlay } from "./fuse-overlay";
 import { detectLayout } from "../cgroups/detect";
 import { cgroupPids, placements, removeCgroups, thaw, type CgroupState } from "../cgroups/tree";
 import { SIGNALS } from "../sys/constants";
@@ -63,6 +64,7 @@ export async function undoSetUp(s: ContainerState, force: boolean): Promise<void
     if (left) throw new BunkerError(`container ${label(s)}: processes are still in its cgroup ${left.path}`);
   }
   reconcileNetwork([s]);
+  if (s.rootfsHelper) stopFuseOverlay(s.rootfsHelper.pid, s.rootfsHelper.pidStart);
   if (s.status === "created") {
     for (const dir of s.pinned ?? []) {
       try {

@@ -90,6 +90,12 @@ export interface SpawnOptions {
   /** Clone with CLONE_VM (the default; see below). */
   shareMemory?: boolean;
   /**
+   * Forward the signals bunker receives to the child (the default). A helper
+   * started while a container is being set up (fuse-overlayfs) leaves the
+   * forwarding to the container's.
+   */
+  forwardSignals?: boolean;
+  /**
    * For a program whose handshake reports that its namespaces are all made
    * (see planHandshake): runs then, before the child goes on.
    */
@@ -140,8 +146,10 @@ export async function spawnChild(
   beforeStart: (pid: number, bornInCgroup: boolean) => Promise<void> | void,
   opts: SpawnOptions = {},
 ): Promise<Started> {
-  const { fork, winchFd = -1, shareMemory = true, namespacesMade, intoCgroup, untilCreated = false } = opts;
-  const native = loadNative();
+  const { fork, winchFd = -1, shareMemory = true, namespacesMade, intoCgroup, untilCreated = false, forwardSignals = true } = opts;
+  const loaded = loadNative();
+  // Without forwarding, the forwarder's settings are never touched.
+  const native = forwardSignals ? loaded : { ...loaded, forwardInit: () => {}, forwardTo: () => {}, forwardStarted: () => 0 };
 
   const encoded = program.encode({
     sys: libcAddress.syscall,
@@ -157,7 +165,7 @@ export async function spawnChild(
 
   // A fork's first process exits once the second has exec'd, before bunker knows the second's pid: no early forwarding there.
   native.forwardInit(libcAddress.syscall, syscallNumber("kill"), syscallNumber("write"), winchFd, fork ? -1 : pipes.errRead);
-  for (const s of FORWARDED_SIGNALS) setSignalHandler(s, native.forwardHandler);
+  if (forwardSignals) for (const s of FORWARDED_SIGNALS) setSignalHandler(s, native.forwardHandler);
 
   mark("encode");
   // CLONE_VM: the child runs on `stack` inside this process's memory until

@@ -12,9 +12,9 @@ import { writeIdMaps } from "../identity/maps";
 import { ChildProgram } from "../child/program";
 import { storeRoot, sweepStore, useTreeRemover } from "../image/store";
 import { fileType } from "../sys/fs";
-import { useUnpacker } from "../image/layers";
+import { unpackOptions, useUnpacker } from "../image/layers";
 import { unpackLayer } from "../image/unpack";
-import { writeArchive } from "../image/archive";
+import { archiveOf, writeArchive } from "../image/archive";
 import type { ContainerSpec } from "../spec/types";
 import { CLONE, O } from "../sys/constants";
 import { closeFd, exitCodeOf, pipe, readUpTo, waitFor, writeAll } from "../sys/libc";
@@ -72,7 +72,8 @@ async function runInUserns(maps: NonNullable<Identity["userns"]>, args: string[]
   p.call("become group 0 in the user namespace", "setresgid", [0, 0, 0]);
   p.call("become user 0 in the user namespace", "setresuid", [0, 0, 0]);
   p.call("take the helper's stdin", "dup3", [inRead, 0, 0]);
-  p.call("take the helper's stdout", "dup3", [outWrite, 1, 0]);
+  // Bunker's own stdout needs no dup3 (which refuses a descriptor onto itself).
+  if (outWrite !== 1) p.call("take the helper's stdout", "dup3", [outWrite, 1, 0]);
   p.call("take the helper's stderr", "dup3", [errWrite, 2, 0]);
   const argv = p.arena.strv([...argv0, "__userns", ...args]);
   const envp = p.arena.strv(Object.entries(process.env).flatMap(([k, v]) => (v === undefined || `${k}${v}`.includes("\0") ? [] : [`${k}=${v}`])));
@@ -116,7 +117,11 @@ export async function usernsHelper(argv: string[]): Promise<number> {
     return 0;
   }
   if (op === "archive" && (args[0] === "merged" || args[0] === "layer") && args.length > 1) {
-    writeArchive({ layers: args.slice(1), view: args[0], write: (b) => writeAll("write the archive", 1, b) });
+    writeArchive({ layers: args.slice(1), view: args[0] }, (b) => writeAll("write the archive", 1, b));
+    return 0;
+  }
+  if (op === "copy" && args.length > 1) {
+    await unpackLayer(chunksOf(archiveOf({ layers: args.slice(1), view: "merged" })), args[0]!, { chown: true, devices: false, opaqueXattr: "user.overlay.opaque" });
     return 0;
   }
   if (op === "rm") {
@@ -162,11 +167,30 @@ export function useRootlessStoreHelpers(): void {
 export async function archiveTrees(layers: readonly string[], view: "merged" | "layer", out: number, owner?: (id: number, kind: "uid" | "gid") => number): Promise<void> {
   const maps = rangesMapping();
   if (!maps) {
-    writeArchive({ layers, view, write: (b) => writeAll("write the archive", out, b), ...(owner ? { owner } : {}) });
+    writeArchive({ layers, view, ...(owner ? { owner } : {}) }, (b) => writeAll("write the archive", out, b));
     return;
   }
   const r = await inUserns(maps, ["archive", view, ...layers], undefined, out);
   if (r.code !== 0) throw new BunkerError(r.stderr.trim().replace(/^bunker: /, "") || `the archiving helper ended with status ${r.code}`);
+}
+
+async function* chunksOf(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield* chunks;
+}
+
+/**
+ * Copies the merged view of `layers` (bottom first) into the directory
+ * `dest`: an image's root filesystem for the copy driver. Through the helper
+ * for a user with ranges, so the copy keeps every file's owner.
+ */
+export async function copyTrees(layers: readonly string[], dest: string): Promise<void> {
+  const maps = rangesMapping();
+  if (!maps) {
+    await unpackLayer(chunksOf(archiveOf({ layers, view: "merged" })), dest, unpackOptions());
+    return;
+  }
+  const r = await inUserns(maps, ["copy", dest, ...layers]);
+  if (r.code !== 0) throw new BunkerError(r.stderr.trim().replace(/^bunker: /, "") || `the copying helper ended with status ${r.code}`);
 }
 
 /** What removals left in the store's tmp, removed (through the helper for a user with ranges). */

@@ -43,6 +43,8 @@ export async function waitContainer(c: Created, record: RunRecord): Promise<numb
   // Once reaped, the pid can be reused: nothing more is sent to it.
   loadNative().forwardTo(-1);
   mark("exited");
+  // Its root filesystem's server, once nothing of the container uses it.
+  c.fuse?.stop();
   net.release();
   // `bunker ns pin` may have pinned its mount namespace since: the state on disk says.
   if (mountPoints) releaseMountPoints(mountPoints, readState(state.id)?.pinned ?? state.pinned);

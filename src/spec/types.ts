@@ -228,7 +228,18 @@ export interface ImageRoot {
   work: string;
   /** overlayfs's userxattr: whiteouts and opaque directories in user.* attributes (a user namespace's). */
   userxattr: boolean;
+  /**
+   * How the root filesystem is made: "overlay", the kernel's overlayfs,
+   * mounted by the container's child; "fuse-overlayfs", that program serving
+   * it from the container's user and mount namespaces (for a user whose
+   * kernel refuses overlayfs there); "copy", a copy of the layers.
+   */
+  driver: RootfsDriver;
+  /** fuse-overlayfs's mount point, or the copy: where the container's root is bound from. */
+  merged: string;
 }
+
+export type RootfsDriver = "overlay" | "fuse-overlayfs" | "copy";
 
 export interface UsernsSetup {
   /** "helpers": newuidmap/newgidmap with subordinate ranges; "direct": bunker writes the maps itself. */

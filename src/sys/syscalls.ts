@@ -57,6 +57,7 @@ const table = {
   mmap: [9, 222],
   fsetxattr: [190, 7],
   lgetxattr: [192, 9],
+  fgetxattr: [193, 10],
   llistxattr: [195, 12],
   linkat: [265, 37],
   fchown: [93, 55],

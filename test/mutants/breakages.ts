@@ -49,6 +49,8 @@ const OCI = "test/integration/oci.test.ts";
 const UNPACK = "test/integration/image-unpack.test.ts";
 const IMAGES = "test/integration/images.test.ts";
 const REGISTRY = "test/clients/registry.test.ts";
+const ARCHIVES = "test/integration/image-archive.test.ts";
+const DRIVERS = "test/integration/image-drivers.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -773,5 +775,33 @@ export const BREAKAGES: Breakage[] = [
     file: "src/image/unpack.ts",
     edits: one('        const r = trySys("mknodat", parent, name, S_IFCHR, 0);\n        if (r < 0) this.fail(e.path, "make its whiteout", r);\n', ""),
     tests: [UNPACK, REGISTRY],
+  },
+  {
+    name: "export-shows-whiteouts",
+    removes: "a whiteout hiding what the layers below it have, in export's merged view",
+    file: "src/image/archive.ts",
+    edits: one("          if (isWhiteout(st)) break;\n", ""),
+    tests: [ARCHIVES],
+  },
+  {
+    name: "export-ignores-opaque",
+    removes: "an opaque directory hiding the lower layers' entries, in export's merged view",
+    file: "src/image/archive.ts",
+    edits: one("          if (isOpaque(fd)) break;\n", ""),
+    tests: [ARCHIVES],
+  },
+  {
+    name: "save-rebuilds-kept-layers",
+    removes: "save writing a layer as the archive it came as (its id would change on every save)",
+    file: "src/image/save.ts",
+    edits: one("        if (kept) {", "        if (kept && kept.size < 0) {"),
+    tests: [ARCHIVES],
+  },
+  {
+    name: "copy-driver-as-user",
+    removes: "a user's copy of an image made in a user namespace with their ranges (owners would be lost)",
+    file: "src/runtime/userns-helper.ts",
+    edits: one("  if (!maps) {\n    await unpackLayer(", "  if (maps) {\n    await unpackLayer("),
+    tests: [DRIVERS],
   },
 ];

@@ -178,12 +178,18 @@ describe("the child program plan", () => {
   });
 
   test("an image's root: overlayfs of its layers, top first, over the container's own; past fsconfig's 255 bytes, one layer at a time", () => {
-    const image = (lower: string[]) => {
+    const image = (lower: string[], driver: "overlay" | "fuse-overlayfs" | "copy" = "overlay") => {
       const spec = createSpec({ id: "x", args: ["sh"], network: "none", callerEnv: {}, rootfs: "/store/containers/x/upper", rootfsHasEtc: true });
       spec.bunker.rootMode = "image";
-      spec.bunker.image = { id: "sha256:1", ref: "i", lower, upper: "/store/containers/x/upper", work: "/store/containers/x/work", userxattr: false };
+      spec.bunker.image = { id: "sha256:1", ref: "i", lower, upper: "/store/containers/x/upper", work: "/store/containers/x/work", userxattr: false, driver, merged: "/store/containers/x/merged" };
       return planContainer(spec, handshake, facts, [2]).steps.map((s) => s.desc);
     };
+    // fuse-overlayfs's mount and a copy are bound as a directory is, no overlay made.
+    for (const driver of ["fuse-overlayfs", "copy"] as const) {
+      const bound = image(["/store/layers/a"], driver);
+      expect(bound).toContain("open /store/containers/x/merged for binding");
+      expect(bound.some((d) => d.includes("overlay"))).toBe(false);
+    }
     const two = image(["/store/layers/a", "/store/layers/b"]);
     expect(two).toContain("stack the image's 2 layers");
     expect(two.indexOf("mount the overlay filesystem")).toBeLessThan(two.indexOf("pivot_root into /tmp/root"));
