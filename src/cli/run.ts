@@ -145,7 +145,7 @@ async function runImage(f: RunFlags, ref: string, id: string): Promise<NonNullab
   if (!record) {
     throw new BunkerError(`run: no image "${ref}" in ${storeRoot()} (bunker pull or bunker import FILE ${ref} makes one; a command on the host's files: bunker run --host-root -- ${ref} ...; on a directory: --rootfs DIR)`);
   }
-  const root = imageRoot(record, ref, id);
+  const root = imageRoot(record, ref, id, [...f.volumes.map(({ volume }) => volume.destination), ...f.tmpfs.map((m) => m.destination)]);
   return { record, root, hasEtc: imageHasDir(root.lower, "/etc") };
 }
 

@@ -306,7 +306,9 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
     files: h.envFiles,
     flags: f.env,
   });
-  const extraMounts = [...f.volumes.map(({ volume }, i) => volumeMount({ ...volume, source: h.volumeSources[i]! })), ...f.tmpfs];
+  // The image's anonymous volumes first: a mount the run asks for inside one goes on top of it.
+  const imageVolumes = (h.image?.root.volumes ?? []).map((v) => volumeMount({ destination: v.destination, source: v.source, readonly: false, recursive: true, flags: [] }));
+  const extraMounts = [...imageVolumes, ...f.volumes.map(({ volume }, i) => volumeMount({ ...volume, source: h.volumeSources[i]! })), ...f.tmpfs];
   const rootfs = h.image ? { path: h.image.root.upper, hasEtc: h.image.hasEtc } : h.rootfs;
   const spec = createSpec({
     id: h.id,

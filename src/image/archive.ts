@@ -28,6 +28,8 @@ export interface ArchiveOptions {
    * a layer, its whiteouts and opaque directories as .wh. entries.
    */
   view: "merged" | "layer";
+  /** Only what is below this directory of the merged view (an image's volume). */
+  under?: string;
   /** The owner an archive entry gets for a file's owner on the host: the ID a container sees (a user's own ID is their container's 0). */
   owner?: (id: number, kind: "uid" | "gid") => number;
 }
@@ -253,13 +255,51 @@ export function* archiveOf(o: ArchiveOptions): Generator<Uint8Array> {
       if (roots.length !== 1) throw new ArchiveError("a layer archive is made of one tree");
       yield* layer("", roots[0]!);
     } else {
-      yield* merged(
-        "",
-        roots.map((fd, layer) => ({ fd, layer })).reverse(),
-      );
+      const top = roots.map((fd, layer) => ({ fd, layer })).reverse();
+      const start = o.under === undefined ? { dirs: top, opened: [] } : descend(top, o.under);
+      try {
+        const first = start.dirs[0];
+        if (first) {
+          // The directory itself, as "./": its owner and mode go to what it is unpacked into.
+          const st = fstatSync(first.fd);
+          yield tarHeader({ path: "./", type: "dir", mode: st.mode & 0o7777, uid: owner(st.uid, "uid"), gid: owner(st.gid, "gid"), size: 0, mtime: Math.floor(st.mtimeMs / 1000), linkname: "", devmajor: 0, devminor: 0, xattrs: new Map() });
+          yield* merged("", start.dirs);
+        }
+      } finally {
+        for (const fd of start.opened) closeFd(fd);
+      }
     }
     yield TAR_END;
   } finally {
     for (const fd of roots) closeFd(fd);
   }
+}
+
+/**
+ * The directories of `path` in the layers `top` (top first) that the merged
+ * view shows: down to the first opaque one; a whiteout or a non-directory on
+ * the way hides what is below it. None when the view has no such directory.
+ */
+function descend(top: { fd: number; layer: number }[], path: string): { dirs: { fd: number; layer: number }[]; opened: number[] } {
+  const opened: number[] = [];
+  let dirs = top;
+  for (const name of path.split("/").filter((p) => p !== "" && p !== ".")) {
+    if (name === "..") throw new ArchiveError(`${path}: ".." is not a path inside the image`);
+    const next: { fd: number; layer: number }[] = [];
+    for (const d of dirs) {
+      const st = statAt(d.fd, name);
+      if (!st) {
+        if (statAt(d.fd, `${WHITEOUT_PREFIX}${name}`)) break;
+        continue;
+      }
+      if (isWhiteout(st) || !st.isDirectory()) break;
+      const fd = openDir(d.fd, name, path);
+      opened.push(fd);
+      next.push({ fd, layer: d.layer });
+      if (isOpaque(fd)) break;
+    }
+    dirs = next;
+    if (dirs.length === 0) break;
+  }
+  return { dirs, opened };
 }

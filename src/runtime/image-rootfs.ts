@@ -6,7 +6,7 @@
 // program in the same namespaces (fuse-overlay.ts); a copy is made here.
 
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, posix } from "node:path";
 import { BunkerError } from "../errors";
 import type { ContainerSpec, ImageRoot } from "../spec/types";
 import { containerLayerDir, layerDir, openStore, removeImageRoot, storeRoot, type ImageRecord } from "../image/store";
@@ -14,10 +14,24 @@ import { listStates, type ContainerState } from "./store";
 import { chooseDriver } from "./rootfs-driver";
 import { copyTrees, useRootlessStoreHelpers } from "./userns-helper";
 
-/** The root filesystem of a container `id` of `image`. */
-export function imageRoot(image: ImageRecord, ref: string, id: string): ImageRoot {
+/**
+ * The image's volumes (config.Volumes) as a container `own` gets them: those
+ * whose path no mount of the run (`covered`) takes, in path order.
+ */
+function imageVolumes(image: ImageRecord, own: string, covered: readonly string[]): { destination: string; source: string }[] {
+  const taken = new Set(covered.map((c) => posix.normalize(c).replace(/(.)\/$/, "$1")));
+  const paths = Object.keys(image.config.config?.Volumes ?? {})
+    .filter((v) => v.startsWith("/"))
+    .map((v) => posix.normalize(v).replace(/(.)\/$/, "$1"))
+    .filter((v) => v !== "/" && !v.split("/").includes("..") && !taken.has(v));
+  return [...new Set(paths)].sort().map((destination, i) => ({ destination, source: `${own}/volumes/${i}` }));
+}
+
+/** The root filesystem of a container `id` of `image`; `covered`, the paths the run's own mounts take. */
+export function imageRoot(image: ImageRecord, ref: string, id: string, covered: readonly string[] = []): ImageRoot {
   const root = openStore();
   const own = containerLayerDir(root, id);
+  const volumes = imageVolumes(image, own, covered);
   return {
     id: image.id,
     ref,
@@ -27,6 +41,7 @@ export function imageRoot(image: ImageRecord, ref: string, id: string): ImageRoo
     userxattr: (process.geteuid?.() ?? 0) !== 0,
     driver: chooseDriver(),
     merged: `${own}/merged`,
+    ...(volumes.length ? { volumes } : {}),
   };
 }
 
@@ -49,9 +64,16 @@ export async function prepareImageRoot(spec: ContainerSpec): Promise<void> {
   } catch (e) {
     throw new BunkerError(`make the root filesystem of container ${spec.bunker.id}: ${(e as Error).message}`);
   }
-  if (image.driver === "copy") {
-    useRootlessStoreHelpers();
-    await copyTrees(image.lower, image.merged);
+  if (image.driver === "copy" || image.volumes?.length) useRootlessStoreHelpers();
+  if (image.driver === "copy") await copyTrees(image.lower, image.merged);
+  for (const v of image.volumes ?? []) {
+    try {
+      mkdirSync(v.source, { recursive: true, mode: 0o755 });
+    } catch (e) {
+      throw new BunkerError(`make the volume ${v.destination} of container ${spec.bunker.id}: ${(e as Error).message}`);
+    }
+    // What the image has there, with its owners: a database's data directory keeps its owner's.
+    await copyTrees(image.lower, v.source, v.destination);
   }
 }
 

@@ -120,8 +120,8 @@ export async function usernsHelper(argv: string[]): Promise<number> {
     writeArchive({ layers: args.slice(1), view: args[0] }, (b) => writeAll("write the archive", 1, b));
     return 0;
   }
-  if (op === "copy" && args.length > 1) {
-    await unpackLayer(chunksOf(archiveOf({ layers: args.slice(1), view: "merged" })), args[0]!, { chown: true, devices: false, opaqueXattr: "user.overlay.opaque" });
+  if (op === "copy" && args.length > 2) {
+    await unpackLayer(chunksOf(archiveOf({ layers: args.slice(2), view: "merged", under: args[1]! })), args[0]!, { chown: true, devices: false, opaqueXattr: "user.overlay.opaque" });
     return 0;
   }
   if (op === "rm") {
@@ -179,17 +179,18 @@ async function* chunksOf(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Arra
 }
 
 /**
- * Copies the merged view of `layers` (bottom first) into the directory
- * `dest`: an image's root filesystem for the copy driver. Through the helper
- * for a user with ranges, so the copy keeps every file's owner.
+ * Copies the merged view of `layers` (bottom first), or of its directory
+ * `under`, into the directory `dest`: an image's root filesystem for the
+ * copy driver, or what an image's volume starts with. Through the helper for
+ * a user with ranges, so the copy keeps every file's owner.
  */
-export async function copyTrees(layers: readonly string[], dest: string): Promise<void> {
+export async function copyTrees(layers: readonly string[], dest: string, under = "/"): Promise<void> {
   const maps = rangesMapping();
   if (!maps) {
-    await unpackLayer(chunksOf(archiveOf({ layers, view: "merged" })), dest, unpackOptions());
+    await unpackLayer(chunksOf(archiveOf({ layers, view: "merged", under })), dest, unpackOptions());
     return;
   }
-  const r = await inUserns(maps, ["copy", dest, ...layers]);
+  const r = await inUserns(maps, ["copy", dest, under, ...layers]);
   if (r.code !== 0) throw new BunkerError(r.stderr.trim().replace(/^bunker: /, "") || `the copying helper ended with status ${r.code}`);
 }
 

@@ -237,6 +237,12 @@ export interface ImageRoot {
   driver: RootfsDriver;
   /** fuse-overlayfs's mount point, or the copy: where the container's root is bound from. */
   merged: string;
+  /**
+   * The image's volumes no mount of the run covers: each a directory of the
+   * container's own, filled with what the image has there, bound read-write
+   * (docker's anonymous volumes; removed with the container).
+   */
+  volumes?: { destination: string; source: string }[];
 }
 
 export type RootfsDriver = "overlay" | "fuse-overlayfs" | "copy";

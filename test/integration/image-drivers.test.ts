@@ -44,11 +44,19 @@ beforeAll(() => {
   writeFileSync(join(src, "srv", "old", "one"), "one\n");
   writeFileSync(join(src, "srv", "owned"), "owned\n");
   Bun.spawnSync(["chown", "1234:1234", join(src, "srv", "owned")]);
+  mkdirSync(join(src, "var", "db"), { recursive: true });
+  writeFileSync(join(src, "var", "db", "seed"), "seeded\n");
+  Bun.spawnSync(["chown", "-R", "999:999", join(src, "var", "db")]);
+  chmodSync(join(src, "var", "db"), 0o700);
   tarball = join(dir, "image.tar");
   expect(Bun.spawnSync(["tar", "-C", src, "--numeric-owner", "-cf", tarball, "."]).exitCode).toBe(0);
   chmodSync(tarball, 0o644);
   expect(b(["import", tarball, "drv"]).code).toBe(0);
+  expect(b(["import", "-c", "VOLUME /var/db /empty/new", tarball, "drv-vol"]).code).toBe(0);
 });
+
+// An image's volumes, seen from inside: the database directory's owner, mode and seed, and a new volume.
+const VOLUMES = "stat -c '%u:%g %a' /var/db; cat /var/db/seed; echo written > /var/db/new; ls -d /empty/new; grep -c ' /var/db ' /proc/self/mountinfo";
 
 afterAll(() => {
   if (ready) rmSync(dir, { recursive: true, force: true });
@@ -74,6 +82,27 @@ describe.skipIf(!ready)("root", () => {
     expect(copy.length).toBe(2);
     expect(b(["rm", "drv-overlay", "drv-copy"]).code).toBe(0);
     expect(readdirSync(join(store, "containers"))).toEqual([]);
+  });
+
+  test("an image's volumes start with what the image has there, owners kept, apart from the container's root; a mount the run asks for takes one's place", () => {
+    for (const driver of ["overlay", "copy"]) {
+      const r = b(["--storage-driver", driver, "run", "--name", `drv-vol-${driver}`, "--network", "none", "drv-vol", "sh", "-c", VOLUMES]);
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, "999:999 700\nseeded\n/empty/new\n1\n", ""]);
+      const [s] = JSON.parse(b(["inspect", `drv-vol-${driver}`]).stdout);
+      expect(s.spec.bunker.image.volumes.map((v: { destination: string }) => v.destination)).toEqual(["/empty/new", "/var/db"]);
+      // What it wrote there is in its volume, not in its root filesystem's changes, nor in the image.
+      const exported = Bun.spawnSync(["sh", "-c", `"$0" export "$1" | tar -tf - | grep '^var/db/'`, BUNKER, `drv-vol-${driver}`], { env: env() });
+      expect(exported.stdout.toString()).toBe("var/db/\nvar/db/seed\n");
+      expect(b(["run", "--rm", "--network", "none", "drv-vol", "ls", "/var/db"]).stdout).toBe("seed\n");
+      expect(b(["rm", `drv-vol-${driver}`]).code).toBe(0);
+    }
+    expect(readdirSync(join(store, "containers"))).toEqual([]);
+    // -v at a volume's path: the host's directory, and no volume of the image there.
+    const host = join(dir, "hostdb");
+    mkdirSync(host);
+    writeFileSync(join(host, "mine"), "host\n");
+    const covered = b(["run", "--rm", "--network", "none", "-v", `${host}:/var/db`, "drv-vol", "sh", "-c", "ls /var/db; grep -c ' /var/db ' /proc/self/mountinfo"]);
+    expect([covered.code, covered.stdout]).toEqual([0, "mine\n1\n"]);
   });
 
   test("$BUNKER_STORAGE_DRIVER asks as the flag does; a driver that cannot work here, or none bunker knows, is refused with the reason", () => {
@@ -116,9 +145,12 @@ describe.skipIf(!ready)("rootless", () => {
     }
   });
 
-  test("copy keeps every file's owner through the user's ranges", () => {
+  test("copy, and an image's volumes, keep every file's owner through the user's ranges", () => {
     const r = as(["--storage-driver", "copy", "run", "--rm", "--network", "none", "drv", "sh", "-c", `${CHANGE}; ${SHOW}`]);
     expect([r.code, r.stdout, r.stderr]).toEqual([0, SHOWN, ""]);
+    expect(as(["import", "-c", "VOLUME /var/db /empty/new", tarball, "drv-vol"]).code).toBe(0);
+    const v = as(["run", "--rm", "--network", "none", "drv-vol", "sh", "-c", VOLUMES]);
+    expect([v.code, v.stdout, v.stderr]).toEqual([0, "999:999 700\nseeded\n/empty/new\n1\n", ""]);
     expect(readdirSync(join(home, ".local/share/bunker/containers"))).toEqual([]);
   });
 

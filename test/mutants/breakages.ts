@@ -81,7 +81,7 @@ export const BREAKAGES: Breakage[] = [
     name: "nodev-rootfs",
     removes: "nodev on the root filesystem and the no-rootfs view of the host",
     file: "src/rootfs/plan.ts",
-    edits: one("openTree(p, source, true, MOUNT_ATTR.NODEV | (readonly ? MOUNT_ATTR.RDONLY : 0), true)", "openTree(p, source, true, readonly ? MOUNT_ATTR.RDONLY : 0, true)"),
+    edits: one("openTree(p, dir, true, MOUNT_ATTR.NODEV | (readonly ? MOUNT_ATTR.RDONLY : 0), true)", "openTree(p, dir, true, readonly ? MOUNT_ATTR.RDONLY : 0, true)"),
     tests: [DEVICES],
   },
   {
