@@ -1,6 +1,7 @@
 // A streaming tar reader for image layers: 512-byte headers, ustar's prefix,
 // PAX extended headers (per entry and global: path, linkpath, size, uid, gid,
-// mtime, SCHILY.xattr.*), GNU long names and link names, and base-256
+// mtime, SCHILY.xattr.*), GNU long names and link names, GNU sparse files
+// (the old "S" entries, and PAX's formats 0.1 and 1.0), and base-256
 // numbers. An entry's content is read in chunks as it streams; nothing holds
 // a whole layer in memory. Pure: it reads bytes and says what they say.
 
@@ -24,6 +25,12 @@ export interface TarEntry {
   devminor: number;
   /** Extended attributes (SCHILY.xattr.NAME), raw bytes. */
   xattrs: Map<string, Uint8Array>;
+  /**
+   * A sparse file (GNU's): where its stored bytes go, [offset, length] in
+   * order; the rest of its `size` bytes are holes. Its content is the
+   * stored bytes, one piece after the other.
+   */
+  sparse?: [number, number][];
 }
 
 export class TarError extends BunkerError {
@@ -33,7 +40,7 @@ export class TarError extends BunkerError {
 const BLOCK = 512;
 const decoder = new TextDecoder();
 
-const TYPES: Record<string, EntryType> = { "0": "file", "\0": "file", "7": "file", "1": "hardlink", "2": "symlink", "3": "char", "4": "block", "5": "dir", "6": "fifo" };
+const TYPES: Record<string, EntryType> = { "0": "file", "\0": "file", "7": "file", S: "file", "1": "hardlink", "2": "symlink", "3": "char", "4": "block", "5": "dir", "6": "fifo" };
 
 /** A NUL-terminated field. */
 function text(b: Uint8Array, off: number, len: number): string {
@@ -164,6 +171,79 @@ class ByteReader {
 
 const pad = (n: number) => (BLOCK - (n % BLOCK)) % BLOCK;
 
+/** A sparse map too long to be a file's: refused before it fills memory. */
+const SPARSE_MAX = 1 << 20;
+
+/** Numbers taken two by two: [offset, length] pieces. */
+function pairs(list: readonly (string | number)[], path: string): [number, number][] {
+  if (list.length % 2 !== 0 || list.length / 2 > SPARSE_MAX) throw new TarError(`${path}: a malformed sparse map`);
+  const out: [number, number][] = [];
+  for (let i = 0; i < list.length; i += 2) {
+    const [o, n] = [Number(list[i]), Number(list[i + 1])];
+    if (!Number.isSafeInteger(o) || !Number.isSafeInteger(n) || o < 0 || n < 0) throw new TarError(`${path}: a malformed sparse map`);
+    out.push([o, n]);
+  }
+  return out;
+}
+
+/** A sparse map must cover exactly the bytes stored, in order, inside the file. */
+function checkSparse(map: readonly [number, number][], stored: number, size: number, path: string): void {
+  let end = 0;
+  let sum = 0;
+  for (const [o, n] of map) {
+    if (o < end || o + n > size) throw new TarError(`${path}: a sparse map whose pieces overlap or pass the file's end`);
+    end = o + n;
+    sum += n;
+  }
+  if (sum !== stored) throw new TarError(`${path}: a sparse map of ${sum} bytes for ${stored} stored`);
+}
+
+/** GNU's old sparse entry ("S"): four pieces in the header, more in extension blocks after it. */
+async function oldGnuSparse(h: Uint8Array, r: ByteReader): Promise<{ map: [number, number][]; realSize: number }> {
+  const map: [number, number][] = [];
+  const take = (b: Uint8Array, off: number, count: number) => {
+    for (let i = 0; i < count; i++) {
+      const at = off + i * 24;
+      if (b[at] === 0) return;
+      map.push([tarNumber(b, at, 12), tarNumber(b, at + 12, 12)]);
+    }
+  };
+  take(h, 386, 4);
+  let extended = h[482] !== 0;
+  while (extended) {
+    const x = await r.exactly(BLOCK);
+    if (x === null) throw new TarError("the archive ends in a sparse file's map");
+    take(x, 0, 21);
+    extended = x[504] !== 0;
+    if (map.length > SPARSE_MAX) throw new TarError("a sparse map too long to be a file's");
+  }
+  return { map, realSize: tarNumber(h, 483, 12) };
+}
+
+/** PAX sparse format 1.0: the map leads the entry's data, as decimal lines, in whole blocks. */
+async function paxSparseMap(r: ByteReader, stored: number, path: string): Promise<{ map: [number, number][]; bytes: number }> {
+  const numbers: number[] = [];
+  let want = -1;
+  let text = "";
+  let bytes = 0;
+  while (want < 0 || numbers.length < want) {
+    if (bytes >= stored) throw new TarError(`${path}: a sparse map longer than the entry`);
+    const b = await r.exactly(BLOCK);
+    if (b === null) throw new TarError("the archive ends in a sparse file's map");
+    bytes += BLOCK;
+    text += decoder.decode(b);
+    for (let nl = text.indexOf("\n"); nl >= 0 && (want < 0 || numbers.length < want); nl = text.indexOf("\n")) {
+      const line = text.slice(0, nl);
+      text = text.slice(nl + 1);
+      if (!/^\d{1,15}$/.test(line)) throw new TarError(`${path}: a malformed sparse map`);
+      if (want >= 0) numbers.push(Number(line));
+      else if (Number(line) > SPARSE_MAX) throw new TarError(`${path}: a sparse map too long to be a file's`);
+      else want = 2 * Number(line);
+    }
+  }
+  return { map: pairs(numbers, path), bytes };
+}
+
 /**
  * The archive's entries, in order. Each entry's content must be read through
  * `content` (or is skipped) before the next entry is asked for.
@@ -194,7 +274,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       continue;
     }
     const type = TYPES[flag];
-    if (type === undefined) throw new TarError(flag === "S" ? "a GNU sparse file entry, which bunker does not read yet" : `an entry of unknown type "${flag}"`);
+    if (type === undefined) throw new TarError(`an entry of unknown type "${flag}"`);
     const fields = new Map([...global, ...pax]);
     const str = (k: string) => (fields.has(k) ? decoder.decode(fields.get(k)) : undefined);
     const num = (k: string) => {
@@ -207,28 +287,46 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     const magic = text(h, 257, 6);
     const prefix = magic === "ustar" ? text(h, 345, 155) : "";
     const name = text(h, 0, 100);
-    const path = str("path") ?? longName ?? (prefix ? `${prefix}/${name}` : name);
+    const path = str("GNU.sparse.name") ?? str("path") ?? longName ?? (prefix ? `${prefix}/${name}` : name);
     const xattrs = new Map<string, Uint8Array>();
     for (const [k, v] of fields) if (k.startsWith("SCHILY.xattr.")) xattrs.set(k.slice("SCHILY.xattr.".length), v);
-    if (fields.has("GNU.sparse.major") || fields.has("GNU.sparse.map")) throw new TarError(`${path}: a PAX sparse file, which bunker does not read yet`);
+    // The bytes the archive holds for the entry (a sparse file's map first, in PAX's format 1.0), and for a sparse file where they go.
+    const total = type === "file" ? (num("size") ?? size) : size;
+    let stored = total;
+    let sparse: [number, number][] | undefined;
+    let realSize: number | undefined;
+    if (flag === "S") {
+      ({ map: sparse, realSize } = await oldGnuSparse(h, r));
+    } else if (fields.has("GNU.sparse.major") || fields.has("GNU.sparse.map") || fields.has("GNU.sparse.offset")) {
+      const major = str("GNU.sparse.major");
+      realSize = num("GNU.sparse.realsize") ?? num("GNU.sparse.size");
+      if (major === "1") {
+        const read = await paxSparseMap(r, stored, path);
+        sparse = read.map;
+        stored -= read.bytes;
+      } else if (fields.has("GNU.sparse.map")) sparse = pairs(str("GNU.sparse.map")!.split(","), path);
+      else throw new TarError(`${path}: GNU's sparse format 0.0, which bunker does not read (GNU tar writes 1.0 with --format=posix)`);
+      if (realSize === undefined) throw new TarError(`${path}: a sparse file without its size`);
+    }
+    if (sparse) checkSparse(sparse, stored, realSize!, path);
     const entry: TarEntry = {
       path,
       type,
       mode: tarNumber(h, 100, 8) & 0o7777,
       uid: num("uid") ?? tarNumber(h, 108, 8),
       gid: num("gid") ?? tarNumber(h, 116, 8),
-      size: type === "file" ? (num("size") ?? size) : 0,
+      size: type !== "file" ? 0 : (realSize ?? stored),
       mtime: num("mtime") ?? tarNumber(h, 136, 12),
       linkname: str("linkpath") ?? longLink ?? text(h, 157, 100),
       devmajor: magic === "ustar" ? tarNumber(h, 329, 8) : 0,
       devminor: magic === "ustar" ? tarNumber(h, 337, 8) : 0,
       xattrs,
+      ...(sparse ? { sparse } : {}),
     };
     pax = new Map();
     longName = undefined;
     longLink = undefined;
     // A hard link or a directory may still declare a size: its bytes are skipped.
-    const stored = type === "file" ? entry.size : size;
     let left = stored;
     async function* content(): AsyncGenerator<Uint8Array> {
       while (left > 0) {
@@ -240,6 +338,6 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     yield { entry, content };
     if (left > 0) await r.skip(left);
     // Padding carries nothing: some writers (umoci 0.4) end the stream without the last entry's.
-    await r.skipPadding(pad(stored));
+    await r.skipPadding(pad(total));
   }
 }

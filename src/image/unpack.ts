@@ -209,7 +209,8 @@ class Layer {
     const fd = trySys("openat", parent, name, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
     if (fd < 0) this.fail(e.path, "create the file", fd);
     try {
-      for await (const chunk of content()) writeAll(`write ${e.path}`, fd, chunk);
+      if (e.sparse) await this.sparse(fd, e, content);
+      else for await (const chunk of content()) writeAll(`write ${e.path}`, fd, chunk);
       this.owner(fd, null, e);
       const r = trySys("fchmod", fd, e.mode);
       if (r < 0) this.fail(e.path, "set its mode", r);
@@ -218,6 +219,36 @@ class Layer {
     } finally {
       closeFd(fd);
     }
+  }
+
+  /** A sparse file's pieces, each at its offset; what lies between stays a hole, and the size is the whole file's. */
+  private async sparse(fd: number, e: TarEntry, content: () => AsyncGenerator<Uint8Array>): Promise<void> {
+    const pieces = e.sparse!;
+    let i = 0;
+    let left = pieces[0]?.[1] ?? 0;
+    const seek = () => {
+      while (i < pieces.length && pieces[i]![1] === 0) i++;
+      if (i >= pieces.length) return;
+      left = pieces[i]![1];
+      const r = trySys("lseek", fd, pieces[i]![0], 0 /* SEEK_SET */);
+      if (r < 0) this.fail(e.path, "place a piece of it", r);
+    };
+    seek();
+    for await (let chunk of content()) {
+      while (chunk.length > 0) {
+        const n = Math.min(left, chunk.length);
+        if (n === 0) throw new LayerError(`${e.path}: more stored bytes than its sparse map places`);
+        writeAll(`write ${e.path}`, fd, chunk.subarray(0, n));
+        chunk = chunk.subarray(n);
+        left -= n;
+        if (left === 0) {
+          i++;
+          seek();
+        }
+      }
+    }
+    const r = trySys("ftruncate", fd, e.size);
+    if (r < 0) this.fail(e.path, `make it ${e.size} bytes`, r);
   }
 
   private directory(parts: string[], e: TarEntry): void {

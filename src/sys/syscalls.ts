@@ -62,6 +62,8 @@ const table = {
   linkat: [265, 37],
   fchown: [93, 55],
   fchmod: [91, 52],
+  lseek: [8, 62],
+  ftruncate: [77, 46],
   utimensat: [280, 88],
   munmap: [11, 215],
   dup3: [292, 24],

@@ -103,6 +103,32 @@ describe.skipIf(!isRoot)("a layer's entries on disk, as root", () => {
   });
 });
 
+describe("sparse files", () => {
+  test("GNU tar's sparse entries become files with their holes: the same bytes, far fewer blocks", async () => {
+    const src = join(dir, "sparse-src");
+    mkdirSync(src);
+    const made = Bun.spawnSync(["sh", "-c", `printf start | dd of="$0" bs=1 conv=notrunc status=none; printf middle | dd of="$0" bs=1 seek=33554432 conv=notrunc status=none; truncate -s 64M "$0"`, join(src, "holes")]);
+    expect(made.exitCode).toBe(0);
+    for (const format of ["gnu", "posix"]) {
+      const tar = Bun.spawnSync(["tar", "-C", src, `--format=${format}`, "--sparse", "-cf", "-", "holes"]);
+      const layer = join(dir, `sparse-${format}`);
+      mkdirSync(layer);
+      async function* chunks() {
+        yield new Uint8Array(tar.stdout);
+      }
+      await unpackLayer(chunks(), layer, ROOT);
+      const st = statSync(join(layer, "holes"));
+      expect(st.size).toBe(64 << 20);
+      // Two filesystem blocks of data, not 64 MiB of zeros.
+      expect(st.blocks * 512).toBeLessThan(1 << 20);
+      const data = readFileSync(join(layer, "holes"));
+      expect(data.subarray(0, 5).toString()).toBe("start");
+      expect(data.subarray(33554432, 33554438).toString()).toBe("middle");
+      expect(data.subarray(5, 33554432).every((b) => b === 0)).toBe(true);
+    }
+  });
+});
+
 describe("archives that reach outside the layer are refused", () => {
   test("../ is refused; an absolute path is the layer's own", async () => {
     expect(await refusal([{ path: "../escaped", data: "x" }])).toBe('layer entry "../escaped" leaves the layer (..)');

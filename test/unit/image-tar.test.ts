@@ -57,6 +57,31 @@ describe("reading layer archives", () => {
     });
   }
 
+  test("sparse files, as GNU tar writes them (old gnu \"S\" entries with extension blocks, PAX 0.1 and 1.0): where each stored piece goes, and the whole size", async () => {
+    // Pieces of data at 0, 1 MiB, ... with holes between: more pieces than an "S" header holds (4), so extension blocks follow it.
+    const sparse = join(dir, "sparse-src");
+    mkdirSync(sparse, { recursive: true });
+    const path = join(sparse, "holes");
+    const fd = Bun.spawnSync(["sh", "-c", `for i in 0 1 2 3 4 5 6; do printf "piece$i" | dd of="$0" bs=1 seek=$((i * 1048576)) conv=notrunc status=none; done; truncate -s 8M "$0"`, path]);
+    expect(fd.exitCode).toBe(0);
+    for (const [format, extra] of [["gnu", []], ["posix", ["--sparse-version=0.1"]], ["posix", ["--sparse-version=1.0"]]] as const) {
+      const r = Bun.spawnSync(["tar", "-C", sparse, `--format=${format}`, "--sparse", ...extra, "-cf", "-", "holes"]);
+      expect(r.exitCode).toBe(0);
+      const [e] = await entries(new Uint8Array(r.stdout), 700);
+      expect([e!.path, e!.type, e!.size]).toEqual(["holes", "file", 8 << 20]);
+      // GNU tar stores each run of data by whole filesystem blocks (and may add the file's end as an empty piece).
+      expect(e!.sparse!.filter(([, n]) => n > 0)).toEqual([0, 1, 2, 3, 4, 5, 6].map((i) => [i * 1048576, 4096]));
+      expect(e!.data).toBe([0, 1, 2, 3, 4, 5, 6].map((i) => `piece${i}`.padEnd(4096, "\0")).join(""));
+    }
+    // A map that places more or fewer bytes than stored is refused.
+    const bad = Bun.spawnSync(["tar", "-C", sparse, "--format=posix", "--sparse", "--sparse-version=0.1", "-cf", "-", "holes"]);
+    const bytes = new Uint8Array(bad.stdout);
+    const at = Buffer.from(bytes).indexOf("GNU.sparse.map=0,4096");
+    expect(at).toBeGreaterThan(0);
+    bytes[at + "GNU.sparse.map=0,409".length] = "7".charCodeAt(0);
+    await expect(entries(bytes)).rejects.toThrow("holes: a sparse map of 28673 bytes for 28672 stored");
+  });
+
   test("extended attributes come from PAX SCHILY.xattr records", async () => {
     const pax = new TextEncoder().encode("30 SCHILY.xattr.user.test=yes\n");
     expect(pax.length).toBe(30);
