@@ -123,7 +123,7 @@ export async function importImage(stream: ReadableStream<Uint8Array>, ref: strin
     history: [{ created, created_by: "bunker import", ...(changes.message ? { comment: changes.message } : {}) }],
   };
   const id = storeConfig(root, config);
-  const record: ImageRecord = { id, names: name ? [name] : [], digests: [], layers: [layer.chainId], size: layer.size, blobs: [layer.blob], added: created, config };
+  const record: ImageRecord = { id, names: name ? [name] : [], digests: [], layers: [layer.chainId], size: layer.size, layerSizes: [layer.size], blobs: [layer.blob], added: created, config };
   saveImage(root, record);
   return findImage(root, id) ?? record;
 }

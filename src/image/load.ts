@@ -13,7 +13,7 @@ import { decompressed, layerMediaType, storeLayer } from "./layers";
 import { readTar } from "./tar";
 import { layerPath } from "./unpack";
 import { formatReference, parseReference } from "./reference";
-import { blobPath, chainIds, clearStaging, digestOf, layerDir, openStore, saveImage, stagingDir, type ImageConfig, type ImageRecord, type LayerBlob } from "./store";
+import { blobPath, chainIds, clearStaging, digestOf, knownLayerSize, layerDir, openStore, saveImage, stagingDir, type ImageConfig, type ImageRecord, type LayerBlob } from "./store";
 import { fileType } from "../sys/fs";
 
 /** Writes the archive's regular files below `dir`; anything else in it is skipped. */
@@ -152,8 +152,8 @@ export async function loadImages(stream: ReadableStream<Uint8Array>, progress: (
         const path = join(staging.path, ...layerPath(l));
         if (fileType(path) !== "file") throw new BunkerError(`load: the archive has no ${l}`);
         if (fileType(layerDir(root, chains[i]!)) === "dir") {
-          sizes.push(0);
           const blob = await describeBlob(path);
+          sizes.push(knownLayerSize(root, chains[i]!) ?? (blob.mediaType.endsWith("tar") ? blob.size : 0));
           // Kept for save as a stored layer's own archive is.
           if (fileType(blobPath(root, blob.digest)) !== "file") renameSync(path, blobPath(root, blob.digest));
           blobs.push(blob);
@@ -166,7 +166,7 @@ export async function loadImages(stream: ReadableStream<Uint8Array>, progress: (
       }
       const id = digestOf(configBytes);
       writeFileSync(blobPath(root, id), configBytes, { mode: 0o600 });
-      const record: ImageRecord = { id, names: namesOf(img.names), digests: [], layers: chains, size: sizes.reduce((a, b) => a + b, 0), blobs, added: new Date().toISOString(), config };
+      const record: ImageRecord = { id, names: namesOf(img.names), digests: [], layers: chains, size: sizes.reduce((a, b) => a + b, 0), layerSizes: sizes, blobs, added: new Date().toISOString(), config };
       saveImage(root, record);
       // As the archive named it (the store's record may have more names).
       out.push(record);

@@ -11,7 +11,7 @@ import { imageArch } from "./images";
 import { storeLayer } from "./layers";
 import { formatReference, isLoopbackRegistry, parseReference, registryHost, repositoryName, type Reference } from "./reference";
 import { ACCEPT, failure, MANIFEST_TYPES, Registry, RegistryError } from "./registry";
-import { blobPath, chainIds, clearStaging, digestOf, findImage, layerDir, openStore, saveImage, type ImageConfig, type ImageRecord, type LayerBlob } from "./store";
+import { blobPath, chainIds, clearStaging, digestOf, findImage, knownLayerSize, layerDir, openStore, saveImage, type ImageConfig, type ImageRecord, type LayerBlob } from "./store";
 import { fileType } from "../sys/fs";
 import { silentProgress, type Progress } from "./progress";
 
@@ -173,7 +173,7 @@ export async function pullImage(refText: string, o: PullOptions = {}): Promise<I
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== manifest.layers.length) throw new RegistryError(`${what}: its config names ${diffIds.length} layers and its manifest ${manifest.layers.length}`);
   const chains = chainIds(diffIds);
-  // Bytes of each layer as the store keeps it (uncompressed); one the store had is counted as downloaded.
+  // Bytes of each layer as the store keeps it (uncompressed); one the store had, as its records say (else as downloaded).
   const sizes = manifest.layers.map((l) => l.size);
   // Each layer as the archive it came as; one the store had already may have come as another (its blob then missing).
   const blobs: LayerBlob[] = manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: ociLayerType(l.mediaType ?? "") }));
@@ -181,6 +181,7 @@ export async function pullImage(refText: string, o: PullOptions = {}): Promise<I
     const short = layer.digest.slice(7, 19);
     if (!LAYER_TYPES.test(layer.mediaType ?? "")) throw new RegistryError(`${what}: layer ${short} is ${layer.mediaType}, which bunker does not unpack`);
     if (fileType(layerDir(root, chains[i]!)) === "dir") {
+      sizes[i] = knownLayerSize(root, chains[i]!) ?? sizes[i]!;
       progress.finish(short, "already here");
       return;
     }
@@ -212,6 +213,7 @@ export async function pullImage(refText: string, o: PullOptions = {}): Promise<I
     digests: [`${repositoryName(ref)}@${digest}`],
     layers: chains,
     size: sizes.reduce((n, s) => n + s, 0),
+    layerSizes: sizes,
     blobs,
     added: new Date().toISOString(),
     config,

@@ -61,6 +61,8 @@ export interface ImageRecord {
   size: number;
   /** Its layers as archives, bottom first (missing in a record made before blobs were kept). */
   blobs?: LayerBlob[];
+  /** Bytes of each layer's uncompressed tar, bottom first (missing in older records). */
+  layerSizes?: number[];
   /** When it came into the store. */
   added: string;
   config: ImageConfig;
@@ -292,6 +294,16 @@ export function findImage(root: string, ref: string): ImageRecord | null {
   }
   const name = formatReference(parsed);
   return images.find((i) => i.names.includes(name)) ?? null;
+}
+
+/** Bytes of the uncompressed tar of the stored layer `chain`, as an image record that has it says. */
+export function knownLayerSize(root: string, chain: string): number | undefined {
+  for (const i of listImages(root)) {
+    const at = i.layers.indexOf(chain);
+    const size = at >= 0 ? i.layerSizes?.[at] : undefined;
+    if (size !== undefined) return size;
+  }
+  return undefined;
 }
 
 /** Removes `name` from the image holding it; the record goes with its last name unless other names or digests keep it. Returns whether the record went. */

@@ -132,6 +132,10 @@ describe.skipIf(!ready)("bunker pull", () => {
     expect([z.code, z.stderr]).toEqual([0, ""]);
     // The uncompressed layer is the same: its ChainID, and so its directory, are too.
     expect(readdirSync(join(store, "layers")).length).toBe(before);
+    // And its size: an image whose layer was already here counts it as stored, not as downloaded.
+    const sizes = JSON.parse(b(["image", "inspect", `127.0.0.1:${reg.port}/busybox:latest`, `127.0.0.1:${reg.port}/busybox:docker`, `127.0.0.1:${reg.port}/busybox:zstd`]).stdout).map((i: { size: number }) => i.size);
+    expect(new Set(sizes).size).toBe(1);
+    expect(sizes[0]).toBeGreaterThan(1_000_000);
     expect(b(["run", "--rm", "--network", "none", `127.0.0.1:${reg.port}/busybox:zstd`]).stdout).toBe("from-the-registry\n");
     // Listed by repository, whose registry has a port: every tag of it.
     const tags = b(["images", `127.0.0.1:${reg.port}/busybox`]).stdout.split("\n").slice(1).filter(Boolean).map((l) => l.split(/\s+/)[1]).sort();
