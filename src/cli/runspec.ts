@@ -306,8 +306,9 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
     files: h.envFiles,
     flags: f.env,
   });
-  // The image's anonymous volumes first: a mount the run asks for inside one goes on top of it.
-  const imageVolumes = (h.image?.root.volumes ?? []).map((v) => volumeMount({ destination: v.destination, source: v.source, readonly: false, recursive: true, flags: [] }));
+  // The image's anonymous volumes first: a mount the run asks for inside one goes on top of it. nodev: a
+  // device node the image put there opens only in the container's own /dev, as its layers' do.
+  const imageVolumes = (h.image?.root.volumes ?? []).map((v) => volumeMount({ destination: v.destination, source: v.source, readonly: false, recursive: true, flags: ["nodev"] }));
   const extraMounts = [...imageVolumes, ...f.volumes.map(({ volume }, i) => volumeMount({ ...volume, source: h.volumeSources[i]! })), ...f.tmpfs];
   const rootfs = h.image ? { path: h.image.root.upper, hasEtc: h.image.hasEtc } : h.rootfs;
   const spec = createSpec({
