@@ -20,6 +20,16 @@ typedef unsigned long u64;
 #define NR_PRCTL 157
 #define NR_EXIT_GROUP 231
 #define NR_EXECVEAT 322
+#define NR_READ 0
+#define NR_WRITE 1
+#define NR_LSEEK 8
+#define NR_CLOCK_GETTIME 228
+#define NR_OPENAT 257
+#define NR_PPOLL 271
+#define NR_RENAMEAT2 316
+#define NR_PIDFD_OPEN 434
+#define NR_WAITID 247
+#define O_NOFOLLOW_ 0400000
 
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f) {
   long r;
@@ -44,6 +54,16 @@ __asm__(".text\n.global _start\n_start:\n xor %rbp, %rbp\n mov %rsp, %rdi\n and 
 #define NR_EXECVE 221
 #define NR_WAIT4 260
 #define NR_EXECVEAT 281
+#define NR_OPENAT 56
+#define NR_LSEEK 62
+#define NR_READ 63
+#define NR_WRITE 64
+#define NR_PPOLL 73
+#define NR_CLOCK_GETTIME 113
+#define NR_RENAMEAT2 276
+#define NR_PIDFD_OPEN 434
+#define NR_WAITID 95
+#define O_NOFOLLOW_ 0100000
 
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f) {
   register long x8 __asm__("x8") = n;
@@ -63,7 +83,13 @@ __asm__(".text\n.global _start\n_start:\n mov x29, #0\n mov x30, #0\n mov x0, sp
 #endif
 
 #define EINTR_ 4
+#define EAGAIN_ 11
 #define ECHILD_ 10
+#define O_WRONLY_ 01
+#define O_CREAT_ 0100
+#define O_TRUNC_ 01000
+#define O_APPEND_ 02000
+#define O_CLOEXEC_ 02000000
 #define SIGCHLD_ 17
 #define WNOHANG_ 1L
 #define WALL_ 0x40000000L

@@ -30,6 +30,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   import: { describe: "Make an image from a root filesystem tarball", load: async () => (await import("./cli/image")).importCmd },
   pull: { describe: "Download an image from a registry", load: async () => (await import("./cli/image")).pull },
   load: { describe: "Load images from a docker save or OCI archive", load: async () => (await import("./cli/image")).load },
+  logs: { describe: "Print what a detached container wrote", load: async () => (await import("./cli/logs")).logs },
   save: { describe: "Write images as a tar archive", load: async () => (await import("./cli/save")).save },
   export: { describe: "Write a container's root filesystem as a tar archive", load: async () => (await import("./cli/export")).exportCmd },
   login: { describe: "Log in to a registry", load: async () => (await import("./cli/login")).login },

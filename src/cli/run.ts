@@ -31,6 +31,8 @@ export const runOptions: OptionDefs = {
     description: "Run on the host's own files, read-only, with private /tmp, /run, /dev and /proc, instead of an image",
   },
   "publish-all": { type: "boolean", alias: ["P"], description: "Publish every port the image exposes, each on a free host port" },
+  "log-driver": { type: "string", valueHint: "DRIVER", description: "A detached container's log: json-file (default; docker's records) or none" },
+  "log-opt": { type: "string", multiple: true, valueHint: "KEY=VALUE", description: "max-size=SIZE (default 10m, -1 for no cap), max-file=N (default 3): files of the log, rotated" },
   "stop-signal": { type: "string", valueHint: "SIGNAL", description: "The signal bunker stop sends first (default SIGTERM, or the image's StopSignal)" },
   pull: { type: "string", valueHint: "WHEN", description: "Pull the image: missing (default: when the store has none), always, never" },
   platform: { type: "string", valueHint: "OS/ARCH[/VARIANT]", description: "The image's platform when it is pulled (default this machine's)" },

@@ -15,6 +15,7 @@ import type { ContainerSpec, ImageRoot, LinuxResources, Mount, PortMapping, POSI
 import { parseResources } from "../spec/resources";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { parseTmpfs, parseVolume, volumeMount, type Volume } from "../spec/volumes";
+import { parseLogging, type LogSettings } from "../spec/logging";
 import { checkPublished, parsePublish } from "../spec/ports";
 import { parseNetworkArg, type NetworkArg } from "../spec/network";
 import type { NetworkChoice } from "../runtime/runhost";
@@ -75,6 +76,8 @@ export interface RunFlags {
   tty: boolean;
   interactive: boolean;
   detach: boolean;
+  /** --log-driver and --log-opt: a detached container's log. */
+  log: LogSettings;
   rm: boolean;
 }
 
@@ -204,6 +207,7 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     tty: v.tty === true,
     interactive: v.interactive === true,
     detach: v.detach === true,
+    log: parseLogging(optString(v["log-driver"]), strings(v["log-opt"])),
     rm: v.rm === true,
   };
 }
@@ -343,6 +347,8 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
     spec.bunker.rootMode = "image";
     spec.bunker.image = h.image.root;
   }
+  // Only a detached container has a log: a foreground one's output goes where bunker's does.
+  if (f.detach) spec.bunker.log = f.log;
   // --stop-signal, else the image's StopSignal (docker's order).
   const imageStop = imageConfig?.StopSignal;
   const stopSignal = f.stopSignal ?? (imageStop ? parseSignal(imageStop) : undefined);

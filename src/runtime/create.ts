@@ -35,6 +35,7 @@ import { rootfsFacts } from "./facts";
 import { prepareImageRoot } from "./image-rootfs";
 import { mountFuseOverlay, type FuseOverlay } from "./fuse-overlay";
 import { idmappedMounts, type IdmappedMounts } from "./idmapped";
+import type { LogPipes } from "./log-writer";
 
 export interface RunRecord {
   name?: string;
@@ -42,8 +43,10 @@ export interface RunRecord {
   detached: boolean;
   /** The state was already created (by the `run -d` that started this supervisor). */
   existing?: boolean;
-  /** A descriptor to give the container as stdout and stderr (a detached container's log). */
-  output?: number;
+  /** Descriptors to give the container as stdout and stderr (a detached container's log). */
+  output?: { out: number; err: number };
+  /** The log a detached supervisor writes from the container's output (see log-writer.ts). */
+  log?: LogPipes;
   /** Pin the new namespaces into this directory once the container runs. */
   pin?: string;
   /** -t: a pseudo-terminal; `interactive` (-i) relays the caller's input to it. */

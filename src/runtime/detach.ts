@@ -11,6 +11,11 @@ import { BunkerError } from "../errors";
 import { compiledBunker } from "./handoff";
 import { initialState, runContainer, type RunRecord } from "./run";
 import { containerDir, createState, readState, removeState, withLock, writeState } from "./store";
+import { cstr } from "../sys/fs";
+import { DEFAULT_LOG } from "../spec/logging";
+import type { LogSettings } from "../spec/types";
+import { LOG_NAME } from "./log-reader";
+import type { LogPipes } from "./log-writer";
 import { startTime } from "../sys/proc";
 
 /** The command line that runs bunker itself (the executable, or bun with the source entry). */
@@ -64,8 +69,11 @@ export async function supervise(id: string, pinDir?: string): Promise<number> {
   state.supervisor = process.pid;
   state.supervisorStart = startTime(process.pid) ?? undefined;
   withLock(id, () => writeState(state));
-  const logPath = `${containerDir(id)}/output.log`;
-  const log = sys("open the container log", "openat", AT.FDCWD, new TextEncoder().encode(`${logPath}\0`), O.WRONLY | O.CREAT | O.APPEND | O.CLOEXEC, 0o600);
+  const { output, log } = openLog(id, state.spec.bunker.log ?? DEFAULT_LOG);
+  if (log) {
+    state.logPath = `${containerDir(id)}/${LOG_NAME}`;
+    withLock(id, () => writeState(state));
+  }
   const report = (text: string) => {
     try {
       writeAll("write the start-up report", 3, new TextEncoder().encode(text));
@@ -80,7 +88,8 @@ export async function supervise(id: string, pinDir?: string): Promise<number> {
       detached: true,
       existing: true,
       handOff: true,
-      output: log,
+      output,
+      ...(log ? { log } : {}),
       ...(state.name !== undefined ? { name: state.name } : {}),
       ...(pinDir !== undefined ? { pin: pinDir } : {}),
       onStarted: (err) => {
@@ -91,5 +100,22 @@ export async function supervise(id: string, pinDir?: string): Promise<number> {
   } catch {
     // told through onStarted if the start failed; after it, this process has no one to tell
     return 125;
+  } finally {
+    for (const fd of new Set([output.out, output.err, ...(log ? [log.out, log.err, log.dir, log.outWrite, log.errWrite] : [])])) if (fd >= 0) closeFd(fd);
   }
+}
+
+/**
+ * What the container gets as stdout and stderr: pipes whose other ends the
+ * log is written from, or /dev/null with --log-driver none.
+ */
+function openLog(id: string, settings: LogSettings): { output: { out: number; err: number }; log?: LogPipes } {
+  if (settings.driver === "none") {
+    const nul = sys("open /dev/null", "openat", AT.FDCWD, cstr("/dev/null"), O.WRONLY | O.CLOEXEC, 0);
+    return { output: { out: nul, err: nul } };
+  }
+  const [out, outWrite] = pipe("create the container's stdout pipe", O.CLOEXEC);
+  const [err, errWrite] = pipe("create the container's stderr pipe", O.CLOEXEC);
+  const dir = sys(`open ${containerDir(id)}`, "openat", AT.FDCWD, cstr(containerDir(id)), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
+  return { output: { out: outWrite, err: errWrite }, log: { out, err, outWrite, errWrite, dir, maxSize: settings.maxSize, maxFiles: settings.maxFiles } };
 }

@@ -2,8 +2,8 @@
 // waiter (native/waiter.c): a static program of a few kilobytes, exec'd from
 // a memory file in place of this Bun process. The pid stays, so the container
 // stays its child and still dies with it; what this process held for the
-// container (published ports' sockets, slirp4netns's exit pipe) is kept open
-// across the exec. When the container ends, the waiter takes its lock and
+// container (published ports' sockets, slirp4netns's exit pipe, the log's
+// pipes) is kept open across the exec, and the waiter writes the log. When the container ends, the waiter takes its lock and
 // starts `bunker __finish`, which undoes the set-up and records the end
 // (src/runtime/finish.ts).
 
@@ -15,6 +15,7 @@ import { closeFd, trySys } from "../sys/libc";
 import { memoryFile } from "../sys/memfd";
 import { prebuiltNativeOff } from "../sys/native";
 import { containerDir } from "./store";
+import type { LogPipes } from "./log-writer";
 
 /** The build's waiter for this architecture, base64; absent or empty without one. */
 declare const BUNKER_WAITER: string | undefined;
@@ -40,7 +41,7 @@ export function handOffUnavailable(): string | null {
  * of this process), keeping `keep` open across the exec. Returns only when
  * that fails, with the reason; nothing is changed then.
  */
-export function handOff(id: string, pid: number, keep: readonly number[]): string {
+export function handOff(id: string, pid: number, keep: readonly number[], log?: LogPipes): string {
   const unavailable = handOffUnavailable();
   if (unavailable) return unavailable;
   const opened: number[] = [];
@@ -61,13 +62,15 @@ export function handOff(id: string, pid: number, keep: readonly number[]): strin
     const lock = trySys("openat", AT.FDCWD, cstr(`${containerDir(id)}/lock`), O.RDWR | O.NOFOLLOW, 0);
     if (lock < 0) return `open the container's lock: ${errnoMessage(-lock)}`;
     opened.push(lock);
-    for (const fd of keep) {
+    for (const fd of [...keep, ...(log ? [log.out, log.err, log.dir] : [])]) {
       const flags = trySys("fcntl", fd, F_GETFD, 0);
       if (flags < 0 || (flags & FD_CLOEXEC) === 0) continue;
       if (trySys("fcntl", fd, F_SETFD, flags & ~FD_CLOEXEC) === 0) cleared.push(fd);
     }
     const arena = new Arena();
-    const argv = arena.strv(["bunker-wait", String(pid), String(lock), String(exe), id]);
+    // With a log: its pipes, its directory, its cap in KiB (0: none) and how many files it keeps.
+    const logArgs = log ? [log.out, log.err, log.dir, Math.ceil(log.maxSize / 1024), log.maxFiles].map(String) : [];
+    const argv = arena.strv(["bunker-wait", String(pid), String(lock), String(exe), id, ...logArgs]);
     const envp = arena.strv(Object.entries(process.env).flatMap(([k, v]) => (v === undefined || k.includes("=") || `${k}${v}`.includes("\0") ? [] : [`${k}=${v}`])));
     const r = trySys("execveat", memfd, cstr(""), argv, envp, AT.EMPTY_PATH);
     // Only a failure comes back.

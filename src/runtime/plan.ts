@@ -339,8 +339,8 @@ export function planCommand(p: ChildProgram, proc: Pick<Process, "args" | "env">
 function planExec(p: ChildProgram, spec: ContainerSpec, extras: PlanExtras, filter: SeccompFilter | null, lockedDown: boolean): void {
   const output = extras.output;
   if (output !== undefined) {
-    p.call("send stdout to the container log", "dup3", [output, 1, 0]);
-    p.call("send stderr to the container log", "dup3", [output, 2, 0]);
+    p.call("send stdout to the container's log", "dup3", [output.out, 1, 0]);
+    p.call("send stderr to the container's log", "dup3", [output.err, 2, 0]);
   }
   planProcessSettings(p, spec.oci.process);
   if (extras.startGate) planStartGate(p, extras.startGate, spec);
@@ -356,8 +356,8 @@ export interface JoinedNamespace {
 }
 
 export interface PlanExtras {
-  /** A descriptor for the container's stdout and stderr (a detached container's log). */
-  output?: number;
+  /** Descriptors for the container's stdout and stderr (a detached container's log: its pipes, or /dev/null). */
+  output?: { out: number; err: number };
   joined?: readonly JoinedNamespace[];
   /** -t: the pseudo-terminal's set-up. */
   terminal?: TerminalSetup;

@@ -24,6 +24,7 @@ export function stateProblem(value: unknown, id: string): string | null {
   if (!optional(s.pinned, (v) => strings(v) && v.every((p) => p.startsWith("/")))) return "has invalid pinned directories";
   if (!optional(s.namespaceIds, (v) => isObject(v) && Object.values(v).every((p) => typeof p === "string"))) return "has invalid namespace identities";
   if (!optional(s.network, validNetwork)) return "has an invalid network";
+  if (!optional(s.logPath, (v) => typeof v === "string" && v.startsWith("/"))) return "has an invalid log path";
   if (!optional(s.rootfsHelper, (h) => isObject(h) && Number.isSafeInteger(h.pid) && optional(h.pidStart, Number.isSafeInteger))) return "has an invalid root filesystem helper";
   if (!isObject(s.spec) || !isObject(s.spec.bunker) || !isObject(s.spec.oci) || typeof s.spec.bunker.network !== "string") return "has no container spec";
   if (!optional(s.oci, (v) => isObject(v) && typeof v.bundle === "string" && v.bundle.startsWith("/") && optional(v.annotations, (a) => isObject(a) && Object.values(a).every((x) => typeof x === "string")))) return "has an invalid OCI record";

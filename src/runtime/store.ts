@@ -70,6 +70,8 @@ export interface ContainerState {
   detached: boolean;
   /** Its network: mode, addresses, published ports, helper. */
   network?: NetworkState;
+  /** Its log (a detached container's, with --log-driver json-file). */
+  logPath?: string;
   /** fuse-overlayfs serving its root filesystem (an image's, for a user without overlayfs): stopped when it ends. */
   rootfsHelper?: { pid: number; pidStart?: number };
   /** Its cgroups, one directory per hierarchy. */

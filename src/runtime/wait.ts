@@ -11,6 +11,7 @@ import { closeFd } from "../sys/libc";
 import { formatBytes } from "../spec/resources";
 import { writeErr } from "../output";
 import { handOff } from "./handoff";
+import { pumpLog } from "./log-writer";
 import { readState, removeState, withLock, writeState } from "./store";
 import { releaseMountPoints } from "./mountpoints";
 import { oomReport, releaseCgroups } from "./cgroup";
@@ -20,9 +21,17 @@ import type { Created, RunRecord } from "./create";
 /** Waits for the container's first process to end; resolves to its exit status. */
 export async function waitContainer(c: Created, record: RunRecord): Promise<number> {
   const { state, pid, net, program, terminal, mountPoints } = c;
+  const logPipes = record.log;
+  if (logPipes) {
+    // The container has its copies: the log's pipes end when its processes are gone.
+    for (const k of ["outWrite", "errWrite"] as const) {
+      closeFd(logPipes[k]);
+      logPipes[k] = -1;
+    }
+  }
   if (record.handOff && !terminal) {
-    // Returns only if the exec fails: then this process waits, as it would without it.
-    const why = handOff(state.id, pid, net.held());
+    // Returns only if the exec fails: then this process waits (and writes the log), as it would without it.
+    const why = handOff(state.id, pid, net.held(), logPipes);
     await log.debug(`the supervisor stays a bunker process: ${why}`);
   }
   if (terminal) {
@@ -37,7 +46,7 @@ export async function waitContainer(c: Created, record: RunRecord): Promise<numb
       closeFd(terminal.winchWrite);
     }
   }
-  const status = waitFor(pid);
+  const status = logPipes ? await pumpLog(pid, logPipes) : waitFor(pid);
   // The child ran on `program`'s memory until it exec'd (or, with --init, on its own copy).
   program.retain(null);
   // Once reaped, the pid can be reused: nothing more is sent to it.

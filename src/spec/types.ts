@@ -206,6 +206,8 @@ export interface Sidecar {
   init?: boolean;
   /** Which seccomp filter: bunker's default, none, or linux.seccomp. */
   seccomp?: "default" | "unconfined" | "custom";
+  /** A detached container's log (--log-driver, --log-opt); none for a foreground one. */
+  log?: LogSettings;
   /** The signal `bunker stop` sends first (--stop-signal, an image's StopSignal); SIGTERM otherwise. */
   stopSignal?: number;
   /** seccomp(2)'s filter flags for the filter (linux.seccomp.flags: LOG, SPEC_ALLOW, TSYNC). */
@@ -246,6 +248,15 @@ export interface ImageRoot {
 }
 
 export type RootfsDriver = "overlay" | "fuse-overlayfs" | "copy";
+
+/** A detached container's log (spec/logging.ts). */
+export interface LogSettings {
+  driver: "json-file" | "none";
+  /** Bytes a file may reach before it rotates (0: no cap). */
+  maxSize: number;
+  /** Files kept, the current one included. */
+  maxFiles: number;
+}
 
 export interface UsernsSetup {
   /** "helpers": newuidmap/newgidmap with subordinate ranges; "direct": bunker writes the maps itself. */

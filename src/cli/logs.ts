@@ -1,0 +1,116 @@
+// bunker logs [-f] [--tail N] [--since T] [--until T] [-t] CONTAINER
+
+import { BunkerError } from "../errors";
+import { writeErr, writeOut } from "../output";
+import { logFiles, logInode, readFrom, timeNanos, type LogRecord } from "../runtime/log-reader";
+import { currentStatus, readState, resolveContainer } from "../runtime/store";
+import { UsageError, type OptionDefs } from "../options";
+import { parseCommand } from "./usage";
+
+const options: OptionDefs = {
+  follow: { type: "boolean", alias: ["f"], description: "Keep printing what the container writes, until it stops" },
+  tail: { type: "string", valueHint: "N", description: "Only the last N lines (default all)" },
+  since: { type: "string", valueHint: "TIME", description: "Only lines from TIME on: 2026-11-30T10:00:00Z, a Unix time, or a duration before now (10m, 1h30m)" },
+  until: { type: "string", valueHint: "TIME", description: "Only lines before TIME (same forms)" },
+  timestamps: { type: "boolean", alias: ["t"], description: "Each line with the time it was written" },
+};
+
+const UNIT_NS: Record<string, bigint> = { ns: 1n, us: 1000n, µs: 1000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n };
+
+/** --since and --until, as docker reads them, in nanoseconds since the epoch. */
+export function parseLogTime(value: string, flag: string, now = BigInt(Date.now()) * 1_000_000n): bigint {
+  if (/^\d+(\.\d{1,9})?$/.test(value)) {
+    const [s, f = ""] = value.split(".");
+    return BigInt(s!) * 1_000_000_000n + BigInt(f.padEnd(9, "0"));
+  }
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  if (parts.length && parts.map((p) => p[0]).join("") === value) {
+    const ns = parts.reduce((sum, p) => sum + BigInt(Math.round(Number(p[1]) * Number(UNIT_NS[p[2]!]!))), 0n);
+    return now - ns;
+  }
+  const withZone = /(Z|[+-]\d\d:\d\d)$/.test(value) ? value : `${value}Z`;
+  const t = timeNanos(/T/.test(withZone) ? withZone : `${withZone.replace(/Z$/, "")}T00:00:00Z`);
+  if (t < 0n) throw new UsageError(`${flag} ${value}: not a time (use 2026-11-30T10:00:00Z, a Unix time, or a duration such as 10m)`);
+  return t;
+}
+
+export async function logs(argv: string[]): Promise<number> {
+  const parsed = await parseCommand(argv, options, {
+    name: "logs",
+    description: "Print what a detached container wrote to stdout and stderr (each to the same stream here)",
+    positional: "CONTAINER",
+    examples: ["bunker logs -f web", "bunker logs --since 10m --tail 100 -t web"],
+  });
+  if (!parsed) return 0;
+  const [ref, extra] = parsed.rest;
+  if (ref === undefined) throw new UsageError("logs: no container given");
+  if (extra !== undefined) throw new UsageError(`logs: unexpected argument "${extra}"`);
+  const v = parsed.values;
+  const tailText = v.tail as string | undefined;
+  if (tailText !== undefined && tailText !== "all" && !/^\d+$/.test(tailText)) throw new UsageError(`logs: --tail ${tailText}: a number of lines, or all`);
+  const tail = tailText === undefined || tailText === "all" ? undefined : Number(tailText);
+  const since = v.since !== undefined ? parseLogTime(v.since as string, "--since") : undefined;
+  const until = v.until !== undefined ? parseLogTime(v.until as string, "--until") : undefined;
+  const s = resolveContainer(ref);
+  if (!s.logPath) {
+    const why = s.spec.bunker.log?.driver === "none" ? "it was run with --log-driver none" : "it was not run detached (-d): its output went where bunker's did";
+    throw new BunkerError(`logs ${ref}: container ${s.name ?? s.id} has no log: ${why}`);
+  }
+  const stamps = v.timestamps === true;
+  const show = async (records: LogRecord[]) => {
+    let out = "";
+    let err = "";
+    for (const r of records) {
+      if (since !== undefined || until !== undefined) {
+        const t = timeNanos(r.time);
+        if (since !== undefined && t < since) continue;
+        if (until !== undefined && t >= until) continue;
+      }
+      const line = stamps ? `${r.time} ${r.log}` : r.log;
+      if (r.stream === "stdout") {
+        if (err) await writeErr(err);
+        err = "";
+        out += line;
+      } else {
+        if (out) await writeOut(out);
+        out = "";
+        err += line;
+      }
+    }
+    if (out) await writeOut(out);
+    if (err) await writeErr(err);
+  };
+  // What is there now.
+  const files = logFiles(s.logPath);
+  let records: LogRecord[] = [];
+  // Where reading stopped: the file (by inode, which a rotation keeps) and the offset in it.
+  let at = { inode: -1, offset: 0 };
+  for (const f of files) {
+    const r = readFrom(f, 0);
+    if (!r) continue;
+    records.push(...r.records);
+    at = { inode: r.inode, offset: r.next };
+  }
+  if (tail !== undefined) records = tail === 0 ? [] : records.slice(-tail);
+  await show(records);
+  if (!v.follow) return 0;
+  // Then what comes, across rotations, until the container has stopped and its log has nothing more.
+  for (;;) {
+    const state = readState(s.id);
+    const running = state !== null && currentStatus(state) !== "stopped";
+    let got = false;
+    // The rest of the file reading stopped in (renamed since, maybe), then every newer one, oldest first.
+    const now = logFiles(s.logPath).map((path) => ({ path, inode: logInode(path) }));
+    const from = now.findIndex((f) => f.inode === at.inode);
+    for (const [i, f] of now.entries()) {
+      if (from >= 0 && i < from) continue;
+      const r = readFrom(f.path, i === from ? at.offset : 0);
+      if (!r || (i === from && r.inode !== at.inode)) continue;
+      if (r.records.length) got = true;
+      await show(r.records);
+      at = { inode: r.inode, offset: r.next };
+    }
+    if (!running) return 0;
+    if (!got) await Bun.sleep(50);
+  }
+}
