@@ -1,8 +1,9 @@
 // bunker logs [-f] [--tail N] [--since T] [--until T] [-t] CONTAINER
 
+import { closeSync as closeFd } from "node:fs";
 import { BunkerError } from "../errors";
 import { writeErr, writeOut } from "../output";
-import { logFiles, logInode, readFrom, timeNanos, type LogRecord } from "../runtime/log-reader";
+import { openLogFiles, readFd, timeNanos, type LogRecord } from "../runtime/log-reader";
 import { currentStatus, readState, resolveContainer } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
@@ -81,15 +82,18 @@ export async function logs(argv: string[]): Promise<number> {
     if (err) await writeErr(err);
   };
   // What is there now.
-  const files = logFiles(s.logPath);
   let records: LogRecord[] = [];
   // Where reading stopped: the file (by inode, which a rotation keeps) and the offset in it.
   let at = { inode: -1, offset: 0 };
-  for (const f of files) {
-    const r = readFrom(f, 0);
-    if (!r) continue;
-    records.push(...r.records);
-    at = { inode: r.inode, offset: r.next };
+  const files = openLogFiles(s.logPath);
+  try {
+    for (const f of files) {
+      const r = readFd(f.fd, 0);
+      records.push(...r.records);
+      at = { inode: r.inode, offset: r.next };
+    }
+  } finally {
+    for (const f of files) closeFd(f.fd);
   }
   if (tail !== undefined) records = tail === 0 ? [] : records.slice(-tail);
   await show(records);
@@ -100,15 +104,18 @@ export async function logs(argv: string[]): Promise<number> {
     const running = state !== null && currentStatus(state) !== "stopped";
     let got = false;
     // The rest of the file reading stopped in (renamed since, maybe), then every newer one, oldest first.
-    const now = logFiles(s.logPath).map((path) => ({ path, inode: logInode(path) }));
-    const from = now.findIndex((f) => f.inode === at.inode);
-    for (const [i, f] of now.entries()) {
-      if (from >= 0 && i < from) continue;
-      const r = readFrom(f.path, i === from ? at.offset : 0);
-      if (!r || (i === from && r.inode !== at.inode)) continue;
-      if (r.records.length) got = true;
-      await show(r.records);
-      at = { inode: r.inode, offset: r.next };
+    const open = openLogFiles(s.logPath);
+    try {
+      const from = open.findIndex((f) => f.inode === at.inode);
+      for (const [i, f] of open.entries()) {
+        if (from >= 0 && i < from) continue;
+        const r = readFd(f.fd, i === from ? at.offset : 0);
+        if (r.records.length) got = true;
+        await show(r.records);
+        at = { inode: r.inode, offset: r.next };
+      }
+    } finally {
+      for (const f of open) closeFd(f.fd);
     }
     if (!running) return 0;
     if (!got) await Bun.sleep(50);

@@ -3,7 +3,7 @@
 // container.log), each line one json-file record; and following the
 // current file as it grows and rotates.
 
-import { closeSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { basename, dirname } from "node:path";
 
 export const LOG_NAME = "container.log";
@@ -17,7 +17,15 @@ export interface LogRecord {
 /** The records of a text of json-file lines; a line that is not one (cut short by a crash) is skipped. */
 export function parseRecords(text: string): LogRecord[] {
   const out: LogRecord[] = [];
-  for (const line of text.split("\n")) {
+  const lines = text.split("\n").filter((l) => l !== "");
+  // All at once where every line is whole (one parse, not one per line); line by line where one is not.
+  try {
+    const all = JSON.parse(`[${lines.join(",")}]`) as LogRecord[];
+    if (all.every((r) => typeof r.log === "string" && (r.stream === "stdout" || r.stream === "stderr") && typeof r.time === "string")) return all;
+  } catch {
+    // a line that is no record: each is looked at below
+  }
+  for (const line of lines) {
     if (line === "") continue;
     try {
       const r = JSON.parse(line) as LogRecord;
@@ -57,16 +65,6 @@ export function timeNanos(time: string): bigint {
   return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? "").padEnd(9, "0"));
 }
 
-/** The inode of the log's current file, or null while there is none. */
-export function logInode(path: string): number | null {
-  try {
-    return statSync(path).ino;
-  } catch {
-    // not written yet, or the container is gone
-    return null;
-  }
-}
-
 /** A file read from `offset` on, whole lines only: the records and where the next read starts. */
 export function readFrom(path: string, offset: number): { records: LogRecord[]; next: number; inode: number } | null {
   let fd: number;
@@ -77,22 +75,41 @@ export function readFrom(path: string, offset: number): { records: LogRecord[]; 
     return null;
   }
   try {
-    const st = statSync(path);
-    const size = st.size;
-    if (size < offset) offset = 0;
-    const chunks: Buffer[] = [];
-    let at = offset;
-    const buf = Buffer.alloc(1 << 20);
-    while (at < size) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
-      if (n <= 0) break;
-      chunks.push(Buffer.from(buf.subarray(0, n)));
-      at += n;
-    }
-    const data = Buffer.concat(chunks);
-    const end = data.lastIndexOf(0x0a) + 1;
-    return { records: parseRecords(data.subarray(0, end).toString("utf8")), next: offset + end, inode: st.ino };
+    return readFd(fd, offset);
   } finally {
     closeSync(fd);
   }
+}
+
+/** An open log file read from `offset` on, whole lines only (its size and inode from the descriptor, which a rotation does not change). */
+export function readFd(fd: number, offset: number): { records: LogRecord[]; next: number; inode: number } {
+  const st = fstatSync(fd);
+  const size = st.size;
+  if (size < offset) offset = 0;
+  const chunks: Buffer[] = [];
+  let at = offset;
+  const buf = Buffer.alloc(1 << 20);
+  while (at < size) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
+    if (n <= 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+    at += n;
+  }
+  const data = Buffer.concat(chunks);
+  const end = data.lastIndexOf(0x0a) + 1;
+  return { records: parseRecords(data.subarray(0, end).toString("utf8")), next: offset + end, inode: st.ino };
+}
+
+/** The log's files, oldest first, each opened now: renames after this do not change what is read. */
+export function openLogFiles(path: string): { fd: number; inode: number }[] {
+  const out: { fd: number; inode: number }[] = [];
+  for (const f of logFiles(path)) {
+    try {
+      const fd = openSync(f, "r");
+      out.push({ fd, inode: fstatSync(fd).ino });
+    } catch {
+      // rotated away between listing and opening
+    }
+  }
+  return out;
 }
