@@ -4,7 +4,7 @@ import { closeSync as closeFd } from "node:fs";
 import { BunkerError } from "../errors";
 import { writeErr, writeOut } from "../output";
 import { openLogFiles, readFd, timeNanos, type LogRecord } from "../runtime/log-reader";
-import { currentStatus, readState, resolveContainer } from "../runtime/store";
+import { currentStatus, readState, resolveContainer, supervisorAlive } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
@@ -101,7 +101,8 @@ export async function logs(argv: string[]): Promise<number> {
   // Then what comes, across rotations, until the container has stopped and its log has nothing more.
   for (;;) {
     const state = readState(s.id);
-    const running = state !== null && currentStatus(state) !== "stopped";
+    // Until its end is recorded, or its supervisor (which writes the log to the last byte first) is gone.
+    const running = state !== null && state.status !== "stopped" && (currentStatus(state) !== "stopped" || supervisorAlive(state));
     let got = false;
     // The rest of the file reading stopped in (renamed since, maybe), then every newer one, oldest first.
     const open = openLogFiles(s.logPath);

@@ -71,3 +71,24 @@ export function alive(pid: number): boolean {
 export function onHostRoot(args: readonly string[]): string[] {
   return args.some((a) => a === "--rootfs" || a === "--root" || a.startsWith("--rootfs=")) ? [...args] : ["--host-root", ...args];
 }
+
+/**
+ * What a detached container wrote, stdout and stderr as its log recorded
+ * them (docker's json-file lines in STATE/ID/container.log), "" before it
+ * has written anything.
+ */
+export function containerLog(stateDir: string, id: string): string {
+  const path = `${stateDir}/${id}/container.log`;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    // nothing written yet, or the container is gone
+    return "";
+  }
+  return text
+    .split("\n")
+    .filter((l) => l.endsWith("}"))
+    .map((l) => (JSON.parse(l) as { log: string }).log)
+    .join("");
+}

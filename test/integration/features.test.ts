@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
+import { bunker, BUNKER, containerLog, isRoot, until } from "../helpers/bunker";
 import { LEASES, linkOf, STATE } from "../helpers/hoststate";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { freePort, freeRange, portHeld } from "../helpers/ports";
@@ -70,7 +70,7 @@ function detached(args: string[], cmd: string): string {
 }
 
 const inspect = (ref: string) => JSON.parse(bunker(["inspect", ref]).stdout)[0];
-const outputLog = (id: string) => (existsSync(`${STATE}/${id}/output.log`) ? readFileSync(`${STATE}/${id}/output.log`, "utf8") : "");
+const outputLog = (id: string) => containerLog(STATE, id);
 const logged = (id: string, text: string) => until(() => outputLog(id).includes(text), 5000, `container ${id} to log ${text}`);
 
 /** Alive and not a zombie. */

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { leaseIds, linkOf, STATE } from "../helpers/hoststate";
-import { bunker, BUNKER, isRoot, NATIVE_INIT_READY, until } from "../helpers/bunker";
+import { bunker, BUNKER, containerLog, isRoot, NATIVE_INIT_READY, until } from "../helpers/bunker";
 import { cgroups } from "../helpers/leaks";
 import { busyboxAvailable, makeRootfs, type Rootfs, giveRootfs } from "../helpers/rootfs";
 import { freePort } from "../helpers/ports";
@@ -29,7 +29,7 @@ const detached = (args: string[], cmd: string) => {
 
 /** Waits until the detached container has written `text` to its log (its traps are set by then). */
 async function logged(id: string, text: string): Promise<void> {
-  await until(() => existsSync(`${STATE}/${id}/output.log`) && readFileSync(`${STATE}/${id}/output.log`, "utf8").includes(text), 5000, `container ${id} to log ${text}`);
+  await until(() => containerLog(STATE, id).includes(text), 5000, `container ${id} to log ${text}`);
 }
 
 interface PsEntry {
@@ -195,7 +195,7 @@ describe.skipIf(!ready)("detached containers", () => {
     entry = psJson().find((e) => e.id === id)!;
     expect(entry).toMatchObject({ status: "stopped", exitCode: 0, pid: null });
     expect(psJson(false).some((e) => e.id === id)).toBe(false);
-    expect(readFileSync(`${STATE}/${id}/output.log`, "utf8")).toBe("started\n");
+    expect(containerLog(STATE, id)).toBe("started\n");
     expect(bunker(["rm", "rt1"]).code).toBe(0);
     expect(existsSync(`${STATE}/${id}`)).toBe(false);
     expect(bunker(["inspect", id])).toMatchObject({ code: 125, stderr: `bunker: no such container: ${id}\n` });

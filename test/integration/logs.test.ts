@@ -35,7 +35,8 @@ describe.skipIf(!ready)("bunker logs", () => {
       const name = `logs-${writer.startsWith("the") ? "native" : "bun"}`;
       const r = run(["--name", name, `echo out1; echo err1 >&2; printf 'q"uote\\\\ tab\\t bell\\a'; echo; echo out2; printf unfinished; exit 3`], env);
       expect([r.code, r.stderr]).toEqual([0, ""]);
-      await until(() => stopped(name), 10_000, "the container to end");
+      // wait: once its end is recorded, its log is complete.
+      expect(bunker(["wait", name]).stdout).toBe("3\n");
       const [state] = JSON.parse(bunker(["inspect", name]).stdout);
       expect(state.exitCode).toBe(3);
       expect(state.logPath).toBe(join(logDir(name), "container.log"));
@@ -58,7 +59,7 @@ describe.skipIf(!ready)("bunker logs", () => {
   test("--tail, --since and --until choose lines; a long line comes in pieces of 16 KiB", async () => {
     const r = run(["--name", "logs-filter", `echo first; sleep 1.2; echo second; echo third; head -c 40000 /dev/zero | tr '\\0' x; echo`]);
     expect(r.code).toBe(0);
-    await until(() => stopped("logs-filter"), 10_000, "the container to end");
+    expect(bunker(["wait", "logs-filter"]).code).toBe(0);
     const all = logs(["logs-filter"]).stdout.split("\n");
     expect(all.slice(0, 3)).toEqual(["first", "second", "third"]);
     expect(all[3]).toBe("x".repeat(40000));
@@ -104,7 +105,7 @@ describe.skipIf(!ready)("bunker logs", () => {
     await until(() => logs(["logs-rm"]).stdout === "running\n", 10_000, "the line to be logged");
     expect(bunker(["rm", "-f", "logs-rm"]).code).toBe(0);
     expect(run(["--name", "logs-none", "--log-driver", "none", "echo hidden"]).code).toBe(0);
-    await until(() => stopped("logs-none"), 10_000, "the container to end");
+    expect(bunker(["wait", "logs-none"]).code).toBe(0);
     expect(logs(["logs-none"])).toEqual({ code: 125, stdout: "", stderr: "bunker: logs logs-none: container logs-none has no log: it was run with --log-driver none\n" });
     expect(JSON.parse(bunker(["inspect", "logs-none"]).stdout)[0].logPath).toBeUndefined();
     expect(bunker(["rm", "logs-none"]).code).toBe(0);
@@ -144,7 +145,7 @@ describe.skipIf(!ready)("rootless", () => {
     const as = (args: string[]) => runAs(u!, [bin!.path, ...args]);
     const r = as(["run", "-d", "--name", "logs-user", "--network", "none", "--rootfs", fs!.path, "--", "sh", "-c", "echo mine; echo theirs >&2"]);
     expect([r.code, r.stderr]).toEqual([0, ""]);
-    await until(() => JSON.parse(as(["inspect", "logs-user"]).stdout)[0].status === "stopped", 10_000, "the container to end");
+    expect(as(["wait", "logs-user"]).code).toBe(0);
     const l = runAs(u!, ["sh", "-c", `"$0" logs logs-user 2>/dev/null; echo; "$0" logs logs-user 2>&1 >/dev/null`, bin!.path]);
     expect(l.stdout).toBe("mine\n\ntheirs\n");
     expect(as(["rm", "logs-user"]).code).toBe(0);
