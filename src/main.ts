@@ -113,7 +113,11 @@ async function main(argv: string[]): Promise<number> {
     return oci(ociGlobals(parsed.values), name, rest);
   }
   const command = commands[name];
-  if (!command) throw new UsageError(`unknown command "${name}": see bunker --help`);
+  if (!command) {
+    const { suggestion } = await import("./options");
+    const known = Object.entries(commands).filter(([, c]) => c.describe !== "").map(([n]) => n);
+    throw new UsageError(`unknown command "${name}"${suggestion(name, known) || ": see bunker --help"}`);
+  }
   const load = await command.load();
   mark(`load ${name}`);
   return load(rest);

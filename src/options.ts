@@ -31,8 +31,52 @@ function lookup(defs: OptionDefs, name: string): [string, OptionDef] | undefined
   return undefined;
 }
 
+/** Edits (insert, delete, replace, swap two neighbours) that turn `a` into `b`. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The known word closest to `word` (a mistyped flag or command), if one is
+ * close enough to be what was meant: a word it begins, or one a few edits away.
+ */
+export function closest(word: string, known: readonly string[]): string | undefined {
+  const starts = known.filter((k) => k.startsWith(word) && word.length >= 3);
+  if (starts.length === 1) return starts[0];
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.min(3, Math.floor(word.length / 3)));
+  for (const k of known) {
+    const d = distance(word, k);
+    if (d <= bestDistance && (best === undefined || d < bestDistance)) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** ": did you mean X?" when one is close, else "". */
+export const suggestion = (word: string, known: readonly string[], prefix = ""): string => {
+  const c = closest(word, known);
+  return c !== undefined ? `: did you mean ${prefix}${c}?` : "";
+};
+
 /** A message's opening for `command`: the global options (command "") have none but bunker's own. */
 const said = (command: string) => (command ? `${command}: ` : "");
+
+/** Every long name the definitions know, aliases too. */
+function longNames(defs: OptionDefs): string[] {
+  return Object.entries(defs).flatMap(([k, d]) => [k, ...(d.alias ?? []).filter((a) => a.length > 1)]);
+}
 
 export function parseOptions(argv: readonly string[], defs: OptionDefs, command: string): Parsed {
   const values: Parsed["values"] = {};
@@ -57,7 +101,7 @@ export function parseOptions(argv: readonly string[], defs: OptionDefs, command:
       const eq = arg.indexOf("=");
       const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
       const found = lookup(defs, name);
-      if (!found) throw new UsageError(`${said(command)}unknown flag --${name}`);
+      if (!found) throw new UsageError(`${said(command)}unknown flag --${name}${suggestion(name, longNames(defs), "--")}`);
       const [key, def] = found;
       if (def.type === "boolean") {
         if (eq >= 0) {

@@ -1,6 +1,7 @@
 // bunker inspect ID|NAME...
 
-import { jsonText, writeOut } from "../output";
+import { isFailure } from "../errors";
+import { jsonText, writeErr, writeOut } from "../output";
 import { currentStatus, isDamaged, killedWithSupervisor, resolveEntry } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
@@ -11,8 +12,17 @@ export async function inspect(argv: string[]): Promise<number> {
   const parsed = await parseCommand(argv, options, { name: "inspect", description: "Show containers' state as JSON", positional: "ID|NAME..." });
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("inspect: no container given");
-  const out = parsed.rest.map((ref) => {
-    const s = resolveEntry(ref);
+  const missing: string[] = [];
+  const out = parsed.rest.flatMap((ref) => {
+    let s;
+    try {
+      s = resolveEntry(ref);
+    } catch (e) {
+      // As docker: the others are shown, this one named.
+      if (!isFailure(e)) throw e;
+      missing.push(e.message);
+      return [];
+    }
     // All that is known of a damaged one: its id, its names, and what is wrong with its state.
     if (isDamaged(s)) return { id: s.id, name: s.names[0] ?? null, status: "damaged", damaged: true, problem: s.problem };
     const status = currentStatus(s);
@@ -27,5 +37,6 @@ export async function inspect(argv: string[]): Promise<number> {
     };
   });
   await writeOut(`${jsonText(out, 2)}\n`);
-  return 0;
+  for (const m of missing) await writeErr(`bunker: ${m}\n`);
+  return missing.length ? 1 : 0;
 }

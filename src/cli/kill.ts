@@ -1,10 +1,10 @@
 // bunker kill [-s SIGNAL] ID...
 
-import { writeOut } from "../output";
 import { BunkerError } from "../errors";
 import { parseSignal, signalContainer } from "../runtime/lifecycle";
 import { resolveContainer } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
+import { forEach } from "./each";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {
@@ -16,8 +16,7 @@ export async function kill(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("kill: no container given");
   const sig = parseSignal((parsed.values.signal as string | undefined) ?? "KILL");
-  const states = parsed.rest.map(resolveContainer);
-  for (const s of states) if (!(await signalContainer(s, sig))) throw new BunkerError(`container ${s.name ?? s.id} is not running`);
-  await writeOut(parsed.rest.map((r) => `${r}\n`).join(""));
-  return 0;
+  return forEach(parsed.rest, resolveContainer, async (s) => {
+    if (!(await signalContainer(s, sig))) throw new BunkerError(`container ${s.name ?? s.id} is not running`);
+  });
 }

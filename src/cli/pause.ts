@@ -1,9 +1,9 @@
 // bunker pause ID... / bunker unpause ID...
 
-import { writeOut } from "../output";
 import { setPaused } from "../runtime/cgroup";
 import { resolveContainer } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
+import { forEach } from "./each";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {};
@@ -17,11 +17,7 @@ async function freeze(argv: string[], paused: boolean): Promise<number> {
   });
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError(`${name}: no container given`);
-  for (const ref of parsed.rest) {
-    await setPaused(resolveContainer(ref), paused);
-    await writeOut(`${ref}\n`);
-  }
-  return 0;
+  return forEach(parsed.rest, resolveContainer, (s) => setPaused(s, paused));
 }
 
 export const pause = (argv: string[]) => freeze(argv, true);

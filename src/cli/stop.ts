@@ -1,10 +1,10 @@
 // bunker stop [-t SECONDS] ID...
 
-import { writeOut } from "../output";
 import { SIGNALS } from "../sys/constants";
 import { signalContainer, waitStopped } from "../runtime/lifecycle";
 import { resolveContainer } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
+import { forEach } from "./each";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {
@@ -17,17 +17,12 @@ export async function stop(argv: string[]): Promise<number> {
   if (parsed.rest.length === 0) throw new UsageError("stop: no container given");
   const t = (parsed.values.time as string | undefined) ?? "10";
   if (!/^\d+(\.\d+)?$/.test(t)) throw new UsageError(`stop: -t ${t}: not a number of seconds`);
-  const states = parsed.rest.map(resolveContainer);
-  await Promise.all(
-    states.map(async (s) => {
-      if (await signalContainer(s, s.spec.bunker.stopSignal ?? SIGNALS.SIGTERM)) {
-        const after = await waitStopped(s.id, Number(t) * 1000);
-        // A starting container receives SIGTERM only when its set-up ends: the grace time covers that too.
-        if (after && after.status !== "stopped" && (await signalContainer(after, SIGNALS.SIGKILL))) await waitStopped(s.id);
-        else if (after) await waitStopped(s.id, 5000);
-      }
-    }),
-  );
-  await writeOut(parsed.rest.map((r) => `${r}\n`).join(""));
-  return 0;
+  return forEach(parsed.rest, resolveContainer, async (s) => {
+    if (await signalContainer(s, s.spec.bunker.stopSignal ?? SIGNALS.SIGTERM)) {
+      const after = await waitStopped(s.id, Number(t) * 1000);
+      // A starting container receives SIGTERM only when its set-up ends: the grace time covers that too.
+      if (after && after.status !== "stopped" && (await signalContainer(after, SIGNALS.SIGKILL))) await waitStopped(s.id);
+      else if (after) await waitStopped(s.id, 5000);
+    }
+  });
 }

@@ -198,7 +198,7 @@ describe.skipIf(!ready)("detached containers", () => {
     expect(containerLog(STATE, id)).toBe("started\n");
     expect(bunker(["rm", "rt1"]).code).toBe(0);
     expect(existsSync(`${STATE}/${id}`)).toBe(false);
-    expect(bunker(["inspect", id])).toMatchObject({ code: 125, stderr: `bunker: no such container: ${id}\n` });
+    expect(bunker(["inspect", id])).toMatchObject({ code: 1, stdout: "[]\n", stderr: `bunker: no such container: ${id}\n` });
   });
 
   test("stop sends SIGTERM, then SIGKILL after the grace time; the status is recorded", async () => {
@@ -219,14 +219,14 @@ describe.skipIf(!ready)("detached containers", () => {
     await logged(id, "ready");
     expect(bunker(["kill", "-s", "usr1", id]).code).toBe(0);
     expect(bunker(["wait", id])).toMatchObject({ stdout: "42\n", code: 42 });
-    expect(bunker(["kill", id])).toMatchObject({ code: 125, stderr: `bunker: container ${id} is not running\n` });
+    expect(bunker(["kill", id])).toMatchObject({ code: 1, stderr: `bunker: container ${id} is not running\n` });
     expect(bunker(["kill", "-s", "NOPE", id])).toMatchObject({ code: 125, stderr: 'bunker: unknown signal "NOPE"\n' });
     bunker(["rm", id]);
   });
 
   test("rm refuses a running container unless -f, which kills it first", () => {
     const id = detached(["--name", "busy"], "exec sleep 100");
-    expect(bunker(["rm", "busy"])).toMatchObject({ code: 125, stderr: "bunker: container busy is running: stop it first, or use rm -f\n" });
+    expect(bunker(["rm", "busy"])).toMatchObject({ code: 1, stderr: "bunker: container busy is running: stop it first, or use rm -f\n" });
     const pid = psJson().find((e) => e.id === id)!.pid!;
     expect(bunker(["rm", "-f", "busy"]).code).toBe(0);
     expect(existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ")).toBe(false);
@@ -303,7 +303,7 @@ describe.skipIf(!ready)("detached containers", () => {
     const forged = { ...state, pid: other.pid, supervisor: other.pid };
     await Bun.write(statePath, JSON.stringify(forged));
     expect(psJson().find((e) => e.id === id)!.status).toBe("stopped");
-    expect(bunker(["kill", id]).code).toBe(125);
+    expect(bunker(["kill", id]).code).toBe(1);
     expect(other.exitCode).toBeNull();
     other.kill();
     await Bun.write(statePath, JSON.stringify(state));
@@ -473,7 +473,7 @@ describe.skipIf(!ready)("a container that is still starting", () => {
     const target = Bun.spawn(["sleep", "60"]);
     const id = plantState({ status: "created", supervisor: supervisor.pid, supervisorStart: startOf(supervisor.pid), pid: target.pid, pidStart: startOf(target.pid) });
     const r = bunker(["rm", "-f", id]);
-    expect(r).toMatchObject({ code: 125, stdout: "" });
+    expect(r).toMatchObject({ code: 1, stdout: "" });
     expect(r.stderr).toBe(`bunker: remove container ${id}: its bunker process ${supervisor.pid} has not finished with it after 10 s; its state is kept\n`);
     await target.exited;
     expect(target.signalCode).toBe("SIGKILL");

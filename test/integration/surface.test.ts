@@ -345,8 +345,36 @@ describe.skipIf(!ready)("flag aliases", () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(bunker(["wait", other]).code).toBe(137);
     const running = detached([], "exec sleep 100");
-    expect(bunker(["rm", running]).code).toBe(125);
+    expect(bunker(["rm", running]).code).toBe(1);
     expect(bunker(["rm", "--force", running, id, other]).code).toBe(0);
     expect(bunker(["ps", "-a", "-q"]).stdout.split("\n").filter((l) => [id, other, running].includes(l))).toEqual([]);
+  });
+});
+
+describe.skipIf(!ready)("several containers, and mistyped words", () => {
+  test("each container that exists is acted on, each that does not is named, and the command exits 1 (as docker's)", () => {
+    const a = detached(["--name", "many-a"], "exec sleep 100");
+    const b = detached(["--name", "many-b"], "exec sleep 100");
+    const killed = bunker(["kill", "many-a", "many-nope"]);
+    expect(killed).toMatchObject({ code: 1, stdout: "many-a\n", stderr: "bunker: no such container: many-nope\n" });
+    expect(bunker(["wait", "many-a"]).stdout).toBe("137\n");
+    const shown = bunker(["inspect", "many-nope", "many-b"]);
+    expect([shown.code, shown.stderr]).toEqual([1, "bunker: no such container: many-nope\n"]);
+    expect(JSON.parse(shown.stdout).map((s: { id: string }) => s.id)).toEqual([b]);
+    // rm without -f: the stopped one goes; the running one and the missing one are each said.
+    const refused = bunker(["rm", "many-b", "many-a", "many-nope"]);
+    expect(refused).toMatchObject({ code: 1, stdout: "many-a\n", stderr: "bunker: container many-b is running: stop it first, or use rm -f\nbunker: no such container: many-nope\n" });
+    expect(bunker(["inspect", a]).code).toBe(1);
+    const forced = bunker(["rm", "-f", "many-nope", "many-b"]);
+    expect(forced).toMatchObject({ code: 1, stdout: "many-b\n", stderr: "bunker: no such container: many-nope\n" });
+    expect(bunker(["ps", "-a", "-q"]).stdout.split("\n").filter((l) => [a, b].includes(l))).toEqual([]);
+  });
+
+  test("a mistyped flag or command is answered with the closest one; one too far from any, plainly", () => {
+    expect(bunker(["run", "--entrypont", "sh", "img"])).toMatchObject({ code: 125, stderr: "bunker: run: unknown flag --entrypont: did you mean --entrypoint?\n" });
+    expect(bunker(["ps", "--quite"])).toMatchObject({ code: 125, stderr: "bunker: ps: unknown flag --quite: did you mean --quiet?\n" });
+    expect(bunker(["imags"])).toMatchObject({ code: 125, stderr: 'bunker: unknown command "imags": did you mean images?\n' });
+    expect(bunker(["frobnicate"])).toMatchObject({ code: 125, stderr: 'bunker: unknown command "frobnicate": see bunker --help\n' });
+    expect(bunker(["run", "--zzzzzz", "img"])).toMatchObject({ code: 125, stderr: "bunker: run: unknown flag --zzzzzz\n" });
   });
 });

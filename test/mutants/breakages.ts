@@ -51,6 +51,7 @@ const IMAGES = "test/integration/images.test.ts";
 const REGISTRY = "test/clients/registry.test.ts";
 const ARCHIVES = "test/integration/image-archive.test.ts";
 const DRIVERS = "test/integration/image-drivers.test.ts";
+const LOGS = "test/integration/logs.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -803,5 +804,26 @@ export const BREAKAGES: Breakage[] = [
     file: "src/runtime/userns-helper.ts",
     edits: one("  if (!maps) {\n    await unpackLayer(", "  if (maps) {\n    await unpackLayer("),
     tests: [DRIVERS],
+  },
+  {
+    name: "log-never-rotates",
+    removes: "rotating a detached container's log at its size cap (it would grow without bound)",
+    file: "native/logfile.h",
+    edits: one("f->size + f->out_len + need > f->max_size) log_rotate(f);", "f->size + f->out_len + need > f->max_size && 0) log_rotate(f);"),
+    tests: [LOGS],
+  },
+  {
+    name: "log-streams-merged",
+    removes: "keeping stderr apart from stdout in a detached container's log",
+    file: "native/waiter.c",
+    edits: one('  streams[1].name = "stderr";', '  streams[1].name = "stdout";'),
+    tests: [LOGS],
+  },
+  {
+    name: "logs-follow-rereads",
+    removes: "logs -f going on where it stopped (it would print rotated files again)",
+    file: "src/cli/logs.ts",
+    edits: one("        if (from >= 0 && i < from) continue;\n", ""),
+    tests: [LOGS],
   },
 ];

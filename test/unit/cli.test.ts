@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { parseOptions, UsageError, type OptionDefs } from "../../src/options";
+import { closest, parseOptions, UsageError, type OptionDefs } from "../../src/options";
 import { newId } from "../../src/runtime/store";
 
 const defs: OptionDefs = {
@@ -42,4 +42,17 @@ test("container ids are 12 hex digits and differ", () => {
   const a = newId();
   expect(a).toMatch(/^[0-9a-f]{12}$/);
   expect(newId()).not.toBe(a);
+});
+
+describe("closest", () => {
+  test("a word it begins, or one a few edits away (a swap of two letters is one); none when all are far", () => {
+    const flags = ["entrypoint", "env", "env-file", "publish", "publish-all", "rm", "volume"];
+    expect(closest("entrypont", flags)).toBe("entrypoint");
+    expect(closest("enrtypoint", flags)).toBe("entrypoint");
+    expect(closest("volum", flags)).toBe("volume");
+    expect(closest("env-fil", flags)).toBe("env-file");
+    expect(closest("rn", flags)).toBe("rm");
+    expect(closest("publis", flags)).toBe("publish");
+    expect(closest("xyzzy", flags)).toBeUndefined();
+  });
 });
