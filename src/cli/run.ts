@@ -1,5 +1,6 @@
 // bunker run [OPTIONS] [--] COMMAND [ARG...]
 
+import { rmSync, writeFileSync } from "node:fs";
 import { resolveIdentity } from "../identity/resolve";
 import { LOG_LEVELS, log, mark, setLogLevel, type LogLevel } from "../log";
 import { detach } from "../runtime/detach";
@@ -8,7 +9,7 @@ import { cgroupsPath, chooseCgroups } from "../runtime/cgroup";
 import { pinnedTypes } from "../runtime/pin";
 import { rootfsExposure } from "../runtime/exposure";
 import { checkRootfs, hostHasResolvConf, networkChoice, readEnvFiles, sandboxCwd, seccompProfile, volumeSource } from "../runtime/runhost";
-import { newId, validateName } from "../runtime/store";
+import { containerExists, newId, validateName } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
 import { exposedPorts, runFlags, runSpec, type RunFlags, type RunHost } from "./runspec";
 import { parseCommand } from "./usage";
@@ -31,6 +32,17 @@ export const runOptions: OptionDefs = {
     description: "Run on the host's own files, read-only, with private /tmp, /run, /dev and /proc, instead of an image",
   },
   "publish-all": { type: "boolean", alias: ["P"], description: "Publish every port the image exposes, each on a free host port" },
+  "add-host": { type: "string", multiple: true, valueHint: "NAME:IP", description: "Another line of /etc/hosts (IP may be host-gateway: the host as the container reaches it)" },
+  dns: { type: "string", multiple: true, valueHint: "IP", description: "A name server for /etc/resolv.conf (instead of the usual ones)" },
+  "dns-search": { type: "string", multiple: true, valueHint: "DOMAIN", description: "A search domain for /etc/resolv.conf (. for none)" },
+  "dns-option": { type: "string", multiple: true, valueHint: "OPTION", description: "A resolver option for /etc/resolv.conf (ndots:2, edns0, ...)" },
+  label: { type: "string", multiple: true, alias: ["l"], valueHint: "KEY=VALUE", description: "A label, shown by inspect (an image's labels too)" },
+  "label-file": { type: "string", multiple: true, valueHint: "FILE", description: "Labels from a file of KEY=VALUE lines" },
+  cidfile: { type: "string", valueHint: "FILE", description: "Write the container's id to FILE (which must not exist)" },
+  "shm-size": { type: "string", valueHint: "SIZE", description: "The size of /dev/shm (default 64m)" },
+  sysctl: { type: "string", multiple: true, valueHint: "NAME=VALUE", description: "A sysctl of the container's own namespaces (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)" },
+  "oom-score-adj": { type: "string", valueHint: "N", description: "The first process's OOM score adjustment, -1000 to 1000" },
+  "stop-timeout": { type: "string", valueHint: "SECONDS", description: "How long bunker stop waits before SIGKILL (default 10)" },
   "log-driver": { type: "string", valueHint: "DRIVER", description: "A detached container's log: json-file (default; docker's records) or none" },
   "log-opt": { type: "string", multiple: true, valueHint: "KEY=VALUE", description: "max-size=SIZE (default 10m, -1 for no cap), max-file=N (default 3): files of the log, rotated" },
   "stop-signal": { type: "string", valueHint: "SIGNAL", description: "The signal bunker stop sends first (default SIGTERM, or the image's StopSignal)" },
@@ -179,6 +191,7 @@ async function runHost(f: RunFlags): Promise<RunHost> {
   const exposed = image ? exposedPorts(f, image.record.config.config) : [];
   const net = await networkChoice(f.network, uid, f.joinNs, [...f.ports, ...exposed], f.subnet);
   const envFiles = readEnvFiles(f.envFiles);
+  const labelFiles = readEnvFiles(f.labelFiles).map(({ path, text }) => ({ path: `--label-file ${path}`, lines: text.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#")) }));
   const cwd = f.hostRoot && f.workdir === undefined ? await sandboxCwd() : undefined;
   mark("env");
   return {
@@ -193,6 +206,7 @@ async function runHost(f: RunFlags): Promise<RunHost> {
     net,
     volumeSources,
     envFiles,
+    labelFiles,
     ...(cwd !== undefined ? { sandboxCwd: cwd } : {}),
     hostResolvConf: hostHasResolvConf(),
     ...(typeof f.seccomp === "object" ? { seccompProfile: seccompProfile(f.seccomp.file) } : {}),
@@ -228,6 +242,23 @@ export async function run(argv: string[]): Promise<number> {
     ...(flags.pin !== undefined ? { pin: flags.pin } : {}),
     ...(flags.tty ? { tty: { interactive: flags.interactive } } : {}),
   };
-  if (record.detached) return detach(spec, record);
-  return runContainer(spec, record);
+  if (flags.cidfile !== undefined) writeCidfile(flags.cidfile, spec.bunker.id);
+  try {
+    if (record.detached) return await detach(spec, record);
+    return await runContainer(spec, record);
+  } catch (e) {
+    // A container that was never made leaves no id behind to name it.
+    if (flags.cidfile !== undefined && !containerExists(spec.bunker.id)) rmSync(flags.cidfile, { force: true });
+    throw e;
+  }
+}
+
+/** --cidfile: the id, in a file that must not exist yet (another container may be named by it). */
+function writeCidfile(path: string, id: string): void {
+  try {
+    writeFileSync(path, id, { flag: "wx", mode: 0o644 });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new BunkerError(code === "EEXIST" ? `--cidfile ${path}: the file exists already: remove it, or is another container using it?` : `--cidfile ${path}: ${(e as Error).message.replace(/^[A-Z]+: /, "")}`);
+  }
 }

@@ -12,10 +12,13 @@ import type { Profile } from "../security/seccomp/profile";
 import type { ImageConfig, ImageRecord } from "../image/store";
 import { buildEnvironment } from "../spec/env";
 import type { ContainerSpec, ImageRoot, LinuxResources, Mount, PortMapping, POSIXRlimit } from "../spec/types";
-import { parseResources } from "../spec/resources";
+import { parseBytes, parseResources } from "../spec/resources";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { parseTmpfs, parseVolume, volumeMount, type Volume } from "../spec/volumes";
 import { parseLogging, type LogSettings } from "../spec/logging";
+import { parseAddHost, parseDns } from "../spec/hosts";
+import { SYSCTL_NAME, sysctlNamespace } from "../spec/sysctl";
+import type { DnsSettings, ExtraHost } from "../spec/types";
 import { checkPublished, parsePublish } from "../spec/ports";
 import { parseNetworkArg, type NetworkArg } from "../spec/network";
 import type { NetworkChoice } from "../runtime/runhost";
@@ -54,7 +57,7 @@ export interface RunFlags {
   rootfs?: string;
   volumes: { value: string; volume: Volume }[];
   tmpfs: Mount[];
-  /** -e, with TERM=xterm first under -t when the caller has no TERM. */
+  /** -e, with TERM=xterm first under -t. */
   env: string[];
   envFiles: string[];
   user?: string;
@@ -78,6 +81,23 @@ export interface RunFlags {
   detach: boolean;
   /** --log-driver and --log-opt: a detached container's log. */
   log: LogSettings;
+  /** --add-host. */
+  extraHosts: ExtraHost[];
+  /** --dns, --dns-search, --dns-option. */
+  dns?: DnsSettings;
+  /** --label KEY=VALUE (the files of --label-file come from the host). */
+  labels: Record<string, string>;
+  labelFiles: string[];
+  /** --cidfile: where the id is written once the container is made. */
+  cidfile?: string;
+  /** --shm-size: bytes of /dev/shm. */
+  shmSize?: number;
+  /** --sysctl KEY=VALUE. */
+  sysctls: Record<string, string>;
+  /** --oom-score-adj. */
+  oomScoreAdj?: number;
+  /** --stop-timeout: seconds. */
+  stopTimeout?: number;
   rm: boolean;
 }
 
@@ -109,6 +129,38 @@ function idOption(value: string | undefined, flag: string): number | undefined {
 
 const strings = (v: unknown) => (v as string[] | undefined) ?? [];
 const optString = (v: unknown) => v as string | undefined;
+
+/** A whole number flag within its range. */
+function intOption(value: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new UsageError(`${flag} ${value}: a whole number from ${min} to ${max}`);
+  return Number(value);
+}
+
+/** KEY=VALUE labels (a KEY alone is an empty label, as docker reads it); `what` names where they came from. */
+export function labelsOf(lines: readonly string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of lines) {
+    const eq = l.indexOf("=");
+    const key = eq >= 0 ? l.slice(0, eq) : l;
+    if (key === "" || /\s/.test(key)) throw new UsageError(`${what} "${l}": give KEY=VALUE`);
+    out[key] = eq >= 0 ? l.slice(eq + 1) : "";
+  }
+  return out;
+}
+
+/** --sysctl KEY=VALUE, each a sysctl of a namespace the container has of its own (checked against the network mode later). */
+function sysctlsOf(values: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    const key = eq > 0 ? v.slice(0, eq) : "";
+    if (!SYSCTL_NAME.test(key)) throw new UsageError(`--sysctl ${v}: give NAME=VALUE, e.g. net.ipv4.ip_forward=1`);
+    if (sysctlNamespace(key) === null) throw new UsageError(`--sysctl ${key}: not a namespaced sysctl; it would change the host (net.*, kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*)`);
+    out[key] = v.slice(eq + 1);
+  }
+  return out;
+}
 
 /** The parsed flags of bunker run, checked for syntax (nothing on the host is looked at). */
 export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: Record<string, string | undefined>): RunFlags {
@@ -187,7 +239,8 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("rootfs", rootfs),
     volumes,
     tmpfs,
-    env: [...(v.tty && !callerEnv.TERM ? ["TERM=xterm"] : []), ...strings(v.env)],
+    // -t: TERM=xterm, not the caller's, whose terminfo the rootfs may lack (-e TERM=... wins).
+    env: [...(v.tty ? ["TERM=xterm"] : []), ...strings(v.env)],
     envFiles: strings(v["env-file"]),
     ...opt("user", optString(v.user)),
     ...opt("mapUid", idOption(optString(v["map-uid"]), "--map-uid")),
@@ -208,6 +261,15 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     interactive: v.interactive === true,
     detach: v.detach === true,
     log: parseLogging(optString(v["log-driver"]), strings(v["log-opt"])),
+    extraHosts: strings(v["add-host"]).map(parseAddHost),
+    ...opt("dns", parseDns(strings(v.dns), strings(v["dns-search"]), strings(v["dns-option"]))),
+    labels: labelsOf(strings(v.label), "--label"),
+    labelFiles: strings(v["label-file"]),
+    ...opt("cidfile", optString(v.cidfile)),
+    ...opt("shmSize", optString(v["shm-size"]) !== undefined ? parseBytes(optString(v["shm-size"])!, "--shm-size") : undefined),
+    sysctls: sysctlsOf(strings(v.sysctl)),
+    ...opt("oomScoreAdj", intOption(optString(v["oom-score-adj"]), "--oom-score-adj", -1000, 1000)),
+    ...opt("stopTimeout", intOption(optString(v["stop-timeout"]), "--stop-timeout", 0, 86400 * 365)),
     rm: v.rm === true,
   };
 }
@@ -229,6 +291,8 @@ export interface RunHost {
   /** Each volume's host path, absolute, in the order of the flags. */
   volumeSources: string[];
   envFiles: { path: string; text: string }[];
+  /** --label-file's lines (blank ones and comments left out). */
+  labelFiles: { path: string; lines: string[] }[];
   /** Without a rootfs: where the caller is, if the sandbox shows it. */
   sandboxCwd?: string;
   hostResolvConf: boolean;
@@ -298,6 +362,31 @@ export function imageCommand(f: RunFlags, config: ImageConfig["config"] = {}): s
   return args;
 }
 
+/** --add-host, --dns*, --label, --shm-size, --sysctl, --oom-score-adj, --stop-timeout, on the spec. */
+function applyDockerFlags(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
+  if (f.extraHosts.length) spec.bunker.extraHosts = f.extraHosts;
+  if (f.dns) {
+    if (spec.bunker.network === "host") throw new UsageError("run: --dns, --dns-search and --dns-option do not go with --network host: the host's resolv.conf is the container's");
+    spec.bunker.dns = f.dns;
+  }
+  // The image's labels, then the files', then the flags': the last word wins.
+  const labels = { ...h.image?.record.config.config?.Labels, ...Object.assign({}, ...h.labelFiles.map((t) => labelsOf(t.lines, t.path))), ...f.labels };
+  if (Object.keys(labels).length) spec.bunker.labels = labels;
+  if (f.shmSize !== undefined) {
+    const shm = spec.oci.mounts.find((m) => m.destination === "/dev/shm");
+    if (!shm) throw new UsageError("run: --shm-size: this container has no /dev/shm of its own (it sees the host's)");
+    shm.options = [...(shm.options ?? []).filter((o) => !o.startsWith("size=")), `size=${f.shmSize}`];
+  }
+  for (const key of Object.keys(f.sysctls)) {
+    const ns = sysctlNamespace(key)!;
+    const shared = ns === "network" ? spec.bunker.network === "host" : !spec.oci.linux.namespaces.some((n) => n.type === (ns === "uts" ? "uts" : "ipc") && n.path === undefined);
+    if (shared) throw new UsageError(`--sysctl ${key}: the container shares the host's ${ns} namespace: it would change the host`);
+  }
+  if (Object.keys(f.sysctls).length) spec.oci.linux.sysctl = { ...spec.oci.linux.sysctl, ...f.sysctls };
+  if (f.oomScoreAdj !== undefined) spec.oci.process.oomScoreAdj = f.oomScoreAdj;
+  if (f.stopTimeout !== undefined) spec.bunker.stopTimeout = f.stopTimeout;
+}
+
 /** The spec of bunker run's flags, given what the host said about them; validated. */
 export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => string): ContainerSpec {
   const hostname = f.hostname ?? h.id;
@@ -349,6 +438,7 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
   }
   // Only a detached container has a log: a foreground one's output goes where bunker's does.
   if (f.detach) spec.bunker.log = f.log;
+  applyDockerFlags(spec, f, h);
   // --stop-signal, else the image's StopSignal (docker's order).
   const imageStop = imageConfig?.StopSignal;
   const stopSignal = f.stopSignal ?? (imageStop ? parseSignal(imageStop) : undefined);

@@ -3,6 +3,7 @@
 // field, plus the sidecar bunker derives from it. What the config asks for
 // and bunker cannot honour is an error naming the field.
 
+import { SYSCTL_NAME, sysctlNamespace } from "../spec/sysctl";
 import type { ContainerSpec, LinuxDevice, NetworkMode, Process, Sidecar, UsernsSetup } from "../spec/types";
 import { DEFAULT_DEVICE_RULES, defaultDevices } from "../spec/defaults";
 import { SCHED_FLAG, SCHED_POLICY } from "../spec/sched";
@@ -119,12 +120,9 @@ function checkSysctl(v: unknown, own: (type: string) => boolean): Record<string,
   for (const [key, value] of Object.entries(o)) {
     const at = `linux.sysctl.${key}`;
     out[key] = str(value, at);
-    if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/.test(key)) throw new ConfigError(`${at}: not a sysctl name`);
-    const ipc = key.startsWith("fs.mqueue.") || /^kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)$/.test(key);
-    const net = key.startsWith("net.");
-    const uts = key === "kernel.hostname" || key === "kernel.domainname";
-    if (!ipc && !net && !uts) throw new ConfigError(`${at}: not a namespaced sysctl; it would change the host`);
-    const ns = ipc ? "ipc" : net ? "network" : "uts";
+    if (!SYSCTL_NAME.test(key)) throw new ConfigError(`${at}: not a sysctl name`);
+    const ns = sysctlNamespace(key);
+    if (ns === null) throw new ConfigError(`${at}: not a namespaced sysctl; it would change the host`);
     if (!own(ns)) throw new ConfigError(`${at}: needs a ${ns} namespace that is not the host's`);
   }
   return out;

@@ -9,6 +9,8 @@ import { cgroupfsView } from "../cgroups/view";
 import { detectLayout } from "../cgroups/detect";
 import type { ContainerSpec } from "../spec/types";
 import { fileType, readText } from "../sys/fs";
+import { BunkerError } from "../errors";
+import { resolvConfWith } from "../spec/hosts";
 
 export interface HostsEntry {
   /** The container's address, and other names' lines to add. */
@@ -37,6 +39,13 @@ export function hostsFile(hostname: string, base?: string, entry?: HostsEntry): 
   ].join("\n");
 }
 
+/** --add-host NAME:host-gateway: the address the container reaches the host at (its host.bunker.internal). */
+function hostGateway(entry: HostsEntry | undefined, name: string): string {
+  const line = entry?.extra.find((l) => l.endsWith("\thost.bunker.internal"));
+  if (!line) throw new BunkerError(`--add-host ${name}:host-gateway: this container's network reaches no address of the host (with --network none or host there is none to give)`);
+  return line.split("\t")[0]!;
+}
+
 function isRegularFile(path: string): boolean {
   try {
     return fileType(path) === "file";
@@ -59,8 +68,10 @@ export function rootfsFacts(spec: ContainerSpec, net?: { hostsEntry?: HostsEntry
       base = undefined;
     }
   }
-  etcFiles.set("hosts", hostsFile(hostname, base, net?.hostsEntry ? { ...net.hostsEntry, ...(name !== undefined ? { name } : {}) } : undefined));
-  if (net?.resolvConf !== undefined) etcFiles.set("resolv.conf", net.resolvConf);
+  const extra = (spec.bunker.extraHosts ?? []).map((h) => `${h.ip === "host-gateway" ? hostGateway(net?.hostsEntry, h.name) : h.ip}\t${h.name}`);
+  etcFiles.set("hosts", hostsFile(hostname, base, net?.hostsEntry ? { ...net.hostsEntry, ...(name !== undefined ? { name } : {}) } : undefined) + (extra.length ? `${extra.join("\n")}\n` : ""));
+  const resolv = spec.bunker.dns ? resolvConfWith(net?.resolvConf ?? "", spec.bunker.dns) : net?.resolvConf;
+  if (resolv !== undefined) etcFiles.set("resolv.conf", resolv);
   const cgroupfs = spec.oci.mounts.some((m) => m.type === "cgroup") ? cgroupfsView(detectLayout()) : undefined;
   return {
     ...(cgroupfs ? { cgroupfs } : {}),

@@ -54,7 +54,7 @@ export function buildEnvironment(s: EnvSources): string[] {
   env.set("PATH", DEFAULT_PATH);
   env.set("HOME", s.user?.home ?? "/root");
   env.set("HOSTNAME", s.hostname);
-  if (s.callerEnv.TERM) env.set("TERM", s.callerEnv.TERM);
+  // No TERM of the caller's: -t gives TERM=xterm (as docker), and without a terminal there is none.
   // An image's Env comes next: it may set PATH, HOME, anything; files and flags win over it.
   for (const e of s.image ?? []) {
     const eq = e.indexOf("=");

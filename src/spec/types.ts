@@ -208,6 +208,14 @@ export interface Sidecar {
   seccomp?: "default" | "unconfined" | "custom";
   /** A detached container's log (--log-driver, --log-opt); none for a foreground one. */
   log?: LogSettings;
+  /** --add-host: more lines of /etc/hosts. */
+  extraHosts?: ExtraHost[];
+  /** --dns, --dns-search, --dns-option: what /etc/resolv.conf says instead. */
+  dns?: DnsSettings;
+  /** --label (and an image's Labels): shown by inspect. */
+  labels?: Record<string, string>;
+  /** --stop-timeout: the seconds `bunker stop` waits before SIGKILL (10 otherwise). */
+  stopTimeout?: number;
   /** The signal `bunker stop` sends first (--stop-signal, an image's StopSignal); SIGTERM otherwise. */
   stopSignal?: number;
   /** seccomp(2)'s filter flags for the filter (linux.seccomp.flags: LOG, SPEC_ALLOW, TSYNC). */
@@ -248,6 +256,19 @@ export interface ImageRoot {
 }
 
 export type RootfsDriver = "overlay" | "fuse-overlayfs" | "copy";
+
+/** --add-host NAME:IP (spec/hosts.ts); IP may be "host-gateway". */
+export interface ExtraHost {
+  name: string;
+  ip: string;
+}
+
+/** --dns, --dns-search, --dns-option (spec/hosts.ts). */
+export interface DnsSettings {
+  servers: string[];
+  search: string[];
+  options: string[];
+}
 
 /** A detached container's log (spec/logging.ts). */
 export interface LogSettings {

@@ -15,7 +15,6 @@ describe("environment", () => {
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
       "HOME=/custom",
       "HOSTNAME=h",
-      "TERM=xterm",
       "A=file",
       "B=flag",
       "C=spaced",

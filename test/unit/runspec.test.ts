@@ -15,6 +15,7 @@ const host = (over: Partial<RunHost> = {}): RunHost => ({
   net: { mode: "none" },
   volumeSources: [],
   envFiles: [],
+  labelFiles: [],
   hostResolvConf: true,
   pinned: [],
   ...over,
@@ -46,12 +47,13 @@ describe("runFlags: the flags' own syntax", () => {
     expect(refused({ "map-uid": "x" })).toMatch(/--map-uid x: not a user or group ID/);
   });
 
-  test("paths of --pin and --join-ns are made absolute; -t without TERM gets TERM=xterm before -e", () => {
+  test("paths of --pin and --join-ns are made absolute; -t gets TERM=xterm (the caller's is not taken) before -e", () => {
     const f = runFlags({ "host-root": true, pin: "pins", "join-ns": "/var/../srv/ns", tty: true, env: ["A=1"] }, ["sh"], {});
     expect(f.pin).toBe(`${process.cwd()}/pins`);
     expect(f.joinNs).toBe("/srv/ns");
     expect(f.env).toEqual(["TERM=xterm", "A=1"]);
-    expect(runFlags({ "host-root": true, tty: true }, ["sh"], { TERM: "vt100" }).env).toEqual([]);
+    expect(runFlags({ "host-root": true, tty: true }, ["sh"], { TERM: "vt100" }).env).toEqual(["TERM=xterm"]);
+    expect(runFlags({ "host-root": true }, ["sh"], { TERM: "vt100" }).env).toEqual([]);
   });
 });
 

@@ -1,0 +1,106 @@
+// docker run's everyday flags, seen from inside the container: --add-host,
+// --dns*, --label*, --cidfile, --shm-size, --sysctl, --oom-score-adj,
+// --stop-timeout, and TERM under -t.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bunker, BUNKER, isRoot } from "../helpers/bunker";
+import { busyboxAvailable } from "../helpers/rootfs";
+import { containerSuite } from "../helpers/suite";
+
+const ready = isRoot && busyboxAvailable();
+if (!ready) console.warn("skipping the run flag tests: they need root and busybox-static");
+
+const suite = containerSuite(ready);
+let dir: string;
+const inBox = (flags: string[], cmd: string) => bunker(["run", "--rm", "--network", "none", ...flags, "--rootfs", suite.fs.path, "--", "sh", "-c", cmd]);
+
+beforeAll(() => {
+  if (ready) dir = mkdtempSync("/tmp/bunker-flags-");
+});
+afterAll(() => {
+  if (ready) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!ready)("docker run's flags", () => {
+  test("--add-host adds lines to /etc/hosts (host-gateway: the host's address on the container's network); --dns* write resolv.conf", () => {
+    const r = inBox(["--add-host", "db:10.1.2.3", "--add-host", "six=[fd00::1]", "--dns", "192.0.2.53", "--dns", "2001:db8::53", "--dns-search", "corp.example", "--dns-option", "ndots:2"], "tail -2 /etc/hosts; cat /etc/resolv.conf");
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toBe("10.1.2.3\tdb\nfd00::1\tsix\nnameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch corp.example\noptions ndots:2\n");
+    const gw = bunker(["run", "--rm", "--network", "bridge", "--add-host", "host:host-gateway", "--rootfs", suite.fs.path, "--", "sh", "-c", "grep -E '[[:space:]](host\\.bunker\\.internal|host)$' /etc/hosts"]);
+    expect(gw.code).toBe(0);
+    const [internal, mine] = gw.stdout.trim().split("\n").map((l) => l.split("\t"));
+    expect(internal![1]).toBe("host.bunker.internal");
+    expect(mine).toEqual([internal![0], "host"]);
+    for (const [flags, said] of [
+      [["--add-host", "gw:host-gateway"], "--add-host gw:host-gateway: this container's network reaches no address of the host (with --network none or host there is none to give)"],
+      [["--add-host", "nohost"], "--add-host nohost: give NAME:IP, with a host name (letters, digits, dots, dashes)"],
+      [["--add-host", "db:300.1.1.1"], '--add-host db:300.1.1.1: "300.1.1.1" is not an IP address (or host-gateway)'],
+      [["--dns", "dns.example"], "--dns dns.example: not an IP address"],
+      [["--dns-option", "ndots 2"], "--dns-option ndots 2: not a resolver option (ndots:2, edns0, ...)"],
+    ] as const) {
+      const bad = inBox([...flags], "true");
+      expect([bad.code, bad.stderr]).toEqual([125, `bunker: ${said}\n`]);
+    }
+    const host = bunker(["run", "--rm", "--network", "host", "--dns", "192.0.2.53", "--rootfs", suite.fs.path, "--", "true"]);
+    expect([host.code, host.stderr]).toEqual([125, "bunker: run: --dns, --dns-search and --dns-option do not go with --network host: the host's resolv.conf is the container's\n"]);
+  });
+
+  test("--label and --label-file (the flags win) are shown by inspect; --cidfile names the container, and is refused where it exists", () => {
+    const labels = join(dir, "labels");
+    writeFileSync(labels, "# team labels\nteam=core\ntier=file\n\n");
+    const cid = join(dir, "cid");
+    const r = bunker(["run", "--name", "flags-labels", "--network", "none", "--label-file", labels, "-l", "tier=flag", "--label", "empty", "--cidfile", cid, "--rootfs", suite.fs.path, "--", "true"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const [s] = JSON.parse(bunker(["inspect", "flags-labels"]).stdout);
+    expect(s.spec.bunker.labels).toEqual({ team: "core", tier: "flag", empty: "" });
+    expect(readFileSync(cid, "utf8")).toBe(s.id);
+    const again = bunker(["run", "--rm", "--network", "none", "--cidfile", cid, "--rootfs", suite.fs.path, "--", "true"]);
+    expect([again.code, again.stderr]).toEqual([125, `bunker: --cidfile ${cid}: the file exists already: remove it, or is another container using it?\n`]);
+    expect(bunker(["rm", "flags-labels"]).code).toBe(0);
+    // A run that fails leaves no id file behind.
+    const failed = join(dir, "cid-failed");
+    expect(bunker(["run", "--rm", "--network", "none", "--cidfile", failed, "--rootfs", suite.fs.path, "--", "/no/such/command"]).code).toBe(127);
+    expect(existsSync(failed)).toBe(false);
+  });
+
+  test("--shm-size, --sysctl of the container's own namespaces (others refused), --oom-score-adj", () => {
+    const r = inBox(["--shm-size", "2m", "--sysctl", "net.ipv4.ip_forward=1", "--sysctl", "kernel.shmmax=65536", "--oom-score-adj", "321"], "grep ' /dev/shm ' /proc/mounts | grep -o 'size=[0-9a-z]*'; cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax /proc/self/oom_score_adj");
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, "size=2048k\n1\n65536\n321\n", ""]);
+    // Control: the host's own values are untouched.
+    expect(readFileSync("/proc/sys/kernel/shmmax", "utf8").trim()).not.toBe("65536");
+    for (const [flags, said] of [
+      [["--sysctl", "kernel.panic=1"], "--sysctl kernel.panic: not a namespaced sysctl; it would change the host (net.*, kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*)"],
+      [["--sysctl", "ip_forward"], "--sysctl ip_forward: give NAME=VALUE, e.g. net.ipv4.ip_forward=1"],
+      [["--oom-score-adj", "2000"], "--oom-score-adj 2000: a whole number from -1000 to 1000"],
+      [["--shm-size", "big"], '--shm-size "big": not a size (use a number with an optional unit: b, k, m, g, e.g. 512m)'],
+    ] as const) {
+      const bad = inBox([...flags], "true");
+      expect([bad.code, bad.stderr]).toEqual([125, `bunker: ${said}\n`]);
+    }
+    const hostNet = bunker(["run", "--rm", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", "--rootfs", suite.fs.path, "--", "true"]);
+    expect([hostNet.code, hostNet.stderr]).toEqual([125, "bunker: --sysctl net.ipv4.ip_forward: the container shares the host's network namespace: it would change the host\n"]);
+  });
+
+  test("--stop-timeout is the grace time stop gives when -t is not", () => {
+    const id = bunker(["run", "-d", "--network", "none", "--stop-timeout", "1", "--rootfs", suite.fs.path, "--", "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"]).stdout.trim();
+    const start = performance.now();
+    expect(bunker(["stop", id]).code).toBe(0);
+    const took = performance.now() - start;
+    // SIGKILL after about 1 s, not after the default 10.
+    expect(took).toBeGreaterThan(900);
+    expect(took).toBeLessThan(6000);
+    expect(bunker(["wait", id]).stdout).toBe("137\n");
+    expect(bunker(["rm", id]).code).toBe(0);
+  });
+
+  test("-t sets TERM=xterm, not the caller's; without -t there is no TERM", () => {
+    const tty = Bun.spawnSync(["script", "-qec", `"${BUNKER}" run --rm -t --network none --rootfs ${suite.fs.path} -- sh -c 'echo term=$TERM'`, "/dev/null"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "caller-term" } });
+    expect(tty.stdout.toString().replaceAll("\r", "")).toContain("term=xterm\n");
+    const plain = bunker(["run", "--rm", "--network", "none", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo term=${TERM-unset}"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "caller-term" } });
+    expect(plain.stdout).toBe("term=unset\n");
+    const chosen = inBox(["-t", "-e", "TERM=vt100"], "echo $TERM");
+    expect(chosen.stdout.replaceAll("\r", "")).toBe("vt100\n");
+  });
+});
