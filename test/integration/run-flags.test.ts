@@ -32,7 +32,7 @@ describe.skipIf(!ready)("docker run's flags", () => {
     expect(gw.code).toBe(0);
     const [internal, mine] = gw.stdout.trim().split("\n").map((l) => l.split("\t"));
     expect(internal![1]).toBe("host.bunker.internal");
-    expect(mine).toEqual([internal![0], "host"]);
+    expect(mine).toEqual([internal![0]!, "host"]);
     for (const [flags, said] of [
       [["--add-host", "gw:host-gateway"], "--add-host gw:host-gateway: this container's network reaches no address of the host (with --network none or host there is none to give)"],
       [["--add-host", "nohost"], "--add-host nohost: give NAME:IP, with a host name (letters, digits, dots, dashes)"],
