@@ -64,7 +64,7 @@ export const runOptions: OptionDefs = {
   name: { type: "string", valueHint: "NAME", description: "A unique name for the container" },
   detach: { type: "boolean", alias: ["d"], description: "Run in the background and print the container id" },
   tty: { type: "boolean", alias: ["t"], description: "Give the command a terminal (from the container's devpts)" },
-  interactive: { type: "boolean", alias: ["i"], description: "Keep stdin attached (it always is without -t)" },
+  interactive: { type: "boolean", alias: ["i"], description: "Pass your input to the container (without -i its stdin is /dev/null)" },
   rm: { type: "boolean", description: "Remove the container's state when it exits" },
   init: { type: "boolean", description: "Run a minimal init as PID 1: it reaps orphans and passes signals to the command" },
   pin: { type: "string", valueHint: "DIR", description: "Pin the container's namespaces into DIR (bunker ns unpin DIR frees them)" },
@@ -241,6 +241,8 @@ export async function run(argv: string[]): Promise<number> {
     ...(flags.name !== undefined ? { name: flags.name } : {}),
     ...(flags.pin !== undefined ? { pin: flags.pin } : {}),
     ...(flags.tty ? { tty: { interactive: flags.interactive } } : {}),
+    // docker's rule: without -i, nothing of the caller's input reaches the container.
+    ...(!flags.tty && !flags.interactive && !flags.detach ? { noStdin: true } : {}),
   };
   if (flags.cidfile !== undefined) writeCidfile(flags.cidfile, spec.bunker.id);
   try {

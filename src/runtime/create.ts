@@ -7,7 +7,7 @@
 import { enabled, log, mark } from "../log";
 import { writeIdMaps } from "../identity/maps";
 import type { ContainerSpec } from "../spec/types";
-import { FileError, openNamespace, writeValue } from "../sys/fs";
+import { cstr, FileError, openNamespace, writeValue } from "../sys/fs";
 import { waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import type { ChildProgram, Slot } from "../child/program";
@@ -18,8 +18,8 @@ import { initProgram } from "./initprog";
 import { BunkerError } from "../errors";
 import { containerDir, createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
 import { ownArgsArea, startTime } from "../sys/proc";
-import { CLONE, SIGNALS } from "../sys/constants";
-import { closeFd, trySys } from "../sys/libc";
+import { AT, CLONE, O, SIGNALS } from "../sys/constants";
+import { closeFd, sys, trySys } from "../sys/libc";
 import { namespaceIds, pinNamespaces, unpinNamespaces } from "./pin";
 import { containerFilter } from "../security/seccomp";
 import { prepareNetwork, type PreparedNetwork } from "./network";
@@ -43,6 +43,8 @@ export interface RunRecord {
   detached: boolean;
   /** The state was already created (by the `run -d` that started this supervisor). */
   existing?: boolean;
+  /** Without -i: the container's stdin is /dev/null, not bunker's (docker's rule). */
+  noStdin?: boolean;
   /** Descriptors to give the container as stdout and stderr (a detached container's log). */
   output?: { out: number; err: number };
   /** The log a detached supervisor writes from the container's output (see log-writer.ts). */
@@ -178,9 +180,11 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
   let idmapped: IdmappedMounts | undefined;
   let fuse: FuseOverlay | undefined;
   let gate = -1;
+  let nullStdin = -1;
   const forked: { slot?: Slot } = {};
   try {
     if (record.oci?.create) gate = openGate(containerDir(state.id));
+    if (record.noStdin) nullStdin = sys("open /dev/null", "openat", AT.FDCWD, cstr("/dev/null"), O.RDONLY | O.CLOEXEC, 0);
     // The state records the image's directories: made now, they are removed with it whatever happens next.
     await prepareImageRoot(spec);
     joined = openJoined(spec);
@@ -208,6 +212,7 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
     if (!record.oci) mountPoints = claimMountPoints(spec, facts, { pid: process.pid, start: state.supervisorStart ?? 0 }, record.pin);
     program = planContainer(spec, pipes, facts, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
       ...(record.output !== undefined ? { output: record.output } : {}),
+      ...(nullStdin >= 0 ? { stdin: nullStdin } : {}),
       joined,
       ...(terminal ? { terminal } : {}),
       capLimits: capLimits(),
@@ -309,6 +314,7 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
     // The child has its mounts, or has failed: the maps' user namespaces live on in them.
     idmapped?.close();
     closeFd(gate);
+    if (nullStdin >= 0) closeFd(nullStdin);
   }
 }
 

@@ -337,6 +337,7 @@ export function planCommand(p: ChildProgram, proc: Pick<Process, "args" | "env">
 }
 
 function planExec(p: ChildProgram, spec: ContainerSpec, extras: PlanExtras, filter: SeccompFilter | null, lockedDown: boolean): void {
+  if (extras.stdin !== undefined) p.call("take /dev/null as stdin (no -i)", "dup3", [extras.stdin, 0, 0]);
   const output = extras.output;
   if (output !== undefined) {
     p.call("send stdout to the container's log", "dup3", [output.out, 1, 0]);
@@ -356,6 +357,8 @@ export interface JoinedNamespace {
 }
 
 export interface PlanExtras {
+  /** A descriptor to give the container as stdin instead of bunker's own (/dev/null, without -i). */
+  stdin?: number;
   /** Descriptors for the container's stdout and stderr (a detached container's log: its pipes, or /dev/null). */
   output?: { out: number; err: number };
   joined?: readonly JoinedNamespace[];

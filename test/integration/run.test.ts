@@ -255,9 +255,11 @@ describe.skipIf(!ready)("bunker run --rootfs", () => {
     }
   });
 
-  test("stdin and stdout are the caller's", () => {
-    const r = bunker(["run", "--rootfs", suite.fs.path, "--", "sh", "-c", "read line; echo got:$line"], { stdin: "hello\n" });
+  test("with -i, stdin is the caller's; without it, /dev/null (as docker); stdout is the caller's", () => {
+    const r = bunker(["run", "-i", "--rootfs", suite.fs.path, "--", "sh", "-c", "read line; echo got:$line"], { stdin: "hello\n" });
     expect(r.stdout).toBe("got:hello\n");
+    const without = bunker(["run", "--rootfs", suite.fs.path, "--", "sh", "-c", "read line; echo got:$line; readlink /proc/self/fd/0"], { stdin: "hello\n" });
+    expect(without.stdout).toBe("got:\n/dev/null\n");
   });
 
   test("a new network namespace has only lo, and it is up", () => {

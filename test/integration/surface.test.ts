@@ -266,8 +266,9 @@ describe.skipIf(!ready)("flag aliases", () => {
   test("-t and -i are --tty and --interactive, clustered or not", () => {
     const base = ["--network", "none", "--rootfs", suite.fs.path];
     const cmd = (wait: number) => `tty; read -t ${wait} x && echo got=$x || echo nothing`;
-    // Control: neither: no terminal, and stdin (always attached without -t) is read.
-    expect(run(base, cmd(5), "hello\n").stdout).toBe("not a tty\ngot=hello\n");
+    // Neither: no terminal, and none of the input (stdin is /dev/null); -i alone: no terminal, the input read.
+    expect(run(base, cmd(5), "hello\n").stdout).toBe("not a tty\nnothing\n");
+    expect(run([...base, "-i"], cmd(5), "hello\n").stdout).toBe("not a tty\ngot=hello\n");
     // A terminal without -i: the input does not reach it.
     expect(run([...base, "-t"], cmd(1), "hello\n").stdout.replaceAll("\r", "")).toMatch(/^\/dev\/pts\/\d+\nnothing\n$/);
     expect(run([...base, "--tty"], "tty", "").stdout.replaceAll("\r", "")).toMatch(/^\/dev\/pts\/\d+\n$/);
