@@ -180,6 +180,27 @@ function claimName(name: string, id: string): void {
 }
 
 /**
+ * bunker rename: the container takes `name` (claimed first, so two renames
+ * to one name cannot both win), its state says so, and its old name goes.
+ */
+export function renameContainer(id: string, name: string): void {
+  validateName(name);
+  withLock(id, () => {
+    const s = readState(id);
+    if (!s) throw new ContainerGone(id);
+    if (s.name === name) return;
+    claimName(name, id);
+    try {
+      writeState({ ...s, name });
+    } catch (e) {
+      unclaimName(name, id);
+      throw e;
+    }
+    if (s.name !== undefined) unclaimName(s.name, id);
+  });
+}
+
+/**
  * Records a new container: its directory, built under a temporary name with
  * its first state, its name claimed, then renamed into place. Fails if the id
  * or the name is taken. Clears first what killed bunkers left.

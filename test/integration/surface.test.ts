@@ -379,3 +379,34 @@ describe.skipIf(!ready)("several containers, and mistyped words", () => {
     expect(bunker(["run", "--zzzzzz", "img"])).toMatchObject({ code: 125, stderr: "bunker: run: unknown flag --zzzzzz\n" });
   });
 });
+
+describe.skipIf(!ready)("rename, port and container prune", () => {
+  test("rename moves the name (the old one is free, a taken one refused); port lists what is published; container prune removes stopped ones only", () => {
+    const id = bunker(["run", "-d", "--name", "rn-old", "--network", "bridge", "-p", "127.0.0.1::8080", "-p", "127.0.0.1::53/udp", "--rootfs", suite.fs.path, "--", "sleep", "100"]).stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{12}$/);
+    expect(bunker(["rename", "rn-old", "rn-new"])).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    expect(JSON.parse(bunker(["inspect", "rn-new"]).stdout)[0].id).toBe(id);
+    expect(bunker(["inspect", "rn-old"]).code).toBe(1);
+    const other = bunker(["run", "-d", "--name", "rn-old", "--network", "none", "--rootfs", suite.fs.path, "--", "true"]).stdout.trim();
+    expect(bunker(["rename", "rn-new", "rn-old"])).toMatchObject({ code: 125, stderr: `bunker: the name "rn-old" is already in use by container ${other}: remove it first (bunker rm rn-old)\n` });
+    expect(bunker(["rename", "rn-new", id])).toMatchObject({ code: 125, stderr: `bunker: invalid container name "${id}": it looks like a container id\n` });
+    const ports = bunker(["port", "rn-new"]);
+    expect(ports.code).toBe(0);
+    const lines = ports.stdout.trim().split("\n").sort();
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^53\/udp -> 127\.0\.0\.1:\d+$/);
+    expect(lines[1]).toMatch(/^8080\/tcp -> 127\.0\.0\.1:\d+$/);
+    const tcpHost = lines[1]!.split(" -> ")[1];
+    expect(bunker(["port", "rn-new", "8080"]).stdout).toBe(`${tcpHost}\n`);
+    expect(bunker(["port", "rn-new", "9090/tcp"])).toMatchObject({ code: 125, stderr: "bunker: port: container rn-new does not publish 9090/tcp\n" });
+    // The stopped one goes, the running one stays.
+    expect(bunker(["wait", other]).code).toBe(0);
+    const pruned = bunker(["container", "prune", "-f"]);
+    expect(pruned.code).toBe(0);
+    expect(pruned.stdout).toContain(`${other}\n`);
+    expect(pruned.stdout).not.toContain(id);
+    expect(bunker(["container", "ls", "-q"]).stdout).toContain(id);
+    expect(bunker(["container", "rm", "-f", "rn-new"]).code).toBe(0);
+    expect(bunker(["container", "lss"])).toMatchObject({ code: 125, stderr: 'bunker: container: unknown command "lss": did you mean ls?\n' });
+  });
+});
