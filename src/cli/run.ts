@@ -13,7 +13,7 @@ import { containerExists, newId, validateName } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
 import { exposedPorts, runFlags, runSpec, type RunFlags, type RunHost } from "./runspec";
 import { parseCommand } from "./usage";
-import { writeErr } from "../output";
+import { isTerminal, writeErr } from "../output";
 import { BunkerError } from "../errors";
 import { findImage, openStore, storeRoot } from "../image/store";
 import { parseReference } from "../image/reference";
@@ -233,6 +233,9 @@ export async function run(argv: string[]): Promise<number> {
   mark("opts");
   const spec = runSpec(flags, await runHost(flags), cgroupsPath);
   mark("spec");
+  // bunker's own default, unlike docker's: said where a person reads it, never in a script's output.
+  const silent = flags.volumes.filter(({ volume }) => !volume.explicit);
+  if (silent.length && isTerminal(2)) await writeErr(`bunker: notice: -v ${silent.map((v) => v.value).join(", -v ")}: read-only, as bunker mounts volumes unless :rw is given (:ro says so and silences this)\n`);
   const exposure = rootfsExposure(spec, process.geteuid?.() ?? 0);
   if (exposure) await log.warn(exposure);
   const record = {

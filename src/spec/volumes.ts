@@ -9,6 +9,8 @@ export interface Volume {
   readonly: boolean;
   recursive: boolean;
   flags: string[];
+  /** Whether ro or rw was said (the read-only default is then no surprise). */
+  explicit?: boolean;
 }
 
 const VOLUME_FLAGS = ["nosuid", "nodev", "noexec"];
@@ -33,8 +35,10 @@ export function parseVolume(value: string): Volume {
   const destination = checkDestination(parts[1]!, `volume ${value}`);
   const v: Volume = { source: parts[0]!, destination, readonly: true, recursive: true, flags: [] };
   for (const opt of parts[2] !== undefined ? parts[2].split(",") : []) {
-    if (opt === "ro") v.readonly = true;
-    else if (opt === "rw") v.readonly = false;
+    if (opt === "ro" || opt === "rw") {
+      v.readonly = opt === "ro";
+      v.explicit = true;
+    }
     else if (opt === "rbind") v.recursive = true;
     else if (opt === "bind") v.recursive = false;
     else if (VOLUME_FLAGS.includes(opt)) v.flags.push(opt);

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bunker, isRoot, onHostRoot, requireBinary, until } from "../helpers/bunker";
+import { bunker, BUNKER, isRoot, onHostRoot, requireBinary, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { freePort } from "../helpers/ports";
 import { fetchWhenUp } from "../helpers/tcp";
@@ -408,5 +408,16 @@ describe.skipIf(!ready)("rename, port and container prune", () => {
     expect(bunker(["container", "ls", "-q"]).stdout).toContain(id);
     expect(bunker(["container", "rm", "-f", "rn-new"]).code).toBe(0);
     expect(bunker(["container", "lss"])).toMatchObject({ code: 125, stderr: 'bunker: container: unknown command "lss": did you mean ls?\n' });
+  });
+});
+
+describe.skipIf(!ready)("-v's read-only default", () => {
+  test("is said once on a terminal for -v without :ro or :rw; :ro silences it, and a script never sees it", () => {
+    const cmd = (vols: string) => Bun.spawnSync(["script", "-qec", `"${BUNKER}" run --rm --network none ${vols} --rootfs ${suite.fs.path} -- true`, "/dev/null"]).stdout.toString().replaceAll("\r", "");
+    expect(cmd("-v /tmp:/t -v /etc:/e:rw")).toContain("bunker: notice: -v /tmp:/t: read-only, as bunker mounts volumes unless :rw is given (:ro says so and silences this)\n");
+    expect(cmd("-v /tmp:/t:ro")).not.toContain("notice");
+    const piped = bunker(["run", "--rm", "--network", "none", "-v", "/tmp:/t", "--rootfs", suite.fs.path, "--", "true"]);
+    expect([piped.code, piped.stderr]).toEqual([0, ""]);
+    expect(bunker(["run", "--help"]).stdout).toMatch(/-v, --volume.*READ-ONLY unless OPTS has rw/);
   });
 });
