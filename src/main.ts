@@ -31,6 +31,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   pull: { describe: "Download an image from a registry", load: async () => (await import("./cli/image")).pull },
   load: { describe: "Load images from a docker save or OCI archive", load: async () => (await import("./cli/image")).load },
   container: { describe: "Manage containers (ls, rm, inspect, stop, kill, logs, rename, port, export, wait, prune)", load: async () => (await import("./cli/container")).container },
+  diff: { describe: "List what a container changed in its image's files", load: async () => (await import("./cli/diff")).diff },
   rename: { describe: "Give a container another name", load: async () => (await import("./cli/rename")).rename },
   port: { describe: "List a running container's published ports", load: async () => (await import("./cli/port")).port },
   logs: { describe: "Print what a detached container wrote", load: async () => (await import("./cli/logs")).logs },

@@ -43,6 +43,7 @@ const SAME: Record<string, () => Promise<(argv: string[]) => Promise<number>>> =
   port: async () => (await import("./port")).port,
   export: async () => (await import("./export")).exportCmd,
   wait: async () => (await import("./wait")).wait,
+  diff: async () => (await import("./diff")).diff,
 };
 
 export async function container(argv: string[]): Promise<number> {

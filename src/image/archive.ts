@@ -18,7 +18,7 @@ import { Errno, errnoMessage } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import type { TarEntry } from "./tar";
 import { TAR_END, tarHeader, tarPadding } from "./tar-write";
-import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "./unpack";
+import { FUSE_OPAQUE_MARKER, OPAQUE_MARKER, WHITEOUT_PREFIX } from "./unpack";
 
 export interface ArchiveOptions {
   /** The trees, bottom first: one directory, or an image's layers with a container's upper directory last. */
@@ -86,7 +86,7 @@ function isOpaque(fd: number): boolean {
     const n = trySys("fgetxattr", fd, cstr(x), buf, buf.length);
     return n === 1 && buf[0] === 0x79;
   });
-  return marked || statAt(fd, OPAQUE_MARKER) !== null;
+  return marked || statAt(fd, OPAQUE_MARKER) !== null || statAt(fd, FUSE_OPAQUE_MARKER) !== null;
 }
 
 /** A directory's names, and those .wh.NAME files mark as removed (the markers themselves are not entries). */
@@ -94,7 +94,7 @@ function listing(dir: number): { names: string[]; whiteouts: Set<string> } {
   const names: string[] = [];
   const whiteouts = new Set<string>();
   for (const n of readdirSync(`/proc/self/fd/${dir}`)) {
-    if (n === OPAQUE_MARKER) continue;
+    if (n === OPAQUE_MARKER || n === FUSE_OPAQUE_MARKER) continue;
     if (n.startsWith(WHITEOUT_PREFIX)) whiteouts.add(n.slice(WHITEOUT_PREFIX.length));
     else names.push(n);
   }

@@ -28,6 +28,8 @@ const S_IFIFO = 0o010000;
 
 export const WHITEOUT_PREFIX = ".wh.";
 export const OPAQUE_MARKER = ".wh..wh..opq";
+/** fuse-overlayfs's own mark of an opaque directory it made, where it cannot set an attribute. */
+export const FUSE_OPAQUE_MARKER = ".wh..opq";
 
 export interface UnpackOptions {
   /** Give entries their owners (root); otherwise they belong to the unpacking user. */

@@ -15,6 +15,7 @@ import { fileType } from "../sys/fs";
 import { unpackOptions, useUnpacker } from "../image/layers";
 import { unpackLayer } from "../image/unpack";
 import { archiveOf, writeArchive } from "../image/archive";
+import { changesOf, type Change } from "../image/changes";
 import type { ContainerSpec } from "../spec/types";
 import { CLONE, O } from "../sys/constants";
 import { closeFd, exitCodeOf, pipe, readUpTo, waitFor, writeAll } from "../sys/libc";
@@ -120,6 +121,10 @@ export async function usernsHelper(argv: string[]): Promise<number> {
     writeArchive({ layers: args.slice(1), view: args[0] }, (b) => writeAll("write the archive", 1, b));
     return 0;
   }
+  if (op === "diff" && args.length > 0) {
+    process.stdout.write(JSON.stringify(changesOf(args[0]!, args.slice(1))));
+    return 0;
+  }
   if (op === "copy" && args.length > 2) {
     await unpackLayer(chunksOf(archiveOf({ layers: args.slice(2), view: "merged", under: args[1]! })), args[0]!, { chown: true, devices: false, opaqueXattr: "user.overlay.opaque" });
     return 0;
@@ -172,6 +177,15 @@ export async function archiveTrees(layers: readonly string[], view: "merged" | "
   }
   const r = await inUserns(maps, ["archive", view, ...layers], undefined, out);
   if (r.code !== 0) throw new BunkerError(r.stderr.trim().replace(/^bunker: /, "") || `the archiving helper ended with status ${r.code}`);
+}
+
+/** What a container changed: its upper directory against its layers (image/changes.ts), read through the helper for a user with ranges. */
+export async function containerChanges(upper: string, lower: readonly string[]): Promise<Change[]> {
+  const maps = rangesMapping();
+  if (!maps) return changesOf(upper, lower);
+  const r = await inUserns(maps, ["diff", upper, ...lower]);
+  if (r.code !== 0) throw new BunkerError(r.stderr.trim().replace(/^bunker: /, "") || `the diff helper ended with status ${r.code}`);
+  return JSON.parse(r.stdout) as Change[];
 }
 
 async function* chunksOf(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {

@@ -79,6 +79,9 @@ describe.skipIf(!ready)("root", () => {
       const listed = Bun.spawnSync(["sh", "-c", `"$0" export "$1" | tar --numeric-owner -tvf - | awk '{print $2, $6}' | grep -E ' (etc/motd|etc/gone|srv/.*)$' | sort`, BUNKER, name], { env: env() });
       expect(listed.stdout.toString()).toBe("0/0 etc/motd\n0/0 srv/\n0/0 srv/old/\n0/0 srv/old/new\n1000/1000 srv/mine/\n1234/1234 srv/owned\n");
     }
+    // diff: what the overlay container changed, without the mount points bunker made; a copy keeps no changes apart.
+    expect(b(["diff", "drv-overlay"]).stdout).toBe("C /etc\nD /etc/gone\nC /etc/motd\nC /srv\nA /srv/mine\nC /srv/old\nA /srv/old/new\n");
+    expect(b(["diff", "drv-copy"])).toMatchObject({ code: 125, stderr: "bunker: diff: container drv-copy's root is a copy of its image (--storage-driver copy): its changes are not kept apart\n" });
     const copy = readdirSync(join(store, "containers"));
     expect(copy.length).toBe(2);
     expect(b(["rm", "drv-overlay", "drv-copy"]).code).toBe(0);
@@ -171,6 +174,8 @@ describe.skipIf(!ready)("rootless", () => {
     // Its changes, exported as the container sees them.
     const listed = runAs(u!, ["sh", "-c", `"$0" export drv-fuse | tar --numeric-owner -tvf - | awk '{print $2, $6}' | grep -E ' (etc/motd|etc/gone|srv/.*)$' | sort`, bin!.path], { HOME: home });
     expect(listed.stdout).toBe("0/0 etc/motd\n0/0 srv/\n0/0 srv/old/\n0/0 srv/old/new\n1000/1000 srv/mine/\n1234/1234 srv/owned\n");
+    // diff reads fuse-overlayfs's upper directory (its .wh. files too) through the user's namespace.
+    expect(as(["diff", "drv-fuse"]).stdout).toBe("C /etc\nD /etc/gone\nC /etc/motd\nA /procs\nA /shown\nC /srv\nA /srv/mine\nC /srv/old\nA /srv/old/new\n");
     expect(as(["stop", "-t", "0", "drv-fuse"]).code).toBe(0);
     // The server goes with the container's mount namespace.
     await until(() => Bun.spawnSync(["ps", "-o", "stat=", "-p", String(server)]).stdout.toString().trim().replace(/^Z.*/, "") === "", 5000, "fuse-overlayfs to end");
