@@ -115,14 +115,45 @@ async function prune(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function info(argv: string[]): Promise<number> {
+  const parsed = await parseCommand(argv, { json: { type: "boolean", description: "JSON" } }, { name: "system info", description: "What this host offers bunker and you, and what will not work here and why", positional: "" });
+  if (!parsed) return 0;
+  if (parsed.rest.length) throw new UsageError(`system info: unexpected argument "${parsed.rest[0]}"`);
+  const i = (await import("../runtime/doctor")).hostInfo();
+  if (parsed.values.json) {
+    await writeOut(`${jsonText(i, 2)}\n`);
+    return 0;
+  }
+  const helper = (name: string) => (i.helpers[name] ? `${i.helpers[name]}${i.versions[name] ? ` (${i.versions[name]})` : ""}` : "not found");
+  const lines = [
+    `bunker:           ${i.bunker}`,
+    `kernel:           ${i.kernel.release} (${i.kernel.arch})`,
+    `user:             ${i.user.name ?? "?"} (uid ${i.user.uid}, gid ${i.user.gid})`,
+    `subordinate IDs:  uid ${i.user.subuid.join(", ") || "none"}; gid ${i.user.subgid.join(", ") || "none"}`,
+    `user namespaces:  ${i.userNamespaces.unprivileged ? "unprivileged ones allowed" : `off for users: ${i.userNamespaces.why}`}`,
+    `cgroups:          ${i.cgroups.layout}${i.cgroups.v1.length ? `; v1: ${i.cgroups.v1.join(" ")}` : ""}${i.cgroups.v2.length ? `; v2: ${i.cgroups.v2.join(" ")}` : "; v2: no controllers"}`,
+    `  your containers' cgroups: ${i.cgroups.forThisUser}`,
+    "helpers:",
+    ...["newuidmap", "newgidmap", "pasta", "slirp4netns", "fuse-overlayfs"].map((h) => `  ${h.padEnd(15)} ${helper(h)}`),
+    `image store:      ${i.storage.store} (root filesystems: ${i.storage.driver})`,
+    `container state:  ${i.storage.state}`,
+    "volumes:          -v HOST:CONTAINER is read-only unless :rw is given (bunker's default)",
+    "",
+    i.limits.length ? `What will not work here:\n${i.limits.map((l) => `  - ${l}`).join("\n")}` : "Everything bunker does works here.",
+  ];
+  await writeOut(`${lines.join("\n")}\n`);
+  return 0;
+}
+
 export async function system(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === "df") return df(rest);
   if (sub === "prune") return prune(rest);
+  if (sub === "info") return info(rest);
   if (sub === undefined || sub === "--help" || sub === "-h") {
-    await writeOut("Usage: bunker system df|prune ...\n\nRun bunker system COMMAND --help for a command's options.\n");
-    if (sub === undefined) throw new UsageError("system: give a command: df or prune");
+    await writeOut("Usage: bunker system df|prune|info ...\n\nRun bunker system COMMAND --help for a command's options.\n");
+    if (sub === undefined) throw new UsageError("system: give a command: df, prune or info");
     return 0;
   }
-  throw new UsageError(`system: unknown command "${sub}": use df or prune`);
+  throw new UsageError(`system: unknown command "${sub}": use df, prune or info`);
 }

@@ -225,6 +225,15 @@ describe.skipIf(!ready)("rootless, without subordinate ranges", () => {
     );
   });
 
+  test("system info tells such a user what they lack, and the ranges another has", () => {
+    const lacking = JSON.parse(runAs(nosub, [bin.path, "system", "info", "--json"]).stdout);
+    expect(lacking.user).toMatchObject({ uid: nosub.uid, name: nosub.name, subuid: [], subgid: [] });
+    expect(lacking.limits).toContainEqual(`more than one ID in a container: no ranges for ${nosub.name} in /etc/subuid and /etc/subgid (every file is then yours, root's inside)`);
+    const ranged = JSON.parse(runAs(sub, [bin.path, "system", "info", "--json"]).stdout);
+    expect(ranged.user.subuid).toEqual([`${sub.subStart}-${sub.subStart! + sub.subCount! - 1}`]);
+    expect(ranged.limits.some((l: string) => l.startsWith("more than one ID"))).toBe(false);
+  });
+
   test("--map-uid 1100 maps the caller to 1100, the walkthrough's single mapping", () => {
     const r = run(nosub, fsNosub, ["--map-uid", "1100", "--map-gid", "1100"], `${MAPS}; id -u; id -g`);
     expect(r.stdout).toBe(`1100 ${nosub.uid} 1\n1100 ${nosub.gid} 1\n1100\n1100\n`);

@@ -421,3 +421,22 @@ describe.skipIf(!ready)("-v's read-only default", () => {
     expect(bunker(["run", "--help"]).stdout).toMatch(/-v, --volume.*READ-ONLY unless OPTS has rw/);
   });
 });
+
+describe.skipIf(!ready)("system info", () => {
+  test("says what the host offers, as bunker itself finds it: kernel, cgroups, helpers, storage, and what will not work", () => {
+    const r = bunker(["system", "info", "--json"]);
+    expect(r.code).toBe(0);
+    const i = JSON.parse(r.stdout);
+    expect(i.kernel.release).toBe(require("node:os").release());
+    expect(i.user).toMatchObject({ uid: 0, name: "root" });
+    expect(i.storage).toMatchObject({ store: "/var/lib/bunker", state: "/run/bunker", driver: "overlay" });
+    expect(["legacy", "hybrid", "unified", "none"]).toContain(i.cgroups.layout);
+    expect(Object.keys(i.helpers).sort()).toEqual(["fuse-overlayfs", "newgidmap", "newuidmap", "pasta", "slirp4netns"]);
+    for (const [name, path] of Object.entries(i.helpers)) expect([name, path]).toEqual([name, Bun.which(name as string, { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" })]);
+    expect(Array.isArray(i.limits)).toBe(true);
+    const text = bunker(["info"]).stdout;
+    expect(text).toContain(`kernel:           ${i.kernel.release}`);
+    expect(text).toContain("volumes:          -v HOST:CONTAINER is read-only unless :rw is given (bunker's default)");
+    expect(text).toMatch(/\n(What will not work here:\n  - |Everything bunker does works here\.\n)/);
+  });
+});
