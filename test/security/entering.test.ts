@@ -124,7 +124,7 @@ const CONTAINER_CAPS_WITH_PTRACE = "00000000a80c25fb";
 describe("a process entering a container", () => {
   test.skipIf(!ready)("exec's process, seized before it runs the command, holds only the container's privileges and its own memory (root)", async () => {
     const name = `entering-${process.pid}`;
-    const watcher = Bun.spawn([BUNKER, "run", "--host-root", "--rm", "--name", name, "--network", "none", "-w", "/", "--cap-add", "SYS_PTRACE", "--", hostBun, "-e", WATCHER], {
+    const watcher = Bun.spawn([BUNKER, "run", "--host-root", "--rm", "-i", "--name", name, "--network", "none", "-w", "/", "--cap-add", "SYS_PTRACE", "--", hostBun, "-e", WATCHER], {
       stdin: "pipe",
       stdout: "pipe",
       stderr: "pipe",

@@ -369,7 +369,8 @@ describe("escapes", () => {
   };
   each("run and run --init: the container has a session of its own and cannot type into the caller's terminal", (m) => {
     for (const extra of [[], ["--init"], ["--security-opt", "seccomp=unconfined"]]) {
-      const out = underTerminal(m, ["run", "--rm", "--network", "none", "-w", "/", ...onHostRoot(extra), "--", hostBun, "-e", TIOCSTI_PROBE]);
+      // -i: the caller's terminal is its stdin (without -i it would be /dev/null, and the attempt moot).
+      const out = underTerminal(m, ["run", "--rm", "-i", "--network", "none", "-w", "/", ...onHostRoot(extra), "--", hostBun, "-e", TIOCSTI_PROBE]);
       // EPERM from the terminal layer (not the caller's session, no CAP_SYS_ADMIN), with or without the filter.
       expect([extra, out]).toEqual([extra, "isatty=1 session=own tty=0 sti=1\n"]);
     }

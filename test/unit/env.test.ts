@@ -42,7 +42,8 @@ describe("environment", () => {
 describe("volumes and tmpfs", () => {
   test("read-only unless rw; recursive unless bind", () => {
     expect(parseVolume("./src:/src")).toEqual({ source: "./src", destination: "/src", readonly: true, recursive: true, flags: [] });
-    expect(parseVolume("/a:/b/:rw,bind,noexec")).toEqual({ source: "/a", destination: "/b", readonly: false, recursive: false, flags: ["noexec"] });
+    // Said (ro or rw): no notice of the default.
+    expect(parseVolume("/a:/b/:rw,bind,noexec")).toEqual({ source: "/a", destination: "/b", readonly: false, recursive: false, flags: ["noexec"], explicit: true });
     expect(volumeMount(parseVolume("/a:/b"))).toEqual({ destination: "/b", type: "bind", source: "/a", options: ["rbind", "ro"] });
   });
   test("bad volumes", () => {
