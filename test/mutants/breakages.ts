@@ -52,6 +52,7 @@ const REGISTRY = "test/clients/registry.test.ts";
 const ARCHIVES = "test/integration/image-archive.test.ts";
 const DRIVERS = "test/integration/image-drivers.test.ts";
 const LOGS = "test/integration/logs.test.ts";
+const RUN_FLAGS = "test/integration/run-flags.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -825,5 +826,33 @@ export const BREAKAGES: Breakage[] = [
     file: "src/cli/logs.ts",
     edits: one("        if (from >= 0 && i < from) continue;\n", ""),
     tests: [LOGS],
+  },
+  {
+    name: "stdin-without-i",
+    removes: "a container's stdin being /dev/null without -i (the caller's input would reach it unasked)",
+    file: "src/cli/run.ts",
+    edits: one("    ...(!flags.tty && !flags.interactive && !flags.detach ? { noStdin: true } : {}),\n", ""),
+    tests: [RUN],
+  },
+  {
+    name: "sysctl-of-the-host",
+    removes: "refusing a --sysctl of a namespace the container shares with the host (it would change the host)",
+    file: "src/cli/runspec.ts",
+    edits: one("    if (sysctlNamespace(key) === null) throw", "    if (sysctlNamespace(key) === null && key.length < 0) throw"),
+    tests: [RUN_FLAGS],
+  },
+  {
+    name: "dns-flags-ignored",
+    removes: "--dns, --dns-search and --dns-option reaching /etc/resolv.conf",
+    file: "src/runtime/facts.ts",
+    edits: one("  const resolv = spec.bunker.dns ? resolvConfWith(net?.resolvConf ?? \"\", spec.bunker.dns) : net?.resolvConf;", "  const resolv = net?.resolvConf;"),
+    tests: [RUN_FLAGS],
+  },
+  {
+    name: "diff-lists-mount-points",
+    removes: "leaving bunker's own mount points out of diff",
+    file: "src/cli/diff.ts",
+    edits: one("  const kept = changes.filter((c) => !(c.kind === \"A\" && [...own].some((p) => c.path === p || c.path.startsWith(`${p}/`))));", "  const kept = [...changes];"),
+    tests: [DRIVERS],
   },
 ];
