@@ -13,7 +13,9 @@
  */
 
 #define LOG_LINE_MAX 16384
-#define LOG_OUT_MAX 65536
+/* Room for the longest record: every byte of a full line escaped to six (\u00XX), and the rest. */
+#define LOG_OUT_MAX (LOG_LINE_MAX * 8)
+_Static_assert(LOG_OUT_MAX >= LOG_LINE_MAX * 6 + 128, "a record must fit the output block");
 
 struct log_stream {
   const char *name;
@@ -122,7 +124,7 @@ static const char HEX[] = "0123456789abcdef";
 
 /* One record of `s`'s current line into the output block (rotating first if it would pass the cap). */
 static void log_record(struct log_file *f, struct log_stream *s) {
-  /* Escaped, a byte takes at most 6 (\u00XX); the rest of the record under 128. */
+  /* Escaped, a byte takes at most 6 (\u00XX); the rest of the record under 128. After a flush it fits (LOG_OUT_MAX). */
   long need = s->len * 6 + 128;
   if (f->out_len + need > LOG_OUT_MAX) log_flush(f);
   if (f->max_size > 0 && f->size > 0 && f->size + f->out_len + need > f->max_size) log_rotate(f);

@@ -78,6 +78,19 @@ describe.skipIf(!ready)("bunker logs", () => {
     expect(bunker(["rm", "logs-filter"]).code).toBe(0);
   });
 
+  test("a hostile output: lines of control characters (six bytes each, escaped) and bytes that are no UTF-8 come back, the waiter unharmed", async () => {
+    const r = run(["--name", "logs-hostile", `head -c 40000 /dev/zero | tr '\\0' '\\001'; echo; printf '\\377ok\\n'`]);
+    expect(r.code).toBe(0);
+    expect(bunker(["wait", "logs-hostile"]).stdout).toBe("0\n");
+    const out = Bun.spawnSync([BUNKER, "logs", "logs-hostile"]).stdout;
+    expect(new Uint8Array(out).subarray(0, 40000).every((b) => b === 1)).toBe(true);
+    // A byte that is no UTF-8 reads back as U+FFFD, as docker's reader gives it.
+    expect(new TextDecoder().decode(new Uint8Array(out).subarray(40000))).toBe("\n\ufffdok\n");
+    const records = readFileSync(join(logDir("logs-hostile"), "container.log"), "utf8").trim().split("\n");
+    expect(records.map((l) => JSON.parse(l).log.length)).toEqual([16384, 16384, 40000 - 2 * 16384 + 1, 4]);
+    expect(bunker(["rm", "logs-hostile"]).code).toBe(0);
+  });
+
   test("-f follows a running container across rotations, every line once and in order, and ends when it does; the files stay within their cap", async () => {
     // 3000 numbered lines over about two seconds, into files of 16 KiB: a dozen rotations while it is followed.
     const r = run(["--name", "logs-follow", "--log-opt", "max-size=16k", "--log-opt", "max-file=3", `i=0; while [ $i -lt 3000 ]; do echo "line $i"; i=$((i+1)); [ $((i % 100)) = 0 ] && sleep 0.05; done; echo done >&2`]);
