@@ -32,6 +32,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   load: { describe: "Load images from a docker save or OCI archive", load: async () => (await import("./cli/image")).load },
   info: { describe: "What this host offers bunker, and what will not work here (alias of system info)", load: async () => async (argv: string[]) => (await import("./cli/system")).system(["info", ...argv]) },
   container: { describe: "Manage containers (ls, rm, inspect, stop, kill, logs, rename, port, export, wait, prune)", load: async () => (await import("./cli/container")).container },
+  top: { describe: "List a running container's processes", load: async () => (await import("./cli/top")).top },
   diff: { describe: "List what a container changed in its image's files", load: async () => (await import("./cli/diff")).diff },
   rename: { describe: "Give a container another name", load: async () => (await import("./cli/rename")).rename },
   port: { describe: "List a running container's published ports", load: async () => (await import("./cli/port")).port },

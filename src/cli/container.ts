@@ -44,6 +44,7 @@ const SAME: Record<string, () => Promise<(argv: string[]) => Promise<number>>> =
   export: async () => (await import("./export")).exportCmd,
   wait: async () => (await import("./wait")).wait,
   diff: async () => (await import("./diff")).diff,
+  top: async () => (await import("./top")).top,
 };
 
 export async function container(argv: string[]): Promise<number> {

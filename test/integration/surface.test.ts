@@ -3,7 +3,7 @@
 // --net and the short ones) doing what its long form does.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bunker, BUNKER, isRoot, onHostRoot, requireBinary, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
@@ -438,5 +438,30 @@ describe.skipIf(!ready)("system info", () => {
     expect(text).toContain(`kernel:           ${i.kernel.release}`);
     expect(text).toContain("volumes:          -v HOST:CONTAINER is read-only unless :rw is given (bunker's default)");
     expect(text).toMatch(/\n(What will not work here:\n  - |Everything bunker does works here\.\n)/);
+  });
+});
+
+describe.skipIf(!ready)("top", () => {
+  test("lists every process of a running container with host pids, an exec'd one too, in ps -ef's columns or the -o ones given", async () => {
+    const id = detached(["--name", "top-box"], "sleep 100 & exec sleep 200");
+    const exec = Bun.spawn([BUNKER, "exec", "top-box", "sleep", "7"], { stdout: "ignore", stderr: "ignore" });
+    try {
+      await until(() => bunker(["top", "top-box", "-o", "args"]).stdout.includes("sleep 7"), 5000, "the exec'd process to show");
+      const listed = bunker(["top", "top-box"]).stdout.trim().split("\n");
+      expect(listed[0]).toMatch(/^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/);
+      const pid = Number(JSON.parse(bunker(["inspect", id]).stdout)[0].pid);
+      const rows = listed.slice(1).map((l) => l.split(/\s+/));
+      expect(rows.map((r) => r.slice(7).join(" ")).sort()).toEqual(["sleep 100", "sleep 200", "sleep 7"]);
+      // Host pids: the first process is the container's, and the others are the host's pids of processes in its namespace.
+      expect(rows.find((r) => r.slice(7).join(" ") === "sleep 200")![1]).toBe(String(pid));
+      for (const r of rows) expect(readlinkSync(`/proc/${r[1]}/ns/pid`)).toBe(readlinkSync(`/proc/${pid}/ns/pid`));
+      expect(bunker(["top", "top-box", "-o", "pid,user,comm"]).stdout.split("\n")[0]).toMatch(/^PID\s+USER\s+COMMAND$/);
+      expect(bunker(["top", "top-box", "-o", "nope"])).toMatchObject({ code: 125 });
+    } finally {
+      exec.kill(9);
+      await exec.exited;
+      bunker(["rm", "-f", "top-box"]);
+    }
+    expect(bunker(["top", "top-box"])).toMatchObject({ code: 125, stderr: "bunker: no such container: top-box\n" });
   });
 });
