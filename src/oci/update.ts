@@ -6,7 +6,7 @@ import { BunkerError } from "../errors";
 import { UsageError, type OptionDefs } from "../options";
 import { updateResources } from "../runtime/cgroup";
 import { findExact, isDamaged } from "../runtime/store";
-import { parseBytes } from "../spec/resources";
+import { parseBytes, parseResources } from "../spec/resources";
 import type { LinuxResources } from "../spec/types";
 import { readJson } from "../runtime/bundle-host";
 import { resources } from "./config";
@@ -17,6 +17,7 @@ const OPTIONS: OptionDefs = {
   resources: { type: "string", alias: ["r"], valueHint: "FILE|-", description: "linux.resources as JSON, from a file or stdin" },
   memory: { type: "string", valueHint: "BYTES", description: "Memory limit (k, m, g suffixes)" },
   "memory-swap": { type: "string", valueHint: "BYTES", description: "Memory plus swap limit; -1 for unlimited swap" },
+  cpus: { type: "string", valueHint: "N", description: "CPUs' worth of time, docker's way (1.5: a quota of 150000 per 100000 µs)" },
   "cpu-shares": { type: "string", valueHint: "N", description: "CPU shares" },
   "cpu-quota": { type: "string", valueHint: "USEC", description: "CPU time per period" },
   "cpu-period": { type: "string", valueHint: "USEC", description: "CPU period" },
@@ -25,7 +26,7 @@ const OPTIONS: OptionDefs = {
   "blkio-weight": { type: "string", valueHint: "N", description: "Block I/O weight (10-1000)" },
 };
 
-const USAGE = "update [--resources FILE|-] [--memory BYTES] [--cpu-shares N] [--cpu-quota USEC] [--cpu-period USEC] [--cpuset-cpus LIST] [--pids-limit N] [--blkio-weight N] ID";
+const USAGE = "update [--resources FILE|-] [--memory BYTES] [--cpus N] [--cpu-shares N] [--cpu-quota USEC] [--cpu-period USEC] [--cpuset-cpus LIST] [--pids-limit N] [--blkio-weight N] ID";
 
 async function readResources(from: string): Promise<unknown> {
   if (from !== "-") return readJson(from, "--resources");
@@ -55,6 +56,10 @@ function fromFlags(v: Record<string, unknown>): LinuxResources {
   if (v["cpu-shares"] !== undefined) cpu.shares = count(v["cpu-shares"], "--cpu-shares", 2);
   if (v["cpu-quota"] !== undefined) cpu.quota = count(v["cpu-quota"], "--cpu-quota", 1, true);
   if (v["cpu-period"] !== undefined) cpu.period = count(v["cpu-period"], "--cpu-period", 1);
+  if (v.cpus !== undefined) {
+    if (v["cpu-quota"] !== undefined || v["cpu-period"] !== undefined) throw new UsageError("update: --cpus sets the quota and period itself: give it or --cpu-quota/--cpu-period, not both");
+    Object.assign(cpu, parseResources({ cpus: v.cpus as string })?.cpu);
+  }
   if (v["cpuset-cpus"] !== undefined) cpu.cpus = v["cpuset-cpus"] as string;
   if (Object.keys(cpu).length) r.cpu = cpu;
   if (v["pids-limit"] !== undefined) r.pids = { limit: count(v["pids-limit"], "--pids-limit", 1, true) };

@@ -619,6 +619,10 @@ describe.skipIf(!ready)("exec, ps, update", () => {
       expect(bunker(["update", "--resources", "-", "oci-update"], { stdin: JSON.stringify({ pids: { limit: -1 } }) })).toMatchObject({ code: 0, stderr: "" });
       expect(pidsMax()).toEqual(["max"]);
       expect(bunker(["update", "--pids-limit", "7", "oci-update"]).code).toBe(0);
+      // docker's --cpus: a quota of that many periods' worth.
+      expect(bunker(["update", "--cpus", "0.5", "oci-update"])).toMatchObject({ code: 0, stderr: "" });
+      const quota = cgroupMounts().flatMap((m) => [`${m}/bunker-oci/update/cpu.cfs_quota_us`, `${m}/bunker-oci/update/cpu.max`]).filter(existsSync).map((f) => readFileSync(f, "utf8").trim());
+      expect(quota.some((q) => q === "50000" || q === "50000 100000")).toBe(true);
       const bad = bunker(["update", "--resources", "-", "oci-update"], { stdin: JSON.stringify({ pids: { limit: "many" } }) });
       expect(bad).toMatchObject({ code: 1, stderr: "bunker: --resources.pids.limit: must be an integer from -1\n" });
       expect(pidsMax()).toEqual(["7"]);
