@@ -98,6 +98,8 @@ export interface RunFlags {
   oomScoreAdj?: number;
   /** --stop-timeout: seconds. */
   stopTimeout?: number;
+  /** --group-add: groups by name or number. */
+  groupAdd: string[];
   rm: boolean;
 }
 
@@ -268,6 +270,7 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("cidfile", optString(v.cidfile)),
     ...opt("shmSize", optString(v["shm-size"]) !== undefined ? parseBytes(optString(v["shm-size"])!, "--shm-size") : undefined),
     sysctls: sysctlsOf(strings(v.sysctl)),
+    groupAdd: strings(v["group-add"]),
     ...opt("oomScoreAdj", intOption(optString(v["oom-score-adj"]), "--oom-score-adj", -1000, 1000)),
     ...opt("stopTimeout", intOption(optString(v["stop-timeout"]), "--stop-timeout", 0, 86400 * 365)),
     rm: v.rm === true,

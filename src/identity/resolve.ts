@@ -7,7 +7,7 @@ import { BunkerError } from "../errors";
 import { FileError, findExecutable, readInRoot, readRegularFile, readText } from "../sys/fs";
 import { Errno } from "../sys/errno";
 import { buildMappings, isMapped, rangesOnly, singleMapping } from "./idmap";
-import { parsePasswd, resolveUser } from "./passwd";
+import { parseGroup, parsePasswd, resolveUser } from "./passwd";
 import { parseSubids, type IdRange } from "./subid";
 
 export type UsernsMode = "auto" | "private" | "keep-id" | "host";
@@ -20,6 +20,8 @@ export interface IdentityRequest {
   mapGid?: number;
   /** --user, as given. */
   user?: string;
+  /** --group-add: more groups, by name (in the container's /etc/group) or number. */
+  groupAdd?: readonly string[];
   /** The rootfs, or undefined for the host's root. */
   rootfs?: string;
   /** Reads the container's files instead of `rootfs` (an image's, through its layers). */
@@ -125,6 +127,22 @@ function containerFile(rootfs: string | undefined, path: string): string | undef
 }
 
 export function resolveIdentity(req: IdentityRequest): Identity {
+  const out = resolveUserAndMaps(req);
+  if (!req.groupAdd?.length) return out;
+  // --group-add: after the user's own groups, each a group of the container's (by name or number), mapped.
+  const groups = parseGroup((req.readFile ?? ((path: string) => containerFile(req.rootfs, path)))("/etc/group") ?? "");
+  if (out.userns && !out.userns.setgroups) throw new BunkerError("--group-add: with only your own ID mapped, the container may not set groups (add ranges for you to /etc/subuid and /etc/subgid)");
+  const extra = req.groupAdd.map((g) => {
+    const gid = /^\d+$/.test(g) ? Number(g) : groups.find((e) => e.name === g)?.gid;
+    if (gid === undefined) throw new BunkerError(`--group-add ${g}: no such group in the container's /etc/group`);
+    if (out.userns && !isMapped(out.userns.gid, gid)) throw new BunkerError(`--group-add ${g}: group ID ${gid} is not mapped in the container's user namespace`);
+    return gid;
+  });
+  out.user = { ...out.user!, additionalGids: [...new Set([...(out.user?.additionalGids ?? []), ...extra])] };
+  return out;
+}
+
+function resolveUserAndMaps(req: IdentityRequest): Identity {
   const m = mappings(req);
   const out: Identity = {};
   if (m?.identity) out.userns = m.identity;

@@ -1,6 +1,6 @@
 // docker run's everyday flags, seen from inside the container: --add-host,
 // --dns*, --label*, --cidfile, --shm-size, --sysctl, --oom-score-adj,
-// --stop-timeout, and TERM under -t.
+// --group-add, --stop-timeout, and TERM under -t.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -81,6 +81,14 @@ describe.skipIf(!ready)("docker run's flags", () => {
     }
     const hostNet = bunker(["run", "--rm", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", "--rootfs", suite.fs.path, "--", "true"]);
     expect([hostNet.code, hostNet.stderr]).toEqual([125, "bunker: --sysctl net.ipv4.ip_forward: the container shares the host's network namespace: it would change the host\n"]);
+  });
+
+  test("--group-add adds groups by the container's names or by number; a name it lacks is refused", () => {
+    const r = inBox(["--group-add", "tty", "--group-add", "4242"], "id -G");
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout.trim().split(" ").map(Number).sort((a, b) => a - b)).toEqual([0, 5, 4242]);
+    const bad = inBox(["--group-add", "wheel"], "true");
+    expect([bad.code, bad.stderr]).toEqual([125, "bunker: --group-add wheel: no such group in the container's /etc/group\n"]);
   });
 
   test("--stop-timeout is the grace time stop gives when -t is not", () => {
