@@ -100,6 +100,8 @@ export interface RunFlags {
   stopTimeout?: number;
   /** --group-add: groups by name or number. */
   groupAdd: string[];
+  /** --pid host, --ipc host, --uts host: the host's namespace of that kind. */
+  hostNamespaces: ("pid" | "ipc" | "uts")[];
   rm: boolean;
 }
 
@@ -271,6 +273,11 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("shmSize", optString(v["shm-size"]) !== undefined ? parseBytes(optString(v["shm-size"])!, "--shm-size") : undefined),
     sysctls: sysctlsOf(strings(v.sysctl)),
     groupAdd: strings(v["group-add"]),
+    hostNamespaces: (["pid", "ipc", "uts"] as const).filter((t) => {
+      const value = optString(v[t]);
+      if (value !== undefined && value !== "host" && value !== "private") throw new UsageError(`--${t} ${value}: use host (the host's ${t === "pid" ? "processes" : t === "ipc" ? "IPC objects" : "host name"}), or private`);
+      return value === "host";
+    }),
     ...opt("oomScoreAdj", intOption(optString(v["oom-score-adj"]), "--oom-score-adj", -1000, 1000)),
     ...opt("stopTimeout", intOption(optString(v["stop-timeout"]), "--stop-timeout", 0, 86400 * 365)),
     rm: v.rm === true,
@@ -387,7 +394,31 @@ function applyDockerFlags(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
   }
   if (Object.keys(f.sysctls).length) spec.oci.linux.sysctl = { ...spec.oci.linux.sysctl, ...f.sysctls };
   if (f.oomScoreAdj !== undefined) spec.oci.process.oomScoreAdj = f.oomScoreAdj;
+  applyHostNamespaces(spec, f, h);
   if (f.stopTimeout !== undefined) spec.bunker.stopTimeout = f.stopTimeout;
+}
+
+/**
+ * --pid host, --ipc host, --uts host: the container keeps the host's
+ * namespace of that kind (root only for PID and IPC: a user's container
+ * could not mount /proc or /dev/mqueue for the host's). With the host's IPC
+ * namespace comes the host's /dev/shm; with its UTS namespace, its name.
+ */
+function applyHostNamespaces(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
+  for (const t of f.hostNamespaces) {
+    if (t !== "uts" && h.uid !== 0) throw new UsageError(`run: --${t} host is for root: a user's container cannot mount ${t === "pid" ? "/proc" : "/dev/mqueue"} for the host's namespace`);
+    if (spec.oci.linux.namespaces.some((n) => n.type === t && n.path !== undefined)) throw new UsageError(`run: --${t} host and --join-ns both name the ${t} namespace`);
+    spec.oci.linux.namespaces = spec.oci.linux.namespaces.filter((n) => n.type !== t);
+  }
+  if (f.hostNamespaces.includes("pid") && f.init) throw new UsageError("run: --init with --pid host: the init would not be PID 1 of anything");
+  if (f.hostNamespaces.includes("uts")) {
+    if (f.hostname !== undefined) throw new UsageError("run: --hostname with --uts host: the host's name is the container's");
+    delete spec.oci.hostname;
+  }
+  if (f.hostNamespaces.includes("ipc")) {
+    const shm = spec.oci.mounts.find((m) => m.destination === "/dev/shm");
+    if (shm) Object.assign(shm, { type: "bind", source: "/dev/shm", options: ["rbind", "rw", "nosuid", "nodev", "noexec"] });
+  }
 }
 
 /** The spec of bunker run's flags, given what the host said about them; validated. */

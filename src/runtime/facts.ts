@@ -11,6 +11,7 @@ import type { ContainerSpec } from "../spec/types";
 import { fileType, readText } from "../sys/fs";
 import { BunkerError } from "../errors";
 import { resolvConfWith } from "../spec/hosts";
+import { hostname as hostnameOfHost } from "node:os";
 
 export interface HostsEntry {
   /** The container's address, and other names' lines to add. */
@@ -57,7 +58,8 @@ function isRegularFile(path: string): boolean {
 
 export function rootfsFacts(spec: ContainerSpec, net?: { hostsEntry?: HostsEntry; resolvConf?: string }, name?: string): RootfsFacts {
   const etcFiles = new Map<string, string>();
-  const hostname = spec.oci.hostname ?? spec.bunker.id;
+  // With the host's UTS namespace (--uts host), the host's name.
+  const hostname = spec.oci.hostname ?? (spec.oci.linux.namespaces.some((n) => n.type === "uts") ? spec.bunker.id : hostnameOfHost());
   etcFiles.set("hostname", `${hostname}\n`);
   let base: string | undefined;
   if (spec.bunker.network === "host") {

@@ -234,6 +234,14 @@ describe.skipIf(!ready)("rootless, without subordinate ranges", () => {
     expect(ranged.limits.some((l: string) => l.startsWith("more than one ID"))).toBe(false);
   });
 
+  test("--pid host and --ipc host are root's: refused for a user, who could not mount their /proc or /dev/mqueue; --uts host is not", () => {
+    for (const t of ["pid", "ipc"]) {
+      const r = run(sub, fsSub, [`--${t}`, "host"], "true");
+      expect([r.code, r.stderr]).toEqual([125, `bunker: run: --${t} host is for root: a user's container cannot mount ${t === "pid" ? "/proc" : "/dev/mqueue"} for the host's namespace\n`]);
+    }
+    expect(run(sub, fsSub, ["--uts", "host"], "hostname").stdout).toBe(`${require("node:os").hostname()}\n`);
+  });
+
   test("--map-uid 1100 maps the caller to 1100, the walkthrough's single mapping", () => {
     const r = run(nosub, fsNosub, ["--map-uid", "1100", "--map-gid", "1100"], `${MAPS}; id -u; id -g`);
     expect(r.stdout).toBe(`1100 ${nosub.uid} 1\n1100 ${nosub.gid} 1\n1100\n1100\n`);

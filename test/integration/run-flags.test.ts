@@ -1,9 +1,10 @@
 // docker run's everyday flags, seen from inside the container: --add-host,
 // --dns*, --label*, --cidfile, --shm-size, --sysctl, --oom-score-adj,
-// --group-add, --stop-timeout, and TERM under -t.
+// --group-add, --pid/--ipc/--uts host, --stop-timeout, and TERM under -t.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { bunker, BUNKER, isRoot } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
@@ -89,6 +90,26 @@ describe.skipIf(!ready)("docker run's flags", () => {
     expect(r.stdout.trim().split(" ").map(Number).sort((a, b) => a - b)).toEqual([0, 5, 4242]);
     const bad = inBox(["--group-add", "wheel"], "true");
     expect([bad.code, bad.stderr]).toEqual([125, "bunker: --group-add wheel: no such group in the container's /etc/group\n"]);
+  });
+
+  test("--uts, --ipc and --pid host: the host's namespaces (and /dev/shm, and name); conflicting flags refused", () => {
+    const uts = inBox(["--uts", "host"], "hostname; cat /etc/hostname; readlink /proc/self/ns/uts");
+    expect(uts.stdout).toBe(`${hostname()}\n${hostname()}\n${readlinkSync("/proc/self/ns/uts")}\n`);
+    const shared = inBox(["--ipc", "host", "--pid", "host"], "readlink /proc/self/ns/ipc; readlink /proc/self/ns/pid; cat /proc/1/comm; stat -f -c %i /dev/shm");
+    expect([shared.code, shared.stderr]).toEqual([0, ""]);
+    const hostShm = Bun.spawnSync(["stat", "-f", "-c", "%i", "/dev/shm"]).stdout.toString();
+    expect(shared.stdout).toBe(`${readlinkSync("/proc/self/ns/ipc")}\n${readlinkSync("/proc/self/ns/pid")}\n${readFileSync("/proc/1/comm", "utf8")}${hostShm}`);
+    // Control: without them, namespaces of its own.
+    const own = inBox([], "readlink /proc/self/ns/pid");
+    expect(own.stdout).not.toBe(`${readlinkSync("/proc/self/ns/pid")}\n`);
+    for (const [flags, said] of [
+      [["--uts", "host", "--hostname", "box"], "run: --hostname with --uts host: the host's name is the container's"],
+      [["--pid", "host", "--init"], "run: --init with --pid host: the init would not be PID 1 of anything"],
+      [["--pid", "container:x"], "--pid container:x: use host (the host's processes), or private"],
+    ] as const) {
+      const bad = inBox([...flags], "true");
+      expect([bad.code, bad.stderr]).toEqual([125, `bunker: ${said}\n`]);
+    }
   });
 
   test("--stop-timeout is the grace time stop gives when -t is not", () => {
