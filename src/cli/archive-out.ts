@@ -7,9 +7,9 @@ import { closeSync, openSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { BunkerError } from "../errors";
 import { isTerminal } from "../output";
+import { parseSignal } from "../spec/signals";
 
 const STOPS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 
 export async function withArchiveOutput(file: string | undefined, what: string, write: (fd: number) => Promise<void>): Promise<void> {
   if (file === undefined) {
@@ -27,7 +27,7 @@ export async function withArchiveOutput(file: string | undefined, what: string, 
   }
   const stop = (signal: (typeof STOPS)[number]) => {
     rmSync(temp, { force: true });
-    process.exit(128 + SIGNAL_NUMBERS[signal]);
+    process.exit(128 + parseSignal(signal));
   };
   for (const s of STOPS) process.on(s, stop);
   try {

@@ -1,6 +1,6 @@
 // bunker system df [--json]; bunker system prune [-a] [-f]
 
-import { readdirSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { columns, jsonText, writeOut } from "../output";
 import { formatBytes } from "../spec/resources";
@@ -34,7 +34,8 @@ function usage(): Usage {
   const activeImages = images.filter((i) => usersOfImage(i.id).length > 0);
   const activeBlobs = new Set(activeImages.flatMap((i) => (i.blobs ?? []).map((b) => b.digest.slice(7))));
   const blobBytes = new Map<string, number>();
-  for (const f of readdirSync(`${root}/blobs/sha256`)) blobBytes.set(f, diskUse(`${root}/blobs/sha256/${f}`));
+  // Blobs are plain files: their size, without a du for each.
+  for (const f of readdirSync(`${root}/blobs/sha256`)) blobBytes.set(f, statSync(`${root}/blobs/sha256/${f}`, { throwIfNoEntry: false })?.size ?? 0);
   const all = [...layerBytes.values(), ...blobBytes.values()].reduce((a, b) => a + b, 0);
   const inUse = [...layerBytes].filter(([l]) => used.has(l)).reduce((a, [, b]) => a + b, 0) + [...blobBytes].filter(([f]) => activeBlobs.has(f)).reduce((a, [, b]) => a + b, 0);
   const containers = states.filter((s) => s.spec.bunker.image);

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { columns, jsonText, writeOut } from "../output";
+import { parsePasswd } from "../identity/passwd";
 import { containerProcesses, type ProcessInfo } from "../runtime/processes";
 import { currentStatus, resolveContainer } from "../runtime/store";
 import { parseOptions, UsageError, type OptionDefs } from "../options";
@@ -22,17 +23,14 @@ function clock(seconds: number): string {
   return d ? `${d}-${hms}` : hms;
 }
 
+/** The host's user names, by ID (ps shows the host's). */
 function users(): Map<number, string> {
-  const out = new Map<number, string>();
   try {
-    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
-      const f = line.split(":");
-      if (f.length > 2) out.set(Number(f[2]), f[0]!);
-    }
+    return new Map(parsePasswd(readFileSync("/etc/passwd", "utf8")).map((e) => [e.uid, e.name]));
   } catch {
     // no names: numbers then
+    return new Map();
   }
-  return out;
 }
 
 export async function top(argv: string[]): Promise<number> {

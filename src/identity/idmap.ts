@@ -93,6 +93,12 @@ export function hostIdOf(maps: readonly IdMapping[], id: number): number | undef
   return m ? m.hostID + (id - m.containerID) : undefined;
 }
 
+/** The container ID behind host ID `id`, or undefined where none maps to it. */
+export function containerIdOf(maps: readonly IdMapping[], id: number): number | undefined {
+  const m = maps.find((m) => id >= m.hostID && id < m.hostID + m.size);
+  return m ? m.containerID + (id - m.hostID) : undefined;
+}
+
 /** The text of /proc/PID/uid_map (or gid_map). */
 export function mapText(maps: readonly IdMapping[]): string {
   return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join("");

@@ -21,6 +21,19 @@ export function layerMediaType(head: Uint8Array): string {
   return startsWith(head, GZIP) ? `${LAYER_TAR}+gzip` : startsWith(head, ZSTD) ? `${LAYER_TAR}+zstd` : LAYER_TAR;
 }
 
+/** A layer archive in a file: its digest, size and media type. */
+export async function describeArchive(path: string): Promise<LayerBlob> {
+  const hasher = new CryptoHasher("sha256");
+  const head = new Uint8Array(4);
+  let size = 0;
+  for await (const chunk of Bun.file(path).stream()) {
+    if (size < head.length) head.set(chunk.subarray(0, head.length - size), size);
+    size += chunk.length;
+    hasher.update(chunk);
+  }
+  return { digest: `sha256:${hasher.digest("hex")}`, size, mediaType: layerMediaType(head) };
+}
+
 /**
  * Passes `stream` through, writing its bytes to `path` and hashing them:
  * the layer's archive, kept as it came. `blob()` describes it once read.

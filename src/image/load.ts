@@ -8,8 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { BunkerError } from "../errors";
-import { CryptoHasher } from "bun";
-import { decompressed, layerMediaType, storeLayer } from "./layers";
+import { decompressed, describeArchive, storeLayer } from "./layers";
 import { readTar } from "./tar";
 import { layerPath } from "./unpack";
 import { formatReference, parseReference } from "./reference";
@@ -33,19 +32,6 @@ async function extract(stream: ReadableStream<Uint8Array>, dir: string): Promise
     for await (const chunk of content()) sink.write(chunk);
     await sink.end();
   }
-}
-
-/** A layer archive of the archive whose layer the store has: what it is, for the image's record. */
-async function describeBlob(path: string): Promise<LayerBlob> {
-  const hasher = new CryptoHasher("sha256");
-  let size = 0;
-  const head = new Uint8Array(4);
-  for await (const chunk of Bun.file(path).stream()) {
-    if (size < head.length) head.set(chunk.subarray(0, head.length - size), size);
-    size += chunk.length;
-    hasher.update(chunk);
-  }
-  return { digest: `sha256:${hasher.digest("hex")}`, size, mediaType: layerMediaType(head) };
 }
 
 /** A JSON file of the archive, read whole: one past 16 MiB is refused rather than read. */
@@ -152,7 +138,7 @@ export async function loadImages(stream: ReadableStream<Uint8Array>, progress: (
         const path = join(staging.path, ...layerPath(l));
         if (fileType(path) !== "file") throw new BunkerError(`load: the archive has no ${l}`);
         if (fileType(layerDir(root, chains[i]!)) === "dir") {
-          const blob = await describeBlob(path);
+          const blob = await describeArchive(path);
           sizes.push(knownLayerSize(root, chains[i]!) ?? (blob.mediaType.endsWith("tar") ? blob.size : 0));
           // Kept for save as a stored layer's own archive is.
           if (fileType(blobPath(root, blob.digest)) !== "file") renameSync(path, blobPath(root, blob.digest));

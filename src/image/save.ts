@@ -6,9 +6,9 @@
 // which gives it a new digest, and so the image a new config and id.
 
 import { closeSync, openSync, readSync, rmSync, statSync, writeSync } from "node:fs";
-import { CryptoHasher } from "bun";
 import { BunkerError } from "../errors";
 import { fileType } from "../sys/fs";
+import { describeArchive } from "./layers";
 import { familiarName, parseReference } from "./reference";
 import { blobPath, digestOf, findImage, hexOf, layerDir, listImages, openStore, stagingDir, type ImageConfig, type ImageRecord, type LayerBlob } from "./store";
 import { TAR_END, tarHeader, tarPadding } from "./tar-write";
@@ -95,16 +95,6 @@ function writePart(out: number, path: string, part: Part): void {
   writeAllTo(out, tarPadding(size));
 }
 
-async function digestFile(path: string): Promise<{ digest: string; size: number }> {
-  const hasher = new CryptoHasher("sha256");
-  let size = 0;
-  for await (const chunk of Bun.file(path).stream()) {
-    hasher.update(chunk);
-    size += chunk.length;
-  }
-  return { digest: `sha256:${hasher.digest("hex")}`, size };
-}
-
 /**
  * Writes the images `refs` name as one archive to the descriptor `out`;
  * returns a line for each image whose id changed (a layer rebuilt).
@@ -138,8 +128,8 @@ export async function saveImages(refs: readonly string[], out: number, rebuild: 
         } finally {
           closeSync(fd);
         }
-        const made = await digestFile(path);
-        layers.push({ ...made, mediaType: "application/vnd.oci.image.layer.v1.tar" });
+        const made = await describeArchive(path);
+        layers.push(made);
         blobs.set(made.digest, { file: path, size: made.size });
         // An uncompressed layer's digest is its DiffID.
         if (made.digest !== diffIds[i]) diffIds = diffIds.map((d, j) => (j === i ? made.digest : d));

@@ -6,12 +6,13 @@ import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { detectLayout } from "../cgroups/detect";
 import { placements } from "../cgroups/tree";
+import { parsePasswd } from "../identity/passwd";
 import { parseSubids } from "../identity/subid";
 import { helperPath, tunProblem } from "../net/helpers";
 import { storeRoot } from "../image/store";
 import { findExecutable } from "../sys/fs";
 import { versionString } from "../version";
-import { chooseDriver, fuseOverlayfs } from "./rootfs-driver";
+import { chooseDriver, fuseOverlayfs, kernelAtLeast } from "./rootfs-driver";
 import { stateDir } from "./state";
 
 export interface HostInfo {
@@ -37,18 +38,7 @@ const read = (path: string): string | undefined => {
   }
 };
 
-function userName(uid: number): string | undefined {
-  for (const line of (read("/etc/passwd") ?? "").split("\n")) {
-    const f = line.split(":");
-    if (f.length > 2 && Number(f[2]) === uid) return f[0];
-  }
-  return undefined;
-}
-
-function kernelAtLeast(major: number, minor: number): boolean {
-  const [a, b] = release().split(/[.-]/).map(Number);
-  return (a ?? 0) > major || ((a ?? 0) === major && (b ?? 0) >= minor);
-}
+const userName = (uid: number): string | undefined => parsePasswd(read("/etc/passwd") ?? "").find((e) => e.uid === uid)?.name;
 
 export function hostInfo(): HostInfo {
   const uid = process.geteuid?.() ?? 0;

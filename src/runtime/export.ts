@@ -2,17 +2,11 @@
 // (an image's layers merged with its own changes, or its --rootfs
 // directory), as a tar archive; volumes and bunker's own mounts are not in it.
 
-import type { LinuxIDMapping } from "../spec/types";
+import { containerIdOf } from "../identity/idmap";
 import { BunkerError } from "../errors";
 import { imageTrees } from "./image-rootfs";
 import { resolveContainer } from "./store";
 import { archiveTrees } from "./userns-helper";
-
-/** The ID a container sees for host ID `id` under `maps`; 65534 (nobody), as the kernel shows it, when none maps to it. */
-export function containerId(maps: readonly LinuxIDMapping[], id: number): number {
-  for (const m of maps) if (id >= m.hostID && id < m.hostID + m.size) return m.containerID + (id - m.hostID);
-  return 65534;
-}
 
 /** Writes the root filesystem of container `ref` to the descriptor `out`. */
 export async function exportContainer(ref: string, out: number): Promise<void> {
@@ -23,6 +17,7 @@ export async function exportContainer(ref: string, out: number): Promise<void> {
   const layers = spec.bunker.rootMode === "image" && spec.bunker.image ? imageTrees(spec.bunker.image) : [spec.oci.root.path];
   const uids = spec.oci.linux?.uidMappings;
   const gids = spec.oci.linux?.gidMappings;
-  const owner = uids?.length || gids?.length ? (id: number, kind: "uid" | "gid") => containerId((kind === "uid" ? uids : gids) ?? [], id) : undefined;
+  // As the container sees them: an ID none maps to is 65534 (nobody), as the kernel shows it.
+  const owner = uids?.length || gids?.length ? (id: number, kind: "uid" | "gid") => containerIdOf((kind === "uid" ? uids : gids) ?? [], id) ?? 65534 : undefined;
   await archiveTrees(layers, "merged", out, owner);
 }

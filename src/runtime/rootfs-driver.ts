@@ -20,13 +20,11 @@ export function useDriver(name: string): void {
   requested = name;
 }
 
-/** The running kernel's version, [major, minor]. */
-function kernel(): [number, number] {
-  const [major, minor] = release().split(/[.-]/).map(Number);
-  return [major ?? 0, minor ?? 0];
+/** Whether the running kernel is at least `major`.`minor`. */
+export function kernelAtLeast(major: number, minor: number): boolean {
+  const [a = 0, b = 0] = release().split(/[.-]/).map(Number);
+  return a > major || (a === major && b >= minor);
 }
-
-const atLeast = (k: [number, number], major: number, minor: number) => k[0] > major || (k[0] === major && k[1] >= minor);
 
 function overlayListed(): boolean {
   try {
@@ -40,8 +38,7 @@ function overlayListed(): boolean {
 /** Why the kernel's overlayfs cannot give this caller a root filesystem, or undefined when it can. */
 function overlayRefusal(root: boolean): string | undefined {
   if (root) return undefined;
-  const k = kernel();
-  if (!atLeast(k, 5, 11)) return `overlayfs in a user namespace needs Linux 5.11 (this is ${release()})`;
+  if (!kernelAtLeast(5, 11)) return `overlayfs in a user namespace needs Linux 5.11 (this is ${release()})`;
   if (!overlayListed()) return "this kernel has no overlayfs (/proc/filesystems does not list it)";
   return undefined;
 }
