@@ -1,6 +1,6 @@
 // bunker logs [-f] [--tail N] [--since T] [--until T] [-t] CONTAINER
 
-import { closeSync as closeFd } from "node:fs";
+import { closeSync as closeFd, fstatSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { writeErr, writeOut } from "../output";
 import { openLogFiles, readFd, timeNanos, type LogRecord } from "../runtime/log-reader";
@@ -81,22 +81,24 @@ export async function logs(argv: string[]): Promise<number> {
     if (out) await writeOut(out);
     if (err) await writeErr(err);
   };
-  // What is there now.
-  let records: LogRecord[] = [];
+  // What is there now: shown as it is read, or with --tail the last lines kept as it is read.
+  let last: LogRecord[] = [];
   // Where reading stopped: the file (by inode, which a rotation keeps) and the offset in it.
   let at = { inode: -1, offset: 0 };
   const files = openLogFiles(s.logPath);
   try {
     for (const f of files) {
-      const r = readFd(f.fd, 0);
-      records.push(...r.records);
-      at = { inode: r.inode, offset: r.next };
+      at = { inode: fstatSync(f.fd).ino, offset: 0 };
+      for (const r of readFd(f.fd, 0)) {
+        if (tail === undefined) await show(r.records);
+        else if (tail > 0) last = [...last, ...r.records].slice(-tail);
+        at = { inode: r.inode, offset: r.next };
+      }
     }
   } finally {
     for (const f of files) closeFd(f.fd);
   }
-  if (tail !== undefined) records = tail === 0 ? [] : records.slice(-tail);
-  await show(records);
+  if (tail !== undefined) await show(last);
   if (!v.follow) return 0;
   // Then what comes, across rotations, until the container has stopped and its log has nothing more.
   for (;;) {
@@ -110,10 +112,12 @@ export async function logs(argv: string[]): Promise<number> {
       const from = open.findIndex((f) => f.inode === at.inode);
       for (const [i, f] of open.entries()) {
         if (from >= 0 && i < from) continue;
-        const r = readFd(f.fd, i === from ? at.offset : 0);
-        if (r.records.length) got = true;
-        await show(r.records);
-        at = { inode: r.inode, offset: r.next };
+        if (i !== from) at = { inode: f.inode, offset: 0 };
+        for (const r of readFd(f.fd, at.offset)) {
+          if (r.records.length) got = true;
+          await show(r.records);
+          at = { inode: r.inode, offset: r.next };
+        }
       }
     } finally {
       for (const f of open) closeFd(f.fd);

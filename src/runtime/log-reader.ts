@@ -3,7 +3,7 @@
 // container.log), each line one json-file record; and following the
 // current file as it grows and rotates.
 
-import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { fstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { basename, dirname } from "node:path";
 
 export const LOG_NAME = "container.log";
@@ -65,39 +65,29 @@ export function timeNanos(time: string): bigint {
   return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? "").padEnd(9, "0"));
 }
 
-/** A file read from `offset` on, whole lines only: the records and where the next read starts. */
-export function readFrom(path: string, offset: number): { records: LogRecord[]; next: number; inode: number } | null {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch {
-    // rotated away, or the container is gone
-    return null;
-  }
-  try {
-    return readFd(fd, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
+/** Bytes read at once: a log of any size is read in pieces of this. */
+const PIECE = 8 << 20;
 
-/** An open log file read from `offset` on, whole lines only (its size and inode from the descriptor, which a rotation does not change). */
-export function readFd(fd: number, offset: number): { records: LogRecord[]; next: number; inode: number } {
+/**
+ * The records of an open log file from `offset` on, whole lines only, in
+ * pieces of at most 8 MiB; its size and inode come from the descriptor, which
+ * a rotation does not change. `next` is where reading stopped.
+ */
+export function* readFd(fd: number, offset: number): Generator<{ records: LogRecord[]; next: number; inode: number }> {
   const st = fstatSync(fd);
   const size = st.size;
-  if (size < offset) offset = 0;
-  const chunks: Buffer[] = [];
-  let at = offset;
-  const buf = Buffer.alloc(1 << 20);
+  let at = size < offset ? 0 : offset;
+  const buf = Buffer.alloc(PIECE);
   while (at < size) {
     const n = readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
-    if (n <= 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-    at += n;
+    if (n <= 0) return;
+    const end = buf.subarray(0, n).lastIndexOf(0x0a) + 1;
+    // A line longer than a piece cannot be a record of ours (those stay under 100 KiB): it is passed over.
+    const used = end > 0 ? end : n === PIECE ? n : 0;
+    if (used === 0) return;
+    yield { records: end > 0 ? parseRecords(buf.subarray(0, end).toString("utf8")) : [], next: at + used, inode: st.ino };
+    at += used;
   }
-  const data = Buffer.concat(chunks);
-  const end = data.lastIndexOf(0x0a) + 1;
-  return { records: parseRecords(data.subarray(0, end).toString("utf8")), next: offset + end, inode: st.ino };
 }
 
 /** The log's files, oldest first, each opened now: renames after this do not change what is read. */
