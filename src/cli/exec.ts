@@ -1,6 +1,7 @@
 // bunker exec [-i] [-u USER] [-e K=V] [-w DIR] ID COMMAND...
 // bunker exec --ns DIR [...] COMMAND...
 
+import { closeSync, openSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { containerUser, execIn, openPinned, openTarget } from "../runtime/exec";
 import { currentStatus, resolveContainer } from "../runtime/store";
@@ -11,7 +12,7 @@ import { requirePaths, UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {
-  interactive: { type: "boolean", alias: ["i"], description: "Keep stdin attached (it always is without -t)" },
+  interactive: { type: "boolean", alias: ["i"], description: "Pass your input to the command (without -i its stdin is /dev/null)" },
   tty: { type: "boolean", alias: ["t"], description: "Give the command a terminal (from the container's devpts)" },
   user: { type: "string", alias: ["u"], valueHint: "USER[:GROUP]", description: "Run as this user (default: the container's)" },
   env: { type: "string", alias: ["e"], multiple: true, valueHint: "KEY[=VALUE]", description: "Set a variable on top of the container's (repeatable)" },
@@ -36,12 +37,22 @@ export async function exec(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   const v = parsed.values;
   requirePaths(v, { workdir: "-w/--workdir", ns: "--ns" });
-  const flags = [...(v.tty && !process.env.TERM ? ["TERM=xterm"] : []), ...((v.env as string[] | undefined) ?? [])];
+  // -t: TERM=xterm, as run gives it (-e TERM=... wins).
+  const flags = [...(v.tty ? ["TERM=xterm"] : []), ...((v.env as string[] | undefined) ?? [])];
   const tty = v.tty ? { tty: { interactive: v.interactive === true } } : {};
+  // docker's rule, as run's: without -i, nothing of the caller's input reaches the command.
+  const nullStdin = !v.interactive && !v.tty ? openSync("/dev/null", "r") : undefined;
+  try {
+    return await execWith(v, parsed.rest, flags, tty, nullStdin !== undefined ? { stdinFd: nullStdin } : {});
+  } finally {
+    if (nullStdin !== undefined) closeSync(nullStdin);
+  }
+}
+
+async function execWith(v: Record<string, unknown>, rest: string[], flags: string[], tty: { tty?: { interactive: boolean } }, stdin: { stdinFd?: number }): Promise<number> {
   const workdir = v.workdir as string | undefined;
   if (workdir !== undefined && !workdir.startsWith("/")) throw new UsageError(`working directory "${workdir}" must be absolute`);
   const pinned = v.ns as string | undefined;
-  const rest = parsed.rest;
 
   if (pinned !== undefined) {
     if (rest.length === 0) throw new UsageError("exec: no command given: bunker exec --ns DIR COMMAND [ARG...]");
@@ -49,7 +60,7 @@ export async function exec(argv: string[]): Promise<number> {
     const [u, g] = ((v.user as string | undefined) ?? "0:0").split(":");
     const user: User = { uid: Number(u), gid: Number(g ?? 0), additionalGids: [Number(g ?? 0)] };
     const env = envMerge([`PATH=${DEFAULT_PATH}`, "HOME=/root"], flags, process.env);
-    return execIn({ target: openPinned(pinned), args: rest, env, cwd: workdir ?? "/", user, privileged: v.privileged === true, ...tty });
+    return execIn({ target: openPinned(pinned), args: rest, env, cwd: workdir ?? "/", user, privileged: v.privileged === true, ...tty, ...stdin });
   }
   if (v.privileged) throw new UsageError("exec: --privileged is for --ns: a command run in a container gets the container's own privileges");
 
@@ -62,5 +73,5 @@ export async function exec(argv: string[]): Promise<number> {
   const target = openTarget(s.pid, s.pidStart, name);
   const user: User = v.user !== undefined ? containerUser(s, v.user as string) : s.spec.oci.process.user;
   const env = envMerge(s.spec.oci.process.env, flags, process.env);
-  return execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...tty });
+  return execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...tty, ...stdin });
 }

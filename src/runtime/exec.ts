@@ -75,6 +75,8 @@ export interface ExecRequest {
   preserveFds?: number;
   /** The command's stdin, and its stdout and stderr both (a hook's: the state on stdin, its output kept). */
   stdio?: { stdin: number; output: number };
+  /** A descriptor to give the command as stdin instead of bunker's own (/dev/null, without -i). */
+  stdinFd?: number;
   /** The program to exec as it is (a hook's path), instead of args[0] looked up along PATH. */
   path?: string;
 }
@@ -128,6 +130,7 @@ export function planExecProgram(
   }
   planSignalReset(p, signals);
   planInheritedFds(p, req.preserveFds ?? 0);
+  if (req.stdinFd !== undefined) p.call("take /dev/null as stdin (no -i)", "dup3", [req.stdinFd, 0, 0]);
   if (req.stdio) {
     p.call("take the state as stdin", "dup3", [req.stdio.stdin, 0, 0]);
     p.call("send stdout to bunker", "dup3", [req.stdio.output, 1, 0]);

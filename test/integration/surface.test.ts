@@ -323,6 +323,11 @@ describe.skipIf(!ready)("flag aliases", () => {
       for (const flag of ["-t", "--tty"]) expect([flag, bunker(["exec", flag, id, "tty"]).stdout.replaceAll("\r", "")]).toEqual([flag, expect.stringMatching(/^\/dev\/pts\/\d+\n$/)]);
       const read = (wait: number) => ["sh", "-c", `read -t ${wait} x && echo got=$x || echo nothing`];
       expect(bunker(["exec", "-t", id, ...read(1)], { stdin: "hello\n" }).stdout.replaceAll("\r", "")).toBe("nothing\n");
+      // Without -t: the input only with -i (without it, stdin is /dev/null, as docker's exec has it).
+      expect(bunker(["exec", id, "sh", "-c", "read -t 5 x && echo got=$x || echo nothing; readlink /proc/self/fd/0"], { stdin: "hello\n" }).stdout).toBe("nothing\n/dev/null\n");
+      expect(bunker(["exec", "-i", id, ...read(5)], { stdin: "hello\n" }).stdout).toBe("got=hello\n");
+      // -t sets TERM=xterm whatever the caller's is.
+      expect(bunker(["exec", "-t", id, "sh", "-c", "echo $TERM"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "caller-term" } }).stdout.replaceAll("\r", "")).toBe("xterm\n");
       for (const flags of [["-it"], ["-t", "--interactive"]]) {
         expect([flags, bunker(["exec", ...flags, id, ...read(5)], { stdin: "hello\n" }).stdout.replaceAll("\r", "").endsWith("got=hello\n")]).toEqual([flags, true]);
       }
