@@ -379,7 +379,8 @@ describe("escapes", () => {
     const id = m.run(["run", "--host-root", "-d", "--network", "none", "--", "sleep", "1000"]).stdout.trim();
     try {
       expect(id).toMatch(/^[0-9a-f]{12}$/);
-      const out = underTerminal(m, ["exec", id, hostBun, "-e", TIOCSTI_PROBE]);
+      // -i: the caller's terminal is its stdin (without -i it would be /dev/null, and the attempt moot).
+      const out = underTerminal(m, ["exec", "-i", id, hostBun, "-e", TIOCSTI_PROBE]);
       expect(out).toBe("isatty=1 session=own tty=0 sti=1\n");
     } finally {
       m.run(["rm", "-f", id]);
