@@ -1,11 +1,9 @@
 // bunker top CONTAINER [-o FIELD,...]: a running container's processes, as
 // docker top shows them (ps -ef's columns by default), read from /proc.
 
-import { readFileSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { columns, jsonText, writeOut } from "../output";
-import { parsePasswd } from "../identity/passwd";
-import { containerProcesses, type ProcessInfo } from "../runtime/processes";
+import { containerProcesses, hostUserNames, type ProcessInfo } from "../runtime/processes";
 import { currentStatus, resolveContainer } from "../runtime/store";
 import { parseOptions, UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
@@ -21,16 +19,6 @@ function clock(seconds: number): string {
   const d = Math.floor(s / 86400);
   const hms = [Math.floor((s % 86400) / 3600), Math.floor((s % 3600) / 60), s % 60].map((n) => String(n).padStart(2, "0")).join(":");
   return d ? `${d}-${hms}` : hms;
-}
-
-/** The host's user names, by ID (ps shows the host's). */
-function users(): Map<number, string> {
-  try {
-    return new Map(parsePasswd(readFileSync("/etc/passwd", "utf8")).map((e) => [e.uid, e.name]));
-  } catch {
-    // no names: numbers then
-    return new Map();
-  }
 }
 
 export async function top(argv: string[]): Promise<number> {
@@ -49,7 +37,7 @@ export async function top(argv: string[]): Promise<number> {
     await writeOut(`${jsonText(procs, 2)}\n`);
     return 0;
   }
-  const names = users();
+  const names = hostUserNames();
   const user = (p: ProcessInfo) => names.get(p.uid) ?? String(p.uid);
   const now = new Date();
   const stime = (p: ProcessInfo) => {

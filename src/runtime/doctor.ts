@@ -2,16 +2,15 @@
 // out the way bunker itself would (the same checks its commands make), and
 // what will not work here and why.
 
-import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { detectLayout } from "../cgroups/detect";
 import { placements } from "../cgroups/tree";
-import { parsePasswd } from "../identity/passwd";
 import { parseSubids } from "../identity/subid";
 import { helperPath, tunProblem } from "../net/helpers";
 import { storeRoot } from "../image/store";
-import { findExecutable } from "../sys/fs";
+import { findExecutable, readText } from "../sys/fs";
 import { versionString } from "../version";
+import { hostUserNames } from "./processes";
 import { chooseDriver, fuseOverlayfs, kernelAtLeast } from "./rootfs-driver";
 import { stateDir } from "./state";
 
@@ -31,19 +30,18 @@ export interface HostInfo {
 
 const read = (path: string): string | undefined => {
   try {
-    return readFileSync(path, "utf8").trim();
+    return readText(path).trim();
   } catch {
     // absent on this kernel or not readable: unknown
     return undefined;
   }
 };
 
-const userName = (uid: number): string | undefined => parsePasswd(read("/etc/passwd") ?? "").find((e) => e.uid === uid)?.name;
 
 export function hostInfo(): HostInfo {
   const uid = process.geteuid?.() ?? 0;
   const gid = process.getegid?.() ?? 0;
-  const name = userName(uid);
+  const name = hostUserNames().get(uid);
   const limits: string[] = [];
   const ranges = (file: string) => parseSubids(read(file) ?? "", name, uid, file).map((r) => `${r.start}-${r.start + r.count - 1}`);
   const subuid = ranges("/etc/subuid");

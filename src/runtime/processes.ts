@@ -3,7 +3,9 @@
 // and as the first process's descendants, whose lists anyone may read), with
 // what `ps` would show of each.
 
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readlinkSync } from "node:fs";
+import { parsePasswd } from "../identity/passwd";
+import { readText } from "../sys/fs";
 
 export interface ProcessInfo {
   pid: number;
@@ -29,7 +31,7 @@ const TICKS = 100;
 
 function read(path: string): string | null {
   try {
-    return readFileSync(path, "utf8");
+    return readText(path);
   } catch {
     // gone, or not the caller's to read
     return null;
@@ -109,4 +111,9 @@ export function containerProcesses(pid: number): ProcessInfo[] {
     });
   }
   return out;
+}
+
+/** The host's user names, by ID (ps shows the host's names for a container's processes). */
+export function hostUserNames(): Map<number, string> {
+  return new Map(parsePasswd(read("/etc/passwd") ?? "").map((e) => [e.uid, e.name]));
 }
