@@ -21,6 +21,13 @@
  * under the lock this process took, so no other bunker command can mistake
  * the container for one whose bunker was killed. Then it exits.
  *
+ *   bunker-wait sleep MS EXEFD ID
+ *
+ * is a restart policy's back-off instead: `bunker __finish` recorded that the
+ * container will be started again by this process, which sleeps MS
+ * milliseconds holding nothing but EXEFD, then becomes `bunker __supervise ID
+ * --restart`. `stop` and `rm` end the back-off by killing it.
+ *
  * No libc: raw system calls through nolibc.h, for x86_64 and aarch64.
  */
 
@@ -95,10 +102,39 @@ static void write_log(long pid, long outfd, long errfd) {
   if (pidfd >= 0) sys6(NR_CLOSE, pidfd, 0, 0, 0, 0, 0);
 }
 
+/* Runs bunker's own executable, EXEFD, with `args`; returns only if that fails. */
+static void exec_bunker(long exefd, char **args, char **envp) {
+  sys6(NR_EXECVEAT, exefd, (long)"", (long)args, (long)envp, AT_EMPTY_PATH_, 0);
+  /* Where execveat is missing (an emulator's system call layer), the same file by its /proc link. */
+  char path[40] = "/proc/self/fd/";
+  char num[24];
+  decimal(exefd, num);
+  int i = 14;
+  for (int j = 0; num[j] && i < 39; j++) path[i++] = num[j];
+  path[i] = 0;
+  sys6(NR_EXECVE, (long)path, (long)args, (long)envp, 0, 0, 0);
+}
+
+static void restart_after(char **argv, char **envp) {
+  long ms = number(argv[2]);
+  long exefd = number(argv[3]);
+  if (ms < 0 || exefd < 0) leave(2);
+  sys6(NR_PRCTL, PR_SET_NAME_, (long)"bunker-wait", 0, 0, 0, 0);
+  for (long fd = 3; fd < 4096; fd++)
+    if (fd != exefd) sys6(NR_CLOSE, fd, 0, 0, 0, 0, 0);
+  long ts[2] = {ms / 1000, (ms % 1000) * 1000000L};
+  while (sys6(NR_NANOSLEEP, (long)ts, (long)ts, 0, 0, 0, 0) == -EINTR_) {
+  }
+  char *args[] = {"bunker", "__supervise", argv[4], "--restart", 0};
+  exec_bunker(exefd, args, envp);
+  leave(127);
+}
+
 __attribute__((used)) void program_main(long *sp) {
   long argc = sp[0];
   char **argv = (char **)(sp + 1);
   char **envp = argv + argc + 1;
+  if (argc == 5 && argv[1][0] == 's') restart_after(argv, envp);
   if (argc != 5 && argc != 10) leave(2);
   long pid = number(argv[1]);
   long lockfd = number(argv[2]);
@@ -149,15 +185,7 @@ __attribute__((used)) void program_main(long *sp) {
   /* fork: the finishing bunker is another process, so this one's end says the supervisor is gone. */
   long child = sys6(NR_CLONE, SIGCHLD_, 0, 0, 0, 0, 0);
   if (child == 0) {
-    sys6(NR_EXECVEAT, exefd, (long)"", (long)args, (long)envp, AT_EMPTY_PATH_, 0);
-    /* Where execveat is missing (an emulator's system call layer), the same file by its /proc link. */
-    char path[40] = "/proc/self/fd/";
-    char num[24];
-    decimal(exefd, num);
-    int i = 14;
-    for (int j = 0; num[j] && i < 39; j++) path[i++] = num[j];
-    path[i] = 0;
-    sys6(NR_EXECVE, (long)path, (long)args, (long)envp, 0, 0, 0);
+    exec_bunker(exefd, args, envp);
     leave(127);
   }
   leave(child > 0 ? 0 : 5);

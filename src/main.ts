@@ -18,7 +18,10 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   ps: { describe: "List containers (alias: list)", load: async () => (await import("./cli/ps")).ps },
   list: { describe: "", load: async () => (await import("./cli/ps")).ps },
   inspect: { describe: "Show a container's state as JSON", load: async () => (await import("./cli/inspect")).inspect },
+  create: { describe: "Make a container without running it (docker's create; runc's takes --bundle)", load: async () => (await import("./cli/create")).create },
+  start: { describe: "Start stopped containers, detached", load: async () => (await import("./cli/start")).start },
   stop: { describe: "Stop containers: SIGTERM, then SIGKILL after a grace time", load: async () => (await import("./cli/stop")).stop },
+  restart: { describe: "Stop containers and start them again", load: async () => (await import("./cli/restart")).restart },
   kill: { describe: "Send a signal to containers", load: async () => (await import("./cli/kill")).kill },
   rm: { describe: "Remove stopped containers (-f: running ones too)", load: async () => (await import("./cli/rm")).rm },
   pause: { describe: "Freeze every process of containers", load: async () => (await import("./cli/pause")).pause },
@@ -31,7 +34,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   pull: { describe: "Download an image from a registry", load: async () => (await import("./cli/image")).pull },
   load: { describe: "Load images from a docker save or OCI archive", load: async () => (await import("./cli/image")).load },
   info: { describe: "What this host offers bunker, and what will not work here (alias of system info)", load: async () => async (argv: string[]) => (await import("./cli/system")).system(["info", ...argv]) },
-  container: { describe: "Manage containers (ls, rm, inspect, stop, kill, logs, rename, port, export, wait, prune)", load: async () => (await import("./cli/container")).container },
+  container: { describe: "Manage containers (ls, create, start, restart, rm, inspect, stop, kill, logs, rename, port, export, wait, prune)", load: async () => (await import("./cli/container")).container },
   top: { describe: "List a running container's processes", load: async () => (await import("./cli/top")).top },
   diff: { describe: "List what a container changed in its image's files", load: async () => (await import("./cli/diff")).diff },
   rename: { describe: "Give a container another name", load: async () => (await import("./cli/rename")).rename },
@@ -47,7 +50,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   image: { describe: "Manage images (ls, rm, inspect, prune, import, tag, pull, load, save)", load: async () => (await import("./cli/image")).image },
   __supervise: {
     describe: "",
-    load: async () => async (argv: string[]) => (await import("./runtime/detach")).supervise(argv[0] ?? "", argv[1]),
+    load: async () => async (argv: string[]) => (await import("./runtime/detach")).supervise(argv[0] ?? "", argv.slice(1)),
   },
   __userns: { describe: "", load: async () => (await import("./runtime/userns-helper")).usernsHelper },
   __finish: {

@@ -3,7 +3,7 @@
 
 import { writeErr, writeOut } from "../output";
 import { removeContainer } from "../runtime/remove";
-import { currentStatus, listStates } from "../runtime/store";
+import { currentStatus, listStates, restartPending } from "../runtime/store";
 import { suggestion, UsageError } from "../options";
 import { parseCommand } from "./usage";
 
@@ -14,7 +14,7 @@ async function prune(argv: string[]): Promise<number> {
   const gone: string[] = [];
   const failures: string[] = [];
   for (const s of listStates()) {
-    if (currentStatus(s) !== "stopped") continue;
+    if (currentStatus(s) !== "stopped" || restartPending(s)) continue;
     try {
       await removeContainer(s, false);
       gone.push(s.id);
@@ -45,6 +45,9 @@ const SAME: Record<string, () => Promise<(argv: string[]) => Promise<number>>> =
   wait: async () => (await import("./wait")).wait,
   diff: async () => (await import("./diff")).diff,
   top: async () => (await import("./top")).top,
+  create: async () => (await import("./create")).create,
+  start: async () => (await import("./start")).start,
+  restart: async () => (await import("./restart")).restart,
 };
 
 export async function container(argv: string[]): Promise<number> {

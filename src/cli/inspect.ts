@@ -2,7 +2,8 @@
 
 import { isFailure } from "../errors";
 import { jsonText, writeErr, writeOut } from "../output";
-import { currentStatus, isDamaged, killedWithSupervisor, resolveEntry } from "../runtime/store";
+import { currentStatus, isDamaged, killedWithSupervisor, resolveEntry, restartPending } from "../runtime/store";
+import { displayStatus } from "./ps";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
@@ -29,7 +30,9 @@ export async function inspect(argv: string[]): Promise<number> {
     const running = status === "running";
     return {
       ...s,
-      status: running && s.paused ? "paused" : status,
+      status: displayStatus(s),
+      restartCount: s.restartCount ?? 0,
+      restarting: restartPending(s),
       paused: running && s.paused === true,
       oomKilled: s.oomKilled === true,
       killedWithSupervisor: killedWithSupervisor(s),

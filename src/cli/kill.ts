@@ -3,6 +3,8 @@
 import { BunkerError } from "../errors";
 import { parseSignal, signalContainer } from "../runtime/lifecycle";
 import { resolveContainer } from "../runtime/store";
+import { holdRestarts } from "../runtime/restart";
+import { SIGNALS } from "../sys/constants";
 import { UsageError, type OptionDefs } from "../options";
 import { forEach } from "./each";
 import { parseCommand } from "./usage";
@@ -17,6 +19,8 @@ export async function kill(argv: string[]): Promise<number> {
   if (parsed.rest.length === 0) throw new UsageError("kill: no container given");
   const sig = parseSignal((parsed.values.signal as string | undefined) ?? "KILL");
   return forEach(parsed.rest, resolveContainer, async (s) => {
+    // A signal that ends it (SIGKILL, its stop signal) keeps its restart policy from starting it again, as docker's kill.
+    if (sig === SIGNALS.SIGKILL || sig === (s.spec.bunker.stopSignal ?? SIGNALS.SIGTERM)) holdRestarts(s.id);
     if (!(await signalContainer(s, sig))) throw new BunkerError(`container ${s.name ?? s.id} is not running`);
   });
 }

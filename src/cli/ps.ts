@@ -1,7 +1,7 @@
 // bunker ps [-a] [-q] [--json]
 
 import { columns, duration, jsonText, shown, writeOut } from "../output";
-import { clearLeftovers, currentStatus, isDamaged, killedWithSupervisor, listEntries, type ContainerState, type Damaged } from "../runtime/store";
+import { clearLeftovers, currentStatus, isDamaged, killedWithSupervisor, listEntries, neverStarted, restartPending, type ContainerState, type Damaged } from "../runtime/store";
 import { reconcile } from "../runtime/remove";
 import { reconcileNetwork } from "../runtime/network";
 import { reconcileCgroups } from "../runtime/cgroup";
@@ -19,7 +19,8 @@ const options: OptionDefs = {
 export function describeStatus(s: ContainerState): string {
   const status = currentStatus(s);
   if (status === "running") return `Up ${duration(s.started ?? s.created)}${s.paused ? " (Paused)" : ""}`;
-  if (status === "created") return "Created";
+  if (status === "created" || neverStarted(s)) return "Created";
+  if (restartPending(s)) return `Restarting (${s.exitCode ?? "unknown"}) ${duration(s.finished ?? s.created)} ago`;
   if (killedWithSupervisor(s)) return "Exited (killed with its bunker process)";
   if (s.exitCode === undefined) return "Exited (unknown)";
   return `Exited (${s.exitCode}${s.oomKilled ? ", out of memory" : ""}) ${duration(s.finished)} ago`;
@@ -37,7 +38,7 @@ export async function ps(argv: string[]): Promise<number> {
   reconcileCgroups();
   // Image containers' own directories whose state is gone (a bunker killed between the two).
   reconcileImageRoots(all);
-  const states = all.filter((s) => v.all || currentStatus(s) !== "stopped");
+  const states = all.filter((s) => v.all || currentStatus(s) !== "stopped" || restartPending(s));
   // A damaged state says nothing of the container's processes: only -a shows it.
   const damaged = v.all ? entries.filter(isDamaged) : [];
   if (v.json) {
@@ -64,6 +65,8 @@ export async function ps(argv: string[]): Promise<number> {
 /** The status with "paused" for a frozen running container. */
 export function displayStatus(s: ContainerState): string {
   const status = currentStatus(s);
+  if (status === "stopped" && restartPending(s)) return "restarting";
+  if (neverStarted(s)) return "created";
   return status === "running" && s.paused ? "paused" : status;
 }
 
@@ -80,6 +83,7 @@ export function summary(s: ContainerState) {
     finished: s.finished ?? null,
     exitCode: s.exitCode ?? null,
     killedWithSupervisor: killedWithSupervisor(s),
+    restartCount: s.restartCount ?? 0,
     network: s.network?.mode ?? s.spec.bunker.network,
     ports: currentStatus(s) === "running" ? (s.network?.ports ?? []).map(formatPort) : [],
   };
@@ -100,6 +104,7 @@ export function damagedSummary(d: Damaged) {
     finished: null,
     exitCode: null,
     killedWithSupervisor: false,
+    restartCount: 0,
     network: null,
     ports: [],
   };

@@ -10,7 +10,8 @@ import { pinnedTypes } from "../runtime/pin";
 import { rootfsExposure } from "../runtime/exposure";
 import { checkRootfs, hostHasResolvConf, networkChoice, readEnvFiles, sandboxCwd, seccompProfile, volumeSource } from "../runtime/runhost";
 import { containerExists, newId, validateName } from "../runtime/store";
-import { UsageError, type OptionDefs } from "../options";
+import { UsageError, type OptionDefs, type Parsed } from "../options";
+import type { ContainerSpec } from "../spec/types";
 import { exposedPorts, runFlags, runSpec, type RunFlags, type RunHost } from "./runspec";
 import { parseCommand } from "./usage";
 import { isTerminal, writeErr } from "../output";
@@ -46,6 +47,7 @@ export const runOptions: OptionDefs = {
   "shm-size": { type: "string", valueHint: "SIZE", description: "The size of /dev/shm (default 64m)" },
   sysctl: { type: "string", multiple: true, valueHint: "NAME=VALUE", description: "A sysctl of the container's own namespaces (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)" },
   "oom-score-adj": { type: "string", valueHint: "N", description: "The first process's OOM score adjustment, -1000 to 1000" },
+  restart: { type: "string", valueHint: "POLICY", description: "When the container ends: no (default), on-failure[:MAX], always, unless-stopped: it is started again, after a back-off of 0.1 s doubling up to 1 min" },
   "stop-timeout": { type: "string", valueHint: "SECONDS", description: "How long bunker stop waits before SIGKILL (default 10)" },
   "log-driver": { type: "string", valueHint: "DRIVER", description: "A detached container's log: json-file (default; docker's records) or none" },
   "log-opt": { type: "string", multiple: true, valueHint: "KEY=VALUE", description: "max-size=SIZE (default 10m, -1 for no cap), max-file=N (default 3): files of the log, rotated" },
@@ -219,21 +221,14 @@ async function runHost(f: RunFlags): Promise<RunHost> {
   };
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, runOptions, {
-    name: "run",
-    description: "Run a command in a new container",
-    positional: "IMAGE [COMMAND [ARG...]]  |  --rootfs DIR|--host-root [--] COMMAND [ARG...]",
-    examples: EXAMPLES,
-  });
-  if (!parsed) return 0;
-  const v = parsed.values;
+/** A run's (or create's) flags and the container spec they make, with what a person should be told on the way. */
+export async function runSpecOf(v: Parsed["values"], rest: string[]): Promise<{ flags: RunFlags; spec: ContainerSpec }> {
   const level = v["log-level"] as string | undefined;
   if (level !== undefined) {
     if (!LOG_LEVELS.includes(level as LogLevel)) throw new UsageError(`unknown log level "${level}": use one of ${LOG_LEVELS.join(", ")}`);
     setLogLevel(level as LogLevel);
   }
-  const flags = runFlags(v, parsed.rest, process.env);
+  const flags = runFlags(v, rest, process.env);
   if (flags.name !== undefined) validateName(flags.name);
   mark("opts");
   const spec = runSpec(flags, await runHost(flags), cgroupsPath);
@@ -243,6 +238,18 @@ export async function run(argv: string[]): Promise<number> {
   if (silent.length && isTerminal(2)) await writeErr(`bunker: notice: -v ${silent.map((v) => v.value).join(", -v ")}: read-only, as bunker mounts volumes unless :rw is given (:ro says so and silences this)\n`);
   const exposure = rootfsExposure(spec, process.geteuid?.() ?? 0);
   if (exposure) await log.warn(exposure);
+  return { flags, spec };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = await parseCommand(argv, runOptions, {
+    name: "run",
+    description: "Run a command in a new container",
+    positional: "IMAGE [COMMAND [ARG...]]  |  --rootfs DIR|--host-root [--] COMMAND [ARG...]",
+    examples: EXAMPLES,
+  });
+  if (!parsed) return 0;
+  const { flags, spec } = await runSpecOf(parsed.values, parsed.rest);
   const record = {
     autoRemove: flags.rm,
     detached: flags.detach,
@@ -252,13 +259,17 @@ export async function run(argv: string[]): Promise<number> {
     // docker's rule: without -i, nothing of the caller's input reaches the container.
     ...(!flags.tty && !flags.interactive && !flags.detach ? { noStdin: true } : {}),
   };
-  if (flags.cidfile !== undefined) writeCidfile(flags.cidfile, spec.bunker.id);
+  return withCidfile(flags.cidfile, spec.bunker.id, () => (record.detached ? detach(spec, record) : runContainer(spec, record)));
+}
+
+/** --cidfile around making the container: written first, and removed again if no container came of it. */
+export async function withCidfile(cidfile: string | undefined, id: string, make: () => Promise<number>): Promise<number> {
+  if (cidfile !== undefined) writeCidfile(cidfile, id);
   try {
-    if (record.detached) return await detach(spec, record);
-    return await runContainer(spec, record);
+    return await make();
   } catch (e) {
     // A container that was never made leaves no id behind to name it.
-    if (flags.cidfile !== undefined && !containerExists(spec.bunker.id)) rmSync(flags.cidfile, { force: true });
+    if (cidfile !== undefined && !containerExists(id)) rmSync(cidfile, { force: true });
     throw e;
   }
 }

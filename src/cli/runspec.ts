@@ -25,6 +25,7 @@ import type { NetworkChoice } from "../runtime/runhost";
 import type { CgroupsMode } from "../runtime/cgroup";
 import { requirePaths, UsageError, type Parsed } from "../options";
 import { parseSignal } from "../spec/signals";
+import { parseRestart, type RestartPolicy } from "../spec/restart";
 
 const USERNS_MODES: UsernsMode[] = ["private", "keep-id", "host"];
 
@@ -98,6 +99,8 @@ export interface RunFlags {
   oomScoreAdj?: number;
   /** --stop-timeout: seconds. */
   stopTimeout?: number;
+  /** --restart, other than no. */
+  restart?: RestartPolicy;
   /** --group-add: groups by name or number. */
   groupAdd: string[];
   /** --pid host, --ipc host, --uts host: the host's namespace of that kind. */
@@ -281,7 +284,18 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("oomScoreAdj", intOption(optString(v["oom-score-adj"]), "--oom-score-adj", -1000, 1000)),
     ...opt("stopTimeout", intOption(optString(v["stop-timeout"]), "--stop-timeout", 0, 86400 * 365)),
     rm: v.rm === true,
+    ...opt("restart", restartFlag(optString(v.restart), v.rm === true, optString(v.pin) !== undefined)),
   };
+}
+
+/** --restart, which a container removed at its end, or one whose namespaces are pinned, cannot have. */
+function restartFlag(value: string | undefined, rm: boolean, pin: boolean): RestartPolicy | undefined {
+  if (value === undefined) return undefined;
+  const policy = parseRestart(value);
+  if (policy.name === "no") return undefined;
+  if (rm) throw new UsageError(`--restart ${value} and --rm do not go together: a container removed when it ends is not restarted`);
+  if (pin) throw new UsageError(`--restart ${value} and --pin do not go together: a restarted container's namespaces are new ones`);
+  return policy;
 }
 
 /** What the host said about the flags (runtime/runhost.ts). */
@@ -470,8 +484,9 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
     spec.bunker.rootMode = "image";
     spec.bunker.image = h.image.root;
   }
-  // Only a detached container has a log: a foreground one's output goes where bunker's does.
-  if (f.detach) spec.bunker.log = f.log;
+  // A foreground container's output goes where bunker's does; its log settings are for a later start.
+  spec.bunker.log = f.log;
+  if (f.restart) spec.bunker.restart = f.restart;
   applyDockerFlags(spec, f, h);
   // --stop-signal, else the image's StopSignal (docker's order).
   const imageStop = imageConfig?.StopSignal;

@@ -1,7 +1,9 @@
 // Which front end a command line is for. Kept apart from the OCI front end
 // itself, which bunker's own commands never load.
 
+import { existsSync } from "node:fs";
 import { UsageError, type OptionDefs, type Parsed } from "../options";
+import type * as Store from "../runtime/store";
 
 import type { LogFormat } from "../logfile";
 
@@ -42,7 +44,7 @@ export function ociGlobals(values: Parsed["values"]): OciGlobals {
   };
 }
 
-/** The commands of runc's command line that bunker has. */
+/** The commands of runc's command line that bunker has (create and start in both front ends' senses). */
 const OCI_NAMES = ["create", "run", "start", "state", "kill", "delete", "list", "pause", "resume", "spec", "features", "exec", "ps", "update"];
 
 /** A signal as runc's clients pass it: a number, or a name in capitals with or without SIG. */
@@ -68,7 +70,26 @@ function leadingFlags(name: string, argv: readonly string[]): string[] {
 }
 
 /** Commands only the OCI front end has: always theirs, with or without global flags. */
-export const OCI_ONLY = ["create", "start", "state", "delete", "resume", "spec", "features", "update"];
+export const OCI_ONLY = ["state", "delete", "resume", "spec", "features", "update"];
+
+/** runc create's flags, which docker's create (bunker's own) does not have. */
+const OCI_CREATE_FLAGS = /^(-b|--bundle|--pid-file|--console-socket|--no-pivot|--no-new-keyring|--preserve-fds)(=|$)/;
+
+/** docker start's flags, which runc's start does not have. */
+const DOCKER_START_FLAGS = /^(-a|-i|-ai|-ia|--attach|--interactive|--detach-keys)(=|$)/;
+
+/** Whether the container `ref` names was created by an OCI client (its state records the bundle). */
+function createdByOciClient(ref: string): boolean {
+  try {
+    // Loaded only here: every command line passes through this file, and most never need the store.
+    const { findExact, isDamaged } = require("../runtime/store") as typeof Store;
+    const e = findExact(ref);
+    return e !== null && !isDamaged(e) && e.oci !== undefined;
+  } catch {
+    // no state directory, or an unreadable one: not a container of an OCI client that bunker knows
+    return false;
+  }
+}
 
 /**
  * Whether a command bunker's own front end also has (run, kill, list, pause)
@@ -85,6 +106,11 @@ export function wantsOci(name: string, argv: readonly string[], globalsGiven: bo
     return argv.length === 2 && !argv[0]!.startsWith("-") && SIGNAL.test(argv[1]!);
   }
   if (name === "run") return has(/^(-b|--bundle)(=|$)/);
+  // runc's create makes a container from a bundle (the current directory by default) and takes only its
+  // id; docker's takes an image (or --rootfs, --host-root) and run's flags.
+  if (name === "create") return has(OCI_CREATE_FLAGS) || (argv.length === 1 && !argv[0]!.startsWith("-") && existsSync("config.json"));
+  // runc's start names one container an OCI client created; docker's starts stopped containers of bunker's own.
+  if (name === "start") return !has(DOCKER_START_FLAGS) && argv.length === 1 && createdByOciClient(argv[0]!);
   // runc's ps names one container (bunker's own lists them all, and takes no argument).
   if (name === "ps") return argv.length > flags.length + (flags.some((f) => /^(-f|--format)$/.test(f)) ? 1 : 0);
   // runc's exec flags that bunker's own exec does not have: a process.json, a pid file, a console socket, --detach.

@@ -16,7 +16,7 @@ import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { initProgram } from "./initprog";
 import { BunkerError } from "../errors";
-import { containerDir, createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
+import { ContainerGone, containerDir, createState, readState, removeState, withLock, writeState, type ContainerState } from "./store";
 import { ownArgsArea, startTime } from "../sys/proc";
 import { AT, CLONE, O, SIGNALS } from "../sys/constants";
 import { closeFd, sys, trySys } from "../sys/libc";
@@ -43,6 +43,8 @@ export interface RunRecord {
   detached: boolean;
   /** The state was already created (by the `run -d` that started this supervisor). */
   existing?: boolean;
+  /** A stopped container started again: what its state goes back to if this start fails (instead of going). */
+  restore?: ContainerState;
   /** Without -i: the container's stdin is /dev/null, not bunker's (docker's rule). */
   noStdin?: boolean;
   /** Descriptors to give the container as stdout and stderr (a detached container's log). */
@@ -303,7 +305,8 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
     }
     await releaseCgroups(state.cgroup);
     releaseMountPoints(mountPoints, state.pinned);
-    removeState(state);
+    if (record.restore) restoreStopped(record.restore, err as Error);
+    else removeState(state);
     record.onStarted?.(err as Error);
     throw err;
   } finally {
@@ -315,6 +318,16 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
     idmapped?.close();
     closeFd(gate);
     if (nullStdin >= 0) closeFd(nullStdin);
+  }
+}
+
+/** A stopped container whose start failed: stopped as it was, with the reason (docker's State.Error). */
+function restoreStopped(s: ContainerState, err: Error): void {
+  try {
+    withLock(s.id, () => writeState({ ...s, error: err.message }));
+  } catch (e) {
+    // removed meanwhile (rm -f): nothing to restore
+    if (!(e instanceof ContainerGone)) throw e;
   }
 }
 

@@ -8,9 +8,10 @@ import type { ContainerSpec } from "../spec/types";
 import { AT, O } from "../sys/constants";
 import { closeFd, pipe, readUpTo, sys, writeAll } from "../sys/libc";
 import { BunkerError } from "../errors";
-import { compiledBunker } from "./handoff";
+import { selfCommand } from "./handoff";
 import { initialState, runContainer, type RunRecord } from "./run";
-import { containerDir, createState, readState, removeState, withLock, writeState } from "./store";
+import { ContainerGone, containerDir, createState, currentStatus, readState, removeState, withLock, writeState, type ContainerState } from "./store";
+import { cancelRestart, recordRestarting, restartDue, sleepBackOff, startingAgain } from "./restart";
 import { cstr } from "../sys/fs";
 import { DEFAULT_LOG } from "../spec/logging";
 import type { LogSettings } from "../spec/types";
@@ -18,25 +19,18 @@ import { LOG_NAME } from "./log-reader";
 import type { LogPipes } from "./log-writer";
 import { startTime } from "../sys/proc";
 
-/** The command line that runs bunker itself (the executable, or bun with the source entry). */
-function selfCommand(): string[] {
-  return compiledBunker() ? [process.execPath] : [process.execPath, Bun.main];
-}
-
-export async function detach(spec: ContainerSpec, record: RunRecord): Promise<number> {
-  const state = initialState(spec, record);
-  createState(state);
+/** Starts `bunker __supervise ID ARGS...` in a session of its own, and reads its start-up report. */
+function startSupervisor(id: string, args: string[]): { report: string; proc: ReturnType<typeof Bun.spawn> } {
   const [readEnd, writeEnd] = pipe("create the start-up pipe", O.CLOEXEC);
   let proc;
   try {
-    proc = Bun.spawn([...selfCommand(), "__supervise", spec.bunker.id, ...(record.pin !== undefined ? [record.pin] : [])], {
+    proc = Bun.spawn([...selfCommand(), "__supervise", id, ...args], {
       stdio: ["ignore", "ignore", "ignore", writeEnd],
       detached: true,
       env: process.env,
     });
   } catch (e) {
     closeFd(readEnd);
-    removeState(state);
     throw new BunkerError(`start the container's supervisor: ${(e as Error).message}`);
   } finally {
     closeFd(writeEnd);
@@ -44,6 +38,27 @@ export async function detach(spec: ContainerSpec, record: RunRecord): Promise<nu
   proc.unref();
   const report = new TextDecoder().decode(readUpTo("read the supervisor's start-up report", readEnd, 65536));
   closeFd(readEnd);
+  return { report, proc };
+}
+
+/** The error a start-up report that is not "ok" stands for. */
+function reportError(report: string): BunkerError {
+  const m = report.match(/^error (\d+) (.*)\n?$/s);
+  if (m) return new BunkerError(m[2]!.trimEnd(), Number(m[1]));
+  return new BunkerError(`the container's supervisor ended before starting it${report ? `: ${report.trim()}` : ""}`);
+}
+
+export async function detach(spec: ContainerSpec, record: RunRecord): Promise<number> {
+  const state = initialState(spec, record);
+  createState(state);
+  let started;
+  try {
+    started = startSupervisor(spec.bunker.id, record.pin !== undefined ? [record.pin] : []);
+  } catch (e) {
+    removeState(state);
+    throw e;
+  }
+  const { report, proc } = started;
   if (report === "ok\n") {
     await writeOut(`${spec.bunker.id}\n`);
     return 0;
@@ -56,25 +71,72 @@ export async function detach(spec: ContainerSpec, record: RunRecord): Promise<nu
     if (left.supervisor === process.pid) withLock(left.id, () => removeState(left));
     else await (await import("./remove")).removeContainer(left, true);
   }
-  const m = report.match(/^error (\d+) (.*)\n?$/s);
-  if (m) throw new BunkerError(m[2]!.trimEnd(), Number(m[1]));
-  throw new BunkerError(`the container's supervisor ended before starting it${report ? `: ${report.trim()}` : ""}`);
+  throw reportError(report);
 }
 
-/** `bunker __supervise ID`: the detached side. fd 3 carries the start-up report. */
-export async function supervise(id: string, pinDir?: string): Promise<number> {
-  const state = readState(id);
-  if (!state) return 125;
-  // This process answers for the container from now on, not the `run -d` that started it.
-  state.supervisor = process.pid;
-  state.supervisorStart = startTime(process.pid) ?? undefined;
-  withLock(id, () => writeState(state));
-  const { output, log } = openLog(id, state.spec.bunker.log ?? DEFAULT_LOG);
-  if (log) {
-    state.logPath = `${containerDir(id)}/${LOG_NAME}`;
-    withLock(id, () => writeState(state));
+/**
+ * bunker start: stopped container `id` (created, or ended) runs again,
+ * detached, under a supervisor of its own. A start that fails leaves it
+ * stopped, with the reason in its state.
+ */
+export async function startStopped(id: string): Promise<void> {
+  const { report, proc } = startSupervisor(id, ["--start"]);
+  if (report === "ok\n") return;
+  // A supervisor that died while starting it leaves it to be finished as any whose bunker was killed.
+  await Promise.race([proc.exited, Bun.sleep(10_000)]);
+  const { reconcile } = await import("./remove");
+  const left = readState(id);
+  if (left) await reconcile([left]);
+  throw reportError(report);
+}
+
+type Mode = { kind: "run"; pin?: string } | { kind: "start" } | { kind: "restart" } | { kind: "restart-after"; ms: number };
+
+function parseMode(args: readonly string[]): Mode | null {
+  if (args[0] === "--start") return { kind: "start" };
+  if (args[0] === "--restart") return { kind: "restart" };
+  if (args[0] === "--restart-after") return /^\d+$/.test(args[1] ?? "") ? { kind: "restart-after", ms: Number(args[1]) } : null;
+  return { kind: "run", ...(args[0] !== undefined ? { pin: args[0] } : {}) };
+}
+
+/**
+ * Takes stopped container `id` over to start it again: for `start`, any
+ * stopped one (a back-off under way ends); for a restart, only one whose
+ * state still names this process as its restarter. Returns the state to
+ * start from and the stopped one to go back to, or why not.
+ */
+function takeOver(id: string, kind: "start" | "restart"): { state: ContainerState; before: ContainerState } | string {
+  try {
+    return withLock(id, () => {
+      const s = readState(id);
+      if (!s) return `no such container: ${id}`;
+      if (kind === "restart" && (!s.restarting || s.supervisor !== process.pid || s.manualStop)) return "its restart was called off";
+      if (currentStatus(s) !== "stopped") return `container ${s.name ?? s.id} is already running`;
+      if (s.status !== "stopped") return `container ${s.name ?? s.id} is being finished: try again`;
+      const before = kind === "start" ? cancelRestart(s) : s;
+      const state = startingAgain(s, kind === "restart");
+      writeState(state);
+      return { state, before };
+    });
+  } catch (e) {
+    if (e instanceof ContainerGone) return `no such container: ${id}`;
+    throw e;
   }
+}
+
+/**
+ * `bunker __supervise ID [PIN | --start | --restart | --restart-after MS]`:
+ * the detached side. For a new container (`run -d`) and `start`, fd 3
+ * carries the start-up report.
+ */
+export async function supervise(id: string, args: readonly string[]): Promise<number> {
+  const mode = parseMode(args);
+  if (!mode) return 2;
+  // Once: fd 3 is closed after it, and its number is then another descriptor's.
+  let reported = mode.kind !== "run" && mode.kind !== "start";
   const report = (text: string) => {
+    if (reported) return;
+    reported = true;
     try {
       writeAll("write the start-up report", 3, new TextEncoder().encode(text));
     } catch {
@@ -82,6 +144,76 @@ export async function supervise(id: string, pinDir?: string): Promise<number> {
     }
     closeFd(3);
   };
+  if (mode.kind === "restart-after") {
+    // A foreground run's restarter: named in the state by the run that started it, just after.
+    if (!(await namedRestarter(id))) return 0;
+    await sleepBackOff(id, mode.ms);
+  }
+  let state: ContainerState | null;
+  let before: ContainerState | undefined;
+  if (mode.kind === "run") {
+    state = readState(id);
+    if (!state) return 125;
+    // This process answers for the container from now on, not the `run -d` that started it.
+    state.supervisor = process.pid;
+    state.supervisorStart = startTime(process.pid) ?? undefined;
+    withLock(id, () => writeState(state!));
+  } else {
+    const taken = takeOver(id, mode.kind === "start" ? "start" : "restart");
+    if (typeof taken === "string") {
+      report(`error 125 ${taken}\n`);
+      return mode.kind === "start" ? 125 : 0;
+    }
+    ({ state, before } = taken);
+  }
+  for (;;) {
+    const code = await superviseOnce(state, report, before, mode.kind === "run" ? mode.pin : undefined);
+    if (code === null) return 125;
+    // Still here: this process waited for the container itself (it could not become the waiter).
+    const delay = restartAfterEnd(id);
+    if (delay === null) return code;
+    await sleepBackOff(id, delay);
+    const taken = takeOver(id, "restart");
+    if (typeof taken === "string") return code;
+    ({ state, before } = taken);
+  }
+}
+
+/** Waits (briefly) for the container's state to name this process as its restarter. */
+async function namedRestarter(id: string): Promise<boolean> {
+  const end = Date.now() + 5000;
+  for (;;) {
+    const s = readState(id);
+    if (!s || s.manualStop) return false;
+    if (s.restarting && s.supervisor === process.pid) return true;
+    if (Date.now() > end) return false;
+    await Bun.sleep(10);
+  }
+}
+
+/** After the container's end was recorded: whether its policy restarts it, recorded as this process's to do. */
+function restartAfterEnd(id: string): number | null {
+  try {
+    return withLock(id, () => {
+      const s = readState(id);
+      const delay = s ? restartDue(s) : null;
+      if (s && delay !== null) recordRestarting(s, delay, process.pid);
+      return delay;
+    });
+  } catch (e) {
+    if (e instanceof ContainerGone) return null;
+    throw e;
+  }
+}
+
+/** Runs the container once; its exit status, or null when it did not start (reported). */
+async function superviseOnce(state: ContainerState, report: (text: string) => void, before: ContainerState | undefined, pinDir: string | undefined): Promise<number | null> {
+  const id = state.id;
+  const { output, log } = openLog(id, state.spec.bunker.log ?? DEFAULT_LOG);
+  if (log) {
+    state.logPath = `${containerDir(id)}/${LOG_NAME}`;
+    withLock(id, () => writeState(state));
+  }
   try {
     return await runContainer(state.spec, {
       autoRemove: state.autoRemove,
@@ -92,6 +224,7 @@ export async function supervise(id: string, pinDir?: string): Promise<number> {
       ...(log ? { log } : {}),
       ...(state.name !== undefined ? { name: state.name } : {}),
       ...(pinDir !== undefined ? { pin: pinDir } : {}),
+      ...(before ? { restore: before } : {}),
       onStarted: (err) => {
         if (!err) return report("ok\n");
         report(`error ${err instanceof BunkerError ? err.exitCode : 125} ${err.message}\n`);
@@ -99,9 +232,10 @@ export async function supervise(id: string, pinDir?: string): Promise<number> {
     });
   } catch {
     // told through onStarted if the start failed; after it, this process has no one to tell
-    return 125;
+    return null;
   } finally {
-    for (const fd of new Set([output.out, output.err, ...(log ? [log.out, log.err, log.dir, log.outWrite, log.errWrite] : [])])) if (fd >= 0) closeFd(fd);
+    // With a log, the container's ends are log.outWrite and log.errWrite, which waiting closes (and sets to -1).
+    for (const fd of new Set(log ? [log.out, log.err, log.dir, log.outWrite, log.errWrite] : [output.out, output.err])) if (fd >= 0) closeFd(fd);
   }
 }
 

@@ -27,6 +27,11 @@ const FD_CLOEXEC = 1;
 /** Whether this is the compiled executable (its code in Bun's embedded file system), not bun running the sources. */
 export const compiledBunker = (): boolean => Bun.main.startsWith("/$bunfs/");
 
+/** The command line that runs bunker itself (the executable, or bun with the source entry). */
+export function selfCommand(): string[] {
+  return compiledBunker() ? [process.execPath] : [process.execPath, Bun.main];
+}
+
 /** Whether this bunker can hand off at all, and if not, why. */
 export function handOffUnavailable(): string | null {
   if (prebuiltNativeOff()) return "BUNKER_NATIVE=compile";
@@ -34,6 +39,50 @@ export function handOffUnavailable(): string | null {
   // `bunker __finish` is run from this executable: bun running the sources would need its script too.
   if (!compiledBunker()) return "not a compiled bunker";
   return null;
+}
+
+/** The waiter in a memory file, and bunker's own executable (for the bunker it starts), both opened; or why not. */
+function openWaiter(): { memfd: number; exe: number } | string {
+  // vm.memfd_noexec=2 refuses an executable memory file: then no hand-off.
+  let memfd: number;
+  try {
+    memfd = memoryFile("bunker-wait", "the waiter", new Uint8Array(Buffer.from(BUNKER_WAITER!, "base64")), "exec");
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const exe = trySys("openat", AT.FDCWD, cstr("/proc/self/exe"), O.PATH, 0);
+  if (exe < 0) {
+    closeFd(memfd);
+    return `open /proc/self/exe: ${errnoMessage(-exe)}`;
+  }
+  return { memfd, exe };
+}
+
+/** This process's environment, for execve. */
+const environment = (arena: Arena) =>
+  arena.strv(Object.entries(process.env).flatMap(([k, v]) => (v === undefined || k.includes("=") || `${k}${v}`.includes("\0") ? [] : [`${k}=${v}`])));
+
+/**
+ * A restart policy's back-off for container `id`, whose state names this
+ * process as the one that will start it again: this process becomes the
+ * waiter, which sleeps `ms` and then becomes `bunker __supervise ID
+ * --restart` (native/waiter.c). Returns only when that fails, with the reason.
+ */
+export function sleepThenRestart(id: string, ms: number): string {
+  const unavailable = handOffUnavailable();
+  if (unavailable) return unavailable;
+  const opened = openWaiter();
+  if (typeof opened === "string") return opened;
+  try {
+    const arena = new Arena();
+    const argv = arena.strv(["bunker-wait", "sleep", String(Math.max(0, Math.round(ms))), String(opened.exe), id]);
+    const r = trySys("execveat", opened.memfd, cstr(""), argv, environment(arena), AT.EMPTY_PATH);
+    void arena.size;
+    return `execveat: ${errnoMessage(-r)}`;
+  } finally {
+    closeFd(opened.exe);
+    closeFd(opened.memfd);
+  }
 }
 
 /**
@@ -47,18 +96,11 @@ export function handOff(id: string, pid: number, keep: readonly number[], log?: 
   const opened: number[] = [];
   const cleared: number[] = [];
   try {
-    // vm.memfd_noexec=2 refuses an executable memory file: then no hand-off.
-    let memfd: number;
-    try {
-      memfd = memoryFile("bunker-wait", "the waiter", new Uint8Array(Buffer.from(BUNKER_WAITER!, "base64")), "exec");
-    } catch (e) {
-      return (e as Error).message;
-    }
-    opened.push(memfd);
+    const waiter = openWaiter();
+    if (typeof waiter === "string") return waiter;
+    const { memfd, exe } = waiter;
     // Inherited by the waiter, and by the bunker it starts: this executable, and the container's lock file.
-    const exe = trySys("openat", AT.FDCWD, cstr("/proc/self/exe"), O.PATH, 0);
-    if (exe < 0) return `open /proc/self/exe: ${errnoMessage(-exe)}`;
-    opened.push(exe);
+    opened.push(memfd, exe);
     const lock = trySys("openat", AT.FDCWD, cstr(`${containerDir(id)}/lock`), O.RDWR | O.NOFOLLOW, 0);
     if (lock < 0) return `open the container's lock: ${errnoMessage(-lock)}`;
     opened.push(lock);
@@ -71,8 +113,7 @@ export function handOff(id: string, pid: number, keep: readonly number[], log?: 
     // With a log: its pipes, its directory, its cap in KiB (0: none) and how many files it keeps.
     const logArgs = log ? [log.out, log.err, log.dir, Math.ceil(log.maxSize / 1024), log.maxFiles].map(String) : [];
     const argv = arena.strv(["bunker-wait", String(pid), String(lock), String(exe), id, ...logArgs]);
-    const envp = arena.strv(Object.entries(process.env).flatMap(([k, v]) => (v === undefined || k.includes("=") || `${k}${v}`.includes("\0") ? [] : [`${k}=${v}`])));
-    const r = trySys("execveat", memfd, cstr(""), argv, envp, AT.EMPTY_PATH);
+    const r = trySys("execveat", memfd, cstr(""), argv, environment(arena), AT.EMPTY_PATH);
     // Only a failure comes back.
     void arena.size;
     return `execveat: ${errnoMessage(-r)}`;

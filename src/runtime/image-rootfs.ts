@@ -5,7 +5,7 @@
 // container's mount namespace (rootfs/plan.ts); fuse-overlayfs by that
 // program in the same namespaces (fuse-overlay.ts); a copy is made here.
 
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, posix } from "node:path";
 import { BunkerError } from "../errors";
 import type { ContainerSpec, ImageRoot } from "../spec/types";
@@ -48,23 +48,33 @@ export function imageRoot(image: ImageRecord, ref: string, id: string, covered: 
 /**
  * Makes the container's own directories (its state records them first):
  * upper and work for an overlay, the mount point for fuse-overlayfs, the
- * copy itself for copy. Its layers must all be there.
+ * copy itself for copy. Its layers must all be there. A container started
+ * again keeps what it has; one whose first preparation was cut short (a copy
+ * or volumes half filled) is prepared anew.
  */
 export async function prepareImageRoot(spec: ContainerSpec): Promise<void> {
   const image = spec.bunker.image;
   if (!image) return;
   for (const l of image.lower) if (!existsSync(l)) throw new BunkerError(`image ${image.ref}: its layer ${l} is missing from the store: pull or import it again`);
+  const own = dirname(image.upper);
+  // Written once everything below is made: a container started again finds it.
+  const ready = `${own}/ready`;
+  if (existsSync(ready)) return;
+  const filled = image.driver === "copy" || image.volumes?.length;
+  if (filled) useRootlessStoreHelpers();
+  // An overlay's changes are whole at any moment, and kept; a copy cut short is not.
+  if (filled && existsSync(own)) removeImageRoot(own);
+  const make = (path: string, mode: number) => existsSync(path) || mkdirSync(path, { mode });
   try {
-    mkdirSync(dirname(image.upper), { mode: 0o700 });
+    make(own, 0o700);
     if (image.driver !== "copy") {
-      mkdirSync(image.upper, { mode: 0o755 });
-      mkdirSync(image.work, { mode: 0o700 });
+      make(image.upper, 0o755);
+      make(image.work, 0o700);
     }
-    if (image.driver !== "overlay") mkdirSync(image.merged, { mode: 0o755 });
+    if (image.driver !== "overlay") make(image.merged, 0o755);
   } catch (e) {
     throw new BunkerError(`make the root filesystem of container ${spec.bunker.id}: ${(e as Error).message}`);
   }
-  if (image.driver === "copy" || image.volumes?.length) useRootlessStoreHelpers();
   if (image.driver === "copy") await copyTrees(image.lower, image.merged);
   for (const v of image.volumes ?? []) {
     try {
@@ -75,6 +85,7 @@ export async function prepareImageRoot(spec: ContainerSpec): Promise<void> {
     // What the image has there, with its owners: a database's data directory keeps its owner's.
     await copyTrees(image.lower, v.source, v.destination);
   }
+  writeFileSync(ready, "", { mode: 0o600 });
 }
 
 /** The trees a container's root filesystem is made of, as `export` merges them: its layers and its changes, or its copy. */

@@ -19,6 +19,7 @@ import { releaseCgroups } from "./cgroup";
 import { signalContainer } from "./lifecycle";
 import { reconcileNetwork } from "./network";
 import { unpinNamespaces } from "./pin";
+import { holdRestarts } from "./restart";
 import {
   clearStateTemps,
   ContainerGone,
@@ -140,6 +141,10 @@ export async function reconcile(states: ContainerState[] = listStates()): Promis
  * outlive the deadline keeps its state, and that is an error.
  */
 export async function removeContainer(s: ContainerState, force: boolean): Promise<void> {
+  if (s.restarting && supervisorAlive(s)) {
+    if (!force) throw new BunkerError(`container ${label(s)} is restarting: stop it first, or use rm -f`);
+    holdRestarts(s.id);
+  }
   if (currentStatus(s) !== "stopped") {
     if (!force) throw new BunkerError(`container ${label(s)} is running: stop it first, or use rm -f`);
     await signalContainer(s, SIGNALS.SIGKILL);

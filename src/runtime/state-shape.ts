@@ -10,7 +10,7 @@ export function stateProblem(value: unknown, id: string): string | null {
   if (s.id !== id) return typeof s.id === "string" ? `is the state of container ${JSON.stringify(s.id)}` : "has no id";
   if (s.status !== "created" && s.status !== "running" && s.status !== "stopped") return "has no valid status";
   if (!optional(s.name, (v) => typeof v === "string" && NAME.test(v))) return "has an invalid name";
-  for (const k of ["pid", "pidStart", "supervisor", "supervisorStart", "memoryLimit"] as const) {
+  for (const k of ["pid", "pidStart", "supervisor", "supervisorStart", "memoryLimit", "restartCount", "restartDelay"] as const) {
     if (!optional(s[k], (v) => Number.isSafeInteger(v) && (v as number) >= 0)) return `has an invalid ${k}`;
   }
   if (!optional(s.exitCode, (v) => Number.isSafeInteger(v))) return "has an invalid exitCode";
@@ -19,11 +19,12 @@ export function stateProblem(value: unknown, id: string): string | null {
   if (typeof s.created !== "string") return "has no creation time";
   for (const k of ["started", "finished"] as const) if (!optional(s[k], (v) => typeof v === "string")) return `has an invalid ${k} time`;
   for (const k of ["autoRemove", "detached"] as const) if (typeof s[k] !== "boolean") return `has no ${k} flag`;
-  for (const k of ["paused", "oomKilled", "killedWithSupervisor"] as const) if (!optional(s[k], (v) => typeof v === "boolean")) return `has an invalid ${k} flag`;
+  for (const k of ["paused", "oomKilled", "killedWithSupervisor", "restarting", "manualStop"] as const) if (!optional(s[k], (v) => typeof v === "boolean")) return `has an invalid ${k} flag`;
   if (!optional(s.namespaces, (v) => isObject(v) && Object.values(v).every((p) => typeof p === "string"))) return "has invalid namespaces";
   if (!optional(s.pinned, (v) => strings(v) && v.every((p) => p.startsWith("/")))) return "has invalid pinned directories";
   if (!optional(s.namespaceIds, (v) => isObject(v) && Object.values(v).every((p) => typeof p === "string"))) return "has invalid namespace identities";
   if (!optional(s.network, validNetwork)) return "has an invalid network";
+  if (!optional(s.error, (v) => typeof v === "string")) return "has an invalid error";
   if (!optional(s.logPath, (v) => typeof v === "string" && v.startsWith("/"))) return "has an invalid log path";
   if (!optional(s.rootfsHelper, (h) => isObject(h) && Number.isSafeInteger(h.pid) && optional(h.pidStart, Number.isSafeInteger))) return "has an invalid root filesystem helper";
   if (!isObject(s.spec) || !isObject(s.spec.bunker) || !isObject(s.spec.oci) || typeof s.spec.bunker.network !== "string") return "has no container spec";

@@ -81,6 +81,16 @@ export interface ContainerState {
   /** The kernel killed a process of it for lack of memory; and the limit it had. */
   oomKilled?: boolean;
   memoryLimit?: number;
+  /** How many times its restart policy started it again. */
+  restartCount?: number;
+  /** Waiting out its restart policy's back-off: `supervisor` is the process that will start it again. */
+  restarting?: boolean;
+  /** The last back-off, in ms: the next one is twice as long (docker's), unless it ran for 10 s. */
+  restartDelay?: number;
+  /** Stopped or killed by a command: its restart policy leaves it stopped until it is started. */
+  manualStop?: boolean;
+  /** Why its last start (bunker start, or its restart policy's) failed. */
+  error?: string;
   /** A container an OCI client created (bunker create): its id is the name, and its bundle. */
   oci?: OciRecord;
   /** Directories its namespaces were pinned into with --pin (recorded before pinning). */
@@ -382,6 +392,14 @@ export function currentStatus(s: ContainerState): Status {
   if (s.status !== "running") return s.status;
   return processAlive(s) ? "running" : "stopped";
 }
+
+/** Whether the container waits out its restart policy's back-off (its restarter alive). */
+export function restartPending(s: ContainerState): boolean {
+  return s.restarting === true && s.status === "stopped" && supervisorAlive(s);
+}
+
+/** Made by `create` (or its start failed at once): it has never run. */
+export const neverStarted = (s: ContainerState): boolean => s.status === "stopped" && s.started === undefined && s.exitCode === undefined && !s.killedWithSupervisor;
 
 /**
  * Whether the container ended with its bunker process: recorded so by the

@@ -11,6 +11,7 @@ import { closeFd } from "../sys/libc";
 import { formatBytes } from "../spec/resources";
 import { writeErr } from "../output";
 import { handOff } from "./handoff";
+import { restartInBackground } from "./restart";
 import { pumpLog } from "./log-writer";
 import { readState, removeState, withLock, writeState } from "./store";
 import { releaseMountPoints } from "./mountpoints";
@@ -83,6 +84,7 @@ export async function waitContainer(c: Created, record: RunRecord): Promise<numb
     // `bunker rm -f` may have removed the container meanwhile: then there is nothing to record.
     if (readState(state.id) !== null) throw err;
   }
+  if (!record.detached && !record.autoRemove && state.spec.bunker.restart) restartInBackground(state.id);
   mark("recorded");
   if (enabled("debug")) await log.debug(`timings: ${markReport()}`);
   return code;

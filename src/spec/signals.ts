@@ -22,3 +22,10 @@ export function parseSignal(s: string): number {
   }
   throw new SpecError(`unknown signal "${s}"`);
 }
+
+/** A signal's name as people write it: SIGTERM, SIGRTMIN+3, or its number. */
+export function signalName(n: number): string {
+  const name = Object.keys(NAMES).find((k) => NAMES[k] === n);
+  if (name) return `SIG${name}`;
+  return n >= 34 && n <= 64 ? `SIGRTMIN${n > 34 ? `+${n - 34}` : ""}` : String(n);
+}

@@ -206,7 +206,7 @@ export interface Sidecar {
   init?: boolean;
   /** Which seccomp filter: bunker's default, none, or linux.seccomp. */
   seccomp?: "default" | "unconfined" | "custom";
-  /** A detached container's log (--log-driver, --log-opt); none for a foreground one. */
+  /** A container's log when it runs detached (--log-driver, --log-opt). */
   log?: LogSettings;
   /** --add-host: more lines of /etc/hosts. */
   extraHosts?: ExtraHost[];
@@ -216,6 +216,8 @@ export interface Sidecar {
   labels?: Record<string, string>;
   /** --stop-timeout: the seconds `bunker stop` waits before SIGKILL (10 otherwise). */
   stopTimeout?: number;
+  /** --restart: what happens when a detached container ends (none: it stays stopped). */
+  restart?: RestartPolicy;
   /** The signal `bunker stop` sends first (--stop-signal, an image's StopSignal); SIGTERM otherwise. */
   stopSignal?: number;
   /** seccomp(2)'s filter flags for the filter (linux.seccomp.flags: LOG, SPEC_ALLOW, TSYNC). */
@@ -318,4 +320,11 @@ export interface NetworkSettings {
 export interface ContainerSpec {
   oci: OciSpec;
   bunker: Sidecar;
+}
+
+/** docker's restart policies (--restart). */
+export interface RestartPolicy {
+  name: "no" | "on-failure" | "always" | "unless-stopped";
+  /** on-failure:N, the most restarts (none: no limit). */
+  maxRetries?: number;
 }

@@ -7,8 +7,10 @@ import { wantsOci } from "../../src/oci/route";
 
 describe("routing between bunker's commands and runc's", () => {
   test("commands only runc has, and any command after runc's global flags", () => {
-    for (const c of ["create", "start", "state", "delete", "resume", "spec", "features", "update"]) expect(wantsOci(c, ["x"], false)).toBe(true);
+    for (const c of ["state", "delete", "resume", "spec", "features", "update"]) expect(wantsOci(c, ["x"], false)).toBe(true);
     expect(wantsOci("run", ["--rootfs", "r", "sh"], true)).toBe(true);
+    expect(wantsOci("create", ["alpine"], true)).toBe(true);
+    expect(wantsOci("start", ["x"], true)).toBe(true);
     expect(wantsOci("inspect", ["x"], false)).toBe(false);
   });
 
@@ -17,6 +19,23 @@ describe("routing between bunker's commands and runc's", () => {
     expect(wantsOci("exec", ["-u", "0", "--pid-file", "/p", "ID", "sh"], false)).toBe(true);
     expect(wantsOci("exec", ["web", "mkdir", "-p", "/x"], false)).toBe(false);
     expect(wantsOci("exec", ["-it", "-u", "1000", "web", "ls", "-d"], false)).toBe(false);
+  });
+
+  test("create: runc's with a bundle, a pid file or a console socket; docker's with an image or a root", () => {
+    expect(wantsOci("create", ["--bundle", "/b", "id"], false)).toBe(true);
+    expect(wantsOci("create", ["-b", "/b", "--pid-file", "/p", "id"], false)).toBe(true);
+    expect(wantsOci("create", ["--pid-file=/p", "id"], false)).toBe(true);
+    expect(wantsOci("create", ["--console-socket", "/s", "id"], false)).toBe(true);
+    expect(wantsOci("create", ["--name", "web", "alpine", "httpd"], false)).toBe(false);
+    expect(wantsOci("create", ["--rootfs", "r", "--", "du", "-b", "/"], false)).toBe(false);
+    expect(wantsOci("create", ["-t", "alpine"], false)).toBe(false);
+  });
+
+  test("start: docker's flags, several containers, or one that no OCI client created, are bunker's own", () => {
+    expect(wantsOci("start", ["-a", "web"], false)).toBe(false);
+    expect(wantsOci("start", ["--attach", "web"], false)).toBe(false);
+    expect(wantsOci("start", ["web", "db"], false)).toBe(false);
+    expect(wantsOci("start", ["no-such-container-here"], false)).toBe(false);
   });
 
   test("run: --bundle before the id; a command's -b is its own", () => {
