@@ -201,6 +201,32 @@ describe.skipIf(!fish)("fish", () => {
   });
 });
 
+describe.skipIf(!zsh)("zsh", () => {
+  test("completes a flag at a real prompt (compinit, the script sourced, TAB)", () => {
+    // An interactive zsh in a pseudo-terminal: TAB turns --netw into --network, and Enter then
+    // runs it without a value, which bunker answers with "needs a value".
+    const driver = join(dir, "drive.zsh");
+    writeFileSync(
+      driver,
+      [
+        "zmodload zsh/zpty",
+        "zpty z zsh -f -i",
+        `zpty -w z "PROMPT='READY''>'; autoload -U compinit; compinit -u; source \${(q)1}; PATH=\${(q)2}:\\$PATH"`,
+        "zpty -r -m z out '*READY>*'",
+        `zpty -n -w z "$3"$'\\t\\n'`,
+        "zpty -r -m z out '*needs a value*'",
+        "print -r -- completed",
+        "zpty -d z",
+      ].join("\n"),
+    );
+    const r = Bun.spawnSync([zsh!, "-f", driver, scripts.zsh!, dirname(BUNKER), "bunker run --netw"], {
+      env: { PATH: "/usr/bin:/bin", HOME: dir, ZDOTDIR: dir },
+      timeout: 15_000,
+    });
+    expect(r.stdout.toString()).toBe("completed\n");
+  });
+});
+
 describe("__complete", () => {
   test("prints nothing and exits 0 where there is no store, and makes none", () => {
     const store = join(dir, "no-store");
