@@ -1,7 +1,7 @@
 // Help text, rendered by citty from the same option definitions the parser
 // uses; and what `bunker completion` learns of each command from the same place.
 
-import { writeOut } from "../output";
+import { silenceOut, writeOut } from "../output";
 import { parseOptions, suggestion, toCittyArgs, UsageError, type OptionDefs, type Parsed } from "../options";
 
 export async function printUsage(
@@ -60,6 +60,7 @@ let probing = false;
  */
 export async function probeCommand(start: () => Promise<unknown>): Promise<CommandShape | null> {
   probing = true;
+  silenceOut(true);
   try {
     await start();
     return null;
@@ -68,6 +69,7 @@ export async function probeCommand(start: () => Promise<unknown>): Promise<Comma
     return null;
   } finally {
     probing = false;
+    silenceOut(false);
   }
 }
 
