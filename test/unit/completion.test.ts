@@ -6,7 +6,7 @@
 // test/integration/surface.test.ts.)
 
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { bunker, BUNKER, requireBinary } from "../helpers/bunker";
@@ -19,6 +19,8 @@ const zsh = which("zsh");
 const fish = which("fish");
 if (!zsh) console.warn("skipping the zsh syntax check: zsh is not installed");
 if (!fish) console.warn("skipping the fish completion tests: fish is not installed");
+const setpriv = process.geteuid?.() === 0 ? which("setpriv") : null;
+if (!setpriv) console.warn("skipping __complete as another user: it needs root and setpriv");
 
 let dir = "";
 const scripts: Record<string, string> = {};
@@ -259,5 +261,24 @@ describe("__complete", () => {
     expect(r).toEqual({ code: 0, stdout: "", stderr: "" });
     expect(existsSync(store)).toBe(false);
     expect(bunker(["__complete", "nonsense"])).toEqual({ code: 0, stdout: "", stderr: "" });
+  });
+
+  test.skipIf(!setpriv)("prints nothing for a user without a state directory, and makes none (ps, the control, makes it)", () => {
+    const runtime = mkdtempSync(join(tmpdir(), "bunker-complete-user-"));
+    try {
+      chownSync(runtime, 65534, 65534);
+      const asNobody = (args: string[]) =>
+        Bun.spawnSync([setpriv!, "--reuid", "65534", "--regid", "65534", "--clear-groups", BUNKER, ...args], {
+          env: { PATH: "/usr/bin:/bin", HOME: "/nonexistent", XDG_RUNTIME_DIR: runtime },
+          stderr: "pipe",
+        });
+      const r = asNobody(["__complete", "containers", "--running"]);
+      expect([r.exitCode, r.stdout.toString(), r.stderr.toString()]).toEqual([0, "", ""]);
+      expect(existsSync(join(runtime, "bunker"))).toBe(false);
+      expect(asNobody(["ps"]).exitCode).toBe(0);
+      expect(existsSync(join(runtime, "bunker"))).toBe(true);
+    } finally {
+      rmSync(runtime, { recursive: true, force: true });
+    }
   });
 });
