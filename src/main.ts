@@ -8,6 +8,7 @@ import { BunkerError, EXIT_BUNKER, isFailure } from "./errors";
 import { UsageError, type OptionDefs } from "./options";
 import { writeErr, writeOut } from "./output";
 import { OCI_GLOBAL_OPTIONS, ociGlobals, wantsOci } from "./oci/route";
+import { ROOTFS_DRIVERS } from "./spec/rootfs-drivers";
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -48,6 +49,11 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   tag: { describe: "Give an image another name", load: async () => (await import("./cli/image")).tag },
   rmi: { describe: "Remove images", load: async () => async (argv: string[]) => (await import("./cli/image")).rmi(argv) },
   image: { describe: "Manage images (ls, rm, inspect, prune, import, tag, pull, load, save)", load: async () => (await import("./cli/image")).image },
+  completion: {
+    describe: "Print a shell completion script: bash, zsh or fish",
+    load: async () => async (argv: string[]) => (await import("./cli/completion")).completion(argv, commands, globalOptions),
+  },
+  __complete: { describe: "", load: async () => (await import("./cli/completion")).complete },
   __supervise: {
     describe: "",
     load: async () => async (argv: string[]) => (await import("./runtime/detach")).supervise(argv[0] ?? "", argv.slice(1)),
@@ -61,7 +67,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
     describe: "Print the version and commit",
     load: async () => async (argv: string[]) => {
       const { parseCommand } = await import("./cli/usage");
-      const parsed = await parseCommand(argv, {}, { name: "version", description: "Print the version and commit", positional: "" });
+      const parsed = await parseCommand(argv, {}, { name: "version", description: "Print the version and commit", positional: "", examples: ["bunker version"] });
       if (!parsed) return 0;
       if (parsed.rest.length) throw new UsageError(`version: unexpected argument "${parsed.rest[0]}"`);
       const { versionString } = await import("./version");
@@ -72,10 +78,10 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
 };
 
 const globalOptions: OptionDefs = {
-  "log-level": { type: "string", valueHint: "LEVEL", description: `Logging to stderr: ${LOG_LEVELS.join(", ")} (default warn)` },
+  "log-level": { type: "string", valueHint: "LEVEL", values: LOG_LEVELS, description: `Logging to stderr: ${LOG_LEVELS.join(", ")} (default warn)` },
   version: { type: "boolean", alias: ["v"], description: "Print the version and commit" },
   storage: { type: "string", valueHint: "DIR", description: "The image store (default /var/lib/bunker, or ~/.local/share/bunker for a user; also $BUNKER_STORAGE)" },
-  "storage-driver": { type: "string", valueHint: "DRIVER", description: "How an image's container gets its root: overlay, fuse-overlayfs or copy (default: the first that works here; also $BUNKER_STORAGE_DRIVER)" },
+  "storage-driver": { type: "string", valueHint: "DRIVER", values: ROOTFS_DRIVERS, description: "How an image's container gets its root: overlay, fuse-overlayfs or copy (default: the first that works here; also $BUNKER_STORAGE_DRIVER)" },
   ...OCI_GLOBAL_OPTIONS,
 };
 

@@ -11,6 +11,8 @@ export interface OptionDef {
   description: string;
   valueHint?: string;
   multiple?: boolean;
+  /** The fixed values a shell offers for it (it may take others: container:ID). */
+  values?: readonly string[];
 }
 
 export type OptionDefs = Record<string, OptionDef>;

@@ -9,8 +9,19 @@
 
 import { trySys } from "./sys/libc";
 
+let silenced = false;
+
+/**
+ * Drops what writeOut is given, while `bunker completion` starts commands to
+ * learn their options: a command that answers --help its own way must not
+ * write into the script.
+ */
+export function silenceOut(on: boolean): void {
+  silenced = on;
+}
+
 export function writeOut(text: string): Promise<number> {
-  return Bun.write(Bun.stdout, text);
+  return silenced ? Promise.resolve(0) : Bun.write(Bun.stdout, text);
 }
 
 /** bunker's messages: one line each, so newlines and tabs are the only control characters they keep on a terminal. */

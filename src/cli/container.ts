@@ -4,11 +4,11 @@
 import { writeErr, writeOut } from "../output";
 import { removeContainer } from "../runtime/remove";
 import { currentStatus, listStates, restartPending } from "../runtime/store";
-import { suggestion, UsageError } from "../options";
-import { parseCommand } from "./usage";
+import { UsageError } from "../options";
+import { parseCommand, runGroup } from "./usage";
 
 async function prune(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, { force: { type: "boolean", alias: ["f"], description: "Do not ask (bunker never asks here: it only says what it removed)" } }, { name: "container prune", description: "Remove every stopped container", positional: "" });
+  const parsed = await parseCommand(argv, { force: { type: "boolean", alias: ["f"], description: "Do not ask (bunker never asks here: it only says what it removed)" } }, { name: "container prune", description: "Remove every stopped container", positional: "", examples: ["bunker container prune"] });
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`container prune: unexpected argument "${parsed.rest[0]}"`);
   const gone: string[] = [];
@@ -31,35 +31,34 @@ async function prune(argv: string[]): Promise<number> {
   return 0;
 }
 
-const SAME: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
-  ls: async () => (await import("./ps")).ps,
-  list: async () => (await import("./ps")).ps,
-  rm: async () => (await import("./rm")).rm,
-  inspect: async () => (await import("./inspect")).inspect,
-  stop: async () => (await import("./stop")).stop,
-  kill: async () => (await import("./kill")).kill,
-  logs: async () => (await import("./logs")).logs,
-  rename: async () => (await import("./rename")).rename,
-  port: async () => (await import("./port")).port,
-  export: async () => (await import("./export")).exportCmd,
-  wait: async () => (await import("./wait")).wait,
-  diff: async () => (await import("./diff")).diff,
-  top: async () => (await import("./top")).top,
-  create: async () => (await import("./create")).create,
-  start: async () => (await import("./start")).start,
-  restart: async () => (await import("./restart")).restart,
+const load = (get: () => Promise<(argv: string[]) => Promise<number>>) => async (argv: string[]) => (await get())(argv);
+
+/** The same commands as at the top level, and prune. */
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  ls: load(async () => (await import("./ps")).ps),
+  list: load(async () => (await import("./ps")).ps),
+  rm: load(async () => (await import("./rm")).rm),
+  inspect: load(async () => (await import("./inspect")).inspect),
+  stop: load(async () => (await import("./stop")).stop),
+  kill: load(async () => (await import("./kill")).kill),
+  logs: load(async () => (await import("./logs")).logs),
+  rename: load(async () => (await import("./rename")).rename),
+  port: load(async () => (await import("./port")).port),
+  export: load(async () => (await import("./export")).exportCmd),
+  wait: load(async () => (await import("./wait")).wait),
+  diff: load(async () => (await import("./diff")).diff),
+  top: load(async () => (await import("./top")).top),
+  create: load(async () => (await import("./create")).create),
+  start: load(async () => (await import("./start")).start),
+  restart: load(async () => (await import("./restart")).restart),
+  prune,
 };
 
 export async function container(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === "prune") return prune(rest);
-  const same = sub !== undefined ? SAME[sub] : undefined;
-  if (same) return (await same())(rest);
-  const known = [...Object.keys(SAME), "prune"];
-  if (sub === undefined || sub === "--help" || sub === "-h") {
-    await writeOut(`Usage: bunker container ${known.join("|")} ...\n\nRun bunker container COMMAND --help for a command's options.\n`);
-    if (sub === undefined) throw new UsageError(`container: give a command: ${known.join(", ")}`);
-    return 0;
-  }
-  throw new UsageError(`container: unknown command "${sub}"${suggestion(sub, known) || `: use ${known.join(", ")}`}`);
+  return runGroup(argv, {
+    name: "container",
+    description: "Manage containers: the container commands of the top level, and prune",
+    commands: COMMANDS,
+    examples: ["bunker container ls -a", "bunker container prune"],
+  });
 }

@@ -33,7 +33,7 @@ function envMerge(base: string[], flags: string[], caller: Record<string, string
 }
 
 export async function exec(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, options, { name: "exec", description: "Run a command inside a running container", positional: "ID|NAME COMMAND [ARG...]" });
+  const parsed = await parseCommand(argv, options, { name: "exec", description: "Run a command inside a running container", positional: "ID|NAME COMMAND [ARG...]", examples: ["bunker exec -it web sh", "bunker exec -u nobody -e DEBUG=1 web env"], operands: "running" });
   if (!parsed) return 0;
   const v = parsed.values;
   requirePaths(v, { workdir: "-w/--workdir", ns: "--ns" });

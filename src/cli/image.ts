@@ -11,7 +11,7 @@ import { barProgress, lineProgress, type Progress } from "../image/progress";
 import { imagesInUse, usersOfImage } from "../runtime/image-rootfs";
 import { sweepLeftovers, useRootlessStoreHelpers } from "../runtime/userns-helper";
 import { UsageError, type OptionDefs } from "../options";
-import { parseCommand } from "./usage";
+import { parseCommand, runGroup } from "./usage";
 
 const shortId = (id: string) => hexOf(id).slice(0, 12);
 
@@ -25,6 +25,7 @@ export async function importCmd(argv: string[]): Promise<number> {
     name: "import",
     description: "Make an image of one layer from a root filesystem tarball (plain, gzip or zstd; - reads stdin)",
     positional: "FILE|- [REPOSITORY[:TAG]]",
+    examples: ["bunker import alpine-minirootfs.tar.gz alpine", "tar -C ./rootfs -c . | bunker import -c 'CMD [\"sh\"]' - mybox:1"],
   });
   if (!parsed) return 0;
   const [file, ref, extra] = parsed.rest;
@@ -66,7 +67,7 @@ function summary(i: ImageRecord): Record<string, unknown> {
 }
 
 export async function images(argv: string[], name = "images"): Promise<number> {
-  const parsed = await parseCommand(argv, listOptions, { name, description: "List images", positional: "[REPOSITORY[:TAG]]" });
+  const parsed = await parseCommand(argv, listOptions, { name, description: "List images", positional: "[REPOSITORY[:TAG]]", examples: [`bunker ${name}`, `bunker ${name} -q alpine`] });
   if (!parsed) return 0;
   if (parsed.rest.length > 1) throw new UsageError(`${name}: unexpected argument "${parsed.rest[1]}"`);
   let list = listImages(openStore());
@@ -86,7 +87,7 @@ export async function images(argv: string[], name = "images"): Promise<number> {
 }
 
 export async function tag(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, {}, { name: "tag", description: "Give an image another name", positional: "SOURCE TARGET" });
+  const parsed = await parseCommand(argv, {}, { name: "tag", description: "Give an image another name", positional: "SOURCE TARGET", examples: ["bunker tag alpine registry.example.com/alpine:3"], operands: "images" });
   if (!parsed) return 0;
   if (parsed.rest.length !== 2) throw new UsageError("tag: give the image and its new name");
   tagImage(parsed.rest[0]!, parsed.rest[1]!);
@@ -96,7 +97,7 @@ export async function tag(argv: string[]): Promise<number> {
 const rmiOptions: OptionDefs = { force: { type: "boolean", alias: ["f"], description: "Remove an image containers use, or one with several names by id" } };
 
 export async function rmi(argv: string[], name = "rmi"): Promise<number> {
-  const parsed = await parseCommand(argv, rmiOptions, { name, description: "Remove images (by name: the name; the image goes with its last)", positional: "IMAGE..." });
+  const parsed = await parseCommand(argv, rmiOptions, { name, description: "Remove images (by name: the name; the image goes with its last)", positional: "IMAGE...", examples: [`bunker ${name} alpine:3`, `bunker ${name} -f 3f2a1c9d8e7b`] });
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError(`${name}: give at least one image`);
   let failed: unknown;
@@ -116,7 +117,7 @@ export async function rmi(argv: string[], name = "rmi"): Promise<number> {
 }
 
 async function inspectImages(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, {}, { name: "image inspect", description: "Show images' records as JSON", positional: "IMAGE..." });
+  const parsed = await parseCommand(argv, {}, { name: "image inspect", description: "Show images' records as JSON", positional: "IMAGE...", examples: ["bunker image inspect alpine"] });
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("image inspect: give at least one image");
   const root = openStore();
@@ -130,7 +131,7 @@ async function inspectImages(argv: string[]): Promise<number> {
 }
 
 async function pruneImages(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, { all: { type: "boolean", alias: ["a"], description: "Also images with names that no container uses" } }, { name: "image prune", description: "Remove images without names, and layers nothing uses", positional: "" });
+  const parsed = await parseCommand(argv, { all: { type: "boolean", alias: ["a"], description: "Also images with names that no container uses" } }, { name: "image prune", description: "Remove images without names, and layers nothing uses", positional: "", examples: ["bunker image prune", "bunker image prune -a"] });
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`image prune: unexpected argument "${parsed.rest[0]}"`);
   const root = openStore();
@@ -168,7 +169,7 @@ export function tlsVerifyOption(v: unknown): boolean {
 }
 
 export async function pull(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, pullOptions, { name: "pull", description: "Download an image from a registry into the store", positional: "NAME[:TAG|@DIGEST]" });
+  const parsed = await parseCommand(argv, pullOptions, { name: "pull", description: "Download an image from a registry into the store", positional: "NAME[:TAG|@DIGEST]", examples: ["bunker pull alpine:3.20", "bunker pull --platform linux/arm64 -q debian:bookworm"] });
   if (!parsed) return 0;
   if (parsed.rest.length !== 1) throw new UsageError("pull: give one image reference");
   const v = parsed.values;
@@ -191,7 +192,7 @@ const loadOptions: OptionDefs = {
 };
 
 export async function load(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, loadOptions, { name: "load", description: "Load images from a docker save archive or an OCI layout in a tar (plain, gzip or zstd)", positional: "" });
+  const parsed = await parseCommand(argv, loadOptions, { name: "load", description: "Load images from a docker save archive or an OCI layout in a tar (plain, gzip or zstd)", positional: "", examples: ["bunker load -i alpine.tar", "docker save alpine | bunker load"] });
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`load: unexpected argument "${parsed.rest[0]}" (the archive comes with -i FILE, or on stdin)`);
   const file = parsed.values.input as string | undefined;
@@ -207,34 +208,21 @@ export async function load(argv: string[]): Promise<number> {
 
 /** bunker image ls|rm|inspect|prune|import|tag|pull|load|save. */
 export async function image(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  switch (sub) {
-    case "ls":
-    case "list":
-      return images(rest, "image ls");
-    case "rm":
-      return rmi(rest, "image rm");
-    case "inspect":
-      return inspectImages(rest);
-    case "prune":
-      return pruneImages(rest);
-    case "import":
-      return importCmd(rest);
-    case "tag":
-      return tag(rest);
-    case "pull":
-      return pull(rest);
-    case "load":
-      return load(rest);
-    case "save":
-      return (await import("./save")).save(rest);
-    case undefined:
-    case "--help":
-    case "-h":
-      await writeOut("Usage: bunker image ls|rm|inspect|prune|import|tag|pull|load|save ...\n\nRun bunker image COMMAND --help for a command's options.\n");
-      if (sub === undefined) throw new UsageError("image: give a command: ls, rm, inspect, prune, import, tag, pull, load or save");
-      return 0;
-    default:
-      throw new UsageError(`image: unknown command "${sub}": use ls, rm, inspect, prune, import, tag, pull, load or save`);
-  }
+  return runGroup(argv, {
+    name: "image",
+    description: "Manage images: list, remove, inspect, prune, import, tag, pull, load and save them",
+    commands: {
+      ls: (rest) => images(rest, "image ls"),
+      list: (rest) => images(rest, "image ls"),
+      rm: (rest) => rmi(rest, "image rm"),
+      inspect: inspectImages,
+      prune: pruneImages,
+      import: importCmd,
+      tag,
+      pull,
+      load,
+      save: async (rest) => (await import("./save")).save(rest),
+    },
+    examples: ["bunker image ls", "bunker image prune -a"],
+  });
 }

@@ -10,7 +10,7 @@ import { parseCommand } from "./usage";
 const options: OptionDefs = {};
 
 export async function inspect(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, options, { name: "inspect", description: "Show containers' state as JSON", positional: "ID|NAME..." });
+  const parsed = await parseCommand(argv, options, { name: "inspect", description: "Show containers' state as JSON", positional: "ID|NAME...", examples: ["bunker inspect web", "bunker inspect web | jq -r '.[0].pid'"] });
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("inspect: no container given");
   const missing: string[] = [];

@@ -14,7 +14,7 @@ const options: OptionDefs = {
 };
 
 export async function kill(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, options, { name: "kill", description: "Send a signal to containers' first process", positional: "ID|NAME..." });
+  const parsed = await parseCommand(argv, options, { name: "kill", description: "Send a signal to containers' first process", positional: "ID|NAME...", examples: ["bunker kill web", "bunker kill -s HUP web"], operands: "running" });
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("kill: no container given");
   const sig = parseSignal((parsed.values.signal as string | undefined) ?? "KILL");

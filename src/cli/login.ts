@@ -26,7 +26,7 @@ function domainOf(arg: string | undefined): string {
 }
 
 export async function login(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, loginOptions, { name: "login", description: "Log in to a registry: its credentials are kept for pulls", positional: "[REGISTRY]" });
+  const parsed = await parseCommand(argv, loginOptions, { name: "login", description: "Log in to a registry: its credentials are kept for pulls", positional: "[REGISTRY]", examples: ["bunker login -u me registry.example.com", "echo \"$TOKEN\" | bunker login -u me --password-stdin ghcr.io"] });
   if (!parsed) return 0;
   if (parsed.rest.length > 1) throw new UsageError(`login: unexpected argument "${parsed.rest[1]}"`);
   const v = parsed.values;
@@ -55,7 +55,7 @@ export async function login(argv: string[]): Promise<number> {
 }
 
 export async function logout(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, {}, { name: "logout", description: "Forget a registry's credentials", positional: "[REGISTRY]" });
+  const parsed = await parseCommand(argv, {}, { name: "logout", description: "Forget a registry's credentials", positional: "[REGISTRY]", examples: ["bunker logout registry.example.com"] });
   if (!parsed) return 0;
   if (parsed.rest.length > 1) throw new UsageError(`logout: unexpected argument "${parsed.rest[1]}"`);
   const domain = domainOf(parsed.rest[0]);

@@ -40,6 +40,7 @@ export async function logs(argv: string[]): Promise<number> {
     name: "logs",
     description: "Print what a detached container wrote to stdout and stderr (each to the same stream here)",
     positional: "CONTAINER",
+    operands: "running",
     examples: ["bunker logs -f web", "bunker logs --since 10m --tail 100 -t web"],
   });
   if (!parsed) return 0;

@@ -8,7 +8,7 @@ import { pinContainer, unpinNamespaces } from "../runtime/pin";
 import { currentStatus, resolveContainer } from "../runtime/store";
 import { namespaceRows, processesBeside, processExists } from "../runtime/namespaces";
 import { parseOptions, UsageError, type OptionDefs } from "../options";
-import { printUsage } from "./usage";
+import { parseCommand, printUsage, type CommandHelp } from "./usage";
 
 const options: OptionDefs = { json: { type: "boolean", description: "JSON output" } };
 
@@ -42,14 +42,21 @@ async function show(ref: string, json: boolean): Promise<number> {
   return 0;
 }
 
-const usage = () => printUsage("ns", "Show, pin and unpin a container's namespaces", options, "ID|NAME|PID  |  pin ID|NAME DIR  |  unpin DIR");
+const HELP: CommandHelp = {
+  name: "ns",
+  description: "Show, pin and unpin a container's namespaces",
+  positional: "ID|NAME|PID  |  pin ID|NAME DIR  |  unpin DIR",
+  examples: ["bunker ns web --json", "bunker ns pin web /run/web-ns && bunker ns unpin /run/web-ns"],
+  operands: "running",
+};
+const usage = () => printUsage(HELP.name, HELP.description, options, HELP.positional, HELP.examples);
 
 export async function ns(argv: string[]): Promise<number> {
-  const parsed = parseOptions(argv, options, "ns");
-  if (parsed.help || parsed.rest.length === 0) {
+  const parsed = await parseCommand(argv, options, HELP);
+  if (!parsed) return 0;
+  if (parsed.rest.length === 0) {
     await usage();
-    if (!parsed.help) throw new UsageError("ns: give a container, a pid, or pin/unpin");
-    return 0;
+    throw new UsageError("ns: give a container, a pid, or pin/unpin");
   }
   const [first, ...after] = parsed.rest as [string, ...string[]];
   // Options may follow the first word too, as the usage writes them: `ns ID --json`, `ns pin --help`.

@@ -14,6 +14,8 @@ async function freeze(argv: string[], paused: boolean): Promise<number> {
     name,
     description: paused ? "Freeze every process of containers (cgroup freezer)" : "Let paused containers run again",
     positional: "ID|NAME...",
+    examples: [`bunker ${name} web`],
+    operands: "running",
   });
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError(`${name}: no container given`);

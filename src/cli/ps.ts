@@ -27,7 +27,7 @@ export function describeStatus(s: ContainerState): string {
 }
 
 export async function ps(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, options, { name: "ps", description: "List containers (running ones unless -a)", positional: "" });
+  const parsed = await parseCommand(argv, options, { name: "ps", description: "List containers (running ones unless -a)", positional: "", examples: ["bunker ps -a", "bunker ps -q | xargs bunker stop"] });
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`ps: unexpected argument "${parsed.rest[0]}"`);
   const v = parsed.values;

@@ -12,7 +12,7 @@ const options: OptionDefs = {
 };
 
 export async function rm(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, options, { name: "rm", description: "Remove containers' state", positional: "ID|NAME..." });
+  const parsed = await parseCommand(argv, options, { name: "rm", description: "Remove containers' state", positional: "ID|NAME...", examples: ["bunker rm web", "bunker rm -f $(bunker ps -aq)"] });
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("rm: no container given");
   const force = parsed.values.force === true;

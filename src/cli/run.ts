@@ -12,7 +12,9 @@ import { checkRootfs, hostHasResolvConf, networkChoice, readEnvFiles, sandboxCwd
 import { containerExists, newId, validateName } from "../runtime/store";
 import { UsageError, type OptionDefs, type Parsed } from "../options";
 import type { ContainerSpec } from "../spec/types";
-import { exposedPorts, runFlags, runSpec, type RunFlags, type RunHost } from "./runspec";
+import { exposedPorts, PULL_POLICIES, runFlags, runSpec, USERNS_MODES, type RunFlags, type RunHost } from "./runspec";
+import { LOG_DRIVERS } from "../spec/logging";
+import { NETWORK_MODES } from "../spec/validate";
 import { parseCommand } from "./usage";
 import { isTerminal, writeErr } from "../output";
 import { BunkerError } from "../errors";
@@ -47,12 +49,12 @@ export const runOptions: OptionDefs = {
   "shm-size": { type: "string", valueHint: "SIZE", description: "The size of /dev/shm (default 64m)" },
   sysctl: { type: "string", multiple: true, valueHint: "NAME=VALUE", description: "A sysctl of the container's own namespaces (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)" },
   "oom-score-adj": { type: "string", valueHint: "N", description: "The first process's OOM score adjustment, -1000 to 1000" },
-  restart: { type: "string", valueHint: "POLICY", description: "When the container ends: no (default), on-failure[:MAX], always, unless-stopped: it is started again, after a back-off of 0.1 s doubling up to 1 min" },
+  restart: { type: "string", valueHint: "POLICY", values: ["no", "on-failure", "always", "unless-stopped"], description: "When the container ends: no (default), on-failure[:MAX], always, unless-stopped: it is started again, after a back-off of 0.1 s doubling up to 1 min" },
   "stop-timeout": { type: "string", valueHint: "SECONDS", description: "How long bunker stop waits before SIGKILL (default 10)" },
-  "log-driver": { type: "string", valueHint: "DRIVER", description: "A detached container's log: json-file (default; docker's records) or none" },
+  "log-driver": { type: "string", valueHint: "DRIVER", values: LOG_DRIVERS, description: "A detached container's log: json-file (default; docker's records) or none" },
   "log-opt": { type: "string", multiple: true, valueHint: "KEY=VALUE", description: "max-size=SIZE (default 10m, -1 for no cap), max-file=N (default 3): files of the log, rotated" },
   "stop-signal": { type: "string", valueHint: "SIGNAL", description: "The signal bunker stop sends first (default SIGTERM, or the image's StopSignal)" },
-  pull: { type: "string", valueHint: "WHEN", description: "Pull the image: missing (default: when the store has none), always, never" },
+  pull: { type: "string", valueHint: "WHEN", values: PULL_POLICIES, description: "Pull the image: missing (default: when the store has none), always, never" },
   platform: { type: "string", valueHint: "OS/ARCH[/VARIANT]", description: "The image's platform when it is pulled (default this machine's)" },
   entrypoint: { type: "string", valueHint: "CMD", description: "Run CMD instead of the image's entrypoint (\"\" for none; the image's Cmd goes too)" },
   user: { type: "string", alias: ["u"], valueHint: "USER[:GROUP]", description: "Run as this user (name or ID, looked up in the container's /etc/passwd)" },
@@ -80,6 +82,7 @@ export const runOptions: OptionDefs = {
     type: "string",
     alias: ["net"],
     valueHint: "MODE",
+    values: NETWORK_MODES,
     description:
       "private (default: bridge as root, slirp4netns or pasta rootless), bridge, slirp4netns, pasta, none (lo only), host, container:ID, ns:PATH; slirp4netns, pasta and private take :allow_host_loopback=true",
   },
@@ -94,6 +97,7 @@ export const runOptions: OptionDefs = {
   userns: {
     type: "string",
     valueHint: "MODE",
+    values: USERNS_MODES,
     description: "User namespace: private (the default without root), keep-id (keep your IDs inside), host (root's default)",
   },
   "cap-add": { type: "string", multiple: true, valueHint: "CAP", description: "Add a capability (NET_ADMIN, CAP_SYS_TIME, ALL; repeatable)" },
@@ -121,7 +125,7 @@ export const runOptions: OptionDefs = {
   cgroups: { type: "string", valueHint: "MODE", description: "enabled (default: a cgroup per container where allowed) or disabled" },
   "map-uid": { type: "string", valueHint: "ID", description: "Container user ID you become (default 0)" },
   "map-gid": { type: "string", valueHint: "ID", description: "Container group ID you become (default 0)" },
-  "log-level": { type: "string", valueHint: "LEVEL", description: `Logging to stderr: ${LOG_LEVELS.join(", ")} (default warn)` },
+  "log-level": { type: "string", valueHint: "LEVEL", values: LOG_LEVELS, description: `Logging to stderr: ${LOG_LEVELS.join(", ")} (default warn)` },
 };
 
 const EXAMPLES = [

@@ -27,7 +27,9 @@ import { requirePaths, UsageError, type Parsed } from "../options";
 import { parseSignal } from "../spec/signals";
 import { parseRestart, type RestartPolicy } from "../spec/restart";
 
-const USERNS_MODES: UsernsMode[] = ["private", "keep-id", "host"];
+export const USERNS_MODES: UsernsMode[] = ["private", "keep-id", "host"];
+/** What --pull takes. */
+export const PULL_POLICIES = ["missing", "always", "never"] as const;
 
 /** What the flags say, checked for syntax; paths are absolute. */
 export interface RunFlags {
@@ -182,7 +184,7 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
   if (image === undefined && args.length === 0) throw new UsageError("run: no command given");
   const entrypoint = optString(v.entrypoint);
   const pull = (optString(v.pull) ?? "missing") as RunFlags["pull"];
-  if (!["missing", "always", "never"].includes(pull)) throw new UsageError(`run: --pull takes missing, always or never, not "${pull}"`);
+  if (!(PULL_POLICIES as readonly string[]).includes(pull)) throw new UsageError(`run: --pull takes missing, always or never, not "${pull}"`);
   if (entrypoint !== undefined && image === undefined) throw new UsageError("run: --entrypoint is for images (with --rootfs or --host-root, the command is all there is)");
   requirePaths(v as Parsed["values"], { rootfs: "--rootfs", workdir: "-w/--workdir", "env-file": "--env-file", pin: "--pin", "join-ns": "--join-ns" });
   const userns = ((v.userns as string | undefined) ?? "auto") as UsernsMode;

@@ -68,6 +68,8 @@ export async function stats(argv: string[]): Promise<number> {
     name: "stats",
     description: "Show containers' CPU, memory and process use (running ones unless named), refreshed every second",
     positional: "[ID|NAME...]",
+    examples: ["bunker stats", "bunker stats --no-stream --json web"],
+    operands: "running",
   });
   if (!parsed) return 0;
   const v = parsed.values;

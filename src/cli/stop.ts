@@ -15,7 +15,7 @@ const options: OptionDefs = {
 };
 
 export async function stop(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, options, { name: "stop", description: "Stop containers: SIGTERM (or their stop signal), then SIGKILL after the grace time", positional: "ID|NAME..." });
+  const parsed = await parseCommand(argv, options, { name: "stop", description: "Stop containers: SIGTERM (or their stop signal), then SIGKILL after the grace time", positional: "ID|NAME...", examples: ["bunker stop web", "bunker stop -t 30 web db"], operands: "running" });
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("stop: no container given");
   const t = parsed.values.time as string | undefined;

@@ -10,7 +10,7 @@ import { imagesInUse, reconcileImageRoots, usersOfImage } from "../runtime/image
 import { removeContainer } from "../runtime/remove";
 import { currentStatus, listStates } from "../runtime/store";
 import { UsageError } from "../options";
-import { parseCommand } from "./usage";
+import { parseCommand, runGroup } from "./usage";
 
 /** Bytes below `path`, as du counts them (each inode once, links not followed). */
 function diskUse(path: string): number {
@@ -53,7 +53,7 @@ function usage(): Usage {
 }
 
 async function df(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, { json: { type: "boolean", description: "JSON" } }, { name: "system df", description: "Disk the image store takes: images' layers and the archives they came as, containers' own directories", positional: "" });
+  const parsed = await parseCommand(argv, { json: { type: "boolean", description: "JSON" } }, { name: "system df", description: "Disk the image store takes: images' layers and the archives they came as, containers' own directories", positional: "", examples: ["bunker system df", "bunker system df --json"] });
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`system df: unexpected argument "${parsed.rest[0]}"`);
   const u = usage();
@@ -78,7 +78,7 @@ async function prune(argv: string[]): Promise<number> {
       all: { type: "boolean", alias: ["a"], description: "Also images with names that no container uses" },
       force: { type: "boolean", alias: ["f"], description: "Do not ask" },
     },
-    { name: "system prune", description: "Remove stopped containers, images without names (-a: every unused one) and layers nothing uses", positional: "" },
+    { name: "system prune", description: "Remove stopped containers, images without names (-a: every unused one) and layers nothing uses", positional: "", examples: ["bunker system prune", "bunker system prune -a"] },
   );
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`system prune: unexpected argument "${parsed.rest[0]}"`);
@@ -117,7 +117,7 @@ async function prune(argv: string[]): Promise<number> {
 }
 
 async function info(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, { json: { type: "boolean", description: "JSON" } }, { name: "system info", description: "What this host offers bunker and you, and what will not work here and why", positional: "" });
+  const parsed = await parseCommand(argv, { json: { type: "boolean", description: "JSON" } }, { name: "system info", description: "What this host offers bunker and you, and what will not work here and why", positional: "", examples: ["bunker system info", "bunker info --json"] });
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`system info: unexpected argument "${parsed.rest[0]}"`);
   const i = (await import("../runtime/doctor")).hostInfo();
@@ -147,14 +147,10 @@ async function info(argv: string[]): Promise<number> {
 }
 
 export async function system(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === "df") return df(rest);
-  if (sub === "prune") return prune(rest);
-  if (sub === "info") return info(rest);
-  if (sub === undefined || sub === "--help" || sub === "-h") {
-    await writeOut("Usage: bunker system df|prune|info ...\n\nRun bunker system COMMAND --help for a command's options.\n");
-    if (sub === undefined) throw new UsageError("system: give a command: df, prune or info");
-    return 0;
-  }
-  throw new UsageError(`system: unknown command "${sub}": use df, prune or info`);
+  return runGroup(argv, {
+    name: "system",
+    description: "Disk use of images and containers (df); remove what nothing uses (prune); what this host offers (info)",
+    commands: { df, prune, info },
+    examples: ["bunker system df", "bunker system info"],
+  });
 }

@@ -22,7 +22,7 @@ function clock(seconds: number): string {
 }
 
 export async function top(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, options, { name: "top", description: "List a running container's processes (host pids, as docker top shows them)", positional: "CONTAINER", examples: ["bunker top web", "bunker top web -o pid,user,rss,args"] });
+  const parsed = await parseCommand(argv, options, { name: "top", description: "List a running container's processes (host pids, as docker top shows them)", positional: "CONTAINER", operands: "running", examples: ["bunker top web", "bunker top web -o pid,user,rss,args"] });
   if (!parsed) return 0;
   const [ref, ...after] = parsed.rest;
   if (ref === undefined) throw new UsageError("top: no container given");

@@ -10,7 +10,7 @@ import { parseCommand } from "./usage";
 const options: OptionDefs = {};
 
 export async function wait(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, options, { name: "wait", description: "Wait for a container to stop; print and exit with its status", positional: "ID|NAME" });
+  const parsed = await parseCommand(argv, options, { name: "wait", description: "Wait for a container to stop; print and exit with its status", positional: "ID|NAME", examples: ["bunker wait web", "bunker run -d --name job alpine make && bunker wait job"] });
   if (!parsed) return 0;
   if (parsed.rest.length !== 1) throw new UsageError("wait: give exactly one container");
   const s = resolveContainer(parsed.rest[0]!);

@@ -9,9 +9,10 @@ import { accessSync, constants, readFileSync } from "node:fs";
 import { release } from "node:os";
 import { BunkerError } from "../errors";
 import type { RootfsDriver } from "../spec/types";
+import { ROOTFS_DRIVERS } from "../spec/rootfs-drivers";
 import { findExecutable } from "../sys/fs";
 
-const DRIVERS: readonly RootfsDriver[] = ["overlay", "fuse-overlayfs", "copy"];
+const DRIVERS: readonly RootfsDriver[] = ROOTFS_DRIVERS;
 
 let requested: string | undefined;
 

@@ -23,11 +23,17 @@ function makeParents(path: string): void {
   for (let i = 1; i < parts.length; i++) makeDir(`/${parts.slice(0, i).join("/")}`, 0o711);
 }
 
+/** Where the state directory is, without making it. */
+export function stateDirPath(): string {
+  const uid = process.geteuid?.() ?? 0;
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  return chosen ?? (uid === 0 ? "/run/bunker" : xdg ? `${xdg}/bunker` : `/tmp/bunker-${uid}`);
+}
+
 export function stateDir(): string {
   if (cached) return cached;
   const uid = process.geteuid?.() ?? 0;
-  const xdg = process.env.XDG_RUNTIME_DIR;
-  const path = chosen ?? (uid === 0 ? "/run/bunker" : xdg ? `${xdg}/bunker` : `/tmp/bunker-${uid}`);
+  const path = stateDirPath();
   try {
     // A client's --root may lie below directories not made yet (containerd's /run/containerd/runc/NAMESPACE).
     if (chosen !== null) makeParents(path);

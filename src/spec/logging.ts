@@ -10,10 +10,13 @@ import { SpecError } from "./validate";
 export type { LogSettings };
 
 /** Without --log-opt: three files of 10 MiB, kept beside the container's state (in memory, under /run). */
+/** What --log-driver takes. */
+export const LOG_DRIVERS = ["json-file", "none"] as const;
+
 export const DEFAULT_LOG: LogSettings = { driver: "json-file", maxSize: 10 * 1024 * 1024, maxFiles: 3 };
 
 export function parseLogging(driver: string | undefined, opts: readonly string[]): LogSettings {
-  if (driver !== undefined && driver !== "json-file" && driver !== "none") throw new SpecError(`--log-driver ${driver}: use json-file or none`);
+  if (driver !== undefined && !(LOG_DRIVERS as readonly string[]).includes(driver)) throw new SpecError(`--log-driver ${driver}: use json-file or none`);
   const out: LogSettings = { ...DEFAULT_LOG, driver: (driver as LogSettings["driver"] | undefined) ?? "json-file" };
   let files: number | undefined;
   let size: number | undefined;

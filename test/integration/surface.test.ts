@@ -145,6 +145,49 @@ const detached = (args: string[], cmd: string) => {
   return r.stdout.trim();
 };
 
+describe.skipIf(!ready)("shell completion of names", () => {
+  /** What bash's TAB offers after `words`, with the script `bunker completion bash` prints. */
+  const complete = (script: string, words: string[], env: Record<string, string> = {}) => {
+    const r = Bun.spawnSync(["bash", "-c", 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _bunker; printf "%s\\n" "${COMPREPLY[@]}"', "_", script, BUNKER, ...words], {
+      env: { PATH: "/usr/bin:/bin", ...env },
+    });
+    return r.stdout.toString().split("\n").filter(Boolean).sort();
+  };
+
+  test("exec, stop and kill offer running containers by name and id; rm and inspect every one; run the images", () => {
+    const dir = mkdtempSync(join("/tmp", "bunker-complete-"));
+    const script = join(dir, "bunker.bash");
+    writeFileSync(script, bunker(["completion", "bash"]).stdout);
+    const up = detached(["--name", "tab-up"], "exec sleep 100");
+    const down = detached(["--name", "tab-down"], "true");
+    try {
+      expect(bunker(["wait", down]).code).toBe(0);
+      for (const cmd of ["exec", "stop", "kill", "logs"]) {
+        const offered = complete(script, [cmd, ""]);
+        expect([cmd, offered.includes("tab-up"), offered.includes(up)]).toEqual([cmd, true, true]);
+        // The stopped one is the control: it exists, and is left out.
+        expect([cmd, offered.includes("tab-down"), offered.includes(down)]).toEqual([cmd, false, false]);
+      }
+      expect(complete(script, ["exec", "tab-"])).toEqual(["tab-up"]);
+      for (const cmd of [["rm"], ["inspect"], ["container", "rm"]]) {
+        const offered = complete(script, [...cmd, "-f", "tab-"].filter((w) => cmd[0] !== "inspect" || w !== "-f"));
+        expect([cmd, offered]).toEqual([cmd, ["tab-down", "tab-up"]]);
+      }
+      // Images, from a store of the test's own.
+      const store = join(dir, "store");
+      Bun.spawnSync(["tar", "-C", suite.fs.path, "-cf", join(dir, "fs.tar"), "."]);
+      expect(bunker(["--storage", store, "import", join(dir, "fs.tar"), "tabimage:1"]).code).toBe(0);
+      expect(complete(script, ["run", "tab"], { BUNKER_STORAGE: store })).toEqual(["tabimage:1"]);
+      expect(complete(script, ["rmi", ""], { BUNKER_STORAGE: store })).toEqual(["tabimage:1"]);
+      // The second word of run is the command's, not an image.
+      expect(complete(script, ["run", "tabimage:1", "tab"], { BUNKER_STORAGE: store })).toEqual([]);
+    } finally {
+      bunker(["rm", "-f", up, down]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe.skipIf(!ready)("listing", () => {
   test("ps -q prints the ids of running containers only, one a line; -a -q (and -aq) adds stopped ones", () => {
     const running = detached([], "exec sleep 100");

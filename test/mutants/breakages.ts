@@ -53,6 +53,8 @@ const ARCHIVES = "test/integration/image-archive.test.ts";
 const DRIVERS = "test/integration/image-drivers.test.ts";
 const LOGS = "test/integration/logs.test.ts";
 const RUN_FLAGS = "test/integration/run-flags.test.ts";
+const SURFACE = "test/integration/surface.test.ts";
+const COMPLETION = "test/unit/completion.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -854,5 +856,19 @@ export const BREAKAGES: Breakage[] = [
     file: "src/cli/diff.ts",
     edits: one("  const kept = changes.filter((c) => !(c.kind === \"A\" && [...own].some((p) => c.path === p || c.path.startsWith(`${p}/`))));", "  const kept = [...changes];"),
     tests: [DRIVERS],
+  },
+  {
+    name: "completion-all-containers",
+    removes: "exec, stop and kill completing only running containers (a stopped one offered)",
+    file: "src/cli/completion-scripts.ts",
+    edits: one('    @running) "$1" __complete containers --running 2>/dev/null ;;', '    @running) "$1" __complete containers 2>/dev/null ;;'),
+    tests: [SURFACE],
+  },
+  {
+    name: "completion-aliases-lost",
+    removes: "completion offering a flag's other spellings from its table (--net, -v)",
+    file: "src/cli/completion.ts",
+    edits: one("    names: [`--${name}`, ...(d.alias ?? []).map((a) => (a.length === 1 ? `-${a}` : `--${a}`))],", "    names: [`--${name}`],"),
+    tests: [COMPLETION],
   },
 ];
