@@ -29,6 +29,9 @@ typedef unsigned long u64;
 #define NR_RENAMEAT2 316
 #define NR_PIDFD_OPEN 434
 #define NR_WAITID 247
+#define NR_IOCTL 16
+#define NR_SENDMSG 46
+#define NR_ACCEPT4 288
 #define O_NOFOLLOW_ 0400000
 
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f) {
@@ -63,6 +66,9 @@ __asm__(".text\n.global _start\n_start:\n xor %rbp, %rbp\n mov %rsp, %rdi\n and 
 #define NR_RENAMEAT2 276
 #define NR_PIDFD_OPEN 434
 #define NR_WAITID 95
+#define NR_IOCTL 29
+#define NR_SENDMSG 211
+#define NR_ACCEPT4 242
 #define O_NOFOLLOW_ 0100000
 
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f) {

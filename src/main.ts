@@ -23,6 +23,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   start: { describe: "Start stopped containers, detached", load: async () => (await import("./cli/start")).start },
   stop: { describe: "Stop containers: SIGTERM, then SIGKILL after a grace time", load: async () => (await import("./cli/stop")).stop },
   restart: { describe: "Stop containers and start them again", load: async () => (await import("./cli/restart")).restart },
+  attach: { describe: "Attach to a running detached container (ctrl-p ctrl-q leaves it)", load: async () => (await import("./cli/attach")).attach },
   kill: { describe: "Send a signal to containers", load: async () => (await import("./cli/kill")).kill },
   rm: { describe: "Remove stopped containers (-f: running ones too)", load: async () => (await import("./cli/rm")).rm },
   pause: { describe: "Freeze every process of containers", load: async () => (await import("./cli/pause")).pause },
@@ -138,8 +139,12 @@ async function main(argv: string[]): Promise<number> {
   return load(rest);
 }
 
+/** A reader that went away (`bunker logs ID | head`) ends bunker as SIGPIPE ends other programs: quietly, 128+13. */
+const EXIT_BROKEN_PIPE = 141;
+
 async function report(err: unknown): Promise<number> {
   const e = err as Error;
+  if ((err as { code?: string })?.code === "EPIPE") return EXIT_BROKEN_PIPE;
   if (isFailure(err)) {
     await writeErr(`bunker: ${e.message}\n`);
     return err instanceof BunkerError ? err.exitCode : EXIT_BUNKER;

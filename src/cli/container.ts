@@ -51,6 +51,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   create: load(async () => (await import("./create")).create),
   start: load(async () => (await import("./start")).start),
   restart: load(async () => (await import("./restart")).restart),
+  attach: load(async () => (await import("./attach")).attach),
   prune,
 };
 

@@ -7,7 +7,6 @@ import { writeOut } from "../output";
 import { initialState } from "../runtime/run";
 import { createState } from "../runtime/store";
 import { runOptions, runSpecOf, withCidfile } from "./run";
-import { UsageError } from "../options";
 import { parseCommand } from "./usage";
 
 const { detach: _detach, ...createOptions } = runOptions;
@@ -22,7 +21,6 @@ export async function create(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   // It runs detached when started: its log settings and --restart are a detached container's.
   const { flags, spec } = await runSpecOf({ ...parsed.values, detach: true }, parsed.rest);
-  if (flags.tty || flags.interactive) throw new UsageError("create: -t and -i are not supported yet: a created container runs detached, without a terminal or input");
   return withCidfile(flags.cidfile, spec.bunker.id, async () => {
     const state = initialState(spec, { autoRemove: flags.rm, detached: true, ...(flags.name !== undefined ? { name: flags.name } : {}) });
     // Nothing runs it yet: stopped, never started.

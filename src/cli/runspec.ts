@@ -226,7 +226,6 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
   const capDrop = strings(v["cap-drop"]);
   // Checked now: a name that is no capability is a flag's mistake.
   resolveCaps(capAdd, capDrop, false);
-  if (v.tty && v.detach) throw new UsageError("run: -t with -d: a detached container has no terminal to attach to; leave out -t");
   const opt = <T>(key: string, value: T | undefined) => (value !== undefined ? { [key]: value } : {});
   return {
     args,
@@ -489,6 +488,9 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
   // A foreground container's output goes where bunker's does; its log settings are for a later start.
   spec.bunker.log = f.log;
   if (f.restart) spec.bunker.restart = f.restart;
+  // What it keeps when it runs detached (-dit, or started later): a terminal, and an open stdin, for bunker attach.
+  if (f.tty) spec.oci.process.terminal = true;
+  if (f.interactive) spec.bunker.stdin = true;
   applyDockerFlags(spec, f, h);
   // --stop-signal, else the image's StopSignal (docker's order).
   const imageStop = imageConfig?.StopSignal;

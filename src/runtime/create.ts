@@ -53,8 +53,10 @@ export interface RunRecord {
   log?: LogPipes;
   /** Pin the new namespaces into this directory once the container runs. */
   pin?: string;
-  /** -t: a pseudo-terminal; `interactive` (-i) relays the caller's input to it. */
-  tty?: { interactive: boolean };
+  /** -t: a pseudo-terminal; `interactive` (-i) relays the caller's input to it; `detached`, its master goes to the waiter. */
+  tty?: { interactive: boolean; detached?: boolean };
+  /** A descriptor to give the container as stdin (a detached one's with -i); closed here once it has it. */
+  stdin?: number;
   /** Called once the command runs (or with the error that stopped it). */
   onStarted?: (err?: Error) => void;
   /** Once the command runs, become the native waiter (see handoff.ts) instead of waiting here. */
@@ -203,7 +205,7 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
     mark("native");
     const filter = await containerFilter(spec);
     if (record.oci?.create?.console !== undefined) terminal = consoleTerminal(record.oci.create.console, spec.oci.process.consoleSize);
-    else if (record.tty) terminal = prepareTerminal();
+    else if (record.tty) terminal = prepareTerminal(record.tty.detached === true);
     if (spec.bunker.init) {
       init = initProgram();
       if ("unavailable" in init) await log.debug(`--init stays a copy of bunker: ${init.unavailable}`);
@@ -214,7 +216,7 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
     if (!record.oci) mountPoints = claimMountPoints(spec, facts, { pid: process.pid, start: state.supervisorStart ?? 0 }, record.pin);
     program = planContainer(spec, pipes, facts, [...native.nonDefaultSignals(), ...FORWARDED_SIGNALS], {
       ...(record.output !== undefined ? { output: record.output } : {}),
-      ...(nullStdin >= 0 ? { stdin: nullStdin } : {}),
+      ...(nullStdin >= 0 ? { stdin: nullStdin } : record.stdin !== undefined ? { stdin: record.stdin } : {}),
       joined,
       ...(terminal ? { terminal } : {}),
       capLimits: capLimits(),

@@ -6,7 +6,8 @@
 import { writeOut } from "../output";
 import type { ContainerSpec } from "../spec/types";
 import { AT, O } from "../sys/constants";
-import { closeFd, pipe, readUpTo, sys, writeAll } from "../sys/libc";
+import { closeFd, pipe, readUpTo, sys, trySys, writeAll } from "../sys/libc";
+import { connectAttach, listenForAttach } from "./attach";
 import { BunkerError } from "../errors";
 import { selfCommand } from "./handoff";
 import { initialState, runContainer, type RunRecord } from "./run";
@@ -19,8 +20,24 @@ import { LOG_NAME } from "./log-reader";
 import type { LogPipes } from "./log-writer";
 import { startTime } from "../sys/proc";
 
+/**
+ * Waits for the start-up report on `fd`, calling `whileStarting` every few
+ * milliseconds until it says it is done (or the report comes).
+ */
+function awaitReport(fd: number, whileStarting?: () => boolean): void {
+  if (!whileStarting) return;
+  const poll = new Int32Array(2);
+  const interval = new BigInt64Array([0n, 2_000_000n]);
+  for (;;) {
+    poll[0] = fd;
+    poll[1] = 1; // POLLIN, revents 0
+    if (trySys("ppoll", poll, 1, interval, null, 8) > 0) return;
+    if (whileStarting()) return;
+  }
+}
+
 /** Starts `bunker __supervise ID ARGS...` in a session of its own, and reads its start-up report. */
-function startSupervisor(id: string, args: string[]): { report: string; proc: ReturnType<typeof Bun.spawn> } {
+function startSupervisor(id: string, args: string[], whileStarting?: () => boolean): { report: string; proc: ReturnType<typeof Bun.spawn> } {
   const [readEnd, writeEnd] = pipe("create the start-up pipe", O.CLOEXEC);
   let proc;
   try {
@@ -36,6 +53,7 @@ function startSupervisor(id: string, args: string[]): { report: string; proc: Re
     closeFd(writeEnd);
   }
   proc.unref();
+  awaitReport(readEnd, whileStarting);
   const report = new TextDecoder().decode(readUpTo("read the supervisor's start-up report", readEnd, 65536));
   closeFd(readEnd);
   return { report, proc };
@@ -77,10 +95,12 @@ export async function detach(spec: ContainerSpec, record: RunRecord): Promise<nu
 /**
  * bunker start: stopped container `id` (created, or ended) runs again,
  * detached, under a supervisor of its own. A start that fails leaves it
- * stopped, with the reason in its state.
+ * stopped, with the reason in its state. `whileStarting` is called every few
+ * milliseconds while it starts, until it says it is done (start -a connects
+ * to the attach socket so, before the container's first output).
  */
-export async function startStopped(id: string): Promise<void> {
-  const { report, proc } = startSupervisor(id, ["--start"]);
+export async function startStopped(id: string, whileStarting?: () => boolean): Promise<void> {
+  const { report, proc } = startSupervisor(id, ["--start"], whileStarting);
   if (report === "ok\n") return;
   // A supervisor that died while starting it leaves it to be finished as any whose bunker was killed.
   await Promise.race([proc.exited, Bun.sleep(10_000)]);
@@ -88,6 +108,26 @@ export async function startStopped(id: string): Promise<void> {
   const left = readState(id);
   if (left) await reconcile([left]);
   throw reportError(report);
+}
+
+/**
+ * startStopped for `start -a`: connected to the attach socket while it
+ * starts, before its first output is served. The socket, or undefined if
+ * none could be had by then (the caller connects after).
+ */
+export async function startConnected(s: ContainerState): Promise<number | undefined> {
+  let sock = -1;
+  try {
+    await startStopped(s.id, () => {
+      const r = connectAttach(s);
+      if (r >= 0) sock = r;
+      return sock >= 0;
+    });
+  } catch (e) {
+    if (sock >= 0) closeFd(sock);
+    throw e;
+  }
+  return sock >= 0 ? sock : undefined;
 }
 
 type Mode = { kind: "run"; pin?: string } | { kind: "start" } | { kind: "restart" } | { kind: "restart-after"; ms: number };
@@ -209,8 +249,9 @@ function restartAfterEnd(id: string): number | null {
 /** Runs the container once; its exit status, or null when it did not start (reported). */
 async function superviseOnce(state: ContainerState, report: (text: string) => void, before: ContainerState | undefined, pinDir: string | undefined): Promise<number | null> {
   const id = state.id;
-  const { output, log } = openLog(id, state.spec.bunker.log ?? DEFAULT_LOG);
-  if (log) {
+  const tty = state.spec.oci.process.terminal === true;
+  const log = await openIo(id, state.spec.bunker.log ?? DEFAULT_LOG, tty, state.spec.bunker.stdin === true);
+  if (log.dir >= 0) {
     state.logPath = `${containerDir(id)}/${LOG_NAME}`;
     withLock(id, () => writeState(state));
   }
@@ -220,8 +261,9 @@ async function superviseOnce(state: ContainerState, report: (text: string) => vo
       detached: true,
       existing: true,
       handOff: true,
-      output,
-      ...(log ? { log } : {}),
+      ...(tty ? { tty: { interactive: false, detached: true } } : { output: { out: log.outWrite, err: log.errWrite } }),
+      ...(log.inRead >= 0 ? { stdin: log.inRead } : {}),
+      log,
       ...(state.name !== undefined ? { name: state.name } : {}),
       ...(pinDir !== undefined ? { pin: pinDir } : {}),
       ...(before ? { restore: before } : {}),
@@ -234,22 +276,34 @@ async function superviseOnce(state: ContainerState, report: (text: string) => vo
     // told through onStarted if the start failed; after it, this process has no one to tell
     return null;
   } finally {
-    // With a log, the container's ends are log.outWrite and log.errWrite, which waiting closes (and sets to -1).
-    for (const fd of new Set(log ? [log.out, log.err, log.dir, log.outWrite, log.errWrite] : [output.out, output.err])) if (fd >= 0) closeFd(fd);
+    // The container's ends (outWrite, errWrite, inRead) are closed once it has them, and set to -1.
+    for (const fd of [log.out, log.err, log.dir, log.outWrite, log.errWrite, log.sock, log.input, log.inRead]) if (fd >= 0) closeFd(fd);
   }
 }
 
 /**
- * What the container gets as stdout and stderr: pipes whose other ends the
- * log is written from, or /dev/null with --log-driver none.
+ * What a detached container's supervisor holds for it: pipes for its stdout
+ * and stderr (or, with a terminal, the master it sends later), a pipe for its
+ * stdin with -i, its log's directory (none with --log-driver none), and the
+ * socket clients attach on.
  */
-function openLog(id: string, settings: LogSettings): { output: { out: number; err: number }; log?: LogPipes } {
-  if (settings.driver === "none") {
-    const nul = sys("open /dev/null", "openat", AT.FDCWD, cstr("/dev/null"), O.WRONLY | O.CLOEXEC, 0);
-    return { output: { out: nul, err: nul } };
+async function openIo(id: string, settings: LogSettings, tty: boolean, stdin: boolean): Promise<LogPipes> {
+  const io: LogPipes = { out: -1, err: -1, outWrite: -1, errWrite: -1, dir: -1, maxSize: settings.maxSize, maxFiles: settings.maxFiles, sock: -1, input: -1, inRead: -1, tty };
+  try {
+    if (!tty) {
+      [io.out, io.outWrite] = pipe("create the container's stdout pipe", O.CLOEXEC);
+      [io.err, io.errWrite] = pipe("create the container's stderr pipe", O.CLOEXEC);
+      if (stdin) {
+        [io.inRead, io.input] = pipe("create the container's stdin pipe", O.CLOEXEC);
+        // Input the container does not read in time is dropped by the waiter, never waited for.
+        trySys("fcntl", io.input, 4 /* F_SETFL */, O.NONBLOCK);
+      }
+    }
+    if (settings.driver !== "none") io.dir = sys(`open ${containerDir(id)}`, "openat", AT.FDCWD, cstr(containerDir(id)), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
+    io.sock = await listenForAttach(id);
+    return io;
+  } catch (e) {
+    for (const fd of [io.out, io.err, io.outWrite, io.errWrite, io.dir, io.sock, io.input, io.inRead]) if (fd >= 0) closeFd(fd);
+    throw e;
   }
-  const [out, outWrite] = pipe("create the container's stdout pipe", O.CLOEXEC);
-  const [err, errWrite] = pipe("create the container's stderr pipe", O.CLOEXEC);
-  const dir = sys(`open ${containerDir(id)}`, "openat", AT.FDCWD, cstr(containerDir(id)), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
-  return { output: { out: outWrite, err: errWrite }, log: { out, err, outWrite, errWrite, dir, maxSize: settings.maxSize, maxFiles: settings.maxFiles } };
 }

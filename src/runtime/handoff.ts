@@ -104,15 +104,15 @@ export function handOff(id: string, pid: number, keep: readonly number[], log?: 
     const lock = trySys("openat", AT.FDCWD, cstr(`${containerDir(id)}/lock`), O.RDWR | O.NOFOLLOW, 0);
     if (lock < 0) return `open the container's lock: ${errnoMessage(-lock)}`;
     opened.push(lock);
-    for (const fd of [...keep, ...(log ? [log.out, log.err, log.dir] : [])]) {
+    for (const fd of [...keep, ...(log ? [log.out, log.err, log.dir, log.sock, log.input].filter((f) => f >= 0) : [])]) {
       const flags = trySys("fcntl", fd, F_GETFD, 0);
       if (flags < 0 || (flags & FD_CLOEXEC) === 0) continue;
       if (trySys("fcntl", fd, F_SETFD, flags & ~FD_CLOEXEC) === 0) cleared.push(fd);
     }
     const arena = new Arena();
-    // With a log: its pipes, its directory, its cap in KiB (0: none) and how many files it keeps.
-    const logArgs = log ? [log.out, log.err, log.dir, Math.ceil(log.maxSize / 1024), log.maxFiles].map(String) : [];
-    const argv = arena.strv(["bunker-wait", String(pid), String(lock), String(exe), id, ...logArgs]);
+    // What it serves: output (a terminal's master alone), input, the attach socket, the log's directory with its cap in KiB (0: none) and how many files it keeps.
+    const served = log ? [log.out, log.err, log.input, log.sock, log.tty ? 1 : 0, log.dir, Math.ceil(log.maxSize / 1024), log.maxFiles].map(String) : [];
+    const argv = arena.strv(["bunker-wait", String(pid), String(lock), String(exe), id, ...served]);
     const r = trySys("execveat", memfd, cstr(""), argv, environment(arena), AT.EMPTY_PATH);
     // Only a failure comes back.
     void arena.size;

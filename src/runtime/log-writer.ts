@@ -9,17 +9,29 @@ import { Errno } from "../sys/errno";
 import { trySys } from "../sys/libc";
 import { LOG_NAME } from "./log-reader";
 
-/** What the supervisor holds for the log: the pipes' read ends, the container's directory, the caps. */
+/**
+ * What a detached container's supervisor holds for its output: the pipes'
+ * read ends (with a terminal, `out` is its master once received, and `err`
+ * -1), the container's directory (-1: no log, --log-driver none), the caps;
+ * for its waiter, the attach socket and the write end of its stdin (-i).
+ */
 export interface LogPipes {
   out: number;
   err: number;
   /** Their write ends, the container's stdout and stderr: closed once it has them (then -1). */
   outWrite: number;
   errWrite: number;
-  /** An open descriptor of the directory the log is written in. */
+  /** An open descriptor of the directory the log is written in, or -1 for none. */
   dir: number;
   maxSize: number;
   maxFiles: number;
+  /** The listening attach socket (attach.ts), or -1. */
+  sock: number;
+  /** The write end of the container's stdin (-i), or -1; `inRead` is its read end, the container's, closed once it has it. */
+  input: number;
+  inRead: number;
+  /** `out` is a terminal's master. */
+  tty: boolean;
 }
 
 const LINE_MAX = 16384;
@@ -80,7 +92,7 @@ export function logTime(ms = performance.timeOrigin + performance.now()): string
  * resolves to its wait status.
  */
 export async function pumpLog(pid: number, p: LogPipes): Promise<number> {
-  const file = new LogFile(`/proc/self/fd/${p.dir}`, p.maxSize, p.maxFiles);
+  const file = p.dir >= 0 ? new LogFile(`/proc/self/fd/${p.dir}`, p.maxSize, p.maxFiles) : null;
   const streams = [
     { fd: p.out, name: "stdout" as const, line: [] as Uint8Array[], len: 0 },
     { fd: p.err, name: "stderr" as const, line: [] as Uint8Array[], len: 0 },
@@ -89,7 +101,7 @@ export async function pumpLog(pid: number, p: LogPipes): Promise<number> {
   const buf = new Uint8Array(65536);
   const decoder = new TextDecoder();
   const emit = (s: (typeof streams)[number], time: string) => {
-    file.write(logRecord(decoder.decode(Buffer.concat(s.line)), s.name, time));
+    file?.write(logRecord(decoder.decode(Buffer.concat(s.line)), s.name, time));
     s.line = [];
     s.len = 0;
   };
@@ -136,6 +148,6 @@ export async function pumpLog(pid: number, p: LogPipes): Promise<number> {
     for (const s of streams) if (s.len > 0) emit(s, logTime());
     return ended;
   } finally {
-    file.close();
+    file?.close();
   }
 }

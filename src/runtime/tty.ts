@@ -36,13 +36,16 @@ export function isTerminal(fd: number): boolean {
   return trySys("ioctl", fd, TCGETS, new Uint8Array(64)) === 0;
 }
 
-export function prepareTerminal(): TerminalSetup {
+/** A detached container's terminal until a client attaches and says its size: docker's 24 rows of 80 columns. */
+const DETACHED_SIZE = new Uint8Array([24, 0, 80, 0, 0, 0, 0, 0]);
+
+export function prepareTerminal(detached = false): TerminalSetup {
   const fds = new Int32Array(2);
   sys("create the terminal socket", "socketpair", AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
   const slot = sys("open /dev/null", "openat", AT.FDCWD, new TextEncoder().encode("/dev/null\0"), O.RDONLY | O.CLOEXEC, 0);
   const [winchRead, winchWrite] = pipe("create the window-size pipe", O.CLOEXEC | O.NONBLOCK);
   const ws = new Uint8Array(8);
-  const winsize = trySys("ioctl", 0, TIOCGWINSZ, ws) === 0 ? ws : null;
+  const winsize = detached ? DETACHED_SIZE : trySys("ioctl", 0, TIOCGWINSZ, ws) === 0 ? ws : null;
   return { parentSock: fds[0]!, childSock: fds[1]!, slot, winchRead, winchWrite, winsize };
 }
 

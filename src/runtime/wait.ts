@@ -16,7 +16,7 @@ import { pumpLog } from "./log-writer";
 import { readState, removeState, withLock, writeState } from "./store";
 import { releaseMountPoints } from "./mountpoints";
 import { oomReport, releaseCgroups } from "./cgroup";
-import { receiveMaster, relayTerminal } from "./tty";
+import { closeTerminal, receiveMaster, relayTerminal } from "./tty";
 import type { Created, RunRecord } from "./create";
 
 /** Waits for the container's first process to end; resolves to its exit status. */
@@ -24,18 +24,23 @@ export async function waitContainer(c: Created, record: RunRecord): Promise<numb
   const { state, pid, net, program, terminal, mountPoints } = c;
   const logPipes = record.log;
   if (logPipes) {
-    // The container has its copies: the log's pipes end when its processes are gone.
-    for (const k of ["outWrite", "errWrite"] as const) {
-      closeFd(logPipes[k]);
+    // The container has its copies: the pipes end when its processes are gone.
+    for (const k of ["outWrite", "errWrite", "inRead"] as const) {
+      if (logPipes[k] >= 0) closeFd(logPipes[k]);
       logPipes[k] = -1;
     }
   }
-  if (record.handOff && !terminal) {
+  if (terminal && record.tty?.detached && logPipes) {
+    // A detached container's terminal: its master is its output, for the waiter (or, failing that, this process) to serve.
+    logPipes.out = receiveMaster(terminal);
+    closeTerminal(terminal);
+  }
+  if (record.handOff) {
     // Returns only if the exec fails: then this process waits (and writes the log), as it would without it.
     const why = handOff(state.id, pid, net.held(), logPipes);
     await log.debug(`the supervisor stays a bunker process: ${why}`);
   }
-  if (terminal) {
+  if (terminal && !record.tty?.detached) {
     const master = receiveMaster(terminal);
     closeFd(terminal.childSock);
     closeFd(terminal.slot);

@@ -216,6 +216,8 @@ export interface Sidecar {
   labels?: Record<string, string>;
   /** --stop-timeout: the seconds `bunker stop` waits before SIGKILL (10 otherwise). */
   stopTimeout?: number;
+  /** -i with -d (or create): its stdin stays open for `bunker attach`. */
+  stdin?: boolean;
   /** --restart: what happens when a detached container ends (none: it stays stopped). */
   restart?: RestartPolicy;
   /** The signal `bunker stop` sends first (--stop-signal, an image's StopSignal); SIGTERM otherwise. */

@@ -47,6 +47,7 @@ const errors: Record<number, [string, string]> = {
   99: ["EADDRNOTAVAIL", "Cannot assign requested address"],
   101: ["ENETUNREACH", "Network is unreachable"],
   105: ["ENOBUFS", "No buffer space available"],
+  111: ["ECONNREFUSED", "Connection refused"],
   125: ["ECANCELED", "Operation canceled"],
 };
 
@@ -80,6 +81,7 @@ export const Errno = {
   EOPNOTSUPP: 95,
   EADDRINUSE: 98,
   EADDRNOTAVAIL: 99,
+  ECONNREFUSED: 111,
   ECANCELED: 125,
 } as const;
 

@@ -12,6 +12,7 @@ const table = {
   socket: [41, 198],
   bind: [49, 200],
   connect: [42, 203],
+  listen: [50, 201],
   shutdown: [48, 210],
   getsockname: [51, 204],
   sendto: [44, 206],

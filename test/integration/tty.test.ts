@@ -120,18 +120,43 @@ describe.skipIf(!ready)("bunker run -it", () => {
   }, 30_000);
 });
 
+describe.skipIf(!ready)("run -dit and attach", () => {
+  test("a detached container's terminal: attach, its size following the window, the detach keys, attach again, its status", async () => {
+    const r = bunker(["run", "-dit", "--name", "tty-dit", "--network", "none", "--rootfs", suite.fs.path, "--", "sh"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    // Before anyone attaches: docker's 24 by 80.
+    expect(bunker(["exec", "tty-dit", "sh", "-c", "stty size < /proc/1/fd/0"]).stdout).toBe("24 80\n");
+    t("new-session", "-d", "-s", "w", "-x", "120", "-y", "40", "sh");
+    keys(`${BUNKER} attach tty-dit; echo attach=$?`, "Enter");
+    await askUntil("stty size", (s) => s.includes("40 120"), "the attached window's size");
+    keys("echo from $((6*7))", "Enter");
+    await until((s) => s.includes("from 42"), "the container's answer");
+    t("resize-window", "-t", "w", "-x", "100", "-y", "30");
+    await askUntil("stty size", (s) => s.includes("30 100"), "the new size");
+    keys("C-p", "C-q");
+    await until((s) => s.includes("attach=0"), "the detach keys to end attach");
+    expect(JSON.parse(bunker(["inspect", "tty-dit"]).stdout)[0].status).toBe("running");
+    // Attached again, with other keys: ctrl-p passes through, ctrl-x then x leaves.
+    keys(`clear; ${BUNKER} attach --detach-keys ctrl-x,x tty-dit; echo again=$?`, "Enter");
+    await askUntil("echo still $((2+3))", (s) => s.includes("still 5"), "the second attach");
+    keys("C-x", "x");
+    await until((s) => s.includes("again=0"), "the other detach keys");
+    keys(`clear; ${BUNKER} attach tty-dit; echo last=$?`, "Enter");
+    await askUntil("echo last one", (s) => s.includes("last one"), "the third attach");
+    keys("exit 5", "Enter");
+    await until((s) => s.includes("last=5"), "its status as attach's");
+    expect(JSON.parse(bunker(["inspect", "tty-dit"]).stdout)[0]).toMatchObject({ status: "stopped", exitCode: 5 });
+    // A terminal's log is what it showed.
+    expect(bunker(["logs", "tty-dit"]).stdout).toContain("from 42");
+    t("kill-session", "-t", "w");
+    expect(bunker(["rm", "tty-dit"]).code).toBe(0);
+  }, 30_000);
+});
+
 describe.skipIf(!ready)("without a terminal", () => {
   test("piped input reaches the container and so does its end", () => {
     const r = bunker(["run", "--rm", "-i", "--rootfs", suite.fs.path, "--", "sh", "-c", "cat; echo after-eof"], { stdin: "piped line\n" });
     expect(r.stdout).toBe("piped line\nafter-eof\n");
-  });
-
-  test("-t with -d is refused", () => {
-    expect(bunker(["run", "-d", "-t", "--rootfs", suite.fs.path, "--", "true"])).toMatchObject({
-      code: 125,
-      stdout: "",
-      stderr: "bunker: run: -t with -d: a detached container has no terminal to attach to; leave out -t\n",
-    });
   });
 
   test("-t with piped input: the terminal gets the input and an end-of-file", () => {

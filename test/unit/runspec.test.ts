@@ -39,7 +39,10 @@ describe("runFlags: the flags' own syntax", () => {
     expect(refused({ rootfs: "" })).toBe("--rootfs: the path is empty");
     expect(refused({ userns: "shared" })).toMatch(/unknown --userns mode "shared"/);
     expect(refused({ cgroups: "maybe" })).toMatch(/unknown --cgroups mode/);
-    expect(refused({ tty: true, detach: true })).toMatch(/-t with -d/);
+    expect(refused({ restart: "sometimes" })).toMatch(/--restart sometimes: use no, on-failure\[:MAX\], always or unless-stopped/);
+    expect(refused({ restart: "always:3" })).toMatch(/only on-failure takes a most number of retries/);
+    expect(refused({ restart: "on-failure:x" })).toMatch(/the most retries is a number/);
+    expect(refused({ restart: "always", rm: true })).toMatch(/--restart always and --rm do not go together/);
     expect(refused({ "cap-add": ["FLY"] })).toMatch(/FLY/);
     expect(refused({ "security-opt": ["apparmor=x"] })).toMatch(/unknown --security-opt/);
     expect(refused({ workdir: "src" })).toMatch(/must be absolute/);
