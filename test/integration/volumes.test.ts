@@ -74,6 +74,25 @@ describe.skipIf(!ready)("root", () => {
     expect(volumeNames()).toEqual([]);
   });
 
+  test("a bunker killed mid-way: a volume half-made in the store's tmp is cleared, a copy cut short is made again", () => {
+    // What a bunker killed before its rename leaves: a staging directory whose lock nobody holds.
+    expect(b(["volume", "ls"]).code).toBe(0);
+    const staging = join(store, "tmp", "volume-killed");
+    mkdirSync(join(staging, "_data"), { recursive: true });
+    writeFileSync(`${staging}.lock`, "");
+    expect(b(["volume", "ls", "-q"]).stdout).toBe("");
+    expect(existsSync(staging)).toBe(false);
+    // A copy into an empty volume cut short: its marker stays, with part of the image's files and whatever else.
+    expect(b(["volume", "create", "cut"]).code).toBe(0);
+    writeFileSync(join(store, "volumes", "cut", "copying"), "/data");
+    mkdirSync(join(store, "volumes", "cut", "_data", "sub"));
+    writeFileSync(join(store, "volumes", "cut", "_data", "partial"), "");
+    const r = run(["--rm", "-v", "cut:/data", "vol-img", "ls", "/data", "/data/sub"]);
+    expect([r.code, r.stdout]).toEqual([0, "/data:\nseed\nsub\n\n/data/sub:\ndeep\n"]);
+    expect(existsSync(join(store, "volumes", "cut", "copying"))).toBe(false);
+    expect(b(["volume", "rm", "cut"]).code).toBe(0);
+  });
+
   test("volume create, ls filters and formats, inspect, and names that are no volume names", () => {
     expect(b(["volume", "create", "--label", "team=web", "lab"])).toMatchObject({ code: 0, stdout: "lab\n" });
     // Again: the volume is left as it is, as docker's.

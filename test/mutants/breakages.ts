@@ -53,6 +53,7 @@ const ARCHIVES = "test/integration/image-archive.test.ts";
 const DRIVERS = "test/integration/image-drivers.test.ts";
 const LOGS = "test/integration/logs.test.ts";
 const RUN_FLAGS = "test/integration/run-flags.test.ts";
+const VOLUMES = "test/integration/volumes.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -854,5 +855,29 @@ export const BREAKAGES: Breakage[] = [
     file: "src/cli/diff.ts",
     edits: one("  const kept = changes.filter((c) => !(c.kind === \"A\" && [...own].some((p) => c.path === p || c.path.startsWith(`${p}/`))));", "  const kept = [...changes];"),
     tests: [DRIVERS],
+  },
+  {
+    name: "volume-rm-in-use",
+    removes: "refusing to remove a volume a container uses",
+    file: "src/runtime/volume-use.ts",
+    edits: [
+      { from: "  if (users.length) throw inUse(users);\n", to: "" },
+      { from: "    if (now.length) throw inUse(now);\n", to: "" },
+    ],
+    tests: [VOLUMES],
+  },
+  {
+    name: "volume-store-shared",
+    removes: "refusing a volumes directory that another user may change (a volume there could be pointed anywhere)",
+    file: "src/runtime/volume-store.ts",
+    edits: one("    return privateDir(dir, process.geteuid?.() ?? 0);", "    return (makeDir(dir), dir);"),
+    tests: [VOLUMES],
+  },
+  {
+    name: "volume-not-filled",
+    removes: "filling an empty volume with the image's files at first use",
+    file: "src/cli/run.ts",
+    edits: one("    if (image && !volume.nocopy) await uses.fillVolume(", "    if (image && volume.nocopy) await uses.fillVolume("),
+    tests: [VOLUMES],
   },
 ];
