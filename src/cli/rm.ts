@@ -14,8 +14,8 @@ const options: OptionDefs = {
 
 /** rm -v: the anonymous volumes the container was made with (not those --volumes-from lent it). */
 async function removeOwnVolumes(s: ContainerState): Promise<void> {
-  const names = (s.spec.bunker.volumes ?? []).flatMap((v) => (v.anonymous && v.name !== undefined ? [v.name] : []));
-  if (names.length) (await import("../runtime/volume-store")).removeAnonymousVolumes(names);
+  const uses = s.spec.bunker.volumes ?? [];
+  if (uses.some((v) => v.anonymous)) (await import("../runtime/volume-store")).removeAnonymousVolumes(uses);
 }
 
 export async function rm(argv: string[]): Promise<number> {

@@ -183,7 +183,7 @@ async function runImage(f: RunFlags, ref: string, id: string, covered: readonly 
  * content copied into one empty at first use), and its --volumes-from; the
  * anonymous volumes it makes are added to `made` as they are.
  */
-async function runVolumes(f: RunFlags, image: RunHost["image"], made: string[]): Promise<Pick<RunHost, "volumeSources" | "volumeUses" | "volumesFrom">> {
+async function runVolumes(f: RunFlags, image: RunHost["image"], made: VolumeUse[]): Promise<Pick<RunHost, "volumeSources" | "volumeUses" | "volumesFrom">> {
   const uses = (await import("../runtime/volume-use"));
   const volumeSources: string[] = [];
   const volumeUses: VolumeUse[] = [];
@@ -195,10 +195,11 @@ async function runVolumes(f: RunFlags, image: RunHost["image"], made: string[]):
       continue;
     }
     const held = uses.takeVolume(volume.source);
-    if (held.anonymous) made.push(held.name);
+    const use: VolumeUse = { destination: volume.destination, source: held.data, readonly: volume.readonly, name: held.name, ...(held.anonymous ? { anonymous: true } : {}) };
+    if (held.anonymous) made.push(use);
     if (image && !volume.nocopy) await uses.fillVolume(held, image.root.lower, volume.destination, (await import("../runtime/userns-helper")).copyTrees);
     volumeSources.push(held.data);
-    volumeUses.push({ destination: volume.destination, source: held.data, readonly: volume.readonly, name: held.name, ...(held.anonymous ? { anonymous: true } : {}) });
+    volumeUses.push(use);
   }
   const covered = [...f.volumes.map(({ volume }) => volume.destination), ...f.tmpfs.map((m) => m.destination)];
   const from = f.volumesFrom.length ? uses.volumesFrom(f.volumesFrom, covered) : [];
@@ -213,7 +214,7 @@ function fromDestinations(f: RunFlags): string[] {
   });
 }
 
-async function runHost(f: RunFlags, made: string[]): Promise<RunHost> {
+async function runHost(f: RunFlags, made: VolumeUse[]): Promise<RunHost> {
   const id = newId();
   const image = f.image !== undefined ? await runImage(f, f.image, id, fromDestinations(f)) : undefined;
   const rootfs = f.rootfs !== undefined ? checkRootfs(f.rootfs) : undefined;
@@ -283,7 +284,7 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.name !== undefined) validateName(flags.name);
   mark("opts");
   // Anonymous volumes this run made: they go again if no container comes to own them.
-  const made: string[] = [];
+  const made: VolumeUse[] = [];
   const unmake = async () => made.length && (await import("../runtime/volume-store")).removeAnonymousVolumes(made);
   let spec;
   try {

@@ -458,7 +458,7 @@ export function removeState(s: { id: string; name?: string } | Damaged): void {
   if (upper !== undefined) removeImageRoot(dirname(upper));
   // --rm: the volumes made for it alone go with it (`rm -v` removes them otherwise).
   const spec = "spec" in s ? (s as ContainerState).spec : undefined;
-  if ("autoRemove" in s && s.autoRemove && spec?.bunker.volumes?.some((v) => v.anonymous)) removeAnonymousVolumes(spec.bunker.volumes.flatMap((v) => (v.anonymous && v.name !== undefined ? [v.name] : [])));
+  if ("autoRemove" in s && s.autoRemove && spec?.bunker.volumes) removeAnonymousVolumes(spec.bunker.volumes);
 }
 
 /** Removes temporary files a writer of the container's state left when killed. */

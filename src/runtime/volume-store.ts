@@ -19,6 +19,8 @@ import { trySys } from "../sys/libc";
 import { BunkerError } from "../errors";
 import { clearStaging, discardTree, openStore, stagingDir } from "../image/store";
 import { VOLUME_NAME } from "../spec/volumes";
+import type { VolumeUse } from "../spec/types";
+import { basename, dirname } from "node:path";
 
 /** What docker's `volume inspect` shows of a volume (Mountpoint and Driver are added when shown). */
 export interface VolumeRecord {
@@ -146,19 +148,19 @@ export function discardVolume(dir: string): void {
 }
 
 /**
- * Removes the anonymous volumes `names` of a container being removed (--rm,
- * rm -v): they were made for it alone (its own run may still hold their
- * locks); a volume already gone is fine.
+ * Removes the anonymous volumes of a container being removed (--rm, rm -v),
+ * by their data directories as its state records them (the store they are
+ * in may not be this command's: --storage is not passed on to the bunker
+ * that finishes a detached container). They were made for it alone (its own
+ * run may still hold their locks); one already gone is fine.
  */
-export function removeAnonymousVolumes(names: readonly string[]): void {
-  for (const name of names) {
-    let p;
-    try {
-      p = volumePath(name);
-    } catch {
-      // not bunker's to remove
-      continue;
-    }
-    if (p) discardVolume(p.dir);
+export function removeAnonymousVolumes(uses: readonly VolumeUse[]): void {
+  for (const u of uses) {
+    if (!u.anonymous || u.name === undefined || !VOLUME_NAME.test(u.name)) continue;
+    const dir = dirname(u.source);
+    const volumes = dirname(dir);
+    // Only what has the shape of a volume of a store: ROOT/volumes/NAME/_data, a real directory.
+    if (u.source !== `${volumes}/${u.name}/_data` || basename(volumes) !== "volumes" || fileType(dir) !== "dir") continue;
+    discardTree(dirname(volumes), dir);
   }
 }

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bunker, BUNKER, isRoot } from "../helpers/bunker";
+import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
@@ -148,10 +148,14 @@ describe.skipIf(!ready)("root", () => {
     })();
   });
 
-  test("anonymous volumes: -v PATH makes one, --rm removes it, rm -v removes a kept container's, rm alone keeps it", () => {
+  test("anonymous volumes: -v PATH makes one, --rm removes it, rm -v removes a kept container's, rm alone keeps it", async () => {
     const r = run(["--rm", "-v", "/anon", "vol-img", "sh", "-c", "echo x > /anon/f; cat /anon/f"]);
     expect([r.code, r.stdout]).toEqual([0, "x\n"]);
     expect(volumeNames()).toEqual([]);
+    // Detached, with the store named by --storage (which the bunker finishing it is not given): removed at its end too.
+    const d = bunker(["--storage", store, "run", "-d", "--rm", "--network", "none", "-v", "/anon", "vol-img", "sh", "-c", "echo x > /anon/f"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+    expect(d.code).toBe(0);
+    await until(() => b(["ps", "-a", "-q"]).stdout === "" && volumeNames().length === 0, 10_000, "the detached --rm container and its anonymous volume to go");
     // Over an image path: the image's content, as a named volume gets it.
     expect(run(["--name", "vol-anon", "-v", "/data", "vol-img", "cat", "/data/seed"]).stdout).toBe("seeded\n");
     const [made] = volumeNames();
