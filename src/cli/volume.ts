@@ -231,5 +231,5 @@ export async function volume(argv: string[]): Promise<number> {
     return 0;
   }
   const { suggestion } = await import("../options");
-  throw new UsageError(`volume: unknown command "${sub}"${suggestion(sub, Object.keys(COMMANDS))}: use create, ls, inspect, rm or prune`);
+  throw new UsageError(`volume: unknown command "${sub}"${suggestion(sub, Object.keys(COMMANDS)) || ": use create, ls, inspect, rm or prune"}`);
 }

@@ -116,6 +116,7 @@ describe.skipIf(!ready)("root", () => {
     expect(mount.code).toBe(125);
     expect(mount.stderr).toContain('"../x" includes invalid characters for a local volume name');
     expect(readdirSync(join(store, "volumes")).sort()).toEqual(["lab", random].sort());
+    expect(b(["volume", "lss"])).toMatchObject({ code: 125, stderr: 'bunker: volume: unknown command "lss": did you mean ls?\n' });
     expect(b(["volume", "rm", "lab", random]).code).toBe(0);
   });
 
