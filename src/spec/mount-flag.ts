@@ -15,10 +15,10 @@ export function csvFields(text: string): string[] {
   for (;;) {
     let field = "";
     if (text[i] === '"') {
-      const start = i;
       i++;
       for (;;) {
-        if (i >= text.length) throw new SpecError(`parse error on line 1, column ${start + 1}: extraneous or missing " in quoted-field`);
+        // Go's reader counts the column where it ran out: past the end.
+        if (i >= text.length) throw new SpecError(`parse error on line 1, column ${text.length + 1}: extraneous or missing " in quoted-field`);
         if (text[i] === '"') {
           if (text[i + 1] === '"') {
             field += '"';
@@ -30,7 +30,8 @@ export function csvFields(text: string): string[] {
         }
         field += text[i++];
       }
-      if (i < text.length && text[i] !== ",") throw new SpecError(`parse error on line 1, column ${i + 1}: extraneous or missing " in quoted-field`);
+      // Go's reader names the closing quote's column.
+      if (i < text.length && text[i] !== ",") throw new SpecError(`parse error on line 1, column ${i}: extraneous or missing " in quoted-field`);
     } else {
       const end = text.indexOf(",", i);
       field = end < 0 ? text.slice(i) : text.slice(i, end);

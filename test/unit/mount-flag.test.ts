@@ -29,8 +29,9 @@ describe("--mount", () => {
     expect(csvFields('type=bind,"src=/a,b",dst=/c')).toEqual(["type=bind", "src=/a,b", "dst=/c"]);
     expect(csvFields('"src=say ""hi""",x')).toEqual(['src=say "hi"', "x"]);
     expect(parseMountFlag('type=bind,"source=/with,comma",target=/c')).toMatchObject({ volume: { source: "/with,comma" } });
-    expect(() => csvFields('src=/a,dst=/x,"bad')).toThrow('parse error on line 1, column 15: extraneous or missing " in quoted-field');
+    expect(() => csvFields('src=/a,dst=/x,"bad')).toThrow('parse error on line 1, column 19: extraneous or missing " in quoted-field');
     expect(() => csvFields('src=/a"b')).toThrow('bare " in non-quoted-field');
+    expect(() => csvFields('type=bind,"src=/a" x,dst=/x')).toThrow('parse error on line 1, column 18: extraneous or missing " in quoted-field');
   });
 
   test("errors in docker's words, after the value", () => {
