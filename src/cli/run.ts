@@ -311,7 +311,10 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.cidfile !== undefined) writeCidfile(flags.cidfile, spec.bunker.id);
   try {
     if (record.detached) return await detach(spec, record);
-    return await runContainer(spec, record);
+    const code = await runContainer(spec, record);
+    // --rm took its anonymous volumes: what in them belongs to a user's other IDs goes through the helper now, not at some later rm.
+    if (record.autoRemove && made.length) await (await import("../runtime/userns-helper")).sweepLeftovers();
+    return code;
   } catch (e) {
     // A container that was never made leaves no id behind to name it, nor volumes made for it.
     if (!containerExists(spec.bunker.id)) {

@@ -294,8 +294,10 @@ describe.skipIf(!ready)("rootless", () => {
     const mount = JSON.parse(as(["volume", "inspect", "uvol"]).stdout)[0].Mountpoint as string;
     expect(mount).toBe(join(home, ".local/share/bunker/volumes/uvol/_data"));
     expect(Bun.spawnSync(["stat", "-c", "%u", join(mount, "own")]).stdout.toString().trim()).toBe(String(u!.subStart! + 6));
-    const anon = as(["run", "--rm", "--network", "none", "-v", "/anon", "vol-img", "sh", "-c", "touch /anon/x; chown 3:3 /anon/x"]);
+    const anon = as(["run", "--rm", "--network", "none", "-v", "/anon", "vol-img", "sh", "-c", "mkdir /anon/d; touch /anon/d/x; chown -R 3:3 /anon/d; chmod 700 /anon/d"]);
     expect(anon.code).toBe(0);
+    // Gone with the container, the files of the user's other IDs too.
+    expect(readdirSync(join(home, ".local/share/bunker/tmp")).filter((e) => e.startsWith("gone-"))).toEqual([]);
     expect(as(["volume", "ls", "-q"]).stdout).toBe("uempty\nuvol\n");
     expect(as(["volume", "rm", "uvol", "uempty"]).code).toBe(0);
     expect(readdirSync(join(home, ".local/share/bunker/volumes"))).toEqual([]);
