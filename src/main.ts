@@ -29,6 +29,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   pause: { describe: "Freeze every process of containers", load: async () => (await import("./cli/pause")).pause },
   unpause: { describe: "Let paused containers run again", load: async () => (await import("./cli/pause")).unpause },
   stats: { describe: "Show containers' CPU, memory and process use, live", load: async () => (await import("./cli/stats")).stats },
+  volume: { describe: "Manage named volumes (create, ls, inspect, rm, prune)", load: async () => (await import("./cli/volume")).volume },
   network: { describe: "Show or remove the bunker0 bridge (ls, prune)", load: async () => (await import("./cli/network")).network },
   wait: { describe: "Wait for a container to stop; print and exit with its status", load: async () => (await import("./cli/wait")).wait },
   images: { describe: "List images", load: async () => async (argv: string[]) => (await import("./cli/image")).images(argv) },

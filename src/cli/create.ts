@@ -20,7 +20,7 @@ export async function create(argv: string[]): Promise<number> {
   });
   if (!parsed) return 0;
   // It runs detached when started: its log settings and --restart are a detached container's.
-  const { flags, spec } = await runSpecOf({ ...parsed.values, detach: true }, parsed.rest);
+  const { flags, spec, unmake } = await runSpecOf({ ...parsed.values, detach: true }, parsed.rest);
   return withCidfile(flags.cidfile, spec.bunker.id, async () => {
     const state = initialState(spec, { autoRemove: flags.rm, detached: true, ...(flags.name !== undefined ? { name: flags.name } : {}) });
     // Nothing runs it yet: stopped, never started.
@@ -30,5 +30,5 @@ export async function create(argv: string[]): Promise<number> {
     createState(state);
     await writeOut(`${spec.bunker.id}\n`);
     return 0;
-  });
+  }, unmake);
 }

@@ -9,9 +9,9 @@ import { cgroupsPath, chooseCgroups } from "../runtime/cgroup";
 import { pinnedTypes } from "../runtime/pin";
 import { rootfsExposure } from "../runtime/exposure";
 import { checkRootfs, hostHasResolvConf, networkChoice, readEnvFiles, sandboxCwd, seccompProfile, volumeSource } from "../runtime/runhost";
-import { containerExists, newId, validateName } from "../runtime/store";
+import { containerExists, newId, resolveContainer, validateName } from "../runtime/store";
 import { UsageError, type OptionDefs, type Parsed } from "../options";
-import type { ContainerSpec } from "../spec/types";
+import type { ContainerSpec, VolumeUse } from "../spec/types";
 import { exposedPorts, PULL_POLICIES, runFlags, runSpec, USERNS_MODES, type RunFlags, type RunHost } from "./runspec";
 import { LOG_DRIVERS } from "../spec/logging";
 import { NETWORK_MODES } from "../spec/validate";
@@ -66,8 +66,17 @@ export const runOptions: OptionDefs = {
     alias: ["v"],
     multiple: true,
     valueHint: "HOST:CONTAINER[:OPTS]",
-    description: "Bind-mount a host path; READ-ONLY unless OPTS has rw (ro, rw, bind, nosuid, nodev, noexec; repeatable)",
+    description:
+      "Bind-mount a host path, READ-ONLY unless OPTS has rw (bunker's default); NAME:CONTAINER mounts a named volume (made if missing), read-write unless OPTS has ro; CONTAINER alone, a new anonymous volume (OPTS: ro, rw, bind, nosuid, nodev, noexec, nocopy, rshared...; repeatable)",
   },
+  mount: {
+    type: "string",
+    multiple: true,
+    valueHint: "type=TYPE,source=SRC,target=DST[,...]",
+    description:
+      "docker's mount syntax: type=bind|volume|tmpfs, source/src, target/destination/dst, readonly, bind-propagation, volume-nocopy, tmpfs-size, tmpfs-mode; a bind is read-write unless readonly is given (repeatable)",
+  },
+  "volumes-from": { type: "string", multiple: true, valueHint: "CONTAINER[:ro|rw]", description: "The binds and volumes of another container, at the same paths (repeatable)" },
   tmpfs: { type: "string", multiple: true, valueHint: "PATH[:OPTS]", description: "Mount a tmpfs (size=, mode=; repeatable)" },
   name: { type: "string", valueHint: "NAME", description: "A unique name for the container" },
   detach: { type: "boolean", alias: ["d"], description: "Run in the background and print the container id" },
@@ -132,6 +141,7 @@ const EXAMPLES = [
   "bunker import alpine-minirootfs.tar.gz alpine && bunker run --rm -it alpine sh",
   "bunker run --rootfs ./alpine -- sh -c 'hostname; ps'",
   "bunker run --rootfs ./alpine --user alpine -v ./src:/src:rw -w /src -e CI=1 -- make test",
+  "bunker run -d --name db -v pgdata:/var/lib/postgresql/data postgres   # a named volume, read-write",
   "bunker run --map-uid 1100 --map-gid 1100 --rootfs ./alpine -- id",
   "bunker run --host-root -- ls /      # the host's files, read-only, in a sandbox",
   "bunker run -d --name web -p 8080:80 --rootfs ./alpine -- httpd -f -p 80",
@@ -151,7 +161,7 @@ function pullable(ref: string): boolean {
 }
 
 /** The image `ref` from the store (pulled first as --pull says), and the root filesystem container `id` of it gets. */
-async function runImage(f: RunFlags, ref: string, id: string): Promise<NonNullable<RunHost["image"]>> {
+async function runImage(f: RunFlags, ref: string, id: string, covered: readonly string[]): Promise<NonNullable<RunHost["image"]>> {
   // A pull unpacks (and a user's store is kept) through the helper of userns-helper.ts.
   if ((process.geteuid?.() ?? 0) !== 0) (await import("../runtime/userns-helper")).useRootlessStoreHelpers();
   let record = f.pull === "always" ? null : findImage(openStore(), ref);
@@ -169,17 +179,53 @@ async function runImage(f: RunFlags, ref: string, id: string): Promise<NonNullab
   if (!record) {
     throw new BunkerError(`run: no image "${ref}" in ${storeRoot()} (bunker pull or bunker import FILE ${ref} makes one; a command on the host's files: bunker run --host-root -- ${ref} ...; on a directory: --rootfs DIR)`);
   }
-  const root = imageRoot(record, ref, id, [...f.volumes.map(({ volume }) => volume.destination), ...f.tmpfs.map((m) => m.destination)]);
+  const root = imageRoot(record, ref, id, [...f.volumes.map(({ volume }) => volume.destination), ...f.tmpfs.map((m) => m.destination), ...covered]);
   return { record, root, hasEtc: imageHasDir(root.lower, "/etc") };
 }
 
-async function runHost(f: RunFlags): Promise<RunHost> {
+/**
+ * The run's volumes of the store, each held (made if missing; an image's
+ * content copied into one empty at first use), and its --volumes-from; the
+ * anonymous volumes it makes are added to `made` as they are.
+ */
+async function runVolumes(f: RunFlags, image: RunHost["image"], made: VolumeUse[]): Promise<Pick<RunHost, "volumeSources" | "volumeUses" | "volumesFrom">> {
+  const uses = (await import("../runtime/volume-use"));
+  const volumeSources: string[] = [];
+  const volumeUses: VolumeUse[] = [];
+  for (const { value, volume } of f.volumes) {
+    if (volume.kind !== "volume") {
+      const source = volumeSource(value, volume.source);
+      volumeSources.push(source);
+      volumeUses.push({ destination: volume.destination, source, readonly: volume.readonly });
+      continue;
+    }
+    const held = uses.takeVolume(volume.source);
+    const use: VolumeUse = { destination: volume.destination, source: held.data, readonly: volume.readonly, name: held.name, ...(held.anonymous ? { anonymous: true } : {}) };
+    if (held.anonymous) made.push(use);
+    if (image && !volume.nocopy) await uses.fillVolume(held, image.root.lower, volume.destination, (await import("../runtime/userns-helper")).copyTrees);
+    volumeSources.push(held.data);
+    volumeUses.push(use);
+  }
+  const covered = [...f.volumes.map(({ volume }) => volume.destination), ...f.tmpfs.map((m) => m.destination)];
+  const from = f.volumesFrom.length ? uses.volumesFrom(f.volumesFrom, covered) : [];
+  return { volumeSources, volumeUses: [...volumeUses, ...from], volumesFrom: from };
+}
+
+/** The destinations --volumes-from takes (read from the containers' states, before an image's volumes are chosen). */
+function fromDestinations(f: RunFlags): string[] {
+  return f.volumesFrom.flatMap(({ ref }) => {
+    const s = resolveContainer(ref);
+    return [...(s.spec.bunker.volumes ?? []), ...(s.spec.bunker.image?.volumes ?? [])].map((v) => v.destination);
+  });
+}
+
+async function runHost(f: RunFlags, made: VolumeUse[]): Promise<RunHost> {
   const id = newId();
-  const image = f.image !== undefined ? await runImage(f, f.image, id) : undefined;
+  const image = f.image !== undefined ? await runImage(f, f.image, id, fromDestinations(f)) : undefined;
   const rootfs = f.rootfs !== undefined ? checkRootfs(f.rootfs) : undefined;
   mark("rootfs");
   const user = f.user ?? (image?.record.config.config?.User || undefined);
-  const volumeSources = f.volumes.map(({ value, volume }) => volumeSource(value, volume.source));
+  const volumes = await runVolumes(f, image, made);
   const uid = process.geteuid?.() ?? 0;
   // The store is root's alone: a container root of subordinate IDs could not reach its layers.
   if (image && uid === 0 && f.userns === "private") throw new BunkerError("run: an image with --userns private as root is not supported yet: run it without --userns, or as a user");
@@ -215,7 +261,7 @@ async function runHost(f: RunFlags): Promise<RunHost> {
     identity,
     cgroups,
     net,
-    volumeSources,
+    ...volumes,
     envFiles,
     labelFiles,
     ...(cwd !== undefined ? { sandboxCwd: cwd } : {}),
@@ -225,8 +271,12 @@ async function runHost(f: RunFlags): Promise<RunHost> {
   };
 }
 
-/** A run's (or create's) flags and the container spec they make, with what a person should be told on the way. */
-export async function runSpecOf(v: Parsed["values"], rest: string[]): Promise<{ flags: RunFlags; spec: ContainerSpec }> {
+/**
+ * A run's (or create's) flags and the container spec they make, with what a
+ * person should be told on the way; `unmake` removes the anonymous volumes
+ * made for it, for when no container comes to own them.
+ */
+export async function runSpecOf(v: Parsed["values"], rest: string[]): Promise<{ flags: RunFlags; spec: ContainerSpec; made: VolumeUse[]; unmake: () => Promise<unknown> }> {
   const level = v["log-level"] as string | undefined;
   if (level !== undefined) {
     if (!LOG_LEVELS.includes(level as LogLevel)) throw new UsageError(`unknown log level "${level}": use one of ${LOG_LEVELS.join(", ")}`);
@@ -235,14 +285,23 @@ export async function runSpecOf(v: Parsed["values"], rest: string[]): Promise<{ 
   const flags = runFlags(v, rest, process.env);
   if (flags.name !== undefined) validateName(flags.name);
   mark("opts");
-  const spec = runSpec(flags, await runHost(flags), cgroupsPath);
+  // Anonymous volumes this run made: they go again if no container comes to own them.
+  const made: VolumeUse[] = [];
+  const unmake = async () => made.length && (await import("../runtime/volume-store")).removeAnonymousVolumes(made);
+  let spec;
+  try {
+    spec = runSpec(flags, await runHost(flags, made), cgroupsPath);
+  } catch (e) {
+    await unmake();
+    throw e;
+  }
   mark("spec");
   // bunker's own default, unlike docker's: said where a person reads it, never in a script's output.
-  const silent = flags.volumes.filter(({ volume }) => !volume.explicit);
+  const silent = flags.volumes.filter(({ volume }) => !volume.explicit && volume.kind !== "volume");
   if (silent.length && isTerminal(2)) await writeErr(`bunker: notice: -v ${silent.map((v) => v.value).join(", -v ")}: read-only, as bunker mounts volumes unless :rw is given (:ro says so and silences this)\n`);
   const exposure = rootfsExposure(spec, process.geteuid?.() ?? 0);
   if (exposure) await log.warn(exposure);
-  return { flags, spec };
+  return { flags, spec, made, unmake };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -253,7 +312,7 @@ export async function run(argv: string[]): Promise<number> {
     examples: EXAMPLES,
   });
   if (!parsed) return 0;
-  const { flags, spec } = await runSpecOf(parsed.values, parsed.rest);
+  const { flags, spec, made, unmake } = await runSpecOf(parsed.values, parsed.rest);
   const record = {
     autoRemove: flags.rm,
     detached: flags.detach,
@@ -263,17 +322,31 @@ export async function run(argv: string[]): Promise<number> {
     // docker's rule: without -i, nothing of the caller's input reaches the container.
     ...(!flags.tty && !flags.interactive && !flags.detach ? { noStdin: true } : {}),
   };
-  return withCidfile(flags.cidfile, spec.bunker.id, () => (record.detached ? detach(spec, record) : runContainer(spec, record)));
+  return withCidfile(
+    flags.cidfile,
+    spec.bunker.id,
+    async () => {
+      if (record.detached) return detach(spec, record);
+      const code = await runContainer(spec, record);
+      // --rm took its anonymous volumes: what in them belongs to a user's other IDs goes through the helper now, not at some later rm.
+      if (record.autoRemove && made.length) await (await import("../runtime/userns-helper")).sweepLeftovers();
+      return code;
+    },
+    unmake,
+  );
 }
 
-/** --cidfile around making the container: written first, and removed again if no container came of it. */
-export async function withCidfile(cidfile: string | undefined, id: string, make: () => Promise<number>): Promise<number> {
+/** --cidfile around making the container: written first, and removed again (with `unmake`'s volumes) if no container came of it. */
+export async function withCidfile(cidfile: string | undefined, id: string, make: () => Promise<number>, unmake: () => Promise<unknown>): Promise<number> {
   if (cidfile !== undefined) writeCidfile(cidfile, id);
   try {
     return await make();
   } catch (e) {
-    // A container that was never made leaves no id behind to name it.
-    if (cidfile !== undefined && !containerExists(id)) rmSync(cidfile, { force: true });
+    // A container that was never made leaves no id behind to name it, nor volumes made for it.
+    if (!containerExists(id)) {
+      if (cidfile !== undefined) rmSync(cidfile, { force: true });
+      await unmake();
+    }
     throw e;
   }
 }

@@ -11,10 +11,11 @@ import { RLIMITS } from "../security/plan";
 import type { Profile } from "../security/seccomp/profile";
 import type { ImageConfig, ImageRecord } from "../image/store";
 import { buildEnvironment } from "../spec/env";
-import type { ContainerSpec, ImageRoot, LinuxResources, Mount, PortMapping, POSIXRlimit } from "../spec/types";
+import type { ContainerSpec, ImageRoot, LinuxResources, Mount, PortMapping, POSIXRlimit, VolumeUse } from "../spec/types";
 import { parseBytes, parseResources } from "../spec/resources";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { parseTmpfs, parseVolume, volumeMount, type Volume } from "../spec/volumes";
+import { parseMountFlag } from "../spec/mount-flag";
 import { parseLogging, type LogSettings } from "../spec/logging";
 import { parseAddHost, parseDns } from "../spec/hosts";
 import { SYSCTL_NAME, sysctlNamespace } from "../spec/sysctl";
@@ -58,8 +59,12 @@ export interface RunFlags {
   hostname?: string;
   workdir?: string;
   rootfs?: string;
+  /** -v and --mount's binds and volumes, in that order. */
   volumes: { value: string; volume: Volume }[];
+  /** --tmpfs and --mount type=tmpfs. */
   tmpfs: Mount[];
+  /** --volumes-from CONTAINER[:ro|rw]. */
+  volumesFrom: { ref: string; mode?: "ro" | "rw" }[];
   /** -e, with TERM=xterm first under -t. */
   env: string[];
   envFiles: string[];
@@ -211,6 +216,16 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
   if (workdir !== undefined && !workdir.startsWith("/")) throw new SpecError(`working directory "${workdir}" must be absolute`);
   const volumes = strings(v.volume).map((value) => ({ value, volume: parseVolume(value) }));
   const tmpfs = strings(v.tmpfs).map(parseTmpfs);
+  for (const value of strings(v.mount)) {
+    const m = parseMountFlag(value);
+    if ("tmpfs" in m) tmpfs.push(m.tmpfs);
+    else volumes.push({ value: `--mount ${value}`, volume: m.volume });
+  }
+  const volumesFrom = strings(v["volumes-from"]).map((value) => {
+    const m = /^([^:]+)(?::(ro|rw))?$/.exec(value);
+    if (!m) throw new UsageError(`--volumes-from ${value}: give CONTAINER, CONTAINER:ro or CONTAINER:rw`);
+    return { ref: m[1]!, ...(m[2] !== undefined ? { mode: m[2] as "ro" | "rw" } : {}) };
+  });
   let noNewPrivileges = true;
   let seccomp: RunFlags["seccomp"] = "default";
   for (const opt of strings(v["security-opt"])) {
@@ -247,6 +262,7 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("rootfs", rootfs),
     volumes,
     tmpfs,
+    volumesFrom,
     // -t: TERM=xterm, not the caller's, whose terminfo the rootfs may lack (-e TERM=... wins).
     env: [...(v.tty ? ["TERM=xterm"] : []), ...strings(v.env)],
     envFiles: strings(v["env-file"]),
@@ -313,8 +329,12 @@ export interface RunHost {
   /** Whether the container gets a cgroup of its own. */
   cgroups: boolean;
   net: NetworkChoice;
-  /** Each volume's host path, absolute, in the order of the flags. */
+  /** Each volume's host path, absolute, in the order of the flags (a volume's data directory for one of the store). */
   volumeSources: string[];
+  /** What the container binds, as its state records it (spec.bunker.volumes): the flags', then --volumes-from's. */
+  volumeUses?: VolumeUse[];
+  /** --volumes-from's binds. */
+  volumesFrom?: VolumeUse[];
   envFiles: { path: string; text: string }[];
   /** --label-file's lines (blank ones and comments left out). */
   labelFiles: { path: string; lines: string[] }[];
@@ -451,7 +471,8 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
   // The image's anonymous volumes first: a mount the run asks for inside one goes on top of it. nodev: a
   // device node the image put there opens only in the container's own /dev, as its layers' do.
   const imageVolumes = (h.image?.root.volumes ?? []).map((v) => volumeMount({ destination: v.destination, source: v.source, readonly: false, recursive: true, flags: ["nodev"] }));
-  const extraMounts = [...imageVolumes, ...f.volumes.map(({ volume }, i) => volumeMount({ ...volume, source: h.volumeSources[i]! })), ...f.tmpfs];
+  const fromMounts = (h.volumesFrom ?? []).map((u) => volumeMount({ source: u.source, destination: u.destination, readonly: u.readonly, recursive: true, flags: [] }));
+  const extraMounts = [...imageVolumes, ...f.volumes.map(({ volume }, i) => volumeMount({ ...volume, source: h.volumeSources[i]! })), ...fromMounts, ...f.tmpfs];
   const rootfs = h.image ? { path: h.image.root.upper, hasEtc: h.image.hasEtc } : h.rootfs;
   const spec = createSpec({
     id: h.id,
@@ -491,6 +512,7 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
   // What it keeps when it runs detached (-dit, or started later): a terminal, and an open stdin, for bunker attach.
   if (f.tty) spec.oci.process.terminal = true;
   if (f.interactive) spec.bunker.stdin = true;
+  if (h.volumeUses?.length) spec.bunker.volumes = h.volumeUses;
   applyDockerFlags(spec, f, h);
   // --stop-signal, else the image's StopSignal (docker's order).
   const imageStop = imageConfig?.StopSignal;

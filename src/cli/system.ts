@@ -1,4 +1,4 @@
-// bunker system df [--json]; bunker system prune [-a] [-f]
+// bunker system df [--json]; bunker system prune [-a] [-f] [--volumes]
 
 import { readdirSync, statSync } from "node:fs";
 import { BunkerError } from "../errors";
@@ -9,11 +9,14 @@ import { removeImage } from "../image/images";
 import { imagesInUse, reconcileImageRoots, usersOfImage } from "../runtime/image-rootfs";
 import { removeContainer } from "../runtime/remove";
 import { currentStatus, listStates } from "../runtime/store";
+import { listVolumes, volumePath } from "../runtime/volume-store";
+import { volumesInUse } from "../runtime/volume-use";
 import { UsageError } from "../options";
 import { parseCommand, runGroup } from "./usage";
 
 /** Bytes below `path`, as du counts them (each inode once, links not followed). */
-function diskUse(path: string): number {
+export function diskUse(path: string): number {
+  if (path === "") return 0;
   const r = Bun.spawnSync(["du", "-sb", "--", path], { stdout: "pipe", stderr: "ignore" });
   return Number(r.stdout.toString().split("\t")[0]) || 0;
 }
@@ -21,6 +24,7 @@ function diskUse(path: string): number {
 interface Usage {
   images: { count: number; active: number; bytes: number; reclaimable: number };
   containers: { count: number; active: number; bytes: number; reclaimable: number };
+  volumes: { count: number; active: number; bytes: number; reclaimable: number };
 }
 
 function usage(): Usage {
@@ -41,6 +45,8 @@ function usage(): Usage {
   const containers = states.filter((s) => s.spec.bunker.image);
   const own = (id: string) => diskUse(`${root}/containers/${id}`);
   const sizes = containers.map((s) => ({ s, bytes: own(s.id) }));
+  const volumesUsed = volumesInUse(states);
+  const volumes = listVolumes().map((r) => ({ used: volumesUsed.has(r.Name), bytes: diskUse(volumePath(r.Name)?.data ?? "") }));
   return {
     images: { count: images.length, active: activeImages.length, bytes: all, reclaimable: all - inUse },
     containers: {
@@ -49,11 +55,17 @@ function usage(): Usage {
       bytes: sizes.reduce((a, c) => a + c.bytes, 0),
       reclaimable: sizes.filter((c) => currentStatus(c.s) === "stopped").reduce((a, c) => a + c.bytes, 0),
     },
+    volumes: {
+      count: volumes.length,
+      active: volumes.filter((v) => v.used).length,
+      bytes: volumes.reduce((a, v) => a + v.bytes, 0),
+      reclaimable: volumes.filter((v) => !v.used).reduce((a, v) => a + v.bytes, 0),
+    },
   };
 }
 
 async function df(argv: string[]): Promise<number> {
-  const parsed = await parseCommand(argv, { json: { type: "boolean", description: "JSON" } }, { name: "system df", description: "Disk the image store takes: images' layers and the archives they came as, containers' own directories", positional: "", examples: ["bunker system df", "bunker system df --json"] });
+  const parsed = await parseCommand(argv, { json: { type: "boolean", description: "JSON" } }, { name: "system df", description: "Disk the image store takes: images' layers and the archives they came as, containers' own directories, volumes", positional: "", examples: ["bunker system df", "bunker system df --json"] });
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`system df: unexpected argument "${parsed.rest[0]}"`);
   const u = usage();
@@ -66,6 +78,7 @@ async function df(argv: string[]): Promise<number> {
     ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
     ["Images", String(u.images.count), String(u.images.active), formatBytes(u.images.bytes), `${formatBytes(u.images.reclaimable)}${pct(u.images.reclaimable, u.images.bytes)}`],
     ["Containers", String(u.containers.count), String(u.containers.active), formatBytes(u.containers.bytes), `${formatBytes(u.containers.reclaimable)}${pct(u.containers.reclaimable, u.containers.bytes)}`],
+    ["Local Volumes", String(u.volumes.count), String(u.volumes.active), formatBytes(u.volumes.bytes), `${formatBytes(u.volumes.reclaimable)}${pct(u.volumes.reclaimable, u.volumes.bytes)}`],
   ];
   await writeOut(columns(rows));
   return 0;
@@ -77,14 +90,15 @@ async function prune(argv: string[]): Promise<number> {
     {
       all: { type: "boolean", alias: ["a"], description: "Also images with names that no container uses" },
       force: { type: "boolean", alias: ["f"], description: "Do not ask" },
+      volumes: { type: "boolean", description: "Also anonymous volumes no container uses (with -a: every unused volume)" },
     },
-    { name: "system prune", description: "Remove stopped containers, images without names (-a: every unused one) and layers nothing uses", positional: "", examples: ["bunker system prune", "bunker system prune -a"] },
+    { name: "system prune", description: "Remove stopped containers, images without names (-a: every unused one) and layers nothing uses (--volumes: and unused volumes)", positional: "", examples: ["bunker system prune", "bunker system prune -a --volumes"] },
   );
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`system prune: unexpected argument "${parsed.rest[0]}"`);
   if (!parsed.values.force) {
     if (!process.stdin.isTTY) throw new UsageError("system prune: removes stopped containers and unused images: add -f to do it without asking");
-    process.stdout.write(`This removes every stopped container and ${parsed.values.all ? "every image no container uses" : "images without names"}. Are you sure? [y/N] `);
+    process.stdout.write(`This removes every stopped container${parsed.values.volumes ? `, ${parsed.values.all ? "every volume" : "every anonymous volume"} no container uses,` : ""} and ${parsed.values.all ? "every image no container uses" : "images without names"}. Are you sure? [y/N] `);
     const answer = await new Promise<string>((resolve) => process.stdin.once("data", (d) => resolve(String(d))));
     process.stdin.pause();
     if (!/^y(es)?\s*$/i.test(answer)) return 0;
@@ -99,6 +113,11 @@ async function prune(argv: string[]): Promise<number> {
     } catch (e) {
       failed ??= e;
     }
+  }
+  if (parsed.values.volumes) {
+    const v = await (await import("./volume")).pruneVolumes(parsed.values.all === true);
+    for (const n of v.names) lines.push(`Deleted volume: ${n}`);
+    for (const f of v.failures) failed ??= new BunkerError(f);
   }
   const root = openStore();
   for (const i of listImages(root)) {
@@ -138,7 +157,7 @@ async function info(argv: string[]): Promise<number> {
     ...["newuidmap", "newgidmap", "pasta", "slirp4netns", "fuse-overlayfs"].map((h) => `  ${h.padEnd(15)} ${helper(h)}`),
     `image store:      ${i.storage.store} (root filesystems: ${i.storage.driver})`,
     `container state:  ${i.storage.state}`,
-    "volumes:          -v HOST:CONTAINER is read-only unless :rw is given (bunker's default)",
+    "volumes:          -v HOST:CONTAINER is read-only unless :rw is given (bunker's default); -v NAME:CONTAINER and --mount are read-write unless ro",
     "",
     i.limits.length ? `What will not work here:\n${i.limits.map((l) => `  - ${l}`).join("\n")}` : "Everything bunker does works here.",
   ];

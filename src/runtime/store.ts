@@ -19,6 +19,7 @@ import { BunkerError } from "../errors";
 import { abandonedTemp, clearTempFiles, isTempFile, parseTempName, removeTree, tempName } from "./leftovers";
 import { stateDir } from "./state";
 import { removeImageRoot } from "../image/store";
+import { removeAnonymousVolumes } from "./volume-store";
 import { dirname } from "node:path";
 import { NAME, stateProblem } from "./state-shape";
 
@@ -473,6 +474,9 @@ export function removeState(s: { id: string; name?: string } | Damaged): void {
   // An image container's changes, after its state: a bunker killed in between leaves them to reconcileImageRoots.
   const upper = "spec" in s ? (s as ContainerState).spec?.bunker.image?.upper : undefined;
   if (upper !== undefined) removeImageRoot(dirname(upper));
+  // --rm: the volumes made for it alone go with it (`rm -v` removes them otherwise).
+  const spec = "spec" in s ? (s as ContainerState).spec : undefined;
+  if ("autoRemove" in s && s.autoRemove && spec?.bunker.volumes) removeAnonymousVolumes(spec.bunker.volumes);
 }
 
 /** Removes temporary files a writer of the container's state left when killed. */

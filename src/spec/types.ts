@@ -228,6 +228,20 @@ export interface Sidecar {
   pidsDefault?: boolean;
   /** The cgroup at linux.cgroupsPath must be made (an OCI client's, as root): never run without it. */
   cgroupRequired?: boolean;
+  /** What -v, --mount and --volumes-from bound (not tmpfs): what --volumes-from of this container takes, and which volumes it uses. */
+  volumes?: VolumeUse[];
+}
+
+/** A bind of the run's flags: a host path, or a volume of the store by name. */
+export interface VolumeUse {
+  destination: string;
+  /** The host path bound: the volume's data directory for a volume. */
+  source: string;
+  readonly: boolean;
+  /** A volume of the store. */
+  name?: string;
+  /** A volume made for this container alone (-v PATH): removed with it by --rm or rm -v. */
+  anonymous?: boolean;
 }
 
 export interface ImageRoot {

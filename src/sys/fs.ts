@@ -393,14 +393,15 @@ export function makeLink(target: string, path: string): boolean {
   return true;
 }
 
+const LOCK_SH = 1;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 
-/** An exclusive flock on `path` (created if missing); released by closing. */
-export function lockFile(path: string, wait = true): { fd: number; release(): void } | null {
+/** An exclusive flock on `path` (created if missing), or a shared one; released by closing. */
+export function lockFile(path: string, wait = true, shared = false): { fd: number; release(): void } | null {
   const fd = sys(`open ${path}`, "openat", AT.FDCWD, cstr(path), O.RDONLY | O.CREAT | O.CLOEXEC, 0o600);
   for (;;) {
-    const r = trySys("flock", fd, LOCK_EX | (wait ? 0 : LOCK_NB));
+    const r = trySys("flock", fd, (shared ? LOCK_SH : LOCK_EX) | (wait ? 0 : LOCK_NB));
     if (r === 0) return { fd, release: () => closeFd(fd) };
     if (r === -Errno.EINTR) continue;
     closeFd(fd);

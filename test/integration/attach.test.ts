@@ -20,8 +20,8 @@ const suite = containerSuite(ready, () => {
 const on = (name: string, extra: string[], script: string) => ["--name", name, "--network", "none", ...extra, "--rootfs", suite.fs.path, "--", "sh", "-c", script];
 const state = (name: string) => JSON.parse(bunker(["inspect", name]).stdout)[0];
 /** Runs `bunker ARGS` in the background, its output collected. */
-function spawn(args: string[], stdin: "pipe" | "ignore" = "ignore") {
-  return Bun.spawn([BUNKER, ...args], { stdin, stdout: "pipe", stderr: "pipe" });
+function spawn(args: string[]) {
+  return Bun.spawn([BUNKER, ...args], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
 }
 const text = (s: ReadableStream<Uint8Array>) => new Response(s).text();
 /** Sockets its waiter holds: the attach socket, and one for each client attached (--network none: no others). */
@@ -57,10 +57,10 @@ describe.skipIf(!ready)("attach without a terminal", () => {
 
   test("-d -i: attach passes input; --no-stdin does not; without -i nothing is passed", async () => {
     expect(bunker(["run", "-d", "-i", ...on("at-in", [], "while read l; do echo got:$l; [ $l = quit ] && exit 3; done")]).code).toBe(0);
-    const quiet = spawn(["attach", "--no-stdin", "at-in"], "pipe");
+    const quiet = spawn(["attach", "--no-stdin", "at-in"]);
     quiet.stdin.write("ignored\n");
     await quiet.stdin.end();
-    const a = spawn(["attach", "at-in"], "pipe");
+    const a = spawn(["attach", "at-in"]);
     a.stdin.write("hello\n");
     a.stdin.flush();
     await until(() => bunker(["logs", "at-in"]).stdout.includes("got:hello"), 5000, "the first line through");

@@ -159,9 +159,9 @@ describe.skipIf(!ready)("rootless, with subordinate ranges", () => {
   test("a file volume, relative to the current directory; a missing host path is a 125 error", () => {
     let r = run(sub, fsSub, ["-v", "vol/f:/etc/motd"], "cat /etc/motd");
     expect(r.stdout).toBe("host data\n");
-    r = run(sub, fsSub, ["-v", "no-such-dir:/x"], "true");
+    r = run(sub, fsSub, ["-v", "./no-such-dir:/x"], "true");
     expect(r.code).toBe(125);
-    expect(r.stderr).toBe("bunker: volume no-such-dir:/x: no-such-dir: no such file or directory\n");
+    expect(r.stderr).toBe("bunker: volume ./no-such-dir:/x: ./no-such-dir: no such file or directory\n");
   });
 
   test("--tmpfs mounts a private tmpfs with its options", () => {

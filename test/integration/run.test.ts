@@ -463,8 +463,8 @@ describe.skipIf(!ready)("volumes, environment and working directory as root", ()
   });
 
   test("bad volume and tmpfs values are 125 errors", () => {
-    let r = bunker(["run", "-v", "/tmp", "--rootfs", suite.fs.path, "--", "true"]);
-    expect([r.code, r.stderr]).toEqual([125, 'bunker: invalid volume "/tmp": use HOST:CONTAINER[:OPTIONS]\n']);
+    let r = bunker(["run", "-v", "/tmp:/t:ro:x", "--rootfs", suite.fs.path, "--", "true"]);
+    expect([r.code, r.stderr]).toEqual([125, 'bunker: invalid volume "/tmp:/t:ro:x": use HOST:CONTAINER[:OPTIONS], NAME:CONTAINER[:OPTIONS] or CONTAINER\n']);
     r = bunker(["run", "--tmpfs", "/t:bogus", "--rootfs", suite.fs.path, "--", "true"]);
     expect([r.code, r.stderr]).toEqual([125, 'bunker: tmpfs /t:bogus: unknown option "bogus"\n']);
     r = bunker(["run", "-w", "relative", "--rootfs", suite.fs.path, "--", "true"]);

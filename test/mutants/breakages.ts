@@ -55,6 +55,7 @@ const LOGS = "test/integration/logs.test.ts";
 const RUN_FLAGS = "test/integration/run-flags.test.ts";
 const SURFACE = "test/integration/surface.test.ts";
 const COMPLETION = "test/unit/completion.test.ts";
+const VOLUMES = "test/integration/volumes.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -870,5 +871,29 @@ export const BREAKAGES: Breakage[] = [
     file: "src/cli/completion.ts",
     edits: one("    names: [`--${name}`, ...(d.alias ?? []).map((a) => (a.length === 1 ? `-${a}` : `--${a}`))],", "    names: [`--${name}`],"),
     tests: [COMPLETION],
+  },
+  {
+    name: "volume-rm-in-use",
+    removes: "refusing to remove a volume a container uses",
+    file: "src/runtime/volume-use.ts",
+    edits: [
+      { from: "  if (users.length) throw inUse(users);\n", to: "" },
+      { from: "    if (now.length) throw inUse(now);\n", to: "" },
+    ],
+    tests: [VOLUMES],
+  },
+  {
+    name: "volume-store-shared",
+    removes: "refusing a volumes directory that another user may change (a volume there could be pointed anywhere)",
+    file: "src/runtime/volume-store.ts",
+    edits: one("    return privateDir(dir, process.geteuid?.() ?? 0);", "    return (makeDir(dir), dir);"),
+    tests: [VOLUMES],
+  },
+  {
+    name: "volume-not-filled",
+    removes: "filling an empty volume with the image's files at first use",
+    file: "src/cli/run.ts",
+    edits: one("    if (image && !volume.nocopy) await uses.fillVolume(", "    if (image && volume.nocopy) await uses.fillVolume("),
+    tests: [VOLUMES],
   },
 ];

@@ -47,7 +47,8 @@ describe("volumes and tmpfs", () => {
     expect(volumeMount(parseVolume("/a:/b"))).toEqual({ destination: "/b", type: "bind", source: "/a", options: ["rbind", "ro"] });
   });
   test("bad volumes", () => {
-    expect(() => parseVolume("/a")).toThrow("use HOST:CONTAINER[:OPTIONS]");
+    expect(() => parseVolume("/a:/b:ro:x")).toThrow("use HOST:CONTAINER[:OPTIONS]");
+    expect(() => parseVolume("rel")).toThrow("use HOST:CONTAINER[:OPTIONS]");
     expect(() => parseVolume("/a:rel")).toThrow("must be absolute");
     expect(() => parseVolume("/a:/")).toThrow("cannot mount over the container's /");
     expect(() => parseVolume("/a:/x/../y")).toThrow('must not contain ".."');

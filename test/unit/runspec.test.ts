@@ -46,7 +46,7 @@ describe("runFlags: the flags' own syntax", () => {
     expect(refused({ "cap-add": ["FLY"] })).toMatch(/FLY/);
     expect(refused({ "security-opt": ["apparmor=x"] })).toMatch(/unknown --security-opt/);
     expect(refused({ workdir: "src" })).toMatch(/must be absolute/);
-    expect(refused({ volume: ["/a"] })).toMatch(/HOST:CONTAINER/);
+    expect(refused({ volume: ["/a:/b:ro:x"] })).toMatch(/HOST:CONTAINER/);
     expect(refused({ "map-uid": "x" })).toMatch(/--map-uid x: not a user or group ID/);
   });
 
@@ -62,7 +62,7 @@ describe("runFlags: the flags' own syntax", () => {
 
 describe("runSpec: flags and the host's answers to a spec", () => {
   test("volumes take the host's absolute sources, read-only unless rw", () => {
-    const s = runSpec(flags({ volume: ["src:/src:rw", "/etc/x:/x"] }), host({ volumeSources: ["/home/u/src", "/etc/x"] }), cgroupsPath);
+    const s = runSpec(flags({ volume: ["./src:/src:rw", "/etc/x:/x"] }), host({ volumeSources: ["/home/u/src", "/etc/x"] }), cgroupsPath);
     const binds = s.oci.mounts.filter((m) => m.destination === "/src" || m.destination === "/x");
     expect(binds).toEqual([
       { destination: "/src", type: "bind", source: "/home/u/src", options: ["rbind", "rw"] },
