@@ -2,11 +2,18 @@
 
 import { isFailure } from "../errors";
 import { jsonText, writeErr, writeOut } from "../output";
-import { currentStatus, isDamaged, killedWithSupervisor, resolveEntry } from "../runtime/store";
+import { currentStatus, isDamaged, killedWithSupervisor, resolveEntry, type ContainerState } from "../runtime/store";
+import { readHealth, type HealthRecord } from "../runtime/health-record";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {};
+
+function healthState(s: ContainerState): { State?: { Health: Omit<HealthRecord, "started"> } } {
+  const h = readHealth(s);
+  if (!h) return {};
+  return { State: { Health: { Status: h.Status, FailingStreak: h.FailingStreak, Log: h.Log } } };
+}
 
 export async function inspect(argv: string[]): Promise<number> {
   const parsed = await parseCommand(argv, options, { name: "inspect", description: "Show containers' state as JSON", positional: "ID|NAME..." });
@@ -34,6 +41,8 @@ export async function inspect(argv: string[]): Promise<number> {
       oomKilled: s.oomKilled === true,
       killedWithSupervisor: killedWithSupervisor(s),
       ...(status === "stopped" ? { pid: undefined, pidStart: undefined, namespaces: undefined } : {}),
+      // docker's State.Health, with a health check: the status, the failing streak and the last results.
+      ...healthState(s),
     };
   });
   await writeOut(`${jsonText(out, 2)}\n`);

@@ -9,6 +9,7 @@ import { reconcileImageRoots } from "../runtime/image-rootfs";
 import { formatPort } from "../spec/ports";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
+import { readHealth } from "../runtime/health-record";
 
 const options: OptionDefs = {
   all: { type: "boolean", alias: ["a"], description: "Include stopped and damaged containers" },
@@ -18,11 +19,18 @@ const options: OptionDefs = {
 
 export function describeStatus(s: ContainerState): string {
   const status = currentStatus(s);
-  if (status === "running") return `Up ${duration(s.started ?? s.created)}${s.paused ? " (Paused)" : ""}`;
+  if (status === "running") return `Up ${duration(s.started ?? s.created)}${s.paused ? " (Paused)" : healthSuffix(s)}`;
   if (status === "created") return "Created";
   if (killedWithSupervisor(s)) return "Exited (killed with its bunker process)";
   if (s.exitCode === undefined) return "Exited (unknown)";
   return `Exited (${s.exitCode}${s.oomKilled ? ", out of memory" : ""}) ${duration(s.finished)} ago`;
+}
+
+/** docker's health note after "Up ...": " (healthy)", " (unhealthy)", " (health: starting)"; "" without a check. */
+function healthSuffix(s: ContainerState): string {
+  const h = readHealth(s);
+  if (!h) return "";
+  return h.Status === "starting" ? " (health: starting)" : ` (${h.Status})`;
 }
 
 export async function ps(argv: string[]): Promise<number> {
@@ -82,6 +90,7 @@ export function summary(s: ContainerState) {
     killedWithSupervisor: killedWithSupervisor(s),
     network: s.network?.mode ?? s.spec.bunker.network,
     ports: currentStatus(s) === "running" ? (s.network?.ports ?? []).map(formatPort) : [],
+    health: currentStatus(s) === "running" ? (readHealth(s)?.Status ?? null) : null,
   };
 }
 
@@ -102,5 +111,6 @@ export function damagedSummary(d: Damaged) {
     killedWithSupervisor: false,
     network: null,
     ports: [],
+    health: null,
   };
 }

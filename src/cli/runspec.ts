@@ -25,6 +25,7 @@ import type { NetworkChoice } from "../runtime/runhost";
 import type { CgroupsMode } from "../runtime/cgroup";
 import { requirePaths, UsageError, type Parsed } from "../options";
 import { parseSignal } from "../spec/signals";
+import { mergeHealthcheck, parseHealthFlags, type HealthFlags } from "../spec/health";
 
 const USERNS_MODES: UsernsMode[] = ["private", "keep-id", "host"];
 
@@ -100,6 +101,8 @@ export interface RunFlags {
   stopTimeout?: number;
   /** --group-add: groups by name or number. */
   groupAdd: string[];
+  /** --health-* and --no-healthcheck. */
+  health?: HealthFlags;
   /** --pid host, --ipc host, --uts host: the host's namespace of that kind. */
   hostNamespaces: ("pid" | "ipc" | "uts")[];
   rm: boolean;
@@ -232,6 +235,7 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("platform", optString(v.platform)),
     publishAll: v["publish-all"] === true,
     ...opt("stopSignal", optString(v["stop-signal"]) !== undefined ? parseSignal(optString(v["stop-signal"])!) : undefined),
+    ...opt("health", parseHealthFlags(v)),
     userns,
     network,
     ports,
@@ -477,6 +481,9 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
   const imageStop = imageConfig?.StopSignal;
   const stopSignal = f.stopSignal ?? (imageStop ? parseSignal(imageStop) : undefined);
   if (stopSignal !== undefined && stopSignal !== 15) spec.bunker.stopSignal = stopSignal;
+  // The flags' health check over the image's HEALTHCHECK (docker's merge).
+  const health = mergeHealthcheck(f.health, imageConfig?.Healthcheck);
+  if (health) spec.bunker.healthcheck = health;
   if (f.joinNs !== undefined) {
     const present = (["ipc", "uts"] as const).filter((t) => h.pinned.includes(t));
     for (const t of present) {

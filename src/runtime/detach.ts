@@ -8,7 +8,7 @@ import type { ContainerSpec } from "../spec/types";
 import { AT, O } from "../sys/constants";
 import { closeFd, pipe, readUpTo, sys, writeAll } from "../sys/libc";
 import { BunkerError } from "../errors";
-import { compiledBunker } from "./handoff";
+import { selfCommand } from "./handoff";
 import { initialState, runContainer, type RunRecord } from "./run";
 import { containerDir, createState, readState, removeState, withLock, writeState } from "./store";
 import { cstr } from "../sys/fs";
@@ -17,11 +17,6 @@ import type { LogSettings } from "../spec/types";
 import { LOG_NAME } from "./log-reader";
 import type { LogPipes } from "./log-writer";
 import { startTime } from "../sys/proc";
-
-/** The command line that runs bunker itself (the executable, or bun with the source entry). */
-function selfCommand(): string[] {
-  return compiledBunker() ? [process.execPath] : [process.execPath, Bun.main];
-}
 
 export async function detach(spec: ContainerSpec, record: RunRecord): Promise<number> {
   const state = initialState(spec, record);

@@ -27,6 +27,11 @@ const FD_CLOEXEC = 1;
 /** Whether this is the compiled executable (its code in Bun's embedded file system), not bun running the sources. */
 export const compiledBunker = (): boolean => Bun.main.startsWith("/$bunfs/");
 
+/** The command line that runs bunker itself (the executable, or bun with the source entry). */
+export function selfCommand(): string[] {
+  return compiledBunker() ? [process.execPath] : [process.execPath, Bun.main];
+}
+
 /** Whether this bunker can hand off at all, and if not, why. */
 export function handOffUnavailable(): string | null {
   if (prebuiltNativeOff()) return "BUNKER_NATIVE=compile";

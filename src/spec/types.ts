@@ -224,6 +224,19 @@ export interface Sidecar {
   pidsDefault?: boolean;
   /** The cgroup at linux.cgroupsPath must be made (an OCI client's, as root): never run without it. */
   cgroupRequired?: boolean;
+  /** --health-cmd and the rest, or the image's HEALTHCHECK (spec/health.ts). */
+  healthcheck?: HealthConfig;
+}
+
+/** A health check (docker's Healthcheck): durations in nanoseconds, 0 for docker's default. */
+export interface HealthConfig {
+  /** ["CMD", PROGRAM, ARG...] or ["CMD-SHELL", "COMMAND"]. */
+  test: string[];
+  interval: number;
+  timeout: number;
+  startPeriod: number;
+  startInterval: number;
+  retries: number;
 }
 
 export interface ImageRoot {
