@@ -53,6 +53,7 @@ const ARCHIVES = "test/integration/image-archive.test.ts";
 const DRIVERS = "test/integration/image-drivers.test.ts";
 const LOGS = "test/integration/logs.test.ts";
 const RUN_FLAGS = "test/integration/run-flags.test.ts";
+const HEALTH = "test/integration/health.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -854,5 +855,19 @@ export const BREAKAGES: Breakage[] = [
     file: "src/cli/diff.ts",
     edits: one("  const kept = changes.filter((c) => !(c.kind === \"A\" && [...own].some((p) => c.path === p || c.path.startsWith(`${p}/`))));", "  const kept = [...changes];"),
     tests: [DRIVERS],
+  },
+  {
+    name: "health-check-timeout-ignored",
+    removes: "killing a health check that outlives --health-timeout (a hung check would hang every later one)",
+    file: "src/runtime/health.ts",
+    edits: one("  const code = await waitWithin(pid, Math.ceil(timeout / 1e6), drain);", "  const code = await waitWithin(pid, 2 ** 31 - 1, drain);"),
+    tests: [HEALTH],
+  },
+  {
+    name: "health-check-not-periodic",
+    removes: "starting the periodic health check beside a running container",
+    file: "src/runtime/run.ts",
+    edits: one("  startHealthMonitor(created.state, created.pid);\n", ""),
+    tests: [HEALTH],
   },
 ];
