@@ -81,7 +81,7 @@ export function mergeHealthcheck(flags: HealthFlags | undefined, image: unknown)
     return undefined;
   }
   const pick = (flag: number | undefined, imageValue: unknown) => (flag !== undefined && flag !== 0 ? flag : nanos(imageValue));
-  return {
+  const out = {
     test,
     interval: pick(flags?.interval, img.Interval),
     timeout: pick(flags?.timeout, img.Timeout),
@@ -89,6 +89,11 @@ export function mergeHealthcheck(flags: HealthFlags | undefined, image: unknown)
     startInterval: pick(flags?.startInterval, img.StartInterval),
     retries: pick(flags?.retries, img.Retries),
   };
+  // docker's floor holds for an image's values too: a check every few nanoseconds would keep a CPU busy.
+  for (const key of ["interval", "timeout", "startPeriod", "startInterval"] as const) {
+    if (out[key] > 0 && out[key] < MS) throw new SpecError(`the image's HEALTHCHECK: its ${key} (${out[key]}ns) is under 1ms: override it with --health-${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  }
+  return out;
 }
 
 /** The timings a check runs with: its own, docker's defaults for what it leaves at 0. */

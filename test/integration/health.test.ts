@@ -244,7 +244,8 @@ describe.skipIf(!ready)("health checks", () => {
     });
 
     test("used as it is; the flags override what they set and keep the rest; --no-healthcheck turns it off", () => {
-      expect(runImage(["--name", "hc-img"]).code).toBe(0);
+      const r = runImage(["--name", "hc-img"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
       expect(b(["healthcheck", "run", "hc-img"])).toMatchObject({ code: 1, stdout: "unhealthy\n" });
       // Retries 1 (the image's): one failure is enough.
       expect(health("hc-img")!.Log.map((l) => [l.ExitCode, l.Output])).toEqual([[4, "from-image\n"]]);

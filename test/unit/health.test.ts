@@ -70,6 +70,9 @@ describe("run's health flags and an image's HEALTHCHECK", () => {
     expect(fails({ "health-cmd": "  " })).toBe("--health-cmd: the command is empty");
     expect(fails({ "no-healthcheck": true, "health-retries": "1" })).toBe("--no-healthcheck conflicts with --health-retries");
     expect(fails({ "health-timeout": "3s" })).toBe("--health-*: there is no health check to set (give --health-cmd; the image has none)");
+    // An image's values meet the same floor; a flag can set it right.
+    expect(() => mergeHealthcheck(undefined, { Test: ["CMD", "true"], Interval: 1000 })).toThrow("the image's HEALTHCHECK: its interval (1000ns) is under 1ms: override it with --health-interval");
+    expect(mergeHealthcheck(parseHealthFlags({ "health-interval": "1s" }), { Test: ["CMD", "true"], Interval: 1000 })).toMatchObject({ interval: S });
   });
 });
 
