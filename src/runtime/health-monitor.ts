@@ -75,7 +75,8 @@ export function startHealthMonitor(state: ContainerState, pid: number): void {
       });
     }
     proc.unref();
-    const monitor = { pid: proc.pid, ...(startTime(proc.pid) !== null ? { pidStart: startTime(proc.pid)! } : {}) };
+    const start = startTime(proc.pid);
+    const monitor = { pid: proc.pid, ...(start !== null ? { pidStart: start } : {}) };
     withLock(state.id, () => {
       const now = readState(state.id);
       if (now) writeState({ ...now, healthMonitor: monitor });

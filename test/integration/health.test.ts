@@ -216,7 +216,7 @@ describe.skipIf(!ready)("health checks", () => {
     const runImage = (flags: string[]) => b(["run", "-d", "--network", "none", ...flags, "hc-image"]);
 
     beforeAll(() => {
-      dir = mkdtempSync("/var/tmp/bunker-health-");
+      dir = mkdtempSync("/tmp/bunker-health-");
       store = join(dir, "store");
       // A docker save archive of the busybox tree, whose config has a HEALTHCHECK.
       const layer = Bun.spawnSync(["tar", "-C", suite.fs.path, "--numeric-owner", "-cf", "-", "."]).stdout;
