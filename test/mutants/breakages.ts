@@ -870,4 +870,14 @@ export const BREAKAGES: Breakage[] = [
     edits: one("  startHealthMonitor(created.state, created.pid);\n", ""),
     tests: [HEALTH],
   },
+  {
+    name: "health-timer-outlives-container",
+    removes: "the periodic health check ending when the container's first process ends (its pidfd)",
+    file: "native/health.c",
+    edits: [
+      { from: "    if (wait_until(pidfd, -1, next)) leave(0);", to: "    wait_until(pidfd, -1, next);" },
+      { from: "    if (code < 0) leave(0);", to: "    (void)code;" },
+    ],
+    tests: ["test/unit/health-timer.test.ts"],
+  },
 ];
