@@ -34,7 +34,7 @@ const seccompDefault: Record<string, string> = {};
 for (const arch of ["x86_64", "aarch64"] as const) seccompDefault[arch] = Buffer.from(await compileDefault(arch)).toString("base64");
 // The child interpreter as a shared object for the target, loaded from memory at run time;
 // without a compiler for it the executable compiles it on each run instead (slower to start).
-const { compileChildObject, compileInit, compileWaiter } = await import("./native/object");
+const { compileChildObject, compileHealth, compileInit, compileWaiter } = await import("./native/object");
 const arch = target === "linux-arm64" ? "aarch64" : "x86_64";
 const child = compileChildObject(arch);
 if ("error" in child) console.error(`build: warning: ${child.error}: ${outfile} will compile it on every run, which is slower (install gcc, or gcc-aarch64-linux-gnu to build for arm64)`);
@@ -44,6 +44,9 @@ if ("error" in waiter) console.error(`build: warning: ${waiter.error}: ${outfile
 // --init's PID 1 (kilobytes instead of a copy of bunker beside the command).
 const init = compileInit(arch);
 if ("error" in init) console.error(`build: warning: ${init.error}: ${outfile}'s --init will keep a copy of bunker as PID 1`);
+// The periodic health check's timer (kilobytes instead of a Bun process per checked container).
+const health = compileHealth(arch);
+if ("error" in health) console.error(`build: warning: ${health.error}: ${outfile}'s health checks will keep a Bun process each`);
 const started = performance.now();
 const result = await Bun.build({
   entrypoints: ["src/main.ts"],
@@ -57,6 +60,7 @@ const result = await Bun.build({
     BUNKER_CHILD_OBJECT: JSON.stringify("bytes" in child ? Buffer.from(child.bytes).toString("base64") : ""),
     BUNKER_WAITER: JSON.stringify("bytes" in waiter ? Buffer.from(waiter.bytes).toString("base64") : ""),
     BUNKER_INIT: JSON.stringify("bytes" in init ? Buffer.from(init.bytes).toString("base64") : ""),
+    BUNKER_HEALTH: JSON.stringify("bytes" in health ? Buffer.from(health.bytes).toString("base64") : ""),
   },
   compile: {
     target: `bun-${target}`,
@@ -77,5 +81,6 @@ const interp = [
   "bytes" in child ? `child interpreter ${child.bytes.length} bytes by ${child.compiler}` : "child interpreter compiled at run time",
   "bytes" in waiter ? `waiter ${waiter.bytes.length} bytes` : "no waiter",
   "bytes" in init ? `init ${init.bytes.length} bytes` : "no init",
+  "bytes" in health ? `health timer ${health.bytes.length} bytes` : "no health timer",
 ].join(", ");
 console.error(`built ${outfile} for ${target} in ${Math.round(performance.now() - started)} ms (${interp})`);

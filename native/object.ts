@@ -17,6 +17,7 @@ export type Arch = "x86_64" | "aarch64";
 const CHILD = join(import.meta.dir, "child.c");
 const WAITER = join(import.meta.dir, "waiter.c");
 const INIT = join(import.meta.dir, "init.c");
+const HEALTH = join(import.meta.dir, "health.c");
 
 /** ELF e_machine of each architecture: what the object must say it is built for. */
 const MACHINE: Record<Arch, number> = { x86_64: 62, aarch64: 183 };
@@ -69,6 +70,11 @@ export function compileWaiter(arch: Arch): ObjectResult {
 /** Compiles --init's PID 1 for `arch`: a static executable. */
 export function compileInit(arch: Arch): ObjectResult {
   return compile(arch, "the init", INIT, STATIC_FLAGS, "executable");
+}
+
+/** Compiles the periodic health check's timer for `arch`: a static executable. */
+export function compileHealth(arch: Arch): ObjectResult {
+  return compile(arch, "the health check timer", HEALTH, STATIC_FLAGS, "executable");
 }
 
 /** The first compiler that builds `source` for `arch` into an ELF file of `kind` wins. */

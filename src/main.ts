@@ -42,6 +42,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   diff: { describe: "List what a container changed in its image's files", load: async () => (await import("./cli/diff")).diff },
   rename: { describe: "Give a container another name", load: async () => (await import("./cli/rename")).rename },
   port: { describe: "List a running container's published ports", load: async () => (await import("./cli/port")).port },
+  healthcheck: { describe: "Run a container's health check now (run)", load: async () => (await import("./cli/healthcheck")).healthcheck },
   logs: { describe: "Print what a detached container wrote", load: async () => (await import("./cli/logs")).logs },
   save: { describe: "Write images as a tar archive", load: async () => (await import("./cli/save")).save },
   export: { describe: "Write a container's root filesystem as a tar archive", load: async () => (await import("./cli/export")).exportCmd },
@@ -59,6 +60,10 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   __supervise: {
     describe: "",
     load: async () => async (argv: string[]) => (await import("./runtime/detach")).supervise(argv[0] ?? "", argv.slice(1)),
+  },
+  __health: {
+    describe: "",
+    load: async () => async (argv: string[]) => (await import("./runtime/health-monitor")).healthLoop(argv),
   },
   __userns: { describe: "", load: async () => (await import("./runtime/userns-helper")).usernsHelper },
   __finish: {

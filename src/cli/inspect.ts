@@ -2,12 +2,19 @@
 
 import { isFailure } from "../errors";
 import { jsonText, writeErr, writeOut } from "../output";
-import { currentStatus, isDamaged, killedWithSupervisor, resolveEntry, restartPending } from "../runtime/store";
+import { currentStatus, isDamaged, killedWithSupervisor, resolveEntry, restartPending, type ContainerState } from "../runtime/store";
+import { readHealth, type HealthRecord } from "../runtime/health-record";
 import { displayStatus } from "./ps";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {};
+
+function healthState(s: ContainerState): { State?: { Health: Omit<HealthRecord, "started"> } } {
+  const h = readHealth(s);
+  if (!h) return {};
+  return { State: { Health: { Status: h.Status, FailingStreak: h.FailingStreak, Log: h.Log } } };
+}
 
 export async function inspect(argv: string[]): Promise<number> {
   const parsed = await parseCommand(argv, options, { name: "inspect", description: "Show containers' state as JSON", positional: "ID|NAME...", examples: ["bunker inspect web", "bunker inspect web | jq -r '.[0].pid'"] });
@@ -37,6 +44,8 @@ export async function inspect(argv: string[]): Promise<number> {
       oomKilled: s.oomKilled === true,
       killedWithSupervisor: killedWithSupervisor(s),
       ...(status === "stopped" ? { pid: undefined, pidStart: undefined, namespaces: undefined } : {}),
+      // docker's State.Health, with a health check: the status, the failing streak and the last results.
+      ...healthState(s),
     };
   });
   await writeOut(`${jsonText(out, 2)}\n`);

@@ -7,6 +7,7 @@ import { openLogFiles, readFd, timeNanos, type LogRecord } from "../runtime/log-
 import { currentStatus, readState, resolveContainer, supervisorAlive } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
+import { durationNanos } from "../spec/duration";
 
 const options: OptionDefs = {
   follow: { type: "boolean", alias: ["f"], description: "Keep printing what the container writes, until it stops" },
@@ -16,19 +17,14 @@ const options: OptionDefs = {
   timestamps: { type: "boolean", alias: ["t"], description: "Each line with the time it was written" },
 };
 
-const UNIT_NS: Record<string, bigint> = { ns: 1n, us: 1000n, µs: 1000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n };
-
 /** --since and --until, as docker reads them, in nanoseconds since the epoch. */
 export function parseLogTime(value: string, flag: string, now = BigInt(Date.now()) * 1_000_000n): bigint {
   if (/^\d+(\.\d{1,9})?$/.test(value)) {
     const [s, f = ""] = value.split(".");
     return BigInt(s!) * 1_000_000_000n + BigInt(f.padEnd(9, "0"));
   }
-  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
-  if (parts.length && parts.map((p) => p[0]).join("") === value) {
-    const ns = parts.reduce((sum, p) => sum + BigInt(Math.round(Number(p[1]) * Number(UNIT_NS[p[2]!]!))), 0n);
-    return now - ns;
-  }
+  const ago = durationNanos(value);
+  if (ago !== null) return now - ago;
   const withZone = /(Z|[+-]\d\d:\d\d)$/.test(value) ? value : `${value}Z`;
   const t = timeNanos(/T/.test(withZone) ? withZone : `${withZone.replace(/Z$/, "")}T00:00:00Z`);
   if (t < 0n) throw new UsageError(`${flag} ${value}: not a time (use 2026-11-30T10:00:00Z, a Unix time, or a duration such as 10m)`);

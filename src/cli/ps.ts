@@ -9,6 +9,7 @@ import { reconcileImageRoots } from "../runtime/image-rootfs";
 import { formatPort } from "../spec/ports";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
+import { readHealth } from "../runtime/health-record";
 
 const options: OptionDefs = {
   all: { type: "boolean", alias: ["a"], description: "Include stopped and damaged containers" },
@@ -18,12 +19,19 @@ const options: OptionDefs = {
 
 export function describeStatus(s: ContainerState): string {
   const status = currentStatus(s);
-  if (status === "running") return `Up ${duration(s.started ?? s.created)}${s.paused ? " (Paused)" : ""}`;
+  if (status === "running") return `Up ${duration(s.started ?? s.created)}${s.paused ? " (Paused)" : healthSuffix(s)}`;
   if (status === "created" || neverStarted(s)) return "Created";
   if (restartPending(s)) return `Restarting (${s.exitCode ?? "unknown"}) ${duration(s.finished ?? s.created)} ago`;
   if (killedWithSupervisor(s)) return "Exited (killed with its bunker process)";
   if (s.exitCode === undefined) return "Exited (unknown)";
   return `Exited (${s.exitCode}${s.oomKilled ? ", out of memory" : ""}) ${duration(s.finished)} ago`;
+}
+
+/** docker's health note after "Up ...": " (healthy)", " (unhealthy)", " (health: starting)"; "" without a check. */
+function healthSuffix(s: ContainerState): string {
+  const h = readHealth(s);
+  if (!h) return "";
+  return h.Status === "starting" ? " (health: starting)" : ` (${h.Status})`;
 }
 
 export async function ps(argv: string[]): Promise<number> {
@@ -86,6 +94,7 @@ export function summary(s: ContainerState) {
     restartCount: s.restartCount ?? 0,
     network: s.network?.mode ?? s.spec.bunker.network,
     ports: currentStatus(s) === "running" ? (s.network?.ports ?? []).map(formatPort) : [],
+    health: currentStatus(s) === "running" ? (readHealth(s)?.Status ?? null) : null,
   };
 }
 
@@ -107,5 +116,6 @@ export function damagedSummary(d: Damaged) {
     restartCount: 0,
     network: null,
     ports: [],
+    health: null,
   };
 }

@@ -27,6 +27,7 @@ import type { CgroupsMode } from "../runtime/cgroup";
 import { requirePaths, UsageError, type Parsed } from "../options";
 import { parseSignal } from "../spec/signals";
 import { parseRestart, type RestartPolicy } from "../spec/restart";
+import { mergeHealthcheck, parseHealthFlags, type HealthFlags } from "../spec/health";
 
 export const USERNS_MODES: UsernsMode[] = ["private", "keep-id", "host"];
 /** What --pull takes. */
@@ -110,6 +111,8 @@ export interface RunFlags {
   restart?: RestartPolicy;
   /** --group-add: groups by name or number. */
   groupAdd: string[];
+  /** --health-* and --no-healthcheck. */
+  health?: HealthFlags;
   /** --pid host, --ipc host, --uts host: the host's namespace of that kind. */
   hostNamespaces: ("pid" | "ipc" | "uts")[];
   rm: boolean;
@@ -251,6 +254,7 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("platform", optString(v.platform)),
     publishAll: v["publish-all"] === true,
     ...opt("stopSignal", optString(v["stop-signal"]) !== undefined ? parseSignal(optString(v["stop-signal"])!) : undefined),
+    ...opt("health", parseHealthFlags(v)),
     userns,
     network,
     ports,
@@ -518,6 +522,9 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
   const imageStop = imageConfig?.StopSignal;
   const stopSignal = f.stopSignal ?? (imageStop ? parseSignal(imageStop) : undefined);
   if (stopSignal !== undefined && stopSignal !== 15) spec.bunker.stopSignal = stopSignal;
+  // The flags' health check over the image's HEALTHCHECK (docker's merge).
+  const health = mergeHealthcheck(f.health, imageConfig?.Healthcheck);
+  if (health) spec.bunker.healthcheck = health;
   if (f.joinNs !== undefined) {
     const present = (["ipc", "uts"] as const).filter((t) => h.pinned.includes(t));
     for (const t of present) {

@@ -18,6 +18,7 @@ import { dirname } from "node:path";
 import { BunkerError } from "../errors";
 import { fileType, lockFile, makeDir, privateDir, readText, writeAtomic } from "../sys/fs";
 import { formatReference, parseReference } from "./reference";
+import type { ImageHealthcheck } from "../spec/health";
 
 /** The parts of an OCI image config bunker reads (image-spec config.md). */
 export interface ImageConfig {
@@ -35,6 +36,7 @@ export interface ImageConfig {
     Volumes?: Record<string, object>;
     StopSignal?: string;
     Labels?: Record<string, string>;
+    Healthcheck?: ImageHealthcheck;
   };
   rootfs: { type: "layers"; diff_ids: string[] };
   history?: { created?: string; created_by?: string; empty_layer?: boolean; comment?: string }[];

@@ -66,14 +66,14 @@ async function runOnHost(kind: HookKind, i: number, h: Hook, state: string): Pro
  * Waits for `pid` (a child of bunker) for at most `ms`, calling `drain` as it
  * goes; its exit status, or null on timeout (then it is killed).
  */
-async function waitWithin(pid: number, ms: number, drain: () => void): Promise<number | null> {
+export async function waitWithin(pid: number, ms: number, drain: () => void): Promise<number | null> {
   const status = new Int32Array(1);
   const end = Date.now() + ms;
   for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
     drain();
     const r = trySys("wait4", pid, status, 1 /* WNOHANG */, 0);
     if (r === pid) return exitCodeOf(status[0]!);
-    if (r < 0 && r !== -Errno.EINTR) throw new BunkerError(`wait for hook process ${pid}: errno ${-r}`);
+    if (r < 0 && r !== -Errno.EINTR) throw new BunkerError(`wait for process ${pid}: errno ${-r}`);
     if (Date.now() > end) {
       trySys("kill", pid, SIGNALS.SIGKILL);
       trySys("wait4", pid, status, 0, 0);

@@ -8,6 +8,7 @@
 
 import { pruneMountPoints } from "./mountpoints";
 import { stopFuseOverlay } from "./fuse-overlay";
+import { stopHealthMonitor } from "./health-monitor";
 import { detectLayout } from "../cgroups/detect";
 import { cgroupPids, placements, removeCgroups, thaw, type CgroupState } from "../cgroups/tree";
 import { SIGNALS } from "../sys/constants";
@@ -66,6 +67,7 @@ export async function undoSetUp(s: ContainerState, force: boolean): Promise<void
   }
   reconcileNetwork([s]);
   if (s.rootfsHelper) stopFuseOverlay(s.rootfsHelper.pid, s.rootfsHelper.pidStart);
+  if (s.healthMonitor) stopHealthMonitor(s.healthMonitor);
   if (s.status === "created") {
     for (const dir of s.pinned ?? []) {
       try {

@@ -7,6 +7,7 @@ import { startTime } from "../sys/proc";
 import { withLock, writeState } from "./store";
 import { createContainer, leaveCreated, namespacePaths, type Created, type RunRecord } from "./create";
 import { waitContainer } from "./wait";
+import { startHealthMonitor } from "./health-monitor";
 
 export type { OciCreate, RunRecord } from "./create";
 export { initialState } from "./create";
@@ -36,6 +37,7 @@ export async function runContainer(spec: ContainerSpec, record: RunRecord = { au
   const created = await createContainer(spec, record);
   if (record.oci?.create) return leaveCreated(created, record.oci.create);
   recordRunning(created);
+  startHealthMonitor(created.state, created.pid);
   record.onStarted?.();
   return waitContainer(created, record);
 }

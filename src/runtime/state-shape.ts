@@ -27,6 +27,7 @@ export function stateProblem(value: unknown, id: string): string | null {
   if (!optional(s.error, (v) => typeof v === "string")) return "has an invalid error";
   if (!optional(s.logPath, (v) => typeof v === "string" && v.startsWith("/"))) return "has an invalid log path";
   if (!optional(s.rootfsHelper, (h) => isObject(h) && Number.isSafeInteger(h.pid) && optional(h.pidStart, Number.isSafeInteger))) return "has an invalid root filesystem helper";
+  if (!optional(s.healthMonitor, (h) => isObject(h) && Number.isSafeInteger(h.pid) && (h.pid as number) > 0 && optional(h.pidStart, Number.isSafeInteger))) return "has an invalid health check process";
   if (!isObject(s.spec) || !isObject(s.spec.bunker) || !isObject(s.spec.oci) || typeof s.spec.bunker.network !== "string") return "has no container spec";
   if (!optional(s.oci, (v) => isObject(v) && typeof v.bundle === "string" && v.bundle.startsWith("/") && optional(v.annotations, (a) => isObject(a) && Object.values(a).every((x) => typeof x === "string")))) return "has an invalid OCI record";
   // Its cgroups are removed and their processes killed: only directories named after this container,

@@ -73,6 +73,8 @@ export interface ContainerState {
   network?: NetworkState;
   /** Its log (a detached container's, with --log-driver json-file). */
   logPath?: string;
+  /** The process running its periodic health check (runtime/health-monitor.ts): stopped when it ends. */
+  healthMonitor?: { pid: number; pidStart?: number };
   /** fuse-overlayfs serving its root filesystem (an image's, for a user without overlayfs): stopped when it ends. */
   rootfsHelper?: { pid: number; pidStart?: number };
   /** Its cgroups, one directory per hierarchy. */

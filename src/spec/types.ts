@@ -230,6 +230,8 @@ export interface Sidecar {
   cgroupRequired?: boolean;
   /** What -v, --mount and --volumes-from bound (not tmpfs): what --volumes-from of this container takes, and which volumes it uses. */
   volumes?: VolumeUse[];
+  /** --health-cmd and the rest, or the image's HEALTHCHECK (spec/health.ts). */
+  healthcheck?: HealthConfig;
 }
 
 /** A bind of the run's flags: a host path, or a volume of the store by name. */
@@ -242,6 +244,17 @@ export interface VolumeUse {
   name?: string;
   /** A volume made for this container alone (-v PATH): removed with it by --rm or rm -v. */
   anonymous?: boolean;
+}
+
+/** A health check (docker's Healthcheck): durations in nanoseconds, 0 for docker's default. */
+export interface HealthConfig {
+  /** ["CMD", PROGRAM, ARG...] or ["CMD-SHELL", "COMMAND"]. */
+  test: string[];
+  interval: number;
+  timeout: number;
+  startPeriod: number;
+  startInterval: number;
+  retries: number;
 }
 
 export interface ImageRoot {

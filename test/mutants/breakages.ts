@@ -56,6 +56,7 @@ const RUN_FLAGS = "test/integration/run-flags.test.ts";
 const SURFACE = "test/integration/surface.test.ts";
 const COMPLETION = "test/unit/completion.test.ts";
 const VOLUMES = "test/integration/volumes.test.ts";
+const HEALTH = "test/integration/health.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -895,5 +896,29 @@ export const BREAKAGES: Breakage[] = [
     file: "src/cli/run.ts",
     edits: one("    if (image && !volume.nocopy) await uses.fillVolume(", "    if (image && volume.nocopy) await uses.fillVolume("),
     tests: [VOLUMES],
+  },
+  {
+    name: "health-check-timeout-ignored",
+    removes: "killing a health check that outlives --health-timeout (a hung check would hang every later one)",
+    file: "src/runtime/health.ts",
+    edits: one("  const code = await waitWithin(pid, Math.ceil(timeout / 1e6), drain);", "  const code = await waitWithin(pid, 2 ** 31 - 1, drain);"),
+    tests: [HEALTH],
+  },
+  {
+    name: "health-check-not-periodic",
+    removes: "starting the periodic health check beside a running container",
+    file: "src/runtime/run.ts",
+    edits: one("  startHealthMonitor(created.state, created.pid);\n", ""),
+    tests: [HEALTH],
+  },
+  {
+    name: "health-timer-outlives-container",
+    removes: "the periodic health check ending when the container's first process ends (its pidfd)",
+    file: "native/health.c",
+    edits: [
+      { from: "    if (wait_until(pidfd, -1, next)) leave(0);", to: "    wait_until(pidfd, -1, next);" },
+      { from: "    if (code < 0) leave(0);", to: "    (void)code;" },
+    ],
+    tests: ["test/unit/health-timer.test.ts"],
   },
 ];

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkObject, compileChildObject, compileInit, compileWaiter, type Arch } from "../../native/object";
+import { checkObject, compileChildObject, compileHealth, compileInit, compileWaiter, type Arch } from "../../native/object";
 import { openNative } from "../../src/sys/native";
 
 const host: Arch = process.arch === "arm64" ? "aarch64" : "x86_64";
@@ -78,6 +78,7 @@ describe("the static programs", () => {
   for (const [name, compile] of [
     ["the waiter", compileWaiter],
     ["the init", compileInit],
+    ["the health check timer", compileHealth],
   ] as const) {
     for (const arch of [host, other]) {
       const r = compile(arch);
