@@ -11,7 +11,7 @@ import { UsageError, type OptionDefs } from "../options";
 import { forEach } from "./each";
 import { labelsOf } from "./runspec";
 import { diskUse } from "./system";
-import { parseCommand } from "./usage";
+import { parseCommand, runGroup } from "./usage";
 
 /** A volume as docker's `volume inspect` shows it. */
 function shownVolume(r: VolumeRecord) {
@@ -220,16 +220,11 @@ async function prune(argv: string[]): Promise<number> {
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { create, ls, list: ls, inspect, rm, remove: rm, prune };
 
 export async function volume(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  const cmd = sub !== undefined ? COMMANDS[sub] : undefined;
-  if (cmd) return cmd(rest);
-  if (sub === undefined || sub === "--help" || sub === "-h") {
-    await writeOut(
-      "Usage: bunker volume create|ls|inspect|rm|prune ...\n\nNamed volumes, kept in the image store's volumes/ directory. run -v NAME:/path mounts one read-write (made if missing; an image's content there is copied into an empty one); -v /path, a new anonymous one.\n\nRun bunker volume COMMAND --help for a command's options.\n\nExamples:\n  bunker volume create pgdata\n  bunker run -v pgdata:/var/lib/postgresql/data postgres\n",
-    );
-    if (sub === undefined) throw new UsageError("volume: give a command: create, ls, inspect, rm or prune");
-    return 0;
-  }
-  const { suggestion } = await import("../options");
-  throw new UsageError(`volume: unknown command "${sub}"${suggestion(sub, Object.keys(COMMANDS)) || ": use create, ls, inspect, rm or prune"}`);
+  return runGroup(argv, {
+    name: "volume",
+    description:
+      "Named volumes, kept in the image store's volumes/ directory. run -v NAME:/path mounts one read-write (made if missing; an image's content there is copied into an empty one); -v /path, a new anonymous one",
+    commands: COMMANDS,
+    examples: ["bunker volume create pgdata", "bunker run -d -v pgdata:/var/lib/postgresql/data postgres", "bunker volume ls --format json"],
+  });
 }

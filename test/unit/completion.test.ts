@@ -223,7 +223,7 @@ describe.skipIf(!fish)("fish", () => {
     expect(fishComplete("bunker run --ne")).toEqual(["--net", "--network"]);
     expect(fishComplete("bunker run --network ")).toEqual(["bridge", "host", "none", "pasta", "private", "slirp4netns"]);
     expect(fishComplete("bunker image l")).toEqual(["list", "load", "ls"]);
-    expect(fishComplete("bunker container rm -")).toEqual(["--force", "-f"]);
+    expect(fishComplete("bunker container rm -")).toEqual(["--force", "--volumes", "-f", "-v"]);
     expect(fishComplete("bunker completion ")).toEqual(["bash", "fish", "zsh"]);
   });
 });
