@@ -37,6 +37,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   rename: { describe: "Give a container another name", load: async () => (await import("./cli/rename")).rename },
   port: { describe: "List a running container's published ports", load: async () => (await import("./cli/port")).port },
   logs: { describe: "Print what a detached container wrote", load: async () => (await import("./cli/logs")).logs },
+  events: { describe: "Show what happens to containers and images, live (--since: from then on)", load: async () => (await import("./cli/events")).events },
   save: { describe: "Write images as a tar archive", load: async () => (await import("./cli/save")).save },
   export: { describe: "Write a container's root filesystem as a tar archive", load: async () => (await import("./cli/export")).exportCmd },
   login: { describe: "Log in to a registry", load: async () => (await import("./cli/login")).login },

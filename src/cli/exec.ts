@@ -4,7 +4,8 @@
 import { closeSync, openSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { containerUser, execIn, openPinned, openTarget } from "../runtime/exec";
-import { currentStatus, resolveContainer } from "../runtime/store";
+import { currentStatus, newId, resolveContainer } from "../runtime/store";
+import { containerEvent } from "../runtime/events";
 import { buildEnvironment } from "../spec/env";
 import { DEFAULT_PATH } from "../spec/defaults";
 import type { User } from "../spec/types";
@@ -73,5 +74,11 @@ async function execWith(v: Record<string, unknown>, rest: string[], flags: strin
   const target = openTarget(s.pid, s.pidStart, name);
   const user: User = v.user !== undefined ? containerUser(s, v.user as string) : s.spec.oci.process.user;
   const env = envMerge(s.spec.oci.process.env, flags, process.env);
-  return execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...tty, ...stdin });
+  // docker's exec events: the command in the action's name, an id for the exec in its attributes.
+  const exec = { execID: newId() };
+  containerEvent(`exec_create: ${args.join(" ")}`, s, exec);
+  containerEvent(`exec_start: ${args.join(" ")}`, s, exec);
+  const code = await execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...tty, ...stdin });
+  containerEvent("exec_die", s, { ...exec, exitCode: String(code) });
+  return code;
 }

@@ -3,6 +3,7 @@
 import { SIGNALS } from "../sys/constants";
 import { signalContainer, waitStopped } from "../runtime/lifecycle";
 import { resolveContainer } from "../runtime/store";
+import { containerEvent } from "../runtime/events";
 import { UsageError, type OptionDefs } from "../options";
 import { forEach } from "./each";
 import { parseCommand } from "./usage";
@@ -25,5 +26,6 @@ export async function stop(argv: string[]): Promise<number> {
       if (after && after.status !== "stopped" && (await signalContainer(after, SIGNALS.SIGKILL))) await waitStopped(s.id);
       else if (after) await waitStopped(s.id, 5000);
     }
+    containerEvent("stop", s);
   });
 }

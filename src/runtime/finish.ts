@@ -9,6 +9,7 @@
 import { fileType, inodeOf } from "../sys/fs";
 import { closeFd, exitCodeOf, trySys } from "../sys/libc";
 import { oomReport } from "./cgroup";
+import { containerEvent } from "./events";
 import { undoSetUp } from "./remove";
 import { containerDir, processAlive, readState, removeState, supervisorAlive, writeState, type ContainerState } from "./store";
 
@@ -33,6 +34,8 @@ export async function finishContainer(id: string, statusArg: string, lockArg: st
     while (supervisorAlive(s) && Date.now() < end) await Bun.sleep(2);
     const oom = oomReport(s.cgroup);
     await undoSetUp(s, true);
+    if (oom.killed) containerEvent("oom", s);
+    containerEvent("die", s, { exitCode: String(exitCodeOf(Number(statusArg))) });
     if (s.autoRemove) {
       removeState(s);
       return 0;

@@ -7,6 +7,7 @@ import { startTime } from "../sys/proc";
 import { withLock, writeState } from "./store";
 import { createContainer, leaveCreated, namespacePaths, type Created, type RunRecord } from "./create";
 import { waitContainer } from "./wait";
+import { containerEvent } from "./events";
 
 export type { OciCreate, RunRecord } from "./create";
 export { initialState } from "./create";
@@ -23,6 +24,7 @@ function recordRunning(c: Created): void {
     state.network = c.net.state;
     writeState(state);
   });
+  containerEvent("start", state);
   mark("running");
 }
 
