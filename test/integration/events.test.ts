@@ -121,11 +121,13 @@ describe.skipIf(!ready)("bunker events", () => {
 
   test("--since and --until choose a window (Unix times, RFC 3339, durations); an --until to come ends the stream then", async () => {
     const t0 = nowNs();
-    expect(run(["--rm", "--name", "ev-win"], "true").code).toBe(0);
-    const es = past(t0, "container=ev-win");
+    // A name of this run's own: --since 1h reaches back past this test.
+    const name = `ev-win-${process.pid}-${Date.now()}`;
+    expect(run(["--rm", "--name", name], "true").code).toBe(0);
+    const es = past(t0, `container=${name}`);
     expect(actions(es)).toEqual(["create", "start", "die", "destroy"]);
     const [, start, die] = es as [Event, Event, Event, Event];
-    const window = (since: string, until: string) => bunker(["events", "--since", since, "--until", until, "--filter", "container=ev-win", "--format", "{{.Action}}"]).stdout;
+    const window = (since: string, until: string) => bunker(["events", "--since", since, "--until", until, "--filter", `container=${name}`, "--format", "{{.Action}}"]).stdout;
     // Both ends belong to the window.
     expect(window(unix(start.nanos), unix(die.nanos))).toBe("start\ndie\n");
     expect(window(stamp(start.nanos), stamp(die.nanos))).toBe("start\ndie\n");
@@ -136,9 +138,9 @@ describe.skipIf(!ready)("bunker events", () => {
     expect([bad.code, bad.stderr]).toEqual([125, "bunker: --since yesterday: not a time (use 2026-11-30T10:00:00Z, a Unix time, or a duration such as 10m)\n"]);
     // An --until 3 s ahead: what happens before it is shown, then the command ends by itself.
     const end = nowNs() + 3_000_000_000n;
-    const follower = Bun.spawn([BUNKER, "events", "--until", unix(end), "--filter", "container=ev-win2", "--format", "{{.Action}}"], { stdout: "pipe", stderr: "pipe" });
+    const follower = Bun.spawn([BUNKER, "events", "--until", unix(end), "--filter", `container=${name}-2`, "--format", "{{.Action}}"], { stdout: "pipe", stderr: "pipe" });
     await until(() => listening(follower.pid), 5000, "the follower to open the events log");
-    expect(run(["--rm", "--name", "ev-win2"], "true").code).toBe(0);
+    expect(run(["--rm", "--name", `${name}-2`], "true").code).toBe(0);
     const code = await follower.exited;
     expect(nowNs() >= end).toBe(true);
     expect([code, await new Response(follower.stdout).text()]).toEqual([0, "create\nstart\ndie\ndestroy\n"]);

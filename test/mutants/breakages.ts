@@ -53,6 +53,7 @@ const ARCHIVES = "test/integration/image-archive.test.ts";
 const DRIVERS = "test/integration/image-drivers.test.ts";
 const LOGS = "test/integration/logs.test.ts";
 const RUN_FLAGS = "test/integration/run-flags.test.ts";
+const EVENTS = "test/integration/events.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -854,5 +855,19 @@ export const BREAKAGES: Breakage[] = [
     file: "src/cli/diff.ts",
     edits: one("  const kept = changes.filter((c) => !(c.kind === \"A\" && [...own].some((p) => c.path === p || c.path.startsWith(`${p}/`))));", "  const kept = [...changes];"),
     tests: [DRIVERS],
+  },
+  {
+    name: "events-die-unrecorded",
+    removes: "the die event (with its exit code) of a container whose bunker process waited for it",
+    file: "src/runtime/wait.ts",
+    edits: one('  containerEvent("die", state, { exitCode: String(code) });\n', ""),
+    tests: [EVENTS],
+  },
+  {
+    name: "events-log-followed",
+    removes: "refusing an events log that is a symlink or a FIFO (an event would be written through it, or wait on it)",
+    file: "src/runtime/events.ts",
+    edits: one("O.WRONLY | O.APPEND | O.CREAT | O.NOFOLLOW | O.NONBLOCK", "O.WRONLY | O.APPEND | O.CREAT"),
+    tests: [EVENTS],
   },
 ];
