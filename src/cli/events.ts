@@ -123,15 +123,20 @@ export async function events(argv: string[]): Promise<number> {
     if (format === "json") return jsonText(e);
     return shown(template ? template.render(templateValue(e)) : textLine(e));
   };
-  const dir = stateDir();
-  await followEvents(dir, {
-    // Past events only when a window asks for them (docker's rule); else only what comes from now on.
-    history: since !== undefined || until !== undefined,
-    ...(until !== undefined ? { until } : {}),
-    show: async (batch) => {
-      const lines = batch.filter((e) => (since === undefined || e.timeNano >= since) && (until === undefined || e.timeNano <= until) && matches(e, filters)).map(render);
-      if (lines.length) await writeOut(lines.map((l) => `${l}\n`).join(""));
-    },
-  });
+  try {
+    await followEvents(stateDir(), {
+      // Past events only when a window asks for them (docker's rule); else only what comes from now on.
+      history: since !== undefined || until !== undefined,
+      ...(until !== undefined ? { until } : {}),
+      show: async (batch) => {
+        const lines = batch.filter((e) => (since === undefined || e.timeNano >= since) && (until === undefined || e.timeNano <= until) && matches(e, filters)).map(render);
+        if (lines.length) await writeOut(lines.map((l) => `${l}\n`).join(""));
+      },
+    });
+  } catch (e) {
+    // Whoever read the events has gone (`bunker events | head -1`): nothing more to do.
+    if ((e as NodeJS.ErrnoException).code === "EPIPE") return 0;
+    throw e;
+  }
   return 0;
 }

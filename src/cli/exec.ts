@@ -2,7 +2,7 @@
 // bunker exec --ns DIR [...] COMMAND...
 
 import { closeSync, openSync } from "node:fs";
-import { BunkerError } from "../errors";
+import { BunkerError, EXIT_BUNKER } from "../errors";
 import { containerUser, execIn, openPinned, openTarget } from "../runtime/exec";
 import { currentStatus, newId, resolveContainer } from "../runtime/store";
 import { containerEvent } from "../runtime/events";
@@ -78,7 +78,15 @@ async function execWith(v: Record<string, unknown>, rest: string[], flags: strin
   const exec = { execID: newId() };
   containerEvent(`exec_create: ${args.join(" ")}`, s, exec);
   containerEvent(`exec_start: ${args.join(" ")}`, s, exec);
-  const code = await execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...tty, ...stdin });
-  containerEvent("exec_die", s, { ...exec, exitCode: String(code) });
-  return code;
+  let code = EXIT_BUNKER;
+  try {
+    code = await execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...tty, ...stdin });
+    return code;
+  } catch (e) {
+    // A command not found (127), not executable (126), or a set-up that failed (125) ends it too.
+    if (e instanceof BunkerError) code = e.exitCode;
+    throw e;
+  } finally {
+    containerEvent("exec_die", s, { ...exec, exitCode: String(code) });
+  }
 }

@@ -7,7 +7,8 @@
 // nor waited on, nor believed.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, existsSync, lstatSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable, giveRootfs, makeRootfs, type Rootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
@@ -89,19 +90,39 @@ describe.skipIf(!ready)("bunker events", () => {
     expect([d.code, d.stderr]).toEqual([0, ""]);
     const id = d.stdout.trim();
     expect(bunker(["exec", "ev-ops", "sh", "-c", "exit 4"]).code).toBe(4);
+    // One that never starts ends too: with its status.
+    expect(bunker(["exec", "ev-ops", "no-such-command"]).code).toBe(127);
     for (const args of [["pause", "ev-ops"], ["unpause", "ev-ops"], ["rename", "ev-ops", "ev-ops2"], ["stop", "ev-ops2"], ["rm", "ev-ops2"]]) expect(bunker(args)).toMatchObject({ code: 0, stderr: "" });
     const es = past(t0, `container=${id}`);
-    expect(actions(es)).toEqual(["create", "start", "exec_create: sh -c exit 4", "exec_start: sh -c exit 4", "exec_die", "pause", "unpause", "rename", "kill", "die", "stop", "destroy"]);
+    expect(actions(es)).toEqual([
+      "create",
+      "start",
+      "exec_create: sh -c exit 4",
+      "exec_start: sh -c exit 4",
+      "exec_die",
+      "exec_create: no-such-command",
+      "exec_start: no-such-command",
+      "exec_die",
+      "pause",
+      "unpause",
+      "rename",
+      "kill",
+      "die",
+      "stop",
+      "destroy",
+    ]);
     const execs = es.slice(2, 5).map((e) => e.Actor.Attributes.execID);
     expect(execs[0]).toMatch(/^[0-9a-f]+$/);
     expect(new Set(execs).size).toBe(1);
     expect(es[4]!.Actor.Attributes.exitCode).toBe("4");
-    expect(es[7]!.Actor.Attributes).toMatchObject({ name: "ev-ops2", oldName: "ev-ops" });
-    expect(es[8]!.Actor.Attributes.signal).toBe("15");
+    expect(es[5]!.Actor.Attributes.execID).not.toBe(execs[0]);
+    expect(es[7]!.Actor.Attributes.exitCode).toBe("127");
+    expect(es[10]!.Actor.Attributes).toMatchObject({ name: "ev-ops2", oldName: "ev-ops" });
+    expect(es[11]!.Actor.Attributes.signal).toBe("15");
     // Its end recorded by the process that waited for it, whichever that was.
-    expect(es[9]!.Actor.Attributes).toMatchObject({ exitCode: "0", name: "ev-ops2" });
+    expect(es[12]!.Actor.Attributes).toMatchObject({ exitCode: "0", name: "ev-ops2" });
     // event= filters by the action's name, exec_start taking "exec_start: CMD" too.
-    expect(actions(past(t0, `container=${id}`, "event=exec_start", "event=stop"))).toEqual(["exec_start: sh -c exit 4", "stop"]);
+    expect(actions(past(t0, `container=${id}`, "event=exec_start", "event=stop"))).toEqual(["exec_start: sh -c exit 4", "exec_start: no-such-command", "stop"]);
   });
 
   test("an out-of-memory kill gives oom before die (foreground and detached); a plain SIGKILL gives no oom", () => {
@@ -192,6 +213,38 @@ describe.skipIf(!ready)("bunker events", () => {
     } finally {
       follower.kill("SIGKILL");
       await follower.exited;
+    }
+  });
+
+  test("an image's import, tag, save, untag, delete and load; a container of it names it, and image= finds both", () => {
+    const dir = mkdtempSync("/var/tmp/bunker-events-");
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", BUNKER_STORAGE: join(dir, "store") };
+    const b = (args: string[]) => {
+      const r = bunker(args, { env });
+      expect([args, r.code, r.stderr]).toEqual([args, 0, ""]);
+      return r.stdout;
+    };
+    try {
+      const t0 = nowNs();
+      expect(Bun.spawnSync(["tar", "-C", suite.fs.path, "--numeric-owner", "-cf", join(dir, "fs.tar"), "."]).exitCode).toBe(0);
+      const id = b(["import", join(dir, "fs.tar"), "ev-img:1"]).trim();
+      expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
+      b(["tag", "ev-img:1", "ev-img:2"]);
+      b(["run", "--rm", "--network", "none", "ev-img:1", "true"]);
+      b(["save", "-o", join(dir, "img.tar"), "ev-img:1"]);
+      b(["rmi", "ev-img:2"]);
+      b(["rmi", "ev-img:1"]);
+      b(["load", "-q", "-i", join(dir, "img.tar")]);
+      b(["rmi", "ev-img:1"]);
+      const images = past(t0, "type=image").map((e) => `${e.Action} ${e.Actor.ID} ${e.Actor.Attributes.name ?? "-"}`);
+      expect(images).toEqual([`import ${id} ev-img:1`, `tag ${id} ev-img:2`, "save ev-img:1 -", `untag ${id} ev-img:2`, `untag ${id} ev-img:1`, `delete ${id} -`, `load ${id} ev-img:1`, `untag ${id} ev-img:1`, `delete ${id} -`]);
+      for (const e of past(t0, "type=image")) expect(e).toMatchObject({ status: e.Action, id: e.Actor.ID, Type: "image", scope: "local" });
+      // A container of the image carries its name; image= finds the container's events and the image's.
+      const named = past(t0, "image=ev-img:1", "event=start", "event=load");
+      expect(named.map((e) => `${e.Type} ${e.Action}`)).toEqual(["container start", "image load"]);
+      expect(named[0]!).toMatchObject({ from: "ev-img:1", Actor: { Attributes: { image: "ev-img:1" } } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
