@@ -25,7 +25,8 @@ export async function stop(argv: string[]): Promise<number> {
       // A starting container receives SIGTERM only when its set-up ends: the grace time covers that too.
       if (after && after.status !== "stopped" && (await signalContainer(after, SIGNALS.SIGKILL))) await waitStopped(s.id);
       else if (after) await waitStopped(s.id, 5000);
+      // docker's: only for a container that was running.
+      containerEvent("stop", s);
     }
-    containerEvent("stop", s);
   });
 }

@@ -48,9 +48,17 @@ export function eventLine(e: EventRecord): string {
   return `${jsonText(e)}\n`;
 }
 
-/** Now, in nanoseconds since the epoch (to the microsecond the clock gives). */
+const CLOCK_REALTIME = 0;
+
+/**
+ * Now, in nanoseconds since the epoch, from the wall clock itself (a
+ * supervisor lives for days: a time derived from its start would drift from
+ * the clock other commands read).
+ */
 export function nowNanos(): bigint {
-  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+  const ts = new BigInt64Array(2);
+  if (trySys("clock_gettime", CLOCK_REALTIME, ts) !== 0) return BigInt(Date.now()) * 1_000_000n;
+  return ts[0]! * 1_000_000_000n + ts[1]!;
 }
 
 /**
