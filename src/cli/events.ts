@@ -12,11 +12,11 @@ import { parseCommand } from "./usage";
 const options: OptionDefs = {
   since: { type: "string", valueHint: "TIME", description: "Show events from TIME on first: 2026-11-30T10:00:00Z, a Unix time, or a duration before now (10m, 1h30m)" },
   until: { type: "string", valueHint: "TIME", description: "Stop at TIME (same forms): without it, new events are shown until Ctrl-C" },
-  filter: { type: "string", alias: ["f"], multiple: true, valueHint: "KEY=VALUE", description: "Only matching events: container=, event=, image=, label=KEY[=VALUE], type= (the same key again widens, another key narrows)" },
+  filter: { type: "string", alias: ["f"], multiple: true, valueHint: "KEY=VALUE", description: "Only matching events: container=, event=, image=, label=KEY[=VALUE], network=, type=, volume= (the same key again widens, another key narrows)" },
   format: { type: "string", valueHint: "json|TEMPLATE", description: "json: one JSON object a line; or a Go template such as '{{.Status}} {{.Actor.Attributes.name}}'" },
 };
 
-const FILTER_KEYS = ["container", "event", "image", "label", "type"] as const;
+const FILTER_KEYS = ["container", "event", "image", "label", "network", "type", "volume"] as const;
 type FilterKey = (typeof FILTER_KEYS)[number];
 
 /** The actions --filter event= knows: every type's. */
@@ -54,6 +54,8 @@ function matches(e: EventRecord, filters: Map<FilterKey, string[]>): boolean {
       const names = e.Type === "image" ? [e.Actor.ID, attrs.name] : e.Type === "container" ? [attrs.image] : [];
       return names.some((n) => n !== undefined && (n === v || imageKey(n) === imageKey(v)));
     },
+    volume: (v) => e.Type === "volume" && e.Actor.ID === v,
+    network: (v) => e.Type === "network" && (e.Actor.ID === v || attrs.name === v),
     label: (v) => {
       const eq = v.indexOf("=");
       return eq < 0 ? attrs[v] !== undefined : attrs[v.slice(0, eq)] === v.slice(eq + 1);

@@ -115,10 +115,14 @@ const POLL_MS = 1000;
 /** Resolves when the directory's events files change (as inotify tells), or after `ms`. */
 function changeWatcher(dir: string): { next(ms: number): Promise<void>; close(): void } {
   let wake: (() => void) | null = null;
+  // A change told while no one waited (the last one was being read): the next wait ends at once.
+  let pending = false;
   let watcher: FSWatcher | null = null;
   try {
     watcher = watch(dir, { persistent: false }, (_what, name) => {
-      if (typeof name === "string" && name.startsWith(EVENTS_NAME)) wake?.();
+      if (typeof name !== "string" || !name.startsWith(EVENTS_NAME)) return;
+      if (wake) wake();
+      else pending = true;
     });
   } catch {
     // no inotify to be had (out of watches): polling alone, more often
@@ -127,6 +131,10 @@ function changeWatcher(dir: string): { next(ms: number): Promise<void>; close():
   return {
     next: (ms) =>
       new Promise<void>((resolve) => {
+        if (pending) {
+          pending = false;
+          return resolve();
+        }
         const timer = setTimeout(() => {
           wake = null;
           resolve();

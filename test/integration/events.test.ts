@@ -187,7 +187,7 @@ describe.skipIf(!ready)("bunker events", () => {
       ["evnt=die", 'unknown key "evnt": did you mean event?'],
       ["event=dei", 'unknown event "dei": did you mean die?'],
       ["type=containr", "type is one of container, image, volume, network: did you mean container?"],
-      ["die", "use KEY=VALUE (keys: container, event, image, label, type)"],
+      ["die", "use KEY=VALUE (keys: container, event, image, label, network, type, volume)"],
     ]) {
       const r = bunker(["events", "--until", "0s", "--filter", f!]);
       expect([r.code, r.stderr]).toEqual([125, `bunker: events: --filter ${f}: ${why}\n`]);
