@@ -151,10 +151,11 @@ export async function system(argv: string[]): Promise<number> {
   if (sub === "df") return df(rest);
   if (sub === "prune") return prune(rest);
   if (sub === "info") return info(rest);
+  if (sub === "events") return (await import("./events")).events(rest);
   if (sub === undefined || sub === "--help" || sub === "-h") {
-    await writeOut("Usage: bunker system df|prune|info ...\n\nRun bunker system COMMAND --help for a command's options.\n");
-    if (sub === undefined) throw new UsageError("system: give a command: df, prune or info");
+    await writeOut("Usage: bunker system df|prune|info|events ...\n\nRun bunker system COMMAND --help for a command's options.\n");
+    if (sub === undefined) throw new UsageError("system: give a command: df, prune, info or events");
     return 0;
   }
-  throw new UsageError(`system: unknown command "${sub}": use df, prune or info`);
+  throw new UsageError(`system: unknown command "${sub}": use df, prune, info or events`);
 }

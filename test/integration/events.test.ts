@@ -76,6 +76,8 @@ describe.skipIf(!ready)("bunker events", () => {
     for (let i = 1; i < es.length; i++) expect(es[i]!.nanos >= es[i - 1]!.nanos).toBe(true);
     // docker's line: time, type, action, id, then the attributes sorted.
     const text = bunker(["events", "--since", unix(t0), "--until", "0s", "--filter", `container=${id}`]);
+    // docker's other name for it.
+    expect(bunker(["system", "events", "--since", unix(t0), "--until", "0s", "--filter", `container=${id}`])).toEqual(text);
     expect(text.stdout.split("\n")[2]).toBe(`${stamp(es[2]!.nanos)} container die ${id} (exitCode=3, image=${suite.fs.path}, name=ev-life, tier=web)`);
     const tpl = bunker(["events", "--since", unix(t0), "--until", "0s", "--filter", "container=ev-life", "--format", "{{.Status}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}\\t{{json .Actor.Attributes.tier}}"]);
     expect(tpl.stdout).toBe(`create ev-life <no value>\t"web"\nstart ev-life <no value>\t"web"\ndie ev-life 3\t"web"\ndestroy ev-life <no value>\t"web"\n`);
