@@ -44,6 +44,7 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   port: { describe: "List a running container's published ports", load: async () => (await import("./cli/port")).port },
   healthcheck: { describe: "Run a container's health check now (run)", load: async () => (await import("./cli/healthcheck")).healthcheck },
   logs: { describe: "Print what a detached container wrote", load: async () => (await import("./cli/logs")).logs },
+  events: { describe: "Show what happens to containers and images, live (--since: from then on)", load: async () => (await import("./cli/events")).events },
   save: { describe: "Write images as a tar archive", load: async () => (await import("./cli/save")).save },
   export: { describe: "Write a container's root filesystem as a tar archive", load: async () => (await import("./cli/export")).exportCmd },
   login: { describe: "Log in to a registry", load: async () => (await import("./cli/login")).login },

@@ -66,12 +66,16 @@ export function shown(text: string): string {
   return CONTROL.test(text) && isTerminal(1) ? escapeControls(text) : text;
 }
 
+/** JSON's own text for a value, untouched by JSON.stringify (Bun has JSON.rawJSON; TypeScript's lib does not know it yet). */
+const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
+
 /**
  * JSON for standard output. JSON.stringify escapes C0 but leaves DEL and C1
- * raw; as \u00XX they are the same JSON, and harmless on a terminal.
+ * raw; as \u00XX they are the same JSON, and harmless on a terminal. A
+ * bigint (nanoseconds since the epoch) is written as the integer it is.
  */
 export function jsonText(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+  return JSON.stringify(value, (_k, x: unknown) => (typeof x === "bigint" ? rawJSON(String(x)) : x), indent).replace(/[\u007f-\u009f]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
 }
 
 /** Rows as aligned columns, three spaces apart, the last column unpadded: ps's, images' and stats' tables. */

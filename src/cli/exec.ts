@@ -2,9 +2,10 @@
 // bunker exec --ns DIR [...] COMMAND...
 
 import { closeSync, openSync } from "node:fs";
-import { BunkerError } from "../errors";
+import { BunkerError, EXIT_BUNKER } from "../errors";
 import { containerUser, execIn, openPinned, openTarget } from "../runtime/exec";
-import { currentStatus, resolveContainer } from "../runtime/store";
+import { currentStatus, newId, resolveContainer } from "../runtime/store";
+import { containerEvent } from "../runtime/events";
 import { buildEnvironment } from "../spec/env";
 import { DEFAULT_PATH } from "../spec/defaults";
 import type { User } from "../spec/types";
@@ -73,5 +74,19 @@ async function execWith(v: Record<string, unknown>, rest: string[], flags: strin
   const target = openTarget(s.pid, s.pidStart, name);
   const user: User = v.user !== undefined ? containerUser(s, v.user as string) : s.spec.oci.process.user;
   const env = envMerge(s.spec.oci.process.env, flags, process.env);
-  return execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...tty, ...stdin });
+  // docker's exec events: the command in the action's name, an id for the exec in its attributes.
+  const exec = { execID: newId() };
+  containerEvent(`exec_create: ${args.join(" ")}`, s, exec);
+  containerEvent(`exec_start: ${args.join(" ")}`, s, exec);
+  let code = EXIT_BUNKER;
+  try {
+    code = await execIn({ target, args, env, cwd: workdir ?? s.spec.oci.process.cwd, user, spec: s.spec, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...tty, ...stdin });
+    return code;
+  } catch (e) {
+    // A command not found (127), not executable (126), or a set-up that failed (125) ends it too.
+    if (e instanceof BunkerError) code = e.exitCode;
+    throw e;
+  } finally {
+    containerEvent("exec_die", s, { ...exec, exitCode: String(code) });
+  }
 }

@@ -10,6 +10,7 @@ import { archiveStream, importImage, pruneUnusedLayers, removeImage, tagImage } 
 import { barProgress, lineProgress, type Progress } from "../image/progress";
 import { imagesInUse, usersOfImage } from "../runtime/image-rootfs";
 import { sweepLeftovers, useRootlessStoreHelpers } from "../runtime/userns-helper";
+import { imageEvent } from "../runtime/events";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand, runGroup } from "./usage";
 
@@ -37,6 +38,7 @@ export async function importCmd(argv: string[]): Promise<number> {
   const change = (parsed.values.change as string[] | undefined) ?? [];
   useRootlessStoreHelpers();
   const image = await importImage(stream, ref, { change, ...(message !== undefined ? { message } : {}) });
+  imageEvent("import", image.id, ref);
   await sweepLeftovers();
   await writeOut(`${image.id}\n`);
   return 0;
@@ -90,7 +92,7 @@ export async function tag(argv: string[]): Promise<number> {
   const parsed = await parseCommand(argv, {}, { name: "tag", description: "Give an image another name", positional: "SOURCE TARGET", examples: ["bunker tag alpine registry.example.com/alpine:3"], operands: "images" });
   if (!parsed) return 0;
   if (parsed.rest.length !== 2) throw new UsageError("tag: give the image and its new name");
-  tagImage(parsed.rest[0]!, parsed.rest[1]!);
+  imageEvent("tag", tagImage(parsed.rest[0]!, parsed.rest[1]!).id, familiarName(parseReference(parsed.rest[1]!)));
   return 0;
 }
 
@@ -104,6 +106,8 @@ export async function rmi(argv: string[], name = "rmi"): Promise<number> {
   for (const ref of parsed.rest) {
     try {
       const r = removeImage(ref, parsed.values.force === true, usersOfImage);
+      for (const n of r.untagged) imageEvent("untag", r.id, familiarName(parseReference(n)));
+      if (r.deleted) imageEvent("delete", r.deleted);
       await writeOut(r.untagged.map((n) => `Untagged: ${familiarName(parseReference(n))}\n`).join("") + (r.deleted ? `Deleted: ${r.deleted}\n` : ""));
     } catch (e) {
       // As docker: every image is tried; the first failure is the command's.
@@ -141,6 +145,7 @@ async function pruneImages(argv: string[]): Promise<number> {
     if (usersOfImage(i.id).length) continue;
     if (i.names.length && !parsed.values.all) continue;
     removeImage(i.id, true, () => []);
+    imageEvent("delete", i.id);
     deleted.push(i.id);
   }
   const layers = pruneUnusedLayers(used);
@@ -182,6 +187,8 @@ export async function pull(argv: string[]): Promise<number> {
     ...(quiet ? {} : { progress: pullProgress() }),
   });
   await sweepLeftovers();
+  const pulled = parseReference(parsed.rest[0]!);
+  imageEvent("pull", familiarName(pulled), familiarName({ domain: pulled.domain, path: pulled.path }));
   await writeOut(quiet ? `${image.id}\n` : `${familiarName(parseReference(parsed.rest[0]!))}: ${image.id}\n`);
   return 0;
 }
@@ -201,6 +208,7 @@ export async function load(argv: string[]): Promise<number> {
   const quiet = parsed.values.quiet === true;
   useRootlessStoreHelpers();
   const loaded = await loadImages(stream, quiet ? undefined : (line) => void writeErr(`${line}\n`));
+  for (const i of loaded) imageEvent("load", i.id, i.names[0] !== undefined ? familiarName(parseReference(i.names[0])) : undefined);
   await sweepLeftovers();
   await writeOut(loaded.map((i) => (i.names.length ? i.names.map((n) => `Loaded image: ${familiarName(parseReference(n))}\n`).join("") : `Loaded image ID: ${i.id}\n`)).join(""));
   return 0;

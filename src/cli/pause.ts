@@ -2,6 +2,7 @@
 
 import { setPaused } from "../runtime/cgroup";
 import { resolveContainer } from "../runtime/store";
+import { containerEvent } from "../runtime/events";
 import { UsageError, type OptionDefs } from "../options";
 import { forEach } from "./each";
 import { parseCommand } from "./usage";
@@ -19,7 +20,10 @@ async function freeze(argv: string[], paused: boolean): Promise<number> {
   });
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError(`${name}: no container given`);
-  return forEach(parsed.rest, resolveContainer, (s) => setPaused(s, paused));
+  return forEach(parsed.rest, resolveContainer, async (s) => {
+    await setPaused(s, paused);
+    containerEvent(paused ? "pause" : "unpause", s);
+  });
 }
 
 export const pause = (argv: string[]) => freeze(argv, true);

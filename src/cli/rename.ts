@@ -1,6 +1,7 @@
 // bunker rename CONTAINER NEW_NAME
 
 import { renameContainer, resolveContainer } from "../runtime/store";
+import { containerEvent } from "../runtime/events";
 import { UsageError, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
 
@@ -12,6 +13,8 @@ export async function rename(argv: string[]): Promise<number> {
   const [ref, name, extra] = parsed.rest;
   if (ref === undefined || name === undefined) throw new UsageError("rename: give a container and its new name");
   if (extra !== undefined) throw new UsageError(`rename: unexpected argument "${extra}"`);
-  renameContainer(resolveContainer(ref).id, name);
+  const s = resolveContainer(ref);
+  renameContainer(s.id, name);
+  containerEvent("rename", { ...s, name }, { oldName: s.name ?? "" });
   return 0;
 }

@@ -5,6 +5,7 @@ import { startStopped } from "../runtime/detach";
 import { resolveContainer } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
 import { forEach } from "./each";
+import { containerEvent } from "../runtime/events";
 import { stopContainer } from "./stop";
 import { parseCommand } from "./usage";
 
@@ -28,5 +29,6 @@ export async function restart(argv: string[]): Promise<number> {
     if (s.autoRemove) throw new BunkerError(`container ${s.name ?? s.id} was run with --rm: it is removed when it stops, and cannot be started again`);
     await stopContainer(s, t !== undefined ? Number(t) : undefined);
     await startStopped(s.id);
+    containerEvent("restart", s);
   });
 }

@@ -5,6 +5,7 @@ import { saveImages } from "../image/save";
 import { archiveTrees } from "../runtime/userns-helper";
 import { UsageError, type OptionDefs } from "../options";
 import { withArchiveOutput } from "./archive-out";
+import { imageEvent } from "../runtime/events";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {
@@ -24,6 +25,7 @@ export async function save(argv: string[]): Promise<number> {
   await withArchiveOutput(parsed.values.output as string | undefined, "save", async (fd) => {
     notes = await saveImages(parsed.rest, fd, (dir, out) => archiveTrees([dir], "layer", out));
   });
+  for (const ref of parsed.rest) imageEvent("save", ref);
   for (const n of notes) await writeErr(`bunker: save: ${n}\n`);
   return 0;
 }

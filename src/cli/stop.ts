@@ -6,6 +6,7 @@ import { resolveContainer, type ContainerState } from "../runtime/store";
 import { holdRestarts } from "../runtime/restart";
 import { signalName } from "../spec/signals";
 import { log } from "../log";
+import { containerEvent } from "../runtime/events";
 import { UsageError, type OptionDefs } from "../options";
 import { forEach } from "./each";
 import { parseCommand } from "./usage";
@@ -39,4 +40,6 @@ export async function stopContainer(s: ContainerState, seconds?: number): Promis
     await log.warn(`container ${s.name ?? s.id} did not stop within ${grace} s of ${signalName(signal)}: killed with SIGKILL`);
     await waitStopped(s.id);
   } else if (after) await waitStopped(s.id, 5000);
+  // docker's: only for a container that was running.
+  containerEvent("stop", s);
 }

@@ -168,8 +168,8 @@ async function info(argv: string[]): Promise<number> {
 export async function system(argv: string[]): Promise<number> {
   return runGroup(argv, {
     name: "system",
-    description: "Disk use of images and containers (df); remove what nothing uses (prune); what this host offers (info)",
-    commands: { df, prune, info },
-    examples: ["bunker system df", "bunker system info"],
+    description: "Disk use of images and containers (df); remove what nothing uses (prune); what this host offers (info); what happened (events)",
+    commands: { df, prune, info, events: async (rest: string[]) => (await import("./events")).events(rest) },
+    examples: ["bunker system df", "bunker system info", "bunker system events --since 10m"],
   });
 }

@@ -143,7 +143,7 @@ export function tagImage(source: string, target: string): ImageRecord {
  * by id, the image goes, which takes -f while it still has several names.
  * `inUse` says which containers use it: removing an image they use is refused.
  */
-export function removeImage(ref: string, force: boolean, inUse: (id: string) => string[]): { untagged: string[]; deleted?: string } {
+export function removeImage(ref: string, force: boolean, inUse: (id: string) => string[]): { id: string; untagged: string[]; deleted?: string } {
   const root = openStore();
   const image = findImage(root, ref);
   if (!image) throw new BunkerError(`no such image: ${ref}`);
@@ -161,7 +161,7 @@ export function removeImage(ref: string, force: boolean, inUse: (id: string) => 
   }
   const untagged = name !== undefined ? [name] : image.names;
   const gone = untagImage(root, image, name);
-  return { untagged, ...(gone ? { deleted: image.id } : {}) };
+  return { id: image.id, untagged, ...(gone ? { deleted: image.id } : {}) };
 }
 
 /** Layers no image stacks and no container uses: removed. */

@@ -18,6 +18,7 @@ import { BunkerError } from "../errors";
 import { log } from "../log";
 import { DetachKeys } from "../spec/detach-keys";
 import { FORWARDED_SIGNALS } from "./spawn";
+import { containerEvent } from "./events";
 import { containerDir, type ContainerState } from "./store";
 import { isTerminal, makeRaw, restoreTerminal } from "./tty";
 
@@ -120,7 +121,10 @@ export function attachTo(s: ContainerState, o: AttachOptions, connected?: number
       if (trySys("ioctl", from, TIOCGWINSZ, ws.subarray(1)) === 0) trySys("write", sock, ws, ws.length);
     };
     if (tty) sendSize();
-    return relay(sock, o.input ? 0 : -1, winchRead, o.detachKeys, sendSize);
+    containerEvent("attach", s);
+    const how = relay(sock, o.input ? 0 : -1, winchRead, o.detachKeys, sendSize);
+    if (how === "detached") containerEvent("detach", s);
+    return how;
   } finally {
     native.forwardTo(-1);
     restoreTerminal(0, saved);

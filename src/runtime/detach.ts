@@ -8,6 +8,7 @@ import type { ContainerSpec } from "../spec/types";
 import { AT, O } from "../sys/constants";
 import { closeFd, pipe, readUpTo, sys, trySys, writeAll } from "../sys/libc";
 import { connectAttach, listenForAttach } from "./attach";
+import { containerEvent } from "./events";
 import { BunkerError } from "../errors";
 import { selfCommand } from "./handoff";
 import { initialState, runContainer, type RunRecord } from "./run";
@@ -156,6 +157,8 @@ function takeOver(id: string, kind: "start" | "restart"): { state: ContainerStat
       const before = kind === "start" ? cancelRestart(s) : s;
       const state = startingAgain(s, kind === "restart");
       writeState(state);
+      // docker's, when its policy starts a container again.
+      if (kind === "restart") containerEvent("restart", state);
       return { state, before };
     });
   } catch (e) {

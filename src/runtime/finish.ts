@@ -9,6 +9,7 @@
 import { fileType, inodeOf } from "../sys/fs";
 import { closeFd, exitCodeOf, trySys } from "../sys/libc";
 import { oomReport } from "./cgroup";
+import { containerEvent } from "./events";
 import { undoSetUp } from "./remove";
 import { recordRestarting, restartDue, sleepBackOff } from "./restart";
 import { containerDir, processAlive, readState, removeState, supervisorAlive, writeState, type ContainerState } from "./store";
@@ -43,6 +44,8 @@ async function recordEnd(id: string, status: number, lockFd: number): Promise<nu
     while (supervisorAlive(s) && Date.now() < end) await Bun.sleep(2);
     const oom = oomReport(s.cgroup);
     await undoSetUp(s, true);
+    if (oom.killed) containerEvent("oom", s);
+    containerEvent("die", s, { exitCode: String(exitCodeOf(status)) });
     if (s.autoRemove) {
       removeState(s);
       return { code: 0 };

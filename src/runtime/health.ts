@@ -13,6 +13,7 @@ import { cstr } from "../sys/fs";
 import { closeFd, pipe, sys, trySys } from "../sys/libc";
 import { formatDuration } from "../spec/duration";
 import { openTarget, spawnIn } from "./exec";
+import { containerEvent } from "./events";
 import { waitWithin } from "./hooks";
 import { currentStatus, readState, withLock, type ContainerState } from "./store";
 
@@ -41,8 +42,11 @@ export async function checkHealth(s: ContainerState): Promise<HealthRecord> {
     // Recorded only for the container as it still is: not one stopped, removed or restarted meanwhile.
     const now = readState(s.id);
     if (!now || now.started !== s.started || notCheckable(now)) throw new BunkerError(`container ${s.name ?? s.id} is not running`);
-    const next = { ...nextHealth(readHealth(now)!, result, h, now.started), ...(now.started !== undefined ? { started: now.started } : {}) };
+    const before = readHealth(now)!;
+    const next = { ...nextHealth(before, result, h, now.started), ...(now.started !== undefined ? { started: now.started } : {}) };
     writeHealth(s.id, next);
+    // docker's, when the status changes: "health_status: healthy".
+    if (next.Status !== before.Status) containerEvent(`health_status: ${next.Status}`, now);
     return next;
   });
 }

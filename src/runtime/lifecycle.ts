@@ -6,6 +6,7 @@ import { trySys } from "../sys/libc";
 import { BunkerError } from "../errors";
 import { log } from "../log";
 import { cgroupPids, thaw, type CgroupState } from "../cgroups/tree";
+import { containerEvent } from "./events";
 import { ContainerGone, currentStatus, processAlive, readState, supervisorAlive, withLock, type ContainerState } from "./store";
 
 export { parseSignal } from "../spec/signals";
@@ -34,6 +35,7 @@ export async function signalContainer(s: ContainerState, sig: number): Promise<b
       const r = trySys("kill", cur.pid, sig);
       if (r === -Errno.ESRCH) return false;
       if (r < 0) throw new SysError(`signal container ${cur.id}`, -r);
+      containerEvent("kill", cur, { signal: String(sig) });
       // Frozen processes act on no signal: as docker does, a paused container is thawed to be killed
       // (also one whose pause was interrupted before it was recorded).
       if (sig === SIGNALS.SIGKILL && cur.cgroup) thaw(cur.cgroup);

@@ -8,6 +8,7 @@ import { withLock, writeState } from "./store";
 import { createContainer, leaveCreated, namespacePaths, type Created, type RunRecord } from "./create";
 import { waitContainer } from "./wait";
 import { startHealthMonitor } from "./health-monitor";
+import { containerEvent } from "./events";
 
 export type { OciCreate, RunRecord } from "./create";
 export { initialState } from "./create";
@@ -24,6 +25,7 @@ function recordRunning(c: Created): void {
     state.network = c.net.state;
     writeState(state);
   });
+  containerEvent("start", state);
   mark("running");
 }
 

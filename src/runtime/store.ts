@@ -22,6 +22,7 @@ import { removeImageRoot } from "../image/store";
 import { removeAnonymousVolumes } from "./volume-store";
 import { dirname } from "node:path";
 import { NAME, stateProblem } from "./state-shape";
+import { containerEvent } from "./events";
 
 export type Status = "created" | "running" | "stopped";
 
@@ -244,6 +245,7 @@ export function createState(state: ContainerState): void {
     if (state.name !== undefined) unclaimName(state.name, state.id);
     fail(`record container ${state.id}`, r === -Errno.EEXIST ? new BunkerError(`container id ${state.id} is already in use`) : new SysError(`rename ${staging} to ${dirOf(state.id)}`, -r));
   }
+  containerEvent("create", state);
 }
 
 /** Clears what killed bunkers left in the state directory: half-built and half-removed container directories. */
@@ -473,6 +475,7 @@ export function removeState(s: { id: string; name?: string } | Damaged): void {
   if (r < 0 && r !== -Errno.ENOENT) throw new BunkerError(`remove container ${s.id}: ${new SysError(`rename ${dirOf(s.id)} to ${trash}`, -r).message}`);
   for (const name of "names" in s ? s.names : s.name !== undefined ? [s.name] : []) unclaimName(name, s.id);
   if (r === 0) removeTree(trash);
+  if (r === 0) containerEvent("destroy", "names" in s ? { id: s.id, ...(s.names[0] !== undefined ? { name: s.names[0] } : {}) } : s);
   // An image container's changes, after its state: a bunker killed in between leaves them to reconcileImageRoots.
   const upper = "spec" in s ? (s as ContainerState).spec?.bunker.image?.upper : undefined;
   if (upper !== undefined) removeImageRoot(dirname(upper));

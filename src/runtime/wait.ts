@@ -18,6 +18,7 @@ import { releaseMountPoints } from "./mountpoints";
 import { oomReport, releaseCgroups } from "./cgroup";
 import { closeTerminal, receiveMaster, relayTerminal } from "./tty";
 import type { Created, RunRecord } from "./create";
+import { containerEvent } from "./events";
 
 /** Waits for the container's first process to end; resolves to its exit status. */
 export async function waitContainer(c: Created, record: RunRecord): Promise<number> {
@@ -71,6 +72,8 @@ export async function waitContainer(c: Created, record: RunRecord): Promise<numb
     const limit = oom.limit !== undefined ? ` (limit ${formatBytes(oom.limit)})` : "";
     await writeErr(`bunker: container ${state.id} was killed: out of memory${limit}\n`);
   }
+  if (oom.killed) containerEvent("oom", state);
+  containerEvent("die", state, { exitCode: String(code) });
   try {
     withLock(state.id, () => {
       if (record.autoRemove) return removeState(state);

@@ -8,6 +8,7 @@ import { closeFd, readUpTo, sys, trySys } from "./libc";
 const STATX_TYPE = 1;
 const STATX_MODE = 2;
 const STATX_UID = 8;
+const STATX_INO = 0x100;
 const S_IFMT = 0o170000;
 
 export type FileType = "file" | "dir" | "symlink" | "char" | "block" | "fifo" | "socket";
@@ -120,14 +121,17 @@ function sizeWords(n: number): string {
 
 const STATX_SIZE = 0x200;
 
-/** Type and size of what an open descriptor (an O_PATH one too) refers to. */
-function statFd(fd: number, op: string): { type: FileType | null; size: number } {
+/** Type, size, owner and inode of what an open descriptor (an O_PATH one too) refers to. */
+export function statFd(fd: number, op: string): { type: FileType | null; size: number; uid: number; ino: number } {
   const buf = new Uint8Array(256);
-  const r = trySys("statx", fd, cstr(""), AT.EMPTY_PATH, STATX_TYPE | STATX_SIZE, buf);
+  const r = trySys("statx", fd, cstr(""), AT.EMPTY_PATH, STATX_TYPE | STATX_SIZE | STATX_UID | STATX_INO, buf);
   if (r < 0) throw new FileError(op, -r);
   const dv = new DataView(buf.buffer);
-  return { type: TYPES[dv.getUint16(28, true) & S_IFMT] ?? null, size: Number(dv.getBigUint64(40, true)) };
+  return { type: TYPES[dv.getUint16(28, true) & S_IFMT] ?? null, size: Number(dv.getBigUint64(40, true)), uid: dv.getUint32(20, true), ino: Number(dv.getBigUint64(32, true)) };
 }
+
+/** "a FIFO", "a symbolic link": what a file that should have been a regular one is. */
+export const kindOf = (type: FileType | null): string => (type ? KINDS[type] : "of an unknown type");
 
 const tooLarge = (op: string, max: number) => new FileError(op, Errno.EFBIG, `too large (over ${sizeWords(max)})`);
 
@@ -410,7 +414,6 @@ export function lockFile(path: string, wait = true, shared = false): { fd: numbe
   }
 }
 
-const STATX_INO = 0x100;
 const STATX_BTIME = 0x800;
 
 /**

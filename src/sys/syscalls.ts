@@ -35,6 +35,7 @@ const table = {
   setresgid: [119, 149],
   capget: [125, 90],
   getrandom: [318, 278],
+  clock_gettime: [228, 113],
   capset: [126, 91],
   pivot_root: [155, 41],
   prctl: [157, 167],

@@ -98,8 +98,8 @@ export function stateRoots(): string[] {
   return roots.filter((r) => existsSync(r));
 }
 
-/** The state directory's skeleton, which stays once made. */
-const SKELETON = new Set(["names", "names/.lock", "rootfs", "rootfs/lock", "helpers", "networks", "networks/bunker0", "networks/bunker0/lock", "networks/bunker0/network.json", "networks/bunker0/leases"]);
+/** The state directory's skeleton, which stays once made (the events log too: it is kept, like docker's, across containers). */
+const SKELETON = new Set(["events.log", "events.log.1", "names", "names/.lock", "rootfs", "rootfs/lock", "helpers", "networks", "networks/bunker0", "networks/bunker0/lock", "networks/bunker0/network.json", "networks/bunker0/leases"]);
 
 /** A stopped container's state and names are kept until `bunker rm`, by design: its id, else null. */
 function keptId(root: string, rel: string, d: Dirent): string | null {

@@ -57,6 +57,7 @@ const SURFACE = "test/integration/surface.test.ts";
 const COMPLETION = "test/unit/completion.test.ts";
 const VOLUMES = "test/integration/volumes.test.ts";
 const HEALTH = "test/integration/health.test.ts";
+const EVENTS = "test/integration/events.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -920,5 +921,19 @@ export const BREAKAGES: Breakage[] = [
       { from: "    if (code < 0) leave(0);", to: "    (void)code;" },
     ],
     tests: ["test/unit/health-timer.test.ts"],
+  },
+  {
+    name: "events-die-unrecorded",
+    removes: "the die event (with its exit code) of a container whose bunker process waited for it",
+    file: "src/runtime/wait.ts",
+    edits: one('  containerEvent("die", state, { exitCode: String(code) });\n', ""),
+    tests: [EVENTS],
+  },
+  {
+    name: "events-log-followed",
+    removes: "refusing an events log that is a symlink or a FIFO (an event would be written through it, or wait on it)",
+    file: "src/runtime/events.ts",
+    edits: one("O.WRONLY | O.APPEND | O.CREAT | O.NOFOLLOW | O.NONBLOCK", "O.WRONLY | O.APPEND | O.CREAT"),
+    tests: [EVENTS],
   },
 ];
