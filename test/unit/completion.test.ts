@@ -183,7 +183,7 @@ describe("bash", () => {
     expect(st).toContain("stop");
     expect(bashComplete([BUNKER, "st"])).toEqual(st.sort());
     expect(bashComplete([BUNKER, "image", "l"])).toEqual(["list", "load", "ls"]);
-    expect(bashComplete([BUNKER, "system", ""])).toEqual(["df", "info", "prune"]);
+    expect(bashComplete([BUNKER, "system", ""])).toEqual(["df", "events", "info", "prune"]);
     expect(bashComplete([BUNKER, "network", ""])).toEqual(["ls", "prune"]);
     expect(bashComplete([BUNKER, "container", "pr"])).toEqual(["prune"]);
     expect(bashComplete([BUNKER, "completion", ""])).toEqual(["bash", "fish", "zsh"]);
