@@ -189,7 +189,11 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
   const resources = parseResources({
     memory: optString(v.memory),
     memorySwap: optString(v["memory-swap"]),
+    memoryReservation: optString(v["memory-reservation"]),
+    oomKillDisable: v["oom-kill-disable"] === true,
     cpus: optString(v.cpus),
+    cpuPeriod: optString(v["cpu-period"]),
+    cpuQuota: optString(v["cpu-quota"]),
     cpuShares: optString(v["cpu-shares"]),
     cpuWeight: optString(v["cpu-weight"]),
     cpusetCpus: optString(v["cpuset-cpus"]),

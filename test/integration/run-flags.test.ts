@@ -1,6 +1,7 @@
 // docker run's everyday flags, seen from inside the container: --add-host,
 // --dns*, --label*, --cidfile, --shm-size, --sysctl, --oom-score-adj,
-// --group-add, --pid/--ipc/--uts host, --stop-timeout, and TERM under -t.
+// --group-add, --pid/--ipc/--uts host, --stop-timeout, TERM under -t,
+// --cpu-period/--cpu-quota, --memory-reservation and --oom-kill-disable.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
@@ -15,6 +16,11 @@ if (!ready) console.warn("skipping the run flag tests: they need root and busybo
 
 const suite = containerSuite(ready);
 let dir: string;
+const mountinfo = readFileSync("/proc/self/mountinfo", "utf8");
+/** Whether the memory and cpu controllers are cgroup v2's here (a pure v2 host), else v1's. */
+const v2 = / \/sys\/fs\/cgroup [^ ]+ .* - cgroup2 /.test(mountinfo);
+/** A container's cgroup file, read from the host. */
+const cgroupFile = (id: string, controller: string, file: string) => readFileSync(v2 ? `/sys/fs/cgroup/bunker/${id}/${file}` : `/sys/fs/cgroup/${controller}/bunker/${id}/${file}`, "utf8").trim();
 const inBox = (flags: string[], cmd: string) => bunker(["run", "--rm", "--network", "none", ...flags, "--rootfs", suite.fs.path, "--", "sh", "-c", cmd]);
 
 beforeAll(() => {
@@ -131,5 +137,43 @@ describe.skipIf(!ready)("docker run's flags", () => {
     expect(plain.stdout).toBe("term=unset\n");
     const chosen = inBox(["-t", "-e", "TERM=vt100"], "echo $TERM");
     expect(chosen.stdout.replaceAll("\r", "")).toBe("vt100\n");
+  });
+
+  test("--cpu-period, --cpu-quota and --memory-reservation land in the cgroup's files, also through update; --oom-kill-disable on v1, a warning on v2", () => {
+    const sleeper = ["--", "sh", "-c", "while :; do sleep 1; done"];
+    const id = bunker(["run", "-d", "--network", "none", "-m", "64m", "--memory-reservation", "32m", "--cpu-period", "50000", "--cpu-quota", "25000", "--oom-kill-disable", "--rootfs", suite.fs.path, ...sleeper]);
+    expect(id.code).toBe(0);
+    const control = bunker(["run", "-d", "--network", "none", "-m", "64m", "--rootfs", suite.fs.path, ...sleeper]);
+    try {
+      const c = id.stdout.trim();
+      const k = control.stdout.trim();
+      if (v2) {
+        expect(id.stderr).toBe("bunker warn: --oom-kill-disable: cgroup v2 cannot turn the OOM killer off; it stays on for this container\n");
+        expect([cgroupFile(c, "memory", "memory.low"), cgroupFile(c, "cpu", "cpu.max")]).toEqual(["33554432", "25000 50000"]);
+        expect([cgroupFile(k, "memory", "memory.low"), cgroupFile(k, "cpu", "cpu.max")]).toEqual(["0", "max 100000"]);
+      } else {
+        expect(id.stderr).toBe("");
+        const files = (x: string) => [cgroupFile(x, "memory", "memory.soft_limit_in_bytes"), cgroupFile(x, "memory", "memory.oom_control").split("\n")[0], cgroupFile(x, "cpu", "cpu.cfs_period_us"), cgroupFile(x, "cpu", "cpu.cfs_quota_us")];
+        expect(files(c)).toEqual(["33554432", "oom_kill_disable 1", "50000", "25000"]);
+        expect(files(k)).toEqual(["9223372036854771712", "oom_kill_disable 0", "100000", "-1"]);
+      }
+      // docker update's flags: a new quota keeps the period, a new reservation the limit.
+      const up = bunker(["update", "--cpu-quota", "40000", "--memory-reservation", "48m", c]);
+      expect([up.code, up.stderr]).toEqual([0, ""]);
+      if (v2) expect([cgroupFile(c, "memory", "memory.low"), cgroupFile(c, "cpu", "cpu.max")]).toEqual(["50331648", "40000 50000"]);
+      else expect([cgroupFile(c, "memory", "memory.soft_limit_in_bytes"), cgroupFile(c, "cpu", "cpu.cfs_period_us"), cgroupFile(c, "cpu", "cpu.cfs_quota_us")]).toEqual(["50331648", "50000", "40000"]);
+    } finally {
+      bunker(["rm", "-f", id.stdout.trim(), control.stdout.trim()]);
+    }
+    for (const [flags, said] of [
+      [["--cpus", "1", "--cpu-quota", "50000"], "--cpus sets the CPU period and quota itself: give --cpus, or --cpu-period/--cpu-quota, not both"],
+      [["--cpu-period", "100"], "--cpu-period 100: out of range (1000-1000000)"],
+      [["--cpu-quota", "10"], "--cpu-quota 10: out of range (1000-2147483648)"],
+      [["-m", "64m", "--memory-reservation", "128m"], "--memory-reservation 128m is above --memory 64m: the soft limit must not be above the hard one"],
+      [["--memory-reservation", "lots"], '--memory-reservation "lots": not a size (use a number with an optional unit: b, k, m, g, e.g. 512m)'],
+    ] as const) {
+      const bad = inBox([...flags], "true");
+      expect([bad.code, bad.stderr]).toEqual([125, `bunker: ${said}\n`]);
+    }
   });
 });
