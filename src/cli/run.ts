@@ -31,7 +31,8 @@ export const runOptions: OptionDefs = {
     type: "boolean",
     description: "Run on the host's own files, read-only, with private /tmp, /run, /dev and /proc, instead of an image",
   },
-  "publish-all": { type: "boolean", alias: ["P"], description: "Publish every port the image exposes, each on a free host port" },
+  "publish-all": { type: "boolean", alias: ["P"], description: "Publish every port the image and --expose expose, each on a free host port" },
+  expose: { type: "string", multiple: true, valueHint: "PORT[/PROTO]", description: "Expose a port or a range (8000-8010/udp): recorded, and published by -P" },
   "add-host": { type: "string", multiple: true, valueHint: "NAME:IP", description: "Another line of /etc/hosts (IP may be host-gateway: the host as the container reaches it)" },
   dns: { type: "string", multiple: true, valueHint: "IP", description: "A name server for /etc/resolv.conf (instead of the usual ones)" },
   "dns-search": { type: "string", multiple: true, valueHint: "DOMAIN", description: "A search domain for /etc/resolv.conf (. for none)" },
@@ -197,7 +198,7 @@ async function runHost(f: RunFlags): Promise<RunHost> {
   if (identity.notice) await log.warn(identity.notice);
   const cgroups = await chooseCgroups(f.cgroups, uid, f.resources);
   mark("cgroups");
-  const exposed = image ? exposedPorts(f, image.record.config.config) : [];
+  const exposed = exposedPorts(f, image?.record.config.config);
   const net = await networkChoice(f.network, uid, f.joinNs, [...f.ports, ...exposed], f.subnet);
   const envFiles = readEnvFiles(f.envFiles);
   const labelFiles = readEnvFiles(f.labelFiles).map(({ path, text }) => ({ path: `--label-file ${path}`, lines: text.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#")) }));

@@ -19,7 +19,7 @@ import { parseLogging, type LogSettings } from "../spec/logging";
 import { parseAddHost, parseDns } from "../spec/hosts";
 import { SYSCTL_NAME, sysctlNamespace } from "../spec/sysctl";
 import type { DnsSettings, ExtraHost } from "../spec/types";
-import { checkPublished, parsePublish } from "../spec/ports";
+import { checkPublished, parseExpose, parsePublish } from "../spec/ports";
 import { parseNetworkArg, type NetworkArg } from "../spec/network";
 import type { NetworkChoice } from "../runtime/runhost";
 import type { CgroupsMode } from "../runtime/cgroup";
@@ -46,6 +46,8 @@ export interface RunFlags {
   stopSignal?: number;
   /** -P: every port the image exposes, each on a free host port. */
   publishAll: boolean;
+  /** --expose's ports, as image ExposedPorts keys ("80/tcp"). */
+  expose: string[];
   userns: UsernsMode;
   network: NetworkArg;
   ports: PortMapping[];
@@ -235,6 +237,7 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     pull,
     ...opt("platform", optString(v.platform)),
     publishAll: v["publish-all"] === true,
+    expose: [...new Set(strings(v.expose).flatMap(parseExpose))],
     ...opt("stopSignal", optString(v["stop-signal"]) !== undefined ? parseSignal(optString(v["stop-signal"])!) : undefined),
     userns,
     network,
@@ -348,11 +351,16 @@ function otherWorkingDirectory(h: RunHost): { cwd: string; cwdOptional: boolean 
   return { cwd: h.sandboxCwd ?? "/", cwdOptional: true };
 }
 
-/** -P: the image's exposed ports ("80/tcp", "53/udp") that -p does not publish already, each on a free host port. */
+/** The ports a container exposes: its image's ("80/tcp", "53/udp"), then --expose's. */
+export function exposedKeys(f: RunFlags, config: ImageConfig["config"] = {}): string[] {
+  return [...new Set([...Object.keys(config.ExposedPorts ?? {}), ...f.expose])];
+}
+
+/** -P: the exposed ports (exposedKeys) that -p does not publish already, each on a free host port. */
 export function exposedPorts(f: RunFlags, config: ImageConfig["config"] = {}): PortMapping[] {
   if (!f.publishAll) return [];
   const out: PortMapping[] = [];
-  for (const key of Object.keys(config.ExposedPorts ?? {})) {
+  for (const key of exposedKeys(f, config)) {
     const m = /^(\d+)(?:\/(tcp|udp))?$/.exec(key);
     if (!m) continue;
     const port = Number(m[1]);
@@ -376,7 +384,7 @@ export function imageCommand(f: RunFlags, config: ImageConfig["config"] = {}): s
   return args;
 }
 
-/** --add-host, --dns*, --label, --shm-size, --sysctl, --oom-score-adj, --stop-timeout, on the spec. */
+/** --add-host, --dns*, --label, --shm-size, --sysctl, --oom-score-adj, --stop-timeout, --expose, on the spec. */
 function applyDockerFlags(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
   if (f.extraHosts.length) spec.bunker.extraHosts = f.extraHosts;
   if (f.dns) {
@@ -400,6 +408,8 @@ function applyDockerFlags(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
   if (f.oomScoreAdj !== undefined) spec.oci.process.oomScoreAdj = f.oomScoreAdj;
   applyHostNamespaces(spec, f, h);
   if (f.stopTimeout !== undefined) spec.bunker.stopTimeout = f.stopTimeout;
+  const exposed = exposedKeys(f, h.image?.record.config.config);
+  if (exposed.length) spec.bunker.exposedPorts = exposed;
 }
 
 /**

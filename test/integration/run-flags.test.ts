@@ -176,4 +176,28 @@ describe.skipIf(!ready)("docker run's flags", () => {
       expect([bad.code, bad.stderr]).toEqual([125, `bunker: ${said}\n`]);
     }
   });
+
+  test("--expose records ports (inspect shows them) and -P publishes them, each on a free host port; bad ones refused", () => {
+    const id = bunker(["run", "-d", "--expose", "8080", "--expose", "53-54/udp", "-P", "--rootfs", suite.fs.path, "--", "sleep", "60"]).stdout.trim();
+    const recorded = bunker(["run", "-d", "--network", "none", "--expose", "7000/tcp", "--rootfs", suite.fs.path, "--", "sleep", "60"]).stdout.trim();
+    try {
+      const lines = bunker(["port", id]).stdout.trim().split("\n");
+      expect(lines.map((l) => l.replace(/:\d+$/, ":N"))).toEqual(["8080/tcp -> 0.0.0.0:N", "53/udp -> 0.0.0.0:N", "54/udp -> 0.0.0.0:N"]);
+      expect(new Set(lines.map((l) => l.split(":")[1])).size).toBe(3);
+      expect(JSON.parse(bunker(["inspect", id]).stdout)[0].spec.bunker.exposedPorts).toEqual(["8080/tcp", "53/udp", "54/udp"]);
+      // Without -P, exposed is only recorded.
+      expect(JSON.parse(bunker(["inspect", recorded]).stdout)[0].spec.bunker.exposedPorts).toEqual(["7000/tcp"]);
+      expect(bunker(["port", recorded]).stdout).toBe("");
+    } finally {
+      bunker(["rm", "-f", id, recorded]);
+    }
+    for (const [flags, said] of [
+      [["--expose", "99999"], "--expose 99999: port 99999 is out of range (1-65535)"],
+      [["--expose", "80/sctp"], "--expose 80/sctp: the protocol must be tcp or udp"],
+      [["--expose", "90-80"], "--expose 90-80: the range 90-80 runs backwards"],
+    ] as const) {
+      const bad = inBox([...flags], "true");
+      expect([bad.code, bad.stderr]).toEqual([125, `bunker: ${said}\n`]);
+    }
+  });
 });
