@@ -25,7 +25,9 @@ const DELEGATION_HINT = "a rootless user needs a cgroup v2 subtree delegated to 
 /**
  * Whether a new container gets cgroups of its own. Root always does, unless
  * disabled; a rootless user where a delegated v2 subtree allows it. Limits
- * that cannot be enforced are an error, never ignored.
+ * that cannot be enforced are an error, never ignored; but --oom-kill-disable
+ * where cgroup v2 carries memory is a warning, as in docker and podman, and
+ * taken out of `resources`.
  */
 export async function chooseCgroups(mode: CgroupsMode, uid: number, resources: LinuxResources | undefined): Promise<boolean> {
   if (mode === "disabled") {
@@ -42,8 +44,12 @@ export async function chooseCgroups(mode: CgroupsMode, uid: number, resources: L
   if (missing) throw new BunkerError(`${CONTROLLER_FLAGS[missing.controller]} needs the ${missing.controller} controller, which ${missing.where} ${missing.where.startsWith("the cgroup") ? "does" : "do"} not offer`);
   if (resources?.memory?.disableOOMKiller) {
     // As docker and podman: a warning, not an error, where the switch does not exist.
-    if (carrierVersion(ps, "memory") === 2) await log.warn("--oom-kill-disable: cgroup v2 cannot turn the OOM killer off; it stays on for this container");
-    else if (resources.memory.limit === undefined) await log.warn("--oom-kill-disable without -m/--memory: the container may take all of the host's memory, with nothing to stop it");
+    if (carrierVersion(ps, "memory") === 2) {
+      await log.warn("--oom-kill-disable: cgroup v2 cannot turn the OOM killer off; it stays on for this container");
+      // Dropped from the limits, which would refuse it (an OCI config's is an error there).
+      delete resources.memory.disableOOMKiller;
+      if (Object.keys(resources.memory).length === 0) delete resources.memory;
+    } else if (resources.memory.limit === undefined) await log.warn("--oom-kill-disable without -m/--memory: the container may take all of the host's memory, with nothing to stop it");
   }
   return true;
 }
