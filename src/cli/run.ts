@@ -7,6 +7,7 @@ import { detach } from "../runtime/detach";
 import { runContainer } from "../runtime/run";
 import { cgroupsPath, chooseCgroups } from "../runtime/cgroup";
 import { pinnedTypes } from "../runtime/pin";
+import { hostDevices } from "../runtime/devices";
 import { rootfsExposure } from "../runtime/exposure";
 import { checkRootfs, hostHasResolvConf, networkChoice, readEnvFiles, sandboxCwd, seccompProfile, volumeSource } from "../runtime/runhost";
 import { containerExists, newId, validateName } from "../runtime/store";
@@ -42,6 +43,8 @@ export const runOptions: OptionDefs = {
   pid: { type: "string", valueHint: "host", description: "host: the host's PID namespace (root)" },
   ipc: { type: "string", valueHint: "host", description: "host: the host's IPC namespace and /dev/shm (root)" },
   uts: { type: "string", valueHint: "host", description: "host: the host's UTS namespace (its host name)" },
+  device: { type: "string", multiple: true, valueHint: "HOST[:CTR][:PERMS]", description: "A host device in the container's /dev (PERMS: some of r, w, m; default rwm); rootless: one you can open, bound" },
+  "device-cgroup-rule": { type: "string", multiple: true, valueHint: "RULE", description: "Allow devices by number: \"c 1:3 rwm\", \"b 8:* r\" (TYPE MAJOR:MINOR PERMS; root)" },
   "group-add": { type: "string", multiple: true, valueHint: "GROUP", description: "Another group for the command, by name (the container's /etc/group) or number" },
   cidfile: { type: "string", valueHint: "FILE", description: "Write the container's id to FILE (which must not exist)" },
   "shm-size": { type: "string", valueHint: "SIZE", description: "The size of /dev/shm (default 64m)" },
@@ -221,6 +224,7 @@ async function runHost(f: RunFlags): Promise<RunHost> {
     hostResolvConf: hostHasResolvConf(),
     ...(typeof f.seccomp === "object" ? { seccompProfile: seccompProfile(f.seccomp.file) } : {}),
     pinned: f.joinNs !== undefined ? pinnedTypes(f.joinNs) : [],
+    devices: hostDevices(f.devices, uid),
   };
 }
 

@@ -11,7 +11,7 @@ import { RLIMITS } from "../security/plan";
 import type { Profile } from "../security/seccomp/profile";
 import type { ImageConfig, ImageRecord } from "../image/store";
 import { buildEnvironment } from "../spec/env";
-import type { ContainerSpec, ImageRoot, LinuxResources, Mount, PortMapping, POSIXRlimit } from "../spec/types";
+import type { ContainerSpec, ImageRoot, LinuxDeviceCgroup, LinuxResources, Mount, PortMapping, POSIXRlimit } from "../spec/types";
 import { parseBytes, parseResources } from "../spec/resources";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { parseTmpfs, parseVolume, volumeMount, type Volume } from "../spec/volumes";
@@ -20,6 +20,8 @@ import { parseAddHost, parseDns } from "../spec/hosts";
 import { SYSCTL_NAME, sysctlNamespace } from "../spec/sysctl";
 import type { DnsSettings, ExtraHost } from "../spec/types";
 import { checkPublished, parseExpose, parsePublish } from "../spec/ports";
+import { parseDevice, parseDeviceRule, type DeviceFlag } from "../spec/devices";
+import type { HostDevice } from "../runtime/devices";
 import { parseNetworkArg, type NetworkArg } from "../spec/network";
 import type { NetworkChoice } from "../runtime/runhost";
 import type { CgroupsMode } from "../runtime/cgroup";
@@ -46,6 +48,9 @@ export interface RunFlags {
   stopSignal?: number;
   /** -P: every port the image exposes, each on a free host port. */
   publishAll: boolean;
+  /** --device's nodes, and --device-cgroup-rule's rules. */
+  devices: DeviceFlag[];
+  deviceRules: LinuxDeviceCgroup[];
   /** --expose's ports, as image ExposedPorts keys ("80/tcp"). */
   expose: string[];
   userns: UsernsMode;
@@ -238,6 +243,8 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("platform", optString(v.platform)),
     publishAll: v["publish-all"] === true,
     expose: [...new Set(strings(v.expose).flatMap(parseExpose))],
+    devices: strings(v.device).map(parseDevice),
+    deviceRules: strings(v["device-cgroup-rule"]).map(parseDeviceRule),
     ...opt("stopSignal", optString(v["stop-signal"]) !== undefined ? parseSignal(optString(v["stop-signal"])!) : undefined),
     userns,
     network,
@@ -317,6 +324,8 @@ export interface RunHost {
   seccompProfile?: Profile;
   /** The namespaces pinned in the --join-ns directory. */
   pinned: string[];
+  /** --device's nodes on the host. */
+  devices?: HostDevice[];
 }
 
 function security(f: RunFlags, h: RunHost): SecurityOptions {
@@ -407,9 +416,30 @@ function applyDockerFlags(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
   if (Object.keys(f.sysctls).length) spec.oci.linux.sysctl = { ...spec.oci.linux.sysctl, ...f.sysctls };
   if (f.oomScoreAdj !== undefined) spec.oci.process.oomScoreAdj = f.oomScoreAdj;
   applyHostNamespaces(spec, f, h);
+  applyDevices(spec, f, h);
   if (f.stopTimeout !== undefined) spec.bunker.stopTimeout = f.stopTimeout;
   const exposed = exposedKeys(f, h.image?.record.config.config);
   if (exposed.length) spec.bunker.exposedPorts = exposed;
+}
+
+/**
+ * --device: each node made in the container's /dev (bound from the host
+ * where it cannot be made, in a user namespace) and allowed by its device
+ * rules with the permissions given; --device-cgroup-rule: more rules. Without
+ * device rules (rootless) the user's own access to the node is the limit.
+ */
+function applyDevices(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
+  const devices = h.devices ?? [];
+  if (devices.length === 0 && f.deviceRules.length === 0) return;
+  const paths = new Set(devices.map((d) => d.device.path));
+  if (paths.size !== devices.length) throw new UsageError("run: --device names the same container path twice");
+  spec.oci.linux.devices = [...(spec.oci.linux.devices ?? []).filter((d) => !paths.has(d.path)), ...devices.map((d) => d.device)];
+  const sources = Object.fromEntries(devices.filter((d) => d.source !== d.device.path).map((d) => [d.device.path, d.source]));
+  if (Object.keys(sources).length) spec.bunker.deviceSources = sources;
+  const rules = spec.oci.linux.resources?.devices;
+  if (!rules) return;
+  for (const d of devices) rules.push({ allow: true, type: d.device.type === "b" ? "b" : "c", major: d.device.major, minor: d.device.minor, access: d.access });
+  rules.push(...f.deviceRules);
 }
 
 /**

@@ -341,7 +341,7 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   if (bindsDevices(spec)) {
     // A FIFO needs no privilege to make; device nodes come from the host.
     for (const d of spec.oci.linux.devices ?? []) {
-      if (d.type !== "p") devices.set(d.path, openTree(p, d.path, false, MOUNT_ATTR.NOEXEC | MOUNT_ATTR.NOSUID, false));
+      if (d.type !== "p") devices.set(d.path, openTree(p, spec.bunker.deviceSources?.[d.path] ?? d.path, false, MOUNT_ATTR.NOEXEC | MOUNT_ATTR.NOSUID, false));
     }
   }
   // From here on nothing of the host's mount table propagates into what is copied: the root.
