@@ -96,7 +96,7 @@ export const runOptions: OptionDefs = {
   userns: {
     type: "string",
     valueHint: "MODE",
-    description: "User namespace: private (the default without root), keep-id (keep your IDs inside), host (root's default)",
+    description: "User namespace: private (the default without root), keep-id (keep your IDs inside, with an entry in its /etc/passwd and /etc/group), host (root's default)",
   },
   "cap-add": { type: "string", multiple: true, valueHint: "CAP", description: "Add a capability (NET_ADMIN, CAP_SYS_TIME, ALL; repeatable)" },
   "cap-drop": { type: "string", multiple: true, valueHint: "CAP", description: "Drop a capability from the default set (or ALL; repeatable)" },

@@ -417,6 +417,7 @@ function applyDockerFlags(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
   if (f.oomScoreAdj !== undefined) spec.oci.process.oomScoreAdj = f.oomScoreAdj;
   applyHostNamespaces(spec, f, h);
   applyDevices(spec, f, h);
+  if (h.identity.files) spec.bunker.userFiles = h.identity.files;
   if (f.stopTimeout !== undefined) spec.bunker.stopTimeout = f.stopTimeout;
   const exposed = exposedKeys(f, h.image?.record.config.config);
   if (exposed.length) spec.bunker.exposedPorts = exposed;
@@ -437,6 +438,7 @@ function applyDevices(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
   const sources = Object.fromEntries(devices.filter((d) => d.source !== d.device.path).map((d) => [d.device.path, d.source]));
   if (Object.keys(sources).length) spec.bunker.deviceSources = sources;
   const rules = spec.oci.linux.resources?.devices;
+  if (!rules && f.deviceRules.length) throw new UsageError("run: --device-cgroup-rule: this container has no device rules to add to (a rootless one's devices are those you can open; as root, it needs a cgroup)");
   if (!rules) return;
   for (const d of devices) rules.push({ allow: true, type: d.device.type === "b" ? "b" : "c", major: d.device.major, minor: d.device.minor, access: d.access });
   rules.push(...f.deviceRules);

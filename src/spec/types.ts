@@ -214,6 +214,8 @@ export interface Sidecar {
   dns?: DnsSettings;
   /** --label (and an image's Labels): shown by inspect. */
   labels?: Record<string, string>;
+  /** --userns keep-id: /etc/passwd and /etc/group as the container gets them, with the caller's entries added. */
+  userFiles?: { passwd?: string; group?: string };
   /** --device: the host node behind each of linux.devices' paths that is not the same path on the host. */
   deviceSources?: Record<string, string>;
   /** The ports it exposes ("80/tcp"): the image's ExposedPorts and --expose's; -P publishes them. */
