@@ -22,6 +22,7 @@ import type { DnsSettings, ExtraHost } from "../spec/types";
 import { checkPublished, parseExpose, parsePublish } from "../spec/ports";
 import { parseDevice, parseDeviceRule, type DeviceFlag } from "../spec/devices";
 import type { HostDevice } from "../runtime/devices";
+import type { JoinedContainer } from "../runtime/join-container";
 import { parseNetworkArg, type NetworkArg } from "../spec/network";
 import type { NetworkChoice } from "../runtime/runhost";
 import type { CgroupsMode } from "../runtime/cgroup";
@@ -109,6 +110,10 @@ export interface RunFlags {
   groupAdd: string[];
   /** --pid host, --ipc host, --uts host: the host's namespace of that kind. */
   hostNamespaces: ("pid" | "ipc" | "uts")[];
+  /** --pid container:REF, --ipc container:REF: the container whose namespace is joined. */
+  joinContainers: { pid?: string; ipc?: string };
+  /** --ipc shareable (the default: others may join it), private (they may not), none (no /dev/shm either). */
+  ipcMode?: "shareable" | "private" | "none";
   rm: boolean;
 }
 
@@ -171,6 +176,24 @@ function sysctlsOf(values: readonly string[]): Record<string, string> {
     out[key] = v.slice(eq + 1);
   }
   return out;
+}
+
+/** --pid, --ipc and --uts: host, private, container:REF (pid and ipc), shareable and none (ipc); checked. */
+function namespaceModes(v: Record<string, unknown>): Pick<RunFlags, "joinContainers" | "ipcMode"> {
+  const joinContainers: RunFlags["joinContainers"] = {};
+  for (const t of ["pid", "ipc", "uts"] as const) {
+    const value = optString(v[t]);
+    if (value === undefined || value === "host" || value === "private") continue;
+    const ref = value.startsWith("container:") ? value.slice("container:".length) : undefined;
+    if (t !== "uts" && ref) joinContainers[t] = ref;
+    else if (t !== "ipc" || (value !== "shareable" && value !== "none")) {
+      const what = t === "pid" ? "processes" : t === "ipc" ? "IPC objects" : "host name";
+      const others = t === "pid" ? ", container:ID (another's), or private" : t === "ipc" ? ", container:ID (another's), shareable, private or none" : ", or private";
+      throw new UsageError(`--${t} ${value}: use host (the host's ${what})${others}`);
+    }
+  }
+  const ipc = optString(v.ipc);
+  return { joinContainers, ...(ipc === "shareable" || ipc === "private" || ipc === "none" ? { ipcMode: ipc } : {}) };
 }
 
 /** The parsed flags of bunker run, checked for syntax (nothing on the host is looked at). */
@@ -287,11 +310,8 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("shmSize", optString(v["shm-size"]) !== undefined ? parseBytes(optString(v["shm-size"])!, "--shm-size") : undefined),
     sysctls: sysctlsOf(strings(v.sysctl)),
     groupAdd: strings(v["group-add"]),
-    hostNamespaces: (["pid", "ipc", "uts"] as const).filter((t) => {
-      const value = optString(v[t]);
-      if (value !== undefined && value !== "host" && value !== "private") throw new UsageError(`--${t} ${value}: use host (the host's ${t === "pid" ? "processes" : t === "ipc" ? "IPC objects" : "host name"}), or private`);
-      return value === "host";
-    }),
+    hostNamespaces: (["pid", "ipc", "uts"] as const).filter((t) => optString(v[t]) === "host"),
+    ...namespaceModes(v),
     ...opt("oomScoreAdj", intOption(optString(v["oom-score-adj"]), "--oom-score-adj", -1000, 1000)),
     ...opt("stopTimeout", intOption(optString(v["stop-timeout"]), "--stop-timeout", 0, 86400 * 365)),
     rm: v.rm === true,
@@ -326,6 +346,8 @@ export interface RunHost {
   pinned: string[];
   /** --device's nodes on the host. */
   devices?: HostDevice[];
+  /** --pid and --ipc container:ID: the namespaces joined. */
+  joins?: { pid?: JoinedContainer; ipc?: JoinedContainer };
 }
 
 function security(f: RunFlags, h: RunHost): SecurityOptions {
@@ -464,6 +486,38 @@ function applyHostNamespaces(spec: ContainerSpec, f: RunFlags, h: RunHost): void
   if (f.hostNamespaces.includes("ipc")) {
     const shm = spec.oci.mounts.find((m) => m.destination === "/dev/shm");
     if (shm) Object.assign(shm, { type: "bind", source: "/dev/shm", options: ["rbind", "rw", "nosuid", "nodev", "noexec"] });
+  }
+  applyJoinedNamespaces(spec, f, h);
+}
+
+/**
+ * --pid container:ID and --ipc container:ID: the other container's
+ * namespace, through its first process's (as --network container:ID); with
+ * its IPC namespace, its /dev/shm, bound. --ipc none: no /dev/shm at all.
+ * When that container stops, one in its PID namespace is killed with it, as
+ * the kernel ends a PID namespace; one in its IPC namespace keeps it.
+ */
+function applyJoinedNamespaces(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
+  for (const t of ["pid", "ipc"] as const) {
+    const joined = h.joins?.[t];
+    if (!joined) continue;
+    if (f.hostNamespaces.includes(t)) throw new UsageError(`run: --${t} host and --${t} container:ID both name the ${t} namespace`);
+    if (spec.oci.linux.namespaces.some((n) => n.type === t && n.path !== undefined)) throw new UsageError(`run: --${t} container:ID and --join-ns both name the ${t} namespace`);
+    spec.oci.linux.namespaces = [...spec.oci.linux.namespaces.filter((n) => n.type !== t), { type: t, path: joined.path }];
+    spec.bunker[t === "pid" ? "pidMode" : "ipcMode"] = `container:${joined.id}`;
+  }
+  if (h.joins?.pid && f.init) throw new UsageError("run: --init with --pid container:ID: the init would not be PID 1 of anything");
+  const shmAt = spec.oci.mounts.findIndex((m) => m.destination === "/dev/shm");
+  if (h.joins?.ipc) {
+    if (f.shmSize !== undefined) throw new UsageError("run: --shm-size with --ipc container:ID: its /dev/shm is the other container's");
+    if (shmAt >= 0) {
+      spec.oci.mounts[shmAt] = { destination: "/dev/shm", type: "bind", source: `/proc/${h.joins.ipc.pid}/root/dev/shm`, options: ["rbind", "rw", "nosuid", "nodev", "noexec"] };
+      spec.bunker.shmFrom = h.joins.ipc.pid;
+    }
+  } else if (f.ipcMode !== undefined) {
+    spec.bunker.ipcMode = f.ipcMode;
+    if (f.ipcMode === "none" && f.shmSize !== undefined) throw new UsageError("run: --shm-size with --ipc none: there is no /dev/shm");
+    if (f.ipcMode === "none" && shmAt >= 0) spec.oci.mounts.splice(shmAt, 1);
   }
 }
 

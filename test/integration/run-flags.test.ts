@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { bunker, BUNKER, isRoot } from "../helpers/bunker";
+import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 
@@ -111,7 +111,7 @@ describe.skipIf(!ready)("docker run's flags", () => {
     for (const [flags, said] of [
       [["--uts", "host", "--hostname", "box"], "run: --hostname with --uts host: the host's name is the container's"],
       [["--pid", "host", "--init"], "run: --init with --pid host: the init would not be PID 1 of anything"],
-      [["--pid", "container:x"], "--pid container:x: use host (the host's processes), or private"],
+      [["--pid", "box"], "--pid box: use host (the host's processes), container:ID (another's), or private"],
     ] as const) {
       const bad = inBox([...flags], "true");
       expect([bad.code, bad.stderr]).toEqual([125, `bunker: ${said}\n`]);
@@ -226,5 +226,42 @@ describe.skipIf(!ready)("docker run's flags", () => {
       const bad = inBox([...flags], "true");
       expect([bad.code, bad.stderr]).toEqual([125, `bunker: ${said}\n`]);
     }
+  });
+
+  test("--pid and --ipc container:ID join a running container's namespaces (and its /dev/shm); it dies with that one; --ipc none and private", async () => {
+    const donor = bunker(["run", "-d", "--name", "flags-donor", "--network", "none", "--rootfs", suite.fs.path, "--", "sh", "-c", "echo shared > /dev/shm/note; while :; do sleep 0.1; done"]);
+    expect(donor.code).toBe(0);
+    const id = donor.stdout.trim();
+    const lone = bunker(["run", "-d", "--name", "flags-private", "--network", "none", "--ipc", "private", "--rootfs", suite.fs.path, "--", "sleep", "60"]).stdout.trim();
+    let joiner = "";
+    try {
+      const pid = JSON.parse(bunker(["inspect", id]).stdout)[0].pid as number;
+      await until(() => bunker(["exec", id, "cat", "/dev/shm/note"]).stdout === "shared\n", 5000, "the donor's note");
+      const r = inBox(["--pid", "container:flags-donor", "--ipc", `container:${id}`], "cat /dev/shm/note; echo back > /dev/shm/reply; readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; tr '\\0' ' ' < /proc/1/cmdline");
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      expect(r.stdout).toBe(`shared\n${readlinkSync(`/proc/${pid}/ns/pid`)}\n${readlinkSync(`/proc/${pid}/ns/ipc`)}\nsh -c echo shared > /dev/shm/note; while :; do sleep 0.1; done `);
+      expect(bunker(["exec", id, "cat", "/dev/shm/reply"]).stdout).toBe("back\n");
+      // Control: a container of its own sees neither.
+      const own = inBox([], "cat /dev/shm/note 2>&1; readlink /proc/self/ns/ipc");
+      expect(own.stdout.split("\n")[0]).toBe("cat: can't open '/dev/shm/note': No such file or directory");
+      expect(own.stdout).not.toContain(readlinkSync(`/proc/${pid}/ns/ipc`));
+      // One in the donor's PID namespace ends with it (killed, as the kernel ends the namespace).
+      joiner = bunker(["run", "-d", "--network", "none", "--pid", "container:flags-donor", "--rootfs", suite.fs.path, "--", "sleep", "60"]).stdout.trim();
+      expect(bunker(["stop", "-t", "0", id]).code).toBe(0);
+      expect(bunker(["wait", joiner]).stdout).toBe("137\n");
+      for (const [flags, said] of [
+        [["--ipc", "container:flags-donor"], "--ipc container:flags-donor: container flags-donor is not running"],
+        [["--ipc", "container:flags-private"], "--ipc container:flags-private: container flags-private keeps its IPC namespace to itself (--ipc private): start it with --ipc shareable"],
+        [["--pid", "container:flags-nope"], "no such container: flags-nope"],
+        [["--ipc", "container:flags-private", "--ipc", "bogus"], "--ipc bogus: use host (the host's IPC objects), container:ID (another's), shareable, private or none"],
+      ] as const) {
+        const bad = inBox([...flags], "true");
+        expect([bad.code, bad.stderr]).toEqual([125, `bunker: ${said}\n`]);
+      }
+    } finally {
+      bunker(["rm", "-f", id, lone, ...(joiner ? [joiner] : [])]);
+    }
+    const none = inBox(["--ipc", "none"], "ls -d /dev/shm 2>&1; grep -c ' /dev/shm ' /proc/mounts");
+    expect(none.stdout).toBe("ls: /dev/shm: No such file or directory\n0\n");
   });
 });
