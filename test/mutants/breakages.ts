@@ -53,6 +53,7 @@ const ARCHIVES = "test/integration/image-archive.test.ts";
 const DRIVERS = "test/integration/image-drivers.test.ts";
 const LOGS = "test/integration/logs.test.ts";
 const RUN_FLAGS = "test/integration/run-flags.test.ts";
+const RUN_FLAGS_ROOTLESS = "test/integration/run-flags-rootless.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -854,5 +855,26 @@ export const BREAKAGES: Breakage[] = [
     file: "src/cli/diff.ts",
     edits: one("  const kept = changes.filter((c) => !(c.kind === \"A\" && [...own].some((p) => c.path === p || c.path.startsWith(`${p}/`))));", "  const kept = [...changes];"),
     tests: [DRIVERS],
+  },
+  {
+    name: "device-permissions-ignored",
+    removes: "--device's PERMS in the device rules (a node given read-only could be opened for writing)",
+    file: "src/cli/runspec.ts",
+    edits: one("major: d.device.major, minor: d.device.minor, access: d.access });", "major: d.device.major, minor: d.device.minor, access: \"rwm\" });"),
+    tests: [RUN_FLAGS],
+  },
+  {
+    name: "keep-id-without-passwd-entry",
+    removes: "the passwd and group entries --userns keep-id gives the caller in the container",
+    file: "src/runtime/facts.ts",
+    edits: one("  for (const [file, text] of Object.entries(spec.bunker.userFiles ?? {})) etcFiles.set(file, text);\n", ""),
+    tests: [RUN_FLAGS_ROOTLESS],
+  },
+  {
+    name: "memory-reservation-unwritten",
+    removes: "--memory-reservation reaching the cgroup (memory.soft_limit_in_bytes on v1)",
+    file: "src/cgroups/limits.ts",
+    edits: one('choices: [{ file: "memory.soft_limit_in_bytes", value: String(mem.reservation) }]', 'choices: [{ file: "memory.soft_limit_in_bytes", value: "-1" }]'),
+    tests: [RUN_FLAGS],
   },
 ];
