@@ -264,4 +264,19 @@ describe.skipIf(!ready)("docker run's flags", () => {
     const none = inBox(["--ipc", "none"], "ls -d /dev/shm 2>&1; grep -c ' /dev/shm ' /proc/mounts");
     expect(none.stdout).toBe("ls: /dev/shm: No such file or directory\n0\n");
   });
+
+  test("--ipc container:ID of a container that put a symlink in place of its /dev/shm is refused, never bound", async () => {
+    const evil = bunker(["run", "-d", "--network", "none", "--cap-add", "SYS_ADMIN", "--rootfs", suite.fs.path, "--", "sh", "-c", "umount /dev/shm && rmdir /dev/shm && ln -s /etc /dev/shm && touch /tmp/swapped; while :; do sleep 0.1; done"]);
+    expect(evil.code).toBe(0);
+    const id = evil.stdout.trim();
+    try {
+      await until(() => bunker(["exec", id, "test", "-e", "/tmp/swapped"]).code === 0, 5000, "the symlink in place of /dev/shm");
+      const r = inBox(["--ipc", `container:${id}`], "ls /dev/shm");
+      expect(r.code).toBe(125);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(/^bunker: open \/dev\/shm of process \d+: Too many levels of symbolic links\n$/);
+    } finally {
+      bunker(["rm", "-f", id]);
+    }
+  });
 });

@@ -877,4 +877,11 @@ export const BREAKAGES: Breakage[] = [
     edits: one('choices: [{ file: "memory.soft_limit_in_bytes", value: String(mem.reservation) }]', 'choices: [{ file: "memory.soft_limit_in_bytes", value: "-1" }]'),
     tests: [RUN_FLAGS],
   },
+  {
+    name: "ipc-join-follows-symlinks",
+    removes: "refusing a symlink where the joined container's /dev/shm should be (--ipc container:ID would bind what it points to)",
+    file: "src/rootfs/plan.ts",
+    edits: one("RESOLVE.IN_ROOT | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS", "RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS"),
+    tests: [RUN_FLAGS],
+  },
 ];
