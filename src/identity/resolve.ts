@@ -84,7 +84,7 @@ const withLine = (text: string | undefined, line: string) => `${text === undefin
 
 /**
  * --userns keep-id, as podman: the caller gets an entry in the container's
- * /etc/passwd (their name, IDs, home, and /bin/sh) and their group one in
+ * /etc/passwd (their name, IDs, full name, home, and /bin/sh) and their group one in
  * /etc/group, where the container has none for those IDs, so that whoami, ls
  * -l and programs that look the user up work. Only new texts: the rootfs is
  * never written; the files are bound over the container's.
@@ -94,7 +94,7 @@ function keepIdFiles(req: IdentityRequest, passwd: string | undefined, group: st
   const host = hostEntry(req.uid);
   const name = req.name ?? host?.name ?? `user${req.uid}`;
   if (!parsePasswd(passwd ?? "").some((u) => u.uid === req.uid)) {
-    out.passwd = withLine(passwd, `${name}:*:${req.uid}:${req.gid}:${name}:${host?.home || "/"}:/bin/sh`);
+    out.passwd = withLine(passwd, `${name}:*:${req.uid}:${req.gid}:${host?.gecos || name}:${host?.home || "/"}:/bin/sh`);
   }
   if (!parseGroup(group ?? "").some((g) => g.gid === req.gid)) out.group = withLine(group, `${hostGroupName(req.gid) ?? name}:x:${req.gid}:`);
   return out;
