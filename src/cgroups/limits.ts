@@ -20,7 +20,7 @@ export function neededControllers(r: LinuxResources | undefined): string[] {
   const out = new Set<string>();
   if (r.memory) out.add("memory");
   const c = r.cpu;
-  if (c?.quota !== undefined || c?.shares !== undefined || c?.realtimeRuntime !== undefined || c?.realtimePeriod !== undefined || c?.idle !== undefined) out.add("cpu");
+  if (c?.quota !== undefined || c?.period !== undefined || c?.shares !== undefined || c?.realtimeRuntime !== undefined || c?.realtimePeriod !== undefined || c?.idle !== undefined) out.add("cpu");
   if (c?.cpus !== undefined || c?.mems !== undefined) out.add("cpuset");
   if (r.pids) out.add("pids");
   if (r.blockIO) out.add("io");
@@ -32,7 +32,7 @@ export function neededControllers(r: LinuxResources | undefined): string[] {
 /** The flags that need each controller, for messages. */
 export const CONTROLLER_FLAGS: Record<string, string> = {
   memory: "--memory",
-  cpu: "--cpus/--cpu-shares/--cpu-weight",
+  cpu: "--cpus/--cpu-period/--cpu-quota/--cpu-shares/--cpu-weight",
   cpuset: "--cpuset-cpus",
   pids: "--pids-limit",
   io: "--blkio-weight",
@@ -60,9 +60,14 @@ export function v2Writes(r: LinuxResources): LimitWrite[] {
     else if (mem.swap !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.swap.max", value: String(mem.swap - mem.limit) }], flag: "--memory-swap" });
     else out.push({ controller: "memory", choices: [{ file: "memory.swap.max", value: String(mem.limit) }], flag: "--memory", optional: true });
   }
-  if (mem?.reservation !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.low", value: String(mem.reservation) }], flag: "linux.resources.memory.reservation" });
+  if (mem?.reservation !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.low", value: String(mem.reservation) }], flag: "--memory-reservation" });
+  // disableOOMKiller: v2 has no switch for it; the caller warns (runtime/cgroup.ts).
   const cpu = r.cpu;
-  if (cpu?.quota !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.max", value: `${cpu.quota < 0 ? "max" : cpu.quota} ${cpu.period ?? 100000}` }], flag: "--cpus" });
+  // A period alone keeps the quota unlimited (an update fills in the one in force first).
+  if (cpu?.quota !== undefined || cpu?.period !== undefined) {
+    const quota = cpu.quota === undefined || cpu.quota < 0 ? "max" : cpu.quota;
+    out.push({ controller: "cpu", choices: [{ file: "cpu.max", value: `${quota} ${cpu.period ?? 100000}` }], flag: "--cpus/--cpu-period/--cpu-quota" });
+  }
   if (cpu?.idle !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.idle", value: String(cpu.idle) }], flag: "linux.resources.cpu.idle" });
   if (cpu?.mems !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.mems", value: cpu.mems }], flag: "linux.resources.cpu.mems" });
   if (cpu?.shares !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.weight", value: String(sharesToWeight(cpu.shares)) }], flag: "--cpu-shares/--cpu-weight" });
@@ -107,18 +112,16 @@ export function v1Writes(r: LinuxResources): LimitWrite[] {
     else if (mem.swap !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.memsw.limit_in_bytes", value: String(mem.swap) }], flag: "--memory-swap" });
     else out.push({ controller: "memory", choices: [{ file: "memory.memsw.limit_in_bytes", value: String(mem.limit * 2) }], flag: "--memory", optional: true });
   }
-  if (mem?.reservation !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.soft_limit_in_bytes", value: String(mem.reservation) }], flag: "linux.resources.memory.reservation" });
+  if (mem?.reservation !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.soft_limit_in_bytes", value: String(mem.reservation) }], flag: "--memory-reservation" });
   if (mem?.swappiness !== undefined) out.push({ controller: "memory", choices: [{ file: "memory.swappiness", value: String(mem.swappiness) }], flag: "linux.resources.memory.swappiness" });
-  if (mem?.disableOOMKiller) out.push({ controller: "memory", choices: [{ file: "memory.oom_control", value: "1" }], flag: "linux.resources.memory.disableOOMKiller" });
+  if (mem?.disableOOMKiller) out.push({ controller: "memory", choices: [{ file: "memory.oom_control", value: "1" }], flag: "--oom-kill-disable" });
   const cpu = r.cpu;
   // The period before the runtime: a runtime may not exceed its period.
   if (cpu?.realtimePeriod !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.rt_period_us", value: String(cpu.realtimePeriod) }], flag: "linux.resources.cpu.realtimePeriod" });
   if (cpu?.realtimeRuntime !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.rt_runtime_us", value: String(cpu.realtimeRuntime) }], flag: "linux.resources.cpu.realtimeRuntime" });
   if (cpu?.mems !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.mems", value: cpu.mems }], flag: "linux.resources.cpu.mems" });
-  if (cpu?.quota !== undefined) {
-    out.push({ controller: "cpu", choices: [{ file: "cpu.cfs_period_us", value: String(cpu.period ?? 100000) }], flag: "--cpus" });
-    out.push({ controller: "cpu", choices: [{ file: "cpu.cfs_quota_us", value: String(cpu.quota) }], flag: "--cpus" });
-  }
+  if (cpu?.period !== undefined || cpu?.quota !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.cfs_period_us", value: String(cpu.period ?? 100000) }], flag: "--cpus/--cpu-period" });
+  if (cpu?.quota !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.cfs_quota_us", value: String(cpu.quota) }], flag: "--cpus/--cpu-quota" });
   if (cpu?.shares !== undefined) out.push({ controller: "cpu", choices: [{ file: "cpu.shares", value: String(cpu.shares) }], flag: "--cpu-shares/--cpu-weight" });
   if (cpu?.cpus !== undefined) out.push({ controller: "cpuset", choices: [{ file: "cpuset.cpus", value: cpu.cpus }], flag: "--cpuset-cpus" });
   if (r.pids) out.push({ controller: "pids", choices: [{ file: "pids.max", value: r.pids.limit < 0 ? "max" : String(r.pids.limit) }], flag: "--pids-limit" });

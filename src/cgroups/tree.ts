@@ -80,6 +80,11 @@ function carrier(ps: Placement[], controller: string): Placement | undefined {
   return ps.find((p) => p.hierarchy.version === 1 && p.hierarchy.controllers.includes(v1)) ?? ps.find((p) => p.hierarchy.version === 2 && readWords(`${p.top}/cgroup.controllers`).includes(controller));
 }
 
+/** The cgroup version that would carry `controller` for the placements, if any does. */
+export function carrierVersion(ps: Placement[], controller: string): 1 | 2 | undefined {
+  return carrier(ps, controller)?.hierarchy.version;
+}
+
 /** The first controller the limits need that no placement carries, and where it was looked for. */
 export function missingController(ps: Placement[], r: LinuxResources | undefined): { controller: string; where: string } | null {
   for (const c of neededControllers(r)) {

@@ -7,6 +7,8 @@ import { detach } from "../runtime/detach";
 import { runContainer } from "../runtime/run";
 import { cgroupsPath, chooseCgroups } from "../runtime/cgroup";
 import { pinnedTypes } from "../runtime/pin";
+import { hostDevices } from "../runtime/devices";
+import { joinContainers } from "../runtime/join-container";
 import { rootfsExposure } from "../runtime/exposure";
 import { checkRootfs, hostHasResolvConf, networkChoice, readEnvFiles, sandboxCwd, seccompProfile, volumeSource } from "../runtime/runhost";
 import { containerExists, newId, resolveContainer, validateName } from "../runtime/store";
@@ -34,16 +36,19 @@ export const runOptions: OptionDefs = {
     type: "boolean",
     description: "Run on the host's own files, read-only, with private /tmp, /run, /dev and /proc, instead of an image",
   },
-  "publish-all": { type: "boolean", alias: ["P"], description: "Publish every port the image exposes, each on a free host port" },
+  "publish-all": { type: "boolean", alias: ["P"], description: "Publish every port the image and --expose expose, each on a free host port" },
+  expose: { type: "string", multiple: true, valueHint: "PORT[/PROTO]", description: "Expose a port or a range (8000-8010/udp): recorded, and published by -P" },
   "add-host": { type: "string", multiple: true, valueHint: "NAME:IP", description: "Another line of /etc/hosts (IP may be host-gateway: the host as the container reaches it)" },
   dns: { type: "string", multiple: true, valueHint: "IP", description: "A name server for /etc/resolv.conf (instead of the usual ones)" },
   "dns-search": { type: "string", multiple: true, valueHint: "DOMAIN", description: "A search domain for /etc/resolv.conf (. for none)" },
   "dns-option": { type: "string", multiple: true, valueHint: "OPTION", description: "A resolver option for /etc/resolv.conf (ndots:2, edns0, ...)" },
   label: { type: "string", multiple: true, alias: ["l"], valueHint: "KEY=VALUE", description: "A label, shown by inspect (an image's labels too)" },
   "label-file": { type: "string", multiple: true, valueHint: "FILE", description: "Labels from a file of KEY=VALUE lines" },
-  pid: { type: "string", valueHint: "host", description: "host: the host's PID namespace (root)" },
-  ipc: { type: "string", valueHint: "host", description: "host: the host's IPC namespace and /dev/shm (root)" },
+  pid: { type: "string", valueHint: "MODE", description: "host: the host's PID namespace; container:ID: another container's (it dies with that one); root" },
+  ipc: { type: "string", valueHint: "MODE", description: "shareable (default: others may join it), private, none (no /dev/shm); host or container:ID: that IPC namespace and /dev/shm (root)" },
   uts: { type: "string", valueHint: "host", description: "host: the host's UTS namespace (its host name)" },
+  device: { type: "string", multiple: true, valueHint: "HOST[:CTR][:PERMS]", description: "A host device in the container's /dev (PERMS: some of r, w, m; default rwm); rootless: one you can open, bound" },
+  "device-cgroup-rule": { type: "string", multiple: true, valueHint: "RULE", description: "Allow devices by number: \"c 1:3 rwm\", \"b 8:* r\" (TYPE MAJOR:MINOR PERMS; root)" },
   "group-add": { type: "string", multiple: true, valueHint: "GROUP", description: "Another group for the command, by name (the container's /etc/group) or number" },
   cidfile: { type: "string", valueHint: "FILE", description: "Write the container's id to FILE (which must not exist)" },
   "shm-size": { type: "string", valueHint: "SIZE", description: "The size of /dev/shm (default 64m)" },
@@ -114,7 +119,7 @@ export const runOptions: OptionDefs = {
     type: "string",
     valueHint: "MODE",
     values: USERNS_MODES,
-    description: "User namespace: private (the default without root), keep-id (keep your IDs inside), host (root's default)",
+    description: "User namespace: private (the default without root), keep-id (keep your IDs inside, with an entry in its /etc/passwd and /etc/group), host (root's default)",
   },
   "cap-add": { type: "string", multiple: true, valueHint: "CAP", description: "Add a capability (NET_ADMIN, CAP_SYS_TIME, ALL; repeatable)" },
   "cap-drop": { type: "string", multiple: true, valueHint: "CAP", description: "Drop a capability from the default set (or ALL; repeatable)" },
@@ -132,7 +137,11 @@ export const runOptions: OptionDefs = {
   ulimit: { type: "string", multiple: true, valueHint: "NAME=SOFT[:HARD]", description: "Set a resource limit (nofile=1024:2048, core=0, ...; repeatable)" },
   memory: { type: "string", alias: ["m"], valueHint: "SIZE", description: "Memory limit (512m, 1g; at least 6m); the container is killed with 137 past it" },
   "memory-swap": { type: "string", valueHint: "SIZE", description: "Memory plus swap limit (-1: unlimited swap; default or 0: twice --memory)" },
+  "memory-reservation": { type: "string", valueHint: "SIZE", description: "Soft memory limit, below --memory: what the container keeps when the host runs short" },
+  "oom-kill-disable": { type: "boolean", description: "Do not kill the container's processes past -m: they wait for memory instead (cgroup v1 only; a warning on v2)" },
   cpus: { type: "string", valueHint: "N", description: "CPU time limit, in CPUs (1.5: one and a half CPUs' worth per period)" },
+  "cpu-period": { type: "string", valueHint: "USEC", description: "The CPU period, 1000-1000000 µs (default 100000), for --cpu-quota; not with --cpus" },
+  "cpu-quota": { type: "string", valueHint: "USEC", description: "CPU time per period, in µs (at least 1000; 50000 of 100000: half a CPU); not with --cpus" },
   "cpu-shares": { type: "string", valueHint: "N", description: "Relative CPU weight, 2-262144 (1024 is the default; 0: unset)" },
   "cpu-weight": { type: "string", valueHint: "N", description: "Relative CPU weight on cgroup v2's scale, 1-10000 (100 is the default)" },
   "cpuset-cpus": { type: "string", valueHint: "LIST", description: "CPUs the container may run on (0-2,4)" },
@@ -252,7 +261,7 @@ async function runHost(f: RunFlags, made: VolumeUse[]): Promise<RunHost> {
   if (identity.notice) await log.warn(identity.notice);
   const cgroups = await chooseCgroups(f.cgroups, uid, f.resources);
   mark("cgroups");
-  const exposed = image ? exposedPorts(f, image.record.config.config) : [];
+  const exposed = exposedPorts(f, image?.record.config.config);
   const net = await networkChoice(f.network, uid, f.joinNs, [...f.ports, ...exposed], f.subnet);
   const envFiles = readEnvFiles(f.envFiles);
   const labelFiles = readEnvFiles(f.labelFiles).map(({ path, text }) => ({ path: `--label-file ${path}`, lines: text.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#")) }));
@@ -275,6 +284,8 @@ async function runHost(f: RunFlags, made: VolumeUse[]): Promise<RunHost> {
     hostResolvConf: hostHasResolvConf(),
     ...(typeof f.seccomp === "object" ? { seccompProfile: seccompProfile(f.seccomp.file) } : {}),
     pinned: f.joinNs !== undefined ? pinnedTypes(f.joinNs) : [],
+    devices: hostDevices(f.devices, uid),
+    joins: joinContainers(f.joinContainers, uid),
   };
 }
 

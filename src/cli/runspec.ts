@@ -11,7 +11,7 @@ import { RLIMITS } from "../security/plan";
 import type { Profile } from "../security/seccomp/profile";
 import type { ImageConfig, ImageRecord } from "../image/store";
 import { buildEnvironment } from "../spec/env";
-import type { ContainerSpec, ImageRoot, LinuxResources, Mount, PortMapping, POSIXRlimit, VolumeUse } from "../spec/types";
+import type { ContainerSpec, ImageRoot, LinuxDeviceCgroup, LinuxResources, Mount, PortMapping, POSIXRlimit, VolumeUse } from "../spec/types";
 import { parseBytes, parseResources } from "../spec/resources";
 import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
 import { parseTmpfs, parseVolume, volumeMount, type Volume } from "../spec/volumes";
@@ -20,7 +20,10 @@ import { parseLogging, type LogSettings } from "../spec/logging";
 import { parseAddHost, parseDns } from "../spec/hosts";
 import { SYSCTL_NAME, sysctlNamespace } from "../spec/sysctl";
 import type { DnsSettings, ExtraHost } from "../spec/types";
-import { checkPublished, parsePublish } from "../spec/ports";
+import { checkPublished, parseExpose, parsePublish } from "../spec/ports";
+import { parseDevice, parseDeviceRule, type DeviceFlag } from "../spec/devices";
+import type { HostDevice } from "../runtime/devices";
+import type { JoinedContainer } from "../runtime/join-container";
 import { parseNetworkArg, type NetworkArg } from "../spec/network";
 import type { NetworkChoice } from "../runtime/runhost";
 import type { CgroupsMode } from "../runtime/cgroup";
@@ -51,6 +54,11 @@ export interface RunFlags {
   stopSignal?: number;
   /** -P: every port the image exposes, each on a free host port. */
   publishAll: boolean;
+  /** --device's nodes, and --device-cgroup-rule's rules. */
+  devices: DeviceFlag[];
+  deviceRules: LinuxDeviceCgroup[];
+  /** --expose's ports, as image ExposedPorts keys ("80/tcp"). */
+  expose: string[];
   userns: UsernsMode;
   network: NetworkArg;
   ports: PortMapping[];
@@ -115,6 +123,10 @@ export interface RunFlags {
   health?: HealthFlags;
   /** --pid host, --ipc host, --uts host: the host's namespace of that kind. */
   hostNamespaces: ("pid" | "ipc" | "uts")[];
+  /** --pid container:REF, --ipc container:REF: the container whose namespace is joined. */
+  joinContainers: { pid?: string; ipc?: string };
+  /** --ipc shareable (the default: others may join it), private (they may not), none (no /dev/shm either). */
+  ipcMode?: "shareable" | "private" | "none";
   rm: boolean;
 }
 
@@ -179,6 +191,24 @@ function sysctlsOf(values: readonly string[]): Record<string, string> {
   return out;
 }
 
+/** --pid, --ipc and --uts: host, private, container:REF (pid and ipc), shareable and none (ipc); checked. */
+function namespaceModes(v: Record<string, unknown>): Pick<RunFlags, "joinContainers" | "ipcMode"> {
+  const joinContainers: RunFlags["joinContainers"] = {};
+  for (const t of ["pid", "ipc", "uts"] as const) {
+    const value = optString(v[t]);
+    if (value === undefined || value === "host" || value === "private") continue;
+    const ref = value.startsWith("container:") ? value.slice("container:".length) : undefined;
+    if (t !== "uts" && ref) joinContainers[t] = ref;
+    else if (t !== "ipc" || (value !== "shareable" && value !== "none")) {
+      const what = t === "pid" ? "processes" : t === "ipc" ? "IPC objects" : "host name";
+      const others = t === "pid" ? ", container:ID (another's), or private" : t === "ipc" ? ", container:ID (another's), shareable, private or none" : ", or private";
+      throw new UsageError(`--${t} ${value}: use host (the host's ${what})${others}`);
+    }
+  }
+  const ipc = optString(v.ipc);
+  return { joinContainers, ...(ipc === "shareable" || ipc === "private" || ipc === "none" ? { ipcMode: ipc } : {}) };
+}
+
 /** The parsed flags of bunker run, checked for syntax (nothing on the host is looked at). */
 export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: Record<string, string | undefined>): RunFlags {
   const hostRoot = v["host-root"] === true;
@@ -202,7 +232,11 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
   const resources = parseResources({
     memory: optString(v.memory),
     memorySwap: optString(v["memory-swap"]),
+    memoryReservation: optString(v["memory-reservation"]),
+    oomKillDisable: v["oom-kill-disable"] === true,
     cpus: optString(v.cpus),
+    cpuPeriod: optString(v["cpu-period"]),
+    cpuQuota: optString(v["cpu-quota"]),
     cpuShares: optString(v["cpu-shares"]),
     cpuWeight: optString(v["cpu-weight"]),
     cpusetCpus: optString(v["cpuset-cpus"]),
@@ -253,6 +287,9 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     pull,
     ...opt("platform", optString(v.platform)),
     publishAll: v["publish-all"] === true,
+    expose: [...new Set(strings(v.expose).flatMap(parseExpose))],
+    devices: strings(v.device).map(parseDevice),
+    deviceRules: strings(v["device-cgroup-rule"]).map(parseDeviceRule),
     ...opt("stopSignal", optString(v["stop-signal"]) !== undefined ? parseSignal(optString(v["stop-signal"])!) : undefined),
     ...opt("health", parseHealthFlags(v)),
     userns,
@@ -297,11 +334,8 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("shmSize", optString(v["shm-size"]) !== undefined ? parseBytes(optString(v["shm-size"])!, "--shm-size") : undefined),
     sysctls: sysctlsOf(strings(v.sysctl)),
     groupAdd: strings(v["group-add"]),
-    hostNamespaces: (["pid", "ipc", "uts"] as const).filter((t) => {
-      const value = optString(v[t]);
-      if (value !== undefined && value !== "host" && value !== "private") throw new UsageError(`--${t} ${value}: use host (the host's ${t === "pid" ? "processes" : t === "ipc" ? "IPC objects" : "host name"}), or private`);
-      return value === "host";
-    }),
+    hostNamespaces: (["pid", "ipc", "uts"] as const).filter((t) => optString(v[t]) === "host"),
+    ...namespaceModes(v),
     ...opt("oomScoreAdj", intOption(optString(v["oom-score-adj"]), "--oom-score-adj", -1000, 1000)),
     ...opt("stopTimeout", intOption(optString(v["stop-timeout"]), "--stop-timeout", 0, 86400 * 365)),
     rm: v.rm === true,
@@ -349,6 +383,10 @@ export interface RunHost {
   seccompProfile?: Profile;
   /** The namespaces pinned in the --join-ns directory. */
   pinned: string[];
+  /** --device's nodes on the host. */
+  devices?: HostDevice[];
+  /** --pid and --ipc container:ID: the namespaces joined. */
+  joins?: { pid?: JoinedContainer; ipc?: JoinedContainer };
 }
 
 function security(f: RunFlags, h: RunHost): SecurityOptions {
@@ -383,11 +421,16 @@ function otherWorkingDirectory(h: RunHost): { cwd: string; cwdOptional: boolean 
   return { cwd: h.sandboxCwd ?? "/", cwdOptional: true };
 }
 
-/** -P: the image's exposed ports ("80/tcp", "53/udp") that -p does not publish already, each on a free host port. */
+/** The ports a container exposes: its image's ("80/tcp", "53/udp"), then --expose's. */
+export function exposedKeys(f: RunFlags, config: ImageConfig["config"] = {}): string[] {
+  return [...new Set([...Object.keys(config.ExposedPorts ?? {}), ...f.expose])];
+}
+
+/** -P: the exposed ports (exposedKeys) that -p does not publish already, each on a free host port. */
 export function exposedPorts(f: RunFlags, config: ImageConfig["config"] = {}): PortMapping[] {
   if (!f.publishAll) return [];
   const out: PortMapping[] = [];
-  for (const key of Object.keys(config.ExposedPorts ?? {})) {
+  for (const key of exposedKeys(f, config)) {
     const m = /^(\d+)(?:\/(tcp|udp))?$/.exec(key);
     if (!m) continue;
     const port = Number(m[1]);
@@ -411,7 +454,7 @@ export function imageCommand(f: RunFlags, config: ImageConfig["config"] = {}): s
   return args;
 }
 
-/** --add-host, --dns*, --label, --shm-size, --sysctl, --oom-score-adj, --stop-timeout, on the spec. */
+/** --add-host, --dns*, --label, --shm-size, --sysctl, --oom-score-adj, --stop-timeout, --expose, on the spec. */
 function applyDockerFlags(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
   if (f.extraHosts.length) spec.bunker.extraHosts = f.extraHosts;
   if (f.dns) {
@@ -434,7 +477,32 @@ function applyDockerFlags(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
   if (Object.keys(f.sysctls).length) spec.oci.linux.sysctl = { ...spec.oci.linux.sysctl, ...f.sysctls };
   if (f.oomScoreAdj !== undefined) spec.oci.process.oomScoreAdj = f.oomScoreAdj;
   applyHostNamespaces(spec, f, h);
+  applyDevices(spec, f, h);
+  if (h.identity.files) spec.bunker.userFiles = h.identity.files;
   if (f.stopTimeout !== undefined) spec.bunker.stopTimeout = f.stopTimeout;
+  const exposed = exposedKeys(f, h.image?.record.config.config);
+  if (exposed.length) spec.bunker.exposedPorts = exposed;
+}
+
+/**
+ * --device: each node made in the container's /dev (bound from the host
+ * where it cannot be made, in a user namespace) and allowed by its device
+ * rules with the permissions given; --device-cgroup-rule: more rules. Without
+ * device rules (rootless) the user's own access to the node is the limit.
+ */
+function applyDevices(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
+  const devices = h.devices ?? [];
+  if (devices.length === 0 && f.deviceRules.length === 0) return;
+  const paths = new Set(devices.map((d) => d.device.path));
+  if (paths.size !== devices.length) throw new UsageError("run: --device names the same container path twice");
+  spec.oci.linux.devices = [...(spec.oci.linux.devices ?? []).filter((d) => !paths.has(d.path)), ...devices.map((d) => d.device)];
+  const sources = Object.fromEntries(devices.filter((d) => d.source !== d.device.path).map((d) => [d.device.path, d.source]));
+  if (Object.keys(sources).length) spec.bunker.deviceSources = sources;
+  const rules = spec.oci.linux.resources?.devices;
+  if (!rules && f.deviceRules.length) throw new UsageError("run: --device-cgroup-rule: this container has no device rules to add to (a rootless one's devices are those you can open; as root, it needs a cgroup)");
+  if (!rules) return;
+  for (const d of devices) rules.push({ allow: true, type: d.device.type === "b" ? "b" : "c", major: d.device.major, minor: d.device.minor, access: d.access });
+  rules.push(...f.deviceRules);
 }
 
 /**
@@ -457,6 +525,38 @@ function applyHostNamespaces(spec: ContainerSpec, f: RunFlags, h: RunHost): void
   if (f.hostNamespaces.includes("ipc")) {
     const shm = spec.oci.mounts.find((m) => m.destination === "/dev/shm");
     if (shm) Object.assign(shm, { type: "bind", source: "/dev/shm", options: ["rbind", "rw", "nosuid", "nodev", "noexec"] });
+  }
+  applyJoinedNamespaces(spec, f, h);
+}
+
+/**
+ * --pid container:ID and --ipc container:ID: the other container's
+ * namespace, through its first process's (as --network container:ID); with
+ * its IPC namespace, its /dev/shm, bound. --ipc none: no /dev/shm at all.
+ * When that container stops, one in its PID namespace is killed with it, as
+ * the kernel ends a PID namespace; one in its IPC namespace keeps it.
+ */
+function applyJoinedNamespaces(spec: ContainerSpec, f: RunFlags, h: RunHost): void {
+  for (const t of ["pid", "ipc"] as const) {
+    const joined = h.joins?.[t];
+    if (!joined) continue;
+    if (f.hostNamespaces.includes(t)) throw new UsageError(`run: --${t} host and --${t} container:ID both name the ${t} namespace`);
+    if (spec.oci.linux.namespaces.some((n) => n.type === t && n.path !== undefined)) throw new UsageError(`run: --${t} container:ID and --join-ns both name the ${t} namespace`);
+    spec.oci.linux.namespaces = [...spec.oci.linux.namespaces.filter((n) => n.type !== t), { type: t, path: joined.path }];
+    spec.bunker[t === "pid" ? "pidMode" : "ipcMode"] = `container:${joined.id}`;
+  }
+  if (h.joins?.pid && f.init) throw new UsageError("run: --init with --pid container:ID: the init would not be PID 1 of anything");
+  const shmAt = spec.oci.mounts.findIndex((m) => m.destination === "/dev/shm");
+  if (h.joins?.ipc) {
+    if (f.shmSize !== undefined) throw new UsageError("run: --shm-size with --ipc container:ID: its /dev/shm is the other container's");
+    if (shmAt >= 0) {
+      spec.oci.mounts[shmAt] = { destination: "/dev/shm", type: "bind", source: `/proc/${h.joins.ipc.pid}/root/dev/shm`, options: ["rbind", "rw", "nosuid", "nodev", "noexec"] };
+      spec.bunker.shmFrom = h.joins.ipc.pid;
+    }
+  } else if (f.ipcMode !== undefined) {
+    spec.bunker.ipcMode = f.ipcMode;
+    if (f.ipcMode === "none" && f.shmSize !== undefined) throw new UsageError("run: --shm-size with --ipc none: there is no /dev/shm");
+    if (f.ipcMode === "none" && shmAt >= 0) spec.oci.mounts.splice(shmAt, 1);
   }
 }
 

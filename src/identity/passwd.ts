@@ -7,6 +7,8 @@ export interface PasswdEntry {
   name: string;
   uid: number;
   gid: number;
+  /** The comment field: a full name, for most. */
+  gecos: string;
   home: string;
   shell: string;
 }
@@ -23,7 +25,7 @@ export function parsePasswd(text: string): PasswdEntry[] {
     if (line === "" || line.startsWith("#")) continue;
     const f = line.split(":");
     if (f.length < 7 || !/^\d+$/.test(f[2]!) || !/^\d+$/.test(f[3]!)) continue;
-    out.push({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]! });
+    out.push({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), gecos: f[4]!, home: f[5]!, shell: f[6]! });
   }
   return out;
 }

@@ -7,7 +7,7 @@ import { BunkerError } from "../errors";
 import { FileError, findExecutable, readInRoot, readRegularFile, readText } from "../sys/fs";
 import { Errno } from "../sys/errno";
 import { buildMappings, isMapped, rangesOnly, singleMapping } from "./idmap";
-import { parseGroup, parsePasswd, resolveUser } from "./passwd";
+import { parseGroup, parsePasswd, resolveUser, type PasswdEntry } from "./passwd";
 import { parseSubids, type IdRange } from "./subid";
 
 export type UsernsMode = "auto" | "private" | "keep-id" | "host";
@@ -42,6 +42,8 @@ export interface Identity {
   account?: { name?: string; home: string };
   /** A line to print on stderr: something works less well than it could, and how to fix it. */
   notice?: string;
+  /** --userns keep-id: the container's /etc/passwd (and /etc/group) with an entry for the caller, where it had none. */
+  files?: { passwd?: string; group?: string };
 }
 
 const HELPER_DIRS = ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"];
@@ -57,13 +59,45 @@ function readSubids(file: string, name: string | undefined, id: number): IdRange
   return parseSubids(text, name, id, file);
 }
 
-function callerName(uid: number): string | undefined {
+function hostEntry(uid: number): PasswdEntry | undefined {
   try {
-    return parsePasswd(readText("/etc/passwd")).find((u) => u.uid === uid)?.name;
+    return parsePasswd(readText("/etc/passwd")).find((u) => u.uid === uid);
   } catch {
     // no readable passwd: ranges are then looked up by number only
     return undefined;
   }
+}
+
+const callerName = (uid: number) => hostEntry(uid)?.name;
+
+function hostGroupName(gid: number): string | undefined {
+  try {
+    return parseGroup(readText("/etc/group")).find((g) => g.gid === gid)?.name;
+  } catch {
+    // no readable group file: the user's name stands in
+    return undefined;
+  }
+}
+
+/** A file's text with `line` added at its end. */
+const withLine = (text: string | undefined, line: string) => `${text === undefined || text === "" || text.endsWith("\n") ? (text ?? "") : `${text}\n`}${line}\n`;
+
+/**
+ * --userns keep-id, as podman: the caller gets an entry in the container's
+ * /etc/passwd (their name, IDs, full name, home, and /bin/sh) and their group one in
+ * /etc/group, where the container has none for those IDs, so that whoami, ls
+ * -l and programs that look the user up work. Only new texts: the rootfs is
+ * never written; the files are bound over the container's.
+ */
+function keepIdFiles(req: IdentityRequest, passwd: string | undefined, group: string | undefined): Identity["files"] {
+  const out: Identity["files"] = {};
+  const host = hostEntry(req.uid);
+  const name = req.name ?? host?.name ?? `user${req.uid}`;
+  if (!parsePasswd(passwd ?? "").some((u) => u.uid === req.uid)) {
+    out.passwd = withLine(passwd, `${name}:*:${req.uid}:${req.gid}:${host?.gecos || name}:${host?.home || "/"}:/bin/sh`);
+  }
+  if (!parseGroup(group ?? "").some((g) => g.gid === req.gid)) out.group = withLine(group, `${hostGroupName(req.gid) ?? name}:x:${req.gid}:`);
+  return out;
 }
 
 function mappings(req: IdentityRequest): { identity: Identity["userns"]; notice?: string } | undefined {
@@ -156,8 +190,15 @@ function resolveUserAndMaps(req: IdentityRequest): Identity {
   const where = req.rootfs === undefined ? "" : req.rootfs.replace(/\/+$/, "");
   const files = { passwd: `${where}/etc/passwd`, group: `${where}/etc/group` };
   const read = req.readFile ?? ((path: string) => containerFile(req.rootfs, path));
-  const passwd = read("/etc/passwd");
-  const group = read("/etc/group");
+  let passwd = read("/etc/passwd");
+  let group = read("/etc/group");
+  // Where the container has an /etc to bind them into (the host's root has the caller already).
+  if (req.userns === "keep-id" && (req.rootfs !== undefined || req.readFile !== undefined)) {
+    const files = keepIdFiles(req, passwd, group);
+    if (files?.passwd !== undefined) passwd = files.passwd;
+    if (files?.group !== undefined) group = files.group;
+    if (files && Object.keys(files).length) out.files = files;
+  }
   if (spec === undefined) {
     // Container root, with the groups the container's /etc/group gives root
     // (never bunker's own supplementary groups).

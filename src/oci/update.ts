@@ -17,6 +17,7 @@ const OPTIONS: OptionDefs = {
   resources: { type: "string", alias: ["r"], valueHint: "FILE|-", description: "linux.resources as JSON, from a file or stdin" },
   memory: { type: "string", valueHint: "BYTES", description: "Memory limit (k, m, g suffixes)" },
   "memory-swap": { type: "string", valueHint: "BYTES", description: "Memory plus swap limit; -1 for unlimited swap" },
+  "memory-reservation": { type: "string", valueHint: "BYTES", description: "Soft memory limit, kept to when memory is short (memory.low; v1 memory.soft_limit_in_bytes)" },
   cpus: { type: "string", valueHint: "N", description: "CPUs' worth of time, docker's way (1.5: a quota of 150000 per 100000 µs)" },
   "cpu-shares": { type: "string", valueHint: "N", description: "CPU shares" },
   "cpu-quota": { type: "string", valueHint: "USEC", description: "CPU time per period" },
@@ -26,7 +27,7 @@ const OPTIONS: OptionDefs = {
   "blkio-weight": { type: "string", valueHint: "N", description: "Block I/O weight (10-1000)" },
 };
 
-const USAGE = "update [--resources FILE|-] [--memory BYTES] [--cpus N] [--cpu-shares N] [--cpu-quota USEC] [--cpu-period USEC] [--cpuset-cpus LIST] [--pids-limit N] [--blkio-weight N] ID";
+const USAGE = "update [--resources FILE|-] [--memory BYTES] [--memory-reservation BYTES] [--cpus N] [--cpu-shares N] [--cpu-quota USEC] [--cpu-period USEC] [--cpuset-cpus LIST] [--pids-limit N] [--blkio-weight N] ID";
 
 async function readResources(from: string): Promise<unknown> {
   if (from !== "-") return readJson(from, "--resources");
@@ -47,8 +48,9 @@ function count(v: unknown, flag: string, min = 0, unlimited = false): number {
 
 function fromFlags(v: Record<string, unknown>): LinuxResources {
   const r: LinuxResources = {};
-  if (v.memory !== undefined || v["memory-swap"] !== undefined) {
+  if (v.memory !== undefined || v["memory-swap"] !== undefined || v["memory-reservation"] !== undefined) {
     r.memory = {};
+    if (v["memory-reservation"] !== undefined) r.memory.reservation = parseBytes(v["memory-reservation"] as string, "--memory-reservation");
     if (v.memory !== undefined) r.memory.limit = v.memory === "-1" ? -1 : parseBytes(v.memory as string, "--memory");
     if (v["memory-swap"] !== undefined) r.memory.swap = v["memory-swap"] === "-1" ? -1 : parseBytes(v["memory-swap"] as string, "--memory-swap");
   }
@@ -80,9 +82,6 @@ export async function update(_g: OciGlobals, argv: string[]): Promise<number> {
     // Device rules are the container's for good: runc's update leaves them too.
     delete r.devices;
   } else r = fromFlags(v);
-  // A cpu period alone keeps the quota it had.
-  if (r.cpu?.period !== undefined && r.cpu.quota === undefined) r.cpu.quota = e.spec.oci.linux.resources?.cpu?.quota;
-  if (r.cpu && r.cpu.quota === undefined) delete r.cpu.quota;
   if (Object.keys(r).length === 0) return 0;
   updateResources(e, r);
   return 0;

@@ -13,7 +13,7 @@
 
 import type { ChildProgram, Slot } from "../child/program";
 import type { ContainerSpec, ImageRoot, LinuxDevice, Mount } from "../spec/types";
-import { AT, MNT_DETACH, MOUNT_ATTR, MOVE_MOUNT, MS, O, OPEN_TREE, S, makedev } from "../sys/constants";
+import { AT, CLONE, MNT_DETACH, MOUNT_ATTR, MOVE_MOUNT, MS, O, OPEN_TREE, RESOLVE, S, makedev } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { planMaskedPaths } from "./masked";
 import { planCgroupfs, type CgroupfsView } from "./cgroupfs";
@@ -76,6 +76,32 @@ function openTree(p: ChildProgram, source: string, recursive: boolean, attrs: nu
   p.call(`open ${source} for binding`, "open_tree", [AT.FDCWD, p.str(source), flags], { save: slot });
   setAttrs(p, slot, attrs, clear, recursive, source);
   return { slot, isDir };
+}
+
+/**
+ * `path` of another container (process `pid`), opened as a mount tree. A
+ * mount of another mount namespace cannot be copied from this one: the
+ * child enters that namespace for the copy and comes back, the tree then
+ * detached, as a new filesystem is, to be attached after the pivot. The path
+ * is resolved there without following any symlink: what that container put
+ * in its place cannot lead the bind anywhere else.
+ */
+function openTreeOf(p: ChildProgram, pid: number, path: string, attrs: number): Opened {
+  const own = p.newSlot();
+  p.call("open this mount namespace", "openat", [AT.FDCWD, p.str("/proc/self/ns/mnt"), O.RDONLY | O.CLOEXEC, 0], { save: own });
+  const theirs = p.newSlot();
+  p.call(`open the mount namespace of process ${pid}`, "openat", [AT.FDCWD, p.str(`/proc/${pid}/ns/mnt`), O.RDONLY | O.CLOEXEC, 0], { save: theirs });
+  p.call(`enter the mount namespace of process ${pid}`, "setns", [theirs, CLONE.NEWNS]);
+  const found = p.newSlot();
+  // struct open_how { u64 flags, mode, resolve }.
+  const how = p.arena.words([O.PATH | O.CLOEXEC, 0, RESOLVE.IN_ROOT | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS]);
+  p.call(`open ${path} of process ${pid}`, "openat2", [AT.FDCWD, p.str(path), how, 24], { save: found });
+  const slot = p.newSlot();
+  p.call(`copy ${path} of process ${pid} for binding`, "open_tree", [found, p.str(""), OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC | AT.EMPTY_PATH | AT.RECURSIVE], { save: slot });
+  p.call("return to this mount namespace", "setns", [own, CLONE.NEWNS]);
+  for (const fd of [found, theirs, own]) p.call("close a descriptor", "close", [fd]);
+  setAttrs(p, slot, attrs, 0, true, `${path} of process ${pid}`);
+  return { slot, isDir: true };
 }
 
 /**
@@ -327,6 +353,11 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   const opened = new Map<Mount, Opened>();
   for (const m of spec.oci.mounts) {
     if (m.type === "cgroup") continue;
+    if (m.destination === "/dev/shm" && spec.bunker.shmFrom !== undefined) {
+      // --ipc container:ID: that container's /dev/shm, from inside its root.
+      opened.set(m, openTreeOf(p, spec.bunker.shmFrom, "/dev/shm", MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV | MOUNT_ATTR.NOEXEC));
+      continue;
+    }
     if (m.type === "bind") {
       const prepared = facts.idmapped?.get(m);
       if (prepared !== undefined) {
@@ -341,7 +372,7 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   if (bindsDevices(spec)) {
     // A FIFO needs no privilege to make; device nodes come from the host.
     for (const d of spec.oci.linux.devices ?? []) {
-      if (d.type !== "p") devices.set(d.path, openTree(p, d.path, false, MOUNT_ATTR.NOEXEC | MOUNT_ATTR.NOSUID, false));
+      if (d.type !== "p") devices.set(d.path, openTree(p, spec.bunker.deviceSources?.[d.path] ?? d.path, false, MOUNT_ATTR.NOEXEC | MOUNT_ATTR.NOSUID, false));
     }
   }
   // From here on nothing of the host's mount table propagates into what is copied: the root.

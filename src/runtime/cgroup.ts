@@ -6,7 +6,7 @@ import { allowsEverything } from "../cgroups/devicefilter";
 import { detectLayout } from "../cgroups/detect";
 import { isFrozen, oomKills, memoryLimit, setFrozen, usage, type Usage } from "../cgroups/control";
 import { CONTROLLER_FLAGS } from "../cgroups/limits";
-import { createCgroups, updateCgroups, enforcesDevices, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupDir, type CgroupState, type Placement } from "../cgroups/tree";
+import { carrierVersion, createCgroups, updateCgroups, enforcesDevices, missingController, PARENT, placements, placeProcess, removeCgroups, thaw, type CgroupDir, type CgroupState, type Placement } from "../cgroups/tree";
 import { DeviceRulesError } from "../cgroups/devices";
 import { log } from "../log";
 import type { ContainerSpec, LinuxResources } from "../spec/types";
@@ -25,7 +25,9 @@ const DELEGATION_HINT = "a rootless user needs a cgroup v2 subtree delegated to 
 /**
  * Whether a new container gets cgroups of its own. Root always does, unless
  * disabled; a rootless user where a delegated v2 subtree allows it. Limits
- * that cannot be enforced are an error, never ignored.
+ * that cannot be enforced are an error, never ignored; but --oom-kill-disable
+ * where cgroup v2 carries memory is a warning, as in docker and podman, and
+ * taken out of `resources`.
  */
 export async function chooseCgroups(mode: CgroupsMode, uid: number, resources: LinuxResources | undefined): Promise<boolean> {
   if (mode === "disabled") {
@@ -40,6 +42,15 @@ export async function chooseCgroups(mode: CgroupsMode, uid: number, resources: L
   }
   const missing = missingController(ps, resources);
   if (missing) throw new BunkerError(`${CONTROLLER_FLAGS[missing.controller]} needs the ${missing.controller} controller, which ${missing.where} ${missing.where.startsWith("the cgroup") ? "does" : "do"} not offer`);
+  if (resources?.memory?.disableOOMKiller) {
+    // As docker and podman: a warning, not an error, where the switch does not exist.
+    if (carrierVersion(ps, "memory") === 2) {
+      await log.warn("--oom-kill-disable: cgroup v2 cannot turn the OOM killer off; it stays on for this container");
+      // Dropped from the limits, which would refuse it (an OCI config's is an error there).
+      delete resources.memory.disableOOMKiller;
+      if (Object.keys(resources.memory).length === 0) delete resources.memory;
+    } else if (resources.memory.limit === undefined) await log.warn("--oom-kill-disable without -m/--memory: the container may take all of the host's memory, with nothing to stop it");
+  }
   return true;
 }
 
@@ -304,12 +315,24 @@ export function updateResources(s: ContainerState, r: LinuxResources): void {
   withLock(s.id, () => {
     const now = readState(s.id);
     if (!now) throw new BunkerError(`container ${name} does not exist`);
+    const was = now.spec.oci.linux.resources ?? {};
+    // cgroup v2 takes the quota and the period in one write: the one not given stays as it is.
+    const asked: LinuxResources = { ...r };
+    if (r.cpu && (r.cpu.quota !== undefined || r.cpu.period !== undefined)) {
+      const quota = r.cpu.quota ?? was.cpu?.quota;
+      const period = r.cpu.period ?? was.cpu?.period;
+      asked.cpu = { ...r.cpu, ...(quota !== undefined ? { quota } : {}), ...(period !== undefined ? { period } : {}) };
+    }
     try {
-      updateCgroups(cg, r);
+      updateCgroups(cg, asked);
     } catch (e) {
       throw within(e, `update container ${name}`);
     }
-    now.spec.oci.linux.resources = { ...now.spec.oci.linux.resources, ...r };
+    // Field by field: a new CPU quota keeps the shares in force.
+    const merged: LinuxResources = { ...was, ...asked };
+    if (was.memory && asked.memory) merged.memory = { ...was.memory, ...asked.memory };
+    if (was.cpu && asked.cpu) merged.cpu = { ...was.cpu, ...asked.cpu };
+    now.spec.oci.linux.resources = merged;
     writeState(now);
   });
 }

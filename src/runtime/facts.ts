@@ -1,5 +1,6 @@
 // What the rootfs planner is told about the host and the container before
-// clone: the /etc files bunker writes (hostname, hosts, resolv.conf), the
+// clone: the /etc files bunker writes (hostname, hosts, resolv.conf; passwd
+// and group for --userns keep-id), the
 // cgroup view, the host's mount points for the no-rootfs view, and which
 // sources of binds are directories.
 
@@ -74,6 +75,7 @@ export function rootfsFacts(spec: ContainerSpec, net?: { hostsEntry?: HostsEntry
   etcFiles.set("hosts", hostsFile(hostname, base, net?.hostsEntry ? { ...net.hostsEntry, ...(name !== undefined ? { name } : {}) } : undefined) + (extra.length ? `${extra.join("\n")}\n` : ""));
   const resolv = spec.bunker.dns ? resolvConfWith(net?.resolvConf ?? "", spec.bunker.dns) : net?.resolvConf;
   if (resolv !== undefined) etcFiles.set("resolv.conf", resolv);
+  for (const [file, text] of Object.entries(spec.bunker.userFiles ?? {})) etcFiles.set(file, text);
   const cgroupfs = spec.oci.mounts.some((m) => m.type === "cgroup") ? cgroupfsView(detectLayout()) : undefined;
   return {
     ...(cgroupfs ? { cgroupfs } : {}),

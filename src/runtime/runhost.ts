@@ -13,7 +13,7 @@ import { loadProfile } from "../security/seccomp/profile";
 import { absolute, FileError, fileType, readRegularFile } from "../sys/fs";
 import { privateMode } from "./network";
 import { pinnedTypes } from "./pin";
-import { currentStatus, resolveContainer } from "./store";
+import { joinContainer } from "./join-container";
 
 /** The root filesystem named by --rootfs: an existing directory, with or without an /etc. */
 export function checkRootfs(dir: string): { path: string; hasEtc: boolean } {
@@ -97,10 +97,8 @@ export async function networkChoice(netArg: NetworkArg, uid: number, joinDir: st
     if (r.notice) await log.warn(r.notice);
     choice = { mode: r.mode };
   } else if (arg.startsWith("container:")) {
-    const other = resolveContainer(arg.slice("container:".length));
-    if (currentStatus(other) !== "running" || other.pid === undefined) throw new BunkerError(`--network ${arg}: container ${other.name ?? other.id} is not running`);
-    if (uid !== 0) throw new BunkerError(`--network ${arg}: joining another container's network namespace needs root (each rootless container has its own user namespace)`);
-    choice = { mode: "joined", path: `/proc/${other.pid}/ns/net`, joined: `container:${other.id}` };
+    const other = joinContainer("network", arg.slice("container:".length), uid);
+    choice = { mode: "joined", path: other.path, joined: `container:${other.id}` };
   } else if (arg.startsWith("ns:")) {
     const path = absolute(arg.slice(3));
     if (fileType(path, true) === null) throw new BunkerError(`--network ${arg}: ${path}: no such file or directory`);

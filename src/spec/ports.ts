@@ -90,3 +90,16 @@ const span = (first: number, n: number) => (n > 1 ? `${first}-${first + n - 1}` 
 export function formatPort(p: PortMapping): string {
   return `${p.hostIp}:${span(p.hostPort, countOf(p))}->${span(p.containerPort, countOf(p))}/${p.protocol}`;
 }
+
+/**
+ * --expose PORT[/PROTO] or FIRST-LAST[/PROTO]: the ports as an image's
+ * ExposedPorts names them ("80/tcp"), one key per port as docker records them.
+ */
+export function parseExpose(value: string): string[] {
+  const what = `--expose ${value}`;
+  const m = value.match(/^([^/]*)(?:\/(.*))?$/)!;
+  const proto = m[2] ?? "tcp";
+  if (proto !== "tcp" && proto !== "udp") throw new SpecError(`${what}: the protocol must be tcp or udp`);
+  const [a, b] = range(m[1]!, what);
+  return Array.from({ length: b - a + 1 }, (_, i) => `${a + i}/${proto}`);
+}

@@ -79,7 +79,11 @@ export function weightToShares(weight: number): number {
 export interface ResourceFlags {
   memory?: string;
   memorySwap?: string;
+  memoryReservation?: string;
+  oomKillDisable?: boolean;
   cpus?: string;
+  cpuPeriod?: string;
+  cpuQuota?: string;
   cpuShares?: string;
   cpuWeight?: string;
   cpusetCpus?: string;
@@ -104,6 +108,20 @@ export function parseResources(f: ResourceFlags): LinuxResources | undefined {
     }
     r.memory.swap = swap;
   }
+  if (f.memoryReservation !== undefined && f.memoryReservation.trim() !== "0") {
+    const reservation = parseBytes(f.memoryReservation, "--memory-reservation");
+    if (reservation < MIN_MEMORY) throw new SpecError(`--memory-reservation ${f.memoryReservation}: the minimum is 6 MiB (6m)`);
+    // A soft limit above the hard one could never be reached: docker refuses it.
+    if (r.memory?.limit !== undefined && reservation > r.memory.limit) throw new SpecError(`--memory-reservation ${f.memoryReservation} is above --memory ${f.memory}: the soft limit must not be above the hard one`);
+    r.memory = { ...r.memory, reservation };
+  }
+  if (f.oomKillDisable) r.memory = { ...r.memory, disableOOMKiller: true };
+  if (f.cpus !== undefined && (f.cpuPeriod !== undefined || f.cpuQuota !== undefined)) {
+    throw new SpecError(`--cpus sets the CPU period and quota itself: give --cpus, or --cpu-period/--cpu-quota, not both`);
+  }
+  // 0 leaves each as the default, as in docker; the kernel's range is 1 ms to 1 s for the period, at least 1 ms for the quota.
+  if (f.cpuPeriod !== undefined && f.cpuPeriod.trim() !== "0") r.cpu = { ...r.cpu, period: integer(f.cpuPeriod, "--cpu-period", 1000, 1_000_000) };
+  if (f.cpuQuota !== undefined && f.cpuQuota.trim() !== "0" && f.cpuQuota.trim() !== "-1") r.cpu = { ...r.cpu, quota: integer(f.cpuQuota, "--cpu-quota", 1000, 2 ** 31) };
   if (f.cpus !== undefined) {
     const m = f.cpus.trim().match(/^\d+(?:\.\d+)?$|^\.\d+$/);
     const n = m ? Number(f.cpus) : NaN;

@@ -214,6 +214,18 @@ export interface Sidecar {
   dns?: DnsSettings;
   /** --label (and an image's Labels): shown by inspect. */
   labels?: Record<string, string>;
+  /** --ipc: shareable (others may join it; the default), private, none (no /dev/shm), or container:ID (joined). */
+  ipcMode?: string;
+  /** --pid container:ID: the container whose PID namespace it joined. */
+  pidMode?: string;
+  /** --ipc container:ID: the other container's first process, whose /dev/shm is bound as this one's. */
+  shmFrom?: number;
+  /** --userns keep-id: /etc/passwd and /etc/group as the container gets them, with the caller's entries added. */
+  userFiles?: { passwd?: string; group?: string };
+  /** --device: the host node behind each of linux.devices' paths that is not the same path on the host. */
+  deviceSources?: Record<string, string>;
+  /** The ports it exposes ("80/tcp"): the image's ExposedPorts and --expose's; -P publishes them. */
+  exposedPorts?: string[];
   /** --stop-timeout: the seconds `bunker stop` waits before SIGKILL (10 otherwise). */
   stopTimeout?: number;
   /** -i with -d (or create): its stdin stays open for `bunker attach`. */

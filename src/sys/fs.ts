@@ -1,7 +1,7 @@
 // The few file-system look-ups bunker makes on the host, as system calls.
 // (node:fs costs milliseconds of start-up to load, more than the calls themselves.)
 
-import { AT, O } from "./constants";
+import { AT, O, RESOLVE } from "./constants";
 import { Errno, errnoMessage, SysError } from "./errno";
 import { closeFd, readUpTo, sys, trySys } from "./libc";
 
@@ -172,8 +172,7 @@ export function readRegularFile(path: string, max = 1 << 20): string {
   }
 }
 
-const RESOLVE_NO_MAGICLINKS = 0x02;
-const RESOLVE_IN_ROOT = 0x10;
+const { NO_MAGICLINKS: RESOLVE_NO_MAGICLINKS, IN_ROOT: RESOLVE_IN_ROOT } = RESOLVE;
 
 /**
  * A small file inside `root`, resolved as if `root` were / (symlinks, "..",
@@ -244,8 +243,7 @@ export function pathOfFd(fd: number): string | null {
   return n < 0 ? null : new TextDecoder().decode(buf.subarray(0, n));
 }
 
-const RESOLVE_NO_SYMLINKS = 0x04;
-const RESOLVE_BENEATH = 0x08;
+const { NO_SYMLINKS: RESOLVE_NO_SYMLINKS, BENEATH: RESOLVE_BENEATH } = RESOLVE;
 
 /**
  * Removes `path` inside `root` if it is an empty regular file or an empty

@@ -58,6 +58,7 @@ const COMPLETION = "test/unit/completion.test.ts";
 const VOLUMES = "test/integration/volumes.test.ts";
 const HEALTH = "test/integration/health.test.ts";
 const EVENTS = "test/integration/events.test.ts";
+const RUN_FLAGS_ROOTLESS = "test/integration/run-flags-rootless.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -935,5 +936,33 @@ export const BREAKAGES: Breakage[] = [
     file: "src/runtime/events.ts",
     edits: one("O.WRONLY | O.APPEND | O.CREAT | O.NOFOLLOW | O.NONBLOCK", "O.WRONLY | O.APPEND | O.CREAT"),
     tests: [EVENTS],
+  },
+  {
+    name: "device-permissions-ignored",
+    removes: "--device's PERMS in the device rules (a node given read-only could be opened for writing)",
+    file: "src/cli/runspec.ts",
+    edits: one("major: d.device.major, minor: d.device.minor, access: d.access });", "major: d.device.major, minor: d.device.minor, access: \"rwm\" });"),
+    tests: [RUN_FLAGS],
+  },
+  {
+    name: "keep-id-without-passwd-entry",
+    removes: "the passwd and group entries --userns keep-id gives the caller in the container",
+    file: "src/runtime/facts.ts",
+    edits: one("  for (const [file, text] of Object.entries(spec.bunker.userFiles ?? {})) etcFiles.set(file, text);\n", ""),
+    tests: [RUN_FLAGS_ROOTLESS],
+  },
+  {
+    name: "memory-reservation-unwritten",
+    removes: "--memory-reservation reaching the cgroup (memory.soft_limit_in_bytes on v1)",
+    file: "src/cgroups/limits.ts",
+    edits: one('choices: [{ file: "memory.soft_limit_in_bytes", value: String(mem.reservation) }]', 'choices: [{ file: "memory.soft_limit_in_bytes", value: "-1" }]'),
+    tests: [RUN_FLAGS],
+  },
+  {
+    name: "ipc-join-follows-symlinks",
+    removes: "refusing a symlink where the joined container's /dev/shm should be (--ipc container:ID would bind what it points to)",
+    file: "src/rootfs/plan.ts",
+    edits: one("RESOLVE.IN_ROOT | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS", "RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS"),
+    tests: [RUN_FLAGS],
   },
 ];

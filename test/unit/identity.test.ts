@@ -91,7 +91,7 @@ describe("--user lookup", () => {
     expect(() => resolveUser(":5", passwd, group, where)).toThrow("no user before the colon");
   });
   test("parsers skip comments and malformed lines", () => {
-    expect(parsePasswd("#x\nbad\nu:x:1:2:g:/h:/s\n")).toEqual([{ name: "u", uid: 1, gid: 2, home: "/h", shell: "/s" }]);
+    expect(parsePasswd("#x\nbad\nu:x:1:2:g:/h:/s\n")).toEqual([{ name: "u", uid: 1, gid: 2, gecos: "g", home: "/h", shell: "/s" }]);
     expect(parseGroup("g:x:3:a,b\nbroken\n")).toEqual([{ name: "g", gid: 3, members: ["a", "b"] }]);
   });
 });
