@@ -95,6 +95,7 @@ export const runOptions: OptionDefs = {
   tty: { type: "boolean", alias: ["t"], description: "Give the command a terminal (from the container's devpts)" },
   interactive: { type: "boolean", alias: ["i"], description: "Pass your input to the container (without -i its stdin is /dev/null)" },
   rm: { type: "boolean", description: "Remove the container's state when it exits" },
+  "sig-proxy": { type: "boolean", description: "Pass the signals bunker receives on to the container (default true; without -t). With =false they end bunker, and the container with it" },
   init: { type: "boolean", description: "Run a minimal init as PID 1: it reaps orphans and passes signals to the command" },
   pin: { type: "string", valueHint: "DIR", description: "Pin the container's namespaces into DIR (bunker ns unpin DIR frees them)" },
   "join-ns": { type: "string", valueHint: "DIR", description: "Join the network, IPC and UTS namespaces pinned in DIR" },
@@ -339,6 +340,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(flags.tty ? { tty: { interactive: flags.interactive } } : {}),
     // docker's rule: without -i, nothing of the caller's input reaches the container.
     ...(!flags.tty && !flags.interactive && !flags.detach ? { noStdin: true } : {}),
+    ...(!flags.sigProxy && !flags.tty ? { sigProxy: false as const } : {}),
   };
   return withCidfile(
     flags.cidfile,

@@ -95,6 +95,8 @@ export interface RunFlags {
   joinNs?: string;
   tty: boolean;
   interactive: boolean;
+  /** --sig-proxy (default true): signals bunker receives go on to a foreground container. */
+  sigProxy: boolean;
   detach: boolean;
   /** --log-driver and --log-opt: a detached container's log. */
   log: LogSettings;
@@ -324,6 +326,7 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("joinNs", optString(v["join-ns"]) !== undefined ? resolve(optString(v["join-ns"])!) : undefined),
     tty: v.tty === true,
     interactive: v.interactive === true,
+    sigProxy: v["sig-proxy"] !== false,
     detach: v.detach === true,
     log: parseLogging(optString(v["log-driver"]), strings(v["log-opt"])),
     extraHosts: strings(v["add-host"]).map(parseAddHost),

@@ -55,6 +55,8 @@ export interface RunRecord {
   pin?: string;
   /** -t: a pseudo-terminal; `interactive` (-i) relays the caller's input to it; `detached`, its master goes to the waiter. */
   tty?: { interactive: boolean; detached?: boolean };
+  /** --sig-proxy=false: the signals bunker receives are not passed on (they end bunker, and the container with it). */
+  sigProxy?: false;
   /** A descriptor to give the container as stdin (a detached one's with -i); closed here once it has it. */
   stdin?: number;
   /** Called once the command runs (or with the error that stopped it). */
@@ -271,6 +273,7 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
       },
       {
         winchFd: terminal?.winchWrite ?? -1,
+        ...(record.sigProxy === false ? { forwardSignals: false } : {}),
         // A process that outlives bunker (--init's, OCI create's) cannot run on bunker's memory, nor one
         // that enters a time namespace; one that forks into a joined PID namespace leaves that to its
         // child, and must share it to report the pid.

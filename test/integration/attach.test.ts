@@ -109,6 +109,29 @@ describe.skipIf(!ready)("attach without a terminal", () => {
     expect(bunker(["rm", "at-sig"]).code).toBe(0);
   });
 
+  test("run --sig-proxy=false: a signal to a foreground bunker is not passed on (it ends bunker, and the container with it)", async () => {
+    const script = "trap 'echo got-usr1' USR1; echo ready; i=0; while [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; echo done";
+    for (const proxy of [true, false]) {
+      const p = Bun.spawn([BUNKER, "run", "--rm", `--sig-proxy=${proxy}`, "--network", "none", "--rootfs", suite.fs.path, "--", "sh", "-c", script], { stdout: "pipe", stderr: "pipe" });
+      const reader = p.stdout.getReader();
+      const first = await reader.read();
+      expect(new TextDecoder().decode(first.value)).toBe("ready\n");
+      p.kill("SIGUSR1");
+      let rest = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        rest += new TextDecoder().decode(value);
+      }
+      const code = await p.exited;
+      // Passed on: the container traps it and goes on to its end. Not: bunker ends of it, and the container with it.
+      if (proxy) expect([code, rest]).toEqual([0, "got-usr1\ndone\n"]);
+      else expect([p.signalCode, rest]).toEqual(["SIGUSR1", ""]);
+    }
+    // A --rm container whose bunker was killed: the next command finishes it.
+    expect(bunker(["ps", "-aq"]).stdout).toBe("");
+  });
+
   test("--log-driver none still attaches; a stopped container, several at once, or unknown keys are refused", async () => {
     expect(bunker(["run", "-d", "--log-driver", "none", ...on("at-none", [], "while [ ! -e /tmp/go-none ]; do sleep 0.05; done; echo unlogged")]).code).toBe(0);
     const a = spawn(["attach", "at-none"]);

@@ -52,6 +52,8 @@ const REGISTRY = "test/clients/registry.test.ts";
 const ARCHIVES = "test/integration/image-archive.test.ts";
 const DRIVERS = "test/integration/image-drivers.test.ts";
 const LOGS = "test/integration/logs.test.ts";
+const RESTART = "test/integration/restart.test.ts";
+const ATTACH = "test/integration/attach.test.ts";
 const RUN_FLAGS = "test/integration/run-flags.test.ts";
 const SURFACE = "test/integration/surface.test.ts";
 const COMPLETION = "test/unit/completion.test.ts";
@@ -964,5 +966,54 @@ export const BREAKAGES: Breakage[] = [
     file: "src/rootfs/plan.ts",
     edits: one("RESOLVE.IN_ROOT | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS", "RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS"),
     tests: [RUN_FLAGS],
+  },
+  {
+    name: "restart-policy-ignored",
+    removes: "--restart starting a container again when it ends",
+    file: "src/runtime/restart.ts",
+    edits: one("  const policy = s.spec.bunker.restart;\n", "  const policy = undefined as typeof s.spec.bunker.restart;\n"),
+    tests: [RESTART],
+  },
+  {
+    name: "stop-keeps-restarting",
+    removes: "stop, kill and rm -f holding a container's restart policy (and ending its back-off)",
+    file: "src/runtime/restart.ts",
+    edits: one("      if (!s || (!s.spec.bunker.restart && !s.restarting)) return;", "      if (s || !s) return;"),
+    tests: [RESTART],
+  },
+  {
+    name: "restart-backoff-flat",
+    removes: "docker's back-off between restarts, doubling up to a minute",
+    file: "src/runtime/restart.ts",
+    edits: one("  return Math.min(s.restartDelay * 2, MAX_DELAY_MS);", "  return FIRST_DELAY_MS;"),
+    tests: [RESTART],
+  },
+  {
+    name: "failed-start-removes",
+    removes: "a failed start of a stopped container leaving it stopped, with the reason (instead of removing it)",
+    file: "src/runtime/create.ts",
+    edits: one("    if (record.restore) restoreStopped(record.restore, err as Error);", "    if (record.restore && !record) restoreStopped(record.restore, err as Error);"),
+    tests: [RESTART],
+  },
+  {
+    name: "attach-input-dropped",
+    removes: "the waiter passing an attached client's input to the container",
+    file: "native/waiter.c",
+    edits: one("    if (to >= 0) sys6(NR_WRITE, to, (long)(chunk + 1), r - 1, 0, 0, 0);", "    if (to < -1) sys6(NR_WRITE, to, (long)(chunk + 1), r - 1, 0, 0, 0);"),
+    tests: [ATTACH],
+  },
+  {
+    name: "attach-no-sig-proxy",
+    removes: "attach passing the signals it receives on to the container",
+    file: "src/runtime/attach.ts",
+    edits: one("      native.forwardTo(s.pid);", "      native.forwardTo(-1);"),
+    tests: [ATTACH],
+  },
+  {
+    name: "detach-keys-ignored",
+    removes: "the detach keys leaving an attached container running",
+    file: "src/spec/detach-keys.ts",
+    edits: one("        if (this.held.length === this.keys.length) return { pass: new Uint8Array(out), detach: true };", "        if (this.held.length === this.keys.length) return { pass: new Uint8Array(out), detach: false };"),
+    tests: [TTY],
   },
 ];
