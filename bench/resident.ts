@@ -69,6 +69,10 @@ try {
   for (let i = 0; i < COUNT; i++) ids.push(sh([B, "run", "-d", "--network", "none", "--rootfs", fs.path, "--", "sleep", "100000"]));
   const supervisors = ids.map((id) => JSON.parse(sh([B, "inspect", id]))[0].supervisor as number);
   rows.push({ name: "bunker", what: "the supervising process of each `bunker run -d` (the native waiter)", pids: supervisors });
+  const restarting: string[] = [];
+  for (let i = 0; i < COUNT; i++) restarting.push(sh([B, "run", "-d", "--restart", "always", "--network", "none", "--rootfs", fs.path, "--", "sleep", "100000"]));
+  ids.push(...restarting);
+  rows.push({ name: "bunker --restart always", what: "the same, for containers its restart policy watches", pids: restarting.map((id) => JSON.parse(sh([B, "inspect", id]))[0].supervisor as number) });
   if (podman) {
     podmanStarted = true;
     const podIds: string[] = [];

@@ -13,7 +13,7 @@ import { BunkerError } from "../errors";
 import { selfCommand } from "./handoff";
 import { initialState, runContainer, type RunRecord } from "./run";
 import { ContainerGone, containerDir, createState, currentStatus, readState, removeState, withLock, writeState, type ContainerState } from "./store";
-import { cancelRestart, recordRestarting, restartDue, sleepBackOff, startingAgain } from "./restart";
+import { cancelRestart, recordRestarting, releaseRestarts, restartDue, restartsHeld, sleepBackOff, startingAgain } from "./restart";
 import { cstr } from "../sys/fs";
 import { DEFAULT_LOG } from "../spec/logging";
 import type { LogSettings } from "../spec/types";
@@ -151,10 +151,11 @@ function takeOver(id: string, kind: "start" | "restart"): { state: ContainerStat
     return withLock(id, () => {
       const s = readState(id);
       if (!s) return `no such container: ${id}`;
-      if (kind === "restart" && (!s.restarting || s.supervisor !== process.pid || s.manualStop)) return "its restart was called off";
+      if (kind === "restart" && (!s.restarting || s.supervisor !== process.pid || restartsHeld(id))) return "its restart was called off";
       if (currentStatus(s) !== "stopped") return `container ${s.name ?? s.id} is already running`;
       if (s.status !== "stopped") return `container ${s.name ?? s.id} is being finished: try again`;
       const before = kind === "start" ? cancelRestart(s) : s;
+      if (kind === "start") releaseRestarts(id);
       const state = startingAgain(s, kind === "restart");
       writeState(state);
       // docker's, when its policy starts a container again.
@@ -227,7 +228,7 @@ async function namedRestarter(id: string): Promise<boolean> {
   const end = Date.now() + 5000;
   for (;;) {
     const s = readState(id);
-    if (!s || s.manualStop) return false;
+    if (!s || restartsHeld(id)) return false;
     if (s.restarting && s.supervisor === process.pid) return true;
     if (Date.now() > end) return false;
     await Bun.sleep(10);

@@ -13,7 +13,8 @@ import { trySys } from "../sys/libc";
 import { startTime } from "../sys/proc";
 import { log } from "../log";
 import { selfCommand, sleepThenRestart } from "./handoff";
-import { ContainerGone, readState, supervisorAlive, withLock, writeState, type ContainerState } from "./store";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { ContainerGone, containerDir, readState, supervisorAlive, withLock, writeState, type ContainerState } from "./store";
 
 /** docker's back-off: 100 ms, doubled at each restart up to a minute; back to 100 ms after a run of 10 s. */
 const FIRST_DELAY_MS = 100;
@@ -26,7 +27,7 @@ const RESET_AFTER_MS = 10_000;
  */
 export function restartDue(s: ContainerState): number | null {
   const policy = s.spec.bunker.restart;
-  if (!policy || policy.name === "no" || s.manualStop || s.autoRemove || s.oci || s.status !== "stopped") return null;
+  if (!policy || policy.name === "no" || s.autoRemove || s.oci || s.status !== "stopped" || restartsHeld(s.id)) return null;
   if (policy.name === "on-failure") {
     if (s.exitCode === 0) return null;
     if (policy.maxRetries !== undefined && (s.restartCount ?? 0) >= policy.maxRetries) return null;
@@ -98,6 +99,21 @@ export function cancelRestart(s: ContainerState): ContainerState {
 }
 
 /**
+ * The mark that a command stopped the container: a file beside its state,
+ * not a field of it, which a supervisor starting it writes whole from what it
+ * read before (a stop meanwhile would be lost).
+ */
+const heldMark = (id: string) => `${containerDir(id)}/restarts-held`;
+
+/** Whether a command stopped the container since it was last started: its policy leaves it stopped. */
+export const restartsHeld = (id: string): boolean => existsSync(heldMark(id));
+
+/** The container is started by a command: its policy holds again. The caller holds its lock. */
+export function releaseRestarts(id: string): void {
+  rmSync(heldMark(id), { force: true });
+}
+
+/**
  * `stop`, `kill` with SIGKILL or its stop signal (docker's rule) and `rm -f`:
  * the container's policy leaves it stopped until it is started again, and a
  * back-off under way ends. Only a container with a policy is marked.
@@ -107,7 +123,8 @@ export function holdRestarts(id: string): void {
     withLock(id, () => {
       const s = readState(id);
       if (!s || (!s.spec.bunker.restart && !s.restarting)) return;
-      writeState(cancelRestart({ ...s, manualStop: true }));
+      writeFileSync(heldMark(id), "", { mode: 0o600 });
+      if (s.restarting) writeState(cancelRestart(s));
     });
   } catch (e) {
     if (!(e instanceof ContainerGone)) throw e;
@@ -123,7 +140,7 @@ export function startingAgain(s: ContainerState, restart: boolean): ContainerSta
   const next: ContainerState = { ...s, status: "created", detached: true, supervisor: process.pid };
   const start = startTime(process.pid);
   if (start !== null) next.supervisorStart = start;
-  for (const k of ["pid", "pidStart", "started", "finished", "exitCode", "killedWithSupervisor", "namespaces", "paused", "oomKilled", "memoryLimit", "restarting", "manualStop", "error", "network", "cgroup", "rootfsHelper"] as const) delete next[k];
+  for (const k of ["pid", "pidStart", "started", "finished", "exitCode", "killedWithSupervisor", "namespaces", "paused", "oomKilled", "memoryLimit", "restarting", "error", "network", "cgroup", "rootfsHelper"] as const) delete next[k];
   if (restart) next.restartCount = (s.restartCount ?? 0) + 1;
   else delete next.restartDelay;
   return next;

@@ -19,7 +19,7 @@ export function stateProblem(value: unknown, id: string): string | null {
   if (typeof s.created !== "string") return "has no creation time";
   for (const k of ["started", "finished"] as const) if (!optional(s[k], (v) => typeof v === "string")) return `has an invalid ${k} time`;
   for (const k of ["autoRemove", "detached"] as const) if (typeof s[k] !== "boolean") return `has no ${k} flag`;
-  for (const k of ["paused", "oomKilled", "killedWithSupervisor", "restarting", "manualStop"] as const) if (!optional(s[k], (v) => typeof v === "boolean")) return `has an invalid ${k} flag`;
+  for (const k of ["paused", "oomKilled", "killedWithSupervisor", "restarting"] as const) if (!optional(s[k], (v) => typeof v === "boolean")) return `has an invalid ${k} flag`;
   if (!optional(s.namespaces, (v) => isObject(v) && Object.values(v).every((p) => typeof p === "string"))) return "has invalid namespaces";
   if (!optional(s.pinned, (v) => strings(v) && v.every((p) => p.startsWith("/")))) return "has invalid pinned directories";
   if (!optional(s.namespaceIds, (v) => isObject(v) && Object.values(v).every((p) => typeof p === "string"))) return "has invalid namespace identities";

@@ -91,8 +91,6 @@ export interface ContainerState {
   restarting?: boolean;
   /** The last back-off, in ms: the next one is twice as long (docker's), unless it ran for 10 s. */
   restartDelay?: number;
-  /** Stopped or killed by a command: its restart policy leaves it stopped until it is started. */
-  manualStop?: boolean;
   /** Why its last start (bunker start, or its restart policy's) failed. */
   error?: string;
   /** A container an OCI client created (bunker create): its id is the name, and its bundle. */

@@ -61,6 +61,7 @@ describe.skipIf(!ready)("attach without a terminal", () => {
     quiet.stdin.write("ignored\n");
     await quiet.stdin.end();
     const a = spawn(["attach", "at-in"]);
+    await attached("at-in", 2);
     a.stdin.write("hello\n");
     a.stdin.flush();
     await until(() => bunker(["logs", "at-in"]).stdout.includes("got:hello"), 5000, "the first line through");
