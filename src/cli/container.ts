@@ -44,6 +44,7 @@ const SAME: Record<string, () => Promise<(argv: string[]) => Promise<number>>> =
   export: async () => (await import("./export")).exportCmd,
   wait: async () => (await import("./wait")).wait,
   diff: async () => (await import("./diff")).diff,
+  cp: async () => (await import("./cp")).cp,
   top: async () => (await import("./top")).top,
 };
 
