@@ -57,8 +57,9 @@ async function* filled(e: TarEntry, content: () => AsyncGenerator<Uint8Array>): 
  * `fix` (which may drop it, or change its owner or mode). A hard link's
  * target is renamed with it; one to a dropped entry is dropped too.
  */
-export async function* transformed(source: AsyncIterable<Uint8Array>, r: Rebase, fix: (e: TarEntry) => TarEntry | null, count?: { bytes: number }): AsyncGenerator<Uint8Array> {
+export async function* transformed(source: AsyncIterable<Uint8Array>, r: Rebase, fix: (e: TarEntry) => TarEntry | null, count?: { bytes: number; entries: number }): AsyncGenerator<Uint8Array> {
   for await (const { entry, content } of readTar(source)) {
+    if (count) count.entries++;
     const path = rebased(entry.path, r);
     if (path === null) continue;
     let e: TarEntry | null = { ...entry, path };

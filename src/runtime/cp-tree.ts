@@ -100,6 +100,8 @@ export class FdTree implements Tree {
 
   /** An O_PATH descriptor of `path` (its last symlink followed or not), or -errno. */
   private openPath(path: string, follow: boolean, dir = false): number {
+    // A container's paths start at its root, with or without a leading slash (docker's reading); the host's as given.
+    if (this.root !== AT.FDCWD) path = path.replace(/^\/+/, "") || ".";
     const how = (flags: number) => new BigUint64Array([BigInt(flags | O.PATH | O.CLOEXEC | (dir ? O.DIRECTORY : 0)), 0n, BigInt(this.resolve)]);
     if (follow || split(path).name === ".") return trySys("openat2", this.root, cstr(path === "" ? "." : path), how(0), 24);
     const { parent, name } = split(path);

@@ -5,6 +5,7 @@
 // stream is unpacked beneath that directory's descriptor (image/unpack.ts:
 // no entry leaves it, none is written through a symlink).
 
+import { BunkerError } from "../errors";
 import { containerIdOf, hostIdOf } from "../identity/idmap";
 import { archiveOf } from "../image/archive";
 import type { TarEntry } from "../image/tar";
@@ -119,7 +120,7 @@ const withoutSetid = (e: TarEntry): TarEntry => (e.type === "dir" ? e : { ...e, 
 
 /** Copies `src` to `dest` (one side a container's); resolves to the bytes of file content copied. */
 export async function copy(src: Side, dest: Side, o: CopyOptions): Promise<number> {
-  const count = { bytes: 0 };
+  const count = { bytes: 0, entries: 0 };
   if (src !== "-" && "container" in src) {
     const c = openContainer(src.container);
     try {
@@ -127,6 +128,7 @@ export async function copy(src: Side, dest: Side, o: CopyOptions): Promise<numbe
       const { stream, from } = archived(s.found, c.toContainer);
       if (dest === "-") {
         for await (const chunk of transformed(stream, { from, to: s.name }, (e) => e, count)) writeAll("write the archive", 1, chunk);
+        gone(count, c.tree.shown(src.path));
         return count.bytes;
       }
       if (!("host" in dest)) throw new CopyError("copying between containers is not supported: copy to the host first");
@@ -136,8 +138,8 @@ export async function copy(src: Side, dest: Side, o: CopyOptions): Promise<numbe
         const root = isRoot();
         // The invoking user's files, as docker makes them; with -a, as root, the container's owners, and its setuid files.
         const fix = (e: TarEntry) => (root && o.archive ? e : withoutSetid(e));
-        const warnings = await unpackInto(transformed(stream, { from, to: d.name }, fix, count), d.dir, { chown: root && o.archive, devices: root, opaqueXattr: "", plain: true });
-        warn(warnings);
+        await unpacked(`copy to ${dest.host}`, transformed(stream, { from, to: d.name }, fix, count), d.dir, root && o.archive);
+        gone(count, c.tree.shown(src.path));
       } finally {
         host.close();
       }
@@ -151,7 +153,7 @@ export async function copy(src: Side, dest: Side, o: CopyOptions): Promise<numbe
   try {
     if (src === "-") {
       const d = destination(c.tree, dest.path, "stream", "", false);
-      await into(c, d.dir, Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>, { from: "", to: "" }, o, count);
+      await into(c, dest.path, d.dir, Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>, { from: "", to: "" }, o, count);
       return count.bytes;
     }
     const host = FdTree.host();
@@ -159,7 +161,8 @@ export async function copy(src: Side, dest: Side, o: CopyOptions): Promise<numbe
       const s = source(host, src.host, o.follow);
       const { stream, from } = archived(s.found);
       const d = destination(c.tree, dest.path, s.found.type, s.name, s.contentOnly);
-      await into(c, d.dir, stream, { from, to: d.name }, o, count);
+      await into(c, dest.path, d.dir, stream, { from, to: d.name }, o, count);
+      gone(count, src.host);
       return count.bytes;
     } finally {
       host.close();
@@ -169,17 +172,33 @@ export async function copy(src: Side, dest: Side, o: CopyOptions): Promise<numbe
   }
 }
 
+/** A source found, then removed before it was read (a running container's doing): nothing was copied, and that is a failure. */
+function gone(count: { entries: number }, shown: string): void {
+  if (count.entries === 0) throw new CopyError(`copy ${shown}: no such file or directory (it went away while being copied)`);
+}
+
 /** Unpacks `stream` into the container's directory `d.dir`, owned by the container's root unless -a keeps the source's owners. */
-async function into(c: ContainerSide, dir: number, stream: AsyncIterable<Uint8Array>, r: Rebase, o: CopyOptions, count: { bytes: number }): Promise<void> {
+async function into(c: ContainerSide, where: string, dir: number, stream: AsyncIterable<Uint8Array>, r: Rebase, o: CopyOptions, count: { bytes: number; entries: number }): Promise<void> {
   const root = isRoot();
   // The source's numeric owners are the container's IDs with -a (docker's meaning), else its root's.
   const fix = (e: TarEntry): TarEntry => (o.archive ? { ...e, uid: c.toHost(e.uid, "uid"), gid: c.toHost(e.gid, "gid") } : { ...e, uid: c.toHost(0, "uid"), gid: c.toHost(0, "gid") });
-  const warnings = await unpackInto(transformed(stream, r, fix, count), dir, { chown: root, devices: root, opaqueXattr: "", plain: true });
-  warn(warnings);
+  await unpacked(`copy to ${c.tree.shown(where)}`, transformed(stream, r, fix, count), dir, root);
 }
 
-function warn(warnings: readonly string[]): void {
-  for (const w of warnings) process.stderr.write(`bunker: warning: ${w}\n`);
+/**
+ * Unpacks `stream` beneath `dir`: owners set when `chown`, devices made only
+ * by root. A refused entry or a damaged archive fails the copy (status 1),
+ * said of the copy; what was left out is a warning.
+ */
+async function unpacked(what: string, stream: AsyncIterable<Uint8Array>, dir: number, chown: boolean): Promise<void> {
+  let warnings: string[];
+  try {
+    warnings = await unpackInto(stream, dir, { chown, devices: isRoot(), opaqueXattr: "", plain: true });
+  } catch (e) {
+    if (!(e instanceof BunkerError) || e instanceof CopyError) throw e;
+    throw new CopyError(`${what}: ${e.message.replace(/^layer entry/, "archive entry").replace("leaves the layer", "leaves the destination")}`, e.errno);
+  }
+  for (const w of warnings) process.stderr.write(`bunker: warning: ${what}: ${w.replace(" in the image", "")}\n`);
 }
 
 /** docker's CONTAINER:PATH: a colon before any slash; a path with a slash before its colon is the host's ("./a:b"). */

@@ -53,6 +53,7 @@ const ARCHIVES = "test/integration/image-archive.test.ts";
 const DRIVERS = "test/integration/image-drivers.test.ts";
 const LOGS = "test/integration/logs.test.ts";
 const RUN_FLAGS = "test/integration/run-flags.test.ts";
+const CP_SECURITY = "test/security/cp.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -854,5 +855,19 @@ export const BREAKAGES: Breakage[] = [
     file: "src/cli/diff.ts",
     edits: one("  const kept = changes.filter((c) => !(c.kind === \"A\" && [...own].some((p) => c.path === p || c.path.startsWith(`${p}/`))));", "  const kept = [...changes];"),
     tests: [DRIVERS],
+  },
+  {
+    name: "cp-outside-the-root",
+    removes: "cp resolving a container's paths inside its root (a planted symlink would lead to the host's files)",
+    file: "src/runtime/cp-tree.ts",
+    edits: one("    return new FdTree(root, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, what);", "    return new FdTree(root, 0, what);"),
+    tests: [CP_SECURITY],
+  },
+  {
+    name: "cp-setuid-out",
+    removes: "cp clearing setuid and setgid bits on files a non-root caller copies out of a container",
+    file: "src/runtime/cp.ts",
+    edits: one("        const fix = (e: TarEntry) => (root && o.archive ? e : withoutSetid(e));", "        const fix = (e: TarEntry) => e;"),
+    tests: [CP_SECURITY],
   },
 ];
