@@ -8,18 +8,30 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
-import { busyboxAvailable } from "../helpers/rootfs";
+import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
+import { makeTar } from "../helpers/tar";
+import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn("skipping the cp tests: they need root and busybox-static");
+const rootless = ready && existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/setpriv");
+if (ready && !rootless) console.warn("skipping the rootless cp tests: they need uidmap (newuidmap/newgidmap) and setpriv");
 
 let dir: string;
 let store: string;
 const env = () => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", BUNKER_STORAGE: store });
 const b = (args: string[], stdin?: string) => bunker(args, { env: env(), ...(stdin !== undefined ? { stdin } : {}) });
+const users: { u: TestUser; fs: Rootfs }[] = [];
+let bin: { path: string; dir: string };
 const suite = containerSuite(ready, () => {
   for (const n of ["cp-run", "cp-dir", "cp-img", "cp-img-run"]) b(["rm", "-f", n]);
+  for (const { u, fs } of users) {
+    runAs(u, [bin.path, "rm", "-f", "cp-user"], {}, bin.dir);
+    fs.remove();
+    removeUser(u);
+  }
+  if (bin) rmSync(bin.dir, { recursive: true, force: true });
 });
 
 /** A shell command's output inside the running container `name`. */
@@ -218,5 +230,64 @@ describe.skipIf(!ready)("cp with a stopped container", () => {
     expect(b(["cp", join(dir, "img-run-in"), "cp-img-run:/data/"]).code).toBe(0);
     expect(inside("cp-img-run", "cat /data/img-run-in")).toBe("live\n");
     expect(b(["rm", "-f", "cp-img-run"]).code).toBe(0);
+  });
+});
+
+describe.skipIf(!rootless)("cp as an unprivileged user", () => {
+  /** The user's own container, running, with a file only its user 5 may read (through the ranges) and a directory of its own. */
+  async function setUp(name: string, ranges: boolean): Promise<{ u: TestUser; fs: Rootfs; as: (args: string[], stdin?: Uint8Array) => { code: number; stdout: string; stderr: string }; out: string }> {
+    bin ??= publicBinary(BUNKER);
+    const u = createUser(name, ranges);
+    const fs = makeRootfs({ owner: { uid: u.uid, gid: u.gid } });
+    users.push({ u, fs });
+    writeFileSync(join(fs.path, "tmp", "private"), "only five\n");
+    Bun.spawnSync(["chown", ranges ? `${u.subStart! + 4}:${u.subStart! + 6}` : `${u.uid}:${u.gid}`, join(fs.path, "tmp", "private")]);
+    chmodSync(join(fs.path, "tmp", "private"), 0o600);
+    const out = join(fs.path, "..", "out");
+    mkdirSync(out);
+    Bun.spawnSync(["chown", `${u.uid}:${u.gid}`, out]);
+    const as = (args: string[], stdin?: Uint8Array) => {
+      const r = Bun.spawnSync(["setpriv", `--reuid=${u.uid}`, `--regid=${u.gid}`, "--init-groups", bin.path, ...args], { env: { PATH: "/usr/bin:/bin" }, cwd: bin.dir, stdin: stdin ?? "ignore", timeout: 60_000 });
+      return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+    };
+    expect(as(["run", "-d", "--name", "cp-user", "--network", "none", "--rootfs", fs.path, "--", "sleep", "1000"]).code).toBe(0);
+    await until(() => as(["exec", "cp-user", "true"]).code === 0, 10_000, "the user's container to accept exec");
+    return { u, fs, as, out };
+  }
+
+  test("with subordinate ranges: a file of another container user is read, and owners are the container's IDs", async () => {
+    const { u, as, out } = await setUp("bunker-ci-cp-sub", true);
+    expect(as(["cp", "cp-user:/tmp/private", join(out, "private")])).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(readFileSync(join(out, "private"), "utf8")).toBe("only five\n");
+    // The invoking user's file on the host.
+    expect(statSync(join(out, "private")).uid).toBe(u.uid);
+    const tar = makeTar([{ path: "owned", data: "x\n", uid: 5, gid: 7 }]);
+    expect(as(["cp", "-a", "-", "cp-user:/tmp"], tar).code).toBe(0);
+    expect(as(["exec", "cp-user", "stat", "-c", "%u:%g", "/tmp/owned"]).stdout).toBe("5:7\n");
+    expect(statSync(join(users.at(-1)!.fs.path, "tmp", "owned")).uid).toBe(u.subStart! + 4);
+    expect(as(["cp", "-", "cp-user:/tmp"], makeTar([{ path: "rooted", data: "x\n", uid: 5, gid: 7 }])).code).toBe(0);
+    expect(as(["exec", "cp-user", "stat", "-c", "%u:%g", "/tmp/rooted"]).stdout).toBe("0:0\n");
+    // A host file: the user's own, which the container sees as its root.
+    writeFileSync(join(out, "from-host"), "host\n");
+    Bun.spawnSync(["chown", `${u.uid}:${u.gid}`, join(out, "from-host")]);
+    expect(as(["cp", "-a", join(out, "from-host"), "cp-user:/tmp/"]).code).toBe(0);
+    expect(as(["exec", "cp-user", "sh", "-c", "cat /tmp/from-host; stat -c %u:%g /tmp/from-host"]).stdout).toBe("host\n0:0\n");
+    // Stopped: its directory, through the same helper.
+    expect(as(["kill", "cp-user"]).code).toBe(0);
+    expect(as(["wait", "cp-user"]).stdout).toBe("137\n");
+    expect(as(["cp", "cp-user:/tmp/private", join(out, "stopped")])).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(readFileSync(join(out, "stopped"), "utf8")).toBe("only five\n");
+    expect(as(["rm", "cp-user"]).code).toBe(0);
+  });
+
+  test("without ranges: both ways with a running container, the files the user's", async () => {
+    const { u, as, out } = await setUp("bunker-ci-cp-nosub", false);
+    expect(as(["cp", "cp-user:/tmp/private", join(out, "private")])).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(statSync(join(out, "private")).uid).toBe(u.uid);
+    writeFileSync(join(out, "in"), "in\n");
+    Bun.spawnSync(["chown", `${u.uid}:${u.gid}`, join(out, "in")]);
+    expect(as(["cp", join(out, "in"), "cp-user:/tmp/in"]).code).toBe(0);
+    expect(as(["exec", "cp-user", "sh", "-c", "cat /tmp/in; stat -c %u /tmp/in"]).stdout).toBe("in\n0\n");
+    expect(as(["rm", "-f", "cp-user"]).code).toBe(0);
   });
 });
