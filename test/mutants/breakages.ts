@@ -867,7 +867,7 @@ export const BREAKAGES: Breakage[] = [
     name: "cp-setuid-out",
     removes: "cp clearing setuid and setgid bits on files a non-root caller copies out of a container",
     file: "src/runtime/cp.ts",
-    edits: one("        const fix = (e: TarEntry) => (root && o.archive ? e : withoutSetid(e));", "        const fix = (e: TarEntry) => e;"),
+    edits: one("    const fix = (e: TarEntry) => (keep ? e : withoutSetid(e));", "    const fix = (e: TarEntry) => e;"),
     tests: [CP_SECURITY],
   },
 ];
