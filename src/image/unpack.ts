@@ -10,7 +10,7 @@
 // overlayfs's own: a deleted NAME a 0:0 character device, an opaque
 // directory its overlay.opaque attribute.
 
-import { rmSync } from "node:fs";
+import { lstatSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BunkerError } from "../errors";
 import { AT, O } from "../sys/constants";
@@ -41,7 +41,9 @@ export interface UnpackOptions {
   /**
    * Plain files (bunker cp), not a layer: a .wh. name is a file like any
    * other, a directory in the way of another entry is an error rather than
-   * removed, and runs of zero bytes become holes.
+   * removed, and runs of zero bytes become holes. opaqueXattr, when not
+   * empty, marks a directory made over a whiteout (an overlay's upper
+   * directory) opaque.
    */
   plain?: boolean;
 }
@@ -166,10 +168,13 @@ class Layer {
         return;
       }
       if (e.type === "dir") {
+        // Plain files over an overlay's upper directory (opaqueXattr given): a directory where a whiteout hid a lower one hides it still.
+        const hid = !layered && this.o.opaqueXattr !== "" && whiteoutAt(parent, base);
         this.clear(parent, parts, true);
         const r = trySys("mkdirat", parent, name, 0o700);
         if (r < 0 && r !== -Errno.EEXIST) this.fail(e.path, "make the directory", r);
         this.directory(parts, e);
+        if (hid) this.opaque(parts, e.path);
         return;
       }
       this.clear(parent, parts, false);
@@ -317,6 +322,17 @@ class Layer {
       trySys("utimensat", fd, null, timespecs(d.mtime), 0);
       closeFd(fd);
     }
+  }
+}
+
+/** Whether `name` in the directory `dir` is overlayfs's whiteout (a 0:0 character device). */
+function whiteoutAt(dir: number, name: string): boolean {
+  try {
+    const st = lstatSync(`/proc/self/fd/${dir}/${name}`);
+    return st.isCharacterDevice() && st.rdev === 0;
+  } catch {
+    // nothing there
+    return false;
   }
 }
 

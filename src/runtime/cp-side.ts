@@ -16,7 +16,7 @@ import { CopyError, FdTree, LayerTree, components, type Found, type Tree } from 
 import { streamOf, transformed, type Rebase } from "./cp-stream";
 
 /** Where a container's files are: a directory to resolve in (its running root, its --rootfs, its image's copy), or its image's layers. */
-export type Place = { dir: string } | { layers: string[] };
+export type Place = { dir: string } | { layers: string[]; opaqueXattr: string };
 
 /** The name a source's root entry carries between bunker and its helper. */
 export const CARRIED = "src";
@@ -30,6 +30,9 @@ export function openPlace(place: Place, what: string, chown: boolean): Tree {
   if (fd < 0) throw new CopyError(`open the root of ${what} (${place.dir}): ${errnoMessage(-fd)}`);
   return FdTree.inRoot(fd, what);
 }
+
+/** The attribute that marks a directory opaque in the place's upper directory; none for a plain directory. */
+export const opaqueOf = (place: Place) => ("layers" in place ? place.opaqueXattr : "");
 
 /** What the path of a source says by itself: a trailing "/." copies a directory's content; its name in a stream ("." for content). */
 export function sourceName(path: string): { name: string; contentOnly: boolean; trailing: boolean } {
@@ -92,10 +95,10 @@ export function gone(count: Count, shown: string): void {
  * host only). A refused entry or a damaged archive fails the copy (status
  * 1); what was left out is a warning.
  */
-export async function unpacked(what: string, stream: AsyncIterable<Uint8Array>, r: Rebase, fix: (e: TarEntry) => TarEntry, dir: number, o: { chown: boolean; devices: boolean }, count: Count): Promise<void> {
+export async function unpacked(what: string, stream: AsyncIterable<Uint8Array>, r: Rebase, fix: (e: TarEntry) => TarEntry, dir: number, o: { chown: boolean; devices: boolean; opaqueXattr?: string }, count: Count): Promise<void> {
   let warnings: string[];
   try {
-    warnings = await unpackInto(transformed(stream, r, fix, count), dir, { ...o, opaqueXattr: "", plain: true });
+    warnings = await unpackInto(transformed(stream, r, fix, count), dir, { opaqueXattr: "", ...o, plain: true });
   } catch (e) {
     if (!(e instanceof BunkerError) || e instanceof CopyError) throw e;
     throw new CopyError(`${what}: ${e.message.replace(/^layer entry/, "archive entry").replace("leaves the layer", "leaves the destination")}`, e.errno);
@@ -127,7 +130,7 @@ export async function helperSide(req: HelperRequest): Promise<void> {
     const d = destination(tree, req.dest, req.type, req.name, req.contentOnly);
     const from = req.type === "stream" ? "" : CARRIED;
     const fix = (e: TarEntry): TarEntry => (req.archive ? e : { ...e, uid: 0, gid: 0 });
-    await unpacked(`copy to ${tree.shown(req.dest)}`, Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>, { from, to: d.name }, fix, d.dir, { chown: true, devices: false }, count);
+    await unpacked(`copy to ${tree.shown(req.dest)}`, Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>, { from, to: d.name }, fix, d.dir, { chown: true, devices: false, opaqueXattr: opaqueOf(req.place) }, count);
   } finally {
     tree.close();
   }

@@ -17,7 +17,7 @@ import { errnoMessage } from "../sys/errno";
 import { closeFd, trySys, writeAll } from "../sys/libc";
 import { CopyError, FdTree } from "./cp-tree";
 import { transformed } from "./cp-stream";
-import { CARRIED, archived, destination, findSource, gone, isRoot, openPlace, sourceName, unpacked, type Count, type HelperRequest, type Place } from "./cp-side";
+import { CARRIED, archived, destination, opaqueOf, findSource, gone, isRoot, openPlace, sourceName, unpacked, type Count, type HelperRequest, type Place } from "./cp-side";
 import { currentStatus, processAlive, resolveContainer, type ContainerState } from "./store";
 import { copyInUserns } from "./userns-helper";
 
@@ -77,7 +77,7 @@ function target(ref: string): Target {
     if (fd < 0 || !processAlive(s)) throw new CopyError(`open the root of ${what} (${root}): ${fd < 0 ? errnoMessage(-fd) : "the container stopped"}`);
     return { what, place: { dir: root }, ...ids };
   }
-  if (image && image.driver !== "copy") return { what, place: { layers: [...image.lower, image.upper] }, ...ids };
+  if (image && image.driver !== "copy") return { what, place: { layers: [...image.lower, image.upper], opaqueXattr: image.userxattr ? "user.overlay.opaque" : "trusted.overlay.opaque" }, ...ids };
   return { what, place: { dir: image ? image.merged : spec.oci.root.path }, ...ids };
 }
 
@@ -198,7 +198,7 @@ async function copyIn(src: { host: string } | "-", dest: { container: string; pa
       const d = destination(tree, dest.path, type, named.name, named.contentOnly);
       // With -a the source's numeric owners are taken as the container's IDs (docker's meaning); without, its root's.
       const fix = (e: TarEntry): TarEntry => (o.archive ? { ...e, uid: t.toHost(e.uid, "uid"), gid: t.toHost(e.gid, "gid") } : { ...e, uid: t.toHost(0, "uid"), gid: t.toHost(0, "gid") });
-      await unpacked(`copy to ${tree.shown(dest.path)}`, stream, { from, to: d.name }, fix, d.dir, { chown: isRoot(), devices: isRoot() }, count);
+      await unpacked(`copy to ${tree.shown(dest.path)}`, stream, { from, to: d.name }, fix, d.dir, { chown: isRoot(), devices: isRoot(), opaqueXattr: opaqueOf(t.place) }, count);
       if (src !== "-") gone(count, src.host);
     } finally {
       tree.close();

@@ -25,7 +25,7 @@ const b = (args: string[], stdin?: string) => bunker(args, { env: env(), ...(std
 const users: { u: TestUser; fs: Rootfs }[] = [];
 let bin: { path: string; dir: string };
 const suite = containerSuite(ready, () => {
-  for (const n of ["cp-run", "cp-dir", "cp-img", "cp-img-run"]) b(["rm", "-f", n]);
+  for (const n of ["cp-run", "cp-dir", "cp-img", "cp-img-gone", "cp-img-run"]) b(["rm", "-f", n]);
   for (const { u, fs } of users) {
     runAs(u, [bin.path, "rm", "-f", "cp-user"], {}, bin.dir);
     fs.remove();
@@ -221,6 +221,17 @@ describe.skipIf(!ready)("cp with a stopped container", () => {
     const fresh = b(["run", "--rm", "--network", "none", "cp:base", "sh", "-c", "cat /data/owned /data/sub/a; ls /data/sub"]);
     expect(fresh.stdout).toBe("owned\na\na\n");
     expect(b(["rm", "cp-img"]).code).toBe(0);
+  });
+
+  test("an image's container: a directory copied where it removed the image's one has only what was copied", () => {
+    expect(b(["run", "--name", "cp-img-gone", "--network", "none", "cp:base", "rm", "-r", "/data/sub"]).code).toBe(0);
+    const src = join(dir, "gone", "sub");
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, "b"), "b\n");
+    expect(b(["cp", src, "cp-img-gone:/data/"]).code).toBe(0);
+    const list = Bun.spawnSync(["sh", "-c", `"$0" export cp-img-gone | tar -tf - data/sub`, BUNKER], { env: env() }).stdout.toString();
+    expect(list.trim().split("\n").sort()).toEqual(["data/sub/", "data/sub/b"]);
+    expect(b(["rm", "cp-img-gone"]).code).toBe(0);
   });
 
   test("an image's running container: through its root, not its storage", async () => {
