@@ -47,6 +47,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   export: load(async () => (await import("./export")).exportCmd),
   wait: load(async () => (await import("./wait")).wait),
   diff: load(async () => (await import("./diff")).diff),
+  cp: load(async () => (await import("./cp")).cp),
   top: load(async () => (await import("./top")).top),
   create: load(async () => (await import("./create")).create),
   start: load(async () => (await import("./start")).start),

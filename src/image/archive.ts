@@ -30,6 +30,8 @@ export interface ArchiveOptions {
   view: "merged" | "layer";
   /** Only what is below this directory of the merged view (an image's volume). */
   under?: string;
+  /** Only this one name of that directory, with what is below it, as the archive's first entry (a file or directory bunker cp copies). */
+  only?: string;
   /** The owner an archive entry gets for a file's owner on the host: the ID a container sees (a user's own ID is their container's 0). */
   owner?: (id: number, kind: "uid" | "gid") => number;
 }
@@ -47,14 +49,14 @@ const fail = (what: string, r: number): never => {
 };
 
 /** A directory below `parent` by one name, never through a symlink. */
-function openDir(parent: number, name: string, what: string): number {
+export function openDir(parent: number, name: string, what: string): number {
   const fd = trySys("openat", parent, cstr(name), O.RDONLY | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC, 0);
   return fd >= 0 ? fd : fail(`open ${what}`, fd);
 }
 
 const at = (dir: number, name: string) => `/proc/self/fd/${dir}/${name}`;
 
-function statAt(dir: number, name: string): Stats | null {
+export function statAt(dir: number, name: string): Stats | null {
   try {
     return lstatSync(at(dir, name));
   } catch {
@@ -63,7 +65,7 @@ function statAt(dir: number, name: string): Stats | null {
   }
 }
 
-const isWhiteout = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
+export const isWhiteout = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
 
 function xattrList(path: string): string[] {
   const buf = new Uint8Array(64 << 10);
@@ -80,7 +82,7 @@ function xattrValue(path: string, name: string): Uint8Array | null {
 }
 
 /** Whether the open directory `fd` is opaque: an attribute says so, or fuse-overlayfs's marker file in it. */
-function isOpaque(fd: number): boolean {
+export function isOpaque(fd: number): boolean {
   const marked = OPAQUE_XATTRS.some((x) => {
     const buf = new Uint8Array(8);
     const n = trySys("fgetxattr", fd, cstr(x), buf, buf.length);
@@ -187,6 +189,7 @@ export function* archiveOf(o: ArchiveOptions): Generator<Uint8Array> {
     const all = new Set<string>();
     for (const d of listed) for (const n of d.names) all.add(n);
     for (const name of [...all].sort()) {
+      if (prefix === "" && o.only !== undefined && name !== o.only) continue;
       const path = `${prefix}${name}`;
       const below: { fd: number; layer: number; st: Stats }[] = [];
       let top: { fd: number; layer: number; st: Stats } | undefined;
@@ -262,7 +265,7 @@ export function* archiveOf(o: ArchiveOptions): Generator<Uint8Array> {
         if (first) {
           // The directory itself, as "./": its owner and mode go to what it is unpacked into.
           const st = fstatSync(first.fd);
-          yield tarHeader({ path: "./", type: "dir", mode: st.mode & 0o7777, uid: owner(st.uid, "uid"), gid: owner(st.gid, "gid"), size: 0, mtime: Math.floor(st.mtimeMs / 1000), linkname: "", devmajor: 0, devminor: 0, xattrs: new Map() });
+          if (o.only === undefined) yield tarHeader({ path: "./", type: "dir", mode: st.mode & 0o7777, uid: owner(st.uid, "uid"), gid: owner(st.gid, "gid"), size: 0, mtime: Math.floor(st.mtimeMs / 1000), linkname: "", devmajor: 0, devminor: 0, xattrs: new Map() });
           yield* merged("", start.dirs);
         }
       } finally {

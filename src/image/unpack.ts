@@ -10,7 +10,7 @@
 // overlayfs's own: a deleted NAME a 0:0 character device, an opaque
 // directory its overlay.opaque attribute.
 
-import { rmSync } from "node:fs";
+import { lstatSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BunkerError } from "../errors";
 import { AT, O } from "../sys/constants";
@@ -38,6 +38,14 @@ export interface UnpackOptions {
   devices: boolean;
   /** The attribute that marks an opaque directory: trusted.overlay.opaque, or user.overlay.opaque with overlayfs's userxattr. */
   opaqueXattr: string;
+  /**
+   * Plain files (bunker cp), not a layer: a .wh. name is a file like any
+   * other, a directory in the way of another entry is an error rather than
+   * removed, and runs of zero bytes become holes. opaqueXattr, when not
+   * empty, marks a directory made over a whiteout (an overlay's upper
+   * directory) opaque.
+   */
+  plain?: boolean;
 }
 
 export class LayerError extends BunkerError {
@@ -116,6 +124,7 @@ class Layer {
       }
     }
     const r = trySys("unlinkat", parent, name, 0);
+    if ((r === -Errno.EISDIR || r === -Errno.EPERM) && this.o.plain) throw new LayerError(`cannot overwrite the directory ${parts.join("/")} with a non-directory`);
     if (r === -Errno.EISDIR || r === -Errno.EPERM) {
       // A directory where something else goes (the archive names a path twice): away, with what is in it.
       const gone = trySys("unlinkat", parent, name, AT.REMOVEDIR);
@@ -145,11 +154,13 @@ class Layer {
       return;
     }
     const parentParts = parts.slice(0, -1);
-    if (base === OPAQUE_MARKER) return this.opaque(parentParts, e.path);
+    const layered = !this.o.plain;
+    if (layered && base === OPAQUE_MARKER) return this.opaque(parentParts, e.path);
     const parent = this.dir(parentParts, e.path);
     try {
-      const name = cstr(base.startsWith(WHITEOUT_PREFIX) ? base.slice(WHITEOUT_PREFIX.length) : base);
-      if (base.startsWith(WHITEOUT_PREFIX)) {
+      const whiteout = layered && base.startsWith(WHITEOUT_PREFIX);
+      const name = cstr(whiteout ? base.slice(WHITEOUT_PREFIX.length) : base);
+      if (whiteout) {
         if (base === WHITEOUT_PREFIX) throw new LayerError(`layer entry "${e.path}" is a whiteout of nothing`);
         this.clear(parent, [...parentParts, base.slice(WHITEOUT_PREFIX.length)], false);
         const r = trySys("mknodat", parent, name, S_IFCHR, 0);
@@ -157,10 +168,13 @@ class Layer {
         return;
       }
       if (e.type === "dir") {
+        // Plain files over an overlay's upper directory (opaqueXattr given): a directory where a whiteout hid a lower one hides it still.
+        const hid = !layered && this.o.opaqueXattr !== "" && whiteoutAt(parent, base);
         this.clear(parent, parts, true);
         const r = trySys("mkdirat", parent, name, 0o700);
         if (r < 0 && r !== -Errno.EEXIST) this.fail(e.path, "make the directory", r);
         this.directory(parts, e);
+        if (hid) this.opaque(parts, e.path);
         return;
       }
       this.clear(parent, parts, false);
@@ -212,6 +226,7 @@ class Layer {
     if (fd < 0) this.fail(e.path, "create the file", fd);
     try {
       if (e.sparse) await this.sparse(fd, e, content);
+      else if (this.o.plain) await this.holey(fd, e, content);
       else for await (const chunk of content()) writeAll(`write ${e.path}`, fd, chunk);
       this.owner(fd, null, e);
       const r = trySys("fchmod", fd, e.mode);
@@ -253,6 +268,27 @@ class Layer {
     if (r < 0) this.fail(e.path, `make it ${e.size} bytes`, r);
   }
 
+  /** Content whose blocks of zeros are skipped, not written: a sparse file stays sparse, and takes no more room than its data. */
+  private async holey(fd: number, e: TarEntry, content: () => AsyncGenerator<Uint8Array>): Promise<void> {
+    const HOLE = 4096;
+    let off = 0;
+    for await (const chunk of content()) {
+      for (let at = 0; at < chunk.length; at += HOLE) {
+        const piece = chunk.subarray(at, at + HOLE);
+        if (piece.length === HOLE && isZero(piece)) {
+          off += HOLE;
+          continue;
+        }
+        const r = trySys("lseek", fd, off, 0 /* SEEK_SET */);
+        if (r < 0) this.fail(e.path, "place a piece of it", r);
+        writeAll(`write ${e.path}`, fd, piece);
+        off += piece.length;
+      }
+    }
+    const r = trySys("ftruncate", fd, off);
+    if (r < 0) this.fail(e.path, `make it ${off} bytes`, r);
+  }
+
   private directory(parts: string[], e: TarEntry): void {
     const fd = this.dir(parts, e.path, O.RDONLY);
     try {
@@ -289,6 +325,26 @@ class Layer {
   }
 }
 
+/** Whether `name` in the directory `dir` is overlayfs's whiteout (a 0:0 character device). */
+function whiteoutAt(dir: number, name: string): boolean {
+  try {
+    const st = lstatSync(`/proc/self/fd/${dir}/${name}`);
+    return st.isCharacterDevice() && st.rdev === 0;
+  } catch {
+    // nothing there
+    return false;
+  }
+}
+
+function isZero(b: Uint8Array): boolean {
+  // Eight bytes at a time where the chunk is aligned for it (a 4 KiB piece of a read buffer is).
+  const whole = b.byteOffset % 8 === 0 ? b.length >> 3 : 0;
+  const words = new BigUint64Array(b.buffer, b.byteOffset, whole);
+  for (const w of words) if (w !== 0n) return false;
+  for (let i = whole << 3; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
 /**
  * Unpacks the uncompressed layer `source` into the empty directory `dir`.
  * Returns the warnings to show once (attributes not kept, devices left out).
@@ -297,11 +353,16 @@ export async function unpackLayer(source: AsyncIterable<Uint8Array>, dir: string
   const root = trySys("openat", AT.FDCWD, cstr(dir), O.PATH | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC, 0);
   if (root < 0) throw new LayerError(`open the layer directory ${dir}: ${errnoMessage(-root)}`);
   try {
-    const layer = new Layer(root, o);
-    for await (const { entry, content } of readTar(source)) await layer.add(entry, content);
-    layer.finish();
-    return [...layer.warnings];
+    return await unpackInto(source, root, o);
   } finally {
     closeFd(root);
   }
+}
+
+/** Unpacks `source` below the open directory `root` (the caller's to close), nothing of it outside. */
+export async function unpackInto(source: AsyncIterable<Uint8Array>, root: number, o: UnpackOptions): Promise<string[]> {
+  const layer = new Layer(root, o);
+  for await (const { entry, content } of readTar(source)) await layer.add(entry, content);
+  layer.finish();
+  return [...layer.warnings];
 }

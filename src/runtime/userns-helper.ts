@@ -20,6 +20,7 @@ import type { ContainerSpec } from "../spec/types";
 import { CLONE, O } from "../sys/constants";
 import { closeFd, exitCodeOf, pipe, readUpTo, waitFor, writeAll } from "../sys/libc";
 import { loadNative } from "../sys/native";
+import { helperSide, type HelperRequest } from "./cp-side";
 import { compiledBunker } from "./handoff";
 import { planHandshake } from "./plan";
 import { closePipes, openPipes, spawnChild } from "./spawn";
@@ -49,8 +50,8 @@ let queue: Promise<unknown> = Promise.resolve();
  * open would hold their ends until it execs, and that helper would wait for
  * an end of input that never comes.
  */
-function inUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>, out?: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  const run = queue.then(() => runInUserns(maps, args, input, out));
+function inUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>, out?: number, dir?: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  const run = queue.then(() => runInUserns(maps, args, input, out, dir));
   queue = run.catch(() => {});
   return run;
 }
@@ -60,7 +61,7 @@ function inUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?:
  * on its stdin; resolves to its exit status and what it wrote (its stdout
  * goes to the descriptor `out` instead when given).
  */
-async function runInUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>, out?: number): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runInUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>, out?: number, dir?: number): Promise<{ code: number; stdout: string; stderr: string }> {
   const pipes = openPipes();
   const [inRead, inWrite] = pipe("create the helper's stdin", O.CLOEXEC);
   const [outRead, outWrite] = out === undefined ? pipe("create the helper's stdout", O.CLOEXEC) : [-1, out];
@@ -76,6 +77,8 @@ async function runInUserns(maps: NonNullable<Identity["userns"]>, args: string[]
   // Bunker's own stdout needs no dup3 (which refuses a descriptor onto itself).
   if (outWrite !== 1) p.call("take the helper's stdout", "dup3", [outWrite, 1, 0]);
   p.call("take the helper's stderr", "dup3", [errWrite, 2, 0]);
+  // A directory bunker opened that the helper could not (a running container's root, behind /proc's ptrace check): its descriptor 3, kept across execve.
+  if (dir !== undefined) p.call("give the helper its directory as descriptor 3", "dup3", [dir, 3, 0]);
   const argv = p.arena.strv([...argv0, "__userns", ...args]);
   const envp = p.arena.strv(Object.entries(process.env).flatMap(([k, v]) => (v === undefined || `${k}${v}`.includes("\0") ? [] : [`${k}=${v}`])));
   p.call(`exec bunker __userns ${args[0]}`, "execve", [p.str(path), argv, envp]);
@@ -127,6 +130,10 @@ export async function usernsHelper(argv: string[]): Promise<number> {
   }
   if (op === "copy" && args.length > 2) {
     await unpackLayer(chunksOf(archiveOf({ layers: args.slice(2), view: "merged", under: args[1]! })), args[0]!, { chown: true, devices: false, opaqueXattr: "user.overlay.opaque" });
+    return 0;
+  }
+  if (op === "cp" && args.length === 1) {
+    await helperSide(JSON.parse(args[0]!) as HelperRequest);
     return 0;
   }
   if (op === "rm") {
@@ -206,6 +213,17 @@ export async function copyTrees(layers: readonly string[], dest: string, under =
   }
   const r = await inUserns(maps, ["copy", dest, under, ...layers]);
   if (r.code !== 0) throw new BunkerError(r.stderr.trim().replace(/^bunker: /, "") || `the copying helper ended with status ${r.code}`);
+}
+
+/**
+ * The container's end of a `bunker cp` (cp-side.ts), run as root of a user
+ * namespace with the container's own mapping `maps`: `input` on its stdin,
+ * its stdout to the descriptor `out`, the directory `dir` its descriptor 3.
+ * Its failure is the copy's (status 1).
+ */
+export async function copyInUserns(maps: NonNullable<Identity["userns"]>, request: string, input?: AsyncIterable<Uint8Array>, out?: number, dir?: number): Promise<void> {
+  const r = await inUserns(maps, ["cp", request], input, out, dir);
+  if (r.code !== 0) throw new BunkerError(r.stderr.trim().replace(/^bunker: /, "") || `the copying helper ended with status ${r.code}`, r.code === 125 ? 125 : 1);
 }
 
 /** What removals left in the store's tmp, removed (through the helper for a user with ranges). */

@@ -61,6 +61,7 @@ const VOLUMES = "test/integration/volumes.test.ts";
 const HEALTH = "test/integration/health.test.ts";
 const EVENTS = "test/integration/events.test.ts";
 const RUN_FLAGS_ROOTLESS = "test/integration/run-flags-rootless.test.ts";
+const CP_SECURITY = "test/security/cp.test.ts";
 
 const one = (from: string, to: string): Edit[] => [{ from, to }];
 
@@ -1015,5 +1016,19 @@ export const BREAKAGES: Breakage[] = [
     file: "src/spec/detach-keys.ts",
     edits: one("        if (this.held.length === this.keys.length) return { pass: new Uint8Array(out), detach: true };", "        if (this.held.length === this.keys.length) return { pass: new Uint8Array(out), detach: false };"),
     tests: [TTY],
+  },
+  {
+    name: "cp-outside-the-root",
+    removes: "cp resolving a container's paths inside its root (a planted symlink would lead to the host's files)",
+    file: "src/runtime/cp-tree.ts",
+    edits: one("    return new FdTree(root, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, what);", "    return new FdTree(root, 0, what);"),
+    tests: [CP_SECURITY],
+  },
+  {
+    name: "cp-setuid-out",
+    removes: "cp clearing setuid and setgid bits on files a non-root caller copies out of a container",
+    file: "src/runtime/cp.ts",
+    edits: one("    const fix = (e: TarEntry) => (keep ? e : withoutSetid(e));", "    const fix = (e: TarEntry) => e;"),
+    tests: [CP_SECURITY],
   },
 ];
