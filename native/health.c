@@ -29,7 +29,6 @@
 
 #define PR_SET_PDEATHSIG_ 1
 #define SIGKILL_ 9
-#define AT_EMPTY_PATH_ 0x1000
 #define CLOCK_MONOTONIC_ 1
 #define POLLIN_ 1
 
@@ -72,15 +71,7 @@ static long run_check(long pidfd, long exefd, char *id, char **envp) {
     /* It goes with this program; the check it runs in the container goes with it. */
     sys6(NR_PRCTL, PR_SET_PDEATHSIG_, SIGKILL_, 0, 0, 0, 0);
     sys6(NR_CLOSE, pidfd, 0, 0, 0, 0, 0);
-    sys6(NR_EXECVEAT, exefd, (long)"", (long)args, (long)envp, AT_EMPTY_PATH_, 0);
-    /* Where execveat is missing (an emulator's system call layer), the same file by its /proc link. */
-    char path[40] = "/proc/self/fd/";
-    char num[24];
-    decimal(exefd, num);
-    int i = 14;
-    for (int j = 0; num[j] && i < 39; j++) path[i++] = num[j];
-    path[i] = 0;
-    sys6(NR_EXECVE, (long)path, (long)args, (long)envp, 0, 0, 0);
+    exec_fd(exefd, args, envp);
     leave(127);
   }
   if (child < 0) return 125;

@@ -38,7 +38,6 @@
 #include "logfile.h"
 
 #define LOCK_EX_ 2
-#define AT_EMPTY_PATH_ 0x1000
 
 #define POLLIN_ 1
 #define POLLHUP_ 0x10
@@ -209,19 +208,6 @@ static void serve(long pid, long outfd, long errfd, long infd, long sock, long t
   if (pidfd >= 0) sys6(NR_CLOSE, pidfd, 0, 0, 0, 0, 0);
 }
 
-/* Runs bunker's own executable, EXEFD, with `args`; returns only if that fails. */
-static void exec_bunker(long exefd, char **args, char **envp) {
-  sys6(NR_EXECVEAT, exefd, (long)"", (long)args, (long)envp, AT_EMPTY_PATH_, 0);
-  /* Where execveat is missing (an emulator's system call layer), the same file by its /proc link. */
-  char path[40] = "/proc/self/fd/";
-  char num[24];
-  decimal(exefd, num);
-  int i = 14;
-  for (int j = 0; num[j] && i < 39; j++) path[i++] = num[j];
-  path[i] = 0;
-  sys6(NR_EXECVE, (long)path, (long)args, (long)envp, 0, 0, 0);
-}
-
 static void restart_after(char **argv, char **envp) {
   long ms = number(argv[2]);
   long exefd = number(argv[3]);
@@ -233,7 +219,7 @@ static void restart_after(char **argv, char **envp) {
   while (sys6(NR_NANOSLEEP, (long)ts, (long)ts, 0, 0, 0, 0) == -EINTR_) {
   }
   char *args[] = {"bunker", "__supervise", argv[4], "--restart", 0};
-  exec_bunker(exefd, args, envp);
+  exec_fd(exefd, args, envp);
   leave(127);
 }
 
@@ -294,7 +280,7 @@ __attribute__((used)) void program_main(long *sp) {
   /* fork: the finishing bunker is another process, so this one's end says the supervisor is gone. */
   long child = sys6(NR_CLONE, SIGCHLD_, 0, 0, 0, 0, 0);
   if (child == 0) {
-    exec_bunker(exefd, args, envp);
+    exec_fd(exefd, args, envp);
     leave(127);
   }
   leave(child > 0 ? 0 : 5);

@@ -4,11 +4,12 @@
 // on; the container's status as attach's; who may attach.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readlinkSync, rmSync } from "node:fs";
+import { readdirSync, readlinkSync } from "node:fs";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
-import { busyboxAvailable, giveRootfs, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
-import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
+import { createUser, removeUser, runAs, type TestUser } from "../helpers/users";
+import { userSuite } from "../helpers/user-suite";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn("skipping the attach tests: they need root and busybox-static");
@@ -150,33 +151,23 @@ describe.skipIf(!ready)("attach without a terminal", () => {
 });
 
 describe.skipIf(!ready)("attach as a user", () => {
-  let u: TestUser | undefined;
+  const user = userSuite("bunker-ci-att", (u) => u.as(["rm", "-f", "at-user"]));
   let other: TestUser | undefined;
-  let bin: { path: string; dir: string } | undefined;
-  let fs: Rootfs | undefined;
   beforeAll(() => {
-    u = createUser("bunker-ci-att", true);
     other = createUser("bunker-ci-att2", false);
-    bin = publicBinary(BUNKER);
-    fs = makeRootfs();
-    giveRootfs(fs, u);
   });
   afterAll(() => {
-    if (u) runAs(u, [bin!.path, "rm", "-f", "at-user"]);
-    fs?.remove();
-    if (bin) rmSync(bin.dir, { recursive: true, force: true });
-    if (u) removeUser(u);
     if (other) removeUser(other);
   });
 
   test("a user's detached container takes input through attach; another user cannot reach its socket", async () => {
-    const as = (args: string[], stdin?: string) => runAs(u!, ["sh", "-c", `${stdin !== undefined ? `printf '${stdin}' | ` : ""}"$0" "$@"`, bin!.path, ...args]);
-    expect(as(["run", "-d", "-i", "--name", "at-user", "--rootfs", fs!.path, "--", "sh", "-c", "read l; echo got:$l as $(id -u); exit 6"]).code).toBe(0);
+    const as = (args: string[], stdin?: string) => runAs(user.user, ["sh", "-c", `${stdin !== undefined ? `printf '${stdin}' | ` : ""}"$0" "$@"`, user.bin.path, ...args]);
+    expect(as(["run", "-d", "-i", "--name", "at-user", "--rootfs", user.fs.path, "--", "sh", "-c", "read l; echo got:$l as $(id -u); exit 6"]).code).toBe(0);
     const id = JSON.parse(as(["inspect", "at-user"]).stdout)[0].id as string;
     const dir = JSON.parse(as(["inspect", "at-user"]).stdout)[0].logPath.replace(/\/container\.log$/, "");
     // The socket sits in the user's own state directory, which no one else may enter.
     expect(runAs(other!, ["sh", "-c", `test -e ${dir}/attach.sock || echo unreachable`]).stdout).toBe("unreachable\n");
-    expect(runAs(u!, ["sh", "-c", `test -S ${dir}/attach.sock && echo reachable`]).stdout).toBe("reachable\n");
+    expect(runAs(user.user, ["sh", "-c", `test -S ${dir}/attach.sock && echo reachable`]).stdout).toBe("reachable\n");
     const r = as(["attach", id], "hi\\n");
     expect([r.code, r.stdout]).toEqual([6, "got:hi as 0\n"]);
     expect(as(["rm", "at-user"]).code).toBe(0);

@@ -10,9 +10,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
-import { busyboxAvailable, giveRootfs, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
-import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
+import { runAs } from "../helpers/users";
+import { userSuite } from "../helpers/user-suite";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn("skipping the events tests: they need root and busybox-static");
@@ -287,48 +288,35 @@ function listening(pid: number): boolean {
 }
 
 describe.skipIf(!ready)("a user's events", () => {
-  let u: TestUser | undefined;
-  let bin: { path: string; dir: string } | undefined;
-  let fs: Rootfs | undefined;
-  const as = (args: string[]) => runAs(u!, [bin!.path, ...args], {}, bin!.dir);
-  const userLog = () => `/tmp/bunker-${u!.uid}/events.log`;
-  beforeAll(() => {
-    u = createUser("bunker-ci-events", true);
-    bin = publicBinary(BUNKER);
-    fs = makeRootfs();
-    giveRootfs(fs, u);
-  });
-  afterAll(() => {
-    if (bin) rmSync(bin.dir, { recursive: true, force: true });
-    fs?.remove();
-    if (u) removeUser(u);
-  });
+  const user = userSuite("bunker-ci-events");
+  const as = (args: string[]) => runAs(user.user, [user.bin.path, ...args], {}, user.bin.dir);
+  const userLog = () => `/tmp/bunker-${user.user.uid}/events.log`;
 
   test("a user sees their own events, not root's; root's log cannot be read or written by them", () => {
     const t0 = nowNs();
     expect(run(["--rm", "--name", "ev-root-only"], "true").code).toBe(0);
-    const r = as(["run", "--rm", "--network", "none", "--name", "ev-user", "--rootfs", fs!.path, "--", "sh", "-c", "exit 5"]);
+    const r = as(["run", "--rm", "--network", "none", "--name", "ev-user", "--rootfs", user.fs.path, "--", "sh", "-c", "exit 5"]);
     expect(r.code).toBe(5);
     const mine = as(["events", "--since", unix(t0), "--until", "0s", "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}"]);
     expect([mine.code, mine.stderr]).toEqual([0, ""]);
     expect(mine.stdout).toBe("create ev-user <no value>\nstart ev-user <no value>\ndie ev-user 5\ndestroy ev-user <no value>\n");
-    expect(lstatSync(userLog()).uid).toBe(u!.uid);
+    expect(lstatSync(userLog()).uid).toBe(user.user.uid);
     expect(lstatSync(userLog()).mode & 0o777).toBe(0o600);
     // Root's: not the user's to see, and the user's not in it.
     expect(past(t0).map((e) => e.Actor.Attributes.name)).not.toContain("ev-user");
-    const peek = runAs(u!, ["sh", "-c", `cat ${LOG}; echo x >> ${LOG}`]);
+    const peek = runAs(user.user, ["sh", "-c", `cat ${LOG}; echo x >> ${LOG}`]);
     expect(peek.code).not.toBe(0);
     expect(peek.stdout).toBe("");
     expect(peek.stderr).toContain("Permission denied");
   });
 
   test("a symlink, a FIFO or another's file as the events log is refused by events, and a run goes on without writing there", () => {
-    const dir = `/tmp/bunker-${u!.uid}`;
+    const dir = `/tmp/bunker-${user.user.uid}`;
     expect(existsSync(dir)).toBe(true);
     const bait = `${dir}/bait`;
     writeFileSync(bait, "");
-    chownSync(bait, u!.uid, u!.gid);
-    const runOne = () => as(["run", "--rm", "--network", "none", "--rootfs", fs!.path, "--", "true"]);
+    chownSync(bait, user.user.uid, user.user.gid);
+    const runOne = () => as(["run", "--rm", "--network", "none", "--rootfs", user.fs.path, "--", "true"]);
     const cases: [string, () => void, string][] = [
       ["a symlink", () => symlinkSync(bait, userLog()), "a symbolic link"],
       ["a FIFO", () => expect(Bun.spawnSync(["mkfifo", userLog()]).exitCode).toBe(0), "a FIFO"],
@@ -360,13 +348,13 @@ describe.skipIf(!ready)("a user's events", () => {
 
   test("lines that are no event (a huge one, broken JSON, another shape) are passed over; the events among them shown", () => {
     const t0 = nowNs();
-    expect(as(["run", "--rm", "--network", "none", "--name", "ev-among", "--rootfs", fs!.path, "--", "true"]).code).toBe(0);
+    expect(as(["run", "--rm", "--network", "none", "--name", "ev-among", "--rootfs", user.fs.path, "--", "true"]).code).toBe(0);
     const good = readFileSync(userLog(), "utf8");
     const junk = `${"y".repeat(3 << 20)}\n{"Type":"container"\n[1,2]\n{"Type":"nope","Action":"x","Actor":{"ID":"a","Attributes":{}},"time":1,"timeNano":1}\n`;
     try {
       unlinkSync(userLog());
       writeFileSync(userLog(), junk + good + "x".repeat(200_000));
-      chownSync(userLog(), u!.uid, u!.gid);
+      chownSync(userLog(), user.user.uid, user.user.gid);
       const r = as(["events", "--since", unix(t0), "--until", "0s", "--format", "{{.Action}} {{.Actor.Attributes.name}}"]);
       expect([r.code, r.stderr]).toEqual([0, ""]);
       expect(r.stdout).toBe("create ev-among\nstart ev-among\ndie ev-among\ndestroy ev-among\n");

@@ -9,10 +9,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { alive, bunker, BUNKER, isRoot, until } from "../helpers/bunker";
-import { busyboxAvailable, giveRootfs, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
 import { makeTar } from "../helpers/tar";
-import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
+import { userSuite } from "../helpers/user-suite";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn("skipping the health check tests: they need root and busybox-static");
@@ -266,31 +266,18 @@ describe.skipIf(!ready)("health checks", () => {
 });
 
 describe.skipIf(!ready)("health checks of a user's container", () => {
-  let u: TestUser | undefined;
-  let bin: { path: string; dir: string } | undefined;
-  let fs: Rootfs | undefined;
-  beforeAll(() => {
-    u = createUser("bunker-ci-health", true);
-    bin = publicBinary(BUNKER);
-    fs = makeRootfs();
-    giveRootfs(fs, u);
-  });
-  afterAll(() => {
-    if (bin) rmSync(bin.dir, { recursive: true, force: true });
-    fs?.remove();
-    if (u) removeUser(u);
-  });
+  const user = userSuite("bunker-ci-health");
 
   test("run -d --health-cmd as a user: checked periodically in its user namespace, the program gone after rm -f", async () => {
-    const as = (args: string[]) => runAs(u!, [bin!.path, ...args]);
-    const r = as(["run", "-d", "--name", "hc-user", "--network", "none", "--health-cmd", "id -u", "--health-interval", "100ms", "--rootfs", fs!.path, "--", "sleep", "60"]);
+    const as = user.as;
+    const r = as(["run", "-d", "--name", "hc-user", "--network", "none", "--health-cmd", "id -u", "--health-interval", "100ms", "--rootfs", user.fs.path, "--", "sleep", "60"]);
     expect([r.code, r.stderr]).toEqual([0, ""]);
     const userHealth = () => JSON.parse(as(["inspect", "hc-user"]).stdout)[0].State?.Health as Health | undefined;
     await until(() => (userHealth()?.Log.length ?? 0) >= 2, 15_000, "two periodic checks of the user's container");
     expect(userHealth()!.Status).toBe("healthy");
     expect(userHealth()!.Log[0]!.Output).toBe("0\n");
     const mon = JSON.parse(as(["inspect", "hc-user"]).stdout)[0].healthMonitor.pid as number;
-    expect(Bun.spawnSync(["stat", "-c", "%u", `/proc/${mon}`]).stdout.toString().trim()).toBe(String(u!.uid));
+    expect(Bun.spawnSync(["stat", "-c", "%u", `/proc/${mon}`]).stdout.toString().trim()).toBe(String(user.user.uid));
     expect(as(["rm", "-f", "hc-user"]).code).toBe(0);
     await until(() => !alive(mon), 5000, "the user's health check program to end after rm -f");
   });

@@ -5,12 +5,13 @@
 // own process where it stays (BUNKER_NATIVE=compile): the same records.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
-import { busyboxAvailable, giveRootfs, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
-import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
+import { runAs } from "../helpers/users";
+import { userSuite } from "../helpers/user-suite";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn("skipping the log tests: they need root and busybox-static");
@@ -139,27 +140,14 @@ describe.skipIf(!ready)("bunker logs", () => {
 });
 
 describe.skipIf(!ready)("rootless", () => {
-  let u: TestUser | undefined;
-  let bin: { path: string; dir: string } | undefined;
-  let fs: Rootfs | undefined;
-  beforeAll(() => {
-    u = createUser("bunker-ci-log", true);
-    bin = publicBinary(BUNKER);
-    fs = makeRootfs();
-    giveRootfs(fs, u);
-  });
-  afterAll(() => {
-    if (bin) rmSync(bin.dir, { recursive: true, force: true });
-    fs?.remove();
-    if (u) removeUser(u);
-  });
+  const user = userSuite("bunker-ci-log");
 
   test("a user's detached container has its log too", async () => {
-    const as = (args: string[]) => runAs(u!, [bin!.path, ...args]);
-    const r = as(["run", "-d", "--name", "logs-user", "--network", "none", "--rootfs", fs!.path, "--", "sh", "-c", "echo mine; echo theirs >&2"]);
+    const as = user.as;
+    const r = as(["run", "-d", "--name", "logs-user", "--network", "none", "--rootfs", user.fs.path, "--", "sh", "-c", "echo mine; echo theirs >&2"]);
     expect([r.code, r.stderr]).toEqual([0, ""]);
     expect(as(["wait", "logs-user"]).code).toBe(0);
-    const l = runAs(u!, ["sh", "-c", `"$0" logs logs-user 2>/dev/null; echo; "$0" logs logs-user 2>&1 >/dev/null`, bin!.path]);
+    const l = runAs(user.user, ["sh", "-c", `"$0" logs logs-user 2>/dev/null; echo; "$0" logs logs-user 2>&1 >/dev/null`, user.bin.path]);
     expect(l.stdout).toBe("mine\n\ntheirs\n");
     expect(as(["rm", "logs-user"]).code).toBe(0);
   });

@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { alive, bunker, BUNKER, isRoot, until } from "../helpers/bunker";
-import { busyboxAvailable, giveRootfs, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { alive, bunker, isRoot, until } from "../helpers/bunker";
+import { busyboxAvailable } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
-import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
+import { userSuite } from "../helpers/user-suite";
 
 const ready = isRoot && busyboxAvailable();
 if (!ready) console.warn("skipping the restart tests: they need root and busybox-static");
@@ -224,30 +224,15 @@ describe.skipIf(!ready)("restart and stop", () => {
 });
 
 describe.skipIf(!ready)("rootless", () => {
-  let u: TestUser | undefined;
-  let bin: { path: string; dir: string } | undefined;
-  let fs: Rootfs | undefined;
-  beforeAll(() => {
-    u = createUser("bunker-ci-rst", true);
-    bin = publicBinary(BUNKER);
-    fs = makeRootfs();
-    giveRootfs(fs, u);
-  });
-  afterAll(() => {
-    if (u) runAs(u, [bin!.path, "rm", "-f", "rs-user"]);
-    fs?.remove();
-    if (bin) rmSync(bin.dir, { recursive: true, force: true });
-    if (u) removeUser(u);
-  });
+  const user = userSuite("bunker-ci-rst", (u) => u.as(["rm", "-f", "rs-user"]));
 
   test("a user's container restarts on failure, and is created and started", async () => {
-    const as = (args: string[]) => runAs(u!, [bin!.path, ...args]);
-    const c = as(["create", "--name", "rs-user", "--restart", "on-failure:1", "--rootfs", fs!.path, "--", "sh", "-c", "echo as $(id -u); exit 2"]);
+    const c = user.as(["create", "--name", "rs-user", "--restart", "on-failure:1", "--rootfs", user.fs.path, "--", "sh", "-c", "echo as $(id -u); exit 2"]);
     expect([c.code, c.stderr]).toEqual([0, ""]);
-    expect(as(["start", "rs-user"]).code).toBe(0);
-    const inspect = () => JSON.parse(as(["inspect", "rs-user"]).stdout)[0];
+    expect(user.as(["start", "rs-user"]).code).toBe(0);
+    const inspect = () => JSON.parse(user.as(["inspect", "rs-user"]).stdout)[0];
     await until(() => inspect().restartCount === 1 && inspect().status === "stopped" && !inspect().restarting, 10_000, "its restart and end");
-    expect(as(["logs", "rs-user"]).stdout).toBe("as 0\nas 0\n");
-    expect(as(["rm", "rs-user"]).code).toBe(0);
+    expect(user.as(["logs", "rs-user"]).stdout).toBe("as 0\nas 0\n");
+    expect(user.as(["rm", "rs-user"]).code).toBe(0);
   });
 });
