@@ -18,7 +18,7 @@ import { closeFd, trySys, writeAll } from "../sys/libc";
 import { CopyError, FdTree } from "./cp-tree";
 import { transformed } from "./cp-stream";
 import { CARRIED, archived, destination, opaqueOf, findSource, gone, isRoot, openPlace, sourceName, unpacked, type Count, type HelperRequest, type Place } from "./cp-side";
-import { currentStatus, processAlive, resolveContainer, type ContainerState } from "./store";
+import { ContainerGone, currentStatus, processAlive, readState, resolveContainer, withLockAsync, type ContainerState } from "./store";
 import { copyInUserns } from "./userns-helper";
 
 export interface CopyOptions {
@@ -39,6 +39,8 @@ interface Target {
   helper?: NonNullable<Parameters<typeof copyInUserns>[0]>;
   toContainer: (id: number, kind: "uid" | "gid") => number;
   toHost: (id: number, kind: "uid" | "gid") => number;
+  /** A stopped container's id: writes into it take its lock. */
+  stopped?: string;
 }
 
 /**
@@ -69,16 +71,22 @@ function target(ref: string): Target {
     ...(helper ? { helper } : {}),
   };
   const image = spec.bunker.rootMode === "image" ? spec.bunker.image : undefined;
-  if (currentStatus(s) === "running" && s.pid !== undefined) {
+  const status = currentStatus(s);
+  // Its root filesystem is being made (overlayfs mounted over its own directory): neither side to write.
+  if (status === "created") throw new CopyError(`${what} is starting: copy once it runs, or once it has stopped`);
+  if (status === "running" && s.pid !== undefined) {
     const root = `/proc/${s.pid}/root`;
     const fd = trySys("openat", AT.FDCWD, cstr(root), O.PATH | O.DIRECTORY | O.CLOEXEC, 0);
-    if (fd >= 0) closeFd(fd);
-    // The process must still be the container's: a pid reused meanwhile is someone else's.
-    if (fd < 0 || !processAlive(s)) throw new CopyError(`open the root of ${what} (${root}): ${fd < 0 ? errnoMessage(-fd) : "the container stopped"}`);
-    return { what, place: { dir: root }, ...ids };
+    // The process must still be the container's once its root is open: a pid reused meanwhile is someone else's.
+    if (fd < 0 || !processAlive(s)) {
+      if (fd >= 0) closeFd(fd);
+      throw new CopyError(`open the root of ${what} (${root}): ${fd < 0 ? errnoMessage(-fd) : "the container stopped"}`);
+    }
+    // Kept open for this command's life, and named through it: never /proc/PID again, whose pid may be another's by then.
+    return { what, place: { dir: `/proc/self/fd/${fd}` }, ...ids };
   }
-  if (image && image.driver !== "copy") return { what, place: { layers: [...image.lower, image.upper], opaqueXattr: image.userxattr ? "user.overlay.opaque" : "trusted.overlay.opaque" }, ...ids };
-  return { what, place: { dir: image ? image.merged : spec.oci.root.path }, ...ids };
+  if (image && image.driver !== "copy") return { what, place: { layers: [...image.lower, image.upper], opaqueXattr: image.userxattr ? "user.overlay.opaque" : "trusted.overlay.opaque" }, ...ids, stopped: s.id };
+  return { what, place: { dir: image ? image.merged : spec.oci.root.path }, ...ids, stopped: s.id };
 }
 
 /** A file of bunker's own in the temporary directory, already unlinked: the helper's stream, read back. */
@@ -159,19 +167,45 @@ async function toHost(stream: AsyncIterable<Uint8Array>, from: string, type: Fil
   try {
     const d = destination(host, dest, type, name, contentOnly);
     const keep = isRoot() && o.archive;
-    const fix = (e: TarEntry) => (keep ? e : withoutSetid(e));
-    await unpacked(`copy to ${dest}`, stream, { from, to: d.name }, fix, d.dir, { chown: keep, devices: isRoot() }, count);
+    const fix = (e: TarEntry) => (keep ? e : withoutPrivileges(e));
+    // A device node of the container's making, on the host, opens what the container's device rules kept from it: only with -a, as root.
+    await unpacked(`copy to ${dest}`, stream, { from, to: d.name }, fix, d.dir, { chown: keep, devices: keep }, count);
   } finally {
     host.close();
   }
 }
 
-/** Modes a receiver keeps unless root asked for the source's own: no setuid or setgid file of the container's making. */
-const withoutSetid = (e: TarEntry): TarEntry => (e.type === "dir" ? e : { ...e, mode: e.mode & ~0o6000 });
+/**
+ * What a receiver keeps unless root asked for the source's own (-a): no
+ * setuid or setgid file, and no file capabilities, of the container's making.
+ */
+function withoutPrivileges(e: TarEntry): TarEntry {
+  const xattrs = new Map([...e.xattrs].filter(([k]) => k !== "security.capability"));
+  return e.type === "dir" ? { ...e, xattrs } : { ...e, mode: e.mode & ~0o6000, xattrs };
+}
 
-/** Copies into a container: the host's `src`, or a tar stream from stdin. */
+/**
+ * Copies into a container: the host's `src`, or a tar stream from stdin. A
+ * stopped one is held under its lock meanwhile: a start (its overlayfs over
+ * the directory written) waits for the copy.
+ */
 async function copyIn(src: { host: string } | "-", dest: { container: string; path: string }, o: CopyOptions, count: Count): Promise<void> {
   const t = target(dest.container);
+  if (!t.stopped) return copyInto(t, src, dest, o, count);
+  const id = t.stopped;
+  try {
+    await withLockAsync(id, async () => {
+      const now = readState(id);
+      if (!now || currentStatus(now) !== "stopped") throw new CopyError(`${t.what} started meanwhile: copy again`);
+      await copyInto(t, src, dest, o, count);
+    });
+  } catch (e) {
+    if (e instanceof ContainerGone) throw new CopyError(`${t.what} was removed meanwhile`);
+    throw e;
+  }
+}
+
+async function copyInto(t: Target, src: { host: string } | "-", dest: { container: string; path: string }, o: CopyOptions, count: Count): Promise<void> {
   const host = FdTree.host();
   try {
     let stream: AsyncIterable<Uint8Array>;

@@ -21,6 +21,7 @@ import { signalContainer } from "./lifecycle";
 import { reconcileNetwork } from "./network";
 import { unpinNamespaces } from "./pin";
 import { holdRestarts } from "./restart";
+import { containerEvent } from "./events";
 import {
   clearStateTemps,
   ContainerGone,
@@ -92,8 +93,11 @@ async function finish(id: string, remove: boolean, force = false): Promise<Conta
   return withLockAsync(id, async () => {
     const s = readState(id);
     if (!s) return null;
-    if (abandoned(s)) await undoSetUp(s, force);
-    else if (s.status !== "stopped") return s;
+    if (abandoned(s)) {
+      await undoSetUp(s, force);
+      // It died with its bunker: its first process is killed then (PR_SET_PDEATHSIG, SIGKILL).
+      if (s.status === "running") containerEvent("die", s, { exitCode: "137" });
+    } else if (s.status !== "stopped") return s;
     if (remove || s.autoRemove) {
       removeState(s);
       return null;

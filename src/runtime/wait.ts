@@ -7,7 +7,8 @@ import { enabled, log, mark, markReport } from "../log";
 import { exitCodeOf, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { SIGNALS } from "../sys/constants";
-import { closeFd } from "../sys/libc";
+import { closeFd, trySys } from "../sys/libc";
+import { O } from "../sys/constants";
 import { formatBytes } from "../spec/resources";
 import { writeErr } from "../output";
 import { handOff } from "./handoff";
@@ -35,6 +36,8 @@ export async function waitContainer(c: Created, record: RunRecord): Promise<numb
     // A detached container's terminal: its master is its output, for the waiter (or, failing that, this process) to serve.
     logPipes.out = receiveMaster(terminal);
     closeTerminal(terminal);
+    // A container that does not read its terminal must not hold up the waiter writing a client's input to it.
+    trySys("fcntl", logPipes.out, 4 /* F_SETFL */, O.NONBLOCK);
   }
   if (record.handOff) {
     // Returns only if the exec fails: then this process waits (and writes the log), as it would without it.

@@ -56,6 +56,19 @@ function past(since: bigint, ...filters: string[]): Event[] {
 const actions = (es: Event[]) => es.map((e) => e.Action);
 
 describe.skipIf(!ready)("bunker events", () => {
+  test("a container whose bunker was killed dies with it: the next command records die (137) and, with restart policies, nothing more", async () => {
+    const t0 = nowNs();
+    expect(run(["-d", "--name", "ev-orphan"], "sleep 100").code).toBe(0);
+    const [st] = JSON.parse(bunker(["inspect", "ev-orphan"]).stdout);
+    process.kill(st.supervisor, "SIGKILL");
+    await until(() => JSON.parse(bunker(["inspect", "ev-orphan"]).stdout)[0].status === "stopped", 5000, "its end, as the next command finds it");
+    expect(bunker(["ps", "-a"]).stdout).toMatch(/ev-orphan +Exited \(killed with its bunker process\)/);
+    const es = past(t0, "container=ev-orphan");
+    expect(actions(es)).toEqual(["create", "start", "die"]);
+    expect(es[2]!.Actor.Attributes.exitCode).toBe("137");
+    expect(bunker(["rm", "ev-orphan"]).code).toBe(0);
+  });
+
   test("a container's life: create, start, die, destroy, in order, with docker's fields, in text, JSON and template forms", () => {
     const t0 = nowNs();
     const r = run(["--rm", "--name", "ev-life", "--label", "tier=web"], "exit 3");

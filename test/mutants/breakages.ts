@@ -1026,9 +1026,16 @@ export const BREAKAGES: Breakage[] = [
   },
   {
     name: "cp-setuid-out",
-    removes: "cp clearing setuid and setgid bits on files a non-root caller copies out of a container",
+    removes: "cp clearing setuid and setgid bits and file capabilities on files copied out of a container (without -a as root)",
     file: "src/runtime/cp.ts",
-    edits: one("    const fix = (e: TarEntry) => (keep ? e : withoutSetid(e));", "    const fix = (e: TarEntry) => e;"),
+    edits: one("    const fix = (e: TarEntry) => (keep ? e : withoutPrivileges(e));", "    const fix = (e: TarEntry) => e;"),
+    tests: [CP_SECURITY],
+  },
+  {
+    name: "cp-devices-out",
+    removes: "root's cp without -a leaving out device nodes a container made",
+    file: "src/runtime/cp.ts",
+    edits: one("{ chown: keep, devices: keep }", "{ chown: keep, devices: isRoot() }"),
     tests: [CP_SECURITY],
   },
 ];

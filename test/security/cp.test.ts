@@ -187,6 +187,38 @@ describe.skipIf(!ready)("cp: a hostile container's files", () => {
   });
 });
 
+describe.skipIf(!ready)("cp: root without -a", () => {
+  test("copying out of a container gives the host no device node, setuid file or file capability of the container's making; -a does", () => {
+    const data = join(fs.path, "priv");
+    mkdirSync(data);
+    // What a container with CAP_MKNOD and CAP_SETFCAP can make: a raw disk for everyone, a program with a capability.
+    expect(Bun.spawnSync(["mknod", "-m", "666", join(data, "disk"), "b", "7", "0"]).exitCode).toBe(0);
+    writeFileSync(join(data, "capped"), "#!/bin/sh\n", { mode: 0o755 });
+    writeFileSync(join(data, "suid"), "x", { mode: 0o4755 });
+    const setcap = Bun.spawnSync(["setfattr", "-n", "security.capability", "-v", "0x0100000202000000000000000000000000000000", join(data, "capped")]);
+    const caps = setcap.exitCode === 0;
+    if (!caps) console.warn("cp root test: setfattr is missing, the file capability case is left out");
+    expect(b(["run", "--name", "cp-root-out", "--network", "none", "--rootfs", fs.path, "--", "true"]).code).toBe(0);
+    const plain = join(work, "plain");
+    const r = b(["cp", "cp-root-out:/priv", plain]);
+    expect(r.code).toBe(0);
+    expect(existsSync(join(plain, "disk"))).toBe(false);
+    expect(statSync(join(plain, "suid")).mode & 0o7777).toBe(0o755);
+    const capOf = (f: string) => Bun.spawnSync(["getfattr", "--absolute-names", "-n", "security.capability", f], { stderr: "pipe" }).exitCode === 0;
+    if (caps) expect(capOf(join(plain, "capped"))).toBe(false);
+    // The control: root asking for the archive as it is gets all three.
+    const kept = join(work, "kept");
+    expect(b(["cp", "-a", "cp-root-out:/priv", kept]).code).toBe(0);
+    expect(lstatSync(join(kept, "disk")).isBlockDevice()).toBe(true);
+    expect(statSync(join(kept, "suid")).mode & 0o7777).toBe(0o4755);
+    if (caps) expect(capOf(join(kept, "capped"))).toBe(true);
+    expect(bunker(["rm", "cp-root-out"]).code).toBe(0);
+    rmSync(data, { recursive: true, force: true });
+    rmSync(plain, { recursive: true, force: true });
+    rmSync(kept, { recursive: true, force: true });
+  });
+});
+
 describe.skipIf(!ready)("cp: a non-root caller", () => {
   test("copying out of its own container gives it no setuid file and no device", () => {
     const run = runAs(user, [bin.path, "run", "--name", "cp-sec-user", "--network", "none", "--rootfs", userFs.path, "--", "true"], {}, bin.dir);
