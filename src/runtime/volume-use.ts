@@ -7,7 +7,7 @@ import { fileType, listDir, lockFile, removePath, writeAtomic } from "../sys/fs"
 import { BunkerError } from "../errors";
 import { imageHasDir } from "../image/files";
 import type { VolumeUse } from "../spec/types";
-import { listStates, resolveContainer, type ContainerState } from "./store";
+import { currentStatus, listStates, resolveContainer, type ContainerState } from "./store";
 import { ANONYMOUS_LABEL, anonymousName, createVolume, discardVolume, lockIsCurrent, lockVolume, volumePath } from "./volume-store";
 
 /** A volume a run holds: its data directory, and whether the run made it for itself. */
@@ -72,6 +72,8 @@ export async function fillVolume(v: HeldVolume, layers: readonly string[], desti
       removePath(marker);
       return;
     }
+    // A running container could change the volume while the copy goes on: what it holds is its own, left as it is.
+    if (fileType(marker) === null && listStates().some((s) => currentStatus(s) !== "stopped" && s.spec.bunker.volumes?.some((u) => u.name === v.name))) return;
     writeAtomic(marker, destination, 0o600);
     await copy(layers, v.data, destination);
     removePath(marker);

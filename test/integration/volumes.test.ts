@@ -74,6 +74,16 @@ describe.skipIf(!ready)("root", () => {
     expect(volumeNames()).toEqual([]);
   });
 
+  test("an empty volume a running container uses is not filled under it; once nothing runs with it, it is", () => {
+    expect(run(["-d", "--name", "vol-holder", "-v", "vol-shared:/data", "--rootfs", suite.fs.path, "--", "sleep", "100"]).code).toBe(0);
+    // The image's files would be copied in while the running one could change what they are written into.
+    expect(run(["--rm", "-v", "vol-shared:/data", "vol-img", "ls", "-A", "/data"])).toMatchObject({ code: 0, stdout: "" });
+    expect(b(["rm", "-f", "vol-holder"]).code).toBe(0);
+    // The control: with no container running with it, the empty volume gets the image's files.
+    expect(run(["--rm", "-v", "vol-shared:/data", "vol-img", "ls", "-A", "/data"])).toMatchObject({ code: 0, stdout: "seed\nsub\n" });
+    expect(b(["volume", "rm", "vol-shared"]).code).toBe(0);
+  });
+
   test("a bunker killed mid-way: a volume half-made in the store's tmp is cleared, a copy cut short is made again", () => {
     // What a bunker killed before its rename leaves: a staging directory whose lock nobody holds.
     expect(b(["volume", "ls"]).code).toBe(0);
