@@ -8,13 +8,16 @@ import { attachTo } from "../runtime/attach";
 import { waitStopped } from "../runtime/lifecycle";
 import { currentStatus, resolveContainer } from "../runtime/store";
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../spec/detach-keys";
-import { UsageError, type OptionDefs } from "../options";
+import { UsageError, type OptionDef, type OptionDefs } from "../options";
 import { parseCommand } from "./usage";
+
+/** --detach-keys, as attach and start -a take it. */
+export const DETACH_KEYS_OPTION: OptionDef = { type: "string", valueHint: "KEYS", description: `Keys that leave the container running (default ${DEFAULT_DETACH_KEYS})` };
 
 const options: OptionDefs = {
   "no-stdin": { type: "boolean", description: "Do not pass your input to the container" },
   "sig-proxy": { type: "boolean", description: "Pass the signals bunker receives on to the container (default true; without a terminal)" },
-  "detach-keys": { type: "string", valueHint: "KEYS", description: `Keys that leave the container running (default ${DEFAULT_DETACH_KEYS})` },
+  "detach-keys": DETACH_KEYS_OPTION,
 };
 
 export async function attach(argv: string[]): Promise<number> {

@@ -8,14 +8,14 @@ import { startConnected, startStopped } from "../runtime/detach";
 import { currentStatus, resolveContainer } from "../runtime/store";
 import { UsageError, type OptionDefs } from "../options";
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../spec/detach-keys";
-import { attachContainer } from "./attach";
+import { attachContainer, DETACH_KEYS_OPTION } from "./attach";
 import { forEach } from "./each";
 import { parseCommand } from "./usage";
 
 const options: OptionDefs = {
   attach: { type: "boolean", alias: ["a"], description: "Attach to its output (and terminal) until it ends; its exit status is this command's" },
   interactive: { type: "boolean", alias: ["i"], description: "Attach your input too (a container created with -i)" },
-  "detach-keys": { type: "string", valueHint: "KEYS", description: `Keys that leave the container running (default ${DEFAULT_DETACH_KEYS})` },
+  "detach-keys": DETACH_KEYS_OPTION,
 };
 
 export async function start(argv: string[]): Promise<number> {

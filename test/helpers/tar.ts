@@ -89,3 +89,18 @@ export function makeTar(entries: TestEntry[]): Uint8Array {
 export async function* pieces(tar: Uint8Array, size = 700): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < tar.length; i += size) yield tar.subarray(i, i + size);
 }
+
+/**
+ * GNU tar's verbose listing of an archive (a file's path, or its bytes):
+ * "TYPE+MODE UID/GID PATH[ -> TARGET]" per entry.
+ */
+export function tarListing(archive: string | Uint8Array): string[] {
+  const r = typeof archive === "string" ? Bun.spawnSync(["tar", "--numeric-owner", "-tvf", archive]) : Bun.spawnSync(["tar", "--numeric-owner", "-tvf", "-"], { stdin: archive });
+  if (r.exitCode !== 0) throw new Error(`tar -t: ${r.stderr.toString()}`);
+  return r.stdout
+    .toString()
+    .trim()
+    .split("\n")
+    .map((l) => l.split(/\s+/))
+    .map((f) => [f[0], f[1], ...f.slice(5)].join(" "));
+}

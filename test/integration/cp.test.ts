@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable, makeRootfs, type Rootfs } from "../helpers/rootfs";
 import { containerSuite } from "../helpers/suite";
-import { makeTar } from "../helpers/tar";
+import { makeTar, tarListing } from "../helpers/tar";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
 const ready = isRoot && busyboxAvailable();
@@ -41,17 +41,6 @@ function inside(name: string, cmd: string): string {
   return r.stdout;
 }
 
-/** GNU tar's listing: "MODE UID/GID PATH[ -> TARGET]" per entry. */
-function listing(archive: Uint8Array): string[] {
-  const r = Bun.spawnSync(["tar", "--numeric-owner", "-tvf", "-"], { stdin: archive });
-  expect(r.exitCode).toBe(0);
-  return r.stdout
-    .toString()
-    .trim()
-    .split("\n")
-    .map((l) => l.split(/\s+/))
-    .map((f) => [f[0], f[1], ...f.slice(5)].join(" "));
-}
 
 const MTIME = 1_600_000_000;
 
@@ -150,7 +139,7 @@ describe.skipIf(!ready)("cp with a running container", () => {
   test("- writes a tar stream named by the source (GNU tar reads it) and reads one into a directory", () => {
     const r = Bun.spawnSync([BUNKER, "cp", "cp-run:/data/sub", "-"], { env: env() });
     expect([r.exitCode, r.stderr.toString()]).toEqual([0, ""]);
-    expect(listing(r.stdout).map((l) => l.split(" ").slice(1).join(" "))).toEqual(["0/0 sub/", "0/0 sub/a"]);
+    expect(tarListing(r.stdout).map((l) => l.split(" ").slice(1).join(" "))).toEqual(["0/0 sub/", "0/0 sub/a"]);
     const tarDir = join(dir, "stream");
     mkdirSync(join(tarDir, "x"), { recursive: true });
     writeFileSync(join(tarDir, "x", "y"), "streamed\n");

@@ -8,6 +8,7 @@ import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, r
 import { join } from "node:path";
 import { bunker, BUNKER, isRoot } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
+import { tarListing } from "../helpers/tar";
 import { containerSuite } from "../helpers/suite";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 
@@ -25,17 +26,6 @@ const sha256 = (bytes: Uint8Array) => `sha256:${new Bun.CryptoHasher("sha256").u
 // security.capability of a file with cap_net_raw permitted and effective (VFS_CAP_REVISION_2).
 const CAP = "0100000200200000000000000000000000000000";
 
-/** GNU tar's verbose listing of an archive: "TYPE+MODE UID/GID PATH[ -> TARGET]" per entry. */
-function listing(archive: string): string[] {
-  const r = Bun.spawnSync(["tar", "--numeric-owner", "-tvf", archive]);
-  expect(r.exitCode).toBe(0);
-  return r.stdout
-    .toString()
-    .trim()
-    .split("\n")
-    .map((l) => l.split(/\s+/))
-    .map((f) => [f[0], f[1], ...f.slice(5)].join(" "));
-}
 
 function extract(archive: string, into: string): void {
   mkdirSync(into, { recursive: true });
@@ -85,7 +75,7 @@ describe.skipIf(!ready)("export", () => {
     const out = join(dir, "ex.tar");
     const viaPipe = Bun.spawnSync(["sh", "-c", `"$0" export arch-ex > "$1"`, BUNKER, out], { env: env() });
     expect([viaPipe.exitCode, viaPipe.stderr.toString()]).toEqual([0, ""]);
-    const entries = listing(out).filter((l) => / data\//.test(l));
+    const entries = tarListing(out).filter((l) => / data\//.test(l));
     expect(entries.sort()).toEqual(
       [
         "-rw-r--r-- 0/0 data/capped",
@@ -112,7 +102,7 @@ describe.skipIf(!ready)("export", () => {
     expect(statSync(join(x, "data", "linked")).ino).toBe(statSync(join(x, "data", "linked2")).ino);
     expect(xattrHex(join(x, "data", "capped"), "security.capability")).toBe(CAP);
     // No overlayfs bookkeeping (whiteouts, opaque markers) in the archive.
-    expect(listing(out).some((l) => /\.wh\.|overlay/.test(l))).toBe(false);
+    expect(tarListing(out).some((l) => /\.wh\.|overlay/.test(l))).toBe(false);
     // -o writes the same archive to a file.
     const file = join(dir, "ex-o.tar");
     expect(b(["export", "-o", file, "arch-ex"]).code).toBe(0);
@@ -125,7 +115,7 @@ describe.skipIf(!ready)("export", () => {
     expect(r.code).toBe(0);
     const out = join(dir, "dir.tar");
     expect(b(["export", "-o", out, "arch-dir"]).code).toBe(0);
-    expect(listing(out)).toContainEqual("-rwxr-xr-x 0/0 bin/busybox");
+    expect(tarListing(out)).toContainEqual("-rwxr-xr-x 0/0 bin/busybox");
     expect(b(["rm", "arch-dir"]).code).toBe(0);
     const tty = Bun.spawnSync(["script", "-qec", `"${BUNKER}" export whatever`, "/dev/null"], { env: env() });
     expect(tty.stdout.toString()).toContain("bunker: export whatever: refusing to write an archive to a terminal: use -o FILE, or redirect the output");
@@ -190,8 +180,8 @@ describe.skipIf(!ready)("save", () => {
     extract(out, x);
     const layer = JSON.parse(readFileSync(join(x, "manifest.json"), "utf8"))[0].Layers[0];
     const strip = (l: string) => l.replace(/ \.\//g, " ").replace(/ \.?\/?$/, "");
-    const want = listing(tarball).map(strip).filter((l) => !/ $|^d\S+ 0\/0$/.test(l)).sort();
-    expect(listing(join(x, layer)).map(strip).sort()).toEqual(want);
+    const want = tarListing(tarball).map(strip).filter((l) => !/ $|^d\S+ 0\/0$/.test(l)).sort();
+    expect(tarListing(join(x, layer)).map(strip).sort()).toEqual(want);
     expect(xattrHex(join(dir, "src", "data", "capped"), "security.capability")).toBe(CAP);
   });
 
@@ -231,7 +221,7 @@ describe.skipIf(!ready)("rootless", () => {
     const out = `${home}/ex.tar`;
     const ex = as(["export", "-o", out, "mine-ex"]);
     expect([ex.code, ex.stderr]).toEqual([0, ""]);
-    const entries = listing(out);
+    const entries = tarListing(out);
     expect(entries).toContainEqual("-rw------- 1000/1000 data/private");
     expect(entries).toContainEqual("-rw-r--r-- 1234/2345 data/owned");
     expect(entries).toContainEqual("-rwsr-xr-x 0/0 data/suid");
@@ -248,7 +238,7 @@ describe.skipIf(!ready)("rootless", () => {
     const sx = join(dir, "rootless-saved");
     extract(`${home}/saved.tar`, sx);
     const layer = JSON.parse(readFileSync(join(sx, "manifest.json"), "utf8"))[0].Layers[0];
-    const layerEntries = listing(join(sx, layer));
+    const layerEntries = tarListing(join(sx, layer));
     expect(layerEntries).toContainEqual("-rw-r--r-- 1234/2345 data/owned");
     expect(layerEntries).toContainEqual("-rwsr-xr-x 0/0 data/suid");
     expect(as(["rmi", "mine"]).code).toBe(0);
