@@ -5,7 +5,7 @@
 // own process where it stays (BUNKER_NATIVE=compile): the same records.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { bunker, BUNKER, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
@@ -94,12 +94,24 @@ describe.skipIf(!ready)("bunker logs", () => {
 
   test("-f follows a running container across rotations, every line once and in order, and ends when it does; the files stay within their cap", async () => {
     // 3000 numbered lines over about two seconds, into files of 16 KiB: a dozen rotations while it is followed.
-    const r = run(["--name", "logs-follow", "--log-opt", "max-size=16k", "--log-opt", "max-file=3", `i=0; while [ $i -lt 3000 ]; do echo "line $i"; i=$((i+1)); [ $((i % 100)) = 0 ] && sleep 0.05; done; echo done >&2`]);
+    // They start once the follower has the first line: then none can be rotated away before it reads them.
+    const mark = join(suite.fs.path, "tmp", "logs-follow-go");
+    const r = run(["--name", "logs-follow", "--log-opt", "max-size=16k", "--log-opt", "max-file=3", `echo start; while [ ! -e /tmp/logs-follow-go ]; do sleep 0.02; done; i=0; while [ $i -lt 3000 ]; do echo "line $i"; i=$((i+1)); [ $((i % 100)) = 0 ] && sleep 0.05; done; echo done >&2`]);
     expect(r.code).toBe(0);
     const followed = Bun.spawn([BUNKER, "logs", "-f", "logs-follow"], { stdout: "pipe", stderr: "pipe" });
-    const [out, err, code] = await Promise.all([new Response(followed.stdout).text(), new Response(followed.stderr).text(), followed.exited]);
+    const errText = new Response(followed.stderr).text();
+    const reader = followed.stdout.getReader();
+    let out = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += new TextDecoder().decode(value);
+      if (out === "start\n") writeFileSync(mark, "");
+    }
+    rmSync(mark, { force: true });
+    const [err, code] = await Promise.all([errText, followed.exited]);
     expect(code).toBe(0);
-    expect(out).toBe(Array.from({ length: 3000 }, (_, i) => `line ${i}\n`).join(""));
+    expect(out).toBe(`start\n${Array.from({ length: 3000 }, (_, i) => `line ${i}\n`).join("")}`);
     expect(err).toBe("done\n");
     expect(stopped("logs-follow")).toBe(true);
     const files = readdirSync(logDir("logs-follow")).filter((f) => f.startsWith("container.log")).sort();

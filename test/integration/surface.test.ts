@@ -494,7 +494,8 @@ describe.skipIf(!ready)("top", () => {
     const id = detached(["--name", "top-box"], "sleep 100 & exec sleep 200");
     const exec = Bun.spawn([BUNKER, "exec", "top-box", "sleep", "7"], { stdout: "ignore", stderr: "ignore" });
     try {
-      await until(() => bunker(["top", "top-box", "-o", "args"]).stdout.includes("sleep 7"), 5000, "the exec'd process to show");
+      // The exec'd command itself: before its execve the process is bunker's, whose own arguments hold "sleep 7" too.
+      await until(() => bunker(["top", "top-box", "-o", "args"]).stdout.split("\n").some((l) => l.trim() === "sleep 7"), 5000, "the exec'd process to show");
       const listed = bunker(["top", "top-box"]).stdout.trim().split("\n");
       expect(listed[0]).toMatch(/^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/);
       const pid = Number(JSON.parse(bunker(["inspect", id]).stdout)[0].pid);
