@@ -5,7 +5,7 @@
 
 import { writeOut } from "../output";
 import type { ContainerSpec } from "../spec/types";
-import { AT, O } from "../sys/constants";
+import { AT, F_SETFL, O } from "../sys/constants";
 import { closeFd, pipe, readUpTo, sys, trySys, writeAll } from "../sys/libc";
 import { connectAttach, listenForAttach } from "./attach";
 import { containerEvent } from "./events";
@@ -13,7 +13,7 @@ import { BunkerError } from "../errors";
 import { selfCommand } from "./handoff";
 import { initialState, runContainer, type RunRecord } from "./run";
 import { ContainerGone, containerDir, createState, currentStatus, readState, removeState, withLock, writeState, type ContainerState } from "./store";
-import { cancelRestart, recordRestarting, releaseRestarts, restartDue, restartsHeld, sleepBackOff, startingAgain } from "./restart";
+import { cancelRestart, claimRestart, releaseRestarts, restartsHeld, sleepBackOff, startingAgain } from "./restart";
 import { cstr } from "../sys/fs";
 import { DEFAULT_LOG } from "../spec/logging";
 import type { LogSettings } from "../spec/types";
@@ -214,7 +214,7 @@ export async function supervise(id: string, args: readonly string[]): Promise<nu
     const code = await superviseOnce(state, report, before, mode.kind === "run" ? mode.pin : undefined);
     if (code === null) return 125;
     // Still here: this process waited for the container itself (it could not become the waiter).
-    const delay = restartAfterEnd(id);
+    const delay = claimRestart(id, () => process.pid);
     if (delay === null) return code;
     await sleepBackOff(id, delay);
     const taken = takeOver(id, "restart");
@@ -232,21 +232,6 @@ async function namedRestarter(id: string): Promise<boolean> {
     if (s.restarting && s.supervisor === process.pid) return true;
     if (Date.now() > end) return false;
     await Bun.sleep(10);
-  }
-}
-
-/** After the container's end was recorded: whether its policy restarts it, recorded as this process's to do. */
-function restartAfterEnd(id: string): number | null {
-  try {
-    return withLock(id, () => {
-      const s = readState(id);
-      const delay = s ? restartDue(s) : null;
-      if (s && delay !== null) recordRestarting(s, delay, process.pid);
-      return delay;
-    });
-  } catch (e) {
-    if (e instanceof ContainerGone) return null;
-    throw e;
   }
 }
 
@@ -300,7 +285,7 @@ async function openIo(id: string, settings: LogSettings, tty: boolean, stdin: bo
       if (stdin) {
         [io.inRead, io.input] = pipe("create the container's stdin pipe", O.CLOEXEC);
         // Input the container does not read in time is dropped by the waiter, never waited for.
-        trySys("fcntl", io.input, 4 /* F_SETFL */, O.NONBLOCK);
+        trySys("fcntl", io.input, F_SETFL, O.NONBLOCK);
       }
     }
     if (settings.driver !== "none") io.dir = sys(`open ${containerDir(id)}`, "openat", AT.FDCWD, cstr(containerDir(id)), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);

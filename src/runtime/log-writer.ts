@@ -7,6 +7,7 @@
 import { closeSync, openSync, renameSync, writeSync } from "node:fs";
 import { Errno } from "../sys/errno";
 import { trySys } from "../sys/libc";
+import { F_SETFL, O } from "../sys/constants";
 import { LOG_NAME } from "./log-reader";
 
 /**
@@ -97,7 +98,7 @@ export async function pumpLog(pid: number, p: LogPipes): Promise<number> {
     { fd: p.out, name: "stdout" as const, line: [] as Uint8Array[], len: 0 },
     { fd: p.err, name: "stderr" as const, line: [] as Uint8Array[], len: 0 },
   ];
-  for (const s of streams) trySys("fcntl", s.fd, 4 /* F_SETFL */, 0o4000 /* O_NONBLOCK */);
+  for (const s of streams) trySys("fcntl", s.fd, F_SETFL, O.NONBLOCK);
   const buf = new Uint8Array(65536);
   const decoder = new TextDecoder();
   const emit = (s: (typeof streams)[number], time: string) => {

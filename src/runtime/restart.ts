@@ -8,12 +8,12 @@
 // back-off by killing that process; a stopped container's policy holds again
 // once it is started.
 
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { SIGNALS } from "../sys/constants";
 import { trySys } from "../sys/libc";
 import { startTime } from "../sys/proc";
 import { log } from "../log";
 import { selfCommand, sleepThenRestart } from "./handoff";
-import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { ContainerGone, containerDir, readState, supervisorAlive, withLock, writeState, type ContainerState } from "./store";
 
 /** docker's back-off: 100 ms, doubled at each restart up to a minute; back to 100 ms after a run of 10 s. */
@@ -51,24 +51,36 @@ export function recordRestarting(s: ContainerState, delay: number, pid: number):
 }
 
 /**
+ * After container `id`'s end was recorded: whether its policy starts it
+ * again, and if so after how long, recorded under its lock as the job of the
+ * process `restarter` names (given the back-off). Null when it stays stopped.
+ */
+export function claimRestart(id: string, restarter: (delay: number) => number): number | null {
+  try {
+    return withLock(id, () => {
+      const s = readState(id);
+      const delay = s ? restartDue(s) : null;
+      if (s && delay !== null) recordRestarting(s, delay, restarter(delay));
+      return delay;
+    });
+  } catch (e) {
+    if (e instanceof ContainerGone) return null;
+    throw e;
+  }
+}
+
+/**
  * A foreground container has ended and its end is recorded: if its policy
  * starts it again, a detached bunker does, after the back-off (docker's
  * client, too, returns when the container ends and leaves its restart to the
  * daemon).
  */
 export function restartInBackground(id: string): void {
-  try {
-    withLock(id, () => {
-      const s = readState(id);
-      const delay = s ? restartDue(s) : null;
-      if (!s || delay === null) return;
-      const proc = Bun.spawn([...selfCommand(), "__supervise", id, "--restart-after", String(delay)], { stdio: ["ignore", "ignore", "ignore"], detached: true, env: process.env });
-      proc.unref();
-      recordRestarting(s, delay, proc.pid);
-    });
-  } catch (e) {
-    if (!(e instanceof ContainerGone)) throw e;
-  }
+  claimRestart(id, (delay) => {
+    const proc = Bun.spawn([...selfCommand(), "__supervise", id, "--restart-after", String(delay)], { stdio: ["ignore", "ignore", "ignore"], detached: true, env: process.env });
+    proc.unref();
+    return proc.pid;
+  });
 }
 
 /**

@@ -4,11 +4,9 @@
 // removed, with --rm).
 
 import { enabled, log, mark, markReport } from "../log";
-import { exitCodeOf, waitFor } from "../sys/libc";
+import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
-import { SIGNALS } from "../sys/constants";
-import { closeFd, trySys } from "../sys/libc";
-import { O } from "../sys/constants";
+import { F_SETFL, O, SIGNALS } from "../sys/constants";
 import { formatBytes } from "../spec/resources";
 import { writeErr } from "../output";
 import { handOff } from "./handoff";
@@ -37,7 +35,7 @@ export async function waitContainer(c: Created, record: RunRecord): Promise<numb
     logPipes.out = receiveMaster(terminal);
     closeTerminal(terminal);
     // A container that does not read its terminal must not hold up the waiter writing a client's input to it.
-    trySys("fcntl", logPipes.out, 4 /* F_SETFL */, O.NONBLOCK);
+    trySys("fcntl", logPipes.out, F_SETFL, O.NONBLOCK);
   }
   if (record.handOff) {
     // Returns only if the exec fails: then this process waits (and writes the log), as it would without it.
