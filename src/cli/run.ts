@@ -103,11 +103,14 @@ export const runOptions: OptionDefs = {
   network: {
     type: "string",
     alias: ["net"],
+    multiple: true,
     valueHint: "MODE",
     values: NETWORK_MODES,
     description:
-      "private (default: bridge as root, slirp4netns or pasta rootless), bridge, slirp4netns, pasta, none (lo only), host, container:ID, ns:PATH; slirp4netns, pasta and private take :allow_host_loopback=true",
+      "private (default: bridge as root, slirp4netns or pasta rootless), bridge, slirp4netns, pasta, none (lo only), host, container:ID, ns:PATH, or the name of a network made by bunker network create (repeatable for several); slirp4netns, pasta and private take :allow_host_loopback=true",
   },
+  ip: { type: "string", valueHint: "IP", description: "The container's address on its (first) network made by bunker network create" },
+  "network-alias": { type: "string", multiple: true, valueHint: "NAME", description: "Another name the container answers to on its networks made by bunker network create" },
   publish: {
     type: "string",
     alias: ["p"],
@@ -263,7 +266,7 @@ async function runHost(f: RunFlags, made: VolumeUse[]): Promise<RunHost> {
   const cgroups = await chooseCgroups(f.cgroups, uid, f.resources);
   mark("cgroups");
   const exposed = exposedPorts(f, image?.record.config.config);
-  const net = await networkChoice(f.network, uid, f.joinNs, [...f.ports, ...exposed], f.subnet);
+  const net = await networkChoice(f.network, uid, f.joinNs, [...f.ports, ...exposed], f.subnet, f.networks);
   const envFiles = readEnvFiles(f.envFiles);
   const labelFiles = readEnvFiles(f.labelFiles).map(({ path, text }) => ({ path: `--label-file ${path}`, lines: text.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#")) }));
   const cwd = f.hostRoot && f.workdir === undefined ? await sandboxCwd() : undefined;

@@ -13,7 +13,7 @@ import type { ImageConfig, ImageRecord } from "../image/store";
 import { buildEnvironment } from "../spec/env";
 import type { ContainerSpec, ImageRoot, LinuxDeviceCgroup, LinuxResources, Mount, PortMapping, POSIXRlimit, VolumeUse } from "../spec/types";
 import { parseBytes, parseResources } from "../spec/resources";
-import { SpecError, validateHostname, validateNetworkMode, validateSpec } from "../spec/validate";
+import { SpecError, validateHostname, mayBeNetworkName, validateNetworkMode, validateSpec } from "../spec/validate";
 import { parseTmpfs, parseVolume, volumeMount, type Volume } from "../spec/volumes";
 import { parseMountFlag } from "../spec/mount-flag";
 import { parseLogging, type LogSettings } from "../spec/logging";
@@ -61,6 +61,8 @@ export interface RunFlags {
   expose: string[];
   userns: UsernsMode;
   network: NetworkArg;
+  /** --network given more than once: each a network made by `network create`, with --ip (the first's) and --network-alias. */
+  networks: { names: string[]; ip?: string; aliases: string[] };
   ports: PortMapping[];
   subnet?: string;
   resources?: LinuxResources;
@@ -245,8 +247,12 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     pidsLimit: optString(v["pids-limit"]),
     blkioWeight: optString(v["blkio-weight"]),
   });
-  const network = parseNetworkArg(optString(v.network) ?? "private");
+  const networkArgs = strings(v.network);
+  const network = parseNetworkArg(networkArgs[0] ?? "private");
   validateNetworkMode(network.mode);
+  for (const more of networkArgs.slice(1)) {
+    if (!mayBeNetworkName(more) || !mayBeNetworkName(network.mode)) throw new UsageError(`run: --network given more than once: each must name a network made by bunker network create (not "${mayBeNetworkName(more) ? network.mode : more}")`);
+  }
   const ports = strings(v.publish).flatMap(parsePublish);
   checkPublished(ports);
   const hostname = optString(v.hostname);
@@ -296,6 +302,7 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("health", parseHealthFlags(v)),
     userns,
     network,
+    networks: { names: networkArgs.length ? networkArgs : [], ...opt("ip", optString(v.ip)), aliases: strings(v["network-alias"]) },
     ports,
     ...opt("subnet", optString(v.subnet)),
     ...opt("resources", resources),
@@ -594,6 +601,7 @@ export function runSpec(f: RunFlags, h: RunHost, cgroupsPath: (id: string) => st
       ...(f.subnet !== undefined ? { subnet: f.subnet } : {}),
       ...(h.net.joined !== undefined ? { joined: h.net.joined } : {}),
       ...(f.network.allowHostLoopback ? { allowHostLoopback: true } : {}),
+      ...(h.net.networks ? { networks: h.net.networks } : {}),
     },
     callerEnv: h.callerEnv,
     env,

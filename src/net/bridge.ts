@@ -20,7 +20,7 @@ import { NetlinkSocket, openInNamespace } from "../sys/netlink";
 import { Errno, errnoMessage } from "../sys/errno";
 import { AT, O } from "../sys/constants";
 import { formatIp, formatSubnet, gatewayOf, maskOf, overlaps, parseIp, parseSubnet, type Subnet } from "./addr";
-import { nftPath, runNft, tableScript } from "./nat";
+import { defaultTable, nftPath, runNft, tableScript, type NatTable } from "./nat";
 import { addAddress, addDefaultRoute, addresses, createBridge, createVeth, deleteLink, linkIndex, randomMac, routes, setHairpin, setMac, setUp } from "./rtnl";
 import { BunkerError } from "../errors";
 
@@ -56,7 +56,7 @@ export function pickSubnet(candidates: readonly Subnet[], used: readonly Subnet[
   return candidates.find((c) => !used.some((u) => overlaps(c, u)));
 }
 
-function hostSubnetsInUse(nl: NetlinkSocket): Subnet[] {
+export function hostSubnetsInUse(nl: NetlinkSocket): Subnet[] {
   const used: Subnet[] = [];
   for (const r of routes(nl)) if (r.prefix > 0) used.push({ base: r.dst, prefix: r.prefix });
   for (const a of addresses(nl)) used.push({ base: a.ip, prefix: 32 });
@@ -81,8 +81,8 @@ function writeSysctl(path: string, value: string): void {
  * host's 127.0.0.1 to published ports needs it, and without the guard it
  * opens the host's loopback to every container on the bridge.
  */
-export function hardenBridge(guarded: boolean): void {
-  writeSysctl(`/proc/sys/net/ipv4/conf/${BRIDGE}/route_localnet`, guarded ? "1" : "0");
+export function hardenBridge(guarded: boolean, bridge = BRIDGE): void {
+  writeSysctl(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, guarded ? "1" : "0");
 }
 
 const configPath = (dir: string) => `${dir}/network.json`;
@@ -156,13 +156,7 @@ export function ensureBridge(nl: NetlinkSocket, dir: string, requested: string |
   const made: BridgeConfig = { name: BRIDGE, subnet: formatSubnet(subnet), gateway: formatIp(gateway), nat, version: BRIDGE_VERSION };
   writeAtomic(configPath(dir), JSON.stringify({ ...made, pending: true }));
   try {
-    createBridge(nl, BRIDGE, randomMac());
-    const madeIndex = linkIndex(nl, BRIDGE);
-    if (madeIndex === null) throw new BridgeError(`bridge ${BRIDGE} vanished right after it was created`);
-    addAddress(nl, madeIndex, BRIDGE, gateway, subnet.prefix);
-    setUp(nl, madeIndex, BRIDGE);
-    writeSysctl("/proc/sys/net/ipv4/ip_forward", "1");
-    if (nat) runNft(tableScript(BRIDGE, subnet), "set up NAT for the bridge", lockFd);
+    const madeIndex = makeBridge(nl, BRIDGE, subnet, gateway, nat ? defaultTable(subnet) : undefined, lockFd);
     writeAtomic(configPath(dir), JSON.stringify(made));
     return {
       config: made,
@@ -171,7 +165,6 @@ export function ensureBridge(nl: NetlinkSocket, dir: string, requested: string |
     };
   } catch (e) {
     try {
-      if (linkIndex(nl, BRIDGE) !== null) deleteLink(nl, BRIDGE);
       removePath(configPath(dir));
     } catch {
       // the pending mark stays: the next bunker finishes the removal
@@ -180,19 +173,58 @@ export function ensureBridge(nl: NetlinkSocket, dir: string, requested: string |
   }
 }
 
+/**
+ * A bridge made whole: the link with a fixed MAC address, its gateway
+ * address, up, forwarding on, and its NAT table when `nat` is given; its
+ * index. Undone (the link deleted) if any step fails; the caller has
+ * recorded it before, so that a kill in between is undone later.
+ */
+export function makeBridge(nl: NetlinkSocket, name: string, subnet: Subnet, gateway: number, nat: NatTable | undefined, lockFd: number): number {
+  try {
+    createBridge(nl, name, randomMac());
+    const index = linkIndex(nl, name);
+    if (index === null) throw new BridgeError(`bridge ${name} vanished right after it was created`);
+    addAddress(nl, index, name, gateway, subnet.prefix);
+    setUp(nl, index, name);
+    writeSysctl("/proc/sys/net/ipv4/ip_forward", "1");
+    if (nat) runNft(tableScript(nat), `set up NAT for the bridge ${name}`, lockFd);
+    return index;
+  } catch (e) {
+    try {
+      if (linkIndex(nl, name) !== null) deleteLink(nl, name);
+    } catch {
+      // left for the caller's record to undo
+    }
+    throw e;
+  }
+}
+
 /** Removes the bridge (its containers' veths go with it). */
-export function removeBridge(nl: NetlinkSocket): boolean {
-  if (linkIndex(nl, BRIDGE) === null) return false;
-  deleteLink(nl, BRIDGE);
+export function removeBridge(nl: NetlinkSocket, name = BRIDGE): boolean {
+  if (linkIndex(nl, name) === null) return false;
+  deleteLink(nl, name);
   return true;
 }
 
 export const vethName = (id: string) => `bk${id}`.slice(0, 15);
 
-/** The container's veth: created, on the bridge, up; eth0 inside with `ip` and a default route. */
-export function attachVeth(nl: NetlinkSocket, bridge: EnsuredBridge, id: string, pid: number, ip: string): void {
-  const host = vethName(id);
-  createVeth(nl, host, "eth0", pid, bridge.index);
+/** Where a veth goes: the bridge, and the container's address, interface and whether its default route leads through this bridge. */
+export interface VethPlan {
+  bridgeIndex: number;
+  /** The host end's name (vethName for the default bridge). */
+  host: string;
+  /** Inside: eth0, eth1, ... */
+  inside: string;
+  ip: string;
+  prefix: number;
+  /** The gateway for the container's default route, when it gets one through this bridge. */
+  defaultVia?: string;
+}
+
+/** The container's veth: created, on the bridge, up; its inside end with the address (and a default route). */
+export function attachVeth(nl: NetlinkSocket, plan: VethPlan, pid: number): void {
+  const { host, inside } = plan;
+  createVeth(nl, host, inside, pid, plan.bridgeIndex);
   try {
     const index = linkIndex(nl, host);
     if (index === null) throw new BridgeError(`veth ${host} vanished right after it was created`);
@@ -207,25 +239,34 @@ export function attachVeth(nl: NetlinkSocket, bridge: EnsuredBridge, id: string,
       closeFd(nsFd);
     }
     try {
-      const eth0 = linkIndex(inner, "eth0");
-      if (eth0 === null) throw new BridgeError("eth0 is missing in the container's network namespace");
-      const subnet = parseSubnet(bridge.config.subnet);
-      addAddress(inner, eth0, "eth0", parseIp(ip), subnet.prefix);
-      setUp(inner, eth0, "eth0");
-      addDefaultRoute(inner, parseIp(bridge.config.gateway), eth0);
+      const at = linkIndex(inner, inside);
+      if (at === null) throw new BridgeError(`${inside} is missing in the container's network namespace`);
+      addAddress(inner, at, inside, parseIp(plan.ip), plan.prefix);
+      setUp(inner, at, inside);
+      if (plan.defaultVia !== undefined) addDefaultRoute(inner, parseIp(plan.defaultVia), at);
     } finally {
       inner.close();
     }
   } catch (e) {
-    detachVeth(nl, id);
+    detachLink(nl, host);
     throw e;
   }
 }
 
+/** The container's veth on the default bridge: eth0, its default route through the bridge. */
+export function attachDefaultVeth(nl: NetlinkSocket, bridge: EnsuredBridge, id: string, pid: number, ip: string): void {
+  attachVeth(nl, { bridgeIndex: bridge.index, host: vethName(id), inside: "eth0", ip, prefix: parseSubnet(bridge.config.subnet).prefix, defaultVia: bridge.config.gateway }, pid);
+}
+
 /** Deletes the host end (and so both ends) if it is still there. */
 export function detachVeth(nl: NetlinkSocket, id: string): void {
+  detachLink(nl, vethName(id));
+}
+
+/** Deletes a link if it is still there. */
+export function detachLink(nl: NetlinkSocket, name: string): void {
   try {
-    deleteLink(nl, vethName(id));
+    deleteLink(nl, name);
   } catch (e) {
     if ((e as { errno?: number }).errno !== Errno.ENODEV) throw e;
   }

@@ -15,12 +15,12 @@ const NFTA_RULE_TABLE = 1;
 const NFTA_RULE_CHAIN = 2;
 const NFPROTO_IPV4 = 2;
 
-export function guardIntact(): boolean {
+export function guardIntact(table = TABLE): boolean {
   const nl = NetlinkSocket.open(NETLINK_NETFILTER);
   try {
     // struct nfgenmsg: family, version 0, resource id 0; then the table and chain to list.
-    const body = concat([Uint8Array.of(NFPROTO_IPV4, 0, 0, 0), attrString(NFTA_RULE_TABLE, TABLE), attrString(NFTA_RULE_CHAIN, GUARD_CHAIN)]);
-    return nl.dump(`list the rules of chain ${GUARD_CHAIN} of table ip ${TABLE}`, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE, body).length >= GUARD_RULES;
+    const body = concat([Uint8Array.of(NFPROTO_IPV4, 0, 0, 0), attrString(NFTA_RULE_TABLE, table), attrString(NFTA_RULE_CHAIN, GUARD_CHAIN)]);
+    return nl.dump(`list the rules of chain ${GUARD_CHAIN} of table ip ${table}`, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE, body).length >= GUARD_RULES;
   } catch (e) {
     if ((e as { errno?: number }).errno === Errno.ENOENT) return false;
     throw e;

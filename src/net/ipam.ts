@@ -6,7 +6,7 @@
 
 import type { PortMapping } from "../spec/types";
 import { listDir, lockFile, makeDir, readText, removePath, writeAtomic } from "../sys/fs";
-import { formatIp, formatSubnet, hostRange, parseIp, type Ipv4, type Subnet } from "./addr";
+import { contains, formatIp, formatSubnet, hostRange, parseIp, type Ipv4, type Subnet } from "./addr";
 import { BunkerError } from "../errors";
 
 export interface Lease {
@@ -15,6 +15,11 @@ export interface Lease {
   ports: PortMapping[];
   /** Whether NAT elements may exist for the ports (set before nft runs). */
   nat: boolean;
+  /** On a network made by `network create`: the container's name and aliases (for DNS), its veth's host end and its interface inside. */
+  name?: string;
+  aliases?: string[];
+  veth?: string;
+  ifname?: string;
 }
 
 export class PoolExhausted extends BunkerError {
@@ -49,18 +54,32 @@ export function listLeases(dir: string): Lease[] {
 }
 
 /**
- * The lowest free address of the subnet, leased to `id` with the ports it
- * will publish. Call with the network's lock held.
+ * The lowest free address of the subnet (or `want`, if it is free), leased
+ * to `id` with the ports it will publish and `extra`. Call with the
+ * network's lock held. `skip`: an address that is not the subnet's first
+ * but the gateway's.
  */
-export function allocate(dir: string, subnet: Subnet, id: string, ports: readonly PortMapping[]): Lease {
+export function allocate(dir: string, subnet: Subnet, id: string, ports: readonly PortMapping[], want?: string, skip?: string, extra: Omit<Lease, "ip" | "id" | "ports" | "nat"> = {}): Lease {
   makeDir(leasesDir(dir));
-  const taken = new Set<Ipv4>(listLeases(dir).map((l) => parseIp(l.ip)));
+  const leases = listLeases(dir);
+  const taken = new Set<Ipv4>(leases.map((l) => parseIp(l.ip)));
+  if (skip !== undefined) taken.add(parseIp(skip));
   const { first, last } = hostRange(subnet);
+  const lease = (ip: Ipv4): Lease => ({ ip: formatIp(ip), id, ports: [...ports], nat: ports.length > 0, ...extra });
+  if (want !== undefined) {
+    const ip = parseIp(want);
+    if (!contains(subnet, ip) || ip <= subnet.base || ip > last) throw new BunkerError(`--ip ${want}: not an address for a container in ${formatSubnet(subnet)}`);
+    if (taken.has(ip)) {
+      const holder = leases.find((l) => l.ip === want);
+      throw new BunkerError(`--ip ${want}: the address is taken${holder ? ` by container ${holder.name ?? holder.id}` : " by the gateway"}`);
+    }
+    writeLease(dir, lease(ip));
+    return lease(ip);
+  }
   for (let ip = first; ip <= last; ip++) {
     if (taken.has(ip)) continue;
-    const lease: Lease = { ip: formatIp(ip), id, ports: [...ports], nat: ports.length > 0 };
-    writeLease(dir, lease);
-    return lease;
+    writeLease(dir, lease(ip));
+    return lease(ip);
   }
   throw new PoolExhausted(`address pool ${formatSubnet(subnet)} of the bridge is exhausted: all ${last - first + 1} addresses are leased`);
 }

@@ -8,7 +8,8 @@
 // or ends, and when the table is found damaged (see guard.ts); a container
 // without ports costs nothing here.
 //
-// One table, `ip bunker`. Published ports are elements of maps, so adding
+// One table per network: `ip bunker` for the default bridge, `ip bk_<id>`
+// for a network made with `bunker network create`. Published ports are elements of maps, so adding
 // or removing a container's ports never touches a rule (no rule handles to
 // track): the key is the host port (and the host address, for -p ADDR:...),
 // the value the container's address and port.
@@ -56,9 +57,35 @@ function maps(): [string, string][] {
   ]);
 }
 
+/** A network's table: its name, the bridge it serves, the bridge's subnet, and whether it reaches beyond the host. */
+export interface NatTable {
+  table: string;
+  bridge: string;
+  subnet: Subnet;
+  /** --internal: nothing forwarded in or out, nothing masqueraded, no ports published. */
+  internal?: boolean;
+  /** A network made by `network create`: kept apart from every other network's bridge, as docker's are. */
+  isolated?: boolean;
+}
+
+export const defaultTable = (subnet: Subnet): NatTable => ({ table: TABLE, bridge: "bunker0", subnet });
+
+/**
+ * The forward chain of a network made by `network create`: nothing between
+ * its bridge and another bunker bridge (veths are bk<id>, bridges bunker0
+ * and bk-<id>); with --internal, nothing between it and anything else.
+ */
+function forwardRules(t: NatTable): string[] {
+  const b = t.bridge;
+  if (t.internal) return [`iifname "${b}" oifname != "${b}" drop`, `oifname "${b}" iifname != "${b}" drop`];
+  return [`iifname "${b}" oifname "bunker0" drop`, `iifname "${b}" oifname != "${b}" oifname "bk-*" drop`, `oifname "${b}" iifname "bunker0" drop`, `oifname "${b}" iifname != "${b}" iifname "bk-*" drop`];
+}
+
 /** Each chain: its declaration and its rules. */
-function chains(bridge: string, subnet: Subnet): [string, string, string[]][] {
+function chains(t: NatTable): [string, string, string[]][] {
+  const { bridge, subnet } = t;
   const net = formatSubnet(subnet);
+  const forward: [string, string, string[]][] = t.isolated || t.internal ? [["forward", "type filter hook forward priority filter; policy accept;", forwardRules(t)]] : [];
   return [
     [
       GUARD_CHAIN,
@@ -80,19 +107,20 @@ function chains(bridge: string, subnet: Subnet): [string, string, string[]][] {
     [
       "postrouting",
       "type nat hook postrouting priority srcnat; policy accept;",
-      [`ip saddr ${net} oifname != "${bridge}" masquerade`, `oifname "${bridge}" ip saddr 127.0.0.0/8 masquerade`, `oifname "${bridge}" ct status dnat ip saddr ${net} masquerade`],
+      [...(t.internal ? [] : [`ip saddr ${net} oifname != "${bridge}" masquerade`]), `oifname "${bridge}" ip saddr 127.0.0.0/8 masquerade`, `oifname "${bridge}" ct status dnat ip saddr ${net} masquerade`],
     ],
+    ...forward,
   ];
 }
 
 /** The whole table, replacing any old one (the add-then-delete makes a missing table fine). */
-export function tableScript(bridge: string, subnet: Subnet): string {
+export function tableScript(t: NatTable): string {
   return [
-    `add table ip ${TABLE}`,
-    `delete table ip ${TABLE}`,
-    `table ip ${TABLE} {`,
+    `add table ip ${t.table}`,
+    `delete table ip ${t.table}`,
+    `table ip ${t.table} {`,
     ...maps().map(([name, type]) => `  map ${name} { ${type} }`),
-    ...chains(bridge, subnet).map(([name, decl, rules]) => `  chain ${name} {${decl ? ` ${decl}` : ""}\n${rules.map((r) => `    ${r}\n`).join("")}  }`),
+    ...chains(t).map(([name, decl, rules]) => `  chain ${name} {${decl ? ` ${decl}` : ""}\n${rules.map((r) => `    ${r}\n`).join("")}  }`),
     "}",
     "",
   ].join("\n");
@@ -103,14 +131,15 @@ export function tableScript(bridge: string, subnet: Subnet): string {
  * missing is added, and every chain's rules are written afresh. For a table
  * an older bunker made, or one a firewall reload flushed.
  */
-export function repairScript(bridge: string, subnet: Subnet): string {
-  const all = chains(bridge, subnet);
+export function repairScript(t: NatTable): string {
+  const all = chains(t);
+  const T = t.table;
   return [
-    `add table ip ${TABLE}`,
-    ...maps().map(([name, type]) => `add map ip ${TABLE} ${name} { ${type} }`),
+    `add table ip ${T}`,
+    ...maps().map(([name, type]) => `add map ip ${T} ${name} { ${type} }`),
     // Every chain exists before any rule names one (published is jumped to).
-    ...all.map(([name, decl]) => `add chain ip ${TABLE} ${name}${decl ? ` { ${decl} }` : ""}`),
-    ...all.flatMap(([name, , rules]) => [`flush chain ip ${TABLE} ${name}`, ...rules.map((r) => `add rule ip ${TABLE} ${name} ${r}`)]),
+    ...all.map(([name, decl]) => `add chain ip ${T} ${name}${decl ? ` { ${decl} }` : ""}`),
+    ...all.flatMap(([name, , rules]) => [`flush chain ip ${T} ${name}`, ...rules.map((r) => `add rule ip ${T} ${name} ${r}`)]),
     "",
   ].join("\n");
 }
@@ -142,12 +171,12 @@ function byMap(ports: readonly PortMapping[], containerIp: string): Map<string, 
 }
 
 /** One statement per map, however many ports: nft parses a long list far faster than as many statements. */
-export function addPortsScript(ports: readonly PortMapping[], containerIp: string): string {
-  return [...byMap(ports, containerIp)].map(([map, es]) => `add element ip ${TABLE} ${map} { ${es.map((e) => `${e.key} : ${e.value}`).join(", ")} }\n`).join("");
+export function addPortsScript(ports: readonly PortMapping[], containerIp: string, table = TABLE): string {
+  return [...byMap(ports, containerIp)].map(([map, es]) => `add element ip ${table} ${map} { ${es.map((e) => `${e.key} : ${e.value}`).join(", ")} }\n`).join("");
 }
 
-export function deletePortsScript(ports: readonly PortMapping[], containerIp: string): string {
-  return [...byMap(ports, containerIp)].map(([map, es]) => `delete element ip ${TABLE} ${map} { ${es.map((e) => e.key).join(", ")} }\n`).join("");
+export function deletePortsScript(ports: readonly PortMapping[], containerIp: string, table = TABLE): string {
+  return [...byMap(ports, containerIp)].map(([map, es]) => `delete element ip ${table} ${map} { ${es.map((e) => e.key).join(", ")} }\n`).join("");
 }
 
 /**
@@ -157,11 +186,11 @@ export function deletePortsScript(ports: readonly PortMapping[], containerIp: st
  * the same key and another container's value makes the add fail, so what is
  * not this container's is never removed.
  */
-export function undoPortsScript(ports: readonly PortMapping[], containerIp: string): string {
-  return addPortsScript(ports, containerIp) + deletePortsScript(ports, containerIp);
+export function undoPortsScript(ports: readonly PortMapping[], containerIp: string, table = TABLE): string {
+  return addPortsScript(ports, containerIp, table) + deletePortsScript(ports, containerIp, table);
 }
 
-export const deleteTableScript = () => `add table ip ${TABLE}\ndelete table ip ${TABLE}\n`;
+export const deleteTableScript = (table = TABLE) => `add table ip ${table}\ndelete table ip ${table}\n`;
 
 /**
  * Runs an nft script as one transaction: all of it applies, or none.
@@ -182,10 +211,10 @@ export function runNft(script: string, what: string, holdFd?: number): void {
 }
 
 /** The elements of the table's port maps: map name to key to value, in nft's notation as the scripts write it. */
-export function listElements(): Map<string, Map<string, string>> {
+export function listElements(table = TABLE): Map<string, Map<string, string>> {
   const nft = nftPath();
   if (!nft) throw new NatError("list the NAT table: nft not found: install the nftables package");
-  const r = Bun.spawnSync([nft, "-j", "list", "table", "ip", TABLE], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: {} });
+  const r = Bun.spawnSync([nft, "-j", "list", "table", "ip", table], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: {} });
   const out = new Map<string, Map<string, string>>();
   if (r.exitCode !== 0) return out;
   const text = (v: unknown): string => {
@@ -207,11 +236,11 @@ export function listElements(): Map<string, Map<string, string>> {
 }
 
 /** Deletes, of the container's keys, those present in `present` (and, with `onlyOwn`, only where the value is the container's). */
-export function deletePresentScript(ports: readonly PortMapping[], containerIp: string, present: Map<string, Map<string, string>>, onlyOwn: boolean): string {
+export function deletePresentScript(ports: readonly PortMapping[], containerIp: string, present: Map<string, Map<string, string>>, onlyOwn: boolean, table = TABLE): string {
   const keep = expandPorts(ports).filter((p) => {
     const e = element(p, containerIp);
     const value = present.get(e.map)?.get(e.key);
     return value !== undefined && (!onlyOwn || value === e.value);
   });
-  return deletePortsScript(keep, containerIp);
+  return deletePortsScript(keep, containerIp, table);
 }

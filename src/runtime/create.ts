@@ -201,7 +201,7 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
       cgroupTasks = openCgroupTasks(state.cgroup);
       mark("cgroups");
     }
-    net = prepareNetwork(spec);
+    net = prepareNetwork(spec, record.name ?? state.name);
     mark("network");
     const native = loadNative(scratchDir);
     mark("native");

@@ -4,12 +4,11 @@
 // could not (stale leases, NAT elements, helpers).
 
 import { log } from "../log";
-import { BRIDGE, attachVeth, detachVeth, ensureBridge, hardenBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
+import { BRIDGE, attachDefaultVeth, detachVeth, ensureBridge, hardenBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
 import { PACKAGE, helperPath, helperStart, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
 import { listHelperRecords, removeHelperRecord, writeHelperRecord, type HelperRecord } from "../net/records";
 import { allocate, freeLease, listLeases, withNetworkLock, type Lease } from "../net/ipam";
-import { addPortsScript, deletePresentScript, deleteTableScript, listElements, NatError, nftPath, repairScript, runNft, undoPortsScript } from "../net/nat";
-import { guardIntact } from "../net/guard";
+import { defaultTable, deleteTableScript, nftPath, runNft, TABLE } from "../net/nat";
 import { reservePorts, type Reservation } from "../net/ports";
 import { formatIp, parseSubnet } from "../net/addr";
 import { routes, addresses } from "../net/rtnl";
@@ -19,7 +18,11 @@ import { listDir, readText, removePath } from "../sys/fs";
 import { BunkerError } from "../errors";
 import { stateDir } from "./state";
 import { containerDir, containerExists, currentStatus, listStates, readState, supervisorAlive, type ContainerState, type NetworkState } from "./store";
-import { clearTempFiles } from "./leftovers";
+import { abandoned, guardBridge, namespaceOutlives, publish, reconcileLeases, undoLease } from "./network-leases";
+import { prepareNamed, readAttachments } from "./network-named";
+import { networksRoot } from "./networks";
+import { listRecords, natTableName } from "../net/networks";
+import { withdraw } from "./network-dns";
 
 
 export interface PreparedNetwork {
@@ -135,7 +138,7 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
     if (lease) {
       const l = lease;
       lease = undefined;
-      withNetworkLock(dir, (lockFd) => undoLease(dir, l, lockFd));
+      withNetworkLock(dir, (lockFd) => undoLease(dir, l, TABLE, lockFd));
     }
     reservation?.release();
     reservation = undefined;
@@ -144,13 +147,13 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
   try {
     reservation = reservePorts(wanted, true);
     withNetworkLock(dir, (lockFd) => {
-      reconcileLeases(dir, lockFd);
+      reconcileLeases(dir, TABLE, lockFd);
       bridge = ensureBridge(nl, dir, spec.bunker.net?.subnet, lockFd);
       if (reservation!.ports.length && !bridge.config.nat) throw new BunkerError("-p needs NAT rules, and nft is not installed: install the nftables package");
-      guardBridge(dir, bridge.config, lockFd);
+      guardBridge(dir, bridge.config.nat ? defaultTable(parseSubnet(bridge.config.subnet)) : undefined, BRIDGE, lockFd);
       // Recorded with its ports before nft runs: a bunker killed from here on leaves a lease that says what to undo.
       lease = allocate(dir, parseSubnet(bridge.config.subnet), id, reservation!.ports);
-      if (lease.ports.length) publish(lease, lockFd);
+      if (lease.ports.length) publish(lease, TABLE, lockFd);
     });
   } catch (e) {
     release();
@@ -165,52 +168,11 @@ function prepareBridge(spec: ContainerSpec, id: string): PreparedNetwork {
     resolvConf: resolvConf(hostResolv(), PUBLIC_DNS),
     attach: async (pid) => {
       attached = true;
-      attachVeth(nl, b, id, pid, l.ip);
+      attachDefaultVeth(nl, b, id, pid, l.ip);
     },
     release,
     held: () => reservation?.fds() ?? [],
   };
-}
-
-/**
- * Checks the loopback guard (guard.ts) and restores the table if it is
- * damaged, with the elements of the containers running, before
- * route_localnet goes on. Call with the network's lock held.
- */
-function guardBridge(dir: string, config: BridgeConfig, lockFd: number): void {
-  if (!config.nat || !nftPath()) return hardenBridge(false);
-  if (!guardIntact()) {
-    // Closed until the guard is back: should the repair fail, the loopback stays out of reach.
-    hardenBridge(false);
-    runNft(repairScript(BRIDGE, parseSubnet(config.subnet)), `restore the NAT table of ${BRIDGE}`, lockFd);
-    // A flushed table lost the running containers' published ports (their leases are all live: reconciled just before).
-    const script = listLeases(dir)
-      .filter((l) => l.nat && l.ports.length)
-      .map((l) => addPortsScript(l.ports, l.ip))
-      .join("");
-    if (script) {
-      try {
-        runNft(script, "publish the ports of running containers again", lockFd);
-      } catch (e) {
-        void log.warn((e as Error).message);
-      }
-    }
-  }
-  hardenBridge(true);
-}
-
-/** Adds the lease's NAT elements. Call with the network's lock held. */
-function publish(lease: Lease, lockFd: number): void {
-  const what = `publish ports of ${lease.id}`;
-  try {
-    runNft(addPortsScript(lease.ports, lease.ip), what, lockFd);
-  } catch (e) {
-    if (!(e instanceof NatError) || !/File exists/.test(e.message)) throw e;
-    // Elements for these host ports with another address: left by a bunker that died before it
-    // could record them. This start holds the ports (ports.ts), so no running container owns them.
-    runNft(deletePresentScript(lease.ports, lease.ip, listElements(), false), `${what}: remove stale elements`, lockFd);
-    runNft(addPortsScript(lease.ports, lease.ip), what, lockFd);
-  }
 }
 
 const helpersDir = () => `${stateDir()}/helpers`;
@@ -269,17 +231,32 @@ function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): Prepa
   };
 }
 
-/** Whether something besides the container holds its network namespace: a pin, or a container that joined it. */
-function namespaceOutlives(id: string): boolean {
-  if (readState(id)?.pinned?.length) return true;
-  return listStates().some((s) => s.spec.bunker.net?.joined === `container:${id}` && (currentStatus(s) === "running" || supervisorAlive(s)));
+/** --network NAME...: the container's name for the networks' DNS, /etc/hosts and resolv.conf naming the first network's gateway. */
+function prepareNamedNetwork(spec: ContainerSpec, id: string, name: string | undefined): PreparedNetwork {
+  if ((process.geteuid?.() ?? 0) !== 0) throw new BunkerError("--network NAME: networks need root for now: rootless containers use --network pasta or slirp4netns");
+  const list = readAttachments(id, spec.bunker.net?.networks ?? []);
+  if (!list.length) throw new BunkerError("--network: no network named");
+  const p = prepareNamed(id, name, list, spec.bunker.net?.ports ?? []);
+  const first = p.networks[0]!;
+  const host = resolvConf(hostResolv(), PUBLIC_DNS);
+  // The networks' resolver answers for the containers and forwards the rest; the host's search and options stay.
+  const resolv = [`nameserver ${first.gateway}`, ...host.split("\n").filter((l) => /^(search|options|domain)\s/.test(l)), ""].join("\n");
+  return {
+    state: { mode: "named", ip: first.ip, gateway: first.gateway, subnet: first.subnet, bridge: first.veth, ports: p.ports, networks: p.networks },
+    hostsEntry: { ip: first.ip, extra: [`${first.gateway}\thost.bunker.internal`] },
+    resolvConf: resolv,
+    attach: p.attach,
+    release: p.release,
+    held: p.held,
+  };
 }
 
 /** Sets up what the container's network needs before clone. */
-export function prepareNetwork(spec: ContainerSpec): PreparedNetwork {
+export function prepareNetwork(spec: ContainerSpec, name?: string): PreparedNetwork {
   const id = spec.bunker.id;
   const mode = spec.bunker.network;
   if (mode === "bridge") return prepareBridge(spec, id);
+  if (mode === "named") return prepareNamedNetwork(spec, id, name);
   if (mode === "slirp4netns" || mode === "pasta") {
     reconcileHelpers();
     return prepareHelper(spec, id, mode);
@@ -290,60 +267,6 @@ export function prepareNetwork(spec: ContainerSpec): PreparedNetwork {
     release: () => {},
     held: () => [],
   };
-}
-
-/**
- * Removes a lease with the NAT elements it may have: whether they were
- * added is not known for a lease a killed bunker left, so the removal
- * succeeds either way (undoPortsScript), and removes only this container's.
- * Call with the network's lock held.
- */
-function undoLease(dir: string, l: Lease, lockFd: number): void {
-  if (l.nat && l.ports.length) {
-    const what = `unpublish ports of ${l.id}`;
-    try {
-      runNft(undoPortsScript(l.ports, l.ip), what, lockFd);
-    } catch {
-      // Some host port of the lease maps to another container now: remove only the elements that still map to this one.
-      try {
-        const script = deletePresentScript(l.ports, l.ip, listElements(), true);
-        if (script) runNft(script, what, lockFd);
-      } catch (e) {
-        void log.warn((e as Error).message);
-      }
-    }
-  }
-  freeLease(dir, l.ip);
-}
-
-/** Whether a container no longer needs what it was given: gone, or stopped with nobody looking after it. */
-function abandoned(id: string): boolean {
-  const s = readState(id);
-  // A damaged state may belong to a live container: its lease goes with `rm -f`, not before.
-  if (!s) return !containerExists(id);
-  const status = currentStatus(s);
-  return status === "stopped" && !supervisorAlive(s);
-}
-
-/** Frees leases (and their NAT elements and veths) of containers that are gone. Call with the lock held. */
-function reconcileLeases(dir: string, lockFd: number): void {
-  // Under the lock every writer of these holds: a temporary file here is a killed writer's.
-  clearTempFiles(dir);
-  clearTempFiles(`${dir}/leases`);
-  for (const l of listLeases(dir)) {
-    if (!abandoned(l.id)) continue;
-    undoLease(dir, l, lockFd);
-    try {
-      const nl = NetlinkSocket.open(0);
-      try {
-        detachVeth(nl, l.id);
-      } finally {
-        nl.close();
-      }
-    } catch {
-      // the veth went with its namespace
-    }
-  }
 }
 
 /** Stops helpers that killed bunkers left running. */
@@ -374,8 +297,13 @@ export function reconcileNetwork(states?: ContainerState[]): void {
   reconcileHelpers(states);
   if ((process.geteuid?.() ?? 0) !== 0) return;
   const dir = networkDir();
-  if (listDir(dir).length === 0) return;
-  withNetworkLock(dir, (lockFd) => reconcileLeases(dir, lockFd));
+  if (listDir(dir).length !== 0) withNetworkLock(dir, (lockFd) => reconcileLeases(dir, TABLE, lockFd));
+  const root = networksRoot();
+  for (const r of listRecords(root)) {
+    const at = `${root}/${r.name}`;
+    if (r.pending || r.removing || !listDir(`${at}/leases`).length) continue;
+    withNetworkLock(at, (lockFd) => reconcileLeases(at, natTableName(r.id), lockFd, (l) => withdraw(r, l.id)));
+  }
 }
 
 /** bunker network prune: the bridge and its NAT table, once no container uses them. */
@@ -383,7 +311,7 @@ export function pruneNetwork(): { removed: boolean; leases: number } {
   if ((process.geteuid?.() ?? 0) !== 0) throw new BunkerError("network prune: only root has a bridge to remove");
   const dir = networkDir();
   return withNetworkLock(dir, (lockFd) => {
-    reconcileLeases(dir, lockFd);
+    reconcileLeases(dir, TABLE, lockFd);
     const left = listLeases(dir);
     if (left.length) return { removed: false, leases: left.length };
     const nl = NetlinkSocket.open(0);

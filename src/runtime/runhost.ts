@@ -6,7 +6,11 @@
 
 import { log } from "../log";
 import { BunkerError } from "../errors";
-import type { NetworkMode, PortMapping } from "../spec/types";
+import type { NetworkAttachment, NetworkMode, PortMapping } from "../spec/types";
+import { mayBeNetworkName } from "../spec/validate";
+import { networkByRef } from "./networks";
+import type { NetworkRecord } from "../net/networks";
+import { contains, parseIp, parseSubnet } from "../net/addr";
 import type { NetworkArg } from "../spec/network";
 import type { Profile } from "../security/seccomp/profile";
 import { loadProfile } from "../security/seccomp/profile";
@@ -78,10 +82,32 @@ export interface NetworkChoice {
   /** A network namespace to join. */
   path?: string;
   joined?: string;
+  /** --network NAME...: the networks made by `network create`, by their names. */
+  networks?: NetworkAttachment[];
+}
+
+/** --ip: an address of the network's subnet (whether it is free is known once its lock is held). */
+function checkedIp(ip: string, r: NetworkRecord): string {
+  let n: number;
+  try {
+    n = parseIp(ip);
+  } catch {
+    throw new BunkerError(`--ip ${ip}: not an IPv4 address`);
+  }
+  if (!contains(parseSubnet(r.subnet), n)) throw new BunkerError(`--ip ${ip}: not in the subnet ${r.subnet} of network ${r.name}`);
+  if (ip === r.gateway) throw new BunkerError(`--ip ${ip}: the gateway of network ${r.name}`);
+  return ip;
 }
 
 /** --network (with --join-ns, -p and --subnet) to a concrete mode. */
-export async function networkChoice(netArg: NetworkArg, uid: number, joinDir: string | undefined, ports: readonly PortMapping[], subnet: string | undefined): Promise<NetworkChoice> {
+export async function networkChoice(
+  netArg: NetworkArg,
+  uid: number,
+  joinDir: string | undefined,
+  ports: readonly PortMapping[],
+  subnet: string | undefined,
+  named: { names: string[]; ip?: string; aliases: string[] } = { names: [], aliases: [] },
+): Promise<NetworkChoice> {
   const arg = netArg.mode;
   let choice: NetworkChoice;
   const pinned = joinDir !== undefined ? pinnedTypes(joinDir) : [];
@@ -103,11 +129,23 @@ export async function networkChoice(netArg: NetworkArg, uid: number, joinDir: st
     const path = absolute(arg.slice(3));
     if (fileType(path, true) === null) throw new BunkerError(`--network ${arg}: ${path}: no such file or directory`);
     choice = { mode: "joined", path, joined: `ns:${path}` };
+  } else if (mayBeNetworkName(arg)) {
+    const seen = new Set<string>();
+    const networks = (named.names.length ? named.names : [arg]).map((ref, i): NetworkAttachment => {
+      const r = networkByRef(ref, `--network ${ref}`);
+      if (seen.has(r.name)) throw new BunkerError(`--network ${ref}: network ${r.name} is named twice`);
+      seen.add(r.name);
+      return { name: r.name, ...(i === 0 && named.ip !== undefined ? { ip: checkedIp(named.ip, r) } : {}), ...(named.aliases.length ? { aliases: named.aliases } : {}) };
+    });
+    choice = { mode: "named", networks };
   } else choice = { mode: arg as NetworkMode };
-  if (ports.length && !["bridge", "pasta", "slirp4netns"].includes(choice.mode)) {
+  if (choice.mode !== "named" && (named.ip !== undefined || named.aliases.length)) {
+    throw new BunkerError(`${named.ip !== undefined ? "--ip" : "--network-alias"} is for a network made by bunker network create, not ${choice.mode === "joined" ? choice.joined : choice.mode}`);
+  }
+  if (ports.length && !["bridge", "pasta", "slirp4netns", "named"].includes(choice.mode)) {
     throw new BunkerError(`-p/--publish needs --network bridge, pasta or slirp4netns, not ${choice.mode === "joined" ? choice.joined : choice.mode}`);
   }
-  if (subnet !== undefined && choice.mode !== "bridge") throw new BunkerError(`--subnet is for --network bridge, not ${choice.mode}`);
+  if (subnet !== undefined && choice.mode !== "bridge") throw new BunkerError(`--subnet is for --network bridge, not ${choice.mode === "named" ? arg : choice.mode}: a network's subnet is set by bunker network create`);
   if (netArg.allowHostLoopback && choice.mode !== "slirp4netns" && choice.mode !== "pasta") {
     throw new BunkerError(`allow_host_loopback is for slirp4netns and pasta, not ${choice.mode}: containers on the bridge never reach the host's loopback`);
   }

@@ -61,6 +61,7 @@ function strings(v: unknown): v is string[] {
 function validNetwork(v: unknown): boolean {
   if (!isObject(v) || typeof v.mode !== "string" || !Array.isArray(v.ports) || !v.ports.every(isObject)) return false;
   for (const k of ["ip", "gateway", "subnet", "bridge", "hostLoopback", "joined"]) if (!optional(v[k], (x) => typeof x === "string")) return false;
+  if (!optional(v.networks, (n) => Array.isArray(n) && n.every((a) => isObject(a) && ["name", "id", "ip", "gateway", "subnet", "ifname", "veth"].every((k) => typeof a[k] === "string") && strings(a.aliases)))) return false;
   return optional(v.helper, (h) => isObject(h) && typeof h.name === "string" && Number.isSafeInteger(h.pid) && optional(h.pidStart, Number.isSafeInteger));
 }
 

@@ -40,6 +40,21 @@ export interface NetworkState {
   ports: PortMapping[];
   helper?: { name: HelperName; pid: number; pidStart?: number };
   joined?: string;
+  /** --network NAME: each network the container was put on when it started. */
+  networks?: AttachedNetwork[];
+}
+
+/** A container's place on a network made by `network create`. */
+export interface AttachedNetwork {
+  name: string;
+  id: string;
+  ip: string;
+  gateway: string;
+  subnet: string;
+  aliases: string[];
+  /** The interface inside (eth0, eth1...) and the veth's host end. */
+  ifname: string;
+  veth: string;
 }
 
 export interface ContainerState {

@@ -262,7 +262,7 @@ export function createSpec(o: RunOptions): ContainerSpec {
       id: o.id,
       rootMode: hostRoot ? "host" : "dir",
       network: o.network,
-      ...(o.net && (o.net.ports.length || o.net.subnet !== undefined || o.net.joined !== undefined || o.net.allowHostLoopback) ? { net: o.net } : {}),
+      ...(o.net && (o.net.ports.length || o.net.subnet !== undefined || o.net.joined !== undefined || o.net.allowHostLoopback || o.net.networks?.length) ? { net: o.net } : {}),
       etcFiles: hostRoot ? true : (o.rootfsHasEtc ?? false),
       ...(o.userns ? { userns: o.userns.setup } : {}),
       setgroups: o.userns ? o.userns.setgroups : true,

@@ -334,7 +334,7 @@ export interface UsernsSetup {
  * none: own namespace with lo only; host: the host's; bridge: a veth on bunker0;
  * slirp4netns, pasta: a user-mode helper; joined: another container's or a pinned namespace.
  */
-export type NetworkMode = "none" | "host" | "bridge" | "slirp4netns" | "pasta" | "joined";
+export type NetworkMode = "none" | "host" | "bridge" | "slirp4netns" | "pasta" | "joined" | "named";
 
 export interface PortMapping {
   /** 0.0.0.0 for every host address. */
@@ -356,6 +356,15 @@ export interface NetworkSettings {
   joined?: string;
   /** slirp4netns, pasta: the container may reach the host's loopback (allow_host_loopback). */
   allowHostLoopback?: boolean;
+  /** --network NAME (one or more): networks made by `network create`, in order; the first has the default route and the published ports. */
+  networks?: NetworkAttachment[];
+}
+
+/** A container on a network made by `network create`: --ip and --network-alias (connect's --ip and --alias). */
+export interface NetworkAttachment {
+  name: string;
+  ip?: string;
+  aliases?: string[];
 }
 
 export interface ContainerSpec {

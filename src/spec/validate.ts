@@ -17,12 +17,19 @@ export function validateHostname(name: string): void {
   if (/[\s/\0-\x1f\x7f]/.test(name)) throw new SpecError(`invalid hostname ${JSON.stringify(name)}: no spaces, slashes or control characters`);
 }
 
+/** What a network made by `network create` may be called (docker's rule); the modes are not names. */
+export const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+export const RESERVED_NETWORK_NAMES: readonly string[] = ["bridge", "host", "none", "private", "default", "pasta", "slirp4netns", "bunker0", "lock", "dns", "container", "ns"];
+export const mayBeNetworkName = (name: string): boolean => NETWORK_NAME.test(name) && !RESERVED_NETWORK_NAMES.includes(name);
+
 export function validateNetworkMode(mode: string): void {
   if (NETWORK_MODES.includes(mode)) return;
+  // A network made by `network create`: whether it exists is asked later.
+  if (mayBeNetworkName(mode)) return;
   if (/^container:.+/.test(mode) || /^ns:\/.+/.test(mode)) return;
   if (mode === "ns:") throw new SpecError(`network mode "${mode}": the namespace path is empty`);
   if (mode.startsWith("ns:")) throw new SpecError(`network mode "${mode}": the namespace path must be absolute`);
-  throw new SpecError(`unknown network mode "${mode}": use one of ${NETWORK_MODES.join(", ")}, container:ID or ns:PATH`);
+  throw new SpecError(`unknown network mode "${mode}": use one of ${NETWORK_MODES.join(", ")}, container:ID, ns:PATH or a network's name`);
 }
 
 export function validateSpec(spec: ContainerSpec): void {

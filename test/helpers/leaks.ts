@@ -99,7 +99,7 @@ export function stateRoots(): string[] {
 }
 
 /** The state directory's skeleton, which stays once made (the events log too: it is kept, like docker's, across containers). */
-const SKELETON = new Set(["events.log", "events.log.1", "names", "names/.lock", "rootfs", "rootfs/lock", "helpers", "networks", "networks/bunker0", "networks/bunker0/lock", "networks/bunker0/network.json", "networks/bunker0/leases"]);
+const SKELETON = new Set(["events.log", "events.log.1", "names", "names/.lock", "rootfs", "rootfs/lock", "helpers", "networks", "networks/lock", "networks/bunker0", "networks/bunker0/lock", "networks/bunker0/network.json", "networks/bunker0/leases"]);
 
 /** A stopped container's state and names are kept until `bunker rm`, by design: its id, else null. */
 function keptId(root: string, rel: string, d: Dirent): string | null {
@@ -199,15 +199,38 @@ function sysctl(name: string): string {
  */
 function sysctls(out: Entries): void {
   for (const i of readdirSync("/proc/sys/net/ipv4/conf")) {
-    if (i === "bunker0") continue;
+    // A network's bridge: its guard is checked with its table (networkTables).
+    if (i === "bunker0" || /^bk-[0-9a-f]{12}$/.test(i)) continue;
     if (sysctl(`net/ipv4/conf/${i}/route_localnet`) === "1") out.set(`sysctl route_localnet ${i}`, `sysctl: net.ipv4.conf.${i}.route_localnet=1`);
   }
   if (sysctl("net/ipv4/ip_forward") === "0") out.set("sysctl ip_forward 0", "sysctl: net.ipv4.ip_forward=0");
 }
 
-/** Containers' veths. */
+/** Containers' veths (bk<id>, bk<id><slot>) and the bridges of networks made by `network create` (bk-<id>). */
 function links(out: Entries): void {
-  for (const l of readdirSync("/sys/class/net")) if (/^bk[0-9a-f]+$/.test(l)) out.set(`link ${l}`, `link: ${l}`);
+  for (const l of readdirSync("/sys/class/net")) if (/^bk-?[0-9a-f]+[0-9a-z]?$/.test(l)) out.set(`link ${l}`, `link: ${l}`);
+}
+
+/**
+ * The NAT tables of networks made by `network create` (ip bk_<id>): their
+ * published ports' elements, a table whose bridge is gone, and
+ * route_localnet on a bridge whose table lacks the loopback guard.
+ */
+function networkTables(out: Entries): void {
+  if (!NFT) return;
+  const r = Bun.spawnSync([NFT, "-j", "list", "tables", "ip"], { stderr: "ignore" });
+  if (r.exitCode !== 0) return;
+  const tables = (JSON.parse(r.stdout.toString()).nftables as NftObject[]).map((o) => o.table?.name).filter((n): n is string => n !== undefined && /^bk_[0-9a-f]{12}$/.test(n));
+  for (const t of tables) {
+    const bridge = `bk-${t.slice(3)}`;
+    const listed = Bun.spawnSync([NFT, "-j", "list", "table", "ip", t], { stderr: "ignore" });
+    const objects: NftObject[] = listed.exitCode === 0 ? JSON.parse(listed.stdout.toString()).nftables : [];
+    if (!existsSync(`/sys/class/net/${bridge}`)) out.set(`nat table ${t}`, `nat: table ip ${t}, with no bridge ${bridge}`);
+    for (const o of objects) for (const e of o.map?.elem ?? []) out.set(`nat ${t} ${o.map!.name} ${JSON.stringify(e)}`, `nat element: ${t} ${o.map!.name} ${JSON.stringify(e)}`);
+    if (sysctl(`net/ipv4/conf/${bridge}/route_localnet`) === "1" && objects.filter((o) => o.rule?.chain === "localnet").length < 2) {
+      out.set(`guard ${bridge}`, `sysctl: net.ipv4.conf.${bridge}.route_localnet=1 without the loopback guard (chain localnet of table ip ${t})`);
+    }
+  }
 }
 
 /** The mount points of every cgroup hierarchy. */
@@ -274,6 +297,7 @@ export function snapshot(): Snapshot {
   processes(entries);
   state(entries);
   nat(entries, bridge);
+  networkTables(entries);
   sysctls(entries);
   links(entries);
   for (const c of cgroups()) entries.set(`cgroup ${c}`, `cgroup: ${c}`);

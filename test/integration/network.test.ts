@@ -477,8 +477,9 @@ describe.skipIf(!ready)("bunker network", () => {
   test.skipIf(othersOnBridge)("ls shows the bridge; prune keeps it while a container uses it and removes it and its NAT table after", () => {
     const id = detached([], "sleep 30");
     const ls = bunker(["network", "ls"]);
-    expect(ls.stdout).toMatch(/^BRIDGE\s+SUBNET\s+GATEWAY\s+NAT\s+CONTAINERS\nbunker0\s+\S+\/\d+/);
-    expect(ls.stdout).toContain(`${inspect(id).network.ip}  ${id}`);
+    expect(ls.stdout).toMatch(/^NETWORK ID\s+NAME\s+DRIVER\s+SUBNET\s+GATEWAY\s+CONTAINERS\n[0-9a-f]{12}\s+bridge\s+bridge\s+\S+\/\d+\s+\S+\s+1\n/);
+    const shown = JSON.parse(bunker(["network", "inspect", "bridge"]).stdout)[0];
+    expect(shown.Containers[id].IPv4Address).toStartWith(`${inspect(id).network.ip}/`);
     expect(bunker(["network", "prune"]).stdout).toBe("bunker0 kept: 1 container still uses it\n");
     bunker(["rm", "-f", id]);
     expect(bunker(["network", "prune"]).stdout).toBe("bunker0 removed\n");

@@ -89,9 +89,11 @@ const HELP: [string[], string, string[]][] = [
   [["pause"], "bunker pause ID|NAME...", []],
   [["unpause"], "bunker unpause ID|NAME...", []],
   [["stats"], "bunker stats [OPTIONS] [ID|NAME...]", ["--no-stream", "--json"]],
-  [["network"], "bunker network [OPTIONS] ls|prune", ["--json"]],
-  [["network", "ls"], "bunker network [OPTIONS] ls|prune", ["--json"]],
-  [["network", "prune"], "bunker network [OPTIONS] ls|prune", ["--json"]],
+  [["network"], "bunker network COMMAND [OPTIONS]", ["create", "connect"]],
+  [["network", "ls"], "bunker network ls [OPTIONS]", ["--json", "--format", "--filter"]],
+  [["network", "prune"], "bunker network prune [OPTIONS]", ["--filter"]],
+  [["network", "create"], "bunker network create [OPTIONS] NAME", ["--subnet", "--gateway", "--internal"]],
+  [["network", "connect"], "bunker network connect [OPTIONS] NETWORK CONTAINER", ["--ip", "--alias"]],
   [["wait"], "bunker wait ID|NAME", []],
   [["version"], "bunker version", []],
 ];
@@ -230,7 +232,7 @@ describe.skipIf(!ready)("listing", () => {
     }
   });
 
-  test("network ls --json: the bridge and each container's lease, as the text form shows them; --json before ls too", () => {
+  test("network ls --json: the default bridge as inspect shows it, with each container on it, as the text form counts them; --json before ls too", () => {
     const r = bunker(["run", "-d", "--rootfs", suite.fs.path, "--", "sleep", "100"]);
     expect(r.code).toBe(0);
     const id = r.stdout.trim();
@@ -238,20 +240,22 @@ describe.skipIf(!ready)("listing", () => {
       const net = JSON.parse(bunker(["inspect", id]).stdout)[0].network;
       const ls = bunker(["network", "ls", "--json"]);
       expect([ls.code, ls.stderr]).toEqual([0, ""]);
-      const o = JSON.parse(ls.stdout);
-      expect(o.bridge).toMatchObject({ name: "bunker0", subnet: net.subnet, gateway: net.gateway, nat: nft !== undefined });
-      expect(o.bridge.subnet).toMatch(/^\d+\.\d+\.\d+\.0\/\d+$/);
-      expect(o.leases).toContainEqual(expect.objectContaining({ ip: net.ip, id }));
-      expect(JSON.parse(bunker(["network", "--json", "ls"]).stdout)).toEqual(o);
+      const all = JSON.parse(ls.stdout);
+      const o = all.find((n: { Name: string }) => n.Name === "bridge");
+      expect(o).toMatchObject({ Driver: "bridge", IPAM: { Config: [{ Subnet: net.subnet, Gateway: net.gateway }] }, Options: { "com.docker.network.bridge.name": "bunker0" } });
+      expect(o.IPAM.Config[0].Subnet).toMatch(/^\d+\.\d+\.\d+\.0\/\d+$/);
+      expect(o.Containers[id]).toMatchObject({ IPv4Address: `${net.ip}/${net.subnet.split("/")[1]}` });
+      expect(JSON.parse(bunker(["network", "--json", "ls"]).stdout)).toEqual(all);
       const text = bunker(["network", "ls"]).stdout;
-      expect(text).toContain(`bunker0   ${o.bridge.subnet}`);
-      expect(text).toContain(`  ${net.ip}  ${id}\n`);
-      expect(bunker(["network", "ls", "--bogus"])).toMatchObject({ code: 125, stderr: "bunker: network: unknown flag --bogus\n" });
+      expect(text).toMatch(new RegExp(`^NETWORK ID +NAME +DRIVER +SUBNET +GATEWAY +CONTAINERS\n(.*\n)*[0-9a-f]{12} +bridge +bridge +${net.subnet.replaceAll(".", "\\.")} +${net.gateway.replaceAll(".", "\\.")} +${Object.keys(o.Containers).length}\n`));
+      expect(bunker(["network", "ls", "--format", "{{.Name}} {{.Subnet}}"]).stdout).toContain(`bridge ${net.subnet}\n`);
+      expect(bunker(["network", "ls", "--bogus"])).toMatchObject({ code: 125, stderr: "bunker: network ls: unknown flag --bogus\n" });
     } finally {
       bunker(["rm", "-f", id]);
     }
-    // Its lease is gone from the listing with it.
-    expect(JSON.parse(bunker(["network", "ls", "--json"]).stdout).leases.map((l: { id: string }) => l.id)).not.toContain(id);
+    // Gone from the listing with it.
+    const after = JSON.parse(bunker(["network", "ls", "--json"]).stdout).find((n: { Name: string }) => n.Name === "bridge");
+    expect(Object.keys(after?.Containers ?? {})).not.toContain(id);
   });
 
   test("ns ID --json, as the usage writes it, gives what ns --json ID gives", () => {

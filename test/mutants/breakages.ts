@@ -655,8 +655,8 @@ export const BREAKAGES: Breakage[] = [
     removes: "recording a lease's ports before nft publishes them",
     file: "src/runtime/network.ts",
     edits: one(
-      "      lease = allocate(dir, parseSubnet(bridge.config.subnet), id, reservation!.ports);\n      if (lease.ports.length) publish(lease, lockFd);",
-      "      lease = allocate(dir, parseSubnet(bridge.config.subnet), id, []);\n      if (reservation!.ports.length) {\n        lease = { ...lease, ports: [...reservation!.ports], nat: true };\n        publish(lease, lockFd);\n      }",
+      "      lease = allocate(dir, parseSubnet(bridge.config.subnet), id, reservation!.ports);\n      if (lease.ports.length) publish(lease, TABLE, lockFd);",
+      "      lease = allocate(dir, parseSubnet(bridge.config.subnet), id, []);\n      if (reservation!.ports.length) {\n        lease = { ...lease, ports: [...reservation!.ports], nat: true };\n        publish(lease, TABLE, lockFd);\n      }",
     ),
     tests: [RECORDS],
   },

@@ -184,13 +184,13 @@ describe("bash", () => {
     expect(bashComplete([BUNKER, "st"])).toEqual(st.sort());
     expect(bashComplete([BUNKER, "image", "l"])).toEqual(["list", "load", "ls"]);
     expect(bashComplete([BUNKER, "system", ""])).toEqual(["df", "events", "info", "prune"]);
-    expect(bashComplete([BUNKER, "network", ""])).toEqual(["ls", "prune"]);
+    expect(bashComplete([BUNKER, "network", ""])).toEqual(["connect", "create", "disconnect", "inspect", "list", "ls", "prune", "remove", "rm"]);
     expect(bashComplete([BUNKER, "container", "pr"])).toEqual(["prune"]);
     expect(bashComplete([BUNKER, "completion", ""])).toEqual(["bash", "fish", "zsh"]);
   });
 
   test("completes a flag from its first letters, and the fixed values of a flag, also after = and in a cluster", () => {
-    expect(bashComplete([BUNKER, "run", "--net"])).toEqual(["--net", "--network"]);
+    expect(bashComplete([BUNKER, "run", "--net"])).toEqual(["--net", "--network", "--network-alias"]);
     expect(bashComplete([BUNKER, "run", "--network", ""])).toEqual(["bridge", "host", "none", "pasta", "private", "slirp4netns"]);
     // readline splits --network=ho at "=".
     expect(bashComplete([BUNKER, "run", "--network", "=", "ho"])).toEqual(["host"]);
@@ -220,7 +220,7 @@ describe("bash", () => {
 
 describe.skipIf(!fish)("fish", () => {
   test("completes commands, flags and values", () => {
-    expect(fishComplete("bunker run --ne")).toEqual(["--net", "--network"]);
+    expect(fishComplete("bunker run --ne")).toEqual(["--net", "--network", "--network-alias"]);
     expect(fishComplete("bunker run --network ")).toEqual(["bridge", "host", "none", "pasta", "private", "slirp4netns"]);
     expect(fishComplete("bunker image l")).toEqual(["list", "load", "ls"]);
     expect(fishComplete("bunker container rm -")).toEqual(["--force", "--volumes", "-f", "-v"]);

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { contains, formatIp, formatSubnet, gatewayOf, hostRange, overlaps, parseIp, parseSubnet } from "../../src/net/addr";
 import { defaultSubnets, pickSubnet } from "../../src/net/bridge";
-import { addPortsScript, deletePortsScript, deletePresentScript, repairScript, tableScript, undoPortsScript } from "../../src/net/nat";
+import { addPortsScript, deletePortsScript, deletePresentScript, defaultTable, repairScript, tableScript, undoPortsScript } from "../../src/net/nat";
 import { parseNetworkArg } from "../../src/spec/network";
 import { helperHostAddress } from "../../src/runtime/network";
 import { hostsFile } from "../../src/runtime/facts";
@@ -106,7 +106,7 @@ describe("addresses and subnets", () => {
 
 describe("nft scripts", () => {
   test("the table masquerades the subnet leaving the host, and loopback and hairpin traffic into the bridge", () => {
-    const t = tableScript("bunker0", parseSubnet("10.89.0.0/16"));
+    const t = tableScript(defaultTable(parseSubnet("10.89.0.0/16")));
     expect(t.startsWith("add table ip bunker\ndelete table ip bunker\ntable ip bunker {")).toBe(true);
     expect(t).toContain('ip saddr 10.89.0.0/16 oifname != "bunker0" masquerade');
     expect(t).toContain('oifname "bunker0" ip saddr 127.0.0.0/8 masquerade');
@@ -115,14 +115,14 @@ describe("nft scripts", () => {
   });
 
   test("the table drops what arrives from the bridge to or from 127.0.0.0/8, before conntrack and NAT", () => {
-    const t = tableScript("bunker0", parseSubnet("10.89.0.0/16"));
+    const t = tableScript(defaultTable(parseSubnet("10.89.0.0/16")));
     expect(t).toContain("chain localnet { type filter hook prerouting priority raw; policy accept;");
     expect(t).toContain('iifname "bunker0" ip daddr 127.0.0.0/8 drop');
     expect(t).toContain('iifname "bunker0" ip saddr 127.0.0.0/8 drop');
   });
 
   test("the repair completes the table without emptying its maps", () => {
-    const r = repairScript("bunker0", parseSubnet("10.89.0.0/16"));
+    const r = repairScript(defaultTable(parseSubnet("10.89.0.0/16")));
     expect(r).not.toContain("delete table");
     expect(r).not.toContain("flush map");
     expect(r).toContain("add map ip bunker tcp_ports { type inet_service : ipv4_addr . inet_service ; }");

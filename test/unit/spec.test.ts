@@ -63,7 +63,10 @@ describe("validation", () => {
     expect(() => validateNetworkMode("bridge")).not.toThrow();
     expect(() => validateNetworkMode("container:web")).not.toThrow();
     expect(() => validateNetworkMode("ns:relative")).toThrow("must be absolute");
-    expect(() => validateNetworkMode("wifi")).toThrow('unknown network mode "wifi"');
+    // A name is a network made by `network create`: whether it exists is asked later.
+    expect(() => validateNetworkMode("wifi")).not.toThrow();
+    expect(() => validateNetworkMode("wi fi")).toThrow('unknown network mode "wi fi"');
+    expect(() => validateNetworkMode("-x")).toThrow('unknown network mode "-x"');
   });
 
   test("a spec needs a command", () => {

@@ -1,0 +1,256 @@
+// A container on networks made by `network create` (--network NAME, and
+// `network connect|disconnect` while it runs): per network a lease, written
+// before anything is done on the host in its name, then the bridge made
+// whole if it went missing, the published ports' NAT elements (on the first
+// network only), the veth, and the name in the network's DNS. Leases name
+// their veth, so whatever a killed bunker left is found and undone from them.
+
+import { log } from "../log";
+import { BunkerError } from "../errors";
+import { attachVeth, detachLink, makeBridge } from "../net/bridge";
+import { allocate, listLeases, withNetworkLock, type Lease } from "../net/ipam";
+import { natTableName, readRecord, type NetworkRecord } from "../net/networks";
+import { parseIp, parseSubnet } from "../net/addr";
+import { linkIndex, routes } from "../net/rtnl";
+import { reservePorts, type Reservation } from "../net/ports";
+import { nftPath } from "../net/nat";
+import type { NetworkAttachment, PortMapping } from "../spec/types";
+import { NetlinkSocket, openInNamespace } from "../sys/netlink";
+import { closeFd, trySys } from "../sys/libc";
+import { AT, O } from "../sys/constants";
+import { errnoMessage } from "../sys/errno";
+import { listDir, readText, writeAtomic } from "../sys/fs";
+import { guardBridge, leaseVeth, namespaceOutlives, publish, reconcileLeases, undoLease } from "./network-leases";
+import { natOf, networkByRef, networksRoot } from "./networks";
+import { announce, withdraw } from "./network-dns";
+import { containerDir, type AttachedNetwork } from "./store";
+
+const SLOTS = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/** The veth host end for a container's slot: bk<id><slot>, 15 characters (the default bridge's is bk<id>). */
+const slotVeth = (id: string, slot: string) => `bk${id.slice(0, 12)}${slot}`;
+
+/** Where a container's networks are kept across starts: written by run, connect and disconnect under its lock, read at each start. */
+const attachmentsPath = (id: string) => `${containerDir(id)}/networks.json`;
+
+export function readAttachments(id: string, fallback: readonly NetworkAttachment[]): NetworkAttachment[] {
+  try {
+    const list = JSON.parse(readText(attachmentsPath(id), 1 << 16)) as NetworkAttachment[];
+    if (Array.isArray(list) && list.every((a) => typeof a?.name === "string")) return list;
+  } catch {
+    // none written: the spec's
+  }
+  return [...fallback];
+}
+
+export function writeAttachments(id: string, list: readonly NetworkAttachment[]): void {
+  writeAtomic(attachmentsPath(id), JSON.stringify(list));
+}
+
+/** Every lease the container holds, on every network made by `network create`. */
+function leasesOf(id: string): { record: NetworkRecord; lease: Lease }[] {
+  const root = networksRoot();
+  const out: { record: NetworkRecord; lease: Lease }[] = [];
+  for (const name of listNetworkNames()) {
+    const record = readRecord(root, name);
+    if (!record) continue;
+    for (const lease of listLeases(`${root}/${name}`)) if (lease.id === id) out.push({ record, lease });
+  }
+  return out;
+}
+
+function listNetworkNames(): string[] {
+  const root = networksRoot();
+  return listDir(root).filter((n) => n !== "bunker0" && n !== "lock" && !n.includes(".tmp"));
+}
+
+/** The bridge's index, the bridge made again if it went missing (a reboot, `ip link del`). Call with the network's lock held. */
+function bridgeIndex(nl: NetlinkSocket, r: NetworkRecord, lockFd: number): number {
+  const index = linkIndex(nl, r.bridge);
+  if (index !== null) return index;
+  void log.warn(`bridge ${r.bridge} of network ${r.name} was missing: made again`);
+  const subnet = parseSubnet(r.subnet);
+  return makeBridge(nl, r.bridge, subnet, parseIp(r.gateway), r.nat && nftPath() ? natOf(r) : undefined, lockFd);
+}
+
+interface Placed {
+  record: NetworkRecord;
+  lease: Lease;
+  bridgeIndex: number;
+}
+
+/**
+ * Takes a lease on `a`'s network (and its ports' NAT elements), the bridge
+ * made whole first. The network must still be there once its lock is held:
+ * a `network rm` may have taken it in between.
+ */
+function place(nl: NetlinkSocket, a: NetworkAttachment, id: string, name: string | undefined, slot: string, ifname: string, ports: readonly PortMapping[]): Placed {
+  const found = networkByRef(a.name, `--network ${a.name}`);
+  const root = networksRoot();
+  const dir = `${root}/${found.name}`;
+  return withNetworkLock(dir, (lockFd) => {
+    const record = readRecord(root, found.name);
+    if (!record || record.pending || record.removing) throw new BunkerError(`--network ${a.name}: no such network`);
+    const table = natTableName(record.id);
+    reconcileLeases(dir, table, lockFd, (l) => withdraw(record, l.id));
+    if (listLeases(dir).some((l) => l.id === id)) throw new BunkerError(`container ${name ?? id} is already on network ${record.name}`);
+    const index = bridgeIndex(nl, record, lockFd);
+    const nat = record.nat && nftPath() ? natOf(record) : undefined;
+    guardBridge(dir, nat, record.bridge, lockFd);
+    const lease = allocate(dir, parseSubnet(record.subnet), id, ports, a.ip, record.gateway, {
+      ...(name !== undefined ? { name } : {}),
+      aliases: [...(a.aliases ?? [])],
+      veth: slotVeth(id, slot),
+      ifname,
+    });
+    if (lease.ports.length) publish(lease, table, lockFd);
+    return { record, lease, bridgeIndex: index };
+  });
+}
+
+/** Gives back a lease: its NAT elements, its DNS name, its veth when the namespace lives on. */
+function unplace(p: { record: NetworkRecord; lease: Lease }, veth: boolean): void {
+  const dir = `${networksRoot()}/${p.record.name}`;
+  withdraw(p.record, p.lease.id);
+  if (veth) {
+    const nl = NetlinkSocket.open(0);
+    try {
+      detachLink(nl, leaseVeth(p.lease));
+    } catch (e) {
+      void log.warn(`remove the veth of ${p.lease.id}: ${(e as Error).message}`);
+    } finally {
+      nl.close();
+    }
+  }
+  withNetworkLock(dir, (lockFd) => {
+    // Only this container's own lease: the address may be someone else's by now if it was freed.
+    if (listLeases(dir).some((l) => l.ip === p.lease.ip && l.id === p.lease.id)) undoLease(dir, p.lease, natTableName(p.record.id), lockFd);
+  });
+}
+
+const attached = (p: Placed): AttachedNetwork => ({
+  name: p.record.name,
+  id: p.record.id,
+  ip: p.lease.ip,
+  gateway: p.record.gateway,
+  subnet: p.record.subnet,
+  aliases: p.lease.aliases ?? [],
+  ifname: p.lease.ifname!,
+  veth: p.lease.veth!,
+});
+
+export interface PreparedNamed {
+  networks: AttachedNetwork[];
+  ports: PortMapping[];
+  attach(pid: number): Promise<void>;
+  release(): void;
+  held(): readonly number[];
+}
+
+/** --network NAME...: leases on each network before clone; veths and DNS names while the child waits. */
+export function prepareNamed(id: string, name: string | undefined, list: readonly NetworkAttachment[], wanted: readonly PortMapping[]): PreparedNamed {
+  const placed: Placed[] = [];
+  let reservation: Reservation | undefined;
+  let plumbed = false;
+  const nl = NetlinkSocket.open(0);
+  const release = () => {
+    const outlives = plumbed && namespaceOutlives(id);
+    for (const p of placed.splice(0)) {
+      try {
+        unplace(p, outlives);
+      } catch (e) {
+        void log.warn(`leave network ${p.record.name}: ${(e as Error).message}`);
+      }
+    }
+    plumbed = false;
+    reservation?.release();
+    reservation = undefined;
+  };
+  try {
+    reservation = reservePorts(wanted, true);
+    list.forEach((a, i) => {
+      const ports = i === 0 ? reservation!.ports : [];
+      const p = place(nl, a, id, name, SLOTS[i]!, `eth${i}`, ports);
+      placed.push(p);
+      if (ports.length && p.record.internal) throw new BunkerError(`-p: network ${p.record.name} is internal: nothing is published from it`);
+      if (ports.length && !p.record.nat) throw new BunkerError("-p needs NAT rules, and nft is not installed: install the nftables package");
+    });
+  } catch (e) {
+    release();
+    nl.close();
+    throw e;
+  }
+  // The default route through the first network that leads out.
+  const routed = placed.find((p) => !p.record.internal);
+  return {
+    networks: placed.map(attached),
+    ports: placed[0]?.lease.ports ?? [],
+    attach: async (pid) => {
+      plumbed = true;
+      for (const p of placed) {
+        attachVeth(nl, { bridgeIndex: p.bridgeIndex, host: p.lease.veth!, inside: p.lease.ifname!, ip: p.lease.ip, prefix: parseSubnet(p.record.subnet).prefix, ...(p === routed ? { defaultVia: p.record.gateway } : {}) }, pid);
+        announce(p.record, p.lease);
+      }
+    },
+    release: () => {
+      release();
+      nl.close();
+    },
+    held: () => reservation?.fds() ?? [],
+  };
+}
+
+/** A netlink socket in the network namespace of process `pid`. */
+function socketIn(pid: number): NetlinkSocket {
+  const nsFd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`/proc/${pid}/ns/net\0`), O.RDONLY | O.CLOEXEC, 0);
+  if (nsFd < 0) throw new BunkerError(`open the network namespace of process ${pid}: ${errnoMessage(-nsFd)}`);
+  try {
+    return openInNamespace(0, nsFd);
+  } finally {
+    closeFd(nsFd);
+  }
+}
+
+/** bunker network connect: a running container joins a network now (the first free ethN, the first free veth slot). */
+export function connectRunning(id: string, name: string | undefined, pid: number, a: NetworkAttachment): AttachedNetwork {
+  const mine = leasesOf(id);
+  const slot = [...SLOTS].find((c) => !mine.some((m) => m.lease.veth === slotVeth(id, c)));
+  if (!slot) throw new BunkerError(`container ${name ?? id} is on too many networks`);
+  const inner = socketIn(pid);
+  let ifname: string;
+  let routed: boolean;
+  try {
+    let n = 0;
+    while (linkIndex(inner, `eth${n}`) !== null) n++;
+    ifname = `eth${n}`;
+    routed = hasDefaultRoute(inner);
+  } finally {
+    inner.close();
+  }
+  const nl = NetlinkSocket.open(0);
+  try {
+    const p = place(nl, a, id, name, slot, ifname, []);
+    try {
+      attachVeth(nl, { bridgeIndex: p.bridgeIndex, host: p.lease.veth!, inside: ifname, ip: p.lease.ip, prefix: parseSubnet(p.record.subnet).prefix, ...(!routed && !p.record.internal ? { defaultVia: p.record.gateway } : {}) }, pid);
+      announce(p.record, p.lease);
+    } catch (e) {
+      unplace(p, true);
+      throw e;
+    }
+    return attached(p);
+  } finally {
+    nl.close();
+  }
+}
+
+function hasDefaultRoute(nl: NetlinkSocket): boolean {
+  return routes(nl).some((r) => r.prefix === 0);
+}
+
+/** bunker network disconnect of a running container: its veth on that network goes, and its lease and name. */
+export function disconnectRunning(id: string, record: NetworkRecord): boolean {
+  const hit = leasesOf(id).find((m) => m.record.id === record.id);
+  if (!hit) return false;
+  unplace(hit, true);
+  return true;
+}

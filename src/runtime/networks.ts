@@ -1,0 +1,200 @@
+// Networks made with `bunker network create`: made, listed, removed, and
+// made whole again after a bunker killed half-way (see net/networks.ts for
+// the marks). The default bridge (bunker0) is network.ts's.
+
+import { randomBytes } from "node:crypto";
+import { log } from "../log";
+import { BunkerError } from "../errors";
+import { hostSubnetsInUse, makeBridge, removeBridge, hardenBridge, type BridgeConfig } from "../net/bridge";
+import { bridgeName, findRecord, listRecords, natTableName, NetworkError, readRecord, validateNetworkName, withNetworksLock, writeRecord, type NetworkRecord } from "../net/networks";
+import { contains, formatIp, formatSubnet, hostRange, overlaps, parseIp, parseSubnet, type Subnet } from "../net/addr";
+import { deleteTableScript, nftPath, runNft, type NatTable } from "../net/nat";
+import { listLeases, withNetworkLock, type Lease } from "../net/ipam";
+import { linkIndex } from "../net/rtnl";
+import { NetlinkSocket } from "../sys/netlink";
+import { readText } from "../sys/fs";
+import { stateDir } from "./state";
+import { removeTree } from "./leftovers";
+
+export const networksRoot = () => `${stateDir()}/networks`;
+
+export interface CreateNetwork {
+  name: string;
+  subnet?: string;
+  gateway?: string;
+  internal?: boolean;
+  labels?: Record<string, string>;
+}
+
+/** The NAT table of a network made by `network create`. */
+export const natOf = (r: NetworkRecord): NatTable => ({ table: natTableName(r.id), bridge: r.bridge, subnet: parseSubnet(r.subnet), isolated: true, ...(r.internal ? { internal: true } : {}) });
+
+/** Candidates for a network's subnet when none is given: /24s of 10.90.0.0-10.127.255.0, clear of the default bridge's 10.89.0.0/16. */
+function* candidates(): Generator<Subnet> {
+  for (let b = 90; b < 128; b++) for (let c = 0; c < 256; c++) yield { base: ((10 << 24) | (b << 16) | (c << 8)) >>> 0, prefix: 24 };
+}
+
+function defaultBridgeSubnet(root: string): Subnet | undefined {
+  try {
+    return parseSubnet((JSON.parse(readText(`${root}/bunker0/network.json`)) as BridgeConfig).subnet);
+  } catch {
+    // no default bridge yet: it will pick a /16 clear of every bridge's route
+    return undefined;
+  }
+}
+
+/** A subnet and gateway for a new network: the one asked for, checked, or the first free /24. */
+function chooseSubnet(root: string, o: CreateNetwork, nl: NetlinkSocket): { subnet: Subnet; gateway: number } {
+  const others = listRecords(root).map((r) => ({ name: r.name, subnet: parseSubnet(r.subnet) }));
+  const bunker0 = defaultBridgeSubnet(root);
+  if (bunker0) others.push({ name: "bridge (bunker0)", subnet: bunker0 });
+  const host = hostSubnetsInUse(nl);
+  let subnet: Subnet;
+  if (o.subnet !== undefined) {
+    subnet = parseSubnet(o.subnet);
+    const clash = others.find((x) => overlaps(x.subnet, subnet));
+    if (clash) throw new NetworkError(`--subnet ${o.subnet}: overlaps network ${clash.name} (${formatSubnet(clash.subnet)})`);
+    // The bridges' own routes are the networks' above: name those, and only then the host's.
+    if (host.some((u) => overlaps(subnet, u))) throw new NetworkError(`--subnet ${o.subnet}: overlaps a route or address of this host`);
+  } else {
+    if (o.gateway !== undefined) throw new NetworkError("--gateway needs --subnet");
+    const free = [...candidates()].find((c) => !others.some((x) => overlaps(x.subnet, c)) && !host.some((u) => overlaps(c, u)));
+    if (!free) throw new NetworkError("no free /24 in 10.90.0.0-10.127.255.255: choose one with --subnet");
+    subnet = free;
+  }
+  let gateway = subnet.base + 1;
+  if (o.gateway !== undefined) {
+    gateway = parseIp(o.gateway);
+    const { first, last } = hostRange(subnet);
+    if (!contains(subnet, gateway) || gateway < first - 1 || gateway > last) throw new NetworkError(`--gateway ${o.gateway}: not a host address of ${formatSubnet(subnet)}`);
+  }
+  return { subnet, gateway };
+}
+
+/** bunker network create. */
+export function createNetwork(o: CreateNetwork): NetworkRecord {
+  validateNetworkName(o.name);
+  if ((process.geteuid?.() ?? 0) !== 0) throw new BunkerError("network create: networks need root for now: rootless containers use --network pasta or slirp4netns");
+  const root = networksRoot();
+  return withNetworksLock(root, () => {
+    finishInterrupted(root);
+    if (readRecord(root, o.name)) throw new NetworkError(`network ${o.name} already exists`);
+    const nl = NetlinkSocket.open(0);
+    try {
+      const { subnet, gateway } = chooseSubnet(root, o, nl);
+      const id = randomBytes(32).toString("hex");
+      const nat = nftPath() !== undefined;
+      const record: NetworkRecord = {
+        name: o.name,
+        id,
+        driver: "bridge",
+        bridge: bridgeName(id),
+        subnet: formatSubnet(subnet),
+        gateway: formatIp(gateway),
+        internal: o.internal === true,
+        nat,
+        created: new Date().toISOString(),
+        ...(o.labels && Object.keys(o.labels).length ? { labels: o.labels } : {}),
+      };
+      // Recorded before the bridge is made: a kill from here on leaves a mark that says what to undo.
+      writeRecord(root, { ...record, pending: true });
+      try {
+        withNetworkLock(`${root}/${o.name}`, (lockFd) => {
+          makeBridge(nl, record.bridge, subnet, gateway, nat ? natOf(record) : undefined, lockFd);
+          hardenBridge(false, record.bridge);
+        });
+      } catch (e) {
+        takeDown(root, record, nl);
+        throw e;
+      }
+      writeRecord(root, record);
+      if (!nat) void log.warn(`nft not found: containers on ${o.name} reach only the host and each other, and -p cannot publish ports; install the nftables package`);
+      return record;
+    } finally {
+      nl.close();
+    }
+  });
+}
+
+/** Its bridge, its NAT table and its directory, whatever of them is there. Call with the networks' lock held. */
+function takeDown(root: string, r: NetworkRecord, nl: NetlinkSocket): void {
+  const dir = `${root}/${r.name}`;
+  writeRecord(root, { ...r, removing: true });
+  withNetworkLock(dir, (lockFd) => {
+    if (nftPath()) runNft(deleteTableScript(natTableName(r.id)), `remove the NAT table of network ${r.name}`, lockFd);
+    removeBridge(nl, r.bridge);
+  });
+  removeTree(dir);
+}
+
+/** Networks a killed `network create` or `network rm` left marked: taken down. Call with the networks' lock held. */
+export function finishInterrupted(root: string): void {
+  const marked = listRecords(root).filter((r) => r.pending || r.removing);
+  if (!marked.length) return;
+  const nl = NetlinkSocket.open(0);
+  try {
+    for (const r of marked) {
+      try {
+        takeDown(root, r, nl);
+      } catch (e) {
+        void log.warn(`finish removing network ${r.name}: ${(e as Error).message}`);
+      }
+    }
+  } finally {
+    nl.close();
+  }
+}
+
+/** A network by name or id, whole (not being made or removed), or a 125 error naming the reference. */
+export function networkByRef(ref: string, what = `network ${ref}`): NetworkRecord {
+  const r = findRecord(networksRoot(), ref);
+  if (!r || r.pending || r.removing) throw new NetworkError(`${what}: no such network`);
+  return r;
+}
+
+export interface NetworkUse {
+  record: NetworkRecord;
+  leases: Lease[];
+}
+
+/** bunker network rm: refused while a container uses it, naming them. `reconcile` frees what dead containers held first. */
+export function removeNetwork(ref: string, reconcile: (dir: string, lockFd: number) => void): NetworkRecord {
+  const root = networksRoot();
+  return withNetworksLock(root, () => {
+    const r = networkByRef(ref);
+    const dir = `${root}/${r.name}`;
+    const users = withNetworkLock(dir, (lockFd) => {
+      reconcile(dir, lockFd);
+      return listLeases(dir);
+    });
+    if (users.length) {
+      const names = users.map((l) => l.name ?? l.id.slice(0, 12));
+      throw new NetworkError(`network ${r.name} is in use by container${names.length === 1 ? "" : "s"} ${names.join(", ")}: stop ${names.length === 1 ? "it" : "them"} or disconnect ${names.length === 1 ? "it" : "them"} first`);
+    }
+    const nl = NetlinkSocket.open(0);
+    try {
+      takeDown(root, r, nl);
+    } finally {
+      nl.close();
+    }
+    return r;
+  });
+}
+
+/** Every network made by `network create`, with its leases. */
+export function listNetworks(): NetworkUse[] {
+  const root = networksRoot();
+  return listRecords(root)
+    .filter((r) => !r.pending && !r.removing)
+    .map((record) => ({ record, leases: listLeases(`${root}/${record.name}`) }));
+}
+
+/** Whether the network's bridge is there (after a reboot or an `ip link del`, it is made again on next use). */
+export function bridgePresent(r: NetworkRecord): boolean {
+  const nl = NetlinkSocket.open(0);
+  try {
+    return linkIndex(nl, r.bridge) !== null;
+  } finally {
+    nl.close();
+  }
+}
