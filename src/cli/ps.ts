@@ -92,7 +92,8 @@ export function summary(s: ContainerState) {
     exitCode: s.exitCode ?? null,
     killedWithSupervisor: killedWithSupervisor(s),
     restartCount: s.restartCount ?? 0,
-    network: s.network?.mode ?? s.spec.bunker.network,
+    // Networks made by `network create` by their names, as docker's ps --format {{.Networks}} gives them.
+    network: (s.network?.mode ?? s.spec.bunker.network) === "named" ? (s.network?.networks?.map((n) => n.name) ?? s.spec.bunker.net?.networks?.map((n) => n.name) ?? []).join(",") : (s.network?.mode ?? s.spec.bunker.network),
     ports: currentStatus(s) === "running" ? (s.network?.ports ?? []).map(formatPort) : [],
     health: currentStatus(s) === "running" ? (readHealth(s)?.Status ?? null) : null,
   };

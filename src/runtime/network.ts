@@ -20,8 +20,8 @@ import { stateDir } from "./state";
 import { containerDir, containerExists, currentStatus, listStates, readState, supervisorAlive, type ContainerState, type NetworkState } from "./store";
 import { abandoned, guardBridge, namespaceOutlives, publish, reconcileLeases, undoLease } from "./network-leases";
 import { prepareNamed, readAttachments } from "./network-named";
-import { networksRoot } from "./networks";
-import { listRecords, natTableName } from "../net/networks";
+import { finishInterrupted, networksRoot } from "./networks";
+import { listRecords, natTableName, withNetworksLock } from "../net/networks";
 import { withdraw } from "./network-dns";
 
 
@@ -299,7 +299,10 @@ export function reconcileNetwork(states?: ContainerState[]): void {
   const dir = networkDir();
   if (listDir(dir).length !== 0) withNetworkLock(dir, (lockFd) => reconcileLeases(dir, TABLE, lockFd));
   const root = networksRoot();
-  for (const r of listRecords(root)) {
+  const records = listRecords(root);
+  // A mark is finished under the networks' lock, which its writer held until it died.
+  if (records.some((r) => r.pending || r.removing)) withNetworksLock(root, () => finishInterrupted(root));
+  for (const r of records) {
     const at = `${root}/${r.name}`;
     if (r.pending || r.removing || !listDir(`${at}/leases`).length) continue;
     withNetworkLock(at, (lockFd) => reconcileLeases(at, natTableName(r.id), lockFd, (l) => withdraw(r, l.id)));
