@@ -58,6 +58,7 @@ const RUN_FLAGS = "test/integration/run-flags.test.ts";
 const SURFACE = "test/integration/surface.test.ts";
 const COMPLETION = "test/unit/completion.test.ts";
 const VOLUMES = "test/integration/volumes.test.ts";
+const NETWORKS = "test/integration/networks.test.ts";
 const HEALTH = "test/integration/health.test.ts";
 const EVENTS = "test/integration/events.test.ts";
 const RUN_FLAGS_ROOTLESS = "test/integration/run-flags-rootless.test.ts";
@@ -1037,5 +1038,34 @@ export const BREAKAGES: Breakage[] = [
     file: "src/runtime/cp.ts",
     edits: one("{ chown: keep, devices: keep }", "{ chown: keep, devices: isRoot() }"),
     tests: [CP_SECURITY],
+  },
+  {
+    name: "networks-not-apart",
+    removes: "the separation of a network made by network create from other bunker bridges",
+    file: "src/net/nat.ts",
+    edits: one("  const forward: [string, string, string[]][] = t.isolated || t.internal ?", "  const forward: [string, string, string[]][] = t.internal ?"),
+    tests: [NETWORKS],
+  },
+  {
+    name: "network-rm-in-use",
+    removes: "network rm refusing a network a container uses",
+    file: "src/runtime/networks.ts",
+    edits: one("    if (users.length) {\n", "    if (users.length && false) {\n"),
+    tests: [NETWORKS],
+  },
+  {
+    name: "network-create-unmarked",
+    removes: "network create recording the network (marked pending) before its bridge is made",
+    file: "src/runtime/networks.ts",
+    edits: one("      writeRecord(root, { ...record, pending: true });\n", ""),
+    tests: [NETWORKS],
+    leaks: true,
+  },
+  {
+    name: "network-internal-out",
+    removes: "an --internal network forwarding nothing beyond its bridge",
+    file: "src/net/nat.ts",
+    edits: one("  if (t.internal) return [`iifname \"${b}\" oifname != \"${b}\" drop`, `oifname \"${b}\" iifname != \"${b}\" drop`];\n", ""),
+    tests: ["test/unit/net.test.ts"],
   },
 ];

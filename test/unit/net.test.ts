@@ -105,6 +105,21 @@ describe("addresses and subnets", () => {
 });
 
 describe("nft scripts", () => {
+  test("a network made by network create drops what crosses to another bunker bridge; an internal one forwards nothing beyond its bridge and masquerades nothing", () => {
+    const t = tableScript({ table: "bk_0123456789ab", bridge: "bk-0123456789ab", subnet: parseSubnet("10.90.3.0/24"), isolated: true });
+    expect(t).toContain("chain forward { type filter hook forward priority filter; policy accept;");
+    expect(t).toContain('iifname "bk-0123456789ab" oifname "bunker0" drop');
+    expect(t).toContain('iifname "bk-0123456789ab" oifname != "bk-0123456789ab" oifname "bk-*" drop');
+    expect(t).toContain('oifname "bk-0123456789ab" iifname != "bk-0123456789ab" iifname "bk-*" drop');
+    expect(t).toContain('ip saddr 10.90.3.0/24 oifname != "bk-0123456789ab" masquerade');
+    const inner = tableScript({ table: "bk_0123456789ab", bridge: "bk-0123456789ab", subnet: parseSubnet("10.90.3.0/24"), internal: true, isolated: true });
+    expect(inner).toContain('iifname "bk-0123456789ab" oifname != "bk-0123456789ab" drop');
+    expect(inner).toContain('oifname "bk-0123456789ab" iifname != "bk-0123456789ab" drop');
+    expect(inner).not.toContain('oifname != "bk-0123456789ab" masquerade');
+    // The default bridge keeps docker's default: no separation of its own.
+    expect(tableScript(defaultTable(parseSubnet("10.89.0.0/16")))).not.toContain("chain forward");
+  });
+
   test("the table masquerades the subnet leaving the host, and loopback and hairpin traffic into the bridge", () => {
     const t = tableScript(defaultTable(parseSubnet("10.89.0.0/16")));
     expect(t.startsWith("add table ip bunker\ndelete table ip bunker\ntable ip bunker {")).toBe(true);
