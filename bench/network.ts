@@ -2,10 +2,11 @@
 //
 // Between two containers on one network: a server (busybox httpd with a
 // 6-byte file, and nc handing each connection to dd) and a client that stays
-// up and is entered with exec. Inside the client, in a loop:
+// up and is entered with exec. Inside the client:
 //   first packet: one fresh busybox wget of the file, by name (name lookup,
-//     TCP connect, HTTP GET) and by address; a loop of wget that only starts
-//     (refused on the client's own loopback) is taken off, so what is left is the network's part;
+//     TCP connect, HTTP GET) and by address, many in a loop; the same loop of
+//     a wget refused on the client's own loopback (the process start-up) is
+//     taken off, so what is left is the network's part;
 //   throughput: N MiB from the server's dd through TCP into the client's dd.
 // Each loop's time is read on the host from when the lines the client
 // prints before and after it arrive, so no exec start-up is in it. On a
@@ -15,10 +16,10 @@
 // Then, for the record, from a container to a sink on the host: over the
 // bunker0 bridge as root, through pasta and slirp4netns rootless.
 //
-//   bun bench/network.ts [--runs N] [--requests N] [--mib N] [--skip-podman] [--skip-host]
+//   bun bench/network.ts [--runs N] [--requests N] [--mib N] [--skip-podman] [--skip-host] [--bunker PATH]
 //
-// What one side cannot run (an older bunker without `network create`,
-// podman missing) is reported in the output and left out; the rest runs.
+// What one side cannot run (a bunker without `network create`, podman
+// missing) is named in the output and left out; the rest runs.
 
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -174,7 +175,7 @@ async function segments(s: Setup, parts: string[]): Promise<{ ms: number[]; stde
 const ROUNDS = Math.min(5, REQUESTS);
 const PER_ROUND = Math.ceil(REQUESTS / ROUNDS);
 const loop = (body: string) => `i=0; while [ $i -lt ${PER_ROUND} ]; do ${body}; i=$((i+1)); done`;
-const fetch = (host: string) => loop(`wget -q -O /dev/null http://${host}:${HTTP_PORT}/f || exit 1`);
+const requests = (host: string) => loop(`wget -q -O /dev/null http://${host}:${HTTP_PORT}/f || exit 1`);
 // The same process started and ended with no request (a refused connect on the container's own
 // loopback): what a loop costs besides the requests. (`wget --help` would unpack busybox's usage texts.)
 const CONTROL = loop("wget -q -O /dev/null http://127.0.0.1:1/ 2>/dev/null");
@@ -182,7 +183,7 @@ const CONTROL = loop("wget -q -O /dev/null http://127.0.0.1:1/ 2>/dev/null");
 /** Milliseconds per request by address, and by name where the network answers names. */
 async function firstPacket(s: Setup): Promise<void> {
   const byName = s.named && !s.nameError;
-  const kinds = [fetch(s.address!), ...(byName ? [fetch(s.server)] : []), CONTROL];
+  const kinds = [requests(s.address!), ...(byName ? [requests(s.server)] : []), CONTROL];
   const { ms } = await segments(s, Array.from({ length: ROUNDS }, () => kinds).flat());
   const total = kinds.map((_, k) => ms.filter((_, i) => i % kinds.length === k).reduce((a, b) => a + b, 0));
   const control = total[total.length - 1]!;
@@ -235,7 +236,7 @@ function start(s: Setup, run: (name: string, cmd: string[]) => void): void {
     run(s.server, ["sh", "-c", SERVER_CMD]);
     run(s.client, ["sleep", "100000"]);
   } catch (e) {
-    s.error = (e as Error).message.split("\n")[0];
+    s.error = firstLine(e);
   }
 }
 
@@ -437,9 +438,13 @@ try {
     podman = privatePodman({ driver: "vfs" });
     if (!podman) podmanNote = "podman: not installed, left out";
     else {
-      podman.importRootfs(fs.path, IMAGE);
-      setups.push(...podmanSetups(podman));
-      podmanNote = `podman rows: ${podmanVersions(podman)}, root, its own storage under ${tmpdir()}.`;
+      try {
+        podman.importRootfs(fs.path, IMAGE);
+        setups.push(...podmanSetups(podman));
+        podmanNote = `podman rows: ${podmanVersions(podman)}, root, its own storage under ${tmpdir()}.`;
+      } catch (e) {
+        podmanNote = `podman: left out: ${firstLine(e)}`;
+      }
     }
   }
   for (const s of setups.filter((s) => !s.error)) {
@@ -454,7 +459,6 @@ try {
   for (let r = 0; r <= RUNS; r++) {
     checkpoint();
     for (const s of setups.filter((s) => !s.error)) {
-      const keep = { n: s.byName.length, a: s.byAddress.length, t: s.mbps.length };
       try {
         checkpoint();
         await firstPacket(s);
@@ -464,9 +468,9 @@ try {
         s.error = `run ${r}: ${firstLine(e)}`;
       }
       if (r === 0) {
-        s.byName.length = keep.n;
-        s.byAddress.length = keep.a;
-        s.mbps.length = keep.t;
+        s.byName = [];
+        s.byAddress = [];
+        s.mbps = [];
       }
     }
   }
