@@ -21,7 +21,7 @@
 // What one side cannot run (a bunker without `network create`, podman
 // missing) is named in the output and left out; the rest runs.
 
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -92,6 +92,13 @@ const made = { bunkerContainers: [] as string[], bunkerNetworks: [] as string[],
 const hadBridge = existsSync("/sys/class/net/bunker0");
 let podman: PrivatePodman | null = null;
 let cleaned = false;
+
+/** bunker's networks besides the default bridge and this run's. */
+function otherNetworks(): string[] {
+  const root = "/run/bunker/networks";
+  if (!existsSync(root)) return [];
+  return readdirSync(root).filter((n) => n !== "bunker0" && n !== tag && existsSync(join(root, n, "network.json")));
+}
 /** Removes what the run made; a step that fails is reported and the others still run. */
 function cleanup(): void {
   if (cleaned) return;
@@ -100,8 +107,14 @@ function cleanup(): void {
   const steps: [string, () => void][] = [
     ["bunker rm", () => made.bunkerContainers.length && Bun.spawnSync([B, "rm", "-f", ...made.bunkerContainers], quiet)],
     ["bunker network rm", () => made.bunkerNetworks.forEach((n) => Bun.spawnSync([B, "network", "rm", n], quiet))],
-    // The default bridge goes again if this run made it.
-    ["bunker network prune", () => hadBridge || Bun.spawnSync([B, "network", "prune"], quiet)],
+    // The default bridge goes again if this run made it, through a prune, which would take every
+    // other unused network with it: not while there is one.
+    ["bunker network prune", () => {
+      if (hadBridge) return;
+      const others = otherNetworks();
+      if (!others.length) Bun.spawnSync([B, "network", "prune"], quiet);
+      else console.error(`bench/network: bunker0 left in place: a prune would remove ${others.join(", ")} too`);
+    }],
     ["podman", () => podman?.remove()],
     ["the throw-away user", () => made.user && removeUser(made.user)],
     ["rootfs", () => made.rootfs.forEach((fs) => fs.remove())],
