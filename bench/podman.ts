@@ -4,7 +4,7 @@
 // again afterwards (also what podman itself leaves: mounts, cgroups, its
 // network run directory).
 
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { which } from "./tools";
@@ -90,7 +90,7 @@ export function privatePodman(opts: { driver?: string } = {}): PrivatePodman | n
     dir,
     run,
     importRootfs(rootfs, name) {
-      Bun.spawnSync(["mkdir", "-p", join(dir, "tmp")]);
+      mkdirSync(join(dir, "tmp"), { recursive: true });
       const tar = Bun.spawnSync(["tar", "-C", rootfs, "--numeric-owner", "-cf", "-", "."], { stdout: "pipe" });
       if (tar.exitCode !== 0) throw new Error(`tar of ${rootfs}: ${tar.stderr.toString().trim()}`);
       run(["import", "-q", "-", name], tar.stdout);
