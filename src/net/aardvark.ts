@@ -228,6 +228,17 @@ function withLock<T>(dir: string, fn: () => T): T {
   }
 }
 
+/** Fails at once, before any change, when a gateway's port 53 is another program's (aardvark-dns would say nothing). */
+function refuseTakenPort(cfg: string, gateways: readonly string[]): void {
+  const pid = serverPid(cfg);
+  const served = new Set(pid === undefined ? [] : listeners(pid, PORT).values());
+  for (const g of gateways) {
+    if (served.has(g)) continue;
+    const why = portHolder(g, PORT);
+    if (why) throw new AardvarkError(`aardvark-dns cannot answer on ${g}: ${why}`);
+  }
+}
+
 const sameId = (a: string, b: string) => a === b || (a.length === 12 && b.startsWith(a)) || (b.length === 12 && a.startsWith(b));
 
 function markPending(dir: string): void {
@@ -246,6 +257,7 @@ export function dnsAttach(dir: string, net: DnsNetwork, entry: DnsEntry): void {
   const binary = aardvarkBinary();
   withLock(dir, () => {
     const cfg = configDir(dir);
+    refuseTakenPort(cfg, net.gateways);
     const before = readNetworks(cfg).get(net.name);
     const after: NetworkFile = { gateways: [...net.gateways], entries: [...(before?.entries ?? []).filter((x) => !sameId(x.id, e.id)), e] };
     markPending(dir);
