@@ -23,13 +23,14 @@
 // fresh port-53 socket for every gateway, from /proc.
 
 import { AT, SIGNALS } from "../sys/constants";
+import { Errno } from "../sys/errno";
 import { cstr, findExecutable, listDir, lockFile, makeDir, readText, removePath, writeAtomic } from "../sys/fs";
 import { closeFd, sys, trySys } from "../sys/libc";
 import { isAlive, startTime } from "../sys/proc";
 import { AardvarkError, checkAddress, checkNetworkName, formatNetworkFile, normalEntry, parseNetworkFile, PID_FILE, type DnsEntry, type NetworkFile } from "./aardvark-config";
 import { TYPE_A, TYPE_AAAA } from "./dns-message";
 import { askDns } from "./dns-probe";
-import { listeners, portHolder } from "./dns-listeners";
+import { listeners, portHolder, tryBind } from "./dns-listeners";
 
 export { AardvarkError, type DnsEntry } from "./aardvark-config";
 
@@ -148,10 +149,35 @@ function writeNetwork(dir: string, name: string, f: NetworkFile): void {
   }
 }
 
+/**
+ * Whether every thread of the process that started at `start` has exited.
+ * Its main thread turns zombie first (and its command line reads empty even
+ * before), while the other threads may still hold its sockets.
+ */
+function ended(pid: number, start: number | null): boolean {
+  if (start === null || startTime(pid) !== start) return true;
+  return listDir(`/proc/${pid}/task`).every((tid) => {
+    try {
+      const stat = readText(`/proc/${pid}/task/${tid}/stat`);
+      return "ZX".includes(stat.slice(stat.lastIndexOf(")") + 2)[0]!);
+    } catch {
+      // gone
+      return true;
+    }
+  });
+}
+
+/** Whether no program holds port 53 on these (IPv4) addresses. */
+const portsFree = (addresses: readonly string[]) => addresses.every((a) => tryBind(a, PORT) !== -Errno.EADDRINUSE);
+
 function stopServer(cfg: string, pid: number): void {
+  const start = startTime(pid);
+  const served = [...listeners(pid, PORT).values()];
   signalServer(pid, cfg, SIGNALS.SIGTERM);
-  if (!until(() => !isServer(pid, cfg), 2000)) signalServer(pid, cfg, SIGNALS.SIGKILL);
-  until(() => !isServer(pid, cfg), 2000);
+  if (!until(() => ended(pid, start), 2000)) signalServer(pid, cfg, SIGNALS.SIGKILL);
+  // The kernel may close a socket of an exited process a moment later:
+  // the next start (or another program) should find the ports free.
+  until(() => ended(pid, start) && portsFree(served), 2000);
   removePath(`${cfg}/${PID_FILE}`);
 }
 
@@ -232,8 +258,10 @@ function withLock<T>(dir: string, fn: () => T): T {
 function refuseTakenPort(cfg: string, gateways: readonly string[]): void {
   const pid = serverPid(cfg);
   const served = new Set(pid === undefined ? [] : listeners(pid, PORT).values());
-  for (const g of gateways) {
-    if (served.has(g)) continue;
+  const wanted = gateways.filter((g) => !served.has(g));
+  // a moment's grace: an aardvark-dns killed just before may not have let go of the port yet
+  until(() => portsFree(wanted), 300);
+  for (const g of wanted) {
     const why = portHolder(g, PORT);
     if (why) throw new AardvarkError(`aardvark-dns cannot answer on ${g}: ${why}`);
   }

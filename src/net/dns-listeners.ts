@@ -42,18 +42,23 @@ export function listeners(pid: number, port: number): Map<string, string> {
   return out;
 }
 
-/** Why nobody can bind `ip`:`port` for UDP, if that is so (IPv4 only). */
-export function portHolder(ip: string, port: number): string | undefined {
-  if (ip.includes(":")) return undefined;
+/** 0 when `ip`:`port` could be bound for UDP now, else -errno (IPv6 addresses are not tried: 0). */
+export function tryBind(ip: string, port: number): number {
+  if (ip.includes(":")) return 0;
   const fd = trySys("socket", AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return undefined;
+  if (fd < 0) return fd;
   try {
-    const r = trySys("bind", fd, sockaddr(ip, port), 16);
-    if (r === -Errno.EADDRINUSE) return `port ${port} there is taken by another program`;
-    if (r === -Errno.EADDRNOTAVAIL) return `${ip} is not an address of this network namespace`;
-    if (r < 0) return errnoMessage(-r);
-    return undefined;
+    return Math.min(0, trySys("bind", fd, sockaddr(ip, port), 16));
   } finally {
     closeFd(fd);
   }
+}
+
+/** Why nobody can bind `ip`:`port` for UDP, if that is so. */
+export function portHolder(ip: string, port: number): string | undefined {
+  const r = tryBind(ip, port);
+  if (r === 0) return undefined;
+  if (r === -Errno.EADDRINUSE) return `port ${port} there is taken by another program`;
+  if (r === -Errno.EADDRNOTAVAIL) return `${ip} is not an address of this network namespace`;
+  return errnoMessage(-r);
 }

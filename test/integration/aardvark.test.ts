@@ -8,11 +8,11 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { createSocket } from "node:dgram";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
-import { isRoot } from "../helpers/bunker";
+import { isRoot, until } from "../helpers/bunker";
 import { guardLeaks } from "../helpers/suite";
 import { dnsAttach, dnsDetach, dnsReconcile } from "../../src/net/aardvark";
 import { AT, O } from "../../src/sys/constants";
-import { closeFd, trySys } from "../../src/sys/libc";
+import { closeFd, trySys, waitFor } from "../../src/sys/libc";
 
 const BINARY = ["/usr/lib/podman/aardvark-dns", "/usr/libexec/podman/aardvark-dns", "/usr/bin/aardvark-dns"].find(existsSync);
 const ready = isRoot && BINARY !== undefined;
@@ -76,6 +76,18 @@ function ask(server: string, name: string, type: "A" | "AAAA" = "A"): Promise<An
   });
 }
 
+/** The process's state letter (R, S, Z...), "" once it is gone. */
+function state(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0]!;
+  } catch {
+    return "";
+  }
+}
+
+const PR_SET_CHILD_SUBREAPER = 36;
+
 const NXDOMAIN = { rcode: 3, addresses: [] };
 const found = (...addresses: string[]) => ({ rcode: 0, addresses });
 
@@ -85,8 +97,7 @@ function servers(): number[] {
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
     try {
-      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-      if ("ZX".includes(stat.slice(stat.lastIndexOf(")") + 2)[0]!)) continue;
+      if ("ZX".includes(state(Number(e)) || "X")) continue;
       if (readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0").includes(`${dir}/config`)) out.push(Number(e));
     } catch {
       // gone meanwhile
@@ -189,6 +200,32 @@ describe.skipIf(!ready)("aardvark-dns", () => {
     expect(servers()).toEqual([]);
   });
 
+  test("an aardvark-dns that died and stays a zombie (nobody reaped it) counts as gone: the next attach starts another", async () => {
+    // This process as the subreaper: aardvark-dns's daemon, orphaned when the first process of its start exits,
+    // becomes its child, and nothing here reaps it; as on a host whose PID 1 does not reap.
+    expect(trySys("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)).toBe(0);
+    let first = 0;
+    try {
+      dnsAttach(dir, netA, { id: A, ipv4: ["10.89.0.2"], ipv6: [], names: ["web"] });
+      first = onlyServer();
+    } finally {
+      trySys("prctl", PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+    }
+    try {
+      process.kill(first, "SIGKILL");
+      await until(() => state(first) === "Z", 2000, "the killed aardvark-dns to be a zombie");
+      dnsAttach(dir, netA, { id: B, ipv4: ["10.89.0.3"], ipv6: [], names: ["db"] });
+      expect(onlyServer()).not.toBe(first);
+      expect(await ask(GW_A, "web")).toEqual(found("10.89.0.2"));
+      expect(await ask(GW_A, "db")).toEqual(found("10.89.0.3"));
+      dnsDetach(dir, "neta", A);
+      dnsDetach(dir, "neta", B);
+      expect(servers()).toEqual([]);
+    } finally {
+      waitFor(first);
+    }
+  });
+
   test("dnsReconcile after an attach cut short (its file written, nothing started): no process, no entry of the dead container", () => {
     mkdirSync(`${dir}/config`, { recursive: true });
     writeFileSync(`${dir}/config/neta`, `${GW_A}\n${A} 10.89.0.2  web,a10000000000\n`);
@@ -261,5 +298,14 @@ describe.skipIf(!ready)("aardvark-dns", () => {
       blocker.close();
     }
     dnsDetach(dir, "neta", A);
+  });
+
+  test("a gateway address this namespace does not have: refused at once, naming it, nothing written", () => {
+    // 192.0.2.0/24 is for documentation: no host has it
+    expect(() => dnsAttach(dir, { name: "netd", gateways: ["192.0.2.1"] }, { id: C, ipv4: ["192.0.2.2"], ipv6: [], names: ["cache"] })).toThrow(
+      "aardvark-dns cannot answer on 192.0.2.1: 192.0.2.1 is not an address of this network namespace",
+    );
+    expect(readdirSync(`${dir}/config`)).toEqual([]);
+    expect(servers()).toEqual([]);
   });
 });
