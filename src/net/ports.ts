@@ -17,7 +17,8 @@ export class PortError extends BunkerError {
   override name = "PortError";
 }
 
-function sockaddr(ip: string, port: number): Uint8Array {
+/** An IPv4 sockaddr_in. */
+export function sockaddr(ip: string, port: number): Uint8Array {
   const sa = new Uint8Array(16);
   const dv = new DataView(sa.buffer);
   dv.setUint16(0, AF_INET, true);

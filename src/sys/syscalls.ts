@@ -80,6 +80,7 @@ const table = {
   fsconfig: [431, 431],
   fsmount: [432, 432],
   pidfd_open: [434, 434],
+  pidfd_send_signal: [424, 424],
   clone3: [435, 435],
   close_range: [436, 436],
   openat2: [437, 437],

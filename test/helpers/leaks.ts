@@ -40,7 +40,7 @@ function mounts(out: Entries): void {
 }
 
 /** Programs bunker runs beside a container, which must end with it. */
-const HELPERS = /^(slirp4netns|passt|pasta|newuidmap|newgidmap|nft)(\.avx2)?$/;
+const HELPERS = /^(slirp4netns|passt|pasta|newuidmap|newgidmap|nft|aardvark-dns)(\.avx2)?$/;
 
 /**
  * Processes in other PID namespaces (containers' processes), and in this

@@ -1068,4 +1068,18 @@ export const BREAKAGES: Breakage[] = [
     edits: one("  if (t.internal) return [`iifname \"${b}\" oifname != \"${b}\" drop`, `oifname \"${b}\" iifname != \"${b}\" drop`];\n", ""),
     tests: ["test/unit/net.test.ts"],
   },
+  {
+    name: "aardvark-detach-no-reload",
+    removes: "a container's DNS entry leaving aardvark-dns when it detaches from a network (the file changes, the process is not told)",
+    file: "src/net/aardvark.ts",
+    edits: one("    writeNetwork(dir, network, { ...f, entries: f.entries.filter((x) => !sameId(x.id, lower)) });\n    apply(dir, () => aardvarkBinary());", "    writeNetwork(dir, network, { ...f, entries: f.entries.filter((x) => !sameId(x.id, lower)) });"),
+    tests: ["test/integration/aardvark.test.ts"],
+  },
+  {
+    name: "aardvark-zombie-served",
+    removes: "checking that the recorded aardvark-dns pid is still that process, alive (a dead or zombie one is signalled instead of replaced)",
+    file: "src/net/aardvark.ts",
+    edits: one("  const start = startTime(pid);\n  return start !== null && isAlive(pid, start);\n}", "  return true;\n}").concat(one("    if (at < 0 || args[at + 1] !== cfg) return false;\n", "")),
+    tests: ["test/integration/aardvark.test.ts"],
+  },
 ];
