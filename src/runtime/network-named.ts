@@ -22,7 +22,7 @@ import { errnoMessage } from "../sys/errno";
 import { listDir, readText, writeAtomic } from "../sys/fs";
 import { guardBridge, leaseVeth, namespaceOutlives, publish, reconcileLeases, undoLease } from "./network-leases";
 import { natOf, networkByRef, networksRoot } from "./networks";
-import { announce, withdraw } from "./network-dns";
+import { announce, namesAvailable, withdraw } from "./network-dns";
 import { containerDir, type AttachedNetwork } from "./store";
 
 const SLOTS = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -148,7 +148,7 @@ export interface PreparedNamed {
 }
 
 /** --network NAME...: leases on each network before clone; veths and DNS names while the child waits. */
-export function prepareNamed(id: string, name: string | undefined, list: readonly NetworkAttachment[], wanted: readonly PortMapping[]): PreparedNamed {
+export function prepareNamed(id: string, name: string | undefined, list: readonly NetworkAttachment[], wanted: readonly PortMapping[], names: boolean): PreparedNamed {
   const placed: Placed[] = [];
   let reservation: Reservation | undefined;
   let plumbed = false;
@@ -189,7 +189,7 @@ export function prepareNamed(id: string, name: string | undefined, list: readonl
       plumbed = true;
       for (const p of placed) {
         attachVeth(nl, { bridgeIndex: p.bridgeIndex, host: p.lease.veth!, inside: p.lease.ifname!, ip: p.lease.ip, prefix: parseSubnet(p.record.subnet).prefix, ...(p === routed ? { defaultVia: p.record.gateway } : {}) }, pid);
-        announce(p.record, p.lease);
+        if (names) announce(p.record, p.lease);
       }
     },
     release: () => {
@@ -232,7 +232,7 @@ export function connectRunning(id: string, name: string | undefined, pid: number
     const p = place(nl, a, id, name, slot, ifname, []);
     try {
       attachVeth(nl, { bridgeIndex: p.bridgeIndex, host: p.lease.veth!, inside: ifname, ip: p.lease.ip, prefix: parseSubnet(p.record.subnet).prefix, ...(!routed && !p.record.internal ? { defaultVia: p.record.gateway } : {}) }, pid);
-      announce(p.record, p.lease);
+      if (namesAvailable(p.record.name)) announce(p.record, p.lease);
     } catch (e) {
       unplace(p, true);
       throw e;

@@ -22,7 +22,7 @@ import { abandoned, guardBridge, namespaceOutlives, publish, reconcileLeases, un
 import { prepareNamed, readAttachments } from "./network-named";
 import { finishInterrupted, networksRoot } from "./networks";
 import { listRecords, natTableName, withNetworksLock } from "../net/networks";
-import { withdraw } from "./network-dns";
+import { namesAvailable, reconcileDns, withdraw } from "./network-dns";
 
 
 export interface PreparedNetwork {
@@ -236,11 +236,12 @@ function prepareNamedNetwork(spec: ContainerSpec, id: string, name: string | und
   if ((process.geteuid?.() ?? 0) !== 0) throw new BunkerError("--network NAME: networks need root for now: rootless containers use --network pasta or slirp4netns");
   const list = readAttachments(id, spec.bunker.net?.networks ?? []);
   if (!list.length) throw new BunkerError("--network: no network named");
-  const p = prepareNamed(id, name, list, spec.bunker.net?.ports ?? []);
+  const names = namesAvailable(list[0]!.name);
+  const p = prepareNamed(id, name, list, spec.bunker.net?.ports ?? [], names);
   const first = p.networks[0]!;
   const host = resolvConf(hostResolv(), PUBLIC_DNS);
   // The networks' resolver answers for the containers and forwards the rest; the host's search and options stay.
-  const resolv = [`nameserver ${first.gateway}`, ...host.split("\n").filter((l) => /^(search|options|domain)\s/.test(l)), ""].join("\n");
+  const resolv = names ? [`nameserver ${first.gateway}`, ...host.split("\n").filter((l) => /^(search|options|domain)\s/.test(l)), ""].join("\n") : host;
   return {
     state: { mode: "named", ip: first.ip, gateway: first.gateway, subnet: first.subnet, bridge: first.veth, ports: p.ports, networks: p.networks },
     hostsEntry: { ip: first.ip, extra: [`${first.gateway}\thost.bunker.internal`] },
@@ -307,6 +308,7 @@ export function reconcileNetwork(states?: ContainerState[]): void {
     if (r.pending || r.removing || !listDir(`${at}/leases`).length) continue;
     withNetworkLock(at, (lockFd) => reconcileLeases(at, natTableName(r.id), lockFd, (l) => withdraw(r, l.id)));
   }
+  if (records.length) reconcileDns((id) => !abandoned(id));
 }
 
 /** bunker network prune: the bridge and its NAT table, once no container uses them. */

@@ -2,7 +2,9 @@
 // tables, containers on one or several of them, connect and disconnect while
 // a container runs, the separation between networks, --internal, bad input,
 // and what a killed bunker leaves. All traffic stays between the test's own
-// containers, and between the test and loopback.
+// containers, and between the test and loopback. Names asked of the
+// networks' resolver all have one label: aardvark-dns answers those itself
+// (NXDOMAIN for one it does not hold) and forwards none off the machine.
 
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -155,6 +157,31 @@ describe.skipIf(!ready)("containers on networks", () => {
     expect(answer).toBe("hello-one");
     expect(JSON.parse(bunker(["ps", "--json"]).stdout).find((c: { id: string }) => c.id === web).network).toBe("bk-test-one");
     bunker(["rm", "-f", web]);
+  });
+
+  cleanly("names: a third container fetches from web by its name, its alias and its short id; an app reaches its database by name; a name goes when its container leaves, and aardvark-dns with the last one", () => {
+    network("bk-test-names");
+    const web = detached(["--network", "bk-test-names", "--name", "bk-test-web", "--network-alias", "www"], serve("by-name"));
+    const db = detached(["--network", "bk-test-names", "--name", "bk-test-db"], "while true; do nc -l -p 5432 -e sh -c 'read q; echo row-$q'; done");
+    const ip = inspect(web).network.ip as string;
+    const ask = (name: string) => {
+      const r = bunker(["run", "--rm", "--network", "bk-test-names", "--rootfs", suite.fs.path, "--", "sh", "-c", `nslookup ${name} 2>&1 | grep -A1 '^Name:' | grep Address | head -1; for i in $(seq 15); do r=$(nc -w 2 ${name} 80 </dev/null 2>/dev/null) && [ -n "$r" ] && { echo "$r"; exit 0; }; sleep 0.2; done; echo unreachable`]);
+      expect(r.stderr).toBe("");
+      return r.stdout;
+    };
+    for (const name of ["bk-test-web", "www", web.slice(0, 12), "BK-TEST-WEB"]) expect([name, ask(name)]).toEqual([name, `Address: ${ip}\nby-name\n`]);
+    // The resolver is the network's gateway; the app finds its database by name.
+    const app = bunker(["run", "--rm", "--network", "bk-test-names", "--rootfs", suite.fs.path, "--", "sh", "-c", "grep nameserver /etc/resolv.conf; echo 7 | nc -w 2 bk-test-db 5432"]);
+    expect(app.stdout).toBe(`nameserver ${JSON.parse(bunker(["network", "inspect", "bk-test-names"]).stdout)[0].IPAM.Config[0].Gateway}\nrow-7\n`);
+    const aardvark = () => Bun.spawnSync(["pgrep", "-f", "aardvark-dns --config /run/bunker/dns/config"]).stdout.toString().trim().split("\n").filter((p) => p && !readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z "));
+    expect(aardvark().length).toBe(1);
+    // A name on another network is not answered here.
+    network("bk-test-elsewhere");
+    expect(bunker(["run", "--rm", "--network", "bk-test-elsewhere", "--rootfs", suite.fs.path, "--", "sh", "-c", "nslookup bk-test-web >/dev/null 2>&1 && echo found || echo not-found"]).stdout).toBe("not-found\n");
+    bunker(["rm", "-f", web]);
+    expect(ask("bk-test-web")).toBe("unreachable\n");
+    bunker(["rm", "-f", db]);
+    expect(aardvark()).toEqual([]);
   });
 
   cleanly("network connect puts a running container on a network at once (eth1), disconnect takes it off; a stopped one gets it at its next start", () => {
