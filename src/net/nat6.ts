@@ -16,9 +16,12 @@
 //
 // Isolation: every network's table drops what its bridge forwards to
 // another network's bridge and what another network's bridge forwards to
-// it, both ways, so that a network whose own table has no IPv6 (an IPv4-only
-// network) cannot route to an IPv6 one through the host either. An
-// --internal network forwards nothing that enters or leaves its bridge.
+// it, both ways, so that a network whose own table has no IPv6 (an
+// IPv4-only one) cannot route to an IPv6 one through the host either.
+// Connections to a published port (DNATed by some network's table) pass:
+// docker too lets any interface, another network's bridge among them,
+// reach a published port. An --internal network forwards nothing that
+// enters or leaves its bridge.
 
 import type { PortMapping } from "../spec/types";
 import { expandPorts } from "../spec/ports";
@@ -54,7 +57,8 @@ function chains(n: Nat6Network): [string, string, string[]][] {
     "type filter hook forward priority filter; policy accept;",
     n.internal
       ? [`iifname ${b} oifname != ${b} drop`, `oifname ${b} iifname != ${b} drop`]
-      : [`iifname ${b} oifname != ${b} oifname ${others} drop`, `oifname ${b} iifname != ${b} iifname ${others} drop`],
+      : // Published ports stay open to other networks, as to the rest of the world.
+        ["ct status dnat accept", `iifname ${b} oifname != ${b} oifname ${others} drop`, `oifname ${b} iifname != ${b} iifname ${others} drop`],
   ];
   if (n.internal) return [forward];
   const net = formatSubnet6(n.subnet6);

@@ -164,6 +164,8 @@ describe("ip6 nft scripts", () => {
     expect(t).toContain("chain forward { type filter hook forward priority filter; policy accept;");
     expect(t).toContain('iifname "bk-1a2b3c4d5e6f" oifname != "bk-1a2b3c4d5e6f" oifname { "bunker0", "bk-*" } drop');
     expect(t).toContain('oifname "bk-1a2b3c4d5e6f" iifname != "bk-1a2b3c4d5e6f" iifname { "bunker0", "bk-*" } drop');
+    // Published ports stay reachable from other networks: the exception comes before the drops.
+    expect(t).toContain("policy accept;\n    ct status dnat accept\n    iifname");
   });
 
   test("an internal network forwards nothing in or out, masquerades and publishes nothing", () => {
@@ -172,6 +174,7 @@ describe("ip6 nft scripts", () => {
     expect(t).toContain('oifname "bk-1a2b3c4d5e6f" iifname != "bk-1a2b3c4d5e6f" drop');
     expect(t).not.toContain("masquerade");
     expect(t).not.toContain("jump published");
+    expect(t).not.toContain("ct status dnat accept");
   });
 
   test("the repair completes the table without emptying its maps", () => {

@@ -1,0 +1,48 @@
+// Run inside a throw-away network namespace (a container's, entered with
+// nsenter --net): makes bridges with an IPv6 gateway address and veths into
+// other containers with bunker's own rtnetlink, sysctl and nft code, as the
+// network code does on the host. The plan comes as JSON in argv[2].
+
+import { NetlinkSocket, openInNamespace } from "../../src/sys/netlink";
+import { addAddress6, addDefaultRoute6, createBridge, createVeth, linkIndex, randomMac, setUp } from "../../src/net/rtnl";
+import { enableIpv6Forwarding, enableIpv6On } from "../../src/net/sysctl";
+import { parseIp6 } from "../../src/net/addr6";
+import { runNft } from "../../src/net/nat";
+import { openSync, closeSync } from "node:fs";
+
+export interface Plan {
+  bridges?: { name: string; gateway: string; prefix: number }[];
+  veths?: { host: string; bridge: string; pid: number; ip: string; prefix: number; gateway: string }[];
+  nft?: string;
+}
+
+const plan = JSON.parse(process.argv[2]!) as Plan;
+const nl = NetlinkSocket.open(0);
+const index = (name: string) => {
+  const i = linkIndex(nl, name);
+  if (i === null) throw new Error(`${name} is missing`);
+  return i;
+};
+
+if (plan.bridges?.length) enableIpv6Forwarding();
+for (const b of plan.bridges ?? []) {
+  createBridge(nl, b.name, randomMac());
+  enableIpv6On(b.name);
+  addAddress6(nl, index(b.name), b.name, parseIp6(b.gateway), b.prefix);
+  setUp(nl, index(b.name), b.name);
+}
+for (const v of plan.veths ?? []) {
+  createVeth(nl, v.host, "eth0", v.pid, index(v.bridge));
+  setUp(nl, index(v.host), v.host);
+  const fd = openSync(`/proc/${v.pid}/ns/net`, "r");
+  const inner = openInNamespace(0, fd);
+  closeSync(fd);
+  const eth0 = linkIndex(inner, "eth0")!;
+  addAddress6(inner, eth0, "eth0", parseIp6(v.ip), v.prefix);
+  setUp(inner, eth0, "eth0");
+  addDefaultRoute6(inner, parseIp6(v.gateway), eth0);
+  inner.close();
+}
+if (plan.nft) runNft(plan.nft, "load the test's ip6 tables");
+nl.close();
+console.log("plumbed");
