@@ -5,15 +5,18 @@
 
 import { NetlinkSocket, openInNamespace } from "../../src/sys/netlink";
 import { addAddress6, addDefaultRoute6, createBridge, createVeth, linkIndex, randomMac, setUp } from "../../src/net/rtnl";
-import { enableIpv6Forwarding, enableIpv6On } from "../../src/net/sysctl";
+import { enableIpv6Forwarding, enableIpv6On, readSysctl, setSysctl } from "../../src/net/sysctl";
 import { parseIp6 } from "../../src/net/addr6";
 import { runNft } from "../../src/net/nat";
 import { openSync, closeSync } from "node:fs";
 
 export interface Plan {
   bridges?: { name: string; gateway: string; prefix: number }[];
-  veths?: { host: string; bridge: string; pid: number; ip: string; prefix: number; gateway: string }[];
+  /** Without a bridge, the host end gets `hostIp` (an uplink); without a gateway, the container gets no default route. */
+  veths?: { host: string; bridge?: string; hostIp?: string; pid: number; ip: string; prefix: number; gateway?: string }[];
   nft?: string;
+  /** net.bridge.bridge-nf-call-ip6tables in this namespace, where br_netfilter is loaded. */
+  bridgeNetfilter?: "0" | "1";
 }
 
 const plan = JSON.parse(process.argv[2]!) as Plan;
@@ -25,6 +28,8 @@ const index = (name: string) => {
 };
 
 if (plan.bridges?.length) enableIpv6Forwarding();
+const BRNF = "net/bridge/bridge-nf-call-ip6tables";
+if (plan.bridgeNetfilter && readSysctl(BRNF) !== undefined) setSysctl(BRNF, plan.bridgeNetfilter);
 for (const b of plan.bridges ?? []) {
   createBridge(nl, b.name, randomMac());
   enableIpv6On(b.name);
@@ -32,7 +37,11 @@ for (const b of plan.bridges ?? []) {
   setUp(nl, index(b.name), b.name);
 }
 for (const v of plan.veths ?? []) {
-  createVeth(nl, v.host, "eth0", v.pid, index(v.bridge));
+  createVeth(nl, v.host, "eth0", v.pid, v.bridge ? index(v.bridge) : 0);
+  if (v.hostIp) {
+    enableIpv6On(v.host);
+    addAddress6(nl, index(v.host), v.host, parseIp6(v.hostIp), v.prefix);
+  }
   setUp(nl, index(v.host), v.host);
   const fd = openSync(`/proc/${v.pid}/ns/net`, "r");
   const inner = openInNamespace(0, fd);
@@ -40,7 +49,7 @@ for (const v of plan.veths ?? []) {
   const eth0 = linkIndex(inner, "eth0")!;
   addAddress6(inner, eth0, "eth0", parseIp6(v.ip), v.prefix);
   setUp(inner, eth0, "eth0");
-  addDefaultRoute6(inner, parseIp6(v.gateway), eth0);
+  if (v.gateway) addDefaultRoute6(inner, parseIp6(v.gateway), eth0);
   inner.close();
 }
 if (plan.nft) runNft(plan.nft, "load the test's ip6 tables");

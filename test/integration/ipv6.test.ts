@@ -3,8 +3,9 @@
 // bk-t6a (fd00:6a::/64) and bk-t6b (fd00:6b::/64), made with bunker's rtnetlink,
 // sysctl and nft code (test/helpers/net6-plumb.ts, entered into H's
 // namespace with nsenter); containers A1 and A2 are on bk-t6a, B1 on bk-t6b,
-// each with an IPv6 address and a default route through its gateway. All
-// traffic stays between these namespaces.
+// each with an IPv6 address and a default route through its gateway; O plays
+// the world outside, on an uplink of H's (up6, fd00:99::/64) with no route
+// back to the bridges' subnets. All traffic stays between these namespaces.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
@@ -69,7 +70,13 @@ beforeAll(() => {
   start("A1", "exec sleep 600");
   start("A2", httpd("a2", "80"));
   start("B1", httpd("b1", "80"));
+  start("O", httpd("outside", "80"));
   plumb({
+    // As on a host without br_netfilter: frames between two ports of a bridge
+    // then never meet conntrack, and a hairpin connection through the
+    // gateway works only by the masquerade (where it is loaded, conntrack
+    // undoes the DNAT of the reply within the bridge by itself).
+    bridgeNetfilter: "0",
     bridges: [
       { name: "bk-t6a", gateway: "fd00:6a::1", prefix: 64 },
       { name: "bk-t6b", gateway: "fd00:6b::1", prefix: 64 },
@@ -78,6 +85,7 @@ beforeAll(() => {
       { host: "bkt6a1", bridge: "bk-t6a", pid: pids.A1!, ip: "fd00:6a::2", prefix: 64, gateway: "fd00:6a::1" },
       { host: "bkt6a2", bridge: "bk-t6a", pid: pids.A2!, ip: "fd00:6a::3", prefix: 64, gateway: "fd00:6a::1" },
       { host: "bkt6b1", bridge: "bk-t6b", pid: pids.B1!, ip: "fd00:6b::2", prefix: 64, gateway: "fd00:6b::1" },
+      { host: "up6", hostIp: "fd00:99::1", pid: pids.O!, ip: "fd00:99::2", prefix: 64 },
     ],
   });
 });
@@ -91,6 +99,8 @@ describe.skipIf(!ready)("IPv6 networks", () => {
     expect(sh("A1", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 2 nc fd00:6a::3 80 | tail -n 1")).toBe("a2");
     // The gateway answers too: the bridge's own address.
     expect(sh("B1", "ping -6 -c 1 -W 2 fd00:6b::1 >/dev/null && echo answers")).toBe("answers");
+    // The control for the masquerade: the outside has no route back to the subnet.
+    expect(fetchIn("A1", "http://[fd00:99::2]/", 1)).toBe("failed");
   });
 
   test("two networks' containers are routed through the host until a network's table isolates them, both ways", () => {
@@ -105,6 +115,12 @@ describe.skipIf(!ready)("IPv6 networks", () => {
     expect(fetchIn("A1", "http://[fd00:6a::3]/")).toBe("a2");
   });
 
+  test("what leaves the host through another interface is masqueraded to the host's address there", () => {
+    expect(fetchIn("A1", "http://[fd00:99::2]/")).toBe("outside");
+    // B's subnet has no table to masquerade it: the same request from B1 still finds no way back.
+    expect(fetchIn("B1", "http://[fd00:99::2]/", 1)).toBe("failed");
+  });
+
   test("a published port: DNAT to the container's IPv6 address from its network, another network and the host, but not from ::1", () => {
     plumb({ nft: addPortsScript6(NET_A.table, parsePublish("8080:80"), "fd00:6a::3") });
     // Through the gateway from the same bridge: the answer comes back from the gateway (hairpin masquerade).
@@ -117,5 +133,15 @@ describe.skipIf(!ready)("IPv6 networks", () => {
     expect(fetchIn("H", "http://[fd00:6b::1]:8080/")).toBe("a2");
     // ::1 stays the host's own: its listener there answers, not the container.
     expect(fetchIn("H", "http://[::1]:8080/")).toBe("host");
+  });
+
+  test("an internal network forwards nothing out of its bridge, not even to a published port, and the host still answers it", () => {
+    plumb({ nft: tableScript6({ table: "bunker-t6b", bridge: "bk-t6b", subnet6: parseSubnet6("fd00:6b::/64"), internal: true }) });
+    expect(fetchIn("B1", "http://[fd00:6b::1]:8080/", 1)).toBe("failed");
+    expect(fetchIn("A2", "http://[fd00:6b::2]/", 1)).toBe("failed");
+    expect(sh("B1", "ping -6 -c 1 -W 2 fd00:6b::1 >/dev/null && echo answers")).toBe("answers");
+    // Network A's own traffic is untouched by B's table.
+    expect(fetchIn("A1", "http://[fd00:6a::1]:8080/")).toBe("a2");
+    expect(fetchIn("A1", "http://[fd00:99::2]/")).toBe("outside");
   });
 });

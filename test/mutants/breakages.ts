@@ -1038,4 +1038,28 @@ export const BREAKAGES: Breakage[] = [
     edits: one("{ chown: keep, devices: keep }", "{ chown: keep, devices: isRoot() }"),
     tests: [CP_SECURITY],
   },
+  {
+    name: "ipv6-isolation-off",
+    removes: "the forwarding isolation between one IPv6 network's bridge and other networks' bridges",
+    file: "src/net/nat6.ts",
+    edits: one('["ct status dnat accept", `iifname ${b} oifname != ${b} oifname ${others} drop`, `oifname ${b} iifname != ${b} iifname ${others} drop`],', '["ct status dnat accept"],'),
+    tests: ["test/integration/ipv6.test.ts"],
+  },
+  {
+    name: "ipv6-dnat-of-loopback",
+    removes: "leaving [::1]:PORT to the host's own listeners (IPv6 has no route_localnet: a DNATed ::1 packet is dropped)",
+    file: "src/net/nat6.ts",
+    edits: one('["ip6 daddr != ::1 fib daddr type local jump published"]', '["fib daddr type local jump published"]'),
+    tests: ["test/integration/ipv6.test.ts"],
+  },
+  {
+    name: "ipv6-dad",
+    removes: "IPv6 addresses usable at once (without IFA_F_NODAD they are tentative for a second or more)",
+    file: "src/net/rtnl.ts",
+    edits: [
+      { from: "  msg[2] = IFA_F_NODAD;\n", to: "" },
+      { from: "attrU32(IFA_FLAGS, IFA_F_NODAD)", to: "attrU32(IFA_FLAGS, 0)" },
+    ],
+    tests: ["test/integration/ipv6.test.ts"],
+  },
 ];
