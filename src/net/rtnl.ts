@@ -244,9 +244,13 @@ export function addDefaultRoute6(nl: NetlinkSocket, gateway: Ipv6, index: number
 export interface Route6 {
   dst: Ipv6;
   prefix: number;
+  /** Who made it: RTPROT_RA (9) for one learned from a router advertisement. */
+  protocol: number;
   gateway?: Ipv6;
   oif?: number;
 }
+
+export const RTPROT_RA = 9;
 
 const u32At = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getUint32(0, true);
 
@@ -264,6 +268,7 @@ export function routes6(nl: NetlinkSocket): Route6[] {
     out.push({
       dst: dst ? ip6FromBytes(dst) : 0n,
       prefix: m.payload[1]!,
+      protocol: m.payload[5]!,
       ...(gw ? { gateway: ip6FromBytes(gw) } : {}),
       ...(oif ? { oif: u32At(oif) } : {}),
     });

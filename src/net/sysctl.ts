@@ -2,7 +2,9 @@
 // /proc/sys/net. They belong to the network namespace of the thread that
 // opens the file: the host's for root, the rootless network namespace's there.
 
-import { listDir, readText, writeValue } from "../sys/fs";
+import { readText, writeValue } from "../sys/fs";
+import type { NetlinkSocket } from "../sys/netlink";
+import { routes6, RTPROT_RA } from "./rtnl";
 import { BunkerError } from "../errors";
 
 export class SysctlError extends BunkerError {
@@ -47,13 +49,24 @@ export function enableIpv6On(link: string): void {
 }
 
 /**
- * Links that learn routes from router advertisements only while the host
- * does not forward (accept_ra 1): turning forwarding on makes them ignore
- * the advertisements, and the host loses its IPv6 default route when the
- * learned one expires. accept_ra 2 keeps them; whether to set it is the
- * host owner's choice, so the caller warns and names them.
+ * Links whose IPv6 default route came from a router advertisement and that
+ * take advertisements only while the host does not forward (accept_ra 1):
+ * once forwarding is on they ignore them, and the host loses that default
+ * route when it expires. accept_ra 2 would keep it, but that is the host
+ * owner's choice: the caller warns, naming them, before turning forwarding on.
  */
-export function linksLosingRouterAdverts(): string[] {
+export function linksLosingRouterAdverts(nl: NetlinkSocket): string[] {
   if (readSysctl("net/ipv6/conf/all/forwarding") !== "0") return [];
-  return listDir("/proc/sys/net/ipv6/conf").filter((l) => !["all", "default", "lo"].includes(l) && readSysctl(`net/ipv6/conf/${l}/accept_ra`) === "1" && readSysctl(`net/ipv6/conf/${l}/disable_ipv6`) === "0");
+  // This thread's network namespace, like the netlink socket's: every link with an RA route has a link-local address.
+  const names = new Map<number, string>();
+  for (const line of readText("/proc/thread-self/net/if_inet6").split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length === 6) names.set(parseInt(f[1]!, 16), f[5]!);
+  }
+  const out = new Set<string>();
+  for (const r of routes6(nl)) {
+    const name = r.prefix === 0 && r.protocol === RTPROT_RA && r.oif !== undefined ? names.get(r.oif) : undefined;
+    if (name && readSysctl(`net/ipv6/conf/${name}/accept_ra`) === "1") out.add(name);
+  }
+  return [...out];
 }

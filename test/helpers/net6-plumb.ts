@@ -5,7 +5,7 @@
 
 import { NetlinkSocket, openInNamespace } from "../../src/sys/netlink";
 import { addAddress6, addDefaultRoute6, createBridge, createVeth, linkIndex, randomMac, setUp } from "../../src/net/rtnl";
-import { enableIpv6Forwarding, enableIpv6On, readSysctl, setSysctl } from "../../src/net/sysctl";
+import { enableIpv6Forwarding, enableIpv6On, linksLosingRouterAdverts, readSysctl, setSysctl } from "../../src/net/sysctl";
 import { parseIp6 } from "../../src/net/addr6";
 import { runNft } from "../../src/net/nat";
 import { openSync, closeSync } from "node:fs";
@@ -15,6 +15,12 @@ export interface Plan {
   /** Without a bridge, the host end gets `hostIp` (an uplink); without a gateway, the container gets no default route. */
   veths?: { host: string; bridge?: string; hostIp?: string; pid: number; ip: string; prefix: number; gateway?: string }[];
   nft?: string;
+  /** Turns IPv6 forwarding on (before the bridges are made, and with them). */
+  forwarding?: boolean;
+  /** Links that start with IPv6 off (net.ipv6.conf.default.disable_ipv6), as on some hosts. */
+  ipv6OffByDefault?: boolean;
+  /** A default route as if learned from a router advertisement, on this link (to its first veth's container). */
+  raDefaultRoute?: string;
   /** net.bridge.bridge-nf-call-ip6tables in this namespace, where br_netfilter is loaded. */
   bridgeNetfilter?: "0" | "1";
 }
@@ -27,7 +33,8 @@ const index = (name: string) => {
   return i;
 };
 
-if (plan.bridges?.length) enableIpv6Forwarding();
+if (plan.ipv6OffByDefault) setSysctl("net/ipv6/conf/default/disable_ipv6", "1");
+if (plan.forwarding || plan.bridges?.length) enableIpv6Forwarding();
 const BRNF = "net/bridge/bridge-nf-call-ip6tables";
 if (plan.bridgeNetfilter && readSysctl(BRNF) !== undefined) setSysctl(BRNF, plan.bridgeNetfilter);
 for (const b of plan.bridges ?? []) {
@@ -52,6 +59,12 @@ for (const v of plan.veths ?? []) {
   if (v.gateway) addDefaultRoute6(inner, parseIp6(v.gateway), eth0);
   inner.close();
 }
+if (plan.raDefaultRoute) {
+  const ra = Bun.spawnSync(["ip", "-6", "route", "add", "default", "via", plan.veths![0]!.ip, "dev", plan.raDefaultRoute, "proto", "ra"], { stderr: "pipe" });
+  if (ra.exitCode !== 0) throw new Error(`ip route: ${ra.stderr}`);
+}
 if (plan.nft) runNft(plan.nft, "load the test's ip6 tables");
+// What a caller about to turn forwarding on would warn about.
+const losing = linksLosingRouterAdverts(nl);
 nl.close();
-console.log("plumbed");
+console.log(`plumbed; losing router adverts: ${JSON.stringify(losing)}`);

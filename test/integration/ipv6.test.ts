@@ -42,15 +42,20 @@ function start(name: string, cmd: string): void {
   pids[name] = JSON.parse(bunker(["inspect", names[name]!]).stdout)[0].pid;
 }
 
-/** Carries out `plan` in H's network namespace. */
-function plumb(plan: Plan): void {
+/** Carries out `plan` in H's network namespace; returns the links that would lose their router-advertised default route. */
+function plumb(plan: Plan): string[] {
   const r = Bun.spawnSync([nsenter!, `--net=/proc/${pids.H}/ns/net`, process.execPath, join(ROOT, "test/helpers/net6-plumb.ts"), JSON.stringify(plan)], {
     stdout: "pipe",
     stderr: "pipe",
   });
   expect(r.stderr.toString()).toBe("");
-  expect(r.stdout.toString()).toBe("plumbed\n");
+  const out = r.stdout.toString().match(/^plumbed; losing router adverts: (.*)\n$/);
+  expect(out).not.toBeNull();
+  return JSON.parse(out![1]!);
 }
+
+/** What linksLosingRouterAdverts said before forwarding was on, and after. */
+const losing: string[][] = [];
 
 const sh = (who: string, cmd: string) => bunker(["exec", names[who]!, "sh", "-c", cmd]).stdout.trim();
 
@@ -71,27 +76,36 @@ beforeAll(() => {
   start("A2", httpd("a2", "80"));
   start("B1", httpd("b1", "80"));
   start("O", httpd("outside", "80"));
-  plumb({
-    // As on a host without br_netfilter: frames between two ports of a bridge
-    // then never meet conntrack, and a hairpin connection through the
-    // gateway works only by the masquerade (where it is loaded, conntrack
-    // undoes the DNAT of the reply within the bridge by itself).
-    bridgeNetfilter: "0",
-    bridges: [
-      { name: "bk-t6a", gateway: "fd00:6a::1", prefix: 64 },
-      { name: "bk-t6b", gateway: "fd00:6b::1", prefix: 64 },
-    ],
-    veths: [
-      { host: "bkt6a1", bridge: "bk-t6a", pid: pids.A1!, ip: "fd00:6a::2", prefix: 64, gateway: "fd00:6a::1" },
-      { host: "bkt6a2", bridge: "bk-t6a", pid: pids.A2!, ip: "fd00:6a::3", prefix: 64, gateway: "fd00:6a::1" },
-      { host: "bkt6b1", bridge: "bk-t6b", pid: pids.B1!, ip: "fd00:6b::2", prefix: 64, gateway: "fd00:6b::1" },
-      { host: "up6", hostIp: "fd00:99::1", pid: pids.O!, ip: "fd00:99::2", prefix: 64 },
-    ],
-  });
+  // First the uplink, with a default route as a router advertisement would
+  // leave it, while H does not forward yet; and links that start without IPv6.
+  losing.push(plumb({ ipv6OffByDefault: true, veths: [{ host: "up6", hostIp: "fd00:99::1", pid: pids.O!, ip: "fd00:99::2", prefix: 64 }], raDefaultRoute: "up6" }));
+  losing.push(
+    plumb({
+      // As on a host without br_netfilter: frames between two ports of a bridge
+      // then never meet conntrack, and a hairpin connection through the
+      // gateway works only by the masquerade (where it is loaded, conntrack
+      // undoes the DNAT of the reply within the bridge by itself).
+      bridgeNetfilter: "0",
+      bridges: [
+        { name: "bk-t6a", gateway: "fd00:6a::1", prefix: 64 },
+        { name: "bk-t6b", gateway: "fd00:6b::1", prefix: 64 },
+      ],
+      veths: [
+        { host: "bkt6a1", bridge: "bk-t6a", pid: pids.A1!, ip: "fd00:6a::2", prefix: 64, gateway: "fd00:6a::1" },
+        { host: "bkt6a2", bridge: "bk-t6a", pid: pids.A2!, ip: "fd00:6a::3", prefix: 64, gateway: "fd00:6a::1" },
+        { host: "bkt6b1", bridge: "bk-t6b", pid: pids.B1!, ip: "fd00:6b::2", prefix: 64, gateway: "fd00:6b::1" },
+      ],
+    }),
+  );
 });
 
 // The tests build on each other, in order: the plain bridges, then network A's table, then a published port.
 describe.skipIf(!ready)("IPv6 networks", () => {
+  test("a router-advertised default route that forwarding would cost the host is named before forwarding is on, and bridges get IPv6 where new links start without it", () => {
+    expect(losing).toEqual([["up6"], []]);
+    expect(Bun.spawnSync([nsenter!, `--net=/proc/${pids.H}/ns/net`, "sh", "-c", "cat /proc/sys/net/ipv6/conf/default/disable_ipv6 /proc/sys/net/ipv6/conf/bk-t6a/disable_ipv6 /proc/sys/net/ipv6/conf/all/forwarding"]).stdout.toString()).toBe("1\n0\n1\n");
+  });
+
   test("containers on one bridge reach each other at once over IPv6 (no duplicate address detection), by wget and nc", () => {
     expect(flagsOf("A2", "fd00006a000000000000000000000003")).toBe("82");
     expect(sh("A2", "cat /proc/net/ipv6_route | grep -c '^00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd00006a000000000000000000000001 '")).toBe("1");
