@@ -4,9 +4,9 @@
 // (nat.ts) are the model: the scripts are nft's language, applied with
 // nat.ts's runNft as one transaction, and published ports are map elements.
 //
-// No route_localnet for IPv6: the kernel drops a packet with source or
-// destination ::1 on any link but lo, so [::1]:PORT cannot be DNATed to a
-// container. docker serves it with its userland proxy (a process per
+// No route_localnet for IPv6: a packet with source or destination ::1
+// arriving on any link but lo is dropped, so [::1]:PORT cannot be DNATed to
+// a container. docker serves it with its userland proxy (a process per
 // published port, listening on [::]:PORT); without the proxy ::1 does not
 // reach the container there either. bunker has no proxy process, so the
 // output chain leaves ::1 alone: a connection to [::1]:PORT reaches what the
