@@ -160,3 +160,19 @@ export function deletePortsScript6(table: string, ports: readonly PortMapping[],
 export function undoPortsScript6(table: string, ports: readonly PortMapping[], containerIp6: string): string {
   return addPortsScript6(table, ports, containerIp6) + deletePortsScript6(table, ports, containerIp6);
 }
+
+/**
+ * Deletes, of the container's keys, those present in `present` (map name to
+ * key to value, as nft -j lists a table's maps: addresses in RFC 5952 form,
+ * as formatIp6 writes them) and, with `onlyOwn`, only where the value is
+ * still the container's: for elements a killed bunker left, as nat.ts's
+ * deletePresentScript does for IPv4.
+ */
+export function deletePresentScript6(table: string, ports: readonly PortMapping[], containerIp6: string, present: Map<string, Map<string, string>>, onlyOwn: boolean): string {
+  const keep = expandPorts(ports).filter((p) => {
+    const e = element(p, containerIp6);
+    const value = e && present.get(e.map)?.get(e.key);
+    return value !== undefined && (!onlyOwn || value === e!.value);
+  });
+  return deletePortsScript6(table, keep, containerIp6);
+}

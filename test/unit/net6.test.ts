@@ -21,7 +21,7 @@ import {
   parseSubnet6,
   pickSubnet6,
 } from "../../src/net/addr6";
-import { addPortsScript6, deletePortsScript6, deleteTableScript6, repairScript6, tableScript6, undoPortsScript6, type Nat6Network } from "../../src/net/nat6";
+import { addPortsScript6, deletePortsScript6, deletePresentScript6, deleteTableScript6, repairScript6, tableScript6, undoPortsScript6, type Nat6Network } from "../../src/net/nat6";
 import { parsePublish } from "../../src/spec/ports";
 
 const p6 = (s: string) => formatIp6(parseIp6(s));
@@ -199,6 +199,14 @@ describe("ip6 nft scripts", () => {
       "add element ip6 t6 tcp_addr_ports { fd1a:2b3c:4d5e::1 . 8080 : fd1a:2b3c:4d5e::2 . 80 }\ndelete element ip6 t6 tcp_addr_ports { fd1a:2b3c:4d5e::1 . 8080 }\n",
     );
     expect(addPortsScript6("t6", parsePublish("127.0.0.1:8080:80"), "fd1a:2b3c:4d5e::2")).toBe("");
+  });
+
+  test("stale elements: only keys present are deleted, and with onlyOwn only those still mapping to the container", () => {
+    const ports = [...parsePublish("8080:80"), ...parsePublish("8081:81"), ...parsePublish("127.0.0.1:8082:82")];
+    const present = new Map([["tcp_ports", new Map([["8080", "fd1a:2b3c:4d5e::2 . 80"], ["8081", "fd1a:2b3c:4d5e::9 . 81"]])]]);
+    expect(deletePresentScript6("t6", ports, "fd1a:2b3c:4d5e::2", present, false)).toBe("delete element ip6 t6 tcp_ports { 8080, 8081 }\n");
+    expect(deletePresentScript6("t6", ports, "fd1a:2b3c:4d5e:0:0::2", present, true)).toBe("delete element ip6 t6 tcp_ports { 8080 }\n");
+    expect(deletePresentScript6("t6", ports, "fd1a:2b3c:4d5e::2", new Map(), false)).toBe("");
   });
 
   test.skipIf(!nft || process.geteuid?.() !== 0)("nft accepts every script", () => {
