@@ -4,9 +4,9 @@
 // network code does on the host. The plan comes as JSON in argv[2].
 
 import { NetlinkSocket, openInNamespace } from "../../src/sys/netlink";
-import { addAddress6, addDefaultRoute6, createBridge, createVeth, linkIndex, randomMac, setUp } from "../../src/net/rtnl";
+import { addAddress6, addDefaultRoute6, createBridge, createVeth, hostSubnets6InUse, linkIndex, randomMac, setUp } from "../../src/net/rtnl";
 import { enableIpv6Forwarding, enableIpv6On, linksLosingRouterAdverts, readSysctl, setSysctl } from "../../src/net/sysctl";
-import { parseIp6 } from "../../src/net/addr6";
+import { formatSubnet6, parseIp6 } from "../../src/net/addr6";
 import { runNft } from "../../src/net/nat";
 import { openSync, closeSync } from "node:fs";
 
@@ -64,7 +64,8 @@ if (plan.raDefaultRoute) {
   if (ra.exitCode !== 0) throw new Error(`ip route: ${ra.stderr}`);
 }
 if (plan.nft) runNft(plan.nft, "load the test's ip6 tables");
-// What a caller about to turn forwarding on would warn about.
+// What a caller about to turn forwarding on would warn about, and what a new network's subnet must avoid.
 const losing = linksLosingRouterAdverts(nl);
+const inUse = hostSubnets6InUse(nl).map(formatSubnet6);
 nl.close();
-console.log(`plumbed; losing router adverts: ${JSON.stringify(losing)}`);
+console.log(JSON.stringify({ losing, inUse }));

@@ -42,20 +42,25 @@ function start(name: string, cmd: string): void {
   pids[name] = JSON.parse(bunker(["inspect", names[name]!]).stdout)[0].pid;
 }
 
-/** Carries out `plan` in H's network namespace; returns the links that would lose their router-advertised default route. */
-function plumb(plan: Plan): string[] {
+interface Plumbed {
+  /** Links that would lose their router-advertised default route (linksLosingRouterAdverts). */
+  losing: string[];
+  /** hostSubnets6InUse, printed. */
+  inUse: string[];
+}
+
+/** Carries out `plan` in H's network namespace; returns what it found there afterwards. */
+function plumb(plan: Plan): Plumbed {
   const r = Bun.spawnSync([nsenter!, `--net=/proc/${pids.H}/ns/net`, process.execPath, join(ROOT, "test/helpers/net6-plumb.ts"), JSON.stringify(plan)], {
     stdout: "pipe",
     stderr: "pipe",
   });
   expect(r.stderr.toString()).toBe("");
-  const out = r.stdout.toString().match(/^plumbed; losing router adverts: (.*)\n$/);
-  expect(out).not.toBeNull();
-  return JSON.parse(out![1]!);
+  return JSON.parse(r.stdout.toString()) as Plumbed;
 }
 
-/** What linksLosingRouterAdverts said before forwarding was on, and after. */
-const losing: string[][] = [];
+/** What the first plumbing (the uplink, forwarding still off) and the second (bridges, forwarding on) found. */
+const found: Plumbed[] = [];
 
 const sh = (who: string, cmd: string) => bunker(["exec", names[who]!, "sh", "-c", cmd]).stdout.trim();
 
@@ -78,8 +83,8 @@ beforeAll(() => {
   start("O", httpd("outside", "80"));
   // First the uplink, with a default route as a router advertisement would
   // leave it, while H does not forward yet; and links that start without IPv6.
-  losing.push(plumb({ ipv6OffByDefault: true, veths: [{ host: "up6", hostIp: "fd00:99::1", pid: pids.O!, ip: "fd00:99::2", prefix: 64 }], raDefaultRoute: "up6" }));
-  losing.push(
+  found.push(plumb({ ipv6OffByDefault: true, veths: [{ host: "up6", hostIp: "fd00:99::1", pid: pids.O!, ip: "fd00:99::2", prefix: 64 }], raDefaultRoute: "up6" }));
+  found.push(
     plumb({
       // As on a host without br_netfilter: frames between two ports of a bridge
       // then never meet conntrack, and a hairpin connection through the
@@ -102,8 +107,18 @@ beforeAll(() => {
 // The tests build on each other, in order: the plain bridges, then network A's table, then a published port.
 describe.skipIf(!ready)("IPv6 networks", () => {
   test("a router-advertised default route that forwarding would cost the host is named before forwarding is on, and bridges get IPv6 where new links start without it", () => {
-    expect(losing).toEqual([["up6"], []]);
+    expect(found.map((f) => f.losing)).toEqual([["up6"], []]);
     expect(Bun.spawnSync([nsenter!, `--net=/proc/${pids.H}/ns/net`, "sh", "-c", "cat /proc/sys/net/ipv6/conf/default/disable_ipv6 /proc/sys/net/ipv6/conf/bk-t6a/disable_ipv6 /proc/sys/net/ipv6/conf/all/forwarding"]).stdout.toString()).toBe("1\n0\n1\n");
+  });
+
+  test("the host's IPv6 subnets in use: every route but the default one, whoever made it, and every address", () => {
+    const inUse = found[1]!.inUse;
+    // The bridges' and the uplink's on-link routes, which the kernel made (proto kernel).
+    for (const s of ["fd00:6a::/64", "fd00:6b::/64", "fd00:99::/64", "fe80::/64", "fd00:6a::1/128", "fd00:6b::1/128", "fd00:99::1/128", "::1/128"]) expect(inUse).toContain(s);
+    // The default route (from the router advertisement) is no subnet in use.
+    expect(inUse).not.toContain("::/0");
+    // Containers' own addresses are in their namespaces, not this one.
+    expect(inUse).not.toContain("fd00:6a::2/128");
   });
 
   test("containers on one bridge reach each other at once over IPv6 (no duplicate address detection), by wget and nc", () => {
