@@ -23,6 +23,7 @@ import {
 } from "../../src/net/addr6";
 import { addPortsScript6, deletePortsScript6, deletePresentScript6, deleteTableScript6, repairScript6, tableScript6, undoPortsScript6, type Nat6Network } from "../../src/net/nat6";
 import { parsePublish } from "../../src/spec/ports";
+import { readSysctl, setSysctl } from "../../src/net/sysctl";
 
 const p6 = (s: string) => formatIp6(parseIp6(s));
 
@@ -129,6 +130,17 @@ describe("IPv6 subnets", () => {
     const used = [{ base: parseIp6("fd1a:2b3c:4d5e::"), prefix: 48 }, { base: c[1]!.base + 77n, prefix: 128 }];
     expect(pickSubnet6(c, used)).toEqual(c[2]);
     expect(pickSubnet6(c, [{ base: parseIp6("fd00::"), prefix: 8 }])).toBeUndefined();
+  });
+});
+
+describe("sysctl settings", () => {
+  test("a failed write names the setting as sysctl does (a dot in a link's name becomes a slash) and the reason", () => {
+    expect(() => setSysctl("net/ipv6/conf/bk-no.such/disable_ipv6", "0")).toThrow("set net.ipv6.conf.bk-no/such.disable_ipv6 to 0: No such file or directory");
+    expect(readSysctl("net/ipv6/conf/bk-no.such/disable_ipv6")).toBeUndefined();
+    // A setting that already has the value is not written: no privilege needed.
+    const current = readSysctl("net/core/somaxconn");
+    expect(current).toMatch(/^\d+$/);
+    expect(() => setSysctl("net/core/somaxconn", current!)).not.toThrow();
   });
 });
 
