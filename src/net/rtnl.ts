@@ -7,6 +7,7 @@ import { AF_INET } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { randomBytes } from "../sys/libc";
 import { formatIp, maskOf, type Ipv4 } from "./addr";
+import { formatIp6, ip6Bytes, ip6FromBytes, type Ipv6, type Subnet6 } from "./addr6";
 
 const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, SETLINK: 19, NEWADDR: 20, GETADDR: 22, NEWROUTE: 24, GETROUTE: 26 } as const;
 const IFLA = { ADDRESS: 1, IFNAME: 3, MASTER: 10, PROTINFO: 12, LINKINFO: 18, NET_NS_PID: 19 } as const;
@@ -183,4 +184,117 @@ export function addresses(nl: NetlinkSocket): { ip: Ipv4; prefix: number; index:
     if (local) out.push({ ip: readIp(local), prefix: m.payload[1]!, index: new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(4, true) });
   }
   return out;
+}
+
+// IPv6: the same requests for AF_INET6. An address is added without
+// duplicate address detection (IFA_F_NODAD), so it can be used at once
+// rather than after a second of "tentative"; the kernel adds the on-link
+// route of its prefix itself (IFA_F_NOPREFIXROUTE is not set).
+
+const AF_INET6 = 10;
+const IFA_FLAGS = 8;
+const IFA_F_NODAD = 0x02;
+
+/** struct ifaddrmsg for AF_INET6 */
+function ifaddr6(prefix: number, index: number): Uint8Array {
+  const b = ifaddr(prefix, index);
+  b[0] = AF_INET6;
+  return b;
+}
+
+/** struct rtmsg for AF_INET6 */
+function rtmsg6(dstLen: number): Uint8Array {
+  const b = rtmsg(dstLen);
+  b[0] = AF_INET6;
+  return b;
+}
+
+/**
+ * A route dump's header: with strict checking the kernel takes its protocol
+ * and type as filters, so a request's RTPROT_BOOT would leave out the routes
+ * the kernel made (proto kernel) and those a user added (proto static).
+ */
+function rtmsg6Dump(): Uint8Array {
+  const b = new Uint8Array(12);
+  b[0] = AF_INET6;
+  b[4] = RT_TABLE_MAIN;
+  return b;
+}
+
+export function addAddress6(nl: NetlinkSocket, index: number, name: string, ip: Ipv6, prefix: number): void {
+  const msg = ifaddr6(prefix, index);
+  msg[2] = IFA_F_NODAD;
+  nl.request(
+    `add address ${formatIp6(ip)}/${prefix} to ${name}`,
+    RTM.NEWADDR,
+    NLM_F.CREATE | NLM_F.EXCL,
+    concat([msg, attr(IFA.ADDRESS, ip6Bytes(ip)), attrU32(IFA_FLAGS, IFA_F_NODAD)]),
+  );
+}
+
+export function addDefaultRoute6(nl: NetlinkSocket, gateway: Ipv6, index: number): void {
+  nl.request(
+    `add IPv6 default route via ${formatIp6(gateway)}`,
+    RTM.NEWROUTE,
+    NLM_F.CREATE | NLM_F.EXCL,
+    concat([rtmsg6(0), attr(RTA.GATEWAY, ip6Bytes(gateway)), attrU32(RTA.OIF, index)]),
+  );
+}
+
+export interface Route6 {
+  dst: Ipv6;
+  prefix: number;
+  /** Who made it: RTPROT_RA (9) for one learned from a router advertisement. */
+  protocol: number;
+  gateway?: Ipv6;
+  oif?: number;
+}
+
+export const RTPROT_RA = 9;
+
+const u32At = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getUint32(0, true);
+
+/** IPv6 routes of the main table (the default route among them, with prefix 0). */
+export function routes6(nl: NetlinkSocket): Route6[] {
+  const out: Route6[] = [];
+  for (const m of nl.dump("list IPv6 routes", RTM.GETROUTE, rtmsg6Dump())) {
+    if (m.payload[0] !== AF_INET6) continue;
+    const a = parseAttrs(m.payload.subarray(12));
+    const table = a.get(RTA.TABLE);
+    if ((table ? u32At(table) : m.payload[4]!) !== RT_TABLE_MAIN) continue;
+    const dst = a.get(RTA.DST);
+    const gw = a.get(RTA.GATEWAY);
+    const oif = a.get(RTA.OIF);
+    out.push({
+      dst: dst ? ip6FromBytes(dst) : 0n,
+      prefix: m.payload[1]!,
+      protocol: m.payload[5]!,
+      ...(gw ? { gateway: ip6FromBytes(gw) } : {}),
+      ...(oif ? { oif: u32At(oif) } : {}),
+    });
+  }
+  return out;
+}
+
+/** IPv6 addresses on the links, with their prefix lengths (link-local ones too). */
+export function addresses6(nl: NetlinkSocket): { ip: Ipv6; prefix: number; index: number }[] {
+  const out: { ip: Ipv6; prefix: number; index: number }[] = [];
+  for (const m of nl.dump("list IPv6 addresses", RTM.GETADDR, ifaddr6(0, 0))) {
+    if (m.payload[0] !== AF_INET6) continue;
+    const a = parseAttrs(m.payload.subarray(8));
+    const local = a.get(IFA.LOCAL) ?? a.get(IFA.ADDRESS);
+    if (local) out.push({ ip: ip6FromBytes(local), prefix: m.payload[1]!, index: new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(4, true) });
+  }
+  return out;
+}
+
+/**
+ * What a new network's IPv6 subnet must not overlap: every route of the
+ * host but the default one, and every address of it (as a /128).
+ */
+export function hostSubnets6InUse(nl: NetlinkSocket): Subnet6[] {
+  const used: Subnet6[] = [];
+  for (const r of routes6(nl)) if (r.prefix > 0) used.push({ base: r.dst, prefix: r.prefix });
+  for (const a of addresses6(nl)) used.push({ base: a.ip, prefix: 128 });
+  return used;
 }

@@ -1081,5 +1081,27 @@ export const BREAKAGES: Breakage[] = [
     file: "src/net/aardvark.ts",
     edits: one("  const start = startTime(pid);\n  return start !== null && isAlive(pid, start);\n}", "  return true;\n}").concat(one("    if (at < 0 || args[at + 1] !== cfg) return false;\n", "")),
     tests: ["test/integration/aardvark.test.ts"],
+    name: "ipv6-isolation-off",
+    removes: "the forwarding isolation between one IPv6 network's bridge and other networks' bridges",
+    file: "src/net/nat6.ts",
+    edits: one('["ct status dnat accept", `iifname ${b} oifname != ${b} oifname ${others} drop`, `oifname ${b} iifname != ${b} iifname ${others} drop`],', '["ct status dnat accept"],'),
+    tests: ["test/integration/ipv6.test.ts"],
+  },
+  {
+    name: "ipv6-dnat-of-loopback",
+    removes: "leaving [::1]:PORT to the host's own listeners (IPv6 has no route_localnet: a DNATed ::1 packet is dropped)",
+    file: "src/net/nat6.ts",
+    edits: one('["ip6 daddr != ::1 fib daddr type local jump published"]', '["fib daddr type local jump published"]'),
+    tests: ["test/integration/ipv6.test.ts"],
+  },
+  {
+    name: "ipv6-dad",
+    removes: "IPv6 addresses usable at once (without IFA_F_NODAD they are tentative for a second or more)",
+    file: "src/net/rtnl.ts",
+    edits: [
+      { from: "  msg[2] = IFA_F_NODAD;\n", to: "" },
+      { from: "attrU32(IFA_FLAGS, IFA_F_NODAD)", to: "attrU32(IFA_FLAGS, 0)" },
+    ],
+    tests: ["test/integration/ipv6.test.ts"],
   },
 ];
