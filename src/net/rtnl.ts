@@ -155,7 +155,11 @@ const readIp = (b: Uint8Array) => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) 
 /** IPv4 routes of the main table. */
 export function routes(nl: NetlinkSocket): Route[] {
   const out: Route[] = [];
-  for (const m of nl.dump("list routes", RTM.GETROUTE, rtmsg(0))) {
+  // Without a protocol or type in the header: with strict checking the kernel takes them as filters.
+  const header = new Uint8Array(12);
+  header[0] = AF_INET;
+  header[4] = RT_TABLE_MAIN;
+  for (const m of nl.dump("list routes", RTM.GETROUTE, header)) {
     if (m.payload[0] !== AF_INET) continue;
     const a = parseAttrs(m.payload.subarray(12));
     const table = a.get(RTA.TABLE);

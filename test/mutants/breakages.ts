@@ -1081,6 +1081,8 @@ export const BREAKAGES: Breakage[] = [
     file: "src/net/aardvark.ts",
     edits: one("  const start = startTime(pid);\n  return start !== null && isAlive(pid, start);\n}", "  return true;\n}").concat(one("    if (at < 0 || args[at + 1] !== cfg) return false;\n", "")),
     tests: ["test/integration/aardvark.test.ts"],
+  },
+  {
     name: "ipv6-isolation-off",
     removes: "the forwarding isolation between one IPv6 network's bridge and other networks' bridges",
     file: "src/net/nat6.ts",
