@@ -226,10 +226,12 @@ describe.skipIf(!ready)("aardvark-dns", () => {
     }
   });
 
-  test("dnsReconcile after an attach cut short (its file written, nothing started): no process, no entry of the dead container", () => {
+  test("dnsReconcile after an attach cut short (its file written, nothing started): no process, no entry of the dead container, no stale pid file", () => {
     mkdirSync(`${dir}/config`, { recursive: true });
     writeFileSync(`${dir}/config/neta`, `${GW_A}\n${A} 10.89.0.2  web,a10000000000\n`);
     writeFileSync(`${dir}/pending`, "");
+    // a pid file left by an aardvark-dns long gone, its pid now another program's: this test's own
+    writeFileSync(`${dir}/config/aardvark.pid`, String(process.pid));
     dnsReconcile(dir, () => false);
     expect(servers()).toEqual([]);
     expect(readdirSync(`${dir}/config`)).toEqual([]);
