@@ -5,17 +5,22 @@
 // holds, and names of one label, are asked: it answers NXDOMAIN for a
 // one-label name it does not hold and forwards nothing off the machine.
 
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { createSocket } from "node:dgram";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { ask, found, NXDOMAIN } from "../helpers/dns";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { isRoot, until } from "../helpers/bunker";
+import { hostBunCopy, type HostBun } from "../helpers/hostbun";
 import { guardLeaks } from "../helpers/suite";
+import { createUser, removeUser, runAs, type TestUser } from "../helpers/users";
 import { dnsAttach, dnsDetach, dnsReconcile } from "../../src/net/aardvark";
 import { AT, O } from "../../src/sys/constants";
 import { closeFd, trySys, waitFor } from "../../src/sys/libc";
 
 const BINARY = ["/usr/lib/podman/aardvark-dns", "/usr/libexec/podman/aardvark-dns", "/usr/bin/aardvark-dns"].find(existsSync);
 const ready = isRoot && BINARY !== undefined;
+const UNSHARE = ["/usr/bin/unshare", "/bin/unshare"].find(existsSync);
+if (ready && !UNSHARE) console.warn("skipping the aardvark-dns test as an unprivileged user: unshare is not installed (package util-linux)");
 if (!ready) console.warn(`skipping the aardvark-dns tests: ${isRoot ? "aardvark-dns is not installed (package aardvark-dns)" : "binding port 53 needs root"}`);
 
 const guard = guardLeaks(ready);
@@ -32,50 +37,6 @@ const C = `c3${"0".repeat(62)}`;
 const netA = { name: "neta", gateways: [GW_A] };
 const netB = { name: "netb", gateways: [GW_B] };
 
-interface Answer {
-  rcode: number;
-  addresses: string[];
-}
-
-/** One question (A or AAAA) to `server`:53; null when nothing answers within 300 ms. */
-function ask(server: string, name: string, type: "A" | "AAAA" = "A"): Promise<Answer | null> {
-  const labels = name.split(".").map((l) => Buffer.concat([Buffer.of(l.length), Buffer.from(l)]));
-  const id = Math.floor(Math.random() * 65536);
-  const header = Buffer.alloc(12);
-  header.writeUInt16BE(id, 0);
-  header.writeUInt16BE(0x0100, 2);
-  header.writeUInt16BE(1, 4);
-  const question = Buffer.concat([header, ...labels, Buffer.of(0, 0, type === "A" ? 1 : 28, 0, 1)]);
-  return new Promise((resolve) => {
-    const s = createSocket("udp4");
-    const done = (a: Answer | null) => {
-      clearTimeout(timer);
-      s.close();
-      resolve(a);
-    };
-    const timer = setTimeout(() => done(null), 300);
-    s.on("error", () => done(null));
-    s.on("message", (m: Buffer) => {
-      if (m.readUInt16BE(0) !== id) return;
-      // The question comes back as it was sent; answers name it by a pointer (2 bytes).
-      let off = question.length;
-      const addresses: string[] = [];
-      for (let i = 0; i < m.readUInt16BE(6); i++) {
-        off += (m[off]! & 0xc0) === 0xc0 ? 2 : m.indexOf(0, off) + 1 - off;
-        const rtype = m.readUInt16BE(off);
-        const len = m.readUInt16BE(off + 8);
-        const data = m.subarray(off + 10, off + 10 + len);
-        if (rtype === 1) addresses.push([...data].join("."));
-        if (rtype === 28) addresses.push(Array.from({ length: 8 }, (_, k) => data.readUInt16BE(2 * k).toString(16)).join(":"));
-        off += 10 + len;
-      }
-      done({ rcode: m[3]! & 0xf, addresses });
-    });
-    // connected, so that a gateway nobody serves says so at once (ECONNREFUSED) rather than by the timeout
-    s.connect(53, server, () => s.send(question));
-  });
-}
-
 /** The process's state letter (R, S, Z...), "" once it is gone. */
 function state(pid: number): string {
   try {
@@ -88,8 +49,6 @@ function state(pid: number): string {
 
 const PR_SET_CHILD_SUBREAPER = 36;
 
-const NXDOMAIN = { rcode: 3, addresses: [] };
-const found = (...addresses: string[]) => ({ rcode: 0, addresses });
 
 /** Live aardvark-dns processes serving this test's directory (a zombie is not one). */
 function servers(): number[] {
@@ -226,10 +185,12 @@ describe.skipIf(!ready)("aardvark-dns", () => {
     }
   });
 
-  test("dnsReconcile after an attach cut short (its file written, nothing started): no process, no entry of the dead container", () => {
+  test("dnsReconcile after an attach cut short (its file written, nothing started): no process, no entry of the dead container, no stale pid file", () => {
     mkdirSync(`${dir}/config`, { recursive: true });
     writeFileSync(`${dir}/config/neta`, `${GW_A}\n${A} 10.89.0.2  web,a10000000000\n`);
     writeFileSync(`${dir}/pending`, "");
+    // a pid file left by an aardvark-dns long gone, its pid now another program's: this test's own
+    writeFileSync(`${dir}/config/aardvark.pid`, String(process.pid));
     dnsReconcile(dir, () => false);
     expect(servers()).toEqual([]);
     expect(readdirSync(`${dir}/config`)).toEqual([]);
@@ -307,5 +268,46 @@ describe.skipIf(!ready)("aardvark-dns", () => {
     );
     expect(readdirSync(`${dir}/config`)).toEqual([]);
     expect(servers()).toEqual([]);
+  });
+});
+
+// As an unprivileged user, in a user and network namespace of the user's own: where a rootless
+// user's containers get their names answered (the user's rootless network namespace).
+describe.skipIf(!ready || !UNSHARE)("aardvark-dns for an unprivileged user", () => {
+  let user: TestUser | undefined;
+  let host: HostBun | undefined;
+  let script = "";
+  beforeAll(async () => {
+    user = createUser("bunker-ci-dns", false);
+    host = hostBunCopy("bunker-aardvark");
+    const built = await Bun.build({ entrypoints: [`${import.meta.dir}/aardvark-as-user.ts`], target: "bun", outdir: host.dir });
+    if (!built.success) throw new Error(`build aardvark-as-user.ts: ${built.logs.join("; ")}`);
+    script = built.outputs[0]!.path;
+    chmodSync(script, 0o644);
+    mkdirSync(`${host.dir}/dns`);
+    chownSync(`${host.dir}/dns`, user.uid, user.gid);
+  });
+  afterAll(() => {
+    host?.remove();
+    if (user) removeUser(user);
+  });
+
+  test("attach, answers, detach and the stop work without root, in the user's own namespaces", () => {
+    const r = runAs(user!, [UNSHARE!, "-Urn", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', host!.bun, script, `${host!.dir}/dns`]);
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual({
+      // root inside its user namespace, the user outside
+      uid: 0,
+      web: found("10.88.5.2"),
+      db: found("10.88.5.3"),
+      webDetached: NXDOMAIN,
+      afterLast: null,
+    });
+    // nothing of the user's left: no aardvark-dns, its files gone
+    const left = () => Bun.spawnSync(["ps", "-o", "pid=,ppid=,stat=,args=", "-u", String(user!.uid)]).stdout.toString();
+    const end = Date.now() + 2000;
+    while (left() !== "" && Date.now() < end) Bun.sleepSync(20);
+    expect(left()).toBe("");
+    expect(readdirSync(`${host!.dir}/dns/config`)).toEqual([]);
   });
 });
