@@ -28,10 +28,17 @@ export class PoolExhausted extends BunkerError {
 
 const leasesDir = (dir: string) => `${dir}/leases`;
 
-/** Runs `fn` holding the network's lock; `fn` gets the lock's descriptor, for nft to hold too. */
-export function withNetworkLock<T>(dir: string, fn: (lockFd: number) => T): T {
-  makeDir(dir.slice(0, dir.lastIndexOf("/")));
-  makeDir(dir);
+/**
+ * Runs `fn` holding the network's lock; `fn` gets the lock's descriptor, for
+ * nft to hold too. `make`: the directory is made if missing (the default
+ * bridge's); a network made by `network create` has its own from the start,
+ * and one that is gone must stay gone (ENOENT).
+ */
+export function withNetworkLock<T>(dir: string, fn: (lockFd: number) => T, make = true): T {
+  if (make) {
+    makeDir(dir.slice(0, dir.lastIndexOf("/")));
+    makeDir(dir);
+  }
   const lock = lockFile(`${dir}/lock`)!;
   try {
     return fn(lock.fd);

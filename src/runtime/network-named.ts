@@ -18,7 +18,7 @@ import type { NetworkAttachment, PortMapping } from "../spec/types";
 import { NetlinkSocket, openInNamespace } from "../sys/netlink";
 import { closeFd, trySys } from "../sys/libc";
 import { AT, O } from "../sys/constants";
-import { errnoMessage } from "../sys/errno";
+import { Errno, errnoMessage, SysError } from "../sys/errno";
 import { listDir, readText, writeAtomic } from "../sys/fs";
 import { guardBridge, leaseVeth, namespaceOutlives, publish, reconcileLeases, undoLease } from "./network-leases";
 import { natOf, networkByRef, networksRoot } from "./networks";
@@ -73,6 +73,16 @@ function bridgeIndex(nl: NetlinkSocket, r: NetworkRecord, lockFd: number): numbe
   return makeBridge(nl, r.bridge, subnet, parseIp(r.gateway), r.nat && nftPath() ? natOf(r) : undefined, lockFd);
 }
 
+/** withNetworkLock for a network made by `network create`: one removed meanwhile is no such network, and is not made again. */
+function lockedNetwork<T>(dir: string, ref: string, fn: (lockFd: number) => T): T {
+  try {
+    return withNetworkLock(dir, fn, false);
+  } catch (e) {
+    if (e instanceof SysError && e.errno === Errno.ENOENT) throw new BunkerError(`--network ${ref}: no such network`);
+    throw e;
+  }
+}
+
 interface Placed {
   record: NetworkRecord;
   lease: Lease;
@@ -88,7 +98,7 @@ function place(nl: NetlinkSocket, a: NetworkAttachment, id: string, name: string
   const found = networkByRef(a.name, `--network ${a.name}`);
   const root = networksRoot();
   const dir = `${root}/${found.name}`;
-  return withNetworkLock(dir, (lockFd) => {
+  return lockedNetwork(dir, a.name, (lockFd) => {
     const record = readRecord(root, found.name);
     if (!record || record.pending || record.removing) throw new BunkerError(`--network ${a.name}: no such network`);
     const table = natTableName(record.id);
@@ -122,7 +132,7 @@ function unplace(p: { record: NetworkRecord; lease: Lease }, veth: boolean): voi
       nl.close();
     }
   }
-  withNetworkLock(dir, (lockFd) => {
+  lockedNetwork(dir, p.record.name, (lockFd) => {
     // Only this container's own lease: the address may be someone else's by now if it was freed.
     if (listLeases(dir).some((l) => l.ip === p.lease.ip && l.id === p.lease.id)) undoLease(dir, p.lease, natTableName(p.record.id), lockFd);
   });

@@ -16,11 +16,12 @@ import type { ContainerSpec, NetworkMode, PortMapping } from "../spec/types";
 import { NetlinkSocket } from "../sys/netlink";
 import { listDir, readText, removePath } from "../sys/fs";
 import { BunkerError } from "../errors";
+import { Errno, SysError } from "../sys/errno";
 import { stateDir } from "./state";
 import { containerDir, containerExists, currentStatus, listStates, readState, supervisorAlive, type ContainerState, type NetworkState } from "./store";
 import { abandoned, guardBridge, namespaceOutlives, publish, reconcileLeases, undoLease } from "./network-leases";
 import { prepareNamed, readAttachments } from "./network-named";
-import { finishInterrupted, networksRoot } from "./networks";
+import { finishInterrupted, networksRoot, unrecorded } from "./networks";
 import { listRecords, natTableName, withNetworksLock } from "../net/networks";
 import { namesAvailable, reconcileDns, withdraw } from "./network-dns";
 
@@ -302,11 +303,16 @@ export function reconcileNetwork(states?: ContainerState[]): void {
   const root = networksRoot();
   const records = listRecords(root);
   // A mark is finished under the networks' lock, which its writer held until it died.
-  if (records.some((r) => r.pending || r.removing)) withNetworksLock(root, () => finishInterrupted(root));
+  if (records.some((r) => r.pending || r.removing) || unrecorded(root).length) withNetworksLock(root, () => finishInterrupted(root));
   for (const r of records) {
     const at = `${root}/${r.name}`;
     if (r.pending || r.removing || !listDir(`${at}/leases`).length) continue;
-    withNetworkLock(at, (lockFd) => reconcileLeases(at, natTableName(r.id), lockFd, (l) => withdraw(r, l.id)));
+    try {
+      withNetworkLock(at, (lockFd) => reconcileLeases(at, natTableName(r.id), lockFd, (l) => withdraw(r, l.id)), false);
+    } catch (e) {
+      // removed since it was listed
+      if (!(e instanceof SysError && e.errno === Errno.ENOENT)) throw e;
+    }
   }
   if (records.length) reconcileDns((id) => !abandoned(id));
 }

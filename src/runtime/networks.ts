@@ -12,7 +12,8 @@ import { deleteTableScript, nftPath, runNft, type NatTable } from "../net/nat";
 import { listLeases, withNetworkLock, type Lease } from "../net/ipam";
 import { linkIndex } from "../net/rtnl";
 import { NetlinkSocket } from "../sys/netlink";
-import { readText } from "../sys/fs";
+import { fileType, listDir, readText } from "../sys/fs";
+import { mayBeNetworkName } from "../spec/validate";
 import { stateDir } from "./state";
 import { removeTree } from "./leftovers";
 
@@ -123,12 +124,15 @@ function takeDown(root: string, r: NetworkRecord, nl: NetlinkSocket): void {
   withNetworkLock(dir, (lockFd) => {
     if (nftPath()) runNft(deleteTableScript(natTableName(r.id)), `remove the NAT table of network ${r.name}`, lockFd);
     removeBridge(nl, r.bridge);
-  });
-  removeTree(dir);
+    // Removed while its lock is held: whoever waits for it then finds no network, and makes no directory.
+    removeTree(dir);
+  }, false);
 }
 
 /** Networks a killed `network create` or `network rm` left marked: taken down. Call with the networks' lock held. */
 export function finishInterrupted(root: string): void {
+  // A directory without its record: a create killed before it wrote one.
+  for (const name of unrecorded(root)) removeTree(`${root}/${name}`);
   const marked = listRecords(root).filter((r) => r.pending || r.removing);
   if (!marked.length) return;
   const nl = NetlinkSocket.open(0);
@@ -143,6 +147,11 @@ export function finishInterrupted(root: string): void {
   } finally {
     nl.close();
   }
+}
+
+/** Directories of networks with no record in them. */
+export function unrecorded(root: string): string[] {
+  return listDir(root).filter((n) => mayBeNetworkName(n) && fileType(`${root}/${n}`) === "dir" && !readRecord(root, n));
 }
 
 /** A network by name or id, whole (not being made or removed), or a 125 error naming the reference. */
@@ -163,10 +172,14 @@ export function removeNetwork(ref: string, reconcile: (dir: string, lockFd: numb
   return withNetworksLock(root, () => {
     const r = networkByRef(ref);
     const dir = `${root}/${r.name}`;
-    const users = withNetworkLock(dir, (lockFd) => {
-      reconcile(dir, lockFd);
-      return listLeases(dir);
-    });
+    const users = withNetworkLock(
+      dir,
+      (lockFd) => {
+        reconcile(dir, lockFd);
+        return listLeases(dir);
+      },
+      false,
+    );
     if (users.length) {
       const names = users.map((l) => l.name ?? l.id.slice(0, 12));
       throw new NetworkError(`network ${r.name} is in use by container${names.length === 1 ? "" : "s"} ${names.join(", ")}: stop ${names.length === 1 ? "it" : "them"} or disconnect ${names.length === 1 ? "it" : "them"} first`);
