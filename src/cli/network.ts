@@ -28,7 +28,7 @@ interface Shown {
   EnableIPv6: boolean;
   IPAM: { Driver: "default"; Config: { Subnet: string; Gateway: string }[] };
   Internal: boolean;
-  Containers: Record<string, { Name: string; IPv4Address: string; Aliases: string[] }>;
+  Containers: Record<string, { Name: string; IPv4Address: string; IPv6Address: string; Aliases: string[] }>;
   Options: Record<string, string>;
   Labels: Record<string, string>;
 }
@@ -47,7 +47,9 @@ function shownUse(u: NetworkUse): Shown {
     EnableIPv6: r.subnet6 !== undefined,
     IPAM: { Driver: "default", Config: [{ Subnet: r.subnet, Gateway: r.gateway }, ...(r.subnet6 ? [{ Subnet: r.subnet6, Gateway: r.gateway6 ?? "" }] : [])] },
     Internal: r.internal,
-    Containers: Object.fromEntries(u.leases.map((l) => [l.id, { Name: l.name ?? "", IPv4Address: `${l.ip}/${r.subnet.split("/")[1]}`, Aliases: l.aliases ?? [] }])),
+    Containers: Object.fromEntries(
+      u.leases.map((l) => [l.id, { Name: l.name ?? "", IPv4Address: `${l.ip}/${r.subnet.split("/")[1]}`, IPv6Address: l.ip6 && r.subnet6 ? `${l.ip6}/${r.subnet6.split("/")[1]}` : "", Aliases: l.aliases ?? [] }]),
+    ),
     Options: { "com.docker.network.bridge.name": r.bridge },
     Labels: r.labels ?? {},
   };
@@ -67,7 +69,7 @@ function shownDefault(): Shown | null {
     EnableIPv6: false,
     IPAM: { Driver: "default", Config: [{ Subnet: o.bridge.subnet, Gateway: o.bridge.gateway }] },
     Internal: false,
-    Containers: Object.fromEntries(o.leases.map((l) => [l.id, { Name: l.name ?? "", IPv4Address: `${l.ip}/${prefix}`, Aliases: [] }])),
+    Containers: Object.fromEntries(o.leases.map((l) => [l.id, { Name: l.name ?? "", IPv4Address: `${l.ip}/${prefix}`, IPv6Address: "", Aliases: [] }])),
     Options: { "com.docker.network.bridge.name": o.bridge.name },
     Labels: {},
   };
@@ -115,12 +117,24 @@ function networkFilter(filters: readonly string[]): (n: Shown) => boolean {
   return (n) => tests.every((t) => t(n));
 }
 
+/** --subnet and --gateway: at most one IPv4 and one IPv6 value, told apart by their form. */
+function byFamily<K4 extends string, K6 extends string>(values: readonly string[], flag: string, v4: K4, v6: K6): Partial<Record<K4 | K6, string>> {
+  const out: Partial<Record<K4 | K6, string>> = {};
+  for (const v of values) {
+    const key = v.includes(":") ? v6 : v4;
+    if (out[key] !== undefined) throw new UsageError(`network create: ${flag} given twice for IPv${key === v6 ? 6 : 4}: ${out[key]} and ${v}`);
+    out[key] = v;
+  }
+  return out;
+}
+
 async function create(argv: string[]): Promise<number> {
   const parsed = await parseCommand(
     argv,
     {
-      subnet: { type: "string", valueHint: "CIDR", description: "The network's subnet (default: a free /24 in 10.90.0.0-10.127.255.0)" },
-      gateway: { type: "string", valueHint: "IP", description: "The bridge's address (default: the subnet's first)" },
+      subnet: { type: "string", multiple: true, valueHint: "CIDR", description: "The network's subnet (default: a free /24 in 10.90.0.0-10.127.255.0); an IPv6 one too with --ipv6" },
+      gateway: { type: "string", multiple: true, valueHint: "IP", description: "The bridge's address in a subnet (default: the subnet's first)" },
+      ipv6: { type: "boolean", description: "IPv6 too: an IPv6 --subnet, or a unique local /64 of the network's own" },
       internal: { type: "boolean", description: "No route out of the host, nothing published: containers reach only each other and the host" },
       label: { type: "string", multiple: true, valueHint: "KEY=VALUE", description: "A label of the network" },
       driver: { type: "string", alias: ["d"], valueHint: "bridge", description: "The network driver: bridge (the only one)" },
@@ -129,7 +143,7 @@ async function create(argv: string[]): Promise<number> {
       name: "network create",
       description: "Make a network: a bridge of its own, where containers reach each other by name",
       positional: "NAME",
-      examples: ["bunker network create web", "bunker network create --subnet 10.200.0.0/24 --internal backend"],
+      examples: ["bunker network create web", "bunker network create --subnet 10.200.0.0/24 --internal backend", "bunker network create --ipv6 --subnet fd00:1::/64 dual"],
     },
   );
   if (!parsed) return 0;
@@ -139,8 +153,9 @@ async function create(argv: string[]): Promise<number> {
   const labels = labelsOf(strings(parsed.values.label), "--label");
   const r = createNetwork({
     name: parsed.rest[0]!,
-    ...(parsed.values.subnet !== undefined ? { subnet: parsed.values.subnet as string } : {}),
-    ...(parsed.values.gateway !== undefined ? { gateway: parsed.values.gateway as string } : {}),
+    ...byFamily(strings(parsed.values.subnet), "--subnet", "subnet", "subnet6"),
+    ...byFamily(strings(parsed.values.gateway), "--gateway", "gateway", "gateway6"),
+    ...(parsed.values.ipv6 === true ? { ipv6: true } : {}),
     internal: parsed.values.internal === true,
     labels,
   });

@@ -19,9 +19,10 @@ import { closeFd, trySys } from "../sys/libc";
 import { NetlinkSocket, openInNamespace } from "../sys/netlink";
 import { Errno, errnoMessage } from "../sys/errno";
 import { AT, O } from "../sys/constants";
+import { parseIp6 } from "./addr6";
 import { formatIp, formatSubnet, gatewayOf, maskOf, overlaps, parseIp, parseSubnet, type Subnet } from "./addr";
 import { defaultTable, nftPath, runNft, tableScript, type NatTable } from "./nat";
-import { addAddress, addDefaultRoute, addresses, createBridge, createVeth, deleteLink, linkIndex, randomMac, routes, setHairpin, setMac, setUp } from "./rtnl";
+import { addAddress6, addDefaultRoute6, addAddress, addDefaultRoute, addresses, createBridge, createVeth, deleteLink, linkIndex, randomMac, routes, setHairpin, setMac, setUp } from "./rtnl";
 import { BunkerError } from "../errors";
 
 export const BRIDGE = "bunker0";
@@ -219,6 +220,10 @@ export interface VethPlan {
   prefix: number;
   /** The gateway for the container's default route, when it gets one through this bridge. */
   defaultVia?: string;
+  /** On a dual-stack network: the IPv6 address, its prefix, and the IPv6 default route's gateway. */
+  ip6?: string;
+  prefix6?: number;
+  defaultVia6?: string;
 }
 
 /** The container's veth: created, on the bridge, up; its inside end with the address (and a default route). */
@@ -244,6 +249,10 @@ export function attachVeth(nl: NetlinkSocket, plan: VethPlan, pid: number): void
       addAddress(inner, at, inside, parseIp(plan.ip), plan.prefix);
       setUp(inner, at, inside);
       if (plan.defaultVia !== undefined) addDefaultRoute(inner, parseIp(plan.defaultVia), at);
+      if (plan.ip6 !== undefined) {
+        addAddress6(inner, at, inside, parseIp6(plan.ip6), plan.prefix6!);
+        if (plan.defaultVia6 !== undefined) addDefaultRoute6(inner, parseIp6(plan.defaultVia6), at);
+      }
     } finally {
       inner.close();
     }

@@ -20,6 +20,8 @@ export interface Lease {
   aliases?: string[];
   veth?: string;
   ifname?: string;
+  /** On a dual-stack network: its IPv6 address. */
+  ip6?: string;
 }
 
 export class PoolExhausted extends BunkerError {
@@ -66,13 +68,13 @@ export function listLeases(dir: string): Lease[] {
  * network's lock held. `skip`: an address that is not the subnet's first
  * but the gateway's.
  */
-export function allocate(dir: string, subnet: Subnet, id: string, ports: readonly PortMapping[], want?: string, skip?: string, extra: Omit<Lease, "ip" | "id" | "ports" | "nat"> = {}): Lease {
+export function allocate(dir: string, subnet: Subnet, id: string, ports: readonly PortMapping[], want?: string, skip?: string, extra: (ip: string) => Omit<Lease, "ip" | "id" | "ports" | "nat"> = () => ({})): Lease {
   makeDir(leasesDir(dir));
   const leases = listLeases(dir);
   const taken = new Set<Ipv4>(leases.map((l) => parseIp(l.ip)));
   if (skip !== undefined) taken.add(parseIp(skip));
   const { first, last } = hostRange(subnet);
-  const lease = (ip: Ipv4): Lease => ({ ip: formatIp(ip), id, ports: [...ports], nat: ports.length > 0, ...extra });
+  const lease = (ip: Ipv4): Lease => ({ ip: formatIp(ip), id, ports: [...ports], nat: ports.length > 0, ...extra(formatIp(ip)) });
   if (want !== undefined) {
     const ip = parseIp(want);
     if (!contains(subnet, ip) || ip <= subnet.base || ip > last) throw new BunkerError(`--ip ${want}: not an address for a container in ${formatSubnet(subnet)}`);
@@ -80,13 +82,15 @@ export function allocate(dir: string, subnet: Subnet, id: string, ports: readonl
       const holder = leases.find((l) => l.ip === want);
       throw new BunkerError(`--ip ${want}: the address is taken${holder ? ` by container ${holder.name ?? holder.id}` : " by the gateway"}`);
     }
-    writeLease(dir, lease(ip));
-    return lease(ip);
+    const l = lease(ip);
+    writeLease(dir, l);
+    return l;
   }
   for (let ip = first; ip <= last; ip++) {
     if (taken.has(ip)) continue;
-    writeLease(dir, lease(ip));
-    return lease(ip);
+    const l = lease(ip);
+    writeLease(dir, l);
+    return l;
   }
   throw new PoolExhausted(`address pool ${formatSubnet(subnet)} of the bridge is exhausted: all ${last - first + 1} addresses are leased`);
 }

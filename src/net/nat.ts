@@ -211,10 +211,10 @@ export function runNft(script: string, what: string, holdFd?: number): void {
 }
 
 /** The elements of the table's port maps: map name to key to value, in nft's notation as the scripts write it. */
-export function listElements(table = TABLE): Map<string, Map<string, string>> {
+export function listElements(table = TABLE, family: "ip" | "ip6" = "ip"): Map<string, Map<string, string>> {
   const nft = nftPath();
   if (!nft) throw new NatError("list the NAT table: nft not found: install the nftables package");
-  const r = Bun.spawnSync([nft, "-j", "list", "table", "ip", table], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: {} });
+  const r = Bun.spawnSync([nft, "-j", "list", "table", family, table], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: {} });
   const out = new Map<string, Map<string, string>>();
   if (r.exitCode !== 0) return out;
   const text = (v: unknown): string => {

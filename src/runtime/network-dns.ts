@@ -20,7 +20,7 @@ export function namesAvailable(network: string): boolean {
 /** The container's names on the network, once its address is there: throws when they cannot be answered. */
 export function announce(r: NetworkRecord, l: Lease): void {
   const names = [...(l.name !== undefined ? [l.name] : []), ...(l.aliases ?? [])];
-  dnsAttach(dnsDir(), { name: r.name, gateways: [r.gateway] }, { id: l.id, ipv4: [l.ip], ipv6: [], names });
+  dnsAttach(dnsDir(), { name: r.name, gateways: [r.gateway, ...(r.gateway6 ? [r.gateway6] : [])] }, { id: l.id, ipv4: [l.ip], ipv6: l.ip6 ? [l.ip6] : [], names });
 }
 
 /** Its names gone from the network; a failure is only worth a warning (the entry goes with the next reconcile). */

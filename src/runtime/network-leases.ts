@@ -8,6 +8,7 @@ import { detachLink, hardenBridge, vethName } from "../net/bridge";
 import { freeLease, listLeases, type Lease } from "../net/ipam";
 import { addPortsScript, deletePresentScript, listElements, NatError, nftPath, repairScript, runNft, undoPortsScript, type NatTable } from "../net/nat";
 import { guardIntact } from "../net/guard";
+import { addPortsScript6, deletePresentScript6, undoPortsScript6 } from "../net/nat6";
 import { NetlinkSocket } from "../sys/netlink";
 import { containerExists, currentStatus, listStates, readState, supervisorAlive } from "./store";
 import { clearTempFiles } from "./leftovers";
@@ -43,6 +44,7 @@ export function guardBridge(dir: string, t: NatTable | undefined, bridge: string
 /** Adds the lease's NAT elements. Call with the network's lock held. */
 export function publish(lease: Lease, table: string, lockFd: number): void {
   const what = `publish ports of ${lease.id}`;
+  if (lease.ip6) publish6(lease, table, lockFd);
   try {
     runNft(addPortsScript(lease.ports, lease.ip, table), what, lockFd);
   } catch (e) {
@@ -51,6 +53,18 @@ export function publish(lease: Lease, table: string, lockFd: number): void {
     // could record them. This start holds the ports (ports.ts), so no running container owns them.
     runNft(deletePresentScript(lease.ports, lease.ip, listElements(table), false, table), `${what}: remove stale elements`, lockFd);
     runNft(addPortsScript(lease.ports, lease.ip, table), what, lockFd);
+  }
+}
+
+/** The lease's IPv6 elements, over any a killed bunker left for the same host ports. */
+function publish6(lease: Lease, table: string, lockFd: number): void {
+  const what = `publish ports of ${lease.id} over IPv6`;
+  try {
+    runNft(addPortsScript6(table, lease.ports, lease.ip6!), what, lockFd);
+  } catch (e) {
+    if (!(e instanceof NatError) || !/File exists/.test(e.message)) throw e;
+    runNft(deletePresentScript6(table, lease.ports, lease.ip6!, listElements(table, "ip6"), false), `${what}: remove stale elements`, lockFd);
+    runNft(addPortsScript6(table, lease.ports, lease.ip6!), what, lockFd);
   }
 }
 
@@ -67,6 +81,18 @@ export function namespaceOutlives(id: string): boolean {
  * Call with the network's lock held.
  */
 export function undoLease(dir: string, l: Lease, table: string, lockFd: number): void {
+  if (l.nat && l.ports.length && l.ip6) {
+    try {
+      runNft(undoPortsScript6(table, l.ports, l.ip6), `unpublish ports of ${l.id} over IPv6`, lockFd);
+    } catch {
+      try {
+        const script = deletePresentScript6(table, l.ports, l.ip6, listElements(table, "ip6"), true);
+        if (script) runNft(script, `unpublish ports of ${l.id} over IPv6`, lockFd);
+      } catch (e) {
+        void log.warn((e as Error).message);
+      }
+    }
+  }
   if (l.nat && l.ports.length) {
     const what = `unpublish ports of ${l.id}`;
     try {

@@ -7,10 +7,11 @@
 
 import { log } from "../log";
 import { BunkerError } from "../errors";
-import { attachVeth, detachLink, makeBridge } from "../net/bridge";
+import { attachVeth, detachLink, type VethPlan } from "../net/bridge";
 import { allocate, listLeases, withNetworkLock, type Lease } from "../net/ipam";
 import { natTableName, readRecord, type NetworkRecord } from "../net/networks";
 import { parseIp, parseSubnet } from "../net/addr";
+import { formatIp6, nthHost6, parseIp6, parseSubnet6 } from "../net/addr6";
 import { linkIndex, routes } from "../net/rtnl";
 import { reservePorts, type Reservation } from "../net/ports";
 import { nftPath } from "../net/nat";
@@ -21,7 +22,7 @@ import { AT, O } from "../sys/constants";
 import { Errno, errnoMessage, SysError } from "../sys/errno";
 import { listDir, readText, writeAtomic } from "../sys/fs";
 import { guardBridge, leaseVeth, namespaceOutlives, publish, reconcileLeases, undoLease } from "./network-leases";
-import { natOf, networkByRef, networksRoot } from "./networks";
+import { makeNetworkBridge, natOf, networkByRef, networksRoot } from "./networks";
 import { announce, namesAvailable, withdraw } from "./network-dns";
 import { containerDir, type AttachedNetwork } from "./store";
 
@@ -69,8 +70,7 @@ function bridgeIndex(nl: NetlinkSocket, r: NetworkRecord, lockFd: number): numbe
   const index = linkIndex(nl, r.bridge);
   if (index !== null) return index;
   void log.warn(`bridge ${r.bridge} of network ${r.name} was missing: made again`);
-  const subnet = parseSubnet(r.subnet);
-  return makeBridge(nl, r.bridge, subnet, parseIp(r.gateway), r.nat && nftPath() ? natOf(r) : undefined, lockFd);
+  return makeNetworkBridge(nl, r, lockFd);
 }
 
 /** withNetworkLock for a network made by `network create`: one removed meanwhile is no such network, and is not made again. */
@@ -107,12 +107,15 @@ function place(nl: NetlinkSocket, a: NetworkAttachment, id: string, name: string
     const index = bridgeIndex(nl, record, lockFd);
     const nat = record.nat && nftPath() ? natOf(record) : undefined;
     guardBridge(dir, nat, record.bridge, lockFd);
-    const lease = allocate(dir, parseSubnet(record.subnet), id, ports, a.ip, record.gateway, {
+    const subnet = parseSubnet(record.subnet);
+    const lease = allocate(dir, subnet, id, ports, a.ip, record.gateway, (ip) => ({
       ...(name !== undefined ? { name } : {}),
       aliases: [...(a.aliases ?? [])],
       veth: slotVeth(id, slot),
       ifname,
-    });
+      // The IPv6 address follows the IPv4 one: unique as it is, and known from it.
+      ...(record.subnet6 ? { ip6: formatIp6(nthHost6(parseSubnet6(record.subnet6), parseIp(ip) - subnet.base - 1)!) } : {}),
+    }));
     if (lease.ports.length) publish(lease, table, lockFd);
     return { record, lease, bridgeIndex: index };
   });
@@ -144,10 +147,17 @@ const attached = (p: Placed): AttachedNetwork => ({
   ip: p.lease.ip,
   gateway: p.record.gateway,
   subnet: p.record.subnet,
+  ...(p.lease.ip6 ? { ip6: p.lease.ip6, gateway6: p.record.gateway6!, subnet6: p.record.subnet6! } : {}),
   aliases: p.lease.aliases ?? [],
   ifname: p.lease.ifname!,
   veth: p.lease.veth!,
 });
+
+/** Where the lease's veth goes, with the addresses of both families and, if `route`, the default routes through this network. */
+function vethPlan(p: Placed, inside: string, route: boolean): VethPlan {
+  const v6 = p.lease.ip6 && p.record.subnet6 ? { ip6: p.lease.ip6, prefix6: parseSubnet6(p.record.subnet6).prefix, ...(route ? { defaultVia6: p.record.gateway6! } : {}) } : {};
+  return { bridgeIndex: p.bridgeIndex, host: p.lease.veth!, inside, ip: p.lease.ip, prefix: parseSubnet(p.record.subnet).prefix, ...(route ? { defaultVia: p.record.gateway } : {}), ...v6 };
+}
 
 export interface PreparedNamed {
   networks: AttachedNetwork[];
@@ -198,7 +208,7 @@ export function prepareNamed(id: string, name: string | undefined, list: readonl
     attach: async (pid) => {
       plumbed = true;
       for (const p of placed) {
-        attachVeth(nl, { bridgeIndex: p.bridgeIndex, host: p.lease.veth!, inside: p.lease.ifname!, ip: p.lease.ip, prefix: parseSubnet(p.record.subnet).prefix, ...(p === routed ? { defaultVia: p.record.gateway } : {}) }, pid);
+        attachVeth(nl, vethPlan(p, p.lease.ifname!, p === routed), pid);
         if (names) announce(p.record, p.lease);
       }
     },
@@ -241,7 +251,7 @@ export function connectRunning(id: string, name: string | undefined, pid: number
   try {
     const p = place(nl, a, id, name, slot, ifname, []);
     try {
-      attachVeth(nl, { bridgeIndex: p.bridgeIndex, host: p.lease.veth!, inside: ifname, ip: p.lease.ip, prefix: parseSubnet(p.record.subnet).prefix, ...(!routed && !p.record.internal ? { defaultVia: p.record.gateway } : {}) }, pid);
+      attachVeth(nl, vethPlan(p, ifname, !routed && !p.record.internal), pid);
       if (namesAvailable(p.record.name)) announce(p.record, p.lease);
     } catch (e) {
       unplace(p, true);

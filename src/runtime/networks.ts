@@ -9,6 +9,10 @@ import { hostSubnetsInUse, makeBridge, removeBridge, hardenBridge, type BridgeCo
 import { bridgeName, findRecord, listRecords, natTableName, NetworkError, readRecord, validateNetworkName, withNetworksLock, writeRecord, type NetworkRecord } from "../net/networks";
 import { contains, formatIp, formatSubnet, hostRange, overlaps, parseIp, parseSubnet, type Subnet } from "../net/addr";
 import { deleteTableScript, nftPath, runNft, type NatTable } from "../net/nat";
+import { deleteTableScript6, tableScript6, type Nat6Network } from "../net/nat6";
+import { contains6, defaultSubnets6, formatIp6, formatSubnet6, gatewayOf6, overlaps6, parseIp6, parseSubnet6, pickSubnet6, type Ipv6, type Subnet6 } from "../net/addr6";
+import { addAddress6, hostSubnets6InUse } from "../net/rtnl";
+import { enableIpv6Forwarding, enableIpv6On, linksLosingRouterAdverts } from "../net/sysctl";
 import { listLeases, withNetworkLock, type Lease } from "../net/ipam";
 import { linkIndex } from "../net/rtnl";
 import { NetlinkSocket } from "../sys/netlink";
@@ -23,8 +27,60 @@ export interface CreateNetwork {
   name: string;
   subnet?: string;
   gateway?: string;
+  /** --ipv6: dual-stack, with `subnet6` (--subnet with an IPv6 one) or a unique local /64 of its own. */
+  ipv6?: boolean;
+  subnet6?: string;
+  gateway6?: string;
   internal?: boolean;
   labels?: Record<string, string>;
+}
+
+/** The ip6 table of a dual-stack network: the same name in the ip6 family. */
+export const nat6Of = (r: NetworkRecord): Nat6Network => ({ table: natTableName(r.id), bridge: r.bridge, subnet6: parseSubnet6(r.subnet6!), internal: r.internal });
+
+/** The IPv6 subnet and gateway of a new dual-stack network: the one asked for, checked, or a unique local /64 derived from its id. */
+function chooseSubnet6(root: string, o: CreateNetwork, id: string, nl: NetlinkSocket): { subnet6: Subnet6; gateway6: Ipv6 } {
+  const others = listRecords(root).flatMap((r) => (r.subnet6 ? [{ name: r.name, subnet: parseSubnet6(r.subnet6) }] : []));
+  const host = hostSubnets6InUse(nl);
+  let subnet6: Subnet6;
+  if (o.subnet6 !== undefined) {
+    subnet6 = parseSubnet6(o.subnet6);
+    const clash = others.find((x) => overlaps6(x.subnet, subnet6));
+    if (clash) throw new NetworkError(`--subnet ${o.subnet6}: overlaps network ${clash.name} (${formatSubnet6(clash.subnet)})`);
+    if (host.some((u) => overlaps6(subnet6, u))) throw new NetworkError(`--subnet ${o.subnet6}: overlaps a route or address of this host`);
+  } else {
+    if (o.gateway6 !== undefined) throw new NetworkError("--gateway with an IPv6 address needs an IPv6 --subnet");
+    const free = pickSubnet6(defaultSubnets6(id), [...others.map((x) => x.subnet), ...host]);
+    if (!free) throw new NetworkError("no free unique local /64 for the network: choose one with --subnet");
+    subnet6 = free;
+  }
+  let gateway6 = gatewayOf6(subnet6);
+  if (o.gateway6 !== undefined) {
+    gateway6 = parseIp6(o.gateway6);
+    if (!contains6(subnet6, gateway6) || gateway6 === subnet6.base) throw new NetworkError(`--gateway ${o.gateway6}: not a host address of ${formatSubnet6(subnet6)}`);
+  }
+  return { subnet6, gateway6 };
+}
+
+/**
+ * A network's bridge made whole: the link, its addresses, forwarding, and
+ * its tables (ip, and ip6 when dual-stack); its index. The caller recorded
+ * the network before, so that a kill in between is undone later.
+ */
+export function makeNetworkBridge(nl: NetlinkSocket, r: NetworkRecord, lockFd: number): number {
+  const nat = r.nat && nftPath() !== undefined;
+  const index = makeBridge(nl, r.bridge, parseSubnet(r.subnet), parseIp(r.gateway), nat ? natOf(r) : undefined, lockFd);
+  hardenBridge(false, r.bridge);
+  if (r.subnet6) {
+    const s6 = parseSubnet6(r.subnet6);
+    const losing = linksLosingRouterAdverts(nl);
+    if (losing.length) void log.warn(`IPv6 forwarding turns off router advertisements on ${losing.join(", ")}: the host's IPv6 default route there lapses unless accept_ra is 2`);
+    enableIpv6Forwarding();
+    enableIpv6On(r.bridge);
+    addAddress6(nl, index, r.bridge, parseIp6(r.gateway6!), s6.prefix);
+    if (nat) runNft(tableScript6(nat6Of(r)), `set up IPv6 NAT for the bridge ${r.bridge}`, lockFd);
+  }
+  return index;
 }
 
 /** The NAT table of a network made by `network create`. */
@@ -85,6 +141,7 @@ export function createNetwork(o: CreateNetwork): NetworkRecord {
       const { subnet, gateway } = chooseSubnet(root, o, nl);
       const id = randomBytes(32).toString("hex");
       const nat = nftPath() !== undefined;
+      const v6 = o.ipv6 || o.subnet6 !== undefined ? chooseSubnet6(root, o, id, nl) : undefined;
       const record: NetworkRecord = {
         name: o.name,
         id,
@@ -92,6 +149,7 @@ export function createNetwork(o: CreateNetwork): NetworkRecord {
         bridge: bridgeName(id),
         subnet: formatSubnet(subnet),
         gateway: formatIp(gateway),
+        ...(v6 ? { subnet6: formatSubnet6(v6.subnet6), gateway6: formatIp6(v6.gateway6) } : {}),
         internal: o.internal === true,
         nat,
         created: new Date().toISOString(),
@@ -100,10 +158,7 @@ export function createNetwork(o: CreateNetwork): NetworkRecord {
       // Recorded before the bridge is made: a kill from here on leaves a mark that says what to undo.
       writeRecord(root, { ...record, pending: true });
       try {
-        withNetworkLock(`${root}/${o.name}`, (lockFd) => {
-          makeBridge(nl, record.bridge, subnet, gateway, nat ? natOf(record) : undefined, lockFd);
-          hardenBridge(false, record.bridge);
-        });
+        withNetworkLock(`${root}/${o.name}`, (lockFd) => makeNetworkBridge(nl, record, lockFd));
       } catch (e) {
         takeDown(root, record, nl);
         throw e;
@@ -122,7 +177,7 @@ function takeDown(root: string, r: NetworkRecord, nl: NetlinkSocket): void {
   const dir = `${root}/${r.name}`;
   writeRecord(root, { ...r, removing: true });
   withNetworkLock(dir, (lockFd) => {
-    if (nftPath()) runNft(deleteTableScript(natTableName(r.id)), `remove the NAT table of network ${r.name}`, lockFd);
+    if (nftPath()) runNft(deleteTableScript(natTableName(r.id)) + deleteTableScript6(natTableName(r.id)), `remove the NAT tables of network ${r.name}`, lockFd);
     removeBridge(nl, r.bridge);
     // Removed while its lock is held: whoever waits for it then finds no network, and makes no directory.
     removeTree(dir);

@@ -52,6 +52,10 @@ export interface AttachedNetwork {
   gateway: string;
   subnet: string;
   aliases: string[];
+  /** On a dual-stack network. */
+  ip6?: string;
+  gateway6?: string;
+  subnet6?: string;
   /** The interface inside (eth0, eth1...) and the veth's host end. */
   ifname: string;
   veth: string;

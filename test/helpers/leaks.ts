@@ -218,16 +218,21 @@ function links(out: Entries): void {
  */
 function networkTables(out: Entries): void {
   if (!NFT) return;
-  const r = Bun.spawnSync([NFT, "-j", "list", "tables", "ip"], { stderr: "ignore" });
+  for (const family of ["ip", "ip6"]) networkTablesOf(out, family);
+}
+
+function networkTablesOf(out: Entries, family: string): void {
+  const r = Bun.spawnSync([NFT!, "-j", "list", "tables", family], { stderr: "ignore" });
   if (r.exitCode !== 0) return;
   const tables = (JSON.parse(r.stdout.toString()).nftables as NftObject[]).map((o) => o.table?.name).filter((n): n is string => n !== undefined && /^bk_[0-9a-f]{12}$/.test(n));
-  for (const t of tables) {
-    const bridge = `bk-${t.slice(3)}`;
-    const listed = Bun.spawnSync([NFT, "-j", "list", "table", "ip", t], { stderr: "ignore" });
+  for (const name of tables) {
+    const t = family === "ip" ? name : `${name} (ip6)`;
+    const bridge = `bk-${name.slice(3)}`;
+    const listed = Bun.spawnSync([NFT!, "-j", "list", "table", family, name], { stderr: "ignore" });
     const objects: NftObject[] = listed.exitCode === 0 ? JSON.parse(listed.stdout.toString()).nftables : [];
     if (!existsSync(`/sys/class/net/${bridge}`)) out.set(`nat table ${t}`, `nat: table ip ${t}, with no bridge ${bridge}`);
     for (const o of objects) for (const e of o.map?.elem ?? []) out.set(`nat ${t} ${o.map!.name} ${JSON.stringify(e)}`, `nat element: ${t} ${o.map!.name} ${JSON.stringify(e)}`);
-    if (sysctl(`net/ipv4/conf/${bridge}/route_localnet`) === "1" && objects.filter((o) => o.rule?.chain === "localnet").length < 2) {
+    if (family === "ip" && sysctl(`net/ipv4/conf/${bridge}/route_localnet`) === "1" && objects.filter((o) => o.rule?.chain === "localnet").length < 2) {
       out.set(`guard ${bridge}`, `sysctl: net.ipv4.conf.${bridge}.route_localnet=1 without the loopback guard (chain localnet of table ip ${t})`);
     }
   }

@@ -184,6 +184,28 @@ describe.skipIf(!ready)("containers on networks", () => {
     expect(aardvark()).toEqual([]);
   });
 
+  cleanly("--ipv6: dual-stack addresses, a name answered with its IPv6 address, reached over IPv6 by address, and a published port reached over IPv6 from another network", () => {
+    const a = network("bk-test-v6a", "--ipv6", "--subnet", "fd42:bc1::/64");
+    network("bk-test-v6b", "--ipv6");
+    const shown = JSON.parse(bunker(["network", "inspect", "bk-test-v6a"]).stdout)[0];
+    expect(shown.EnableIPv6).toBe(true);
+    expect(shown.IPAM.Config[1]).toEqual({ Subnet: "fd42:bc1::/64", Gateway: "fd42:bc1::1" });
+    expect(Bun.spawnSync(["ip", "-o", "-6", "addr", "show", "dev", a.bridge]).stdout.toString()).toContain("inet6 fd42:bc1::1/64");
+    const port = freePort();
+    const web = detached(["--network", "bk-test-v6a", "--name", "bk-test-web6", "-p", `${port}:80`], serve("over-v6"));
+    const ip6 = Object.values(JSON.parse(bunker(["network", "inspect", "bk-test-v6a"]).stdout)[0].Containers as Record<string, { IPv6Address: string }>)[0]!.IPv6Address.split("/")[0]!;
+    expect(ip6).toMatch(/^fd42:bc1::[0-9a-f]+$/);
+    const from = (net: string, cmd: string) => bunker(["run", "--rm", "--network", net, "--rootfs", suite.fs.path, "--", "sh", "-c", cmd]);
+    const r = from("bk-test-v6a", `ip -6 route | grep default; nslookup -type=AAAA bk-test-web6 | grep -c ${ip6}; for i in $(seq 15); do x=$(nc -w 2 ${ip6} 80 </dev/null) && [ -n "$x" ] && { echo "$x"; break; }; sleep 0.2; done`);
+    expect(r.stdout).toBe(`default via fd42:bc1::1 dev eth0  metric 1024 \n1\nover-v6\n`);
+    // From the other network: the published port on its own IPv6 gateway (an address of the host) leads to web.
+    const gw6 = JSON.parse(bunker(["network", "inspect", "bk-test-v6b"]).stdout)[0].IPAM.Config[1].Gateway as string;
+    const p = from("bk-test-v6b", `for i in $(seq 15); do x=$(nc -w 2 ${gw6} ${port} </dev/null) && [ -n "$x" ] && { echo "$x"; break; }; sleep 0.2; done; nc -w 2 ${ip6} 80 </dev/null 2>/dev/null | grep . || echo apart`);
+    expect(p.stdout).toBe("over-v6\napart\n");
+    bunker(["rm", "-f", web]);
+    expect(Bun.spawnSync(["nft", "list", "map", "ip6", `bk_${a.id.slice(0, 12)}`, "tcp_ports"]).stdout.toString()).not.toContain(`${port} :`);
+  });
+
   cleanly("network connect puts a running container on a network at once (eth1), disconnect takes it off; a stopped one gets it at its next start", () => {
     network("bk-test-front");
     const back = network("bk-test-back");
