@@ -641,7 +641,8 @@ describe.skipIf(!ready)("command line", () => {
       [["run"], "bunker: run: give an image, or --rootfs DIR or --host-root and a command: bunker run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"],
       [["run", "--hostname", "", "true"], "bunker: invalid hostname: it is empty\n"],
       [["run", "--hostname", "x".repeat(65), "true"], `bunker: invalid hostname "${"x".repeat(65)}": 65 bytes, the kernel allows at most 64\n`],
-      [["run", "--network", "bridge0", "true"], 'bunker: unknown network mode "bridge0": use one of private, none, host, bridge, slirp4netns, pasta, container:ID or ns:PATH\n'],
+      [["run", "--network", "bridge 0", "true"], 'bunker: unknown network mode "bridge 0": use one of private, none, host, bridge, slirp4netns, pasta, container:ID, ns:PATH or a network\'s name\n'],
+      [["run", "--network", "bridge0", "--host-root", "--", "true"], "bunker: --network bridge0: no such network\n"],
       [["frobnicate"], 'bunker: unknown command "frobnicate": see bunker --help\n'],
     ];
     for (const [args, err] of cases) {
