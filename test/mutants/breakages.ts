@@ -1038,4 +1038,18 @@ export const BREAKAGES: Breakage[] = [
     edits: one("{ chown: keep, devices: keep }", "{ chown: keep, devices: isRoot() }"),
     tests: [CP_SECURITY],
   },
+  {
+    name: "join-userns-maps-unchecked",
+    removes: "a user's container joining another's namespaces only with the same ID maps (through its user namespace, its rootfs and --user would be read against other maps)",
+    file: "src/runtime/join-container.ts",
+    edits: one("    if (!mine || !sameMaps(linux.uidMappings, mine.uid) || !sameMaps(linux.gidMappings, mine.gid)) {", "    if (!mine) {"),
+    tests: ["test/integration/join-rootless.test.ts"],
+  },
+  {
+    name: "join-rootless-without-userns",
+    removes: "a user's container entering the user namespace that owns the namespaces it joins with container:ID",
+    file: "src/runtime/join-container.ts",
+    edits: one("  return found && { path: found.path, flag: found.flag };", "  return undefined;"),
+    tests: ["test/integration/join-rootless.test.ts"],
+  },
 ];
