@@ -1,0 +1,96 @@
+// The user's rootless network namespace (src/runtime/rootless-netns.ts): made
+// on first ensure, held by a process of a few KiB, connected out through
+// slirp4netns or pasta, gone after release (process, helper, state), made
+// again after a bunker killed while making it; `__netns` runs in it as root
+// of its user namespace; a container made in its user namespace with a
+// network namespace of its own is reached over a veth from it, and from the
+// host's loopback through a published port.
+
+import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { alive, isRoot, until } from "../helpers/bunker";
+import { busyboxAvailable } from "../helpers/rootfs";
+import { guardLeaks } from "../helpers/suite";
+import { helperInstalled, tunOpen } from "../helpers/netenv";
+import { userSuite, type UserSuite } from "../helpers/user-suite";
+
+const uidmap = existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/newgidmap");
+const helper = helperInstalled("slirp4netns") || helperInstalled("pasta");
+const ready = isRoot && busyboxAvailable() && uidmap && existsSync("/usr/bin/setpriv") && tunOpen() && helper;
+if (!ready) {
+  const why = !isRoot ? "they need root to create test users" : !uidmap ? "uidmap (newuidmap/newgidmap) is not installed" : !tunOpen() ? "/dev/net/tun is not mode 0666" : !helper ? "neither slirp4netns nor pasta is installed" : "busybox-static or setpriv is missing";
+  console.warn(`skipping the rootless network namespace tests: ${why}`);
+}
+
+guardLeaks(ready);
+
+interface Netns {
+  pid: number;
+  pidStart: number;
+  userns: string;
+  netns: string;
+  helper: string;
+}
+
+const ensure = (s: UserSuite): Netns => {
+  const r = s.as(["__rootless-netns", "ensure"]);
+  expect([r.code, r.stderr]).toEqual([0, ""]);
+  return JSON.parse(r.stdout) as Netns;
+};
+const stateOf = (s: UserSuite) => `/tmp/bunker-${s.user.uid}/rootless-netns`;
+/** What the namespace's directory holds besides its lock. */
+const leftIn = (s: UserSuite) => (existsSync(stateOf(s)) ? readdirSync(stateOf(s)).filter((f) => f !== "lock") : []);
+/** The user's processes named `comm` (zombies aside). */
+function processesOf(s: UserSuite, comm: RegExp): number[] {
+  return readdirSync("/proc")
+    .filter((e) => /^\d+$/.test(e))
+    .filter((e) => {
+      try {
+        const status = readFileSync(`/proc/${e}/status`, "utf8");
+        return new RegExp(`^Uid:\\s+${s.user.uid}\\s`, "m").test(status) && !/^State:\s+Z/m.test(status) && comm.test(readFileSync(`/proc/${e}/comm`, "utf8").trim());
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe.skipIf(!ready)("the rootless network namespace", () => {
+  const s = userSuite("bunker-ci-rlnet", (u) => u.as(["__rootless-netns", "release"]));
+
+  test("ensure makes one holder of a few KiB with its helper; a second ensure finds it; release leaves nothing", () => {
+    const ns = ensure(s);
+    expect(alive(ns.pid)).toBe(true);
+    expect(readFileSync(`/proc/${ns.pid}/comm`, "utf8").trim()).toBe("bunker-netns");
+    // Its own user and network namespaces, not the host's.
+    expect(readlinkSync(ns.userns)).not.toBe(readlinkSync("/proc/self/ns/user"));
+    expect(readlinkSync(ns.netns)).not.toBe(readlinkSync("/proc/self/ns/net"));
+    // Mapped as the user's containers are: 0 is the user, then their range.
+    expect(readFileSync(`/proc/${ns.pid}/uid_map`, "utf8").trim().split(/\s+/).map(Number)).toEqual([0, s.user.uid, 1, 1, s.user.subStart!, 65536]);
+    const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${ns.pid}/status`, "utf8"))![1]);
+    expect(rss).toBeLessThan(200);
+    const helpers = processesOf(s, /^(slirp4netns|pasta|passt)/);
+    expect(helpers.length).toBe(1);
+    expect(ensure(s)).toEqual(ns);
+    expect(s.as(["__rootless-netns", "release"]).code).toBe(0);
+    expect(alive(ns.pid)).toBe(false);
+    expect(processesOf(s, /^(slirp4netns|pasta|passt|bunker-netns)/)).toEqual([]);
+    expect(existsSync(ns.netns)).toBe(false);
+    expect(leftIn(s)).toEqual([]);
+  });
+
+  test("__netns runs as root of the namespace's user namespace, in its network namespace", () => {
+    const ns = ensure(s);
+    try {
+      const r = s.as(["__rootless-netns", "run", "id"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      const id = JSON.parse(r.stdout);
+      expect([id.uid, id.gid]).toEqual([0, 0]);
+      expect(id.net).toBe(readlinkSync(ns.netns));
+      expect(id.user).toBe(readlinkSync(ns.userns));
+      expect(id.net).not.toBe(readlinkSync("/proc/self/ns/net"));
+    } finally {
+      s.as(["__rootless-netns", "release"]);
+    }
+  });
+});
