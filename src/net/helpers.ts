@@ -142,9 +142,8 @@ export async function startSlirp(binary: string, pid: number, ports: readonly Po
   return { pid: proc.pid, ...(pidStart !== undefined ? { pidStart } : {}), fds: exitW >= 0 ? [exitW] : [], stop };
 }
 
-/** One port forward through slirp4netns's API socket (JSON over a unix socket), to `guestAddr` when given (else its own guest's address). */
-export function addHostfwd(socketPath: string, p: PortMapping, guestAddr?: string): void {
-  const what = `publish ${p.hostPort}/${p.protocol} through slirp4netns`;
+/** A request to slirp4netns's API socket (JSON over a unix socket): its answer's "return", or a HelperError naming `what`. */
+function slirpRequest(socketPath: string, request: object, what: string, busyPort?: number): Record<string, unknown> {
   const fd = trySys("socket", AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new HelperError(`${what}: ${errnoMessage(-fd)}`);
   try {
@@ -155,16 +154,12 @@ export function addHostfwd(socketPath: string, p: PortMapping, guestAddr?: strin
     sa.set(path, 2);
     const c = trySys("connect", fd, sa, 2 + path.length + 1);
     if (c < 0) throw new HelperError(`${what}: connect to ${socketPath}: ${errnoMessage(-c)}`);
-    const req = JSON.stringify({
-      execute: "add_hostfwd",
-      arguments: { proto: p.protocol, host_addr: p.hostIp, host_port: p.hostPort, ...(guestAddr !== undefined ? { guest_addr: guestAddr } : {}), guest_port: p.containerPort },
-    });
-    const data = new TextEncoder().encode(req);
+    const data = new TextEncoder().encode(JSON.stringify(request));
     const w = trySys("write", fd, data, data.length);
     if (w !== data.length) throw new HelperError(`${what}: write the request: ${errnoMessage(-w)}`);
     trySys("shutdown", fd, 1);
     const answer = new TextDecoder().decode(readUpTo(what, fd, 65536));
-    let parsed: { error?: { desc?: string } };
+    let parsed: { error?: { desc?: string }; return?: Record<string, unknown> };
     try {
       parsed = JSON.parse(answer);
     } catch {
@@ -173,11 +168,28 @@ export function addHostfwd(socketPath: string, p: PortMapping, guestAddr?: strin
     }
     if (parsed.error) {
       const desc = parsed.error.desc ?? "refused";
-      throw new HelperError(/in use|bind/i.test(desc) ? `${what}: port ${p.hostPort} is already in use on the host` : `${what}: ${desc}`);
+      throw new HelperError(busyPort !== undefined && /in use|bind/i.test(desc) ? `${what}: port ${busyPort} is already in use on the host` : `${what}: ${desc}`);
     }
+    return parsed.return ?? {};
   } finally {
     closeFd(fd);
   }
+}
+
+/** One port forward through slirp4netns's API socket, to `guestAddr` when given (else its own guest's address): its id there. */
+export function addHostfwd(socketPath: string, p: PortMapping, guestAddr?: string): number {
+  const r = slirpRequest(
+    socketPath,
+    { execute: "add_hostfwd", arguments: { proto: p.protocol, host_addr: p.hostIp, host_port: p.hostPort, ...(guestAddr !== undefined ? { guest_addr: guestAddr } : {}), guest_port: p.containerPort } },
+    `publish ${p.hostPort}/${p.protocol} through slirp4netns`,
+    p.hostPort,
+  );
+  return Number(r.id);
+}
+
+/** Removes the forward `id` added by addHostfwd. */
+export function removeHostfwd(socketPath: string, id: number): void {
+  slirpRequest(socketPath, { execute: "remove_hostfwd", arguments: { id } }, `unpublish forward ${id} of slirp4netns`);
 }
 
 /** pasta's -t/-u list: ADDR/FIRST-LAST:FIRST-LAST for a range, as -p gave it. */

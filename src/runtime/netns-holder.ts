@@ -26,6 +26,14 @@ export interface HolderOptions {
   beforeStart(pid: number): Promise<void>;
 }
 
+/** Writes 1 to /proc/sys/KEY, which is this network namespace's. */
+function planSysctl(p: ChildProgram, key: string, what: string): void {
+  const fd = p.newSlot();
+  p.call(`open /proc/sys/${key}`, "openat", [AT.FDCWD, p.str(`/proc/sys/${key}`), O.WRONLY | O.CLOEXEC, 0], { save: fd });
+  p.call(what, "write", [fd, p.str("1"), 1], { expect: { value: 1, errno: Errno.EIO } });
+  p.call(`close /proc/sys/${key}`, "close", [fd]);
+}
+
 /** Starts the holder; resolves with its pid once it has become the waiting program. */
 export async function spawnHolder(o: HolderOptions): Promise<number> {
   const init = initProgram();
@@ -43,10 +51,9 @@ export async function spawnHolder(o: HolderOptions): Promise<number> {
     }
     planLoopbackUp(p);
     // The containers' packets pass through this namespace, between their veths and the helper's tap device.
-    const forward = p.newSlot();
-    p.call("open /proc/sys/net/ipv4/ip_forward", "openat", [AT.FDCWD, p.str("/proc/sys/net/ipv4/ip_forward"), O.WRONLY | O.CLOEXEC, 0], { save: forward });
-    p.call("turn IPv4 forwarding on", "write", [forward, p.str("1"), 1], { expect: { value: 1, errno: Errno.EIO } });
-    p.call("close /proc/sys/net/ipv4/ip_forward", "close", [forward]);
+    planSysctl(p, "net/ipv4/ip_forward", "turn IPv4 forwarding on");
+    // slirp4netns asks for a published port's container address on its tap device, as if it were there.
+    planSysctl(p, "net/ipv4/conf/all/proxy_arp", "answer ARP for the containers' addresses");
     const devnull = p.newSlot();
     p.call("open /dev/null", "openat", [AT.FDCWD, p.str("/dev/null"), O.RDWR | O.CLOEXEC, 0], { save: devnull });
     for (const fd of [0, 1, 2]) p.call(`take /dev/null as descriptor ${fd}`, "dup3", [devnull, fd, 0]);

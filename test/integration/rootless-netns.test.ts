@@ -7,11 +7,14 @@
 // host's loopback through a published port.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { alive, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
 import { guardLeaks } from "../helpers/suite";
 import { helperInstalled, tunOpen } from "../helpers/netenv";
+import { freePort } from "../helpers/ports";
+import { runAs } from "../helpers/users";
 import { userSuite, type UserSuite } from "../helpers/user-suite";
 
 const uidmap = existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/newgidmap");
@@ -55,6 +58,21 @@ function processesOf(s: UserSuite, comm: RegExp): number[] {
     .map(Number);
 }
 
+/** GET `url` until it answers (10 s at most): the server may still be starting. */
+async function fetchWhenServed(url: string): Promise<string> {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (r.ok) return await r.text();
+    } catch (e) {
+      if (Date.now() > end) throw e;
+    }
+    if (Date.now() > end) throw new Error(`no answer from ${url}`);
+    await Bun.sleep(20);
+  }
+}
+
 describe.skipIf(!ready)("the rootless network namespace", () => {
   const s = userSuite("bunker-ci-rlnet", (u) => u.as(["__rootless-netns", "release"]));
 
@@ -93,4 +111,63 @@ describe.skipIf(!ready)("the rootless network namespace", () => {
       s.as(["__rootless-netns", "release"]);
     }
   });
+
+  test("a container made in its user namespace with a network namespace of its own: a veth from it, and a published port from the host's loopback", async () => {
+    const ns = ensure(s);
+    try {
+      await servedThroughHolder(ns);
+    } finally {
+      s.as(["__rootless-netns", "release"]);
+    }
+  });
+
+  async function servedThroughHolder(ns: Netns): Promise<void> {
+    // An OCI bundle whose container enters the holder's user namespace and makes the others.
+    const b = join(dirname(s.fs.path), "bundle");
+    mkdirSync(b);
+    chownSync(b, s.user.uid, s.user.gid);
+    const as = (args: string[]) => runAs(s.user, [s.bin.path, ...args], {}, b);
+    expect(as(["spec", "--rootless", "--bundle", b]).code).toBe(0);
+    const c = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+    c.root = { path: s.fs.path, readonly: true };
+    c.process.terminal = false;
+    c.process.args = ["httpd", "-f", "-p", "8080", "-h", "/etc"];
+    c.linux.namespaces = c.linux.namespaces.map((n: { type: string }) => (n.type === "user" ? { type: "user", path: ns.userns } : n));
+    expect(c.linux.namespaces.map((n: { type: string }) => n.type).sort()).toEqual(["cgroup", "ipc", "mount", "network", "pid", "user", "uts"]);
+    delete c.linux.uidMappings;
+    delete c.linux.gidMappings;
+    writeFileSync(join(b, "config.json"), JSON.stringify(c));
+    const out = join(b, "out");
+    const created = runAs(s.user, ["sh", "-c", 'exec "$@" > "$0" 2>&1 < /dev/null', out, s.bin.path, "create", "--bundle", b, "rl-web"], {}, b);
+    expect([created.code, readFileSync(out, "utf8")]).toEqual([0, ""]);
+    let publisher: ReturnType<typeof Bun.spawn> | undefined;
+    try {
+      const pid = JSON.parse(as(["state", "rl-web"]).stdout).pid as number;
+      expect(readlinkSync(`/proc/${pid}/ns/user`)).toBe(readlinkSync(ns.userns));
+      expect(readlinkSync(`/proc/${pid}/ns/net`)).not.toBe(readlinkSync(ns.netns));
+      expect(as(["start", "rl-web"]).code).toBe(0);
+      // The stand-in for a network's plumbing: a veth from the holder's network namespace into the container's.
+      const veth = s.as(["__rootless-netns", "run", "veth", "bkt0", String(pid), "10.123.0.1/24", "10.123.0.2/24"]);
+      expect([veth.code, veth.stderr]).toEqual([0, ""]);
+      const port = freePort();
+      publisher = Bun.spawn(["setpriv", `--reuid=${s.user.uid}`, `--regid=${s.user.gid}`, "--init-groups", s.bin.path, "__rootless-netns", "publish", `127.0.0.1:${port}:8080`, "10.123.0.2"], {
+        env: { PATH: "/usr/bin:/bin" },
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const reader = (publisher.stdout as ReadableStream<Uint8Array>).getReader();
+      const first = await reader.read();
+      expect(new TextDecoder().decode(first.value)).toBe("published\n");
+      expect(await fetchWhenServed(`http://127.0.0.1:${port}/passwd`)).toContain("root:x:0:0:");
+      // Its end: the forward goes.
+      (publisher.stdin as import("bun").FileSink).end();
+      expect(await publisher.exited).toBe(0);
+      publisher = undefined;
+      expect(await fetch(`http://127.0.0.1:${port}/passwd`).then((r) => r.text(), (e) => String(e))).not.toContain("root:x:0:0:");
+    } finally {
+      publisher?.kill("SIGKILL");
+      expect(as(["delete", "--force", "rl-web"]).code).toBe(0);
+    }
+  }
 });
