@@ -24,6 +24,7 @@ import { lockFile, makeDir, readLink, readText, removePath, writeAtomic } from "
 import { closeFd, pipe, trySys } from "../sys/libc";
 import { isAlive, startTime } from "../sys/proc";
 import { privateMode, resolvConf } from "./network";
+import { clearTempFiles } from "./leftovers";
 import { spawnHolder } from "./netns-holder";
 import { stateDir } from "./state";
 import { currentStatus, listStates } from "./store";
@@ -84,6 +85,8 @@ async function withNetnsLock<T>(fn: () => Promise<T> | T): Promise<T> {
   makeDir(dir);
   const lock = lockFile(`${dir}/lock`)!;
   try {
+    // Every writer here holds the lock: a temporary file is a killed one's.
+    clearTempFiles(dir);
     return await fn();
   } finally {
     lock.release();
@@ -95,6 +98,7 @@ function withNetnsLockSync<T>(fn: () => T): T {
   makeDir(dir);
   const lock = lockFile(`${dir}/lock`)!;
   try {
+    clearTempFiles(dir);
     return fn();
   } finally {
     lock.release();

@@ -97,6 +97,47 @@ describe.skipIf(!ready)("the rootless network namespace", () => {
     expect(leftIn(s)).toEqual([]);
   });
 
+  test("a bunker killed while it makes the namespace leaves a record the next ensure undoes and makes anew from", async () => {
+    const record = () => {
+      try {
+        return JSON.parse(readFileSync(`${stateOf(s)}/holder.json`, "utf8"));
+      } catch {
+        return null;
+      }
+    };
+    // Killed once its intent is recorded, once the holder exists, and once the helper does.
+    const stages: [string, (r: { pid?: number; helper?: { pid?: number } } | null) => boolean][] = [
+      ["the record", (r) => r !== null],
+      ["the holder", (r) => r?.pid !== undefined],
+      ["the helper", (r) => r?.helper?.pid !== undefined],
+    ];
+    try {
+      for (const [stage, reached] of stages) {
+        const p = Bun.spawn(["setpriv", `--reuid=${s.user.uid}`, `--regid=${s.user.gid}`, "--init-groups", s.bin.path, "__rootless-netns", "ensure"], { env: { PATH: "/usr/bin:/bin" }, stdout: "ignore", stderr: "ignore" });
+        const end = Date.now() + 10_000;
+        while (!reached(record())) {
+          if (Date.now() > end) throw new Error(`timed out waiting for ${stage} of the namespace`);
+          await Bun.sleep(1);
+        }
+        p.kill("SIGKILL");
+        await p.exited;
+        const left = record();
+        if (left?.state !== "creating") console.warn(`the kill after ${stage} came once the namespace was made`);
+        const ns = ensure(s);
+        // One holder and one helper, the new ones, working.
+        if (left?.pid !== undefined && left.pid !== ns.pid) await until(() => !alive(left.pid), 5000, "the killed bunker's holder to go");
+        expect(processesOf(s, /^bunker-netns$/)).toEqual([ns.pid]);
+        expect(processesOf(s, /^(slirp4netns|pasta|passt)/).length).toBe(1);
+        expect(JSON.parse(s.as(["__rootless-netns", "run", "id"]).stdout).net).toBe(readlinkSync(ns.netns));
+        expect(s.as(["__rootless-netns", "release"]).code).toBe(0);
+        expect(processesOf(s, /^(slirp4netns|pasta|passt|bunker-netns)/)).toEqual([]);
+        expect(leftIn(s)).toEqual([]);
+      }
+    } finally {
+      s.as(["__rootless-netns", "release"]);
+    }
+  });
+
   test("__netns runs as root of the namespace's user namespace, in its network namespace", () => {
     const ns = ensure(s);
     try {
