@@ -5,7 +5,7 @@
  * command is kilobytes rather than a copy of bunker.
  *
  *   init PID
- *   init
+ *   init hold
  *
  * PID is the command, this process's child. Every signal is blocked (by the
  * child program, before the exec; the mask and pending signals survive it),
@@ -15,7 +15,7 @@
  * cleared from it) and no descriptor is open. The command may run a moment
  * before this exec; init is then still the copy, which is not dumpable.
  *
- * Without PID it holds namespaces and runs nothing (a user's rootless network
+ * With "hold" it holds namespaces and runs nothing (a user's rootless network
  * namespace, src/runtime/rootless-netns.ts): every signal but SIGKILL is
  * taken and dropped, and children it inherits are reaped.
  *
@@ -37,22 +37,24 @@ static void reap(long child) {
 __attribute__((used)) void program_main(long *sp) {
   long argc = sp[0];
   char **argv = (char **)(sp + 1);
-  if (argc != 1 && argc != 2) leave(125);
+  if (argc != 2) leave(125);
+  const char *a = argv[1];
+  int hold = a[0] == 'h' && a[1] == 'o' && a[2] == 'l' && a[3] == 'd' && a[4] == 0;
   /* -1 matches no child reaped and is never signalled. */
-  long child = argc == 2 ? number(argv[1]) : -1;
-  if (child <= 0 && argc == 2) leave(125);
+  long child = hold ? -1 : number(argv[1]);
+  if (child <= 0 && !hold) leave(125);
   /*
    * /proc/1/cmdline without the pid: the digits become NULs and the area's
    * last byte (argv[1]'s NUL) a space, which tells the kernel the title was
    * rewritten, so it reads up to the first NUL: "init".
    */
-  if (argc == 2) {
+  if (!hold) {
     volatile char *c = argv[1];
     while (*c) *c++ = 0;
     *c = ' ';
   }
   /* A holder goes by the name it was given (its argv[0]). */
-  sys6(NR_PRCTL, PR_SET_NAME_, (long)(argc == 2 ? "init" : argv[0]), 0, 0, 0, 0);
+  sys6(NR_PRCTL, PR_SET_NAME_, (long)(hold ? argv[0] : "init"), 0, 0, 0, 0);
 
   u64 all = ~0UL;
   sys6(NR_RT_SIGPROCMASK, SIG_BLOCK_, (long)&all, 0, 8, 0, 0);

@@ -62,7 +62,7 @@ export async function spawnHolder(o: HolderOptions): Promise<number> {
     p.call("stay when bunker exits", "prctl", [PR_SET_PDEATHSIG, 0, 0, 0, 0]);
     // Nothing of the caller's terminal session.
     p.call("start a session", "setsid", []);
-    const argv = p.arena.strv([HOLDER_NAME]);
+    const argv = p.arena.strv([HOLDER_NAME, "hold"]);
     p.call("become the holder program", "execveat", [init.fd, p.str(""), argv, p.arena.strv([]), AT.EMPTY_PATH]);
     const { pid } = await spawnChild(p, pipes, CLONE.NEWUSER | CLONE.NEWNET | CLONE.NEWNS, (pid) => o.beforeStart(pid), { forwardSignals: false });
     return pid;

@@ -356,6 +356,13 @@ export interface NetworkSettings {
   joined?: string;
   /** slirp4netns, pasta: the container may reach the host's loopback (allow_host_loopback). */
   allowHostLoopback?: boolean;
+  /**
+   * A user's container on a user-defined network: the user namespace it is
+   * made in (the rootless network namespace's, /proc/PID/ns/user), with a
+   * network namespace of its own that the network's veth is plumbed into
+   * once made (see runtime/userns-from.ts).
+   */
+  usernsFrom?: string;
 }
 
 export interface ContainerSpec {
