@@ -5,7 +5,7 @@
 import { BunkerError } from "../errors";
 import { parseIp } from "../net/addr";
 import { addAddress, addDefaultRoute, createVeth, linkIndex, setUp } from "../net/rtnl";
-import { FileError, openNamespace, readLink } from "../sys/fs";
+import { FileError, openNamespace, readLink, readText } from "../sys/fs";
 import { closeFd } from "../sys/libc";
 import { NetlinkSocket, openInNamespace } from "../sys/netlink";
 import { useStateDir } from "./state";
@@ -13,12 +13,19 @@ import { useStateDir } from "./state";
 type Op = (args: string[]) => Promise<number> | number;
 
 const OPS: Record<string, { usage: string; run: Op }> = {
-  // Where this runs, for a caller to check: IDs and namespaces, as JSON.
+  // Where this runs, for a caller to check: IDs, namespaces and the nameservers seen there, as JSON.
   id: {
     usage: "id",
     run: () => {
       const ns = (t: string) => readLink(`/proc/self/ns/${t}`);
-      process.stdout.write(`${JSON.stringify({ uid: process.geteuid?.(), gid: process.getegid?.(), net: ns("net"), user: ns("user"), mnt: ns("mnt") })}\n`);
+      let resolv = "";
+      try {
+        resolv = readText("/etc/resolv.conf", 1 << 16);
+      } catch {
+        // none bound here: said as empty
+      }
+      const nameservers = resolv.split("\n").flatMap((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.slice(1) ?? []);
+      process.stdout.write(`${JSON.stringify({ uid: process.geteuid?.(), gid: process.getegid?.(), net: ns("net"), user: ns("user"), mnt: ns("mnt"), nameservers })}\n`);
       return 0;
     },
   },

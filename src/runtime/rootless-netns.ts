@@ -23,7 +23,7 @@ import { Errno } from "../sys/errno";
 import { lockFile, makeDir, readLink, readText, removePath, writeAtomic } from "../sys/fs";
 import { closeFd, pipe, trySys } from "../sys/libc";
 import { isAlive, startTime } from "../sys/proc";
-import { privateMode, resolvConf } from "./network";
+import { hostResolv, privateMode, PUBLIC_DNS, resolvConf } from "./network";
 import { clearTempFiles } from "./leftovers";
 import { spawnHolder } from "./netns-holder";
 import { stateDir } from "./state";
@@ -180,7 +180,7 @@ async function create(): Promise<RootlessNetns> {
     // slirp4netns ends when the holder does: the holder keeps its exit pipe's write end.
     if (name === "slirp4netns") exit = pipe("create slirp4netns's exit pipe", O.CLOEXEC);
     const resolv = `${dir}/resolv.conf`;
-    writeAtomic(resolv, resolvConf(hostResolv(), name === "slirp4netns" ? ["10.0.2.3"] : ["8.8.8.8", "8.8.4.4"]), 0o644);
+    writeAtomic(resolv, resolvConf(hostResolv(), name === "slirp4netns" ? ["10.0.2.3"] : PUBLIC_DNS), 0o644);
     const spec = { oci: { linux: { uidMappings: maps.uid, gidMappings: maps.gid } }, bunker: { userns: maps.setup, setgroups: maps.setgroups } } as unknown as ContainerSpec;
     await spawnHolder({
       resolvConf: resolv,
@@ -206,15 +206,6 @@ async function create(): Promise<RootlessNetns> {
     throw e;
   } finally {
     for (const fd of exit ?? []) closeFd(fd);
-  }
-}
-
-function hostResolv(): string | null {
-  try {
-    return readText("/etc/resolv.conf");
-  } catch {
-    // none on the host: the helper's fallback nameservers are used
-    return null;
   }
 }
 

@@ -39,8 +39,8 @@ function mounts(out: Entries): void {
   }
 }
 
-/** Programs bunker runs beside a container, which must end with it. */
-const HELPERS = /^(slirp4netns|passt|pasta|newuidmap|newgidmap|nft)(\.avx2)?$/;
+/** Programs bunker runs beside a container, which must end with it (bunker-netns: a user's rootless network namespace, with their last). */
+const HELPERS = /^(slirp4netns|passt|pasta|newuidmap|newgidmap|nft|bunker-netns)(\.avx2)?$/;
 
 /**
  * Processes in other PID namespaces (containers' processes), and in this

@@ -7,7 +7,7 @@
 // host's loopback through a published port.
 
 import { describe, expect, test } from "bun:test";
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { alive, isRoot, until } from "../helpers/bunker";
 import { busyboxAvailable } from "../helpers/rootfs";
@@ -97,7 +97,7 @@ describe.skipIf(!ready)("the rootless network namespace", () => {
     expect(leftIn(s)).toEqual([]);
   });
 
-  test("a bunker killed while it makes the namespace leaves a record the next ensure undoes and makes anew from", async () => {
+  test("a bunker killed at any step of making the namespace leaves nothing beside the one the next ensure makes", async () => {
     const record = () => {
       try {
         return JSON.parse(readFileSync(`${stateOf(s)}/holder.json`, "utf8"));
@@ -138,6 +138,22 @@ describe.skipIf(!ready)("the rootless network namespace", () => {
     }
   });
 
+  test("a namespace whose helper died is made anew by the next ensure, its old holder gone", async () => {
+    try {
+      const old = ensure(s);
+      const [helper] = processesOf(s, /^(slirp4netns|pasta|passt)/);
+      process.kill(helper!, "SIGKILL");
+      await until(() => !alive(helper!), 5000, "the helper to end");
+      const ns = ensure(s);
+      expect(ns.pid).not.toBe(old.pid);
+      await until(() => !alive(old.pid), 5000, "the old holder to go");
+      expect(processesOf(s, /^bunker-netns$/)).toEqual([ns.pid]);
+      expect(processesOf(s, /^(slirp4netns|pasta|passt)/).length).toBe(1);
+    } finally {
+      s.as(["__rootless-netns", "release"]);
+    }
+  });
+
   test("__netns runs as root of the namespace's user namespace, in its network namespace", () => {
     const ns = ensure(s);
     try {
@@ -148,6 +164,13 @@ describe.skipIf(!ready)("the rootless network namespace", () => {
       expect(id.net).toBe(readlinkSync(ns.netns));
       expect(id.user).toBe(readlinkSync(ns.userns));
       expect(id.net).not.toBe(readlinkSync("/proc/self/ns/net"));
+      // Its own mount namespace, where its own resolv.conf (nameservers reachable from its network) is bound
+      // over the host's: a line added to that file shows there, and not in the host's.
+      expect(id.mnt).not.toBe(readlinkSync("/proc/self/ns/mnt"));
+      expect(id.nameservers.some((a: string) => a.startsWith("127."))).toBe(false);
+      appendFileSync(`${stateOf(s)}/resolv.conf`, "nameserver 192.0.2.53\n");
+      expect(JSON.parse(s.as(["__rootless-netns", "run", "id"]).stdout).nameservers).toEqual([...id.nameservers, "192.0.2.53"]);
+      expect(readFileSync("/etc/resolv.conf", "utf8")).not.toContain("192.0.2.53");
     } finally {
       s.as(["__rootless-netns", "release"]);
     }

@@ -1052,4 +1052,25 @@ export const BREAKAGES: Breakage[] = [
     edits: one("  return found && { path: found.path, flag: found.flag };", "  return undefined;"),
     tests: ["test/integration/join-rootless.test.ts"],
   },
+  {
+    name: "rootless-netns-left-broken",
+    removes: "ensure undoing a rootless network namespace left half-made or broken (a holder whose helper died would run on beside the new one, unrecorded)",
+    file: "src/runtime/rootless-netns.ts",
+    edits: one("      undo(r);\n    }\n    return create();", "    }\n    return create();"),
+    tests: ["test/integration/rootless-netns.test.ts"],
+  },
+  {
+    name: "rootless-netns-no-proxy-arp",
+    removes: "the rootless network namespace answering slirp4netns's ARP for containers' addresses (published ports would reach nothing)",
+    file: "src/runtime/netns-holder.ts",
+    edits: one('    planSysctl(p, "net/ipv4/conf/all/proxy_arp", "answer ARP for the containers\' addresses");\n', ""),
+    tests: ["test/integration/rootless-netns.test.ts"],
+  },
+  {
+    name: "joined-userns-plumbed-early",
+    removes: "a child in a joined user namespace reporting its namespaces only once it has made them, while still dumpable (its network would be plumbed before it exists)",
+    file: "src/runtime/plan.ts",
+    edits: one("    if (report) planNamespacesMade(p, h, reportFor);\n", ""),
+    tests: ["test/unit/userns-from.test.ts"],
+  },
 ];
