@@ -29,8 +29,6 @@ export interface JoinedContainer {
 export interface JoinedUserns {
   /** The namespace file, of the other container's first process. */
   path: string;
-  /** The flag that led there, for messages. */
-  flag: string;
 }
 
 /** The running container `ref` names, for joining its namespace of `kind` with --KIND container:REF. */
@@ -78,7 +76,7 @@ const sameMaps = (a: readonly LinuxIDMapping[] | undefined, b: readonly LinuxIDM
  */
 export function joinedUserns(uid: number, joined: readonly { flag: string; id: string }[], identity: Identity): JoinedUserns | undefined {
   if (uid === 0 || joined.length === 0) return undefined;
-  let found: (JoinedUserns & { ns: string }) | undefined;
+  let found: (JoinedUserns & { ns: string; flag: string }) | undefined;
   for (const { flag, id } of joined) {
     const other = resolveContainer(id);
     const name = other.name ?? other.id;
@@ -94,7 +92,7 @@ export function joinedUserns(uid: number, joined: readonly { flag: string; id: s
     }
     found ??= { path, flag, ns };
   }
-  return found && { path: found.path, flag: found.flag };
+  return found && { path: found.path };
 }
 
 /** The containers a run joins namespaces of, each with the flag that names it: `network` is --network's choice. */

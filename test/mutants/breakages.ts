@@ -1049,7 +1049,7 @@ export const BREAKAGES: Breakage[] = [
     name: "join-rootless-without-userns",
     removes: "a user's container entering the user namespace that owns the namespaces it joins with container:ID",
     file: "src/runtime/join-container.ts",
-    edits: one("  return found && { path: found.path, flag: found.flag };", "  return undefined;"),
+    edits: one("  return found && { path: found.path };", "  return undefined;"),
     tests: ["test/integration/join-rootless.test.ts"],
   },
   {
