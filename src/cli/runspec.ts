@@ -565,7 +565,12 @@ function applyJoinedNamespaces(spec: ContainerSpec, f: RunFlags, h: RunHost): vo
   }
   // Entered instead of made: its maps (the spec's, the same) are already written.
   const userns = h.joinedUserns;
-  if (userns) spec.oci.linux.namespaces = spec.oci.linux.namespaces.map((n) => (n.type === "user" ? { type: "user", path: userns.path } : n));
+  if (!userns) return;
+  spec.oci.linux.namespaces = spec.oci.linux.namespaces.map((n) => (n.type === "user" ? { type: "user", path: userns.path } : n));
+  // That user namespace owns the network namespace joined with it: sysfs may be mounted for it, not only the host's
+  // /sys bound (whose cgroup2 mount a pure v2 host's /sys/fs/cgroup would then be mounted over, which the kernel refuses).
+  const sys = spec.oci.mounts.find((m) => m.destination === "/sys");
+  if (sys?.type === "bind" && spec.bunker.net?.joined?.startsWith("container:")) Object.assign(sys, { type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] });
 }
 
 /** The spec of bunker run's flags, given what the host said about them; validated. */

@@ -1073,4 +1073,12 @@ export const BREAKAGES: Breakage[] = [
     edits: one("    if (report) planNamespacesMade(p, h, reportFor);\n", ""),
     tests: ["test/unit/userns-from.test.ts"],
   },
+  {
+    name: "join-rootless-sys-bound",
+    removes: "a user's container joining another's network through its user namespace mounting sysfs for it (the host's /sys bound instead makes a pure cgroup v2 host refuse /sys/fs/cgroup)",
+    file: "src/cli/runspec.ts",
+    edits: one('  if (sys?.type === "bind" && spec.bunker.net?.joined?.startsWith("container:")) Object.assign', '  if (sys?.type === "bind" && false) Object.assign'),
+    tests: ["test/integration/join-rootless.test.ts"],
+    vm: true,
+  },
 ];
