@@ -5,6 +5,7 @@
  * command is kilobytes rather than a copy of bunker.
  *
  *   init PID
+ *   init hold
  *
  * PID is the command, this process's child. Every signal is blocked (by the
  * child program, before the exec; the mask and pending signals survive it),
@@ -13,6 +14,10 @@
  * passed on to the command. The command line reads "init" (the pid is
  * cleared from it) and no descriptor is open. The command may run a moment
  * before this exec; init is then still the copy, which is not dumpable.
+ *
+ * With "hold" it holds namespaces and runs nothing (a user's rootless network
+ * namespace, src/runtime/rootless-netns.ts): every signal but SIGKILL is
+ * taken and dropped, and children it inherits are reaped.
  *
  * No libc: raw system calls through nolibc.h, for x86_64 and aarch64.
  */
@@ -33,17 +38,23 @@ __attribute__((used)) void program_main(long *sp) {
   long argc = sp[0];
   char **argv = (char **)(sp + 1);
   if (argc != 2) leave(125);
-  long child = number(argv[1]);
-  if (child <= 0) leave(125);
+  const char *a = argv[1];
+  int hold = a[0] == 'h' && a[1] == 'o' && a[2] == 'l' && a[3] == 'd' && a[4] == 0;
+  /* -1 matches no child reaped and is never signalled. */
+  long child = hold ? -1 : number(argv[1]);
+  if (child <= 0 && !hold) leave(125);
   /*
    * /proc/1/cmdline without the pid: the digits become NULs and the area's
    * last byte (argv[1]'s NUL) a space, which tells the kernel the title was
    * rewritten, so it reads up to the first NUL: "init".
    */
-  volatile char *c = argv[1];
-  while (*c) *c++ = 0;
-  *c = ' ';
-  sys6(NR_PRCTL, PR_SET_NAME_, (long)"init", 0, 0, 0, 0);
+  if (!hold) {
+    volatile char *c = argv[1];
+    while (*c) *c++ = 0;
+    *c = ' ';
+  }
+  /* A holder goes by the name it was given (its argv[0]). */
+  sys6(NR_PRCTL, PR_SET_NAME_, (long)(hold ? argv[0] : "init"), 0, 0, 0, 0);
 
   u64 all = ~0UL;
   sys6(NR_RT_SIGPROCMASK, SIG_BLOCK_, (long)&all, 0, 8, 0, 0);
@@ -53,6 +64,6 @@ __attribute__((used)) void program_main(long *sp) {
     long info[16]; /* siginfo_t */
     long sig = sys6(NR_RT_SIGTIMEDWAIT, (long)&all, (long)info, 0, 8, 0, 0);
     if (sig == SIGCHLD_) reap(child);
-    else if (sig > 0) sys6(NR_KILL, child, sig, 0, 0, 0, 0);
+    else if (sig > 0 && child > 0) sys6(NR_KILL, child, sig, 0, 0, 0, 0);
   }
 }

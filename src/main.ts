@@ -68,6 +68,8 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
     load: async () => async (argv: string[]) => (await import("./runtime/health-monitor")).healthLoop(argv),
   },
   __userns: { describe: "", load: async () => (await import("./runtime/userns-helper")).usernsHelper },
+  __netns: { describe: "", load: async () => (await import("./runtime/netns-command")).netnsCommand },
+  "__rootless-netns": { describe: "", load: async () => (await import("./cli/rootless-netns")).rootlessNetns },
   __finish: {
     describe: "",
     load: async () => async (argv: string[]) => (await import("./runtime/finish")).finishContainer(argv[0] ?? "", argv[1] ?? "", argv[2] ?? ""),

@@ -8,7 +8,7 @@ import { runContainer } from "../runtime/run";
 import { cgroupsPath, chooseCgroups } from "../runtime/cgroup";
 import { pinnedTypes } from "../runtime/pin";
 import { hostDevices } from "../runtime/devices";
-import { joinContainers } from "../runtime/join-container";
+import { joinContainers, joinedOwners, joinedUserns } from "../runtime/join-container";
 import { rootfsExposure } from "../runtime/exposure";
 import { checkRootfs, hostHasResolvConf, networkChoice, readEnvFiles, sandboxCwd, seccompProfile, volumeSource } from "../runtime/runhost";
 import { containerExists, newId, resolveContainer, validateName } from "../runtime/store";
@@ -44,8 +44,8 @@ export const runOptions: OptionDefs = {
   "dns-option": { type: "string", multiple: true, valueHint: "OPTION", description: "A resolver option for /etc/resolv.conf (ndots:2, edns0, ...)" },
   label: { type: "string", multiple: true, alias: ["l"], valueHint: "KEY=VALUE", description: "A label, shown by inspect (an image's labels too)" },
   "label-file": { type: "string", multiple: true, valueHint: "FILE", description: "Labels from a file of KEY=VALUE lines" },
-  pid: { type: "string", valueHint: "MODE", description: "host: the host's PID namespace; container:ID: another container's (it dies with that one); root" },
-  ipc: { type: "string", valueHint: "MODE", description: "shareable (default: others may join it), private, none (no /dev/shm); host or container:ID: that IPC namespace and /dev/shm (root)" },
+  pid: { type: "string", valueHint: "MODE", description: "host: the host's PID namespace (root); container:ID: another container's (it dies with that one)" },
+  ipc: { type: "string", valueHint: "MODE", description: "shareable (default: others may join it), private, none (no /dev/shm); host (root) or container:ID: that IPC namespace and /dev/shm" },
   uts: { type: "string", valueHint: "host", description: "host: the host's UTS namespace (its host name)" },
   device: { type: "string", multiple: true, valueHint: "HOST[:CTR][:PERMS]", description: "A host device in the container's /dev (PERMS: some of r, w, m; default rwm); rootless: one you can open, bound" },
   "device-cgroup-rule": { type: "string", multiple: true, valueHint: "RULE", description: "Allow devices by number: \"c 1:3 rwm\", \"b 8:* r\" (TYPE MAJOR:MINOR PERMS; root)" },
@@ -271,6 +271,8 @@ async function runHost(f: RunFlags, made: VolumeUse[]): Promise<RunHost> {
   const labelFiles = readEnvFiles(f.labelFiles).map(({ path, text }) => ({ path: `--label-file ${path}`, lines: text.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#")) }));
   const cwd = f.hostRoot && f.workdir === undefined ? await sandboxCwd() : undefined;
   mark("env");
+  const joins = joinContainers(f.joinContainers);
+  const joinedUser = joinedUserns(uid, joinedOwners({ arg: f.network.mode, ...(net.joined !== undefined ? { joined: net.joined } : {}) }, joins, f.joinContainers), identity);
   return {
     id,
     ...(image ? { image } : {}),
@@ -289,7 +291,8 @@ async function runHost(f: RunFlags, made: VolumeUse[]): Promise<RunHost> {
     ...(typeof f.seccomp === "object" ? { seccompProfile: seccompProfile(f.seccomp.file) } : {}),
     pinned: f.joinNs !== undefined ? pinnedTypes(f.joinNs) : [],
     devices: hostDevices(f.devices, uid),
-    joins: joinContainers(f.joinContainers, uid),
+    joins,
+    ...(joinedUser ? { joinedUserns: joinedUser } : {}),
   };
 }
 

@@ -23,7 +23,7 @@ import type { DnsSettings, ExtraHost } from "../spec/types";
 import { checkPublished, parseExpose, parsePublish } from "../spec/ports";
 import { parseDevice, parseDeviceRule, type DeviceFlag } from "../spec/devices";
 import type { HostDevice } from "../runtime/devices";
-import type { JoinedContainer } from "../runtime/join-container";
+import type { JoinedContainer, JoinedUserns } from "../runtime/join-container";
 import { parseNetworkArg, type NetworkArg } from "../spec/network";
 import type { NetworkChoice } from "../runtime/runhost";
 import type { CgroupsMode } from "../runtime/cgroup";
@@ -397,6 +397,8 @@ export interface RunHost {
   devices?: HostDevice[];
   /** --pid and --ipc container:ID: the namespaces joined. */
   joins?: { pid?: JoinedContainer; ipc?: JoinedContainer };
+  /** A user's container that joins another's namespaces: the user namespace that owns them. */
+  joinedUserns?: JoinedUserns;
 }
 
 function security(f: RunFlags, h: RunHost): SecurityOptions {
@@ -568,6 +570,14 @@ function applyJoinedNamespaces(spec: ContainerSpec, f: RunFlags, h: RunHost): vo
     if (f.ipcMode === "none" && f.shmSize !== undefined) throw new UsageError("run: --shm-size with --ipc none: there is no /dev/shm");
     if (f.ipcMode === "none" && shmAt >= 0) spec.oci.mounts.splice(shmAt, 1);
   }
+  // Entered instead of made: its maps (the spec's, the same) are already written.
+  const userns = h.joinedUserns;
+  if (!userns) return;
+  spec.oci.linux.namespaces = spec.oci.linux.namespaces.map((n) => (n.type === "user" ? { type: "user", path: userns.path } : n));
+  // That user namespace owns the network namespace joined with it: sysfs may be mounted for it, not only the host's
+  // /sys bound (whose cgroup2 mount a pure v2 host's /sys/fs/cgroup would then be mounted over, which the kernel refuses).
+  const sys = spec.oci.mounts.find((m) => m.destination === "/sys");
+  if (sys?.type === "bind" && spec.bunker.net?.joined?.startsWith("container:")) Object.assign(sys, { type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] });
 }
 
 /** The spec of bunker run's flags, given what the host said about them; validated. */

@@ -42,7 +42,8 @@ export async function writeIdMaps(pid: number, spec: ContainerSpec): Promise<voi
   const setup = spec.bunker.userns;
   const uid = spec.oci.linux.uidMappings ?? [];
   const gid = spec.oci.linux.gidMappings ?? [];
-  if (!setup) return;
+  // A joined user namespace (another container's) has its maps already.
+  if (!setup || spec.oci.linux.namespaces?.some((n) => n.type === "user" && n.path !== undefined)) return;
   if (setup.writer === "helpers") {
     await Promise.all([runHelper(setup.newuidmap!, pid, uid), runHelper(setup.newgidmap!, pid, gid)]);
     return;

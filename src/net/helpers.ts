@@ -92,9 +92,12 @@ export function stopHelper(pid: number, pidStart: number | undefined): void {
  * every service the host binds to 127.0.0.1 only, so it is off unless
  * `allowHostLoopback` (podman's allow_host_loopback, off by default too).
  */
-export async function startSlirp(binary: string, pid: number, ports: readonly PortMapping[], logPath: string, apiSocket: string, allowHostLoopback: boolean): Promise<RunningHelper> {
+export async function startSlirp(binary: string, pid: number, ports: readonly PortMapping[], logPath: string, apiSocket: string, allowHostLoopback: boolean, exitRead?: number): Promise<RunningHelper> {
   const [readyR, readyW] = pipe("create slirp4netns's ready pipe", O.CLOEXEC);
-  const [exitR, exitW] = pipe("create slirp4netns's exit pipe", O.CLOEXEC);
+  // Given `exitRead`, it ends when that pipe's write end closes, wherever it is (a rootless network
+  // namespace's holder keeps it), and takes forwards through its API socket for as long as it lives.
+  const [exitR, exitW] = exitRead !== undefined ? [exitRead, -1] : pipe("create slirp4netns's exit pipe", O.CLOEXEC);
+  const api = ports.length > 0 || exitRead !== undefined;
   const log = openLog(logPath);
   let proc;
   try {
@@ -105,7 +108,7 @@ export async function startSlirp(binary: string, pid: number, ports: readonly Po
       ...(allowHostLoopback ? [] : ["--disable-host-loopback"]),
       "--ready-fd=3",
       "--exit-fd=4",
-      ...(ports.length ? [`--api-socket=${apiSocket}`] : []),
+      ...(api ? [`--api-socket=${apiSocket}`] : []),
       String(pid),
       "tap0",
     ];
@@ -120,7 +123,7 @@ export async function startSlirp(binary: string, pid: number, ports: readonly Po
   closeFd(exitR);
   const pidStart = startTime(proc.pid) ?? undefined;
   const stop = () => {
-    closeFd(exitW);
+    if (exitW >= 0) closeFd(exitW);
     stopHelper(proc.pid, pidStart);
   };
   const ready = readUpTo("wait for slirp4netns", readyR, 1);
@@ -136,12 +139,11 @@ export async function startSlirp(binary: string, pid: number, ports: readonly Po
     stop();
     throw e;
   }
-  return { pid: proc.pid, ...(pidStart !== undefined ? { pidStart } : {}), fds: [exitW], stop };
+  return { pid: proc.pid, ...(pidStart !== undefined ? { pidStart } : {}), fds: exitW >= 0 ? [exitW] : [], stop };
 }
 
-/** One port forward through slirp4netns's API socket (JSON over a unix socket). */
-function addHostfwd(socketPath: string, p: PortMapping): void {
-  const what = `publish ${p.hostPort}/${p.protocol} through slirp4netns`;
+/** A request to slirp4netns's API socket (JSON over a unix socket): its answer's "return", or a HelperError naming `what`. */
+function slirpRequest(socketPath: string, request: object, what: string, busyPort?: number): Record<string, unknown> {
   const fd = trySys("socket", AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new HelperError(`${what}: ${errnoMessage(-fd)}`);
   try {
@@ -152,16 +154,12 @@ function addHostfwd(socketPath: string, p: PortMapping): void {
     sa.set(path, 2);
     const c = trySys("connect", fd, sa, 2 + path.length + 1);
     if (c < 0) throw new HelperError(`${what}: connect to ${socketPath}: ${errnoMessage(-c)}`);
-    const req = JSON.stringify({
-      execute: "add_hostfwd",
-      arguments: { proto: p.protocol, host_addr: p.hostIp, host_port: p.hostPort, guest_port: p.containerPort },
-    });
-    const data = new TextEncoder().encode(req);
+    const data = new TextEncoder().encode(JSON.stringify(request));
     const w = trySys("write", fd, data, data.length);
     if (w !== data.length) throw new HelperError(`${what}: write the request: ${errnoMessage(-w)}`);
     trySys("shutdown", fd, 1);
     const answer = new TextDecoder().decode(readUpTo(what, fd, 65536));
-    let parsed: { error?: { desc?: string } };
+    let parsed: { error?: { desc?: string }; return?: Record<string, unknown> };
     try {
       parsed = JSON.parse(answer);
     } catch {
@@ -170,11 +168,28 @@ function addHostfwd(socketPath: string, p: PortMapping): void {
     }
     if (parsed.error) {
       const desc = parsed.error.desc ?? "refused";
-      throw new HelperError(/in use|bind/i.test(desc) ? `${what}: port ${p.hostPort} is already in use on the host` : `${what}: ${desc}`);
+      throw new HelperError(busyPort !== undefined && /in use|bind/i.test(desc) ? `${what}: port ${busyPort} is already in use on the host` : `${what}: ${desc}`);
     }
+    return parsed.return ?? {};
   } finally {
     closeFd(fd);
   }
+}
+
+/** One port forward through slirp4netns's API socket, to `guestAddr` when given (else its own guest's address): its id there. */
+export function addHostfwd(socketPath: string, p: PortMapping, guestAddr?: string): number {
+  const r = slirpRequest(
+    socketPath,
+    { execute: "add_hostfwd", arguments: { proto: p.protocol, host_addr: p.hostIp, host_port: p.hostPort, ...(guestAddr !== undefined ? { guest_addr: guestAddr } : {}), guest_port: p.containerPort } },
+    `publish ${p.hostPort}/${p.protocol} through slirp4netns`,
+    p.hostPort,
+  );
+  return Number(r.id);
+}
+
+/** Removes the forward `id` added by addHostfwd. */
+export function removeHostfwd(socketPath: string, id: number): void {
+  slirpRequest(socketPath, { execute: "remove_hostfwd", arguments: { id } }, `unpublish forward ${id} of slirp4netns`);
 }
 
 /** pasta's -t/-u list: ADDR/FIRST-LAST:FIRST-LAST for a range, as -p gave it. */

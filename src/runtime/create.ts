@@ -11,7 +11,8 @@ import { cstr, FileError, openNamespace, writeValue } from "../sys/fs";
 import { waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import type { ChildProgram, Slot } from "../child/program";
-import { cloneFlags, hasNamespace, planContainer, type CgroupEntry, type JoinedNamespace } from "./plan";
+import { cloneFlags, hasNamespace, joinsUserns, planContainer, type CgroupEntry, type JoinedNamespace } from "./plan";
+import { applyUsernsFrom } from "./userns-from";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { initProgram } from "./initprog";
@@ -168,6 +169,9 @@ export function namespacePaths(pid: number): Record<string, string> {
  * has exec'd the command, or with OCI create once it waits at its gate.
  */
 export async function createContainer(spec: ContainerSpec, record: RunRecord): Promise<Created> {
+  applyUsernsFrom(spec);
+  // Made in a joined user namespace, its network namespace exists only once the child has made it there.
+  const plumbLate = joinsUserns(spec) && hasNamespace(spec, "network");
   let state = initialState(spec, record);
   if (record.existing) {
     const saved = readState(spec.bunker.id);
@@ -224,6 +228,7 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
       capLimits: capLimits(),
       filter,
       pin: record.pin !== undefined,
+      plumbLate,
       ...(spec.bunker.init ? { argsArea: ownArgsArea() ?? undefined } : {}),
       ...(init && "fd" in init ? { initProgram: init.fd } : {}),
       cgroupTasks,
@@ -236,6 +241,11 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
       mark("log");
     }
     const v2Cgroup = state.cgroup?.dirs.find((d) => d.version === 2)?.path;
+    const attachNetwork = async (pid: number) => {
+      await net!.attach(pid);
+      // Recorded now, so a helper is found and stopped even if bunker is killed before the command runs.
+      if (net!.state.helper) withLock(state.id, () => writeState(state));
+    };
     // The child waits on the sync pipe while it is placed in its cgroups, its
     // ID maps are written and its network plumbed; with --pin it waits once
     // more, after making its cgroup namespace, for all its namespaces to be
@@ -261,9 +271,7 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
           state.rootfsHelper = { pid: fuse.pid, ...(fuse.pidStart !== undefined ? { pidStart: fuse.pidStart } : {}) };
           withLock(state.id, () => writeState(state));
         }
-        await net!.attach(pid);
-        // Recorded now, so a helper is found and stopped even if bunker is killed before the command runs.
-        if (net!.state.helper) withLock(state.id, () => writeState(state));
+        if (!plumbLate) await attachNetwork(pid);
         // OCI's hooks of creation: its namespaces exist, and nothing in them has run yet.
         if (spec.oci.hooks) {
           await runHooks("prestart", state, "created");
@@ -281,9 +289,11 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
         ...(forked.slot !== undefined ? { fork: { slot: forked.slot } } : {}),
         untilCreated: record.oci?.create !== undefined,
         ...(v2Cgroup !== undefined ? { intoCgroup: v2Cgroup } : {}),
-        ...(record.pin !== undefined
+        ...(record.pin !== undefined || plumbLate
           ? {
-              namespacesMade: (pid: number) => {
+              namespacesMade: async (pid: number) => {
+                if (plumbLate) await attachNetwork(pid);
+                if (record.pin === undefined) return;
                 // Recorded before pinning, so that pins of a start cut short are found and undone.
                 state.pinned = [record.pin!];
                 state.namespaceIds = namespaceIds(pid);

@@ -50,7 +50,7 @@ export function resolvConf(hostText: string | null, fallback: readonly string[])
   return [...other, ...use.map((s) => `nameserver ${s}`), ""].join("\n");
 }
 
-function hostResolv(): string | null {
+export function hostResolv(): string | null {
   try {
     return readText("/etc/resolv.conf");
   } catch {
@@ -60,7 +60,7 @@ function hostResolv(): string | null {
 }
 
 /** docker's fallback when the host has only loopback nameservers. */
-const PUBLIC_DNS = ["8.8.8.8", "8.8.4.4"];
+export const PUBLIC_DNS = ["8.8.8.8", "8.8.4.4"];
 
 /**
  * The rootless default: slirp4netns, else pasta, else none with the reason.

@@ -58,6 +58,10 @@ export interface HandshakeOptions {
   cgroupns?: boolean;
   /** Then say so on the error pipe and wait to be released once more (for --pin, which needs every namespace). */
   reportNamespaces?: boolean;
+  /** What bunker does meanwhile, in the step's words (default: pin the namespaces). */
+  reportFor?: string;
+  /** Leave the last steps (planHandshakeEnd) to the caller: it makes namespaces after this, in a joined user namespace. */
+  endLater?: boolean;
 }
 
 const NS_FLAGS: Record<string, number> = {
@@ -144,10 +148,20 @@ export function planHandshake(p: ChildProgram, h: Handshake, o: HandshakeOptions
   // A cgroup namespace is rooted at the cgroups its creator is in when it is made: made only now, the
   // container sees its own cgroup at /.
   if (o.cgroupns) p.call("create the cgroup namespace", "unshare", [CLONE.NEWCGROUP]);
-  if (o.reportNamespaces && h.errWrite !== undefined) {
-    p.call("tell bunker the namespaces are made", "write", [h.errWrite, p.arena.bytes(NAMESPACES_MADE), 8], { expect: { value: 8, errno: Errno.EIO } });
-    p.call("wait for bunker to pin the namespaces", "read", [h.syncRead, buf, 1], { expect: { value: 1, errno: Errno.ECANCELED } });
-  }
+  if (o.reportNamespaces) planNamespacesMade(p, h, o.reportFor);
+  if (!o.endLater) planHandshakeEnd(p, h);
+}
+
+/** Says the namespaces are made, and waits for bunker to release it once more (having pinned them, or plumbed the network into them). */
+function planNamespacesMade(p: ChildProgram, h: Handshake, what = "pin the namespaces"): void {
+  if (h.errWrite === undefined) return;
+  const buf = p.arena.alloc(8).addr;
+  p.call("tell bunker the namespaces are made", "write", [h.errWrite, p.arena.bytes(NAMESPACES_MADE), 8], { expect: { value: 8, errno: Errno.EIO } });
+  p.call(`wait for bunker to ${what}`, "read", [h.syncRead, buf, 1], { expect: { value: 1, errno: Errno.ECANCELED } });
+}
+
+/** The handshake's end: the sync pipe a liveness check from then on, and this process no longer dumpable. */
+function planHandshakeEnd(p: ChildProgram, h: Handshake): void {
   // From now on the pipe only tells whether bunker is alive (see child/liveness.ts).
   p.call("make the sync pipe non-blocking", "fcntl", [h.syncRead, F_SETFL, O.NONBLOCK]);
   // Until execve this process is a copy of bunker: its /proc/PID/exe leads to bunker's executable
@@ -370,6 +384,8 @@ export interface PlanExtras {
   filter?: SeccompFilter | null;
   /** --pin: stop once every namespace exists, for bunker to pin them (see planHandshake). */
   pin?: boolean;
+  /** Stop once every namespace exists, for bunker to plumb the network: in a joined user namespace they exist only after the handshake. */
+  plumbLate?: boolean;
   /** --init: where bunker's command line and environment lie, for init to overwrite its copy. */
   argsArea?: ArgsArea;
   /** --init: native/init.c in a memory file, for init to exec once the command runs. */
@@ -450,7 +466,15 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
   const p = new ChildProgram();
   const joinsUser = joinsUserns(spec);
   // In a joined user namespace the cgroup namespace is made with the others, after joining it.
-  planHandshake(p, h, { cgroupns: hasNamespace(spec, "cgroup") && !joinsUser, reportNamespaces: extras.pin === true, ...(extras.cgroupTasks ? { cgroupTasks: extras.cgroupTasks } : {}) });
+  const report = extras.pin === true || extras.plumbLate === true;
+  const reportFor = [...(extras.pin ? ["pin the namespaces"] : []), ...(extras.plumbLate ? ["plumb the network into them"] : [])].join(" and ");
+  planHandshake(p, h, {
+    cgroupns: hasNamespace(spec, "cgroup") && !joinsUser,
+    reportNamespaces: report && !joinsUser,
+    reportFor,
+    endLater: joinsUser,
+    ...(extras.cgroupTasks ? { cgroupTasks: extras.cgroupTasks } : {}),
+  });
   planUsernsEntry(p, spec, h.syncRead);
   const at = (j: JoinedNamespace) => `join the ${j.type} namespace at ${spec.oci.linux.namespaces.find((n) => n.type === j.type)?.path}`;
   // A time namespace is entered only by a process whose memory no other shares: after any fork below.
@@ -461,6 +485,9 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
     p.call("become user 0 in the joined user namespace", "setresuid", [0, 0, 0], { ignore: [Errno.EINVAL] });
     const own = ownNamespaceFlags(spec) | (hasNamespace(spec, "cgroup") ? CLONE.NEWCGROUP : 0);
     if (own) p.call("make the container's namespaces, owned by the joined user namespace", "unshare", [own]);
+    // Only now do they exist; and bunker, rootless, can open them only while this process is dumpable.
+    if (report) planNamespacesMade(p, h, reportFor);
+    planHandshakeEnd(p, h);
   }
   if (joined.some((j) => j.flag === CLONE.NEWPID) || (joinsUser && hasNamespace(spec, "pid"))) {
     // setns and unshare move only future children into a PID namespace: the container's process is

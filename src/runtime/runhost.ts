@@ -123,7 +123,7 @@ export async function networkChoice(
     if (r.notice) await log.warn(r.notice);
     choice = { mode: r.mode };
   } else if (arg.startsWith("container:")) {
-    const other = joinContainer("network", arg.slice("container:".length), uid);
+    const other = joinContainer("network", arg.slice("container:".length));
     choice = { mode: "joined", path: other.path, joined: `container:${other.id}` };
   } else if (arg.startsWith("ns:")) {
     const path = absolute(arg.slice(3));

@@ -45,23 +45,49 @@ function self(): { path: string; argv0: string[] } {
 
 let queue: Promise<unknown> = Promise.resolve();
 
+/** How a helper process gets where it runs: the namespaces cloned for it, its first steps, and what bunker does meanwhile. */
+export interface HelperPlace {
+  /** The hidden sub-command it runs: bunker's side of the work there. */
+  command: "__userns" | "__netns";
+  cloneFlags: number;
+  /** Its steps once bunker has released it, before it takes its stdio and execs. */
+  enter(p: ChildProgram): void;
+  /** While it waits on the sync pipe. */
+  beforeStart?(pid: number): Promise<void> | void;
+}
+
 /**
  * One helper at a time: a child cloned while another helper's pipes are
  * open would hold their ends until it execs, and that helper would wait for
  * an end of input that never comes.
  */
-function inUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>, out?: number, dir?: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  const run = queue.then(() => runInUserns(maps, args, input, out, dir));
+export function runHelper(place: HelperPlace, args: string[], input?: AsyncIterable<Uint8Array>, out?: number, dir?: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  const run = queue.then(() => runHelperNow(place, args, input, out, dir));
   queue = run.catch(() => {});
   return run;
 }
 
+function inUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>, out?: number, dir?: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  const spec = { oci: { linux: { uidMappings: maps.uid, gidMappings: maps.gid } }, bunker: { userns: maps.setup, setgroups: maps.setgroups } } as unknown as ContainerSpec;
+  const place: HelperPlace = {
+    command: "__userns",
+    cloneFlags: CLONE.NEWUSER,
+    // Root of the namespace, once bunker has written its maps.
+    enter: (p) => {
+      p.call("become group 0 in the user namespace", "setresgid", [0, 0, 0]);
+      p.call("become user 0 in the user namespace", "setresuid", [0, 0, 0]);
+    },
+    beforeStart: (child) => writeIdMaps(child, spec),
+  };
+  return runHelper(place, args, input, out, dir);
+}
+
 /**
- * Runs `bunker __userns ARGS` in the user namespace of `maps`, with `input`
- * on its stdin; resolves to its exit status and what it wrote (its stdout
- * goes to the descriptor `out` instead when given).
+ * Runs `bunker COMMAND ARGS` where `place` puts it, with `input` on its
+ * stdin; resolves to its exit status and what it wrote (its stdout goes to
+ * the descriptor `out` instead when given).
  */
-async function runInUserns(maps: NonNullable<Identity["userns"]>, args: string[], input?: AsyncIterable<Uint8Array>, out?: number, dir?: number): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runHelperNow(place: HelperPlace, args: string[], input?: AsyncIterable<Uint8Array>, out?: number, dir?: number): Promise<{ code: number; stdout: string; stderr: string }> {
   const pipes = openPipes();
   const [inRead, inWrite] = pipe("create the helper's stdin", O.CLOEXEC);
   const [outRead, outWrite] = out === undefined ? pipe("create the helper's stdout", O.CLOEXEC) : [-1, out];
@@ -70,22 +96,19 @@ async function runInUserns(maps: NonNullable<Identity["userns"]>, args: string[]
   const { path, argv0 } = self();
   const p = new ChildProgram();
   planHandshake(p, pipes);
-  // Root of the namespace, once bunker has written its maps.
-  p.call("become group 0 in the user namespace", "setresgid", [0, 0, 0]);
-  p.call("become user 0 in the user namespace", "setresuid", [0, 0, 0]);
+  place.enter(p);
   p.call("take the helper's stdin", "dup3", [inRead, 0, 0]);
   // Bunker's own stdout needs no dup3 (which refuses a descriptor onto itself).
   if (outWrite !== 1) p.call("take the helper's stdout", "dup3", [outWrite, 1, 0]);
   p.call("take the helper's stderr", "dup3", [errWrite, 2, 0]);
   // A directory bunker opened that the helper could not (a running container's root, behind /proc's ptrace check): its descriptor 3, kept across execve.
   if (dir !== undefined) p.call("give the helper its directory as descriptor 3", "dup3", [dir, 3, 0]);
-  const argv = p.arena.strv([...argv0, "__userns", ...args]);
+  const argv = p.arena.strv([...argv0, place.command, ...args]);
   const envp = p.arena.strv(Object.entries(process.env).flatMap(([k, v]) => (v === undefined || `${k}${v}`.includes("\0") ? [] : [`${k}=${v}`])));
-  p.call(`exec bunker __userns ${args[0]}`, "execve", [p.str(path), argv, envp]);
-  const spec = { oci: { linux: { uidMappings: maps.uid, gidMappings: maps.gid } }, bunker: { userns: maps.setup, setgroups: maps.setgroups } } as unknown as ContainerSpec;
+  p.call(`exec bunker ${place.command} ${args[0]}`, "execve", [p.str(path), argv, envp]);
   let pid: number;
   try {
-    ({ pid } = await spawnChild(p, pipes, CLONE.NEWUSER, (child) => writeIdMaps(child, spec)));
+    ({ pid } = await spawnChild(p, pipes, place.cloneFlags, (child) => place.beforeStart?.(child)));
   } catch (e) {
     closePipes(pipes);
     for (const fd of [...ends, inWrite, outRead, errRead]) if (fd >= 0) closeFd(fd);

@@ -358,6 +358,13 @@ export interface NetworkSettings {
   allowHostLoopback?: boolean;
   /** --network NAME (one or more): networks made by `network create`, in order; the first has the default route and the published ports. */
   networks?: NetworkAttachment[];
+  /**
+   * A user's container on a user-defined network: the user namespace it is
+   * made in (the rootless network namespace's, /proc/PID/ns/user), with a
+   * network namespace of its own that the network's veth is plumbed into
+   * once made (see runtime/userns-from.ts).
+   */
+  usernsFrom?: string;
 }
 
 /** A container on a network made by `network create`: --ip and --network-alias (connect's --ip and --alias). */

@@ -113,6 +113,7 @@ export const PR_SET_PDEATHSIG = 1;
 export const PR_SET_DUMPABLE = 4;
 export const PR_SET_NAME = 15;
 export const F_SETFL = 4;
+export const F_SETFD = 2;
 export const CLOSE_RANGE_CLOEXEC = 4;
 export const SIG_SETMASK = 2;
 export const SIG_BLOCK = 0;

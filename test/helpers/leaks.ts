@@ -39,8 +39,8 @@ function mounts(out: Entries): void {
   }
 }
 
-/** Programs bunker runs beside a container, which must end with it. */
-const HELPERS = /^(slirp4netns|passt|pasta|newuidmap|newgidmap|nft|aardvark-dns)(\.avx2)?$/;
+/** Programs bunker runs beside a container, which must end with it (bunker-netns: a user's rootless network namespace, with their last). */
+const HELPERS = /^(slirp4netns|passt|pasta|newuidmap|newgidmap|nft|aardvark-dns|bunker-netns)(\.avx2)?$/;
 
 /**
  * Processes in other PID namespaces (containers' processes), and in this
@@ -99,7 +99,7 @@ export function stateRoots(): string[] {
 }
 
 /** The state directory's skeleton, which stays once made (the events log too: it is kept, like docker's, across containers). */
-const SKELETON = new Set(["events.log", "events.log.1", "names", "names/.lock", "rootfs", "rootfs/lock", "helpers", "dns", "dns/config", "dns/lock", "networks", "networks/lock", "networks/bunker0", "networks/bunker0/lock", "networks/bunker0/network.json", "networks/bunker0/leases"]);
+const SKELETON = new Set(["events.log", "events.log.1", "names", "names/.lock", "rootfs", "rootfs/lock", "helpers", "dns", "dns/config", "dns/lock", "networks", "networks/lock", "networks/bunker0", "networks/bunker0/lock", "networks/bunker0/network.json", "networks/bunker0/leases", "rootless-netns", "rootless-netns/lock"]);
 
 /** A stopped container's state and names are kept until `bunker rm`, by design: its id, else null. */
 function keptId(root: string, rel: string, d: Dirent): string | null {
