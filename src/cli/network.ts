@@ -8,6 +8,9 @@ import { networkOverview, pruneNetwork, reconcileNetwork } from "../runtime/netw
 import { createNetwork, listNetworks, networkByRef, removeNetwork, type NetworkUse } from "../runtime/networks";
 import { reconcileLeases } from "../runtime/network-leases";
 import { connectNetwork, disconnectNetwork } from "../runtime/network-connect";
+import { createRootless, removeRootless } from "../runtime/network-rootless";
+
+const isRoot = () => (process.geteuid?.() ?? 0) === 0;
 import { natTableName } from "../net/networks";
 import { recordEvent } from "../runtime/events";
 import { UsageError } from "../options";
@@ -75,8 +78,8 @@ function shownDefault(): Shown | null {
   };
 }
 
-function allShown(): Shown[] {
-  reconcileNetwork();
+async function allShown(): Promise<Shown[]> {
+  await reconcileNetwork();
   const d = shownDefault();
   return [...(d ? [d] : []), ...listNetworks().map(shownUse)];
 }
@@ -151,7 +154,7 @@ async function create(argv: string[]): Promise<number> {
   const driver = parsed.values.driver as string | undefined;
   if (driver !== undefined && driver !== "bridge") throw new UsageError(`network create: driver "${driver}": bunker has only the bridge driver`);
   const labels = labelsOf(strings(parsed.values.label), "--label");
-  const r = createNetwork({
+  const r = await (isRoot() ? createNetwork : createRootless)({
     name: parsed.rest[0]!,
     ...byFamily(strings(parsed.values.subnet), "--subnet", "subnet", "subnet6"),
     ...byFamily(strings(parsed.values.gateway), "--gateway", "gateway", "gateway6"),
@@ -178,7 +181,7 @@ async function ls(argv: string[]): Promise<number> {
   );
   if (!parsed) return 0;
   if (parsed.rest.length) throw new UsageError(`network ls: unexpected argument "${parsed.rest[0]}"`);
-  const nets = allShown().filter(networkFilter(strings(parsed.values.filter)));
+  const nets = (await allShown()).filter(networkFilter(strings(parsed.values.filter)));
   const full = parsed.values["no-trunc"] === true;
   const rows = nets.map((n) => ({ ...row(n), ...(full ? { ID: n.Id } : {}) }));
   const format = parsed.values.format as string | undefined;
@@ -199,9 +202,9 @@ async function ls(argv: string[]): Promise<number> {
   return 0;
 }
 
-function findShown(ref: string): Shown | null {
+async function findShown(ref: string): Promise<Shown | null> {
   if (ref === "bridge" || ref === "bunker0") return shownDefault();
-  reconcileNetwork();
+  await reconcileNetwork();
   const r = networkByRef(ref);
   return listNetworks().map(shownUse).find((n) => n.Id === r.id) ?? null;
 }
@@ -219,7 +222,7 @@ async function inspect(argv: string[]): Promise<number> {
   for (const ref of parsed.rest) {
     let n: Shown | null = null;
     try {
-      n = findShown(ref);
+      n = await findShown(ref);
     } catch (e) {
       if (!(e instanceof BunkerError)) throw e;
     }
@@ -264,7 +267,7 @@ async function rm(argv: string[]): Promise<number> {
           return;
         }
       }
-      const r = removeNetwork(ref, reconcileFor(ref));
+      const r = isRoot() ? removeNetwork(ref, reconcileFor(ref)) : await removeRootless(ref);
       recordEvent("network", "destroy", r.id, { name: r.name, type: "bridge" });
     },
   );
@@ -283,13 +286,13 @@ async function prune(argv: string[]): Promise<number> {
   if (parsed.rest.length) throw new UsageError(`network prune: unexpected argument "${parsed.rest[0]}"`);
   const filters = strings(parsed.values.filter);
   const keep = networkFilter(filters);
-  reconcileNetwork();
+  await reconcileNetwork();
   let out = "";
   let failed = false;
   for (const u of listNetworks()) {
     if (u.leases.length || !keep(shownUse(u))) continue;
     try {
-      const r = removeNetwork(u.record.name, reconcileFor(u.record.name));
+      const r = isRoot() ? removeNetwork(u.record.name, reconcileFor(u.record.name)) : await removeRootless(u.record.name);
       recordEvent("network", "destroy", r.id, { name: r.name, type: "bridge" });
       out += `${r.name} removed\n`;
     } catch (e) {
@@ -298,7 +301,7 @@ async function prune(argv: string[]): Promise<number> {
       await writeErr(`bunker: ${e.message}\n`);
     }
   }
-  if (!filters.length) {
+  if (!filters.length && isRoot()) {
     const r = pruneNetwork();
     if (r.leases) out += `bunker0 kept: ${r.leases} container${r.leases === 1 ? "" : "s"} still use${r.leases === 1 ? "s" : ""} it\n`;
     else if (r.removed || !out) out += r.removed ? "bunker0 removed\n" : "no bridge to remove\n";
@@ -320,7 +323,7 @@ async function connect(argv: string[]): Promise<number> {
   if (parsed.rest.length !== 2) throw new UsageError("network connect: give a network and a container");
   const [net, ref] = parsed.rest as [string, string];
   const ip = parsed.values.ip as string | undefined;
-  connectNetwork(net, ref, { ...(ip !== undefined ? { ip } : {}), aliases: strings(parsed.values.alias) });
+  await connectNetwork(net, ref, { ...(ip !== undefined ? { ip } : {}), aliases: strings(parsed.values.alias) });
   return 0;
 }
 
@@ -333,7 +336,7 @@ async function disconnect(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   if (parsed.rest.length !== 2) throw new UsageError("network disconnect: give a network and a container");
   const [net, ref] = parsed.rest as [string, string];
-  disconnectNetwork(net, ref);
+  await disconnectNetwork(net, ref);
   return 0;
 }
 

@@ -42,7 +42,7 @@ export async function ps(argv: string[]): Promise<number> {
   clearLeftovers();
   const entries = listEntries();
   const all = await reconcile(entries.filter((e): e is ContainerState => !isDamaged(e)));
-  reconcileNetwork(all);
+  await reconcileNetwork(all);
   reconcileCgroups();
   // Image containers' own directories whose state is gone (a bunker killed between the two).
   reconcileImageRoots(all);

@@ -45,6 +45,8 @@ const PORT = 53;
 const FIXED_DIRS = ["/usr/lib/podman", "/usr/libexec/podman"];
 /** How long a start or a reload may take before it counts as failed. */
 const SETTLE_MS = 5000;
+/** How long a reload may take before the process is started anew instead (a reload takes milliseconds where it works). */
+const RELOAD_MS = 300;
 
 export function aardvarkPath(pathVar: string, fixed: readonly string[] = FIXED_DIRS): string | undefined {
   return findExecutable("aardvark-dns", [...fixed, ...pathVar.split(":").filter((d) => d.startsWith("/"))]);
@@ -208,13 +210,13 @@ function startServer(binary: string, cfg: string): number {
  * held before (`old`): the read of config/ that the start or the SIGHUP
  * asked for is then done. Says why when it is not.
  */
-function settle(cfg: string, pid: number, old: ReadonlySet<string>, gateways: readonly string[]): void {
+function settle(cfg: string, pid: number, old: ReadonlySet<string>, gateways: readonly string[], ms = SETTLE_MS): void {
   let now = listeners(pid, PORT);
   const fresh = () => {
     now = listeners(pid, PORT);
     return !isServer(pid, cfg) || (now.size >= gateways.length && [...now.keys()].every((i) => !old.has(i)));
   };
-  const done = until(fresh, SETTLE_MS);
+  const done = until(fresh, ms);
   if (!isServer(pid, cfg)) throw new AardvarkError(`aardvark-dns ended while reading ${cfg} (a file there it cannot parse?)`);
   if (done) return;
   const bound = new Set(now.values());
@@ -237,7 +239,14 @@ function apply(dir: string, binary: () => string): void {
   if (pid !== undefined) {
     const old = new Set(listeners(pid, PORT).keys());
     until(() => catchesHup(pid!), SETTLE_MS);
-    if (signalServer(pid, cfg, SIGNALS.SIGHUP)) return settle(cfg, pid, old, gateways);
+    if (signalServer(pid, cfg, SIGNALS.SIGHUP)) {
+      try {
+        return settle(cfg, pid, old, gateways, RELOAD_MS);
+      } catch {
+        // Not read again (seen in a user's rootless network namespace, where SIGHUP leaves it as it was): started anew.
+        stopServer(cfg, pid);
+      }
+    }
   }
   pid = startServer(binary(), cfg);
   settle(cfg, pid, new Set(), gateways);

@@ -220,6 +220,8 @@ export interface VethPlan {
   prefix: number;
   /** The gateway for the container's default route, when it gets one through this bridge. */
   defaultVia?: string;
+  /** The container's network namespace, when the caller has it open (else opened through /proc/PID). */
+  nsFd?: number;
   /** On a dual-stack network: the IPv6 address, its prefix, and the IPv6 default route's gateway. */
   ip6?: string;
   prefix6?: number;
@@ -235,13 +237,13 @@ export function attachVeth(nl: NetlinkSocket, plan: VethPlan, pid: number): void
     if (index === null) throw new BridgeError(`veth ${host} vanished right after it was created`);
     setHairpin(nl, index, host);
     setUp(nl, index, host);
-    const nsFd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`/proc/${pid}/ns/net\0`), O.RDONLY | O.CLOEXEC, 0);
+    const nsFd = plan.nsFd ?? trySys("openat", AT.FDCWD, new TextEncoder().encode(`/proc/${pid}/ns/net\0`), O.RDONLY | O.CLOEXEC, 0);
     if (nsFd < 0) throw new BridgeError(`open the network namespace of process ${pid}: ${errnoMessage(-nsFd)}`);
     let inner: NetlinkSocket;
     try {
       inner = openInNamespace(0, nsFd);
     } finally {
-      closeFd(nsFd);
+      if (plan.nsFd === undefined) closeFd(nsFd);
     }
     try {
       const at = linkIndex(inner, inside);

@@ -13,6 +13,7 @@ import { loadNative } from "../sys/native";
 import type { ChildProgram, Slot } from "../child/program";
 import { cloneFlags, hasNamespace, joinsUserns, planContainer, type CgroupEntry, type JoinedNamespace } from "./plan";
 import { applyUsernsFrom } from "./userns-from";
+import { ensureRootlessNetns } from "./rootless-netns";
 import { closePipes, FORWARDED_SIGNALS, openPipes, spawnChild } from "./spawn";
 import { scratchDir } from "./state";
 import { initProgram } from "./initprog";
@@ -169,6 +170,8 @@ export function namespacePaths(pid: number): Record<string, string> {
  * has exec'd the command, or with OCI create once it waits at its gate.
  */
 export async function createContainer(spec: ContainerSpec, record: RunRecord): Promise<Created> {
+  // A user's container on their networks is made in the user namespace of their rootless network namespace.
+  if (spec.bunker.network === "named" && (process.geteuid?.() ?? 0) !== 0) spec.bunker.net = { ...spec.bunker.net!, usernsFrom: (await ensureRootlessNetns()).userns };
   applyUsernsFrom(spec);
   // Made in a joined user namespace, its network namespace exists only once the child has made it there.
   const plumbLate = joinsUserns(spec) && hasNamespace(spec, "network");
@@ -205,7 +208,7 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
       cgroupTasks = openCgroupTasks(state.cgroup);
       mark("cgroups");
     }
-    net = prepareNetwork(spec, record.name ?? state.name);
+    net = await prepareNetwork(spec, record.name ?? state.name);
     mark("network");
     const native = loadNative(scratchDir);
     mark("native");
@@ -307,7 +310,7 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
     return { state, pid: started.pid, net, program, ...(terminal ? { terminal } : {}), ...(mountPoints ? { mountPoints } : {}), ...(fuse ? { fuse } : {}) };
   } catch (err) {
     closePipes(pipes);
-    net?.release();
+    await net?.release();
     fuse?.stop();
     if (terminal) closeTerminal(terminal);
     if (state.pinned) {
@@ -366,7 +369,7 @@ export async function leaveCreated(c: Created, oci: OciCreate): Promise<number> 
   } catch (err) {
     trySys("kill", pid, SIGNALS.SIGKILL);
     waitFor(pid);
-    net.release();
+    await net.release();
     await releaseCgroups(state.cgroup);
     withLock(state.id, () => removeState(state));
     throw err;

@@ -9,10 +9,82 @@ import { FileError, openNamespace, readLink, readText } from "../sys/fs";
 import { closeFd } from "../sys/libc";
 import { NetlinkSocket, openInNamespace } from "../sys/netlink";
 import { useStateDir } from "./state";
+import type { NetworkAttachment } from "../spec/types";
 
 type Op = (args: string[]) => Promise<number> | number;
 
+/** The JSON a caller gives on stdin. */
+async function input<T>(): Promise<T> {
+  return JSON.parse(await Bun.stdin.text()) as T;
+}
+
+const json = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
+
 const OPS: Record<string, { usage: string; run: Op }> = {
+  // A user's networks (network-rootless.ts): each the same work root's bunker does on the host.
+  "network-create": {
+    usage: "network-create",
+    run: async () => {
+      const { createNetwork } = await import("./networks");
+      json(createNetwork(await input()));
+      return 0;
+    },
+  },
+  "network-rm": {
+    usage: "network-rm NAME",
+    run: async ([ref]) => {
+      const [{ removeNetwork, networkByRef }, { reconcileLeases }, { natTableName }] = await Promise.all([import("./networks"), import("./network-leases"), import("../net/networks")]);
+      json(removeNetwork(ref!, (dir, lockFd) => reconcileLeases(dir, natTableName(networkByRef(ref!).id), lockFd)));
+      return 0;
+    },
+  },
+  "net-place": {
+    usage: "net-place",
+    run: async () => {
+      const { placeAll } = await import("./network-named");
+      const o = await input<{ id: string; name?: string; list: NetworkAttachment[] }>();
+      json(placeAll(o.id, o.name, o.list));
+      return 0;
+    },
+  },
+  // The container's network namespace is descriptor 3 (opened by bunker outside: see netns-run.ts).
+  "net-plumb": {
+    usage: "net-plumb ID PID NAMES",
+    run: async ([id, pid, names]) => {
+      (await import("./network-named")).plumbAll(id!, Number(pid), names === "1", 3);
+      return 0;
+    },
+  },
+  "net-release": {
+    usage: "net-release ID",
+    run: async ([id]) => {
+      (await import("./network-named")).releaseAll(id!);
+      return 0;
+    },
+  },
+  "net-connect": {
+    usage: "net-connect ID PID",
+    run: async ([id, pid]) => {
+      const o = await input<{ name?: string; attachment: NetworkAttachment }>();
+      json((await import("./network-named")).connectRunning(id!, o.name, Number(pid), o.attachment, 3));
+      return 0;
+    },
+  },
+  "net-disconnect": {
+    usage: "net-disconnect ID NETWORK",
+    run: async ([id, network]) => {
+      const [{ disconnectRunning }, { networkByRef }] = await Promise.all([import("./network-named"), import("./networks")]);
+      json(disconnectRunning(id!, networkByRef(network!)));
+      return 0;
+    },
+  },
+  "net-reconcile": {
+    usage: "net-reconcile",
+    run: async () => {
+      await (await import("./network")).reconcileNetwork();
+      return 0;
+    },
+  },
   // Where this runs, for a caller to check: IDs, namespaces and the nameservers seen there, as JSON.
   id: {
     usage: "id",

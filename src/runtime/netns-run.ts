@@ -36,8 +36,13 @@ function openHolder(ns: RootlessNetns): { type: string; fd: number; flag: number
   return out;
 }
 
-/** `bunker __netns OP ARGS...` in the rootless network namespace (which must exist: see ensureRootlessNetns), with `input` on its stdin. */
-export async function runInRootlessNetns(argv: string[], input?: Uint8Array): Promise<{ code: number; stdout: string; stderr: string }> {
+/**
+ * `bunker __netns OP ARGS...` in the rootless network namespace (which must
+ * exist: see ensureRootlessNetns), with `input` on its stdin and `fd` (a
+ * container's namespace, which only bunker outside may open: /proc's ptrace
+ * check) as its descriptor 3.
+ */
+export async function runInRootlessNetns(argv: string[], input?: Uint8Array, fd?: number): Promise<{ code: number; stdout: string; stderr: string }> {
   const ns = currentRootlessNetns();
   if (!ns) throw new BunkerError("enter the rootless network namespace: there is none (or its holder or helper has stopped)");
   const fds = openHolder(ns);
@@ -54,6 +59,8 @@ export async function runInRootlessNetns(argv: string[], input?: Uint8Array): Pr
       },
       ["--state", stateDir(), ...argv],
       input ? once(input) : undefined,
+      undefined,
+      fd,
     );
   } finally {
     for (const j of fds) closeFd(j.fd);

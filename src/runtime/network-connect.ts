@@ -7,7 +7,10 @@ import type { NetworkAttachment } from "../spec/types";
 import { recordEvent } from "./events";
 import { connectRunning, disconnectRunning, readAttachments, writeAttachments } from "./network-named";
 import { networkByRef } from "./networks";
-import { currentStatus, readState, resolveContainer, withLock, type ContainerState } from "./store";
+import { currentStatus, readState, resolveContainer, withLockAsync, type ContainerState } from "./store";
+import { connectRootless, disconnectRootless } from "./network-rootless";
+
+const isRoot = () => (process.geteuid?.() ?? 0) === 0;
 
 function attachable(s: ContainerState, what: string): void {
   const mode = s.spec.bunker.network;
@@ -17,31 +20,34 @@ function attachable(s: ContainerState, what: string): void {
   if (mode === "bridge") throw new BunkerError(`${what}: container ${s.name ?? s.id} is on the default bridge: start it with --network NAME to connect it to other networks`);
 }
 
-export function connectNetwork(netRef: string, ref: string, opts: { ip?: string; aliases: string[] }): void {
+export async function connectNetwork(netRef: string, ref: string, opts: { ip?: string; aliases: string[] }): Promise<void> {
   const record = networkByRef(netRef);
   const what = `network connect ${record.name} ${ref}`;
   const first = resolveContainer(ref);
   attachable(first, what);
-  withLock(first.id, () => {
+  await withLockAsync(first.id, async () => {
     const s = readState(first.id) ?? first;
     const list = readAttachments(s.id, s.spec.bunker.net?.networks ?? []);
     if (list.some((a) => a.name === record.name)) throw new BunkerError(`${what}: container ${s.name ?? s.id} is already on network ${record.name}`);
     const a: NetworkAttachment = { name: record.name, ...(opts.ip !== undefined ? { ip: opts.ip } : {}), ...(opts.aliases.length ? { aliases: opts.aliases } : {}) };
-    if (currentStatus(s) === "running" && s.pid !== undefined) connectRunning(s.id, s.name, s.pid, a);
+    if (currentStatus(s) === "running" && s.pid !== undefined) {
+      if (isRoot()) connectRunning(s.id, s.name, s.pid, a);
+      else await connectRootless(s.id, s.name, s.pid, a);
+    }
     writeAttachments(s.id, [...list, a]);
   });
   recordEvent("network", "connect", record.id, { container: first.id, name: record.name, type: "bridge" });
 }
 
-export function disconnectNetwork(netRef: string, ref: string): void {
+export async function disconnectNetwork(netRef: string, ref: string): Promise<void> {
   const record = networkByRef(netRef);
   const what = `network disconnect ${record.name} ${ref}`;
   const first = resolveContainer(ref);
-  withLock(first.id, () => {
+  await withLockAsync(first.id, async () => {
     const s = readState(first.id) ?? first;
     const list = readAttachments(s.id, s.spec.bunker.net?.networks ?? []);
     const running = currentStatus(s) === "running";
-    const had = running ? disconnectRunning(s.id, record) : false;
+    const had = running ? (isRoot() ? disconnectRunning(s.id, record) : await disconnectRootless(s.id, record.name)) : false;
     if (!had && !list.some((a) => a.name === record.name)) throw new BunkerError(`${what}: container ${s.name ?? s.id} is not on network ${record.name}`);
     writeAttachments(s.id, list.filter((a) => a.name !== record.name));
   });

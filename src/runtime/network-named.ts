@@ -220,6 +220,54 @@ export function prepareNamed(id: string, name: string | undefined, list: readonl
   };
 }
 
+/**
+ * The steps of prepareNamed one at a time, for a user's container, whose
+ * networks' bridges are in their rootless network namespace: each is run
+ * there by its own `bunker __netns` (see network-rootless.ts). Published
+ * ports are slirp4netns's there, not NAT elements: none are leased.
+ */
+export function placeAll(id: string, name: string | undefined, list: readonly NetworkAttachment[]): AttachedNetwork[] {
+  const nl = NetlinkSocket.open(0);
+  const placed: Placed[] = [];
+  try {
+    list.forEach((a, i) => placed.push(place(nl, a, id, name, SLOTS[i]!, `eth${i}`, [])));
+    return placed.map(attached);
+  } catch (e) {
+    for (const p of placed) unplace(p, false);
+    throw e;
+  } finally {
+    nl.close();
+  }
+}
+
+/** The veths of the container's leases into process `pid`'s network namespace, in the order placeAll took them, and their names. */
+export function plumbAll(id: string, pid: number, names: boolean, nsFd?: number): void {
+  const mine = leasesOf(id).sort((a, b) => (a.lease.ifname ?? "").localeCompare(b.lease.ifname ?? "", undefined, { numeric: true }));
+  const nl = NetlinkSocket.open(0);
+  try {
+    const placed = mine.map(({ record, lease }) => ({ record, lease, bridgeIndex: lockedNetwork(`${networksRoot()}/${record.name}`, record.name, (lockFd) => bridgeIndex(nl, record, lockFd)) }));
+    const routed = placed.find((p) => !p.record.internal);
+    for (const p of placed) {
+      attachVeth(nl, { ...vethPlan(p, p.lease.ifname!, p === routed), ...(nsFd !== undefined ? { nsFd } : {}) }, pid);
+      if (names) announce(p.record, p.lease);
+    }
+  } finally {
+    nl.close();
+  }
+}
+
+/** Gives back every lease of the container (its veths too when its namespace lives on). */
+export function releaseAll(id: string): void {
+  const outlives = namespaceOutlives(id);
+  for (const p of leasesOf(id)) {
+    try {
+      unplace(p, outlives);
+    } catch (e) {
+      void log.warn(`leave network ${p.record.name}: ${(e as Error).message}`);
+    }
+  }
+}
+
 /** A netlink socket in the network namespace of process `pid`. */
 function socketIn(pid: number): NetlinkSocket {
   const nsFd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`/proc/${pid}/ns/net\0`), O.RDONLY | O.CLOEXEC, 0);
@@ -232,11 +280,11 @@ function socketIn(pid: number): NetlinkSocket {
 }
 
 /** bunker network connect: a running container joins a network now (the first free ethN, the first free veth slot). */
-export function connectRunning(id: string, name: string | undefined, pid: number, a: NetworkAttachment): AttachedNetwork {
+export function connectRunning(id: string, name: string | undefined, pid: number, a: NetworkAttachment, nsFd?: number): AttachedNetwork {
   const mine = leasesOf(id);
   const slot = [...SLOTS].find((c) => !mine.some((m) => m.lease.veth === slotVeth(id, c)));
   if (!slot) throw new BunkerError(`container ${name ?? id} is on too many networks`);
-  const inner = socketIn(pid);
+  const inner = nsFd !== undefined ? openInNamespace(0, nsFd) : socketIn(pid);
   let ifname: string;
   let routed: boolean;
   try {
@@ -251,7 +299,7 @@ export function connectRunning(id: string, name: string | undefined, pid: number
   try {
     const p = place(nl, a, id, name, slot, ifname, []);
     try {
-      attachVeth(nl, vethPlan(p, ifname, !routed && !p.record.internal), pid);
+      attachVeth(nl, { ...vethPlan(p, ifname, !routed && !p.record.internal), ...(nsFd !== undefined ? { nsFd } : {}) }, pid);
       if (namesAvailable(p.record.name)) announce(p.record, p.lease);
     } catch (e) {
       unplace(p, true);

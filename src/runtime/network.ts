@@ -21,6 +21,7 @@ import { stateDir } from "./state";
 import { containerDir, containerExists, currentStatus, listStates, readState, supervisorAlive, type ContainerState, type NetworkState } from "./store";
 import { abandoned, guardBridge, namespaceOutlives, publish, reconcileLeases, undoLease } from "./network-leases";
 import { prepareNamed, readAttachments } from "./network-named";
+import { prepareRootless, reconcileRootless } from "./network-rootless";
 import { finishInterrupted, networksRoot, unrecorded } from "./networks";
 import { listRecords, natTableName, withNetworksLock } from "../net/networks";
 import { namesAvailable, reconcileDns, withdraw } from "./network-dns";
@@ -34,7 +35,7 @@ export interface PreparedNetwork {
   /** While the child waits: devices and helpers. */
   attach(pid: number): Promise<void>;
   /** Undoes everything; safe to call more than once. */
-  release(): void;
+  release(): void | Promise<void>;
   /** Descriptors that must stay open while the container runs (published ports' sockets, a helper's exit pipe). */
   held(): readonly number[];
 }
@@ -233,12 +234,12 @@ function prepareHelper(spec: ContainerSpec, id: string, name: HelperName): Prepa
 }
 
 /** --network NAME...: the container's name for the networks' DNS, /etc/hosts and resolv.conf naming the first network's gateway. */
-function prepareNamedNetwork(spec: ContainerSpec, id: string, name: string | undefined): PreparedNetwork {
-  if ((process.geteuid?.() ?? 0) !== 0) throw new BunkerError("--network NAME: networks need root for now: rootless containers use --network pasta or slirp4netns");
+async function prepareNamedNetwork(spec: ContainerSpec, id: string, name: string | undefined): Promise<PreparedNetwork> {
   const list = readAttachments(id, spec.bunker.net?.networks ?? []);
   if (!list.length) throw new BunkerError("--network: no network named");
   const names = namesAvailable(list[0]!.name);
-  const p = prepareNamed(id, name, list, spec.bunker.net?.ports ?? [], names);
+  const wanted = spec.bunker.net?.ports ?? [];
+  const p = (process.geteuid?.() ?? 0) === 0 ? prepareNamed(id, name, list, wanted, names) : { ...(await prepareRootless(id, name, list, wanted, names)), held: () => [] };
   const first = p.networks[0]!;
   const host = resolvConf(hostResolv(), PUBLIC_DNS);
   // The networks' resolver answers for the containers and forwards the rest; the host's search and options stay.
@@ -254,7 +255,7 @@ function prepareNamedNetwork(spec: ContainerSpec, id: string, name: string | und
 }
 
 /** Sets up what the container's network needs before clone. */
-export function prepareNetwork(spec: ContainerSpec, name?: string): PreparedNetwork {
+export async function prepareNetwork(spec: ContainerSpec, name?: string): Promise<PreparedNetwork> {
   const id = spec.bunker.id;
   const mode = spec.bunker.network;
   if (mode === "bridge") return prepareBridge(spec, id);
@@ -295,9 +296,9 @@ function reconcileHelpers(states?: ContainerState[]): void {
 }
 
 /** Everything a killed bunker left: leases, NAT elements, veths, helpers. */
-export function reconcileNetwork(states?: ContainerState[]): void {
+export async function reconcileNetwork(states?: ContainerState[]): Promise<void> {
   reconcileHelpers(states);
-  if ((process.geteuid?.() ?? 0) !== 0) return;
+  if ((process.geteuid?.() ?? 0) !== 0) return reconcileRootless();
   const dir = networkDir();
   if (listDir(dir).length !== 0) withNetworkLock(dir, (lockFd) => reconcileLeases(dir, TABLE, lockFd));
   const root = networksRoot();

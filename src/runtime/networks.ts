@@ -131,7 +131,6 @@ function chooseSubnet(root: string, o: CreateNetwork, nl: NetlinkSocket): { subn
 /** bunker network create. */
 export function createNetwork(o: CreateNetwork): NetworkRecord {
   validateNetworkName(o.name);
-  if ((process.geteuid?.() ?? 0) !== 0) throw new BunkerError("network create: networks need root for now: rootless containers use --network pasta or slirp4netns");
   const root = networksRoot();
   return withNetworksLock(root, () => {
     finishInterrupted(root);

@@ -485,8 +485,13 @@ export function planContainer(spec: ContainerSpec, h: Handshake, facts: RootfsFa
     p.call("become user 0 in the joined user namespace", "setresuid", [0, 0, 0], { ignore: [Errno.EINVAL] });
     const own = ownNamespaceFlags(spec) | (hasNamespace(spec, "cgroup") ? CLONE.NEWCGROUP : 0);
     if (own) p.call("make the container's namespaces, owned by the joined user namespace", "unshare", [own]);
-    // Only now do they exist; and bunker, rootless, can open them only while this process is dumpable.
-    if (report) planNamespacesMade(p, h, reportFor);
+    // Only now do they exist; and bunker, rootless, can open them only while this process is dumpable,
+    // which joining the user namespace and becoming its root ended (the kernel's rule for changed
+    // credentials). Dumpable, it is open only to the user's own processes, until the handshake ends.
+    if (report) {
+      p.call("make this process dumpable while bunker opens its namespaces", "prctl", [PR_SET_DUMPABLE, 1, 0, 0, 0]);
+      planNamespacesMade(p, h, reportFor);
+    }
     planHandshakeEnd(p, h);
   }
   if (joined.some((j) => j.flag === CLONE.NEWPID) || (joinsUser && hasNamespace(spec, "pid"))) {

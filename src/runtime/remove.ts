@@ -66,7 +66,7 @@ export async function undoSetUp(s: ContainerState, force: boolean): Promise<void
     const left = s.cgroup.dirs.find((d) => fileType(d.path) !== null);
     if (left) throw new BunkerError(`container ${label(s)}: processes are still in its cgroup ${left.path}`);
   }
-  reconcileNetwork([s]);
+  await reconcileNetwork([s]);
   if (s.rootfsHelper) stopFuseOverlay(s.rootfsHelper.pid, s.rootfsHelper.pidStart);
   if (s.healthMonitor) stopHealthMonitor(s.healthMonitor);
   if (s.status === "created") {
@@ -214,6 +214,6 @@ export async function removeDamaged(d: Damaged): Promise<void> {
   } catch (e) {
     if (!(e instanceof ContainerGone)) throw e;
   }
-  reconcileNetwork();
+  await reconcileNetwork();
   pruneMountPoints();
 }

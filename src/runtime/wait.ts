@@ -62,7 +62,7 @@ export async function waitContainer(c: Created, record: RunRecord): Promise<numb
   mark("exited");
   // Its root filesystem's server, once nothing of the container uses it.
   c.fuse?.stop();
-  net.release();
+  await net.release();
   // `bunker ns pin` may have pinned its mount namespace since: the state on disk says.
   if (mountPoints) releaseMountPoints(mountPoints, readState(state.id)?.pinned ?? state.pinned);
   const code = exitCodeOf(status);

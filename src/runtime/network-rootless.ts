@@ -1,0 +1,140 @@
+// A user's networks made by `network create`: the bridges, leases, veths and
+// names live in the user's rootless network namespace (rootless-netns.ts),
+// where `bunker __netns` does for them what root's bunker does on the host
+// (network-named.ts, networks.ts). Published ports are slirp4netns's, from
+// the host's ports to the container's address there (rootless-publish.ts).
+
+import { BunkerError } from "../errors";
+import { log } from "../log";
+import { readRecord, type NetworkRecord } from "../net/networks";
+import { reservePorts } from "../net/ports";
+import type { NetworkAttachment, PortMapping } from "../spec/types";
+import { FileError, listDir, openNamespace } from "../sys/fs";
+import { closeFd } from "../sys/libc";
+import { mayBeNetworkName } from "../spec/validate";
+import { runInRootlessNetns } from "./netns-run";
+import { networksRoot } from "./networks";
+import { currentRootlessNetns, ensureRootlessNetns, holderInUse, releaseRootlessNetns } from "./rootless-netns";
+import { publishRootless, type Undo } from "./rootless-publish";
+import type { AttachedNetwork } from "./store";
+
+/** `bunker __netns OP...` there, its JSON answer; its error as bunker's own. */
+async function inNetns<T>(argv: string[], input?: unknown, fd?: number): Promise<T> {
+  const r = await runInRootlessNetns(argv, input === undefined ? undefined : new TextEncoder().encode(JSON.stringify(input)), fd);
+  if (r.code !== 0) {
+    const line = r.stderr.trim().split("\n").at(-1) ?? "";
+    throw new BunkerError(line.replace(/^bunker: /, "") || `${argv[0]} in the rootless network namespace failed (status ${r.code})`);
+  }
+  const out = r.stdout.trim();
+  return (out ? JSON.parse(out) : undefined) as T;
+}
+
+/** Process `pid`'s network namespace, open while `fn` runs: bunker may open it, its helper in the rootless namespace may not. */
+async function withNetnsOf<T>(pid: number, fn: (fd: number) => Promise<T>): Promise<T> {
+  let fd: number;
+  try {
+    fd = openNamespace(`/proc/${pid}/ns/net`);
+  } catch (e) {
+    if (e instanceof FileError) throw new BunkerError(`open the network namespace of process ${pid}: ${e.reason}`);
+    throw e;
+  }
+  try {
+    return await fn(fd);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+export async function createRootless(o: unknown): Promise<NetworkRecord> {
+  await ensureRootlessNetns();
+  try {
+    return await inNetns<NetworkRecord>(["network-create"], o);
+  } finally {
+    releaseIfUnused();
+  }
+}
+
+export async function removeRootless(ref: string): Promise<NetworkRecord> {
+  await ensureRootlessNetns();
+  try {
+    return await inNetns<NetworkRecord>(["network-rm", ref]);
+  } finally {
+    releaseIfUnused();
+  }
+}
+
+/** Whether a container of the user holds a lease on one of their networks (from before it runs until its end is undone). */
+function leased(): boolean {
+  const root = networksRoot();
+  return listDir(root).some((n) => mayBeNetworkName(n) && listDir(`${root}/${n}/leases`).some((f) => f.endsWith(".json")));
+}
+
+/** The namespace goes once no container of the user runs in it or is about to (a network's bridge is made again by its next container). */
+export function releaseIfUnused(): void {
+  try {
+    releaseRootlessNetns(() => holderInUse() || leased());
+  } catch (e) {
+    void log.warn(`stop the rootless network namespace: ${(e as Error).message}`);
+  }
+}
+
+export interface PreparedRootless {
+  networks: AttachedNetwork[];
+  ports: PortMapping[];
+  attach(pid: number): Promise<void>;
+  release(): Promise<void>;
+}
+
+/** A user's container on its networks: leases before clone, veths and names while the child waits, ports through slirp4netns. */
+export async function prepareRootless(id: string, name: string | undefined, list: readonly NetworkAttachment[], wanted: readonly PortMapping[], names: boolean): Promise<PreparedRootless> {
+  const first = readRecord(networksRoot(), list[0]!.name);
+  if (wanted.length && first?.internal) throw new BunkerError(`-p: network ${first.name} is internal: nothing is published from it`);
+  await ensureRootlessNetns();
+  // slirp4netns binds the host ports itself: conflicts are found (and free ports picked) now, for a clear error.
+  const ports = reservePorts(wanted, false).ports;
+  const networks = await inNetns<AttachedNetwork[]>(["net-place"], { id, ...(name !== undefined ? { name } : {}), list });
+  let unpublish: Undo | undefined;
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    unpublish?.();
+    try {
+      await inNetns(["net-release", id]);
+    } catch (e) {
+      void log.warn(`leave the networks of ${id}: ${(e as Error).message}`);
+    }
+    releaseIfUnused();
+  };
+  return {
+    networks,
+    ports,
+    attach: async (pid) => {
+      await withNetnsOf(pid, (fd) => inNetns(["net-plumb", id, String(pid), names ? "1" : "0"], undefined, fd));
+      if (ports.length) unpublish = publishRootless(ports, networks[0]!.ip);
+    },
+    release,
+  };
+}
+
+export async function connectRootless(id: string, name: string | undefined, pid: number, attachment: NetworkAttachment): Promise<AttachedNetwork> {
+  if (!currentRootlessNetns()) throw new BunkerError(`container ${name ?? id} is not in the rootless network namespace: stop it, connect it, and start it again`);
+  return withNetnsOf(pid, (fd) => inNetns<AttachedNetwork>(["net-connect", id, String(pid)], { ...(name !== undefined ? { name } : {}), attachment }, fd));
+}
+
+export async function disconnectRootless(id: string, network: string): Promise<boolean> {
+  if (!currentRootlessNetns()) return false;
+  return inNetns<boolean>(["net-disconnect", id, network]);
+}
+
+/** What killed bunkers left of a user's containers on their networks: leases, veths, names; the namespace, once unused. */
+export async function reconcileRootless(): Promise<void> {
+  if (leased() && currentRootlessNetns()) {
+    try {
+      await inNetns(["net-reconcile"]);
+    } catch (e) {
+      void log.warn(`free what stopped containers held on their networks: ${(e as Error).message}`);
+    }
+  }
+  if (currentRootlessNetns()) releaseIfUnused();
+}
