@@ -8,7 +8,7 @@ import { networkOverview, pruneNetwork, reconcileNetwork } from "../runtime/netw
 import { createNetwork, listNetworks, networkByRef, removeNetwork, type NetworkUse } from "../runtime/networks";
 import { reconcileLeases } from "../runtime/network-leases";
 import { connectNetwork, disconnectNetwork } from "../runtime/network-connect";
-import { createRootless, removeRootless } from "../runtime/network-rootless";
+import { createRootless, releaseIfUnused, removeRootless } from "../runtime/network-rootless";
 
 const isRoot = () => (process.geteuid?.() ?? 0) === 0;
 import { natTableName } from "../net/networks";
@@ -154,14 +154,23 @@ async function create(argv: string[]): Promise<number> {
   const driver = parsed.values.driver as string | undefined;
   if (driver !== undefined && driver !== "bridge") throw new UsageError(`network create: driver "${driver}": bunker has only the bridge driver`);
   const labels = labelsOf(strings(parsed.values.label), "--label");
-  const r = await (isRoot() ? createNetwork : createRootless)({
+  const o = {
     name: parsed.rest[0]!,
     ...byFamily(strings(parsed.values.subnet), "--subnet", "subnet", "subnet6"),
     ...byFamily(strings(parsed.values.gateway), "--gateway", "gateway", "gateway6"),
     ...(parsed.values.ipv6 === true ? { ipv6: true } : {}),
     internal: parsed.values.internal === true,
     labels,
-  });
+  };
+  let r;
+  if (isRoot()) r = createNetwork(o);
+  else {
+    try {
+      r = await createRootless(o);
+    } finally {
+      releaseIfUnused();
+    }
+  }
   recordEvent("network", "create", r.id, { name: r.name, type: "bridge" });
   await writeOut(`${r.id}\n`);
   return 0;
@@ -246,6 +255,8 @@ const reconcileFor = (name: string) => (dir: string, lockFd: number) => {
   reconcileLeases(dir, natTableName(r.id), lockFd);
 };
 
+let queue: Promise<unknown> = Promise.resolve();
+
 async function rm(argv: string[]): Promise<number> {
   const parsed = await parseCommand(
     argv,
@@ -255,7 +266,7 @@ async function rm(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   if (parsed.rest.length === 0) throw new UsageError("network rm: no network given");
   const force = parsed.values.force === true;
-  return forEach(
+  const code = await forEach(
     parsed.rest,
     (ref) => ref,
     async (ref) => {
@@ -267,10 +278,19 @@ async function rm(argv: string[]): Promise<number> {
           return;
         }
       }
-      const r = isRoot() ? removeNetwork(ref, reconcileFor(ref)) : await removeRootless(ref);
+      // A user's removals one after another: each takes their rootless network namespace's lock, which blocks.
+      let r;
+      if (isRoot()) r = removeNetwork(ref, reconcileFor(ref));
+      else {
+        const next = queue.catch(() => undefined).then(() => removeRootless(ref));
+        queue = next;
+        r = await next;
+      }
       recordEvent("network", "destroy", r.id, { name: r.name, type: "bridge" });
     },
   );
+  if (!isRoot()) releaseIfUnused();
+  return code;
 }
 
 async function prune(argv: string[]): Promise<number> {
@@ -301,6 +321,7 @@ async function prune(argv: string[]): Promise<number> {
       await writeErr(`bunker: ${e.message}\n`);
     }
   }
+  if (!isRoot()) releaseIfUnused();
   if (!filters.length && isRoot()) {
     const r = pruneNetwork();
     if (r.leases) out += `bunker0 kept: ${r.leases} container${r.leases === 1 ? "" : "s"} still use${r.leases === 1 ? "s" : ""} it\n`;

@@ -45,22 +45,16 @@ async function withNetnsOf<T>(pid: number, fn: (fd: number) => Promise<T>): Prom
   }
 }
 
+/** `network create` in the user's namespace (the caller lets it go with releaseIfUnused once done). */
 export async function createRootless(o: unknown): Promise<NetworkRecord> {
   await ensureRootlessNetns();
-  try {
-    return await inNetns<NetworkRecord>(["network-create"], o);
-  } finally {
-    releaseIfUnused();
-  }
+  return inNetns<NetworkRecord>(["network-create"], o);
 }
 
+/** `network rm` of one network in the user's namespace (the caller lets it go with releaseIfUnused once done). */
 export async function removeRootless(ref: string): Promise<NetworkRecord> {
   await ensureRootlessNetns();
-  try {
-    return await inNetns<NetworkRecord>(["network-rm", ref]);
-  } finally {
-    releaseIfUnused();
-  }
+  return inNetns<NetworkRecord>(["network-rm", ref]);
 }
 
 /** Whether a container of the user holds a lease on one of their networks (from before it runs until its end is undone). */

@@ -1138,7 +1138,7 @@ export const BREAKAGES: Breakage[] = [
     name: "joined-userns-plumbed-early",
     removes: "a child in a joined user namespace reporting its namespaces only once it has made them, while still dumpable (its network would be plumbed before it exists)",
     file: "src/runtime/plan.ts",
-    edits: one("    if (report) planNamespacesMade(p, h, reportFor);\n", ""),
+    edits: one("      planNamespacesMade(p, h, reportFor);\n", ""),
     tests: ["test/unit/userns-from.test.ts"],
   },
   {
