@@ -1149,4 +1149,18 @@ export const BREAKAGES: Breakage[] = [
     tests: ["test/integration/join-rootless.test.ts"],
     vm: true,
   },
+  {
+    name: "aardvark-reload-trusted",
+    removes: "starting aardvark-dns anew when a SIGHUP leaves it as it was (in a user's rootless network namespace, names of later containers would not resolve)",
+    file: "src/net/aardvark.ts",
+    edits: one("        stopServer(cfg, pid);\n      }\n    }\n  }", "        throw new AardvarkError(\"aardvark-dns was not reloaded\");\n      }\n    }\n  }"),
+    tests: ["test/integration/networks-rootless.test.ts"],
+  },
+  {
+    name: "rootless-netns-fd-not-passed",
+    removes: "bunker opening a user's container's network namespace itself and giving it to its helper (whose open /proc's ptrace check refuses)",
+    file: "src/runtime/netns-command.ts",
+    edits: one('(await import("./network-named")).plumbAll(id!, Number(pid), names === "1", 3);', '(await import("./network-named")).plumbAll(id!, Number(pid), names === "1");'),
+    tests: ["test/integration/networks-rootless.test.ts"],
+  },
 ];
