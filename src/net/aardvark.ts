@@ -243,7 +243,7 @@ function apply(dir: string, binary: () => string): void {
       try {
         return settle(cfg, pid, old, gateways, RELOAD_MS);
       } catch {
-        // Not read again (seen in a user's rootless network namespace, where SIGHUP leaves it as it was): started anew.
+        // Not read again (a process started with SIGHUP blocked keeps it blocked): started anew.
         stopServer(cfg, pid);
       }
     }

@@ -17,7 +17,7 @@ import { unpackLayer } from "../image/unpack";
 import { archiveOf, writeArchive } from "../image/archive";
 import { changesOf, type Change } from "../image/changes";
 import type { ContainerSpec } from "../spec/types";
-import { CLONE, O } from "../sys/constants";
+import { CLONE, O, SIG_SETMASK } from "../sys/constants";
 import { closeFd, exitCodeOf, pipe, readUpTo, waitFor, writeAll } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { helperSide, type HelperRequest } from "./cp-side";
@@ -103,6 +103,8 @@ async function runHelperNow(place: HelperPlace, args: string[], input?: AsyncIte
   p.call("take the helper's stderr", "dup3", [errWrite, 2, 0]);
   // A directory bunker opened that the helper could not (a running container's root, behind /proc's ptrace check): its descriptor 3, kept across execve.
   if (dir !== undefined) p.call("give the helper its directory as descriptor 3", "dup3", [dir, 3, 0]);
+  // Cloned from a thread of bunker's, it has that thread's blocked signals: what it starts (aardvark-dns) would inherit them.
+  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(8).addr, 0, 8]);
   const argv = p.arena.strv([...argv0, place.command, ...args]);
   const envp = p.arena.strv(Object.entries(process.env).flatMap(([k, v]) => (v === undefined || `${k}${v}`.includes("\0") ? [] : [`${k}=${v}`])));
   p.call(`exec bunker ${place.command} ${args[0]}`, "execve", [p.str(path), argv, envp]);

@@ -60,6 +60,10 @@ describe.skipIf(!ready)("a user's networks", () => {
       if (!answer.includes("rootless-web")) await Bun.sleep(100);
     }
     expect(answer).toBe("rootless-web\n");
+    // aardvark-dns, started by bunker in the user's namespace, has no signal blocked: SIGHUP reloads it, SIGTERM ends it.
+    const dnsPid = Bun.spawnSync(["pgrep", "-u", String(s.user.uid), "-f", "aardvark-dns --config"]).stdout.toString().trim().split("\n")[0]!;
+    expect(dnsPid).toMatch(/^\d+$/);
+    for (const task of readdirSync(`/proc/${dnsPid}/task`)) expect(readFileSync(`/proc/${dnsPid}/task/${task}/status`, "utf8")).toContain("SigBlk:\t0000000000000000\n");
     // The bridge is in the user's namespace, not the host's.
     expect(readdirSync("/sys/class/net").filter((l) => l.startsWith("bk"))).toEqual([]);
     expect(holders()).not.toBe("");

@@ -1150,10 +1150,10 @@ export const BREAKAGES: Breakage[] = [
     vm: true,
   },
   {
-    name: "aardvark-reload-trusted",
-    removes: "starting aardvark-dns anew when a SIGHUP leaves it as it was (in a user's rootless network namespace, names of later containers would not resolve)",
-    file: "src/net/aardvark.ts",
-    edits: one("        stopServer(cfg, pid);\n      }\n    }\n  }", "        throw new AardvarkError(\"aardvark-dns was not reloaded\");\n      }\n    }\n  }"),
+    name: "helper-signals-blocked",
+    removes: "bunker's helpers in a user's namespaces starting with no signal blocked (aardvark-dns would inherit blocked SIGHUP and SIGTERM: no reloads, and each stop waits for SIGKILL)",
+    file: "src/runtime/userns-helper.ts",
+    edits: one('  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(8).addr, 0, 8]);\n', ""),
     tests: ["test/integration/networks-rootless.test.ts"],
   },
   {
