@@ -11,7 +11,7 @@ import { attachVeth, detachLink, type VethPlan } from "../net/bridge";
 import { allocate, listLeases, withNetworkLock, type Lease } from "../net/ipam";
 import { natTableName, readRecord, type NetworkRecord } from "../net/networks";
 import { parseIp, parseSubnet } from "../net/addr";
-import { formatIp6, nthHost6, parseIp6, parseSubnet6 } from "../net/addr6";
+import { formatIp6, nthHost6, parseSubnet6 } from "../net/addr6";
 import { linkIndex, routes } from "../net/rtnl";
 import { reservePorts, type Reservation } from "../net/ports";
 import { nftPath } from "../net/nat";

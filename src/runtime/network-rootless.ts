@@ -14,6 +14,8 @@ import { closeFd } from "../sys/libc";
 import { mayBeNetworkName } from "../spec/validate";
 import { runInRootlessNetns } from "./netns-run";
 import { networksRoot } from "./networks";
+import { listLeases } from "../net/ipam";
+import { abandoned } from "./network-leases";
 import { currentRootlessNetns, ensureRootlessNetns, holderInUse, releaseRootlessNetns } from "./rootless-netns";
 import { publishRootless, type Undo } from "./rootless-publish";
 import type { AttachedNetwork } from "./store";
@@ -123,7 +125,10 @@ export async function disconnectRootless(id: string, network: string): Promise<b
 
 /** What killed bunkers left of a user's containers on their networks: leases, veths, names; the namespace, once unused. */
 export async function reconcileRootless(): Promise<void> {
-  if (leased() && currentRootlessNetns()) {
+  // Only when some lease is a stopped container's (read from here, where the leases are files of the user's): a helper run costs.
+  const root = networksRoot();
+  const stale = listDir(root).some((n) => mayBeNetworkName(n) && listLeases(`${root}/${n}`).some((l) => abandoned(l.id)));
+  if (stale && currentRootlessNetns()) {
     try {
       await inNetns(["net-reconcile"]);
     } catch (e) {

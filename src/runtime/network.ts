@@ -4,21 +4,22 @@
 // could not (stale leases, NAT elements, helpers).
 
 import { log } from "../log";
-import { BRIDGE, attachDefaultVeth, detachVeth, ensureBridge, hardenBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
+import { BRIDGE, attachDefaultVeth, detachVeth, ensureBridge, removeBridge, type BridgeConfig, type EnsuredBridge } from "../net/bridge";
 import { PACKAGE, helperPath, helperStart, startPasta, startSlirp, stopHelper, tunProblem, type HelperName, type RunningHelper } from "../net/helpers";
 import { listHelperRecords, removeHelperRecord, writeHelperRecord, type HelperRecord } from "../net/records";
-import { allocate, freeLease, listLeases, withNetworkLock, type Lease } from "../net/ipam";
+import { allocate, listLeases, withNetworkLock, type Lease } from "../net/ipam";
 import { defaultTable, deleteTableScript, nftPath, runNft, TABLE } from "../net/nat";
 import { reservePorts, type Reservation } from "../net/ports";
 import { formatIp, parseSubnet } from "../net/addr";
 import { routes, addresses } from "../net/rtnl";
-import type { ContainerSpec, NetworkMode, PortMapping } from "../spec/types";
+import type { ContainerSpec, PortMapping } from "../spec/types";
 import { NetlinkSocket } from "../sys/netlink";
 import { listDir, readText, removePath } from "../sys/fs";
 import { BunkerError } from "../errors";
 import { Errno, SysError } from "../sys/errno";
 import { stateDir } from "./state";
-import { containerDir, containerExists, currentStatus, listStates, readState, supervisorAlive, type ContainerState, type NetworkState } from "./store";
+import { hostResolv, PUBLIC_DNS, resolvConf } from "./host-network";
+import { containerDir, currentStatus, listStates, supervisorAlive, type ContainerState, type NetworkState } from "./store";
 import { abandoned, guardBridge, namespaceOutlives, publish, reconcileLeases, undoLease } from "./network-leases";
 import { prepareNamed, readAttachments } from "./network-named";
 import { prepareRootless, reconcileRootless } from "./network-rootless";
@@ -41,40 +42,6 @@ export interface PreparedNetwork {
 }
 
 export const networkDir = () => `${stateDir()}/networks/${BRIDGE}`;
-
-/** Nameservers the container can use: the host's, without loopback ones; else `fallback`. */
-export function resolvConf(hostText: string | null, fallback: readonly string[]): string {
-  const lines = (hostText ?? "").split("\n");
-  const servers = lines.filter((l) => /^\s*nameserver\s+/.test(l)).map((l) => l.trim().split(/\s+/)[1]!).filter((ip) => !/^127\.|^::1$/.test(ip));
-  const other = lines.filter((l) => /^\s*(search|options|domain)\s/.test(l)).map((l) => l.trim());
-  const use = servers.length ? servers : [...fallback];
-  return [...other, ...use.map((s) => `nameserver ${s}`), ""].join("\n");
-}
-
-export function hostResolv(): string | null {
-  try {
-    return readText("/etc/resolv.conf");
-  } catch {
-    // none on the host: the public resolvers are used
-    return null;
-  }
-}
-
-/** docker's fallback when the host has only loopback nameservers. */
-export const PUBLIC_DNS = ["8.8.8.8", "8.8.4.4"];
-
-/**
- * The rootless default: slirp4netns, else pasta, else none with the reason.
- * slirp4netns first: it reports readiness on a pipe and starts in about half
- * of pasta's time (bench/startup.ts).
- */
-export function privateMode(root: boolean, pathVar: string): { mode: NetworkMode; notice?: string } {
-  if (root) return { mode: "bridge" };
-  const tun = tunProblem();
-  for (const name of ["slirp4netns", "pasta"] as const) if (helperPath(name, pathVar) && !tun) return { mode: name };
-  if (tun) return { mode: "none", notice: `no network for the container (only lo): ${tun}` };
-  return { mode: "none", notice: "no network for the container (only lo): neither pasta nor slirp4netns is installed: install the passt or slirp4netns package" };
-}
 
 interface HostRoutes {
   /** The default route's gateway, the address of its interface, and that interface. */

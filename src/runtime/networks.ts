@@ -4,7 +4,7 @@
 
 import { randomBytes } from "node:crypto";
 import { log } from "../log";
-import { BunkerError } from "../errors";
+ "../errors";
 import { hostSubnetsInUse, makeBridge, removeBridge, hardenBridge, type BridgeConfig } from "../net/bridge";
 import { bridgeName, findRecord, listRecords, natTableName, NetworkError, readRecord, validateNetworkName, withNetworksLock, writeRecord, type NetworkRecord } from "../net/networks";
 import { contains, formatIp, formatSubnet, hostRange, overlaps, parseIp, parseSubnet, type Subnet } from "../net/addr";

@@ -23,7 +23,7 @@ import { Errno } from "../sys/errno";
 import { lockFile, makeDir, readLink, readText, removePath, writeAtomic } from "../sys/fs";
 import { closeFd, pipe, trySys } from "../sys/libc";
 import { isAlive, startTime } from "../sys/proc";
-import { hostResolv, privateMode, PUBLIC_DNS, resolvConf } from "./network";
+import { hostResolv, privateMode, PUBLIC_DNS, resolvConf } from "./host-network";
 import { clearTempFiles } from "./leftovers";
 import { spawnHolder } from "./netns-holder";
 import { stateDir } from "./state";

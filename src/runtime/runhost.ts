@@ -15,7 +15,7 @@ import type { NetworkArg } from "../spec/network";
 import type { Profile } from "../security/seccomp/profile";
 import { loadProfile } from "../security/seccomp/profile";
 import { absolute, FileError, fileType, readRegularFile } from "../sys/fs";
-import { privateMode } from "./network";
+import { privateMode } from "./host-network";
 import { pinnedTypes } from "./pin";
 import { joinContainer } from "./join-container";
 

@@ -7,7 +7,7 @@
 // the world outside, on an uplink of H's (up6, fd00:99::/64) with no route
 // back to the bridges' subnets. All traffic stays between these namespaces.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { bunker, isRoot, ROOT } from "../helpers/bunker";

@@ -8,7 +8,7 @@ import { addPortsScript, deletePortsScript, deletePresentScript, defaultTable, r
 import { parseNetworkArg } from "../../src/spec/network";
 import { helperHostAddress } from "../../src/runtime/network";
 import { hostsFile } from "../../src/runtime/facts";
-import { resolvConf } from "../../src/runtime/network";
+import { resolvConf } from "../../src/runtime/host-network";
 import { checkPublished, expandPorts, formatPort, parsePublish } from "../../src/spec/ports";
 import { pastaPorts } from "../../src/net/helpers";
 import { attr, attrString, attrU32, concat, nested, parseAttrs } from "../../src/sys/netlink";
