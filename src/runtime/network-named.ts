@@ -31,7 +31,7 @@ const SLOTS = "0123456789abcdefghijklmnopqrstuvwxyz";
 /** The veth host end for a container's slot: bk<id><slot>, 15 characters (the default bridge's is bk<id>). */
 const slotVeth = (id: string, slot: string) => `bk${id.slice(0, 12)}${slot}`;
 
-/** Where a container's networks are kept across starts: written by run, connect and disconnect under its lock, read at each start. */
+/** Where a container's networks are kept across starts once connect or disconnect changed them (under its lock); read at each start, the spec's otherwise. */
 const attachmentsPath = (id: string) => `${containerDir(id)}/networks.json`;
 
 export function readAttachments(id: string, fallback: readonly NetworkAttachment[]): NetworkAttachment[] {
