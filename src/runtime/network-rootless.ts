@@ -9,15 +9,15 @@ import { log } from "../log";
 import { readRecord, type NetworkRecord } from "../net/networks";
 import { reservePorts } from "../net/ports";
 import type { NetworkAttachment, PortMapping } from "../spec/types";
-import { FileError, listDir, openNamespace } from "../sys/fs";
+import { FileError, listDir, makeDir, openNamespace, readText, removePath, writeAtomic } from "../sys/fs";
 import { closeFd } from "../sys/libc";
 import { mayBeNetworkName } from "../spec/validate";
 import { runInRootlessNetns } from "./netns-run";
 import { networksRoot } from "./networks";
 import { listLeases } from "../net/ipam";
 import { abandoned } from "./network-leases";
-import { currentRootlessNetns, ensureRootlessNetns, holderInUse, releaseRootlessNetns } from "./rootless-netns";
-import { publishRootless, type Undo } from "./rootless-publish";
+import { currentRootlessNetns, ensureRootlessNetns, holderInUse, netnsDir, releaseRootlessNetns } from "./rootless-netns";
+import { publishRootless, removeForwards, type Undo } from "./rootless-publish";
 import type { AttachedNetwork } from "./store";
 
 /** `bunker __netns OP...` there, its JSON answer; its error as bunker's own. */
@@ -95,6 +95,7 @@ export async function prepareRootless(id: string, name: string | undefined, list
     if (released) return;
     released = true;
     unpublish?.();
+    removePath(forwardsPath(id));
     try {
       await inNetns(["net-release", id]);
     } catch (e) {
@@ -107,7 +108,8 @@ export async function prepareRootless(id: string, name: string | undefined, list
     ports,
     attach: async (pid) => {
       await withNetnsOf(pid, (fd) => inNetns(["net-plumb", id, String(pid), names ? "1" : "0"], undefined, fd));
-      if (ports.length) unpublish = publishRootless(ports, networks[0]!.ip);
+      // Each forward's id recorded as soon as slirp4netns gives it: a detached container's end, or a killed bunker's, is undone from the record.
+      if (ports.length) unpublish = publishRootless(ports, networks[0]!.ip, (ids) => writeAtomic(forwardsPath(id), JSON.stringify(ids)));
     },
     release,
   };
@@ -123,8 +125,31 @@ export async function disconnectRootless(id: string, network: string): Promise<b
   return inNetns<boolean>(["net-disconnect", id, network]);
 }
 
-/** What killed bunkers left of a user's containers on their networks: leases, veths, names; the namespace, once unused. */
+/** Where a container's published forwards are recorded (slirp4netns's ids). */
+const forwardsDir = () => `${netnsDir()}/forwards`;
+const forwardsPath = (id: string) => {
+  makeDir(forwardsDir());
+  return `${forwardsDir()}/${id}.json`;
+};
+
+/** Forwards of containers that ended without their bunker (detached, or killed): removed from slirp4netns. */
+function reconcileForwards(): void {
+  for (const f of listDir(forwardsDir())) {
+    const id = f.replace(/\.json$/, "");
+    if (!/^[0-9a-f]{12}\.json$/.test(f) || !abandoned(id)) continue;
+    try {
+      const ids = JSON.parse(readText(`${forwardsDir()}/${f}`, 1 << 20)) as number[];
+      if (Array.isArray(ids)) removeForwards(ids.filter((n) => Number.isSafeInteger(n)));
+    } catch {
+      // half-written: nothing to remove from it
+    }
+    removePath(`${forwardsDir()}/${f}`);
+  }
+}
+
+/** What killed bunkers left of a user's containers on their networks: leases, veths, names, forwards; the namespace, once unused. */
 export async function reconcileRootless(): Promise<void> {
+  reconcileForwards();
   // Only when some lease is a stopped container's (read from here, where the leases are files of the user's): a helper run costs.
   const root = networksRoot();
   const stale = listDir(root).some((n) => mayBeNetworkName(n) && listLeases(`${root}/${n}`).some((l) => abandoned(l.id)));

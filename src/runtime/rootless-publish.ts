@@ -13,7 +13,7 @@ import { currentRootlessNetns } from "./rootless-netns";
 export type Undo = () => void;
 
 /** Forwards each of `ports` (host port to container port, as -p gives them) to `containerIp` in the namespace; the Undo removes them. */
-export function publishRootless(ports: readonly PortMapping[], containerIp: string): Undo {
+export function publishRootless(ports: readonly PortMapping[], containerIp: string, added: (ids: readonly number[]) => void = () => {}): Undo {
   const ns = currentRootlessNetns();
   if (!ns) throw new BunkerError("publish ports: there is no rootless network namespace (or its holder or helper has stopped)");
   if (ns.helper !== "slirp4netns" || ns.api === undefined) {
@@ -31,10 +31,26 @@ export function publishRootless(ports: readonly PortMapping[], containerIp: stri
     }
   };
   try {
-    for (const p of expandPorts(ports)) ids.push(addHostfwd(api, p, containerIp));
+    for (const p of expandPorts(ports)) {
+      ids.push(addHostfwd(api, p, containerIp));
+      added(ids);
+    }
   } catch (e) {
     undo();
     throw e;
   }
   return undo;
+}
+
+/** Removes forwards by their ids (a container's that ended while its bunker was not there to). */
+export function removeForwards(ids: readonly number[]): void {
+  const api = currentRootlessNetns()?.api;
+  if (api === undefined) return;
+  for (const id of ids) {
+    try {
+      removeHostfwd(api, id);
+    } catch {
+      // gone already
+    }
+  }
 }

@@ -24,7 +24,7 @@ const serve = (text: string) => `while true; do echo ${text} | nc -l -p 80; done
 
 describe.skipIf(!ready)("a user's networks", () => {
   const s = userSuite("bunker-ci-rnet", (u) => {
-    u.as(["rm", "-f", "web", "db", "app"]);
+    u.as(["rm", "-f", "web", "db", "app", "pub1", "pub2"]);
     u.as(["network", "rm", "-f", "front", "back"]);
   });
   const run = (flags: string[], script: string) => s.as(["run", "--rm", ...flags, "--rootfs", s.fs.path, "--", "sh", "-c", script]);
@@ -88,6 +88,13 @@ describe.skipIf(!ready)("a user's networks", () => {
     const d = s.as(["network", "disconnect", "back", "app"]);
     expect([d.stderr, d.code]).toEqual(["", 0]);
     expect(probe()).toBe("unreachable\n");
+    // A detached container's published port is let go when it ends (here while others keep the namespace): the port can be published again.
+    const port = freePort();
+    for (const name of ["pub1", "pub2"]) {
+      const r = s.as(["run", "-d", "--name", name, "--network", "front", "-p", `127.0.0.1:${port}:80`, "--rootfs", s.fs.path, "--", "sleep", "60"]);
+      expect([name, r.stderr, r.code]).toEqual([name, "", 0]);
+      expect(s.as(["rm", "-f", name]).code).toBe(0);
+    }
     expect(s.as(["rm", "-f", "app", "db"]).code).toBe(0);
     expect(s.as(["network", "rm", "front", "back"]).code).toBe(0);
     expect(holders()).toBe("");

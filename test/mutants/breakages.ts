@@ -1163,4 +1163,11 @@ export const BREAKAGES: Breakage[] = [
     edits: one('(await import("./network-named")).plumbAll(id!, Number(pid), names === "1", 3);', '(await import("./network-named")).plumbAll(id!, Number(pid), names === "1");'),
     tests: ["test/integration/networks-rootless.test.ts"],
   },
+  {
+    name: "rootless-forwards-kept",
+    removes: "a user's detached container's published ports let go when it ends (slirp4netns would hold the host port for as long as the namespace lives)",
+    file: "src/runtime/network-rootless.ts",
+    edits: one("  reconcileForwards();\n", ""),
+    tests: ["test/integration/networks-rootless.test.ts"],
+  },
 ];
