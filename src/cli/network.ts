@@ -6,12 +6,10 @@ import { BunkerError } from "../errors";
 import { columns, jsonText, shown, writeErr, writeOut } from "../output";
 import { networkOverview, pruneNetwork, reconcileNetwork } from "../runtime/network";
 import { createNetwork, listNetworks, networkByRef, removeNetwork, type NetworkUse } from "../runtime/networks";
-import { reconcileLeases } from "../runtime/network-leases";
 import { connectNetwork, disconnectNetwork } from "../runtime/network-connect";
 import { createRootless, releaseIfUnused, removeRootless } from "../runtime/network-rootless";
 
 const isRoot = () => (process.geteuid?.() ?? 0) === 0;
-import { natTableName } from "../net/networks";
 import { recordEvent } from "../runtime/events";
 import { UsageError } from "../options";
 import { forEach } from "./each";
@@ -249,12 +247,6 @@ async function inspect(argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-/** Frees what dead containers held on a network before a removal looks at its leases. */
-const reconcileFor = (name: string) => (dir: string, lockFd: number) => {
-  const r = networkByRef(name);
-  reconcileLeases(dir, natTableName(r.id), lockFd);
-};
-
 let queue: Promise<unknown> = Promise.resolve();
 
 async function rm(argv: string[]): Promise<number> {
@@ -280,7 +272,7 @@ async function rm(argv: string[]): Promise<number> {
       }
       // A user's removals one after another: each takes their rootless network namespace's lock, which blocks.
       let r;
-      if (isRoot()) r = removeNetwork(ref, reconcileFor(ref));
+      if (isRoot()) r = removeNetwork(ref);
       else {
         const next = queue.catch(() => undefined).then(() => removeRootless(ref));
         queue = next;
@@ -312,7 +304,7 @@ async function prune(argv: string[]): Promise<number> {
   for (const u of listNetworks()) {
     if (u.leases.length || !keep(shownUse(u))) continue;
     try {
-      const r = isRoot() ? removeNetwork(u.record.name, reconcileFor(u.record.name)) : await removeRootless(u.record.name);
+      const r = isRoot() ? removeNetwork(u.record.name) : await removeRootless(u.record.name);
       recordEvent("network", "destroy", r.id, { name: r.name, type: "bridge" });
       out += `${r.name} removed\n`;
     } catch (e) {

@@ -302,7 +302,7 @@ export function runFlags(v: Record<string, unknown>, rest: string[], callerEnv: 
     ...opt("health", parseHealthFlags(v)),
     userns,
     network,
-    networks: { names: networkArgs.length ? networkArgs : [], ...opt("ip", optString(v.ip)), aliases: strings(v["network-alias"]) },
+    networks: { names: networkArgs, ...opt("ip", optString(v.ip)), aliases: strings(v["network-alias"]) },
     ports,
     ...opt("subnet", optString(v.subnet)),
     ...opt("resources", resources),

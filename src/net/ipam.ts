@@ -5,7 +5,8 @@
 // behind can then always be found and undone later.
 
 import type { PortMapping } from "../spec/types";
-import { listDir, lockFile, makeDir, readText, removePath, writeAtomic } from "../sys/fs";
+import { inodeOf, listDir, lockFile, makeDir, readText, removePath, writeAtomic } from "../sys/fs";
+import { Errno, SysError } from "../sys/errno";
 import { contains, formatIp, formatSubnet, hostRange, parseIp, type Ipv4, type Subnet } from "./addr";
 import { BunkerError } from "../errors";
 
@@ -42,6 +43,11 @@ export function withNetworkLock<T>(dir: string, fn: (lockFd: number) => T, make 
     makeDir(dir);
   }
   const lock = lockFile(`${dir}/lock`)!;
+  // A directory removed (and perhaps made anew) while this waited: the lock held is of a file no longer there.
+  if (!make && inodeOf("", lock.fd) !== inodeOf(`${dir}/lock`)) {
+    lock.release();
+    throw new SysError(`lock ${dir}/lock`, Errno.ENOENT);
+  }
   try {
     return fn(lock.fd);
   } finally {

@@ -33,8 +33,7 @@ const OPS: Record<string, { usage: string; run: Op }> = {
   "network-rm": {
     usage: "network-rm NAME",
     run: async ([ref]) => {
-      const [{ removeNetwork, networkByRef }, { reconcileLeases }, { natTableName }] = await Promise.all([import("./networks"), import("./network-leases"), import("../net/networks")]);
-      json(removeNetwork(ref!, (dir, lockFd) => reconcileLeases(dir, natTableName(networkByRef(ref!).id), lockFd)));
+      json((await import("./networks")).removeNetwork(ref!));
       return 0;
     },
   },

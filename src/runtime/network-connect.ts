@@ -47,8 +47,12 @@ export async function disconnectNetwork(netRef: string, ref: string): Promise<vo
     const s = readState(first.id) ?? first;
     const list = readAttachments(s.id, s.spec.bunker.net?.networks ?? []);
     const running = currentStatus(s) === "running";
-    const had = running ? (isRoot() ? disconnectRunning(s.id, record) : await disconnectRootless(s.id, record.name)) : false;
-    if (!had && !list.some((a) => a.name === record.name)) throw new BunkerError(`${what}: container ${s.name ?? s.id} is not on network ${record.name}`);
+    if (!list.some((a) => a.name === record.name)) throw new BunkerError(`${what}: container ${s.name ?? s.id} is not on network ${record.name}`);
+    if (list.length === 1) throw new BunkerError(`${what}: it is the only network of container ${s.name ?? s.id}: connect it to another first`);
+    if (running) {
+      if (isRoot()) disconnectRunning(s.id, record);
+      else await disconnectRootless(s.id, record.name);
+    }
     writeAttachments(s.id, list.filter((a) => a.name !== record.name));
   });
   recordEvent("network", "disconnect", record.id, { container: first.id, name: record.name, type: "bridge" });

@@ -16,11 +16,11 @@ import { linkIndex, routes } from "../net/rtnl";
 import { reservePorts, type Reservation } from "../net/ports";
 import { nftPath } from "../net/nat";
 import type { NetworkAttachment, PortMapping } from "../spec/types";
+import { mayBeNetworkName } from "../spec/validate";
 import { NetlinkSocket, openInNamespace } from "../sys/netlink";
-import { closeFd, trySys } from "../sys/libc";
-import { AT, O } from "../sys/constants";
-import { Errno, errnoMessage, SysError } from "../sys/errno";
-import { listDir, readText, writeAtomic } from "../sys/fs";
+import { closeFd } from "../sys/libc";
+import { Errno, SysError } from "../sys/errno";
+import { FileError, listDir, openNamespace, readText, writeAtomic } from "../sys/fs";
 import { guardBridge, leaseVeth, namespaceOutlives, publish, reconcileLeases, undoLease } from "./network-leases";
 import { makeNetworkBridge, natOf, networkByRef, networksRoot } from "./networks";
 import { announce, namesAvailable, withdraw } from "./network-dns";
@@ -61,8 +61,7 @@ function leasesOf(id: string): { record: NetworkRecord; lease: Lease }[] {
 }
 
 function listNetworkNames(): string[] {
-  const root = networksRoot();
-  return listDir(root).filter((n) => n !== "bunker0" && n !== "lock" && !n.includes(".tmp"));
+  return listDir(networksRoot()).filter(mayBeNetworkName);
 }
 
 /** The bridge's index, the bridge made again if it went missing (a reboot, `ip link del`). Call with the network's lock held. */
@@ -81,6 +80,17 @@ function lockedNetwork<T>(dir: string, ref: string, fn: (lockFd: number) => T): 
     if (e instanceof SysError && e.errno === Errno.ENOENT) throw new BunkerError(`--network ${ref}: no such network`);
     throw e;
   }
+}
+
+/**
+ * A container's IPv6 address: its IPv4 address's place in the subnet, the
+ * same place in the IPv6 one (past its gateway, the first), so unique as the
+ * IPv4 lease is. `network create` makes the IPv6 subnet at least as large.
+ */
+function ip6For(r: NetworkRecord, place: number): string {
+  const ip6 = nthHost6(parseSubnet6(r.subnet6!), place);
+  if (ip6 === undefined || formatIp6(ip6) === r.gateway6) throw new BunkerError(`network ${r.name}: no IPv6 address in ${r.subnet6} for the container's place ${place} in ${r.subnet}`);
+  return formatIp6(ip6);
 }
 
 interface Placed {
@@ -114,7 +124,7 @@ function place(nl: NetlinkSocket, a: NetworkAttachment, id: string, name: string
       veth: slotVeth(id, slot),
       ifname,
       // The IPv6 address follows the IPv4 one: unique as it is, and known from it.
-      ...(record.subnet6 ? { ip6: formatIp6(nthHost6(parseSubnet6(record.subnet6), parseIp(ip) - subnet.base - 1)!) } : {}),
+      ...(record.subnet6 ? { ip6: ip6For(record, parseIp(ip) - subnet.base) } : {}),
     }));
     if (lease.ports.length) publish(lease, table, lockFd);
     return { record, lease, bridgeIndex: index };
@@ -187,14 +197,13 @@ export function prepareNamed(id: string, name: string | undefined, list: readonl
     reservation = undefined;
   };
   try {
+    if (wanted.length && list.length) {
+      const first = networkByRef(list[0]!.name, `--network ${list[0]!.name}`);
+      if (first.internal) throw new BunkerError(`-p: network ${first.name} is internal: nothing is published from it`);
+      if (!first.nat || !nftPath()) throw new BunkerError("-p needs NAT rules, and nft is not installed: install the nftables package");
+    }
     reservation = reservePorts(wanted, true);
-    list.forEach((a, i) => {
-      const ports = i === 0 ? reservation!.ports : [];
-      const p = place(nl, a, id, name, SLOTS[i]!, `eth${i}`, ports);
-      placed.push(p);
-      if (ports.length && p.record.internal) throw new BunkerError(`-p: network ${p.record.name} is internal: nothing is published from it`);
-      if (ports.length && !p.record.nat) throw new BunkerError("-p needs NAT rules, and nft is not installed: install the nftables package");
-    });
+    list.forEach((a, i) => placed.push(place(nl, a, id, name, SLOTS[i]!, `eth${i}`, i === 0 ? reservation!.ports : [])));
   } catch (e) {
     release();
     nl.close();
@@ -270,8 +279,13 @@ export function releaseAll(id: string): void {
 
 /** A netlink socket in the network namespace of process `pid`. */
 function socketIn(pid: number): NetlinkSocket {
-  const nsFd = trySys("openat", AT.FDCWD, new TextEncoder().encode(`/proc/${pid}/ns/net\0`), O.RDONLY | O.CLOEXEC, 0);
-  if (nsFd < 0) throw new BunkerError(`open the network namespace of process ${pid}: ${errnoMessage(-nsFd)}`);
+  let nsFd: number;
+  try {
+    nsFd = openNamespace(`/proc/${pid}/ns/net`);
+  } catch (e) {
+    if (e instanceof FileError) throw new BunkerError(`open the network namespace of process ${pid}: ${e.reason}`);
+    throw e;
+  }
   try {
     return openInNamespace(0, nsFd);
   } finally {

@@ -11,6 +11,7 @@ import { reservePorts } from "../net/ports";
 import type { NetworkAttachment, PortMapping } from "../spec/types";
 import { FileError, listDir, makeDir, openNamespace, readText, removePath, writeAtomic } from "../sys/fs";
 import { closeFd } from "../sys/libc";
+import { isAlive, startTime } from "../sys/proc";
 import { mayBeNetworkName } from "../spec/validate";
 import { runInRootlessNetns } from "./netns-run";
 import { networksRoot } from "./networks";
@@ -62,7 +63,34 @@ export async function removeRootless(ref: string): Promise<NetworkRecord> {
 /** Whether a container of the user holds a lease on one of their networks (from before it runs until its end is undone). */
 function leased(): boolean {
   const root = networksRoot();
-  return listDir(root).some((n) => mayBeNetworkName(n) && listDir(`${root}/${n}/leases`).some((f) => f.endsWith(".json")));
+  return starting() || listDir(root).some((n) => mayBeNetworkName(n) && listDir(`${root}/${n}/leases`).some((f) => f.endsWith(".json")));
+}
+
+/** Marks of bunkers between making sure of the namespace and taking their leases: one releasing it meanwhile would pull it from under them. */
+const startingDir = () => `${netnsDir()}/starting`;
+
+function markStarting(id: string): () => void {
+  makeDir(startingDir());
+  const path = `${startingDir()}/${id}`;
+  writeAtomic(path, JSON.stringify({ pid: process.pid, start: startTime(process.pid) }));
+  return () => removePath(path);
+}
+
+/** Whether a live bunker is starting a container on the user's networks (a dead one's mark is removed). */
+function starting(): boolean {
+  let live = false;
+  for (const f of listDir(startingDir())) {
+    const path = `${startingDir()}/${f}`;
+    let mark: { pid?: number; start?: number } = {};
+    try {
+      mark = JSON.parse(readText(path, 4096));
+    } catch {
+      // half-written: its writer is still at it, or died
+    }
+    if (typeof mark.pid === "number" && typeof mark.start === "number" && isAlive(mark.pid, mark.start)) live = true;
+    else if (!f.includes(".tmp")) removePath(path);
+  }
+  return live;
 }
 
 /** The namespace goes once no container of the user runs in it or is about to (a network's bridge is made again by its next container). */
@@ -85,10 +113,17 @@ export interface PreparedRootless {
 export async function prepareRootless(id: string, name: string | undefined, list: readonly NetworkAttachment[], wanted: readonly PortMapping[], names: boolean): Promise<PreparedRootless> {
   const first = readRecord(networksRoot(), list[0]!.name);
   if (wanted.length && first?.internal) throw new BunkerError(`-p: network ${first.name} is internal: nothing is published from it`);
-  await ensureRootlessNetns();
   // slirp4netns binds the host ports itself: conflicts are found (and free ports picked) now, for a clear error.
   const ports = reservePorts(wanted, false).ports;
-  const networks = await inNetns<AttachedNetwork[]>(["net-place"], { id, ...(name !== undefined ? { name } : {}), list });
+  const unmark = markStarting(id);
+  let networks: AttachedNetwork[];
+  try {
+    await ensureRootlessNetns();
+    networks = await inNetns<AttachedNetwork[]>(["net-place"], { id, ...(name !== undefined ? { name } : {}), list });
+  } finally {
+    // The leases, once taken, keep the namespace (leased()).
+    unmark();
+  }
   let unpublish: Undo | undefined;
   let released = false;
   const release = async () => {
@@ -109,7 +144,8 @@ export async function prepareRootless(id: string, name: string | undefined, list
     attach: async (pid) => {
       await withNetnsOf(pid, (fd) => inNetns(["net-plumb", id, String(pid), names ? "1" : "0"], undefined, fd));
       // Each forward's id recorded as soon as slirp4netns gives it: a detached container's end, or a killed bunker's, is undone from the record.
-      if (ports.length) unpublish = publishRootless(ports, networks[0]!.ip, (ids) => writeAtomic(forwardsPath(id), JSON.stringify(ids)));
+      const holder = currentRootlessNetns()?.pid;
+      if (ports.length) unpublish = publishRootless(ports, networks[0]!.ip, (ids) => writeAtomic(forwardsPath(id), JSON.stringify({ holder, ids })));
     },
     release,
   };
@@ -138,8 +174,9 @@ function reconcileForwards(): void {
     const id = f.replace(/\.json$/, "");
     if (!/^[0-9a-f]{12}\.json$/.test(f) || !abandoned(id)) continue;
     try {
-      const ids = JSON.parse(readText(`${forwardsDir()}/${f}`, 1 << 20)) as number[];
-      if (Array.isArray(ids)) removeForwards(ids.filter((n) => Number.isSafeInteger(n)));
+      const r = JSON.parse(readText(`${forwardsDir()}/${f}`, 1 << 20)) as { holder?: number; ids?: number[] };
+      // Ids of another slirp4netns (the namespace made anew since) would name that one's forwards: only the same holder's.
+      if (Array.isArray(r.ids) && r.holder !== undefined && r.holder === currentRootlessNetns()?.pid) removeForwards(r.ids.filter((n) => Number.isSafeInteger(n)));
     } catch {
       // half-written: nothing to remove from it
     }

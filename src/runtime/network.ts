@@ -282,7 +282,7 @@ export async function reconcileNetwork(states?: ContainerState[]): Promise<void>
       if (!(e instanceof SysError && e.errno === Errno.ENOENT)) throw e;
     }
   }
-  if (records.length) reconcileDns((id) => !abandoned(id));
+  reconcileDns((id) => !abandoned(id));
 }
 
 /** bunker network prune: the bridge and its NAT table, once no container uses them. */

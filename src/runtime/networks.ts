@@ -4,7 +4,6 @@
 
 import { randomBytes } from "node:crypto";
 import { log } from "../log";
- "../errors";
 import { hostSubnetsInUse, makeBridge, removeBridge, hardenBridge, type BridgeConfig } from "../net/bridge";
 import { bridgeName, findRecord, listRecords, natTableName, NetworkError, readRecord, validateNetworkName, withNetworksLock, writeRecord, type NetworkRecord } from "../net/networks";
 import { contains, formatIp, formatSubnet, hostRange, overlaps, parseIp, parseSubnet, type Subnet } from "../net/addr";
@@ -14,12 +13,13 @@ import { contains6, defaultSubnets6, formatIp6, formatSubnet6, gatewayOf6, overl
 import { addAddress6, hostSubnets6InUse } from "../net/rtnl";
 import { enableIpv6Forwarding, enableIpv6On, linksLosingRouterAdverts } from "../net/sysctl";
 import { listLeases, withNetworkLock, type Lease } from "../net/ipam";
-import { linkIndex } from "../net/rtnl";
 import { NetlinkSocket } from "../sys/netlink";
 import { fileType, listDir, readText } from "../sys/fs";
 import { mayBeNetworkName } from "../spec/validate";
 import { stateDir } from "./state";
 import { removeTree } from "./leftovers";
+import { reconcileLeases } from "./network-leases";
+import { withdraw } from "./network-dns";
 
 export const networksRoot = () => `${stateDir()}/networks`;
 
@@ -141,6 +141,9 @@ export function createNetwork(o: CreateNetwork): NetworkRecord {
       const id = randomBytes(32).toString("hex");
       const nat = nftPath() !== undefined;
       const v6 = o.ipv6 || o.subnet6 !== undefined ? chooseSubnet6(root, o, id, nl) : undefined;
+      // Each container's IPv6 address takes its IPv4 address's place (network-named.ts): room for all of them.
+      if (v6 && 128 - v6.subnet6.prefix < 32 - subnet.prefix) throw new NetworkError(`--subnet ${formatSubnet6(v6.subnet6)}: smaller than ${formatSubnet(subnet)}: give an IPv6 subnet of /${96 + subnet.prefix} or larger`);
+      if (v6 && o.gateway6 !== undefined && v6.gateway6 !== gatewayOf6(v6.subnet6)) throw new NetworkError(`--gateway ${o.gateway6}: an IPv6 network's gateway is its subnet's first address (${formatIp6(gatewayOf6(v6.subnet6))})`);
       const record: NetworkRecord = {
         name: o.name,
         id,
@@ -173,14 +176,16 @@ export function createNetwork(o: CreateNetwork): NetworkRecord {
 
 /** Its bridge, its NAT table and its directory, whatever of them is there. Call with the networks' lock held. */
 function takeDown(root: string, r: NetworkRecord, nl: NetlinkSocket): void {
-  const dir = `${root}/${r.name}`;
+  withNetworkLock(`${root}/${r.name}`, (lockFd) => takeDownLocked(root, r, nl, lockFd), false);
+}
+
+/** takeDown with the network's own lock held too, on `lockFd`: marked first, removed last, all in one hold of it. */
+function takeDownLocked(root: string, r: NetworkRecord, nl: NetlinkSocket, lockFd: number): void {
   writeRecord(root, { ...r, removing: true });
-  withNetworkLock(dir, (lockFd) => {
-    if (nftPath()) runNft(deleteTableScript(natTableName(r.id)) + deleteTableScript6(natTableName(r.id)), `remove the NAT tables of network ${r.name}`, lockFd);
-    removeBridge(nl, r.bridge);
-    // Removed while its lock is held: whoever waits for it then finds no network, and makes no directory.
-    removeTree(dir);
-  }, false);
+  if (nftPath()) runNft(deleteTableScript(natTableName(r.id)) + deleteTableScript6(natTableName(r.id)), `remove the NAT tables of network ${r.name}`, lockFd);
+  removeBridge(nl, r.bridge);
+  // Removed while its lock is held: whoever waits for it then finds no network, and makes no directory.
+  removeTree(`${root}/${r.name}`);
 }
 
 /** Networks a killed `network create` or `network rm` left marked: taken down. Call with the networks' lock held. */
@@ -220,27 +225,32 @@ export interface NetworkUse {
   leases: Lease[];
 }
 
-/** bunker network rm: refused while a container uses it, naming them. `reconcile` frees what dead containers held first. */
-export function removeNetwork(ref: string, reconcile: (dir: string, lockFd: number) => void): NetworkRecord {
+/**
+ * bunker network rm: refused while a container uses it, naming them; what
+ * dead containers held is freed first. The leases are looked at and the
+ * network taken down in one hold of its lock, so no container joins between.
+ */
+export function removeNetwork(ref: string): NetworkRecord {
   const root = networksRoot();
   return withNetworksLock(root, () => {
     const r = networkByRef(ref);
     const dir = `${root}/${r.name}`;
-    const users = withNetworkLock(
-      dir,
-      (lockFd) => {
-        reconcile(dir, lockFd);
-        return listLeases(dir);
-      },
-      false,
-    );
-    if (users.length) {
-      const names = users.map((l) => l.name ?? l.id.slice(0, 12));
-      throw new NetworkError(`network ${r.name} is in use by container${names.length === 1 ? "" : "s"} ${names.join(", ")}: stop ${names.length === 1 ? "it" : "them"} or disconnect ${names.length === 1 ? "it" : "them"} first`);
-    }
     const nl = NetlinkSocket.open(0);
     try {
-      takeDown(root, r, nl);
+      withNetworkLock(
+        dir,
+        (lockFd) => {
+          reconcileLeases(dir, natTableName(r.id), lockFd, (l) => withdraw(r, l.id));
+          const users = listLeases(dir);
+          if (users.length) {
+            const names = users.map((l) => l.name ?? l.id.slice(0, 12));
+            const them = names.length === 1 ? "it" : "them";
+            throw new NetworkError(`network ${r.name} is in use by container${names.length === 1 ? "" : "s"} ${names.join(", ")}: stop ${them} or disconnect ${them} first`);
+          }
+          takeDownLocked(root, r, nl, lockFd);
+        },
+        false,
+      );
     } finally {
       nl.close();
     }
@@ -254,14 +264,4 @@ export function listNetworks(): NetworkUse[] {
   return listRecords(root)
     .filter((r) => !r.pending && !r.removing)
     .map((record) => ({ record, leases: listLeases(`${root}/${record.name}`) }));
-}
-
-/** Whether the network's bridge is there (after a reboot or an `ip link del`, it is made again on next use). */
-export function bridgePresent(r: NetworkRecord): boolean {
-  const nl = NetlinkSocket.open(0);
-  try {
-    return linkIndex(nl, r.bridge) !== null;
-  } finally {
-    nl.close();
-  }
 }

@@ -99,7 +99,7 @@ export function stateRoots(): string[] {
 }
 
 /** The state directory's skeleton, which stays once made (the events log too: it is kept, like docker's, across containers). */
-const SKELETON = new Set(["events.log", "events.log.1", "names", "names/.lock", "rootfs", "rootfs/lock", "helpers", "dns", "dns/config", "dns/lock", "networks", "networks/lock", "networks/bunker0", "networks/bunker0/lock", "networks/bunker0/network.json", "networks/bunker0/leases", "rootless-netns", "rootless-netns/lock", "rootless-netns/forwards"]);
+const SKELETON = new Set(["events.log", "events.log.1", "names", "names/.lock", "rootfs", "rootfs/lock", "helpers", "dns", "dns/config", "dns/lock", "networks", "networks/lock", "networks/bunker0", "networks/bunker0/lock", "networks/bunker0/network.json", "networks/bunker0/leases", "rootless-netns", "rootless-netns/lock", "rootless-netns/forwards", "rootless-netns/starting"]);
 
 /** A stopped container's state and names are kept until `bunker rm`, by design: its id, else null. */
 function keptId(root: string, rel: string, d: Dirent): string | null {

@@ -114,6 +114,7 @@ describe.skipIf(!ready)("network create, ls, inspect, rm", () => {
       [["network", "create", "bad/name"], 'bunker: invalid network name "bad/name": use letters, digits, "_", ".", and "-", starting with a letter or digit, at most 64\n'.replace('".", and', '"." and')],
       [["network", "create", "host"], 'bunker: network name "host" is reserved: choose another\n'],
       [["network", "create", "--driver", "macvlan", "bk-test-c"], 'bunker: network create: driver "macvlan": bunker has only the bridge driver\n'],
+      [["network", "create", "--subnet", "10.231.16.0/20", "--subnet", "fd42:bc2::/120", "bk-test-c"], "bunker: --subnet fd42:bc2::/120: smaller than 10.231.16.0/20: give an IPv6 subnet of /116 or larger\n"],
       [["run", "--rm", "--network", "bk-test-nosuch", "--rootfs", suite.fs.path, "--", "true"], "bunker: --network bk-test-nosuch: no such network\n"],
       [["run", "--rm", "--network", "bk-test-b", "--ip", "10.231.8.5", "--rootfs", suite.fs.path, "--", "true"], "bunker: --ip 10.231.8.5: not in the subnet 10.231.7.0/24 of network bk-test-b\n"],
       [["run", "--rm", "--network", "bk-test-b", "--ip", "10.231.7.1", "--rootfs", suite.fs.path, "--", "true"], "bunker: --ip 10.231.7.1: the gateway of network bk-test-b\n"],
@@ -214,6 +215,8 @@ describe.skipIf(!ready)("containers on networks", () => {
     const app = detached(["--network", "bk-test-front", "--name", "bk-test-app"], "sleep 60");
     const probe = () => bunker(["exec", app, "sh", "-c", `nc -w 2 ${dbIp} 80 </dev/null 2>/dev/null | grep . || echo unreachable`]).stdout.trim();
     expect(probe()).toBe("unreachable");
+    // Its only network: it would have none to start on.
+    expect(bunker(["network", "disconnect", "bk-test-front", "bk-test-app"])).toMatchObject({ code: 125, stderr: "bunker: network disconnect bk-test-front bk-test-app: it is the only network of container bk-test-app: connect it to another first\n" });
     const c = bunker(["network", "connect", "--alias", "api", "bk-test-back", "bk-test-app"]);
     expect([c.stderr, c.code]).toEqual(["", 0]);
     const shown = bunker(["exec", app, "ip", "-o", "-4", "addr", "show", "eth1"]).stdout;
