@@ -1,4 +1,7 @@
-// Kernel ABI constants (identical on x86_64 and aarch64 unless noted).
+// Kernel ABI constants (identical on x86_64 and aarch64 unless noted: open's
+// O_DIRECTORY and O_NOFOLLOW, which aarch64's asm/fcntl.h defines apart
+// from the generic values x86_64 takes; test/unit/abi.test.ts reads both
+// from the kernel's headers).
 
 export const CLONE = {
   NEWTIME: 0x80,
@@ -91,21 +94,27 @@ export const RESOLVE = { NO_XDEV: 0x01, NO_MAGICLINKS: 0x02, NO_SYMLINKS: 0x04, 
 export const MOVE_MOUNT = { F_SYMLINKS: 1, F_EMPTY_PATH: 4, T_SYMLINKS: 0x10 } as const;
 export const MOUNT_ATTR = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, NOATIME: 0x10, STRICTATIME: 0x20, NODIRATIME: 0x80, IDMAP: 0x100000, NOSYMFOLLOW: 0x200000 } as const;
 
-export const O = {
-  RDONLY: 0,
-  WRONLY: 1,
-  RDWR: 2,
-  CREAT: 0o100,
-  EXCL: 0o200,
-  NOCTTY: 0o400,
-  TRUNC: 0o1000,
-  APPEND: 0o2000,
-  NONBLOCK: 0o4000,
-  DIRECTORY: 0o200000,
-  NOFOLLOW: 0o400000,
-  CLOEXEC: 0o2000000,
-  PATH: 0o10000000,
-} as const;
+/** open(2)'s flags on `arch`: on aarch64 the generic O_DIRECTORY and O_NOFOLLOW would mean O_DIRECT and O_LARGEFILE. */
+export function openFlags(arch: "x86_64" | "aarch64") {
+  const arm = arch === "aarch64";
+  return {
+    RDONLY: 0,
+    WRONLY: 1,
+    RDWR: 2,
+    CREAT: 0o100,
+    EXCL: 0o200,
+    NOCTTY: 0o400,
+    TRUNC: 0o1000,
+    APPEND: 0o2000,
+    NONBLOCK: 0o4000,
+    DIRECTORY: arm ? 0o40000 : 0o200000,
+    NOFOLLOW: arm ? 0o100000 : 0o400000,
+    CLOEXEC: 0o2000000,
+    PATH: 0o10000000,
+  } as const;
+}
+
+export const O = openFlags(process.arch === "arm64" ? "aarch64" : "x86_64");
 
 export const S = { IFIFO: 0o010000, IFCHR: 0o020000, IFDIR: 0o040000, IFBLK: 0o060000, IFREG: 0o100000 } as const;
 
