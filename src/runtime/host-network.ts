@@ -9,9 +9,13 @@ import { readText } from "../sys/fs";
 export function resolvConf(hostText: string | null, fallback: readonly string[]): string {
   const lines = (hostText ?? "").split("\n");
   const servers = lines.filter((l) => /^\s*nameserver\s+/.test(l)).map((l) => l.trim().split(/\s+/)[1]!).filter((ip) => !/^127\.|^::1$/.test(ip));
-  const other = lines.filter((l) => /^\s*(search|options|domain)\s/.test(l)).map((l) => l.trim());
-  const use = servers.length ? servers : [...fallback];
-  return [...other, ...use.map((s) => `nameserver ${s}`), ""].join("\n");
+  return resolvConfOf(hostText, servers.length ? servers : fallback);
+}
+
+/** The host's search, options and domain lines with `servers` as the nameservers. */
+export function resolvConfOf(hostText: string | null, servers: readonly string[]): string {
+  const other = (hostText ?? "").split("\n").filter((l) => /^\s*(search|options|domain)\s/.test(l)).map((l) => l.trim());
+  return [...other, ...servers.map((s) => `nameserver ${s}`), ""].join("\n");
 }
 
 export function hostResolv(): string | null {

@@ -18,7 +18,7 @@ import { listDir, readText, removePath } from "../sys/fs";
 import { BunkerError } from "../errors";
 import { Errno, SysError } from "../sys/errno";
 import { stateDir } from "./state";
-import { hostResolv, PUBLIC_DNS, resolvConf } from "./host-network";
+import { hostResolv, PUBLIC_DNS, resolvConf, resolvConfOf } from "./host-network";
 import { containerDir, currentStatus, listStates, supervisorAlive, type ContainerState, type NetworkState } from "./store";
 import { abandoned, guardBridge, namespaceOutlives, publish, reconcileLeases, undoLease } from "./network-leases";
 import { prepareNamed, readAttachments } from "./network-named";
@@ -208,9 +208,8 @@ async function prepareNamedNetwork(spec: ContainerSpec, id: string, name: string
   const wanted = spec.bunker.net?.ports ?? [];
   const p = (process.geteuid?.() ?? 0) === 0 ? prepareNamed(id, name, list, wanted, names) : { ...(await prepareRootless(id, name, list, wanted, names)), held: () => [] };
   const first = p.networks[0]!;
-  const host = resolvConf(hostResolv(), PUBLIC_DNS);
   // The networks' resolver answers for the containers and forwards the rest; the host's search and options stay.
-  const resolv = names ? [`nameserver ${first.gateway}`, ...host.split("\n").filter((l) => /^(search|options|domain)\s/.test(l)), ""].join("\n") : host;
+  const resolv = names ? resolvConfOf(hostResolv(), [first.gateway]) : resolvConf(hostResolv(), PUBLIC_DNS);
   return {
     state: { mode: "named", ip: first.ip, gateway: first.gateway, subnet: first.subnet, bridge: first.veth, ports: p.ports, networks: p.networks },
     hostsEntry: { ip: first.ip, extra: [`${first.gateway}\thost.bunker.internal`] },
