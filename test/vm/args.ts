@@ -10,6 +10,7 @@ export interface Args {
   append: string[];
   env: Record<string, string>;
   kernel?: string;
+  suite?: string;
   verbose: boolean;
   command: string[];
 }
@@ -26,6 +27,7 @@ directory, and exits with its status.
   --append WORDS     more kernel command line (repeatable)
   --env NAME=VALUE   set a variable for the command; --env NAME passes the host's (repeatable)
   --kernel PACKAGE   Debian kernel package (default: what linux-image-amd64 depends on)
+  --suite RELEASE    take the kernel from another Debian release (bullseye: Linux 5.10)
   --verbose          show the kernel console and qemu's command line
   --help             this text
 
@@ -84,6 +86,12 @@ export function parseArgs(argv: string[], hostEnv: Record<string, string | undef
       case "--kernel":
         a.kernel = value(flag);
         break;
+      case "--suite": {
+        const v = value(flag);
+        if (!/^[a-z]+$/.test(v)) throw new VmError(flag, `${JSON.stringify(v)} is not a Debian release name`);
+        a.suite = v;
+        break;
+      }
       case "--verbose":
         a.verbose = true;
         break;

@@ -3,6 +3,7 @@
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Apt } from "./apt";
 import { EXIT_UNAVAILABLE, UNAVAILABLE, VmError, run } from "./fail";
 
 export interface Kernel {
@@ -61,7 +62,7 @@ function extractVmlinux(root: string, release: string): void {
 }
 
 /** Unpacks `pkg` into `<cache>/<pkg>`; a rename publishes it, so a crash leaves only a .partial dir. */
-function unpack(cache: string, pkg: string, busybox: string): void {
+function unpack(cache: string, pkg: string, busybox: string, apt?: Apt): void {
   mkdirSync(cache, { recursive: true });
   for (const n of readdirSync(cache)) {
     const m = /^\.partial-(\d+)-/.exec(n);
@@ -73,7 +74,8 @@ function unpack(cache: string, pkg: string, busybox: string): void {
   try {
     process.stderr.write(`vm: downloading ${pkg} (once; kept in ${cache})\n`);
     try {
-      run(["apt-get", "download", pkg], UNAVAILABLE, { cwd: work, hint: "the package lists may be out of date: run apt-get update" });
+      if (apt) apt.download([pkg], work);
+      else run(["apt-get", "download", pkg], UNAVAILABLE, { cwd: work, hint: "the package lists may be out of date: run apt-get update" });
     } catch (e) {
       // Only the download is the mirror's doing; every later step failing is the harness's (or the host's) fault.
       throw e instanceof VmError ? new VmError(e.what, e.why, EXIT_UNAVAILABLE) : e;
@@ -103,20 +105,24 @@ function unpack(cache: string, pkg: string, busybox: string): void {
  * The kernel to boot: `pkg` if given, else the one linux-image-amd64 depends on now, downloaded
  * on first use. Without apt (or its lists), the newest kernel already in the cache is used.
  * When the default moves on, older unpacked kernels are removed (each is about 400 MB).
+ * With `suite` (another Debian release, bullseye say), the kernel comes from that release's
+ * lists, fetched into a private apt configuration; it is kept beside the default one.
  */
-export function ensureKernel(cache: string, busybox: string, pkg?: string): Kernel {
-  let name = pkg ?? currentPackage() ?? cached(cache)[0];
+export function ensureKernel(cache: string, busybox: string, pkg?: string, suite?: string): Kernel {
+  const apt = suite ? new Apt(cache, { suite, arch: "amd64" }) : undefined;
+  if (apt) apt.update();
+  let name = pkg ?? (apt ? apt.dependency("linux-image-amd64", PREFIX) : (currentPackage() ?? cached(cache)[0]));
   if (!name) {
     throw new VmError(
       UNAVAILABLE,
-      "cannot tell which Debian kernel to use: `apt-cache depends linux-image-amd64` found none (run apt-get update, or pass --kernel linux-image-<version>-amd64)",
+      `cannot tell which Debian kernel to use: \`apt-cache depends linux-image-amd64\` found none${suite ? ` in ${suite}` : ""} (run apt-get update, or pass --kernel linux-image-<version>-amd64)`,
       EXIT_UNAVAILABLE,
     );
   }
   if (!name.startsWith(PREFIX)) name = PREFIX + name;
   if (!existsSync(join(cache, name))) {
-    unpack(cache, name, busybox);
-    if (!pkg) for (const old of cached(cache)) if (old !== name) rmSync(join(cache, old), { recursive: true, force: true });
+    unpack(cache, name, busybox, apt);
+    if (!pkg && !apt) for (const old of cached(cache)) if (old !== name) rmSync(join(cache, old), { recursive: true, force: true });
   }
   const release = name.slice(PREFIX.length);
   const dir = join(cache, name);

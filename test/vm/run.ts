@@ -52,7 +52,7 @@ async function main(): Promise<number> {
   }
   const qemu = findQemu();
   const busybox = findBusybox();
-  const kernel = ensureKernel(CACHE, busybox, parsed.kernel);
+  const kernel = ensureKernel(CACHE, busybox, parsed.kernel, parsed.suite);
   const cwd = realpathSync(process.cwd());
   const env: Record<string, string> = {
     PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
