@@ -1,10 +1,11 @@
-// Version and commit: baked in by build.ts, read from the checkout when run from source.
+// Version, target and commit: baked in by build.ts, read from the checkout when run from source.
 
 import pkg from "../package.json";
 import { readText } from "./sys/fs";
 
 declare const BUNKER_VERSION: string | undefined;
 declare const BUNKER_COMMIT: string | undefined;
+declare const BUNKER_TARGET: string | undefined;
 
 function sourceCommit(): string {
   try {
@@ -29,5 +30,7 @@ function sourceCommit(): string {
 export function versionString(): string {
   const version = typeof BUNKER_VERSION === "string" ? BUNKER_VERSION : pkg.version;
   const commit = typeof BUNKER_COMMIT === "string" ? BUNKER_COMMIT : sourceCommit();
-  return `bunker ${version} (commit ${commit})`;
+  // The target the file was built for; from source, the Bun that runs it.
+  const target = typeof BUNKER_TARGET === "string" ? BUNKER_TARGET : `linux-${process.arch}`;
+  return `bunker ${version} (${target}, commit ${commit})`;
 }

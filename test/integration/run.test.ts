@@ -657,8 +657,8 @@ describe.skipIf(!ready)("command line", () => {
     expect(r.stdout).toBe("a --help\n");
   });
 
-  test("--version prints version and commit", () => {
+  test("--version prints version, target and commit", () => {
     const r = bunker(["--version"]);
-    expect(r.stdout).toMatch(/^bunker \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}(-dirty)?\)\n$/);
+    expect(r.stdout).toMatch(new RegExp(`^bunker \\d+\\.\\d+\\.\\d+ \\(linux-${process.arch}, commit [0-9a-f]{7,}(-dirty)?\\)\\n$`));
   });
 });

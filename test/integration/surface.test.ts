@@ -130,7 +130,7 @@ describe("--help", () => {
   });
 
   test("-v and --version print the version; version with an argument is a usage error", () => {
-    const want = /^bunker \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}(-dirty)?\)\n$/;
+    const want = new RegExp(`^bunker \\d+\\.\\d+\\.\\d+ \\(linux-${process.arch}, commit [0-9a-f]{7,}(-dirty)?\\)\\n$`);
     for (const args of [["-v"], ["--version"], ["version"]]) {
       const r = bunker(args);
       expect([args, r.code, r.stderr]).toEqual([args, 0, ""]);
