@@ -20,6 +20,7 @@ import type { LogSettings } from "../spec/types";
 import { LOG_NAME } from "./log-reader";
 import type { LogPipes } from "./log-writer";
 import { startTime } from "../sys/proc";
+import { KERNEL_SIGSET_SIZE } from "../sys/layouts";
 
 /**
  * Waits for the start-up report on `fd`, calling `whileStarting` every few
@@ -32,7 +33,7 @@ function awaitReport(fd: number, whileStarting?: () => boolean): void {
   for (;;) {
     poll[0] = fd;
     poll[1] = 1; // POLLIN, revents 0
-    if (trySys("ppoll", poll, 1, interval, null, 8) > 0) return;
+    if (trySys("ppoll", poll, 1, interval, null, KERNEL_SIGSET_SIZE) > 0) return;
     if (whileStarting()) return;
   }
 }

@@ -132,7 +132,7 @@ export const O = openFlags(hostArch());
 export const S = { IFMT: 0o170000, IFSOCK: 0o140000, IFLNK: 0o120000, IFIFO: 0o010000, IFCHR: 0o020000, IFDIR: 0o040000, IFBLK: 0o060000, IFREG: 0o100000, ISVTX: 0o1000 } as const;
 
 /** statx(2)'s mask bits and attributes. */
-export const STATX = { TYPE: 1, MODE: 2, UID: 8, INO: 0x100, SIZE: 0x200, BTIME: 0x800, MNT_ID: 0x1000 } as const;
+export const STATX = { TYPE: 1, MODE: 2, UID: 8, GID: 0x10, INO: 0x100, SIZE: 0x200, BTIME: 0x800, MNT_ID: 0x1000 } as const;
 export const STATX_ATTR_MOUNT_ROOT = 0x2000n;
 
 export const PR_SET_PDEATHSIG = 1;
@@ -156,6 +156,19 @@ export const F_ADD_SEALS = 1033;
 export const F_SEAL = { SEAL: 1, SHRINK: 2, GROW: 4, WRITE: 8 } as const;
 export const MFD = { CLOEXEC: 1, ALLOW_SEALING: 2, NOEXEC_SEAL: 8, EXEC: 0x10 } as const;
 export const CLOSE_RANGE_CLOEXEC = 4;
+/** The new mount API's flags and fsconfig commands. */
+export const FSOPEN_CLOEXEC = 1;
+export const FSMOUNT_CLOEXEC = 1;
+export const FSCONFIG = { SET_FLAG: 0, SET_STRING: 1, CMD_CREATE: 6 } as const;
+/** access(2)'s modes. */
+export const X_OK = 1;
+export const W_OK = 2;
+/** seccomp(2)'s operation. */
+export const SECCOMP_SET_MODE_FILTER = 1;
+/** personality(2)'s PER_LINUX32. */
+export const PER_LINUX32 = 0x0008;
+/** ioprio_set's "who": a process. */
+export const IOPRIO_WHO_PROCESS = 1;
 export const RENAME_NOREPLACE = 1;
 export const UMOUNT_NOFOLLOW = 8;
 export const LOCK = { SH: 1, EX: 2, NB: 4 } as const;
@@ -260,6 +273,9 @@ export const BPF_CMD = { PROG_LOAD: 5, PROG_ATTACH: 8 } as const;
 export const BPF_PROG_TYPE_CGROUP_DEVICE = 15;
 export const BPF_CGROUP_DEVICE = 6;
 export const BPF_F_ALLOW_MULTI = 2;
+/** What a cgroup device program is asked (struct bpf_cgroup_dev_ctx's access_type). */
+export const BPF_DEVCG_DEV = { BLOCK: 1, CHAR: 2 } as const;
+export const BPF_DEVCG_ACC = { MKNOD: 1, READ: 2, WRITE: 4 } as const;
 
 /** File system magic numbers (statfs's f_type). */
 export const TMPFS_MAGIC = 0x01021994;

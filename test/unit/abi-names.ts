@@ -40,6 +40,8 @@ export const KERNEL_HEADERS = [
   "<linux/filter.h>",
   "<linux/bpf.h>",
   "<linux/magic.h>",
+  "<linux/ioprio.h>",
+  "<linux/personality.h>",
   "<asm/unistd.h>",
 ] as const;
 
@@ -86,6 +88,7 @@ const FROM_LIBC: readonly RegExp[] = [
   /^CLOCK_/,
   /^RLIMIT_/,
   /^SEEK_/,
+  /^[RWXF]_OK$/,
 ];
 export const whereIs = (c: string): Where => (FROM_LIBC.some((r) => r.test(c)) ? "libc" : "kernel");
 
