@@ -9,7 +9,7 @@ import { planLoopbackUp } from "../net/loopback";
 import { planRootfs, type RootfsFacts } from "../rootfs/plan";
 import { envValue, DEFAULT_PATH } from "../spec/defaults";
 import type { ContainerSpec, Process } from "../spec/types";
-import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, IOPRIO_WHO_PROCESS, O, PER_LINUX32, PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_PDEATHSIG, SIG_BLOCK, SIG_SETMASK, SIGNALS, X_OK } from "../sys/constants";
+import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, IOPRIO_CLASS, IOPRIO_CLASS_SHIFT, IOPRIO_WHO_PROCESS, O, PER_LINUX32, PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_PDEATHSIG, SIG_BLOCK, SIG_SETMASK, SIGNALS, X_OK } from "../sys/constants";
 import { syscallNumber } from "../sys/syscalls";
 import { planTerminal, type TerminalSetup } from "./tty";
 import { Errno } from "../sys/errno";
@@ -408,11 +408,9 @@ export interface SeccompFilter {
   flags?: number;
 }
 
-const IOPRIO_CLASS = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 } as const;
-
-/** ioprio_set(IOPRIO_WHO_PROCESS, 0: this process, class << 13 | priority); its children inherit it. */
+/** ioprio_set(IOPRIO_WHO_PROCESS, 0: this process, class << IOPRIO_CLASS_SHIFT | priority); its children inherit it. */
 function planIoPriority(p: ChildProgram, io: NonNullable<ContainerSpec["oci"]["process"]["ioPriority"]>): void {
-  p.call(`set the I/O priority to ${io.class} ${io.priority}`, "ioprio_set", [IOPRIO_WHO_PROCESS, 0, (IOPRIO_CLASS[io.class] << 13) | io.priority]);
+  p.call(`set the I/O priority to ${io.class} ${io.priority}`, "ioprio_set", [IOPRIO_WHO_PROCESS, 0, (IOPRIO_CLASS[io.class.replace(/^IOPRIO_CLASS_/, "") as keyof typeof IOPRIO_CLASS] << IOPRIO_CLASS_SHIFT) | io.priority]);
 }
 
 /** sched_setattr(0: this process, struct sched_attr (its first version), 0); children inherit it. */

@@ -163,12 +163,15 @@ export const FSCONFIG = { SET_FLAG: 0, SET_STRING: 1, CMD_CREATE: 6 } as const;
 /** access(2)'s modes. */
 export const X_OK = 1;
 export const W_OK = 2;
-/** seccomp(2)'s operation. */
+/** seccomp(2)'s operation, and the filter flags an OCI config may ask for. */
 export const SECCOMP_SET_MODE_FILTER = 1;
+export const SECCOMP_FILTER_FLAG = { TSYNC: 1, LOG: 2, SPEC_ALLOW: 4 } as const;
 /** personality(2)'s PER_LINUX32. */
 export const PER_LINUX32 = 0x0008;
-/** ioprio_set's "who": a process. */
+/** ioprio_set's "who" (a process), classes, and where the class goes in the value. */
 export const IOPRIO_WHO_PROCESS = 1;
+export const IOPRIO_CLASS = { RT: 1, BE: 2, IDLE: 3 } as const;
+export const IOPRIO_CLASS_SHIFT = 13;
 export const RENAME_NOREPLACE = 1;
 export const UMOUNT_NOFOLLOW = 8;
 export const LOCK = { SH: 1, EX: 2, NB: 4 } as const;

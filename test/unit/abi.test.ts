@@ -19,7 +19,10 @@ import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
 import { compile } from "../../src/security/seccomp/compile";
 import { defaultProfile } from "../../src/security/seccomp/profile";
 import { RET, run } from "../../src/security/seccomp/bpf";
-import { DEFAULT_CAPS } from "../../src/security/caps";
+import { CAPABILITIES, DEFAULT_CAPS } from "../../src/security/caps";
+import { RLIMITS } from "../../src/security/plan";
+import { SCHED_FLAG, SCHED_POLICY } from "../../src/spec/sched";
+import { Errno } from "../../src/sys/errno";
 import { ARCHES, cValues, macroNames, ownMacros, unavailable, type Arch } from "./abi-c";
 import { cName, LAYOUTS, layoutExpr, NEWER_THAN_HEADERS, SIZES, unit, whereIs, type Where } from "./abi-names";
 
@@ -89,6 +92,24 @@ describe.skipIf(why !== null)("the ABI, read from each architecture's headers", 
         const wrong = [...own].filter(([c, o]) => !newer.includes(c) && header.get(c) !== o.value).map(([c, o]) => `${o.from} = ${o.value}, ${c} = ${header.get(c)}`);
         expect(wrong).toEqual([]);
         expect(own.size).toBeGreaterThan(150);
+      });
+
+      test("the tables kept beside their users: capabilities, rlimits, scheduler policies and flags, errno values", () => {
+        // src/spec/ may not import src/sys/, and capabilities and rlimits are named by the spec: these live there.
+        const own = new Map<string, { value: bigint; where: Where }>();
+        CAPABILITIES.forEach((c, i) => own.set(`CAP_${c}`, { value: BigInt(i), where: "kernel" }));
+        for (const [n, v] of Object.entries(RLIMITS)) own.set(`RLIMIT_${n.toUpperCase()}`, { value: BigInt(v), where: "libc" });
+        for (const [n, v] of [...Object.entries(SCHED_POLICY), ...Object.entries(SCHED_FLAG)]) own.set(n, { value: BigInt(v), where: "kernel" });
+        for (const [n, v] of Object.entries(Errno)) own.set(n, { value: BigInt(v), where: "libc" });
+        const by: Record<Where, Record<string, string>> = { kernel: {}, libc: {} };
+        // The kernel calls SCHED_OTHER SCHED_NORMAL.
+        for (const [c, o] of own) by[o.where][c] = c === "SCHED_OTHER" ? "SCHED_NORMAL" : c;
+        by.kernel.CAP_LAST_CAP = "CAP_LAST_CAP";
+        const header = new Map([...cValues(arch, unit("kernel", by.kernel)), ...cValues(arch, { ...unit("libc", by.libc), headers: [...unit("libc", {}).headers, "<errno.h>"] })]);
+        const wrong = [...own].filter(([c, o]) => header.get(c) !== o.value).map(([c, o]) => `${c} = ${o.value}, the header's ${header.get(c)}`);
+        expect(wrong).toEqual([]);
+        // Every capability the headers know has its name.
+        expect(header.get("CAP_LAST_CAP")).toBe(BigInt(CAPABILITIES.length - 1));
       });
 
       test("makedev lays a device number out as glibc's makedev does", () => {
