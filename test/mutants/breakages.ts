@@ -378,7 +378,7 @@ export const BREAKAGES: Breakage[] = [
     name: "signal-after-exec-kills",
     removes: "passing on a signal that arrives once the command runs but before bunker has read so (it was taken for an interrupted set-up)",
     file: "native/child.c",
-    edits: one("if (fwd_starting && sig != 28 /* SIGWINCH */ && !fwd_command_runs()) {", "if (fwd_starting && sig != 28 /* SIGWINCH */) {"),
+    edits: one("if (fwd_starting && sig != SIGWINCH_ && !fwd_command_runs()) {", "if (fwd_starting && sig != SIGWINCH_) {"),
     tests: [NATIVE],
   },
   {
