@@ -1170,4 +1170,25 @@ export const BREAKAGES: Breakage[] = [
     edits: one("  reconcileForwards();\n", ""),
     tests: ["test/integration/networks-rootless.test.ts"],
   },
+  {
+    name: "abi-arm64-nofollow",
+    removes: "aarch64's own O_NOFOLLOW (its x86_64 value means O_LARGEFILE there: a final symlink would be followed)",
+    file: "src/sys/constants.ts",
+    edits: one("    NOFOLLOW: arm ? 0o100000 : 0o400000,", "    NOFOLLOW: 0o400000,"),
+    tests: ["test/unit/abi.test.ts"],
+  },
+  {
+    name: "abi-arm64-newfstatat",
+    removes: "aarch64's number for newfstatat in seccomp profiles (without it the default profile refuses glibc's stat on arm64)",
+    file: "src/sys/syscall-table.ts",
+    edits: one("  newfstatat: [262, 79],", "  newfstatat: [262, -1],"),
+    tests: ["test/unit/abi.test.ts"],
+  },
+  {
+    name: "abi-native-arm64-openat",
+    removes: "the aarch64 waiter's own openat number (x86_64's 257 is another call there: the container's log would never open)",
+    file: "native/nolibc.h",
+    edits: one("#define NR_OPENAT 56\n", "#define NR_OPENAT 257\n"),
+    tests: ["test/unit/abi.test.ts"],
+  },
 ];
