@@ -14,7 +14,7 @@ const ACCESS: Record<string, number> = { m: BPF_DEVCG_ACC.MKNOD, r: BPF_DEVCG_AC
 const ALL_ACCESS = BPF_DEVCG_ACC.MKNOD | BPF_DEVCG_ACC.READ | BPF_DEVCG_ACC.WRITE;
 
 /** The instruction encodings used (linux/bpf.h: class | op | source). */
-const OP = {
+export const OP = {
   LDX_W: 0x61, // dst = *(u32 *)(src + off)
   AND32_K: 0x54,
   RSH32_K: 0x74,

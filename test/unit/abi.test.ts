@@ -18,7 +18,8 @@ import { syscallNames, syscallNumber } from "../../src/sys/syscalls";
 import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
 import { compile } from "../../src/security/seccomp/compile";
 import { defaultProfile } from "../../src/security/seccomp/profile";
-import { RET, run } from "../../src/security/seccomp/bpf";
+import { BPF, RET, run } from "../../src/security/seccomp/bpf";
+import { OP as EBPF } from "../../src/cgroups/devicefilter";
 import { CAPABILITIES, DEFAULT_CAPS } from "../../src/security/caps";
 import { RLIMITS } from "../../src/security/plan";
 import { SCHED_FLAG, SCHED_POLICY } from "../../src/spec/sched";
@@ -110,6 +111,38 @@ describe.skipIf(why !== null)("the ABI, read from each architecture's headers", 
         expect(wrong).toEqual([]);
         // Every capability the headers know has its name.
         expect(header.get("CAP_LAST_CAP")).toBe(BigInt(CAPABILITIES.length - 1));
+      });
+
+      test("the seccomp filter's and the device program's instruction encodings and return values", () => {
+        const exprs: Record<string, string> = {
+          "BPF.LD_W_ABS": "BPF_LD | BPF_W | BPF_ABS",
+          "BPF.ALU_AND_K": "BPF_ALU | BPF_AND | BPF_K",
+          "BPF.JMP_JA": "BPF_JMP | BPF_JA",
+          "BPF.JEQ_K": "BPF_JMP | BPF_JEQ | BPF_K",
+          "BPF.JGT_K": "BPF_JMP | BPF_JGT | BPF_K",
+          "BPF.JGE_K": "BPF_JMP | BPF_JGE | BPF_K",
+          "BPF.JSET_K": "BPF_JMP | BPF_JSET | BPF_K",
+          "BPF.RET_K": "BPF_RET | BPF_K",
+          "EBPF.LDX_W": "BPF_LDX | BPF_W | BPF_MEM",
+          "EBPF.AND32_K": "BPF_ALU | BPF_AND | BPF_K",
+          "EBPF.RSH32_K": "BPF_ALU | BPF_RSH | BPF_K",
+          "EBPF.MOV32_K": "BPF_ALU | BPF_MOV | BPF_K",
+          "EBPF.MOV32_X": "BPF_ALU | BPF_MOV | BPF_X",
+          "EBPF.JEQ_K": "BPF_JMP | BPF_JEQ | BPF_K",
+          "EBPF.JNE_K": "BPF_JMP | BPF_JNE | BPF_K",
+          "EBPF.JSET_K": "BPF_JMP | BPF_JSET | BPF_K",
+          "EBPF.EXIT": "BPF_JMP | BPF_EXIT",
+          ...Object.fromEntries(Object.keys(RET).map((k) => [`RET.${k}`, `SECCOMP_RET_${k}`])),
+        };
+        const own: Record<string, number> = {
+          ...Object.fromEntries(Object.entries(BPF).map(([k, v]) => [`BPF.${k}`, v])),
+          ...Object.fromEntries(Object.entries(EBPF).map(([k, v]) => [`EBPF.${k}`, v])),
+          ...Object.fromEntries(Object.entries(RET).map(([k, v]) => [`RET.${k}`, v])),
+        };
+        expect(Object.keys(own).sort()).toEqual(Object.keys(exprs).sort());
+        const header = cValues(arch, unit("kernel", exprs));
+        const wrong = Object.entries(own).filter(([k, v]) => header.get(k) !== BigInt(v)).map(([k, v]) => `${k} = ${v}, ${exprs[k]} = ${header.get(k)}`);
+        expect(wrong).toEqual([]);
       });
 
       test("makedev lays a device number out as glibc's makedev does", () => {
