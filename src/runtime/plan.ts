@@ -15,7 +15,7 @@ import { planTerminal, type TerminalSetup } from "./tty";
 import { Errno } from "../sys/errno";
 import { INIT_ARGS, type InitField } from "../../native/layout";
 import { SCHED_FLAG, SCHED_POLICY } from "../spec/sched";
-import { KERNEL_SIGSET_SIZE, SCHED_ATTR_LAYOUT as SA } from "../sys/layouts";
+import { KERNEL_SIGACTION_SIZE, KERNEL_SIGSET_SIZE, SCHED_ATTR_LAYOUT as SA } from "../sys/layouts";
 
 export interface Handshake {
   syncRead: number;
@@ -181,10 +181,10 @@ function planHandshakeEnd(p: ChildProgram, h: Handshake): void {
  * step blocks, instead of waiting, pending, for an execve that may never come.
  */
 export function planSignalReset(p: ChildProgram, signals: readonly number[]): void {
-  const dfl = p.arena.alloc(32).addr; // SIG_DFL, no flags, empty mask: all zero on every arch
+  const dfl = p.arena.alloc(KERNEL_SIGACTION_SIZE).addr; // SIG_DFL, no flags, empty mask: all zero on every arch
   for (const sig of new Set(signals)) {
     if (sig === SIGNALS.SIGKILL || sig === SIGNALS.SIGSTOP) continue;
-    p.call(`reset the handler of signal ${sig}`, "rt_sigaction", [sig, dfl, 0, 8]);
+    p.call(`reset the handler of signal ${sig}`, "rt_sigaction", [sig, dfl, 0, KERNEL_SIGSET_SIZE]);
   }
   p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(KERNEL_SIGSET_SIZE).addr, 0, KERNEL_SIGSET_SIZE]);
 }

@@ -60,6 +60,8 @@ export const POLLFD_LAYOUT = { fd: 0, events: 4, revents: 6, SIZE: 8 } as const;
 export const SIGACTION_LAYOUT = { handler: 0, mask: 8, flags: 136, restorer: 144, SIZE: 152 } as const;
 export const GLIBC_SIGSET_SIZE = 128;
 export const KERNEL_SIGSET_SIZE = 8;
+/** The kernel's struct sigaction (rt_sigaction's, not glibc's): handler, flags, restorer, mask. */
+export const KERNEL_SIGACTION_SIZE = 32;
 /** siginfo_t: where waitid puts the pid. */
 export const SIGINFO_LAYOUT = { signo: 0, pid: 16, SIZE: 128 } as const;
 

@@ -152,10 +152,12 @@ export const LAYOUTS: Record<string, Layout> = {
 };
 
 /** Sizes that are not one struct's. */
-export const SIZES: Record<string, { expr: string; where: Where }> = {
+export const SIZES: Record<string, { expr: string; where: Where | { headers: string[] } }> = {
   GLIBC_SIGSET_SIZE: { expr: "sizeof(sigset_t)", where: "libc" },
   KERNEL_SIGSET_SIZE: { expr: "_NSIG / 8", where: "libc" },
   BPF_INSN_SIZE: { expr: "sizeof(struct bpf_insn)", where: "kernel" },
+  // The kernel's struct sigaction, from its own header alone (glibc's sigset_t would clash with it).
+  KERNEL_SIGACTION_SIZE: { expr: "sizeof(struct sigaction)", where: { headers: ["<asm/signal.h>"] } },
 };
 
 /** The C expression of a layout's member (offsetof, sizeof, or an expression given after "="). */

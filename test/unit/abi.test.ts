@@ -155,11 +155,13 @@ describe.skipIf(why !== null)("the ABI, read from each architecture's headers", 
       test("every struct layout in src/sys/layouts.ts has the header's offsets and size", () => {
         const exprs: Record<Where, Record<string, string>> = { kernel: {}, libc: {} };
         const own = new Map<string, bigint>();
+        const alone = new Map<string, bigint>();
         for (const [name, value] of Object.entries(layouts)) {
           if (typeof value === "number") {
             const size = SIZES[name];
             if (!size) throw new Error(`layouts.${name}: no C expression for it in abi-names.ts`);
-            exprs[size.where][name] = size.expr;
+            if (typeof size.where === "string") exprs[size.where][name] = size.expr;
+            else for (const [k, v] of cValues(arch, { headers: size.where.headers, values: { [name]: size.expr } })) alone.set(k, v);
             own.set(name, norm(value));
             continue;
           }
@@ -170,7 +172,7 @@ describe.skipIf(why !== null)("the ABI, read from each architecture's headers", 
             own.set(`${name}.${member}`, norm(v));
           }
         }
-        const header = new Map([...cValues(arch, unit("kernel", exprs.kernel)), ...cValues(arch, unit("libc", exprs.libc))]);
+        const header = new Map([...cValues(arch, unit("kernel", exprs.kernel)), ...cValues(arch, unit("libc", exprs.libc)), ...alone]);
         const wrong = [...own].filter(([k, v]) => header.get(k) !== v).map(([k, v]) => `${k} = ${v}, the header's ${header.get(k)}`);
         expect(wrong).toEqual([]);
       });
@@ -240,6 +242,39 @@ describe.skipIf(why !== null)("the ABI, read from each architecture's headers", 
         const allowed = [...header].filter(([, nr]) => run(prog, { nr, arch: audit, args: [] }) === RET.ALLOW).map(([name]) => name).sort();
         expect(allowed).toEqual(legacy.filter((n) => header.has(n)).sort());
         if (arch === "aarch64") expect(allowed).toEqual([]);
+      });
+
+      test("the structs native/*.c lays out itself (pollfd, msghdr, iovec) match the headers'", () => {
+        const pollfd = { "sizeof(struct pollfd_)": "sizeof(struct pollfd)", "offsetof(struct pollfd_, events)": "offsetof(struct pollfd, events)", "offsetof(struct pollfd_, revents)": "offsetof(struct pollfd, revents)" };
+        const structs: Record<string, Record<string, string>> = {
+          "child.c": pollfd,
+          "health.c": pollfd,
+          "waiter.c": {
+            ...pollfd,
+            "sizeof(struct iovec_)": "sizeof(struct iovec)",
+            "offsetof(struct iovec_, len)": "offsetof(struct iovec, iov_len)",
+            "sizeof(struct msghdr_)": "sizeof(struct msghdr)",
+            "offsetof(struct msghdr_, namelen)": "offsetof(struct msghdr, msg_namelen)",
+            "offsetof(struct msghdr_, iov)": "offsetof(struct msghdr, msg_iov)",
+            "offsetof(struct msghdr_, iovlen)": "offsetof(struct msghdr, msg_iovlen)",
+            "offsetof(struct msghdr_, control)": "offsetof(struct msghdr, msg_control)",
+            "offsetof(struct msghdr_, controllen)": "offsetof(struct msghdr, msg_controllen)",
+            "offsetof(struct msghdr_, flags)": "offsetof(struct msghdr, msg_flags)",
+          },
+        };
+        const generated = mkdtempSync(join(tmpdir(), "bunker-abi-native-"));
+        try {
+          writeFileSync(join(generated, "child-layout.h"), childLayoutHeader());
+          for (const [f, pairs] of Object.entries(structs)) {
+            const keys = Object.keys(pairs);
+            const mine = cValues(arch, { headers: [], prelude: [`#include "${join(NATIVE, f)}"`, "#include <stddef.h>"], includeDirs: [generated], values: Object.fromEntries(keys.map((k, i) => [`v${i}`, k])) });
+            const theirs = cValues(arch, { headers: ["<poll.h>", "<sys/socket.h>", "<sys/uio.h>"], prelude: ["#define _GNU_SOURCE"], values: Object.fromEntries(keys.map((k, i) => [`v${i}`, pairs[k]!])) });
+            const wrong = keys.filter((k, i) => mine.get(`v${i}`) === undefined || mine.get(`v${i}`) !== theirs.get(`v${i}`)).map((k) => `${f}: ${k} = ${mine.get(`v${keys.indexOf(k)}`)}, ${pairs[k]} = ${theirs.get(`v${keys.indexOf(k)}`)}`);
+            expect(wrong).toEqual([]);
+          }
+        } finally {
+          rmSync(generated, { recursive: true, force: true });
+        }
       });
 
       test("the default seccomp filter checks this architecture and lets libc's calls through by its numbers", () => {
