@@ -9,7 +9,9 @@
 // termios, prctl, capability, statx, fcntl, wait, poll values, and the
 // struct layouts in layouts.ts) is the same on both: x86_64 and aarch64
 // both take the generic definitions. test/unit/abi.test.ts reads every value
-// from each architecture's kernel and glibc headers.
+// from each architecture's kernel and glibc headers: each export is checked
+// under its C name (NAME for a number, PREFIX_KEY for a table's member), and
+// test/unit/abi-names.ts says which headers define it.
 
 import { hostArch, type Arch } from "./syscalls";
 
