@@ -106,7 +106,8 @@ export const OPEN_TREE = { CLONE: 1, CLOEXEC: 0o2000000 } as const;
 /** openat2(2)'s resolve flags. */
 export const RESOLVE = { NO_XDEV: 0x01, NO_MAGICLINKS: 0x02, NO_SYMLINKS: 0x04, BENEATH: 0x08, IN_ROOT: 0x10 } as const;
 export const MOVE_MOUNT = { F_SYMLINKS: 1, F_EMPTY_PATH: 4, T_SYMLINKS: 0x10 } as const;
-export const MOUNT_ATTR = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, NOATIME: 0x10, STRICTATIME: 0x20, NODIRATIME: 0x80, IDMAP: 0x100000, NOSYMFOLLOW: 0x200000 } as const;
+/** mount_setattr's and fsmount's flags; _ATIME is the mask of the access-time mode (RELATIME is its 0). */
+export const MOUNT_ATTR = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, _ATIME: 0x70, RELATIME: 0, NOATIME: 0x10, STRICTATIME: 0x20, NODIRATIME: 0x80, IDMAP: 0x100000, NOSYMFOLLOW: 0x200000 } as const;
 
 /** open(2)'s flags on `arch`: on aarch64 the generic O_DIRECTORY and O_NOFOLLOW would mean O_DIRECT and O_LARGEFILE. */
 export function openFlags(arch: Arch) {
