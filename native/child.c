@@ -26,9 +26,35 @@ typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
  */
 #include "child-layout.h"
 
+/*
+ * Kernel values, named as the headers name them with a trailing "_" (NR_X
+ * for __NR_x): test/unit/abi.test.ts checks each against both architectures'
+ * headers. The same on x86_64 and aarch64 but for NR_EXIT.
+ */
 #define ENOENT_ 2
 #define ENOTDIR_ 20
 #define EINVAL_ 22
+#define EINTR_ 4
+#define ENOSYS_ 38
+#define AT_EMPTY_PATH_ 0x1000L
+#define SIGKILL_ 9
+#define SIGSTOP_ 19
+#define SIGCHLD_ 17
+#define SIGWINCH_ 28
+#define WNOHANG_ 1L
+#define POLLIN_ 1
+#define POLLHUP_ 0x10
+#define TIOCGWINSZ_ 0x5413L
+#define TIOCSWINSZ_ 0x5414L
+/* The kernel's sigset_t (rt_sig* calls' size), glibc's struct sigaction (in longs) and siginfo_t (in longs). */
+#define KERNEL_SIGSET_SIZE_ 8L
+#define SIGACTION_LONGS_ 19
+#define SIGINFO_LONGS_ 16
+#if defined(__x86_64__)
+#define NR_EXIT 60
+#elif defined(__aarch64__)
+#define NR_EXIT 93
+#endif
 
 static void report(struct program *p, long index, long e) {
   int msg[2];
@@ -94,14 +120,14 @@ static void exec_init(struct program *p, struct init_args *ia, long child) {
   ia->pid_text[j] = 0;
   if (ia->init_fd > 0) p->sys(ia->nr_close_range, 0L, ia->init_fd - 1, 0L);
   p->sys(ia->nr_close_range, ia->init_fd + 1, -1L, 0L);
-  p->sys(ia->nr_execveat, ia->init_fd, "", ia->argv, ia->envp, 0x1000L /* AT_EMPTY_PATH */);
+  p->sys(ia->nr_execveat, ia->init_fd, "", ia->argv, ia->envp, AT_EMPTY_PATH_);
 }
 
 static int init_step(struct program *p, long i, long *a) {
   struct init_args *ia = (struct init_args *)a[2];
   long child, pid, sig;
   int status;
-  long info[16]; /* siginfo_t */
+  long info[SIGINFO_LONGS_];
   p->resume = i + 1;
   child = p->clone(resume_child, (void *)a[0], (int)a[1], p);
   if (child == -1) {
@@ -112,9 +138,9 @@ static int init_step(struct program *p, long i, long *a) {
   /* bunker waits for EOF on the error pipe: this init never execs, so it lets go of everything. */
   p->sys(ia->nr_close_range, 0L, -1L, 0L);
   for (;;) {
-    sig = p->sys(ia->nr_sigtimedwait, ia->all_signals, info, 0L, 8L);
-    if (sig == 17 /* SIGCHLD */) {
-      while ((pid = p->sys(ia->nr_wait4, -1L, &status, 1L /* WNOHANG */, 0L)) > 0) {
+    sig = p->sys(ia->nr_sigtimedwait, ia->all_signals, info, 0L, KERNEL_SIGSET_SIZE_);
+    if (sig == SIGCHLD_) {
+      while ((pid = p->sys(ia->nr_wait4, -1L, &status, WNOHANG_, 0L)) > 0) {
         if (pid == child) p->sys(p->sys_exit_group, (long)((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)));
       }
     } else if (sig > 0) {
@@ -223,17 +249,17 @@ static int fwd_command_runs(void) {
   long zero[2] = {0, 0};
   if (fwd_report_fd < 0) return 0;
   p.fd = (int)fwd_report_fd;
-  p.events = 1; /* POLLIN */
+  p.events = POLLIN_;
   p.revents = 0;
-  if (fwd_sys(fwd_ppoll_nr, &p, 1L, zero, 0L, 8L) != 1) return 0;
-  /* Every write end closed (POLLHUP) and no report written: execve happened. */
-  return (p.revents & 0x10) && !(p.revents & 1);
+  if (fwd_sys(fwd_ppoll_nr, &p, 1L, zero, 0L, KERNEL_SIGSET_SIZE_) != 1) return 0;
+  /* Every write end closed and no report written: execve happened. */
+  return (p.revents & POLLHUP_) && !(p.revents & POLLIN_);
 }
 
 static void fwd_send(long pid, long sig) {
-  if (fwd_starting && sig != 28 /* SIGWINCH */ && !fwd_command_runs()) {
+  if (fwd_starting && sig != SIGWINCH_ && !fwd_command_runs()) {
     if (!fwd_interrupted) fwd_interrupted = sig;
-    sig = 9;
+    sig = SIGKILL_;
   }
   fwd_sys(fwd_kill_nr, pid, sig);
 }
@@ -241,7 +267,7 @@ static void fwd_send(long pid, long sig) {
 void bunker_forward(int sig) {
   long pid = fwd_pid;
   char c = 'w';
-  if (sig == 28 /* SIGWINCH */ && fwd_winch_fd >= 0) {
+  if (sig == SIGWINCH_ && fwd_winch_fd >= 0) {
     fwd_sys(fwd_write_nr, fwd_winch_fd, &c, 1L);
     return;
   }
@@ -289,10 +315,10 @@ typedef int (*sigaction_fn)(int, const void *, void *);
 unsigned long bunker_nondefault_signals(void *fn) {
   sigaction_fn sa = (sigaction_fn)fn;
   unsigned long mask = 0;
-  long old[19]; /* glibc's struct sigaction; the handler comes first */
+  long old[SIGACTION_LONGS_]; /* the handler comes first */
   int sig;
   for (sig = 1; sig <= 64; sig++) {
-    if (sig == 9 || sig == 19 || sig == 32 || sig == 33) continue; /* fixed, or glibc's own */
+    if (sig == SIGKILL_ || sig == SIGSTOP_ || sig == 32 || sig == 33) continue; /* fixed, or glibc's own */
     old[0] = 0;
     if (sa(sig, 0, old) == 0 && old[0] != 0) mask |= 1UL << (sig - 1);
   }
@@ -322,7 +348,7 @@ static long write_all(struct relay_args *r, long fd, char *b, long n) {
   while (n > 0) {
     long w = fwd_sys(r->nr_write, fd, b, n);
     if (w < 0) {
-      if (*relay_errno() == 4) continue;
+      if (*relay_errno() == EINTR_) continue;
       return -1;
     }
     b += w;
@@ -338,25 +364,25 @@ long bunker_relay(struct relay_args *r) {
   for (;;) {
     long n, k = 0;
     int im = -1, ii = -1, iw = -1;
-    fds[k].fd = (int)r->master; fds[k].events = 1; fds[k].revents = 0; im = (int)k++;
-    if (in_open) { fds[k].fd = (int)r->in; fds[k].events = 1; fds[k].revents = 0; ii = (int)k++; }
-    if (r->winch >= 0) { fds[k].fd = (int)r->winch; fds[k].events = 1; fds[k].revents = 0; iw = (int)k++; }
-    n = fwd_sys(r->nr_ppoll, fds, k, 0L, 0L, 8L);
+    fds[k].fd = (int)r->master; fds[k].events = POLLIN_; fds[k].revents = 0; im = (int)k++;
+    if (in_open) { fds[k].fd = (int)r->in; fds[k].events = POLLIN_; fds[k].revents = 0; ii = (int)k++; }
+    if (r->winch >= 0) { fds[k].fd = (int)r->winch; fds[k].events = POLLIN_; fds[k].revents = 0; iw = (int)k++; }
+    n = fwd_sys(r->nr_ppoll, fds, k, 0L, 0L, KERNEL_SIGSET_SIZE_);
     if (n < 0) {
-      if (*relay_errno() == 4) continue;
+      if (*relay_errno() == EINTR_) continue;
       return -*relay_errno();
     }
     if (fds[im].revents) {
       n = fwd_sys(r->nr_read, r->master, r->buf, r->bufsize);
       if (n <= 0) {
-        if (n < 0 && *relay_errno() == 4) continue;
+        if (n < 0 && *relay_errno() == EINTR_) continue;
         return 0; /* EIO: the container side closed the terminal */
       }
       if (write_all(r, r->out, r->buf, n) < 0) return -*relay_errno();
     }
     if (ii >= 0 && fds[ii].revents) {
       n = fwd_sys(r->nr_read, r->in, r->buf, r->bufsize);
-      if (n < 0 && *relay_errno() == 4) continue;
+      if (n < 0 && *relay_errno() == EINTR_) continue;
       if (n <= 0) {
         /* Input ended: hand the terminal an end-of-file (^D) and stop reading. */
         char eof = 4;
@@ -368,8 +394,8 @@ long bunker_relay(struct relay_args *r) {
     }
     if (iw >= 0 && fds[iw].revents) {
       fwd_sys(r->nr_read, r->winch, r->buf, r->bufsize);
-      if (fwd_sys(r->nr_ioctl, r->in >= 0 ? r->in : 0L, 0x5413L /* TIOCGWINSZ */, winsize) == 0)
-        fwd_sys(r->nr_ioctl, r->master, 0x5414L /* TIOCSWINSZ */, winsize);
+      if (fwd_sys(r->nr_ioctl, r->in >= 0 ? r->in : 0L, TIOCGWINSZ_, winsize) == 0)
+        fwd_sys(r->nr_ioctl, r->master, TIOCSWINSZ_, winsize);
     }
   }
 }
@@ -397,12 +423,12 @@ long bunker_clone3(void *args, long size, long nr, struct program *p) {
       "mov %%r12, %%rdi\n\t"
       "call *%%r13\n\t"
       "mov %%eax, %%edi\n\t"
-      "mov $60, %%eax\n\t" /* exit */
+      "mov %[exit], %%eax\n\t"
       "syscall\n\t"
       "hlt\n\t"
       "1:\n\t"
       : "=a"(ret)
-      : "a"(nr), "D"(args), "S"(size), "r"(arg), "r"(fn)
+      : "a"(nr), "D"(args), "S"(size), "r"(arg), "r"(fn), [exit] "i"(NR_EXIT)
       : "rcx", "r11", "memory");
   return ret;
 #elif defined(__aarch64__) && !defined(__TINYC__)
@@ -418,12 +444,12 @@ long bunker_clone3(void *args, long size, long nr, struct program *p) {
       "mov x30, xzr\n\t"
       "mov x0, x19\n\t"
       "blr x20\n\t"
-      "mov x8, #93\n\t" /* exit */
+      "mov x8, %[exit]\n\t"
       "svc 0\n\t"
       "brk #0\n\t"
       "1:\n\t"
       : "+r"(x0)
-      : "r"(x8), "r"(x1), "r"(x19), "r"(x20)
+      : "r"(x8), "r"(x1), "r"(x19), "r"(x20), [exit] "i"(NR_EXIT)
       : "memory", "x30");
   return x0;
 #else
@@ -431,7 +457,7 @@ long bunker_clone3(void *args, long size, long nr, struct program *p) {
   (void)size;
   (void)nr;
   (void)p;
-  return -38; /* ENOSYS */
+  return -ENOSYS_;
 #endif
 }
 

@@ -57,12 +57,12 @@ __attribute__((used)) void program_main(long *sp) {
   sys6(NR_PRCTL, PR_SET_NAME_, (long)(hold ? argv[0] : "init"), 0, 0, 0, 0);
 
   u64 all = ~0UL;
-  sys6(NR_RT_SIGPROCMASK, SIG_BLOCK_, (long)&all, 0, 8, 0, 0);
+  sys6(NR_RT_SIGPROCMASK, SIG_BLOCK_, (long)&all, 0, KERNEL_SIGSET_SIZE_, 0, 0);
   /* The command may have ended before the exec; its SIGCHLD is pending then, but reap anyway. */
   reap(child);
   for (;;) {
-    long info[16]; /* siginfo_t */
-    long sig = sys6(NR_RT_SIGTIMEDWAIT, (long)&all, (long)info, 0, 8, 0, 0);
+    long info[SIGINFO_LONGS_];
+    long sig = sys6(NR_RT_SIGTIMEDWAIT, (long)&all, (long)info, 0, KERNEL_SIGSET_SIZE_, 0, 0);
     if (sig == SIGCHLD_) reap(child);
     else if (sig > 0 && child > 0) sys6(NR_KILL, child, sig, 0, 0, 0, 0);
   }

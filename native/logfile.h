@@ -69,7 +69,7 @@ static long log_open(struct log_file *f, long truncate) {
   f->fd = sys6(NR_OPENAT, f->dirfd, (long)name, O_WRONLY_ | O_CREAT_ | O_APPEND_ | O_CLOEXEC_ | (truncate ? O_TRUNC_ : 0) | O_NOFOLLOW_, 0600, 0, 0);
   f->size = 0;
   if (f->fd >= 0) {
-    long end = sys6(NR_LSEEK, f->fd, 0, 2 /* SEEK_END */, 0, 0, 0);
+    long end = sys6(NR_LSEEK, f->fd, 0, SEEK_END_, 0, 0, 0);
     if (end > 0) f->size = end;
   }
   return f->fd;
@@ -90,7 +90,7 @@ static void log_rotate(struct log_file *f) {
 /* Now, as RFC 3339 with nanoseconds in UTC, into f->time. */
 static void log_now(struct log_file *f) {
   long ts[2] = {0, 0};
-  sys6(NR_CLOCK_GETTIME, 0 /* CLOCK_REALTIME */, (long)ts, 0, 0, 0, 0);
+  sys6(NR_CLOCK_GETTIME, CLOCK_REALTIME_, (long)ts, 0, 0, 0, 0);
   long days = ts[0] / 86400, secs = ts[0] % 86400;
   /* Civil date from days since 1970-01-01 (Howard Hinnant's algorithm). */
   long z = days + 719468;

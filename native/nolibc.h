@@ -100,6 +100,15 @@ __asm__(".text\n.global _start\n_start:\n mov x29, #0\n mov x30, #0\n mov x0, sp
 #define WNOHANG_ 1L
 #define WALL_ 0x40000000L
 #define PR_SET_NAME_ 15
+#define WEXITED_ 4
+#define WNOWAIT_ 0x01000000L
+#define P_PID_ 1
+#define SEEK_END_ 2
+#define CLOCK_REALTIME_ 0
+/* The kernel's sigset_t, for rt_sigprocmask and rt_sigtimedwait; where waitid puts si_pid. */
+#define KERNEL_SIGSET_SIZE_ 8
+#define SIGINFO_PID_ 16
+#define SIGINFO_LONGS_ 16
 
 static inline void leave(long code) {
   for (;;) sys6(NR_EXIT_GROUP, code, 0, 0, 0, 0, 0);

@@ -149,10 +149,10 @@ static void serve(long pid, long outfd, long errfd, long infd, long sock, long t
   for (;;) {
     if (fds[0].fd < 0 && fds[1].fd < 0 && ended) break;
     if (!ended && pidfd < 0) {
-      /* WNOWAIT: seen, not reaped (the loop after this reaps it). si_pid, at 16, stays 0 while it runs. */
-      int info[32] = {0};
-      long r = sys6(NR_WAITID, 1 /* P_PID */, pid, (long)info, 4 /* WEXITED */ | 0x01000000 /* WNOWAIT */ | WNOHANG_, 0, 0);
-      if (r == 0 && info[4] == pid) ended = 1;
+      /* WNOWAIT: seen, not reaped (the loop after this reaps it). si_pid stays 0 while it runs. */
+      int info[SIGINFO_LONGS_ * 2] = {0};
+      long r = sys6(NR_WAITID, P_PID_, pid, (long)info, WEXITED_ | WNOWAIT_ | WNOHANG_, 0, 0);
+      if (r == 0 && info[SIGINFO_PID_ / 4] == pid) ended = 1;
     }
     for (int i = 0; i < 4 + CLIENTS; i++) {
       if (i >= 4) fds[i].fd = clients[i - 4];

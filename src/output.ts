@@ -7,6 +7,8 @@
 // process.stdout/stderr builds Node stream objects, which costs milliseconds
 // at start-up.
 
+import { TCGETS } from "./sys/constants";
+import { TERMIOS_LAYOUT } from "./sys/layouts";
 import { trySys } from "./sys/libc";
 
 let silenced = false;
@@ -29,14 +31,13 @@ export function writeErr(text: string): Promise<number> {
   return Bun.write(Bun.stderr, CONTROL.test(text) && isTerminal(2) ? escapeControls(text, "\n\t") : text);
 }
 
-const TCGETS = 0x5401;
 const terminals = new Map<number, boolean>();
 
 /** Whether descriptor `fd` is a terminal (asked once). */
 export function isTerminal(fd: number): boolean {
   let t = terminals.get(fd);
   if (t === undefined) {
-    t = trySys("ioctl", fd, TCGETS, new Uint8Array(64)) === 0;
+    t = trySys("ioctl", fd, TCGETS, new Uint8Array(TERMIOS_LAYOUT.SIZE)) === 0;
     terminals.set(fd, t);
   }
   return t;

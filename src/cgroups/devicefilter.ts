@@ -5,16 +5,16 @@
 // top of "deny everything", so the last rule that matches a request decides.
 
 import type { LinuxDeviceCgroup } from "../spec/types";
+import { BPF_DEVCG_ACC, BPF_DEVCG_DEV } from "../sys/constants";
+import { BPF_CGROUP_DEV_CTX_LAYOUT as CTX, BPF_INSN_SIZE } from "../sys/layouts";
 
-/** struct bpf_cgroup_dev_ctx: access_type (device type in the low 16 bits, access in the high), major, minor. */
-const CTX = { accessType: 0, major: 4, minor: 8 };
-/** BPF_DEVCG_DEV_*, and BPF_DEVCG_ACC_*. */
-const DEV_TYPE = { b: 1, c: 2 } as const;
-const ACCESS: Record<string, number> = { m: 1, r: 2, w: 4 };
-const ALL_ACCESS = 7;
+// struct bpf_cgroup_dev_ctx's access_type: the device type in the low 16 bits, the access in the high.
+const DEV_TYPE = { b: BPF_DEVCG_DEV.BLOCK, c: BPF_DEVCG_DEV.CHAR } as const;
+const ACCESS: Record<string, number> = { m: BPF_DEVCG_ACC.MKNOD, r: BPF_DEVCG_ACC.READ, w: BPF_DEVCG_ACC.WRITE };
+const ALL_ACCESS = BPF_DEVCG_ACC.MKNOD | BPF_DEVCG_ACC.READ | BPF_DEVCG_ACC.WRITE;
 
 /** The instruction encodings used (linux/bpf.h: class | op | source). */
-const OP = {
+export const OP = {
   LDX_W: 0x61, // dst = *(u32 *)(src + off)
   AND32_K: 0x54,
   RSH32_K: 0x74,
@@ -113,13 +113,14 @@ export function deviceProgram(rules: readonly LinuxDeviceCgroup[]): Uint8Array {
   }
   // Nothing matched: denied, as the rules start from "deny everything".
   if (!decided) prog.push(insn(OP.MOV32_K, R.ret, 0, 0, 0), insn(OP.EXIT, 0, 0, 0, 0));
-  const out = new Uint8Array(prog.length * 8);
+  // struct bpf_insn: code, dst_reg:4 and src_reg:4, off, imm.
+  const out = new Uint8Array(prog.length * BPF_INSN_SIZE);
   const dv = new DataView(out.buffer);
   prog.forEach((i, n) => {
-    dv.setUint8(n * 8, i.code);
-    dv.setUint8(n * 8 + 1, (i.src << 4) | i.dst);
-    dv.setInt16(n * 8 + 2, i.off, true);
-    dv.setInt32(n * 8 + 4, i.imm, true);
+    dv.setUint8(n * BPF_INSN_SIZE, i.code);
+    dv.setUint8(n * BPF_INSN_SIZE + 1, (i.src << 4) | i.dst);
+    dv.setInt16(n * BPF_INSN_SIZE + 2, i.off, true);
+    dv.setInt32(n * BPF_INSN_SIZE + 4, i.imm, true);
   });
   return out;
 }

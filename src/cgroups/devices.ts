@@ -4,17 +4,13 @@
 
 import type { LinuxDeviceCgroup } from "../spec/types";
 import { attachProgram, BpfLoadError, loadProgram } from "../sys/bpf";
-import { AT, O } from "../sys/constants";
+import { AT, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, BPF_PROG_TYPE_CGROUP_DEVICE, O } from "../sys/constants";
 import { SysError } from "../sys/errno";
 import { writeValue } from "../sys/fs";
 import { closeFd, sys } from "../sys/libc";
 import { accessBits, allowsEverything, coversEverything, deviceProgram, isWildcard } from "./devicefilter";
 import { BunkerError } from "../errors";
 
-const PROG_TYPE_CGROUP_DEVICE = 15;
-const ATTACH_CGROUP_DEVICE = 6;
-/** BPF_F_ALLOW_MULTI: programs on the ancestors (systemd's) keep running beside this one, and they all must allow. */
-const ALLOW_MULTI = 2;
 
 /** The rules could not be put in force: never a reason to run without them. */
 export class DeviceRulesError extends BunkerError {
@@ -83,9 +79,9 @@ export function attachDeviceProgram(dir: string, rules: readonly LinuxDeviceCgro
   let prog = -1;
   let cgroup = -1;
   try {
-    prog = loadProgram("load the eBPF device program", PROG_TYPE_CGROUP_DEVICE, insns, "bunker_devices");
+    prog = loadProgram("load the eBPF device program", BPF_PROG_TYPE_CGROUP_DEVICE, insns, "bunker_devices");
     cgroup = sys(`open ${dir}`, "openat", AT.FDCWD, new TextEncoder().encode(`${dir}\0`), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
-    attachProgram(`attach the eBPF device program to ${dir}`, cgroup, prog, ATTACH_CGROUP_DEVICE, ALLOW_MULTI);
+    attachProgram(`attach the eBPF device program to ${dir}`, cgroup, prog, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI);
   } catch (e) {
     if (e instanceof BpfLoadError) {
       const why = verifierReason(e.verifierLog);

@@ -5,25 +5,24 @@
 // nothing is followed through a symlink, in the upper directory or below.
 
 import { lstatSync, readdirSync } from "node:fs";
-import { AT, O } from "../sys/constants";
+import { AT, O, RESOLVE } from "../sys/constants";
 import { cstr } from "../sys/fs";
 import { Errno } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
 import { FUSE_OPAQUE_MARKER, OPAQUE_MARKER, WHITEOUT_PREFIX } from "./unpack";
+import { OPEN_HOW_LAYOUT } from "../sys/layouts";
 
 export interface Change {
   kind: "A" | "C" | "D";
   path: string;
 }
 
-const RESOLVE_NO_SYMLINKS = 0x04;
-const RESOLVE_BENEATH = 0x08;
 
 /** Whether the image's layers (top first, as open directories) show something at `rel`. */
 function inImage(layers: readonly number[], rel: string): boolean {
   for (const fd of layers) {
-    const how = new BigUint64Array([BigInt(O.PATH | O.NOFOLLOW | O.CLOEXEC), 0n, BigInt(RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH)]);
-    const r = trySys("openat2", fd, cstr(rel), how, 24);
+    const how = new BigUint64Array([BigInt(O.PATH | O.NOFOLLOW | O.CLOEXEC), 0n, BigInt(RESOLVE.NO_SYMLINKS | RESOLVE.BENEATH)]);
+    const r = trySys("openat2", fd, cstr(rel), how, OPEN_HOW_LAYOUT.SIZE);
     // A symlink on the way: something of the image is there, if not this.
     if (r === -Errno.ELOOP) return true;
     if (r < 0) continue;

@@ -13,18 +13,13 @@
 import { lstatSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BunkerError } from "../errors";
-import { AT, O } from "../sys/constants";
+import { AT, makedev, O, RESOLVE, S } from "../sys/constants";
 import { cstr } from "../sys/fs";
 import { Errno, errnoMessage } from "../sys/errno";
 import { closeFd, trySys, writeAll } from "../sys/libc";
 import { readTar, type TarEntry } from "./tar";
+import { OPEN_HOW_LAYOUT } from "../sys/layouts";
 
-const RESOLVE_NO_MAGICLINKS = 0x02;
-const RESOLVE_NO_SYMLINKS = 0x04;
-const RESOLVE_BENEATH = 0x08;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
-const S_IFIFO = 0o010000;
 
 export const WHITEOUT_PREFIX = ".wh.";
 export const OPAQUE_MARKER = ".wh..wh..opq";
@@ -68,13 +63,6 @@ export function layerPath(path: string): string[] {
   return parts;
 }
 
-/** makedev(3) as glibc lays it out. */
-function makedev(major: number, minor: number): bigint {
-  const ma = BigInt(major);
-  const mi = BigInt(minor);
-  return (mi & 0xffn) | ((ma & 0xfffn) << 8n) | ((mi & ~0xffn) << 12n) | ((ma & ~0xfffn) << 32n);
-}
-
 function timespecs(mtime: number): BigInt64Array {
   const sec = BigInt(Math.floor(mtime));
   const nsec = BigInt(Math.round((mtime - Math.floor(mtime)) * 1e9));
@@ -100,16 +88,16 @@ class Layer {
   /** The directory `parts` as a descriptor (O_PATH unless `flags` say), made where missing; never through a symlink. */
   dir(parts: readonly string[], entry: string, flags: number = O.PATH): number {
     if (parts.length === 0 && flags === O.PATH) return this.root;
-    const how = (f: number) => new BigUint64Array([BigInt(f | O.DIRECTORY | O.CLOEXEC), 0n, BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)]);
+    const how = (f: number) => new BigUint64Array([BigInt(f | O.DIRECTORY | O.CLOEXEC), 0n, BigInt(RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS)]);
     const path = parts.length ? parts.join("/") : ".";
-    let fd = trySys("openat2", this.root, cstr(path), how(flags), 24);
+    let fd = trySys("openat2", this.root, cstr(path), how(flags), OPEN_HOW_LAYOUT.SIZE);
     if (fd !== -Errno.ENOENT) return fd >= 0 ? fd : this.fail(entry, parts.join("/"), fd);
     // Implicit directories: made as docker makes them, 0755 and root's.
     for (let i = 1; i <= parts.length; i++) {
       const r = trySys("mkdirat", this.root, cstr(parts.slice(0, i).join("/")), 0o755);
       if (r < 0 && r !== -Errno.EEXIST) this.fail(entry, parts.slice(0, i).join("/"), r);
     }
-    fd = trySys("openat2", this.root, cstr(path), how(flags), 24);
+    fd = trySys("openat2", this.root, cstr(path), how(flags), OPEN_HOW_LAYOUT.SIZE);
     return fd >= 0 ? fd : this.fail(entry, parts.join("/"), fd);
   }
 
@@ -163,7 +151,7 @@ class Layer {
       if (whiteout) {
         if (base === WHITEOUT_PREFIX) throw new LayerError(`layer entry "${e.path}" is a whiteout of nothing`);
         this.clear(parent, [...parentParts, base.slice(WHITEOUT_PREFIX.length)], false);
-        const r = trySys("mknodat", parent, name, S_IFCHR, 0);
+        const r = trySys("mknodat", parent, name, S.IFCHR, 0);
         if (r < 0) this.fail(e.path, "make its whiteout", r);
         return;
       }
@@ -207,7 +195,7 @@ class Layer {
             this.warnings.add("device nodes in the image are left out (only root may make them)");
             return;
           }
-          const kind = e.type === "char" ? S_IFCHR : e.type === "block" ? S_IFBLK : S_IFIFO;
+          const kind = e.type === "char" ? S.IFCHR : e.type === "block" ? S.IFBLK : S.IFIFO;
           const r = trySys("mknodat", parent, name, kind | (e.mode & 0o777), e.type === "fifo" ? 0n : makedev(e.devmajor, e.devminor));
           if (r < 0) this.fail(e.path, `make the ${e.type === "fifo" ? "FIFO" : "device node"}`, r);
           this.owner(parent, name, e);
@@ -315,9 +303,9 @@ class Layer {
 
   /** Directory times, deepest first: adding entries changed them. One a later entry replaced has none to set. */
   finish(): void {
-    const how = new BigUint64Array([BigInt(O.RDONLY | O.DIRECTORY | O.CLOEXEC), 0n, BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)]);
+    const how = new BigUint64Array([BigInt(O.RDONLY | O.DIRECTORY | O.CLOEXEC), 0n, BigInt(RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS)]);
     for (const d of [...this.dirTimes].sort((a, b) => b.parts.length - a.parts.length)) {
-      const fd = trySys("openat2", this.root, cstr(d.parts.join("/") || "."), how, 24);
+      const fd = trySys("openat2", this.root, cstr(d.parts.join("/") || "."), how, OPEN_HOW_LAYOUT.SIZE);
       if (fd < 0) continue;
       trySys("utimensat", fd, null, timespecs(d.mtime), 0);
       closeFd(fd);

@@ -14,6 +14,7 @@ import { errnoMessage } from "../sys/errno";
 import { findExecutable, readText } from "../sys/fs";
 import { closeFd, pipe, readUpTo, trySys } from "../sys/libc";
 import { isAlive, startTime } from "../sys/proc";
+import { unixAddress } from "../sys/sockaddr";
 import { BunkerError } from "../errors";
 
 export type HelperName = "slirp4netns" | "pasta";
@@ -147,12 +148,9 @@ function slirpRequest(socketPath: string, request: object, what: string, busyPor
   const fd = trySys("socket", AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new HelperError(`${what}: ${errnoMessage(-fd)}`);
   try {
-    const sa = new Uint8Array(110);
-    new DataView(sa.buffer).setUint16(0, AF_UNIX, true);
-    const path = new TextEncoder().encode(socketPath);
-    if (path.length > 107) throw new HelperError(`${what}: the socket path ${socketPath} is too long`);
-    sa.set(path, 2);
-    const c = trySys("connect", fd, sa, 2 + path.length + 1);
+    const sa = unixAddress(socketPath);
+    if (!sa) throw new HelperError(`${what}: the socket path ${socketPath} is too long`);
+    const c = trySys("connect", fd, sa.addr, sa.len);
     if (c < 0) throw new HelperError(`${what}: connect to ${socketPath}: ${errnoMessage(-c)}`);
     const data = new TextEncoder().encode(JSON.stringify(request));
     const w = trySys("write", fd, data, data.length);

@@ -6,7 +6,8 @@
 
 import type { PortMapping } from "../spec/types";
 import { countOf } from "../spec/ports";
-import { AF_INET, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM } from "../sys/constants";
+import { AF_INET, RLIMIT_NOFILE, SO_REUSEADDR, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET } from "../sys/constants";
+import { SOCKADDR_IN_LAYOUT as SIN } from "../sys/layouts";
 import { Errno, errnoMessage } from "../sys/errno";
 import { listDir } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
@@ -19,11 +20,11 @@ export class PortError extends BunkerError {
 
 /** An IPv4 sockaddr_in. */
 export function sockaddr(ip: string, port: number): Uint8Array {
-  const sa = new Uint8Array(16);
+  const sa = new Uint8Array(SIN.SIZE);
   const dv = new DataView(sa.buffer);
-  dv.setUint16(0, AF_INET, true);
-  dv.setUint16(2, port, false);
-  dv.setUint32(4, parseIp(ip), false);
+  dv.setUint16(SIN.family, AF_INET, true);
+  dv.setUint16(SIN.port, port, false);
+  dv.setUint32(SIN.addr, parseIp(ip), false);
   return sa;
 }
 
@@ -34,9 +35,6 @@ export interface Reservation {
   release(): void;
 }
 
-const RLIMIT_NOFILE = 7;
-const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
 /** Descriptors the rest of a start needs beside the ports' (pipes, netlink, the lock, nft's stdio...). */
 const SPARE = 64;
 
@@ -75,15 +73,15 @@ export function reservePorts(ports: readonly PortMapping[], keep: boolean): Rese
     // Only a check for a helper that binds the port itself (as servers do, with SO_REUSEADDR):
     // a connection the helper served that waits out TIME_WAIT there does not keep it from the port.
     if (!keep && trySys("setsockopt", fd, SOL_SOCKET, SO_REUSEADDR, Int32Array.of(1), 4) < 0) throw new PortError(`${what}: set SO_REUSEADDR`);
-    const r = trySys("bind", fd, sockaddr(p.hostIp, hostPort), 16);
+    const r = trySys("bind", fd, sockaddr(p.hostIp, hostPort), SIN.SIZE);
     if (r === -Errno.EADDRINUSE) throw new PortError(`${what}: port ${hostPort} is already in use on the host`);
     if (r === -Errno.EADDRNOTAVAIL) throw new PortError(`${what}: ${p.hostIp} is not an address of this host`);
     if (r < 0) throw new PortError(`${what}: ${errnoMessage(-r)}`);
     if (hostPort !== 0) return hostPort;
-    const sa = new Uint8Array(16);
-    const len = Int32Array.of(16);
+    const sa = new Uint8Array(SIN.SIZE);
+    const len = Int32Array.of(SIN.SIZE);
     trySys("getsockname", fd, sa, len);
-    return new DataView(sa.buffer).getUint16(2, false);
+    return new DataView(sa.buffer).getUint16(SIN.port, false);
   };
   try {
     checkOpenFiles(ports.reduce((n, p) => n + countOf(p), 0));

@@ -2,55 +2,43 @@
 // Each names what it does and to which object, so a refusal reads
 // `create veth bk1a2b3c: File exists`.
 
-import { attr, attrString, attrU8, attrU32, concat, nested, NLM_F, parseAttrs, type NetlinkSocket } from "../sys/netlink";
-import { AF_INET } from "../sys/constants";
+import { attr, attrString, attrU8, attrU32, concat, nested, parseAttrs, type NetlinkSocket } from "../sys/netlink";
+import { AF_BRIDGE, AF_INET, AF_INET6, IFA, IFA_F_NODAD, IFF_UP, IFLA, IFLA_BRPORT_MODE, IFLA_INFO, NLM_F, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTA, RTM, RTN_UNICAST, RTPROT, VETH_INFO_PEER } from "../sys/constants";
+import { IFADDRMSG_LAYOUT as IFADDR, IFINFOMSG_LAYOUT as IFINFO, RTMSG_LAYOUT as RTMSG } from "../sys/layouts";
 import { Errno } from "../sys/errno";
 import { randomBytes } from "../sys/libc";
 import { formatIp, maskOf, type Ipv4 } from "./addr";
 import { formatIp6, ip6Bytes, ip6FromBytes, type Ipv6, type Subnet6 } from "./addr6";
 
-const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, SETLINK: 19, NEWADDR: 20, GETADDR: 22, NEWROUTE: 24, GETROUTE: 26 } as const;
-const IFLA = { ADDRESS: 1, IFNAME: 3, MASTER: 10, PROTINFO: 12, LINKINFO: 18, NET_NS_PID: 19 } as const;
-const IFLA_BRPORT_MODE = 4;
-const AF_BRIDGE = 7;
-const IFLA_INFO = { KIND: 1, DATA: 2 } as const;
-const VETH_INFO_PEER = 1;
-const IFA = { ADDRESS: 1, LOCAL: 2, BROADCAST: 4 } as const;
-const RTA = { DST: 1, OIF: 4, GATEWAY: 5, TABLE: 15 } as const;
-const IFF_UP = 1;
-const RT_TABLE_MAIN = 254;
-const RTPROT_BOOT = 3;
-const RT_SCOPE_UNIVERSE = 0;
-const RTN_UNICAST = 1;
 
 /** struct ifinfomsg */
 function ifinfo(index = 0, flags = 0, change = 0): Uint8Array {
-  const b = new Uint8Array(16);
+  const b = new Uint8Array(IFINFO.SIZE);
   const dv = new DataView(b.buffer);
-  dv.setInt32(4, index, true);
-  dv.setUint32(8, flags, true);
-  dv.setUint32(12, change, true);
+  dv.setInt32(IFINFO.index, index, true);
+  dv.setUint32(IFINFO.flags, flags, true);
+  dv.setUint32(IFINFO.change, change, true);
   return b;
 }
 
 /** struct ifaddrmsg */
 function ifaddr(prefix: number, index: number): Uint8Array {
-  const b = new Uint8Array(8);
-  b[0] = AF_INET;
-  b[1] = prefix;
-  new DataView(b.buffer).setUint32(4, index, true);
+  const b = new Uint8Array(IFADDR.SIZE);
+  b[IFADDR.family] = AF_INET;
+  b[IFADDR.prefixlen] = prefix;
+  new DataView(b.buffer).setUint32(IFADDR.index, index, true);
   return b;
 }
 
 /** struct rtmsg */
 function rtmsg(dstLen: number): Uint8Array {
-  const b = new Uint8Array(12);
-  b[0] = AF_INET;
-  b[1] = dstLen;
-  b[4] = RT_TABLE_MAIN;
-  b[5] = RTPROT_BOOT;
-  b[6] = RT_SCOPE_UNIVERSE;
-  b[7] = RTN_UNICAST;
+  const b = new Uint8Array(RTMSG.SIZE);
+  b[RTMSG.family] = AF_INET;
+  b[RTMSG.dstLen] = dstLen;
+  b[RTMSG.table] = RT_TABLE_MAIN;
+  b[RTMSG.protocol] = RTPROT.BOOT;
+  b[RTMSG.scope] = RT_SCOPE_UNIVERSE;
+  b[RTMSG.type] = RTN_UNICAST;
   return b;
 }
 
@@ -60,7 +48,7 @@ const ipBytes = (ip: Ipv4) => Uint8Array.of(ip >>> 24, (ip >>> 16) & 255, (ip >>
 export function linkIndex(nl: NetlinkSocket, name: string): number | null {
   try {
     const [m] = nl.request(`look up link ${name}`, RTM.GETLINK, 0, concat([ifinfo(), attrString(IFLA.IFNAME, name)]));
-    return m ? new DataView(m.payload.buffer, m.payload.byteOffset).getInt32(4, true) : null;
+    return m ? new DataView(m.payload.buffer, m.payload.byteOffset).getInt32(IFINFO.index, true) : null;
   } catch (e) {
     if ((e as { errno?: number }).errno === Errno.ENODEV) return null;
     throw e;
@@ -112,7 +100,7 @@ export function createVeth(nl: NetlinkSocket, host: string, peer: string, pid: n
  */
 export function setHairpin(nl: NetlinkSocket, index: number, name: string): void {
   const msg = ifinfo(index);
-  msg[0] = AF_BRIDGE;
+  msg[IFINFO.family] = AF_BRIDGE;
   nl.request(`turn on hairpin mode of bridge port ${name}`, RTM.SETLINK, 0, concat([msg, nested(IFLA.PROTINFO, attrU8(IFLA_BRPORT_MODE, 1))]));
 }
 
@@ -156,21 +144,21 @@ const readIp = (b: Uint8Array) => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) 
 export function routes(nl: NetlinkSocket): Route[] {
   const out: Route[] = [];
   // Without a protocol or type in the header: with strict checking the kernel takes them as filters.
-  const header = new Uint8Array(12);
-  header[0] = AF_INET;
-  header[4] = RT_TABLE_MAIN;
+  const header = new Uint8Array(RTMSG.SIZE);
+  header[RTMSG.family] = AF_INET;
+  header[RTMSG.table] = RT_TABLE_MAIN;
   for (const m of nl.dump("list routes", RTM.GETROUTE, header)) {
-    if (m.payload[0] !== AF_INET) continue;
-    const a = parseAttrs(m.payload.subarray(12));
+    if (m.payload[RTMSG.family] !== AF_INET) continue;
+    const a = parseAttrs(m.payload.subarray(RTMSG.SIZE));
     const table = a.get(RTA.TABLE);
-    const t = table ? new DataView(table.buffer, table.byteOffset).getUint32(0, true) : m.payload[4]!;
+    const t = table ? new DataView(table.buffer, table.byteOffset).getUint32(0, true) : m.payload[RTMSG.table]!;
     if (t !== RT_TABLE_MAIN) continue;
     const dst = a.get(RTA.DST);
     const gw = a.get(RTA.GATEWAY);
     const oif = a.get(RTA.OIF);
     out.push({
       dst: dst ? readIp(dst) : 0,
-      prefix: m.payload[1]!,
+      prefix: m.payload[RTMSG.dstLen]!,
       ...(gw ? { gateway: readIp(gw) } : {}),
       ...(oif ? { oif: new DataView(oif.buffer, oif.byteOffset).getUint32(0, true) } : {}),
     });
@@ -182,10 +170,10 @@ export function routes(nl: NetlinkSocket): Route[] {
 export function addresses(nl: NetlinkSocket): { ip: Ipv4; prefix: number; index: number }[] {
   const out: { ip: Ipv4; prefix: number; index: number }[] = [];
   for (const m of nl.dump("list addresses", RTM.GETADDR, ifaddr(0, 0))) {
-    if (m.payload[0] !== AF_INET) continue;
-    const a = parseAttrs(m.payload.subarray(8));
+    if (m.payload[IFADDR.family] !== AF_INET) continue;
+    const a = parseAttrs(m.payload.subarray(IFADDR.SIZE));
     const local = a.get(IFA.LOCAL) ?? a.get(IFA.ADDRESS);
-    if (local) out.push({ ip: readIp(local), prefix: m.payload[1]!, index: new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(4, true) });
+    if (local) out.push({ ip: readIp(local), prefix: m.payload[IFADDR.prefixlen]!, index: new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(IFADDR.index, true) });
   }
   return out;
 }
@@ -195,21 +183,18 @@ export function addresses(nl: NetlinkSocket): { ip: Ipv4; prefix: number; index:
 // rather than after a second of "tentative"; the kernel adds the on-link
 // route of its prefix itself (IFA_F_NOPREFIXROUTE is not set).
 
-const AF_INET6 = 10;
-const IFA_FLAGS = 8;
-const IFA_F_NODAD = 0x02;
 
 /** struct ifaddrmsg for AF_INET6 */
 function ifaddr6(prefix: number, index: number): Uint8Array {
   const b = ifaddr(prefix, index);
-  b[0] = AF_INET6;
+  b[IFADDR.family] = AF_INET6;
   return b;
 }
 
 /** struct rtmsg for AF_INET6 */
 function rtmsg6(dstLen: number): Uint8Array {
   const b = rtmsg(dstLen);
-  b[0] = AF_INET6;
+  b[RTMSG.family] = AF_INET6;
   return b;
 }
 
@@ -219,20 +204,20 @@ function rtmsg6(dstLen: number): Uint8Array {
  * the kernel made (proto kernel) and those a user added (proto static).
  */
 function rtmsg6Dump(): Uint8Array {
-  const b = new Uint8Array(12);
-  b[0] = AF_INET6;
-  b[4] = RT_TABLE_MAIN;
+  const b = new Uint8Array(RTMSG.SIZE);
+  b[RTMSG.family] = AF_INET6;
+  b[RTMSG.table] = RT_TABLE_MAIN;
   return b;
 }
 
 export function addAddress6(nl: NetlinkSocket, index: number, name: string, ip: Ipv6, prefix: number): void {
   const msg = ifaddr6(prefix, index);
-  msg[2] = IFA_F_NODAD;
+  msg[IFADDR.flags] = IFA_F_NODAD;
   nl.request(
     `add address ${formatIp6(ip)}/${prefix} to ${name}`,
     RTM.NEWADDR,
     NLM_F.CREATE | NLM_F.EXCL,
-    concat([msg, attr(IFA.ADDRESS, ip6Bytes(ip)), attrU32(IFA_FLAGS, IFA_F_NODAD)]),
+    concat([msg, attr(IFA.ADDRESS, ip6Bytes(ip)), attrU32(IFA.FLAGS, IFA_F_NODAD)]),
   );
 }
 
@@ -254,25 +239,23 @@ export interface Route6 {
   oif?: number;
 }
 
-export const RTPROT_RA = 9;
-
 const u32At = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getUint32(0, true);
 
 /** IPv6 routes of the main table (the default route among them, with prefix 0). */
 export function routes6(nl: NetlinkSocket): Route6[] {
   const out: Route6[] = [];
   for (const m of nl.dump("list IPv6 routes", RTM.GETROUTE, rtmsg6Dump())) {
-    if (m.payload[0] !== AF_INET6) continue;
-    const a = parseAttrs(m.payload.subarray(12));
+    if (m.payload[RTMSG.family] !== AF_INET6) continue;
+    const a = parseAttrs(m.payload.subarray(RTMSG.SIZE));
     const table = a.get(RTA.TABLE);
-    if ((table ? u32At(table) : m.payload[4]!) !== RT_TABLE_MAIN) continue;
+    if ((table ? u32At(table) : m.payload[RTMSG.table]!) !== RT_TABLE_MAIN) continue;
     const dst = a.get(RTA.DST);
     const gw = a.get(RTA.GATEWAY);
     const oif = a.get(RTA.OIF);
     out.push({
       dst: dst ? ip6FromBytes(dst) : 0n,
-      prefix: m.payload[1]!,
-      protocol: m.payload[5]!,
+      prefix: m.payload[RTMSG.dstLen]!,
+      protocol: m.payload[RTMSG.protocol]!,
       ...(gw ? { gateway: ip6FromBytes(gw) } : {}),
       ...(oif ? { oif: u32At(oif) } : {}),
     });
@@ -284,10 +267,10 @@ export function routes6(nl: NetlinkSocket): Route6[] {
 export function addresses6(nl: NetlinkSocket): { ip: Ipv6; prefix: number; index: number }[] {
   const out: { ip: Ipv6; prefix: number; index: number }[] = [];
   for (const m of nl.dump("list IPv6 addresses", RTM.GETADDR, ifaddr6(0, 0))) {
-    if (m.payload[0] !== AF_INET6) continue;
-    const a = parseAttrs(m.payload.subarray(8));
+    if (m.payload[IFADDR.family] !== AF_INET6) continue;
+    const a = parseAttrs(m.payload.subarray(IFADDR.SIZE));
     const local = a.get(IFA.LOCAL) ?? a.get(IFA.ADDRESS);
-    if (local) out.push({ ip: ip6FromBytes(local), prefix: m.payload[1]!, index: new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(4, true) });
+    if (local) out.push({ ip: ip6FromBytes(local), prefix: m.payload[IFADDR.prefixlen]!, index: new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(IFADDR.index, true) });
   }
   return out;
 }

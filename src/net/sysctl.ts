@@ -4,7 +4,8 @@
 
 import { readText, writeValue } from "../sys/fs";
 import type { NetlinkSocket } from "../sys/netlink";
-import { routes6, RTPROT_RA } from "./rtnl";
+import { RTPROT } from "../sys/constants";
+import { routes6 } from "./rtnl";
 import { BunkerError } from "../errors";
 
 export class SysctlError extends BunkerError {
@@ -65,7 +66,7 @@ export function linksLosingRouterAdverts(nl: NetlinkSocket): string[] {
   }
   const out = new Set<string>();
   for (const r of routes6(nl)) {
-    const name = r.prefix === 0 && r.protocol === RTPROT_RA && r.oif !== undefined ? names.get(r.oif) : undefined;
+    const name = r.prefix === 0 && r.protocol === RTPROT.RA && r.oif !== undefined ? names.get(r.oif) : undefined;
     if (name && readSysctl(`net/ipv6/conf/${name}/accept_ra`) === "1") out.add(name);
   }
   return [...out];

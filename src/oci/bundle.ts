@@ -10,6 +10,7 @@ import { SCHED_FLAG, SCHED_POLICY } from "../spec/sched";
 import type { HostFacts } from "../runtime/bundle-host";
 import { validateHostname, SpecError } from "../spec/validate";
 import { capabilities, ConfigError, devices, hooks, idMappings, int, mounts, namespaces, obj, offsets, refuseNotYet, optInt, optObj, optStr, optStrings, resources, rlimits, str, strings, bool, user } from "./config";
+import { SECCOMP_FILTER_FLAG } from "../sys/constants";
 
 export interface BundleContext extends HostFacts {
   /** The bundle directory, absolute. */
@@ -29,11 +30,7 @@ const PROCESS_NOT_YET: Record<string, string> = {
   execCPUAffinity: "is not supported yet",
 };
 /** linux.seccomp.flags: seccomp(2)'s filter flags (the notification ones go with listenerPath, which is refused). */
-const SECCOMP_FLAGS: Record<string, number> = {
-  SECCOMP_FILTER_FLAG_TSYNC: 1,
-  SECCOMP_FILTER_FLAG_LOG: 2,
-  SECCOMP_FILTER_FLAG_SPEC_ALLOW: 4,
-};
+const SECCOMP_FLAGS: Record<string, number> = Object.fromEntries(Object.entries(SECCOMP_FILTER_FLAG).map(([k, v]) => [`SECCOMP_FILTER_FLAG_${k}`, v]));
 
 const LINUX_NOT_YET: Record<string, string> = {
   intelRdt: "is not supported yet",

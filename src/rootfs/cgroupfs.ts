@@ -6,6 +6,7 @@
 import type { ChildProgram } from "../child/program";
 import { AT, MOUNT_ATTR, MS } from "../sys/constants";
 import { Errno } from "../sys/errno";
+import { MOUNT_ATTR_LAYOUT } from "../sys/layouts";
 
 export interface CgroupfsView {
   /** One cgroup2 mount at /sys/fs/cgroup itself. */
@@ -23,7 +24,7 @@ export function planCgroupfs(p: ChildProgram, view: CgroupfsView): void {
   const ro = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);
   if (view.unified) {
     p.call(`mount cgroup2 on ${ROOT}`, "mount", [p.str("cgroup2"), p.str(ROOT), p.str("cgroup2"), FLAGS, 0]);
-    p.call(`make ${ROOT} read-only`, "mount_setattr", [AT.FDCWD, p.str(ROOT), 0, ro, 32]);
+    p.call(`make ${ROOT} read-only`, "mount_setattr", [AT.FDCWD, p.str(ROOT), 0, ro, MOUNT_ATTR_LAYOUT.SIZE]);
     return;
   }
   p.call(`mount tmpfs on ${ROOT}`, "mount", [p.str("tmpfs"), p.str(ROOT), p.str("tmpfs"), FLAGS, p.str("mode=755")]);
@@ -35,5 +36,5 @@ export function planCgroupfs(p: ChildProgram, view: CgroupfsView): void {
   for (const l of view.links) {
     p.call(`link ${ROOT}/${l.name} to ${l.target}`, "symlinkat", [p.str(l.target), AT.FDCWD, p.str(`${ROOT}/${l.name}`)], { ignore: [Errno.EEXIST] });
   }
-  p.call(`make ${ROOT} read-only`, "mount_setattr", [AT.FDCWD, p.str(ROOT), AT.RECURSIVE, ro, 32]);
+  p.call(`make ${ROOT} read-only`, "mount_setattr", [AT.FDCWD, p.str(ROOT), AT.RECURSIVE, ro, MOUNT_ATTR_LAYOUT.SIZE]);
 }

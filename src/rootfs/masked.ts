@@ -5,6 +5,7 @@
 import type { ChildProgram } from "../child/program";
 import { AT, MOUNT_ATTR, MS } from "../sys/constants";
 import { Errno } from "../sys/errno";
+import { MOUNT_ATTR_LAYOUT } from "../sys/layouts";
 
 const MISSING = [Errno.ENOENT, Errno.ENOTDIR];
 
@@ -16,6 +17,6 @@ export function planMaskedPaths(p: ChildProgram, masked: readonly string[], read
   const attr = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);
   for (const path of readonly) {
     p.call(`bind ${path} onto itself`, "mount", [p.str(path), p.str(path), 0, MS.BIND | MS.REC, 0], { ignore: [Errno.ENOENT] });
-    p.call(`make ${path} read-only`, "mount_setattr", [AT.FDCWD, p.str(path), AT.RECURSIVE, attr, 32], { ignore: [Errno.ENOENT] });
+    p.call(`make ${path} read-only`, "mount_setattr", [AT.FDCWD, p.str(path), AT.RECURSIVE, attr, MOUNT_ATTR_LAYOUT.SIZE], { ignore: [Errno.ENOENT] });
   }
 }

@@ -16,7 +16,7 @@ const ATTRS: Record<string, number> = {
 };
 
 /** The access-time mode bits: one mode is set, or the mode cleared, only with all of them cleared. */
-export const ATIME_MODE = MOUNT_ATTR.NOATIME | MOUNT_ATTR.STRICTATIME | 0x40;
+export const ATIME_MODE = MOUNT_ATTR._ATIME;
 
 /**
  * The recursive flags (runtime-spec 1.1: rro, rnosuid, ...): set on every

@@ -13,12 +13,13 @@
 
 import type { ChildProgram, Slot } from "../child/program";
 import type { ContainerSpec, ImageRoot, LinuxDevice, Mount } from "../spec/types";
-import { AT, CLONE, MNT_DETACH, MOUNT_ATTR, MOVE_MOUNT, MS, O, OPEN_TREE, RESOLVE, S, makedev } from "../sys/constants";
+import { AT, CLONE, FSCONFIG, FSMOUNT_CLOEXEC, FSOPEN_CLOEXEC, makedev, MNT_DETACH, MOUNT_ATTR, MOVE_MOUNT, MS, O, OPEN_TREE, RESOLVE, S } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { planMaskedPaths } from "./masked";
 import { planCgroupfs, type CgroupfsView } from "./cgroupfs";
 import { planDetachHostMounts } from "./hostmounts";
 import { ATIME_MODE, fsOptions, propagationOf } from "./options";
+import { OPEN_HOW_LAYOUT, MOUNT_ATTR_LAYOUT } from "../sys/layouts";
 
 /** What the host side learned before clone. */
 export interface RootfsFacts {
@@ -67,7 +68,7 @@ function setAttrs(p: ChildProgram, slot: Slot, attrs: number, clear: number, rec
   // the kernel locks stay as they are otherwise; the access-time mode is taken
   // only with the old one cleared.
   const attr = p.arena.words([attrs, clear | (attrs & ATIME_MODE ? ATIME_MODE : 0), 0, 0]);
-  p.call(`${clear ? "set and clear" : "set"} mount flags on ${what}`, "mount_setattr", [slot, p.str(""), AT.EMPTY_PATH | (recursive ? AT.RECURSIVE : 0), attr, 32]);
+  p.call(`${clear ? "set and clear" : "set"} mount flags on ${what}`, "mount_setattr", [slot, p.str(""), AT.EMPTY_PATH | (recursive ? AT.RECURSIVE : 0), attr, MOUNT_ATTR_LAYOUT.SIZE]);
 }
 
 function openTree(p: ChildProgram, source: string, recursive: boolean, attrs: number, isDir: boolean, clear = 0): Opened {
@@ -95,7 +96,7 @@ function openTreeOf(p: ChildProgram, pid: number, path: string, attrs: number): 
   const found = p.newSlot();
   // struct open_how { u64 flags, mode, resolve }.
   const how = p.arena.words([O.PATH | O.CLOEXEC, 0, RESOLVE.IN_ROOT | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS]);
-  p.call(`open ${path} of process ${pid}`, "openat2", [AT.FDCWD, p.str(path), how, 24], { save: found });
+  p.call(`open ${path} of process ${pid}`, "openat2", [AT.FDCWD, p.str(path), how, OPEN_HOW_LAYOUT.SIZE], { save: found });
   const slot = p.newSlot();
   p.call(`copy ${path} of process ${pid} for binding`, "open_tree", [found, p.str(""), OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC | AT.EMPTY_PATH | AT.RECURSIVE], { save: slot });
   p.call("return to this mount namespace", "setns", [own, CLONE.NEWNS]);
@@ -123,17 +124,17 @@ export function bindAttrs(m: Mount): { recursive: boolean; attrs: number; clear:
 function createDetached(p: ChildProgram, m: Mount): Opened {
   const type = m.type!;
   const ctx = p.newSlot();
-  p.call(`create a ${type} filesystem`, "fsopen", [p.str(type), 1 /* FSOPEN_CLOEXEC */], { save: ctx });
-  p.call(`name the ${type} filesystem`, "fsconfig", [ctx, 1 /* FSCONFIG_SET_STRING */, p.str("source"), p.str(m.source ?? type), 0]);
+  p.call(`create a ${type} filesystem`, "fsopen", [p.str(type), FSOPEN_CLOEXEC], { save: ctx });
+  p.call(`name the ${type} filesystem`, "fsconfig", [ctx, FSCONFIG.SET_STRING, p.str("source"), p.str(m.source ?? type), 0]);
   const { attrs, params } = fsOptions(m.options);
   for (const [key, value] of params) {
     const what = `set ${value === null ? key : `${key}=${value}`} on the ${type} filesystem for ${m.destination}`;
-    if (value === null) p.call(what, "fsconfig", [ctx, 0 /* FSCONFIG_SET_FLAG */, p.str(key), 0, 0]);
-    else p.call(what, "fsconfig", [ctx, 1 /* FSCONFIG_SET_STRING */, p.str(key), p.str(value), 0]);
+    if (value === null) p.call(what, "fsconfig", [ctx, FSCONFIG.SET_FLAG, p.str(key), 0, 0]);
+    else p.call(what, "fsconfig", [ctx, FSCONFIG.SET_STRING, p.str(key), p.str(value), 0]);
   }
-  p.call(`set up the ${type} filesystem for ${m.destination}`, "fsconfig", [ctx, 6 /* FSCONFIG_CMD_CREATE */, 0, 0, 0]);
+  p.call(`set up the ${type} filesystem for ${m.destination}`, "fsconfig", [ctx, FSCONFIG.CMD_CREATE, 0, 0, 0]);
   const slot = p.newSlot();
-  p.call(`mount the ${type} filesystem`, "fsmount", [ctx, 1 /* FSMOUNT_CLOEXEC */, attrs], { save: slot });
+  p.call(`mount the ${type} filesystem`, "fsmount", [ctx, FSMOUNT_CLOEXEC, attrs], { save: slot });
   p.call(`close the ${type} context`, "close", [ctx]);
   return { slot, isDir: true, fsType: type };
 }
@@ -146,8 +147,8 @@ function createDetached(p: ChildProgram, m: Mount): Opened {
  */
 function openOverlay(p: ChildProgram, image: ImageRoot): Opened {
   const ctx = p.newSlot();
-  p.call("create the overlay filesystem of the image", "fsopen", [p.str("overlay"), 1 /* FSOPEN_CLOEXEC */], { save: ctx });
-  const set = (key: string, value: string, what: string) => p.call(what, "fsconfig", [ctx, 1 /* FSCONFIG_SET_STRING */, p.str(key), p.str(value), 0]);
+  p.call("create the overlay filesystem of the image", "fsopen", [p.str("overlay"), FSOPEN_CLOEXEC], { save: ctx });
+  const set = (key: string, value: string, what: string) => p.call(what, "fsconfig", [ctx, FSCONFIG.SET_STRING, p.str(key), p.str(value), 0]);
   set("source", "overlay", "name the overlay filesystem");
   // fsconfig takes a string of at most 255 bytes: more layers than fit go one by one (lowerdir+, Linux 6.8).
   const lower = [...image.lower].reverse();
@@ -155,11 +156,11 @@ function openOverlay(p: ChildProgram, image: ImageRoot): Opened {
   else lower.forEach((l, i) => set("lowerdir+", l, `stack the image's layer ${lower.length - i} of ${lower.length} (lowerdir+ needs Linux 6.8)`));
   set("upperdir", image.upper, `take the container's changes in ${image.upper}`);
   set("workdir", image.work, `give overlayfs its work directory ${image.work}`);
-  if (image.userxattr) p.call("keep whiteouts in user.* attributes (userxattr)", "fsconfig", [ctx, 0 /* FSCONFIG_SET_FLAG */, p.str("userxattr"), 0, 0]);
-  p.call("set up the overlay filesystem", "fsconfig", [ctx, 6 /* FSCONFIG_CMD_CREATE */, 0, 0, 0]);
+  if (image.userxattr) p.call("keep whiteouts in user.* attributes (userxattr)", "fsconfig", [ctx, FSCONFIG.SET_FLAG, p.str("userxattr"), 0, 0]);
+  p.call("set up the overlay filesystem", "fsconfig", [ctx, FSCONFIG.CMD_CREATE, 0, 0, 0]);
   const slot = p.newSlot();
   // nodev: a device node in an image opens only in the container's own /dev.
-  p.call("mount the overlay filesystem", "fsmount", [ctx, 1 /* FSMOUNT_CLOEXEC */, MOUNT_ATTR.NODEV], { save: slot });
+  p.call("mount the overlay filesystem", "fsmount", [ctx, FSMOUNT_CLOEXEC, MOUNT_ATTR.NODEV], { save: slot });
   p.call("close the overlay context", "close", [ctx]);
   return { slot, isDir: true, fsType: "overlay" };
 }
@@ -391,6 +392,6 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
   if (rootPropagation !== undefined) planPropagation(p, "/", propagationOf([rootPropagation.startsWith("r") ? rootPropagation : `r${rootPropagation}`]));
   if (!hostRoot && spec.oci.root.readonly) {
     const attr = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);
-    p.call("make / read-only", "mount_setattr", [AT.FDCWD, p.str("/"), 0, attr, 32]);
+    p.call("make / read-only", "mount_setattr", [AT.FDCWD, p.str("/"), 0, attr, MOUNT_ATTR_LAYOUT.SIZE]);
   }
 }

@@ -8,8 +8,10 @@
 // detach keys) to the socket, the output to the caller's stdout and stderr,
 // and with a terminal the caller's window size whenever it changes.
 
-import { AF_UNIX, O, SIGNALS, SOCK_CLOEXEC } from "../sys/constants";
+import { AF_UNIX, O, POLLIN, SIGNALS, SOCK_CLOEXEC, SOCK_SEQPACKET, TIOCGWINSZ } from "../sys/constants";
 import { Errno, errnoMessage, SysError } from "../sys/errno";
+import { KERNEL_SIGSET_SIZE, POLLFD_LAYOUT as POLLFD } from "../sys/layouts";
+import { unixAddress } from "../sys/sockaddr";
 import { cstr } from "../sys/fs";
 import { closeFd, libcAddress, pipe, setSignalHandler, sys, trySys, writeAll } from "../sys/libc";
 import { loadNative } from "../sys/native";
@@ -24,20 +26,7 @@ import { isTerminal, makeRaw, restoreTerminal } from "./tty";
 
 export const ATTACH_SOCKET = "attach.sock";
 
-const SOCK_SEQPACKET = 5;
-const TIOCGWINSZ = 0x5413;
-const POLLIN = 1;
 const MESSAGE_MAX = 65536 + 1;
-
-/** struct sockaddr_un for `path`, or null when the path is too long for one. */
-function unixAddress(path: string): Uint8Array | null {
-  const bytes = new TextEncoder().encode(path);
-  if (bytes.length >= 108) return null;
-  const addr = new Uint8Array(110);
-  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
-  addr.set(bytes, 2);
-  return addr;
-}
 
 /**
  * The socket a detached container's clients attach on, listening, for its
@@ -54,7 +43,7 @@ export async function listenForAttach(id: string): Promise<number> {
   // One left by a run before this one (a container started again).
   trySys("unlinkat", -100, cstr(path), 0);
   const fd = sys("create the attach socket", "socket", AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  const r = trySys("bind", fd, addr, addr.length);
+  const r = trySys("bind", fd, addr.addr, addr.addr.length);
   const l = r === 0 ? trySys("listen", fd, 8) : r;
   if (l !== 0) {
     closeFd(fd);
@@ -87,7 +76,7 @@ export function connectAttach(s: ContainerState): number {
   const addr = unixAddress(path);
   if (!addr) throw new BunkerError(`attach to container ${s.name ?? s.id}: ${path} is too long for a socket's address`);
   const sock = sys("create a socket", "socket", AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  const c = trySys("connect", sock, addr, addr.length);
+  const c = trySys("connect", sock, addr.addr, addr.addr.length);
   if (c === 0) return sock;
   closeFd(sock);
   return c;
@@ -135,20 +124,20 @@ export function attachTo(s: ContainerState, o: AttachOptions, connected?: number
 function relay(sock: number, input: number, winch: number, keys: number[], sendSize: () => void): "ended" | "detached" {
   const detach = new DetachKeys(keys);
   const buf = new Uint8Array(MESSAGE_MAX);
-  const polls = new Int32Array(6);
+  const polls = new Uint8Array(3 * POLLFD.SIZE);
   const view = new DataView(polls.buffer);
   let reading = input >= 0;
   for (;;) {
     const fds = [sock, reading ? input : -1, winch];
     fds.forEach((fd, i) => {
-      view.setInt32(i * 8, fd, true);
-      view.setInt16(i * 8 + 4, POLLIN, true);
-      view.setInt16(i * 8 + 6, 0, true);
+      view.setInt32(i * POLLFD.SIZE + POLLFD.fd, fd, true);
+      view.setInt16(i * POLLFD.SIZE + POLLFD.events, POLLIN, true);
+      view.setInt16(i * POLLFD.SIZE + POLLFD.revents, 0, true);
     });
-    const n = trySys("ppoll", polls, 3, null, null, 8);
+    const n = trySys("ppoll", polls, 3, null, null, KERNEL_SIGSET_SIZE);
     if (n === -Errno.EINTR) continue;
     if (n < 0) throw new SysError("wait for the container's output or input", -n);
-    const ready = (i: number) => view.getInt16(i * 8 + 6, true) !== 0;
+    const ready = (i: number) => view.getInt16(i * POLLFD.SIZE + POLLFD.revents, true) !== 0;
     if (ready(0)) {
       const got = trySys("read", sock, buf, buf.length);
       if (got === -Errno.EINTR || got === -Errno.EAGAIN) continue;

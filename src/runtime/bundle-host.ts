@@ -7,6 +7,7 @@ import { AF_UNIX, AT, O, SOCK_CLOEXEC, SOCK_STREAM } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { absolute, cstr, fileType, FileError, findExecutable, inodeOf, readRegularFile, readText } from "../sys/fs";
 import { closeFd, sys, trySys } from "../sys/libc";
+import { UNIX_PATH_MAX, unixAddress } from "../sys/sockaddr";
 import { quoteArgValues } from "../security/seccomp/profile";
 
 /** What a config is checked against on this host (see oci/bundle.ts). */
@@ -103,14 +104,10 @@ export interface Console {
 export function connectConsole(path: string): Console {
   const type = fileType(path, true);
   if (type !== "socket") throw new BunkerError(`--console-socket ${path}: ${type === null ? "no such file" : "not a socket"}`);
-  const bytes = new TextEncoder().encode(path);
-  // struct sockaddr_un: sa_family, then a path of at most 107 bytes and its NUL.
-  if (bytes.length > 107) throw new BunkerError(`--console-socket ${path}: the path is longer than a socket address holds (107 bytes)`);
-  const addr = new Uint8Array(110);
-  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
-  addr.set(bytes, 2);
+  const addr = unixAddress(path);
+  if (!addr) throw new BunkerError(`--console-socket ${path}: the path is longer than a socket address holds (${UNIX_PATH_MAX} bytes)`);
   const fd = sys("create a socket for the console", "socket", AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const r = trySys("connect", fd, addr, 2 + bytes.length + 1);
+  const r = trySys("connect", fd, addr.addr, addr.len);
   if (r < 0) {
     closeFd(fd);
     throw new BunkerError(`connect to --console-socket ${path}: ${errnoMessage(-r)}`);

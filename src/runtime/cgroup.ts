@@ -12,7 +12,7 @@ import { log } from "../log";
 import type { ContainerSpec, LinuxResources } from "../spec/types";
 import { cstr, listDir, readText, removePath } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
-import { AT, O, SIGNALS } from "../sys/constants";
+import { AT, O, SIGNALS, W_OK } from "../sys/constants";
 import { BunkerError, isFailure, within } from "../errors";
 import type { CgroupEntry } from "./plan";
 import { errnoMessage } from "../sys/errno";
@@ -174,7 +174,7 @@ function cannotMoveInto(dir: string): string | null {
   let n = 0;
   while (n < from.length && n < to.length && from[n] === to[n]) n++;
   const ancestor = to.slice(0, n).join("/");
-  if (trySys("faccessat", AT.FDCWD, cstr(`${ancestor}/cgroup.procs`), 2 /* W_OK */, 0) === 0) return null;
+  if (trySys("faccessat", AT.FDCWD, cstr(`${ancestor}/cgroup.procs`), W_OK, 0) === 0) return null;
   return `moving processes there from your cgroup ${own} needs write access to ${ancestor}/cgroup.procs`;
 }
 

@@ -13,15 +13,12 @@ import { fstatSync, type Stats } from "node:fs";
 import { BunkerError } from "../errors";
 import { isOpaque, isWhiteout, openDir, statAt } from "../image/archive";
 import { WHITEOUT_PREFIX } from "../image/unpack";
-import { AT, O } from "../sys/constants";
+import { AT, O, RESOLVE } from "../sys/constants";
 import { cstr, type FileType } from "../sys/fs";
 import { Errno, errnoMessage } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
+import { OPEN_HOW_LAYOUT } from "../sys/layouts";
 
-const RESOLVE_NO_MAGICLINKS = 0x02;
-const RESOLVE_NO_SYMLINKS = 0x04;
-const RESOLVE_BENEATH = 0x08;
-const RESOLVE_IN_ROOT = 0x10;
 /** Links followed on the way to one path, as the kernel allows (MAXSYMLINKS). */
 const MAX_LINKS = 40;
 
@@ -87,7 +84,7 @@ export class FdTree implements Tree {
   ) {}
 
   static inRoot(root: number, what: string): FdTree {
-    return new FdTree(root, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, what);
+    return new FdTree(root, RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS, what);
   }
 
   shown(path: string): string {
@@ -103,9 +100,9 @@ export class FdTree implements Tree {
     // A container's paths start at its root, with or without a leading slash (docker's reading); the host's as given.
     if (this.root !== AT.FDCWD) path = path.replace(/^\/+/, "") || ".";
     const how = (flags: number) => new BigUint64Array([BigInt(flags | O.PATH | O.CLOEXEC | (dir ? O.DIRECTORY : 0)), 0n, BigInt(this.resolve)]);
-    if (follow || split(path).name === ".") return trySys("openat2", this.root, cstr(path === "" ? "." : path), how(0), 24);
+    if (follow || split(path).name === ".") return trySys("openat2", this.root, cstr(path === "" ? "." : path), how(0), OPEN_HOW_LAYOUT.SIZE);
     const { parent, name } = split(path);
-    const p = trySys("openat2", this.root, cstr(parent), how(O.DIRECTORY), 24);
+    const p = trySys("openat2", this.root, cstr(parent), how(O.DIRECTORY), OPEN_HOW_LAYOUT.SIZE);
     if (p < 0) return p;
     try {
       return trySys("openat", p, cstr(name), O.PATH | O.NOFOLLOW | O.CLOEXEC | (dir ? O.DIRECTORY : 0), 0);
@@ -309,11 +306,11 @@ export class LayerTree implements Tree {
     const w = this.walk(path, true);
     if (!w || (w.last && !w.last.st.isDirectory())) throw new CopyError(`open the directory ${path} in ${this.what}: ${errnoMessage(Errno.ENOTDIR)}`, Errno.ENOTDIR);
     const upper = this.tops[0]!;
-    const how = new BigUint64Array([BigInt(O.PATH | O.DIRECTORY | O.CLOEXEC), 0n, BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)]);
+    const how = new BigUint64Array([BigInt(O.PATH | O.DIRECTORY | O.CLOEXEC), 0n, BigInt(RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS)]);
     // Each directory on the way, made in the upper directory where only a lower layer has it, with the owner and mode the view shows.
     for (let i = 1; i < w.stack.length; i++) {
       const rel = this.pathOf(w.stack.slice(0, i + 1));
-      const fd = trySys("openat2", upper, cstr(rel), how, 24);
+      const fd = trySys("openat2", upper, cstr(rel), how, OPEN_HOW_LAYOUT.SIZE);
       if (fd >= 0) {
         closeFd(fd);
         continue;
@@ -321,7 +318,7 @@ export class LayerTree implements Tree {
       const st = fstatSync(w.stack[i]!.dirs[0]!);
       const r = trySys("mkdirat", upper, cstr(rel), st.mode & 0o7777);
       if (r < 0) throw new CopyError(`make the directory /${rel} in ${this.what}: ${errnoMessage(-r)}`, -r);
-      const made = trySys("openat2", upper, cstr(rel), new BigUint64Array([BigInt(O.RDONLY | O.DIRECTORY | O.CLOEXEC), 0n, BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)]), 24);
+      const made = trySys("openat2", upper, cstr(rel), new BigUint64Array([BigInt(O.RDONLY | O.DIRECTORY | O.CLOEXEC), 0n, BigInt(RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS)]), OPEN_HOW_LAYOUT.SIZE);
       if (made < 0) throw new CopyError(`open the directory /${rel} in ${this.what}: ${errnoMessage(-made)}`, -made);
       try {
         if (this.chown) trySys("fchown", made, st.uid, st.gid);
@@ -331,7 +328,7 @@ export class LayerTree implements Tree {
       }
     }
     const rel = this.pathOf(w.stack) || ".";
-    const fd = trySys("openat2", upper, cstr(rel), how, 24);
+    const fd = trySys("openat2", upper, cstr(rel), how, OPEN_HOW_LAYOUT.SIZE);
     if (fd < 0) throw new CopyError(`open the directory /${rel} in ${this.what}: ${errnoMessage(-fd)}`, -fd);
     return this.kept(fd);
   }

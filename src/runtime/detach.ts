@@ -5,7 +5,7 @@
 
 import { writeOut } from "../output";
 import type { ContainerSpec } from "../spec/types";
-import { AT, F_SETFL, O } from "../sys/constants";
+import { AT, F_SETFL, O, POLLIN } from "../sys/constants";
 import { closeFd, pipe, readUpTo, sys, trySys, writeAll } from "../sys/libc";
 import { connectAttach, listenForAttach } from "./attach";
 import { containerEvent } from "./events";
@@ -20,6 +20,7 @@ import type { LogSettings } from "../spec/types";
 import { LOG_NAME } from "./log-reader";
 import type { LogPipes } from "./log-writer";
 import { startTime } from "../sys/proc";
+import { KERNEL_SIGSET_SIZE, POLLFD_LAYOUT as POLLFD } from "../sys/layouts";
 
 /**
  * Waits for the start-up report on `fd`, calling `whileStarting` every few
@@ -27,12 +28,14 @@ import { startTime } from "../sys/proc";
  */
 function awaitReport(fd: number, whileStarting?: () => boolean): void {
   if (!whileStarting) return;
-  const poll = new Int32Array(2);
+  const poll = new Uint8Array(POLLFD.SIZE);
+  const dv = new DataView(poll.buffer);
   const interval = new BigInt64Array([0n, 2_000_000n]);
   for (;;) {
-    poll[0] = fd;
-    poll[1] = 1; // POLLIN, revents 0
-    if (trySys("ppoll", poll, 1, interval, null, 8) > 0) return;
+    dv.setInt32(POLLFD.fd, fd, true);
+    dv.setInt16(POLLFD.events, POLLIN, true);
+    dv.setInt16(POLLFD.revents, 0, true);
+    if (trySys("ppoll", poll, 1, interval, null, KERNEL_SIGSET_SIZE) > 0) return;
     if (whileStarting()) return;
   }
 }

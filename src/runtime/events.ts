@@ -9,7 +9,7 @@
 
 import { log } from "../log";
 import { jsonText } from "../output";
-import { AT, O } from "../sys/constants";
+import { AT, CLOCK_REALTIME, O, LOCK } from "../sys/constants";
 import { Errno, SysError } from "../sys/errno";
 import { cstr, inodeOf, kindOf, statFd } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
@@ -48,7 +48,6 @@ export function eventLine(e: EventRecord): string {
   return `${jsonText(e)}\n`;
 }
 
-const CLOCK_REALTIME = 0;
 
 /**
  * Now, in nanoseconds since the epoch, from the wall clock itself (a
@@ -86,12 +85,10 @@ export function appendEvent(line: string, dir: string, max = EVENTS_MAX): void {
   }
 }
 
-const LOCK_EX = 2;
-const LOCK_NB = 4;
 
 /** Renames the full log away, once: another writer that rotated it first leaves a new file at the path. */
 function rotate(fd: number, path: string): void {
-  if (trySys("flock", fd, LOCK_EX | LOCK_NB) !== 0) return;
+  if (trySys("flock", fd, LOCK.EX | LOCK.NB) !== 0) return;
   if (inodeOf("", fd) !== inodeOf(path)) return;
   const r = trySys("renameat2", AT.FDCWD, cstr(path), AT.FDCWD, cstr(`${path}.1`), 0);
   if (r < 0 && r !== -Errno.ENOENT) throw new SysError(`rename ${path} to ${path}.1`, -r);

@@ -10,7 +10,8 @@
 // root may enter for the same reason.
 
 import type { ContainerSpec } from "../spec/types";
-import { AT, O } from "../sys/constants";
+import { AT, O, STATX } from "../sys/constants";
+import { STATX_LAYOUT as SX } from "../sys/layouts";
 import { closeFd, trySys } from "../sys/libc";
 import { cstr, pathOfFd } from "../sys/fs";
 
@@ -37,12 +38,12 @@ export function reachableByOthers(path: string): boolean {
   const parts = real.split("/").filter(Boolean);
   for (let i = 0; i <= parts.length; i++) {
     const dir = `/${parts.slice(0, i).join("/")}`;
-    const buf = new Uint8Array(256);
-    if (trySys("statx", AT.FDCWD, cstr(dir), AT.SYMLINK_NOFOLLOW, 2 | 8 | 16 /* STATX_MODE | UID | GID */, buf) < 0) return false;
+    const buf = new Uint8Array(SX.SIZE);
+    if (trySys("statx", AT.FDCWD, cstr(dir), AT.SYMLINK_NOFOLLOW, STATX.MODE | STATX.UID | STATX.GID, buf) < 0) return false;
     const dv = new DataView(buf.buffer);
-    const mode = dv.getUint16(28, true);
-    const uid = dv.getUint32(20, true);
-    const gid = dv.getUint32(24, true);
+    const mode = dv.getUint16(SX.mode, true);
+    const uid = dv.getUint32(SX.uid, true);
+    const gid = dv.getUint32(SX.gid, true);
     if (!(mode & 0o001) && !(uid !== 0 && mode & 0o100) && !(gid !== 0 && mode & 0o010)) return false;
   }
   return true;

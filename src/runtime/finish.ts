@@ -13,9 +13,8 @@ import { containerEvent } from "./events";
 import { undoSetUp } from "./remove";
 import { recordRestarting, restartDue, sleepBackOff } from "./restart";
 import { containerDir, processAlive, readState, removeState, supervisorAlive, writeState, type ContainerState } from "./store";
+import { LOCK } from "../sys/constants";
 
-const LOCK_EX = 2;
-const LOCK_NB = 4;
 
 /** How long the waiter may take to exit after starting this process: until then it counts as the container's bunker. */
 const WAITER_EXIT_MS = 2000;
@@ -36,7 +35,7 @@ async function recordEnd(id: string, status: number, lockFd: number): Promise<nu
     // Only with the container's own lock in hand, held already (a second flock of the same open file succeeds).
     const lockPath = `${containerDir(id)}/lock`;
     if (fileType(lockPath) !== "file" || inodeOf("", lockFd) !== inodeOf(lockPath)) return { code: 2 };
-    if (trySys("flock", lockFd, LOCK_EX | LOCK_NB) !== 0) return { code: 2 };
+    if (trySys("flock", lockFd, LOCK.EX | LOCK.NB) !== 0) return { code: 2 };
     const s = readState(id);
     if (!s) return { code: 0 };
     if (s.status === "stopped" || processAlive(s)) return { code: 2 };

@@ -17,7 +17,7 @@ import { closeSync, openSync, readFileSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { ChildProgram } from "../child/program";
 import type { ImageRoot } from "../spec/types";
-import { CLONE, MS, SIGNALS } from "../sys/constants";
+import { CLONE, MNT_DETACH, MS, SIGNALS, WNOHANG } from "../sys/constants";
 import { closeFd, trySys, waitFor } from "../sys/libc";
 import { isAlive, startTime } from "../sys/proc";
 import { planHandshake } from "./plan";
@@ -31,8 +31,6 @@ export interface FuseOverlay {
   stop(): void;
 }
 
-const WNOHANG = 1;
-const MNT_DETACH = 2;
 const READY_MS = 10_000;
 
 /** A path as /proc/PID/mountinfo writes it (space, tab, newline and backslash in octal). */

@@ -8,7 +8,7 @@
 // (src/runtime/finish.ts).
 
 import { Arena } from "../sys/mem";
-import { AT, O } from "../sys/constants";
+import { AT, F_GETFD, F_SETFD, FD_CLOEXEC, O } from "../sys/constants";
 import { errnoMessage } from "../sys/errno";
 import { cstr } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
@@ -20,9 +20,6 @@ import type { LogPipes } from "./log-writer";
 /** The build's waiter for this architecture, base64; absent or empty without one. */
 declare const BUNKER_WAITER: string | undefined;
 
-const F_GETFD = 1;
-const F_SETFD = 2;
-const FD_CLOEXEC = 1;
 
 /** Whether this is the compiled executable (its code in Bun's embedded file system), not bun running the sources. */
 export const compiledBunker = (): boolean => Bun.main.startsWith("/$bunfs/");

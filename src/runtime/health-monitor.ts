@@ -10,7 +10,8 @@
 // recorded in the state, so that undoing the container stops it too.
 
 import { healthTimings } from "../spec/health";
-import { AT, O, PR_SET_PDEATHSIG, SIGNALS } from "../sys/constants";
+import { AT, O, POLLIN, PR_SET_PDEATHSIG, SIGNALS } from "../sys/constants";
+import { KERNEL_SIGSET_SIZE, POLLFD_LAYOUT as POLLFD } from "../sys/layouts";
 import { cstr } from "../sys/fs";
 import { closeFd, trySys } from "../sys/libc";
 import { memoryFile } from "../sys/memfd";
@@ -103,12 +104,13 @@ export async function healthLoop(argv: string[]): Promise<number> {
   trySys("prctl", PR_SET_PDEATHSIG, SIGNALS.SIGKILL, 0, 0, 0);
   if (process.ppid !== ppid) return 0;
   // The pidfd reads as ready once the container's first process has ended.
-  const fds = new Int16Array(4);
+  const fds = new Uint8Array(POLLFD.SIZE);
+  const dv = new DataView(fds.buffer);
   const ended = () => {
-    new DataView(fds.buffer).setInt32(0, pidfd, true);
-    fds[2] = 1; // POLLIN
-    fds[3] = 0;
-    return trySys("ppoll", fds, 1, new BigInt64Array(2), 0, 8) !== 0;
+    dv.setInt32(POLLFD.fd, pidfd, true);
+    dv.setInt16(POLLFD.events, POLLIN, true);
+    dv.setInt16(POLLFD.revents, 0, true);
+    return trySys("ppoll", fds, 1, new BigInt64Array(2), 0, KERNEL_SIGSET_SIZE) !== 0;
   };
   const cmd = selfCommand();
   const started = Date.now();

@@ -8,7 +8,7 @@
 
 import { BunkerError } from "../errors";
 import type { Hook, Hooks } from "../spec/types";
-import { SIGNALS } from "../sys/constants";
+import { SIGNALS, WNOHANG } from "../sys/constants";
 import { closeFd, exitCodeOf, pipe, trySys, writeAll } from "../sys/libc";
 import { F_SETFL, O } from "../sys/constants";
 import { Errno } from "../sys/errno";
@@ -71,7 +71,7 @@ export async function waitWithin(pid: number, ms: number, drain: () => void): Pr
   const end = Date.now() + ms;
   for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
     drain();
-    const r = trySys("wait4", pid, status, 1 /* WNOHANG */, 0);
+    const r = trySys("wait4", pid, status, WNOHANG, 0);
     if (r === pid) return exitCodeOf(status[0]!);
     if (r < 0 && r !== -Errno.EINTR) throw new BunkerError(`wait for process ${pid}: errno ${-r}`);
     if (Date.now() > end) {

@@ -20,6 +20,7 @@ import { planHandshake } from "./plan";
 import { bindAttrs } from "../rootfs/plan";
 import { ATIME_MODE } from "../rootfs/options";
 import { closePipes, openPipes, spawnChild } from "./spawn";
+import { MOUNT_ATTR_LAYOUT } from "../sys/layouts";
 
 /** The maps an id-mapped mount takes: its own, else the container's user namespace's. */
 export function mountMaps(m: Mount, spec: ContainerSpec): { uid: LinuxIDMapping[]; gid: LinuxIDMapping[] } | undefined {
@@ -72,8 +73,8 @@ function idmappedTree(m: Mount, userns: number): number {
   if (tree < 0) throw new BunkerError(`open ${m.source} for the id-mapped mount on ${m.destination}: ${errnoMessage(-tree)}`);
   const deep = (m.options ?? []).includes("ridmap") ? AT.RECURSIVE : 0;
   // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }
-  const mapped = trySys("mount_setattr", tree, cstr(""), AT.EMPTY_PATH | deep, new BigUint64Array([BigInt(MOUNT_ATTR.IDMAP), 0n, 0n, BigInt(userns)]), 32);
-  const flagged = mapped < 0 || (attrs === 0 && clear === 0) ? 0 : trySys("mount_setattr", tree, cstr(""), AT.EMPTY_PATH | (recursive ? AT.RECURSIVE : 0), new BigUint64Array([BigInt(attrs), BigInt(clear | (attrs & ATIME_MODE ? ATIME_MODE : 0)), 0n, 0n]), 32);
+  const mapped = trySys("mount_setattr", tree, cstr(""), AT.EMPTY_PATH | deep, new BigUint64Array([BigInt(MOUNT_ATTR.IDMAP), 0n, 0n, BigInt(userns)]), MOUNT_ATTR_LAYOUT.SIZE);
+  const flagged = mapped < 0 || (attrs === 0 && clear === 0) ? 0 : trySys("mount_setattr", tree, cstr(""), AT.EMPTY_PATH | (recursive ? AT.RECURSIVE : 0), new BigUint64Array([BigInt(attrs), BigInt(clear | (attrs & ATIME_MODE ? ATIME_MODE : 0)), 0n, 0n]), MOUNT_ATTR_LAYOUT.SIZE);
   if (mapped < 0 || flagged < 0) {
     closeFd(tree);
     const why = errnoMessage(-(mapped < 0 ? mapped : flagged));

@@ -7,7 +7,7 @@
 import { closeSync, openSync, renameSync, writeSync } from "node:fs";
 import { Errno } from "../sys/errno";
 import { trySys } from "../sys/libc";
-import { F_SETFL, O } from "../sys/constants";
+import { F_SETFL, O, WALL, WNOHANG } from "../sys/constants";
 import { LOG_NAME } from "./log-reader";
 
 /**
@@ -36,8 +36,6 @@ export interface LogPipes {
 }
 
 const LINE_MAX = 16384;
-const WNOHANG = 1;
-const WALL = 0x40000000;
 
 class LogFile {
   private fd: number;

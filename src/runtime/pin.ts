@@ -9,7 +9,8 @@
 // and only nsfs mounts are unmounted or joined, so another user's symlink or
 // file in DIR can neither redirect a mount nor be removed.
 
-import { AT, CLONE, MNT_DETACH, MS, O } from "../sys/constants";
+import { AT, CLONE, MNT_DETACH, MS, O, S, STATX, STATX_ATTR_MOUNT_ROOT, UMOUNT_NOFOLLOW } from "../sys/constants";
+import { STATX_LAYOUT as SX } from "../sys/layouts";
 import { cstr, isNamespaceFd, pathOfFd, readLink, readText } from "../sys/fs";
 import { errnoMessage, Errno } from "../sys/errno";
 import { closeFd, trySys } from "../sys/libc";
@@ -17,12 +18,6 @@ import { BunkerError } from "../errors";
 import { NS_ORDER, ownNamespaces } from "./namespaces";
 import { currentStatus, readState, withLock, writeState } from "./store";
 
-const S_ISVTX = 0o1000;
-const STATX_TYPE = 1;
-const STATX_MODE = 2;
-const STATX_UID = 8;
-const STATX_ATTR_MOUNT_ROOT = 0x2000n;
-const UMOUNT_NOFOLLOW = 8;
 
 interface Stat {
   uid: number;
@@ -32,12 +27,12 @@ interface Stat {
 }
 
 function statAt(dirfd: number, path: string): Stat | number {
-  const buf = new Uint8Array(256);
-  const r = trySys("statx", dirfd, cstr(path), AT.SYMLINK_NOFOLLOW | (path === "" ? AT.EMPTY_PATH : 0), STATX_TYPE | STATX_MODE | STATX_UID, buf);
+  const buf = new Uint8Array(SX.SIZE);
+  const r = trySys("statx", dirfd, cstr(path), AT.SYMLINK_NOFOLLOW | (path === "" ? AT.EMPTY_PATH : 0), STATX.TYPE | STATX.MODE | STATX.UID, buf);
   if (r < 0) return -r;
   const dv = new DataView(buf.buffer);
-  const mode = dv.getUint16(28, true);
-  return { uid: dv.getUint32(20, true), mode: mode & 0o7777, isDir: (mode & 0o170000) === 0o040000, mountRoot: (dv.getBigUint64(8, true) & STATX_ATTR_MOUNT_ROOT) !== 0n };
+  const mode = dv.getUint16(SX.mode, true);
+  return { uid: dv.getUint32(SX.uid, true), mode: mode & 0o7777, isDir: (mode & S.IFMT) === S.IFDIR, mountRoot: (dv.getBigUint64(SX.attributes, true) & STATX_ATTR_MOUNT_ROOT) !== 0n };
 }
 
 /**
@@ -70,7 +65,7 @@ export function openPinDir(dir: string, create: boolean): { fd: number; created:
       const above = `/${parts.slice(0, i).join("/")}`;
       const a = statAt(AT.FDCWD, above);
       if (typeof a === "number") throw new BunkerError(`stat ${above}: ${errnoMessage(a)}`);
-      if (a.mode & 0o002 && !(a.mode & S_ISVTX)) throw new BunkerError(`${above}, above ${dir}, is writable by every user and not sticky: they could replace ${dir}; use another directory`);
+      if (a.mode & 0o002 && !(a.mode & S.ISVTX)) throw new BunkerError(`${above}, above ${dir}, is writable by every user and not sticky: they could replace ${dir}; use another directory`);
       if (a.uid !== 0 && a.uid !== uid) throw new BunkerError(`${above}, above ${dir}, belongs to uid ${a.uid}, who could replace ${dir}: use a directory only root or you own the way to`);
     }
     return { fd, created };
@@ -97,9 +92,9 @@ function isPinned(dirfd: number, type: string): boolean {
 /** The identity ("net:[4026531840]", as /proc/PID/ns/net reads) of the namespace pinned at DIR/TYPE, or null. */
 function pinnedId(dirfd: number, type: string): string | null {
   if (!isPinned(dirfd, type)) return null;
-  const buf = new Uint8Array(256);
-  if (trySys("statx", dirfd, cstr(type), AT.SYMLINK_NOFOLLOW, 0x100 /* STATX_INO */, buf) < 0) return null;
-  return `${type}:[${new DataView(buf.buffer).getBigUint64(32, true)}]`;
+  const buf = new Uint8Array(SX.SIZE);
+  if (trySys("statx", dirfd, cstr(type), AT.SYMLINK_NOFOLLOW, STATX.INO, buf) < 0) return null;
+  return `${type}:[${new DataView(buf.buffer).getBigUint64(SX.ino, true)}]`;
 }
 
 /** The identities of the namespaces `pid` has of its own, by type: what its pins hold. */
@@ -123,10 +118,10 @@ function unpinOne(dirfd: number, dir: string, type: string): void {
 
 /** The mount id of the mount an open file lies on (statx's STATX_MNT_ID). */
 function mountId(fd: number): number | null {
-  const buf = new Uint8Array(256);
-  if (trySys("statx", fd, cstr(""), AT.EMPTY_PATH, 0x1000 /* STATX_MNT_ID */, buf) < 0) return null;
+  const buf = new Uint8Array(SX.SIZE);
+  if (trySys("statx", fd, cstr(""), AT.EMPTY_PATH, STATX.MNT_ID, buf) < 0) return null;
   const dv = new DataView(buf.buffer);
-  return dv.getUint32(0, true) & 0x1000 ? Number(dv.getBigUint64(144, true)) : null;
+  return dv.getUint32(SX.mask, true) & STATX.MNT_ID ? Number(dv.getBigUint64(SX.mntId, true)) : null;
 }
 
 interface MountEntry {

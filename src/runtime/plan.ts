@@ -9,12 +9,13 @@ import { planLoopbackUp } from "../net/loopback";
 import { planRootfs, type RootfsFacts } from "../rootfs/plan";
 import { envValue, DEFAULT_PATH } from "../spec/defaults";
 import type { ContainerSpec, Process } from "../spec/types";
-import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, O, PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_PDEATHSIG, SIGNALS, SIG_BLOCK, SIG_SETMASK } from "../sys/constants";
+import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, IOPRIO_CLASS, IOPRIO_CLASS_SHIFT, IOPRIO_WHO_PROCESS, O, PER_LINUX32, PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_PDEATHSIG, SIG_BLOCK, SIG_SETMASK, SIGNALS, X_OK } from "../sys/constants";
 import { syscallNumber } from "../sys/syscalls";
 import { planTerminal, type TerminalSetup } from "./tty";
 import { Errno } from "../sys/errno";
 import { INIT_ARGS, type InitField } from "../../native/layout";
 import { SCHED_FLAG, SCHED_POLICY } from "../spec/sched";
+import { KERNEL_SIGACTION_SIZE, KERNEL_SIGSET_SIZE, SCHED_ATTR_LAYOUT as SA } from "../sys/layouts";
 
 export interface Handshake {
   syncRead: number;
@@ -180,12 +181,12 @@ function planHandshakeEnd(p: ChildProgram, h: Handshake): void {
  * step blocks, instead of waiting, pending, for an execve that may never come.
  */
 export function planSignalReset(p: ChildProgram, signals: readonly number[]): void {
-  const dfl = p.arena.alloc(32).addr; // SIG_DFL, no flags, empty mask: all zero on every arch
+  const dfl = p.arena.alloc(KERNEL_SIGACTION_SIZE).addr; // SIG_DFL, no flags, empty mask: all zero on every arch
   for (const sig of new Set(signals)) {
     if (sig === SIGNALS.SIGKILL || sig === SIGNALS.SIGSTOP) continue;
-    p.call(`reset the handler of signal ${sig}`, "rt_sigaction", [sig, dfl, 0, 8]);
+    p.call(`reset the handler of signal ${sig}`, "rt_sigaction", [sig, dfl, 0, KERNEL_SIGSET_SIZE]);
   }
-  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(8).addr, 0, 8]);
+  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(KERNEL_SIGSET_SIZE).addr, 0, KERNEL_SIGSET_SIZE]);
 }
 
 /**
@@ -279,7 +280,7 @@ function planInitIdentity(p: ChildProgram, area: ArgsArea): void {
  */
 function planInit(p: ChildProgram, program: number | undefined): void {
   const all = p.arena.words([0xffffffffffffffffn]);
-  p.call("block all signals for init", "rt_sigprocmask", [SIG_BLOCK, all, 0, 8]);
+  p.call("block all signals for init", "rt_sigprocmask", [SIG_BLOCK, all, 0, KERNEL_SIGSET_SIZE]);
   const pidText = p.arena.alloc(24).addr;
   const fields: Record<InitField, number> = {
     nr_close_range: syscallNumber("close_range"),
@@ -319,7 +320,7 @@ function planStartGate(p: ChildProgram, gate: StartGate, spec: ContainerSpec): v
   // client hears) rather than start (once bunker is gone): the first place along PATH it may be run from.
   const command = spec.oci.process.args[0]!;
   for (const path of execCandidates(command, envValue(spec.oci.process.env, "PATH"))) {
-    p.call(`find "${command}"`, "faccessat", [AT.FDCWD, p.str(path), 1 /* X_OK */, 0], { probe: true, exec: { command, searched: !command.includes("/") } });
+    p.call(`find "${command}"`, "faccessat", [AT.FDCWD, p.str(path), X_OK, 0], { probe: true, exec: { command, searched: !command.includes("/") } });
   }
   p.call("stay when bunker exits", "prctl", [PR_SET_PDEATHSIG, 0, 0, 0, 0]);
   p.call("tell bunker the container is created", "write", [gate.errWrite, p.arena.bytes(CREATED), 8], { expect: { value: 8, errno: Errno.EIO } });
@@ -337,7 +338,7 @@ export function planProcessSettings(p: ChildProgram, proc: Process): void {
   const umask = proc.user.umask ?? 0o022;
   p.call(`set the umask to ${umask.toString(8).padStart(3, "0")}`, "umask", [umask]);
   const empty = p.arena.alloc(8).addr;
-  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, empty, 0, 8]);
+  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, empty, 0, KERNEL_SIGSET_SIZE]);
 }
 
 /** execve of the process's command: `path` when given, else each candidate along its PATH until one runs. */
@@ -407,25 +408,23 @@ export interface SeccompFilter {
   flags?: number;
 }
 
-const IOPRIO_CLASS = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 } as const;
-
-/** ioprio_set(IOPRIO_WHO_PROCESS, 0: this process, class << 13 | priority); its children inherit it. */
+/** ioprio_set(IOPRIO_WHO_PROCESS, 0: this process, class << IOPRIO_CLASS_SHIFT | priority); its children inherit it. */
 function planIoPriority(p: ChildProgram, io: NonNullable<ContainerSpec["oci"]["process"]["ioPriority"]>): void {
-  p.call(`set the I/O priority to ${io.class} ${io.priority}`, "ioprio_set", [1, 0, (IOPRIO_CLASS[io.class] << 13) | io.priority]);
+  p.call(`set the I/O priority to ${io.class} ${io.priority}`, "ioprio_set", [IOPRIO_WHO_PROCESS, 0, (IOPRIO_CLASS[io.class.replace(/^IOPRIO_CLASS_/, "") as keyof typeof IOPRIO_CLASS] << IOPRIO_CLASS_SHIFT) | io.priority]);
 }
 
-/** sched_setattr(0: this process, struct sched_attr (48 bytes, its first version), 0); children inherit it. */
+/** sched_setattr(0: this process, struct sched_attr (its first version), 0); children inherit it. */
 function planScheduler(p: ChildProgram, s: NonNullable<ContainerSpec["oci"]["process"]["scheduler"]>): void {
-  const attr = new Uint8Array(48);
+  const attr = new Uint8Array(SA.SIZE);
   const dv = new DataView(attr.buffer);
-  dv.setUint32(0, 48, true);
-  dv.setUint32(4, SCHED_POLICY[s.policy]!, true);
-  dv.setBigUint64(8, BigInt((s.flags ?? []).reduce((a, f) => a | SCHED_FLAG[f]!, 0)), true);
-  dv.setInt32(16, s.nice ?? 0, true);
-  dv.setUint32(20, s.priority ?? 0, true);
-  dv.setBigUint64(24, BigInt(s.runtime ?? 0), true);
-  dv.setBigUint64(32, BigInt(s.deadline ?? 0), true);
-  dv.setBigUint64(40, BigInt(s.period ?? 0), true);
+  dv.setUint32(SA.size, SA.SIZE, true);
+  dv.setUint32(SA.policy, SCHED_POLICY[s.policy]!, true);
+  dv.setBigUint64(SA.flags, BigInt((s.flags ?? []).reduce((a, f) => a | SCHED_FLAG[f]!, 0)), true);
+  dv.setInt32(SA.nice, s.nice ?? 0, true);
+  dv.setUint32(SA.priority, s.priority ?? 0, true);
+  dv.setBigUint64(SA.runtime, BigInt(s.runtime ?? 0), true);
+  dv.setBigUint64(SA.deadline, BigInt(s.deadline ?? 0), true);
+  dv.setBigUint64(SA.period, BigInt(s.period ?? 0), true);
   p.call(`set the scheduling policy to ${s.policy}`, "sched_setattr", [0, p.arena.bytes(attr), 0]);
 }
 
@@ -438,7 +437,7 @@ export function planCredentials(p: ChildProgram, spec: ContainerSpec, syncRead: 
   if (proc.scheduler) planScheduler(p, proc.scheduler);
   const persona = spec.oci.linux.personality;
   // PER_LINUX 0, PER_LINUX32 8; it outlives execve.
-  if (persona) p.call(`set the execution domain to ${persona.domain}`, "personality", [persona.domain === "LINUX32" ? 0x0008 : 0]);
+  if (persona) p.call(`set the execution domain to ${persona.domain}`, "personality", [persona.domain === "LINUX32" ? PER_LINUX32 : 0]);
   const caps = proc.capabilities ? capPlan(proc.capabilities, limits) : undefined;
   const switches = proc.user.uid !== 0;
   if (caps) planBoundingSet(p, caps, switches);

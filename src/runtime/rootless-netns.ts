@@ -18,7 +18,7 @@ import { writeIdMaps } from "../identity/maps";
 import { resolveIdentity, type Identity } from "../identity/resolve";
 import { PACKAGE, helperPath, helperStart, startPasta, startSlirp, stopHelper, type HelperName, type RunningHelper } from "../net/helpers";
 import type { ContainerSpec } from "../spec/types";
-import { O, SIGNALS } from "../sys/constants";
+import { O, SIGNALS, WALL, WNOHANG } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { lockFile, makeDir, readLink, readText, removePath, writeAtomic } from "../sys/fs";
 import { closeFd, pipe, trySys } from "../sys/libc";
@@ -128,7 +128,7 @@ function killHolder(pid: number, start: number | undefined): void {
   if (start === undefined || !isAlive(pid, start)) return;
   trySys("kill", pid, SIGNALS.SIGKILL);
   for (let i = 0; i < 400; i++) {
-    const r = trySys("wait4", pid, 0, 1 /* WNOHANG */ | 0x40000000 /* __WALL */, 0);
+    const r = trySys("wait4", pid, 0, WNOHANG | WALL, 0);
     if (r === pid || (r === -Errno.ECHILD && !isAlive(pid, start))) return;
     Bun.sleepSync(5);
   }

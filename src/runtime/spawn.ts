@@ -3,7 +3,7 @@
 
 import { ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
 import { HEADER_WORDS, SLOT_BASE, type ChildProgram, type Slot } from "../child/program";
-import { AT, CLONE, SIGNALS, SIG_BLOCK, SIG_UNBLOCK, O } from "../sys/constants";
+import { AT, CLONE, CLONE_INTO_CGROUP, O, SIG_BLOCK, SIG_UNBLOCK, SIGNALS } from "../sys/constants";
 import { cstr } from "../sys/fs";
 import { Errno, errnoMessage, SysError } from "../sys/errno";
 import { blockSignals, closeFd, errno, exitCodeOf, libc, libcAddress, pipe, readUpTo, setSignalHandler, sharedCopy, trySys, waitFor, writeAll } from "../sys/libc";
@@ -12,6 +12,7 @@ import { syscallNumber } from "../sys/syscalls";
 import { log, mark } from "../log";
 import { CREATED, NAMESPACES_MADE } from "./plan";
 import { BunkerError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from "../errors";
+import { CLONE_ARGS_LAYOUT as CA } from "../sys/layouts";
 
 /** Signals that reach bunker and are passed on to the container's first process. */
 export const FORWARDED_SIGNALS = [
@@ -114,9 +115,6 @@ export interface SpawnOptions {
   untilCreated?: boolean;
 }
 
-const CLONE_INTO_CGROUP = 0x200000000n;
-/** struct clone_args up to its cgroup field (CLONE_ARGS_SIZE_VER2). */
-const CLONE_ARGS_SIZE = 88;
 
 /**
  * clone3 into the cgroup v2 directory `dir`, the child running `program` on
@@ -126,13 +124,14 @@ function cloneIntoCgroup(dir: string, flags: number, stack: Uint8Array, stackTop
   const fd = trySys("openat", AT.FDCWD, cstr(dir), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
   if (fd < 0) return `open: ${errnoMessage(-fd)}`;
   try {
-    const args = new BigUint64Array(CLONE_ARGS_SIZE / 8);
-    args[0] = BigInt(flags) | CLONE_INTO_CGROUP;
-    args[4] = BigInt(SIGNALS.SIGCHLD);
-    args[5] = BigInt(ptr(stack));
-    args[6] = BigInt(stackTop - ptr(stack));
-    args[10] = BigInt(fd);
-    const r = loadNative().clone3(ptr(args), CLONE_ARGS_SIZE, program);
+    const args = new Uint8Array(CA.SIZE);
+    const dv = new DataView(args.buffer);
+    dv.setBigUint64(CA.flags, BigInt(flags) | CLONE_INTO_CGROUP, true);
+    dv.setBigUint64(CA.exitSignal, BigInt(SIGNALS.SIGCHLD), true);
+    dv.setBigUint64(CA.stack, BigInt(ptr(stack)), true);
+    dv.setBigUint64(CA.stackSize, BigInt(stackTop - ptr(stack)), true);
+    dv.setBigUint64(CA.cgroup, BigInt(fd), true);
+    const r = loadNative().clone3(ptr(args), CA.SIZE, program);
     return r > 0 ? r : errnoMessage(-r);
   } finally {
     closeFd(fd);

@@ -10,7 +10,7 @@
 import type { ContainerSpec, NetworkMode, PortMapping } from "../spec/types";
 import type { HelperName } from "../net/helpers";
 import type { CgroupState } from "../cgroups/tree";
-import { AT } from "../sys/constants";
+import { AT, RENAME_NOREPLACE } from "../sys/constants";
 import { Errno, SysError } from "../sys/errno";
 import { cstr, fileType, listDir, lockFile, makeDir, makeLink, readLink, readText, removePath, writeAtomic } from "../sys/fs";
 import { randomBytes, trySys } from "../sys/libc";
@@ -158,7 +158,6 @@ export function validateName(name: string): void {
 
 const dirOf = (id: string) => `${stateDir()}/${id}`;
 const namesDir = () => `${stateDir()}/names`;
-const RENAME_NOREPLACE = 1;
 
 function rename(from: string, to: string, flags = 0): number {
   return trySys("renameat2", AT.FDCWD, cstr(from), AT.FDCWD, cstr(to), flags);

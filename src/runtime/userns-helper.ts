@@ -24,6 +24,7 @@ import { helperSide, type HelperRequest } from "./cp-side";
 import { compiledBunker } from "./handoff";
 import { planHandshake } from "./plan";
 import { closePipes, openPipes, spawnChild } from "./spawn";
+import { KERNEL_SIGSET_SIZE } from "../sys/layouts";
 
 /** The mapping the user's containers get by default, when it spans more than their own ID. */
 function rangesMapping(): NonNullable<Identity["userns"]> | undefined {
@@ -104,7 +105,7 @@ async function runHelperNow(place: HelperPlace, args: string[], input?: AsyncIte
   // A directory bunker opened that the helper could not (a running container's root, behind /proc's ptrace check): its descriptor 3, kept across execve.
   if (dir !== undefined) p.call("give the helper its directory as descriptor 3", "dup3", [dir, 3, 0]);
   // Cloned from a thread of bunker's, it has that thread's blocked signals: what it starts (aardvark-dns) would inherit them.
-  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(8).addr, 0, 8]);
+  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(KERNEL_SIGSET_SIZE).addr, 0, KERNEL_SIGSET_SIZE]);
   const argv = p.arena.strv([...argv0, place.command, ...args]);
   const envp = p.arena.strv(Object.entries(process.env).flatMap(([k, v]) => (v === undefined || `${k}${v}`.includes("\0") ? [] : [`${k}=${v}`])));
   p.call(`exec bunker ${place.command} ${args[0]}`, "execve", [p.str(path), argv, envp]);

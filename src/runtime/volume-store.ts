@@ -12,7 +12,7 @@
 // volumes directory must be the store owner's alone, and each volume in it a
 // directory, so another user cannot point root's bunker at a path of theirs.
 
-import { AT } from "../sys/constants";
+import { AT, RENAME_NOREPLACE } from "../sys/constants";
 import { Errno, SysError } from "../sys/errno";
 import { cstr, fileType, inodeOf, listDir, lockFile, makeDir, ownerOf, privateDir, readText, writeAtomic } from "../sys/fs";
 import { trySys } from "../sys/libc";
@@ -33,7 +33,6 @@ export interface VolumeRecord {
 /** The label docker (23 and later) gives an anonymous volume: prune without --all removes only these. */
 export const ANONYMOUS_LABEL = "com.docker.volume.anonymous";
 
-const RENAME_NOREPLACE = 1;
 
 /** ROOT/volumes, made if missing: the caller's alone (refused if it is a symlink, another's, or writable by others). */
 export function volumesDir(): string {

@@ -3,14 +3,8 @@
 
 import type { ChildProgram } from "../child/program";
 import { CAPABILITIES, capNumber, capWords, type CapName } from "./caps";
-
-const PR_SET_KEEPCAPS = 8;
-const PR_CAPBSET_DROP = 24;
-const PR_SET_NO_NEW_PRIVS = 38;
-const PR_CAP_AMBIENT = 47;
-const PR_CAP_AMBIENT_RAISE = 2;
-const PR_CAP_AMBIENT_CLEAR_ALL = 4;
-const CAP_V3 = 0x20080522;
+import { LINUX_CAPABILITY_VERSION_3, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_CAP_AMBIENT_RAISE, PR_CAPBSET_DROP, PR_SET_KEEPCAPS, PR_SET_NO_NEW_PRIVS, SECCOMP_SET_MODE_FILTER } from "../sys/constants";
+import { CAP_DATA_LAYOUT as CAP_DATA, CAP_HEADER_LAYOUT as CAP_HEADER, SOCK_FILTER_LAYOUT, SOCK_FPROG_LAYOUT as SOCK_FPROG } from "../sys/layouts";
 
 export interface CapPlan {
   bounding: readonly CapName[];
@@ -58,16 +52,17 @@ export function planBoundingSet(p: ChildProgram, c: CapPlan, switchesUser: boole
 
 /** After the user switch: the final sets, and ambient capabilities (a non-root user's added ones). */
 export function planCapabilities(p: ChildProgram, c: CapPlan, switchedUser: boolean): void {
-  const header = p.arena.alloc(8, 8);
-  const dv = new DataView(header.view.buffer, header.view.byteOffset, 8);
-  dv.setUint32(0, CAP_V3, true);
-  const data = p.arena.alloc(24, 8);
-  const d = new DataView(data.view.buffer, data.view.byteOffset, 24);
-  // struct __user_cap_data_struct[2] { effective, permitted, inheritable }: the low words, then the high ones.
+  const header = p.arena.alloc(CAP_HEADER.SIZE, 8);
+  const dv = new DataView(header.view.buffer, header.view.byteOffset, CAP_HEADER.SIZE);
+  dv.setUint32(CAP_HEADER.version, LINUX_CAPABILITY_VERSION_3, true);
+  const data = p.arena.alloc(2 * CAP_DATA.SIZE, 8);
+  const d = new DataView(data.view.buffer, data.view.byteOffset, 2 * CAP_DATA.SIZE);
+  // Two struct __user_cap_data_struct: the low words, then the high ones.
+  const fields = [CAP_DATA.effective, CAP_DATA.permitted, CAP_DATA.inheritable];
   [c.effective, c.permitted, c.inheritable].forEach((set, i) => {
     const [lo, hi] = capWords(set);
-    d.setUint32(i * 4, lo, true);
-    d.setUint32(12 + i * 4, hi, true);
+    d.setUint32(fields[i]!, lo, true);
+    d.setUint32(CAP_DATA.SIZE + fields[i]!, hi, true);
   });
   const same = c.permitted.join() === c.effective.join() && c.inheritable.join() === c.effective.join();
   const show = (set: readonly CapName[]) => (set.length ? set.join(",") : "none");
@@ -103,9 +98,12 @@ export function planNoNewPrivs(p: ChildProgram): void {
   p.call("set no_new_privs", "prctl", [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0]);
 }
 
-/** Installs a compiled filter: struct sock_fprog { u16 len; struct sock_filter *filter; }. */
+/** Installs a compiled filter (struct sock_filter[]) through its struct sock_fprog. */
 export function planSeccomp(p: ChildProgram, filter: Uint8Array, what: string, flags = 0): void {
   const prog = p.arena.bytes(filter);
-  const fprog = p.arena.words([filter.length / 8, prog]);
-  p.call(`install the ${what} seccomp filter${flags ? ` (flags ${flags})` : ""}`, "seccomp", [1 /* SECCOMP_SET_MODE_FILTER */, flags, fprog]);
+  const fprog = new Uint8Array(SOCK_FPROG.SIZE);
+  const dv = new DataView(fprog.buffer);
+  dv.setUint16(SOCK_FPROG.len, filter.length / SOCK_FILTER_LAYOUT.SIZE, true);
+  dv.setBigUint64(SOCK_FPROG.filter, BigInt(prog), true);
+  p.call(`install the ${what} seccomp filter${flags ? ` (flags ${flags})` : ""}`, "seccomp", [SECCOMP_SET_MODE_FILTER, flags, p.arena.bytes(fprog)]);
 }

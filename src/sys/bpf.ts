@@ -2,10 +2,11 @@
 // log is asked for only after a load fails, to say why.
 
 import { ptr } from "bun:ffi";
+import { BPF_CMD as CMD } from "./constants";
 import { Errno, SysError } from "./errno";
+import { BPF_INSN_SIZE, BPF_PROG_ATTACH_LAYOUT as ATTACH, BPF_PROG_LOAD_LAYOUT as LOAD } from "./layouts";
 import { trySys } from "./libc";
 
-const CMD = { PROG_LOAD: 5, PROG_ATTACH: 8 } as const;
 /** union bpf_attr is larger than either command's part; the kernel wants the rest zero. */
 const ATTR_SIZE = 128;
 const LOG_SIZE = 64 * 1024;
@@ -26,11 +27,11 @@ export function loadProgram(op: string, type: number, insns: Uint8Array, name: s
   const bytes = new Uint8Array(ATTR_SIZE);
   const attr = new DataView(bytes.buffer);
   const lic = new TextEncoder().encode(`${license}\0`);
-  attr.setUint32(0, type, true); // prog_type
-  attr.setUint32(4, insns.length / 8, true); // insn_cnt
-  attr.setBigUint64(8, BigInt(ptr(insns)), true); // insns
-  attr.setBigUint64(16, BigInt(ptr(lic)), true); // license
-  bytes.set(new TextEncoder().encode(name).subarray(0, 15), 48); // prog_name
+  attr.setUint32(LOAD.progType, type, true);
+  attr.setUint32(LOAD.insnCnt, insns.length / BPF_INSN_SIZE, true);
+  attr.setBigUint64(LOAD.insns, BigInt(ptr(insns)), true);
+  attr.setBigUint64(LOAD.license, BigInt(ptr(lic)), true);
+  bytes.set(new TextEncoder().encode(name).subarray(0, 15), LOAD.progName);
   let fd = trySys("bpf", CMD.PROG_LOAD, bytes, ATTR_SIZE);
   if (fd >= 0) return fd;
   const errno = -fd;
@@ -38,9 +39,9 @@ export function loadProgram(op: string, type: number, insns: Uint8Array, name: s
   let log = "";
   if (errno === Errno.EACCES || errno === Errno.EINVAL) {
     const buf = new Uint8Array(LOG_SIZE);
-    attr.setUint32(24, 1, true); // log_level
-    attr.setUint32(28, LOG_SIZE, true); // log_size
-    attr.setBigUint64(32, BigInt(ptr(buf)), true); // log_buf
+    attr.setUint32(LOAD.logLevel, 1, true);
+    attr.setUint32(LOAD.logSize, LOG_SIZE, true);
+    attr.setBigUint64(LOAD.logBuf, BigInt(ptr(buf)), true);
     fd = trySys("bpf", CMD.PROG_LOAD, bytes, ATTR_SIZE);
     if (fd >= 0) return fd;
     const end = buf.indexOf(0);
@@ -53,10 +54,10 @@ export function loadProgram(op: string, type: number, insns: Uint8Array, name: s
 export function attachProgram(op: string, target: number, prog: number, attachType: number, flags: number): void {
   const bytes = new Uint8Array(ATTR_SIZE);
   const attr = new DataView(bytes.buffer);
-  attr.setUint32(0, target, true); // target_fd
-  attr.setUint32(4, prog, true); // attach_bpf_fd
-  attr.setUint32(8, attachType, true); // attach_type
-  attr.setUint32(12, flags, true); // attach_flags
+  attr.setUint32(ATTACH.targetFd, target, true);
+  attr.setUint32(ATTACH.attachBpfFd, prog, true);
+  attr.setUint32(ATTACH.attachType, attachType, true);
+  attr.setUint32(ATTACH.attachFlags, flags, true);
   const r = trySys("bpf", CMD.PROG_ATTACH, bytes, ATTR_SIZE);
   if (r < 0) throw new SysError(op, -r);
 }

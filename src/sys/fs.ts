@@ -1,26 +1,22 @@
 // The few file-system look-ups bunker makes on the host, as system calls.
 // (node:fs costs milliseconds of start-up to load, more than the calls themselves.)
 
-import { AT, O, RESOLVE } from "./constants";
+import { AT, LOCK, NSFS_MAGIC, O, RAMFS_MAGIC, RESOLVE, S, STATX, TMPFS_MAGIC } from "./constants";
+import { DIRENT64_LAYOUT as DIRENT, OPEN_HOW_LAYOUT, STATFS_LAYOUT, STATX_LAYOUT as SX } from "./layouts";
 import { Errno, errnoMessage, SysError } from "./errno";
 import { closeFd, readUpTo, sys, trySys } from "./libc";
 
-const STATX_TYPE = 1;
-const STATX_MODE = 2;
-const STATX_UID = 8;
-const STATX_INO = 0x100;
-const S_IFMT = 0o170000;
 
 export type FileType = "file" | "dir" | "symlink" | "char" | "block" | "fifo" | "socket";
 
 const TYPES: Record<number, FileType> = {
-  0o100000: "file",
-  0o040000: "dir",
-  0o120000: "symlink",
-  0o020000: "char",
-  0o060000: "block",
-  0o010000: "fifo",
-  0o140000: "socket",
+  [S.IFREG]: "file",
+  [S.IFDIR]: "dir",
+  [S.IFLNK]: "symlink",
+  [S.IFCHR]: "char",
+  [S.IFBLK]: "block",
+  [S.IFIFO]: "fifo",
+  [S.IFSOCK]: "socket",
 };
 
 /** A NUL-terminated UTF-8 copy of `s`, for a system call's path or name. */
@@ -28,12 +24,12 @@ export const cstr = (s: string) => new TextEncoder().encode(`${s}\0`);
 
 /** The type of what is at `path` (not following a final symlink unless `follow`), or null if nothing is. */
 export function fileType(path: string, follow = false): FileType | null {
-  const buf = new Uint8Array(256);
-  const r = trySys("statx", AT.FDCWD, cstr(path), follow ? 0 : AT.SYMLINK_NOFOLLOW, STATX_TYPE, buf);
+  const buf = new Uint8Array(SX.SIZE);
+  const r = trySys("statx", AT.FDCWD, cstr(path), follow ? 0 : AT.SYMLINK_NOFOLLOW, STATX.TYPE, buf);
   if (r === -Errno.ENOENT || r === -Errno.ENOTDIR) return null;
   if (r < 0) throw new SysError(`stat ${path}`, -r);
-  const mode = new DataView(buf.buffer).getUint16(28, true);
-  return TYPES[mode & S_IFMT] ?? null;
+  const mode = new DataView(buf.buffer).getUint16(SX.mode, true);
+  return TYPES[mode & S.IFMT] ?? null;
 }
 
 export interface Owner {
@@ -43,13 +39,13 @@ export interface Owner {
 
 /** Owner and permission bits of `path` (not following a final symlink). */
 export function ownerOf(path: string): (Owner & { type: FileType | null }) | null {
-  const buf = new Uint8Array(256);
-  const r = trySys("statx", AT.FDCWD, cstr(path), AT.SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MODE | STATX_UID, buf);
+  const buf = new Uint8Array(SX.SIZE);
+  const r = trySys("statx", AT.FDCWD, cstr(path), AT.SYMLINK_NOFOLLOW, STATX.TYPE | STATX.MODE | STATX.UID, buf);
   if (r === -Errno.ENOENT) return null;
   if (r < 0) throw new SysError(`stat ${path}`, -r);
   const dv = new DataView(buf.buffer);
-  const mode = dv.getUint16(28, true);
-  return { uid: dv.getUint32(20, true), mode: mode & 0o7777, type: TYPES[mode & S_IFMT] ?? null };
+  const mode = dv.getUint16(SX.mode, true);
+  return { uid: dv.getUint32(SX.uid, true), mode: mode & 0o7777, type: TYPES[mode & S.IFMT] ?? null };
 }
 
 /**
@@ -66,14 +62,12 @@ export function privateDir(path: string, uid: number): string {
   return path;
 }
 
-const TMPFS_MAGIC = 0x01021994;
-const RAMFS_MAGIC = 0x858458f6;
 
 /** Whether `path` lives in memory (tmpfs or ramfs). */
 export function inMemory(path: string): boolean {
-  const buf = new BigInt64Array(15); // struct statfs: f_type first
+  const buf = new BigInt64Array(STATFS_LAYOUT.SIZE / 8);
   if (trySys("statfs", cstr(path), buf) < 0) return false;
-  const t = Number(buf[0]!);
+  const t = Number(buf[STATFS_LAYOUT.type / 8]!);
   return t === TMPFS_MAGIC || t === RAMFS_MAGIC;
 }
 
@@ -119,15 +113,14 @@ function sizeWords(n: number): string {
   return `${n} bytes`;
 }
 
-const STATX_SIZE = 0x200;
 
 /** Type, size, owner and inode of what an open descriptor (an O_PATH one too) refers to. */
 export function statFd(fd: number, op: string): { type: FileType | null; size: number; uid: number; ino: number } {
-  const buf = new Uint8Array(256);
-  const r = trySys("statx", fd, cstr(""), AT.EMPTY_PATH, STATX_TYPE | STATX_SIZE | STATX_UID | STATX_INO, buf);
+  const buf = new Uint8Array(SX.SIZE);
+  const r = trySys("statx", fd, cstr(""), AT.EMPTY_PATH, STATX.TYPE | STATX.SIZE | STATX.UID | STATX.INO, buf);
   if (r < 0) throw new FileError(op, -r);
   const dv = new DataView(buf.buffer);
-  return { type: TYPES[dv.getUint16(28, true) & S_IFMT] ?? null, size: Number(dv.getBigUint64(40, true)), uid: dv.getUint32(20, true), ino: Number(dv.getBigUint64(32, true)) };
+  return { type: TYPES[dv.getUint16(SX.mode, true) & S.IFMT] ?? null, size: Number(dv.getBigUint64(SX.size, true)), uid: dv.getUint32(SX.uid, true), ino: Number(dv.getBigUint64(SX.ino, true)) };
 }
 
 /** "a FIFO", "a symbolic link": what a file that should have been a regular one is. */
@@ -172,7 +165,6 @@ export function readRegularFile(path: string, max = 1 << 20): string {
   }
 }
 
-const { NO_MAGICLINKS: RESOLVE_NO_MAGICLINKS, IN_ROOT: RESOLVE_IN_ROOT } = RESOLVE;
 
 /**
  * A small file inside `root`, resolved as if `root` were / (symlinks, "..",
@@ -183,8 +175,8 @@ export function readInRoot(root: string, path: string, max = 1 << 20): string | 
   const op = `read ${path} in ${root}`;
   const dir = sys(`open ${root}`, "openat", AT.FDCWD, cstr(root), O.PATH | O.DIRECTORY | O.CLOEXEC, 0);
   try {
-    const how = new BigUint64Array([BigInt(O.PATH | O.CLOEXEC), 0n, BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)]);
-    const fd = trySys("openat2", dir, cstr(path), how, 24);
+    const how = new BigUint64Array([BigInt(O.PATH | O.CLOEXEC), 0n, BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS)]);
+    const fd = trySys("openat2", dir, cstr(path), how, OPEN_HOW_LAYOUT.SIZE);
     if (fd === -Errno.ENOENT || fd === -Errno.ENOTDIR) return null;
     if (fd < 0) throw new FileError(op, -fd);
     try {
@@ -197,7 +189,6 @@ export function readInRoot(root: string, path: string, max = 1 << 20): string | 
   }
 }
 
-const NSFS_MAGIC = 0x6e736673;
 
 /**
  * Opens a namespace file (/proc/PID/ns/TYPE, or a bind mount of one) for
@@ -209,10 +200,10 @@ export function openNamespace(path: string): number {
   const pathFd = trySys("openat", AT.FDCWD, cstr(path), O.PATH | O.CLOEXEC, 0);
   if (pathFd < 0) throw new FileError(op, -pathFd);
   try {
-    const buf = new BigInt64Array(15); // struct statfs: f_type first
+    const buf = new BigInt64Array(STATFS_LAYOUT.SIZE / 8);
     const r = trySys("fstatfs", pathFd, buf);
     if (r < 0) throw new FileError(op, -r);
-    if (Number(buf[0]!) !== NSFS_MAGIC) {
+    if (Number(buf[STATFS_LAYOUT.type / 8]!) !== NSFS_MAGIC) {
       const { type } = statFd(pathFd, op);
       throw new FileError(op, Errno.EINVAL, `not a namespace file${type ? ` (${KINDS[type]})` : ""}`);
     }
@@ -226,14 +217,14 @@ export function openNamespace(path: string): number {
 
 /** Whether `path` (following symlinks) is a namespace file: a pin's file, or /proc/PID/ns/TYPE. */
 export function isNamespaceFile(path: string): boolean {
-  const buf = new BigInt64Array(15);
-  return trySys("statfs", cstr(path), buf) === 0 && Number(buf[0]!) === NSFS_MAGIC;
+  const buf = new BigInt64Array(STATFS_LAYOUT.SIZE / 8);
+  return trySys("statfs", cstr(path), buf) === 0 && Number(buf[STATFS_LAYOUT.type / 8]!) === NSFS_MAGIC;
 }
 
 /** Whether an open descriptor (an O_PATH one too) is a namespace file. */
 export function isNamespaceFd(fd: number): boolean {
-  const buf = new BigInt64Array(15);
-  return trySys("fstatfs", fd, buf) === 0 && Number(buf[0]!) === NSFS_MAGIC;
+  const buf = new BigInt64Array(STATFS_LAYOUT.SIZE / 8);
+  return trySys("fstatfs", fd, buf) === 0 && Number(buf[STATFS_LAYOUT.type / 8]!) === NSFS_MAGIC;
 }
 
 /** The path an open descriptor leads to now, every symlink resolved (its /proc/self/fd link); null if unknown. */
@@ -243,7 +234,6 @@ export function pathOfFd(fd: number): string | null {
   return n < 0 ? null : new TextDecoder().decode(buf.subarray(0, n));
 }
 
-const { NO_SYMLINKS: RESOLVE_NO_SYMLINKS, BENEATH: RESOLVE_BENEATH } = RESOLVE;
 
 /**
  * Removes `path` inside `root` if it is an empty regular file or an empty
@@ -262,17 +252,17 @@ export function removeEmptyBeneath(root: string, path: string, identity: string)
     // The very directory the record is about: its path may lead elsewhere by now (a symlink put in its place).
     if (identityOf("", rootFd)?.id !== identity) return false;
     if (parts.length > 0) {
-      const how = new BigUint64Array([BigInt(O.PATH | O.DIRECTORY | O.CLOEXEC), 0n, BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)]);
-      dir = trySys("openat2", rootFd, cstr(parts.join("/")), how, 24);
+      const how = new BigUint64Array([BigInt(O.PATH | O.DIRECTORY | O.CLOEXEC), 0n, BigInt(RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS)]);
+      dir = trySys("openat2", rootFd, cstr(parts.join("/")), how, OPEN_HOW_LAYOUT.SIZE);
       if (dir < 0) return false;
     }
-    const buf = new Uint8Array(256);
-    if (trySys("statx", dir, cstr(name), AT.SYMLINK_NOFOLLOW, STATX_TYPE | STATX_SIZE, buf) < 0) return false;
+    const buf = new Uint8Array(SX.SIZE);
+    if (trySys("statx", dir, cstr(name), AT.SYMLINK_NOFOLLOW, STATX.TYPE | STATX.SIZE, buf) < 0) return false;
     const dv = new DataView(buf.buffer);
-    const type = TYPES[dv.getUint16(28, true) & S_IFMT];
+    const type = TYPES[dv.getUint16(SX.mode, true) & S.IFMT];
     // rmdir refuses a directory with anything in it: the emptiness check and the removal are one step.
     if (type === "dir") return trySys("unlinkat", dir, cstr(name), AT.REMOVEDIR) === 0;
-    if (type === "file" && dv.getBigUint64(40, true) === 0n) return trySys("unlinkat", dir, cstr(name), 0) === 0;
+    if (type === "file" && dv.getBigUint64(SX.size, true) === 0n) return trySys("unlinkat", dir, cstr(name), 0) === 0;
     return false;
   } finally {
     if (dir !== rootFd) closeFd(dir);
@@ -365,10 +355,10 @@ export function listDir(path: string): string[] {
       if (n < 0) throw new SysError(`read ${path}`, -n);
       if (n === 0) break;
       for (let off = 0; off < n; ) {
-        const reclen = dv.getUint16(off + 16, true);
-        let end = off + 19;
+        const reclen = dv.getUint16(off + DIRENT.reclen, true);
+        let end = off + DIRENT.name;
         while (buf[end] !== 0) end++;
-        const name = dec.decode(buf.subarray(off + 19, end));
+        const name = dec.decode(buf.subarray(off + DIRENT.name, end));
         if (name !== "." && name !== "..") names.push(name);
         off += reclen;
       }
@@ -395,15 +385,12 @@ export function makeLink(target: string, path: string): boolean {
   return true;
 }
 
-const LOCK_SH = 1;
-const LOCK_EX = 2;
-const LOCK_NB = 4;
 
 /** An exclusive flock on `path` (created if missing), or a shared one; released by closing. */
 export function lockFile(path: string, wait = true, shared = false): { fd: number; release(): void } | null {
   const fd = sys(`open ${path}`, "openat", AT.FDCWD, cstr(path), O.RDONLY | O.CREAT | O.CLOEXEC, 0o600);
   for (;;) {
-    const r = trySys("flock", fd, (shared ? LOCK_SH : LOCK_EX) | (wait ? 0 : LOCK_NB));
+    const r = trySys("flock", fd, (shared ? LOCK.SH : LOCK.EX) | (wait ? 0 : LOCK.NB));
     if (r === 0) return { fd, release: () => closeFd(fd) };
     if (r === -Errno.EINTR) continue;
     closeFd(fd);
@@ -412,7 +399,6 @@ export function lockFile(path: string, wait = true, shared = false): { fd: numbe
   }
 }
 
-const STATX_BTIME = 0x800;
 
 /**
  * What names a file across time (following links): its device and inode as
@@ -420,22 +406,22 @@ const STATX_BTIME = 0x800;
  * since a deleted file's inode number is soon given to a new one.
  */
 export function identityOf(path: string, fd: number = AT.FDCWD): { key: string; id: string } | null {
-  const buf = new Uint8Array(256);
-  if (trySys("statx", fd, cstr(path), path === "" ? AT.EMPTY_PATH : 0, STATX_INO | STATX_BTIME, buf) < 0) return null;
+  const buf = new Uint8Array(SX.SIZE);
+  if (trySys("statx", fd, cstr(path), path === "" ? AT.EMPTY_PATH : 0, STATX.INO | STATX.BTIME, buf) < 0) return null;
   const dv = new DataView(buf.buffer);
-  const key = `${dv.getUint32(136, true)}-${dv.getUint32(140, true)}-${dv.getBigUint64(32, true)}`;
-  const born = (dv.getUint32(0, true) & STATX_BTIME) !== 0 ? `@${dv.getBigInt64(80, true)}.${dv.getUint32(88, true)}` : "";
+  const key = `${dv.getUint32(SX.devMajor, true)}-${dv.getUint32(SX.devMinor, true)}-${dv.getBigUint64(SX.ino, true)}`;
+  const born = (dv.getUint32(SX.mask, true) & STATX.BTIME) !== 0 ? `@${dv.getBigInt64(SX.btimeSec, true)}.${dv.getUint32(SX.btimeNsec, true)}` : "";
   return { key, id: `${key}${born}` };
 }
 
 /** Device and inode of `path` (following links; "" with `fd`: the open file), as "major:minor:ino"; null if it does not exist. */
 export function inodeOf(path: string, fd: number = AT.FDCWD): string | null {
-  const buf = new Uint8Array(256);
-  const r = trySys("statx", fd, cstr(path), path === "" ? AT.EMPTY_PATH : 0, STATX_INO, buf);
+  const buf = new Uint8Array(SX.SIZE);
+  const r = trySys("statx", fd, cstr(path), path === "" ? AT.EMPTY_PATH : 0, STATX.INO, buf);
   if (r < 0) return null;
   const dv = new DataView(buf.buffer);
-  const ino = dv.getBigUint64(32, true);
-  const devMajor = dv.getUint32(136, true);
-  const devMinor = dv.getUint32(140, true);
+  const ino = dv.getBigUint64(SX.ino, true);
+  const devMajor = dv.getUint32(SX.devMajor, true);
+  const devMinor = dv.getUint32(SX.devMinor, true);
   return `${devMajor}:${devMinor}:${ino}`;
 }

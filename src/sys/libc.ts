@@ -1,7 +1,9 @@
 // The libc binding. Everything the parent asks of the kernel goes through here.
 
 import { dlopen, FFIType, ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
+import { MAP, PROT, SA_RESTART, WALL } from "./constants";
 import { Errno, SysError } from "./errno";
+import { GLIBC_SIGSET_SIZE, SIGACTION_LAYOUT } from "./layouts";
 import { syscallNumber, type SyscallName } from "./syscalls";
 
 // syscall() returns i64_fast, a plain number for every value a system call
@@ -107,24 +109,20 @@ export function readUpTo(op: string, fd: number, max: number): Uint8Array {
   return buf.subarray(0, off);
 }
 
-/** glibc's sigset_t is 1024 bits. */
+/** glibc's sigset_t (1024 bits): what pthread_sigmask takes. */
 export function sigset(signals: readonly number[]): Uint8Array {
-  const set = new Uint8Array(128);
+  const set = new Uint8Array(GLIBC_SIGSET_SIZE);
   for (const s of signals) set[(s - 1) >> 3]! |= 1 << ((s - 1) & 7);
   return set;
 }
 
-const SA_RESTART = 0x10000000;
-const PROT_READ = 0x1;
-const PROT_WRITE = 0x2;
-const MAP_SHARED = 0x01;
-const MAP_ANONYMOUS = 0x20;
 
 /** Installs a native handler (a function address) with SA_RESTART, via glibc's struct sigaction. */
 export function setSignalHandler(signal: number, handler: number): void {
-  const act = new BigUint64Array(19); // handler, sa_mask[16], flags, restorer
-  act[0] = BigInt(handler);
-  new DataView(act.buffer).setInt32(136, SA_RESTART, true);
+  const act = new Uint8Array(SIGACTION_LAYOUT.SIZE);
+  const dv = new DataView(act.buffer);
+  dv.setBigUint64(SIGACTION_LAYOUT.handler, BigInt(handler), true);
+  dv.setInt32(SIGACTION_LAYOUT.flags, SA_RESTART, true);
   if (libc.sigaction(signal, act, null) !== 0) throw new SysError(`sigaction ${signal}`, errno());
 }
 
@@ -137,7 +135,7 @@ export function blockSignals(how: number, signals: readonly number[]): void {
 export function waitFor(pid: number): number {
   const status = new Int32Array(1);
   for (;;) {
-    const r = libc.waitpid(pid, status, 0x40000000 /* __WALL */);
+    const r = libc.waitpid(pid, status, WALL);
     if (r === pid) return status[0]!;
     const e = errno();
     if (r === -1 && e === Errno.EINTR) continue;
@@ -166,7 +164,7 @@ export function randomBytes(n: number): Uint8Array {
  */
 export function sharedCopy(op: string, bytes: Uint8Array): { addr: number; view: Uint8Array; release(): void } {
   const size = Math.ceil(bytes.length / 4096) * 4096 || 4096;
-  const addr = trySys("mmap", 0, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  const addr = trySys("mmap", 0, size, PROT.READ | PROT.WRITE, MAP.SHARED | MAP.ANONYMOUS, -1, 0);
   if (addr < 0 && addr > -4096) throw new SysError(op, -addr);
   const view = new Uint8Array(toArrayBuffer(addr as Pointer, 0, size));
   view.set(bytes);

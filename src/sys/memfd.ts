@@ -2,19 +2,11 @@
 // source for the run-time compiler, the interpreter bun:ffi maps, the waiter
 // the kernel execs. Nothing is written to a path another user could swap.
 
+import { F_ADD_SEALS, F_SEAL, MFD } from "./constants";
 import { Errno, SysError } from "./errno";
 import { cstr } from "./fs";
 import { closeFd, trySys, writeAll } from "./libc";
 
-const MFD_CLOEXEC = 1;
-const MFD_ALLOW_SEALING = 2;
-const MFD_NOEXEC_SEAL = 8;
-const MFD_EXEC = 0x10;
-const F_ADD_SEALS = 1033;
-const F_SEAL_SEAL = 1;
-const F_SEAL_SHRINK = 2;
-const F_SEAL_GROW = 4;
-const F_SEAL_WRITE = 8;
 
 /** What the file is for: read as data, mapped as code (dlopen), or exec'd. */
 export type MemoryFileUse = "data" | "map" | "exec";
@@ -29,11 +21,11 @@ export type MemoryFileUse = "data" | "map" | "exec";
  * still lets be executable; code to exec has no other way.
  */
 export function memoryFile(name: string, what: string, data: Uint8Array, use: MemoryFileUse, createOp = "memfd_create"): number {
-  const tries = use === "data" ? [0] : use === "map" ? [MFD_EXEC, MFD_NOEXEC_SEAL, 0] : [MFD_EXEC, 0];
+  const tries = use === "data" ? [0] : use === "map" ? [MFD.EXEC, MFD.NOEXEC_SEAL, 0] : [MFD.EXEC, 0];
   const retry = (r: number) => r === -Errno.EINVAL || (use === "map" && r === -Errno.EACCES);
   let fd = -Errno.EINVAL;
   for (const flags of tries) {
-    fd = trySys("memfd_create", cstr(name), MFD_CLOEXEC | MFD_ALLOW_SEALING | flags);
+    fd = trySys("memfd_create", cstr(name), MFD.CLOEXEC | MFD.ALLOW_SEALING | flags);
     if (fd >= 0 || !retry(fd)) break;
   }
   if (fd < 0) throw new SysError(createOp, -fd);
@@ -41,7 +33,7 @@ export function memoryFile(name: string, what: string, data: Uint8Array, use: Me
     writeAll(`write ${what}`, fd, data);
     // Sealed: whoever reaches the file later (a container through its init's
     // /proc/1/exe) can neither change nor resize it.
-    const sealed = trySys("fcntl", fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+    const sealed = trySys("fcntl", fd, F_ADD_SEALS, F_SEAL.SEAL | F_SEAL.SHRINK | F_SEAL.GROW | F_SEAL.WRITE);
     if (sealed < 0) throw new SysError(`seal ${what}`, -sealed);
   } catch (e) {
     closeFd(fd);

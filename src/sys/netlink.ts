@@ -1,33 +1,21 @@
 // Netlink sockets: messages with attributes, requests answered by an ack,
 // dumps answered by many messages. The protocols on top (rtnetlink) live in net/.
 
-import { AT, O, SOCK_CLOEXEC } from "./constants";
+import { AF_NETLINK, AT, CLONE, NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK, NLA_F_NESTED, NLM_F, NLMSG_DONE, NLMSG_ERROR, NLMSGERR_ATTR_MSG, O, SOCK_CLOEXEC, SOCK_RAW, SOL_NETLINK } from "./constants";
 import { Errno, SysError } from "./errno";
+import { NLATTR_LAYOUT as NLA, NLMSGERR_LAYOUT, NLMSGHDR_LAYOUT as NLH, SOCKADDR_NL_LAYOUT } from "./layouts";
 import { closeFd, sys, trySys } from "./libc";
-
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOL_NETLINK = 270;
-const NETLINK_EXT_ACK = 11;
-const NETLINK_GET_STRICT_CHK = 12;
-
-export const NLM_F = { REQUEST: 1, MULTI: 2, ACK: 4, ROOT: 0x100, MATCH: 0x200, REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400, DUMP: 0x300 } as const;
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const NLM_F_ACK_TLVS = 0x200;
-const NLM_F_CAPPED = 0x100;
-const NLMSGERR_ATTR_MSG = 1;
 
 const align4 = (n: number) => (n + 3) & ~3;
 
 /** One attribute: a type and a payload (nested attributes are payloads made of attributes). */
 export function attr(type: number, payload: Uint8Array): Uint8Array {
-  const len = 4 + payload.length;
+  const len = NLA.SIZE + payload.length;
   const out = new Uint8Array(align4(len));
   const dv = new DataView(out.buffer);
-  dv.setUint16(0, len, true);
-  dv.setUint16(2, type, true);
-  out.set(payload, 4);
+  dv.setUint16(NLA.len, len, true);
+  dv.setUint16(NLA.type, type, true);
+  out.set(payload, NLA.SIZE);
   return out;
 }
 
@@ -38,7 +26,6 @@ export function attrU32(type: number, v: number): Uint8Array {
   return attr(type, b);
 }
 export const attrU8 = (type: number, v: number) => attr(type, Uint8Array.of(v));
-const NLA_F_NESTED = 0x8000;
 export const nested = (type: number, ...parts: Uint8Array[]) => attr(type | NLA_F_NESTED, concat(parts));
 
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
@@ -55,10 +42,10 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
 export function parseAttrs(buf: Uint8Array): Map<number, Uint8Array> {
   const out = new Map<number, Uint8Array>();
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  for (let off = 0; off + 4 <= buf.length; ) {
-    const len = dv.getUint16(off, true);
-    if (len < 4 || off + len > buf.length) break;
-    out.set(dv.getUint16(off + 2, true) & 0x3fff, buf.subarray(off + 4, off + len));
+  for (let off = 0; off + NLA.SIZE <= buf.length; ) {
+    const len = dv.getUint16(off + NLA.len, true);
+    if (len < NLA.SIZE || off + len > buf.length) break;
+    out.set(dv.getUint16(off + NLA.type, true) & 0x3fff, buf.subarray(off + NLA.SIZE, off + len));
     off += align4(len);
   }
   return out;
@@ -95,8 +82,8 @@ export class NetlinkSocket {
     // Ask for the kernel's text on errors, and for dumps filtered by what a request names.
     trySys("setsockopt", fd, SOL_NETLINK, NETLINK_EXT_ACK, one, 4);
     trySys("setsockopt", fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, one, 4);
-    const sa = new Uint8Array(12);
-    new DataView(sa.buffer).setUint16(0, AF_NETLINK, true);
+    const sa = new Uint8Array(SOCKADDR_NL_LAYOUT.SIZE);
+    new DataView(sa.buffer).setUint16(SOCKADDR_NL_LAYOUT.family, AF_NETLINK, true);
     const r = trySys("bind", fd, sa, sa.length);
     if (r < 0) {
       closeFd(fd);
@@ -111,15 +98,15 @@ export class NetlinkSocket {
 
   private send(op: string, type: number, flags: number, body: Uint8Array): number {
     const seq = this.seq++;
-    const msg = new Uint8Array(16 + body.length);
+    const msg = new Uint8Array(NLH.SIZE + body.length);
     const dv = new DataView(msg.buffer);
-    dv.setUint32(0, msg.length, true);
-    dv.setUint16(4, type, true);
-    dv.setUint16(6, flags | NLM_F.REQUEST, true);
-    dv.setUint32(8, seq, true);
-    msg.set(body, 16);
-    const sa = new Uint8Array(12);
-    new DataView(sa.buffer).setUint16(0, AF_NETLINK, true);
+    dv.setUint32(NLH.len, msg.length, true);
+    dv.setUint16(NLH.type, type, true);
+    dv.setUint16(NLH.flags, flags | NLM_F.REQUEST, true);
+    dv.setUint32(NLH.seq, seq, true);
+    msg.set(body, NLH.SIZE);
+    const sa = new Uint8Array(SOCKADDR_NL_LAYOUT.SIZE);
+    new DataView(sa.buffer).setUint16(SOCKADDR_NL_LAYOUT.family, AF_NETLINK, true);
     for (;;) {
       const n = trySys("sendto", this.fd, msg, msg.length, 0, sa, sa.length);
       if (n === -Errno.EINTR) continue;
@@ -136,19 +123,19 @@ export class NetlinkSocket {
       if (n === -Errno.EINTR) continue;
       if (n < 0) throw new SysError(op, -n);
       const dv = new DataView(this.buf.buffer, 0, n);
-      for (let off = 0; off + 16 <= n; ) {
-        const len = dv.getUint32(off, true);
-        if (len < 16 || off + len > n) throw new SysError(op, Errno.EPROTO);
-        const type = dv.getUint16(off + 4, true);
-        const flags = dv.getUint16(off + 6, true);
-        const mseq = dv.getUint32(off + 8, true);
-        const payload = this.buf.slice(off + 16, off + len);
+      for (let off = 0; off + NLH.SIZE <= n; ) {
+        const len = dv.getUint32(off + NLH.len, true);
+        if (len < NLH.SIZE || off + len > n) throw new SysError(op, Errno.EPROTO);
+        const type = dv.getUint16(off + NLH.type, true);
+        const flags = dv.getUint16(off + NLH.flags, true);
+        const mseq = dv.getUint32(off + NLH.seq, true);
+        const payload = this.buf.slice(off + NLH.SIZE, off + len);
         off += align4(len);
         if (mseq !== seq) continue;
         if (type === NLMSG_DONE) return out;
         if (type === NLMSG_ERROR) {
           const pdv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-          const error = -pdv.getInt32(0, true);
+          const error = -pdv.getInt32(NLMSGERR_LAYOUT.error, true);
           if (error === 0) return out;
           throw new NetlinkError(op, error, extAckMessage(payload, flags));
         }
@@ -170,17 +157,16 @@ export class NetlinkSocket {
 }
 
 function extAckMessage(payload: Uint8Array, flags: number): string | undefined {
-  if (!(flags & NLM_F_ACK_TLVS)) return undefined;
+  if (!(flags & NLM_F.ACK_TLVS)) return undefined;
   // After the error: the request's header (or all of it, unless capped), then TLVs.
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  const reqLen = flags & NLM_F_CAPPED ? 16 : dv.getUint32(4, true);
-  const msg = parseAttrs(payload.subarray(4 + align4(reqLen))).get(NLMSGERR_ATTR_MSG);
+  const reqLen = flags & NLM_F.CAPPED ? NLH.SIZE : dv.getUint32(NLMSGERR_LAYOUT.msg + NLH.len, true);
+  const msg = parseAttrs(payload.subarray(NLMSGERR_LAYOUT.msg + align4(reqLen))).get(NLMSGERR_ATTR_MSG);
   if (!msg) return undefined;
   const end = msg.indexOf(0);
   return new TextDecoder().decode(end >= 0 ? msg.subarray(0, end) : msg) || undefined;
 }
 
-const CLONE_NEWNET = 0x40000000;
 
 /**
  * A netlink socket inside another network namespace: this thread enters it
@@ -191,11 +177,11 @@ export function openInNamespace(protocol: number, nsFd: number): NetlinkSocket {
   const cstr = new TextEncoder().encode("/proc/thread-self/ns/net\0");
   const home = sys("open this thread's network namespace", "openat", AT.FDCWD, cstr, O.RDONLY | O.CLOEXEC, 0);
   try {
-    sys("enter the container's network namespace", "setns", nsFd, CLONE_NEWNET);
+    sys("enter the container's network namespace", "setns", nsFd, CLONE.NEWNET);
     try {
       return NetlinkSocket.open(protocol);
     } finally {
-      sys("return to bunker's network namespace", "setns", home, CLONE_NEWNET);
+      sys("return to bunker's network namespace", "setns", home, CLONE.NEWNET);
     }
   } finally {
     closeFd(home);

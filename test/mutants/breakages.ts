@@ -229,7 +229,7 @@ export const BREAKAGES: Breakage[] = [
     name: "seccomp-not-loaded",
     removes: "installing the seccomp filter",
     file: "src/security/plan.ts",
-    edits: one('"seccomp", [1 /* SECCOMP_SET_MODE_FILTER */, flags, fprog]);', '"getpid", []);'),
+    edits: one('"seccomp", [SECCOMP_SET_MODE_FILTER, flags, p.arena.bytes(fprog)]);', '"getpid", []);'),
     tests: [SECURITY],
   },
   {
@@ -257,7 +257,7 @@ export const BREAKAGES: Breakage[] = [
     name: "seccomp-clone-namespaces",
     removes: "the filter's refusal of clone with namespace flags",
     file: "src/security/seccomp/profile.ts",
-    edits: one("export const CLONE_NAMESPACE_FLAGS = 0x7e020080;", "export const CLONE_NAMESPACE_FLAGS = 0x0;"),
+    edits: one("export const CLONE_NAMESPACE_FLAGS = CLONE.NEWNS |", "export const CLONE_NAMESPACE_FLAGS = 0 && CLONE.NEWNS |"),
     tests: [ESCAPE],
   },
   {
@@ -271,21 +271,21 @@ export const BREAKAGES: Breakage[] = [
     name: "seccomp-allows-block-mknod",
     removes: "the filter's refusal of mknod for block devices",
     file: "src/security/seccomp/profile.ts",
-    edits: one("for (const type of [0, 0o010000, 0o100000, 0o140000]) {", "for (const type of [0, 0o010000, 0o100000, 0o140000, 0o060000]) {"),
+    edits: one("for (const type of [0, S.IFIFO, S.IFREG, S.IFSOCK]) {", "for (const type of [0, S.IFIFO, S.IFREG, S.IFSOCK, S.IFBLK]) {"),
     tests: [ESCAPE],
   },
   {
     name: "seccomp-allows-vsock",
     removes: "the filter's refusal of AF_VSOCK sockets",
     file: "src/security/seccomp/profile.ts",
-    edits: one('{ names: ["socket"], action: "SCMP_ACT_ERRNO", args: [{ index: 0, value: 0xffffffff, valueTwo: 40, op: "SCMP_CMP_MASKED_EQ" }] },\n', ""),
+    edits: one('{ names: ["socket"], action: "SCMP_ACT_ERRNO", args: [{ index: 0, value: 0xffffffff, valueTwo: AF_VSOCK, op: "SCMP_CMP_MASKED_EQ" }] },\n', ""),
     tests: [ESCAPE],
   },
   {
     name: "seccomp-x32",
     removes: "the filter's refusal of x32 system calls",
     file: "src/security/seccomp/compile.ts",
-    edits: one("    asm.jump(BPF.JGE_K, X32_BIT, 0, 1);\n    asm.ret(refuse);\n", ""),
+    edits: one("    asm.jump(BPF.JGE_K, X32_SYSCALL_BIT, 0, 1);\n    asm.ret(refuse);\n", ""),
     tests: [ESCAPE],
   },
   {
@@ -378,7 +378,7 @@ export const BREAKAGES: Breakage[] = [
     name: "signal-after-exec-kills",
     removes: "passing on a signal that arrives once the command runs but before bunker has read so (it was taken for an interrupted set-up)",
     file: "native/child.c",
-    edits: one("if (fwd_starting && sig != 28 /* SIGWINCH */ && !fwd_command_runs()) {", "if (fwd_starting && sig != 28 /* SIGWINCH */) {"),
+    edits: one("if (fwd_starting && sig != SIGWINCH_ && !fwd_command_runs()) {", "if (fwd_starting && sig != SIGWINCH_) {"),
     tests: [NATIVE],
   },
   {
@@ -543,7 +543,7 @@ export const BREAKAGES: Breakage[] = [
     name: "read-outside-root",
     removes: "resolving a rootfs's /etc files inside it (an absolute symlink reads the host's)",
     file: "src/sys/fs.ts",
-    edits: one("BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)", "BigInt(RESOLVE_NO_MAGICLINKS)"),
+    edits: one("BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS)", "BigInt(RESOLVE.NO_MAGICLINKS)"),
     tests: [ESCAPE],
   },
   {
@@ -571,7 +571,7 @@ export const BREAKAGES: Breakage[] = [
     name: "cleanup-follows-symlinks",
     removes: "removing what bunker created in a rootfs without following symlinks",
     file: "src/sys/fs.ts",
-    edits: one("BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)", "BigInt(0)"),
+    edits: one("BigInt(RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS)", "BigInt(0)"),
     tests: [MOUNTPOINTS],
   },
   {
@@ -729,7 +729,7 @@ export const BREAKAGES: Breakage[] = [
     name: "oci-command-lookup",
     removes: "looking the command up at create, before the start gate (a missing one would fail only at start)",
     file: "src/runtime/plan.ts",
-    edits: one('"faccessat", [AT.FDCWD, p.str(path), 1 /* X_OK */, 0], { probe: true,', '"getpid", [], { probe: true,'),
+    edits: one('"faccessat", [AT.FDCWD, p.str(path), X_OK, 0], { probe: true,', '"getpid", [], { probe: true,'),
     tests: [OCI],
   },
   {
@@ -750,7 +750,7 @@ export const BREAKAGES: Breakage[] = [
     name: "layer-through-symlink",
     removes: "unpacking a layer's entries without following symlinks (one planted by an earlier entry would lead out of the layer)",
     file: "src/image/unpack.ts",
-    edits: one("BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)]);\n    const path", "BigInt(0)]);\n    const path"),
+    edits: one("BigInt(RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS)]);\n    const path", "BigInt(0)]);\n    const path"),
     tests: [UNPACK],
   },
   {
@@ -785,7 +785,7 @@ export const BREAKAGES: Breakage[] = [
     name: "whiteout-ignored",
     removes: "turning a layer's .wh. entries into overlayfs whiteouts (files a layer removed would show)",
     file: "src/image/unpack.ts",
-    edits: one('        const r = trySys("mknodat", parent, name, S_IFCHR, 0);\n        if (r < 0) this.fail(e.path, "make its whiteout", r);\n', ""),
+    edits: one('        const r = trySys("mknodat", parent, name, S.IFCHR, 0);\n        if (r < 0) this.fail(e.path, "make its whiteout", r);\n', ""),
     tests: [UNPACK, REGISTRY],
   },
   {
@@ -1022,7 +1022,7 @@ export const BREAKAGES: Breakage[] = [
     name: "cp-outside-the-root",
     removes: "cp resolving a container's paths inside its root (a planted symlink would lead to the host's files)",
     file: "src/runtime/cp-tree.ts",
-    edits: one("    return new FdTree(root, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, what);", "    return new FdTree(root, 0, what);"),
+    edits: one("    return new FdTree(root, RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS, what);", "    return new FdTree(root, 0, what);"),
     tests: [CP_SECURITY],
   },
   {
@@ -1101,8 +1101,8 @@ export const BREAKAGES: Breakage[] = [
     removes: "IPv6 addresses usable at once (without IFA_F_NODAD they are tentative for a second or more)",
     file: "src/net/rtnl.ts",
     edits: [
-      { from: "  msg[2] = IFA_F_NODAD;\n", to: "" },
-      { from: "attrU32(IFA_FLAGS, IFA_F_NODAD)", to: "attrU32(IFA_FLAGS, 0)" },
+      { from: "  msg[IFADDR.flags] = IFA_F_NODAD;\n", to: "" },
+      { from: "attrU32(IFA.FLAGS, IFA_F_NODAD)", to: "attrU32(IFA.FLAGS, 0)" },
     ],
     tests: ["test/integration/ipv6.test.ts"],
   },
@@ -1153,7 +1153,7 @@ export const BREAKAGES: Breakage[] = [
     name: "helper-signals-blocked",
     removes: "bunker's helpers in a user's namespaces starting with no signal blocked (aardvark-dns would inherit blocked SIGHUP and SIGTERM: no reloads, and each stop waits for SIGKILL)",
     file: "src/runtime/userns-helper.ts",
-    edits: one('  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(8).addr, 0, 8]);\n', ""),
+    edits: one('  p.call("unblock all signals", "rt_sigprocmask", [SIG_SETMASK, p.arena.alloc(KERNEL_SIGSET_SIZE).addr, 0, KERNEL_SIGSET_SIZE]);\n', ""),
     tests: ["test/integration/networks-rootless.test.ts"],
   },
   {
@@ -1169,5 +1169,26 @@ export const BREAKAGES: Breakage[] = [
     file: "src/runtime/network-rootless.ts",
     edits: one("  reconcileForwards();\n", ""),
     tests: ["test/integration/networks-rootless.test.ts"],
+  },
+  {
+    name: "abi-arm64-nofollow",
+    removes: "aarch64's own O_NOFOLLOW (its x86_64 value means O_LARGEFILE there: a final symlink would be followed)",
+    file: "src/sys/constants.ts",
+    edits: one("    NOFOLLOW: arm ? 0o100000 : 0o400000,", "    NOFOLLOW: 0o400000,"),
+    tests: ["test/unit/abi.test.ts"],
+  },
+  {
+    name: "abi-arm64-newfstatat",
+    removes: "aarch64's number for newfstatat in seccomp profiles (without it the default profile refuses glibc's stat on arm64)",
+    file: "src/sys/syscall-table.ts",
+    edits: one("  newfstatat: [262, 79],", "  newfstatat: [262, -1],"),
+    tests: ["test/unit/abi.test.ts"],
+  },
+  {
+    name: "abi-native-arm64-openat",
+    removes: "the aarch64 waiter's own openat number (x86_64's 257 is another call there: the container's log would never open)",
+    file: "native/nolibc.h",
+    edits: one("#define NR_OPENAT 56\n", "#define NR_OPENAT 257\n"),
+    tests: ["test/unit/abi.test.ts"],
   },
 ];

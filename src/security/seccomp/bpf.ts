@@ -2,6 +2,7 @@
 // labels, and an interpreter so compiled filters can be tested without a kernel.
 
 import { BunkerError } from "../../errors";
+import { SECCOMP_DATA_LAYOUT as SD, SOCK_FILTER_LAYOUT } from "../../sys/layouts";
 
 export interface Insn {
   code: number;
@@ -30,8 +31,8 @@ export const RET = {
   ALLOW: 0x7fff0000,
 } as const;
 
-/** Offsets in struct seccomp_data. */
-export const DATA = { nr: 0, arch: 4, argLo: (i: number) => 16 + 8 * i, argHi: (i: number) => 20 + 8 * i } as const;
+/** The words a filter loads from struct seccomp_data (an argument is 64 bits, little-endian: low word first). */
+export const DATA = { nr: SD.nr, arch: SD.arch, argLo: (i: number) => SD.args + 8 * i, argHi: (i: number) => SD.args + 8 * i + 4 } as const;
 
 type Target = string | number; // a label, or "next" as 0
 
@@ -114,13 +115,14 @@ export class Assembler {
 
 /** struct sock_filter[] as bytes. */
 export function encode(prog: readonly Insn[]): Uint8Array {
-  const buf = new Uint8Array(prog.length * 8);
+  const F = SOCK_FILTER_LAYOUT;
+  const buf = new Uint8Array(prog.length * F.SIZE);
   const dv = new DataView(buf.buffer);
   prog.forEach((p, i) => {
-    dv.setUint16(i * 8, p.code, true);
-    dv.setUint8(i * 8 + 2, p.jt);
-    dv.setUint8(i * 8 + 3, p.jf);
-    dv.setUint32(i * 8 + 4, p.k, true);
+    dv.setUint16(i * F.SIZE + F.code, p.code, true);
+    dv.setUint8(i * F.SIZE + F.jt, p.jt);
+    dv.setUint8(i * F.SIZE + F.jf, p.jf);
+    dv.setUint32(i * F.SIZE + F.k, p.k, true);
   });
   return buf;
 }

@@ -2,15 +2,15 @@
 // architecture check first (a foreign or x32 system call is refused), then
 // one group per system call named by an applicable rule, then the default.
 
+import { AUDIT_ARCH, X32_SYSCALL_BIT } from "../../sys/constants";
+import { Errno } from "../../sys/errno";
 import { SYSCALL_TABLE } from "../../sys/syscall-table";
 import type { Arch } from "../../sys/syscalls";
 import { Assembler, BPF, DATA, FilterSizeError, RET, type Insn } from "./bpf";
 import type { Action, ArgRule, Profile, SyscallRule } from "./profile";
 
-const AUDIT_ARCH: Record<Arch, number> = { x86_64: 0xc000003e, aarch64: 0xc00000b7 };
 const SCMP_ARCH: Record<Arch, string> = { x86_64: "SCMP_ARCH_X86_64", aarch64: "SCMP_ARCH_AARCH64" };
-const X32_BIT = 0x40000000;
-const EPERM = 1;
+const EPERM = Errno.EPERM;
 
 function actionWord(a: Action, errno: number | undefined, fallback: number): number {
   switch (a) {
@@ -129,7 +129,7 @@ function build(profile: Profile, o: CompileOptions, far: boolean): Insn[] {
   asm.ret(refuse);
   asm.ld(DATA.nr);
   if (o.arch === "x86_64") {
-    asm.jump(BPF.JGE_K, X32_BIT, 0, 1);
+    asm.jump(BPF.JGE_K, X32_SYSCALL_BIT, 0, 1);
     asm.ret(refuse);
   }
   for (const [nr, rules] of byNr) {

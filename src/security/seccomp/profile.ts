@@ -5,6 +5,8 @@
 
 import { FileError, readRegularFile } from "../../sys/fs";
 import { BunkerError } from "../../errors";
+import { AF_VSOCK, CLONE, S, TIOCLINUX, TIOCSTI } from "../../sys/constants";
+import { Errno } from "../../sys/errno";
 
 /** docker's own default profile is well under 100 KiB: a profile ten times that is a mistake, not a policy. */
 const PROFILE_MAX = 1 << 20;
@@ -176,18 +178,15 @@ const BY_CAP: Record<string, string> = {
 };
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean);
-/** Namespace-creating clone flags: CLONE_NEWNS | CLONE_NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME. */
-export const CLONE_NAMESPACE_FLAGS = 0x7e020080;
-/** The generic terminal ioctl numbers, the same on x86_64 and aarch64. */
-const TIOCSTI = 0x5412;
-const TIOCLINUX = 0x541c;
+/** Namespace-creating clone flags. */
+export const CLONE_NAMESPACE_FLAGS = CLONE.NEWNS | CLONE.NEWCGROUP | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWUSER | CLONE.NEWPID | CLONE.NEWNET | CLONE.NEWTIME;
 
 export function defaultProfile(): Profile {
   const rules: SyscallRule[] = [{ names: words(ALLOWED), action: "SCMP_ACT_ALLOW" }];
   // clone without namespace flags; clone3 (flags in a struct the filter cannot read) falls back to clone.
   rules.push(
     { names: ["clone"], action: "SCMP_ACT_ALLOW", args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }], excludes: { caps: ["CAP_SYS_ADMIN"] } },
-    { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38, excludes: { caps: ["CAP_SYS_ADMIN"] } },
+    { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: Errno.ENOSYS, excludes: { caps: ["CAP_SYS_ADMIN"] } },
   );
   // personality: only the harmless personas (Linux, with or without 32-bit addressing or ASLR off; and the query).
   for (const v of [0x0, 0x8, 0x20000, 0x20008, 0xffffffff]) {
@@ -195,18 +194,17 @@ export function defaultProfile(): Profile {
   }
   // mknod: FIFOs, sockets and regular files only. Without a device cgroup a
   // container able to make /dev/sda could read the host's disk.
-  const S_IFMT = 0o170000;
-  for (const type of [0, 0o010000, 0o100000, 0o140000]) {
+  for (const type of [0, S.IFIFO, S.IFREG, S.IFSOCK]) {
     rules.push(
-      { names: ["mknodat"], action: "SCMP_ACT_ALLOW", args: [{ index: 2, value: S_IFMT, valueTwo: type, op: "SCMP_CMP_MASKED_EQ" }] },
-      { names: ["mknod"], action: "SCMP_ACT_ALLOW", args: [{ index: 1, value: S_IFMT, valueTwo: type, op: "SCMP_CMP_MASKED_EQ" }] },
+      { names: ["mknodat"], action: "SCMP_ACT_ALLOW", args: [{ index: 2, value: S.IFMT, valueTwo: type, op: "SCMP_CMP_MASKED_EQ" }] },
+      { names: ["mknod"], action: "SCMP_ACT_ALLOW", args: [{ index: 1, value: S.IFMT, valueTwo: type, op: "SCMP_CMP_MASKED_EQ" }] },
     );
   }
   // socket: everything but AF_VSOCK (40), a way to the host. The family is an
   // int: the kernel ignores the upper 32 bits, so only the lower ones are
   // compared (a 64-bit "!= 40" would let (1 << 32) | 40 through).
   rules.push(
-    { names: ["socket"], action: "SCMP_ACT_ERRNO", args: [{ index: 0, value: 0xffffffff, valueTwo: 40, op: "SCMP_CMP_MASKED_EQ" }] },
+    { names: ["socket"], action: "SCMP_ACT_ERRNO", args: [{ index: 0, value: 0xffffffff, valueTwo: AF_VSOCK, op: "SCMP_CMP_MASKED_EQ" }] },
     { names: ["socket"], action: "SCMP_ACT_ALLOW" },
   );
   // ioctl: everything but TIOCSTI and TIOCLINUX, which push input into a terminal (a terminal the
