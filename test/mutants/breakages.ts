@@ -1170,4 +1170,11 @@ export const BREAKAGES: Breakage[] = [
     edits: one("  reconcileForwards();\n", ""),
     tests: ["test/integration/networks-rootless.test.ts"],
   },
+  {
+    name: "aarch64-no-newfstatat",
+    removes: "aarch64's number for newfstatat (79) in the table seccomp profiles are compiled with: without it the default filter refuses glibc's stat and fstatat in every arm64 container",
+    file: "src/sys/syscall-table.ts",
+    edits: one("  newfstatat: [262, 79],", "  newfstatat: [262, -1],"),
+    tests: ["test/unit/syscalls.test.ts", "test/unit/seccomp.test.ts"],
+  },
 ];
