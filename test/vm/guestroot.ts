@@ -10,8 +10,8 @@ import { EXIT_UNAVAILABLE, UNAVAILABLE, VmError, run } from "./fail";
 /**
  * What the guest runs: busybox-static (the initramfs, test root filesystems, modprobe), libc6 (Bun,
  * the arm64 bunker file), coreutils, util-linux (setpriv, mount) and passwd (useradd) for the tests'
- * throw-away users, uidmap (newuidmap), crun (the start-up comparison), file, nftables and iproute2
- * (the leak check), and a shell.
+ * throw-away users, uidmap (newuidmap), passt and slirp4netns (a rootless container's network),
+ * crun (the start-up comparison), file, nftables and iproute2 (the leak check), and a shell.
  */
 export const ARM64_PACKAGES = [
   "base-files",
@@ -29,9 +29,11 @@ export const ARM64_PACKAGES = [
   "login",
   "mount",
   "nftables",
+  "passt",
   "passwd",
   "procps",
   "sed",
+  "slirp4netns",
   "tar",
   "uidmap",
   "util-linux",
