@@ -32,6 +32,7 @@ directory, and exits with its status.
   --suite RELEASE    take the kernel from another Debian release (bullseye: Linux 5.10)
   --arch ARCH        amd64 (default) or arm64: Debian's arm64 kernel under qemu-system-aarch64,
                      with a root made of bookworm's arm64 packages and the repository at its path
+                     (--suite then picks only the kernel)
   --verbose          show the kernel console and qemu's command line
   --help             this text
 

@@ -55,9 +55,10 @@ async function main(): Promise<number> {
   const busybox = findBusybox();
   const kernel = ensureKernel(CACHE, busybox, parsed.kernel, parsed.suite, parsed.arch);
   const cwd = realpathSync(process.cwd());
-  // An arm64 guest's root is made of arm64 packages; the repository, its node_modules (a link out of
-  // it in a worktree) and the working directory come from the host's root at their own paths.
-  const guestRoot = parsed.arch === "arm64" ? ensureArm64Root(CACHE, ROOT, parsed.suite ?? ARM64_SUITE) : "/";
+  // An arm64 guest's root is made of bookworm's arm64 packages (whatever release --suite takes the
+  // kernel from); the repository, its node_modules (a link out of it in a worktree) and the working
+  // directory come from the host's root at their own paths.
+  const guestRoot = parsed.arch === "arm64" ? ensureArm64Root(CACHE, ROOT, ARM64_SUITE) : "/";
   const shared = [ROOT, cwd];
   try {
     shared.push(realpathSync(join(ROOT, "node_modules")));
