@@ -82,6 +82,15 @@ test("x32 system calls are refused on x86_64", () => {
   expect(run(prog, { nr: 0x40000000 | 0, arch: ARCH.x86_64 })).toBe(EPERM);
 });
 
+describe("the default profile's numbers on aarch64", () => {
+  test("stat reaches the kernel: glibc's stat, lstat and fstatat are newfstatat there, number 79", () => {
+    const prog = compile(defaultProfile(), { arch: "aarch64", caps: DEFAULT_CAPS });
+    expect(run(prog, { nr: 79, arch: ARCH.aarch64 })).toBe(RET.ALLOW);
+    // fstat (80) and statx (291) beside it, as a control.
+    expect([run(prog, { nr: 80, arch: ARCH.aarch64 }), run(prog, { nr: 291, arch: ARCH.aarch64 })]).toEqual([RET.ALLOW, RET.ALLOW]);
+  });
+});
+
 describe("JSON profiles", () => {
   const profile = parseProfile(
     JSON.stringify({

@@ -11,6 +11,8 @@ describe("syscall tables", () => {
     expect(syscallNumber("mount", "aarch64")).toBe(40);
     expect(syscallNumber("execve", "aarch64")).toBe(221);
     expect(syscallNumber("pivot_root", "x86_64")).toBe(155);
+    // glibc's stat, lstat and fstatat on aarch64; the default seccomp profile names it newfstatat.
+    expect(SYSCALL_TABLE.newfstatat).toEqual([262, 79]);
   });
 
   test("aarch64 has newfstatat (79) and no open or stat, as its asm/unistd.h says", () => {

@@ -106,6 +106,19 @@ export class Apt {
       .map((n) => join(into, n));
   }
 
+  /**
+   * Downloads packages and everything they depend on (not what they recommend) into `into`, as
+   * installing them on an empty system would; returns every .deb there.
+   */
+  downloadWithDependencies(pkgs: string[], into: string): string[] {
+    mkdirSync(join(into, "partial"), { recursive: true });
+    const argv = ["apt-get", ...this.options(), "-o", `Dir::Cache::archives=${into}`, "install", "--download-only", "--no-install-recommends", "-y", "-qq", ...pkgs];
+    this.mirror(argv, `${pkgs.join(", ")} and their dependencies (${this.src.suite}, ${this.src.arch})`);
+    return readdirSync(into)
+      .filter((n) => n.endsWith(".deb"))
+      .map((n) => join(into, n));
+  }
+
   private mirror(argv: string[], what: string, cwd?: string): void {
     try {
       run(argv, UNAVAILABLE, { cwd });

@@ -11,6 +11,8 @@ export interface Args {
   env: Record<string, string>;
   kernel?: string;
   suite?: string;
+  /** the guest's architecture: amd64 boots the host's own root, arm64 a root made of arm64 packages */
+  arch: "amd64" | "arm64";
   verbose: boolean;
   command: string[];
 }
@@ -28,6 +30,9 @@ directory, and exits with its status.
   --env NAME=VALUE   set a variable for the command; --env NAME passes the host's (repeatable)
   --kernel PACKAGE   Debian kernel package (default: what linux-image-amd64 depends on)
   --suite RELEASE    take the kernel from another Debian release (bullseye: Linux 5.10)
+  --arch ARCH        amd64 (default) or arm64: Debian's arm64 kernel under qemu-system-aarch64,
+                     with a root made of bookworm's arm64 packages and the repository at its path
+                     (--suite then picks only the kernel)
   --verbose          show the kernel console and qemu's command line
   --help             this text
 
@@ -40,7 +45,7 @@ function duration(text: string): number {
 }
 
 export function parseArgs(argv: string[], hostEnv: Record<string, string | undefined>): Args | "help" {
-  const a: Args = { memory: "2G", cpus: 2, timeoutMs: 20 * 60_000, append: [], env: {}, verbose: false, command: [] };
+  const a: Args = { memory: "2G", cpus: 2, timeoutMs: 20 * 60_000, append: [], env: {}, arch: "amd64", verbose: false, command: [] };
   let i = 0;
   const value = (flag: string): string => {
     const v = argv[++i];
@@ -90,6 +95,12 @@ export function parseArgs(argv: string[], hostEnv: Record<string, string | undef
         const v = value(flag);
         if (!/^[a-z]+$/.test(v)) throw new VmError(flag, `${JSON.stringify(v)} is not a Debian release name`);
         a.suite = v;
+        break;
+      }
+      case "--arch": {
+        const v = value(flag);
+        if (v !== "amd64" && v !== "arm64") throw new VmError(flag, `${JSON.stringify(v)} is not amd64 or arm64`);
+        a.arch = v;
         break;
       }
       case "--verbose":

@@ -8,7 +8,7 @@ import { parseArgs } from "./args";
 import { cpio } from "./cpio";
 import { EXIT_SETUP, EXIT_UNAVAILABLE, VmError } from "./fail";
 import { ensureKernel } from "./kernel";
-import { keepVisible, shellQuote } from "./initramfs";
+import { keepVisible, outermost, shellQuote } from "./initramfs";
 import { loadOrder, parseBuiltin, parseModulesDep } from "./modules";
 import { UntilMark } from "./stream";
 
@@ -125,6 +125,12 @@ describe("options", () => {
     expect(() => parseArgs(["--env", "1X=2", "true"], {})).toThrow("not a variable name");
     expect(() => parseArgs(["--verbose"], {})).toThrow("vm: command: missing");
   });
+
+  test("--arch picks amd64 (the default) or arm64, and nothing else", () => {
+    expect(parseArgs(["true"], {})).toMatchObject({ arch: "amd64" });
+    expect(parseArgs(["--arch", "arm64", "--suite", "bookworm", "--", "true"], {})).toMatchObject({ arch: "arm64", suite: "bookworm", command: ["true"] });
+    expect(() => parseArgs(["--arch", "aarch64", "true"], {})).toThrow('vm: --arch: "aarch64" is not amd64 or arm64');
+  });
 });
 
 const apt = existsSync("/usr/bin/apt-get");
@@ -163,6 +169,11 @@ describe("initramfs helpers", () => {
   test("only paths a fresh /tmp or /run would hide are kept, outermost first", () => {
     expect(keepVisible(["/work/main", "/work/main/test"])).toEqual([]);
     expect(keepVisible(["/tmp/ci/sub", "/tmp/ci", "/run"])).toEqual(["/tmp/ci"]);
+  });
+
+  test("shared directories: outermost only, each once", () => {
+    expect(outermost(["/work/wt/a/sub", "/work/wt/a", "/work/main/node_modules", "/work/wt/a"])).toEqual(["/work/wt/a", "/work/main/node_modules"]);
+    expect(outermost(["/tmp/x", "/tmp/xy"])).toEqual(["/tmp/x", "/tmp/xy"]);
   });
 
   test("shell quoting survives quotes", () => {

@@ -27,13 +27,15 @@ export function findBusybox(): string {
   throw new VmError("busybox", "not found: install busybox-static");
 }
 
-export function findQemu(): string {
-  if (process.arch !== "x64") throw new VmError("qemu", `host architecture ${process.arch} is not supported (the guest is Debian's amd64 kernel)`);
+/** qemu for the guest's architecture; an arm64 guest is emulated on any host, an amd64 one needs an amd64 host. */
+export function findQemu(arch: "amd64" | "arm64" = "amd64"): string {
+  if (arch === "amd64" && process.arch !== "x64") throw new VmError("qemu", `host architecture ${process.arch} is not supported (the guest is Debian's amd64 kernel)`);
+  const [program, pkg] = arch === "arm64" ? ["qemu-system-aarch64", "qemu-system-arm"] : ["qemu-system-x86_64", "qemu-system-x86"];
   for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":")) {
-    const p = `${dir || "."}/qemu-system-x86_64`;
+    const p = `${dir || "."}/${program}`;
     if (existsSync(p)) return p;
   }
-  throw new VmError("qemu", "qemu-system-x86_64 not found: install qemu-system-x86");
+  throw new VmError("qemu", `${program} not found: install ${pkg}`);
 }
 
 /** KVM when this user may use it, else qemu's software emulation (TCG). */

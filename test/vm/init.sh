@@ -4,7 +4,8 @@
 # with a tmpfs upper, so nothing reaches the host's disk), gives it a fresh /proc, /sys, /dev,
 # /run, /tmp and a pure cgroup v2 hierarchy, then switch_roots into it and runs stage2.sh.
 # Files beside it: /vm/config (variables), /vm/modules (insmod order), /vm/keep (paths to keep
-# visible), /vm/job and /vm/stage2.sh (what stage 2 runs, in that order).
+# visible), /vm/shares (host directories for a guest whose root is not the host's), /vm/job and
+# /vm/stage2.sh (what stage 2 runs, in that order).
 
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -64,6 +65,24 @@ while IFS= read -r p; do
 	mkdir -p "$r$p" && mount --bind "/view$p" "$r$p" || fail "bind $p back"
 done </vm/keep
 umount /view
+
+# A guest of another architecture boots a root made for it; the repository comes from the host's
+# root, a second share, each directory at its own path under an overlay of its own (writable,
+# nothing reaching the host's disk).
+if [ -s /vm/shares ]; then
+	mkdir /host
+	mount -t 9p -o "trans=virtio,version=9p2000.L,ro,msize=$VM_MSIZE,cache=loose" hostfs /host ||
+		fail "mount the host's root (9p, hostfs)"
+	i=0
+	while IFS= read -r p; do
+		i=$((i + 1))
+		mkdir -p "/rw/share$i/upper" "/rw/share$i/work" "$r$p" &&
+			mount -t overlay -o "lowerdir=/host$p,upperdir=/rw/share$i/upper,workdir=/rw/share$i/work" overlay "$r$p" ||
+			fail "show $p from the host"
+	done </vm/shares
+	# The overlays hold what they need of it.
+	umount -l /host
+fi
 
 # Modules the kernel asks for later (veth, bridge, nf_tables, ...) load from the unpacked package
 # through busybox's modprobe, which reads the modules.dep and modules.alias busybox depmod wrote.

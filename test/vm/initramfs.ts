@@ -26,9 +26,17 @@ export interface Job {
 
 export interface InitramfsOptions {
   kernel: Kernel;
+  /** the static busybox's path in the guest's root */
   busybox: string;
+  /** where the harness reads that busybox from, when the guest's root is not the host's (arm64) */
+  busyboxFile?: string;
   /** directories that must stay visible although they are under /tmp or /run */
   keep: string[];
+  /**
+   * Host directories shown at their own paths from the second share (hostfs), each under an
+   * overlay of its own: the repository in a guest whose root is not the host's.
+   */
+  shares?: string[];
   hostname: string;
   /** the 9p message size: bigger means fewer round trips per read of a large binary */
   msize: number;
@@ -37,6 +45,13 @@ export interface InitramfsOptions {
 
 /** Where init.sh mounts fresh file systems over what the shared host root has. */
 const FRESH = ["/tmp", "/run", "/dev", "/proc", "/sys"];
+
+/** Of `paths`, the outermost ones: a directory inside another that is shown anyway is not shown twice. */
+export function outermost(paths: string[]): string[] {
+  const out: string[] = [];
+  for (const p of [...new Set(paths)].sort((x, y) => x.length - y.length)) if (!out.some((k) => p === k || p.startsWith(`${k}/`))) out.push(p);
+  return out;
+}
 
 /** Of `paths` (the repository, the working directory), those a fresh mount would hide, outermost only. */
 export function keepVisible(paths: string[]): string[] {
@@ -73,7 +88,7 @@ function jobScript(job: Job): string {
 }
 
 export function buildInitramfs(o: InitramfsOptions): Uint8Array {
-  for (const p of [...o.keep, o.job.cwd]) if (p.includes("\n")) throw new VmError("initramfs", `path with a newline: ${JSON.stringify(p)}`);
+  for (const p of [...o.keep, ...(o.shares ?? []), o.job.cwd]) if (p.includes("\n")) throw new VmError("initramfs", `path with a newline: ${JSON.stringify(p)}`);
   const db = parseModulesDep(readFileSync(join(o.kernel.modules, "modules.dep"), "utf8"));
   let builtin = new Set<string>();
   try {
@@ -108,12 +123,13 @@ export function buildInitramfs(o: InitramfsOptions): Uint8Array {
     { kind: "dir", path: "lib" },
     { kind: "dir", path: "lib/modules" },
     { kind: "dir", path: "vm" },
-    { kind: "file", path: "bin/busybox", data: readFileSync(o.busybox), mode: 0o755 },
+    { kind: "file", path: "bin/busybox", data: readFileSync(o.busyboxFile ?? o.busybox), mode: 0o755 },
     { kind: "file", path: "init", data: readFileSync(join(here, "init.sh")), mode: 0o755 },
     { kind: "file", path: "vm/stage2.sh", data: readFileSync(join(here, "stage2.sh")) },
     { kind: "file", path: "vm/config", data: enc.encode(config) },
     { kind: "file", path: "vm/modules", data: enc.encode(names.map((n) => `${n}\n`).join("")) },
     { kind: "file", path: "vm/keep", data: enc.encode(o.keep.map((p) => `${p}\n`).join("")) },
+    { kind: "file", path: "vm/shares", data: enc.encode((o.shares ?? []).map((p) => `${p}\n`).join("")) },
     { kind: "file", path: "vm/job", data: enc.encode(jobScript(o.job)) },
   ];
   order.forEach((p, i) => entries.push({ kind: "file", path: `lib/modules/${names[i]}`, data: moduleBytes(join(o.kernel.modules, p)) }));

@@ -3,7 +3,7 @@
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Apt } from "./apt";
+import { Apt, type DebArch } from "./apt";
 import { EXIT_UNAVAILABLE, UNAVAILABLE, VmError, run } from "./fail";
 
 export interface Kernel {
@@ -18,6 +18,15 @@ export interface Kernel {
 }
 
 const PREFIX = "linux-image-";
+
+/**
+ * The meta package whose kernel is booted, per architecture. For arm64 the generic kernel, not
+ * linux-image-cloud-arm64: the cloud flavour is built without 9p (CONFIG_NET_9P is not set), and
+ * the guest's root and the repository reach it over virtio-9p.
+ */
+export const META: Record<DebArch, string> = { amd64: "linux-image-amd64", arm64: "linux-image-arm64" };
+/** The release an arm64 kernel comes from when no --suite names one (the host's own apt has no arm64 lists). */
+export const ARM64_SUITE = "bookworm";
 
 /** The versioned package the linux-image-amd64 meta package points at now, if apt knows. */
 function currentPackage(): string | undefined {
@@ -108,21 +117,23 @@ function unpack(cache: string, pkg: string, busybox: string, apt?: Apt): void {
  * With `suite` (another Debian release, bullseye say), the kernel comes from that release's
  * lists, fetched into a private apt configuration; it is kept beside the default one.
  */
-export function ensureKernel(cache: string, busybox: string, pkg?: string, suite?: string): Kernel {
-  const apt = suite ? new Apt(cache, { suite, arch: "amd64" }) : undefined;
+export function ensureKernel(cache: string, busybox: string, pkg?: string, suite?: string, arch: DebArch = "amd64"): Kernel {
+  if (arch !== "amd64") suite ??= ARM64_SUITE;
+  const apt = suite ? new Apt(cache, { suite, arch }) : undefined;
   if (apt) apt.update();
-  let name = pkg ?? (apt ? apt.dependency("linux-image-amd64", PREFIX) : (currentPackage() ?? cached(cache)[0]));
+  const meta = META[arch];
+  let name = pkg ?? (apt ? apt.dependency(meta, PREFIX) : (currentPackage() ?? cached(cache).filter((n) => n.endsWith("-amd64"))[0]));
   if (!name) {
     throw new VmError(
       UNAVAILABLE,
-      `cannot tell which Debian kernel to use: \`apt-cache depends linux-image-amd64\` found none${suite ? ` in ${suite}` : ""} (run apt-get update, or pass --kernel linux-image-<version>-amd64)`,
+      `cannot tell which Debian kernel to use: \`apt-cache depends ${meta}\` found none${suite ? ` in ${suite}` : ""} (run apt-get update, or pass --kernel linux-image-<version>-${arch})`,
       EXIT_UNAVAILABLE,
     );
   }
   if (!name.startsWith(PREFIX)) name = PREFIX + name;
   if (!existsSync(join(cache, name))) {
     unpack(cache, name, busybox, apt);
-    if (!pkg && !apt) for (const old of cached(cache)) if (old !== name) rmSync(join(cache, old), { recursive: true, force: true });
+    if (!pkg && !apt) for (const old of cached(cache)) if (old !== name && old.endsWith("-amd64")) rmSync(join(cache, old), { recursive: true, force: true });
   }
   const release = name.slice(PREFIX.length);
   const dir = join(cache, name);

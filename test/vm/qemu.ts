@@ -16,6 +16,10 @@ import { UntilMark } from "./stream";
 
 export interface VmOptions {
   qemu: string;
+  /** amd64 boots the host's own root; arm64 the root in `root`, with the host's root as a second share */
+  arch: "amd64" | "arm64";
+  /** the guest's root, shared read-only (the host's / for amd64) */
+  root: string;
   kernel: Kernel;
   initrd: string;
   /** qemu -m syntax, e.g. 2G */
@@ -43,16 +47,48 @@ export interface VmResult {
 const CONSOLE_TAIL = 64 * 1024;
 const QBOOT = "/usr/share/qemu/qboot.rom";
 
+/** What differs between the two machines: the board, the CPU and the console. */
+function machine(o: VmOptions): { args: string[]; console: string[] } {
+  if (o.arch === "arm64") {
+    return {
+      // Software emulation on any host. "max" with pauth-impdef: the architected pointer
+      // authentication algorithm (QARMA) costs much under TCG, the implementation-defined one little.
+      args: ["-machine", "virt", "-accel", "tcg", "-cpu", "max,pauth-impdef=on"],
+      console: ["console=ttyAMA0"],
+    };
+  }
+  return {
+    args: [
+      "-machine",
+      "pc",
+      "-accel",
+      o.kvm ? "kvm" : "tcg",
+      // TCG's "max" has AVX2, which Bun's default x64 build uses.
+      "-cpu",
+      o.kvm ? "host" : "max",
+      // qboot (in qemu-system-data) starts the kernel sooner than SeaBIOS: it skips option ROMs and boot menus.
+      ...(existsSync(QBOOT) ? ["-bios", QBOOT] : []),
+    ],
+    console: ["console=ttyS0", "8250.nr_uarts=1"],
+  };
+}
+
 function qemuArgs(o: VmOptions, sockets: { stdout: string; stderr: string; control: string }): string[] {
+  const m = machine(o);
+  const share = (id: string, path: string): string[] => [
+    "-fsdev",
+    `local,id=${id},path=${path},security_model=none,readonly=on,multidevs=remap`,
+    "-device",
+    `virtio-9p-pci,fsdev=${id},mount_tag=${id}`,
+  ];
   const cmdline = [
-    "console=ttyS0",
+    ...m.console,
     // A dying kernel reboots at once, and -no-reboot turns that into qemu exiting.
     "panic=-1",
     // The point of the VM: cgroup v2 alone, as on a host where systemd mounts only cgroup2.
     "cgroup_no_v1=all",
     // Speculation mitigations cost much under emulation and protect nothing in a throwaway guest.
     "mitigations=off",
-    "8250.nr_uarts=1",
     ...(o.verbose ? [] : ["quiet"]),
     ...o.append,
   ];
@@ -68,20 +104,12 @@ function qemuArgs(o: VmOptions, sockets: { stdout: string; stderr: string; contr
     "-no-user-config",
     "-display",
     "none",
-    "-machine",
-    "pc",
-    "-accel",
-    o.kvm ? "kvm" : "tcg",
-    // TCG's "max" has AVX2, which Bun's default x64 build uses.
-    "-cpu",
-    o.kvm ? "host" : "max",
+    ...m.args,
     "-m",
     o.memory,
     "-smp",
     String(o.cpus),
     "-no-reboot",
-    // qboot (in qemu-system-data) starts the kernel sooner than SeaBIOS: it skips option ROMs and boot menus.
-    ...(existsSync(QBOOT) ? ["-bios", QBOOT] : []),
     "-kernel",
     o.kernel.image,
     "-initrd",
@@ -92,12 +120,11 @@ function qemuArgs(o: VmOptions, sockets: { stdout: string; stderr: string; contr
     "stdio,id=console,signal=off",
     "-serial",
     "chardev:console",
-    // The host's whole root, read-only; multidevs=remap keeps inode numbers from different host
-    // file systems (/, /proc, /work, ...) from colliding in the guest.
-    "-fsdev",
-    "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
-    "-device",
-    "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+    // The guest's root (the host's whole root for amd64), read-only; multidevs=remap keeps inode
+    // numbers from different host file systems (/, /proc, /work, ...) from colliding in the guest.
+    ...share("hostroot", o.root),
+    // A guest with a root of its own sees the repository through the host's root.
+    ...(o.root !== "/" ? share("hostfs", "/") : []),
     "-device",
     "virtio-serial-pci,id=ports",
     ...port("stdout", sockets.stdout),

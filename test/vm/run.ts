@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { USAGE, parseArgs } from "./args";
 import { EXIT_SETUP, VmError } from "./fail";
 import { canUseKvm, findBusybox, findQemu } from "./host";
-import { buildInitramfs, keepVisible } from "./initramfs";
-import { ensureKernel } from "./kernel";
+import { ensureArm64Root } from "./guestroot";
+import { buildInitramfs, keepVisible, outermost } from "./initramfs";
+import { ARM64_SUITE, ensureKernel } from "./kernel";
 import { report } from "./output";
 import { runVm } from "./qemu";
 
@@ -50,10 +51,20 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const qemu = findQemu();
+  const qemu = findQemu(parsed.arch);
   const busybox = findBusybox();
-  const kernel = ensureKernel(CACHE, busybox, parsed.kernel, parsed.suite);
+  const kernel = ensureKernel(CACHE, busybox, parsed.kernel, parsed.suite, parsed.arch);
   const cwd = realpathSync(process.cwd());
+  // An arm64 guest's root is made of bookworm's arm64 packages (whatever release --suite takes the
+  // kernel from); the repository, its node_modules (a link out of it in a worktree) and the working
+  // directory come from the host's root at their own paths.
+  const guestRoot = parsed.arch === "arm64" ? ensureArm64Root(CACHE, ROOT, ARM64_SUITE) : "/";
+  const shared = [ROOT, cwd];
+  try {
+    shared.push(realpathSync(join(ROOT, "node_modules")));
+  } catch {
+    // no node_modules: the command needs none
+  }
   const env: Record<string, string> = {
     PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     HOME: "/root",
@@ -67,7 +78,7 @@ async function main(): Promise<number> {
   const initramfs = buildInitramfs({
     kernel,
     busybox,
-    keep: keepVisible([ROOT, cwd]),
+    ...(guestRoot === "/" ? { keep: keepVisible([ROOT, cwd]) } : { busybox: "/bin/busybox", busyboxFile: join(guestRoot, "bin", "busybox"), keep: [], shares: outermost(shared) }),
     hostname: "bunker-vm",
     msize: MSIZE,
     job: { cwd, env, argv: parsed.command, mark },
@@ -84,6 +95,8 @@ async function main(): Promise<number> {
     const boot = (kvm: boolean) =>
       runVm({
         qemu,
+        arch: parsed.arch,
+        root: guestRoot,
         kernel,
         initrd,
         memory: parsed.memory,
@@ -96,7 +109,7 @@ async function main(): Promise<number> {
         mark,
         signal: controller.signal,
       });
-    const kvm = canUseKvm();
+    const kvm = parsed.arch === "amd64" && canUseKvm();
     let r;
     try {
       r = await boot(kvm);
