@@ -10,7 +10,7 @@
 // the state directory's skeleton (names/, rootfs/, helpers/, networks/ and
 // their lock files) and the cgroup parent directories named bunker.
 
-import { existsSync, readdirSync, readFileSync, readlinkSync, type Dirent } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, type Dirent } from "node:fs";
 
 /** One piece of host state: `key` is what is compared, `label` what is reported. */
 type Entries = Map<string, string>;
@@ -206,6 +206,31 @@ function sysctls(out: Entries): void {
   if (sysctl("net/ipv4/ip_forward") === "0") out.set("sysctl ip_forward 0", "sysctl: net.ipv4.ip_forward=0");
 }
 
+/** The host's own device nodes a container's /dev binds or masks with: each must stay the device it is. */
+const HOST_DEVICES: [string, number, number][] = [
+  ["/dev/null", 1, 3],
+  ["/dev/zero", 1, 5],
+  ["/dev/full", 1, 7],
+  ["/dev/random", 1, 8],
+  ["/dev/urandom", 1, 9],
+  ["/dev/tty", 5, 0],
+];
+
+function hostDevices(out: Entries): void {
+  for (const [path, major, minor] of HOST_DEVICES) {
+    let what: string;
+    try {
+      const st = lstatSync(path);
+      const rdev = Number(st.rdev);
+      if (st.isCharacterDevice() && Math.floor(rdev / 256) === major && rdev % 256 === minor) continue;
+      what = st.isCharacterDevice() ? `the character device ${Math.floor(rdev / 256)}:${rdev % 256}` : st.isFile() ? `a regular file of ${st.size} bytes` : "not a character device";
+    } catch {
+      what = "missing";
+    }
+    out.set(`device ${path} ${what}`, `host device: ${path} is ${what}, not the character device ${major}:${minor}`);
+  }
+}
+
 /** Containers' veths (bk<id>, bk<id><slot>) and the bridges of networks made by `network create` (bk-<id>). */
 function links(out: Entries): void {
   for (const l of readdirSync("/sys/class/net")) if (/^bk-?[0-9a-f]+[0-9a-z]?$/.test(l)) out.set(`link ${l}`, `link: ${l}`);
@@ -305,6 +330,7 @@ export function snapshot(): Snapshot {
   networkTables(entries);
   sysctls(entries);
   links(entries);
+  hostDevices(entries);
   for (const c of cgroups()) entries.set(`cgroup ${c}`, `cgroup: ${c}`);
   return { entries, states: rootContainers(), bridge, forward: sysctl("net/ipv4/ip_forward") };
 }
