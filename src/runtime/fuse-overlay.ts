@@ -16,6 +16,7 @@
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { ChildProgram } from "../child/program";
+import { planDescriptorsFrom } from "../child/descriptors";
 import type { ImageRoot } from "../spec/types";
 import { CLONE, MS, SIGNALS } from "../sys/constants";
 import { closeFd, trySys, waitFor } from "../sys/libc";
@@ -118,7 +119,7 @@ export async function mountFuseOverlay(containerPid: number, image: ImageRoot, l
   p.call(`send fuse-overlayfs's output to ${log}`, "dup3", [logFd, 1, 0]);
   p.call(`send fuse-overlayfs's errors to ${log}`, "dup3", [logFd, 2, 0]);
   // Nothing of bunker's goes with it: a pipe end it held would keep `run -d` waiting for as long as it runs.
-  p.call("close the descriptors fuse-overlayfs does not need", "close_range", [3, 0xffffffff, 0]);
+  planDescriptorsFrom(p, 3, "close the descriptors fuse-overlayfs does not need", true);
   const argv = p.arena.strv(["fuse-overlayfs", "-f", "-o", options, image.merged]);
   const envp = p.arena.strv([`PATH=${process.env.PATH ?? "/usr/bin:/bin"}`]);
   p.call(`exec ${found.path}`, "execve", [p.str(found.path), argv, envp]);

@@ -3,13 +3,14 @@
 
 import { ChildProgram, type Slot } from "../child/program";
 import { planParentCheck } from "../child/liveness";
+import { planDescriptorsFrom } from "../child/descriptors";
 import { planSetUser, planUsernsEntry } from "../identity/plan";
 import { ALL_CAP_LIMITS, capPlan, planBoundingSet, planCapabilities, planNoNewPrivs, planRlimits, planSeccomp, type CapLimits, type Rlimit } from "../security/plan";
 import { planLoopbackUp } from "../net/loopback";
 import { planRootfs, type RootfsFacts } from "../rootfs/plan";
 import { envValue, DEFAULT_PATH } from "../spec/defaults";
 import type { ContainerSpec, Process } from "../spec/types";
-import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, O, PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_PDEATHSIG, SIGNALS, SIG_BLOCK, SIG_SETMASK } from "../sys/constants";
+import { AT, CLONE, F_SETFL, O, PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_PDEATHSIG, SIGNALS, SIG_BLOCK, SIG_SETMASK } from "../sys/constants";
 import { syscallNumber } from "../sys/syscalls";
 import { planTerminal, type TerminalSetup } from "./tty";
 import { Errno } from "../sys/errno";
@@ -305,7 +306,7 @@ function planInit(p: ChildProgram, program: number | undefined): void {
  * newer than many profiles.
  */
 export function planInheritedFds(p: ChildProgram, preserve: number): void {
-  p.call("mark inherited descriptors close-on-exec", "close_range", [3 + preserve, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
+  planDescriptorsFrom(p, 3 + preserve, "mark inherited descriptors close-on-exec");
 }
 
 /**

@@ -1,6 +1,7 @@
 // The few file-system look-ups bunker makes on the host, as system calls.
 // (node:fs costs milliseconds of start-up to load, more than the calls themselves.)
 
+import { requireFeature } from "./kernel";
 import { AT, O, RESOLVE } from "./constants";
 import { Errno, errnoMessage, SysError } from "./errno";
 import { closeFd, readUpTo, sys, trySys } from "./libc";
@@ -75,6 +76,13 @@ export function inMemory(path: string): boolean {
   if (trySys("statfs", cstr(path), buf) < 0) return false;
   const t = Number(buf[0]!);
   return t === TMPFS_MAGIC || t === RAMFS_MAGIC;
+}
+
+/** statfs(2)'s f_flags (ST_RDONLY, ST_NOSUID, ...) of the mount `path` is on, or null when it cannot be asked. */
+export function mountFlagsOf(path: string): number | null {
+  const buf = new BigInt64Array(15); // struct statfs: f_flags the eleventh word on x86_64 and aarch64
+  if (trySys("statfs", cstr(path), buf) < 0) return null;
+  return Number(buf[10]!);
 }
 
 /** The whole of a small file bunker keeps or the kernel provides (its state, /proc, /sys), as UTF-8. */
@@ -181,6 +189,7 @@ const { NO_MAGICLINKS: RESOLVE_NO_MAGICLINKS, IN_ROOT: RESOLVE_IN_ROOT } = RESOL
  */
 export function readInRoot(root: string, path: string, max = 1 << 20): string | null {
   const op = `read ${path} in ${root}`;
+  requireFeature("openat2", `reading ${path} inside ${root}`);
   const dir = sys(`open ${root}`, "openat", AT.FDCWD, cstr(root), O.PATH | O.DIRECTORY | O.CLOEXEC, 0);
   try {
     const how = new BigUint64Array([BigInt(O.PATH | O.CLOEXEC), 0n, BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)]);
