@@ -1,0 +1,165 @@
+// An older kernel's lack of system calls, on this one: test/helpers/nosys.ts
+// makes chosen calls fail with ENOSYS for bunker and all it starts, as a
+// kernel that predates them does. Where bunker has an older way it takes it
+// and the container is the same as on a full kernel (compared against a run
+// without the filter); where it has none it refuses in one line naming the
+// Linux version, exit 125, and leaves nothing behind.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BUNKER, isRoot, requireBinary, ROOT } from "../helpers/bunker";
+import { guardLeaks } from "../helpers/suite";
+import { busyboxAvailable, giveRootfs, makeRootfs, type Rootfs } from "../helpers/rootfs";
+import { createUser, publicBinary, removeUser, type TestUser } from "../helpers/users";
+
+const helpers = existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/newgidmap");
+const ready = isRoot && busyboxAvailable();
+if (!ready) console.warn(`skipping old-kernel tests: ${!isRoot ? "a seccomp filter without no_new_privs and test users need root" : "busybox-static is missing"}`);
+if (ready && !helpers) console.warn("skipping the rootless old-kernel tests: uidmap (newuidmap/newgidmap) is not installed");
+
+const NOSYS = join(ROOT, "test/helpers/nosys.ts");
+/** What Linux 5.10 (Debian 11) lacks of what bunker calls, and clone3 and the pidfd calls besides (5.2). */
+const OLD = "close_range,mount_setattr,clone3,pidfd_open,pidfd_send_signal";
+
+const guard = guardLeaks(ready);
+let fs: Rootfs;
+let vol: string;
+let sub: TestUser;
+let bin: { path: string; dir: string };
+let fsSub: Rootfs;
+
+beforeAll(() => {
+  if (!ready) return;
+  requireBinary();
+  fs = makeRootfs();
+  vol = join(fs.path, "..", "vol");
+  mkdirSync(vol);
+  writeFileSync(join(vol, "f"), "host\n");
+  if (!helpers) return;
+  sub = createUser("bunker-ci-sub", true);
+  bin = publicBinary(BUNKER);
+  fsSub = makeRootfs();
+  giveRootfs(fsSub, sub);
+});
+
+afterAll(async () => {
+  if (!ready) return;
+  await guard.check(() => {
+    fs.remove();
+    if (!helpers) return;
+    fsSub.remove();
+    rmSync(bin.dir, { recursive: true, force: true });
+    removeUser(sub);
+  });
+});
+
+interface Out {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** bunker with `deny` failing as ENOSYS ("" for none), as root or as `user`; `extra` descriptors passed open as 3, 4, ... */
+function under(deny: string, args: string[], o: { user?: TestUser; extra?: number[] } = {}): Out {
+  const exe = o.user ? bin.path : BUNKER;
+  const cmd = [process.execPath, NOSYS, "--deny", deny, ...(o.user ? ["--user", `${o.user.uid}:${o.user.gid}`] : []), "--", exe, ...args];
+  const r = Bun.spawnSync(cmd, {
+    env: { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", ...(o.user ? {} : { HOME: "/root" }) },
+    cwd: o.user ? bin.dir : undefined,
+    stdio: ["ignore", "pipe", "pipe", ...(o.extra ?? [])],
+    timeout: 120_000,
+    killSignal: "SIGKILL",
+  });
+  return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** The options of the container's mounts at these places, from its mountinfo: "dest opts". */
+const MOUNTS = `awk '$5 == "/" || $5 == "/v" || $5 == "/proc/sys" || $5 == "/sys/fs/cgroup" || $5 == "/sys/fs/cgroup/unified" { print $5, $6 }' /proc/self/mountinfo`;
+
+function stateDirs(): string[] {
+  return existsSync("/run/bunker") ? readdirSync("/run/bunker").sort() : [];
+}
+
+describe.skipIf(!ready)("old kernels, as root", () => {
+  test("the filter takes a call away: a container without openat2 (Linux 5.6) is refused in one line, 125, nothing made", () => {
+    const before = stateDirs();
+    const r = under("openat2", ["run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "true"]);
+    expect(r.stderr).toMatch(/^bunker: a container needs Linux 5\.6 or later \(openat2; this kernel is [^)\n]+\)\n$/);
+    expect(r.code).toBe(125);
+    expect(stateDirs()).toEqual(before);
+    // The control: the same run through the helper with nothing taken away.
+    const ok = under("", ["run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "echo", "ran"]);
+    expect(ok.stderr).toBe("");
+    expect(ok.stdout).toBe("ran\n");
+  });
+
+  test("without the new mount API (Linux 5.2): refused naming it", () => {
+    const r = under("fsopen,fsmount,open_tree,move_mount", ["run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "true"]);
+    expect(r.stderr).toMatch(/^bunker: a container needs Linux 5\.2 or later \(the new mount API \(fsopen, open_tree, move_mount\); this kernel is [^\n]+\)\n$/);
+    expect(r.code).toBe(125);
+  });
+
+  test("without close_range, mount_setattr, clone3 and pidfds: the container runs, its mounts' flags as on a full kernel", () => {
+    const args = ["run", "--rm", "--network", "none", "--read-only", "-v", `${vol}:/v:ro`, "--rootfs", fs.path, "--", "sh", "-c", `${MOUNTS}; echo x > /f; echo x > /v/f; cat /v/f`];
+    const old = under(OLD, args);
+    const full = under("", args);
+    expect(full.code).toBe(0);
+    expect(old.stdout).toBe(full.stdout);
+    expect(old.stderr).toBe(full.stderr);
+    expect(old.code).toBe(0);
+    const opts = Object.fromEntries(old.stdout.trim().split("\n").filter((l) => l.startsWith("/")).map((l) => l.split(" ") as [string, string]));
+    expect(opts["/"]).toMatch(/^ro,nodev(,|$)/);
+    expect(opts["/v"]).toMatch(/^ro(,|$)/);
+    expect(opts["/proc/sys"]).toMatch(/^ro,nosuid,nodev,noexec(,|$)/);
+    expect(opts["/sys/fs/cgroup"]).toMatch(/^ro,nosuid,nodev,noexec(,|$)/);
+    expect(old.stdout).toContain("host\n");
+    expect(old.stderr).toContain("Read-only file system");
+  });
+
+  test("without close_range: descriptors bunker's caller left open do not reach the container", () => {
+    const files = [0, 1, 2].map(() => openSync(join(vol, "f"), "r"));
+    try {
+      const r = under(OLD, ["run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "ls", "/proc/self/fd"], { extra: files });
+      expect(r.stderr).toBe("");
+      // 3 is ls's own, of the directory it lists.
+      expect(r.stdout.trim().split(/\s+/)).toEqual(["0", "1", "2", "3"]);
+    } finally {
+      for (const f of files) closeSync(f);
+    }
+  });
+
+  test("without pidfds (Linux 5.3; setns on one, 5.8): exec joins through the namespace files", () => {
+    const d = under(OLD, ["run", "-d", "--network", "none", "--hostname", "old-box", "--rootfs", fs.path, "--", "sleep", "60"]);
+    expect(d.stderr).toBe("");
+    const id = d.stdout.trim();
+    try {
+      const e = under(OLD, ["exec", id, "sh", "-c", "hostname; tr '\\0' ' ' < /proc/1/cmdline; echo"]);
+      expect(e.stderr).toBe("");
+      expect(e.stdout).toBe("old-box\nsleep 60 \n");
+    } finally {
+      expect(under(OLD, ["rm", "-f", id]).code).toBe(0);
+    }
+  });
+});
+
+describe.skipIf(!ready || !helpers)("old kernels, rootless", () => {
+  test("without openat2: the same one-line refusal", () => {
+    const r = under("openat2", ["run", "--rm", "--network", "none", "--rootfs", fsSub.path, "--", "true"], { user: sub });
+    expect(r.stderr).toMatch(/^bunker: a container needs Linux 5\.6 or later \(openat2; this kernel is [^)\n]+\)\n$/);
+    expect(r.code).toBe(125);
+  });
+
+  test("without close_range, mount_setattr, clone3 and pidfds: the container runs with its ranges, read-only as asked", () => {
+    const args = ["run", "--rm", "--network", "none", "--read-only", "--rootfs", fsSub.path, "--", "sh", "-c", `${MOUNTS}; wc -l < /proc/self/uid_map; echo x > /f`];
+    const old = under(OLD, args, { user: sub });
+    const full = under("", args, { user: sub });
+    expect(old.stdout).toBe(full.stdout);
+    expect(old.stderr).toBe(full.stderr);
+    expect(old.code).toBe(1);
+    expect(old.stdout).toMatch(/^\/ ro,nodev(,|\S)*\n/m);
+    expect(old.stdout).toMatch(/^\/proc\/sys ro,nosuid,nodev,noexec/m);
+    expect(old.stdout).toContain("\n2\n");
+    expect(old.stderr).toContain("Read-only file system");
+  });
+});
