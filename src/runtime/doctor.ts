@@ -13,6 +13,7 @@ import { versionString } from "../version";
 import { hostUserNames } from "./processes";
 import { chooseDriver, fuseOverlayfs, kernelAtLeast } from "./rootfs-driver";
 import { stateDir } from "./state";
+import { FEATURES, has, type Feature } from "../sys/kernel";
 
 export interface HostInfo {
   bunker: string;
@@ -86,6 +87,7 @@ export function hostInfo(): HostInfo {
     const fuse = fuseOverlayfs(uid === 0);
     limits.push(`image containers get a copy of their image (slow to start, disk per container): overlayfs ${uid === 0 ? "is missing from this kernel" : kernelAtLeast(5, 11) ? "is missing" : `in a user namespace needs Linux 5.11 (this is ${release()})`}${"refusal" in fuse ? `, and ${fuse.refusal}` : ""}`);
   }
+  limits.push(...kernelLimits());
   if (!kernelAtLeast(6, 8)) limits.push(`images whose layer paths pass 255 bytes together: overlayfs's lowerdir+ needs Linux 6.8 (this is ${release()})`);
   return {
     bunker: versionString(),
@@ -103,4 +105,13 @@ export function hostInfo(): HostInfo {
     storage: { store: storeRoot(), state: stateDir(), driver },
     limits,
   };
+}
+
+/** What will not work for want of a system call this kernel lacks (where bunker has an older way, it takes it). */
+function kernelLimits(): string[] {
+  const lacks = (f: Feature) => `this kernel lacks ${FEATURES[f].name} (Linux ${FEATURES[f].since})`;
+  const out: string[] = [];
+  for (const f of ["mountApi", "openat2"] as const) if (!has(f)) out.push(`containers: ${lacks(f)}`);
+  if (!has("mountSetattr")) out.push(`id-mapped mounts (idmap, ridmap): ${lacks("mountSetattr")}`);
+  return out;
 }
