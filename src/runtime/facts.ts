@@ -111,7 +111,8 @@ function remountFacts(): Pick<RootfsFacts, "mountFlags" | "mountsBelow"> {
       } catch {
         return [];
       }
-      const rel = points.filter((m) => m.startsWith(`${top}/`)).map((m) => m.slice(top.length + 1));
+      // One remount a place: of mounts stacked there, the path reaches only the top one, and the others are covered.
+      const rel = points.filter((m) => m.startsWith(`${top}/`) && m.length > top.length + 1).map((m) => m.slice(top.length + 1));
       return [...new Set(rel)];
     },
   };
