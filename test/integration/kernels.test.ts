@@ -173,6 +173,19 @@ describe.skipIf(!ready || !helpers)("old kernels, rootless", () => {
     expect(old.stderr).toContain("Read-only file system");
   });
 
+  test("without pidfds: a user's exec joins their container through its namespace files", () => {
+    const d = under(OLD, ["run", "-d", "--network", "none", "--hostname", "users-box", "--rootfs", fsSub.path, "--", "sleep", "60"], { user: sub });
+    expect(d.stderr).toBe("");
+    const id = d.stdout.trim();
+    try {
+      const e = under(OLD, ["exec", id, "sh", "-c", "hostname; id -u"], { user: sub });
+      expect(e.stderr).toBe("");
+      expect(e.stdout).toBe("users-box\n0\n");
+    } finally {
+      expect(under(OLD, ["rm", "-f", id], { user: sub }).code).toBe(0);
+    }
+  });
+
   test("without mount_setattr: the host's view read-only, its locked flags kept", () => {
     const args = ["run", "--rm", "--network", "none", "--host-root", "--", "sh", "-c", "awk '{ print $5, $6 }' /proc/self/mountinfo; touch /usr/.bunker-old-kernel"];
     const old = under(OLD, args, { user: sub });
