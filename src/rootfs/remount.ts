@@ -55,9 +55,14 @@ export function remountFlags(keep: number, set: number, clear: number): number {
   return MS.REMOUNT | MS.BIND | flags | (atime || MS.RELATIME);
 }
 
-/** One bind remount of the mount at `path`. */
+/**
+ * One bind remount of the mount at `path`. An `optional` one (a mount below
+ * a tree's top, a path the spec names) may be missing, or lie below a
+ * directory the container's root may not search (a user's /sys/kernel/debug):
+ * then the container cannot reach it either.
+ */
 export function planRemount(p: ChildProgram, path: string, keep: number, set: number, clear: number, what: string, optional = false): void {
-  p.call(`${what} (a bind remount: no mount_setattr)`, "mount", [0, p.str(path), 0, remountFlags(keep, set, clear), 0], optional ? { ignore: [Errno.ENOENT] } : {});
+  p.call(`${what} (a bind remount: no mount_setattr)`, "mount", [0, p.str(path), 0, remountFlags(keep, set, clear), 0], optional ? { ignore: [Errno.ENOENT, Errno.EACCES] } : {});
 }
 
 /** The pending flags of a tree attached at `dest`: its top mount, then each below. */
