@@ -6,7 +6,7 @@
 // Linux version, exit 125, and leaves nothing behind.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary, ROOT } from "../helpers/bunker";
 import { guardLeaks } from "../helpers/suite";
@@ -130,6 +130,24 @@ describe.skipIf(!ready)("old kernels, as root", () => {
     expect(flags(top.get("/"))).toEqual(expect.arrayContaining(["ro", "nodev"]));
     expect(old.stderr).toContain("Read-only file system");
     expect(old.code).toBe(1);
+  });
+
+  test("without mount_setattr: an id-mapped mount (Linux 5.12) is refused naming it, nothing made", () => {
+    const b = join(fs.path, "..", "bundle");
+    mkdirSync(b);
+    expect(under("", ["spec", "--bundle", b]).code).toBe(0);
+    const c = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+    c.root = { path: fs.path, readonly: false };
+    c.process.terminal = false;
+    c.process.args = ["true"];
+    c.mounts.push({ destination: "/mnt", type: "bind", source: vol, options: ["rbind", "rw"], uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] });
+    writeFileSync(join(b, "config.json"), JSON.stringify(c));
+    const before = stateDirs();
+    const r = under("mount_setattr", ["--root", "/run/bunker", "run", "--bundle", b, "old-kernel-idmap"]);
+    expect(r.stderr).toMatch(/^bunker: the id-mapped mount on \/mnt needs Linux 5\.12 or later \(mount_setattr; this kernel is [^)\n]+\)\n$/);
+    // runc's status for a failure, as the OCI front end gives it.
+    expect(r.code).toBe(1);
+    expect(stateDirs()).toEqual(before);
   });
 
   test("without close_range: descriptors bunker's caller left open do not reach the container", () => {
