@@ -16,7 +16,7 @@ import { loadNative } from "../sys/native";
 import { isAlive } from "../sys/proc";
 import { has } from "../sys/kernel";
 import { BunkerError } from "../errors";
-import { NS_ORDER, ownNamespaces } from "./namespaces";
+import { NS_ORDER, openNamespaceFiles, ownNamespaces } from "./namespaces";
 import { openPinDir, pinnedTypesAt } from "./pin";
 import { planCommand, planCredentials, planProcessSettings, planInheritedFds, planHandshake, planLockdown, planSession, planSignalReset, type SeccompFilter } from "./plan";
 import { containerFilter } from "../security/seccomp";
@@ -54,12 +54,10 @@ export function openTarget(pid: number, start: number, name: string): Target {
  * by one, checked after they are open to be that process's still.
  */
 function openNamespacesOf(pid: number, start: number, name: string): Target {
-  const own = ownNamespaces(pid);
-  const fds: { type: string; fd: number; flag: number }[] = [];
+  let fds: { type: string; fd: number; flag: number }[];
   try {
-    for (const [type, flag] of NS_ORDER) if ((own & flag) !== 0) fds.push({ type, fd: openNamespace(`/proc/${pid}/ns/${type}`), flag });
+    fds = openNamespaceFiles(pid, ownNamespaces(pid));
   } catch (e) {
-    for (const f of fds) closeFd(f.fd);
     if (e instanceof FileError && !isAlive(pid, start)) throw new BunkerError(`container ${name} is not running`);
     throw e;
   }

@@ -6,7 +6,7 @@
 // Linux version, exit 125, and leaves nothing behind.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, isRoot, requireBinary, ROOT } from "../helpers/bunker";
 import { guardLeaks } from "../helpers/suite";
@@ -61,11 +61,11 @@ interface Out {
 }
 
 /** bunker with `deny` failing as ENOSYS ("" for none), as root or as `user`; `extra` descriptors passed open as 3, 4, ... */
-function under(deny: string, args: string[], o: { user?: TestUser; extra?: number[] } = {}): Out {
+function under(deny: string, args: string[], o: { user?: TestUser; extra?: number[]; env?: Record<string, string> } = {}): Out {
   const exe = o.user ? bin.path : BUNKER;
   const cmd = [process.execPath, NOSYS, "--deny", deny, ...(o.user ? ["--user", `${o.user.uid}:${o.user.gid}`] : []), "--", exe, ...args];
   const r = Bun.spawnSync(cmd, {
-    env: { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", ...(o.user ? {} : { HOME: "/root" }) },
+    env: { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", ...(o.user ? {} : { HOME: "/root" }), ...o.env },
     cwd: o.user ? bin.dir : undefined,
     stdio: ["ignore", "pipe", "pipe", ...(o.extra ?? [])],
     timeout: 120_000,
@@ -206,6 +206,28 @@ describe.skipIf(!ready || !helpers)("old kernels, rootless", () => {
       expect(e.stdout).toBe("users-box\n0\n");
     } finally {
       expect(under(OLD, ["rm", "-f", id], { user: sub }).code).toBe(0);
+    }
+  });
+
+  test.skipIf(!Bun.which("fuse-overlayfs") || !existsSync("/dev/fuse"))("without pidfds: fuse-overlayfs serves a user's image, joined to the container through its namespace files", () => {
+    const home = `/var/tmp/bunker-old-kernel-home-${sub.uid}`;
+    mkdirSync(home, { recursive: true });
+    Bun.spawnSync(["chown", `${sub.uid}:${sub.gid}`, home]);
+    const tarball = join(bin.dir, "image.tar");
+    expect(Bun.spawnSync(["tar", "-C", fsSub.path, "--owner=0", "--group=0", "--numeric-owner", "-cf", tarball, "."]).exitCode).toBe(0);
+    chmodSync(tarball, 0o644);
+    // fuse-overlayfs opens /dev/fuse as the user: where the host keeps it root's alone, it is opened up for this test only.
+    const mode = statSync("/dev/fuse").mode & 0o777;
+    chmodSync("/dev/fuse", 0o666);
+    try {
+      const env = { HOME: home };
+      const imported = under("", ["import", tarball, "old-kernel-img"], { user: sub, env });
+      expect([imported.code, imported.stderr]).toEqual([0, ""]);
+      const r = under(OLD, ["--storage-driver", "fuse-overlayfs", "run", "--rm", "--network", "none", "old-kernel-img", "sh", "-c", "echo changed > /etc/motd; cat /etc/motd; grep -c fuse /proc/self/mountinfo"], { user: sub, env });
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, "changed\n1\n", ""]);
+    } finally {
+      chmodSync("/dev/fuse", mode);
+      rmSync(home, { recursive: true, force: true });
     }
   });
 
