@@ -1184,4 +1184,11 @@ export const BREAKAGES: Breakage[] = [
     edits: one('  if (!has("mountSetattr")) {\n    if ("keep" in from)', '  if (!has("mountSetattr") && false) {\n    if ("keep" in from)'),
     tests: ["test/integration/kernels.test.ts"],
   },
+  {
+    name: "old-kernel-no-refusal",
+    removes: "the one-line refusal of a container on a kernel without openat2 or the new mount API (Linux 5.6, 5.2): it fails later with an errno",
+    file: "src/runtime/create.ts",
+    edits: one("  requireContainerKernel();\n", ""),
+    tests: ["test/integration/kernels.test.ts"],
+  },
 ];
