@@ -2,6 +2,7 @@
 // (/sys/fs/cgroup/bunker/ID on v2; MOUNT/bunker/ID under each v1 hierarchy),
 // made with its limits before the container runs and removed once it is empty.
 
+import { kernelRelease } from "../sys/kernel";
 import type { LinuxDeviceCgroup, LinuxResources } from "../spec/types";
 import { Errno, SysError } from "../sys/errno";
 import { fileType, makeDir, ownerOf, readText, removePath, writeValue } from "../sys/fs";
@@ -167,6 +168,9 @@ function versionOnly(dirs: CgroupDir[], r: LinuxResources): void {
   if (r.memory?.disableOOMKiller && !on(1, "memory")) throw new CgroupError("linux.resources.memory.disableOOMKiller needs the memory controller on cgroup v1 (v2 cannot turn the OOM killer off)");
 }
 
+/** cgroup v2 files that came after Linux 5.6, the oldest kernel bunker runs containers on. */
+const V2_FILE_SINCE: Record<string, string> = { "cpu.idle": "5.15" };
+
 function applyWrites(dirs: CgroupDir[], writes: LimitWrite[], version: 1 | 2): void {
   for (const w of writes) {
     const name = version === 1 ? (V1_NAME[w.controller] ?? w.controller) : w.controller;
@@ -176,7 +180,8 @@ function applyWrites(dirs: CgroupDir[], writes: LimitWrite[], version: 1 | 2): v
     const choice = w.choices.find((c) => fileType(`${dir.path}/${c.file}`) !== null);
     if (!choice) {
       if (w.optional) continue;
-      throw new CgroupError(`${w.flag}: this host's ${name} controller has no ${w.choices.map((c) => c.file).join(" or ")}`);
+      const since = version === 2 ? w.choices.map((c) => V2_FILE_SINCE[c.file]).find((v) => v !== undefined) : undefined;
+      throw new CgroupError(`${w.flag}: this host's ${name} controller has no ${w.choices.map((c) => c.file).join(" or ")}${since ? ` (Linux ${since} or later; this kernel is ${kernelRelease()})` : ""}`);
     }
     write(`${dir.path}/${choice.file}`, choice.value, w.flag);
   }

@@ -10,6 +10,7 @@
 // overlayfs's own: a deleted NAME a 0:0 character device, an opaque
 // directory its overlay.opaque attribute.
 
+import { requireFeature } from "../sys/kernel";
 import { lstatSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BunkerError } from "../errors";
@@ -349,6 +350,7 @@ export async function unpackLayer(source: AsyncIterable<Uint8Array>, dir: string
 
 /** Unpacks `source` below the open directory `root` (the caller's to close), nothing of it outside. */
 export async function unpackInto(source: AsyncIterable<Uint8Array>, root: number, o: UnpackOptions): Promise<string[]> {
+  requireFeature("openat2", "unpacking an image layer");
   const layer = new Layer(root, o);
   for await (const { entry, content } of readTar(source)) await layer.add(entry, content);
   layer.finish();

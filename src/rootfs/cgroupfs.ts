@@ -7,6 +7,8 @@ import type { ChildProgram } from "../child/program";
 import { AT, MOUNT_ATTR, MS } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { MOUNT_ATTR_LAYOUT } from "../sys/layouts";
+import { has } from "../sys/kernel";
+import { planRemount } from "./remount";
 
 export interface CgroupfsView {
   /** One cgroup2 mount at /sys/fs/cgroup itself. */
@@ -24,7 +26,7 @@ export function planCgroupfs(p: ChildProgram, view: CgroupfsView): void {
   const ro = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);
   if (view.unified) {
     p.call(`mount cgroup2 on ${ROOT}`, "mount", [p.str("cgroup2"), p.str(ROOT), p.str("cgroup2"), FLAGS, 0]);
-    p.call(`make ${ROOT} read-only`, "mount_setattr", [AT.FDCWD, p.str(ROOT), 0, ro, MOUNT_ATTR_LAYOUT.SIZE]);
+    readOnly(p, ROOT, ro, false);
     return;
   }
   p.call(`mount tmpfs on ${ROOT}`, "mount", [p.str("tmpfs"), p.str(ROOT), p.str("tmpfs"), FLAGS, p.str("mode=755")]);
@@ -36,5 +38,12 @@ export function planCgroupfs(p: ChildProgram, view: CgroupfsView): void {
   for (const l of view.links) {
     p.call(`link ${ROOT}/${l.name} to ${l.target}`, "symlinkat", [p.str(l.target), AT.FDCWD, p.str(`${ROOT}/${l.name}`)], { ignore: [Errno.EEXIST] });
   }
-  p.call(`make ${ROOT} read-only`, "mount_setattr", [AT.FDCWD, p.str(ROOT), AT.RECURSIVE, ro, MOUNT_ATTR_LAYOUT.SIZE]);
+  if (has("mountSetattr")) p.call(`make ${ROOT} read-only`, "mount_setattr", [AT.FDCWD, p.str(ROOT), AT.RECURSIVE, ro, MOUNT_ATTR_LAYOUT.SIZE]);
+  else for (const dir of [ROOT, ...view.hierarchies.map((h) => `${ROOT}/${h.dir}`)]) readOnly(p, dir, ro, true);
+}
+
+/** Every mount here was made with FLAGS: a bind remount keeps them where mount_setattr is missing (before Linux 5.12). */
+function readOnly(p: ChildProgram, dir: string, ro: number, each: boolean): void {
+  if (has("mountSetattr")) p.call(`make ${dir} read-only`, "mount_setattr", [AT.FDCWD, p.str(dir), 0, ro, MOUNT_ATTR_LAYOUT.SIZE]);
+  else planRemount(p, dir, FLAGS, MOUNT_ATTR.RDONLY, 0, `make ${dir} read-only`, each);
 }

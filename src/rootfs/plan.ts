@@ -20,6 +20,8 @@ import { planCgroupfs, type CgroupfsView } from "./cgroupfs";
 import { planDetachHostMounts } from "./hostmounts";
 import { ATIME_MODE, fsOptions, propagationOf } from "./options";
 import { OPEN_HOW_LAYOUT, MOUNT_ATTR_LAYOUT } from "../sys/layouts";
+import { msOfAttrs, planPendingFlags, planRemount, remountFlags, type PendingFlags } from "./remount";
+import { has } from "../sys/kernel";
 
 /** What the host side learned before clone. */
 export interface RootfsFacts {
@@ -44,6 +46,13 @@ export interface RootfsFacts {
    * descriptor of each, which the child attaches.
    */
   idmapped?: ReadonlyMap<Mount, number>;
+  /**
+   * Without mount_setattr (before Linux 5.12): the MS flags of the host mount
+   * `path` is on, and the host's mount points below `path` (relative to it),
+   * for the bind remounts that set a tree's flags instead (see remount.ts).
+   */
+  mountFlags?: (path: string) => number;
+  mountsBelow?: (path: string) => string[];
 }
 
 /** Where a mount on `dest` goes. */
@@ -58,25 +67,37 @@ interface Opened {
   isDir: boolean;
   /** "proc" for a new filesystem; undefined for a bind. */
   fsType?: string;
+  /** Flags the tree gets by bind remounts once attached, where mount_setattr is missing. */
+  pending?: PendingFlags;
 }
 
 
-function setAttrs(p: ChildProgram, slot: Slot, attrs: number, clear: number, recursive: boolean, what: string): void {
-  if (attrs === 0 && clear === 0) return;
+/** Where a tree's flags come from without mount_setattr: its host path (and the facts about it), or its top mount's MS flags. */
+type FlagSource = { path: string; facts: RootfsFacts } | { keep: number };
+
+function setAttrs(p: ChildProgram, slot: Slot, attrs: number, clear: number, recursive: boolean, what: string, from: FlagSource): PendingFlags | undefined {
+  if (attrs === 0 && clear === 0) return undefined;
+  if (!has("mountSetattr")) {
+    if ("keep" in from) return { set: attrs, clear, keep: from.keep, below: [] };
+    const { path, facts } = from;
+    const below = recursive ? (facts.mountsBelow?.(path) ?? []) : [];
+    return { set: attrs, clear, keep: facts.mountFlags?.(path) ?? 0, below: below.map((rel) => ({ rel, keep: facts.mountFlags?.(`${path.replace(/\/+$/, "")}/${rel}`) ?? 0 })) };
+  }
   // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }. Flags
   // are cleared only where a recursive option asks (rrw, rsuid, ...), so flags
   // the kernel locks stay as they are otherwise; the access-time mode is taken
   // only with the old one cleared.
   const attr = p.arena.words([attrs, clear | (attrs & ATIME_MODE ? ATIME_MODE : 0), 0, 0]);
   p.call(`${clear ? "set and clear" : "set"} mount flags on ${what}`, "mount_setattr", [slot, p.str(""), AT.EMPTY_PATH | (recursive ? AT.RECURSIVE : 0), attr, MOUNT_ATTR_LAYOUT.SIZE]);
+  return undefined;
 }
 
-function openTree(p: ChildProgram, source: string, recursive: boolean, attrs: number, isDir: boolean, clear = 0): Opened {
+function openTree(p: ChildProgram, facts: RootfsFacts, source: string, recursive: boolean, attrs: number, isDir: boolean, clear = 0): Opened {
   const slot = p.newSlot();
   const flags = OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC | (recursive ? AT.RECURSIVE : 0);
   p.call(`open ${source} for binding`, "open_tree", [AT.FDCWD, p.str(source), flags], { save: slot });
-  setAttrs(p, slot, attrs, clear, recursive, source);
-  return { slot, isDir };
+  const pending = setAttrs(p, slot, attrs, clear, recursive, source, { path: source, facts });
+  return { slot, isDir, ...(pending ? { pending } : {}) };
 }
 
 /**
@@ -101,8 +122,9 @@ function openTreeOf(p: ChildProgram, pid: number, path: string, attrs: number): 
   p.call(`copy ${path} of process ${pid} for binding`, "open_tree", [found, p.str(""), OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC | AT.EMPTY_PATH | AT.RECURSIVE], { save: slot });
   p.call("return to this mount namespace", "setns", [own, CLONE.NEWNS]);
   for (const fd of [found, theirs, own]) p.call("close a descriptor", "close", [fd]);
-  setAttrs(p, slot, attrs, 0, true, `${path} of process ${pid}`);
-  return { slot, isDir: true };
+  // That container's /dev/shm is a tmpfs bunker mounted with these same flags.
+  const pending = setAttrs(p, slot, attrs, 0, true, `${path} of process ${pid}`, { keep: msOfAttrs(attrs) });
+  return { slot, isDir: true, ...(pending ? { pending } : {}) };
 }
 
 /**
@@ -165,11 +187,11 @@ function openOverlay(p: ChildProgram, image: ImageRoot): Opened {
   return { slot, isDir: true, fsType: "overlay" };
 }
 
-function enterTree(p: ChildProgram, source: string | ImageRoot, readonly: boolean): void {
+function enterTree(p: ChildProgram, facts: RootfsFacts, source: string | ImageRoot, readonly: boolean): PendingFlags | undefined {
   // nodev: a device node in an image or a host directory opens only in the container's own /dev.
   // An image's root made otherwise than by the kernel's overlayfs (fuse-overlayfs's mount, or a copy) is bound as a directory is.
   const dir = typeof source === "string" ? source : source.driver === "overlay" ? undefined : source.merged;
-  const root = dir !== undefined ? openTree(p, dir, true, MOUNT_ATTR.NODEV | (readonly ? MOUNT_ATTR.RDONLY : 0), true) : openOverlay(p, source as ImageRoot);
+  const root = dir !== undefined ? openTree(p, facts, dir, true, MOUNT_ATTR.NODEV | (readonly ? MOUNT_ATTR.RDONLY : 0), true) : openOverlay(p, source as ImageRoot);
   // The staging tmpfs exists only in the new mount namespace and leaves with the old root.
   p.call(`mount a staging tmpfs on ${STAGING}`, "mount", [p.str("tmpfs"), p.str(STAGING), p.str("tmpfs"), MS.NOSUID | MS.NODEV, p.str("mode=700")]);
   const newRoot = `${STAGING}/root`;
@@ -178,6 +200,7 @@ function enterTree(p: ChildProgram, source: string | ImageRoot, readonly: boolea
   p.call("close the root's tree descriptor", "close", [root.slot]);
   p.call(`change directory to ${newRoot}`, "chdir", [p.str(newRoot)]);
   p.call(`pivot_root into ${newRoot}`, "pivot_root", [p.str("."), p.str(".")]);
+  return root.pending;
 }
 
 function leaveOldRoot(p: ChildProgram): void {
@@ -221,6 +244,7 @@ function attach(p: ChildProgram, opened: Opened, dest: string): void {
   // Following symlinks is safe here: "/" is the container's root and nothing else is reachable.
   p.call(what, "move_mount", [opened.slot, p.str(""), AT.FDCWD, p.str(dest), MOVE_MOUNT.F_EMPTY_PATH | MOVE_MOUNT.T_SYMLINKS]);
   p.call(`close the descriptor of the mount for ${dest}`, "close", [opened.slot]);
+  if (opened.pending) planPendingFlags(p, dest, opened.pending, dest);
 }
 
 /** A mount's propagation type, where asked for: a new filesystem is private already, unless `always`. */
@@ -366,32 +390,56 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
         continue;
       }
       const { recursive, attrs, clear } = bindAttrs(m);
-      opened.set(m, openTree(p, m.source!, recursive, attrs, facts.sourceIsDir(m.source!), clear));
+      opened.set(m, openTree(p, facts, m.source!, recursive, attrs, facts.sourceIsDir(m.source!), clear));
     } else opened.set(m, createDetached(p, m));
   }
   const devices = new Map<string, Opened>();
   if (bindsDevices(spec)) {
     // A FIFO needs no privilege to make; device nodes come from the host.
     for (const d of spec.oci.linux.devices ?? []) {
-      if (d.type !== "p") devices.set(d.path, openTree(p, spec.bunker.deviceSources?.[d.path] ?? d.path, false, MOUNT_ATTR.NOEXEC | MOUNT_ATTR.NOSUID, false));
+      if (d.type !== "p") devices.set(d.path, openTree(p, facts, spec.bunker.deviceSources?.[d.path] ?? d.path, false, MOUNT_ATTR.NOEXEC | MOUNT_ATTR.NOSUID, false));
     }
   }
   // From here on nothing of the host's mount table propagates into what is copied: the root.
   p.call("make / a private mount tree", "mount", [0, p.str("/"), 0, MS.REC | MS.PRIVATE, 0]);
 
-  enterTree(p, hostRoot ? "/" : (spec.bunker.image ?? spec.oci.root.path), hostRoot);
+  const rootFlags = enterTree(p, facts, hostRoot ? "/" : (spec.bunker.image ?? spec.oci.root.path), hostRoot);
   leaveOldRoot(p);
+  if (rootFlags) planPendingFlags(p, "/", rootFlags, "the root");
 
   p.call("clear the umask", "umask", [0]);
   for (const m of spec.oci.mounts) mountOne(p, m, hostRoot, opened.get(m), facts);
   makeDevices(p, spec, devices);
   planSysctl(p, spec.oci.linux.sysctl ?? {});
-  planMaskedPaths(p, spec.oci.linux.maskedPaths ?? [], spec.oci.linux.readonlyPaths ?? []);
+  planMaskedPaths(p, spec.oci.linux.maskedPaths ?? [], spec.oci.linux.readonlyPaths ?? [], has("mountSetattr") ? undefined : (path) => flagsInside(spec, facts, path));
   bindEtcFiles(p, spec, facts);
   const rootPropagation = spec.oci.linux.rootfsPropagation;
   if (rootPropagation !== undefined) planPropagation(p, "/", propagationOf([rootPropagation.startsWith("r") ? rootPropagation : `r${rootPropagation}`]));
-  if (!hostRoot && spec.oci.root.readonly) {
+  if (!hostRoot && spec.oci.root.readonly && !has("mountSetattr")) planRemount(p, "/", flagsInside(spec, facts, "/"), MOUNT_ATTR.RDONLY, 0, "make / read-only");
+  else if (!hostRoot && spec.oci.root.readonly) {
     const attr = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);
     p.call("make / read-only", "mount_setattr", [AT.FDCWD, p.str("/"), 0, attr, MOUNT_ATTR_LAYOUT.SIZE]);
   }
+}
+
+/**
+ * The MS flags of the container's mount that `path` lies on, as bunker made
+ * it: the spec's mount with the longest destination above it (a new
+ * filesystem's options, or a bind's host mount), else the root.
+ */
+function flagsInside(spec: ContainerSpec, facts: RootfsFacts, path: string): number {
+  const under = (dest: string) => path === dest || path.startsWith(dest.endsWith("/") ? dest : `${dest}/`);
+  const m = spec.oci.mounts.filter((x) => x.type !== "cgroup" && under(x.destination)).sort((a, b) => b.destination.length - a.destination.length)[0];
+  if (m === undefined) {
+    const image = spec.bunker.image;
+    // The image's overlay is made with nodev alone; any other root is a host directory bound with nodev added.
+    if (image !== undefined && image.driver === "overlay") return msOfAttrs(MOUNT_ATTR.NODEV);
+    const root = image !== undefined ? image.merged : spec.oci.root.path;
+    return (facts.mountFlags?.(root) ?? 0) | MS.NODEV;
+  }
+  if (m.type === "bind") {
+    const { attrs } = bindAttrs(m);
+    return remountFlags(facts.mountFlags?.(`${m.source}${path.slice(m.destination.length)}`) ?? 0, attrs, 0) & ~(MS.REMOUNT | MS.BIND);
+  }
+  return msOfAttrs(fsOptions(m.options).attrs);
 }

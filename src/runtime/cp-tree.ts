@@ -9,6 +9,7 @@
 // root: its layers are read merged, as overlayfs shows them, and it is
 // written through its own upper directory.
 
+import { requireFeature } from "../sys/kernel";
 import { fstatSync, type Stats } from "node:fs";
 import { BunkerError } from "../errors";
 import { isOpaque, isWhiteout, openDir, statAt } from "../image/archive";
@@ -84,6 +85,7 @@ export class FdTree implements Tree {
   ) {}
 
   static inRoot(root: number, what: string): FdTree {
+    requireFeature("openat2", `copying files of ${what}`);
     return new FdTree(root, RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS, what);
   }
 

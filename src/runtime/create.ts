@@ -4,6 +4,7 @@
 // with the container's process about to exec (or, for OCI create, waiting at
 // its start gate); a failure on the way undoes all of it.
 
+import { requireContainerKernel } from "../sys/kernel";
 import { enabled, log, mark } from "../log";
 import { writeIdMaps } from "../identity/maps";
 import type { ContainerSpec } from "../spec/types";
@@ -170,6 +171,7 @@ export function namespacePaths(pid: number): Record<string, string> {
  * has exec'd the command, or with OCI create once it waits at its gate.
  */
 export async function createContainer(spec: ContainerSpec, record: RunRecord): Promise<Created> {
+  requireContainerKernel();
   // A user's container on their networks is made in the user namespace of their rootless network namespace.
   if (spec.bunker.network === "named" && (process.geteuid?.() ?? 0) !== 0) spec.bunker.net = { ...spec.bunker.net!, usernsFrom: (await ensureRootlessNetns()).userns };
   applyUsernsFrom(spec);

@@ -11,8 +11,9 @@ import { storeRoot } from "../image/store";
 import { findExecutable, readText } from "../sys/fs";
 import { versionString } from "../version";
 import { hostUserNames } from "./processes";
-import { chooseDriver, fuseOverlayfs, kernelAtLeast } from "./rootfs-driver";
+import { chooseDriver, fuseOverlayfs } from "./rootfs-driver";
 import { stateDir } from "./state";
+import { FEATURES, has, kernelAtLeast, type Feature } from "../sys/kernel";
 
 export interface HostInfo {
   bunker: string;
@@ -84,9 +85,10 @@ export function hostInfo(): HostInfo {
   }
   if (driver === "copy") {
     const fuse = fuseOverlayfs(uid === 0);
-    limits.push(`image containers get a copy of their image (slow to start, disk per container): overlayfs ${uid === 0 ? "is missing from this kernel" : kernelAtLeast(5, 11) ? "is missing" : `in a user namespace needs Linux 5.11 (this is ${release()})`}${"refusal" in fuse ? `, and ${fuse.refusal}` : ""}`);
+    limits.push(`image containers get a copy of their image (slow to start, disk per container): overlayfs ${uid === 0 ? "is missing from this kernel" : has("userOverlay") ? "is missing" : `in a user namespace needs Linux 5.11 (this is ${release()})`}${"refusal" in fuse ? `, and ${fuse.refusal}` : ""}`);
   }
-  if (!kernelAtLeast(6, 8)) limits.push(`images whose layer paths pass 255 bytes together: overlayfs's lowerdir+ needs Linux 6.8 (this is ${release()})`);
+  limits.push(...kernelLimits());
+  if (!kernelAtLeast("6.8")) limits.push(`images whose layer paths pass 255 bytes together: overlayfs's lowerdir+ needs Linux 6.8 (this is ${release()})`);
   return {
     bunker: versionString(),
     kernel: { release: release(), arch: process.arch },
@@ -103,4 +105,13 @@ export function hostInfo(): HostInfo {
     storage: { store: storeRoot(), state: stateDir(), driver },
     limits,
   };
+}
+
+/** What will not work for want of a system call this kernel lacks (where bunker has an older way, it takes it). */
+function kernelLimits(): string[] {
+  const lacks = (f: Feature) => `this kernel lacks ${FEATURES[f].name} (Linux ${FEATURES[f].since})`;
+  const out: string[] = [];
+  for (const f of ["mountApi", "openat2"] as const) if (!has(f)) out.push(`containers: ${lacks(f)}`);
+  if (!has("mountSetattr")) out.push(`id-mapped mounts (idmap, ridmap): ${lacks("mountSetattr")}`);
+  return out;
 }

@@ -14,8 +14,9 @@ import { FileError, inodeOf, listDir, openNamespace, readInRoot, readLink } from
 import { closeFd, exitCodeOf, trySys, waitFor } from "../sys/libc";
 import { loadNative } from "../sys/native";
 import { isAlive } from "../sys/proc";
+import { has } from "../sys/kernel";
 import { BunkerError } from "../errors";
-import { NS_ORDER, ownNamespaces } from "./namespaces";
+import { NS_ORDER, openNamespaceFiles, ownNamespaces } from "./namespaces";
 import { openPinDir, pinnedTypesAt } from "./pin";
 import { planCommand, planCredentials, planProcessSettings, planInheritedFds, planHandshake, planLockdown, planSession, planSignalReset, type SeccompFilter } from "./plan";
 import { containerFilter } from "../security/seccomp";
@@ -39,12 +40,32 @@ export type Target =
 
 /** A pidfd for the container's process, checked to still be that process. */
 export function openTarget(pid: number, start: number, name: string): Target {
+  if (!has("pidfdSetns")) return openNamespacesOf(pid, start, name);
   const fd = trySys("pidfd_open", pid, 0);
   if (fd < 0 || !isAlive(pid, start)) {
     if (fd >= 0) closeFd(fd);
     throw new BunkerError(`container ${name} is not running`);
   }
   return { kind: "pid", pid, pidfd: fd, flags: ownNamespaces(pid) };
+}
+
+/**
+ * Before Linux 5.8 (no setns on a pidfd): the process's namespace files, one
+ * by one, checked after they are open to be that process's still.
+ */
+function openNamespacesOf(pid: number, start: number, name: string): Target {
+  let fds: { type: string; fd: number; flag: number }[];
+  try {
+    fds = openNamespaceFiles(pid, ownNamespaces(pid));
+  } catch (e) {
+    if (e instanceof FileError && !isAlive(pid, start)) throw new BunkerError(`container ${name} is not running`);
+    throw e;
+  }
+  if (!isAlive(pid, start)) {
+    for (const f of fds) closeFd(f.fd);
+    throw new BunkerError(`container ${name} is not running`);
+  }
+  return { kind: "files", fds };
 }
 
 export interface ExecRequest {

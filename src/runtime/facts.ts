@@ -9,7 +9,10 @@ import { mountPointsOf } from "../rootfs/hostmounts";
 import { cgroupfsView } from "../cgroups/view";
 import { detectLayout } from "../cgroups/detect";
 import type { ContainerSpec } from "../spec/types";
-import { fileType, readText } from "../sys/fs";
+import { fileType, mountFlagsOf, readText } from "../sys/fs";
+import { has } from "../sys/kernel";
+import { msOfStatfs } from "../rootfs/remount";
+import { realpathSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { resolvConfWith } from "../spec/hosts";
 import { hostname as hostnameOfHost } from "node:os";
@@ -80,6 +83,7 @@ export function rootfsFacts(spec: ContainerSpec, net?: { hostsEntry?: HostsEntry
   return {
     ...(cgroupfs ? { cgroupfs } : {}),
     ...(spec.bunker.rootMode === "host" ? { hostMounts: mountPointsOf(readText("/proc/self/mountinfo", 4 << 20)) } : {}),
+    ...(has("mountSetattr") ? {} : remountFacts()),
     etcFiles,
     etcTargetExists: (name) => isRegularFile(`/etc/${name}`),
     sourceIsDir: (path) => {
@@ -89,6 +93,27 @@ export function rootfsFacts(spec: ContainerSpec, net?: { hostsEntry?: HostsEntry
         // unreachable: the bind itself then fails with the reason
         return false;
       }
+    },
+  };
+}
+
+/** What bind remounts need to know of the host's mounts where mount_setattr is missing (see rootfs/remount.ts). */
+function remountFacts(): Pick<RootfsFacts, "mountFlags" | "mountsBelow"> {
+  let points: string[] | undefined;
+  return {
+    // A flag unknown is one not kept: the remount then fails, in a user namespace, rather than loosen it.
+    mountFlags: (path) => msOfStatfs(mountFlagsOf(path) ?? 0),
+    mountsBelow: (path) => {
+      points ??= mountPointsOf(readText("/proc/self/mountinfo", 4 << 20));
+      let top: string;
+      try {
+        top = realpathSync(path).replace(/\/+$/, "");
+      } catch {
+        return [];
+      }
+      // One remount a place: of mounts stacked there, the path reaches only the top one, and the others are covered.
+      const rel = points.filter((m) => m.startsWith(`${top}/`) && m.length > top.length + 1).map((m) => m.slice(top.length + 1));
+      return [...new Set(rel)];
     },
   };
 }

@@ -13,9 +13,12 @@
 // nothing inside can see or trace it; bunker also stops it when the
 // container ends, and it dies with bunker (PR_SET_PDEATHSIG).
 
+import { has } from "../sys/kernel";
+import { planJoinProcess } from "./namespaces";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { ChildProgram } from "../child/program";
+import { planDescriptorsFrom } from "../child/descriptors";
 import type { ImageRoot } from "../spec/types";
 import { CLONE, MNT_DETACH, MS, SIGNALS, WNOHANG } from "../sys/constants";
 import { closeFd, trySys, waitFor } from "../sys/libc";
@@ -95,14 +98,15 @@ export async function mountFuseOverlay(containerPid: number, image: ImageRoot, l
   const odd = dirs.find((d) => /[,:]/.test(d));
   if (odd !== undefined) throw new BunkerError(`fuse-overlayfs: ${odd}: a path with "," or ":" cannot be given to it (move the store with --storage)`);
   const options = `lowerdir=${[...image.lower].reverse().join(":")},upperdir=${image.upper},workdir=${image.work},allow_other`;
-  const pidfd = trySys("pidfd_open", containerPid, 0);
-  if (pidfd < 0) throw new BunkerError("fuse-overlayfs: the container's process is gone");
+  // Without pidfds (before Linux 5.3) the namespaces are joined by their files (see planJoinProcess).
+  const pidfd = has("pidfd") ? trySys("pidfd_open", containerPid, 0) : -1;
+  if (pidfd < 0 && has("pidfd")) throw new BunkerError("fuse-overlayfs: the container's process is gone");
   const logFd = openSync(log, "w", 0o600);
   const nullFd = openSync("/dev/null", "r");
   const pipes = openPipes();
   const p = new ChildProgram();
   planHandshake(p, pipes);
-  p.call("join the container's user and mount namespaces", "setns", [pidfd, CLONE.NEWUSER | CLONE.NEWNS]);
+  const joined = planJoinProcess(p, containerPid, pidfd, CLONE.NEWUSER | CLONE.NEWNS, "the container's user and mount namespaces");
   p.call("become group 0 in the container's user namespace", "setresgid", [0, 0, 0]);
   p.call("become user 0 in the container's user namespace", "setresuid", [0, 0, 0]);
   // Its own mount namespace, so the container's pivot_root (which moves every process whose root is
@@ -116,7 +120,7 @@ export async function mountFuseOverlay(containerPid: number, image: ImageRoot, l
   p.call(`send fuse-overlayfs's output to ${log}`, "dup3", [logFd, 1, 0]);
   p.call(`send fuse-overlayfs's errors to ${log}`, "dup3", [logFd, 2, 0]);
   // Nothing of bunker's goes with it: a pipe end it held would keep `run -d` waiting for as long as it runs.
-  p.call("close the descriptors fuse-overlayfs does not need", "close_range", [3, 0xffffffff, 0]);
+  planDescriptorsFrom(p, 3, "close the descriptors fuse-overlayfs does not need", true);
   const argv = p.arena.strv(["fuse-overlayfs", "-f", "-o", options, image.merged]);
   const envp = p.arena.strv([`PATH=${process.env.PATH ?? "/usr/bin:/bin"}`]);
   p.call(`exec ${found.path}`, "execve", [p.str(found.path), argv, envp]);
@@ -125,7 +129,7 @@ export async function mountFuseOverlay(containerPid: number, image: ImageRoot, l
     // Its own memory: it outlives this call, and a second process on bunker's memory while the container's waits would share its errno.
     ({ pid } = await spawnChild(p, pipes, 0, () => {}, { shareMemory: false, forwardSignals: false }));
   } finally {
-    closeFd(pidfd);
+    for (const fd of [pidfd, ...joined]) closeFd(fd);
     closeSync(logFd);
     closeSync(nullFd);
     p.retain(null);
@@ -159,12 +163,12 @@ export async function mountFuseOverlay(containerPid: number, image: ImageRoot, l
  * goes, the filesystem goes, and fuse-overlayfs, told so, exits by itself.
  */
 async function leaveToContainer(daemon: number, point: string): Promise<void> {
-  const pidfd = trySys("pidfd_open", daemon, 0);
-  if (pidfd < 0) throw new BunkerError("fuse-overlayfs ended as it mounted the image");
+  const pidfd = has("pidfd") ? trySys("pidfd_open", daemon, 0) : -1;
+  if (pidfd < 0 && has("pidfd")) throw new BunkerError("fuse-overlayfs ended as it mounted the image");
   const pipes = openPipes();
   const p = new ChildProgram();
   planHandshake(p, pipes);
-  p.call("join fuse-overlayfs's user and mount namespaces", "setns", [pidfd, CLONE.NEWUSER | CLONE.NEWNS]);
+  const joined = planJoinProcess(p, daemon, pidfd, CLONE.NEWUSER | CLONE.NEWNS, "fuse-overlayfs's user and mount namespaces");
   // Its mounts leave the peer group first: a detach would reach the container's mount too.
   p.call("make fuse-overlayfs's mounts private", "mount", [0, p.str("/"), 0, MS.REC | MS.PRIVATE, 0]);
   p.call(`detach fuse-overlayfs's own mount on ${point}`, "umount2", [p.str(point), MNT_DETACH]);
@@ -173,7 +177,7 @@ async function leaveToContainer(daemon: number, point: string): Promise<void> {
     const { pid } = await spawnChild(p, pipes, 0, () => {}, { shareMemory: false, forwardSignals: false });
     waitFor(pid);
   } finally {
-    closeFd(pidfd);
+    for (const fd of [pidfd, ...joined]) closeFd(fd);
     p.retain(null);
   }
 }

@@ -7,6 +7,7 @@
 // child in a user namespace of its own is not: bunker makes each such bind a
 // detached tree itself, maps and flags set, and the child attaches it.
 
+import { requireFeature } from "../sys/kernel";
 import type { ContainerSpec, LinuxIDMapping, Mount } from "../spec/types";
 import { BunkerError } from "../errors";
 import { AT, CLONE, MOUNT_ATTR, O, OPEN_TREE } from "../sys/constants";
@@ -95,6 +96,7 @@ export async function idmappedMounts(spec: ContainerSpec): Promise<IdmappedMount
       const maps = mountMaps(m, spec);
       if (!maps) continue;
       if (m.type !== "bind") throw new BunkerError(`the mount on ${m.destination}: only bind mounts can be id-mapped`);
+      requireFeature("mountSetattr", `the id-mapped mount on ${m.destination}`);
       if ((process.geteuid?.() ?? 0) !== 0) throw new BunkerError(`the mount on ${m.destination}: id-mapped mounts need root`);
       const key = JSON.stringify(maps);
       let userns = byMaps.get(key);

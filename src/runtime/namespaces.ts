@@ -1,8 +1,11 @@
 // The namespace types a process can be in, which of them a process has of
 // its own, and what `bunker ns` shows of them.
 
+import type { ChildProgram } from "../child/program";
 import { CLONE } from "../sys/constants";
-import { listDir, readLink, readText } from "../sys/fs";
+import { listDir, openNamespace, readLink, readText } from "../sys/fs";
+import { has } from "../sys/kernel";
+import { closeFd } from "../sys/libc";
 
 /** Namespace files, in the order setns must take them one by one (the user namespace first). */
 export const NS_ORDER: [string, number][] = [
@@ -24,6 +27,35 @@ export function ownNamespaces(pid: number): number {
     if (theirs !== null && theirs !== readLink(`/proc/self/ns/${type}`)) flags |= flag;
   }
   return flags;
+}
+
+/** `pid`'s namespace files of the types in `flags`, opened in the order setns takes them (closed again on failure). */
+export function openNamespaceFiles(pid: number, flags: number): { type: string; fd: number; flag: number }[] {
+  const opened: { type: string; fd: number; flag: number }[] = [];
+  try {
+    for (const [type, flag] of NS_ORDER) if ((flags & flag) !== 0) opened.push({ type, fd: openNamespace(`/proc/${pid}/ns/${type}`), flag });
+  } catch (e) {
+    for (const o of opened) closeFd(o.fd);
+    throw e;
+  }
+  return opened;
+}
+
+/**
+ * Steps that join the namespaces `flags` of process `pid`, held by `pidfd`:
+ * one setns on the pidfd, or before Linux 5.8 (no setns on a pidfd) one per
+ * namespace file, opened now. Returns what it opened, for the caller to
+ * close once the child is made. `pid` must be a child not yet reaped, so
+ * that its number names no other process.
+ */
+export function planJoinProcess(p: ChildProgram, pid: number, pidfd: number, flags: number, what: string): number[] {
+  if (has("pidfdSetns")) {
+    p.call(`join ${what}`, "setns", [pidfd, flags]);
+    return [];
+  }
+  const files = openNamespaceFiles(pid, flags);
+  for (const f of files) p.call(`join the ${f.type} namespace of ${what}`, "setns", [f.fd, f.flag]);
+  return files.map((f) => f.fd);
 }
 
 const TYPES = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];

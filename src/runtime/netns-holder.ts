@@ -6,8 +6,9 @@
 
 import { BunkerError } from "../errors";
 import { ChildProgram } from "../child/program";
+import { planDescriptorsFrom } from "../child/descriptors";
 import { planLoopbackUp } from "../net/loopback";
-import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFD, MS, O, PR_SET_PDEATHSIG } from "../sys/constants";
+import { AT, CLONE, F_SETFD, MS, O, PR_SET_PDEATHSIG } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { closeFd } from "../sys/libc";
 import { initProgram } from "./initprog";
@@ -57,7 +58,7 @@ export async function spawnHolder(o: HolderOptions): Promise<number> {
     const devnull = p.newSlot();
     p.call("open /dev/null", "openat", [AT.FDCWD, p.str("/dev/null"), O.RDWR | O.CLOEXEC, 0], { save: devnull });
     for (const fd of [0, 1, 2]) p.call(`take /dev/null as descriptor ${fd}`, "dup3", [devnull, fd, 0]);
-    p.call("mark every other descriptor close-on-exec", "close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
+    planDescriptorsFrom(p, 3, "mark every other descriptor close-on-exec");
     if (o.keep !== undefined) p.call("keep the helper's exit pipe open", "fcntl", [o.keep, F_SETFD, 0]);
     p.call("stay when bunker exits", "prctl", [PR_SET_PDEATHSIG, 0, 0, 0, 0]);
     // Nothing of the caller's terminal session.

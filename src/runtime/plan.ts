@@ -3,6 +3,7 @@
 
 import { ChildProgram, type Slot } from "../child/program";
 import { planParentCheck } from "../child/liveness";
+import { planDescriptorsFrom } from "../child/descriptors";
 import { planSetUser, planUsernsEntry } from "../identity/plan";
 import { ALL_CAP_LIMITS, capPlan, planBoundingSet, planCapabilities, planNoNewPrivs, planRlimits, planSeccomp, type CapLimits, type Rlimit } from "../security/plan";
 import { planLoopbackUp } from "../net/loopback";
@@ -306,7 +307,7 @@ function planInit(p: ChildProgram, program: number | undefined): void {
  * newer than many profiles.
  */
 export function planInheritedFds(p: ChildProgram, preserve: number): void {
-  p.call("mark inherited descriptors close-on-exec", "close_range", [3 + preserve, 0xffffffff, CLOSE_RANGE_CLOEXEC]);
+  planDescriptorsFrom(p, 3 + preserve, "mark inherited descriptors close-on-exec");
 }
 
 /**

@@ -6,11 +6,11 @@
 // with the reason.
 
 import { accessSync, constants, readFileSync } from "node:fs";
-import { release } from "node:os";
 import { BunkerError } from "../errors";
 import type { RootfsDriver } from "../spec/types";
 import { ROOTFS_DRIVERS } from "../spec/rootfs-drivers";
 import { findExecutable } from "../sys/fs";
+import { FEATURES, has, kernelRelease } from "../sys/kernel";
 
 const DRIVERS: readonly RootfsDriver[] = ROOTFS_DRIVERS;
 
@@ -19,12 +19,6 @@ let requested: string | undefined;
 /** The driver this command asks for (the global --storage-driver). */
 export function useDriver(name: string): void {
   requested = name;
-}
-
-/** Whether the running kernel is at least `major`.`minor`. */
-export function kernelAtLeast(major: number, minor: number): boolean {
-  const [a = 0, b = 0] = release().split(/[.-]/).map(Number);
-  return a > major || (a === major && b >= minor);
 }
 
 function overlayListed(): boolean {
@@ -39,7 +33,7 @@ function overlayListed(): boolean {
 /** Why the kernel's overlayfs cannot give this caller a root filesystem, or undefined when it can. */
 function overlayRefusal(root: boolean): string | undefined {
   if (root) return undefined;
-  if (!kernelAtLeast(5, 11)) return `overlayfs in a user namespace needs Linux 5.11 (this is ${release()})`;
+  if (!has("userOverlay")) return `overlayfs in a user namespace needs Linux ${FEATURES.userOverlay.since} (this is ${kernelRelease()})`;
   if (!overlayListed()) return "this kernel has no overlayfs (/proc/filesystems does not list it)";
   return undefined;
 }

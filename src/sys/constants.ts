@@ -92,6 +92,18 @@ export const MS = {
   STRICTATIME: 1 << 24,
 } as const;
 
+/** statfs(2)'s f_flags: how a mount was made, as a remount must keep it (glibc's sys/statvfs.h). */
+export const ST = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+  NOATIME: 1024,
+  NODIRATIME: 2048,
+  RELATIME: 4096,
+  NOSYMFOLLOW: 8192,
+} as const;
+
 export const MNT_DETACH = 2;
 
 export const AT = {

@@ -3,6 +3,7 @@
 
 import { AT, LOCK, NSFS_MAGIC, O, RAMFS_MAGIC, RESOLVE, S, STATX, TMPFS_MAGIC } from "./constants";
 import { DIRENT64_LAYOUT as DIRENT, OPEN_HOW_LAYOUT, STATFS_LAYOUT, STATX_LAYOUT as SX } from "./layouts";
+import { requireFeature } from "./kernel";
 import { Errno, errnoMessage, SysError } from "./errno";
 import { closeFd, readUpTo, sys, trySys } from "./libc";
 
@@ -69,6 +70,13 @@ export function inMemory(path: string): boolean {
   if (trySys("statfs", cstr(path), buf) < 0) return false;
   const t = Number(buf[STATFS_LAYOUT.type / 8]!);
   return t === TMPFS_MAGIC || t === RAMFS_MAGIC;
+}
+
+/** statfs(2)'s f_flags (ST_RDONLY, ST_NOSUID, ...) of the mount `path` is on, or null when it cannot be asked. */
+export function mountFlagsOf(path: string): number | null {
+  const buf = new BigInt64Array(STATFS_LAYOUT.SIZE / 8);
+  if (trySys("statfs", cstr(path), buf) < 0) return null;
+  return Number(buf[STATFS_LAYOUT.flags / 8]!);
 }
 
 /** The whole of a small file bunker keeps or the kernel provides (its state, /proc, /sys), as UTF-8. */
@@ -173,6 +181,7 @@ export function readRegularFile(path: string, max = 1 << 20): string {
  */
 export function readInRoot(root: string, path: string, max = 1 << 20): string | null {
   const op = `read ${path} in ${root}`;
+  requireFeature("openat2", `reading ${path} inside ${root}`);
   const dir = sys(`open ${root}`, "openat", AT.FDCWD, cstr(root), O.PATH | O.DIRECTORY | O.CLOEXEC, 0);
   try {
     const how = new BigUint64Array([BigInt(O.PATH | O.CLOEXEC), 0n, BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS)]);

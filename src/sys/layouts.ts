@@ -9,7 +9,7 @@
 export const STATX_LAYOUT = { mask: 0, attributes: 8, uid: 20, gid: 24, mode: 28, ino: 32, size: 40, btimeSec: 80, btimeNsec: 88, devMajor: 136, devMinor: 140, mntId: 144, SIZE: 256 } as const;
 
 /** struct statfs: only f_type is read; SIZE is the buffer bunker hands over. */
-export const STATFS_LAYOUT = { type: 0, SIZE: 120 } as const;
+export const STATFS_LAYOUT = { type: 0, flags: 80, SIZE: 120 } as const;
 
 /** struct clone_args (linux/sched.h) up to its cgroup field: CLONE_ARGS_SIZE_VER2. */
 export const CLONE_ARGS_LAYOUT = { flags: 0, pidfd: 8, childTid: 16, parentTid: 24, exitSignal: 32, stack: 40, stackSize: 48, tls: 56, setTid: 64, setTidSize: 72, cgroup: 80, SIZE: 88 } as const;

@@ -14,6 +14,13 @@ import { SYSCALL_TABLE } from "../../src/sys/syscall-table";
 import { createUser, publicBinary, removeUser, runAs, type TestUser } from "../helpers/users";
 import { parseMountinfo, rootMount } from "../helpers/mountinfo";
 import { OCI_MASKED_PATHS, OCI_READONLY_PATHS } from "../helpers/oci";
+import { kernelBelow } from "../helpers/kernel";
+
+// Before Linux 6.5, a kernel with unprivileged BPF off refuses bpf(2) with EPERM before it reads the
+// arguments: there an unconfined run cannot tell the filter's refusal of bpf from the kernel's own.
+const bpfRefusedFirst =
+  (existsSync("/proc/sys/kernel/unprivileged_bpf_disabled") ? readFileSync("/proc/sys/kernel/unprivileged_bpf_disabled", "utf8").trim() !== "0" : false) &&
+  kernelBelow("6.5", "the unconfined control of bpf in the kernel-surface test (kernel.unprivileged_bpf_disabled is on)");
 
 const ready = isRoot && busyboxAvailable() && existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/setpriv");
 if (!ready) console.warn("skipping the escape suite: it needs root (to make a test user), busybox-static, uidmap and setpriv");
@@ -238,7 +245,7 @@ describe("escapes", () => {
     // EINVAL or EFAULT for the bad arguments, ESRCH, ENOENT, EBADF, success: each reached the kernel.
     const open = bun(["--security-opt", "seccomp=unconfined"]).stdout;
     expect(open).toMatch(/^keyctl=\d+ add_key=\d+ bpf=\d+ ptrace=3 unshare=ok mount=2 setns=9 clone=22 vsock=(ok|\d+)\n$/);
-    expect(open).not.toMatch(/=1\b/);
+    expect(bpfRefusedFirst ? open.replace(/\bbpf=1\b/, "bpf=unknown") : open).not.toMatch(/=1\b/);
   });
 
   // A system call made through another architecture's entry (i386's int 0x80 on

@@ -54,6 +54,7 @@ export const LIBC_HEADERS = [
   "<netinet/in.h>",
   "<sys/mount.h>",
   "<sys/stat.h>",
+  "<sys/statvfs.h>",
   "<sys/sysmacros.h>",
   "<sys/resource.h>",
   "<dirent.h>",
@@ -67,9 +68,10 @@ export type Where = "kernel" | "libc";
 /**
  * Values newer than Debian 12's headers (Linux 6.1): checked where the
  * headers define them, and otherwise named as unchecked. memfd_create's
- * MFD_NOEXEC_SEAL and MFD_EXEC came with 6.3.
+ * MFD_NOEXEC_SEAL and MFD_EXEC came with 6.3; statfs's ST_NOSYMFOLLOW
+ * (Linux 5.10) is not in Debian 12's glibc headers.
  */
-export const NEWER_THAN_HEADERS: ReadonlySet<string> = new Set(["MFD_NOEXEC_SEAL", "MFD_EXEC"]);
+export const NEWER_THAN_HEADERS: ReadonlySet<string> = new Set(["MFD_NOEXEC_SEAL", "MFD_EXEC", "ST_NOSYMFOLLOW"]);
 
 /** Constants taken from glibc's headers; every other one from the kernel's. */
 const FROM_LIBC: readonly RegExp[] = [
@@ -83,6 +85,7 @@ const FROM_LIBC: readonly RegExp[] = [
   /^MSG_/,
   /^MS_/,
   /^MNT_DETACH$/,
+  /^ST_/,
   /^UMOUNT_NOFOLLOW$/,
   /^S_I/,
   /^CLOCK_/,
@@ -115,7 +118,7 @@ const s = (struct: string, where: Where, fields: Record<string, string>): Layout
 
 export const LAYOUTS: Record<string, Layout> = {
   STATX_LAYOUT: s("struct statx", "kernel", { mask: "stx_mask", attributes: "stx_attributes", uid: "stx_uid", gid: "stx_gid", mode: "stx_mode", ino: "stx_ino", size: "stx_size", btimeSec: "stx_btime.tv_sec", btimeNsec: "stx_btime.tv_nsec", devMajor: "stx_dev_major", devMinor: "stx_dev_minor", mntId: "stx_mnt_id" }),
-  STATFS_LAYOUT: s("struct statfs", "kernel", { type: "f_type" }),
+  STATFS_LAYOUT: s("struct statfs", "kernel", { type: "f_type", flags: "f_flags" }),
   CLONE_ARGS_LAYOUT: s("struct clone_args", "kernel", { flags: "flags", pidfd: "pidfd", childTid: "child_tid", parentTid: "parent_tid", exitSignal: "exit_signal", stack: "stack", stackSize: "stack_size", tls: "tls", setTid: "set_tid", setTidSize: "set_tid_size", cgroup: "cgroup", SIZE: "=CLONE_ARGS_SIZE_VER2" }),
   MOUNT_ATTR_LAYOUT: s("struct mount_attr", "kernel", { attrSet: "attr_set", attrClr: "attr_clr", propagation: "propagation", usernsFd: "userns_fd", SIZE: "=MOUNT_ATTR_SIZE_VER0" }),
   OPEN_HOW_LAYOUT: s("struct open_how", "kernel", { flags: "flags", mode: "mode", resolve: "resolve" }),
