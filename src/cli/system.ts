@@ -4,7 +4,7 @@ import { readdirSync, statSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { columns, jsonText, writeOut } from "../output";
 import { formatBytes } from "../spec/resources";
-import { listImages, openStore, pruneLayers } from "../image/store";
+import { discarded, listImages, openStore, pruneLayers } from "../image/store";
 import { removeImage } from "../image/images";
 import { imagesInUse, reconcileImageRoots, usersOfImage } from "../runtime/image-rootfs";
 import { removeContainer } from "../runtime/remove";
@@ -33,7 +33,7 @@ function usage(): Usage {
   const images = listImages(root);
   const used = imagesInUse(states);
   const layerBytes = new Map<string, number>();
-  for (const l of readdirSync(`${root}/layers`)) layerBytes.set(l, diskUse(`${root}/layers/${l}`));
+  for (const l of readdirSync(`${root}/layers`)) if (!discarded(l)) layerBytes.set(l, diskUse(`${root}/layers/${l}`));
   // The archives layers came as (kept for save) count with the images, in use while an image of theirs is.
   const activeImages = images.filter((i) => usersOfImage(i.id).length > 0);
   const activeBlobs = new Set(activeImages.flatMap((i) => (i.blobs ?? []).map((b) => b.digest.slice(7))));

@@ -7,7 +7,7 @@ import { CryptoHasher } from "bun";
 import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { fileType } from "../sys/fs";
 import { LayerError, unpackLayer, type UnpackOptions } from "./unpack";
-import { blobPath, chainId, layerDir, stagingDir, type LayerBlob } from "./store";
+import { blobPath, chainId, layerDir, moveTree, stagingDir, type LayerBlob } from "./store";
 
 const GZIP = [0x1f, 0x8b];
 const ZSTD = [0x28, 0xb5, 0x2f, 0xfd];
@@ -163,7 +163,7 @@ export async function storeLayer(root: string, stream: ReadableStream<Uint8Array
     const dest = layerDir(root, chain);
     if (fileType(dest) !== "dir") {
       try {
-        renameSync(staging.path, dest);
+        await moveTree(staging.path, dest);
       } catch (e) {
         // Another pull made it meanwhile: that one stays.
         if (fileType(dest) !== "dir") throw e;

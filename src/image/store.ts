@@ -144,6 +144,29 @@ export function useTreeRemover(r: Remover): void {
   helperRemover = r;
 }
 
+type Mover = (from: string, to: string) => Promise<void>;
+let helperMover: Mover | undefined;
+
+/** How trees the user cannot move as themself are moved (a directory one of their subordinate IDs owns): see runtime/userns-helper.ts. */
+export function useTreeMover(m: Mover): void {
+  helperMover = m;
+}
+
+/**
+ * Renames the tree `from` to `to`. Moving a directory to another directory
+ * rewrites its "..", which rename(2) allows only with write access to the
+ * directory itself: one that belongs to one of the user's subordinate IDs (a
+ * layer whose "." entry names an owner) moves through the helper.
+ */
+export async function moveTree(from: string, to: string): Promise<void> {
+  try {
+    renameSync(from, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EACCES" || !helperMover) throw e;
+    await helperMover(from, to);
+  }
+}
+
 /** Removes what can be removed of `path`; what the user may not remove stays for sweepStore. */
 function removeWhatCan(path: string): void {
   try {
@@ -153,21 +176,35 @@ function removeWhatCan(path: string): void {
   }
 }
 
+/** Where discardTree puts a tree it cannot move to tmp: beside itself, under a name no listing takes for a layer. */
+const GONE_BESIDE = ".gone-";
+
 /**
  * Moves `path` out of the way into the store's tmp (a rename, which needs no
  * right over what is inside) and removes what the user can of it; the rest
- * goes with the next sweepStore.
+ * goes with the next sweepStore. A directory of one of the user's
+ * subordinate IDs (a layer whose "." names an owner) cannot change parents
+ * (see moveTree): it is renamed beside itself instead, which asks nothing of it.
  */
 export function discardTree(root: string, path: string): void {
-  const gone = `${root}/tmp/gone-${Math.random().toString(36).slice(2, 12)}`;
+  const name = Math.random().toString(36).slice(2, 12);
+  let gone = `${root}/tmp/gone-${name}`;
   try {
     renameSync(path, gone);
-  } catch {
-    // already gone
-    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EACCES") return; // already gone
+    gone = `${dirname(path)}/${GONE_BESIDE}${name}`;
+    try {
+      renameSync(path, gone);
+    } catch {
+      return;
+    }
   }
   removeWhatCan(gone);
 }
+
+/** Whether a store directory's entry is a tree discardTree left beside the others. */
+export const discarded = (name: string): boolean => name.startsWith(GONE_BESIDE);
 
 /** Removes what discardTree left in the store's tmp, through the helper where the user alone cannot. */
 export async function sweepStore(root: string): Promise<void> {
@@ -178,9 +215,13 @@ export async function sweepStore(root: string): Promise<void> {
     // no store yet
     return;
   }
-  for (const e of entries) {
-    if (!e.startsWith("gone-")) continue;
-    const path = `${root}/tmp/${e}`;
+  const gone = entries.filter((e) => e.startsWith("gone-")).map((e) => `${root}/tmp/${e}`);
+  try {
+    for (const e of readdirSync(`${root}/layers`)) if (discarded(e)) gone.push(`${root}/layers/${e}`);
+  } catch {
+    // no layers yet
+  }
+  for (const path of gone) {
     removeWhatCan(path);
     if (fileType(path) !== null && helperRemover) await helperRemover(path);
   }
@@ -331,7 +372,7 @@ export function pruneLayers(root: string, inUse: ReadonlySet<string>): number {
     for (const i of listImages(root)) for (const l of i.layers) wanted.add(hexOf(l));
     let n = 0;
     for (const e of readdirSync(`${root}/layers`)) {
-      if (wanted.has(e)) continue;
+      if (wanted.has(e) || discarded(e)) continue;
       // Renamed away first: a directory being removed is never taken for a complete layer.
       if (fileType(`${root}/layers/${e}`) === null) continue;
       discardTree(root, `${root}/layers/${e}`);

@@ -5,12 +5,12 @@
 // ranges): `bunker __userns unpack DIR` reading the layer on stdin, `bunker
 // __userns rm PATH...`.
 
-import { rmSync } from "node:fs";
+import { renameSync, rmSync } from "node:fs";
 import { BunkerError } from "../errors";
 import { resolveIdentity, type Identity } from "../identity/resolve";
 import { writeIdMaps } from "../identity/maps";
 import { ChildProgram } from "../child/program";
-import { storeRoot, sweepStore, useTreeRemover } from "../image/store";
+import { storeRoot, sweepStore, useTreeMover, useTreeRemover } from "../image/store";
 import { fileType } from "../sys/fs";
 import { unpackOptions, useUnpacker } from "../image/layers";
 import { unpackLayer } from "../image/unpack";
@@ -162,6 +162,10 @@ export async function usernsHelper(argv: string[]): Promise<number> {
     await helperSide(JSON.parse(args[0]!) as HelperRequest);
     return 0;
   }
+  if (op === "mv" && args.length === 2) {
+    renameSync(args[0]!, args[1]!);
+    return 0;
+  }
   if (op === "rm") {
     for (const path of args) rmSync(path, { recursive: true, force: true });
     return 0;
@@ -193,6 +197,10 @@ export function useRootlessStoreHelpers(): void {
   useTreeRemover(async (path) => {
     const r = await inUserns(maps, ["rm", path]);
     if (r.code !== 0) throw new BunkerError(`remove ${path}: ${r.stderr.trim() || `status ${r.code}`}`);
+  });
+  useTreeMover(async (from, to) => {
+    const r = await inUserns(maps, ["mv", from, to]);
+    if (r.code !== 0) throw new BunkerError(`rename ${from} to ${to}: ${r.stderr.trim().replace(/^bunker: /, "") || `status ${r.code}`}`);
   });
 }
 

@@ -7,7 +7,9 @@
 // upgrade to.
 
 import { release as osRelease } from "node:os";
+import { CLOSE_RANGE_CLOEXEC } from "./constants";
 import { Errno } from "./errno";
+import { MOUNT_ATTR_LAYOUT, OPEN_HOW_LAYOUT } from "./layouts";
 import { closeFd, trySys } from "./libc";
 
 /** A kernel feature bunker uses, with the first Linux version that has it. */
@@ -48,7 +50,6 @@ export function kernelAtLeast(version: string): boolean {
 const zeros = (n: number) => new Uint8Array(n);
 const empty = new Uint8Array([0]);
 const ALL = 0xffffffff;
-const CLOSE_RANGE_CLOEXEC = 4;
 
 /** Whether the call answered anything but "no such system call". */
 const answered = (r: number) => r !== -Errno.ENOSYS;
@@ -56,11 +57,11 @@ const answered = (r: number) => r !== -Errno.ENOSYS;
 function probe(f: Feature): boolean {
   switch (f) {
     case "openat2":
-      return answered(trySys("openat2", -1, new TextEncoder().encode("x\0"), zeros(24), 24));
+      return answered(trySys("openat2", -1, new TextEncoder().encode("x\0"), zeros(OPEN_HOW_LAYOUT.SIZE), OPEN_HOW_LAYOUT.SIZE));
     case "mountApi":
       return answered(trySys("fsopen", null, 0)) && answered(trySys("open_tree", -1, empty, 0)) && answered(trySys("move_mount", -1, empty, -1, empty, 0));
     case "mountSetattr":
-      return answered(trySys("mount_setattr", -1, empty, 0, zeros(32), 32));
+      return answered(trySys("mount_setattr", -1, empty, 0, zeros(MOUNT_ATTR_LAYOUT.SIZE), MOUNT_ATTR_LAYOUT.SIZE));
     case "closeRange":
       // A range past every descriptor: nothing is closed.
       return answered(trySys("close_range", ALL, ALL, 0));

@@ -289,4 +289,32 @@ describe.skipIf(!ready)("rootless", () => {
     expect(readdirSync(join(store, "layers"))).toEqual([]);
     expect(readdirSync(join(store, "tmp"))).toEqual([]);
   });
+
+  test("a user's layer whose root (the tar's \".\") belongs to another ID is stored, runs, and goes with rmi", () => {
+    const user = u!;
+    const home = `/var/tmp/bunker-img-root-${user.uid}`;
+    mkdirSync(home, { recursive: true });
+    Bun.spawnSync(["chown", `${user.uid}:${user.gid}`, home]);
+    // Every entry of user 1000's, "." included: on the host the layer's top directory is a subordinate ID's, which the user may not rename into another directory.
+    const owned = join(dir, "root-owned.tar");
+    expect(Bun.spawnSync(["tar", "-C", suite.fs.path, "--numeric-owner", "--owner=1000", "--group=1000", "-cf", owned, "."]).exitCode).toBe(0);
+    chmodSync(owned, 0o644);
+    chmodSync(dir, 0o755);
+    const as = (args: string[]) => runAs(user, [bin!.path, ...args], { HOME: home });
+    try {
+      const imported = as(["import", owned, "rooted"]);
+      expect([imported.code, imported.stderr]).toEqual([0, ""]);
+      const store = `${home}/.local/share/bunker`;
+      const layers = readdirSync(join(store, "layers"));
+      expect(layers.length).toBe(1);
+      expect(Bun.spawnSync(["stat", "-c", "%u", join(store, "layers", layers[0]!)]).stdout.toString()).toBe(`${user.subStart! + 999}\n`);
+      const r = as(["run", "--rm", "--network", "none", "rooted", "stat", "-c", "%u", "/bin/busybox"]);
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, "1000\n", ""]);
+      expect(as(["rmi", "rooted"]).code).toBe(0);
+      expect(readdirSync(join(store, "layers"))).toEqual([]);
+      expect(readdirSync(join(store, "tmp"))).toEqual([]);
+    } finally {
+      Bun.spawnSync(["rm", "-rf", home]);
+    }
+  });
 });
