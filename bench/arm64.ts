@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeRootfs } from "../test/helpers/rootfs";
-import { median, which } from "./tools";
+import { median, ociConfig, which } from "./tools";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -47,24 +47,7 @@ for (const f of ["hostname", "hosts"]) writeFileSync(join(fs.path, "etc", f), ""
 const bundle = mkdtempSync("/tmp/bunker-bench-arm64-");
 chmodSync(bundle, 0o755);
 // bunker's default isolation for --network none: the same namespaces and mounts.
-writeFileSync(
-  join(bundle, "config.json"),
-  JSON.stringify({
-    ociVersion: "1.0.2",
-    process: { terminal: false, user: { uid: 0, gid: 0 }, args: ["/bin/true"], env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/" },
-    root: { path: fs.path, readonly: false },
-    hostname: "bench",
-    mounts: [
-      { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
-      { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-      { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-      { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-      { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-    ],
-    linux: { namespaces: ["pid", "network", "ipc", "uts", "mount", "cgroup"].map((type) => ({ type })) },
-  }),
-);
+writeFileSync(join(bundle, "config.json"), JSON.stringify(ociConfig(fs.path), null, 1));
 
 let seq = 0;
 const tools: { name: string; cmd: () => string[] }[] = [

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeRootfs, type Rootfs } from "../test/helpers/rootfs";
 import { createUser, removeUser, type TestUser } from "../test/helpers/users";
-import { median, which } from "./tools";
+import { median, ociConfig, which } from "./tools";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -36,33 +36,7 @@ writeFileSync(join(fs.path, "etc/hostname"), "");
 writeFileSync(join(fs.path, "etc/hosts"), "");
 const bundle = mkdtempSync(join(tmpdir(), "bunker-bench-bundle-"));
 chmodSync(bundle, 0o755);
-const NAMESPACES = ["pid", "network", "ipc", "uts", "mount", "cgroup"];
 
-/** An OCI config matching bunker's default isolation: same namespaces, same mounts, no cgroup limits. */
-function ociConfig(rootfs: string) {
-  return {
-    ociVersion: "1.0.2",
-    process: {
-      terminal: false,
-      user: { uid: 0, gid: 0 },
-      args: ["/bin/true"],
-      env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
-      cwd: "/",
-      noNewPrivileges: false,
-    },
-    root: { path: rootfs, readonly: false },
-    hostname: "bench",
-    mounts: [
-      { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
-      { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-      { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-      { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-      { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-    ],
-    linux: { namespaces: NAMESPACES.map((type) => ({ type })) },
-  };
-}
 writeFileSync(join(bundle, "config.json"), JSON.stringify(ociConfig(fs.path), null, 1));
 // The same container with -m 256m --pids-limit 100: each runtime makes and removes cgroups.
 const LIMITS = ["-m", "256m", "--pids-limit", "100"];

@@ -28,3 +28,29 @@ export function kib(pid: number, field: "VmRSS" | "Pss"): number {
   if (!m) throw new Error(`no ${field} for pid ${pid}`);
   return Number(m[1]);
 }
+
+/** An OCI config matching bunker's default isolation: same namespaces, same mounts, no cgroup limits. */
+export function ociConfig(rootfs: string) {
+  return {
+    ociVersion: "1.0.2",
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: ["/bin/true"],
+      env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
+      cwd: "/",
+      noNewPrivileges: false,
+    },
+    root: { path: rootfs, readonly: false },
+    hostname: "bench",
+    mounts: [
+      { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+      { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+      { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+      { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+      { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+    ],
+    linux: { namespaces: ["pid", "network", "ipc", "uts", "mount", "cgroup"].map((type) => ({ type })) },
+  };
+}

@@ -6,13 +6,12 @@
 // any opened between now and then; a number with nothing behind it is EBADF,
 // which costs nothing.
 
-import { F_SETFD, CLOSE_RANGE_CLOEXEC } from "../sys/constants";
+import { CLOSE_RANGE_CLOEXEC, FD_CLOEXEC, F_SETFD } from "../sys/constants";
 import { Errno } from "../sys/errno";
 import { listDir } from "../sys/fs";
 import { has } from "../sys/kernel";
 import type { ChildProgram } from "./program";
 
-const FD_CLOEXEC = 1;
 const MARGIN = 64;
 
 /** The highest descriptor this process has open (-1: none could be listed). */

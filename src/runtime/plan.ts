@@ -10,7 +10,7 @@ import { planLoopbackUp } from "../net/loopback";
 import { planRootfs, type RootfsFacts } from "../rootfs/plan";
 import { envValue, DEFAULT_PATH } from "../spec/defaults";
 import type { ContainerSpec, Process } from "../spec/types";
-import { AT, CLONE, CLOSE_RANGE_CLOEXEC, F_SETFL, IOPRIO_CLASS, IOPRIO_CLASS_SHIFT, IOPRIO_WHO_PROCESS, O, PER_LINUX32, PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_PDEATHSIG, SIG_BLOCK, SIG_SETMASK, SIGNALS, X_OK } from "../sys/constants";
+import { AT, CLONE, F_SETFL, IOPRIO_CLASS, IOPRIO_CLASS_SHIFT, IOPRIO_WHO_PROCESS, O, PER_LINUX32, PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_PDEATHSIG, SIG_BLOCK, SIG_SETMASK, SIGNALS, X_OK } from "../sys/constants";
 import { syscallNumber } from "../sys/syscalls";
 import { planTerminal, type TerminalSetup } from "./tty";
 import { Errno } from "../sys/errno";
