@@ -109,6 +109,18 @@ static int fork_step(struct program *p, long i, long *a, struct step *s) {
  * command's pid as its argument: the same loop, without a copy of bunker's
  * memory. Where the exec is refused, it runs the loop itself.
  */
+/*
+ * Closes descriptors first..last (last -1: all of them) by one close_range;
+ * a kernel without it (before Linux 5.9) has each closed in turn, up to the
+ * highest bunker had open and a margin (ia->fd_bound).
+ */
+static void close_from(struct program *p, struct init_args *ia, long first, long last) {
+  long fd, end;
+  if (p->sys(ia->nr_close_range, first, last, 0L) != -1 || *p->err() != ENOSYS_) return;
+  end = last < 0 || last > ia->fd_bound ? ia->fd_bound : last;
+  for (fd = first; fd <= end; fd++) p->sys(ia->nr_close, fd);
+}
+
 static void exec_init(struct program *p, struct init_args *ia, long child) {
   char tmp[24];
   long n = child, k = 0, j = 0;
@@ -118,8 +130,8 @@ static void exec_init(struct program *p, struct init_args *ia, long child) {
   } while (n > 0 && k < 23);
   while (k > 0) ia->pid_text[j++] = tmp[--k];
   ia->pid_text[j] = 0;
-  if (ia->init_fd > 0) p->sys(ia->nr_close_range, 0L, ia->init_fd - 1, 0L);
-  p->sys(ia->nr_close_range, ia->init_fd + 1, -1L, 0L);
+  if (ia->init_fd > 0) close_from(p, ia, 0L, ia->init_fd - 1);
+  close_from(p, ia, ia->init_fd + 1, -1L);
   p->sys(ia->nr_execveat, ia->init_fd, "", ia->argv, ia->envp, AT_EMPTY_PATH_);
 }
 
@@ -136,7 +148,7 @@ static int init_step(struct program *p, long i, long *a) {
   }
   if (ia->init_fd >= 0) exec_init(p, ia, child);
   /* bunker waits for EOF on the error pipe: this init never execs, so it lets go of everything. */
-  p->sys(ia->nr_close_range, 0L, -1L, 0L);
+  close_from(p, ia, 0L, -1L);
   for (;;) {
     sig = p->sys(ia->nr_sigtimedwait, ia->all_signals, info, 0L, KERNEL_SIGSET_SIZE_);
     if (sig == SIGCHLD_) {

@@ -80,6 +80,8 @@ const INIT_FIELDS = [
   { name: "argv", type: "char **", comment: '{ "init", pid_text, 0 }' },
   { name: "pid_text", type: "char *", comment: "24 bytes, filled in with the command's pid" },
   { name: "envp", type: "char **", comment: "{ 0 }" },
+  { name: "nr_close" },
+  { name: "fd_bound", comment: "the highest descriptor to close one by one where close_range is missing" },
 ] as const;
 
 export type InitField = (typeof INIT_FIELDS)[number]["name"];

@@ -23,13 +23,18 @@ function highestOpen(): number {
   }
 }
 
+/** The highest descriptor a child cloned now may hold, with a margin: where native code closes them one by one. */
+export function descriptorBound(): number {
+  return Math.max(highestOpen(), 2) + MARGIN;
+}
+
 /** Marks every descriptor from `first` on close-on-exec; `close` closes them instead. */
 export function planDescriptorsFrom(p: ChildProgram, first: number, desc: string, close = false): void {
   if (has(close ? "closeRange" : "closeRangeCloexec")) {
     p.call(desc, "close_range", [first, 0xffffffff, close ? 0 : CLOSE_RANGE_CLOEXEC]);
     return;
   }
-  const last = Math.max(highestOpen(), first) + MARGIN;
+  const last = Math.max(descriptorBound(), first + MARGIN);
   for (let fd = first; fd <= last; fd++) {
     if (close) p.call(`${desc} (descriptor ${fd})`, "close", [fd], { ignore: [Errno.EBADF] });
     else p.call(`${desc} (descriptor ${fd})`, "fcntl", [fd, F_SETFD, FD_CLOEXEC], { ignore: [Errno.EBADF] });

@@ -3,7 +3,8 @@
 
 import { ChildProgram, type Slot } from "../child/program";
 import { planParentCheck } from "../child/liveness";
-import { planDescriptorsFrom } from "../child/descriptors";
+import { descriptorBound, planDescriptorsFrom } from "../child/descriptors";
+import { has } from "../sys/kernel";
 import { planSetUser, planUsernsEntry } from "../identity/plan";
 import { ALL_CAP_LIMITS, capPlan, planBoundingSet, planCapabilities, planNoNewPrivs, planRlimits, planSeccomp, type CapLimits, type Rlimit } from "../security/plan";
 import { planLoopbackUp } from "../net/loopback";
@@ -294,6 +295,8 @@ function planInit(p: ChildProgram, program: number | undefined): void {
     argv: p.arena.words([p.str(INIT_NAME), pidText, 0]),
     pid_text: pidText,
     envp: p.arena.words([0]),
+    nr_close: syscallNumber("close"),
+    fd_bound: has("closeRange") ? -1 : descriptorBound(),
   };
   const args = p.arena.words(INIT_ARGS.map((f) => fields[f]));
   const flags = CLONE.VM | CLONE.VFORK | SIGNALS.SIGCHLD;

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUNKER, isRoot, requireBinary, ROOT } from "../helpers/bunker";
+import { bunker, BUNKER, isRoot, requireBinary, ROOT } from "../helpers/bunker";
 import { guardLeaks } from "../helpers/suite";
 import { busyboxAvailable, giveRootfs, makeRootfs, type Rootfs } from "../helpers/rootfs";
 import { createUser, publicBinary, removeUser, type TestUser } from "../helpers/users";
@@ -164,6 +164,22 @@ describe.skipIf(!ready)("old kernels, as root", () => {
       expect(r.stdout.trim().split(/\s+/)).toEqual(["0", "1", "2", "3"]);
     } finally {
       for (const f of files) closeSync(f);
+    }
+  });
+
+  test("without close_range: --init's PID 1 holds no descriptor of bunker's, native init or its copy of bunker, and run -d returns", () => {
+    for (const env of [{}, { BUNKER_NATIVE: "compile" }] as Record<string, string>[]) {
+      const name = `old-init-${"BUNKER_NATIVE" in env ? "copy" : "native"}`;
+      const r = under(OLD, ["run", "-d", "--init", "--name", name, "--network", "none", "--rootfs", fs.path, "--", "sleep", "30"], { env });
+      try {
+        expect([env, r.code, r.stderr]).toEqual([env, 0, ""]);
+        // The container's PID 1 on the host: init.
+        const pid = (JSON.parse(bunker(["inspect", name]).stdout) as { pid: number }[])[0]!.pid;
+        expect(readFileSync(`/proc/${pid}/status`, "utf8")).toMatch(/^NSpid:\s+\d+\s+1$/m);
+        expect([env, readdirSync(`/proc/${pid}/fd`)]).toEqual([env, []]);
+      } finally {
+        bunker(["rm", "-f", name]);
+      }
     }
   });
 

@@ -1195,7 +1195,7 @@ export const BREAKAGES: Breakage[] = [
     name: "old-kernel-fds-kept",
     removes: "marking inherited descriptors close-on-exec one by one where close_range(CLOSE_RANGE_CLOEXEC) is missing (Linux 5.11): a caller's open descriptor reaches the container, and holds run -d's pipe open",
     file: "src/child/descriptors.ts",
-    edits: one("  const last = Math.max(highestOpen(), first) + MARGIN;", "  const last = Math.min(highestOpen(), first - 1);"),
+    edits: one("  const last = Math.max(descriptorBound(), first + MARGIN);", "  const last = first - 1;"),
     tests: ["test/integration/kernels.test.ts"],
   },
   {
@@ -1225,5 +1225,12 @@ export const BREAKAGES: Breakage[] = [
     file: "src/image/store.ts",
     edits: one('    if ((e as NodeJS.ErrnoException).code !== "EACCES") return; // already gone\n', "    return;\n"),
     tests: ["test/integration/images.test.ts"],
+  },
+  {
+    name: "old-kernel-init-keeps-fds",
+    removes: "--init closing descriptors one by one where close_range is missing (before Linux 5.9): the container's PID 1 holds bunker's, and run -d waits on its error pipe",
+    file: "native/child.c",
+    edits: one("  end = last < 0 || last > ia->fd_bound ? ia->fd_bound : last;\n", "  end = -1;\n"),
+    tests: ["test/integration/kernels.test.ts"],
   },
 ];
