@@ -33,9 +33,9 @@ export const REDUCED: Record<string, string[]> = {
     "a hostile rootfs whose /dev and /proc are symlinks out of it",
     "127 when the command is not on PATH",
     "128+9 when the container's process is killed",
-    "SIGTERM reaching bunker is forwarded",
+    "starts with no signal ignored, blocked or caught",
     "sees the host's files read-only",
-    "--version prints version and commit",
+    "--version prints version, target and commit",
   ],
   "test/integration/exec.test.ts": [
     "the command runs inside every namespace of the container",

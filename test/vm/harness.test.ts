@@ -1,10 +1,11 @@
 // The VM harness's pure parts: the cpio writer, the end-mark filter, module ordering, options.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "./args";
+import { FILES, REDUCED } from "./arm64-suite";
 import { cpio } from "./cpio";
 import { EXIT_SETUP, EXIT_UNAVAILABLE, VmError } from "./fail";
 import { ensureKernel } from "./kernel";
@@ -178,5 +179,19 @@ describe("initramfs helpers", () => {
 
   test("shell quoting survives quotes", () => {
     expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+  });
+});
+
+describe("the arm64 set", () => {
+  test("every name of the reduced set is a test of its file (bun counts a name that matches none as filtered out, not failed)", () => {
+    const root = join(import.meta.dir, "..", "..");
+    const missing: string[] = [];
+    for (const [file, names] of Object.entries(REDUCED)) {
+      expect(FILES).toContain(file);
+      const text = readFileSync(join(root, file), "utf8");
+      const tests = [...text.matchAll(/\b(?:test|each)(?:\.\w+\([^)]*\))?\(\s*"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string);
+      for (const name of names) if (!tests.some((t) => t.includes(name))) missing.push(`${file}: ${name}`);
+    }
+    expect(missing).toEqual([]);
   });
 });
