@@ -93,6 +93,21 @@ describe.skipIf(!ready)("old kernels, as root", () => {
     expect(r.stderr).toMatch(/^bunker: a container needs Linux 5\.6 or later \(openat2; this kernel is [^)\n]+\)\n$/);
     expect(r.code).toBe(125);
     expect(stateDirs()).toEqual(before);
+    // Detached, and a stopped container started again: the same line, and the stopped one stays as it was.
+    const d = under("openat2", ["run", "-d", "--network", "none", "--rootfs", fs.path, "--", "true"]);
+    expect([d.code, d.stdout, d.stderr]).toEqual([125, "", r.stderr]);
+    expect(stateDirs()).toEqual(before);
+    const made = under("", ["create", "--name", "old-start", "--network", "none", "--rootfs", fs.path, "--", "true"]);
+    expect([made.code, made.stderr]).toEqual([0, ""]);
+    try {
+      // docker's start fails with 1.
+      const s = under("openat2", ["start", "old-start"]);
+      expect([s.code, s.stderr]).toEqual([1, r.stderr]);
+      const [st] = JSON.parse(under("", ["inspect", "old-start"]).stdout) as { status: string; error?: string }[];
+      expect([st!.status, st!.error]).toEqual(["created", r.stderr.slice("bunker: ".length, -1)]);
+    } finally {
+      under("", ["rm", "-f", "old-start"]);
+    }
     // The control: the same run through the helper with nothing taken away.
     const ok = under("", ["run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "echo", "ran"]);
     expect(ok.stderr).toBe("");
