@@ -7,6 +7,7 @@ import { CryptoHasher } from "bun";
 import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { fileType } from "../sys/fs";
 import { LayerError, unpackLayer, type UnpackOptions } from "./unpack";
+import { requireFeature } from "../sys/kernel";
 import { blobPath, chainId, layerDir, moveTree, stagingDir, type LayerBlob } from "./store";
 
 const GZIP = [0x1f, 0x8b];
@@ -144,6 +145,8 @@ export interface StoredLayer {
  * it is refused and nothing of it is kept.
  */
 export async function storeLayer(root: string, stream: ReadableStream<Uint8Array>, parent: string | undefined, expect?: string, verify: () => void = () => {}): Promise<StoredLayer> {
+  // Before a byte of the layer is read (or downloaded): unpacking it needs the kernel's openat2.
+  requireFeature("openat2", "unpacking an image layer");
   const staging = stagingDir(root, "layer");
   try {
     const kept = keeping(stream, `${staging.path}.blob`);

@@ -176,7 +176,7 @@ function removeWhatCan(path: string): void {
   }
 }
 
-/** Where discardTree puts a tree it cannot move to tmp: beside itself, under a name no listing takes for a layer. */
+/** Where discardTree puts a layer it cannot move to tmp: beside itself in layers/, under a name no listing takes for a layer. */
 const GONE_BESIDE = ".gone-";
 
 /**
@@ -192,7 +192,8 @@ export function discardTree(root: string, path: string): void {
   try {
     renameSync(path, gone);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EACCES") return; // already gone
+    // Only a layer's top directory is a tree's own (the tar's "."); containers' and volumes' are bunker's.
+    if ((e as NodeJS.ErrnoException).code !== "EACCES" || dirname(path) !== `${root}/layers`) return; // already gone
     gone = `${dirname(path)}/${GONE_BESIDE}${name}`;
     try {
       renameSync(path, gone);

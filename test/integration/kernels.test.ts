@@ -114,6 +114,24 @@ describe.skipIf(!ready)("old kernels, as root", () => {
     expect(ok.stdout).toBe("ran\n");
   });
 
+  test("without openat2: an image is refused before any of its layer is read, and the store keeps nothing", () => {
+    const store = join(fs.path, "..", "store");
+    const tar = join(fs.path, "..", "layer.tar");
+    expect(Bun.spawnSync(["tar", "-C", fs.path, "-cf", tar, "."]).exitCode).toBe(0);
+    try {
+      const r = under("openat2", ["import", tar, "old-kernel"], { env: { BUNKER_STORAGE: store } });
+      expect([r.code, r.stdout, r.stderr]).toEqual([125, "", expect.stringMatching(/^bunker: unpacking an image layer needs Linux 5\.6 or later \(openat2; this kernel is [^)\n]+\)\n$/)]);
+      for (const d of ["layers", "blobs/sha256", "images"]) if (existsSync(join(store, d))) expect([d, readdirSync(join(store, d))]).toEqual([d, []]);
+      // The control: the same import with openat2.
+      const ok = under("", ["import", tar, "old-kernel"], { env: { BUNKER_STORAGE: store } });
+      expect([ok.code, ok.stderr]).toEqual([0, ""]);
+      expect(readdirSync(join(store, "layers")).length).toBe(1);
+    } finally {
+      rmSync(store, { recursive: true, force: true });
+      rmSync(tar, { force: true });
+    }
+  });
+
   test("without the new mount API (Linux 5.2): refused naming it", () => {
     const r = under("fsopen,fsmount,open_tree,move_mount", ["run", "--rm", "--network", "none", "--rootfs", fs.path, "--", "true"]);
     expect(r.stderr).toMatch(/^bunker: a container needs Linux 5\.2 or later \(the new mount API \(fsopen, open_tree, move_mount\); this kernel is [^\n]+\)\n$/);

@@ -1223,7 +1223,7 @@ export const BREAKAGES: Breakage[] = [
     name: "layer-discarded-as-user",
     removes: "a layer the user cannot move to tmp renamed beside itself to be removed (rmi and prune leave it in layers/)",
     file: "src/image/store.ts",
-    edits: one('    if ((e as NodeJS.ErrnoException).code !== "EACCES") return; // already gone\n', "    return;\n"),
+    edits: one('    if ((e as NodeJS.ErrnoException).code !== "EACCES" || dirname(path) !== `${root}/layers`) return; // already gone\n', "    return;\n"),
     tests: ["test/integration/images.test.ts"],
   },
   {
