@@ -25,7 +25,7 @@ import { closeFd, trySys, waitFor } from "../sys/libc";
 import { isAlive, startTime } from "../sys/proc";
 import { planHandshake } from "./plan";
 import { fuseOverlayfs } from "./rootfs-driver";
-import { openPipes, spawnChild } from "./spawn";
+import { closePipes, openPipes, spawnChild } from "./spawn";
 
 export interface FuseOverlay {
   pid: number;
@@ -105,31 +105,35 @@ export async function mountFuseOverlay(containerPid: number, image: ImageRoot, l
   const nullFd = openSync("/dev/null", "r");
   const pipes = openPipes();
   const p = new ChildProgram();
-  planHandshake(p, pipes);
-  const joined = planJoinProcess(p, containerPid, pidfd, CLONE.NEWUSER | CLONE.NEWNS, "the container's user and mount namespaces");
-  p.call("become group 0 in the container's user namespace", "setresgid", [0, 0, 0]);
-  p.call("become user 0 in the container's user namespace", "setresuid", [0, 0, 0]);
-  // Its own mount namespace, so the container's pivot_root (which moves every process whose root is
-  // the old one) leaves it where it is; the mount point, made a shared mount first, is a peer in both:
-  // its mount there shows in the container's namespace too.
-  p.call(`bind ${image.merged} onto itself`, "mount", [p.str(image.merged), p.str(image.merged), 0, MS.BIND, 0]);
-  p.call(`make ${image.merged} a shared mount`, "mount", [0, p.str(image.merged), 0, MS.SHARED, 0]);
-  p.call("create fuse-overlayfs's mount namespace", "unshare", [CLONE.NEWNS]);
-  p.call("change directory to /", "chdir", [p.str("/")]);
-  p.call("take /dev/null as fuse-overlayfs's stdin", "dup3", [nullFd, 0, 0]);
-  p.call(`send fuse-overlayfs's output to ${log}`, "dup3", [logFd, 1, 0]);
-  p.call(`send fuse-overlayfs's errors to ${log}`, "dup3", [logFd, 2, 0]);
-  // Nothing of bunker's goes with it: a pipe end it held would keep `run -d` waiting for as long as it runs.
-  planDescriptorsFrom(p, 3, "close the descriptors fuse-overlayfs does not need", true);
-  const argv = p.arena.strv(["fuse-overlayfs", "-f", "-o", options, image.merged]);
-  const envp = p.arena.strv([`PATH=${process.env.PATH ?? "/usr/bin:/bin"}`]);
-  p.call(`exec ${found.path}`, "execve", [p.str(found.path), argv, envp]);
+  let joined: number[] = [];
   let pid: number;
   try {
+    planHandshake(p, pipes);
+    joined = planJoinProcess(p, containerPid, pidfd, CLONE.NEWUSER | CLONE.NEWNS, "the container's user and mount namespaces");
+    p.call("become group 0 in the container's user namespace", "setresgid", [0, 0, 0]);
+    p.call("become user 0 in the container's user namespace", "setresuid", [0, 0, 0]);
+    // Its own mount namespace, so the container's pivot_root (which moves every process whose root is
+    // the old one) leaves it where it is; the mount point, made a shared mount first, is a peer in both:
+    // its mount there shows in the container's namespace too.
+    p.call(`bind ${image.merged} onto itself`, "mount", [p.str(image.merged), p.str(image.merged), 0, MS.BIND, 0]);
+    p.call(`make ${image.merged} a shared mount`, "mount", [0, p.str(image.merged), 0, MS.SHARED, 0]);
+    p.call("create fuse-overlayfs's mount namespace", "unshare", [CLONE.NEWNS]);
+    p.call("change directory to /", "chdir", [p.str("/")]);
+    p.call("take /dev/null as fuse-overlayfs's stdin", "dup3", [nullFd, 0, 0]);
+    p.call(`send fuse-overlayfs's output to ${log}`, "dup3", [logFd, 1, 0]);
+    p.call(`send fuse-overlayfs's errors to ${log}`, "dup3", [logFd, 2, 0]);
+    // Nothing of bunker's goes with it: a pipe end it held would keep `run -d` waiting for as long as it runs.
+    planDescriptorsFrom(p, 3, "close the descriptors fuse-overlayfs does not need", true);
+    const argv = p.arena.strv(["fuse-overlayfs", "-f", "-o", options, image.merged]);
+    const envp = p.arena.strv([`PATH=${process.env.PATH ?? "/usr/bin:/bin"}`]);
+    p.call(`exec ${found.path}`, "execve", [p.str(found.path), argv, envp]);
     // Its own memory: it outlives this call, and a second process on bunker's memory while the container's waits would share its errno.
     ({ pid } = await spawnChild(p, pipes, 0, () => {}, { shareMemory: false, forwardSignals: false }));
+  } catch (e) {
+    closePipes(pipes);
+    throw e;
   } finally {
-    for (const fd of [pidfd, ...joined]) closeFd(fd);
+    for (const fd of [pidfd, ...joined]) if (fd >= 0) closeFd(fd);
     closeSync(logFd);
     closeSync(nullFd);
     p.retain(null);
