@@ -108,7 +108,7 @@ function openTree(p: ChildProgram, facts: RootfsFacts, source: string, recursive
  * is resolved there without following any symlink: what that container put
  * in its place cannot lead the bind anywhere else.
  */
-function openTreeOf(p: ChildProgram, pid: number, path: string, attrs: number): Opened {
+function openTreeOf(p: ChildProgram, facts: RootfsFacts, pid: number, path: string, attrs: number): Opened {
   const own = p.newSlot();
   p.call("open this mount namespace", "openat", [AT.FDCWD, p.str("/proc/self/ns/mnt"), O.RDONLY | O.CLOEXEC, 0], { save: own });
   const theirs = p.newSlot();
@@ -122,8 +122,11 @@ function openTreeOf(p: ChildProgram, pid: number, path: string, attrs: number): 
   p.call(`copy ${path} of process ${pid} for binding`, "open_tree", [found, p.str(""), OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC | AT.EMPTY_PATH | AT.RECURSIVE], { save: slot });
   p.call("return to this mount namespace", "setns", [own, CLONE.NEWNS]);
   for (const fd of [found, theirs, own]) p.call("close a descriptor", "close", [fd]);
-  // That container's /dev/shm is a tmpfs bunker mounted with these same flags.
-  const pending = setAttrs(p, slot, attrs, 0, true, `${path} of process ${pid}`, { keep: msOfAttrs(attrs) });
+  // Without mount_setattr, a bind remount sets every flag anew: those of that container's mount
+  // there (bunker's tmpfs, or a read-only volume its spec put there), never fewer than `attrs`.
+  const real = has("mountSetattr") ? 0 : (facts.mountFlags?.(`/proc/${pid}/root${path}`) ?? 0);
+  const keep = msOfAttrs(attrs) | (real & (MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC));
+  const pending = setAttrs(p, slot, attrs, 0, true, `${path} of process ${pid}`, { keep });
   return { slot, isDir: true, ...(pending ? { pending } : {}) };
 }
 
@@ -380,7 +383,7 @@ export function planRootfs(p: ChildProgram, spec: ContainerSpec, facts: RootfsFa
     if (m.type === "cgroup") continue;
     if (m.destination === "/dev/shm" && spec.bunker.shmFrom !== undefined) {
       // --ipc container:ID: that container's /dev/shm, from inside its root.
-      opened.set(m, openTreeOf(p, spec.bunker.shmFrom, "/dev/shm", MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV | MOUNT_ATTR.NOEXEC));
+      opened.set(m, openTreeOf(p, facts, spec.bunker.shmFrom, "/dev/shm", MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV | MOUNT_ATTR.NOEXEC));
       continue;
     }
     if (m.type === "bind") {

@@ -216,6 +216,26 @@ describe.skipIf(!ready)("old kernels, as root", () => {
     }
   });
 
+  test("without mount_setattr: --ipc container:ID keeps that container's /dev/shm read-only when it is", () => {
+    const shm = join(fs.path, "..", "shm");
+    mkdirSync(shm, { recursive: true });
+    const opts = `awk '$5 == "/dev/shm" { print $6 }' /proc/self/mountinfo; touch /dev/shm/x 2>/dev/null && echo wrote || echo refused`;
+    try {
+      for (const [mode, want] of [["ro", "refused"], ["rw", "wrote"]] as const) {
+        const a = under("", ["run", "-d", "--name", `shm-${mode}`, "--ipc", "shareable", "-v", `${shm}:/dev/shm:${mode}`, "--network", "none", "--rootfs", fs.path, "--", "sleep", "30"]);
+        expect([a.code, a.stderr]).toEqual([0, ""]);
+        const r = under(OLD, ["run", "--rm", "--ipc", `container:shm-${mode}`, "--network", "none", "--rootfs", fs.path, "--", "sh", "-c", opts]);
+        expect(r.stderr).toBe("");
+        const [line, wrote] = r.stdout.trim().split("\n");
+        expect([mode, flags(line).includes("ro"), flags(line).includes("nosuid"), flags(line).includes("nodev"), flags(line).includes("noexec"), wrote]).toEqual([mode, mode === "ro", true, true, true, want]);
+        bunker(["rm", "-f", `shm-${mode}`]);
+      }
+    } finally {
+      for (const mode of ["ro", "rw"]) bunker(["rm", "-f", `shm-${mode}`]);
+      rmSync(shm, { recursive: true, force: true });
+    }
+  });
+
   test("without pidfds (Linux 5.3; setns on one, 5.8): exec joins through the namespace files", () => {
     const d = under(OLD, ["run", "-d", "--network", "none", "--hostname", "old-box", "--rootfs", fs.path, "--", "sleep", "60"]);
     expect(d.stderr).toBe("");

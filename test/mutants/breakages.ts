@@ -1233,4 +1233,11 @@ export const BREAKAGES: Breakage[] = [
     edits: one("  end = last < 0 || last > ia->fd_bound ? ia->fd_bound : last;\n", "  end = -1;\n"),
     tests: ["test/integration/kernels.test.ts"],
   },
+  {
+    name: "old-kernel-shm-flags-assumed",
+    removes: "the flags of the /dev/shm --ipc container:ID binds, read from that container's mount where mount_setattr is missing: a read-only one there becomes writable here",
+    file: "src/rootfs/plan.ts",
+    edits: one("  const real = has(\"mountSetattr\") ? 0 : (facts.mountFlags?.(`/proc/${pid}/root${path}`) ?? 0);\n", "  const real = 0;\n"),
+    tests: ["test/integration/kernels.test.ts"],
+  },
 ];
