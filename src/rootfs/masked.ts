@@ -12,8 +12,9 @@ const MISSING = [Errno.ENOENT, Errno.ENOTDIR];
 
 /**
  * `remount`, where mount_setattr is missing (before Linux 5.12): the MS flags
- * of the mount a path lies on, for a bind remount of the path alone (the
- * container's own /proc and /sys have no mounts below these paths).
+ * of the mount a path lies on, for a bind remount of the path alone. That
+ * bind is then not recursive: a mount below a read-only path (none in the
+ * container's own /proc and /sys) is left out rather than left writable.
  */
 export function planMaskedPaths(p: ChildProgram, masked: readonly string[], readonly: readonly string[], remount?: (path: string) => number): void {
   for (const path of masked) {
@@ -22,7 +23,7 @@ export function planMaskedPaths(p: ChildProgram, masked: readonly string[], read
   }
   const attr = p.arena.words([MOUNT_ATTR.RDONLY, 0, 0, 0]);
   for (const path of readonly) {
-    p.call(`bind ${path} onto itself`, "mount", [p.str(path), p.str(path), 0, MS.BIND | MS.REC, 0], { ignore: [Errno.ENOENT] });
+    p.call(`bind ${path} onto itself`, "mount", [p.str(path), p.str(path), 0, MS.BIND | (remount ? 0 : MS.REC), 0], { ignore: [Errno.ENOENT] });
     if (remount) planRemount(p, path, remount(path), MOUNT_ATTR.RDONLY, 0, `make ${path} read-only`, true);
     else p.call(`make ${path} read-only`, "mount_setattr", [AT.FDCWD, p.str(path), AT.RECURSIVE, attr, MOUNT_ATTR_LAYOUT.SIZE], { ignore: [Errno.ENOENT] });
   }
