@@ -119,12 +119,17 @@ export class Apt {
       .map((n) => join(into, n));
   }
 
+  /**
+   * Runs apt against the mirror: what the mirror could not give is EXIT_UNAVAILABLE; a package the
+   * lists do not know is the harness's own mistake (a wrong name), a failure like any other.
+   */
   private mirror(argv: string[], what: string, cwd?: string): void {
     try {
       run(argv, UNAVAILABLE, { cwd });
     } catch (e) {
-      if (e instanceof VmError) throw new VmError(UNAVAILABLE, `${what}: ${e.why}`, EXIT_UNAVAILABLE);
-      throw e;
+      if (!(e instanceof VmError)) throw e;
+      if (/Unable to locate package|has no installation candidate|Couldn't find any package/.test(e.why)) throw new VmError("packages", `${what}: ${e.why}`);
+      throw new VmError(UNAVAILABLE, `${what}: ${e.why}`, EXIT_UNAVAILABLE);
     }
   }
 }
