@@ -171,6 +171,9 @@ export function namespacePaths(pid: number): Record<string, string> {
  * has exec'd the command, or with OCI create once it waits at its gate.
  */
 export async function createContainer(spec: ContainerSpec, record: RunRecord): Promise<Created> {
+  // A new container is refused before anything is made (state, an event); one started again, in the
+  // try below, so that it is put back as it was with the reason.
+  if (!record.restore) requireContainerKernel();
   // A user's container on their networks is made in the user namespace of their rootless network namespace.
   if (spec.bunker.network === "named" && (process.geteuid?.() ?? 0) !== 0) spec.bunker.net = { ...spec.bunker.net!, usernsFrom: (await ensureRootlessNetns()).userns };
   applyUsernsFrom(spec);
@@ -197,7 +200,6 @@ export async function createContainer(spec: ContainerSpec, record: RunRecord): P
   let nullStdin = -1;
   const forked: { slot?: Slot } = {};
   try {
-    // In here, so that a container being started again is put back as it was, with the reason.
     requireContainerKernel();
     if (record.oci?.create) gate = openGate(containerDir(state.id));
     if (record.noStdin) nullStdin = sys("open /dev/null", "openat", AT.FDCWD, cstr("/dev/null"), O.RDONLY | O.CLOEXEC, 0);

@@ -3,6 +3,7 @@
 // caller waits only until the command has started (or failed to), prints
 // the id and returns.
 
+import { requireContainerKernel } from "../sys/kernel";
 import { writeOut } from "../output";
 import type { ContainerSpec } from "../spec/types";
 import { AT, F_SETFL, O, POLLIN } from "../sys/constants";
@@ -71,6 +72,8 @@ function reportError(report: string): BunkerError {
 }
 
 export async function detach(spec: ContainerSpec, record: RunRecord): Promise<number> {
+  // Before its state is made: the supervisor's refusal would read as one that ended before starting.
+  requireContainerKernel();
   const state = initialState(spec, record);
   createState(state);
   let started;

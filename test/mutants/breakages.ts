@@ -1209,7 +1209,10 @@ export const BREAKAGES: Breakage[] = [
     name: "old-kernel-no-refusal",
     removes: "the one-line refusal of a container on a kernel without openat2 or the new mount API (Linux 5.6, 5.2): it fails later with an errno",
     file: "src/runtime/create.ts",
-    edits: one("  requireContainerKernel();\n", ""),
+    edits: [
+      { from: "  if (!record.restore) requireContainerKernel();\n", to: "" },
+      { from: "    requireContainerKernel();\n", to: "" },
+    ],
     tests: ["test/integration/kernels.test.ts"],
   },
   {
