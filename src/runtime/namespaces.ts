@@ -3,7 +3,8 @@
 
 import type { ChildProgram } from "../child/program";
 import { CLONE } from "../sys/constants";
-import { listDir, openNamespace, readLink, readText } from "../sys/fs";
+import { FileError, listDir, openNamespace, readLink, readText } from "../sys/fs";
+import { BunkerError } from "../errors";
 import { has } from "../sys/kernel";
 import { closeFd } from "../sys/libc";
 
@@ -27,6 +28,16 @@ export function ownNamespaces(pid: number): number {
     if (theirs !== null && theirs !== readLink(`/proc/self/ns/${type}`)) flags |= flag;
   }
   return flags;
+}
+
+/** Process `pid`'s namespace of `type` ("net", ...), opened; the caller closes it. */
+export function openNamespaceOf(pid: number, type: string): number {
+  try {
+    return openNamespace(`/proc/${pid}/ns/${type}`);
+  } catch (e) {
+    if (e instanceof FileError) throw new BunkerError(`open the ${type === "net" ? "network" : type} namespace of process ${pid}: ${e.reason}`);
+    throw e;
+  }
 }
 
 /** `pid`'s namespace files of the types in `flags`, opened in the order setns takes them (closed again on failure). */

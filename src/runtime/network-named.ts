@@ -5,6 +5,7 @@
 // network only), the veth, and the name in the network's DNS. Leases name
 // their veth, so whatever a killed bunker left is found and undone from them.
 
+import { openNamespaceOf } from "./namespaces";
 import { log } from "../log";
 import { BunkerError } from "../errors";
 import { attachVeth, detachLink, type VethPlan } from "../net/bridge";
@@ -20,7 +21,7 @@ import { mayBeNetworkName } from "../spec/validate";
 import { NetlinkSocket, openInNamespace } from "../sys/netlink";
 import { closeFd } from "../sys/libc";
 import { Errno, SysError } from "../sys/errno";
-import { FileError, listDir, openNamespace, readText, writeAtomic } from "../sys/fs";
+import { listDir, readText, writeAtomic } from "../sys/fs";
 import { guardBridge, leaseVeth, namespaceOutlives, publish, reconcileLeases, undoLease } from "./network-leases";
 import { makeNetworkBridge, natOf, networkByRef, networksRoot } from "./networks";
 import { announce, namesAvailable, withdraw } from "./network-dns";
@@ -279,13 +280,7 @@ export function releaseAll(id: string): void {
 
 /** A netlink socket in the network namespace of process `pid`. */
 function socketIn(pid: number): NetlinkSocket {
-  let nsFd: number;
-  try {
-    nsFd = openNamespace(`/proc/${pid}/ns/net`);
-  } catch (e) {
-    if (e instanceof FileError) throw new BunkerError(`open the network namespace of process ${pid}: ${e.reason}`);
-    throw e;
-  }
+  const nsFd = openNamespaceOf(pid, "net");
   try {
     return openInNamespace(0, nsFd);
   } finally {

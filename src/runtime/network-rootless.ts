@@ -4,12 +4,13 @@
 // (network-named.ts, networks.ts). Published ports are slirp4netns's, from
 // the host's ports to the container's address there (rootless-publish.ts).
 
+import { openNamespaceOf } from "./namespaces";
 import { BunkerError } from "../errors";
 import { log } from "../log";
 import { readRecord, type NetworkRecord } from "../net/networks";
 import { reservePorts } from "../net/ports";
 import type { NetworkAttachment, PortMapping } from "../spec/types";
-import { FileError, listDir, makeDir, openNamespace, readText, removePath, writeAtomic } from "../sys/fs";
+import { listDir, makeDir, readText, removePath, writeAtomic } from "../sys/fs";
 import { closeFd } from "../sys/libc";
 import { isAlive, startTime } from "../sys/proc";
 import { mayBeNetworkName } from "../spec/validate";
@@ -34,13 +35,7 @@ async function inNetns<T>(argv: string[], input?: unknown, fd?: number): Promise
 
 /** Process `pid`'s network namespace, open while `fn` runs: bunker may open it, its helper in the rootless namespace may not. */
 async function withNetnsOf<T>(pid: number, fn: (fd: number) => Promise<T>): Promise<T> {
-  let fd: number;
-  try {
-    fd = openNamespace(`/proc/${pid}/ns/net`);
-  } catch (e) {
-    if (e instanceof FileError) throw new BunkerError(`open the network namespace of process ${pid}: ${e.reason}`);
-    throw e;
-  }
+  const fd = openNamespaceOf(pid, "net");
   try {
     return await fn(fd);
   } finally {
